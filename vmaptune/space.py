@@ -1,0 +1,526 @@
+"""Search spaces: distributions over hyperparameters and the `Space` that holds them.
+
+Every distribution maps to and from the unit interval in its own scale (log for `LogUniform`,
+log of 1 - x for `OneMinusLogUniform`, bins for integers and choices). Strategies search in that
+unit cube; `Space.from_unit` turns a point back into values.
+
+Values travel as arrays with a population axis: floats as float32, integers as int32, and
+categorical values (`Choice`, string `Fixed`) as int32 indices into their options. `Space.decode`
+turns them into plain Python values for tables and reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import zlib
+from typing import Any, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+
+def _check_number(owner: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a real number, got {value!r}.")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{owner}: {name} must be finite, got {value!r}.")
+    return float(value)
+
+
+def _check_int(owner: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}: {name} must be an integer, got {value!r}.")
+    return int(value)
+
+
+class Distribution:
+    """Base class. Subclasses are frozen dataclasses, so they hash and can be static config."""
+
+    #: "float", "int" or "categorical": how values are encoded in the population arrays.
+    kind: str = "float"
+
+    @property
+    def dtype(self):
+        return jnp.float32 if self.kind == "float" else jnp.int32
+
+    @property
+    def is_fixed(self) -> bool:
+        return False
+
+    def from_unit(self, u: Array) -> Array:
+        """u in [0, 1], any shape -> encoded values of the same shape."""
+        raise NotImplementedError
+
+    def to_unit(self, x: Array) -> Array:
+        """Encoded values -> position in [0, 1] (the centre of the bin for discrete values)."""
+        raise NotImplementedError
+
+    def sample(self, key: Array, n: int) -> Array:
+        """n independent draws, shape (n,)."""
+        return self.from_unit(jax.random.uniform(key, (n,)))
+
+    def decode(self, x) -> Any:
+        """One encoded value -> plain Python value."""
+        return float(x) if self.kind == "float" else int(x)
+
+    def encode(self, value) -> Any:
+        """Plain Python value -> encoded value (the inverse of decode)."""
+        return value
+
+    def grid(self, n: int) -> np.ndarray:
+        """n points evenly spaced in this distribution's own scale (fewer where it has fewer)."""
+        u = np.linspace(0.0, 1.0, n) if n > 1 else np.array([0.5])
+        values = np.asarray(self.from_unit(jnp.asarray(u, jnp.float32)))
+        if self.kind != "float":
+            values = np.unique(values)
+        return values
+
+    def to_config(self) -> dict:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if "options" in fields:
+            fields["options"] = list(fields["options"])
+        return {"type": type(self).__name__, **fields}
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform(Distribution):
+    """Uniform on [low, high]."""
+
+    low: float
+    high: float
+
+    def __post_init__(self):
+        owner = f"{type(self).__name__}(low={self.low!r}, high={self.high!r})"
+        low = _check_number(owner, "low", self.low)
+        high = _check_number(owner, "high", self.high)
+        if low >= high:
+            raise ValueError(f"{owner}: low must be < high. Swap them, or use vt.Fixed for one value.")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+    def from_unit(self, u):
+        return (self.low + jnp.asarray(u, jnp.float32) * (self.high - self.low)).astype(jnp.float32)
+
+    def to_unit(self, x):
+        return (jnp.asarray(x, jnp.float32) - self.low) / (self.high - self.low)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogUniform(Distribution):
+    """Log-uniform on [low, high], 0 < low < high: each decade equally likely (learning rates)."""
+
+    low: float
+    high: float
+
+    def __post_init__(self):
+        owner = f"{type(self).__name__}(low={self.low!r}, high={self.high!r})"
+        low = _check_number(owner, "low", self.low)
+        high = _check_number(owner, "high", self.high)
+        if low <= 0 or high <= 0:
+            raise ValueError(
+                f"{owner}: bounds of a log scale must be > 0. Use vt.Uniform for ranges that include 0."
+            )
+        if low >= high:
+            raise ValueError(f"{owner}: low must be < high. Swap them, or use vt.Fixed for one value.")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+    def from_unit(self, u):
+        lo, hi = math.log(self.low), math.log(self.high)
+        x = jnp.exp(lo + jnp.asarray(u, jnp.float32) * (hi - lo))
+        return jnp.clip(x, self.low, self.high).astype(jnp.float32)
+
+    def to_unit(self, x):
+        lo, hi = math.log(self.low), math.log(self.high)
+        return (jnp.log(jnp.asarray(x, jnp.float32)) - lo) / (hi - lo)
+
+
+@dataclasses.dataclass(frozen=True)
+class OneMinusLogUniform(Distribution):
+    """x in [low, high] with 1 - x log-uniform, 0 < low < high < 1 (momentum, Adam betas).
+
+    For (0.9, 0.999), 1 - x is log-uniform on [0.001, 0.1], so half the draws are >= 0.99.
+    """
+
+    low: float
+    high: float
+
+    def __post_init__(self):
+        owner = f"{type(self).__name__}(low={self.low!r}, high={self.high!r})"
+        low = _check_number(owner, "low", self.low)
+        high = _check_number(owner, "high", self.high)
+        if not (0.0 < low < 1.0 and 0.0 < high < 1.0):
+            raise ValueError(
+                f"{owner}: bounds must lie strictly inside (0, 1), because 1 - x is log-scaled. "
+                "Use vt.Uniform for other ranges."
+            )
+        if low >= high:
+            raise ValueError(f"{owner}: low must be < high. Swap them, or use vt.Fixed for one value.")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+    def from_unit(self, u):
+        lo, hi = math.log1p(-self.low), math.log1p(-self.high)
+        x = -jnp.expm1(lo + jnp.asarray(u, jnp.float32) * (hi - lo))
+        return jnp.clip(x, self.low, self.high).astype(jnp.float32)
+
+    def to_unit(self, x):
+        lo, hi = math.log1p(-self.low), math.log1p(-self.high)
+        return (jnp.log1p(-jnp.asarray(x, jnp.float32)) - lo) / (hi - lo)
+
+
+@dataclasses.dataclass(frozen=True)
+class IntUniform(Distribution):
+    """Integers low..high inclusive, each equally likely."""
+
+    low: int
+    high: int
+    kind = "int"
+
+    def __post_init__(self):
+        owner = f"{type(self).__name__}(low={self.low!r}, high={self.high!r})"
+        low = _check_int(owner, "low", self.low)
+        high = _check_int(owner, "high", self.high)
+        if low > high:
+            raise ValueError(f"{owner}: low must be <= high (both inclusive). Swap them.")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+    def from_unit(self, u):
+        n = self.high - self.low + 1
+        k = jnp.floor(jnp.asarray(u, jnp.float32) * n).astype(jnp.int32)
+        return self.low + jnp.clip(k, 0, n - 1)
+
+    def to_unit(self, x):
+        n = self.high - self.low + 1
+        return (jnp.asarray(x, jnp.float32) - self.low + 0.5) / n
+
+    def grid(self, n):
+        return np.unique(np.round(np.linspace(self.low, self.high, max(n, 1))).astype(np.int32))
+
+
+@dataclasses.dataclass(frozen=True)
+class IntLogUniform(Distribution):
+    """Integers low..high inclusive (low >= 1), log-uniform: as many draws in 1..10 as in 10..100."""
+
+    low: int
+    high: int
+    kind = "int"
+
+    def __post_init__(self):
+        owner = f"{type(self).__name__}(low={self.low!r}, high={self.high!r})"
+        low = _check_int(owner, "low", self.low)
+        high = _check_int(owner, "high", self.high)
+        if low < 1:
+            raise ValueError(f"{owner}: low must be >= 1 for a log scale. Use vt.IntUniform to include 0.")
+        if low > high:
+            raise ValueError(f"{owner}: low must be <= high (both inclusive). Swap them.")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+    def from_unit(self, u):
+        lo, hi = math.log(self.low), math.log(self.high + 1)
+        x = jnp.floor(jnp.exp(lo + jnp.asarray(u, jnp.float32) * (hi - lo))).astype(jnp.int32)
+        return jnp.clip(x, self.low, self.high)
+
+    def to_unit(self, x):
+        lo, hi = math.log(self.low), math.log(self.high + 1)
+        x = jnp.asarray(x, jnp.float32)
+        centre = 0.5 * (jnp.log(x) + jnp.log(x + 1.0))
+        return (centre - lo) / (hi - lo)
+
+    def grid(self, n):
+        u = np.linspace(0.0, 1.0, max(n, 1))
+        values = np.exp(np.log(self.low) + u * (np.log(self.high) - np.log(self.low)))
+        return np.unique(np.round(values).astype(np.int32))
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice(Distribution):
+    """One of `options`, each equally likely. Encoded as the int32 index of the option."""
+
+    options: tuple
+    kind = "categorical"
+
+    def __post_init__(self):
+        options = self.options
+        if isinstance(options, (str, bytes)) or not isinstance(options, Sequence):
+            raise TypeError(
+                f"Choice(options={options!r}): options must be a list, e.g. vt.Choice(['relu', 'tanh'])."
+            )
+        options = tuple(options)
+        if not options:
+            raise ValueError("Choice(options=[]): give at least one option, e.g. vt.Choice(['relu', 'tanh']).")
+        for o in options:
+            if isinstance(o, float) and not math.isfinite(o):
+                raise ValueError(f"Choice(options={list(options)!r}): option {o!r} is not finite.")
+            if not isinstance(o, (str, bool, numbers.Number)):
+                raise TypeError(
+                    f"Choice(options={list(options)!r}): option {o!r} must be a string or a number."
+                )
+        if len(set(options)) != len(options):
+            raise ValueError(f"Choice(options={list(options)!r}): options must be distinct.")
+        object.__setattr__(self, "options", options)
+
+    @property
+    def is_numeric(self) -> bool:
+        return all(isinstance(o, numbers.Number) and not isinstance(o, bool) for o in self.options)
+
+    def values(self) -> np.ndarray:
+        """The numeric options as an array (for a gather from indices); numeric choices only."""
+        if not self.is_numeric:
+            raise TypeError(f"{self!r} has non-numeric options.")
+        return np.asarray(self.options)
+
+    def from_unit(self, u):
+        n = len(self.options)
+        k = jnp.floor(jnp.asarray(u, jnp.float32) * n).astype(jnp.int32)
+        return jnp.clip(k, 0, n - 1)
+
+    def to_unit(self, x):
+        return (jnp.asarray(x, jnp.float32) + 0.5) / len(self.options)
+
+    def decode(self, x):
+        return self.options[int(x)]
+
+    def encode(self, value):
+        try:
+            return self.options.index(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not one of the options {list(self.options)!r}.") from None
+
+    def grid(self, n=None):
+        return np.arange(len(self.options), dtype=np.int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Fixed(Distribution):
+    """One value, never searched. Strings are categorical (index 0), numbers stay numbers."""
+
+    value: Any
+
+    def __post_init__(self):
+        v = self.value
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"Fixed({v!r}): the value must be finite.")
+        if not isinstance(v, (str, bool, numbers.Number)):
+            raise TypeError(f"Fixed({v!r}): the value must be a string or a number.")
+
+    @property
+    def kind(self):  # type: ignore[override]
+        if isinstance(self.value, str):
+            return "categorical"
+        if isinstance(self.value, numbers.Integral) and not isinstance(self.value, bool):
+            return "int"
+        return "float"
+
+    @property
+    def options(self) -> tuple:
+        return (self.value,)
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind != "categorical"
+
+    @property
+    def is_fixed(self) -> bool:
+        return True
+
+    def from_unit(self, u):
+        u = jnp.asarray(u)
+        fill = 0 if self.kind == "categorical" else self.value
+        return jnp.full(u.shape, fill, self.dtype)
+
+    def to_unit(self, x):
+        return jnp.full(jnp.shape(x), 0.5, jnp.float32)
+
+    def decode(self, x):
+        return self.value
+
+    def encode(self, value):
+        return 0 if self.kind == "categorical" else value
+
+    def grid(self, n=None):
+        return np.asarray([0 if self.kind == "categorical" else self.value])
+
+
+DISTRIBUTIONS = {
+    cls.__name__: cls
+    for cls in (Uniform, LogUniform, OneMinusLogUniform, IntUniform, IntLogUniform, Choice, Fixed)
+}
+
+
+def distribution_from_config(config: Mapping) -> Distribution:
+    config = dict(config)
+    kind = config.pop("type", None)
+    if kind not in DISTRIBUTIONS:
+        raise ValueError(
+            f"unknown distribution type {kind!r} in {dict(config)!r}; expected one of {sorted(DISTRIBUTIONS)}."
+        )
+    return DISTRIBUTIONS[kind](**config)
+
+
+def _name_key(key: Array, name: str) -> Array:
+    # A key per name that does not depend on the other names: adding a hyperparameter to a space
+    # leaves the draws of the others unchanged.
+    return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+class Space:
+    """Named distributions. `Space(learning_rate=vt.LogUniform(1e-4, 1e-1), ...)`.
+
+    Plain numbers and strings are taken as `Fixed`. Order of names is the order given; it is the
+    column order of the unit cube (`to_unit` / `from_unit`).
+    """
+
+    def __init__(self, params: Mapping[str, Any] | None = None, /, **kwargs: Any):
+        items = dict(params or {})
+        overlap = set(items) & set(kwargs)
+        if overlap:
+            raise ValueError(f"Space: {sorted(overlap)} given twice (in the dict and as keywords).")
+        items.update(kwargs)
+        if not items:
+            raise ValueError("Space(): give at least one hyperparameter, e.g. Space(learning_rate=vt.LogUniform(1e-4, 1e-1)).")
+        dists: dict[str, Distribution] = {}
+        for name, dist in items.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ValueError(f"Space: hyperparameter name {name!r} must be a Python identifier.")
+            if isinstance(dist, Distribution):
+                dists[name] = dist
+            elif isinstance(dist, (str, numbers.Number)):
+                dists[name] = Fixed(dist)
+            else:
+                raise TypeError(
+                    f"Space: {name}={dist!r} is not a distribution. Use e.g. vt.LogUniform(1e-4, 1e-1), "
+                    f"vt.Choice([...]) or vt.Fixed(value)."
+                )
+        self._dists = dists
+
+    # -- mapping-like access -------------------------------------------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._dists)
+
+    @property
+    def free_names(self) -> tuple[str, ...]:
+        """Names that are searched (everything but Fixed)."""
+        return tuple(n for n, d in self._dists.items() if not d.is_fixed)
+
+    def __getitem__(self, name: str) -> Distribution:
+        try:
+            return self._dists[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not in this space; it has {list(self.names)}.") from None
+
+    def __contains__(self, name) -> bool:
+        return name in self._dists
+
+    def __iter__(self):
+        return iter(self._dists)
+
+    def __len__(self):
+        return len(self._dists)
+
+    def items(self):
+        return self._dists.items()
+
+    def __eq__(self, other):
+        return isinstance(other, Space) and self._dists == other._dists
+
+    def __hash__(self):
+        return hash(tuple(self._dists.items()))
+
+    def __repr__(self):
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._dists.items())
+        return f"Space({inner})"
+
+    def replace(self, **changes: Any) -> "Space":
+        """A new space with some distributions replaced or added."""
+        return Space({**self._dists, **changes})
+
+    # -- sampling and the unit cube ------------------------------------------------------------
+    def sample(self, key: Array, n: int) -> dict[str, Array]:
+        """n independent draws of every hyperparameter: dict name -> array of shape (n,)."""
+        n = _check_int("Space.sample", "n", n)
+        if n < 1:
+            raise ValueError(f"Space.sample: n must be >= 1, got {n}.")
+        return {name: d.sample(_name_key(key, name), n) for name, d in self._dists.items()}
+
+    def from_unit(self, u: Array) -> dict[str, Array]:
+        """u: (n, len(space)) in [0, 1] -> dict name -> (n,) encoded values."""
+        u = jnp.asarray(u, jnp.float32)
+        if u.ndim != 2 or u.shape[1] != len(self):
+            raise ValueError(f"Space.from_unit: expected shape (n, {len(self)}), got {u.shape}.")
+        u = jnp.clip(u, 0.0, 1.0)
+        return {name: d.from_unit(u[:, i]) for i, (name, d) in enumerate(self._dists.items())}
+
+    def to_unit(self, hp: Mapping[str, Array]) -> Array:
+        """dict name -> (n,) -> (n, len(space)) positions in the unit cube."""
+        self.check_population(hp, "hp")
+        return jnp.stack([d.to_unit(hp[name]) for name, d in self._dists.items()], axis=1)
+
+    # -- checks and decoding --------------------------------------------------------------------
+    def check_population(self, hp: Mapping[str, Any], argname: str = "hp") -> int:
+        """Checks that hp has exactly this space's names, 1-D and of one length; returns it."""
+        if not isinstance(hp, Mapping):
+            raise TypeError(f"{argname} must be a dict name -> array, got {type(hp).__name__}.")
+        missing = [n for n in self.names if n not in hp]
+        extra = [n for n in hp if n not in self._dists]
+        if missing or extra:
+            raise ValueError(
+                f"{argname} does not match the space: missing {missing}, unknown {extra}. "
+                f"The space has {list(self.names)}."
+            )
+        sizes = {n: np.shape(hp[n]) for n in self.names}
+        shapes = set(sizes.values())
+        if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+            raise ValueError(f"{argname}: every entry must be 1-D with one length, got shapes {sizes}.")
+        return next(iter(shapes))[0]
+
+    def decode(self, hp: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Encoded population -> one dict of plain Python values per member."""
+        n = self.check_population(hp)
+        columns = {name: np.asarray(hp[name]) for name in self.names}
+        return [{name: d.decode(columns[name][i]) for name, d in self._dists.items()} for i in range(n)]
+
+    def decode_columns(self, hp: Mapping[str, Any]) -> dict[str, list]:
+        """Encoded population -> dict name -> list of plain Python values (table columns)."""
+        self.check_population(hp)
+        return {name: [d.decode(v) for v in np.asarray(hp[name])] for name, d in self._dists.items()}
+
+    def encode(self, values: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> dict[str, Array]:
+        """Plain values (one dict, or a list of dicts) -> encoded population arrays."""
+        rows = [values] if isinstance(values, Mapping) else list(values)
+        out = {}
+        for name, d in self._dists.items():
+            col = []
+            for row in rows:
+                if name not in row:
+                    raise ValueError(f"Space.encode: {name!r} missing from {dict(row)!r}.")
+                col.append(d.encode(row[name]))
+            out[name] = jnp.asarray(col, d.dtype)
+        return out
+
+    def numeric(self, hp: Mapping[str, Array]) -> dict[str, Array]:
+        """Encoded population -> the values a model computes with: numeric choices become their
+        values (a gather on device), categorical ones stay indices into `options`."""
+        out = {}
+        for name, d in self._dists.items():
+            x = hp[name]
+            if isinstance(d, Choice) and d.is_numeric:
+                x = jnp.asarray(d.values())[x]
+            out[name] = x
+        return out
+
+    # -- persistence -------------------------------------------------------------------------
+    def to_config(self) -> dict:
+        return {name: d.to_config() for name, d in self._dists.items()}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Mapping]) -> "Space":
+        return cls({name: distribution_from_config(c) for name, c in config.items()})

@@ -1,0 +1,6 @@
+"""Search strategies: one file each, all sharing the ask/tell protocol in `base.py`."""
+
+from vmaptune.strategies.base import Strategy
+from vmaptune.strategies.random_search import RandomSearch
+
+__all__ = ["Strategy", "RandomSearch"]
