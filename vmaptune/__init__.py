@@ -1,5 +1,10 @@
 """vmaptune: tune neural-network hyperparameters by training the whole population at once."""
 
+from vmaptune.data import Dataset, load_dataset
+from vmaptune.metrics import METRICS
+from vmaptune.models import MLP
+from vmaptune.optim import OPTIMIZERS
+from vmaptune.results import Results, load_results
 from vmaptune.space import (
     Choice,
     Distribution,
@@ -12,8 +17,18 @@ from vmaptune.space import (
     Uniform,
 )
 from vmaptune.strategies import RandomSearch, Strategy
+from vmaptune.tune import tune
+
+__version__ = "0.1.0"
 
 __all__ = [
-    "Choice", "Distribution", "Fixed", "IntLogUniform", "IntUniform", "LogUniform",
-    "OneMinusLogUniform", "Space", "Uniform", "RandomSearch", "Strategy",
+    # search spaces
+    "Space", "Distribution", "Uniform", "LogUniform", "OneMinusLogUniform", "IntUniform",
+    "IntLogUniform", "Choice", "Fixed",
+    # data, model, training
+    "Dataset", "load_dataset", "MLP", "OPTIMIZERS", "METRICS", "tune",
+    # strategies
+    "Strategy", "RandomSearch",
+    # results
+    "Results", "load_results",
 ]

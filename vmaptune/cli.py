@@ -1,0 +1,136 @@
+"""The `vmaptune` command: `demo`, `run CONFIG`, `report RUN_DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tomllib
+from typing import Any, Sequence
+
+DEMO_SPACE = {
+    "learning_rate": {"type": "LogUniform", "low": 1e-3, "high": 1.0},
+    "momentum": {"type": "OneMinusLogUniform", "low": 0.5, "high": 0.99},
+    "dropout": {"type": "Uniform", "low": 0.0, "high": 0.5},
+    "init_scale": {"type": "LogUniform", "low": 0.1, "high": 10.0},
+    "weight_decay": {"type": "LogUniform", "low": 1e-6, "high": 1e-2},
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vmaptune", description="Tune a whole population of neural networks at once.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="random search for an MLP on the digits data")
+    demo.add_argument("--quick", action="store_true", help="a small run (population 64, 5 epochs)")
+    demo.add_argument("--population", type=int, default=None, help="members per round (default 256, quick 64)")
+    demo.add_argument("--epochs", type=int, default=None, help="epochs per member (default 20, quick 5)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="runs/demo", help="run directory to write (default runs/demo)")
+    demo.add_argument("--no-progress", action="store_true")
+    run = sub.add_parser("run", help="run a search described by a TOML or JSON config file")
+    run.add_argument("config")
+    run.add_argument("--out", default=None, help="run directory (default: the config's `out`, else runs/<name>)")
+    run.add_argument("--no-progress", action="store_true")
+    report = sub.add_parser("report", help="print a run directory's table and write its plots")
+    report.add_argument("run_dir")
+    report.add_argument("--top", type=int, default=10)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "run":
+            return _run(args)
+        return _report(args.run_dir, args.top)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        print(f"vmaptune {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _demo(args) -> int:
+    population = args.population or (64 if args.quick else 256)
+    epochs = args.epochs or (5 if args.quick else 20)
+    config = {"dataset": "digits", "epochs": epochs, "seed": args.seed, "space": DEMO_SPACE,
+              "strategy": {"name": "RandomSearch", "population": population}}
+    print(f"vmaptune demo: random search, {population} MLPs (64-128-128-10) trained at once on digits "
+          f"for {epochs} epochs.")
+    return _execute(config, args.out, progress=not args.no_progress)
+
+
+def _run(args) -> int:
+    config = load_config(args.config)
+    out = args.out or config.pop("out", None) or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
+    config.pop("out", None)
+    return _execute(config, out, progress=not args.no_progress)
+
+
+def load_config(path: str) -> dict[str, Any]:
+    """A run config (TOML or JSON): dataset, space, strategy, model, epochs, seed, metric, batch_size."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config file {path!r} does not exist.")
+    with open(path, "rb") as f:
+        config = json.load(f) if path.endswith(".json") else tomllib.load(f)
+    unknown = set(config) - {"dataset", "space", "strategy", "model", "epochs", "seed", "metric",
+                             "batch_size", "out", "shared_order", "chunk_epochs"}
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}.")
+    for key in ("dataset", "space"):
+        if key not in config:
+            raise ValueError(f"{path}: the config needs a `{key}` entry.")
+    return config
+
+
+def build(config: dict[str, Any]):
+    """config -> (model, space, data, strategy, tune kwargs)."""
+    import vmaptune as vt
+
+    dataset = config["dataset"]
+    if isinstance(dataset, str):
+        data = vt.load_dataset(dataset)
+    elif "csv" in dataset:
+        data = vt.Dataset.from_csv(dataset["csv"], target=dataset["target"], task=dataset["task"])
+    elif "npz" in dataset:
+        data = vt.Dataset.from_npz(dataset["npz"], task=dataset["task"])
+    else:
+        raise ValueError(f"dataset must be a built-in name or {{csv=..., target=..., task=...}} / {{npz=..., task=...}}, got {dataset!r}.")
+    space = vt.Space.from_config(config["space"])
+    strategy_cfg = dict(config.get("strategy", {"name": "RandomSearch"}))
+    name = strategy_cfg.pop("name", "RandomSearch")
+    cls = getattr(vt, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, vt.Strategy)):
+        names = sorted(n for n in vt.__all__ if isinstance(getattr(vt, n), type) and issubclass(getattr(vt, n), vt.Strategy) and n != "Strategy")
+        raise ValueError(f"strategy name {name!r} is unknown; choose from {names}.")
+    strategy = cls(**strategy_cfg)
+    model = vt.MLP(**config.get("model", {}))
+    kwargs = {k: config[k] for k in ("epochs", "seed", "metric", "batch_size", "shared_order", "chunk_epochs") if k in config}
+    return model, space, data, strategy, kwargs
+
+
+def _execute(config: dict[str, Any], out: str, progress: bool) -> int:
+    import vmaptune as vt
+
+    model, space, data, strategy, kwargs = build(config)
+    result = vt.tune(model, space, data, strategy=strategy, progress=progress, run_dir=out, **kwargs)
+    result.save(out)
+    print()
+    print(result.summary(10))
+    seconds = result.settings["seconds"]
+    print(f"\n{len(result)} members trained in {seconds:.1f} s; run directory: {out}")
+    print(f"see the plots with: vmaptune report {out}")
+    return 0
+
+
+def _report(run_dir: str, top: int) -> int:
+    import vmaptune as vt
+    from vmaptune.plots import plot_curves, plot_scores
+
+    result = vt.load_results(run_dir)
+    print(result.summary(top))
+    curves = plot_curves(result, os.path.join(run_dir, "curves.png"), k=min(top, len(result)))
+    scores = plot_scores(result, os.path.join(run_dir, "scores.png"))
+    print(f"\nplots: {curves}, {scores}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

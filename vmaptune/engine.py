@@ -1,0 +1,250 @@
+"""The one training program: a population of members trained by `jit(vmap(...))` over `lax.scan`.
+
+Shapes are static (a `Program` describes them and is the jit cache key); hyperparameters, seeds,
+member ids and data are traced arguments, so a new round with new values reuses the compiled
+program. Per step, every member takes its own optimizer step on a shared minibatch (members share
+the minibatch order by default: a fair comparison, and XLA turns the first layer of all members
+into one wide matmul). A member whose loss or parameters turn non-finite is frozen and marked
+diverged; frozen members (padding, diverged, stopped) are exact no-ops: `where(active, new, old)`
+over params and the whole optimizer state, step counts included.
+
+Randomness: member i's key is fold_in(root, member_id[i]), so a member trains identically whatever
+population it is in; the shared minibatch order comes from fold_in(order_key, epoch).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from vmaptune.metrics import get_metric, training_loss
+from vmaptune.optim import make_optimizer, resolve_hyperparameters
+
+#: How many times each program body was traced (a trace = a compile); tests read it.
+TRACE_COUNTS: collections.Counter = collections.Counter()
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """Static description of one compiled population program (hashable: the jit cache key)."""
+
+    model: Any  # a PopulationModel (e.g. models.BuiltMLP)
+    optimizers: tuple[str, ...]  # optimizer kinds the population may use ("optimizer" indexes this)
+    task: str
+    metric: str
+    batch_size: int
+    steps_per_epoch: int
+    shared_order: bool = True
+
+
+@struct.dataclass
+class PopulationState:
+    """Everything that changes during training. Leading axis P on every member field."""
+
+    params: Any
+    opt_state: Any
+    member_keys: jax.Array  # (P,) typed PRNG keys
+    active: jax.Array  # (P,) bool: trains this step; False = frozen (padding, diverged, stopped)
+    diverged: jax.Array  # (P,) bool
+    best_score: jax.Array  # (P,) float32, -inf until the first finite validation score
+    best_epoch: jax.Array  # (P,) int32, 1-based epoch of best_score, 0 if none
+    epoch: jax.Array  # () int32: epochs trained so far
+
+
+@struct.dataclass
+class DataArrays:
+    X_train: jax.Array
+    y_train: jax.Array
+    X_val: jax.Array
+    y_val: jax.Array
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = jax.tree.leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+
+
+def _select(take: jax.Array, new, old):
+    """Per-member no-op guard: new where take, else old, bit for bit, on every leaf."""
+    return jax.tree.map(lambda n, o: jnp.where(take, n, o), new, old)
+
+
+def _optimizer(program: Program, hp: Mapping[str, jax.Array]) -> optax.GradientTransformation:
+    return make_optimizer(program.optimizers, resolve_hyperparameters(program.optimizers, hp))
+
+
+def _init(program: Program, hp, member_ids, root_key, active) -> PopulationState:
+    TRACE_COUNTS["init"] += 1
+    member_keys = jax.vmap(lambda i: jax.random.fold_in(root_key, i))(member_ids)
+
+    def init_member(key, hp_m):
+        params = program.model.init(jax.random.fold_in(key, 0), hp_m)
+        return params, _optimizer(program, hp_m).init(params)
+
+    params, opt_state = jax.vmap(init_member)(member_keys, hp)
+    p = member_ids.shape[0]
+    return PopulationState(
+        params=params, opt_state=opt_state, member_keys=member_keys,
+        active=jnp.asarray(active, bool), diverged=jnp.zeros(p, bool),
+        best_score=jnp.full(p, -jnp.inf, jnp.float32), best_epoch=jnp.zeros(p, jnp.int32),
+        epoch=jnp.zeros((), jnp.int32),
+    )
+
+
+init_population = jax.jit(_init, static_argnames="program")
+init_population.__doc__ = """(program, hp, member_ids (P,), root_key, active (P,)) -> PopulationState."""
+
+
+def _batch_indices(program: Program, n_train: int, order_key, member_keys, epoch) -> jax.Array:
+    """-> (steps, batch) shared row indices, or (steps, P, batch) when each member has its own order."""
+    steps, batch = program.steps_per_epoch, program.batch_size
+    if program.shared_order:
+        perm = jax.random.permutation(jax.random.fold_in(order_key, epoch), n_train)
+        return perm[: steps * batch].reshape(steps, batch)
+    perms = jax.vmap(lambda k: jax.random.permutation(jax.random.fold_in(jax.random.fold_in(k, 2), epoch),
+                                                      n_train))(member_keys)
+    return perms[:, : steps * batch].reshape(-1, steps, batch).transpose(1, 0, 2)
+
+
+def _member_step(program: Program, params, opt_state, key, hp_m, mask_m, active_m, xb, yb, step):
+    """One optimizer step of one member -> (params, opt_state, loss, newly_diverged)."""
+    dropout_key = jax.random.fold_in(jax.random.fold_in(key, 1), step)
+
+    def loss_fn(p):
+        out = program.model.apply(p, xb, hp_m, train=True, key=dropout_key)
+        return training_loss(program.task, out, yb)
+
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, new_opt = _optimizer(program, hp_m).update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
+    if mask_m is not None:  # structure masks: padded units and skipped layers never change
+        new_params = jax.tree.map(jnp.where, mask_m, new_params, params)
+    ok = jnp.isfinite(loss) & _all_finite(new_params)
+    take = active_m & ok
+    return _select(take, new_params, params), _select(take, new_opt, opt_state), loss, active_m & ~ok
+
+
+def _evaluate(program: Program, params, hp, X, y):
+    """Validation loss and metric of every member: (P,), (P,)."""
+    metric = get_metric(program.metric, program.task)
+
+    def member(p, hp_m):
+        out = program.model.apply(p, X, hp_m, train=False, key=None)
+        return training_loss(program.task, out, y), metric.fn(out, y)
+
+    return jax.vmap(member)(params, hp)
+
+
+def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays, order_key, n_epochs: int):
+    TRACE_COUNTS["train_chunk"] += 1
+    model = program.model
+    masks = jax.vmap(model.update_mask)(hp) if hasattr(model, "update_mask") else None
+    n_train = data.X_train.shape[0]
+    shared = program.shared_order
+    vstep = jax.vmap(
+        lambda p, o, k, h, m, a, xb, yb, s: _member_step(program, p, o, k, h, m, a, xb, yb, s),
+        in_axes=(0, 0, 0, 0, 0 if masks is not None else None, 0, None if shared else 0,
+                 None if shared else 0, None),
+    )
+
+    def epoch_body(state: PopulationState, _):
+        indices = _batch_indices(program, n_train, order_key, state.member_keys, state.epoch)
+
+        def step_body(carry, inputs):
+            params, opt_state, active, diverged, loss_sum = carry
+            idx, s = inputs
+            xb, yb = data.X_train[idx], data.y_train[idx]  # shared order: one gather for everyone
+            step = state.epoch * program.steps_per_epoch + s
+            params, opt_state, loss, newly = vstep(params, opt_state, state.member_keys, hp, masks,
+                                                   active, xb, yb, step)
+            loss_sum = loss_sum + jnp.where(active & ~newly, loss, 0.0)
+            return (params, opt_state, active & ~newly, diverged | newly, loss_sum), None
+
+        p = state.active.shape[0]
+        carry = (state.params, state.opt_state, state.active, state.diverged, jnp.zeros(p, jnp.float32))
+        (params, opt_state, active, diverged, loss_sum), _ = jax.lax.scan(
+            step_body, carry, (indices, jnp.arange(program.steps_per_epoch)))
+        val_loss, val_score = _evaluate(program, params, hp, data.X_val, data.y_val)
+        # A finite model can still overflow on validation data: that is divergence too.
+        blown = ~(jnp.isfinite(val_loss) & jnp.isfinite(val_score)) & ~diverged & active
+        diverged, active = diverged | blown, active & ~blown
+        nan = jnp.float32(jnp.nan)
+        val_loss = jnp.where(diverged, nan, val_loss)
+        val_score = jnp.where(diverged, nan, val_score)
+        train_loss = jnp.where(diverged, nan, loss_sum / program.steps_per_epoch)
+        epoch = state.epoch + 1
+        improved = ~diverged & (val_score > state.best_score)
+        new_state = state.replace(
+            params=params, opt_state=opt_state, active=active, diverged=diverged,
+            best_score=jnp.where(improved, val_score, state.best_score),
+            best_epoch=jnp.where(improved, epoch, state.best_epoch), epoch=epoch,
+        )
+        return new_state, {"train_loss": train_loss, "val_loss": val_loss, "val_score": val_score}
+
+    return jax.lax.scan(epoch_body, state, None, length=n_epochs)
+
+
+# State buffers are donated: the old population is dead once the chunk has run (no copy on GPU).
+train_chunk = jax.jit(_train_chunk, static_argnames=("program", "n_epochs"), donate_argnames="state")
+train_chunk.__doc__ = """(program, state, hp, data, order_key, n_epochs) -> (state, curves)
+
+curves: dict of (n_epochs, P) arrays: train_loss, val_loss, val_score (NaN once diverged)."""
+
+
+def data_arrays(dataset) -> DataArrays:
+    return DataArrays(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+
+
+def run_population(
+    program: Program,
+    hp: Mapping[str, jax.Array],
+    data: DataArrays,
+    *,
+    member_ids: jax.Array,
+    seed: int,
+    epochs: int,
+    chunk_epochs: int = 1,
+    active: jax.Array | None = None,
+    on_chunk: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+) -> tuple[PopulationState, dict[str, np.ndarray]]:
+    """Trains a population for `epochs`, in chunks; returns the final state and the curves
+    (dict of (P, epochs) numpy arrays). `on_chunk(epochs_done, curves_so_far)` runs between chunks.
+
+    Metrics leave the device once per chunk; the next chunk is dispatched before the host reads
+    the previous one, so the device never waits on the host.
+    """
+    member_ids = jnp.asarray(member_ids, jnp.int32)
+    p = member_ids.shape[0]
+    active = jnp.ones(p, bool) if active is None else jnp.asarray(active, bool)
+    root = jax.random.key(seed)
+    model_key, order_key = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
+    state = init_population(program, hp, member_ids, model_key, active)
+    pieces: list[dict[str, np.ndarray]] = []
+    pending = None
+    done = 0
+    for start in range(0, epochs, chunk_epochs):
+        n = min(chunk_epochs, epochs - start)
+        state, curves = train_chunk(program, state, hp, data, order_key, n)
+        if pending is not None:
+            _collect(pieces, pending, on_chunk)
+        pending = (start + n, curves)
+        done = start + n
+    if pending is not None:
+        _collect(pieces, pending, on_chunk)
+    assert done == epochs
+    curves = {k: np.concatenate([piece[k] for piece in pieces], axis=0).T for k in pieces[0]}
+    return state, curves
+
+
+def _collect(pieces, pending, on_chunk):
+    epochs_done, curves = pending
+    pieces.append(jax.device_get(curves))
+    if on_chunk is not None:
+        on_chunk(epochs_done, {k: np.concatenate([p[k] for p in pieces], axis=0).T for k in pieces[0]})

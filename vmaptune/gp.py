@@ -1,0 +1,224 @@
+"""A Gaussian-process surrogate for Bayesian optimisation: Matern-5/2 ARD kernel, exact posterior,
+hyperparameters by maximum marginal likelihood with restarts, and pathwise posterior samples.
+
+Everything is a pure function of arrays, so it jits and vmaps. Inputs live in the unit cube
+(`X: (n, d)`), outputs are standardised by the caller (`y: (n,)`, mean 0, std 1), and the prior
+mean is 0. Call inside `jax.enable_x64(True)`: kernel matrices of close points are ill-conditioned
+and a float32 Cholesky fails long before a float64 one does.
+
+Padding: the number of observations grows every round, and each new shape would recompile. So
+arrays are padded to a few bucket sizes and carry `mask: (n,) bool`. Padded rows behave as if
+absent: their kernel rows and columns are replaced by the identity, their targets by 0, so they
+add nothing to the likelihood, the posterior or its gradients (`tests/test_gp.py` checks this).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.scipy.linalg import cho_solve, solve_triangular
+
+Array = jax.Array
+
+# Box for the hyperparameters (the unit cube and standardised outputs make one box fit all
+# problems). Lengthscales below 0.01 interpolate noise; above 20 a dimension is switched off.
+LENGTHSCALE_BOUNDS = (0.01, 20.0)
+SIGNAL_BOUNDS = (0.05, 20.0)  # signal variance of the standardised output
+NOISE_BOUNDS = (1e-6, 1.0)  # noise variance: from near-exact interpolation to all noise
+JITTER = 1e-9
+
+
+class GPParams(NamedTuple):
+    """Kernel hyperparameters: lengthscale (d,), signal variance (), noise variance ()."""
+
+    lengthscale: Array
+    signal: Array
+    noise: Array
+
+
+class Posterior(NamedTuple):
+    """A GP conditioned on (X, y): everything `predict` needs, factorised once."""
+
+    params: GPParams
+    X: Array  # (n, d)
+    mask: Array  # (n,) bool
+    chol: Array  # (n, n) lower Cholesky factor of K + noise I (identity on padded rows)
+    alpha: Array  # (n,) (K + noise I)^-1 y
+
+
+# -- kernel ----------------------------------------------------------------------------------------
+def matern52(x1: Array, x2: Array, lengthscale: Array, signal: Array) -> Array:
+    """Matern-5/2 ARD kernel. x1: (n, d), x2: (m, d) -> (n, m)."""
+    z1, z2 = x1 / lengthscale, x2 / lengthscale
+    r2 = jnp.sum(z1**2, -1)[:, None] + jnp.sum(z2**2, -1)[None, :] - 2.0 * z1 @ z2.T
+    # The floor keeps the gradient of sqrt finite at r = 0, where the kernel is smooth anyway.
+    r = jnp.sqrt(jnp.maximum(r2, 1e-30))
+    s = math.sqrt(5.0) * r
+    return signal * (1.0 + s + s**2 / 3.0) * jnp.exp(-s)
+
+
+# -- unconstrained parametrisation -----------------------------------------------------------------
+def _bounds(d: int) -> tuple[Array, Array]:
+    lo = jnp.log(jnp.asarray([LENGTHSCALE_BOUNDS[0]] * d + [SIGNAL_BOUNDS[0], NOISE_BOUNDS[0]]))
+    hi = jnp.log(jnp.asarray([LENGTHSCALE_BOUNDS[1]] * d + [SIGNAL_BOUNDS[1], NOISE_BOUNDS[1]]))
+    return lo, hi
+
+
+def constrain(raw: Array) -> GPParams:
+    """raw: (d + 2,) in R -> GPParams inside the bounds (a sigmoid in log space)."""
+    lo, hi = _bounds(raw.shape[-1] - 2)
+    v = jnp.exp(lo + (hi - lo) * jax.nn.sigmoid(raw))
+    return GPParams(v[..., :-2], v[..., -2], v[..., -1])
+
+
+def unconstrain(params: GPParams) -> Array:
+    """GPParams -> raw (d + 2,); values are clipped into the bounds first."""
+    v = jnp.concatenate([params.lengthscale, jnp.stack([params.signal, params.noise])])
+    lo, hi = _bounds(v.shape[0] - 2)
+    t = jnp.clip((jnp.log(v) - lo) / (hi - lo), 1e-6, 1 - 1e-6)
+    return jnp.log(t) - jnp.log1p(-t)
+
+
+def default_params(d: int) -> GPParams:
+    """A middle-of-the-box starting point: lengthscale 0.5, signal 1, noise 1e-3."""
+    return GPParams(jnp.full((d,), 0.5), jnp.asarray(1.0), jnp.asarray(1e-3))
+
+
+# -- likelihood and posterior ----------------------------------------------------------------------
+def _gram(params: GPParams, X: Array, mask: Array) -> Array:
+    K = matern52(X, X, params.lengthscale, params.signal)
+    both = mask[:, None] & mask[None, :]
+    diag = jnp.where(mask, params.noise + JITTER, 1.0)
+    return jnp.where(both, K, 0.0) + jnp.diag(diag)
+
+
+def neg_log_marginal_likelihood(params: GPParams, X: Array, y: Array, mask: Array) -> Array:
+    """-log p(y | X, params) over the unmasked points. X: (n, d), y: (n,), mask: (n,) -> ()."""
+    L = jnp.linalg.cholesky(_gram(params, X, mask))
+    y = jnp.where(mask, y, 0.0)
+    a = solve_triangular(L, y, lower=True)
+    n = jnp.sum(mask)
+    # Padded rows have L_ii = 1: log 1 = 0, so they drop out of the log determinant.
+    return 0.5 * a @ a + jnp.sum(jnp.log(jnp.diag(L))) + 0.5 * n * math.log(2 * math.pi)
+
+
+def posterior(params: GPParams, X: Array, y: Array, mask: Array) -> Posterior:
+    """Condition on the data. X: (n, d), y: (n,), mask: (n,) -> Posterior."""
+    L = jnp.linalg.cholesky(_gram(params, X, mask))
+    alpha = cho_solve((L, True), jnp.where(mask, y, 0.0))
+    return Posterior(params, X, mask, L, alpha)
+
+
+def cross_kernel(post: Posterior, Xs: Array) -> Array:
+    """k(Xs, X) with padded columns zeroed. Xs: (m, d) -> (m, n)."""
+    p = post.params
+    return jnp.where(post.mask[None, :], matern52(Xs, post.X, p.lengthscale, p.signal), 0.0)
+
+
+def whitened(post: Posterior, Xs: Array) -> Array:
+    """v = L^-1 k(X, Xs), (n, m): the posterior covariance is k(a, b) - v_a . v_b."""
+    return solve_triangular(post.chol, cross_kernel(post, Xs).T, lower=True)
+
+
+def predict(post: Posterior, Xs: Array) -> tuple[Array, Array]:
+    """Latent mean and variance at Xs: (m, d) -> ((m,), (m,)). The variance excludes noise."""
+    Ks = cross_kernel(post, Xs)
+    v = solve_triangular(post.chol, Ks.T, lower=True)
+    mean = Ks @ post.alpha
+    var = post.params.signal - jnp.sum(v**2, axis=0)
+    return mean, jnp.maximum(var, 1e-12)
+
+
+def posterior_covariance(post: Posterior, Xa: Array, Xb: Array) -> Array:
+    """Latent posterior covariance between Xa: (m, d) and Xb: (k, d) -> (m, k)."""
+    p = post.params
+    return matern52(Xa, Xb, p.lengthscale, p.signal) - whitened(post, Xa).T @ whitened(post, Xb)
+
+
+# -- fitting -----------------------------------------------------------------------------------------
+def _minimise_lbfgs(fun, raw0: Array, steps: int) -> Array:
+    opt = optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=16))
+    value_and_grad = optax.value_and_grad_from_state(fun)
+
+    def step(carry, _):
+        raw, state = carry
+        value, grad = value_and_grad(raw, state=state)
+        updates, state = opt.update(grad, state, raw, value=value, grad=grad, value_fn=fun)
+        return (optax.apply_updates(raw, updates), state), None
+
+    (raw, _), _ = jax.lax.scan(step, (raw0, opt.init(raw0)), None, length=steps)
+    return raw
+
+
+@functools.partial(jax.jit, static_argnames=("steps",))
+def fit(X: Array, y: Array, mask: Array, raw_inits: Array, steps: int = 50) -> tuple[Array, Array]:
+    """Maximise the marginal likelihood from several starting points at once (vmapped L-BFGS).
+
+    X: (n, d), y: (n,), mask: (n,), raw_inits: (restarts, d + 2) unconstrained starts.
+    Returns (best raw (d + 2,), its negative log marginal likelihood ()).
+    """
+
+    def objective(raw):
+        # Per point, so one line-search scale suits every data size.
+        return neg_log_marginal_likelihood(constrain(raw), X, y, mask) / jnp.sum(mask)
+
+    raws = jax.vmap(lambda r: _minimise_lbfgs(objective, r, steps))(raw_inits)
+    # A start that diverged (NaN) can't win; the starts themselves are kept as candidates too,
+    # so the result is never worse than the best start.
+    raws = jnp.concatenate([raws, raw_inits])
+    values = jax.vmap(objective)(raws)
+    values = jnp.where(jnp.isfinite(values), values, jnp.inf)
+    best = jnp.argmin(values)
+    return raws[best], values[best] * jnp.sum(mask)
+
+
+def random_raw_inits(key: Array, d: int, n: int) -> Array:
+    """n starts spread over the box (uniform in log space, away from the edges). -> (n, d + 2)."""
+    t = jax.random.uniform(key, (n, d + 2), minval=0.1, maxval=0.9)
+    return jnp.log(t) - jnp.log1p(-t)
+
+
+# -- pathwise posterior samples (Thompson sampling) --------------------------------------------------
+class SamplePath(NamedTuple):
+    """One posterior function draw, f(x) = phi(x) . w + k(x, X) . beta (Wilson et al., 2020)."""
+
+    omega: Array  # (F, d) random frequencies
+    phase: Array  # (F,)
+    weights: Array  # (F,) prior weights
+    beta: Array  # (n,) pathwise update
+
+
+def rff_features(params: GPParams, omega: Array, phase: Array, X: Array) -> Array:
+    """Random Fourier features whose inner products approximate the kernel. X: (m, d) -> (m, F)."""
+    F = omega.shape[0]
+    return jnp.sqrt(2.0 * params.signal / F) * jnp.cos(X @ omega.T + phase)
+
+
+def sample_path(post: Posterior, key: Array, y: Array, num_features: int = 1024) -> SamplePath:
+    """Draw one posterior function. The prior part is a random Fourier feature expansion of the
+    Matern-5/2 kernel (frequencies: multivariate Student-t, 5 degrees of freedom, scaled by
+    1 / lengthscale); the data part corrects it exactly at the observations."""
+    p = post.params
+    n, d = post.X.shape
+    k_z, k_g, k_b, k_w, k_e = jax.random.split(key, 5)
+    z = jax.random.normal(k_z, (num_features, d))
+    chi2 = 2.0 * jax.random.gamma(k_g, 2.5, (num_features, 1))
+    omega = z * jnp.sqrt(5.0 / chi2) / p.lengthscale
+    phase = jax.random.uniform(k_b, (num_features,), maxval=2 * math.pi)
+    w = jax.random.normal(k_w, (num_features,))
+    prior_at_X = rff_features(p, omega, phase, post.X) @ w
+    eps = jnp.sqrt(p.noise) * jax.random.normal(k_e, (n,))
+    resid = jnp.where(post.mask, y - prior_at_X - eps, 0.0)
+    beta = cho_solve((post.chol, True), resid)
+    return SamplePath(omega, phase, w, beta)
+
+
+def path_value(post: Posterior, path: SamplePath, Xs: Array) -> Array:
+    """Evaluate a drawn function at Xs: (m, d) -> (m,)."""
+    prior = rff_features(post.params, path.omega, path.phase, Xs) @ path.weights
+    return prior + cross_kernel(post, Xs) @ path.beta

@@ -1,0 +1,72 @@
+"""Training losses and validation metrics. Every metric is "higher is better" (scikit-learn's
+convention: losses are negated, as in neg_log_loss and neg_mse)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    name: str
+    task: str
+    fn: Callable[[jax.Array, jax.Array], jax.Array]  # (outputs (n, k), targets (n,)) -> scalar
+
+
+def _accuracy(out, y):
+    return jnp.mean(jnp.argmax(out, axis=-1) == y)
+
+
+def _neg_log_loss(out, y):
+    return -jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
+
+
+def _neg_mse(out, y):
+    return -jnp.mean(jnp.square(out[..., 0] - y))
+
+
+def _neg_mae(out, y):
+    return -jnp.mean(jnp.abs(out[..., 0] - y))
+
+
+def _r2(out, y):
+    residual = jnp.sum(jnp.square(out[..., 0] - y))
+    total = jnp.sum(jnp.square(y - jnp.mean(y)))
+    return 1.0 - residual / jnp.maximum(total, 1e-12)
+
+
+METRICS = {
+    m.name: m
+    for m in (
+        Metric("accuracy", "classification", _accuracy),
+        Metric("neg_log_loss", "classification", _neg_log_loss),
+        Metric("neg_mse", "regression", _neg_mse),
+        Metric("neg_mae", "regression", _neg_mae),
+        Metric("r2", "regression", _r2),
+    )
+}
+DEFAULT_METRIC = {"classification": "accuracy", "regression": "neg_mse"}
+
+
+def get_metric(name: str | None, task: str) -> Metric:
+    """The metric called `name` (default: accuracy / neg_mse), checked against the task."""
+    name = DEFAULT_METRIC[task] if name is None else name
+    if name not in METRICS:
+        raise ValueError(f"metric={name!r} is unknown; choose from {sorted(METRICS)}.")
+    metric = METRICS[name]
+    if metric.task != task:
+        options = sorted(n for n, m in METRICS.items() if m.task == task)
+        raise ValueError(f"metric={name!r} is for {metric.task}, but the data is {task}; use one of {options}.")
+    return metric
+
+
+def training_loss(task: str, out: jax.Array, y: jax.Array) -> jax.Array:
+    """Mean cross-entropy (classification, out = logits) or mean squared error (regression)."""
+    if task == "classification":
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
+    return jnp.mean(jnp.square(out[..., 0] - y))

@@ -1,0 +1,300 @@
+"""The built-in MLP, padded to the largest shape its space allows and masked per member.
+
+One compiled program trains members of different depth, width and activation: every member owns
+weights of the largest shape; a member's `n_hidden` and `n_units` switch layers and units off.
+A masked unit outputs 0 and its weights never change; a skipped layer passes its input through;
+a member with `n_hidden = 0` reads the input with its own linear head. Each member therefore
+computes exactly the function of the small network it stands for (tests/test_models.py).
+
+Hyperparameters the MLP reads (per member, as scalars under vmap):
+  n_hidden, n_units, n_units_1 .. n_units_L (per-layer widths), activation, init, init_scale, dropout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any, Mapping, Protocol
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from vmaptune.space import Choice, Distribution, Fixed, IntLogUniform, IntUniform, Space
+
+ACTIVATIONS = {
+    "relu": jax.nn.relu,
+    "leaky_relu": jax.nn.leaky_relu,
+    "elu": jax.nn.elu,
+    "gelu": jax.nn.gelu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "silu": jax.nn.silu,
+    "identity": lambda x: x,
+}
+
+# name -> (gain, fan mode, distribution); std = init_scale * sqrt(gain / fan).
+INITS = {
+    "he_normal": (2.0, "in", "normal"),
+    "he_uniform": (2.0, "in", "uniform"),
+    "xavier_normal": (2.0, "avg", "normal"),
+    "xavier_uniform": (2.0, "avg", "uniform"),
+    "lecun_normal": (1.0, "in", "normal"),
+    "lecun_uniform": (1.0, "in", "uniform"),
+}
+INIT_ALIASES = {
+    "he": "he_normal", "kaiming": "he_normal", "kaiming_normal": "he_normal", "kaiming_uniform": "he_uniform",
+    "xavier": "xavier_normal", "glorot": "xavier_normal", "glorot_normal": "xavier_normal",
+    "glorot_uniform": "xavier_uniform", "lecun": "lecun_normal",
+}
+
+MLP_HYPERPARAMETERS = ("n_hidden", "n_units", "activation", "init", "init_scale", "dropout")
+
+
+class PopulationModel(Protocol):
+    """What the engine needs from a model. All methods see ONE member (the engine vmaps them).
+
+    hp: dict name -> scalar array (that member's hyperparameters, numeric choices already
+    turned into their values, categorical ones as indices into the space's options).
+    """
+
+    def hyperparameters(self) -> frozenset[str]:
+        """Names this model reads from hp (the engine rejects unknown names before compiling)."""
+
+    def init(self, key: jax.Array, hp: Mapping[str, jax.Array]) -> Any:
+        """-> params pytree."""
+
+    def apply(self, params: Any, x: jax.Array, hp: Mapping[str, jax.Array], *, train: bool,
+              key: jax.Array | None) -> jax.Array:
+        """x: (batch, n_features) -> (batch, n_outputs)."""
+
+    def update_mask(self, hp: Mapping[str, jax.Array]) -> Any:
+        """Pytree of bool like params: False where a weight must never change, or None."""
+
+
+def _canonical_init(name: str) -> str:
+    name = INIT_ALIASES.get(name, name)
+    if name not in INITS:
+        raise ValueError(f"unknown init {name!r}; choose from {sorted(INITS)} (aliases: {sorted(INIT_ALIASES)}).")
+    return name
+
+
+def _options(space: Space, name: str, default: str) -> tuple[str, ...]:
+    """The categorical options a hyperparameter can take: from the space, else the model default."""
+    if name not in space:
+        return (default,)
+    dist = space[name]
+    if not isinstance(dist, (Choice, Fixed)) or dist.kind != "categorical":
+        raise ValueError(f"{name} must be vt.Choice([...]) or vt.Fixed('...') of names, got {dist!r}.")
+    return tuple(dist.options)
+
+
+def _int_bounds(space: Space, name: str, minimum: int) -> tuple[int, int] | None:
+    """(low, high) of an integer hyperparameter, checked against `minimum`; None if absent."""
+    if name not in space:
+        return None
+    dist: Distribution = space[name]
+    if isinstance(dist, (IntUniform, IntLogUniform)):
+        low, high = dist.low, dist.high
+    elif isinstance(dist, (Choice, Fixed)) and all(
+        isinstance(o, numbers.Integral) and not isinstance(o, bool) for o in dist.options
+    ):
+        low, high = min(dist.options), max(dist.options)
+    else:
+        raise ValueError(
+            f"{name} must be an integer distribution (vt.IntUniform, vt.IntLogUniform, or vt.Choice / "
+            f"vt.Fixed of integers), got {dist!r}."
+        )
+    if low < minimum:
+        raise ValueError(f"{name}={dist!r} allows {low}; {name} must be >= {minimum}.")
+    return int(low), int(high)
+
+
+@dataclasses.dataclass(frozen=True)
+class MLP:
+    """Multi-layer perceptron whose structure follows the space.
+
+    Settings here are the values used when the space does not name the hyperparameter:
+    `hidden` layers of `units` units, `activation`, `init` (he_normal, xavier_uniform, ...),
+    `dropout`. `max_units` caps the padded width (default: the space's largest width).
+    """
+
+    hidden: int = 2
+    units: int = 128
+    activation: str = "relu"
+    init: str = "he_normal"
+    init_scale: float = 1.0
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 0:
+            raise ValueError(f"MLP(hidden={self.hidden!r}): hidden must be an integer >= 0.")
+        if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units < 1:
+            raise ValueError(f"MLP(units={self.units!r}): units must be an integer >= 1.")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"MLP(activation={self.activation!r}): choose from {sorted(ACTIVATIONS)}.")
+        _canonical_init(self.init)
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"MLP(dropout={self.dropout!r}): dropout must be in [0, 1).")
+        if not float(self.init_scale) > 0:
+            raise ValueError(f"MLP(init_scale={self.init_scale!r}): init_scale must be > 0.")
+
+    def build(self, space: Space, n_features: int, n_outputs: int) -> "BuiltMLP":
+        """The static, padded network for this space (checks the space's structure first)."""
+        depth = _int_bounds(space, "n_hidden", 0) or (self.hidden, self.hidden)
+        max_depth = depth[1]
+        width = _int_bounds(space, "n_units", 1) or (self.units, self.units)
+        max_width = width[1]
+        for layer in range(1, max_depth + 1):
+            per_layer = _int_bounds(space, f"n_units_{layer}", 1)
+            if per_layer is not None:
+                max_width = max(max_width, per_layer[1])
+        extra = [n for n in space.names if n.startswith("n_units_")
+                 and n.removeprefix("n_units_") not in {str(i) for i in range(1, max_depth + 1)}]
+        if extra:
+            raise ValueError(f"{extra} name layers the network cannot have: n_hidden is at most {max_depth}, "
+                             f"so per-layer widths are n_units_1 .. n_units_{max_depth}.")
+        activations = _options(space, "activation", self.activation)
+        unknown = [a for a in activations if a not in ACTIVATIONS]
+        if unknown:
+            raise ValueError(f"activation options {unknown} are unknown; choose from {sorted(ACTIVATIONS)}.")
+        inits = tuple(_canonical_init(i) for i in _options(space, "init", self.init))
+        if "dropout" in space:
+            d = space["dropout"]
+            low, high = (d.low, d.high) if hasattr(d, "low") else (min(d.options), max(d.options))
+            if not (0.0 <= low and high < 1.0):
+                raise ValueError(f"dropout={d!r} must stay within [0, 1).")
+        return BuiltMLP(MaskedMLP(
+            n_features=int(n_features), n_outputs=int(n_outputs),
+            max_depth=max_depth, min_depth=depth[0], max_width=max_width,
+            activations=activations, inits=inits,
+            use_dropout=("dropout" in space) or self.dropout > 0,
+            defaults=(("n_hidden", self.hidden), ("n_units", self.units), ("init_scale", self.init_scale),
+                      ("dropout", self.dropout)),
+        ))
+
+
+class MaskedMLP(nn.Module):
+    """The padded network for ONE member (the engine vmaps it). Static fields only."""
+
+    n_features: int
+    n_outputs: int
+    max_depth: int
+    min_depth: int
+    max_width: int
+    activations: tuple[str, ...]
+    inits: tuple[str, ...]
+    use_dropout: bool
+    defaults: tuple[tuple[str, Any], ...]
+
+    def value(self, hp, name):
+        """hp[name], or the MLP's default when the space does not name it."""
+        return hp[name] if name in hp else jnp.asarray(dict(self.defaults)[name])
+
+    def structure(self, hp):
+        """-> depth (int scalar), widths (max_depth,) int32, last_width: this member's live shape."""
+        depth = jnp.asarray(self.value(hp, "n_hidden"), jnp.int32)
+        width = jnp.asarray(self.value(hp, "n_units"), jnp.int32)
+        widths = jnp.stack([jnp.asarray(hp.get(f"n_units_{i + 1}", width), jnp.int32)
+                            for i in range(self.max_depth)] or [width])
+        last_width = widths[jnp.clip(depth - 1, 0, max(self.max_depth - 1, 0))]
+        return depth, widths, last_width
+
+    def _activate(self, z, hp):
+        if len(self.activations) == 1:
+            return ACTIVATIONS[self.activations[0]](z)
+        branches = [ACTIVATIONS[a] for a in self.activations]
+        # Under vmap this becomes a select over every branch: elementwise work, small next to matmuls.
+        return jax.lax.switch(jnp.asarray(hp.get("activation", 0), jnp.int32), branches, z)
+
+    def _dense(self, name, h, rows_live, cols_live, fan_in, fan_out, hp):
+        """h @ kernel + bias. Padded rows/columns start at 0; the init uses the member's real fans."""
+        shape = (h.shape[-1], cols_live.shape[0])
+        scale = jnp.asarray(self.value(hp, "init_scale"), jnp.float32)
+        scheme = jnp.asarray(hp.get("init", 0), jnp.int32)
+
+        def kernel_init(key, shape):
+            stds, uniform = [], []
+            for init_name in self.inits:
+                gain, mode, dist = INITS[init_name]
+                fan = fan_in if mode == "in" else 0.5 * (fan_in + fan_out)
+                stds.append(jnp.sqrt(gain / jnp.maximum(fan, 1.0)))
+                uniform.append(dist == "uniform")
+            std = jnp.stack(stds)[scheme] * scale
+            k_normal, k_uniform = jax.random.split(key)
+            draw = jnp.where(jnp.asarray(uniform)[scheme],
+                             math.sqrt(3.0) * jax.random.uniform(k_uniform, shape, minval=-1.0, maxval=1.0),
+                             jax.random.normal(k_normal, shape))
+            return jnp.where(rows_live[:, None] & cols_live[None, :], draw * std, 0.0)
+
+        kernel = self.param(f"{name}_kernel", kernel_init, shape)
+        bias = self.param(f"{name}_bias", nn.initializers.zeros, (shape[1],))
+        return h @ kernel + bias
+
+    @nn.compact
+    def __call__(self, x, hp, *, train: bool):
+        depth, widths, last_width = self.structure(hp)
+        units = jnp.arange(self.max_width)
+        f32 = lambda v: jnp.asarray(v, jnp.float32)
+        h, rows_live, fan_in = x, jnp.ones((self.n_features,), bool), f32(self.n_features)
+        for layer in range(self.max_depth):
+            # Live layers are 0 .. depth-1, so a live layer's input is the previous layer's output.
+            cols_live = units < widths[layer]
+            z = self._dense(f"hidden_{layer}", h, rows_live, cols_live, fan_in, f32(widths[layer]), hp)
+            a = jnp.where(cols_live, self._activate(z, hp), 0.0)  # masked units output exactly 0
+            if self.use_dropout and train:
+                rate = f32(self.value(hp, "dropout"))
+                keep = jax.random.uniform(self.make_rng("dropout"), a.shape) >= rate
+                a = jnp.where(keep, a / (1.0 - rate), 0.0)
+            h = a if layer == 0 else jnp.where(layer < depth, a, h)  # a skipped layer passes h through
+            rows_live, fan_in = cols_live, f32(widths[layer])
+        n_out = f32(self.n_outputs)
+        all_out = jnp.ones((self.n_outputs,), bool)
+        out = None
+        if self.max_depth > 0:
+            out = self._dense("head", h, units < last_width, all_out, f32(last_width), n_out, hp)
+        if self.min_depth == 0:
+            direct = self._dense("direct_head", x, jnp.ones((self.n_features,), bool), all_out,
+                                 f32(self.n_features), n_out, hp)
+            out = direct if out is None else jnp.where(depth == 0, direct, out)
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltMLP:
+    """The engine's view of a MaskedMLP (the PopulationModel protocol). Hashable: static config."""
+
+    net: MaskedMLP
+
+    def hyperparameters(self) -> frozenset[str]:
+        return frozenset(MLP_HYPERPARAMETERS) | {f"n_units_{i}" for i in range(1, self.net.max_depth + 1)}
+
+    def init(self, key, hp):
+        x = jnp.zeros((1, self.net.n_features), jnp.float32)
+        return self.net.init({"params": key}, x, hp, train=False)["params"]
+
+    def apply(self, params, x, hp, *, train=False, key=None):
+        rngs = {"dropout": key} if (train and self.net.use_dropout) else {}
+        return self.net.apply({"params": params}, x, hp, train=train, rngs=rngs)
+
+    def update_mask(self, hp):
+        net = self.net
+        depth, widths, last_width = net.structure(hp)
+        units = jnp.arange(net.max_width)
+        mask = {}
+        rows_live = jnp.ones((net.n_features,), bool)
+        for layer in range(net.max_depth):
+            cols_live = (units < widths[layer]) & (layer < depth)
+            mask[f"hidden_{layer}_kernel"] = rows_live[:, None] & cols_live[None, :]
+            mask[f"hidden_{layer}_bias"] = cols_live
+            rows_live = units < widths[layer]
+        shape_out = (net.n_outputs,)
+        if net.max_depth > 0:
+            rows = (units < last_width) & (depth > 0)
+            mask["head_kernel"] = jnp.broadcast_to(rows[:, None], (net.max_width, net.n_outputs))
+            mask["head_bias"] = jnp.broadcast_to(depth > 0, shape_out)
+        if net.min_depth == 0:
+            mask["direct_head_kernel"] = jnp.broadcast_to(depth == 0, (net.n_features, net.n_outputs))
+            mask["direct_head_bias"] = jnp.broadcast_to(depth == 0, shape_out)
+        return mask

@@ -1,0 +1,217 @@
+"""Coarse to fine: rounds of random search, each in a box shrunk around the best members so far.
+
+Ranges live in the unit cube of the space (`Space.to_unit`), so a range shrinks in each
+parameter's own scale: log for `LogUniform`, log of 1 - x for `OneMinusLogUniform`, bins for
+integers and index neighbourhoods for `Choice` (the contiguous run of options whose bins meet
+the range). The box never leaves [0, 1], the original bounds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import numbers
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from vmaptune.space import Choice, Space
+from vmaptune.strategies.base import (
+    Strategy,
+    check_positive_int,
+    check_scores,
+    check_space,
+    rank_descending,
+)
+
+__all__ = ["CoarseToFine", "CoarseToFineState", "shrink_range", "sample_in_range"]
+
+# Discrete values are read a hair inside the range: an end that lands exactly on a bin edge
+# (centre +- pad often does) would otherwise admit a neighbouring option with zero probability.
+_EDGE = 1e-6
+
+
+@struct.dataclass
+class CoarseToFineState:
+    """History of every round, rounds fixed up front so the arrays keep their shape.
+
+    low, high: (rounds, d) the unit-cube range each round samples from (row `round` is current).
+    hp: dict name -> (rounds, population) the members told for each round.
+    scores: (rounds, population); NaN for rounds not yet told (NaN ranks last, like a failure).
+    """
+
+    low: jax.Array
+    high: jax.Array
+    hp: dict[str, jax.Array]
+    scores: jax.Array
+    space: Space = struct.field(pytree_node=False)
+    round: int = struct.field(pytree_node=False, default=0)
+
+
+def shrink_range(low, high, u, scores, top_k: int, margin: float):
+    """The range around the top_k finite-scored members, in the unit cube.
+
+    low, high: (d,) the current range; u: (m, d) members' unit positions; scores: (m,).
+    Returns (d,), (d,): the span of the top_k members padded by margin * (high - low) on each
+    side, clipped to [0, 1]. Padding by a fraction of the current width keeps the range from
+    collapsing: it shrinks by at most 2 * margin per round. With no finite score, the range
+    is kept.
+    """
+    top = rank_descending(scores)[:top_k]
+    ok = jnp.isfinite(scores[top])[:, None]
+    span_low = jnp.min(jnp.where(ok, u[top], jnp.inf), axis=0)
+    span_high = jnp.max(jnp.where(ok, u[top], -jnp.inf), axis=0)
+    pad = margin * (high - low)
+    new_low = jnp.clip(span_low - pad, 0.0, 1.0)
+    new_high = jnp.clip(span_high + pad, 0.0, 1.0)
+    any_ok = jnp.any(ok)
+    return jnp.where(any_ok, new_low, low), jnp.where(any_ok, new_high, high)
+
+
+def _value_bounds(space: Space, low, high) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """Encoded values at the ends of a unit range (read just inside for discrete parameters)."""
+    discrete = jnp.asarray([d.kind != "float" for _, d in space.items()])
+    mid = 0.5 * (low + high)
+    inner_low = jnp.where(discrete, jnp.minimum(low + _EDGE, mid), low)
+    inner_high = jnp.where(discrete, jnp.maximum(high - _EDGE, mid), high)
+    lo, hi = space.from_unit(inner_low[None]), space.from_unit(inner_high[None])
+    return {name: (lo[name][0], hi[name][0]) for name in space.names}
+
+
+@functools.partial(jax.jit, static_argnames=("space", "n"))
+def sample_in_range(key, space: Space, low, high, n: int) -> dict[str, jax.Array]:
+    """n members uniform in the box [low, high] of the unit cube: dict name -> (n,)."""
+    u = low + (high - low) * jax.random.uniform(key, (n, len(space)))
+    hp = space.from_unit(u)
+    # from_unit is monotone, so only the edge-bin guard above can move a discrete value.
+    bounds = _value_bounds(space, low, high)
+    return {name: jnp.clip(x, *bounds[name]) for name, x in hp.items()}
+
+
+@functools.partial(jax.jit, static_argnames=("space", "top_k", "margin"))
+def _record(low, high, hist_hp, hist_scores, hp, scores, r, space: Space, top_k: int, margin: float):
+    """Writes round r into the history and, unless r is the last round, sets row r + 1 of the
+    ranges around the top_k of every round so far."""
+    hist_hp = {name: hist_hp[name].at[r].set(hp[name]) for name in space.names}
+    hist_scores = hist_scores.at[r].set(scores)
+    u = space.to_unit({name: x.reshape(-1) for name, x in hist_hp.items()})
+    new_low, new_high = shrink_range(low[r], high[r], u, hist_scores.reshape(-1), top_k, margin)
+    last = low.shape[0] - 1
+    nxt = jnp.minimum(r + 1, last)
+    keep = r >= last  # the last round has no next range to set
+    low = low.at[nxt].set(jnp.where(keep, low[nxt], new_low))
+    high = high.at[nxt].set(jnp.where(keep, high[nxt], new_high))
+    return low, high, hist_hp, hist_scores
+
+
+@dataclasses.dataclass(frozen=True)
+class CoarseToFine(Strategy):
+    """`rounds` rounds of `population` random members; each round's range is the previous one
+    shrunk around the `top_k` best members of all rounds so far, padded by `margin`.
+
+    top_k: members that set the next range (default: population // 8, at least 2).
+    margin: padding on each side, as a fraction of the current range's width, in (0, 0.5).
+    """
+
+    population: int = 64
+    rounds: int = 4
+    top_k: int | None = None
+    margin: float = 0.1
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive_int("CoarseToFine", "rounds", self.rounds)
+        if self.top_k is not None:
+            check_positive_int("CoarseToFine", "top_k", self.top_k)
+            if self.top_k > self.population:
+                raise ValueError(
+                    f"CoarseToFine: top_k must be <= population, got top_k={self.top_k} with "
+                    f"population={self.population}. Lower top_k or raise population."
+                )
+        m = self.margin
+        if isinstance(m, bool) or not isinstance(m, numbers.Real) or not (0.0 < m < 0.5):
+            raise ValueError(
+                f"CoarseToFine: margin must be a number in (0, 0.5), got margin={m!r}. It pads each side of "
+                f"the top-k span by margin * the current width: at 0 a range can collapse to a point, "
+                f"at 0.5 or more it can never shrink. Try margin=0.1."
+            )
+
+    @property
+    def k(self) -> int:
+        """The top_k in use."""
+        if self.top_k is not None:
+            return self.top_k
+        return min(self.population, max(2, self.population // 8))
+
+    def init(self, space: Space, key: jax.Array | None = None) -> CoarseToFineState:
+        space = check_space("CoarseToFine", space)
+        d, r, p = len(space), self.rounds, self.population
+        return CoarseToFineState(
+            low=jnp.zeros((r, d), jnp.float32),
+            high=jnp.ones((r, d), jnp.float32),
+            hp={name: jnp.zeros((r, p), dist.dtype) for name, dist in space.items()},
+            scores=jnp.full((r, p), jnp.nan, jnp.float32),
+            space=space,
+        )
+
+    def ask(self, state: CoarseToFineState, key: jax.Array):
+        """`population` members uniform in the current range: dict name -> (population,)."""
+        self._check_not_done(state, "ask")
+        hp = sample_in_range(key, state.space, state.low[state.round], state.high[state.round], self.population)
+        return hp, state
+
+    def tell(self, state: CoarseToFineState, hp: Mapping[str, jax.Array], scores) -> CoarseToFineState:
+        """Records the round and sets the next round's range around the top_k so far."""
+        self._check_not_done(state, "tell")
+        space, r = state.space, state.round
+        n = space.check_population(hp)
+        if n != self.population:
+            raise ValueError(
+                f"CoarseToFine.tell: hp has {n} members, expected population={self.population}. "
+                f"Tell the whole population that ask returned."
+            )
+        scores = check_scores("CoarseToFine", scores, n)
+        hp = {name: jnp.asarray(hp[name], dist.dtype) for name, dist in space.items()}
+        # The round index goes in traced, so every round reuses one compiled update.
+        low, high, history, all_scores = _record(
+            state.low, state.high, state.hp, state.scores, hp, scores, jnp.int32(r),
+            space=space, top_k=self.k, margin=self.margin,
+        )
+        return state.replace(low=low, high=high, hp=history, scores=all_scores, round=r + 1)
+
+    def done(self, state: CoarseToFineState) -> bool:
+        return state.round >= self.rounds
+
+    def total_evaluations(self) -> int:
+        return self.population * self.rounds
+
+    def ranges(self, state: CoarseToFineState) -> list[dict[str, Any]]:
+        """The range each round searched (or is about to), in plain values, for reports.
+
+        One dict per round: name -> (low, high) for numbers, the tuple of allowed options for a
+        Choice, the value for a Fixed parameter.
+        """
+        out = []
+        for r in range(min(state.round + 1, self.rounds)):
+            bounds = _value_bounds(state.space, state.low[r], state.high[r])
+            row = {}
+            for name, dist in state.space.items():
+                lo, hi = (np.asarray(b) for b in bounds[name])
+                if dist.is_fixed:
+                    row[name] = dist.value
+                elif isinstance(dist, Choice):
+                    row[name] = tuple(dist.options[int(lo) : int(hi) + 1])
+                else:
+                    row[name] = (dist.decode(lo), dist.decode(hi))
+            out.append(row)
+        return out
+
+    def _check_not_done(self, state: CoarseToFineState, what: str):
+        if self.done(state):
+            raise RuntimeError(
+                f"CoarseToFine.{what}: all rounds={self.rounds} rounds are done. "
+                f"Check strategy.done(state) before ask."
+            )

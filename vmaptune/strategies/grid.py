@@ -1,0 +1,215 @@
+"""Grid search: every point of a cartesian product of per-parameter values, exactly once.
+
+The grid is never materialised: point i of the product is found by reading i in the mixed radix
+of the axis lengths (`jnp.unravel_index`), so a population is one gather per parameter.
+Points come in C order (the last parameter of the space varies fastest), `population` at a time;
+the last population may be smaller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from vmaptune.space import Choice, Distribution, Fixed, Space
+from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
+
+__all__ = ["GridSearch", "GridSearchState"]
+
+# Point indices travel as int32 on device; no grid this large could be trained anyway.
+_MAX_GRID = 2**31 - 1
+
+
+@struct.dataclass
+class GridSearchState:
+    """`axes[name]`: encoded values of that axis; `shape`: the axis lengths; `size`: their product."""
+
+    axes: dict[str, jax.Array]
+    space: Space = struct.field(pytree_node=False)
+    shape: tuple[int, ...] = struct.field(pytree_node=False)
+    size: int = struct.field(pytree_node=False)
+    rounds: int = struct.field(pytree_node=False)  # asks the whole grid takes
+    round: int = struct.field(pytree_node=False, default=0)
+
+
+def _plain_value_error(name: str, value: Any, dist: Distribution, why: str) -> ValueError:
+    return ValueError(
+        f"GridSearch: values[{name!r}] contains {value!r}, {why} (the space has {name}={dist!r}). "
+        f"Fix the value, or widen the space."
+    )
+
+
+def _encode_axis(name: str, plain: Sequence[Any], dist: Distribution) -> np.ndarray:
+    """Plain values of one axis -> encoded values (dtype of the distribution), checked against dist."""
+    encoded = []
+    for v in plain:
+        if isinstance(dist, Fixed):
+            if v != dist.value:
+                raise ValueError(
+                    f"GridSearch: values[{name!r}] = {list(plain)!r}, but the space fixes {name} to "
+                    f"{dist.value!r}. Drop {name!r} from values, or make it a distribution in the space."
+                )
+            encoded.append(dist.encode(v))
+        elif isinstance(dist, Choice):
+            if v not in dist.options:
+                raise _plain_value_error(name, v, dist, f"which is not one of the options {list(dist.options)!r}")
+            encoded.append(dist.options.index(v))
+        else:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
+                raise _plain_value_error(name, v, dist, "which is not a finite number")
+            if dist.kind == "int" and float(v) != int(v):
+                raise _plain_value_error(name, v, dist, "which is not an integer")
+            if not dist.low <= v <= dist.high:
+                raise _plain_value_error(name, v, dist, f"which is outside [{dist.low!r}, {dist.high!r}]")
+            encoded.append(int(v) if dist.kind == "int" else float(v))
+    axis = np.asarray(encoded, dtype=np.dtype(dist.dtype))
+    # Distinct plain values can collide once encoded (two floats one float32 apart).
+    uniq, counts = np.unique(axis, return_counts=True)
+    if len(uniq) != len(axis):
+        dupes = [dist.decode(x) for x in uniq[counts > 1]]
+        raise ValueError(
+            f"GridSearch: values[{name!r}] has duplicates {dupes!r} (as encoded for {dist!r}). "
+            f"List each value once: the grid evaluates every point exactly once."
+        )
+    return axis
+
+
+@dataclasses.dataclass(frozen=True)
+class GridSearch(Strategy):
+    """Every point of a grid, `population` points per ask.
+
+    values: {name: [plain values]}, e.g. {"learning_rate": [1e-3, 1e-2], "activation": ["relu"]};
+        stored as a tuple of (name, tuple) pairs so the strategy stays hashable.
+    points_per_axis: n for every parameter not in `values`: `dist.grid(n)`, n points evenly spaced
+        in the distribution's own scale (fewer for narrow integer ranges, every option of a Choice).
+    Fixed parameters take their one value. Give `values`, `points_per_axis`, or both.
+    """
+
+    population: int = 64
+    values: Any = None
+    points_per_axis: int | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.points_per_axis is not None:
+            check_positive_int("GridSearch", "points_per_axis", self.points_per_axis)
+        values = self.values if self.values is not None else {}
+        if isinstance(values, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in values):
+            values = dict(values)  # already normalised (dataclasses.replace passes it back in)
+        if not isinstance(values, Mapping):
+            raise TypeError(
+                f"GridSearch: values must be a dict name -> list of values, got {type(values).__name__}: "
+                f"{values!r}. E.g. values={{'learning_rate': [1e-3, 1e-2]}}."
+            )
+        if not values and self.points_per_axis is None:
+            raise ValueError(
+                f"GridSearch: the grid is empty (values={self.values!r}, points_per_axis=None). Give "
+                f"values={{name: [...]}}, or points_per_axis=n to grid every parameter, or both."
+            )
+        pairs = []
+        for name, vals in values.items():
+            if not isinstance(name, str):
+                raise TypeError(f"GridSearch: values keys must be parameter names, got {name!r}.")
+            if isinstance(vals, (str, bytes)) or not isinstance(vals, (Sequence, np.ndarray)):
+                raise TypeError(
+                    f"GridSearch: values[{name!r}] must be a list of values, got {vals!r}. "
+                    f"E.g. values={{{name!r}: [{vals!r}]}}."
+                )
+            vals = tuple(vals.tolist() if isinstance(vals, np.ndarray) else vals)
+            if not vals:
+                raise ValueError(
+                    f"GridSearch: values[{name!r}] is empty. Give at least one value, or leave {name!r} "
+                    f"out of values to use points_per_axis."
+                )
+            for v in vals:
+                if not isinstance(v, (str, numbers.Number)):
+                    raise TypeError(f"GridSearch: values[{name!r}] contains {v!r}; values must be numbers or strings.")
+            pairs.append((name, vals))
+        object.__setattr__(self, "values", tuple(pairs))
+
+    # -- the grid ----------------------------------------------------------------------------
+    def axes(self, space: Space) -> dict[str, np.ndarray]:
+        """name -> encoded values of that axis, in the space's order. Validates against the space."""
+        space = check_space("GridSearch", space)
+        given = dict(self.values)
+        unknown = [n for n in given if n not in space]
+        if unknown:
+            raise ValueError(
+                f"GridSearch: values has {unknown} which {'is' if len(unknown) == 1 else 'are'} not in the "
+                f"space; the space has {list(space.names)}. Fix the name or add it to the space."
+            )
+        axes = {}
+        for name, dist in space.items():
+            if name in given:
+                axes[name] = _encode_axis(name, given[name], dist)
+            elif dist.is_fixed:
+                axes[name] = np.asarray(dist.grid(), np.dtype(dist.dtype))
+            elif self.points_per_axis is None:
+                raise ValueError(
+                    f"GridSearch: no values for {name!r} ({dist!r}) and points_per_axis=None. Add "
+                    f"values={{{name!r}: [...]}}, or give points_per_axis=n to grid unlisted parameters."
+                )
+            else:
+                # np.unique: float32 can merge neighbouring points of a very narrow range.
+                axes[name] = np.unique(np.asarray(dist.grid(self.points_per_axis), np.dtype(dist.dtype)))
+        return axes
+
+    def grid_size(self, space: Space) -> int:
+        """Number of points in the grid over `space`: the product of the axis lengths."""
+        return math.prod(len(a) for a in self.axes(space).values())
+
+    def total_evaluations(self, space: Space | None = None) -> int | None:
+        """Grid size; known without the space when every parameter is listed in `values`."""
+        if space is not None:
+            return self.grid_size(space)
+        if self.points_per_axis is None:
+            return math.prod(len(v) for _, v in self.values)
+        return None
+
+    # -- ask / tell --------------------------------------------------------------------------
+    def init(self, space: Space, key: jax.Array | None = None) -> GridSearchState:
+        axes = self.axes(space)
+        shape = tuple(len(a) for a in axes.values())
+        size = math.prod(shape)
+        if size > _MAX_GRID:
+            raise ValueError(
+                f"GridSearch: the grid has {size} points ({dict(zip(axes, shape))}), more than 2**31 - 1. "
+                f"Lower points_per_axis or shorten values; or use RandomSearch."
+            )
+        return GridSearchState(
+            axes={k: jnp.asarray(v) for k, v in axes.items()}, space=space, shape=shape, size=size,
+            rounds=-(-size // self.population),
+        )
+
+    def ask(self, state: GridSearchState, key: jax.Array | None = None):
+        """The points [round * population, ...) of the grid: dict name -> (n,), n <= population.
+
+        `key` is unused: the grid is deterministic.
+        """
+        if self.done(state):
+            raise RuntimeError(
+                f"GridSearch.ask: all {state.size} grid points were already asked (round {state.round}). "
+                f"Check strategy.done(state) before ask."
+            )
+        start = state.round * self.population
+        n = min(self.population, state.size - start)
+        index = start + jnp.arange(n, dtype=jnp.int32)
+        digits = jnp.unravel_index(index, state.shape)
+        hp = {name: state.axes[name][d] for name, d in zip(state.axes, digits)}
+        return hp, state
+
+    def tell(self, state: GridSearchState, hp: Mapping[str, jax.Array], scores) -> GridSearchState:
+        """Scores do not steer a grid; tell checks them and moves to the next population."""
+        n = state.space.check_population(hp)
+        check_scores("GridSearch", scores, n)
+        return state.replace(round=state.round + 1)
+
+    def done(self, state: GridSearchState) -> bool:
+        return state.round * self.population >= state.size

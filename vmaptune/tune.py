@@ -1,0 +1,239 @@
+"""The driver: ask the strategy for a population, train it in one program, tell the scores back.
+
+    result = vt.tune(vt.MLP(), space, data, strategy=vt.RandomSearch(population=256), epochs=20)
+
+Every input is checked before anything compiles. Each round reuses the compiled program (the
+population is padded to the strategy's size with frozen members when a strategy asks fewer).
+Results of finished rounds survive an interrupt (Ctrl-C returns them) and, with `run_dir`, are
+written after every round.
+"""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+import time
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from vmaptune import engine
+from vmaptune.data import Dataset
+from vmaptune.metrics import get_metric
+from vmaptune.models import MLP
+from vmaptune.optim import OPTIMIZER_HYPERPARAMETERS, OPTIMIZERS
+from vmaptune.results import STATUS_DIVERGED, STATUS_OK, Results
+from vmaptune.space import Choice, Fixed, Space
+from vmaptune.strategies.base import Strategy, finite_or_worst
+from vmaptune.strategies.random_search import RandomSearch
+
+DEFAULT_OPTIMIZER = "sgd"
+
+# Allowed ranges of numeric hyperparameters: name -> (low, high, low inclusive, high inclusive, fix).
+RANGES = {
+    "learning_rate": (0.0, np.inf, False, False, "use e.g. vt.LogUniform(1e-4, 1e-1)"),
+    "momentum": (0.0, 1.0, True, False, "use e.g. vt.OneMinusLogUniform(0.9, 0.999)"),
+    "b1": (0.0, 1.0, True, False, "use e.g. vt.OneMinusLogUniform(0.8, 0.99)"),
+    "b2": (0.0, 1.0, True, False, "use e.g. vt.OneMinusLogUniform(0.99, 0.9999)"),
+    "eps": (0.0, np.inf, False, False, "use e.g. vt.LogUniform(1e-10, 1e-6)"),
+    "weight_decay": (0.0, np.inf, True, False, "use e.g. vt.LogUniform(1e-6, 1e-2)"),
+    "l1": (0.0, np.inf, True, False, "use e.g. vt.LogUniform(1e-7, 1e-3)"),
+    "dropout": (0.0, 1.0, True, False, "use e.g. vt.Uniform(0.0, 0.5)"),
+    "init_scale": (0.0, np.inf, False, False, "use e.g. vt.LogUniform(0.1, 10.0)"),
+}
+
+
+def tune(
+    model: MLP,
+    space: Space,
+    data: Dataset,
+    strategy: Strategy | None = None,
+    *,
+    epochs: int = 20,
+    seed: int = 0,
+    metric: str | None = None,
+    batch_size: int = 64,
+    chunk_epochs: int = 1,
+    shared_order: bool = True,
+    progress: bool = True,
+    run_dir: str | None = None,
+) -> Results:
+    """Trains every population the strategy asks for and returns the `Results`.
+
+    model: vt.MLP (its structure follows the space). space: vt.Space. data: vt.Dataset.
+    strategy: default vt.RandomSearch(population=64). epochs: training epochs per member.
+    metric: validation metric to maximise (accuracy / neg_log_loss for classification,
+      neg_mse / neg_mae / r2 for regression; default accuracy or neg_mse).
+    batch_size: minibatch rows. chunk_epochs: epochs per compiled call (progress and strategies
+      act between chunks). shared_order: members see the same minibatch order (fair, faster);
+      False gives each member its own. run_dir: if given, results are saved there after each round.
+    """
+    strategy = RandomSearch(population=64) if strategy is None else strategy
+    program, metric_name = _prepare(model, space, data, strategy, epochs=epochs, seed=seed, metric=metric,
+                                    batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order)
+    settings = {
+        "strategy": repr(strategy), "model": repr(model), "dataset": getattr(data, "name", "?"),
+        "task": data.task, "metric": metric_name, "epochs": epochs, "seed": seed, "batch_size": batch_size,
+        "population": strategy.population, "shared_order": shared_order,
+    }
+    arrays = engine.data_arrays(data)
+    root = jax.random.key(seed)
+    state = strategy.init(space, jax.random.fold_in(root, 1))
+    rounds: list[dict[str, Any]] = []
+    bar = _progress_bar(strategy, epochs, progress)
+    best = -np.inf
+    started = time.perf_counter()
+    try:
+        while not strategy.done(state):
+            round_index = len(rounds)
+            hp, state = strategy.ask(state, jax.random.fold_in(jax.random.fold_in(root, 2), round_index))
+            n = space.check_population(hp, f"{strategy.name}.ask result")
+            padded, active = _pad(hp, n, strategy.population, strategy.name)
+            ids = sum(len(r["score"]) for r in rounds) + jnp.arange(strategy.population)
+
+            def on_chunk(done, curves, _n=n):
+                bar.update(done - bar_done[0])
+                bar_done[0] = done
+                scores = curves["val_score"][:_n]
+                if np.isfinite(scores).any():
+                    bar.set_postfix({f"best {metric_name}": f"{max(best, np.nanmax(scores)):.4f}"}, refresh=False)
+
+            bar_done = [0]
+            final, curves = engine.run_population(
+                program, space.numeric(padded), arrays, member_ids=ids, seed=seed, epochs=epochs,
+                chunk_epochs=chunk_epochs, active=active, on_chunk=on_chunk)
+            record = _round_record(round_index, np.asarray(ids)[:n], hp, final, curves, n)
+            state = strategy.tell(state, hp, jnp.asarray(record["score"]))
+            rounds.append(record)
+            best = max(best, float(np.max(np.asarray(finite_or_worst(record["score"])))))
+            if run_dir is not None:
+                _results(space, rounds, settings, started).save(run_dir)
+    except KeyboardInterrupt:
+        if not rounds:
+            raise
+        warnings.warn(f"interrupted: returning the {len(rounds)} finished round(s).", stacklevel=2)
+    finally:
+        bar.close()
+    return _results(space, rounds, settings, started)
+
+
+# -- checks, before anything compiles ------------------------------------------------------------------
+def _prepare(model, space, data, strategy, *, epochs, seed, metric, batch_size, chunk_epochs, shared_order):
+    if not isinstance(space, Space):
+        raise TypeError(f"space must be a vt.Space, got {type(space).__name__}.")
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a vt.Dataset (vt.load_dataset or vt.Dataset.from_arrays), got {type(data).__name__}.")
+    if not hasattr(model, "build"):
+        raise TypeError(f"model must be a vt.MLP (or have build(space, n_features, n_outputs)), got {model!r}.")
+    if not isinstance(strategy, Strategy):
+        raise TypeError(f"strategy must be a vt strategy such as vt.RandomSearch(population=64), got {strategy!r}.")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("chunk_epochs", chunk_epochs)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer, got {seed!r}.")
+    if batch_size > data.n_train:
+        raise ValueError(f"batch_size={batch_size} is larger than the {data.n_train} training rows; "
+                         f"use batch_size <= {data.n_train}.")
+    metric_name = get_metric(metric, data.task).name
+    built = model.build(space, data.n_features, data.n_outputs)
+    known = set(built.hyperparameters()) | set(OPTIMIZER_HYPERPARAMETERS)
+    for name in space.names:
+        if name == "batch_size":
+            raise ValueError("batch_size as a hyperparameter is not supported yet; pass batch_size=... to "
+                             "vt.tune and leave it out of the space.")
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"space has {name!r}, which the model and optimizer do not read.{hint} "
+                             f"Known names: {sorted(known)}.")
+    for name, (low, high, low_ok, high_ok, fix) in RANGES.items():
+        if name in space:
+            _check_range(name, space[name], low, high, low_ok, high_ok, fix)
+    optimizers = _optimizer_options(space)
+    program = engine.Program(
+        model=built, optimizers=optimizers, task=data.task, metric=metric_name, batch_size=int(batch_size),
+        steps_per_epoch=data.n_train // int(batch_size), shared_order=bool(shared_order),
+    )
+    return program, metric_name
+
+
+def _optimizer_options(space: Space) -> tuple[str, ...]:
+    if "optimizer" not in space:
+        return (DEFAULT_OPTIMIZER,)
+    dist = space["optimizer"]
+    if not isinstance(dist, (Choice, Fixed)) or dist.kind != "categorical":
+        raise ValueError(f"optimizer must be vt.Choice([...]) or vt.Fixed('...') of names, got {dist!r}.")
+    unknown = [o for o in dist.options if o not in OPTIMIZERS]
+    if unknown:
+        raise ValueError(f"optimizer options {unknown} are unknown; choose from {list(OPTIMIZERS)}.")
+    return tuple(dist.options)
+
+
+def _check_range(name, dist, low, high, low_ok, high_ok, fix):
+    if dist.kind == "categorical":
+        raise ValueError(f"{name}={dist!r} must be numeric; {fix}.")
+    values = [dist.low, dist.high] if hasattr(dist, "low") else list(dist.options)
+    for v in values:
+        below = v < low or (v == low and not low_ok)
+        above = v > high or (v == high and not high_ok)
+        if below or above:
+            interval = f"{'[' if low_ok else '('}{low}, {high}{']' if high_ok else ')'}"
+            raise ValueError(f"{name}={dist!r} allows {v}, outside {interval}; {fix}.")
+
+
+# -- rounds -------------------------------------------------------------------------------------------
+def _pad(hp, n, population, owner):
+    """Pads a population of n <= P members to P with frozen copies of member 0 (one program shape)."""
+    if n > population:
+        raise ValueError(f"{owner} returned {n} members, more than its population={population}.")
+    active = jnp.arange(population) < n
+    if n == population:
+        return hp, active
+    return {k: jnp.concatenate([v, jnp.repeat(v[:1], population - n)]) for k, v in hp.items()}, active
+
+
+def _round_record(round_index, ids, hp, final: engine.PopulationState, curves, n) -> dict[str, Any]:
+    diverged = np.asarray(final.diverged)[:n]
+    best_score = np.asarray(final.best_score)[:n]
+    curves = {k: v[:n] for k, v in curves.items()}
+    best_score = np.where(np.isfinite(best_score), best_score, np.nan)
+    return {
+        "round": np.full(n, round_index), "member": ids,
+        "hp": {k: np.asarray(v) for k, v in hp.items()},
+        "score": np.where(diverged, np.nan, best_score),
+        "best_score": best_score,
+        "final_score": curves["val_score"][:, -1],
+        "best_epoch": np.asarray(final.best_epoch)[:n],
+        "status": np.where(diverged, STATUS_DIVERGED, STATUS_OK),
+        "final_train_loss": curves["train_loss"][:, -1],
+        "curves": curves,
+    }
+
+
+def _results(space: Space, rounds, settings, started) -> Results:
+    settings = {**settings, "rounds": len(rounds), "seconds": round(time.perf_counter() - started, 3)}
+    if not rounds:
+        empty = pd.DataFrame(columns=["round", "member", *space.names, "score", "status"])
+        return Results(space, empty, {}, {n: np.zeros(0) for n in space.names}, settings)
+    hp = {k: np.concatenate([r["hp"][k] for r in rounds]) for k in space.names}
+    columns = {"round": np.concatenate([r["round"] for r in rounds]),
+               "member": np.concatenate([r["member"] for r in rounds])}
+    columns.update(space.decode_columns(hp))
+    for key in ("score", "best_score", "final_score", "best_epoch", "status", "final_train_loss"):
+        columns[key] = np.concatenate([r[key] for r in rounds])
+    curves = {k: np.concatenate([r["curves"][k] for r in rounds]) for k in rounds[0]["curves"]}
+    return Results(space, pd.DataFrame(columns), curves, hp, settings)
+
+
+def _progress_bar(strategy, epochs, enabled):
+    from tqdm.auto import tqdm
+
+    total = strategy.total_evaluations()
+    rounds = total // strategy.population if total and total % strategy.population == 0 else None
+    return tqdm(total=epochs * rounds if rounds else None, unit="epoch", desc=strategy.name,
+                disable=not enabled, dynamic_ncols=True, leave=True)
