@@ -175,7 +175,7 @@ def _optimizer_options(space: Space) -> tuple[str, ...]:
 
 
 def _check_range(name, dist, low, high, low_ok, high_ok, fix):
-    if dist.kind == "categorical":
+    if dist.kind == "categorical" and not getattr(dist, "is_numeric", False):
         raise ValueError(f"{name}={dist!r} must be numeric; {fix}.")
     values = [dist.low, dist.high] if hasattr(dist, "low") else list(dist.options)
     for v in values:

@@ -1,0 +1,49 @@
+import os
+import re
+
+import pytest
+
+import vmaptune as vt
+from vmaptune.cli import main
+
+
+def test_demo_then_report(tmp_path, capsys):
+    out = str(tmp_path / "demo")
+    assert main(["demo", "--population", "8", "--epochs", "1", "--out", out, "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "best validation accuracy" in text and "top 8 of 8" in text
+    assert len(vt.load_results(out)) == 8
+    assert main(["report", out, "--top", "3"]) == 0
+    assert os.path.getsize(os.path.join(out, "curves.png")) > 1000
+    assert os.path.getsize(os.path.join(out, "scores.png")) > 1000
+
+
+def test_run_from_toml_config(tmp_path, capsys):
+    config = tmp_path / "iris.toml"
+    config.write_text(
+        'dataset = "iris"\nepochs = 2\nbatch_size = 16\n'
+        '[model]\nhidden = 1\nunits = 8\n'
+        '[strategy]\nname = "RandomSearch"\npopulation = 4\n'
+        '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n'
+        'activation = {type = "Choice", options = ["relu", "tanh"]}\n'
+    )
+    out = str(tmp_path / "run")
+    assert main(["run", str(config), "--out", out, "--no-progress"]) == 0
+    result = vt.load_results(out)
+    assert len(result) == 4 and set(result.members["activation"]) <= {"relu", "tanh"}
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('dataset = "iris"\n', "needs a `space` entry"),
+        ('dataset = "iris"\nwhatever = 1\n[space]\nlearning_rate = 0.1\n', r"unknown keys \['whatever'\]"),
+        ('dataset = "iris"\n[strategy]\nname = "Magic"\n[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n',
+         "strategy name 'Magic' is unknown"),
+    ],
+)
+def test_bad_config_exits_2_with_a_message(tmp_path, capsys, text, match):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    assert main(["run", str(config), "--no-progress", "--out", str(tmp_path / "o")]) == 2
+    assert re.search(match, capsys.readouterr().err)

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+import vmaptune as vt
+
+
+def test_builtin_sets_load_with_the_right_task():
+    for name, task in [("digits", "classification"), ("breast_cancer", "classification"),
+                       ("wine", "classification"), ("iris", "classification"), ("diabetes", "regression")]:
+        data = vt.load_dataset(name)
+        assert data.task == task
+        total = data.n_train + data.X_val.shape[0] + data.X_test.shape[0]
+        assert data.X_train.shape[1] == data.n_features and total > 100
+
+
+def test_split_is_disjoint_fixed_and_stratified():
+    X = np.arange(300, dtype=float)[:, None] * np.ones((1, 3))
+    y = np.repeat([0, 1, 2], 100)
+    a = vt.Dataset.from_arrays(X, y, "classification", standardize=False, seed=3)
+    b = vt.Dataset.from_arrays(X, y, "classification", standardize=False, seed=3)
+    rows = [set(np.asarray(s)[:, 0].tolist()) for s in (a.X_train, a.X_val, a.X_test)]
+    assert not (rows[0] & rows[1]) and not (rows[0] & rows[2]) and not (rows[1] & rows[2])
+    assert len(rows[0] | rows[1] | rows[2]) == 300
+    np.testing.assert_array_equal(a.X_val, b.X_val)
+    assert np.bincount(np.asarray(a.y_val)).tolist() == [20, 20, 20]  # stratified
+
+
+def test_standardised_with_train_statistics():
+    rng = np.random.default_rng(0)
+    X = rng.normal(5.0, 3.0, (400, 4))
+    X[:, 3] = 7.0  # a constant feature stays finite
+    data = vt.Dataset.from_arrays(X, rng.normal(size=400) * 10 + 50, "regression")
+    Xt = np.asarray(data.X_train)
+    np.testing.assert_allclose(Xt[:, :3].mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(Xt[:, :3].std(0), 1, atol=1e-4)
+    assert np.all(np.isfinite(np.asarray(data.X_val)))
+    assert abs(float(np.asarray(data.y_train).mean())) < 1e-5 and data.y_std > 5
+
+
+def test_csv_and_npz_loaders(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,c,label\n" + "\n".join(f"{r[0]},{r[1]},{r[2]},{t}" for r, t in zip(X, y)))
+    data = vt.Dataset.from_csv(path, target="label", task="classification")
+    assert data.n_features == 3 and data.feature_names == ("a", "b", "c") and data.n_classes == 2
+    npz = tmp_path / "d.npz"
+    np.savez(npz, X=X, y=y)
+    assert vt.Dataset.from_npz(npz, task="classification").n_train == data.n_train
+    with pytest.raises(ValueError, match="target='nope' is not a column"):
+        vt.Dataset.from_csv(path, target="nope", task="classification")
+    with pytest.raises(ValueError, match="has no array 'features'"):
+        vt.Dataset.from_npz(npz, task="classification", X="features")
+
+
+@pytest.mark.parametrize(
+    "X, y, task, match",
+    [
+        (np.ones((10, 2)), np.zeros(9), "classification", "X has 10 rows but y has 9"),
+        (np.ones(10), np.zeros(10), "classification", r"X must be 2-D.*got shape \(10,\)"),
+        (np.ones((0, 2)), np.zeros(0), "classification", "X is empty"),
+        (np.where(np.eye(10, 2) > 0, np.nan, 1.0), np.arange(10) % 2, "classification",
+         "NaN or infinite values, the first at row 0, column 0"),
+        (np.ones((10, 2)), np.arange(10) % 2 + 1, "classification", r"labels 0..K-1.*\[1, 2\].*missing \[0\]"),
+        (np.ones((10, 2)), np.array(list("ababababab")), "classification", "np.unique"),
+        (np.ones((10, 2)), np.arange(10) * 0.5, "classification", "integer class labels"),
+        (np.ones((10, 2)), np.zeros(10), "classification", "single class"),
+        (np.ones((10, 2)), np.r_[np.zeros(9), np.inf], "regression", "y has 1 NaN or infinite values, the first at row 9"),
+        (np.ones((10, 2)), np.zeros(10), "clustering", "task must be one of"),
+    ],
+)
+def test_bad_input_is_rejected_with_a_clear_message(X, y, task, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        vt.Dataset.from_arrays(X, y, task)
+
+
+def test_unknown_builtin_name():
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'.*from_arrays"):
+        vt.load_dataset("mnist")
+
+
+def test_fractions_are_checked():
+    with pytest.raises(ValueError, match="val_fraction must be a number in"):
+        vt.Dataset.from_arrays(np.ones((10, 2)), np.arange(10) % 2, "classification", val_fraction=1.5)
+    with pytest.raises(ValueError, match="val_fraction \\+ test_fraction must be < 1"):
+        vt.Dataset.from_arrays(np.ones((10, 2)), np.arange(10) % 2, "classification", val_fraction=0.5,
+                               test_fraction=0.5)

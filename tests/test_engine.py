@@ -1,0 +1,103 @@
+"""The invariants that make a vmapped tuner trustworthy."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import vmaptune as vt
+from helpers import SMALL_SPACE, assert_trees_equal, host, small_program, take, train
+from vmaptune import engine
+
+
+@pytest.fixture(scope="module")
+def program(digits):
+    return small_program(digits)
+
+
+@pytest.fixture(scope="module")
+def hp():
+    return SMALL_SPACE.sample(jax.random.key(11), 4)
+
+
+def test_population_equals_separate_runs(program, digits, hp):
+    together, curves = train(program, SMALL_SPACE, digits, hp, [0, 1, 2, 3])
+    for i in range(4):
+        alone, alone_curves = train(program, SMALL_SPACE, digits, take_hp(hp, i), [i])
+        for a, b in zip(jax.tree.leaves(take(together.params, i)), jax.tree.leaves(take(alone.params, 0))):
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+        np.testing.assert_allclose(curves["val_loss"][i], alone_curves["val_loss"][0], rtol=1e-4)
+        np.testing.assert_allclose(curves["val_score"][i], alone_curves["val_score"][0], atol=1e-6)
+    assert not np.any(np.asarray(together.diverged))
+    assert curves["val_score"].shape == (4, 2) and np.all(curves["val_score"][:, -1] > 0.5)
+
+
+def take_hp(hp, i):
+    return {k: v[i:i + 1] for k, v in hp.items()}
+
+
+def test_diverging_member_is_frozen_and_changes_no_other(program, digits, hp):
+    stable, stable_curves = train(program, SMALL_SPACE, digits, hp, [0, 1, 2, 3])
+    blown_hp = dict(hp, learning_rate=hp["learning_rate"].at[3].set(1e6))
+    blown, blown_curves = train(program, SMALL_SPACE, digits, blown_hp, [0, 1, 2, 3])
+    diverged = np.asarray(blown.diverged)
+    assert diverged.tolist() == [False, False, False, True]
+    assert not np.asarray(blown.active)[3]
+    for i in range(3):  # the others are bit-identical to the run without the diverging member
+        assert_trees_equal(take(blown.params, i), take(stable.params, i))
+        np.testing.assert_array_equal(blown_curves["val_score"][i], stable_curves["val_score"][i])
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(host(take(blown.params, 3))))
+    assert np.isnan(blown_curves["val_score"][3, -1])
+
+
+def test_frozen_members_are_exact_no_ops(program, digits, hp):
+    ids = jnp.arange(4)
+    key = jax.random.key(0)
+    state = engine.init_population(program, SMALL_SPACE.numeric(hp), ids, key, jnp.array([True, True, False, True]))
+    before = host(state)
+    after, _ = engine.train_chunk(program, state, SMALL_SPACE.numeric(hp), engine.data_arrays(digits),
+                                  jax.random.key(1), 2)
+    assert_trees_equal(take(after.params, 2), take(before.params, 2))
+    # the whole optimizer state, step counts included, is unchanged
+    assert_trees_equal(take(after.opt_state, 2), take(before.opt_state, 2))
+    assert int(take(after.opt_state, 0).inner_state.count) == 2 * program.steps_per_epoch
+    assert not np.allclose(np.asarray(jax.tree.leaves(take(after.params, 0))[0]),
+                           jax.tree.leaves(take(before.params, 0))[0])
+
+
+def test_same_seed_same_result_new_seed_new_result(program, digits, hp):
+    a, ca = train(program, SMALL_SPACE, digits, hp, [0, 1, 2, 3], seed=5)
+    b, cb = train(program, SMALL_SPACE, digits, hp, [0, 1, 2, 3], seed=5)
+    c, cc = train(program, SMALL_SPACE, digits, hp, [0, 1, 2, 3], seed=6)
+    assert_trees_equal(a.params, b.params)
+    np.testing.assert_array_equal(ca["val_loss"], cb["val_loss"])
+    assert not np.allclose(ca["val_loss"], cc["val_loss"])
+
+
+def test_member_identity_not_position_sets_its_randomness(program, digits, hp):
+    """Member 7 trains the same in any population: keys come from member ids."""
+    hp2 = {k: jnp.stack([v[1], v[0]]) for k, v in hp.items()}
+    first, _ = train(program, SMALL_SPACE, digits, {k: v[:2] for k, v in hp.items()}, [7, 8])
+    swapped, _ = train(program, SMALL_SPACE, digits, hp2, [8, 7])
+    for a, b in zip(jax.tree.leaves(take(first.params, 0)), jax.tree.leaves(take(swapped.params, 1))):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+
+
+def test_independent_minibatch_order(digits, hp):
+    program = small_program(digits, shared_order=False)
+    shared = small_program(digits)
+    a, ca = train(program, SMALL_SPACE, digits, hp, [0, 1, 2, 3])
+    b, cb = train(shared, SMALL_SPACE, digits, hp, [0, 1, 2, 3])
+    assert np.all(ca["val_score"][:, -1] > 0.5)
+    assert not np.allclose(ca["val_loss"], cb["val_loss"])
+
+
+def test_a_second_call_with_new_values_does_not_recompile(digits):
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), momentum=vt.OneMinusLogUniform(0.5, 0.99))
+    model = vt.MLP(hidden=1, units=16)
+    kwargs = dict(epochs=2, batch_size=64, progress=False)
+    vt.tune(model, space, digits, vt.RandomSearch(population=6, rounds=2), seed=0, **kwargs)
+    counts = dict(engine.TRACE_COUNTS)
+    result = vt.tune(model, space, digits, vt.RandomSearch(population=6, rounds=2), seed=1, **kwargs)
+    assert dict(engine.TRACE_COUNTS) == counts
+    assert len(result) == 12

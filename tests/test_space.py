@@ -1,0 +1,144 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import vmaptune as vt
+
+MIXED = vt.Space(
+    learning_rate=vt.LogUniform(1e-4, 1e-1),
+    momentum=vt.OneMinusLogUniform(0.9, 0.999),
+    dropout=vt.Uniform(0.0, 0.5),
+    n_hidden=vt.IntUniform(0, 3),
+    n_units=vt.IntLogUniform(1, 128),
+    activation=vt.Choice(["relu", "tanh", "gelu"]),
+    batch=vt.Choice([16, 32, 64]),
+    optimizer=vt.Fixed("sgd"),
+    scale=vt.Fixed(0.5),
+)
+
+
+def test_sample_shapes_dtypes_and_bounds():
+    hp = MIXED.sample(jax.random.key(0), 5000)
+    assert set(hp) == set(MIXED.names)
+    assert all(v.shape == (5000,) for v in hp.values())
+    assert hp["learning_rate"].dtype == jnp.float32 and hp["n_hidden"].dtype == jnp.int32
+    for name in ("learning_rate", "momentum", "dropout", "n_hidden", "n_units"):
+        d = MIXED[name]
+        assert float(hp[name].min()) >= d.low and float(hp[name].max()) <= d.high, name
+    assert set(np.unique(hp["activation"]).tolist()) == {0, 1, 2}
+    assert set(np.unique(hp["n_hidden"]).tolist()) == {0, 1, 2, 3}
+    assert np.all(np.asarray(hp["optimizer"]) == 0) and np.all(np.asarray(hp["scale"]) == 0.5)
+
+
+def test_one_minus_log_uniform_puts_half_the_draws_above_0_99():
+    n = 40000
+    x = np.asarray(vt.OneMinusLogUniform(0.9, 0.999).sample(jax.random.key(1), n))
+    share = np.mean(x >= 0.99)
+    assert abs(share - 0.5) < 4 * np.sqrt(0.25 / n)  # 4 standard errors
+    # and a plain uniform would put only 1 % there: the scale matters
+    assert np.mean(np.asarray(vt.Uniform(0.9, 0.999).sample(jax.random.key(1), n)) >= 0.99) < 0.1
+
+
+def test_log_uniform_is_uniform_in_log_space():
+    n = 40000
+    x = np.asarray(vt.LogUniform(1e-4, 1e-1).sample(jax.random.key(2), n))
+    counts, _ = np.histogram(np.log10(x), bins=6, range=(-4, -1))
+    expected = n / 6
+    chi2 = np.sum((counts - expected) ** 2 / expected)
+    assert chi2 < 20.5  # chi-square, 5 degrees of freedom, p = 0.001
+    # each decade holds a third of the draws
+    assert abs(np.mean(x < 1e-3) - 1 / 3) < 0.02
+
+
+def test_int_log_uniform_is_log_scaled():
+    x = np.asarray(vt.IntLogUniform(1, 1000).sample(jax.random.key(3), 30000))
+    assert x.min() >= 1 and x.max() <= 1000
+    assert abs(np.mean(x < 32) - 0.5) < 0.03  # sqrt(1001) ~ 31.6 is the log-midpoint
+
+
+@pytest.mark.parametrize("name", MIXED.names)
+def test_unit_round_trip(name):
+    d = MIXED[name]
+    x = d.sample(jax.random.key(4), 500)
+    u = d.to_unit(x)
+    assert float(u.min()) >= 0 and float(u.max()) <= 1
+    back = d.from_unit(u)
+    if d.kind == "float":
+        np.testing.assert_allclose(back, x, rtol=1e-5)
+    else:
+        np.testing.assert_array_equal(back, x)
+
+
+def test_space_unit_cube_and_decode():
+    hp = MIXED.sample(jax.random.key(5), 7)
+    u = MIXED.to_unit(hp)
+    assert u.shape == (7, len(MIXED))
+    back = MIXED.from_unit(u)
+    np.testing.assert_array_equal(back["activation"], hp["activation"])
+    rows = MIXED.decode(hp)
+    assert rows[0]["activation"] in ("relu", "tanh", "gelu") and rows[0]["batch"] in (16, 32, 64)
+    assert isinstance(rows[0]["n_units"], int) and isinstance(rows[0]["learning_rate"], float)
+    assert rows[0]["optimizer"] == "sgd"
+    enc = MIXED.encode(rows)
+    np.testing.assert_array_equal(enc["activation"], hp["activation"])
+    np.testing.assert_array_equal(MIXED.numeric(hp)["batch"], np.array([16, 32, 64])[np.asarray(hp["batch"])])
+
+
+def test_same_key_same_draws_and_names_are_independent():
+    a = MIXED.sample(jax.random.key(6), 10)
+    b = MIXED.sample(jax.random.key(6), 10)
+    c = MIXED.sample(jax.random.key(7), 10)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert not np.array_equal(a["learning_rate"], c["learning_rate"])
+    # adding a hyperparameter leaves the other draws unchanged
+    d = MIXED.replace(extra=vt.Uniform(0, 1)).sample(jax.random.key(6), 10)
+    np.testing.assert_array_equal(a["learning_rate"], d["learning_rate"])
+
+
+def test_config_round_trip():
+    assert vt.Space.from_config(MIXED.to_config()) == MIXED
+
+
+def test_grid_points():
+    np.testing.assert_allclose(vt.LogUniform(1e-4, 1e-1).grid(4), [1e-4, 1e-3, 1e-2, 1e-1], rtol=1e-5)
+    np.testing.assert_array_equal(vt.IntUniform(0, 3).grid(10), [0, 1, 2, 3])
+    np.testing.assert_array_equal(vt.Choice(["a", "b"]).grid(5), [0, 1])
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda: vt.Uniform(1.0, 0.5), ValueError, r"Uniform\(low=1.0, high=0.5\): low must be < high"),
+        (lambda: vt.Uniform(0.0, float("nan")), ValueError, "high must be finite"),
+        (lambda: vt.LogUniform(0.0, 0.1), ValueError, r"LogUniform\(low=0.0, high=0.1\).*must be > 0.*vt.Uniform"),
+        (lambda: vt.LogUniform(-1, 1), ValueError, "must be > 0"),
+        (lambda: vt.LogUniform(1e-1, 1e-4), ValueError, "low must be < high"),
+        (lambda: vt.OneMinusLogUniform(0.9, 1.0), ValueError, r"strictly inside \(0, 1\)"),
+        (lambda: vt.OneMinusLogUniform(0.0, 0.9), ValueError, r"strictly inside \(0, 1\)"),
+        (lambda: vt.IntUniform(5, 1), ValueError, "low must be <= high"),
+        (lambda: vt.IntUniform(0.5, 3), TypeError, "low must be an integer"),
+        (lambda: vt.IntLogUniform(0, 10), ValueError, "low must be >= 1"),
+        (lambda: vt.Choice([]), ValueError, "at least one option"),
+        (lambda: vt.Choice("relu"), TypeError, "must be a list"),
+        (lambda: vt.Choice(["a", "a"]), ValueError, "distinct"),
+        (lambda: vt.Fixed(float("inf")), ValueError, "finite"),
+        (lambda: vt.Space(lr=[1, 2]), TypeError, r"lr=\[1, 2\] is not a distribution"),
+        (lambda: vt.Space(), ValueError, "at least one"),
+        (lambda: vt.Space({"bad name": vt.Uniform(0, 1)}), ValueError, "identifier"),
+        (lambda: vt.Space.from_config({"lr": {"type": "Normal"}}), ValueError, "unknown distribution type 'Normal'"),
+    ],
+)
+def test_invalid_definitions(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_population_checks():
+    hp = MIXED.sample(jax.random.key(0), 3)
+    del hp["dropout"]
+    with pytest.raises(ValueError, match=r"missing \['dropout'\]"):
+        MIXED.to_unit(hp)
+    with pytest.raises(ValueError, match="is not one of the options"):
+        MIXED["activation"].encode("swish")

@@ -1,0 +1,164 @@
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import vmaptune as vt
+from vmaptune import engine
+
+DEMO_LIKE = vt.Space(
+    learning_rate=vt.LogUniform(1e-3, 3e-1),
+    momentum=vt.OneMinusLogUniform(0.5, 0.99),
+    dropout=vt.Uniform(0.0, 0.3),
+    init_scale=vt.LogUniform(0.5, 2.0),
+    weight_decay=vt.LogUniform(1e-6, 1e-3),
+)
+
+
+@pytest.fixture(scope="module")
+def digits_result(digits):
+    return vt.tune(vt.MLP(), DEMO_LIKE, digits, strategy=vt.RandomSearch(population=64), epochs=10, seed=0,
+                   progress=False)
+
+
+def test_random_search_reaches_095_on_digits(digits_result):
+    assert digits_result.best_score >= 0.95
+    assert (digits_result.members["status"] == "ok").mean() > 0.9
+
+
+def test_results_table_and_best(digits_result):
+    df = digits_result.to_dataframe()
+    assert len(df) == 64
+    for col in ["round", "member", *DEMO_LIKE.names, "score", "best_score", "final_score", "best_epoch", "status"]:
+        assert col in df.columns, col
+    best = digits_result.best_params
+    assert set(best) == set(DEMO_LIKE.names) and all(type(v) is float for v in best.values())
+    row = df.iloc[df["score"].idxmax()]
+    assert digits_result.best_score == pytest.approx(row["score"])
+    assert 1 <= row["best_epoch"] <= 10
+    np.testing.assert_allclose(row["final_score"], digits_result.curves["val_score"][row.name, -1])
+    assert digits_result.curves["val_score"].shape == (64, 10)
+    assert "best validation accuracy" in digits_result.summary(5)
+
+
+def test_save_and_load_round_trip(digits_result, tmp_path):
+    digits_result.save(tmp_path / "run")
+    loaded = vt.load_results(tmp_path / "run")
+    pd.testing.assert_frame_equal(loaded.members, digits_result.members, check_dtype=False)
+    assert loaded.best_params == pytest.approx(digits_result.best_params)
+    np.testing.assert_array_equal(loaded.curves["val_score"], digits_result.curves["val_score"])
+    assert loaded.space == DEMO_LIKE and loaded.settings["epochs"] == 10
+    with pytest.raises(FileNotFoundError, match="not a vmaptune run directory"):
+        vt.load_results(tmp_path)
+
+
+SMALL = dict(epochs=1, batch_size=128, progress=False)
+
+
+def test_diverged_members_rank_last_and_are_reported(digits):
+    space = vt.Space(learning_rate=vt.Choice([1e-2, 1e7]))
+    result = vt.tune(vt.MLP(hidden=1, units=8), space, digits, vt.RandomSearch(population=8), **SMALL)
+    df = result.to_dataframe()
+    blown = df["learning_rate"] == 1e7
+    assert blown.any() and (~blown).any()
+    assert (df.loc[blown, "status"] == "diverged").all() and df.loc[blown, "score"].isna().all()
+    assert result.best_params["learning_rate"] == 1e-2
+    assert set(result.ranking()[-blown.sum():]) == set(np.flatnonzero(blown))
+
+
+@dataclasses.dataclass(frozen=True)
+class FewerThanPopulation(vt.Strategy):
+    """Asks 3 members although its population is 4 (like the last chunk of a grid)."""
+
+    population: int = 4
+
+    def init(self, space, key):
+        return {"space": space, "round": 0}
+
+    def ask(self, state, key):
+        return state["space"].sample(key, 3), state
+
+    def tell(self, state, hp, scores):
+        assert scores.shape == (3,)
+        return {**state, "round": state["round"] + 1}
+
+    def done(self, state):
+        return state["round"] >= 1
+
+
+def test_short_populations_are_padded_with_frozen_members(digits):
+    result = vt.tune(vt.MLP(hidden=1, units=8), DEMO_LIKE, digits, FewerThanPopulation(), **SMALL)
+    assert len(result) == 3 and result.members["member"].tolist() == [0, 1, 2]
+
+
+def test_run_dir_is_written_after_each_round(digits, tmp_path):
+    vt.tune(vt.MLP(hidden=1, units=8), DEMO_LIKE, digits, vt.RandomSearch(population=4, rounds=2),
+            run_dir=str(tmp_path / "r"), **SMALL)
+    loaded = vt.load_results(tmp_path / "r")
+    assert len(loaded) == 8 and loaded.members["round"].tolist() == [0] * 4 + [1] * 4
+
+
+def test_regression_on_diabetes(diabetes):
+    result = vt.tune(vt.MLP(hidden=1, units=16), vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-2)), diabetes,
+                     vt.RandomSearch(population=8), metric="r2", epochs=5, batch_size=32, progress=False)
+    assert result.metric == "r2" and result.best_score > 0.2
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (dict(space=vt.Space(learning_rte=vt.LogUniform(1e-3, 1e-1))), ValueError,
+         r"space has 'learning_rte'.*Did you mean 'learning_rate'\?"),
+        (dict(space=vt.Space(learning_rate=vt.Uniform(-0.1, 0.1))), ValueError,
+         r"learning_rate=Uniform\(low=-0.1, high=0.1\) allows -0.1, outside \(0.0, inf\); use e.g. vt.LogUniform"),
+        (dict(space=vt.Space(momentum=vt.Uniform(0.5, 1.0))), ValueError, r"momentum=.*allows 1.0, outside \[0.0, 1.0\)"),
+        (dict(space=vt.Space(optimizer=vt.Choice(["sgd", "lbfgs"]))), ValueError, r"optimizer options \['lbfgs'\] are unknown"),
+        (dict(space=vt.Space(batch_size=vt.Choice([16, 32]))), ValueError, "batch_size as a hyperparameter"),
+        (dict(batch_size=5000), ValueError, r"batch_size=5000 is larger than the 1079 training rows"),
+        (dict(epochs=0), ValueError, "epochs must be an integer >= 1, got 0"),
+        (dict(metric="r2"), ValueError, r"metric='r2' is for regression, but the data is classification"),
+        (dict(metric="auc"), ValueError, r"metric='auc' is unknown"),
+        (dict(strategy="random"), TypeError, "strategy must be a vt strategy"),
+        (dict(data=np.zeros((3, 3))), TypeError, "data must be a vt.Dataset"),
+        (dict(seed=1.5), TypeError, "seed must be an integer"),
+    ],
+)
+def test_bad_input_fails_before_compiling(digits, change, error, match):
+    kwargs = dict(model=vt.MLP(hidden=1, units=8), space=DEMO_LIKE, data=digits,
+                  strategy=vt.RandomSearch(population=4), epochs=1, progress=False)
+    kwargs.update(change)
+    before = dict(engine.TRACE_COUNTS)
+    with pytest.raises(error, match=match):
+        vt.tune(**kwargs)
+    assert dict(engine.TRACE_COUNTS) == before
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: vt.RandomSearch(population=0), "population must be an integer >= 1, got 0"),
+        (lambda: vt.RandomSearch(population=4, rounds=0), "rounds must be an integer >= 1"),
+        (lambda: vt.MLP(hidden=-1), "hidden must be an integer >= 0"),
+        (lambda: vt.MLP(activation="swish2"), "activation='swish2'"),
+    ],
+)
+def test_bad_settings(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_strategy_ask_tell_without_training():
+    strategy = vt.RandomSearch(population=5, rounds=2)
+    state = strategy.init(DEMO_LIKE, jax.random.key(0))
+    seen = 0
+    while not strategy.done(state):
+        hp, state = strategy.ask(state, jax.random.key(seen))
+        assert hp["learning_rate"].shape == (5,)
+        state = strategy.tell(state, hp, jnp.where(jnp.arange(5) == 2, jnp.nan, hp["learning_rate"]))
+        seen += 5
+    assert seen == strategy.total_evaluations() == 10
+    with pytest.raises(ValueError, match=r"scores must have shape \(5,\)"):
+        strategy.tell(state, hp, jnp.zeros(4))
