@@ -142,10 +142,17 @@ def _evaluate(program: Program, params, hp, X, y):
     return jax.vmap(member)(params, hp)
 
 
+def _update_masks(model, hp):
+    """(P, ...) bool masks of weights that may change, or None when the model masks nothing."""
+    if not hasattr(model, "update_mask") or model.update_mask(jax.tree.map(lambda v: v[0], hp)) is None:
+        return None
+    return jax.vmap(model.update_mask)(hp)
+
+
 def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays, order_key, n_epochs: int):
     TRACE_COUNTS["train_chunk"] += 1
     model = program.model
-    masks = jax.vmap(model.update_mask)(hp) if hasattr(model, "update_mask") else None
+    masks = _update_masks(model, hp)
     n_train = data.X_train.shape[0]
     shared = program.shared_order
     vstep = jax.vmap(

@@ -21,6 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vmaptune.fast_random import dropout_keep
 from vmaptune.space import Choice, Distribution, Fixed, IntLogUniform, IntUniform, Space
 
 ACTIVATIONS = {
@@ -170,6 +171,7 @@ class MLP:
             max_depth=max_depth, min_depth=depth[0], max_width=max_width,
             activations=activations, inits=inits,
             use_dropout=("dropout" in space) or self.dropout > 0,
+            variable_width=any(n == "n_units" or n.startswith("n_units_") for n in space.free_names),
             defaults=(("n_hidden", self.hidden), ("n_units", self.units), ("init_scale", self.init_scale),
                       ("dropout", self.dropout)),
         ))
@@ -187,6 +189,7 @@ class MaskedMLP(nn.Module):
     inits: tuple[str, ...]
     use_dropout: bool
     defaults: tuple[tuple[str, Any], ...]
+    variable_width: bool = True
 
     def value(self, hp, name):
         """hp[name], or the MLP's default when the space does not name it."""
@@ -245,7 +248,7 @@ class MaskedMLP(nn.Module):
             a = jnp.where(cols_live, self._activate(z, hp), 0.0)  # masked units output exactly 0
             if self.use_dropout and train:
                 rate = f32(self.value(hp, "dropout"))
-                keep = jax.random.uniform(self.make_rng("dropout"), a.shape) >= rate
+                keep = dropout_keep(self.make_rng("dropout"), rate, a.shape)
                 a = jnp.where(keep, a / (1.0 - rate), 0.0)
             h = a if layer == 0 else jnp.where(layer < depth, a, h)  # a skipped layer passes h through
             rows_live, fan_in = cols_live, f32(widths[layer])
@@ -278,8 +281,16 @@ class BuiltMLP:
         rngs = {"dropout": key} if (train and self.net.use_dropout) else {}
         return self.net.apply({"params": params}, x, hp, train=train, rngs=rngs)
 
+    @property
+    def fixed_structure(self) -> bool:
+        """True when every member has the full padded shape (then no masks are needed)."""
+        return self.net.min_depth == self.net.max_depth and not self.net.variable_width
+
     def update_mask(self, hp):
+        """Pytree like params: False where a weight must never change; None if nothing is masked."""
         net = self.net
+        if self.fixed_structure:
+            return None
         depth, widths, last_width = net.structure(hp)
         units = jnp.arange(net.max_width)
         mask = {}
