@@ -39,9 +39,11 @@ class Program:
     optimizers: tuple[str, ...]  # optimizer kinds the population may use ("optimizer" indexes this)
     task: str
     metric: str
-    batch_size: int
-    steps_per_epoch: int
+    batch_size: int  # rows per step; with variable_batch the largest member batch (the padded shape)
+    steps_per_epoch: int  # with variable_batch: the steps of the smallest member batch
     shared_order: bool = True
+    schedules: tuple[str, ...] = ("constant",)  # learning-rate schedules ("schedule" indexes this)
+    variable_batch: bool = False  # hp["batch_size"] sets each member's batch
 
 
 @struct.dataclass
@@ -77,7 +79,15 @@ def _select(take: jax.Array, new, old):
 
 
 def _optimizer(program: Program, hp: Mapping[str, jax.Array]) -> optax.GradientTransformation:
-    return make_optimizer(program.optimizers, resolve_hyperparameters(program.optimizers, hp))
+    return make_optimizer(program.optimizers, resolve_hyperparameters(program.optimizers, hp), program.schedules)
+
+
+def member_steps_per_epoch(program: Program, n_train: int, hp: Mapping[str, jax.Array]) -> jax.Array:
+    """(P,) optimizer steps per epoch of each member: n_train // its batch size."""
+    if program.variable_batch:
+        return n_train // jnp.asarray(hp["batch_size"], jnp.int32)
+    p = jax.tree.leaves(hp)[0].shape[0]
+    return jnp.full(p, program.steps_per_epoch, jnp.int32)
 
 
 def _init(program: Program, hp, member_ids, root_key, active) -> PopulationState:
@@ -113,13 +123,26 @@ def _batch_indices(program: Program, n_train: int, order_key, member_keys, epoch
     return perms[:, : steps * batch].reshape(-1, steps, batch).transpose(1, 0, 2)
 
 
-def _member_step(program: Program, params, opt_state, key, hp_m, mask_m, active_m, xb, yb, step):
-    """One optimizer step of one member -> (params, opt_state, loss, newly_diverged)."""
+def _epoch_permutations(program: Program, n_train: int, order_key, member_keys, epoch) -> jax.Array:
+    """(P, n_train) row order of the epoch for each member (all equal with shared order)."""
+    if program.shared_order:
+        perm = jax.random.permutation(jax.random.fold_in(order_key, epoch), n_train)
+        return jnp.broadcast_to(perm, (member_keys.shape[0], n_train))
+    return jax.vmap(lambda k: jax.random.permutation(jax.random.fold_in(jax.random.fold_in(k, 2), epoch),
+                                                     n_train))(member_keys)
+
+
+def _member_step(program: Program, params, opt_state, key, hp_m, mask_m, active_m, xb, yb, step,
+                 weights=None, live=True):
+    """One optimizer step of one member -> (params, opt_state, loss, newly_diverged).
+
+    weights: (batch,) row weights (1 for the member's own rows, 0 for padding) or None.
+    live: False when the member has spent its steps for this epoch (a no-op step)."""
     dropout_key = jax.random.fold_in(jax.random.fold_in(key, 1), step)
 
     def loss_fn(p):
         out = program.model.apply(p, xb, hp_m, train=True, key=dropout_key)
-        return training_loss(program.task, out, yb)
+        return training_loss(program.task, out, yb, weights)
 
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, new_opt = _optimizer(program, hp_m).update(grads, opt_state, params)
@@ -127,8 +150,8 @@ def _member_step(program: Program, params, opt_state, key, hp_m, mask_m, active_
     if mask_m is not None:  # structure masks: padded units and skipped layers never change
         new_params = jax.tree.map(jnp.where, mask_m, new_params, params)
     ok = jnp.isfinite(loss) & _all_finite(new_params)
-    take = active_m & ok
-    return _select(take, new_params, params), _select(take, new_opt, opt_state), loss, active_m & ~ok
+    take = active_m & live & ok
+    return _select(take, new_params, params), _select(take, new_opt, opt_state), loss, active_m & live & ~ok
 
 
 def _evaluate(program: Program, params, hp, X, y):
@@ -154,24 +177,39 @@ def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays,
     model = program.model
     masks = _update_masks(model, hp)
     n_train = data.X_train.shape[0]
-    shared = program.shared_order
+    shared = program.shared_order and not program.variable_batch
+    member_steps = member_steps_per_epoch(program, n_train, hp)
     vstep = jax.vmap(
-        lambda p, o, k, h, m, a, xb, yb, s: _member_step(program, p, o, k, h, m, a, xb, yb, s),
+        lambda p, o, k, h, m, a, xb, yb, s, w, live: _member_step(program, p, o, k, h, m, a, xb, yb, s, w, live),
         in_axes=(0, 0, 0, 0, 0 if masks is not None else None, 0, None if shared else 0,
-                 None if shared else 0, None),
+                 None if shared else 0, None, None if shared else 0, 0),
     )
 
     def epoch_body(state: PopulationState, _):
-        indices = _batch_indices(program, n_train, order_key, state.member_keys, state.epoch)
+        if program.variable_batch:
+            perms = _epoch_permutations(program, n_train, order_key, state.member_keys, state.epoch)
+            indices = jnp.arange(program.steps_per_epoch)  # rows are cut per member inside the step
+        else:
+            indices = _batch_indices(program, n_train, order_key, state.member_keys, state.epoch)
 
         def step_body(carry, inputs):
             params, opt_state, active, diverged, loss_sum = carry
             idx, s = inputs
+            live = s < member_steps
+            if program.variable_batch:
+                # member with batch b takes rows s*b .. s*b+b-1 of the epoch's order; padded rows weigh 0
+                b = jnp.asarray(hp["batch_size"], jnp.int32)
+                offsets = jnp.arange(program.batch_size)
+                rows = jnp.clip(s * b[:, None] + offsets[None, :], 0, n_train - 1)
+                idx = jnp.take_along_axis(perms, rows, axis=1)
+                weights = (offsets[None, :] < b[:, None]).astype(jnp.float32)
+            else:
+                weights = None
             xb, yb = data.X_train[idx], data.y_train[idx]  # shared order: one gather for everyone
             step = state.epoch * program.steps_per_epoch + s
             params, opt_state, loss, newly = vstep(params, opt_state, state.member_keys, hp, masks,
-                                                   active, xb, yb, step)
-            loss_sum = loss_sum + jnp.where(active & ~newly, loss, 0.0)
+                                                   active, xb, yb, step, weights, live)
+            loss_sum = loss_sum + jnp.where(active & live & ~newly, loss, 0.0)
             return (params, opt_state, active & ~newly, diverged | newly, loss_sum), None
 
         p = state.active.shape[0]
@@ -185,7 +223,7 @@ def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays,
         nan = jnp.float32(jnp.nan)
         val_loss = jnp.where(diverged, nan, val_loss)
         val_score = jnp.where(diverged, nan, val_score)
-        train_loss = jnp.where(diverged, nan, loss_sum / program.steps_per_epoch)
+        train_loss = jnp.where(diverged, nan, loss_sum / member_steps)
         epoch = state.epoch + 1
         improved = ~diverged & (val_score > state.best_score)
         new_state = state.replace(
@@ -229,6 +267,8 @@ def run_population(
     """
     member_ids = jnp.asarray(member_ids, jnp.int32)
     p = member_ids.shape[0]
+    # schedules are sized by each member's whole training: epochs x its steps per epoch
+    hp = dict(hp, total_steps=epochs * member_steps_per_epoch(program, data.X_train.shape[0], hp))
     active = jnp.ones(p, bool) if active is None else jnp.asarray(active, bool)
     root = jax.random.key(seed)
     model_key, order_key = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)

@@ -65,8 +65,13 @@ def get_metric(name: str | None, task: str) -> Metric:
     return metric
 
 
-def training_loss(task: str, out: jax.Array, y: jax.Array) -> jax.Array:
-    """Mean cross-entropy (classification, out = logits) or mean squared error (regression)."""
+def training_loss(task: str, out: jax.Array, y: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+    """Mean cross-entropy (classification, out = logits) or mean squared error (regression).
+    weights: optional (n,) row weights; the mean is taken over the weighted rows only."""
     if task == "classification":
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
-    return jnp.mean(jnp.square(out[..., 0] - y))
+        per_row = optax.softmax_cross_entropy_with_integer_labels(out, y)
+    else:
+        per_row = jnp.square(out[..., 0] - y)
+    if weights is None:
+        return jnp.mean(per_row)
+    return jnp.sum(per_row * weights) / jnp.maximum(jnp.sum(weights), 1.0)

@@ -27,8 +27,11 @@ import jax.numpy as jnp
 import optax
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
-NUMERIC_HYPERPARAMETERS = ("learning_rate", "momentum", "b1", "b2", "eps", "weight_decay", "l1")
-OPTIMIZER_HYPERPARAMETERS = NUMERIC_HYPERPARAMETERS + ("optimizer",)
+SCHEDULES = ("constant", "step", "exponential", "cosine", "linear")
+NUMERIC_HYPERPARAMETERS = ("learning_rate", "momentum", "b1", "b2", "eps", "weight_decay", "l1",
+                           "warmup_steps", "decay_rate", "decay_steps")
+#: What the space may name; `total_steps` is not one: the engine sets it from epochs and batch size.
+OPTIMIZER_HYPERPARAMETERS = NUMERIC_HYPERPARAMETERS + ("optimizer", "schedule")
 
 # Values used when the space does not name a setting, per kind (as the optax aliases default).
 KIND_DEFAULTS = {
@@ -39,6 +42,8 @@ KIND_DEFAULTS = {
     "eps": {"adam": 1e-8, "adamw": 1e-8, "rmsprop": 1e-8, "adagrad": 1e-7},
     "weight_decay": dict.fromkeys(OPTIMIZERS, 0.0),
     "l1": dict.fromkeys(OPTIMIZERS, 0.0),
+    "warmup_steps": dict.fromkeys(OPTIMIZERS, 0.0),
+    "decay_rate": dict.fromkeys(OPTIMIZERS, 0.1),
 }
 USES_MU = {"sgd", "momentum", "nesterov", "adam", "adamw"}
 USES_NU = {"adam", "adamw", "rmsprop", "adagrad"}
@@ -53,21 +58,54 @@ class PopulationOptState(NamedTuple):
 
 def resolve_hyperparameters(kinds: tuple[str, ...], hp: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
     """Per-member optimizer settings: the member's own value where the space names it, else the
-    default of the member's optimizer kind. Works on one member or a population."""
+    default of the member's optimizer kind. Works on one member or a population.
+
+    `total_steps` (the member's whole training, set by the engine) sizes the schedules; without
+    it schedules that need it see 1. `decay_steps` defaults to a third of `total_steps`.
+    """
     index = jnp.asarray(hp.get("optimizer", 0), jnp.int32)
-    out = {"optimizer": index}
+    total = jnp.maximum(jnp.asarray(hp.get("total_steps", 1), jnp.float32), 1.0)
+    out = {"optimizer": index, "schedule": jnp.asarray(hp.get("schedule", 0), jnp.int32), "total_steps": total}
     for name in NUMERIC_HYPERPARAMETERS:
         if name in hp:
             out[name] = jnp.asarray(hp[name], jnp.float32)
+        elif name == "decay_steps":
+            out[name] = jnp.maximum(jnp.floor(total / 3), 1.0)
         else:
             table = jnp.asarray([KIND_DEFAULTS[name].get(k, 0.0) for k in kinds], jnp.float32)
             out[name] = table[index]
     return out
 
 
-def population_optimizer(learning_rate, momentum, b1, b2, eps, weight_decay, l1, optimizer,
-                         *, kinds: tuple[str, ...]) -> optax.GradientTransformation:
-    """The update rule of `kinds[optimizer]` with the given settings (scalars for one member)."""
+def schedule_factor(schedules: tuple[str, ...], schedule, count, warmup_steps, decay_rate, decay_steps, total_steps):
+    """Multiplier of the learning rate at update number `count` (0-based), as optax's schedules:
+    linear warm-up from 0 over `warmup_steps`, then `schedules[schedule]` over the remaining steps.
+    step: decay_rate ** floor(t / decay_steps); exponential: decay_rate ** (t / decay_steps);
+    cosine: half a cosine to 0 at total_steps; linear: straight to 0 at total_steps."""
+    t = count.astype(jnp.float32)
+    warm = jnp.where(warmup_steps > 0, jnp.minimum(t / jnp.maximum(warmup_steps, 1.0), 1.0), 1.0)
+    after = jnp.maximum(t - warmup_steps, 0.0)
+    span = jnp.maximum(total_steps - warmup_steps, 1.0)
+    progress = jnp.minimum(after / span, 1.0)
+    factors = {
+        "constant": jnp.ones_like(t),
+        "step": decay_rate ** jnp.floor(after / decay_steps),
+        "exponential": decay_rate ** (after / decay_steps),
+        "cosine": 0.5 * (1.0 + jnp.cos(jnp.pi * progress)),
+        "linear": 1.0 - progress,
+    }
+    factor = factors[schedules[0]]
+    for i, name in enumerate(schedules[1:], start=1):
+        factor = jnp.where(schedule == i, factors[name], factor)
+    return jnp.where(t < warmup_steps, warm, factor)
+
+
+def population_optimizer(learning_rate, momentum, b1, b2, eps, weight_decay, l1, warmup_steps, decay_rate,
+                         decay_steps, optimizer, schedule, total_steps,
+                         *, kinds: tuple[str, ...], schedules: tuple[str, ...] = ("constant",)
+                         ) -> optax.GradientTransformation:
+    """The update rule of `kinds[optimizer]` with the given settings (scalars for one member),
+    its learning rate following `schedules[schedule]`."""
     uses_mu = bool(USES_MU & set(kinds))
     uses_nu = bool(USES_NU & set(kinds))
     is_kind = {k: optimizer == i for i, k in enumerate(kinds)}
@@ -83,6 +121,9 @@ def population_optimizer(learning_rate, momentum, b1, b2, eps, weight_decay, l1,
     def update_fn(grads, state, params=None):
         if params is None:
             raise ValueError("population_optimizer needs params (for weight decay).")
+        # scalar arithmetic per member: cheap enough to run even for constant schedules
+        base_lr = learning_rate * schedule_factor(schedules, schedule, state.count, warmup_steps,
+                                                  decay_rate, decay_steps, total_steps)
         count = optax.safe_increment(state.count)
         coupled_decay = jnp.where(is_kind.get("adamw", False), 0.0, weight_decay)
         grads = jax.tree.map(lambda g, p: g + coupled_decay * p + l1 * jnp.sign(p), grads, params)
@@ -92,10 +133,10 @@ def population_optimizer(learning_rate, momentum, b1, b2, eps, weight_decay, l1,
             candidates = []  # (kind, update, mu, nu)
             if {"sgd", "momentum", "nesterov"} & set(kinds):
                 trace = g + momentum * mu
-                heavy = -learning_rate * trace
+                heavy = -base_lr * trace
                 candidates += [(k, heavy, trace, nu) for k in ("sgd", "momentum") if k in kinds]
                 if "nesterov" in kinds:
-                    candidates.append(("nesterov", -learning_rate * (g + momentum * trace), trace, nu))
+                    candidates.append(("nesterov", -base_lr * (g + momentum * trace), trace, nu))
             if {"adam", "adamw"} & set(kinds):
                 m = b1 * mu + (1 - b1) * g
                 v = b2 * nu + (1 - b2) * jnp.square(g)
@@ -103,16 +144,16 @@ def population_optimizer(learning_rate, momentum, b1, b2, eps, weight_decay, l1,
                 v_hat = v / (1 - b2 ** count.astype(g.dtype))
                 direction = m_hat / (jnp.sqrt(v_hat) + eps)
                 if "adam" in kinds:
-                    candidates.append(("adam", -learning_rate * direction, m, v))
+                    candidates.append(("adam", -base_lr * direction, m, v))
                 if "adamw" in kinds:
-                    candidates.append(("adamw", -learning_rate * (direction + weight_decay * p), m, v))
+                    candidates.append(("adamw", -base_lr * (direction + weight_decay * p), m, v))
             if "rmsprop" in kinds:
                 v = b2 * nu + (1 - b2) * jnp.square(g)
-                candidates.append(("rmsprop", -learning_rate * g * jax.lax.rsqrt(v + eps), mu, v))
+                candidates.append(("rmsprop", -base_lr * g * jax.lax.rsqrt(v + eps), mu, v))
             if "adagrad" in kinds:
                 v = nu + jnp.square(g)
                 scale = jnp.where(v > 0, jax.lax.rsqrt(v + eps), 0.0)
-                candidates.append(("adagrad", -learning_rate * g * scale, mu, v))
+                candidates.append(("adagrad", -base_lr * g * scale, mu, v))
             update, new_mu, new_nu = candidates[0][1:]
             for kind, u, m, v in candidates[1:]:
                 chosen = is_kind[kind]
@@ -134,7 +175,8 @@ def population_optimizer(learning_rate, momentum, b1, b2, eps, weight_decay, l1,
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def make_optimizer(kinds: tuple[str, ...], settings: Mapping[str, jax.Array]) -> optax.GradientTransformation:
+def make_optimizer(kinds: tuple[str, ...], settings: Mapping[str, jax.Array],
+                   schedules: tuple[str, ...] = ("constant",)) -> optax.GradientTransformation:
     """The injected transformation for one member; `settings` from `resolve_hyperparameters`.
 
     The settings live in the optimizer state (`state.hyperparams`): `update` reads them from
@@ -143,5 +185,9 @@ def make_optimizer(kinds: tuple[str, ...], settings: Mapping[str, jax.Array]) ->
     unknown = [k for k in kinds if k not in OPTIMIZERS]
     if unknown:
         raise ValueError(f"unknown optimizer {unknown}; choose from {list(OPTIMIZERS)}.")
-    factory = optax.inject_hyperparams(population_optimizer, static_args=("kinds",))
-    return factory(**{name: settings[name] for name in OPTIMIZER_HYPERPARAMETERS}, kinds=tuple(kinds))
+    unknown = [k for k in schedules if k not in SCHEDULES]
+    if unknown:
+        raise ValueError(f"unknown schedule {unknown}; choose from {list(SCHEDULES)}.")
+    factory = optax.inject_hyperparams(population_optimizer, static_args=("kinds", "schedules"))
+    names = OPTIMIZER_HYPERPARAMETERS + ("total_steps",)
+    return factory(**{name: settings[name] for name in names}, kinds=tuple(kinds), schedules=tuple(schedules))

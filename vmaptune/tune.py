@@ -24,8 +24,8 @@ import pandas as pd
 from vmaptune import engine
 from vmaptune.data import Dataset
 from vmaptune.metrics import get_metric
-from vmaptune.models import MLP
-from vmaptune.optim import OPTIMIZER_HYPERPARAMETERS, OPTIMIZERS
+from vmaptune.models import MLP, _int_bounds
+from vmaptune.optim import OPTIMIZER_HYPERPARAMETERS, OPTIMIZERS, SCHEDULES
 from vmaptune.results import STATUS_DIVERGED, STATUS_OK, Results
 from vmaptune.space import Choice, Fixed, Space
 from vmaptune.strategies.base import Strategy, finite_or_worst
@@ -44,6 +44,9 @@ RANGES = {
     "l1": (0.0, np.inf, True, False, "use e.g. vt.LogUniform(1e-7, 1e-3)"),
     "dropout": (0.0, 1.0, True, False, "use e.g. vt.Uniform(0.0, 0.5)"),
     "init_scale": (0.0, np.inf, False, False, "use e.g. vt.LogUniform(0.1, 10.0)"),
+    "warmup_steps": (0.0, np.inf, True, False, "use e.g. vt.IntUniform(0, 500)"),
+    "decay_rate": (0.0, 1.0, False, True, "use e.g. vt.Uniform(0.05, 0.5)"),
+    "decay_steps": (1.0, np.inf, True, False, "use e.g. vt.IntLogUniform(100, 5000)"),
 }
 
 
@@ -68,7 +71,8 @@ def tune(
     strategy: default vt.RandomSearch(population=64). epochs: training epochs per member.
     metric: validation metric to maximise (accuracy / neg_log_loss for classification,
       neg_mse / neg_mae / r2 for regression; default accuracy or neg_mse).
-    batch_size: minibatch rows. chunk_epochs: epochs per compiled call (progress and strategies
+    batch_size: minibatch rows (when the space has no batch_size; a space's batch_size gives each
+      member its own, padded to the largest). chunk_epochs: epochs per compiled call (progress and strategies
       act between chunks). shared_order: members see the same minibatch order (fair, faster);
       False gives each member its own. run_dir: if given, results are saved there after each round.
     """
@@ -141,11 +145,8 @@ def _prepare(model, space, data, strategy, *, epochs, seed, metric, batch_size, 
                          f"use batch_size <= {data.n_train}.")
     metric_name = get_metric(metric, data.task).name
     built = model.build(space, data.n_features, data.n_outputs)
-    known = set(built.hyperparameters()) | set(OPTIMIZER_HYPERPARAMETERS)
+    known = set(built.hyperparameters()) | set(OPTIMIZER_HYPERPARAMETERS) | {"batch_size"}
     for name in space.names:
-        if name == "batch_size":
-            raise ValueError("batch_size as a hyperparameter is not supported yet; pass batch_size=... to "
-                             "vt.tune and leave it out of the space.")
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -154,23 +155,37 @@ def _prepare(model, space, data, strategy, *, epochs, seed, metric, batch_size, 
     for name, (low, high, low_ok, high_ok, fix) in RANGES.items():
         if name in space:
             _check_range(name, space[name], low, high, low_ok, high_ok, fix)
-    optimizers = _optimizer_options(space)
+    smallest, largest, variable = _batch_sizes(space, batch_size, data.n_train)
     program = engine.Program(
-        model=built, optimizers=optimizers, task=data.task, metric=metric_name, batch_size=int(batch_size),
-        steps_per_epoch=data.n_train // int(batch_size), shared_order=bool(shared_order),
+        model=built, optimizers=_categorical_options(space, "optimizer", OPTIMIZERS, DEFAULT_OPTIMIZER),
+        task=data.task, metric=metric_name, batch_size=largest, steps_per_epoch=data.n_train // smallest,
+        shared_order=bool(shared_order), schedules=_categorical_options(space, "schedule", SCHEDULES, "constant"),
+        variable_batch=variable,
     )
     return program, metric_name
 
 
-def _optimizer_options(space: Space) -> tuple[str, ...]:
-    if "optimizer" not in space:
-        return (DEFAULT_OPTIMIZER,)
-    dist = space["optimizer"]
+def _batch_sizes(space: Space, batch_size: int, n_train: int) -> tuple[int, int, bool]:
+    """(smallest, largest, per-member?) batch size: from the space if it names batch_size."""
+    if "batch_size" not in space:
+        return int(batch_size), int(batch_size), False
+    low, high = _int_bounds(space, "batch_size", 1)
+    if high > n_train:
+        raise ValueError(f"batch_size={space['batch_size']!r} allows {high}, more than the {n_train} training "
+                         f"rows; keep batch sizes <= {n_train}.")
+    return low, high, low != high
+
+
+def _categorical_options(space: Space, name: str, allowed: tuple[str, ...], default: str) -> tuple[str, ...]:
+    """The options a categorical hyperparameter takes (checked against `allowed`), else (default,)."""
+    if name not in space:
+        return (default,)
+    dist = space[name]
     if not isinstance(dist, (Choice, Fixed)) or dist.kind != "categorical":
-        raise ValueError(f"optimizer must be vt.Choice([...]) or vt.Fixed('...') of names, got {dist!r}.")
-    unknown = [o for o in dist.options if o not in OPTIMIZERS]
+        raise ValueError(f"{name} must be vt.Choice([...]) or vt.Fixed('...') of names, got {dist!r}.")
+    unknown = [o for o in dist.options if o not in allowed]
     if unknown:
-        raise ValueError(f"optimizer options {unknown} are unknown; choose from {list(OPTIMIZERS)}.")
+        raise ValueError(f"{name} options {unknown} are unknown; choose from {list(allowed)}.")
     return tuple(dist.options)
 
 

@@ -1,0 +1,112 @@
+"""Structural and categorical hyperparameters inside one compiled program."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import vmaptune as vt
+from helpers import assert_trees_equal, host, take
+from vmaptune import engine
+from vmaptune.optim import SCHEDULES, schedule_factor
+from vmaptune.tune import _prepare
+
+
+def prepare(space, data, batch_size=64, model=vt.MLP(hidden=1, units=16)):
+    program, _ = _prepare(model, space, data, vt.RandomSearch(population=4), epochs=1, seed=0, metric=None,
+                          batch_size=batch_size, chunk_epochs=1, shared_order=True)
+    return program
+
+
+def run(program, space, data, hp, ids, epochs=1):
+    return engine.run_population(program, space.numeric(hp), engine.data_arrays(data), member_ids=jnp.asarray(ids),
+                                 seed=0, epochs=epochs)
+
+
+def test_each_member_trains_on_exactly_the_rows_and_steps_of_its_batch_size(digits):
+    space = vt.Space(learning_rate=vt.Fixed(0.05), batch_size=vt.Choice([16, 50, 128]))
+    program = prepare(space, digits)
+    assert program.variable_batch and program.batch_size == 128 and program.steps_per_epoch == digits.n_train // 16
+    hp = space.encode([{"learning_rate": 0.05, "batch_size": b} for b in (16, 50, 128)])
+    together, curves = run(program, space, digits, hp, [0, 1, 2], epochs=2)
+    for i, b in enumerate((16, 50, 128)):
+        fixed_space = vt.Space(learning_rate=vt.Fixed(0.05))
+        alone_program = prepare(fixed_space, digits, batch_size=b)
+        alone, alone_curves = run(alone_program, fixed_space, digits, fixed_space.encode({"learning_rate": 0.05}), [i],
+                                  epochs=2)
+        for x, y in zip(jax.tree.leaves(take(together.params, i)), jax.tree.leaves(take(alone.params, 0))):
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+        # the step count is exactly what batch b implies for two epochs; then the member was frozen
+        assert int(take(together.opt_state, i).inner_state.count) == 2 * (digits.n_train // b)
+        np.testing.assert_allclose(curves["train_loss"][i], alone_curves["train_loss"][0], rtol=1e-4)
+
+
+def test_padded_units_and_skipped_layers_never_change(digits):
+    space = vt.Space(learning_rate=vt.Fixed(0.1), n_hidden=vt.IntUniform(0, 2), n_units=vt.IntUniform(2, 16),
+                     weight_decay=vt.Fixed(1e-2), optimizer=vt.Choice(["adamw", "momentum"]))
+    program = prepare(space, digits, model=vt.MLP())
+    hp = space.sample(jax.random.key(3), 6)
+    numeric = space.numeric(hp)
+    numeric = dict(numeric, total_steps=jnp.full(6, 10))
+    state = engine.init_population(program, numeric, jnp.arange(6), jax.random.key(0), jnp.ones(6, bool))
+    before = host(state.params)
+    after, _ = engine.train_chunk(program, state, numeric, engine.data_arrays(digits), jax.random.key(1), 1)
+    masks = host(jax.vmap(program.model.update_mask)(numeric))
+    after = host(after.params)
+    changed_somewhere = False
+    for name in before:
+        frozen = ~masks[name]
+        np.testing.assert_array_equal(after[name][frozen], before[name][frozen], err_msg=name)
+        changed_somewhere |= bool(np.any(after[name][~frozen] != before[name][~frozen]))
+    assert changed_somewhere
+
+
+def test_mixed_optimizers_and_schedules_in_one_population(digits):
+    space = vt.Space(
+        learning_rate=vt.LogUniform(3e-3, 3e-2),
+        optimizer=vt.Choice(["sgd", "nesterov", "adam", "adamw", "rmsprop", "adagrad"]),
+        schedule=vt.Choice(list(SCHEDULES)),
+        warmup_steps=vt.IntUniform(0, 20),
+        activation=vt.Choice(["relu", "tanh", "gelu", "elu", "leaky_relu", "sigmoid"]),
+        init=vt.Choice(["he_normal", "xavier_uniform", "lecun_normal"]),
+        l1=vt.LogUniform(1e-7, 1e-5),
+    )
+    result = vt.tune(vt.MLP(hidden=1, units=32), space, digits, vt.RandomSearch(population=12), epochs=3,
+                     batch_size=64, progress=False)
+    df = result.to_dataframe()
+    assert set(df["optimizer"]) <= {"sgd", "nesterov", "adam", "adamw", "rmsprop", "adagrad"}
+    assert df["optimizer"].nunique() >= 3 and df["schedule"].nunique() >= 2
+    assert (df["status"] == "ok").all() and result.best_score > 0.8
+
+
+def test_schedules_match_optax():
+    steps = jnp.arange(120)
+
+    def ours(name, warmup=0.0):
+        return jax.vmap(lambda t: schedule_factor(SCHEDULES, SCHEDULES.index(name), t, warmup, 0.5, 10.0, 100.0))(steps)
+
+    np.testing.assert_allclose(ours("cosine", 10.0), optax.warmup_cosine_decay_schedule(0.0, 1.0, 10, 100)(steps),
+                               atol=1e-6)
+    np.testing.assert_allclose(ours("step"), optax.exponential_decay(1.0, 10, 0.5, staircase=True)(steps), rtol=1e-6)
+    np.testing.assert_allclose(ours("exponential"), optax.exponential_decay(1.0, 10, 0.5)(steps), rtol=1e-5)
+    np.testing.assert_allclose(ours("linear"), optax.linear_schedule(1.0, 0.0, 100)(steps), atol=1e-6)
+    np.testing.assert_allclose(ours("constant", 5.0)[:6], [0, 0.2, 0.4, 0.6, 0.8, 1.0], atol=1e-6)
+
+
+def test_keras_regressor_space_of_the_seed_runs_as_one_population(diabetes):
+    """Hands-on ML's RandomizedSearchCV space: 0..3 hidden layers, 1..99 units, reciprocal lr, SGD, MSE."""
+    space = vt.Space(
+        n_hidden=vt.IntUniform(0, 3),
+        n_units=vt.IntUniform(1, 99),
+        learning_rate=vt.LogUniform(3e-4, 3e-2),
+        optimizer=vt.Fixed("sgd"),
+    )
+    result = vt.tune(vt.MLP(), space, diabetes, vt.RandomSearch(population=32), epochs=10, batch_size=32,
+                     metric="neg_mse", progress=False)
+    df = result.to_dataframe()
+    assert len(df) == 32 and set(df["n_hidden"]) <= {0, 1, 2, 3} and df["n_hidden"].nunique() >= 3
+    best = result.best_params
+    assert isinstance(best["n_hidden"], int) and isinstance(best["n_units"], int) and best["optimizer"] == "sgd"
+    assert result.best_score > -0.7  # standardised MSE: clearly better than predicting the mean (-1)
+    assert "n_hidden" in result.summary(3) and "n_units" in result.summary(3)
