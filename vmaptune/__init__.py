@@ -16,7 +16,7 @@ from vmaptune.space import (
     Space,
     Uniform,
 )
-from vmaptune.strategies import RandomSearch, Strategy
+from vmaptune.strategies import CoarseToFine, Evolution, GridSearch, RandomSearch, Strategy
 from vmaptune.tune import tune
 
 __version__ = "0.1.0"
@@ -28,7 +28,7 @@ __all__ = [
     # data, model, training
     "Dataset", "load_dataset", "MLP", "OPTIMIZERS", "METRICS", "tune",
     # strategies
-    "Strategy", "RandomSearch",
+    "Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution",
     # results
     "Results", "load_results",
 ]

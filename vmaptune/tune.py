@@ -88,7 +88,7 @@ def tune(
     root = jax.random.key(seed)
     state = strategy.init(space, jax.random.fold_in(root, 1))
     rounds: list[dict[str, Any]] = []
-    bar = _progress_bar(strategy, epochs, progress)
+    bar = _progress_bar(strategy, space, epochs, progress)
     best = -np.inf
     started = time.perf_counter()
     try:
@@ -245,10 +245,10 @@ def _results(space: Space, rounds, settings, started) -> Results:
     return Results(space, pd.DataFrame(columns), curves, hp, settings)
 
 
-def _progress_bar(strategy, epochs, enabled):
+def _progress_bar(strategy, space, epochs, enabled):
     from tqdm.auto import tqdm
 
-    total = strategy.total_evaluations()
-    rounds = total // strategy.population if total and total % strategy.population == 0 else None
+    total = strategy.total_evaluations(space)
+    rounds = -(-total // strategy.population) if total else None  # the last round may be short
     return tqdm(total=epochs * rounds if rounds else None, unit="epoch", desc=strategy.name,
                 disable=not enabled, dynamic_ncols=True, leave=True)

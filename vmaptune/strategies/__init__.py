@@ -1,6 +1,9 @@
 """Search strategies: one file each, all sharing the ask/tell protocol in `base.py`."""
 
 from vmaptune.strategies.base import Strategy
+from vmaptune.strategies.coarse_to_fine import CoarseToFine
+from vmaptune.strategies.evolution import Evolution
+from vmaptune.strategies.grid import GridSearch
 from vmaptune.strategies.random_search import RandomSearch
 
-__all__ = ["Strategy", "RandomSearch"]
+__all__ = ["Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution"]

@@ -77,8 +77,8 @@ class Strategy:
         """True when the strategy has nothing more to ask."""
         raise NotImplementedError
 
-    def total_evaluations(self) -> int | None:
-        """How many members the whole search trains, when known up front."""
+    def total_evaluations(self, space: Space | None = None) -> int | None:
+        """How many members the whole search trains, when known up front (some need the space)."""
         return None
 
 

@@ -57,8 +57,8 @@ def shrink_range(low, high, u, scores, top_k: int, margin: float):
     low, high: (d,) the current range; u: (m, d) members' unit positions; scores: (m,).
     Returns (d,), (d,): the span of the top_k members padded by margin * (high - low) on each
     side, clipped to [0, 1]. Padding by a fraction of the current width keeps the range from
-    collapsing: it shrinks by at most 2 * margin per round. With no finite score, the range
-    is kept.
+    collapsing: it keeps at least margin * its width per round. With no finite score, the
+    range is kept.
     """
     top = rank_descending(scores)[:top_k]
     ok = jnp.isfinite(scores[top])[:, None]
@@ -91,11 +91,13 @@ def sample_in_range(key, space: Space, low, high, n: int) -> dict[str, jax.Array
     return {name: jnp.clip(x, *bounds[name]) for name, x in hp.items()}
 
 
-@functools.partial(jax.jit, static_argnames=("space", "top_k", "margin"))
-def _record(low, high, hist_hp, hist_scores, hp, scores, r, space: Space, top_k: int, margin: float):
+@functools.partial(jax.jit, static_argnames=("space", "top_k"))
+def _record(low, high, hist_hp, hist_scores, hp, scores, r, margin, space: Space, top_k: int):
     """Writes round r into the history and, unless r is the last round, sets row r + 1 of the
     ranges around the top_k of every round so far."""
     hist_hp = {name: hist_hp[name].at[r].set(hp[name]) for name in space.names}
+    # Rows of rounds not yet told hold zeros (to_unit may give inf there) but NaN scores,
+    # so shrink_range masks them out.
     hist_scores = hist_scores.at[r].set(scores)
     u = space.to_unit({name: x.reshape(-1) for name, x in hist_hp.items()})
     new_low, new_high = shrink_range(low[r], high[r], u, hist_scores.reshape(-1), top_k, margin)
@@ -177,15 +179,15 @@ class CoarseToFine(Strategy):
         hp = {name: jnp.asarray(hp[name], dist.dtype) for name, dist in space.items()}
         # The round index goes in traced, so every round reuses one compiled update.
         low, high, history, all_scores = _record(
-            state.low, state.high, state.hp, state.scores, hp, scores, jnp.int32(r),
-            space=space, top_k=self.k, margin=self.margin,
+            state.low, state.high, state.hp, state.scores, hp, scores, jnp.int32(r), self.margin,
+            space=space, top_k=self.k,
         )
         return state.replace(low=low, high=high, hp=history, scores=all_scores, round=r + 1)
 
     def done(self, state: CoarseToFineState) -> bool:
         return state.round >= self.rounds
 
-    def total_evaluations(self) -> int:
+    def total_evaluations(self, space: Space | None = None) -> int:
         return self.population * self.rounds
 
     def ranges(self, state: CoarseToFineState) -> list[dict[str, Any]]:

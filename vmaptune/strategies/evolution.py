@@ -35,8 +35,10 @@ SELECTIONS = ("tournament", "truncation")
 
 @struct.dataclass
 class EvolutionState:
-    """The last generation told: u (population, d) unit positions and its scores (population,)."""
+    """The last generation told: hp (dict name -> (population,)), its unit positions u
+    (population, d) and its scores (population,)."""
 
+    hp: dict[str, jax.Array]
     u: jax.Array
     scores: jax.Array
     is_choice: jax.Array  # (d,) bool: genes that are resampled rather than perturbed
@@ -44,29 +46,32 @@ class EvolutionState:
     round: int = struct.field(pytree_node=False, default=0)
 
 
-def select_parents(key, scores, n: int, selection: str, tournament_size: int, truncation: int):
-    """n parent indices into a population by rank.
+# The operators take uniform draws in [0, 1), not keys: `next_generation` makes every random
+# choice of a generation from one block, because each separate PRNG call is one more kernel to
+# compile (about 0.3 s each on CPU), and fixed draws make the operators easy to test.
 
-    Ranks with a finite score are the only candidates: tournament takes the best of
-    `tournament_size` draws (with replacement, as in DEAP); truncation draws uniformly from the
-    `truncation` best. Drawing rank positions and taking the minimum is the tournament.
+
+def select_parents(draw, scores, selection: str, truncation):
+    """draw: (n, t) uniforms -> n parent indices, picked by rank among the finite scores.
+
+    "tournament": the best of t members drawn with replacement (t = tournament_size, as in DEAP);
+    drawing rank positions and keeping the smallest is the tournament.
+    "truncation": uniform among the `truncation` best (uses draw[:, 0]).
     """
     order = rank_descending(scores)
     n_valid = jnp.maximum(jnp.sum(jnp.isfinite(scores)), 1)
     if selection == "tournament":
-        pos = jax.random.randint(key, (n, tournament_size), 0, n_valid).min(axis=1)
+        pos = jnp.floor(draw * n_valid).astype(jnp.int32).min(axis=1)
     else:
-        pos = jax.random.randint(key, (n,), 0, jnp.minimum(truncation, n_valid))
-    return order[pos]
+        pos = jnp.floor(draw[:, 0] * jnp.minimum(truncation, n_valid)).astype(jnp.int32)
+    return order[jnp.minimum(pos, n_valid - 1)]
 
 
-def uniform_crossover(key, a, b, crossover_prob: float):
-    """a, b: (n, d) parents -> (n, d) children. With probability crossover_prob a child takes each
-    gene from either parent with probability 1/2; otherwise it is a copy of a."""
-    k_do, k_gene = jax.random.split(key)
-    n, d = a.shape
-    cross = jax.random.uniform(k_do, (n, 1)) < crossover_prob
-    take_b = cross & jax.random.bernoulli(k_gene, 0.5, (n, d))
+def uniform_crossover(draw, a, b, crossover_prob):
+    """draw: (n, d + 1) uniforms; a, b: (n, d) parents -> (n, d) children. With probability
+    crossover_prob a child takes each gene from either parent with probability 1/2; otherwise it
+    is a copy of a."""
+    take_b = (draw[:, :1] < crossover_prob) & (draw[:, 1:] < 0.5)
     return jnp.where(take_b, b, a)
 
 
@@ -76,14 +81,14 @@ def _reflect(u):
     return jnp.where(r > 1.0, 2.0 - r, r)
 
 
-def mutate(key, u, is_choice, mutation_prob: float, sigma: float):
-    """u: (n, d). Each gene mutates with probability mutation_prob: + N(0, sigma^2) reflected into
-    [0, 1] for numbers, a uniform redraw for choices (their order means nothing)."""
-    k_which, k_noise, k_redraw = jax.random.split(key, 3)
-    which = jax.random.uniform(k_which, u.shape) < mutation_prob
-    moved = _reflect(u + sigma * jax.random.normal(k_noise, u.shape))
-    moved = jnp.where(is_choice, jax.random.uniform(k_redraw, u.shape), moved)
-    return jnp.where(which, moved, u)
+def mutate(draw, u, is_choice, mutation_prob, sigma):
+    """draw: (n, 3d) uniforms; u: (n, d) -> (n, d). Each gene mutates with probability
+    mutation_prob: + N(0, sigma^2) reflected into [0, 1] for numbers (no mass piles up on the
+    bounds), a uniform redraw for choices (their order means nothing)."""
+    which, redraw, q = jnp.split(draw, 3, axis=1)
+    noise = jax.scipy.special.ndtri(jnp.clip(q, 1e-7, 1.0 - 1e-7))  # normal, by inverse CDF
+    moved = jnp.where(is_choice, redraw, _reflect(u + sigma * noise))
+    return jnp.where(which < mutation_prob, moved, u)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +109,7 @@ class Evolution(Strategy):
     truncation: float = 0.5
     elite: int = 1
     crossover_prob: float = 0.5
-    mutation_prob: float = 0.2
+    mutation_prob: float = 0.3
     sigma: float = 0.1
 
     def __post_init__(self):
@@ -145,20 +150,25 @@ class Evolution(Strategy):
     def init(self, space: Space, key: jax.Array | None = None) -> EvolutionState:
         space = check_space("Evolution", space)
         d, p = len(space), self.population
+        u = jnp.full((p, d), 0.5, jnp.float32)
         return EvolutionState(
-            u=jnp.full((p, d), 0.5, jnp.float32),
+            hp=space.from_unit(u),
+            u=u,
             scores=jnp.full((p,), jnp.nan, jnp.float32),
             is_choice=jnp.asarray([isinstance(dist, Choice) for _, dist in space.items()]),
             space=space,
         )
 
     def ask(self, state: EvolutionState, key: jax.Array):
-        """Generation `state.round`: random in the first, bred from the last one told after."""
+        """Generation `state.round`: uniform in the first, bred from the last one told after.
+        Returns dict name -> (population,)."""
         self._check_not_done(state, "ask")
-        if state.round == 0:
-            hp = _first_generation(key, state.space, self.population)
-        else:
-            hp = _bred(key, state.u, state.scores, state.is_choice, self, state.space)
+        hp = _propose(
+            key, state.hp, state.u, state.scores, state.is_choice, space=state.space,
+            selection=self.selection, tournament_size=self.tournament_size, truncation=self.n_truncation,
+            elite=self.elite, crossover_prob=self.crossover_prob, mutation_prob=self.mutation_prob,
+            sigma=self.sigma,
+        )
         return hp, state
 
     def tell(self, state: EvolutionState, hp: Mapping[str, jax.Array], scores) -> EvolutionState:
@@ -170,12 +180,13 @@ class Evolution(Strategy):
                 f"Tell the whole population that ask returned."
             )
         scores = check_scores("Evolution", scores, n)
-        return state.replace(u=_to_unit(hp, state.space), scores=scores, round=state.round + 1)
+        hp = {name: jnp.asarray(hp[name], dist.dtype) for name, dist in state.space.items()}
+        return state.replace(hp=hp, u=_to_unit(hp, state.space), scores=scores, round=state.round + 1)
 
     def done(self, state: EvolutionState) -> bool:
         return state.round >= self.generations
 
-    def total_evaluations(self) -> int:
+    def total_evaluations(self, space: Space | None = None) -> int:
         return self.population * self.generations
 
     def _check_not_done(self, state: EvolutionState, what: str):
@@ -186,26 +197,31 @@ class Evolution(Strategy):
             )
 
 
-@functools.partial(jax.jit, static_argnames=("config",))
-def next_generation(key, u, scores, is_choice, config: Evolution):
-    """u: (P, d) last generation, scores: (P,) -> (P, d): elites first, then children.
+@functools.partial(jax.jit, static_argnames=("selection", "tournament_size"))
+def next_generation(
+    key, u, scores, is_choice, *, selection: str, tournament_size: int, truncation, elite,
+    crossover_prob, mutation_prob, sigma,
+):
+    """u: (P, d) last generation in the unit cube, scores: (P,) -> the next generation (P, d),
+    elites first, then children; and copied (P,): the member each elite slot copies, -1 elsewhere.
 
-    If every score failed there is nothing to breed from, and the generation is drawn afresh.
+    If no score is finite there is nothing to breed from, and the generation is drawn afresh
+    (that is also the first generation: `init` starts with every score NaN). Only settings that
+    change shapes are static, so strategies differing in probabilities share one compilation.
     """
-    k_a, k_b, k_cross, k_mut, k_fresh = jax.random.split(key, 5)
-    p, e = u.shape[0], config.elite
-    pick = lambda k: select_parents(  # noqa: E731
-        k, scores, p, config.selection, config.tournament_size, config.n_truncation
-    )
-    children = uniform_crossover(k_cross, u[pick(k_a)], u[pick(k_b)], config.crossover_prob)
-    children = mutate(k_mut, children, is_choice, config.mutation_prob, config.sigma)
+    p, d = u.shape
+    t = tournament_size
+    draw = jax.random.uniform(key, (p, 2 * t + (d + 1) + 3 * d + d))
+    pick, cross, mut, fresh = jnp.split(draw, [2 * t, 2 * t + d + 1, 2 * t + d + 1 + 3 * d], axis=1)
+    parents = select_parents(pick.reshape(2 * p, t), scores, selection, truncation)
+    children = uniform_crossover(cross, u[parents[:p]], u[parents[p:]], crossover_prob)
+    children = mutate(mut, children, is_choice, mutation_prob, sigma)
+    children = jnp.where(jnp.any(jnp.isfinite(scores)), children, fresh)
     # Elite slots hold the best members, but only those with a finite score.
     order = rank_descending(scores)
-    n_valid = jnp.sum(jnp.isfinite(scores))
-    is_elite = (jnp.arange(p) < e) & (jnp.arange(p) < n_valid)
-    elites = u[order[jnp.minimum(jnp.arange(p), max(e - 1, 0))]]
-    nxt = jnp.where(is_elite[:, None], elites, children)
-    return jnp.where(n_valid > 0, nxt, jax.random.uniform(k_fresh, u.shape))
+    slot = jnp.arange(p)
+    copied = jnp.where((slot < elite) & (slot < jnp.sum(jnp.isfinite(scores))), order, -1)
+    return jnp.where((copied >= 0)[:, None], u[order], children), copied
 
 
 @functools.partial(jax.jit, static_argnames=("space",))
@@ -213,14 +229,14 @@ def _to_unit(hp, space: Space):
     return space.to_unit(hp)
 
 
-@functools.partial(jax.jit, static_argnames=("space", "n"))
-def _first_generation(key, space: Space, n: int):
-    return space.from_unit(jax.random.uniform(key, (n, len(space))))
-
-
-@functools.partial(jax.jit, static_argnames=("config", "space"))
-def _bred(key, u, scores, is_choice, config: Evolution, space: Space):
-    return space.from_unit(next_generation(key, u, scores, is_choice, config))
+@functools.partial(jax.jit, static_argnames=("space", "selection", "tournament_size"))
+def _propose(key, hp, u, scores, is_choice, space: Space, **settings):
+    u, copied = next_generation(key, u, scores, is_choice, **settings)
+    # Elites are copied from the values told, not decoded from u: to_unit / from_unit need not
+    # round-trip to the bit in float32.
+    new = space.from_unit(u)
+    keep = copied >= 0
+    return {name: jnp.where(keep, hp[name][jnp.maximum(copied, 0)], new[name]) for name in space.names}
 
 
 def _check_fraction(name: str, value, low_open: bool = False):

@@ -44,5 +44,5 @@ class RandomSearch(Strategy):
     def done(self, state: RandomSearchState) -> bool:
         return state.round >= self.rounds
 
-    def total_evaluations(self) -> int:
+    def total_evaluations(self, space: Space | None = None) -> int:
         return self.population * self.rounds

@@ -1,0 +1,26 @@
+"""Every strategy drives vt.tune through the same ask/tell protocol; results carry the round."""
+
+import pytest
+
+import vmaptune as vt
+
+SPACE = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1), activation=vt.Choice(["relu", "tanh"]))
+
+
+@pytest.mark.parametrize(
+    "strategy, rows, rounds",
+    [
+        (vt.GridSearch(values={"learning_rate": [0.01, 0.1, 0.3]}, points_per_axis=2, population=4), 6, 2),  # 3 x 2 points: 4 + 2
+        (vt.CoarseToFine(population=4, rounds=2, top_k=2), 8, 2),
+        (vt.Evolution(population=4, generations=2), 8, 2),
+        (vt.RandomSearch(population=4, rounds=2), 8, 2),
+    ],
+)
+def test_strategy_runs_inside_tune(digits, strategy, rows, rounds):
+    result = vt.tune(vt.MLP(hidden=1, units=8), SPACE, digits, strategy, epochs=3, batch_size=32, progress=False)
+    df = result.to_dataframe()
+    assert len(df) == rows and df["round"].nunique() == rounds
+    assert df["member"].is_unique and result.best_score > 0.5
+    if isinstance(strategy, vt.GridSearch):  # every grid point exactly once
+        points = set(zip(df["learning_rate"].round(6), df["activation"]))
+        assert points == {(lr, a) for lr in (0.01, 0.1, 0.3) for a in ("relu", "tanh")}
