@@ -19,3 +19,15 @@ def test_neighbours_and_keys_are_uncorrelated():
     v = np.asarray(hash_uniform(jax.random.key(3), (200000,)))
     assert abs(np.corrcoef(u, v)[0, 1]) < 0.01
     np.testing.assert_array_equal(u, np.asarray(hash_uniform(jax.random.key(2), (200000,))))
+
+
+def test_matrix_normals_have_unit_moments_and_do_not_depend_on_the_shape():
+    from vmaptune.fast_random import hash_normal_matrix
+
+    big, uniform = hash_normal_matrix(jax.random.key(4), (300, 400))
+    big = np.asarray(big)
+    assert abs(big.mean()) < 0.01 and abs(big.std() - 1) < 0.01
+    assert abs(np.mean(np.abs(big) < 1.96) - 0.95) < 0.005
+    assert np.asarray(uniform).min() >= -1 and np.asarray(uniform).max() <= 1
+    small, _ = hash_normal_matrix(jax.random.key(4), (20, 30))
+    np.testing.assert_array_equal(np.asarray(small), big[:20, :30])

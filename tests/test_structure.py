@@ -110,3 +110,25 @@ def test_keras_regressor_space_of_the_seed_runs_as_one_population(diabetes):
     assert isinstance(best["n_hidden"], int) and isinstance(best["n_units"], int) and best["optimizer"] == "sgd"
     assert result.best_score > -0.7  # standardised MSE: clearly better than predicting the mean (-1)
     assert "n_hidden" in result.summary(3) and "n_units" in result.summary(3)
+
+
+def test_bucketing_by_width_gives_the_same_members_and_less_waste(digits):
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), n_units=vt.IntLogUniform(2, 64),
+                     n_hidden=vt.IntUniform(1, 2))
+    kwargs = dict(epochs=2, batch_size=64, progress=False)
+    padded = vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=8), **kwargs)
+    bucketed = vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=8), bucketing=True, **kwargs)
+    # initial weights do not depend on the padded shape, so each member trains the same network
+    np.testing.assert_allclose(bucketed.curves["val_loss"], padded.curves["val_loss"], rtol=1e-4, atol=1e-5)
+    assert bucketed.settings["useful_compute_fraction"][0] > padded.settings["useful_compute_fraction"][0]
+    assert 0 < padded.settings["useful_compute_fraction"][0] < 1
+
+
+def test_useful_compute_fraction_counts_padding(digits):
+    space = vt.Space(learning_rate=vt.Fixed(0.05), batch_size=vt.Choice([32, 64]))
+    program = prepare(space, digits)
+    hp = space.numeric(space.encode([{"learning_rate": 0.05, "batch_size": b} for b in (32, 64)]))
+    n = digits.n_train
+    # member 32: n//32 steps of 32 rows; member 64: n//64 steps of 64 rows; program: n//32 steps of 64 rows each
+    expected = ((n // 32) * 32 + (n // 64) * 64) / (2 * (n // 32) * 64)
+    assert engine.useful_compute_fraction(program, hp, n) == pytest.approx(expected)

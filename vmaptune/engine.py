@@ -243,6 +243,24 @@ train_chunk.__doc__ = """(program, state, hp, data, order_key, n_epochs) -> (sta
 curves: dict of (n_epochs, P) arrays: train_loss, val_loss, val_score (NaN once diverged)."""
 
 
+def useful_compute_fraction(program: Program, hp: Mapping[str, jax.Array], n_train: int,
+                            active: jax.Array | None = None) -> float:
+    """Share of the training matmul FLOPs that members' own networks and rows need, out of what the
+    padded program computes (padding members, padded units and layers, padded batch rows and the
+    steps a member sits out all count as waste)."""
+    model = program.model
+    steps = np.asarray(member_steps_per_epoch(program, n_train, hp), float)
+    rows = steps * (np.asarray(hp["batch_size"], float) if program.variable_batch else program.batch_size)
+    if hasattr(model, "row_flops"):
+        useful = np.asarray(jax.vmap(model.row_flops)(hp), float)
+        padded = model.padded_row_flops()
+    else:
+        useful, padded = np.ones_like(rows), 1.0
+    live = np.ones_like(rows) if active is None else np.asarray(active, float)
+    computed = len(rows) * program.steps_per_epoch * program.batch_size * padded
+    return float(np.sum(useful * rows * live) / computed)
+
+
 def data_arrays(dataset) -> DataArrays:
     return DataArrays(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
 

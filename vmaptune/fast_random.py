@@ -36,3 +36,21 @@ def hash_uniform(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
 def dropout_keep(key: jax.Array, rate: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """Bool mask of `shape`, each element True with probability 1 - rate."""
     return hash_uniform(key, shape) >= rate
+
+
+def hash_normal_matrix(key: jax.Array, shape: tuple[int, int]) -> tuple[jax.Array, jax.Array]:
+    """(normal, uniform[-1, 1)) draws of a (rows, cols) matrix where entry (i, j) depends only on
+    (key, i, j), not on the matrix shape: a padded weight matrix holds the same values in its live
+    block as the small one, so a member starts from the same network whatever program pads it."""
+    rows, cols = shape
+    seeds = jax.random.bits(key, (4,), jnp.uint32)
+    counter = (jax.lax.iota(jnp.uint32, rows)[:, None] * jnp.uint32(1 << 16)
+               + jax.lax.iota(jnp.uint32, cols)[None, :])
+
+    def uniform(a, b):
+        bits = _fmix32(_fmix32(counter ^ a) + b)
+        return ((bits >> 8).astype(jnp.float32) + 0.5) * jnp.float32(2.0**-24)  # in (0, 1)
+
+    u1, u2 = uniform(seeds[0], seeds[1]), uniform(seeds[2], seeds[3])
+    normal = jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(2.0 * jnp.pi * u2)  # Box-Muller
+    return normal, 2.0 * u2 - 1.0

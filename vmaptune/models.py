@@ -21,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vmaptune.fast_random import dropout_keep
+from vmaptune.fast_random import dropout_keep, hash_normal_matrix
 from vmaptune.space import Choice, Distribution, Fixed, IntLogUniform, IntUniform, Space
 
 ACTIVATIONS = {
@@ -225,10 +225,9 @@ class MaskedMLP(nn.Module):
                 stds.append(jnp.sqrt(gain / jnp.maximum(fan, 1.0)))
                 uniform.append(dist == "uniform")
             std = jnp.stack(stds)[scheme] * scale
-            k_normal, k_uniform = jax.random.split(key)
-            draw = jnp.where(jnp.asarray(uniform)[scheme],
-                             math.sqrt(3.0) * jax.random.uniform(k_uniform, shape, minval=-1.0, maxval=1.0),
-                             jax.random.normal(k_normal, shape))
+            # entry (i, j) depends on (key, i, j) only: the same initial network in any padded shape
+            normal, uniform_draw = hash_normal_matrix(key, shape)
+            draw = jnp.where(jnp.asarray(uniform)[scheme], math.sqrt(3.0) * uniform_draw, normal)
             return jnp.where(rows_live[:, None] & cols_live[None, :], draw * std, 0.0)
 
         kernel = self.param(f"{name}_kernel", kernel_init, shape)
@@ -280,6 +279,27 @@ class BuiltMLP:
     def apply(self, params, x, hp, *, train=False, key=None):
         rngs = {"dropout": key} if (train and self.net.use_dropout) else {}
         return self.net.apply({"params": params}, x, hp, train=train, rngs=rngs)
+
+    def row_flops(self, hp) -> jax.Array:
+        """Forward matmul FLOPs per input row of this member's live network (2 per multiply-add)."""
+        net = self.net
+        depth, widths, last_width = net.structure(hp)
+        flops = jnp.asarray(0.0)
+        fan_in = jnp.asarray(float(net.n_features))
+        for layer in range(net.max_depth):
+            live = layer < depth
+            flops += jnp.where(live, 2.0 * fan_in * widths[layer], 0.0)
+            fan_in = jnp.where(live, widths[layer].astype(jnp.float32), fan_in)
+        head = jnp.where(depth > 0, 2.0 * last_width * net.n_outputs, 2.0 * net.n_features * net.n_outputs)
+        return flops + head
+
+    def padded_row_flops(self) -> float:
+        """Forward matmul FLOPs per row the padded program actually computes, for every member."""
+        net = self.net
+        widths = [net.n_features] + [net.max_width] * net.max_depth
+        flops = sum(2.0 * a * b for a, b in zip(widths[:-1], widths[1:]))
+        flops += 2.0 * net.max_width * net.n_outputs if net.max_depth > 0 else 0.0
+        return flops + (2.0 * net.n_features * net.n_outputs if net.min_depth == 0 else 0.0)
 
     @property
     def fixed_structure(self) -> bool:

@@ -10,6 +10,7 @@ written after every round.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import numbers
 import time
@@ -27,7 +28,7 @@ from vmaptune.metrics import get_metric
 from vmaptune.models import MLP, _int_bounds
 from vmaptune.optim import OPTIMIZER_HYPERPARAMETERS, OPTIMIZERS, SCHEDULES
 from vmaptune.results import STATUS_DIVERGED, STATUS_OK, Results
-from vmaptune.space import Choice, Fixed, Space
+from vmaptune.space import Choice, Fixed, IntUniform, Space
 from vmaptune.strategies.base import Strategy, finite_or_worst
 from vmaptune.strategies.random_search import RandomSearch
 
@@ -64,6 +65,7 @@ def tune(
     shared_order: bool = True,
     progress: bool = True,
     run_dir: str | None = None,
+    bucketing: bool = False,
 ) -> Results:
     """Trains every population the strategy asks for and returns the `Results`.
 
@@ -75,6 +77,8 @@ def tune(
       member its own, padded to the largest). chunk_epochs: epochs per compiled call (progress and strategies
       act between chunks). shared_order: members see the same minibatch order (fair, faster);
       False gives each member its own. run_dir: if given, results are saved there after each round.
+    bucketing: train members in groups of similar width (largest live width rounded up to a power
+      of two), one compiled program per group, instead of padding everyone to the widest member.
     """
     strategy = RandomSearch(population=64) if strategy is None else strategy
     program, metric_name = _prepare(model, space, data, strategy, epochs=epochs, seed=seed, metric=metric,
@@ -82,8 +86,10 @@ def tune(
     settings = {
         "strategy": repr(strategy), "model": repr(model), "dataset": getattr(data, "name", "?"),
         "task": data.task, "metric": metric_name, "epochs": epochs, "seed": seed, "batch_size": batch_size,
-        "population": strategy.population, "shared_order": shared_order,
+        "population": strategy.population, "shared_order": shared_order, "bucketing": bool(bucketing),
+        "useful_compute_fraction": [],
     }
+    builder = _ProgramBuilder(model, space, data, program)
     arrays = engine.data_arrays(data)
     root = jax.random.key(seed)
     state = strategy.init(space, jax.random.fold_in(root, 1))
@@ -107,9 +113,12 @@ def tune(
                     bar.set_postfix({f"best {metric_name}": f"{max(best, np.nanmax(scores)):.4f}"}, refresh=False)
 
             bar_done = [0]
-            final, curves = engine.run_population(
-                program, space.numeric(padded), arrays, member_ids=ids, seed=seed, epochs=epochs,
-                chunk_epochs=chunk_epochs, active=active, on_chunk=on_chunk)
+            groups = builder.groups(space.numeric(padded), active) if bucketing else [(program, np.arange(strategy.population))]
+            final, curves, useful = _train_groups(groups, space.numeric(padded), arrays, ids, active, seed, epochs,
+                                                  chunk_epochs, on_chunk if len(groups) == 1 else None, data.n_train)
+            if len(groups) > 1:
+                on_chunk(epochs, curves)
+            settings["useful_compute_fraction"].append(round(useful, 4))
             record = _round_record(round_index, np.asarray(ids)[:n], hp, final, curves, n)
             state = strategy.tell(state, hp, jnp.asarray(record["score"]))
             rounds.append(record)
@@ -212,9 +221,67 @@ def _pad(hp, n, population, owner):
     return {k: jnp.concatenate([v, jnp.repeat(v[:1], population - n)]) for k, v in hp.items()}, active
 
 
-def _round_record(round_index, ids, hp, final: engine.PopulationState, curves, n) -> dict[str, Any]:
-    diverged = np.asarray(final.diverged)[:n]
-    best_score = np.asarray(final.best_score)[:n]
+class _ProgramBuilder:
+    """Programs for width buckets: the same model sized for a smaller maximum width."""
+
+    def __init__(self, model, space: Space, data: Dataset, program: engine.Program):
+        self.model, self.space, self.data, self.program = model, space, data, program
+        self.width_names = [n for n in space.names if n == "n_units" or n.startswith("n_units_")]
+        self.cache: dict[int, engine.Program] = {}
+
+    def program_for(self, cap: int) -> engine.Program:
+        if cap not in self.cache:
+            capped = self.space.replace(**{n: IntUniform(1, cap) for n in self.width_names})
+            built = self.model.build(capped, self.data.n_features, self.data.n_outputs)
+            self.cache[cap] = dataclasses.replace(self.program, model=built)
+        return self.cache[cap]
+
+    def groups(self, numeric_hp, active) -> list[tuple[engine.Program, np.ndarray]]:
+        """[(program, member indices)]: members grouped by live width rounded up to a power of two."""
+        net = self.program.model
+        if not self.width_names or not hasattr(net, "net"):
+            return [(self.program, np.arange(len(active)))]
+        depth, widths, _ = jax.vmap(net.net.structure)(numeric_hp)
+        live = np.arange(widths.shape[1])[None, :] < np.asarray(depth)[:, None]
+        widest = np.max(np.where(live, np.asarray(widths), 1), axis=1)
+        top = net.net.max_width
+        caps = np.minimum(2 ** np.ceil(np.log2(np.maximum(widest, 8))).astype(int), top)
+        caps = np.where(np.asarray(active), caps, caps[0])  # padding members ride with member 0
+        return [(self.program_for(int(c)), np.flatnonzero(caps == c)) for c in np.unique(caps)]
+
+
+def _train_groups(groups, numeric_hp, arrays, ids, active, seed, epochs, chunk_epochs, on_chunk, n_train):
+    """Trains each (program, members) group, padded to a power-of-two size so shapes repeat across
+    rounds; returns the population's final status arrays, curves and useful-compute fraction."""
+    p = len(active)
+    out = {"diverged": np.zeros(p, bool), "best_score": np.full(p, -np.inf, np.float32),
+           "best_epoch": np.zeros(p, np.int32)}
+    curves: dict[str, np.ndarray] = {}
+    useful_flops = computed = 0.0
+    for program, members in groups:
+        size = 1 << int(np.ceil(np.log2(len(members)))) if len(groups) > 1 else len(members)
+        take = np.concatenate([members, np.full(size - len(members), members[0])])
+        group_hp = {k: jnp.asarray(v)[take] for k, v in numeric_hp.items()}
+        group_active = jnp.asarray(active)[take] & (jnp.arange(size) < len(members))
+        final, group_curves = engine.run_population(
+            program, group_hp, arrays, member_ids=jnp.asarray(ids)[take], seed=seed, epochs=epochs,
+            chunk_epochs=chunk_epochs, active=group_active, on_chunk=on_chunk)
+        n = len(members)
+        for key in out:
+            out[key][members] = np.asarray(getattr(final, key))[:n]
+        for key, value in group_curves.items():
+            curves.setdefault(key, np.full((p, epochs), np.nan, np.float32))[members] = value[:n]
+        fraction = engine.useful_compute_fraction(program, group_hp, n_train, group_active)
+        cost = size * program.steps_per_epoch * program.batch_size * program.model.padded_row_flops() \
+            if hasattr(program.model, "padded_row_flops") else float(size)
+        useful_flops += fraction * cost
+        computed += cost
+    return out, curves, useful_flops / computed
+
+
+def _round_record(round_index, ids, hp, final: dict, curves, n) -> dict[str, Any]:
+    diverged = final["diverged"][:n]
+    best_score = final["best_score"][:n]
     curves = {k: v[:n] for k, v in curves.items()}
     best_score = np.where(np.isfinite(best_score), best_score, np.nan)
     return {
@@ -223,7 +290,7 @@ def _round_record(round_index, ids, hp, final: engine.PopulationState, curves, n
         "score": np.where(diverged, np.nan, best_score),
         "best_score": best_score,
         "final_score": curves["val_score"][:, -1],
-        "best_epoch": np.asarray(final.best_epoch)[:n],
+        "best_epoch": final["best_epoch"][:n],
         "status": np.where(diverged, STATUS_DIVERGED, STATUS_OK),
         "final_train_loss": curves["train_loss"][:, -1],
         "curves": curves,
