@@ -17,7 +17,7 @@ SPACE = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1), activation=vt.Choice([
     ],
 )
 def test_strategy_runs_inside_tune(digits, strategy, rows, rounds):
-    result = vt.tune(vt.MLP(hidden=1, units=8), SPACE, digits, strategy, epochs=3, batch_size=32, progress=False)
+    result = vt.tune(vt.MLP(hidden=1, units=32), SPACE, digits, strategy, epochs=3, batch_size=32, progress=False)
     df = result.to_dataframe()
     assert len(df) == rows and df["round"].nunique() == rounds
     assert df["member"].is_unique and result.best_score > 0.5

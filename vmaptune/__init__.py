@@ -1,6 +1,7 @@
 """vmaptune: tune neural-network hyperparameters by training the whole population at once."""
 
 from vmaptune.data import Dataset, load_dataset
+from vmaptune.lr_finder import LRRangeTestResult, LRSuggestion, lr_range_test
 from vmaptune.metrics import METRICS
 from vmaptune.models import MLP
 from vmaptune.optim import OPTIMIZERS
@@ -17,7 +18,7 @@ from vmaptune.space import (
     Uniform,
 )
 from vmaptune.strategies import CoarseToFine, Evolution, GridSearch, RandomSearch, Strategy
-from vmaptune.tune import tune
+from vmaptune.tune import EarlyStopping, tune
 
 __version__ = "0.1.0"
 
@@ -26,7 +27,8 @@ __all__ = [
     "Space", "Distribution", "Uniform", "LogUniform", "OneMinusLogUniform", "IntUniform",
     "IntLogUniform", "Choice", "Fixed",
     # data, model, training
-    "Dataset", "load_dataset", "MLP", "OPTIMIZERS", "METRICS", "tune",
+    "Dataset", "load_dataset", "MLP", "OPTIMIZERS", "METRICS", "tune", "EarlyStopping",
+    "lr_range_test", "LRRangeTestResult", "LRSuggestion",
     # strategies
     "Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution",
     # results

@@ -44,6 +44,10 @@ class Program:
     shared_order: bool = True
     schedules: tuple[str, ...] = ("constant",)  # learning-rate schedules ("schedule" indexes this)
     variable_batch: bool = False  # hp["batch_size"] sets each member's batch
+    patience: int = 0  # early stopping: freeze a member after this many epochs without improvement (0 = off)
+    min_delta: float = 0.0  # smallest change of the monitored value that counts as an improvement
+    monitor: str = "score"  # "score" (validation metric, higher is better) or "loss" (validation loss)
+    restore_best: bool = False  # keep each member's best weights (state.best_params)
 
 
 @struct.dataclass
@@ -58,6 +62,10 @@ class PopulationState:
     best_score: jax.Array  # (P,) float32, -inf until the first finite validation score
     best_epoch: jax.Array  # (P,) int32, 1-based epoch of best_score, 0 if none
     epoch: jax.Array  # () int32: epochs trained so far
+    stopped: jax.Array  # (P,) bool: frozen by early stopping
+    since_best: jax.Array  # (P,) int32: epochs since the monitored value last improved by min_delta
+    monitor_best: jax.Array  # (P,) float32: best monitored value (higher is better)
+    best_params: Any = None  # params at the best monitored epoch, when program.restore_best
 
 
 @struct.dataclass
@@ -104,7 +112,8 @@ def _init(program: Program, hp, member_ids, root_key, active) -> PopulationState
         params=params, opt_state=opt_state, member_keys=member_keys,
         active=jnp.asarray(active, bool), diverged=jnp.zeros(p, bool),
         best_score=jnp.full(p, -jnp.inf, jnp.float32), best_epoch=jnp.zeros(p, jnp.int32),
-        epoch=jnp.zeros((), jnp.int32),
+        epoch=jnp.zeros((), jnp.int32), stopped=jnp.zeros(p, bool), since_best=jnp.zeros(p, jnp.int32),
+        monitor_best=jnp.full(p, -jnp.inf, jnp.float32), best_params=params if program.restore_best else None,
     )
 
 
@@ -223,13 +232,24 @@ def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays,
         nan = jnp.float32(jnp.nan)
         val_loss = jnp.where(diverged, nan, val_loss)
         val_score = jnp.where(diverged, nan, val_score)
-        train_loss = jnp.where(diverged, nan, loss_sum / member_steps)
+        # NaN for members that did not train this epoch (frozen before it, or diverged)
+        train_loss = jnp.where(diverged | ~state.active, nan, loss_sum / member_steps)
         epoch = state.epoch + 1
         improved = ~diverged & (val_score > state.best_score)
+        # early stopping, checked every epoch inside the program
+        monitored = val_score if program.monitor == "score" else -val_loss
+        better = active & (monitored > state.monitor_best + program.min_delta)
+        since_best = jnp.where(better, 0, jnp.where(active, state.since_best + 1, state.since_best))
+        stop = active & (since_best >= program.patience) if program.patience > 0 else jnp.zeros_like(active)
+        best_params = state.best_params
+        if program.restore_best:
+            best_params = jax.vmap(_select)(better, params, state.best_params)
         new_state = state.replace(
-            params=params, opt_state=opt_state, active=active, diverged=diverged,
+            params=params, opt_state=opt_state, active=active & ~stop, diverged=diverged,
             best_score=jnp.where(improved, val_score, state.best_score),
             best_epoch=jnp.where(improved, epoch, state.best_epoch), epoch=epoch,
+            stopped=state.stopped | stop, since_best=since_best,
+            monitor_best=jnp.where(better, monitored, state.monitor_best), best_params=best_params,
         )
         return new_state, {"train_loss": train_loss, "val_loss": val_loss, "val_score": val_score}
 
@@ -265,6 +285,126 @@ def data_arrays(dataset) -> DataArrays:
     return DataArrays(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
 
 
+STATUS_FIELDS = ("active", "diverged", "stopped", "best_score", "best_epoch")
+
+
+class PopulationRun:
+    """A population being trained: the device state and full-size host records.
+
+    The state may shrink between chunks (`compact`, successive halving) or be re-indexed (PBT);
+    `slots[i]` is the original member held in state row i. Records (`curves`, `status()`) always
+    cover all P original members: a member taken out of the state keeps its last status, its
+    validation curves carry their last value forward and its training loss is NaN.
+    """
+
+    def __init__(self, program: Program, hp: Mapping[str, jax.Array], data: DataArrays, *, member_ids, seed: int,
+                 epochs: int, active=None):
+        member_ids = jnp.asarray(member_ids, jnp.int32)
+        p = member_ids.shape[0]
+        self.program, self.data, self.total_epochs = program, data, int(epochs)
+        # schedules are sized by each member's whole training: epochs x its steps per epoch
+        self.hp = dict(hp, total_steps=epochs * member_steps_per_epoch(program, data.X_train.shape[0], hp))
+        active = jnp.ones(p, bool) if active is None else jnp.asarray(active, bool)
+        root = jax.random.key(seed)
+        self.order_key = jax.random.fold_in(root, 1)
+        self.state = init_population(program, self.hp, member_ids, jax.random.fold_in(root, 0), active)
+        self.slots = np.arange(p)
+        self.curves = {k: np.full((p, self.total_epochs), np.nan, np.float32)
+                       for k in ("train_loss", "val_loss", "val_score")}
+        self._parked: dict[str, np.ndarray] = {}  # status of members taken out of the state
+        self._parked_members = np.zeros(p, bool)
+        self.epochs_done = 0
+
+    @property
+    def population(self) -> int:
+        return len(self.curves["val_score"])
+
+    def train(self, epochs: int, chunk_epochs: int = 1, on_chunk: Callable | None = None,
+              compact_below: float = 0.0) -> None:
+        """Trains `epochs` more epochs in chunks. `on_chunk(epochs_done, curves)` runs between chunks.
+        compact_below: when the share of active rows falls to this or under, survivors are packed
+        into a smaller state (a power of two) before the next chunk."""
+        if self.epochs_done + epochs > self.total_epochs:
+            raise ValueError(f"this run was set up for {self.total_epochs} epochs; "
+                             f"{self.epochs_done} are done, {epochs} more asked.")
+        pending = None
+        for start in range(0, epochs, chunk_epochs):
+            n = min(chunk_epochs, epochs - start)
+            self.state, chunk = train_chunk(self.program, self.state, self.hp, self.data, self.order_key, n)
+            if pending is not None:  # the host reads chunk k while the device runs chunk k + 1
+                self._record(*pending, on_chunk)
+            pending = (self.epochs_done, n, chunk)
+            self.epochs_done += n
+            if compact_below > 0:
+                self._record(*pending, on_chunk)
+                pending = None
+                self.compact(compact_below)
+        if pending is not None:
+            self._record(*pending, on_chunk)
+
+    def _record(self, first_epoch: int, n: int, chunk, on_chunk) -> None:
+        chunk = jax.device_get(chunk)
+        window = slice(first_epoch, first_epoch + n)
+        for key, value in chunk.items():
+            self.curves[key][self.slots, window] = np.asarray(value).T
+        parked = self._parked_members
+        if parked.any():
+            for key in ("val_loss", "val_score"):
+                self.curves[key][parked, window] = self.curves[key][parked, first_epoch - 1:first_epoch]
+            self.curves["train_loss"][parked, window] = np.nan
+        if on_chunk is not None:
+            on_chunk(first_epoch + n, {k: v[:, :first_epoch + n] for k, v in self.curves.items()})
+
+    def select(self, rows) -> None:
+        """Keeps state rows `rows` (indices into the current state, no repeats), in that order."""
+        rows = np.asarray(rows)
+        dropped = np.setdiff1d(np.arange(len(self.slots)), rows)
+        if len(dropped):
+            status = self._state_status()
+            for key in STATUS_FIELDS:
+                self._parked.setdefault(key, np.zeros(self.population, status[key].dtype))
+                self._parked[key][self.slots[dropped]] = status[key][dropped]
+            self._parked["active"][self.slots[dropped]] = False
+            self._parked_members[self.slots[dropped]] = True
+        take = jnp.asarray(rows)
+        self.state = _take_rows(self.state, take)
+        self.hp = {k: v[take] for k, v in self.hp.items()}
+        self.slots = self.slots[rows]
+
+    def compact(self, below: float = 0.5) -> bool:
+        """Packs the active members into a smaller state when they are `below` of it or fewer."""
+        active = np.asarray(self.state.active)
+        size = len(active)
+        n = int(active.sum())
+        new_size = 1 << max(int(np.ceil(np.log2(max(n, 1)))), 0)
+        if n > below * size or new_size >= size:
+            return False
+        inactive = np.flatnonzero(~active)
+        rows = np.concatenate([np.flatnonzero(active), inactive[: new_size - n]])  # frozen rows fill up
+        self.select(np.sort(rows))
+        return True
+
+    def _state_status(self) -> dict[str, np.ndarray]:
+        return {key: np.asarray(getattr(self.state, key)) for key in STATUS_FIELDS}
+
+    def status(self) -> dict[str, np.ndarray]:
+        """Full-size (P,) arrays: active, diverged, stopped, best_score, best_epoch."""
+        live = self._state_status()
+        out = {}
+        for key in STATUS_FIELDS:
+            full = self._parked[key].copy() if key in self._parked else np.zeros(self.population, live[key].dtype)
+            full[self.slots] = live[key]
+            out[key] = full
+        return out
+
+
+def _take_rows(state: PopulationState, rows: jax.Array) -> PopulationState:
+    """The state of members `rows` (every per-member leaf gathered; the epoch counter kept)."""
+    epoch = state.epoch
+    taken = jax.tree.map(lambda x: x[rows], state.replace(epoch=jnp.zeros(len(rows))))
+    return taken.replace(epoch=epoch)
+
+
 def run_population(
     program: Program,
     hp: Mapping[str, jax.Array],
@@ -277,39 +417,8 @@ def run_population(
     active: jax.Array | None = None,
     on_chunk: Callable[[int, dict[str, np.ndarray]], None] | None = None,
 ) -> tuple[PopulationState, dict[str, np.ndarray]]:
-    """Trains a population for `epochs`, in chunks; returns the final state and the curves
-    (dict of (P, epochs) numpy arrays). `on_chunk(epochs_done, curves_so_far)` runs between chunks.
-
-    Metrics leave the device once per chunk; the next chunk is dispatched before the host reads
-    the previous one, so the device never waits on the host.
-    """
-    member_ids = jnp.asarray(member_ids, jnp.int32)
-    p = member_ids.shape[0]
-    # schedules are sized by each member's whole training: epochs x its steps per epoch
-    hp = dict(hp, total_steps=epochs * member_steps_per_epoch(program, data.X_train.shape[0], hp))
-    active = jnp.ones(p, bool) if active is None else jnp.asarray(active, bool)
-    root = jax.random.key(seed)
-    model_key, order_key = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
-    state = init_population(program, hp, member_ids, model_key, active)
-    pieces: list[dict[str, np.ndarray]] = []
-    pending = None
-    done = 0
-    for start in range(0, epochs, chunk_epochs):
-        n = min(chunk_epochs, epochs - start)
-        state, curves = train_chunk(program, state, hp, data, order_key, n)
-        if pending is not None:
-            _collect(pieces, pending, on_chunk)
-        pending = (start + n, curves)
-        done = start + n
-    if pending is not None:
-        _collect(pieces, pending, on_chunk)
-    assert done == epochs
-    curves = {k: np.concatenate([piece[k] for piece in pieces], axis=0).T for k in pieces[0]}
-    return state, curves
-
-
-def _collect(pieces, pending, on_chunk):
-    epochs_done, curves = pending
-    pieces.append(jax.device_get(curves))
-    if on_chunk is not None:
-        on_chunk(epochs_done, {k: np.concatenate([p[k] for p in pieces], axis=0).T for k in pieces[0]})
+    """Trains a population for `epochs` in chunks; returns the final state and the curves
+    (dict of (P, epochs) numpy arrays: train_loss, val_loss, val_score)."""
+    run = PopulationRun(program, hp, data, member_ids=member_ids, seed=seed, epochs=epochs, active=active)
+    run.train(epochs, chunk_epochs, on_chunk)
+    return run.state, run.curves

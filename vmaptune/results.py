@@ -16,7 +16,7 @@ import pandas as pd
 
 from vmaptune.space import Space
 
-STATUS_OK, STATUS_DIVERGED = "ok", "diverged"
+STATUS_OK, STATUS_DIVERGED, STATUS_STOPPED = "ok", "diverged", "stopped"
 
 
 class Results:

@@ -27,7 +27,7 @@ from vmaptune.data import Dataset
 from vmaptune.metrics import get_metric
 from vmaptune.models import MLP, _int_bounds
 from vmaptune.optim import OPTIMIZER_HYPERPARAMETERS, OPTIMIZERS, SCHEDULES
-from vmaptune.results import STATUS_DIVERGED, STATUS_OK, Results
+from vmaptune.results import STATUS_DIVERGED, STATUS_OK, STATUS_STOPPED, Results
 from vmaptune.space import Choice, Fixed, IntUniform, Space
 from vmaptune.strategies.base import Strategy, finite_or_worst
 from vmaptune.strategies.random_search import RandomSearch
@@ -66,6 +66,7 @@ def tune(
     progress: bool = True,
     run_dir: str | None = None,
     bucketing: bool = False,
+    early_stopping: "EarlyStopping | None" = None,
 ) -> Results:
     """Trains every population the strategy asks for and returns the `Results`.
 
@@ -77,16 +78,26 @@ def tune(
       member its own, padded to the largest). chunk_epochs: epochs per compiled call (progress and strategies
       act between chunks). shared_order: members see the same minibatch order (fair, faster);
       False gives each member its own. run_dir: if given, results are saved there after each round.
+    early_stopping: vt.EarlyStopping(patience=..., ...) freezes each member when its validation
+      score stops improving (checked every epoch inside the program); stopped members are packed
+      out of the population between chunks so the survivors run faster.
     bucketing: train members in groups of similar width (largest live width rounded up to a power
       of two), one compiled program per group, instead of padding everyone to the widest member.
     """
     strategy = RandomSearch(population=64) if strategy is None else strategy
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     program, metric_name = _prepare(model, space, data, strategy, epochs=epochs, seed=seed, metric=metric,
                                     batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order)
+    if early_stopping is not None:
+        program = dataclasses.replace(program, patience=early_stopping.patience, min_delta=early_stopping.min_delta,
+                                      monitor=early_stopping.monitor, restore_best=early_stopping.restore_best_weights)
+    compact_below = early_stopping.compact_below if early_stopping is not None else 0.0
     settings = {
         "strategy": repr(strategy), "model": repr(model), "dataset": getattr(data, "name", "?"),
         "task": data.task, "metric": metric_name, "epochs": epochs, "seed": seed, "batch_size": batch_size,
         "population": strategy.population, "shared_order": shared_order, "bucketing": bool(bucketing),
+        "early_stopping": repr(early_stopping),
         "useful_compute_fraction": [],
     }
     builder = _ProgramBuilder(model, space, data, program)
@@ -113,11 +124,21 @@ def tune(
                     bar.set_postfix({f"best {metric_name}": f"{max(best, np.nanmax(scores)):.4f}"}, refresh=False)
 
             bar_done = [0]
-            groups = builder.groups(space.numeric(padded), active) if bucketing else [(program, np.arange(strategy.population))]
-            final, curves, useful = _train_groups(groups, space.numeric(padded), arrays, ids, active, seed, epochs,
-                                                  chunk_epochs, on_chunk if len(groups) == 1 else None, data.n_train)
-            if len(groups) > 1:
-                on_chunk(epochs, curves)
+            numeric = space.numeric(padded)
+            if hasattr(strategy, "train_population"):  # strategies that act during training (PBT, halving)
+                run = engine.PopulationRun(program, numeric, arrays, member_ids=ids, seed=seed, epochs=epochs,
+                                           active=active)
+                state = strategy.train_population(state, run, epochs=epochs, chunk_epochs=chunk_epochs,
+                                                  on_chunk=on_chunk, key=jax.random.fold_in(root, 3 + round_index))
+                final, curves = run.status(), run.curves
+                useful = engine.useful_compute_fraction(program, run.hp, data.n_train)
+            else:
+                groups = builder.groups(numeric, active) if bucketing else [(program, np.arange(strategy.population))]
+                final, curves, useful = _train_groups(groups, numeric, arrays, ids, active, seed, epochs, chunk_epochs,
+                                                      on_chunk if len(groups) == 1 else None, data.n_train,
+                                                      compact_below)
+                if len(groups) > 1:
+                    on_chunk(epochs, curves)
             settings["useful_compute_fraction"].append(round(useful, 4))
             record = _round_record(round_index, np.asarray(ids)[:n], hp, final, curves, n)
             state = strategy.tell(state, hp, jnp.asarray(record["score"]))
@@ -132,6 +153,33 @@ def tune(
     finally:
         bar.close()
     return _results(space, rounds, settings, started)
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlyStopping:
+    """Per-member early stopping, as Keras' callback: a member whose monitored validation value has
+    not improved by more than `min_delta` for `patience` epochs is frozen (an exact no-op from then
+    on). monitor: "score" (the tuned metric) or "loss" (validation loss).
+    restore_best_weights: keep each member's weights from its best epoch (costs a second copy).
+    compact_below: when the share of members still training falls to this or under, the
+    survivors are packed into a smaller population between chunks (0 turns packing off)."""
+
+    patience: int = 5
+    min_delta: float = 0.0
+    monitor: str = "score"
+    restore_best_weights: bool = False
+    compact_below: float = 0.5
+
+    def __post_init__(self):
+        if isinstance(self.patience, bool) or not isinstance(self.patience, numbers.Integral) or self.patience < 1:
+            raise ValueError(f"EarlyStopping(patience={self.patience!r}): patience must be an integer >= 1 "
+                             "(epochs without improvement before a member stops).")
+        if not isinstance(self.min_delta, numbers.Real) or not self.min_delta >= 0:
+            raise ValueError(f"EarlyStopping(min_delta={self.min_delta!r}): min_delta must be a number >= 0.")
+        if self.monitor not in ("score", "loss"):
+            raise ValueError(f"EarlyStopping(monitor={self.monitor!r}): monitor must be 'score' or 'loss'.")
+        if not 0.0 <= float(self.compact_below) < 1.0:
+            raise ValueError(f"EarlyStopping(compact_below={self.compact_below!r}): must be in [0, 1).")
 
 
 # -- checks, before anything compiles ------------------------------------------------------------------
@@ -250,12 +298,13 @@ class _ProgramBuilder:
         return [(self.program_for(int(c)), np.flatnonzero(caps == c)) for c in np.unique(caps)]
 
 
-def _train_groups(groups, numeric_hp, arrays, ids, active, seed, epochs, chunk_epochs, on_chunk, n_train):
+def _train_groups(groups, numeric_hp, arrays, ids, active, seed, epochs, chunk_epochs, on_chunk, n_train,
+                  compact_below=0.0):
     """Trains each (program, members) group, padded to a power-of-two size so shapes repeat across
     rounds; returns the population's final status arrays, curves and useful-compute fraction."""
     p = len(active)
-    out = {"diverged": np.zeros(p, bool), "best_score": np.full(p, -np.inf, np.float32),
-           "best_epoch": np.zeros(p, np.int32)}
+    out = {"diverged": np.zeros(p, bool), "stopped": np.zeros(p, bool),
+           "best_score": np.full(p, -np.inf, np.float32), "best_epoch": np.zeros(p, np.int32)}
     curves: dict[str, np.ndarray] = {}
     useful_flops = computed = 0.0
     for program, members in groups:
@@ -263,15 +312,16 @@ def _train_groups(groups, numeric_hp, arrays, ids, active, seed, epochs, chunk_e
         take = np.concatenate([members, np.full(size - len(members), members[0])])
         group_hp = {k: jnp.asarray(v)[take] for k, v in numeric_hp.items()}
         group_active = jnp.asarray(active)[take] & (jnp.arange(size) < len(members))
-        final, group_curves = engine.run_population(
-            program, group_hp, arrays, member_ids=jnp.asarray(ids)[take], seed=seed, epochs=epochs,
-            chunk_epochs=chunk_epochs, active=group_active, on_chunk=on_chunk)
+        fraction = engine.useful_compute_fraction(program, group_hp, n_train, group_active)
+        run = engine.PopulationRun(program, group_hp, arrays, member_ids=jnp.asarray(ids)[take], seed=seed,
+                                   epochs=epochs, active=group_active)
+        run.train(epochs, chunk_epochs, on_chunk, compact_below)
+        group_curves, final = run.curves, run.status()
         n = len(members)
         for key in out:
-            out[key][members] = np.asarray(getattr(final, key))[:n]
+            out[key][members] = final[key][:n]
         for key, value in group_curves.items():
             curves.setdefault(key, np.full((p, epochs), np.nan, np.float32))[members] = value[:n]
-        fraction = engine.useful_compute_fraction(program, group_hp, n_train, group_active)
         cost = size * program.steps_per_epoch * program.batch_size * program.model.padded_row_flops() \
             if hasattr(program.model, "padded_row_flops") else float(size)
         useful_flops += fraction * cost
@@ -281,6 +331,7 @@ def _train_groups(groups, numeric_hp, arrays, ids, active, seed, epochs, chunk_e
 
 def _round_record(round_index, ids, hp, final: dict, curves, n) -> dict[str, Any]:
     diverged = final["diverged"][:n]
+    stopped = final["stopped"][:n] & ~diverged
     best_score = final["best_score"][:n]
     curves = {k: v[:n] for k, v in curves.items()}
     best_score = np.where(np.isfinite(best_score), best_score, np.nan)
@@ -291,7 +342,7 @@ def _round_record(round_index, ids, hp, final: dict, curves, n) -> dict[str, Any
         "best_score": best_score,
         "final_score": curves["val_score"][:, -1],
         "best_epoch": final["best_epoch"][:n],
-        "status": np.where(diverged, STATUS_DIVERGED, STATUS_OK),
+        "status": np.where(diverged, STATUS_DIVERGED, np.where(stopped, STATUS_STOPPED, STATUS_OK)),
         "final_train_loss": curves["train_loss"][:, -1],
         "curves": curves,
     }

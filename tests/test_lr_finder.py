@@ -1,0 +1,208 @@
+"""The learning-rate range test: its curve, stopping rule, suggestion, plot, groups and input checks."""
+
+import os
+
+import numpy as np
+import pytest
+
+import vmaptune as vt
+from vmaptune import lr_finder
+from vmaptune.lr_finder import LRSuggestion, ema_smooth, lr_range_test, suggest
+
+SMALL_SPACE = vt.Space(n_hidden=vt.Fixed(1), n_units=vt.Fixed(32))
+
+
+@pytest.fixture(scope="module")
+def sgd_result(digits):
+    """The defaults: SGD, 3 seeds, 1e-5 -> 10 over 300 steps, batch 64, the default MLP."""
+    return lr_range_test(vt.MLP(), digits)
+
+
+@pytest.fixture(scope="module")
+def groups_result(digits):
+    """2 optimizers x 2 batch sizes x 2 seeds = 8 members in one program."""
+    return lr_range_test(vt.MLP(), digits, SMALL_SPACE, optimizer=["sgd", "adam"], batch_size=[32, 128],
+                         seeds=2, steps=100, beta=0.9)
+
+
+def test_suggested_lr_trains_digits_to_090_in_10_epochs(sgd_result, digits):
+    lr = sgd_result.suggested_lr
+    s = sgd_result.suggestion()
+    assert s.ok and s.warnings == ()
+    assert 1e-5 < s.lr_steepest < s.lr_at_min < 10.0
+    assert lr == pytest.approx(s.lr_at_min / 10) and lr == s.lr_min_tenth
+    assert s.low < lr < s.high
+    result = vt.tune(vt.MLP(), vt.Space(learning_rate=vt.Fixed(lr)), digits,
+                     strategy=vt.RandomSearch(population=3), epochs=10, seed=0, progress=False)
+    assert (result.members["status"] == "ok").all()
+    # every initialisation, at its last epoch (not just the best epoch of the best member)
+    assert result.members["final_score"].min() >= 0.9, (lr, result.members["final_score"].tolist())
+
+
+def test_space_entries(sgd_result):
+    s = sgd_result.suggestion()
+    entry = sgd_result.to_space_entry()
+    assert entry == vt.LogUniform(s.low, s.high) and sgd_result.suggested_range == (s.low, s.high)
+    assert sgd_result.to_space_entry(fixed=True) == vt.Fixed(s.suggested)
+    space = vt.Space(learning_rate=entry)  # usable as is
+    assert space["learning_rate"].low == s.low
+
+
+def test_curve_shape_ramp_and_stopping(sgd_result):
+    r = sgd_result
+    lrs = r.learning_rates
+    assert lrs.shape == (300,) and r.losses.shape == r.smoothed.shape == (3, 300)
+    assert lrs[0] == pytest.approx(1e-5) and lrs[-1] == pytest.approx(10.0, rel=1e-6)
+    np.testing.assert_allclose(np.diff(np.log(lrs)), np.log(1e6) / 299, rtol=1e-4)  # exponential ramp
+    assert list(r.seed) == [0, 1, 2] and set(r.optimizer) == {"sgd"} and set(r.batch_size) == {64}
+    for i in range(3):
+        stop = int(r.stopped_at[i])
+        assert 0 < stop < 300, "plain SGD at lr 10 must blow up and stop"
+        assert np.isfinite(r.losses[i, :stop]).all() and np.isnan(r.losses[i, stop + 1:]).all()
+        assert np.isnan(r.smoothed[i, stop + 1:]).all()
+        best = np.minimum.accumulate(r.smoothed[i, :stop])
+        assert (r.smoothed[i, 1:stop] <= 4.0 * best[:-1]).all()  # never stopped too early
+        blew_up = not np.isfinite(r.losses[i, stop]) or r.smoothed[i, stop] > 4.0 * best[-1]
+        assert blew_up  # and stopped for the stated reason
+
+
+def test_smoothing_is_bias_corrected_ema(sgd_result):
+    host = ema_smooth(sgd_result.losses, beta=0.98)
+    finite = np.isfinite(sgd_result.smoothed)
+    np.testing.assert_array_equal(finite, np.isfinite(host))
+    np.testing.assert_allclose(sgd_result.smoothed[finite], host[finite], rtol=1e-4)
+    np.testing.assert_allclose(ema_smooth([[2.0, 4.0]], beta=0.5), [[2.0, (0.25 * 2 + 0.5 * 4) / 0.75]])
+
+
+def test_plot_and_table(sgd_result, tmp_path):
+    path = sgd_result.plot(tmp_path / "plots" / "lr_range.png")
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert os.path.getsize(path) > 20_000
+    df = sgd_result.to_dataframe()
+    assert len(df) == 3 * 300
+    assert list(df.columns) == ["member", "seed", "optimizer", "batch_size", "step", "learning_rate", "loss",
+                                "smoothed"]
+    row = df[(df.member == 2) & (df.step == 7)].iloc[0]
+    assert row.loss == sgd_result.losses[2, 7] and row.learning_rate == sgd_result.learning_rates[7]
+    assert "suggested lr" in sgd_result.summary()
+
+
+def test_new_range_reuses_the_program_and_is_deterministic(sgd_result, digits):
+    traces = lr_finder.TRACE_COUNTS["range_test"]
+    again = lr_range_test(vt.MLP(), digits)
+    other = lr_range_test(vt.MLP(), digits, min_lr=1e-4, max_lr=3.0, stop_factor=6.0, beta=0.9, seed=1)
+    assert lr_finder.TRACE_COUNTS["range_test"] == traces
+    np.testing.assert_array_equal(again.losses, sgd_result.losses)
+    assert again.suggested_lr == sgd_result.suggested_lr
+    assert other.learning_rates[0] == pytest.approx(1e-4) and other.learning_rates[-1] == pytest.approx(3.0)
+    assert not np.array_equal(other.losses[:, :50], sgd_result.losses[:, :50])
+
+
+def test_groups_labels_and_suggestions(groups_result):
+    r = groups_result
+    assert r.losses.shape == (8, 100)
+    assert list(r.optimizer) == ["sgd"] * 4 + ["adam"] * 4
+    assert list(r.batch_size) == [32, 32, 128, 128] * 2 and list(r.seed) == [0, 1] * 4
+    assert [(s.optimizer, s.batch_size) for s in r.suggestions] == [("sgd", 32), ("sgd", 128), ("adam", 32),
+                                                                     ("adam", 128)]
+    for b in (32, 128):  # Adam's useful rates sit well below plain SGD's
+        assert r.suggestion("adam", b).suggested < r.suggestion("sgd", b).suggested / 3
+    with pytest.raises(ValueError, match=r"several groups.*\('sgd', 32\)"):
+        r.suggested_lr
+    with pytest.raises(ValueError, match="matches no group"):
+        r.suggestion(optimizer="rmsprop")
+    assert isinstance(r.to_space_entry("adam", 32), vt.LogUniform)
+
+
+def test_mixed_population_members_match_a_plain_run(groups_result, digits):
+    """A member's curve does not depend on which other optimizers share its program."""
+    alone = lr_range_test(vt.MLP(), digits, SMALL_SPACE, optimizer="sgd", batch_size=[32, 128], seeds=2,
+                          steps=100, beta=0.9)
+    np.testing.assert_array_equal(alone.losses, groups_result.losses[:4])
+    np.testing.assert_array_equal(alone.stopped_at, groups_result.stopped_at[:4])
+
+
+# -- the suggestion rule on known curves --------------------------------------------------------------
+def _lrs(n=200):
+    return np.geomspace(1e-5, 10.0, n)
+
+
+def test_suggest_finds_minimum_and_steepest_point():
+    lrs = _lrs()
+    x = np.log10(lrs)
+    # a smooth valley: falls fastest at lr 1e-2, lowest at lr ~0.5, then rises
+    curve = 2.0 - np.tanh(2 * (x + 2)) + 0.8 * np.maximum(x + 0.3, 0) ** 2
+    s = suggest(lrs, np.stack([curve, curve + 0.01]), optimizer="adam", batch_size=32)
+    i_min = int(np.argmin(curve))
+    assert s.lr_at_min == pytest.approx(lrs[i_min]) and s.suggested == pytest.approx(lrs[i_min] / 10)
+    assert s.lr_steepest == pytest.approx(1e-2, rel=0.1)
+    assert s.low == pytest.approx(min(s.lr_steepest, s.lr_at_min / 30)) and s.high == pytest.approx(s.lr_at_min / 2)
+    assert (s.optimizer, s.batch_size, s.warnings) == ("adam", 32, ())
+
+
+def test_suggest_uses_only_steps_where_every_seed_runs():
+    lrs = _lrs()
+    curve = np.linspace(3.0, 1.0, 200)  # still falling everywhere
+    assert "raise max_lr" in suggest(lrs, curve[None]).warnings[0]
+    stopped = curve.copy()
+    stopped[120:] = np.nan  # one seed stopped at step 120: the mean ends there
+    s = suggest(lrs, np.stack([curve, stopped]))
+    assert s.lr_at_min == pytest.approx(lrs[119]) and s.warnings == ()
+
+
+def test_suggest_reports_a_curve_that_blew_up_at_once():
+    curve = np.full(200, np.nan)
+    curve[:3] = 2.0
+    s = suggest(_lrs(), curve[None])
+    assert not s.ok and "lower min_lr" in s.warnings[0]
+    with pytest.raises(ValueError, match="gave no learning rate.*lower min_lr"):
+        s.to_space_entry()
+    flat = suggest(_lrs(), np.full((1, 200), 2.3))
+    assert any("hardly fell" in w for w in flat.warnings)
+
+
+# -- bad input: errors name the argument, the value and the fix, before anything compiles ---------------
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(min_lr=1.0, max_lr=0.1), ValueError, r"min_lr=1.0 must be < max_lr=0.1.*swap them"),
+    (dict(min_lr=0.1, max_lr=0.1), ValueError, r"min_lr=0.1 must be < max_lr=0.1"),
+    (dict(min_lr=0.0), ValueError, r"min_lr=0.0 must be > 0.*e.g. min_lr=1e-5"),
+    (dict(min_lr=-1e-3), ValueError, r"min_lr=-0.001 must be > 0"),
+    (dict(max_lr=float("inf")), ValueError, r"max_lr=inf must be finite"),
+    (dict(max_lr="10"), TypeError, r"max_lr='10' must be a number"),
+    (dict(steps=5), ValueError, r"steps=5 is too small: use steps >= 10"),
+    (dict(steps=100.0), TypeError, r"steps=100.0 must be an integer"),
+    (dict(seeds=0), ValueError, r"seeds=0 is too small: use seeds >= 1"),
+    (dict(stop_factor=1.0), ValueError, r"stop_factor=1.0 must be > 1.*stop_factor=4.0"),
+    (dict(beta=1.0), ValueError, r"beta=1.0 must be in \[0, 1\).*beta=0.98"),
+    (dict(optimizer="sgdm"), ValueError, r"optimizer='sgdm'.*unknown; choose from \['sgd'"),
+    (dict(optimizer=[]), ValueError, r"optimizer=\[\] must be one value or a non-empty list"),
+    (dict(optimizer=["sgd", "sgd"]), ValueError, r"optimizer=\['sgd', 'sgd'\] lists a value twice"),
+    (dict(batch_size=0), ValueError, r"batch_size=0: 0 is not an integer >= 1"),
+    (dict(batch_size=[32, 100_000]), ValueError, r"100000 is larger than the \d+ training rows"),
+    (dict(seed=1.5), TypeError, r"seed=1.5 must be an integer"),
+    (dict(space={"momentum": 0.9}), TypeError, r"space=.* must be a vt.Space"),
+    (dict(space=vt.Space(learning_rate=vt.Fixed(0.1))), ValueError,
+     r"space has learning_rate=.*lr_range_test sets itself.*Drop 'learning_rate'"),
+    (dict(space=vt.Space(optimizer=vt.Fixed("adam"))), ValueError, r"pass optimizer='sgd'.*instead"),
+    (dict(space=vt.Space(momentum=vt.Uniform(0.5, 0.9))), ValueError,
+     r"space has momentum=Uniform.*needs one value.*vt.Fixed\(value\)"),
+    (dict(space=vt.Space(momentun=vt.Fixed(0.9))), ValueError, r"'momentun'.*Did you mean 'momentum'"),
+])
+def test_bad_input(digits, kwargs, error, match):
+    traces = lr_finder.TRACE_COUNTS["range_test"]
+    with pytest.raises(error, match=match):
+        lr_range_test(vt.MLP(), digits, **kwargs)
+    assert lr_finder.TRACE_COUNTS["range_test"] == traces
+
+
+def test_bad_model_and_data(digits):
+    with pytest.raises(TypeError, match="data must be a vt.Dataset"):
+        lr_range_test(vt.MLP(), (digits.X_train, digits.y_train))
+    with pytest.raises(TypeError, match="model must be a vt.MLP"):
+        lr_range_test("mlp", digits)
+
+
+def test_suggestion_is_a_plain_dataclass():
+    s = LRSuggestion("sgd", 64, 1.0, 0.1, 0.05, 0.1, 0.03, 0.5, 0.8)
+    assert s.ok and s.to_space_entry() == vt.LogUniform(0.03, 0.5) and s.to_space_entry(fixed=True) == vt.Fixed(0.1)
