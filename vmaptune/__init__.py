@@ -2,7 +2,7 @@
 
 from vmaptune.data import Dataset, load_dataset
 from vmaptune.lr_finder import LRRangeTestResult, LRSuggestion, lr_range_test
-from vmaptune.metrics import METRICS
+from vmaptune.metrics import METRICS, Metric
 from vmaptune.models import MLP
 from vmaptune.optim import OPTIMIZERS
 from vmaptune.results import Results, load_results
@@ -27,7 +27,7 @@ __all__ = [
     "Space", "Distribution", "Uniform", "LogUniform", "OneMinusLogUniform", "IntUniform",
     "IntLogUniform", "Choice", "Fixed",
     # data, model, training
-    "Dataset", "load_dataset", "MLP", "OPTIMIZERS", "METRICS", "tune", "EarlyStopping",
+    "Dataset", "load_dataset", "MLP", "OPTIMIZERS", "METRICS", "Metric", "tune", "EarlyStopping",
     "lr_range_test", "LRRangeTestResult", "LRSuggestion",
     # strategies
     "Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution",

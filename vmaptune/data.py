@@ -64,6 +64,37 @@ class Dataset:
         extra = f", n_classes={self.n_classes}" if self.task == "classification" else ""
         return f"Dataset({self.name!r}, {self.task}, features={self.n_features}{extra}, {sizes})"
 
+    def pool(self) -> tuple[jax.Array, jax.Array]:
+        """Train and validation rows together (X, y): what cross-validation and refits train on.
+        The test split is never part of it."""
+        return (jnp.concatenate([self.X_train, self.X_val]), jnp.concatenate([self.y_train, self.y_val]))
+
+    def folds(self, k: int, seed: int = 0) -> np.ndarray:
+        """(n_pool,) fold id 0..k-1 of every pool row: fixed by `seed`, stratified by class for
+        classification (each fold gets its share of every class)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+            raise ValueError(f"cv={k!r}: the number of folds must be an integer >= 2.")
+        _, y = self.pool()
+        y = np.asarray(y)
+        if self.task == "classification":
+            smallest = int(np.bincount(y).min())
+            if smallest < k:
+                raise ValueError(f"cv={k} needs at least {k} rows of every class in train + validation, but the "
+                                 f"smallest class has {smallest}; use cv <= {smallest}.")
+            groups = [np.flatnonzero(y == c) for c in range(int(y.max()) + 1)]
+        else:
+            if len(y) < 2 * k:
+                raise ValueError(f"cv={k} is too many folds for {len(y)} rows; use cv <= {len(y) // 2}.")
+            groups = [np.arange(len(y))]
+        rng = np.random.default_rng(seed)
+        fold = np.empty(len(y), np.int32)
+        offset = 0
+        for rows in groups:  # deal each class's shuffled rows round-robin, continuing across classes
+            rows = rng.permutation(rows)
+            fold[rows] = (offset + np.arange(len(rows))) % k
+            offset += len(rows)
+        return fold
+
     @classmethod
     def from_arrays(
         cls,

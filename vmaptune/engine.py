@@ -48,6 +48,8 @@ class Program:
     min_delta: float = 0.0  # smallest change of the monitored value that counts as an improvement
     monitor: str = "score"  # "score" (validation metric, higher is better) or "loss" (validation loss)
     restore_best: bool = False  # keep each member's best weights (state.best_params)
+    folds: int = 0  # cross-validation folds (0 = none): hp["fold"] gives each member's fold
+    evaluate: bool = True  # score on validation data every epoch (off for refits: test is read once, after)
 
 
 @struct.dataclass
@@ -70,10 +72,21 @@ class PopulationState:
 
 @struct.dataclass
 class DataArrays:
+    """Data on the device. For cross-validation X_train / X_val hold the whole pool and
+    train_rows (K, n_train) / val_rows (K, n_val) list each fold's rows; hp["fold"] picks a
+    member's fold."""
+
     X_train: jax.Array
     y_train: jax.Array
     X_val: jax.Array
     y_val: jax.Array
+    train_rows: jax.Array | None = None
+    val_rows: jax.Array | None = None
+
+    @property
+    def n_train(self) -> int:
+        """Training rows one member sees per epoch."""
+        return int(self.train_rows.shape[1] if self.train_rows is not None else self.X_train.shape[0])
 
 
 def _all_finite(tree) -> jax.Array:
@@ -163,15 +176,27 @@ def _member_step(program: Program, params, opt_state, key, hp_m, mask_m, active_
     return _select(take, new_params, params), _select(take, new_opt, opt_state), loss, active_m & live & ~ok
 
 
-def _evaluate(program: Program, params, hp, X, y):
-    """Validation loss and metric of every member: (P,), (P,)."""
+def _evaluate(program: Program, params, hp, data: DataArrays):
+    """Validation loss and metric of every member: (P,), (P,). With folds, each member is scored
+    on its own fold's held-out rows."""
     metric = get_metric(program.metric, program.task)
 
-    def member(p, hp_m):
+    def member(p, hp_m, X, y):
         out = program.model.apply(p, X, hp_m, train=False, key=None)
-        return training_loss(program.task, out, y), metric.fn(out, y)
+        return training_loss(program.task, out, y), metric.score(out, y)
 
-    return jax.vmap(member)(params, hp)
+    if program.folds:
+        rows = data.val_rows[jnp.asarray(hp["fold"], jnp.int32)]  # (P, n_val)
+        return jax.vmap(member)(params, hp, data.X_val[rows], data.y_val[rows])
+    return jax.vmap(member, in_axes=(0, 0, None, None))(params, hp, data.X_val, data.y_val)
+
+
+def params_count(state: PopulationState) -> int:
+    return state.active.shape[0]
+
+
+evaluate_population = jax.jit(_evaluate, static_argnames="program")
+evaluate_population.__doc__ = """(program, params, hp, data) -> (loss (P,), score (P,)) on data.X_val / y_val."""
 
 
 def _update_masks(model, hp):
@@ -185,8 +210,9 @@ def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays,
     TRACE_COUNTS["train_chunk"] += 1
     model = program.model
     masks = _update_masks(model, hp)
-    n_train = data.X_train.shape[0]
-    shared = program.shared_order and not program.variable_batch
+    n_train = data.n_train
+    # one gather for everybody unless rows differ per member (own order, own batch size, own fold)
+    shared = program.shared_order and not program.variable_batch and not program.folds
     member_steps = member_steps_per_epoch(program, n_train, hp)
     vstep = jax.vmap(
         lambda p, o, k, h, m, a, xb, yb, s, w, live: _member_step(program, p, o, k, h, m, a, xb, yb, s, w, live),
@@ -214,6 +240,10 @@ def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays,
                 weights = (offsets[None, :] < b[:, None]).astype(jnp.float32)
             else:
                 weights = None
+            if program.folds:  # fold-local positions -> rows of the pool, per member
+                fold = jnp.asarray(hp["fold"], jnp.int32)
+                local = jnp.broadcast_to(idx, (fold.shape[0],) + idx.shape[-1:]) if idx.ndim == 1 else idx
+                idx = data.train_rows[fold[:, None], local]
             xb, yb = data.X_train[idx], data.y_train[idx]  # shared order: one gather for everyone
             step = state.epoch * program.steps_per_epoch + s
             params, opt_state, loss, newly = vstep(params, opt_state, state.member_keys, hp, masks,
@@ -225,7 +255,10 @@ def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays,
         carry = (state.params, state.opt_state, state.active, state.diverged, jnp.zeros(p, jnp.float32))
         (params, opt_state, active, diverged, loss_sum), _ = jax.lax.scan(
             step_body, carry, (indices, jnp.arange(program.steps_per_epoch)))
-        val_loss, val_score = _evaluate(program, params, hp, data.X_val, data.y_val)
+        if program.evaluate:
+            val_loss, val_score = _evaluate(program, params, hp, data)
+        else:
+            val_loss = val_score = jnp.zeros(params_count(state), jnp.float32)
         # A finite model can still overflow on validation data: that is divergence too.
         blown = ~(jnp.isfinite(val_loss) & jnp.isfinite(val_score)) & ~diverged & active
         diverged, active = diverged | blown, active & ~blown
@@ -303,7 +336,7 @@ class PopulationRun:
         p = member_ids.shape[0]
         self.program, self.data, self.total_epochs = program, data, int(epochs)
         # schedules are sized by each member's whole training: epochs x its steps per epoch
-        self.hp = dict(hp, total_steps=epochs * member_steps_per_epoch(program, data.X_train.shape[0], hp))
+        self.hp = dict(hp, total_steps=epochs * member_steps_per_epoch(program, data.n_train, hp))
         active = jnp.ones(p, bool) if active is None else jnp.asarray(active, bool)
         root = jax.random.key(seed)
         self.order_key = jax.random.fold_in(root, 1)

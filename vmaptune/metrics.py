@@ -13,9 +13,23 @@ import optax
 
 @dataclasses.dataclass(frozen=True)
 class Metric:
+    """A validation metric. fn(outputs (n, k), targets (n,)) -> scalar, traced inside the program
+    (use jnp). greater_is_better=False negates it, so the score stays "higher is better"."""
+
     name: str
     task: str
-    fn: Callable[[jax.Array, jax.Array], jax.Array]  # (outputs (n, k), targets (n,)) -> scalar
+    fn: Callable[[jax.Array, jax.Array], jax.Array]
+    greater_is_better: bool = True
+
+    def __post_init__(self):
+        if self.task not in ("classification", "regression"):
+            raise ValueError(f"Metric(task={self.task!r}): task must be 'classification' or 'regression'.")
+        if not callable(self.fn):
+            raise TypeError(f"Metric(fn={self.fn!r}): fn must be a function (outputs, targets) -> scalar.")
+
+    def score(self, out, y):
+        value = self.fn(out, y)
+        return value if self.greater_is_better else -value
 
 
 def _accuracy(out, y):
@@ -48,14 +62,23 @@ METRICS = {
         Metric("neg_mse", "regression", _neg_mse),
         Metric("neg_mae", "regression", _neg_mae),
         Metric("r2", "regression", _r2),
+        Metric("mse", "regression", lambda out, y: -_neg_mse(out, y), greater_is_better=False),
+        Metric("mae", "regression", lambda out, y: -_neg_mae(out, y), greater_is_better=False),
+        Metric("log_loss", "classification", lambda out, y: -_neg_log_loss(out, y), greater_is_better=False),
     )
 }
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "neg_mse"}
 
 
-def get_metric(name: str | None, task: str) -> Metric:
-    """The metric called `name` (default: accuracy / neg_mse), checked against the task."""
+def get_metric(name: "str | Metric | None", task: str) -> Metric:
+    """The metric called `name` (default: accuracy / neg_mse), or a user's Metric, checked against the task."""
+    if isinstance(name, Metric):
+        if name.task != task:
+            raise ValueError(f"metric {name.name!r} is for {name.task}, but the data is {task}.")
+        return name
     name = DEFAULT_METRIC[task] if name is None else name
+    if not isinstance(name, str):
+        raise TypeError(f"metric must be a name such as 'accuracy' or a vt.Metric(...), got {name!r}.")
     if name not in METRICS:
         raise ValueError(f"metric={name!r} is unknown; choose from {sorted(METRICS)}.")
     metric = METRICS[name]

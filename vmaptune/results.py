@@ -64,6 +64,13 @@ class Results:
     def best_score(self) -> float:
         return float(self.members["score"].iloc[self.best_index])
 
+    @property
+    def test_score(self) -> float:
+        """Test score of the best setting, refit on train + validation (needs tune(..., refit=k))."""
+        if "test_score" not in self.members.columns:
+            raise ValueError("no test score: run vt.tune(..., refit=1) to retrain the best setting and test it.")
+        return float(self.members["test_score"].iloc[self.best_index])
+
     def top(self, k: int = 10) -> pd.DataFrame:
         """The k best rows, best first."""
         return self.members.iloc[self.ranking()[:k]]
@@ -83,11 +90,19 @@ class Results:
     def summary(self, k: int = 10) -> str:
         """A short text report: the top-k table and the best setting."""
         cols = ["round", "member", *self.space.free_names, "score", "best_epoch", "status"]
+        if self.settings.get("cv") or (self.settings.get("seeds") or 1) > 1:
+            cols.insert(cols.index("score") + 1, "score_std")
+        if "test_score" in self.members.columns:
+            cols.append("test_score")
         table = self.top(k)[[c for c in cols if c in self.members.columns]]
         with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
             text = table.to_string(index=False)
         best = ", ".join(f"{k}={_fmt(v)}" for k, v in self.best_params.items())
-        return f"top {min(k, len(self))} of {len(self)} by validation {self.metric}:\n{text}\n\nbest: {best}\nbest validation {self.metric}: {self.best_score:.4f}"
+        text = (f"top {min(k, len(self))} of {len(self)} by validation {self.metric}:\n{text}\n\nbest: {best}\n"
+                f"best validation {self.metric}: {self.best_score:.4f}")
+        if "test_score" in self.members.columns and np.isfinite(self.test_score):
+            text += f"\ntest {self.metric} of the best setting, refit on train + validation: {self.test_score:.4f}"
+        return text
 
     # -- persistence -------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> str:

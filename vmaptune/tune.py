@@ -26,6 +26,8 @@ from vmaptune import engine
 from vmaptune.data import Dataset
 from vmaptune.metrics import get_metric
 from vmaptune.models import MLP, _int_bounds
+from vmaptune.refit import refit_and_test
+from vmaptune.replicas import Replicas, cv_arrays
 from vmaptune.optim import OPTIMIZER_HYPERPARAMETERS, OPTIMIZERS, SCHEDULES
 from vmaptune.results import STATUS_DIVERGED, STATUS_OK, STATUS_STOPPED, Results
 from vmaptune.space import Choice, Fixed, IntUniform, Space
@@ -67,6 +69,9 @@ def tune(
     run_dir: str | None = None,
     bucketing: bool = False,
     early_stopping: "EarlyStopping | None" = None,
+    cv: int | None = None,
+    seeds: int = 1,
+    refit: int = 0,
 ) -> Results:
     """Trains every population the strategy asks for and returns the `Results`.
 
@@ -83,6 +88,11 @@ def tune(
       out of the population between chunks so the survivors run faster.
     bucketing: train members in groups of similar width (largest live width rounded up to a power
       of two), one compiled program per group, instead of padding everyone to the widest member.
+    cv: K-fold cross-validation over train + validation, trained as K x P slots of one population;
+      a setting's score is the mean over folds (std and per-fold scores reported).
+    seeds: initialisations per setting, trained in the same program (mean and std reported).
+    refit: retrain the best `refit` settings on train + validation and score them once on the
+      test split (column test_score; never used for selection).
     """
     strategy = RandomSearch(population=64) if strategy is None else strategy
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
@@ -93,15 +103,21 @@ def tune(
         program = dataclasses.replace(program, patience=early_stopping.patience, min_delta=early_stopping.min_delta,
                                       monitor=early_stopping.monitor, restore_best=early_stopping.restore_best_weights)
     compact_below = early_stopping.compact_below if early_stopping is not None else 0.0
+    seeds, refit = _check_replicas(cv, seeds, refit, strategy)
+    arrays = engine.data_arrays(data)
+    if cv is not None:
+        arrays, _ = cv_arrays(data, cv, seed)
+        smallest, largest, _ = _batch_sizes(space, batch_size, arrays.n_train)
+        program = dataclasses.replace(program, folds=cv, steps_per_epoch=arrays.n_train // smallest)
+    replicas = Replicas(strategy.population, cv or 1, seeds)
     settings = {
         "strategy": repr(strategy), "model": repr(model), "dataset": getattr(data, "name", "?"),
         "task": data.task, "metric": metric_name, "epochs": epochs, "seed": seed, "batch_size": batch_size,
         "population": strategy.population, "shared_order": shared_order, "bucketing": bool(bucketing),
-        "early_stopping": repr(early_stopping),
+        "early_stopping": repr(early_stopping), "cv": cv, "seeds": seeds, "refit": refit,
         "useful_compute_fraction": [],
     }
     builder = _ProgramBuilder(model, space, data, program)
-    arrays = engine.data_arrays(data)
     root = jax.random.key(seed)
     state = strategy.init(space, jax.random.fold_in(root, 1))
     rounds: list[dict[str, Any]] = []
@@ -130,15 +146,17 @@ def tune(
                                            active=active)
                 state = strategy.train_population(state, run, epochs=epochs, chunk_epochs=chunk_epochs,
                                                   on_chunk=on_chunk, key=jax.random.fold_in(root, 3 + round_index))
-                final, curves = run.status(), run.curves
-                useful = engine.useful_compute_fraction(program, run.hp, data.n_train)
+                slot_final, slot_curves = run.status(), run.curves
+                useful = engine.useful_compute_fraction(program, run.hp, arrays.n_train)
             else:
-                groups = builder.groups(numeric, active) if bucketing else [(program, np.arange(strategy.population))]
-                final, curves, useful = _train_groups(groups, numeric, arrays, ids, active, seed, epochs, chunk_epochs,
-                                                      on_chunk if len(groups) == 1 else None, data.n_train,
-                                                      compact_below)
+                slot_hp, slot_ids, slot_active = replicas.expand(numeric, ids, active)
+                groups = builder.groups(slot_hp, slot_active) if bucketing else [(program, np.arange(replicas.size))]
+                slot_final, slot_curves, useful = _train_groups(
+                    groups, slot_hp, arrays, slot_ids, slot_active, seed, epochs, chunk_epochs,
+                    on_chunk if len(groups) == 1 else None, arrays.n_train, compact_below)
                 if len(groups) > 1:
-                    on_chunk(epochs, curves)
+                    on_chunk(epochs, slot_curves)
+            final, curves = replicas.aggregate(slot_final, slot_curves)
             settings["useful_compute_fraction"].append(round(useful, 4))
             record = _round_record(round_index, np.asarray(ids)[:n], hp, final, curves, n)
             state = strategy.tell(state, hp, jnp.asarray(record["score"]))
@@ -152,7 +170,40 @@ def tune(
         warnings.warn(f"interrupted: returning the {len(rounds)} finished round(s).", stacklevel=2)
     finally:
         bar.close()
-    return _results(space, rounds, settings, started)
+    results = _results(space, rounds, settings, started)
+    if refit and len(results):
+        _refit(results, program, space, data, seeds, seed, refit)
+        if run_dir is not None:
+            results.save(run_dir)
+    return results
+
+
+def _refit(results: Results, program, space, data, seeds, seed, k):
+    """Adds test_score for the best k settings, retrained on train + validation (never selects)."""
+    top = [i for i in results.ranking()[:k] if np.isfinite(results.members["score"].iloc[i])]
+    if not top:
+        return
+    hp = space.numeric({name: jnp.asarray(results.hp[name][top]) for name in space.names})
+    ids = jnp.asarray(results.members["member"].to_numpy()[top]) * seeds
+    epochs = results.members["best_epoch"].to_numpy()[top]
+    scores = refit_and_test(program, hp, data, member_ids=ids, epochs=epochs, seed=seed)
+    test = np.full(len(results), np.nan, np.float32)
+    test[top] = scores
+    results.members["test_score"] = test
+
+
+def _check_replicas(cv, seeds, refit, strategy):
+    if cv is not None and (isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2):
+        raise ValueError(f"cv={cv!r}: use an integer >= 2 (folds), or None for the fixed validation split.")
+    if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
+        raise ValueError(f"seeds={seeds!r}: use an integer >= 1 (initialisations per setting).")
+    refit = int(refit) if isinstance(refit, (bool, numbers.Integral)) else refit
+    if not isinstance(refit, int) or refit < 0:
+        raise ValueError(f"refit={refit!r}: use the number of best settings to retrain and test (0 = none).")
+    if hasattr(strategy, "train_population") and (cv is not None or seeds > 1):
+        raise ValueError(f"{strategy.name} acts during training, which does not combine with cv or seeds > 1 yet; "
+                         "leave them out for this strategy.")
+    return int(seeds), refit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +251,8 @@ def _prepare(model, space, data, strategy, *, epochs, seed, metric, batch_size, 
     if batch_size > data.n_train:
         raise ValueError(f"batch_size={batch_size} is larger than the {data.n_train} training rows; "
                          f"use batch_size <= {data.n_train}.")
-    metric_name = get_metric(metric, data.task).name
+    metric_obj = get_metric(metric, data.task)
+    metric_name = metric_obj.name
     built = model.build(space, data.n_features, data.n_outputs)
     known = set(built.hyperparameters()) | set(OPTIMIZER_HYPERPARAMETERS) | {"batch_size"}
     for name in space.names:
@@ -215,7 +267,7 @@ def _prepare(model, space, data, strategy, *, epochs, seed, metric, batch_size, 
     smallest, largest, variable = _batch_sizes(space, batch_size, data.n_train)
     program = engine.Program(
         model=built, optimizers=_categorical_options(space, "optimizer", OPTIMIZERS, DEFAULT_OPTIMIZER),
-        task=data.task, metric=metric_name, batch_size=largest, steps_per_epoch=data.n_train // smallest,
+        task=data.task, metric=metric_obj, batch_size=largest, steps_per_epoch=data.n_train // smallest,
         shared_order=bool(shared_order), schedules=_categorical_options(space, "schedule", SCHEDULES, "constant"),
         variable_batch=variable,
     )
@@ -333,6 +385,7 @@ def _round_record(round_index, ids, hp, final: dict, curves, n) -> dict[str, Any
     diverged = final["diverged"][:n]
     stopped = final["stopped"][:n] & ~diverged
     best_score = final["best_score"][:n]
+    score_std = np.where(diverged, np.nan, final["score_std"][:n])
     curves = {k: v[:n] for k, v in curves.items()}
     best_score = np.where(np.isfinite(best_score), best_score, np.nan)
     return {
@@ -340,6 +393,7 @@ def _round_record(round_index, ids, hp, final: dict, curves, n) -> dict[str, Any
         "hp": {k: np.asarray(v) for k, v in hp.items()},
         "score": np.where(diverged, np.nan, best_score),
         "best_score": best_score,
+        "score_std": score_std,
         "final_score": curves["val_score"][:, -1],
         "best_epoch": final["best_epoch"][:n],
         "status": np.where(diverged, STATUS_DIVERGED, np.where(stopped, STATUS_STOPPED, STATUS_OK)),
@@ -357,7 +411,7 @@ def _results(space: Space, rounds, settings, started) -> Results:
     columns = {"round": np.concatenate([r["round"] for r in rounds]),
                "member": np.concatenate([r["member"] for r in rounds])}
     columns.update(space.decode_columns(hp))
-    for key in ("score", "best_score", "final_score", "best_epoch", "status", "final_train_loss"):
+    for key in ("score", "score_std", "best_score", "final_score", "best_epoch", "status", "final_train_loss"):
         columns[key] = np.concatenate([r[key] for r in rounds])
     curves = {k: np.concatenate([r["curves"][k] for r in rounds]) for k in rounds[0]["curves"]}
     return Results(space, pd.DataFrame(columns), curves, hp, settings)

@@ -1,0 +1,96 @@
+"""Cross-validation folds and repeated seeds as extra population axes.
+
+A round of P settings with `cv=K` folds and `seeds=R` initialisations is trained as one
+population of K * P * R slots (slot = (fold * P + member) * R + repeat). Slot member ids are
+`member_id * R + repeat`, so every fold of a setting starts from the same weights (as sklearn
+clones one estimator per fold) and each repeat from its own. After training, slots are folded back
+into one row per setting: its curve is the mean over folds and repeats, its score the best epoch
+of that mean curve, with the spread over the splits reported beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+
+from vmaptune.data import Dataset
+from vmaptune.engine import DataArrays
+
+
+@dataclasses.dataclass(frozen=True)
+class Replicas:
+    population: int
+    folds: int = 1
+    seeds: int = 1
+
+    @property
+    def splits(self) -> int:
+        return self.folds * self.seeds
+
+    @property
+    def size(self) -> int:
+        return self.folds * self.population * self.seeds
+
+    def slot_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(member, fold, repeat) of every slot, each (size,)."""
+        slot = np.arange(self.size)
+        return (slot // self.seeds) % self.population, slot // (self.population * self.seeds), slot % self.seeds
+
+    def expand(self, numeric_hp, ids, active):
+        """Member arrays (P,) -> slot arrays (K * P * R,); adds hp["fold"] when there are folds."""
+        member, fold, repeat = self.slot_layout()
+        take = jnp.asarray(member)
+        hp = {k: jnp.asarray(v)[take] for k, v in numeric_hp.items()}
+        if self.folds > 1:
+            hp["fold"] = jnp.asarray(fold, jnp.int32)
+        slot_ids = jnp.asarray(ids)[take] * self.seeds + jnp.asarray(repeat)
+        return hp, slot_ids, jnp.asarray(active)[take]
+
+    def aggregate(self, final: dict, curves: dict) -> tuple[dict, dict]:
+        """Slot status and curves -> one row per member.
+
+        best_score / best_epoch: of the mean validation curve over the splits; score_std and
+        split_scores (P, K * R): the splits' scores at that epoch. diverged: any split diverged;
+        stopped: every split stopped early."""
+        shape = (self.folds, self.population, self.seeds)
+
+        def by_member(a):  # (size, ...) -> (P, K * R, ...)
+            a = np.asarray(a).reshape(shape + a.shape[1:])
+            return np.moveaxis(a, 1, 0).reshape((self.population, self.splits) + a.shape[3:])
+
+        split_curves = {k: by_member(v) for k, v in curves.items()}
+        mean = {k: v.mean(axis=1) for k, v in split_curves.items()}  # NaN in any split stays NaN
+        score_curve = np.where(np.isfinite(mean["val_score"]), mean["val_score"], -np.inf)
+        best_epoch = np.argmax(score_curve, axis=1)
+        rows = np.arange(self.population)
+        best = score_curve[rows, best_epoch]
+        split_scores = split_curves["val_score"][rows, :, best_epoch]
+        out = {
+            "diverged": by_member(final["diverged"]).any(axis=1),
+            "stopped": by_member(final["stopped"]).all(axis=1),
+            "best_score": np.where(np.isfinite(best), best, np.nan).astype(np.float32),
+            "best_epoch": np.where(np.isfinite(best), best_epoch + 1, 0).astype(np.int32),
+            "score_std": split_scores.std(axis=1) if self.splits > 1 else np.zeros(self.population, np.float32),
+        }
+        mean["split_scores"] = split_scores
+        return out, mean
+
+
+def cv_arrays(data: Dataset, folds: int, seed: int) -> tuple[DataArrays, np.ndarray]:
+    """Device arrays for K-fold cross-validation over train + validation (never test).
+
+    Every fold trains on the same number of rows and scores on the same number of held-out rows
+    (the smallest fold's), so one program serves all folds; the few rows this leaves out of a
+    fold are reported. Returns the arrays and the (n_pool,) fold assignment."""
+    X, y = data.pool()
+    fold = data.folds(folds, seed)
+    rng = np.random.default_rng(seed + 1)
+    held = [rng.permutation(np.flatnonzero(fold == f)) for f in range(folds)]
+    train = [rng.permutation(np.flatnonzero(fold != f)) for f in range(folds)]
+    n_val = min(len(h) for h in held)
+    n_train = min(len(t) for t in train)
+    train_rows = jnp.asarray(np.stack([t[:n_train] for t in train]), jnp.int32)
+    val_rows = jnp.asarray(np.stack([h[:n_val] for h in held]), jnp.int32)
+    return DataArrays(X, y, X, y, train_rows=train_rows, val_rows=val_rows), fold
