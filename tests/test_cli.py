@@ -12,6 +12,7 @@ def test_demo_then_report(tmp_path, capsys):
     assert main(["demo", "--population", "8", "--epochs", "1", "--out", out, "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "best validation accuracy" in text and "top 8 of 8" in text
+    assert "test accuracy of the best setting, refit on train + validation" in text
     assert len(vt.load_results(out)) == 8
     assert main(["report", out, "--top", "3"]) == 0
     assert os.path.getsize(os.path.join(out, "curves.png")) > 1000
@@ -21,7 +22,8 @@ def test_demo_then_report(tmp_path, capsys):
 def test_run_from_toml_config(tmp_path, capsys):
     config = tmp_path / "iris.toml"
     config.write_text(
-        'dataset = "iris"\nepochs = 2\nbatch_size = 16\n'
+        'dataset = "iris"\nepochs = 2\nbatch_size = 16\ncv = 2\n'
+        '[early_stopping]\npatience = 1\n'
         '[model]\nhidden = 1\nunits = 8\n'
         '[strategy]\nname = "RandomSearch"\npopulation = 4\n'
         '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n'
@@ -31,6 +33,7 @@ def test_run_from_toml_config(tmp_path, capsys):
     assert main(["run", str(config), "--out", out, "--no-progress"]) == 0
     result = vt.load_results(out)
     assert len(result) == 4 and set(result.members["activation"]) <= {"relu", "tanh"}
+    assert result.settings["cv"] == 2 and "patience=1" in result.settings["early_stopping"]
 
 
 @pytest.mark.parametrize(

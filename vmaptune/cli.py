@@ -18,6 +18,10 @@ DEMO_SPACE = {
 }
 
 
+TUNE_KEYS = ("epochs", "seed", "metric", "batch_size", "shared_order", "chunk_epochs", "cv", "seeds", "refit",
+             "bucketing")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vmaptune", description="Tune a whole population of neural networks at once.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _demo(args) -> int:
     population = args.population or (64 if args.quick else 256)
     epochs = args.epochs or (5 if args.quick else 20)
-    config = {"dataset": "digits", "epochs": epochs, "seed": args.seed, "space": DEMO_SPACE,
+    config = {"dataset": "digits", "epochs": epochs, "seed": args.seed, "space": DEMO_SPACE, "refit": 1,
               "strategy": {"name": "RandomSearch", "population": population}}
     print(f"vmaptune demo: random search, {population} MLPs (64-128-128-10) trained at once on digits "
           f"for {epochs} epochs.")
@@ -70,8 +74,7 @@ def load_config(path: str) -> dict[str, Any]:
         raise FileNotFoundError(f"config file {path!r} does not exist.")
     with open(path, "rb") as f:
         config = json.load(f) if path.endswith(".json") else tomllib.load(f)
-    unknown = set(config) - {"dataset", "space", "strategy", "model", "epochs", "seed", "metric",
-                             "batch_size", "out", "shared_order", "chunk_epochs"}
+    unknown = set(config) - {"dataset", "space", "strategy", "model", "out", "early_stopping", *TUNE_KEYS}
     if unknown:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}.")
     for key in ("dataset", "space"):
@@ -102,7 +105,9 @@ def build(config: dict[str, Any]):
         raise ValueError(f"strategy name {name!r} is unknown; choose from {names}.")
     strategy = cls(**strategy_cfg)
     model = vt.MLP(**config.get("model", {}))
-    kwargs = {k: config[k] for k in ("epochs", "seed", "metric", "batch_size", "shared_order", "chunk_epochs") if k in config}
+    kwargs = {k: config[k] for k in TUNE_KEYS if k in config}
+    if "early_stopping" in config:
+        kwargs["early_stopping"] = vt.EarlyStopping(**config["early_stopping"])
     return model, space, data, strategy, kwargs
 
 
