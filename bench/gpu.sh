@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The benchmark suite on a GPU (a lent H100 / H200 with jax, flax, optax, chex, pandas, sklearn
+# preinstalled). Run from the repository root; results go to $OUT (or bench/out).
+#   bash bench/gpu.sh
+set -euo pipefail
+out="${OUT:-bench/out}"
+mkdir -p "$out"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+python3 -c "import jax; print(jax.devices())"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+python3 bench/scaling.py --populations 1,16,256,1024,4096 --epochs 10 \
+  --json "$out/scaling_gpu.json" --plot "$out/scaling_gpu.png"
+# vmapped vs the same program member by member (sequential at P = 4096 takes a while: 4096 runs)
+python3 bench/population_vs_sequential.py --population 4096 --epochs 10 --skip-optuna \
+  --json "$out/pvs_gpu_4096.json"
+python3 bench/population_vs_sequential.py --population 256 --epochs 10 --skip-optuna \
+  --json "$out/pvs_gpu_256.json"
