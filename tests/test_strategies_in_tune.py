@@ -1,5 +1,6 @@
 """Every strategy drives vt.tune through the same ask/tell protocol; results carry the round."""
 
+import numpy as np
 import pytest
 
 import vmaptune as vt
@@ -24,3 +25,19 @@ def test_strategy_runs_inside_tune(digits, strategy, rows, rounds):
     if isinstance(strategy, vt.GridSearch):  # every grid point exactly once
         points = set(zip(df["learning_rate"].round(6), df["activation"]))
         assert points == {(lr, a) for lr in (0.01, 0.1, 0.3) for a in ("relu", "tanh")}
+
+
+def test_pbt_and_hyperband_tables_carry_their_columns(digits):
+    pbt = vt.tune(vt.MLP(hidden=1, units=16), SPACE, digits, vt.PBT(population=4, interval=1), epochs=3,
+                  batch_size=64, progress=False)
+    df = pbt.to_dataframe()
+    assert {"parent", "lineage", "hp_schedule", "generation"} <= set(df.columns) and len(df) == 4
+    replay = vt.PBTReplay.from_results(pbt, population=2)
+    again = vt.tune(vt.MLP(hidden=1, units=16), SPACE, digits, replay, epochs=3, batch_size=64, progress=False)
+    assert len(again) == 2
+    hb = vt.tune(vt.MLP(hidden=1, units=16), SPACE, digits, vt.Hyperband(max_epochs=4, eta=2), epochs=4,
+                 batch_size=64, progress=False)
+    df = hb.to_dataframe()
+    assert {"rung", "budget_epochs", "bracket"} <= set(df.columns)
+    # halving trains fewer member-epochs than everyone for the full budget
+    assert np.isfinite(hb.curves["train_loss"]).sum() < len(df) * 4

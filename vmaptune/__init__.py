@@ -17,7 +17,18 @@ from vmaptune.space import (
     Space,
     Uniform,
 )
-from vmaptune.strategies import CoarseToFine, Evolution, GridSearch, RandomSearch, Strategy
+from vmaptune.strategies import (
+    PBT,
+    CoarseToFine,
+    Evolution,
+    GridSearch,
+    Hyperband,
+    PBTReplay,
+    PBTSchedule,
+    RandomSearch,
+    Strategy,
+    SuccessiveHalving,
+)
 from vmaptune.tune import EarlyStopping, tune
 
 __version__ = "0.1.0"
@@ -30,7 +41,8 @@ __all__ = [
     "Dataset", "load_dataset", "MLP", "OPTIMIZERS", "METRICS", "Metric", "tune", "EarlyStopping",
     "lr_range_test", "LRRangeTestResult", "LRSuggestion",
     # strategies
-    "Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution",
+    "Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution", "PBT", "PBTReplay", "PBTSchedule",
+    "SuccessiveHalving", "Hyperband",
     # results
     "Results", "load_results",
 ]

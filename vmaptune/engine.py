@@ -268,7 +268,7 @@ def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays,
         # NaN for members that did not train this epoch (frozen before it, or diverged)
         train_loss = jnp.where(diverged | ~state.active, nan, loss_sum / member_steps)
         epoch = state.epoch + 1
-        improved = ~diverged & (val_score > state.best_score)
+        improved = state.active & ~diverged & (val_score > state.best_score)  # frozen rows keep their records
         # early stopping, checked every epoch inside the program
         monitored = val_score if program.monitor == "score" else -val_loss
         better = active & (monitored > state.monitor_best + program.min_delta)

@@ -99,6 +99,8 @@ def tune(
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     program, metric_name = _prepare(model, space, data, strategy, epochs=epochs, seed=seed, metric=metric,
                                     batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order)
+    if hasattr(strategy, "check_epochs"):  # budget / interval checks before anything compiles
+        strategy.check_epochs(epochs)
     if early_stopping is not None:
         program = dataclasses.replace(program, patience=early_stopping.patience, min_delta=early_stopping.min_delta,
                                       monitor=early_stopping.monitor, restore_best=early_stopping.restore_best_weights)
@@ -148,7 +150,11 @@ def tune(
                                                   on_chunk=on_chunk, key=jax.random.fold_in(root, 3 + round_index))
                 slot_final, slot_curves = run.status(), run.curves
                 useful = engine.useful_compute_fraction(program, run.hp, arrays.n_train)
+                # e.g. PBT: rows show the values members ended with, plus lineage / rung columns
+                extra = strategy.member_columns(state) if hasattr(strategy, "member_columns") else {}
+                table_hp = strategy.final_hp(state) if hasattr(strategy, "final_hp") else hp
             else:
+                extra, table_hp = {}, hp
                 slot_hp, slot_ids, slot_active = replicas.expand(numeric, ids, active)
                 groups = builder.groups(slot_hp, slot_active) if bucketing else [(program, np.arange(replicas.size))]
                 slot_final, slot_curves, useful = _train_groups(
@@ -158,7 +164,8 @@ def tune(
                     on_chunk(epochs, slot_curves)
             final, curves = replicas.aggregate(slot_final, slot_curves)
             settings["useful_compute_fraction"].append(round(useful, 4))
-            record = _round_record(round_index, np.asarray(ids)[:n], hp, final, curves, n)
+            record = _round_record(round_index, np.asarray(ids)[:n], table_hp, final, curves, n)
+            record["extra"] = {k: np.asarray(v)[:n] for k, v in extra.items()}
             state = strategy.tell(state, hp, jnp.asarray(record["score"]))
             rounds.append(record)
             best = max(best, float(np.max(np.asarray(finite_or_worst(record["score"])))))
@@ -413,6 +420,8 @@ def _results(space: Space, rounds, settings, started) -> Results:
     columns.update(space.decode_columns(hp))
     for key in ("score", "score_std", "best_score", "final_score", "best_epoch", "status", "final_train_loss"):
         columns[key] = np.concatenate([r[key] for r in rounds])
+    for key in rounds[0].get("extra", {}):
+        columns[key] = np.concatenate([r["extra"][key] for r in rounds])
     curves = {k: np.concatenate([r["curves"][k] for r in rounds]) for k in rounds[0]["curves"]}
     return Results(space, pd.DataFrame(columns), curves, hp, settings)
 
@@ -422,5 +431,7 @@ def _progress_bar(strategy, space, epochs, enabled):
 
     total = strategy.total_evaluations(space)
     rounds = -(-total // strategy.population) if total else None  # the last round may be short
+    if hasattr(strategy, "tune_rounds"):  # strategies whose rounds are not population-sized asks
+        rounds = strategy.tune_rounds()
     return tqdm(total=epochs * rounds if rounds else None, unit="epoch", desc=strategy.name,
                 disable=not enabled, dynamic_ncols=True, leave=True)

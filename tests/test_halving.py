@@ -1,0 +1,169 @@
+"""Successive halving and Hyperband: exactly the top 1/eta survive each rung, survivors are packed so
+compute shrinks, Li et al.'s brackets, ask / tell with budgets, clear errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import vmaptune as vt
+from vmaptune import engine
+from vmaptune.strategies.halving import Hyperband, SuccessiveHalving, bucket_size, halving_rungs, hyperband_brackets
+from vmaptune.tune import _pad, _prepare
+
+# The same program as tests/test_pbt.py (model, space, batch size), so the two files share compiles.
+SPACE = vt.Space(learning_rate=vt.LogUniform(1e-2, 0.3), momentum=vt.OneMinusLogUniform(0.5, 0.95),
+                 dropout=vt.Uniform(0.0, 0.3))
+MODEL = vt.MLP(hidden=1, units=16)
+BATCH = 128
+
+
+@pytest.fixture(scope="module")
+def program(digits):
+    program, _ = _prepare(MODEL, SPACE, digits, vt.RandomSearch(population=4), epochs=1, seed=0, metric=None,
+                          batch_size=BATCH, chunk_epochs=1, shared_order=True)
+    return program
+
+
+def drive(strategy, program, data, epochs, seed=0):
+    """What vt.tune does for a strategy with train_population: ask, pad, train. -> state, run, hp."""
+    state = strategy.init(SPACE, jax.random.key(seed))
+    hp, state = strategy.ask(state, jax.random.key(seed + 1))
+    n = SPACE.check_population(hp)
+    padded, active = _pad(hp, n, strategy.population, strategy.name)
+    run = engine.PopulationRun(program, SPACE.numeric(padded), engine.data_arrays(data),
+                               member_ids=jnp.arange(strategy.population), seed=seed, epochs=epochs, active=active)
+    state = strategy.train_population(state, run, epochs=epochs, chunk_epochs=1, on_chunk=None,
+                                      key=jax.random.key(seed + 2))
+    return state, run, hp
+
+
+def test_each_rung_keeps_exactly_the_top_1_over_eta_and_compute_shrinks(program, digits):
+    strategy = SuccessiveHalving(population=7, eta=2)
+    state, run, _ = drive(strategy, program, digits, epochs=4)
+    rungs = state.plan[0]
+    assert rungs == ((7, 1), (3, 2), (1, 4))
+    curves, status = run.curves, run.status()
+    reached = np.asarray(state.reached)
+    scores = np.asarray(state.scores)
+    for k, (n_k, r_k) in enumerate(rungs):
+        here = np.flatnonzero(reached >= k)
+        assert len(here) == n_k
+        # a rung's score is the best validation score so far, read back from the engine's curves
+        np.testing.assert_array_equal(scores[k, here], np.nanmax(curves["val_score"][here, :r_k], axis=1))
+        if k + 1 < len(rungs):
+            order = here[np.argsort(-scores[k, here], kind="stable")]
+            assert set(np.flatnonzero(reached > k)) == set(order[: n_k // 2])  # exactly the top 1/eta
+    # a pruned member's record stops at its rung (also the one packed along, frozen, as a filler)
+    for m in np.flatnonzero(reached < len(rungs) - 1):
+        assert status["best_score"][m] == scores[reached[m], m]
+        assert not np.isfinite(curves["train_loss"][m, rungs[reached[m]][1]:]).any()
+    # compute: member-epochs actually trained (finite training losses) and rows computed, vs 7 x 4
+    trained = int(np.isfinite(curves["train_loss"]).sum())
+    assert trained == state.member_epochs == 7 * 1 + 3 * 1 + 1 * 2 == 12
+    assert state.row_epochs == 7 * 1 + 4 * 1 + 1 * 2 == 13  # 3 survivors packed into 4 rows, then 1
+    assert state.row_epochs < 7 * 4 / 2
+    columns = strategy.member_columns(state)
+    np.testing.assert_array_equal(columns["rung"], reached)
+    np.testing.assert_array_equal(columns["budget_epochs"], np.asarray([1, 2, 4])[reached])
+
+
+def test_hyperband_runs_its_brackets_as_populations_inside_tune(digits):
+    strategy = Hyperband(max_epochs=4, eta=2)
+    assert strategy.plan() == (((4, 1), (2, 2), (1, 4)), ((3, 2), (1, 4)), ((3, 4),)) and strategy.population == 4
+    result = vt.tune(MODEL, SPACE, digits, strategy, epochs=4, batch_size=BATCH, progress=False)
+    df = result.to_dataframe()
+    assert df.groupby("round").size().tolist() == [4, 3, 3] and df["member"].is_unique
+    trained = np.isfinite(result.curves["train_loss"]).sum(axis=1)  # epochs each member trained
+    assert sorted(trained[:4]) == [1, 1, 2, 4] and sorted(trained[4:7]) == [2, 2, 4] and list(trained[7:]) == [4] * 3
+    assert trained.sum() == 28 < 10 * 4
+    assert result.best_score > 0.5
+
+
+def test_hyperband_brackets_match_li_et_al():
+    # Li et al. (2017), table 1: R = 81, eta = 3.
+    assert hyperband_brackets(81, 3) == (
+        ((81, 1), (27, 3), (9, 9), (3, 27), (1, 81)),
+        ((34, 3), (11, 9), (3, 27), (1, 81)),
+        ((15, 9), (5, 27), (1, 81)),
+        ((8, 27), (2, 81)),
+        ((5, 81),),
+    )
+    assert Hyperband(max_epochs=81).population == 81 and Hyperband(max_epochs=81).tune_rounds() == 5
+    assert halving_rungs(16, 2, 8) == ((16, 1), (8, 2), (4, 4), (2, 8))
+    assert halving_rungs(27, 3, 5) == ((27, 2), (9, 5))  # the budget allows one halving only
+    assert [bucket_size(n, 27) for n in (27, 9, 3, 1)] == [27, 16, 4, 1]
+
+
+BOX_SPACE = vt.Space(learning_rate=vt.LogUniform(1e-6, 1.0), dropout=vt.Uniform(0.0, 0.6))
+
+
+def budget_objective(hp, budget):
+    """A black-box objective (host numpy): better with more budget, best near lr 3e-3 and dropout
+    0.15, NaN ('diverged') for learning rates above 0.3."""
+    lr, dropout = np.asarray(hp["learning_rate"]), np.asarray(hp["dropout"])
+    loss = np.log10(lr / 3e-3) ** 2 + ((dropout - 0.15) / 0.1) ** 2 + 1.0 / budget
+    return np.where(lr > 0.3, np.nan, -loss)
+
+
+@pytest.mark.parametrize("strategy", [SuccessiveHalving(population=27, eta=3), Hyperband(max_epochs=9, eta=3)])
+def test_ask_tell_with_budgets_keeps_the_top_and_never_a_failed_member(strategy):
+    space = BOX_SPACE
+    state = strategy.init(space, jax.random.key(0))
+    told, budgets, key = 0, [], jax.random.key(1)
+    while not strategy.done(state):
+        key, k = jax.random.split(key)
+        hp, state = strategy.ask(state, k)
+        ids, rung, bracket = np.asarray(state.ids), state.rung, state.bracket
+        np.testing.assert_array_equal(hp["learning_rate"], np.asarray(state.hp["learning_rate"])[ids])
+        scores = budget_objective(hp, state.budget)
+        budgets.append((bracket, rung, len(ids), state.budget))
+        state = strategy.tell(state, hp, scores)
+        told += len(scores)
+        if state.bracket == bracket and state.rung == rung + 1:  # went on to the next rung
+            finite = np.flatnonzero(np.isfinite(scores))
+            best = finite[np.argsort(-scores[finite], kind="stable")][: len(ids) // 3]
+            np.testing.assert_array_equal(np.asarray(state.ids), np.sort(ids[best]))
+    assert told == strategy.total_evaluations()
+    expected = [(b, i, n, r) for b, rungs in enumerate(strategy.plan()) for i, (n, r) in enumerate(rungs)]
+    assert budgets == expected  # (no bracket ended early: enough members were finite)
+    if isinstance(strategy, SuccessiveHalving):
+        assert budgets == [(0, 0, 27, 1), (0, 1, 9, 3), (0, 2, 3, 9), (0, 3, 1, 27)]
+
+
+def test_failed_members_are_never_kept():
+    space = vt.Space(x=vt.Uniform(0.0, 1.0))
+    strategy = SuccessiveHalving(population=9, eta=3, max_epochs=9)
+    state = strategy.init(space, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))
+    state = strategy.tell(state, hp, jnp.asarray([np.nan, np.inf, 5.0, np.nan, -np.inf, np.nan, np.nan, 1.0, np.nan]))
+    assert np.asarray(state.ids).tolist() == [2, 7]  # 9 // 3 = 3 asked for, but only two are finite
+    hp, state = strategy.ask(state, jax.random.key(2))
+    state = strategy.tell(state, hp, jnp.full(2, jnp.nan))
+    assert strategy.done(state)  # nobody left to continue
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: SuccessiveHalving(eta=1), r"eta must be an integer >= 2, got eta=1.*try eta=3"),
+    (lambda: SuccessiveHalving(eta=2.5), r"eta must be an integer >= 2, got eta=2.5"),
+    (lambda: Hyperband(max_epochs=27, eta=0), r"eta must be an integer >= 2, got eta=0"),
+    (lambda: SuccessiveHalving(population=2, eta=3), r"population=2 with eta=3 cannot keep.*population >= eta"),
+    (lambda: SuccessiveHalving(min_epochs=0), r"min_epochs must be an integer >= 1 \(epochs\), got min_epochs=0.*"
+                                              r"Try min_epochs=1"),
+    (lambda: SuccessiveHalving(max_epochs=2, eta=3), r"max_epochs=2 with min_epochs=1 and eta=3 leaves a single "
+                                                     r"rung.*max_epochs >= eta \* min_epochs = 3"),
+    (lambda: Hyperband(), r"max_epochs is required.*Hyperband\(max_epochs=27, eta=3\)"),
+])
+def test_bad_settings_fail_with_argument_value_and_fix(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_budgets_that_do_not_fit_the_run_fail_before_training(digits):
+    state = SuccessiveHalving(population=8, eta=3).init(SPACE)
+    with pytest.raises(ValueError, match=r"epochs=2 with min_epochs=1 and eta=3 leaves a single rung.*epochs >= "):
+        SuccessiveHalving(population=8, eta=3).train_population(state, None, epochs=2)  # before touching the run
+    with pytest.raises(ValueError,
+                       match=r"max_epochs=4 but vt.tune\(epochs=3\).*Use epochs=4 or leave max_epochs=None"):
+        vt.tune(MODEL, SPACE, digits, SuccessiveHalving(population=4, eta=2, max_epochs=4), epochs=3,
+                batch_size=BATCH, progress=False)

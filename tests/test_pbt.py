@@ -1,0 +1,313 @@
+"""PBT: exact exploit copies, failed members never copied from, exploration in each parameter's own
+scale, schedules that decay where they should, a win over random search, lineage and replay."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import vmaptune as vt
+from helpers import assert_trees_equal, host, take
+from vmaptune import engine
+from vmaptune.tune import _pad, _prepare
+from vmaptune.strategies.pbt import PBT, PBTReplay, PBTSchedule, exploit_explore, perturb
+
+# One program (model, space, batch size) for every training test here and in test_halving.py: each
+# new population size costs a compile of several seconds, so all share these shapes.
+SPACE = vt.Space(learning_rate=vt.LogUniform(1e-2, 0.3), momentum=vt.OneMinusLogUniform(0.5, 0.95),
+                 dropout=vt.Uniform(0.0, 0.3))
+MODEL = vt.MLP(hidden=1, units=16)
+BATCH = 128
+
+
+@pytest.fixture(scope="module")
+def program(digits):
+    program, _ = _prepare(MODEL, SPACE, digits, vt.RandomSearch(population=4), epochs=1, seed=0, metric=None,
+                               batch_size=BATCH, chunk_epochs=1, shared_order=True)
+    return program
+
+
+def drive(strategy, program, data, epochs, seed=0):
+    """What vt.tune does for a strategy with train_population: ask, pad, train, tell. -> state, run, hp."""
+    state = strategy.init(SPACE, jax.random.key(seed))
+    hp, state = strategy.ask(state, jax.random.key(seed + 1))
+    n = SPACE.check_population(hp)
+    padded, active = _pad(hp, n, strategy.population, strategy.name)
+    run = engine.PopulationRun(program, SPACE.numeric(padded), engine.data_arrays(data),
+                               member_ids=jnp.arange(strategy.population), seed=seed, epochs=epochs, active=active)
+    state = strategy.train_population(state, run, epochs=epochs, chunk_epochs=1, on_chunk=None,
+                                      key=jax.random.key(seed + 2))
+    return state, run, hp
+
+
+# -- exploit: exact copies, failed members never sources --------------------------------------------------
+def test_exploit_copies_weights_and_whole_optimizer_state_bit_for_bit(program, digits):
+    hp = SPACE.sample(jax.random.key(4), 4)
+    numeric = SPACE.numeric(hp)
+    numeric["learning_rate"] = numeric["learning_rate"].at[3].set(1e6)  # member 3 diverges
+    run = engine.PopulationRun(program, numeric, engine.data_arrays(digits), member_ids=jnp.arange(4), seed=0,
+                               epochs=3)
+    run.train(2)
+    assert np.asarray(run.state.diverged).tolist() == [False, False, False, True]
+    before = host(run.state)
+    scores = run.curves["val_score"][:, 1]
+    assert np.isnan(scores[3]) and np.isfinite(scores[:3]).all()
+    strategy = PBT(population=4, fraction=0.5, interval=1, resample_prob=0.0)
+    new_hp, parents, copied = strategy.step_run(run, SPACE, hp, jnp.asarray(scores), jnp.ones(4, bool),
+                                                jax.random.key(7))
+    parents, copied = np.asarray(parents), np.asarray(copied)
+    ranked = np.argsort(-np.where(np.isfinite(scores), scores, -np.inf), kind="stable")
+    # bottom half (the NaN member and the worst finite one) copies from the top half, never from member 3
+    assert set(np.flatnonzero(copied)) == {3, ranked[2]}
+    assert set(parents[copied]) <= set(ranked[:2])
+    after = host(run.state)
+    for i in range(4):
+        src = parents[i]
+        assert_trees_equal(take(after.params, i), take(before.params, src))
+        opt_after, opt_before = take(after.opt_state, i), take(before.opt_state, src)
+        # moments, step count and every optimizer setting not explored: bit-identical to the source
+        assert_trees_equal(opt_after.inner_state, opt_before.inner_state)
+        assert int(opt_after.count) == int(opt_before.count) == 2 * program.steps_per_epoch
+        for name, value in opt_after.hyperparams.items():
+            if name in ("learning_rate", "momentum") and copied[i]:
+                # the explored settings are in the optimizer state at once (no recompile, next step uses them)
+                np.testing.assert_array_equal(value, np.float32(np.asarray(SPACE.numeric(new_hp)[name])[i]))
+            else:
+                np.testing.assert_array_equal(value, opt_before.hyperparams[name], err_msg=name)
+        for field in ("best_score", "best_epoch", "diverged", "active", "stopped"):
+            np.testing.assert_array_equal(getattr(after, field)[i], getattr(before, field)[src])
+        np.testing.assert_array_equal(after.member_keys[i], before.member_keys[i])  # own dropout stream
+    assert not after.diverged[3] and after.active[3]  # the failed member lives on as a copy
+    # the explored values were perturbed by 0.8 / 1.2 in their own scale, and the model sees them
+    for i in np.flatnonzero(copied):
+        ratio = float(new_hp["learning_rate"][i] / hp["learning_rate"][parents[i]])
+        assert ratio == pytest.approx(0.8, rel=1e-5) or ratio == pytest.approx(1.2, rel=1e-5)
+    np.testing.assert_array_equal(np.asarray(run.hp["dropout"]), np.asarray(new_hp["dropout"]))
+    run.train(1)  # and training goes on from the copies
+    assert np.isfinite(run.curves["val_score"][:, 2]).all()
+
+
+MOSTLY_FAILED = jnp.asarray([np.nan, np.inf, 1.0, np.nan, -np.inf, 2.0, np.nan, 3.0])
+
+
+@pytest.mark.parametrize("key", range(6))
+def test_failed_members_are_never_sources_and_always_replaced(key):
+    space = vt.Space(x=vt.Uniform(0.0, 1.0))
+    hp = {"x": jnp.arange(8, dtype=jnp.float32) / 8}
+    args = (jnp.float32(0.5), jnp.asarray([0.8, 1.2]), jnp.float32(0.25))
+    _, parents, copied = exploit_explore(jax.random.key(key), hp, MOSTLY_FAILED, jnp.ones(8, bool), *args,
+                                         space=space, explore=("x",))
+    parents, copied = np.asarray(parents), np.asarray(copied)
+    assert set(np.flatnonzero(copied)) == {0, 1, 3, 4, 6}  # every failed member (+inf and -inf too)
+    assert set(parents[copied]) <= {2, 5, 7}
+    np.testing.assert_array_equal(parents[~copied], np.flatnonzero(~copied))
+    # members not taking part (padding) are neither replaced nor copied from
+    live = jnp.asarray([True] * 6 + [False] * 2)
+    _, parents, copied = exploit_explore(jax.random.key(key), hp, MOSTLY_FAILED, live, *args, space=space,
+                                         explore=("x",))
+    assert not np.asarray(copied)[6:].any() and set(np.asarray(parents)[np.asarray(copied)]) <= {2, 5}
+    # nothing finite: nobody to copy from, nothing changes
+    new, parents, copied = exploit_explore(jax.random.key(key), hp, jnp.full(8, jnp.nan), jnp.ones(8, bool), *args,
+                                           space=space, explore=("x",))
+    assert not np.asarray(copied).any()
+    np.testing.assert_array_equal(new["x"], hp["x"])
+
+
+def test_perturbations_move_each_parameter_in_its_own_scale():
+    up, down = jnp.float32(1.2), jnp.float32(0.8)
+    x = lambda v, dt=jnp.float32: jnp.asarray([v], dt)
+    assert float(perturb(vt.LogUniform(1e-3, 1.0), x(0.01), up)[0]) == pytest.approx(0.012)
+    assert float(perturb(vt.LogUniform(1e-3, 1.0), x(0.9), up)[0]) == pytest.approx(1.0)  # clipped at high
+    assert float(perturb(vt.OneMinusLogUniform(0.5, 0.999), x(0.9), up)[0]) == pytest.approx(0.88)
+    assert float(perturb(vt.Uniform(0.1, 0.5), x(0.3), down)[0]) == pytest.approx(0.26)
+    assert int(perturb(vt.IntUniform(0, 10), x(5, jnp.int32), up)[0]) == 6  # at least one step
+    assert int(perturb(vt.IntLogUniform(1, 512), x(1, jnp.int32), up)[0]) == 2
+    assert int(perturb(vt.IntLogUniform(1, 512), x(100, jnp.int32), down)[0]) == 80
+    assert int(perturb(vt.Choice([16, 32, 64]), x(1, jnp.int32), up)[0]) == 2  # the next option
+    assert int(perturb(vt.Choice(["relu", "tanh"]), x(1, jnp.int32), down)[0]) == 1  # names: only resampled
+    assert float(perturb(vt.Fixed(0.5), x(0.5), up)[0]) == 0.5
+
+
+# -- ask / tell on any black-box objective --------------------------------------------------------------------
+def test_ask_tell_tells_the_caller_whose_weights_to_copy():
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0), width=vt.IntLogUniform(4, 256),
+                     act=vt.Choice(["relu", "tanh", "gelu"]))
+    strategy = PBT(population=8, generations=3, fraction=0.25, explore=("learning_rate",), factors=(1.2,),
+                   resample_prob=0.0)
+    state = strategy.init(space, jax.random.key(0))
+    hp0, state = strategy.ask(state, jax.random.key(1))
+    np.testing.assert_array_equal(state.parents, np.arange(8))
+    state = strategy.tell(state, hp0, jnp.arange(8.0))  # member 7 best, member 0 worst
+    hp1, state = strategy.ask(state, jax.random.key(2))
+    parents, copied = np.asarray(state.parents), np.asarray(state.copied)
+    assert np.flatnonzero(copied).tolist() == [0, 1] and set(parents[copied]) <= {6, 7}
+    for name in ("width", "act"):  # not explored: taken from the parent with its weights
+        np.testing.assert_array_equal(hp1[name], np.asarray(hp0[name])[parents])
+    np.testing.assert_allclose(hp1["learning_rate"][:2],
+                               np.minimum(np.asarray(hp0["learning_rate"])[parents[:2]] * 1.2, 1.0), rtol=1e-6)
+    np.testing.assert_array_equal(hp1["learning_rate"][2:], hp0["learning_rate"][2:])
+    state = strategy.tell(state, hp1, jnp.arange(8.0)[::-1])
+    hp2, state = strategy.ask(state, jax.random.key(3))
+    state = strategy.tell(state, hp2, jnp.zeros(8))
+    assert strategy.done(state) and strategy.total_evaluations() == 24
+    with pytest.raises(RuntimeError, match="done"):
+        strategy.ask(state, jax.random.key(4))
+    lineage = strategy.lineage(state)
+    assert lineage.shape == (8, 3) and (lineage[:, -1] == np.arange(8)).all()
+    # member 0 copied its parent at the start of generation 1 and, best in it, kept its own network after
+    assert lineage[0].tolist() == [parents[0], 0, 0]
+
+
+# Noisy quadratic (Zhang et al. 2019): SGD on 0.5 * sum(h * w^2) with gradient noise. A large step
+# helps early, but the noise floor grows with the step: the best learning rate falls over time.
+D, STEPS = 64, 10
+H = jnp.logspace(-2, 0, D)
+NQM_SPACE = vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0))
+
+
+@jax.jit
+def nqm_interval(w, lr, key):
+    """w: (P, D), lr: (P,) -> w after STEPS noisy SGD steps, score -log10(loss) (P,)."""
+    def step(w, k):
+        return w - lr[:, None] * (H * w + jnp.sqrt(H) * jax.random.normal(k, w.shape)), None
+
+    w, _ = jax.lax.scan(step, w, jax.random.split(key, STEPS))
+    return w, -jnp.log10(0.5 * jnp.mean(H * w**2, axis=1))
+
+
+def nqm_run(strategy, seed, generations=20, population=16):
+    """Trains a population on the noisy quadratic for `generations` intervals, scoring every member
+    after each (population x generations evaluations). PBT asks before every interval and the
+    weights follow state.parents; random search asks once and keeps its draws.
+    -> best score seen, final state."""
+    key = jax.random.key(seed)
+    state = strategy.init(NQM_SPACE, key)
+    w = jnp.full((population, D), 10.0)
+    best, hp = -np.inf, None
+    for g in range(generations):
+        if isinstance(strategy, PBT) or g == 0:
+            hp, state = strategy.ask(state, jax.random.fold_in(key, g))
+        if isinstance(strategy, PBT):
+            w = w[state.parents]  # the caller's own exploit: one gather
+        w, scores = nqm_interval(w, hp["learning_rate"], jax.random.fold_in(key, 1000 + g))
+        best = max(best, float(jnp.max(scores)))
+        if isinstance(strategy, PBT):
+            state = strategy.tell(state, hp, scores)
+    return best, state
+
+
+def test_the_toy_needs_a_decaying_learning_rate():
+    lrs = jnp.asarray([0.9, 0.5, 0.3, 0.1, 0.03])
+    w = jnp.full((5, D), 10.0)
+    curve = []
+    for g in range(20):
+        w, scores = nqm_interval(w, lrs, jax.random.fold_in(jax.random.key(0), g))
+        curve.append(np.asarray(scores))
+    assert int(np.argmax(curve[0])) == 0  # the largest step is best at first
+    assert int(np.argmax(curve[-1])) > 0  # later a smaller one is
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pbt_finds_a_decaying_schedule(seed):
+    strategy = PBT(population=16, generations=20, interval=1)
+    _, state = nqm_run(strategy, seed)
+    schedule = strategy.schedule(state)  # the best member's
+    lr = np.asarray([schedule.value_at("learning_rate", e) for e in range(20)])
+    assert lr[:5].mean() > 3 * lr[-5:].mean(), lr
+
+
+def test_pbt_beats_random_search_at_equal_evaluations():
+    seeds = range(7)
+    pbt = [nqm_run(PBT(population=16, generations=20, interval=1), s)[0] for s in seeds]
+    rnd = [nqm_run(vt.RandomSearch(population=16), s)[0] for s in seeds]  # 16 fixed rates, same 320 evaluations
+    assert np.median(pbt) > np.median(rnd) + 0.1, (pbt, rnd)  # -log10 loss: over 25% lower loss
+
+
+# -- inside vt.tune: lineage, schedules, replay --------------------------------------------------------------
+def test_pbt_runs_inside_tune(digits):
+    result = vt.tune(MODEL, SPACE, digits, PBT(population=4, interval=1), epochs=3, batch_size=BATCH, progress=False)
+    df = result.to_dataframe()
+    assert len(df) == 4 and (df["round"] == 0).all() and result.best_score > 0.5
+
+
+def test_lineage_and_schedules_are_consistent_and_replay_from_scratch(program, digits):
+    strategy = PBT(population=4, interval=1, fraction=0.5)
+    state, run, hp0 = drive(strategy, program, digits, epochs=3)
+    state = strategy.tell(state, hp0, jnp.asarray(run.status()["best_score"]))
+    assert strategy.done(state) and len(state.history_hp) == 3
+    lineage = strategy.lineage(state)
+    for g in range(1, 3):  # each generation's network came from its parent in the generation before
+        np.testing.assert_array_equal(lineage[:, g - 1], np.asarray(state.history_parents[g])[lineage[:, g]])
+    columns = strategy.member_columns(state)
+    assert (columns["copies"] > 0).sum() >= 2  # two exploit steps, half the population replaced each time
+    assert ((columns["parent"] == -1) == (columns["copies"] == 0)).all()
+    final = SPACE.decode(strategy.final_hp(state))
+    initial = SPACE.decode(hp0)
+    for i in range(4):
+        schedule = PBTSchedule.from_json(columns["hp_schedule"][i])
+        assert schedule.values[-1] == pytest.approx(final[i])  # ends with the member's final values
+        assert schedule.values[0] == pytest.approx(initial[lineage[i, 0]])  # starts as its root member
+        assert columns["lineage"][i] == ">".join(map(str, lineage[i]))
+    # replay the best schedule from scratch: the settings change at the schedule's epochs
+    schedule = strategy.schedule(state)
+    assert schedule.member == int(np.nanargmax(np.asarray(state.final_scores)))
+    replay = PBTReplay(schedule, population=4)
+    seen = []
+    replay_state = replay.init(SPACE)
+    hp, replay_state = replay.ask(replay_state, jax.random.key(0))
+    rerun = engine.PopulationRun(program, SPACE.numeric(hp), engine.data_arrays(digits), member_ids=jnp.arange(4),
+                                 seed=5, epochs=3)
+    train = rerun.train
+
+    def spy(n, *args, **kwargs):
+        seen.append((rerun.epochs_done, np.asarray(rerun.state.opt_state.hyperparams["learning_rate"]),
+                     np.asarray(rerun.hp["dropout"])))
+        train(n, *args, **kwargs)
+
+    rerun.train = spy
+    replay.train_population(replay_state, rerun, epochs=3, key=jax.random.key(0))
+    assert [e for e, _, _ in seen] == list(schedule.starts)
+    for epoch, lr, dropout in seen:
+        np.testing.assert_allclose(lr, schedule.value_at("learning_rate", epoch), rtol=1e-6)
+        np.testing.assert_allclose(dropout, schedule.value_at("dropout", epoch), rtol=1e-6)
+    assert np.isfinite(rerun.curves["val_score"]).all()
+    # and through vt.tune, from a results table
+    table = vt.Results(SPACE, pd.DataFrame({"member": [0, 1], "score": [0.5, 0.9],
+                                            "hp_schedule": ["[]", schedule.to_json()]}), {}, {}, {})
+    again = vt.tune(MODEL, SPACE, digits, PBTReplay.from_results(table, population=4), epochs=3, batch_size=BATCH,
+                    progress=False)
+    assert len(again) == 4 and again.best_score > 0.5
+    assert json.loads(schedule.to_json())[0]["epoch"] == 0
+
+
+# -- bad input: argument, value and fix in the message ------------------------------------------------------
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(fraction=0.0), r"fraction must be a number in \(0, 0.5\], got fraction=0.0.*try fraction=0.25"),
+    (dict(fraction=0.6), r"fraction must be a number in \(0, 0.5\], got fraction=0.6"),
+    (dict(interval=0), r"interval must be an integer >= 1 .*got interval=0. Try interval=2"),
+    (dict(population=3), r"population=3 with fraction=0.25 replaces no member.*population >= 4"),
+    (dict(population=1), r"population=1 .*population >= 4"),
+    (dict(factors=(0.8, -1.0)), r"factors must be a non-empty list of positive numbers.*factors=\(0.8, 1.2\)"),
+    (dict(resample_prob=1.5), r"resample_prob must be a number in \[0, 1\], got resample_prob=1.5"),
+    (dict(generations=0), r"generations must be an integer >= 1 or None, got generations=0.*try generations"),
+])
+def test_bad_settings_fail_with_argument_value_and_fix(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PBT(**kwargs)
+
+
+def test_bad_explore_names_and_epochs_fail_before_training(digits):
+    with pytest.raises(ValueError, match=r"explore names \['lr'\], which the space does not have"):
+        PBT(population=4, explore=("lr",)).init(SPACE)
+    space = SPACE.replace(n_units=vt.IntUniform(4, 16))
+    strategy = PBT(population=4, interval=1, explore=("n_units",))
+    state = strategy.init(space)  # fine for ask / tell, where any name may change
+    with pytest.raises(ValueError, match=r"explore names \['n_units'\], which vt.tune cannot change.*Leave them out"):
+        strategy.train_population(state, None, epochs=2, key=jax.random.key(0))  # fails before touching the run
+    with pytest.raises(ValueError, match=r"interval=3 with epochs=3 never exploits.*interval < epochs"):
+        vt.tune(MODEL, SPACE, digits, PBT(population=4, interval=3), epochs=3, batch_size=BATCH, progress=False)
+    with pytest.raises(ValueError, match=r"changes hyperparameters at epoch 2, but epochs=2"):
+        PBTReplay(PBTSchedule((0, 2), ({"x": 1.0}, {"x": 2.0}))).check_epochs(2)

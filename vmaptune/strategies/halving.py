@@ -1,0 +1,324 @@
+"""Successive halving and Hyperband (Jamieson & Talwalkar 2016; Li et al. 2017), budgets in epochs.
+
+Successive halving trains a population for a rung's budget, keeps the top 1/eta (ranked by each
+member's best validation score so far; failed members last, and never kept), trains the survivors
+on to the next rung's budget, and so on. Rung i of a bracket with s halvings trains to
+
+    r_i = round(R * eta ** (i - s)) epochs with n_i = floor(n_0 / eta ** i) members,
+
+so the last rung trains its survivors to R = max_epochs. Inside `vt.tune` the survivors are packed
+into a smaller population between rungs (`PopulationRun.select`), so the compute shrinks with them;
+the packed size is rounded up to a power of two (capped at the current size), so a whole Hyperband
+run compiles the training program for only a few sizes. Pruned members keep their records (curves,
+best score) from the rung where they stopped.
+
+Hyperband runs successive halving over brackets s = s_max .. 0 (s_max = floor(log_eta(R / min_epochs))),
+bracket s starting n = ceil((s_max + 1) / (s + 1) * eta ** s) members at R * eta ** -s epochs: from many
+members on small budgets to a few trained to R. In vt.tune each bracket is one round (one population).
+
+Black-box use (ask / tell): `ask` returns the members of the current rung and `state.budget`, the
+epochs each must have trained by this rung (the total, not the increment); `state.ids` gives, for
+each row asked, its index in the bracket's first population, so the caller can continue the
+survivors' training. `tell` takes the scores at that budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from vmaptune.space import Space
+from vmaptune.strategies.base import Strategy, check_scores, check_space, rank_descending
+
+__all__ = ["SuccessiveHalving", "Hyperband", "HalvingState", "halving_rungs", "hyperband_brackets", "keep_top",
+           "bucket_size"]
+
+Rungs = tuple[tuple[int, int], ...]  # ((members, epochs), ...) of one bracket
+
+
+def _floor_log(x: float, eta: int) -> int:
+    """The largest s >= 0 with eta ** s <= x (exact for integers, unlike math.log)."""
+    s = 0
+    while eta ** (s + 1) <= x * (1 + 1e-12):
+        s += 1
+    return s
+
+
+def _budgets(max_epochs: int, eta: int, s: int) -> tuple[int, ...]:
+    """round(R * eta ** (i - s)) for i = 0..s, kept strictly increasing."""
+    out: list[int] = []
+    for i in range(s + 1):
+        r = max(1, int(math.floor(max_epochs * float(eta) ** (i - s) + 0.5)))
+        out.append(max(r, out[-1] + 1) if out else r)
+    return tuple(out)
+
+
+def halving_rungs(population: int, eta: int, max_epochs: int, min_epochs: int = 1) -> Rungs:
+    """The rungs of one successive-halving bracket: as many halvings as both the population
+    (floor(log_eta(population))) and the budget (floor(log_eta(max_epochs / min_epochs))) allow."""
+    s = min(_floor_log(population, eta), _floor_log(max_epochs / min_epochs, eta))
+    return tuple((population // eta**i, r) for i, r in enumerate(_budgets(max_epochs, eta, s)))
+
+
+def hyperband_brackets(max_epochs: int, eta: int, min_epochs: int = 1) -> tuple[Rungs, ...]:
+    """Li et al.'s brackets for R = max_epochs, most exploratory first."""
+    s_max = _floor_log(max_epochs / min_epochs, eta)
+    brackets = []
+    for s in range(s_max, -1, -1):
+        n = int(math.ceil((s_max + 1) / (s + 1) * eta**s - 1e-9))
+        brackets.append(tuple((n // eta**i, r) for i, r in enumerate(_budgets(max_epochs, eta, s))))
+    return tuple(brackets)
+
+
+def keep_top(scores, n_keep: int) -> np.ndarray:
+    """Indices of the n_keep best of scores (n,), ranked on the device; members with a NaN / inf
+    score are never kept (so fewer come back when fewer are finite). Sorted ascending."""
+    scores = jnp.asarray(scores, jnp.float32)
+    n_keep = min(int(n_keep), int(jnp.sum(jnp.isfinite(scores))))
+    return np.sort(np.asarray(rank_descending(scores)[:n_keep]))
+
+
+def bucket_size(n: int, current: int) -> int:
+    """The packed population size for n survivors: the next power of two, at most `current`."""
+    return min(current, 1 << max(int(n) - 1, 0).bit_length())
+
+
+@struct.dataclass
+class HalvingState:
+    """State of successive halving (one bracket) or Hyperband (several).
+
+    hp: dict name -> (n_0,) the current bracket's members (its first rung).
+    ids: (n_rung,) int32, the members of the current rung: indices into hp, ascending.
+    scores: (rungs, n_0) the score of each member at each rung (NaN where not evaluated).
+    reached: (n_0,) int32, the last rung each member was evaluated at (-1 none).
+    plan: the brackets, each ((members, epochs), ...) per rung; bracket, rung: where the search is.
+    row_epochs / member_epochs (vt.tune): population rows x epochs computed (packing included) and
+    epochs members actually trained, summed over the brackets trained so far.
+    """
+
+    hp: dict[str, jax.Array]
+    ids: jax.Array
+    scores: jax.Array
+    reached: jax.Array
+    space: Space = struct.field(pytree_node=False, default=None)
+    plan: tuple = struct.field(pytree_node=False, default=())
+    bracket: int = struct.field(pytree_node=False, default=0)
+    rung: int = struct.field(pytree_node=False, default=0)
+    last_bracket: int = struct.field(pytree_node=False, default=0)  # the bracket hp / scores / reached belong to
+    trained: bool = struct.field(pytree_node=False, default=False)
+    row_epochs: int = struct.field(pytree_node=False, default=0)
+    member_epochs: int = struct.field(pytree_node=False, default=0)
+
+    @property
+    def budget(self) -> int:
+        """Epochs the members of the current rung must have trained when their scores are told."""
+        return self.plan[self.bracket][self.rung][1]
+
+    @property
+    def rungs(self) -> Rungs:
+        return self.plan[self.bracket]
+
+
+def _check_eta(owner: str, eta) -> int:
+    if isinstance(eta, bool) or not isinstance(eta, numbers.Integral) or eta < 2:
+        raise ValueError(f"{owner}: eta must be an integer >= 2, got eta={eta!r}. Each rung keeps the top 1/eta; "
+                         f"try eta=3.")
+    return int(eta)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Halving(Strategy):
+    """Shared ask / tell and training of successive halving and Hyperband."""
+
+    eta: int = 3
+    min_epochs: int = 1
+    max_epochs: int | None = None
+
+    def _check(self):
+        owner = self.name
+        _check_eta(owner, self.eta)
+        for name, value in (("min_epochs", self.min_epochs), ("max_epochs", self.max_epochs)):
+            if value is None and name == "max_epochs":
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{owner}: {name} must be an integer >= 1 (epochs), got {name}={value!r}. "
+                                 f"Try {name}={1 if name == 'min_epochs' else 27}.")
+        if self.max_epochs is not None:
+            if self.max_epochs < self.eta * self.min_epochs:
+                raise ValueError(
+                    f"{owner}: max_epochs={self.max_epochs} with min_epochs={self.min_epochs} and eta={self.eta} "
+                    f"leaves a single rung: nothing to halve. Use max_epochs >= eta * min_epochs = "
+                    f"{self.eta * self.min_epochs}, or lower min_epochs / eta.")
+
+    def plan(self, epochs: int | None = None) -> tuple[Rungs, ...]:
+        raise NotImplementedError
+
+    def check_epochs(self, epochs: int) -> None:
+        """Errors for a vt.tune run of `epochs` epochs (before anything trains)."""
+        if self.max_epochs is not None and epochs != self.max_epochs:
+            raise ValueError(f"{self.name}: max_epochs={self.max_epochs} but vt.tune(epochs={epochs}); the last rung "
+                             f"trains to max_epochs. Use epochs={self.max_epochs}"
+                             + (" or leave max_epochs=None (it is then tune's epochs)." if self.name ==
+                                "SuccessiveHalving" else "."))
+        if epochs < self.eta * self.min_epochs:
+            raise ValueError(f"{self.name}: epochs={epochs} with min_epochs={self.min_epochs} and eta={self.eta} "
+                             f"leaves a single rung: nothing to halve. Use epochs >= eta * min_epochs = "
+                             f"{self.eta * self.min_epochs}.")
+
+    def init(self, space: Space, key: jax.Array | None = None) -> HalvingState:
+        space = check_space(self.name, space)
+        empty = jnp.zeros(0, jnp.int32)
+        return HalvingState(hp={n: jnp.zeros(0, d.dtype) for n, d in space.items()}, ids=empty,
+                            scores=jnp.zeros((0, 0), jnp.float32), reached=empty, space=space, plan=self.plan())
+
+    def ask(self, state: HalvingState, key: jax.Array):
+        """The current rung's members: dict name -> (n_rung,); state.budget is their budget in epochs
+        and state.ids their indices in the bracket's first population."""
+        if self.done(state):
+            raise RuntimeError(f"{self.name}.ask: every rung is done. Check strategy.done(state) before ask.")
+        if state.rung == 0:  # a new bracket: fresh members
+            n0 = state.rungs[0][0]
+            hp = state.space.sample(key, n0)
+            state = state.replace(hp=hp, ids=jnp.arange(n0, dtype=jnp.int32),
+                                  scores=jnp.full((len(state.rungs), n0), jnp.nan, jnp.float32),
+                                  reached=jnp.full(n0, -1, jnp.int32), last_bracket=state.bracket)
+        return {name: v[state.ids] for name, v in state.hp.items()}, state
+
+    def tell(self, state: HalvingState, hp: Mapping[str, jax.Array], scores) -> HalvingState:
+        """Scores of the rung's members at state.budget; keeps the top 1/eta for the next rung."""
+        n = state.space.check_population(hp)
+        scores = check_scores(self.name, scores, n)
+        if state.trained:  # vt.tune: the whole bracket went through train_population
+            return state.replace(bracket=state.bracket + 1, rung=0, trained=False)
+        if self.done(state):
+            raise RuntimeError(f"{self.name}.tell: every rung is done. Check strategy.done(state) before ask.")
+        if n != state.ids.shape[0]:
+            raise ValueError(f"{self.name}.tell: hp has {n} members, expected the {state.ids.shape[0]} members "
+                             f"of rung {state.rung} that ask returned.")
+        state = state.replace(scores=state.scores.at[state.rung, state.ids].set(scores),
+                              reached=state.reached.at[state.ids].set(state.rung))
+        kept = keep_top(scores, n // self.eta)
+        if state.rung + 1 >= len(state.rungs) or len(kept) == 0:
+            return state.replace(bracket=state.bracket + 1, rung=0)
+        return state.replace(ids=state.ids[jnp.asarray(kept)], rung=state.rung + 1)
+
+    def done(self, state: HalvingState) -> bool:
+        return state.bracket >= len(state.plan)
+
+    def total_evaluations(self, space: Space | None = None) -> int:
+        """Scores told over an ask / tell run (every rung of every bracket)."""
+        return sum(n for rungs in self.plan() for n, _ in rungs)
+
+    def tune_rounds(self) -> int:
+        """Rounds vt.tune runs: one per bracket."""
+        return len(self.plan())
+
+    # -- inside vt.tune ---------------------------------------------------------------------------------------
+    def train_population(self, state: HalvingState, run, *, epochs: int, chunk_epochs: int = 1, on_chunk=None,
+                         key: jax.Array | None = None) -> HalvingState:
+        """Runs the current bracket on `run` (an engine.PopulationRun whose first n_0 rows are the
+        bracket's members; vt.tune pads after them): train to each rung's budget, keep the top
+        1/eta, pack the survivors into a smaller population, continue."""
+        self.check_epochs(epochs)
+        plan = self.plan(epochs)
+        rungs = plan[state.bracket]
+        n0 = rungs[0][0]
+        if state.hp[state.space.names[0]].shape[0] != n0 or len(run.slots) < n0:
+            raise ValueError(f"{self.name}.train_population: the run must hold the {n0} members ask returned "
+                             f"first; it holds {len(run.slots)}.")
+        size = bucket_size(n0, len(run.slots))
+        if size < len(run.slots):  # drop vt.tune's padding beyond the bucket
+            run.select(np.arange(size))
+        live = np.arange(size) < n0  # per state row: a member of the current rung (else a frozen filler)
+        run.state = run.state.replace(active=run.state.active & jnp.asarray(live))
+        scores = np.full((len(rungs), n0), np.nan, np.float32)
+        reached = np.full(n0, -1, np.int32)
+        row_epochs = member_epochs = 0
+        for k, (n_k, r_k) in enumerate(rungs):
+            more = r_k - run.epochs_done
+            run.train(more, chunk_epochs, on_chunk)
+            row_epochs += len(run.slots) * more
+            member_epochs += int(live.sum()) * more
+            st = run.state
+            best = jnp.where(st.diverged | ~jnp.isfinite(st.best_score), jnp.nan, st.best_score)
+            best = jnp.where(jnp.asarray(live), best, jnp.nan)  # fillers are not in this rung
+            members = run.slots[live]
+            scores[k, members] = np.asarray(best)[live]
+            reached[members] = k
+            if k + 1 == len(rungs):
+                break
+            kept = keep_top(best, int(live.sum()) // self.eta)
+            if len(kept) == 0:
+                break
+            size = bucket_size(len(kept), len(run.slots))
+            fillers = np.setdiff1d(np.arange(len(run.slots)), kept)[: size - len(kept)]
+            run.select(np.concatenate([kept, fillers]))
+            live = np.arange(size) < len(kept)
+            run.state = run.state.replace(active=run.state.active & jnp.asarray(live))
+        return state.replace(plan=plan, scores=jnp.asarray(scores), reached=jnp.asarray(reached),
+                             ids=jnp.asarray(run.slots[live], jnp.int32), rung=len(rungs) - 1, trained=True,
+                             last_bracket=state.bracket, row_epochs=state.row_epochs + row_epochs,
+                             member_epochs=state.member_epochs + member_epochs)
+
+    def member_columns(self, state: HalvingState) -> dict[str, np.ndarray]:
+        """Extra table columns for the last bracket's members (n_0,): rung (the last rung reached,
+        0-based) and budget_epochs (the epochs it trained); Hyperband adds bracket."""
+        reached = np.asarray(state.reached)
+        budgets = np.asarray([0] + [r for _, r in state.plan[state.last_bracket]])
+        columns = {"rung": reached, "budget_epochs": budgets[reached + 1]}
+        if isinstance(self, Hyperband):
+            columns["bracket"] = np.full(len(reached), state.last_bracket)
+        return columns
+
+
+@dataclasses.dataclass(frozen=True)
+class SuccessiveHalving(_Halving):
+    """Successive halving over one population.
+
+    population: members of the first rung (at least eta). eta: keep the top 1/eta at each rung.
+    min_epochs: the smallest first-rung budget. max_epochs: the last rung's budget; None = vt.tune's
+    epochs (ask / tell without it: halve until fewer than eta remain, from min_epochs up).
+    """
+
+    population: int = 27
+
+    def __post_init__(self):
+        super().__post_init__()
+        self._check()
+        if self.population < self.eta:
+            raise ValueError(f"SuccessiveHalving: population={self.population} with eta={self.eta} cannot keep the top "
+                             f"1/eta even once. Use population >= eta (e.g. population={self.eta ** 3}), or lower eta.")
+
+    def plan(self, epochs: int | None = None) -> tuple[Rungs, ...]:
+        """One bracket. R = max_epochs, else `epochs` (vt.tune's), else min_epochs * eta ** floor(log_eta(P))."""
+        r_max = self.max_epochs or epochs or self.min_epochs * self.eta ** _floor_log(self.population, self.eta)
+        return (halving_rungs(self.population, self.eta, r_max, self.min_epochs),)
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyperband(_Halving):
+    """Hyperband: successive-halving brackets from many short runs to few long ones.
+
+    max_epochs (required): R, the largest budget (and vt.tune's epochs). eta: keep 1/eta per rung.
+    min_epochs: the smallest budget. population is derived: the largest bracket's size.
+    """
+
+    population: int = dataclasses.field(default=0, init=False)
+
+    def __post_init__(self):
+        if self.max_epochs is None:
+            raise ValueError("Hyperband: max_epochs is required (the largest budget in epochs, vt.tune's epochs), "
+                             "e.g. Hyperband(max_epochs=27, eta=3).")
+        self._check()
+        object.__setattr__(self, "population", max(rungs[0][0] for rungs in self.plan()))
+        super().__post_init__()
+
+    def plan(self, epochs: int | None = None) -> tuple[Rungs, ...]:
+        return hyperband_brackets(self.max_epochs, self.eta, self.min_epochs)
