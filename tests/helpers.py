@@ -44,3 +44,32 @@ def take(tree, i):
 def train(program, space, data, hp, ids, *, seed=0, epochs=2, active=None):
     return engine.run_population(program, space.numeric(hp), engine.data_arrays(data),
                                  member_ids=jnp.asarray(ids), seed=seed, epochs=epochs, active=active)
+
+
+# One program (model, space, batch size) for the in-training strategies' tests (test_pbt.py,
+# test_halving.py): each new population size costs a compile of several seconds, so all share it.
+TRAINING_SPACE = vt.Space(learning_rate=vt.LogUniform(1e-2, 0.3), momentum=vt.OneMinusLogUniform(0.5, 0.95),
+                          dropout=vt.Uniform(0.0, 0.3))
+TRAINING_MODEL = vt.MLP(hidden=1, units=16)
+TRAINING_BATCH = 128
+
+
+def training_program(data):
+    program, _ = _prepare(TRAINING_MODEL, TRAINING_SPACE, data, vt.RandomSearch(population=4), epochs=1, seed=0,
+                          metric=None, batch_size=TRAINING_BATCH, chunk_epochs=1, shared_order=True)
+    return program
+
+
+def drive(strategy, program, data, epochs, seed=0):
+    """What vt.tune does for a strategy with train_population: ask, pad, train. -> state, run, hp."""
+    from vmaptune.tune import _pad
+
+    state = strategy.init(TRAINING_SPACE, jax.random.key(seed))
+    hp, state = strategy.ask(state, jax.random.key(seed + 1))
+    n = TRAINING_SPACE.check_population(hp)
+    padded, active = _pad(hp, n, strategy.population, strategy.name)
+    run = engine.PopulationRun(program, TRAINING_SPACE.numeric(padded), engine.data_arrays(data),
+                               member_ids=jnp.arange(strategy.population), seed=seed, epochs=epochs, active=active)
+    state = strategy.train_population(state, run, epochs=epochs, chunk_epochs=1, on_chunk=None,
+                                      key=jax.random.key(seed + 2))
+    return state, run, hp

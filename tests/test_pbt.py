@@ -10,37 +10,17 @@ import pandas as pd
 import pytest
 
 import vmaptune as vt
+from helpers import TRAINING_BATCH, TRAINING_MODEL, TRAINING_SPACE, drive, training_program
 from helpers import assert_trees_equal, host, take
 from vmaptune import engine
-from vmaptune.tune import _pad, _prepare
 from vmaptune.strategies.pbt import PBT, PBTReplay, PBTSchedule, exploit_explore, perturb
 
-# One program (model, space, batch size) for every training test here and in test_halving.py: each
-# new population size costs a compile of several seconds, so all share these shapes.
-SPACE = vt.Space(learning_rate=vt.LogUniform(1e-2, 0.3), momentum=vt.OneMinusLogUniform(0.5, 0.95),
-                 dropout=vt.Uniform(0.0, 0.3))
-MODEL = vt.MLP(hidden=1, units=16)
-BATCH = 128
+SPACE, MODEL, BATCH = TRAINING_SPACE, TRAINING_MODEL, TRAINING_BATCH
 
 
 @pytest.fixture(scope="module")
 def program(digits):
-    program, _ = _prepare(MODEL, SPACE, digits, vt.RandomSearch(population=4), epochs=1, seed=0, metric=None,
-                               batch_size=BATCH, chunk_epochs=1, shared_order=True)
-    return program
-
-
-def drive(strategy, program, data, epochs, seed=0):
-    """What vt.tune does for a strategy with train_population: ask, pad, train, tell. -> state, run, hp."""
-    state = strategy.init(SPACE, jax.random.key(seed))
-    hp, state = strategy.ask(state, jax.random.key(seed + 1))
-    n = SPACE.check_population(hp)
-    padded, active = _pad(hp, n, strategy.population, strategy.name)
-    run = engine.PopulationRun(program, SPACE.numeric(padded), engine.data_arrays(data),
-                               member_ids=jnp.arange(strategy.population), seed=seed, epochs=epochs, active=active)
-    state = strategy.train_population(state, run, epochs=epochs, chunk_epochs=1, on_chunk=None,
-                                      key=jax.random.key(seed + 2))
-    return state, run, hp
+    return training_program(digits)
 
 
 # -- exploit: exact copies, failed members never sources --------------------------------------------------

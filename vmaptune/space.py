@@ -38,6 +38,19 @@ def _check_int(owner: str, name: str, value: Any) -> int:
     return int(value)
 
 
+def _set_bounds(dist, check, *, inclusive: bool) -> tuple[str, float, float]:
+    """Checks and stores dist.low / dist.high (numbers of the right kind, in order); returns
+    (owner, low, high), owner being the repr used in error messages."""
+    owner = f"{type(dist).__name__}(low={dist.low!r}, high={dist.high!r})"
+    low, high = check(owner, "low", dist.low), check(owner, "high", dist.high)
+    if low > high or (low == high and not inclusive):
+        fix = "(both inclusive). Swap them." if inclusive else ". Swap them, or use vt.Fixed for one value."
+        raise ValueError(f"{owner}: low must be {'<=' if inclusive else '<'} high{' ' if inclusive else ''}{fix}")
+    object.__setattr__(dist, "low", low)
+    object.__setattr__(dist, "high", high)
+    return owner, low, high
+
+
 class Distribution:
     """Base class. Subclasses are frozen dataclasses, so they hash and can be static config."""
 
@@ -95,13 +108,7 @@ class Uniform(Distribution):
     high: float
 
     def __post_init__(self):
-        owner = f"{type(self).__name__}(low={self.low!r}, high={self.high!r})"
-        low = _check_number(owner, "low", self.low)
-        high = _check_number(owner, "high", self.high)
-        if low >= high:
-            raise ValueError(f"{owner}: low must be < high. Swap them, or use vt.Fixed for one value.")
-        object.__setattr__(self, "low", low)
-        object.__setattr__(self, "high", high)
+        _set_bounds(self, _check_number, inclusive=False)
 
     def from_unit(self, u):
         return (self.low + jnp.asarray(u, jnp.float32) * (self.high - self.low)).astype(jnp.float32)
@@ -119,16 +126,11 @@ class LogUniform(Distribution):
 
     def __post_init__(self):
         owner = f"{type(self).__name__}(low={self.low!r}, high={self.high!r})"
-        low = _check_number(owner, "low", self.low)
-        high = _check_number(owner, "high", self.high)
-        if low <= 0 or high <= 0:
+        if _check_number(owner, "low", self.low) <= 0 or _check_number(owner, "high", self.high) <= 0:
             raise ValueError(
                 f"{owner}: bounds of a log scale must be > 0. Use vt.Uniform for ranges that include 0."
             )
-        if low >= high:
-            raise ValueError(f"{owner}: low must be < high. Swap them, or use vt.Fixed for one value.")
-        object.__setattr__(self, "low", low)
-        object.__setattr__(self, "high", high)
+        _set_bounds(self, _check_number, inclusive=False)
 
     def from_unit(self, u):
         lo, hi = math.log(self.low), math.log(self.high)
@@ -152,17 +154,13 @@ class OneMinusLogUniform(Distribution):
 
     def __post_init__(self):
         owner = f"{type(self).__name__}(low={self.low!r}, high={self.high!r})"
-        low = _check_number(owner, "low", self.low)
-        high = _check_number(owner, "high", self.high)
+        low, high = _check_number(owner, "low", self.low), _check_number(owner, "high", self.high)
         if not (0.0 < low < 1.0 and 0.0 < high < 1.0):
             raise ValueError(
                 f"{owner}: bounds must lie strictly inside (0, 1), because 1 - x is log-scaled. "
                 "Use vt.Uniform for other ranges."
             )
-        if low >= high:
-            raise ValueError(f"{owner}: low must be < high. Swap them, or use vt.Fixed for one value.")
-        object.__setattr__(self, "low", low)
-        object.__setattr__(self, "high", high)
+        _set_bounds(self, _check_number, inclusive=False)
 
     def from_unit(self, u):
         lo, hi = math.log1p(-self.low), math.log1p(-self.high)
@@ -183,13 +181,7 @@ class IntUniform(Distribution):
     kind = "int"
 
     def __post_init__(self):
-        owner = f"{type(self).__name__}(low={self.low!r}, high={self.high!r})"
-        low = _check_int(owner, "low", self.low)
-        high = _check_int(owner, "high", self.high)
-        if low > high:
-            raise ValueError(f"{owner}: low must be <= high (both inclusive). Swap them.")
-        object.__setattr__(self, "low", low)
-        object.__setattr__(self, "high", high)
+        _set_bounds(self, _check_int, inclusive=True)
 
     def from_unit(self, u):
         n = self.high - self.low + 1
@@ -214,14 +206,9 @@ class IntLogUniform(Distribution):
 
     def __post_init__(self):
         owner = f"{type(self).__name__}(low={self.low!r}, high={self.high!r})"
-        low = _check_int(owner, "low", self.low)
-        high = _check_int(owner, "high", self.high)
-        if low < 1:
+        if _check_int(owner, "low", self.low) < 1:
             raise ValueError(f"{owner}: low must be >= 1 for a log scale. Use vt.IntUniform to include 0.")
-        if low > high:
-            raise ValueError(f"{owner}: low must be <= high (both inclusive). Swap them.")
-        object.__setattr__(self, "low", low)
-        object.__setattr__(self, "high", high)
+        _set_bounds(self, _check_int, inclusive=True)
 
     def from_unit(self, u):
         lo, hi = math.log(self.low), math.log(self.high + 1)
