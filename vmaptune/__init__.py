@@ -19,10 +19,12 @@ from vmaptune.space import (
 )
 from vmaptune.strategies import (
     PBT,
+    BayesOpt,
     CoarseToFine,
     Evolution,
     GridSearch,
     Hyperband,
+    OptunaSampler,
     PBTReplay,
     PBTSchedule,
     RandomSearch,
@@ -42,7 +44,7 @@ __all__ = [
     "lr_range_test", "LRRangeTestResult", "LRSuggestion",
     # strategies
     "Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution", "PBT", "PBTReplay", "PBTSchedule",
-    "SuccessiveHalving", "Hyperband",
+    "SuccessiveHalving", "Hyperband", "BayesOpt", "OptunaSampler",
     # results
     "Results", "load_results",
 ]

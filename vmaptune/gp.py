@@ -1,7 +1,7 @@
 """A Gaussian-process surrogate for Bayesian optimisation: Matern-5/2 ARD kernel, exact posterior,
 hyperparameters by maximum marginal likelihood with restarts, and pathwise posterior samples.
 
-Everything is a pure function of arrays, so it jits and vmaps. Inputs live in the unit cube
+Everything but `fit` is a pure function of arrays, so it jits and vmaps. Inputs live in the unit cube
 (`X: (n, d)`), outputs are standardised by the caller (`y: (n,)`, mean 0, std 1), and the prior
 mean is 0. Call inside `jax.enable_x64(True)`: kernel matrices of close points are ill-conditioned
 and a float32 Cholesky fails long before a float64 one does.
@@ -14,13 +14,13 @@ add nothing to the likelihood, the posterior or its gradients (`tests/test_gp.py
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
+import numpy as np
+import scipy.optimize
 from jax.scipy.linalg import cho_solve, solve_triangular
 
 Array = jax.Array
@@ -62,31 +62,39 @@ def matern52(x1: Array, x2: Array, lengthscale: Array, signal: Array) -> Array:
     return signal * (1.0 + s + s**2 / 3.0) * jnp.exp(-s)
 
 
-# -- unconstrained parametrisation -----------------------------------------------------------------
-def _bounds(d: int) -> tuple[Array, Array]:
-    lo = jnp.log(jnp.asarray([LENGTHSCALE_BOUNDS[0]] * d + [SIGNAL_BOUNDS[0], NOISE_BOUNDS[0]]))
-    hi = jnp.log(jnp.asarray([LENGTHSCALE_BOUNDS[1]] * d + [SIGNAL_BOUNDS[1], NOISE_BOUNDS[1]]))
-    return lo, hi
+# -- log parametrisation ----------------------------------------------------------------------------
+def log_bounds(d: int) -> tuple[Array, Array]:
+    """Box for raw = log(lengthscale (d), signal, noise): two arrays of shape (d + 2,)."""
+    lo = [LENGTHSCALE_BOUNDS[0]] * d + [SIGNAL_BOUNDS[0], NOISE_BOUNDS[0]]
+    hi = [LENGTHSCALE_BOUNDS[1]] * d + [SIGNAL_BOUNDS[1], NOISE_BOUNDS[1]]
+    return jnp.log(jnp.asarray(lo)), jnp.log(jnp.asarray(hi))
 
 
 def constrain(raw: Array) -> GPParams:
-    """raw: (d + 2,) in R -> GPParams inside the bounds (a sigmoid in log space)."""
-    lo, hi = _bounds(raw.shape[-1] - 2)
-    v = jnp.exp(lo + (hi - lo) * jax.nn.sigmoid(raw))
+    """raw: (d + 2,) logs of the hyperparameters -> GPParams, clipped into the box."""
+    lo, hi = log_bounds(raw.shape[-1] - 2)
+    v = jnp.exp(jnp.clip(raw, lo, hi))
     return GPParams(v[..., :-2], v[..., -2], v[..., -1])
 
 
 def unconstrain(params: GPParams) -> Array:
-    """GPParams -> raw (d + 2,); values are clipped into the bounds first."""
-    v = jnp.concatenate([params.lengthscale, jnp.stack([params.signal, params.noise])])
-    lo, hi = _bounds(v.shape[0] - 2)
-    t = jnp.clip((jnp.log(v) - lo) / (hi - lo), 1e-6, 1 - 1e-6)
-    return jnp.log(t) - jnp.log1p(-t)
+    """GPParams -> raw (d + 2,), clipped into the box."""
+    v = jnp.concatenate([jnp.atleast_1d(params.lengthscale), jnp.stack([params.signal, params.noise])])
+    lo, hi = log_bounds(v.shape[0] - 2)
+    return jnp.clip(jnp.log(v), lo, hi)
 
 
 def default_params(d: int) -> GPParams:
     """A middle-of-the-box starting point: lengthscale 0.5, signal 1, noise 1e-3."""
     return GPParams(jnp.full((d,), 0.5), jnp.asarray(1.0), jnp.asarray(1e-3))
+
+
+def random_raw_inits(key: Array, d: int, n: int) -> Array:
+    """n starting points for the fit, log-uniform over plausible values -> (n, d + 2).
+    Lengthscale 0.1..2, signal 0.3..3, noise 1e-5..0.1."""
+    lo = jnp.log(jnp.asarray([0.1] * d + [0.3, 1e-5]))
+    hi = jnp.log(jnp.asarray([2.0] * d + [3.0, 0.1]))
+    return lo + (hi - lo) * jax.random.uniform(key, (n, d + 2), dtype=lo.dtype)
 
 
 # -- likelihood and posterior ----------------------------------------------------------------------
@@ -141,46 +149,45 @@ def posterior_covariance(post: Posterior, Xa: Array, Xb: Array) -> Array:
 
 
 # -- fitting -----------------------------------------------------------------------------------------
-def _minimise_lbfgs(fun, raw0: Array, steps: int) -> Array:
-    opt = optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=16))
-    value_and_grad = optax.value_and_grad_from_state(fun)
-
-    def step(carry, _):
-        raw, state = carry
-        value, grad = value_and_grad(raw, state=state)
-        updates, state = opt.update(grad, state, raw, value=value, grad=grad, value_fn=fun)
-        return (optax.apply_updates(raw, updates), state), None
-
-    (raw, _), _ = jax.lax.scan(step, (raw0, opt.init(raw0)), None, length=steps)
-    return raw
+@jax.jit
+def _objective(raw: Array, X: Array, y: Array, mask: Array) -> tuple[Array, Array]:
+    # Per point, so the optimiser's tolerances mean the same at every data size.
+    f = lambda r: neg_log_marginal_likelihood(constrain(r), X, y, mask) / jnp.sum(mask)
+    return jax.value_and_grad(f)(raw)
 
 
-@functools.partial(jax.jit, static_argnames=("steps",))
-def fit(X: Array, y: Array, mask: Array, raw_inits: Array, steps: int = 50) -> tuple[Array, Array]:
-    """Maximise the marginal likelihood from several starting points at once (vmapped L-BFGS).
+def fit(X, y, mask, raw_inits, max_iter: int = 60) -> tuple[np.ndarray, float]:
+    """Maximise the marginal likelihood by L-BFGS-B (scipy) from each start in turn; keep the best.
 
-    X: (n, d), y: (n,), mask: (n,), raw_inits: (restarts, d + 2) unconstrained starts.
-    Returns (best raw (d + 2,), its negative log marginal likelihood ()).
+    X: (n, d), y: (n,), mask: (n,), raw_inits: (restarts, d + 2) log-hyperparameters.
+    Returns (best raw (d + 2,), its negative log marginal likelihood).
+
+    Why not one vmapped optimiser over the restarts: a batched Cholesky runs many times slower on
+    CPU than the same factorisations one after another, and an in-graph line search costs more
+    evaluations (and compile time) than scipy's L-BFGS-B, which also takes the box natively.
     """
+    X, y, mask = jnp.asarray(X), jnp.asarray(y), jnp.asarray(mask)
+    n = float(jnp.sum(mask))
+    lo, hi = (np.asarray(b, np.float64) for b in log_bounds(X.shape[1]))
 
-    def objective(raw):
-        # Per point, so one line-search scale suits every data size.
-        return neg_log_marginal_likelihood(constrain(raw), X, y, mask) / jnp.sum(mask)
+    def fun(r):
+        value, grad = _objective(jnp.asarray(r, X.dtype), X, y, mask)
+        value, grad = float(value), np.asarray(grad, np.float64)
+        if not (np.isfinite(value) and np.all(np.isfinite(grad))):
+            return 1e10, np.zeros_like(r)  # a failed factorisation: reject the step, don't crash
+        return value, grad
 
-    raws = jax.vmap(lambda r: _minimise_lbfgs(objective, r, steps))(raw_inits)
-    # A start that diverged (NaN) can't win; the starts themselves are kept as candidates too,
-    # so the result is never worse than the best start.
-    raws = jnp.concatenate([raws, raw_inits])
-    values = jax.vmap(objective)(raws)
-    values = jnp.where(jnp.isfinite(values), values, jnp.inf)
-    best = jnp.argmin(values)
-    return raws[best], values[best] * jnp.sum(mask)
-
-
-def random_raw_inits(key: Array, d: int, n: int) -> Array:
-    """n starts spread over the box (uniform in log space, away from the edges). -> (n, d + 2)."""
-    t = jax.random.uniform(key, (n, d + 2), minval=0.1, maxval=0.9)
-    return jnp.log(t) - jnp.log1p(-t)
+    best_raw, best_value = None, np.inf
+    for r0 in np.asarray(raw_inits, np.float64):
+        r0 = np.clip(r0, lo, hi)
+        res = scipy.optimize.minimize(
+            fun, r0, jac=True, method="L-BFGS-B", bounds=list(zip(lo, hi)), options={"maxiter": max_iter}
+        )
+        if np.isfinite(res.fun) and res.fun < best_value:
+            best_raw, best_value = np.asarray(res.x), float(res.fun)
+    if best_raw is None:  # every start failed: fall back to the first start rather than crash
+        best_raw, best_value = np.clip(np.asarray(raw_inits[0], np.float64), lo, hi), np.inf
+    return best_raw, best_value * n
 
 
 # -- pathwise posterior samples (Thompson sampling) --------------------------------------------------
@@ -207,7 +214,9 @@ def sample_path(post: Posterior, key: Array, y: Array, num_features: int = 1024)
     n, d = post.X.shape
     k_z, k_g, k_b, k_w, k_e = jax.random.split(key, 5)
     z = jax.random.normal(k_z, (num_features, d))
-    chi2 = 2.0 * jax.random.gamma(k_g, 2.5, (num_features, 1))
+    # chi-square with 5 degrees of freedom as a sum of 5 squared normals (jax's gamma sampler is
+    # a rejection loop: slow to compile and to run).
+    chi2 = jnp.sum(jax.random.normal(k_g, (num_features, 5)) ** 2, axis=1, keepdims=True)
     omega = z * jnp.sqrt(5.0 / chi2) / p.lengthscale
     phase = jax.random.uniform(k_b, (num_features,), maxval=2 * math.pi)
     w = jax.random.normal(k_w, (num_features,))

@@ -1,0 +1,306 @@
+"""BayesOpt: acquisition closed forms, the space encoding, batch proposals, failures, bad input, and
+regret against random search on Branin and Hartmann-6."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.stats
+
+import vmaptune.strategies.bayesopt as bayesopt_module
+from vmaptune import acquisition
+from vmaptune.space import Choice, Fixed, IntLogUniform, IntUniform, LogUniform, OneMinusLogUniform, Space, Uniform
+from vmaptune.strategies.bayesopt import BayesOpt, Encoding
+from vmaptune.strategies.random_search import RandomSearch
+from vmaptune.testing_functions import BRANIN, HARTMANN6
+
+# Small maximiser settings keep compilation and runs short; the regret tests use them too, so
+# every test on a problem shares one compiled program.
+FAST = dict(restarts=2, num_candidates=256, num_starts=2, refine_steps=10, num_features=256)
+MEANS = np.array([-1.0, 0.0, 0.3, 2.0])
+STDS = np.array([0.5, 1.0, 0.1, 2.0])
+
+
+# -- closed forms ----------------------------------------------------------------------------------
+def test_expected_improvement_matches_closed_form_and_integral():
+    best, xi = 0.2, 0.05
+    ei = np.asarray(acquisition.expected_improvement(jnp.asarray(MEANS), jnp.asarray(STDS), best, xi))
+    z = (MEANS - best - xi) / STDS
+    closed = (MEANS - best - xi) * scipy.stats.norm.cdf(z) + STDS * scipy.stats.norm.pdf(z)
+    np.testing.assert_allclose(ei, closed, rtol=1e-5, atol=1e-7)
+    # ... and the definition, E[max(f - best - xi, 0)], integrated numerically.
+    for m, s, e in zip(MEANS, STDS, ei):
+        integral, _ = scipy.integrate.quad(
+            lambda f: (f - best - xi) * scipy.stats.norm.pdf(f, m, s), best + xi, m + 12 * s
+        )
+        assert e == pytest.approx(integral, rel=1e-4, abs=1e-7)
+
+
+def test_probability_of_improvement_and_ucb_match_closed_forms():
+    best, xi, kappa = 0.2, 0.05, 1.7
+    pi = acquisition.probability_of_improvement(jnp.asarray(MEANS), jnp.asarray(STDS), best, xi)
+    np.testing.assert_allclose(pi, scipy.stats.norm.sf(best + xi, MEANS, STDS), rtol=1e-5, atol=1e-7)
+    ucb = acquisition.upper_confidence_bound(jnp.asarray(MEANS), jnp.asarray(STDS), kappa)
+    np.testing.assert_allclose(ucb, MEANS + kappa * STDS, rtol=1e-6)
+
+
+def test_acquisition_value_dispatches_by_name_and_by_traced_index():
+    m, v = jnp.asarray(MEANS), jnp.asarray(STDS**2)
+    direct = [
+        acquisition.expected_improvement(m, jnp.sqrt(v), 0.2, 0.05),
+        acquisition.probability_of_improvement(m, jnp.sqrt(v), 0.2, 0.05),
+        acquisition.upper_confidence_bound(m, jnp.sqrt(v), 1.7),
+    ]
+    by_index = jax.jit(lambda i: acquisition.acquisition_value(i, m, v, 0.2, 0.05, 1.7))
+    for i, name in enumerate(["ei", "pi", "ucb"]):
+        np.testing.assert_allclose(acquisition.acquisition_value(name, m, v, 0.2, 0.05, 1.7), direct[i], rtol=1e-6)
+        np.testing.assert_allclose(by_index(jnp.int32(i)), direct[i], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"kind must be one of 'ei', 'pi', 'ucb', got 'thompson'"):
+        acquisition.acquisition_value("thompson", m, v, 0.2, 0.05, 1.7)
+
+
+# -- encoding --------------------------------------------------------------------------------------
+MIXED = Space(
+    lr=LogUniform(1e-4, 1e-1),
+    momentum=OneMinusLogUniform(0.9, 0.999),
+    width=IntLogUniform(8, 512),
+    depth=IntUniform(1, 4),
+    act=Choice(["relu", "tanh", "gelu"]),
+    opt="adam",
+    dropout=Uniform(0.0, 0.5),
+)
+
+
+def test_encoding_drops_fixed_one_hots_choices_and_round_trips():
+    enc = Encoding(MIXED)
+    assert enc.width == 5 + 3  # lr, momentum, width, depth, dropout + 3 one-hot columns; opt dropped
+    hp = MIXED.sample(jax.random.key(0), 16)
+    with jax.enable_x64(True):
+        Z = enc.encode(hp)
+        back = enc.decode(Z)
+    Z = np.asarray(Z)
+    assert Z.shape == (16, 8) and np.all((Z >= 0) & (Z <= 1))
+    act = [name for name, kind, *_ in enc.blocks].index("act")
+    col = enc.blocks[act][2]
+    np.testing.assert_array_equal(Z[:, col : col + 3].sum(1), 1.0)
+    np.testing.assert_array_equal(Z[:, col : col + 3].argmax(1), np.asarray(hp["act"]))
+    for name in MIXED.names:
+        np.testing.assert_allclose(np.asarray(back[name]), np.asarray(hp[name]), rtol=1e-5)
+    np.testing.assert_array_equal(enc.free_mask, [1, 1, 1, 1, 0, 0, 0, 1])
+
+
+def test_decode_rounds_integers_and_takes_the_largest_choice():
+    enc = Encoding(Space(n=IntUniform(0, 3), c=Choice(["a", "b"]), x=Fixed(2.5)))
+    hp = enc.decode(jnp.asarray([[0.30, 0.2, 0.7], [0.99, 0.6, 0.1]]))
+    np.testing.assert_array_equal(hp["n"], [1, 3])  # 0.30 -> bin 1 of 4, 0.99 -> bin 3
+    np.testing.assert_array_equal(hp["c"], [1, 0])
+    np.testing.assert_array_equal(hp["x"], [2.5, 2.5])
+
+
+# -- the strategy on small problems -------------------------------------------------------------------
+def run(strategy, problem, seed):
+    """Runs a strategy to the end on a test function; returns the simple regret per round."""
+    key = jax.random.key(seed)
+    state = strategy.init(problem.space, jax.random.fold_in(key, 0))
+    values, regrets = [], []
+    while not strategy.done(state):
+        hp, state = strategy.ask(state, jax.random.fold_in(key, state.round + 1))
+        f = problem(hp)
+        values.extend(f)
+        state = strategy.tell(state, hp, -f)
+        regrets.append(problem.regret(values))
+    return np.asarray(regrets), state
+
+
+def in_space(space, hp):
+    for name, dist in space.items():
+        x = np.asarray(hp[name])
+        if dist.is_fixed:
+            continue
+        if dist.kind == "categorical":
+            assert np.all((x >= 0) & (x < len(dist.options))), name
+        else:
+            assert np.all((x >= dist.low) & (x <= dist.high)), name
+
+
+def rows(space, hp):
+    return [tuple(r.values()) for r in space.decode(hp)]
+
+
+@pytest.mark.parametrize("acq", ["ei", "pi", "ucb", "thompson"])
+def test_batches_are_distinct_inside_the_space_and_new(acq):
+    strategy = BayesOpt(population=8, rounds=2, acquisition=acq, **FAST)
+    state = strategy.init(BRANIN.space, jax.random.key(0))
+    hp0, state = strategy.ask(state, jax.random.key(1))
+    state = strategy.tell(state, hp0, -BRANIN(hp0))
+    hp, state2 = strategy.ask(state, jax.random.key(2))
+    assert {k: np.shape(v) for k, v in hp.items()} == {"x1": (8,), "x2": (8,)}
+    assert all(np.asarray(v).dtype == np.float32 for v in hp.values())
+    in_space(BRANIN.space, hp)
+    new = rows(BRANIN.space, hp)
+    assert len(set(new)) == 8
+    assert not set(new) & set(rows(BRANIN.space, hp0))
+    # Same key, same state: same proposals. Another key: others.
+    again, _ = strategy.ask(state, jax.random.key(2))
+    for k in hp:
+        np.testing.assert_array_equal(hp[k], again[k])
+    other, _ = strategy.ask(state, jax.random.key(3))
+    assert not np.array_equal(hp["x1"], other["x1"])
+
+
+def test_mixed_space_proposals_are_valid():
+    strategy = BayesOpt(population=6, rounds=3, **FAST)
+    state = strategy.init(MIXED, jax.random.key(0))
+    seen = []
+    for r in range(3):
+        hp, state = strategy.ask(state, jax.random.key(10 + r))
+        in_space(MIXED, hp)
+        assert all(np.asarray(hp[n]).dtype == np.int32 for n in ("width", "depth", "act", "opt"))
+        np.testing.assert_array_equal(hp["opt"], 0)
+        decoded = MIXED.decode(hp)
+        seen += rows(MIXED, hp)
+        scores = [-(math.log10(d["lr"]) + 2) ** 2 + (d["act"] == "gelu") - 0.1 * d["depth"] for d in decoded]
+        state = strategy.tell(state, hp, np.asarray(scores))
+    assert len(set(seen)) == len(seen)
+
+
+def test_duplicates_are_avoided_until_a_discrete_space_is_exhausted():
+    space = Space(a=IntUniform(0, 2), b=Choice(["p", "q"]))  # 6 points in all
+    strategy = BayesOpt(population=4, rounds=2, **FAST)
+    state = strategy.init(space, jax.random.key(0))
+    seen = []
+    for r in range(2):
+        hp, state = strategy.ask(state, jax.random.key(r + 1))
+        got = rows(space, hp)
+        seen += got
+        state = strategy.tell(state, hp, np.asarray([a + (b == "p") for a, b in got], float))
+    assert len(set(seen[:6])) == 6  # every point once before any repeats
+
+
+@pytest.mark.parametrize("failed", ["worst", "ignore"])
+def test_failed_evaluations_do_not_break_the_fit(failed):
+    strategy = BayesOpt(population=8, rounds=3, failed=failed, **FAST)
+    state = strategy.init(BRANIN.space, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))
+    scores = -BRANIN(hp)
+    scores[[1, 4, 6]] = [np.nan, np.inf, -np.inf]
+    state = strategy.tell(state, hp, scores)
+    hp2, state = strategy.ask(state, jax.random.key(2))
+    assert np.all(np.isfinite(np.asarray(hp2["x1"]))) and np.all(np.isfinite(np.asarray(hp2["x2"])))
+    in_space(BRANIN.space, hp2)
+    new = rows(BRANIN.space, hp2)
+    assert len(set(new)) == 8 and not set(new) & set(rows(BRANIN.space, hp))
+    assert state.gp_raw.shape == (4,) and np.all(np.isfinite(state.gp_raw))
+
+
+def test_a_round_where_everything_failed_still_proposes():
+    strategy = BayesOpt(population=8, rounds=3, **FAST)
+    state = strategy.init(BRANIN.space, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))
+    state = strategy.tell(state, hp, np.full(8, np.nan))
+    hp2, state = strategy.ask(state, jax.random.key(2))
+    in_space(BRANIN.space, hp2)
+    assert len(set(rows(BRANIN.space, hp2))) == 8
+
+
+@pytest.mark.parametrize("design", ["sobol", "lhs", "random"])
+def test_initial_design_spans_several_asks(design):
+    strategy = BayesOpt(population=4, rounds=3, initial_design=design, initial_size=10, **FAST)
+    state = strategy.init(HARTMANN6.space, jax.random.key(0))
+    got = []
+    for r in range(3):  # 10 design points: 4 + 4 + (2 + 2 random)
+        hp, state = strategy.ask(state, jax.random.key(r))
+        got += rows(HARTMANN6.space, hp)
+        in_space(HARTMANN6.space, hp)
+    assert state.design.shape == (10, 6) and state.round == 0
+    assert len(set(got)) == 12
+    again = strategy.init(HARTMANN6.space, jax.random.key(0))
+    np.testing.assert_array_equal(again.design, state.design)
+    # Stratified designs: a Latin hypercube puts one point in each tenth of every axis; the first
+    # 8 Sobol points put one in each eighth.
+    if design == "lhs":
+        cells = np.floor(state.design * 10)
+        assert all(len(np.unique(cells[:, j])) == 10 for j in range(6))
+    if design == "sobol":
+        cells = np.floor(state.design[:8] * 8)
+        assert all(len(np.unique(cells[:, j])) == 8 for j in range(6))
+
+
+def test_fit_uses_a_capped_subset_but_proposals_see_every_point(monkeypatch):
+    sizes = []
+    real_fit = bayesopt_module.gp.fit
+
+    def spy(X, y, mask, inits, **kw):
+        sizes.append(int(np.sum(mask)))
+        return real_fit(X, y, mask, inits, **kw)
+
+    monkeypatch.setattr(bayesopt_module.gp, "fit", spy)
+    strategy = BayesOpt(population=8, rounds=2, initial_size=40, max_fit_points=16, **FAST)
+    state = strategy.init(BRANIN.space, jax.random.key(0))
+    for r in range(5):
+        hp, state = strategy.ask(state, jax.random.key(r))
+        state = strategy.tell(state, hp, -BRANIN(hp))
+    hp, state = strategy.ask(state, jax.random.key(9))
+    assert sizes == [16]
+    observed = state.encoding.decode(jnp.asarray(state.X, jnp.float32))
+    assert len(observed["x1"]) == 40
+    assert not set(rows(BRANIN.space, hp)) & set(rows(BRANIN.space, observed))
+
+
+# -- regret against random search ---------------------------------------------------------------------
+SEEDS = (0, 1, 2)
+
+
+@pytest.mark.parametrize("problem", [BRANIN, HARTMANN6], ids=lambda p: p.name)
+@pytest.mark.parametrize("acq", ["ei", "thompson"])
+def test_simple_regret_beats_random_search(problem, acq):
+    bo = [run(BayesOpt(population=8, rounds=10, acquisition=acq, **FAST), problem, s)[0] for s in SEEDS]
+    rs = [run(RandomSearch(population=8, rounds=10), problem, s)[0] for s in SEEDS]
+    bo_final, rs_final = np.median([r[-1] for r in bo]), np.median([r[-1] for r in rs])
+    # Same 80 evaluations each; "clearly lower" = under a quarter of random search's regret.
+    assert bo_final < 0.25 * rs_final, (problem.name, acq, bo_final, rs_final)
+
+
+# -- bad input ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(acquisition="eii"), r"acquisition must be one of 'ei', 'pi', 'ucb', 'thompson', got 'eii'"),
+        (dict(population=0), r"population must be an integer >= 1, got 0"),
+        (dict(population=2.5), r"population must be an integer >= 1, got 2.5"),
+        (dict(rounds=0), r"rounds must be an integer >= 1, got 0"),
+        (dict(initial_design="grid"), r"initial_design must be one of 'sobol', 'lhs', 'random', got 'grid'"),
+        (dict(initial_size=0), r"initial_size must be an integer >= 1, got 0"),
+        (dict(restarts=0), r"restarts must be an integer >= 1, got 0"),
+        (dict(max_fit_points=4), r"max_fit_points must be an integer >= 8, got 4"),
+        (dict(num_candidates=-1), r"num_candidates must be an integer >= 1, got -1"),
+        (dict(kappa=-1.0), r"kappa must be a finite number >= 0, got -1.0"),
+        (dict(xi=float("nan")), r"xi must be a finite number >= 0, got nan"),
+        (dict(failed="drop"), r"failed must be one of 'worst', 'ignore', got 'drop'"),
+    ],
+)
+def test_bad_settings_are_rejected_with_the_argument_value_and_fix(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BayesOpt(**kwargs)
+
+
+def test_unknown_acquisition_message_says_what_to_use():
+    with pytest.raises(ValueError, match=r"BayesOpt: .*Use 'ei' \(expected improvement\), 'pi', 'ucb' or 'thompson'"):
+        BayesOpt(acquisition="EI ")
+
+
+def test_bad_space_and_scores_are_rejected():
+    with pytest.raises(TypeError, match=r"BayesOpt.init: space must be a vt.Space, got dict"):
+        BayesOpt(**FAST).init({"x": Uniform(0, 1)}, jax.random.key(0))
+    with pytest.raises(ValueError, match=r"nothing to search .*Give at least one distribution"):
+        BayesOpt(**FAST).init(Space(a=1.0, b="x"), jax.random.key(0))
+    strategy = BayesOpt(population=4, **FAST)
+    state = strategy.init(BRANIN.space, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))
+    with pytest.raises(ValueError, match=r"scores must have shape \(4,\) to match hp, got \(3,\)"):
+        strategy.tell(state, hp, np.zeros(3))
+    with pytest.raises(ValueError, match=r"hp does not match the space: missing \['x2'\]"):
+        strategy.tell(state, {"x1": hp["x1"]}, np.zeros(4))

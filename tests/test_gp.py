@@ -1,0 +1,146 @@
+"""The GP surrogate against exact numpy / scipy computations on small data."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+import scipy.stats
+from scipy.spatial.distance import cdist
+
+from vmaptune import gp
+
+
+@pytest.fixture(autouse=True)
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+# Jitted once: eager calls would compile every primitive on its own, which is slower.
+posterior = jax.jit(gp.posterior)
+predict = jax.jit(gp.predict)
+
+
+def ref_kernel(A, B, ls, signal):
+    r = cdist(A / ls, B / ls)
+    return signal * (1 + np.sqrt(5) * r + 5 * r**2 / 3) * np.exp(-np.sqrt(5) * r)
+
+
+def ref_posterior(X, y, Xs, ls, signal, noise):
+    K = ref_kernel(X, X, ls, signal) + (noise + gp.JITTER) * np.eye(len(X))
+    Ks = ref_kernel(Xs, X, ls, signal)
+    mean = Ks @ np.linalg.solve(K, y)
+    var = signal - np.einsum("ij,ji->i", Ks, np.linalg.solve(K, Ks.T))
+    return mean, var
+
+
+def ref_nll(X, y, ls, signal, noise):
+    K = ref_kernel(X, X, ls, signal) + (noise + gp.JITTER) * np.eye(len(X))
+    return -scipy.stats.multivariate_normal(np.zeros(len(X)), K).logpdf(y)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(25, 3))
+    y = np.sin(5 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.normal(size=25)
+    y = (y - y.mean()) / y.std()
+    Xs = rng.uniform(size=(7, 3))
+    params = gp.GPParams(jnp.asarray([0.3, 0.7, 2.0]), jnp.asarray(1.3), jnp.asarray(0.02))
+    return X, y, Xs, params
+
+
+def test_kernel_matches_closed_form_and_has_finite_gradient_at_zero_distance(data):
+    X, _, Xs, p = data
+    K = gp.matern52(jnp.asarray(X), jnp.asarray(Xs), p.lengthscale, p.signal)
+    np.testing.assert_allclose(K, ref_kernel(X, Xs, np.asarray(p.lengthscale), float(p.signal)), rtol=1e-10)
+    g = jax.grad(lambda x: gp.matern52(x[None], x[None], p.lengthscale, p.signal)[0, 0])(jnp.asarray(X[0]))
+    assert np.all(np.isfinite(g))
+    np.testing.assert_allclose(g, 0.0, atol=1e-6)
+
+
+def test_posterior_matches_exact_reference(data):
+    X, y, Xs, p = data
+    post = posterior(p, jnp.asarray(X), jnp.asarray(y), jnp.ones(len(X), bool))
+    mean, var = predict(post, jnp.asarray(Xs))
+    ref_mean, ref_var = ref_posterior(X, y, Xs, np.asarray(p.lengthscale), float(p.signal), float(p.noise))
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(var, ref_var, rtol=1e-6, atol=1e-9)
+    # Full posterior covariance too (used by the kriging believer).
+    cov = gp.posterior_covariance(post, jnp.asarray(Xs), jnp.asarray(Xs))
+    K = ref_kernel(X, X, np.asarray(p.lengthscale), float(p.signal)) + (float(p.noise) + gp.JITTER) * np.eye(len(X))
+    Ks = ref_kernel(Xs, X, np.asarray(p.lengthscale), float(p.signal))
+    ref_cov = ref_kernel(Xs, Xs, np.asarray(p.lengthscale), float(p.signal)) - Ks @ np.linalg.solve(K, Ks.T)
+    np.testing.assert_allclose(cov, ref_cov, atol=1e-9)
+
+
+def test_marginal_likelihood_matches_scipy(data):
+    X, y, _, p = data
+    nll = gp.neg_log_marginal_likelihood(p, jnp.asarray(X), jnp.asarray(y), jnp.ones(len(X), bool))
+    ref = ref_nll(X, y, np.asarray(p.lengthscale), float(p.signal), float(p.noise))
+    np.testing.assert_allclose(nll, ref, rtol=1e-9)
+
+
+def test_padded_rows_change_nothing(data):
+    X, y, Xs, p = data
+    n, pad = len(X), 9
+    Xp = np.concatenate([X, np.full((pad, 3), 0.5)])  # padding sits on top of real-looking points
+    yp = np.concatenate([y, np.full(pad, 7.0)])
+    mask = np.arange(n + pad) < n
+    full = posterior(p, jnp.asarray(X), jnp.asarray(y), jnp.ones(n, bool))
+    padded = posterior(p, jnp.asarray(Xp), jnp.asarray(yp), jnp.asarray(mask))
+    for a, b in zip(predict(full, jnp.asarray(Xs)), predict(padded, jnp.asarray(Xs))):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    nll = jax.jit(jax.value_and_grad(lambda r, XX, yy, mm: gp.neg_log_marginal_likelihood(gp.constrain(r), XX, yy, mm)))
+    r = gp.unconstrain(p)
+    v_pad, g_pad = nll(r, jnp.asarray(Xp), jnp.asarray(yp), jnp.asarray(mask))
+    v_full, g_full = nll(r, jnp.asarray(X), jnp.asarray(y), jnp.ones(n, bool))
+    np.testing.assert_allclose(v_pad, v_full, rtol=1e-10)
+    np.testing.assert_allclose(g_pad, g_full, rtol=1e-7, atol=1e-9)
+
+
+def test_fit_reaches_the_maximum_likelihood_a_reference_optimiser_finds(data):
+    X, y, _, _ = data
+    d = X.shape[1]
+    starts = np.asarray(gp.random_raw_inits(jax.random.key(0), d, 3))
+    raw, nll = gp.fit(X, y, np.ones(len(X), bool), starts)
+
+    # Reference: the same objective written in numpy, minimised by scipy's own (gradient-free)
+    # Powell method from more starts, inside the same box.
+    lo, hi = (np.asarray(b) for b in gp.log_bounds(d))
+    f = lambda r: ref_nll(X, y, np.exp(r[:d]), np.exp(r[d]), np.exp(r[d + 1]))
+    ref = min(
+        scipy.optimize.minimize(f, s, method="Powell", bounds=list(zip(lo, hi))).fun
+        for s in np.asarray(gp.random_raw_inits(jax.random.key(1), d, 4))
+    )
+    assert nll == pytest.approx(f(raw), rel=1e-6)  # the reported value is the objective at raw
+    assert nll <= ref + 1e-3
+    assert all(nll <= f(np.clip(s, lo, hi)) for s in starts)
+    assert np.all(raw >= lo - 1e-12) and np.all(raw <= hi + 1e-12)
+
+
+def test_fit_recovers_the_noise_level():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(size=(80, 1))
+    f = np.sin(6 * X[:, 0])
+    y = f + np.sqrt(0.05) * rng.normal(size=80)  # noise variance 0.05 (outputs not rescaled)
+    raw, _ = gp.fit(X, y, np.ones(80, bool), np.asarray(gp.random_raw_inits(jax.random.key(0), 1, 3)))
+    noise = float(gp.constrain(jnp.asarray(raw)).noise)
+    assert 0.02 < noise < 0.12
+
+
+def test_thompson_sample_paths_have_the_posterior_mean_and_variance(data):
+    X, y, Xs, p = data
+    post = posterior(p, jnp.asarray(X), jnp.asarray(y), jnp.ones(len(X), bool))
+    draws = 1000
+    sample = jax.jit(jax.vmap(lambda k: gp.path_value(post, gp.sample_path(post, k, jnp.asarray(y), 256), jnp.asarray(Xs))))
+    values = sample(jax.random.split(jax.random.key(3), draws))
+    mean, var = predict(post, jnp.asarray(Xs))
+    # Monte Carlo error: the mean within 4 standard errors, the variance within 20%.
+    np.testing.assert_allclose(values.mean(0), mean, atol=4 * float(np.sqrt(var.max() / draws)) + 1e-3)
+    np.testing.assert_allclose(values.var(0), var, rtol=0.2, atol=1e-3)
+    # The prior features approximate the kernel (5 dof Student-t frequencies for Matern-5/2).
+    path = jax.jit(gp.sample_path, static_argnums=3)(post, jax.random.key(4), jnp.asarray(y), 5000)
+    phi = gp.rff_features(p, path.omega, path.phase, jnp.asarray(Xs))
+    np.testing.assert_allclose(phi @ phi.T, gp.matern52(jnp.asarray(Xs), jnp.asarray(Xs), p.lengthscale, p.signal), atol=0.08)

@@ -1,0 +1,113 @@
+"""The Optuna bridge: Optuna samplers propose populations through ask/tell."""
+
+import sys
+
+import jax
+import numpy as np
+import optuna  # an optional extra (vmaptune[optuna]) that the test environment must install
+import pytest
+
+from vmaptune.space import Choice, Fixed, IntLogUniform, IntUniform, LogUniform, OneMinusLogUniform, Space, Uniform
+from vmaptune.strategies.optuna_sampler import OptunaSampler
+from vmaptune.strategies.random_search import RandomSearch
+from vmaptune.testing_functions import BRANIN
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+MIXED = Space(
+    lr=LogUniform(1e-4, 1e-1),
+    momentum=OneMinusLogUniform(0.9, 0.999),
+    width=IntLogUniform(8, 512),
+    depth=IntUniform(1, 4),
+    act=Choice(["relu", "tanh", 3]),
+    opt=Fixed("adam"),
+    dropout=Uniform(0.0, 0.5),
+)
+
+
+def tpe(seed):
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=8)
+
+
+def test_proposals_are_inside_the_space_and_scores_reach_the_study():
+    strategy = OptunaSampler(optuna.samplers.RandomSampler(seed=0), population=5, rounds=2)
+    state = strategy.init(MIXED, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))
+    assert MIXED.check_population(hp) == 5
+    for row in MIXED.decode(hp):
+        assert 1e-4 <= row["lr"] <= 1e-1 and 0.9 <= row["momentum"] <= 0.999
+        assert 8 <= row["width"] <= 512 and 1 <= row["depth"] <= 4
+        assert row["act"] in ("relu", "tanh", 3) and row["opt"] == "adam" and 0 <= row["dropout"] <= 0.5
+    scores = np.array([1.0, np.nan, 3.0, np.inf, 0.5])
+    state = strategy.tell(state, hp, scores)
+    trials = state.study.trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "FAIL", "COMPLETE"]
+    assert [t.value for t in trials if t.value is not None] == [1.0, 3.0, 0.5]
+    # Optuna sees the values we decode (1 - momentum on its log scale, the option itself).
+    row = MIXED.decode(hp)[0]
+    params = trials[0].params
+    assert params["one_minus_momentum"] == pytest.approx(1 - row["momentum"], rel=1e-5)
+    assert params["act"] == row["act"] and params["width"] == row["width"]
+    assert "opt" not in params
+    assert not strategy.done(state)
+
+
+def test_points_optuna_did_not_propose_are_added_as_finished_trials():
+    strategy = OptunaSampler(tpe, population=4, rounds=3)
+    state = strategy.init(MIXED, jax.random.key(0))
+    _, state = strategy.ask(state, jax.random.key(1))
+    other = MIXED.sample(jax.random.key(7), 4)
+    state = strategy.tell(state, other, np.array([2.0, np.nan, 1.0, 0.0]))
+    added = [t for t in state.study.trials if t.state.name in ("COMPLETE", "FAIL")]
+    assert len(added) == 4 and added[0].value == 2.0 and added[1].state.name == "FAIL"
+    assert added[2].params["depth"] == int(other["depth"][2])
+
+
+def test_seeded_factory_repeats_with_the_same_key():
+    def proposals(key):
+        strategy = OptunaSampler(tpe, population=8, rounds=2)
+        state = strategy.init(BRANIN.space, key)
+        out = []
+        while not strategy.done(state):
+            hp, state = strategy.ask(state, None)
+            out.append(np.asarray(hp["x1"]))
+            state = strategy.tell(state, hp, -BRANIN(hp))
+        return np.concatenate(out)
+
+    a, b, c = proposals(jax.random.key(0)), proposals(jax.random.key(0)), proposals(jax.random.key(1))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_tpe_beats_random_search_on_branin():
+    def regret(strategy, seed):
+        state = strategy.init(BRANIN.space, jax.random.key(seed))
+        values = []
+        while not strategy.done(state):
+            hp, state = strategy.ask(state, jax.random.fold_in(jax.random.key(seed), state.round + 1))
+            f = BRANIN(hp)
+            values.extend(f)
+            state = strategy.tell(state, hp, -f)
+        return BRANIN.regret(values)
+
+    seeds = range(3)
+    tpe_regret = np.median([regret(OptunaSampler(tpe, population=8, rounds=10), s) for s in seeds])
+    rs_regret = np.median([regret(RandomSearch(population=8, rounds=10), s) for s in seeds])
+    assert tpe_regret < rs_regret
+
+
+def test_bad_input_messages():
+    with pytest.raises(TypeError, match=r"sampler must be an Optuna sampler or a function seed -> sampler, got 'tpe'.*TPESampler\(seed=0\)"):
+        OptunaSampler("tpe")
+    with pytest.raises(ValueError, match=r"population must be an integer >= 1, got 0"):
+        OptunaSampler(tpe, population=0)
+    with pytest.raises(ValueError, match=r"rounds must be an integer >= 1, got 0"):
+        OptunaSampler(tpe, rounds=0)
+    with pytest.raises(TypeError, match=r"the sampler function returned 3, not an Optuna sampler"):
+        OptunaSampler(lambda seed: 3).init(BRANIN.space, jax.random.key(0))
+
+
+def test_missing_optuna_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # makes `import optuna` raise ImportError
+    with pytest.raises(ImportError, match=r"pip install vmaptune\[optuna\]"):
+        OptunaSampler(object())

@@ -1,0 +1,280 @@
+"""Acquisition functions and the batch maximiser that turns a fitted GP into P distinct proposals.
+
+Closed forms (all "higher is better", on the standardised scale the GP models):
+
+    EI(x)  = (mu - best - xi) Phi(z) + sigma phi(z),   z = (mu - best - xi) / sigma
+    PI(x)  = Phi(z)
+    UCB(x) = mu + kappa sigma
+
+Batches. EI / PI / UCB use the kriging believer (Ginsbourger et al., 2010): after choosing a member,
+pretend it was observed at the posterior mean. That leaves the mean unchanged and shrinks the
+variance around the chosen point, so the next member goes elsewhere; the update is a rank-P
+correction, with no refit. Thompson sampling draws one posterior function per member and maximises
+each (pathwise samples, `gp.sample_path`).
+
+Maximisation, per member: score a shared pool of candidates (uniform in the space plus Gaussian
+steps around the best observations) in one vmapped pass, take the best few as starts, refine them
+by projected Adam on the continuous coordinates (vmapped over starts), snap them to the space
+(integers to their bins, one-hot choices exact) and keep the best that duplicates neither an
+observation nor an earlier member. Members go through a `lax.scan`, since each one sees the ones
+before it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.scipy.linalg import solve_triangular
+from jax.scipy.stats import norm
+
+from vmaptune import gp
+
+Array = jax.Array
+
+ACQUISITIONS = ("ei", "pi", "ucb", "thompson")
+DUPLICATE_TOL = 1e-6  # max-abs distance in the encoded cube under which two points are the same
+
+
+# -- closed forms ----------------------------------------------------------------------------------
+def expected_improvement(mean: Array, std: Array, best: Array, xi: float = 0.0) -> Array:
+    """E[max(f - best - xi, 0)] for f ~ N(mean, std^2). Elementwise."""
+    d = mean - best - xi
+    z = d / std
+    return d * norm.cdf(z) + std * norm.pdf(z)
+
+
+def probability_of_improvement(mean: Array, std: Array, best: Array, xi: float = 0.0) -> Array:
+    """P(f > best + xi) for f ~ N(mean, std^2). Elementwise."""
+    return norm.cdf((mean - best - xi) / std)
+
+
+def upper_confidence_bound(mean: Array, std: Array, kappa: float = 2.0) -> Array:
+    """mean + kappa * std. Elementwise."""
+    return mean + kappa * std
+
+
+def acquisition_value(kind: Any, mean: Array, var: Array, best: Array, xi: Any, kappa: Any) -> Array:
+    """EI, PI or UCB from the posterior mean and variance. kind: "ei", "pi", "ucb", or its index in
+    ACQUISITIONS as a traced integer (then one compiled program serves all three)."""
+    std = jnp.sqrt(var)
+    branches = (
+        lambda: expected_improvement(mean, std, best, xi),
+        lambda: probability_of_improvement(mean, std, best, xi),
+        lambda: upper_confidence_bound(mean, std, kappa),
+    )
+    if isinstance(kind, str):
+        if kind not in ACQUISITIONS[:3]:
+            raise ValueError(f"acquisition_value: kind must be one of 'ei', 'pi', 'ucb', got {kind!r}.")
+        return branches[ACQUISITIONS.index(kind)]()
+    return jax.lax.switch(kind, branches)
+
+
+# -- settings --------------------------------------------------------------------------------------
+class BatchSettings(NamedTuple):
+    """Static settings of one batch proposal (hashable, so it can be a jit static argument). The
+    choice between EI, PI and UCB and their xi / kappa are traced instead: one program for all."""
+
+    thompson: bool  # Thompson sampling, else kriging believer on EI / PI / UCB
+    population: int
+    num_candidates: int  # pool size per proposal
+    num_starts: int  # pool points refined per member
+    refine_steps: int
+    refine_lr: float
+    num_features: int  # random Fourier features per Thompson sample
+
+
+class AcquisitionChoice(NamedTuple):
+    """Traced acquisition settings: index into ACQUISITIONS (0 EI, 1 PI, 2 UCB), xi, kappa."""
+
+    index: Array
+    xi: Array
+    kappa: Array
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def is_duplicate(points: Array, ref: Array, ref_mask: Array) -> Array:
+    """points: (k, D), ref: (r, D), ref_mask: (r,) -> (k,) bool, True where a point equals a ref."""
+    dist = jnp.max(jnp.abs(points[:, None, :] - ref[None, :, :]), axis=-1)
+    return jnp.any((dist < DUPLICATE_TOL) & ref_mask[None, :], axis=1)
+
+
+def candidate_pool(key: Array, encoding: Any, X: Array, y: Array, mask: Array, num: int) -> Array:
+    """num snapped candidates: half uniform over the space, half Gaussian steps (scale 0.02 or 0.1
+    on the continuous coordinates) around the 5 best observations. -> (num, D)."""
+    k_u, k_parent, k_scale, k_step = jax.random.split(key, 4)
+    n_local = num // 2
+    U = jax.random.uniform(k_u, (num - n_local, encoding.num_units), dtype=X.dtype)
+    uniform = encoding.unit_to_z(U)
+    top = jnp.argsort(jnp.where(mask, -y, jnp.inf))[: min(5, X.shape[0])]
+    n_top = jnp.clip(jnp.sum(mask), 1, top.shape[0])
+    parents = X[top[jax.random.randint(k_parent, (n_local,), 0, n_top)]]
+    scale = jnp.where(jax.random.bernoulli(k_scale, 0.5, (n_local, 1)), 0.02, 0.1)
+    step = scale * jax.random.normal(k_step, parents.shape, dtype=X.dtype) * encoding.free_mask
+    local = encoding.snap(jnp.clip(parents + step, 0.0, 1.0))
+    return jnp.concatenate([uniform, local])
+
+
+def refine(score_fn, starts: Array, free: Array, steps: int, lr: float) -> Array:
+    """Projected Adam ascent on score_fn from each start (vmapped); only `free` coordinates move.
+    score_fn: (D,) -> (); starts: (k, D); free: (D,) 0/1 -> (k, D) in [0, 1]."""
+    opt = optax.adam(lr)
+    grad_fn = jax.vmap(jax.grad(lambda x: -score_fn(x)))
+
+    def step(carry, _):
+        x, state = carry
+        g = jnp.nan_to_num(grad_fn(x)) * free
+        updates, state = opt.update(g, state, x)
+        return (jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0), state), None
+
+    (x, _), _ = jax.lax.scan(step, (starts, opt.init(starts)), None, length=steps)
+    return x
+
+
+def _pick(options: Array, scores: Array, fallback: Array) -> Array:
+    """Best option by score; `fallback` when every option is excluded (-inf)."""
+    i = jnp.argmax(scores)
+    return jnp.where(jnp.isfinite(scores[i]), options[i], fallback)
+
+
+# -- kriging believer (EI, PI, UCB) ----------------------------------------------------------------
+def _kb_point_score(post: gp.Posterior, a: AcquisitionChoice, best, pend, pend_mask, Vp, LA):
+    """Acquisition of one point x: (D,) given the pending members (their whitened columns Vp and
+    the Cholesky LA of their noisy posterior covariance)."""
+    p = post.params
+
+    def score(x):
+        xs = x[None, :]
+        ks = gp.cross_kernel(post, xs)  # (1, n)
+        v = solve_triangular(post.chol, ks.T, lower=True)[:, 0]
+        mean = ks[0] @ post.alpha
+        var = p.signal - v @ v
+        c = gp.matern52(xs, pend, p.lengthscale, p.signal)[0] - v @ Vp
+        w = solve_triangular(LA, jnp.where(pend_mask, c, 0.0), lower=True)
+        var = jnp.maximum(var - w @ w, 1e-12)
+        return acquisition_value(a.index, mean, var, best, a.xi, a.kappa)
+
+    return score
+
+
+def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, pool, pool_dup, observed, obs_mask, best0):
+    p = post.params
+    P, D = s.population, pool.shape[1]
+    pool_mean, pool_var = gp.predict(post, pool)
+    V_pool = gp.whitened(post, pool)  # (n, M), reused by every member
+    free = encoding.free_mask
+    k = min(s.num_starts, pool.shape[0])
+
+    def member(carry, m):
+        pend, pend_mask, pend_mean, Vp = carry
+        # Noisy posterior covariance of the pending members (identity on the empty slots).
+        both = pend_mask[:, None] & pend_mask[None, :]
+        Kpp = gp.matern52(pend, pend, p.lengthscale, p.signal) - Vp.T @ Vp
+        A = jnp.where(both, Kpp, 0.0) + jnp.diag(jnp.where(pend_mask, p.noise + gp.JITTER, 1.0))
+        LA = jnp.linalg.cholesky(A)
+        # Believed observations sit at the mean, so the incumbent can only rise to meet them.
+        best = jnp.maximum(best0, jnp.max(jnp.where(pend_mask, pend_mean, -jnp.inf)))
+
+        c = gp.matern52(pool, pend, p.lengthscale, p.signal) - V_pool.T @ Vp  # (M, P)
+        w = solve_triangular(LA, jnp.where(pend_mask[None, :], c, 0.0).T, lower=True)
+        var = jnp.maximum(pool_var - jnp.sum(w**2, axis=0), 1e-12)
+        raw = acquisition_value(a.index, pool_mean, var, best, a.xi, a.kappa)
+        excluded = pool_dup | is_duplicate(pool, pend, pend_mask)
+        scores = jnp.where(excluded, -jnp.inf, raw)
+
+        top_scores, top = jax.lax.top_k(scores, k)
+        score_fn = _kb_point_score(post, a, best, pend, pend_mask, Vp, LA)
+        refined = encoding.snap(refine(score_fn, pool[top], free, s.refine_steps, s.refine_lr))
+        ref_excluded = is_duplicate(refined, observed, obs_mask) | is_duplicate(refined, pend, pend_mask)
+        ref_scores = jnp.where(ref_excluded, -jnp.inf, jax.vmap(score_fn)(refined))
+
+        options = jnp.concatenate([refined, pool[top]])
+        choice = _pick(options, jnp.concatenate([ref_scores, top_scores]), pool[jnp.argmax(raw)])
+        pend = pend.at[m].set(choice)
+        pend_mask = pend_mask.at[m].set(True)
+        mean_c, _ = gp.predict(post, choice[None, :])
+        pend_mean = pend_mean.at[m].set(mean_c[0])
+        Vp = Vp.at[:, m].set(gp.whitened(post, choice[None, :])[:, 0])
+        return (pend, pend_mask, pend_mean, Vp), None
+
+    n = post.X.shape[0]
+    init = (
+        jnp.full((P, D), 0.5, pool.dtype),  # empty slots: masked out everywhere they appear
+        jnp.zeros((P,), bool),
+        jnp.zeros((P,), pool.dtype),
+        jnp.zeros((n, P), pool.dtype),
+    )
+    (pend, _, _, _), _ = jax.lax.scan(member, init, jnp.arange(P))
+    return pend
+
+
+# -- Thompson sampling -----------------------------------------------------------------------------
+def _propose_thompson(post, y, s: BatchSettings, encoding, pool, pool_dup, observed, obs_mask, key):
+    P = s.population
+    paths = jax.vmap(lambda kk: gp.sample_path(post, kk, y, s.num_features))(jax.random.split(key, P))
+    K_pool = gp.cross_kernel(post, pool)  # (M, n), shared by every sample
+    free = encoding.free_mask
+    k = min(s.num_starts, pool.shape[0])
+
+    def one_member(path):
+        prior = gp.rff_features(post.params, path.omega, path.phase, pool) @ path.weights
+        raw = prior + K_pool @ path.beta
+        _, top = jax.lax.top_k(jnp.where(pool_dup, -jnp.inf, raw), k)
+        score_fn = lambda x: gp.path_value(post, path, x[None, :])[0]
+        refined = encoding.snap(refine(score_fn, pool[top], free, s.refine_steps, s.refine_lr))
+        ref_scores = jnp.where(is_duplicate(refined, observed, obs_mask), -jnp.inf, jax.vmap(score_fn)(refined))
+        return refined, ref_scores, raw
+
+    # The samples are independent: maximise them all at once ...
+    refined, ref_scores, raw = jax.vmap(one_member)(paths)  # (P, k, D), (P, k), (P, M)
+    pool_scores = jnp.where(pool_dup[None, :], -jnp.inf, raw)
+
+    # ... then pick in turn, so that no member repeats an earlier one.
+    def member(carry, m):
+        pend, pend_mask = carry
+        options = jnp.concatenate([refined[m], pool])
+        scores = jnp.concatenate([ref_scores[m], pool_scores[m]])
+        scores = jnp.where(is_duplicate(options, pend, pend_mask), -jnp.inf, scores)
+        choice = _pick(options, scores, pool[jnp.argmax(raw[m])])
+        return (pend.at[m].set(choice), pend_mask.at[m].set(True)), None
+
+    init = (jnp.full((P, pool.shape[1]), 0.5, pool.dtype), jnp.zeros((P,), bool))
+    (pend, _), _ = jax.lax.scan(member, init, jnp.arange(P))
+    return pend
+
+
+# -- entry point -----------------------------------------------------------------------------------
+@functools.partial(jax.jit, static_argnames=("settings", "encoding"))
+def propose_batch(
+    params: gp.GPParams,
+    X: Array,
+    y: Array,
+    mask: Array,
+    observed: Array,
+    obs_mask: Array,
+    key: Array,
+    choice: AcquisitionChoice,
+    settings: BatchSettings,
+    encoding: Any,
+) -> Array:
+    """P distinct proposals in the encoded cube.
+
+    params: fitted GP hyperparameters; X: (n, D), y: (n,) standardised, mask: (n,) the data the GP
+    is conditioned on; observed: (r, D), obs_mask: (r,) every point already evaluated (failed ones
+    too), which proposals must not repeat; choice: EI / PI / UCB and xi, kappa (ignored for
+    Thompson); encoding: the space's encoding (`unit_to_z`, `snap`, `free_mask`, `num_units`).
+    Returns (P, D).
+    """
+    k_pool, k_ts = jax.random.split(key)
+    post = gp.posterior(params, X, y, mask)
+    pool = candidate_pool(k_pool, encoding, X, y, mask, settings.num_candidates)
+    pool_dup = is_duplicate(pool, observed, obs_mask)
+    if settings.thompson:
+        return _propose_thompson(post, y, settings, encoding, pool, pool_dup, observed, obs_mask, k_ts)
+    mean_obs, _ = gp.predict(post, X)
+    # Incumbent: the best posterior mean at an observation (robust to a lucky noisy score).
+    best = jnp.max(jnp.where(mask, mean_obs, -jnp.inf))
+    return _propose_believer(post, settings, choice, encoding, pool, pool_dup, observed, obs_mask, best)

@@ -1,0 +1,379 @@
+"""Bayesian optimisation: a GP surrogate proposes each population (batch BO), ask/tell like the rest.
+
+Round by round: the first `initial_size` members come from a space-filling design (Sobol, Latin
+hypercube or random); after that every `ask` fits a GP (Matern-5/2 ARD, `vmaptune.gp`) to all
+scores so far and maximises an acquisition function for P distinct proposals
+(`vmaptune.acquisition`).
+
+The GP sees the space through `Encoding`: each float or integer parameter is one coordinate in
+[0, 1] in its own scale (log for `LogUniform`, ...), each `Choice` is a one-hot block, `Fixed`
+parameters are dropped. Integers and choices are snapped to real values before a proposal is
+scored, so the GP never proposes a point between two integers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.stats.qmc
+from flax import struct
+
+from vmaptune import acquisition, gp
+from vmaptune.space import Space
+from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
+
+INITIAL_DESIGNS = ("sobol", "lhs", "random")
+FAILED_POLICIES = ("worst", "ignore")
+
+
+# -- the space as GP inputs --------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Encoding:
+    """Maps populations of a `Space` to points of the encoded cube [0, 1]^D and back.
+
+    D = one column per float / int parameter + one column per option of each `Choice`; `Fixed`
+    parameters have none. Hashable, so jitted functions can take it as a static argument.
+    """
+
+    space: Space
+    # (name, kind, first column, width) per non-fixed parameter, in space order.
+    blocks: tuple = dataclasses.field(init=False, compare=False, repr=False)
+
+    def __post_init__(self):
+        blocks, col = [], 0
+        for name, dist in self.space.items():
+            if dist.is_fixed:
+                continue
+            width = len(dist.options) if dist.kind == "categorical" else 1
+            blocks.append((name, dist.kind, col, width))
+            col += width
+        object.__setattr__(self, "blocks", tuple(blocks))
+
+    @property
+    def width(self) -> int:
+        """D, the number of GP input columns."""
+        return sum(b[3] for b in self.blocks)
+
+    @property
+    def num_units(self) -> int:
+        """Columns of the space's own unit cube (`Space.from_unit`), fixed ones included."""
+        return len(self.space)
+
+    @property
+    def free_mask(self) -> np.ndarray:
+        """(D,) 1.0 on coordinates that gradient refinement may move (floats and integers)."""
+        m = np.zeros(self.width)
+        for _, kind, col, width in self.blocks:
+            if kind != "categorical":
+                m[col : col + width] = 1.0
+        return m
+
+    def encode(self, hp: Mapping[str, Any]) -> jax.Array:
+        """dict name -> (n,) encoded values -> (n, D)."""
+        cols = []
+        for name, kind, _, width in self.blocks:
+            x = jnp.asarray(hp[name])
+            if kind == "categorical":
+                cols.append(jax.nn.one_hot(x, width, dtype=jnp.result_type(float)))
+            else:
+                cols.append(self.space[name].to_unit(x)[:, None].astype(jnp.result_type(float)))
+        return jnp.concatenate(cols, axis=1)
+
+    def decode(self, Z: jax.Array) -> dict[str, jax.Array]:
+        """(n, D) -> dict name -> (n,) values: integers to their bin, a choice to its largest
+        one-hot entry, fixed parameters to their value."""
+        Z = jnp.asarray(Z)
+        by_name = {b[0]: b for b in self.blocks}
+        cols = []
+        for name in self.space.names:
+            if name not in by_name:
+                cols.append(jnp.full((Z.shape[0],), 0.5, Z.dtype))
+                continue
+            _, kind, col, width = by_name[name]
+            if kind == "categorical":
+                cols.append((jnp.argmax(Z[:, col : col + width], axis=1) + 0.5) / width)
+            else:
+                cols.append(jnp.clip(Z[:, col], 0.0, 1.0))
+        return self.space.from_unit(jnp.stack(cols, axis=1))
+
+    def snap(self, Z: jax.Array) -> jax.Array:
+        """(n, D) -> (n, D): the encoding of the values Z decodes to (a projection onto the space)."""
+        return self.encode(self.decode(Z)).astype(Z.dtype)
+
+    def unit_to_z(self, U: jax.Array) -> jax.Array:
+        """Points of the space's unit cube (n, len(space)) -> (n, D)."""
+        return self.encode(self.space.from_unit(U)).astype(U.dtype)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def bucket(n: int, minimum: int = 128) -> int:
+    """Padded size for n observations: `minimum`, then 3/4 and 1 of each power of two. Few sizes
+    mean few compilations; the padding costs at most a factor 4/3 in rows."""
+    if n <= minimum:
+        return minimum
+    step = 2 ** (math.ceil(math.log2(n)) - 2)
+    return -(-n // step) * step
+
+
+def _pad(a: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros((size,) + a.shape[1:], a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+def _first_distinct(Z: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """The first n rows of Z that repeat neither an earlier row nor a row of `exclude`."""
+    rounded = [tuple(r) for r in np.round(Z, 6)]
+    seen = set() if exclude is None else {tuple(r) for r in np.round(exclude, 6)}
+    keep = []
+    for i, r in enumerate(rounded):
+        if r not in seen:
+            seen.add(r)
+            keep.append(i)
+            if len(keep) == n:
+                break
+    return Z[keep]
+
+
+def _key_seed(key: jax.Array) -> int:
+    """An integer seed for numpy / scipy drawn from a JAX key (keeps 'same key, same result')."""
+    return int(jax.random.randint(key, (), 0, 2**31 - 1))
+
+
+def _check_choice(owner: str, name: str, value: Any, allowed: tuple, fix: str = "") -> None:
+    if value not in allowed:
+        raise ValueError(f"{owner}: {name} must be one of {', '.join(map(repr, allowed))}, got {value!r}.{fix}")
+
+
+def _check_nonnegative(owner: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}.")
+    return float(value)
+
+
+# -- state and strategy ----------------------------------------------------------------------------
+@struct.dataclass
+class BayesOptState:
+    space: Space = struct.field(pytree_node=False)
+    encoding: Encoding = struct.field(pytree_node=False)
+    X: np.ndarray  # (n, D) every evaluated point, encoded
+    y: np.ndarray  # (n,) its score, NaN where it failed
+    design: np.ndarray  # (initial_size, D) the initial design, handed out first
+    gp_raw: np.ndarray  # (D + 2,) last fitted log-hyperparameters (warm start); (0,) before any fit
+    round: int = struct.field(pytree_node=False, default=0)
+    design_next: int = struct.field(pytree_node=False, default=0)
+
+    @property
+    def num_observations(self) -> int:
+        return int(self.y.shape[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class BayesOpt(Strategy):
+    """Batch Bayesian optimisation with a GP surrogate.
+
+    population: members per ask. rounds: number of asks (`done` after that many tells).
+    acquisition: "ei" (expected improvement), "pi" (probability of improvement), "ucb" (upper
+        confidence bound) - batched by kriging believer - or "thompson" (one posterior sample per
+        member).
+    initial_design: "sobol", "lhs" or "random"; initial_size: its size (default: one population).
+    restarts: starts of the marginal-likelihood fit (the previous fit is one of them).
+    max_fit_points: the hyperparameters are fitted on at most this many observations (the best
+        half and a random rest); the posterior always uses all of them.
+    num_candidates, num_starts, refine_steps: acquisition maximiser (pool size, starts refined per
+        member, Adam steps). xi: EI / PI margin; kappa: UCB width (both on the standardised scale).
+    num_features: random Fourier features per Thompson sample.
+    failed: "worst" (NaN scores count as the worst score seen) or "ignore" (left out of the fit).
+        Either way, failed points are never proposed again.
+    """
+
+    population: int = 64
+    rounds: int = 10
+    acquisition: str = "ei"
+    initial_design: str = "sobol"
+    initial_size: int | None = None
+    restarts: int = 3
+    max_fit_points: int = 512
+    num_candidates: int = 1024
+    num_starts: int = 4
+    refine_steps: int = 20
+    xi: float = 0.01
+    kappa: float = 2.0
+    num_features: int = 1024
+    failed: str = "worst"
+
+    def __post_init__(self):
+        super().__post_init__()
+        owner = "BayesOpt"
+        check_positive_int(owner, "rounds", self.rounds)
+        _check_choice(owner, "acquisition", self.acquisition, acquisition.ACQUISITIONS,
+                      " Use 'ei' (expected improvement), 'pi', 'ucb' or 'thompson'.")
+        _check_choice(owner, "initial_design", self.initial_design, INITIAL_DESIGNS)
+        if self.initial_size is not None:
+            check_positive_int(owner, "initial_size", self.initial_size)
+        check_positive_int(owner, "restarts", self.restarts)
+        check_positive_int(owner, "max_fit_points", self.max_fit_points, minimum=8)
+        check_positive_int(owner, "num_candidates", self.num_candidates)
+        check_positive_int(owner, "num_starts", self.num_starts)
+        check_positive_int(owner, "refine_steps", self.refine_steps, minimum=0)
+        check_positive_int(owner, "num_features", self.num_features)
+        _check_nonnegative(owner, "xi", self.xi)
+        _check_nonnegative(owner, "kappa", self.kappa)
+        _check_choice(owner, "failed", self.failed, FAILED_POLICIES,
+                      " 'worst' scores failures as the worst value seen, 'ignore' leaves them out of the fit.")
+
+    @property
+    def _initial_size(self) -> int:
+        return self.population if self.initial_size is None else self.initial_size
+
+    @property
+    def _settings(self) -> acquisition.BatchSettings:
+        return acquisition.BatchSettings(
+            thompson=self.acquisition == "thompson",
+            population=self.population,
+            num_candidates=self.num_candidates,
+            num_starts=self.num_starts,
+            refine_steps=self.refine_steps,
+            refine_lr=0.02,
+            num_features=self.num_features,
+        )
+
+    @property
+    def _choice(self) -> acquisition.AcquisitionChoice:
+        index = acquisition.ACQUISITIONS.index(self.acquisition) if self.acquisition != "thompson" else 0
+        return acquisition.AcquisitionChoice(jnp.asarray(index, jnp.int32), jnp.asarray(self.xi), jnp.asarray(self.kappa))
+
+    # -- protocol ------------------------------------------------------------------------------
+    def init(self, space: Space, key: jax.Array) -> BayesOptState:
+        space = check_space("BayesOpt", space)
+        if not space.free_names:
+            raise ValueError(
+                f"BayesOpt.init: the space has nothing to search (every parameter is Fixed): {space!r}. "
+                "Give at least one distribution, e.g. vt.LogUniform(1e-4, 1e-1)."
+            )
+        encoding = Encoding(space)
+        design = self._design(encoding, key)
+        D = encoding.width
+        return BayesOptState(
+            space=space,
+            encoding=encoding,
+            X=np.zeros((0, D)),
+            y=np.zeros((0,)),
+            design=design,
+            gp_raw=np.zeros((0,)),
+        )
+
+    def ask(self, state: BayesOptState, key: jax.Array):
+        P = self.population
+        if state.design_next < len(state.design):
+            Z = state.design[state.design_next : state.design_next + P]
+            if len(Z) < P:  # the design ran out mid-population: top up with random points
+                Z = self._top_up(state, Z, key)
+            return state.encoding.decode(jnp.asarray(Z, jnp.float32)), state.replace(
+                design_next=state.design_next + P
+            )
+        if np.sum(np.isfinite(state.y)) < 2:
+            # Nothing to fit yet (every score so far failed): keep exploring at random.
+            return state.space.sample(key, P), state
+        with jax.enable_x64(True):
+            Z, raw = self._fit_and_propose(state, key)
+        return state.encoding.decode(jnp.asarray(Z, jnp.float32)), state.replace(gp_raw=raw)
+
+    def tell(self, state: BayesOptState, hp: Mapping[str, jax.Array], scores) -> BayesOptState:
+        n = state.space.check_population(hp)
+        scores = check_scores("BayesOpt", scores, n)
+        with jax.enable_x64(True):
+            Z = np.asarray(state.encoding.encode(hp), np.float64)
+        return state.replace(
+            X=np.concatenate([state.X, Z]),
+            y=np.concatenate([state.y, np.asarray(scores, np.float64)]),
+            round=state.round + 1,
+        )
+
+    def done(self, state: BayesOptState) -> bool:
+        return state.round >= self.rounds
+
+    def total_evaluations(self) -> int:
+        return self.population * self.rounds
+
+    # -- internals -----------------------------------------------------------------------------
+    def _design(self, encoding: Encoding, key: jax.Array) -> np.ndarray:
+        """The initial design in the encoded cube, (initial_size, D), without repeated points.
+
+        Drawn 4x over and cut to the first initial_size distinct points: in a small discrete space
+        several draws land on one value. A space with fewer points than asked gives them all."""
+        n, d = self._initial_size, encoding.num_units
+        seed = _key_seed(key)
+        if self.initial_design == "sobol":
+            m = max(0, math.ceil(math.log2(4 * n)))  # a power of two keeps Sobol's balance; take a prefix
+            U = scipy.stats.qmc.Sobol(d, scramble=True, rng=seed).random_base2(m)
+        elif self.initial_design == "lhs":
+            # One hypercube of n points first (stratified), then others for any repeats.
+            U = np.concatenate([scipy.stats.qmc.LatinHypercube(d, rng=seed + i).random(n) for i in range(4)])
+        else:
+            U = np.random.default_rng(seed).uniform(size=(4 * n, d))
+        with jax.enable_x64(True):
+            Z = np.asarray(encoding.unit_to_z(jnp.asarray(U)), np.float64)
+        return _first_distinct(Z, n)
+
+    def _top_up(self, state: BayesOptState, Z: np.ndarray, key: jax.Array) -> np.ndarray:
+        """Z plus random points, up to a population, repeating neither Z nor an observation."""
+        need = self.population - len(Z)
+        U = jax.random.uniform(key, (64 * need, state.encoding.num_units))
+        with jax.enable_x64(True):
+            extra = np.asarray(state.encoding.unit_to_z(jnp.asarray(U, jnp.float64)), np.float64)
+        known = np.concatenate([state.X, Z])
+        fresh = _first_distinct(extra, need, exclude=known)
+        if len(fresh) < need:  # the space has run out of new points: repeats can't be avoided
+            fresh = np.concatenate([fresh, extra[: need - len(fresh)]])
+        return np.concatenate([Z, fresh])
+
+    def _fit_and_propose(self, state: BayesOptState, key: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+        enc = state.encoding
+        D = enc.width
+        X_all, y_all = state.X, state.y
+        finite = np.isfinite(y_all)
+        if self.failed == "worst":
+            X, y = X_all, np.where(finite, y_all, np.min(y_all[finite]))
+        else:
+            X, y = X_all[finite], y_all[finite]
+        std = np.std(y)
+        y = (y - np.mean(y)) / (std if std > 1e-12 else 1.0)
+        k_sub, k_fit, k_prop = jax.random.split(key, 3)
+
+        # Hyperparameters from at most max_fit_points observations: the best half (where the
+        # optimiser works) and a random rest (the global shape).
+        n = len(y)
+        if n > self.max_fit_points:
+            order = np.argsort(-y, kind="stable")
+            n_best = self.max_fit_points // 2
+            rest = np.asarray(jax.random.permutation(k_sub, order[n_best:]))
+            idx = np.concatenate([order[:n_best], rest[: self.max_fit_points - n_best]])
+        else:
+            idx = np.arange(n)
+        m = bucket(len(idx))
+        fit_mask = _pad(np.ones(len(idx), bool), m)
+        warm = state.gp_raw if state.gp_raw.shape == (D + 2,) else np.asarray(gp.unconstrain(gp.default_params(D)))
+        inits = np.concatenate([warm[None], np.asarray(gp.random_raw_inits(k_fit, D, self.restarts - 1))])
+        raw, _ = gp.fit(_pad(X[idx], m), _pad(y[idx], m), fit_mask, inits)
+
+        nb, nr = bucket(n), bucket(len(X_all))
+        Z = acquisition.propose_batch(
+            gp.constrain(jnp.asarray(raw)),
+            _pad(X, nb),
+            _pad(y, nb),
+            _pad(np.ones(n, bool), nb),
+            _pad(X_all, nr),
+            _pad(np.ones(len(X_all), bool), nr),
+            k_prop,
+            self._choice,
+            settings=self._settings,
+            encoding=enc,
+        )
+        return np.asarray(Z, np.float64), np.asarray(raw)

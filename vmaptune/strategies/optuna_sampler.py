@@ -1,0 +1,209 @@
+"""Optuna bridge: any Optuna sampler (TPE, CMA-ES, GP, QMC, ...) as a population strategy.
+
+Each `ask` asks the Optuna study for `population` trials (Optuna's ask-and-tell interface), each
+`tell` reports their scores (NaN -> a failed trial). Optuna is an optional dependency:
+`pip install vmaptune[optuna]`.
+
+How the space maps to Optuna distributions:
+
+    Uniform(a, b)            -> FloatDistribution(a, b)
+    LogUniform(a, b)         -> FloatDistribution(a, b, log=True)
+    OneMinusLogUniform(a, b) -> FloatDistribution(1 - b, 1 - a, log=True) over "one_minus_<name>"
+    IntUniform(a, b)         -> IntDistribution(a, b)
+    IntLogUniform(a, b)      -> IntDistribution(a, b, log=True)
+    Choice(options)          -> CategoricalDistribution(options)
+    Fixed(v)                 -> not given to Optuna
+
+Randomness comes from the Optuna sampler, not from the keys: pass `sampler=lambda seed:
+TPESampler(seed=seed)` to seed a fresh sampler from the `init` key, or a sampler built with its own
+seed. The state holds a live `optuna.Study` that `ask` and `tell` update in place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from vmaptune.space import (
+    Choice,
+    Fixed,
+    IntLogUniform,
+    IntUniform,
+    LogUniform,
+    OneMinusLogUniform,
+    Space,
+    Uniform,
+)
+from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
+
+
+def _import_optuna():
+    try:
+        import optuna
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "vt.OptunaSampler needs optuna, which is not installed. "
+            "Install it with: pip install vmaptune[optuna]"
+        ) from e
+    return optuna
+
+
+def _optuna_param(name: str, dist) -> tuple[str, Any] | None:
+    """(optuna parameter name, optuna distribution) for one of ours; None for Fixed."""
+    D = _import_optuna().distributions
+    if isinstance(dist, Fixed):
+        return None
+    if isinstance(dist, Uniform):
+        return name, D.FloatDistribution(dist.low, dist.high)
+    if isinstance(dist, LogUniform):
+        return name, D.FloatDistribution(dist.low, dist.high, log=True)
+    if isinstance(dist, OneMinusLogUniform):
+        return f"one_minus_{name}", D.FloatDistribution(1.0 - dist.high, 1.0 - dist.low, log=True)
+    if isinstance(dist, IntUniform):
+        return name, D.IntDistribution(dist.low, dist.high)
+    if isinstance(dist, IntLogUniform):
+        return name, D.IntDistribution(dist.low, dist.high, log=True)
+    if isinstance(dist, Choice):
+        return name, D.CategoricalDistribution(list(dist.options))
+    raise TypeError(f"OptunaSampler: no Optuna distribution for {name}={dist!r}.")
+
+
+def _to_value(dist, optuna_value):
+    """Optuna's value -> our encoded value (float, int or option index)."""
+    if isinstance(dist, OneMinusLogUniform):
+        return 1.0 - optuna_value
+    if isinstance(dist, Choice):
+        return dist.options.index(optuna_value)
+    return optuna_value
+
+
+def _from_value(dist, optuna_dist, value):
+    """Our encoded value -> Optuna's (the inverse of _to_value), inside Optuna's bounds (a float32
+    value can round just past them)."""
+    if isinstance(dist, Choice):
+        return dist.options[int(value)]
+    if dist.kind == "int":
+        return int(value)
+    v = 1.0 - float(value) if isinstance(dist, OneMinusLogUniform) else float(value)
+    return min(max(v, optuna_dist.low), optuna_dist.high)
+
+
+@struct.dataclass
+class OptunaSamplerState:
+    space: Space = struct.field(pytree_node=False)
+    study: Any = struct.field(pytree_node=False)  # optuna.Study, updated in place
+    distributions: dict = struct.field(pytree_node=False)  # our name -> (optuna name, distribution)
+    pending: tuple = struct.field(pytree_node=False, default=())  # trials of the last ask
+    pending_hp: Any = struct.field(pytree_node=False, default=None)
+    round: int = struct.field(pytree_node=False, default=0)
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class OptunaSampler(Strategy):
+    """`rounds` populations of `population` members, each proposed by an Optuna sampler.
+
+    sampler: an `optuna.samplers.BaseSampler`, e.g. `TPESampler(seed=0)`, or a function
+    seed -> sampler (called at `init` with a seed drawn from the key, so runs repeat).
+    """
+
+    sampler: Any = None
+    population: int = 64
+    rounds: int = 1
+
+    def __init__(self, sampler: Any, population: int = 64, rounds: int = 1):
+        object.__setattr__(self, "sampler", sampler)
+        object.__setattr__(self, "population", population)
+        object.__setattr__(self, "rounds", rounds)
+        self.__post_init__()
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_positive_int("OptunaSampler", "rounds", self.rounds)
+        optuna = _import_optuna()
+        if not (isinstance(self.sampler, optuna.samplers.BaseSampler) or callable(self.sampler)):
+            raise TypeError(
+                f"OptunaSampler: sampler must be an Optuna sampler or a function seed -> sampler, got "
+                f"{self.sampler!r}. Use e.g. vt.OptunaSampler(optuna.samplers.TPESampler(seed=0))."
+            )
+
+    @property
+    def name(self) -> str:
+        if isinstance(self.sampler, _import_optuna().samplers.BaseSampler):
+            return f"Optuna({type(self.sampler).__name__})"
+        return "Optuna"
+
+    def init(self, space: Space, key: jax.Array) -> OptunaSamplerState:
+        optuna = _import_optuna()
+        space = check_space("OptunaSampler", space)
+        sampler = self.sampler
+        if not isinstance(sampler, optuna.samplers.BaseSampler):
+            sampler = sampler(int(jax.random.randint(key, (), 0, 2**31 - 1)))
+            if not isinstance(sampler, optuna.samplers.BaseSampler):
+                raise TypeError(
+                    f"OptunaSampler: the sampler function returned {sampler!r}, not an Optuna sampler."
+                )
+        dists = {}
+        for name, dist in space.items():
+            p = _optuna_param(name, dist)
+            if p is not None:
+                dists[name] = p
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        return OptunaSamplerState(space=space, study=study, distributions=dists)
+
+    def ask(self, state: OptunaSamplerState, key: jax.Array):
+        fixed = dict(state.distributions.values())
+        trials = tuple(state.study.ask(fixed) for _ in range(self.population))
+        hp = {}
+        for name, dist in state.space.items():
+            if name in state.distributions:
+                oname = state.distributions[name][0]
+                col = [_to_value(dist, t.params[oname]) for t in trials]
+            else:
+                col = [dist.encode(dist.value)] * self.population
+            hp[name] = jnp.asarray(col, dist.dtype)
+        return hp, state.replace(pending=trials, pending_hp={k: np.asarray(v) for k, v in hp.items()})
+
+    def tell(self, state: OptunaSamplerState, hp: Mapping[str, jax.Array], scores) -> OptunaSamplerState:
+        optuna = _import_optuna()
+        n = state.space.check_population(hp)
+        scores = np.asarray(check_scores("OptunaSampler", scores, n), np.float64)
+        hp_np = {k: np.asarray(v) for k, v in hp.items()}
+        asked = state.pending_hp is not None and len(state.pending) == n and all(
+            np.array_equal(hp_np[k], state.pending_hp[k]) for k in state.space.names
+        )
+        if asked:
+            for trial, s in zip(state.pending, scores):
+                if np.isfinite(s):
+                    state.study.tell(trial, float(s))
+                else:
+                    state.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            state = state.replace(pending=(), pending_hp=None)
+        else:
+            # Points Optuna did not propose (e.g. results from elsewhere): add them as finished trials.
+            dists = dict(state.distributions.values())
+            for i, s in enumerate(scores):
+                params = {
+                    oname: _from_value(state.space[name], odist, hp_np[name][i])
+                    for name, (oname, odist) in state.distributions.items()
+                }
+                finished = np.isfinite(s)
+                state.study.add_trial(
+                    optuna.trial.create_trial(
+                        params=params,
+                        distributions=dists,
+                        value=float(s) if finished else None,
+                        state=optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.FAIL,
+                    )
+                )
+        return state.replace(round=state.round + 1)
+
+    def done(self, state: OptunaSamplerState) -> bool:
+        return state.round >= self.rounds
+
+    def total_evaluations(self) -> int:
+        return self.population * self.rounds
