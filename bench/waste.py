@@ -5,7 +5,7 @@ the same members grouped by width (rounded up to a power of two), one program pe
 timed after a warm-up call with the same members (steady state, compiles excluded; the first
 call's time is reported too), in one run on one machine.
 
-    python bench/waste.py --population 256 --epochs 5 --json bench/out/waste.json
+    python bench/waste.py --population 64 --epochs 2 --json bench/out/waste.json
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def timed(bucketing, population, epochs):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--population", type=int, default=256)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--population", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     data = vt.load_dataset("digits")

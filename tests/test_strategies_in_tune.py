@@ -15,6 +15,8 @@ SPACE = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1), activation=vt.Choice([
         (vt.CoarseToFine(population=4, rounds=2, top_k=2), 8, 2),
         (vt.Evolution(population=4, generations=2), 8, 2),
         (vt.RandomSearch(population=4, rounds=2), 8, 2),
+        (vt.BayesOpt(population=4, rounds=2, acquisition="thompson"), 8, 2),
+        (vt.OptunaSampler(lambda seed: __import__("optuna").samplers.TPESampler(seed=seed), population=4, rounds=2), 8, 2),
     ],
 )
 def test_strategy_runs_inside_tune(digits, strategy, rows, rounds):

@@ -299,7 +299,7 @@ class BayesOpt(Strategy):
     def done(self, state: BayesOptState) -> bool:
         return state.round >= self.rounds
 
-    def total_evaluations(self) -> int:
+    def total_evaluations(self, space: Space | None = None) -> int:
         return self.population * self.rounds
 
     # -- internals -----------------------------------------------------------------------------

@@ -205,5 +205,5 @@ class OptunaSampler(Strategy):
     def done(self, state: OptunaSamplerState) -> bool:
         return state.round >= self.rounds
 
-    def total_evaluations(self) -> int:
+    def total_evaluations(self, space: Space | None = None) -> int:
         return self.population * self.rounds

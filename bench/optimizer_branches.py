@@ -1,0 +1,66 @@
+"""What a mixed-optimizer population costs: under vmap every optimizer kind in the space computes
+its update for every member, and each member keeps its own. Same population, same members' other
+settings; only the set of kinds in the space changes. Timed after a warm-up, in one run.
+
+    python bench/optimizer_branches.py --population 256 --epochs 3 --json bench/out/optimizer_branches.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+
+import vmaptune as vt
+from vmaptune import engine
+from vmaptune.tune import _prepare
+
+KIND_SETS = {
+    "sgd only": ["sgd"],
+    "adam only": ["adam"],
+    "sgd + adam": ["sgd", "adam"],
+    "all seven": list(vt.OPTIMIZERS),
+}
+
+
+def seconds_per_epoch(data, kinds, population, epochs):
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-2), optimizer=vt.Choice(kinds))
+    program, _ = _prepare(vt.MLP(hidden=2, units=128), space, data, vt.RandomSearch(population), epochs=epochs,
+                          seed=0, metric=None, batch_size=64, chunk_epochs=epochs, shared_order=True)
+    hp = space.numeric(space.sample(jax.random.key(0), population))
+    arrays = engine.data_arrays(data)
+
+    def once():
+        run = engine.PopulationRun(program, hp, arrays, member_ids=jnp.arange(population), seed=0, epochs=epochs)
+        jax.block_until_ready(run.state)
+        t = time.perf_counter()
+        run.train(epochs, chunk_epochs=epochs)
+        jax.block_until_ready(run.state.params)
+        return time.perf_counter() - t
+
+    once()
+    return min(once() for _ in range(2)) / epochs
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--population", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    data = vt.load_dataset("digits")
+    rows = {name: round(seconds_per_epoch(data, kinds, args.population, args.epochs), 4) for name, kinds in KIND_SETS.items()}
+    base = rows["sgd only"]
+    out = {"population": args.population, "seconds_per_epoch": rows,
+           "relative_to_sgd_only": {k: round(v / base, 2) for k, v in rows.items()},
+           "machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].device_kind}, jax {jax.__version__}"}
+    print(json.dumps(out, indent=2))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
