@@ -25,7 +25,7 @@ SPACE = vt.Space(learning_rate=vt.Choice([1e-6, 2e-6, 3e-6, 0.05]), momentum=vt.
 
 
 def timed(data, population, epochs, compact_below):
-    stopping = vt.EarlyStopping(patience=2, monitor="loss", min_delta=1e-3, compact_below=compact_below)
+    stopping = vt.EarlyStopping(patience=2, monitor="loss", min_delta=1e-2, compact_below=compact_below)
 
     def call():
         t = time.perf_counter()

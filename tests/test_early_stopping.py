@@ -96,3 +96,13 @@ def test_tune_reports_stopped_members(digits):
 def test_bad_early_stopping_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         vt.EarlyStopping(**kwargs)
+
+
+def test_members_taken_out_before_training_keep_empty_records(digits):
+    prog = program(digits)
+    run = engine.PopulationRun(prog, lr_population(0.05, 0.02, 0.01, 0.03), engine.data_arrays(digits),
+                               member_ids=jnp.arange(4), seed=0, epochs=2)
+    run.select([0, 2])  # e.g. Hyperband dropping the driver's padding at once
+    run.train(2)
+    assert np.all(np.isnan(run.curves["val_score"][[1, 3]])) and np.all(np.isfinite(run.curves["val_score"][[0, 2]]))
+    assert run.status()["best_epoch"][[1, 3]].tolist() == [0, 0]

@@ -382,8 +382,9 @@ class PopulationRun:
             self.curves[key][self.slots, window] = np.asarray(value).T
         parked = self._parked_members
         if parked.any():
-            for key in ("val_loss", "val_score"):
-                self.curves[key][parked, window] = self.curves[key][parked, first_epoch - 1:first_epoch]
+            for key in ("val_loss", "val_score"):  # carry the last value on; NaN if parked before training
+                last = self.curves[key][parked, first_epoch - 1:first_epoch] if first_epoch > 0 else np.nan
+                self.curves[key][parked, window] = last
             self.curves["train_loss"][parked, window] = np.nan
         if on_chunk is not None:
             on_chunk(first_epoch + n, {k: v[:, :first_epoch + n] for k, v in self.curves.items()})
