@@ -1,11 +1,6 @@
-import os
+import pytest
 
-# Several host devices for the sharding tests; harmless elsewhere. Must precede the first jax import.
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
-
-import pytest  # noqa: E402
-
-import vmaptune as vt  # noqa: E402
+import vmaptune as vt
 
 
 @pytest.fixture(scope="session")
