@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 
-import jax
 import numpy as np
 
 import vmaptune as vt
+from common import machine, write_json
 
 SPACE = vt.Space(learning_rate=vt.Choice([1e-6, 2e-6, 3e-6, 0.05]), momentum=vt.Fixed(0.9))  # 3 in 4 stall
 
@@ -51,9 +49,6 @@ if __name__ == "__main__":
            "packed_seconds": round(packed_s, 3), "unpacked_seconds": round(plain_s, 3),
            "speedup": round(plain_s / packed_s, 2),
            "same_scores": bool(np.allclose(packed.members["score"], plain.members["score"], atol=1e-5)),
-           "machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].device_kind}, jax {jax.__version__}"}
+           "machine": machine()}
     print(json.dumps(out, indent=2))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    write_json(args.json, out)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 
 import jax
 import jax.numpy as jnp
 
 import vmaptune as vt
+from common import machine, write_json
 from vmaptune import engine
 from vmaptune.tune import _prepare
 
@@ -58,9 +57,6 @@ if __name__ == "__main__":
     base = rows["sgd only"]
     out = {"population": args.population, "seconds_per_epoch": rows,
            "relative_to_sgd_only": {k: round(v / base, 2) for k, v in rows.items()},
-           "machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].device_kind}, jax {jax.__version__}"}
+           "machine": machine()}
     print(json.dumps(out, indent=2))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    write_json(args.json, out)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 
 import jax
@@ -25,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import vmaptune as vt
+from common import machine, write_json
 from vmaptune import engine
 from vmaptune.tune import _prepare
 
@@ -181,13 +180,10 @@ def main():
         "best_val_accuracy_vmap": float(np.nanmax(curves["val_score"][:, -1])),
         "best_val_accuracy_optuna": optuna_best,
         "same_final_score_share": agreement,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].device_kind}, jax {jax.__version__}",
+        "machine": machine(),
     }
     print(json.dumps(out, indent=2))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    write_json(args.json, out)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 
 import jax
@@ -22,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import vmaptune as vt
+from common import machine, write_json
 from vmaptune import engine
 from vmaptune.tune import _prepare
 
@@ -125,7 +125,7 @@ def main():
         rows.append(row)
         print(json.dumps(row), flush=True)
     base = rows[0]["compile_seconds"]
-    out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {device.device_kind}, jax {jax.__version__}",
+    out = {"machine": machine(),
            "matmul_peak_gflops_per_second": round(peak / 1e9, 1), "epochs": args.epochs, "rows": rows,
            "compile_ratio_largest_vs_smallest": round(rows[-1]["compile_seconds"] / base, 2)}
     print(f"\nmatmul peak {peak / 1e9:.1f} GFLOP/s on {out['machine']}")
@@ -133,10 +133,7 @@ def main():
     for r in rows:
         print(f"{r['population']:>6} {r['seconds']:>8.3f} {r['compile_seconds']:>9.2f} {r['member_epochs_per_second']:>11.1f} "
               f"{r['gflops_per_second']:>8.1f} {100 * r['utilisation']:>5.1f}% {r['bytes_per_member'] or 0:>12}")
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    write_json(args.json, out)
     if args.plot:
         plot(rows, peak, args.plot)
 

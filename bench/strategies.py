@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 
-import jax
 import numpy as np
 
 import vmaptune as vt
+from common import machine, write_json
 
 SPACE = vt.Space(
     learning_rate=vt.LogUniform(1e-4, 1.0),
@@ -89,12 +87,9 @@ def main():
     print(f"\n{'strategy':<20} {'median best acc':>15} {'median s':>9} {'member-epochs':>13}")
     for name, s in summary.items():
         print(f"{name:<20} {s['median_best_val_accuracy']:>15.4f} {s['median_seconds']:>9.1f} {s['median_member_epochs']:>13.0f}")
-    out = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].device_kind}, jax {jax.__version__}",
+    out = {"machine": machine(),
            "budget_member_epochs": POPULATION * ROUNDS * EPOCHS, "seeds": args.seeds, "rows": rows, "summary": summary}
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    write_json(args.json, out)
     if args.plot:
         import matplotlib
 

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 
-import jax
 import numpy as np
 
 import vmaptune as vt
+from common import machine, write_json
 
 SPACE = vt.Space(
     learning_rate=vt.LogUniform(1e-2, 2e-1),
@@ -58,10 +56,7 @@ if __name__ == "__main__":
         "useful_fraction_padded": padded.settings["useful_compute_fraction"][0],
         "useful_fraction_bucketed": bucketed.settings["useful_compute_fraction"][0],
         "max_val_loss_difference": float(np.nanmax(np.abs(padded.curves["val_loss"] - bucketed.curves["val_loss"]))),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].device_kind}, jax {jax.__version__}",
+        "machine": machine(),
     }
     print(json.dumps(out, indent=2))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    write_json(args.json, out)

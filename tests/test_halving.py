@@ -8,7 +8,6 @@ import pytest
 
 import vmaptune as vt
 from helpers import TRAINING_BATCH, TRAINING_MODEL, TRAINING_SPACE, drive, training_program
-from vmaptune import engine
 from vmaptune.strategies.halving import Hyperband, SuccessiveHalving, bucket_size, halving_rungs, hyperband_brackets
 
 SPACE, MODEL, BATCH = TRAINING_SPACE, TRAINING_MODEL, TRAINING_BATCH

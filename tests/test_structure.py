@@ -7,7 +7,7 @@ import optax
 import pytest
 
 import vmaptune as vt
-from helpers import assert_trees_equal, host, take
+from helpers import host, take
 from vmaptune import engine
 from vmaptune.optim import SCHEDULES, schedule_factor
 from vmaptune.tune import _prepare

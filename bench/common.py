@@ -1,0 +1,22 @@
+"""What every bench script shares: the machine's description and writing the JSON figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+
+import jax
+
+
+def machine() -> str:
+    """e.g. 'x86_64, 2 cores, cpu, jax 0.10.2' (the device kind names the GPU on one)."""
+    return f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].device_kind}, jax {jax.__version__}"
+
+
+def write_json(path: str | None, figures: dict) -> None:
+    """Writes the figures to `path` (folders created), if a path was given."""
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(figures, f, indent=2)
