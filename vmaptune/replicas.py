@@ -83,7 +83,9 @@ def cv_arrays(data: Dataset, folds: int, seed: int) -> tuple[DataArrays, np.ndar
 
     Every fold trains on the same number of rows and scores on the same number of held-out rows
     (the smallest fold's), so one program serves all folds; the few rows this leaves out of a
-    fold are reported. Returns the arrays and the (n_pool,) fold assignment."""
+    fold are reported. Features keep the Dataset's scaling (statistics of its training split),
+    not per-fold statistics: a leak of scale only, never of labels.
+    Returns the arrays and the (n_pool,) fold assignment."""
     X, y = data.pool()
     fold = data.folds(folds, seed)
     rng = np.random.default_rng(seed + 1)
