@@ -20,3 +20,24 @@ def write_json(path: str | None, figures: dict) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:
             json.dump(figures, f, indent=2)
+
+
+def training_seconds(program, hp, arrays, population: int, epochs: int, repeats: int = 2) -> float:
+    """Fastest of `repeats` timed trainings of a fresh population for `epochs` in one chunk, after a
+    warm-up (compiles excluded; initialisation outside the timing)."""
+    import time
+
+    import jax.numpy as jnp
+
+    from vmaptune import engine
+
+    def once():
+        run = engine.PopulationRun(program, hp, arrays, member_ids=jnp.arange(population), seed=0, epochs=epochs)
+        jax.block_until_ready(run.state)
+        t = time.perf_counter()
+        run.train(epochs, chunk_epochs=epochs)
+        jax.block_until_ready(run.state.params)
+        return time.perf_counter() - t
+
+    once()
+    return min(once() for _ in range(repeats))

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import jax
-import jax.numpy as jnp
 
 import vmaptune as vt
-from common import machine, write_json
+from common import machine, training_seconds, write_json
 from vmaptune import engine
 from vmaptune.tune import _prepare
 
@@ -32,18 +30,7 @@ def seconds_per_epoch(data, kinds, population, epochs):
     program, _ = _prepare(vt.MLP(hidden=2, units=128), space, data, vt.RandomSearch(population), epochs=epochs,
                           seed=0, metric=None, batch_size=64, chunk_epochs=epochs, shared_order=True)
     hp = space.numeric(space.sample(jax.random.key(0), population))
-    arrays = engine.data_arrays(data)
-
-    def once():
-        run = engine.PopulationRun(program, hp, arrays, member_ids=jnp.arange(population), seed=0, epochs=epochs)
-        jax.block_until_ready(run.state)
-        t = time.perf_counter()
-        run.train(epochs, chunk_epochs=epochs)
-        jax.block_until_ready(run.state.params)
-        return time.perf_counter() - t
-
-    once()
-    return min(once() for _ in range(2)) / epochs
+    return training_seconds(program, hp, engine.data_arrays(data), population, epochs) / epochs
 
 
 if __name__ == "__main__":

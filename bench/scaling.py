@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import vmaptune as vt
-from common import machine, write_json
+from common import machine, training_seconds, write_json
 from vmaptune import engine
 from vmaptune.tune import _prepare
 
@@ -70,17 +70,7 @@ def measure(data, population: int, epochs: int) -> dict:
     if memory is not None:
         mem_bytes = (memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
                      - memory.alias_size_in_bytes)
-
-    def once():
-        r = engine.PopulationRun(program, hp, arrays, member_ids=jnp.arange(population), seed=0, epochs=epochs)
-        jax.block_until_ready(r.state)
-        t = time.perf_counter()
-        r.train(epochs, chunk_epochs=epochs)
-        jax.block_until_ready(r.state.params)
-        return time.perf_counter() - t
-
-    once()  # warm-up (the cached executable; init compiled too)
-    seconds = min(once() for _ in range(2))
+    seconds = training_seconds(program, hp, arrays, population, epochs)
     flops = training_flops(data, program.steps_per_epoch, population, epochs)
     return {
         "population": population, "seconds": round(seconds, 4), "compile_seconds": round(compile_s, 3),
