@@ -180,6 +180,7 @@ def main():
         "best_val_accuracy_vmap": float(np.nanmax(curves["val_score"][:, -1])),
         "best_val_accuracy_optuna": optuna_best,
         "same_final_score_share": agreement,
+        "devices": program.devices, "member_block": program.member_block,
         "machine": machine(),
     }
     print(json.dumps(out, indent=2))

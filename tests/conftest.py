@@ -1,6 +1,13 @@
-import pytest
+import os
 
-import vmaptune as vt
+# Four CPU devices on any machine, so populations are split over several devices in every test
+# (vmaptune would otherwise show one device per core). Must precede the first jax import.
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
+
+import pytest  # noqa: E402
+
+import vmaptune as vt  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,11 @@
 """vmaptune: tune neural-network hyperparameters by training the whole population at once."""
 
+# Before anything can start JAX's backends: show each CPU core as a device, so a population is
+# split over all cores (see vmaptune/distributed.py; VMAPTUNE_CPU_DEVICES=1 turns it off).
+from vmaptune.distributed import configure_cpu_devices
+
+configure_cpu_devices()
+
 from vmaptune.data import Dataset, load_dataset
 from vmaptune.lr_finder import LRRangeTestResult, LRSuggestion, lr_range_test
 from vmaptune.metrics import METRICS, Metric

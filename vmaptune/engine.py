@@ -10,12 +10,17 @@ over params and the whole optimizer state, step counts included.
 
 Randomness: member i's key is fold_in(root, member_id[i]), so a member trains identically whatever
 population it is in; the shared minibatch order comes from fold_in(order_key, epoch).
+
+Layout (vmaptune/distributed.py): the population is split over `program.devices` devices with
+shard_map, and on a CPU each device steps `program.member_block` members at a time (lax.map over
+blocks, vmap inside) so their buffers stay in cache. Neither changes what a member computes.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 from typing import Any, Callable, Mapping
 
 import jax
@@ -24,6 +29,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from vmaptune.distributed import largest_divisor, place_population, place_replicated, population_mesh, population_specs
 from vmaptune.metrics import get_metric, training_loss
 from vmaptune.optim import make_optimizer, resolve_hyperparameters
 
@@ -50,6 +56,8 @@ class Program:
     restore_best: bool = False  # keep each member's best weights (state.best_params)
     folds: int = 0  # cross-validation folds (0 = none): hp["fold"] gives each member's fold
     evaluate: bool = True  # score on validation data every epoch (off for refits: test is read once, after)
+    devices: int = 1  # split the population over up to this many devices (vmaptune.distributed)
+    member_block: int = 0  # step this many members at a time (CPU cache blocking); 0 = all at once
 
 
 @struct.dataclass
@@ -90,8 +98,10 @@ class DataArrays:
 
 
 def _all_finite(tree) -> jax.Array:
-    leaves = jax.tree.leaves(tree)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+    """True when no leaf holds inf or NaN. max(|x|) is inf or NaN exactly then (XLA's max
+    propagates NaN), and a float max reduces faster on a CPU than all(isfinite(x))."""
+    leaves = [leaf for leaf in jax.tree.leaves(tree) if leaf.size]
+    return jnp.isfinite(jnp.stack([jnp.max(jnp.abs(leaf)) for leaf in leaves]).max()) if leaves else jnp.bool_(True)
 
 
 def _select(take: jax.Array, new, old):
@@ -206,57 +216,91 @@ def _update_masks(model, hp):
     return jax.vmap(model.update_mask)(hp)
 
 
-def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays, order_key, n_epochs: int):
-    TRACE_COUNTS["train_chunk"] += 1
-    model = program.model
-    masks = _update_masks(model, hp)
-    n_train = data.n_train
-    # one gather for everybody unless rows differ per member (own order, own batch size, own fold)
-    shared = program.shared_order and not program.variable_batch and not program.folds
-    member_steps = member_steps_per_epoch(program, n_train, hp)
+def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows, epoch):
+    """One epoch of optimizer steps for a block of members (or the whole population).
+
+    members: dict of per-member arrays (leading axis = the block's members): params, opt_state,
+      active, diverged, keys, hp, masks (or None), steps (steps each member takes this epoch) and,
+      when members do not share rows, order: (members, steps, batch) rows, or with per-member batch
+      sizes (members, n_train) the epoch's permutation.
+    shared_rows: (steps, batch) row indices every member reads, or None.
+    -> params, opt_state, active, diverged, loss_sum (members,)."""
+    hp, masks, n_train = members["hp"], members["masks"], data.n_train
+    shared = shared_rows is not None and not program.folds  # one gather serves every member
     vstep = jax.vmap(
         lambda p, o, k, h, m, a, xb, yb, s, w, live: _member_step(program, p, o, k, h, m, a, xb, yb, s, w, live),
         in_axes=(0, 0, 0, 0, 0 if masks is not None else None, 0, None if shared else 0,
                  None if shared else 0, None, None if shared else 0, 0),
     )
 
-    def epoch_body(state: PopulationState, _):
+    def step_body(carry, s):
+        params, opt_state, active, diverged, loss_sum = carry
+        live = s < members["steps"]
+        weights = None
         if program.variable_batch:
-            perms = _epoch_permutations(program, n_train, order_key, state.member_keys, state.epoch)
-            indices = jnp.arange(program.steps_per_epoch)  # rows are cut per member inside the step
+            # member with batch b takes rows s*b .. s*b+b-1 of the epoch's order; padded rows weigh 0
+            b = jnp.asarray(hp["batch_size"], jnp.int32)
+            offsets = jnp.arange(program.batch_size)
+            rows = jnp.clip(s * b[:, None] + offsets[None, :], 0, n_train - 1)
+            idx = jnp.take_along_axis(members["order"], rows, axis=1)
+            weights = (offsets[None, :] < b[:, None]).astype(jnp.float32)
+        elif shared_rows is not None:
+            idx = shared_rows[s]
         else:
-            indices = _batch_indices(program, n_train, order_key, state.member_keys, state.epoch)
+            idx = members["order"][:, s]
+        if program.folds:  # fold-local positions -> rows of the pool, per member
+            fold = jnp.asarray(hp["fold"], jnp.int32)
+            local = jnp.broadcast_to(idx, (fold.shape[0],) + idx.shape[-1:]) if idx.ndim == 1 else idx
+            idx = data.train_rows[fold[:, None], local]
+        xb, yb = data.X_train[idx], data.y_train[idx]
+        step = epoch * program.steps_per_epoch + s
+        params, opt_state, loss, newly = vstep(params, opt_state, members["keys"], hp, masks,
+                                               active, xb, yb, step, weights, live)
+        loss_sum = loss_sum + jnp.where(active & live & ~newly, loss, 0.0)
+        return (params, opt_state, active & ~newly, diverged | newly, loss_sum), None
 
-        def step_body(carry, inputs):
-            params, opt_state, active, diverged, loss_sum = carry
-            idx, s = inputs
-            live = s < member_steps
-            if program.variable_batch:
-                # member with batch b takes rows s*b .. s*b+b-1 of the epoch's order; padded rows weigh 0
-                b = jnp.asarray(hp["batch_size"], jnp.int32)
-                offsets = jnp.arange(program.batch_size)
-                rows = jnp.clip(s * b[:, None] + offsets[None, :], 0, n_train - 1)
-                idx = jnp.take_along_axis(perms, rows, axis=1)
-                weights = (offsets[None, :] < b[:, None]).astype(jnp.float32)
-            else:
-                weights = None
-            if program.folds:  # fold-local positions -> rows of the pool, per member
-                fold = jnp.asarray(hp["fold"], jnp.int32)
-                local = jnp.broadcast_to(idx, (fold.shape[0],) + idx.shape[-1:]) if idx.ndim == 1 else idx
-                idx = data.train_rows[fold[:, None], local]
-            xb, yb = data.X_train[idx], data.y_train[idx]  # shared order: one gather for everyone
-            step = state.epoch * program.steps_per_epoch + s
-            params, opt_state, loss, newly = vstep(params, opt_state, state.member_keys, hp, masks,
-                                                   active, xb, yb, step, weights, live)
-            loss_sum = loss_sum + jnp.where(active & live & ~newly, loss, 0.0)
-            return (params, opt_state, active & ~newly, diverged | newly, loss_sum), None
+    active = members["active"]
+    carry = (members["params"], members["opt_state"], active, members["diverged"],
+             jnp.zeros(active.shape[0], jnp.float32))
+    out, _ = jax.lax.scan(step_body, carry, jnp.arange(program.steps_per_epoch))
+    return out
 
-        p = state.active.shape[0]
-        carry = (state.params, state.opt_state, state.active, state.diverged, jnp.zeros(p, jnp.float32))
-        (params, opt_state, active, diverged, loss_sum), _ = jax.lax.scan(
-            step_body, carry, (indices, jnp.arange(program.steps_per_epoch)))
-        if program.evaluate:
-            val_loss, val_score = _evaluate(program, params, hp, data)
+
+def _in_blocks(fn, members: dict, block: int):
+    """fn over `members` in consecutive blocks of `block` members (lax.map), results concatenated
+    back; the whole population at once when block is 0 or not smaller than it."""
+    p = members["active"].shape[0]
+    block = largest_divisor(p, block) if block else p
+    if block >= p:
+        return fn(members)
+    blocked = jax.tree.map(lambda x: x.reshape((p // block, block) + x.shape[1:]), members)
+    out = jax.lax.map(fn, blocked)
+    return jax.tree.map(lambda x: x.reshape((p,) + x.shape[2:]), out)
+
+
+def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays, order_key, n_epochs: int):
+    TRACE_COUNTS["train_chunk"] += 1
+    masks = _update_masks(program.model, hp)
+    n_train = data.n_train
+    member_steps = member_steps_per_epoch(program, n_train, hp)
+
+    def epoch_body(state: PopulationState, _):
+        members = {"params": state.params, "opt_state": state.opt_state, "active": state.active,
+                   "diverged": state.diverged, "keys": state.member_keys, "hp": hp, "masks": masks,
+                   "steps": member_steps}
+        shared_rows = None
+        if program.variable_batch:
+            members["order"] = _epoch_permutations(program, n_train, order_key, state.member_keys, state.epoch)
+        elif program.shared_order:
+            shared_rows = _batch_indices(program, n_train, order_key, state.member_keys, state.epoch)
+        else:  # (steps, P, batch) -> (P, steps, batch): a member axis first, like every member field
+            members["order"] = jnp.swapaxes(
+                _batch_indices(program, n_train, order_key, state.member_keys, state.epoch), 0, 1)
+        params, opt_state, active, diverged, loss_sum = _in_blocks(
+            lambda m: _train_steps(program, data, m, shared_rows, state.epoch), members, program.member_block)
+        if program.evaluate:  # in member blocks too: the validation forward pass stays in cache
+            val_loss, val_score = _in_blocks(lambda m: _evaluate(program, m["params"], m["hp"], data),
+                                             {"params": params, "hp": hp, "active": active}, program.member_block)
         else:
             val_loss = val_score = jnp.zeros(params_count(state), jnp.float32)
         # A finite model can still overflow on validation data: that is divergence too.
@@ -289,8 +333,25 @@ def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays,
     return jax.lax.scan(epoch_body, state, None, length=n_epochs)
 
 
+def _train_chunk_on_devices(program: Program, state: PopulationState, hp, data: DataArrays, order_key,
+                           n_epochs: int):
+    """_train_chunk with the population split over the program's devices (shard_map: each device
+    runs the same chunk on its own members; members share nothing, so nothing is communicated)."""
+    mesh = population_mesh(program.devices, state.active.shape[0])
+    if mesh is None:
+        return _train_chunk(program, state, hp, data, order_key, n_epochs)
+    state_specs = population_specs(state)
+    curve_spec = jax.sharding.PartitionSpec(None, "population")  # curves are (n_epochs, P)
+    chunk = jax.shard_map(
+        functools.partial(_train_chunk, program, n_epochs=n_epochs), mesh=mesh,
+        in_specs=(state_specs, population_specs(hp), jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec()),
+        out_specs=(state_specs, {k: curve_spec for k in ("train_loss", "val_loss", "val_score")}),
+        check_vma=False)
+    return chunk(state, hp, data, order_key)
+
+
 # State buffers are donated: the old population is dead once the chunk has run (no copy on GPU).
-train_chunk = jax.jit(_train_chunk, static_argnames=("program", "n_epochs"), donate_argnames="state")
+train_chunk = jax.jit(_train_chunk_on_devices, static_argnames=("program", "n_epochs"), donate_argnames="state")
 train_chunk.__doc__ = """(program, state, hp, data, order_key, n_epochs) -> (state, curves)
 
 curves: dict of (n_epochs, P) arrays: train_loss, val_loss, val_score (NaN once diverged)."""
@@ -312,6 +373,13 @@ def useful_compute_fraction(program: Program, hp: Mapping[str, jax.Array], n_tra
     live = np.ones_like(rows) if active is None else np.asarray(active, float)
     computed = len(rows) * program.steps_per_epoch * program.batch_size * padded
     return float(np.sum(useful * rows * live) / computed)
+
+
+def member_bytes(model, hp: Mapping[str, jax.Array]) -> int:
+    """Bytes of one member's params (one buffer; gradients and moments are the same size).
+    hp: one member's settings (scalars). Traces the model's init without running it."""
+    shapes = jax.eval_shape(lambda key: model.init(key, hp), jax.random.key(0))
+    return int(sum(np.prod(leaf.shape) * leaf.dtype.itemsize for leaf in jax.tree.leaves(shapes)))
 
 
 def data_arrays(dataset) -> DataArrays:
@@ -342,6 +410,7 @@ class PopulationRun:
         self.order_key = jax.random.fold_in(root, 1)
         self.state = init_population(program, self.hp, member_ids, jax.random.fold_in(root, 0), active)
         self.slots = np.arange(p)
+        self._place()
         self.curves = {k: np.full((p, self.total_epochs), np.nan, np.float32)
                        for k in ("train_loss", "val_loss", "val_score")}
         self._parked: dict[str, np.ndarray] = {}  # status of members taken out of the state
@@ -360,6 +429,7 @@ class PopulationRun:
         if self.epochs_done + epochs > self.total_epochs:
             raise ValueError(f"this run was set up for {self.total_epochs} epochs; "
                              f"{self.epochs_done} are done, {epochs} more asked.")
+        self._place()
         pending = None
         for start in range(0, epochs, chunk_epochs):
             n = min(chunk_epochs, epochs - start)
@@ -374,6 +444,15 @@ class PopulationRun:
                 self.compact(compact_below)
         if pending is not None:
             self._record(*pending, on_chunk)
+
+    def _place(self) -> None:
+        """Moves state, settings and data where the program reads them (a no-op when they are
+        there already; needed after the population changed size or was edited by a strategy)."""
+        mesh = population_mesh(self.program.devices, len(self.slots))
+        self.state = place_population(self.state, mesh)
+        self.hp = place_population(self.hp, mesh)
+        self.data = place_replicated(self.data, mesh)
+        self.order_key = place_replicated(self.order_key, mesh)
 
     def _record(self, first_epoch: int, n: int, chunk, on_chunk) -> None:
         chunk = jax.device_get(chunk)
@@ -404,6 +483,7 @@ class PopulationRun:
         self.state = _take_rows(self.state, take)
         self.hp = {k: v[take] for k, v in self.hp.items()}
         self.slots = self.slots[rows]
+        self._place()
 
     def compact(self, below: float = 0.5) -> bool:
         """Packs the active members into a smaller state when they are `below` of it or fewer."""

@@ -24,6 +24,7 @@ import pandas as pd
 
 from vmaptune import engine
 from vmaptune.data import Dataset
+from vmaptune.distributed import check_devices, check_member_block, default_member_block
 from vmaptune.metrics import get_metric
 from vmaptune.models import MLP, _int_bounds
 from vmaptune.refit import refit_and_test
@@ -72,6 +73,8 @@ def tune(
     cv: int | None = None,
     seeds: int = 1,
     refit: int = 0,
+    devices: int | None = None,
+    member_block: int | None = None,
 ) -> Results:
     """Trains every population the strategy asks for and returns the `Results`.
 
@@ -93,12 +96,17 @@ def tune(
     seeds: initialisations per setting, trained in the same program (mean and std reported).
     refit: retrain the best `refit` settings on train + validation and score them once on the
       test split (column test_score; never used for selection).
+    devices: split each population over this many devices (default: all of JAX's default backend;
+      on a CPU vmaptune shows each core as a device, see README). Results do not depend on it.
+    member_block: on a CPU, members stepped at a time to keep their buffers in cache (default:
+      chosen from the network's size; 0 = the whole population per step, the GPU default).
     """
     strategy = RandomSearch(population=64) if strategy is None else strategy
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     program, metric_name = _prepare(model, space, data, strategy, epochs=epochs, seed=seed, metric=metric,
-                                    batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order)
+                                    batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order,
+                                    devices=devices, member_block=member_block)
     if hasattr(strategy, "check_epochs"):  # budget / interval checks before anything compiles
         strategy.check_epochs(epochs)
     if early_stopping is not None:
@@ -117,6 +125,7 @@ def tune(
         "task": data.task, "metric": metric_name, "epochs": epochs, "seed": seed, "batch_size": batch_size,
         "population": strategy.population, "shared_order": shared_order, "bucketing": bool(bucketing),
         "early_stopping": repr(early_stopping), "cv": cv, "seeds": seeds, "refit": refit,
+        "devices": program.devices, "member_block": program.member_block,
         "useful_compute_fraction": [],
     }
     builder = _ProgramBuilder(model, space, data, program)
@@ -241,7 +250,8 @@ class EarlyStopping:
 
 
 # -- checks, before anything compiles ------------------------------------------------------------------
-def _prepare(model, space, data, strategy, *, epochs, seed, metric, batch_size, chunk_epochs, shared_order):
+def _prepare(model, space, data, strategy, *, epochs, seed, metric, batch_size, chunk_epochs, shared_order,
+             devices=None, member_block=None):
     if not isinstance(space, Space):
         raise TypeError(f"space must be a vt.Space, got {type(space).__name__}.")
     if not isinstance(data, Dataset):
@@ -272,11 +282,16 @@ def _prepare(model, space, data, strategy, *, epochs, seed, metric, batch_size, 
         if name in space:
             _check_range(name, space[name], low, high, low_ok, high_ok, fix)
     smallest, largest, variable = _batch_sizes(space, batch_size, data.n_train)
+    devices = check_devices(devices)
+    member_block = check_member_block(member_block)
+    if member_block is None:
+        one = {k: v[0] for k, v in space.numeric(space.sample(jax.random.key(0), 1)).items()}
+        member_block = default_member_block(engine.member_bytes(built, one))
     program = engine.Program(
         model=built, optimizers=_categorical_options(space, "optimizer", OPTIMIZERS, DEFAULT_OPTIMIZER),
         task=data.task, metric=metric_obj, batch_size=largest, steps_per_epoch=data.n_train // smallest,
         shared_order=bool(shared_order), schedules=_categorical_options(space, "schedule", SCHEDULES, "constant"),
-        variable_batch=variable,
+        variable_batch=variable, devices=devices, member_block=member_block,
     )
     return program, metric_name
 

@@ -1,0 +1,139 @@
+"""Splitting a population over devices and stepping it in member blocks changes speed, never
+results (within float tolerance: other matmul shapes may round differently)."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import vmaptune as vt
+from helpers import SMALL_SPACE, host, small_program, train
+from vmaptune import distributed, engine
+
+P = 8
+
+
+def assert_close_runs(a, b):
+    (state_a, curves_a), (state_b, curves_b) = a, b
+    for x, y in zip(jax.tree.leaves(host(state_a.params)), jax.tree.leaves(host(state_b.params))):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+    for x, y in zip(jax.tree.leaves(host(state_a.opt_state)), jax.tree.leaves(host(state_b.opt_state))):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+    for key in curves_a:
+        np.testing.assert_allclose(curves_a[key], curves_b[key], rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(state_a.active), np.asarray(state_b.active))
+
+
+def test_the_suite_sees_several_devices():
+    assert len(jax.devices()) == 4  # conftest: otherwise every test below runs on one device
+
+
+@pytest.fixture(scope="module")
+def hp():
+    return SMALL_SPACE.sample(jax.random.key(5), P)
+
+
+@pytest.fixture(scope="module")
+def one_device(digits):
+    return dataclasses.replace(small_program(digits), devices=1, member_block=0)
+
+
+@pytest.mark.parametrize("devices, block", [(1, 2), (4, 0), (4, 1)])
+def test_devices_and_blocks_train_the_same_members(one_device, digits, hp, devices, block):
+    reference = train(one_device, SMALL_SPACE, digits, hp, range(P))
+    layout = dataclasses.replace(one_device, devices=devices, member_block=block)
+    assert_close_runs(train(layout, SMALL_SPACE, digits, hp, range(P)), reference)
+
+
+def test_uneven_population_uses_the_devices_that_divide_it(one_device, digits, hp):
+    six = {k: v[:6] for k, v in hp.items()}
+    assert distributed.population_mesh(4, 6).devices.size == 3
+    assert distributed.population_mesh(4, 7) is None
+    reference = train(one_device, SMALL_SPACE, digits, six, range(6))
+    layout = dataclasses.replace(one_device, devices=4, member_block=2)
+    state, curves = train(layout, SMALL_SPACE, digits, six, range(6))
+    assert len(state.params["hidden_0_kernel"].sharding.device_set) == 3
+    assert_close_runs((state, curves), reference)
+
+
+@pytest.mark.parametrize("kind", ["own_order", "batch_size", "cv"])
+def test_blocks_and_devices_with_per_member_rows(digits, kind):
+    """Each member's own minibatch order, own batch size or own fold is cut into blocks correctly."""
+    space = SMALL_SPACE
+    if kind == "batch_size":
+        space = SMALL_SPACE.replace(batch_size=vt.IntUniform(16, 32))
+    program = small_program(digits, space=space, shared_order=(kind != "own_order"))
+    hp = space.numeric(space.sample(jax.random.key(6), P))
+    arrays = engine.data_arrays(digits)
+    if kind == "cv":
+        from vmaptune.replicas import cv_arrays
+        arrays, _ = cv_arrays(digits, 2, 0)
+        program = dataclasses.replace(program, folds=2, steps_per_epoch=arrays.n_train // program.batch_size)
+        hp = dict(hp, fold=jnp.arange(P) % 2)
+
+    def run(devices, block):
+        layout = dataclasses.replace(program, devices=devices, member_block=block)
+        return engine.run_population(layout, hp, arrays, member_ids=jnp.arange(P), seed=0, epochs=2)
+
+    assert_close_runs(run(4, 2), run(1, 0))
+
+
+def test_new_values_on_several_devices_do_not_recompile(digits, hp):
+    program = dataclasses.replace(small_program(digits), devices=4, member_block=1)
+    train(program, SMALL_SPACE, digits, hp, range(P))
+    before = dict(engine.TRACE_COUNTS)
+    other = SMALL_SPACE.sample(jax.random.key(99), P)
+    train(program, SMALL_SPACE, digits, other, range(P), seed=3)
+    assert dict(engine.TRACE_COUNTS) == before
+
+
+def test_tune_splits_populations_and_records_the_layout(digits):
+    result = vt.tune(vt.MLP(hidden=1, units=16), SMALL_SPACE, digits, vt.RandomSearch(population=8), epochs=1,
+                     progress=False, devices=2, member_block=2)
+    assert result.settings["devices"] == 2 and result.settings["member_block"] == 2
+    assert len(result.to_dataframe()) == 8
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"devices": 0}, r"devices must be None \(all 4\) or an integer >= 1, got 0"),
+    ({"devices": 5}, r"devices=5, but JAX sees 4 device\(s\).*Use devices <= 4"),
+    ({"devices": 2.0}, r"devices must be .* got 2.0"),
+    ({"member_block": -1}, r"member_block must be None \(automatic\), 0 \(no blocks\) or an integer >= 1, got -1"),
+])
+def test_bad_layout_arguments_fail_before_compiling(digits, kwargs, message):
+    before = dict(engine.TRACE_COUNTS)
+    with pytest.raises(ValueError, match=message):
+        vt.tune(vt.MLP(hidden=1, units=16), SMALL_SPACE, digits, vt.RandomSearch(population=8), epochs=1,
+                progress=False, **kwargs)
+    assert dict(engine.TRACE_COUNTS) == before
+
+
+def test_default_member_block_follows_the_network_size():
+    assert distributed.default_member_block(10_000, "cpu") == 32  # small net: many members per block
+    assert distributed.default_member_block(106_000, "cpu") == 4  # 64-128-128-10 MLP
+    assert distributed.default_member_block(1_200_000, "cpu") == 2  # never below 2
+    assert distributed.default_member_block(10_000, "gpu") == 0  # accelerators: whole population
+
+
+def run_python(code, **env):
+    clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", distributed.CPU_DEVICES_ENV)}
+    clean.update(env)
+    return subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True, text=True, timeout=120)
+
+
+def test_import_shows_cpu_cores_as_devices_unless_told_otherwise():
+    code = "import vmaptune, jax; print(len(jax.devices()))"
+    assert run_python(code, VMAPTUNE_CPU_DEVICES="3").stdout.strip() == "3"
+    assert run_python(code, VMAPTUNE_CPU_DEVICES="1").stdout.strip() == "1"
+    # the user's own choice wins
+    assert run_python(code, VMAPTUNE_CPU_DEVICES="3",
+                      XLA_FLAGS="--xla_force_host_platform_device_count=2").stdout.strip() == "2"
+    started = "import jax; jax.numpy.ones(1); import vmaptune; print(len(jax.devices()))"
+    assert run_python(started, VMAPTUNE_CPU_DEVICES="3").stdout.strip() == "1"  # too late: left alone
+    bad = run_python(code, VMAPTUNE_CPU_DEVICES="two")
+    assert bad.returncode != 0 and "VMAPTUNE_CPU_DEVICES='two' must be an integer >= 1" in bad.stderr
