@@ -10,8 +10,10 @@ import jax
 
 
 def machine() -> str:
-    """e.g. 'x86_64, 2 cores, cpu, jax 0.10.2' (the device kind names the GPU on one)."""
-    return f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].device_kind}, jax {jax.__version__}"
+    """e.g. 'x86_64, 2 cores, 2 x cpu, jax 0.10.2' (JAX's devices: the GPU's name on one)."""
+    devices = jax.devices()
+    return (f"{platform.machine()}, {os.cpu_count()} cores, {len(devices)} x {devices[0].device_kind}, "
+            f"jax {jax.__version__}")
 
 
 def write_json(path: str | None, figures: dict) -> None:

@@ -56,20 +56,22 @@ def training_flops(data, steps_per_epoch: int, population: int, epochs: int) -> 
     return (train + evaluate) * epochs * population
 
 
-def measure(data, population: int, epochs: int) -> dict:
+def measure(data, population: int, epochs: int, devices=None, member_block=None) -> dict:
     program, _ = _prepare(vt.MLP(hidden=2, units=128), SPACE, data, vt.RandomSearch(population), epochs=epochs,
-                          seed=0, metric=None, batch_size=BATCH, chunk_epochs=epochs, shared_order=True)
+                          seed=0, metric=None, batch_size=BATCH, chunk_epochs=epochs, shared_order=True,
+                          devices=devices, member_block=member_block)
     hp = SPACE.numeric(SPACE.sample(jax.random.key(population), population))
     arrays = engine.data_arrays(data)
     run = engine.PopulationRun(program, hp, arrays, member_ids=jnp.arange(population), seed=0, epochs=epochs)
     t0 = time.perf_counter()
-    compiled = engine.train_chunk.lower(program, run.state, run.hp, arrays, run.order_key, epochs).compile()
+    compiled = engine.train_chunk.lower(program, run.state, run.hp, run.data, run.order_key, epochs).compile()
     compile_s = time.perf_counter() - t0
-    memory = compiled.memory_analysis()
+    memory = compiled.memory_analysis()  # of one device's share when the population is split
+    shards = len(run.state.active.sharding.device_set)
     mem_bytes = None
     if memory is not None:
-        mem_bytes = (memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
-                     - memory.alias_size_in_bytes)
+        mem_bytes = shards * (memory.argument_size_in_bytes + memory.output_size_in_bytes
+                              + memory.temp_size_in_bytes - memory.alias_size_in_bytes)
     seconds = training_seconds(program, hp, arrays, population, epochs)
     flops = training_flops(data, program.steps_per_epoch, population, epochs)
     return {
@@ -77,6 +79,7 @@ def measure(data, population: int, epochs: int) -> dict:
         "member_epochs_per_second": round(population * epochs / seconds, 1),
         "gflops_per_second": round(flops / seconds / 1e9, 2),
         "bytes_per_member": None if mem_bytes is None else int(mem_bytes / population),
+        "devices": program.devices, "member_block": program.member_block,
     }
 
 

@@ -19,7 +19,7 @@ DEMO_SPACE = {
 
 
 TUNE_KEYS = ("epochs", "seed", "metric", "batch_size", "shared_order", "chunk_epochs", "cv", "seeds", "refit",
-             "bucketing")
+             "bucketing", "devices", "member_block")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,7 +120,10 @@ def _execute(config: dict[str, Any], out: str, progress: bool) -> int:
     print()
     print(result.summary(10))
     seconds = result.settings["seconds"]
-    print(f"\n{len(result)} members trained in {seconds:.1f} s; run directory: {out}")
+    layout = f"split over {result.settings['devices']} device(s)"
+    if result.settings.get("member_block"):
+        layout += f", stepped {result.settings['member_block']} at a time"
+    print(f"\n{len(result)} members trained in {seconds:.1f} s ({layout}); run directory: {out}")
     print(f"see the plots with: vmaptune report {out}")
     return 0
 

@@ -48,13 +48,13 @@ def configure_cpu_devices(count: int | None = None) -> int:
             count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return 0
-    if jax.config.jax_num_cpu_devices != -1:  # set by the user (config or JAX_NUM_CPU_DEVICES)
+    if getattr(jax.config, "jax_num_cpu_devices", -1) != -1:  # set by the user (config or JAX_NUM_CPU_DEVICES)
         return 0
     if count == 1:
         return 0
     try:
         jax.config.update("jax_num_cpu_devices", int(count))
-    except RuntimeError:  # backends already initialised: keep what JAX has
+    except (RuntimeError, AttributeError):  # backends already running (or an old JAX): keep what JAX has
         return 0
     return int(count)
 
@@ -108,6 +108,16 @@ def population_mesh(devices: int, population: int) -> Mesh | None:
     if n == 1:
         return None
     return Mesh(jax.devices()[:n], (AXIS,))
+
+
+def shard_population_map(fn, mesh: Mesh, in_specs, out_specs):
+    """shard_map without replication checks (each device runs `fn` on its own members; the few
+    outputs declared whole, like the epoch counter, are equal on every device by construction)."""
+    if hasattr(jax, "shard_map"):
+        return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+    from jax.experimental.shard_map import shard_map  # jax < 0.7
+
+    return shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
 
 
 def population_specs(tree) -> Any:

@@ -29,7 +29,8 @@ import numpy as np
 import optax
 from flax import struct
 
-from vmaptune.distributed import largest_divisor, place_population, place_replicated, population_mesh, population_specs
+from vmaptune.distributed import (largest_divisor, place_population, place_replicated, population_mesh,
+                                  population_specs, shard_population_map)
 from vmaptune.metrics import get_metric, training_loss
 from vmaptune.optim import make_optimizer, resolve_hyperparameters
 
@@ -342,11 +343,10 @@ def _train_chunk_on_devices(program: Program, state: PopulationState, hp, data: 
         return _train_chunk(program, state, hp, data, order_key, n_epochs)
     state_specs = population_specs(state)
     curve_spec = jax.sharding.PartitionSpec(None, "population")  # curves are (n_epochs, P)
-    chunk = jax.shard_map(
-        functools.partial(_train_chunk, program, n_epochs=n_epochs), mesh=mesh,
+    chunk = shard_population_map(
+        functools.partial(_train_chunk, program, n_epochs=n_epochs), mesh,
         in_specs=(state_specs, population_specs(hp), jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec()),
-        out_specs=(state_specs, {k: curve_spec for k in ("train_loss", "val_loss", "val_score")}),
-        check_vma=False)
+        out_specs=(state_specs, {k: curve_spec for k in ("train_loss", "val_loss", "val_score")}))
     return chunk(state, hp, data, order_key)
 
 
