@@ -15,3 +15,5 @@ python3 bench/population_vs_sequential.py --population 4096 --epochs 10 --skip-o
   --json "$out/pvs_gpu_4096.json"
 python3 bench/population_vs_sequential.py --population 256 --epochs 10 --skip-optuna \
   --json "$out/pvs_gpu_256.json"
+# bfloat16 matmuls with float32 master weights against float32, same members
+python3 bench/precision.py --population 4096 --epochs 10 --json "$out/precision_gpu_4096.json"

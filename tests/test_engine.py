@@ -8,6 +8,7 @@ import pytest
 import vmaptune as vt
 from helpers import SMALL_SPACE, assert_trees_equal, host, small_program, take, train
 from vmaptune import engine
+from vmaptune.tune import _prepare
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +102,17 @@ def test_a_second_call_with_new_values_does_not_recompile(digits):
     result = vt.tune(model, space, digits, vt.RandomSearch(population=6, rounds=2), seed=1, **kwargs)
     assert dict(engine.TRACE_COUNTS) == counts
     assert len(result) == 12
+
+
+def test_population_equals_separate_runs_with_bfloat16_matmuls(digits, hp):
+    program, _ = _prepare(vt.MLP(hidden=1, units=32, matmul_dtype="bfloat16"), SMALL_SPACE, digits,
+                          vt.RandomSearch(population=2), epochs=1, seed=0, metric=None, batch_size=32,
+                          chunk_epochs=1, shared_order=True)
+    hp = {k: v[:2] for k, v in hp.items()}
+    together, curves = train(program, SMALL_SPACE, digits, hp, [0, 1], epochs=1)
+    for i in range(2):
+        alone, alone_curves = train(program, SMALL_SPACE, digits, take_hp(hp, i), [i], epochs=1)
+        for a, b in zip(jax.tree.leaves(take(together.params, i)), jax.tree.leaves(take(alone.params, 0))):
+            assert a.dtype == jnp.float32
+            np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+        np.testing.assert_allclose(curves["val_loss"][i], alone_curves["val_loss"][0], rtol=1e-4)

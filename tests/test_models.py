@@ -103,3 +103,20 @@ def test_dropout_is_per_member_and_off_at_evaluation():
 def test_structures_no_mlp_can_take_are_rejected(space, match):
     with pytest.raises(ValueError, match=match):
         vt.MLP().build(space, 4, 2)
+
+
+def test_bfloat16_matmuls_keep_float32_weights_and_stay_close_to_float32():
+    net_bf16 = vt.MLP(matmul_dtype="bfloat16").build(SPACE, N_FEATURES, N_OUT)
+    x = jax.random.normal(jax.random.key(3), (16, N_FEATURES))
+    hp = {"n_hidden": jnp.int32(2), "n_units": jnp.int32(10), "activation": jnp.int32(sorted(ACTIVATIONS).index("relu")),
+          "dropout": jnp.float32(0.0)}
+    params = init(jax.random.key(4), hp)  # init reads no matmul: both networks start from these weights
+    exact = NET.apply(params, x, hp, train=False)
+    low = net_bf16.apply(params, x, hp, train=False)
+    relative = float(jnp.linalg.norm(low - exact) / jnp.linalg.norm(exact))
+    assert 1e-5 < relative < 2e-2  # bf16 operands (8-bit mantissa), not float32, not garbage
+    assert low.dtype == jnp.float32
+    grads = jax.grad(lambda p: jnp.sum(net_bf16.apply(p, x, hp, train=False) ** 2))(params)
+    assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))  # float32 master weights
+    hlo = jax.jit(lambda p: net_bf16.apply(p, x, hp, train=False)).lower(params).as_text()
+    assert "xbf16>, tensor<" in hlo and "-> tensor<16x12xf32>" in hlo  # bf16 operands, float32 products

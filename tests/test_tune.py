@@ -148,6 +148,7 @@ def test_bad_input_fails_before_compiling(digits, change, error, match):
         (lambda: vt.RandomSearch(population=4, rounds=0), "rounds must be an integer >= 1"),
         (lambda: vt.MLP(hidden=-1), "hidden must be an integer >= 0"),
         (lambda: vt.MLP(activation="swish2"), "activation='swish2'"),
+        (lambda: vt.MLP(matmul_dtype="float16"), r"matmul_dtype='float16'\): choose from \['bfloat16', 'float32'\]"),
     ],
 )
 def test_bad_settings(make, match):

@@ -50,6 +50,9 @@ INIT_ALIASES = {
     "glorot_uniform": "xavier_uniform", "lecun": "lecun_normal",
 }
 
+#: matmul input dtypes MLP(matmul_dtype=...) accepts; products always accumulate in float32.
+MATMUL_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
 MLP_HYPERPARAMETERS = ("n_hidden", "n_units", "activation", "init", "init_scale", "dropout")
 
 
@@ -119,6 +122,9 @@ class MLP:
     Settings here are the values used when the space does not name the hyperparameter:
     `hidden` layers of `units` units, `activation`, `init` (he_normal, xavier_uniform, ...),
     `dropout`. `max_units` caps the padded width (default: the space's largest width).
+    `matmul_dtype`: "float32" (default) or "bfloat16": the dtype the layers' matmul inputs are cast to
+    (products accumulate in float32; weights, activations, loss and optimizer stay float32, so the
+    weights are float32 master copies). bfloat16 suits GPUs and TPUs with bf16 matrix units.
     """
 
     hidden: int = 2
@@ -127,6 +133,7 @@ class MLP:
     init: str = "he_normal"
     init_scale: float = 1.0
     dropout: float = 0.0
+    matmul_dtype: str = "float32"
 
     def __post_init__(self):
         if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 0:
@@ -140,6 +147,9 @@ class MLP:
             raise ValueError(f"MLP(dropout={self.dropout!r}): dropout must be in [0, 1).")
         if not float(self.init_scale) > 0:
             raise ValueError(f"MLP(init_scale={self.init_scale!r}): init_scale must be > 0.")
+        if not isinstance(self.matmul_dtype, str) or self.matmul_dtype not in MATMUL_DTYPES:
+            raise ValueError(f"MLP(matmul_dtype={self.matmul_dtype!r}): choose from {sorted(MATMUL_DTYPES)} "
+                             f"(bfloat16 casts matmul inputs; weights stay float32).")
 
     def build(self, space: Space, n_features: int, n_outputs: int) -> "BuiltMLP":
         """The static, padded network for this space (checks the space's structure first)."""
@@ -172,6 +182,7 @@ class MLP:
             activations=activations, inits=inits,
             use_dropout=("dropout" in space) or self.dropout > 0,
             variable_width=any(n == "n_units" or n.startswith("n_units_") for n in space.free_names),
+            matmul_dtype=self.matmul_dtype,
             defaults=(("n_hidden", self.hidden), ("n_units", self.units), ("init_scale", self.init_scale),
                       ("dropout", self.dropout)),
         ))
@@ -190,6 +201,7 @@ class MaskedMLP(nn.Module):
     use_dropout: bool
     defaults: tuple[tuple[str, Any], ...]
     variable_width: bool = True
+    matmul_dtype: str = "float32"
 
     def value(self, hp, name):
         """hp[name], or the MLP's default when the space does not name it."""
@@ -232,7 +244,11 @@ class MaskedMLP(nn.Module):
 
         kernel = self.param(f"{name}_kernel", kernel_init, shape)
         bias = self.param(f"{name}_bias", nn.initializers.zeros, (shape[1],))
-        return h @ kernel + bias
+        if self.matmul_dtype == "float32":
+            return h @ kernel + bias
+        # bf16 inputs, float32 accumulation; the cast's gradient returns float32 to the master weights
+        low = MATMUL_DTYPES[self.matmul_dtype]
+        return jnp.matmul(h.astype(low), kernel.astype(low), preferred_element_type=jnp.float32) + bias
 
     @nn.compact
     def __call__(self, x, hp, *, train: bool):
