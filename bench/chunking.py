@@ -10,37 +10,23 @@ for `--rounds` rounds and each keeps its fastest time.
 
 from __future__ import annotations
 
-import argparse
 import json
 
-import jax
 
-import vmaptune as vt
-from common import machine, training_seconds, write_json
-from population_vs_sequential import BATCH, SPACE
-from vmaptune import engine
-from vmaptune.tune import _prepare
+from common import alternating_parser, fastest_alternating, machine, training_seconds, write_json
+from population_vs_sequential import bench_members, bench_program
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--population", type=int, default=256)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser = alternating_parser(__doc__)
     parser.add_argument("--chunks", default="1,2,5,10", help="chunk sizes in epochs, comma-separated")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    data = vt.load_dataset("digits")
     p, epochs = args.population, args.epochs
-    hp = SPACE.numeric(SPACE.sample(jax.random.key(0), p))
-    arrays = engine.data_arrays(data)
-    program, _ = _prepare(vt.MLP(hidden=2, units=128), SPACE, data, vt.RandomSearch(p), epochs=epochs, seed=0,
-                          metric=None, batch_size=BATCH, chunk_epochs=1, shared_order=True)
+    data, hp, arrays = bench_members(p)
+    program = bench_program(data, p, epochs)  # the chunk size is the call's, not the program's
     chunks = [int(c) for c in args.chunks.split(",")]
-    best = {c: float("inf") for c in chunks}
-    for _ in range(args.rounds):
-        for c in chunks:
-            best[c] = min(best[c], training_seconds(program, hp, arrays, p, epochs, repeats=1, chunk_epochs=c))
+    best = fastest_alternating({c: lambda c=c: training_seconds(program, hp, arrays, p, epochs, repeats=1, chunk_epochs=c)
+                                for c in chunks}, args.rounds)
     rows = [{"chunk_epochs": c, "host_round_trips": -(-epochs // c), "seconds": round(best[c], 3),
              "vs_one_chunk": round(best[max(chunks)] / best[c], 3)} for c in chunks]
     for row in rows:

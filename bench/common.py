@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+from typing import Callable
 
 import jax
 
@@ -45,3 +47,34 @@ def training_seconds(program, hp, arrays, population: int, epochs: int, repeats:
 
     once()
     return min(once() for _ in range(repeats))
+
+
+def alternating_parser(doc: str, population: int = 256, epochs: int = 10, rounds: int = 3) -> argparse.ArgumentParser:
+    """The arguments every A/B bench takes: --population, --epochs, --rounds, --json."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--population", type=int, default=population)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--rounds", type=int, default=rounds, help="alternations; each variant keeps its fastest")
+    parser.add_argument("--json", default=None)
+    return parser
+
+
+def fastest_alternating(timers: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+    """Runs each variant's timer in turn for `rounds` rounds and keeps each one's fastest seconds, so
+    a slow spell of a shared machine does not land on one variant only."""
+    best = {name: float("inf") for name in timers}
+    for _ in range(rounds):
+        for name, timer in timers.items():
+            best[name] = min(best[name], timer())
+    return best
+
+
+def final_validation(program, hp, arrays, population: int, epochs: int) -> dict:
+    """Each member's validation loss and score after `epochs` (one chunk, seed 0): {name: (P,)}."""
+    import jax.numpy as jnp
+
+    from vmaptune import engine
+
+    _, curves = engine.run_population(program, hp, arrays, member_ids=jnp.arange(population), seed=0, epochs=epochs,
+                                      chunk_epochs=epochs)
+    return {k: curves[k][:, -1] for k in ("val_loss", "val_score")}

@@ -12,49 +12,28 @@ losses are compared with the first layout's (they differ only by float rounding)
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-import vmaptune as vt
-from common import machine, training_seconds, write_json
-from population_vs_sequential import BATCH, SPACE
-from vmaptune import engine
-from vmaptune.tune import _prepare
+from common import alternating_parser, fastest_alternating, final_validation, machine, training_seconds, write_json
+from population_vs_sequential import bench_members, bench_program
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--population", type=int, default=256)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args()
-    data = vt.load_dataset("digits")
+    args = alternating_parser(__doc__).parse_args()
     p, epochs = args.population, args.epochs
-    hp = SPACE.numeric(SPACE.sample(jax.random.key(0), p))
-    arrays = engine.data_arrays(data)
+    data, hp, arrays = bench_members(p)
     everything = len(jax.devices())
     layouts = {"1 device, all members per step": (1, 0), "1 device, member blocks": (1, None),
                f"{everything} devices, all members per step": (everything, 0),
                f"{everything} devices, member blocks (default)": (everything, None)}
-    programs = {}
-    for name, (devices, block) in layouts.items():
-        programs[name], _ = _prepare(vt.MLP(hidden=2, units=128), SPACE, data, vt.RandomSearch(p), epochs=epochs,
-                                     seed=0, metric=None, batch_size=BATCH, chunk_epochs=epochs, shared_order=True,
-                                     devices=devices, member_block=block)
-    best = {name: float("inf") for name in layouts}
-    for _ in range(args.rounds):
-        for name, program in programs.items():
-            best[name] = min(best[name], training_seconds(program, hp, arrays, p, epochs, repeats=1))
-    losses = {}
-    for name, program in programs.items():
-        _, curves = engine.run_population(program, hp, arrays, member_ids=jnp.arange(p), seed=0, epochs=epochs,
-                                          chunk_epochs=epochs)
-        losses[name] = curves["val_loss"][:, -1]
+    programs = {name: bench_program(data, p, epochs, devices=devices, member_block=block)
+                for name, (devices, block) in layouts.items()}
+    best = fastest_alternating({name: lambda program=program: training_seconds(program, hp, arrays, p, epochs, repeats=1)
+                                for name, program in programs.items()}, args.rounds)
+    losses = {name: final_validation(program, hp, arrays, p, epochs)["val_loss"] for name, program in programs.items()}
     first = next(iter(layouts))
     base = best[first]
     rows = []

@@ -38,6 +38,21 @@ HIDDEN = (128, 128)
 BATCH = 64
 
 
+def bench_program(data, population: int, epochs: int, matmul_dtype: str = "float32", **layout):
+    """The benches' compiled program: MLP 64-128-128-10 over SPACE, batch 64, shared minibatch order,
+    `epochs` in one chunk. layout: devices= / member_block= (default: vmaptune's)."""
+    program, _ = _prepare(vt.MLP(hidden=2, units=128, matmul_dtype=matmul_dtype), SPACE, data,
+                          vt.RandomSearch(population), epochs=epochs, seed=0, metric=None, batch_size=BATCH,
+                          chunk_epochs=epochs, shared_order=True, **layout)
+    return program
+
+
+def bench_members(population: int):
+    """-> digits Dataset, the members' numeric hyperparameters (dict of (P,)), the data on the device."""
+    data = vt.load_dataset("digits")
+    return data, SPACE.numeric(SPACE.sample(jax.random.key(0), population)), engine.data_arrays(data)
+
+
 def population_run(program, data, hp, ids, epochs):
     state, curves = engine.run_population(program, SPACE.numeric(hp), engine.data_arrays(data), member_ids=ids,
                                           seed=0, epochs=epochs, chunk_epochs=epochs)
@@ -46,8 +61,7 @@ def population_run(program, data, hp, ids, epochs):
 
 
 def time_vmap(data, hp, epochs):
-    program, _ = _prepare(vt.MLP(hidden=2, units=128), SPACE, data, vt.RandomSearch(len(hp["dropout"])),
-                          epochs=epochs, seed=0, metric=None, batch_size=BATCH, chunk_epochs=epochs, shared_order=True)
+    program = bench_program(data, len(hp["dropout"]), epochs)
     ids = jnp.arange(len(hp["dropout"]))
     t0 = time.perf_counter()
     population_run(program, data, hp, ids, epochs)  # compiles

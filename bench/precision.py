@@ -10,45 +10,24 @@ member's final validation accuracy and loss from its float32 twin.
 
 from __future__ import annotations
 
-import argparse
 import json
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-import vmaptune as vt
-from common import machine, training_seconds, write_json
-from population_vs_sequential import BATCH, SPACE
-from vmaptune import engine
-from vmaptune.tune import _prepare
+from common import alternating_parser, fastest_alternating, final_validation, machine, training_seconds, write_json
+from population_vs_sequential import bench_members, bench_program
 
 DTYPES = ("float32", "bfloat16")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--population", type=int, default=256)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args()
-    data = vt.load_dataset("digits")
+    args = alternating_parser(__doc__).parse_args()
     p, epochs = args.population, args.epochs
-    hp = SPACE.numeric(SPACE.sample(jax.random.key(0), p))
-    arrays = engine.data_arrays(data)
-    programs = {dtype: _prepare(vt.MLP(hidden=2, units=128, matmul_dtype=dtype), SPACE, data, vt.RandomSearch(p),
-                                epochs=epochs, seed=0, metric=None, batch_size=BATCH, chunk_epochs=epochs,
-                                shared_order=True)[0] for dtype in DTYPES}
-    best = {dtype: float("inf") for dtype in DTYPES}
-    for _ in range(args.rounds):
-        for dtype, program in programs.items():
-            best[dtype] = min(best[dtype], training_seconds(program, hp, arrays, p, epochs, repeats=1))
-    final = {}
-    for dtype, program in programs.items():
-        _, curves = engine.run_population(program, hp, arrays, member_ids=jnp.arange(p), seed=0, epochs=epochs,
-                                          chunk_epochs=epochs)
-        final[dtype] = {k: curves[k][:, -1] for k in ("val_score", "val_loss")}
+    data, hp, arrays = bench_members(p)
+    programs = {dtype: bench_program(data, p, epochs, matmul_dtype=dtype) for dtype in DTYPES}
+    best = fastest_alternating({dtype: lambda program=program: training_seconds(program, hp, arrays, p, epochs, repeats=1)
+                                for dtype, program in programs.items()}, args.rounds)
+    final = {dtype: final_validation(program, hp, arrays, p, epochs) for dtype, program in programs.items()}
     f32, bf16 = final["float32"], final["bfloat16"]
     stable = np.isfinite(f32["val_loss"]) & np.isfinite(bf16["val_loss"])
     figures = {
