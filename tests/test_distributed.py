@@ -137,3 +137,15 @@ def test_import_shows_cpu_cores_as_devices_unless_told_otherwise():
     assert run_python(started, VMAPTUNE_CPU_DEVICES="3").stdout.strip() == "1"  # too late: left alone
     bad = run_python(code, VMAPTUNE_CPU_DEVICES="two")
     assert bad.returncode != 0 and "VMAPTUNE_CPU_DEVICES='two' must be an integer >= 1" in bad.stderr
+
+
+def test_width_buckets_get_their_own_automatic_member_block(digits):
+    from vmaptune.tune import _prepare, _ProgramBuilder
+
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 5e-2), n_units=vt.IntUniform(8, 512))
+    kwargs = dict(epochs=1, seed=0, metric=None, batch_size=32, chunk_epochs=1, shared_order=True)
+    program, _ = _prepare(vt.MLP(hidden=2), space, digits, vt.RandomSearch(4), **kwargs)
+    narrow = _ProgramBuilder(vt.MLP(hidden=2), space, digits, program).program_for(16)
+    assert program.member_block == 2 and narrow.member_block > program.member_block  # a narrow net fits more
+    chosen, _ = _prepare(vt.MLP(hidden=2), space, digits, vt.RandomSearch(4), member_block=8, **kwargs)
+    assert _ProgramBuilder(vt.MLP(hidden=2), space, digits, chosen, 8).program_for(16).member_block == 8

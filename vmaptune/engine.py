@@ -29,7 +29,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from vmaptune.distributed import (largest_divisor, place_population, place_replicated, population_mesh,
+from vmaptune.distributed import (AXIS, largest_divisor, place_population, place_replicated, population_mesh,
                                   population_specs, shard_population_map)
 from vmaptune.metrics import get_metric, training_loss
 from vmaptune.optim import make_optimizer, resolve_hyperparameters
@@ -269,8 +269,9 @@ def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows,
 
 def _in_blocks(fn, members: dict, block: int):
     """fn over `members` in consecutive blocks of `block` members (lax.map), results concatenated
-    back; the whole population at once when block is 0 or not smaller than it."""
-    p = members["active"].shape[0]
+    back; the whole population at once when block is 0 or not smaller than it. Every array in
+    `members` has the member axis first."""
+    p = jax.tree.leaves(members)[0].shape[0]
     block = largest_divisor(p, block) if block else p
     if block >= p:
         return fn(members)
@@ -301,7 +302,7 @@ def _train_chunk(program: Program, state: PopulationState, hp, data: DataArrays,
             lambda m: _train_steps(program, data, m, shared_rows, state.epoch), members, program.member_block)
         if program.evaluate:  # in member blocks too: the validation forward pass stays in cache
             val_loss, val_score = _in_blocks(lambda m: _evaluate(program, m["params"], m["hp"], data),
-                                             {"params": params, "hp": hp, "active": active}, program.member_block)
+                                             {"params": params, "hp": hp}, program.member_block)
         else:
             val_loss = val_score = jnp.zeros(params_count(state), jnp.float32)
         # A finite model can still overflow on validation data: that is divergence too.
@@ -342,7 +343,7 @@ def _train_chunk_on_devices(program: Program, state: PopulationState, hp, data: 
     if mesh is None:
         return _train_chunk(program, state, hp, data, order_key, n_epochs)
     state_specs = population_specs(state)
-    curve_spec = jax.sharding.PartitionSpec(None, "population")  # curves are (n_epochs, P)
+    curve_spec = jax.sharding.PartitionSpec(None, AXIS)  # curves are (n_epochs, P)
     chunk = shard_population_map(
         functools.partial(_train_chunk, program, n_epochs=n_epochs), mesh,
         in_specs=(state_specs, population_specs(hp), jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec()),
@@ -410,7 +411,6 @@ class PopulationRun:
         self.order_key = jax.random.fold_in(root, 1)
         self.state = init_population(program, self.hp, member_ids, jax.random.fold_in(root, 0), active)
         self.slots = np.arange(p)
-        self._place()
         self.curves = {k: np.full((p, self.total_epochs), np.nan, np.float32)
                        for k in ("train_loss", "val_loss", "val_score")}
         self._parked: dict[str, np.ndarray] = {}  # status of members taken out of the state

@@ -128,7 +128,7 @@ def tune(
         "devices": program.devices, "member_block": program.member_block,
         "useful_compute_fraction": [],
     }
-    builder = _ProgramBuilder(model, space, data, program)
+    builder = _ProgramBuilder(model, space, data, program, member_block)
     root = jax.random.key(seed)
     state = strategy.init(space, jax.random.fold_in(root, 1))
     rounds: list[dict[str, Any]] = []
@@ -283,10 +283,7 @@ def _prepare(model, space, data, strategy, *, epochs, seed, metric, batch_size, 
             _check_range(name, space[name], low, high, low_ok, high_ok, fix)
     smallest, largest, variable = _batch_sizes(space, batch_size, data.n_train)
     devices = check_devices(devices)
-    member_block = check_member_block(member_block)
-    if member_block is None:
-        one = {k: v[0] for k, v in space.numeric(space.sample(jax.random.key(0), 1)).items()}
-        member_block = default_member_block(engine.member_bytes(built, one))
+    member_block = _member_block(built, space, check_member_block(member_block))
     program = engine.Program(
         model=built, optimizers=_categorical_options(space, "optimizer", OPTIMIZERS, DEFAULT_OPTIMIZER),
         task=data.task, metric=metric_obj, batch_size=largest, steps_per_epoch=data.n_train // smallest,
@@ -343,11 +340,22 @@ def _pad(hp, n, population, owner):
     return {k: jnp.concatenate([v, jnp.repeat(v[:1], population - n)]) for k, v in hp.items()}, active
 
 
-class _ProgramBuilder:
-    """Programs for width buckets: the same model sized for a smaller maximum width."""
+def _member_block(built, space: Space, requested: int | None) -> int:
+    """Members per block: `requested`, or when None the automatic size for the built network (its
+    padded shape sets the buffer bytes, so one sampled member measures every member)."""
+    if requested is not None:
+        return requested
+    one = {k: v[0] for k, v in space.numeric(space.sample(jax.random.key(0), 1)).items()}
+    return default_member_block(engine.member_bytes(built, one))
 
-    def __init__(self, model, space: Space, data: Dataset, program: engine.Program):
+
+class _ProgramBuilder:
+    """Programs for width buckets: the same model sized for a smaller maximum width (with its own
+    automatic member block, unless the user chose one: a narrower network fits more members in cache)."""
+
+    def __init__(self, model, space: Space, data: Dataset, program: engine.Program, member_block: int | None = None):
         self.model, self.space, self.data, self.program = model, space, data, program
+        self.member_block = member_block
         self.width_names = [n for n in space.names if n == "n_units" or n.startswith("n_units_")]
         self.cache: dict[int, engine.Program] = {}
 
@@ -355,7 +363,8 @@ class _ProgramBuilder:
         if cap not in self.cache:
             capped = self.space.replace(**{n: IntUniform(1, cap) for n in self.width_names})
             built = self.model.build(capped, self.data.n_features, self.data.n_outputs)
-            self.cache[cap] = dataclasses.replace(self.program, model=built)
+            self.cache[cap] = dataclasses.replace(self.program, model=built,
+                                                  member_block=_member_block(built, capped, self.member_block))
         return self.cache[cap]
 
     def groups(self, numeric_hp, active) -> list[tuple[engine.Program, np.ndarray]]:
