@@ -33,16 +33,16 @@ def training_seconds(program, hp, arrays, population: int, epochs: int, repeats:
     the timing)."""
     import time
 
-    import jax.numpy as jnp
+    import numpy as np
 
-    from vmaptune import engine
+    from vmaptune.population import PopulationRun
 
     def once():
-        run = engine.PopulationRun(program, hp, arrays, member_ids=jnp.arange(population), seed=0, epochs=epochs)
+        run = PopulationRun(program, hp, arrays, member_ids=np.arange(population), seed=0, epochs=epochs)
         jax.block_until_ready(run.state)
         t = time.perf_counter()
         run.train(epochs, chunk_epochs=chunk_epochs or epochs)
-        jax.block_until_ready(run.state.params)
+        jax.block_until_ready(run.state.members.params)
         return time.perf_counter() - t
 
     once()
@@ -71,10 +71,10 @@ def fastest_alternating(timers: dict[str, Callable[[], float]], rounds: int) -> 
 
 def final_validation(program, hp, arrays, population: int, epochs: int) -> dict:
     """Each member's validation loss and score after `epochs` (one chunk, seed 0): {name: (P,)}."""
-    import jax.numpy as jnp
+    import numpy as np
 
-    from vmaptune import engine
+    from vmaptune.population import PopulationRun
 
-    _, curves = engine.run_population(program, hp, arrays, member_ids=jnp.arange(population), seed=0, epochs=epochs,
-                                      chunk_epochs=epochs)
-    return {k: curves[k][:, -1] for k in ("val_loss", "val_score")}
+    run = PopulationRun(program, hp, arrays, member_ids=np.arange(population), seed=0, epochs=epochs)
+    run.train(epochs, chunk_epochs=epochs)
+    return {k: run.curves[k][:, -1] for k in ("val_loss", "val_score")}

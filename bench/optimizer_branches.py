@@ -15,7 +15,6 @@ import jax
 import vmaptune as vt
 from common import machine, training_seconds, write_json
 from vmaptune import engine
-from vmaptune.tune import _prepare
 
 KIND_SETS = {
     "sgd only": ["sgd"],
@@ -27,8 +26,7 @@ KIND_SETS = {
 
 def seconds_per_epoch(data, kinds, population, epochs):
     space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-2), optimizer=vt.Choice(kinds))
-    program, _ = _prepare(vt.MLP(hidden=2, units=128), space, data, vt.RandomSearch(population), epochs=epochs,
-                          seed=0, metric=None, batch_size=64, chunk_epochs=epochs, shared_order=True)
+    program = vt.build_program(vt.MLP(hidden=2, units=128), space, data, batch_size=64)
     hp = space.numeric(space.sample(jax.random.key(0), population))
     return training_seconds(program, hp, engine.data_arrays(data), population, epochs) / epochs
 

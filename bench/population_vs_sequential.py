@@ -25,7 +25,7 @@ import numpy as np
 import vmaptune as vt
 from common import machine, write_json
 from vmaptune import engine
-from vmaptune.tune import _prepare
+from vmaptune.population import PopulationRun
 
 SPACE = vt.Space(
     learning_rate=vt.LogUniform(1e-3, 3e-1),
@@ -41,10 +41,8 @@ BATCH = 64
 def bench_program(data, population: int, epochs: int, matmul_dtype: str = "float32", **layout):
     """The benches' compiled program: MLP 64-128-128-10 over SPACE, batch 64, shared minibatch order,
     `epochs` in one chunk. layout: devices= / member_block= (default: vmaptune's)."""
-    program, _ = _prepare(vt.MLP(hidden=2, units=128, matmul_dtype=matmul_dtype), SPACE, data,
-                          vt.RandomSearch(population), epochs=epochs, seed=0, metric=None, batch_size=BATCH,
-                          chunk_epochs=epochs, shared_order=True, **layout)
-    return program
+    return vt.build_program(vt.MLP(hidden=2, units=128, matmul_dtype=matmul_dtype), SPACE, data, batch_size=BATCH,
+                            **layout)
 
 
 def bench_members(population: int):
@@ -54,10 +52,11 @@ def bench_members(population: int):
 
 
 def population_run(program, data, hp, ids, epochs):
-    state, curves = engine.run_population(program, SPACE.numeric(hp), engine.data_arrays(data), member_ids=ids,
-                                          seed=0, epochs=epochs, chunk_epochs=epochs)
-    jax.block_until_ready(state.params)
-    return curves
+    run = PopulationRun(program, SPACE.numeric(hp), engine.data_arrays(data), member_ids=np.asarray(ids), seed=0,
+                        epochs=epochs)
+    run.train(epochs, chunk_epochs=epochs)
+    jax.block_until_ready(run.state.members.params)
+    return run.curves
 
 
 def time_vmap(data, hp, epochs):
@@ -165,7 +164,7 @@ def train_flops(program, data, population, epochs):
     """Forward + backward matmul FLOPs of training (2 * m * n * k per matmul, backward = 2x forward)."""
     widths = [data.n_features, *HIDDEN, data.n_outputs]
     per_row = sum(2 * a * b for a, b in zip(widths[:-1], widths[1:]))
-    return 3 * per_row * BATCH * program.steps_per_epoch * epochs * population
+    return 3 * per_row * BATCH * program.steps_per_epoch(data.n_train) * epochs * population
 
 
 def main():

@@ -23,7 +23,7 @@ import numpy as np
 import vmaptune as vt
 from common import machine, training_seconds, write_json
 from vmaptune import engine
-from vmaptune.tune import _prepare
+from vmaptune.population import PopulationRun
 
 SPACE = vt.Space(
     learning_rate=vt.LogUniform(1e-3, 1e-1),
@@ -57,23 +57,24 @@ def training_flops(data, steps_per_epoch: int, population: int, epochs: int) -> 
 
 
 def measure(data, population: int, epochs: int, devices=None, member_block=None) -> dict:
-    program, _ = _prepare(vt.MLP(hidden=2, units=128), SPACE, data, vt.RandomSearch(population), epochs=epochs,
-                          seed=0, metric=None, batch_size=BATCH, chunk_epochs=epochs, shared_order=True,
-                          devices=devices, member_block=member_block)
+    program = vt.build_program(vt.MLP(hidden=2, units=128), SPACE, data, batch_size=BATCH, devices=devices,
+                               member_block=member_block)
     hp = SPACE.numeric(SPACE.sample(jax.random.key(population), population))
     arrays = engine.data_arrays(data)
-    run = engine.PopulationRun(program, hp, arrays, member_ids=jnp.arange(population), seed=0, epochs=epochs)
+    run = PopulationRun(program, hp, arrays, member_ids=np.arange(population), seed=0, epochs=epochs)
+    run.train(0)  # places state, settings and data as training will
     t0 = time.perf_counter()
-    compiled = engine.train_chunk.lower(program, run.state, run.hp, run.data, run.order_key, epochs).compile()
+    compiled = engine.train_chunk.lower(program, run.state, run.hp, run.controls, run.data, run.order_key,
+                                        epochs).compile()
     compile_s = time.perf_counter() - t0
     memory = compiled.memory_analysis()  # of one device's share when the population is split
-    shards = len(run.state.active.sharding.device_set)
+    shards = len(run.state.status.active.sharding.device_set)
     mem_bytes = None
     if memory is not None:
         mem_bytes = shards * (memory.argument_size_in_bytes + memory.output_size_in_bytes
                               + memory.temp_size_in_bytes - memory.alias_size_in_bytes)
     seconds = training_seconds(program, hp, arrays, population, epochs)
-    flops = training_flops(data, program.steps_per_epoch, population, epochs)
+    flops = training_flops(data, program.steps_per_epoch(data.n_train), population, epochs)
     return {
         "population": population, "seconds": round(seconds, 4), "compile_seconds": round(compile_s, 3),
         "member_epochs_per_second": round(population * epochs / seconds, 1),

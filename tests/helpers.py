@@ -6,7 +6,7 @@ import numpy as np
 
 import vmaptune as vt
 from vmaptune import engine
-from vmaptune.tune import _prepare
+from vmaptune.population import PopulationRun
 
 SMALL_SPACE = vt.Space(
     learning_rate=vt.LogUniform(1e-2, 5e-2),
@@ -18,9 +18,7 @@ SMALL_MODEL = vt.MLP(hidden=1, units=32)
 
 
 def small_program(data, space=SMALL_SPACE, batch_size=32, shared_order=True):
-    program, _ = _prepare(SMALL_MODEL, space, data, vt.RandomSearch(population=4), epochs=2, seed=0,
-                          metric=None, batch_size=batch_size, chunk_epochs=1, shared_order=shared_order)
-    return program
+    return vt.build_program(SMALL_MODEL, space, data, batch_size=batch_size, shared_order=shared_order)
 
 
 def host(tree):
@@ -41,9 +39,18 @@ def take(tree, i):
     return jax.tree.map(lambda v: v[i], tree)
 
 
-def train(program, space, data, hp, ids, *, seed=0, epochs=2, active=None):
-    return engine.run_population(program, space.numeric(hp), engine.data_arrays(data),
-                                 member_ids=jnp.asarray(ids), seed=seed, epochs=epochs, active=active)
+def run_population(program, numeric_hp, arrays, ids, *, seed=0, epochs=2, chunk_epochs=1, rows=None, fold=None):
+    """A trained PopulationRun of members `ids`."""
+    run = PopulationRun(program, numeric_hp, arrays, member_ids=ids, seed=seed, epochs=epochs, rows=rows, fold=fold)
+    run.train(epochs, chunk_epochs)
+    return run
+
+
+def train(program, space, data, hp, ids, *, seed=0, epochs=2, rows=None):
+    """-> (members: the trained state's per-member fields, curves) for members `ids` with encoded hp."""
+    run = run_population(program, space.numeric(hp), engine.data_arrays(data), np.asarray(list(ids)), seed=seed,
+                         epochs=epochs, rows=rows)
+    return run.state.members, run.curves
 
 
 # One program (model, space, batch size) for the in-training strategies' tests (test_pbt.py,
@@ -55,21 +62,22 @@ TRAINING_BATCH = 128
 
 
 def training_program(data):
-    program, _ = _prepare(TRAINING_MODEL, TRAINING_SPACE, data, vt.RandomSearch(population=4), epochs=1, seed=0,
-                          metric=None, batch_size=TRAINING_BATCH, chunk_epochs=1, shared_order=True)
-    return program
+    return vt.build_program(TRAINING_MODEL, TRAINING_SPACE, data, batch_size=TRAINING_BATCH)
 
 
 def drive(strategy, program, data, epochs, seed=0):
-    """What vt.tune does for a strategy with train_population: ask, pad, train. -> state, run, hp."""
-    from vmaptune.tune import _pad
+    """What vt.tune does for a strategy that acts during training: ask, begin, train with its
+    decisions, end. -> state, run, hp."""
+    from vmaptune.training import Population, StrategyDecider, train as train_population
 
     state = strategy.init(TRAINING_SPACE, jax.random.key(seed))
     hp, state = strategy.ask(state, jax.random.key(seed + 1))
     n = TRAINING_SPACE.check_population(hp)
-    padded, active = _pad(hp, n, strategy.population, strategy.name)
-    run = engine.PopulationRun(program, TRAINING_SPACE.numeric(padded), engine.data_arrays(data),
-                               member_ids=jnp.arange(strategy.population), seed=seed, epochs=epochs, active=active)
-    state = strategy.train_population(state, run, epochs=epochs, chunk_epochs=1, on_chunk=None,
-                                      key=jax.random.key(seed + 2))
-    return state, run, hp
+    run = PopulationRun(program, TRAINING_SPACE.numeric(hp), engine.data_arrays(data), member_ids=np.arange(n),
+                        seed=seed, epochs=epochs, rows=strategy.population)
+    population = Population([(run, np.arange(n))])
+    adapter = StrategyDecider(strategy, state, vt.TrainingContext(epochs, program.structural_names()),
+                              jax.random.key(seed + 2))
+    population.apply(adapter.begin(population.snapshot()))
+    train_population(population, epochs, deciders=[adapter])
+    return adapter.end(population.snapshot()), run, hp

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import vmaptune as vt
+from helpers import run_population
 from vmaptune import engine
 from vmaptune.replicas import cv_arrays
-from vmaptune.tune import _prepare
 
 SPACE = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), momentum=vt.Fixed(0.9))
 MODEL = vt.MLP(hidden=1, units=16)
@@ -37,18 +37,15 @@ def test_folds_are_disjoint_cover_the_pool_and_are_stratified(digits):
 
 def test_cv_equals_training_each_fold_separately(digits):
     result = vt.tune(MODEL, SPACE, digits, vt.RandomSearch(population=2), cv=3, **KW)
-    program, _ = _prepare(MODEL, SPACE, digits, vt.RandomSearch(population=2), epochs=3, seed=0, metric=None,
-                          batch_size=64, chunk_epochs=1, shared_order=True)
+    program = vt.build_program(MODEL, SPACE, digits, batch_size=64)
     arrays, _ = cv_arrays(digits, 3, 0)
     X, y = digits.pool()
-    program = dataclasses.replace(program, steps_per_epoch=arrays.n_train // 64)
     hp = SPACE.numeric({k: jnp.asarray(v) for k, v in result.hp.items()})
     per_fold = []
     for f in range(3):
         tr, va = arrays.train_rows[f], arrays.val_rows[f]
         fold_data = engine.DataArrays(X[tr], y[tr], X[va], y[va])
-        _, curves = engine.run_population(program, hp, fold_data, member_ids=jnp.arange(2), seed=0, epochs=3)
-        per_fold.append(curves["val_score"])
+        per_fold.append(run_population(program, hp, fold_data, np.arange(2), epochs=3).curves["val_score"])
     per_fold = np.stack(per_fold, axis=1)  # (member, fold, epoch)
     np.testing.assert_allclose(result.curves["val_score"], per_fold.mean(axis=1), atol=1e-5)
     best = result.members["best_epoch"].to_numpy() - 1

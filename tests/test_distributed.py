@@ -1,18 +1,16 @@
 """Splitting a population over devices and stepping it in member blocks changes speed, never
 results (within float tolerance: other matmul shapes may round differently)."""
 
-import dataclasses
 import os
 import subprocess
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import vmaptune as vt
-from helpers import SMALL_SPACE, host, small_program, train
+from helpers import SMALL_SPACE, host, run_population, small_program, train
 from vmaptune import distributed, engine
 
 P = 8
@@ -26,7 +24,9 @@ def assert_close_runs(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
     for key in curves_a:
         np.testing.assert_allclose(curves_a[key], curves_b[key], rtol=1e-4, atol=1e-5)
-    np.testing.assert_array_equal(np.asarray(state_a.active), np.asarray(state_b.active))
+    for key in ("active", "diverged", "best_epoch"):
+        np.testing.assert_array_equal(np.asarray(getattr(state_a.status, key)),
+                                      np.asarray(getattr(state_b.status, key)))
 
 
 def test_the_suite_sees_several_devices():
@@ -40,13 +40,13 @@ def hp():
 
 @pytest.fixture(scope="module")
 def one_device(digits):
-    return dataclasses.replace(small_program(digits), devices=1, member_block=0)
+    return small_program(digits).replace(devices=1, member_block=0)
 
 
 @pytest.mark.parametrize("devices, block", [(1, 2), (4, 0), (4, 1)])
 def test_devices_and_blocks_train_the_same_members(one_device, digits, hp, devices, block):
     reference = train(one_device, SMALL_SPACE, digits, hp, range(P))
-    layout = dataclasses.replace(one_device, devices=devices, member_block=block)
+    layout = one_device.replace(devices=devices, member_block=block)
     assert_close_runs(train(layout, SMALL_SPACE, digits, hp, range(P)), reference)
 
 
@@ -55,7 +55,7 @@ def test_uneven_population_uses_the_devices_that_divide_it(one_device, digits, h
     assert distributed.population_mesh(4, 6).devices.size == 3
     assert distributed.population_mesh(4, 7) is None
     reference = train(one_device, SMALL_SPACE, digits, six, range(6))
-    layout = dataclasses.replace(one_device, devices=4, member_block=2)
+    layout = one_device.replace(devices=4, member_block=2)
     state, curves = train(layout, SMALL_SPACE, digits, six, range(6))
     assert len(state.params["hidden_0_kernel"].sharding.device_set) == 3
     assert_close_runs((state, curves), reference)
@@ -69,22 +69,22 @@ def test_blocks_and_devices_with_per_member_rows(digits, kind):
         space = SMALL_SPACE.replace(batch_size=vt.IntUniform(16, 32))
     program = small_program(digits, space=space, shared_order=(kind != "own_order"))
     hp = space.numeric(space.sample(jax.random.key(6), P))
-    arrays = engine.data_arrays(digits)
+    arrays, fold = engine.data_arrays(digits), None
     if kind == "cv":
         from vmaptune.replicas import cv_arrays
         arrays, _ = cv_arrays(digits, 2, 0)
-        program = dataclasses.replace(program, folds=2, steps_per_epoch=arrays.n_train // program.batch_size)
-        hp = dict(hp, fold=jnp.arange(P) % 2)
+        fold = np.arange(P) % 2
 
     def run(devices, block):
-        layout = dataclasses.replace(program, devices=devices, member_block=block)
-        return engine.run_population(layout, hp, arrays, member_ids=jnp.arange(P), seed=0, epochs=2)
+        layout = program.replace(devices=devices, member_block=block)
+        done = run_population(layout, hp, arrays, np.arange(P), epochs=2, fold=fold)
+        return done.state.members, done.curves
 
     assert_close_runs(run(4, 2), run(1, 0))
 
 
 def test_new_values_on_several_devices_do_not_recompile(digits, hp):
-    program = dataclasses.replace(small_program(digits), devices=4, member_block=1)
+    program = small_program(digits).replace(devices=4, member_block=1)
     train(program, SMALL_SPACE, digits, hp, range(P))
     before = dict(engine.TRACE_COUNTS)
     other = SMALL_SPACE.sample(jax.random.key(99), P)
@@ -140,12 +140,11 @@ def test_import_shows_cpu_cores_as_devices_unless_told_otherwise():
 
 
 def test_width_buckets_get_their_own_automatic_member_block(digits):
-    from vmaptune.tune import _prepare, _ProgramBuilder
+    from vmaptune.program import Programs
 
     space = vt.Space(learning_rate=vt.LogUniform(1e-2, 5e-2), n_units=vt.IntUniform(8, 512))
-    kwargs = dict(epochs=1, seed=0, metric=None, batch_size=32, chunk_epochs=1, shared_order=True)
-    program, _ = _prepare(vt.MLP(hidden=2), space, digits, vt.RandomSearch(4), **kwargs)
-    narrow = _ProgramBuilder(vt.MLP(hidden=2), space, digits, program).program_for(16)
+    program = vt.build_program(vt.MLP(hidden=2), space, digits, batch_size=32)
+    narrow = Programs(vt.MLP(hidden=2), space, digits, program, bucketing=True).program(16)
     assert program.member_block == 2 and narrow.member_block > program.member_block  # a narrow net fits more
-    chosen, _ = _prepare(vt.MLP(hidden=2), space, digits, vt.RandomSearch(4), member_block=8, **kwargs)
-    assert _ProgramBuilder(vt.MLP(hidden=2), space, digits, chosen, 8).program_for(16).member_block == 8
+    chosen = vt.build_program(vt.MLP(hidden=2), space, digits, batch_size=32, member_block=8)
+    assert Programs(vt.MLP(hidden=2), space, digits, chosen, member_block=8).program(16).member_block == 8

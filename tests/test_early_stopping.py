@@ -1,24 +1,22 @@
 """Per-member early stopping inside the program, best weights, and compaction of the survivors."""
 
-import dataclasses
-
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import vmaptune as vt
 from helpers import host, take
 from vmaptune import engine
-from vmaptune.tune import _prepare
+from vmaptune.early_stopping import Compaction
+from vmaptune.population import PopulationRun
+from vmaptune.training import Population, train
 
 SPACE = vt.Space(learning_rate=vt.LogUniform(1e-6, 1e-1))
 
 
 def program(digits, **stopping):
-    prog, _ = _prepare(vt.MLP(hidden=1, units=16), SPACE, digits, vt.RandomSearch(population=4), epochs=6, seed=0,
-                       metric=None, batch_size=64, chunk_epochs=1, shared_order=True)
-    return dataclasses.replace(prog, **stopping)
+    rule = vt.EarlyStopping(**stopping) if stopping else None
+    return vt.build_program(vt.MLP(hidden=1, units=16), SPACE, digits, batch_size=64, early_stopping=rule)
 
 
 def lr_population(*rates):
@@ -28,31 +26,31 @@ def lr_population(*rates):
 def test_a_stalled_member_stops_after_patience_and_the_others_go_on(digits):
     # lr 1e-6 barely moves the weights: its validation loss improves by far less than min_delta
     prog = program(digits, patience=2, monitor="loss", min_delta=1e-3)
-    run = engine.PopulationRun(prog, lr_population(1e-6, 0.05, 0.05, 1e-6), engine.data_arrays(digits),
-                               member_ids=jnp.arange(4), seed=0, epochs=6)
+    run = PopulationRun(prog, lr_population(1e-6, 0.05, 0.05, 1e-6), engine.data_arrays(digits),
+                        member_ids=np.arange(4), seed=0, epochs=6)
     run.train(6)
     status = run.status()
     assert status["stopped"].tolist() == [True, False, False, True]
     # epoch 1 improves on -inf; epochs 2 and 3 do not by 1e-3 -> frozen after epoch 3
-    steps = prog.steps_per_epoch
-    assert int(take(run.state.opt_state, 0).inner_state.count) == 3 * steps
-    assert int(take(run.state.opt_state, 1).inner_state.count) == 6 * steps
+    steps = prog.steps_per_epoch(digits.n_train)
+    assert int(take(run.state.members.opt_state, 0).inner_state.count) == 3 * steps
+    assert int(take(run.state.members.opt_state, 1).inner_state.count) == 6 * steps
     assert np.all(np.isnan(run.curves["train_loss"][0, 3:])) and np.all(np.isfinite(run.curves["train_loss"][1]))
     assert status["best_epoch"][1] >= 5
 
 
 def test_best_weights_are_the_weights_of_the_best_epoch(digits):
-    prog = program(digits, patience=100, restore_best=True)
-    run = engine.PopulationRun(prog, lr_population(0.3, 0.05, 0.02, 0.8), engine.data_arrays(digits),
-                               member_ids=jnp.arange(4), seed=1, epochs=6)
+    prog = program(digits, patience=100, restore_best_weights=True)
+    run = PopulationRun(prog, lr_population(0.3, 0.05, 0.02, 0.8), engine.data_arrays(digits),
+                        member_ids=np.arange(4), seed=1, epochs=6)
     snapshots = []
     for _ in range(6):
         run.train(1)
-        snapshots.append(host(run.state.params))
+        snapshots.append(host(run.state.members.params))
     best_epoch = run.status()["best_epoch"]
     for i in range(4):
         expected = take(snapshots[best_epoch[i] - 1], i)
-        got = take(host(run.state.best_params), i)
+        got = take(host(run.state.members.best_params), i)
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
             np.testing.assert_array_equal(a, b)
     scores = run.curves["val_score"]
@@ -63,11 +61,11 @@ def test_compaction_gives_the_same_results_as_no_compaction(digits):
     rates = (1e-6, 0.05, 1e-6, 1e-6, 0.02, 1e-6, 1e-6, 1e-6)
     prog = program(digits, patience=1, monitor="loss", min_delta=1e-3)
     hp = lr_population(*rates)
-    plain = engine.PopulationRun(prog, hp, engine.data_arrays(digits), member_ids=jnp.arange(8), seed=0, epochs=5)
+    plain = PopulationRun(prog, hp, engine.data_arrays(digits), member_ids=np.arange(8), seed=0, epochs=5)
     plain.train(5)
-    packed = engine.PopulationRun(prog, hp, engine.data_arrays(digits), member_ids=jnp.arange(8), seed=0, epochs=5)
-    packed.train(5, compact_below=0.5)
-    assert len(packed.slots) < 8  # the survivors really ran in a smaller population
+    packed = PopulationRun(prog, hp, engine.data_arrays(digits), member_ids=np.arange(8), seed=0, epochs=5)
+    train(Population([(packed, np.arange(8))]), 5, deciders=[Compaction(0.5)])
+    assert packed.rows < 8 and packed.row_epochs < 8 * 5  # the survivors really ran in a smaller population
     for key in ("best_score", "best_epoch", "stopped", "diverged"):
         np.testing.assert_array_equal(packed.status()[key], plain.status()[key], err_msg=key)
     for key in ("val_loss", "val_score", "train_loss"):
@@ -100,9 +98,9 @@ def test_bad_early_stopping_settings(kwargs, match):
 
 def test_members_taken_out_before_training_keep_empty_records(digits):
     prog = program(digits)
-    run = engine.PopulationRun(prog, lr_population(0.05, 0.02, 0.01, 0.03), engine.data_arrays(digits),
-                               member_ids=jnp.arange(4), seed=0, epochs=2)
-    run.select([0, 2])  # e.g. Hyperband dropping the driver's padding at once
+    run = PopulationRun(prog, lr_population(0.05, 0.02, 0.01, 0.03), engine.data_arrays(digits),
+                        member_ids=np.arange(4), seed=0, epochs=2)
+    run.apply(vt.Decision(keep=[0, 2]))  # e.g. halving pruning members before they train
     run.train(2)
     assert np.all(np.isnan(run.curves["val_score"][[1, 3]])) and np.all(np.isfinite(run.curves["val_score"][[0, 2]]))
     assert run.status()["best_epoch"][[1, 3]].tolist() == [0, 0]

@@ -8,7 +8,6 @@ import pytest
 import vmaptune as vt
 from helpers import SMALL_SPACE, assert_trees_equal, host, small_program, take, train
 from vmaptune import engine
-from vmaptune.tune import _prepare
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +28,7 @@ def test_population_equals_separate_runs(program, digits, hp):
             np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
         np.testing.assert_allclose(curves["val_loss"][i], alone_curves["val_loss"][0], rtol=1e-4)
         np.testing.assert_allclose(curves["val_score"][i], alone_curves["val_score"][0], atol=1e-6)
-    assert not np.any(np.asarray(together.diverged))
+    assert not np.any(np.asarray(together.status.diverged))
     assert curves["val_score"].shape == (4, 2) and np.all(curves["val_score"][:, -1] > 0.5)
 
 
@@ -41,9 +40,9 @@ def test_diverging_member_is_frozen_and_changes_no_other(program, digits, hp):
     stable, stable_curves = train(program, SMALL_SPACE, digits, hp, [0, 1, 2, 3])
     blown_hp = dict(hp, learning_rate=hp["learning_rate"].at[3].set(1e6))
     blown, blown_curves = train(program, SMALL_SPACE, digits, blown_hp, [0, 1, 2, 3])
-    diverged = np.asarray(blown.diverged)
+    diverged = np.asarray(blown.status.diverged)
     assert diverged.tolist() == [False, False, False, True]
-    assert not np.asarray(blown.active)[3]
+    assert not np.asarray(blown.status.active)[3]
     for i in range(3):  # the others are bit-identical to the run without the diverging member
         assert_trees_equal(take(blown.params, i), take(stable.params, i))
         np.testing.assert_array_equal(blown_curves["val_score"][i], stable_curves["val_score"][i])
@@ -52,16 +51,18 @@ def test_diverging_member_is_frozen_and_changes_no_other(program, digits, hp):
 
 
 def test_frozen_members_are_exact_no_ops(program, digits, hp):
-    ids = jnp.arange(4)
-    key = jax.random.key(0)
-    state = engine.init_population(program, SMALL_SPACE.numeric(hp), ids, key, jnp.array([True, True, False, True]))
-    before = host(state)
-    after, _ = engine.train_chunk(program, state, SMALL_SPACE.numeric(hp), engine.data_arrays(digits),
-                                  jax.random.key(1), 2)
+    numeric = SMALL_SPACE.numeric(hp)
+    data = engine.data_arrays(digits)
+    controls = program.controls(numeric, data.n_train, 2)
+    state = engine.init_population(program, numeric, controls, jnp.arange(4), jax.random.key(0),
+                                   jnp.array([True, True, False, True]))
+    before = host(state.members)
+    after, _ = engine.train_chunk(program, state, numeric, controls, data, jax.random.key(1), 2)
+    after = after.members
     assert_trees_equal(take(after.params, 2), take(before.params, 2))
     # the whole optimizer state, step counts included, is unchanged
     assert_trees_equal(take(after.opt_state, 2), take(before.opt_state, 2))
-    assert int(take(after.opt_state, 0).inner_state.count) == 2 * program.steps_per_epoch
+    assert int(take(after.opt_state, 0).inner_state.count) == 2 * program.steps_per_epoch(data.n_train)
     assert not np.allclose(np.asarray(jax.tree.leaves(take(after.params, 0))[0]),
                            jax.tree.leaves(take(before.params, 0))[0])
 
@@ -105,9 +106,8 @@ def test_a_second_call_with_new_values_does_not_recompile(digits):
 
 
 def test_population_equals_separate_runs_with_bfloat16_matmuls(digits, hp):
-    program, _ = _prepare(vt.MLP(hidden=1, units=32, matmul_dtype="bfloat16"), SMALL_SPACE, digits,
-                          vt.RandomSearch(population=2), epochs=1, seed=0, metric=None, batch_size=32,
-                          chunk_epochs=1, shared_order=True)
+    program = vt.build_program(vt.MLP(hidden=1, units=32, matmul_dtype="bfloat16"), SMALL_SPACE, digits,
+                               batch_size=32)
     hp = {k: v[:2] for k, v in hp.items()}
     together, curves = train(program, SMALL_SPACE, digits, hp, [0, 1], epochs=1)
     for i in range(2):

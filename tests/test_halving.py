@@ -8,7 +8,8 @@ import pytest
 
 import vmaptune as vt
 from helpers import TRAINING_BATCH, TRAINING_MODEL, TRAINING_SPACE, drive, training_program
-from vmaptune.strategies.halving import Hyperband, SuccessiveHalving, bucket_size, halving_rungs, hyperband_brackets
+from vmaptune.population import packed_size
+from vmaptune.strategies.halving import Hyperband, SuccessiveHalving, halving_rungs, hyperband_brackets
 
 SPACE, MODEL, BATCH = TRAINING_SPACE, TRAINING_MODEL, TRAINING_BATCH
 
@@ -72,7 +73,27 @@ def test_hyperband_brackets_match_li_et_al():
     assert Hyperband(max_epochs=81).population == 81 and Hyperband(max_epochs=81).tune_rounds() == 5
     assert halving_rungs(16, 2, 8) == ((16, 1), (8, 2), (4, 4), (2, 8))
     assert halving_rungs(27, 3, 5) == ((27, 2), (9, 5))  # the budget allows one halving only
-    assert [bucket_size(n, 27) for n in (27, 9, 3, 1)] == [27, 16, 4, 1]
+    assert [packed_size(n, 27) for n in (27, 9, 3, 1)] == [27, 16, 4, 1]
+
+
+def test_halving_decisions_on_made_up_scores_need_no_training():
+    from test_pbt import made_up_snapshot
+
+    strategy = SuccessiveHalving(population=9, eta=3)
+    hp, state = strategy.ask(strategy.init(SPACE), jax.random.key(0))
+    state, first = strategy.begin_training(state, None, vt.TrainingContext(9))
+    np.testing.assert_array_equal(first.keep, np.arange(9))  # the bracket's members; padding goes
+    assert tuple(strategy.decision_epochs(state, 9)) == (1, 3)  # rungs (9, 1), (3, 3), (1, 9)
+    scores = np.asarray([0.2, np.nan, 0.9, 0.5, 0.95, 0.1, np.inf, 0.3, 0.6], np.float32)
+    numeric = SPACE.numeric(hp)
+    state, decision = strategy.decide(state, made_up_snapshot(scores, numeric, epochs_done=1, epochs=9))
+    assert decision.keep.tolist() == [2, 4, 8]  # the top third, never a failed member
+    # the next rung sees only the survivors' new scores
+    scores = np.asarray([0.2, np.nan, 0.4, 0.5, 0.3, 0.1, np.inf, 0.3, 0.7], np.float32)
+    state, decision = strategy.decide(state, made_up_snapshot(scores, numeric, epochs_done=3, epochs=9))
+    assert decision.keep.tolist() == [8]
+    state = strategy.end_training(state, made_up_snapshot(scores, numeric, epochs_done=9, epochs=9))
+    assert np.asarray(state.reached).tolist() == [0, 0, 1, 0, 1, 0, 0, 0, 2] and state.trained
 
 
 BOX_SPACE = vt.Space(learning_rate=vt.LogUniform(1e-6, 1.0), dropout=vt.Uniform(0.0, 0.6))
@@ -142,7 +163,7 @@ def test_bad_settings_fail_with_argument_value_and_fix(make, match):
 def test_budgets_that_do_not_fit_the_run_fail_before_training(digits):
     state = SuccessiveHalving(population=8, eta=3).init(SPACE)
     with pytest.raises(ValueError, match=r"epochs=2 with min_epochs=1 and eta=3 leaves a single rung.*epochs >= "):
-        SuccessiveHalving(population=8, eta=3).train_population(state, None, epochs=2)  # before touching the run
+        SuccessiveHalving(population=8, eta=3).begin_training(state, None, vt.TrainingContext(2))  # before training
     with pytest.raises(ValueError,
                        match=r"max_epochs=4 but vt.tune\(epochs=3\).*Use epochs=4 or leave max_epochs=None"):
         vt.tune(MODEL, SPACE, digits, SuccessiveHalving(population=4, eta=2, max_epochs=4), epochs=3,

@@ -206,3 +206,30 @@ def test_bad_model_and_data(digits):
 def test_suggestion_is_a_plain_dataclass():
     s = LRSuggestion("sgd", 64, 1.0, 0.1, 0.05, 0.1, 0.03, 0.5, 0.8)
     assert s.ok and s.to_space_entry() == vt.LogUniform(0.03, 0.5) and s.to_space_entry(fixed=True) == vt.Fixed(0.1)
+
+
+def test_range_test_starts_members_from_the_weights_tune_gives_them(digits):
+    """The range test runs the engine's own initialisation and minibatch order: member id i starts
+    from vt.tune's member i (bit for bit) and its first loss is taken on vt.tune's first batch."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from helpers import assert_trees_equal
+    from vmaptune import engine, streams
+    from vmaptune.population import PopulationRun
+
+    model, seed = vt.MLP(hidden=1, units=32), 7
+    result = lr_range_test(model, digits, seeds=2, steps=10, seed=seed)
+    space = vt.Space(learning_rate=vt.Fixed(1e-5), optimizer=vt.Choice(["sgd"]), batch_size=vt.Choice([64]))
+    program = vt.build_program(model, space, digits, batch_size=64)
+    hp = space.numeric(space.encode([{"learning_rate": 1e-5, "optimizer": "sgd", "batch_size": 64}] * 2))
+    params, *_ = lr_finder.initial_members(program, hp, jnp.arange(2), streams.stream(seed, "members"))
+    run = PopulationRun(program, hp, engine.data_arrays(digits), member_ids=np.arange(2), seed=seed, epochs=1)
+    assert_trees_equal(params, run.state.members.params)
+    first = jax.random.permutation(jax.random.fold_in(streams.stream(seed, "order"), 0), digits.n_train)[:64]
+    for i in range(2):
+        p = jax.tree.map(lambda v: v[i], run.state.members.params)
+        out, _ = program.model.apply(p, {}, digits.X_train[first], {}, train=False)
+        loss = optax.softmax_cross_entropy_with_integer_labels(out, digits.y_train[first]).mean()
+        np.testing.assert_allclose(result.losses[i, 0], loss, rtol=1e-5)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import vmaptune as vt
+from vmaptune.data import DataSpec
 from vmaptune.models import ACTIVATIONS
 
 N_FEATURES, N_OUT, MAX_DEPTH, MAX_WIDTH = 6, 3, 3, 12
@@ -15,17 +16,28 @@ SPACE = vt.Space(
     activation=vt.Choice(sorted(ACTIVATIONS)),
     dropout=vt.Uniform(0.0, 0.5),
 )
-NET = vt.MLP().build(SPACE, N_FEATURES, N_OUT)
+def spec(n_features, n_outputs):
+    return DataSpec((n_features,), n_outputs, "classification")
 
 
-init = jax.jit(NET.init)
+NET = vt.MLP().build(SPACE, spec(N_FEATURES, N_OUT))
+
+
+def forward(net, params, x, hp, **kwargs):
+    """The network's outputs (the MLP keeps no model state)."""
+    out, state = net.apply(params, {}, x, hp, **kwargs)
+    assert state == {}
+    return out
+
+
+init = jax.jit(lambda key, hp: NET.init(key, hp)[0])
 
 
 @jax.jit
 def masked_out_grad_mask(params, x, hp):
     """One compiled program for every depth, width and activation (they are traced values)."""
-    out = NET.apply(params, x, hp, train=False)
-    grads = jax.grad(lambda p: jnp.sum(jnp.sin(NET.apply(p, x, hp, train=False))))(params)
+    out = forward(NET, params, x, hp, train=False)
+    grads = jax.grad(lambda p: jnp.sum(jnp.sin(forward(NET, p, x, hp, train=False))))(params)
     return out, grads, NET.update_mask(hp)
 
 
@@ -64,11 +76,11 @@ def test_masked_equals_small_network_outputs_and_gradients(activation):
 
 def test_init_uses_the_members_real_fan_in():
     space = vt.Space(n_units=vt.IntUniform(4, 400), init=vt.Choice(["he_normal"]))
-    net = vt.MLP(hidden=2).build(space, 50, 2)
+    net = vt.MLP(hidden=2).build(space, spec(50, 2))
     stds = []
     for width in (4, 400):
         hp = {k: v[0] for k, v in space.numeric(space.encode({"n_units": width, "init": "he_normal"})).items()}
-        params = net.init(jax.random.key(0), hp)
+        params, _ = net.init(jax.random.key(0), hp)
         w = np.asarray(params["hidden_1_kernel"])[:width, :width]
         stds.append(w.std())
         assert np.all(np.asarray(params["hidden_1_kernel"])[width:] == 0)  # padding starts at zero
@@ -78,15 +90,15 @@ def test_init_uses_the_members_real_fan_in():
 def test_dropout_is_per_member_and_off_at_evaluation():
     hp = {k: v[0] for k, v in SPACE.numeric(SPACE.encode(
         {"n_hidden": 2, "n_units": 12, "activation": "relu", "dropout": 0.5})).items()}
-    params = NET.init(jax.random.key(0), hp)
+    params, _ = NET.init(jax.random.key(0), hp)
     x = jnp.ones((4, N_FEATURES))
-    a = NET.apply(params, x, hp, train=True, key=jax.random.key(1))
-    b = NET.apply(params, x, hp, train=True, key=jax.random.key(2))
+    a = forward(NET, params, x, hp, train=True, key=jax.random.key(1))
+    b = forward(NET, params, x, hp, train=True, key=jax.random.key(2))
     assert not np.allclose(a, b)
-    np.testing.assert_array_equal(NET.apply(params, x, hp, train=False), NET.apply(params, x, hp, train=False))
+    np.testing.assert_array_equal(forward(NET, params, x, hp, train=False), forward(NET, params, x, hp, train=False))
     hp0 = dict(hp, dropout=jnp.float32(0.0))
-    np.testing.assert_allclose(NET.apply(params, x, hp0, train=True, key=jax.random.key(1)),
-                               NET.apply(params, x, hp0, train=False), rtol=1e-6)
+    np.testing.assert_allclose(forward(NET, params, x, hp0, train=True, key=jax.random.key(1)),
+                               forward(NET, params, x, hp0, train=False), rtol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -102,21 +114,21 @@ def test_dropout_is_per_member_and_off_at_evaluation():
 )
 def test_structures_no_mlp_can_take_are_rejected(space, match):
     with pytest.raises(ValueError, match=match):
-        vt.MLP().build(space, 4, 2)
+        vt.MLP().build(space, spec(4, 2))
 
 
 def test_bfloat16_matmuls_keep_float32_weights_and_stay_close_to_float32():
-    net_bf16 = vt.MLP(matmul_dtype="bfloat16").build(SPACE, N_FEATURES, N_OUT)
+    net_bf16 = vt.MLP(matmul_dtype="bfloat16").build(SPACE, spec(N_FEATURES, N_OUT))
     x = jax.random.normal(jax.random.key(3), (16, N_FEATURES))
     hp = {"n_hidden": jnp.int32(2), "n_units": jnp.int32(10), "activation": jnp.int32(sorted(ACTIVATIONS).index("relu")),
           "dropout": jnp.float32(0.0)}
     params = init(jax.random.key(4), hp)  # init reads no matmul: both networks start from these weights
-    exact = NET.apply(params, x, hp, train=False)
-    low = net_bf16.apply(params, x, hp, train=False)
+    exact = forward(NET, params, x, hp, train=False)
+    low = forward(net_bf16, params, x, hp, train=False)
     relative = float(jnp.linalg.norm(low - exact) / jnp.linalg.norm(exact))
     assert 1e-5 < relative < 2e-2  # bf16 operands (8-bit mantissa), not float32, not garbage
     assert low.dtype == jnp.float32
-    grads = jax.grad(lambda p: jnp.sum(net_bf16.apply(p, x, hp, train=False) ** 2))(params)
+    grads = jax.grad(lambda p: jnp.sum(forward(net_bf16, p, x, hp, train=False) ** 2))(params)
     assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))  # float32 master weights
-    hlo = jax.jit(lambda p: net_bf16.apply(p, x, hp, train=False)).lower(params).as_text()
+    hlo = jax.jit(lambda p: forward(net_bf16, p, x, hp, train=False)).lower(params).as_text()
     assert "xbf16>, tensor<" in hlo and "-> tensor<16x12xf32>" in hlo  # bf16 operands, float32 products

@@ -13,7 +13,9 @@ import vmaptune as vt
 from helpers import TRAINING_BATCH, TRAINING_MODEL, TRAINING_SPACE, drive, training_program
 from helpers import assert_trees_equal, host, take
 from vmaptune import engine
+from vmaptune.population import PopulationRun
 from vmaptune.strategies.pbt import PBT, PBTReplay, PBTSchedule, exploit_explore, perturb
+from vmaptune.training import Population, StrategyDecider, train
 
 SPACE, MODEL, BATCH = TRAINING_SPACE, TRAINING_MODEL, TRAINING_BATCH
 
@@ -25,32 +27,34 @@ def program(digits):
 
 # -- exploit: exact copies, failed members never sources --------------------------------------------------
 def test_exploit_copies_weights_and_whole_optimizer_state_bit_for_bit(program, digits):
-    hp = SPACE.sample(jax.random.key(4), 4)
+    strategy = PBT(population=4, fraction=0.5, interval=1, resample_prob=0.0)
+    hp, state = strategy.ask(strategy.init(SPACE), jax.random.key(4))
     numeric = SPACE.numeric(hp)
     numeric["learning_rate"] = numeric["learning_rate"].at[3].set(1e6)  # member 3 diverges
-    run = engine.PopulationRun(program, numeric, engine.data_arrays(digits), member_ids=jnp.arange(4), seed=0,
-                               epochs=3)
+    run = PopulationRun(program, numeric, engine.data_arrays(digits), member_ids=np.arange(4), seed=0, epochs=3)
     run.train(2)
-    assert np.asarray(run.state.diverged).tolist() == [False, False, False, True]
-    before = host(run.state)
-    scores = run.curves["val_score"][:, 1]
+    assert run.status()["diverged"].tolist() == [False, False, False, True]
+    before = host(run.state.members)
+    snapshot = run.snapshot()
+    scores = snapshot.latest_score
     assert np.isnan(scores[3]) and np.isfinite(scores[:3]).all()
-    strategy = PBT(population=4, fraction=0.5, interval=1, resample_prob=0.0)
-    new_hp, parents, copied = strategy.step_run(run, SPACE, hp, jnp.asarray(scores), jnp.ones(4, bool),
-                                                jax.random.key(7))
-    parents, copied = np.asarray(parents), np.asarray(copied)
+    state, _ = strategy.begin_training(state, snapshot, vt.TrainingContext(3, program.structural_names()))
+    state, decision = strategy.decide(state, snapshot, jax.random.key(7))
+    run.apply(decision)  # the strategy decided; the engine applies
+    new_hp = state.hp
+    parents, copied = np.asarray(decision.copy_from), np.asarray(decision.update)
     ranked = np.argsort(-np.where(np.isfinite(scores), scores, -np.inf), kind="stable")
     # bottom half (the NaN member and the worst finite one) copies from the top half, never from member 3
     assert set(np.flatnonzero(copied)) == {3, ranked[2]}
     assert set(parents[copied]) <= set(ranked[:2])
-    after = host(run.state)
+    after = host(run.state.members)
     for i in range(4):
         src = parents[i]
         assert_trees_equal(take(after.params, i), take(before.params, src))
         opt_after, opt_before = take(after.opt_state, i), take(before.opt_state, src)
         # moments, step count and every optimizer setting not explored: bit-identical to the source
         assert_trees_equal(opt_after.inner_state, opt_before.inner_state)
-        assert int(opt_after.count) == int(opt_before.count) == 2 * program.steps_per_epoch
+        assert int(opt_after.count) == int(opt_before.count) == 2 * program.steps_per_epoch(digits.n_train)
         for name, value in opt_after.hyperparams.items():
             if name in ("learning_rate", "momentum") and copied[i]:
                 # the explored settings are in the optimizer state at once (no recompile, next step uses them)
@@ -58,9 +62,9 @@ def test_exploit_copies_weights_and_whole_optimizer_state_bit_for_bit(program, d
             else:
                 np.testing.assert_array_equal(value, opt_before.hyperparams[name], err_msg=name)
         for field in ("best_score", "best_epoch", "diverged", "active", "stopped"):
-            np.testing.assert_array_equal(getattr(after, field)[i], getattr(before, field)[src])
-        np.testing.assert_array_equal(after.member_keys[i], before.member_keys[i])  # own dropout stream
-    assert not after.diverged[3] and after.active[3]  # the failed member lives on as a copy
+            np.testing.assert_array_equal(getattr(after.status, field)[i], getattr(before.status, field)[src])
+        np.testing.assert_array_equal(after.key[i], before.key[i])  # own dropout stream
+    assert not after.status.diverged[3] and after.status.active[3]  # the failed member lives on as a copy
     # the explored values were perturbed by 0.8 / 1.2 in their own scale, and the model sees them
     for i in np.flatnonzero(copied):
         ratio = float(new_hp["learning_rate"][i] / hp["learning_rate"][parents[i]])
@@ -68,6 +72,40 @@ def test_exploit_copies_weights_and_whole_optimizer_state_bit_for_bit(program, d
     np.testing.assert_array_equal(np.asarray(run.hp["dropout"]), np.asarray(new_hp["dropout"]))
     run.train(1)  # and training goes on from the copies
     assert np.isfinite(run.curves["val_score"][:, 2]).all()
+
+
+def made_up_snapshot(scores, hp, epochs_done=2, epochs=4):
+    """A population snapshot with the given latest scores (n,), as the engine would show it."""
+    n = len(scores)
+    curves = {k: np.zeros((n, epochs_done), np.float32) for k in ("train_loss", "val_loss", "val_score")}
+    curves["val_score"][:, -1] = scores
+    return vt.Snapshot.make(epochs_done=epochs_done, epochs=epochs, curves=curves, active=np.ones(n, bool),
+                            diverged=~np.isfinite(scores), stopped=np.zeros(n, bool),
+                            best_score=np.where(np.isfinite(scores), scores, -np.inf).astype(np.float32),
+                            best_epoch=np.full(n, epochs_done, np.int32), in_population=np.ones(n, bool),
+                            hp={k: np.asarray(v) for k, v in hp.items()}, rows=n)
+
+
+def test_pbt_decisions_on_made_up_scores_need_no_training():
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0), n_units=vt.IntUniform(4, 64))
+    strategy = PBT(population=8, interval=2, fraction=0.25, resample_prob=0.0, factors=(1.2,))
+    hp, state = strategy.ask(strategy.init(space), jax.random.key(0))
+    state, first = strategy.begin_training(state, None, vt.TrainingContext(6, frozenset({"n_units"})))
+    assert first is None and list(strategy.decision_epochs(state, 6)) == [2, 4]
+    scores = np.asarray([0.5, 0.9, np.nan, 0.7, 0.1, 0.8, 0.6, 0.95], np.float32)
+    state, decision = strategy.decide(state, made_up_snapshot(scores, space.numeric(hp)), jax.random.key(1))
+    copied = np.asarray(decision.update)
+    assert set(np.flatnonzero(copied)) == {2, 4}  # the failed member and the worst; 8 x 0.25 = 2 replaced
+    assert set(np.asarray(decision.copy_from)[copied]) <= {1, 7}  # from the two best
+    np.testing.assert_array_equal(np.asarray(decision.copy_from)[~copied], np.flatnonzero(~copied))
+    parents = np.asarray(decision.copy_from)
+    for i in np.flatnonzero(copied):
+        np.testing.assert_allclose(decision.hp["learning_rate"][i],
+                                   min(1.2 * float(hp["learning_rate"][parents[i]]), 1.0), rtol=1e-6)
+        # n_units is structural in the program: it comes with the weights, never explored
+        assert decision.hp["n_units"][i] == hp["n_units"][parents[i]]
+    state = strategy.end_training(state, made_up_snapshot(scores[::-1], space.numeric(state.hp), 6, 6))
+    assert state.trained and len(state.history_scores) == 2
 
 
 MOSTLY_FAILED = jnp.asarray([np.nan, np.inf, 1.0, np.nan, -np.inf, 2.0, np.nan, 3.0])
@@ -238,17 +276,21 @@ def test_lineage_and_schedules_are_consistent_and_replay_from_scratch(program, d
     seen = []
     replay_state = replay.init(SPACE)
     hp, replay_state = replay.ask(replay_state, jax.random.key(0))
-    rerun = engine.PopulationRun(program, SPACE.numeric(hp), engine.data_arrays(digits), member_ids=jnp.arange(4),
-                                 seed=5, epochs=3)
-    train = rerun.train
+    rerun = PopulationRun(program, SPACE.numeric(hp), engine.data_arrays(digits), member_ids=np.arange(4), seed=5,
+                          epochs=3)
+    run_train = rerun.train
 
     def spy(n, *args, **kwargs):
-        seen.append((rerun.epochs_done, np.asarray(rerun.state.opt_state.hyperparams["learning_rate"]),
+        seen.append((rerun.epochs_done, np.asarray(rerun.state.members.opt_state.hyperparams["learning_rate"]),
                      np.asarray(rerun.hp["dropout"])))
-        train(n, *args, **kwargs)
+        run_train(n, *args, **kwargs)
 
     rerun.train = spy
-    replay.train_population(replay_state, rerun, epochs=3, key=jax.random.key(0))
+    adapter = StrategyDecider(replay, replay_state, vt.TrainingContext(3, program.structural_names()),
+                              jax.random.key(0))
+    population = Population([(rerun, np.arange(4))])
+    population.apply(adapter.begin(population.snapshot()))
+    train(population, 3, deciders=[adapter])
     assert [e for e, _, _ in seen] == list(schedule.starts)
     for epoch, lr, dropout in seen:
         np.testing.assert_allclose(lr, schedule.value_at("learning_rate", epoch), rtol=1e-6)
@@ -285,8 +327,9 @@ def test_bad_explore_names_and_epochs_fail_before_training(digits):
     space = SPACE.replace(n_units=vt.IntUniform(4, 16))
     strategy = PBT(population=4, interval=1, explore=("n_units",))
     state = strategy.init(space)  # fine for ask / tell, where any name may change
+    context = vt.TrainingContext(2, vt.build_program(MODEL, space, digits).structural_names())
     with pytest.raises(ValueError, match=r"explore names \['n_units'\], which vt.tune cannot change.*Leave them out"):
-        strategy.train_population(state, None, epochs=2, key=jax.random.key(0))  # fails before touching the run
+        strategy.begin_training(state, None, context)  # fails before anything trains
     with pytest.raises(ValueError, match=r"interval=3 with epochs=3 never exploits.*interval < epochs"):
         vt.tune(MODEL, SPACE, digits, PBT(population=4, interval=3), epochs=3, batch_size=BATCH, progress=False)
     with pytest.raises(ValueError, match=r"changes hyperparameters at epoch 2, but epochs=2"):

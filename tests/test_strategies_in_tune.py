@@ -43,3 +43,27 @@ def test_pbt_and_hyperband_tables_carry_their_columns(digits):
     assert {"rung", "budget_epochs", "bracket"} <= set(df.columns)
     # halving trains fewer member-epochs than everyone for the full budget
     assert np.isfinite(hb.curves["train_loss"]).sum() < len(df) * 4
+
+
+def test_a_strategy_of_your_own_decides_during_training(digits):
+    """The README's example: random search that packs out the worst half at half time."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class DropTheWorstHalf(vt.RandomSearch):
+        acts_during_training = True
+
+        def decision_epochs(self, state, epochs):
+            return [epochs // 2]
+
+        def decide(self, state, snapshot, key):
+            score = np.nan_to_num(snapshot.best_so_far, nan=-np.inf)
+            return state, vt.Decision(keep=np.argsort(-score)[: snapshot.size // 2])
+
+    result = vt.tune(vt.MLP(hidden=1, units=16), SPACE, digits, DropTheWorstHalf(population=8), epochs=4,
+                     batch_size=64, progress=False)
+    trained = np.isfinite(result.curves["train_loss"]).sum(axis=1)
+    assert sorted(trained) == [2] * 4 + [4] * 4  # half the members stopped costing at epoch 2
+    kept = trained == 4
+    at_half = np.nanmax(result.curves["val_score"][:, :2], axis=1)
+    assert at_half[kept].min() >= at_half[~kept].max()  # and they were the best half then

@@ -7,27 +7,24 @@ import optax
 import pytest
 
 import vmaptune as vt
-from helpers import host, take
+from helpers import host, take, train
 from vmaptune import engine
 from vmaptune.optim import SCHEDULES, schedule_factor
-from vmaptune.tune import _prepare
 
 
 def prepare(space, data, batch_size=64, model=vt.MLP(hidden=1, units=16)):
-    program, _ = _prepare(model, space, data, vt.RandomSearch(population=4), epochs=1, seed=0, metric=None,
-                          batch_size=batch_size, chunk_epochs=1, shared_order=True)
-    return program
+    return vt.build_program(model, space, data, batch_size=batch_size)
 
 
 def run(program, space, data, hp, ids, epochs=1):
-    return engine.run_population(program, space.numeric(hp), engine.data_arrays(data), member_ids=jnp.asarray(ids),
-                                 seed=0, epochs=epochs)
+    return train(program, space, data, hp, ids, epochs=epochs)
 
 
 def test_each_member_trains_on_exactly_the_rows_and_steps_of_its_batch_size(digits):
     space = vt.Space(learning_rate=vt.Fixed(0.05), batch_size=vt.Choice([16, 50, 128]))
     program = prepare(space, digits)
-    assert program.variable_batch and program.batch_size == 128 and program.steps_per_epoch == digits.n_train // 16
+    assert program.variable_batch and program.batch_size == 128
+    assert program.steps_per_epoch(digits.n_train) == digits.n_train // 16
     hp = space.encode([{"learning_rate": 0.05, "batch_size": b} for b in (16, 50, 128)])
     together, curves = run(program, space, digits, hp, [0, 1, 2], epochs=2)
     for i, b in enumerate((16, 50, 128)):
@@ -48,12 +45,13 @@ def test_padded_units_and_skipped_layers_never_change(digits):
     program = prepare(space, digits, model=vt.MLP())
     hp = space.sample(jax.random.key(3), 6)
     numeric = space.numeric(hp)
-    numeric = dict(numeric, total_steps=jnp.full(6, 10))
-    state = engine.init_population(program, numeric, jnp.arange(6), jax.random.key(0), jnp.ones(6, bool))
-    before = host(state.params)
-    after, _ = engine.train_chunk(program, state, numeric, engine.data_arrays(digits), jax.random.key(1), 1)
+    data = engine.data_arrays(digits)
+    controls = program.controls(numeric, data.n_train, 10)
+    state = engine.init_population(program, numeric, controls, jnp.arange(6), jax.random.key(0), jnp.ones(6, bool))
+    before = host(state.members.params)
+    after, _ = engine.train_chunk(program, state, numeric, controls, data, jax.random.key(1), 1)
     masks = host(jax.vmap(program.model.update_mask)(numeric))
-    after = host(after.params)
+    after = host(after.members.params)
     changed_somewhere = False
     for name in before:
         frozen = ~masks[name]
@@ -131,4 +129,4 @@ def test_useful_compute_fraction_counts_padding(digits):
     n = digits.n_train
     # member 32: n//32 steps of 32 rows; member 64: n//64 steps of 64 rows; program: n//32 steps of 64 rows each
     expected = ((n // 32) * 32 + (n // 64) * 64) / (2 * (n // 32) * 64)
-    assert engine.useful_compute_fraction(program, hp, n) == pytest.approx(expected)
+    assert engine.useful_compute_fraction(program, hp, program.controls(hp, n, 1), n) == pytest.approx(expected)

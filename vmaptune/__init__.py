@@ -9,7 +9,9 @@ configure_cpu_devices()
 from vmaptune.data import Dataset, load_dataset
 from vmaptune.lr_finder import LRRangeTestResult, LRSuggestion, lr_range_test
 from vmaptune.metrics import METRICS, Metric
-from vmaptune.models import MLP
+from vmaptune.models import MLP, BuiltModel, Model
+from vmaptune.program import Program, build_program
+from vmaptune.decisions import Decision, Snapshot, TrainingContext
 from vmaptune.optim import OPTIMIZERS
 from vmaptune.results import Results, load_results
 from vmaptune.space import (
@@ -46,8 +48,10 @@ __all__ = [
     "Space", "Distribution", "Uniform", "LogUniform", "OneMinusLogUniform", "IntUniform",
     "IntLogUniform", "Choice", "Fixed",
     # data, model, training
-    "Dataset", "load_dataset", "MLP", "OPTIMIZERS", "METRICS", "Metric", "tune", "EarlyStopping",
-    "lr_range_test", "LRRangeTestResult", "LRSuggestion",
+    "Dataset", "load_dataset", "MLP", "Model", "BuiltModel", "OPTIMIZERS", "METRICS", "Metric", "tune",
+    "EarlyStopping", "lr_range_test", "LRRangeTestResult", "LRSuggestion",
+    # the engine's public surface: programs, and decisions taken during training
+    "Program", "build_program", "Snapshot", "Decision", "TrainingContext",
     # strategies
     "Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution", "PBT", "PBTReplay", "PBTSchedule",
     "SuccessiveHalving", "Hyperband", "BayesOpt", "OptunaSampler",

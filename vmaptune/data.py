@@ -25,6 +25,24 @@ BUILTIN = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """What a model needs to know of the data to build itself (static, hashable).
+
+    input_shape: one example's shape, e.g. (n_features,) for a table. n_outputs: the width of
+    the model's output (one logit per class, or one value per regression target)."""
+
+    input_shape: tuple[int, ...]
+    n_outputs: int
+    task: str
+    input_dtype: str = "float32"
+
+    @property
+    def n_features(self) -> int:
+        """Features of a flat (1-D) example."""
+        return int(np.prod(self.input_shape))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
     """Standardised splits on the device.
@@ -58,6 +76,12 @@ class Dataset:
     @property
     def n_train(self) -> int:
         return int(self.X_train.shape[0])
+
+    @property
+    def spec(self) -> DataSpec:
+        """The shapes a model is built for."""
+        return DataSpec(tuple(int(d) for d in self.X_train.shape[1:]), self.n_outputs, self.task,
+                        str(self.X_train.dtype))
 
     def __repr__(self):
         sizes = f"train={self.n_train}, val={self.X_val.shape[0]}, test={self.X_test.shape[0]}"

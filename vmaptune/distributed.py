@@ -23,7 +23,7 @@ from typing import Any
 import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-AXIS = "population"
+from vmaptune.state import AXIS
 #: Environment variable: how many CPU devices vmaptune asks JAX for (default: the usable cores).
 CPU_DEVICES_ENV = "VMAPTUNE_CPU_DEVICES"
 #: Bytes of one buffer (params, gradients or a moment) for a block of members: about an L2 cache.
@@ -120,20 +120,12 @@ def shard_population_map(fn, mesh: Mesh, in_specs, out_specs):
     return shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
 
 
-def population_specs(tree) -> Any:
-    """shard_map specs: the leading (member) axis of every array split over the mesh; scalars whole."""
-    return jax.tree.map(lambda x: PartitionSpec() if x.ndim == 0 else PartitionSpec(AXIS), tree)
-
-
-def place_population(tree, mesh: Mesh | None):
-    """Puts a population pytree (leading axis = members) where a program over `mesh` reads it."""
+def place(tree, mesh: Mesh | None, specs):
+    """Puts a pytree where a program over `mesh` reads it, leaf by leaf as `specs` (a pytree of
+    PartitionSpec like it, or one spec for every leaf) says; on one device without a mesh."""
     if mesh is None:
         device = jax.devices()[0]
         return jax.tree.map(lambda x: jax.device_put(x, device), tree)
-    return jax.tree.map(lambda x, s: jax.device_put(x, NamedSharding(mesh, s)), tree, population_specs(tree))
-
-
-def place_replicated(tree, mesh: Mesh | None):
-    """Puts shared arrays (data) on every device of `mesh`."""
-    sharding = jax.devices()[0] if mesh is None else NamedSharding(mesh, PartitionSpec())
-    return jax.tree.map(lambda x: jax.device_put(x, sharding), tree)
+    if isinstance(specs, PartitionSpec):
+        return jax.tree.map(lambda x: jax.device_put(x, NamedSharding(mesh, specs)), tree)
+    return jax.tree.map(lambda x, s: jax.device_put(x, NamedSharding(mesh, s)), tree, specs)

@@ -28,12 +28,11 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pandas as pd
 
-from vmaptune import engine
+from vmaptune import engine, streams
 from vmaptune.data import Dataset
-from vmaptune.metrics import training_loss
+from vmaptune.models.base import Model
 from vmaptune.optim import OPTIMIZERS
 from vmaptune.space import Choice, Fixed, LogUniform, Space
 
@@ -284,76 +283,64 @@ def learning_rate_ramp(min_lr: float, max_lr: float, steps: int) -> np.ndarray:
     return np.geomspace(min_lr, max_lr, steps).astype(np.float32)
 
 
-def _with_learning_rate(opt_state, lr):
-    """The injected optimizer state of one member with its learning rate replaced by lr."""
-    hyperparams = dict(opt_state.hyperparams)
-    hyperparams["learning_rate"] = jnp.asarray(lr, hyperparams["learning_rate"].dtype)
-    return opt_state._replace(hyperparams=hyperparams)
+def initial_members(program: engine.Program, hp, member_ids, members_key):
+    """The range test's members before their first step -> (params, opt_state, model_state, keys,
+    controls): the engine's own initialisation. With members_key = streams.stream(seed, "members"),
+    as here, member id i starts from the weights vt.tune gives member i with the same seed."""
+    controls = program.controls(hp, 1, 1)  # a constant schedule: no schedule length is read
+    return (*engine.init_members(program, hp, controls, member_ids, members_key), controls)
 
 
-def _range_test(program: engine.Program, hp, member_ids, X, y, lrs, root_key, stop_factor, beta, *, steps: int):
+def _range_test(program: engine.Program, hp, member_ids, X, y, lrs, members_key, order_key, stop_factor, beta, *,
+                steps: int):
     """-> losses (steps, P), smoothed (steps, P), stopped_at (P,). One compiled program."""
     TRACE_COUNTS["range_test"] += 1
-    model_key, order_key = jax.random.fold_in(root_key, 0), jax.random.fold_in(root_key, 1)
-    # As the engine derives them: a member here starts from the weights vt.tune gives the same id.
-    member_keys = jax.vmap(lambda i: jax.random.fold_in(model_key, i))(member_ids)
-
-    def init_member(key, hp_m):
-        params = program.model.init(jax.random.fold_in(key, 0), hp_m)
-        return params, engine._optimizer(program, hp_m).init(params)
-
-    params, opt_state = jax.vmap(init_member)(member_keys, hp)
-    masks = engine._update_masks(program.model, hp)
+    params, opt_state, model_state, member_keys, controls = initial_members(program, hp, member_ids, members_key)
+    masks = engine.update_masks(program, hp)
     p, n_train, batch = member_ids.shape[0], X.shape[0], program.batch_size
-    # Shared minibatch order: consecutive epochs' permutations, cut into steps of the largest batch.
+    # Shared minibatch order: consecutive epochs' permutations of the search's order stream, cut into
+    # steps of the largest batch (the same batches a search's first epochs see).
     n_epochs = -(-steps * batch // n_train)
     perms = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(order_key, e), n_train))(
         jnp.arange(n_epochs))
     indices = perms.reshape(-1)[: steps * batch].reshape(steps, batch)
     weights = None
     if program.variable_batch:  # a member with batch b uses the step's first b rows
-        weights = (jnp.arange(batch)[None, :] < jnp.asarray(hp["batch_size"], jnp.int32)[:, None]).astype(jnp.float32)
+        weights = (jnp.arange(batch)[None, :] < controls.batch_size[:, None]).astype(jnp.float32)
 
-    def member_step(params, opt_state, key, hp_m, mask_m, active, avg, best, w, xb, yb, lr, t):
-        opt_state = _with_learning_rate(opt_state, lr)
-        dropout_key = jax.random.fold_in(jax.random.fold_in(key, 1), t)
-
-        def loss_fn(prm):
-            out = program.model.apply(prm, xb, hp_m, train=True, key=dropout_key)
-            return training_loss(program.task, out, yb, w)
-
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, new_opt = engine._optimizer(program, hp_m).update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-        if mask_m is not None:  # padded units and skipped layers never change
-            new_params = jax.tree.map(jnp.where, mask_m, new_params, params)
+    def member_step(params, opt_state, model_state, key, hp_m, total_steps, mask_m, active, avg, best, w, xb, yb,
+                    lr, t):
+        opt_state = program.optimizer.with_learning_rate(opt_state, lr)
+        new_params, new_opt, new_model_state, loss, ok = engine.member_update(
+            program, params, opt_state, model_state, key, hp_m, total_steps, mask_m, xb, yb, w, t)
         new_avg = beta * avg + (1 - beta) * loss
         smooth = new_avg / (1 - beta ** (t + 1).astype(jnp.float32))
         # best starts at +inf, so the first step never stops on the rise; written as "not above" so
         # that an undefined limit (inf x 0 with stop_factor=inf) never stops a member either.
-        go_on = jnp.isfinite(loss) & engine._all_finite(new_params) & ~(smooth > stop_factor * best)
-        take = active & go_on
+        take = active & ok & ~(smooth > stop_factor * best)
         nan = jnp.float32(jnp.nan)
-        return (engine._select(take, new_params, params), engine._select(take, new_opt, opt_state),
+        return (engine.select(take, new_params, params), engine.select(take, new_opt, opt_state),
+                engine.select(take, new_model_state, model_state),
                 jnp.where(take, new_avg, avg), jnp.where(take, jnp.minimum(best, smooth), best), take,
                 jnp.where(active & jnp.isfinite(loss), loss, nan),
                 jnp.where(active & jnp.isfinite(smooth), smooth, nan))
 
-    vstep = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0 if masks is not None else None, 0, 0, 0,
+    vstep = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0, 0, 0 if masks is not None else None, 0, 0, 0,
                                            0 if weights is not None else None, None, None, None, None))
 
     def step_body(carry, inputs):
-        params, opt_state, active, avg, best, stopped_at = carry
+        params, opt_state, model_state, active, avg, best, stopped_at = carry
         idx, lr, t = inputs
         xb, yb = X[idx], y[idx]  # shared order: one gather for every member
-        params, opt_state, avg, best, still, loss, smooth = vstep(
-            params, opt_state, member_keys, hp, masks, active, avg, best, weights, xb, yb, lr, t)
+        params, opt_state, model_state, avg, best, still, loss, smooth = vstep(
+            params, opt_state, model_state, member_keys, hp, controls.total_steps, masks, active, avg, best,
+            weights, xb, yb, lr, t)
         stopped_at = jnp.where(active & ~still, t, stopped_at)
-        return (params, opt_state, still, avg, best, stopped_at), (loss, smooth)
+        return (params, opt_state, model_state, still, avg, best, stopped_at), (loss, smooth)
 
-    carry = (params, opt_state, jnp.ones(p, bool), jnp.zeros(p, jnp.float32), jnp.full(p, jnp.inf, jnp.float32),
-             jnp.full(p, steps, jnp.int32))
-    (_, _, _, _, _, stopped_at), (losses, smoothed) = jax.lax.scan(
+    carry = (params, opt_state, model_state, jnp.ones(p, bool), jnp.zeros(p, jnp.float32),
+             jnp.full(p, jnp.inf, jnp.float32), jnp.full(p, steps, jnp.int32))
+    (*_, stopped_at), (losses, smoothed) = jax.lax.scan(
         step_body, carry, (indices, lrs, jnp.arange(steps, dtype=jnp.int32)))
     return losses, smoothed, stopped_at
 
@@ -395,8 +382,8 @@ def _check_arguments(model, data, space, min_lr, max_lr, steps, seeds, optimizer
     if not isinstance(data, Dataset):
         raise TypeError(f"data must be a vt.Dataset (vt.load_dataset or vt.Dataset.from_arrays), "
                         f"got {type(data).__name__}.")
-    if not hasattr(model, "build"):
-        raise TypeError(f"model must be a vt.MLP (or have build(space, n_features, n_outputs)), got {model!r}.")
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a vt.MLP() or another vt model, got {model!r}.")
     lo = _check_real("min_lr", min_lr, "min_lr=1e-5")
     hi = _check_real("max_lr", max_lr, "max_lr=10.0")
     for name, v, ex in (("min_lr", lo, "min_lr=1e-5"), ("max_lr", hi, "max_lr=10.0")):
@@ -470,14 +457,10 @@ def lr_range_test(
     """
     optimizers, sizes, user_space = _check_arguments(model, data, space, min_lr, max_lr, steps, seeds,
                                                      optimizer, batch_size, stop_factor, beta, seed)
-    from vmaptune.strategies.random_search import RandomSearch
-    from vmaptune.tune import _prepare  # the space and model checks vt.tune runs
-
     fixed = {name: dist for name, dist in user_space.items()} if user_space is not None else {}
     full = Space({**fixed, "learning_rate": Fixed(float(min_lr)), "optimizer": Choice(optimizers),
                   "batch_size": Choice(sizes)})
-    program, _ = _prepare(model, full, data, RandomSearch(population=1), epochs=1, seed=seed, metric=None,
-                          batch_size=max(sizes), chunk_epochs=1, shared_order=True)
+    program = engine.build_program(model, full, data, batch_size=max(sizes))  # the checks vt.tune runs
     labels = [(o, b, s) for o in optimizers for b in sizes for s in range(seeds)]
     rows = [{**{n: d.value for n, d in fixed.items()}, "learning_rate": float(min_lr), "optimizer": o,
              "batch_size": b} for o, b, _ in labels]
@@ -485,8 +468,8 @@ def lr_range_test(
     lrs = learning_rate_ramp(float(min_lr), float(max_lr), steps)
     member_ids = jnp.asarray([s for _, _, s in labels], jnp.int32)  # same seed -> same initial weights
     losses, smoothed, stopped_at = jax.device_get(_run_range_test(
-        program, hp, member_ids, data.X_train, data.y_train, jnp.asarray(lrs), jax.random.key(seed),
-        jnp.float32(stop_factor), jnp.float32(beta), steps=int(steps)))
+        program, hp, member_ids, data.X_train, data.y_train, jnp.asarray(lrs), streams.stream(seed, "members"),
+        streams.stream(seed, "order"), jnp.float32(stop_factor), jnp.float32(beta), steps=int(steps)))
     losses, smoothed = np.asarray(losses).T, np.asarray(smoothed).T
     member_opt = np.asarray([o for o, _, _ in labels], dtype=object)
     member_bs = np.asarray([b for _, b, _ in labels])

@@ -20,11 +20,15 @@ Each kind matches its plain optax counterpart (tests/test_optim.py):
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+import dataclasses
+from typing import Any, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+
+from vmaptune.space import Space, categorical_options, check_range
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "linear")
@@ -32,6 +36,23 @@ NUMERIC_HYPERPARAMETERS = ("learning_rate", "momentum", "b1", "b2", "eps", "weig
                            "warmup_steps", "decay_rate", "decay_steps")
 #: What the space may name; `total_steps` is not one: the engine sets it from epochs and batch size.
 OPTIMIZER_HYPERPARAMETERS = NUMERIC_HYPERPARAMETERS + ("optimizer", "schedule")
+#: Names fixed when a member's optimizer is built: its kind and its schedule's shape.
+STRUCTURAL_HYPERPARAMETERS = ("optimizer", "schedule")
+DEFAULT_OPTIMIZER = "sgd"
+
+# Allowed values of the numeric settings: name -> (low, high, low inclusive, high inclusive, fix).
+RANGES = {
+    "learning_rate": (0.0, np.inf, False, False, "use e.g. vt.LogUniform(1e-4, 1e-1)"),
+    "momentum": (0.0, 1.0, True, False, "use e.g. vt.OneMinusLogUniform(0.9, 0.999)"),
+    "b1": (0.0, 1.0, True, False, "use e.g. vt.OneMinusLogUniform(0.8, 0.99)"),
+    "b2": (0.0, 1.0, True, False, "use e.g. vt.OneMinusLogUniform(0.99, 0.9999)"),
+    "eps": (0.0, np.inf, False, False, "use e.g. vt.LogUniform(1e-10, 1e-6)"),
+    "weight_decay": (0.0, np.inf, True, False, "use e.g. vt.LogUniform(1e-6, 1e-2)"),
+    "l1": (0.0, np.inf, True, False, "use e.g. vt.LogUniform(1e-7, 1e-3)"),
+    "warmup_steps": (0.0, np.inf, True, False, "use e.g. vt.IntUniform(0, 500)"),
+    "decay_rate": (0.0, 1.0, False, True, "use e.g. vt.Uniform(0.05, 0.5)"),
+    "decay_steps": (1.0, np.inf, True, False, "use e.g. vt.IntLogUniform(100, 5000)"),
+}
 
 # Values used when the space does not name a setting, per kind (as the optax aliases default).
 KIND_DEFAULTS = {
@@ -56,15 +77,16 @@ class PopulationOptState(NamedTuple):
     nu: optax.Params  # second moment / accumulator, or () when no kind uses it
 
 
-def resolve_hyperparameters(kinds: tuple[str, ...], hp: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+def resolve_hyperparameters(kinds: tuple[str, ...], hp: Mapping[str, jax.Array], total_steps=1
+                            ) -> dict[str, jax.Array]:
     """Per-member optimizer settings: the member's own value where the space names it, else the
     default of the member's optimizer kind. Works on one member or a population.
 
-    `total_steps` (the member's whole training, set by the engine) sizes the schedules; without
-    it schedules that need it see 1. `decay_steps` defaults to a third of `total_steps`.
+    `total_steps` (the member's whole training, set by the engine) sizes the schedules.
+    `decay_steps` defaults to a third of it.
     """
     index = jnp.asarray(hp.get("optimizer", 0), jnp.int32)
-    total = jnp.maximum(jnp.asarray(hp.get("total_steps", 1), jnp.float32), 1.0)
+    total = jnp.maximum(jnp.asarray(total_steps, jnp.float32), 1.0)
     out = {"optimizer": index, "schedule": jnp.asarray(hp.get("schedule", 0), jnp.int32), "total_steps": total}
     for name in NUMERIC_HYPERPARAMETERS:
         if name in hp:
@@ -191,3 +213,63 @@ def make_optimizer(kinds: tuple[str, ...], settings: Mapping[str, jax.Array],
     factory = optax.inject_hyperparams(population_optimizer, static_args=("kinds", "schedules"))
     names = OPTIMIZER_HYPERPARAMETERS + ("total_steps",)
     return factory(**{name: settings[name] for name in names}, kinds=tuple(kinds), schedules=tuple(schedules))
+
+
+@dataclasses.dataclass(frozen=True)
+class PopulationOptimizer:
+    """The optimizer of a population: the kinds and schedules its members may use (static, part
+    of the compiled program). Every method sees ONE member (the engine vmaps it): hp is that
+    member's numeric hyperparameters, total_steps its whole training in steps.
+
+    The settings live in the optimizer state (`optax.inject_hyperparams`): `update` reads them
+    from there, and `with_settings` rewrites them in place (population-based training)."""
+
+    kinds: tuple[str, ...] = (DEFAULT_OPTIMIZER,)
+    schedules: tuple[str, ...] = ("constant",)
+
+    @classmethod
+    def from_space(cls, space: Space) -> "PopulationOptimizer":
+        """The kinds and schedules the space allows, after checking every optimizer setting it
+        names against its allowed range."""
+        for name, (low, high, low_ok, high_ok, fix) in RANGES.items():
+            check_range(space, name, low, high, low_ok, high_ok, fix)
+        return cls(kinds=categorical_options(space, "optimizer", DEFAULT_OPTIMIZER, OPTIMIZERS),
+                   schedules=categorical_options(space, "schedule", "constant", SCHEDULES))
+
+    def hyperparameters(self) -> frozenset[str]:
+        """Names the optimizer reads from a space."""
+        return frozenset(OPTIMIZER_HYPERPARAMETERS)
+
+    def structural_names(self) -> frozenset[str]:
+        """Names fixed when a member's optimizer is built (never changed during training)."""
+        return frozenset(STRUCTURAL_HYPERPARAMETERS)
+
+    def settings(self, hp: Mapping[str, jax.Array], total_steps) -> dict[str, jax.Array]:
+        return resolve_hyperparameters(self.kinds, hp, total_steps)
+
+    def _transformation(self, hp, total_steps) -> optax.GradientTransformation:
+        return make_optimizer(self.kinds, self.settings(hp, total_steps), self.schedules)
+
+    def init(self, params: Any, hp: Mapping[str, jax.Array], total_steps) -> Any:
+        return self._transformation(hp, total_steps).init(params)
+
+    def update(self, grads: Any, opt_state: Any, params: Any, hp: Mapping[str, jax.Array], total_steps):
+        """-> (updates, new opt_state); the settings come from opt_state."""
+        return self._transformation(hp, total_steps).update(grads, opt_state, params)
+
+    def with_settings(self, opt_state: Any, hp: Mapping[str, jax.Array], total_steps, where=True) -> Any:
+        """opt_state with the settings of `hp` written into it where `where` is True (else kept).
+        Works on one member or on a population (hp, total_steps and where with the member axis)."""
+        new = self.settings(hp, total_steps)
+        hyper = dict(opt_state.hyperparams)
+        for name, value in new.items():
+            old = hyper[name]
+            mask = jnp.reshape(jnp.asarray(where), jnp.shape(where) + (1,) * (old.ndim - jnp.ndim(where)))
+            hyper[name] = jnp.where(mask, jnp.asarray(value, old.dtype), old)
+        return opt_state._replace(hyperparams=hyper)
+
+    def with_learning_rate(self, opt_state: Any, learning_rate) -> Any:
+        """One member's opt_state with its learning rate replaced (the range test's ramp)."""
+        hyper = dict(opt_state.hyperparams)
+        hyper["learning_rate"] = jnp.asarray(learning_rate, hyper["learning_rate"].dtype)
+        return opt_state._replace(hyperparams=hyper)

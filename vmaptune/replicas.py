@@ -38,15 +38,23 @@ class Replicas:
         slot = np.arange(self.size)
         return (slot // self.seeds) % self.population, slot // (self.population * self.seeds), slot % self.seeds
 
-    def expand(self, numeric_hp, ids, active):
-        """Member arrays (P,) -> slot arrays (K * P * R,); adds hp["fold"] when there are folds."""
+    def expand(self, numeric_hp, ids):
+        """Member arrays (P,) -> slot arrays (K * P * R,): (hp, member ids, folds)."""
         member, fold, repeat = self.slot_layout()
         take = jnp.asarray(member)
         hp = {k: jnp.asarray(v)[take] for k, v in numeric_hp.items()}
-        if self.folds > 1:
-            hp["fold"] = jnp.asarray(fold, jnp.int32)
-        slot_ids = jnp.asarray(ids)[take] * self.seeds + jnp.asarray(repeat)
-        return hp, slot_ids, jnp.asarray(active)[take]
+        slot_ids = np.asarray(ids)[member] * self.seeds + repeat
+        return hp, slot_ids, fold
+
+    def by_member(self, a) -> np.ndarray:
+        """Slot array (size, ...) -> (P, K * R, ...): each member's splits."""
+        a = np.asarray(a)
+        a = a.reshape((self.folds, self.population, self.seeds) + a.shape[1:])
+        return np.moveaxis(a, 1, 0).reshape((self.population, self.splits) + a.shape[3:])
+
+    def mean(self, curves: dict) -> dict:
+        """Slot curves (size, epochs) -> each member's mean over its splits (P, epochs)."""
+        return {k: self.by_member(v).mean(axis=1) for k, v in curves.items()}
 
     def aggregate(self, final: dict, curves: dict) -> tuple[dict, dict]:
         """Slot status and curves -> one row per member.
@@ -54,12 +62,7 @@ class Replicas:
         best_score / best_epoch: of the mean validation curve over the splits; score_std and
         split_scores (P, K * R): the splits' scores at that epoch. diverged: any split diverged;
         stopped: every split stopped early."""
-        shape = (self.folds, self.population, self.seeds)
-
-        def by_member(a):  # (size, ...) -> (P, K * R, ...)
-            a = np.asarray(a).reshape(shape + a.shape[1:])
-            return np.moveaxis(a, 1, 0).reshape((self.population, self.splits) + a.shape[3:])
-
+        by_member = self.by_member
         split_curves = {k: by_member(v) for k, v in curves.items()}
         mean = {k: v.mean(axis=1) for k, v in split_curves.items()}  # NaN in any split stays NaN
         score_curve = np.where(np.isfinite(mean["val_score"]), mean["val_score"], -np.inf)

@@ -511,3 +511,64 @@ class Space:
     @classmethod
     def from_config(cls, config: Mapping[str, Mapping]) -> "Space":
         return cls({name: distribution_from_config(c) for name, c in config.items()})
+
+
+# -- checks that models and optimizers run on the names they read ------------------------------
+def int_bounds(space: Space, name: str, minimum: int) -> tuple[int, int] | None:
+    """(low, high) of an integer hyperparameter, checked against `minimum`; None if absent."""
+    if name not in space:
+        return None
+    dist = space[name]
+    if isinstance(dist, (IntUniform, IntLogUniform)):
+        low, high = dist.low, dist.high
+    elif isinstance(dist, (Choice, Fixed)) and all(
+        isinstance(o, numbers.Integral) and not isinstance(o, bool) for o in dist.options
+    ):
+        low, high = min(dist.options), max(dist.options)
+    else:
+        raise ValueError(
+            f"{name} must be an integer distribution (vt.IntUniform, vt.IntLogUniform, or vt.Choice / "
+            f"vt.Fixed of integers), got {dist!r}."
+        )
+    if low < minimum:
+        raise ValueError(f"{name}={dist!r} allows {low}; {name} must be >= {minimum}.")
+    return int(low), int(high)
+
+
+def categorical_options(space: Space, name: str, default: str, allowed: Sequence[str] | None = None
+                        ) -> tuple[str, ...]:
+    """The options a categorical hyperparameter takes (checked against `allowed` when given), or
+    (default,) when the space does not name it."""
+    if name not in space:
+        return (default,)
+    dist = space[name]
+    if not isinstance(dist, (Choice, Fixed)) or dist.kind != "categorical":
+        raise ValueError(f"{name} must be vt.Choice([...]) or vt.Fixed('...') of names, got {dist!r}.")
+    if allowed is not None:
+        unknown = [o for o in dist.options if o not in allowed]
+        if unknown:
+            raise ValueError(f"{name} options {unknown} are unknown; choose from {list(allowed)}.")
+    return tuple(dist.options)
+
+
+def numeric_bounds(dist: Distribution) -> tuple:
+    """(smallest, largest) value a numeric distribution allows."""
+    if isinstance(dist, (Choice, Fixed)):
+        return min(dist.options), max(dist.options)
+    return dist.low, dist.high
+
+
+def check_range(space: Space, name: str, low: float, high: float, low_ok: bool, high_ok: bool, fix: str) -> None:
+    """Every value `space[name]` allows must lie in the interval low..high (ends included where
+    low_ok / high_ok); the error names the value and the fix. A no-op when the space lacks name."""
+    if name not in space:
+        return
+    dist = space[name]
+    if dist.kind == "categorical" and not getattr(dist, "is_numeric", False):
+        raise ValueError(f"{name}={dist!r} must be numeric; {fix}.")
+    for v in numeric_bounds(dist):
+        below = v < low or (v == low and not low_ok)
+        above = v > high or (v == high and not high_ok)
+        if below or above:
+            interval = f"{'[' if low_ok else '('}{low}, {high}{']' if high_ok else ')'}"
+            raise ValueError(f"{name}={dist!r} allows {v}, outside {interval}; {fix}.")

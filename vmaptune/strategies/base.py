@@ -10,18 +10,25 @@ objective::
         state = strategy.tell(state, hp, scores)    # scores: array[P], higher is better, NaN = failed
 
 Scores are "higher is better"; NaN or inf marks a failed member, which ranks last.
+
+Inside `vt.tune` a strategy may also act while its population trains (PBT, successive halving):
+it sets `acts_during_training` and the driver calls `begin_training`, `decide` (after the epochs
+`decision_epochs` names) and `end_training`. Each sees a read-only `Snapshot` of the population
+and returns a `Decision` (vmaptune/decisions.py): the strategy decides, the engine applies.
+Every hook is declared here with its default; the driver never probes for methods.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any, Mapping
+from typing import Any, ClassVar, Collection, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmaptune.decisions import Decision, Snapshot, TrainingContext
 from vmaptune.space import Space
 
 
@@ -80,6 +87,49 @@ class Strategy:
     def total_evaluations(self, space: Space | None = None) -> int | None:
         """How many members the whole search trains, when known up front (some need the space)."""
         return None
+
+    # -- inside vt.tune -------------------------------------------------------------------------------
+    #: True for strategies that decide while their population trains (vt.tune then calls
+    #: begin_training / decide / end_training around the round's chunks).
+    acts_during_training: ClassVar[bool] = False
+    #: True when decisions copy one member's training state into another (PBT): the driver then
+    #: keeps every member in the population (no early-stop packing), so every source stays there.
+    copies_members: ClassVar[bool] = False
+
+    def check_epochs(self, epochs: int) -> None:
+        """Raises when a vt.tune run of `epochs` epochs cannot work with these settings (before
+        anything compiles)."""
+
+    def tune_rounds(self, space: Space | None = None) -> int | None:
+        """Rounds (populations) vt.tune trains, when known: by default the evaluations over the
+        population, rounded up."""
+        total = self.total_evaluations(space)
+        return -(-total // self.population) if total else None
+
+    def begin_training(self, state, snapshot: Snapshot, context: TrainingContext) -> tuple[Any, Decision | None]:
+        """Before the round's population trains: -> (state, a decision or None)."""
+        return state, None
+
+    def decision_epochs(self, state, epochs: int) -> Collection[int]:
+        """Epochs (1 .. epochs - 1) after which `decide` sees the population."""
+        return ()
+
+    def decide(self, state, snapshot: Snapshot, key: jax.Array) -> tuple[Any, Decision | None]:
+        """Between chunks, at one of decision_epochs: -> (state, a decision or None)."""
+        return state, None
+
+    def end_training(self, state, snapshot: Snapshot) -> Any:
+        """After the round's last epoch, before tell: -> state."""
+        return state
+
+    def member_columns(self, state) -> dict[str, np.ndarray]:
+        """Extra results-table columns for the round's members (name -> (n,)), e.g. PBT's lineage."""
+        return {}
+
+    def final_hp(self, state, asked: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+        """The encoded hyperparameters the round's members ended with (PBT: after its
+        perturbations); by default those asked."""
+        return asked
 
 
 def check_space(owner: str, space: Any) -> Space:

@@ -6,11 +6,12 @@ on to the next rung's budget, and so on. Rung i of a bracket with s halvings tra
 
     r_i = round(R * eta ** (i - s)) epochs with n_i = floor(n_0 / eta ** i) members,
 
-so the last rung trains its survivors to R = max_epochs. Inside `vt.tune` the survivors are packed
-into a smaller population between rungs (`PopulationRun.select`), so the compute shrinks with them;
-the packed size is rounded up to a power of two (capped at the current size), so a whole Hyperband
-run compiles the training program for only a few sizes. Pruned members keep their records (curves,
-best score) from the rung where they stopped.
+so the last rung trains its survivors to R = max_epochs. Inside `vt.tune` the strategy decides at
+each rung's budget which members stay (`Decision(keep=...)`), and the engine packs the survivors
+into a smaller population, so the compute shrinks with them; the packed size is rounded up to a
+power of two (capped at the current size), so a whole Hyperband run compiles the training program
+for only a few sizes. Pruned members keep their records (curves, best score) from the rung where
+they stopped.
 
 Hyperband runs successive halving over brackets s = s_max .. 0 (s_max = floor(log_eta(R / min_epochs))),
 bracket s starting n = ceil((s_max + 1) / (s + 1) * eta ** s) members at R * eta ** -s epochs: from many
@@ -34,11 +35,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from vmaptune.decisions import Decision, Snapshot, TrainingContext
 from vmaptune.space import Space
 from vmaptune.strategies.base import Strategy, check_scores, check_space, rank_descending
 
-__all__ = ["SuccessiveHalving", "Hyperband", "HalvingState", "halving_rungs", "hyperband_brackets", "keep_top",
-           "bucket_size"]
+__all__ = ["SuccessiveHalving", "Hyperband", "HalvingState", "halving_rungs", "hyperband_brackets", "keep_top"]
 
 Rungs = tuple[tuple[int, int], ...]  # ((members, epochs), ...) of one bracket
 
@@ -83,11 +84,6 @@ def keep_top(scores, n_keep: int) -> np.ndarray:
     scores = jnp.asarray(scores, jnp.float32)
     n_keep = min(int(n_keep), int(jnp.sum(jnp.isfinite(scores))))
     return np.sort(np.asarray(rank_descending(scores)[:n_keep]))
-
-
-def bucket_size(n: int, current: int) -> int:
-    """The packed population size for n survivors: the next power of two, at most `current`."""
-    return min(current, 1 << max(int(n) - 1, 0).bit_length())
 
 
 @struct.dataclass
@@ -195,7 +191,7 @@ class _Halving(Strategy):
         """Scores of the rung's members at state.budget; keeps the top 1/eta for the next rung."""
         n = state.space.check_population(hp)
         scores = check_scores(self.name, scores, n)
-        if state.trained:  # vt.tune: the whole bracket went through train_population
+        if state.trained:  # vt.tune: the whole bracket was trained, rung after rung
             return state.replace(bracket=state.bracket + 1, rung=0, trained=False)
         if self.done(state):
             raise RuntimeError(f"{self.name}.tell: every rung is done. Check strategy.done(state) before ask.")
@@ -216,56 +212,58 @@ class _Halving(Strategy):
         """Scores told over an ask / tell run (every rung of every bracket)."""
         return sum(n for rungs in self.plan() for n, _ in rungs)
 
-    def tune_rounds(self) -> int:
+    def tune_rounds(self, space: Space | None = None) -> int:
         """Rounds vt.tune runs: one per bracket."""
         return len(self.plan())
 
-    # -- inside vt.tune ---------------------------------------------------------------------------------------
-    def train_population(self, state: HalvingState, run, *, epochs: int, chunk_epochs: int = 1, on_chunk=None,
-                         key: jax.Array | None = None) -> HalvingState:
-        """Runs the current bracket on `run` (an engine.PopulationRun whose first n_0 rows are the
-        bracket's members; vt.tune pads after them): train to each rung's budget, keep the top
-        1/eta, pack the survivors into a smaller population, continue."""
-        self.check_epochs(epochs)
-        plan = self.plan(epochs)
-        rungs = plan[state.bracket]
-        n0 = rungs[0][0]
-        if state.hp[state.space.names[0]].shape[0] != n0 or len(run.slots) < n0:
-            raise ValueError(f"{self.name}.train_population: the run must hold the {n0} members ask returned "
-                             f"first; it holds {len(run.slots)}.")
-        size = bucket_size(n0, len(run.slots))
-        if size < len(run.slots):  # drop vt.tune's padding beyond the bucket
-            run.select(np.arange(size))
-        live = np.arange(size) < n0  # per state row: a member of the current rung (else a frozen filler)
-        run.state = run.state.replace(active=run.state.active & jnp.asarray(live))
-        scores = np.full((len(rungs), n0), np.nan, np.float32)
-        reached = np.full(n0, -1, np.int32)
-        row_epochs = member_epochs = 0
-        for k, (n_k, r_k) in enumerate(rungs):
-            more = r_k - run.epochs_done
-            run.train(more, chunk_epochs, on_chunk)
-            row_epochs += len(run.slots) * more
-            member_epochs += int(live.sum()) * more
-            st = run.state
-            best = jnp.where(st.diverged | ~jnp.isfinite(st.best_score), jnp.nan, st.best_score)
-            best = jnp.where(jnp.asarray(live), best, jnp.nan)  # fillers are not in this rung
-            members = run.slots[live]
-            scores[k, members] = np.asarray(best)[live]
-            reached[members] = k
-            if k + 1 == len(rungs):
-                break
-            kept = keep_top(best, int(live.sum()) // self.eta)
-            if len(kept) == 0:
-                break
-            size = bucket_size(len(kept), len(run.slots))
-            fillers = np.setdiff1d(np.arange(len(run.slots)), kept)[: size - len(kept)]
-            run.select(np.concatenate([kept, fillers]))
-            live = np.arange(size) < len(kept)
-            run.state = run.state.replace(active=run.state.active & jnp.asarray(live))
-        return state.replace(plan=plan, scores=jnp.asarray(scores), reached=jnp.asarray(reached),
-                             ids=jnp.asarray(run.slots[live], jnp.int32), rung=len(rungs) - 1, trained=True,
-                             last_bracket=state.bracket, row_epochs=state.row_epochs + row_epochs,
-                             member_epochs=state.member_epochs + member_epochs)
+    # -- inside vt.tune: which members go on, decided at each rung's budget ------------------------------
+    acts_during_training = True
+
+    def begin_training(self, state: HalvingState, snapshot: Snapshot | None, context: TrainingContext):
+        """The bracket's plan for a run of context.epochs; keeps the bracket's members (the driver's
+        padding beyond them is packed away)."""
+        self.check_epochs(context.epochs)
+        plan = self.plan(context.epochs)
+        n0 = plan[state.bracket][0][0]
+        if snapshot is not None and snapshot.size != n0:
+            raise ValueError(f"{self.name}: the population must hold the {n0} members ask returned; "
+                             f"it holds {snapshot.size}.")
+        rungs = len(plan[state.bracket])
+        state = state.replace(plan=plan, scores=jnp.full((rungs, n0), jnp.nan, jnp.float32),
+                              reached=jnp.full(n0, -1, jnp.int32), ids=jnp.arange(n0, dtype=jnp.int32))
+        return state, Decision(keep=np.arange(n0))
+
+    def decision_epochs(self, state: HalvingState, epochs: int) -> tuple[int, ...]:
+        return tuple(r for _, r in state.rungs[:-1])
+
+    def decide(self, state: HalvingState, snapshot: Snapshot, key: jax.Array | None = None):
+        """At a rung's budget: records the rung's scores (each member's best validation score so
+        far) and keeps the top 1/eta of its members (never a failed one)."""
+        state = self._record_rung(state, snapshot)
+        alive = np.asarray(state.ids)
+        best = snapshot.best_so_far[alive]
+        kept = alive[keep_top(best, len(alive) // self.eta)] if len(alive) else alive
+        state = state.replace(ids=jnp.asarray(kept, jnp.int32), rung=state.rung + 1)
+        return state, Decision(keep=kept)
+
+    def end_training(self, state: HalvingState, snapshot: Snapshot) -> HalvingState:
+        """Records the last rung and the compute the bracket used."""
+        state = self._record_rung(state, snapshot)
+        return state.replace(rung=len(state.rungs) - 1, trained=True, last_bracket=state.bracket,
+                             row_epochs=state.row_epochs + snapshot.row_epochs,
+                             member_epochs=state.member_epochs + snapshot.member_epochs)
+
+    @staticmethod
+    def _record_rung(state: HalvingState, snapshot: Snapshot) -> HalvingState:
+        alive = np.asarray(state.ids)
+        if not len(alive):  # nobody left (every member of the last rung failed)
+            return state
+        k = [r for _, r in state.rungs].index(snapshot.epochs_done)
+        scores = np.asarray(state.scores).copy()
+        reached = np.asarray(state.reached).copy()
+        scores[k, alive] = snapshot.best_so_far[alive]
+        reached[alive] = k
+        return state.replace(scores=jnp.asarray(scores), reached=jnp.asarray(reached))
 
     def member_columns(self, state: HalvingState) -> dict[str, np.ndarray]:
         """Extra table columns for the last bracket's members (n_0,): rung (the last rung reached,

@@ -16,12 +16,14 @@ Perturbing "in its own scale":
   Fixed                          never changes
 Integers move at least one step; every value is clipped to its distribution's bounds.
 
-Inside `vt.tune` (the `train_population` hook) the new learning rate, momentum, weight decay, betas
-and schedule settings take effect at once: they live in the optimizer state
-(`optax.inject_hyperparams`), which is written in place, so nothing recompiles. Dropout takes effect
-from the next chunk. Names fixed when a network is built (depth, widths, activation, init,
-init_scale, optimizer and schedule kind, batch size) are not explored there: they travel with the
-copied weights.
+Inside `vt.tune` the strategy acts during training: every `interval` epochs it sees a snapshot of
+the population and decides which members copy which (weights, the whole optimizer state and the
+model state travel together) and their explored values; the engine applies it. New learning
+rates, momentum, weight decay, betas and schedule settings take effect at once: they live in the
+optimizer state (`optax.inject_hyperparams`), written in place, so nothing recompiles. Dropout
+takes effect from the next chunk. Names fixed when a member is built (the model's structure, the
+optimizer and schedule kind, the batch size: the program says which) are not explored there:
+they travel with the copied weights.
 
 Black-box use (ask / tell, no vmaptune training): `ask` returns the population's hyperparameters for
 the next interval, after exploit / explore; `state.parents[i]` is the member whose weights member i
@@ -47,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from vmaptune.decisions import Decision, Snapshot, TrainingContext
 from vmaptune.space import (
     Choice,
     Distribution,
@@ -60,18 +63,7 @@ from vmaptune.space import (
 )
 from vmaptune.strategies.base import Strategy, check_scores, check_space, finite_or_worst
 
-__all__ = ["PBT", "PBTState", "PBTSchedule", "PBTReplay", "PBTReplayState", "perturb", "exploit_explore",
-           "exploit", "set_hyperparameters", "STRUCTURAL_NAMES"]
-
-#: Hyperparameters a network or its program fixes when it is built or initialised: changing them in
-#: the middle of training means nothing (init, init_scale) or changes the network itself. PBT inside
-#: vt.tune copies them with the weights and never explores them. Per-layer widths n_units_1.. too.
-STRUCTURAL_NAMES = frozenset({"n_hidden", "n_units", "activation", "init", "init_scale", "optimizer", "schedule",
-                              "batch_size"})
-
-
-def _is_structural(name: str) -> bool:
-    return name in STRUCTURAL_NAMES or name.startswith("n_units_")
+__all__ = ["PBT", "PBTState", "PBTSchedule", "PBTReplay", "PBTReplayState", "perturb", "exploit_explore"]
 
 
 # -- the operators: pure array functions -----------------------------------------------------------------
@@ -155,30 +147,6 @@ def exploit_explore(key, hp, scores, live, fraction, factors, resample_prob, *, 
     return new, parents, copied
 
 
-@jax.jit
-def exploit(state, parents):
-    """Row i of a `engine.PopulationState` becomes an exact copy of row parents[i]: params, the
-    whole optimizer state, status and best-so-far records. Each member keeps its own random key
-    (its dropout stream) and the epoch counter is shared. Rows with parents[i] == i are unchanged."""
-    p = parents.shape[0]
-    keys, epoch = state.member_keys, state.epoch
-    moved = jax.tree.map(lambda x: x[parents], state.replace(member_keys=jnp.zeros(p), epoch=jnp.zeros(p)))
-    return moved.replace(member_keys=keys, epoch=epoch)
-
-
-@jax.jit
-def set_hyperparameters(state, values: dict, where):
-    """Writes new optimizer settings into the injected-hyperparameter state of the members `where`
-    (P,) bool: values is a dict name -> (P,) numeric values; names the optimizer does not carry are
-    ignored. They take effect at the next step, with no recompile."""
-    opt = state.opt_state
-    hyper = dict(opt.hyperparams)
-    for name, value in values.items():
-        if name in hyper:
-            hyper[name] = jnp.where(where, jnp.asarray(value, hyper[name].dtype), hyper[name])
-    return state.replace(opt_state=opt._replace(hyperparams=hyper))
-
-
 # -- the strategy ---------------------------------------------------------------------------------------------
 @struct.dataclass
 class PBTState:
@@ -187,7 +155,7 @@ class PBTState:
     each member continues from at the last ask (itself when it did not copy); copied: (P,) bool.
     history_*: one entry per generation told: the hp trained with, the parents at its start and
     the scores at its end. `final_scores` are the scores vt.tune told (best validation score per
-    member) after a whole run in `train_population`."""
+    member) after a whole run. structural: names vt.tune's program fixes (never explored there)."""
 
     hp: dict[str, jax.Array]
     scores: jax.Array
@@ -199,8 +167,9 @@ class PBTState:
     final_scores: jax.Array | None = None
     space: Space = struct.field(pytree_node=False, default=None)
     generation: int = struct.field(pytree_node=False, default=0)  # generations told
-    trained: bool = struct.field(pytree_node=False, default=False)  # a whole run went through train_population
+    trained: bool = struct.field(pytree_node=False, default=False)  # a whole vt.tune run went through
     finished: bool = struct.field(pytree_node=False, default=False)
+    structural: frozenset = struct.field(pytree_node=False, default=frozenset())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,8 +216,8 @@ class PBT(Strategy):
     fraction: the bottom fraction copies from the top fraction, in (0, 0.5] (default 0.25, as the paper).
     factors: perturbation factors, one drawn uniformly per hyperparameter (default 0.8 / 1.2).
     resample_prob: chance a hyperparameter is drawn afresh from the space instead of perturbed.
-    explore: names to perturb; None = every searched name (inside vt.tune, the structural names of
-      STRUCTURAL_NAMES are left out: they are copied with the weights).
+    explore: names to perturb; None = every searched name (inside vt.tune, the names the program
+      fixes when a member is built are left out: they are copied with the weights).
     generations: ask / tell generations (None: no limit, the caller stops). vt.tune ignores it: one
       run of `epochs`, with an exploit / explore step every `interval` epochs.
     """
@@ -295,10 +264,11 @@ class PBT(Strategy):
                              f"ask / tell runs (vt.tune ignores it); try generations=10.")
 
     # -- ask / tell ------------------------------------------------------------------------------------------
-    def explored_names(self, space: Space, in_training: bool = False) -> tuple[str, ...]:
-        """The names exploration perturbs; in_training: inside vt.tune (structural names excluded)."""
+    def explored_names(self, space: Space, structural: frozenset[str] = frozenset()) -> tuple[str, ...]:
+        """The names exploration perturbs. structural: names that cannot change (inside vt.tune,
+        those the program fixes when a member is built); they are never explored."""
         if self.explore is None:
-            return tuple(n for n in space.free_names if not (in_training and _is_structural(n)))
+            return tuple(n for n in space.free_names if n not in structural)
         unknown = [n for n in self.explore if n not in space]
         if unknown:
             raise ValueError(f"PBT: explore names {unknown}, which the space does not have; it has "
@@ -307,12 +277,11 @@ class PBT(Strategy):
         if fixed:
             raise ValueError(f"PBT: explore names {fixed}, which the space fixes; give them a distribution or "
                              f"leave them out of explore.")
-        if in_training:
-            structural = [n for n in self.explore if _is_structural(n)]
-            if structural:
-                raise ValueError(f"PBT: explore names {structural}, which vt.tune cannot change during training "
-                                 f"(they fix the network or its initialisation). Leave them out of explore; "
-                                 f"they are copied with the weights.")
+        fixed_in_training = [n for n in self.explore if n in structural]
+        if fixed_in_training:
+            raise ValueError(f"PBT: explore names {fixed_in_training}, which vt.tune cannot change during training "
+                             f"(they fix the network, its initialisation or its program). Leave them out of explore; "
+                             f"they are copied with the weights.")
         return self.explore
 
     def init(self, space: Space, key: jax.Array | None = None) -> PBTState:
@@ -331,13 +300,12 @@ class PBT(Strategy):
             hp = state.space.sample(key, self.population)
             return hp, state.replace(hp=hp, parents=jnp.arange(self.population, dtype=jnp.int32),
                                      copied=jnp.zeros(self.population, bool))
-        hp, parents, copied = self._step(key, state.hp, state.scores, jnp.ones(self.population, bool), state.space,
-                                         in_training=False)
+        hp, parents, copied = self._step(key, state, state.scores, jnp.ones(self.population, bool))
         return hp, state.replace(hp=hp, parents=parents, copied=copied)
 
     def tell(self, state: PBTState, hp: Mapping[str, jax.Array], scores) -> PBTState:
         """Scores of the generation just trained (its last interval), higher is better, NaN failed.
-        After vt.tune's run (train_population), the best validation score of each member."""
+        After a vt.tune run, the best validation score of each member."""
         n = state.space.check_population(hp)
         scores = check_scores("PBT", scores, n)
         if state.trained:  # vt.tune tells once, after the whole run
@@ -356,7 +324,7 @@ class PBT(Strategy):
         """Scores told over an ask / tell run: population x generations (population when unbounded)."""
         return self.population * (self.generations or 1)
 
-    def tune_rounds(self) -> int:
+    def tune_rounds(self, space: Space | None = None) -> int:
         """Rounds vt.tune runs: one (the whole run is one population)."""
         return 1
 
@@ -367,10 +335,11 @@ class PBT(Strategy):
                              f"would come after training ends). Use interval < epochs, e.g. "
                              f"interval={max(1, epochs // 4)}.")
 
-    def _step(self, key, hp, scores, live, space, in_training):
-        return exploit_explore(key, hp, jnp.asarray(scores, jnp.float32), live, jnp.float32(self.fraction),
-                               jnp.asarray(self.factors, jnp.float32), jnp.float32(self.resample_prob),
-                               space=space, explore=self.explored_names(space, in_training))
+    def _step(self, key, state: PBTState, scores, live):
+        return exploit_explore(key, state.hp, jnp.asarray(scores, jnp.float32), jnp.asarray(live),
+                               jnp.float32(self.fraction), jnp.asarray(self.factors, jnp.float32),
+                               jnp.float32(self.resample_prob), space=state.space,
+                               explore=self.explored_names(state.space, state.structural))
 
     @staticmethod
     def _record(state: PBTState, hp, parents, scores) -> PBTState:
@@ -383,44 +352,38 @@ class PBT(Strategy):
             raise RuntimeError(f"PBT.{what}: the search is done (generations={self.generations}). "
                                f"Check strategy.done(state) before ask.")
 
-    # -- inside vt.tune ------------------------------------------------------------------------------------
-    def train_population(self, state: PBTState, run, *, epochs: int, chunk_epochs: int = 1, on_chunk=None,
-                         key: jax.Array) -> PBTState:
-        """Trains `run` (an engine.PopulationRun holding the asked population) for `epochs`, with an
-        exploit / explore step every `interval` epochs. Returns the state with the history of every
-        generation and the final hyperparameters in state.hp."""
-        self.check_epochs(epochs)
-        space = state.space
-        self.explored_names(space, in_training=True)  # structural names fail here, before training
-        if len(run.slots) != self.population:
-            raise ValueError(f"PBT.train_population: the run holds {len(run.slots)} members, expected "
-                             f"population={self.population}.")
-        # padding (frozen from the start) takes no part; a host copy, since training donates the state
-        live = jnp.asarray(np.asarray(run.state.active))
-        hp = state.hp
-        for g, start in enumerate(range(0, epochs, self.interval)):
-            n = min(self.interval, epochs - start)
-            run.train(n, chunk_epochs, on_chunk)
-            # rank on the latest validation score (NaN once diverged), gathered in state-row order
-            scores = jnp.asarray(run.curves["val_score"][run.slots, run.epochs_done - 1])
-            state = self._record(state, hp, state.parents, scores)
-            if run.epochs_done >= epochs:
-                break
-            hp, parents, copied = self.step_run(run, space, hp, scores, live, jax.random.fold_in(key, g))
-            state = state.replace(parents=parents, copied=copied)
-        return state.replace(hp=hp, scores=state.history_scores[-1], trained=True)
+    # -- inside vt.tune: decisions between chunks ---------------------------------------------------------
+    acts_during_training = True
+    copies_members = True
 
-    def step_run(self, run, space: Space, hp, scores, live, key):
-        """One exploit / explore step on a training run, between chunks: ranks `scores` (P,), copies
-        the state rows of the sources into the members replaced (weights, whole optimizer state,
-        records), writes their explored optimizer settings into the optimizer state and the new
-        hyperparameters into run.hp. hp: encoded dict name -> (P,). Returns (hp, parents, copied)."""
-        hp, parents, copied = self._step(key, hp, scores, live, space, in_training=True)
-        numeric = space.numeric(hp)
-        run.state = set_hyperparameters(exploit(run.state, parents), numeric, copied)
-        # the model reads its hyperparameters (dropout) from run.hp at every chunk
-        run.hp = {**numeric, "total_steps": run.hp["total_steps"][parents]}
-        return hp, parents, copied
+    def begin_training(self, state: PBTState, snapshot: Snapshot | None, context: TrainingContext):
+        """Checks the run (interval against epochs; explored names the program fixes fail here,
+        before anything trains) and remembers which names the program fixes."""
+        self.check_epochs(context.epochs)
+        self.explored_names(state.space, context.structural)
+        if snapshot is not None and snapshot.size != self.population:
+            raise ValueError(f"PBT: the population holds {snapshot.size} members, expected "
+                             f"population={self.population}.")
+        return state.replace(structural=frozenset(context.structural)), None
+
+    def decision_epochs(self, state: PBTState, epochs: int) -> range:
+        return range(self.interval, epochs, self.interval)
+
+    def decide(self, state: PBTState, snapshot: Snapshot, key: jax.Array):
+        """Ends a generation: ranks the members on their latest validation score (NaN once
+        diverged), records it, and decides who copies whom and their explored values."""
+        scores = jnp.asarray(snapshot.latest_score)
+        state = self._record(state, state.hp, state.parents, scores)
+        hp, parents, copied = self._step(key, state, scores, snapshot.in_population)
+        numeric = {k: np.asarray(v) for k, v in state.space.numeric(hp).items()}
+        decision = Decision(copy_from=np.asarray(parents), hp=numeric, update=np.asarray(copied))
+        return state.replace(hp=hp, parents=parents, copied=copied, scores=scores), decision
+
+    def end_training(self, state: PBTState, snapshot: Snapshot) -> PBTState:
+        """Records the last generation; the state then holds the whole run's history."""
+        scores = jnp.asarray(snapshot.latest_score)
+        state = self._record(state, state.hp, state.parents, scores)
+        return state.replace(scores=scores, trained=True)
 
     # -- lineage, schedules, table columns ------------------------------------------------------------------
     def lineage(self, state: PBTState) -> np.ndarray:
@@ -457,7 +420,7 @@ class PBT(Strategy):
         scores = state.final_scores if state.final_scores is not None else state.scores
         return int(jnp.argmax(finite_or_worst(scores)))
 
-    def final_hp(self, state: PBTState) -> dict[str, np.ndarray]:
+    def final_hp(self, state: PBTState, asked=None) -> dict[str, np.ndarray]:
         """dict name -> (P,) the encoded hyperparameters members finished with (after perturbations)."""
         return {k: np.asarray(v) for k, v in state.hp.items()}
 
@@ -551,32 +514,37 @@ class PBTReplay(Strategy):
     def total_evaluations(self, space: Space | None = None) -> int:
         return self.population * len(self.schedule.starts)
 
-    def tune_rounds(self) -> int:
-        return 1
-
     def check_epochs(self, epochs: int) -> None:
         if self.schedule.starts[-1] >= epochs:
             raise ValueError(f"PBTReplay: the schedule changes hyperparameters at epoch {self.schedule.starts[-1]}, "
                              f"but epochs={epochs}. Replay with epochs > {self.schedule.starts[-1]} (the PBT run's).")
 
-    def train_population(self, state: PBTReplayState, run, *, epochs: int, chunk_epochs: int = 1, on_chunk=None,
-                         key: jax.Array | None = None) -> PBTReplayState:
-        self.check_epochs(epochs)
-        if len(run.slots) != self.population:
-            raise ValueError(f"PBTReplay.train_population: the run holds {len(run.slots)} members, expected "
+    # -- inside vt.tune: the schedule's changes as decisions ------------------------------------------------
+    acts_during_training = True
+
+    def tune_rounds(self, space: Space | None = None) -> int:
+        return 1
+
+    def begin_training(self, state: PBTReplayState, snapshot: Snapshot | None, context: TrainingContext):
+        self.check_epochs(context.epochs)
+        if snapshot is not None and snapshot.size != self.population:
+            raise ValueError(f"PBTReplay: the population holds {snapshot.size} members, expected "
                              f"population={self.population}.")
-        space, starts = state.space, self.schedule.starts
-        everyone = jnp.asarray(np.asarray(run.state.active))  # a copy: training donates the state buffers
-        ends = list(starts[1:]) + [epochs]
-        for j, (start, end) in enumerate(zip(starts, ends)):
-            if j > 0:  # segment 0's values are the ones the members were initialised with
-                numeric = space.numeric(self._segment_hp(space, j))
-                run.state = set_hyperparameters(run.state, numeric, everyone)
-                run.hp = {**numeric, "total_steps": run.hp["total_steps"]}
-            run.train(end - start, chunk_epochs, on_chunk)
+        return state, None  # segment 0's values are the ones the members start with
+
+    def decision_epochs(self, state: PBTReplayState, epochs: int) -> tuple[int, ...]:
+        return self.schedule.starts[1:]
+
+    def decide(self, state: PBTReplayState, snapshot: Snapshot, key: jax.Array):
+        """Every member takes the values of the segment that starts now."""
+        j = self.schedule.starts.index(snapshot.epochs_done)
+        numeric = state.space.numeric(self._segment_hp(state.space, j))
+        return state, Decision(hp={k: np.asarray(v) for k, v in numeric.items()})
+
+    def end_training(self, state: PBTReplayState, snapshot: Snapshot) -> PBTReplayState:
         return state.replace(trained=True)
 
-    def final_hp(self, state: PBTReplayState) -> dict[str, np.ndarray]:
+    def final_hp(self, state: PBTReplayState, asked=None) -> dict[str, np.ndarray]:
         return {k: np.asarray(v) for k, v in self._segment_hp(state.space, len(self.schedule.starts) - 1).items()}
 
     def member_columns(self, state: PBTReplayState) -> dict[str, np.ndarray]:

@@ -8,21 +8,26 @@ computes exactly the function of the small network it stands for (tests/test_mod
 
 Hyperparameters the MLP reads (per member, as scalars under vmap):
   n_hidden, n_units, n_units_1 .. n_units_L (per-layer widths), activation, init, init_scale, dropout.
+
+With bucketing, members are grouped by their widest live layer rounded up to a power of two, and
+each group gets the same network padded only to that width (`MLP.groups`, `MLP.build(group=cap)`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
-from typing import Any, Mapping, Protocol
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from vmaptune.data import DataSpec
 from vmaptune.fast_random import dropout_keep, hash_normal_matrix
-from vmaptune.space import Choice, Distribution, Fixed, IntLogUniform, IntUniform, Space
+from vmaptune.models.base import BuiltModel, Model
+from vmaptune.space import IntUniform, Space, categorical_options, check_range, int_bounds, numeric_bounds
 
 ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -54,27 +59,8 @@ INIT_ALIASES = {
 MATMUL_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 MLP_HYPERPARAMETERS = ("n_hidden", "n_units", "activation", "init", "init_scale", "dropout")
-
-
-class PopulationModel(Protocol):
-    """What the engine needs from a model. All methods see ONE member (the engine vmaps them).
-
-    hp: dict name -> scalar array (that member's hyperparameters, numeric choices already
-    turned into their values, categorical ones as indices into the space's options).
-    """
-
-    def hyperparameters(self) -> frozenset[str]:
-        """Names this model reads from hp (the engine rejects unknown names before compiling)."""
-
-    def init(self, key: jax.Array, hp: Mapping[str, jax.Array]) -> Any:
-        """-> params pytree."""
-
-    def apply(self, params: Any, x: jax.Array, hp: Mapping[str, jax.Array], *, train: bool,
-              key: jax.Array | None) -> jax.Array:
-        """x: (batch, n_features) -> (batch, n_outputs)."""
-
-    def update_mask(self, hp: Mapping[str, jax.Array]) -> Any:
-        """Pytree of bool like params: False where a weight must never change, or None."""
+#: Names fixed when a member's network is built or initialised (plus the per-layer widths).
+MLP_STRUCTURAL = ("n_hidden", "n_units", "activation", "init", "init_scale")
 
 
 def _canonical_init(name: str) -> str:
@@ -84,39 +70,8 @@ def _canonical_init(name: str) -> str:
     return name
 
 
-def _options(space: Space, name: str, default: str) -> tuple[str, ...]:
-    """The categorical options a hyperparameter can take: from the space, else the model default."""
-    if name not in space:
-        return (default,)
-    dist = space[name]
-    if not isinstance(dist, (Choice, Fixed)) or dist.kind != "categorical":
-        raise ValueError(f"{name} must be vt.Choice([...]) or vt.Fixed('...') of names, got {dist!r}.")
-    return tuple(dist.options)
-
-
-def _int_bounds(space: Space, name: str, minimum: int) -> tuple[int, int] | None:
-    """(low, high) of an integer hyperparameter, checked against `minimum`; None if absent."""
-    if name not in space:
-        return None
-    dist: Distribution = space[name]
-    if isinstance(dist, (IntUniform, IntLogUniform)):
-        low, high = dist.low, dist.high
-    elif isinstance(dist, (Choice, Fixed)) and all(
-        isinstance(o, numbers.Integral) and not isinstance(o, bool) for o in dist.options
-    ):
-        low, high = min(dist.options), max(dist.options)
-    else:
-        raise ValueError(
-            f"{name} must be an integer distribution (vt.IntUniform, vt.IntLogUniform, or vt.Choice / "
-            f"vt.Fixed of integers), got {dist!r}."
-        )
-    if low < minimum:
-        raise ValueError(f"{name}={dist!r} allows {low}; {name} must be >= {minimum}.")
-    return int(low), int(high)
-
-
 @dataclasses.dataclass(frozen=True)
-class MLP:
+class MLP(Model):
     """Multi-layer perceptron whose structure follows the space.
 
     Settings here are the values used when the space does not name the hyperparameter:
@@ -151,14 +106,20 @@ class MLP:
             raise ValueError(f"MLP(matmul_dtype={self.matmul_dtype!r}): choose from {sorted(MATMUL_DTYPES)} "
                              f"(bfloat16 casts matmul inputs; weights stay float32).")
 
-    def build(self, space: Space, n_features: int, n_outputs: int) -> "BuiltMLP":
-        """The static, padded network for this space (checks the space's structure first)."""
-        depth = _int_bounds(space, "n_hidden", 0) or (self.hidden, self.hidden)
+    def build(self, space: Space, data: DataSpec, group: int | None = None) -> "BuiltMLP":
+        """The static, padded network for this space (checks the space's structure first).
+        group: a width cap (from `groups`): the network is padded to that width only."""
+        if len(data.input_shape) != 1:
+            raise ValueError(f"vt.MLP reads flat rows, but the data's examples have shape {data.input_shape}; "
+                             f"flatten X to (n, {data.n_features}) or use your own model.")
+        if group is not None:
+            space = space.replace(**{n: IntUniform(1, int(group)) for n in _width_names(space)})
+        depth = int_bounds(space, "n_hidden", 0) or (self.hidden, self.hidden)
         max_depth = depth[1]
-        width = _int_bounds(space, "n_units", 1) or (self.units, self.units)
+        width = int_bounds(space, "n_units", 1) or (self.units, self.units)
         max_width = width[1]
         for layer in range(1, max_depth + 1):
-            per_layer = _int_bounds(space, f"n_units_{layer}", 1)
+            per_layer = int_bounds(space, f"n_units_{layer}", 1)
             if per_layer is not None:
                 max_width = max(max_width, per_layer[1])
         extra = [n for n in space.names if n.startswith("n_units_")
@@ -166,18 +127,19 @@ class MLP:
         if extra:
             raise ValueError(f"{extra} name layers the network cannot have: n_hidden is at most {max_depth}, "
                              f"so per-layer widths are n_units_1 .. n_units_{max_depth}.")
-        activations = _options(space, "activation", self.activation)
+        activations = categorical_options(space, "activation", self.activation)
         unknown = [a for a in activations if a not in ACTIVATIONS]
         if unknown:
             raise ValueError(f"activation options {unknown} are unknown; choose from {sorted(ACTIVATIONS)}.")
-        inits = tuple(_canonical_init(i) for i in _options(space, "init", self.init))
+        inits = tuple(_canonical_init(i) for i in categorical_options(space, "init", self.init))
         if "dropout" in space:
             d = space["dropout"]
-            low, high = (d.low, d.high) if hasattr(d, "low") else (min(d.options), max(d.options))
+            low, high = numeric_bounds(d)
             if not (0.0 <= low and high < 1.0):
                 raise ValueError(f"dropout={d!r} must stay within [0, 1).")
+        check_range(space, "init_scale", 0.0, np.inf, False, False, "use e.g. vt.LogUniform(0.1, 10.0)")
         return BuiltMLP(MaskedMLP(
-            n_features=int(n_features), n_outputs=int(n_outputs),
+            n_features=data.n_features, n_outputs=int(data.n_outputs),
             max_depth=max_depth, min_depth=depth[0], max_width=max_width,
             activations=activations, inits=inits,
             use_dropout=("dropout" in space) or self.dropout > 0,
@@ -186,6 +148,23 @@ class MLP:
             defaults=(("n_hidden", self.hidden), ("n_units", self.units), ("init_scale", self.init_scale),
                       ("dropout", self.dropout)),
         ))
+
+    def groups(self, space: Space, data: DataSpec, numeric_hp, *, bucketing: bool = False):
+        """Without bucketing one group. With it: members grouped by their widest live layer,
+        rounded up to a power of two (at least 8, at most the space's widest): [(cap, indices)]."""
+        size = len(next(iter(numeric_hp.values())))
+        if not bucketing or not _width_names(space):
+            return [(None, np.arange(size))]
+        net = self.build(space, data).net
+        depth, widths, _ = jax.vmap(net.structure)(numeric_hp)
+        live = np.arange(widths.shape[1])[None, :] < np.asarray(depth)[:, None]
+        widest = np.max(np.where(live, np.asarray(widths), 1), axis=1)
+        caps = np.minimum(2 ** np.ceil(np.log2(np.maximum(widest, 8))).astype(int), net.max_width)
+        return [(int(c), np.flatnonzero(caps == c)) for c in np.unique(caps)]
+
+
+def _width_names(space: Space) -> list[str]:
+    return [n for n in space.names if n == "n_units" or n.startswith("n_units_")]
 
 
 class MaskedMLP(nn.Module):
@@ -280,21 +259,27 @@ class MaskedMLP(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class BuiltMLP:
-    """The engine's view of a MaskedMLP (the PopulationModel protocol). Hashable: static config."""
+class BuiltMLP(BuiltModel):
+    """The engine's view of a MaskedMLP. Hashable: static config."""
 
     net: MaskedMLP
 
     def hyperparameters(self) -> frozenset[str]:
-        return frozenset(MLP_HYPERPARAMETERS) | {f"n_units_{i}" for i in range(1, self.net.max_depth + 1)}
+        return frozenset(MLP_HYPERPARAMETERS) | self._layer_widths()
+
+    def structural_names(self) -> frozenset[str]:
+        return frozenset(MLP_STRUCTURAL) | self._layer_widths()
+
+    def _layer_widths(self) -> frozenset[str]:
+        return frozenset(f"n_units_{i}" for i in range(1, self.net.max_depth + 1))
 
     def init(self, key, hp):
         x = jnp.zeros((1, self.net.n_features), jnp.float32)
-        return self.net.init({"params": key}, x, hp, train=False)["params"]
+        return self.net.init({"params": key}, x, hp, train=False)["params"], {}
 
-    def apply(self, params, x, hp, *, train=False, key=None):
+    def apply(self, params, model_state, x, hp, *, train=False, key=None):
         rngs = {"dropout": key} if (train and self.net.use_dropout) else {}
-        return self.net.apply({"params": params}, x, hp, train=train, rngs=rngs)
+        return self.net.apply({"params": params}, x, hp, train=train, rngs=rngs), model_state
 
     def row_flops(self, hp) -> jax.Array:
         """Forward matmul FLOPs per input row of this member's live network (2 per multiply-add)."""

@@ -1,0 +1,82 @@
+"""Per-member early stopping: the settings, the rule the compiled program applies every epoch, and
+the packing of the survivors between chunks (a decision, like a strategy's).
+
+A member whose monitored validation value has not improved by more than `min_delta` for
+`patience` epochs is frozen (an exact no-op from then on) and marked stopped. Once few members are
+still training, `Compaction` packs them into a smaller population so they run faster; results
+are the same as without packing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmaptune.decisions import Decision, Snapshot
+from vmaptune.state import Status
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlyStopping:
+    """Per-member early stopping, as Keras' callback: a member whose monitored validation value has
+    not improved by more than `min_delta` for `patience` epochs is frozen (an exact no-op from then
+    on). monitor: "score" (the tuned metric) or "loss" (validation loss).
+    restore_best_weights: keep each member's weights from its best epoch (costs a second copy).
+    compact_below: when the share of members still training falls to this or under, the
+    survivors are packed into a smaller population between chunks (0 turns packing off)."""
+
+    patience: int = 5
+    min_delta: float = 0.0
+    monitor: str = "score"
+    restore_best_weights: bool = False
+    compact_below: float = 0.5
+
+    def __post_init__(self):
+        if isinstance(self.patience, bool) or not isinstance(self.patience, numbers.Integral) or self.patience < 1:
+            raise ValueError(f"EarlyStopping(patience={self.patience!r}): patience must be an integer >= 1 "
+                             "(epochs without improvement before a member stops).")
+        if not isinstance(self.min_delta, numbers.Real) or not self.min_delta >= 0:
+            raise ValueError(f"EarlyStopping(min_delta={self.min_delta!r}): min_delta must be a number >= 0.")
+        if self.monitor not in ("score", "loss"):
+            raise ValueError(f"EarlyStopping(monitor={self.monitor!r}): monitor must be 'score' or 'loss'.")
+        if not 0.0 <= float(self.compact_below) < 1.0:
+            raise ValueError(f"EarlyStopping(compact_below={self.compact_below!r}): must be in [0, 1).")
+
+
+def track(rule: EarlyStopping | None, status: Status, val_loss: jax.Array, val_score: jax.Array
+          ) -> tuple[Status, jax.Array]:
+    """One epoch of the rule, inside the program. status.active must already exclude members that
+    diverged this epoch. -> (status with since_best, monitor_best, stopped and active updated;
+    (P,) bool `better`: the monitored value improved, so this epoch's weights are the best).
+    Without a rule the records are kept (the score is monitored) but nobody stops."""
+    monitor, min_delta = ("score", 0.0) if rule is None else (rule.monitor, float(rule.min_delta))
+    monitored = val_score if monitor == "score" else -val_loss
+    active = status.active
+    better = active & (monitored > status.monitor_best + min_delta)
+    since_best = jnp.where(better, 0, jnp.where(active, status.since_best + 1, status.since_best))
+    stop = active & (since_best >= rule.patience) if rule is not None else jnp.zeros_like(active)
+    return status.replace(active=active & ~stop, stopped=status.stopped | stop, since_best=since_best,
+                          monitor_best=jnp.where(better, monitored, status.monitor_best)), better
+
+
+@dataclasses.dataclass(frozen=True)
+class Compaction:
+    """Packs the members still training into a smaller population once they fill `below` of its
+    rows or fewer (and the power of two that holds them is smaller than the rows used now)."""
+
+    below: float = 0.5
+
+    def decision_epochs(self, epochs: int) -> None:
+        return None  # looks after every chunk
+
+    def decide(self, snapshot: Snapshot) -> Decision | None:
+        training = snapshot.active & snapshot.in_population
+        n = int(training.sum())
+        packed = 1 << max(n - 1, 0).bit_length()
+        if n > self.below * snapshot.rows or packed >= snapshot.rows:
+            return None
+        return Decision(keep=np.flatnonzero(training))

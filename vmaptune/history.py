@@ -1,0 +1,142 @@
+"""The record of a search as it runs: one entry per round, the progress bar, the run directory, and
+the `Results` they make. Finished rounds survive an interrupt (Ctrl-C returns them)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+import warnings
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from vmaptune.results import STATUS_DIVERGED, STATUS_OK, STATUS_STOPPED, Results
+from vmaptune.space import Space
+from vmaptune.strategies.base import finite_or_worst
+
+TABLE_COLUMNS = ("score", "score_std", "best_score", "final_score", "best_epoch", "status", "final_train_loss")
+
+
+@dataclasses.dataclass
+class RoundRecord:
+    """One round's members (n of them): ids, encoded hyperparameters, table columns, curves."""
+
+    round: int
+    member: np.ndarray
+    hp: dict[str, np.ndarray]
+    columns: dict[str, np.ndarray]  # TABLE_COLUMNS
+    curves: dict[str, np.ndarray]
+    extra: dict[str, np.ndarray]  # the strategy's own columns (PBT's lineage, halving's rung)
+    useful_compute_fraction: float = 1.0
+
+    @property
+    def scores(self) -> np.ndarray:
+        """What the strategy is told: each member's score, NaN for failed members."""
+        return self.columns["score"]
+
+
+def round_record(round_index: int, ids, hp: Mapping[str, Any], final: dict, curves: dict,
+                 extra: Mapping[str, Any]) -> RoundRecord:
+    """A round's record from the members' final status and (n, epochs) curves."""
+    n = len(ids)
+    diverged = final["diverged"][:n]
+    stopped = final["stopped"][:n] & ~diverged
+    best = np.where(np.isfinite(final["best_score"][:n]), final["best_score"][:n], np.nan)
+    columns = {
+        "score": np.where(diverged, np.nan, best),
+        "score_std": np.where(diverged, np.nan, final["score_std"][:n]),
+        "best_score": best,
+        "final_score": curves["val_score"][:n, -1],
+        "best_epoch": final["best_epoch"][:n],
+        "status": np.where(diverged, STATUS_DIVERGED, np.where(stopped, STATUS_STOPPED, STATUS_OK)),
+        "final_train_loss": curves["train_loss"][:n, -1],
+    }
+    return RoundRecord(round=round_index, member=np.asarray(ids), hp={k: np.asarray(v) for k, v in hp.items()},
+                       columns=columns, curves={k: v[:n] for k, v in curves.items()},
+                       extra={k: np.asarray(v)[:n] for k, v in extra.items()})
+
+
+class History:
+    """The rounds of one search so far; saves the run directory after each when given one."""
+
+    def __init__(self, space: Space, settings: dict, run_dir: str | None = None):
+        self.space, self.settings, self.run_dir = space, settings, run_dir
+        self.records: list[RoundRecord] = []
+        self.started = time.perf_counter()
+        self.best = -np.inf
+
+    @property
+    def rounds(self) -> int:
+        return len(self.records)
+
+    @property
+    def members(self) -> int:
+        """Members trained so far (the next round's first member id)."""
+        return sum(len(r.member) for r in self.records)
+
+    def add(self, record: RoundRecord) -> None:
+        self.records.append(record)
+        self.settings["useful_compute_fraction"].append(round(record.useful_compute_fraction, 4))
+        self.best = max(self.best, float(np.max(np.asarray(finite_or_worst(record.scores)))))
+        if self.run_dir is not None:
+            self.results().save(self.run_dir)
+
+    @contextlib.contextmanager
+    def keep_finished_rounds(self):
+        """Ctrl-C inside returns what finished: the search stops with a warning (it re-raises when
+        no round has finished yet)."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            if not self.records:
+                raise
+            warnings.warn(f"interrupted: returning the {self.rounds} finished round(s).", stacklevel=3)
+
+    def results(self) -> Results:
+        settings = {**self.settings, "rounds": self.rounds, "seconds": round(time.perf_counter() - self.started, 3)}
+        space, records = self.space, self.records
+        if not records:
+            empty = pd.DataFrame(columns=["round", "member", *space.names, "score", "status"])
+            return Results(space, empty, {}, {n: np.zeros(0) for n in space.names}, settings)
+        hp = {k: np.concatenate([r.hp[k] for r in records]) for k in space.names}
+        columns = {"round": np.concatenate([np.full(len(r.member), r.round) for r in records]),
+                   "member": np.concatenate([r.member for r in records])}
+        columns.update(space.decode_columns(hp))
+        for key in TABLE_COLUMNS:
+            columns[key] = np.concatenate([r.columns[key] for r in records])
+        for key in records[0].extra:
+            columns[key] = np.concatenate([r.extra[key] for r in records])
+        curves = {k: np.concatenate([r.curves[k] for r in records]) for k in records[0].curves}
+        return Results(space, pd.DataFrame(columns), curves, hp, settings)
+
+
+class Progress:
+    """The tqdm bar of a search: epochs over every round, and the best score seen."""
+
+    def __init__(self, strategy, space: Space, epochs: int, metric: str, enabled: bool):
+        from tqdm.auto import tqdm
+
+        rounds = strategy.tune_rounds(space)
+        self.metric = metric
+        self.bar = tqdm(total=epochs * rounds if rounds else None, unit="epoch", desc=strategy.name,
+                        disable=not enabled, dynamic_ncols=True, leave=True)
+        self.done = 0
+
+    def start_round(self, best: float) -> "Progress":
+        self.done, self.best = 0, best
+        return self
+
+    def on_chunk(self, done: int, curves: Mapping[str, np.ndarray]) -> None:
+        self.bar.update(done - self.done)
+        self.done = done
+        scores = curves["val_score"]
+        if np.isfinite(scores).any():
+            self.bar.set_postfix({f"best {self.metric}": f"{max(self.best, np.nanmax(scores)):.4f}"}, refresh=False)
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()

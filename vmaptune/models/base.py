@@ -1,0 +1,79 @@
+"""The model protocol: what the engine needs from a model, with the defaults most models want.
+
+Two objects, as in flax (a module definition, then its variables):
+
+- A `Model` is what users pass to `vt.tune` (`vt.MLP()`; a user's own network in the same way).
+  It checks the space against what it can build, says which of its hyperparameters are
+  structural (fixed when the network is built: PBT never changes them during training), how
+  members group into separately compiled programs, and builds one `BuiltModel` per group.
+- A `BuiltModel` is static and hashable (part of the compiled program's cache key) and computes
+  ONE member: the engine vmaps it. hp is that member's dict name -> scalar (numeric choices as
+  their values, categorical ones as indices into the space's options).
+
+The engine calls only the methods declared here; nothing is probed with hasattr.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable, Mapping
+
+import jax
+import numpy as np
+
+from vmaptune.data import DataSpec
+from vmaptune.space import Space
+
+Group = Hashable  # a key naming one group of members that share a compiled program
+
+
+class BuiltModel:
+    """One member's network, static. Subclasses are frozen dataclasses (hashable)."""
+
+    def hyperparameters(self) -> frozenset[str]:
+        """Names this model reads from hp (the driver rejects unknown names before compiling)."""
+        raise NotImplementedError
+
+    def structural_names(self) -> frozenset[str]:
+        """Names fixed when the network is built or initialised (never changed during training)."""
+        return frozenset()
+
+    def init(self, key: jax.Array, hp: Mapping[str, jax.Array]) -> tuple[Any, Any]:
+        """-> (params, model_state): trainable weights, and mutable collections such as BatchNorm's
+        batch_stats ({} when the model has none)."""
+        raise NotImplementedError
+
+    def apply(self, params: Any, model_state: Any, x: jax.Array, hp: Mapping[str, jax.Array], *, train: bool,
+              key: jax.Array | None) -> tuple[jax.Array, Any]:
+        """x: (batch, ...) -> (outputs (batch, n_outputs), new model_state). key: the member's
+        dropout key for this step (None when not training)."""
+        raise NotImplementedError
+
+    def update_mask(self, hp: Mapping[str, jax.Array]) -> Any:
+        """Pytree of bool like params, False where a weight must never change; None when every
+        weight trains (then no masking is compiled)."""
+        return None
+
+    def row_flops(self, hp: Mapping[str, jax.Array]) -> jax.Array:
+        """Forward matmul FLOPs per input row this member's own network needs (waste accounting);
+        by default the padded cost, so a model without padding reports no waste."""
+        return jax.numpy.asarray(self.padded_row_flops(), jax.numpy.float32)
+
+    def padded_row_flops(self) -> float:
+        """Forward matmul FLOPs per input row the compiled program computes for every member."""
+        return 1.0
+
+
+class Model:
+    """A recipe for the per-member network (what `vt.tune` takes as `model`)."""
+
+    def build(self, space: Space, data: DataSpec, group: Group = None) -> BuiltModel:
+        """The static network for members of `group` (None: every member), after checking the
+        space's names and ranges against what this model can build."""
+        raise NotImplementedError
+
+    def groups(self, space: Space, data: DataSpec, numeric_hp: Mapping[str, Any], *,
+               bucketing: bool = False) -> list[tuple[Group, np.ndarray]]:
+        """[(group, member indices)]: members that train in one compiled program each.
+        numeric_hp: dict name -> (P,). Default: one group of every member."""
+        size = len(next(iter(numeric_hp.values()))) if numeric_hp else 0
+        return [(None, np.arange(size))]

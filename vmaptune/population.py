@@ -1,0 +1,274 @@
+"""A population being trained: its device state, and full-size host records of its members.
+
+`PopulationRun` is the one place that changes a population between chunks. Strategies never
+touch it: they return a `Decision` (vmaptune/decisions.py) and `apply` carries it out: packing
+rows, copying members, writing hyperparameters into the optimizer state, freezing, budgets.
+
+Members are indexed 0..n-1 in the order given. They occupy device rows; `slots[row]` is the
+member a row holds, or -1 for a filler: a frozen copy that only pads the population to its size
+(the strategy's full population when a round is short, or a power of two after packing, so few
+shapes compile). Records always cover all n members: a member packed out keeps its last status,
+its validation curves carry their last value on and its training loss is NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec
+
+from vmaptune import engine, streams
+from vmaptune.decisions import Decision, Snapshot
+from vmaptune.distributed import place, population_mesh
+from vmaptune.engine import CURVES, DataArrays
+from vmaptune.program import Program
+from vmaptune.state import member_specs, take_rows
+
+#: Per-member status that records report (full size, members packed out included).
+STATUS_FIELDS = ("active", "diverged", "stopped", "best_score", "best_epoch")
+
+
+def packed_size(n: int, rows: int) -> int:
+    """Rows for n members after packing: the next power of two, at most the rows used now."""
+    return 0 if n == 0 else min(rows, 1 << (n - 1).bit_length())
+
+
+_copy_rows = jax.jit(lambda state, parents: state.copy_from(parents))
+_take_rows = jax.jit(lambda state, rows: state.take(rows))
+
+
+class PopulationRun:
+    """n members of one program, trained together for up to `epochs` epochs.
+
+    hp: dict name -> (n,) numeric hyperparameters (`space.numeric`). member_ids: (n,) ids that
+    set each member's randomness. rows: device rows (>= n; the rest are frozen fillers).
+    fold: (n,) cross-validation fold of each member (with folded data). budget: (n,) epochs each
+    member trains at most (default: epochs). order: the random stream of the shared minibatch
+    order ("order" for searches, "refit" for refits).
+    """
+
+    def __init__(self, program: Program, hp: Mapping[str, jax.Array], data: DataArrays, *, member_ids, seed: int = 0,
+                 epochs: int, rows: int | None = None, fold=None, budget=None, order: str = "order"):
+        member_ids = np.asarray(member_ids, np.int32)
+        n = len(member_ids)
+        rows = n if rows is None else int(rows)
+        if rows < n:
+            raise ValueError(f"rows={rows} cannot hold the {n} members.")
+        self.program, self.data, self.total_epochs, self.members = program, data, int(epochs), n
+        take = jnp.asarray(np.r_[np.arange(n), np.zeros(rows - n, int)], jnp.int32)  # fillers copy member 0
+        self.hp = {k: jnp.asarray(v)[take] for k, v in hp.items()}
+        self.member_hp = {k: np.asarray(v) for k, v in hp.items()}  # host copy, per member
+        pad = (lambda a: None if a is None else jnp.asarray(np.asarray(a))[take])
+        self.controls = program.controls(self.hp, data.n_train, self.total_epochs, fold=pad(fold), budget=pad(budget))
+        self.state = engine.init_population(program, self.hp, self.controls, jnp.asarray(member_ids)[take],
+                                            streams.stream(seed, "members"), jnp.arange(rows) < n)
+        self.order_key = streams.stream(seed, order)
+        self.slots = np.where(np.arange(rows) < n, np.arange(rows), -1)
+        self.curves = {k: np.full((n, self.total_epochs), np.nan, np.float32) for k in CURVES}
+        self._parked_status: dict[str, np.ndarray] = {}
+        self.parked = np.zeros(n, bool)  # members packed out of the state
+        self.epochs_done = self.row_epochs = self.member_epochs = 0
+
+    @property
+    def rows(self) -> int:
+        return len(self.slots)
+
+    # -- training -------------------------------------------------------------------------------
+    def train(self, epochs: int, chunk_epochs: int = 1, on_chunk: Callable | None = None) -> None:
+        """Trains `epochs` more epochs in chunks of `chunk_epochs` (one compiled call each). The host
+        reads chunk k's metrics while the device runs chunk k + 1. `on_chunk(epochs_done, curves)`
+        runs after each chunk is recorded."""
+        if self.epochs_done + epochs > self.total_epochs:
+            raise ValueError(f"this run was set up for {self.total_epochs} epochs; "
+                             f"{self.epochs_done} are done, {epochs} more asked.")
+        self._place()
+        pending = None
+        for start in range(0, epochs, chunk_epochs):
+            n = min(chunk_epochs, epochs - start)
+            chunk = None
+            if self.rows:  # a population everyone was packed out of has nothing left to compute
+                self.state, chunk = engine.train_chunk(self.program, self.state, self.hp, self.controls, self.data,
+                                                       self.order_key, n)
+            if pending is not None:
+                self._record(*pending, on_chunk)
+            pending = (self.epochs_done, n, chunk)
+            self.epochs_done += n
+            self.row_epochs += self.rows * n
+            self.member_epochs += int((self.slots >= 0).sum()) * n
+        if pending is not None:
+            self._record(*pending, on_chunk)
+
+    def _place(self) -> None:
+        """Moves state, settings and data where the program reads them (a no-op when they are there)."""
+        mesh = population_mesh(self.program.devices, self.rows)
+        self.state = place(self.state, mesh, self.state.specs())
+        self.hp = place(self.hp, mesh, member_specs(self.hp))
+        self.controls = place(self.controls, mesh, member_specs(self.controls))
+        self.data = place(self.data, mesh, PartitionSpec())
+        self.order_key = place(self.order_key, mesh, PartitionSpec())
+
+    def _record(self, first_epoch: int, n: int, chunk, on_chunk) -> None:
+        window = slice(first_epoch, first_epoch + n)
+        if chunk is not None:
+            chunk = jax.device_get(chunk)
+            held = self.slots >= 0
+            for key, value in chunk.items():
+                self.curves[key][self.slots[held], window] = np.asarray(value).T[held]
+        if self.parked.any():
+            for key in ("val_loss", "val_score"):  # carry the last value on; NaN if parked before training
+                last = self.curves[key][self.parked, first_epoch - 1:first_epoch] if first_epoch > 0 else np.nan
+                self.curves[key][self.parked, window] = last
+            self.curves["train_loss"][self.parked, window] = np.nan
+        if on_chunk is not None:
+            on_chunk(first_epoch + n, {k: v[:, :first_epoch + n] for k, v in self.curves.items()})
+
+    # -- what deciders see --------------------------------------------------------------------------
+    def status(self) -> dict[str, np.ndarray]:
+        """Full-size (n,) arrays: active, diverged, stopped, best_score, best_epoch."""
+        live = jax.device_get({key: getattr(self.state.status, key) for key in STATUS_FIELDS})
+        held = self.slots >= 0
+        out = {}
+        for key in STATUS_FIELDS:
+            dtype = np.asarray(live[key]).dtype
+            full = self._parked_status[key].copy() if key in self._parked_status else np.zeros(self.members, dtype)
+            full[self.slots[held]] = np.asarray(live[key])[held]
+            out[key] = full
+        return out
+
+    def snapshot(self) -> Snapshot:
+        """The population now, read-only (see decisions.Snapshot)."""
+        status = self.status()
+        return Snapshot.make(
+            epochs_done=self.epochs_done, epochs=self.total_epochs,
+            curves={k: v[:, :self.epochs_done] for k, v in self.curves.items()},
+            in_population=~self.parked, hp=self.member_hp, rows=self.rows, row_epochs=self.row_epochs,
+            member_epochs=self.member_epochs, **status)
+
+    def useful_compute_fraction(self) -> float:
+        """Share of the padded program's matmul work that members' own networks and rows need."""
+        return engine.useful_compute_fraction(self.program, self.hp, self.controls, self.data.n_train,
+                                              active=self.slots >= 0)
+
+    # -- applying a decision ---------------------------------------------------------------------------
+    def apply(self, decision: Decision | None) -> None:
+        """Carries out a decision (see decisions.Decision for the fields and their order)."""
+        if decision is None or decision.empty:
+            return
+        if decision.keep is not None:
+            self._keep(self._indices("keep", decision.keep))
+        if decision.copy_from is not None:
+            self._copy_from(self._per_member("copy_from", decision.copy_from, np.int64))
+        if decision.hp is not None:
+            update = np.ones(self.members, bool) if decision.update is None else \
+                self._per_member("update", decision.update, bool)
+            self._set_hp(decision.hp, update)
+        if decision.freeze is not None:
+            self._freeze(self._per_member("freeze", decision.freeze, bool))
+        if decision.budget is not None:
+            self._set_budget(self._per_member("budget", decision.budget, np.int32))
+
+    def _indices(self, name: str, values) -> np.ndarray:
+        values = np.asarray(values, np.int64).reshape(-1)
+        if len(values) and (values.min() < 0 or values.max() >= self.members or len(set(values)) != len(values)):
+            raise ValueError(f"Decision.{name} must list distinct member indices in 0..{self.members - 1}, "
+                             f"got {values.tolist()}.")
+        return values
+
+    def _per_member(self, name: str, values, dtype) -> np.ndarray:
+        values = np.asarray(values).astype(dtype)
+        if values.shape != (self.members,):
+            raise ValueError(f"Decision.{name} must have one entry per member, shape ({self.members},); "
+                             f"got shape {values.shape}.")
+        return values
+
+    def _rows_of(self, members: np.ndarray) -> np.ndarray:
+        """Row of each member (-1 when packed out)."""
+        row = np.full(self.members, -1)
+        held = self.slots >= 0
+        row[self.slots[held]] = np.flatnonzero(held)
+        return row[members]
+
+    def _keep(self, keep: np.ndarray) -> None:
+        held = self.slots >= 0
+        kept = np.isin(self.slots, keep) & held
+        dropped = held & ~kept
+        if dropped.any():  # their records stay as they are now
+            status = self.status()
+            for key in STATUS_FIELDS:
+                self._parked_status.setdefault(key, np.zeros(self.members, status[key].dtype))
+                self._parked_status[key][self.slots[dropped]] = status[key][self.slots[dropped]]
+            self._parked_status["active"][self.slots[dropped]] = False
+            self.parked[self.slots[dropped]] = True
+        size = packed_size(int(kept.sum()), self.rows)
+        fillers = np.flatnonzero(~kept)[: size - int(kept.sum())]
+        rows = np.sort(np.concatenate([np.flatnonzero(kept), fillers])).astype(np.int32)
+        slots = np.where(kept, self.slots, -1)[rows]
+        if len(rows) != self.rows:  # rows is a sorted subset: the same length means nothing moves
+            take = jnp.asarray(rows)
+            self.state = _take_rows(self.state, take)
+            self.hp = take_rows(self.hp, take)
+            self.controls = take_rows(self.controls, take)
+        self.slots = slots
+        self._deactivate(self.slots < 0)
+
+    def _copy_from(self, copy_from: np.ndarray) -> None:
+        if copy_from.min() < 0 or copy_from.max() >= self.members:
+            raise ValueError(f"Decision.copy_from must hold member indices in 0..{self.members - 1}.")
+        held = self.slots >= 0
+        sources = copy_from[self.slots[held]]
+        source_rows = self._rows_of(sources)
+        if (source_rows < 0).any():
+            lost = sorted(set(sources[source_rows < 0].tolist()))
+            raise ValueError(f"Decision.copy_from names members {lost}, which were packed out of the population: "
+                             f"their training state is gone. Copy from members still in it.")
+        parents = np.arange(self.rows)
+        parents[held] = source_rows
+        self.state = _copy_rows(self.state, jnp.asarray(parents, jnp.int32))
+        take = jnp.asarray(parents, jnp.int32)
+        self.hp = take_rows(self.hp, take)
+        # the copy's batch size and schedule come with it; its fold and budget stay its own
+        self.controls = self.controls.replace(batch_size=self.controls.batch_size[take],
+                                              total_steps=self.controls.total_steps[take])
+        for name, value in self.member_hp.items():
+            self.member_hp[name] = value[copy_from]
+
+    def _set_hp(self, hp: Mapping[str, np.ndarray], update: np.ndarray) -> None:
+        unknown = sorted(set(hp) - set(self.hp))
+        if unknown:
+            raise ValueError(f"Decision.hp names {unknown}, which this population does not have; "
+                             f"it has {sorted(self.hp)}.")
+        held = self.slots >= 0
+        where = np.zeros(self.rows, bool)
+        where[held] = update[self.slots[held]]
+        where_dev = jnp.asarray(where)
+        slots = jnp.asarray(np.where(held, self.slots, 0))
+        for name, values in hp.items():
+            values = self._per_member(f"hp[{name!r}]", values, np.asarray(self.member_hp[name]).dtype)
+            self.member_hp[name] = np.where(update, values, self.member_hp[name])
+            self.hp[name] = jnp.where(where_dev, jnp.asarray(values)[slots].astype(self.hp[name].dtype), self.hp[name])
+        if self.program.variable_batch:
+            batch = jnp.asarray(self.hp["batch_size"], jnp.int32)
+            self.controls = self.controls.replace(
+                batch_size=batch, total_steps=self.total_epochs * (self.data.n_train // batch))
+        self.state = engine.write_hyperparameters(self.program, self.state, self.hp, self.controls, where_dev)
+
+    def _freeze(self, freeze: np.ndarray) -> None:
+        held = self.slots >= 0
+        frozen = np.zeros(self.rows, bool)
+        frozen[held] = freeze[self.slots[held]]
+        self._deactivate(frozen)  # (members packed out are frozen already)
+
+    def _deactivate(self, rows: np.ndarray) -> None:
+        if rows.any():
+            status = self.state.status
+            active = status.active & ~jnp.asarray(rows)
+            self.state = self.state.replace(members=self.state.members.replace(status=status.replace(active=active)))
+
+    def _set_budget(self, budget: np.ndarray) -> None:
+        held = self.slots >= 0
+        slots = jnp.asarray(np.where(held, self.slots, 0))
+        self.controls = self.controls.replace(
+            budget=jnp.where(jnp.asarray(held), jnp.asarray(budget)[slots], self.controls.budget))

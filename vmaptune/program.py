@@ -1,0 +1,175 @@
+"""The static description of a compiled population program, and its constructor.
+
+    program = vt.build_program(vt.MLP(), space, data, batch_size=64)
+
+`build_program` runs every check a search needs before anything compiles (the space's names
+against what the model, the optimizer and the engine read, their ranges, batch sizes, layout) and
+returns a `Program`: hashable, the cache key of the compiled functions in `engine.py`.
+Hyperparameter values are never part of it, so a new value never recompiles.
+
+A search may need several programs: the model groups members that compile separately (width
+buckets of the MLP), and `Programs` builds each group's program once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import numbers
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmaptune.data import Dataset
+from vmaptune.distributed import check_devices, check_member_block, default_member_block
+from vmaptune.early_stopping import EarlyStopping
+from vmaptune.metrics import Metric, get_metric
+from vmaptune.models.base import BuiltModel, Group, Model
+from vmaptune.optim import PopulationOptimizer
+from vmaptune.space import Space, int_bounds
+from vmaptune.state import Controls
+
+#: Hyperparameters the engine itself reads (the rest belong to the model and the optimizer).
+ENGINE_HYPERPARAMETERS = ("batch_size",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """Static description of one compiled population program (hashable: the jit cache key)."""
+
+    model: BuiltModel
+    optimizer: PopulationOptimizer
+    task: str
+    metric: Metric
+    batch_size: int  # rows per step: the padded batch, the largest member batch
+    min_batch_size: int  # the smallest member batch: it sets how many steps an epoch has
+    variable_batch: bool = False  # members have their own batch sizes (controls.batch_size)
+    shared_order: bool = True  # members see the same minibatch order
+    early_stopping: EarlyStopping | None = None
+    evaluate: bool = True  # score on validation data every epoch (off for refits: test is read once, after)
+    devices: int = 1  # split the population over up to this many devices (vmaptune.distributed)
+    member_block: int = 0  # step this many members at a time (CPU cache blocking); 0 = all at once
+
+    def replace(self, **changes: Any) -> "Program":
+        return dataclasses.replace(self, **changes)
+
+    def steps_per_epoch(self, n_train: int) -> int:
+        """Steps of an epoch over n_train rows (a member with a larger batch sits out the rest)."""
+        return int(n_train) // self.min_batch_size
+
+    def structural_names(self) -> frozenset[str]:
+        """Hyperparameters fixed when a member is built: the model's, the optimizer's kind and
+        schedule, and the batch size. Training-time strategies copy them with the weights."""
+        return self.model.structural_names() | self.optimizer.structural_names() | set(ENGINE_HYPERPARAMETERS)
+
+    def controls(self, hp: Mapping[str, jax.Array], n_train: int, epochs, *, fold=None, budget=None) -> Controls:
+        """The engine's per-member values for numeric hyperparameters hp (P,): batch size, the
+        schedule length (epochs x steps per epoch), fold and epoch budget (default: epochs)."""
+        p = jax.tree.leaves(hp)[0].shape[0] if hp else 0
+        if self.variable_batch:
+            batch = jnp.asarray(hp["batch_size"], jnp.int32)
+        else:
+            batch = jnp.full(p, self.batch_size, jnp.int32)
+        epochs = jnp.broadcast_to(jnp.asarray(epochs, jnp.int32), (p,))
+        budget = epochs if budget is None else jnp.broadcast_to(jnp.asarray(budget, jnp.int32), (p,))
+        return Controls(batch_size=batch, total_steps=epochs * (int(n_train) // batch),
+                        fold=jnp.zeros(p, jnp.int32) if fold is None else jnp.asarray(fold, jnp.int32),
+                        budget=budget)
+
+
+def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int = 64, metric: Any = None,
+                  shared_order: bool = True, early_stopping: EarlyStopping | None = None, devices: int | None = None,
+                  member_block: int | None = None, group: Group = None) -> Program:
+    """The program that trains `model` over `space` on `data`, after checking every input.
+
+    batch_size: rows per step when the space does not name batch_size (a space's batch_size gives
+    each member its own, padded to the largest). metric: the validation metric (default accuracy
+    or neg_mse). devices, member_block: the layout (vmaptune.distributed; None = automatic).
+    group: which of the model's member groups to build for (None: all members).
+    """
+    if not isinstance(space, Space):
+        raise TypeError(f"space must be a vt.Space, got {type(space).__name__}.")
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a vt.Dataset (vt.load_dataset or vt.Dataset.from_arrays), "
+                        f"got {type(data).__name__}.")
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a vt.MLP() or another vt model, got {model!r}.")
+    check_int_at_least("batch_size", batch_size, 1)
+    if batch_size > data.n_train:
+        raise ValueError(f"batch_size={batch_size} is larger than the {data.n_train} training rows; "
+                         f"use batch_size <= {data.n_train}.")
+    metric = get_metric(metric, data.task)
+    built = model.build(space, data.spec, group)
+    optimizer = PopulationOptimizer.from_space(space)
+    known = built.hyperparameters() | optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS)
+    for name in space.names:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"space has {name!r}, which the model and optimizer do not read.{hint} "
+                             f"Known names: {sorted(known)}.")
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
+    smallest, largest = batch_sizes(space, batch_size, data.n_train)
+    return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, batch_size=largest,
+                   min_batch_size=smallest, variable_batch=smallest != largest, shared_order=bool(shared_order),
+                   early_stopping=early_stopping, devices=check_devices(devices),
+                   member_block=_member_block(built, space, check_member_block(member_block)))
+
+
+class Programs:
+    """The programs of one search: the model's member groups, each program built once."""
+
+    def __init__(self, model: Model, space: Space, data: Dataset, base: Program, *, bucketing: bool = False,
+                 member_block: int | None = None):
+        self.model, self.space, self.data, self.base = model, space, data, base
+        self.bucketing, self.member_block = bool(bucketing), member_block
+        self._built: dict[Group, Program] = {None: base}
+
+    def program(self, group: Group) -> Program:
+        if group not in self._built:
+            built = self.model.build(self.space, self.data.spec, group)
+            self._built[group] = self.base.replace(model=built,
+                                                   member_block=_member_block(built, self.space, self.member_block))
+        return self._built[group]
+
+    def partition(self, numeric_hp: Mapping[str, jax.Array]) -> list[tuple[Program, np.ndarray]]:
+        """[(program, member indices)] for a population's numeric hyperparameters (P,)."""
+        groups = self.model.groups(self.space, self.data.spec, numeric_hp, bucketing=self.bucketing)
+        return [(self.program(group), np.asarray(members)) for group, members in groups]
+
+
+# -- checks ---------------------------------------------------------------------------------------------
+def check_int_at_least(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def batch_sizes(space: Space, batch_size: int, n_train: int) -> tuple[int, int]:
+    """(smallest, largest) member batch size: from the space if it names batch_size."""
+    if "batch_size" not in space:
+        return int(batch_size), int(batch_size)
+    low, high = int_bounds(space, "batch_size", 1)
+    if high > n_train:
+        raise ValueError(f"batch_size={space['batch_size']!r} allows {high}, more than the {n_train} training "
+                         f"rows; keep batch sizes <= {n_train}.")
+    return low, high
+
+
+def member_bytes(model: BuiltModel, hp: Mapping[str, jax.Array]) -> int:
+    """Bytes of one member's params (one buffer; gradients and moments are the same size).
+    hp: one member's settings (scalars). Traces the model's init without running it."""
+    shapes = jax.eval_shape(lambda key: model.init(key, hp)[0], jax.random.key(0))
+    return int(sum(np.prod(leaf.shape) * leaf.dtype.itemsize for leaf in jax.tree.leaves(shapes)))
+
+
+def _member_block(built: BuiltModel, space: Space, requested: int | None) -> int:
+    """Members per block: `requested`, or when None the automatic size for the built network (its
+    padded shape sets the buffer bytes, so one sampled member measures every member)."""
+    if requested is not None:
+        return requested
+    one = {k: v[0] for k, v in space.numeric(space.sample(jax.random.key(0), 1)).items()}
+    return default_member_block(member_bytes(built, one))

@@ -1,0 +1,157 @@
+"""One vt.tune call's fixed parts (checked settings, programs, data on the device) and the driver's
+one training path for a round: asked settings -> replicas -> program groups -> a Population
+trained with the strategy's and early stopping's decisions -> one row per setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any, Callable, Mapping
+
+import jax.numpy as jnp
+import numpy as np
+
+from vmaptune import engine, streams
+from vmaptune.data import Dataset
+from vmaptune.decisions import TrainingContext
+from vmaptune.early_stopping import Compaction, EarlyStopping
+from vmaptune.history import RoundRecord, round_record
+from vmaptune.models.base import Model
+from vmaptune.population import PopulationRun
+from vmaptune.program import Programs, build_program, check_int_at_least
+from vmaptune.refit import refit_and_test
+from vmaptune.replicas import Replicas, cv_arrays
+from vmaptune.results import Results
+from vmaptune.space import Space
+from vmaptune.strategies.base import Strategy
+from vmaptune.training import Population, StrategyDecider, train
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """vt.tune's arguments after their checks (see vt.tune for each)."""
+
+    epochs: int
+    seed: int
+    batch_size: int
+    chunk_epochs: int
+    shared_order: bool
+    bucketing: bool
+    early_stopping: EarlyStopping | None
+    cv: int | None
+    seeds: int
+    refit: int
+    devices: int | None
+    member_block: int | None
+
+    @classmethod
+    def check(cls, **kwargs: Any) -> "Settings":
+        for name in ("epochs", "batch_size", "chunk_epochs"):
+            check_int_at_least(name, kwargs[name], 1)
+        seed = kwargs["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"seed must be an integer, got {seed!r}.")
+        stopping = kwargs["early_stopping"]
+        if stopping is not None and not isinstance(stopping, EarlyStopping):
+            raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {stopping!r}.")
+        cv, seeds, refit = kwargs["cv"], kwargs["seeds"], kwargs["refit"]
+        if cv is not None and (isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2):
+            raise ValueError(f"cv={cv!r}: use an integer >= 2 (folds), or None for the fixed validation split.")
+        if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
+            raise ValueError(f"seeds={seeds!r}: use an integer >= 1 (initialisations per setting).")
+        if isinstance(refit, bool) or not isinstance(refit, numbers.Integral) or refit < 0:
+            raise ValueError(f"refit={refit!r}: use the number of best settings to retrain and test (0 = none).")
+        return cls(**{**kwargs, "seed": int(seed), "seeds": int(seeds), "refit": int(refit),
+                      "shared_order": bool(kwargs["shared_order"]), "bucketing": bool(kwargs["bucketing"])})
+
+
+class Search:
+    """Everything a vt.tune call fixes before its first round; every input is checked here,
+    before anything compiles."""
+
+    def __init__(self, model: Model, space: Space, data: Dataset, strategy: Strategy, settings: Settings, *,
+                 metric: Any = None):
+        if not isinstance(strategy, Strategy):
+            raise TypeError(f"strategy must be a vt strategy such as vt.RandomSearch(population=64), got {strategy!r}.")
+        self.program = build_program(model, space, data, batch_size=settings.batch_size, metric=metric,
+                                     shared_order=settings.shared_order, early_stopping=settings.early_stopping,
+                                     devices=settings.devices, member_block=settings.member_block)
+        strategy.check_epochs(settings.epochs)
+        if strategy.acts_during_training and (settings.cv is not None or settings.seeds > 1):
+            raise ValueError(f"{strategy.name} acts during training, which does not combine with cv or seeds > 1 "
+                             "yet; leave them out for this strategy.")
+        self.model, self.space, self.data, self.strategy, self.settings = model, space, data, strategy, settings
+        self.programs = Programs(model, space, data, self.program, bucketing=settings.bucketing,
+                                 member_block=settings.member_block)
+        self.arrays = engine.data_arrays(data) if settings.cv is None else cv_arrays(data, settings.cv, settings.seed)[0]
+
+    def describe(self, data: Dataset) -> dict[str, Any]:
+        """The settings recorded with the results."""
+        s = self.settings
+        return {"strategy": repr(self.strategy), "model": repr(self.model), "dataset": getattr(data, "name", "?"),
+                "task": data.task, "metric": self.program.metric.name, "epochs": s.epochs, "seed": s.seed,
+                "batch_size": s.batch_size, "population": self.strategy.population, "shared_order": s.shared_order,
+                "bucketing": s.bucketing, "early_stopping": repr(s.early_stopping), "cv": s.cv, "seeds": s.seeds,
+                "refit": s.refit, "devices": self.program.devices, "member_block": self.program.member_block,
+                "useful_compute_fraction": []}
+
+    # -- a round -----------------------------------------------------------------------------------------
+    def train_round(self, state, hp: Mapping[str, Any], round_index: int, first_id: int,
+                    on_chunk: Callable | None = None) -> tuple[Any, RoundRecord]:
+        """Trains the n settings asked (n <= the strategy's population) -> (strategy state, record)."""
+        strategy, s = self.strategy, self.settings
+        n = self.space.check_population(hp, f"{strategy.name}.ask result")
+        if n > strategy.population:
+            raise ValueError(f"{strategy.name} returned {n} members, more than its population={strategy.population}.")
+        ids = first_id + np.arange(n)
+        replicas = Replicas(n, s.cv or 1, s.seeds)
+        slot_hp, slot_ids, slot_fold = replicas.expand(self.space.numeric(hp), ids)
+        population = self._population(slot_hp, slot_ids, slot_fold, (s.cv or 1) * s.seeds * strategy.population)
+        deciders = []
+        adapter = None
+        if strategy.acts_during_training:
+            context = TrainingContext(epochs=s.epochs, structural=self.program.structural_names())
+            adapter = StrategyDecider(strategy, state, context, streams.stream(s.seed, "decide", round_index))
+            population.apply(adapter.begin(population.snapshot()))
+            deciders.append(adapter)
+        if s.early_stopping is not None and s.early_stopping.compact_below > 0 and not strategy.copies_members:
+            deciders.append(Compaction(s.early_stopping.compact_below))
+        train(population, s.epochs, chunk_epochs=s.chunk_epochs, deciders=deciders,
+              on_chunk=None if on_chunk is None else (lambda done, curves: on_chunk(done, replicas.mean(curves))))
+        if adapter is not None:
+            state = adapter.end(population.snapshot())
+        final, curves = replicas.aggregate(population.status(), population.curves)
+        record = round_record(round_index, ids, strategy.final_hp(state, hp), final, curves,
+                              strategy.member_columns(state))
+        record.useful_compute_fraction = population.useful_compute_fraction()
+        return state, record
+
+    def _population(self, hp, ids, fold, rows: int) -> Population:
+        """The slots as one run per program group. One group uses `rows` rows (the strategy's full
+        population: every round compiles to the same shape); several groups each round theirs up to a
+        power of two, so shapes repeat across rounds."""
+        groups = self.programs.partition(hp)
+        parts = []
+        for program, members in groups:
+            size = rows if len(groups) == 1 else 1 << max(len(members) - 1, 0).bit_length()
+            take = jnp.asarray(members)
+            run = PopulationRun(program, {k: v[take] for k, v in hp.items()}, self.arrays, member_ids=ids[members],
+                                seed=self.settings.seed, epochs=self.settings.epochs, rows=size,
+                                fold=fold[members] if self.settings.cv else None)
+            parts.append((run, members))
+        return Population(parts)
+
+    # -- refit ------------------------------------------------------------------------------------------------
+    def refit(self, results: Results) -> None:
+        """Adds test_score for the best `refit` settings, retrained on train + validation (never selects)."""
+        top = [i for i in results.ranking()[:self.settings.refit] if np.isfinite(results.members["score"].iloc[i])]
+        if not top:
+            return
+        hp = self.space.numeric({name: jnp.asarray(results.hp[name][top]) for name in self.space.names})
+        ids = results.members["member"].to_numpy()[top] * self.settings.seeds
+        epochs = results.members["best_epoch"].to_numpy()[top]
+        scores = refit_and_test(self.program, hp, self.data, member_ids=ids, epochs=epochs, seed=self.settings.seed)
+        test = np.full(len(results), np.nan, np.float32)
+        test[top] = scores
+        results.members["test_score"] = test

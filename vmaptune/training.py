@@ -1,0 +1,163 @@
+"""Training one population to the end, with deciders acting between chunks.
+
+A round's members may train as several `PopulationRun`s, one per program group (the model's
+width buckets, say); `Population` shows them to deciders as one population of n members and
+splits their decisions back. `train` runs the chunks, cut wherever a decider wants to look, and
+hands each decider the snapshot it asked for. `StrategyDecider` lets a strategy that acts during
+training (PBT, successive halving, a replayed schedule) take part, its state passed along.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+
+from vmaptune.decisions import Decider, Decision, Snapshot, TrainingContext
+from vmaptune.engine import CURVES
+from vmaptune.population import STATUS_FIELDS, PopulationRun
+
+
+class Population:
+    """n members trained as one or more runs. parts: [(run, member indices)]: the run's member i
+    is member indices[i] of the population; every member is in exactly one part."""
+
+    def __init__(self, parts: Sequence[tuple[PopulationRun, np.ndarray]]):
+        self.parts = [(run, np.asarray(members)) for run, members in parts]
+        self.size = sum(len(m) for _, m in self.parts)
+        self.epochs = self.parts[0][0].total_epochs
+        self.epochs_done = 0
+
+    def train(self, epochs: int, chunk_epochs: int = 1, on_chunk: Callable | None = None) -> None:
+        """Every part trains `epochs` more epochs. on_chunk(epochs_done, curves) as PopulationRun's;
+        with several parts, epochs_done is the members' mean (a progress bar moves smoothly)."""
+        if len(self.parts) == 1:
+            self.parts[0][0].train(epochs, chunk_epochs, on_chunk)
+        else:
+            for run, _ in self.parts:
+                run.train(epochs, chunk_epochs, None if on_chunk is None else (lambda *_: on_chunk(*self._progress())))
+        self.epochs_done += epochs
+
+    def _progress(self) -> tuple[int, dict[str, np.ndarray]]:
+        done = sum(run.epochs_done * len(m) for run, m in self.parts) // self.size
+        return int(done), {k: v[:, :done] for k, v in self.curves.items()}
+
+    @property
+    def curves(self) -> dict[str, np.ndarray]:
+        """name -> (n, epochs), every member's curves."""
+        return self._merge(lambda run: run.curves, fill=np.nan)
+
+    def status(self) -> dict[str, np.ndarray]:
+        """Full-size (n,) status arrays (active, diverged, stopped, best_score, best_epoch)."""
+        return self._merge(lambda run: run.status())
+
+    def _merge(self, get: Callable[[PopulationRun], dict], fill: Any = 0) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for run, members in self.parts:
+            for key, value in get(run).items():
+                if key not in out:
+                    out[key] = np.full((self.size,) + value.shape[1:], fill, value.dtype)
+                out[key][members] = value
+        return out
+
+    def snapshot(self) -> Snapshot:
+        if len(self.parts) == 1:
+            return self.parts[0][0].snapshot()
+        snaps = [(run.snapshot(), members) for run, members in self.parts]
+        merged: dict[str, Any] = {}
+        for field in (*STATUS_FIELDS, "in_population"):
+            merged[field] = np.zeros(self.size, getattr(snaps[0][0], field).dtype)
+            for snap, members in snaps:
+                merged[field][members] = getattr(snap, field)
+        arrays = {}
+        for group in ("curves", "hp"):
+            arrays[group] = {}
+            for key, value in getattr(snaps[0][0], group).items():
+                arrays[group][key] = np.zeros((self.size,) + value.shape[1:], value.dtype)
+                for snap, members in snaps:
+                    arrays[group][key][members] = getattr(snap, group)[key]
+        totals = {k: sum(getattr(s, k) for s, _ in snaps) for k in ("rows", "row_epochs", "member_epochs")}
+        return Snapshot.make(epochs_done=snaps[0][0].epochs_done, epochs=self.epochs, **merged, **arrays, **totals)
+
+    def apply(self, decision: Decision | None) -> None:
+        """Splits a decision over the parts (members copy only within their own part)."""
+        if decision is None or decision.empty:
+            return
+        if len(self.parts) == 1:
+            self.parts[0][0].apply(decision)
+            return
+        part_of = np.empty(self.size, int)
+        local = np.empty(self.size, int)
+        for p, (_, members) in enumerate(self.parts):
+            part_of[members] = p
+            local[members] = np.arange(len(members))
+        for p, (run, members) in enumerate(self.parts):
+            fields: dict[str, Any] = {}
+            if decision.keep is not None:
+                keep = np.asarray(decision.keep, int)
+                fields["keep"] = local[keep[part_of[keep] == p]]
+            if decision.copy_from is not None:
+                sources = np.asarray(decision.copy_from, int)[members]
+                if (part_of[sources] != p).any():
+                    raise ValueError("Decision.copy_from copies between members that train in different programs "
+                                     "(different structures); copy only within one structure.")
+                fields["copy_from"] = local[sources]
+            if decision.hp is not None:
+                fields["hp"] = {k: np.asarray(v)[members] for k, v in decision.hp.items()}
+            for name in ("update", "freeze", "budget"):
+                if getattr(decision, name) is not None:
+                    fields[name] = np.asarray(getattr(decision, name))[members]
+            run.apply(Decision(**fields))
+
+    def useful_compute_fraction(self) -> float:
+        """Useful share of the matmul work over every part, weighted by what each part computes."""
+        costs = [run.rows * run.program.steps_per_epoch(run.data.n_train) * run.program.batch_size
+                 * run.program.model.padded_row_flops() for run, _ in self.parts]
+        useful = [run.useful_compute_fraction() * c for (run, _), c in zip(self.parts, costs)]
+        return float(sum(useful) / sum(costs)) if sum(costs) else 1.0
+
+
+def train(population: Population, epochs: int, *, chunk_epochs: int = 1, deciders: Sequence[Decider] = (),
+          on_chunk: Callable | None = None) -> None:
+    """Trains the population to `epochs`, in chunks of `chunk_epochs` cut also wherever a decider
+    wants to look; after each cut (not after the last epoch) every decider that looks there sees
+    a snapshot and its decision is applied before the next decider looks."""
+    looks: dict[int, list[Decider]] = {}
+    for decider in deciders:
+        wanted = decider.decision_epochs(epochs)
+        at = range(chunk_epochs, epochs, chunk_epochs) if wanted is None else [e for e in wanted if 0 < e < epochs]
+        for e in at:
+            looks.setdefault(int(e), []).append(decider)
+    for stop in sorted(set(looks) | {epochs}):
+        population.train(stop - population.epochs_done, chunk_epochs, on_chunk)
+        for decider in looks.get(stop, []):
+            population.apply(decider.decide(population.snapshot()))
+
+
+class StrategyDecider:
+    """A strategy that acts during training, as a decider: it carries the strategy's state through
+    begin_training, decide (at strategy.decision_epochs) and end_training."""
+
+    def __init__(self, strategy, state, context: TrainingContext, key: jax.Array):
+        self.strategy, self.state, self.context, self.key = strategy, state, context, key
+        self.looks = 0
+
+    def begin(self, snapshot: Snapshot) -> Decision | None:
+        self.state, decision = self.strategy.begin_training(self.state, snapshot, self.context)
+        return decision
+
+    def decision_epochs(self, epochs: int):
+        return tuple(self.strategy.decision_epochs(self.state, epochs))
+
+    def decide(self, snapshot: Snapshot) -> Decision | None:
+        self.state, decision = self.strategy.decide(self.state, snapshot, jax.random.fold_in(self.key, self.looks))
+        self.looks += 1
+        return decision
+
+    def end(self, snapshot: Snapshot):
+        self.state = self.strategy.end_training(self.state, snapshot)
+        return self.state
+
+
+__all__ = ["Population", "train", "StrategyDecider", "CURVES"]
