@@ -17,3 +17,5 @@ python3 bench/population_vs_sequential.py --population 256 --epochs 10 --skip-op
   --json "$out/pvs_gpu_256.json"
 # bfloat16 matmuls with float32 master weights against float32, same members
 python3 bench/precision.py --population 4096 --epochs 10 --json "$out/precision_gpu_4096.json"
+# a user's CNN (vt.Linen) as a population against its members one by one
+python3 bench/cnn_population.py --population 256 --epochs 5 --rounds 1 --json "$out/cnn_gpu_256.json"

@@ -18,3 +18,11 @@ def digits():
 @pytest.fixture(scope="session")
 def diabetes():
     return vt.load_dataset("diabetes")
+
+
+@pytest.fixture(scope="session")
+def images():
+    """digits as (n, 8, 8, 1) images."""
+    from user_models import digit_images
+
+    return digit_images()

@@ -78,6 +78,6 @@ def drive(strategy, program, data, epochs, seed=0):
     population = Population([(run, np.arange(n))])
     adapter = StrategyDecider(strategy, state, vt.TrainingContext(epochs, program.structural_names()),
                               jax.random.key(seed + 2))
-    population.apply(adapter.begin(population.snapshot()))
+    population.apply(adapter.begin())
     train_population(population, epochs, deciders=[adapter])
     return adapter.end(population.snapshot()), run, hp

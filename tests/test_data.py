@@ -58,7 +58,7 @@ def test_csv_and_npz_loaders(tmp_path):
     "X, y, task, match",
     [
         (np.ones((10, 2)), np.zeros(9), "classification", "X has 10 rows but y has 9"),
-        (np.ones(10), np.zeros(10), "classification", r"X must be 2-D.*got shape \(10,\)"),
+        (np.ones(10), np.zeros(10), "classification", r"X must be at least 2-D.*got shape \(10,\).*reshape\(-1, 1\)"),
         (np.ones((0, 2)), np.zeros(0), "classification", "X is empty"),
         (np.where(np.eye(10, 2) > 0, np.nan, 1.0), np.arange(10) % 2, "classification",
          "NaN or infinite values, the first at row 0, column 0"),
@@ -86,3 +86,40 @@ def test_fractions_are_checked():
     with pytest.raises(ValueError, match="val_fraction \\+ test_fraction must be < 1"):
         vt.Dataset.from_arrays(np.ones((10, 2)), np.arange(10) % 2, "classification", val_fraction=0.5,
                                test_fraction=0.5)
+
+
+def test_inputs_of_any_shape_integer_ids_and_several_targets():
+    rng = np.random.default_rng(0)
+    images = rng.normal(3.0, 2.0, (200, 4, 4, 2))
+    data = vt.Dataset.from_arrays(images, np.arange(200) % 3, "classification")
+    assert data.input_shape == (4, 4, 2) and data.spec.input_shape == (4, 4, 2) and data.n_features == 32
+    assert data.x_mean.shape == (4, 4, 2)
+    np.testing.assert_allclose(np.asarray(data.X_train).mean(0), 0, atol=1e-5)  # per value, training statistics
+    np.testing.assert_allclose(data.scale_inputs(images[:5]), (images[:5] - data.x_mean) / data.x_std, rtol=1e-5)
+    tokens = rng.integers(0, 50, (200, 12))
+    ids = vt.Dataset.from_arrays(tokens, np.arange(200) % 2, "classification")
+    assert ids.X_train.dtype == np.int32 and ids.x_mean is None and set(np.unique(ids.X_train)) <= set(range(50))
+    y = np.stack([rng.normal(10, 4, 200), rng.normal(-3, 0.5, 200)], axis=1)
+    two = vt.Dataset.from_arrays(rng.normal(size=(200, 3)), y, "regression")
+    assert two.n_outputs == 2 and np.asarray(two.y_std).shape == (2,)
+    np.testing.assert_allclose(np.asarray(two.y_train).mean(0), 0, atol=1e-5)
+    back = two.unscale_targets(np.asarray(two.y_train))  # predictions in the targets' own units
+    assert abs(back[:, 0].mean() - 10) < 1.0 and abs(back[:, 1].mean() + 3) < 0.2
+
+
+def test_your_own_validation_and_test_splits():
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(100, 3)), np.arange(100) % 2
+    Xv, yv = rng.normal(size=(20, 3)), np.arange(20) % 2
+    Xt, yt = rng.normal(size=(30, 3)), np.arange(30) % 2
+    both = vt.Dataset.from_arrays(X, y, "classification", validation=(Xv, yv), test=(Xt, yt))
+    assert (both.n_train, both.X_val.shape[0], both.X_test.shape[0]) == (100, 20, 30)  # nothing carved
+    np.testing.assert_allclose(np.asarray(both.X_val), (Xv - X.mean(0)) / X.std(0), rtol=1e-5, atol=1e-6)
+    only_val = vt.Dataset.from_arrays(X, y, "classification", validation=(Xv, yv), test_fraction=0.2)
+    assert (only_val.n_train, only_val.X_val.shape[0], only_val.X_test.shape[0]) == (80, 20, 20)
+    with pytest.raises(ValueError, match=r"validation: X has examples of shape \(4,\), but X's are \(3,\)"):
+        vt.Dataset.from_arrays(X, y, "classification", validation=(rng.normal(size=(20, 4)), yv))
+    with pytest.raises(ValueError, match=r"test: y holds labels outside 0..1"):
+        vt.Dataset.from_arrays(X, y, "classification", test=(Xt, yt + 5))
+    with pytest.raises(TypeError, match=r"validation must be a pair \(X_val, y_val\)"):
+        vt.Dataset.from_arrays(X, y, "classification", validation=Xv)

@@ -81,7 +81,7 @@ def test_halving_decisions_on_made_up_scores_need_no_training():
 
     strategy = SuccessiveHalving(population=9, eta=3)
     hp, state = strategy.ask(strategy.init(SPACE), jax.random.key(0))
-    state, first = strategy.begin_training(state, None, vt.TrainingContext(9))
+    state, first = strategy.begin_training(state, vt.TrainingContext(9))
     np.testing.assert_array_equal(first.keep, np.arange(9))  # the bracket's members; padding goes
     assert tuple(strategy.decision_epochs(state, 9)) == (1, 3)  # rungs (9, 1), (3, 3), (1, 9)
     scores = np.asarray([0.2, np.nan, 0.9, 0.5, 0.95, 0.1, np.inf, 0.3, 0.6], np.float32)
@@ -163,7 +163,7 @@ def test_bad_settings_fail_with_argument_value_and_fix(make, match):
 def test_budgets_that_do_not_fit_the_run_fail_before_training(digits):
     state = SuccessiveHalving(population=8, eta=3).init(SPACE)
     with pytest.raises(ValueError, match=r"epochs=2 with min_epochs=1 and eta=3 leaves a single rung.*epochs >= "):
-        SuccessiveHalving(population=8, eta=3).begin_training(state, None, vt.TrainingContext(2))  # before training
+        SuccessiveHalving(population=8, eta=3).begin_training(state, vt.TrainingContext(2))  # before training
     with pytest.raises(ValueError,
                        match=r"max_epochs=4 but vt.tune\(epochs=3\).*Use epochs=4 or leave max_epochs=None"):
         vt.tune(MODEL, SPACE, digits, SuccessiveHalving(population=4, eta=2, max_epochs=4), epochs=3,

@@ -38,7 +38,7 @@ def test_exploit_copies_weights_and_whole_optimizer_state_bit_for_bit(program, d
     snapshot = run.snapshot()
     scores = snapshot.latest_score
     assert np.isnan(scores[3]) and np.isfinite(scores[:3]).all()
-    state, _ = strategy.begin_training(state, snapshot, vt.TrainingContext(3, program.structural_names()))
+    state, _ = strategy.begin_training(state, vt.TrainingContext(3, program.structural_names()))
     state, decision = strategy.decide(state, snapshot, jax.random.key(7))
     run.apply(decision)  # the strategy decided; the engine applies
     new_hp = state.hp
@@ -90,7 +90,7 @@ def test_pbt_decisions_on_made_up_scores_need_no_training():
     space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0), n_units=vt.IntUniform(4, 64))
     strategy = PBT(population=8, interval=2, fraction=0.25, resample_prob=0.0, factors=(1.2,))
     hp, state = strategy.ask(strategy.init(space), jax.random.key(0))
-    state, first = strategy.begin_training(state, None, vt.TrainingContext(6, frozenset({"n_units"})))
+    state, first = strategy.begin_training(state, vt.TrainingContext(6, frozenset({"n_units"})))
     assert first is None and list(strategy.decision_epochs(state, 6)) == [2, 4]
     scores = np.asarray([0.5, 0.9, np.nan, 0.7, 0.1, 0.8, 0.6, 0.95], np.float32)
     state, decision = strategy.decide(state, made_up_snapshot(scores, space.numeric(hp)), jax.random.key(1))
@@ -289,7 +289,7 @@ def test_lineage_and_schedules_are_consistent_and_replay_from_scratch(program, d
     adapter = StrategyDecider(replay, replay_state, vt.TrainingContext(3, program.structural_names()),
                               jax.random.key(0))
     population = Population([(rerun, np.arange(4))])
-    population.apply(adapter.begin(population.snapshot()))
+    population.apply(adapter.begin())
     train(population, 3, deciders=[adapter])
     assert [e for e, _, _ in seen] == list(schedule.starts)
     for epoch, lr, dropout in seen:
@@ -329,7 +329,7 @@ def test_bad_explore_names_and_epochs_fail_before_training(digits):
     state = strategy.init(space)  # fine for ask / tell, where any name may change
     context = vt.TrainingContext(2, vt.build_program(MODEL, space, digits).structural_names())
     with pytest.raises(ValueError, match=r"explore names \['n_units'\], which vt.tune cannot change.*Leave them out"):
-        strategy.begin_training(state, None, context)  # fails before anything trains
+        strategy.begin_training(state, context)  # fails before anything compiles
     with pytest.raises(ValueError, match=r"interval=3 with epochs=3 never exploits.*interval < epochs"):
         vt.tune(MODEL, SPACE, digits, PBT(population=4, interval=3), epochs=3, batch_size=BATCH, progress=False)
     with pytest.raises(ValueError, match=r"changes hyperparameters at epoch 2, but epochs=2"):

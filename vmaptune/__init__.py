@@ -8,8 +8,9 @@ configure_cpu_devices()
 
 from vmaptune.data import Dataset, load_dataset
 from vmaptune.lr_finder import LRRangeTestResult, LRSuggestion, lr_range_test
-from vmaptune.metrics import METRICS, Metric
-from vmaptune.models import MLP, BuiltModel, Model
+from vmaptune.metrics import LOSSES, METRICS, Loss, Metric
+from vmaptune import nn
+from vmaptune.models import MLP, BuiltModel, Linen, Model, Nnx
 from vmaptune.program import Program, build_program
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
 from vmaptune.optim import OPTIMIZERS
@@ -48,7 +49,8 @@ __all__ = [
     "Space", "Distribution", "Uniform", "LogUniform", "OneMinusLogUniform", "IntUniform",
     "IntLogUniform", "Choice", "Fixed",
     # data, model, training
-    "Dataset", "load_dataset", "MLP", "Model", "BuiltModel", "OPTIMIZERS", "METRICS", "Metric", "tune",
+    "Dataset", "load_dataset", "MLP", "Linen", "Nnx", "nn", "Model", "BuiltModel", "OPTIMIZERS", "METRICS",
+    "Metric", "LOSSES", "Loss", "tune",
     "EarlyStopping", "lr_range_test", "LRRangeTestResult", "LRSuggestion",
     # the engine's public surface: programs, and decisions taken during training
     "Program", "build_program", "Snapshot", "Decision", "TrainingContext",

@@ -2,7 +2,10 @@
 
 A `Dataset` holds fixed train / validation / test splits already standardised with the training
 statistics and placed on the device once. Selection uses the validation split only; the test
-split is for the final report.
+split is for the final report. Inputs may have any shape per example ((n, d) tables, (n, h, w, c)
+images, (n, t) integer token ids, which are not standardised); regression targets may be (n,) or
+(n, k). The scaling is kept (`x_mean`, `x_std`, `y_mean`, `y_std`) so new raw rows can be scaled
+the same way (`scale_inputs`, `unscale_targets`).
 """
 
 from __future__ import annotations
@@ -47,8 +50,10 @@ class DataSpec:
 class Dataset:
     """Standardised splits on the device.
 
-    X_*: float32 (n_*, n_features). y_*: int32 (n_*,) class ids for classification,
-    float32 (n_*,) standardised targets for regression (y_mean, y_std undo that).
+    X_*: (n_*, ...) float32 standardised inputs, or int32 ids. y_*: int32 (n_*,) class ids for
+    classification; float32 (n_*,) or (n_*, k) standardised targets for regression (y_mean, y_std
+    undo that). x_mean / x_std: the input scaling (arrays of one example's shape; None when the
+    inputs were not scaled).
     """
 
     X_train: jax.Array
@@ -61,17 +66,39 @@ class Dataset:
     n_classes: int | None = None
     name: str = "arrays"
     feature_names: tuple[str, ...] = ()
-    y_mean: float = 0.0
-    y_std: float = 1.0
+    y_mean: Any = 0.0
+    y_std: Any = 1.0
+    x_mean: np.ndarray | None = None
+    x_std: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
-        return int(self.X_train.shape[1])
+        """Values per example (the product of its shape)."""
+        return int(np.prod(self.X_train.shape[1:]))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.X_train.shape[1:])
 
     @property
     def n_outputs(self) -> int:
-        """Width of the model's output layer: one logit per class, or one value."""
-        return int(self.n_classes) if self.task == "classification" else 1
+        """Width of the model's output layer: one logit per class, or one value per target."""
+        if self.task == "classification":
+            return int(self.n_classes)
+        return int(self.y_train.shape[1]) if self.y_train.ndim == 2 else 1
+
+    def scale_inputs(self, X: Any) -> np.ndarray:
+        """Raw inputs (n, ...) scaled as the training split was (float32; ids stay int32)."""
+        X = np.asarray(X)
+        if X.shape[1:] != self.input_shape:
+            raise ValueError(f"X has examples of shape {X.shape[1:]}, but the data set's are {self.input_shape}.")
+        if self.x_mean is None:
+            return X.astype(self.X_train.dtype)
+        return ((X.astype(np.float64) - self.x_mean) / self.x_std).astype(np.float32)
+
+    def unscale_targets(self, y: Any) -> np.ndarray:
+        """Standardised regression targets or predictions -> the original units."""
+        return np.asarray(y) * np.asarray(self.y_std) + np.asarray(self.y_mean)
 
     @property
     def n_train(self) -> int:
@@ -85,8 +112,9 @@ class Dataset:
 
     def __repr__(self):
         sizes = f"train={self.n_train}, val={self.X_val.shape[0]}, test={self.X_test.shape[0]}"
-        extra = f", n_classes={self.n_classes}" if self.task == "classification" else ""
-        return f"Dataset({self.name!r}, {self.task}, features={self.n_features}{extra}, {sizes})"
+        extra = f", n_classes={self.n_classes}" if self.task == "classification" else f", outputs={self.n_outputs}"
+        shape = f"features={self.n_features}" if len(self.input_shape) == 1 else f"input_shape={self.input_shape}"
+        return f"Dataset({self.name!r}, {self.task}, {shape}{extra}, {sizes})"
 
     def pool(self) -> tuple[jax.Array, jax.Array]:
         """Train and validation rows together (X, y): what cross-validation and refits train on.
@@ -126,6 +154,8 @@ class Dataset:
         y: Any,
         task: str,
         *,
+        validation: tuple[Any, Any] | None = None,
+        test: tuple[Any, Any] | None = None,
         val_fraction: float = 0.2,
         test_fraction: float = 0.2,
         seed: int = 0,
@@ -133,40 +163,67 @@ class Dataset:
         name: str = "arrays",
         feature_names: Sequence[str] | None = None,
     ) -> "Dataset":
-        """Checks X (n, d) and y (n,), splits them (stratified for classification) and scales them."""
+        """Checks X (n, ...) and y ((n,), or (n, k) for regression), splits them and scales them.
+
+        validation, test: (X, y) of your own split; a split not given is carved from X (fixed by
+        `seed`, stratified for classification) with val_fraction / test_fraction of its rows.
+        Float inputs are standardised per value with the training split's statistics; integer
+        inputs (token ids) are kept as they are. Regression targets are standardised too."""
         X, y, n_classes = _check_arrays(X, y, task)
-        _check_fraction("val_fraction", val_fraction)
-        _check_fraction("test_fraction", test_fraction)
-        if val_fraction + test_fraction >= 1.0:
+        given = {}
+        for split_name, pair in (("validation", validation), ("test", test)):
+            if pair is not None:
+                given[split_name] = _check_split(split_name, pair, X, y, task, n_classes)
+        carve_val = 0.0 if validation is not None else val_fraction
+        carve_test = 0.0 if test is not None else test_fraction
+        if validation is None:
+            _check_fraction("val_fraction", val_fraction)
+        if test is None:
+            _check_fraction("test_fraction", test_fraction)
+        if carve_val + carve_test >= 1.0:
             raise ValueError(
                 f"val_fraction + test_fraction must be < 1 so rows remain for training, got "
                 f"{val_fraction} + {test_fraction}."
             )
-        train, val, test = _split(len(y), y if task == "classification" else None,
-                                  val_fraction, test_fraction, seed)
-        if min(len(train), len(val), len(test)) == 0:
+        train, val, test_rows = _split(len(y), y if task == "classification" else None, carve_val, carve_test, seed)
+        sizes = {"train": len(train), "val": len(val) if validation is None else len(given["validation"][1]),
+                 "test": len(test_rows) if test is None else len(given["test"][1])}
+        if min(sizes.values()) == 0:
             raise ValueError(
-                f"{len(y)} rows are too few for the split (train={len(train)}, val={len(val)}, "
-                f"test={len(test)}); give more data or change val_fraction / test_fraction."
+                f"{len(y)} rows are too few for the split ({', '.join(f'{k}={v}' for k, v in sizes.items())}); "
+                f"give more data or change val_fraction / test_fraction."
             )
-        mean = X[train].mean(0) if standardize else np.zeros(X.shape[1])
-        std = X[train].std(0) if standardize else np.ones(X.shape[1])
-        std = np.where(std > 0, std, 1.0)  # constant features stay constant instead of dividing by 0
-        Xs = ((X - mean) / std).astype(np.float32)
+        parts = {"train": (X[train], y[train]),
+                 "val": given.get("validation", (X[val], y[val])),
+                 "test": given.get("test", (X[test_rows], y[test_rows]))}
+        x_mean = x_std = None
+        if standardize and np.issubdtype(X.dtype, np.floating):
+            x_mean = parts["train"][0].mean(0)
+            x_std = parts["train"][0].std(0)
+            x_std = np.where(x_std > 0, x_std, 1.0)  # constant features stay constant instead of dividing by 0
         y_mean, y_std = 0.0, 1.0
-        if task == "regression":
-            y_mean, y_std = (float(y[train].mean()), float(y[train].std() or 1.0)) if standardize else (0.0, 1.0)
-            y = ((y - y_mean) / y_std).astype(np.float32)
-        names = tuple(feature_names) if feature_names is not None else tuple(f"x{i}" for i in range(X.shape[1]))
-        if len(names) != X.shape[1]:
-            raise ValueError(f"feature_names has {len(names)} names for {X.shape[1]} features.")
-        put = jax.device_put
+        if task == "regression" and standardize:
+            y_mean, y_std = parts["train"][1].mean(0), parts["train"][1].std(0)
+            y_std = np.where(y_std > 0, y_std, 1.0)
+            if y.ndim == 1:
+                y_mean, y_std = float(y_mean), float(y_std)
+
+        def scaled(Xp, yp):
+            Xp = ((Xp - x_mean) / x_std).astype(np.float32) if x_mean is not None else _as_model_input(Xp)
+            if task == "regression":
+                yp = ((yp - np.asarray(y_mean)) / np.asarray(y_std)).astype(np.float32)
+            return jax.device_put(Xp), jax.device_put(yp)
+
+        if feature_names is not None and (X.ndim != 2 or len(feature_names) != X.shape[1]):
+            raise ValueError(f"feature_names has {len(feature_names)} names for inputs of shape {X.shape[1:]}; "
+                             f"give one name per column of a 2-D X.")
+        names = tuple(feature_names) if feature_names is not None else \
+            (tuple(f"x{i}" for i in range(X.shape[1])) if X.ndim == 2 else ())
+        (X_train, y_train), (X_val, y_val), (X_test, y_test) = (scaled(*parts[k]) for k in ("train", "val", "test"))
         return cls(
-            X_train=put(Xs[train]), y_train=put(y[train]),
-            X_val=put(Xs[val]), y_val=put(y[val]),
-            X_test=put(Xs[test]), y_test=put(y[test]),
+            X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
             task=task, n_classes=n_classes, name=name, feature_names=names,
-            y_mean=y_mean, y_std=y_std,
+            y_mean=y_mean, y_std=y_std, x_mean=x_mean, x_std=x_std,
         )
 
     @classmethod
@@ -219,35 +276,54 @@ def _check_fraction(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a number in (0, 1), got {value!r}.")
 
 
+def _as_model_input(X: np.ndarray) -> np.ndarray:
+    """Unscaled inputs as the engine holds them: int32 ids, or float32."""
+    return X.astype(np.int32) if np.issubdtype(X.dtype, np.integer) else X.astype(np.float32)
+
+
+def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
+    """X as float64, or int64 when it holds integers (token ids); (n, ...) with finite values."""
+    try:
+        X = np.asarray(X)
+        if X.dtype == bool or not np.issubdtype(X.dtype, np.integer):
+            X = X.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{what} must be numeric; converting it failed: {err}") from None
+    if X.ndim < 2:
+        raise ValueError(f"{what} must be at least 2-D, (rows, features) or (rows, ...), got shape {X.shape}; "
+                         f"for one feature use {what}.reshape(-1, 1).")
+    if X.shape[0] == 0 or X.size == 0:
+        raise ValueError(f"{what} is empty (shape {X.shape}).")
+    if np.issubdtype(X.dtype, np.floating):
+        bad = np.argwhere(~np.isfinite(X))
+        if len(bad):
+            first = tuple(int(i) for i in bad[0])
+            at = f"row {first[0]}, column {first[1]}" if X.ndim == 2 else f"row {first[0]}, position {first[1:]}"
+            raise ValueError(f"{what} has {len(bad)} NaN or infinite values, the first at {at} ({X[first]}); "
+                             f"impute or drop them first.")
+    return X
+
+
 def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, int | None]:
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"X must be numeric; converting it failed: {err}") from None
+    X = _check_inputs(X)
     y = np.asarray(y)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (rows, features), got shape {X.shape}; reshape it, e.g. X.reshape(len(X), -1).")
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D (rows,), got shape {y.shape}.")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"X is empty (shape {X.shape}).")
+    if task == "classification" and y.ndim != 1:
+        raise ValueError(f"y must be 1-D (rows,) class labels for classification, got shape {y.shape}.")
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be (rows,) or, for several regression targets, (rows, k); got shape {y.shape}.")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must match.")
-    bad = np.argwhere(~np.isfinite(X))
-    if len(bad):
-        r, c = bad[0]
-        raise ValueError(f"X has {len(bad)} NaN or infinite values, the first at row {r}, column {c} "
-                         f"({X[r, c]}); impute or drop them first.")
     if task == "regression":
         try:
             y = y.astype(np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"y must be numeric for regression, got dtype {y.dtype}.") from None
-        bad = np.flatnonzero(~np.isfinite(y))
+        bad = np.argwhere(~np.isfinite(y.reshape(len(y), -1)))
         if len(bad):
-            raise ValueError(f"y has {len(bad)} NaN or infinite values, the first at row {bad[0]}; drop them first.")
+            raise ValueError(f"y has {len(bad)} NaN or infinite values, the first at row {bad[0][0]}; "
+                             f"drop those rows first.")
         return X, y, None
     # classification: labels must be the integers 0..K-1, each present.
     if not (np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating)
@@ -265,6 +341,29 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, in
     if len(labels) < 2:
         raise ValueError(f"y has a single class {labels.tolist()}; classification needs at least 2.")
     return X, y.astype(np.int32), int(len(labels))
+
+
+def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, n_classes: int | None):
+    """A split given as (X, y): same example shape, targets and dtype kind as the main arrays."""
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+        raise TypeError(f"{name} must be a pair (X_{name[:3]}, y_{name[:3]}), got {type(pair).__name__}.")
+    Xs = _check_inputs(pair[0], f"{name}[0] (X)")
+    ys = np.asarray(pair[1])
+    if Xs.shape[1:] != X.shape[1:]:
+        raise ValueError(f"{name}: X has examples of shape {Xs.shape[1:]}, but X's are {X.shape[1:]}.")
+    if np.issubdtype(Xs.dtype, np.integer) != np.issubdtype(X.dtype, np.integer):
+        raise ValueError(f"{name}: X is {Xs.dtype}, but the training X is {X.dtype}; give both as floats or both "
+                         f"as integer ids.")
+    if len(Xs) != len(ys) or ys.shape[1:] != y.shape[1:]:
+        raise ValueError(f"{name}: X has {len(Xs)} rows and y has shape {ys.shape}; y must be {(len(Xs),) + y.shape[1:]}.")
+    if task == "classification":
+        if not np.issubdtype(ys.dtype, np.integer) and not np.all(ys == np.round(ys)):
+            raise ValueError(f"{name}: y must hold integer class labels, got dtype {ys.dtype}.")
+        ys = ys.astype(np.int64)
+        if len(ys) and (ys.min() < 0 or ys.max() >= n_classes):
+            raise ValueError(f"{name}: y holds labels outside 0..{n_classes - 1} (the training labels' classes).")
+        return Xs, ys.astype(np.int32)
+    return Xs, ys.astype(np.float64)
 
 
 def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fraction: float, seed: int):

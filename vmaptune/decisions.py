@@ -114,10 +114,14 @@ class TrainingContext:
 
     epochs: epochs the round trains. structural: hyperparameter names fixed when a member is built
     (its network, optimizer kind and schedule shape, batch size): they travel with copied weights
-    and cannot change during training."""
+    and cannot change during training. members: how many members the round trains (None: not
+    known to the caller). programs: how many compiled programs they train in (members of
+    different programs have different structures, so one cannot copy another)."""
 
     epochs: int
     structural: frozenset[str] = frozenset()
+    members: int | None = None
+    programs: int = 1
 
 
 class Decider(Protocol):

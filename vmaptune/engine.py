@@ -33,7 +33,6 @@ from jax.sharding import PartitionSpec
 
 from vmaptune import early_stopping, streams
 from vmaptune.distributed import largest_divisor, population_mesh, shard_population_map
-from vmaptune.metrics import training_loss
 from vmaptune.program import Program, build_program  # noqa: F401  (build_program: engine.build_program)
 from vmaptune.state import AXIS, Controls, Members, PopulationState, Status, member_specs
 
@@ -110,7 +109,7 @@ def member_update(program: Program, params, opt_state, model_state, key, hp_m, t
 
     def loss_fn(p):
         out, new_model_state = program.model.apply(p, model_state, xb, hp_m, train=True, key=dropout_key)
-        return training_loss(program.task, out, yb, weights), new_model_state
+        return program.loss(out, yb, weights), new_model_state
 
     (loss, new_model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, new_opt = program.optimizer.update(grads, opt_state, params, hp_m, total_steps)
@@ -210,7 +209,7 @@ def _evaluate(program: Program, params, model_state, hp, fold, data: DataArrays)
 
     def member(p, s, hp_m, X, y):
         out, _ = program.model.apply(p, s, X, hp_m, train=False, key=None)
-        return training_loss(program.task, out, y), program.metric.score(out, y)
+        return program.loss(out, y), program.metric.score(out, y)
 
     if data.folded:
         rows = data.val_rows[fold]  # (P, n_val)

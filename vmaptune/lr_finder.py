@@ -460,11 +460,12 @@ def lr_range_test(
     fixed = {name: dist for name, dist in user_space.items()} if user_space is not None else {}
     full = Space({**fixed, "learning_rate": Fixed(float(min_lr)), "optimizer": Choice(optimizers),
                   "batch_size": Choice(sizes)})
-    program = engine.build_program(model, full, data, batch_size=max(sizes))  # the checks vt.tune runs
     labels = [(o, b, s) for o in optimizers for b in sizes for s in range(seeds)]
     rows = [{**{n: d.value for n, d in fixed.items()}, "learning_rate": float(min_lr), "optimizer": o,
              "batch_size": b} for o, b, _ in labels]
     hp = full.numeric(full.encode(rows))
+    group = model.groups(full, data.spec, hp)[0][0]  # fixed values: one group (one structure)
+    program = engine.build_program(model, full, data, batch_size=max(sizes), group=group)  # vt.tune's checks
     lrs = learning_rate_ramp(float(min_lr), float(max_lr), steps)
     member_ids = jnp.asarray([s for _, _, s in labels], jnp.int32)  # same seed -> same initial weights
     losses, smoothed, stopped_at = jax.device_get(_run_range_test(

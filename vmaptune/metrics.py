@@ -1,5 +1,10 @@
 """Training losses and validation metrics. Every metric is "higher is better" (scikit-learn's
-convention: losses are negated, as in neg_log_loss and neg_mse)."""
+convention: losses are negated, as in neg_log_loss and neg_mse).
+
+Shapes: outputs (n, k): logits for classification (targets (n,) class ids), values for regression
+(targets (n,) with k = 1, or (n, k) for k outputs). A regression metric averages over outputs
+(scikit-learn's "uniform_average").
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,19 @@ import jax
 import jax.numpy as jnp
 import optax
 
+TASKS = ("classification", "regression")
+
+
+def regression_pair(out: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Outputs and targets of a regression as the same shape: (n,) for one target, else (n, k)."""
+    if y.ndim == out.ndim - 1:
+        return out[..., 0], y
+    return out, y
+
 
 @dataclasses.dataclass(frozen=True)
 class Metric:
-    """A validation metric. fn(outputs (n, k), targets (n,)) -> scalar, traced inside the program
+    """A validation metric. fn(outputs (n, k), targets) -> scalar, traced inside the program
     (use jnp). greater_is_better=False negates it, so the score stays "higher is better"."""
 
     name: str
@@ -22,7 +36,7 @@ class Metric:
     greater_is_better: bool = True
 
     def __post_init__(self):
-        if self.task not in ("classification", "regression"):
+        if self.task not in TASKS:
             raise ValueError(f"Metric(task={self.task!r}): task must be 'classification' or 'regression'.")
         if not callable(self.fn):
             raise TypeError(f"Metric(fn={self.fn!r}): fn must be a function (outputs, targets) -> scalar.")
@@ -41,17 +55,20 @@ def _neg_log_loss(out, y):
 
 
 def _neg_mse(out, y):
-    return -jnp.mean(jnp.square(out[..., 0] - y))
+    out, y = regression_pair(out, y)
+    return -jnp.mean(jnp.square(out - y))
 
 
 def _neg_mae(out, y):
-    return -jnp.mean(jnp.abs(out[..., 0] - y))
+    out, y = regression_pair(out, y)
+    return -jnp.mean(jnp.abs(out - y))
 
 
 def _r2(out, y):
-    residual = jnp.sum(jnp.square(out[..., 0] - y))
-    total = jnp.sum(jnp.square(y - jnp.mean(y)))
-    return 1.0 - residual / jnp.maximum(total, 1e-12)
+    out, y = regression_pair(out, y)
+    residual = jnp.sum(jnp.square(out - y), axis=0)
+    total = jnp.sum(jnp.square(y - jnp.mean(y, axis=0)), axis=0)
+    return jnp.mean(1.0 - residual / jnp.maximum(total, 1e-12))
 
 
 METRICS = {
@@ -88,13 +105,65 @@ def get_metric(name: "str | Metric | None", task: str) -> Metric:
     return metric
 
 
+# -- training losses -------------------------------------------------------------------------------------
+def _per_output_mean(fn):
+    """A regression loss of (out, y) elementwise -> per example, averaged over outputs."""
+    def per_example(out, y):
+        out, y = regression_pair(out, y)
+        value = fn(out, y)
+        return value if value.ndim == 1 else jnp.mean(value.reshape(value.shape[0], -1), axis=1)
+
+    return per_example
+
+
+def _cross_entropy(out, y):
+    return optax.softmax_cross_entropy_with_integer_labels(out, y)
+
+
+LOSSES = {
+    "cross_entropy": ("classification", _cross_entropy),
+    "mse": ("regression", _per_output_mean(lambda o, y: jnp.square(o - y))),
+    "mae": ("regression", _per_output_mean(lambda o, y: jnp.abs(o - y))),
+    "huber": ("regression", _per_output_mean(lambda o, y: optax.huber_loss(o, y, delta=1.0))),
+    "log_cosh": ("regression", _per_output_mean(lambda o, y: optax.log_cosh(o, y))),
+}
+DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """A training loss: per_example(outputs (n, k), targets) -> (n,); the step minimises its mean
+    over a member's own rows (row weights zero out padded rows)."""
+
+    name: str
+    per_example: Callable[[jax.Array, jax.Array], jax.Array]
+
+    def __call__(self, out: jax.Array, y: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+        per_row = self.per_example(out, y)
+        if weights is None:
+            return jnp.mean(per_row)
+        return jnp.sum(per_row * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+def get_loss(loss: "str | Callable | Loss | None", task: str) -> Loss:
+    """The training loss: a name from LOSSES (default cross_entropy or mse), a vt Loss, or your
+    own fn(outputs, targets) -> per-example loss (n,)."""
+    if isinstance(loss, Loss):
+        return loss
+    if loss is None:
+        loss = DEFAULT_LOSS[task]
+    if callable(loss):
+        return Loss(getattr(loss, "__name__", "custom"), loss)
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"loss={loss!r} is unknown; choose from {sorted(LOSSES)} or pass a function "
+                         f"fn(outputs, targets) -> per-example loss of shape (n,).")
+    loss_task, fn = LOSSES[loss]
+    if loss_task != task:
+        options = sorted(n for n, (t, _) in LOSSES.items() if t == task)
+        raise ValueError(f"loss={loss!r} is for {loss_task}, but the data is {task}; use one of {options}.")
+    return Loss(loss, fn)
+
+
 def training_loss(task: str, out: jax.Array, y: jax.Array, weights: jax.Array | None = None) -> jax.Array:
-    """Mean cross-entropy (classification, out = logits) or mean squared error (regression).
-    weights: optional (n,) row weights; the mean is taken over the weighted rows only."""
-    if task == "classification":
-        per_row = optax.softmax_cross_entropy_with_integer_labels(out, y)
-    else:
-        per_row = jnp.square(out[..., 0] - y)
-    if weights is None:
-        return jnp.mean(per_row)
-    return jnp.sum(per_row * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+    """The task's default loss: mean cross-entropy (classification) or mean squared error."""
+    return get_loss(None, task)(out, y, weights)

@@ -21,7 +21,8 @@ Each kind matches its plain optax counterpart (tests/test_optim.py):
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, NamedTuple
+import inspect
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -215,40 +216,25 @@ def make_optimizer(kinds: tuple[str, ...], settings: Mapping[str, jax.Array],
     return factory(**{name: settings[name] for name in names}, kinds=tuple(kinds), schedules=tuple(schedules))
 
 
-@dataclasses.dataclass(frozen=True)
-class PopulationOptimizer:
-    """The optimizer of a population: the kinds and schedules its members may use (static, part
-    of the compiled program). Every method sees ONE member (the engine vmaps it): hp is that
-    member's numeric hyperparameters, total_steps its whole training in steps.
-
-    The settings live in the optimizer state (`optax.inject_hyperparams`): `update` reads them
-    from there, and `with_settings` rewrites them in place (population-based training)."""
-
-    kinds: tuple[str, ...] = (DEFAULT_OPTIMIZER,)
-    schedules: tuple[str, ...] = ("constant",)
-
-    @classmethod
-    def from_space(cls, space: Space) -> "PopulationOptimizer":
-        """The kinds and schedules the space allows, after checking every optimizer setting it
-        names against its allowed range."""
-        for name, (low, high, low_ok, high_ok, fix) in RANGES.items():
-            check_range(space, name, low, high, low_ok, high_ok, fix)
-        return cls(kinds=categorical_options(space, "optimizer", DEFAULT_OPTIMIZER, OPTIMIZERS),
-                   schedules=categorical_options(space, "schedule", "constant", SCHEDULES))
+class InjectedOptimizer:
+    """What the engine needs from an optimizer whose settings live in an `inject_hyperparams`
+    state. Every method sees ONE member (the engine vmaps it): hp is that member's numeric
+    hyperparameters, total_steps its whole training in steps. `with_settings` rewrites settings
+    in place (population-based training), so a new value never recompiles."""
 
     def hyperparameters(self) -> frozenset[str]:
         """Names the optimizer reads from a space."""
-        return frozenset(OPTIMIZER_HYPERPARAMETERS)
+        raise NotImplementedError
 
     def structural_names(self) -> frozenset[str]:
         """Names fixed when a member's optimizer is built (never changed during training)."""
-        return frozenset(STRUCTURAL_HYPERPARAMETERS)
+        return frozenset()
 
     def settings(self, hp: Mapping[str, jax.Array], total_steps) -> dict[str, jax.Array]:
-        return resolve_hyperparameters(self.kinds, hp, total_steps)
+        raise NotImplementedError
 
     def _transformation(self, hp, total_steps) -> optax.GradientTransformation:
-        return make_optimizer(self.kinds, self.settings(hp, total_steps), self.schedules)
+        raise NotImplementedError
 
     def init(self, params: Any, hp: Mapping[str, jax.Array], total_steps) -> Any:
         return self._transformation(hp, total_steps).init(params)
@@ -271,5 +257,110 @@ class PopulationOptimizer:
     def with_learning_rate(self, opt_state: Any, learning_rate) -> Any:
         """One member's opt_state with its learning rate replaced (the range test's ramp)."""
         hyper = dict(opt_state.hyperparams)
+        if "learning_rate" not in hyper:
+            raise ValueError("the optimizer does not read hp['learning_rate'], so the range test cannot ramp it.")
         hyper["learning_rate"] = jnp.asarray(learning_rate, hyper["learning_rate"].dtype)
         return opt_state._replace(hyperparams=hyper)
+
+
+@dataclasses.dataclass(frozen=True)
+class PopulationOptimizer(InjectedOptimizer):
+    """The built-in optimizer of a population: the kinds and schedules its members may use (static,
+    part of the compiled program); kind and settings are per-member hyperparameters."""
+
+    kinds: tuple[str, ...] = (DEFAULT_OPTIMIZER,)
+    schedules: tuple[str, ...] = ("constant",)
+
+    @classmethod
+    def from_space(cls, space: Space) -> "PopulationOptimizer":
+        """The kinds and schedules the space allows, after checking every optimizer setting it
+        names against its allowed range."""
+        for name, (low, high, low_ok, high_ok, fix) in RANGES.items():
+            check_range(space, name, low, high, low_ok, high_ok, fix)
+        return cls(kinds=categorical_options(space, "optimizer", DEFAULT_OPTIMIZER, OPTIMIZERS),
+                   schedules=categorical_options(space, "schedule", "constant", SCHEDULES))
+
+    def hyperparameters(self) -> frozenset[str]:
+        return frozenset(OPTIMIZER_HYPERPARAMETERS)
+
+    def structural_names(self) -> frozenset[str]:
+        return frozenset(STRUCTURAL_HYPERPARAMETERS)
+
+    def settings(self, hp: Mapping[str, jax.Array], total_steps) -> dict[str, jax.Array]:
+        return resolve_hyperparameters(self.kinds, hp, total_steps)
+
+    def _transformation(self, hp, total_steps) -> optax.GradientTransformation:
+        return make_optimizer(self.kinds, self.settings(hp, total_steps), self.schedules)
+
+
+class _Reading(dict):
+    """The hp a custom optimizer factory is called with once, to learn which names it reads."""
+
+    def __init__(self, sample: Mapping[str, Any]):
+        super().__init__()
+        self.sample, self.read = sample, []
+
+    def __getitem__(self, name):
+        self.read.append(name)
+        return self.sample.get(name, 0.5)
+
+    def get(self, name, default=None):
+        self.read.append(name)
+        return self.sample.get(name, default)
+
+    def __contains__(self, name):
+        return name in self.sample
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomOptimizer(InjectedOptimizer):
+    """Your own optax optimizer: factory(hp) -> optax.GradientTransformation, e.g.
+
+        optimizer=lambda hp: optax.adamw(hp["learning_rate"], weight_decay=hp["weight_decay"])
+
+    built through `optax.inject_hyperparams` with the names it reads, so each member's values are
+    arrays in its state (a new value never recompiles; PBT can change them in place)."""
+
+    factory: Callable[[Mapping[str, Any]], optax.GradientTransformation]
+    names: tuple[str, ...]
+
+    @classmethod
+    def from_factory(cls, factory: Any, space: Space) -> "CustomOptimizer":
+        if not callable(factory):
+            raise TypeError(f"optimizer={factory!r} must be a function hp -> optax.GradientTransformation, e.g. "
+                            f"lambda hp: optax.adam(hp['learning_rate']).")
+        taken = [n for n in ("optimizer", "schedule") if n in space]
+        if taken:
+            raise ValueError(f"space names {taken}, the built-in optimizer's kind / schedule, but optimizer= gives "
+                             f"your own; drop {taken} from the space (choose inside your function instead).")
+        one = space.numeric(space.sample(jax.random.key(0), 1))
+        reading = _Reading({n: np.asarray(v)[0].item() for n, v in one.items()})
+        transformation = factory(reading)
+        if not isinstance(transformation, optax.GradientTransformation):
+            raise TypeError(f"optimizer(hp) returned {type(transformation).__name__}; it must return an "
+                            f"optax.GradientTransformation, e.g. optax.adam(hp['learning_rate']).")
+        names = tuple(dict.fromkeys(reading.read))
+        missing = [n for n in names if n not in space]
+        if missing:
+            raise ValueError(f"optimizer= reads {missing}, which the space does not name; add them, e.g. "
+                             f"{missing[0]}=vt.Fixed(...) or a distribution to search.")
+        return cls(factory=factory, names=names)
+
+    def __repr__(self):
+        return f"CustomOptimizer({getattr(self.factory, '__name__', 'factory')}, reads {list(self.names)})"
+
+    def hyperparameters(self) -> frozenset[str]:
+        return frozenset(self.names)
+
+    def settings(self, hp: Mapping[str, jax.Array], total_steps) -> dict[str, jax.Array]:
+        return {n: jnp.asarray(hp[n], jnp.float32) for n in self.names}
+
+    def _transformation(self, hp, total_steps) -> optax.GradientTransformation:
+        factory = self.factory
+
+        def inner(**values):
+            return factory(values)
+
+        inner.__signature__ = inspect.Signature(
+            [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in self.names])
+        return optax.inject_hyperparams(inner)(**self.settings(hp, total_steps))

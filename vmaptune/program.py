@@ -25,9 +25,9 @@ import numpy as np
 from vmaptune.data import Dataset
 from vmaptune.distributed import check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
-from vmaptune.metrics import Metric, get_metric
+from vmaptune.metrics import Loss, Metric, get_loss, get_metric
 from vmaptune.models.base import BuiltModel, Group, Model
-from vmaptune.optim import PopulationOptimizer
+from vmaptune.optim import CustomOptimizer, PopulationOptimizer
 from vmaptune.space import Space, int_bounds
 from vmaptune.state import Controls
 
@@ -40,9 +40,10 @@ class Program:
     """Static description of one compiled population program (hashable: the jit cache key)."""
 
     model: BuiltModel
-    optimizer: PopulationOptimizer
+    optimizer: PopulationOptimizer | CustomOptimizer
     task: str
     metric: Metric
+    loss: Loss
     batch_size: int  # rows per step: the padded batch, the largest member batch
     min_batch_size: int  # the smallest member batch: it sets how many steps an epoch has
     variable_batch: bool = False  # members have their own batch sizes (controls.batch_size)
@@ -80,14 +81,18 @@ class Program:
 
 
 def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int = 64, metric: Any = None,
-                  shared_order: bool = True, early_stopping: EarlyStopping | None = None, devices: int | None = None,
+                  loss: Any = None, optimizer: Any = None, shared_order: bool = True,
+                  early_stopping: EarlyStopping | None = None, devices: int | None = None,
                   member_block: int | None = None, group: Group = None) -> Program:
     """The program that trains `model` over `space` on `data`, after checking every input.
 
     batch_size: rows per step when the space does not name batch_size (a space's batch_size gives
-    each member its own, padded to the largest). metric: the validation metric (default accuracy
-    or neg_mse). devices, member_block: the layout (vmaptune.distributed; None = automatic).
-    group: which of the model's member groups to build for (None: all members).
+    each member its own, padded to the largest). metric, loss: the validation metric and training
+    loss (default: the model's own, else accuracy / neg_mse and cross-entropy / mse).
+    optimizer: None for the built-in population optimizer (kinds and settings from the space), or
+    your own `fn(hp) -> optax.GradientTransformation`. devices, member_block: the layout
+    (vmaptune.distributed; None = automatic). group: which of the model's member groups to build
+    for (None: a template standing for all members).
     """
     if not isinstance(space, Space):
         raise TypeError(f"space must be a vt.Space, got {type(space).__name__}.")
@@ -95,14 +100,16 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
         raise TypeError(f"data must be a vt.Dataset (vt.load_dataset or vt.Dataset.from_arrays), "
                         f"got {type(data).__name__}.")
     if not isinstance(model, Model):
-        raise TypeError(f"model must be a vt.MLP() or another vt model, got {model!r}.")
+        raise TypeError(f"model must be a vt.MLP(), vt.Linen(YourModule) or vt.Nnx(YourModule), got {model!r}.")
     check_int_at_least("batch_size", batch_size, 1)
     if batch_size > data.n_train:
         raise ValueError(f"batch_size={batch_size} is larger than the {data.n_train} training rows; "
                          f"use batch_size <= {data.n_train}.")
-    metric = get_metric(metric, data.task)
+    metric = get_metric(metric if metric is not None else model.metric, data.task)
+    loss = get_loss(loss if loss is not None else model.loss, data.task)
     built = model.build(space, data.spec, group)
-    optimizer = PopulationOptimizer.from_space(space)
+    optimizer = PopulationOptimizer.from_space(space) if optimizer is None else \
+        CustomOptimizer.from_factory(optimizer, space)
     known = built.hyperparameters() | optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS)
     for name in space.names:
         if name not in known:
@@ -113,10 +120,46 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, data.n_train)
-    return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, batch_size=largest,
+    check_outputs(built, loss, space, data)
+    return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, loss=loss, batch_size=largest,
                    min_batch_size=smallest, variable_batch=smallest != largest, shared_order=bool(shared_order),
                    early_stopping=early_stopping, devices=check_devices(devices),
-                   member_block=_member_block(built, space, check_member_block(member_block)))
+                   member_block=_member_block(built, space, check_member_block(member_block), data, largest))
+
+
+def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset) -> None:
+    """Traces one member (no compile) on a batch of 2: its outputs must be (2, n_outputs) and the
+    loss one value per example; hyperparameters used in Python control flow are named."""
+    hp = one_member(space)
+    x = jax.ShapeDtypeStruct((2,) + data.input_shape, data.X_train.dtype)
+    y = jax.ShapeDtypeStruct((2,) + tuple(data.y_train.shape[1:]), data.y_train.dtype)
+
+    def forward(key, x, hp):  # hp traced, as in the compiled step
+        params, state = built.init(key, hp)
+        return built.apply(params, state, x, hp, train=True, key=key)[0]
+
+    try:
+        out = jax.eval_shape(forward, jax.random.key(0), x, hp)
+    except jax.errors.ConcretizationTypeError as err:
+        traced = sorted(n for n in space.names if n in built.hyperparameters() and n not in built.structural_names())
+        raise ValueError(f"the model uses a per-member hyperparameter in Python control flow ({type(err).__name__}); "
+                         f"the traced ones are {traced}. flax's nn.Dropout tests `rate == 0`: use vt.nn.Dropout "
+                         f"(vt.nn.NnxDropout), or make the field structural with static=(...).") from err
+    need = (2, data.n_outputs)
+    if out.shape != need:
+        what = f"one logit per class ({data.n_outputs})" if data.task == "classification" else \
+            f"one value per target ({data.n_outputs})"
+        raise ValueError(f"the model's output for a batch of 2 has shape {out.shape}; the data needs {need}: "
+                         f"{what}, e.g. end with nn.Dense({data.n_outputs}).")
+    per_example = jax.eval_shape(loss.per_example, out, y)
+    if per_example.shape != (2,):
+        raise ValueError(f"loss {loss.name!r} returns shape {per_example.shape} for a batch of 2; it must return one "
+                         f"loss per example, shape (2,) (the engine takes the mean over each member's own rows).")
+
+
+def one_member(space: Space) -> dict[str, jax.Array]:
+    """One sampled member's numeric hyperparameters (scalars)."""
+    return {k: v[0] for k, v in space.numeric(space.sample(jax.random.key(0), 1)).items()}
 
 
 class Programs:
@@ -131,8 +174,8 @@ class Programs:
     def program(self, group: Group) -> Program:
         if group not in self._built:
             built = self.model.build(self.space, self.data.spec, group)
-            self._built[group] = self.base.replace(model=built,
-                                                   member_block=_member_block(built, self.space, self.member_block))
+            block = _member_block(built, self.space, self.member_block, self.data, self.base.batch_size)
+            self._built[group] = self.base.replace(model=built, member_block=block)
         return self._built[group]
 
     def partition(self, numeric_hp: Mapping[str, jax.Array]) -> list[tuple[Program, np.ndarray]]:
@@ -159,17 +202,39 @@ def batch_sizes(space: Space, batch_size: int, n_train: int) -> tuple[int, int]:
     return low, high
 
 
-def member_bytes(model: BuiltModel, hp: Mapping[str, jax.Array]) -> int:
-    """Bytes of one member's params (one buffer; gradients and moments are the same size).
-    hp: one member's settings (scalars). Traces the model's init without running it."""
-    shapes = jax.eval_shape(lambda key: model.init(key, hp)[0], jax.random.key(0))
-    return int(sum(np.prod(leaf.shape) * leaf.dtype.itemsize for leaf in jax.tree.leaves(shapes)))
+def member_bytes(model: BuiltModel, hp: Mapping[str, jax.Array], x: jax.ShapeDtypeStruct | None = None) -> int:
+    """The largest buffer one member streams through a step: its params (gradients and moments
+    are the same size) or, given a batch x, its largest activation (a convolution's output
+    dwarfs its kernel). hp: one member's settings (scalars). Traces the model; runs nothing."""
+    shapes = jax.eval_shape(lambda key: model.init(key, hp), jax.random.key(0))
+    params = int(sum(np.prod(leaf.shape) * leaf.dtype.itemsize for leaf in jax.tree.leaves(shapes[0])))
+    if x is None:
+        return params
+    jaxpr = jax.make_jaxpr(lambda p, s, x: model.apply(p, s, x, hp, train=True, key=jax.random.key(0)))(
+        *shapes, x)
+    return max(params, _largest_value_bytes(jaxpr.jaxpr))
 
 
-def _member_block(built: BuiltModel, space: Space, requested: int | None) -> int:
+def _largest_value_bytes(jaxpr) -> int:
+    """The largest value (bytes) a jaxpr computes, its inner jaxprs (pjit, scan, cond) included."""
+    largest = 0
+    for eqn in jaxpr.eqns:
+        for var in eqn.outvars:
+            aval = var.aval
+            if hasattr(aval, "shape") and not jax.dtypes.issubdtype(aval.dtype, jax.dtypes.prng_key):
+                largest = max(largest, int(np.prod(aval.shape)) * np.dtype(aval.dtype).itemsize)
+        for param in eqn.params.values():
+            for inner in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(inner, "jaxpr", inner)  # a ClosedJaxpr holds its Jaxpr
+                if hasattr(inner, "eqns"):
+                    largest = max(largest, _largest_value_bytes(inner))
+    return largest
+
+
+def _member_block(built: BuiltModel, space: Space, requested: int | None, data: Dataset, batch: int) -> int:
     """Members per block: `requested`, or when None the automatic size for the built network (its
-    padded shape sets the buffer bytes, so one sampled member measures every member)."""
+    padded shape and one batch set the buffer bytes, so one sampled member measures every member)."""
     if requested is not None:
         return requested
-    one = {k: v[0] for k, v in space.numeric(space.sample(jax.random.key(0), 1)).items()}
-    return default_member_block(member_bytes(built, one))
+    x = jax.ShapeDtypeStruct((batch,) + data.input_shape, data.X_train.dtype)
+    return default_member_block(member_bytes(built, one_member(space), x))

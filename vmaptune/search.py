@@ -71,12 +71,13 @@ class Search:
     before anything compiles."""
 
     def __init__(self, model: Model, space: Space, data: Dataset, strategy: Strategy, settings: Settings, *,
-                 metric: Any = None):
+                 metric: Any = None, optimizer: Any = None):
         if not isinstance(strategy, Strategy):
             raise TypeError(f"strategy must be a vt strategy such as vt.RandomSearch(population=64), got {strategy!r}.")
         self.program = build_program(model, space, data, batch_size=settings.batch_size, metric=metric,
-                                     shared_order=settings.shared_order, early_stopping=settings.early_stopping,
-                                     devices=settings.devices, member_block=settings.member_block)
+                                     optimizer=optimizer, shared_order=settings.shared_order,
+                                     early_stopping=settings.early_stopping, devices=settings.devices,
+                                     member_block=settings.member_block)
         strategy.check_epochs(settings.epochs)
         if strategy.acts_during_training and (settings.cv is not None or settings.seeds > 1):
             raise ValueError(f"{strategy.name} acts during training, which does not combine with cv or seeds > 1 "
@@ -90,7 +91,8 @@ class Search:
         """The settings recorded with the results."""
         s = self.settings
         return {"strategy": repr(self.strategy), "model": repr(self.model), "dataset": getattr(data, "name", "?"),
-                "task": data.task, "metric": self.program.metric.name, "epochs": s.epochs, "seed": s.seed,
+                "task": data.task, "metric": self.program.metric.name, "loss": self.program.loss.name,
+                "optimizer": repr(self.program.optimizer), "epochs": s.epochs, "seed": s.seed,
                 "batch_size": s.batch_size, "population": self.strategy.population, "shared_order": s.shared_order,
                 "bucketing": s.bucketing, "early_stopping": repr(s.early_stopping), "cv": s.cv, "seeds": s.seeds,
                 "refit": s.refit, "devices": self.program.devices, "member_block": self.program.member_block,
@@ -107,14 +109,16 @@ class Search:
         ids = first_id + np.arange(n)
         replicas = Replicas(n, s.cv or 1, s.seeds)
         slot_hp, slot_ids, slot_fold = replicas.expand(self.space.numeric(hp), ids)
-        population = self._population(slot_hp, slot_ids, slot_fold, (s.cv or 1) * s.seeds * strategy.population)
-        deciders = []
-        adapter = None
-        if strategy.acts_during_training:
-            context = TrainingContext(epochs=s.epochs, structural=self.program.structural_names())
+        groups = self.programs.partition(slot_hp)
+        deciders, adapter, first = [], None, None
+        if strategy.acts_during_training:  # its checks run before anything of the round compiles
+            context = TrainingContext(epochs=s.epochs, structural=self.program.structural_names(), members=n,
+                                      programs=len(groups))
             adapter = StrategyDecider(strategy, state, context, streams.stream(s.seed, "decide", round_index))
-            population.apply(adapter.begin(population.snapshot()))
+            first = adapter.begin()
             deciders.append(adapter)
+        population = self._population(groups, slot_hp, slot_ids, slot_fold, (s.cv or 1) * s.seeds * strategy.population)
+        population.apply(first)
         if s.early_stopping is not None and s.early_stopping.compact_below > 0 and not strategy.copies_members:
             deciders.append(Compaction(s.early_stopping.compact_below))
         train(population, s.epochs, chunk_epochs=s.chunk_epochs, deciders=deciders,
@@ -127,11 +131,10 @@ class Search:
         record.useful_compute_fraction = population.useful_compute_fraction()
         return state, record
 
-    def _population(self, hp, ids, fold, rows: int) -> Population:
+    def _population(self, groups, hp, ids, fold, rows: int) -> Population:
         """The slots as one run per program group. One group uses `rows` rows (the strategy's full
         population: every round compiles to the same shape); several groups each round theirs up to a
         power of two, so shapes repeat across rounds."""
-        groups = self.programs.partition(hp)
         parts = []
         for program, members in groups:
             size = rows if len(groups) == 1 else 1 << max(len(members) - 1, 0).bit_length()
@@ -151,7 +154,7 @@ class Search:
         hp = self.space.numeric({name: jnp.asarray(results.hp[name][top]) for name in self.space.names})
         ids = results.members["member"].to_numpy()[top] * self.settings.seeds
         epochs = results.members["best_epoch"].to_numpy()[top]
-        scores = refit_and_test(self.program, hp, self.data, member_ids=ids, epochs=epochs, seed=self.settings.seed)
+        scores = refit_and_test(self.programs, hp, self.data, member_ids=ids, epochs=epochs, seed=self.settings.seed)
         test = np.full(len(results), np.nan, np.float32)
         test[top] = scores
         results.members["test_score"] = test

@@ -143,8 +143,8 @@ class StrategyDecider:
         self.strategy, self.state, self.context, self.key = strategy, state, context, key
         self.looks = 0
 
-    def begin(self, snapshot: Snapshot) -> Decision | None:
-        self.state, decision = self.strategy.begin_training(self.state, snapshot, self.context)
+    def begin(self) -> Decision | None:
+        self.state, decision = self.strategy.begin_training(self.state, self.context)
         return decision
 
     def decision_epochs(self, epochs: int):

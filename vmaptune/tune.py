@@ -27,16 +27,23 @@ __all__ = ["tune", "EarlyStopping"]
 
 
 def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = None, *, epochs: int = 20,
-         seed: int = 0, metric=None, batch_size: int = 64, chunk_epochs: int = 1, shared_order: bool = True,
+         seed: int = 0, metric=None, optimizer=None, batch_size: int = 64, chunk_epochs: int = 1,
+         shared_order: bool = True,
          progress: bool = True, run_dir: str | None = None, bucketing: bool = False,
          early_stopping: EarlyStopping | None = None, cv: int | None = None, seeds: int = 1, refit: int = 0,
          devices: int | None = None, member_block: int | None = None) -> Results:
     """Trains every population the strategy asks for and returns the `Results`.
 
-    model: the network to tune (vt.MLP(): its structure follows the space). space: vt.Space.
-    data: vt.Dataset. strategy: default vt.RandomSearch(population=64). epochs: per member.
+    model: the network to tune: vt.MLP() (its structure follows the space), or your own flax module
+      as vt.Linen(MyModule) / vt.Nnx(MyModule) (space names matching its fields fill them).
+    space: vt.Space. data: vt.Dataset. strategy: default vt.RandomSearch(population=64).
+    epochs: per member.
     metric: validation metric to maximise (accuracy / neg_log_loss for classification,
-      neg_mse / neg_mae / r2 for regression, or a vt.Metric; default accuracy or neg_mse).
+      neg_mse / neg_mae / r2 for regression, or a vt.Metric; default: the model's, else accuracy
+      or neg_mse).
+    optimizer: None for the built-in per-member optimizer (its kind and settings from the space:
+      optimizer, learning_rate, momentum, ...), or your own fn(hp) -> optax.GradientTransformation
+      reading the space's names (e.g. lambda hp: optax.adamw(hp["learning_rate"])).
     batch_size: minibatch rows (when the space has no batch_size; a space's batch_size gives each
       member its own, padded to the largest). chunk_epochs: epochs per compiled call (progress and
       strategies act between chunks). shared_order: members see the same minibatch order (fair,
@@ -60,7 +67,7 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
     settings = Settings.check(epochs=epochs, seed=seed, batch_size=batch_size, chunk_epochs=chunk_epochs,
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
                               seeds=seeds, refit=refit, devices=devices, member_block=member_block)
-    search = Search(model, space, data, strategy, settings, metric=metric)
+    search = Search(model, space, data, strategy, settings, metric=metric, optimizer=optimizer)
     history = History(space, search.describe(data), run_dir)
     state = strategy.init(space, streams.stream(settings.seed, "strategy"))
     with Progress(strategy, space, settings.epochs, search.program.metric.name, progress) as bar, \

@@ -64,7 +64,13 @@ class BuiltModel:
 
 
 class Model:
-    """A recipe for the per-member network (what `vt.tune` takes as `model`)."""
+    """A recipe for the per-member network (what `vt.tune` takes as `model`).
+
+    loss, metric: the model's own training loss and validation metric (None: the task's
+    defaults; vt.tune's metric= wins over the model's)."""
+
+    loss: Any = None
+    metric: Any = None
 
     def build(self, space: Space, data: DataSpec, group: Group = None) -> BuiltModel:
         """The static network for members of `group` (None: every member), after checking the

@@ -80,6 +80,8 @@ class MLP(Model):
     `matmul_dtype`: "float32" (default) or "bfloat16": the dtype the layers' matmul inputs are cast to
     (products accumulate in float32; weights, activations, loss and optimizer stay float32, so the
     weights are float32 master copies). bfloat16 suits GPUs and TPUs with bf16 matrix units.
+    `loss`: the training loss (a name from vt.LOSSES such as "huber", or fn(outputs, targets) ->
+    per-example loss); default cross-entropy or mse.
     """
 
     hidden: int = 2
@@ -89,6 +91,7 @@ class MLP(Model):
     init_scale: float = 1.0
     dropout: float = 0.0
     matmul_dtype: str = "float32"
+    loss: Any = None
 
     def __post_init__(self):
         if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 0:

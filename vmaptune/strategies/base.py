@@ -106,8 +106,9 @@ class Strategy:
         total = self.total_evaluations(space)
         return -(-total // self.population) if total else None
 
-    def begin_training(self, state, snapshot: Snapshot, context: TrainingContext) -> tuple[Any, Decision | None]:
-        """Before the round's population trains: -> (state, a decision or None)."""
+    def begin_training(self, state, context: TrainingContext) -> tuple[Any, Decision | None]:
+        """Before the round's population trains (before anything of it compiles): check the run,
+        -> (state, a decision or None)."""
         return state, None
 
     def decision_epochs(self, state, epochs: int) -> Collection[int]:

@@ -21,7 +21,6 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.stats.qmc
 from flax import struct
 
 from vmaptune import acquisition, gp
@@ -312,10 +311,14 @@ class BayesOpt(Strategy):
         seed = _key_seed(key)
         if self.initial_design == "sobol":
             m = max(0, math.ceil(math.log2(4 * n)))  # a power of two keeps Sobol's balance; take a prefix
-            U = scipy.stats.qmc.Sobol(d, scramble=True, rng=seed).random_base2(m)
+            from scipy.stats import qmc  # imported when used: scipy.stats costs a second at import
+
+            U = qmc.Sobol(d, scramble=True, rng=seed).random_base2(m)
         elif self.initial_design == "lhs":
             # One hypercube of n points first (stratified), then others for any repeats.
-            U = np.concatenate([scipy.stats.qmc.LatinHypercube(d, rng=seed + i).random(n) for i in range(4)])
+            from scipy.stats import qmc
+
+            U = np.concatenate([qmc.LatinHypercube(d, rng=seed + i).random(n) for i in range(4)])
         else:
             U = np.random.default_rng(seed).uniform(size=(4 * n, d))
         with jax.enable_x64(True):

@@ -219,15 +219,15 @@ class _Halving(Strategy):
     # -- inside vt.tune: which members go on, decided at each rung's budget ------------------------------
     acts_during_training = True
 
-    def begin_training(self, state: HalvingState, snapshot: Snapshot | None, context: TrainingContext):
+    def begin_training(self, state: HalvingState, context: TrainingContext):
         """The bracket's plan for a run of context.epochs; keeps the bracket's members (the driver's
         padding beyond them is packed away)."""
         self.check_epochs(context.epochs)
         plan = self.plan(context.epochs)
         n0 = plan[state.bracket][0][0]
-        if snapshot is not None and snapshot.size != n0:
+        if context.members is not None and context.members != n0:
             raise ValueError(f"{self.name}: the population must hold the {n0} members ask returned; "
-                             f"it holds {snapshot.size}.")
+                             f"it holds {context.members}.")
         rungs = len(plan[state.bracket])
         state = state.replace(plan=plan, scores=jnp.full((rungs, n0), jnp.nan, jnp.float32),
                               reached=jnp.full(n0, -1, jnp.int32), ids=jnp.arange(n0, dtype=jnp.int32))

@@ -356,14 +356,21 @@ class PBT(Strategy):
     acts_during_training = True
     copies_members = True
 
-    def begin_training(self, state: PBTState, snapshot: Snapshot | None, context: TrainingContext):
-        """Checks the run (interval against epochs; explored names the program fixes fail here,
-        before anything trains) and remembers which names the program fixes."""
+    def begin_training(self, state: PBTState, context: TrainingContext):
+        """Checks the run (interval against epochs; explored names the program fixes, members in
+        several programs fail here, before anything compiles) and remembers the names the program
+        fixes."""
         self.check_epochs(context.epochs)
         self.explored_names(state.space, context.structural)
-        if snapshot is not None and snapshot.size != self.population:
-            raise ValueError(f"PBT: the population holds {snapshot.size} members, expected "
+        if context.members is not None and context.members != self.population:
+            raise ValueError(f"PBT: the population holds {context.members} members, expected "
                              f"population={self.population}.")
+        if context.programs > 1:
+            structural = sorted(n for n in state.space.free_names if n in context.structural)
+            raise ValueError(f"PBT copies members' weights into each other, which needs every member in one "
+                             f"compiled program, but the structural names {structural} split this population into "
+                             f"{context.programs} programs. Fix them with vt.Fixed (or let the model pad them into "
+                             f"one program), or search them with another strategy.")
         return state.replace(structural=frozenset(context.structural)), None
 
     def decision_epochs(self, state: PBTState, epochs: int) -> range:
@@ -525,10 +532,10 @@ class PBTReplay(Strategy):
     def tune_rounds(self, space: Space | None = None) -> int:
         return 1
 
-    def begin_training(self, state: PBTReplayState, snapshot: Snapshot | None, context: TrainingContext):
+    def begin_training(self, state: PBTReplayState, context: TrainingContext):
         self.check_epochs(context.epochs)
-        if snapshot is not None and snapshot.size != self.population:
-            raise ValueError(f"PBTReplay: the population holds {snapshot.size} members, expected "
+        if context.members is not None and context.members != self.population:
+            raise ValueError(f"PBTReplay: the population holds {context.members} members, expected "
                              f"population={self.population}.")
         return state, None  # segment 0's values are the ones the members start with
 

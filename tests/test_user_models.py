@@ -1,0 +1,253 @@
+"""Your own model: a flax.linen CNN with BatchNorm and an nnx module train as populations with the
+same invariants as the built-in MLP."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import vmaptune as vt
+from helpers import assert_trees_equal, host, take
+from user_models import CNN, NnxNet, TwoTargets, diabetes_two_targets
+from vmaptune import engine
+from vmaptune.population import PopulationRun
+
+SPACE = vt.Space(learning_rate=vt.LogUniform(1e-2, 5e-2), dropout=vt.Uniform(0.0, 0.3))
+BATCH = 128
+
+
+@pytest.fixture(scope="module")
+def cnn_program(images):
+    return vt.build_program(vt.Linen(CNN), SPACE, images, batch_size=BATCH)
+
+
+@pytest.fixture(scope="module")
+def hp():
+    return SPACE.numeric(SPACE.sample(jax.random.key(3), 3))
+
+
+def run(program, data, hp, ids, epochs=2, **kwargs):
+    r = PopulationRun(program, hp, engine.data_arrays(data), member_ids=np.asarray(ids), seed=0, epochs=epochs,
+                      **kwargs)
+    r.train(epochs)
+    return r
+
+
+def one(hp, i):
+    return {k: v[i:i + 1] for k, v in hp.items()}
+
+
+def assert_close_trees(a, b, rtol=2e-4, atol=2e-5):
+    for x, y in zip(jax.tree.leaves(host(a)), jax.tree.leaves(host(b))):
+        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
+
+
+# -- a population equals its members trained alone ----------------------------------------------------
+def test_linen_cnn_population_equals_members_trained_alone(cnn_program, images, hp):
+    together = run(cnn_program, images, hp, [0, 1, 2])
+    members = together.state.members
+    assert set(members.model_state) == {"batch_stats"}  # BatchNorm's statistics are per-member state
+    for i in range(3):
+        alone = run(cnn_program, images, one(hp, i), [i])
+        assert_close_trees(take(members.params, i), take(alone.state.members.params, 0))
+        assert_close_trees(take(members.model_state, i), take(alone.state.members.model_state, 0))
+        np.testing.assert_allclose(together.curves["val_loss"][i], alone.curves["val_loss"][0], rtol=1e-4)
+    assert np.isfinite(together.curves["val_score"]).all() and together.curves["val_score"][:, -1].min() > 0.5
+
+
+def test_nnx_population_equals_members_trained_alone(digits):
+    space = SPACE.replace(width=vt.Fixed(16))
+    program = vt.build_program(vt.Nnx(NnxNet), space, digits, batch_size=BATCH)
+    hp = space.numeric(space.sample(jax.random.key(4), 3))
+    together = run(program, digits, hp, [0, 1, 2])
+    assert jax.tree.leaves(together.state.members.model_state)  # nnx BatchStat variables are model state
+    for i in range(3):
+        alone = run(program, digits, one(hp, i), [i])
+        assert_close_trees(take(together.state.members.params, i), take(alone.state.members.params, 0))
+        assert_close_trees(take(together.state.members.model_state, i), take(alone.state.members.model_state, 0))
+        np.testing.assert_allclose(together.curves["val_loss"][i], alone.curves["val_loss"][0], rtol=1e-4)
+    assert (together.curves["val_loss"][:, -1] < together.curves["val_loss"][:, 0]).all()  # and they learn
+
+
+# -- compiles: float fields are traced, structural fields make one program per value ---------------------
+def test_new_float_values_never_recompile_and_a_structural_choice_compiles_one_program_per_value(images):
+    space = vt.Space(learning_rate=vt.Fixed(0.03), dropout=vt.Uniform(0.0, 0.3), features=vt.Choice([2, 3, 5]))
+    grid = vt.GridSearch(values={"features": [2, 3, 5], "dropout": [0.0, 0.2]}, population=6)
+    kwargs = dict(epochs=1, batch_size=BATCH, progress=False)
+    before = dict(engine.TRACE_COUNTS)
+    result = vt.tune(vt.Linen(CNN), space, images, grid, **kwargs)
+    assert engine.TRACE_COUNTS["train_chunk"] - before.get("train_chunk", 0) == 3  # features 2, 3 and 5
+    assert sorted(result.members["features"].unique()) == [2, 3, 5]
+    after = dict(engine.TRACE_COUNTS)
+    vt.tune(vt.Linen(CNN), space, images, vt.GridSearch(values={"features": [2, 3, 5], "dropout": [0.1, 0.3]},
+                                                        population=6), **kwargs)
+    assert dict(engine.TRACE_COUNTS) == after  # new dropout values: nothing compiles
+
+
+# -- BatchNorm statistics are per member ----------------------------------------------------------------
+def test_batch_stats_of_a_diverging_member_never_touch_the_others(cnn_program, images, hp):
+    stable = run(cnn_program, images, hp, [0, 1, 2])
+    blown_hp = dict(hp, learning_rate=hp["learning_rate"].at[2].set(1e8))
+    blown = run(cnn_program, images, blown_hp, [0, 1, 2])
+    assert blown.status()["diverged"].tolist() == [False, False, True]
+    for i in (0, 1):
+        assert_trees_equal(take(blown.state.members.model_state, i), take(stable.state.members.model_state, i))
+        assert_trees_equal(take(blown.state.members.params, i), take(stable.state.members.params, i))
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(host(take(blown.state.members.model_state, 2))))
+
+
+def test_copies_take_batch_stats_and_frozen_members_keep_theirs(cnn_program, images, hp):
+    r = PopulationRun(cnn_program, hp, engine.data_arrays(images), member_ids=np.arange(3), seed=0, epochs=3)
+    r.train(1)
+    before = host(r.state.members)
+    r.apply(vt.Decision(copy_from=np.asarray([0, 0, 2]), freeze=np.asarray([False, False, True])))
+    copied = host(r.state.members)
+    assert_trees_equal(take(copied.model_state, 1), take(before.model_state, 0))  # PBT's exploit: bit for bit
+    assert_trees_equal(take(copied.params, 1), take(before.params, 0))
+    assert_trees_equal(take(copied.opt_state, 1), take(before.opt_state, 0))
+    r.train(2)
+    after = host(r.state.members)
+    assert_trees_equal(take(after.model_state, 2), take(before.model_state, 2))  # frozen: untouched
+    assert_trees_equal(take(after.params, 2), take(before.params, 2))
+    assert not np.array_equal(after.model_state["batch_stats"]["BatchNorm_0"]["mean"][0],
+                              before.model_state["batch_stats"]["BatchNorm_0"]["mean"][0])
+
+
+# -- vt.nn.Dropout -------------------------------------------------------------------------------------
+def test_dropout_with_a_traced_rate():
+    x = jnp.ones((200, 500))
+
+    def drop(rate, key):
+        return vt.nn.Dropout(rate).apply({}, x, deterministic=False, rngs={"dropout": key})
+
+    np.testing.assert_array_equal(drop(0.0, jax.random.key(0)), x)  # rate 0: no dropout at all
+    rates = jnp.asarray([0.1, 0.3, 0.6])
+    out = jax.jit(jax.vmap(drop))(rates, jax.random.split(jax.random.key(1), 3))  # traced, per member
+    for rate, o in zip(np.asarray(rates), np.asarray(out)):
+        dropped = (o == 0).mean()
+        assert abs(dropped - rate) < 0.01, (rate, dropped)
+        np.testing.assert_allclose(o[o != 0], 1.0 / (1.0 - rate), rtol=1e-6)  # survivors scaled by 1 / (1 - r)
+    np.testing.assert_array_equal(vt.nn.Dropout(0.5).apply({}, x, deterministic=True), x)
+    assert not np.array_equal(drop(0.3, jax.random.key(2)), drop(0.3, jax.random.key(3)))
+
+
+def test_flax_dropout_with_a_traced_rate_is_named_before_anything_compiles(images):
+    class FlaxDropout(nn.Module):
+        dropout: float = 0.0
+
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            x = nn.Dropout(self.dropout)(x.reshape((x.shape[0], -1)), deterministic=not train)
+            return nn.Dense(10)(x)
+
+    with pytest.raises(ValueError, match=r"per-member hyperparameter in Python control flow.*\['dropout'\].*"
+                                         r"use vt.nn.Dropout"):
+        vt.build_program(vt.Linen(FlaxDropout), SPACE, images)
+
+
+# -- losses, several targets, your own optimizer ------------------------------------------------------------
+def test_huber_and_custom_losses_with_two_regression_targets():
+    data = diabetes_two_targets()
+    assert data.n_outputs == 2 and data.y_train.shape[1] == 2 and np.asarray(data.y_std).shape == (2,)
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 5e-2), optimizer=vt.Fixed("adam"))
+    kwargs = dict(epochs=4, batch_size=32, progress=False)
+    huber = vt.tune(vt.Linen(TwoTargets, loss="huber"), space, data, vt.RandomSearch(population=3), metric="r2",
+                    **kwargs)
+    assert huber.settings["loss"] == "huber" and huber.best_score > 0.5  # r2 averaged over the two targets
+
+    def cubic(out, y):  # per example, as the engine needs
+        return jnp.mean(jnp.abs(out - y) ** 3, axis=-1)
+
+    mine = vt.tune(vt.Linen(TwoTargets, loss=cubic), space, data, vt.RandomSearch(population=3), **kwargs)
+    assert mine.settings["loss"] == "cubic" and np.isfinite(mine.members["score"]).all()
+    assert not np.allclose(mine.curves["train_loss"], huber.curves["train_loss"])
+
+
+def test_your_own_optax_optimizer_reads_the_space_and_can_be_rewritten_in_place(images):
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-2), weight_decay=vt.LogUniform(1e-5, 1e-3),
+                     dropout=vt.Fixed(0.1))
+
+    def adamw(hp):
+        return optax.adamw(hp["learning_rate"], weight_decay=hp["weight_decay"])
+
+    program = vt.build_program(vt.Linen(CNN), space, images, batch_size=BATCH, optimizer=adamw)
+    assert program.optimizer.hyperparameters() == {"learning_rate", "weight_decay"}
+    hp = space.numeric(space.sample(jax.random.key(0), 3))
+    r = run(program, images, hp, [0, 1, 2], epochs=1)
+    np.testing.assert_array_equal(np.asarray(r.state.members.opt_state.hyperparams["learning_rate"]),
+                                  np.asarray(hp["learning_rate"]))
+    r.apply(vt.Decision(hp={"learning_rate": np.asarray([0.0, 0.0, 0.0], np.float32)},
+                        update=np.asarray([True, False, False])))
+    assert float(r.state.members.opt_state.hyperparams["learning_rate"][0]) == 0.0
+    with pytest.raises(ValueError, match=r"optimizer= reads \['beta'\], which the space does not name"):
+        vt.build_program(vt.Linen(CNN), space, images, optimizer=lambda hp: optax.sgd(hp["beta"]))
+    with pytest.raises(ValueError, match=r"space names \['optimizer'\], the built-in optimizer's kind"):
+        vt.build_program(vt.Linen(CNN), space.replace(optimizer=vt.Choice(["sgd"])), images, optimizer=adamw)
+
+
+# -- init_scale, data shapes and errors ---------------------------------------------------------------------
+def test_init_scale_multiplies_kernels_at_initialisation(images):
+    space = vt.Space(learning_rate=vt.Fixed(0.01), init_scale=vt.LogUniform(0.1, 10.0))
+    built = vt.Linen(CNN).build(space, images.spec)
+    small, _ = built.init(jax.random.key(0), {"init_scale": jnp.float32(0.5)})
+    large, _ = built.init(jax.random.key(0), {"init_scale": jnp.float32(2.0)})
+    np.testing.assert_allclose(large["Conv_0"]["kernel"], 4 * small["Conv_0"]["kernel"], rtol=1e-6)
+    np.testing.assert_array_equal(large["BatchNorm_0"]["scale"], small["BatchNorm_0"]["scale"])  # not a kernel
+
+
+@pytest.mark.parametrize("model, space, match", [
+    (vt.Linen(CNN), SPACE.replace(featurs=vt.Choice([4, 8])),
+     r"space has 'featurs', which the model and optimizer do not read. Did you mean 'features'\?"),
+    (vt.Linen(CNN), SPACE.replace(features=vt.Uniform(2.0, 8.0)),
+     r"features=Uniform.*structural field of CNN.*vt.IntUniform, vt.Choice or vt.Fixed"),
+    (vt.Linen(TwoTargets), vt.Space(learning_rate=vt.Fixed(0.01)),
+     r"output for a batch of 2 has shape \(2, 8, 8, 2\); the data needs \(2, 10\): one logit per class"),
+    (vt.Linen(CNN, loss=lambda out, y: jnp.mean(out)), SPACE,
+     r"loss '<lambda>' returns shape \(\) for a batch of 2; it must return one loss per example"),
+    (vt.Nnx(CNN), SPACE, r"vt.Nnx\(CNN\): not a flax.nnx Module; use vt.Linen"),
+])
+def test_bad_user_models_are_named_before_anything_compiles(images, model, space, match):
+    before = dict(engine.TRACE_COUNTS)
+    with pytest.raises((ValueError, TypeError), match=match):
+        vt.build_program(model, space, images)
+    assert dict(engine.TRACE_COUNTS) == before
+
+
+def test_bad_adapter_arguments():
+    with pytest.raises(TypeError, match=r"Linen\(module=3\): give the module class"):
+        vt.Linen(3)
+    with pytest.raises(ValueError, match=r"static=\['width'\]\): \['width'\] are not fields of CNN"):
+        vt.Linen(CNN, static=["width"])
+
+
+# -- every strategy and every option, on the CNN -----------------------------------------------------------
+STRATEGIES = [
+    vt.RandomSearch(population=4, rounds=2),
+    vt.GridSearch(values={"dropout": [0.0, 0.1, 0.2, 0.3]}, points_per_axis=2, population=4),
+    vt.CoarseToFine(population=4, rounds=2, top_k=2),
+    vt.Evolution(population=4, generations=2),
+    vt.BayesOpt(population=4, rounds=2),
+    vt.OptunaSampler(lambda seed: __import__("optuna").samplers.TPESampler(seed=seed), population=4, rounds=2),
+    vt.PBT(population=4, interval=1),
+    vt.SuccessiveHalving(population=4, eta=2),
+    vt.Hyperband(max_epochs=2, eta=2),
+]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.name)
+def test_every_strategy_runs_on_the_cnn(images, strategy):
+    result = vt.tune(vt.Linen(CNN), SPACE, images, strategy, epochs=2, batch_size=BATCH, progress=False)
+    assert len(result) >= 4 and result.members["member"].is_unique
+    assert result.best_score > 0.3 and (result.members["status"] == "ok").all()
+    if isinstance(strategy, vt.PBT):  # copies happened, batch statistics and all
+        assert (result.members["copies"] > 0).any()
+
+
+def test_cv_seeds_refit_early_stopping_and_the_range_test_on_the_cnn(images):
+    result = vt.tune(vt.Linen(CNN), SPACE, images, vt.RandomSearch(population=2), epochs=2, batch_size=BATCH,
+                     progress=False, cv=2, seeds=2, refit=1, early_stopping=vt.EarlyStopping(patience=1))
+    assert result.curves["split_scores"].shape == (2, 4) and 0.3 < result.test_score <= 1.0
+    lr = vt.lr_range_test(vt.Linen(CNN), images, vt.Space(dropout=vt.Fixed(0.1)), steps=30, seeds=2, batch_size=BATCH)
+    assert lr.losses.shape == (2, 30) and np.isfinite(lr.losses[:, 0]).all()

@@ -1,0 +1,249 @@
+"""How a user's module fields become hyperparameters: what `vt.Linen` and `vt.Nnx` share.
+
+A space name that matches a field of the module (a linen dataclass field, an nnx constructor
+argument, or a factory's argument) fills it. Fields annotated int, bool or str, or named in
+`static=`, are structural: members are grouped by their values and each group compiles its own
+program. Float fields are traced: every member passes its own value into the module inside the
+vmapped step, so a new value never recompiles. `init_scale`, when the module has no such field,
+multiplies every kernel and embedding at initialisation (as the MLP's does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import numbers
+import typing
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmaptune.data import DataSpec
+from vmaptune.metrics import Loss, Metric
+from vmaptune.models.base import BuiltModel, Group, Model
+from vmaptune.space import Choice, Distribution, Fixed, IntLogUniform, IntUniform, Space
+
+STRUCTURAL_TYPES = (int, bool, str)
+INIT_SCALE = "init_scale"
+#: Weight leaves init_scale multiplies (flax's names for dense / conv kernels and embeddings).
+SCALED_LEAVES = ("kernel", "embedding")
+#: Keywords a module's __call__ may take to switch training mode: name -> value given for train.
+MODE_KEYWORDS = {"train": lambda train: train, "training": lambda train: train,
+                 "is_training": lambda train: train, "deterministic": lambda train: not train}
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    name: str
+    annotation: Any  # a type, or None when unknown
+    default: Any  # dataclasses.MISSING / inspect.Parameter.empty when required
+
+
+def _kind_of_annotation(annotation: Any) -> str | None:
+    """"structural", "traced" or None (unknown) for a field's annotation."""
+    if isinstance(annotation, str):  # unresolved string annotation
+        annotation = {"int": int, "bool": bool, "str": str, "float": float}.get(annotation.strip(), None)
+    if annotation in STRUCTURAL_TYPES:
+        return "structural"
+    if annotation is float:
+        return "traced"
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]  # Optional[int], float | jax.Array
+    if args and all(a in STRUCTURAL_TYPES for a in args):
+        return "structural"
+    if float in args:
+        return "traced"
+    return None
+
+
+def _is_float_distribution(dist: Distribution) -> bool:
+    if isinstance(dist, (IntUniform, IntLogUniform)):
+        return False
+    if isinstance(dist, (Choice, Fixed)):
+        return dist.is_numeric and any(isinstance(o, float) for o in dist.options)
+    return True
+
+
+def _python_value(dist: Distribution, numeric) -> Any:
+    """A structural value as plain Python (the option for categorical, int / bool for numbers)."""
+    if isinstance(dist, Choice) and not dist.is_numeric:  # space.numeric keeps names as indices
+        return dist.options[int(numeric)]
+    if isinstance(dist, Fixed) and isinstance(dist.value, str):
+        return dist.value
+    value = np.asarray(numeric).item()
+    options = getattr(dist, "options", None)
+    if options and all(isinstance(o, bool) for o in options):
+        return bool(value)
+    return int(value) if float(value).is_integer() else value
+
+
+def _first_value(dist: Distribution) -> Any:
+    """The value a template network is built with: the first option, or the low bound."""
+    if isinstance(dist, (Choice, Fixed)):
+        return dist.options[0]
+    return int(dist.low) if isinstance(dist, (IntUniform, IntLogUniform)) else dist.low
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FlaxModel(Model):
+    """What vt.Linen and vt.Nnx share: fields, structural groups, checks (see the module docstring).
+
+    module: the module class, or a factory taking the fields as keyword arguments.
+    static: names to treat as structural whatever their type. loss: a name or fn(outputs, targets)
+    -> per-example loss. metric: the validation metric (a name or vt.Metric). example_input: one
+    batch (or example) of inputs; by default the data's shape and dtype."""
+
+    module: Callable
+    static: tuple[str, ...] | None = None
+    loss: str | Callable | Loss | None = None
+    metric: str | Metric | None = None
+    example_input: Any = None
+
+    def __post_init__(self):
+        if not callable(self.module):
+            raise TypeError(f"{type(self).__name__}(module={self.module!r}): give the module class (or a factory "
+                            f"function that builds it from keyword arguments).")
+        if self.static is not None:
+            if isinstance(self.static, str) or not all(isinstance(n, str) for n in self.static):
+                raise TypeError(f"{type(self).__name__}(static={self.static!r}): give a list of field names.")
+            object.__setattr__(self, "static", tuple(self.static))
+        unknown = [n for n in self.static or () if n not in self.fields()]
+        if unknown:
+            raise ValueError(f"{type(self).__name__}(static={list(self.static)}): {unknown} are not fields of "
+                             f"{self._module_name()}; its fields are {sorted(self.fields())}.")
+
+    # -- what subclasses say ----------------------------------------------------------------------
+    def fields(self) -> dict[str, Field]:
+        """The module's fields, by name."""
+        raise NotImplementedError
+
+    def _built(self, **kwargs) -> BuiltModel:
+        raise NotImplementedError
+
+    # -- fields and the space -------------------------------------------------------------------
+    def _module_name(self) -> str:
+        return getattr(self.module, "__name__", repr(self.module))
+
+    def _signature_fields(self, fn: Callable, skip: tuple[str, ...]) -> dict[str, Field]:
+        try:
+            hints = typing.get_type_hints(fn)
+        except Exception:  # unresolvable annotations: read them as written
+            hints = {}
+        out = {}
+        for name, p in inspect.signature(fn).parameters.items():
+            if name in skip or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            out[name] = Field(name, hints.get(name, None if p.annotation is p.empty else p.annotation), p.default)
+        return out
+
+    def kinds(self, space: Space) -> dict[str, str]:
+        """name -> "structural" or "traced", for the fields the space names."""
+        out = {}
+        for name, field in self.fields().items():
+            if name not in space:
+                continue
+            dist = space[name]
+            kind = "structural" if name in (self.static or ()) else _kind_of_annotation(field.annotation)
+            if kind is None:  # no usable annotation: the default's type, else the distribution's
+                if isinstance(field.default, STRUCTURAL_TYPES):
+                    kind = "structural"
+                elif isinstance(field.default, float):
+                    kind = "traced"
+                else:
+                    kind = "traced" if _is_float_distribution(dist) else "structural"
+            if kind == "traced" and dist.kind == "categorical" and not dist.is_numeric:
+                kind = "structural"  # names of options cannot be traced
+            if kind == "structural" and _is_float_distribution(dist) and name not in (self.static or ()):
+                raise ValueError(f"{name}={dist!r}: {name} is a structural field of {self._module_name()} (int, "
+                                 f"bool or str: one compiled program per value); search it with vt.IntUniform, "
+                                 f"vt.Choice or vt.Fixed, or annotate it float to trace it.")
+            out[name] = kind
+        return out
+
+    def groups(self, space: Space, data: DataSpec, numeric_hp: Mapping[str, Any], *, bucketing: bool = False):
+        """One group per combination of structural values: [(((name, value), ...), member indices)]."""
+        structural = [n for n, k in self.kinds(space).items() if k == "structural"]
+        size = len(next(iter(numeric_hp.values())))
+        if not structural:
+            return [((), np.arange(size))]
+        columns = [[_python_value(space[n], v) for v in np.asarray(numeric_hp[n])] for n in structural]
+        keys = [tuple(zip(structural, values)) for values in zip(*columns)]
+        order = list(dict.fromkeys(keys))  # first appearance
+        return [(key, np.asarray([i for i, k in enumerate(keys) if k == key])) for key in order]
+
+    def build(self, space: Space, data: DataSpec, group: Group = None) -> BuiltModel:
+        """The network of one group of members (group: ((name, value), ...) from `groups`; None:
+        a template with each structural name's first value, for checks)."""
+        kinds = self.kinds(space)
+        structural = tuple(n for n, k in kinds.items() if k == "structural")
+        if group is None:
+            group = tuple((n, _first_value(space[n])) for n in structural)
+        traced = tuple(n for n, k in kinds.items() if k == "traced")
+        fields = self.fields()
+        field_structural = {n for n, f in fields.items() if _kind_of_annotation(f.annotation) == "structural"}
+        shape, dtype = data.input_shape, data.input_dtype
+        if self.example_input is not None:
+            example = np.asarray(self.example_input)
+            shape, dtype = (example.shape[1:] if example.ndim > len(shape) else example.shape), str(example.dtype)
+        return self._built(
+            module=self.module, static_values=tuple(group), traced=traced,
+            scale_init=INIT_SCALE in space and INIT_SCALE not in fields,
+            input_shape=tuple(int(d) for d in shape), input_dtype=dtype,
+            field_names=tuple(sorted(fields)),
+            structural=tuple(sorted(set(structural) | field_structural | set(self.static or ()))),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltFlaxModel(BuiltModel):
+    """What the built linen and nnx models share (static, hashable)."""
+
+    module: Callable
+    static_values: tuple[tuple[str, Any], ...]
+    traced: tuple[str, ...]
+    scale_init: bool
+    input_shape: tuple[int, ...]
+    input_dtype: str
+    field_names: tuple[str, ...]
+    structural: tuple[str, ...]
+
+    def hyperparameters(self) -> frozenset[str]:
+        return frozenset(self.field_names) | {INIT_SCALE}
+
+    def structural_names(self) -> frozenset[str]:
+        return frozenset(self.structural) | {INIT_SCALE}
+
+    def module_kwargs(self, hp: Mapping[str, jax.Array]) -> dict[str, Any]:
+        """The module's arguments for one member: the group's structural values, its traced ones."""
+        return {**dict(self.static_values), **{n: hp[n] for n in self.traced if n in hp}}
+
+    def example(self) -> jax.Array:
+        return jnp.zeros((1,) + self.input_shape, self.input_dtype)
+
+    def scaled(self, params: Any, hp: Mapping[str, jax.Array]) -> Any:
+        """params with every kernel and embedding multiplied by hp["init_scale"] (if the space names it)."""
+        if not self.scale_init or INIT_SCALE not in hp:
+            return params
+        scale = jnp.asarray(hp[INIT_SCALE], jnp.float32)
+
+        def leaf(path, x):
+            last = path[-1]
+            name = getattr(last, "key", getattr(last, "name", None))
+            return x * scale.astype(x.dtype) if name in SCALED_LEAVES else x
+
+        return jax.tree_util.tree_map_with_path(leaf, params)
+
+
+def mode_keyword(call: Callable) -> str | None:
+    """The keyword of `call` that switches training mode (train / training / is_training /
+    deterministic), or None."""
+    try:
+        params = inspect.signature(call).parameters
+    except (TypeError, ValueError):
+        return None
+    return next((k for k in MODE_KEYWORDS if k in params), None)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Number) and not isinstance(value, bool)

@@ -1,0 +1,87 @@
+"""Your own flax.linen module as a population model: `vt.Linen(MyModule)`.
+
+    class CNN(nn.Module):
+        features: int = 8        # int / bool / str field: structural, one compiled program per value
+        dropout: float = 0.0     # float field: a traced per-member scalar, never a recompile
+        @nn.compact
+        def __call__(self, x, train: bool = False): ...
+
+    vt.tune(vt.Linen(CNN), space, data, ...)
+
+Space names that match the module's fields fill them (see models/fields.py); the rest go to the
+optimizer. The module is built inside the vmapped step with each member's values and applied to
+its own variables. Collections other than "params" (BatchNorm's batch_stats) are the member's
+model state: updated when it trains, frozen with it, copied with its weights. The module's
+`__call__` may take `train` (or `training`, `is_training`, `deterministic`) to switch modes;
+dropout draws from the "dropout" rng, which vt.tune gives each member at every step. flax's
+nn.Dropout cannot take a traced rate: use `vt.nn.Dropout`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import flax.linen as nn
+import jax
+
+from vmaptune.models.fields import MODE_KEYWORDS, BuiltFlaxModel, FlaxModel, Field, mode_keyword
+
+__all__ = ["Linen", "BuiltLinen"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Linen(FlaxModel):
+    """A flax.linen module class (or a factory of keyword arguments returning one) as a population
+    model. static: field names to treat as structural whatever their type. loss, metric: the
+    training loss (a name such as "cross_entropy", "mse", "huber", or fn(outputs, targets) ->
+    per-example loss) and the validation metric. example_input: an input batch, when the data's
+    example shape is not what the module takes."""
+
+    def fields(self) -> dict[str, Field]:
+        if isinstance(self.module, type) and issubclass(self.module, nn.Module):
+            skip = {"parent", "name"}
+            try:
+                import typing
+
+                hints = typing.get_type_hints(self.module)
+            except Exception:
+                hints = {}
+            return {f.name: Field(f.name, hints.get(f.name, f.type), f.default)
+                    for f in dataclasses.fields(self.module) if f.name not in skip and f.init}
+        return self._signature_fields(self.module, skip=())
+
+    def _built(self, **kwargs) -> "BuiltLinen":
+        template = self.module(**dict(kwargs["static_values"]))
+        if not isinstance(template, nn.Module):
+            raise TypeError(f"vt.Linen({self._module_name()}) built {type(template).__name__}, not a flax.linen "
+                            f"Module; use vt.Nnx for flax.nnx modules.")
+        return BuiltLinen(**kwargs, mode=mode_keyword(type(template).__call__))
+
+    def __repr__(self):
+        return f"Linen({self._module_name()})"
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltLinen(BuiltFlaxModel):
+    mode: str | None = None  # the __call__ keyword that switches training mode
+
+    def _call_kwargs(self, train: bool) -> dict[str, Any]:
+        return {} if self.mode is None else {self.mode: MODE_KEYWORDS[self.mode](train)}
+
+    def init(self, key: jax.Array, hp: Mapping[str, jax.Array]):
+        module = self.module(**self.module_kwargs(hp))
+        variables = module.init({"params": key}, self.example(), **self._call_kwargs(False))
+        params = variables["params"]
+        state = {name: value for name, value in variables.items() if name != "params"}
+        return self.scaled(params, hp), state
+
+    def apply(self, params, model_state, x, hp, *, train: bool = False, key: jax.Array | None = None):
+        module = self.module(**self.module_kwargs(hp))
+        variables = {"params": params, **model_state}
+        rngs = {"dropout": key} if key is not None else {}
+        if train and model_state:
+            out, updates = module.apply(variables, x, **self._call_kwargs(train), rngs=rngs,
+                                        mutable=list(model_state))
+            return out, {**model_state, **updates}
+        return module.apply(variables, x, **self._call_kwargs(train), rngs=rngs), model_state

@@ -1,0 +1,67 @@
+"""Your own flax.nnx module as a population model: `vt.Nnx(MyModule)`.
+
+    class MLP(nnx.Module):
+        def __init__(self, width: int, dropout: float, *, rngs: nnx.Rngs): ...
+        def __call__(self, x): ...
+
+    vt.tune(vt.Nnx(MLP), space, data, ...)
+
+Space names that match the constructor's arguments fill them (see models/fields.py): int / bool /
+str arguments are structural, float ones traced. Inside the vmapped step the module is built with
+the member's values, its variables are put in (`nnx.update`), it runs in `train()` or `eval()`
+mode, and its non-parameter variables (BatchNorm's batch statistics) come back out as the
+member's model state. Building a module initialises its weights, which are overwritten at once:
+XLA drops that work from the compiled step. `rngs` gets a "params" stream and each member's
+"dropout" key for the step. nnx.Dropout cannot take a traced rate: use `vt.nn.NnxDropout`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+import jax
+from flax import nnx
+
+from vmaptune.models.fields import BuiltFlaxModel, FlaxModel, Field
+
+__all__ = ["Nnx", "BuiltNnx"]
+
+#: The variables that are the member's model state: everything but parameters and rng counters.
+MODEL_STATE = nnx.Not(nnx.Any(nnx.Param, nnx.RngState))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Nnx(FlaxModel):
+    """A flax.nnx module class (or a factory) as a population model: constructor arguments by name,
+    plus `rngs`. static, loss, metric, example_input: as vt.Linen's."""
+
+    def fields(self) -> dict[str, Field]:
+        fn = self.module.__init__ if isinstance(self.module, type) else self.module
+        return self._signature_fields(fn, skip=("self", "rngs"))
+
+    def _built(self, **kwargs) -> "BuiltNnx":
+        if isinstance(self.module, type) and not issubclass(self.module, nnx.Module):
+            raise TypeError(f"vt.Nnx({self._module_name()}): not a flax.nnx Module; use vt.Linen for linen modules.")
+        return BuiltNnx(**kwargs)
+
+    def __repr__(self):
+        return f"Nnx({self._module_name()})"
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltNnx(BuiltFlaxModel):
+    def _module(self, hp: Mapping[str, jax.Array], params_key, dropout_key) -> nnx.Module:
+        rngs = nnx.Rngs(params=params_key, dropout=dropout_key)
+        return self.module(**self.module_kwargs(hp), rngs=rngs)
+
+    def init(self, key: jax.Array, hp: Mapping[str, jax.Array]):
+        model = self._module(hp, key, jax.random.fold_in(key, 1))  # nnx variables exist once built
+        return self.scaled(nnx.state(model, nnx.Param), hp), nnx.state(model, MODEL_STATE)
+
+    def apply(self, params, model_state, x, hp, *, train: bool = False, key: jax.Array | None = None):
+        model = self._module(hp, jax.random.key(0), jax.random.key(0) if key is None else key)
+        nnx.update(model, params, model_state)
+        model.train() if train else model.eval()
+        out = model(x)
+        return out, nnx.state(model, MODEL_STATE)
