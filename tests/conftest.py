@@ -5,6 +5,18 @@ import os
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
 
+# One persistent compilation cache for this run, shared by the xdist workers (they inherit the
+# variable from the process that starts them): a program one worker compiled loads in the other
+# (vmaptune/compile_cache.py). Fresh for every run and removed after it: never the user's cache,
+# and a run's timing does not depend on the runs before it.
+if "VMAPTUNE_COMPILE_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["VMAPTUNE_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="vmaptune-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["VMAPTUNE_COMPILE_CACHE"], ignore_errors=True)
+
 import pytest  # noqa: E402
 
 import vmaptune as vt  # noqa: E402

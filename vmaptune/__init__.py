@@ -6,6 +6,12 @@ from vmaptune.distributed import configure_cpu_devices
 
 configure_cpu_devices()
 
+# A new process reuses the programs earlier ones compiled (vmaptune/compile_cache.py;
+# VMAPTUNE_COMPILE_CACHE=0 turns it off).
+from vmaptune.compile_cache import configure_compile_cache
+
+configure_compile_cache()
+
 from vmaptune.data import Dataset, load_dataset
 from vmaptune.lr_finder import LRRangeTestResult, LRSuggestion, lr_range_test
 from vmaptune.metrics import LOSSES, METRICS, Loss, Metric
@@ -15,6 +21,7 @@ from vmaptune.program import Program, build_program
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
 from vmaptune.optim import OPTIMIZERS
 from vmaptune.results import Results, load_results
+from vmaptune.trained import TrainedModel
 from vmaptune.space import (
     Choice,
     Distribution,
@@ -44,6 +51,19 @@ from vmaptune.tune import EarlyStopping, tune
 
 __version__ = "0.1.0"
 
+# scikit-learn's estimator interface, imported when first used (it costs import time otherwise).
+_LAZY = {name: "vmaptune.sklearn" for name in
+         ("MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegressor", "PopulationSearchCV")}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vmaptune' has no attribute {name!r}")
+
+
 __all__ = [
     # search spaces
     "Space", "Distribution", "Uniform", "LogUniform", "OneMinusLogUniform", "IntUniform",
@@ -57,6 +77,8 @@ __all__ = [
     # strategies
     "Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution", "PBT", "PBTReplay", "PBTSchedule",
     "SuccessiveHalving", "Hyperband", "BayesOpt", "OptunaSampler",
-    # results
-    "Results", "load_results",
+    # results and trained models
+    "Results", "load_results", "TrainedModel",
+    # scikit-learn's interface
+    "MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegressor", "PopulationSearchCV",
 ]

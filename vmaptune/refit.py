@@ -5,27 +5,45 @@ score and never feeds back into any choice. Each setting trains for the epochs a
 validation score peaked (Keras' practice of reusing the early-stopping epoch: a per-member epoch
 budget, after which the member is frozen), with per-epoch evaluation off, then the test split is
 evaluated once. A refit member starts from the same initial weights as the member it refits; its
-minibatch order comes from the "refit" random stream.
+minibatch order comes from the "refit" random stream. The refit weights are kept: they are the
+trained models `Results.best_model()` hands out.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+import jax
 import numpy as np
 
 from vmaptune import engine
 from vmaptune.data import Dataset
+from vmaptune.models.base import BuiltModel
 from vmaptune.population import PopulationRun
 from vmaptune.program import Programs
 
 
-def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids, epochs, seed: int) -> np.ndarray:
-    """numeric_hp: (k,) settings; epochs: (k,) ints >= 1. -> (k,) test scores (NaN if a refit diverged).
+@dataclasses.dataclass
+class Refitted:
+    """One refit member: its test score (NaN if it diverged), network, and trained variables (host)."""
+
+    test_score: float
+    network: BuiltModel
+    params: Any
+    model_state: Any
+    epochs: int
+
+
+def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids, epochs, seed: int
+                   ) -> list[Refitted]:
+    """numeric_hp: (k,) settings; epochs: (k,) ints >= 1. -> one Refitted per setting, in order.
     Members train in the programs of their groups (the model's structures), as in the search."""
     epochs = np.maximum(np.asarray(epochs, int), 1)
     member_ids = np.asarray(member_ids)
     X, y = data.pool()
     arrays = engine.DataArrays(X, y, data.X_test, data.y_test)
-    scores = np.full(len(epochs), np.nan, np.float32)
+    out: list[Refitted | None] = [None] * len(epochs)
     for program, members in programs.partition(numeric_hp):
         hp = {k: v[members] for k, v in numeric_hp.items()}
         smallest = int(np.min(np.asarray(hp["batch_size"]))) if program.variable_batch else program.batch_size
@@ -35,6 +53,11 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
                             budget=budget, order="refit")
         run.train(int(budget.max()))
         _, score = engine.evaluate_population(program, run.state, run.hp, run.controls, run.data)
-        scores[members] = np.where(np.asarray(run.state.status.diverged), np.nan, np.asarray(score))
-    return scores
+        score = np.where(np.asarray(run.state.status.diverged), np.nan, np.asarray(score))
+        params, model_state = jax.device_get((run.state.members.params, run.state.members.model_state))
+        for row, member in enumerate(members):  # rows 0..len-1 hold the members in order
+            take = (lambda tree: jax.tree.map(lambda x: x[row], tree))
+            out[member] = Refitted(float(score[row]), program.model, take(params), take(model_state),
+                                   int(budget[row]))
+    return out
 

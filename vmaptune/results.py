@@ -1,8 +1,10 @@
 """Results of a search: one row per member trained, learning curves, best setting; save / load.
 
 A run directory holds `members.csv` (the table), `curves.npz` (P x epochs arrays), `hp.npz` (the
-encoded hyperparameters, so a strategy can be resumed or a member retrained exactly) and
-`run.json` (space, settings, best). Everything is plain files readable without vmaptune.
+encoded hyperparameters, so a strategy can be resumed or a member retrained exactly),
+`run.json` (space, settings, best) and, when settings were refit, `models/row_<i>/` (each refit
+member's trained weights, vmaptune/trained.py). The table and curves are plain files readable
+without vmaptune.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ class Results:
     """
 
     def __init__(self, space: Space, members: pd.DataFrame, curves: Mapping[str, np.ndarray],
-                 hp: Mapping[str, np.ndarray], settings: Mapping[str, Any]):
+                 hp: Mapping[str, np.ndarray], settings: Mapping[str, Any], models: Mapping[int, Any] | None = None):
         self.space = space
         self.members = members.reset_index(drop=True)
         self.curves = {k: np.asarray(v) for k, v in curves.items()}
         self.hp = {k: np.asarray(v) for k, v in hp.items()}
         self.settings = dict(settings)
+        self.models: dict[int, Any] = dict(models or {})  # row -> TrainedModel (refit members)
 
     # -- selection -------------------------------------------------------------------------------
     @property
@@ -70,6 +73,26 @@ class Results:
         if "test_score" not in self.members.columns:
             raise ValueError("no test score: run vt.tune(..., refit=1) to retrain the best setting and test it.")
         return float(self.members["test_score"].iloc[self.best_index])
+
+    # -- trained models ----------------------------------------------------------------------------
+    def model(self, row: int):
+        """The trained model of row `row` (a vt.TrainedModel: predict, predict_proba, score, save),
+        refit on train + validation. Rows vt.tune(..., refit=k) retrained have one."""
+        row = int(row)
+        if row not in self.models:
+            refit = sorted(self.models)
+            raise ValueError(f"row {row} has no trained model: only refit settings keep their weights "
+                             f"(rows {refit}). " + ("Run vt.tune(..., refit=1) to retrain the best setting on "
+                                                   "train + validation and keep it." if not refit else
+                                                   f"Raise refit= to keep more than {len(refit)}."))
+        return self.models[row]
+
+    def best_model(self):
+        """The best setting's trained model (vt.tune(..., refit=1) or more): refit on train +
+        validation for the epochs at which its validation score peaked."""
+        if len(self.members) == 0:
+            raise ValueError("no members were trained, so there is no best model.")
+        return self.model(self.best_index)
 
     def top(self, k: int = 10) -> pd.DataFrame:
         """The k best rows, best first."""
@@ -118,6 +141,8 @@ class Results:
             meta["best_score"] = self.best_score if np.isfinite(self.best_score) else None
         with open(os.path.join(path, "run.json"), "w") as f:
             json.dump(meta, f, indent=2, default=_plain)
+        for row, model in self.models.items():
+            model.save(os.path.join(path, "models", f"row_{row}"))
         return path
 
 
@@ -135,7 +160,15 @@ def load_results(path: str | os.PathLike) -> Results:
         curves = {k: c[k] for k in c.files}
     with np.load(os.path.join(path, "hp.npz")) as h:
         hp = {k: h[k] for k in h.files}
-    return Results(space, members, curves, hp, meta.get("settings", {}))
+    models = {}
+    models_dir = os.path.join(path, "models")
+    if os.path.isdir(models_dir):
+        from vmaptune.trained import TrainedModel
+
+        for name in sorted(os.listdir(models_dir)):
+            if name.startswith("row_"):
+                models[int(name.removeprefix("row_"))] = TrainedModel.load(os.path.join(models_dir, name))
+    return Results(space, members, curves, hp, meta.get("settings", {}), models)
 
 
 def _plain(value):

@@ -25,6 +25,7 @@ from vmaptune.replicas import Replicas, cv_arrays
 from vmaptune.results import Results
 from vmaptune.space import Space
 from vmaptune.strategies.base import Strategy
+from vmaptune.trained import TrainedModel
 from vmaptune.training import Population, StrategyDecider, train
 
 
@@ -151,10 +152,17 @@ class Search:
         top = [i for i in results.ranking()[:self.settings.refit] if np.isfinite(results.members["score"].iloc[i])]
         if not top:
             return
-        hp = self.space.numeric({name: jnp.asarray(results.hp[name][top]) for name in self.space.names})
+        encoded = {name: jnp.asarray(results.hp[name][top]) for name in self.space.names}
+        hp = self.space.numeric(encoded)
         ids = results.members["member"].to_numpy()[top] * self.settings.seeds
         epochs = results.members["best_epoch"].to_numpy()[top]
-        scores = refit_and_test(self.programs, hp, self.data, member_ids=ids, epochs=epochs, seed=self.settings.seed)
+        refitted = refit_and_test(self.programs, hp, self.data, member_ids=ids, epochs=epochs, seed=self.settings.seed)
         test = np.full(len(results), np.nan, np.float32)
-        test[top] = scores
+        for j, (row, fit) in enumerate(zip(top, refitted)):
+            test[row] = fit.test_score
+            hp_row = {k: v[j] for k, v in hp.items()}
+            results.models[int(row)] = TrainedModel.from_dataset(
+                fit.network, fit.params, fit.model_state, hp_row, self.space.decode({k: v[j:j + 1] for k, v in
+                                                                                    encoded.items()})[0],
+                self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row))
         results.members["test_score"] = test

@@ -1,0 +1,126 @@
+"""scikit-learn's interface: the estimators pass scikit-learn's own checks, PopulationSearchCV's
+cv_results_ matches RandomizedSearchCV's, and both work inside Pipelines and cross_val_score."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import loguniform, randint, rankdata, uniform
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.model_selection import RandomizedSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import vmaptune as vt
+
+# Each entry: a scikit-learn check the estimators do not pass, and why. None at present: every check
+# of scikit-learn's suite passes for both estimators.
+EXPECTED_FAILED: dict[str, str] = {}
+
+
+def expected_failed(estimator):
+    return EXPECTED_FAILED
+
+
+@parametrize_with_checks([vt.MLPClassifier(n_units=16, learning_rate=1e-2), vt.MLPRegressor(n_units=16, learning_rate=1e-2)],
+                         expected_failed_checks=expected_failed)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return load_iris(return_X_y=True)
+
+
+def test_cv_results_have_randomized_search_cv_keys_dtypes_and_ranks(iris):
+    X, y = iris
+    grid = {"learning_rate": [0.01, 0.03], "n_units": [4, 8]}
+    est = vt.MLPClassifier(epochs=3, batch_size=32)
+    theirs = RandomizedSearchCV(est, grid, n_iter=4, cv=3, random_state=0).fit(X, y)
+    ours = vt.PopulationSearchCV(est, grid, strategy=vt.GridSearch(values=grid, population=4), cv=3).fit(X, y)
+    assert set(ours.cv_results_) == set(theirs.cv_results_)
+    for key, value in theirs.cv_results_.items():
+        mine = ours.cv_results_[key]
+        assert type(mine) is type(value), key
+        if isinstance(value, np.ndarray):
+            assert mine.dtype == value.dtype and mine.shape == value.shape, key
+    # the same candidates, as scikit-learn writes them
+    assert sorted(map(lambda p: tuple(sorted(p.items())), ours.cv_results_["params"])) == \
+        sorted(map(lambda p: tuple(sorted(p.items())), theirs.cv_results_["params"]))
+    mean = ours.cv_results_["mean_test_score"]
+    np.testing.assert_allclose(mean, np.mean([ours.cv_results_[f"split{k}_test_score"] for k in range(3)], axis=0))
+    np.testing.assert_array_equal(ours.cv_results_["rank_test_score"], rankdata(-mean, method="min").astype(np.int32))
+    assert ours.best_index_ == int(np.argmin(ours.cv_results_["rank_test_score"]))
+    assert ours.best_score_ == mean[ours.best_index_] and ours.n_splits_ == 3
+    assert pd.DataFrame(ours.cv_results_).shape == (4, len(theirs.cv_results_))
+    assert ours.best_estimator_.epochs == ours.search_results_.members["best_epoch"].iloc[ours.best_index_]
+
+
+def test_scipy_distributions_become_vmaptune_distributions():
+    space = vt.sklearn.to_space({"learning_rate": loguniform(1e-4, 1e-1), "dropout": uniform(0.1, 0.3),
+                                 "n_units": randint(4, 65), "n_hidden": [0, 1, 2, 3], "activation": ["relu", "tanh"],
+                                 "optimizer": "adam"})
+    assert space["learning_rate"] == vt.LogUniform(1e-4, 1e-1)
+    assert space["dropout"].low == 0.1 and space["dropout"].high == pytest.approx(0.4)
+    assert space["n_units"] == vt.IntUniform(4, 64)  # scipy's high is exclusive
+    assert space["n_hidden"] == vt.IntUniform(0, 3)
+    assert space["activation"] == vt.Choice(["relu", "tanh"]) and space["optimizer"] == vt.Fixed("adam")
+    with pytest.raises(ValueError, match=r"scipy.stats.norm has no vmaptune equivalent"):
+        from scipy.stats import norm
+        vt.sklearn.to_space({"x": norm(0, 1)})
+
+
+def test_a_search_in_a_pipeline_and_under_cross_val_score(iris):
+    X, y = iris
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=40, batch_size=32),
+                                   {"learning_rate": loguniform(1e-2, 1e-1)}, n_iter=4, cv=2, random_state=0)
+    pipe = make_pipeline(StandardScaler(), search).fit(X, y)
+    assert pipe.score(X, y) > 0.6 and pipe.predict_proba(X).shape == (150, 3)
+    scores = cross_val_score(make_pipeline(StandardScaler(), search), X, y, cv=2)  # stratified: a classifier
+    assert scores.shape == (2,) and (scores > 0.8).all()
+
+
+def test_regression_search_scores_in_the_targets_units():
+    X, y = load_diabetes(return_X_y=True)
+    est = vt.MLPRegressor(epochs=5, batch_size=32, learning_rate=1e-2)
+    search = vt.PopulationSearchCV(est, {"n_units": [8, 16]}, strategy=vt.GridSearch(values={"n_units": [8, 16]},
+                                   population=2), cv=2, scoring="neg_mean_squared_error").fit(X, y)
+    # negated MSE in the targets' own units (diabetes' variance is about 6000), as scikit-learn reports it
+    assert -8000 < search.best_score_ < -1000
+    assert search.score(X, y) < 1.0 and search.predict(X[:3]).shape == (3,)
+
+
+def test_your_own_model_as_an_estimator(images_arrays):
+    from user_models import CNN
+
+    X, y = images_arrays
+    est = vt.NetworkClassifier(vt.Linen(CNN), {"features": 4, "dropout": 0.1}, epochs=2, batch_size=128,
+                               learning_rate=1e-2)
+    est.fit(X, y)
+    assert est.score(X, y) > 0.5 and est.predict(X[:2]).shape == (2,)
+    grid = {"dropout": [0.0, 0.2], "learning_rate": [0.01, 0.03]}
+    search = vt.PopulationSearchCV(est, grid, strategy=vt.GridSearch(values=grid, population=4), cv=2)
+    search.fit(X, y)
+    assert set(search.best_params_) == {"dropout", "learning_rate"}
+    assert search.best_estimator_.hyperparameters["dropout"] == search.best_params_["dropout"]
+
+
+@pytest.fixture(scope="module")
+def images_arrays():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X.reshape(-1, 8, 8, 1)[:600], y[:600]
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: vt.PopulationSearchCV(vt.MLP(), {"learning_rate": [0.1]}), "estimator must be vt.MLPClassifier"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, cv=1), r"cv=1: give the number"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, scoring="roc_auc"),
+     r"scoring='roc_auc' is not supported"),
+])
+def test_bad_search_arguments(iris, make, match):
+    X, y = iris
+    with pytest.raises((TypeError, ValueError), match=match):
+        make().fit(X, y)

@@ -1,0 +1,79 @@
+"""Trained models out of vt.tune: the refit member's own weights, raw inputs in, labels or target
+units out, and save / load round trips that predict bit for bit."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes, load_digits
+from sklearn.model_selection import train_test_split
+
+import vmaptune as vt
+
+SPACE = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), momentum=vt.Fixed(0.9))
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
+
+
+@pytest.fixture(scope="module")
+def refit_result(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    data = vt.Dataset.from_arrays(X_train, y_train, "classification", test=(X_test, y_test))
+    result = vt.tune(vt.MLP(hidden=1, units=32), SPACE, data, vt.RandomSearch(population=4), epochs=3,
+                     batch_size=64, refit=2, progress=False)
+    return data, result
+
+
+def test_the_best_model_is_the_refit_member_and_reads_raw_inputs(refit_result, digits_split):
+    data, result = refit_result
+    _, X_test, _, y_test = digits_split
+    model = result.best_model()
+    assert isinstance(model, vt.TrainedModel) and model.hyperparameters == result.best_params
+    # raw rows in, scaled as the data set was: the same outputs as the network on the scaled split
+    outputs, _ = model.network.apply(model.params, model.model_state, data.X_test, model.hp, train=False)
+    np.testing.assert_allclose(model.decision_function(X_test), np.asarray(outputs), rtol=1e-5, atol=1e-5)
+    # the engine's one test evaluation of the refit member is this model's accuracy
+    assert model.score(X_test, y_test) == pytest.approx(result.test_score, abs=1e-6)
+    assert model.predict_proba(X_test).shape == (len(X_test), 10)
+    np.testing.assert_allclose(model.predict_proba(X_test).sum(axis=1), 1.0, rtol=1e-12)
+    assert set(model.variables) == {"params"} and model.info["epochs"] >= 1
+    second = result.ranking()[1]
+    assert result.model(second).hyperparameters == result.members.iloc[second][list(SPACE.names)].to_dict()
+    with pytest.raises(ValueError, match=r"row \d+ has no trained model: only refit settings keep their weights"):
+        result.model(int(result.ranking()[2]))
+
+
+def test_save_and_load_predict_bit_for_bit(refit_result, digits_split, tmp_path):
+    _, result = refit_result
+    _, X_test, _, _ = digits_split
+    result.save(tmp_path / "run")
+    again = vt.load_results(tmp_path / "run")
+    assert sorted(again.models) == sorted(result.models)
+    for row, model in result.models.items():
+        np.testing.assert_array_equal(again.model(row).decision_function(X_test), model.decision_function(X_test))
+        np.testing.assert_array_equal(again.model(row).predict(X_test), model.predict(X_test))
+    alone = result.best_model().save(tmp_path / "best")
+    np.testing.assert_array_equal(vt.TrainedModel.load(alone).predict_proba(X_test),
+                                  result.best_model().predict_proba(X_test))
+
+
+def test_a_regression_model_predicts_in_the_targets_units():
+    X, y = load_diabetes(return_X_y=True)
+    data = vt.Dataset.from_arrays(X, y, "regression")
+    result = vt.tune(vt.MLP(hidden=1, units=16), vt.Space(learning_rate=vt.Fixed(0.02)), data,
+                     vt.RandomSearch(population=2), epochs=20, batch_size=32, refit=1, progress=False)
+    model = result.best_model()
+    predicted = model.predict(X[:50])
+    assert predicted.shape == (50,) and 50 < predicted.mean() < 250  # disease progression's own units
+    assert model.score(X, y) > 0.2
+    with pytest.raises(ValueError, match="predict_proba is for classification"):
+        model.predict_proba(X[:2])
+
+
+def test_without_refit_there_is_no_model_and_the_error_says_how(digits):
+    result = vt.tune(vt.MLP(hidden=1, units=8), SPACE, digits, vt.RandomSearch(population=2), epochs=1,
+                     progress=False)
+    with pytest.raises(ValueError, match=r"Run vt.tune\(..., refit=1\)"):
+        result.best_model()

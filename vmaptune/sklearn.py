@@ -1,0 +1,491 @@
+"""scikit-learn's estimator interface: one network as an estimator, and a search whose candidates x
+folds train as one population.
+
+    est = vt.MLPClassifier(n_hidden=2, n_units=64, epochs=50)       # fit / predict / score, in Pipelines
+    search = vt.PopulationSearchCV(est, {"learning_rate": loguniform(1e-4, 1e-1),
+                                         "n_units": list(range(1, 100))}, n_iter=64, cv=3).fit(X, y)
+    search.best_params_, search.best_score_, search.best_estimator_.predict(X_new)
+    pd.DataFrame(search.cv_results_)
+
+An estimator's parameters are vmaptune's hyperparameter names (n_hidden, n_units, learning_rate,
+momentum, ...), so a search space names them directly. `fit` trains one member with the engine
+the searches use (standardising X with its own statistics, as vt.Dataset does); a search trains
+every candidate on every fold at once (`vt.tune(cv=...)`), then refits the best on all of X for
+the epochs at which its cross-validated score peaked.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import time
+import warnings
+from typing import Any, Mapping
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import get_tags
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from vmaptune.data import Dataset
+from vmaptune.early_stopping import EarlyStopping
+from vmaptune.metrics import Metric
+from vmaptune.models.base import Model
+from vmaptune.models.mlp import MLP
+from vmaptune.population import PopulationRun
+from vmaptune.program import build_program
+from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform
+from vmaptune.trained import TrainedModel
+
+__all__ = ["MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegressor", "PopulationSearchCV",
+           "to_space"]
+
+#: Estimator parameters that are settings of the training run, not hyperparameters of a member.
+RUN_PARAMETERS = ("model", "epochs", "batch_size", "early_stopping", "patience", "validation_fraction",
+                  "random_state", "hyperparameters")
+#: scikit-learn scoring names -> vmaptune metrics (scores higher-is-better in both).
+SCORING = {"accuracy": "accuracy", "neg_log_loss": "neg_log_loss", "r2": "r2", "neg_mean_squared_error": "neg_mse",
+           "neg_mean_absolute_error": "neg_mae"}
+
+
+class _Network(BaseEstimator):
+    """What every network estimator shares: fit one member, predict with it."""
+
+    _task = "classification"
+
+    # -- what a subclass says -------------------------------------------------------------------
+    def _model(self) -> Model:
+        return self.model if getattr(self, "model", None) is not None else MLP()
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        """The member's hyperparameters (the space's names) from this estimator's parameters."""
+        params = self.get_params(deep=False)
+        values = {k: v for k, v in params.items() if k not in RUN_PARAMETERS and v is not None}
+        values.update(params.get("hyperparameters") or {})
+        return values
+
+    # -- scikit-learn ---------------------------------------------------------------------------------
+    def _validate(self, X, y="no_validation", reset=True):
+        """scikit-learn's input checks. The MLP reads float features (integers are features too, and
+        are standardised); your own model may take integer token ids and inputs of any shape."""
+        flat = isinstance(self._model(), MLP)
+        dtype = ("float64", "float32") if flat else ("float64", "float32", "int64", "int32")
+        if isinstance(y, str) and y == "no_validation":
+            return validate_data(self, X, reset=reset, allow_nd=not flat, dtype=dtype)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        return validate_data(self, X, y, reset=reset, allow_nd=not flat, multi_output=self._task == "regression",
+                             y_numeric=self._task == "regression", dtype=dtype)
+
+    def fit(self, X, y):
+        """Trains one network on X, y for `epochs` epochs (with early_stopping: on a carved-out
+        validation_fraction, keeping the best epoch's weights)."""
+        X, y = self._validate(X, y)
+        if self._task == "classification":
+            check_classification_targets(y)
+            self.classes_, y = np.unique(y, return_inverse=True)
+            if len(self.classes_) < 2:
+                raise ValueError(f"{type(self).__name__} needs at least 2 classes in y; got 1 class: {self.classes_}.")
+        data = _dataset(X, y, self._task, self.validation_fraction if self.early_stopping else None,
+                        self.random_state)
+        space = Space({k: Fixed(_plain(v)) for k, v in self._hyperparameters().items()})
+        patience = EarlyStopping(patience=int(self.patience), restore_best_weights=True, compact_below=0.0) \
+            if self.early_stopping else None
+        program = build_program(self._model(), space, data, batch_size=min(int(self.batch_size), data.n_train),
+                                early_stopping=patience, devices=1, member_block=0)
+        program = program.replace(evaluate=bool(self.early_stopping))
+        hp = space.numeric(space.encode([{k: d.value for k, d in space.items()}]))
+        from vmaptune.engine import data_arrays
+
+        run = PopulationRun(program, hp, data_arrays(data), member_ids=[0], seed=_seed(self.random_state),
+                            epochs=int(self.epochs))
+        run.train(int(self.epochs), chunk_epochs=int(self.epochs))
+        members = run.state.members
+        params = members.best_params if self.early_stopping else members.params
+        state = members.best_model_state if self.early_stopping else members.model_state
+        take = (lambda tree: _row(tree, 0))
+        status = run.status()
+        if status["diverged"][0]:
+            warnings.warn(f"{type(self).__name__}: training diverged (a non-finite loss or weight); the model keeps "
+                          f"its last finite weights. Lower learning_rate.", ConvergenceWarning, stacklevel=2)
+        self.model_ = TrainedModel.from_dataset(program.model, take(params), take(state), {k: v[0] for k, v in hp.items()},
+                                                {k: d.value for k, d in space.items()}, data)
+        if self._task == "classification":
+            self.model_.classes = self.classes_
+        trained = np.isfinite(run.curves["train_loss"][0])
+        self.loss_curve_ = run.curves["train_loss"][0][trained].tolist()
+        self.n_iter_ = int(trained.sum())
+        self.best_epoch_ = int(status["best_epoch"][0]) if self.early_stopping else self.n_iter_
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return self.model_.predict(self._validate(X, reset=False))
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multioutput": self._task == "regression"}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self._task == "regression":
+            tags.target_tags.multi_output = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+class _Classifier(ClassifierMixin, _Network):
+    _task = "classification"
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        return self.model_.predict_proba(self._validate(X, reset=False))
+
+    def predict_log_proba(self, X):
+        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
+
+
+class _Regressor(RegressorMixin, _Network):
+    _task = "regression"
+
+
+class _MLPParameters:
+    """The built-in MLP's and its optimizer's hyperparameters as estimator parameters."""
+
+    def __init__(self, n_hidden=1, n_units=100, activation="relu", init="he_normal", init_scale=1.0, dropout=0.0,
+                 optimizer="adam", learning_rate=1e-3, momentum=0.9, weight_decay=0.0, batch_size=200, epochs=200,
+                 early_stopping=False, patience=10, validation_fraction=0.1, random_state=None):
+        self.n_hidden = n_hidden
+        self.n_units = n_units
+        self.activation = activation
+        self.init = init
+        self.init_scale = init_scale
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+
+class MLPClassifier(_MLPParameters, _Classifier):
+    """The built-in MLP (vt.MLP) as a scikit-learn classifier: n_hidden layers of n_units units,
+    trained with `optimizer` for `epochs` epochs of `batch_size` rows. Parameters are vmaptune's
+    hyperparameter names, so vt.PopulationSearchCV searches them directly. Defaults follow
+    sklearn.neural_network.MLPClassifier: one layer of 100 relu units, adam at 1e-3, batches of
+    200, 200 epochs. early_stopping: hold out validation_fraction and stop after `patience`
+    epochs without improvement, keeping the best weights. Inputs are standardised with the
+    training data's statistics."""
+
+
+class MLPRegressor(_MLPParameters, _Regressor):
+    """The built-in MLP as a scikit-learn regressor (targets (n,) or (n, k), standardised inside);
+    parameters as vt.MLPClassifier's."""
+
+
+class _NetworkParameters:
+    """Your own model (vt.Linen / vt.Nnx) as an estimator: `hyperparameters` fills its fields
+    (and any optimizer setting); the optimizer's own settings are parameters too."""
+
+    def __init__(self, model=None, hyperparameters=None, optimizer="adam", learning_rate=1e-3, momentum=0.9,
+                 weight_decay=0.0, batch_size=64, epochs=50, early_stopping=False, patience=10,
+                 validation_fraction=0.1, random_state=None):
+        self.model = model
+        self.hyperparameters = hyperparameters
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def set_params(self, **params):
+        """Estimator parameters, or the model's own hyperparameters (they go to `hyperparameters`)."""
+        own = self._get_param_names()
+        fields = {k: params.pop(k) for k in list(params) if k not in own and "__" not in k}
+        if fields:
+            self.hyperparameters = {**(self.hyperparameters or {}), **fields}
+        return super().set_params(**params)
+
+
+class NetworkClassifier(_NetworkParameters, _Classifier):
+    """A classifier from your own model: vt.NetworkClassifier(vt.Linen(CNN), {"features": 8})."""
+
+
+class NetworkRegressor(_NetworkParameters, _Regressor):
+    """A regressor from your own model: vt.NetworkRegressor(vt.Linen(Net), {"hidden": 32})."""
+
+
+# -- the search ---------------------------------------------------------------------------------------------
+def to_space(distributions: Any, fixed: Mapping[str, Any] | None = None) -> Space:
+    """A vt.Space from scikit-learn style distributions (a dict name -> list of values, or a
+    scipy.stats distribution: loguniform / reciprocal -> LogUniform, uniform -> Uniform, randint ->
+    IntUniform; a plain value -> Fixed), or a vt.Space as is; `fixed` adds Fixed values for the
+    names it does not search."""
+    if isinstance(distributions, Space):
+        space = distributions
+    elif isinstance(distributions, Mapping):
+        space = Space({name: _distribution(name, value) for name, value in distributions.items()})
+    else:
+        raise TypeError(f"param_distributions must be a vt.Space or a dict name -> values or scipy.stats "
+                        f"distribution, got {type(distributions).__name__}.")
+    extra = {k: Fixed(_plain(v)) for k, v in (fixed or {}).items() if k not in space and v is not None}
+    return space.replace(**extra) if extra else space
+
+
+def _distribution(name: str, value: Any) -> Distribution:
+    if isinstance(value, Distribution):
+        return value
+    dist = getattr(value, "dist", None)
+    if dist is not None:  # a frozen scipy.stats distribution
+        kind = dist.name
+        args, kwds = value.args, value.kwds
+        if kind in ("loguniform", "reciprocal"):
+            a, b = (list(args) + [kwds.get("a"), kwds.get("b")])[:2] if args else (kwds["a"], kwds["b"])
+            return LogUniform(float(a), float(b))
+        if kind == "uniform":
+            loc = args[0] if args else kwds.get("loc", 0.0)
+            scale = args[1] if len(args) > 1 else kwds.get("scale", 1.0)
+            return Uniform(float(loc), float(loc + scale))
+        if kind == "randint":
+            low, high = (args[0], args[1]) if len(args) > 1 else (kwds["low"], kwds["high"])
+            return IntUniform(int(low), int(high) - 1)  # scipy's high is exclusive
+        raise ValueError(f"param_distributions[{name!r}]: scipy.stats.{kind} has no vmaptune equivalent; use "
+                         f"loguniform / reciprocal, uniform, randint, a list of values, or a vt distribution.")
+    if isinstance(value, (list, tuple, np.ndarray, range)):
+        values = [_plain(v) for v in value]
+        if not values:
+            raise ValueError(f"param_distributions[{name!r}] is empty; give at least one value.")
+        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values) and \
+                sorted(values) == list(range(min(values), max(values) + 1)) and len(values) > 2:
+            return IntUniform(min(values), max(values))  # a range of integers: searched in order
+        return Choice(values) if len(values) > 1 else Fixed(values[0])
+    if isinstance(value, (numbers.Number, str)):
+        return Fixed(_plain(value))
+    raise TypeError(f"param_distributions[{name!r}]={value!r}: give a list of values, a scipy.stats distribution "
+                    f"or a vt distribution.")
+
+
+class PopulationSearchCV(BaseEstimator):
+    """scikit-learn's search interface (RandomizedSearchCV's attributes), with every candidate on
+    every fold trained at once as one population (`vt.tune(..., cv=cv)`).
+
+    estimator: vt.MLPClassifier / MLPRegressor / NetworkClassifier / NetworkRegressor (its
+      parameters not searched stay fixed). param_distributions: a vt.Space, or a dict in
+      scikit-learn's style (lists; scipy.stats loguniform, reciprocal, uniform, randint).
+    strategy: any vt strategy (default vt.RandomSearch(population=n_iter)). cv: folds (int).
+    scoring: None (the estimator's: accuracy / r2), a scikit-learn name (accuracy, neg_log_loss,
+      r2, neg_mean_squared_error, neg_mean_absolute_error) or a vt.Metric. refit: refit the best
+      on all of X for the epochs at which its cross-validated score peaked (best_estimator_).
+    epochs: per candidate (default: the estimator's). early_stopping: a vt.EarlyStopping, or an
+      int patience (default: the estimator's patience when its early_stopping is on).
+    random_state: the seed of the candidates, folds and initial weights. progress: show tqdm's bar.
+
+    cv_results_ has scikit-learn's keys and dtypes. Every candidate-fold trains in one program,
+    so mean_fit_time is the search's training time divided evenly (std 0), and scoring happens
+    inside the program: mean_score_time is 0.
+    """
+
+    def __init__(self, estimator, param_distributions, *, strategy=None, n_iter=64, cv=3, scoring=None, refit=True,
+                 epochs=None, early_stopping=None, random_state=None, progress=False):
+        self.estimator = estimator
+        self.param_distributions = param_distributions
+        self.strategy = strategy
+        self.n_iter = n_iter
+        self.cv = cv
+        self.scoring = scoring
+        self.refit = refit
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.random_state = random_state
+        self.progress = progress
+
+    def _check(self):
+        if not isinstance(self.estimator, _Network):
+            raise TypeError(f"estimator must be vt.MLPClassifier, vt.MLPRegressor, vt.NetworkClassifier or "
+                            f"vt.NetworkRegressor, got {type(self.estimator).__name__}.")
+        if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
+            raise ValueError(f"cv={self.cv!r}: give the number of folds, an integer >= 2.")
+
+    def fit(self, X, y):
+        from vmaptune.strategies.random_search import RandomSearch
+        from vmaptune.tune import tune
+
+        self._check()
+        est = self.estimator
+        probe = clone(est)  # validation records n_features_in_ on the estimator: not on the user's
+        X, y = probe._validate(X, y)
+        self.n_features_in_ = probe.n_features_in_
+        if hasattr(probe, "feature_names_in_"):
+            self.feature_names_in_ = probe.feature_names_in_
+        task = est._task
+        if task == "classification":
+            check_classification_targets(y)
+            self.classes_, y_index = np.unique(y, return_inverse=True)
+        else:
+            y_index = y
+        searched = to_space(self.param_distributions)
+        fixed = {k: v for k, v in est._hyperparameters().items() if k not in searched}
+        space = to_space(searched, fixed)
+        seed = _seed(self.random_state)
+        data = _dataset(X, y_index, task, 0.2, self.random_state, pool_only=True)
+        metric = self._metric(task)
+        stopping = self.early_stopping
+        if isinstance(stopping, numbers.Integral) and not isinstance(stopping, bool):
+            stopping = EarlyStopping(patience=int(stopping))
+        elif stopping is None and est.early_stopping:
+            stopping = EarlyStopping(patience=int(est.patience))
+        strategy = self.strategy if self.strategy is not None else RandomSearch(population=int(self.n_iter))
+        started = time.perf_counter()
+        results = tune(est._model(), space, data, strategy, epochs=int(self.epochs or est.epochs),
+                       batch_size=min(int(est.batch_size), data.n_train), seed=seed, metric=metric, cv=int(self.cv),
+                       early_stopping=stopping, progress=self.progress)
+        seconds = time.perf_counter() - started
+        self.search_results_ = results
+        self.n_splits_ = int(self.cv)
+        self.cv_results_ = _cv_results(results, list(searched.names), self.n_splits_, seconds,
+                                       _score_unit(metric, data))
+        self.best_index_ = int(results.best_index)
+        self.best_params_ = self.cv_results_["params"][self.best_index_]
+        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
+        self.scorer_ = metric
+        self.multimetric_ = False
+        if self.refit:
+            started = time.perf_counter()
+            epochs = int(results.members["best_epoch"].iloc[self.best_index_]) or int(self.epochs or est.epochs)
+            self.best_estimator_ = clone(est).set_params(**self.best_params_, epochs=epochs).fit(X, y)
+            self.refit_time_ = time.perf_counter() - started
+        return self
+
+    def _metric(self, task: str):
+        if self.scoring is None:
+            return "accuracy" if task == "classification" else "r2"
+        if isinstance(self.scoring, Metric):
+            return self.scoring
+        if self.scoring not in SCORING:
+            raise ValueError(f"scoring={self.scoring!r} is not supported; use one of {sorted(SCORING)}, a vt.Metric "
+                             f"or None (the estimator's own score).")
+        return SCORING[self.scoring]
+
+    # -- delegation to the best estimator ------------------------------------------------------------
+    def _best(self):
+        check_is_fitted(self)
+        if not self.refit:
+            raise AttributeError("PopulationSearchCV(refit=False) keeps no best_estimator_; fit with refit=True to "
+                                 "predict.")
+        return self.best_estimator_
+
+    def predict(self, X):
+        return self._best().predict(X)
+
+    def predict_proba(self, X):
+        return self._best().predict_proba(X)
+
+    def score(self, X, y):
+        return self._best().score(X, y)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "cv_results_")
+
+    def __sklearn_tags__(self):
+        """The estimator's kind (classifier / regressor), as BaseSearchCV: cross_val_score then
+        folds a classifier's data stratified."""
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags = copy.deepcopy(inner.classifier_tags)
+        tags.regressor_tags = copy.deepcopy(inner.regressor_tags)
+        tags.target_tags = copy.deepcopy(inner.target_tags)
+        return tags
+
+
+# -- helpers --------------------------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _seed(random_state: Any) -> int:
+    if random_state is None:
+        return 0
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    return int(random_state)
+
+
+def _row(tree, i: int):
+    import jax
+
+    return jax.tree.map(lambda x: np.asarray(x)[i], tree)
+
+
+def _dataset(X, y, task: str, validation_fraction: float | None, random_state, pool_only: bool = False) -> Dataset:
+    """X, y as a vt.Dataset: all rows train (no validation) unless validation_fraction carves one
+    out; the test split is a placeholder row nobody reads. pool_only: train + validation = every
+    row (what cross-validation folds)."""
+    X, y = np.asarray(X), np.asarray(y)
+    placeholder = (X[:1], y[:1])
+    seed = _seed(random_state)
+    if validation_fraction is None:
+        return Dataset.from_arrays(X, y, task, validation=placeholder, test=placeholder, seed=seed)
+    if not 0.0 < float(validation_fraction) < 1.0:
+        raise ValueError(f"validation_fraction={validation_fraction!r} must be in (0, 1).")
+    return Dataset.from_arrays(X, y, task, val_fraction=float(validation_fraction), test=placeholder, seed=seed)
+
+
+def _score_unit(metric, data: Dataset) -> float:
+    """Factor from vmaptune's standardised-target scores to the targets' own units (MSE and MAE)."""
+    if data.task != "regression" or not isinstance(metric, str):
+        return 1.0
+    y_std = float(np.mean(np.asarray(data.y_std)))
+    return {"neg_mse": y_std ** 2, "neg_mae": y_std}.get(metric, 1.0)
+
+
+def _cv_results(results, names: list[str], n_splits: int, seconds: float, unit: float) -> dict[str, Any]:
+    """scikit-learn's cv_results_ from a vt.tune(cv=...) run's Results."""
+    df = results.members
+    n = len(df)
+    out: dict[str, Any] = {
+        "mean_fit_time": np.full(n, seconds / max(n * n_splits, 1), np.float64),
+        "std_fit_time": np.zeros(n, np.float64),
+        "mean_score_time": np.zeros(n, np.float64),
+        "std_score_time": np.zeros(n, np.float64),
+    }
+    params = [{name: _plain(df[name].iloc[i]) for name in names} for i in range(n)]
+    for name in names:
+        values = [p[name] for p in params]
+        try:
+            array = np.array(values)
+            dtype = array.dtype if array.dtype.kind != "U" and array.ndim == 1 else object
+        except ValueError:
+            dtype = object
+        masked = np.ma.MaskedArray(np.empty(n, dtype=dtype), mask=True)
+        for i, value in enumerate(values):
+            masked[i] = value
+        out[f"param_{name}"] = masked
+    out["params"] = params
+    splits = np.asarray(results.curves["split_scores"], np.float64) * unit  # (n, folds) at each one's best epoch
+    diverged = (df["status"] == "diverged").to_numpy()
+    splits[diverged] = np.nan
+    for k in range(n_splits):
+        out[f"split{k}_test_score"] = splits[:, k]
+    mean = splits.mean(axis=1)
+    out["mean_test_score"] = mean
+    out["std_test_score"] = splits.std(axis=1)
+    if np.isnan(mean).all():
+        rank = np.ones(n, np.int32)
+    else:
+        from scipy.stats import rankdata
+
+        rank = rankdata(-np.nan_to_num(mean, nan=np.nanmin(mean) - 1), method="min").astype(np.int32)
+    out["rank_test_score"] = rank
+    return out

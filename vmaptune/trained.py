@@ -1,0 +1,172 @@
+"""One trained member, out of the population: predict, score, save and load.
+
+    model = result.best_model()            # vt.tune(..., refit=1): the best setting, refit on train + val
+    model.predict(X_raw)                   # the data set's own scaling in, original units / labels out
+    model.predict_proba(X_raw)             # classification
+    model.score(X_raw, y)                  # accuracy (classification) or r2 (regression), as scikit-learn
+    model.variables                        # {"params": ..., "batch_stats": ...}: the flax variables
+    model.save("runs/x/model"); vt.TrainedModel.load("runs/x/model")
+
+Saving writes `model.pkl` (the static network description, the hyperparameters and the data's
+scaling) and `weights.npz` (every weight and state array, exactly). Loading rebuilds the
+variables' structure from the network description, so predictions after a round trip are
+bit-identical. A user module (vt.Linen / vt.Nnx) is pickled by reference: its class must be
+importable where the model is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmaptune.models.base import BuiltModel
+
+#: Rows per compiled prediction call. Every call has this shape (the last is padded), so a row's
+#: outputs never depend on how many rows came with it or where it stood among them.
+BATCH_ROWS = 256
+
+
+@dataclasses.dataclass(eq=False)
+class TrainedModel:
+    """A single trained network with the data scaling it was trained under.
+
+    network: the static per-member network (BuiltModel). params, model_state: its variables
+    (host arrays). hp: the numeric hyperparameters it computes with (scalars). hyperparameters:
+    the same as plain Python values. task: "classification" or "regression". classes: the label
+    of each output for classification. x_mean / x_std: the input scaling (None: inputs are used as
+    given); y_mean / y_std: the target scaling (regression). input_shape / input_dtype: one
+    example's. info: where it came from (epochs trained, test score, ...)."""
+
+    network: BuiltModel
+    params: Any
+    model_state: Any
+    hp: Mapping[str, Any]
+    hyperparameters: Mapping[str, Any]
+    task: str
+    classes: np.ndarray | None
+    input_shape: tuple[int, ...]
+    input_dtype: str
+    x_mean: np.ndarray | None = None
+    x_std: np.ndarray | None = None
+    y_mean: Any = 0.0
+    y_std: Any = 1.0
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        self._forward = jax.jit(self._outputs)
+
+    def __getstate__(self):  # pickling (scikit-learn estimators hold a model): the compiled function stays
+        state = dict(self.__dict__)
+        state.pop("_forward", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._forward = jax.jit(self._outputs)
+
+    @classmethod
+    def from_dataset(cls, network, params, model_state, hp, hyperparameters, data, **info) -> "TrainedModel":
+        """A trained member of a search on `data` (vt.Dataset): its scaling travels with it."""
+        classes = np.asarray(getattr(data, "classes", None) if getattr(data, "classes", None) is not None
+                             else np.arange(data.n_classes)) if data.task == "classification" else None
+        return cls(network=network, params=jax.device_get(params), model_state=jax.device_get(model_state),
+                   hp={k: np.asarray(v) for k, v in hp.items()}, hyperparameters=dict(hyperparameters),
+                   task=data.task, classes=classes, input_shape=data.input_shape,
+                   input_dtype=str(data.X_train.dtype), x_mean=data.x_mean, x_std=data.x_std, y_mean=data.y_mean,
+                   y_std=data.y_std, info=info)
+
+    # -- using it --------------------------------------------------------------------------------
+    @property
+    def variables(self) -> dict[str, Any]:
+        """The flax variables: {"params": ..., plus model-state collections such as batch_stats}."""
+        state = self.model_state if isinstance(self.model_state, Mapping) else {"state": self.model_state}
+        return {"params": self.params, **state}
+
+    def _outputs(self, params, model_state, x):
+        hp = {k: jnp.asarray(v) for k, v in self.hp.items()}
+        return self.network.apply(params, model_state, x, hp, train=False, key=None)[0]
+
+    def scale(self, X: Any) -> np.ndarray:
+        """Raw inputs (n, ...) scaled as the training data was."""
+        X = np.asarray(X)
+        if X.ndim == len(self.input_shape):  # one example
+            X = X[None]
+        if tuple(X.shape[1:]) != tuple(self.input_shape):
+            raise ValueError(f"X has examples of shape {X.shape[1:]}, but the model was trained on {self.input_shape}.")
+        if self.x_mean is None:
+            return X.astype(self.input_dtype)
+        return ((X.astype(np.float64) - self.x_mean) / self.x_std).astype(np.float32)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The network's raw outputs (n, n_outputs) for raw inputs: logits, or standardised values."""
+        Xs = self.scale(X)
+        n = len(Xs)
+        padded = np.zeros((-(-n // BATCH_ROWS) * BATCH_ROWS,) + Xs.shape[1:], Xs.dtype)
+        padded[:n] = Xs
+        chunks = [np.asarray(self._forward(self.params, self.model_state, jnp.asarray(padded[i:i + BATCH_ROWS])))
+                  for i in range(0, len(padded), BATCH_ROWS)]
+        return np.concatenate(chunks)[:n] if chunks else np.zeros((0, 0), np.float32)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels (classification) or values in the targets' own units (regression)."""
+        out = self.decision_function(X)
+        if self.task == "classification":
+            return self.classes[np.argmax(out, axis=-1)]
+        values = out * np.asarray(self.y_std) + np.asarray(self.y_mean)
+        return values[:, 0] if values.shape[1] == 1 else values
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(n, n_classes) class probabilities (softmax of the logits)."""
+        if self.task != "classification":
+            raise ValueError("predict_proba is for classification; this model does regression: use predict.")
+        logits = self.decision_function(X).astype(np.float64)
+        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return exp / exp.sum(axis=-1, keepdims=True)
+
+    def score(self, X: Any, y: Any) -> float:
+        """Accuracy (classification) or r2 (regression) on raw data, as scikit-learn's estimators."""
+        from sklearn.metrics import accuracy_score, r2_score
+
+        predicted = self.predict(X)
+        return float(accuracy_score(y, predicted) if self.task == "classification" else r2_score(y, predicted))
+
+    def __repr__(self):
+        values = ", ".join(f"{k}={v}" for k, v in self.hyperparameters.items())
+        return f"TrainedModel({self.task}, {values})"
+
+    # -- save / load ---------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> str:
+        """Writes the model to the directory `path` (created): model.pkl and weights.npz."""
+        path = os.fspath(path)
+        os.makedirs(path, exist_ok=True)
+        leaves = jax.tree.leaves((self.params, self.model_state))
+        np.savez(os.path.join(path, "weights.npz"), **{f"leaf_{i}": np.asarray(x) for i, x in enumerate(leaves)})
+        described = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                     if f.name not in ("params", "model_state")}
+        with open(os.path.join(path, "model.pkl"), "wb") as f:
+            pickle.dump(described, f)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TrainedModel":
+        """A model written by `save`: the same weights, bit for bit."""
+        path = os.fspath(path)
+        with open(os.path.join(path, "model.pkl"), "rb") as f:
+            described = pickle.load(f)
+        network: BuiltModel = described["network"]
+        hp = {k: jnp.asarray(v) for k, v in described["hp"].items()}
+        structure = jax.eval_shape(lambda key: network.init(key, hp), jax.random.key(0))
+        with np.load(os.path.join(path, "weights.npz")) as weights:
+            leaves = [weights[f"leaf_{i}"] for i in range(len(weights.files))]
+        treedef = jax.tree.structure(structure)
+        if treedef.num_leaves != len(leaves):
+            raise ValueError(f"{path}: weights.npz holds {len(leaves)} arrays, but the network has "
+                             f"{treedef.num_leaves}; the files do not belong together.")
+        params, model_state = jax.tree.unflatten(treedef, leaves)
+        return cls(params=params, model_state=model_state, **described)
