@@ -102,8 +102,6 @@ def test_ask_is_deterministic_and_encodes_population_arrays():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({}, ValueError, r"the grid is empty .*points_per_axis=n"),
-        ({"values": {}}, ValueError, r"the grid is empty \(values=\{\}"),
         ({"values": {"lr": []}}, ValueError, r"values\['lr'\] is empty. Give at least one value"),
         ({"values": [0.1, 0.2]}, TypeError, r"values must be a dict name -> list of values, got list"),
         ({"values": {"lr": 0.1}}, TypeError, r"values\['lr'\] must be a list of values, got 0.1"),
@@ -141,8 +139,6 @@ SPACE = vt.Space(lr=vt.LogUniform(1e-4, 1e-1), n=vt.IntUniform(1, 4), act=vt.Cho
          r"values\['n'\] has duplicates \[1\].*List each value once"),
         # Distinct in float64, one value in float32.
         ({"values": {"lr": [0.01, 0.01 + 1e-12]}, "points_per_axis": 2}, r"values\['lr'\] has duplicates"),
-        ({"values": {"lr": [1e-3], "n": [1]}},
-         r"no values for 'act' .* and points_per_axis=None. Add values=\{'act': \[...\]\}, or give points_per_axis=n"),
     ],
 )
 def test_values_are_checked_against_the_space_at_init(kwargs, match):
@@ -169,3 +165,13 @@ def test_misuse_of_ask_and_tell_fails_clearly():
     assert strategy.done(state)
     with pytest.raises(RuntimeError, match=r"all 2 grid points were already asked.*Check strategy.done"):
         strategy.ask(state, jax.random.key(0))
+
+
+def test_a_grid_with_no_values_or_points_takes_three_points_per_parameter():
+    """GridSearch(population=16) alone: low, middle and high of every searched parameter in its own
+    scale (every option of a Choice); listed values still win."""
+    axes = GridSearch(population=16).axes(SPACE)
+    np.testing.assert_allclose(axes["lr"], [1e-4, 10 ** -2.5, 1e-1], rtol=1e-6)
+    assert axes["n"].tolist() == [1, 2, 4] and axes["act"].tolist() == [0, 1] and len(axes["opt"]) == 1
+    assert GridSearch(population=16).grid_size(SPACE) == 18
+    assert GridSearch(values={"lr": [1e-3], "n": [1]}).grid_size(SPACE) == 2  # act: both options

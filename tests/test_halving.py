@@ -153,7 +153,7 @@ def test_failed_members_are_never_kept():
                                               r"Try min_epochs=1"),
     (lambda: SuccessiveHalving(max_epochs=2, eta=3), r"max_epochs=2 with min_epochs=1 and eta=3 leaves a single "
                                                      r"rung.*max_epochs >= eta \* min_epochs = 3"),
-    (lambda: Hyperband(), r"max_epochs is required.*Hyperband\(max_epochs=27, eta=3\)"),
+    (lambda: Hyperband().plan(), r"max_epochs is needed for ask / tell.*inside vt.tune it defaults to tune's epochs"),
 ])
 def test_bad_settings_fail_with_argument_value_and_fix(make, match):
     with pytest.raises(ValueError, match=match):
@@ -168,3 +168,10 @@ def test_budgets_that_do_not_fit_the_run_fail_before_training(digits):
                        match=r"max_epochs=4 but vt.tune\(epochs=3\).*Use epochs=4 or leave max_epochs=None"):
         vt.tune(MODEL, SPACE, digits, SuccessiveHalving(population=4, eta=2, max_epochs=4), epochs=3,
                 batch_size=BATCH, progress=False)
+
+
+def test_budgets_left_open_take_tunes_epochs(digits):
+    assert Hyperband().for_epochs(4) == Hyperband(max_epochs=4)
+    assert SuccessiveHalving(population=8, eta=2).for_epochs(4).max_epochs == 4
+    result = vt.tune(MODEL, SPACE, digits, Hyperband(eta=2), epochs=4, batch_size=BATCH, progress=False)
+    assert result.to_dataframe().groupby("round").size().tolist() == [4, 3, 3]  # Hyperband(max_epochs=4)'s brackets

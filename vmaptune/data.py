@@ -70,6 +70,7 @@ class Dataset:
     y_std: Any = 1.0
     x_mean: np.ndarray | None = None
     x_std: np.ndarray | None = None
+    classes: np.ndarray | None = None  # the original label of each class id (classification)
 
     @property
     def n_features(self) -> int:
@@ -169,11 +170,12 @@ class Dataset:
         `seed`, stratified for classification) with val_fraction / test_fraction of its rows.
         Float inputs are standardised per value with the training split's statistics; integer
         inputs (token ids) are kept as they are. Regression targets are standardised too."""
-        X, y, n_classes = _check_arrays(X, y, task)
+        X, y, classes = _check_arrays(X, y, task)
+        n_classes = None if classes is None else len(classes)
         given = {}
         for split_name, pair in (("validation", validation), ("test", test)):
             if pair is not None:
-                given[split_name] = _check_split(split_name, pair, X, y, task, n_classes)
+                given[split_name] = _check_split(split_name, pair, X, y, task, classes)
         carve_val = 0.0 if validation is not None else val_fraction
         carve_test = 0.0 if test is not None else test_fraction
         if validation is None:
@@ -223,22 +225,30 @@ class Dataset:
         return cls(
             X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
             task=task, n_classes=n_classes, name=name, feature_names=names,
-            y_mean=y_mean, y_std=y_std, x_mean=x_mean, x_std=x_std,
+            y_mean=y_mean, y_std=y_std, x_mean=x_mean, x_std=x_std, classes=classes,
         )
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike, target: str, task: str, **split: Any) -> "Dataset":
-        """A CSV with a header row; `target` names the label column, every other column is a feature."""
+    def from_csv(cls, path: str | os.PathLike, target: str, task: str, *, one_hot: bool = False,
+                 **split: Any) -> "Dataset":
+        """A CSV with a header row; `target` names the label column, every other column is a feature.
+        Class labels may be strings (kept in `classes`). one_hot=True turns text feature columns
+        into one 0/1 column per value (pandas.get_dummies); otherwise they are an error."""
         import pandas as pd
 
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path!r} does not exist; give the path of a CSV file with a header row.")
         frame = pd.read_csv(path)
         if target not in frame.columns:
             raise ValueError(f"target={target!r} is not a column of {path}; columns are {list(frame.columns)}.")
         features = frame.drop(columns=[target])
-        non_numeric = [c for c in features.columns if not np.issubdtype(features[c].dtype, np.number)]
-        if non_numeric:
+        non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c].dtype)]
+        if non_numeric and one_hot:
+            features = pd.get_dummies(features, columns=non_numeric, dtype=float)
+        elif non_numeric:
             raise ValueError(
-                f"{path}: feature columns {non_numeric} are not numeric; encode them (e.g. pandas.get_dummies) first."
+                f"{path}: feature columns {non_numeric} hold text, not numbers; pass one_hot=True to give each of "
+                f"their values a 0/1 column, or encode them yourself (e.g. pandas.get_dummies) first."
             )
         split.setdefault("name", os.path.basename(str(path)))
         return cls.from_arrays(features.to_numpy(np.float64), frame[target].to_numpy(), task,
@@ -304,7 +314,8 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
     return X
 
 
-def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, int | None]:
+def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """-> X (float64, or int64 ids), y (class ids int32, or float64 targets), classes (or None)."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
     X = _check_inputs(X)
@@ -325,25 +336,28 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, in
             raise ValueError(f"y has {len(bad)} NaN or infinite values, the first at row {bad[0][0]}; "
                              f"drop those rows first.")
         return X, y, None
-    # classification: labels must be the integers 0..K-1, each present.
-    if not (np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating)
-                                                   and np.all(np.isfinite(y)) and np.all(y == np.round(y)))):
-        raise ValueError(f"y must hold integer class labels 0..K-1, got dtype {y.dtype} (e.g. {y[:3].tolist()}); "
-                         "map them with `classes, y = np.unique(y, return_inverse=True)`.")
-    y = y.astype(np.int64)
-    labels = np.unique(y)
-    expected = np.arange(labels.max() + 1) if labels.min() >= 0 else None
-    if expected is None or len(labels) != len(expected):
-        missing = sorted(set(range(int(labels.max()) + 1)) - set(labels.tolist())) if labels.min() >= 0 else []
-        raise ValueError(f"y must hold class labels 0..K-1 with every class present; got labels "
-                         f"{labels.tolist()[:10]}{' (missing ' + str(missing[:10]) + ')' if missing else ''}. "
-                         "Map them with `classes, y = np.unique(y, return_inverse=True)`.")
-    if len(labels) < 2:
-        raise ValueError(f"y has a single class {labels.tolist()}; classification needs at least 2.")
-    return X, y.astype(np.int32), int(len(labels))
+    return X, *_encode_labels(y, "y")
 
 
-def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, n_classes: int | None):
+def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Class labels (integers, strings or booleans) -> (int32 class ids, the sorted labels)."""
+    if y.dtype.kind == "f":
+        if not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+            raise ValueError(f"{what} holds non-integer numbers (e.g. {y[:3].tolist()}) but task='classification'; "
+                             f"class labels must be integers or strings. For a continuous target use "
+                             f"task='regression'.")
+        y = y.astype(np.int64)
+    try:
+        classes, ids = np.unique(y, return_inverse=True)
+    except TypeError:
+        raise TypeError(f"{what} mixes label types ({sorted({type(v).__name__ for v in y.tolist()})}); give labels "
+                        f"of one type, e.g. all strings: y.astype(str).") from None
+    if len(classes) < 2:
+        raise ValueError(f"{what} has a single class {classes.tolist()}; classification needs at least 2.")
+    return ids.astype(np.int32).reshape(-1), classes
+
+
+def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, classes: np.ndarray | None):
     """A split given as (X, y): same example shape, targets and dtype kind as the main arrays."""
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
         raise TypeError(f"{name} must be a pair (X_{name[:3]}, y_{name[:3]}), got {type(pair).__name__}.")
@@ -357,12 +371,13 @@ def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, 
     if len(Xs) != len(ys) or ys.shape[1:] != y.shape[1:]:
         raise ValueError(f"{name}: X has {len(Xs)} rows and y has shape {ys.shape}; y must be {(len(Xs),) + y.shape[1:]}.")
     if task == "classification":
-        if not np.issubdtype(ys.dtype, np.integer) and not np.all(ys == np.round(ys)):
-            raise ValueError(f"{name}: y must hold integer class labels, got dtype {ys.dtype}.")
-        ys = ys.astype(np.int64)
-        if len(ys) and (ys.min() < 0 or ys.max() >= n_classes):
-            raise ValueError(f"{name}: y holds labels outside 0..{n_classes - 1} (the training labels' classes).")
-        return Xs, ys.astype(np.int32)
+        if ys.dtype.kind == "f" and np.all(ys == np.round(ys)):
+            ys = ys.astype(np.int64)
+        unknown = sorted(set(np.unique(ys).tolist()) - set(classes.tolist()), key=str)
+        if unknown:
+            raise ValueError(f"{name}: y holds labels {unknown[:10]} that the training labels do not have "
+                             f"(classes {classes.tolist()[:10]}).")
+        return Xs, np.searchsorted(classes, ys).astype(np.int32)
     return Xs, ys.astype(np.float64)
 
 

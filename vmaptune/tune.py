@@ -67,6 +67,8 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
     settings = Settings.check(epochs=epochs, seed=seed, batch_size=batch_size, chunk_epochs=chunk_epochs,
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
                               seeds=seeds, refit=refit, devices=devices, member_block=member_block)
+    if isinstance(strategy, Strategy):  # a budget left open (Hyperband()) takes tune's epochs
+        strategy = strategy.for_epochs(settings.epochs)
     search = Search(model, space, data, strategy, settings, metric=metric, optimizer=optimizer)
     history = History(space, search.describe(data), run_dir)
     state = strategy.init(space, streams.stream(settings.seed, "strategy"))

@@ -96,6 +96,10 @@ class Strategy:
     #: keeps every member in the population (no early-stop packing), so every source stays there.
     copies_members: ClassVar[bool] = False
 
+    def for_epochs(self, epochs: int) -> "Strategy":
+        """This strategy for a vt.tune run of `epochs` epochs (a budget left open takes them)."""
+        return self
+
     def check_epochs(self, epochs: int) -> None:
         """Raises when a vt.tune run of `epochs` epochs cannot work with these settings (before
         anything compiles)."""

@@ -81,6 +81,10 @@ def _encode_axis(name: str, plain: Sequence[Any], dist: Distribution) -> np.ndar
     return axis
 
 
+#: Points per unlisted parameter when points_per_axis is not given: low, middle and high.
+DEFAULT_POINTS = 3
+
+
 @dataclasses.dataclass(frozen=True)
 class GridSearch(Strategy):
     """Every point of a grid, `population` points per ask.
@@ -89,7 +93,8 @@ class GridSearch(Strategy):
         stored as a tuple of (name, tuple) pairs so the strategy stays hashable.
     points_per_axis: n for every parameter not in `values`: `dist.grid(n)`, n points evenly spaced
         in the distribution's own scale (fewer for narrow integer ranges, every option of a Choice).
-    Fixed parameters take their one value. Give `values`, `points_per_axis`, or both.
+        None: DEFAULT_POINTS (3: low, middle, high in the parameter's scale).
+    Fixed parameters take their one value.
     """
 
     population: int = 64
@@ -107,11 +112,6 @@ class GridSearch(Strategy):
             raise TypeError(
                 f"GridSearch: values must be a dict name -> list of values, got {type(values).__name__}: "
                 f"{values!r}. E.g. values={{'learning_rate': [1e-3, 1e-2]}}."
-            )
-        if not values and self.points_per_axis is None:
-            raise ValueError(
-                f"GridSearch: the grid is empty (values={self.values!r}, points_per_axis=None). Give "
-                f"values={{name: [...]}}, or points_per_axis=n to grid every parameter, or both."
             )
         pairs = []
         for name, vals in values.items():
@@ -151,14 +151,10 @@ class GridSearch(Strategy):
                 axes[name] = _encode_axis(name, given[name], dist)
             elif dist.is_fixed:
                 axes[name] = np.asarray(dist.grid(), np.dtype(dist.dtype))
-            elif self.points_per_axis is None:
-                raise ValueError(
-                    f"GridSearch: no values for {name!r} ({dist!r}) and points_per_axis=None. Add "
-                    f"values={{{name!r}: [...]}}, or give points_per_axis=n to grid unlisted parameters."
-                )
             else:
                 # np.unique: float32 can merge neighbouring points of a very narrow range.
-                axes[name] = np.unique(np.asarray(dist.grid(self.points_per_axis), np.dtype(dist.dtype)))
+                axes[name] = np.unique(np.asarray(dist.grid(self.points_per_axis or DEFAULT_POINTS),
+                                                  np.dtype(dist.dtype)))
         return axes
 
     def grid_size(self, space: Space) -> int:
@@ -169,7 +165,7 @@ class GridSearch(Strategy):
         """Grid size; known without the space when every parameter is listed in `values`."""
         if space is not None:
             return self.grid_size(space)
-        if self.points_per_axis is None:
+        if self.points_per_axis is None and self.values:  # every searched name listed (the usual case)
             return math.prod(len(v) for _, v in self.values)
         return None
 

@@ -156,6 +156,10 @@ class _Halving(Strategy):
     def plan(self, epochs: int | None = None) -> tuple[Rungs, ...]:
         raise NotImplementedError
 
+    def for_epochs(self, epochs: int) -> "_Halving":
+        """max_epochs=None takes vt.tune's epochs."""
+        return self if self.max_epochs is not None else dataclasses.replace(self, max_epochs=int(epochs))
+
     def check_epochs(self, epochs: int) -> None:
         """Errors for a vt.tune run of `epochs` epochs (before anything trains)."""
         if self.max_epochs is not None and epochs != self.max_epochs:
@@ -304,19 +308,22 @@ class SuccessiveHalving(_Halving):
 class Hyperband(_Halving):
     """Hyperband: successive-halving brackets from many short runs to few long ones.
 
-    max_epochs (required): R, the largest budget (and vt.tune's epochs). eta: keep 1/eta per rung.
-    min_epochs: the smallest budget. population is derived: the largest bracket's size.
+    max_epochs: R, the largest budget; None inside vt.tune takes its epochs (ask / tell needs it).
+    eta: keep 1/eta per rung. min_epochs: the smallest budget. population is derived: the largest
+    bracket's size (known once max_epochs is).
     """
 
-    population: int = dataclasses.field(default=0, init=False)
+    population: int = dataclasses.field(default=1, init=False)
 
     def __post_init__(self):
-        if self.max_epochs is None:
-            raise ValueError("Hyperband: max_epochs is required (the largest budget in epochs, vt.tune's epochs), "
-                             "e.g. Hyperband(max_epochs=27, eta=3).")
         self._check()
-        object.__setattr__(self, "population", max(rungs[0][0] for rungs in self.plan()))
+        if self.max_epochs is not None:
+            object.__setattr__(self, "population", max(rungs[0][0] for rungs in self.plan()))
         super().__post_init__()
 
     def plan(self, epochs: int | None = None) -> tuple[Rungs, ...]:
-        return hyperband_brackets(self.max_epochs, self.eta, self.min_epochs)
+        r_max = self.max_epochs or epochs
+        if r_max is None:
+            raise ValueError("Hyperband: max_epochs is needed for ask / tell (the largest budget in epochs); "
+                             "inside vt.tune it defaults to tune's epochs. E.g. Hyperband(max_epochs=27, eta=3).")
+        return hyperband_brackets(r_max, self.eta, self.min_epochs)
