@@ -2,6 +2,8 @@
 
 # Before anything can start JAX's backends: show each CPU core as a device, so a population is
 # split over all cores (see vmaptune/distributed.py; VMAPTUNE_CPU_DEVICES=1 turns it off).
+__version__ = "0.1.0"  # before the imports below: checkpoints record it
+
 from vmaptune.distributed import configure_cpu_devices
 
 configure_cpu_devices()
@@ -49,7 +51,6 @@ from vmaptune.strategies import (
 )
 from vmaptune.tune import EarlyStopping, tune
 
-__version__ = "0.1.0"
 
 # scikit-learn's estimator interface, imported when first used (it costs import time otherwise).
 _LAZY = {name: "vmaptune.sklearn" for name in

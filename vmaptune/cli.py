@@ -19,7 +19,7 @@ DEMO_SPACE = {
 
 
 TUNE_KEYS = ("epochs", "seed", "metric", "batch_size", "shared_order", "chunk_epochs", "cv", "seeds", "refit",
-             "bucketing", "devices", "member_block")
+             "bucketing", "devices", "member_block", "max_memory")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,12 +30,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--population", type=int, default=None, help="members per round (default 256, quick 64)")
     demo.add_argument("--epochs", type=int, default=None, help="epochs per member (default 20, quick 5)")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--out", default="runs/demo", help="run directory to write (default runs/demo)")
+    demo.add_argument("--out", default=None, help="run directory to write (default runs/demo, quick runs/demo-quick)")
     demo.add_argument("--no-progress", action="store_true")
+    _run_dir_flags(demo)
     run = sub.add_parser("run", help="run a search described by a TOML or JSON config file")
     run.add_argument("config")
     run.add_argument("--out", default=None, help="run directory (default: the config's `out`, else runs/<name>)")
     run.add_argument("--no-progress", action="store_true")
+    _run_dir_flags(run)
     report = sub.add_parser("report", help="print a run directory's table and write its plots")
     report.add_argument("run_dir")
     report.add_argument("--top", type=int, default=10)
@@ -46,9 +48,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         return _report(args.run_dir, args.top)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError) as err:
         print(f"vmaptune {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"vmaptune {args.command}: interrupted before any member trained; nothing to keep.", file=sys.stderr)
+        return INTERRUPTED
+
+
+INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
+
+
+def _run_dir_flags(parser) -> None:
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in the run directory (after a crash, a kill or Ctrl-C)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run in the run directory")
 
 
 def _demo(args) -> int:
@@ -58,14 +72,15 @@ def _demo(args) -> int:
               "strategy": {"name": "RandomSearch", "population": population}}
     print(f"vmaptune demo: random search, {population} MLPs (64-128-128-10) trained at once on digits "
           f"for {epochs} epochs.")
-    return _execute(config, args.out, progress=not args.no_progress)
+    out = args.out or ("runs/demo-quick" if args.quick else "runs/demo")
+    return _execute(config, out, args)
 
 
 def _run(args) -> int:
     config = load_config(args.config)
     out = args.out or config.pop("out", None) or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
     config.pop("out", None)
-    return _execute(config, out, progress=not args.no_progress)
+    return _execute(config, out, args)
 
 
 def load_config(path: str) -> dict[str, Any]:
@@ -111,12 +126,20 @@ def build(config: dict[str, Any]):
     return model, space, data, strategy, kwargs
 
 
-def _execute(config: dict[str, Any], out: str, progress: bool) -> int:
+def _execute(config: dict[str, Any], out: str, args) -> int:
+    import warnings
+
     import vmaptune as vt
 
     model, space, data, strategy, kwargs = build(config)
-    result = vt.tune(model, space, data, strategy=strategy, progress=progress, run_dir=out, **kwargs)
-    result.save(out)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="interrupted: ")  # said below in one line
+        result = vt.tune(model, space, data, strategy=strategy, progress=not args.no_progress, run_dir=out,
+                         resume=args.resume, overwrite=args.overwrite, **kwargs)
+    if result.settings.get("interrupted"):
+        print(f"\nvmaptune {args.command}: interrupted; {len(result)} members kept in {out} "
+              "(run the same command with --resume to continue)", file=sys.stderr)
+        return INTERRUPTED
     print()
     print(result.summary(10))
     seconds = result.settings["seconds"]

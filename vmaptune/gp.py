@@ -20,7 +20,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.optimize
 from jax.scipy.linalg import cho_solve, solve_triangular
 
 Array = jax.Array
@@ -180,7 +179,7 @@ def fit(X, y, mask, raw_inits, max_iter: int = 60) -> tuple[np.ndarray, float]:
     best_raw, best_value = None, np.inf
     for r0 in np.asarray(raw_inits, np.float64):
         r0 = np.clip(r0, lo, hi)
-        res = scipy.optimize.minimize(
+        res = scipy_optimize().minimize(
             fun, r0, jac=True, method="L-BFGS-B", bounds=list(zip(lo, hi)), options={"maxiter": max_iter}
         )
         if np.isfinite(res.fun) and res.fun < best_value:
@@ -231,3 +230,10 @@ def path_value(post: Posterior, path: SamplePath, Xs: Array) -> Array:
     """Evaluate a drawn function at Xs: (m, d) -> (m,)."""
     prior = rff_features(post.params, path.omega, path.phase, Xs) @ path.weights
     return prior + cross_kernel(post, Xs) @ path.beta
+
+
+def scipy_optimize():
+    """scipy.optimize, imported on first use (about 1 s: `import vmaptune` does not pay it)."""
+    import scipy.optimize
+
+    return scipy.optimize

@@ -1,12 +1,10 @@
-"""The record of a search as it runs: one entry per round, the progress bar, the run directory, and
-the `Results` they make. Finished rounds survive an interrupt (Ctrl-C returns them)."""
+"""The record of a search as it runs: one entry per round, the progress bar, and the `Results` they
+make (with the round in progress when Ctrl-C came, if any)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
-import warnings
 from typing import Any, Mapping
 
 import numpy as np
@@ -59,10 +57,10 @@ def round_record(round_index: int, ids, hp: Mapping[str, Any], final: dict, curv
 
 
 class History:
-    """The rounds of one search so far; saves the run directory after each when given one."""
+    """The rounds of one search so far."""
 
-    def __init__(self, space: Space, settings: dict, run_dir: str | None = None):
-        self.space, self.settings, self.run_dir = space, settings, run_dir
+    def __init__(self, space: Space, settings: dict):
+        self.space, self.settings = space, settings
         self.records: list[RoundRecord] = []
         self.started = time.perf_counter()
         self.best = -np.inf
@@ -79,24 +77,14 @@ class History:
     def add(self, record: RoundRecord) -> None:
         self.records.append(record)
         self.settings["useful_compute_fraction"].append(round(record.useful_compute_fraction, 4))
-        self.best = max(self.best, float(np.max(np.asarray(finite_or_worst(record.scores)))))
-        if self.run_dir is not None:
-            self.results().save(self.run_dir)
+        scores = np.asarray(finite_or_worst(record.scores))
+        if len(scores):
+            self.best = max(self.best, float(np.max(scores)))
 
-    @contextlib.contextmanager
-    def keep_finished_rounds(self):
-        """Ctrl-C inside returns what finished: the search stops with a warning (it re-raises when
-        no round has finished yet)."""
-        try:
-            yield
-        except KeyboardInterrupt:
-            if not self.records:
-                raise
-            warnings.warn(f"interrupted: returning the {self.rounds} finished round(s).", stacklevel=3)
-
-    def results(self) -> Results:
+    def results(self, partial: RoundRecord | None = None) -> Results:
+        """The finished rounds (and `partial`, a round cut short, when given) as Results."""
         settings = {**self.settings, "rounds": self.rounds, "seconds": round(time.perf_counter() - self.started, 3)}
-        space, records = self.space, self.records
+        space, records = self.space, self.records + ([partial] if partial is not None else [])
         if not records:
             empty = pd.DataFrame(columns=["round", "member", *space.names, "score", "status"])
             return Results(space, empty, {}, {n: np.zeros(0) for n in space.names}, settings)
@@ -119,10 +107,14 @@ class Progress:
         from tqdm.auto import tqdm
 
         rounds = strategy.tune_rounds(space)
-        self.metric = metric
+        self.metric, self.epochs = metric, epochs
         self.bar = tqdm(total=epochs * rounds if rounds else None, unit="epoch", desc=strategy.name,
                         disable=not enabled, dynamic_ncols=True, leave=True)
         self.done = 0
+
+    def skip(self, rounds: int) -> None:
+        """Counts `rounds` rounds finished before (a resumed run)."""
+        self.bar.update(rounds * self.epochs)
 
     def start_round(self, best: float) -> "Progress":
         self.done, self.best = 0, best

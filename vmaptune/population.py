@@ -21,6 +21,7 @@ import numpy as np
 from jax.sharding import PartitionSpec
 
 from vmaptune import engine, streams
+from vmaptune.checkpoint import arrays_to_tree, leaves_to_arrays
 from vmaptune.decisions import Decision, Snapshot
 from vmaptune.distributed import place, population_mesh
 from vmaptune.engine import CURVES, DataArrays
@@ -151,6 +152,26 @@ class PopulationRun:
         """Share of the padded program's matmul work that members' own networks and rows need."""
         return engine.useful_compute_fraction(self.program, self.hp, self.controls, self.data.n_train,
                                               active=self.slots >= 0)
+
+    # -- checkpoints ------------------------------------------------------------------------------------
+    HOST_FIELDS = ("member_hp", "slots", "curves", "_parked_status", "parked", "epochs_done", "row_epochs",
+                   "member_epochs")
+
+    def checkpoint(self) -> tuple[dict, dict[str, list[np.ndarray]]]:
+        """(host bookkeeping, device arrays as numpy) of the run now: all `restore` needs."""
+        host = {name: getattr(self, name) for name in self.HOST_FIELDS}
+        arrays = {"state": leaves_to_arrays(self.state), "hp": leaves_to_arrays(self.hp),
+                  "controls": leaves_to_arrays(self.controls)}
+        return host, arrays
+
+    def restore(self, host: dict, arrays: Mapping[str, list[np.ndarray]]) -> None:
+        """Puts this run (built with the same program, members and settings) where `checkpoint`
+        found it: bit for bit, the row count included (packing may have shrunk it)."""
+        for name in self.HOST_FIELDS:
+            setattr(self, name, host[name])
+        self.state = arrays_to_tree(self.state, arrays["state"])
+        self.hp = arrays_to_tree(self.hp, arrays["hp"])
+        self.controls = arrays_to_tree(self.controls, arrays["controls"])
 
     # -- applying a decision ---------------------------------------------------------------------------
     def apply(self, decision: Decision | None) -> None:

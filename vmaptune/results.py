@@ -1,10 +1,11 @@
 """Results of a search: one row per member trained, learning curves, best setting; save / load.
 
-A run directory holds `members.csv` (the table), `curves.npz` (P x epochs arrays), `hp.npz` (the
-encoded hyperparameters, so a strategy can be resumed or a member retrained exactly),
-`run.json` (space, settings, best) and, when settings were refit, `models/row_<i>/` (each refit
-member's trained weights, vmaptune/trained.py). The table and curves are plain files readable
-without vmaptune.
+A run directory holds `results.npz` (everything, exactly: the table with its dtypes, the curves,
+the encoded hyperparameters, the space and settings), readable copies of it (`members.csv` the
+table, `curves.npz` the P x epochs curves, `hp.npz` the encoded hyperparameters, `run.json` space,
+settings and best), `checkpoints/` while a search runs (vmaptune/checkpoint.py) and, when settings
+were refit, `models/row_<i>/` (each refit member's trained weights, vmaptune/trained.py). Files
+are replaced whole (vmaptune/atomic.py): a reader never sees a half-written run.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from vmaptune import atomic
 from vmaptune.space import Space
 
 STATUS_OK, STATUS_DIVERGED, STATUS_STOPPED = "ok", "diverged", "stopped"
+STATUS_INTERRUPTED = "interrupted"  # still training when Ctrl-C came: scores so far
 
 
 class Results:
@@ -53,8 +56,9 @@ class Results:
 
     @property
     def best_index(self) -> int:
-        if len(self.members) == 0:
-            raise ValueError("no members were trained, so there is no best one.")
+        """Row of the best member. Raises when no member has a score (see `failure()`)."""
+        if not self.succeeded:
+            raise ValueError(f"there is no best member: {self.failure()}")
         return int(self.ranking()[0])
 
     @property
@@ -90,8 +94,6 @@ class Results:
     def best_model(self):
         """The best setting's trained model (vt.tune(..., refit=1) or more): refit on train +
         validation for the epochs at which its validation score peaked."""
-        if len(self.members) == 0:
-            raise ValueError("no members were trained, so there is no best model.")
         return self.model(self.best_index)
 
     def top(self, k: int = 10) -> pd.DataFrame:
@@ -107,7 +109,8 @@ class Results:
 
     def __repr__(self):
         n_div = int((self.members["status"] == STATUS_DIVERGED).sum()) if len(self.members) else 0
-        best = f"best {self.metric}={self.best_score:.4g}" if len(self.members) else "empty"
+        best = f"best {self.metric}={self.best_score:.4g}" if self.succeeded else ("empty" if not len(self) else
+                                                                                  "no member has a score")
         return f"Results({len(self.members)} members, {n_div} diverged, {best})"
 
     def summary(self, k: int = 10) -> str:
@@ -120,6 +123,8 @@ class Results:
         table = self.top(k)[[c for c in cols if c in self.members.columns]]
         with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
             text = table.to_string(index=False)
+        if not self.succeeded:
+            return f"{len(self)} members trained, none with a score:\n{text}\n\n{self.failure()}"
         best = ", ".join(f"{k}={_fmt(v)}" for k, v in self.best_params.items())
         text = (f"top {min(k, len(self))} of {len(self)} by validation {self.metric}:\n{text}\n\nbest: {best}\n"
                 f"best validation {self.metric}: {self.best_score:.4f}")
@@ -129,46 +134,116 @@ class Results:
 
     # -- persistence -------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> str:
-        """Writes the run directory (created if needed); returns its path."""
+        """Writes the run directory (created if needed); returns its path. Every file is written
+        whole or not at all, `results.npz` last: it holds every value exactly (dtypes included) and
+        is what `load_results` reads; members.csv, curves.npz, hp.npz and run.json are readable
+        copies. Ctrl-C during a save is held until it ends."""
         path = os.fspath(path)
         os.makedirs(path, exist_ok=True)
-        self.members.to_csv(os.path.join(path, "members.csv"), index=False)
-        np.savez(os.path.join(path, "curves.npz"), **self.curves)
-        np.savez(os.path.join(path, "hp.npz"), **self.hp)
-        meta = {"space": self.space.to_config(), "settings": self.settings}
-        if len(self.members):
-            meta["best_params"] = self.best_params
-            meta["best_score"] = self.best_score if np.isfinite(self.best_score) else None
-        with open(os.path.join(path, "run.json"), "w") as f:
-            json.dump(meta, f, indent=2, default=_plain)
-        for row, model in self.models.items():
-            model.save(os.path.join(path, "models", f"row_{row}"))
+        with atomic.interrupts_deferred():
+            for row, model in self.models.items():
+                atomic.write_dir(os.path.join(path, "models", f"row_{row}"), model.save)
+            meta = self._meta()
+            atomic.write_text(os.path.join(path, "run.json"), json.dumps(meta, indent=2, default=_plain))
+            atomic.write_file(os.path.join(path, "members.csv"),
+                              lambda f: f.write(self.members.to_csv(index=False).encode()))
+            atomic.write_file(os.path.join(path, "curves.npz"), lambda f: np.savez(f, **self.curves))
+            atomic.write_file(os.path.join(path, "hp.npz"), lambda f: np.savez(f, **self.hp))
+            arrays, columns = {}, []
+            for name in self.members.columns:
+                values = self.members[name].to_numpy()
+                if values.dtype.kind in "biuf":
+                    arrays[f"table/{name}"] = values
+                    columns.append({"name": name, "dtype": values.dtype.str})
+                else:  # text and mixed columns (status, choices): exact as JSON, with pandas' dtype
+                    columns.append({"name": name, "dtype": "json", "pandas_dtype": str(self.members[name].dtype),
+                                    "values": [_plain(v) for v in values]})
+            arrays.update({f"curves/{k}": v for k, v in self.curves.items()})
+            arrays.update({f"hp/{k}": v for k, v in self.hp.items()})
+            exact = {**meta, "format": RESULTS_FORMAT, "columns": columns, "models": sorted(self.models)}
+            arrays["meta"] = np.array(json.dumps(exact, default=_plain))
+            atomic.write_file(os.path.join(path, RESULTS_FILE), lambda f: np.savez(f, **arrays))
         return path
+
+    def _meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {"space": self.space.to_config(), "settings": self.settings}
+        if self.succeeded:
+            meta["best_params"] = self.best_params
+            meta["best_score"] = self.best_score
+        return meta
+
+    # -- failure ------------------------------------------------------------------------------------------
+    @property
+    def succeeded(self) -> bool:
+        """Whether any member has a finite score (so there is a best one)."""
+        return bool(np.isfinite(self.members["score"].to_numpy(dtype=float)).any()) if len(self.members) else False
+
+    def failure(self) -> str:
+        """Why no member has a score, and what to try (empty when some member has one)."""
+        if self.succeeded:
+            return ""
+        if len(self.members) == 0:
+            return "no members were trained."
+        n = len(self.members)
+        text = f"all {n} members failed (diverged or never scored)"
+        if "learning_rate" in self.members.columns:
+            lr = self.members["learning_rate"].to_numpy(dtype=float)
+            text += (f"; learning rates from {np.nanmin(lr):.3g} to {np.nanmax(lr):.3g} all diverged: try a range "
+                     f"below {np.nanmin(lr):.3g}, or a smaller init_scale")
+        return text + "."
+
+
+RESULTS_FILE, RESULTS_FORMAT = "results.npz", 1
 
 
 def load_results(path: str | os.PathLike) -> Results:
-    """Reads a run directory written by `Results.save`."""
+    """Reads a run directory written by `Results.save`: every value and dtype as saved."""
     path = os.fspath(path)
-    meta_path = os.path.join(path, "run.json")
-    if not os.path.exists(meta_path):
-        raise FileNotFoundError(f"{path} is not a vmaptune run directory (no run.json in it).")
-    with open(meta_path) as f:
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"run directory {path!r} does not exist.")
+    exact = os.path.join(path, RESULTS_FILE)
+    if not os.path.exists(exact):
+        if not os.path.exists(os.path.join(path, "run.json")):
+            raise FileNotFoundError(f"{path} is not a vmaptune run directory (no {RESULTS_FILE} in it); "
+                                    "a run saves one after its first round.")
+        return _load_csv(path)  # written by vmaptune before results.npz existed
+    with np.load(exact) as f:
+        meta = json.loads(str(f["meta"]))
+        table = {}
+        for column in meta["columns"]:
+            name = column["name"]
+            if column["dtype"] == "json":
+                values = np.empty(len(column["values"]), object)
+                values[:] = [tuple(v) if isinstance(v, list) else v for v in column["values"]]
+                table[name] = pd.Series(values, dtype=object if column["pandas_dtype"] == "object" else
+                                        column["pandas_dtype"])
+            else:
+                table[name] = pd.Series(f[f"table/{name}"])
+        curves = {k.removeprefix("curves/"): f[k] for k in f.files if k.startswith("curves/")}
+        hp = {k.removeprefix("hp/"): f[k] for k in f.files if k.startswith("hp/")}
+    models = {row: _load_model(path, row) for row in meta.get("models", [])}
+    return Results(Space.from_config(meta["space"]), pd.DataFrame(table), curves, hp, meta.get("settings", {}), models)
+
+
+def _load_model(path: str, row: int):
+    from vmaptune.trained import TrainedModel
+
+    return TrainedModel.load(os.path.join(path, "models", f"row_{row}"))
+
+
+def _load_csv(path: str) -> Results:
+    with open(os.path.join(path, "run.json")) as f:
         meta = json.load(f)
-    space = Space.from_config(meta["space"])
     members = pd.read_csv(os.path.join(path, "members.csv"))
     with np.load(os.path.join(path, "curves.npz")) as c:
         curves = {k: c[k] for k in c.files}
     with np.load(os.path.join(path, "hp.npz")) as h:
         hp = {k: h[k] for k in h.files}
-    models = {}
     models_dir = os.path.join(path, "models")
-    if os.path.isdir(models_dir):
-        from vmaptune.trained import TrainedModel
-
-        for name in sorted(os.listdir(models_dir)):
-            if name.startswith("row_"):
-                models[int(name.removeprefix("row_"))] = TrainedModel.load(os.path.join(models_dir, name))
-    return Results(space, members, curves, hp, meta.get("settings", {}), models)
+    rows = [int(n.removeprefix("row_")) for n in sorted(os.listdir(models_dir)) if n.startswith("row_")] \
+        if os.path.isdir(models_dir) else []
+    return Results(Space.from_config(meta["space"]), members, curves, hp, meta.get("settings", {}),
+                   {row: _load_model(path, row) for row in rows})
 
 
 def _plain(value):

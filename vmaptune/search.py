@@ -12,17 +12,19 @@ from typing import Any, Callable, Mapping
 import jax.numpy as jnp
 import numpy as np
 
-from vmaptune import engine, streams
+from vmaptune import engine, memory, streams
+from vmaptune.checkpoint import from_host, to_host
 from vmaptune.data import Dataset
 from vmaptune.decisions import TrainingContext
 from vmaptune.early_stopping import Compaction, EarlyStopping
 from vmaptune.history import RoundRecord, round_record
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
-from vmaptune.program import Programs, build_program, check_int_at_least
+from vmaptune.memory import parse_bytes
+from vmaptune.program import Programs, build_program, check_int_at_least, one_member
 from vmaptune.refit import refit_and_test
 from vmaptune.replicas import Replicas, cv_arrays
-from vmaptune.results import Results
+from vmaptune.results import STATUS_INTERRUPTED, STATUS_OK, Results
 from vmaptune.space import Space
 from vmaptune.strategies.base import Strategy
 from vmaptune.trained import TrainedModel
@@ -45,6 +47,7 @@ class Settings:
     refit: int
     devices: int | None
     member_block: int | None
+    max_memory: int | None = None  # bytes per device (memory.py)
 
     @classmethod
     def check(cls, **kwargs: Any) -> "Settings":
@@ -63,8 +66,41 @@ class Settings:
             raise ValueError(f"seeds={seeds!r}: use an integer >= 1 (initialisations per setting).")
         if isinstance(refit, bool) or not isinstance(refit, numbers.Integral) or refit < 0:
             raise ValueError(f"refit={refit!r}: use the number of best settings to retrain and test (0 = none).")
+        kwargs["max_memory"] = parse_bytes("max_memory", kwargs.get("max_memory"))
         return cls(**{**kwargs, "seed": int(seed), "seeds": int(seeds), "refit": int(refit),
                       "shared_order": bool(kwargs["shared_order"]), "bucketing": bool(kwargs["bucketing"])})
+
+
+@dataclasses.dataclass
+class RoundInProgress:
+    """A round being trained: what its record and its checkpoints are made of."""
+
+    round: int
+    hp: Mapping[str, Any]  # as the strategy asked
+    ids: np.ndarray
+    replicas: Replicas
+    population: Population
+    adapter: StrategyDecider | None
+
+    def record(self, hp: Mapping[str, Any], extra: Mapping[str, Any]) -> RoundRecord:
+        final, curves = self.replicas.aggregate(self.population.status(), self.population.curves)
+        record = round_record(self.round, self.ids, hp, final, curves, extra)
+        record.useful_compute_fraction = self.population.useful_compute_fraction()
+        return record
+
+    def checkpoint(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(host, arrays): the round's population and its strategy decider's state."""
+        host, arrays = self.population.checkpoint()
+        host = {"round": self.round, "hp": to_host(dict(self.hp)), "population": host}
+        if self.adapter is not None:
+            host["adapter"] = {"state": to_host(self.adapter.state), "looks": self.adapter.looks}
+        return host, arrays
+
+    def restore(self, host: dict) -> None:
+        self.population.restore(host["population"], host["arrays"])
+        if self.adapter is not None:
+            self.adapter.state = from_host(host["adapter"]["state"])
+            self.adapter.looks = host["adapter"]["looks"]
 
 
 class Search:
@@ -86,6 +122,7 @@ class Search:
         self.model, self.space, self.data, self.strategy, self.settings = model, space, data, strategy, settings
         self.programs = Programs(model, space, data, self.program, bucketing=settings.bucketing,
                                  member_block=settings.member_block)
+        self._fits: dict = {}  # program -> members that fit the memory budget
         self.arrays = engine.data_arrays(data) if settings.cv is None else cv_arrays(data, settings.cv, settings.seed)[0]
 
     def describe(self, data: Dataset) -> dict[str, Any]:
@@ -99,10 +136,22 @@ class Search:
                 "refit": s.refit, "devices": self.program.devices, "member_block": self.program.member_block,
                 "useful_compute_fraction": []}
 
+    def spec_settings(self) -> dict[str, Any]:
+        """The settings a resumed run must share (not the layout: devices, member blocks and the
+        memory budget do not change results)."""
+        s = self.settings
+        return {"epochs": s.epochs, "seed": s.seed, "batch_size": s.batch_size, "chunk_epochs": s.chunk_epochs,
+                "shared_order": s.shared_order, "bucketing": s.bucketing, "early_stopping": repr(s.early_stopping),
+                "cv": s.cv, "seeds": s.seeds, "refit": s.refit, "metric": self.program.metric.name,
+                "loss": self.program.loss.name, "optimizer": repr(self.program.optimizer)}
+
     # -- a round -----------------------------------------------------------------------------------------
     def train_round(self, state, hp: Mapping[str, Any], round_index: int, first_id: int,
-                    on_chunk: Callable | None = None) -> tuple[Any, RoundRecord]:
-        """Trains the n settings asked (n <= the strategy's population) -> (strategy state, record)."""
+                    on_chunk: Callable | None = None, on_stop: Callable[["RoundInProgress"], None] | None = None,
+                    resume: dict | None = None) -> tuple[Any, RoundRecord]:
+        """Trains the n settings asked (n <= the strategy's population) -> (strategy state, record).
+        on_stop(round): called at chunk ends with the round in progress (to checkpoint it).
+        resume: a round in progress's `checkpoint()` host dict (with `arrays`): go on from there."""
         strategy, s = self.strategy, self.settings
         n = self.space.check_population(hp, f"{strategy.name}.ask result")
         if n > strategy.population:
@@ -116,21 +165,38 @@ class Search:
             context = TrainingContext(epochs=s.epochs, structural=self.program.structural_names(), members=n,
                                       programs=len(groups))
             adapter = StrategyDecider(strategy, state, context, streams.stream(s.seed, "decide", round_index))
-            first = adapter.begin()
+            if resume is None:
+                first = adapter.begin()
             deciders.append(adapter)
         population = self._population(groups, slot_hp, slot_ids, slot_fold, (s.cv or 1) * s.seeds * strategy.population)
-        population.apply(first)
+        self.current = RoundInProgress(round_index, hp, ids, replicas, population, adapter)
+        if resume is None:
+            population.apply(first)
+        else:
+            self.current.restore(resume)
         if s.early_stopping is not None and s.early_stopping.compact_below > 0 and not strategy.copies_members:
             deciders.append(Compaction(s.early_stopping.compact_below))
         train(population, s.epochs, chunk_epochs=s.chunk_epochs, deciders=deciders,
-              on_chunk=None if on_chunk is None else (lambda done, curves: on_chunk(done, replicas.mean(curves))))
+              on_chunk=None if on_chunk is None else (lambda done, curves: on_chunk(done, replicas.mean(curves))),
+              on_stop=None if on_stop is None else (lambda: on_stop(self.current)))
         if adapter is not None:
             state = adapter.end(population.snapshot())
-        final, curves = replicas.aggregate(population.status(), population.curves)
-        record = round_record(round_index, ids, strategy.final_hp(state, hp), final, curves,
-                              strategy.member_columns(state))
-        record.useful_compute_fraction = population.useful_compute_fraction()
+        record = self.current.record(strategy.final_hp(state, hp), strategy.member_columns(state))
+        self.current = None
         return state, record
+
+    def interrupted_record(self) -> RoundRecord | None:
+        """The round in progress when Ctrl-C came, as a record (members still training get status
+        'interrupted', their scores so far); None when no round was training or nothing trained."""
+        current, self.current = self.current, None
+        if current is None or current.population.epochs_done == 0:
+            return None
+        record = current.record(current.hp, {})
+        record.columns["status"] = np.where(record.columns["status"] == STATUS_OK, STATUS_INTERRUPTED,
+                                            record.columns["status"])
+        return record
+
+    current: "RoundInProgress | None" = None
 
     def _population(self, groups, hp, ids, fold, rows: int) -> Population:
         """The slots as one run per program group. One group uses `rows` rows (the strategy's full
@@ -139,12 +205,30 @@ class Search:
         parts = []
         for program, members in groups:
             size = rows if len(groups) == 1 else 1 << max(len(members) - 1, 0).bit_length()
-            take = jnp.asarray(members)
-            run = PopulationRun(program, {k: v[take] for k, v in hp.items()}, self.arrays, member_ids=ids[members],
-                                seed=self.settings.seed, epochs=self.settings.epochs, rows=size,
-                                fold=fold[members] if self.settings.cv else None)
-            parts.append((run, members))
+            fit = self._members_that_fit(program, size)
+            if fit < len(members) and self.strategy.copies_members:
+                raise ValueError(f"{self.strategy.name} copies members between rows, so its population trains as one "
+                                 f"program, but max_memory fits {fit} of its {len(members)} members; raise "
+                                 f"max_memory or lower the population to {fit}.")
+            size = min(size, fit)
+            for start in range(0, len(members), size):  # micro-populations when the budget is short
+                part = members[start:start + size]
+                take = jnp.asarray(part)
+                run = PopulationRun(program, {k: v[take] for k, v in hp.items()}, self.arrays, member_ids=ids[part],
+                                    seed=self.settings.seed, epochs=self.settings.epochs, rows=size,
+                                    fold=fold[part] if self.settings.cv else None)
+                parts.append((run, part))
         return Population(parts)
+
+    def _members_that_fit(self, program, rows: int) -> int:
+        """Members one run of `program` may hold (memory.py): `rows` when no budget applies."""
+        budget = memory.device_budget(self.settings.max_memory)
+        if budget is None:
+            return rows
+        if program not in self._fits:
+            self._fits[program] = memory.members_that_fit(program, self.arrays, one_member(self.space), budget,
+                                                          devices=program.devices)
+        return self._fits[program]
 
     # -- refit ------------------------------------------------------------------------------------------------
     def refit(self, results: Results) -> None:

@@ -110,6 +110,30 @@ class Population:
                     fields[name] = np.asarray(getattr(decision, name))[members]
             run.apply(Decision(**fields))
 
+    def checkpoint(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(host bookkeeping, name -> array) of every part: what `restore` needs."""
+        host, arrays = {"epochs_done": self.epochs_done, "parts": []}, {}
+        for p, (run, _) in enumerate(self.parts):
+            part_host, part_arrays = run.checkpoint()
+            host["parts"].append(part_host)
+            for tree, leaves in part_arrays.items():
+                arrays.update({f"part{p}_{tree}_{i}": leaf for i, leaf in enumerate(leaves)})
+        return host, arrays
+
+    def restore(self, host: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Puts a population built the same way where `checkpoint` found it."""
+        if len(host["parts"]) != len(self.parts):
+            raise ValueError(f"the checkpoint holds {len(host['parts'])} program groups where this round has "
+                             f"{len(self.parts)}; it was written with other settings.")
+        for p, (run, _) in enumerate(self.parts):
+            trees = {}
+            for tree in ("state", "hp", "controls"):
+                prefix = f"part{p}_{tree}_"
+                count = sum(1 for name in arrays if name.startswith(prefix))
+                trees[tree] = [arrays[f"{prefix}{i}"] for i in range(count)]
+            run.restore(host["parts"][p], trees)
+        self.epochs_done = host["epochs_done"]
+
     def useful_compute_fraction(self) -> float:
         """Useful share of the matmul work over every part, weighted by what each part computes."""
         costs = [run.rows * run.program.steps_per_epoch(run.data.n_train) * run.program.batch_size
@@ -119,20 +143,25 @@ class Population:
 
 
 def train(population: Population, epochs: int, *, chunk_epochs: int = 1, deciders: Sequence[Decider] = (),
-          on_chunk: Callable | None = None) -> None:
+          on_chunk: Callable | None = None, on_stop: Callable[[], None] | None = None) -> None:
     """Trains the population to `epochs`, in chunks of `chunk_epochs` cut also wherever a decider
     wants to look; after each cut (not after the last epoch) every decider that looks there sees
-    a snapshot and its decision is applied before the next decider looks."""
+    a snapshot and its decision is applied before the next decider looks. on_stop: called after
+    every chunk's decisions (so the population can be checkpointed there); it cuts at every chunk.
+    A population restored mid-way (epochs_done > 0) goes on from where it was."""
     looks: dict[int, list[Decider]] = {}
     for decider in deciders:
         wanted = decider.decision_epochs(epochs)
         at = range(chunk_epochs, epochs, chunk_epochs) if wanted is None else [e for e in wanted if 0 < e < epochs]
         for e in at:
             looks.setdefault(int(e), []).append(decider)
-    for stop in sorted(set(looks) | {epochs}):
+    stops = set(looks) | {epochs} | (set(range(chunk_epochs, epochs, chunk_epochs)) if on_stop else set())
+    for stop in sorted(e for e in stops if e > population.epochs_done):
         population.train(stop - population.epochs_done, chunk_epochs, on_chunk)
         for decider in looks.get(stop, []):
             population.apply(decider.decide(population.snapshot()))
+        if on_stop is not None and stop < epochs:
+            on_stop()
 
 
 class StrategyDecider:

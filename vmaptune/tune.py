@@ -2,17 +2,22 @@
 
     result = vt.tune(vt.MLP(), space, data, strategy=vt.RandomSearch(population=256), epochs=20)
 
-Every input is checked before anything compiles (`search.Search`). Each round reuses the compiled
-program (a short round is padded with frozen fillers to the strategy's population). Results of
-finished rounds survive an interrupt (Ctrl-C returns them) and, with `run_dir`, are written after
-every round.
+Every input is checked before anything compiles (`search.Search`, `run_dir.prepare`). Each round
+reuses the compiled program (a short round is padded with frozen fillers to the strategy's
+population). With `run_dir`, the run directory is checkpointed after every round and during
+rounds (vmaptune/checkpoint.py), so `resume=True` continues a killed run exactly; Ctrl-C returns
+(and saves) what was trained, the round in progress included.
 """
 
 from __future__ import annotations
 
+import time
+import warnings
+
 import jax.numpy as jnp
 
-from vmaptune import streams
+from vmaptune import __version__, run_dir as run_dirs, streams
+from vmaptune.checkpoint import Checkpoints, from_host, run_spec, to_host
 from vmaptune.data import Dataset
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
@@ -25,13 +30,18 @@ from vmaptune.strategies.random_search import RandomSearch
 
 __all__ = ["tune", "EarlyStopping"]
 
+#: During a round, a strategy that does not act during training is checkpointed at most this often
+#: (seconds); one that acts (PBT, Hyperband) after every chunk, so it resumes at its last decision.
+MID_ROUND_SECONDS = 60.0
+
 
 def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = None, *, epochs: int = 20,
          seed: int = 0, metric=None, optimizer=None, batch_size: int = 64, chunk_epochs: int = 1,
          shared_order: bool = True,
          progress: bool = True, run_dir: str | None = None, bucketing: bool = False,
          early_stopping: EarlyStopping | None = None, cv: int | None = None, seeds: int = 1, refit: int = 0,
-         devices: int | None = None, member_block: int | None = None) -> Results:
+         devices: int | None = None, member_block: int | None = None, resume: bool = False,
+         overwrite: bool = False, max_memory: int | str | None = None) -> Results:
     """Trains every population the strategy asks for and returns the `Results`.
 
     model: the network to tune: vt.MLP() (its structure follows the space), or your own flax module
@@ -47,7 +57,10 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
     batch_size: minibatch rows (when the space has no batch_size; a space's batch_size gives each
       member its own, padded to the largest). chunk_epochs: epochs per compiled call (progress and
       strategies act between chunks). shared_order: members see the same minibatch order (fair,
-      faster); False gives each member its own. run_dir: results are saved there after each round.
+      faster); False gives each member its own.
+    run_dir: a directory for the results (saved after every round) and checkpoints. It must not hold
+      a run already, unless resume=True (continue it: a killed run ends exactly as an uninterrupted
+      one would) or overwrite=True (start again).
     early_stopping: vt.EarlyStopping(patience=...) freezes each member when its validation score
       stops improving (checked every epoch inside the program); stopped members are packed out of
       the population between chunks so the survivors run faster.
@@ -62,27 +75,112 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       on a CPU vmaptune shows each core as a device, see README). Results do not depend on it.
     member_block: on a CPU, members stepped at a time to keep their buffers in cache (default:
       chosen from the network's size; 0 = the whole population per step, the GPU default).
+    max_memory: bytes (or text like '2GB') one device may use; a population that does not fit
+      trains as micro-populations of the largest size that does (same results). Default: 90 % of
+      an accelerator's free memory; no limit on a CPU.
+    Ctrl-C returns (and saves to run_dir) the finished rounds and the round in progress, its
+    members marked 'interrupted'; results.settings['interrupted'] is then True.
     """
     strategy = RandomSearch(population=64) if strategy is None else strategy
     settings = Settings.check(epochs=epochs, seed=seed, batch_size=batch_size, chunk_epochs=chunk_epochs,
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
-                              seeds=seeds, refit=refit, devices=devices, member_block=member_block)
+                              seeds=seeds, refit=refit, devices=devices, member_block=member_block,
+                              max_memory=max_memory)
+    if run_dir is not None:
+        run_dir = run_dirs.prepare(run_dir, resume=resume, overwrite=overwrite)
     if isinstance(strategy, Strategy):  # a budget left open (Hyperband()) takes tune's epochs
         strategy = strategy.for_epochs(settings.epochs)
     search = Search(model, space, data, strategy, settings, metric=metric, optimizer=optimizer)
-    history = History(space, search.describe(data), run_dir)
-    state = strategy.init(space, streams.stream(settings.seed, "strategy"))
-    with Progress(strategy, space, settings.epochs, search.program.metric.name, progress) as bar, \
-            history.keep_finished_rounds():
-        while not strategy.done(state):
-            hp, state = strategy.ask(state, streams.stream(settings.seed, "ask", history.rounds))
-            state, record = search.train_round(state, hp, history.rounds, history.members,
-                                               bar.start_round(history.best).on_chunk)
-            state = strategy.tell(state, hp, jnp.asarray(record.scores))
+    history = History(space, search.describe(data))
+    checkpoints = None if run_dir is None else Checkpoints(run_dir, run_spec(
+        space=space, data=data, model=model, strategy=strategy, settings=search.spec_settings(), version=__version__))
+    restored = checkpoints.restore() if checkpoints is not None and resume else None
+    if restored is None:
+        state, in_progress = strategy.init(space, streams.stream(settings.seed, "strategy")), None
+    else:
+        for record in restored.host["records"]:
             history.add(record)
-    results = history.results()
-    if settings.refit and len(results):
-        search.refit(results)
-        if run_dir is not None:
+        state, in_progress = from_host(restored.host["strategy_state"]), restored.host["round"]
+        if in_progress is not None:
+            in_progress["arrays"] = restored.arrays
+    saver = _Saver(checkpoints, history, strategy.acts_during_training)
+    try:
+        with Progress(strategy, space, settings.epochs, search.program.metric.name, progress) as bar:
+            bar.skip(history.rounds)
+            while not strategy.done(state):
+                if in_progress is None:
+                    hp, state = strategy.ask(state, streams.stream(settings.seed, "ask", history.rounds))
+                else:
+                    hp = from_host(in_progress["hp"])
+                saver.round_started(state)
+                state, record = search.train_round(state, hp, history.rounds, history.members,
+                                                   bar.start_round(history.best).on_chunk,
+                                                   on_stop=saver.mid_round if checkpoints else None,
+                                                   resume=in_progress)
+                in_progress = None
+                state = strategy.tell(state, hp, jnp.asarray(record.scores))
+                history.add(record)
+                saver.round_finished(state)
+                if run_dir is not None:
+                    history.results().save(run_dir)
+        results = history.results()
+        _warn_if_failed(results)
+        if settings.refit and results.succeeded:
+            search.refit(results)
+    except KeyboardInterrupt:
+        results = _interrupted(history, search, run_dir)
+    else:
+        if run_dir is not None:  # also when a resumed run had nothing left but this save
             results.save(run_dir)
+    finally:
+        if checkpoints is not None:
+            checkpoints.close()
     return results
+
+
+class _Saver:
+    """Checkpoints a run: after every round, and during one at chunk ends (MID_ROUND_SECONDS)."""
+
+    def __init__(self, checkpoints: Checkpoints | None, history: History, every_chunk: bool):
+        self.checkpoints, self.history, self.every_chunk = checkpoints, history, every_chunk
+        self.state, self.last = None, time.perf_counter()
+
+    def round_started(self, state) -> None:
+        self.state = state  # what the strategy is told with at the end of the round
+
+    def mid_round(self, current) -> None:
+        if not (self.every_chunk or time.perf_counter() - self.last >= MID_ROUND_SECONDS):
+            return
+        host, arrays = current.checkpoint()
+        self._save({"records": self.history.records, "strategy_state": to_host(self.state), "round": host}, arrays,
+                   epochs_done=current.population.epochs_done)
+
+    def round_finished(self, state) -> None:
+        self._save({"records": self.history.records, "strategy_state": to_host(state), "round": None}, {},
+                   epochs_done=0)
+
+    def _save(self, host, arrays, epochs_done: int) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.save(host, arrays, round=self.history.rounds, epochs_done=epochs_done)
+            self.last = time.perf_counter()
+
+
+def _interrupted(history: History, search: Search, run_dir: str | None) -> Results:
+    """Ctrl-C: the finished rounds and the round in progress (members marked 'interrupted'), saved."""
+    partial = search.interrupted_record()
+    results = history.results(partial)
+    results.settings["interrupted"] = True
+    if len(results) == 0:
+        raise KeyboardInterrupt
+    if run_dir is not None:
+        results.save(run_dir)
+    kept = f"{history.rounds} finished round(s)" + (f" and {len(partial.member)} members of the round in "
+                                                    "progress (status 'interrupted')" if partial else "")
+    resume = " vt.tune(..., resume=True) with the same run_dir continues it." if run_dir else ""
+    warnings.warn(f"interrupted: returning {kept}.{resume}", stacklevel=3)
+    return results
+
+
+def _warn_if_failed(results: Results) -> None:
+    if len(results) and not results.succeeded:
+        warnings.warn(f"vt.tune: {results.failure()}", stacklevel=3)

@@ -1,0 +1,88 @@
+"""A search run as a separate process by tests/test_resume.py, killed (SIGKILL) at a chosen point.
+
+    python tests/resume_child.py STRATEGY RUN_DIR [KILL]
+
+KILL is 'chunk:N' (after the N-th chunk this process trains), 'checkpoint:N' (inside the N-th
+checkpoint save, its files written but not yet committed) or 'results:N' (inside the N-th
+results.npz write, the temporary file written, not yet renamed). Without KILL the run finishes.
+Every search resumes from RUN_DIR when there is something to resume.
+"""
+
+import os
+import re
+import signal
+import sys
+
+import numpy as np
+
+import vmaptune as vt
+import importlib
+from vmaptune import population
+
+EPOCHS = 4
+
+
+def strategy(name: str):
+    return {"random": vt.RandomSearch(population=4, rounds=3),
+            "bayesopt": vt.BayesOpt(population=4, rounds=2, initial_size=4, num_candidates=64, restarts=1),
+            "evolution": vt.Evolution(population=4, generations=2),
+            "pbt": vt.PBT(population=4, interval=1, generations=2),
+            "hyperband": vt.Hyperband(eta=2)}[name]
+
+
+def data() -> vt.Dataset:
+    """Three noisy blobs (no scikit-learn import: each process of the test starts faster)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 150)
+    return vt.Dataset.from_arrays(rng.normal(size=(150, 4)) + y[:, None], y, task="classification")
+
+
+def search(name: str, run_dir: str, *, resume: bool = True, progress: bool = False):
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1), momentum=vt.OneMinusLogUniform(0.5, 0.95))
+    return vt.tune(vt.MLP(hidden=1, units=8), space, data(), strategy(name), epochs=EPOCHS,
+                   batch_size=16, seed=3, run_dir=run_dir, resume=resume, progress=progress)
+
+
+def kill_at(where: str, count: int, sig: int = signal.SIGKILL) -> None:
+    """Arranges the signal `sig` (SIGKILL) at the count-th occurrence of `where` in this process."""
+    seen = {"n": 0}
+
+    def hit():
+        seen["n"] += 1
+        if seen["n"] == count:
+            os.kill(os.getpid(), sig)
+
+    if where == "chunk":
+        record = population.PopulationRun._record
+
+        def recorded(self, *args, **kwargs):
+            record(self, *args, **kwargs)
+            hit()
+        population.PopulationRun._record = recorded
+    elif where == "checkpoint":  # orbax commits a checkpoint by renaming its temporary directory
+        rename = os.rename
+
+        def renamed(src, dst, *args, **kwargs):
+            if re.search(r"checkpoints/\d+$", os.fspath(dst)):
+                hit()
+            return rename(src, dst, *args, **kwargs)
+        os.rename = renamed
+    elif where == "results":
+        replace = os.replace
+
+        def replaced(src, dst, *args, **kwargs):
+            if os.fspath(dst).endswith("results.npz"):
+                hit()
+            return replace(src, dst, *args, **kwargs)
+        os.replace = replaced
+    else:
+        raise ValueError(f"unknown kill point {where!r}")
+
+
+if __name__ == "__main__":
+    name, run_dir = sys.argv[1], sys.argv[2]
+    importlib.import_module("vmaptune.tune").MID_ROUND_SECONDS = 0.0  # checkpoint at every chunk, so kills land mid-round too
+    if len(sys.argv) > 3:
+        where, count = sys.argv[3].split(":")
+        kill_at(where, int(count))
+    search(name, run_dir)

@@ -1,0 +1,59 @@
+"""Kill -9 at chosen points, resume, and get exactly the uninterrupted run (vt.tune(..., resume=True))."""
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import vmaptune as vt
+
+sys.path.insert(0, os.path.dirname(__file__))
+import resume_child  # noqa: E402
+
+CHILD = os.path.join(os.path.dirname(__file__), "resume_child.py")
+
+# 12 kills over five strategies: after a chunk, inside a checkpoint's commit, inside a results write.
+KILLS = {
+    "random": ["chunk:3", "checkpoint:2", "results:1"],
+    "bayesopt": ["results:1", "chunk:3"],
+    "evolution": ["checkpoint:3", "chunk:2"],
+    "pbt": ["chunk:2", "checkpoint:2", "results:1"],
+    "hyperband": ["checkpoint:4", "chunk:3"],
+}
+
+
+def run_child(*args, timeout=300):
+    return subprocess.run([sys.executable, CHILD, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def assert_same_results(got: vt.Results, want: vt.Results) -> None:
+    pd.testing.assert_frame_equal(got.members, want.members)  # dtypes included
+    assert got.curves.keys() == want.curves.keys()
+    for name in want.curves:
+        np.testing.assert_array_equal(got.curves[name], want.curves[name])
+    for name in want.hp:
+        np.testing.assert_array_equal(got.hp[name], want.hp[name])
+    assert got.best_index == want.best_index and got.best_params == want.best_params
+
+
+@pytest.mark.parametrize("name", sorted(KILLS))
+def test_killed_runs_resume_to_the_uninterrupted_result(name, tmp_path, monkeypatch):
+    monkeypatch.setattr(importlib.import_module("vmaptune.tune"), "MID_ROUND_SECONDS", 0.0)  # the same checkpoints as the child's
+    want = resume_child.search(name, str(tmp_path / "uninterrupted"))
+    run_dir = str(tmp_path / "killed")
+    for kill in KILLS[name]:
+        done = run_child(name, run_dir, kill)
+        assert done.returncode == -signal.SIGKILL, (kill, done.returncode, done.stderr[-2000:])
+        if os.path.exists(os.path.join(run_dir, "results.npz")):  # whatever is there loads whole
+            assert len(vt.load_results(run_dir)) > 0
+    done = run_child(name, run_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = vt.load_results(run_dir)
+    assert_same_results(got, want)
+    ids = got.members["member"].to_numpy()
+    np.testing.assert_array_equal(ids, np.arange(len(ids)))  # no member lost or trained twice

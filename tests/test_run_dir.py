@@ -1,0 +1,197 @@
+"""Never lose work: run directories checked up front, exact and atomic saves, resume refused for
+another run, Ctrl-C keeps the round in progress, all-failed searches said loudly, memory planning."""
+
+import os
+import signal
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import vmaptune as vt
+from vmaptune import engine, memory, population
+from vmaptune.program import one_member
+
+sys.path.insert(0, os.path.dirname(__file__))
+import resume_child  # noqa: E402
+
+SPACE = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1), momentum=vt.OneMinusLogUniform(0.5, 0.95))
+MODEL = vt.MLP(hidden=1, units=8)
+SMALL = dict(epochs=3, batch_size=16, seed=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return resume_child.data()
+
+
+@pytest.fixture(scope="module")
+def finished_run(data, tmp_path_factory):
+    """A finished 2-round search with its run directory (results and checkpoints)."""
+    run_dir = str(tmp_path_factory.mktemp("finished") / "run")
+    result = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2), run_dir=run_dir, **SMALL)
+    return result, run_dir
+
+
+# -- run_dir checked before anything compiles ---------------------------------------------------------
+def _no_compile(call):
+    before = dict(engine.TRACE_COUNTS)
+    call()
+    assert engine.TRACE_COUNTS == before
+
+
+def test_run_dir_problems_are_errors_before_anything_compiles(data, tmp_path, finished_run):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a directory")
+    tune = lambda **kw: vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), **{**SMALL, **kw})  # noqa: E731
+    cases = [
+        (dict(run_dir=str(a_file)), ValueError, r"run_dir='.*a_file' is a file; give a directory path"),
+        (dict(run_dir=str(a_file / "below")), ValueError, r"run_dir='.*below' cannot be written.*choose a directory"),
+        (dict(run_dir=finished_run[1]), FileExistsError,
+         r"already holds a run\. Pass resume=True .* overwrite=True .* or choose another run_dir"),
+        (dict(run_dir=str(tmp_path / "x"), resume=True, overwrite=True), ValueError, "contradict each other"),
+        (dict(run_dir=3), TypeError, r"run_dir=3: give a directory path"),
+        (dict(max_memory="lots"), ValueError, r"max_memory='lots': give a positive number of bytes.*'2GB'"),
+    ]
+    for kwargs, error, match in cases:
+        def call():
+            with pytest.raises(error, match=match):
+                tune(**kwargs)
+        _no_compile(call)
+
+
+def test_resume_with_other_inputs_is_refused_naming_what_differs(data, finished_run):
+    _, run_dir = finished_run
+    other_data = vt.Dataset.from_arrays(np.asarray(data.X_train)[:60] + 1.0, np.asarray(data.y_train)[:60] % 3,
+                                        task="classification")
+    cases = [
+        (dict(space=vt.Space(learning_rate=vt.LogUniform(1e-4, 3e-1), momentum=SPACE["momentum"])), "space"),
+        (dict(data=other_data), "data"),
+        (dict(strategy=vt.RandomSearch(population=4, rounds=3)), "strategy"),
+        (dict(epochs=4), "settings"),
+    ]
+    for change, component in cases:
+        args = {"space": SPACE, "data": data, "strategy": vt.RandomSearch(population=4, rounds=2), **SMALL, **change}
+        with pytest.raises(ValueError, match=rf"cannot resume the run in .*different\n  {component}: saved .*\n.*now"):
+            vt.tune(MODEL, args.pop("space"), args.pop("data"), args.pop("strategy"), run_dir=run_dir, resume=True,
+                    **args)
+
+
+def test_resuming_a_finished_run_returns_it_and_overwrite_starts_again(data, finished_run, tmp_path):
+    result, run_dir = finished_run
+    again = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2), run_dir=run_dir, resume=True, **SMALL)
+    pd.testing.assert_frame_equal(again.members, result.members)
+    copy = str(tmp_path / "copy")
+    result.save(copy)
+    fresh = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=1), run_dir=copy, overwrite=True, **SMALL)
+    assert len(vt.load_results(copy)) == len(fresh) == 4
+
+
+# -- exact, atomic saves --------------------------------------------------------------------------------
+def test_save_and_load_round_trip_every_value_and_dtype(data, tmp_path):
+    space = vt.Space(learning_rate=vt.Choice([1e-2, 1e7]), activation=vt.Choice(["relu", "tanh"]),
+                     n_units=vt.Choice([4, 8]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = vt.tune(vt.MLP(hidden=1), space, data, vt.RandomSearch(population=8), **SMALL)
+    assert (result.members["status"] == "diverged").any()  # NaN scores round-trip too
+    result.save(tmp_path / "run")
+    loaded = vt.load_results(tmp_path / "run")
+    pd.testing.assert_frame_equal(loaded.members, result.members, check_exact=True)  # dtypes included
+    assert loaded.best_score == result.best_score and loaded.best_params == result.best_params
+    for group in ("curves", "hp"):
+        for name, value in getattr(result, group).items():
+            np.testing.assert_array_equal(getattr(loaded, group)[name], value)
+            assert getattr(loaded, group)[name].dtype == value.dtype
+    assert loaded.settings == result.settings and loaded.space == space
+
+
+def test_a_half_written_run_directory_still_loads_its_last_whole_save(finished_run, tmp_path):
+    result, run_dir = finished_run
+    copy = str(tmp_path / "copy")
+    result.save(copy)
+    open(os.path.join(copy, "members.csv"), "w").close()  # a reader of the old layout would fail here
+    with open(os.path.join(copy, ".vmaptune-tmp-results"), "wb") as f:
+        f.write(b"half a file")  # what a kill inside a save leaves
+    pd.testing.assert_frame_equal(vt.load_results(copy).members, result.members)
+    with pytest.raises(FileNotFoundError, match="not a vmaptune run directory"):
+        vt.load_results(tmp_path)
+
+
+# -- everyone failed ---------------------------------------------------------------------------------------
+def test_all_members_failed_is_said_loudly(data, tmp_path):
+    space = vt.Space(learning_rate=vt.LogUniform(1e6, 1e8))
+    with pytest.warns(UserWarning, match=r"all 4 members failed .*learning rates from .* all diverged: try a range"):
+        result = vt.tune(MODEL, space, data, vt.RandomSearch(population=4), run_dir=str(tmp_path / "r"), **SMALL)
+    assert not result.succeeded and "no member has a score" in repr(result)
+    with pytest.raises(ValueError, match="there is no best member: all 4 members failed"):
+        result.best_params
+    assert "none with a score" in result.summary()
+    assert len(vt.load_results(tmp_path / "r")) == 4
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------------------------
+def test_ctrl_c_keeps_the_round_in_progress(data, tmp_path, monkeypatch):
+    record = population.PopulationRun._record
+    chunks = {"n": 0}
+
+    def record_then_interrupt(self, *args, **kwargs):
+        record(self, *args, **kwargs)
+        chunks["n"] += 1
+        if chunks["n"] == 5:  # round 1, epoch 2 of 3
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(population.PopulationRun, "_record", record_then_interrupt)
+    run_dir = str(tmp_path / "r")
+    with pytest.warns(UserWarning, match=r"interrupted: returning 1 finished round\(s\) and 4 members of the round"):
+        result = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3), run_dir=run_dir, **SMALL)
+    assert result.settings["interrupted"] and len(result) == 8
+    assert result.members["status"].tolist()[4:] == ["interrupted"] * 4
+    assert np.isfinite(result.curves["val_score"][4:, :2]).all() and np.isnan(result.curves["val_score"][4:, 2]).all()
+    saved = vt.load_results(run_dir)
+    assert saved.members["status"].tolist() == result.members["status"].tolist()
+
+
+def test_the_cli_exits_130_with_one_line_on_ctrl_c(tmp_path):
+    out = str(tmp_path / "demo")
+    script = ("import sys, signal; sys.path.insert(0, sys.argv[1]); import resume_child; "
+              "resume_child.kill_at('chunk', 2, signal.SIGINT); from vmaptune.cli import main; "
+              "sys.exit(main(['demo', '--population', '4', '--epochs', '3', '--out', sys.argv[2], '--no-progress']))")
+    done = subprocess.run([sys.executable, "-c", script, os.path.dirname(__file__), out], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "vmaptune demo: interrupted; 4 members kept in" in done.stderr and "--resume" in done.stderr
+    assert set(vt.load_results(out).members["status"]) == {"interrupted"}
+
+
+# -- memory planning --------------------------------------------------------------------------------------------
+def test_a_population_over_a_small_memory_budget_equals_the_unsplit_run(data, monkeypatch):
+    program = vt.build_program(MODEL, SPACE, data, batch_size=16)
+    arrays = engine.data_arrays(data)
+    one = memory.training_bytes(program, arrays, one_member(SPACE), 1)
+    two = memory.training_bytes(program, arrays, one_member(SPACE), 2)
+    assert two > one > 0
+    budget = one + 2 * (two - one)  # about three members
+    rows = []
+    init = population.PopulationRun.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        rows.append(self.rows)
+
+    whole = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), **SMALL)
+    monkeypatch.setattr(population.PopulationRun, "__init__", spy)
+    # the budget is per device: on one device three members fit
+    split = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=budget, devices=1, **SMALL)
+    assert len(rows) > 1 and max(rows) < 8 and all(r * (two - one) <= budget for r in rows)
+    pd.testing.assert_frame_equal(split.members, whole.members, check_exact=False, rtol=1e-5)
+    np.testing.assert_allclose(split.curves["val_loss"], whole.curves["val_loss"], rtol=1e-5)
+    with pytest.raises(ValueError, match=r"PBT copies members between rows.*raise max_memory or lower the population"):
+        vt.tune(MODEL, SPACE, data, vt.PBT(population=8, interval=1), max_memory=budget, devices=1, **SMALL)
+    with pytest.raises(ValueError, match="cannot hold one member"):
+        vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=one // 4, **SMALL)
+

@@ -1,0 +1,80 @@
+"""Files written whole or not at all, and Ctrl-C held back while they are written.
+
+A reader (`load_results`, `vmaptune report`, a resumed run) never sees a half-written file: each is
+written to a temporary name in the same directory, flushed to disk, then renamed over the old one
+(`os.replace` is atomic on POSIX and Windows). A directory is built under a temporary name and
+swapped in the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from typing import Callable, IO
+
+TMP_PREFIX = ".vmaptune-tmp-"
+
+
+def write_file(path: str, write: Callable[[IO[bytes]], None]) -> str:
+    """Calls write(f) on a temporary file next to `path`, then renames it to `path`."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_text(path: str, text: str) -> str:
+    return write_file(path, lambda f: f.write(text.encode()))
+
+
+def write_dir(path: str, write: Callable[[str], None]) -> str:
+    """Calls write(tmp_dir) on a fresh temporary directory next to `path`, then puts it at `path`
+    (replacing what was there)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=parent)
+    try:
+        write(tmp)
+        if os.path.isdir(path):  # os.replace cannot replace a non-empty directory: move it aside first
+            old = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=parent)
+            os.replace(path, os.path.join(old, "old"))
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Ctrl-C inside is held until the block ends, then raised: a save is never cut in half."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            else:
+                raise KeyboardInterrupt

@@ -1,0 +1,224 @@
+"""Checkpoints of a running search, so a killed run continues where it was: `vt.tune(..., run_dir=DIR,
+resume=True)`.
+
+DIR/checkpoints/<step>/ is written by orbax-checkpoint's `CheckpointManager` (atomic commit: a
+checkpoint killed half-way is never seen; the last `KEEP` are kept). Each holds
+
+    meta     JSON: the format, the run's spec (below), the round, epochs done in it.
+    arrays   `host`: the pickled host side (finished rounds' records, the strategy's state, the
+             round in progress's bookkeeping: curves, slots, the strategy's decider state) and each
+             population part's device arrays (parameters, optimizer and model state, status, keys,
+             hyperparameters, controls) as plain arrays.
+
+A checkpoint is taken after every round and, during a round, at chunk ends (vmaptune/tune.py says
+when). The random streams need no position: every draw is indexed by round, epoch, look or member
+id (vmaptune/streams.py), so a restored run draws exactly what the uninterrupted one did.
+
+The spec is one text per component (space, data, model, strategy, settings, version). Resuming
+with a different one is refused, naming the component and both texts: a run continued with other
+data or another space would silently mix two searches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pickle
+import re
+import shutil
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmaptune import atomic
+
+CHECKPOINTS = "checkpoints"
+KEEP = 3
+FORMAT = 1
+SPEC_COMPONENTS = ("space", "data", "model", "strategy", "settings", "version")
+
+
+# -- the spec ------------------------------------------------------------------------------------------
+def run_spec(*, space, data, model, strategy, settings: dict[str, Any], version: str) -> dict[str, str]:
+    """component -> the text that identifies it (what a resumed run must match)."""
+    return {"space": json.dumps(space.to_config(), sort_keys=True, default=str),
+            "data": data_fingerprint(data),
+            "model": without_addresses(repr(model)),
+            "strategy": without_addresses(repr(strategy)),
+            "settings": without_addresses(json.dumps(settings, sort_keys=True, default=repr)),
+            "version": version}
+
+
+def data_fingerprint(data) -> str:
+    """'<name> <task>: <n> train / <n> validation / <n> test rows, sha256 <hex>' of every split."""
+    digest = hashlib.sha256(data.task.encode())
+    for name in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test"):
+        array = np.ascontiguousarray(np.asarray(getattr(data, name)))
+        digest.update(f"{name}{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return (f"{getattr(data, 'name', '?')} {data.task}: {len(data.y_train)} train / {len(data.y_val)} validation / "
+            f"{len(data.y_test)} test rows, sha256 {digest.hexdigest()[:16]}")
+
+
+def without_addresses(text: str) -> str:
+    """repr text without ' at 0x7f...' (a function or object's address changes every process)."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
+
+
+def spec_difference(saved: dict[str, str], now: dict[str, str]) -> str:
+    """'' when the specs match, else which components differ, with both texts (shortened)."""
+    lines = []
+    for name in SPEC_COMPONENTS:
+        if saved.get(name) != now.get(name):
+            lines.append(f"  {name}: saved {_short(saved.get(name))}\n  {' ' * len(name)}  now   {_short(now.get(name))}")
+    return "\n".join(lines)
+
+
+def _short(text: str | None, limit: int = 300) -> str:
+    if text is None:
+        return "(none)"
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+# -- host trees: jax arrays to numpy and back ----------------------------------------------------------
+@dataclasses.dataclass
+class _DeviceArray:
+    value: np.ndarray
+
+
+@dataclasses.dataclass
+class _Key:
+    data: np.ndarray
+    impl: str
+
+
+def to_host(tree):
+    """A pytree with its jax arrays (PRNG keys included) as picklable numpy stand-ins."""
+    def convert(leaf):
+        if isinstance(leaf, jax.Array):
+            if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+                return _Key(np.asarray(jax.random.key_data(leaf)), str(jax.random.key_impl(leaf)))
+            return _DeviceArray(np.asarray(leaf))
+        return leaf
+    return jax.tree.map(convert, tree)
+
+
+def from_host(tree):
+    """`to_host`'s inverse: the same values, bit for bit, as jax arrays."""
+    def convert(leaf):
+        if isinstance(leaf, _Key):
+            return jax.random.wrap_key_data(jnp.asarray(leaf.data), impl=leaf.impl)
+        if isinstance(leaf, _DeviceArray):
+            return jnp.asarray(leaf.value)
+        return leaf
+    return jax.tree.map(convert, tree, is_leaf=lambda x: isinstance(x, (_Key, _DeviceArray)))
+
+
+def leaves_to_arrays(tree) -> list[np.ndarray]:
+    """A device pytree's leaves as numpy arrays (keys as their raw uint32 data)."""
+    out = []
+    for leaf in jax.tree.leaves(tree):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        out.append(np.asarray(jax.device_get(leaf)))
+    return out
+
+
+def arrays_to_tree(like, arrays: list[np.ndarray]):
+    """The pytree `like` (same structure, any row count) with its leaves replaced by `arrays`."""
+    leaves, treedef = jax.tree.flatten(like)
+    if len(leaves) != len(arrays):
+        raise ValueError(f"the checkpoint holds {len(arrays)} arrays where the population has {len(leaves)}; "
+                         "it was written by another version of the model or of vmaptune.")
+    out = []
+    for old, new in zip(leaves, arrays):
+        if jax.dtypes.issubdtype(old.dtype, jax.dtypes.prng_key):
+            out.append(jax.random.wrap_key_data(jnp.asarray(new), impl=jax.random.key_impl(old)))
+        else:
+            out.append(jnp.asarray(new, old.dtype))
+    return jax.tree.unflatten(treedef, out)
+
+
+# -- the checkpoints of one run directory --------------------------------------------------------------
+@dataclasses.dataclass
+class Restored:
+    """What a checkpoint brings back. host: the dict `save` was given; arrays: name -> array."""
+
+    step: int
+    host: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+
+class Checkpoints:
+    """DIR/checkpoints of one run; `spec` identifies the run (see `run_spec`)."""
+
+    def __init__(self, run_dir: str, spec: dict[str, str]):
+        self.directory = os.path.join(os.path.abspath(run_dir), CHECKPOINTS)
+        self.spec = spec
+        self._manager = None
+        self.saves = 0
+
+    def _open(self):
+        if self._manager is None:
+            import orbax.checkpoint as ocp  # imported only by runs that checkpoint (about 2 s)
+
+            options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, enable_async_checkpointing=False, create=True)
+            self._manager = ocp.CheckpointManager(self.directory, options=options)
+        return self._manager
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.directory) and self._open().latest_step() is not None
+
+    def restore(self) -> Restored | None:
+        """The latest committed checkpoint, or None when there is none. Raises when it belongs to
+        another run (the spec differs)."""
+        if not self.exists():
+            return None
+        import orbax.checkpoint as ocp
+
+        manager = self._open()
+        step = manager.latest_step()
+        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{self.directory} holds checkpoints of format {meta.get('format')}, this vmaptune "
+                             f"reads format {FORMAT}; finish the run with the vmaptune that started it, or start "
+                             "again with overwrite=True.")
+        difference = spec_difference(meta["spec"], self.spec)
+        if difference:
+            raise ValueError(f"cannot resume the run in {os.path.dirname(self.directory)}: it was started with a "
+                             f"different\n{difference}\nResume with the same inputs, pass overwrite=True "
+                             "(--overwrite) to start it again, or choose another run_dir.")
+        arrays = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeRestore()))["arrays"]
+        host = pickle.loads(np.asarray(arrays.pop("host")).tobytes())
+        return Restored(step=step, host=host, arrays={k: np.asarray(v) for k, v in arrays.items()})
+
+    def save(self, host: dict[str, Any], arrays: dict[str, np.ndarray], **meta: Any) -> int:
+        """Commits a checkpoint of `host` (pickled) and `arrays`; returns its step."""
+        import orbax.checkpoint as ocp
+
+        manager = self._open()
+        step = (manager.latest_step() or 0) + 1
+        tree = {"host": np.frombuffer(pickle.dumps(host, protocol=pickle.HIGHEST_PROTOCOL), np.uint8)}
+        tree.update({k: np.asarray(v) for k, v in arrays.items()})
+        with atomic.interrupts_deferred():
+            manager.save(step, args=ocp.args.Composite(
+                arrays=ocp.args.PyTreeSave(tree),
+                meta=ocp.args.JsonSave({"format": FORMAT, "spec": self.spec, **meta})))
+            manager.wait_until_finished()
+        self.saves += 1
+        return step
+
+    def clear(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+            self._manager = None
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def close(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+            self._manager = None
