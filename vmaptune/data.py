@@ -11,6 +11,7 @@ the same way (`scale_inputs`, `unscale_targets`).
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 from typing import Any, Sequence
 
@@ -170,6 +171,9 @@ class Dataset:
         `seed`, stratified for classification) with val_fraction / test_fraction of its rows.
         Float inputs are standardised per value with the training split's statistics; integer
         inputs (token ids) are kept as they are. Regression targets are standardised too."""
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"seed must be an integer (it fixes the validation / test split), got {seed!r}; "
+                            f"e.g. seed=0.")
         X, y, classes = _check_arrays(X, y, task)
         n_classes = None if classes is None else len(classes)
         given = {}
@@ -257,10 +261,16 @@ class Dataset:
     @classmethod
     def from_npz(cls, path: str | os.PathLike, task: str, *, X: str = "X", y: str = "y", **split: Any) -> "Dataset":
         """An .npz file holding arrays named `X` and `y` (names configurable)."""
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path!r} does not exist; give the path of an .npz file holding arrays "
+                                    f"{X!r} and {y!r} (np.savez(path, {X}=X, {y}=y)).")
         with np.load(path, allow_pickle=False) as archive:
             for key in (X, y):
                 if key not in archive.files:
-                    raise ValueError(f"{path} has no array {key!r}; it has {archive.files}.")
+                    raise ValueError(f"{path} has no array {key!r}; it has {archive.files}. Name the arrays with "
+                                     f"X= and y=, e.g. from_npz(path, task, X={archive.files[0]!r}, ...)."
+                                     if archive.files else f"{path} holds no arrays; save them with "
+                                     f"np.savez(path, {X}=X, {y}=y).")
             Xa, ya = archive[X], archive[y]
         split.setdefault("name", os.path.basename(str(path)))
         return cls.from_arrays(Xa, ya, task, **split)
@@ -298,12 +308,13 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
         if X.dtype == bool or not np.issubdtype(X.dtype, np.integer):
             X = X.astype(np.float64)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"{what} must be numeric; converting it failed: {err}") from None
+        raise TypeError(f"{what} must be numeric; converting it failed: {err}. Encode text columns as numbers first "
+                        f"(e.g. pandas.get_dummies, or Dataset.from_csv(..., one_hot=True)).") from None
     if X.ndim < 2:
         raise ValueError(f"{what} must be at least 2-D, (rows, features) or (rows, ...), got shape {X.shape}; "
                          f"for one feature use {what}.reshape(-1, 1).")
     if X.shape[0] == 0 or X.size == 0:
-        raise ValueError(f"{what} is empty (shape {X.shape}).")
+        raise ValueError(f"{what} is empty (shape {X.shape}); give at least one row and one feature.")
     if np.issubdtype(X.dtype, np.floating):
         bad = np.argwhere(~np.isfinite(X))
         if len(bad):
@@ -330,7 +341,8 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np
         try:
             y = y.astype(np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"y must be numeric for regression, got dtype {y.dtype}.") from None
+            raise TypeError(f"y must be numeric for regression, got dtype {y.dtype} (e.g. {y[:3].tolist()}); for "
+                            f"class labels use task='classification'.") from None
         bad = np.argwhere(~np.isfinite(y.reshape(len(y), -1)))
         if len(bad):
             raise ValueError(f"y has {len(bad)} NaN or infinite values, the first at row {bad[0][0]}; "
@@ -359,24 +371,28 @@ def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, classes: np.ndarray | None):
     """A split given as (X, y): same example shape, targets and dtype kind as the main arrays."""
+    short = "val" if name == "validation" else name
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-        raise TypeError(f"{name} must be a pair (X_{name[:3]}, y_{name[:3]}), got {type(pair).__name__}.")
+        got = f"a {type(pair).__name__} of {len(pair)}" if isinstance(pair, (tuple, list)) else type(pair).__name__
+        raise TypeError(f"{name} must be a pair (X_{short}, y_{short}), got {got}; e.g. {name}=(X_{short}, y_{short}).")
     Xs = _check_inputs(pair[0], f"{name}[0] (X)")
     ys = np.asarray(pair[1])
     if Xs.shape[1:] != X.shape[1:]:
-        raise ValueError(f"{name}: X has examples of shape {Xs.shape[1:]}, but X's are {X.shape[1:]}.")
+        raise ValueError(f"{name}: X has examples of shape {Xs.shape[1:]}, but X's are {X.shape[1:]}; give "
+                         f"{name}=(X_{short}, y_{short}) with the same features (columns) as X.")
     if np.issubdtype(Xs.dtype, np.integer) != np.issubdtype(X.dtype, np.integer):
         raise ValueError(f"{name}: X is {Xs.dtype}, but the training X is {X.dtype}; give both as floats or both "
                          f"as integer ids.")
     if len(Xs) != len(ys) or ys.shape[1:] != y.shape[1:]:
-        raise ValueError(f"{name}: X has {len(Xs)} rows and y has shape {ys.shape}; y must be {(len(Xs),) + y.shape[1:]}.")
+        raise ValueError(f"{name}: X has {len(Xs)} rows and y has shape {ys.shape}; in {name}=(X_{short}, y_{short}) "
+                         f"y_{short} must be {(len(Xs),) + y.shape[1:]}.")
     if task == "classification":
         if ys.dtype.kind == "f" and np.all(ys == np.round(ys)):
             ys = ys.astype(np.int64)
         unknown = sorted(set(np.unique(ys).tolist()) - set(classes.tolist()), key=str)
         if unknown:
             raise ValueError(f"{name}: y holds labels {unknown[:10]} that the training labels do not have "
-                             f"(classes {classes.tolist()[:10]}).")
+                             f"(classes {classes.tolist()[:10]}); every class of y_{short} must appear in y.")
         return Xs, np.searchsorted(classes, ys).astype(np.int32)
     return Xs, ys.astype(np.float64)
 

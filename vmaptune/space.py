@@ -12,8 +12,12 @@ turns them into plain Python values for tables and reports.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
+import inspect
 import math
 import numbers
+import re
 import zlib
 from typing import Any, Mapping, Sequence
 
@@ -24,18 +28,90 @@ import numpy as np
 Array = jax.Array
 
 
+#: Values travel as float32 and int32 (see the module docstring): numbers beyond them cannot.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+INT32_MIN, INT32_MAX = int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max)
+
+
 def _check_number(owner: str, name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r}.")
     if not math.isfinite(float(value)):
         raise ValueError(f"{owner}: {name} must be finite, got {value!r}.")
+    _check_representable(owner, f"{name}={value!r}", value)
     return float(value)
 
 
 def _check_int(owner: str, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{owner}: {name} must be an integer, got {value!r}.")
+    _check_representable(owner, f"{name}={value!r}", value)
     return int(value)
+
+
+def _check_representable(owner: str, what: str, value: Any) -> None:
+    """A number fits the dtype it travels in: int32 for integers, float32 for the rest."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return
+    if isinstance(value, numbers.Integral) and not INT32_MIN <= int(value) <= INT32_MAX:
+        raise ValueError(f"{owner}: {what} does not fit in int32, the dtype integer hyperparameters travel in; "
+                         f"keep integers within [{INT32_MIN}, {INT32_MAX}].")
+    if not isinstance(value, numbers.Integral) and abs(float(value)) > FLOAT32_MAX:
+        raise ValueError(f"{owner}: {what} is beyond float32 (|x| <= {FLOAT32_MAX:.3g}), the dtype float "
+                         f"hyperparameters travel in.")
+
+
+def _argument_error(owner: str, positional: list[str], names: list[str], required: list[str], args: tuple,
+                    kwargs: dict, example: str, hints: Mapping[str, str]) -> str:
+    """The message for a call of `owner` whose arguments do not fit its signature."""
+    takes = f"{owner} takes {', '.join(names) or 'no arguments'}; e.g. {example}."
+    unknown = [k for k in kwargs if k not in names]
+    if unknown:
+        hint = "".join(f" {hints[k]}" if k in hints else f" Did you mean {close[0]!r} for {k!r}?" for k in unknown
+                       if k in hints or (close := difflib.get_close_matches(k, names, n=1)))
+        given = ", ".join(f"{k}={kwargs[k]!r}" for k in unknown)
+        return f"{owner}: unknown argument{'s' if len(unknown) > 1 else ''} {given}.{hint} {takes}"
+    if len(args) > len(positional):
+        return (f"{owner}: {len(args)} positional arguments {args!r}, but it takes at most {len(positional)} "
+                f"({', '.join(positional)}). {takes}")
+    twice = [n for n in positional[:len(args)] if n in kwargs]
+    if twice:
+        return f"{owner}: {', '.join(twice)} given both by position and by name. {takes}"
+    missing = [n for n in required if n not in positional[:len(args)] and n not in kwargs]
+    if missing:
+        return f"{owner}: missing {', '.join(missing)}. {takes}"
+    return takes
+
+
+def checked_arguments(example: str, hints: Mapping[str, str] | None = None):
+    """Class decorator (put it above @dataclass): a call with an unknown, missing or surplus
+    argument raises a TypeError that names it and shows what the class takes and `example`,
+    instead of Python's bare "__init__() got an unexpected keyword argument". Nothing else changes.
+    hints: advice for likely unknown names (e.g. log=True on a linear range). `cls.argument_names`
+    lists the arguments."""
+
+    def decorate(cls):
+        init = cls.__init__
+        signature = inspect.signature(init)
+        params = list(signature.parameters.values())[1:]  # without self
+        positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+        names = positional + [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+        required = [p.name for p in params if p.default is p.empty and p.name in names]
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kwargs):
+            try:
+                signature.bind(self, *args, **kwargs)
+            except TypeError:
+                raise TypeError(_argument_error(cls.__name__, positional, names, required, args, kwargs,
+                                                example, hints or {})) from None
+            init(self, *args, **kwargs)
+
+        cls.__init__ = __init__
+        cls.argument_names = tuple(names)
+        return cls
+
+    return decorate
 
 
 def _set_bounds(dist, check, *, inclusive: bool) -> tuple[str, float, float]:
@@ -49,6 +125,12 @@ def _set_bounds(dist, check, *, inclusive: bool) -> tuple[str, float, float]:
     object.__setattr__(dist, "low", low)
     object.__setattr__(dist, "high", high)
     return owner, low, high
+
+
+def _unit_interval(u: Array) -> Array:
+    """Positions clipped into [0, 1]: a bound rounded to float32 can lie a step outside the range (a
+    narrow range near 1 of OneMinusLogUniform maps it to -1e-3)."""
+    return jnp.clip(u, 0.0, 1.0)
 
 
 class Distribution:
@@ -100,6 +182,7 @@ class Distribution:
         return {"type": type(self).__name__, **fields}
 
 
+@checked_arguments("vt.Uniform(0.0, 0.5)", {"log": "For a log scale use vt.LogUniform(low, high)."})
 @dataclasses.dataclass(frozen=True)
 class Uniform(Distribution):
     """Uniform on [low, high]."""
@@ -114,9 +197,10 @@ class Uniform(Distribution):
         return (self.low + jnp.asarray(u, jnp.float32) * (self.high - self.low)).astype(jnp.float32)
 
     def to_unit(self, x):
-        return (jnp.asarray(x, jnp.float32) - self.low) / (self.high - self.low)
+        return _unit_interval((jnp.asarray(x, jnp.float32) - self.low) / (self.high - self.low))
 
 
+@checked_arguments("vt.LogUniform(1e-4, 1e-1)")
 @dataclasses.dataclass(frozen=True)
 class LogUniform(Distribution):
     """Log-uniform on [low, high], 0 < low < high: each decade equally likely (learning rates)."""
@@ -139,9 +223,10 @@ class LogUniform(Distribution):
 
     def to_unit(self, x):
         lo, hi = math.log(self.low), math.log(self.high)
-        return (jnp.log(jnp.asarray(x, jnp.float32)) - lo) / (hi - lo)
+        return _unit_interval((jnp.log(jnp.asarray(x, jnp.float32)) - lo) / (hi - lo))
 
 
+@checked_arguments("vt.OneMinusLogUniform(0.9, 0.999)")
 @dataclasses.dataclass(frozen=True)
 class OneMinusLogUniform(Distribution):
     """x in [low, high] with 1 - x log-uniform, 0 < low < high < 1 (momentum, Adam betas).
@@ -169,9 +254,10 @@ class OneMinusLogUniform(Distribution):
 
     def to_unit(self, x):
         lo, hi = math.log1p(-self.low), math.log1p(-self.high)
-        return (jnp.log1p(-jnp.asarray(x, jnp.float32)) - lo) / (hi - lo)
+        return _unit_interval((jnp.log1p(-jnp.asarray(x, jnp.float32)) - lo) / (hi - lo))
 
 
+@checked_arguments("vt.IntUniform(1, 4)", {"log": "For a log scale use vt.IntLogUniform(low, high)."})
 @dataclasses.dataclass(frozen=True)
 class IntUniform(Distribution):
     """Integers low..high inclusive, each equally likely."""
@@ -190,12 +276,16 @@ class IntUniform(Distribution):
 
     def to_unit(self, x):
         n = self.high - self.low + 1
-        return (jnp.asarray(x, jnp.float32) - self.low + 0.5) / n
+        x = jnp.asarray(x)
+        # The offset from low in int32 first: float32 holds integers exactly only up to 2**24.
+        offset = x - self.low if jnp.issubdtype(x.dtype, jnp.integer) else x.astype(jnp.float32) - self.low
+        return (offset.astype(jnp.float32) + 0.5) / n
 
     def grid(self, n):
         return np.unique(np.round(np.linspace(self.low, self.high, max(n, 1))).astype(np.int32))
 
 
+@checked_arguments("vt.IntLogUniform(16, 512)")
 @dataclasses.dataclass(frozen=True)
 class IntLogUniform(Distribution):
     """Integers low..high inclusive (low >= 1), log-uniform: as many draws in 1..10 as in 10..100."""
@@ -227,6 +317,7 @@ class IntLogUniform(Distribution):
         return np.unique(np.round(values).astype(np.int32))
 
 
+@checked_arguments("vt.Choice(['relu', 'tanh'])")
 @dataclasses.dataclass(frozen=True)
 class Choice(Distribution):
     """One of `options`, each equally likely. Encoded as the int32 index of the option."""
@@ -253,6 +344,10 @@ class Choice(Distribution):
         if len(set(options)) != len(options):
             raise ValueError(f"Choice(options={list(options)!r}): options must be distinct.")
         object.__setattr__(self, "options", options)
+        if self.is_numeric:  # numeric options are gathered into an int32 array, or a float32 one
+            integers = all(isinstance(o, numbers.Integral) for o in options)
+            for o in options:
+                _check_representable(f"Choice(options={list(options)!r})", f"option {o!r}", o if integers else float(o))
 
     @property
     def is_numeric(self) -> bool:
@@ -285,6 +380,7 @@ class Choice(Distribution):
         return np.arange(len(self.options), dtype=np.int32)
 
 
+@checked_arguments("vt.Fixed(0.1)")
 @dataclasses.dataclass(frozen=True)
 class Fixed(Distribution):
     """One value, never searched. Strings are categorical (index 0), numbers stay numbers."""
@@ -297,6 +393,7 @@ class Fixed(Distribution):
             raise ValueError(f"Fixed({v!r}): the value must be finite.")
         if not isinstance(v, (str, bool, numbers.Number)):
             raise TypeError(f"Fixed({v!r}): the value must be a string or a number.")
+        _check_representable(f"Fixed({v!r})", "the value", v)
 
     @property
     def kind(self):  # type: ignore[override]
@@ -342,14 +439,41 @@ DISTRIBUTIONS = {
 }
 
 
-def distribution_from_config(config: Mapping) -> Distribution:
+def distribution_from_config(config: Mapping, name: str | None = None) -> Distribution:
+    """{'type': 'LogUniform', 'low': 1e-4, 'high': 1e-1} -> the distribution (what to_config wrote).
+    name: the hyperparameter it is for, named in the errors."""
+    where = f"space entry {name!r}" if name is not None else "distribution config"
+    example = "{'type': 'LogUniform', 'low': 1e-4, 'high': 1e-1}"
+    if not isinstance(config, Mapping):
+        raise TypeError(f"{where} must be a table such as {example}, got {config!r}"
+                        + (f"; for one value write {{'type': 'Fixed', 'value': {config!r}}}." if
+                           isinstance(config, (str, numbers.Number)) else "."))
     config = dict(config)
     kind = config.pop("type", None)
+    if kind is None:
+        raise ValueError(f"{where} = {config!r} has no 'type'; add one of {sorted(DISTRIBUTIONS)}, e.g. {example}.")
     if kind not in DISTRIBUTIONS:
-        raise ValueError(
-            f"unknown distribution type {kind!r} in {dict(config)!r}; expected one of {sorted(DISTRIBUTIONS)}."
-        )
-    return DISTRIBUTIONS[kind](**config)
+        close = difflib.get_close_matches(str(kind), sorted(DISTRIBUTIONS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{where}: unknown distribution type {kind!r} in {dict(config)!r}.{hint} Expected one of "
+                         f"{sorted(DISTRIBUTIONS)}.")
+    cls = DISTRIBUTIONS[kind]
+    takes = list(cls.argument_names)
+    unknown = [k for k in config if k not in takes]
+    if unknown:
+        hints = "".join(f" Did you mean {c[0]!r} for {k!r}?" for k in unknown
+                        if (c := difflib.get_close_matches(str(k), takes, n=1)))
+        what = f"setting {unknown[0]!r}" if len(unknown) == 1 else f"settings {unknown!r}"
+        raise ValueError(f"{where}: {kind} has no {what}.{hints} It takes {takes}.")
+    try:
+        return cls(**config)
+    except (TypeError, ValueError) as err:
+        if type(err) not in (TypeError, ValueError):
+            raise
+        raise type(err)(f"{where}: {err}") from None
+
+
+_NOT_IDENTIFIER = re.compile(r"\W|^(?=\d)")  # what to replace with "_" to make a name an identifier
 
 
 def _name_key(key: Array, name: str) -> Array:
@@ -376,7 +500,8 @@ class Space:
         dists: dict[str, Distribution] = {}
         for name, dist in items.items():
             if not isinstance(name, str) or not name.isidentifier():
-                raise ValueError(f"Space: hyperparameter name {name!r} must be a Python identifier.")
+                fix = f", e.g. {re.sub(_NOT_IDENTIFIER, '_', name)!r}" if isinstance(name, str) and name else ""
+                raise ValueError(f"Space: hyperparameter name {name!r} must be a Python identifier{fix}.")
             if isinstance(dist, Distribution):
                 dists[name] = dist
             elif isinstance(dist, (str, numbers.Number)):
@@ -510,7 +635,11 @@ class Space:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Mapping]) -> "Space":
-        return cls({name: distribution_from_config(c) for name, c in config.items()})
+        """dict name -> {'type': ..., settings} (what to_config wrote) -> the Space."""
+        if not isinstance(config, Mapping):
+            raise TypeError(f"Space.from_config: config must be a dict name -> {{'type': 'LogUniform', 'low': 1e-4, "
+                            f"'high': 1e-1}}, got {type(config).__name__}: {config!r}.")
+        return cls({name: distribution_from_config(c, name) for name, c in config.items()})
 
 
 # -- checks that models and optimizers run on the names they read ------------------------------

@@ -26,10 +26,12 @@ import flax.linen as nn
 import jax
 
 from vmaptune.models.fields import MODE_KEYWORDS, BuiltFlaxModel, FlaxModel, Field, mode_keyword
+from vmaptune.space import checked_arguments
 
 __all__ = ["Linen", "BuiltLinen"]
 
 
+@checked_arguments("vt.Linen(MyModule, static=('features',), loss='cross_entropy')")
 @dataclasses.dataclass(frozen=True, eq=False)
 class Linen(FlaxModel):
     """A flax.linen module class (or a factory of keyword arguments returning one) as a population

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Any
 
 import flax.linen as nn
@@ -27,7 +28,8 @@ import numpy as np
 from vmaptune.data import DataSpec
 from vmaptune.fast_random import dropout_keep, hash_normal_matrix
 from vmaptune.models.base import BuiltModel, Model
-from vmaptune.space import IntUniform, Space, categorical_options, check_range, int_bounds, numeric_bounds
+from vmaptune.space import (IntUniform, Space, categorical_options, check_range, checked_arguments, int_bounds,
+                            numeric_bounds)
 
 ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -70,6 +72,13 @@ def _canonical_init(name: str) -> str:
     return name
 
 
+@checked_arguments("vt.MLP(hidden=2, units=128, activation='relu')",
+                   {"layers": "Use hidden= (hidden layers), or search it with n_hidden in the space.",
+                    "width": "Use units= (units per layer), or search it with n_units in the space.",
+                    "n_hidden": "n_hidden is a space name: search it with vt.Space(n_hidden=...), or fix it "
+                                "with hidden=.",
+                    "n_units": "n_units is a space name: search it with vt.Space(n_units=...), or fix it with "
+                               "units=."})
 @dataclasses.dataclass(frozen=True)
 class MLP(Model):
     """Multi-layer perceptron whose structure follows the space.
@@ -100,11 +109,19 @@ class MLP(Model):
             raise ValueError(f"MLP(units={self.units!r}): units must be an integer >= 1.")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"MLP(activation={self.activation!r}): choose from {sorted(ACTIVATIONS)}.")
+        if not isinstance(self.init, str):
+            raise TypeError(f"MLP(init={self.init!r}): init must be a name such as 'he_normal'; choose from "
+                            f"{sorted(INITS)}.")
         _canonical_init(self.init)
+        for name, value in (("dropout", self.dropout), ("init_scale", self.init_scale)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"MLP({name}={value!r}): {name} must be a number, e.g. "
+                                f"{'dropout=0.1' if name == 'dropout' else 'init_scale=1.0'}; to search it, name "
+                                f"it in the space instead.")
         if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"MLP(dropout={self.dropout!r}): dropout must be in [0, 1).")
+            raise ValueError(f"MLP(dropout={self.dropout!r}): dropout must be in [0, 1), e.g. dropout=0.1.")
         if not float(self.init_scale) > 0:
-            raise ValueError(f"MLP(init_scale={self.init_scale!r}): init_scale must be > 0.")
+            raise ValueError(f"MLP(init_scale={self.init_scale!r}): init_scale must be > 0, e.g. init_scale=1.0.")
         if not isinstance(self.matmul_dtype, str) or self.matmul_dtype not in MATMUL_DTYPES:
             raise ValueError(f"MLP(matmul_dtype={self.matmul_dtype!r}): choose from {sorted(MATMUL_DTYPES)} "
                              f"(bfloat16 casts matmul inputs; weights stay float32).")
@@ -139,7 +156,8 @@ class MLP(Model):
             d = space["dropout"]
             low, high = numeric_bounds(d)
             if not (0.0 <= low and high < 1.0):
-                raise ValueError(f"dropout={d!r} must stay within [0, 1).")
+                raise ValueError(f"dropout={d!r} must stay within [0, 1) (allows {low} .. {high}); use e.g. "
+                                 f"vt.Uniform(0.0, 0.5).")
         check_range(space, "init_scale", 0.0, np.inf, False, False, "use e.g. vt.LogUniform(0.1, 10.0)")
         return BuiltMLP(MaskedMLP(
             n_features=data.n_features, n_outputs=int(data.n_outputs),

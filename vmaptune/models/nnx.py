@@ -24,6 +24,7 @@ import jax
 from flax import nnx
 
 from vmaptune.models.fields import BuiltFlaxModel, FlaxModel, Field
+from vmaptune.space import checked_arguments
 
 __all__ = ["Nnx", "BuiltNnx"]
 
@@ -31,6 +32,7 @@ __all__ = ["Nnx", "BuiltNnx"]
 MODEL_STATE = nnx.Not(nnx.Any(nnx.Param, nnx.RngState))
 
 
+@checked_arguments("vt.Nnx(MyModule, static=('features',), loss='cross_entropy')")
 @dataclasses.dataclass(frozen=True, eq=False)
 class Nnx(FlaxModel):
     """A flax.nnx module class (or a factory) as a population model: constructor arguments by name,

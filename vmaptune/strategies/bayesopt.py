@@ -24,7 +24,7 @@ import numpy as np
 from flax import struct
 
 from vmaptune import acquisition, gp
-from vmaptune.space import Space
+from vmaptune.space import Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
 
 INITIAL_DESIGNS = ("sobol", "lhs", "random")
@@ -173,6 +173,7 @@ class BayesOptState:
         return int(self.y.shape[0])
 
 
+@checked_arguments("vt.BayesOpt(population=64, rounds=10, acquisition='ei')")
 @dataclasses.dataclass(frozen=True)
 class BayesOpt(Strategy):
     """Batch Bayesian optimisation with a GP surrogate.

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from vmaptune.space import Choice, Space
+from vmaptune.space import Choice, Space, checked_arguments
 from vmaptune.strategies.base import (
     Strategy,
     check_positive_int,
@@ -109,6 +109,7 @@ def _record(low, high, hist_hp, hist_scores, hp, scores, r, margin, space: Space
     return low, high, hist_hp, hist_scores
 
 
+@checked_arguments("vt.CoarseToFine(population=64, rounds=4)")
 @dataclasses.dataclass(frozen=True)
 class CoarseToFine(Strategy):
     """`rounds` rounds of `population` random members; each round's range is the previous one

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from vmaptune.space import Choice, Space
+from vmaptune.space import Choice, Space, checked_arguments
 from vmaptune.strategies.base import (
     Strategy,
     check_positive_int,
@@ -91,6 +91,7 @@ def mutate(draw, u, is_choice, mutation_prob, sigma):
     return jnp.where(which < mutation_prob, moved, u)
 
 
+@checked_arguments("vt.Evolution(population=64, generations=10)")
 @dataclasses.dataclass(frozen=True)
 class Evolution(Strategy):
     """A generational genetic algorithm over `generations` populations of `population` members.

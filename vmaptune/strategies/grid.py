@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from vmaptune.space import Choice, Distribution, Fixed, Space
+from vmaptune.space import Choice, Distribution, Fixed, Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
 
 __all__ = ["GridSearch", "GridSearchState"]
@@ -85,6 +85,7 @@ def _encode_axis(name: str, plain: Sequence[Any], dist: Distribution) -> np.ndar
 DEFAULT_POINTS = 3
 
 
+@checked_arguments("vt.GridSearch(population=64, values={'learning_rate': [1e-3, 1e-2]})")
 @dataclasses.dataclass(frozen=True)
 class GridSearch(Strategy):
     """Every point of a grid, `population` points per ask.

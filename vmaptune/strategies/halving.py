@@ -36,7 +36,7 @@ import numpy as np
 from flax import struct
 
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
-from vmaptune.space import Space
+from vmaptune.space import Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_scores, check_space, rank_descending
 
 __all__ = ["SuccessiveHalving", "Hyperband", "HalvingState", "halving_rungs", "hyperband_brackets", "keep_top"]
@@ -280,6 +280,7 @@ class _Halving(Strategy):
         return columns
 
 
+@checked_arguments("vt.SuccessiveHalving(population=27, eta=3)")
 @dataclasses.dataclass(frozen=True)
 class SuccessiveHalving(_Halving):
     """Successive halving over one population.
@@ -304,6 +305,9 @@ class SuccessiveHalving(_Halving):
         return (halving_rungs(self.population, self.eta, r_max, self.min_epochs),)
 
 
+@checked_arguments("vt.Hyperband(max_epochs=27, eta=3)",
+                   {"population": "Hyperband derives its population from max_epochs, eta and min_epochs; use "
+                                  "vt.SuccessiveHalving for a population of your own."})
 @dataclasses.dataclass(frozen=True)
 class Hyperband(_Halving):
     """Hyperband: successive-halving brackets from many short runs to few long ones.

@@ -38,6 +38,7 @@ from vmaptune.space import (
     OneMinusLogUniform,
     Space,
     Uniform,
+    checked_arguments,
 )
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
 
@@ -103,6 +104,7 @@ class OptunaSamplerState:
     round: int = struct.field(pytree_node=False, default=0)
 
 
+@checked_arguments("vt.OptunaSampler(optuna.samplers.TPESampler(seed=0), population=64)")
 @dataclasses.dataclass(frozen=True, init=False)
 class OptunaSampler(Strategy):
     """`rounds` populations of `population` members, each proposed by an Optuna sampler.

@@ -60,6 +60,7 @@ from vmaptune.space import (
     OneMinusLogUniform,
     Space,
     Uniform,
+    checked_arguments,
 )
 from vmaptune.strategies.base import Strategy, check_scores, check_space, finite_or_worst
 
@@ -207,6 +208,7 @@ class PBTSchedule:
         return self.values[j][name]
 
 
+@checked_arguments("vt.PBT(population=32, interval=2)")
 @dataclasses.dataclass(frozen=True)
 class PBT(Strategy):
     """Population-based training.
@@ -459,6 +461,7 @@ class PBTReplayState:
     finished: bool = struct.field(pytree_node=False, default=False)
 
 
+@checked_arguments("vt.PBTReplay(pbt.schedule(state), population=3) or vt.PBTReplay.from_results(results)")
 @dataclasses.dataclass(frozen=True, init=False)
 class PBTReplay(Strategy):
     """Trains `population` fresh members (different seeds) with one PBT schedule, from scratch:

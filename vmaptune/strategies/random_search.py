@@ -8,7 +8,7 @@ from typing import Mapping
 import jax
 from flax import struct
 
-from vmaptune.space import Space
+from vmaptune.space import Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
 
 
@@ -18,6 +18,7 @@ class RandomSearchState:
     round: int = struct.field(pytree_node=False, default=0)
 
 
+@checked_arguments("vt.RandomSearch(population=64, rounds=1)")
 @dataclasses.dataclass(frozen=True)
 class RandomSearch(Strategy):
     """`rounds` populations of `population` members, each drawn independently from the space."""

@@ -1,0 +1,409 @@
+"""A catalogue of bad inputs: each raises a clear error before anything compiles.
+
+The project's standard: name the argument (or column / key), show the value, say the fix or the
+valid choices. Each case is (id, fn(tmp_path), exception type, expected): every str in expected
+must appear in the message as it is, every compiled pattern must match it (re.search).
+
+Nothing here trains: the engine's compiled entry points are replaced by a function that fails the
+test, and each case must raise within a few seconds. Data are 40 rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import time
+
+import flax.linen as nn
+import numpy as np
+import pytest
+
+import vmaptune as vt
+from vmaptune import cli, engine
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(40, 3))
+Y = np.arange(40) % 2  # two classes of 20
+Y_REG = RNG.normal(size=40)
+LR = vt.LogUniform(1e-3, 1e-1)
+SPACE = vt.Space(learning_rate=LR)
+SPACE_CONFIG = {"learning_rate": {"type": "LogUniform", "low": 1e-3, "high": 1e-1}}
+
+
+@functools.lru_cache(maxsize=None)
+def tiny() -> vt.Dataset:
+    """40 rows, 3 features, 2 classes: 24 train, 8 validation, 8 test rows."""
+    return vt.Dataset.from_arrays(X, Y, "classification")
+
+
+def tune(space=SPACE, data=None, model=None, **kwargs):
+    """vt.tune of a small MLP on the tiny data with a batch size that fits it, unless the case changes them."""
+    kwargs.setdefault("batch_size", 8)
+    return vt.tune(vt.MLP(hidden=1, units=4) if model is None else model, space, tiny() if data is None else data,
+                   progress=False, **kwargs)
+
+
+def write(tmp, name: str, text: str) -> str:
+    path = tmp / name
+    path.write_text(text)
+    return str(path)
+
+
+def csv(tmp, text_column: bool = False) -> str:
+    """A 40-row CSV: features a, b (and a text column `color`), label y."""
+    header = "a,b,color,y" if text_column else "a,b,y"
+    rows = [f"{x[0]:.3f},{x[1]:.3f}," + (f"{'red' if i % 2 else 'blue'}," if text_column else "") + f"{i % 2}"
+            for i, x in enumerate(X)]
+    return write(tmp, "data.csv", "\n".join([header, *rows]) + "\n")
+
+
+def config(tmp, **entries) -> dict:
+    """A run config on the CSV data and the learning-rate space, with `entries` changed, read
+    through a JSON file as `vmaptune run` reads it (None drops an entry)."""
+    base = {"dataset": {"csv": csv(tmp), "target": "y", "task": "classification"}, "space": SPACE_CONFIG}
+    base.update(entries)
+    return cli.load_config(write(tmp, "run.json", json.dumps({k: v for k, v in base.items() if v is not None})))
+
+
+def build(tmp, **entries):
+    return cli.build(config(tmp, **entries))
+
+
+def optuna_sampler(*args, **kwargs):
+    pytest.importorskip("optuna")  # the optuna extra: skip where it is not installed
+    return vt.OptunaSampler(*args, **kwargs)
+
+
+class Net(nn.Module):
+    width: int = 4
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(2)(nn.relu(nn.Dense(self.width)(x)))
+
+
+CASES = [
+    # -- data -----------------------------------------------------------------------------------------------
+    ("data-X-1d", lambda t: vt.Dataset.from_arrays(X[:, 0], Y, "classification"), ValueError,
+     ["X must be at least 2-D", re.compile(r"got shape \(40,\)"), "X.reshape(-1, 1)"]),
+    ("data-X-nan", lambda t: vt.Dataset.from_arrays(np.where(np.arange(120).reshape(40, 3) == 7, np.nan, X), Y,
+                                                     "classification"), ValueError,
+     ["X has 1 NaN or infinite values", re.compile(r"the first at row 2, column 1 \(nan\)"), "impute or drop them"]),
+    ("data-X-text", lambda t: vt.Dataset.from_arrays(np.full((40, 3), "a"), Y, "classification"), TypeError,
+     ["X must be numeric", "one_hot=True"]),
+    ("data-X-empty", lambda t: vt.Dataset.from_arrays(np.zeros((0, 3)), np.zeros(0), "classification"), ValueError,
+     ["X is empty", "(0, 3)", "at least one row"]),
+    ("data-rows-mismatch", lambda t: vt.Dataset.from_arrays(X, Y[:30], "classification"), ValueError,
+     [re.compile(r"X has 40 rows but y has 30; they must match")]),
+    ("data-task-unknown", lambda t: vt.Dataset.from_arrays(X, Y, "classify"), ValueError,
+     ["task must be one of", "'classification'", "'regression'", "got 'classify'"]),
+    ("data-y-2d-for-classes", lambda t: vt.Dataset.from_arrays(X, np.stack([Y, Y], 1), "classification"),
+     ValueError, ["y must be 1-D", "got shape (40, 2)"]),
+    ("data-y-continuous-for-classes", lambda t: vt.Dataset.from_arrays(X, Y_REG, "classification"), ValueError,
+     ["y holds non-integer numbers", "task='regression'"]),
+    ("data-y-one-class", lambda t: vt.Dataset.from_arrays(X, np.zeros(40), "classification"), ValueError,
+     ["y has a single class [0]", "at least 2"]),
+    ("data-y-inf-regression", lambda t: vt.Dataset.from_arrays(X, np.where(np.arange(40) == 3, np.inf, Y_REG),
+                                                                "regression"), ValueError,
+     ["y has 1 NaN or infinite values", "row 3", "drop those rows"]),
+    ("data-y-text-regression", lambda t: vt.Dataset.from_arrays(X, np.full(40, "a"), "regression"), TypeError,
+     ["y must be numeric for regression", "task='classification'"]),
+    ("data-validation-not-a-pair", lambda t: vt.Dataset.from_arrays(X, Y, "classification", validation=X),
+     TypeError, ["validation must be a pair (X_val, y_val)", "got ndarray"]),
+    ("data-validation-features", lambda t: vt.Dataset.from_arrays(X, Y, "classification",
+                                                                  validation=(X[:10, :2], Y[:10])), ValueError,
+     ["validation: X has examples of shape (2,), but X's are (3,)", "same features"]),
+    ("data-validation-rows", lambda t: vt.Dataset.from_arrays(X, Y, "classification", validation=(X[:10], Y[:8])),
+     ValueError, ["validation: X has 10 rows and y has shape (8,)", "y_val must be (10,)"]),
+    ("data-validation-new-labels", lambda t: vt.Dataset.from_arrays(X, Y, "classification",
+                                                                    validation=(X[:10], Y[:10] + 5)), ValueError,
+     ["validation: y holds labels [5, 6]", "classes [0, 1]"]),
+    ("data-test-features", lambda t: vt.Dataset.from_arrays(X, Y, "classification", test=(X[:10, :2], Y[:10])),
+     ValueError, ["test: X has examples of shape (2,)", "test=(X_test, y_test)"]),
+    ("data-test-not-a-pair", lambda t: vt.Dataset.from_arrays(X, Y, "classification", test=(X[:10],)), TypeError,
+     ["test must be a pair (X_test, y_test)", "a tuple of 1"]),
+    ("data-val-fraction", lambda t: vt.Dataset.from_arrays(X, Y, "classification", val_fraction=1.5), ValueError,
+     ["val_fraction must be a number in (0, 1)", "got 1.5"]),
+    ("data-fractions-leave-no-train", lambda t: vt.Dataset.from_arrays(X, Y, "classification", val_fraction=0.6,
+                                                                       test_fraction=0.5), ValueError,
+     ["val_fraction + test_fraction must be < 1", "0.6 + 0.5"]),
+    ("data-feature-names", lambda t: vt.Dataset.from_arrays(X, Y, "classification", feature_names=["a"]),
+     ValueError, ["feature_names has 1 names", "one name per column"]),
+    ("data-seed-text", lambda t: vt.Dataset.from_arrays(X, Y, "classification", seed="x"), TypeError,
+     ["seed must be an integer", "got 'x'", "seed=0"]),
+    ("csv-missing-file", lambda t: vt.Dataset.from_csv(t / "nope.csv", "y", "classification"), FileNotFoundError,
+     ["nope.csv", "does not exist", "CSV file with a header row"]),
+    ("csv-missing-target", lambda t: vt.Dataset.from_csv(csv(t), "label", "classification"), ValueError,
+     ["target='label' is not a column", "columns are ['a', 'b', 'y']"]),
+    ("csv-text-feature", lambda t: vt.Dataset.from_csv(csv(t, text_column=True), "y", "classification"),
+     ValueError, ["feature columns ['color']", "hold text", "one_hot=True"]),
+    ("npz-missing-file", lambda t: vt.Dataset.from_npz(t / "nope.npz", "classification"), FileNotFoundError,
+     ["nope.npz", "does not exist", "np.savez"]),
+    ("npz-missing-array", lambda t: (np.savez(t / "a.npz", X=X, y=Y),
+                                     vt.Dataset.from_npz(t / "a.npz", "classification", y="labels")), ValueError,
+     ["no array 'labels'", "it has ['X', 'y']", "X= and y="]),
+    ("load-dataset-unknown", lambda t: vt.load_dataset("mnist"), ValueError,
+     ["unknown dataset 'mnist'", "'digits'", "vt.Dataset.from_arrays"]),
+    # -- distributions and spaces -----------------------------------------------------------------------------
+    ("uniform-low-above-high", lambda t: vt.Uniform(1.0, 0.5), ValueError,
+     ["Uniform(low=1.0, high=0.5)", "low must be < high", "Swap them"]),
+    ("uniform-one-value", lambda t: vt.Uniform(1.0, 1.0), ValueError, ["low must be < high", "vt.Fixed"]),
+    ("uniform-text-bound", lambda t: vt.Uniform("a", 1.0), TypeError,
+     ["Uniform(low='a', high=1.0)", "low must be a real number"]),
+    ("uniform-infinite-bound", lambda t: vt.Uniform(0.0, float("inf")), ValueError,
+     ["high must be finite", "got inf"]),
+    ("uniform-unknown-argument", lambda t: vt.Uniform(0.0, 1.0, log=True), TypeError,
+     ["Uniform: unknown argument log=True", "vt.LogUniform", "takes low, high"]),
+    ("loguniform-zero", lambda t: vt.LogUniform(0.0, 1.0), ValueError,
+     ["LogUniform(low=0.0, high=1.0)", "must be > 0", "vt.Uniform"]),
+    ("loguniform-negative", lambda t: vt.LogUniform(-1.0, 1.0), ValueError, ["low=-1.0", "must be > 0"]),
+    ("loguniform-missing-high", lambda t: vt.LogUniform(1e-3), TypeError,
+     ["LogUniform: missing high", "vt.LogUniform(1e-4, 1e-1)"]),
+    ("oneminusloguniform-outside-0-1", lambda t: vt.OneMinusLogUniform(0.5, 1.0), ValueError,
+     ["OneMinusLogUniform(low=0.5, high=1.0)", "strictly inside (0, 1)", "vt.Uniform"]),
+    ("intuniform-float-bound", lambda t: vt.IntUniform(1, 2.5), TypeError,
+     ["IntUniform(low=1, high=2.5)", "high must be an integer"]),
+    ("intuniform-reversed", lambda t: vt.IntUniform(5, 2), ValueError,
+     ["IntUniform(low=5, high=2)", "low must be <= high", "Swap them"]),
+    ("intuniform-beyond-int32", lambda t: vt.IntUniform(0, 2**40), ValueError,
+     ["IntUniform(low=0, high=1099511627776)", "does not fit in int32", "2147483647"]),
+    ("fixed-beyond-int32", lambda t: vt.Fixed(2**40), ValueError,
+     ["Fixed(1099511627776)", "does not fit in int32", "2147483647"]),
+    ("uniform-beyond-float32", lambda t: vt.Uniform(0.0, 1e39), ValueError,
+     ["high=1e+39 is beyond float32", "3.4e+38"]),
+    ("intloguniform-zero", lambda t: vt.IntLogUniform(0, 10), ValueError,
+     ["IntLogUniform(low=0, high=10)", "low must be >= 1", "vt.IntUniform"]),
+    ("choice-empty", lambda t: vt.Choice([]), ValueError,
+     ["Choice(options=[])", "at least one option", "vt.Choice(['relu', 'tanh'])"]),
+    ("choice-string", lambda t: vt.Choice("relu"), TypeError,
+     ["Choice(options='relu')", "options must be a list", "vt.Choice(['relu', 'tanh'])"]),
+    ("choice-duplicates", lambda t: vt.Choice(["a", "a"]), ValueError, ["Choice(options=['a', 'a'])", "distinct"]),
+    ("choice-bad-option", lambda t: vt.Choice([None]), TypeError, ["option None", "a string or a number"]),
+    ("choice-unknown-argument", lambda t: vt.Choice(["a", "b"], weights=[1, 2]), TypeError,
+     ["Choice: unknown argument weights=[1, 2]", "takes options"]),
+    ("fixed-nan", lambda t: vt.Fixed(float("nan")), ValueError, ["Fixed(nan)", "must be finite"]),
+    ("fixed-list", lambda t: vt.Fixed([1, 2]), TypeError, ["Fixed([1, 2])", "a string or a number"]),
+    ("space-empty", lambda t: vt.Space(), ValueError,
+     ["Space()", "at least one hyperparameter", "vt.LogUniform(1e-4, 1e-1)"]),
+    ("space-not-a-distribution", lambda t: vt.Space(lr=[1, 2]), TypeError,
+     ["lr=[1, 2] is not a distribution", "vt.Choice([...])"]),
+    ("space-bad-name", lambda t: vt.Space({"learning-rate": 0.1}), ValueError,
+     ["'learning-rate' must be a Python identifier", "'learning_rate'"]),
+    ("space-name-twice", lambda t: vt.Space({"a": 1}, a=2), ValueError, ["['a'] given twice"]),
+    ("space-name-model-does-not-read", lambda t: tune(vt.Space(learnin_rate=LR)), ValueError,
+     ["'learnin_rate'", "do not read", "Did you mean 'learning_rate'?"]),
+    ("space-float-depth", lambda t: tune(vt.Space(n_hidden=vt.Uniform(1.0, 3.0))), ValueError,
+     ["n_hidden must be an integer distribution", "vt.IntUniform", "Uniform(low=1.0, high=3.0)"]),
+    ("space-dropout-range", lambda t: tune(vt.Space(dropout=vt.Uniform(0.0, 1.0))), ValueError,
+     ["dropout=Uniform(low=0.0, high=1.0)", "[0, 1)", "vt.Uniform(0.0, 0.5)"]),
+    ("space-momentum-range", lambda t: tune(vt.Space(momentum=vt.Uniform(0.5, 1.5))), ValueError,
+     ["momentum=Uniform(low=0.5, high=1.5) allows 1.5", "[0.0, 1.0)", "vt.OneMinusLogUniform"]),
+    ("space-activation-unknown", lambda t: tune(vt.Space(activation=vt.Choice(["relu", "swish"]))), ValueError,
+     ["activation options ['swish'] are unknown", "'gelu'"]),
+    ("space-optimizer-unknown", lambda t: tune(vt.Space(optimizer=vt.Choice(["adam", "lion2"]))), ValueError,
+     ["optimizer options ['lion2'] are unknown", "'adamw'"]),
+    ("space-batch-size-above-rows", lambda t: tune(vt.Space(batch_size=vt.IntUniform(8, 100))), ValueError,
+     ["batch_size=IntUniform(low=8, high=100) allows 100", "24 training rows", "<= 24"]),
+    ("from-config-unknown-type", lambda t: vt.Space.from_config({"lr": {"type": "Gaussian", "low": 0, "high": 1}}),
+     ValueError, ["space entry 'lr'", "unknown distribution type 'Gaussian'", "'LogUniform'", "'Uniform'"]),
+    ("from-config-misspelt-type", lambda t: vt.Space.from_config({"lr": {"type": "LogUnifrm"}}), ValueError,
+     ["'LogUnifrm'", "Did you mean 'LogUniform'?"]),
+    ("from-config-no-type", lambda t: vt.Space.from_config({"lr": {"low": 0, "high": 1}}), ValueError,
+     ["space entry 'lr'", "has no 'type'", "'type': 'LogUniform'"]),
+    ("from-config-unknown-setting", lambda t: vt.Space.from_config({"lr": {"type": "Uniform", "low": 0, "hi": 1}}),
+     ValueError, ["space entry 'lr'", "Uniform has no setting 'hi'", "Did you mean 'high'", "['low', 'high']"]),
+    ("from-config-bad-bounds", lambda t: vt.Space.from_config({"lr": {"type": "LogUniform", "low": 0, "high": 1}}),
+     ValueError, ["space entry 'lr'", "LogUniform(low=0, high=1)", "must be > 0"]),
+    ("from-config-plain-value", lambda t: vt.Space.from_config({"lr": 0.1}), TypeError,
+     ["space entry 'lr'", "got 0.1", "{'type': 'Fixed', 'value': 0.1}"]),
+    ("from-config-not-a-dict", lambda t: vt.Space.from_config([1]), TypeError,
+     ["Space.from_config: config must be a dict", "got list"]),
+    # -- strategies -------------------------------------------------------------------------------------------
+    ("random-population-zero", lambda t: vt.RandomSearch(population=0), ValueError,
+     ["RandomSearch: population must be an integer >= 1", "got 0"]),
+    ("random-population-negative", lambda t: vt.RandomSearch(population=-3), ValueError,
+     ["population must be an integer >= 1", "got -3"]),
+    ("random-population-float", lambda t: vt.RandomSearch(population=2.5), ValueError,
+     ["population must be an integer >= 1", "got 2.5"]),
+    ("random-rounds-zero", lambda t: vt.RandomSearch(rounds=0), ValueError,
+     ["RandomSearch: rounds must be an integer >= 1", "got 0"]),
+    ("random-misspelt-argument", lambda t: vt.RandomSearch(popluation=8), TypeError,
+     ["RandomSearch: unknown argument popluation=8", "Did you mean 'population'", "takes population, rounds"]),
+    ("grid-empty-values", lambda t: vt.GridSearch(values={"learning_rate": []}), ValueError,
+     ["values['learning_rate'] is empty", "Give at least one value"]),
+    ("grid-values-not-a-dict", lambda t: vt.GridSearch(values=[1, 2]), TypeError,
+     ["values must be a dict name -> list of values", "got list", "values={'learning_rate'"]),
+    ("grid-points-per-axis-zero", lambda t: vt.GridSearch(points_per_axis=0), ValueError,
+     ["points_per_axis must be an integer >= 1", "got 0"]),
+    ("grid-name-not-in-space", lambda t: vt.GridSearch(values={"lr": [0.1]}).init(SPACE), ValueError,
+     ["values has ['lr']", "the space has ['learning_rate']"]),
+    ("grid-value-outside-space", lambda t: vt.GridSearch(values={"learning_rate": [5.0]}).init(SPACE), ValueError,
+     ["values['learning_rate'] contains 5.0", "outside [0.001, 0.1]", "widen the space"]),
+    ("hyperband-eta-one", lambda t: vt.Hyperband(eta=1), ValueError,
+     ["Hyperband: eta must be an integer >= 2", "eta=1", "try eta=3"]),
+    ("hyperband-min-epochs-zero", lambda t: vt.Hyperband(min_epochs=0), ValueError,
+     ["min_epochs must be an integer >= 1", "min_epochs=0"]),
+    ("hyperband-single-rung", lambda t: vt.Hyperband(max_epochs=2, eta=3), ValueError,
+     ["max_epochs=2", "single rung", "max_epochs >= eta * min_epochs = 3"]),
+    ("hyperband-population", lambda t: vt.Hyperband(max_epochs=27, population=8), TypeError,
+     ["Hyperband: unknown argument population=8", "vt.SuccessiveHalving"]),
+    ("halving-eta-float", lambda t: vt.SuccessiveHalving(eta=1.5), ValueError,
+     ["SuccessiveHalving: eta must be an integer >= 2", "eta=1.5"]),
+    ("halving-population-below-eta", lambda t: vt.SuccessiveHalving(population=2, eta=3), ValueError,
+     ["population=2 with eta=3", "population >= eta"]),
+    ("halving-max-epochs-zero", lambda t: vt.SuccessiveHalving(max_epochs=0), ValueError,
+     ["max_epochs must be an integer >= 1", "max_epochs=0"]),
+    ("pbt-fraction", lambda t: vt.PBT(fraction=0.7), ValueError,
+     ["PBT: fraction must be a number in (0, 0.5]", "fraction=0.7", "try fraction=0.25"]),
+    ("pbt-interval-zero", lambda t: vt.PBT(interval=0), ValueError,
+     ["interval must be an integer >= 1", "interval=0", "interval=2"]),
+    ("pbt-factors-empty", lambda t: vt.PBT(factors=()), ValueError,
+     ["factors must be a non-empty list of positive numbers", "factors=(0.8, 1.2)"]),
+    ("pbt-resample-prob", lambda t: vt.PBT(resample_prob=2), ValueError,
+     ["resample_prob must be a number in [0, 1]", "resample_prob=2"]),
+    ("pbt-population-too-small", lambda t: vt.PBT(population=2), ValueError,
+     ["population=2 with fraction=0.25 replaces no member", "population >= 4"]),
+    ("pbt-explore-string", lambda t: vt.PBT(explore="learning_rate"), ValueError,
+     ["explore must be a list of hyperparameter names", "explore='learning_rate'"]),
+    ("pbt-explore-not-in-space", lambda t: vt.PBT(explore=("lr",)).init(SPACE), ValueError,
+     ["explore names ['lr']", "it has ['learning_rate']"]),
+    ("bayesopt-acquisition", lambda t: vt.BayesOpt(acquisition="expected_improvement"), ValueError,
+     ["BayesOpt: acquisition must be one of 'ei', 'pi', 'ucb', 'thompson'", "'expected_improvement'"]),
+    ("bayesopt-initial-design", lambda t: vt.BayesOpt(initial_design="grid"), ValueError,
+     ["initial_design must be one of 'sobol', 'lhs', 'random'", "got 'grid'"]),
+    ("bayesopt-xi-negative", lambda t: vt.BayesOpt(xi=-1), ValueError, ["xi must be a finite number >= 0", "-1"]),
+    ("evolution-selection", lambda t: vt.Evolution(selection="roulette"), ValueError,
+     ["selection must be one of ['tournament', 'truncation']", "'roulette'"]),
+    ("evolution-elite", lambda t: vt.Evolution(population=4, elite=4), ValueError,
+     ["elite must be < population", "elite=4", "Lower elite"]),
+    ("evolution-sigma", lambda t: vt.Evolution(sigma=0), ValueError,
+     ["sigma must be a finite number > 0", "sigma=0", "sigma=0.1"]),
+    ("coarse-to-fine-margin", lambda t: vt.CoarseToFine(margin=0.5), ValueError,
+     ["margin must be a number in (0, 0.5)", "margin=0.5", "Try margin=0.1"]),
+    ("coarse-to-fine-top-k", lambda t: vt.CoarseToFine(population=4, top_k=5), ValueError,
+     ["top_k must be <= population", "top_k=5"]),
+    ("optuna-not-a-sampler", lambda t: optuna_sampler("tpe"), TypeError,
+     ["sampler must be an Optuna sampler", "got 'tpe'", "TPESampler"]),
+    ("optuna-rounds-zero", lambda t: optuna_sampler(lambda seed: None, rounds=0), ValueError,
+     ["OptunaSampler: rounds must be an integer >= 1", "got 0"]),
+    # -- vt.tune's arguments ----------------------------------------------------------------------------------
+    ("tune-epochs-zero", lambda t: tune(epochs=0), ValueError, ["epochs must be an integer >= 1", "got 0"]),
+    ("tune-batch-size-zero", lambda t: tune(batch_size=0), ValueError,
+     ["batch_size must be an integer >= 1", "got 0"]),
+    ("tune-batch-size-above-rows", lambda t: tune(batch_size=1000), ValueError,
+     ["batch_size=1000", "24 training rows", "batch_size <= 24"]),
+    ("tune-chunk-epochs-zero", lambda t: tune(chunk_epochs=0), ValueError,
+     ["chunk_epochs must be an integer >= 1", "got 0"]),
+    ("tune-cv-one", lambda t: tune(cv=1), ValueError,
+     ["cv=1", "an integer >= 2", "None for the fixed validation split"]),
+    ("tune-cv-above-class-size", lambda t: tune(cv=40), ValueError,
+     ["cv=40", "the smallest class has 16", "cv <= 16"]),
+    ("tune-seeds-zero", lambda t: tune(seeds=0), ValueError, ["seeds=0", "an integer >= 1"]),
+    ("tune-refit-negative", lambda t: tune(refit=-1), ValueError, ["refit=-1", "(0 = none)"]),
+    ("tune-seed-text", lambda t: tune(seed="a"), TypeError, ["seed must be an integer", "got 'a'"]),
+    ("tune-early-stopping-int", lambda t: tune(early_stopping=5), TypeError,
+     ["early_stopping must be vt.EarlyStopping(patience=...)", "got 5"]),
+    ("tune-strategy-string", lambda t: tune(strategy="random"), TypeError,
+     ["strategy must be a vt strategy", "vt.RandomSearch(population=64)", "got 'random'"]),
+    ("tune-metric-unknown", lambda t: tune(metric="f1"), ValueError, ["metric='f1' is unknown", "'accuracy'"]),
+    ("tune-metric-other-task", lambda t: tune(metric="r2"), ValueError,
+     ["metric='r2' is for regression", "the data is classification", "'accuracy'"]),
+    ("tune-loss-unknown", lambda t: tune(model=vt.MLP(loss="hinge")), ValueError,
+     ["loss='hinge' is unknown", "'cross_entropy'"]),
+    ("tune-model-string", lambda t: tune(model="mlp"), TypeError,
+     ["model must be a vt.MLP(), vt.Linen(YourModule) or vt.Nnx(YourModule)", "got 'mlp'"]),
+    ("tune-space-dict", lambda t: tune({"learning_rate": 0.1}), TypeError, ["space must be a vt.Space", "got dict"]),
+    ("tune-data-tuple", lambda t: tune(data=(X, Y)), TypeError,
+     ["data must be a vt.Dataset", "vt.Dataset.from_arrays", "got tuple"]),
+    ("tune-hyperband-budget-above-epochs", lambda t: tune(strategy=vt.Hyperband(max_epochs=27), epochs=5),
+     ValueError, ["max_epochs=27 but vt.tune(epochs=5)", "Use epochs=27"]),
+    ("tune-pbt-interval-above-epochs", lambda t: tune(strategy=vt.PBT(interval=10), epochs=5), ValueError,
+     ["interval=10 with epochs=5", "interval < epochs"]),
+    ("tune-pbt-with-cv", lambda t: tune(strategy=vt.PBT(), cv=2), ValueError,
+     ["PBT acts during training", "cv or seeds > 1", "leave them out"]),
+    # -- models -----------------------------------------------------------------------------------------------
+    ("mlp-unknown-argument", lambda t: vt.MLP(layers=3), TypeError,
+     ["MLP: unknown argument layers=3", "hidden=", "n_hidden"]),
+    ("mlp-dropout-text", lambda t: vt.MLP(dropout="a"), TypeError,
+     ["MLP(dropout='a')", "dropout must be a number", "dropout=0.1"]),
+    ("mlp-dropout-one", lambda t: vt.MLP(dropout=1.0), ValueError, ["MLP(dropout=1.0)", "[0, 1)"]),
+    ("mlp-activation", lambda t: vt.MLP(activation="relu6"), ValueError, ["MLP(activation='relu6')", "'relu'"]),
+    ("mlp-units-zero", lambda t: vt.MLP(units=0), ValueError, ["MLP(units=0)", "units must be an integer >= 1"]),
+    ("mlp-image-data", lambda t: tune(data=vt.Dataset.from_arrays(np.stack([X[:, :2], X[:, 1:]], 1), Y,
+                                                                  "classification")), ValueError,
+     ["vt.MLP reads flat rows", "shape (2, 2)", "flatten X to (n, 4)"]),
+    ("linen-not-callable", lambda t: vt.Linen(3), TypeError, ["Linen(module=3)", "give the module class"]),
+    ("linen-static-unknown", lambda t: vt.Linen(Net, static=("depth",)), ValueError,
+     ["Linen(static=['depth'])", "['depth'] are not fields of Net", "its fields are ['width']"]),
+    ("linen-unknown-argument", lambda t: vt.Linen(Net, statics=("width",)), TypeError,
+     ["Linen: unknown argument statics=('width',)", "Did you mean 'static'"]),
+    ("linen-output-width", lambda t: tune(model=vt.Linen(Net), data=vt.Dataset.from_arrays(X, np.arange(40) % 3,
+                                                                                           "classification")),
+     ValueError, ["output for a batch of 2 has shape (2, 2)", "(2, 3)", "nn.Dense(3)"]),
+    ("metric-task", lambda t: vt.Metric("f1", "multi", lambda out, y: 0.0), ValueError,
+     ["Metric(task='multi')", "'classification' or 'regression'"]),
+    # -- run configs (vmaptune run) ---------------------------------------------------------------------------
+    ("config-missing-file", lambda t: cli.load_config(str(t / "none.toml")), FileNotFoundError,
+     ["none.toml", "does not exist"]),
+    ("config-no-dataset", lambda t: cli.load_config(write(t, "c.toml", '[space.learning_rate]\ntype = "LogUniform"\n'
+                                                                      'low = 0.001\nhigh = 0.1\n')), ValueError,
+     ["c.toml", "the config needs a `dataset` entry"]),
+    ("config-no-space", lambda t: config(t, space=None), ValueError, ["run.json", "the config needs a `space` entry"]),
+    ("config-unknown-strategy", lambda t: build(t, strategy={"name": "Random"}), ValueError,
+     ["strategy name 'Random' is unknown", "'RandomSearch'", "'Hyperband'"]),
+    ("config-strategy-unknown-setting", lambda t: build(t, strategy={"name": "RandomSearch", "pop": 8}), TypeError,
+     ["RandomSearch: unknown argument pop=8", "takes population, rounds"]),
+    ("config-strategy-bad-value", lambda t: build(t, strategy={"name": "BayesOpt", "acquisition": "EI"}),
+     ValueError, ["acquisition must be one of 'ei'", "got 'EI'"]),
+    ("config-space-unknown-type", lambda t: build(t, space={"lr": {"type": "Gauss"}}), ValueError,
+     ["space entry 'lr'", "unknown distribution type 'Gauss'", "'Uniform'"]),
+    ("config-space-plain-value", lambda t: cli.build(cli.load_config(write(
+        t, "c.toml", f'dataset = {{csv = "{csv(t)}", target = "y", task = "classification"}}\n'
+                     '[space]\nlearning_rate = 0.1\n'))), TypeError,
+     ["space entry 'learning_rate'", "{'type': 'Fixed', 'value': 0.1}"]),
+    ("config-model-unknown-setting", lambda t: build(t, model={"layers": 3}), TypeError,
+     ["MLP: unknown argument layers=3", "hidden="]),
+    ("config-dataset-unknown", lambda t: build(t, dataset="mnist"), ValueError,
+     ["unknown dataset 'mnist'", "'iris'"]),
+    ("config-dataset-table", lambda t: build(t, dataset={"file": "x.csv"}), ValueError,
+     ["dataset must be a built-in name or {csv=..., target=..., task=...}", "{'file': 'x.csv'}"]),
+    ("config-csv-target", lambda t: build(t, dataset={"csv": csv(t), "target": "label", "task": "classification"}),
+     ValueError, ["target='label' is not a column", "['a', 'b', 'y']"]),
+]
+
+#: Seconds one case may take: every check runs before anything compiles, so a case that takes
+#: longer is doing work it should not (the first ones also pay for starting JAX's backend).
+CASE_SECONDS = 5.0
+
+
+def _no_training(*args, **kwargs):
+    raise AssertionError("a bad input reached the compiled training program; it must be rejected before")
+
+
+@pytest.fixture(autouse=True)
+def nothing_compiles(monkeypatch):
+    """The engine's compiled entry points fail the test if a case gets that far."""
+    for name in ("init_population", "train_chunk", "evaluate_population", "write_hyperparameters"):
+        monkeypatch.setattr(engine, name, _no_training, raising=False)
+
+
+def test_the_catalogue_is_large_and_ids_are_distinct():
+    ids = [case[0] for case in CASES]
+    assert len(ids) == len(set(ids)) and len(ids) >= 45
+
+
+@pytest.mark.parametrize("fn, error, expected", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_input_is_named_with_its_fix(fn, error, expected, tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(error) as info:
+        fn(tmp_path)
+    seconds = time.perf_counter() - start
+    message = str(info.value)
+    for part in expected:
+        if isinstance(part, re.Pattern):
+            assert part.search(message), f"{part.pattern!r} does not match: {message}"
+        else:
+            assert part in message, f"{part!r} is not in: {message}"
+    assert info.type is error, f"raised {info.type.__name__}, expected exactly {error.__name__}: {message}"
+    assert seconds < CASE_SECONDS, f"took {seconds:.1f} s to reject: it must fail in its checks, before compiling"
