@@ -370,7 +370,51 @@ CASES = [
      ["dataset must be a built-in name or {csv=..., target=..., task=...}", "{'file': 'x.csv'}"]),
     ("config-csv-target", lambda t: build(t, dataset={"csv": csv(t), "target": "label", "task": "classification"}),
      ValueError, ["target='label' is not a column", "['a', 'b', 'y']"]),
+    ("config-unknown-key", lambda t: cli.load_config(write(t, "c.toml", 'dataset = "iris"\nepochz = 3\n')), ValueError,
+     ["c.toml: unknown keys ['epochz']", "Did you mean 'epochz' -> 'epochs'?", "The keys are"]),
+    ("config-bad-toml", lambda t: cli.load_config(write(t, "c.toml", 'dataset = iris\n')), ValueError,
+     ["c.toml is not valid TOML", "line 1"]),
+    ("config-bad-json", lambda t: cli.load_config(write(t, "c.json", '{"dataset": }')), ValueError,
+     ["c.json is not valid JSON"]),
+    ("config-csv-no-target", lambda t: build(t, dataset={"csv": csv(t)}), ValueError,
+     ["a csv dataset needs ['target', 'task'] too", 'target = "label"']),
+    ("config-early-stopping-typo", lambda t: build(t, early_stopping={"patiense": 3}), ValueError,
+     ["early_stopping = {'patiense': 3}", "['patiense'] are not among them", "patience = 5"]),
+    # -- run directories and checkpoints ----------------------------------------------------------------------
+    ("run-dir-is-a-file", lambda t: tune(run_dir=write(t, "f", "x")), ValueError,
+     [re.compile(r"run_dir='.*f' is a file"), "give a directory path"]),
+    ("run-dir-under-a-file", lambda t: tune(run_dir=write(t, "f", "x") + "/run"), ValueError,
+     ["cannot be written", "choose a directory you can write to"]),
+    ("run-dir-holds-a-run", lambda t: tune(run_dir=finished_run_dir(t)), FileExistsError,
+     ["already holds a run", "resume=True", "overwrite=True", "choose another run_dir"]),
+    ("run-dir-resume-and-overwrite", lambda t: tune(run_dir=str(t / "r"), resume=True, overwrite=True), ValueError,
+     ["resume=True and overwrite=True contradict each other", "pass one of them"]),
+    ("run-dir-not-a-path", lambda t: tune(run_dir=3), TypeError, ["run_dir=3: give a directory path"]),
+    ("max-memory-text", lambda t: tune(max_memory="lots"), ValueError,
+     ["max_memory='lots'", "max_memory='2GB'"]),
+    ("checkpoint-of-another-run", lambda t: tune(run_dir=stale_checkpoint(t), resume=True), ValueError,
+     ["cannot resume the run in", "version: saved 0.0.1", "overwrite=True (--overwrite)"]),
 ]
+
+
+def finished_run_dir(tmp) -> str:
+    """A directory holding a (tiny, fake) finished run's results."""
+    run_dir = tmp / "done"
+    run_dir.mkdir()
+    (run_dir / "results.npz").write_bytes(b"")
+    return str(run_dir)
+
+
+def stale_checkpoint(tmp) -> str:
+    """A run directory whose checkpoint was written by another run (another version, other settings)."""
+    from vmaptune.checkpoint import Checkpoints, run_spec
+
+    run_dir = str(tmp / "stale")
+    spec = run_spec(space=SPACE, data=tiny(), model=vt.MLP(hidden=1, units=4), strategy=vt.RandomSearch(),
+                    settings={}, version="0.0.1")
+    Checkpoints(run_dir, spec).save({"records": [], "strategy_state": None, "round": None}, {}, round=0,
+                                    epochs_done=0)
+    return run_dir
 
 #: Seconds one case may take: every check runs before anything compiles, so a case that takes
 #: longer is doing work it should not (the first ones also pay for starting JAX's backend).

@@ -17,10 +17,10 @@ import resume_child  # noqa: E402
 
 CHILD = os.path.join(os.path.dirname(__file__), "resume_child.py")
 
-# 12 kills over five strategies: after a chunk, inside a checkpoint's commit, inside a results write.
+# 12 kills over five strategies (the cheap ones take more): after a chunk, inside a checkpoint's commit, inside a results write.
 KILLS = {
-    "random": ["chunk:3", "checkpoint:2", "results:1"],
-    "bayesopt": ["results:1", "chunk:3"],
+    "random": ["chunk:3", "checkpoint:2", "results:1", "chunk:2"],
+    "bayesopt": ["chunk:5"],  # in round 1, after the first model-based ask
     "evolution": ["checkpoint:3", "chunk:2"],
     "pbt": ["chunk:2", "checkpoint:2", "results:1"],
     "hyperband": ["checkpoint:4", "chunk:3"],

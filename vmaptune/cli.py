@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import json
 import os
 import sys
@@ -83,15 +85,27 @@ def _run(args) -> int:
     return _execute(config, out, args)
 
 
+CONFIG_KEYS = ("dataset", "space", "strategy", "model", "out", "early_stopping", *TUNE_KEYS)
+
+
 def load_config(path: str) -> dict[str, Any]:
     """A run config (TOML or JSON): dataset, space, strategy, model, epochs, seed, metric, batch_size."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"config file {path!r} does not exist.")
     with open(path, "rb") as f:
-        config = json.load(f) if path.endswith(".json") else tomllib.load(f)
-    unknown = set(config) - {"dataset", "space", "strategy", "model", "out", "early_stopping", *TUNE_KEYS}
+        try:
+            config = json.load(f) if path.endswith(".json") else tomllib.load(f)
+        except (ValueError, tomllib.TOMLDecodeError) as err:  # json's error is a ValueError
+            kind = "JSON" if path.endswith(".json") else "TOML"
+            raise ValueError(f"{path} is not valid {kind}: {err}. Fix that line (a .json file is read as JSON, "
+                             "anything else as TOML).") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: the config must be a table of keys, got {type(config).__name__}.")
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
-        raise ValueError(f"{path}: unknown keys {sorted(unknown)}.")
+        hints = [f"{u!r} -> {m[0]!r}" for u in unknown if (m := difflib.get_close_matches(u, CONFIG_KEYS, 1))]
+        hint = f" Did you mean {', '.join(hints)}?" if hints else ""
+        raise ValueError(f"{path}: unknown keys {unknown}.{hint} The keys are {list(CONFIG_KEYS)}.")
     for key in ("dataset", "space"):
         if key not in config:
             raise ValueError(f"{path}: the config needs a `{key}` entry.")
@@ -105,25 +119,43 @@ def build(config: dict[str, Any]):
     dataset = config["dataset"]
     if isinstance(dataset, str):
         data = vt.load_dataset(dataset)
-    elif "csv" in dataset:
+    elif isinstance(dataset, dict) and "csv" in dataset:
+        _needs(dataset, "csv", ("target", "task"), 'dataset = {csv = "data.csv", target = "label", task = "classification"}')
         data = vt.Dataset.from_csv(dataset["csv"], target=dataset["target"], task=dataset["task"])
-    elif "npz" in dataset:
+    elif isinstance(dataset, dict) and "npz" in dataset:
+        _needs(dataset, "npz", ("task",), 'dataset = {npz = "data.npz", task = "classification"}')
         data = vt.Dataset.from_npz(dataset["npz"], task=dataset["task"])
     else:
         raise ValueError(f"dataset must be a built-in name or {{csv=..., target=..., task=...}} / {{npz=..., task=...}}, got {dataset!r}.")
     space = vt.Space.from_config(config["space"])
     strategy_cfg = dict(config.get("strategy", {"name": "RandomSearch"}))
     name = strategy_cfg.pop("name", "RandomSearch")
-    cls = getattr(vt, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, vt.Strategy)):
-        names = sorted(n for n in vt.__all__ if isinstance(getattr(vt, n), type) and issubclass(getattr(vt, n), vt.Strategy) and n != "Strategy")
+    from vmaptune import strategies
+
+    cls = getattr(strategies, name, None) if name in strategies.__all__ else None
+    if not (isinstance(cls, type) and issubclass(cls, vt.Strategy)) or cls is vt.Strategy:
+        names = sorted(n for n in strategies.__all__ if isinstance(getattr(strategies, n), type)
+                       and issubclass(getattr(strategies, n), vt.Strategy) and n != "Strategy")
         raise ValueError(f"strategy name {name!r} is unknown; choose from {names}.")
     strategy = cls(**strategy_cfg)
     model = vt.MLP(**config.get("model", {}))
     kwargs = {k: config[k] for k in TUNE_KEYS if k in config}
     if "early_stopping" in config:
-        kwargs["early_stopping"] = vt.EarlyStopping(**config["early_stopping"])
+        stopping = config["early_stopping"]
+        fields = [f.name for f in dataclasses.fields(vt.EarlyStopping)]
+        unknown = sorted(set(stopping) - set(fields)) if isinstance(stopping, dict) else None
+        if unknown is None or unknown:
+            raise ValueError(f"early_stopping = {stopping!r}: give a table of vt.EarlyStopping's settings {fields}, "
+                             f"e.g. [early_stopping] patience = 5" + (f"; {unknown} are not among them." if unknown
+                                                                      else "."))
+        kwargs["early_stopping"] = vt.EarlyStopping(**stopping)
     return model, space, data, strategy, kwargs
+
+
+def _needs(table: dict, kind: str, keys: tuple[str, ...], example: str) -> None:
+    missing = [k for k in keys if k not in table]
+    if missing:
+        raise ValueError(f"dataset = {table!r}: a {kind} dataset needs {missing} too, e.g. {example}.")
 
 
 def _execute(config: dict[str, Any], out: str, args) -> int:
