@@ -13,6 +13,7 @@ def test_demo_then_report(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "best validation accuracy" in text and "top 8 of 8" in text
     assert "test accuracy of the best setting, refit on train + validation" in text
+    assert re.search(r"time: import [\d.]+ s, data [\d.]+ s, tracing [\d.]+ s, compiling [\d.]+ s", text)
     assert len(vt.load_results(out)) == 8
     assert main(["report", out, "--top", "3"]) == 0
     assert os.path.getsize(os.path.join(out, "curves.png")) > 1000

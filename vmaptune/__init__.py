@@ -2,6 +2,9 @@
 
 # Before anything can start JAX's backends: show each CPU core as a device, so a population is
 # split over all cores (see vmaptune/distributed.py; VMAPTUNE_CPU_DEVICES=1 turns it off).
+import time as _time
+
+_import_started = _time.perf_counter()
 __version__ = "0.1.0"  # before the imports below: checkpoints record it
 
 from vmaptune.distributed import configure_cpu_devices
@@ -83,3 +86,7 @@ __all__ = [
     # scikit-learn's interface
     "MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegressor", "PopulationSearchCV",
 ]
+
+from vmaptune import startup as _startup  # noqa: E402
+
+_startup.IMPORT_SECONDS = _time.perf_counter() - _import_started

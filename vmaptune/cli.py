@@ -8,6 +8,7 @@ import difflib
 import json
 import os
 import sys
+import time
 import tomllib
 from typing import Any, Sequence
 
@@ -163,7 +164,11 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
 
     import vmaptune as vt
 
+    from vmaptune.startup import describe
+
+    started = time.perf_counter()
     model, space, data, strategy, kwargs = build(config)
+    data_seconds = time.perf_counter() - started
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="interrupted: ")  # said below in one line
         result = vt.tune(model, space, data, strategy=strategy, progress=not args.no_progress, run_dir=out,
@@ -179,6 +184,7 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     if result.settings.get("member_block"):
         layout += f", stepped {result.settings['member_block']} at a time"
     print(f"\n{len(result)} members trained in {seconds:.1f} s ({layout}); run directory: {out}")
+    print(f"time: {describe({**result.settings['time'], 'data_seconds': data_seconds})}")
     print(f"see the plots with: vmaptune report {out}")
     return 0
 

@@ -21,8 +21,10 @@ import jax
 
 ENV = "VMAPTUNE_COMPILE_CACHE"
 MAX_BYTES = 2 * 1024**3
-#: Compiles at least this long are cached (JAX's default is 1 s; most of a search's take 0.3-3 s).
-MIN_COMPILE_SECONDS = 0.2
+#: Compiles at least this long are cached. JAX's default is 1 s; every compile is cached here: besides
+#: its training programs a search compiles some 60 small ones (about 50 ms each, 4 s in all), and a
+#: new process loads them from the cache in a sixth of that (bench/startup.py).
+MIN_COMPILE_SECONDS = 0.0
 
 
 def default_directory() -> str:

@@ -25,6 +25,7 @@ from vmaptune.models.base import Model
 from vmaptune.results import Results
 from vmaptune.search import Search, Settings
 from vmaptune.space import Space
+from vmaptune.startup import TimeProfile
 from vmaptune.strategies.base import Strategy
 from vmaptune.strategies.random_search import RandomSearch
 
@@ -78,9 +79,23 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
     max_memory: bytes (or text like '2GB') one device may use; a population that does not fit
       trains as micro-populations of the largest size that does (same results). Default: 90 % of
       an accelerator's free memory; no limit on a CPU.
+    results.settings["time"]: where the call's time went (tracing, compiling, cache loads, training;
+      vmaptune/startup.py).
     Ctrl-C returns (and saves to run_dir) the finished rounds and the round in progress, its
     members marked 'interrupted'; results.settings['interrupted'] is then True.
     """
+    profile = TimeProfile()
+    with profile.measure():
+        return _tune(profile, model, space, data, strategy, epochs=epochs, seed=seed, metric=metric,
+                     optimizer=optimizer, batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order,
+                     progress=progress, run_dir=run_dir, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
+                     seeds=seeds, refit=refit, devices=devices, member_block=member_block, resume=resume,
+                     overwrite=overwrite, max_memory=max_memory)
+
+
+def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, metric, optimizer, batch_size,
+          chunk_epochs, shared_order, progress, run_dir, bucketing, early_stopping, cv, seeds, refit, devices,
+          member_block, resume, overwrite, max_memory) -> Results:
     strategy = RandomSearch(population=64) if strategy is None else strategy
     settings = Settings.check(epochs=epochs, seed=seed, batch_size=batch_size, chunk_epochs=chunk_epochs,
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
@@ -128,8 +143,9 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
         if settings.refit and results.succeeded:
             search.refit(results)
     except KeyboardInterrupt:
-        results = _interrupted(history, search, run_dir)
+        results = _interrupted(history, search, run_dir, profile)
     else:
+        results.settings["time"] = profile.as_dict()
         if run_dir is not None:  # also when a resumed run had nothing left but this save
             results.save(run_dir)
     finally:
@@ -165,11 +181,12 @@ class _Saver:
             self.last = time.perf_counter()
 
 
-def _interrupted(history: History, search: Search, run_dir: str | None) -> Results:
+def _interrupted(history: History, search: Search, run_dir: str | None, profile: TimeProfile) -> Results:
     """Ctrl-C: the finished rounds and the round in progress (members marked 'interrupted'), saved."""
     partial = search.interrupted_record()
     results = history.results(partial)
     results.settings["interrupted"] = True
+    results.settings["time"] = profile.as_dict()
     if len(results) == 0:
         raise KeyboardInterrupt
     if run_dir is not None:

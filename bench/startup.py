@@ -1,0 +1,54 @@
+"""A new process's first search: where its time goes, with a cold, a warm and no persistent
+compile cache. Each run is a fresh Python process running the same small search (iris, P = 8,
+2 epochs), so import, tracing and compile costs are what a user meets at every start.
+
+    python bench/startup.py --json bench/out/startup.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import machine, write_json
+
+SEARCH = """
+import json, time
+started = time.perf_counter()
+import vmaptune as vt
+data = vt.load_dataset("iris")
+data_seconds = time.perf_counter() - started - vt.startup.IMPORT_SECONDS
+result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), data,
+                 vt.RandomSearch(population=8), epochs=2, progress=False)
+print(json.dumps({**result.settings["time"], "data_seconds": round(data_seconds, 3)}))
+"""
+
+
+def fresh_process(cache: str) -> dict:
+    env = {**os.environ, "VMAPTUNE_COMPILE_CACHE": cache}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", SEARCH], env=env, capture_output=True, text=True, check=True)
+    return {"process_seconds": round(time.perf_counter() - start, 3), **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    out = {"machine": machine(), "runs": {}}
+    with tempfile.TemporaryDirectory() as cache:
+        out["runs"]["no cache"] = fresh_process("0")
+        out["runs"]["cold cache"] = fresh_process(cache)
+        out["runs"]["warm cache"] = fresh_process(cache)
+    for name, row in out["runs"].items():
+        print(f"{name:>10}: {row}")
+    write_json(args.json, out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Where a search's time goes: importing, tracing and lowering programs, XLA compiling them (or
+loading them from the persistent cache), and the rest (training and host work).
+
+JAX reports each phase through `jax.monitoring` events; `TimeProfile.measure()` adds up the ones
+that happen inside it. `vt.tune` stores its profile in `results.settings["time"]` and the command
+line prints it, so a slow start can be told from slow training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+
+import jax
+
+#: Seconds `import vmaptune` took (set by vmaptune/__init__.py; jax, flax and optax included).
+IMPORT_SECONDS: float | None = None
+
+_DURATIONS = {
+    "/jax/core/compile/jaxpr_trace_duration": "trace_seconds",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_seconds",
+    "/jax/core/compile/backend_compile_duration": "compile_seconds",
+    "/jax/compilation_cache/cache_retrieval_time_sec": "cache_load_seconds",
+}
+_COUNTS = {"/jax/compilation_cache/cache_hits": "cache_hits", "/jax/compilation_cache/cache_misses": "cache_misses"}
+_active: list["TimeProfile"] = []
+_listening = False
+
+
+@dataclasses.dataclass
+class TimeProfile:
+    """Seconds per phase (and persistent-cache hits / misses) of what ran inside `measure()`."""
+
+    trace_seconds: float = 0.0
+    lower_seconds: float = 0.0
+    compile_seconds: float = 0.0  # XLA's compiles, and loads from the persistent cache (included)
+    cache_load_seconds: float = 0.0  # of which loads from the persistent cache
+    cache_hits: int = 0
+    cache_misses: int = 0
+    total_seconds: float = 0.0
+
+    _started: float | None = dataclasses.field(default=None, repr=False)
+
+    @contextlib.contextmanager
+    def measure(self):
+        _listen()
+        _active.append(self)
+        self._started = time.perf_counter()
+        try:
+            yield self
+        finally:
+            self.total_seconds += time.perf_counter() - self._started
+            self._started = None
+            _active.remove(self)
+
+    @property
+    def seconds(self) -> float:
+        """Seconds measured so far (the block in progress included)."""
+        return self.total_seconds + (time.perf_counter() - self._started if self._started is not None else 0.0)
+
+    @property
+    def other_seconds(self) -> float:
+        """Training and host work: the total less tracing, lowering and compiling (nested traces
+        can count twice, so this is a lower bound)."""
+        return max(self.seconds - self.trace_seconds - self.lower_seconds - self.compile_seconds, 0.0)
+
+    def as_dict(self) -> dict[str, float | int]:
+        out = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()
+               if not k.startswith("_")}
+        out["total_seconds"] = round(self.seconds, 3)
+        out["other_seconds"] = round(self.other_seconds, 3)
+        if IMPORT_SECONDS is not None:
+            out["import_seconds"] = round(IMPORT_SECONDS, 3)
+        return out
+
+
+def describe(profile: dict) -> str:
+    """One line: 'import 3.1 s, tracing 1.2 s, compiling 4.0 s (2 of 7 programs from the cache), training
+    and the rest 8.3 s' from `TimeProfile.as_dict()`."""
+    parts = [f"import {profile['import_seconds']:.1f} s"] if "import_seconds" in profile else []
+    if "data_seconds" in profile:
+        parts.append(f"data {profile['data_seconds']:.1f} s")
+    parts.append(f"tracing {profile['trace_seconds'] + profile['lower_seconds']:.1f} s")
+    cached = profile["cache_hits"]
+    programs = cached + profile["cache_misses"]
+    parts.append(f"compiling {profile['compile_seconds']:.1f} s"
+                 + (f" ({cached} of {programs} cacheable programs from the compile cache)" if programs else ""))
+    parts.append(f"training and the rest {profile['other_seconds']:.1f} s")
+    return ", ".join(parts)
+
+
+def _listen() -> None:
+    global _listening
+    if _listening:
+        return
+    _listening = True
+
+    def on_duration(event: str, seconds: float, **_) -> None:
+        name = _DURATIONS.get(event)
+        if name is not None:
+            for profile in _active:
+                setattr(profile, name, getattr(profile, name) + seconds)
+
+    def on_event(event: str, **_) -> None:
+        name = _COUNTS.get(event)
+        if name is not None:
+            for profile in _active:
+                setattr(profile, name, getattr(profile, name) + 1)
+
+    jax.monitoring.register_event_duration_secs_listener(on_duration)
+    jax.monitoring.register_event_listener(on_event)
