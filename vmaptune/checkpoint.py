@@ -160,13 +160,16 @@ class Checkpoints:
         self.directory = os.path.join(os.path.abspath(run_dir), CHECKPOINTS)
         self.spec = spec
         self._manager = None
+        self._next_step: int | None = None
         self.saves = 0
 
     def _open(self):
         if self._manager is None:
             import orbax.checkpoint as ocp  # imported only by runs that checkpoint (about 2 s)
 
-            options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, enable_async_checkpointing=False, create=True)
+            # async: the arrays are on the host already; orbax writes and commits them in a thread
+            # while training goes on (the next save, restore or close waits for it)
+            options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, enable_async_checkpointing=True, create=True)
             self._manager = ocp.CheckpointManager(self.directory, options=options)
         return self._manager
 
@@ -201,24 +204,27 @@ class Checkpoints:
         import orbax.checkpoint as ocp
 
         manager = self._open()
-        step = (manager.latest_step() or 0) + 1
+        if self._next_step is None:  # counted here: an async save in flight is not yet a latest_step
+            self._next_step = (manager.latest_step() or 0) + 1
+        step, self._next_step = self._next_step, self._next_step + 1
         tree = {"host": np.frombuffer(pickle.dumps(host, protocol=pickle.HIGHEST_PROTOCOL), np.uint8)}
         tree.update({k: np.asarray(v) for k, v in arrays.items()})
         with atomic.interrupts_deferred():
             manager.save(step, args=ocp.args.Composite(
                 arrays=ocp.args.PyTreeSave(tree),
                 meta=ocp.args.JsonSave({"format": FORMAT, "spec": self.spec, **meta})))
-            manager.wait_until_finished()
         self.saves += 1
         return step
 
     def clear(self) -> None:
-        if self._manager is not None:
-            self._manager.close()
-            self._manager = None
+        self.close()
         shutil.rmtree(self.directory, ignore_errors=True)
+        self._next_step = None
 
     def close(self) -> None:
+        """Waits for a save in progress to commit, then lets the manager go."""
         if self._manager is not None:
-            self._manager.close()
+            with atomic.interrupts_deferred():
+                self._manager.wait_until_finished()
+                self._manager.close()
             self._manager = None
