@@ -198,3 +198,18 @@ def test_a_population_over_a_small_memory_budget_equals_the_unsplit_run(data, mo
     with pytest.raises(ValueError, match="cannot hold one member"):
         vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=one // 4, **SMALL)
 
+
+
+# -- text class labels from a CSV, decoded in predictions ---------------------------------------------------------
+def test_text_labels_from_a_csv_come_back_in_predictions(tmp_path):
+    rng = np.random.default_rng(1)
+    labels = np.array(["setosa", "versicolor", "virginica"])[rng.integers(0, 3, 90)]
+    X = rng.normal(size=(90, 2)) + (labels == "versicolor")[:, None] * 2.0 - (labels == "virginica")[:, None] * 2.0
+    path = tmp_path / "flowers.csv"
+    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "kind": labels}).to_csv(path, index=False)
+    data = vt.Dataset.from_csv(path, target="kind", task="classification")
+    assert list(data.classes) == ["setosa", "versicolor", "virginica"]
+    result = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), refit=1, **SMALL)
+    predicted = result.best_model().predict(X[:10])
+    assert set(predicted) <= set(labels) and predicted.dtype.kind in "OU"
+    assert 0.0 <= result.best_model().score(X, labels) <= 1.0
