@@ -144,3 +144,56 @@ def test_thompson_sample_paths_have_the_posterior_mean_and_variance(data):
     path = jax.jit(gp.sample_path, static_argnums=3)(post, jax.random.key(4), jnp.asarray(y), 5000)
     phi = gp.rff_features(p, path.omega, path.phase, jnp.asarray(Xs))
     np.testing.assert_allclose(phi @ phi.T, gp.matern52(jnp.asarray(Xs), jnp.asarray(Xs), p.lengthscale, p.signal), atol=0.08)
+
+
+# -- output warping -----------------------------------------------------------------------------------
+def badly_scaled_scores():
+    """Scores spanning many decades, with ties and a long tail of very bad ones."""
+    rng = np.random.default_rng(3)
+    q = rng.uniform(0, 4, size=60)
+    y = -np.exp(3 * q)  # -1 .. -1.6e5
+    y[:5] = y[5]  # ties
+    return y
+
+
+@pytest.mark.parametrize("kind", gp.OUTPUT_WARPINGS)
+def test_output_warping_is_monotone_standardised_and_affine_invariant(kind):
+    y = badly_scaled_scores()
+    w = gp.warp_outputs(y, kind)
+    assert w.shape == y.shape and np.all(np.isfinite(w))
+    np.testing.assert_allclose([w.mean(), w.std()], [0.0, 1.0], atol=1e-9)
+    order = np.argsort(y, kind="stable")
+    ys, ws = y[order], w[order]
+    distinct = np.diff(ys) > 0
+    assert np.all(np.diff(ws)[distinct] > 0)  # strictly increasing where the scores differ
+    np.testing.assert_allclose(np.diff(ws)[~distinct], 0.0, atol=1e-12)  # ties stay tied
+    for a, b in [(1e-6, 3.0), (250.0, -1e4), (1.0, 1e6)]:
+        np.testing.assert_allclose(gp.warp_outputs(a * y + b, kind), w, atol=1e-6)
+
+
+def test_copula_depends_on_the_order_only():
+    y = badly_scaled_scores()
+    w = gp.warp_outputs(y, "copula")
+    np.testing.assert_allclose(gp.warp_outputs(np.sign(y) * np.log1p(np.abs(y)), "copula"), w, atol=1e-12)
+    # distinct scores map to evenly spread normal quantiles
+    np.testing.assert_allclose(np.sort(gp.copula_transform(np.arange(4.0))),
+                               scipy.stats.norm.ppf([0.125, 0.375, 0.625, 0.875]))
+
+
+@pytest.mark.parametrize("kind", gp.OUTPUT_WARPINGS)
+def test_output_warping_edge_cases(kind):
+    assert gp.warp_outputs(np.zeros(0), kind).shape == (0,)
+    np.testing.assert_array_equal(gp.warp_outputs(np.full(5, 7.0), kind), 0.0)
+    two = gp.warp_outputs(np.array([1.0, 2.0]), kind)
+    assert two[0] < two[1]
+
+
+def test_power_transform_reduces_skew_of_a_long_tail():
+    y = badly_scaled_scores()
+    skew = lambda v: float(scipy.stats.skew(v))  # noqa: E731
+    assert abs(skew(gp.warp_outputs(y, "power"))) < 0.5 * abs(skew(gp.warp_outputs(y, "none")))
+
+
+def test_unknown_output_warping_is_rejected():
+    with pytest.raises(ValueError, match=r"kind must be one of \('none', 'copula', 'power'\), got 'rank'"):
+        gp.warp_outputs(np.arange(3.0), "rank")

@@ -189,6 +189,59 @@ def fit(X, y, mask, raw_inits, max_iter: int = 60) -> tuple[np.ndarray, float]:
     return best_raw, best_value * n
 
 
+# -- output warping -----------------------------------------------------------------------------------
+OUTPUT_WARPINGS = ("none", "copula", "power")
+POWER_LAMBDA_BOUNDS = (-2.0, 4.0)  # Yeo-Johnson exponents beyond these only chase a single outlier
+
+
+def standardise(y: np.ndarray) -> np.ndarray:
+    """(y - mean) / std; a constant y becomes zeros."""
+    y = np.asarray(y, np.float64)
+    if len(y) == 0:
+        return y
+    std = np.std(y)
+    return (y - np.mean(y)) / (std if std > 1e-12 else 1.0)
+
+
+def copula_transform(y: np.ndarray) -> np.ndarray:
+    """Rank-based Gaussian copula: y -> Phi^-1((rank - 1/2) / n), tied scores share their mean rank.
+    Depends on the order of the scores only, so one huge (or hugely bad) score weighs like any other."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, np.float64)
+    if len(y) == 0:
+        return y
+    return ndtri((rankdata(y) - 0.5) / len(y))
+
+
+def power_transform(y: np.ndarray) -> np.ndarray:
+    """Yeo-Johnson power transform of the standardised scores, its exponent by maximum likelihood
+    (clipped to POWER_LAMBDA_BOUNDS): makes skewed scores, a long tail of bad ones, look Gaussian."""
+    from scipy import stats
+
+    z = standardise(y)
+    if len(z) < 3 or np.ptp(z) < 1e-12:
+        return z
+    with np.errstate(all="ignore"):
+        lmbda = float(np.clip(stats.yeojohnson_normmax(z), *POWER_LAMBDA_BOUNDS))
+        w = stats.yeojohnson(z, lmbda)
+    return w if np.all(np.isfinite(w)) else z
+
+
+def warp_outputs(y: np.ndarray, kind: str) -> np.ndarray:
+    """The scores as the GP models them: warped (a strictly increasing map: "none", "copula" or
+    "power"), then standardised to mean 0 and std 1. Invariant to a positive affine change of y."""
+    if kind not in OUTPUT_WARPINGS:
+        raise ValueError(f"warp_outputs: kind must be one of {OUTPUT_WARPINGS}, got {kind!r}.")
+    y = np.asarray(y, np.float64)
+    if kind == "copula":
+        y = copula_transform(y)
+    elif kind == "power":
+        y = power_transform(y)
+    return standardise(y)
+
+
 # -- pathwise posterior samples (Thompson sampling) --------------------------------------------------
 class SamplePath(NamedTuple):
     """One posterior function draw, f(x) = phi(x) . w + k(x, X) . beta (Wilson et al., 2020)."""

