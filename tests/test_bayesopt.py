@@ -286,7 +286,7 @@ def test_copula_warping_makes_proposals_invariant_to_a_monotone_change_of_the_sc
     np.testing.assert_allclose(a.X, b.X, atol=1e-6)
 
 
-# "power" (the default) does not pass this: a Yeo-Johnson exponent within POWER_LAMBDA_BOUNDS can't
+# "power" does not pass this: a Yeo-Johnson exponent within POWER_LAMBDA_BOUNDS can't
 # undo 9 decades (median regret 0.86 in q against 0.002 for the quadratic, seeds 0-2).
 @pytest.mark.parametrize("warping", ["copula"])
 def test_a_badly_scaled_objective_is_solved_as_well_as_the_quadratic_itself(warping):
