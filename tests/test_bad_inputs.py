@@ -412,8 +412,9 @@ def stale_checkpoint(tmp) -> str:
     run_dir = str(tmp / "stale")
     spec = run_spec(space=SPACE, data=tiny(), model=vt.MLP(hidden=1, units=4), strategy=vt.RandomSearch(),
                     settings={}, version="0.0.1")
-    Checkpoints(run_dir, spec).save({"records": [], "strategy_state": None, "round": None}, {}, round=0,
-                                    epochs_done=0)
+    checkpoints = Checkpoints(run_dir, spec)
+    checkpoints.save({"records": [], "strategy_state": None, "round": None}, {}, round=0, epochs_done=0)
+    checkpoints.close()  # saves are asynchronous: wait for the commit
     return run_dir
 
 #: Seconds one case may take: every check runs before anything compiles, so a case that takes

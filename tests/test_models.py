@@ -69,7 +69,10 @@ def test_masked_equals_small_network_outputs_and_gradients(activation):
 
         g_plain = jax.grad(loss_plain)(params)
         for name in params:
-            np.testing.assert_allclose(g_masked[name], g_plain[name], rtol=1e-5, atol=1e-6, err_msg=name)
+            # float32 sums in another order (XLA fuses the masked network differently): an absolute
+            # tolerance on the gradient's own scale, for entries that cancel to near zero
+            scale = max(1.0, float(np.max(np.abs(g_plain[name]))))
+            np.testing.assert_allclose(g_masked[name], g_plain[name], rtol=1e-5, atol=1e-5 * scale, err_msg=name)
             # gradients vanish wherever the mask freezes a weight
             assert np.all(np.asarray(g_masked[name])[~np.asarray(mask[name])] == 0), name
 

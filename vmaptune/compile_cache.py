@@ -8,9 +8,15 @@ layout) load in milliseconds. vmaptune turns it on when it is imported, unless t
   VMAPTUNE_COMPILE_CACHE=0           leave the cache off
   JAX_COMPILATION_CACHE_DIR / jax_compilation_cache_dir set by you: yours wins
 
-The default directory is $XDG_CACHE_HOME/vmaptune/jax (~/.cache/vmaptune/jax), capped at 2 GiB
-(least recently used entries go first). Hyperparameter values are never part of a program, so
-they never miss the cache.
+The default directory is $XDG_CACHE_HOME/vmaptune/jax (~/.cache/vmaptune/jax), kept under 2 GiB:
+when vmaptune is imported, the oldest entries go until the rest fit. Hyperparameter values are
+never part of a program, so they never miss the cache.
+
+Why not JAX's own size cap (`jax_compilation_cache_max_size`): with a cap, every write lists and
+stats the whole directory under a file lock, and every read writes an access-time file. With every
+compile cached (some thousands of small entries after a while) that made each compile O(entries):
+a test suite that compiles a few thousand programs ran over twice as long. One pass at import
+does the same job once per process.
 """
 
 from __future__ import annotations
@@ -45,7 +51,37 @@ def configure_compile_cache() -> str | None:
         os.makedirs(path, exist_ok=True)
     except OSError:  # an unwritable home: run without the cache rather than fail
         return None
+    prune(path, MAX_BYTES)
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
-    jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     return path
+
+
+def prune(path: str, max_bytes: int) -> int:
+    """Removes the least recently written entries of the cache directory `path` until the rest
+    take at most `max_bytes`; returns how many it removed. Entries another process removes at the
+    same time are skipped (a missing entry is only a cache miss)."""
+    entries = []
+    try:
+        with os.scandir(path) as listing:
+            for entry in listing:
+                try:
+                    if entry.is_file():
+                        stat = entry.stat()
+                        entries.append((stat.st_mtime, stat.st_size, entry.path))
+                except OSError:
+                    continue
+    except OSError:
+        return 0
+    total = sum(size for _, size, _ in entries)
+    removed = 0
+    for _, size, file in sorted(entries):
+        if total <= max_bytes:
+            break
+        try:
+            os.remove(file)
+        except OSError:
+            continue
+        total -= size
+        removed += 1
+    return removed
