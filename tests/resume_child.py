@@ -20,6 +20,7 @@ import importlib
 from vmaptune import population
 
 EPOCHS = 4
+SPACE = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1), momentum=vt.OneMinusLogUniform(0.5, 0.95))
 
 
 def strategy(name: str):
@@ -38,8 +39,7 @@ def data() -> vt.Dataset:
 
 
 def search(name: str, run_dir: str, *, resume: bool = True, progress: bool = False):
-    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1), momentum=vt.OneMinusLogUniform(0.5, 0.95))
-    return vt.tune(vt.MLP(hidden=1, units=8), space, data(), strategy(name), epochs=EPOCHS,
+    return vt.tune(vt.MLP(hidden=1, units=8), SPACE, data(), strategy(name), epochs=EPOCHS,
                    batch_size=16, seed=3, run_dir=run_dir, resume=resume, progress=progress)
 
 

@@ -39,6 +39,7 @@ from vmaptune.space import (
     Uniform,
 )
 from vmaptune.strategies import (
+    BOHB,
     PBT,
     BayesOpt,
     CoarseToFine,
@@ -80,7 +81,7 @@ __all__ = [
     "Program", "build_program", "Snapshot", "Decision", "TrainingContext",
     # strategies
     "Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution", "PBT", "PBTReplay", "PBTSchedule",
-    "SuccessiveHalving", "Hyperband", "BayesOpt", "OptunaSampler",
+    "SuccessiveHalving", "Hyperband", "BOHB", "BayesOpt", "OptunaSampler",
     # results and trained models
     "Results", "load_results", "TrainedModel",
     # scikit-learn's interface

@@ -1,0 +1,101 @@
+"""BOHB: Hyperband's brackets, each new bracket proposed by a GP fitted on the largest budget that
+has enough scores; a share stays random. Ask / tell, inside vt.tune, and bad input."""
+
+import os
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import vmaptune as vt
+from vmaptune.testing_functions import BRANIN
+
+sys.path.insert(0, os.path.dirname(__file__))
+import resume_child  # noqa: E402
+
+# a small acquisition maximiser: these tests check bookkeeping and that the model helps
+FAST = dict(model=vt.BayesOpt(restarts=1, num_candidates=128, num_starts=1, refine_steps=5))
+
+
+def run(strategy, seed):
+    """Ask / tell to the end on Branin (scores: -value, whatever the budget); returns the state
+    after each bracket's ask and each member's regret, per bracket."""
+    state = strategy.init(BRANIN.space, jax.random.key(seed))
+    asked, regrets, k = [], [], 0
+    while not strategy.done(state):
+        hp, state = strategy.ask(state, jax.random.key(1000 * seed + k))
+        k += 1
+        value = np.asarray(BRANIN(hp))
+        if state.rung == 0:
+            asked.append(state)
+            regrets.append(value - BRANIN.minimum)
+        state = strategy.tell(state, hp, -value)
+    return asked, regrets
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """BOHB(max_epochs=27, eta=3) to the end on Branin, seeds 0, 1 and 2."""
+    strategy = vt.BOHB(max_epochs=27, eta=3, **FAST)  # min_points: 2 names + 2 = 4
+    return [run(strategy, seed) for seed in range(3)]
+
+
+def test_brackets_start_random_then_come_from_the_largest_budget_with_enough_scores(runs):
+    asked, _ = runs[0]
+    # bracket 0 has no scores; then the largest budget with >= 4 scores: 3 epochs (9 scores; 27
+    # epochs has 1), 9 epochs (3 + 4), 27 epochs (1 + 1 + 2)
+    assert [s.model_budget for s in asked] == [0, 3, 9, 27]
+    sizes = [len(s.from_model) for s in asked]
+    assert sizes == [27, 12, 6, 4]
+    # a third of each bracket stays random (rounded), the rest comes from the model
+    assert [int(s.from_model.sum()) for s in asked] == [0, 12 - 4, 6 - 2, 4 - 1]
+    # one score per rung a member reached, with the budget it was measured at
+    assert [len(s.observed_score) for s in asked] == [0, 27 + 9 + 3 + 1, 40 + 12 + 4 + 1, 57 + 6 + 2]
+    last = asked[-1]
+    assert np.bincount(last.observed_budget, minlength=28)[[1, 3, 9, 27]].tolist() == [27, 9 + 12, 3 + 4 + 6, 1 + 1 + 2]
+    assert np.all(np.isfinite(last.observed_score))
+
+
+def test_model_proposals_beat_the_random_members_of_the_same_brackets(runs):
+    model, random = [], []
+    for asked, regrets in runs:
+        for state, regret in zip(asked[1:], regrets[1:]):
+            model.extend(regret[state.from_model])
+            random.extend(regret[~state.from_model])
+    # the GP's proposals sit where Branin is low: a fraction of the random members' regret
+    assert np.median(model) < 0.25 * np.median(random), (np.median(model), np.median(random))
+
+
+def test_random_fraction_one_is_hyperband():
+    asked, _ = run(vt.BOHB(max_epochs=9, eta=3, random_fraction=1.0, **FAST), 0)
+    assert all(s.from_model.sum() == 0 and s.model_budget == 0 for s in asked[:1])
+    assert all(s.from_model.sum() == 0 for s in asked)
+
+
+def test_bohb_runs_its_brackets_inside_tune(tmp_path):
+    # the resume test's search (tests/resume_child.py) with BOHB for Hyperband: the same programs
+    result = vt.tune(vt.MLP(hidden=1, units=8), resume_child.SPACE, resume_child.data(),
+                     vt.BOHB(eta=2, min_points=3, **FAST), epochs=resume_child.EPOCHS, batch_size=16, seed=3,
+                     progress=False, run_dir=str(tmp_path / "run"))
+    members = result.members
+    # Hyperband(eta=2) over 4 epochs: brackets of 4, 3 and 3 members (one round each)
+    assert members.groupby("round").size().tolist() == [4, 3, 3]
+    assert set(members["proposed_by"]) <= {"model", "random"}
+    assert (members.loc[members["round"] == 0, "proposed_by"] == "random").all()
+    later = members[members["round"] > 0]
+    assert (later["proposed_by"] == "model").sum() == 2 + 2  # 3 - round(3 / 3) per bracket
+    assert np.isfinite(result.best_score)
+    saved = vt.load_results(str(tmp_path / "run"))
+    assert saved.members["proposed_by"].tolist() == members["proposed_by"].tolist()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(random_fraction=1.5), r"random_fraction must be a number in \[0, 1\].*random_fraction=1.5"),
+    (dict(min_points=1), r"min_points must be an integer >= 2.*min_points=1"),
+    (dict(model="gp"), r"model must be a vt.BayesOpt.*model='gp'"),
+    (dict(population=8), r"BOHB derives its population from max_epochs"),
+])
+def test_bad_arguments_are_named(kwargs, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        vt.BOHB(max_epochs=27, **kwargs)

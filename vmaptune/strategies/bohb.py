@@ -1,0 +1,159 @@
+"""BOHB: Hyperband whose brackets start from model-proposed members (Falkner, Klein and Hutter 2018).
+
+Hyperband samples every bracket's members at random. BOHB keeps every score a rung reported,
+with the budget it was measured at, and when a new bracket starts it fits a model on the largest
+budget that has enough scores and proposes most of the new members with it; a share
+(`random_fraction`, BOHB's rho) stays random so the search never stops exploring. The original uses
+a TPE-like density model; here it is vmaptune's GP (vt.BayesOpt: the same encoding, fit and
+acquisition maximiser), fitted on that budget's observations only, so scores of short runs never
+mix with scores of long ones.
+
+Everything else (the brackets, rungs, packing inside vt.tune, the table's columns) is Hyperband's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from vmaptune.space import checked_arguments
+from vmaptune.strategies.bayesopt import BayesOpt
+from vmaptune.strategies.halving import HalvingState, Hyperband
+
+
+@struct.dataclass
+class BOHBState(HalvingState):
+    """HalvingState plus every observation so far (of the brackets before the current one).
+
+    observed_hp: dict name -> (N,) the observed members' values; observed_budget: (N,) int32 the
+    epochs each score was measured at; observed_score: (N,) float32 (finite only).
+    from_model: (n_0,) bool, which members of the current bracket the model proposed.
+    folded: how many brackets' scores are in the observations.
+    model_budget: the budget whose observations proposed the current bracket (0: none, all random).
+    """
+
+    observed_hp: dict | None = None
+    observed_budget: np.ndarray | None = None
+    observed_score: np.ndarray | None = None
+    from_model: np.ndarray | None = None
+    folded: int = struct.field(pytree_node=False, default=0)
+    model_budget: int = struct.field(pytree_node=False, default=0)
+
+
+@checked_arguments("vt.BOHB(max_epochs=27, eta=3)",
+                   {"population": "BOHB derives its population from max_epochs, eta and min_epochs, as Hyperband does."})
+@dataclasses.dataclass(frozen=True)
+class BOHB(Hyperband):
+    """Hyperband with model-based proposals (BOHB).
+
+    max_epochs, eta, min_epochs: as vt.Hyperband. random_fraction: the share of each bracket's new
+    members drawn at random (BOHB's rho, default 1/3). min_points: scores a budget needs before its
+    model proposes (default: the number of searched names + 2). model: a vt.BayesOpt whose
+    settings (acquisition, fit restarts, maximiser) propose the members; its population, rounds
+    and initial design are BOHB's business. Default: vt.BayesOpt(restarts=2, num_candidates=512).
+    """
+
+    random_fraction: float = 1 / 3
+    min_points: int | None = None
+    model: BayesOpt | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        rf = self.random_fraction
+        if isinstance(rf, bool) or not isinstance(rf, numbers.Real) or not (0.0 <= rf <= 1.0):
+            raise ValueError(f"BOHB: random_fraction must be a number in [0, 1] (the share of each bracket drawn at "
+                             f"random), got random_fraction={rf!r}. BOHB's paper uses 1/3.")
+        if self.min_points is not None and (isinstance(self.min_points, bool) or not isinstance(
+                self.min_points, numbers.Integral) or self.min_points < 2):
+            raise ValueError(f"BOHB: min_points must be an integer >= 2 (scores a budget needs before its model is "
+                             f"used), got min_points={self.min_points!r}; None takes the searched names + 2.")
+        if self.model is not None and not isinstance(self.model, BayesOpt):
+            raise TypeError(f"BOHB: model must be a vt.BayesOpt (its settings propose the members) or None, got "
+                            f"model={self.model!r}. E.g. model=vt.BayesOpt(acquisition='ucb').")
+
+    def _proposer(self, population: int) -> BayesOpt:
+        model = self.model if self.model is not None else BayesOpt(restarts=2, num_candidates=512)
+        return dataclasses.replace(model, population=population, rounds=1, initial_size=1)
+
+    def _model_members(self, population: int) -> int:
+        """How many of a new bracket of `population` the model proposes once it is in use."""
+        return population - int(round(population * self.random_fraction))
+
+    def _min_points(self, state: BOHBState) -> int:
+        return self.min_points if self.min_points is not None else len(state.space.free_names) + 2
+
+    def init(self, space, key=None) -> BOHBState:
+        base = super().init(space, key)
+        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+        return BOHBState(**fields, observed_hp={n: np.zeros(0, d.dtype) for n, d in base.space.items()},
+                         observed_budget=np.zeros(0, np.int32), observed_score=np.zeros(0, np.float32),
+                         from_model=np.zeros(0, bool))
+
+    def ask(self, state: BOHBState, key: jax.Array):
+        """As Hyperband's; a new bracket's members come (1 - random_fraction) from the model of the
+        largest budget with at least min_points scores, the rest at random."""
+        if self.done(state):
+            return super().ask(state, key)
+        if state.rung != 0:
+            return super().ask(state, key)
+        state = self._fold(state)
+        n0 = state.rungs[0][0]
+        key_random, key_model = jax.random.split(key)
+        budget, rows = self._model_budget(state)
+        n_model = self._model_members(n0) if budget else 0
+        hp = state.space.sample(key_random, n0 - n_model)
+        if n_model:
+            # one batch size for every bracket (the largest), cut to this bracket's share: the
+            # acquisition maximiser compiles once, not once per bracket size
+            proposer = self._proposer(max(self._model_members(rungs[0][0]) for rungs in state.plan))
+            model = proposer.init(state.space, jax.random.fold_in(key_model, 0))
+            model = model.replace(design_next=len(model.design))  # no initial design: straight to the model
+            model = proposer.tell(model, {n: jnp.asarray(v[rows]) for n, v in state.observed_hp.items()},
+                                  state.observed_score[rows])
+            proposed, _ = proposer.ask(model, jax.random.fold_in(key_model, 1))
+            hp = {n: jnp.concatenate([jnp.asarray(proposed[n][:n_model], d.dtype), jnp.asarray(hp[n], d.dtype)])
+                  for n, d in state.space.items()}
+        from_model = np.arange(n0) < n_model
+        state = state.replace(hp=hp, ids=jnp.arange(n0, dtype=jnp.int32),
+                              scores=jnp.full((len(state.rungs), n0), jnp.nan, jnp.float32),
+                              reached=jnp.full(n0, -1, jnp.int32), last_bracket=state.bracket,
+                              from_model=from_model, model_budget=int(budget))
+        return {name: v[state.ids] for name, v in state.hp.items()}, state
+
+    def _fold(self, state: BOHBState) -> BOHBState:
+        """Adds the finished bracket's scores (one per rung a member reached) to the observations."""
+        if state.folded >= state.bracket:  # bracket 0 (nothing yet), or folded already
+            return state
+        scores = np.asarray(state.scores, np.float32)
+        budgets = [r for _, r in state.plan[state.last_bracket]]
+        rung, member = np.nonzero(np.isfinite(scores))
+        observed_hp = {n: np.concatenate([state.observed_hp[n], np.asarray(state.hp[n])[member]])
+                       for n in state.observed_hp}
+        return state.replace(observed_hp=observed_hp,
+                             observed_budget=np.concatenate([state.observed_budget,
+                                                             np.asarray(budgets, np.int32)[rung]]),
+                             observed_score=np.concatenate([state.observed_score, scores[rung, member]]),
+                             folded=state.bracket)
+
+    def _model_budget(self, state: BOHBState) -> tuple[int, np.ndarray]:
+        """(the largest budget with at least min_points scores, their rows); (0, none) if no budget has."""
+        need = self._min_points(state)
+        for budget in sorted(set(state.observed_budget.tolist()), reverse=True):
+            rows = np.flatnonzero(state.observed_budget == budget)
+            if len(rows) >= need:
+                return int(budget), rows
+        return 0, np.zeros(0, np.int64)
+
+    def member_columns(self, state: BOHBState) -> dict[str, np.ndarray]:
+        """Hyperband's columns, and proposed_by: 'model' or 'random' for each member."""
+        columns = super().member_columns(state)
+        n = len(columns["rung"])
+        from_model = np.zeros(n, bool) if state.from_model is None or len(state.from_model) != n else state.from_model
+        columns["proposed_by"] = np.where(from_model, "model", "random")
+        return columns
+
