@@ -44,6 +44,8 @@ def strategies():
         out["pbt"] = (vt.PBT(population=POPULATION, interval=EPOCHS), EPOCHS * ROUNDS)
     if hasattr(vt, "Hyperband"):
         out["hyperband"] = (vt.Hyperband(max_epochs=EPOCHS * ROUNDS, eta=3), EPOCHS * ROUNDS)
+    if hasattr(vt, "BOHB"):
+        out["bohb"] = (vt.BOHB(max_epochs=EPOCHS * ROUNDS, eta=3), EPOCHS * ROUNDS)
     return out
 
 
