@@ -94,36 +94,26 @@ class BOHB(Hyperband):
                          observed_budget=np.zeros(0, np.int32), observed_score=np.zeros(0, np.float32),
                          from_model=np.zeros(0, bool))
 
-    def ask(self, state: BOHBState, key: jax.Array):
-        """As Hyperband's; a new bracket's members come (1 - random_fraction) from the model of the
-        largest budget with at least min_points scores, the rest at random."""
-        if self.done(state):
-            return super().ask(state, key)
-        if state.rung != 0:
-            return super().ask(state, key)
+    def new_members(self, state: BOHBState, key: jax.Array, n: int):
+        """A new bracket's members: (1 - random_fraction) from the model of the largest budget with
+        at least min_points scores, the rest at random (all at random before any budget has)."""
         state = self._fold(state)
-        n0 = state.rungs[0][0]
         key_random, key_model = jax.random.split(key)
         budget, rows = self._model_budget(state)
-        n_model = self._model_members(n0) if budget else 0
-        hp = state.space.sample(key_random, n0 - n_model)
+        n_model = self._model_members(n) if budget else 0
+        hp = state.space.sample(key_random, n - n_model)
         if n_model:
             # one batch size for every bracket (the largest), cut to this bracket's share: the
             # acquisition maximiser compiles once, not once per bracket size
             proposer = self._proposer(max(self._model_members(rungs[0][0]) for rungs in state.plan))
             model = proposer.init(state.space, jax.random.fold_in(key_model, 0))
             model = model.replace(design_next=len(model.design))  # no initial design: straight to the model
-            model = proposer.tell(model, {n: jnp.asarray(v[rows]) for n, v in state.observed_hp.items()},
+            model = proposer.tell(model, {k: jnp.asarray(v[rows]) for k, v in state.observed_hp.items()},
                                   state.observed_score[rows])
             proposed, _ = proposer.ask(model, jax.random.fold_in(key_model, 1))
-            hp = {n: jnp.concatenate([jnp.asarray(proposed[n][:n_model], d.dtype), jnp.asarray(hp[n], d.dtype)])
-                  for n, d in state.space.items()}
-        from_model = np.arange(n0) < n_model
-        state = state.replace(hp=hp, ids=jnp.arange(n0, dtype=jnp.int32),
-                              scores=jnp.full((len(state.rungs), n0), jnp.nan, jnp.float32),
-                              reached=jnp.full(n0, -1, jnp.int32), last_bracket=state.bracket,
-                              from_model=from_model, model_budget=int(budget))
-        return {name: v[state.ids] for name, v in state.hp.items()}, state
+            hp = {k: jnp.concatenate([jnp.asarray(proposed[k][:n_model], d.dtype), jnp.asarray(hp[k], d.dtype)])
+                  for k, d in state.space.items()}
+        return hp, state.replace(from_model=np.arange(n) < n_model, model_budget=int(budget))
 
     def _fold(self, state: BOHBState) -> BOHBState:
         """Adds the finished bracket's scores (one per rung a member reached) to the observations."""

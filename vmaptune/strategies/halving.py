@@ -185,11 +185,16 @@ class _Halving(Strategy):
             raise RuntimeError(f"{self.name}.ask: every rung is done. Check strategy.done(state) before ask.")
         if state.rung == 0:  # a new bracket: fresh members
             n0 = state.rungs[0][0]
-            hp = state.space.sample(key, n0)
+            hp, state = self.new_members(state, key, n0)
             state = state.replace(hp=hp, ids=jnp.arange(n0, dtype=jnp.int32),
                                   scores=jnp.full((len(state.rungs), n0), jnp.nan, jnp.float32),
                                   reached=jnp.full(n0, -1, jnp.int32), last_bracket=state.bracket)
         return {name: v[state.ids] for name, v in state.hp.items()}, state
+
+    def new_members(self, state: HalvingState, key: jax.Array, n: int):
+        """The first rung of a new bracket: (dict name -> (n,), state). At random here; BOHB
+        proposes most of them with a model."""
+        return state.space.sample(key, n), state
 
     def tell(self, state: HalvingState, hp: Mapping[str, jax.Array], scores) -> HalvingState:
         """Scores of the rung's members at state.budget; keeps the top 1/eta for the next rung."""
