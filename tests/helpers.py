@@ -65,16 +65,16 @@ def training_program(data):
     return vt.build_program(TRAINING_MODEL, TRAINING_SPACE, data, batch_size=TRAINING_BATCH)
 
 
-def drive(strategy, program, data, epochs, seed=0):
+def drive(strategy, program, data, epochs, seed=0, packing="auto"):
     """What vt.tune does for a strategy that acts during training: ask, begin, train with its
-    decisions, end. -> state, run, hp."""
+    decisions, end. -> state, run, hp. packing: PopulationRun's layout rule."""
     from vmaptune.training import Population, StrategyDecider, train as train_population
 
     state = strategy.init(TRAINING_SPACE, jax.random.key(seed))
     hp, state = strategy.ask(state, jax.random.key(seed + 1))
     n = TRAINING_SPACE.check_population(hp)
     run = PopulationRun(program, TRAINING_SPACE.numeric(hp), engine.data_arrays(data), member_ids=np.arange(n),
-                        seed=seed, epochs=epochs, rows=strategy.population)
+                        seed=seed, epochs=epochs, rows=strategy.population, packing=packing)
     population = Population([(run, np.arange(n))])
     adapter = StrategyDecider(strategy, state, vt.TrainingContext(epochs, program.structural_names()),
                               jax.random.key(seed + 2))

@@ -295,6 +295,8 @@ CASES = [
      ["batch_size=1000", "24 training rows", "batch_size <= 24"]),
     ("tune-chunk-epochs-zero", lambda t: tune(chunk_epochs=0), ValueError,
      ["chunk_epochs must be an integer >= 1", "got 0"]),
+    ("tune-bucketing-word", lambda t: tune(bucketing="yes"), ValueError,
+     ["bucketing='yes'", "use 'auto'", "True (groups) or False"]),
     ("tune-cv-one", lambda t: tune(cv=1), ValueError,
      ["cv=1", "an integer >= 2", "None for the fixed validation split"]),
     ("tune-cv-above-class-size", lambda t: tune(cv=40), ValueError,

@@ -63,7 +63,8 @@ def test_compaction_gives_the_same_results_as_no_compaction(digits):
     hp = lr_population(*rates)
     plain = PopulationRun(prog, hp, engine.data_arrays(digits), member_ids=np.arange(8), seed=0, epochs=5)
     plain.train(5)
-    packed = PopulationRun(prog, hp, engine.data_arrays(digits), member_ids=np.arange(8), seed=0, epochs=5)
+    packed = PopulationRun(prog, hp, engine.data_arrays(digits), member_ids=np.arange(8), seed=0, epochs=5,
+                           packing="always")
     train(Population([(packed, np.arange(8))]), 5, deciders=[Compaction(0.5)])
     assert packed.rows < 8 and packed.row_epochs < 8 * 5  # the survivors really ran in a smaller population
     for key in ("best_score", "best_epoch", "stopped", "diverged"):
@@ -88,7 +89,7 @@ def test_tune_reports_stopped_members(digits):
         (dict(patience=2.5), "patience must be an integer"),
         (dict(min_delta=-1), "min_delta must be a number >= 0"),
         (dict(monitor="accuracy"), "monitor must be 'score' or 'loss'"),
-        (dict(compact_below=1.0), r"compact_below=1.0.*\[0, 1\)"),
+        (dict(compact_below=1.5), r"compact_below=1.5.*share in \[0, 1\]"),
     ],
 )
 def test_bad_early_stopping_settings(kwargs, match):

@@ -21,7 +21,7 @@ def program(digits):
 
 def test_each_rung_keeps_exactly_the_top_1_over_eta_and_compute_shrinks(program, digits):
     strategy = SuccessiveHalving(population=7, eta=2)
-    state, run, _ = drive(strategy, program, digits, epochs=4)
+    state, run, _ = drive(strategy, program, digits, epochs=4, packing="always")
     rungs = state.plan[0]
     assert rungs == ((7, 1), (3, 2), (1, 4))
     curves, status = run.curves, run.status()

@@ -44,7 +44,7 @@ def test_budgets_and_freezing_are_exact_no_ops_from_then_on(program, digits):
 
 
 def test_keep_packs_the_rows_and_the_kept_members_train_on_unchanged(program, digits):
-    plain, packed = new_run(program, digits), new_run(program, digits)
+    plain, packed = new_run(program, digits), new_run(program, digits, packing="always")
     plain.train(3)
     packed.train(1)
     packed.apply(vt.Decision(keep=[0, 3]))
@@ -92,7 +92,8 @@ def test_decisions_split_over_program_groups(digits):
     parts = []
     for prog, members in programs.partition(hp):
         sub = {k: v[members] for k, v in hp.items()}
-        parts.append((PopulationRun(prog, sub, engine.data_arrays(digits), member_ids=members, epochs=2), members))
+        parts.append((PopulationRun(prog, sub, engine.data_arrays(digits), member_ids=members, epochs=2,
+                                    packing="always"), members))
     assert [m.tolist() for _, m in parts] == [[0, 2], [1, 3]]
     population = Population(parts)
     train(population, 2, deciders=[KeepFirstAndLast()])

@@ -114,12 +114,41 @@ def test_bucketing_by_width_gives_the_same_members_and_less_waste(digits):
     space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), n_units=vt.IntLogUniform(4, 16),
                      n_hidden=vt.IntUniform(1, 2))
     kwargs = dict(epochs=2, batch_size=64, progress=False)
-    padded = vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=8), **kwargs)
+    padded = vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=8), bucketing=False, **kwargs)
     bucketed = vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=8), bucketing=True, **kwargs)
     # initial weights do not depend on the padded shape, so each member trains the same network
     np.testing.assert_allclose(bucketed.curves["val_loss"], padded.curves["val_loss"], rtol=1e-4, atol=1e-5)
     assert bucketed.settings["useful_compute_fraction"][0] > padded.settings["useful_compute_fraction"][0]
     assert 0 < padded.settings["useful_compute_fraction"][0] < 1
+    assert padded.settings["programs"] == [1] and bucketed.settings["programs"][0] > 1
+    # "auto" picks one of the two plans: the same results whichever it picks
+    auto = vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=8), bucketing="auto", **kwargs)
+    np.testing.assert_allclose(auto.curves["val_loss"], padded.curves["val_loss"], rtol=1e-4, atol=1e-5)
+
+
+def test_auto_bucketing_pays_for_groups_only_when_their_compiles_are_earned(digits, monkeypatch):
+    from vmaptune import costs
+    from vmaptune.program import Programs
+
+    monkeypatch.setattr(costs, "COMPILE_SECONDS", {})  # this process has compiled nothing yet
+    monkeypatch.setattr(costs, "ROW_SECONDS", {})
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), n_units=vt.Choice([8, 512]))
+    hp = space.numeric(space.encode([{"learning_rate": 0.05, "n_units": u} for u in [8] * 60 + [512] * 4]))
+    base = vt.build_program(vt.MLP(hidden=2), space, digits, batch_size=64)
+
+    def plan(epochs):
+        programs = Programs(vt.MLP(hidden=2), space, digits, base, bucketing="auto", epochs=epochs)
+        return [len(members) for _, members in programs.partition(hp)]
+
+    # 60 narrow members padded to 512 units: grouping saves most of the work, which pays for a
+    # second program's compile only over enough epochs
+    assert plan(epochs=1) == [64]
+    assert plan(epochs=2000) == [60, 4]
+    # once this process has compiled the groups, grouping costs no compile: it wins at once
+    programs = Programs(vt.MLP(hidden=2), space, digits, base, bucketing=True)
+    for program, members in programs.partition(hp):  # rows: a power of two per group
+        monkeypatch.setitem(costs.COMPILE_SECONDS, (program, 1 << (len(members) - 1).bit_length(), 1), 1.0)
+    assert plan(epochs=1) == [60, 4]
 
 
 def test_useful_compute_fraction_counts_padding(digits):

@@ -86,7 +86,9 @@ class Decision:
     """What to change before the next chunk; every field optional. Applied in this order:
 
     keep: member indices that stay in the population; the others are packed out (frozen for
-      good, their records kept). The engine packs the rows left into a power-of-two population.
+      good, their records kept). The population lays the rows left out as is cheapest: members
+      still training regrouped into the fewest blocks, or a smaller power-of-two population
+      where that pays for its compile (vmaptune/packing.py).
     copy_from: (n,) member whose training state each member takes over (weights, optimizer and
       model state, status and records; itself = unchanged). Sources must be in the population.
     hp: name -> (n,) numeric hyperparameter values, written for the members in `update`

@@ -2,9 +2,10 @@
 the packing of the survivors between chunks (a decision, like a strategy's).
 
 A member whose monitored validation value has not improved by more than `min_delta` for
-`patience` epochs is frozen (an exact no-op from then on) and marked stopped. Once few members are
-still training, `Compaction` packs them into a smaller population so they run faster; results
-are the same as without packing.
+`patience` epochs is frozen (an exact no-op from then on) and marked stopped. `Compaction` then
+takes stopped members out of the population, so the members still training fill as few blocks as
+possible (or a smaller population, where that pays: vmaptune/packing.py); results are the same
+as without it.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ class EarlyStopping:
     not improved by more than `min_delta` for `patience` epochs is frozen (an exact no-op from then
     on). monitor: "score" (the tuned metric) or "loss" (validation loss).
     restore_best_weights: keep each member's weights from its best epoch (costs a second copy).
-    compact_below: when the share of members still training falls to this or under, the
-    survivors are packed into a smaller population between chunks (0 turns packing off)."""
+    compact_below: once the share of members still training is this or under, stopped members
+    leave the population between chunks: the survivors are regrouped into the fewest blocks, or
+    packed into a smaller population where the compute saved outweighs a compile (1: as soon as
+    one stops; 0: never)."""
 
     patience: int = 5
     min_delta: float = 0.0
     monitor: str = "score"
     restore_best_weights: bool = False
-    compact_below: float = 0.5
+    compact_below: float = 1.0
 
     def __post_init__(self):
         if isinstance(self.patience, bool) or not isinstance(self.patience, numbers.Integral) or self.patience < 1:
@@ -43,8 +46,9 @@ class EarlyStopping:
             raise ValueError(f"EarlyStopping(min_delta={self.min_delta!r}): min_delta must be a number >= 0.")
         if self.monitor not in ("score", "loss"):
             raise ValueError(f"EarlyStopping(monitor={self.monitor!r}): monitor must be 'score' or 'loss'.")
-        if not 0.0 <= float(self.compact_below) < 1.0:
-            raise ValueError(f"EarlyStopping(compact_below={self.compact_below!r}): must be in [0, 1).")
+        if not isinstance(self.compact_below, numbers.Real) or not 0.0 <= float(self.compact_below) <= 1.0:
+            raise ValueError(f"EarlyStopping(compact_below={self.compact_below!r}): must be a share in [0, 1] "
+                             f"(1: take stopped members out as soon as one stops, 0: never).")
 
 
 def track(rule: EarlyStopping | None, status: Status, val_loss: jax.Array, val_score: jax.Array
@@ -65,18 +69,19 @@ def track(rule: EarlyStopping | None, status: Status, val_loss: jax.Array, val_s
 
 @dataclasses.dataclass(frozen=True)
 class Compaction:
-    """Packs the members still training into a smaller population once they fill `below` of its
-    rows or fewer (and the power of two that holds them is smaller than the rows used now)."""
+    """Takes members that no longer train (stopped, diverged, out of budget) out of the population
+    once those still training are `below` of its members or fewer; the population lays the rows
+    left out as is cheapest (vmaptune/packing.py)."""
 
-    below: float = 0.5
+    below: float = 1.0
 
     def decision_epochs(self, epochs: int) -> None:
         return None  # looks after every chunk
 
     def decide(self, snapshot: Snapshot) -> Decision | None:
-        training = snapshot.active & snapshot.in_population
+        held = snapshot.in_population
+        training = snapshot.active & held
         n = int(training.sum())
-        packed = 1 << max(n - 1, 0).bit_length()
-        if n > self.below * snapshot.rows or packed >= snapshot.rows:
+        if n == int(held.sum()) or n > self.below * len(held):
             return None
         return Decision(keep=np.flatnonzero(training))

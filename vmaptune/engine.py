@@ -239,6 +239,34 @@ def _in_blocks(fn, members: dict, block: int):
     return jax.tree.map(lambda x: x.reshape((p,) + x.shape[2:]), out)
 
 
+def _block_epoch(program: Program, data: DataArrays, block: dict, shared_rows, epoch, n_steps: int):
+    """One epoch of a block of members: its steps, then its validation (in the same block, so the
+    forward pass finds the weights in cache). A block where no member trains is skipped
+    (`lax.cond`): its members are frozen, so the steps would change nothing; their validation
+    comes back NaN with evaluated False, and the host carries their last value on. Packing the
+    members still training into the first blocks (vmaptune/packing.py) makes stopped members
+    cost nothing, without a new program.
+    -> params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated."""
+
+    def run(b):
+        params, opt_state, model_state, active, diverged, loss_sum = _train_steps(program, data, b, shared_rows,
+                                                                                  epoch, n_steps)
+        if program.evaluate:
+            val_loss, val_score = _evaluate(program, params, model_state, b["hp"], b["fold"], data)
+        else:
+            val_loss = val_score = jnp.zeros(active.shape[0], jnp.float32)
+        return (params, opt_state, model_state, active, diverged, loss_sum, val_loss.astype(jnp.float32),
+                val_score.astype(jnp.float32), jnp.ones(active.shape[0], bool))
+
+    def idle(b):
+        size = b["active"].shape[0]
+        nan = jnp.full(size, jnp.nan, jnp.float32)
+        return (b["params"], b["opt_state"], b["model_state"], b["active"], b["diverged"],
+                jnp.zeros(size, jnp.float32), nan, nan, jnp.zeros(size, bool))
+
+    return jax.lax.cond(jnp.any(block["active"]), run, idle, block)
+
+
 def _train_chunk(program: Program, state: PopulationState, hp, controls: Controls, data: DataArrays, order_key,
                  n_epochs: int):
     TRACE_COUNTS["train_chunk"] += 1
@@ -260,16 +288,10 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
             shared_rows = order[0, : n_steps * program.batch_size].reshape(n_steps, program.batch_size)
         else:
             members["order"] = order
-        params, opt_state, model_state, active, diverged, loss_sum = _in_blocks(
-            lambda b: _train_steps(program, data, b, shared_rows, state.epoch, n_steps), members, program.member_block)
-        if program.evaluate:  # in member blocks too: the validation forward pass stays in cache
-            val_loss, val_score = _in_blocks(
-                lambda b: _evaluate(program, b["params"], b["model_state"], b["hp"], b["fold"], data),
-                {"params": params, "model_state": model_state, "hp": hp, "fold": controls.fold}, program.member_block)
-        else:
-            val_loss = val_score = jnp.zeros(active.shape[0], jnp.float32)
+        params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated = _in_blocks(
+            lambda b: _block_epoch(program, data, b, shared_rows, state.epoch, n_steps), members, program.member_block)
         # A finite model can still overflow on validation data: that is divergence too.
-        blown = ~(jnp.isfinite(val_loss) & jnp.isfinite(val_score)) & ~diverged & active
+        blown = ~(jnp.isfinite(val_loss) & jnp.isfinite(val_score)) & ~diverged & active & evaluated
         diverged, active = diverged | blown, active & ~blown
         val_loss = jnp.where(diverged, nan, val_loss)
         val_score = jnp.where(diverged, nan, val_score)
@@ -289,7 +311,7 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
         members = m.replace(params=params, opt_state=opt_state, model_state=model_state, status=status,
                             best_params=best_params, best_model_state=best_model_state)
         return PopulationState(members=members, epoch=epoch), {"train_loss": train_loss, "val_loss": val_loss,
-                                                               "val_score": val_score}
+                                                               "val_score": val_score, "evaluated": evaluated}
 
     return jax.lax.scan(epoch_body, state, None, length=n_epochs)
 
@@ -306,7 +328,7 @@ def _train_chunk_on_devices(program: Program, state: PopulationState, hp, contro
     chunk = shard_population_map(
         functools.partial(_train_chunk, program, n_epochs=n_epochs), mesh,
         in_specs=(state_specs, member_specs(hp), member_specs(controls), PartitionSpec(), PartitionSpec()),
-        out_specs=(state_specs, {k: curve_spec for k in CURVES}))
+        out_specs=(state_specs, {k: curve_spec for k in (*CURVES, "evaluated")}))
     return chunk(state, hp, controls, data, order_key)
 
 
@@ -314,7 +336,9 @@ def _train_chunk_on_devices(program: Program, state: PopulationState, hp, contro
 train_chunk = jax.jit(_train_chunk_on_devices, static_argnames=("program", "n_epochs"), donate_argnames="state")
 train_chunk.__doc__ = """(program, state, hp, controls, data, order_key, n_epochs) -> (state, curves)
 
-curves: dict of (n_epochs, P) arrays: train_loss, val_loss, val_score (NaN once diverged)."""
+curves: dict of (n_epochs, P) arrays: train_loss, val_loss, val_score (NaN once diverged), and
+evaluated (bool): False where a member's block was skipped (nobody in it trained): its validation
+is NaN there and stands for its last value."""
 
 
 @functools.partial(jax.jit, static_argnames="program")
@@ -327,13 +351,19 @@ def write_hyperparameters(program: Program, state: PopulationState, hp, controls
 
 
 def useful_compute_fraction(program: Program, hp: Mapping[str, jax.Array], controls: Controls, n_train: int,
-                            active: Any = None) -> float:
+                            active: Any = None, computed_rows: float | None = None) -> float:
     """Share of the training matmul FLOPs that members' own networks and rows need, out of what the
     padded program computes (padding members, padded units and layers, padded batch rows and the
-    steps a member sits out all count as waste)."""
+    steps a member sits out all count as waste). active: (P,) weights of each member's useful
+    work (1s, or the epochs it trained); computed_rows: row-epochs the program computed (default P)."""
     batch = np.asarray(controls.batch_size, float)
     rows = (n_train // batch) * batch
-    useful = np.asarray(jax.vmap(program.model.row_flops)(hp), float)
+    useful = np.asarray(_row_flops(program.model, hp), float)
     live = np.ones_like(rows) if active is None else np.asarray(active, float)
-    computed = len(rows) * program.steps_per_epoch(n_train) * program.batch_size * program.model.padded_row_flops()
-    return float(np.sum(useful * rows * live) / computed) if len(rows) else 1.0
+    computed_rows = len(rows) if computed_rows is None else computed_rows
+    computed = computed_rows * program.steps_per_epoch(n_train) * program.batch_size * program.model.padded_row_flops()
+    return float(np.sum(useful * rows * live) / computed) if computed else 1.0
+
+
+# one small program per model (eagerly, each operation of row_flops would compile its own)
+_row_flops = jax.jit(lambda model, hp: jax.vmap(model.row_flops)(hp), static_argnums=0)

@@ -28,6 +28,7 @@ class RoundRecord:
     curves: dict[str, np.ndarray]
     extra: dict[str, np.ndarray]  # the strategy's own columns (PBT's lineage, halving's rung)
     useful_compute_fraction: float = 1.0
+    programs: int = 1  # compiled programs the round trained in (bucketing)
 
     @property
     def scores(self) -> np.ndarray:
@@ -77,6 +78,9 @@ class History:
     def add(self, record: RoundRecord) -> None:
         self.records.append(record)
         self.settings["useful_compute_fraction"].append(round(record.useful_compute_fraction, 4))
+        self.settings.setdefault("programs", []).append(int(record.programs))
+        # seconds since this call started, at each round's end (a resumed run counts from its restart)
+        self.settings.setdefault("round_seconds", []).append(round(time.perf_counter() - self.started, 3))
         scores = np.asarray(finite_or_worst(record.scores))
         if len(scores):
             self.best = max(self.best, float(np.max(scores)))

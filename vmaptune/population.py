@@ -20,13 +20,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from vmaptune import engine, streams
+import time
+
+from vmaptune import costs, engine, streams
 from vmaptune.checkpoint import arrays_to_tree, leaves_to_arrays
 from vmaptune.decisions import Decision, Snapshot
 from vmaptune.distributed import place, population_mesh
 from vmaptune.engine import CURVES, DataArrays
+from vmaptune.packing import Costs, Shape, arrangement, choose_layout
 from vmaptune.program import Program
-from vmaptune.state import member_specs, take_rows
+from vmaptune.state import MEMBER_SPEC, member_specs, take_rows
 
 #: Per-member status that records report (full size, members packed out included).
 STATUS_FIELDS = ("active", "diverged", "stopped", "best_score", "best_epoch")
@@ -40,6 +43,8 @@ def packed_size(n: int, rows: int) -> int:
 _copy_rows = jax.jit(lambda state, parents: state.copy_from(parents))
 _take_rows = jax.jit(lambda state, rows: state.take(rows))
 
+PACKING = ("auto", "always", "never")
+
 
 class PopulationRun:
     """n members of one program, trained together for up to `epochs` epochs.
@@ -48,30 +53,45 @@ class PopulationRun:
     set each member's randomness. rows: device rows (>= n; the rest are frozen fillers).
     fold: (n,) cross-validation fold of each member (with folded data). budget: (n,) epochs each
     member trains at most (default: epochs). order: the random stream of the shared minibatch
-    order ("order" for searches, "refit" for refits).
+    order ("order" for searches, "refit" for refits). packing: how rows are laid out when members
+    leave (packing.choose_layout): "auto" (the cheapest), "always" (a smaller population at once),
+    "never" (the same rows, regrouped).
     """
 
     def __init__(self, program: Program, hp: Mapping[str, jax.Array], data: DataArrays, *, member_ids, seed: int = 0,
-                 epochs: int, rows: int | None = None, fold=None, budget=None, order: str = "order"):
+                 epochs: int, rows: int | None = None, fold=None, budget=None, order: str = "order",
+                 packing: str = "auto"):
+        if packing not in PACKING:
+            raise ValueError(f"packing={packing!r}: use one of {PACKING}.")
         member_ids = np.asarray(member_ids, np.int32)
         n = len(member_ids)
         rows = n if rows is None else int(rows)
         if rows < n:
             raise ValueError(f"rows={rows} cannot hold the {n} members.")
         self.program, self.data, self.total_epochs, self.members = program, data, int(epochs), n
-        take = jnp.asarray(np.r_[np.arange(n), np.zeros(rows - n, int)], jnp.int32)  # fillers copy member 0
-        self.hp = {k: jnp.asarray(v)[take] for k, v in hp.items()}
+        take = np.r_[np.arange(n), np.zeros(rows - n, int)]  # fillers copy member 0
         self.member_hp = {k: np.asarray(v) for k, v in hp.items()}  # host copy, per member
-        pad = (lambda a: None if a is None else jnp.asarray(np.asarray(a))[take])
-        self.controls = program.controls(self.hp, data.n_train, self.total_epochs, fold=pad(fold), budget=pad(budget))
-        self.state = engine.init_population(program, self.hp, self.controls, jnp.asarray(member_ids)[take],
-                                            streams.stream(seed, "members"), jnp.arange(rows) < n)
+        hp = {k: v[take] for k, v in self.member_hp.items()}
+        pad = (lambda a: None if a is None else np.asarray(a)[take])
+        controls = program.controls(hp, data.n_train, self.total_epochs, fold=pad(fold), budget=pad(budget))
+        # host arrays go straight to where the program reads them, so the state is born there
+        mesh = population_mesh(program.devices, rows)
+        self.hp, self.controls = place(hp, mesh, member_specs(hp)), place(controls, mesh, member_specs(controls))
+        ids, active = place((member_ids[take], np.arange(rows) < n), mesh, MEMBER_SPEC)
+        self.state = engine.init_population(program, self.hp, self.controls, ids, streams.stream(seed, "members"),
+                                            active)
         self.order_key = streams.stream(seed, order)
         self.slots = np.where(np.arange(rows) < n, np.arange(rows), -1)
         self.curves = {k: np.full((n, self.total_epochs), np.nan, np.float32) for k in CURVES}
         self._parked_status: dict[str, np.ndarray] = {}
         self.parked = np.zeros(n, bool)  # members packed out of the state
         self.epochs_done = self.row_epochs = self.member_epochs = 0
+        self.packing = packing
+        self._placed = False  # state, settings and data are where the program reads them
+        # measured here, for the layout's cost model: wall seconds and busy row-epochs trained
+        self._busy = rows  # busy rows (packing.Shape.busy_rows) since the last layout
+        self.busy_row_epochs = 0  # rows of busy blocks x epochs: what the program computed
+        self._seconds = self._timed_row_epochs = 0.0  # wall seconds of training (compiles left out), and its work
 
     @property
     def rows(self) -> int:
@@ -87,23 +107,38 @@ class PopulationRun:
                              f"{self.epochs_done} are done, {epochs} more asked.")
         self._place()
         pending = None
+        started, compiling = time.perf_counter(), 0.0
         for start in range(0, epochs, chunk_epochs):
             n = min(chunk_epochs, epochs - start)
             chunk = None
             if self.rows:  # a population everyone was packed out of has nothing left to compute
+                key = (self.program, self.rows, n)
+                dispatched = time.perf_counter()
                 self.state, chunk = engine.train_chunk(self.program, self.state, self.hp, self.controls, self.data,
                                                        self.order_key, n)
+                if key not in costs.COMPILE_SECONDS:  # a first call returns once it has compiled
+                    costs.COMPILE_SECONDS[key] = time.perf_counter() - dispatched
+                    compiling += costs.COMPILE_SECONDS[key]
             if pending is not None:
                 self._record(*pending, on_chunk)
             pending = (self.epochs_done, n, chunk)
             self.epochs_done += n
             self.row_epochs += self.rows * n
             self.member_epochs += int((self.slots >= 0).sum()) * n
+            self.busy_row_epochs += self._busy * n
+            self._timed_row_epochs += self._busy * n
         if pending is not None:
             self._record(*pending, on_chunk)
+        self._seconds += time.perf_counter() - started - compiling
+        if self._timed_row_epochs and self._seconds > 0:
+            costs.record_training(self.program, self.data.n_train, self._seconds / self._timed_row_epochs)
 
     def _place(self) -> None:
-        """Moves state, settings and data where the program reads them (a no-op when they are there)."""
+        """Moves state, settings and data where the program reads them. Skipped when nothing was
+        changed on the host since the last time (each device_put costs, even as a no-op)."""
+        if self._placed:
+            return
+        self._placed = True
         mesh = population_mesh(self.program.devices, self.rows)
         self.state = place(self.state, mesh, self.state.specs())
         self.hp = place(self.hp, mesh, member_specs(self.hp))
@@ -116,8 +151,13 @@ class PopulationRun:
         if chunk is not None:
             chunk = jax.device_get(chunk)
             held = self.slots >= 0
-            for key, value in chunk.items():
-                self.curves[key][self.slots[held], window] = np.asarray(value).T[held]
+            for key in CURVES:
+                self.curves[key][self.slots[held], window] = np.asarray(chunk[key]).T[held]
+            skipped = ~np.asarray(chunk["evaluated"]).T[held]  # (members held, n): block skipped, nothing changed
+            for j, epoch in enumerate(range(first_epoch, first_epoch + n)):
+                members = self.slots[held][skipped[:, j]]
+                for key in ("val_loss", "val_score"):
+                    self.curves[key][members, epoch] = self.curves[key][members, epoch - 1] if epoch else np.nan
         if self.parked.any():
             for key in ("val_loss", "val_score"):  # carry the last value on; NaN if parked before training
                 last = self.curves[key][self.parked, first_epoch - 1:first_epoch] if first_epoch > 0 else np.nan
@@ -149,13 +189,16 @@ class PopulationRun:
             member_epochs=self.member_epochs, **status)
 
     def useful_compute_fraction(self) -> float:
-        """Share of the padded program's matmul work that members' own networks and rows need."""
-        return engine.useful_compute_fraction(self.program, self.hp, self.controls, self.data.n_train,
-                                              active=self.slots >= 0)
+        """Share of the matmul work this run computed (busy blocks' rows x epochs) that members'
+        own networks and rows needed (the epochs each trained)."""
+        trained = np.isfinite(self.curves["train_loss"]).sum(axis=1)
+        controls = self.program.controls(self.member_hp, self.data.n_train, 1)
+        return engine.useful_compute_fraction(self.program, self.member_hp, controls, self.data.n_train,
+                                              active=trained, computed_rows=self.busy_row_epochs)
 
     # -- checkpoints ------------------------------------------------------------------------------------
     HOST_FIELDS = ("member_hp", "slots", "curves", "_parked_status", "parked", "epochs_done", "row_epochs",
-                   "member_epochs")
+                   "member_epochs", "_busy", "busy_row_epochs")
 
     def checkpoint(self) -> tuple[dict, dict[str, list[np.ndarray]]]:
         """(host bookkeeping, device arrays as numpy) of the run now: all `restore` needs."""
@@ -167,8 +210,10 @@ class PopulationRun:
     def restore(self, host: dict, arrays: Mapping[str, list[np.ndarray]]) -> None:
         """Puts this run (built with the same program, members and settings) where `checkpoint`
         found it: bit for bit, the row count included (packing may have shrunk it)."""
+        self._placed = False
         for name in self.HOST_FIELDS:
-            setattr(self, name, host[name])
+            if name in host:  # (checkpoints before the busy-block fields lack them)
+                setattr(self, name, host[name])
         self.state = arrays_to_tree(self.state, arrays["state"])
         self.hp = arrays_to_tree(self.hp, arrays["hp"])
         self.controls = arrays_to_tree(self.controls, arrays["controls"])
@@ -178,6 +223,7 @@ class PopulationRun:
         """Carries out a decision (see decisions.Decision for the fields and their order)."""
         if decision is None or decision.empty:
             return
+        self._placed = False
         if decision.keep is not None:
             self._keep(self._indices("keep", decision.keep))
         if decision.copy_from is not None:
@@ -223,17 +269,39 @@ class PopulationRun:
                 self._parked_status[key][self.slots[dropped]] = status[key][self.slots[dropped]]
             self._parked_status["active"][self.slots[dropped]] = False
             self.parked[self.slots[dropped]] = True
-        size = packed_size(int(kept.sum()), self.rows)
-        fillers = np.flatnonzero(~kept)[: size - int(kept.sum())]
-        rows = np.sort(np.concatenate([np.flatnonzero(kept), fillers])).astype(np.int32)
-        slots = np.where(kept, self.slots, -1)[rows]
-        if len(rows) != self.rows:  # rows is a sorted subset: the same length means nothing moves
-            take = jnp.asarray(rows)
-            self.state = _take_rows(self.state, take)
-            self.hp = take_rows(self.hp, take)
-            self.controls = take_rows(self.controls, take)
+        training = kept & self._training_rows()
+        size = choose_layout(training, int(kept.sum()), self._shape(self.rows), self.program.devices,
+                             self.program.member_block, self._costs(), self.packing)
+        slots = np.where(kept, self.slots, -1)
+        if size is not None:
+            rows = arrangement(np.flatnonzero(training), np.flatnonzero(kept & ~training), np.flatnonzero(~kept),
+                               self._shape(size))
+            if len(rows) != self.rows or (rows != np.arange(self.rows)).any():
+                take = jnp.asarray(rows, jnp.int32)
+                self.state = _take_rows(self.state, take)
+                self.hp = take_rows(self.hp, take)
+                self.controls = take_rows(self.controls, take)
+            slots, training = slots[rows], training[rows]
         self.slots = slots
+        self._busy = self._shape(self.rows).busy_rows(training)
         self._deactivate(self.slots < 0)
+
+    def _training_rows(self) -> np.ndarray:
+        """(rows,) bool: rows whose member trains on (active, budget left)."""
+        active, budget = jax.device_get((self.state.status.active, self.controls.budget))
+        return np.asarray(active, bool) & (np.asarray(budget) > self.epochs_done)
+
+    def _shape(self, rows: int) -> Shape:
+        return Shape.of(rows, min(self.program.devices, len(jax.devices())), self.program.member_block)
+
+    def _costs(self) -> Costs:
+        """The layout's cost model inputs, from what this process measured (vmaptune/costs.py)."""
+        per_row = self._seconds / self._timed_row_epochs if self._timed_row_epochs and self._seconds > 0 else None
+        sizes = [1 << k for k in range(max(self.rows - 1, 0).bit_length()) if 1 << k < self.rows]
+        compile_seconds = {size: 0.0 if costs.compiled(self.program, size) else costs.compile_estimate(self.program)
+                           for size in sizes}
+        return Costs(seconds_per_row_epoch=per_row, epochs_left=self.total_epochs - self.epochs_done,
+                     compile_seconds=compile_seconds)
 
     def _copy_from(self, copy_from: np.ndarray) -> None:
         if copy_from.min() < 0 or copy_from.max() >= self.members:

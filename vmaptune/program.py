@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmaptune import costs
 from vmaptune.data import Dataset
 from vmaptune.distributed import check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
@@ -68,15 +69,17 @@ class Program:
     def controls(self, hp: Mapping[str, jax.Array], n_train: int, epochs, *, fold=None, budget=None) -> Controls:
         """The engine's per-member values for numeric hyperparameters hp (P,): batch size, the
         schedule length (epochs x steps per epoch), fold and epoch budget (default: epochs)."""
+        xp = jnp if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((hp, epochs, fold, budget))) else np
         p = jax.tree.leaves(hp)[0].shape[0] if hp else 0
         if self.variable_batch:
-            batch = jnp.asarray(hp["batch_size"], jnp.int32)
+            batch = xp.asarray(hp["batch_size"], np.int32)
         else:
-            batch = jnp.full(p, self.batch_size, jnp.int32)
-        epochs = jnp.broadcast_to(jnp.asarray(epochs, jnp.int32), (p,))
-        budget = epochs if budget is None else jnp.broadcast_to(jnp.asarray(budget, jnp.int32), (p,))
+            batch = xp.full(p, self.batch_size, np.int32)
+        epochs = xp.broadcast_to(xp.asarray(epochs, np.int32), (p,))
+        budget = epochs if budget is None else xp.broadcast_to(xp.asarray(budget, np.int32), (p,))
+        # on the host (numpy) unless traced: no small programs to compile for bookkeeping
         return Controls(batch_size=batch, total_steps=epochs * (int(n_train) // batch),
-                        fold=jnp.zeros(p, jnp.int32) if fold is None else jnp.asarray(fold, jnp.int32),
+                        fold=xp.zeros(p, np.int32) if fold is None else xp.asarray(fold, np.int32),
                         budget=budget)
 
 
@@ -157,19 +160,25 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset) ->
                          f"loss per example, shape (2,) (the engine takes the mean over each member's own rows).")
 
 
-def one_member(space: Space) -> dict[str, jax.Array]:
-    """One sampled member's numeric hyperparameters (scalars)."""
-    return {k: v[0] for k, v in space.numeric(space.sample(jax.random.key(0), 1)).items()}
+def one_member(space: Space) -> dict[str, np.ndarray]:
+    """One sampled member's numeric hyperparameters (scalars, on the host)."""
+    return {k: np.asarray(v)[0] for k, v in space.numeric(space.sample(jax.random.key(0), 1)).items()}
 
 
 class Programs:
-    """The programs of one search: the model's member groups, each program built once."""
+    """The programs of one search: the model's member groups, each program built once.
 
-    def __init__(self, model: Model, space: Space, data: Dataset, base: Program, *, bucketing: bool = False,
-                 member_block: int | None = None):
+    bucketing: False (one padded program), True (the model's groups, each its own program) or
+    "auto": per round, whichever of the two is expected to finish first, compiles included
+    (vmaptune/costs.py). epochs, n_train: what a round trains (for "auto")."""
+
+    def __init__(self, model: Model, space: Space, data: Dataset, base: Program, *, bucketing: bool | str = False,
+                 member_block: int | None = None, epochs: int = 1, n_train: int | None = None):
         self.model, self.space, self.data, self.base = model, space, data, base
-        self.bucketing, self.member_block = bool(bucketing), member_block
+        self.bucketing, self.member_block = check_bucketing(bucketing), member_block
+        self.epochs, self.n_train = int(epochs), int(data.n_train if n_train is None else n_train)
         self._built: dict[Group, Program] = {None: base}
+        self.grouped = False  # the plan `partition` chose last: the model's optional groups
 
     def program(self, group: Group) -> Program:
         if group not in self._built:
@@ -178,10 +187,40 @@ class Programs:
             self._built[group] = self.base.replace(model=built, member_block=block)
         return self._built[group]
 
-    def partition(self, numeric_hp: Mapping[str, jax.Array]) -> list[tuple[Program, np.ndarray]]:
-        """[(program, member indices)] for a population's numeric hyperparameters (P,)."""
-        groups = self.model.groups(self.space, self.data.spec, numeric_hp, bucketing=self.bucketing)
-        return [(self.program(group), np.asarray(members)) for group, members in groups]
+    def partition(self, numeric_hp: Mapping[str, jax.Array], rows: int | None = None, grouped: bool | None = None
+                  ) -> list[tuple[Program, np.ndarray]]:
+        """[(program, member indices)] for a population's numeric hyperparameters (P,). rows: the
+        rows one padded program would use (default P; groups round theirs up to a power of two).
+        grouped: with "auto", the plan an interrupted round chose (None: choose now; the choice is
+        left in self.grouped)."""
+        groups = self.model.groups(self.space, self.data.spec, numeric_hp, bucketing=bool(self.bucketing))
+        parts = [(self.program(group), np.asarray(members)) for group, members in groups]
+        self.grouped = bool(self.bucketing)
+        if self.bucketing != "auto":
+            return parts
+        # the plan without optional groups (a model's structural choices still need their own programs)
+        required = [(self.program(group), np.asarray(members))
+                    for group, members in self.model.groups(self.space, self.data.spec, numeric_hp, bucketing=False)]
+        if grouped is None:
+            grouped = costs.plan_seconds(self._rows(parts, rows), self.n_train, self.epochs) < \
+                costs.plan_seconds(self._rows(required, rows), self.n_train, self.epochs)
+        self.grouped = bool(grouped)
+        return parts if grouped else required
+
+    @staticmethod
+    def _rows(parts, rows: int | None) -> list[tuple[Program, int]]:
+        """[(program, rows)] as vt.tune lays them out: one group takes `rows` (default its
+        members), several round theirs up to a power of two."""
+        if len(parts) == 1:
+            return [(parts[0][0], len(parts[0][1]) if rows is None else rows)]
+        return [(program, 1 << max(len(m) - 1, 0).bit_length()) for program, m in parts]
+
+
+def check_bucketing(bucketing: Any) -> bool | str:
+    if bucketing == "auto" or isinstance(bucketing, bool):
+        return bucketing
+    raise ValueError(f"bucketing={bucketing!r}: use 'auto' (the cheaper of one padded program and the model's "
+                     f"groups, compiles included), True (groups) or False (one padded program).")
 
 
 # -- checks ---------------------------------------------------------------------------------------------

@@ -41,8 +41,7 @@ class Replicas:
     def expand(self, numeric_hp, ids):
         """Member arrays (P,) -> slot arrays (K * P * R,): (hp, member ids, folds)."""
         member, fold, repeat = self.slot_layout()
-        take = jnp.asarray(member)
-        hp = {k: jnp.asarray(v)[take] for k, v in numeric_hp.items()}
+        hp = {k: np.asarray(v)[member] for k, v in numeric_hp.items()}  # host arrays: nothing to compile
         slot_ids = np.asarray(ids)[member] * self.seeds + repeat
         return hp, slot_ids, fold
 

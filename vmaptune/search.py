@@ -21,7 +21,7 @@ from vmaptune.history import RoundRecord, round_record
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
 from vmaptune.memory import parse_bytes
-from vmaptune.program import Programs, build_program, check_int_at_least, one_member
+from vmaptune.program import Programs, build_program, check_bucketing, check_int_at_least, one_member
 from vmaptune.refit import refit_and_test
 from vmaptune.replicas import Replicas, cv_arrays
 from vmaptune.results import STATUS_INTERRUPTED, STATUS_OK, Results
@@ -40,7 +40,7 @@ class Settings:
     batch_size: int
     chunk_epochs: int
     shared_order: bool
-    bucketing: bool
+    bucketing: bool | str
     early_stopping: EarlyStopping | None
     cv: int | None
     seeds: int
@@ -68,7 +68,8 @@ class Settings:
             raise ValueError(f"refit={refit!r}: use the number of best settings to retrain and test (0 = none).")
         kwargs["max_memory"] = parse_bytes("max_memory", kwargs.get("max_memory"))
         return cls(**{**kwargs, "seed": int(seed), "seeds": int(seeds), "refit": int(refit),
-                      "shared_order": bool(kwargs["shared_order"]), "bucketing": bool(kwargs["bucketing"])})
+                      "shared_order": bool(kwargs["shared_order"]),
+                      "bucketing": check_bucketing(kwargs["bucketing"])})
 
 
 @dataclasses.dataclass
@@ -81,17 +82,20 @@ class RoundInProgress:
     replicas: Replicas
     population: Population
     adapter: StrategyDecider | None
+    grouped: bool = False  # trained in the model's groups, not one padded program
 
     def record(self, hp: Mapping[str, Any], extra: Mapping[str, Any]) -> RoundRecord:
         final, curves = self.replicas.aggregate(self.population.status(), self.population.curves)
         record = round_record(self.round, self.ids, hp, final, curves, extra)
         record.useful_compute_fraction = self.population.useful_compute_fraction()
+        record.programs = len({run.program for run, _ in self.population.parts})
         return record
 
     def checkpoint(self) -> tuple[dict, dict[str, np.ndarray]]:
         """(host, arrays): the round's population and its strategy decider's state."""
         host, arrays = self.population.checkpoint()
-        host = {"round": self.round, "hp": to_host(dict(self.hp)), "population": host}
+        host = {"round": self.round, "hp": to_host(dict(self.hp)), "population": host,
+                "grouped": self.grouped}  # the plan bucketing="auto" chose: a resumed round keeps it
         if self.adapter is not None:
             host["adapter"] = {"state": to_host(self.adapter.state), "looks": self.adapter.looks}
         return host, arrays
@@ -120,10 +124,11 @@ class Search:
             raise ValueError(f"{strategy.name} acts during training, which does not combine with cv or seeds > 1 "
                              "yet; leave them out for this strategy.")
         self.model, self.space, self.data, self.strategy, self.settings = model, space, data, strategy, settings
-        self.programs = Programs(model, space, data, self.program, bucketing=settings.bucketing,
-                                 member_block=settings.member_block)
-        self._fits: dict = {}  # program -> members that fit the memory budget
         self.arrays = engine.data_arrays(data) if settings.cv is None else cv_arrays(data, settings.cv, settings.seed)[0]
+        self.programs = Programs(model, space, data, self.program, bucketing=settings.bucketing,
+                                 member_block=settings.member_block, epochs=settings.epochs,
+                                 n_train=self.arrays.n_train)
+        self._fits: dict = {}  # program -> members that fit the memory budget
 
     def describe(self, data: Dataset) -> dict[str, Any]:
         """The settings recorded with the results."""
@@ -134,7 +139,7 @@ class Search:
                 "batch_size": s.batch_size, "population": self.strategy.population, "shared_order": s.shared_order,
                 "bucketing": s.bucketing, "early_stopping": repr(s.early_stopping), "cv": s.cv, "seeds": s.seeds,
                 "refit": s.refit, "devices": self.program.devices, "member_block": self.program.member_block,
-                "useful_compute_fraction": []}
+                "useful_compute_fraction": [], "programs": [], "round_seconds": []}
 
     def spec_settings(self) -> dict[str, Any]:
         """The settings a resumed run must share (not the layout: devices, member blocks and the
@@ -159,7 +164,8 @@ class Search:
         ids = first_id + np.arange(n)
         replicas = Replicas(n, s.cv or 1, s.seeds)
         slot_hp, slot_ids, slot_fold = replicas.expand(self.space.numeric(hp), ids)
-        groups = self.programs.partition(slot_hp)
+        groups = self.programs.partition(slot_hp, rows=replicas.folds * replicas.seeds * strategy.population,
+                                         grouped=None if resume is None else resume.get("grouped"))
         deciders, adapter, first = [], None, None
         if strategy.acts_during_training:  # its checks run before anything of the round compiles
             context = TrainingContext(epochs=s.epochs, structural=self.program.structural_names(), members=n,
@@ -169,7 +175,8 @@ class Search:
                 first = adapter.begin()
             deciders.append(adapter)
         population = self._population(groups, slot_hp, slot_ids, slot_fold, (s.cv or 1) * s.seeds * strategy.population)
-        self.current = RoundInProgress(round_index, hp, ids, replicas, population, adapter)
+        self.current = RoundInProgress(round_index, hp, ids, replicas, population, adapter,
+                                       grouped=self.programs.grouped)
         if resume is None:
             population.apply(first)
         else:
@@ -213,8 +220,8 @@ class Search:
             size = min(size, fit)
             for start in range(0, len(members), size):  # micro-populations when the budget is short
                 part = members[start:start + size]
-                take = jnp.asarray(part)
-                run = PopulationRun(program, {k: v[take] for k, v in hp.items()}, self.arrays, member_ids=ids[part],
+                run = PopulationRun(program, {k: np.asarray(v)[part] for k, v in hp.items()}, self.arrays,
+                                    member_ids=ids[part],
                                     seed=self.settings.seed, epochs=self.settings.epochs, rows=size,
                                     fold=fold[part] if self.settings.cv else None)
                 parts.append((run, part))

@@ -561,7 +561,7 @@ class Space:
         n = _check_int("Space.sample", "n", n)
         if n < 1:
             raise ValueError(f"Space.sample: n must be >= 1, got {n}.")
-        return {name: d.sample(_name_key(key, name), n) for name, d in self._dists.items()}
+        return _sample(self, key, n)
 
     def from_unit(self, u: Array) -> dict[str, Array]:
         """u: (n, len(space)) in [0, 1] -> dict name -> (n,) encoded values."""
@@ -625,7 +625,10 @@ class Space:
         for name, d in self._dists.items():
             x = hp[name]
             if isinstance(d, Choice) and d.is_numeric:
-                x = jnp.asarray(d.values())[x]
+                if isinstance(x, jax.core.Tracer):
+                    x = jnp.asarray(d.values())[x]
+                else:  # on the host: no small program to compile for one gather
+                    x = jnp.asarray(d.values()[np.asarray(x)])
             out[name] = x
         return out
 
@@ -643,6 +646,12 @@ class Space:
 
 
 # -- checks that models and optimizers run on the names they read ------------------------------
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _sample(space: Space, key: Array, n: int) -> dict[str, Array]:
+    # one compiled program per (space, n), instead of a small one per operation of every draw
+    return {name: d.sample(_name_key(key, name), n) for name, d in space.items()}
+
+
 def int_bounds(space: Space, name: str, minimum: int) -> tuple[int, int] | None:
     """(low, high) of an integer hyperparameter, checked against `minimum`; None if absent."""
     if name not in space:

@@ -39,7 +39,7 @@ MID_ROUND_SECONDS = 60.0
 def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = None, *, epochs: int = 20,
          seed: int = 0, metric=None, optimizer=None, batch_size: int = 64, chunk_epochs: int = 1,
          shared_order: bool = True,
-         progress: bool = True, run_dir: str | None = None, bucketing: bool = False,
+         progress: bool = True, run_dir: str | None = None, bucketing: bool | str = "auto",
          early_stopping: EarlyStopping | None = None, cv: int | None = None, seeds: int = 1, refit: int = 0,
          devices: int | None = None, member_block: int | None = None, resume: bool = False,
          overwrite: bool = False, max_memory: int | str | None = None) -> Results:
@@ -63,10 +63,13 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       a run already, unless resume=True (continue it: a killed run ends exactly as an uninterrupted
       one would) or overwrite=True (start again).
     early_stopping: vt.EarlyStopping(patience=...) freezes each member when its validation score
-      stops improving (checked every epoch inside the program); stopped members are packed out of
-      the population between chunks so the survivors run faster.
-    bucketing: train members in groups the model forms (the MLP: similar width, rounded up to a
-      power of two), one compiled program per group, instead of padding everyone to the widest.
+      stops improving (checked every epoch inside the program); stopped members cost nothing from
+      then on (their blocks are skipped; survivors are regrouped, or packed into a smaller
+      population where that pays: vmaptune/packing.py).
+    bucketing: "auto" (default): per round, the cheaper of one program padded to the widest member
+      and one program per group the model forms (the MLP: similar width, rounded up to a power of
+      two), compiles included, from this machine's measured costs (vmaptune/costs.py); True /
+      False force groups / one padded program. Results are the same either way.
     cv: K-fold cross-validation over train + validation, trained as K x P slots of one population;
       a setting's score is the mean over folds (std and per-fold scores reported).
     seeds: initialisations per setting, trained in the same program (mean and std reported).

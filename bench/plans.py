@@ -1,0 +1,97 @@
+"""bucketing="auto" against both plans forced: one padded program, or one program per width group.
+
+Each case runs in a fresh process with the persistent compile cache off (a user's first search,
+every compile paid), twice in that process: the first call compiles, the second finds its programs
+compiled (a user's next search in the same session). Seconds per call, and the programs each
+round trained in (1 = padded). The goal (issue 18): auto is never more than 10 % slower than the
+better forced plan.
+
+    python bench/plans.py --json bench/out/plans.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from common import machine, write_json
+
+CASES = {
+    # bench/waste.py's population: widths 8-512 over 1-3 layers, a short run and a longer one
+    "waste, 64 members, 2 epochs": dict(case="waste", epochs=2),
+    "waste, 64 members, 20 epochs": dict(case="waste", epochs=20),
+    # seed 004's search on digits (bench/vs_sklearn.py): 64 candidates x 3 folds, early stopping, refit
+    "seed-004 digits, 64 x cv=3, 100 epochs, early stopping": dict(case="workflow", epochs=100),
+}
+
+
+def one(case: str, epochs: int, bucketing) -> dict:
+    import vmaptune as vt
+
+    if case == "waste":
+        data = vt.load_dataset("digits")
+        space = vt.Space(learning_rate=vt.LogUniform(1e-2, 2e-1), momentum=vt.OneMinusLogUniform(0.5, 0.95),
+                         n_hidden=vt.IntUniform(1, 3), n_units=vt.IntLogUniform(8, 512))
+        kwargs = dict(epochs=epochs)
+        population = 64
+    else:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        X, y = load_digits(return_X_y=True)
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+        data = vt.Dataset.from_arrays(X_train, y_train, "classification", validation=(X_test[:1], y_test[:1]),
+                                      test=(X_test, y_test), name="digits")
+        space = vt.Space(n_hidden=vt.IntUniform(1, 2), n_units=vt.Choice([16, 32, 64, 128]),
+                         weight_decay=vt.LogUniform(1e-6, 1e-2), learning_rate=vt.LogUniform(1e-4, 1e-2),
+                         optimizer=vt.Fixed("adam"))
+        kwargs = dict(epochs=epochs, cv=3, refit=1, early_stopping=vt.EarlyStopping(patience=10))
+        population = 64
+    out = {}
+    for call in ("first", "second"):
+        start = time.perf_counter()
+        result = vt.tune(vt.MLP(), space, data, vt.RandomSearch(population=population), seed=0, progress=False,
+                         bucketing=bucketing, **kwargs)
+        out[call] = {"seconds": round(time.perf_counter() - start, 2), "programs": result.settings["programs"],
+                     "best_score": round(float(result.best_score), 4)}
+    return out
+
+
+def fresh_process(case: str, epochs: int, bucketing) -> dict:
+    env = {**os.environ, "VMAPTUNE_COMPILE_CACHE": "0"}
+    done = subprocess.run([sys.executable, __file__, "--one", case, str(epochs), json.dumps(bucketing)], env=env,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--one", nargs=3, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        case, epochs, bucketing = args.one
+        print(json.dumps(one(case, int(epochs), json.loads(bucketing))))
+        return
+    out = {"machine": machine(), "cases": {}}
+    for name, case in CASES.items():
+        rows = {}
+        for label, bucketing in (("padded", False), ("groups", True), ("auto", "auto")):
+            rows[label] = fresh_process(case["case"], case["epochs"], bucketing)
+            print(name, label, rows[label], flush=True)
+        verdict = {}
+        for call in ("first", "second"):
+            best = min(rows["padded"][call]["seconds"], rows["groups"][call]["seconds"])
+            verdict[call] = round(rows["auto"][call]["seconds"] / best, 2)
+        rows["auto_over_best"] = verdict
+        out["cases"][name] = rows
+    print(json.dumps(out, indent=2))
+    write_json(args.json, out)
+
+
+if __name__ == "__main__":
+    main()

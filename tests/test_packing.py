@@ -1,0 +1,110 @@
+"""Stopped members stop costing: the layout rule (vmaptune/packing.py) and the engine's skipping of
+blocks in which nobody trains. Results never depend on the layout."""
+
+import numpy as np
+import pytest
+
+import vmaptune as vt
+from vmaptune import engine
+from vmaptune.early_stopping import Compaction
+from vmaptune.packing import Costs, Shape, arrangement, choose_layout
+from vmaptune.population import PopulationRun
+from vmaptune.training import Population, train
+
+
+def test_shape_follows_the_engine_split():
+    assert Shape.of(192, 2, 4) == Shape(rows=192, devices=2, block=4)
+    assert Shape.of(12, 8, 4) == Shape(rows=12, devices=6, block=2)  # devices divide the rows, blocks the shard
+    assert Shape.of(16, 1, 0) == Shape(rows=16, devices=1, block=16)  # no blocks: the shard is one block
+
+
+def test_busy_rows_count_the_busiest_device_blocks():
+    shape = Shape.of(16, 2, 2)  # 2 devices x 4 blocks of 2
+    training = np.zeros(16, bool)
+    training[[0, 3, 5, 7]] = True  # device 0: blocks 0, 1, 2, 3 all busy; device 1 idle
+    assert shape.busy_rows(training) == 4 * 2 * 2
+    assert shape.busy_rows_arranged(4) == 1 * 2 * 2  # 2 members per device fill one block each
+    assert shape.busy_rows(np.zeros(16, bool)) == 0
+
+
+def test_arrangement_deals_training_rows_first_on_every_device():
+    shape = Shape.of(8, 2, 2)
+    rows = arrangement(np.array([5, 6, 7]), np.array([1]), np.array([0, 2, 3, 4]), shape)
+    assert sorted(rows.tolist()) == list(range(8))
+    assert rows[:4].tolist()[:2] == [5, 7] and rows[4] == 6  # device 0 gets 5 and 7, device 1 gets 6
+    training = np.isin(rows, [5, 6, 7])
+    assert shape.busy_rows(training) == shape.busy_rows_arranged(3)
+
+
+def test_choose_layout_regroups_for_free_and_packs_only_when_it_pays():
+    shape = Shape.of(64, 1, 4)
+    training = np.zeros(64, bool)
+    training[::8] = True  # 8 members scattered over 8 blocks
+    cheap = Costs(seconds_per_row_epoch=1e-3, epochs_left=50, compile_seconds={8: 5.0, 16: 5.0, 32: 5.0})
+    assert choose_layout(training, 8, shape, 1, 4, cheap) == 64  # regroup: 2 busy blocks, no compile
+    already = Costs(seconds_per_row_epoch=1e-3, epochs_left=50, compile_seconds={8: 0.0, 16: 0.0, 32: 0.0})
+    assert choose_layout(training, 8, shape, 1, 4, already) == 8  # compiled before: packing is free
+    assert choose_layout(training, 8, shape, 1, 4, cheap, policy="always") == 8
+    assert choose_layout(training, 0, shape, 1, 4, cheap) == 0  # nobody left
+    # one block per device (an accelerator): only a smaller population saves, if it earns its compile
+    whole = Shape.of(64, 1, 0)
+    short = Costs(seconds_per_row_epoch=1e-3, epochs_left=5, compile_seconds={8: 5.0, 16: 5.0, 32: 5.0})
+    long = Costs(seconds_per_row_epoch=1e-3, epochs_left=500, compile_seconds={8: 5.0, 16: 5.0, 32: 5.0})
+    assert choose_layout(training, 8, whole, 1, 0, short) is None
+    assert choose_layout(training, 8, whole, 1, 0, long) == 8
+    assert choose_layout(training, 8, whole, 1, 0, long, policy="never") is None
+    # nothing measured yet: regroup if it frees blocks, never compile
+    unknown = Costs(seconds_per_row_epoch=None, epochs_left=50, compile_seconds={})
+    assert choose_layout(training, 8, shape, 1, 4, unknown) == 64
+    assert choose_layout(training, 8, whole, 1, 0, unknown) is None
+
+
+SPACE = vt.Space(learning_rate=vt.LogUniform(1e-6, 1e-1))
+RATES = (1e-6, 0.05, 1e-6, 1e-6, 0.02, 1e-6, 0.03, 1e-6)  # the 1e-6 members stall and stop early
+
+
+def stopping_run(digits, packing, member_block=2):
+    rule = vt.EarlyStopping(patience=1, monitor="loss", min_delta=1e-3)
+    prog = vt.build_program(vt.MLP(hidden=1, units=16), SPACE, digits, batch_size=64, early_stopping=rule,
+                            devices=2, member_block=member_block)
+    hp = SPACE.numeric(SPACE.encode([{"learning_rate": r} for r in RATES]))
+    return PopulationRun(prog, hp, engine.data_arrays(digits), member_ids=np.arange(8), seed=0, epochs=5,
+                         packing=packing)
+
+
+@pytest.fixture(scope="module")
+def plain(digits):
+    run = stopping_run(digits, "auto")
+    run.train(5)  # no decider: stopped members stay where they are
+    return run
+
+
+@pytest.mark.parametrize("packing", ["auto", "never", "always"])
+def test_every_layout_gives_the_results_of_no_layout_change(digits, plain, packing):
+    run = stopping_run(digits, packing)
+    train(Population([(run, np.arange(8))]), 5, deciders=[Compaction()])
+    assert run.status()["stopped"].sum() >= 4  # the stalled members stopped, and were taken out
+    assert run.busy_row_epochs < plain.busy_row_epochs == 8 * 5
+    if packing == "always":
+        assert run.rows < 8
+    if packing == "never":
+        assert run.rows == 8
+    for key in ("best_score", "best_epoch", "stopped", "diverged"):
+        np.testing.assert_array_equal(run.status()[key], plain.status()[key], err_msg=key)
+    for key in ("val_loss", "val_score", "train_loss"):
+        np.testing.assert_allclose(run.curves[key], plain.curves[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_a_block_where_nobody_trains_is_skipped_and_reports_nothing_new(digits, plain):
+    run = stopping_run(digits, "never")
+    run.train(1)
+    # freeze the first block of each device (rows 0, 1 and 4, 5): the engine skips those blocks
+    run.apply(vt.Decision(freeze=np.isin(np.arange(8), [0, 1, 4, 5])))
+    state, curves = engine.train_chunk(run.program, run.state, run.hp, run.controls, run.data, run.order_key, 1)
+    evaluated = np.asarray(curves["evaluated"])[0]
+    assert evaluated.tolist() == [False, False, True, True, False, False, True, True]
+    assert np.isnan(np.asarray(curves["val_loss"])[0, ~evaluated]).all()
+    # the host carries a skipped member's last validation value on (it did not change)
+    run.state = state
+    run._record(1, 1, curves, None)
+    np.testing.assert_array_equal(run.curves["val_loss"][[0, 1, 4, 5], 1], run.curves["val_loss"][[0, 1, 4, 5], 0])

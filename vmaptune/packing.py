@@ -1,0 +1,139 @@
+"""Where a population's rows go once some members leave for good (stopped early, pruned by a
+strategy): the cheapest layout for the members still training.
+
+The compiled program skips a block of members in which nobody trains (engine._block_epoch), so
+what a chunk costs is the number of busy blocks, not the number of rows. Three layouts are open:
+
+- stay: nothing moves (free, but stopped members scattered over the blocks keep them busy);
+- regroup: the same rows, members still training moved into the fewest blocks, spread evenly
+  over the devices (a gather of the state, no new program);
+- pack: a smaller population, the next power of two that holds them (a new program to compile,
+  unless this process has compiled that size already).
+
+`choose_layout` prices each as the wall-clock of the epochs left (devices run side by side, so
+the busiest device counts) plus the move and the compile, from this process's own measurements
+(seconds per row-epoch, seconds per compile), and takes the cheapest. On a CPU, with member
+blocks, regrouping wins almost always; on an accelerator (one block per device) a smaller
+population pays only when enough epochs are left to earn its compile back. None of the layouts
+changes what any member computes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from vmaptune.distributed import largest_divisor
+
+#: A move (a gather of every state row) costs about this share of an epoch of the rows moved.
+MOVE_EPOCHS = 0.1
+#: A skipped block is not free: its state still passes through the epoch (lax.map writes every
+#: block's output); about this share of a busy row.
+IDLE_SHARE = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """How `rows` rows split: `devices` shards of equal size, each stepped `block` rows at a time."""
+
+    rows: int
+    devices: int
+    block: int
+
+    @classmethod
+    def of(cls, rows: int, devices: int, member_block: int) -> "Shape":
+        """The split the engine uses for `rows` rows on up to `devices` devices (population_mesh's
+        rule) with `member_block` members per block (0: the whole shard at once)."""
+        n = largest_divisor(rows, devices) if rows else 1
+        shard = rows // n if rows else 0
+        block = largest_divisor(shard, member_block) if member_block and shard else max(shard, 1)
+        return cls(rows=int(rows), devices=int(n), block=int(block))
+
+    @property
+    def shard(self) -> int:
+        return self.rows // self.devices
+
+    def busy_rows(self, training: np.ndarray) -> int:
+        """Row-equivalents of wall-clock for one epoch: the busiest device's busy blocks x block,
+        times the devices (they run side by side). training: (rows,) bool."""
+        if not self.rows:
+            return 0
+        blocks = np.asarray(training, bool).reshape(self.devices, self.shard // self.block, self.block).any(axis=2)
+        return int(blocks.sum(axis=1).max()) * self.block * self.devices
+
+    def busy_rows_arranged(self, n_training: int) -> int:
+        """busy_rows once `arrangement` has put n_training members first on each device."""
+        per_device = -(-int(n_training) // self.devices)
+        return -(-per_device // self.block) * self.block * self.devices
+
+
+def arrangement(first: np.ndarray, then: np.ndarray, rest: np.ndarray, shape: Shape) -> np.ndarray:
+    """Row order (shape.rows,) for a new layout: the rows `first` (members still training) dealt
+    round-robin over the devices so each device starts with its share, then `then` (kept members
+    that do not train), then filler rows from `rest`, in the order given."""
+    devices, shard = shape.devices, shape.shard
+    queues: list[list[int]] = [[] for _ in range(devices)]
+    for i, row in enumerate(first):
+        queues[i % devices].append(int(row))
+    pool = [int(r) for r in then] + [int(r) for r in rest]
+    for queue in queues:
+        while len(queue) < shard:
+            queue.append(pool.pop(0))
+    return np.concatenate([np.asarray(q, np.int64) for q in queues])
+
+
+@dataclasses.dataclass(frozen=True)
+class Costs:
+    """What a layout choice knows: seconds per busy row-epoch (None: not measured yet), epochs
+    left, and seconds to compile the program at a size it has not run at (0 when it has)."""
+
+    seconds_per_row_epoch: float | None
+    epochs_left: int
+    compile_seconds: dict[int, float]  # rows -> seconds (sizes absent: unknown, never chosen)
+
+
+def choose_layout(training: np.ndarray, kept: int, shape: Shape, devices: int, member_block: int,
+                  costs: Costs, policy: str = "auto") -> int | None:
+    """The rows of the cheapest layout, or None to leave the rows where they are.
+
+    training: (rows,) bool, the rows whose member still trains (now, in the current order).
+    kept: members that stay (training or not): a packed population must hold them.
+    policy: "auto" (cheapest), "always" (the smallest power of two that holds them, the older
+    rule), "never" (regroup at most; the population keeps its size)."""
+    rows = shape.rows
+    if kept == 0:
+        return 0  # nobody left: no rows, nothing to run
+    sizes = _power_sizes(kept, rows)
+    if policy == "always":
+        return sizes[0]
+    n_training = int(np.sum(training))
+    stay = shape.busy_rows(training)
+    if costs.seconds_per_row_epoch is None or costs.epochs_left <= 0:
+        # nothing measured yet: regroup when it frees blocks (no compile, a cheap gather)
+        return rows if shape.busy_rows_arranged(n_training) < stay else None
+    per_row = costs.seconds_per_row_epoch
+
+    def epochs_cost(busy: int, size: int) -> float:
+        return (busy + IDLE_SHARE * (size - busy)) * costs.epochs_left * per_row
+
+    best, best_cost = None, epochs_cost(stay, rows)
+    options = [rows] + ([] if policy == "never" else [s for s in sizes if s < rows])
+    for size in options:
+        if size != rows and size not in costs.compile_seconds:
+            continue
+        busy = Shape.of(size, devices, member_block).busy_rows_arranged(n_training)
+        cost = (epochs_cost(busy, size) + MOVE_EPOCHS * rows * per_row
+                + (costs.compile_seconds.get(size, 0.0) if size != rows else 0.0))
+        if cost < best_cost:
+            best, best_cost = size, cost
+    return best
+
+
+def _power_sizes(n: int, rows: int) -> list[int]:
+    """Powers of two from the one that holds n (>= 1) up to, not past, rows; rows last."""
+    sizes, size = [], 1 << (int(n) - 1).bit_length()
+    while size < rows:
+        sizes.append(size)
+        size *= 2
+    return sizes + [rows]
