@@ -5,16 +5,19 @@ scikit-learn: RandomizedSearchCV(MLPClassifier(max_iter=100, batch_size=64), 32 
 hidden_layer_sizes (1-2 layers of 16-128 units), alpha and learning_rate_init, cv=3, n_jobs=-1).
 vmaptune: PopulationSearchCV(vt.MLPClassifier(epochs=100, batch_size=64), twice the candidates
 over the same kinds of hyperparameters (n_hidden 1-2, n_units in {16, 32, 64, 128}, weight_decay,
-learning_rate; adam), cv=3: every candidate x fold trains at once. Same rows, one run, wall-clock
-including compilation and the refit.
+learning_rate; adam), cv=3: every candidate x fold trains at once; the same with early stopping
+(patience 10); and vt.tune doing the same search (cv=3, early stopping, refit=1). Same rows, one
+run, wall-clock including compilation and the refit. Run it with the persistent compile cache off
+for a first search's figures (every compile paid):
 
-    python bench/vs_sklearn.py --json bench/out/vs_sklearn.json
+    VMAPTUNE_COMPILE_CACHE=0 python bench/vs_sklearn.py --json bench/out/vs_sklearn.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import warnings
 
@@ -49,6 +52,38 @@ def vmaptune_search(X, y, candidates, epochs, seed):
     return search.fit(X, y)
 
 
+class TuneSearch:
+    """vt.tune's side of the same workflow, with sklearn's result attributes for the table."""
+
+    def __init__(self, result, X_test, y_test):
+        self.best_score_, self.best_params_ = result.best_score, result.best_params
+        self._test = float(result.members["test_score"].max())
+        self.search_results_ = result
+
+    def score(self, X, y):
+        return self._test
+
+
+def tune_search(X, y, candidates, epochs, seed, X_test=None, y_test=None):
+    """vt.tune: cv=3, early stopping (patience 10), refit of the best on all training rows, tested once."""
+    data = vt.Dataset.from_arrays(X, y, "classification", validation=(X[:1], y[:1]), test=(X_test, y_test),
+                                  name="digits")
+    space = vt.Space(n_hidden=vt.IntUniform(1, 2), n_units=vt.Choice([16, 32, 64, 128]),
+                     weight_decay=vt.LogUniform(1e-6, 1e-2), learning_rate=vt.LogUniform(1e-4, 1e-2),
+                     optimizer=vt.Fixed("adam"))
+    result = vt.tune(vt.MLP(), space, data, vt.RandomSearch(population=candidates), epochs=epochs, batch_size=64,
+                     cv=3, refit=1, early_stopping=vt.EarlyStopping(patience=10), seed=seed, progress=False)
+    return TuneSearch(result, X_test, y_test)
+
+
+def vmaptune_search_stopping(X, y, candidates, epochs, seed):
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=epochs, batch_size=64, optimizer="adam"),
+                                   {"n_hidden": [1, 2], "n_units": [16, 32, 64, 128],
+                                    "weight_decay": loguniform(1e-6, 1e-2), "learning_rate": loguniform(1e-4, 1e-2)},
+                                   n_iter=candidates, cv=3, early_stopping=10, random_state=seed)
+    return search.fit(X, y)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--candidates", type=int, default=32, help="scikit-learn's; vmaptune gets twice as many")
@@ -59,8 +94,13 @@ def main():
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=args.seed, stratify=y)
     rows = {}
-    for name, run, n in (("scikit-learn RandomizedSearchCV", sklearn_search, args.candidates),
-                         ("vmaptune PopulationSearchCV", vmaptune_search, 2 * args.candidates)):
+    runs = (("scikit-learn RandomizedSearchCV", sklearn_search, args.candidates),
+            ("vmaptune PopulationSearchCV", vmaptune_search, 2 * args.candidates),
+            ("vmaptune PopulationSearchCV, early stopping (patience 10)", vmaptune_search_stopping,
+             2 * args.candidates),
+            ("vmaptune vt.tune, cv=3, early stopping (patience 10), refit=1",
+             lambda *a: tune_search(*a, X_test=X_test, y_test=y_test), 2 * args.candidates))
+    for name, run, n in runs:
         t = time.perf_counter()
         search = run(X_train, y_train, n, args.epochs, args.seed)
         seconds = time.perf_counter() - t
@@ -68,10 +108,18 @@ def main():
                       "test_accuracy": round(float(search.score(X_test, y_test)), 4),
                       "best_params": {k: (float(v) if isinstance(v, (float, np.floating)) else v)
                                       for k, v in search.best_params_.items()}}
+        if hasattr(search, "search_results_"):  # where vmaptune's time went, and the programs it chose
+            settings = search.search_results_.settings
+            rows[name]["time"] = settings["time"]
+            rows[name]["programs"] = settings["programs"]
+            rows[name]["useful_compute_fraction"] = settings["useful_compute_fraction"]
         print(json.dumps({name: rows[name]}))
-    sk, ours = rows["scikit-learn RandomizedSearchCV"], rows["vmaptune PopulationSearchCV"]
-    out = {"epochs": args.epochs, "rows": rows, "speedup": round(sk["seconds"] / ours["seconds"], 2),
-           "test_accuracy_difference": round(ours["test_accuracy"] - sk["test_accuracy"], 4), "machine": machine()}
+    sk = rows["scikit-learn RandomizedSearchCV"]
+    for row in rows.values():
+        row["speedup_over_sklearn"] = round(sk["seconds"] / row["seconds"], 2)
+        row["test_accuracy_over_sklearn"] = round(row["test_accuracy"] - sk["test_accuracy"], 4)
+    out = {"epochs": args.epochs, "rows": rows, "compile_cache": os.environ.get("VMAPTUNE_COMPILE_CACHE", "default"),
+           "machine": machine()}
     print(json.dumps(out, indent=2))
     write_json(args.json, out)
 

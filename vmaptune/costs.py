@@ -15,15 +15,23 @@ import jax
 DEFAULT_COMPILE_SECONDS = {"cpu": 3.0, "gpu": 4.0, "tpu": 6.0}
 #: Training FLOPs per second per device (matmul FLOPs of forward and backward), before measured.
 DEFAULT_FLOP_RATE = {"cpu": 3.5e10, "gpu": 1e13, "tpu": 2e13}
+#: Seconds per member per step that do not scale with the network's FLOPs (optimizer arithmetic,
+#: activations, loss, gathers): a narrow member costs more than its FLOPs say. On the 2-core CPU
+#: of bench/RESULTS.md, digits MLPs of 16 to 128 units took 0.25 ms + FLOPs / 63 GFLOP/s per
+#: member-epoch of 14 steps.
+STEP_OVERHEAD = {"cpu": 3.6e-5, "gpu": 2e-7, "tpu": 2e-7}  # seconds per member-step on one device
 
 #: (program, rows, chunk epochs) -> seconds its first call took (it compiled then).
 COMPILE_SECONDS: dict[tuple, float] = {}
-#: program -> (training FLOPs per row-epoch, seconds per busy row-epoch), the latest measured.
+#: program -> (training FLOPs, member-steps, seconds) of its runs' busy rows, summed over this process.
 ROW_SECONDS: dict = {}
 #: A new program brings its initialisation program and some tracing with it: its first use costs
 #: about this many times its training program's compile (measured: 5.4 s per extra width group on
 #: the 2-core machine of bench/RESULTS.md, whose training programs compiled in 3.4 s).
 NEW_PROGRAM_FACTOR = 1.6
+#: A skipped member block is not free: its state still passes through the epoch (lax.map writes
+#: every block's output); about this share of a busy row.
+IDLE_SHARE = 0.05
 #: With early stopping, the share of its epochs a population is expected to train (stopped
 #: members cost nothing; seed 004's digits search trained 0.6 of the padded work).
 EARLY_STOPPING_SHARE = 0.6
@@ -50,27 +58,45 @@ def row_epoch_flops(program, n_train: int) -> float:
     return 3.0 * program.steps_per_epoch(n_train) * program.batch_size * program.model.padded_row_flops()
 
 
-def record_training(program, n_train: int, seconds_per_row_epoch: float) -> None:
-    ROW_SECONDS[program] = (row_epoch_flops(program, n_train), float(seconds_per_row_epoch))
+def _overhead() -> float:
+    return STEP_OVERHEAD.get(jax.default_backend(), 1e-6)
+
+
+def record_training(program, n_train: int, row_epochs: float, seconds: float) -> None:
+    """Adds a training call's busy row-epochs and wall seconds (compiles left out)."""
+    flops, steps, spent = ROW_SECONDS.get(program, (0.0, 0.0, 0.0))
+    ROW_SECONDS[program] = (flops + row_epochs * row_epoch_flops(program, n_train),
+                            steps + row_epochs * program.steps_per_epoch(n_train), spent + float(seconds))
 
 
 def flop_rate(devices: int) -> float:
-    """Training FLOPs per second the population runs at on `devices` devices: measured (the
-    latest run's), else the platform's default per device x devices."""
-    if ROW_SECONDS:
-        flops, seconds = list(ROW_SECONDS.values())[-1]
-        if seconds > 0:
-            return flops / seconds
-    return DEFAULT_FLOP_RATE.get(jax.default_backend(), 1e11) * max(int(devices), 1)
+    """Training FLOPs per second the population runs at on `devices` devices: measured over
+    everything this process trained (work-weighted, so a one-member refit, all overhead, does not
+    decide it; the per-step overhead taken out), else the platform's default per device x devices."""
+    flops = sum(f for f, _, _ in ROW_SECONDS.values())
+    seconds = sum(s - _overhead() * n / max(program.devices, 1) for program, (_, n, s) in ROW_SECONDS.items())
+    default = DEFAULT_FLOP_RATE.get(jax.default_backend(), 1e11) * max(int(devices), 1)
+    if flops > 0 and seconds > 0:
+        return max(flops / seconds, 0.1 * default)
+    return default
+
+
+def row_epoch_seconds(program, n_train: int) -> float:
+    """Expected seconds for one member (row) of `program` to train one epoch."""
+    return (program.steps_per_epoch(n_train) * _overhead() / max(program.devices, 1)
+            + row_epoch_flops(program, n_train) / flop_rate(program.devices))
 
 
 def plan_seconds(parts, n_train: int, epochs: int) -> float:
-    """Expected seconds for a round trained as `parts` [(program, rows)]: each program's compile
-    (unless this process has compiled it for those rows) plus rows x epochs of its training."""
+    """Expected seconds for a round trained as `parts` [(program, rows, members)]: each program's
+    compile (unless this process has compiled it for those rows) plus its training: members x
+    epochs, and filler rows at IDLE_SHARE where the program skips idle member blocks (a CPU),
+    in full where it does not."""
     total = 0.0
-    for program, rows in parts:
+    for program, rows, members in parts:
         if not compiled(program, rows):
             total += NEW_PROGRAM_FACTOR * compile_estimate(program)
         share = EARLY_STOPPING_SHARE if program.early_stopping is not None else 1.0
-        total += share * rows * epochs * row_epoch_flops(program, n_train) / flop_rate(program.devices)
+        busy = members + IDLE_SHARE * (rows - members) if program.member_block else rows
+        total += share * busy * epochs * row_epoch_seconds(program, n_train)
     return total

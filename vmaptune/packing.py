@@ -24,13 +24,11 @@ import dataclasses
 
 import numpy as np
 
+from vmaptune.costs import IDLE_SHARE
 from vmaptune.distributed import largest_divisor
 
 #: A move (a gather of every state row) costs about this share of an epoch of the rows moved.
 MOVE_EPOCHS = 0.1
-#: A skipped block is not free: its state still passes through the epoch (lax.map writes every
-#: block's output); about this share of a busy row.
-IDLE_SHARE = 0.05
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,6 +46,20 @@ _take_rows = jax.jit(lambda state, rows: state.take(rows))
 PACKING = ("auto", "always", "never")
 
 
+def _initial_slots(n: int, rows: int, shape: Shape) -> np.ndarray:
+    """Member of each row at the start (-1: a filler): members in order, each device's shard
+    holding an even share of them and its fillers last, so no device trains more than its share
+    (a filler's block is skipped). Without fillers, row i holds member i."""
+    if rows == n or shape.devices == 1:
+        return np.where(np.arange(rows) < n, np.arange(rows), -1)
+    slots, start = [], 0
+    for d in range(shape.devices):
+        share = n // shape.devices + (d < n % shape.devices)
+        slots += list(range(start, start + share)) + [-1] * (shape.shard - share)
+        start += share
+    return np.asarray(slots)
+
+
 class PopulationRun:
     """n members of one program, trained together for up to `epochs` epochs.
 
@@ -69,7 +83,9 @@ class PopulationRun:
         if rows < n:
             raise ValueError(f"rows={rows} cannot hold the {n} members.")
         self.program, self.data, self.total_epochs, self.members = program, data, int(epochs), n
-        take = np.r_[np.arange(n), np.zeros(rows - n, int)]  # fillers copy member 0
+        self.slots = _initial_slots(n, rows, Shape.of(rows, min(program.devices, len(jax.devices())),
+                                                       program.member_block))
+        take = np.maximum(self.slots, 0)  # fillers copy member 0
         self.member_hp = {k: np.asarray(v) for k, v in hp.items()}  # host copy, per member
         hp = {k: v[take] for k, v in self.member_hp.items()}
         pad = (lambda a: None if a is None else np.asarray(a)[take])
@@ -77,11 +93,10 @@ class PopulationRun:
         # host arrays go straight to where the program reads them, so the state is born there
         mesh = population_mesh(program.devices, rows)
         self.hp, self.controls = place(hp, mesh, member_specs(hp)), place(controls, mesh, member_specs(controls))
-        ids, active = place((member_ids[take], np.arange(rows) < n), mesh, MEMBER_SPEC)
+        ids, active = place((member_ids[take], self.slots >= 0), mesh, MEMBER_SPEC)
         self.state = engine.init_population(program, self.hp, self.controls, ids, streams.stream(seed, "members"),
                                             active)
         self.order_key = streams.stream(seed, order)
-        self.slots = np.where(np.arange(rows) < n, np.arange(rows), -1)
         self.curves = {k: np.full((n, self.total_epochs), np.nan, np.float32) for k in CURVES}
         self._parked_status: dict[str, np.ndarray] = {}
         self.parked = np.zeros(n, bool)  # members packed out of the state
@@ -89,7 +104,7 @@ class PopulationRun:
         self.packing = packing
         self._placed = False  # state, settings and data are where the program reads them
         # measured here, for the layout's cost model: wall seconds and busy row-epochs trained
-        self._busy = rows  # busy rows (packing.Shape.busy_rows) since the last layout
+        self._busy = self._shape(rows).busy_rows(self.slots >= 0)  # busy rows (Shape.busy_rows) since the last layout
         self.busy_row_epochs = 0  # rows of busy blocks x epochs: what the program computed
         self._seconds = self._timed_row_epochs = 0.0  # wall seconds of training (compiles left out), and its work
 
@@ -129,9 +144,9 @@ class PopulationRun:
             self._timed_row_epochs += self._busy * n
         if pending is not None:
             self._record(*pending, on_chunk)
-        self._seconds += time.perf_counter() - started - compiling
-        if self._timed_row_epochs and self._seconds > 0:
-            costs.record_training(self.program, self.data.n_train, self._seconds / self._timed_row_epochs)
+        seconds = time.perf_counter() - started - compiling
+        self._seconds += seconds
+        costs.record_training(self.program, self.data.n_train, self._busy * epochs, seconds)
 
     def _place(self) -> None:
         """Moves state, settings and data where the program reads them. Skipped when nothing was

@@ -178,7 +178,7 @@ class Programs:
         self.bucketing, self.member_block = check_bucketing(bucketing), member_block
         self.epochs, self.n_train = int(epochs), int(data.n_train if n_train is None else n_train)
         self._built: dict[Group, Program] = {None: base}
-        self.grouped = False  # the plan `partition` chose last: the model's optional groups
+        self.plan = -1  # the plan `partition` chose last (see partition)
 
     def program(self, group: Group) -> Program:
         if group not in self._built:
@@ -187,33 +187,54 @@ class Programs:
             self._built[group] = self.base.replace(model=built, member_block=block)
         return self._built[group]
 
-    def partition(self, numeric_hp: Mapping[str, jax.Array], rows: int | None = None, grouped: bool | None = None
+    def partition(self, numeric_hp: Mapping[str, jax.Array], rows: int | None = None, plan: int | None = None
                   ) -> list[tuple[Program, np.ndarray]]:
         """[(program, member indices)] for a population's numeric hyperparameters (P,). rows: the
-        rows one padded program would use (default P; groups round theirs up to a power of two).
-        grouped: with "auto", the plan an interrupted round chose (None: choose now; the choice is
-        left in self.grouped)."""
-        groups = self.model.groups(self.space, self.data.spec, numeric_hp, bucketing=bool(self.bucketing))
-        parts = [(self.program(group), np.asarray(members)) for group, members in groups]
-        self.grouped = bool(self.bucketing)
-        if self.bucketing != "auto":
-            return parts
-        # the plan without optional groups (a model's structural choices still need their own programs)
-        required = [(self.program(group), np.asarray(members))
-                    for group, members in self.model.groups(self.space, self.data.spec, numeric_hp, bucketing=False)]
-        if grouped is None:
-            grouped = costs.plan_seconds(self._rows(parts, rows), self.n_train, self.epochs) < \
-                costs.plan_seconds(self._rows(required, rows), self.n_train, self.epochs)
-        self.grouped = bool(grouped)
-        return parts if grouped else required
+        rows one program would use (default P; several round theirs up to a power of two).
 
-    @staticmethod
-    def _rows(parts, rows: int | None) -> list[tuple[Program, int]]:
-        """[(program, rows)] as vt.tune lays them out: one group takes `rows` (default its
-        members), several round theirs up to a power of two."""
-        if len(parts) == 1:
-            return [(parts[0][0], len(parts[0][1]) if rows is None else rows)]
-        return [(program, 1 << max(len(m) - 1, 0).bit_length()) for program, m in parts]
+        With bucketing="auto" the candidates are the plan without optional groups and every way
+        to merge neighbouring groups of `model.groups(bucketing=True)` (a few shape classes); each
+        is priced (costs.plan_seconds) and the cheapest taken. plan: the choice an interrupted
+        round made (None: choose now); the choice is left in self.plan (-1: no optional groups,
+        else a bit mask of the cuts between neighbouring groups)."""
+        optional = self.model.groups(self.space, self.data.spec, numeric_hp, bucketing=bool(self.bucketing))
+        self.plan = (1 << max(len(optional) - 1, 0)) - 1 if self.bucketing else -1
+        if self.bucketing != "auto":
+            return [(self.program(group), np.asarray(members)) for group, members in optional]
+        candidates = {-1: self.model.groups(self.space, self.data.spec, numeric_hp, bucketing=False)}
+        for cuts in range(1 << max(len(optional) - 1, 0)):
+            merged = _merge(self.model, optional, cuts)
+            if merged is not None:
+                candidates[cuts] = merged
+        if plan is None:
+            priced = {key: costs.plan_seconds(self._layout(groups, rows), self.n_train, self.epochs)
+                      for key, groups in candidates.items()}
+            plan = min(priced, key=priced.get)
+        self.plan = plan
+        return [(self.program(group), np.asarray(members)) for group, members in candidates[plan]]
+
+    def _layout(self, groups, rows: int | None) -> list[tuple[Program, int, int]]:
+        """[(program, rows, members)] as vt.tune lays groups out: one group takes `rows` (default
+        its members), several round theirs up to a power of two."""
+        if len(groups) == 1:
+            group, members = groups[0]
+            return [(self.program(group), len(members) if rows is None else rows, len(members))]
+        return [(self.program(group), 1 << max(len(m) - 1, 0).bit_length(), len(m)) for group, m in groups]
+
+
+def _merge(model: Model, groups, cuts: int):
+    """The groups with neighbours merged except at the cuts (bit i: cut after group i), or None
+    when the model cannot merge some of them."""
+    out, start = [], 0
+    for i in range(len(groups)):
+        if i == len(groups) - 1 or cuts >> i & 1:
+            run = groups[start:i + 1]
+            ok, group = model.merge_groups([g for g, _ in run])
+            if not ok:
+                return None
+            out.append((group, np.sort(np.concatenate([np.asarray(m) for _, m in run]))))
+            start = i + 1
+    return out
 
 
 def check_bucketing(bucketing: Any) -> bool | str:

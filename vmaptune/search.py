@@ -82,7 +82,7 @@ class RoundInProgress:
     replicas: Replicas
     population: Population
     adapter: StrategyDecider | None
-    grouped: bool = False  # trained in the model's groups, not one padded program
+    plan: int = -1  # the programs it trains in (Programs.partition): a resumed round keeps them
 
     def record(self, hp: Mapping[str, Any], extra: Mapping[str, Any]) -> RoundRecord:
         final, curves = self.replicas.aggregate(self.population.status(), self.population.curves)
@@ -95,7 +95,7 @@ class RoundInProgress:
         """(host, arrays): the round's population and its strategy decider's state."""
         host, arrays = self.population.checkpoint()
         host = {"round": self.round, "hp": to_host(dict(self.hp)), "population": host,
-                "grouped": self.grouped}  # the plan bucketing="auto" chose: a resumed round keeps it
+                "plan": self.plan}  # the plan bucketing="auto" chose: a resumed round keeps it
         if self.adapter is not None:
             host["adapter"] = {"state": to_host(self.adapter.state), "looks": self.adapter.looks}
         return host, arrays
@@ -165,7 +165,7 @@ class Search:
         replicas = Replicas(n, s.cv or 1, s.seeds)
         slot_hp, slot_ids, slot_fold = replicas.expand(self.space.numeric(hp), ids)
         groups = self.programs.partition(slot_hp, rows=replicas.folds * replicas.seeds * strategy.population,
-                                         grouped=None if resume is None else resume.get("grouped"))
+                                         plan=None if resume is None else resume.get("plan"))
         deciders, adapter, first = [], None, None
         if strategy.acts_during_training:  # its checks run before anything of the round compiles
             context = TrainingContext(epochs=s.epochs, structural=self.program.structural_names(), members=n,
@@ -176,7 +176,7 @@ class Search:
             deciders.append(adapter)
         population = self._population(groups, slot_hp, slot_ids, slot_fold, (s.cv or 1) * s.seeds * strategy.population)
         self.current = RoundInProgress(round_index, hp, ids, replicas, population, adapter,
-                                       grouped=self.programs.grouped)
+                                       plan=self.programs.plan)
         if resume is None:
             population.apply(first)
         else:

@@ -15,7 +15,7 @@ The engine calls only the methods declared here; nothing is probed with hasattr.
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Mapping
+from typing import Any, Hashable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -83,3 +83,9 @@ class Model:
         numeric_hp: dict name -> (P,). Default: one group of every member."""
         size = len(next(iter(numeric_hp.values()))) if numeric_hp else 0
         return [(None, np.arange(size))]
+
+    def merge_groups(self, groups: Sequence[Group]) -> tuple[bool, Group]:
+        """(True, group) when one program of `group` can train the members of all `groups`
+        (neighbours in `groups(bucketing=True)`'s order), else (False, None). bucketing="auto"
+        prices such merges (fewer programs, more padding). Default: only equal groups merge."""
+        return (True, groups[0]) if all(g == groups[0] for g in groups) else (False, None)

@@ -163,7 +163,8 @@ class MLP(Model):
             n_features=data.n_features, n_outputs=int(data.n_outputs),
             max_depth=max_depth, min_depth=depth[0], max_width=max_width,
             activations=activations, inits=inits,
-            use_dropout=("dropout" in space) or self.dropout > 0,
+            # a space that only allows rate 0 (sklearn's estimators fix it there) draws no masks
+            use_dropout=(numeric_bounds(space["dropout"])[1] > 0) if "dropout" in space else self.dropout > 0,
             variable_width=any(n == "n_units" or n.startswith("n_units_") for n in space.free_names),
             matmul_dtype=self.matmul_dtype,
             defaults=(("n_hidden", self.hidden), ("n_units", self.units), ("init_scale", self.init_scale),
@@ -182,6 +183,10 @@ class MLP(Model):
         widest = np.max(np.where(live, np.asarray(widths), 1), axis=1)
         caps = np.minimum(2 ** np.ceil(np.log2(np.maximum(widest, 8))).astype(int), net.max_width)
         return [(int(c), np.flatnonzero(caps == c)) for c in np.unique(caps)]
+
+    def merge_groups(self, groups):
+        """Width buckets merge into the widest of them (it pads the narrower members)."""
+        return True, max(groups)
 
 
 def _width_names(space: Space) -> list[str]:
