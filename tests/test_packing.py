@@ -108,3 +108,14 @@ def test_a_block_where_nobody_trains_is_skipped_and_reports_nothing_new(digits, 
     run.state = state
     run._record(1, 1, curves, None)
     np.testing.assert_array_equal(run.curves["val_loss"][[0, 1, 4, 5], 1], run.curves["val_loss"][[0, 1, 4, 5], 0])
+
+
+def test_a_short_population_spreads_its_members_over_the_devices():
+    from vmaptune.population import _initial_slots
+
+    # 5 members in 8 rows on 2 devices: 3 and 2 members, fillers last in each shard
+    assert _initial_slots(5, 8, Shape.of(8, 2, 2)).tolist() == [0, 1, 2, -1, 3, 4, -1, -1]
+    assert _initial_slots(8, 8, Shape.of(8, 2, 2)).tolist() == list(range(8))  # full: row i holds member i
+    assert _initial_slots(3, 4, Shape.of(4, 1, 2)).tolist() == [0, 1, 2, -1]
+    slots = _initial_slots(144, 256, Shape.of(256, 2, 8))
+    assert Shape.of(256, 2, 8).busy_rows(slots >= 0) == 2 * 72  # each device: 72 members in 9 blocks of 8
