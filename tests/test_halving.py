@@ -8,7 +8,7 @@ import pytest
 
 import vmaptune as vt
 from helpers import TRAINING_BATCH, TRAINING_MODEL, TRAINING_SPACE, drive, training_program
-from vmaptune.population import packed_size
+from vmaptune.packing import packed_size
 from vmaptune.strategies.halving import Hyperband, SuccessiveHalving, halving_rungs, hyperband_brackets
 
 SPACE, MODEL, BATCH = TRAINING_SPACE, TRAINING_MODEL, TRAINING_BATCH

@@ -37,26 +37,25 @@ def test_arrangement_deals_training_rows_first_on_every_device():
 
 
 def test_choose_layout_regroups_for_free_and_packs_only_when_it_pays():
-    shape = Shape.of(64, 1, 4)
-    training = np.zeros(64, bool)
+    training = np.zeros(64, bool)  # 64 rows: 16 blocks of 4 (member_block=4), or one block (0)
     training[::8] = True  # 8 members scattered over 8 blocks
     cheap = Costs(seconds_per_row_epoch=1e-3, epochs_left=50, compile_seconds={8: 5.0, 16: 5.0, 32: 5.0})
-    assert choose_layout(training, 8, shape, 1, 4, cheap) == 64  # regroup: 2 busy blocks, no compile
+    assert choose_layout(training, 8, 1, 4, cheap) == 64  # regroup: 2 busy blocks, no compile
     already = Costs(seconds_per_row_epoch=1e-3, epochs_left=50, compile_seconds={8: 0.0, 16: 0.0, 32: 0.0})
-    assert choose_layout(training, 8, shape, 1, 4, already) == 8  # compiled before: packing is free
-    assert choose_layout(training, 8, shape, 1, 4, cheap, policy="always") == 8
-    assert choose_layout(training, 0, shape, 1, 4, cheap) == 0  # nobody left
-    # one block per device (an accelerator): only a smaller population saves, if it earns its compile
-    whole = Shape.of(64, 1, 0)
+    assert choose_layout(training, 8, 1, 4, already) == 8  # compiled before: packing is free
+    assert choose_layout(training, 8, 1, 4, cheap, policy="always") == 8
+    assert choose_layout(training, 0, 1, 4, cheap) == 0  # nobody left
+    # one block per device (member_block=0, an accelerator): only a smaller population saves, if it
+    # earns its compile
     short = Costs(seconds_per_row_epoch=1e-3, epochs_left=5, compile_seconds={8: 5.0, 16: 5.0, 32: 5.0})
     long = Costs(seconds_per_row_epoch=1e-3, epochs_left=500, compile_seconds={8: 5.0, 16: 5.0, 32: 5.0})
-    assert choose_layout(training, 8, whole, 1, 0, short) is None
-    assert choose_layout(training, 8, whole, 1, 0, long) == 8
-    assert choose_layout(training, 8, whole, 1, 0, long, policy="never") is None
+    assert choose_layout(training, 8, 1, 0, short) is None
+    assert choose_layout(training, 8, 1, 0, long) == 8
+    assert choose_layout(training, 8, 1, 0, long, policy="never") is None
     # nothing measured yet: regroup if it frees blocks, never compile
     unknown = Costs(seconds_per_row_epoch=None, epochs_left=50, compile_seconds={})
-    assert choose_layout(training, 8, shape, 1, 4, unknown) == 64
-    assert choose_layout(training, 8, whole, 1, 0, unknown) is None
+    assert choose_layout(training, 8, 1, 4, unknown) == 64
+    assert choose_layout(training, 8, 1, 0, unknown) is None
 
 
 SPACE = vt.Space(learning_rate=vt.LogUniform(1e-6, 1e-1))

@@ -70,14 +70,10 @@ def arrangement(first: np.ndarray, then: np.ndarray, rest: np.ndarray, shape: Sh
     """Row order (shape.rows,) for a new layout: the rows `first` (members still training) dealt
     round-robin over the devices so each device starts with its share, then `then` (kept members
     that do not train), then filler rows from `rest`, in the order given."""
-    devices, shard = shape.devices, shape.shard
-    queues: list[list[int]] = [[] for _ in range(devices)]
-    for i, row in enumerate(first):
-        queues[i % devices].append(int(row))
-    pool = [int(r) for r in then] + [int(r) for r in rest]
+    queues: list[list[int]] = [[int(r) for r in first[d::shape.devices]] for d in range(shape.devices)]
+    pool = iter([int(r) for r in then] + [int(r) for r in rest])
     for queue in queues:
-        while len(queue) < shard:
-            queue.append(pool.pop(0))
+        queue.extend(next(pool) for _ in range(shape.shard - len(queue)))
     return np.concatenate([np.asarray(q, np.int64) for q in queues])
 
 
@@ -88,18 +84,20 @@ class Costs:
 
     seconds_per_row_epoch: float | None
     epochs_left: int
-    compile_seconds: dict[int, float]  # rows -> seconds (sizes absent: unknown, never chosen)
+    compile_seconds: dict[int, float]  # rows -> seconds (a size absent is never chosen)
 
 
-def choose_layout(training: np.ndarray, kept: int, shape: Shape, devices: int, member_block: int,
-                  costs: Costs, policy: str = "auto") -> int | None:
+def choose_layout(training: np.ndarray, kept: int, devices: int, member_block: int, costs: Costs,
+                  policy: str = "auto") -> int | None:
     """The rows of the cheapest layout, or None to leave the rows where they are.
 
     training: (rows,) bool, the rows whose member still trains (now, in the current order).
     kept: members that stay (training or not): a packed population must hold them.
+    devices, member_block: the devices available to the program and its block size (Shape.of).
     policy: "auto" (cheapest), "always" (the smallest power of two that holds them, the older
     rule), "never" (regroup at most; the population keeps its size)."""
-    rows = shape.rows
+    rows = len(training)
+    shape = Shape.of(rows, devices, member_block)
     if kept == 0:
         return 0  # nobody left: no rows, nothing to run
     sizes = _power_sizes(kept, rows)
@@ -128,9 +126,14 @@ def choose_layout(training: np.ndarray, kept: int, shape: Shape, devices: int, m
     return best
 
 
+def packed_size(n: int, rows: int) -> int:
+    """Rows for n members after packing: the next power of two, at most the rows used now."""
+    return 0 if n == 0 else min(rows, 1 << (n - 1).bit_length())
+
+
 def _power_sizes(n: int, rows: int) -> list[int]:
-    """Powers of two from the one that holds n (>= 1) up to, not past, rows; rows last."""
-    sizes, size = [], 1 << (int(n) - 1).bit_length()
+    """Powers of two from packed_size(n) up to, not past, rows; rows last (n >= 1)."""
+    sizes, size = [], packed_size(n, rows)
     while size < rows:
         sizes.append(size)
         size *= 2

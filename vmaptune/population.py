@@ -35,11 +35,6 @@ from vmaptune.state import MEMBER_SPEC, member_specs, take_rows
 STATUS_FIELDS = ("active", "diverged", "stopped", "best_score", "best_epoch")
 
 
-def packed_size(n: int, rows: int) -> int:
-    """Rows for n members after packing: the next power of two, at most the rows used now."""
-    return 0 if n == 0 else min(rows, 1 << (n - 1).bit_length())
-
-
 _copy_rows = jax.jit(lambda state, parents: state.copy_from(parents))
 _take_rows = jax.jit(lambda state, rows: state.take(rows))
 
@@ -83,8 +78,7 @@ class PopulationRun:
         if rows < n:
             raise ValueError(f"rows={rows} cannot hold the {n} members.")
         self.program, self.data, self.total_epochs, self.members = program, data, int(epochs), n
-        self.slots = _initial_slots(n, rows, Shape.of(rows, min(program.devices, len(jax.devices())),
-                                                       program.member_block))
+        self.slots = _initial_slots(n, rows, self._shape(rows))
         take = np.maximum(self.slots, 0)  # fillers copy member 0
         self.member_hp = {k: np.asarray(v) for k, v in hp.items()}  # host copy, per member
         hp = {k: v[take] for k, v in self.member_hp.items()}
@@ -285,8 +279,8 @@ class PopulationRun:
             self._parked_status["active"][self.slots[dropped]] = False
             self.parked[self.slots[dropped]] = True
         training = kept & self._training_rows()
-        size = choose_layout(training, int(kept.sum()), self._shape(self.rows), self.program.devices,
-                             self.program.member_block, self._costs(), self.packing)
+        size = choose_layout(training, int(kept.sum()), self._devices, self.program.member_block, self._costs(),
+                             self.packing)
         slots = np.where(kept, self.slots, -1)
         if size is not None:
             rows = arrangement(np.flatnonzero(training), np.flatnonzero(kept & ~training), np.flatnonzero(~kept),
@@ -306,8 +300,13 @@ class PopulationRun:
         active, budget = jax.device_get((self.state.status.active, self.controls.budget))
         return np.asarray(active, bool) & (np.asarray(budget) > self.epochs_done)
 
+    @property
+    def _devices(self) -> int:
+        """Devices the program may split over (population_mesh caps them the same way)."""
+        return min(self.program.devices, len(jax.devices()))
+
     def _shape(self, rows: int) -> Shape:
-        return Shape.of(rows, min(self.program.devices, len(jax.devices())), self.program.member_block)
+        return Shape.of(rows, self._devices, self.program.member_block)
 
     def _costs(self) -> Costs:
         """The layout's cost model inputs, from what this process measured (vmaptune/costs.py)."""
