@@ -164,8 +164,8 @@ class Search:
         ids = first_id + np.arange(n)
         replicas = Replicas(n, s.cv or 1, s.seeds)
         slot_hp, slot_ids, slot_fold = replicas.expand(self.space.numeric(hp), ids)
-        groups = self.programs.partition(slot_hp, rows=replicas.folds * replicas.seeds * strategy.population,
-                                         plan=None if resume is None else resume.get("plan"))
+        rows = replicas.folds * replicas.seeds * strategy.population  # one program: every round the same shape
+        groups = self.programs.partition(slot_hp, rows=rows, plan=None if resume is None else resume.get("plan"))
         deciders, adapter, first = [], None, None
         if strategy.acts_during_training:  # its checks run before anything of the round compiles
             context = TrainingContext(epochs=s.epochs, structural=self.program.structural_names(), members=n,
@@ -174,7 +174,7 @@ class Search:
             if resume is None:
                 first = adapter.begin()
             deciders.append(adapter)
-        population = self._population(groups, slot_hp, slot_ids, slot_fold, (s.cv or 1) * s.seeds * strategy.population)
+        population = self._population(groups, slot_hp, slot_ids, slot_fold, rows)
         self.current = RoundInProgress(round_index, hp, ids, replicas, population, adapter,
                                        plan=self.programs.plan)
         if resume is None:
