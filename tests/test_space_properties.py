@@ -17,7 +17,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import vmaptune as vt
@@ -185,6 +185,7 @@ def test_distribution_config_round_trips(dist):
 @SETTINGS
 @given(dist=st.one_of(uniforms(), log_uniforms(), one_minus_log_uniforms(), int_uniforms(), int_log_uniforms()),
        n=st.sampled_from((1, 5)))  # two sizes: JAX compiles the grid once per size
+@example(dist=vt.Uniform(2730.8520344471754, 8192.556103341525), n=5)  # low + 1 * (high - low) > high in float32
 def test_grid_points_lie_within_the_bounds(dist, n):
     points = np.asarray(dist.grid(n))
     assert 1 <= len(points) <= n

@@ -194,7 +194,9 @@ class Uniform(Distribution):
         _set_bounds(self, _check_number, inclusive=False)
 
     def from_unit(self, u):
-        return (self.low + jnp.asarray(u, jnp.float32) * (self.high - self.low)).astype(jnp.float32)
+        # float32 rounding can step past the bounds (low + 1 * (high - low) > high): clip, as LogUniform does
+        x = self.low + jnp.asarray(u, jnp.float32) * (self.high - self.low)
+        return jnp.clip(x, self.low, self.high).astype(jnp.float32)
 
     def to_unit(self, x):
         return _unit_interval((jnp.asarray(x, jnp.float32) - self.low) / (self.high - self.low))
