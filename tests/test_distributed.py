@@ -148,3 +148,35 @@ def test_width_buckets_get_their_own_automatic_member_block(digits):
     assert program.member_block == 2 and narrow.member_block > program.member_block  # a narrow net fits more
     chosen = vt.build_program(vt.MLP(hidden=2), space, digits, batch_size=32, member_block=8)
     assert Programs(vt.MLP(hidden=2), space, digits, chosen, member_block=8).program(16).member_block == 8
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"coordinator_address": "node001", "num_processes": 2, "process_id": 0}, "must be 'host:port'"),
+    ({"coordinator_address": "node001:8476", "num_processes": 2, "process_id": 2}, "must be below num_processes=2"),
+    ({"coordinator_address": "node001:8476", "num_processes": -1, "process_id": 0}, "num_processes=-1 must be"),
+])
+def test_distributed_initialize_refuses_bad_arguments_before_starting_anything(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        distributed.initialize(**kwargs)
+    assert jax.process_count() == 1
+
+
+def test_one_process_helpers_change_nothing():
+    assert distributed.whole_rows(5) == 5 and distributed.is_primary()
+    assert distributed.agree(3) == 3
+    distributed.barrier("nothing to wait for")
+    x = jax.device_put(np.arange(8.0), jax.sharding.NamedSharding(distributed.population_mesh(4, 8),
+                                                                  jax.sharding.PartitionSpec("population")))
+    host = distributed.to_host({"x": x, "key": jax.random.key(1)})
+    np.testing.assert_array_equal(host["x"], np.arange(8.0))
+    np.testing.assert_array_equal(host["key"], np.asarray(jax.random.key_data(jax.random.key(1))))
+    assert distributed.mesh_size(8, 4) == 4 and distributed.mesh_size(6, 4) == 3 and distributed.mesh_size(0, 4) == 1
+
+
+def test_the_run_command_wants_all_three_process_flags(tmp_path, capsys):
+    from vmaptune import cli
+
+    config = tmp_path / "c.toml"
+    config.write_text('dataset = "iris"\n[space]\nlearning_rate = {type = "LogUniform", low = 0.001, high = 0.1}\n')
+    assert cli.main(["run", str(config), "--coordinator", "localhost:1234", "--no-progress"]) == 2
+    assert "--coordinator, --num-processes and --process-id go together" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import time as _time
 _import_started = _time.perf_counter()
 __version__ = "0.1.0"  # before the imports below: checkpoints record it
 
+from vmaptune import distributed
 from vmaptune.distributed import configure_cpu_devices
 
 configure_cpu_devices()
@@ -79,6 +80,8 @@ __all__ = [
     "EarlyStopping", "lr_range_test", "LRRangeTestResult", "LRSuggestion",
     # the engine's public surface: programs, and decisions taken during training
     "Program", "build_program", "Snapshot", "Decision", "TrainingContext",
+    # several processes (vt.distributed.initialize) on JAX's distributed runtime
+    "distributed",
     # strategies
     "Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution", "PBT", "PBTReplay", "PBTSchedule",
     "SuccessiveHalving", "Hyperband", "BOHB", "BayesOpt", "OptunaSampler",

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmaptune import atomic
+from vmaptune import atomic, distributed
 
 CHECKPOINTS = "checkpoints"
 KEEP = 3
@@ -120,12 +120,7 @@ def from_host(tree):
 
 def leaves_to_arrays(tree) -> list[np.ndarray]:
     """A device pytree's leaves as numpy arrays (keys as their raw uint32 data)."""
-    out = []
-    for leaf in jax.tree.leaves(tree):
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            leaf = jax.random.key_data(leaf)
-        out.append(np.asarray(jax.device_get(leaf)))
-    return out
+    return jax.tree.leaves(distributed.to_host(tree))
 
 
 def arrays_to_tree(like, arrays: list[np.ndarray]):
@@ -170,6 +165,13 @@ class Checkpoints:
             # async: the arrays are on the host already; orbax writes and commits them in a thread
             # while training goes on (the next save, restore or close waits for it)
             options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, enable_async_checkpointing=True, create=True)
+            if jax.process_count() > 1:  # each process reads on its own; only process 0 saves (and creates)
+                me = jax.process_index()
+                if distributed.is_primary():
+                    os.makedirs(self.directory, exist_ok=True)
+                options = dataclasses.replace(options, create=False, multiprocessing_options=(
+                    ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me},
+                                                       barrier_sync_key_prefix=f"vmaptune-{me}")))
             self._manager = ocp.CheckpointManager(self.directory, options=options)
         return self._manager
 
@@ -199,9 +201,13 @@ class Checkpoints:
         host = pickle.loads(np.asarray(arrays.pop("host")).tobytes())
         return Restored(step=step, host=host, arrays={k: np.asarray(v) for k, v in arrays.items()})
 
-    def save(self, host: dict[str, Any], arrays: dict[str, np.ndarray], **meta: Any) -> int:
-        """Commits a checkpoint of `host` (pickled) and `arrays`; returns its step."""
+    def save(self, host: dict[str, Any], arrays: dict[str, np.ndarray], **meta: Any) -> int | None:
+        """Commits a checkpoint of `host` (pickled) and `arrays`; returns its step (None in the
+        processes of a multi-process run other than process 0: they hold the same, it writes)."""
         import orbax.checkpoint as ocp
+
+        if not distributed.is_primary():
+            return None
 
         manager = self._open()
         if self._next_step is None:  # counted here: an async save in flight is not yet a latest_step

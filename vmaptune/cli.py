@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--out", default=None, help="run directory (default: the config's `out`, else runs/<name>)")
     run.add_argument("--no-progress", action="store_true")
     _run_dir_flags(run)
+    _process_flags(run)
     report = sub.add_parser("report", help="print a run directory's table and write its plots")
     report.add_argument("run_dir")
     report.add_argument("--top", type=int, default=10)
@@ -66,6 +67,29 @@ def _run_dir_flags(parser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in the run directory (after a crash, a kill or Ctrl-C)")
     parser.add_argument("--overwrite", action="store_true", help="replace the run in the run directory")
+
+
+def _process_flags(parser) -> None:
+    group = parser.add_argument_group("several processes (one per host; README: Many machines)")
+    group.add_argument("--coordinator", metavar="HOST:PORT", default=None,
+                       help="process 0's address and a free port: joins a multi-process run")
+    group.add_argument("--num-processes", type=int, default=None, metavar="N", help="processes in the run")
+    group.add_argument("--process-id", type=int, default=None, metavar="I", help="this process's id, 0 .. N-1")
+    group.add_argument("--distributed", action="store_true",
+                       help="join a multi-process run found by JAX (SLURM, Open MPI, Kubernetes, TPU pods)")
+
+
+def _join_processes(args) -> None:
+    """Starts JAX's distributed runtime when the flags ask for it (before anything uses JAX)."""
+    flags = (getattr(args, "coordinator", None), getattr(args, "num_processes", None),
+             getattr(args, "process_id", None))
+    if getattr(args, "distributed", False) or any(f is not None for f in flags):
+        from vmaptune import distributed
+
+        if not getattr(args, "distributed", False) and None in flags:
+            raise ValueError("--coordinator, --num-processes and --process-id go together (or use --distributed "
+                             "to let JAX find them on a cluster).")
+        distributed.initialize(*flags)
 
 
 def _demo(args) -> int:
@@ -167,6 +191,7 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     from vmaptune.startup import describe
 
     started = time.perf_counter()
+    _join_processes(args)
     model, space, data, strategy, kwargs = build(config)
     data_seconds = time.perf_counter() - started
     with warnings.catch_warnings():
@@ -177,6 +202,8 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
         print(f"\nvmaptune {args.command}: interrupted; {len(result)} members kept in {out} "
               "(run the same command with --resume to continue)", file=sys.stderr)
         return INTERRUPTED
+    if not vt.distributed.is_primary():  # process 0 reports for all
+        return 0
     print()
     print(result.summary(10))
     seconds = result.settings["seconds"]

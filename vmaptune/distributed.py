@@ -1,4 +1,5 @@
-"""Where a population trains: split over devices, and stepped in cache-sized blocks on a CPU.
+"""Where a population trains: split over devices (of one process or of many), and stepped in
+cache-sized blocks on a CPU.
 
 Members never exchange anything during training, so two layouts are free to choose and only
 change speed (bench/RESULTS.md has the measurements that set the defaults):
@@ -12,15 +13,23 @@ change speed (bench/RESULTS.md has the measurements that set the defaults):
   through memory several times; on a CPU, stepping `block` members at a time (`lax.map` over
   blocks, `vmap` inside) keeps a block's buffers in cache. An accelerator wants the whole
   population in each op, so blocks are a CPU default only.
+- Processes. `initialize` starts JAX's distributed runtime; from then on `jax.devices()` lists
+  every process's devices and a population's mesh spans all processes (the same number of devices
+  from each). Every process runs the same program on the same inputs, so the host side (the
+  strategy, packing, early-stopping bookkeeping) computes the same thing everywhere; what the
+  host reads from the devices is gathered (`to_host`), what it decides from its own clock is
+  agreed (`agree`: process 0's value), and only process 0 writes (`is_primary`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Any
 
 import jax
+import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from vmaptune.state import AXIS
@@ -59,10 +68,118 @@ def configure_cpu_devices(count: int | None = None) -> int:
     return int(count)
 
 
+# -- many processes ---------------------------------------------------------------------------------------
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None, *, local_device_ids=None, cpu_devices: int | None = None,
+               initialization_timeout: int = 300, heartbeat_timeout_seconds: int = 100,
+               shutdown_timeout_seconds: int = 300) -> None:
+    """Joins this process to a multi-process run (`jax.distributed.initialize`); call it first,
+    before anything else uses JAX, with the same arguments in every process.
+
+    With no arguments JAX detects the cluster (SLURM, Open MPI, Kubernetes, Cloud TPU pods);
+    otherwise give coordinator_address ('host:port' of process 0), num_processes and this
+    process's process_id. On CPUs, processes exchange through gloo collectives and each shows
+    `cpu_devices` devices (default: as vmaptune's import chose, one per core). A process that
+    fails ends the others: JAX's distributed service stops them once the failed one missed its
+    heartbeats or the shutdown barrier (`heartbeat_timeout_seconds`, `shutdown_timeout_seconds`)."""
+    for name, value in (("num_processes", num_processes), ("process_id", process_id)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"{name}={value!r} must be an integer >= 0 (or None: detected from the cluster).")
+    if num_processes is not None and process_id is not None and process_id >= num_processes:
+        raise ValueError(f"process_id={process_id} must be below num_processes={num_processes} (ids run from 0).")
+    if coordinator_address is not None and (not isinstance(coordinator_address, str)
+                                            or not coordinator_address.rpartition(":")[2].isdigit()):
+        raise ValueError(f"coordinator_address={coordinator_address!r} must be 'host:port' (process 0's address "
+                         "and a free port, e.g. 'node001:8476').")
+    if cpu_devices is not None:
+        configure_cpu_devices(cpu_devices)
+    try:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    except (RuntimeError, AttributeError):  # an old JAX: its default CPU collectives
+        pass
+    jax.distributed.initialize(coordinator_address, num_processes, process_id, local_device_ids=local_device_ids,
+                               initialization_timeout=initialization_timeout,
+                               heartbeat_timeout_seconds=heartbeat_timeout_seconds,
+                               shutdown_timeout_seconds=shutdown_timeout_seconds)
+    _say_which_process_failed(shutdown_timeout_seconds)
+
+
+def _say_which_process_failed(shutdown_timeout: int) -> None:
+    """An uncaught error in one process says, before its traceback, that the others will stop."""
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback):
+        sys.stderr.write(f"vmaptune: process {jax.process_index()} of {jax.process_count()} failed; the other "
+                         f"processes stop within about {shutdown_timeout} s (JAX's distributed service).\n")
+        previous(kind, value, traceback)
+
+    sys.excepthook = hook
+
+
+def process_count() -> int:
+    return jax.process_count()
+
+
+def is_primary() -> bool:
+    """Whether this process writes files and shows progress (process 0; always true in one process)."""
+    return jax.process_index() == 0
+
+
+def whole_rows(rows: int) -> int:
+    """`rows` rounded up to a multiple of the process count: a population gives every process
+    the same number of rows (fillers pad the rest)."""
+    n = jax.process_count()
+    return -(-int(rows) // n) * n
+
+
+def to_host(tree):
+    """A device pytree as numpy, gathered from every process when its arrays span several (every
+    process gets the whole arrays). PRNG keys come back as their raw uint32 data."""
+    def raw(leaf):
+        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            return jax.random.key_data(leaf)
+        return leaf
+    tree = jax.tree.map(raw, tree)
+    if any(isinstance(x, jax.Array) and not x.is_fully_addressable for x in jax.tree.leaves(tree)):
+        from jax.experimental import multihost_utils
+
+        return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
+    return jax.tree.map(np.asarray, jax.device_get(tree))
+
+
+def agree(value):
+    """Process 0's `value` (a number or array) in every process: for choices a process makes from
+    its own clock (the cost model's timings), which must not differ between processes."""
+    if jax.process_count() == 1:
+        return value
+    from jax.experimental import multihost_utils
+
+    out = multihost_utils.broadcast_one_to_all(np.asarray(value))
+    return out.item() if np.ndim(out) == 0 and not isinstance(value, np.ndarray) else np.asarray(out)
+
+
+def smallest(value: float) -> float:
+    """The smallest of every process's `value` (itself in one process)."""
+    if jax.process_count() == 1:
+        return value
+    from jax.experimental import multihost_utils
+
+    return type(value)(np.min(multihost_utils.process_allgather(np.asarray(value))))
+
+
+def barrier(name: str) -> None:
+    """Waits until every process got here (no-op in one process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+# -- devices -----------------------------------------------------------------------------------------------
 def check_devices(devices: Any) -> int:
     """The `devices` argument of vt.tune -> how many devices a program may split its population
-    over (None: every device of JAX's default backend)."""
-    available = len(jax.devices())
+    over (None: every device of JAX's default backend, every process's)."""
+    available, processes = len(jax.devices()), jax.process_count()
     if devices is None:
         return available
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
@@ -70,6 +187,9 @@ def check_devices(devices: Any) -> int:
     if devices > available:
         raise ValueError(f"devices={devices}, but JAX sees {available} device(s): {jax.devices()}. Use "
                          f"devices <= {available}; on a CPU, set {CPU_DEVICES_ENV} before importing vmaptune.")
+    if devices % processes:
+        raise ValueError(f"devices={devices} must be a multiple of the {processes} processes (each process trains "
+                         f"its share of the population on its own devices); use devices={devices // processes * processes or processes} or None.")
     return devices
 
 
@@ -101,13 +221,40 @@ def largest_divisor(n: int, at_most: int) -> int:
     return 1
 
 
+def mesh_devices(population: int, devices: int) -> list:
+    """The devices a population of `population` rows splits over: the most (<= `devices`) that
+    divide it evenly; with several processes, the same number from each process (rows are a
+    multiple of the process count, `whole_rows`)."""
+    processes = jax.process_count()
+    if processes == 1:
+        return jax.devices()[:largest_divisor(population, min(devices, len(jax.devices())))]
+    if population % processes:
+        raise ValueError(f"a population of {population} rows cannot split over {processes} processes "
+                         "(use whole_rows).")
+    local = len(jax.local_devices())
+    per_process = largest_divisor(population // processes, max(min(devices // processes, local), 1))
+    by_process: dict[int, list] = {}
+    for device in jax.devices():
+        by_process.setdefault(device.process_index, []).append(device)
+    return [d for p in sorted(by_process) for d in by_process[p][:per_process]]
+
+
+def mesh_size(population: int, devices: int) -> int:
+    """How many devices a population of `population` rows splits over, given `devices` (1 for no
+    rows; in one process the devices are not capped by those JAX has, for layout planning)."""
+    if not population:
+        return 1
+    if jax.process_count() == 1:
+        return largest_divisor(population, devices)
+    return len(mesh_devices(population, devices))
+
+
 def population_mesh(devices: int, population: int) -> Mesh | None:
-    """A 1-D mesh over the largest number of devices (<= `devices`) that divides the population
-    evenly, or None for one device."""
-    n = largest_divisor(population, min(devices, len(jax.devices())))
-    if n == 1:
+    """A 1-D mesh over `mesh_devices`, or None for one device."""
+    chosen = mesh_devices(population, devices)
+    if len(chosen) == 1:
         return None
-    return Mesh(jax.devices()[:n], (AXIS,))
+    return Mesh(np.asarray(chosen), (AXIS,))
 
 
 def shard_population_map(fn, mesh: Mesh, in_specs, out_specs):
@@ -127,5 +274,16 @@ def place(tree, mesh: Mesh | None, specs):
         device = jax.devices()[0]
         return jax.tree.map(lambda x: jax.device_put(x, device), tree)
     if isinstance(specs, PartitionSpec):
-        return jax.tree.map(lambda x: jax.device_put(x, NamedSharding(mesh, specs)), tree)
-    return jax.tree.map(lambda x, s: jax.device_put(x, NamedSharding(mesh, s)), tree, specs)
+        return jax.tree.map(lambda x: _put(x, NamedSharding(mesh, specs)), tree)
+    return jax.tree.map(lambda x, s: _put(x, NamedSharding(mesh, s)), tree, specs)
+
+
+def _put(x, sharding: NamedSharding):
+    local_key = (isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+                 and x.is_fully_addressable)
+    if sharding.is_fully_addressable or not local_key:
+        return jax.device_put(x, sharding)
+    # a key array cannot go to devices of other processes directly (every process holds the same
+    # key): its raw data can, and is wrapped again there
+    data = jax.device_put(np.asarray(jax.random.key_data(x)), sharding)
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))

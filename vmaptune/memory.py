@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from vmaptune import engine
+from vmaptune.distributed import smallest
 from vmaptune.program import Program
 
 UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -46,10 +47,12 @@ def device_budget(max_memory: int | None) -> int | None:
     None (a CPU: no planning)."""
     if max_memory is not None:
         return max_memory
-    stats = jax.devices()[0].memory_stats() if jax.devices()[0].platform != "cpu" else None
-    if not stats or "bytes_limit" not in stats:
-        return None
-    return int(FREE_SHARE * (stats["bytes_limit"] - stats.get("bytes_in_use", 0)))
+    device = jax.local_devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    free = int(FREE_SHARE * (stats["bytes_limit"] - stats.get("bytes_in_use", 0))) if stats and "bytes_limit" in stats \
+        else -1
+    free = smallest(free)  # (several processes) every process must split its populations the same way
+    return None if free < 0 else free
 
 
 def training_bytes(program: Program, data: engine.DataArrays, hp_one: Mapping[str, jax.Array], rows: int) -> int:

@@ -25,7 +25,7 @@ import dataclasses
 import numpy as np
 
 from vmaptune.costs import IDLE_SHARE
-from vmaptune.distributed import largest_divisor
+from vmaptune.distributed import largest_divisor, mesh_size, whole_rows
 
 #: A move (a gather of every state row) costs about this share of an epoch of the rows moved.
 MOVE_EPOCHS = 0.1
@@ -43,7 +43,7 @@ class Shape:
     def of(cls, rows: int, devices: int, member_block: int) -> "Shape":
         """The split the engine uses for `rows` rows on up to `devices` devices (population_mesh's
         rule) with `member_block` members per block (0: the whole shard at once)."""
-        n = largest_divisor(rows, devices) if rows else 1
+        n = mesh_size(rows, devices)
         shard = rows // n if rows else 0
         block = largest_divisor(shard, member_block) if member_block and shard else max(shard, 1)
         return cls(rows=int(rows), devices=int(n), block=int(block))
@@ -127,8 +127,9 @@ def choose_layout(training: np.ndarray, kept: int, devices: int, member_block: i
 
 
 def packed_size(n: int, rows: int) -> int:
-    """Rows for n members after packing: the next power of two, at most the rows used now."""
-    return 0 if n == 0 else min(rows, 1 << (n - 1).bit_length())
+    """Rows for n members after packing: the next power of two (a multiple of the process count),
+    at most the rows used now."""
+    return 0 if n == 0 else min(rows, whole_rows(1 << (n - 1).bit_length()))
 
 
 def _power_sizes(n: int, rows: int) -> list[int]:

@@ -25,7 +25,7 @@ import time
 from vmaptune import costs, engine, streams
 from vmaptune.checkpoint import arrays_to_tree, leaves_to_arrays
 from vmaptune.decisions import Decision, Snapshot
-from vmaptune.distributed import place, population_mesh
+from vmaptune.distributed import agree, place, population_mesh, to_host, whole_rows
 from vmaptune.engine import CURVES, DataArrays
 from vmaptune.packing import Costs, Shape, arrangement, choose_layout
 from vmaptune.program import Program
@@ -74,7 +74,7 @@ class PopulationRun:
             raise ValueError(f"packing={packing!r}: use one of {PACKING}.")
         member_ids = np.asarray(member_ids, np.int32)
         n = len(member_ids)
-        rows = n if rows is None else int(rows)
+        rows = whole_rows(n if rows is None else int(rows))  # every process holds the same number
         if rows < n:
             raise ValueError(f"rows={rows} cannot hold the {n} members.")
         self.program, self.data, self.total_epochs, self.members = program, data, int(epochs), n
@@ -158,7 +158,7 @@ class PopulationRun:
     def _record(self, first_epoch: int, n: int, chunk, on_chunk) -> None:
         window = slice(first_epoch, first_epoch + n)
         if chunk is not None:
-            chunk = jax.device_get(chunk)
+            chunk = to_host(chunk)
             held = self.slots >= 0
             for key in CURVES:
                 self.curves[key][self.slots[held], window] = np.asarray(chunk[key]).T[held]
@@ -178,7 +178,7 @@ class PopulationRun:
     # -- what deciders see --------------------------------------------------------------------------
     def status(self) -> dict[str, np.ndarray]:
         """Full-size (n,) arrays: active, diverged, stopped, best_score, best_epoch."""
-        live = jax.device_get({key: getattr(self.state.status, key) for key in STATUS_FIELDS})
+        live = to_host({key: getattr(self.state.status, key) for key in STATUS_FIELDS})
         held = self.slots >= 0
         out = {}
         for key in STATUS_FIELDS:
@@ -281,6 +281,8 @@ class PopulationRun:
         training = kept & self._training_rows()
         size = choose_layout(training, int(kept.sum()), self._devices, self.program.member_block, self._costs(),
                              self.packing)
+        size = agree(-1 if size is None else size)  # priced from this process's clock: process 0's choice
+        size = None if size < 0 else size
         slots = np.where(kept, self.slots, -1)
         if size is not None:
             rows = arrangement(np.flatnonzero(training), np.flatnonzero(kept & ~training), np.flatnonzero(~kept),
@@ -297,7 +299,7 @@ class PopulationRun:
 
     def _training_rows(self) -> np.ndarray:
         """(rows,) bool: rows whose member trains on (active, budget left)."""
-        active, budget = jax.device_get((self.state.status.active, self.controls.budget))
+        active, budget = to_host((self.state.status.active, self.controls.budget))
         return np.asarray(active, bool) & (np.asarray(budget) > self.epochs_done)
 
     @property

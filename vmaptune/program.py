@@ -24,7 +24,7 @@ import numpy as np
 
 from vmaptune import costs
 from vmaptune.data import Dataset
-from vmaptune.distributed import check_devices, check_member_block, default_member_block
+from vmaptune.distributed import agree, check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import Loss, Metric, get_loss, get_metric
 from vmaptune.models.base import BuiltModel, Group, Model
@@ -209,7 +209,7 @@ class Programs:
         if plan is None:
             priced = {key: costs.plan_seconds(self._layout(groups, rows), self.n_train, self.epochs)
                       for key, groups in candidates.items()}
-            plan = min(priced, key=priced.get)
+            plan = agree(min(priced, key=priced.get))  # priced from this process's clock: process 0's choice
         self.plan = plan
         return [(self.program(group), np.asarray(members)) for group, members in candidates[plan]]
 

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from vmaptune import engine
+from vmaptune.distributed import to_host
 from vmaptune.data import Dataset
 from vmaptune.models.base import BuiltModel
 from vmaptune.population import PopulationRun
@@ -53,8 +54,9 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
                             budget=budget, order="refit")
         run.train(int(budget.max()))
         _, score = engine.evaluate_population(program, run.state, run.hp, run.controls, run.data)
-        score = np.where(np.asarray(run.state.status.diverged), np.nan, np.asarray(score))
-        params, model_state = jax.device_get((run.state.members.params, run.state.members.model_state))
+        diverged, score, params, model_state = to_host((run.state.status.diverged, score, run.state.members.params,
+                                                        run.state.members.model_state))
+        score = np.where(diverged, np.nan, score)
         for row, member in enumerate(members):  # rows 0..len-1 hold the members in order
             take = (lambda tree: jax.tree.map(lambda x: x[row], tree))
             out[member] = Refitted(float(score[row]), program.model, take(params), take(model_state),

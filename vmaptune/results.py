@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from vmaptune import atomic
+from vmaptune import atomic, distributed
 from vmaptune.space import Space
 
 STATUS_OK, STATUS_DIVERGED, STATUS_STOPPED = "ok", "diverged", "stopped"
@@ -137,8 +137,11 @@ class Results:
         """Writes the run directory (created if needed); returns its path. Every file is written
         whole or not at all, `results.npz` last: it holds every value exactly (dtypes included) and
         is what `load_results` reads; members.csv, curves.npz, hp.npz and run.json are readable
-        copies. Ctrl-C during a save is held until it ends."""
+        copies. Ctrl-C during a save is held until it ends. In a multi-process run only process 0
+        writes (every process holds the same results)."""
         path = os.fspath(path)
+        if not distributed.is_primary():
+            return path
         os.makedirs(path, exist_ok=True)
         with atomic.interrupts_deferred():
             for row, model in self.models.items():

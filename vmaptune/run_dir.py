@@ -20,9 +20,10 @@ def holds_run(path: str) -> bool:
     return any(os.path.exists(os.path.join(path, name)) for name in ("results.npz", "run.json", CHECKPOINTS))
 
 
-def prepare(run_dir, *, resume: bool, overwrite: bool) -> str:
+def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> str:
     """Checks run_dir and creates it; with overwrite=True an earlier run's files are removed.
-    Returns the path."""
+    Returns the path. write=False only checks (the processes of a multi-process run other than
+    process 0, which writes)."""
     if not isinstance(run_dir, (str, os.PathLike)):
         raise TypeError(f"run_dir={run_dir!r}: give a directory path (str or pathlib.Path), or None to keep the "
                         "results in memory only.")
@@ -36,6 +37,8 @@ def prepare(run_dir, *, resume: bool, overwrite: bool) -> str:
     if os.path.isdir(path) and holds_run(path) and not (resume or overwrite):
         raise FileExistsError(f"run_dir={path!r} already holds a run. Pass resume=True (vmaptune --resume) to "
                               f"continue it, overwrite=True (--overwrite) to replace it, or choose another run_dir.")
+    if not write:
+        return path
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):

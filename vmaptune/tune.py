@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from vmaptune import __version__, run_dir as run_dirs, streams
 from vmaptune.checkpoint import Checkpoints, from_host, run_spec, to_host
 from vmaptune.data import Dataset
+from vmaptune.distributed import agree, barrier, is_primary
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
@@ -105,7 +106,8 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
                               seeds=seeds, refit=refit, devices=devices, member_block=member_block,
                               max_memory=max_memory)
     if run_dir is not None:
-        run_dir = run_dirs.prepare(run_dir, resume=resume, overwrite=overwrite)
+        run_dir = run_dirs.prepare(run_dir, resume=resume, overwrite=overwrite, write=is_primary())
+        barrier("vmaptune: run_dir prepared")  # (several processes) nobody reads it before process 0 set it up
     if isinstance(strategy, Strategy):  # a budget left open (Hyperband()) takes tune's epochs
         strategy = strategy.for_epochs(settings.epochs)
     search = Search(model, space, data, strategy, settings, metric=metric, optimizer=optimizer)
@@ -123,7 +125,7 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
             in_progress["arrays"] = restored.arrays
     saver = _Saver(checkpoints, history, strategy.acts_during_training)
     try:
-        with Progress(strategy, space, settings.epochs, search.program.metric.name, progress) as bar:
+        with Progress(strategy, space, settings.epochs, search.program.metric.name, progress and is_primary()) as bar:
             bar.skip(history.rounds)
             while not strategy.done(state):
                 if in_progress is None:
@@ -168,7 +170,8 @@ class _Saver:
         self.state = state  # what the strategy is told with at the end of the round
 
     def mid_round(self, current) -> None:
-        if not (self.every_chunk or time.perf_counter() - self.last >= MID_ROUND_SECONDS):
+        # (several processes) a save gathers the population from all of them: all must agree to save
+        if not agree(self.every_chunk or time.perf_counter() - self.last >= MID_ROUND_SECONDS):
             return
         host, arrays = current.checkpoint()
         self._save({"records": self.history.records, "strategy_state": to_host(self.state), "round": host}, arrays,

@@ -1,0 +1,60 @@
+"""One process of a multi-process search, run by tests/test_multiprocess.py:
+
+    python tests/multiprocess_child.py [--at-chunk N --do kill|fail --in-process I|all]
+                                       [--join HOST:PORT N I] -- VMAPTUNE_RUN_ARGS...
+
+Runs `vmaptune run ...` (the command a user runs on each host). --join starts JAX's distributed
+runtime here with short timeouts (so a test of a failing process ends in seconds, not JAX's
+default minutes) instead of through the command's --coordinator flags. --at-chunk makes the
+chosen process(es) SIGKILL themselves or raise after their N-th chunk. Checkpoint saves wait for
+their commit, so a kill leaves every checkpoint taken before it on disk.
+"""
+
+import argparse
+import os
+import signal
+import sys
+
+import jax
+
+from vmaptune import checkpoint, cli, distributed, population
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    split = argv.index("--")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--at-chunk", type=int, default=None)
+    parser.add_argument("--do", choices=("kill", "fail"), default="kill")
+    parser.add_argument("--in-process", default="all")
+    parser.add_argument("--join", nargs=3, default=None)
+    args = parser.parse_args(argv[:split])
+    if args.join:
+        address, count, index = args.join
+        distributed.initialize(address, int(count), int(index), heartbeat_timeout_seconds=10,
+                               shutdown_timeout_seconds=10)
+    save = checkpoint.Checkpoints.save
+
+    def save_and_wait(self, *a, **k):
+        step = save(self, *a, **k)
+        if self._manager is not None:
+            self._manager.wait_until_finished()
+        return step
+    checkpoint.Checkpoints.save = save_and_wait
+    if args.at_chunk is not None:
+        record, seen = population.PopulationRun._record, {"n": 0}
+
+        def recorded(self, *a, **k):
+            record(self, *a, **k)
+            seen["n"] += 1
+            me = jax.process_index()
+            if seen["n"] == args.at_chunk and args.in_process in ("all", str(me)):
+                if args.do == "kill":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                raise RuntimeError(f"test failure in process {me} after chunk {seen['n']}")
+        population.PopulationRun._record = recorded
+    return cli.main(argv[split + 1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

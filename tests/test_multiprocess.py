@@ -1,0 +1,151 @@
+"""Several processes on JAX's distributed runtime (vt.distributed), as a user runs them: the same
+`vmaptune run CONFIG --coordinator ... --num-processes 2 --process-id I` in each process (here two
+local CPU processes with 2 devices each, exchanging through gloo). Every launch has a deadline and
+is SIGKILLed past it: a test fails, it never hangs."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import vmaptune as vt
+from vmaptune import cli
+
+CHILD = os.path.join(os.path.dirname(__file__), "multiprocess_child.py")
+DEADLINE = 240  # seconds for one launch of 2 processes (about 20 s alone on 2 cores)
+
+CONFIGS = {
+    # early stopping: layouts are chosen from each process's clock, so processes must agree on them;
+    # refit: one member's population still spans both processes
+    "random": """
+dataset = "iris"
+epochs = 6
+seed = 3
+batch_size = 16
+refit = 1
+[model]
+hidden = 1
+units = 8
+[space]
+learning_rate = {type = "LogUniform", low = 1e-3, high = 0.3}
+momentum = {type = "OneMinusLogUniform", low = 0.5, high = 0.95}
+[strategy]
+name = "RandomSearch"
+population = 8
+rounds = 2
+[early_stopping]
+patience = 1
+""",
+    # exploit copies members between rows, across processes
+    "pbt": """
+dataset = "iris"
+epochs = 4
+seed = 3
+batch_size = 16
+[model]
+hidden = 1
+units = 8
+[space]
+learning_rate = {type = "LogUniform", low = 1e-3, high = 0.3}
+momentum = {type = "OneMinusLogUniform", low = 0.5, high = 0.95}
+[strategy]
+name = "PBT"
+population = 8
+interval = 1
+generations = 2
+""",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def launch(tmp_path, config: str, *, run_dir: str = "run", child: tuple = (), flags: bool = True,
+           extra: tuple = (), processes: int = 2) -> list[tuple[int, str, str]]:
+    """Runs `processes` processes of `vmaptune run`, process i in tmp_path/p<i>; returns each one's
+    (exit code, stdout, stderr). run_dir is relative to that folder unless absolute."""
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIGS[config])
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # not the suite's 4 devices
+    env["VMAPTUNE_CPU_DEVICES"] = "2"
+    started = []
+    for i in range(processes):
+        cwd = tmp_path / f"p{i}"
+        cwd.mkdir(exist_ok=True)
+        join = (("--coordinator", f"localhost:{port}", "--num-processes", str(processes), "--process-id", str(i))
+                if flags else ())
+        own = ("--join", f"localhost:{port}", str(processes), str(i)) if not flags else ()
+        cmd = [sys.executable, CHILD, *child, *own, "--", "run", str(path), "--out", run_dir, "--no-progress",
+               *join, *extra]
+        started.append(subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, start_new_session=True))
+    deadline, out = time.monotonic() + DEADLINE, []
+    try:
+        for p in started:
+            stdout, stderr = p.communicate(timeout=max(deadline - time.monotonic(), 1))
+            out.append((p.returncode, stdout, stderr))
+    except subprocess.TimeoutExpired:
+        for p in started:
+            os.killpg(p.pid, signal.SIGKILL)
+        pytest.fail(f"{processes} processes of `vmaptune run` did not end within {DEADLINE} s")
+    return out
+
+
+def reference(config: str, tmp_path) -> vt.Results:
+    """The same search in this one process (4 devices)."""
+    path = tmp_path / "one.toml"
+    path.write_text(CONFIGS[config])
+    model, space, data, strategy, kwargs = cli.build(cli.load_config(str(path)))
+    return vt.tune(model, space, data, strategy, progress=False, **kwargs)
+
+
+def assert_same(got: vt.Results, want: vt.Results) -> None:
+    assert len(got) == len(want)
+    for name in want.space.names:
+        np.testing.assert_allclose(got.hp[name], want.hp[name], rtol=1e-6)
+    for column in ("score", "test_score"):
+        if column in want.members:
+            np.testing.assert_allclose(got.members[column], want.members[column], rtol=1e-5, atol=1e-6)
+    for key in ("train_loss", "val_loss"):
+        np.testing.assert_allclose(got.curves[key], want.curves[key], rtol=1e-4, atol=1e-5)
+
+
+def succeeded(out) -> None:
+    for i, (code, stdout, stderr) in enumerate(out):
+        assert code == 0, f"process {i} exited {code}:\n{stdout}\n{stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_two_processes_give_the_one_process_results_and_only_process_0_writes(tmp_path, config):
+    out = launch(tmp_path, config)
+    succeeded(out)
+    assert_same(vt.load_results(tmp_path / "p0" / "run"), reference(config, tmp_path))
+    assert os.listdir(tmp_path / "p1") == [], "process 1 wrote files"  # its run_dir is its own folder's
+    assert "best validation" in out[0][1] and "best validation" not in out[1][1]  # process 0 reports for both
+
+
+def test_a_killed_multiprocess_run_resumes_to_the_uninterrupted_result(tmp_path):
+    run_dir = str(tmp_path / "shared" / "run")  # one directory every process reads (a shared file system)
+    killed = launch(tmp_path, "pbt", run_dir=run_dir, child=("--at-chunk", "3", "--do", "kill"))
+    assert all(code == -signal.SIGKILL for code, _, _ in killed), [k[2][-2000:] for k in killed]
+    assert os.listdir(os.path.join(run_dir, "checkpoints")), "no checkpoint was taken before the kill"
+    succeeded(launch(tmp_path, "pbt", run_dir=run_dir, extra=("--resume",)))
+    assert_same(vt.load_results(run_dir), reference("pbt", tmp_path))
+
+
+def test_a_failing_process_ends_the_others_with_an_error(tmp_path):
+    started = time.monotonic()
+    out = launch(tmp_path, "pbt", flags=False, child=("--at-chunk", "2", "--do", "fail", "--in-process", "1"))
+    assert time.monotonic() - started < DEADLINE
+    (code0, _, err0), (code1, _, err1) = out
+    assert code1 != 0 and "vmaptune: process 1 of 2 failed" in err1 and "test failure in process 1" in err1
+    assert code0 != 0 and "distributed service detected fatal errors" in err0, err0[-3000:]
