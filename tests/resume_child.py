@@ -28,7 +28,8 @@ def strategy(name: str):
             "bayesopt": vt.BayesOpt(population=4, rounds=2, initial_size=4, num_candidates=64, restarts=1),
             "evolution": vt.Evolution(population=4, generations=2),
             "pbt": vt.PBT(population=4, interval=1, generations=2),
-            "hyperband": vt.Hyperband(eta=2)}[name]
+            "hyperband": vt.Hyperband(eta=2),
+            "bohb": vt.BOHB(eta=2, min_points=2, model=vt.BayesOpt(num_candidates=64, restarts=1))}[name]
 
 
 def data() -> vt.Dataset:
