@@ -78,6 +78,8 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       test split (column test_score; never used for selection).
     devices: split each population over this many devices (default: all of JAX's default backend;
       on a CPU vmaptune shows each core as a device, see README). Results do not depend on it.
+      After vt.distributed.initialize() every process runs this same call, the devices are all
+      processes' and only process 0 writes run_dir (README: Many machines).
     member_block: on a CPU, members stepped at a time to keep their buffers in cache (default:
       chosen from the network's size; 0 = the whole population per step, the GPU default).
     max_memory: bytes (or text like '2GB') one device may use; a population that does not fit
