@@ -17,7 +17,7 @@ import resume_child  # noqa: E402
 
 CHILD = os.path.join(os.path.dirname(__file__), "resume_child.py")
 
-# 9 kills over six strategies: after a chunk (four strategies), inside a checkpoint's commit
+# 8 kills over six strategies: after a chunk (four strategies), inside a checkpoint's commit
 # (three), inside a results write (one); mid-round in PBT, Hyperband and BOHB.
 KILLS = {
     "random": ["chunk:3", "results:1"],
@@ -25,7 +25,7 @@ KILLS = {
     "evolution": ["checkpoint:3"],
     "pbt": ["chunk:2", "checkpoint:2"],
     "hyperband": ["checkpoint:4"],
-    "bohb": ["chunk:6", "chunk:3"],  # mid bracket 1, then mid bracket 2: both after model-based proposals
+    "bohb": ["chunk:6"],  # mid bracket 1, after its model-based proposals
 }
 
 
