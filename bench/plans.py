@@ -1,4 +1,5 @@
-"""bucketing="auto" against both plans forced: one padded program, or one program per width group.
+"""bucketing="auto" against both plans forced: one padded program, or one program per group (width
+groups, batch-size classes).
 
 Each case runs in a fresh process with the persistent compile cache off (a user's first search,
 every compile paid), twice in that process: the first call compiles, the second finds its programs
@@ -26,6 +27,8 @@ CASES = {
     "waste, 64 members, 20 epochs": dict(case="waste", epochs=20),
     # seed 004's search on digits (bench/vs_sklearn.py): 64 candidates x 3 folds, early stopping, refit
     "seed-004 digits, 64 x cv=3, 100 epochs, early stopping": dict(case="workflow", epochs=100),
+    # batch sizes 16-256 in one space: groups are batch-size classes (one program per size)
+    "batch sizes 16-256, 64 members, 10 epochs": dict(case="batches", epochs=10),
 }
 
 
@@ -36,6 +39,12 @@ def one(case: str, epochs: int, bucketing) -> dict:
         data = vt.load_dataset("digits")
         space = vt.Space(learning_rate=vt.LogUniform(1e-2, 2e-1), momentum=vt.OneMinusLogUniform(0.5, 0.95),
                          n_hidden=vt.IntUniform(1, 3), n_units=vt.IntLogUniform(8, 512))
+        kwargs = dict(epochs=epochs)
+        population = 64
+    elif case == "batches":
+        data = vt.load_dataset("digits")
+        space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), momentum=vt.OneMinusLogUniform(0.5, 0.95),
+                         batch_size=vt.Choice([16, 32, 64, 128, 256]))
         kwargs = dict(epochs=epochs)
         population = 64
     else:
@@ -72,6 +81,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", default=None)
     parser.add_argument("--one", nargs=3, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--only", default=None, help="run the cases whose name contains this text")
     args = parser.parse_args()
     if args.one:
         case, epochs, bucketing = args.one
@@ -79,6 +89,8 @@ def main():
         return
     out = {"machine": machine(), "cases": {}}
     for name, case in CASES.items():
+        if args.only and args.only not in name:
+            continue
         rows = {}
         for label, bucketing in (("padded", False), ("groups", True), ("auto", "auto")):
             rows[label] = fresh_process(case["case"], case["epochs"], bucketing)

@@ -124,7 +124,8 @@ def succeeded(out) -> None:
         assert code == 0, f"process {i} exited {code}:\n{stdout}\n{stderr[-3000:]}"
 
 
-@pytest.mark.parametrize("config", sorted(CONFIGS))
+# PBT across processes is compared with one process by the resume test below
+@pytest.mark.parametrize("config", ["random"])
 def test_two_processes_give_the_one_process_results_and_only_process_0_writes(tmp_path, config):
     out = launch(tmp_path, config)
     succeeded(out)

@@ -334,3 +334,15 @@ def test_bad_explore_names_and_epochs_fail_before_training(digits):
         vt.tune(MODEL, SPACE, digits, PBT(population=4, interval=3), epochs=3, batch_size=BATCH, progress=False)
     with pytest.raises(ValueError, match=r"changes hyperparameters at epoch 2, but epochs=2"):
         PBTReplay(PBTSchedule((0, 2), ({"x": 1.0}, {"x": 2.0}))).check_epochs(2)
+
+
+def test_pbt_keeps_structural_names_in_one_program_under_automatic_bucketing(digits, monkeypatch):
+    """Batch-size classes and width groups would split the population into several programs,
+    which PBT's copies cannot cross: bucketing="auto" (the default) keeps PBT in one."""
+    from vmaptune import costs
+
+    monkeypatch.setattr(costs, "plan_seconds", lambda parts, *a: -len(parts))  # the most programs look cheapest
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), batch_size=vt.Choice([16, 128]),
+                     n_units=vt.Choice([8, 64]))
+    result = vt.tune(vt.MLP(hidden=1), space, digits, vt.PBT(population=4, interval=1), epochs=2, progress=False)
+    assert result.settings["programs"] == [1] and len(result) == 4

@@ -159,3 +159,32 @@ def test_useful_compute_fraction_counts_padding(digits):
     # member 32: n//32 steps of 32 rows; member 64: n//64 steps of 64 rows; program: n//32 steps of 64 rows each
     expected = ((n // 32) * 32 + (n // 64) * 64) / (2 * (n // 32) * 64)
     assert engine.useful_compute_fraction(program, hp, program.controls(hp, n, 1), n) == pytest.approx(expected)
+
+
+def test_batch_size_classes_train_the_same_members_with_less_padding(digits):
+    """bucketing splits members by batch-size class (one program each); a member's results do not
+    depend on the class it trains in (dropout included: its randomness counts its own steps)."""
+    from vmaptune.program import BatchClass, Programs
+
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), dropout=vt.Uniform(0.0, 0.3),
+                     batch_size=vt.Choice([16, 32, 128]))
+    base = prepare(space, digits)
+    hp = space.numeric(space.encode([{"learning_rate": 0.05, "dropout": 0.1, "batch_size": b}
+                                     for b in (16, 128, 32, 16)]))
+    groups = Programs(vt.MLP(hidden=1, units=16), space, digits, base, bucketing=True).partition(hp)
+    assert [(g.batch_size, g.min_batch_size, g.variable_batch, m.tolist()) for g, m in groups] == \
+        [(16, 16, False, [0, 3]), (32, 32, False, [2]), (128, 128, False, [1])]
+    # an integer range: classes (2^(c-1), 2^c] within the space's bounds, the same every round
+    ranged = vt.Space(learning_rate=vt.Fixed(0.05), batch_size=vt.IntUniform(20, 100))
+    programs = Programs(vt.MLP(hidden=1, units=16), ranged, digits, prepare(ranged, digits), bucketing=True)
+    split = programs.split_batches([(None, np.arange(3))], {"batch_size": np.array([20, 64, 65])})
+    assert [(g, m.tolist()) for g, m in split] == [(BatchClass(None, 20, 32), [0]), (BatchClass(None, 33, 64), [1]),
+                                                   (BatchClass(None, 65, 100), [2])]
+    kwargs = dict(epochs=1, batch_size=64, progress=False, seed=1)
+    model = vt.MLP(hidden=1, units=16)
+    padded = vt.tune(model, space, digits, vt.RandomSearch(population=8), bucketing=False, **kwargs)
+    classes = vt.tune(model, space, digits, vt.RandomSearch(population=8), bucketing=True, **kwargs)
+    np.testing.assert_allclose(classes.curves["val_loss"], padded.curves["val_loss"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(classes.curves["train_loss"], padded.curves["train_loss"], rtol=1e-4, atol=1e-5)
+    assert classes.settings["useful_compute_fraction"][0] > padded.settings["useful_compute_fraction"][0]
+    assert classes.settings["programs"][0] > 1

@@ -165,7 +165,7 @@ def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows,
     weighted = program.variable_batch
     vstep = jax.vmap(functools.partial(member_update, program),
                      in_axes=(0, 0, 0, 0, 0, 0, 0 if masks is not None else None, None if shared else 0,
-                              None if shared else 0, 0 if weighted else None, None))
+                              None if shared else 0, 0 if weighted else None, 0))
 
     def step_body(carry, s):
         params, opt_state, model_state, active, diverged, loss_sum = carry
@@ -185,7 +185,9 @@ def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows,
             local = jnp.broadcast_to(idx, (fold.shape[0],) + idx.shape[-1:]) if idx.ndim == 1 else idx
             idx = data.train_rows[fold[:, None], local]
         xb, yb = data.X_train[idx], data.y_train[idx]
-        step = epoch * program.steps_per_epoch(n_train) + s
+        # each member counts its own steps (its batch size's), so its randomness does not depend on
+        # the program it shares (the smallest batch among its neighbours)
+        step = epoch * members["steps"] + s
         new_params, new_opt, new_model_state, loss, ok = vstep(
             params, opt_state, model_state, members["key"], hp, members["total_steps"], masks, xb, yb, weights, step)
         take = active & live & ok

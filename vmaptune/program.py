@@ -182,10 +182,40 @@ class Programs:
 
     def program(self, group: Group) -> Program:
         if group not in self._built:
+            if isinstance(group, BatchClass):  # the model group's program, stepping this class's batches
+                self._built[group] = self.program(group.group).replace(
+                    batch_size=group.largest, min_batch_size=group.smallest,
+                    variable_batch=group.smallest != group.largest)
+                return self._built[group]
             built = self.model.build(self.space, self.data.spec, group)
             block = _member_block(built, self.space, self.member_block, self.data, self.base.batch_size)
             self._built[group] = self.base.replace(model=built, member_block=block)
         return self._built[group]
+
+    def split_batches(self, groups, numeric_hp: Mapping[str, Any]) -> list[tuple[Group, np.ndarray]]:
+        """Each group's members split by batch-size class (batches in (2^(c-1), 2^c]), so a
+        member's epoch costs at most about twice its own rows, not (smallest batch, largest batch)
+        padding: one program steps n_train // smallest batch steps of the largest. Classes are
+        bounded by the space (its options, or its range), so their programs repeat across rounds.
+        Groups as they are when members share one batch size."""
+        if not self.base.variable_batch:
+            return groups
+        batch = np.asarray(numeric_hp["batch_size"]).astype(np.int64)
+        dist = self.space["batch_size"]
+        options = sorted(int(o) for o in dist.options) if hasattr(dist, "options") else None
+        out = []
+        for group, members in groups:
+            members = np.asarray(members)
+            classes = np.asarray([int(b - 1).bit_length() for b in batch[members]], np.int64)
+            for c in np.unique(classes):
+                low, high = (1 << int(c) >> 1) + 1 if c else 1, 1 << int(c)
+                if options is not None:
+                    inside = [o for o in options if low <= o <= high]
+                    low, high = min(inside), max(inside)
+                else:
+                    low, high = max(low, self.base.min_batch_size), min(high, self.base.batch_size)
+                out.append((BatchClass(group, low, high), members[classes == c]))
+        return out
 
     def partition(self, numeric_hp: Mapping[str, jax.Array], rows: int | None = None, plan: int | None = None
                   ) -> list[tuple[Program, np.ndarray]]:
@@ -196,16 +226,23 @@ class Programs:
         to merge neighbouring groups of `model.groups(bucketing=True)` (a few shape classes); each
         is priced (costs.plan_seconds) and the cheapest taken. plan: the choice an interrupted
         round made (None: choose now); the choice is left in self.plan (-1: no optional groups,
-        else a bit mask of the cuts between neighbouring groups)."""
+        else a bit mask of the cuts between neighbouring groups, with SPLIT_BATCHES set when each
+        group is split by batch-size class, `split_batches`: a space with batch_size)."""
         optional = self.model.groups(self.space, self.data.spec, numeric_hp, bucketing=bool(self.bucketing))
-        self.plan = (1 << max(len(optional) - 1, 0)) - 1 if self.bucketing else -1
         if self.bucketing != "auto":
+            if self.bucketing:
+                self.plan = (1 << max(len(optional) - 1, 0)) - 1 | (SPLIT_BATCHES if self.base.variable_batch else 0)
+                optional = self.split_batches(optional, numeric_hp)
+            else:
+                self.plan = -1
             return [(self.program(group), np.asarray(members)) for group, members in optional]
         candidates = {-1: self.model.groups(self.space, self.data.spec, numeric_hp, bucketing=False)}
         for cuts in range(1 << max(len(optional) - 1, 0)):
             merged = _merge(self.model, optional, cuts)
             if merged is not None:
                 candidates[cuts] = merged
+                if self.base.variable_batch:  # the same, each group split by batch-size class
+                    candidates[cuts | SPLIT_BATCHES] = self.split_batches(merged, numeric_hp)
         if plan is None:
             priced = {key: costs.plan_seconds(self._layout(groups, rows), self.n_train, self.epochs)
                       for key, groups in candidates.items()}
@@ -220,6 +257,19 @@ class Programs:
             group, members = groups[0]
             return [(self.program(group), len(members) if rows is None else rows, len(members))]
         return [(self.program(group), 1 << max(len(m) - 1, 0).bit_length(), len(m)) for group, m in groups]
+
+
+#: Bit of a plan (Programs.partition) saying each group is split by batch-size class.
+SPLIT_BATCHES = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchClass:
+    """The members of a model group whose batch sizes lie in [smallest, largest]: one program."""
+
+    group: Group
+    smallest: int
+    largest: int
 
 
 def _merge(model: Model, groups, cuts: int):

@@ -125,7 +125,9 @@ class Search:
                              "yet; leave them out for this strategy.")
         self.model, self.space, self.data, self.strategy, self.settings = model, space, data, strategy, settings
         self.arrays = engine.data_arrays(data) if settings.cv is None else cv_arrays(data, settings.cv, settings.seed)[0]
-        self.programs = Programs(model, space, data, self.program, bucketing=settings.bucketing,
+        # a strategy that copies members between rows needs them in one program: "auto" never splits
+        bucketing = False if settings.bucketing == "auto" and strategy.copies_members else settings.bucketing
+        self.programs = Programs(model, space, data, self.program, bucketing=bucketing,
                                  member_block=settings.member_block, epochs=settings.epochs,
                                  n_train=self.arrays.n_train)
         self._fits: dict = {}  # program -> members that fit the memory budget

@@ -69,7 +69,7 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       population where that pays: vmaptune/packing.py).
     bucketing: "auto" (default): per round, the cheaper of one program padded to the widest member
       and one program per group the model forms (the MLP: similar width, rounded up to a power of
-      two), compiles included, from this machine's measured costs (vmaptune/costs.py); True /
+      two; with batch_size in the space, also per batch-size class), compiles included, from this machine's measured costs (vmaptune/costs.py); True /
       False force groups / one padded program. Results are the same either way.
     cv: K-fold cross-validation over train + validation, trained as K x P slots of one population;
       a setting's score is the mean over folds (std and per-fold scores reported).
