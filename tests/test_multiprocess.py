@@ -1,6 +1,6 @@
 """Several processes on JAX's distributed runtime (vt.distributed), as a user runs them: the same
 `vmaptune run CONFIG --coordinator ... --num-processes 2 --process-id I` in each process (here two
-local CPU processes with 2 devices each, exchanging through gloo). Every launch has a deadline and
+local CPU processes with one device each, exchanging through gloo). Every launch has a deadline and
 is SIGKILLed past it: a test fails, it never hangs."""
 
 import os
@@ -17,7 +17,7 @@ import vmaptune as vt
 from vmaptune import cli
 
 CHILD = os.path.join(os.path.dirname(__file__), "multiprocess_child.py")
-DEADLINE = 240  # seconds for one launch of 2 processes (about 20 s alone on 2 cores)
+DEADLINE = 240  # seconds for one launch of 2 processes (about 15 s alone on 2 cores)
 
 CONFIGS = {
     # early stopping: layouts are chosen from each process's clock, so processes must agree on them;
@@ -76,7 +76,7 @@ def launch(tmp_path, config: str, *, run_dir: str = "run", child: tuple = (), fl
     path.write_text(CONFIGS[config])
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # not the suite's 4 devices
-    env["VMAPTUNE_CPU_DEVICES"] = "2"
+    env["VMAPTUNE_CPU_DEVICES"] = "1"  # one device per process: the population spans the processes
     started = []
     for i in range(processes):
         cwd = tmp_path / f"p{i}"
@@ -145,7 +145,7 @@ def test_a_killed_multiprocess_run_resumes_to_the_uninterrupted_result(tmp_path)
 
 def test_a_failing_process_ends_the_others_with_an_error(tmp_path):
     started = time.monotonic()
-    out = launch(tmp_path, "pbt", flags=False, child=("--at-chunk", "2", "--do", "fail", "--in-process", "1"))
+    out = launch(tmp_path, "pbt", flags=False, child=("--at-chunk", "1", "--do", "fail", "--in-process", "1"))
     assert time.monotonic() - started < DEADLINE
     (code0, _, err0), (code1, _, err1) = out
     assert code1 != 0 and "vmaptune: process 1 of 2 failed" in err1 and "test failure in process 1" in err1
