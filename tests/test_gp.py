@@ -100,6 +100,38 @@ def test_padded_rows_change_nothing(data):
     np.testing.assert_allclose(g_pad, g_full, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.parametrize("point", ["inside", "near the box edges"])
+def test_both_written_out_gradients_match_autodiff_of_the_reference(data, point):
+    X, y, _, p = data
+    raw = np.asarray(gp.unconstrain(p))
+    if point == "near the box edges":  # a very short and a very long lengthscale, almost no noise
+        lo, hi = gp.log_bounds(X.shape[1])
+        raw = np.asarray([lo[0] + 0.5, hi[1] - 0.5, raw[2], raw[3], lo[-1] + 0.1])
+    f = lambda r: gp.neg_log_marginal_likelihood(gp.constrain(r), jnp.asarray(X), jnp.asarray(y), jnp.ones(len(X), bool))
+    ref_value, ref_grad = jax.value_and_grad(f)(jnp.asarray(raw))
+    value, grad = gp.nll_and_grad(raw, X, y)  # numpy, unpadded
+    np.testing.assert_allclose(value * len(X), ref_value, rtol=1e-9)
+    np.testing.assert_allclose(grad * len(X), ref_grad, rtol=1e-6, atol=1e-8)
+    # JAX, padded: rows of padding that sit on real-looking points change nothing
+    Xp, yp = np.concatenate([X, np.full((7, 3), 0.5)]), np.concatenate([y, np.full(7, 3.0)])
+    value, grad = gp.padded_nll_and_grad(jnp.asarray(raw), jnp.asarray(Xp), jnp.asarray(yp), jnp.arange(len(Xp)) < len(X))
+    np.testing.assert_allclose(value * len(X), ref_value, rtol=1e-9)
+    np.testing.assert_allclose(grad * len(X), ref_grad, rtol=1e-6, atol=1e-8)
+
+
+def test_small_and_large_data_fits_take_their_own_objective_and_agree(data, monkeypatch):
+    X, y, _, _ = data
+    starts = np.asarray(gp.random_raw_inits(jax.random.key(0), X.shape[1], 2))
+    mask = np.ones(len(X), bool)
+    small = gp.fit(X, y, mask, starts)
+    monkeypatch.setattr(gp, "NUMPY_FIT_ROWS", 10)  # 25 rows are now "large": the JAX objective
+    monkeypatch.setattr(gp, "nll_and_grad", None)  # and the numpy one must not be called
+    large = gp.fit(np.concatenate([X, np.zeros((7, 3))]), np.concatenate([y, np.ones(7)]),
+                   np.arange(32) < len(X), starts)
+    np.testing.assert_allclose(large[0], small[0], rtol=1e-4, atol=1e-4)
+    assert large[1] == pytest.approx(small[1], rel=1e-7)
+
+
 def test_fit_reaches_the_maximum_likelihood_a_reference_optimiser_finds(data):
     X, y, _, _ = data
     d = X.shape[1]

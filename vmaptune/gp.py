@@ -62,11 +62,11 @@ def matern52(x1: Array, x2: Array, lengthscale: Array, signal: Array) -> Array:
 
 
 # -- log parametrisation ----------------------------------------------------------------------------
-def log_bounds(d: int) -> tuple[Array, Array]:
-    """Box for raw = log(lengthscale (d), signal, noise): two arrays of shape (d + 2,)."""
+def log_bounds(d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Box for raw = log(lengthscale (d), signal, noise): two numpy arrays of shape (d + 2,)."""
     lo = [LENGTHSCALE_BOUNDS[0]] * d + [SIGNAL_BOUNDS[0], NOISE_BOUNDS[0]]
     hi = [LENGTHSCALE_BOUNDS[1]] * d + [SIGNAL_BOUNDS[1], NOISE_BOUNDS[1]]
-    return jnp.log(jnp.asarray(lo)), jnp.log(jnp.asarray(hi))
+    return np.log(np.asarray(lo)), np.log(np.asarray(hi))
 
 
 def constrain(raw: Array) -> GPParams:
@@ -148,30 +148,101 @@ def posterior_covariance(post: Posterior, Xa: Array, Xb: Array) -> Array:
 
 
 # -- fitting -----------------------------------------------------------------------------------------
+# Both objectives below return the negative log marginal likelihood per point (so the optimiser's
+# tolerances mean the same at every data size) and its exact gradient, written out rather than
+# differentiated through the Cholesky factorisation: with W = G^-1 - alpha alpha^T and G the noisy
+# Gram matrix, d nll / d theta = tr(W dG/d theta) / 2, and for Matern-5/2
+# dk / d log l_i = signal 5/3 (1 + s) exp(-s) (x_i - x'_i)^2 / l_i^2, s = sqrt(5) r, so that
+# sum_jk A_jk (x_ji - x_ki)^2 = 2 (sum_j x_ji^2 rowsum(A)_j - x_i^T A x_i) costs O(n^2 d).
+# `neg_log_marginal_likelihood` is the reference both are tested against.
+#
+# Two implementations, because scipy's optimiser calls the objective from Python about a hundred
+# times per fit: on small data (the usual case, up to NUMPY_FIT_ROWS) an evaluation is microseconds
+# of LAPACK and numpy, unpadded, with no dispatch; on large data XLA's fused, multithreaded
+# elementwise work wins (at 512 rows, 28 ms against numpy's 55 ms and autodiff's 50 ms).
+NUMPY_FIT_ROWS = 256
+
+
+def nll_and_grad(raw: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """numpy objective: raw (d + 2,) log(lengthscale, signal, noise), X: (n, d), y: (n,) unpadded
+    -> (value, gradient (d + 2,)); value is inf where the factorisation fails."""
+    from scipy.linalg import cho_solve as np_cho_solve, cholesky
+
+    n, d = X.shape
+    v = np.exp(raw)
+    ls, signal, noise = v[:d], v[d], v[d + 1]
+    Z = X / ls
+    sq = np.sum(Z**2, axis=1)
+    s = math.sqrt(5.0) * np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * Z @ Z.T, 0.0))
+    e = np.exp(-s)
+    K = signal * (1.0 + s + s**2 / 3.0) * e
+    try:
+        L = cholesky(K + (noise + JITTER) * np.eye(n), lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return math.inf, np.zeros_like(raw)
+    alpha = np_cho_solve((L, True), y, check_finite=False)
+    value = 0.5 * y @ alpha + np.sum(np.log(np.diag(L))) + 0.5 * n * math.log(2 * math.pi)
+    W = np_cho_solve((L, True), np.eye(n), check_finite=False) - np.outer(alpha, alpha)
+    A = W * ((1.0 + s) * e)
+    grad_ls = (5.0 / 3.0) * signal * (Z**2 * A.sum(axis=1)[:, None] - Z * (A @ Z)).sum(axis=0)
+    grad = np.concatenate([grad_ls, [0.5 * np.sum(W * K), 0.5 * noise * np.trace(W)]])
+    return float(value) / n, grad / n
+
+
 @jax.jit
-def _objective(raw: Array, X: Array, y: Array, mask: Array) -> tuple[Array, Array]:
-    # Per point, so the optimiser's tolerances mean the same at every data size.
-    f = lambda r: neg_log_marginal_likelihood(constrain(r), X, y, mask) / jnp.sum(mask)
-    return jax.value_and_grad(f)(raw)
+def padded_nll_and_grad(raw: Array, X: Array, y: Array, mask: Array) -> tuple[Array, Array]:
+    """JAX objective on padded data (one program per padded size): X: (n, d), y: (n,), mask: (n,)
+    -> (value (), gradient (d + 2,)); NaN where the factorisation fails."""
+    n, d = X.shape
+    v = jnp.exp(raw)
+    ls, signal, noise = v[:d], v[d], v[d + 1]
+    Z = X / ls
+    sq = jnp.sum(Z**2, axis=1)
+    s = math.sqrt(5.0) * jnp.sqrt(jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * Z @ Z.T, 0.0))
+    e = jnp.exp(-s)
+    both = mask[:, None] & mask[None, :]
+    K = jnp.where(both, signal * (1.0 + s + s**2 / 3.0) * e, 0.0)
+    L = jnp.linalg.cholesky(K + jnp.diag(jnp.where(mask, noise + JITTER, 1.0)))
+    y = jnp.where(mask, y, 0.0)
+    alpha = cho_solve((L, True), y)
+    count = jnp.sum(mask)
+    # Padded rows have L_ii = 1 and alpha_i = 0: they add nothing to any term.
+    value = 0.5 * y @ alpha + jnp.sum(jnp.log(jnp.diag(L))) + 0.5 * count * math.log(2 * math.pi)
+    W = cho_solve((L, True), jnp.eye(n, dtype=X.dtype)) - jnp.outer(alpha, alpha)
+    A = jnp.where(both, W * ((1.0 + s) * e), 0.0)
+    grad_ls = (5.0 / 3.0) * signal * jnp.sum(Z**2 * A.sum(axis=1)[:, None] - Z * (A @ Z), axis=0)
+    grad_noise = 0.5 * noise * jnp.sum(jnp.where(mask, jnp.diag(W), 0.0))
+    grad = jnp.concatenate([grad_ls, jnp.stack([0.5 * jnp.sum(W * K), grad_noise])])
+    return value / count, grad / count
 
 
 def fit(X, y, mask, raw_inits, max_iter: int = 60) -> tuple[np.ndarray, float]:
     """Maximise the marginal likelihood by L-BFGS-B (scipy) from each start in turn; keep the best.
 
-    X: (n, d), y: (n,), mask: (n,), raw_inits: (restarts, d + 2) log-hyperparameters.
-    Returns (best raw (d + 2,), its negative log marginal likelihood).
+    X: (n, d), y: (n,), mask: (n,) real rows (padding is dropped or masked), raw_inits:
+    (restarts, d + 2) log-hyperparameters. Returns (best raw (d + 2,), its negative log marginal
+    likelihood). Call it inside `jax.enable_x64(True)` (large data goes through JAX).
 
     Why not one vmapped optimiser over the restarts: a batched Cholesky runs many times slower on
     CPU than the same factorisations one after another, and an in-graph line search costs more
     evaluations (and compile time) than scipy's L-BFGS-B, which also takes the box natively.
     """
-    X, y, mask = jnp.asarray(X), jnp.asarray(y), jnp.asarray(mask)
-    n = float(jnp.sum(mask))
-    lo, hi = (np.asarray(b, np.float64) for b in log_bounds(X.shape[1]))
+    mask = np.asarray(mask, bool)
+    n = int(mask.sum())
+    if n <= NUMPY_FIT_ROWS:
+        Xn, yn = np.asarray(X, np.float64)[mask], np.asarray(y, np.float64)[mask]
+        objective = lambda r: nll_and_grad(r, Xn, yn)
+    else:
+        Xj, yj, mj = jnp.asarray(X), jnp.asarray(y), jnp.asarray(mask)
+
+        def objective(r):
+            value, grad = padded_nll_and_grad(jnp.asarray(r, Xj.dtype), Xj, yj, mj)
+            return float(value), np.asarray(grad, np.float64)
+
+    lo, hi = log_bounds(np.shape(X)[1])
 
     def fun(r):
-        value, grad = _objective(jnp.asarray(r, X.dtype), X, y, mask)
-        value, grad = float(value), np.asarray(grad, np.float64)
+        value, grad = objective(r)
         if not (np.isfinite(value) and np.all(np.isfinite(grad))):
             return 1e10, np.zeros_like(r)  # a failed factorisation: reject the step, don't crash
         return value, grad
