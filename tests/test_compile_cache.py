@@ -24,3 +24,57 @@ def test_the_cache_is_on_without_jaxs_per_write_size_cap():
     assert jax.config.jax_persistent_cache_min_compile_time_secs == compile_cache.MIN_COMPILE_SECONDS
     # a cap makes JAX list the whole directory under a file lock at every write
     assert jax.config.jax_compilation_cache_max_size == -1
+
+
+# -- compile times remembered across processes (vmaptune/costs.py) -------------------------------------
+def test_a_later_process_prices_programs_from_this_machines_remembered_compiles(tmp_path, monkeypatch):
+    import vmaptune as vt
+    from vmaptune import costs
+
+    monkeypatch.setattr(compile_cache, "DIRECTORY", str(tmp_path))  # this test's own file
+    for name, empty in (("COMPILE_SECONDS", {}), ("ROW_SECONDS", {}), ("_machine", None)):
+        monkeypatch.setattr(costs, name, empty)  # a process that has measured nothing
+    data = vt.load_dataset("iris")
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1))
+    vt.tune(vt.MLP(hidden=1, units=6), space, data, vt.RandomSearch(population=3), epochs=2, batch_size=16,
+            progress=False)
+    (program, rows, _), first_call = next(iter(costs.COMPILE_SECONDS.items()))
+    file = tmp_path / costs.MACHINE_FILE
+    assert file.exists()
+
+    # the next process: nothing measured in it, the file read afresh
+    monkeypatch.setattr(costs, "COMPILE_SECONDS", {})
+    monkeypatch.setattr(costs, "_machine", None)
+    entry = costs.machine_entries()[costs.program_key(program, rows)]
+    assert list(entry) in (["compile"], ["load"]) and entry[next(iter(entry))] == round(first_call, 3)
+    # the program it compiled before: its load from the cache (a share of its compile until measured)
+    expected = entry["load"] if "load" in entry else costs.CACHED_SHARE * entry["compile"]
+    assert costs.compile_estimate(program, rows) == expected
+    # ... and its full compile when the cache is off
+    monkeypatch.setattr(compile_cache, "is_on", lambda: False)
+    assert costs.compile_estimate(program, rows) == entry.get("compile", entry.get("load", 0) / costs.CACHED_SHARE)
+    # a program it never compiled: this machine's mean compile, not the platform's default
+    monkeypatch.setattr(costs, "_machine", {"a": {"compile": 7.0}, "b": {"compile": 9.0}, "c": {"load": 0.5}})
+    assert costs.compile_estimate(program.replace(batch_size=32), rows) == 8.0
+    monkeypatch.setattr(costs, "_machine", {})
+    assert costs.compile_estimate(program.replace(batch_size=32), rows) == costs.DEFAULT_COMPILE_SECONDS["cpu"]
+
+
+def test_program_keys_leave_out_function_addresses_and_a_broken_file_is_started_afresh(tmp_path, monkeypatch):
+    import vmaptune as vt
+    from vmaptune import costs
+
+    data = vt.load_dataset("iris")
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1))
+    program = vt.build_program(vt.MLP(), space, data, batch_size=16)
+    assert " at 0x" in repr(program)  # the metric's and loss's functions
+    assert costs.program_key(program, 8) == costs.program_key(program.replace(), 8)
+    assert costs.program_key(program, 8) != costs.program_key(program, 16)
+    assert costs.program_key(program, 8) != costs.program_key(program.replace(batch_size=32), 8)
+    monkeypatch.setattr(compile_cache, "DIRECTORY", str(tmp_path))
+    monkeypatch.setattr(costs, "_machine", None)
+    (tmp_path / costs.MACHINE_FILE).write_text("{not json")
+    assert costs.machine_entries() == {}
+    costs.remember(program, 8, 2.5, from_cache=False)
+    monkeypatch.setattr(costs, "_machine", None)
+    assert costs.machine_entries() == {costs.program_key(program, 8): {"compile": 2.5}}

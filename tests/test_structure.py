@@ -132,6 +132,7 @@ def test_auto_bucketing_pays_for_groups_only_when_their_compiles_are_earned(digi
 
     monkeypatch.setattr(costs, "COMPILE_SECONDS", {})  # this process has compiled nothing yet
     monkeypatch.setattr(costs, "ROW_SECONDS", {})
+    monkeypatch.setattr(costs, "_machine", {})  # nor has this machine (the platform's default)
     space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), n_units=vt.Choice([8, 512]))
     hp = space.numeric(space.encode([{"learning_rate": 0.05, "n_units": u} for u in [8] * 60 + [512] * 4]))
     base = vt.build_program(vt.MLP(hidden=2), space, digits, batch_size=64)

@@ -38,6 +38,21 @@ def default_directory() -> str:
     return os.path.join(home, "vmaptune", "jax")
 
 
+#: The directory vmaptune configured for the cache in this process (None: off, or the user's own).
+DIRECTORY: str | None = None
+
+
+def is_on() -> bool:
+    """True when JAX's persistent cache is on in this process (vmaptune's or the user's)."""
+    return bool(jax.config.jax_compilation_cache_dir)
+
+
+def machine_directory() -> str:
+    """Where vmaptune keeps what it learns about this machine (`costs.MACHINE_FILE`): the cache
+    directory it configured, else the default one (also with the cache off)."""
+    return DIRECTORY or default_directory()
+
+
 def configure_compile_cache() -> str | None:
     """Turns on the persistent compilation cache (see the module docstring); returns its directory,
     or None when it is left to the user (off, or a directory they set)."""
@@ -52,6 +67,8 @@ def configure_compile_cache() -> str | None:
     except OSError:  # an unwritable home: run without the cache rather than fail
         return None
     prune(path, MAX_BYTES)
+    global DIRECTORY
+    DIRECTORY = path
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     return path

@@ -2,12 +2,20 @@
 program, and how fast a program's rows train. The layout rule (packing.py) and the choice between
 a padded program and the model's groups (`plan_seconds`, used by `bucketing="auto"`) read them.
 
-Before anything is measured, a platform's default stands in (a first search cannot measure
-before it chooses); after each training call the measurements replace them, so later rounds and
-later searches in the process choose from this machine's own numbers.
+Compile times are also remembered across processes, in a small JSON file next to the persistent
+compilation cache (`MACHINE_FILE`): a new process prices a program this machine compiled before at
+what loading it from the cache cost (or, until that was measured, CACHED_SHARE of its compile), and
+a program it never compiled at this machine's mean compile time. Only before anything was measured
+at all does a platform's default stand in; after each training call this process's own
+measurements take over, so later rounds and searches choose from this machine's numbers.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
 
 import jax
 
@@ -38,19 +46,97 @@ IDLE_SHARE = 0.07
 EARLY_STOPPING_SHARE = 0.6
 
 
+#: A program compiled on this machine before loads from the persistent cache at about this share
+#: of its compile: tracing and lowering are paid again (bench/startup.py: 1.4 s warm, 3.7 s cold).
+CACHED_SHARE = 0.4
+#: File of remembered compile times, in `compile_cache.machine_directory()`.
+MACHINE_FILE = "vmaptune_compile_seconds.json"
+_machine: dict | None = None  # MACHINE_FILE's entries for this jax / backend / XLA flags, read once
+
+
+def _machine_path() -> str:
+    from vmaptune import compile_cache
+
+    return os.path.join(compile_cache.machine_directory(), MACHINE_FILE)
+
+
+def _machine_section() -> str:
+    """Entries are only comparable under the same jax, backend, device count and XLA flags."""
+    return f"jax {jax.__version__} {jax.default_backend()} x{jax.device_count()} {os.environ.get('XLA_FLAGS', '')}"
+
+
+def program_key(program, rows: int) -> str:
+    """A key for (program, rows) that a later process computes the same way. Function addresses
+    are left out of the program's repr (two different lambdas may then share a key: the estimate is
+    off for them, nothing else)."""
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(program)) + f" rows={int(rows)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def machine_entries() -> dict:
+    """{program_key: {"compile": s, "load": s}} remembered on this machine (read once per process)."""
+    global _machine
+    if _machine is None:
+        try:
+            with open(_machine_path()) as f:
+                _machine = json.load(f).get(_machine_section(), {})
+        except (OSError, ValueError, AttributeError):  # none yet, or unreadable: start afresh
+            _machine = {}
+    return _machine
+
+
+def remember(program, rows: int, seconds: float, from_cache: bool) -> None:
+    """Records a first call's seconds for the processes that come later: "load" when the program
+    came from the persistent cache, else "compile". Best effort: an unwritable file is skipped."""
+    from vmaptune import atomic, distributed
+
+    entry = machine_entries().setdefault(program_key(program, rows), {})
+    entry["load" if from_cache else "compile"] = round(float(seconds), 3)
+    if not distributed.is_primary():
+        return
+    path = _machine_path()
+    try:
+        try:
+            with open(path) as f:
+                everything = json.load(f)
+        except (OSError, ValueError):
+            everything = {}
+        everything = everything if isinstance(everything, dict) else {}
+        section = everything.setdefault(_machine_section(), {})
+        section.update(machine_entries())
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic.write_text(path, json.dumps(everything))
+    except OSError:
+        pass
+
+
 def compiled(program, rows: int) -> bool:
     """True when this process has compiled `program` for `rows` rows (any chunk length)."""
     return any(key[:2] == (program, rows) for key in COMPILE_SECONDS)
 
 
-def compile_estimate(program=None) -> float:
-    """Seconds a new compile of `program` (or any program) is expected to take: the most this
-    process measured for it, else the mean over programs measured, else the platform's default."""
+def compile_estimate(program=None, rows: int | None = None) -> float:
+    """Seconds a first call of `program` (for `rows` rows) is expected to spend compiling: the most
+    this process measured for it; else, when this machine compiled it before, what loading it from
+    the persistent cache cost (CACHED_SHARE of its compile until measured; its compile with the
+    cache off); else the mean this process measured over programs; else the mean of this
+    machine's remembered compiles; else the platform's default."""
+    from vmaptune import compile_cache
+
     mine = [s for key, s in COMPILE_SECONDS.items() if key[0] == program]
     if mine:
         return max(mine)
+    known = machine_entries()
+    entry = known.get(program_key(program, rows), {}) if program is not None and rows is not None else {}
+    if "compile" in entry or "load" in entry:
+        if not compile_cache.is_on():
+            return entry.get("compile", entry.get("load", 0.0) / CACHED_SHARE)
+        return entry.get("load", CACHED_SHARE * entry.get("compile", 0.0))
     if COMPILE_SECONDS:
         return sum(COMPILE_SECONDS.values()) / len(COMPILE_SECONDS)
+    remembered = [e["compile"] for e in known.values() if "compile" in e]
+    if remembered:
+        return sum(remembered) / len(remembered)
     return DEFAULT_COMPILE_SECONDS.get(jax.default_backend(), 4.0)
 
 
@@ -96,7 +182,7 @@ def plan_seconds(parts, n_train: int, epochs: int) -> float:
     total = 0.0
     for program, rows, members in parts:
         if not compiled(program, rows):
-            total += NEW_PROGRAM_FACTOR * compile_estimate(program)
+            total += NEW_PROGRAM_FACTOR * compile_estimate(program, rows)
         share = EARLY_STOPPING_SHARE if program.early_stopping is not None else 1.0
         busy = members + IDLE_SHARE * (rows - members) if program.member_block else rows
         total += share * busy * epochs * row_epoch_seconds(program, n_train)

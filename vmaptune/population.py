@@ -20,9 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
+import contextlib
 import time
 
-from vmaptune import costs, engine, streams
+from vmaptune import costs, engine, startup, streams
 from vmaptune.checkpoint import arrays_to_tree, leaves_to_arrays
 from vmaptune.decisions import Decision, Snapshot
 from vmaptune.distributed import agree, place, population_mesh, to_host, whole_rows
@@ -122,12 +123,18 @@ class PopulationRun:
             chunk = None
             if self.rows:  # a population everyone was packed out of has nothing left to compute
                 key = (self.program, self.rows, n)
+                first = key not in costs.COMPILE_SECONDS
+                profile = startup.TimeProfile()
                 dispatched = time.perf_counter()
-                self.state, chunk = engine.train_chunk(self.program, self.state, self.hp, self.controls, self.data,
-                                                       self.order_key, n)
-                if key not in costs.COMPILE_SECONDS:  # a first call returns once it has compiled
+                with profile.measure() if first else contextlib.nullcontext():
+                    self.state, chunk = engine.train_chunk(self.program, self.state, self.hp, self.controls,
+                                                           self.data, self.order_key, n)
+                if first:  # a first call returns once it has compiled
                     costs.COMPILE_SECONDS[key] = time.perf_counter() - dispatched
                     compiling += costs.COMPILE_SECONDS[key]
+                    if not any(k[:2] == key[:2] for k in costs.COMPILE_SECONDS if k != key):  # once per rows
+                        costs.remember(self.program, self.rows, costs.COMPILE_SECONDS[key],
+                                       from_cache=profile.cache_hits > 0 and profile.cache_misses == 0)
             if pending is not None:
                 self._record(*pending, on_chunk)
             pending = (self.epochs_done, n, chunk)
@@ -314,7 +321,7 @@ class PopulationRun:
         """The layout's cost model inputs, from what this process measured (vmaptune/costs.py)."""
         per_row = self._seconds / self._timed_row_epochs if self._timed_row_epochs and self._seconds > 0 else None
         sizes = [1 << k for k in range(max(self.rows - 1, 0).bit_length()) if 1 << k < self.rows]
-        compile_seconds = {size: 0.0 if costs.compiled(self.program, size) else costs.compile_estimate(self.program)
+        compile_seconds = {size: 0.0 if costs.compiled(self.program, size) else costs.compile_estimate(self.program, size)
                            for size in sizes}
         return Costs(seconds_per_row_epoch=per_row, epochs_left=self.total_epochs - self.epochs_done,
                      compile_seconds=compile_seconds)
