@@ -152,6 +152,26 @@ def test_batches_are_distinct_inside_the_space_and_new(acq):
     assert not np.array_equal(hp["x1"], other["x1"])
 
 
+@pytest.mark.parametrize("acq", ["ei", "thompson"])
+def test_populations_up_to_a_capacity_share_one_program_and_ei_proposes_the_same_first_members(acq):
+    import dataclasses
+
+    strategy = BayesOpt(population=8, rounds=2, acquisition=acq, **FAST)
+    state = strategy.init(BRANIN.space, jax.random.key(0))
+    hp0, state = strategy.ask(state, jax.random.key(1))
+    state = strategy.tell(state, hp0, -BRANIN(hp0))
+    proposals, programs = {}, []
+    for P in (8, 5, 3):  # BOHB's brackets ask for populations like these
+        hp, _ = dataclasses.replace(strategy, population=P).ask(state, jax.random.key(2))
+        proposals[P] = np.stack([np.asarray(hp["x1"]), np.asarray(hp["x2"])], axis=1)
+        programs.append(acquisition.propose_batch._cache_size())
+        assert proposals[P].shape == (P, 2) and len(set(map(tuple, proposals[P]))) == P
+    assert programs[1:] == programs[:1] * 2  # 5 and 3 members: the 8-member program, nothing compiled
+    if acq == "ei":  # each kriging-believer member sees only the ones before it
+        np.testing.assert_array_equal(proposals[5], proposals[8][:5])
+        np.testing.assert_array_equal(proposals[3], proposals[8][:3])
+
+
 def test_mixed_space_proposals_are_valid():
     strategy = BayesOpt(population=6, rounds=3, **FAST)
     state = strategy.init(MIXED, jax.random.key(0))

@@ -79,7 +79,7 @@ class BatchSettings(NamedTuple):
     choice between EI, PI and UCB and their xi / kappa are traced instead: one program for all."""
 
     thompson: bool  # Thompson sampling, else kriging believer on EI / PI / UCB
-    population: int
+    population: int  # member capacity (`population_capacity`); the first `count` are proposed
     num_candidates: int  # pool size per proposal
     num_starts: int  # pool points refined per member
     refine_steps: int
@@ -96,6 +96,13 @@ class AcquisitionChoice(NamedTuple):
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def population_capacity(population: int) -> int:
+    """Members a proposal program is compiled for: a power of two, at least 8. Populations of other
+    sizes (BOHB's brackets, Hyperband's rungs) share a few programs; the members past `count` are
+    skipped, so the first ones come out as they would alone."""
+    return max(8, 1 << max(int(population) - 1, 0).bit_length())
+
+
 def is_duplicate(points: Array, ref: Array, ref_mask: Array) -> Array:
     """points: (k, D), ref: (r, D), ref_mask: (r,) -> (k,) bool, True where a point equals a ref."""
     dist = jnp.max(jnp.abs(points[:, None, :] - ref[None, :, :]), axis=-1)
@@ -160,7 +167,8 @@ def _kb_point_score(post: gp.Posterior, a: AcquisitionChoice, best, pend, pend_m
     return score
 
 
-def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, pool, pool_dup, observed, obs_mask, best0):
+def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, pool, pool_dup, observed, obs_mask, best0,
+                      count):
     p = post.params
     P, D = s.population, pool.shape[1]
     pool_mean, pool_var = gp.predict(post, pool)
@@ -198,7 +206,10 @@ def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, po
         mean_c, _ = gp.predict(post, choice[None, :])
         pend_mean = pend_mean.at[m].set(mean_c[0])
         Vp = Vp.at[:, m].set(gp.whitened(post, choice[None, :])[:, 0])
-        return (pend, pend_mask, pend_mean, Vp), None
+        return pend, pend_mask, pend_mean, Vp
+
+    def member_or_skip(carry, m):  # members past `count` are not asked for: skip their work
+        return jax.lax.cond(m < count, member, lambda c, _: c, carry, m), None
 
     n = post.X.shape[0]
     init = (
@@ -207,12 +218,12 @@ def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, po
         jnp.zeros((P,), pool.dtype),
         jnp.zeros((n, P), pool.dtype),
     )
-    (pend, _, _, _), _ = jax.lax.scan(member, init, jnp.arange(P))
+    (pend, _, _, _), _ = jax.lax.scan(member_or_skip, init, jnp.arange(P))
     return pend
 
 
 # -- Thompson sampling -----------------------------------------------------------------------------
-def _propose_thompson(post, y, s: BatchSettings, encoding, pool, pool_dup, observed, obs_mask, key):
+def _propose_thompson(post, y, s: BatchSettings, encoding, pool, pool_dup, observed, obs_mask, key, count):
     P = s.population
     paths = jax.vmap(lambda kk: gp.sample_path(post, kk, y, s.num_features))(jax.random.split(key, P))
     K_pool = gp.cross_kernel(post, pool)  # (M, n), shared by every sample
@@ -239,10 +250,10 @@ def _propose_thompson(post, y, s: BatchSettings, encoding, pool, pool_dup, obser
         scores = jnp.concatenate([ref_scores[m], pool_scores[m]])
         scores = jnp.where(is_duplicate(options, pend, pend_mask), -jnp.inf, scores)
         choice = _pick(options, scores, pool[jnp.argmax(raw[m])])
-        return (pend.at[m].set(choice), pend_mask.at[m].set(True)), None
+        return pend.at[m].set(choice), pend_mask.at[m].set(m < count)
 
     init = (jnp.full((P, pool.shape[1]), 0.5, pool.dtype), jnp.zeros((P,), bool))
-    (pend, _), _ = jax.lax.scan(member, init, jnp.arange(P))
+    (pend, _), _ = jax.lax.scan(lambda carry, m: (member(carry, m), None), init, jnp.arange(P))
     return pend
 
 
@@ -259,22 +270,25 @@ def propose_batch(
     choice: AcquisitionChoice,
     settings: BatchSettings,
     encoding: Any,
+    count: Array | int | None = None,
 ) -> Array:
     """P distinct proposals in the encoded cube.
 
     params: fitted GP hyperparameters; X: (n, D), y: (n,) standardised, mask: (n,) the data the GP
     is conditioned on; observed: (r, D), obs_mask: (r,) every point already evaluated (failed ones
     too), which proposals must not repeat; choice: EI / PI / UCB and xi, kappa (ignored for
-    Thompson); encoding: the space's encoding (`unit_to_z`, `snap`, `free_mask`, `num_units`).
-    Returns (P, D).
+    Thompson); encoding: the space's encoding (`unit_to_z`, `snap`, `free_mask`, `num_units`);
+    count: members wanted, at most settings.population (traced: any count shares the program).
+    Returns (settings.population, D), of which the first `count` rows are the proposals.
     """
+    count = jnp.asarray(settings.population if count is None else count, jnp.int32)
     k_pool, k_ts = jax.random.split(key)
     post = gp.posterior(params, X, y, mask)
     pool = candidate_pool(k_pool, encoding, X, y, mask, settings.num_candidates)
     pool_dup = is_duplicate(pool, observed, obs_mask)
     if settings.thompson:
-        return _propose_thompson(post, y, settings, encoding, pool, pool_dup, observed, obs_mask, k_ts)
+        return _propose_thompson(post, y, settings, encoding, pool, pool_dup, observed, obs_mask, k_ts, count)
     mean_obs, _ = gp.predict(post, X)
     # Incumbent: the best posterior mean at an observation (robust to a lucky noisy score).
     best = jnp.max(jnp.where(mask, mean_obs, -jnp.inf))
-    return _propose_believer(post, settings, choice, encoding, pool, pool_dup, observed, obs_mask, best)
+    return _propose_believer(post, settings, choice, encoding, pool, pool_dup, observed, obs_mask, best, count)

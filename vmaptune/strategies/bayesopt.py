@@ -246,7 +246,7 @@ class BayesOpt(Strategy):
     def _settings(self) -> acquisition.BatchSettings:
         return acquisition.BatchSettings(
             thompson=self.acquisition == "thompson",
-            population=self.population,
+            population=acquisition.population_capacity(self.population),
             num_candidates=self.num_candidates,
             num_starts=self.num_starts,
             refine_steps=self.refine_steps,
@@ -388,5 +388,6 @@ class BayesOpt(Strategy):
             self._choice,
             settings=self._settings,
             encoding=enc,
+            count=self.population,
         )
-        return np.asarray(Z, np.float64), np.asarray(raw)
+        return np.asarray(Z, np.float64)[: self.population], np.asarray(raw)
