@@ -140,10 +140,10 @@ def test_all_members_failed_is_said_loudly(data, tmp_path):
 @pytest.fixture
 def sigint_as_a_user_has_it():
     """A Ctrl-C reaches the process as it reaches a user's: SIGINT unblocked, Python's handler.
-    Once in CI (2026-12-01) both Ctrl-C tests, on one xdist worker, saw no signal at all, as if
-    something earlier in that worker had left SIGINT blocked or ignored (it did not happen again
-    alone or with the neighbouring files). The state found is reported, then reset for the test (a
-    child process inherits the reset state: the mask, and SIG_DFL in place of Python's handler)."""
+    A suite started as a background job of a non-interactive shell (`pytest ... &` in a script)
+    inherits SIGINT ignored (POSIX), and so do its workers and their children: both Ctrl-C tests
+    then saw no signal. The state found is reported, then reset for the test (a child process
+    inherits the reset state: the mask, and SIG_DFL in place of Python's handler)."""
     blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
     handler = signal.getsignal(signal.SIGINT)
     if blocked or handler is not signal.default_int_handler:
