@@ -118,7 +118,7 @@ def main():
     for row in rows.values():
         row["speedup_over_sklearn"] = round(sk["seconds"] / row["seconds"], 2)
         row["test_accuracy_over_sklearn"] = round(row["test_accuracy"] - sk["test_accuracy"], 4)
-    out = {"epochs": args.epochs, "rows": rows, "compile_cache": os.environ.get("VMAPTUNE_COMPILE_CACHE", "default"),
+    out = {"seed": args.seed, "epochs": args.epochs, "rows": rows, "compile_cache": os.environ.get("VMAPTUNE_COMPILE_CACHE", "default"),
            "machine": machine()}
     print(json.dumps(out, indent=2))
     write_json(args.json, out)

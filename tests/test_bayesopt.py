@@ -271,6 +271,95 @@ def test_fit_uses_a_capped_subset_but_proposals_see_every_point(monkeypatch):
     assert not set(rows(BRANIN.space, hp)) & set(rows(BRANIN.space, observed))
 
 
+# -- trust region ------------------------------------------------------------------------------------
+WIDE = Space({**{f"x{i}": Uniform(0.0, 1.0) for i in range(30)}, "c": Choice(["a", "b", "c"]), "k": IntUniform(1, 9)})
+
+
+def _box_around(enc, center, half):
+    free = enc.free_mask > 0
+    return jnp.where(free, jnp.clip(center - half, 0.0, 1.0), 0.0), jnp.where(free, jnp.clip(center + half, 0.0, 1.0), 1.0)
+
+
+def test_trust_region_pool_stays_in_the_box_and_draws_a_share_of_the_incumbents_parameters():
+    enc = Encoding(WIDE)
+    with jax.enable_x64(True):
+        center = enc.unit_to_z(jax.random.uniform(jax.random.key(0), (1, enc.num_units), jnp.float64))[0]
+        lower, upper = _box_around(enc, center, 0.1)
+        pools = {p: np.asarray(acquisition.trust_region_pool(
+            jax.random.key(1), enc, acquisition.TrustRegion(center, lower, upper, jnp.asarray(p)), 2000))
+            for p in (0.0, 20 / 32, 1.0)}
+    floats = slice(0, 30)  # the 30 Uniform columns come first
+    center = np.asarray(center)
+    for pool in pools.values():
+        assert np.all(pool[:, floats] >= np.asarray(lower)[floats]) and np.all(pool[:, floats] <= np.asarray(upper)[floats])
+        np.testing.assert_array_equal(pool, np.asarray(enc.snap(jnp.asarray(pool))))  # valid points of the space
+    changed = np.abs(pools[0.0] - center) > 1e-12  # (num, D)
+    per_block = (changed.astype(float) @ enc.block_matrix.T) > 0
+    assert per_block.sum(1).max() == 1  # probability 0: exactly one parameter drawn (it may land on the same value)
+    assert per_block[:, :30].sum(0).min() > 0  # ... and every parameter gets its turn
+    assert np.all(np.abs(pools[1.0][:, floats] - center[floats]) > 0)  # probability 1: all of them
+    drawn = (np.abs(pools[20 / 32][:, floats] - center[floats]) > 0).sum(1)
+    assert 30 * 20 / 32 - 1.0 < drawn.mean() < 30 * 20 / 32 + 1.5
+
+
+def test_trust_region_proposals_stay_in_a_box_around_the_best_point_and_compile_once(monkeypatch):
+    strategy = BayesOpt(population=8, rounds=4, trust_region=True, **FAST)
+    state = strategy.init(HARTMANN6.space, jax.random.key(0))
+    programs = []
+    for r in range(3):
+        before = state
+        hp, state = strategy.ask(state, jax.random.key(r + 1))
+        if r:  # a model-based ask: inside the region around the best point so far
+            with jax.enable_x64(True):
+                region = strategy._region(before, before.X, before.y, state.gp_raw)
+                Z = np.asarray(state.encoding.encode(hp))
+            np.testing.assert_array_equal(np.asarray(region.center), before.X[np.argmax(before.y)])
+            assert np.all(Z >= np.asarray(region.lower) - 1e-6) and np.all(Z <= np.asarray(region.upper) + 1e-6)
+            width = np.asarray(region.upper - region.lower)
+            assert 0 < width.min() and width.max() < 1  # a box, not the cube
+            assert state.region_asked
+            programs.append(acquisition.propose_batch._cache_size())
+        state = strategy.tell(state, hp, -HARTMANN6(hp))
+    assert programs[1] == programs[0]  # a new box is a new value, not a new program
+
+
+def test_trust_region_grows_after_successes_shrinks_after_failures_and_restarts_when_small(monkeypatch):
+    space = Space(x=Uniform(0.0, 1.0), y=Uniform(0.0, 1.0))
+    strategy = BayesOpt(population=4, rounds=100, trust_region=True, **FAST)  # fails to halve: ceil(4 / 4) = 1
+    state = strategy.init(space, jax.random.key(0))
+    hp = space.sample(jax.random.key(1), 4)
+    state = strategy.tell(state, hp, np.array([0.0, 1.0, 2.0, 3.0]))  # not proposed from the region
+    assert (state.region_length, state.region_successes, state.region_failures) == (0.8, 0, 0)
+
+    def batch(state, best):
+        return strategy.tell(state.replace(region_asked=True), hp, np.array([best, 0.0, np.nan, 0.0]))
+
+    for best in (4.0, 5.0, 6.0):  # three improvements in a row double the side
+        state = batch(state, best)
+    assert state.region_length == 1.6 and state.region_successes == 0
+    state = batch(state, 6.0 * (1 + 5e-4))  # less than a relative 1e-3 better: a failure
+    assert state.region_length == 0.8
+    lengths = []
+    while not state.region_restart:
+        state = batch(state, 0.0)
+        lengths.append(state.region_length)
+    assert lengths[:-1] == [0.8 / 2**k for k in range(1, 7)] and lengths[-1] == 0.8  # past 0.5^7: a new region
+    assert state.region_start == len(state.y)
+
+    fits = []
+    real_fit = bayesopt_module.gp.fit
+    monkeypatch.setattr(bayesopt_module.gp, "fit", lambda X, y, mask, *a, **k: fits.append(int(mask.sum())) or
+                        real_fit(X, y, mask, *a, **k))
+    fresh, state = strategy.ask(state, jax.random.key(2))  # a space-filling batch, no model
+    assert fits == [] and not state.region_asked and not state.region_restart
+    state = strategy.tell(state, fresh, np.array([-1.0, -2.0, -3.0, -4.0]))  # worse than the old region's best
+    hp, state = strategy.ask(state, jax.random.key(3))
+    assert fits == [4] and state.region_asked  # modelled on the new region's 4 observations only
+    with jax.enable_x64(True):
+        center = strategy._region(state, state.X[-4:], state.y[-4:], state.gp_raw).center
+    np.testing.assert_array_equal(np.asarray(center), state.X[-4])  # centred on the new region's best
+
+
 # -- regret against random search ---------------------------------------------------------------------
 SEEDS = (0, 1, 2)
 
@@ -336,6 +425,7 @@ def test_a_badly_scaled_objective_is_solved_as_well_as_the_quadratic_itself(warp
         (dict(xi=float("nan")), r"xi must be a finite number >= 0, got nan"),
         (dict(failed="drop"), r"failed must be one of 'worst', 'ignore', got 'drop'"),
         (dict(output_warping="rank"), r"output_warping must be one of 'none', 'copula', 'power', got 'rank'"),
+        (dict(trust_region="yes"), r"trust_region must be True or False, got 'yes'"),
     ],
 )
 def test_bad_settings_are_rejected_with_the_argument_value_and_fix(kwargs, match):

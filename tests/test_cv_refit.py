@@ -50,6 +50,7 @@ def test_cv_equals_training_each_fold_separately(digits):
     np.testing.assert_allclose(result.curves["val_score"], per_fold.mean(axis=1), atol=1e-5)
     best = result.members["best_epoch"].to_numpy() - 1
     np.testing.assert_allclose(result.curves["split_scores"], per_fold[np.arange(2), :, best], atol=1e-5)
+    np.testing.assert_allclose(result.curves["split_final_scores"], per_fold[:, :, -1], atol=1e-5)
     np.testing.assert_allclose(result.members["score_std"], per_fold[np.arange(2), :, best].std(axis=1), atol=1e-5)
 
 

@@ -54,7 +54,20 @@ def test_cv_results_have_randomized_search_cv_keys_dtypes_and_ranks(iris):
     assert ours.best_index_ == int(np.argmin(ours.cv_results_["rank_test_score"]))
     assert ours.best_score_ == mean[ours.best_index_] and ours.n_splits_ == 2
     assert pd.DataFrame(ours.cv_results_).shape == (4, len(theirs.cv_results_))
-    assert ours.best_estimator_.epochs == ours.search_results_.members["best_epoch"].iloc[ours.best_index_]
+    # no early stopping: each candidate is scored after its last epoch and refit for all its epochs
+    np.testing.assert_allclose(mean, ours.search_results_.curves["val_score"][:, -1], atol=1e-6)
+    assert ours.best_estimator_.epochs == 3
+
+
+def test_with_early_stopping_candidates_are_scored_and_refit_at_their_best_epoch(iris):
+    X, y = iris
+    grid = {"learning_rate": [0.01, 0.03], "n_units": [4, 8]}
+    est = vt.MLPClassifier(epochs=6, batch_size=32)
+    search = vt.PopulationSearchCV(est, grid, strategy=vt.GridSearch(values=grid, population=4), cv=2,
+                                   early_stopping=vt.EarlyStopping(patience=2)).fit(X, y)
+    results = search.search_results_
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], results.members["best_score"], atol=1e-6)
+    assert search.best_estimator_.epochs == results.members["best_epoch"].iloc[search.best_index_]
 
 
 def test_scipy_distributions_become_vmaptune_distributions():

@@ -59,8 +59,9 @@ class Replicas:
         """Slot status and curves -> one row per member.
 
         best_score / best_epoch: of the mean validation curve over the splits; score_std and
-        split_scores (P, K * R): the splits' scores at that epoch. diverged: any split diverged;
-        stopped: every split stopped early."""
+        split_scores (P, K * R): the splits' scores at that epoch; split_final_scores (P, K * R):
+        each split's score at its last epoch trained. diverged: any split diverged; stopped:
+        every split stopped early."""
         by_member = self.by_member
         split_curves = {k: by_member(v) for k, v in curves.items()}
         mean = {k: v.mean(axis=1) for k, v in split_curves.items()}  # NaN in any split stays NaN
@@ -77,7 +78,16 @@ class Replicas:
             "score_std": split_scores.std(axis=1) if self.splits > 1 else np.zeros(self.population, np.float32),
         }
         mean["split_scores"] = split_scores
+        mean["split_final_scores"] = last_finite(split_curves["val_score"])
         return out, mean
+
+
+def last_finite(curves: np.ndarray) -> np.ndarray:
+    """(..., epochs) -> (...): the last finite value of each curve (NaN where there is none)."""
+    finite = np.isfinite(curves)
+    last = curves.shape[-1] - 1 - np.argmax(finite[..., ::-1], axis=-1)
+    value = np.take_along_axis(curves, last[..., None], axis=-1)[..., 0]
+    return np.where(finite.any(axis=-1), value, np.nan)
 
 
 def cv_arrays(data: Dataset, folds: int, seed: int) -> tuple[DataArrays, np.ndarray]:

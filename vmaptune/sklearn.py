@@ -286,11 +286,15 @@ class PopulationSearchCV(BaseEstimator):
     strategy: any vt strategy (default vt.RandomSearch(population=n_iter)). cv: folds (int).
     scoring: None (the estimator's: accuracy / r2), a scikit-learn name (accuracy, neg_log_loss,
       r2, neg_mean_squared_error, neg_mean_absolute_error) or a vt.Metric. refit: refit the best
-      on all of X for the epochs at which its cross-validated score peaked (best_estimator_).
+      on all of X (best_estimator_): for all its epochs, or with early stopping for the epochs at
+      which its cross-validated score peaked.
     epochs: per candidate (default: the estimator's). early_stopping: a vt.EarlyStopping, or an
       int patience (default: the estimator's patience when its early_stopping is on).
     random_state: the seed of the candidates, folds and initial weights. progress: show tqdm's bar.
 
+    Scores: without early stopping, each fold's score after the last epoch, as scikit-learn scores
+    a fitted estimator (the best epoch of a noisy curve would flatter noisy candidates); with early
+    stopping, the scores at the epoch where the folds' mean peaked (the weights it keeps).
     cv_results_ has scikit-learn's keys and dtypes. Every candidate-fold trains in one program,
     so mean_fit_time is the search's training time divided evenly (std 0), and scoring happens
     inside the program: mean_score_time is 0.
@@ -353,16 +357,22 @@ class PopulationSearchCV(BaseEstimator):
         seconds = time.perf_counter() - started
         self.search_results_ = results
         self.n_splits_ = int(self.cv)
+        # Without early stopping a candidate is scored as scikit-learn scores it: trained for all its
+        # epochs. Its best epoch would be a maximum over noisy epochs, and picking the largest of those
+        # favours candidates whose curves are noisy (a high learning rate) over those that generalise.
+        final = stopping is None
         self.cv_results_ = _cv_results(results, list(searched.names), self.n_splits_, seconds,
-                                       _score_unit(metric, data))
-        self.best_index_ = int(results.best_index)
+                                       _score_unit(metric, data), final)
+        self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))  # the first of the best, as sklearn
         self.best_params_ = self.cv_results_["params"][self.best_index_]
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.scorer_ = metric
         self.multimetric_ = False
         if self.refit:
             started = time.perf_counter()
-            epochs = int(results.members["best_epoch"].iloc[self.best_index_]) or int(self.epochs or est.epochs)
+            epochs = int(self.epochs or est.epochs)
+            if not final:  # early stopping: for the epochs at which its folds' mean peaked
+                epochs = int(results.members["best_epoch"].iloc[self.best_index_]) or epochs
             self.best_estimator_ = clone(est).set_params(**self.best_params_, epochs=epochs).fit(X, y)
             self.refit_time_ = time.perf_counter() - started
         return self
@@ -450,8 +460,11 @@ def _score_unit(metric, data: Dataset) -> float:
     return {"neg_mse": y_std ** 2, "neg_mae": y_std}.get(metric, 1.0)
 
 
-def _cv_results(results, names: list[str], n_splits: int, seconds: float, unit: float) -> dict[str, Any]:
-    """scikit-learn's cv_results_ from a vt.tune(cv=...) run's Results."""
+def _cv_results(results, names: list[str], n_splits: int, seconds: float, unit: float,
+                final: bool) -> dict[str, Any]:
+    """scikit-learn's cv_results_ from a vt.tune(cv=...) run's Results. final: each fold's score
+    after its last epoch (the estimator as it is set, trained for all its epochs), else at the
+    epoch where the folds' mean peaked (early stopping's restored weights)."""
     df = results.members
     n = len(df)
     out: dict[str, Any] = {
@@ -473,7 +486,7 @@ def _cv_results(results, names: list[str], n_splits: int, seconds: float, unit: 
             masked[i] = value
         out[f"param_{name}"] = masked
     out["params"] = params
-    splits = np.asarray(results.curves["split_scores"], np.float64) * unit  # (n, folds) at each one's best epoch
+    splits = np.asarray(results.curves["split_final_scores" if final else "split_scores"], np.float64) * unit  # (n, folds)
     diverged = (df["status"] == "diverged").to_numpy()
     splits[diverged] = np.nan
     for k in range(n_splits):
