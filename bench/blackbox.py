@@ -17,11 +17,10 @@ and seeds; a method "wins" a problem against another when that figure is lower. 
     python bench/blackbox.py --methods bo bo-none --problems 1 2 15 --dims 5
     python bench/blackbox.py --merge a.json b.json --json all.json   # shards run side by side
 
-Methods: bo (vt.BayesOpt, EI, library defaults: output_warping="power"), bo-<warp> (BayesOpt with
-output_warping=<warp>: bo-none is BayesOpt before output warping, bo-copula, bo-power),
-bo-thompson, evolution, coarse_to_fine, random, tpe and cmaes (Optuna's samplers through
-vt.OptunaSampler). A BayesOpt run of 10 asks costs 10-60 s on a shared 2-core CPU (the GP fit
-dominates); the others about a second. Also times one BayesOpt ask at --timing-observations
+Methods: bo (vt.BayesOpt, EI, library defaults), bo-<warp> (BayesOpt with output_warping=<warp>:
+bo-none, bo-copula, bo-power), bo-thompson, bo-tr (BayesOpt with trust_region=True), evolution,
+coarse_to_fine, random, tpe and cmaes (Optuna's samplers through vt.OptunaSampler). A BayesOpt
+run of 10 asks costs a few seconds on a 2-core CPU; the others about a second. Also times one BayesOpt ask at --timing-observations
 observations in 5-D after the first compile (median of --timing-repeats asks).
 """
 
@@ -44,7 +43,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import vmaptune as vt  # noqa: E402
 from common import machine, write_json  # noqa: E402
 
-METHODS = ("bo", "bo-thompson", "evolution", "coarse_to_fine", "random", "tpe", "cmaes")
+METHODS = ("bo", "bo-thompson", "bo-tr", "evolution", "coarse_to_fine", "random", "tpe", "cmaes")
 DEFAULT_METHODS = ("bo", "evolution", "coarse_to_fine", "random", "tpe", "cmaes")
 BBOB_NAMES = {
     1: "sphere", 2: "ellipsoid", 3: "rastrigin", 4: "bueche_rastrigin", 5: "linear_slope",
@@ -85,6 +84,8 @@ def make_strategy(method: str, batch: int, rounds: int):
         return vt.BayesOpt(population=batch, rounds=rounds, acquisition="ei")
     if method == "bo-thompson":
         return vt.BayesOpt(population=batch, rounds=rounds, acquisition="thompson")
+    if method == "bo-tr":
+        return vt.BayesOpt(population=batch, rounds=rounds, acquisition="ei", trust_region=True)
     if method.startswith("bo-"):  # an output warping, where this version of BayesOpt has them
         fields = {f.name for f in dataclasses.fields(vt.BayesOpt)}
         if "output_warping" not in fields:

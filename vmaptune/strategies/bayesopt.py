@@ -34,6 +34,9 @@ FAILED_POLICIES = ("worst", "ignore")
 TRUST_REGION_LENGTH = (0.5**7, 0.8, 1.6)
 TRUST_REGION_SUCCESSES = 3
 TRUST_REGION_IMPROVEMENT = 1e-3
+# The box's sides follow the lengthscales clipped to TuRBO's range: a parameter the GP finds
+# irrelevant (a lengthscale at the fit's upper bound, 20) would otherwise squeeze all the others.
+TRUST_REGION_LENGTHSCALES = (0.005, 2.0)
 TRUST_REGION_PERTURBED = 20  # parameters a candidate changes on average (all of them in smaller spaces)
 
 
@@ -384,7 +387,7 @@ class BayesOpt(Strategy):
         enc = state.encoding
         free = enc.free_mask > 0
         center = X[np.argmax(y)]
-        lengthscale = np.asarray(gp.constrain(jnp.asarray(raw)).lengthscale)
+        lengthscale = np.clip(np.asarray(gp.constrain(jnp.asarray(raw)).lengthscale), *TRUST_REGION_LENGTHSCALES)
         lower, upper = np.zeros(enc.width), np.ones(enc.width)
         if free.any():
             weights = lengthscale[free] / np.exp(np.mean(np.log(lengthscale[free])))
