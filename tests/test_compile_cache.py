@@ -78,3 +78,10 @@ def test_program_keys_leave_out_function_addresses_and_a_broken_file_is_started_
     costs.remember(program, 8, 2.5, from_cache=False)
     monkeypatch.setattr(costs, "_machine", None)
     assert costs.machine_entries() == {costs.program_key(program, 8): {"compile": 2.5}}
+    # a first call on a busy machine (14 s) does not replace the program's real compile; a faster one does
+    costs.remember(program, 8, 14.0, from_cache=False)
+    costs.remember(program, 8, 0.9, from_cache=True)
+    monkeypatch.setattr(costs, "_machine", None)
+    assert costs.machine_entries() == {costs.program_key(program, 8): {"compile": 2.5, "load": 0.9}}
+    costs.remember(program, 8, 2.0, from_cache=False)
+    assert costs.machine_entries()[costs.program_key(program, 8)]["compile"] == 2.0

@@ -18,6 +18,7 @@ import os
 import re
 
 import jax
+import numpy as np
 
 #: Seconds to compile one training program (tracing, lowering, XLA), before one was measured.
 DEFAULT_COMPILE_SECONDS = {"cpu": 3.0, "gpu": 4.0, "tpu": 6.0}
@@ -87,11 +88,15 @@ def machine_entries() -> dict:
 
 def remember(program, rows: int, seconds: float, from_cache: bool) -> None:
     """Records a first call's seconds for the processes that come later: "load" when the program
-    came from the persistent cache, else "compile". Best effort: an unwritable file is skipped."""
+    came from the persistent cache, else "compile". The fastest measurement is kept: a first call
+    made while the machine was busy (another job, a compile in a thread) measures the load, not
+    the program, and one such outlier priced every later search's plan wrong (bench/RESULTS.md).
+    Best effort: an unwritable file is skipped."""
     from vmaptune import atomic, distributed
 
     entry = machine_entries().setdefault(program_key(program, rows), {})
-    entry["load" if from_cache else "compile"] = round(float(seconds), 3)
+    kind = "load" if from_cache else "compile"
+    entry[kind] = round(min(float(seconds), entry.get(kind, np.inf)), 3)
     if not distributed.is_primary():
         return
     path = _machine_path()
@@ -116,8 +121,8 @@ def compiled(program, rows: int) -> bool:
 
 
 def compile_estimate(program=None, rows: int | None = None) -> float:
-    """Seconds a first call of `program` (for `rows` rows) is expected to spend compiling: the most
-    this process measured for it; else, when this machine compiled it before, what loading it from
+    """Seconds a first call of `program` (for `rows` rows) is expected to spend compiling: the least
+    this process measured for it (any rows or chunk length); else, when this machine compiled it before, what loading it from
     the persistent cache cost (CACHED_SHARE of its compile until measured; its compile with the
     cache off); else the mean this process measured over programs; else the mean of this
     machine's remembered compiles; else the platform's default."""
@@ -125,7 +130,7 @@ def compile_estimate(program=None, rows: int | None = None) -> float:
 
     mine = [s for key, s in COMPILE_SECONDS.items() if key[0] == program]
     if mine:
-        return max(mine)
+        return min(mine)
     known = machine_entries()
     entry = known.get(program_key(program, rows), {}) if program is not None and rows is not None else {}
     if "compile" in entry or "load" in entry:
