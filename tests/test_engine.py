@@ -116,3 +116,34 @@ def test_population_equals_separate_runs_with_bfloat16_matmuls(digits, hp):
             assert a.dtype == jnp.float32
             np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
         np.testing.assert_allclose(curves["val_loss"][i], alone_curves["val_loss"][0], rtol=1e-4)
+
+
+def test_flat_weight_steps_equal_leaf_by_leaf_steps(digits, monkeypatch):
+    """The epoch's steps on one vector per member (vmaptune/flat.py) change nothing a member
+    computes (up to rounding): the weights, moments and curves of stepping leaf by leaf, for a population mixing
+    optimizer kinds (mu and nu both kept) and widths (update masks), with a diverging member."""
+    from vmaptune.flat import FlatLayout
+
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-2), optimizer=vt.Choice(["momentum", "adam", "rmsprop"]),
+                     n_units=vt.IntUniform(4, 16), weight_decay=vt.LogUniform(1e-5, 1e-3))
+    hp = space.sample(jax.random.key(3), 6)
+    hp = dict(hp, learning_rate=hp["learning_rate"].at[5].set(np.inf))  # diverges at its first step
+    program = vt.build_program(vt.MLP(hidden=2, units=16), space, digits, batch_size=48)
+    flat, flat_curves = train(program, space, digits, hp, range(6), epochs=2)
+    assert engine.flat_layout(program, flat.params) is not None
+    monkeypatch.setattr(engine, "flat_layout", lambda program, params: None)
+    tree_program = program.replace(member_block=program.member_block + 1)  # a new trace, leaf by leaf
+    by_leaf, leaf_curves = train(tree_program, space, digits, hp, range(6), epochs=2)
+    assert np.asarray(flat.status.diverged).tolist() == [False] * 5 + [True]
+    for a, b in zip(jax.tree.leaves(host((flat.params, flat.opt_state))),
+                    jax.tree.leaves(host((by_leaf.params, by_leaf.opt_state)))):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # XLA fuses differently: rounding only
+    for name in ("train_loss", "val_loss", "val_score"):
+        np.testing.assert_allclose(flat_curves[name], leaf_curves[name], rtol=1e-5)
+    # the layout itself: a round trip, and None for weights of mixed dtypes
+    tree = {"a": jnp.arange(6.0).reshape(2, 3), "b": jnp.ones((2, 2, 2))}
+    layout = FlatLayout.of(tree)
+    assert layout.size == 7 and layout.ravel(tree).shape == (2, 7)
+    assert_trees_equal(layout.unravel(layout.ravel(tree)), tree)
+    assert_trees_equal(layout.unravel_one(layout.ravel_one(take(tree, 1))), take(tree, 1))
+    assert FlatLayout.of({"a": jnp.ones((2, 3)), "b": jnp.ones((2, 3), jnp.bfloat16)}) is None

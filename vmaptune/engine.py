@@ -33,6 +33,8 @@ from jax.sharding import PartitionSpec
 
 from vmaptune import early_stopping, streams
 from vmaptune.distributed import largest_divisor, population_mesh, shard_population_map
+from vmaptune.flat import FlatLayout
+from vmaptune.optim import PopulationOptimizer
 from vmaptune.program import Program, build_program  # noqa: F401  (build_program: engine.build_program)
 from vmaptune.state import AXIS, Controls, Members, PopulationState, Status, member_specs
 
@@ -98,20 +100,24 @@ def init_members(program: Program, hp: Mapping[str, jax.Array], controls: Contro
 
 
 def member_update(program: Program, params, opt_state, model_state, key, hp_m, total_steps, mask, xb, yb, weights,
-                  step):
+                  step, layout: FlatLayout | None = None):
     """One optimizer step of ONE member, not yet applied -> (params, opt_state, model_state, loss, ok).
 
     xb, yb: the step's rows; weights: (batch,) row weights (0 for padded rows) or None. mask:
     the model's update mask (weights that must not change) or None. ok: the loss and the new
     weights and model state are finite; the caller keeps the new values only where it wants
-    (`select`), so a frozen or failing member stays bit-identical."""
+    (`select`), so a frozen or failing member stays bit-identical. layout: params, mask and the
+    optimizer's moments are one flat vector in this layout (vmaptune/flat.py), else pytrees."""
     dropout_key = streams.member_stream(key, streams.MEMBER_DROPOUT, step)
 
     def loss_fn(p):
         out, new_model_state = program.model.apply(p, model_state, xb, hp_m, train=True, key=dropout_key)
         return program.loss(out, yb, weights), new_model_state
 
-    (loss, new_model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    tree = params if layout is None else layout.unravel_one(params)
+    (loss, new_model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(tree)
+    if layout is not None:
+        grads = layout.ravel_one(grads)
     updates, new_opt = program.optimizer.update(grads, opt_state, params, hp_m, total_steps)
     new_params = optax.apply_updates(params, updates)
     if mask is not None:  # structure masks: padded units and skipped layers never change
@@ -163,7 +169,12 @@ def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows,
     hp, masks, n_train = members["hp"], members["masks"], data.n_train
     shared = shared_rows is not None and not data.folded  # one gather serves every member
     weighted = program.variable_batch
-    vstep = jax.vmap(functools.partial(member_update, program),
+    layout = flat_layout(program, members["params"])
+    params, opt_state = members["params"], members["opt_state"]
+    if layout is not None:  # the steps run on one vector per member; pytrees again after them
+        params, opt_state = layout.ravel(params), program.optimizer.map_moments(opt_state, layout.ravel)
+        masks = None if masks is None else layout.ravel(masks)
+    vstep = jax.vmap(functools.partial(member_update, program, layout=layout),
                      in_axes=(0, 0, 0, 0, 0, 0, 0 if masks is not None else None, None if shared else 0,
                               None if shared else 0, 0 if weighted else None, 0))
 
@@ -199,10 +210,18 @@ def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows,
         return (params, opt_state, model_state, active & ~newly, diverged | newly, loss_sum), None
 
     active = members["active"]
-    carry = (members["params"], members["opt_state"], members["model_state"], active, members["diverged"],
+    carry = (params, opt_state, members["model_state"], active, members["diverged"],
              jnp.zeros(active.shape[0], jnp.float32))
-    out, _ = jax.lax.scan(step_body, carry, jnp.arange(n_steps))
-    return out
+    (params, opt_state, *rest), _ = jax.lax.scan(step_body, carry, jnp.arange(n_steps))
+    if layout is not None:
+        params, opt_state = layout.unravel(params), program.optimizer.map_moments(opt_state, layout.unravel)
+    return (params, opt_state, *rest)
+
+
+def flat_layout(program: Program, params) -> FlatLayout | None:
+    """The flat layout an epoch's steps use for these weights (member axis first), or None to
+    step leaf by leaf: your own optimizer's state is opaque to the engine (vmaptune/flat.py)."""
+    return FlatLayout.of(params) if isinstance(program.optimizer, PopulationOptimizer) else None
 
 
 def _evaluate(program: Program, params, model_state, hp, fold, data: DataArrays):

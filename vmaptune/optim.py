@@ -292,6 +292,14 @@ class PopulationOptimizer(InjectedOptimizer):
     def _transformation(self, hp, total_steps) -> optax.GradientTransformation:
         return make_optimizer(self.kinds, self.settings(hp, total_steps), self.schedules)
 
+    def map_moments(self, opt_state: Any, fn: Callable[[Any], Any]) -> Any:
+        """opt_state with `fn` applied to each weight-shaped moment (mu, nu where kept): how the
+        engine flattens them with the weights for an epoch's steps (vmaptune/flat.py)."""
+        inner = opt_state.inner_state
+        mu = fn(inner.mu) if USES_MU & set(self.kinds) else inner.mu
+        nu = fn(inner.nu) if USES_NU & set(self.kinds) else inner.nu
+        return opt_state._replace(inner_state=inner._replace(mu=mu, nu=nu))
+
 
 class _Reading(dict):
     """The hp a custom optimizer factory is called with once, to learn which names it reads."""
