@@ -39,6 +39,30 @@ def test_a_stalled_member_stops_after_patience_and_the_others_go_on(digits):
     assert status["best_epoch"][1] >= 5
 
 
+def test_the_training_loss_rule_stops_a_converged_member_and_reads_no_validation_data(digits):
+    """monitor="train_loss" (scikit-learn's convergence test): a member stops `patience` epochs
+    after its training loss last improved by more than min_delta, wherever its validation went."""
+    prog = program(digits, patience=2, monitor="train_loss", min_delta=0.02)
+    run = PopulationRun(prog.replace(evaluate=False), lr_population(1e-6, 0.05, 0.5), engine.data_arrays(digits),
+                        member_ids=np.arange(3), seed=0, epochs=8)
+    run.train(8)
+    status, losses = run.status(), run.curves["train_loss"]
+
+    def expected_epochs(curve):  # Keras' rule on the curve itself
+        best, since = np.inf, 0
+        for epoch, loss in enumerate(curve, start=1):
+            best, since = (loss, 0) if loss < best - 0.02 else (best, since + 1)
+            if since >= 2:
+                return epoch
+        return len(curve)
+
+    trained = np.isfinite(losses).sum(axis=1)
+    for i in range(3):
+        assert trained[i] == expected_epochs(losses[i][np.isfinite(losses[i])]), i
+    assert status["stopped"][0] and trained[0] == 3  # lr 1e-6: improves once (on inf), then stalls
+    assert trained.tolist() != [trained[0]] * 3  # the members stopped at their own epochs
+
+
 def test_best_weights_are_the_weights_of_the_best_epoch(digits):
     prog = program(digits, patience=100, restore_best_weights=True)
     run = PopulationRun(prog, lr_population(0.3, 0.05, 0.02, 0.8), engine.data_arrays(digits),
@@ -88,7 +112,7 @@ def test_tune_reports_stopped_members(digits):
         (dict(patience=0), r"patience=0.*integer >= 1"),
         (dict(patience=2.5), "patience must be an integer"),
         (dict(min_delta=-1), "min_delta must be a number >= 0"),
-        (dict(monitor="accuracy"), "monitor must be 'score' or 'loss'"),
+        (dict(monitor="accuracy"), r"monitor='accuracy'.*one of \('score', 'loss', 'train_loss'\)"),
         (dict(compact_below=1.5), r"compact_below=1.5.*share in \[0, 1\]"),
     ],
 )

@@ -70,6 +70,29 @@ def test_with_early_stopping_candidates_are_scored_and_refit_at_their_best_epoch
     assert search.best_estimator_.epochs == results.members["best_epoch"].iloc[search.best_index_]
 
 
+def test_tol_stops_on_the_training_loss_as_scikit_learn_and_the_search_scores_the_last_epoch(iris):
+    X, y = iris
+    converged = vt.MLPClassifier(epochs=60, batch_size=32, learning_rate=0.05, tol=1e-3, patience=3,
+                                 random_state=0).fit(X, y)
+    assert 3 < converged.n_iter_ < 60  # it stopped once its training loss stopped improving by tol
+    curve = np.asarray(converged.loss_curve_)
+    best_before = np.minimum.accumulate(curve)[-4]
+    assert np.all(curve[-3:] > best_before - 1e-3)  # the last `patience` epochs did not improve by tol
+    full = vt.MLPClassifier(epochs=60, batch_size=32, learning_rate=0.05, random_state=0).fit(X, y)
+    assert full.n_iter_ == 60
+    np.testing.assert_allclose(full.loss_curve_[:converged.n_iter_], curve, rtol=1e-5)  # the same run, cut short
+
+    grid = {"learning_rate": [0.003, 0.05], "n_units": [4, 8]}
+    est = vt.MLPClassifier(epochs=40, batch_size=32, tol=1e-3, patience=3)
+    search = vt.PopulationSearchCV(est, grid, strategy=vt.GridSearch(values=grid, population=4), cv=2).fit(X, y)
+    results = search.search_results_
+    assert "train_loss" in results.settings["early_stopping"]
+    assert np.isfinite(results.curves["train_loss"]).sum() < 4 * 40  # some candidate stopped early
+    splits = np.stack([search.cv_results_[f"split{k}_test_score"] for k in range(2)], axis=1)
+    np.testing.assert_allclose(splits, results.curves["split_final_scores"], atol=1e-6)  # scored where it stopped
+    assert search.best_estimator_.epochs == 40 and search.best_estimator_.tol == 1e-3  # refit under the same rule
+
+
 def test_scipy_distributions_become_vmaptune_distributions():
     space = vt.sklearn.to_space({"learning_rate": loguniform(1e-4, 1e-1), "dropout": uniform(0.1, 0.3),
                                  "n_units": randint(4, 65), "n_hidden": [0, 1, 2, 3], "activation": ["relu", "tanh"],
@@ -132,6 +155,9 @@ def images_arrays():
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, cv=1), r"cv=1: give the number"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, scoring="roc_auc"),
      r"scoring='roc_auc' is not supported"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(tol=-1.0), {"learning_rate": [0.1]}),
+     r"tol=-1.0: give a training-loss improvement >= 0"),
+    (lambda: vt.MLPClassifier(tol="1e-4"), r"tol='1e-4': give a training-loss improvement >= 0"),
 ])
 def test_bad_search_arguments(iris, make, match):
     X, y = iris

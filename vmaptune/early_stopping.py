@@ -1,8 +1,9 @@
 """Per-member early stopping: the settings, the rule the compiled program applies every epoch, and
 the packing of the survivors between chunks (a decision, like a strategy's).
 
-A member whose monitored validation value has not improved by more than `min_delta` for
-`patience` epochs is frozen (an exact no-op from then on) and marked stopped. `Compaction` then
+A member whose monitored value (validation score or loss, or its training loss) has not
+improved by more than `min_delta` for `patience` epochs is frozen (an exact no-op from then on)
+and marked stopped. `Compaction` then
 takes stopped members out of the population, so the members still training fill as few blocks as
 possible (or a smaller population, where that pays: vmaptune/packing.py); results are the same
 as without it.
@@ -21,11 +22,18 @@ from vmaptune.decisions import Decision, Snapshot
 from vmaptune.state import Status
 
 
+#: What early stopping may watch: the validation score or loss, or the training loss.
+MONITORS = ("score", "loss", "train_loss")
+
+
 @dataclasses.dataclass(frozen=True)
 class EarlyStopping:
-    """Per-member early stopping, as Keras' callback: a member whose monitored validation value has
-    not improved by more than `min_delta` for `patience` epochs is frozen (an exact no-op from then
-    on). monitor: "score" (the tuned metric) or "loss" (validation loss).
+    """Per-member early stopping, as Keras' callback: a member whose monitored value has not
+    improved by more than `min_delta` for `patience` epochs is frozen (an exact no-op from then
+    on). monitor: "score" (the tuned validation metric), "loss" (validation loss) or
+    "train_loss": the epoch's mean training loss, scikit-learn's convergence test for its MLPs
+    (`tol`, `n_iter_no_change`): it reads no validation data, so the validation score a search
+    ranks by stays an unbiased look at a network trained to convergence.
     restore_best_weights: keep each member's weights from its best epoch (costs a second copy).
     compact_below: once the share of members still training is this or under, stopped members
     leave the population between chunks: the survivors are regrouped into the fewest blocks, or
@@ -44,21 +52,23 @@ class EarlyStopping:
                              "(epochs without improvement before a member stops).")
         if not isinstance(self.min_delta, numbers.Real) or not self.min_delta >= 0:
             raise ValueError(f"EarlyStopping(min_delta={self.min_delta!r}): min_delta must be a number >= 0.")
-        if self.monitor not in ("score", "loss"):
-            raise ValueError(f"EarlyStopping(monitor={self.monitor!r}): monitor must be 'score' or 'loss'.")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"EarlyStopping(monitor={self.monitor!r}): monitor must be one of {MONITORS} "
+                             "(validation score, validation loss, training loss).")
         if not isinstance(self.compact_below, numbers.Real) or not 0.0 <= float(self.compact_below) <= 1.0:
             raise ValueError(f"EarlyStopping(compact_below={self.compact_below!r}): must be a share in [0, 1] "
                              f"(1: take stopped members out as soon as one stops, 0: never).")
 
 
-def track(rule: EarlyStopping | None, status: Status, val_loss: jax.Array, val_score: jax.Array
-          ) -> tuple[Status, jax.Array]:
+def track(rule: EarlyStopping | None, status: Status, val_loss: jax.Array, val_score: jax.Array,
+          train_loss: jax.Array | None = None) -> tuple[Status, jax.Array]:
     """One epoch of the rule, inside the program. status.active must already exclude members that
-    diverged this epoch. -> (status with since_best, monitor_best, stopped and active updated;
-    (P,) bool `better`: the monitored value improved, so this epoch's weights are the best).
-    Without a rule the records are kept (the score is monitored) but nobody stops."""
+    diverged this epoch; train_loss: (P,) the epoch's mean training loss. -> (status with
+    since_best, monitor_best, stopped and active updated; (P,) bool `better`: the monitored value
+    improved, so this epoch's weights are the best). Without a rule the records are kept (the
+    score is monitored) but nobody stops."""
     monitor, min_delta = ("score", 0.0) if rule is None else (rule.monitor, float(rule.min_delta))
-    monitored = val_score if monitor == "score" else -val_loss
+    monitored = {"score": lambda: val_score, "loss": lambda: -val_loss, "train_loss": lambda: -train_loss}[monitor]()
     active = status.active
     better = active & (monitored > status.monitor_best + min_delta)
     since_best = jnp.where(better, 0, jnp.where(active, status.since_best + 1, status.since_best))

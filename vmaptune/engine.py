@@ -319,8 +319,8 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
         train_loss = jnp.where(diverged | ~training, nan, loss_sum / member_steps)
         epoch = state.epoch + 1
         improved = training & ~diverged & (val_score > status.best_score)  # frozen rows keep their records
-        tracked, better = early_stopping.track(program.early_stopping,
-                                               status.replace(active=active, diverged=diverged), val_loss, val_score)
+        tracked, better = early_stopping.track(program.early_stopping, status.replace(active=active, diverged=diverged),
+                                               val_loss, val_score, train_loss)
         best_params, best_model_state = m.best_params, m.best_model_state
         if best_params is not None:
             best_params = jax.vmap(select)(better, params, best_params)

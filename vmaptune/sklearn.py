@@ -43,7 +43,7 @@ __all__ = ["MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegress
            "to_space"]
 
 #: Estimator parameters that are settings of the training run, not hyperparameters of a member.
-RUN_PARAMETERS = ("model", "epochs", "batch_size", "early_stopping", "patience", "validation_fraction",
+RUN_PARAMETERS = ("model", "epochs", "batch_size", "early_stopping", "patience", "tol", "validation_fraction",
                   "random_state", "hyperparameters")
 #: scikit-learn scoring names -> vmaptune metrics (scores higher-is-better in both).
 SCORING = {"accuracy": "accuracy", "neg_log_loss": "neg_log_loss", "r2": "r2", "neg_mean_squared_error": "neg_mse",
@@ -81,7 +81,8 @@ class _Network(BaseEstimator):
 
     def fit(self, X, y):
         """Trains one network on X, y for `epochs` epochs (with early_stopping: on a carved-out
-        validation_fraction, keeping the best epoch's weights)."""
+        validation_fraction, keeping the best epoch's weights; with tol and no early_stopping:
+        until the training loss stops improving by tol, as scikit-learn's MLPs converge)."""
         X, y = self._validate(X, y)
         if self._task == "classification":
             check_classification_targets(y)
@@ -91,10 +92,8 @@ class _Network(BaseEstimator):
         data = _dataset(X, y, self._task, self.validation_fraction if self.early_stopping else None,
                         self.random_state)
         space = Space({k: Fixed(_plain(v)) for k, v in self._hyperparameters().items()})
-        patience = EarlyStopping(patience=int(self.patience), restore_best_weights=True, compact_below=0.0) \
-            if self.early_stopping else None
         program = build_program(self._model(), space, data, batch_size=min(int(self.batch_size), data.n_train),
-                                early_stopping=patience, devices=1, member_block=0)
+                                early_stopping=self._stopping(), devices=1, member_block=0)
         program = program.replace(evaluate=bool(self.early_stopping))
         hp = space.numeric(space.encode([{k: d.value for k, d in space.items()}]))
         from vmaptune.engine import data_arrays
@@ -119,6 +118,15 @@ class _Network(BaseEstimator):
         self.n_iter_ = int(trained.sum())
         self.best_epoch_ = int(status["best_epoch"][0]) if self.early_stopping else self.n_iter_
         return self
+
+    def _stopping(self) -> EarlyStopping | None:
+        """The rule `fit` trains under: patience on the held-out split (early_stopping), else
+        scikit-learn's convergence test on the training loss (tol), else none."""
+        tol = _check_tol(self.tol)
+        if self.early_stopping:
+            return EarlyStopping(patience=int(self.patience), min_delta=tol or 0.0, restore_best_weights=True,
+                                 compact_below=0.0)
+        return convergence(self.patience, tol)
 
     def predict(self, X):
         check_is_fitted(self)
@@ -155,7 +163,7 @@ class _MLPParameters:
 
     def __init__(self, n_hidden=1, n_units=100, activation="relu", init="he_normal", init_scale=1.0, dropout=0.0,
                  optimizer="adam", learning_rate=1e-3, momentum=0.9, weight_decay=0.0, batch_size=200, epochs=200,
-                 early_stopping=False, patience=10, validation_fraction=0.1, random_state=None):
+                 early_stopping=False, patience=10, tol=None, validation_fraction=0.1, random_state=None):
         self.n_hidden = n_hidden
         self.n_units = n_units
         self.activation = activation
@@ -170,6 +178,7 @@ class _MLPParameters:
         self.epochs = epochs
         self.early_stopping = early_stopping
         self.patience = patience
+        self.tol = tol
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
@@ -180,8 +189,10 @@ class MLPClassifier(_MLPParameters, _Classifier):
     hyperparameter names, so vt.PopulationSearchCV searches them directly. Defaults follow
     sklearn.neural_network.MLPClassifier: one layer of 100 relu units, adam at 1e-3, batches of
     200, 200 epochs. early_stopping: hold out validation_fraction and stop after `patience`
-    epochs without improvement, keeping the best weights. Inputs are standardised with the
-    training data's statistics."""
+    epochs without improvement, keeping the best weights. tol: without early_stopping, stop once
+    the training loss has not improved by more than tol for `patience` epochs (scikit-learn's
+    tol and n_iter_no_change; its default is tol=1e-4); None (the default) trains every epoch.
+    Inputs are standardised with the training data's statistics."""
 
 
 class MLPRegressor(_MLPParameters, _Regressor):
@@ -194,7 +205,7 @@ class _NetworkParameters:
     (and any optimizer setting); the optimizer's own settings are parameters too."""
 
     def __init__(self, model=None, hyperparameters=None, optimizer="adam", learning_rate=1e-3, momentum=0.9,
-                 weight_decay=0.0, batch_size=64, epochs=50, early_stopping=False, patience=10,
+                 weight_decay=0.0, batch_size=64, epochs=50, early_stopping=False, patience=10, tol=None,
                  validation_fraction=0.1, random_state=None):
         self.model = model
         self.hyperparameters = hyperparameters
@@ -206,6 +217,7 @@ class _NetworkParameters:
         self.epochs = epochs
         self.early_stopping = early_stopping
         self.patience = patience
+        self.tol = tol
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
@@ -224,6 +236,23 @@ class NetworkClassifier(_NetworkParameters, _Classifier):
 
 class NetworkRegressor(_NetworkParameters, _Regressor):
     """A regressor from your own model: vt.NetworkRegressor(vt.Linen(Net), {"hidden": 32})."""
+
+
+def convergence(patience: int, tol: float | None) -> EarlyStopping | None:
+    """scikit-learn's convergence test for its MLPs as an early-stopping rule: stop once the
+    training loss has not improved by more than tol for `patience` epochs (None: no test)."""
+    if tol is None:
+        return None
+    return EarlyStopping(patience=int(patience), min_delta=float(tol), monitor="train_loss")
+
+
+def _check_tol(tol) -> float | None:
+    if tol is None:
+        return None
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
+        raise ValueError(f"tol={tol!r}: give a training-loss improvement >= 0 (scikit-learn's default is 1e-4), "
+                         f"or None to train every epoch.")
+    return float(tol)
 
 
 # -- the search ---------------------------------------------------------------------------------------------
@@ -289,12 +318,14 @@ class PopulationSearchCV(BaseEstimator):
       on all of X (best_estimator_): for all its epochs, or with early stopping for the epochs at
       which its cross-validated score peaked.
     epochs: per candidate (default: the estimator's). early_stopping: a vt.EarlyStopping, or an
-      int patience (default: the estimator's patience when its early_stopping is on).
+      int patience (default: the estimator's patience on each fold's validation rows when its
+      early_stopping is on, else its training-loss convergence test when it has a tol).
     random_state: the seed of the candidates, folds and initial weights. progress: show tqdm's bar.
 
-    Scores: without early stopping, each fold's score after the last epoch, as scikit-learn scores
-    a fitted estimator (the best epoch of a noisy curve would flatter noisy candidates); with early
-    stopping, the scores at the epoch where the folds' mean peaked (the weights it keeps).
+    Scores: without early stopping, or with the training-loss test, each fold's score after its
+    last epoch, as scikit-learn scores a fitted estimator (the best epoch of a noisy curve would
+    flatter noisy candidates); with early stopping on validation data, the scores at the epoch
+    where the folds' mean peaked (the weights it keeps).
     cv_results_ has scikit-learn's keys and dtypes. Every candidate-fold trains in one program,
     so mean_fit_time is the search's training time divided evenly (std 0), and scoring happens
     inside the program: mean_score_time is 0.
@@ -349,6 +380,8 @@ class PopulationSearchCV(BaseEstimator):
             stopping = EarlyStopping(patience=int(stopping))
         elif stopping is None and est.early_stopping:
             stopping = EarlyStopping(patience=int(est.patience))
+        elif stopping is None:  # the estimator's own convergence test, if it has one
+            stopping = convergence(est.patience, _check_tol(est.tol))
         strategy = self.strategy if self.strategy is not None else RandomSearch(population=int(self.n_iter))
         started = time.perf_counter()
         results = tune(est._model(), space, data, strategy, epochs=int(self.epochs or est.epochs),
@@ -357,10 +390,11 @@ class PopulationSearchCV(BaseEstimator):
         seconds = time.perf_counter() - started
         self.search_results_ = results
         self.n_splits_ = int(self.cv)
-        # Without early stopping a candidate is scored as scikit-learn scores it: trained for all its
-        # epochs. Its best epoch would be a maximum over noisy epochs, and picking the largest of those
-        # favours candidates whose curves are noisy (a high learning rate) over those that generalise.
-        final = stopping is None
+        # Without early stopping on the folds' validation data a candidate is scored as scikit-learn
+        # scores it: trained for all its epochs (or until its training loss converged). Its best
+        # epoch would be a maximum over noisy epochs, and picking the largest of those favours
+        # candidates whose curves are noisy (a high learning rate) over those that generalise.
+        final = stopping is None or stopping.monitor == "train_loss"
         self.cv_results_ = _cv_results(results, list(searched.names), self.n_splits_, seconds,
                                        _score_unit(metric, data), final)
         self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))  # the first of the best, as sklearn
@@ -373,6 +407,7 @@ class PopulationSearchCV(BaseEstimator):
             epochs = int(self.epochs or est.epochs)
             if not final:  # early stopping: for the epochs at which its folds' mean peaked
                 epochs = int(results.members["best_epoch"].iloc[self.best_index_]) or epochs
+            # (with the estimator's tol, its own fit stops where its training loss converges)
             self.best_estimator_ = clone(est).set_params(**self.best_params_, epochs=epochs).fit(X, y)
             self.refit_time_ = time.perf_counter() - started
         return self
