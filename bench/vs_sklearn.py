@@ -6,7 +6,9 @@ hidden_layer_sizes (1-2 layers of 16-128 units), alpha and learning_rate_init, c
 vmaptune: PopulationSearchCV(vt.MLPClassifier(epochs=100, batch_size=64), twice the candidates
 over the same kinds of hyperparameters (n_hidden 1-2, n_units in {16, 32, 64, 128}, weight_decay,
 learning_rate; adam), cv=3: every candidate x fold trains at once; the same with early stopping
-(patience 10); and vt.tune doing the same search (cv=3, early stopping, refit=1). Same rows, one
+(patience 10); the same with scikit-learn's own convergence test (tol 1e-4, 10 epochs); and
+vt.tune doing the same search (cv=3, early stopping, refit=1). `--only tol` runs scikit-learn and
+the rows whose names contain "tol". Same rows, one
 run, wall-clock including compilation and the refit. Run it with the persistent compile cache off
 for a first search's figures (every compile paid):
 
@@ -84,12 +86,26 @@ def vmaptune_search_stopping(X, y, candidates, epochs, seed):
     return search.fit(X, y)
 
 
+def vmaptune_search_converged(X, y, candidates, epochs, seed):
+    """scikit-learn's own stopping rule: its MLPClassifier stops once the training loss has not
+    improved by tol=1e-4 (its default) for n_iter_no_change=10 epochs; here the same test, per
+    candidate-fold, inside the population (EarlyStopping(monitor="train_loss"))."""
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=epochs, batch_size=64, optimizer="adam", tol=1e-4,
+                                                    patience=10),
+                                   {"n_hidden": [1, 2], "n_units": [16, 32, 64, 128],
+                                    "weight_decay": loguniform(1e-6, 1e-2), "learning_rate": loguniform(1e-4, 1e-2)},
+                                   n_iter=candidates, cv=3, random_state=seed)
+    return search.fit(X, y)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--candidates", type=int, default=32, help="scikit-learn's; vmaptune gets twice as many")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="run only the vmaptune rows whose names contain one of these (scikit-learn always runs)")
     args = parser.parse_args()
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=args.seed, stratify=y)
@@ -98,8 +114,12 @@ def main():
             ("vmaptune PopulationSearchCV", vmaptune_search, 2 * args.candidates),
             ("vmaptune PopulationSearchCV, early stopping (patience 10)", vmaptune_search_stopping,
              2 * args.candidates),
+            ("vmaptune PopulationSearchCV, tol 1e-4 (scikit-learn's convergence test)", vmaptune_search_converged,
+             2 * args.candidates),
             ("vmaptune vt.tune, cv=3, early stopping (patience 10), refit=1",
              lambda *a: tune_search(*a, X_test=X_test, y_test=y_test), 2 * args.candidates))
+    if args.only is not None:
+        runs = tuple(r for r in runs if r[0].startswith("scikit-learn") or any(o in r[0] for o in args.only))
     for name, run, n in runs:
         t = time.perf_counter()
         search = run(X_train, y_train, n, args.epochs, args.seed)

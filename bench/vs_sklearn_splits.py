@@ -27,7 +27,7 @@ SKLEARN = "scikit-learn RandomizedSearchCV"
 def summarise(runs: list[dict]) -> dict:
     """runs: vs_sklearn.py outputs, one per split -> per row: accuracies, mean, standard error,
     paired difference with scikit-learn (mean, standard error, splits won / tied / lost), seconds."""
-    names = list(runs[0]["rows"])
+    names = [name for name in runs[0]["rows"] if all(name in r["rows"] for r in runs)]  # rows every split ran
     sk = np.array([r["rows"][SKLEARN]["test_accuracy"] for r in runs])
     out = {}
     for name in names:
