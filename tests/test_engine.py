@@ -128,7 +128,7 @@ def test_flat_weight_steps_equal_leaf_by_leaf_steps(digits, monkeypatch):
                      n_units=vt.IntUniform(4, 16), weight_decay=vt.LogUniform(1e-5, 1e-3))
     hp = space.sample(jax.random.key(3), 6)
     hp = dict(hp, learning_rate=hp["learning_rate"].at[5].set(np.inf))  # diverges at its first step
-    program = vt.build_program(vt.MLP(hidden=2, units=16), space, digits, batch_size=48)
+    program = vt.build_program(vt.MLP(hidden=1, units=16), space, digits, batch_size=48)
     flat, flat_curves = train(program, space, digits, hp, range(6), epochs=2)
     assert engine.flat_layout(program, flat.params) is not None
     monkeypatch.setattr(engine, "flat_layout", lambda program, params: None)

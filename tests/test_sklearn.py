@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import loguniform, randint, rankdata, uniform
+from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.model_selection import RandomizedSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -72,25 +73,28 @@ def test_with_early_stopping_candidates_are_scored_and_refit_at_their_best_epoch
 
 def test_tol_stops_on_the_training_loss_as_scikit_learn_and_the_search_scores_the_last_epoch(iris):
     X, y = iris
-    converged = vt.MLPClassifier(epochs=60, batch_size=32, learning_rate=0.05, tol=1e-3, patience=3,
-                                 random_state=0).fit(X, y)
-    assert 3 < converged.n_iter_ < 60  # it stopped once its training loss stopped improving by tol
-    curve = np.asarray(converged.loss_curve_)
-    best_before = np.minimum.accumulate(curve)[-4]
-    assert np.all(curve[-3:] > best_before - 1e-3)  # the last `patience` epochs did not improve by tol
-    full = vt.MLPClassifier(epochs=60, batch_size=32, learning_rate=0.05, random_state=0).fit(X, y)
-    assert full.n_iter_ == 60
-    np.testing.assert_allclose(full.loss_curve_[:converged.n_iter_], curve, rtol=1e-5)  # the same run, cut short
+    est = vt.MLPClassifier(epochs=15, batch_size=32, n_units=8, tol=0.02, patience=2, random_state=0)
+    converged = clone(est).set_params(learning_rate=0.05).fit(X, y)
+    assert 2 < converged.n_iter_ < 15  # it stopped once its training loss stopped improving by tol
 
-    grid = {"learning_rate": [0.003, 0.05], "n_units": [4, 8]}
-    est = vt.MLPClassifier(epochs=40, batch_size=32, tol=1e-3, patience=3)
-    search = vt.PopulationSearchCV(est, grid, strategy=vt.GridSearch(values=grid, population=4), cv=2).fit(X, y)
+    def stop_epoch(curve, tol=0.02, patience=2):  # Keras' rule, which vmaptune's follows
+        best, since = np.inf, 0
+        for epoch, loss in enumerate(curve, start=1):
+            best, since = (loss, 0) if loss < best - tol else (best, since + 1)
+            if since >= patience:
+                return epoch
+        return len(curve)
+
+    assert stop_epoch(converged.loss_curve_) == converged.n_iter_ == len(converged.loss_curve_)
+
+    grid = {"learning_rate": [0.003, 0.05]}  # the refit below reuses the fit's compiled program
+    search = vt.PopulationSearchCV(est, grid, strategy=vt.GridSearch(values=grid, population=2), cv=2).fit(X, y)
     results = search.search_results_
     assert "train_loss" in results.settings["early_stopping"]
-    assert np.isfinite(results.curves["train_loss"]).sum() < 4 * 40  # some candidate stopped early
+    assert np.isfinite(results.curves["train_loss"]).sum() < 2 * 15  # a candidate stopped early
     splits = np.stack([search.cv_results_[f"split{k}_test_score"] for k in range(2)], axis=1)
     np.testing.assert_allclose(splits, results.curves["split_final_scores"], atol=1e-6)  # scored where it stopped
-    assert search.best_estimator_.epochs == 40 and search.best_estimator_.tol == 1e-3  # refit under the same rule
+    assert search.best_estimator_.epochs == 15 and search.best_estimator_.tol == 0.02  # refit under the same rule
 
 
 def test_scipy_distributions_become_vmaptune_distributions():
