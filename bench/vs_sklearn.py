@@ -154,7 +154,7 @@ def main():
             continue
         child = [sys.executable, os.path.abspath(__file__), "--row", str(index), "--seed", str(args.seed),
                  "--epochs", str(args.epochs), "--candidates", str(args.candidates)]
-        done = subprocess.run(child, capture_output=True, text=True, check=True)
+        done = subprocess.run(child, stdout=subprocess.PIPE, text=True, check=True)  # its stderr (logs) shows
         rows.update(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps({name: rows[name]}), flush=True)
     sk = rows["scikit-learn RandomizedSearchCV"]

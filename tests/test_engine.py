@@ -147,3 +147,14 @@ def test_flat_weight_steps_equal_leaf_by_leaf_steps(digits, monkeypatch):
     assert_trees_equal(layout.unravel(layout.ravel(tree)), tree)
     assert_trees_equal(layout.unravel_one(layout.ravel_one(take(tree, 1))), take(tree, 1))
     assert FlatLayout.of({"a": jnp.ones((2, 3)), "b": jnp.ones((2, 3), jnp.bfloat16)}) is None
+
+
+def test_the_initialisation_compiled_without_llvm_optimisations_gives_the_same_members(program, digits, hp):
+    """init_population is compiled at XLA's backend optimisation level 0 (it runs once; its compile
+    is what a first search pays): the members it starts are bit for bit the optimised program's."""
+    numeric = SMALL_SPACE.numeric(hp)
+    controls = program.controls(numeric, digits.n_train, 2)
+    args = (program, numeric, controls, jnp.arange(4), jax.random.key(5), jnp.ones(4, bool))
+    assert engine.INIT_COMPILER_OPTIONS == {"xla_backend_optimization_level": 0}
+    optimised = jax.jit(engine._init, static_argnames="program")
+    assert_trees_equal(engine.init_population(*args).members, optimised(*args).members)

@@ -144,7 +144,12 @@ def _init(program: Program, hp, controls: Controls, member_ids, members_key, act
     return PopulationState(members=members, epoch=jnp.zeros((), jnp.int32))
 
 
-init_population = jax.jit(_init, static_argnames="program")
+#: The initialisation program runs once per population, so its speed hardly matters, but its
+#: compile is paid by every first search: without LLVM's optimisations it compiles in about half
+#: the time (its threefry draws are most of it; bench/compile_time.py), to the same values.
+INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+
+init_population = jax.jit(_init, static_argnames="program", compiler_options=INIT_COMPILER_OPTIONS)
 init_population.__doc__ = """(program, hp, controls, member_ids (P,), members_key, active (P,)) -> PopulationState."""
 
 
