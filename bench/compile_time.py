@@ -1,7 +1,8 @@
 """Where a first search's compile time goes: the seed-004 digits search's training program
 (PopulationSearchCV, 64 candidates x 3 folds), captured at its first call and compiled again here:
 lowering and XLA compile seconds, HLO size, fusions by the JAX operation they came from, and the
-seconds of 5 epochs once compiled. Then the cost of random numbers in a program: one vmapped
+seconds of 5 epochs once compiled; the initialisation program compiled with XLA's default
+optimisation and at level 0 (vmaptune's); the cost of random numbers in a program: one vmapped
 threefry (fold_in + bits) against several.
 
     VMAPTUNE_COMPILE_CACHE=0 python bench/compile_time.py --json bench/out/compile_time.json
@@ -91,6 +92,27 @@ def training_program() -> dict:
             "five_epochs_seconds": round(min(seconds), 3)}
 
 
+def initialisation_program() -> dict:
+    """Compile seconds of the 256-member initialisation program of the search's space (the widest
+    MLP), XLA's default optimisation against vmaptune's level 0 (engine.INIT_COMPILER_OPTIONS),
+    in that order (the first compile of a process also pays a fixed cost)."""
+    data = vt.load_dataset("digits")
+    space = vt.Space(n_hidden=vt.IntUniform(1, 2), n_units=vt.Choice([16, 32, 64, 128]),
+                     learning_rate=vt.LogUniform(1e-4, 1e-2), weight_decay=vt.LogUniform(1e-6, 1e-2),
+                     optimizer=vt.Fixed("adam"))
+    program = vt.build_program(vt.MLP(), space, data, batch_size=64)
+    hp = space.numeric(space.sample(jax.random.key(0), 256))
+    args = (program, hp, program.controls(hp, data.n_train, 100), jnp.arange(256), jax.random.key(0),
+            jnp.ones(256, bool))
+    out = {}
+    for name, init in (("default", jax.jit(engine._init, static_argnames="program")),
+                       ("level 0", engine.init_population)):
+        t = time.perf_counter()
+        init.lower(*args).compile()
+        out[name] = round(time.perf_counter() - t, 3)
+    return out
+
+
 def random_numbers() -> dict:
     """Compile seconds of a program drawing n vmapped threefry streams (and one unvmapped)."""
     jax.jit(lambda x: x * 2 + 1).lower(jnp.ones(3)).compile()  # the first compile's fixed cost, out of the way
@@ -114,7 +136,8 @@ def main():
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     out = {"machine": machine(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
-           "training_program": training_program(), "random_number_compiles": random_numbers()}
+           "training_program": training_program(), "initialisation_program": initialisation_program(),
+           "random_number_compiles": random_numbers()}
     for key, value in out.items():
         print(f"{key}: {value}")
     write_json(args.json, out)

@@ -431,7 +431,7 @@ def _no_training(*args, **kwargs):
 @pytest.fixture(autouse=True)
 def nothing_compiles(monkeypatch):
     """The engine's compiled entry points fail the test if a case gets that far."""
-    for name in ("init_population", "train_chunk", "evaluate_population", "write_hyperparameters"):
+    for name in ("init_population", "_init", "train_chunk", "evaluate_population", "write_hyperparameters"):
         monkeypatch.setattr(engine, name, _no_training, raising=False)
 
 

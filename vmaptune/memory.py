@@ -62,8 +62,8 @@ def training_bytes(program: Program, data: engine.DataArrays, hp_one: Mapping[st
     hp = {k: jnp.broadcast_to(jnp.asarray(v), (rows,)) for k, v in hp_one.items()}
     controls = program.controls(hp, data.n_train, 1)
     key = jax.random.key(0)
-    state = jax.eval_shape(lambda: engine.init_population(program, hp, controls, jnp.arange(rows), key,
-                                                          jnp.ones(rows, bool)))
+    # the plain function: init_population's compiler options are only allowed on a top-level jit
+    state = jax.eval_shape(lambda: engine._init(program, hp, controls, jnp.arange(rows), key, jnp.ones(rows, bool)))
     analysis = engine.train_chunk.lower(program, state, hp, controls, data, key, 1).compile().memory_analysis()
     if analysis is None:  # a backend without the analysis: assume nothing is reused
         return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state)) * 4
