@@ -34,11 +34,13 @@ def test_a_later_process_prices_programs_from_this_machines_remembered_compiles(
     monkeypatch.setattr(compile_cache, "DIRECTORY", str(tmp_path))  # this test's own file
     for name, empty in (("COMPILE_SECONDS", {}), ("ROW_SECONDS", {}), ("_machine", None)):
         monkeypatch.setattr(costs, name, empty)  # a process that has measured nothing
+    monkeypatch.setattr(costs, "QUICK_COMPILE_SAVES", 0.0)  # the usual compile (a quick one is not remembered)
     data = vt.load_dataset("iris")
     space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1))
     vt.tune(vt.MLP(hidden=1, units=6), space, data, vt.RandomSearch(population=3), epochs=2, batch_size=16,
             progress=False)
-    (program, rows, _), first_call = next(iter(costs.COMPILE_SECONDS.items()))
+    (program, rows, _, quick), first_call = next(iter(costs.COMPILE_SECONDS.items()))
+    assert not quick
     file = tmp_path / costs.MACHINE_FILE
     assert file.exists()
 

@@ -119,9 +119,10 @@ def test_population_equals_separate_runs_with_bfloat16_matmuls(digits, hp):
 
 
 def test_flat_weight_steps_equal_leaf_by_leaf_steps(digits, monkeypatch):
-    """The epoch's steps on one vector per member (vmaptune/flat.py) change nothing a member
-    computes (up to rounding): the weights, moments and curves of stepping leaf by leaf, for a population mixing
-    optimizer kinds (mu and nu both kept) and widths (update masks), with a diverging member."""
+    """A training chunk carrying one vector of weights per member (vmaptune/flat.py) changes nothing
+    a member computes (up to rounding): the weights, moments and curves of training leaf by leaf,
+    for a population mixing optimizer kinds (mu and nu both kept) and widths (update masks), with
+    a diverging member."""
     from vmaptune.flat import FlatLayout
 
     space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-2), optimizer=vt.Choice(["momentum", "adam", "rmsprop"]),
@@ -158,3 +159,30 @@ def test_the_initialisation_compiled_without_llvm_optimisations_gives_the_same_m
     assert engine.INIT_COMPILER_OPTIONS == {"xla_backend_optimization_level": 0}
     optimised = jax.jit(engine._init, static_argnames="program")
     assert_trees_equal(engine.init_population(*args).members, optimised(*args).members)
+
+
+def test_the_quick_training_program_trains_the_same_members_up_to_rounding(program, digits, hp, monkeypatch):
+    """engine.train_chunk_quick (compiled without LLVM's optimisations, for populations that train
+    for a moment) computes what train_chunk computes, up to rounding. costs.quick_compile takes it
+    for a moment's training only, priced at default rates (the same choice in every process), and
+    only on a CPU."""
+    from vmaptune import costs
+
+    numeric = SMALL_SPACE.numeric(hp)
+    data = engine.data_arrays(digits)
+    controls = program.controls(numeric, data.n_train, 2)
+
+    def start():
+        return engine.init_population(program, numeric, controls, jnp.arange(4), jax.random.key(0), jnp.ones(4, bool))
+
+    usual, usual_curves = engine.train_chunk(program, start(), numeric, controls, data, jax.random.key(1), 2)
+    quick, quick_curves = engine.train_chunk_quick(program, start(), numeric, controls, data, jax.random.key(1), 2)
+    for a, b in zip(jax.tree.leaves(host((usual.members.params, usual.members.opt_state))),
+                    jax.tree.leaves(host((quick.members.params, quick.members.opt_state)))):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for name in ("train_loss", "val_loss", "val_score"):
+        np.testing.assert_allclose(usual_curves[name], quick_curves[name], rtol=1e-5)
+    assert costs.quick_compile(program, data.n_train, 8 * 2)  # a tiny search: mostly compile
+    assert not costs.quick_compile(program, data.n_train, 64 * 100)  # a real one: training decides
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert not costs.quick_compile(program, data.n_train, 8 * 2)

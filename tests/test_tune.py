@@ -168,3 +168,29 @@ def test_strategy_ask_tell_without_training():
     assert seen == strategy.total_evaluations() == 10
     with pytest.raises(ValueError, match=r"scores must have shape \(5,\)"):
         strategy.tell(state, hp, jnp.zeros(4))
+
+
+def test_a_tiny_search_compiles_quickly_and_the_same_way_every_time(monkeypatch):
+    """A search that trains for a moment compiles its training program without LLVM's optimisations
+    (most of a tiny first search is compile). The choice follows what the search trains, never a
+    timing, so the same seed still gives the same numbers bit for bit. The checks before it trace
+    the model with a member made on the host: nothing is sampled (compiled) for them."""
+    from vmaptune import space as space_module
+    from vmaptune.program import one_member
+
+    calls = []
+    quick = engine.train_chunk_quick
+    monkeypatch.setattr(engine, "train_chunk_quick", lambda *a, **k: calls.append(a[0]) or quick(*a, **k))
+    data = vt.load_dataset("iris")
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), n_units=vt.Choice([4, 8]))
+
+    def search():
+        return vt.tune(vt.MLP(hidden=1, units=8), space, data, vt.RandomSearch(population=4), epochs=2, progress=False)
+
+    first, second = search(), search()
+    assert calls
+    np.testing.assert_array_equal(first.curves["val_loss"], second.curves["val_loss"])
+    monkeypatch.setattr(space_module, "_sample", lambda *a: pytest.fail("one_member sampled"))
+    member = one_member(vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), n_units=vt.Choice([4, 8]),
+                                 activation=vt.Choice(["tanh", "relu"]), momentum=vt.OneMinusLogUniform(0.5, 0.9)))
+    assert member == {"learning_rate": np.float32(1e-3), "n_units": 4, "activation": 0, "momentum": np.float32(0.5)}

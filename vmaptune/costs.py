@@ -30,8 +30,14 @@ DEFAULT_FLOP_RATE = {"cpu": 3.5e10, "gpu": 1e13, "tpu": 2e13}
 #: member-epoch of 14 steps.
 STEP_OVERHEAD = {"cpu": 3.6e-5, "gpu": 2e-7, "tpu": 2e-7}  # seconds per member-step on one device
 
-#: (program, rows, chunk epochs) -> seconds its first call took (it compiled then).
+#: (program, rows, chunk epochs, quick) -> seconds its first call took (it compiled then).
 COMPILE_SECONDS: dict[tuple, float] = {}
+
+
+def _usual_compiles() -> dict[tuple, float]:
+    """COMPILE_SECONDS without the quick compiles (engine.train_chunk_quick): they would underprice
+    the usual ones."""
+    return {key: s for key, s in COMPILE_SECONDS.items() if not key[3:4] or not key[3]}
 #: program -> (training FLOPs, member-steps, seconds) of its runs' busy rows, summed over this process.
 ROW_SECONDS: dict = {}
 #: A new program brings its initialisation program and some tracing with it: its first use costs
@@ -128,7 +134,8 @@ def compile_estimate(program=None, rows: int | None = None) -> float:
     machine's remembered compiles; else the platform's default."""
     from vmaptune import compile_cache
 
-    mine = [s for key, s in COMPILE_SECONDS.items() if key[0] == program]
+    usual = _usual_compiles()
+    mine = [s for key, s in usual.items() if key[0] == program]
     if mine:
         return min(mine)
     known = machine_entries()
@@ -137,8 +144,8 @@ def compile_estimate(program=None, rows: int | None = None) -> float:
         if not compile_cache.is_on():
             return entry.get("compile", entry.get("load", 0.0) / CACHED_SHARE)
         return entry.get("load", CACHED_SHARE * entry.get("compile", 0.0))
-    if COMPILE_SECONDS:
-        return sum(COMPILE_SECONDS.values()) / len(COMPILE_SECONDS)
+    if usual:
+        return sum(usual.values()) / len(usual)
     remembered = [e["compile"] for e in known.values() if "compile" in e]
     if remembered:
         return sum(remembered) / len(remembered)
@@ -177,6 +184,27 @@ def row_epoch_seconds(program, n_train: int) -> float:
     """Expected seconds for one member (row) of `program` to train one epoch."""
     return (program.steps_per_epoch(n_train) * _overhead() / max(program.devices, 1)
             + row_epoch_flops(program, n_train) / flop_rate(program.devices))
+
+
+#: Compiled without LLVM's optimisations (XLA's backend level 0), a CPU training program compiles
+#: in about 60 % of the time (a small MLP on iris: 0.57 s against 0.88 s) and trains 1.5-3.7x
+#: slower (bench/compile_time.py, 2-core CPU): worth it for a program that trains for a moment.
+QUICK_COMPILE_SAVES = 0.3
+QUICK_SLOWDOWN = 3.7
+
+
+def quick_compile(program, n_train: int, member_epochs: float) -> bool:
+    """True when a CPU training program whose members train `member_epochs` member-epochs in all
+    should compile without LLVM's optimisations (engine.train_chunk_quick): its training, priced
+    at the platform's default rates on one device, would lose less time than the compile saves.
+    Default rates, never measured ones: the choice changes numbers in their last bits, so the same
+    search must make it the same way in every process (same seed, same result; a resumed run as
+    an uninterrupted one)."""
+    if jax.default_backend() != "cpu":
+        return False
+    row_epoch = (program.steps_per_epoch(n_train) * STEP_OVERHEAD["cpu"]
+                 + row_epoch_flops(program, n_train) / DEFAULT_FLOP_RATE["cpu"])
+    return member_epochs * row_epoch * (QUICK_SLOWDOWN - 1) < QUICK_COMPILE_SAVES
 
 
 def plan_seconds(parts, n_train: int, epochs: int) -> float:

@@ -144,10 +144,12 @@ def _init(program: Program, hp, controls: Controls, member_ids, members_key, act
     return PopulationState(members=members, epoch=jnp.zeros((), jnp.int32))
 
 
+#: XLA without LLVM's optimisations: compiles in about half the time, runs slower.
+QUICK_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
 #: The initialisation program runs once per population, so its speed hardly matters, but its
 #: compile is paid by every first search: without LLVM's optimisations it compiles in about half
 #: the time (its threefry draws are most of it; bench/compile_time.py), to the same values.
-INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+INIT_COMPILER_OPTIONS = QUICK_COMPILER_OPTIONS
 
 init_population = jax.jit(_init, static_argnames="program", compiler_options=INIT_COMPILER_OPTIONS)
 init_population.__doc__ = """(program, hp, controls, member_ids (P,), members_key, active (P,)) -> PopulationState."""
@@ -163,22 +165,20 @@ def _epoch_order(program: Program, n_train: int, order_key, keys, epoch) -> jax.
                                                      n_train))(keys)
 
 
-def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows, epoch, n_steps: int):
+def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows, epoch, n_steps: int,
+                 layout: FlatLayout | None = None):
     """One epoch of optimizer steps for a block of members (or the whole population).
 
     members: dict of per-member arrays (member axis first): params, opt_state, model_state,
       active, diverged, key, hp, batch_size, total_steps, fold, masks (or None), steps (steps each
       member takes this epoch) and, unless every member reads shared_rows, order (members, n_train).
     shared_rows: (steps, batch) rows every member reads, or None.
+    layout: params, masks and the optimizer's moments are flat in this layout (flat_chunk_state).
     -> params, opt_state, model_state, active, diverged, loss_sum (members,)."""
     hp, masks, n_train = members["hp"], members["masks"], data.n_train
     shared = shared_rows is not None and not data.folded  # one gather serves every member
     weighted = program.variable_batch
-    layout = flat_layout(program, members["params"])
     params, opt_state = members["params"], members["opt_state"]
-    if layout is not None:  # the steps run on one vector per member; pytrees again after them
-        params, opt_state = layout.ravel(params), program.optimizer.map_moments(opt_state, layout.ravel)
-        masks = None if masks is None else layout.ravel(masks)
     vstep = jax.vmap(functools.partial(member_update, program, layout=layout),
                      in_axes=(0, 0, 0, 0, 0, 0, 0 if masks is not None else None, None if shared else 0,
                               None if shared else 0, 0 if weighted else None, 0))
@@ -218,15 +218,19 @@ def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows,
     carry = (params, opt_state, members["model_state"], active, members["diverged"],
              jnp.zeros(active.shape[0], jnp.float32))
     (params, opt_state, *rest), _ = jax.lax.scan(step_body, carry, jnp.arange(n_steps))
-    if layout is not None:
-        params, opt_state = layout.unravel(params), program.optimizer.map_moments(opt_state, layout.unravel)
     return (params, opt_state, *rest)
 
 
 def flat_layout(program: Program, params) -> FlatLayout | None:
-    """The flat layout an epoch's steps use for these weights (member axis first), or None to
-    step leaf by leaf: your own optimizer's state is opaque to the engine (vmaptune/flat.py)."""
+    """The flat layout a training chunk uses for these weights (member axis first), or None to
+    train leaf by leaf: your own optimizer's state is opaque to the engine (vmaptune/flat.py)."""
     return FlatLayout.of(params) if isinstance(program.optimizer, PopulationOptimizer) else None
+
+
+def _map_weights(program: Program, members: Members, fn) -> Members:
+    """members with fn applied to the weights, the best weights and the optimizer's moments."""
+    return members.replace(params=fn(members.params), opt_state=program.optimizer.map_moments(members.opt_state, fn),
+                           best_params=None if members.best_params is None else fn(members.best_params))
 
 
 def _evaluate(program: Program, params, model_state, hp, fold, data: DataArrays):
@@ -265,7 +269,8 @@ def _in_blocks(fn, members: dict, block: int):
     return jax.tree.map(lambda x: x.reshape((p,) + x.shape[2:]), out)
 
 
-def _block_epoch(program: Program, data: DataArrays, block: dict, shared_rows, epoch, n_steps: int):
+def _block_epoch(program: Program, data: DataArrays, block: dict, shared_rows, epoch, n_steps: int,
+                 layout: FlatLayout | None):
     """One epoch of a block of members: its steps, then its validation (in the same block, so the
     forward pass finds the weights in cache). A block where no member trains is skipped
     (`lax.cond`): its members are frozen, so the steps would change nothing; their validation
@@ -276,9 +281,10 @@ def _block_epoch(program: Program, data: DataArrays, block: dict, shared_rows, e
 
     def run(b):
         params, opt_state, model_state, active, diverged, loss_sum = _train_steps(program, data, b, shared_rows,
-                                                                                  epoch, n_steps)
+                                                                                  epoch, n_steps, layout)
         if program.evaluate:
-            val_loss, val_score = _evaluate(program, params, model_state, b["hp"], b["fold"], data)
+            tree = params if layout is None else layout.unravel(params)
+            val_loss, val_score = _evaluate(program, tree, model_state, b["hp"], b["fold"], data)
         else:
             val_loss = val_score = jnp.zeros(active.shape[0], jnp.float32)
         return (params, opt_state, model_state, active, diverged, loss_sum, val_loss.astype(jnp.float32),
@@ -297,6 +303,13 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
                  n_epochs: int):
     TRACE_COUNTS["train_chunk"] += 1
     masks = update_masks(program, hp)
+    # With the built-in optimizer, the chunk carries one vector of weights (and one per moment) per
+    # member: its epochs' steps, member blocks and no-op guards touch a few arrays instead of every
+    # leaf (a smaller program, compiled faster); pytrees again when the chunk ends.
+    layout = flat_layout(program, state.members.params)
+    if layout is not None:
+        state = state.replace(members=_map_weights(program, state.members, layout.ravel))
+        masks = None if masks is None else layout.ravel(masks)
     n_train = data.n_train
     n_steps = program.steps_per_epoch(n_train)
     member_steps = n_train // controls.batch_size
@@ -315,7 +328,8 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
         else:
             members["order"] = order
         params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated = _in_blocks(
-            lambda b: _block_epoch(program, data, b, shared_rows, state.epoch, n_steps), members, program.member_block)
+            lambda b: _block_epoch(program, data, b, shared_rows, state.epoch, n_steps, layout), members,
+            program.member_block)
         # A finite model can still overflow on validation data: that is divergence too.
         blown = ~(jnp.isfinite(val_loss) & jnp.isfinite(val_score)) & ~diverged & active & evaluated
         diverged, active = diverged | blown, active & ~blown
@@ -339,7 +353,10 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
         return PopulationState(members=members, epoch=epoch), {"train_loss": train_loss, "val_loss": val_loss,
                                                                "val_score": val_score, "evaluated": evaluated}
 
-    return jax.lax.scan(epoch_body, state, None, length=n_epochs)
+    state, curves = jax.lax.scan(epoch_body, state, None, length=n_epochs)
+    if layout is not None:
+        state = state.replace(members=_map_weights(program, state.members, layout.unravel))
+    return state, curves
 
 
 def _train_chunk_on_devices(program: Program, state: PopulationState, hp, controls: Controls, data: DataArrays,
@@ -365,6 +382,13 @@ train_chunk.__doc__ = """(program, state, hp, controls, data, order_key, n_epoch
 curves: dict of (n_epochs, P) arrays: train_loss, val_loss, val_score (NaN once diverged), and
 evaluated (bool): False where a member's block was skipped (nobody in it trained): its validation
 is NaN there and stands for its last value."""
+
+# The same program compiled without LLVM's optimisations, for populations that train for a fraction
+# of a second (costs.quick_compile): a tiny first search is mostly compile. The numbers may differ
+# from train_chunk's in their last bits (instruction selection), so a search chooses one for good.
+train_chunk_quick = jax.jit(_train_chunk_on_devices, static_argnames=("program", "n_epochs"), donate_argnames="state",
+                            compiler_options=QUICK_COMPILER_OPTIONS)
+train_chunk_quick.__doc__ = train_chunk.__doc__
 
 
 @functools.partial(jax.jit, static_argnames="program")

@@ -12,7 +12,6 @@ import pandas as pd
 
 from vmaptune.results import STATUS_DIVERGED, STATUS_OK, STATUS_STOPPED, Results
 from vmaptune.space import Space
-from vmaptune.strategies.base import finite_or_worst
 
 TABLE_COLUMNS = ("score", "score_std", "best_score", "final_score", "best_epoch", "status", "final_train_loss")
 
@@ -81,7 +80,8 @@ class History:
         self.settings.setdefault("programs", []).append(int(record.programs))
         # seconds since this call started, at each round's end (a resumed run counts from its restart)
         self.settings.setdefault("round_seconds", []).append(round(time.perf_counter() - self.started, 3))
-        scores = np.asarray(finite_or_worst(record.scores))
+        scores = np.asarray(record.scores, np.float32)  # numpy: a jnp call here would compile on the host
+        scores = np.where(np.isfinite(scores), scores, -np.inf)
         if len(scores):
             self.best = max(self.best, float(np.max(scores)))
 

@@ -65,12 +65,13 @@ class PopulationRun:
     member trains at most (default: epochs). order: the random stream of the shared minibatch
     order ("order" for searches, "refit" for refits). packing: how rows are laid out when members
     leave (packing.choose_layout): "auto" (the cheapest), "always" (a smaller population at once),
-    "never" (the same rows, regrouped).
+    "never" (the same rows, regrouped). quick: compile without LLVM's optimisations
+    (costs.quick_compile; None: decide from this run's member-epochs).
     """
 
     def __init__(self, program: Program, hp: Mapping[str, jax.Array], data: DataArrays, *, member_ids, seed: int = 0,
                  epochs: int, rows: int | None = None, fold=None, budget=None, order: str = "order",
-                 packing: str = "auto"):
+                 packing: str = "auto", quick: bool | None = None):
         if packing not in PACKING:
             raise ValueError(f"packing={packing!r}: use one of {PACKING}.")
         member_ids = np.asarray(member_ids, np.int32)
@@ -79,6 +80,7 @@ class PopulationRun:
         if rows < n:
             raise ValueError(f"rows={rows} cannot hold the {n} members.")
         self.program, self.data, self.total_epochs, self.members = program, data, int(epochs), n
+        self.quick = costs.quick_compile(program, data.n_train, n * self.total_epochs) if quick is None else bool(quick)
         self.slots = _initial_slots(n, rows, self._shape(rows))
         take = np.maximum(self.slots, 0)  # fillers copy member 0
         self.member_hp = {k: np.asarray(v) for k, v in hp.items()}  # host copy, per member
@@ -122,17 +124,18 @@ class PopulationRun:
             n = min(chunk_epochs, epochs - start)
             chunk = None
             if self.rows:  # a population everyone was packed out of has nothing left to compute
-                key = (self.program, self.rows, n)
+                key = (self.program, self.rows, n, self.quick)
                 first = key not in costs.COMPILE_SECONDS
                 profile = startup.TimeProfile()
                 dispatched = time.perf_counter()
                 with profile.measure() if first else contextlib.nullcontext():
-                    self.state, chunk = engine.train_chunk(self.program, self.state, self.hp, self.controls,
-                                                           self.data, self.order_key, n)
+                    self.state, chunk = (engine.train_chunk_quick if self.quick else engine.train_chunk)(
+                        self.program, self.state, self.hp, self.controls, self.data, self.order_key, n)
                 if first:  # a first call returns once it has compiled
                     costs.COMPILE_SECONDS[key] = time.perf_counter() - dispatched
                     compiling += costs.COMPILE_SECONDS[key]
-                    if not any(k[:2] == key[:2] for k in costs.COMPILE_SECONDS if k != key):  # once per rows
+                    # once per rows; a quick compile's time would underprice the usual one
+                    if not self.quick and not any(k[:2] == key[:2] for k in costs.COMPILE_SECONDS if k != key):
                         costs.remember(self.program, self.rows, costs.COMPILE_SECONDS[key],
                                        from_cache=profile.cache_hits > 0 and profile.cache_misses == 0)
             if pending is not None:

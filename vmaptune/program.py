@@ -161,8 +161,15 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset) ->
 
 
 def one_member(space: Space) -> dict[str, np.ndarray]:
-    """One sampled member's numeric hyperparameters (scalars, on the host)."""
-    return {k: np.asarray(v)[0] for k, v in space.numeric(space.sample(jax.random.key(0), 1)).items()}
+    """One valid member's numeric hyperparameters (scalars, on the host): each range's low end,
+    each choice's first option. The checks and the memory plan trace the model with it; made on
+    the host because a sample would compile a program of its own (a first search pays it)."""
+    try:
+        encoded = {name: np.asarray([dist.encode(dist.options[0] if hasattr(dist, "options") else dist.low)],
+                                    np.dtype(dist.dtype)) for name, dist in space.items()}
+    except (AttributeError, ValueError):  # a distribution of your own: one sampled member
+        encoded = space.sample(jax.random.key(0), 1)
+    return {k: np.asarray(v)[0] for k, v in space.numeric(encoded).items()}
 
 
 class Programs:

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 import jax.numpy as jnp
 import numpy as np
 
-from vmaptune import engine, memory, streams
+from vmaptune import costs, engine, memory, streams
 from vmaptune.checkpoint import from_host, to_host
 from vmaptune.data import Dataset
 from vmaptune.decisions import TrainingContext
@@ -176,7 +176,9 @@ class Search:
             if resume is None:
                 first = adapter.begin()
             deciders.append(adapter)
-        population = self._population(groups, slot_hp, slot_ids, slot_fold, rows)
+        # one choice for the whole round, from what it trains (not from how the plan grouped it)
+        quick = costs.quick_compile(self.program, self.arrays.n_train, len(slot_ids) * s.epochs)
+        population = self._population(groups, slot_hp, slot_ids, slot_fold, rows, quick)
         self.current = RoundInProgress(round_index, hp, ids, replicas, population, adapter,
                                        plan=self.programs.plan)
         if resume is None:
@@ -207,10 +209,10 @@ class Search:
 
     current: "RoundInProgress | None" = None
 
-    def _population(self, groups, hp, ids, fold, rows: int) -> Population:
+    def _population(self, groups, hp, ids, fold, rows: int, quick: bool) -> Population:
         """The slots as one run per program group. One group uses `rows` rows (the strategy's full
         population: every round compiles to the same shape); several groups each round theirs up to a
-        power of two, so shapes repeat across rounds."""
+        power of two, so shapes repeat across rounds. quick: compile without LLVM's optimisations."""
         parts = []
         for program, members in groups:
             size = rows if len(groups) == 1 else 1 << max(len(members) - 1, 0).bit_length()
@@ -225,7 +227,7 @@ class Search:
                 run = PopulationRun(program, {k: np.asarray(v)[part] for k, v in hp.items()}, self.arrays,
                                     member_ids=ids[part],
                                     seed=self.settings.seed, epochs=self.settings.epochs, rows=size,
-                                    fold=fold[part] if self.settings.cv else None)
+                                    fold=fold[part] if self.settings.cv else None, quick=quick)
                 parts.append((run, part))
         return Population(parts)
 
