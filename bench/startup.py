@@ -1,6 +1,9 @@
 """A new process's first search: where its time goes, with a cold, a warm and no persistent
-compile cache (every compile cached, vmaptune's default, or only those of 0.2 s or more). Each run is a fresh Python process running the same small search (iris, P = 8,
-2 epochs), so import, tracing and compile costs are what a user meets at every start.
+compile cache (every compile cached, vmaptune's default, or only those of 0.2 s or more), and
+with no cache and every training program compiled with LLVM's optimisations (the search trains
+for a moment, so it normally takes engine.train_chunk_quick). Each run is a fresh Python process
+running the same small search (iris, P = 8, 2 epochs), so import, tracing and compile costs are
+what a user meets at every start.
 
     python bench/startup.py --json bench/out/startup.json
 """
@@ -23,6 +26,9 @@ started = time.perf_counter()
 import jax
 import vmaptune as vt
 jax.config.update("jax_persistent_cache_min_compile_time_secs", float(sys.argv[1]))
+if sys.argv[2] == "usual":  # every training program compiled with LLVM's optimisations
+    import vmaptune.costs
+    vmaptune.costs.QUICK_COMPILE_SAVES = 0.0
 data = vt.load_dataset("iris")
 data_seconds = time.perf_counter() - started - vt.startup.IMPORT_SECONDS
 result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), data,
@@ -31,11 +37,11 @@ print(json.dumps({**result.settings["time"], "data_seconds": round(data_seconds,
 """
 
 
-def fresh_process(cache: str, min_seconds: float = 0.0) -> dict:
+def fresh_process(cache: str, min_seconds: float = 0.0, compile: str = "auto") -> dict:
     env = {**os.environ, "VMAPTUNE_COMPILE_CACHE": cache}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", SEARCH, str(min_seconds)], env=env, capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", SEARCH, str(min_seconds), compile], env=env, capture_output=True,
+                          text=True, check=True)
     return {"process_seconds": round(time.perf_counter() - start, 3), **json.loads(done.stdout.strip().splitlines()[-1])}
 
 
@@ -45,6 +51,7 @@ def main():
     args = parser.parse_args()
     out = {"machine": machine(), "runs": {}}
     out["runs"]["no cache"] = fresh_process("0")
+    out["runs"]["no cache, quick compile off"] = fresh_process("0", compile="usual")
     with tempfile.TemporaryDirectory() as cache:  # vmaptune's setting: every compile cached
         out["runs"]["cold cache"] = fresh_process(cache)
         out["runs"]["warm cache"] = fresh_process(cache)
