@@ -137,14 +137,16 @@ def test_auto_bucketing_pays_for_groups_only_when_their_compiles_are_earned(digi
     hp = space.numeric(space.encode([{"learning_rate": 0.05, "n_units": u} for u in [8] * 60 + [512] * 4]))
     base = vt.build_program(vt.MLP(hidden=2), space, digits, batch_size=64)
 
-    def plan(epochs):
+    def plan(epochs, rounds=1):
         programs = Programs(vt.MLP(hidden=2), space, digits, base, bucketing="auto", epochs=epochs)
-        return [len(members) for _, members in programs.partition(hp)]
+        return [len(members) for _, members in programs.partition(hp, rounds=rounds)]
 
     # 60 narrow members padded to 512 units: grouping saves most of the work, which pays for a
-    # second program's compile only over enough epochs
+    # second program's compile only over enough epochs, or enough rounds (compiled once, trained
+    # in each)
     assert plan(epochs=1) == [64]
     assert plan(epochs=2000) == [60, 4]
+    assert plan(epochs=1, rounds=2000) == [60, 4]
     # once this process has compiled the groups, grouping costs no compile: it wins at once
     programs = Programs(vt.MLP(hidden=2), space, digits, base, bucketing=True)
     for program, members in programs.partition(hp):  # rows: a power of two per group
@@ -189,3 +191,15 @@ def test_batch_size_classes_train_the_same_members_with_less_padding(digits):
     np.testing.assert_allclose(classes.curves["train_loss"], padded.curves["train_loss"], rtol=1e-4, atol=1e-5)
     assert classes.settings["useful_compute_fraction"][0] > padded.settings["useful_compute_fraction"][0]
     assert classes.settings["programs"][0] > 1
+
+
+def test_a_search_prices_its_plan_over_the_rounds_it_has_left(digits, monkeypatch):
+    from vmaptune.program import Programs
+
+    seen = []
+    partition = Programs.partition
+    monkeypatch.setattr(Programs, "partition", lambda self, *a, **k: seen.append(k["rounds"]) or partition(self, *a, **k))
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1))
+    vt.tune(vt.MLP(hidden=1, units=8), space, digits, vt.RandomSearch(population=4, rounds=3), epochs=1,
+            progress=False)
+    assert seen == [3, 2, 1]

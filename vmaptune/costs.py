@@ -207,16 +207,17 @@ def quick_compile(program, n_train: int, member_epochs: float) -> bool:
     return member_epochs * row_epoch * (QUICK_SLOWDOWN - 1) < QUICK_COMPILE_SAVES
 
 
-def plan_seconds(parts, n_train: int, epochs: int) -> float:
-    """Expected seconds for a round trained as `parts` [(program, rows, members)]: each program's
-    compile (unless this process has compiled it for those rows) plus its training: members x
-    epochs, and filler rows at IDLE_SHARE where the program skips idle member blocks (a CPU),
-    in full where it does not."""
+def plan_seconds(parts, n_train: int, epochs: int, rounds: int = 1) -> float:
+    """Expected seconds for `rounds` rounds trained as `parts` [(program, rows, members)]: each
+    program's compile, once (unless this process has compiled it for those rows), plus its
+    training in every round: members x epochs, and filler rows at IDLE_SHARE where the program
+    skips idle member blocks (a CPU), in full where it does not. Rounds after this one are priced
+    as this one (a multi-round search asks populations of the same size)."""
     total = 0.0
     for program, rows, members in parts:
         if not compiled(program, rows):
             total += NEW_PROGRAM_FACTOR * compile_estimate(program, rows)
         share = EARLY_STOPPING_SHARE if program.early_stopping is not None else 1.0
         busy = members + IDLE_SHARE * (rows - members) if program.member_block else rows
-        total += share * busy * epochs * row_epoch_seconds(program, n_train)
+        total += max(int(rounds), 1) * share * busy * epochs * row_epoch_seconds(program, n_train)
     return total

@@ -167,7 +167,9 @@ class Search:
         replicas = Replicas(n, s.cv or 1, s.seeds)
         slot_hp, slot_ids, slot_fold = replicas.expand(self.space.numeric(hp), ids)
         rows = replicas.folds * replicas.seeds * strategy.population  # one program: every round the same shape
-        groups = self.programs.partition(slot_hp, rows=rows, plan=None if resume is None else resume.get("plan"))
+        planned = strategy.tune_rounds(self.space)  # None: not known ahead (one round is priced)
+        groups = self.programs.partition(slot_hp, rows=rows, plan=None if resume is None else resume.get("plan"),
+                                         rounds=max(planned - round_index, 1) if planned else 1)
         deciders, adapter, first = [], None, None
         if strategy.acts_during_training:  # its checks run before anything of the round compiles
             context = TrainingContext(epochs=s.epochs, structural=self.program.structural_names(), members=n,
