@@ -173,7 +173,7 @@ def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows,
       active, diverged, key, hp, batch_size, total_steps, fold, masks (or None), steps (steps each
       member takes this epoch) and, unless every member reads shared_rows, order (members, n_train).
     shared_rows: (steps, batch) rows every member reads, or None.
-    layout: params, masks and the optimizer's moments are flat in this layout (flat_chunk_state).
+    layout: params, masks and the optimizer's moments are flat in this layout (see _train_chunk).
     -> params, opt_state, model_state, active, diverged, loss_sum (members,)."""
     hp, masks, n_train = members["hp"], members["masks"], data.n_train
     shared = shared_rows is not None and not data.folded  # one gather serves every member

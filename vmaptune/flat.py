@@ -4,10 +4,12 @@ An epoch's optimizer steps touch every weight leaf several times (the optimizer'
 update mask, the finite check, the no-op guard over weights and optimizer moments). Leaf by leaf,
 that is a few XLA kernels per leaf per step, and each kernel is compiled (tens of milliseconds on
 a CPU) and launched on its own. On one vector per member it is a few kernels in all: the
-training program compiles faster and a small network's step has fewer launches. The forward and
-backward pass still see the model's own pytree (slices of the vector), so nothing the model or
-the user sees changes; outside the epoch's steps, weights and optimizer state keep their pytree
-form (checkpoints, trained models, strategies).
+training program compiles faster and a small network's step has fewer launches. A training
+chunk flattens once at its start and restores the pytrees at its end, so its member blocks
+(`lax.map`) also slice a few arrays instead of every leaf. The forward and backward pass still
+see the model's own pytree (slices of the vector), so nothing the model or the user sees
+changes; outside the chunk, weights and optimizer state keep their pytree form (checkpoints,
+trained models, strategies).
 
 Only for the built-in optimizer (its state is known: moments shaped like the weights) and
 weights of one dtype; anything else trains leaf by leaf, as before.
