@@ -180,8 +180,13 @@ def flop_rate(devices: int) -> float:
     return default
 
 
-def row_epoch_seconds(program, n_train: int) -> float:
-    """Expected seconds for one member (row) of `program` to train one epoch."""
+def row_epoch_seconds(program, n_train: int, measured: bool = True) -> float:
+    """Expected seconds for one member (row) of `program` to train one epoch: at the rate this
+    process measured (flop_rate), or with measured=False at the platform's defaults on one
+    device (the same in every process)."""
+    if not measured:
+        return (program.steps_per_epoch(n_train) * _overhead()
+                + row_epoch_flops(program, n_train) / DEFAULT_FLOP_RATE.get(jax.default_backend(), 1e11))
     return (program.steps_per_epoch(n_train) * _overhead() / max(program.devices, 1)
             + row_epoch_flops(program, n_train) / flop_rate(program.devices))
 
@@ -202,9 +207,8 @@ def quick_compile(program, n_train: int, member_epochs: float) -> bool:
     an uninterrupted one)."""
     if jax.default_backend() != "cpu":
         return False
-    row_epoch = (program.steps_per_epoch(n_train) * STEP_OVERHEAD["cpu"]
-                 + row_epoch_flops(program, n_train) / DEFAULT_FLOP_RATE["cpu"])
-    return member_epochs * row_epoch * (QUICK_SLOWDOWN - 1) < QUICK_COMPILE_SAVES
+    extra = member_epochs * row_epoch_seconds(program, n_train, measured=False) * (QUICK_SLOWDOWN - 1)
+    return extra < QUICK_COMPILE_SAVES
 
 
 def plan_seconds(parts, n_train: int, epochs: int, rounds: int = 1) -> float:

@@ -178,8 +178,8 @@ class Search:
             if resume is None:
                 first = adapter.begin()
             deciders.append(adapter)
-        # one choice for the whole round, from what it trains (not from how the plan grouped it)
-        quick = costs.quick_compile(self.program, self.arrays.n_train, len(slot_ids) * s.epochs)
+        # one choice for every round (its full rows, as its programs' shapes) and for all its groups
+        quick = costs.quick_compile(self.program, self.arrays.n_train, rows * s.epochs)
         population = self._population(groups, slot_hp, slot_ids, slot_fold, rows, quick)
         self.current = RoundInProgress(round_index, hp, ids, replicas, population, adapter,
                                        plan=self.programs.plan)
