@@ -18,7 +18,8 @@ and seeds; a method "wins" a problem against another when that figure is lower. 
     python bench/blackbox.py --merge a.json b.json --json all.json   # shards run side by side
 
 Methods: bo (vt.BayesOpt, EI, library defaults), bo-<warp> (BayesOpt with output_warping=<warp>:
-bo-none, bo-copula, bo-power), bo-thompson, bo-tr (BayesOpt with trust_region=True), evolution,
+bo-none, bo-copula, bo-power), bo-thompson, bo-tr (BayesOpt with trust_region=True), bo-hedge
+(trust_region=0.5: half of each batch in the region, half global), evolution,
 coarse_to_fine, random, tpe and cmaes (Optuna's samplers through vt.OptunaSampler). A BayesOpt
 run of 10 asks costs a few seconds on a 2-core CPU; the others about a second. Also times one BayesOpt ask at --timing-observations
 observations in 5-D after the first compile (median of --timing-repeats asks).
@@ -43,7 +44,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import vmaptune as vt  # noqa: E402
 from common import machine, write_json  # noqa: E402
 
-METHODS = ("bo", "bo-thompson", "bo-tr", "evolution", "coarse_to_fine", "random", "tpe", "cmaes")
+METHODS = ("bo", "bo-thompson", "bo-tr", "bo-hedge", "evolution", "coarse_to_fine", "random", "tpe", "cmaes")
 DEFAULT_METHODS = ("bo", "evolution", "coarse_to_fine", "random", "tpe", "cmaes")
 BBOB_NAMES = {
     1: "sphere", 2: "ellipsoid", 3: "rastrigin", 4: "bueche_rastrigin", 5: "linear_slope",
@@ -86,6 +87,8 @@ def make_strategy(method: str, batch: int, rounds: int):
         return vt.BayesOpt(population=batch, rounds=rounds, acquisition="thompson")
     if method == "bo-tr":
         return vt.BayesOpt(population=batch, rounds=rounds, acquisition="ei", trust_region=True)
+    if method == "bo-hedge":  # half of each batch in the trust region, half over the whole space
+        return vt.BayesOpt(population=batch, rounds=rounds, acquisition="ei", trust_region=0.5)
     if method.startswith("bo-"):  # an output warping, where this version of BayesOpt has them
         fields = {f.name for f in dataclasses.fields(vt.BayesOpt)}
         if "output_warping" not in fields:

@@ -333,7 +333,7 @@ def test_trust_region_grows_after_successes_shrinks_after_failures_and_restarts_
     assert (state.region_length, state.region_successes, state.region_failures) == (0.8, 0, 0)
 
     def batch(state, best):
-        return strategy.tell(state.replace(region_asked=True), hp, np.array([best, 0.0, np.nan, 0.0]))
+        return strategy.tell(state.replace(region_asked=4), hp, np.array([best, 0.0, np.nan, 0.0]))
 
     for best in (4.0, 5.0, 6.0):  # three improvements in a row double the side
         state = batch(state, best)
@@ -360,6 +360,71 @@ def test_trust_region_grows_after_successes_shrinks_after_failures_and_restarts_
         center = strategy._region(state, state.X[-4:], state.y[-4:], state.gp_raw).center
     np.testing.assert_array_equal(np.asarray(center), state.X[-4])  # centred on the new region's best
 
+
+
+@pytest.mark.parametrize("acq", ["ei", "thompson"])
+def test_a_hedge_proposes_its_first_members_in_the_region_and_the_rest_anywhere(acq):
+    strategy = BayesOpt(population=8, rounds=4, trust_region=0.5, acquisition=acq, **FAST)
+    state = strategy.init(HARTMANN6.space, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))  # the initial design
+    state = strategy.tell(state, hp, -HARTMANN6(hp))
+    state = state.replace(region_length=0.05)  # a small box: proposals outside it are easy to see
+    before = state
+    hp, state = strategy.ask(state, jax.random.key(2))
+    assert state.region_asked == 4 and state.model_asks == 1
+    with jax.enable_x64(True):
+        region = strategy._region(before, before.X, before.y, state.gp_raw)
+        Z = np.asarray(state.encoding.encode(hp))
+    inside = np.all((Z >= np.asarray(region.lower) - 1e-6) & (Z <= np.asarray(region.upper) + 1e-6), axis=1)
+    assert inside[:4].all() and not inside[4:].any(), inside  # the rest search the whole cube
+    np.testing.assert_array_equal(np.asarray(region.center), before.X[np.argmax(before.y)])  # around the best so far
+
+
+def test_a_hedge_counts_only_its_region_members_and_keeps_every_observation(monkeypatch):
+    space = Space(x=Uniform(0.0, 1.0), y=Uniform(0.0, 1.0))
+    strategy = BayesOpt(population=4, rounds=100, trust_region=0.5, **FAST)  # 2 region members: halves after 2
+    state = strategy.init(space, jax.random.key(0)).replace(design_next=4)
+    hp = space.sample(jax.random.key(1), 4)
+    state = strategy.tell(state, hp, np.array([0.0, 1.0, 2.0, 3.0]))
+
+    def batch(state, scores):
+        return strategy.tell(state.replace(region_asked=2), hp, np.asarray(scores, float))
+
+    state = batch(state, [0.0, 0.0, 9.0, 9.0])  # the global members improved, the region's did not
+    assert (state.region_failures, state.region_successes) == (1, 0)
+    state = batch(state, [0.0, 0.0, 0.0, 0.0])
+    assert state.region_length == 0.4 and state.region_failures == 0
+    lengths = []
+    for _ in range(12):  # two failed batches per halving
+        state = batch(state, [0.0, 0.0, 0.0, 0.0])
+        lengths.append(state.region_length)
+    # past 0.5^7 the region starts again at its first size around the incumbent: no restart batch,
+    # and the model keeps every observation
+    assert lengths[-1] == 0.8 and lengths[-2] == 0.8 / 2**6 and not state.region_restart
+    assert state.region_start == 0
+    fits = []
+    real_fit = bayesopt_module.gp.fit
+    monkeypatch.setattr(bayesopt_module.gp, "fit", lambda X, y, mask, *a, **k: fits.append(int(mask.sum())) or
+                        real_fit(X, y, mask, *a, **k))
+    _, state = strategy.ask(state, jax.random.key(2))
+    assert fits == [len(state.y)] and state.region_asked == 2
+
+
+def test_a_hedge_of_one_member_alternates_and_any_split_shares_one_program():
+    strategy = BayesOpt(population=1, rounds=10, trust_region=0.5, initial_size=4, **FAST)
+    assert [strategy._region_members(strategy.init(BRANIN.space, jax.random.key(0)).replace(model_asks=k))
+            for k in range(4)] == [0, 1, 0, 1]
+    third = BayesOpt(population=6, rounds=10, trust_region=1 / 3, **FAST)
+    assert [third._region_members(third.init(BRANIN.space, jax.random.key(0)).replace(model_asks=k))
+            for k in range(3)] == [2, 2, 2]
+    state = strategy.init(BRANIN.space, jax.random.key(0))
+    programs = []
+    for r in range(8):  # 4 design asks, then 0, 1, 0, 1 region members
+        hp, state = strategy.ask(state, jax.random.key(r + 1))
+        state = strategy.tell(state, hp, -BRANIN(hp))
+        if state.model_asks >= 1:
+            programs.append(acquisition.propose_batch._cache_size())
+    assert len(programs) == 4 and programs[-1] == programs[0]  # 0 or 1 region members: one program
 
 # -- regret against random search ---------------------------------------------------------------------
 SEEDS = (0, 1, 2)
@@ -426,7 +491,8 @@ def test_a_badly_scaled_objective_is_solved_as_well_as_the_quadratic_itself(warp
         (dict(xi=float("nan")), r"xi must be a finite number >= 0, got nan"),
         (dict(failed="drop"), r"failed must be one of 'worst', 'ignore', got 'drop'"),
         (dict(output_warping="rank"), r"output_warping must be one of 'none', 'copula', 'power', got 'rank'"),
-        (dict(trust_region="yes"), r"trust_region must be True or False, got 'yes'"),
+        (dict(trust_region="yes"), r"trust_region must be True, False or a share .* between 0 and 1 .*got 'yes'"),
+        (dict(trust_region=1.5), r"trust_region must be True, False or a share .*got 1.5"),
     ],
 )
 def test_bad_settings_are_rejected_with_the_argument_value_and_fix(kwargs, match):

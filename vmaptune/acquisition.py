@@ -23,7 +23,9 @@ Trust region (TuRBO, Eriksson et al., 2019): with `BatchSettings.trust_region` t
 inside a box around the incumbent, changing only some parameters of it, and refinement stays in
 the box. In a space of 10-20 parameters a global pool rarely lands near the incumbent; the box
 keeps the search local, and the strategy (vt.BayesOpt) grows or shrinks it as batches succeed or
-fail.
+fail. With `BatchSettings.hedge` the pool holds both: a global half and a region half; the first
+`region_members` members pick from the region's half and refine in its box, the others from the
+global half over the whole cube (a hedge between the two, one program for any split).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class BatchSettings(NamedTuple):
     refine_lr: float
     num_features: int  # random Fourier features per Thompson sample
     trust_region: bool = False  # candidates and refinement inside a `TrustRegion` box
+    hedge: bool = False  # with trust_region: a global pool too, for the members past `region_members`
 
 
 class TrustRegion(NamedTuple):
@@ -208,7 +211,7 @@ def _kb_point_score(post: gp.Posterior, a: AcquisitionChoice, best, pend, pend_m
 
 
 def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, pool, pool_dup, observed, obs_mask, best0,
-                      count, box):
+                      count, sides):
     p = post.params
     P, D = s.population, pool.shape[1]
     pool_mean, pool_var = gp.predict(post, pool)
@@ -230,6 +233,8 @@ def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, po
         w = solve_triangular(LA, jnp.where(pend_mask[None, :], c, 0.0).T, lower=True)
         var = jnp.maximum(pool_var - jnp.sum(w**2, axis=0), 1e-12)
         raw = acquisition_value(a.index, pool_mean, var, best, a.xi, a.kappa)
+        allowed, box = sides(m)
+        raw = jnp.where(allowed, raw, -jnp.inf)
         excluded = pool_dup | is_duplicate(pool, pend, pend_mask)
         scores = jnp.where(excluded, -jnp.inf, raw)
 
@@ -263,16 +268,17 @@ def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, po
 
 
 # -- Thompson sampling -----------------------------------------------------------------------------
-def _propose_thompson(post, y, s: BatchSettings, encoding, pool, pool_dup, observed, obs_mask, key, count, box):
+def _propose_thompson(post, y, s: BatchSettings, encoding, pool, pool_dup, observed, obs_mask, key, count, sides):
     P = s.population
     paths = jax.vmap(lambda kk: gp.sample_path(post, kk, y, s.num_features))(jax.random.split(key, P))
     K_pool = gp.cross_kernel(post, pool)  # (M, n), shared by every sample
     free = encoding.free_mask
     k = min(s.num_starts, pool.shape[0])
 
-    def one_member(path):
+    def one_member(path, m):
         prior = gp.rff_features(post.params, path.omega, path.phase, pool) @ path.weights
-        raw = prior + K_pool @ path.beta
+        allowed, box = sides(m)
+        raw = jnp.where(allowed, prior + K_pool @ path.beta, -jnp.inf)
         _, top = jax.lax.top_k(jnp.where(pool_dup, -jnp.inf, raw), k)
         score_fn = lambda x: gp.path_value(post, path, x[None, :])[0]
         refined = encoding.snap(refine(score_fn, pool[top], free, s.refine_steps, s.refine_lr, *box))
@@ -280,7 +286,7 @@ def _propose_thompson(post, y, s: BatchSettings, encoding, pool, pool_dup, obser
         return refined, ref_scores, raw
 
     # The samples are independent: maximise them all at once ...
-    refined, ref_scores, raw = jax.vmap(one_member)(paths)  # (P, k, D), (P, k), (P, M)
+    refined, ref_scores, raw = jax.vmap(one_member)(paths, jnp.arange(P))  # (P, k, D), (P, k), (P, M)
     pool_scores = jnp.where(pool_dup[None, :], -jnp.inf, raw)
 
     # ... then pick in turn, so that no member repeats an earlier one.
@@ -312,6 +318,7 @@ def propose_batch(
     encoding: Any,
     count: Array | int | None = None,
     region: TrustRegion | None = None,
+    region_members: Array | int | None = None,
 ) -> Array:
     """P distinct proposals in the encoded cube.
 
@@ -321,8 +328,9 @@ def propose_batch(
     Thompson); encoding: the space's encoding (`unit_to_z`, `snap`, `free_mask`, `num_units`);
     count: members wanted, at most settings.population (traced: any count shares the program).
     region: the trust region (required with settings.trust_region, else ignored): candidates and
-    refinement stay in its box. Returns (settings.population, D), of which the first `count` rows
-    are the proposals.
+    refinement stay in its box. region_members (with settings.hedge; traced): the first this many
+    members are proposed in the region, the others over the whole space (default: half).
+    Returns (settings.population, D), of which the first `count` rows are the proposals.
     """
     count = jnp.asarray(settings.population if count is None else count, jnp.int32)
     k_pool, k_ts = jax.random.split(key)
@@ -331,14 +339,36 @@ def propose_batch(
         if region is None:
             raise ValueError("propose_batch: settings.trust_region is on, so give region=TrustRegion(...).")
         pool = trust_region_pool(k_pool, encoding, region, settings.num_candidates)
-        box = (region.lower, region.upper)
+        sides = _everywhere(pool, (region.lower, region.upper))
+        if settings.hedge:
+            sides, pool = _hedge(pool, candidate_pool(jax.random.fold_in(k_pool, 1), encoding, X, y, mask,
+                                                      settings.num_candidates), region, region_members, count)
     else:
         pool = candidate_pool(k_pool, encoding, X, y, mask, settings.num_candidates)
-        box = (0.0, 1.0)
+        sides = _everywhere(pool, (0.0, 1.0))
     pool_dup = is_duplicate(pool, observed, obs_mask)
     if settings.thompson:
-        return _propose_thompson(post, y, settings, encoding, pool, pool_dup, observed, obs_mask, k_ts, count, box)
+        return _propose_thompson(post, y, settings, encoding, pool, pool_dup, observed, obs_mask, k_ts, count, sides)
     mean_obs, _ = gp.predict(post, X)
     # Incumbent: the best posterior mean at an observation (robust to a lucky noisy score).
     best = jnp.max(jnp.where(mask, mean_obs, -jnp.inf))
-    return _propose_believer(post, settings, choice, encoding, pool, pool_dup, observed, obs_mask, best, count, box)
+    return _propose_believer(post, settings, choice, encoding, pool, pool_dup, observed, obs_mask, best, count, sides)
+
+
+def _everywhere(pool: Array, box: tuple) -> Any:
+    """sides(m) -> (allowed (M,), box) for every member alike: the whole pool, one box."""
+    allowed = jnp.ones(pool.shape[0], bool)
+    return lambda m: (allowed, box)
+
+
+def _hedge(region_pool: Array, global_pool: Array, region: TrustRegion, region_members, count) -> tuple[Any, Array]:
+    """(sides, pool): members below region_members pick from the region's half of the pool and
+    refine in its box; the others from the global half, over the whole cube."""
+    region_members = jnp.asarray(count // 2 if region_members is None else region_members, jnp.int32)
+    in_region = jnp.arange(global_pool.shape[0] + region_pool.shape[0]) >= global_pool.shape[0]
+
+    def sides(m):
+        inside = m < region_members
+        return in_region == inside, (jnp.where(inside, region.lower, 0.0), jnp.where(inside, region.upper, 1.0))
+
+    return sides, jnp.concatenate([global_pool, region_pool])

@@ -184,17 +184,18 @@ class BayesOptState:
     gp_raw: np.ndarray  # (D + 2,) last fitted log-hyperparameters (warm start); (0,) before any fit
     round: int = struct.field(pytree_node=False, default=0)
     design_next: int = struct.field(pytree_node=False, default=0)
-    # The trust region (BayesOpt(trust_region=True)): its side as a share of the cube, the batches
+    # The trust region (BayesOpt(trust_region=...)): its side as a share of the cube, the batches
     # in a row that improved / did not improve on the region's best, the first observation of the
-    # region (older ones belong to regions given up), whether the last ask came from the region
-    # (only those batches move the counters), and whether the next ask starts a new region with a
-    # space-filling batch.
+    # region (older ones belong to regions given up), how many members of the last batch came
+    # from the region (the first ones; only they move the counters), whether the next ask starts a
+    # new region with a space-filling batch, and the model-based asks so far (a hedge's split).
     region_length: float = struct.field(pytree_node=False, default=TRUST_REGION_LENGTH[1])
     region_successes: int = struct.field(pytree_node=False, default=0)
     region_failures: int = struct.field(pytree_node=False, default=0)
     region_start: int = struct.field(pytree_node=False, default=0)
-    region_asked: bool = struct.field(pytree_node=False, default=False)
+    region_asked: int = struct.field(pytree_node=False, default=0)
     region_restart: bool = struct.field(pytree_node=False, default=False)
+    model_asks: int = struct.field(pytree_node=False, default=0)
 
     @property
     def num_observations(self) -> int:
@@ -232,7 +233,11 @@ class BayesOpt(Strategy):
         max(4, D) / population batches that do not; below 0.5^7 of the cube the region is given
         up and a new one starts from a space-filling batch, modelled on its own observations.
         For spaces of many parameters (10-20), where a global search spreads its few evaluations
-        too thin.
+        too thin. A share in (0, 1), such as 0.5, hedges: that share of each batch comes from the
+        region around the best point so far, the rest from the whole space (the global members
+        keep the large moves, the region members refine); the model keeps every observation, the
+        halving counts the region's members only, and a region that shrinks away starts again
+        at its first size around the incumbent. With population 1 the batches alternate.
     """
 
     population: int = 64
@@ -250,7 +255,7 @@ class BayesOpt(Strategy):
     num_features: int = 1024
     failed: str = "worst"
     output_warping: str = "none"
-    trust_region: bool = False
+    trust_region: bool | float = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -273,8 +278,28 @@ class BayesOpt(Strategy):
                       " 'worst' scores failures as the worst value seen, 'ignore' leaves them out of the fit.")
         _check_choice(owner, "output_warping", self.output_warping, gp.OUTPUT_WARPINGS,
                       " 'none' standardises the scores, 'copula' uses their ranks, 'power' a Yeo-Johnson transform.")
-        if not isinstance(self.trust_region, (bool, np.bool_)):
-            raise ValueError(f"BayesOpt: trust_region must be True or False, got {self.trust_region!r}.")
+        share = self.trust_region
+        if not (isinstance(share, (bool, np.bool_)) or (isinstance(share, numbers.Real) and 0 < share < 1)):
+            raise ValueError(f"BayesOpt: trust_region must be True, False or a share of each batch between 0 and 1 "
+                             f"(0.5: half the members in the region, half over the whole space), got {share!r}.")
+
+    @property
+    def _hedge(self) -> bool:
+        """Part of each batch in the trust region, the rest global (trust_region a share)."""
+        return not isinstance(self.trust_region, (bool, np.bool_))
+
+    @property
+    def _region_share(self) -> float:
+        return float(self.trust_region)
+
+    def _region_members(self, state: "BayesOptState") -> int:
+        """Members of this model-based batch proposed in the trust region: all of them with
+        trust_region=True; with a share, floor((k + 1) s P) - floor(k s P) at the k-th such batch
+        (alternating at P = 1)."""
+        if not self._hedge:
+            return self.population if self.trust_region else 0
+        k, share = state.model_asks, float(self.trust_region) * self.population
+        return math.floor((k + 1) * share + 1e-9) - math.floor(k * share + 1e-9)
 
     @property
     def _initial_size(self) -> int:
@@ -291,6 +316,7 @@ class BayesOpt(Strategy):
             refine_lr=0.02,
             num_features=self.num_features,
             trust_region=bool(self.trust_region),
+            hedge=self._hedge,
         )
 
     @property
@@ -330,14 +356,15 @@ class BayesOpt(Strategy):
         if state.region_restart:  # a new trust region starts from a space-filling batch
             Z = self._top_up(state, np.zeros((0, state.encoding.width)), key)
             return state.encoding.decode(jnp.asarray(Z, jnp.float32)), state.replace(region_restart=False,
-                                                                                      region_asked=False)
+                                                                                      region_asked=0)
         if np.sum(np.isfinite(state.y[state.region_start :])) < 2:
             # Nothing to fit yet (every score so far failed): keep exploring at random.
-            return state.space.sample(key, P), state.replace(region_asked=False)
+            return state.space.sample(key, P), state.replace(region_asked=0)
+        region_members = self._region_members(state)
         with jax.enable_x64(True):
-            Z, raw = self._fit_and_propose(state, key)
-        return state.encoding.decode(jnp.asarray(Z, jnp.float32)), state.replace(gp_raw=raw,
-                                                                                  region_asked=self.trust_region)
+            Z, raw = self._fit_and_propose(state, key, region_members)
+        return state.encoding.decode(jnp.asarray(Z, jnp.float32)), state.replace(
+            gp_raw=raw, region_asked=region_members, model_asks=state.model_asks + 1)
 
     def tell(self, state: BayesOptState, hp: Mapping[str, jax.Array], scores) -> BayesOptState:
         n = state.space.check_population(hp)
@@ -361,25 +388,32 @@ class BayesOpt(Strategy):
 
     # -- internals -----------------------------------------------------------------------------
     def _update_region(self, state: BayesOptState, scores: np.ndarray) -> BayesOptState:
-        """TuRBO's bookkeeping after a batch proposed from the trust region (state: before the
-        batch is added). Success: the batch beat the region's best by a relative 1e-3."""
+        """TuRBO's bookkeeping after a batch whose first state.region_asked members were proposed
+        from the trust region (state: before the batch is added). Success: those members beat the
+        region's best by a relative 1e-3. A hedge's region that shrinks away starts again at its
+        first size around the incumbent (its global members explore meanwhile)."""
         region = state.y[state.region_start :]
         before = np.max(region[np.isfinite(region)])
-        new = scores[np.isfinite(scores)]
+        new = scores[: state.region_asked]
+        new = new[np.isfinite(new)]
         improved = new.size > 0 and np.max(new) > before + TRUST_REGION_IMPROVEMENT * abs(before)
         successes = state.region_successes + 1 if improved else 0
         failures = 0 if improved else state.region_failures + 1
         length = state.region_length
-        failure_limit = math.ceil(max(4, len(state.encoding.blocks)) / self.population)
+        failure_limit = math.ceil(max(4, len(state.encoding.blocks)) / 
+                                    max(round(self._region_share * self.population), 1))
         if successes >= TRUST_REGION_SUCCESSES:
             length, successes = min(2 * length, TRUST_REGION_LENGTH[2]), 0
         elif failures >= failure_limit:
             length, failures = length / 2, 0
+        if length < TRUST_REGION_LENGTH[0] and self._hedge:
+            return state.replace(region_length=TRUST_REGION_LENGTH[1], region_successes=0, region_failures=0,
+                                 region_asked=0)
         if length < TRUST_REGION_LENGTH[0]:  # converged: give the region up, start a new one
             return state.replace(region_length=TRUST_REGION_LENGTH[1], region_successes=0, region_failures=0,
-                                 region_start=len(state.y) + len(scores), region_restart=True, region_asked=False)
+                                 region_start=len(state.y) + len(scores), region_restart=True, region_asked=0)
         return state.replace(region_length=length, region_successes=successes, region_failures=failures,
-                             region_asked=False)
+                             region_asked=0)
 
     def _region(self, state: BayesOptState, X: np.ndarray, y: np.ndarray, raw: np.ndarray) -> acquisition.TrustRegion:
         """The box around the best of (X, y), its sides in proportion to the fitted lengthscales
@@ -433,7 +467,8 @@ class BayesOpt(Strategy):
             fresh = np.concatenate([fresh, extra[: need - len(fresh)]])
         return np.concatenate([Z, fresh])
 
-    def _fit_and_propose(self, state: BayesOptState, key: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_and_propose(self, state: BayesOptState, key: jax.Array,
+                         region_members: int = 0) -> tuple[np.ndarray, np.ndarray]:
         enc = state.encoding
         D = enc.width
         X_all, y_all = state.X, state.y
@@ -478,5 +513,6 @@ class BayesOpt(Strategy):
             encoding=enc,
             count=self.population,
             region=self._region(state, X, y, raw) if self.trust_region else None,
+            region_members=region_members,
         )
         return np.asarray(Z, np.float64)[: self.population], np.asarray(raw)
