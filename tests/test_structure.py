@@ -203,3 +203,36 @@ def test_a_search_prices_its_plan_over_the_rounds_it_has_left(digits, monkeypatc
     vt.tune(vt.MLP(hidden=1, units=8), space, digits, vt.RandomSearch(population=4, rounds=3), epochs=1,
             progress=False)
     assert seen == [3, 2, 1]
+
+
+def test_one_initialisation_program_gives_every_group_its_own_initial_state(digits, monkeypatch):
+    import chex
+
+    import vmaptune.search as search_module
+    from vmaptune import initialise
+    from vmaptune.distributed import to_host
+
+    checked = []
+
+    def check(runs, program):
+        assert initialise.initialise_together(runs, program)
+        for run in runs:  # bit for bit what the run's own initialisation program gives
+            own = engine.init_population(run.program, run.hp, run.controls, *run.init_args)
+            chex.assert_trees_all_equal(to_host(run.state), to_host(own))
+            checked.append(run.program)
+        return True
+
+    monkeypatch.setattr(search_module, "initialise_together", check)
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), n_units=vt.Choice([8, 16, 32]),
+                     n_hidden=vt.IntUniform(0, 2), optimizer=vt.Choice(["adam", "sgd"]))
+    vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=12), epochs=1, bucketing=True, progress=False,
+            early_stopping=vt.EarlyStopping(patience=2, restore_best_weights=True))  # best weights cut too
+    assert len(set(checked)) >= 3  # widths and depths: programs of different shapes
+
+
+def test_a_grouped_search_traces_one_initialisation(digits):
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), n_units=vt.Choice([4, 8, 16, 32]))
+    before = engine.TRACE_COUNTS["init"]
+    result = vt.tune(vt.MLP(hidden=1), space, digits, vt.RandomSearch(population=12), epochs=1, bucketing=True,
+                     progress=False, seed=7)
+    assert result.settings["programs"][0] >= 3 and engine.TRACE_COUNTS["init"] - before <= 1

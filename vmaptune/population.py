@@ -30,7 +30,7 @@ from vmaptune.distributed import agree, place, population_mesh, to_host, whole_r
 from vmaptune.engine import CURVES, DataArrays
 from vmaptune.packing import Costs, Shape, arrangement, choose_layout
 from vmaptune.program import Program
-from vmaptune.state import MEMBER_SPEC, member_specs, take_rows
+from vmaptune.state import MEMBER_SPEC, PopulationState, member_specs, take_rows
 
 #: Per-member status that records report (full size, members packed out included).
 STATUS_FIELDS = ("active", "diverged", "stopped", "best_score", "best_epoch")
@@ -91,8 +91,10 @@ class PopulationRun:
         mesh = population_mesh(program.devices, rows)
         self.hp, self.controls = place(hp, mesh, member_specs(hp)), place(controls, mesh, member_specs(controls))
         ids, active = place((member_ids[take], self.slots >= 0), mesh, MEMBER_SPEC)
-        self.state = engine.init_population(program, self.hp, self.controls, ids, streams.stream(seed, "members"),
-                                            active)
+        # initialised when first needed, unless initialise.initialise_together (one program for
+        # several runs) sets it first
+        self.init_args = (ids, streams.stream(seed, "members"), active)
+        self._state = None
         self.order_key = streams.stream(seed, order)
         self.curves = {k: np.full((n, self.total_epochs), np.nan, np.float32) for k in CURVES}
         self._parked_status: dict[str, np.ndarray] = {}
@@ -108,6 +110,17 @@ class PopulationRun:
     @property
     def rows(self) -> int:
         return len(self.slots)
+
+    @property
+    def state(self) -> PopulationState:
+        """The members' training state on the device (initialised at first use)."""
+        if self._state is None:
+            self._state = engine.init_population(self.program, self.hp, self.controls, *self.init_args)
+        return self._state
+
+    @state.setter
+    def state(self, value: PopulationState) -> None:
+        self._state = value
 
     # -- training -------------------------------------------------------------------------------
     def train(self, epochs: int, chunk_epochs: int = 1, on_chunk: Callable | None = None) -> None:

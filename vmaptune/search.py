@@ -18,6 +18,7 @@ from vmaptune.data import Dataset
 from vmaptune.decisions import TrainingContext
 from vmaptune.early_stopping import Compaction, EarlyStopping
 from vmaptune.history import RoundRecord, round_record
+from vmaptune.initialise import initialise_together
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
 from vmaptune.memory import parse_bytes
@@ -231,6 +232,8 @@ class Search:
                                     seed=self.settings.seed, epochs=self.settings.epochs, rows=size,
                                     fold=fold[part] if self.settings.cv else None, quick=quick)
                 parts.append((run, part))
+        # one initialisation program for every group, where the model allows (initialise.py)
+        initialise_together([run for run, _ in parts], self.program)
         return Population(parts)
 
     def _members_that_fit(self, program, rows: int) -> int:

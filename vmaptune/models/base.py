@@ -53,6 +53,12 @@ class BuiltModel:
         weight trains (then no masking is compiled)."""
         return None
 
+    #: True when a member's initial weights do not depend on the padded shape it is built in
+    #: (entry (i, j) of a weight depends on the member's key and (i, j) only), so the widest
+    #: program's initialisation, cut to a narrower program's shapes, is that program's own
+    #: (vmaptune/initialise.py: one initialisation program for all of a round's groups).
+    shape_independent_init: bool = False
+
     def row_flops(self, hp: Mapping[str, jax.Array]) -> jax.Array:
         """Forward matmul FLOPs per input row this member's own network needs (waste accounting);
         by default the padded cost, so a model without padding reports no waste."""

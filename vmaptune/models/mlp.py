@@ -289,6 +289,7 @@ class BuiltMLP(BuiltModel):
     """The engine's view of a MaskedMLP. Hashable: static config."""
 
     net: MaskedMLP
+    shape_independent_init = True  # hash_normal_matrix: entry (i, j) from (key, i, j) only
 
     def hyperparameters(self) -> frozenset[str]:
         return frozenset(MLP_HYPERPARAMETERS) | self._layer_widths()

@@ -1,0 +1,90 @@
+"""One initialisation program for all of a round's program groups.
+
+A round split into width or depth groups (`Programs.partition`) used to compile one
+initialisation program per group: on the seed-004 digits search, three of its four 0.4 s init
+compiles. When the model's initial weights do not depend on the padded shape they are built in
+(`BuiltModel.shape_independent_init`: the MLP's hash-drawn kernels), the widest program initialises
+every group's rows in one call, and each group takes its rows, every leaf cut to its own program's
+shapes: the same numbers its own initialisation would give (tested bit for bit).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+from vmaptune import engine
+from vmaptune.distributed import place, population_mesh, to_host
+from vmaptune.program import Program
+from vmaptune.state import Members, PopulationState
+
+
+def initialise_together(runs: Sequence[Any], program: Program) -> bool:
+    """Sets the initial state of every run (PopulationRun, not yet initialised) from one
+    initialisation of `program`, the padded program whose shapes hold each run's. Returns False,
+    changing nothing, where that cannot give each run its own initial state (fewer than two
+    runs, a model whose initial weights depend on its shape, several processes, a run's shapes
+    that do not fit in the padded ones): the runs then initialise themselves."""
+    if (len(runs) < 2 or jax.process_count() > 1 or not program.model.shape_independent_init
+            or any(not run.program.model.shape_independent_init or run._state is not None for run in runs)):
+        return False
+    hosts = [to_host((run.hp, run.controls, run.init_args[0], run.init_args[2])) for run in runs]
+    hp, controls, ids, active = jax.tree.map(lambda *rows: np.concatenate(rows), *hosts)
+    padded = to_host(engine.init_population(program, hp, controls, ids, runs[0].init_args[1], active))
+    states, start = [], 0
+    for run, (run_hp, run_controls, run_ids, _) in zip(runs, hosts):
+        rows = slice(start, start + run.rows)
+        start += run.rows
+        shapes = _member_shapes(run.program, jax.tree.map(lambda x: x[:1], (run_hp, run_controls, run_ids)),
+                                runs[0].init_args[1])
+        members = _cut_members(padded.members, rows, shapes)
+        if members is None:
+            return False
+        states.append(PopulationState(members=members, epoch=padded.epoch))
+    for run, state in zip(runs, states):
+        run.state = place(state, population_mesh(run.program.devices, run.rows), state.specs())
+    return True
+
+
+def _member_shapes(program: Program, one_member: tuple, members_key) -> tuple:
+    """(params, opt_state, model_state) shapes of one member of `program` (traced, not compiled)."""
+    hp, controls, ids = one_member
+    params, opt_state, model_state, _ = jax.eval_shape(functools.partial(engine.init_members, program), hp,
+                                                       controls, ids, members_key)
+    return params, opt_state, model_state
+
+
+def _cut_members(members: Members, rows: slice, shapes: tuple) -> Members | None:
+    """`rows` of the padded members, each weight leaf cut to `shapes` (its leading corner);
+    None where a leaf of `shapes` has no counterpart in the padded tree that holds it."""
+    params, opt_state, model_state = shapes
+    cut = {}
+    for name, target, source in (("params", params, members.params), ("opt_state", opt_state, members.opt_state),
+                                 ("model_state", model_state, members.model_state),
+                                 ("best_params", params, members.best_params),
+                                 ("best_model_state", model_state, members.best_model_state)):
+        if source is None:
+            cut[name] = None
+            continue
+        cut[name] = _cut_tree(source, rows, target)
+        if cut[name] is None:
+            return None
+    return members.replace(**cut, status=jax.tree.map(lambda x: x[rows], members.status), key=members.key[rows])
+
+
+def _cut_tree(source: Any, rows: slice, target: Any) -> Any | None:
+    """Each leaf of `target` (shapes, member axis first) taken from the leaf at the same path of
+    `source`: its `rows`, then the leading corner of every other axis. None on any mismatch."""
+    found = dict(jax.tree_util.tree_flatten_with_path(source)[0])
+    paths, treedef = jax.tree_util.tree_flatten_with_path(target)
+    leaves = []
+    for path, shape in paths:
+        leaf = found.get(path)
+        if (leaf is None or leaf.ndim != len(shape.shape) or leaf.dtype != shape.dtype
+                or any(have < want for have, want in zip(leaf.shape[1:], shape.shape[1:]))):
+            return None
+        leaves.append(np.ascontiguousarray(leaf[(rows,) + tuple(slice(0, n) for n in shape.shape[1:])]))
+    return jax.tree_util.tree_unflatten(treedef, leaves)
