@@ -17,7 +17,7 @@ and seeds; a method "wins" a problem against another when that figure is lower. 
     python bench/blackbox.py --methods bo bo-none --problems 1 2 15 --dims 5
     python bench/blackbox.py --merge a.json b.json --json all.json   # shards run side by side
 
-Methods: bo (vt.BayesOpt, EI, library defaults), bo-<warp> (BayesOpt with output_warping=<warp>:
+Methods: bo (vt.BayesOpt, EI, library defaults), bo-global (trust_region=False), bo-<warp> (BayesOpt with output_warping=<warp>:
 bo-none, bo-copula, bo-power), bo-thompson, bo-tr (BayesOpt with trust_region=True), bo-hedge
 (trust_region=0.5: half of each batch in the region, half global), evolution,
 coarse_to_fine, random, tpe and cmaes (Optuna's samplers through vt.OptunaSampler). A BayesOpt
@@ -44,7 +44,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import vmaptune as vt  # noqa: E402
 from common import machine, write_json  # noqa: E402
 
-METHODS = ("bo", "bo-thompson", "bo-tr", "bo-hedge", "evolution", "coarse_to_fine", "random", "tpe", "cmaes")
+METHODS = ("bo", "bo-global", "bo-thompson", "bo-tr", "bo-hedge", "evolution", "coarse_to_fine", "random", "tpe", "cmaes")
 DEFAULT_METHODS = ("bo", "evolution", "coarse_to_fine", "random", "tpe", "cmaes")
 BBOB_NAMES = {
     1: "sphere", 2: "ellipsoid", 3: "rastrigin", 4: "bueche_rastrigin", 5: "linear_slope",
@@ -83,6 +83,8 @@ class Problem:
 def make_strategy(method: str, batch: int, rounds: int):
     if method == "bo":
         return vt.BayesOpt(population=batch, rounds=rounds, acquisition="ei")
+    if method == "bo-global":  # the whole space only, no trust region
+        return vt.BayesOpt(population=batch, rounds=rounds, acquisition="ei", trust_region=False)
     if method == "bo-thompson":
         return vt.BayesOpt(population=batch, rounds=rounds, acquisition="thompson")
     if method == "bo-tr":

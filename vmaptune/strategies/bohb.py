@@ -55,7 +55,9 @@ class BOHB(Hyperband):
     members drawn at random (BOHB's rho, default 1/3). min_points: scores a budget needs before its
     model proposes (default: the number of searched names + 2). model: a vt.BayesOpt whose
     settings (acquisition, fit restarts, maximiser) propose the members; its population, rounds
-    and initial design are BOHB's business. Default: vt.BayesOpt(restarts=2, num_candidates=512).
+    and initial design are BOHB's business, and it proposes over the whole space (trust_region is
+    set to False: each bracket fits a fresh model, so a region has no history to grow or shrink
+    from). Default: vt.BayesOpt(restarts=2, num_candidates=512).
     """
 
     random_fraction: float = 1 / 3
@@ -78,7 +80,8 @@ class BOHB(Hyperband):
 
     def _proposer(self, population: int) -> BayesOpt:
         model = self.model if self.model is not None else BayesOpt(restarts=2, num_candidates=512)
-        return dataclasses.replace(model, population=population, rounds=1, initial_size=1)
+        # each bracket fits a fresh model: a trust region would have no history to grow or shrink from
+        return dataclasses.replace(model, population=population, rounds=1, initial_size=1, trust_region=False)
 
     def _model_members(self, population: int) -> int:
         """How many of a new bracket of `population` the model proposes once it is in use."""
