@@ -8,7 +8,7 @@ over the same kinds of hyperparameters (n_hidden 1-2, n_units in {16, 32, 64, 12
 learning_rate; adam), cv=3: every candidate x fold trains at once; the same with early stopping
 (patience 10); the same with scikit-learn's own convergence test (tol 1e-4, 10 epochs); and
 vt.tune doing the same search (cv=3, early stopping, refit=1). `--only tol` runs scikit-learn and
-the rows whose names contain "tol". Same rows, one
+the rows whose names contain "tol" (`--only "=vmaptune PopulationSearchCV"`: that row alone). Same rows, one
 run, wall-clock including compilation and the refit, each row in a fresh Python process (as a
 user's first search). Run it with the persistent compile cache off
 for a first search's figures (every compile paid):
@@ -127,7 +127,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
     parser.add_argument("--only", nargs="*", default=None,
-                        help="run only the vmaptune rows whose names contain one of these (scikit-learn always runs)")
+                        help="run only the vmaptune rows whose names contain one of these, or equal one "
+                             "given as =NAME (scikit-learn always runs)")
     parser.add_argument("--row", type=int, default=None, help=argparse.SUPPRESS)  # the child process's one row
     args = parser.parse_args()
     X, y = load_digits(return_X_y=True)
@@ -150,7 +151,8 @@ def main():
     # user's first search (4-5 s on this machine).
     rows = {}
     for index, (name, _, _) in enumerate(runs):
-        if args.only is not None and not name.startswith("scikit-learn") and not any(o in name for o in args.only):
+        wanted = args.only is None or any(name == o[1:] if o.startswith("=") else o in name for o in args.only)
+        if not wanted and not name.startswith("scikit-learn"):
             continue
         child = [sys.executable, os.path.abspath(__file__), "--row", str(index), "--seed", str(args.seed),
                  "--epochs", str(args.epochs), "--candidates", str(args.candidates)]

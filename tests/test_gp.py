@@ -132,6 +132,25 @@ def test_small_and_large_data_fits_take_their_own_objective_and_agree(data, monk
     assert large[1] == pytest.approx(small[1], rel=1e-7)
 
 
+
+def test_the_small_data_fit_runs_blas_on_one_thread(data, monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    X, y, _, _ = data
+    seen, real = [], gp.nll_and_grad
+
+    def spy(*args):
+        if len(seen) < 3:
+            seen.append({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+        return real(*args)
+
+    monkeypatch.setattr(gp, "nll_and_grad", spy)
+    with threadpool_limits(limits=2, user_api="blas"):  # as on a machine of two cores or more
+        gp.fit(X, y, np.ones(len(X), bool), np.asarray(gp.random_raw_inits(jax.random.key(0), X.shape[1], 1)))
+        after = {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    assert seen and all(threads == {1} for threads in seen), seen  # waiting BLAS threads cost more than they save
+    assert after == {2}  # ... and the limit ends with the fit
+
 def test_fit_reaches_the_maximum_likelihood_a_reference_optimiser_finds(data):
     X, y, _, _ = data
     d = X.shape[1]

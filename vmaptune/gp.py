@@ -14,6 +14,7 @@ add nothing to the likelihood, the posterior or its gradients (`tests/test_gp.py
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import NamedTuple
 
@@ -229,9 +230,11 @@ def fit(X, y, mask, raw_inits, max_iter: int = 60) -> tuple[np.ndarray, float]:
     """
     mask = np.asarray(mask, bool)
     n = int(mask.sum())
+    threads = contextlib.nullcontext()
     if n <= NUMPY_FIT_ROWS:
         Xn, yn = np.asarray(X, np.float64)[mask], np.asarray(y, np.float64)[mask]
         objective = lambda r: nll_and_grad(r, Xn, yn)
+        threads = one_blas_thread()
     else:
         Xj, yj, mj = jnp.asarray(X), jnp.asarray(y), jnp.asarray(mask)
 
@@ -248,13 +251,14 @@ def fit(X, y, mask, raw_inits, max_iter: int = 60) -> tuple[np.ndarray, float]:
         return value, grad
 
     best_raw, best_value = None, np.inf
-    for r0 in np.asarray(raw_inits, np.float64):
-        r0 = np.clip(r0, lo, hi)
-        res = scipy_optimize().minimize(
-            fun, r0, jac=True, method="L-BFGS-B", bounds=list(zip(lo, hi)), options={"maxiter": max_iter}
-        )
-        if np.isfinite(res.fun) and res.fun < best_value:
-            best_raw, best_value = np.asarray(res.x), float(res.fun)
+    with threads:
+        for r0 in np.asarray(raw_inits, np.float64):
+            r0 = np.clip(r0, lo, hi)
+            res = scipy_optimize().minimize(
+                fun, r0, jac=True, method="L-BFGS-B", bounds=list(zip(lo, hi)), options={"maxiter": max_iter}
+            )
+            if np.isfinite(res.fun) and res.fun < best_value:
+                best_raw, best_value = np.asarray(res.x), float(res.fun)
     if best_raw is None:  # every start failed: fall back to the first start rather than crash
         best_raw, best_value = np.clip(np.asarray(raw_inits[0], np.float64), lo, hi), np.inf
     return best_raw, best_value * n
@@ -354,6 +358,22 @@ def path_value(post: Posterior, path: SamplePath, Xs: Array) -> Array:
     """Evaluate a drawn function at Xs: (m, d) -> (m,)."""
     prior = rff_features(post.params, path.omega, path.phase, Xs) @ path.weights
     return prior + cross_kernel(post, Xs) @ path.beta
+
+
+_BLAS_THREADS = None  # threadpoolctl's controller of the BLAS libraries loaded, made at first use
+
+
+def one_blas_thread():
+    """A context in which numpy's and scipy's BLAS run on one thread. The numpy fit's matrices are
+    small (up to NUMPY_FIT_ROWS): a second thread saves nothing there, and while other work keeps
+    the cores busy OpenBLAS's waiting threads turned a 0.04 s fit into up to 3 s (bench/RESULTS.md)."""
+    global _BLAS_THREADS
+    if _BLAS_THREADS is None:
+        import scipy.linalg  # noqa: F401  (its own OpenBLAS, loaded before the controller looks)
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_THREADS = ThreadpoolController()
+    return _BLAS_THREADS.limit(limits=1, user_api="blas")
 
 
 def scipy_optimize():

@@ -363,7 +363,9 @@ class BayesOpt(Strategy):
             # Nothing to fit yet (every score so far failed): keep exploring at random.
             return state.space.sample(key, P), state.replace(region_asked=0)
         region_members = self._region_members(state)
-        with jax.enable_x64(True):
+        # one BLAS thread: the fit's numpy and the proposal's LAPACK calls (jaxlib's CPU kernels
+        # use scipy's) work on small matrices, where waiting threads cost more than they save
+        with jax.enable_x64(True), gp.one_blas_thread():
             Z, raw = self._fit_and_propose(state, key, region_members)
         return state.encoding.decode(jnp.asarray(Z, jnp.float32)), state.replace(
             gp_raw=raw, region_asked=region_members, model_asks=state.model_asks + 1)
