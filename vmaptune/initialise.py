@@ -28,8 +28,9 @@ def initialise_together(runs: Sequence[Any], program: Program) -> bool:
     changing nothing, where that cannot give each run its own initial state (fewer than two
     runs, a model whose initial weights depend on its shape, several processes, a run's shapes
     that do not fit in the padded ones): the runs then initialise themselves."""
-    if (len(runs) < 2 or jax.process_count() > 1 or not program.model.shape_independent_init
-            or any(not run.program.model.shape_independent_init or run._state is not None for run in runs)):
+    independent = (lambda p: getattr(p.model, "shape_independent_init", False))
+    if (len(runs) < 2 or jax.process_count() > 1 or not independent(program)
+            or any(not independent(run.program) or run.initialised for run in runs)):
         return False
     hosts = [to_host((run.hp, run.controls, run.init_args[0], run.init_args[2])) for run in runs]
     hp, controls, ids, active = jax.tree.map(lambda *rows: np.concatenate(rows), *hosts)

@@ -122,6 +122,10 @@ class PopulationRun:
     def state(self, value: PopulationState) -> None:
         self._state = value
 
+    @property
+    def initialised(self) -> bool:
+        return self._state is not None
+
     # -- training -------------------------------------------------------------------------------
     def train(self, epochs: int, chunk_epochs: int = 1, on_chunk: Callable | None = None) -> None:
         """Trains `epochs` more epochs in chunks of `chunk_epochs` (one compiled call each). The host
