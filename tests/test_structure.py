@@ -216,9 +216,11 @@ def test_one_initialisation_program_gives_every_group_its_own_initial_state(digi
 
     def check(runs, program):
         assert initialise.initialise_together(runs, program)
-        for run in runs:  # bit for bit what the run's own initialisation program gives
-            own = engine.init_population(run.program, run.hp, run.controls, *run.init_args)
+        for run in runs:  # bit for bit what the run's own initialisation program gives, typed keys included
+            own = engine.init_population(run.program, *run.init_args)
             chex.assert_trees_all_equal(to_host(run.state), to_host(own))
+            shapes = (lambda tree: jax.tree.map(lambda a: (a.shape, a.dtype), tree))
+            assert shapes(run.state) == shapes(own)
             checked.append(run.program)
         return True
 

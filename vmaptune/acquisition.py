@@ -211,7 +211,7 @@ def _kb_point_score(post: gp.Posterior, a: AcquisitionChoice, best, pend, pend_m
 
 
 def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, pool, pool_dup, observed, obs_mask, best0,
-                      count, sides):
+                      count, member_scope):
     p = post.params
     P, D = s.population, pool.shape[1]
     pool_mean, pool_var = gp.predict(post, pool)
@@ -233,7 +233,7 @@ def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, po
         w = solve_triangular(LA, jnp.where(pend_mask[None, :], c, 0.0).T, lower=True)
         var = jnp.maximum(pool_var - jnp.sum(w**2, axis=0), 1e-12)
         raw = acquisition_value(a.index, pool_mean, var, best, a.xi, a.kappa)
-        allowed, box = sides(m)
+        allowed, box = member_scope(m)
         raw = jnp.where(allowed, raw, -jnp.inf)
         excluded = pool_dup | is_duplicate(pool, pend, pend_mask)
         scores = jnp.where(excluded, -jnp.inf, raw)
@@ -242,7 +242,8 @@ def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, po
         score_fn = _kb_point_score(post, a, best, pend, pend_mask, Vp, LA)
         refined = encoding.snap(refine(score_fn, pool[top], free, s.refine_steps, s.refine_lr, *box))
         ref_excluded = is_duplicate(refined, observed, obs_mask) | is_duplicate(refined, pend, pend_mask)
-        ref_scores = jnp.where(ref_excluded, -jnp.inf, jax.vmap(score_fn)(refined))
+        # a start from the other half (when this member's half has fewer than k candidates left) is out
+        ref_scores = jnp.where(ref_excluded | ~allowed[top], -jnp.inf, jax.vmap(score_fn)(refined))
 
         options = jnp.concatenate([refined, pool[top]])
         choice = _pick(options, jnp.concatenate([ref_scores, top_scores]), pool[jnp.argmax(raw)])
@@ -268,7 +269,8 @@ def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, po
 
 
 # -- Thompson sampling -----------------------------------------------------------------------------
-def _propose_thompson(post, y, s: BatchSettings, encoding, pool, pool_dup, observed, obs_mask, key, count, sides):
+def _propose_thompson(post, y, s: BatchSettings, encoding, pool, pool_dup, observed, obs_mask, key, count,
+                      member_scope):
     P = s.population
     paths = jax.vmap(lambda kk: gp.sample_path(post, kk, y, s.num_features))(jax.random.split(key, P))
     K_pool = gp.cross_kernel(post, pool)  # (M, n), shared by every sample
@@ -277,12 +279,13 @@ def _propose_thompson(post, y, s: BatchSettings, encoding, pool, pool_dup, obser
 
     def one_member(path, m):
         prior = gp.rff_features(post.params, path.omega, path.phase, pool) @ path.weights
-        allowed, box = sides(m)
+        allowed, box = member_scope(m)
         raw = jnp.where(allowed, prior + K_pool @ path.beta, -jnp.inf)
         _, top = jax.lax.top_k(jnp.where(pool_dup, -jnp.inf, raw), k)
         score_fn = lambda x: gp.path_value(post, path, x[None, :])[0]
         refined = encoding.snap(refine(score_fn, pool[top], free, s.refine_steps, s.refine_lr, *box))
-        ref_scores = jnp.where(is_duplicate(refined, observed, obs_mask), -jnp.inf, jax.vmap(score_fn)(refined))
+        ref_excluded = is_duplicate(refined, observed, obs_mask) | ~allowed[top]  # starts of this member's half only
+        ref_scores = jnp.where(ref_excluded, -jnp.inf, jax.vmap(score_fn)(refined))
         return refined, ref_scores, raw
 
     # The samples are independent: maximise them all at once ...
@@ -339,36 +342,39 @@ def propose_batch(
         if region is None:
             raise ValueError("propose_batch: settings.trust_region is on, so give region=TrustRegion(...).")
         pool = trust_region_pool(k_pool, encoding, region, settings.num_candidates)
-        sides = _everywhere(pool, (region.lower, region.upper))
+        member_scope = _everywhere(settings.num_candidates, (region.lower, region.upper))
         if settings.hedge:
-            sides, pool = _hedge(pool, candidate_pool(jax.random.fold_in(k_pool, 1), encoding, X, y, mask,
+            member_scope, pool = _hedged_scope(pool, candidate_pool(jax.random.fold_in(k_pool, 1), encoding, X, y, mask,
                                                       settings.num_candidates), region, region_members, count)
     else:
         pool = candidate_pool(k_pool, encoding, X, y, mask, settings.num_candidates)
-        sides = _everywhere(pool, (0.0, 1.0))
+        member_scope = _everywhere(settings.num_candidates, (0.0, 1.0))
     pool_dup = is_duplicate(pool, observed, obs_mask)
     if settings.thompson:
-        return _propose_thompson(post, y, settings, encoding, pool, pool_dup, observed, obs_mask, k_ts, count, sides)
+        return _propose_thompson(post, y, settings, encoding, pool, pool_dup, observed, obs_mask, k_ts, count,
+                                 member_scope)
     mean_obs, _ = gp.predict(post, X)
     # Incumbent: the best posterior mean at an observation (robust to a lucky noisy score).
     best = jnp.max(jnp.where(mask, mean_obs, -jnp.inf))
-    return _propose_believer(post, settings, choice, encoding, pool, pool_dup, observed, obs_mask, best, count, sides)
+    return _propose_believer(post, settings, choice, encoding, pool, pool_dup, observed, obs_mask, best, count,
+                             member_scope)
 
 
-def _everywhere(pool: Array, box: tuple) -> Any:
-    """sides(m) -> (allowed (M,), box) for every member alike: the whole pool, one box."""
-    allowed = jnp.ones(pool.shape[0], bool)
+def _everywhere(size: int, box: tuple) -> Any:
+    """member_scope(m) -> (allowed (size,), box) for every member alike: the whole pool, one box."""
+    allowed = jnp.ones(size, bool)
     return lambda m: (allowed, box)
 
 
-def _hedge(region_pool: Array, global_pool: Array, region: TrustRegion, region_members, count) -> tuple[Any, Array]:
-    """(sides, pool): members below region_members pick from the region's half of the pool and
+def _hedged_scope(region_pool: Array, global_pool: Array, region: TrustRegion, region_members,
+                  count) -> tuple[Any, Array]:
+    """(member_scope, pool): members below region_members pick from the region's half of the pool and
     refine in its box; the others from the global half, over the whole cube."""
     region_members = jnp.asarray(count // 2 if region_members is None else region_members, jnp.int32)
     in_region = jnp.arange(global_pool.shape[0] + region_pool.shape[0]) >= global_pool.shape[0]
 
-    def sides(m):
+    def member_scope(m):
         inside = m < region_members
         return in_region == inside, (jnp.where(inside, region.lower, 0.0), jnp.where(inside, region.upper, 1.0))
 
-    return sides, jnp.concatenate([global_pool, region_pool])
+    return member_scope, jnp.concatenate([global_pool, region_pool])

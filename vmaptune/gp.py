@@ -230,11 +230,11 @@ def fit(X, y, mask, raw_inits, max_iter: int = 60) -> tuple[np.ndarray, float]:
     """
     mask = np.asarray(mask, bool)
     n = int(mask.sum())
-    threads = contextlib.nullcontext()
+    threads = contextlib.nullcontext  # entered around the starts below
     if n <= NUMPY_FIT_ROWS:
         Xn, yn = np.asarray(X, np.float64)[mask], np.asarray(y, np.float64)[mask]
         objective = lambda r: nll_and_grad(r, Xn, yn)
-        threads = one_blas_thread()
+        threads = one_blas_thread
     else:
         Xj, yj, mj = jnp.asarray(X), jnp.asarray(y), jnp.asarray(mask)
 
@@ -251,7 +251,7 @@ def fit(X, y, mask, raw_inits, max_iter: int = 60) -> tuple[np.ndarray, float]:
         return value, grad
 
     best_raw, best_value = None, np.inf
-    with threads:
+    with threads():
         for r0 in np.asarray(raw_inits, np.float64):
             r0 = np.clip(r0, lo, hi)
             res = scipy_optimize().minimize(

@@ -19,42 +19,57 @@ import numpy as np
 from vmaptune import engine
 from vmaptune.distributed import place, population_mesh, to_host
 from vmaptune.program import Program
-from vmaptune.state import Members, PopulationState
+from vmaptune.state import MEMBER_SPEC, Members, PopulationState
 
 
 def initialise_together(runs: Sequence[Any], program: Program) -> bool:
     """Sets the initial state of every run (PopulationRun, not yet initialised) from one
     initialisation of `program`, the padded program whose shapes hold each run's. Returns False,
-    changing nothing, where that cannot give each run its own initial state (fewer than two
-    runs, a model whose initial weights depend on its shape, several processes, a run's shapes
-    that do not fit in the padded ones): the runs then initialise themselves."""
+    changing nothing, where that cannot give each run its own initial state: fewer than two
+    runs, a model whose initial weights depend on its shape, several processes, runs of other
+    random streams, a run's shapes that do not fit in the padded ones. The runs then initialise
+    themselves."""
     independent = (lambda p: getattr(p.model, "shape_independent_init", False))
     if (len(runs) < 2 or jax.process_count() > 1 or not independent(program)
             or any(not independent(run.program) or run.initialised for run in runs)):
         return False
-    hosts = [to_host((run.hp, run.controls, run.init_args[0], run.init_args[2])) for run in runs]
-    hp, controls, ids, active = jax.tree.map(lambda *rows: np.concatenate(rows), *hosts)
-    padded = to_host(engine.init_population(program, hp, controls, ids, runs[0].init_args[1], active))
+    hosts = [to_host(run.init_args) for run in runs]
+    if any(not np.array_equal(h.members_key, hosts[0].members_key) for h in hosts):
+        return False
+    rows = [run.rows for run in runs]
+    total = 1 << (sum(rows) - 1).bit_length()  # a few sizes over rounds: the program compiles rarely
+    total = -(-total // program.devices) * program.devices  # split evenly over the devices
+    filler = jax.tree.map(lambda x: np.repeat(x[:1], total - sum(rows), axis=0), hosts[0])
+    filler = filler._replace(active=np.zeros_like(filler.active), members_key=hosts[0].members_key)
+    every = jax.tree.map(lambda *parts: np.concatenate(parts), *(h._replace(members_key=None) for h in hosts),
+                         filler._replace(members_key=None))
+    members_key = runs[0].init_args.members_key
+    mesh = population_mesh(program.devices, total)
+    hp, controls, member_ids, active = place((every.hp, every.controls, every.member_ids, every.active), mesh,
+                                             MEMBER_SPEC)
+    padded = engine.init_population(program, hp, controls, member_ids, members_key, active)
+    key_impl = jax.random.key_impl(padded.members.key)
+    padded = to_host(padded)
     states, start = [], 0
-    for run, (run_hp, run_controls, run_ids, _) in zip(runs, hosts):
-        rows = slice(start, start + run.rows)
+    for run, host in zip(runs, hosts):
+        take = slice(start, start + run.rows)
         start += run.rows
-        shapes = _member_shapes(run.program, jax.tree.map(lambda x: x[:1], (run_hp, run_controls, run_ids)),
-                                runs[0].init_args[1])
-        members = _cut_members(padded.members, rows, shapes)
+        shapes = _member_shapes(run.program, jax.tree.map(lambda x: x[:1], host._replace(members_key=None)),
+                                members_key)
+        members = _cut_members(padded.members, take, shapes)
         if members is None:
             return False
+        members = members.replace(key=jax.random.wrap_key_data(members.key, impl=key_impl))  # typed, as the run's own
         states.append(PopulationState(members=members, epoch=padded.epoch))
     for run, state in zip(runs, states):
         run.state = place(state, population_mesh(run.program.devices, run.rows), state.specs())
     return True
 
 
-def _member_shapes(program: Program, one_member: tuple, members_key) -> tuple:
+def _member_shapes(program: Program, one: Any, members_key) -> tuple:
     """(params, opt_state, model_state) shapes of one member of `program` (traced, not compiled)."""
-    hp, controls, ids = one_member
-    params, opt_state, model_state, _ = jax.eval_shape(functools.partial(engine.init_members, program), hp,
-                                                       controls, ids, members_key)
+    params, opt_state, model_state, _ = jax.eval_shape(functools.partial(engine.init_members, program), one.hp,
+                                                       one.controls, one.member_ids, members_key)
     return params, opt_state, model_state
 
 
@@ -63,15 +78,11 @@ def _cut_members(members: Members, rows: slice, shapes: tuple) -> Members | None
     None where a leaf of `shapes` has no counterpart in the padded tree that holds it."""
     params, opt_state, model_state = shapes
     cut = {}
-    for name, target, source in (("params", params, members.params), ("opt_state", opt_state, members.opt_state),
-                                 ("model_state", model_state, members.model_state),
-                                 ("best_params", params, members.best_params),
-                                 ("best_model_state", model_state, members.best_model_state)):
-        if source is None:
-            cut[name] = None
-            continue
-        cut[name] = _cut_tree(source, rows, target)
-        if cut[name] is None:
+    for name, target in (("params", params), ("opt_state", opt_state), ("model_state", model_state),
+                         ("best_params", params), ("best_model_state", model_state)):
+        source = getattr(members, name)
+        cut[name] = None if source is None else _cut_tree(source, rows, target)
+        if source is not None and cut[name] is None:
             return None
     return members.replace(**cut, status=jax.tree.map(lambda x: x[rows], members.status), key=members.key[rows])
 

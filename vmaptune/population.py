@@ -13,7 +13,7 @@ its validation curves carry their last value on and its training loss is NaN.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +34,16 @@ from vmaptune.state import MEMBER_SPEC, PopulationState, member_specs, take_rows
 
 #: Per-member status that records report (full size, members packed out included).
 STATUS_FIELDS = ("active", "diverged", "stopped", "best_score", "best_epoch")
+
+
+class InitArgs(NamedTuple):
+    """What a run's initial state is made from (engine.init_population's arguments after program)."""
+
+    hp: dict
+    controls: Any
+    member_ids: jax.Array
+    members_key: jax.Array
+    active: jax.Array
 
 
 _copy_rows = jax.jit(lambda state, parents: state.copy_from(parents))
@@ -91,9 +101,9 @@ class PopulationRun:
         mesh = population_mesh(program.devices, rows)
         self.hp, self.controls = place(hp, mesh, member_specs(hp)), place(controls, mesh, member_specs(controls))
         ids, active = place((member_ids[take], self.slots >= 0), mesh, MEMBER_SPEC)
-        # initialised when first needed, unless initialise.initialise_together (one program for
-        # several runs) sets it first
-        self.init_args = (ids, streams.stream(seed, "members"), active)
+        # initialised when first needed, from these (a decision may change self.hp before), unless
+        # initialise.initialise_together (one program for several runs) sets it first
+        self.init_args = InitArgs(dict(self.hp), self.controls, ids, streams.stream(seed, "members"), active)
         self._state = None
         self.order_key = streams.stream(seed, order)
         self.curves = {k: np.full((n, self.total_epochs), np.nan, np.float32) for k in CURVES}
@@ -115,7 +125,8 @@ class PopulationRun:
     def state(self) -> PopulationState:
         """The members' training state on the device (initialised at first use)."""
         if self._state is None:
-            self._state = engine.init_population(self.program, self.hp, self.controls, *self.init_args)
+            # waited for, so that its run does not count as the first chunk's training time
+            self._state = jax.block_until_ready(engine.init_population(self.program, *self.init_args))
         return self._state
 
     @state.setter

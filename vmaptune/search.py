@@ -232,8 +232,10 @@ class Search:
                                     seed=self.settings.seed, epochs=self.settings.epochs, rows=size,
                                     fold=fold[part] if self.settings.cv else None, quick=quick)
                 parts.append((run, part))
-        # one initialisation program for every group, where the model allows (initialise.py)
-        initialise_together([run for run, _ in parts], self.program)
+        # one initialisation program for every group, where the model allows (initialise.py); not
+        # under a memory budget, which the padded state of every group at once could exceed
+        if memory.device_budget(self.settings.max_memory) is None:
+            initialise_together([run for run, _ in parts], self.program)
         return Population(parts)
 
     def _members_that_fit(self, program, rows: int) -> int:

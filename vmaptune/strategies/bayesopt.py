@@ -300,7 +300,7 @@ class BayesOpt(Strategy):
         (alternating at P = 1)."""
         if not self._hedge:
             return self.population if self.trust_region else 0
-        k, share = state.model_asks, float(self.trust_region) * self.population
+        k, share = state.model_asks, self._region_share * self.population
         return math.floor((k + 1) * share + 1e-9) - math.floor(k * share + 1e-9)
 
     @property
@@ -398,24 +398,25 @@ class BayesOpt(Strategy):
         first size around the incumbent (its global members explore meanwhile)."""
         region = state.y[state.region_start :]
         before = np.max(region[np.isfinite(region)])
-        new = scores[: state.region_asked]
+        asked = self.population if state.region_asked is True else int(state.region_asked)  # (older states: a flag)
+        new = scores[:asked]
         new = new[np.isfinite(new)]
         improved = new.size > 0 and np.max(new) > before + TRUST_REGION_IMPROVEMENT * abs(before)
         successes = state.region_successes + 1 if improved else 0
         failures = 0 if improved else state.region_failures + 1
         length = state.region_length
-        failure_limit = math.ceil(max(4, len(state.encoding.blocks)) / 
-                                    max(round(self._region_share * self.population), 1))
+        per_batch = max(self._region_share * self.population, 1.0)  # region members per batch, on average
+        failure_limit = math.ceil(max(4, len(state.encoding.blocks)) / per_batch)
         if successes >= TRUST_REGION_SUCCESSES:
             length, successes = min(2 * length, TRUST_REGION_LENGTH[2]), 0
         elif failures >= failure_limit:
             length, failures = length / 2, 0
-        if length < TRUST_REGION_LENGTH[0] and self._hedge:
+        if length < TRUST_REGION_LENGTH[0]:
+            # shrunk away: a hedge starts again around the incumbent (its global members explore
+            # meanwhile); a pure trust region is given up for a new one and its own observations
+            restart = {} if self._hedge else {"region_start": len(state.y) + len(scores), "region_restart": True}
             return state.replace(region_length=TRUST_REGION_LENGTH[1], region_successes=0, region_failures=0,
-                                 region_asked=0)
-        if length < TRUST_REGION_LENGTH[0]:  # converged: give the region up, start a new one
-            return state.replace(region_length=TRUST_REGION_LENGTH[1], region_successes=0, region_failures=0,
-                                 region_start=len(state.y) + len(scores), region_restart=True, region_asked=0)
+                                 region_asked=0, **restart)
         return state.replace(region_length=length, region_successes=successes, region_failures=failures,
                              region_asked=0)
 
