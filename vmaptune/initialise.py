@@ -39,10 +39,10 @@ def initialise_together(runs: Sequence[Any], program: Program) -> bool:
     rows = [run.rows for run in runs]
     total = 1 << (sum(rows) - 1).bit_length()  # a few sizes over rounds: the program compiles rarely
     total = -(-total // program.devices) * program.devices  # split evenly over the devices
-    filler = jax.tree.map(lambda x: np.repeat(x[:1], total - sum(rows), axis=0), hosts[0])
-    filler = filler._replace(active=np.zeros_like(filler.active), members_key=hosts[0].members_key)
-    every = jax.tree.map(lambda *parts: np.concatenate(parts), *(h._replace(members_key=None) for h in hosts),
-                         filler._replace(members_key=None))
+    per_row = [h._replace(members_key=None) for h in hosts]  # the key is one for every row
+    filler = jax.tree.map(lambda x: np.repeat(x[:1], total - sum(rows), axis=0), per_row[0])
+    filler = filler._replace(active=np.zeros_like(filler.active))  # frozen copies of the first row
+    every = jax.tree.map(lambda *parts: np.concatenate(parts), *per_row, filler)
     members_key = runs[0].init_args.members_key
     mesh = population_mesh(program.devices, total)
     hp, controls, member_ids, active = place((every.hp, every.controls, every.member_ids, every.active), mesh,
@@ -51,11 +51,10 @@ def initialise_together(runs: Sequence[Any], program: Program) -> bool:
     key_impl = jax.random.key_impl(padded.members.key)
     padded = to_host(padded)
     states, start = [], 0
-    for run, host in zip(runs, hosts):
+    for run, host in zip(runs, per_row):
         take = slice(start, start + run.rows)
         start += run.rows
-        shapes = _member_shapes(run.program, jax.tree.map(lambda x: x[:1], host._replace(members_key=None)),
-                                members_key)
+        shapes = _member_shapes(run.program, jax.tree.map(lambda x: x[:1], host), members_key)
         members = _cut_members(padded.members, take, shapes)
         if members is None:
             return False
