@@ -65,11 +65,16 @@ def initialise_together(runs: Sequence[Any], program: Program) -> bool:
     return True
 
 
+_SHAPES: dict = {}  # program -> its member's shapes: traced once, not in every round
+
+
 def _member_shapes(program: Program, one: Any, members_key) -> tuple:
     """(params, opt_state, model_state) shapes of one member of `program` (traced, not compiled)."""
-    params, opt_state, model_state, _ = jax.eval_shape(functools.partial(engine.init_members, program), one.hp,
-                                                       one.controls, one.member_ids, members_key)
-    return params, opt_state, model_state
+    if program not in _SHAPES:
+        params, opt_state, model_state, _ = jax.eval_shape(functools.partial(engine.init_members, program), one.hp,
+                                                           one.controls, one.member_ids, members_key)
+        _SHAPES[program] = (params, opt_state, model_state)
+    return _SHAPES[program]
 
 
 def _cut_members(members: Members, rows: slice, shapes: tuple) -> Members | None:
