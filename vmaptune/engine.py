@@ -408,12 +408,9 @@ def useful_compute_fraction(program: Program, hp: Mapping[str, jax.Array], contr
     work (1s, or the epochs it trained); computed_rows: row-epochs the program computed (default P)."""
     batch = np.asarray(controls.batch_size, float)
     rows = (n_train // batch) * batch
-    useful = np.asarray(_row_flops(program.model, hp), float)
+    useful = program.model.row_flops(hp, len(batch))
     live = np.ones_like(rows) if active is None else np.asarray(active, float)
     computed_rows = len(rows) if computed_rows is None else computed_rows
     computed = computed_rows * program.steps_per_epoch(n_train) * program.batch_size * program.model.padded_row_flops()
     return float(np.sum(useful * rows * live) / computed) if computed else 1.0
 
-
-# one small program per model (eagerly, each operation of row_flops would compile its own)
-_row_flops = jax.jit(lambda model, hp: jax.vmap(model.row_flops)(hp), static_argnums=0)

@@ -59,10 +59,11 @@ class BuiltModel:
     #: (vmaptune/initialise.py: one initialisation program for all of a round's groups).
     shape_independent_init: bool = False
 
-    def row_flops(self, hp: Mapping[str, jax.Array]) -> jax.Array:
-        """Forward matmul FLOPs per input row this member's own network needs (waste accounting);
-        by default the padded cost, so a model without padding reports no waste."""
-        return jax.numpy.asarray(self.padded_row_flops(), jax.numpy.float32)
+    def row_flops(self, hp: Mapping[str, np.ndarray], size: int) -> np.ndarray:
+        """(size,) forward matmul FLOPs per input row each member's own network needs (waste
+        accounting, on the host; hp: (size,) arrays); by default the padded cost, so a model
+        without padding reports no waste."""
+        return np.full(size, self.padded_row_flops())
 
     def padded_row_flops(self) -> float:
         """Forward matmul FLOPs per input row the compiled program computes for every member."""

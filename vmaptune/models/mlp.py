@@ -178,9 +178,9 @@ class MLP(Model):
         if not bucketing or not _width_names(space):
             return [(None, np.arange(size))]
         net = self.build(space, data).net
-        depth, widths, _ = jax.vmap(net.structure)(numeric_hp)
-        live = np.arange(widths.shape[1])[None, :] < np.asarray(depth)[:, None]
-        widest = np.max(np.where(live, np.asarray(widths), 1), axis=1)
+        depth, widths, _ = net.structure({k: np.asarray(v) for k, v in numeric_hp.items()}, xp=np)
+        live = np.arange(widths.shape[1])[None, :] < depth[:, None]
+        widest = np.max(np.where(live, widths, 1), axis=1)
         caps = np.minimum(2 ** np.ceil(np.log2(np.maximum(widest, 8))).astype(int), net.max_width)
         return [(int(c), np.flatnonzero(caps == c)) for c in np.unique(caps)]
 
@@ -208,17 +208,21 @@ class MaskedMLP(nn.Module):
     variable_width: bool = True
     matmul_dtype: str = "float32"
 
-    def value(self, hp, name):
+    def value(self, hp, name, xp=jnp):
         """hp[name], or the MLP's default when the space does not name it."""
-        return hp[name] if name in hp else jnp.asarray(dict(self.defaults)[name])
+        return hp[name] if name in hp else xp.asarray(dict(self.defaults)[name])
 
-    def structure(self, hp):
-        """-> depth (int scalar), widths (max_depth,) int32, last_width: this member's live shape."""
-        depth = jnp.asarray(self.value(hp, "n_hidden"), jnp.int32)
-        width = jnp.asarray(self.value(hp, "n_units"), jnp.int32)
-        widths = jnp.stack([jnp.asarray(hp.get(f"n_units_{i + 1}", width), jnp.int32)
-                            for i in range(self.max_depth)] or [width])
-        last_width = widths[jnp.clip(depth - 1, 0, max(self.max_depth - 1, 0))]
+    def structure(self, hp, xp=jnp):
+        """-> depth (...), widths (..., max_depth) int32, last_width (...): the live shape of one
+        member (scalar hp, traced in the program) or of many (hp arrays (P,) and xp=np: on the
+        host, where eager jnp would compile a small program per operation)."""
+        depth = xp.asarray(self.value(hp, "n_hidden", xp), xp.int32)
+        width = xp.asarray(self.value(hp, "n_units", xp), xp.int32)
+        layers = [xp.asarray(hp.get(f"n_units_{i + 1}", width), xp.int32) for i in range(self.max_depth)] or [width]
+        depth, *layers = xp.broadcast_arrays(depth, *layers)
+        widths = xp.stack(layers, axis=-1)
+        last = xp.clip(depth - 1, 0, max(self.max_depth - 1, 0))
+        last_width = xp.take_along_axis(widths, last[..., None], axis=-1)[..., 0]
         return depth, widths, last_width
 
     def _activate(self, z, hp):
@@ -247,7 +251,10 @@ class MaskedMLP(nn.Module):
             draw = jnp.where(jnp.asarray(uniform)[scheme], math.sqrt(3.0) * uniform_draw, normal)
             return jnp.where(rows_live[:, None] & cols_live[None, :], draw * std, 0.0)
 
-        kernel = self.param(f"{name}_kernel", kernel_init, shape)
+        # flax traces a param's init at every apply, only to check its shape: a zeros init
+        # there keeps the check without tracing the hash draws (each trace of the program pays it)
+        init = kernel_init if self.is_initializing() else (lambda key, shape: jnp.zeros(shape, jnp.float32))
+        kernel = self.param(f"{name}_kernel", init, shape)
         bias = self.param(f"{name}_bias", nn.initializers.zeros, (shape[1],))
         if self.matmul_dtype == "float32":
             return h @ kernel + bias
@@ -308,17 +315,19 @@ class BuiltMLP(BuiltModel):
         rngs = {"dropout": key} if (train and self.net.use_dropout) else {}
         return self.net.apply({"params": params}, x, hp, train=train, rngs=rngs), model_state
 
-    def row_flops(self, hp) -> jax.Array:
-        """Forward matmul FLOPs per input row of this member's live network (2 per multiply-add)."""
+    def row_flops(self, hp, size: int) -> np.ndarray:
+        """(size,) forward matmul FLOPs per input row of each member's live network (2 per
+        multiply-add), on the host."""
         net = self.net
-        depth, widths, last_width = net.structure(hp)
-        flops = jnp.asarray(0.0)
-        fan_in = jnp.asarray(float(net.n_features))
+        depth, widths, last_width = net.structure({k: np.asarray(v) for k, v in hp.items()}, xp=np)
+        depth, last_width = np.broadcast_to(depth, (size,)), np.broadcast_to(last_width, (size,))
+        widths = np.broadcast_to(widths, (size, widths.shape[-1])).astype(np.float64)
+        flops, fan_in = np.zeros(size), np.full(size, float(net.n_features))
         for layer in range(net.max_depth):
             live = layer < depth
-            flops += jnp.where(live, 2.0 * fan_in * widths[layer], 0.0)
-            fan_in = jnp.where(live, widths[layer].astype(jnp.float32), fan_in)
-        head = jnp.where(depth > 0, 2.0 * last_width * net.n_outputs, 2.0 * net.n_features * net.n_outputs)
+            flops += np.where(live, 2.0 * fan_in * widths[:, layer], 0.0)
+            fan_in = np.where(live, widths[:, layer], fan_in)
+        head = np.where(depth > 0, 2.0 * last_width * net.n_outputs, 2.0 * net.n_features * net.n_outputs)
         return flops + head
 
     def padded_row_flops(self) -> float:
