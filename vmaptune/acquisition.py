@@ -138,31 +138,40 @@ def is_duplicate(points: Array, ref: Array, ref_mask: Array) -> Array:
 def candidate_pool(key: Array, encoding: Any, X: Array, y: Array, mask: Array, num: int) -> Array:
     """num snapped candidates: half uniform over the space, half Gaussian steps (scale 0.02 or 0.1
     on the continuous coordinates) around the 5 best observations. -> (num, D)."""
-    k_u, k_parent, k_scale, k_step = jax.random.split(key, 4)
     n_local = num // 2
-    U = jax.random.uniform(k_u, (num - n_local, encoding.num_units), dtype=X.dtype)
-    uniform = encoding.unit_to_z(U)
+    D = encoding.width
+    # one uniform draw for everything random here: each jax.random call adds its own threefry
+    # rounds to the program, and their compile was about a fifth of a first model-based ask's
+    u = jax.random.uniform(key, (num, encoding.num_units + 2 + D), dtype=X.dtype)
+    uniform = encoding.unit_to_z(u[: num - n_local, : encoding.num_units])
+    u = u[num - n_local :, encoding.num_units :]  # (n_local, 2 + D): parent, scale, step
     top = jnp.argsort(jnp.where(mask, -y, jnp.inf))[: min(5, X.shape[0])]
     n_top = jnp.clip(jnp.sum(mask), 1, top.shape[0])
-    parents = X[top[jax.random.randint(k_parent, (n_local,), 0, n_top)]]
-    scale = jnp.where(jax.random.bernoulli(k_scale, 0.5, (n_local, 1)), 0.02, 0.1)
-    step = scale * jax.random.normal(k_step, parents.shape, dtype=X.dtype) * encoding.free_mask
-    local = encoding.snap(jnp.clip(parents + step, 0.0, 1.0))
+    parents = X[top[jnp.minimum((u[:, 0] * n_top).astype(jnp.int32), n_top - 1)]]
+    scale = jnp.where(u[:, 1:2] < 0.5, 0.02, 0.1)
+    normal = _normal_from_uniform(u[:, 2:])
+    local = encoding.snap(jnp.clip(parents + scale * normal * encoding.free_mask, 0.0, 1.0))
     return jnp.concatenate([uniform, local])
+
+
+def _normal_from_uniform(u: Array) -> Array:
+    """Standard normal draws from uniform ones in [0, 1) (the inverse CDF)."""
+    tiny = jnp.finfo(u.dtype).tiny
+    return jax.scipy.special.ndtri(jnp.clip(u, tiny, 1.0 - jnp.finfo(u.dtype).epsneg))
 
 
 def trust_region_pool(key: Array, encoding: Any, region: TrustRegion, num: int) -> Array:
     """num snapped candidates in the trust region: each parameter drawn uniformly (a continuous
     one inside the box) with probability region.perturb, else kept at the incumbent's value;
     at least one parameter of every candidate is drawn. -> (num, D)."""
-    k_u, k_mask, k_one = jax.random.split(key, 3)
     blocks = jnp.asarray(encoding.block_matrix, region.center.dtype)  # (B, D)
-    drawn = encoding.unit_to_z(jax.random.uniform(k_u, (num, encoding.num_units), dtype=region.center.dtype))
+    B, units = blocks.shape[0], encoding.num_units
+    u = jax.random.uniform(key, (num, units + B + 1), dtype=region.center.dtype)  # one draw, as above
+    drawn = encoding.unit_to_z(u[:, :units])
     free = encoding.free_mask
     boxed = jnp.where(free > 0, region.lower + (region.upper - region.lower) * drawn, drawn)
-    B = blocks.shape[0]
-    change = jax.random.bernoulli(k_mask, region.perturb, (num, B))
-    change = change | jax.nn.one_hot(jax.random.randint(k_one, (num,), 0, B), B, dtype=bool)
+    change = u[:, units : units + B] < region.perturb
+    change = change | jax.nn.one_hot(jnp.minimum((u[:, -1] * B).astype(jnp.int32), B - 1), B, dtype=bool)
     columns = (change.astype(blocks.dtype) @ blocks) > 0  # (num, D)
     return encoding.snap(jnp.where(columns, boxed, region.center[None, :]))
 
