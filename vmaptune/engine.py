@@ -32,6 +32,7 @@ from flax import struct
 from jax.sharding import PartitionSpec
 
 from vmaptune import early_stopping, streams
+from vmaptune.compile_cache import QUICK_COMPILER_OPTIONS
 from vmaptune.distributed import largest_divisor, population_mesh, shard_population_map
 from vmaptune.flat import FlatLayout
 from vmaptune.optim import PopulationOptimizer
@@ -144,8 +145,6 @@ def _init(program: Program, hp, controls: Controls, member_ids, members_key, act
     return PopulationState(members=members, epoch=jnp.zeros((), jnp.int32))
 
 
-#: XLA without LLVM's optimisations: compiles in about half the time, runs slower.
-QUICK_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
 #: The initialisation program runs once per population, so its speed hardly matters, but its
 #: compile is paid by every first search: without LLVM's optimisations it compiles in about half
 #: the time (its threefry draws are most of it; bench/compile_time.py), to the same values.

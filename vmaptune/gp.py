@@ -15,6 +15,7 @@ add nothing to the likelihood, the posterior or its gradients (`tests/test_gp.py
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from typing import NamedTuple
 
@@ -22,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_solve, solve_triangular
+
+from vmaptune.compile_cache import QUICK_COMPILER_OPTIONS
 
 Array = jax.Array
 
@@ -89,6 +92,7 @@ def default_params(d: int) -> GPParams:
     return GPParams(jnp.full((d,), 0.5), jnp.asarray(1.0), jnp.asarray(1e-3))
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2), compiler_options=QUICK_COMPILER_OPTIONS)
 def random_raw_inits(key: Array, d: int, n: int) -> Array:
     """n starting points for the fit, log-uniform over plausible values -> (n, d + 2).
     Lengthscale 0.1..2, signal 0.3..3, noise 1e-5..0.1."""

@@ -14,6 +14,7 @@ scored, so the GP never proposes a point between two integers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from typing import Any, Mapping
@@ -24,6 +25,7 @@ import numpy as np
 from flax import struct
 
 from vmaptune import acquisition, gp
+from vmaptune.compile_cache import QUICK_COMPILER_OPTIONS
 from vmaptune.space import Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
 
@@ -125,6 +127,18 @@ class Encoding:
     def unit_to_z(self, U: jax.Array) -> jax.Array:
         """Points of the space's unit cube (n, len(space)) -> (n, D)."""
         return self.encode(self.space.from_unit(U)).astype(U.dtype)
+
+
+# -- host-side conversions ---------------------------------------------------------------------------
+# ask and tell convert a population or two per round; run eagerly, each jnp operation of a
+# conversion compiled a program of its own (about 60, 2-3 s of a first search's compiles).
+_host_program = functools.partial(jax.jit, static_argnums=0, compiler_options=QUICK_COMPILER_OPTIONS)
+_encode = _host_program(lambda encoding, hp: encoding.encode(hp))
+_decode = _host_program(lambda encoding, Z: encoding.decode(Z))
+_unit_to_z = _host_program(lambda encoding, U: encoding.unit_to_z(U))
+_constrain = jax.jit(gp.constrain, compiler_options=QUICK_COMPILER_OPTIONS)
+_default_raw = functools.partial(jax.jit, static_argnums=0, compiler_options=QUICK_COMPILER_OPTIONS)(
+    lambda d: gp.unconstrain(gp.default_params(d)))
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -352,12 +366,12 @@ class BayesOpt(Strategy):
             Z = state.design[state.design_next : state.design_next + P]
             if len(Z) < P:  # the design ran out mid-population: top up with random points
                 Z = self._top_up(state, Z, key)
-            return state.encoding.decode(jnp.asarray(Z, jnp.float32)), state.replace(
+            return _decode(state.encoding, jnp.asarray(Z, jnp.float32)), state.replace(
                 design_next=state.design_next + P
             )
         if state.region_restart:  # a new trust region starts from a space-filling batch
             Z = self._top_up(state, np.zeros((0, state.encoding.width)), key)
-            return state.encoding.decode(jnp.asarray(Z, jnp.float32)), state.replace(region_restart=False,
+            return _decode(state.encoding, jnp.asarray(Z, jnp.float32)), state.replace(region_restart=False,
                                                                                       region_asked=0)
         if np.sum(np.isfinite(state.y[state.region_start :])) < 2:
             # Nothing to fit yet (every score so far failed): keep exploring at random.
@@ -367,14 +381,14 @@ class BayesOpt(Strategy):
         # use scipy's) work on small matrices, where waiting threads cost more than they save
         with jax.enable_x64(True), gp.one_blas_thread():
             Z, raw = self._fit_and_propose(state, key, region_members)
-        return state.encoding.decode(jnp.asarray(Z, jnp.float32)), state.replace(
+        return _decode(state.encoding, jnp.asarray(Z, jnp.float32)), state.replace(
             gp_raw=raw, region_asked=region_members, model_asks=state.model_asks + 1)
 
     def tell(self, state: BayesOptState, hp: Mapping[str, jax.Array], scores) -> BayesOptState:
         n = state.space.check_population(hp)
         scores = check_scores("BayesOpt", scores, n)
         with jax.enable_x64(True):
-            Z = np.asarray(state.encoding.encode(hp), np.float64)
+            Z = np.asarray(_encode(state.encoding, hp), np.float64)
         scores = np.asarray(scores, np.float64)
         if state.region_asked:
             state = self._update_region(state, scores)
@@ -426,7 +440,7 @@ class BayesOpt(Strategy):
         enc = state.encoding
         free = enc.free_mask > 0
         center = X[np.argmax(y)]
-        lengthscale = np.clip(np.asarray(gp.constrain(jnp.asarray(raw)).lengthscale), *TRUST_REGION_LENGTHSCALES)
+        lengthscale = np.clip(np.asarray(_constrain(jnp.asarray(raw)).lengthscale), *TRUST_REGION_LENGTHSCALES)
         lower, upper = np.zeros(enc.width), np.ones(enc.width)
         if free.any():
             weights = lengthscale[free] / np.exp(np.mean(np.log(lengthscale[free])))
@@ -457,7 +471,7 @@ class BayesOpt(Strategy):
         else:
             U = np.random.default_rng(seed).uniform(size=(4 * n, d))
         with jax.enable_x64(True):
-            Z = np.asarray(encoding.unit_to_z(jnp.asarray(U)), np.float64)
+            Z = np.asarray(_unit_to_z(encoding, jnp.asarray(U)), np.float64)
         return _first_distinct(Z, n)
 
     def _top_up(self, state: BayesOptState, Z: np.ndarray, key: jax.Array) -> np.ndarray:
@@ -465,7 +479,7 @@ class BayesOpt(Strategy):
         need = self.population - len(Z)
         U = jax.random.uniform(key, (64 * need, state.encoding.num_units))
         with jax.enable_x64(True):
-            extra = np.asarray(state.encoding.unit_to_z(jnp.asarray(U, jnp.float64)), np.float64)
+            extra = np.asarray(_unit_to_z(state.encoding, jnp.asarray(U, jnp.float64)), np.float64)
         known = np.concatenate([state.X, Z])
         fresh = _first_distinct(extra, need, exclude=known)
         if len(fresh) < need:  # the space has run out of new points: repeats can't be avoided
@@ -500,13 +514,13 @@ class BayesOpt(Strategy):
             idx = np.arange(n)
         m = bucket(len(idx))
         fit_mask = _pad(np.ones(len(idx), bool), m)
-        warm = state.gp_raw if state.gp_raw.shape == (D + 2,) else np.asarray(gp.unconstrain(gp.default_params(D)))
+        warm = state.gp_raw if state.gp_raw.shape == (D + 2,) else np.asarray(_default_raw(D))
         inits = np.concatenate([warm[None], np.asarray(gp.random_raw_inits(k_fit, D, self.restarts - 1))])
         raw, _ = gp.fit(_pad(X[idx], m), _pad(y[idx], m), fit_mask, inits)
 
         nb, nr = bucket(n), bucket(len(X_all))
         Z = acquisition.propose_batch(
-            gp.constrain(jnp.asarray(raw)),
+            _constrain(jnp.asarray(raw)),
             _pad(X, nb),
             _pad(y, nb),
             _pad(np.ones(n, bool), nb),
