@@ -47,7 +47,10 @@ class InitArgs(NamedTuple):
 
 
 _copy_rows = jax.jit(lambda state, parents: state.copy_from(parents))
-_take_rows = jax.jit(lambda state, rows: state.take(rows))
+# one program per packing: run eagerly, every leaf's gather compiled its own
+_take_rows = jax.jit(lambda state, hp, controls, rows: (state.take(rows), take_rows(hp, rows),
+                                                        take_rows(controls, rows)))
+_deactivated = jax.jit(lambda active, rows: active & ~rows)
 
 PACKING = ("auto", "always", "never")
 
@@ -327,9 +330,7 @@ class PopulationRun:
                                self._shape(size))
             if len(rows) != self.rows or (rows != np.arange(self.rows)).any():
                 take = jnp.asarray(rows, jnp.int32)
-                self.state = _take_rows(self.state, take)
-                self.hp = take_rows(self.hp, take)
-                self.controls = take_rows(self.controls, take)
+                self.state, self.hp, self.controls = _take_rows(self.state, self.hp, self.controls, take)
             slots, training = slots[rows], training[rows]
         self.slots = slots
         self._busy = self._shape(self.rows).busy_rows(training)
@@ -407,7 +408,7 @@ class PopulationRun:
     def _deactivate(self, rows: np.ndarray) -> None:
         if rows.any():
             status = self.state.status
-            active = status.active & ~jnp.asarray(rows)
+            active = _deactivated(status.active, rows)
             self.state = self.state.replace(members=self.state.members.replace(status=status.replace(active=active)))
 
     def _set_budget(self, budget: np.ndarray) -> None:

@@ -17,7 +17,6 @@ import dataclasses
 import numbers
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
@@ -104,17 +103,17 @@ class BOHB(Hyperband):
         key_random, key_model = jax.random.split(key)
         budget, rows = self._model_budget(state)
         n_model = self._model_members(n) if budget else 0
-        hp = state.space.sample(key_random, n - n_model)
+        hp = self.sample(state.space, key_random, n - n_model)
         if n_model:
             # one batch size for every bracket (the largest), cut to this bracket's share: the
             # acquisition maximiser compiles once, not once per bracket size
             proposer = self._proposer(max(self._model_members(rungs[0][0]) for rungs in state.plan))
             model = proposer.init(state.space, jax.random.fold_in(key_model, 0))
             model = model.replace(design_next=len(model.design))  # no initial design: straight to the model
-            model = proposer.tell(model, {k: jnp.asarray(v[rows]) for k, v in state.observed_hp.items()},
+            model = proposer.tell(model, {k: v[rows] for k, v in state.observed_hp.items()},
                                   state.observed_score[rows])
             proposed, _ = proposer.ask(model, jax.random.fold_in(key_model, 1))
-            hp = {k: jnp.concatenate([jnp.asarray(proposed[k][:n_model], d.dtype), jnp.asarray(hp[k], d.dtype)])
+            hp = {k: np.concatenate([np.asarray(proposed[k])[:n_model].astype(d.dtype), np.asarray(hp[k], d.dtype)])
                   for k, d in state.space.items()}
         return hp, state.replace(from_model=np.arange(n) < n_model, model_budget=int(budget))
 

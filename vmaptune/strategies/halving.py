@@ -31,13 +31,12 @@ import numbers
 from typing import Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
 from vmaptune.space import Space, checked_arguments
-from vmaptune.strategies.base import Strategy, check_scores, check_space, rank_descending
+from vmaptune.strategies.base import Strategy, check_scores, check_space
 
 __all__ = ["SuccessiveHalving", "Hyperband", "HalvingState", "halving_rungs", "hyperband_brackets", "keep_top"]
 
@@ -79,11 +78,13 @@ def hyperband_brackets(max_epochs: int, eta: int, min_epochs: int = 1) -> tuple[
 
 
 def keep_top(scores, n_keep: int) -> np.ndarray:
-    """Indices of the n_keep best of scores (n,), ranked on the device; members with a NaN / inf
-    score are never kept (so fewer come back when fewer are finite). Sorted ascending."""
-    scores = jnp.asarray(scores, jnp.float32)
-    n_keep = min(int(n_keep), int(jnp.sum(jnp.isfinite(scores))))
-    return np.sort(np.asarray(rank_descending(scores)[:n_keep]))
+    """Indices of the n_keep best of scores (n,), ranked on the host (as `rank_descending`: ties
+    by position); members with a NaN / inf score are never kept (so fewer come back when fewer
+    are finite). Sorted ascending."""
+    scores = np.asarray(scores, np.float32)
+    finite = np.isfinite(scores)
+    n_keep = min(int(n_keep), int(finite.sum()))
+    return np.sort(np.argsort(-np.where(finite, scores, -np.inf), kind="stable")[:n_keep])
 
 
 @struct.dataclass
@@ -97,12 +98,14 @@ class HalvingState:
     plan: the brackets, each ((members, epochs), ...) per rung; bracket, rung: where the search is.
     row_epochs / member_epochs (vt.tune): population rows x epochs computed (packing included) and
     epochs members actually trained, summed over the brackets trained so far.
+    The arrays live on the host (numpy): run eagerly on the device, each operation of a rung's
+    bookkeeping compiled a small program for each rung size (about 80 in a Hyperband search).
     """
 
-    hp: dict[str, jax.Array]
-    ids: jax.Array
-    scores: jax.Array
-    reached: jax.Array
+    hp: dict[str, np.ndarray]
+    ids: np.ndarray
+    scores: np.ndarray
+    reached: np.ndarray
     space: Space = struct.field(pytree_node=False, default=None)
     plan: tuple = struct.field(pytree_node=False, default=())
     bracket: int = struct.field(pytree_node=False, default=0)
@@ -174,9 +177,9 @@ class _Halving(Strategy):
 
     def init(self, space: Space, key: jax.Array | None = None) -> HalvingState:
         space = check_space(self.name, space)
-        empty = jnp.zeros(0, jnp.int32)
-        return HalvingState(hp={n: jnp.zeros(0, d.dtype) for n, d in space.items()}, ids=empty,
-                            scores=jnp.zeros((0, 0), jnp.float32), reached=empty, space=space, plan=self.plan())
+        empty = np.zeros(0, np.int32)
+        return HalvingState(hp={n: np.zeros(0, d.dtype) for n, d in space.items()}, ids=empty,
+                            scores=np.zeros((0, 0), np.float32), reached=empty, space=space, plan=self.plan())
 
     def ask(self, state: HalvingState, key: jax.Array):
         """The current rung's members: dict name -> (n_rung,); state.budget is their budget in epochs
@@ -186,15 +189,20 @@ class _Halving(Strategy):
         if state.rung == 0:  # a new bracket: fresh members
             n0 = state.rungs[0][0]
             hp, state = self.new_members(state, key, n0)
-            state = state.replace(hp=hp, ids=jnp.arange(n0, dtype=jnp.int32),
-                                  scores=jnp.full((len(state.rungs), n0), jnp.nan, jnp.float32),
-                                  reached=jnp.full(n0, -1, jnp.int32), last_bracket=state.bracket)
+            state = state.replace(hp={k: np.asarray(v) for k, v in hp.items()}, ids=np.arange(n0, dtype=np.int32),
+                                  scores=np.full((len(state.rungs), n0), np.nan, np.float32),
+                                  reached=np.full(n0, -1, np.int32), last_bracket=state.bracket)
         return {name: v[state.ids] for name, v in state.hp.items()}, state
 
     def new_members(self, state: HalvingState, key: jax.Array, n: int):
         """The first rung of a new bracket: (dict name -> (n,), state). At random here; BOHB
         proposes most of them with a model."""
-        return state.space.sample(key, n), state
+        return self.sample(state.space, key, n), state
+
+    def sample(self, space: Space, key: jax.Array, n: int) -> dict[str, np.ndarray]:
+        """n random members: the first n of a draw of the largest bracket's size, so that every
+        bracket shares one compiled draw."""
+        return {k: np.asarray(v)[:n] for k, v in space.sample(key, max(n, self.population)).items()}
 
     def tell(self, state: HalvingState, hp: Mapping[str, jax.Array], scores) -> HalvingState:
         """Scores of the rung's members at state.budget; keeps the top 1/eta for the next rung."""
@@ -207,12 +215,14 @@ class _Halving(Strategy):
         if n != state.ids.shape[0]:
             raise ValueError(f"{self.name}.tell: hp has {n} members, expected the {state.ids.shape[0]} members "
                              f"of rung {state.rung} that ask returned.")
-        state = state.replace(scores=state.scores.at[state.rung, state.ids].set(scores),
-                              reached=state.reached.at[state.ids].set(state.rung))
+        all_scores, reached = np.array(state.scores), np.array(state.reached)  # copies
+        all_scores[state.rung, state.ids] = np.asarray(scores)
+        reached[state.ids] = state.rung
+        state = state.replace(scores=all_scores, reached=reached)
         kept = keep_top(scores, n // self.eta)
         if state.rung + 1 >= len(state.rungs) or len(kept) == 0:
             return state.replace(bracket=state.bracket + 1, rung=0)
-        return state.replace(ids=state.ids[jnp.asarray(kept)], rung=state.rung + 1)
+        return state.replace(ids=np.asarray(state.ids)[kept], rung=state.rung + 1)
 
     def done(self, state: HalvingState) -> bool:
         return state.bracket >= len(state.plan)
@@ -238,8 +248,8 @@ class _Halving(Strategy):
             raise ValueError(f"{self.name}: the population must hold the {n0} members ask returned; "
                              f"it holds {context.members}.")
         rungs = len(plan[state.bracket])
-        state = state.replace(plan=plan, scores=jnp.full((rungs, n0), jnp.nan, jnp.float32),
-                              reached=jnp.full(n0, -1, jnp.int32), ids=jnp.arange(n0, dtype=jnp.int32))
+        state = state.replace(plan=plan, scores=np.full((rungs, n0), np.nan, np.float32),
+                              reached=np.full(n0, -1, np.int32), ids=np.arange(n0, dtype=np.int32))
         return state, Decision(keep=np.arange(n0))
 
     def decision_epochs(self, state: HalvingState, epochs: int) -> tuple[int, ...]:
@@ -252,7 +262,7 @@ class _Halving(Strategy):
         alive = np.asarray(state.ids)
         best = snapshot.best_so_far[alive]
         kept = alive[keep_top(best, len(alive) // self.eta)] if len(alive) else alive
-        state = state.replace(ids=jnp.asarray(kept, jnp.int32), rung=state.rung + 1)
+        state = state.replace(ids=np.asarray(kept, np.int32), rung=state.rung + 1)
         return state, Decision(keep=kept)
 
     def end_training(self, state: HalvingState, snapshot: Snapshot) -> HalvingState:
@@ -272,7 +282,7 @@ class _Halving(Strategy):
         reached = np.asarray(state.reached).copy()
         scores[k, alive] = snapshot.best_so_far[alive]
         reached[alive] = k
-        return state.replace(scores=jnp.asarray(scores), reached=jnp.asarray(reached))
+        return state.replace(scores=scores, reached=reached)
 
     def member_columns(self, state: HalvingState) -> dict[str, np.ndarray]:
         """Extra table columns for the last bracket's members (n_0,): rung (the last rung reached,
