@@ -129,6 +129,11 @@ def test_regression_on_diabetes(diabetes):
         (dict(strategy="random"), TypeError, "strategy must be a vt strategy"),
         (dict(data=np.zeros((3, 3))), TypeError, "data must be a vt.Dataset"),
         (dict(seed=1.5), TypeError, "seed must be an integer"),
+        (dict(evaluate_every=0), ValueError, "evaluate_every must be an integer >= 1, got 0"),
+        (dict(evaluate_every=2, early_stopping=vt.EarlyStopping(patience=3)), ValueError,
+         r"evaluate_every=2 with early_stopping=.*needs every epoch's scores; use evaluate_every=1"),
+        (dict(evaluate_every=2, strategy=vt.Hyperband(), epochs=9), ValueError,
+         r"evaluate_every=2 with Hyperband, which decides on validation scores during training"),
     ],
 )
 def test_bad_input_fails_before_compiling(digits, change, error, match):
@@ -194,3 +199,19 @@ def test_a_tiny_search_compiles_quickly_and_the_same_way_every_time(monkeypatch)
     member = one_member(vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), n_units=vt.Choice([4, 8]),
                                  activation=vt.Choice(["tanh", "relu"]), momentum=vt.OneMinusLogUniform(0.5, 0.9)))
     assert member == {"learning_rate": np.float32(1e-3), "n_units": 4, "activation": 0, "momentum": np.float32(0.5)}
+
+
+def test_evaluating_every_few_epochs_changes_nothing_but_the_skipped_epochs(digits):
+    """evaluate_every=3 over 7 epochs validates after epochs 3, 6 and 7 (the last): the same
+    scores there as validating every epoch, the same training, and the scores carried on between."""
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), n_units=vt.Choice([8, 16]))
+    run = lambda every: vt.tune(vt.MLP(hidden=1), space, digits, vt.RandomSearch(population=6), epochs=7, cv=2,
+                                batch_size=128, seed=3, progress=False, evaluate_every=every)
+    every, sparse = run(1), run(3)
+    np.testing.assert_array_equal(sparse.curves["train_loss"], every.curves["train_loss"])
+    for key in ("val_score", "val_loss"):
+        np.testing.assert_allclose(sparse.curves[key][:, [2, 5, 6]], every.curves[key][:, [2, 5, 6]], rtol=1e-6)
+        assert np.isnan(sparse.curves[key][:, :2]).all()
+        np.testing.assert_array_equal(sparse.curves[key][:, 3:5], sparse.curves[key][:, [2, 2]])
+    np.testing.assert_allclose(sparse.curves["split_final_scores"], every.curves["split_final_scores"], rtol=1e-6)
+    assert sparse.settings["evaluate_every"] == 3

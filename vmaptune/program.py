@@ -51,6 +51,7 @@ class Program:
     shared_order: bool = True  # members see the same minibatch order
     early_stopping: EarlyStopping | None = None
     evaluate: bool = True  # score on validation data every epoch (off for refits: test is read once, after)
+    evaluate_every: int = 1  # with evaluate: every this many epochs, and at a member's last (its budget)
     devices: int = 1  # split the population over up to this many devices (vmaptune.distributed)
     member_block: int = 0  # step this many members at a time (CPU cache blocking); 0 = all at once
 
@@ -86,7 +87,7 @@ class Program:
 def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int = 64, metric: Any = None,
                   loss: Any = None, optimizer: Any = None, shared_order: bool = True,
                   early_stopping: EarlyStopping | None = None, devices: int | None = None,
-                  member_block: int | None = None, group: Group = None) -> Program:
+                  member_block: int | None = None, group: Group = None, evaluate_every: int = 1) -> Program:
     """The program that trains `model` over `space` on `data`, after checking every input.
 
     batch_size: rows per step when the space does not name batch_size (a space's batch_size gives
@@ -114,6 +115,11 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     optimizer = PopulationOptimizer.from_space(space) if optimizer is None else \
         CustomOptimizer.from_factory(optimizer, space)
     known = built.hyperparameters() | optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS)
+    check_int_at_least("evaluate_every", evaluate_every, 1)
+    if evaluate_every > 1 and early_stopping is not None:
+        raise ValueError(f"evaluate_every={evaluate_every} with early_stopping={early_stopping!r}: early stopping "
+                         f"decides every epoch, so it needs every epoch's scores; use evaluate_every=1, or drop "
+                         f"early_stopping.")
     for name in space.names:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
@@ -126,7 +132,7 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     check_outputs(built, loss, space, data)
     return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, loss=loss, batch_size=largest,
                    min_batch_size=smallest, variable_batch=smallest != largest, shared_order=bool(shared_order),
-                   early_stopping=early_stopping, devices=check_devices(devices),
+                   early_stopping=early_stopping, devices=check_devices(devices), evaluate_every=int(evaluate_every),
                    member_block=_member_block(built, space, check_member_block(member_block), data, largest))
 
 

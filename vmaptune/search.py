@@ -49,10 +49,11 @@ class Settings:
     devices: int | None
     member_block: int | None
     max_memory: int | None = None  # bytes per device (memory.py)
+    evaluate_every: int = 1
 
     @classmethod
     def check(cls, **kwargs: Any) -> "Settings":
-        for name in ("epochs", "batch_size", "chunk_epochs"):
+        for name in ("epochs", "batch_size", "chunk_epochs", "evaluate_every"):
             check_int_at_least(name, kwargs[name], 1)
         seed = kwargs["seed"]
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
@@ -119,8 +120,11 @@ class Search:
         self.program = build_program(model, space, data, batch_size=settings.batch_size, metric=metric,
                                      optimizer=optimizer, shared_order=settings.shared_order,
                                      early_stopping=settings.early_stopping, devices=settings.devices,
-                                     member_block=settings.member_block)
+                                     member_block=settings.member_block, evaluate_every=settings.evaluate_every)
         strategy.check_epochs(settings.epochs)
+        if settings.evaluate_every > 1 and strategy.acts_during_training:
+            raise ValueError(f"evaluate_every={settings.evaluate_every} with {strategy.name}, which decides on "
+                             f"validation scores during training: use evaluate_every=1 with this strategy.")
         if strategy.acts_during_training and (settings.cv is not None or settings.seeds > 1):
             raise ValueError(f"{strategy.name} acts during training, which does not combine with cv or seeds > 1 "
                              "yet; leave them out for this strategy.")
@@ -142,16 +146,20 @@ class Search:
                 "batch_size": s.batch_size, "population": self.strategy.population, "shared_order": s.shared_order,
                 "bucketing": s.bucketing, "early_stopping": repr(s.early_stopping), "cv": s.cv, "seeds": s.seeds,
                 "refit": s.refit, "devices": self.program.devices, "member_block": self.program.member_block,
+                "evaluate_every": s.evaluate_every,
                 "useful_compute_fraction": [], "programs": [], "round_seconds": []}
 
     def spec_settings(self) -> dict[str, Any]:
         """The settings a resumed run must share (not the layout: devices, member blocks and the
         memory budget do not change results)."""
         s = self.settings
-        return {"epochs": s.epochs, "seed": s.seed, "batch_size": s.batch_size, "chunk_epochs": s.chunk_epochs,
+        spec = {"epochs": s.epochs, "seed": s.seed, "batch_size": s.batch_size, "chunk_epochs": s.chunk_epochs,
                 "shared_order": s.shared_order, "bucketing": s.bucketing, "early_stopping": repr(s.early_stopping),
                 "cv": s.cv, "seeds": s.seeds, "refit": s.refit, "metric": self.program.metric.name,
                 "loss": self.program.loss.name, "optimizer": repr(self.program.optimizer)}
+        if s.evaluate_every != 1:  # (absent otherwise: run directories written before it still resume)
+            spec["evaluate_every"] = s.evaluate_every
+        return spec
 
     # -- a round -----------------------------------------------------------------------------------------
     def train_round(self, state, hp: Mapping[str, Any], round_index: int, first_id: int,

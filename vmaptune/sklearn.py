@@ -325,7 +325,9 @@ class PopulationSearchCV(BaseEstimator):
     Scores: without early stopping, or with the training-loss test, each fold's score after its
     last epoch, as scikit-learn scores a fitted estimator (the best epoch of a noisy curve would
     flatter noisy candidates); with early stopping on validation data, the scores at the epoch
-    where the folds' mean peaked (the weights it keeps).
+    where the folds' mean peaked (the weights it keeps). Without any early stopping the folds
+    are validated only after their last epoch (`vt.tune(evaluate_every=...)`): the per-epoch
+    validation curves of search_results_ are then empty before it.
     cv_results_ has scikit-learn's keys and dtypes. Every candidate-fold trains in one program,
     so mean_fit_time is the search's training time divided evenly (std 0), and scoring happens
     inside the program: mean_score_time is 0.
@@ -384,9 +386,13 @@ class PopulationSearchCV(BaseEstimator):
             stopping = convergence(est.patience, _check_tol(est.tol))
         strategy = self.strategy if self.strategy is not None else RandomSearch(population=int(self.n_iter))
         started = time.perf_counter()
-        results = tune(est._model(), space, data, strategy, epochs=int(self.epochs or est.epochs),
+        epochs = int(self.epochs or est.epochs)
+        # Without early stopping a fold is scored once, after its last epoch (see `final` below):
+        # the validation pass of the other epochs would be a seventh of the training's work for nothing.
+        results = tune(est._model(), space, data, strategy, epochs=epochs,
                        batch_size=min(int(est.batch_size), data.n_train), seed=seed, metric=metric, cv=int(self.cv),
-                       early_stopping=stopping, progress=self.progress)
+                       early_stopping=stopping, progress=self.progress,
+                       evaluate_every=epochs if stopping is None and not strategy.acts_during_training else 1)
         seconds = time.perf_counter() - started
         self.search_results_ = results
         self.n_splits_ = int(self.cv)
@@ -404,7 +410,6 @@ class PopulationSearchCV(BaseEstimator):
         self.multimetric_ = False
         if self.refit:
             started = time.perf_counter()
-            epochs = int(self.epochs or est.epochs)
             if not final:  # early stopping: for the epochs at which its folds' mean peaked
                 epochs = int(results.members["best_epoch"].iloc[self.best_index_]) or epochs
             # (with the estimator's tol, its own fit stops where its training loss converges)
