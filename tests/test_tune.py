@@ -215,3 +215,16 @@ def test_evaluating_every_few_epochs_changes_nothing_but_the_skipped_epochs(digi
         np.testing.assert_array_equal(sparse.curves[key][:, 3:5], sparse.curves[key][:, [2, 2]])
     np.testing.assert_allclose(sparse.curves["split_final_scores"], every.curves["split_final_scores"], rtol=1e-6)
     assert sparse.settings["evaluate_every"] == 3
+
+
+def test_a_member_diverging_between_validations_scores_nan_from_then_on(digits):
+    """Divergence between two validated epochs: the member's curve is NaN from then on (not its
+    last validated score carried on), also when its block goes idle (member_block=1)."""
+    space = vt.Space(learning_rate=vt.LogUniform(3e-2, 1e6))  # seed 1: 4 of 6 diverge, one between validations
+    result = vt.tune(vt.MLP(hidden=1, units=8), space, digits, vt.RandomSearch(population=6), epochs=7,
+                     batch_size=128, seed=1, progress=False, evaluate_every=2, member_block=1)
+    diverged = (result.members["status"] == "diverged").to_numpy()
+    assert diverged.any() and not diverged.all()
+    assert np.isnan(result.curves["val_score"][diverged, -1]).all()
+    assert np.isnan(result.members["final_score"].to_numpy()[diverged]).all()
+    assert np.isfinite(result.curves["val_score"][~diverged, -1]).all()

@@ -156,8 +156,8 @@ def candidate_pool(key: Array, encoding: Any, X: Array, y: Array, mask: Array, n
 
 def _normal_from_uniform(u: Array) -> Array:
     """Standard normal draws from uniform ones in [0, 1) (the inverse CDF)."""
-    tiny = jnp.finfo(u.dtype).tiny
-    return jax.scipy.special.ndtri(jnp.clip(u, tiny, 1.0 - jnp.finfo(u.dtype).epsneg))
+    eps = jnp.finfo(u.dtype).epsneg  # symmetric tails: u = 0 must not reach further than u -> 1
+    return jax.scipy.special.ndtri(jnp.clip(u, eps, 1.0 - eps))
 
 
 def trust_region_pool(key: Array, encoding: Any, region: TrustRegion, num: int) -> Array:

@@ -269,14 +269,15 @@ def _in_blocks(fn, members: dict, block: int):
 
 
 def _block_epoch(program: Program, data: DataArrays, block: dict, shared_rows, epoch, n_steps: int,
-                 layout: FlatLayout | None, evaluate_now=True):
+                 layout: FlatLayout | None, due=None):
     """One epoch of a block of members: its steps, then its validation (in the same block, so the
     forward pass finds the weights in cache). A block where no member trains is skipped
     (`lax.cond`): its members are frozen, so the steps would change nothing; their validation
     comes back NaN with evaluated False, and the host carries their last value on. Packing the
     members still training into the first blocks (vmaptune/packing.py) makes stopped members
-    cost nothing, without a new program. evaluate_now: () bool, traced, with
-    program.evaluate_every > 1 (else True): validate this epoch (else as a skipped block's).
+    cost nothing, without a new program. due: (members,) bool with program.evaluate_every > 1
+    (else None: every member): who is validated this epoch; a block where nobody is skips the
+    validation pass, and the others come back NaN with evaluated False, as a skipped block's.
     -> params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated."""
 
     def run(b):
@@ -291,12 +292,12 @@ def _block_epoch(program: Program, data: DataArrays, block: dict, shared_rows, e
                 return tuple(v.astype(jnp.float32) for v in _evaluate(program, tree, model_state, b["hp"], b["fold"],
                                                                        data))
 
-            if evaluate_now is True:
+            if due is None:
                 val_loss, val_score = scores()
             else:  # a real branch: the epochs between evaluations skip the validation pass
                 nan = jnp.full(size, jnp.nan, jnp.float32)
-                val_loss, val_score = jax.lax.cond(evaluate_now, scores, lambda: (nan, nan))
-                evaluated = jnp.broadcast_to(evaluate_now, (size,))
+                val_loss, val_score = jax.lax.cond(jnp.any(due), scores, lambda: (nan, nan))
+                val_loss, val_score, evaluated = jnp.where(due, val_loss, nan), jnp.where(due, val_score, nan), due
         else:
             val_loss = val_score = jnp.zeros(size, jnp.float32)
         return params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated
@@ -338,18 +339,18 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
             shared_rows = order[0, : n_steps * program.batch_size].reshape(n_steps, program.batch_size)
         else:
             members["order"] = order
-        evaluate_now = True
         if program.evaluate_every > 1:  # every evaluate_every-th epoch, and a member's last
-            last = jnp.any(training & (state.epoch + 1 >= controls.budget))
-            evaluate_now = ((state.epoch + 1) % program.evaluate_every == 0) | last
+            members["due"] = training & (((state.epoch + 1) % program.evaluate_every == 0)
+                                         | (state.epoch + 1 >= controls.budget))
         params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated = _in_blocks(
-            lambda b: _block_epoch(program, data, b, shared_rows, state.epoch, n_steps, layout, evaluate_now), members,
+            lambda b: _block_epoch(program, data, b, shared_rows, state.epoch, n_steps, layout, b.get("due")), members,
             program.member_block)
         # A finite model can still overflow on validation data: that is divergence too.
         blown = ~(jnp.isfinite(val_loss) & jnp.isfinite(val_score)) & ~diverged & active & evaluated
         diverged, active = diverged | blown, active & ~blown
         val_loss = jnp.where(diverged, nan, val_loss)
         val_score = jnp.where(diverged, nan, val_score)
+        evaluated = evaluated | diverged  # NaN is its score now, validated or not (never a carried value)
         train_loss = jnp.where(diverged | ~training, nan, loss_sum / member_steps)
         epoch = state.epoch + 1
         improved = training & ~diverged & (val_score > status.best_score)  # frozen rows keep their records

@@ -388,11 +388,12 @@ class PopulationSearchCV(BaseEstimator):
         started = time.perf_counter()
         epochs = int(self.epochs or est.epochs)
         # Without early stopping a fold is scored once, after its last epoch (see `final` below):
-        # the validation pass of the other epochs would be a seventh of the training's work for nothing.
+        # the validation pass of the other epochs would be a seventh of the training's work for
+        # nothing. (A strategy of several rounds is told each round's best-epoch scores: it keeps them.)
+        once = stopping is None and not strategy.acts_during_training and strategy.tune_rounds(space) == 1
         results = tune(est._model(), space, data, strategy, epochs=epochs,
                        batch_size=min(int(est.batch_size), data.n_train), seed=seed, metric=metric, cv=int(self.cv),
-                       early_stopping=stopping, progress=self.progress,
-                       evaluate_every=epochs if stopping is None and not strategy.acts_during_training else 1)
+                       early_stopping=stopping, progress=self.progress, evaluate_every=epochs if once else 1)
         seconds = time.perf_counter() - started
         self.search_results_ = results
         self.n_splits_ = int(self.cv)

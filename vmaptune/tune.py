@@ -84,7 +84,9 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       chosen from the network's size; 0 = the whole population per step, the GPU default).
     evaluate_every: score members on the validation data every this many epochs (and after each
       member's last), not every epoch: the validation pass costs a share of training (about a
-      seventh for digits' 3-fold cv). The curves carry each score on until the next. Not with
+      seventh for digits' 3-fold cv). The curves carry each score on until the next; a member
+      whose training fails is NaN from then on, one whose validation overflows is caught at the
+      next validation. Not with
       early_stopping or a strategy that decides during training (they read every epoch's score).
     max_memory: bytes (or text like '2GB') one device may use; a population that does not fit
       trains as micro-populations of the largest size that does (same results). Default: 90 % of
