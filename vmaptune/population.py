@@ -46,8 +46,11 @@ class InitArgs(NamedTuple):
     active: jax.Array
 
 
-_copy_rows = jax.jit(lambda state, parents: state.copy_from(parents))
-# one program per packing: run eagerly, every leaf's gather compiled its own
+# One program per packing or copy: run eagerly, every leaf's gather compiled its own. A copy
+# brings the parent's settings, batch size and schedule; its fold and budget stay the row's own.
+_copy_rows = jax.jit(lambda state, hp, controls, parents: (
+    state.copy_from(parents), take_rows(hp, parents),
+    controls.replace(batch_size=controls.batch_size[parents], total_steps=controls.total_steps[parents])))
 _take_rows = jax.jit(lambda state, hp, controls, rows: (state.take(rows), take_rows(hp, rows),
                                                         take_rows(controls, rows)))
 _deactivated = jax.jit(lambda active, rows: active & ~rows)
@@ -370,12 +373,8 @@ class PopulationRun:
                              f"their training state is gone. Copy from members still in it.")
         parents = np.arange(self.rows)
         parents[held] = source_rows
-        self.state = _copy_rows(self.state, jnp.asarray(parents, jnp.int32))
-        take = jnp.asarray(parents, jnp.int32)
-        self.hp = take_rows(self.hp, take)
-        # the copy's batch size and schedule come with it; its fold and budget stay its own
-        self.controls = self.controls.replace(batch_size=self.controls.batch_size[take],
-                                              total_steps=self.controls.total_steps[take])
+        self.state, self.hp, self.controls = _copy_rows(self.state, self.hp, self.controls,
+                                                        jnp.asarray(parents, jnp.int32))
         for name, value in self.member_hp.items():
             self.member_hp[name] = value[copy_from]
 
