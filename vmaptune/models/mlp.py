@@ -178,7 +178,7 @@ class MLP(Model):
         if not bucketing or not _width_names(space):
             return [(None, np.arange(size))]
         net = self.build(space, data).net
-        depth, widths, _ = net.structure({k: np.asarray(v) for k, v in numeric_hp.items()}, xp=np)
+        depth, widths, _ = net.structure(numeric_hp, xp=np)
         live = np.arange(widths.shape[1])[None, :] < depth[:, None]
         widest = np.max(np.where(live, widths, 1), axis=1)
         caps = np.minimum(2 ** np.ceil(np.log2(np.maximum(widest, 8))).astype(int), net.max_width)
@@ -319,7 +319,7 @@ class BuiltMLP(BuiltModel):
         """(size,) forward matmul FLOPs per input row of each member's live network (2 per
         multiply-add), on the host."""
         net = self.net
-        depth, widths, last_width = net.structure({k: np.asarray(v) for k, v in hp.items()}, xp=np)
+        depth, widths, last_width = net.structure(hp, xp=np)
         depth, last_width = np.broadcast_to(depth, (size,)), np.broadcast_to(last_width, (size,))
         widths = np.broadcast_to(widths, (size, widths.shape[-1])).astype(np.float64)
         flops, fan_in = np.zeros(size), np.full(size, float(net.n_features))
