@@ -17,7 +17,7 @@ and seeds; a method "wins" a problem against another when that figure is lower. 
     python bench/blackbox.py --methods bo bo-none --problems 1 2 15 --dims 5
     python bench/blackbox.py --merge a.json b.json --json all.json   # shards run side by side
 
-Methods: bo (vt.BayesOpt, EI, library defaults), bo-global (trust_region=False), bo-<warp> (BayesOpt with output_warping=<warp>:
+Methods: bo (vt.BayesOpt, EI, library defaults: output_warping "power" since it beat "none" here), bo-global (trust_region=False), bo-<warp> (BayesOpt with output_warping=<warp>:
 bo-none, bo-copula, bo-power), bo-thompson, bo-tr (BayesOpt with trust_region=True), bo-hedge
 (trust_region=0.5: half of each batch in the region, half global), evolution,
 coarse_to_fine, random, tpe and cmaes (Optuna's samplers through vt.OptunaSampler). A BayesOpt
