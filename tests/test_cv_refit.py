@@ -109,3 +109,64 @@ def test_cv_needs_enough_rows_of_every_class():
     data = vt.Dataset.from_arrays(X, y, "classification", val_fraction=0.25, test_fraction=0.25)
     with pytest.raises(ValueError, match=r"cv=3 needs at least 3 rows of every class.*use cv <= 2"):
         vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), epochs=1, batch_size=4, cv=3, progress=False)
+
+
+# -- early stopping on rows held out of each fold's training ---------------------------------------------
+STOPPING = vt.EarlyStopping(patience=2, validation_fraction=0.25)
+
+
+def test_stop_rows_are_held_out_of_each_folds_training_and_scored_rows(digits):
+    plain, _ = cv_arrays(digits, 3, 0)
+    arrays, _ = cv_arrays(digits, 3, 0, stop_fraction=0.25)
+    n = plain.train_rows.shape[1]
+    assert arrays.stop_rows.shape == (3, round(0.25 * n)) and arrays.n_train == n - round(0.25 * n)
+    for f in range(3):
+        train, stop, val = (set(np.asarray(a[f]).tolist()) for a in (arrays.train_rows, arrays.stop_rows,
+                                                                      arrays.val_rows))
+        assert not train & stop and not stop & val and not train & val
+        assert train | stop == set(np.asarray(plain.train_rows[f]).tolist())  # the same rows, split in two
+    np.testing.assert_array_equal(arrays.val_rows, plain.val_rows)
+
+
+def _stopping_run(digits, arrays):
+    program = vt.build_program(MODEL, SPACE, digits, batch_size=64, early_stopping=STOPPING)
+    hp = SPACE.numeric(SPACE.encode([{"learning_rate": r, "momentum": 0.9} for r in (0.01, 0.03, 0.1)] * 2))
+    return run_population(program, hp, arrays, np.tile(np.arange(3), 2), epochs=12, fold=np.repeat([0, 1], 3))
+
+
+def test_the_rows_a_fold_is_scored_on_never_choose_its_epoch(digits):
+    """With stop rows, scrambling the labels a fold is scored on changes its scores, and nothing
+    else: the same epochs stopped at and chosen, the same training. Without them it would."""
+    arrays, _ = cv_arrays(digits, 2, 0, stop_fraction=0.25)
+    scrambled = arrays.replace(y_val=jnp.asarray(np.random.default_rng(0).permutation(np.asarray(arrays.y_val))))
+    clean, noisy = _stopping_run(digits, arrays), _stopping_run(digits, scrambled)
+    for key in ("stopped", "best_epoch"):
+        np.testing.assert_array_equal(clean.status()[key], noisy.status()[key])
+    assert clean.status()["stopped"].any()  # the rule did act
+    np.testing.assert_array_equal(clean.curves["train_loss"], noisy.curves["train_loss"])
+    assert not np.allclose(clean.curves["val_score"], noisy.curves["val_score"], equal_nan=True)
+    # each member's score is its fold's score at the epoch its stop rows chose
+    status = clean.status()
+    at_best = clean.curves["val_score"][np.arange(6), status["best_epoch"] - 1]
+    np.testing.assert_allclose(status["best_score"], at_best)
+    # watching the scored rows instead, the scrambled labels move the epochs
+    watched = [_stopping_run(digits, a.replace(stop_rows=None)).status()["best_epoch"] for a in (arrays, scrambled)]
+    assert not np.array_equal(*watched)
+
+
+def test_cv_scores_each_split_at_its_own_stopping_epoch(digits):
+    result = vt.tune(MODEL, SPACE, digits, vt.RandomSearch(population=3), cv=2, early_stopping=STOPPING,
+                     **{**KW, "epochs": 10})
+    splits = np.asarray(result.curves["split_scores"])
+    np.testing.assert_allclose(result.members["best_score"], splits.mean(axis=1), rtol=1e-6)
+    assert "validation_fraction=0.25" in result.settings["early_stopping"]
+
+
+def test_validation_fraction_needs_cv_and_a_held_out_monitor(digits):
+    with pytest.raises(ValueError, match=r"validation_fraction.*needs cv=.*Add cv=3, or drop validation_fraction"):
+        vt.tune(MODEL, SPACE, digits, vt.RandomSearch(population=2), early_stopping=STOPPING, **KW)
+    with pytest.raises(ValueError, match=r"validation_fraction=1.5\): give a share .* in \(0, 1\)"):
+        vt.EarlyStopping(validation_fraction=1.5)
+    with pytest.raises(ValueError, match=r"monitor='train_loss', validation_fraction=0.1\): the training loss reads "
+                                         r"no held-out rows"):
+        vt.EarlyStopping(monitor="train_loss", validation_fraction=0.1)

@@ -38,13 +38,21 @@ class EarlyStopping:
     compact_below: once the share of members still training is this or under, stopped members
     leave the population between chunks: the survivors are regrouped into the fewest blocks, or
     packed into a smaller population where the compute saved outweighs a compile (1: as soon as
-    one stops; 0: never)."""
+    one stops; 0: never).
+    validation_fraction: None (watch the validation rows: under cv each fold's held-out rows,
+    the rows it is scored on), or a share in (0, 1), with cv only: hold that share of each
+    fold's training rows out of its training and watch them instead. A fold's score is then
+    read at the epoch its own held-out rows chose, so the cross-validated score stays an
+    unbiased estimate (the best epoch of the scored rows would be a maximum over noisy epochs).
+    scikit-learn's MLP (early_stopping=True) and a Keras model given its own validation data
+    stop the same way inside a cross-validated search."""
 
     patience: int = 5
     min_delta: float = 0.0
     monitor: str = "score"
     restore_best_weights: bool = False
     compact_below: float = 1.0
+    validation_fraction: float | None = None
 
     def __post_init__(self):
         if isinstance(self.patience, bool) or not isinstance(self.patience, numbers.Integral) or self.patience < 1:
@@ -58,6 +66,21 @@ class EarlyStopping:
         if not isinstance(self.compact_below, numbers.Real) or not 0.0 <= float(self.compact_below) <= 1.0:
             raise ValueError(f"EarlyStopping(compact_below={self.compact_below!r}): must be a share in [0, 1] "
                              f"(1: take stopped members out as soon as one stops, 0: never).")
+        share = self.validation_fraction
+        if share is not None and (isinstance(share, bool) or not isinstance(share, numbers.Real)
+                                  or not 0.0 < float(share) < 1.0):
+            raise ValueError(f"EarlyStopping(validation_fraction={share!r}): give a share of each fold's training "
+                             f"rows in (0, 1), such as 0.1, or None to watch the validation rows.")
+        if share is not None and self.monitor == "train_loss":
+            raise ValueError(f"EarlyStopping(monitor='train_loss', validation_fraction={share!r}): the training "
+                             f"loss reads no held-out rows; drop validation_fraction or monitor 'score' / 'loss'.")
+
+    def __repr__(self) -> str:
+        """The dataclass's, without validation_fraction while it is None: run directories record
+        this text and resume only under the same, so the ones written before it existed resume."""
+        fields = [f for f in dataclasses.fields(self) if f.name != "validation_fraction" or self.validation_fraction
+                  is not None]
+        return f"EarlyStopping({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields)})"
 
 
 def track(rule: EarlyStopping | None, status: Status, val_loss: jax.Array, val_score: jax.Array,

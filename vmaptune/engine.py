@@ -49,7 +49,8 @@ CURVES = ("train_loss", "val_loss", "val_score")
 class DataArrays:
     """Data on the device. For cross-validation X_train / X_val hold the whole pool and
     train_rows (K, n_train) / val_rows (K, n_val) list each fold's rows; controls.fold picks a
-    member's fold."""
+    member's fold. stop_rows (K, n_stop): rows of each fold held out of its training for early
+    stopping to watch instead of val_rows (EarlyStopping(validation_fraction=...)), or None."""
 
     X_train: jax.Array
     y_train: jax.Array
@@ -57,6 +58,7 @@ class DataArrays:
     y_val: jax.Array
     train_rows: jax.Array | None = None
     val_rows: jax.Array | None = None
+    stop_rows: jax.Array | None = None
 
     @property
     def n_train(self) -> int:
@@ -232,14 +234,17 @@ def _map_weights(program: Program, members: Members, fn) -> Members:
                            best_params=None if members.best_params is None else fn(members.best_params))
 
 
-def _evaluate(program: Program, params, model_state, hp, fold, data: DataArrays):
+def _evaluate(program: Program, params, model_state, hp, fold, data: DataArrays, rows=None):
     """Validation loss and metric of every member: (P,), (P,). With folds, each member is scored
-    on its own fold's held-out rows."""
+    on its own fold's held-out rows; rows (K, n): on these rows of X_train instead (its fold's)."""
 
     def member(p, s, hp_m, X, y):
         out, _ = program.model.apply(p, s, X, hp_m, train=False, key=None)
         return program.loss(out, y), program.metric.score(out, y)
 
+    if rows is not None:
+        rows = rows[fold]  # (P, n)
+        return jax.vmap(member)(params, model_state, hp, data.X_train[rows], data.y_train[rows])
     if data.folded:
         rows = data.val_rows[fold]  # (P, n_val)
         return jax.vmap(member)(params, model_state, hp, data.X_val[rows], data.y_val[rows])
@@ -278,7 +283,9 @@ def _block_epoch(program: Program, data: DataArrays, block: dict, shared_rows, e
     cost nothing, without a new program. due: (members,) bool with program.evaluate_every > 1
     (else None: every member): who is validated this epoch; a block where nobody is skips the
     validation pass, and the others come back NaN with evaluated False, as a skipped block's.
-    -> params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated."""
+    -> params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated,
+    watched: (loss, score) early stopping watches, on data.stop_rows where there are some, else
+    the validation's."""
 
     def run(b):
         params, opt_state, model_state, active, diverged, loss_sum = _train_steps(program, data, b, shared_rows,
@@ -300,13 +307,17 @@ def _block_epoch(program: Program, data: DataArrays, block: dict, shared_rows, e
                 val_loss, val_score, evaluated = jnp.where(due, val_loss, nan), jnp.where(due, val_score, nan), due
         else:
             val_loss = val_score = jnp.zeros(size, jnp.float32)
-        return params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated
+        watched = (val_loss, val_score)
+        if program.evaluate and data.stop_rows is not None:  # (early stopping validates every epoch)
+            watched = tuple(v.astype(jnp.float32) for v in _evaluate(program, tree, model_state, b["hp"], b["fold"],
+                                                                    data, rows=data.stop_rows))
+        return params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated, watched
 
     def idle(b):
         size = b["active"].shape[0]
         nan = jnp.full(size, jnp.nan, jnp.float32)
         return (b["params"], b["opt_state"], b["model_state"], b["active"], b["diverged"],
-                jnp.zeros(size, jnp.float32), nan, nan, jnp.zeros(size, bool))
+                jnp.zeros(size, jnp.float32), nan, nan, jnp.zeros(size, bool), (nan, nan))
 
     return jax.lax.cond(jnp.any(block["active"]), run, idle, block)
 
@@ -342,20 +353,26 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
         if program.evaluate_every > 1:  # every evaluate_every-th epoch, and a member's last
             members["due"] = training & (((state.epoch + 1) % program.evaluate_every == 0)
                                          | (state.epoch + 1 >= controls.budget))
-        params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated = _in_blocks(
+        (params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated,
+         (watched_loss, watched_score)) = _in_blocks(
             lambda b: _block_epoch(program, data, b, shared_rows, state.epoch, n_steps, layout, b.get("due")), members,
             program.member_block)
         # A finite model can still overflow on validation data: that is divergence too.
-        blown = ~(jnp.isfinite(val_loss) & jnp.isfinite(val_score)) & ~diverged & active & evaluated
+        finite = jnp.isfinite(val_loss) & jnp.isfinite(val_score) & jnp.isfinite(watched_loss) & \
+            jnp.isfinite(watched_score)
+        blown = ~finite & ~diverged & active & evaluated
         diverged, active = diverged | blown, active & ~blown
         val_loss = jnp.where(diverged, nan, val_loss)
         val_score = jnp.where(diverged, nan, val_score)
         evaluated = evaluated | diverged  # NaN is its score now, validated or not (never a carried value)
         train_loss = jnp.where(diverged | ~training, nan, loss_sum / member_steps)
         epoch = state.epoch + 1
-        improved = training & ~diverged & (val_score > status.best_score)  # frozen rows keep their records
         tracked, better = early_stopping.track(program.early_stopping, status.replace(active=active, diverged=diverged),
-                                               val_loss, val_score, train_loss)
+                                               watched_loss, watched_score, train_loss)
+        if data.stop_rows is None:
+            improved = training & ~diverged & (val_score > status.best_score)  # frozen rows keep their records
+        else:  # the score at the epoch the held-out stopping rows chose (the weights early stopping keeps)
+            improved = better & ~diverged
         best_params, best_model_state = m.best_params, m.best_model_state
         if best_params is not None:
             best_params = jax.vmap(select)(better, params, best_params)

@@ -21,9 +21,13 @@ from vmaptune.engine import DataArrays
 
 @dataclasses.dataclass(frozen=True)
 class Replicas:
+    """stop_split: early stopping watched rows held out of each fold's training
+    (EarlyStopping(validation_fraction=...)): each split is then scored at its own best epoch."""
+
     population: int
     folds: int = 1
     seeds: int = 1
+    stop_split: bool = False
 
     @property
     def splits(self) -> int:
@@ -58,18 +62,25 @@ class Replicas:
     def aggregate(self, final: dict, curves: dict) -> tuple[dict, dict]:
         """Slot status and curves -> one row per member.
 
-        best_score / best_epoch: of the mean validation curve over the splits; score_std and
-        split_scores (P, K * R): the splits' scores at that epoch; split_final_scores (P, K * R):
+        best_score / best_epoch: of the mean validation curve over the splits (with stop_split:
+        the mean of the splits' scores at their own best epochs, and their mean epoch); score_std
+        and split_scores (P, K * R): the splits' scores at that epoch; split_final_scores (P, K * R):
         each split's score at its last epoch trained. diverged: any split diverged; stopped:
         every split stopped early."""
         by_member = self.by_member
         split_curves = {k: by_member(v) for k, v in curves.items()}
         mean = {k: v.mean(axis=1) for k, v in split_curves.items()}  # NaN in any split stays NaN
-        score_curve = np.where(np.isfinite(mean["val_score"]), mean["val_score"], -np.inf)
-        best_epoch = np.argmax(score_curve, axis=1)
-        rows = np.arange(self.population)
-        best = score_curve[rows, best_epoch]
-        split_scores = split_curves["val_score"][rows, :, best_epoch]
+        if self.stop_split:  # each split at the epoch its own held-out rows chose (status best_*)
+            split_scores = by_member(final["best_score"]).astype(np.float64)
+            split_scores = np.where(by_member(final["best_epoch"]) > 0, split_scores, np.nan)
+            best = split_scores.mean(axis=1)  # a split that never scored leaves NaN
+            best_epoch = np.rint(by_member(final["best_epoch"]).mean(axis=1)).astype(int) - 1
+        else:
+            score_curve = np.where(np.isfinite(mean["val_score"]), mean["val_score"], -np.inf)
+            best_epoch = np.argmax(score_curve, axis=1)
+            rows = np.arange(self.population)
+            best = score_curve[rows, best_epoch]
+            split_scores = split_curves["val_score"][rows, :, best_epoch]
         out = {
             "diverged": by_member(final["diverged"]).any(axis=1),
             "stopped": by_member(final["stopped"]).all(axis=1),
@@ -90,13 +101,16 @@ def last_finite(curves: np.ndarray) -> np.ndarray:
     return np.where(finite.any(axis=-1), value, np.nan)
 
 
-def cv_arrays(data: Dataset, folds: int, seed: int) -> tuple[DataArrays, np.ndarray]:
+def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None = None
+              ) -> tuple[DataArrays, np.ndarray]:
     """Device arrays for K-fold cross-validation over train + validation (never test).
 
     Every fold trains on the same number of rows and scores on the same number of held-out rows
     (the smallest fold's), so one program serves all folds; the few rows this leaves out of a
     fold are reported. Features keep the Dataset's scaling (statistics of its training split),
-    not per-fold statistics: a leak of scale only, never of labels.
+    not per-fold statistics: a leak of scale only, never of labels. stop_fraction: that share of
+    each fold's training rows is held out of its training for early stopping to watch
+    (DataArrays.stop_rows; EarlyStopping(validation_fraction=...)).
     Returns the arrays and the (n_pool,) fold assignment."""
     X, y = data.pool()
     fold = data.folds(folds, seed)
@@ -105,6 +119,9 @@ def cv_arrays(data: Dataset, folds: int, seed: int) -> tuple[DataArrays, np.ndar
     train = [rng.permutation(np.flatnonzero(fold != f)) for f in range(folds)]
     n_val = min(len(h) for h in held)
     n_train = min(len(t) for t in train)
-    train_rows = jnp.asarray(np.stack([t[:n_train] for t in train]), jnp.int32)
+    n_stop = 0 if not stop_fraction else min(max(1, round(stop_fraction * n_train)), n_train - 1)
+    # the training rows are in random order: the first n_stop of each fold watch, the rest train
+    train_rows = jnp.asarray(np.stack([t[n_stop:n_train] for t in train]), jnp.int32)
     val_rows = jnp.asarray(np.stack([h[:n_val] for h in held]), jnp.int32)
-    return DataArrays(X, y, X, y, train_rows=train_rows, val_rows=val_rows), fold
+    stop_rows = jnp.asarray(np.stack([t[:n_stop] for t in train]), jnp.int32) if n_stop else None
+    return DataArrays(X, y, X, y, train_rows=train_rows, val_rows=val_rows, stop_rows=stop_rows), fold

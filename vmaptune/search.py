@@ -64,6 +64,10 @@ class Settings:
         cv, seeds, refit = kwargs["cv"], kwargs["seeds"], kwargs["refit"]
         if cv is not None and (isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2):
             raise ValueError(f"cv={cv!r}: use an integer >= 2 (folds), or None for the fixed validation split.")
+        if stopping is not None and stopping.validation_fraction is not None and cv is None:
+            raise ValueError(f"early_stopping={stopping!r} holds part of each fold's training rows out for early "
+                             f"stopping, which needs cv=: without folds early stopping watches the validation "
+                             f"split, and results score the test split apart. Add cv=3, or drop validation_fraction.")
         if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
             raise ValueError(f"seeds={seeds!r}: use an integer >= 1 (initialisations per setting).")
         if isinstance(refit, bool) or not isinstance(refit, numbers.Integral) or refit < 0:
@@ -129,7 +133,9 @@ class Search:
             raise ValueError(f"{strategy.name} acts during training, which does not combine with cv or seeds > 1 "
                              "yet; leave them out for this strategy.")
         self.model, self.space, self.data, self.strategy, self.settings = model, space, data, strategy, settings
-        self.arrays = engine.data_arrays(data) if settings.cv is None else cv_arrays(data, settings.cv, settings.seed)[0]
+        stop_fraction = None if settings.early_stopping is None else settings.early_stopping.validation_fraction
+        self.arrays = engine.data_arrays(data) if settings.cv is None else \
+            cv_arrays(data, settings.cv, settings.seed, stop_fraction)[0]
         # a strategy that copies members between rows needs them in one program: "auto" never splits
         bucketing = False if settings.bucketing == "auto" and strategy.copies_members else settings.bucketing
         self.programs = Programs(model, space, data, self.program, bucketing=bucketing,
@@ -173,7 +179,7 @@ class Search:
         if n > strategy.population:
             raise ValueError(f"{strategy.name} returned {n} members, more than its population={strategy.population}.")
         ids = first_id + np.arange(n)
-        replicas = Replicas(n, s.cv or 1, s.seeds)
+        replicas = Replicas(n, s.cv or 1, s.seeds, stop_split=self.arrays.stop_rows is not None)
         slot_hp, slot_ids, slot_fold = replicas.expand(self.space.numeric(hp), ids)
         rows = replicas.folds * replicas.seeds * strategy.population  # one program: every round the same shape
         planned = strategy.tune_rounds(self.space)  # None: not known ahead (one round is priced)
