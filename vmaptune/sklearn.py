@@ -255,14 +255,6 @@ def _check_tol(tol) -> float | None:
     return float(tol)
 
 
-def _check_share(validation_fraction) -> float:
-    share = validation_fraction
-    if isinstance(share, bool) or not isinstance(share, numbers.Real) or not 0.0 < share < 1.0:
-        raise ValueError(f"validation_fraction={share!r}: give the share of the training rows held out for early "
-                         f"stopping, between 0 and 1 (scikit-learn's default is 0.1).")
-    return float(share)
-
-
 # -- the search ---------------------------------------------------------------------------------------------
 def to_space(distributions: Any, fixed: Mapping[str, Any] | None = None) -> Space:
     """A vt.Space from scikit-learn style distributions (a dict name -> list of values, or a
@@ -325,21 +317,19 @@ class PopulationSearchCV(BaseEstimator):
       r2, neg_mean_squared_error, neg_mean_absolute_error) or a vt.Metric. refit: refit the best
       on all of X (best_estimator_): for all its epochs, or with early stopping for the epochs at
       which its cross-validated score peaked.
-    epochs: per candidate (default: the estimator's). early_stopping: an int patience, or a
-      vt.EarlyStopping used as given (default: the estimator's patience when its early_stopping
-      is on, else its training-loss convergence test when it has a tol). A patience watches the
-      estimator's validation_fraction (0.1) of each fold's training rows, held out of that
-      fold's training, as the estimator's own fit and scikit-learn's MLPs do: the rows a fold is
-      scored on never choose its epoch.
+    epochs: per candidate (default: the estimator's). early_stopping: a vt.EarlyStopping, or an
+      int patience (default: the estimator's patience on each fold's validation rows when its
+      early_stopping is on, else its training-loss convergence test when it has a tol).
+      vt.EarlyStopping(validation_fraction=...) watches rows held out of each fold's training
+      instead, so the rows a fold is scored on never choose its epoch.
     random_state: the seed of the candidates, folds and initial weights. progress: show tqdm's bar.
 
     Scores: without early stopping, or with the training-loss test, each fold's score after its
     last epoch, as scikit-learn scores a fitted estimator (the best epoch of a noisy curve would
-    flatter noisy candidates); with early stopping on held-out rows, each fold's score at the
-    epoch its held-out rows chose (the weights it keeps), and the refit stops the same way on
-    its own held-out share of X; with a vt.EarlyStopping that watches the folds' scored rows
-    (no validation_fraction), the scores at the epoch where the folds' mean peaked, and the refit
-    trains that many epochs. Without any early stopping the folds
+    flatter noisy candidates); with early stopping on validation data, the scores at the epoch
+    where the folds' mean peaked (the weights it keeps), or with validation_fraction each fold's
+    score at the epoch its held-out rows chose; the refit trains for that epoch (the folds' mean
+    of them). Without any early stopping the folds
     are validated only after their last epoch (`vt.tune(evaluate_every=...)`): the per-epoch
     validation curves of search_results_ are then empty before it.
     cv_results_ has scikit-learn's keys and dtypes. Every candidate-fold trains in one program,
@@ -392,12 +382,10 @@ class PopulationSearchCV(BaseEstimator):
         data = _dataset(X, y_index, task, 0.2, self.random_state, pool_only=True)
         metric = self._metric(task)
         stopping = self.early_stopping
-        # patience on a held-out share of each fold's training rows, as the estimator's own fit
-        # stops (and scikit-learn's MLPs inside its searches): never on the rows a fold is scored on
         if isinstance(stopping, numbers.Integral) and not isinstance(stopping, bool):
-            stopping = EarlyStopping(patience=int(stopping), validation_fraction=_check_share(est.validation_fraction))
+            stopping = EarlyStopping(patience=int(stopping))
         elif stopping is None and est.early_stopping:
-            stopping = EarlyStopping(patience=int(est.patience), validation_fraction=_check_share(est.validation_fraction))
+            stopping = EarlyStopping(patience=int(est.patience))
         elif stopping is None:  # the estimator's own convergence test, if it has one
             stopping = convergence(est.patience, _check_tol(est.tol))
         strategy = self.strategy if self.strategy is not None else RandomSearch(population=int(self.n_iter))
@@ -427,14 +415,10 @@ class PopulationSearchCV(BaseEstimator):
         self.multimetric_ = False
         if self.refit:
             started = time.perf_counter()
-            stops = {}
-            if not final and stopping.validation_fraction is not None:  # it stops itself, as each fold did
-                stops = dict(early_stopping=True, patience=stopping.patience,
-                             validation_fraction=stopping.validation_fraction)
-            elif not final:  # early stopping on the folds' own rows: for the epochs their mean peaked at
+            if not final:  # early stopping: for the epochs it chose (the folds' mean of them)
                 epochs = int(results.members["best_epoch"].iloc[self.best_index_]) or epochs
             # (with the estimator's tol, its own fit stops where its training loss converges)
-            self.best_estimator_ = clone(est).set_params(**self.best_params_, epochs=epochs, **stops).fit(X, y)
+            self.best_estimator_ = clone(est).set_params(**self.best_params_, epochs=epochs).fit(X, y)
             self.refit_time_ = time.perf_counter() - started
         return self
 
