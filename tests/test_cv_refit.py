@@ -147,6 +147,7 @@ def test_the_rows_a_fold_is_scored_on_never_choose_its_epoch(digits):
     assert not np.allclose(clean.curves["val_score"], noisy.curves["val_score"], equal_nan=True)
     # each member's score is its fold's score at the epoch its stop rows chose
     status = clean.status()
+    assert (status["best_epoch"] >= 1).all()  # every member scored at least once
     at_best = clean.curves["val_score"][np.arange(6), status["best_epoch"] - 1]
     np.testing.assert_allclose(status["best_score"], at_best)
     # watching the scored rows instead, the scrambled labels move the epochs
@@ -154,12 +155,29 @@ def test_the_rows_a_fold_is_scored_on_never_choose_its_epoch(digits):
     assert not np.array_equal(*watched)
 
 
-def test_cv_scores_each_split_at_its_own_stopping_epoch(digits):
-    result = vt.tune(MODEL, SPACE, digits, vt.RandomSearch(population=3), cv=2, early_stopping=STOPPING,
-                     **{**KW, "epochs": 10})
-    splits = np.asarray(result.curves["split_scores"])
-    np.testing.assert_allclose(result.members["best_score"], splits.mean(axis=1), rtol=1e-6)
+def test_with_stop_rows_each_split_is_scored_at_its_own_epoch():
+    """Replicas.aggregate with stop_split: a member's score is the mean of its splits' scores at
+    their own best epochs (their status), not the peak of the mean curve; its epoch their mean."""
+    from vmaptune.replicas import Replicas
+
+    replicas = Replicas(population=2, folds=2, stop_split=True)  # slot = fold * 2 + member
+    curves = {k: np.zeros((4, 6), np.float32) for k in ("train_loss", "val_loss")}
+    curves["val_score"] = np.tile(np.linspace(0.1, 0.6, 6, dtype=np.float32), (4, 1))  # peaks at the end
+    final = {"diverged": np.zeros(4, bool), "stopped": np.ones(4, bool),
+             "best_score": np.array([0.3, 0.5, 0.4, 0.6], np.float32), "best_epoch": np.array([2, 3, 5, 0])}
+    out, mean = replicas.aggregate(final, curves)
+    np.testing.assert_allclose(mean["split_scores"][0], [0.3, 0.4])
+    np.testing.assert_allclose(out["best_score"], [0.35, np.nan])  # member 1's second split never scored
+    assert out["best_epoch"].tolist() == [4, 0]  # (2 + 5) / 2 rounded; none without a score
+    plain, _ = Replicas(population=2, folds=2).aggregate(final, curves)
+    np.testing.assert_allclose(plain["best_score"], [0.6, 0.6])  # the mean curve's peak, without stop rows
+
+
+def test_validation_fraction_is_recorded_in_the_settings(digits):
+    result = vt.tune(MODEL, SPACE, digits, vt.RandomSearch(population=2), cv=2, early_stopping=STOPPING,
+                     **{**KW, "epochs": 4})
     assert "validation_fraction=0.25" in result.settings["early_stopping"]
+    assert np.isfinite(result.members["best_score"]).all()
 
 
 def test_validation_fraction_needs_cv_and_a_held_out_monitor(digits):
@@ -170,3 +188,8 @@ def test_validation_fraction_needs_cv_and_a_held_out_monitor(digits):
     with pytest.raises(ValueError, match=r"monitor='train_loss', validation_fraction=0.1\): the training loss reads "
                                          r"no held-out rows"):
         vt.EarlyStopping(monitor="train_loss", validation_fraction=0.1)
+    # a fold trains on fewer rows than the training split, and fewer again without its stop rows
+    with pytest.raises(ValueError, match=r"batch_size=1000 is larger than the \d+ rows each of the cv=2 folds trains "
+                                         r"on \(after early stopping's validation_fraction=0.25\)"):
+        vt.tune(MODEL, SPACE, digits, vt.RandomSearch(population=2), cv=2, early_stopping=STOPPING,
+                **{**KW, "batch_size": 1000})

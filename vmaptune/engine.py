@@ -357,9 +357,9 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
          (watched_loss, watched_score)) = _in_blocks(
             lambda b: _block_epoch(program, data, b, shared_rows, state.epoch, n_steps, layout, b.get("due")), members,
             program.member_block)
-        # A finite model can still overflow on validation data: that is divergence too.
-        finite = jnp.isfinite(val_loss) & jnp.isfinite(val_score) & jnp.isfinite(watched_loss) & \
-            jnp.isfinite(watched_score)
+        # A finite model can still overflow on validation data: that is divergence too. (Of the
+        # held-out stopping rows only the loss counts: a metric may be undefined on a few rows.)
+        finite = jnp.isfinite(val_loss) & jnp.isfinite(val_score) & jnp.isfinite(watched_loss)
         blown = ~finite & ~diverged & active & evaluated
         diverged, active = diverged | blown, active & ~blown
         val_loss = jnp.where(diverged, nan, val_loss)

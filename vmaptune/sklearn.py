@@ -10,8 +10,8 @@ folds train as one population.
 An estimator's parameters are vmaptune's hyperparameter names (n_hidden, n_units, learning_rate,
 momentum, ...), so a search space names them directly. `fit` trains one member with the engine
 the searches use (standardising X with its own statistics, as vt.Dataset does); a search trains
-every candidate on every fold at once (`vt.tune(cv=...)`), then refits the best on all of X for
-the epochs at which its cross-validated score peaked.
+every candidate on every fold at once (`vt.tune(cv=...)`), then refits the best on all of X: for
+all its epochs, or with early stopping for the epochs the search chose.
 """
 
 from __future__ import annotations
@@ -315,8 +315,8 @@ class PopulationSearchCV(BaseEstimator):
     strategy: any vt strategy (default vt.RandomSearch(population=n_iter)). cv: folds (int).
     scoring: None (the estimator's: accuracy / r2), a scikit-learn name (accuracy, neg_log_loss,
       r2, neg_mean_squared_error, neg_mean_absolute_error) or a vt.Metric. refit: refit the best
-      on all of X (best_estimator_): for all its epochs, or with early stopping for the epochs at
-      which its cross-validated score peaked.
+      on all of X (best_estimator_): for all its epochs, or with early stopping for the epochs
+      the search chose.
     epochs: per candidate (default: the estimator's). early_stopping: a vt.EarlyStopping, or an
       int patience (default: the estimator's patience on each fold's validation rows when its
       early_stopping is on, else its training-loss convergence test when it has a tol).
@@ -509,7 +509,8 @@ def _cv_results(results, names: list[str], n_splits: int, seconds: float, unit: 
                 final: bool) -> dict[str, Any]:
     """scikit-learn's cv_results_ from a vt.tune(cv=...) run's Results. final: each fold's score
     after its last epoch (the estimator as it is set, trained for all its epochs), else at the
-    epoch where the folds' mean peaked (early stopping's restored weights)."""
+    epoch where the folds' mean peaked (early stopping's restored weights), or with
+    EarlyStopping(validation_fraction=...) each fold at the epoch its held-out rows chose."""
     df = results.members
     n = len(df)
     out: dict[str, Any] = {
