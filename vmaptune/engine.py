@@ -295,9 +295,9 @@ def _block_epoch(program: Program, data: DataArrays, block: dict, shared_rows, e
         if program.evaluate:
             tree = params if layout is None else layout.unravel(params)
 
-            def scores():
+            def scores(rows=None):
                 return tuple(v.astype(jnp.float32) for v in _evaluate(program, tree, model_state, b["hp"], b["fold"],
-                                                                       data))
+                                                                       data, rows))
 
             if due is None:
                 val_loss, val_score = scores()
@@ -309,8 +309,7 @@ def _block_epoch(program: Program, data: DataArrays, block: dict, shared_rows, e
             val_loss = val_score = jnp.zeros(size, jnp.float32)
         watched = (val_loss, val_score)
         if program.evaluate and data.stop_rows is not None:  # (early stopping validates every epoch)
-            watched = tuple(v.astype(jnp.float32) for v in _evaluate(program, tree, model_state, b["hp"], b["fold"],
-                                                                    data, rows=data.stop_rows))
+            watched = scores(data.stop_rows)
         return params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated, watched
 
     def idle(b):

@@ -22,7 +22,7 @@ from vmaptune.initialise import initialise_together
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
 from vmaptune.memory import parse_bytes
-from vmaptune.program import Programs, batch_sizes, build_program, check_bucketing, check_int_at_least, one_member
+from vmaptune.program import Programs, build_program, check_bucketing, check_int_at_least, one_member
 from vmaptune.refit import refit_and_test
 from vmaptune.replicas import Replicas, cv_arrays
 from vmaptune.results import STATUS_INTERRUPTED, STATUS_OK, Results
@@ -136,12 +136,12 @@ class Search:
         stop_fraction = None if settings.early_stopping is None else settings.early_stopping.validation_fraction
         self.arrays = engine.data_arrays(data) if settings.cv is None else \
             cv_arrays(data, settings.cv, settings.seed, stop_fraction)[0]
-        if settings.cv is not None:  # a fold trains on fewer rows than the dataset's training split
-            _, largest = batch_sizes(space, settings.batch_size, data.n_train)
-            if largest > self.arrays.n_train:
-                held = "" if stop_fraction is None else f" (after early stopping's validation_fraction={stop_fraction})"
-                raise ValueError(f"batch_size={largest} is larger than the {self.arrays.n_train} rows each of the "
-                                 f"cv={settings.cv} folds trains on{held}; use batch_size <= {self.arrays.n_train}.")
+        # a fold trains on fewer rows than the training split build_program checked the batch against
+        largest, fold_rows = self.program.batch_size, self.arrays.n_train
+        if settings.cv is not None and largest > fold_rows:
+            held = "" if stop_fraction is None else f" (after early stopping's validation_fraction={stop_fraction})"
+            raise ValueError(f"batch_size={largest} is larger than the {fold_rows} rows each of the cv={settings.cv} "
+                             f"folds trains on{held}; use batch_size <= {fold_rows}.")
         # a strategy that copies members between rows needs them in one program: "auto" never splits
         bucketing = False if settings.bucketing == "auto" and strategy.copies_members else settings.bucketing
         self.programs = Programs(model, space, data, self.program, bucketing=bucketing,
