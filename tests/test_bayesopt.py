@@ -494,6 +494,8 @@ def test_a_badly_scaled_objective_is_solved_as_well_as_the_quadratic_itself(warp
         (dict(output_warping="rank"), r"output_warping must be one of 'none', 'copula', 'power', got 'rank'"),
         (dict(trust_region="yes"), r"trust_region must be True, False or a share .* between 0 and 1 .*got 'yes'"),
         (dict(trust_region=1.5), r"trust_region must be True, False or a share .*got 1.5"),
+        (dict(lengthscale_prior=0.5), r"lengthscale_prior must be None or \(median, sigma\).*e.g. \(0.5, 0.7\); got 0.5"),
+        (dict(lengthscale_prior=(0.5, 0.0)), r"lengthscale_prior must be None or .*got \(0.5, 0.0\)"),
     ],
 )
 def test_bad_settings_are_rejected_with_the_argument_value_and_fix(kwargs, match):

@@ -181,6 +181,25 @@ def test_fit_recovers_the_noise_level():
     assert 0.02 < noise < 0.12
 
 
+def test_a_lengthscale_prior_pulls_the_fit_toward_its_median_and_is_part_of_the_objective():
+    rng = np.random.default_rng(2)
+    X = rng.uniform(size=(30, 2))
+    y = gp.standardise(X[:, 0] + 0.01 * rng.normal(size=30))  # linear in x0, flat in x1: long lengthscales
+    starts = np.asarray(gp.random_raw_inits(jax.random.key(0), 2, 3))
+    mask = np.ones(30, bool)
+    raw_ml, nll_ml = gp.fit(X, y, mask, starts)
+    raw_map, value_map = gp.fit(X, y, mask, starts, lengthscale_prior=(0.3, 0.2))
+    ls_ml, ls_map = np.exp(raw_ml[:2]), np.exp(raw_map[:2])
+    assert np.all(np.abs(np.log(ls_map / 0.3)) < np.abs(np.log(ls_ml / 0.3)))  # each one nearer the median
+    assert np.all(np.abs(np.log(ls_map / 0.3)) < 3 * 0.2)  # within three prior sds of it
+    # the reported value is the likelihood at raw plus the prior's penalty, and the maximum of that
+    penalty = lambda r: 0.5 * float(np.sum(((r[:2] - np.log(0.3)) / 0.2) ** 2))  # noqa: E731
+    objective = lambda r: 30 * gp.nll_and_grad(r, X, y)[0] + penalty(r)  # noqa: E731
+    assert value_map == pytest.approx(objective(raw_map), rel=1e-9)
+    assert value_map <= objective(raw_ml) + 1e-9
+    assert nll_ml < 30 * gp.nll_and_grad(raw_map, X, y)[0]  # the likelihood alone prefers its own fit
+
+
 def test_thompson_sample_paths_have_the_posterior_mean_and_variance(data):
     X, y, Xs, p = data
     post = posterior(p, jnp.asarray(X), jnp.asarray(y), jnp.ones(len(X), bool))
@@ -243,6 +262,23 @@ def test_power_transform_reduces_skew_of_a_long_tail():
     y = badly_scaled_scores()
     skew = lambda v: float(scipy.stats.skew(v))  # noqa: E731
     assert abs(skew(gp.warp_outputs(y, "power"))) < 0.5 * abs(skew(gp.warp_outputs(y, "none")))
+
+
+@pytest.mark.parametrize("lmbda", [-1.5, 0.0, 0.7, 2.0, 3.5])
+def test_yeo_johnson_matches_scipy(lmbda):
+    z = np.linspace(-3.0, 5.0, 41)
+    np.testing.assert_allclose(gp.yeo_johnson(z, lmbda), scipy.stats.yeojohnson(z, lmbda), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_yeo_johnson_exponent_is_scipys_maximum_clipped_to_the_bounds(seed):
+    # long tails either way, symmetric noise, and one far outlier (scipy's optimum out of bounds)
+    rng = np.random.default_rng(seed)
+    y = [-np.exp(2 * rng.normal(size=80)), np.exp(rng.normal(size=40)), rng.normal(size=30),
+         np.r_[rng.normal(size=30), 40.0], -rng.exponential(size=60) ** 3, rng.uniform(size=20)][seed]
+    z = gp.standardise(y)
+    expected = np.clip(scipy.stats.yeojohnson_normmax(z), *gp.POWER_LAMBDA_BOUNDS)
+    assert gp.yeo_johnson_exponent(z) == pytest.approx(expected, abs=1e-4)
 
 
 def test_unknown_output_warping_is_rejected():

@@ -154,6 +154,22 @@ def test_auto_bucketing_pays_for_groups_only_when_their_compiles_are_earned(digi
     assert plan(epochs=1) == [60, 4]
 
 
+def test_a_later_search_does_not_trace_its_groups_member_blocks_again(digits, monkeypatch):
+    import vmaptune.program as program_module
+    from vmaptune.program import Programs
+
+    traced = []
+    real = program_module._member_bytes
+    monkeypatch.setattr(program_module, "_member_bytes", lambda *args: traced.append(1) or real(*args))
+    monkeypatch.setattr(program_module, "_MEMBER_BYTES", {})
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), n_units=vt.Choice([8, 512]))
+    base = vt.build_program(vt.MLP(hidden=2), space, digits, batch_size=64)
+    blocks = [Programs(vt.MLP(hidden=2), space, digits, base).program(group).member_block
+              for _ in range(2) for group in (8, 512)]
+    assert blocks[:2] == blocks[2:]  # the same blocks from the memo ...
+    assert len(traced) == 2  # ... for one trace per group, not one per search
+
+
 def test_useful_compute_fraction_counts_padding(digits):
     space = vt.Space(learning_rate=vt.Fixed(0.05), batch_size=vt.Choice([32, 64]))
     program = prepare(space, digits)

@@ -273,6 +273,7 @@ class BayesOpt(Strategy):
     failed: str = "worst"
     output_warping: str = "power"
     trust_region: bool | float = 0.5
+    lengthscale_prior: tuple[float, float] | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -295,6 +296,14 @@ class BayesOpt(Strategy):
                       " 'worst' scores failures as the worst value seen, 'ignore' leaves them out of the fit.")
         _check_choice(owner, "output_warping", self.output_warping, gp.OUTPUT_WARPINGS,
                       " 'none' standardises the scores, 'copula' uses their ranks, 'power' a Yeo-Johnson transform.")
+        prior = self.lengthscale_prior
+        if prior is not None and not (isinstance(prior, (tuple, list)) and len(prior) == 2
+                                      and all(isinstance(v, numbers.Real) and 0 < v < math.inf for v in prior)):
+            raise ValueError(f"BayesOpt: lengthscale_prior must be None or (median, sigma), two positive numbers: the "
+                             f"median lengthscale on the unit cube and the sd of its log, e.g. (0.5, 0.7); "
+                             f"got {prior!r}.")
+        if prior is not None:  # a list becomes a tuple: the settings stay hashable
+            object.__setattr__(self, "lengthscale_prior", (float(prior[0]), float(prior[1])))
         share = self.trust_region
         if not (isinstance(share, (bool, np.bool_)) or (isinstance(share, numbers.Real) and 0 < share < 1)):
             raise ValueError(f"BayesOpt: trust_region must be True, False or a share of each batch between 0 and 1 "
@@ -517,7 +526,7 @@ class BayesOpt(Strategy):
         fit_mask = _pad(np.ones(len(idx), bool), m)
         warm = state.gp_raw if state.gp_raw.shape == (D + 2,) else np.asarray(_default_raw(D))
         inits = np.concatenate([warm[None], np.asarray(gp.random_raw_inits(k_fit, D, self.restarts - 1))])
-        raw, _ = gp.fit(_pad(X[idx], m), _pad(y[idx], m), fit_mask, inits)
+        raw, _ = gp.fit(_pad(X[idx], m), _pad(y[idx], m), fit_mask, inits, lengthscale_prior=self.lengthscale_prior)
 
         nb, nr = bucket(n), bucket(len(X_all))
         Z = acquisition.propose_batch(
