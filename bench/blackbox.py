@@ -94,7 +94,7 @@ def make_strategy(method: str, batch: int, rounds: int):
     if method.startswith("bo-prior"):  # a log-normal prior on the lengthscales: bo-prior=MEDIAN,SIGMA
         median, sigma = (0.5, 0.7) if method == "bo-prior" else map(float, method.split("=")[1].split(","))
         return vt.BayesOpt(population=batch, rounds=rounds, acquisition="ei", lengthscale_prior=(median, sigma))
-    if method == "bo-noprior":
+    if method == "bo-noprior":  # the maximum-likelihood fit (the default before the prior)
         return vt.BayesOpt(population=batch, rounds=rounds, acquisition="ei", lengthscale_prior=None)
     if method.startswith("bo-"):  # an output warping, where this version of BayesOpt has them
         fields = {f.name for f in dataclasses.fields(vt.BayesOpt)}

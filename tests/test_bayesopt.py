@@ -503,6 +503,13 @@ def test_bad_settings_are_rejected_with_the_argument_value_and_fix(kwargs, match
         BayesOpt(**kwargs)
 
 
+def test_the_repr_leaves_out_a_missing_prior_so_run_directories_from_before_it_resume():
+    # run directories record repr(strategy) and resume only under the same text
+    assert "lengthscale_prior" not in repr(BayesOpt(lengthscale_prior=None))
+    assert repr(BayesOpt()).endswith("trust_region=0.5, lengthscale_prior=(0.5, 0.7))")
+    assert BayesOpt(lengthscale_prior=[0.3, 1]) == BayesOpt(lengthscale_prior=(0.3, 1.0))  # hashable, one form
+
+
 def test_unknown_acquisition_message_says_what_to_use():
     with pytest.raises(ValueError, match=r"BayesOpt: .*Use 'ei' \(expected improvement\), 'pi', 'ucb' or 'thompson'"):
         BayesOpt(acquisition="EI ")

@@ -14,8 +14,9 @@ from vmaptune.testing_functions import BRANIN
 sys.path.insert(0, os.path.dirname(__file__))
 import resume_child  # noqa: E402
 
-# a small acquisition maximiser: these tests check bookkeeping and that the model helps
-FAST = dict(model=vt.BayesOpt(restarts=1, num_candidates=128, num_starts=1, refine_steps=5))
+# a small acquisition maximiser, fitted as BOHB's default model is (no lengthscale prior): these
+# tests check bookkeeping and that the model helps
+FAST = dict(model=vt.BayesOpt(restarts=1, num_candidates=128, num_starts=1, refine_steps=5, lengthscale_prior=None))
 
 
 def run(strategy, seed):

@@ -255,6 +255,13 @@ class BayesOpt(Strategy):
         cube, with True the region is given up and a new one starts from a space-filling batch,
         modelled on its own observations; with a share it starts again at its first size around
         the incumbent, and the model always keeps every observation.
+    lengthscale_prior: (median, sigma) of a log-normal prior on each lengthscale (the encoded
+        space is the unit cube), fitted by maximum a posteriori; None: maximum likelihood. Default
+        (0.5, 0.7), close to BoTorch's classic Gamma(3, 6) prior. With few observations the
+        likelihood alone often picks lengthscales of 3-20 (a nearly flat model along a parameter,
+        one basin): on Hartmann-6 (8 x 10) the prior found the global optimum on 15 seeds of 20
+        against 9, and on the BBOB suite (batches of 8) it beat the unregularised fit on 16 of 24
+        functions in 5-D and 23 of 24 in 20-D (bench/RESULTS.md).
     """
 
     population: int = 64
@@ -273,7 +280,7 @@ class BayesOpt(Strategy):
     failed: str = "worst"
     output_warping: str = "power"
     trust_region: bool | float = 0.5
-    lengthscale_prior: tuple[float, float] | None = None
+    lengthscale_prior: tuple[float, float] | None = (0.5, 0.7)
 
     def __post_init__(self):
         super().__post_init__()
@@ -308,6 +315,14 @@ class BayesOpt(Strategy):
         if not (isinstance(share, (bool, np.bool_)) or (isinstance(share, numbers.Real) and 0 < share < 1)):
             raise ValueError(f"BayesOpt: trust_region must be True, False or a share of each batch between 0 and 1 "
                              f"(0.5: half the members in the region, half over the whole space), got {share!r}.")
+
+    def __repr__(self) -> str:
+        """The dataclass's, without lengthscale_prior while it is None: run directories record this
+        text and resume only under the same, so the ones written before the prior existed resume
+        with lengthscale_prior=None."""
+        fields = [f for f in dataclasses.fields(self)
+                  if f.repr and (f.name != "lengthscale_prior" or self.lengthscale_prior is not None)]
+        return f"BayesOpt({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields)})"
 
     @property
     def _hedge(self) -> bool:
