@@ -11,7 +11,7 @@ import scipy.integrate
 import scipy.stats
 
 import vmaptune.strategies.bayesopt as bayesopt_module
-from vmaptune import acquisition
+from vmaptune import acquisition, gp
 from vmaptune.space import Choice, Fixed, IntLogUniform, IntUniform, LogUniform, OneMinusLogUniform, Space, Uniform
 from vmaptune.strategies.bayesopt import BayesOpt, Encoding
 from vmaptune.strategies.random_search import RandomSearch
@@ -496,6 +496,7 @@ def test_a_badly_scaled_objective_is_solved_as_well_as_the_quadratic_itself(warp
         (dict(trust_region=1.5), r"trust_region must be True, False or a share .*got 1.5"),
         (dict(lengthscale_prior=0.5), r"lengthscale_prior must be None or \(median, sigma\).*e.g. \(0.5, 0.7\); got 0.5"),
         (dict(lengthscale_prior=(0.5, 0.0)), r"lengthscale_prior must be None or .*got \(0.5, 0.0\)"),
+        (dict(lengthscale_prior=(True, True)), r"lengthscale_prior must be None or .*got \(True, True\)"),
     ],
 )
 def test_bad_settings_are_rejected_with_the_argument_value_and_fix(kwargs, match):
@@ -504,10 +505,29 @@ def test_bad_settings_are_rejected_with_the_argument_value_and_fix(kwargs, match
 
 
 def test_the_repr_leaves_out_a_missing_prior_so_run_directories_from_before_it_resume():
-    # run directories record repr(strategy) and resume only under the same text
-    assert "lengthscale_prior" not in repr(BayesOpt(lengthscale_prior=None))
-    assert repr(BayesOpt()).endswith("trust_region=0.5, lengthscale_prior=(0.5, 0.7))")
+    # run directories record repr(strategy) and resume only under the same text: this is what a
+    # default BayesOpt(population=8) printed before the prior existed
+    before = ("BayesOpt(population=8, rounds=10, acquisition='ei', initial_design='sobol', initial_size=None, "
+              "restarts=3, max_fit_points=512, num_candidates=1024, num_starts=4, refine_steps=20, xi=0.01, "
+              "kappa=2.0, num_features=1024, failed='worst', output_warping='power', trust_region=0.5)")
+    assert repr(BayesOpt(population=8, lengthscale_prior=None)) == before
+    assert repr(BayesOpt(population=8)) == before[:-1] + ", lengthscale_prior=(0.5, 0.7))"
     assert BayesOpt(lengthscale_prior=[0.3, 1]) == BayesOpt(lengthscale_prior=(0.3, 1.0))  # hashable, one form
+
+
+@pytest.mark.parametrize("prior", [None, (0.3, 0.5)])
+def test_the_fit_gets_the_strategys_lengthscale_prior(prior, monkeypatch):
+    seen = []
+    real = gp.fit
+    monkeypatch.setattr(gp, "fit", lambda *a, **k: seen.append(k.get("lengthscale_prior")) or real(*a, **k))
+    strategy = BayesOpt(population=4, rounds=3, num_candidates=64, refine_steps=2, lengthscale_prior=prior)
+    space = Space(x=Uniform(0.0, 1.0), y=Uniform(0.0, 1.0))
+    state = strategy.init(space, jax.random.key(0))
+    for k in range(2):
+        hp, state = strategy.ask(state, jax.random.key(k + 1))
+        state = strategy.tell(state, hp, -(np.asarray(hp["x"]) - 0.3) ** 2 - np.asarray(hp["y"]))
+    strategy.ask(state, jax.random.key(9))
+    assert seen and all(p == prior for p in seen)
 
 
 def test_unknown_acquisition_message_says_what_to_use():

@@ -14,9 +14,8 @@ from vmaptune.testing_functions import BRANIN
 sys.path.insert(0, os.path.dirname(__file__))
 import resume_child  # noqa: E402
 
-# a small acquisition maximiser, fitted as BOHB's default model is (no lengthscale prior): these
-# tests check bookkeeping and that the model helps
-FAST = dict(model=vt.BayesOpt(restarts=1, num_candidates=128, num_starts=1, refine_steps=5, lengthscale_prior=None))
+# a small acquisition maximiser: these tests check bookkeeping and that the model helps
+FAST = dict(model=vt.BayesOpt(restarts=1, num_candidates=128, num_starts=1, refine_steps=5))
 
 
 def run(strategy, seed):
@@ -67,6 +66,13 @@ def test_model_proposals_beat_the_random_members_of_the_same_brackets(runs):
     # the GP's proposals sit where Branin is low: a fraction of the random members' regret (over
     # 16 seeds, in groups of 3 to 8, that fraction ranged 0.10-0.44 with two candidate pools' streams)
     assert np.median(model) < 0.5 * np.median(random), (np.median(model), np.median(random))
+
+
+@pytest.mark.parametrize("model", [None, vt.BayesOpt(acquisition="ucb", lengthscale_prior=(0.3, 0.5))])
+def test_each_brackets_model_fits_by_maximum_likelihood_over_the_whole_space(model):
+    proposer = vt.BOHB(max_epochs=9, model=model)._proposer(5)
+    assert proposer.lengthscale_prior is None and proposer.trust_region is False
+    assert (proposer.population, proposer.rounds) == (5, 1)
 
 
 def test_random_fraction_one_is_hyperband():

@@ -193,11 +193,36 @@ def test_a_lengthscale_prior_pulls_the_fit_toward_its_median_and_is_part_of_the_
     assert np.all(np.abs(np.log(ls_map / 0.3)) < np.abs(np.log(ls_ml / 0.3)))  # each one nearer the median
     assert np.all(np.abs(np.log(ls_map / 0.3)) < 3 * 0.2)  # within three prior sds of it
     # the reported value is the likelihood at raw plus the prior's penalty, and the maximum of that
-    penalty = lambda r: 0.5 * float(np.sum(((r[:2] - np.log(0.3)) / 0.2) ** 2))  # noqa: E731
-    objective = lambda r: 30 * gp.nll_and_grad(r, X, y)[0] + penalty(r)  # noqa: E731
+    objective = lambda r: 30 * gp.nll_and_grad(r, X, y)[0] + gp.lengthscale_penalty(r, (0.3, 0.2))[0]  # noqa: E731
     assert value_map == pytest.approx(objective(raw_map), rel=1e-9)
+    lo, hi = gp.log_bounds(2)
+    inside = (raw_map > lo + 1e-6) & (raw_map < hi - 1e-6)
+    slope = scipy.optimize.approx_fprime(raw_map, objective, 1e-6)
+    assert np.all(np.abs(slope[inside]) < 1e-2), slope  # a stationary point of likelihood and prior together
     assert value_map <= objective(raw_ml) + 1e-9
     assert nll_ml < 30 * gp.nll_and_grad(raw_map, X, y)[0]  # the likelihood alone prefers its own fit
+
+
+@pytest.mark.parametrize("point", [np.array([-1.0, 0.5, 2.0, 0.0, -3.0]), np.array([np.log(0.5)] * 3 + [1.0, -6.0])])
+def test_the_lengthscale_penalty_gradient_matches_finite_differences(point):
+    prior = (0.5, 0.7)
+    value, grad = gp.lengthscale_penalty(point, prior)
+    assert value == pytest.approx(0.5 * np.sum(((point[:-2] - np.log(0.5)) / 0.7) ** 2))
+    assert scipy.optimize.check_grad(lambda r: gp.lengthscale_penalty(r, prior)[0],
+                                     lambda r: gp.lengthscale_penalty(r, prior)[1], point) < 1e-6
+    assert np.all(grad[-2:] == 0)  # signal and noise are not part of it
+
+
+def test_a_large_data_fit_under_the_prior_reports_the_likelihood_plus_the_penalty():
+    rng = np.random.default_rng(3)
+    n = gp.NUMPY_FIT_ROWS + 44  # the JAX objective's side
+    X = rng.uniform(size=(n, 2))
+    y = gp.standardise(np.sin(4 * X[:, 0]) + 0.1 * rng.normal(size=n))
+    starts = np.asarray(gp.random_raw_inits(jax.random.key(0), 2, 2))
+    with jax.enable_x64(True):
+        raw, value = gp.fit(X, y, np.ones(n, bool), starts, lengthscale_prior=(0.5, 0.7))
+    reference = n * gp.nll_and_grad(raw, X, y)[0] + gp.lengthscale_penalty(raw, (0.5, 0.7))[0]
+    assert value == pytest.approx(reference, rel=1e-9)
 
 
 def test_thompson_sample_paths_have_the_posterior_mean_and_variance(data):
@@ -270,12 +295,14 @@ def test_yeo_johnson_matches_scipy(lmbda):
     np.testing.assert_allclose(gp.yeo_johnson(z, lmbda), scipy.stats.yeojohnson(z, lmbda), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(7))
 def test_yeo_johnson_exponent_is_scipys_maximum_clipped_to_the_bounds(seed):
-    # long tails either way, symmetric noise, and one far outlier (scipy's optimum out of bounds)
+    # long tails either way, symmetric noise, one far outlier; scipy's optimum above the bounds
+    # (seed 4: 5.6) and below them (seed 6: -4.6)
     rng = np.random.default_rng(seed)
     y = [-np.exp(2 * rng.normal(size=80)), np.exp(rng.normal(size=40)), rng.normal(size=30),
-         np.r_[rng.normal(size=30), 40.0], -rng.exponential(size=60) ** 3, rng.uniform(size=20)][seed]
+         np.r_[rng.normal(size=30), 40.0], -rng.exponential(size=60) ** 3, rng.uniform(size=20),
+         np.exp(2.5 * np.random.default_rng(1).normal(size=50))][seed]
     z = gp.standardise(y)
     expected = np.clip(scipy.stats.yeojohnson_normmax(z), *gp.POWER_LAMBDA_BOUNDS)
     assert gp.yeo_johnson_exponent(z) == pytest.approx(expected, abs=1e-4)

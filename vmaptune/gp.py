@@ -231,15 +231,26 @@ def padded_nll_and_grad(raw: Array, X: Array, y: Array, mask: Array) -> tuple[Ar
     return value / count, grad / count
 
 
+def lengthscale_penalty(raw: np.ndarray, prior: tuple[float, float]) -> tuple[float, np.ndarray]:
+    """Negative log density (up to a constant) of a log-normal prior (median, sigma) on each
+    lengthscale, as a function of raw (d + 2,) = log(lengthscale, signal, noise): (value, gradient
+    (d + 2,), zero for signal and noise)."""
+    median, sigma = prior
+    d = len(raw) - 2
+    z = (np.asarray(raw[:d], np.float64) - math.log(median)) / sigma
+    return 0.5 * float(z @ z), np.concatenate([z / sigma, np.zeros(2)])
+
+
 def fit(X, y, mask, raw_inits, max_iter: int = 60, lengthscale_prior: tuple[float, float] | None = None
         ) -> tuple[np.ndarray, float]:
     """Maximise the marginal likelihood by L-BFGS-B (scipy) from each start in turn; keep the best.
 
     X: (n, d), y: (n,), mask: (n,) real rows (padding is dropped or masked), raw_inits:
     (restarts, d + 2) log-hyperparameters. lengthscale_prior: (median, sigma) of a log-normal prior
-    on every lengthscale (a maximum a posteriori fit), or None (maximum likelihood). Returns (best raw
-    (d + 2,), its negative log marginal likelihood, plus the prior's penalty). Call it inside
-    `jax.enable_x64(True)` (large data goes through JAX).
+    on every lengthscale (a maximum a posteriori fit), or None (maximum likelihood). Returns the best
+    raw (d + 2,) and the value minimised there: the negative log marginal likelihood, plus
+    `lengthscale_penalty` with a prior. Call it inside `jax.enable_x64(True)` (large data goes
+    through JAX).
 
     Why not one vmapped optimiser over the restarts: a batched Cholesky runs many times slower on
     CPU than the same factorisations one after another, and an in-graph line search costs more
@@ -267,10 +278,8 @@ def fit(X, y, mask, raw_inits, max_iter: int = 60, lengthscale_prior: tuple[floa
         if not (np.isfinite(value) and np.all(np.isfinite(grad))):
             return 1e10, np.zeros_like(r)  # a failed factorisation: reject the step, don't crash
         if lengthscale_prior is not None:  # per row, as the objectives are
-            median, sigma = lengthscale_prior
-            z = (r[:d] - math.log(median)) / sigma
-            value = value + 0.5 * float(z @ z) / n
-            grad = np.concatenate([grad[:d] + z / sigma / n, grad[d:]])
+            penalty, slope = lengthscale_penalty(r, lengthscale_prior)
+            value, grad = value + penalty / n, grad + slope / n
         return value, grad
 
     best_raw, best_value = None, np.inf

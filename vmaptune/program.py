@@ -338,7 +338,7 @@ def member_bytes(model: BuiltModel, hp: Mapping[str, jax.Array], x: jax.ShapeDty
     time); runs nothing."""
     try:
         key = (model, tuple((name, np.asarray(v).dtype.str, np.asarray(v).tobytes()) for name, v in sorted(hp.items())),
-               None if x is None else (x.shape, str(x.dtype)))
+               None if x is None else (x.shape, str(x.dtype)), bool(jax.config.jax_enable_x64))
         hash(key)
     except TypeError:  # a model that cannot be a dict key: traced every time
         return _member_bytes(model, hp, x)

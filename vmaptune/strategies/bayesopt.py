@@ -305,7 +305,8 @@ class BayesOpt(Strategy):
                       " 'none' standardises the scores, 'copula' uses their ranks, 'power' a Yeo-Johnson transform.")
         prior = self.lengthscale_prior
         if prior is not None and not (isinstance(prior, (tuple, list)) and len(prior) == 2
-                                      and all(isinstance(v, numbers.Real) and 0 < v < math.inf for v in prior)):
+                                      and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                              and 0 < v < math.inf for v in prior)):
             raise ValueError(f"BayesOpt: lengthscale_prior must be None or (median, sigma), two positive numbers: the "
                              f"median lengthscale on the unit cube and the sd of its log, e.g. (0.5, 0.7); "
                              f"got {prior!r}.")
@@ -322,7 +323,7 @@ class BayesOpt(Strategy):
         with lengthscale_prior=None."""
         fields = [f for f in dataclasses.fields(self)
                   if f.repr and (f.name != "lengthscale_prior" or self.lengthscale_prior is not None)]
-        return f"BayesOpt({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields)})"
+        return f"{type(self).__qualname__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields)})"
 
     @property
     def _hedge(self) -> bool:

@@ -54,12 +54,12 @@ class BOHB(Hyperband):
     members drawn at random (BOHB's rho, default 1/3). min_points: scores a budget needs before its
     model proposes (default: the number of searched names + 2). model: a vt.BayesOpt whose
     settings (acquisition, fit restarts, maximiser) propose the members; its population, rounds
-    and initial design are BOHB's business, and it proposes over the whole space (trust_region is
+    and initial design are BOHB's business, it proposes over the whole space (trust_region is
     set to False: each bracket fits a fresh model, so a region has no history to grow or shrink
-    from). Default: vt.BayesOpt(restarts=2, num_candidates=512, lengthscale_prior=None): a bracket's
-    model sees 4-13 scores, where BayesOpt's lengthscale prior outweighs them and the proposals
-    came out close to the random members' (Branin, 15 seeds: the model's median regret 0.21-1.21
-    of the random members' with the prior, 0.04-0.27 without; bench/RESULTS.md).
+    from), and it fits by maximum likelihood (lengthscale_prior is set to None: a bracket's model
+    sees 4-13 scores, which BayesOpt's lengthscale prior outweighs; on Branin, 15 seeds, the
+    model's members then had a median regret of 0.21-1.21 of the random members', 0.04-0.27
+    without it; bench/RESULTS.md). Default: vt.BayesOpt(restarts=2, num_candidates=512).
     """
 
     random_fraction: float = 1 / 3
@@ -81,10 +81,11 @@ class BOHB(Hyperband):
                             f"model={self.model!r}. E.g. model=vt.BayesOpt(acquisition='ucb').")
 
     def _proposer(self, population: int) -> BayesOpt:
-        model = self.model if self.model is not None else BayesOpt(restarts=2, num_candidates=512,
-                                                                           lengthscale_prior=None)
-        # each bracket fits a fresh model: a trust region would have no history to grow or shrink from
-        return dataclasses.replace(model, population=population, rounds=1, initial_size=1, trust_region=False)
+        model = self.model if self.model is not None else BayesOpt(restarts=2, num_candidates=512)
+        # each bracket fits a fresh model: a trust region would have no history to grow or shrink
+        # from, and a prior on the lengthscales would outweigh its few scores
+        return dataclasses.replace(model, population=population, rounds=1, initial_size=1, trust_region=False,
+                                   lengthscale_prior=None)
 
     def _model_members(self, population: int) -> int:
         """How many of a new bracket of `population` the model proposes once it is in use."""
