@@ -94,6 +94,8 @@ def make_strategy(method: str, batch: int, rounds: int):
     if method.startswith("bo-prior"):  # a log-normal prior on the lengthscales: bo-prior=MEDIAN,SIGMA
         median, sigma = (0.5, 0.7) if method == "bo-prior" else map(float, method.split("=")[1].split(","))
         return vt.BayesOpt(population=batch, rounds=rounds, acquisition="ei", lengthscale_prior=(median, sigma))
+    if method.startswith("bo-restarts="):  # the fit's number of starts (the previous fit one of them)
+        return vt.BayesOpt(population=batch, rounds=rounds, acquisition="ei", restarts=int(method.split("=")[1]))
     if method == "bo-noprior":  # the maximum-likelihood fit (the default before the prior)
         return vt.BayesOpt(population=batch, rounds=rounds, acquisition="ei", lengthscale_prior=None)
     if method.startswith("bo-"):  # an output warping, where this version of BayesOpt has them

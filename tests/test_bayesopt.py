@@ -510,8 +510,8 @@ def test_the_repr_leaves_out_a_missing_prior_so_run_directories_from_before_it_r
     before = ("BayesOpt(population=8, rounds=10, acquisition='ei', initial_design='sobol', initial_size=None, "
               "restarts=3, max_fit_points=512, num_candidates=1024, num_starts=4, refine_steps=20, xi=0.01, "
               "kappa=2.0, num_features=1024, failed='worst', output_warping='power', trust_region=0.5)")
-    assert repr(BayesOpt(population=8, lengthscale_prior=None)) == before
-    assert repr(BayesOpt(population=8)) == before[:-1] + ", lengthscale_prior=(0.5, 0.7))"
+    assert repr(BayesOpt(population=8, restarts=3, lengthscale_prior=None)) == before
+    assert repr(BayesOpt(population=8, restarts=3)) == before[:-1] + ", lengthscale_prior=(0.5, 0.7))"
     assert BayesOpt(lengthscale_prior=[0.3, 1]) == BayesOpt(lengthscale_prior=(0.3, 1.0))  # hashable, one form
 
 
