@@ -129,3 +129,10 @@ def test_members_taken_out_before_training_keep_empty_records(digits):
     run.train(2)
     assert np.all(np.isnan(run.curves["val_score"][[1, 3]])) and np.all(np.isfinite(run.curves["val_score"][[0, 2]]))
     assert run.status()["best_epoch"][[1, 3]].tolist() == [0, 0]
+
+
+def test_the_repr_leaves_out_an_unset_validation_fraction_so_older_run_directories_resume():
+    # run directories record this text and resume only under the same
+    before = "EarlyStopping(patience=3, min_delta=0.0, monitor='score', restore_best_weights=False, compact_below=1.0)"
+    assert repr(vt.EarlyStopping(patience=3)) == before
+    assert repr(vt.EarlyStopping(patience=3, validation_fraction=0.1)) == before[:-1] + ", validation_fraction=0.1)"

@@ -64,6 +64,14 @@ def data_fingerprint(data) -> str:
             f"{len(data.y_test)} test rows, sha256 {digest.hexdigest()[:16]}")
 
 
+def repr_without_unset(obj, later: tuple[str, ...]) -> str:
+    """A dataclass's repr without the fields in `later` (added after run directories were written)
+    while they are None: run_spec records this text and a run resumes only under the same, so the
+    directories written before those fields existed still resume."""
+    fields = [f for f in dataclasses.fields(obj) if f.repr and not (f.name in later and getattr(obj, f.name) is None)]
+    return f"{type(obj).__qualname__}({', '.join(f'{f.name}={getattr(obj, f.name)!r}' for f in fields)})"
+
+
 def without_addresses(text: str) -> str:
     """repr text without ' at 0x7f...' (a function or object's address changes every process)."""
     return re.sub(r" at 0x[0-9a-fA-F]+", "", text)

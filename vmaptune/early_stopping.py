@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmaptune.checkpoint import repr_without_unset
 from vmaptune.decisions import Decision, Snapshot
 from vmaptune.state import Status
 
@@ -77,11 +78,8 @@ class EarlyStopping:
                              f"loss reads no held-out rows; drop validation_fraction or monitor 'score' / 'loss'.")
 
     def __repr__(self) -> str:
-        """The dataclass's, without validation_fraction while it is None: run directories record
-        this text and resume only under the same, so the ones written before it existed resume."""
-        fields = [f for f in dataclasses.fields(self) if f.name != "validation_fraction" or self.validation_fraction
-                  is not None]
-        return f"EarlyStopping({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields)})"
+        """The dataclass's, without validation_fraction while it is None (older run directories resume)."""
+        return repr_without_unset(self, ("validation_fraction",))
 
 
 def track(rule: EarlyStopping | None, status: Status, val_loss: jax.Array, val_score: jax.Array,

@@ -25,6 +25,7 @@ import numpy as np
 from flax import struct
 
 from vmaptune import acquisition, gp
+from vmaptune.checkpoint import repr_without_unset
 from vmaptune.compile_cache import QUICK_COMPILER_OPTIONS
 from vmaptune.space import Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
@@ -319,12 +320,9 @@ class BayesOpt(Strategy):
                              f"(0.5: half the members in the region, half over the whole space), got {share!r}.")
 
     def __repr__(self) -> str:
-        """The dataclass's, without lengthscale_prior while it is None: run directories record this
-        text and resume only under the same, so the ones written before the prior existed resume
-        with lengthscale_prior=None."""
-        fields = [f for f in dataclasses.fields(self)
-                  if f.repr and (f.name != "lengthscale_prior" or self.lengthscale_prior is not None)]
-        return f"{type(self).__qualname__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields)})"
+        """The dataclass's, without lengthscale_prior while it is None: the run directories written
+        before the prior existed resume with lengthscale_prior=None."""
+        return repr_without_unset(self, ("lengthscale_prior",))
 
     @property
     def _hedge(self) -> bool:
