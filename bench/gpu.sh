@@ -19,6 +19,8 @@ python3 bench/population_vs_sequential.py --population 256 --epochs 10 --skip-op
 python3 bench/precision.py --population 4096 --epochs 10 --json "$out/precision_gpu_4096.json"
 # a user's CNN (vt.Linen) as a population against its members one by one
 python3 bench/cnn_population.py --population 256 --epochs 5 --rounds 1 --json "$out/cnn_gpu_256.json"
+# a grouped search's first call, later groups compiled in the background (on by default here) or not
+python3 bench/compile_ahead.py --ahead 4 --only "2 epochs" --json "$out/compile_ahead_gpu.json"
 # time to a result against the peers (issue 18): scikit-learn's RandomizedSearchCV (CPU) and
 # Optuna TPE driving a per-trial jitted flax loop (same GPU), every compile paid
 VMAPTUNE_COMPILE_CACHE=0 python3 bench/vs_sklearn.py --json "$out/vs_sklearn_gpu.json"

@@ -23,7 +23,7 @@ from jax.sharding import PartitionSpec
 import contextlib
 import time
 
-from vmaptune import costs, engine, startup, streams
+from vmaptune import ahead, costs, engine, startup, streams
 from vmaptune.checkpoint import arrays_to_tree, leaves_to_arrays
 from vmaptune.decisions import Decision, Snapshot
 from vmaptune.distributed import agree, place, population_mesh, to_host, whole_rows
@@ -122,6 +122,7 @@ class PopulationRun:
         self._busy = self._shape(rows).busy_rows(self.slots >= 0)  # busy rows (Shape.busy_rows) since the last layout
         self.busy_row_epochs = 0  # rows of busy blocks x epochs: what the program computed
         self._seconds = self._timed_row_epochs = 0.0  # wall seconds of training (compiles left out), and its work
+        self._ahead: dict[tuple, Any] = {}  # chunk key -> future of its compile in the background (ahead.py)
 
     @property
     def rows(self) -> int:
@@ -158,20 +159,23 @@ class PopulationRun:
             n = min(chunk_epochs, epochs - start)
             chunk = None
             if self.rows:  # a population everyone was packed out of has nothing left to compute
-                key = (self.program, self.rows, n, self.quick)
+                key = self._chunk_key(n)
                 first = key not in costs.COMPILE_SECONDS
-                profile = startup.TimeProfile()
                 dispatched = time.perf_counter()
-                with profile.measure() if first else contextlib.nullcontext():
-                    self.state, chunk = (engine.train_chunk_quick if self.quick else engine.train_chunk)(
+                ahead_of_time = self._ahead.pop(key).result() if key in self._ahead else None  # waits
+                profile = startup.TimeProfile()
+                with profile.measure(this_thread=True) if first else contextlib.nullcontext():
+                    self.state, chunk = self._chunk_function()(
                         self.program, self.state, self.hp, self.controls, self.data, self.order_key, n)
-                if first:  # a first call returns once it has compiled
-                    costs.COMPILE_SECONDS[key] = time.perf_counter() - dispatched
-                    compiling += costs.COMPILE_SECONDS[key]
+                if first:  # a first call returns once it has compiled (or found its background compile)
+                    waited = time.perf_counter() - dispatched
+                    compiled = ahead_of_time or ahead.Compiled(
+                        waited, from_cache=profile.cache_hits > 0 and profile.cache_misses == 0)
+                    costs.COMPILE_SECONDS[key] = compiled.seconds
+                    compiling += waited
                     # once per rows; a quick compile's time would underprice the usual one
                     if not self.quick and not any(k[:2] == key[:2] for k in costs.COMPILE_SECONDS if k != key):
-                        costs.remember(self.program, self.rows, costs.COMPILE_SECONDS[key],
-                                       from_cache=profile.cache_hits > 0 and profile.cache_misses == 0)
+                        costs.remember(self.program, self.rows, compiled.seconds, from_cache=compiled.from_cache)
             if pending is not None:
                 self._record(*pending, on_chunk)
             pending = (self.epochs_done, n, chunk)
@@ -185,6 +189,27 @@ class PopulationRun:
         seconds = time.perf_counter() - started - compiling
         self._seconds += seconds
         costs.record_training(self.program, self.data.n_train, self._busy * epochs, seconds)
+
+    def _chunk_key(self, n_epochs: int) -> tuple:
+        """(program, rows, chunk epochs, quick): what a training call compiles for."""
+        return (self.program, self.rows, int(n_epochs), self.quick)
+
+    def _chunk_function(self):
+        return engine.train_chunk_quick if self.quick else engine.train_chunk
+
+    def compile_ahead(self, n_epochs: int) -> None:
+        """Starts compiling the program of a first chunk of `n_epochs` epochs in the background
+        (ahead.py), unless this process has it already or compiling ahead is off; `train` waits for
+        it. The state, settings and data are placed now: the program is lowered for where they are."""
+        key = self._chunk_key(n_epochs)
+        if not self.rows or key in costs.COMPILE_SECONDS or key in self._ahead or ahead.workers() == 0:
+            return
+        self._place()
+        function, program = self._chunk_function(), self.program
+        args = ahead.shapes((self.state, self.hp, self.controls, self.data, self.order_key))
+        future = ahead.submit(lambda: function.lower(program, *args, int(n_epochs)))
+        if future is not None:
+            self._ahead[key] = future
 
     def _place(self) -> None:
         """Moves state, settings and data where the program reads them. Skipped when nothing was

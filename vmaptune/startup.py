@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
 
 import jax
@@ -39,12 +40,21 @@ class TimeProfile:
     cache_hits: int = 0
     cache_misses: int = 0
     total_seconds: float = 0.0
+    #: tracing, lowering and compiling in other threads (vmaptune/ahead.py), beside the rest: not
+    #: part of the phases above, which add up to at most the total
+    background_seconds: float = 0.0
 
     _started: float | None = dataclasses.field(default=None, repr=False)
+    _thread: int | None = dataclasses.field(default=None, repr=False)
+    _this_thread_only: bool = dataclasses.field(default=False, repr=False)
 
     @contextlib.contextmanager
-    def measure(self):
+    def measure(self, this_thread: bool = False):
+        """Counts what happens inside the block: in this thread, and in the others as
+        background_seconds, or with this_thread in this one only (a program's first call while
+        other programs compile in the background)."""
         _listen()
+        self._thread, self._this_thread_only = threading.get_ident(), this_thread
         _active.append(self)
         self._started = time.perf_counter()
         try:
@@ -53,6 +63,19 @@ class TimeProfile:
             self.total_seconds += time.perf_counter() - self._started
             self._started = None
             _active.remove(self)
+
+    def _add(self, name: str, amount: float) -> None:
+        """Adds an event of the calling thread: to the field `name` from the measuring thread; from
+        another, its cache hit or miss, and its seconds as background_seconds (a load from the
+        cache is inside its compile's seconds already)."""
+        if threading.get_ident() == self._thread:
+            setattr(self, name, getattr(self, name) + amount)
+        elif self._this_thread_only or name == "cache_load_seconds":
+            return
+        elif name in _COUNTS.values():
+            setattr(self, name, getattr(self, name) + amount)
+        else:
+            self.background_seconds += amount
 
     @property
     def seconds(self) -> float:
@@ -87,6 +110,8 @@ def describe(profile: dict) -> str:
     parts.append(f"compiling {profile['compile_seconds']:.1f} s"
                  + (f" ({cached} of {programs} cacheable programs from the compile cache)" if programs else ""))
     parts.append(f"training and the rest {profile['other_seconds']:.1f} s")
+    if profile.get("background_seconds"):
+        parts.append(f"and {profile['background_seconds']:.1f} s compiling in the background beside them")
     return ", ".join(parts)
 
 
@@ -99,14 +124,14 @@ def _listen() -> None:
     def on_duration(event: str, seconds: float, **_) -> None:
         name = _DURATIONS.get(event)
         if name is not None:
-            for profile in _active:
-                setattr(profile, name, getattr(profile, name) + seconds)
+            for profile in list(_active):
+                profile._add(name, seconds)
 
     def on_event(event: str, **_) -> None:
         name = _COUNTS.get(event)
         if name is not None:
-            for profile in _active:
-                setattr(profile, name, getattr(profile, name) + 1)
+            for profile in list(_active):
+                profile._add(name, 1)
 
     jax.monitoring.register_event_duration_secs_listener(on_duration)
     jax.monitoring.register_event_listener(on_event)

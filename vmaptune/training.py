@@ -35,6 +35,8 @@ class Population:
         if len(self.parts) == 1:
             self.parts[0][0].train(epochs, chunk_epochs, on_chunk)
         else:
+            for run, _ in self.parts[1:]:  # their programs compile while the first part trains (ahead.py)
+                run.compile_ahead(min(chunk_epochs, epochs))
             for run, _ in self.parts:
                 run.train(epochs, chunk_epochs, None if on_chunk is None else (lambda *_: on_chunk(*self._progress())))
         self.epochs_done += epochs

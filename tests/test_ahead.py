@@ -1,0 +1,69 @@
+"""Compiling a round's other programs in the background while its first one trains (vmaptune/ahead.py)."""
+
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import vmaptune as vt
+from vmaptune import ahead, engine, startup
+
+
+def test_compiling_ahead_is_off_on_a_cpu_unless_asked_and_a_bad_setting_is_named(monkeypatch):
+    monkeypatch.delenv(ahead.ENV, raising=False)
+    assert jax.default_backend() == "cpu" and ahead.workers() == 0
+    monkeypatch.setenv(ahead.ENV, "3")
+    assert ahead.workers() == 3
+    monkeypatch.setenv(ahead.ENV, "0")
+    assert ahead.workers() == 0 and ahead.submit(lambda: None) is None
+    monkeypatch.setenv(ahead.ENV, "many")
+    with pytest.raises(ValueError, match=r"VMAPTUNE_COMPILE_AHEAD='many'.*whole number"):
+        ahead.workers()
+
+
+def test_a_background_compile_that_fails_leaves_the_error_to_the_call_that_needs_it(monkeypatch):
+    monkeypatch.setenv(ahead.ENV, "1")
+
+    def broken():
+        raise RuntimeError("cannot lower")
+
+    assert ahead.submit(broken).result() is None
+    fine = ahead.submit(lambda: jax.jit(lambda x: x * 3.5 - 1).lower(jnp.ones(7))).result()
+    assert fine is not None and fine.seconds > 0
+
+
+def test_a_search_whose_groups_compile_ahead_traces_each_once_and_trains_the_same(digits, monkeypatch):
+    # widths of their own: programs no other test compiled, so each group's first call is a first
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), n_units=vt.Choice([5, 11, 23]),
+                     n_hidden=vt.IntUniform(1, 2))
+    kwargs = dict(epochs=2, batch_size=64, bucketing=True, progress=False, seed=11)
+    monkeypatch.setenv(ahead.ENV, "2")
+    before = engine.TRACE_COUNTS["train_chunk"]
+    early = vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=12), **kwargs)
+    programs = early.settings["programs"][0]
+    assert programs >= 3
+    # each group's program traced once: the first part's in the call, the others' in the
+    # background, where the call that needed them found them compiled
+    assert engine.TRACE_COUNTS["train_chunk"] - before == programs
+    assert early.settings["time"]["background_seconds"] > 0
+    monkeypatch.setenv(ahead.ENV, "0")
+    serial = vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=12), **kwargs)
+    np.testing.assert_array_equal(early.curves["val_loss"], serial.curves["val_loss"])
+    np.testing.assert_array_equal(early.members["score"], serial.members["score"])
+
+
+def test_a_time_profile_counts_other_threads_compiles_apart(monkeypatch):
+    mine, only_mine = startup.TimeProfile(), startup.TimeProfile()
+
+    def compile_elsewhere():
+        jax.jit(lambda x: jnp.tanh(x) * 2.25 + 0.5).lower(jnp.ones(13)).compile()
+
+    with mine.measure(), only_mine.measure(this_thread=True):
+        worker = threading.Thread(target=compile_elsewhere)
+        worker.start()
+        worker.join()
+    assert mine.background_seconds > 0 and mine.compile_seconds == mine.trace_seconds == 0
+    assert only_mine.background_seconds == only_mine.compile_seconds == only_mine.trace_seconds == 0
+    assert "in the background" in startup.describe(mine.as_dict())
