@@ -17,7 +17,7 @@ def test_compiling_ahead_is_off_on_a_cpu_unless_asked_and_a_bad_setting_is_named
     monkeypatch.setenv(ahead.ENV, "3")
     assert ahead.workers() == 3
     monkeypatch.setenv(ahead.ENV, "0")
-    assert ahead.workers() == 0 and ahead.submit(lambda: None) is None
+    assert ahead.workers() == 0 and not ahead.start("off", lambda: None) and ahead.wait("off") is None
     monkeypatch.setenv(ahead.ENV, "many")
     with pytest.raises(ValueError, match=r"VMAPTUNE_COMPILE_AHEAD='many'.*whole number"):
         ahead.workers()
@@ -29,9 +29,11 @@ def test_a_background_compile_that_fails_leaves_the_error_to_the_call_that_needs
     def broken():
         raise RuntimeError("cannot lower")
 
-    assert ahead.submit(broken).result() is None
-    fine = ahead.submit(lambda: jax.jit(lambda x: x * 3.5 - 1).lower(jnp.ones(7))).result()
-    assert fine is not None and fine.seconds > 0
+    assert ahead.start("broken", broken) and ahead.wait("broken") is None
+    assert ahead.start("fine", lambda: jax.jit(lambda x: x * 3.5 - 1).lower(jnp.ones(7)))
+    assert ahead.start("fine", lambda: 1 / 0)  # compiling already: not started twice
+    fine = ahead.wait("fine")
+    assert fine is not None and fine.seconds > 0 and ahead.wait("fine") is None  # one waiter gets it
 
 
 def test_a_search_whose_groups_compile_ahead_traces_each_once_and_trains_the_same(digits, monkeypatch):
@@ -67,3 +69,17 @@ def test_a_time_profile_counts_other_threads_compiles_apart(monkeypatch):
     assert mine.background_seconds > 0 and mine.compile_seconds == mine.trace_seconds == 0
     assert only_mine.background_seconds == only_mine.compile_seconds == only_mine.trace_seconds == 0
     assert "in the background" in startup.describe(mine.as_dict())
+
+
+def test_a_plan_prices_later_compiles_beside_the_training_before_them():
+    from vmaptune.costs import _first_round
+
+    compiles, trains = [1.6, 1.6, 1.6], [0.1, 0.1, 0.1]
+    assert _first_round(compiles, trains, 0) == pytest.approx(4.8 + 0.3)  # in series
+    # two threads: parts 2 and 3 are compiled when part 1 is (1.6 s), then the three train in turn
+    assert _first_round(compiles, trains, 2) == pytest.approx(1.6 + 0.3)
+    # one thread: part 3's program is ready at 3.2 s, after parts 1 and 2 have trained (1.8 s)
+    assert _first_round(compiles, trains, 1) == pytest.approx(3.2 + 0.1)
+    # training longer than the compiles: they cost nothing after the first
+    assert _first_round(compiles, [5.0, 5.0, 5.0], 1) == pytest.approx(1.6 + 15.0)
+    assert _first_round([2.0], [1.0], 4) == pytest.approx(3.0)  # one part: nothing to overlap

@@ -127,7 +127,7 @@ def test_bucketing_by_width_gives_the_same_members_and_less_waste(digits):
 
 
 def test_auto_bucketing_pays_for_groups_only_when_their_compiles_are_earned(digits, monkeypatch):
-    from vmaptune import costs
+    from vmaptune import ahead, costs
     from vmaptune.program import Programs
 
     monkeypatch.setattr(costs, "COMPILE_SECONDS", {})  # this process has compiled nothing yet
@@ -145,6 +145,11 @@ def test_auto_bucketing_pays_for_groups_only_when_their_compiles_are_earned(digi
     # second program's compile only over enough epochs, or enough rounds (compiled once, trained
     # in each)
     assert plan(epochs=1) == [64]
+    # where later programs compile beside the first one's training (vmaptune/ahead.py, the default
+    # on an accelerator), the second compile is hidden and grouping wins at once
+    monkeypatch.setenv(ahead.ENV, "2")
+    assert plan(epochs=1) == [60, 4]
+    monkeypatch.delenv(ahead.ENV)
     assert plan(epochs=2000) == [60, 4]
     assert plan(epochs=1, rounds=2000) == [60, 4]
     # once this process has compiled the groups, grouping costs no compile: it wins at once

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, NamedTuple
+from typing import Callable, Hashable, NamedTuple
 
 import jax
 
@@ -64,25 +64,39 @@ _lock = threading.Lock()
 
 
 def _executor(size: int) -> ThreadPoolExecutor:
-    """One pool per process (re-made when the wanted size changes): its threads are reused by every
-    round."""
+    """One pool per process (re-made when the wanted size changes; called under _lock): its threads
+    are reused by every round."""
     global _pool, _pool_size
-    with _lock:
-        if _pool is None or _pool_size != size:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool, _pool_size = ThreadPoolExecutor(size, thread_name_prefix="vmaptune-compile"), size
-        return _pool
+    if _pool is None or _pool_size != size:
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+        _pool, _pool_size = ThreadPoolExecutor(size, thread_name_prefix="vmaptune-compile"), size
+    return _pool
 
 
-def submit(lower: Callable[[], "jax.stages.Lowered"]) -> Future | None:
-    """Lowers and compiles in a background thread -> a future of `Compiled`, or None when compiling
-    ahead is off. The future never raises: a program that fails to compile there is compiled again
-    (and its error raised) by the call that needs it."""
+#: chunk key -> future of its program's background compile, until the call that needs it waits
+_pending: dict[Hashable, Future] = {}
+
+
+def start(key: Hashable, lower: Callable[[], "jax.stages.Lowered"]) -> bool:
+    """Lowers and compiles `lower()`'s program in a background thread, unless compiling ahead is
+    off or `key` is compiling already (two runs of one program). -> whether it is compiling now."""
     size = workers()
     if size == 0:
-        return None
-    return _executor(size).submit(_compile, lower)
+        return False
+    with _lock:
+        if key not in _pending:
+            _pending[key] = _executor(size).submit(_compile, lower)
+    return True
+
+
+def wait(key: Hashable) -> Compiled | None:
+    """Waits for `key`'s background compile -> what it measured; None when none was started (or
+    another run waited for it first), or it failed: a program that fails to compile there is
+    compiled again, and its error raised, by the call that needs it."""
+    with _lock:
+        future = _pending.pop(key, None)
+    return None if future is None else future.result()
 
 
 def _compile(lower: Callable[[], "jax.stages.Lowered"]) -> Compiled | None:

@@ -211,17 +211,40 @@ def quick_compile(program, n_train: int, member_epochs: float) -> bool:
     return extra < QUICK_COMPILE_SAVES
 
 
-def plan_seconds(parts, n_train: int, epochs: int, rounds: int = 1) -> float:
-    """Expected seconds for `rounds` rounds trained as `parts` [(program, rows, members)]: each
-    program's compile, once (unless this process has compiled it for those rows), plus its
-    training in every round: members x epochs, and filler rows at IDLE_SHARE where the program
+def plan_seconds(parts, n_train: int, epochs: int, rounds: int = 1, compiling_at_once: int | None = None) -> float:
+    """Expected seconds for `rounds` rounds trained as `parts` [(program, rows, members)] in that
+    order: each program's compile, once (unless this process has compiled it for those rows), plus
+    its training in every round: members x epochs, and filler rows at IDLE_SHARE where the program
     skips idle member blocks (a CPU), in full where it does not. Rounds after this one are priced
-    as this one (a multi-round search asks populations of the same size)."""
-    total = 0.0
+    as this one (a multi-round search asks populations of the same size). Where programs compile
+    ahead (vmaptune/ahead.py; `compiling_at_once`, default ahead.workers()), the first round's
+    compiles after the first overlap the training before them (`_first_round`)."""
+    from vmaptune import ahead
+
+    compiles, trains = [], []
     for program, rows, members in parts:
-        if not compiled(program, rows):
-            total += NEW_PROGRAM_FACTOR * compile_estimate(program, rows)
+        compiles.append(0.0 if compiled(program, rows) else NEW_PROGRAM_FACTOR * compile_estimate(program, rows))
         share = EARLY_STOPPING_SHARE if program.early_stopping is not None else 1.0
         busy = members + IDLE_SHARE * (rows - members) if program.member_block else rows
-        total += max(int(rounds), 1) * share * busy * epochs * row_epoch_seconds(program, n_train)
-    return total
+        trains.append(share * busy * epochs * row_epoch_seconds(program, n_train))
+    at_once = ahead.workers() if compiling_at_once is None else compiling_at_once
+    return _first_round(compiles, trains, at_once) + (max(int(rounds), 1) - 1) * sum(trains)
+
+
+def _first_round(compiles: list[float], trains: list[float], at_once: int) -> float:
+    """Seconds until the last part has trained once. In series (at_once 0): each part's compile,
+    then its training. Compiling ahead: the first part compiles in the calling thread and the
+    others from the start in `at_once` background threads (in order, each to the least busy
+    thread); a part trains once its program is ready and the part before it has trained."""
+    if at_once <= 0 or len(compiles) < 2:
+        return sum(compiles) + sum(trains)
+    threads = [0.0] * at_once
+    ready = [compiles[0]]
+    for seconds in compiles[1:]:
+        least = threads.index(min(threads))
+        threads[least] += seconds
+        ready.append(threads[least])
+    done = 0.0
+    for ready_at, train in zip(ready, trains):
+        done = max(done, ready_at) + train
+    return done

@@ -122,7 +122,6 @@ class PopulationRun:
         self._busy = self._shape(rows).busy_rows(self.slots >= 0)  # busy rows (Shape.busy_rows) since the last layout
         self.busy_row_epochs = 0  # rows of busy blocks x epochs: what the program computed
         self._seconds = self._timed_row_epochs = 0.0  # wall seconds of training (compiles left out), and its work
-        self._ahead: dict[tuple, Any] = {}  # chunk key -> future of its compile in the background (ahead.py)
 
     @property
     def rows(self) -> int:
@@ -162,7 +161,7 @@ class PopulationRun:
                 key = self._chunk_key(n)
                 first = key not in costs.COMPILE_SECONDS
                 dispatched = time.perf_counter()
-                ahead_of_time = self._ahead.pop(key).result() if key in self._ahead else None  # waits
+                ahead_of_time = ahead.wait(key)  # a compile started in the background, if any
                 profile = startup.TimeProfile()
                 with profile.measure(this_thread=True) if first else contextlib.nullcontext():
                     self.state, chunk = self._chunk_function()(
@@ -202,14 +201,12 @@ class PopulationRun:
         (ahead.py), unless this process has it already or compiling ahead is off; `train` waits for
         it. The state, settings and data are placed now: the program is lowered for where they are."""
         key = self._chunk_key(n_epochs)
-        if not self.rows or key in costs.COMPILE_SECONDS or key in self._ahead or ahead.workers() == 0:
+        if not self.rows or key in costs.COMPILE_SECONDS or ahead.workers() == 0:
             return
         self._place()
         function, program = self._chunk_function(), self.program
         args = ahead.shapes((self.state, self.hp, self.controls, self.data, self.order_key))
-        future = ahead.submit(lambda: function.lower(program, *args, int(n_epochs)))
-        if future is not None:
-            self._ahead[key] = future
+        ahead.start(key, lambda: function.lower(program, *args, int(n_epochs)))
 
     def _place(self) -> None:
         """Moves state, settings and data where the program reads them. Skipped when nothing was
