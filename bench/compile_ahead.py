@@ -3,8 +3,8 @@
 
 Each row is a fresh process, compile cache off (every compile paid), bucketing=True (one program per
 group: the searches where compiles pile up), alternating the two settings `--rounds` times. The
-cases are bench/plans.py's. On a CPU vmaptune leaves compiling ahead off (a compile already uses
-the cores the training needs); on an accelerator it is on: this bench shows what that buys.
+cases are bench/plans.py's. Compiling ahead is off by default: on a CPU a compile already uses the
+cores the training needs; on an accelerator this bench shows what it buys.
 
     python bench/compile_ahead.py --json bench/out/compile_ahead.json
     python bench/compile_ahead.py --ahead 4 --only waste      # on a GPU host

@@ -30,8 +30,8 @@ row() {  # row SECONDS NAME COMMAND...: one check, stopped at its limit
 # 1. time to the same best validation score against Optuna TPE driving a per-trial jitted flax loop
 #    on the same GPU (the 5x goal), every compile paid
 row 200 vs_optuna python3 bench/vs_optuna.py --json "$out/vs_optuna_gpu.json" --plot "$out/vs_optuna_gpu.png"
-# 2. a grouped search's first call, its later groups compiled in the background (on by default
-#    off a CPU) or one after another
+# 2. a grouped search's first call, its later groups compiled in the background
+#    (VMAPTUNE_COMPILE_AHEAD=4; off by default until this row says it pays) or one after another
 row 120 compile_ahead python3 bench/compile_ahead.py --ahead 4 --rounds 1 --only "2 epochs" \
   --json "$out/compile_ahead_gpu.json"
 # 3. seed 004's workflow: scikit-learn's RandomizedSearchCV on the host's cores against

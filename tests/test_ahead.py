@@ -11,9 +11,9 @@ import vmaptune as vt
 from vmaptune import ahead, engine, startup
 
 
-def test_compiling_ahead_is_off_on_a_cpu_unless_asked_and_a_bad_setting_is_named(monkeypatch):
+def test_compiling_ahead_is_off_unless_asked_and_a_bad_setting_is_named(monkeypatch):
     monkeypatch.delenv(ahead.ENV, raising=False)
-    assert jax.default_backend() == "cpu" and ahead.workers() == 0
+    assert ahead.workers() == 0
     monkeypatch.setenv(ahead.ENV, "3")
     assert ahead.workers() == 3
     monkeypatch.setenv(ahead.ENV, "0")
@@ -36,24 +36,62 @@ def test_a_background_compile_that_fails_leaves_the_error_to_the_call_that_needs
     assert fine is not None and fine.seconds > 0 and ahead.wait("fine") is None  # one waiter gets it
 
 
-def test_a_search_whose_groups_compile_ahead_traces_each_once_and_trains_the_same(digits, monkeypatch):
-    # widths of their own: programs no other test compiled, so each group's first call is a first
-    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), n_units=vt.Choice([5, 11, 23]),
-                     n_hidden=vt.IntUniform(1, 2))
+def space(widths=(5, 11, 23)):
+    return vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), n_units=vt.Choice(list(widths)),
+                    n_hidden=vt.IntUniform(1, 2))
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_a_search_whose_groups_compile_ahead_compiles_each_once_and_trains_the_same(digits, monkeypatch, quick):
+    from vmaptune import costs
+
+    # widths of their own, width groups (powers of two up to the widest) of their own: programs no
+    # other test compiled (the quick and the usual program share their traces where shapes match)
+    widths = space((5, 11, 23) if quick else (33, 65, 129))
+    monkeypatch.setattr(costs, "quick_compile", lambda *a: quick)
+    remembered = []
+    monkeypatch.setattr(costs, "remember", lambda *a, **k: remembered.append(a[1]))
     kwargs = dict(epochs=2, batch_size=64, bucketing=True, progress=False, seed=11)
     monkeypatch.setenv(ahead.ENV, "2")
     before = engine.TRACE_COUNTS["train_chunk"]
-    early = vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=12), **kwargs)
+    main_thread = startup.TimeProfile()
+    with main_thread.measure(this_thread=True):
+        early = vt.tune(vt.MLP(), widths, digits, vt.RandomSearch(population=12), **kwargs)
     programs = early.settings["programs"][0]
     assert programs >= 3
     # each group's program traced once: the first part's in the call, the others' in the
-    # background, where the call that needed them found them compiled
+    # background, where the call that needed them found them compiled (a call that compiled
+    # again, its lowering not matched, would have turned compiling ahead off)
     assert engine.TRACE_COUNTS["train_chunk"] - before == programs
-    assert early.settings["time"]["background_seconds"] > 0
+    assert early.settings["time"]["background_seconds"] > 0 and ahead.workers() == 2 and not ahead._pending
+    # the persistent cache saw every compile: those of the main thread and the background's
+    assert 0 < main_thread.cache_hits + main_thread.cache_misses
+    # only the first group's compile, measured in the main thread, is remembered for later processes
+    assert len(remembered) == (0 if quick else 1)
     monkeypatch.setenv(ahead.ENV, "0")
-    serial = vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=12), **kwargs)
+    serial = vt.tune(vt.MLP(), widths, digits, vt.RandomSearch(population=12), **kwargs)
     np.testing.assert_array_equal(early.curves["val_loss"], serial.curves["val_loss"])
     np.testing.assert_array_equal(early.members["score"], serial.members["score"])
+
+
+def test_a_call_that_must_compile_again_turns_compiling_ahead_off_with_a_warning(digits, monkeypatch):
+    monkeypatch.setenv(ahead.ENV, "2")
+    monkeypatch.setattr(ahead, "_turned_off", False)
+    kwargs = dict(epochs=1, batch_size=64, bucketing=True, progress=False, seed=5)
+    # a setting of the calling thread only: the background lowers without it, the call compiles again
+    with jax.default_matmul_precision("highest"), pytest.warns(RuntimeWarning, match="compiling ahead is off"):
+        result = vt.tune(vt.MLP(), space((20, 36)), digits, vt.RandomSearch(population=12), **kwargs)
+    assert ahead.workers() == 0 and np.isfinite(result.members["score"]).all()
+
+
+def test_compiles_no_call_will_wait_for_are_dropped(monkeypatch):
+    monkeypatch.setenv(ahead.ENV, "1")
+    release = threading.Event()
+    assert ahead.start("busy", lambda: release.wait(10) and None)  # holds the one thread
+    assert ahead.start("queued", lambda: 1 / 0)
+    ahead.cancel(["busy", "queued"])
+    release.set()
+    assert not ahead._pending and ahead.wait("queued") is None
 
 
 def test_a_time_profile_counts_other_threads_compiles_apart(monkeypatch):

@@ -1,26 +1,31 @@
 """Compiling a round's other programs in the background while its first one trains.
 
 A round split into program groups (width or depth groups, batch-size classes) trains them one
-after another, and each group's first chunk used to compile its program just before it trained:
-the round paid every compile in series. XLA compiles outside Python's lock, so the later groups'
-programs can compile in threads while the first group trains; each group then finds its program
-compiled (jit's own cache: the same lowering, so no second compile), waiting only for what is
-left of its compile.
+after another, and each group's first chunk compiles its program just before it trains: the
+round pays every compile in series. XLA compiles outside Python's lock, so the later groups'
+programs can be traced, lowered and compiled in threads while the first group trains; each group
+then finds its program compiled (jit's own cache: the same lowering, no second compile) and waits
+only for what is left of its compile.
 
-Where that pays depends on where training runs. On an accelerator the host's cores sit idle
-while the device trains, so the compiles come almost for free. On a CPU there is nothing to
-gain: one XLA compile already keeps about 1.7 of the 2 cores of bench/RESULTS.md's machine busy
-and training keeps both busy, so a compile in a thread only takes cores from the training
-beside it. Hence the default: off on a CPU, on elsewhere.
+That pays where the host has cores to spare while training runs: on an accelerator, whose host
+sits idle while the device trains. On a CPU it buys nothing (bench/compile_ahead.py: one XLA
+compile already keeps about 1.7 of the 2 cores of bench/RESULTS.md's machine busy, training both),
+and on a GPU it is not measured yet (bench/gpu.sh has the row; XLA's autotuning also runs kernels
+on the device while it compiles), so it is off unless asked for:
 
-    VMAPTUNE_COMPILE_AHEAD=0    never compile ahead
-    VMAPTUNE_COMPILE_AHEAD=N    up to N programs compiling at once, on any platform
+    VMAPTUNE_COMPILE_AHEAD=N    up to N programs compiling at once in the background (0: off, the default)
+
+JAX settings made with a context manager in the calling thread (`jax.default_matmul_precision`,
+`jax.enable_x64` as a context) do not reach the background threads: a call that finds its program
+compiled under other settings compiles it again itself, and compiling ahead turns itself off for
+the rest of the process with a warning (`wasted`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Hashable, NamedTuple
 
@@ -29,43 +34,41 @@ import jax
 from vmaptune import startup
 
 ENV = "VMAPTUNE_COMPILE_AHEAD"
-#: Programs compiling at once by default off a CPU: an XLA compile uses a few host cores itself.
-MOST_AT_ONCE = 4
 
 
 class Compiled(NamedTuple):
-    """What a background compile measured: its seconds, and whether it came from the persistent cache."""
+    """What a background compile measured: its seconds (slowed by whatever ran beside it), and
+    whether it came from the persistent cache."""
 
     seconds: float
     from_cache: bool
 
 
+_turned_off = False  # set by `wasted`: a call had to compile again what was compiled ahead
+
+
 def workers() -> int:
-    """How many programs may compile in the background at once (0: none), from VMAPTUNE_COMPILE_AHEAD
-    or the platform: 0 on a CPU, else up to MOST_AT_ONCE, a quarter of the host's cores. Several
-    processes (jax.distributed) never compile ahead."""
-    if jax.process_count() > 1:
+    """How many programs may compile in the background at once: VMAPTUNE_COMPILE_AHEAD (default 0,
+    off). Never with several processes (jax.distributed), nor once `wasted` turned it off."""
+    if jax.process_count() > 1 or _turned_off:
         return 0
-    choice = os.environ.get(ENV, "").strip()
-    if choice:
-        try:
-            return max(int(choice), 0)
-        except ValueError:
-            raise ValueError(f"{ENV}={choice!r}: use a whole number of programs compiling at once "
-                             f"(0 turns compiling ahead off).") from None
-    if jax.default_backend() == "cpu":
-        return 0
-    return max(1, min(MOST_AT_ONCE, (os.cpu_count() or 4) // 4))
+    choice = os.environ.get(ENV, "").strip() or "0"
+    try:
+        return max(int(choice), 0)
+    except ValueError:
+        raise ValueError(f"{ENV}={choice!r}: use a whole number of programs compiling at once "
+                         f"(0 turns compiling ahead off).") from None
 
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _lock = threading.Lock()
+#: chunk key -> future of its program's background compile, until the call that needs it waits
+_pending: dict[Hashable, Future] = {}
 
 
 def _executor(size: int) -> ThreadPoolExecutor:
-    """One pool per process (re-made when the wanted size changes; called under _lock): its threads
-    are reused by every round."""
+    """One pool per process, re-made when the wanted size changes (called under _lock)."""
     global _pool, _pool_size
     if _pool is None or _pool_size != size:
         if _pool is not None:
@@ -74,13 +77,10 @@ def _executor(size: int) -> ThreadPoolExecutor:
     return _pool
 
 
-#: chunk key -> future of its program's background compile, until the call that needs it waits
-_pending: dict[Hashable, Future] = {}
-
-
 def start(key: Hashable, lower: Callable[[], "jax.stages.Lowered"]) -> bool:
-    """Lowers and compiles `lower()`'s program in a background thread, unless compiling ahead is
-    off or `key` is compiling already (two runs of one program). -> whether it is compiling now."""
+    """Traces, lowers and compiles `lower()`'s program in a background thread, unless compiling
+    ahead is off or `key` is compiling already (two runs of one program). -> whether it is
+    compiling now."""
     size = workers()
     if size == 0:
         return False
@@ -99,6 +99,28 @@ def wait(key: Hashable) -> Compiled | None:
     return None if future is None else future.result()
 
 
+def cancel(keys) -> None:
+    """Forgets the compiles of `keys` no call will wait for (a round stopped by an error or Ctrl-C),
+    and drops those not started yet, so the process does not wait for them at exit."""
+    with _lock:
+        for key in keys:
+            future = _pending.pop(key, None)
+            if future is not None:
+                future.cancel()
+
+
+def wasted() -> None:
+    """A call compiled its program again although it was compiled ahead (settings of the calling
+    thread the background lowering did not see): off for the rest of the process, with a warning."""
+    global _turned_off
+    if not _turned_off:
+        _turned_off = True
+        warnings.warn(f"vmaptune compiled a program ahead under other JAX settings than the call that needed it "
+                      f"(a setting made with a context manager, such as jax.default_matmul_precision, applies to "
+                      f"its own thread only); compiling ahead is off for the rest of this process. Set {ENV}=0 "
+                      f"to skip it from the start.", RuntimeWarning, stacklevel=3)
+
+
 def _compile(lower: Callable[[], "jax.stages.Lowered"]) -> Compiled | None:
     profile = startup.TimeProfile()
     try:
@@ -108,10 +130,3 @@ def _compile(lower: Callable[[], "jax.stages.Lowered"]) -> Compiled | None:
         return None
     return Compiled(profile.compile_seconds + profile.trace_seconds + profile.lower_seconds,
                     from_cache=profile.cache_hits > 0 and profile.cache_misses == 0)
-
-
-def shapes(tree):
-    """The tree's arrays as shapes, dtypes and shardings: all lowering reads of them (the buffers
-    themselves may be donated by a call in the main thread meanwhile)."""
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None),
-                                                       weak_type=getattr(x, "weak_type", False)), tree)

@@ -30,7 +30,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
 from vmaptune.state import AXIS
 #: Environment variable: how many CPU devices vmaptune asks JAX for (default: the usable cores).
@@ -276,6 +276,19 @@ def place(tree, mesh: Mesh | None, specs):
     if isinstance(specs, PartitionSpec):
         return jax.tree.map(lambda x: _put(x, NamedSharding(mesh, specs)), tree)
     return jax.tree.map(lambda x, s: _put(x, NamedSharding(mesh, s)), tree, specs)
+
+
+def placed_shapes(tree, mesh: Mesh | None, specs):
+    """What `place(tree, mesh, specs)` gives, as shapes, dtypes and shardings only
+    (jax.ShapeDtypeStruct): enough to lower a program for arrays not placed yet, or not made yet
+    (a `jax.eval_shape` of them)."""
+    def shape(x, spec):
+        sharding = SingleDeviceSharding(jax.devices()[0]) if mesh is None else NamedSharding(mesh, spec)
+        return jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding, weak_type=getattr(x, "weak_type", False))
+
+    if isinstance(specs, PartitionSpec):
+        return jax.tree.map(lambda x: shape(x, specs), tree)
+    return jax.tree.map(shape, tree, specs)
 
 
 def _put(x, sharding: NamedSharding):

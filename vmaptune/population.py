@@ -21,12 +21,13 @@ import numpy as np
 from jax.sharding import PartitionSpec
 
 import contextlib
+import functools
 import time
 
 from vmaptune import ahead, costs, engine, startup, streams
 from vmaptune.checkpoint import arrays_to_tree, leaves_to_arrays
 from vmaptune.decisions import Decision, Snapshot
-from vmaptune.distributed import agree, place, population_mesh, to_host, whole_rows
+from vmaptune.distributed import agree, place, placed_shapes, population_mesh, to_host, whole_rows
 from vmaptune.engine import CURVES, DataArrays
 from vmaptune.packing import Costs, Shape, arrangement, choose_layout
 from vmaptune.program import Program
@@ -161,20 +162,24 @@ class PopulationRun:
                 key = self._chunk_key(n)
                 first = key not in costs.COMPILE_SECONDS
                 dispatched = time.perf_counter()
-                ahead_of_time = ahead.wait(key)  # a compile started in the background, if any
+                background = ahead.wait(key) if first else None  # its compile ahead, if one was started
                 profile = startup.TimeProfile()
                 with profile.measure(this_thread=True) if first else contextlib.nullcontext():
                     self.state, chunk = self._chunk_function()(
                         self.program, self.state, self.hp, self.controls, self.data, self.order_key, n)
-                if first:  # a first call returns once it has compiled (or found its background compile)
+                if first:  # a first call returns once it has compiled (or found its program compiled)
                     waited = time.perf_counter() - dispatched
-                    compiled = ahead_of_time or ahead.Compiled(
-                        waited, from_cache=profile.cache_hits > 0 and profile.cache_misses == 0)
-                    costs.COMPILE_SECONDS[key] = compiled.seconds
                     compiling += waited
-                    # once per rows; a quick compile's time would underprice the usual one
-                    if not self.quick and not any(k[:2] == key[:2] for k in costs.COMPILE_SECONDS if k != key):
-                        costs.remember(self.program, self.rows, compiled.seconds, from_cache=compiled.from_cache)
+                    if background is not None and profile.trace_seconds + profile.compile_seconds > 0:
+                        ahead.wasted()  # compiled again here: the background's lowering did not match
+                        background = None
+                    costs.COMPILE_SECONDS[key] = waited if background is None else background.seconds
+                    # once per rows; a quick compile's time would underprice the usual one; a
+                    # background compile's, slowed by what ran beside it, would overprice it for good
+                    if (not self.quick and background is None
+                            and not any(k[:2] == key[:2] for k in costs.COMPILE_SECONDS if k != key)):
+                        costs.remember(self.program, self.rows, waited,
+                                       from_cache=profile.cache_hits > 0 and profile.cache_misses == 0)
             if pending is not None:
                 self._record(*pending, on_chunk)
             pending = (self.epochs_done, n, chunk)
@@ -196,17 +201,29 @@ class PopulationRun:
     def _chunk_function(self):
         return engine.train_chunk_quick if self.quick else engine.train_chunk
 
-    def compile_ahead(self, n_epochs: int) -> None:
+    def compile_ahead(self, n_epochs: int) -> object | None:
         """Starts compiling the program of a first chunk of `n_epochs` epochs in the background
-        (ahead.py), unless this process has it already or compiling ahead is off; `train` waits for
-        it. The state, settings and data are placed now: the program is lowered for where they are."""
+        (ahead.py), unless this process has it already or compiling ahead is off -> its key (for
+        ahead.cancel), or None. `train` waits for it. The program is lowered for where `_place`
+        will put the arrays, from their shapes alone: nothing is placed, nor initialised, here
+        (a state not made yet is `jax.eval_shape` of its initialisation, in the thread)."""
         key = self._chunk_key(n_epochs)
         if not self.rows or key in costs.COMPILE_SECONDS or ahead.workers() == 0:
-            return
-        self._place()
-        function, program = self._chunk_function(), self.program
-        args = ahead.shapes((self.state, self.hp, self.controls, self.data, self.order_key))
-        ahead.start(key, lambda: function.lower(program, *args, int(n_epochs)))
+            return None
+        mesh = population_mesh(self.program.devices, self.rows)
+        function, program, init_args = self._chunk_function(), self.program, self.init_args
+        state = None if self._state is None else placed_shapes(self._state, mesh, self._state.specs())
+        inputs = (placed_shapes(self.hp, mesh, MEMBER_SPEC), placed_shapes(self.controls, mesh, MEMBER_SPEC),
+                  placed_shapes(self.data, mesh, PartitionSpec()), placed_shapes(self.order_key, mesh, PartitionSpec()))
+
+        def lower():
+            shapes = state
+            if shapes is None:
+                made = jax.eval_shape(functools.partial(engine.init_population, program), *init_args)
+                shapes = placed_shapes(made, mesh, made.specs())
+            return function.lower(program, shapes, *inputs, int(n_epochs))
+
+        return key if ahead.start(key, lower) else None
 
     def _place(self) -> None:
         """Moves state, settings and data where the program reads them. Skipped when nothing was

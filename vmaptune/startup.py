@@ -29,7 +29,7 @@ _active: list["TimeProfile"] = []
 _listening = False
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # one profile is one measurement: `_active.remove` finds it by identity
 class TimeProfile:
     """Seconds per phase (and persistent-cache hits / misses) of what ran inside `measure()`."""
 
@@ -115,11 +115,15 @@ def describe(profile: dict) -> str:
     return ", ".join(parts)
 
 
+_listen_lock = threading.Lock()
+
+
 def _listen() -> None:
     global _listening
-    if _listening:
-        return
-    _listening = True
+    with _listen_lock:  # (profiles start in background threads too: ahead.py)
+        if _listening:
+            return
+        _listening = True
 
     def on_duration(event: str, seconds: float, **_) -> None:
         name = _DURATIONS.get(event)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 import jax
 import numpy as np
 
+from vmaptune import ahead
 from vmaptune.decisions import Decider, Decision, Snapshot, TrainingContext
 from vmaptune.engine import CURVES
 from vmaptune.population import STATUS_FIELDS, PopulationRun
@@ -35,10 +36,15 @@ class Population:
         if len(self.parts) == 1:
             self.parts[0][0].train(epochs, chunk_epochs, on_chunk)
         else:
-            for run, _ in self.parts[1:]:  # their programs compile while the first part trains (ahead.py)
-                run.compile_ahead(min(chunk_epochs, epochs))
-            for run, _ in self.parts:
-                run.train(epochs, chunk_epochs, None if on_chunk is None else (lambda *_: on_chunk(*self._progress())))
+            # the later parts' programs compile while the first part trains (ahead.py)
+            started = [run.compile_ahead(min(chunk_epochs, epochs)) for run, _ in self.parts[1:]]
+            try:
+                for run, _ in self.parts:
+                    run.train(epochs, chunk_epochs,
+                              None if on_chunk is None else (lambda *_: on_chunk(*self._progress())))
+            except BaseException:  # Ctrl-C or an error: no call will wait for the compiles left
+                ahead.cancel([key for key in started if key is not None])
+                raise
         self.epochs_done += epochs
 
     def _progress(self) -> tuple[int, dict[str, np.ndarray]]:
