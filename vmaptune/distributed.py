@@ -270,28 +270,28 @@ def shard_population_map(fn, mesh: Mesh, in_specs, out_specs):
 def place(tree, mesh: Mesh | None, specs):
     """Puts a pytree where a program over `mesh` reads it, leaf by leaf as `specs` (a pytree of
     PartitionSpec like it, or one spec for every leaf) says; on one device without a mesh."""
-    if mesh is None:
-        device = jax.devices()[0]
-        return jax.tree.map(lambda x: jax.device_put(x, device), tree)
-    if isinstance(specs, PartitionSpec):
-        return jax.tree.map(lambda x: _put(x, NamedSharding(mesh, specs)), tree)
-    return jax.tree.map(lambda x, s: _put(x, NamedSharding(mesh, s)), tree, specs)
+    return _per_leaf(lambda x, spec: _put(x, _sharding(mesh, spec)), tree, specs)
 
 
 def placed_shapes(tree, mesh: Mesh | None, specs):
     """What `place(tree, mesh, specs)` gives, as shapes, dtypes and shardings only
     (jax.ShapeDtypeStruct): enough to lower a program for arrays not placed yet, or not made yet
     (a `jax.eval_shape` of them)."""
-    def shape(x, spec):
-        sharding = SingleDeviceSharding(jax.devices()[0]) if mesh is None else NamedSharding(mesh, spec)
-        return jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding, weak_type=getattr(x, "weak_type", False))
+    return _per_leaf(lambda x, spec: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=_sharding(mesh, spec),
+                                                          weak_type=getattr(x, "weak_type", False)), tree, specs)
 
+
+def _per_leaf(fn, tree, specs):
     if isinstance(specs, PartitionSpec):
-        return jax.tree.map(lambda x: shape(x, specs), tree)
-    return jax.tree.map(shape, tree, specs)
+        return jax.tree.map(lambda x: fn(x, specs), tree)
+    return jax.tree.map(fn, tree, specs)
 
 
-def _put(x, sharding: NamedSharding):
+def _sharding(mesh: Mesh | None, spec: PartitionSpec):
+    return SingleDeviceSharding(jax.devices()[0]) if mesh is None else NamedSharding(mesh, spec)
+
+
+def _put(x, sharding):
     local_key = (isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
                  and x.is_fully_addressable)
     if sharding.is_fully_addressable or not local_key:
