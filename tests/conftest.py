@@ -27,6 +27,16 @@ import pytest  # noqa: E402
 import vmaptune as vt  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _no_compiling_ahead(monkeypatch):
+    """Every test starts with compiling ahead off (vmaptune/ahead.py), whatever the shell exported;
+    the tests of it turn it on themselves."""
+    from vmaptune import ahead
+
+    monkeypatch.delenv(ahead.ENV, raising=False)
+    monkeypatch.setattr(ahead, "_turned_off", False)
+
+
 @pytest.fixture(scope="session")
 def digits():
     return vt.load_dataset("digits")

@@ -64,10 +64,10 @@ def test_a_search_whose_groups_compile_ahead_compiles_each_once_and_trains_the_s
     # again, its lowering not matched, would have turned compiling ahead off)
     assert engine.TRACE_COUNTS["train_chunk"] - before == programs
     assert early.settings["time"]["background_seconds"] > 0 and ahead.workers() == 2 and not ahead._pending
-    # the persistent cache saw every compile: those of the main thread and the background's
+    # the main thread compiled too (the first group's program, the initialisation)
     assert 0 < main_thread.cache_hits + main_thread.cache_misses
-    # only the first group's compile, measured in the main thread, is remembered for later processes
-    assert len(remembered) == (0 if quick else 1)
+    # no compile measured beside background compiles (slowed by them) is remembered for later processes
+    assert remembered == []
     monkeypatch.setenv(ahead.ENV, "0")
     serial = vt.tune(vt.MLP(), widths, digits, vt.RandomSearch(population=12), **kwargs)
     np.testing.assert_array_equal(early.curves["val_loss"], serial.curves["val_loss"])

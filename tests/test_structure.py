@@ -145,8 +145,8 @@ def test_auto_bucketing_pays_for_groups_only_when_their_compiles_are_earned(digi
     # second program's compile only over enough epochs, or enough rounds (compiled once, trained
     # in each)
     assert plan(epochs=1) == [64]
-    # where later programs compile beside the first one's training (vmaptune/ahead.py, the default
-    # on an accelerator), the second compile is hidden and grouping wins at once
+    # where later programs compile beside the first one's training (vmaptune/ahead.py,
+    # VMAPTUNE_COMPILE_AHEAD), the second compile is hidden and grouping wins at once
     monkeypatch.setenv(ahead.ENV, "2")
     assert plan(epochs=1) == [60, 4]
     monkeypatch.delenv(ahead.ENV)

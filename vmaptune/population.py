@@ -170,13 +170,15 @@ class PopulationRun:
                 if first:  # a first call returns once it has compiled (or found its program compiled)
                     waited = time.perf_counter() - dispatched
                     compiling += waited
-                    if background is not None and profile.trace_seconds + profile.compile_seconds > 0:
+                    compiled_here = (profile.trace_seconds + profile.lower_seconds + profile.compile_seconds > 0
+                                     or profile.cache_hits + profile.cache_misses > 0)
+                    if background is not None and compiled_here:
                         ahead.wasted()  # compiled again here: the background's lowering did not match
                         background = None
                     costs.COMPILE_SECONDS[key] = waited if background is None else background.seconds
-                    # once per rows; a quick compile's time would underprice the usual one; a
-                    # background compile's, slowed by what ran beside it, would overprice it for good
-                    if (not self.quick and background is None
+                    # once per rows; a quick compile's time would underprice the usual one; one
+                    # slowed by compiles beside it (or a background one) would overprice it for good
+                    if (not self.quick and background is None and not ahead.compiling()
                             and not any(k[:2] == key[:2] for k in costs.COMPILE_SECONDS if k != key)):
                         costs.remember(self.program, self.rows, waited,
                                        from_cache=profile.cache_hits > 0 and profile.cache_misses == 0)
