@@ -66,7 +66,8 @@ def test_a_search_whose_groups_compile_ahead_compiles_each_once_and_trains_the_s
     assert early.settings["time"]["background_seconds"] > 0 and ahead.workers() == 2 and not ahead._pending
     # the main thread compiled too (the first group's program, the initialisation)
     assert 0 < main_thread.cache_hits + main_thread.cache_misses
-    # no compile measured beside background compiles (slowed by them) is remembered for later processes
+    # with compiling ahead on no compile time is remembered for later processes (each may have been
+    # slowed by compiles beside it)
     assert remembered == []
     monkeypatch.setenv(ahead.ENV, "0")
     serial = vt.tune(vt.MLP(), widths, digits, vt.RandomSearch(population=12), **kwargs)

@@ -99,12 +99,6 @@ def wait(key: Hashable) -> Compiled | None:
     return None if future is None else future.result()
 
 
-def compiling() -> bool:
-    """True while some background compile has not been waited for."""
-    with _lock:
-        return any(not future.done() for future in _pending.values())
-
-
 def cancel(keys) -> None:
     """Forgets the compiles of `keys` no call will wait for (a round stopped by an error or Ctrl-C),
     and drops those not started yet, so the process does not wait for them at exit."""

@@ -176,9 +176,10 @@ class PopulationRun:
                         ahead.wasted()  # compiled again here: the background's lowering did not match
                         background = None
                     costs.COMPILE_SECONDS[key] = waited if background is None else background.seconds
-                    # once per rows; a quick compile's time would underprice the usual one; one
-                    # slowed by compiles beside it (or a background one) would overprice it for good
-                    if (not self.quick and background is None and not ahead.compiling()
+                    # once per rows; a quick compile's time would underprice the usual one; with
+                    # compiling ahead on, every compile may be slowed by others beside it and would
+                    # overprice the program for good (the fastest measurement is kept)
+                    if (not self.quick and ahead.workers() == 0
                             and not any(k[:2] == key[:2] for k in costs.COMPILE_SECONDS if k != key)):
                         costs.remember(self.program, self.rows, waited,
                                        from_cache=profile.cache_hits > 0 and profile.cache_misses == 0)
