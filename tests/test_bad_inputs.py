@@ -336,6 +336,8 @@ CASES = [
                                                                   "classification")), ValueError,
      ["vt.MLP reads flat rows", "shape (2, 2)", "flatten X to (n, 4)"]),
     ("linen-not-callable", lambda t: vt.Linen(3), TypeError, ["Linen(module=3)", "give the module class"]),
+    ("linen-built-module", lambda t: vt.Linen(Net()), TypeError,
+     ["Linen(module=Net(...))", "give the module class, vt.Linen(Net)", "vt.Fixed"]),
     ("linen-static-unknown", lambda t: vt.Linen(Net, static=("depth",)), ValueError,
      ["Linen(static=['depth'])", "['depth'] are not fields of Net", "its fields are ['width']"]),
     ("linen-unknown-argument", lambda t: vt.Linen(Net, statics=("width",)), TypeError,

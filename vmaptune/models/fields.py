@@ -16,6 +16,8 @@ import numbers
 import typing
 from typing import Any, Callable, Mapping
 
+import flax.linen
+import flax.nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -104,6 +106,11 @@ class FlaxModel(Model):
         if not callable(self.module):
             raise TypeError(f"{type(self).__name__}(module={self.module!r}): give the module class (or a factory "
                             f"function that builds it from keyword arguments).")
+        if isinstance(self.module, (flax.linen.Module, flax.nnx.Module)):  # callable too, but one network
+            cls = type(self.module).__name__
+            raise TypeError(f"{type(self).__name__}(module={cls}(...)): give the module class, "
+                            f"vt.{type(self).__name__}({cls}), not a built module: each member builds its own from "
+                            f"the space's values (fix a field with vt.Fixed, or leave it at the class's default).")
         if self.static is not None:
             if isinstance(self.static, str) or not all(isinstance(n, str) for n in self.static):
                 raise TypeError(f"{type(self).__name__}(static={self.static!r}): give a list of field names.")
