@@ -27,21 +27,13 @@ import os
 import threading
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Hashable, NamedTuple
+from typing import Callable, Hashable
 
 import jax
 
 from vmaptune import startup
 
 ENV = "VMAPTUNE_COMPILE_AHEAD"
-
-
-class Compiled(NamedTuple):
-    """What a background compile measured: its seconds (slowed by whatever ran beside it), and
-    whether it came from the persistent cache."""
-
-    seconds: float
-    from_cache: bool
 
 
 _turned_off = False  # set by `wasted`: a call had to compile again what was compiled ahead
@@ -90,8 +82,9 @@ def start(key: Hashable, lower: Callable[[], "jax.stages.Lowered"]) -> bool:
     return True
 
 
-def wait(key: Hashable) -> Compiled | None:
-    """Waits for `key`'s background compile -> what it measured; None when none was started (or
+def wait(key: Hashable) -> float | None:
+    """Waits for `key`'s background compile -> its seconds (tracing, lowering and compiling, slowed
+    by whatever ran beside it); None when none was started (or
     another run waited for it first), or it failed: a program that fails to compile there is
     compiled again, and its error raised, by the call that needs it."""
     with _lock:
@@ -121,12 +114,11 @@ def wasted() -> None:
                       f"to skip it from the start.", RuntimeWarning, stacklevel=3)
 
 
-def _compile(lower: Callable[[], "jax.stages.Lowered"]) -> Compiled | None:
+def _compile(lower: Callable[[], "jax.stages.Lowered"]) -> float | None:
     profile = startup.TimeProfile()
     try:
         with profile.measure(this_thread=True):
             lower().compile()
     except Exception:  # noqa: BLE001 - the call that needs the program raises it
         return None
-    return Compiled(profile.compile_seconds + profile.trace_seconds + profile.lower_seconds,
-                    from_cache=profile.cache_hits > 0 and profile.cache_misses == 0)
+    return profile.compile_seconds + profile.trace_seconds + profile.lower_seconds

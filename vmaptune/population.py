@@ -162,7 +162,7 @@ class PopulationRun:
                 key = self._chunk_key(n)
                 first = key not in costs.COMPILE_SECONDS
                 dispatched = time.perf_counter()
-                background = ahead.wait(key) if first else None  # its compile ahead, if one was started
+                ahead_seconds = ahead.wait(key) if first else None  # its compile ahead, if one was started
                 profile = startup.TimeProfile()
                 with profile.measure(this_thread=True) if first else contextlib.nullcontext():
                     self.state, chunk = self._chunk_function()(
@@ -170,19 +170,7 @@ class PopulationRun:
                 if first:  # a first call returns once it has compiled (or found its program compiled)
                     waited = time.perf_counter() - dispatched
                     compiling += waited
-                    compiled_here = (profile.trace_seconds + profile.lower_seconds + profile.compile_seconds > 0
-                                     or profile.cache_hits + profile.cache_misses > 0)
-                    if background is not None and compiled_here:
-                        ahead.wasted()  # compiled again here: the background's lowering did not match
-                        background = None
-                    costs.COMPILE_SECONDS[key] = waited if background is None else background.seconds
-                    # once per rows; a quick compile's time would underprice the usual one; with
-                    # compiling ahead on, every compile may be slowed by others beside it and would
-                    # overprice the program for good (the fastest measurement is kept)
-                    if (not self.quick and ahead.workers() == 0
-                            and not any(k[:2] == key[:2] for k in costs.COMPILE_SECONDS if k != key)):
-                        costs.remember(self.program, self.rows, waited,
-                                       from_cache=profile.cache_hits > 0 and profile.cache_misses == 0)
+                    self._first_call_done(key, waited, profile, ahead_seconds)
             if pending is not None:
                 self._record(*pending, on_chunk)
             pending = (self.epochs_done, n, chunk)
@@ -196,6 +184,24 @@ class PopulationRun:
         seconds = time.perf_counter() - started - compiling
         self._seconds += seconds
         costs.record_training(self.program, self.data.n_train, self._busy * epochs, seconds)
+
+    def _first_call_done(self, key: tuple, waited: float, profile: startup.TimeProfile,
+                         ahead_seconds: float | None) -> None:
+        """Records what a program's first call cost (costs.py): `waited` seconds in this thread
+        (`profile`: its events), or `ahead_seconds` where its compile ran in the background."""
+        compiled_here = (profile.trace_seconds + profile.lower_seconds + profile.compile_seconds > 0
+                         or profile.cache_hits + profile.cache_misses > 0)
+        if ahead_seconds is not None and compiled_here:
+            ahead.wasted()  # compiled again here: the background's lowering did not match
+            ahead_seconds = None
+        costs.COMPILE_SECONDS[key] = waited if ahead_seconds is None else ahead_seconds
+        # once per rows; a quick compile's time would underprice the usual one; with compiling
+        # ahead on, every compile may be slowed by others beside it and would overprice the
+        # program for good (the fastest measurement is kept)
+        if (not self.quick and ahead.workers() == 0
+                and not any(k[:2] == key[:2] for k in costs.COMPILE_SECONDS if k != key)):
+            costs.remember(self.program, self.rows, waited,
+                           from_cache=profile.cache_hits > 0 and profile.cache_misses == 0)
 
     def _chunk_key(self, n_epochs: int) -> tuple:
         """(program, rows, chunk epochs, quick): what a training call compiles for."""
