@@ -44,10 +44,11 @@ ROW_SECONDS: dict = {}
 #: about this many times its training program's compile (measured: 5.4 s per extra width group on
 #: the 2-core machine of bench/RESULTS.md, whose training programs compiled in 3.4 s).
 NEW_PROGRAM_FACTOR = 1.6
-#: A skipped member block is not free: its state still passes through the epoch (lax.map writes
-#: every block's output); about this share of a busy row (measured 0.069: 256 rows of which 16
-#: train, against 16 rows, the 64-128-128-10 MLP on digits, 2-core CPU).
-IDLE_SHARE = 0.07
+#: A skipped member block is almost free (the epoch's loop neither computes nor copies it:
+#: engine._in_blocks): about this share of a busy row (`python bench/idle_blocks.py`: 0.015 and
+#: 0.025, 256 rows of which 16 train against 16 rows, the 64-128-128-10 MLP on digits, 2-core
+#: CPU; 0.156 before the state was updated in place).
+IDLE_SHARE = 0.02
 #: With early stopping, the share of its epochs a population is expected to train (stopped
 #: members cost nothing; seed 004's digits search trained 0.6 of the padded work).
 EARLY_STOPPING_SHARE = 0.6
@@ -211,20 +212,22 @@ def quick_compile(program, n_train: int, member_epochs: float) -> bool:
     return extra < QUICK_COMPILE_SAVES
 
 
-def plan_seconds(parts, n_train: int, epochs: int, rounds: int = 1, compiling_at_once: int | None = None) -> float:
+def plan_seconds(parts, n_train: int, epochs: int, rounds: int = 1, compiling_at_once: int | None = None,
+                 work_share: float = 1.0) -> float:
     """Expected seconds for `rounds` rounds trained as `parts` [(program, rows, members)] in that
     order: each program's compile, once (unless this process has compiled it for those rows), plus
     its training in every round: members x epochs, and filler rows at IDLE_SHARE where the program
     skips idle member blocks (a CPU), in full where it does not. Rounds after this one are priced
     as this one (a multi-round search asks populations of the same size). Where programs compile
     ahead (vmaptune/ahead.py; `compiling_at_once`, default ahead.workers()), the first round's
-    compiles after the first overlap the training before them (`_first_round`)."""
+    compiles after the first overlap the training before them (`_first_round`). work_share: the
+    share of members x epochs the strategy trains (successive halving's pruning), on every part."""
     from vmaptune import ahead
 
     compiles, trains = [], []
     for program, rows, members in parts:
         compiles.append(0.0 if compiled(program, rows) else NEW_PROGRAM_FACTOR * compile_estimate(program, rows))
-        share = EARLY_STOPPING_SHARE if program.early_stopping is not None else 1.0
+        share = work_share * (EARLY_STOPPING_SHARE if program.early_stopping is not None else 1.0)
         busy = members + IDLE_SHARE * (rows - members) if program.member_block else rows
         trains.append(share * busy * epochs * row_epoch_seconds(program, n_train))
     at_once = ahead.workers() if compiling_at_once is None else compiling_at_once

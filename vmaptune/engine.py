@@ -260,34 +260,57 @@ evaluate_population = jax.jit(_evaluate_population, static_argnames="program")
 evaluate_population.__doc__ = """(program, state, hp, controls, data) -> (loss (P,), score (P,)) on data.X_val / y_val."""
 
 
-def _in_blocks(fn, members: dict, block: int):
-    """fn over `members` in consecutive blocks of `block` members (lax.map), results concatenated
-    back; the whole population at once when block is 0 or not smaller than it. Every array in
-    `members` has the member axis first."""
+#: The per-member training state a block's epoch reads and writes back (the first outputs of
+#: `_block_epoch`, in this order); the other member arrays are read only.
+CARRIED = ("params", "opt_state", "model_state", "active", "diverged")
+
+
+def _in_blocks(run, idle, members: dict, block: int):
+    """An epoch over `members` in consecutive blocks of `block` members; the whole population at
+    once when block is 0 or not smaller than it. Every array in `members` has the member axis first.
+
+    run(block members) -> outputs, whose first entries are the block's CARRIED state; idle(members)
+    -> the same outputs for members that do not train (their state as it is). The outputs start as
+    idle's for everyone, and each block where a member trains is run and written back in place
+    (one loop carrying the population): a block where nobody trains is neither computed nor
+    copied, and no block's state is copied into a second buffer."""
     p = jax.tree.leaves(members)[0].shape[0]
     block = largest_divisor(p, block) if block else p
     if block >= p:
-        return fn(members)
-    blocked = jax.tree.map(lambda x: x.reshape((p // block, block) + x.shape[1:]), members)
-    out = jax.lax.map(fn, blocked)
-    return jax.tree.map(lambda x: x.reshape((p,) + x.shape[2:]), out)
+        return jax.lax.cond(jnp.any(members["active"]), run, idle, members)
+    read_only = {k: v for k, v in members.items() if k not in CARRIED}
+
+    def one_block(i, out):
+        start = i * block
+        take = functools.partial(jax.lax.dynamic_slice_in_dim, start_index=start, slice_size=block)
+        part = jax.tree.map(take, {**read_only, **dict(zip(CARRIED, out[:len(CARRIED)]))})
+        return jax.tree.map(lambda whole, new: jax.lax.dynamic_update_slice_in_dim(whole, new, start, 0), out,
+                            run(part))
+
+    def maybe(i, out):  # (the state is read from the loop's own buffers, so XLA updates them in place)
+        busy = jnp.any(jax.lax.dynamic_slice_in_dim(out[CARRIED.index("active")], i * block, block))
+        return jax.lax.cond(busy, one_block, lambda i, out: out, i, out)
+
+    return jax.lax.fori_loop(0, p // block, maybe, idle(members))
 
 
-def _block_epoch(program: Program, data: DataArrays, block: dict, shared_rows, epoch, n_steps: int,
-                 layout: FlatLayout | None, due=None):
-    """One epoch of a block of members: its steps, then its validation (in the same block, so the
-    forward pass finds the weights in cache). A block where no member trains is skipped
-    (`lax.cond`): its members are frozen, so the steps would change nothing; their validation
-    comes back NaN with evaluated False, and the host carries their last value on. Packing the
-    members still training into the first blocks (vmaptune/packing.py) makes stopped members
-    cost nothing, without a new program. due: (members,) bool with program.evaluate_every > 1
-    (else None: every member): who is validated this epoch; a block where nobody is skips the
-    validation pass, and the others come back NaN with evaluated False, as a skipped block's.
+def _epoch_in_blocks(program: Program, data: DataArrays, members: dict, shared_rows, epoch, n_steps: int,
+                     layout: FlatLayout | None):
+    """One epoch of every member, block by block (program.member_block): a block's steps, then its
+    validation (in the same block, so the forward pass finds the weights in cache). A block where
+    no member trains is skipped (`_in_blocks`): its members are frozen, so the steps would change
+    nothing; their validation comes back NaN with evaluated False, and the host carries their last
+    value on. Packing the members still training into the first blocks (vmaptune/packing.py)
+    makes stopped members cost nothing, without a new program. members["due"]: (members,) bool
+    with program.evaluate_every > 1 (else absent: every member): who is validated this epoch; a
+    block where nobody is skips the validation pass, and the others come back NaN with evaluated
+    False, as a skipped block's.
     -> params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated,
     watched: (loss, score) early stopping watches, on data.stop_rows where there are some, else
     the validation's."""
 
     def run(b):
+        due = b.get("due")
         params, opt_state, model_state, active, diverged, loss_sum = _train_steps(program, data, b, shared_rows,
                                                                                   epoch, n_steps, layout)
         size = active.shape[0]
@@ -315,10 +338,9 @@ def _block_epoch(program: Program, data: DataArrays, block: dict, shared_rows, e
     def idle(b):
         size = b["active"].shape[0]
         nan = jnp.full(size, jnp.nan, jnp.float32)
-        return (b["params"], b["opt_state"], b["model_state"], b["active"], b["diverged"],
-                jnp.zeros(size, jnp.float32), nan, nan, jnp.zeros(size, bool), (nan, nan))
+        return (*(b[k] for k in CARRIED), jnp.zeros(size, jnp.float32), nan, nan, jnp.zeros(size, bool), (nan, nan))
 
-    return jax.lax.cond(jnp.any(block["active"]), run, idle, block)
+    return _in_blocks(run, idle, members, program.member_block)
 
 
 def _train_chunk(program: Program, state: PopulationState, hp, controls: Controls, data: DataArrays, order_key,
@@ -353,9 +375,8 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
             members["due"] = training & (((state.epoch + 1) % program.evaluate_every == 0)
                                          | (state.epoch + 1 >= controls.budget))
         (params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated,
-         (watched_loss, watched_score)) = _in_blocks(
-            lambda b: _block_epoch(program, data, b, shared_rows, state.epoch, n_steps, layout, b.get("due")), members,
-            program.member_block)
+         (watched_loss, watched_score)) = _epoch_in_blocks(program, data, members, shared_rows, state.epoch, n_steps,
+                                                           layout)
         # A finite model can still overflow on validation data: that is divergence too. (Of the
         # held-out stopping rows only the loss counts: a metric may be undefined on a few rows.)
         finite = jnp.isfinite(val_loss) & jnp.isfinite(val_score) & jnp.isfinite(watched_loss)

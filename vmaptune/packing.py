@@ -1,7 +1,7 @@
 """Where a population's rows go once some members leave for good (stopped early, pruned by a
 strategy): the cheapest layout for the members still training.
 
-The compiled program skips a block of members in which nobody trains (engine._block_epoch), so
+The compiled program skips a block of members in which nobody trains (engine._in_blocks), so
 what a chunk costs is the number of busy blocks, not the number of rows. Three layouts are open:
 
 - stay: nothing moves (free, but stopped members scattered over the blocks keep them busy);
