@@ -6,8 +6,9 @@ hidden_layer_sizes (1-2 layers of 16-128 units), alpha and learning_rate_init, c
 vmaptune: PopulationSearchCV(vt.MLPClassifier(epochs=100, batch_size=64), twice the candidates
 over the same kinds of hyperparameters (n_hidden 1-2, n_units in {16, 32, 64, 128}, weight_decay,
 learning_rate; adam), cv=3: every candidate x fold trains at once; the same with early stopping
-(patience 10); the same with scikit-learn's own convergence test (tol 1e-4, 10 epochs); and
-vt.tune doing the same search (cv=3, early stopping, refit=1). `--only tol` runs scikit-learn and
+(patience 10); the same with scikit-learn's own convergence test (tol 1e-4, 10 epochs); vt.tune
+doing the same search (cv=3, early stopping, refit=1); and PopulationSearchCV with successive
+halving over the candidates x folds (`--only halving`). `--only tol` runs scikit-learn and
 the rows whose names contain "tol" (`--only "=vmaptune PopulationSearchCV"`: that row alone). Same rows, one
 run, wall-clock including compilation and the refit, each row in a fresh Python process (as a
 user's first search). Run it with the persistent compile cache off
@@ -89,6 +90,19 @@ def vmaptune_search_stopping(X, y, candidates, epochs, seed):
     return search.fit(X, y)
 
 
+def vmaptune_search_halving(X, y, candidates, epochs, seed):
+    """Successive halving over the candidates x folds (scikit-learn's HalvingRandomSearchCV's
+    idea, in one population): all train 11 epochs, the best third by the folds' mean goes on to
+    33, the best third of those to all 100; each scored after its last epoch."""
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=epochs, batch_size=64, optimizer="adam"),
+                                   {"n_hidden": [1, 2], "n_units": [16, 32, 64, 128],
+                                    "weight_decay": loguniform(1e-6, 1e-2), "learning_rate": loguniform(1e-4, 1e-2)},
+                                   cv=3, random_state=seed,
+                                   strategy=vt.SuccessiveHalving(population=candidates, eta=3,
+                                                                 min_epochs=max(epochs // 10, 1)))
+    return search.fit(X, y)
+
+
 def vmaptune_search_converged(X, y, candidates, epochs, seed):
     """scikit-learn's own stopping rule: its MLPClassifier stops once the training loss has not
     improved by tol=1e-4 (its default) for n_iter_no_change=10 epochs; here the same test, per
@@ -141,7 +155,9 @@ def main():
             ("vmaptune PopulationSearchCV, tol 1e-4 (scikit-learn's convergence test)", vmaptune_search_converged,
              2 * args.candidates),
             ("vmaptune vt.tune, cv=3, early stopping (patience 10), refit=1",
-             lambda *a: tune_search(*a, X_test=X_test, y_test=y_test), 2 * args.candidates))
+             lambda *a: tune_search(*a, X_test=X_test, y_test=y_test), 2 * args.candidates),
+            ("vmaptune PopulationSearchCV, successive halving (eta 3, from 10 epochs)", vmaptune_search_halving,
+             2 * args.candidates))
     if args.row is not None:
         name, run, n = runs[args.row]
         print(json.dumps({name: run_row(name, run, n, args, splits)}))

@@ -29,7 +29,8 @@ def strategy(name: str):
             "evolution": vt.Evolution(population=4, generations=2),
             "pbt": vt.PBT(population=4, interval=1, generations=2),
             "hyperband": vt.Hyperband(eta=2),
-            "bohb": vt.BOHB(eta=2, min_points=2, model=vt.BayesOpt(num_candidates=64, restarts=1))}[name]
+            "bohb": vt.BOHB(eta=2, min_points=2, model=vt.BayesOpt(num_candidates=64, restarts=1)),
+            "halving_cv": vt.SuccessiveHalving(population=4, eta=2)}[name]
 
 
 def data() -> vt.Dataset:
@@ -41,7 +42,8 @@ def data() -> vt.Dataset:
 
 def search(name: str, run_dir: str, *, resume: bool = True, progress: bool = False):
     return vt.tune(vt.MLP(hidden=1, units=8), SPACE, data(), strategy(name), epochs=EPOCHS,
-                   batch_size=16, seed=3, run_dir=run_dir, resume=resume, progress=progress)
+                   batch_size=16, seed=3, run_dir=run_dir, resume=resume, progress=progress,
+                   cv=2 if name.endswith("_cv") else None)
 
 
 def kill_at(where: str, count: int, sig: int = signal.SIGKILL) -> None:

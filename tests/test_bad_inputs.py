@@ -322,8 +322,6 @@ CASES = [
      ValueError, ["max_epochs=27 but vt.tune(epochs=5)", "Use epochs=27"]),
     ("tune-pbt-interval-above-epochs", lambda t: tune(strategy=vt.PBT(interval=10), epochs=5), ValueError,
      ["interval=10 with epochs=5", "interval < epochs"]),
-    ("tune-pbt-with-cv", lambda t: tune(strategy=vt.PBT(), cv=2), ValueError,
-     ["PBT acts during training", "cv or seeds > 1", "leave them out"]),
     # -- models -----------------------------------------------------------------------------------------------
     ("mlp-unknown-argument", lambda t: vt.MLP(layers=3), TypeError,
      ["MLP: unknown argument layers=3", "hidden=", "n_hidden"]),

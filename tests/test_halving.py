@@ -176,3 +176,17 @@ def test_budgets_left_open_take_tunes_epochs():
     assert Hyperband(eta=2).for_epochs(4).plan() == Hyperband(eta=2, max_epochs=4).plan()
     assert SuccessiveHalving(population=8, eta=2).for_epochs(4).max_epochs == 4
     assert Hyperband(max_epochs=9).for_epochs(4) == Hyperband(max_epochs=9)  # a budget given is kept
+
+
+def test_work_share_is_the_member_epochs_the_rungs_train():
+    """bucketing="auto" prices a halving round's training at this share of everyone for all epochs."""
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1))
+    halving = SuccessiveHalving(population=64, eta=3, min_epochs=10)
+    state = halving.init(space, jax.random.key(0))
+    assert halving.plan(100) == (((64, 11), (21, 33), (7, 100)),)
+    assert halving.work_share(state, 100) == (64 * 11 + 21 * 22 + 7 * 67) / (64 * 100)
+    hyperband = Hyperband(max_epochs=4, eta=2)
+    state = hyperband.init(space, jax.random.key(0))
+    shares = [hyperband.work_share(state.replace(bracket=b), 4) for b in range(3)]  # one bracket a round
+    assert shares == [(4 * 1 + 2 * 1 + 1 * 2) / (4 * 4), (3 * 2 + 1 * 2) / (3 * 4), 1.0]
+    assert vt.RandomSearch(population=4).work_share(None, 4) == 1.0

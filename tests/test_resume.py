@@ -17,8 +17,8 @@ import resume_child  # noqa: E402
 
 CHILD = os.path.join(os.path.dirname(__file__), "resume_child.py")
 
-# 8 kills over six strategies: after a chunk (four strategies), inside a checkpoint's commit
-# (three), inside a results write (one); mid-round in PBT, Hyperband and BOHB.
+# 9 kills over seven strategies: after a chunk (five strategies), inside a checkpoint's commit
+# (three), inside a results write (one); mid-round in PBT, Hyperband, BOHB and successive halving under cv.
 KILLS = {
     "random": ["chunk:3", "results:1"],
     "bayesopt": ["chunk:5"],  # in round 1, after the first model-based ask
@@ -26,6 +26,7 @@ KILLS = {
     "pbt": ["chunk:2", "checkpoint:2"],
     "hyperband": ["checkpoint:4"],
     "bohb": ["chunk:6"],  # mid bracket 1, after its model-based proposals
+    "halving_cv": ["chunk:2"],  # after the first rung's decision, the settings' folds packed together
 }
 
 

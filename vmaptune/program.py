@@ -231,11 +231,12 @@ class Programs:
         return out
 
     def partition(self, numeric_hp: Mapping[str, jax.Array], rows: int | None = None, plan: int | None = None,
-                  rounds: int = 1) -> list[tuple[Program, np.ndarray]]:
+                  rounds: int = 1, work_share: float = 1.0) -> list[tuple[Program, np.ndarray]]:
         """[(program, member indices)] for a population's numeric hyperparameters (P,). rows: the
         rows one program would use (default P; several round theirs up to a power of two).
         rounds: the rounds of the search still to train, this one included (a plan's compiles
-        are paid once, its training in each; "auto" prices all of them).
+        are paid once, its training in each; "auto" prices all of them). work_share: the share of
+        members x epochs the strategy will train (Strategy.work_share), which scales the training.
 
         With bucketing="auto" the candidates are the plan without optional groups and every way
         to merge neighbouring groups of `model.groups(bucketing=True)` (a few shape classes); each
@@ -259,7 +260,8 @@ class Programs:
                 if self.base.variable_batch:  # the same, each group split by batch-size class
                     candidates[cuts | SPLIT_BATCHES] = self.split_batches(merged, numeric_hp)
         if plan is None:
-            priced = {key: costs.plan_seconds(self._layout(groups, rows), self.n_train, self.epochs, rounds)
+            priced = {key: costs.plan_seconds(self._layout(groups, rows), self.n_train, self.epochs, rounds,
+                                              work_share=work_share)
                       for key, groups in candidates.items()}
             plan = agree(min(priced, key=priced.get))  # priced from this process's clock: process 0's choice
         self.plan = plan

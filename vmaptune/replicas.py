@@ -6,6 +6,11 @@ population of K * P * R slots (slot = (fold * P + member) * R + repeat). Slot me
 clones one estimator per fold) and each repeat from its own. After training, slots are folded back
 into one row per setting: its curve is the mean over folds and repeats, its score the best epoch
 of that mean curve, with the spread over the splits reported beside it.
+
+A strategy that decides during training (successive halving, PBT) decides per setting, never per
+slot: it sees the population folded the same way (`member_snapshot`), and its decision is spread
+back over each setting's slots (`slot_decision`), so a setting's folds are kept, pruned, frozen or
+given new values together, and a copy takes the source setting's state fold by fold.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune.data import Dataset
+from vmaptune.decisions import Decision, Snapshot
 from vmaptune.engine import DataArrays
 
 
@@ -91,6 +97,52 @@ class Replicas:
         mean["split_scores"] = split_scores
         mean["split_final_scores"] = last_finite(split_curves["val_score"])
         return out, mean
+
+
+    # -- decisions during training, per setting ------------------------------------------------------------
+    def member_snapshot(self, snapshot: Snapshot) -> Snapshot:
+        """A snapshot of the (size,) slots -> one of the (P,) settings: curves are the splits' mean,
+        best score and epoch those of the results (`aggregate`), a setting is active or in the
+        population while any of its splits is, diverged when any split diverged, stopped when all
+        did; hp are its own (every split trains with them). Engine totals (rows, row_epochs,
+        member_epochs) stay those of the slots."""
+        if self.splits == 1:
+            return snapshot
+        any_split = lambda a: self.by_member(a).any(axis=1)
+        best = np.full(self.population, -np.inf, np.float32)
+        best_epoch = np.zeros(self.population, np.int32)
+        curves = {k: self.by_member(v).mean(axis=1) for k, v in snapshot.curves.items()}
+        status = {"diverged": any_split(snapshot.diverged), "stopped": self.by_member(snapshot.stopped).all(axis=1)}
+        if snapshot.epochs_done:
+            final = {k: getattr(snapshot, k) for k in ("diverged", "stopped", "best_score", "best_epoch")}
+            status, _ = self.aggregate(final, dict(snapshot.curves))
+            scored = np.isfinite(status["best_score"])
+            best = np.where(scored, status["best_score"], -np.inf).astype(np.float32)  # the engine's "none yet"
+            best_epoch = status["best_epoch"]
+        return Snapshot.make(epochs_done=snapshot.epochs_done, epochs=snapshot.epochs, curves=curves,
+                             active=any_split(snapshot.active), diverged=status["diverged"],
+                             stopped=status["stopped"], best_score=best, best_epoch=best_epoch,
+                             in_population=any_split(snapshot.in_population),
+                             hp={k: self.by_member(v)[:, 0] for k, v in snapshot.hp.items()}, rows=snapshot.rows,
+                             row_epochs=snapshot.row_epochs, member_epochs=snapshot.member_epochs)
+
+    def slot_decision(self, decision: Decision | None) -> Decision | None:
+        """A decision about the (P,) settings -> the same decision about their (size,) slots: keep
+        keeps every split of a setting, copy_from takes the source setting's same fold and repeat,
+        per-setting arrays (hp, update, freeze, budget) apply to each of its splits."""
+        if decision is None or self.splits == 1:
+            return decision
+        member, fold, repeat = self.slot_layout()
+        fields = {name: np.asarray(getattr(decision, name))[member] for name in ("update", "freeze", "budget")
+                  if getattr(decision, name) is not None}
+        if decision.keep is not None:
+            fields["keep"] = np.flatnonzero(np.isin(member, np.asarray(decision.keep, int)))
+        if decision.copy_from is not None:
+            source = np.asarray(decision.copy_from, int)[member]
+            fields["copy_from"] = (fold * self.population + source) * self.seeds + repeat
+        if decision.hp is not None:
+            fields["hp"] = {k: np.asarray(v)[member] for k, v in decision.hp.items()}
+        return Decision(**fields)
 
 
 def last_finite(curves: np.ndarray) -> np.ndarray:

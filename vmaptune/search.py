@@ -129,9 +129,6 @@ class Search:
         if settings.evaluate_every > 1 and strategy.acts_during_training:
             raise ValueError(f"evaluate_every={settings.evaluate_every} with {strategy.name}, which decides on "
                              f"validation scores during training: use evaluate_every=1 with this strategy.")
-        if strategy.acts_during_training and (settings.cv is not None or settings.seeds > 1):
-            raise ValueError(f"{strategy.name} acts during training, which does not combine with cv or seeds > 1 "
-                             "yet; leave them out for this strategy.")
         self.model, self.space, self.data, self.strategy, self.settings = model, space, data, strategy, settings
         stop_fraction = None if settings.early_stopping is None else settings.early_stopping.validation_fraction
         self.arrays = engine.data_arrays(data) if settings.cv is None else \
@@ -190,12 +187,14 @@ class Search:
         rows = replicas.folds * replicas.seeds * strategy.population  # one program: every round the same shape
         planned = strategy.tune_rounds(self.space)  # None: not known ahead (one round is priced)
         groups = self.programs.partition(slot_hp, rows=rows, plan=None if resume is None else resume.get("plan"),
-                                         rounds=max(planned - round_index, 1) if planned else 1)
+                                         rounds=max(planned - round_index, 1) if planned else 1,
+                                         work_share=strategy.work_share(state, s.epochs))
         deciders, adapter, first = [], None, None
         if strategy.acts_during_training:  # its checks run before anything of the round compiles
             context = TrainingContext(epochs=s.epochs, structural=self.program.structural_names(), members=n,
                                       programs=len(groups))
-            adapter = StrategyDecider(strategy, state, context, streams.stream(s.seed, "decide", round_index))
+            adapter = StrategyDecider(strategy, state, context, streams.stream(s.seed, "decide", round_index),
+                                      replicas)
             if resume is None:
                 first = adapter.begin()
             deciders.append(adapter)

@@ -18,6 +18,7 @@ from vmaptune import ahead
 from vmaptune.decisions import Decider, Decision, Snapshot, TrainingContext
 from vmaptune.engine import CURVES
 from vmaptune.population import STATUS_FIELDS, PopulationRun
+from vmaptune.replicas import Replicas
 
 
 class Population:
@@ -174,26 +175,29 @@ def train(population: Population, epochs: int, *, chunk_epochs: int = 1, decider
 
 class StrategyDecider:
     """A strategy that acts during training, as a decider: it carries the strategy's state through
-    begin_training, decide (at strategy.decision_epochs) and end_training."""
+    begin_training, decide (at strategy.decision_epochs) and end_training. replicas: the round's
+    cv folds and seeds; the strategy then sees and decides about settings, not their slots."""
 
-    def __init__(self, strategy, state, context: TrainingContext, key: jax.Array):
+    def __init__(self, strategy, state, context: TrainingContext, key: jax.Array, replicas: Replicas | None = None):
         self.strategy, self.state, self.context, self.key = strategy, state, context, key
+        self.replicas = replicas or Replicas(context.members or 0)  # (one split: nothing to translate)
         self.looks = 0
 
     def begin(self) -> Decision | None:
         self.state, decision = self.strategy.begin_training(self.state, self.context)
-        return decision
+        return self.replicas.slot_decision(decision)
 
     def decision_epochs(self, epochs: int):
         return tuple(self.strategy.decision_epochs(self.state, epochs))
 
     def decide(self, snapshot: Snapshot) -> Decision | None:
-        self.state, decision = self.strategy.decide(self.state, snapshot, jax.random.fold_in(self.key, self.looks))
+        self.state, decision = self.strategy.decide(self.state, self.replicas.member_snapshot(snapshot),
+                                                    jax.random.fold_in(self.key, self.looks))
         self.looks += 1
-        return decision
+        return self.replicas.slot_decision(decision)
 
     def end(self, snapshot: Snapshot):
-        self.state = self.strategy.end_training(self.state, snapshot)
+        self.state = self.strategy.end_training(self.state, self.replicas.member_snapshot(snapshot))
         return self.state
 
 

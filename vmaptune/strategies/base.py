@@ -110,6 +110,11 @@ class Strategy:
         total = self.total_evaluations(space)
         return -(-total // self.population) if total else None
 
+    def work_share(self, state, epochs: int) -> float:
+        """The share of the round's members x epochs this strategy expects to train (successive
+        halving prunes most members early); the plan's price (bucketing="auto") scales by it."""
+        return 1.0
+
     def begin_training(self, state, context: TrainingContext) -> tuple[Any, Decision | None]:
         """Before the round's population trains (before anything of it compiles): check the run,
         -> (state, a decision or None)."""

@@ -252,6 +252,14 @@ class _Halving(Strategy):
                               reached=np.full(n0, -1, np.int32), ids=np.arange(n0, dtype=np.int32))
         return state, Decision(keep=np.arange(n0))
 
+    def work_share(self, state: HalvingState, epochs: int) -> float:
+        """Members x epochs of the bracket's rungs over its first rung's members x the last budget."""
+        rungs = self.plan(epochs)[min(state.bracket, len(self.plan(epochs)) - 1)]
+        trained, before = 0, 0
+        for members, budget in rungs:
+            trained, before = trained + members * (budget - before), budget
+        return trained / (rungs[0][0] * rungs[-1][1])
+
     def decision_epochs(self, state: HalvingState, epochs: int) -> tuple[int, ...]:
         return tuple(r for _, r in state.rungs[:-1])
 

@@ -1,0 +1,161 @@
+"""Strategies that decide during training (successive halving, Hyperband, PBT) under cv folds and
+repeated seeds: they see and decide about settings, and every split of a setting follows them."""
+
+import numpy as np
+import pytest
+
+import vmaptune as vt
+from vmaptune import search as search_module
+from vmaptune import training
+from vmaptune.decisions import Decision, Snapshot
+from vmaptune.replicas import Replicas
+
+SPACE = vt.Space(learning_rate=vt.LogUniform(1e-2, 0.3), momentum=vt.OneMinusLogUniform(0.5, 0.95))
+MODEL = vt.MLP(hidden=1, units=16)
+
+
+def blobs() -> vt.Dataset:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 240)
+    return vt.Dataset.from_arrays(rng.normal(size=(240, 4)) + 1.5 * y[:, None], y, task="classification")
+
+
+def tune_capturing(monkeypatch, strategy, **kwargs):
+    """vt.tune, keeping each round's population (slots, before folding into settings)."""
+    populations = []
+    train = search_module.train
+
+    def keep(population, *args, **kw):
+        populations.append(population)
+        return train(population, *args, **kw)
+
+    monkeypatch.setattr(search_module, "train", keep)
+    result = vt.tune(MODEL, SPACE, blobs(), strategy, batch_size=32, progress=False, **kwargs)
+    return result, populations
+
+
+# -- the translation between settings and their slots ------------------------------------------------------
+def test_a_decision_about_settings_applies_to_every_split_of_each():
+    replicas = Replicas(population=3, folds=2, seeds=2)  # 12 slots
+    member, fold, repeat = replicas.slot_layout()
+    decision = Decision(keep=np.array([2, 0]), copy_from=np.array([0, 0, 1]), freeze=np.array([False, True, False]),
+                        budget=np.array([3, 4, 5]), hp={"learning_rate": np.array([0.1, 0.2, 0.3])},
+                        update=np.array([True, False, True]))
+    slots = replicas.slot_decision(decision)
+    assert sorted(slots.keep) == sorted(np.flatnonzero(member != 1)) and len(slots.keep) == 8
+    # a copy takes the source setting's own fold and repeat: fold f learns from fold f's weights
+    np.testing.assert_array_equal(member[slots.copy_from], np.array([0, 0, 1])[member])
+    np.testing.assert_array_equal(fold[slots.copy_from], fold)
+    np.testing.assert_array_equal(repeat[slots.copy_from], repeat)
+    np.testing.assert_array_equal(slots.freeze, np.array([False, True, False])[member])
+    np.testing.assert_array_equal(slots.budget, np.array([3, 4, 5])[member])
+    np.testing.assert_array_equal(slots.update, np.array([True, False, True])[member])
+    np.testing.assert_array_equal(slots.hp["learning_rate"], np.array([0.1, 0.2, 0.3], np.float64)[member])
+    assert replicas.slot_decision(None) is None
+    alone = Replicas(population=3)  # one split: decisions pass through untouched
+    assert alone.slot_decision(decision) is decision
+
+
+def snapshot_of(replicas: Replicas, val_score: np.ndarray, **fields) -> Snapshot:
+    size, epochs = val_score.shape
+    base = dict(active=np.ones(size, bool), diverged=np.zeros(size, bool), stopped=np.zeros(size, bool),
+                in_population=np.ones(size, bool), best_score=np.full(size, -np.inf, np.float32),
+                best_epoch=np.zeros(size, np.int32), hp={"learning_rate": np.arange(size, dtype=np.float32)})
+    base.update(fields)
+    return Snapshot.make(epochs_done=epochs, epochs=5, curves={"val_score": val_score, "train_loss": val_score,
+                                                               "val_loss": -val_score},
+                         rows=size, row_epochs=size * epochs, member_epochs=size * epochs, **base)
+
+
+def test_a_strategy_sees_each_setting_as_the_mean_of_its_splits():
+    replicas = Replicas(population=3, folds=2)  # slots: fold 0's settings 0, 1, 2, then fold 1's
+    val = np.array([[0.5, 0.7, 0.6], [0.2, 0.3, 0.3], [0.1, 0.2, 0.2],
+                    [0.7, 0.5, 0.8], [0.4, 0.5, np.nan], [0.9, 0.9, 0.9]], np.float32)
+    seen = replicas.member_snapshot(snapshot_of(
+        replicas, val,
+        active=np.array([True, False, False, False, False, False]),  # setting 0 trains on in one split
+        diverged=np.array([False, False, False, False, True, False]),  # setting 1 blew up in fold 1
+        stopped=np.array([False, True, True, False, False, True]),
+        in_population=np.array([True, True, False, True, True, False])))  # setting 2 was pruned
+    assert seen.size == 3 and seen.epochs_done == 3 and seen.rows == 6
+    np.testing.assert_allclose(seen.curves["val_score"][0], [0.6, 0.6, 0.7], rtol=1e-6)
+    # its best so far is its mean curve's best: what the results will score it by (Replicas.aggregate)
+    np.testing.assert_allclose(seen.best_score, [0.7, 0.4, 0.55], rtol=1e-6)
+    np.testing.assert_array_equal(seen.best_epoch, [3, 2, 2])
+    assert np.isnan(seen.best_so_far[1])  # a diverged split fails the setting: never kept
+    np.testing.assert_array_equal(seen.active, [True, False, False])
+    np.testing.assert_array_equal(seen.stopped, [False, False, True])
+    np.testing.assert_array_equal(seen.in_population, [True, True, False])
+    np.testing.assert_array_equal(seen.hp["learning_rate"], [0, 1, 2])  # fold 0's copy (every split's)
+    none_yet = replicas.member_snapshot(snapshot_of(replicas, np.zeros((6, 0), np.float32)))
+    assert (none_yet.best_score == -np.inf).all() and (none_yet.best_epoch == 0).all()
+
+
+# -- inside vt.tune ----------------------------------------------------------------------------------------
+def test_successive_halving_under_cv_prunes_settings_with_all_their_folds(monkeypatch):
+    """Each setting's folds train exactly its budget; the kept settings are the best by the folds'
+    mean; and a kept setting trains as it would have without any pruning (the same draws)."""
+    kwargs = dict(epochs=4, cv=2, seeds=2, seed=5)
+    got, (halved,) = tune_capturing(monkeypatch, vt.SuccessiveHalving(population=4, eta=2), **kwargs)
+    want, (full,) = tune_capturing(monkeypatch, vt.RandomSearch(population=4), **kwargs)
+    for name in SPACE.names:  # the same settings asked
+        np.testing.assert_array_equal(got.hp[name], want.hp[name])
+    replicas = Replicas(population=4, folds=2, seeds=2)
+    member = replicas.slot_layout()[0]
+    budgets = got.members["budget_epochs"].to_numpy()
+    assert sorted(budgets) == [1, 1, 2, 4]
+    trained = np.isfinite(halved.curves["train_loss"]).sum(axis=1)  # per slot
+    np.testing.assert_array_equal(trained, budgets[member])
+    # pruning a setting changes nobody else: every slot's curve is the unpruned run's, to its budget
+    for name in ("train_loss", "val_score"):
+        for slot in range(replicas.size):
+            e = budgets[member[slot]]
+            np.testing.assert_allclose(halved.curves[name][slot, :e], full.curves[name][slot, :e], rtol=2e-5,
+                                       atol=1e-6)
+    # rung 0 (1 epoch) kept the top half by the mean over the 4 splits of each setting
+    mean = replicas.mean({"val_score": full.curves["val_score"][:, :1]})["val_score"][:, 0]
+    assert set(np.flatnonzero(budgets > 1)) == set(np.argsort(-mean, kind="stable")[:2])
+    assert got.members["score"].notna().all() and got.best_index in np.flatnonzero(budgets == 4)
+
+
+def test_pbt_under_cv_copies_each_fold_from_the_same_fold(monkeypatch):
+    """The population is told to copy slot by slot: each fold of a setting from the same fold of
+    its source (weights trained on the other fold's rows would have seen this fold's held-out
+    rows), and the sources are the parents PBT reports."""
+    applied = []
+    apply = training.Population.apply
+    monkeypatch.setattr(training.Population, "apply", lambda self, d: (applied.append(d), apply(self, d))[1])
+    result, _ = tune_capturing(monkeypatch, vt.PBT(population=4, interval=1, generations=3), epochs=4, cv=2, seed=1)
+    df = result.to_dataframe()
+    assert len(df) == 4 and {"parent", "lineage", "hp_schedule"} <= set(df.columns)
+    member, fold, _ = Replicas(population=4, folds=2).slot_layout()
+    copies = [d.copy_from for d in applied if d is not None and d.copy_from is not None]
+    assert len(copies) == 3 and all(len(c) == 8 for c in copies)  # one per generation, over the 8 slots
+    for copy_from in copies:
+        np.testing.assert_array_equal(fold[copy_from], fold)
+        assert (member[copy_from] == member[copy_from][fold == 0][member]).all()  # one source per setting
+    lineage = np.array([[int(m) for m in chain.split(">")] for chain in df["lineage"]])  # (settings, generations)
+    assert (lineage[:, 0] != np.arange(4)).any(), "no setting was copied: nothing above was checked"
+    sources = np.stack([member[c][fold == 0] for c in copies])  # (generations, settings)
+    parent = [next((int(g[i]) for g in sources[::-1] if g[i] != i), -1) for i in range(4)]  # at its last copy
+    np.testing.assert_array_equal(df["parent"], parent)
+
+
+def test_population_search_cv_takes_successive_halving():
+    X, y = blobs().pool()
+    search = vt.PopulationSearchCV(vt.MLPClassifier(n_units=16, epochs=4, batch_size=32),
+                                   {"learning_rate": vt.LogUniform(1e-2, 0.3)}, cv=2, random_state=0,
+                                   strategy=vt.SuccessiveHalving(population=4, eta=2))
+    search.fit(X, y)
+    budgets = search.search_results_.members["budget_epochs"].to_numpy()
+    assert len(search.cv_results_["params"]) == 4 and sorted(budgets) == [1, 1, 2, 4]
+    assert budgets[search.best_index_] == 4  # the setting trained to the full budget won
+    assert search.score(X, y) > 0.5
+
+
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_hyperband_under_cv_runs_its_brackets(seeds):
+    result = vt.tune(MODEL, SPACE, blobs(), vt.Hyperband(max_epochs=4, eta=2), epochs=4, batch_size=32, cv=2,
+                     seeds=seeds, progress=False)
+    df = result.to_dataframe()
+    assert df.groupby("round").size().tolist() == [4, 3, 3] and df["score"].notna().all()
