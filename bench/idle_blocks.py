@@ -17,12 +17,11 @@ import argparse
 import json
 import time
 
+import jax
 import numpy as np
 
 import vmaptune as vt
 from common import machine, write_json
-import jax
-
 from vmaptune import engine
 from vmaptune.decisions import Decision
 from vmaptune.population import PopulationRun
@@ -31,7 +30,7 @@ SPACE = vt.Space(learning_rate=vt.LogUniform(1e-4, 1e-3), optimizer=vt.Fixed("ad
 
 
 def seconds_per_epoch(program, arrays, rows: int, busy: int, epochs: int, repeats: int) -> float:
-    hp = SPACE.numeric(SPACE.sample(jax.random.key(0), rows)) if rows else None
+    hp = SPACE.numeric(SPACE.sample(jax.random.key(0), rows))
     run = PopulationRun(program, hp, arrays, member_ids=np.arange(rows), epochs=(repeats + 1) * epochs + 1, rows=rows,
                         packing="never")
     if busy < rows:

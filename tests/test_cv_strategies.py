@@ -1,7 +1,10 @@
 """Strategies that decide during training (successive halving, Hyperband, PBT) under cv folds and
 repeated seeds: they see and decide about settings, and every split of a setting follows them."""
 
+import re
+
 import numpy as np
+import pandas as pd
 import pytest
 
 import vmaptune as vt
@@ -23,7 +26,7 @@ def blobs() -> vt.Dataset:
 def tune_capturing(monkeypatch, strategy, **kwargs):
     """vt.tune, keeping each round's population (slots, before folding into settings)."""
     populations = []
-    train = search_module.train
+    train = training.train
 
     def keep(population, *args, **kw):
         populations.append(population)
@@ -91,6 +94,31 @@ def test_a_strategy_sees_each_setting_as_the_mean_of_its_splits():
     assert (none_yet.best_score == -np.inf).all() and (none_yet.best_epoch == 0).all()
 
 
+def test_with_held_out_stopping_rows_a_setting_scores_its_splits_at_their_own_epochs():
+    """EarlyStopping(validation_fraction=...): each split's score is at the epoch its own held-out
+    rows chose (the engine's best_score / best_epoch), and the setting's the mean of those."""
+    replicas = Replicas(population=2, folds=2, stop_split=True)
+    val = np.array([[0.5, 0.9, 0.1], [0.2, 0.3, 0.3], [0.7, 0.5, 0.8], [0.4, 0.5, 0.6]], np.float32)
+    seen = replicas.member_snapshot(snapshot_of(replicas, val, best_score=np.array([0.5, 0.3, 0.8, -np.inf],
+                                                                                   np.float32),
+                                                best_epoch=np.array([1, 2, 3, 0], np.int32)))
+    np.testing.assert_allclose(seen.best_score[0], (0.5 + 0.8) / 2, rtol=1e-6)  # not the mean curve's 0.7
+    assert seen.best_epoch[0] == 2  # the splits' epochs 1 and 3, averaged
+    assert seen.best_score[1] == -np.inf and np.isnan(seen.best_so_far[1])  # a split never scored yet
+
+
+@pytest.mark.parametrize("decision, message", [
+    (Decision(freeze=np.zeros(5, bool)), r"Decision.freeze has shape \(5,\); give one entry per setting asked \(3,\)"),
+    (Decision(keep=np.array([0, 3])), r"Decision.keep names settings \[3\]; the population holds settings 0..2"),
+    (Decision(copy_from=np.array([0, 1, 3])), r"Decision.copy_from names settings \[3\]"),
+    (Decision(hp={"learning_rate": np.ones(2)}), r"Decision.hp\['learning_rate'\] has shape \(2,\)"),
+])
+def test_a_decision_of_the_wrong_size_under_cv_is_named(decision, message):
+    """(A setting outside 0..P-1 would otherwise land in another fold's slots.)"""
+    with pytest.raises(ValueError, match=message):
+        Replicas(population=3, folds=2).slot_decision(decision)
+
+
 # -- inside vt.tune ----------------------------------------------------------------------------------------
 def test_successive_halving_under_cv_prunes_settings_with_all_their_folds(monkeypatch):
     """Each setting's folds train exactly its budget; the kept settings are the best by the folds'
@@ -141,21 +169,61 @@ def test_pbt_under_cv_copies_each_fold_from_the_same_fold(monkeypatch):
     np.testing.assert_array_equal(df["parent"], parent)
 
 
-def test_population_search_cv_takes_successive_halving():
+def test_population_search_cv_takes_successive_halving(monkeypatch):
+    """HalvingRandomSearchCV's workflow: rungs rank candidates as cv_results_ scores them (after
+    their last epoch), cv_results_ has its iter / n_resources, and best_index_ is the best of the
+    candidates trained longest (scikit-learn's choice from its last iteration)."""
     X, y = blobs().pool()
+    told = []
+    decide = training.StrategyDecider.decide
+    monkeypatch.setattr(training.StrategyDecider, "decide",
+                        lambda self, snapshot: (told.append(self.strategy), decide(self, snapshot))[1])
     search = vt.PopulationSearchCV(vt.MLPClassifier(n_units=16, epochs=4, batch_size=32),
-                                   {"learning_rate": vt.LogUniform(1e-2, 0.3)}, cv=2, random_state=0,
-                                   strategy=vt.SuccessiveHalving(population=4, eta=2))
+                                   {"learning_rate": vt.LogUniform(1e-3, 0.3)}, cv=2, random_state=0,
+                                   strategy=vt.SuccessiveHalving(population=8, eta=2))
     search.fit(X, y)
-    budgets = search.search_results_.members["budget_epochs"].to_numpy()
-    assert len(search.cv_results_["params"]) == 4 and sorted(budgets) == [1, 1, 2, 4]
-    assert budgets[search.best_index_] == 4  # the setting trained to the full budget won
+    assert told and all(strategy.rank_by == "last" for strategy in told)
+    results = search.cv_results_
+    assert len(results["params"]) == 8 and sorted(results["n_resources"]) == [1, 1, 1, 1, 2, 2, 4, 4]
+    np.testing.assert_array_equal(results["iter"], np.searchsorted([1, 2, 4], results["n_resources"]))
+    assert results["n_resources"].dtype == results["iter"].dtype == np.int64
+    finalists = np.flatnonzero(results["n_resources"] == 4)
+    assert search.best_index_ == finalists[np.argmax(results["mean_test_score"][finalists])]
     assert search.score(X, y) > 0.5
+    assert len(pd.DataFrame(results)) == 8
+
+
+def test_halving_ranks_a_rung_by_the_score_it_was_asked_for():
+    """rank_by="last": the score after the rung's last epoch, not the best so far."""
+    snapshot = snapshot_of(Replicas(population=4), np.array([[0.9, 0.1], [0.5, 0.6], [0.2, 0.3], [0.8, 0.7]],
+                                                            np.float32),
+                           best_score=np.array([0.9, 0.6, 0.3, 0.8], np.float32))
+    best, last = vt.SuccessiveHalving(population=4, eta=2), vt.SuccessiveHalving(population=4, eta=2, rank_by="last")
+    np.testing.assert_array_equal(best._rung_scores(snapshot), np.float32([0.9, 0.6, 0.3, 0.8]))
+    np.testing.assert_array_equal(last._rung_scores(snapshot), np.float32([0.1, 0.6, 0.3, 0.7]))
+    with pytest.raises(ValueError, match=r"rank_by must be 'best' .* or 'last' .* got rank_by='final'"):
+        vt.SuccessiveHalving(rank_by="final")
+    assert "rank_by" not in repr(best) and "rank_by='last'" in repr(last)  # old run directories still resume
 
 
 @pytest.mark.parametrize("seeds", [1, 2])
-def test_hyperband_under_cv_runs_its_brackets(seeds):
-    result = vt.tune(MODEL, SPACE, blobs(), vt.Hyperband(max_epochs=4, eta=2), epochs=4, batch_size=32, cv=2,
-                     seeds=seeds, progress=False)
+def test_hyperband_under_cv_runs_its_brackets(monkeypatch, seeds):
+    result, populations = tune_capturing(monkeypatch, vt.Hyperband(max_epochs=4, eta=2), epochs=4, cv=2,
+                                         seeds=seeds)
     df = result.to_dataframe()
     assert df.groupby("round").size().tolist() == [4, 3, 3] and df["score"].notna().all()
+    for round_index, population in enumerate(populations):  # every split trains its setting's budget
+        budgets = df[df["round"] == round_index]["budget_epochs"].to_numpy()
+        member = Replicas(population=len(budgets), folds=2, seeds=seeds).slot_layout()[0]
+        np.testing.assert_array_equal(np.isfinite(population.curves["train_loss"]).sum(axis=1), budgets[member])
+
+
+def test_pbt_under_cv_short_of_memory_says_how_many_settings_fit():
+    """PBT needs its population in one program: the advice counts settings, not their fold rows."""
+    with pytest.raises(ValueError) as error:
+        vt.tune(MODEL, SPACE, blobs(), vt.PBT(population=16, interval=1), epochs=2, batch_size=32, cv=2,
+                max_memory="60 KiB", progress=False)  # (per device: the tests run on 4)
+    found = re.search(r"max_memory fits (\d+) of its 32 rows \(2 per setting under cv / seeds\); raise max_memory "
+                      r"or lower the population to (\d+)\.", str(error.value))
+    assert found, str(error.value)
+    assert int(found[2]) == int(found[1]) // 2 < 16

@@ -47,7 +47,8 @@ NEW_PROGRAM_FACTOR = 1.6
 #: A skipped member block is almost free (the epoch's loop neither computes nor copies it:
 #: engine._in_blocks): about this share of a busy row (`python bench/idle_blocks.py`: 0.015 and
 #: 0.025, 256 rows of which 16 train against 16 rows, the 64-128-128-10 MLP on digits, 2-core
-#: CPU; 0.156 before the state was updated in place).
+#: CPU; the same bench read 0.156 when lax.map stacked every block's outputs, and an earlier
+#: one-off measurement of that code 0.069).
 IDLE_SHARE = 0.02
 #: With early stopping, the share of its epochs a population is expected to train (stopped
 #: members cost nothing; seed 004's digits search trained 0.6 of the padded work).

@@ -10,7 +10,7 @@ change speed (bench/RESULTS.md has the measurements that set the defaults):
   device leaves the others idle. `configure_cpu_devices` (run when vmaptune is imported, while JAX
   has not started its backends) shows each core as a device.
 - Member blocks. A step over all P members streams every weight, gradient and optimizer buffer
-  through memory several times; on a CPU, stepping `block` members at a time (`lax.map` over
+  through memory several times; on a CPU, stepping `block` members at a time (a loop over
   blocks, `vmap` inside) keeps a block's buffers in cache. An accelerator wants the whole
   population in each op, so blocks are a CPU default only.
 - Processes. `initialize` starts JAX's distributed runtime; from then on `jax.devices()` lists

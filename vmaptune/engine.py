@@ -14,8 +14,8 @@ identically whatever population it is in; the shared minibatch order from the or
 epoch.
 
 Layout (vmaptune/distributed.py): the population is split over `program.devices` devices with
-shard_map, and on a CPU each device steps `program.member_block` members at a time (lax.map over
-blocks, vmap inside) so their buffers stay in cache. Neither changes what a member computes.
+shard_map, and on a CPU each device steps `program.member_block` members at a time (a loop over
+blocks that updates the state in place, vmap inside) so their buffers stay in cache. Neither changes what a member computes.
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ evaluate_population.__doc__ = """(program, state, hp, controls, data) -> (loss (
 
 
 #: The per-member training state a block's epoch reads and writes back (the first outputs of
-#: `_block_epoch`, in this order); the other member arrays are read only.
+#: `_epoch_in_blocks`'s run, in this order); the other member arrays are read only.
 CARRIED = ("params", "opt_state", "model_state", "active", "diverged")
 
 

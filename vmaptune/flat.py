@@ -6,7 +6,7 @@ that is a few XLA kernels per leaf per step, and each kernel is compiled (tens o
 a CPU) and launched on its own. On one vector per member it is a few kernels in all: the
 training program compiles faster and a small network's step has fewer launches. A training
 chunk flattens once at its start and restores the pytrees at its end, so its member blocks
-(`lax.map`) also slice a few arrays instead of every leaf. The forward and backward pass still
+(`engine._in_blocks`) also slice a few arrays instead of every leaf. The forward and backward pass still
 see the model's own pytree (slices of the vector), so nothing the model or the user sees
 changes; outside the chunk, weights and optimizer state keep their pytree form (checkpoints,
 trained models, strategies).

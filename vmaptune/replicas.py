@@ -133,16 +133,31 @@ class Replicas:
         if decision is None or self.splits == 1:
             return decision
         member, fold, repeat = self.slot_layout()
-        fields = {name: np.asarray(getattr(decision, name))[member] for name in ("update", "freeze", "budget")
-                  if getattr(decision, name) is not None}
+        fields = {name: self._per_setting(name, getattr(decision, name))[member]
+                  for name in ("update", "freeze", "budget") if getattr(decision, name) is not None}
         if decision.keep is not None:
-            fields["keep"] = np.flatnonzero(np.isin(member, np.asarray(decision.keep, int)))
+            fields["keep"] = np.flatnonzero(np.isin(member, self._settings("keep", decision.keep)))
         if decision.copy_from is not None:
-            source = np.asarray(decision.copy_from, int)[member]
+            source = self._settings("copy_from", self._per_setting("copy_from", decision.copy_from))[member]
             fields["copy_from"] = (fold * self.population + source) * self.seeds + repeat
         if decision.hp is not None:
-            fields["hp"] = {k: np.asarray(v)[member] for k, v in decision.hp.items()}
+            fields["hp"] = {k: self._per_setting(f"hp[{k!r}]", v)[member] for k, v in decision.hp.items()}
         return Decision(**fields)
+
+    def _per_setting(self, name: str, value) -> np.ndarray:
+        value = np.asarray(value)
+        if value.ndim == 0 or len(value) != self.population:
+            raise ValueError(f"Decision.{name} has shape {value.shape}; give one entry per setting asked "
+                             f"({self.population},): under cv / seeds the engine spreads it over their splits.")
+        return value
+
+    def _settings(self, name: str, value) -> np.ndarray:
+        value = np.asarray(value, int)
+        outside = sorted(set(value[(value < 0) | (value >= self.population)].tolist()))
+        if outside:
+            raise ValueError(f"Decision.{name} names settings {outside}; the population holds settings "
+                             f"0..{self.population - 1}.")
+        return value
 
 
 def last_finite(curves: np.ndarray) -> np.ndarray:

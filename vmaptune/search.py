@@ -240,9 +240,11 @@ class Search:
             size = rows if len(groups) == 1 else 1 << max(len(members) - 1, 0).bit_length()
             fit = self._members_that_fit(program, size)
             if fit < len(members) and self.strategy.copies_members:
+                splits = (self.settings.cv or 1) * self.settings.seeds  # rows per setting
                 raise ValueError(f"{self.strategy.name} copies members between rows, so its population trains as one "
-                                 f"program, but max_memory fits {fit} of its {len(members)} members; raise "
-                                 f"max_memory or lower the population to {fit}.")
+                                 f"program, but max_memory fits {fit} of its {len(members)} rows ({splits} per "
+                                 f"setting under cv / seeds); raise max_memory or lower the population to "
+                                 f"{fit // splits}.")
             size = min(size, fit)
             for start in range(0, len(members), size):  # micro-populations when the budget is short
                 part = members[start:start + size]

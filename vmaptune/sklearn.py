@@ -17,6 +17,7 @@ all its epochs, or with early stopping for the epochs the search chose.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import numbers
 import time
 import warnings
@@ -332,6 +333,11 @@ class PopulationSearchCV(BaseEstimator):
     of them). Without any early stopping the folds
     are validated only after their last epoch (`vt.tune(evaluate_every=...)`): the per-epoch
     validation curves of search_results_ are then empty before it.
+    Successive halving, Hyperband or BOHB as the strategy (scikit-learn's HalvingRandomSearchCV,
+    in one population): a rung ranks candidates by their folds' mean score scored the same way
+    (rank_by="last" unless the strategy sets rank_by), cv_results_ adds "iter" (the last rung each
+    reached) and "n_resources" (the epochs it trained), and best_index_ is the best of the
+    candidates trained longest, as scikit-learn picks from its last iteration.
     cv_results_ has scikit-learn's keys and dtypes. Every candidate-fold trains in one program,
     so mean_fit_time is the search's training time divided evenly (std 0), and scoring happens
     inside the program: mean_score_time is 0.
@@ -389,9 +395,17 @@ class PopulationSearchCV(BaseEstimator):
         elif stopping is None:  # the estimator's own convergence test, if it has one
             stopping = convergence(est.patience, _check_tol(est.tol))
         strategy = self.strategy if self.strategy is not None else RandomSearch(population=int(self.n_iter))
+        # Without early stopping on the folds' validation data a candidate is scored as scikit-learn
+        # scores it (`final`): trained for all its epochs (or until its training loss converged). Its
+        # best epoch would be a maximum over noisy epochs, and picking the largest of those favours
+        # candidates whose curves are noisy (a high learning rate) over those that generalise.
+        # Successive halving's rungs then rank candidates by the same score.
+        final = stopping is None or stopping.monitor == "train_loss"
+        if final and getattr(strategy, "rank_by", "") is None:  # (successive halving, Hyperband, BOHB)
+            strategy = dataclasses.replace(strategy, rank_by="last")
         started = time.perf_counter()
         epochs = int(self.epochs or est.epochs)
-        # Without early stopping a fold is scored once, after its last epoch (see `final` below):
+        # Without early stopping a fold is scored once, after its last epoch (`final`):
         # the validation pass of the other epochs would be a seventh of the training's work for
         # nothing. (A strategy of several rounds is told each round's best-epoch scores: it keeps them.)
         once = stopping is None and not strategy.acts_during_training and strategy.tune_rounds(space) == 1
@@ -401,14 +415,13 @@ class PopulationSearchCV(BaseEstimator):
         seconds = time.perf_counter() - started
         self.search_results_ = results
         self.n_splits_ = int(self.cv)
-        # Without early stopping on the folds' validation data a candidate is scored as scikit-learn
-        # scores it: trained for all its epochs (or until its training loss converged). Its best
-        # epoch would be a maximum over noisy epochs, and picking the largest of those favours
-        # candidates whose curves are noisy (a high learning rate) over those that generalise.
-        final = stopping is None or stopping.monitor == "train_loss"
         self.cv_results_ = _cv_results(results, list(searched.names), self.n_splits_, seconds,
                                        _score_unit(metric, data), final)
-        self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))  # the first of the best, as sklearn
+        ranks = self.cv_results_["rank_test_score"]
+        if "n_resources" in self.cv_results_:  # halving: only those trained longest compete for best
+            ranks = np.where(self.cv_results_["n_resources"] == self.cv_results_["n_resources"].max(), ranks,
+                             np.iinfo(ranks.dtype).max)
+        self.best_index_ = int(np.argmin(ranks))  # the first of the best, as sklearn
         self.best_params_ = self.cv_results_["params"][self.best_index_]
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.scorer_ = metric
@@ -547,4 +560,7 @@ def _cv_results(results, names: list[str], n_splits: int, seconds: float, unit: 
 
         rank = rankdata(-np.nan_to_num(mean, nan=np.nanmin(mean) - 1), method="min").astype(np.int32)
     out["rank_test_score"] = rank
+    if "budget_epochs" in df:  # successive halving, Hyperband, BOHB: HalvingRandomSearchCV's keys
+        out["iter"] = df["rung"].to_numpy().astype(np.int64)
+        out["n_resources"] = df["budget_epochs"].to_numpy().astype(np.int64)
     return out

@@ -46,7 +46,7 @@ class BOHBState(HalvingState):
 
 @checked_arguments("vt.BOHB(max_epochs=27, eta=3)",
                    {"population": "BOHB derives its population from max_epochs, eta and min_epochs, as Hyperband does."})
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class BOHB(Hyperband):
     """Hyperband with model-based proposals (BOHB).
 

@@ -34,6 +34,7 @@ import jax
 import numpy as np
 from flax import struct
 
+from vmaptune.checkpoint import repr_without_unset
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
 from vmaptune.space import Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_scores, check_space
@@ -134,15 +135,27 @@ def _check_eta(owner: str, eta) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class _Halving(Strategy):
-    """Shared ask / tell and training of successive halving and Hyperband."""
+    """Shared ask / tell and training of successive halving and Hyperband. rank_by (inside vt.tune):
+    what a rung ranks its members by, "best" (None: each member's best validation score so far,
+    as vt.tune scores members) or "last" (its score after the rung's last epoch, as scikit-learn
+    scores a fit and vt.PopulationSearchCV scores candidates)."""
 
     eta: int = 3
     min_epochs: int = 1
     max_epochs: int | None = None
+    rank_by: str | None = None
+
+    def __repr__(self) -> str:
+        """The dataclass's, without rank_by while it is None: run directories written before it
+        existed resume."""
+        return repr_without_unset(self, ("rank_by",))
 
     def _check(self):
         owner = self.name
         _check_eta(owner, self.eta)
+        if self.rank_by not in (None, "best", "last"):
+            raise ValueError(f"{owner}: rank_by must be 'best' (each member's best validation score so far) or "
+                             f"'last' (its score after the rung's last epoch), got rank_by={self.rank_by!r}.")
         for name, value in (("min_epochs", self.min_epochs), ("max_epochs", self.max_epochs)):
             if value is None and name == "max_epochs":
                 continue
@@ -268,8 +281,7 @@ class _Halving(Strategy):
         far) and keeps the top 1/eta of its members (never a failed one)."""
         state = self._record_rung(state, snapshot)
         alive = np.asarray(state.ids)
-        best = snapshot.best_so_far[alive]
-        kept = alive[keep_top(best, len(alive) // self.eta)] if len(alive) else alive
+        kept = alive[keep_top(self._rung_scores(snapshot)[alive], len(alive) // self.eta)] if len(alive) else alive
         state = state.replace(ids=np.asarray(kept, np.int32), rung=state.rung + 1)
         return state, Decision(keep=kept)
 
@@ -280,15 +292,20 @@ class _Halving(Strategy):
                              row_epochs=state.row_epochs + snapshot.row_epochs,
                              member_epochs=state.member_epochs + snapshot.member_epochs)
 
-    @staticmethod
-    def _record_rung(state: HalvingState, snapshot: Snapshot) -> HalvingState:
+    def _rung_scores(self, snapshot: Snapshot) -> np.ndarray:
+        """(n,) what the rung ranks by (rank_by); NaN for failed members."""
+        if self.rank_by == "last":
+            return np.where(snapshot.diverged, np.nan, snapshot.latest_score).astype(np.float32)
+        return snapshot.best_so_far
+
+    def _record_rung(self, state: HalvingState, snapshot: Snapshot) -> HalvingState:
         alive = np.asarray(state.ids)
         if not len(alive):  # nobody left (every member of the last rung failed)
             return state
         k = [r for _, r in state.rungs].index(snapshot.epochs_done)
         scores = np.asarray(state.scores).copy()
         reached = np.asarray(state.reached).copy()
-        scores[k, alive] = snapshot.best_so_far[alive]
+        scores[k, alive] = self._rung_scores(snapshot)[alive]
         reached[alive] = k
         return state.replace(scores=scores, reached=reached)
 
@@ -304,7 +321,7 @@ class _Halving(Strategy):
 
 
 @checked_arguments("vt.SuccessiveHalving(population=27, eta=3)")
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class SuccessiveHalving(_Halving):
     """Successive halving over one population.
 
@@ -331,7 +348,7 @@ class SuccessiveHalving(_Halving):
 @checked_arguments("vt.Hyperband(max_epochs=27, eta=3)",
                    {"population": "Hyperband derives its population from max_epochs, eta and min_epochs; use "
                                   "vt.SuccessiveHalving for a population of your own."})
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class Hyperband(_Halving):
     """Hyperband: successive-halving brackets from many short runs to few long ones.
 
