@@ -8,7 +8,8 @@ over the same kinds of hyperparameters (n_hidden 1-2, n_units in {16, 32, 64, 12
 learning_rate; adam), cv=3: every candidate x fold trains at once; the same with early stopping
 (patience 10); the same with scikit-learn's own convergence test (tol 1e-4, 10 epochs); vt.tune
 doing the same search (cv=3, early stopping, refit=1); and PopulationSearchCV with successive
-halving over the candidates x folds (`--only halving`). `--only tol` runs scikit-learn and
+halving over the candidates x folds, beside scikit-learn's own HalvingRandomSearchCV on the same
+budgets (`--only halving`). `--only tol` runs scikit-learn and
 the rows whose names contain "tol" (`--only "=vmaptune PopulationSearchCV"`: that row alone). Same rows, one
 run, wall-clock including compilation and the refit, each row in a fresh Python process (as a
 user's first search). Run it with the persistent compile cache off
@@ -44,6 +45,25 @@ def sklearn_search(X, y, candidates, epochs, seed):
                                 {"hidden_layer_sizes": sizes, "alpha": loguniform(1e-6, 1e-2),
                                  "learning_rate_init": loguniform(1e-4, 1e-2)},
                                 n_iter=candidates, cv=3, n_jobs=-1, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X, y)
+    return search
+
+
+def sklearn_halving_search(X, y, candidates, epochs, seed):
+    """scikit-learn's own successive halving (HalvingRandomSearchCV, epochs as the resource): the
+    vmaptune halving row's candidates and budgets, 11, 33 and 99 epochs, factor 3. Each
+    iteration fits its candidates from scratch (no warm start), as scikit-learn does."""
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingRandomSearchCV
+
+    sizes = [(u,) for u in (16, 32, 64, 128)] + [(u, u) for u in (16, 32, 64, 128)]
+    search = HalvingRandomSearchCV(MLPClassifier(batch_size=64, random_state=seed),
+                                   {"hidden_layer_sizes": sizes, "alpha": loguniform(1e-6, 1e-2),
+                                    "learning_rate_init": loguniform(1e-4, 1e-2)},
+                                   n_candidates=candidates, resource="max_iter", min_resources=max(epochs // 10, 1) + 1,
+                                   max_resources=epochs, factor=3, cv=3, n_jobs=-1, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         search.fit(X, y)
@@ -141,8 +161,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
     parser.add_argument("--only", nargs="*", default=None,
-                        help="run only the vmaptune rows whose names contain one of these, or equal one "
-                             "given as =NAME (scikit-learn always runs)")
+                        help="run only the rows whose names contain one of these, or equal one given as =NAME "
+                             "(scikit-learn's RandomizedSearchCV, the baseline, always runs)")
     parser.add_argument("--row", type=int, default=None, help=argparse.SUPPRESS)  # the child process's one row
     args = parser.parse_args()
     X, y = load_digits(return_X_y=True)
@@ -157,6 +177,8 @@ def main():
             ("vmaptune vt.tune, cv=3, early stopping (patience 10), refit=1",
              lambda *a: tune_search(*a, X_test=X_test, y_test=y_test), 2 * args.candidates),
             ("vmaptune PopulationSearchCV, successive halving (eta 3, from 10 epochs)", vmaptune_search_halving,
+             2 * args.candidates),
+            ("scikit-learn HalvingRandomSearchCV (factor 3, from 11 epochs)", sklearn_halving_search,
              2 * args.candidates))
     if args.row is not None:
         name, run, n = runs[args.row]
@@ -168,7 +190,7 @@ def main():
     rows = {}
     for index, (name, _, _) in enumerate(runs):
         wanted = args.only is None or any(name == o[1:] if o.startswith("=") else o in name for o in args.only)
-        if not wanted and not name.startswith("scikit-learn"):
+        if not wanted and name != "scikit-learn RandomizedSearchCV":  # (the baseline always runs)
             continue
         child = [sys.executable, os.path.abspath(__file__), "--row", str(index), "--seed", str(args.seed),
                  "--epochs", str(args.epochs), "--candidates", str(args.candidates)]
