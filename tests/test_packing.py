@@ -118,3 +118,22 @@ def test_a_short_population_spreads_its_members_over_the_devices():
     assert _initial_slots(3, 4, Shape.of(4, 1, 2)).tolist() == [0, 1, 2, -1]
     slots = _initial_slots(144, 256, Shape.of(256, 2, 8))
     assert Shape.of(256, 2, 8).busy_rows(slots >= 0) == 2 * 72  # each device: 72 members in 9 blocks of 8
+
+
+def test_a_run_prices_layouts_the_same_whatever_the_process_measured_or_compiled(digits, monkeypatch):
+    # a packed population is another program (results may differ in their last bits), so the
+    # choice must not follow the machine's load or the process's history: a resumed run, or the
+    # same search run again, lays its rows out as the first did
+    from vmaptune import costs
+
+    run = stopping_run(digits, "auto")
+    before = run._costs()
+    run.train(1)
+    monkeypatch.setitem(costs.ROW_SECONDS, run.program, (1.0, 1.0, 1e3))  # a very slow machine
+    for size in (1, 2, 4):  # and every smaller size compiled already
+        monkeypatch.setitem(costs.COMPILE_SECONDS, (run.program, size, 1, False), 0.01)
+    after = run._costs()
+    assert after.epochs_left == before.epochs_left - 1
+    assert after.seconds_per_row_epoch == before.seconds_per_row_epoch > 0
+    assert after.compile_seconds == before.compile_seconds and set(after.compile_seconds) == {1, 2, 4}
+    assert min(after.compile_seconds.values()) > 0

@@ -151,6 +151,11 @@ def compile_estimate(program=None, rows: int | None = None) -> float:
     remembered = [e["compile"] for e in known.values() if "compile" in e]
     if remembered:
         return sum(remembered) / len(remembered)
+    return default_compile_seconds()
+
+
+def default_compile_seconds() -> float:
+    """The platform's default seconds per compile: the same in every process."""
     return DEFAULT_COMPILE_SECONDS.get(jax.default_backend(), 4.0)
 
 

@@ -7,15 +7,16 @@ what a chunk costs is the number of busy blocks, not the number of rows. Three l
 - stay: nothing moves (free, but stopped members scattered over the blocks keep them busy);
 - regroup: the same rows, members still training moved into the fewest blocks, spread evenly
   over the devices (a gather of the state, no new program);
-- pack: a smaller population, the next power of two that holds them (a new program to compile,
-  unless this process has compiled that size already).
+- pack: a smaller population, the next power of two that holds them (a new program to compile).
 
 `choose_layout` prices each as the wall-clock of the epochs left (devices run side by side, so
-the busiest device counts) plus the move and the compile, from this process's own measurements
-(seconds per row-epoch, seconds per compile), and takes the cheapest. On a CPU, with member
-blocks, regrouping wins almost always; on an accelerator (one block per device) a smaller
-population pays only when enough epochs are left to earn its compile back. None of the layouts
-changes what any member computes.
+the busiest device counts) plus the move and the compile, and takes the cheapest. A run prices
+them at the platform's default rates (PopulationRun._costs), never at measured seconds: a packed
+population is another program, whose numbers may differ from the unpacked one's in their last
+bits, so the choice must not depend on how busy the machine was or what the process compiled
+before. On a CPU, with member blocks, regrouping wins almost always; on an accelerator (one
+block per device) a smaller population pays only when enough epochs are left to earn its
+compile back. None of the layouts changes what any member computes beyond float rounding.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ def arrangement(first: np.ndarray, then: np.ndarray, rest: np.ndarray, shape: Sh
 
 @dataclasses.dataclass(frozen=True)
 class Costs:
-    """What a layout choice knows: seconds per busy row-epoch (None: not measured yet), epochs
-    left, and seconds to compile the program at a size it has not run at (0 when it has)."""
+    """What a layout choice knows: seconds per busy row-epoch (None: unknown), epochs left, and
+    seconds to compile the program at each smaller size (0 where it is compiled)."""
 
     seconds_per_row_epoch: float | None
     epochs_left: int
@@ -106,7 +107,7 @@ def choose_layout(training: np.ndarray, kept: int, devices: int, member_block: i
     n_training = int(np.sum(training))
     stay = shape.busy_rows(training)
     if costs.seconds_per_row_epoch is None or costs.epochs_left <= 0:
-        # nothing measured yet: regroup when it frees blocks (no compile, a cheap gather)
+        # no rate known: regroup when it frees blocks (no compile, a cheap gather)
         return rows if shape.busy_rows_arranged(n_training) < stay else None
     per_row = costs.seconds_per_row_epoch
 

@@ -119,10 +119,8 @@ class PopulationRun:
         self.epochs_done = self.row_epochs = self.member_epochs = 0
         self.packing = packing
         self._placed = False  # state, settings and data are where the program reads them
-        # measured here, for the layout's cost model: wall seconds and busy row-epochs trained
         self._busy = self._shape(rows).busy_rows(self.slots >= 0)  # busy rows (Shape.busy_rows) since the last layout
         self.busy_row_epochs = 0  # rows of busy blocks x epochs: what the program computed
-        self._seconds = self._timed_row_epochs = 0.0  # wall seconds of training (compiles left out), and its work
 
     @property
     def rows(self) -> int:
@@ -178,11 +176,9 @@ class PopulationRun:
             self.row_epochs += self.rows * n
             self.member_epochs += int((self.slots >= 0).sum()) * n
             self.busy_row_epochs += self._busy * n
-            self._timed_row_epochs += self._busy * n
         if pending is not None:
             self._record(*pending, on_chunk)
         seconds = time.perf_counter() - started - compiling
-        self._seconds += seconds
         costs.record_training(self.program, self.data.n_train, self._busy * epochs, seconds)
 
     def _first_call_done(self, key: tuple, waited: float, profile: startup.TimeProfile,
@@ -401,13 +397,16 @@ class PopulationRun:
         return Shape.of(rows, self._devices, self.program.member_block)
 
     def _costs(self) -> Costs:
-        """The layout's cost model inputs, from what this process measured (vmaptune/costs.py)."""
-        per_row = self._seconds / self._timed_row_epochs if self._timed_row_epochs and self._seconds > 0 else None
+        """The layout's cost model inputs, at the platform's default rates and compile time, never
+        this process's measurements or what it compiled before: a smaller population is another
+        program, whose results may differ in their last bits, so the same search must make the
+        same choice in every process (same seed, same result; a resumed run as an uninterrupted
+        one, whose process had measured other seconds: tests/test_resume.py saw one value differ
+        by 6e-8 when it did)."""
         sizes = [1 << k for k in range(max(self.rows - 1, 0).bit_length()) if 1 << k < self.rows]
-        compile_seconds = {size: 0.0 if costs.compiled(self.program, size) else costs.compile_estimate(self.program, size)
-                           for size in sizes}
-        return Costs(seconds_per_row_epoch=per_row, epochs_left=self.total_epochs - self.epochs_done,
-                     compile_seconds=compile_seconds)
+        return Costs(seconds_per_row_epoch=costs.row_epoch_seconds(self.program, self.data.n_train, measured=False),
+                     epochs_left=self.total_epochs - self.epochs_done,
+                     compile_seconds=dict.fromkeys(sizes, costs.default_compile_seconds()))
 
     def _copy_from(self, copy_from: np.ndarray) -> None:
         if copy_from.min() < 0 or copy_from.max() >= self.members:
