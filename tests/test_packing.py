@@ -137,3 +137,44 @@ def test_a_run_prices_layouts_the_same_whatever_the_process_measured_or_compiled
     assert after.seconds_per_row_epoch == before.seconds_per_row_epoch > 0
     assert after.compile_seconds == before.compile_seconds and set(after.compile_seconds) == {1, 2, 4}
     assert min(after.compile_seconds.values()) > 0
+
+
+CV_RATES = [1e-6, 0.05, 2e-6, 3e-6, 0.02, 4e-6, 0.03, 5e-6]  # RATES, each once (a grid's points are distinct)
+
+
+@pytest.fixture(scope="module")
+def cv_layouts(digits):
+    """One cross-validated search with stalling settings, its rows packed into a smaller population
+    at once ("always") and never ("never"), and the sizes each layout choice returned."""
+    import vmaptune.population as population
+
+    out = {}
+    for packing in ("always", "never"):
+        sizes = []
+
+        def spy(training, kept, *args, _choose=population.choose_layout, **kwargs):
+            sizes.append((len(training), _choose(training, kept, *args, **kwargs)))
+            return sizes[-1][1]
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(population, "choose_layout", spy)
+            patch.setattr(population.PopulationRun.__init__, "__kwdefaults__",
+                          {**population.PopulationRun.__init__.__kwdefaults__, "packing": packing})
+            result = vt.tune(vt.MLP(hidden=1, units=16), SPACE, digits,
+                             vt.GridSearch(values={"learning_rate": CV_RATES}, population=8), epochs=5, cv=2,
+                             batch_size=64, early_stopping=vt.EarlyStopping(patience=1, monitor="loss", min_delta=1e-3),
+                             progress=False, seed=1)
+        out[packing] = result, sizes
+    return out
+
+
+def test_packing_under_cv_gives_the_results_of_the_unpacked_rows(cv_layouts):
+    (packed, packed_sizes), (kept, kept_sizes) = cv_layouts["always"], cv_layouts["never"]
+    assert any(size is not None and size < rows for rows, size in packed_sizes)  # folds really were packed
+    assert all(size in (None, rows) for rows, size in kept_sizes)
+    assert (packed.members["status"] == "stopped").sum() >= 4  # the stalled settings stopped on both folds
+    for column in ("status", "best_epoch", "member"):
+        np.testing.assert_array_equal(packed.members[column], kept.members[column], err_msg=column)
+    np.testing.assert_allclose(packed.members["score"], kept.members["score"], rtol=1e-5, atol=1e-6)
+    for name in ("val_loss", "val_score", "train_loss", "split_scores"):
+        np.testing.assert_allclose(packed.curves[name], kept.curves[name], rtol=1e-5, atol=1e-6, err_msg=name)
