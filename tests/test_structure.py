@@ -214,6 +214,41 @@ def test_batch_size_classes_train_the_same_members_with_less_padding(digits):
     assert classes.settings["programs"][0] > 1
 
 
+def test_a_plan_priced_at_the_defaults_ignores_what_the_process_measured_and_compiled(digits, monkeypatch):
+    # a refit runs once, in whichever process ends the search (a resumed one too): its plan must
+    # not follow what that process measured or compiled, or a resumed run's refit weights would
+    # differ in their last bits from the uninterrupted run's
+    from vmaptune import ahead, costs
+    from vmaptune.program import Programs
+
+    monkeypatch.setattr(costs, "COMPILE_SECONDS", {})
+    monkeypatch.setattr(costs, "ROW_SECONDS", {})
+    monkeypatch.setattr(costs, "_machine", {})
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), n_units=vt.Choice([8, 512]))
+    hp = space.numeric(space.encode([{"learning_rate": 0.05, "n_units": u} for u in [8] * 60 + [512] * 4]))
+    base = vt.build_program(vt.MLP(hidden=2), space, digits, batch_size=64)
+
+    def plan(measured):
+        programs = Programs(vt.MLP(hidden=2), space, digits, base, bucketing="auto", epochs=1)
+        return [len(members) for _, members in programs.partition(hp, measured=measured)]
+
+    assert plan(True) == plan(False) == [64]  # nothing measured: both at the defaults
+    monkeypatch.setenv(ahead.ENV, "2")  # compiling ahead hides the second compile ...
+    assert plan(True) == [60, 4] and plan(False) == [64]  # ... for the measured price only
+    monkeypatch.delenv(ahead.ENV)
+    grouped = Programs(vt.MLP(hidden=2), space, digits, base, bucketing=True)
+    for program, members in grouped.partition(hp):  # this process compiled the groups
+        monkeypatch.setitem(costs.COMPILE_SECONDS, (program, 1 << (len(members) - 1).bit_length(), 1), 1.0)
+    assert plan(True) == [60, 4] and plan(False) == [64]
+
+    seen = []
+    partition = Programs.partition
+    monkeypatch.setattr(Programs, "partition",
+                        lambda self, *a, **k: seen.append(k.get("measured", True)) or partition(self, *a, **k))
+    vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1)), digits,
+            vt.RandomSearch(population=2), epochs=1, refit=1, progress=False)
+    assert seen == [True, False]  # the search's round measured, the refit at the defaults
+
 def test_a_search_prices_its_plan_over_the_rounds_it_has_left(digits, monkeypatch):
     from vmaptune.program import Programs
 

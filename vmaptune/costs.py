@@ -8,6 +8,9 @@ what loading it from the cache cost (or, until that was measured, CACHED_SHARE o
 a program it never compiled at this machine's mean compile time. Only before anything was measured
 at all does a platform's default stand in; after each training call this process's own
 measurements take over, so later rounds and searches choose from this machine's numbers.
+Choices that must come out the same in every process (a quick compile, a packed population's
+size, a refit's plan: each changes results in their last bits) are priced at the platform's
+defaults instead (`measured=False`).
 """
 
 from __future__ import annotations
@@ -219,7 +222,7 @@ def quick_compile(program, n_train: int, member_epochs: float) -> bool:
 
 
 def plan_seconds(parts, n_train: int, epochs: int, rounds: int = 1, compiling_at_once: int | None = None,
-                 work_share: float = 1.0) -> float:
+                 work_share: float = 1.0, measured: bool = True) -> float:
     """Expected seconds for `rounds` rounds trained as `parts` [(program, rows, members)] in that
     order: each program's compile, once (unless this process has compiled it for those rows), plus
     its training in every round: members x epochs, and filler rows at IDLE_SHARE where the program
@@ -227,16 +230,21 @@ def plan_seconds(parts, n_train: int, epochs: int, rounds: int = 1, compiling_at
     as this one (a multi-round search asks populations of the same size). Where programs compile
     ahead (vmaptune/ahead.py; `compiling_at_once`, default ahead.workers()), the first round's
     compiles after the first overlap the training before them (`_first_round`). work_share: the
-    share of members x epochs the strategy trains (successive halving's pruning), on every part."""
+    share of members x epochs the strategy trains (successive halving's pruning), on every part.
+    measured=False: at the platform's defaults, every compile priced and none ahead, so the price
+    is the same in every process (a refit's plan: see refit.py)."""
     from vmaptune import ahead
 
     compiles, trains = [], []
     for program, rows, members in parts:
-        compiles.append(0.0 if compiled(program, rows) else NEW_PROGRAM_FACTOR * compile_estimate(program, rows))
+        if not measured:
+            compiles.append(NEW_PROGRAM_FACTOR * default_compile_seconds())
+        else:
+            compiles.append(0.0 if compiled(program, rows) else NEW_PROGRAM_FACTOR * compile_estimate(program, rows))
         share = work_share * (EARLY_STOPPING_SHARE if program.early_stopping is not None else 1.0)
         busy = members + IDLE_SHARE * (rows - members) if program.member_block else rows
-        trains.append(share * busy * epochs * row_epoch_seconds(program, n_train))
-    at_once = ahead.workers() if compiling_at_once is None else compiling_at_once
+        trains.append(share * busy * epochs * row_epoch_seconds(program, n_train, measured=measured))
+    at_once = (ahead.workers() if measured else 0) if compiling_at_once is None else compiling_at_once
     return _first_round(compiles, trains, at_once) + (max(int(rounds), 1) - 1) * sum(trains)
 
 

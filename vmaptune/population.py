@@ -369,7 +369,7 @@ class PopulationRun:
         training = kept & self._training_rows()
         size = choose_layout(training, int(kept.sum()), self._devices, self.program.member_block, self._costs(),
                              self.packing)
-        size = agree(-1 if size is None else size)  # priced from this process's clock: process 0's choice
+        size = agree(-1 if size is None else size)  # the same in every process; agree() makes sure
         size = None if size < 0 else size
         slots = np.where(kept, self.slots, -1)
         if size is not None:

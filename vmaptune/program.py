@@ -231,12 +231,14 @@ class Programs:
         return out
 
     def partition(self, numeric_hp: Mapping[str, jax.Array], rows: int | None = None, plan: int | None = None,
-                  rounds: int = 1, work_share: float = 1.0) -> list[tuple[Program, np.ndarray]]:
+                  rounds: int = 1, work_share: float = 1.0, measured: bool = True) -> list[tuple[Program, np.ndarray]]:
         """[(program, member indices)] for a population's numeric hyperparameters (P,). rows: the
         rows one program would use (default P; several round theirs up to a power of two).
         rounds: the rounds of the search still to train, this one included (a plan's compiles
         are paid once, its training in each; "auto" prices all of them). work_share: the share of
         members x epochs the strategy will train (Strategy.work_share), which scales the training.
+        measured=False prices at the platform's defaults (costs.plan_seconds): the same choice in
+        every process, whatever it measured or compiled before.
 
         With bucketing="auto" the candidates are the plan without optional groups and every way
         to merge neighbouring groups of `model.groups(bucketing=True)` (a few shape classes); each
@@ -261,7 +263,7 @@ class Programs:
                     candidates[cuts | SPLIT_BATCHES] = self.split_batches(merged, numeric_hp)
         if plan is None:
             priced = {key: costs.plan_seconds(self._layout(groups, rows), self.n_train, self.epochs, rounds,
-                                              work_share=work_share)
+                                              work_share=work_share, measured=measured)
                       for key, groups in candidates.items()}
             plan = agree(min(priced, key=priced.get))  # priced from this process's clock: process 0's choice
         self.plan = plan

@@ -39,13 +39,16 @@ class Refitted:
 def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids, epochs, seed: int
                    ) -> list[Refitted]:
     """numeric_hp: (k,) settings; epochs: (k,) ints >= 1. -> one Refitted per setting, in order.
-    Members train in the programs of their groups (the model's structures), as in the search."""
+    Members train in the programs bucketing chooses for them, as in the search; with "auto" the
+    plan is priced at the platform's defaults, never at what this process measured: the refit
+    runs once, in whichever process finishes the search (a resumed one too), and must train the
+    same programs, so that its weights and test scores are the same bit for bit."""
     epochs = np.maximum(np.asarray(epochs, int), 1)
     member_ids = np.asarray(member_ids)
     X, y = data.pool()
     arrays = engine.DataArrays(X, y, data.X_test, data.y_test)
     out: list[Refitted | None] = [None] * len(epochs)
-    for program, members in programs.partition(numeric_hp):
+    for program, members in programs.partition(numeric_hp, measured=False):
         hp = {k: v[members] for k, v in numeric_hp.items()}
         smallest = int(np.min(np.asarray(hp["batch_size"]))) if program.variable_batch else program.batch_size
         program = program.replace(early_stopping=None, evaluate=False, min_batch_size=smallest)

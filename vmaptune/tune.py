@@ -70,7 +70,8 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
     bucketing: "auto" (default): per round, the cheaper of one program padded to the widest member
       and one program per group the model forms (the MLP: similar width, rounded up to a power of
       two; with batch_size in the space, also per batch-size class), compiles included, from this machine's measured costs (vmaptune/costs.py); True /
-      False force groups / one padded program. Results are the same either way.
+      False force groups / one padded program. Results agree up to float rounding; as "auto" prices
+      from measurements, force True / False where two runs must agree bit for bit.
     cv: K-fold cross-validation over train + validation, trained as K x P slots of one population;
       a setting's score is the mean over folds (std and per-fold scores reported).
     seeds: initialisations per setting, trained in the same program (mean and std reported).
