@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 
+import chex
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,6 +28,7 @@ KILLS = {
     "hyperband": ["checkpoint:4"],
     "bohb": ["chunk:6"],  # mid bracket 1, after its model-based proposals
     "halving_cv": ["chunk:2"],  # after the first rung's decision, the settings' folds packed together
+    "groups_refit": ["results:1"],  # after round 0: round 1 and both refits in the resumed process
 }
 
 
@@ -60,5 +62,8 @@ def test_killed_runs_resume_to_the_uninterrupted_result(name, tmp_path, monkeypa
     assert done.returncode == 0, done.stderr[-3000:]
     got = vt.load_results(run_dir)
     assert_same_results(got, want)
+    assert sorted(got.models) == sorted(want.models)
+    for row in want.models:  # refit weights too, bit for bit
+        chex.assert_trees_all_equal(got.model(row).variables, want.model(row).variables)
     ids = got.members["member"].to_numpy()
     np.testing.assert_array_equal(ids, np.arange(len(ids)))  # no member lost or trained twice
