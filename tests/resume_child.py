@@ -41,14 +41,12 @@ def data() -> vt.Dataset:
 
 
 def search(name: str, run_dir: str, *, resume: bool = True, progress: bool = False):
-    if name == "groups_refit":  # two width groups (forced: "auto" prices from measurements), two refits
-        space = vt.Space(learning_rate=SPACE["learning_rate"], momentum=SPACE["momentum"], n_units=vt.Choice([4, 16]))
-        return vt.tune(vt.MLP(hidden=1), space, data(), vt.RandomSearch(population=4, rounds=2), epochs=EPOCHS,
-                       batch_size=16, seed=3, run_dir=run_dir, resume=resume, progress=progress, bucketing=True,
-                       refit=2)
-    return vt.tune(vt.MLP(hidden=1, units=8), SPACE, data(), strategy(name), epochs=EPOCHS,
-                   batch_size=16, seed=3, run_dir=run_dir, resume=resume, progress=progress,
-                   cv=2 if name.endswith("_cv") else None)
+    grouped = name == "random"  # two width groups (forced: "auto" prices its plan from measurements), two refits
+    space = SPACE.replace(n_units=vt.Choice([4, 16])) if grouped else SPACE
+    return vt.tune(vt.MLP(hidden=1) if grouped else vt.MLP(hidden=1, units=8), space, data(), strategy(name),
+                   epochs=EPOCHS, batch_size=16, seed=3, run_dir=run_dir, resume=resume, progress=progress,
+                   cv=2 if name.endswith("_cv") else None, bucketing=True if grouped else "auto",
+                   refit=2 if grouped else 0)
 
 
 def kill_at(where: str, count: int, sig: int = signal.SIGKILL) -> None:

@@ -21,14 +21,13 @@ CHILD = os.path.join(os.path.dirname(__file__), "resume_child.py")
 # 9 kills over seven strategies: after a chunk (five strategies), inside a checkpoint's commit
 # (three), inside a results write (one); mid-round in PBT, Hyperband, BOHB and successive halving under cv.
 KILLS = {
-    "random": ["chunk:3", "results:1"],
+    "random": ["chunk:3", "results:1"],  # two width groups, two refits of different widths (resume_child.py)
     "bayesopt": ["chunk:5"],  # in round 1, after the first model-based ask
     "evolution": ["checkpoint:3"],
     "pbt": ["chunk:2", "checkpoint:2"],
     "hyperband": ["checkpoint:4"],
     "bohb": ["chunk:6"],  # mid bracket 1, after its model-based proposals
     "halving_cv": ["chunk:2"],  # after the first rung's decision, the settings' folds packed together
-    "groups_refit": ["results:1"],  # after round 0: round 1 and both refits in the resumed process
 }
 
 
