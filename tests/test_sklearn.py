@@ -168,7 +168,9 @@ def images_arrays():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: vt.PopulationSearchCV(vt.MLP(), {"learning_rate": [0.1]}), "estimator must be vt.MLPClassifier"),
+    (lambda: vt.PopulationSearchCV(vt.MLP(), {"learning_rate": [0.1]}),
+     r"estimator must be vt.MLPClassifier.*got MLP\. Wrap your model .*vt.NetworkClassifier\(MLP\(\.\.\.\)\)"),
+    (lambda: vt.PopulationSearchCV("mlp", {"learning_rate": [0.1]}), r"got str\.$"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, cv=1), r"cv=1: give the number"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, scoring="roc_auc"),
      r"scoring='roc_auc' is not supported"),

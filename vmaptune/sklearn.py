@@ -359,8 +359,11 @@ class PopulationSearchCV(BaseEstimator):
 
     def _check(self):
         if not isinstance(self.estimator, _Network):
+            name = type(self.estimator).__name__
+            fix = (f" Wrap your model in an estimator that says the task: vt.NetworkClassifier({name}(...)) or "
+                   f"vt.NetworkRegressor({name}(...))." if isinstance(self.estimator, Model) else "")
             raise TypeError(f"estimator must be vt.MLPClassifier, vt.MLPRegressor, vt.NetworkClassifier or "
-                            f"vt.NetworkRegressor, got {type(self.estimator).__name__}.")
+                            f"vt.NetworkRegressor, got {name}.{fix}")
         if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
             raise ValueError(f"cv={self.cv!r}: give the number of folds, an integer >= 2.")
 
