@@ -6,6 +6,11 @@ running the same small search (iris, P = 8, 2 epochs), so import, tracing and co
 what a user meets at every start.
 
     python bench/startup.py --json bench/out/startup.json
+    python bench/startup.py --against /tmp/old --repeat 4   # A/B: this tree against a checkout, cache off
+
+--against alternates fresh no-cache processes importing this tree's vmaptune and the one at the
+given checkout (e.g. `git worktree add /tmp/old HEAD~1`), and prints each side's tune and compile
+seconds.
 """
 
 from __future__ import annotations
@@ -37,19 +42,36 @@ print(json.dumps({**result.settings["time"], "data_seconds": round(data_seconds,
 """
 
 
-def fresh_process(cache: str, min_seconds: float = 0.0, compile: str = "auto") -> dict:
-    env = {**os.environ, "VMAPTUNE_COMPILE_CACHE": cache}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fresh_process(cache: str, min_seconds: float = 0.0, compile: str = "auto", tree: str = ROOT) -> dict:
+    """One fresh Python process running SEARCH with vmaptune imported from `tree` (a checkout)."""
+    env = {**os.environ, "VMAPTUNE_COMPILE_CACHE": cache, "PYTHONPATH": tree}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", SEARCH, str(min_seconds), compile], env=env, capture_output=True,
-                          text=True, check=True)
+    with tempfile.TemporaryDirectory() as cwd:  # not the repository: `python -c` puts the cwd first on sys.path
+        done = subprocess.run([sys.executable, "-c", SEARCH, str(min_seconds), compile], env=env, cwd=cwd,
+                              capture_output=True, text=True, check=True)
     return {"process_seconds": round(time.perf_counter() - start, 3), **json.loads(done.stdout.strip().splitlines()[-1])}
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", default=None)
+    parser.add_argument("--against", default=None, help="another checkout: A/B with the cache off")
+    parser.add_argument("--repeat", type=int, default=4)
     args = parser.parse_args()
     out = {"machine": machine(), "runs": {}}
+    if args.against:
+        sides = {"this tree": ROOT, args.against: os.path.abspath(args.against)}
+        out["ab"] = {name: [] for name in sides}
+        for _ in range(args.repeat):
+            for name, tree in sides.items():
+                out["ab"][name].append(fresh_process("0", tree=tree))
+        for name, rows in out["ab"].items():
+            print(f"{name}: tune s {[r['total_seconds'] for r in rows]}, compile s {[r['compile_seconds'] for r in rows]}")
+        write_json(args.json, out)
+        return
     out["runs"]["no cache"] = fresh_process("0")
     out["runs"]["no cache, quick compile off"] = fresh_process("0", compile="usual")
     with tempfile.TemporaryDirectory() as cache:  # vmaptune's setting: every compile cached

@@ -10,6 +10,10 @@ from helpers import SMALL_SPACE, assert_trees_equal, host, small_program, take, 
 from vmaptune import engine
 
 
+# XLA's own defaults, stated per program: the suite's XLA_FLAGS (conftest.py) are the quick ones
+XLA_DEFAULTS = {"xla_backend_optimization_level": 3, "xla_cpu_use_fusion_emitters": True}
+
+
 @pytest.fixture(scope="module")
 def program(digits):
     return small_program(digits)
@@ -156,8 +160,8 @@ def test_the_initialisation_compiled_without_llvm_optimisations_gives_the_same_m
     numeric = SMALL_SPACE.numeric(hp)
     controls = program.controls(numeric, digits.n_train, 2)
     args = (program, numeric, controls, jnp.arange(4), jax.random.key(5), jnp.ones(4, bool))
-    assert engine.INIT_COMPILER_OPTIONS == {"xla_backend_optimization_level": 0}
-    optimised = jax.jit(engine._init, static_argnames="program")
+    assert engine.INIT_COMPILER_OPTIONS == {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+    optimised = jax.jit(engine._init, static_argnames="program", compiler_options=XLA_DEFAULTS)
     assert_trees_equal(engine.init_population(*args).members, optimised(*args).members)
 
 
@@ -175,7 +179,9 @@ def test_the_quick_training_program_trains_the_same_members_up_to_rounding(progr
     def start():
         return engine.init_population(program, numeric, controls, jnp.arange(4), jax.random.key(0), jnp.ones(4, bool))
 
-    usual, usual_curves = engine.train_chunk(program, start(), numeric, controls, data, jax.random.key(1), 2)
+    usual_program = jax.jit(engine._train_chunk_on_devices, static_argnames=("program", "n_epochs"),
+                            compiler_options=XLA_DEFAULTS)  # not the suite's quick flags (conftest.py)
+    usual, usual_curves = usual_program(program, start(), numeric, controls, data, jax.random.key(1), 2)
     quick, quick_curves = engine.train_chunk_quick(program, start(), numeric, controls, data, jax.random.key(1), 2)
     for a, b in zip(jax.tree.leaves(host((usual.members.params, usual.members.opt_state))),
                     jax.tree.leaves(host((quick.members.params, quick.members.opt_state)))):

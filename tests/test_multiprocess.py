@@ -75,7 +75,8 @@ def launch(tmp_path, config: str, *, run_dir: str = "run", child: tuple = (), fl
     path = tmp_path / "config.toml"
     path.write_text(CONFIGS[config])
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # not the suite's 4 devices
+    xla_flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    env = {**os.environ, "XLA_FLAGS": " ".join(xla_flags)}  # the suite's compiler flags, not its 4 devices
     env["VMAPTUNE_CPU_DEVICES"] = "1"  # one device per process: the population spans the processes
     started = []
     for i in range(processes):
@@ -96,7 +97,8 @@ def launch(tmp_path, config: str, *, run_dir: str = "run", child: tuple = (), fl
     except subprocess.TimeoutExpired:
         for p in started:
             os.killpg(p.pid, signal.SIGKILL)
-        pytest.fail(f"{processes} processes of `vmaptune run` did not end within {DEADLINE} s")
+        tails = "\n".join(f"process {i} (exit {p.returncode}):\n{p.communicate()[1][-2000:]}" for i, p in enumerate(started))
+        pytest.fail(f"{processes} processes of `vmaptune run` did not end within {DEADLINE} s\n{tails}")
     return out
 
 

@@ -201,11 +201,12 @@ def row_epoch_seconds(program, n_train: int, measured: bool = True) -> float:
             + row_epoch_flops(program, n_train) / flop_rate(program.devices))
 
 
-#: Compiled without LLVM's optimisations (XLA's backend level 0), a CPU training program compiles
-#: in about 60 % of the time (a small MLP on iris: 0.57 s against 0.88 s) and trains 1.5-3.7x
-#: slower (bench/compile_time.py, 2-core CPU): worth it for a program that trains for a moment.
-QUICK_COMPILE_SAVES = 0.3
-QUICK_SLOWDOWN = 3.7
+#: Compiled quick (compile_cache.QUICK_COMPILER_OPTIONS: no LLVM optimisations, XLA's loop
+#: emitters), a CPU training program compiles in a third to a half of the time (bench/startup.py's
+#: iris search: 0.47 s less in all; bench/compile_time.py's digits program: 0.37 s against 1.22 s)
+#: and trains 6.7x slower (the digits program, 2-core CPU): worth it for a moment's training.
+QUICK_COMPILE_SAVES = 0.45
+QUICK_SLOWDOWN = 6.7
 
 
 def quick_compile(program, n_train: int, member_epochs: float) -> bool:
