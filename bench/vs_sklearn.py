@@ -16,6 +16,14 @@ user's first search). Run it with the persistent compile cache off
 for a first search's figures (every compile paid):
 
     VMAPTUNE_COMPILE_CACHE=0 python bench/vs_sklearn.py --json bench/out/vs_sklearn.json
+
+The regression variant (`--task regression`): the same rows on diabetes (442 rows, 10 features,
+standardised on the training rows for both sides), scored by R^2: scikit-learn's MLPRegressor
+inside a TransformedTargetRegressor (targets standardised, as vt.MLPRegressor does inside)
+against vt.MLPRegressor, PopulationSearchCV and vt.tune. The halving and tol rows are
+classification-only.
+
+    VMAPTUNE_COMPILE_CACHE=0 python bench/vs_sklearn.py --task regression --json bench/out/vs_sklearn_diabetes.json
 """
 
 from __future__ import annotations
@@ -30,10 +38,12 @@ import warnings
 
 import numpy as np
 from scipy.stats import loguniform
-from sklearn.datasets import load_digits
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.datasets import load_diabetes, load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import RandomizedSearchCV, train_test_split
-from sklearn.neural_network import MLPClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.preprocessing import StandardScaler
 
 import vmaptune as vt
 from common import machine, write_json
@@ -41,10 +51,14 @@ from common import machine, write_json
 
 def sklearn_search(X, y, candidates, epochs, seed):
     sizes = [(u,) for u in (16, 32, 64, 128)] + [(u, u) for u in (16, 32, 64, 128)]
-    search = RandomizedSearchCV(MLPClassifier(max_iter=epochs, batch_size=64, random_state=seed),
-                                {"hidden_layer_sizes": sizes, "alpha": loguniform(1e-6, 1e-2),
-                                 "learning_rate_init": loguniform(1e-4, 1e-2)},
-                                n_iter=candidates, cv=3, n_jobs=-1, random_state=seed)
+    grid = {"hidden_layer_sizes": sizes, "alpha": loguniform(1e-6, 1e-2), "learning_rate_init": loguniform(1e-4, 1e-2)}
+    if TASK == "regression":  # targets standardised around the network, as vt.MLPRegressor does inside
+        estimator = TransformedTargetRegressor(MLPRegressor(max_iter=epochs, batch_size=64, random_state=seed),
+                                               transformer=StandardScaler())
+        grid = {f"regressor__{k}": v for k, v in grid.items()}
+    else:
+        estimator = MLPClassifier(max_iter=epochs, batch_size=64, random_state=seed)
+    search = RandomizedSearchCV(estimator, grid, n_iter=candidates, cv=3, n_jobs=-1, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         search.fit(X, y)
@@ -71,7 +85,7 @@ def sklearn_halving_search(X, y, candidates, epochs, seed):
 
 
 def vmaptune_search(X, y, candidates, epochs, seed):
-    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=epochs, batch_size=64, optimizer="adam"),
+    search = vt.PopulationSearchCV(network()(epochs=epochs, batch_size=64, optimizer="adam"),
                                    {"n_hidden": [1, 2], "n_units": [16, 32, 64, 128],
                                     "weight_decay": loguniform(1e-6, 1e-2), "learning_rate": loguniform(1e-4, 1e-2)},
                                    n_iter=candidates, cv=3, random_state=seed)
@@ -92,18 +106,18 @@ class TuneSearch:
 
 def tune_search(X, y, candidates, epochs, seed, X_test=None, y_test=None):
     """vt.tune: cv=3, early stopping (patience 10), refit of the best on all training rows, tested once."""
-    data = vt.Dataset.from_arrays(X, y, "classification", validation=(X[:1], y[:1]), test=(X_test, y_test),
-                                  name="digits")
+    data = vt.Dataset.from_arrays(X, y, TASK, validation=(X[:1], y[:1]), test=(X_test, y_test), name=DATASET[TASK])
     space = vt.Space(n_hidden=vt.IntUniform(1, 2), n_units=vt.Choice([16, 32, 64, 128]),
                      weight_decay=vt.LogUniform(1e-6, 1e-2), learning_rate=vt.LogUniform(1e-4, 1e-2),
                      optimizer=vt.Fixed("adam"))
     result = vt.tune(vt.MLP(), space, data, vt.RandomSearch(population=candidates), epochs=epochs, batch_size=64,
-                     cv=3, refit=1, early_stopping=vt.EarlyStopping(patience=10), seed=seed, progress=False)
+                     cv=3, refit=1, early_stopping=vt.EarlyStopping(patience=10), seed=seed, progress=False,
+                     metric="accuracy" if TASK == "classification" else "r2")
     return TuneSearch(result, X_test, y_test)
 
 
 def vmaptune_search_stopping(X, y, candidates, epochs, seed):
-    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=epochs, batch_size=64, optimizer="adam"),
+    search = vt.PopulationSearchCV(network()(epochs=epochs, batch_size=64, optimizer="adam"),
                                    {"n_hidden": [1, 2], "n_units": [16, 32, 64, 128],
                                     "weight_decay": loguniform(1e-6, 1e-2), "learning_rate": loguniform(1e-4, 1e-2)},
                                    n_iter=candidates, cv=3, early_stopping=10, random_state=seed)
@@ -135,6 +149,29 @@ def vmaptune_search_converged(X, y, candidates, epochs, seed):
     return search.fit(X, y)
 
 
+#: "classification" (digits, accuracy) or "regression" (diabetes, R^2): main() sets it from --task.
+TASK = "classification"
+DATASET = {"classification": "digits", "regression": "diabetes"}
+METRIC = {"classification": "accuracy", "regression": "r2"}
+
+
+def network():
+    """vmaptune's estimator for the task."""
+    return vt.MLPClassifier if TASK == "classification" else vt.MLPRegressor
+
+
+def split(task: str, seed: int):
+    """(X_train, X_test, y_train, y_test): a quarter held out for the test; diabetes's features
+    standardised on the training rows (both sides get the same arrays)."""
+    if task == "classification":
+        X, y = load_digits(return_X_y=True)
+        return train_test_split(X, y, test_size=0.25, random_state=seed, stratify=y)
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=seed)
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
+
+
 def run_row(name: str, run, n: int, args, splits) -> dict:
     """One row, timed: candidates, seconds, best CV and test accuracy, best params (and where
     vmaptune's time went)."""
@@ -142,8 +179,9 @@ def run_row(name: str, run, n: int, args, splits) -> dict:
     t = time.perf_counter()
     search = run(X_train, y_train, n, args.epochs, args.seed)
     seconds = time.perf_counter() - t
-    row = {"candidates": n, "seconds": round(seconds, 1), "best_cv_accuracy": round(float(search.best_score_), 4),
-           "test_accuracy": round(float(search.score(X_test, y_test)), 4),
+    metric = METRIC[TASK]
+    row = {"candidates": n, "seconds": round(seconds, 1), f"best_cv_{metric}": round(float(search.best_score_), 4),
+           f"test_{metric}": round(float(search.score(X_test, y_test)), 4),
            "best_params": {k: (float(v) if isinstance(v, (float, np.floating)) else v)
                            for k, v in search.best_params_.items()}}
     if hasattr(search, "search_results_"):  # where vmaptune's time went, and the programs it chose
@@ -163,10 +201,13 @@ def main():
     parser.add_argument("--only", nargs="*", default=None,
                         help="run only the rows whose names contain one of these, or equal one given as =NAME "
                              "(scikit-learn's RandomizedSearchCV, the baseline, always runs)")
+    parser.add_argument("--task", choices=("classification", "regression"), default="classification",
+                        help="digits (accuracy) or diabetes (R^2)")
     parser.add_argument("--row", type=int, default=None, help=argparse.SUPPRESS)  # the child process's one row
     args = parser.parse_args()
-    X, y = load_digits(return_X_y=True)
-    splits = train_test_split(X, y, test_size=0.25, random_state=args.seed, stratify=y)
+    global TASK
+    TASK = args.task
+    splits = split(args.task, args.seed)
     X_test, y_test = splits[1], splits[3]
     runs = (("scikit-learn RandomizedSearchCV", sklearn_search, args.candidates),
             ("vmaptune PopulationSearchCV", vmaptune_search, 2 * args.candidates),
@@ -180,6 +221,8 @@ def main():
              2 * args.candidates),
             ("scikit-learn HalvingRandomSearchCV (factor 3, from 11 epochs)", sklearn_halving_search,
              2 * args.candidates))
+    if TASK == "regression":  # halving and scikit-learn's tol rule: classification only
+        runs = tuple(r for r in runs if "halving" not in r[0].lower() and "tol" not in r[0])
     if args.row is not None:
         name, run, n = runs[args.row]
         print(json.dumps({name: run_row(name, run, n, args, splits)}))
@@ -193,15 +236,17 @@ def main():
         if not wanted and name != "scikit-learn RandomizedSearchCV":  # (the baseline always runs)
             continue
         child = [sys.executable, os.path.abspath(__file__), "--row", str(index), "--seed", str(args.seed),
-                 "--epochs", str(args.epochs), "--candidates", str(args.candidates)]
+                 "--epochs", str(args.epochs), "--candidates", str(args.candidates), "--task", args.task]
         done = subprocess.run(child, stdout=subprocess.PIPE, text=True, check=True)  # its stderr (logs) shows
         rows.update(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps({name: rows[name]}), flush=True)
     sk = rows["scikit-learn RandomizedSearchCV"]
+    test = f"test_{METRIC[TASK]}"
     for row in rows.values():
         row["speedup_over_sklearn"] = round(sk["seconds"] / row["seconds"], 2)
-        row["test_accuracy_over_sklearn"] = round(row["test_accuracy"] - sk["test_accuracy"], 4)
-    out = {"seed": args.seed, "epochs": args.epochs, "rows": rows, "fresh_process_per_row": True,
+        row[f"{test}_over_sklearn"] = round(row[test] - sk[test], 4)
+    out = {"task": TASK, "dataset": DATASET[TASK], "seed": args.seed, "epochs": args.epochs, "rows": rows,
+           "fresh_process_per_row": True,
            "compile_cache": os.environ.get("VMAPTUNE_COMPILE_CACHE", "default"), "machine": machine()}
     print(json.dumps(out, indent=2))
     write_json(args.json, out)

@@ -90,6 +90,26 @@ def test_init_uses_the_members_real_fan_in():
     np.testing.assert_allclose(stds, [np.sqrt(2 / 4), np.sqrt(2 / 400)], rtol=0.35)
 
 
+@pytest.mark.parametrize("name", sorted(__import__("vmaptune.models.mlp", fromlist=["INITS"]).INITS))
+def test_each_init_draws_with_jax_s_own_initializer_s_spread(name):
+    """he / xavier (Glorot) / lecun, normal / uniform, mean what jax.nn.initializers (and Keras)
+    mean: a 300 x 100 layer's weights have their initializer's standard deviation, and uniform
+    ones stay inside its bound."""
+    space = vt.Space(n_units=vt.Fixed(100), init=vt.Choice([name]))
+    net = vt.MLP(hidden=2).build(space, spec(300, 2))
+    hp = {k: v[0] for k, v in space.numeric(space.encode({"n_units": 100, "init": name})).items()}
+    w = np.asarray(net.init(jax.random.key(0), hp)[0]["hidden_0_kernel"])  # fan_in 300, fan_out 100
+    family, distribution = name.split("_")
+    reference = {"he": jax.nn.initializers.he_normal, "xavier": jax.nn.initializers.glorot_normal,
+                 "lecun": jax.nn.initializers.lecun_normal}[family] if distribution == "normal" else \
+        {"he": jax.nn.initializers.he_uniform, "xavier": jax.nn.initializers.glorot_uniform,
+         "lecun": jax.nn.initializers.lecun_uniform}[family]
+    theirs = np.asarray(reference()(jax.random.key(1), (300, 100)))
+    np.testing.assert_allclose(w.std(), theirs.std(), rtol=0.03)
+    if distribution == "uniform":
+        assert np.abs(w).max() <= np.abs(theirs).max() * 1.01
+
+
 def test_dropout_is_per_member_and_off_at_evaluation():
     hp = {k: v[0] for k, v in SPACE.numeric(SPACE.encode(
         {"n_hidden": 2, "n_units": 12, "activation": "relu", "dropout": 0.5})).items()}

@@ -162,7 +162,7 @@ class _Regressor(RegressorMixin, _Network):
 class _MLPParameters:
     """The built-in MLP's and its optimizer's hyperparameters as estimator parameters."""
 
-    def __init__(self, n_hidden=1, n_units=100, activation="relu", init="he_normal", init_scale=1.0, dropout=0.0,
+    def __init__(self, n_hidden=1, n_units=100, activation="relu", init="xavier_uniform", init_scale=1.0, dropout=0.0,
                  optimizer="adam", learning_rate=1e-3, momentum=0.9, weight_decay=0.0, batch_size=200, epochs=200,
                  early_stopping=False, patience=10, tol=None, validation_fraction=0.1, random_state=None):
         self.n_hidden = n_hidden
@@ -188,8 +188,8 @@ class MLPClassifier(_MLPParameters, _Classifier):
     """The built-in MLP (vt.MLP) as a scikit-learn classifier: n_hidden layers of n_units units,
     trained with `optimizer` for `epochs` epochs of `batch_size` rows. Parameters are vmaptune's
     hyperparameter names, so vt.PopulationSearchCV searches them directly. Defaults follow
-    sklearn.neural_network.MLPClassifier: one layer of 100 relu units, adam at 1e-3, batches of
-    200, 200 epochs. early_stopping: hold out validation_fraction and stop after `patience`
+    sklearn.neural_network.MLPClassifier: one layer of 100 relu units, Glorot-uniform initial
+    weights (init="xavier_uniform"), adam at 1e-3, batches of 200, 200 epochs. early_stopping: hold out validation_fraction and stop after `patience`
     epochs without improvement, keeping the best weights. tol: without early_stopping, stop once
     the training loss has not improved by more than tol for `patience` epochs (scikit-learn's
     tol and n_iter_no_change; its default is tol=1e-4); None (the default) trains every epoch.

@@ -42,12 +42,14 @@ ACTIVATIONS = {
     "identity": lambda x: x,
 }
 
-# name -> (gain, fan mode, distribution); std = init_scale * sqrt(gain / fan).
+# name -> (gain, fan mode, distribution); std = init_scale * sqrt(gain / fan), the fan of "avg"
+# being (fan_in + fan_out) / 2: Glorot's variance 2 / (fan_in + fan_out) is gain 1 over it
+# (jax.nn.initializers' and Keras's definitions; tests/test_models.py checks all six against them).
 INITS = {
     "he_normal": (2.0, "in", "normal"),
     "he_uniform": (2.0, "in", "uniform"),
-    "xavier_normal": (2.0, "avg", "normal"),
-    "xavier_uniform": (2.0, "avg", "uniform"),
+    "xavier_normal": (1.0, "avg", "normal"),
+    "xavier_uniform": (1.0, "avg", "uniform"),
     "lecun_normal": (1.0, "in", "normal"),
     "lecun_uniform": (1.0, "in", "uniform"),
 }
