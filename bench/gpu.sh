@@ -33,6 +33,9 @@ if [ "${1:-}" = more ]; then
     --json "$out/pvs_gpu_256.json"
   row 150 precision python3 bench/precision.py --population 4096 --epochs 10 --json "$out/precision_gpu_4096.json"
   row 200 cnn python3 bench/cnn_population.py --population 256 --epochs 5 --rounds 1 --json "$out/cnn_gpu_256.json"
+  # seed 004's workflow, regression variant on diabetes (issue 18, item 5)
+  row 45 vs_sklearn_diabetes python3 bench/vs_sklearn.py --task regression --only "=vmaptune PopulationSearchCV" \
+    --json "$out/vs_sklearn_diabetes_gpu.json"
 else
   # 1. time to the same best validation score against Optuna TPE driving a per-trial jitted flax loop
   #    on the same GPU (the 5x goal), every compile paid
