@@ -29,6 +29,8 @@ CASES = {
     "waste, 64 members, 20 epochs": dict(case="waste", epochs=20),
     # seed 004's search on digits (bench/vs_sklearn.py): 64 candidates x 3 folds, early stopping, refit
     "seed-004 digits, 64 x cv=3, 100 epochs, early stopping": dict(case="workflow", epochs=100),
+    # the same workflow on diabetes (bench/vs_sklearn.py --task regression): 3 steps an epoch
+    "seed-004 diabetes, 64 x cv=3, 100 epochs, early stopping": dict(case="workflow_diabetes", epochs=100),
     # batch sizes 16-256 in one space: groups are batch-size classes (one program per size)
     "batch sizes 16-256, 64 members, 10 epochs": dict(case="batches", epochs=10),
 }
@@ -50,13 +52,19 @@ def one(case: str, epochs: int, bucketing) -> dict:
         kwargs = dict(epochs=epochs)
         population = 64
     else:
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_diabetes, load_digits
         from sklearn.model_selection import train_test_split
 
-        X, y = load_digits(return_X_y=True)
-        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-        data = vt.Dataset.from_arrays(X_train, y_train, "classification", validation=(X_test[:1], y_test[:1]),
-                                      test=(X_test, y_test), name="digits")
+        if case == "workflow_diabetes":
+            X, y = load_diabetes(return_X_y=True)
+            X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+            data = vt.Dataset.from_arrays(X_train, y_train, "regression", validation=(X_test[:1], y_test[:1]),
+                                          test=(X_test, y_test), name="diabetes")
+        else:
+            X, y = load_digits(return_X_y=True)
+            X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+            data = vt.Dataset.from_arrays(X_train, y_train, "classification", validation=(X_test[:1], y_test[:1]),
+                                          test=(X_test, y_test), name="digits")
         space = vt.Space(n_hidden=vt.IntUniform(1, 2), n_units=vt.Choice([16, 32, 64, 128]),
                          weight_decay=vt.LogUniform(1e-6, 1e-2), learning_rate=vt.LogUniform(1e-4, 1e-2),
                          optimizer=vt.Fixed("adam"))
