@@ -27,7 +27,7 @@ row() {  # row SECONDS NAME COMMAND...: one check, stopped at its limit
   echo "== $name (limit ${limit} s) $(date +%T)"
   timeout "$limit" "$@" || echo "== $name: exit $?"
 }
-# `bash bench/gpu.sh more`: the earlier issues' GPU figures instead of issue 18's, for a second lease
+# `bash bench/gpu.sh more`: the earlier issues' GPU figures and issue 18's diabetes row, for a second lease
 if [ "${1:-}" = more ]; then
   row 150 pvs_256 python3 bench/population_vs_sequential.py --population 256 --epochs 10 --skip-optuna \
     --json "$out/pvs_gpu_256.json"

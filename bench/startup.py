@@ -45,9 +45,14 @@ print(json.dumps({**result.settings["time"], "data_seconds": round(data_seconds,
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def fresh_process(cache: str, min_seconds: float = 0.0, compile: str = "auto", tree: str = ROOT) -> dict:
-    """One fresh Python process running SEARCH with vmaptune imported from `tree` (a checkout)."""
-    env = {**os.environ, "VMAPTUNE_COMPILE_CACHE": cache, "PYTHONPATH": tree}
+def fresh_process(cache: str, min_seconds: float = 0.0, compile: str = "auto", tree: str = ROOT,
+                  home: str | None = None) -> dict:
+    """One fresh Python process running SEARCH with vmaptune imported from `tree` (a checkout);
+    home: its XDG_CACHE_HOME (where vmaptune remembers this machine's compile times)."""
+    path = os.pathsep.join(p for p in (tree, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "VMAPTUNE_COMPILE_CACHE": cache, "PYTHONPATH": path}
+    if home is not None:
+        env["XDG_CACHE_HOME"] = home
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as cwd:  # not the repository: `python -c` puts the cwd first on sys.path
         done = subprocess.run([sys.executable, "-c", SEARCH, str(min_seconds), compile], env=env, cwd=cwd,
@@ -64,10 +69,11 @@ def main():
     out = {"machine": machine(), "runs": {}}
     if args.against:
         sides = {"this tree": ROOT, args.against: os.path.abspath(args.against)}
+        homes = {name: tempfile.mkdtemp(prefix="vmaptune-startup-home-") for name in sides}  # no shared memory
         out["ab"] = {name: [] for name in sides}
-        for _ in range(args.repeat):
-            for name, tree in sides.items():
-                out["ab"][name].append(fresh_process("0", tree=tree))
+        for repeat in range(args.repeat):  # alternating which side goes first
+            for name in (list(sides) if repeat % 2 == 0 else list(sides)[::-1]):
+                out["ab"][name].append(fresh_process("0", tree=sides[name], home=homes[name]))
         for name, rows in out["ab"].items():
             print(f"{name}: tune s {[r['total_seconds'] for r in rows]}, compile s {[r['compile_seconds'] for r in rows]}")
         write_json(args.json, out)

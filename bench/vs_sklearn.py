@@ -173,8 +173,8 @@ def split(task: str, seed: int):
 
 
 def run_row(name: str, run, n: int, args, splits) -> dict:
-    """One row, timed: candidates, seconds, best CV and test accuracy, best params (and where
-    vmaptune's time went)."""
+    """One row, timed: candidates, seconds, best CV and test score (accuracy or R^2), best params
+    (and where vmaptune's time went)."""
     X_train, X_test, y_train, y_test = splits
     t = time.perf_counter()
     search = run(X_train, y_train, n, args.epochs, args.seed)

@@ -96,8 +96,14 @@ def launch(tmp_path, config: str, *, run_dir: str = "run", child: tuple = (), fl
             out.append((p.returncode, stdout, stderr))
     except subprocess.TimeoutExpired:
         for p in started:
-            os.killpg(p.pid, signal.SIGKILL)
-        tails = "\n".join(f"process {i} (exit {p.returncode}):\n{p.communicate()[1][-2000:]}" for i, p in enumerate(started))
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:  # ended between the poll and the kill
+                    pass
+        errors = [p.communicate(timeout=10)[1] for p in started]
+        tails = "\n".join(f"process {i} (exit {p.returncode}):\n{err[-2000:]}" for i, (p, err) in
+                          enumerate(zip(started, errors)))
         pytest.fail(f"{processes} processes of `vmaptune run` did not end within {DEADLINE} s\n{tails}")
     return out
 

@@ -35,8 +35,13 @@ MIN_COMPILE_SECONDS = 0.0
 #: XLA without LLVM's optimisations, and on a CPU with XLA's loop emitters instead of its newer
 #: fusion emitters: a training program compiles in 0.37 s instead of 1.22 s, runs 6-7x slower
 #: (bench/compile_time.py, 2-core CPU). For programs that run once or for a moment
-#: (initialisation, host-side bookkeeping, a tiny first search). Other backends ignore the second.
-QUICK_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+#: (initialisation, host-side bookkeeping, a tiny first search). The second option is a field of
+#: XLA's shared DebugOptions, which GPU and TPU compilers accept and ignore; an XLA without the
+#: field would refuse every compile that names it, so it is named only from the JAX release it
+#: was measured with on (jax 0.10).
+QUICK_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+if tuple(getattr(jax, "__version_info__", (0, 0, 0)))[:2] >= (0, 10):
+    QUICK_COMPILER_OPTIONS["xla_cpu_use_fusion_emitters"] = False
 
 
 def default_directory() -> str:

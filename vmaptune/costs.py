@@ -203,7 +203,8 @@ def row_epoch_seconds(program, n_train: int, measured: bool = True) -> float:
 
 #: Compiled quick (compile_cache.QUICK_COMPILER_OPTIONS: no LLVM optimisations, XLA's loop
 #: emitters), a CPU training program compiles in a third to a half of the time (bench/startup.py's
-#: iris search: 0.47 s less in all; bench/compile_time.py's digits program: 0.37 s against 1.22 s)
+#: iris search, rows "no cache" against "no cache, quick compile off": 0.56 s of compiles against
+#: 1.04 s; bench/compile_time.py's digits program: 0.37 s against 1.22 s)
 #: and trains 6.7x slower (the digits program, 2-core CPU): worth it for a moment's training.
 QUICK_COMPILE_SAVES = 0.45
 QUICK_SLOWDOWN = 6.7

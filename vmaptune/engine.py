@@ -148,8 +148,8 @@ def _init(program: Program, hp, controls: Controls, member_ids, members_key, act
 
 
 #: The initialisation program runs once per population, so its speed hardly matters, but its
-#: compile is paid by every first search: without LLVM's optimisations it compiles in about half
-#: the time (its threefry draws are most of it; bench/compile_time.py), to the same values.
+#: compile is paid by every first search: compiled quick (compile_cache.QUICK_COMPILER_OPTIONS)
+#: it takes a third of the time (0.16 s against 0.50 s, bench/compile_time.py), to the same values.
 INIT_COMPILER_OPTIONS = QUICK_COMPILER_OPTIONS
 
 init_population = jax.jit(_init, static_argnames="program", compiler_options=INIT_COMPILER_OPTIONS)
@@ -436,7 +436,7 @@ curves: dict of (n_epochs, P) arrays: train_loss, val_loss, val_score (NaN once 
 evaluated (bool): False where a member's block was skipped (nobody in it trained): its validation
 is NaN there and stands for its last value."""
 
-# The same program compiled without LLVM's optimisations, for populations that train for a fraction
+# The same program compiled quick (compile_cache.QUICK_COMPILER_OPTIONS), for populations that train for a fraction
 # of a second (costs.quick_compile): a tiny first search is mostly compile. The numbers may differ
 # from train_chunk's in their last bits (instruction selection), so a search chooses one for good.
 train_chunk_quick = jax.jit(_train_chunk_on_devices, static_argnames=("program", "n_epochs"), donate_argnames="state",

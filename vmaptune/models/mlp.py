@@ -43,8 +43,9 @@ ACTIVATIONS = {
 }
 
 # name -> (gain, fan mode, distribution); std = init_scale * sqrt(gain / fan), the fan of "avg"
-# being (fan_in + fan_out) / 2: Glorot's variance 2 / (fan_in + fan_out) is gain 1 over it
-# (jax.nn.initializers' and Keras's definitions; tests/test_models.py checks all six against them).
+# being (fan_in + fan_out) / 2: Glorot's variance 2 / (fan_in + fan_out) is gain 1 over it.
+# The variances of jax.nn.initializers and Keras (tests/test_models.py checks all six against
+# them); the normal draws are not truncated as theirs are.
 INITS = {
     "he_normal": (2.0, "in", "normal"),
     "he_uniform": (2.0, "in", "uniform"),
