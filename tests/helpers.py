@@ -1,5 +1,7 @@
 """Shared helpers for tests: a small compiled program on digits, and exact tree comparisons."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -81,3 +83,10 @@ def drive(strategy, program, data, epochs, seed=0, packing="auto"):
     population.apply(adapter.begin())
     train_population(population, epochs, deciders=[adapter])
     return adapter.end(population.snapshot()), run, hp
+
+
+def child_environment() -> dict:
+    """os.environ for a child process: the suite's compiler flags (conftest.py) without its forced
+    device count, so the child sets up its devices as a user's process would."""
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    return {**os.environ, "XLA_FLAGS": " ".join(flags)}

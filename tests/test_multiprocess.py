@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import vmaptune as vt
+from helpers import child_environment
 from vmaptune import cli
 
 CHILD = os.path.join(os.path.dirname(__file__), "multiprocess_child.py")
@@ -75,8 +76,7 @@ def launch(tmp_path, config: str, *, run_dir: str = "run", child: tuple = (), fl
     path = tmp_path / "config.toml"
     path.write_text(CONFIGS[config])
     port = free_port()
-    xla_flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
-    env = {**os.environ, "XLA_FLAGS": " ".join(xla_flags)}  # the suite's compiler flags, not its 4 devices
+    env = child_environment()  # the suite's compiler flags, not its 4 devices
     env["VMAPTUNE_CPU_DEVICES"] = "1"  # one device per process: the population spans the processes
     started = []
     for i in range(processes):

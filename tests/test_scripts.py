@@ -2,13 +2,13 @@
 would run it (python scripts/X.py --quick, its own process, within a time limit); the others run
 in this process (the same code path, without paying for a new interpreter and JAX each time)."""
 
-import os
 import pathlib
 import runpy
 import subprocess
 import sys
 
 import pytest
+from helpers import child_environment
 
 ROOT = pathlib.Path(__file__).parent.parent
 SCRIPTS = sorted(p.name for p in (ROOT / "scripts").glob("*.py"))
@@ -23,8 +23,7 @@ def test_the_examples_are_there():
 
 def test_an_example_runs_from_the_command_line():
     # the script's own device setup (no forced device count); conftest's compile settings kept
-    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
-    env = {**os.environ, "XLA_FLAGS": " ".join(flags)}
+    env = child_environment()
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / IN_ITS_OWN_PROCESS), "--quick"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]

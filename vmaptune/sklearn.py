@@ -189,8 +189,9 @@ class MLPClassifier(_MLPParameters, _Classifier):
     trained with `optimizer` for `epochs` epochs of `batch_size` rows. Parameters are vmaptune's
     hyperparameter names, so vt.PopulationSearchCV searches them directly. Defaults follow
     sklearn.neural_network.MLPClassifier: one layer of 100 relu units, Glorot-uniform initial
-    weights (init="xavier_uniform"), adam at 1e-3, batches of 200, 200 epochs. early_stopping: hold out validation_fraction and stop after `patience`
-    epochs without improvement, keeping the best weights. tol: without early_stopping, stop once
+    weights (init="xavier_uniform"), adam at 1e-3, batches of 200, 200 epochs. early_stopping:
+    hold out validation_fraction and stop after `patience` epochs without improvement, keeping
+    the best weights. tol: without early_stopping, stop once
     the training loss has not improved by more than tol for `patience` epochs (scikit-learn's
     tol and n_iter_no_change; its default is tol=1e-4); None (the default) trains every epoch.
     Inputs are standardised with the training data's statistics."""
