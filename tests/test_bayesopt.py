@@ -21,6 +21,13 @@ from vmaptune.testing_functions import BRANIN, HARTMANN6
 # Small maximiser settings keep compilation and runs short; the regret tests use them too, so
 # every test on a problem shares one compiled program.
 FAST = dict(restarts=2, num_candidates=256, num_starts=2, refine_steps=10, num_features=256)
+
+
+def proposal_programs() -> int:
+    """Proposal programs compiled so far, quick and usual (acquisition.quick_proposal picks)."""
+    return acquisition.propose_batch._cache_size() + acquisition.propose_batch_quick._cache_size()
+
+
 MEANS = np.array([-1.0, 0.0, 0.3, 2.0])
 STDS = np.array([0.5, 1.0, 0.1, 2.0])
 
@@ -165,12 +172,48 @@ def test_populations_up_to_a_capacity_share_one_program_and_ei_proposes_the_same
     for P in (8, 5, 3):  # BOHB's brackets ask for populations like these
         hp, _ = dataclasses.replace(strategy, population=P).ask(state, jax.random.key(2))
         proposals[P] = np.stack([np.asarray(hp["x1"]), np.asarray(hp["x2"])], axis=1)
-        programs.append(acquisition.propose_batch._cache_size())
+        programs.append(proposal_programs())
         assert proposals[P].shape == (P, 2) and len(set(map(tuple, proposals[P]))) == P
     assert programs[1:] == programs[:1] * 2  # 5 and 3 members: the 8-member program, nothing compiled
     if acq == "ei":  # each kriging-believer member sees only the ones before it
         np.testing.assert_array_equal(proposals[5], proposals[8][:5])
         np.testing.assert_array_equal(proposals[3], proposals[8][:3])
+
+
+@pytest.mark.parametrize("acq", ["ei", "thompson"])
+def test_the_quick_proposal_program_proposes_what_the_usual_one_does(acq):
+    """The program compiled quick (a short search's asks) and with XLA's defaults (a long one's)
+    propose the same batch: the choice between them is one of compile time, not of proposals."""
+    strategy = BayesOpt(population=8, rounds=2, acquisition=acq, **FAST)
+    state = strategy.init(HARTMANN6.space, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))
+    state = strategy.tell(state, hp, -HARTMANN6(hp))
+    batches = {}
+    for program in (acquisition.propose_batch, acquisition.propose_batch_quick):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(acquisition, "propose_batch", program)
+            patch.setattr(acquisition, "propose_batch_quick", program)
+            proposed, _ = strategy.ask(state, jax.random.key(2))
+        batches[program] = np.stack([np.asarray(proposed[k]) for k in sorted(proposed)], axis=1)
+    usual, quick = batches.values()
+    np.testing.assert_allclose(quick, usual, rtol=1e-5, atol=1e-6)
+
+
+def test_a_short_search_compiles_its_proposals_quick_and_a_long_one_with_xlas_optimisations():
+    settings = BayesOpt(population=16, rounds=4)._settings
+    # a few asks of a 16-member search: the compile is most of their time
+    assert acquisition.quick_proposal(settings, 128, BayesOpt(population=16, rounds=4)._asks_per_size(128))
+    # a long sequential Thompson search at 2048 observations asks 512 times at that size
+    long = BayesOpt(population=1, rounds=5000, acquisition="thompson")
+    assert long._asks_per_size(2048) == 512
+    assert not acquisition.quick_proposal(long._settings, 2048, long._asks_per_size(2048))
+    # the asks a padded size serves: the sizes since the smaller bucket, a population each, within the rounds
+    sizes = sorted({bayesopt_module.bucket(n) for n in range(2049)})
+    for P, rounds in ((16, 1000), (5, 1000), (16, 3)):
+        strategy = BayesOpt(population=P, rounds=rounds)
+        for size in sizes:
+            served = [n for n in range(1, 2049) if bayesopt_module.bucket(n) == size]
+            assert strategy._asks_per_size(size) == min(math.ceil(len(served) / P), rounds), (P, size)
 
 
 def test_mixed_space_proposals_are_valid():
@@ -319,7 +362,7 @@ def test_trust_region_proposals_stay_in_a_box_around_the_best_point_and_compile_
             width = np.asarray(region.upper - region.lower)
             assert width.min() > 0 and np.prod(width) <= 0.8**6 + 1e-12  # sides with geometric mean 0.8, clipped
             assert state.region_asked
-            programs.append(acquisition.propose_batch._cache_size())
+            programs.append(proposal_programs())
         state = strategy.tell(state, hp, -HARTMANN6(hp))
     assert programs[1] == programs[0]  # a new box is a new value, not a new program
 
@@ -424,7 +467,7 @@ def test_a_hedge_of_one_member_alternates_and_any_split_shares_one_program():
         hp, state = strategy.ask(state, jax.random.key(r + 1))
         state = strategy.tell(state, hp, -BRANIN(hp))
         if state.model_asks >= 1:
-            programs.append(acquisition.propose_batch._cache_size())
+            programs.append(proposal_programs())
     assert len(programs) == 4 and programs[-1] == programs[0]  # 0 or 1 region members: one program
 
 # -- regret against random search ---------------------------------------------------------------------

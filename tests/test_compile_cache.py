@@ -3,8 +3,11 @@
 import os
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from vmaptune import compile_cache
+from vmaptune.space import LogUniform, Space
 
 
 def test_prune_removes_the_oldest_entries_until_the_rest_fit(tmp_path):
@@ -24,6 +27,30 @@ def test_the_cache_is_on_without_jaxs_per_write_size_cap():
     assert jax.config.jax_persistent_cache_min_compile_time_secs == compile_cache.MIN_COMPILE_SECONDS
     # a cap makes JAX list the whole directory under a file lock at every write
     assert jax.config.jax_compilation_cache_max_size == -1
+
+
+def test_a_quick_program_compiles_quick_from_the_host_and_plainly_inside_another_program():
+    @compile_cache.quick_program(static_argnames="n")
+    def draw(key, n):
+        return jax.random.uniform(key, (n,)) * 2.0
+
+    key = jax.random.key(0)
+    host = draw(key, n=3)
+    assert draw.quick._cache_size() == 1 and draw.plain._cache_size() == 0
+    # traced by a user's jit, vmap or grad: XLA refuses compiler options on a nested program
+    inside = jax.jit(lambda k: draw(k, n=3))(key)
+    batched = jax.vmap(lambda k: draw(k, n=3))(jax.random.split(key, 2))
+    slope = jax.grad(lambda s: draw(key, n=3).sum() * s)(1.0)
+    assert draw.quick._cache_size() == 1
+    np.testing.assert_allclose(inside, host, rtol=1e-6)
+    assert batched.shape == (2, 3) and np.isclose(slope, host.sum(), rtol=1e-6)
+
+
+def test_a_space_samples_inside_a_users_jitted_function_with_a_key_made_outside_it():
+    space = Space(lr=LogUniform(1e-4, 1e-1))
+    key = jax.random.key(3)  # concrete, closed over: the sample is still traced inside the jit
+    inside = jax.jit(lambda scale: space.sample(key, 4)["lr"] * scale)(jnp.float32(1.0))
+    np.testing.assert_allclose(inside, space.sample(key, 4)["lr"], rtol=1e-6)
 
 
 # -- compile times remembered across processes (vmaptune/costs.py) -------------------------------------

@@ -30,7 +30,6 @@ global half over the whole cube (a hedge between the two, one program for any sp
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -40,6 +39,7 @@ from jax.scipy.linalg import solve_triangular
 from jax.scipy.stats import norm
 
 from vmaptune import gp
+from vmaptune.compile_cache import QUICK_COMPILER_OPTIONS
 
 Array = jax.Array
 
@@ -316,8 +316,7 @@ def _propose_thompson(post, y, s: BatchSettings, encoding, pool, pool_dup, obser
 
 
 # -- entry point -----------------------------------------------------------------------------------
-@functools.partial(jax.jit, static_argnames=("settings", "encoding"))
-def propose_batch(
+def _propose_batch(
     params: gp.GPParams,
     X: Array,
     y: Array,
@@ -367,6 +366,43 @@ def propose_batch(
     best = jnp.max(jnp.where(mask, mean_obs, -jnp.inf))
     return _propose_believer(post, settings, choice, encoding, pool, pool_dup, observed, obs_mask, best, count,
                              member_scope)
+
+
+propose_batch = jax.jit(_propose_batch, static_argnames=("settings", "encoding"))
+# The same program compiled quick (compile_cache.QUICK_COMPILER_OPTIONS), for a search that asks
+# only a few times at its size (`quick_proposal`): a first model-based ask's compile was most of
+# its time.
+propose_batch_quick = jax.jit(_propose_batch, static_argnames=("settings", "encoding"),
+                              compiler_options=QUICK_COMPILER_OPTIONS)
+
+#: Compiled quick, the proposal program compiles in about a quarter of the time and runs 1.1-1.4x
+#: slower (bench/proposal_compile.py, 2-core CPU: EI and Thompson, 8 and 64 members, 128 to 1536
+#: observations; compile 2.6-3.1 s against 0.6-0.7 s at 128).
+PROPOSAL_QUICK_SAVES = 2.0
+PROPOSAL_QUICK_SLOWDOWN = 1.4
+#: The maximiser's work per ask in BayesOpt's defaults (num_starts 4, refine_steps 20)
+_DEFAULT_REFINEMENT = 4 * 20
+
+
+def proposal_seconds(settings: BatchSettings, n: int) -> float:
+    """Rough seconds of one proposal compiled with XLA's defaults, for n (padded) observations, on
+    the 2-core CPU of bench/RESULTS.md: per member, the pool and the refinement (EI / PI / UCB
+    solve against the n x n Cholesky factor at every step; a Thompson sample evaluates its random
+    features and n kernel columns), in proportion to the refinement's work."""
+    per_member = 2.7e-2 + 1.5e-5 * n if settings.thompson else 2e-3 + 2.8e-8 * n**2
+    refinement = max(settings.num_starts * settings.refine_steps, 1) / _DEFAULT_REFINEMENT
+    return settings.population * per_member * refinement
+
+
+def quick_proposal(settings: BatchSettings, n: int, asks: int) -> bool:
+    """True when a CPU proposal program for n (padded) observations that will serve `asks` asks
+    should compile quick (propose_batch_quick): the asks, slowed down, lose less than the compile
+    saves. Priced from the settings alone, never from measured times: the choice changes
+    proposals in their last bits, so a search must make it the same way in every process (same
+    seed, same result; a resumed run as an uninterrupted one)."""
+    if jax.default_backend() != "cpu":
+        return False
+    return asks * proposal_seconds(settings, n) * (PROPOSAL_QUICK_SLOWDOWN - 1) < PROPOSAL_QUICK_SAVES
 
 
 def _everywhere(size: int, box: tuple) -> Any:

@@ -21,6 +21,7 @@ does the same job once per process.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
@@ -42,6 +43,33 @@ MIN_COMPILE_SECONDS = 0.0
 QUICK_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
 if tuple(getattr(jax, "__version_info__", (0, 0, 0)))[:2] >= (0, 10):
     QUICK_COMPILER_OPTIONS["xla_cpu_use_fusion_emitters"] = False
+
+
+def quick_program(fun=None, **jit_arguments):
+    """jax.jit(fun, **jit_arguments), compiled with QUICK_COMPILER_OPTIONS when called from the
+    host: for a strategy's bookkeeping, run once a round. Called while another program is traced
+    (a user's jitted strategy, vmap, grad), it is jitted plainly: XLA takes compiler options only
+    for the outermost program. Usable as a decorator, with or without arguments."""
+    if fun is None:
+        return functools.partial(quick_program, **jit_arguments)
+    quick = jax.jit(fun, compiler_options=QUICK_COMPILER_OPTIONS, **jit_arguments)
+    plain = jax.jit(fun, **jit_arguments)
+
+    @functools.wraps(fun)
+    def call(*args, **kwargs):
+        return (quick if _outside_any_trace() else plain)(*args, **kwargs)
+
+    call.quick, call.plain = quick, plain
+    return call
+
+
+def _outside_any_trace() -> bool:
+    try:  # JAX has no public test for this; without the private one, every call is jitted plainly
+        from jax._src import core
+
+        return bool(core.trace_state_clean())
+    except (ImportError, AttributeError):
+        return False
 
 
 def default_directory() -> str:

@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmaptune.compile_cache import quick_program
+
 Array = jax.Array
 
 
@@ -648,7 +650,7 @@ class Space:
 
 
 # -- checks that models and optimizers run on the names they read ------------------------------
-@functools.partial(jax.jit, static_argnums=(0, 2))
+@quick_program(static_argnums=(0, 2))
 def _sample(space: Space, key: Array, n: int) -> dict[str, Array]:
     # one compiled program per (space, n), instead of a small one per operation of every draw
     return {name: d.sample(_name_key(key, name), n) for name, d in space.items()}

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import jax
 
+from vmaptune.compile_cache import quick_program
+
 STREAMS = {"members": 0, "order": 1, "ask": 2, "decide": 3, "strategy": 4, "refit": 5}
 
 # Sub-streams of a member's key.
@@ -37,9 +39,14 @@ def stream(seed: int, name: str, *indices: int) -> jax.Array:
     (e.g. stream(seed, "ask", round))."""
     if name not in STREAMS:
         raise ValueError(f"unknown random stream {name!r}; the streams are {sorted(STREAMS)}.")
-    key = jax.random.fold_in(root(seed), STREAMS[name])
+    return _fold_in_all(root(seed), (STREAMS[name],) + tuple(int(index) for index in indices))
+
+
+@quick_program
+def _fold_in_all(key: jax.Array, indices: tuple) -> jax.Array:
+    # one small program for every stream: run eagerly, each fold_in was a program of its own
     for index in indices:
-        key = jax.random.fold_in(key, int(index))
+        key = jax.random.fold_in(key, index)
     return key
 
 

@@ -26,7 +26,7 @@ from flax import struct
 
 from vmaptune import acquisition, gp
 from vmaptune.checkpoint import repr_without_unset
-from vmaptune.compile_cache import QUICK_COMPILER_OPTIONS
+from vmaptune.compile_cache import QUICK_COMPILER_OPTIONS, quick_program
 from vmaptune.space import Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
 
@@ -174,7 +174,11 @@ def _first_distinct(Z: np.ndarray, n: int, exclude: np.ndarray | None = None) ->
 
 def _key_seed(key: jax.Array) -> int:
     """An integer seed for numpy / scipy drawn from a JAX key (keeps 'same key, same result')."""
-    return int(jax.random.randint(key, (), 0, 2**31 - 1))
+    return int(_seed_draw(key))
+
+
+_seed_draw = quick_program(lambda key: jax.random.randint(key, (), 0, 2**31 - 1))
+_split_in_three = quick_program(lambda key: tuple(jax.random.split(key, 3)))  # unpacked eagerly: two programs
 
 
 def _check_choice(owner: str, name: str, value: Any, allowed: tuple, fix: str = "") -> None:
@@ -511,6 +515,17 @@ class BayesOpt(Strategy):
             fresh = np.concatenate([fresh, extra[: need - len(fresh)]])
         return np.concatenate([Z, fresh])
 
+    def _asks_per_size(self, padded: int) -> int:
+        """At most how many asks of this search find `padded` observations after padding (`bucket`):
+        the sizes between it and the next smaller bucket, a population per ask, within the rounds.
+        From the size alone, not from where the search stands, so a resumed search prices its
+        proposal program as the uninterrupted one did."""
+        if padded <= bucket(0):
+            smaller = 0
+        else:  # buckets are 3/4 and 1 of each power of two
+            smaller = 3 * padded // 4 if padded & (padded - 1) == 0 else 2 * padded // 3
+        return min(-(-(padded - smaller) // self.population), self.rounds)
+
     def _fit_and_propose(self, state: BayesOptState, key: jax.Array,
                          region_members: int = 0) -> tuple[np.ndarray, np.ndarray]:
         enc = state.encoding
@@ -525,7 +540,7 @@ class BayesOpt(Strategy):
         else:
             X, y = X_model[finite], y_model[finite]
         y = gp.warp_outputs(y, self.output_warping)
-        k_sub, k_fit, k_prop = jax.random.split(key, 3)
+        k_sub, k_fit, k_prop = _split_in_three(key)
 
         # Hyperparameters from at most max_fit_points observations: the best half (where the
         # optimiser works) and a random rest (the global shape).
@@ -544,7 +559,9 @@ class BayesOpt(Strategy):
         raw, _ = gp.fit(_pad(X[idx], m), _pad(y[idx], m), fit_mask, inits, lengthscale_prior=self.lengthscale_prior)
 
         nb, nr = bucket(n), bucket(len(X_all))
-        Z = acquisition.propose_batch(
+        settings = self._settings
+        quick = acquisition.quick_proposal(settings, nb, self._asks_per_size(nb))
+        Z = (acquisition.propose_batch_quick if quick else acquisition.propose_batch)(
             _constrain(jnp.asarray(raw)),
             _pad(X, nb),
             _pad(y, nb),
@@ -553,7 +570,7 @@ class BayesOpt(Strategy):
             _pad(np.ones(len(X_all), bool), nr),
             k_prop,
             self._choice,
-            settings=self._settings,
+            settings=settings,
             encoding=enc,
             count=self.population,
             region=self._region(state, X, y, raw) if self.trust_region else None,

@@ -9,7 +9,6 @@ the range). The box never leaves [0, 1], the original bounds.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import numbers
 from typing import Any, Mapping
 
@@ -18,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from vmaptune.compile_cache import quick_program
 from vmaptune.space import Choice, Space, checked_arguments
 from vmaptune.strategies.base import (
     Strategy,
@@ -81,7 +81,7 @@ def _value_bounds(space: Space, low, high) -> dict[str, tuple[jax.Array, jax.Arr
     return {name: (lo[name][0], hi[name][0]) for name in space.names}
 
 
-@functools.partial(jax.jit, static_argnames=("space", "n"))
+@quick_program(static_argnames=("space", "n"))
 def sample_in_range(key, space: Space, low, high, n: int) -> dict[str, jax.Array]:
     """n members uniform in the box [low, high] of the unit cube: dict name -> (n,)."""
     u = low + (high - low) * jax.random.uniform(key, (n, len(space)))
@@ -91,7 +91,7 @@ def sample_in_range(key, space: Space, low, high, n: int) -> dict[str, jax.Array
     return {name: jnp.clip(x, *bounds[name]) for name, x in hp.items()}
 
 
-@functools.partial(jax.jit, static_argnames=("space", "top_k"))
+@quick_program(static_argnames=("space", "top_k"))
 def _record(low, high, hist_hp, hist_scores, hp, scores, r, margin, space: Space, top_k: int):
     """Writes round r into the history and, unless r is the last round, sets row r + 1 of the
     ranges around the top_k of every round so far."""

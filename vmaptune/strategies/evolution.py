@@ -11,7 +11,6 @@ Members with NaN or inf scores are never picked as parents or elites.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import numbers
 from typing import Mapping
 
@@ -19,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from vmaptune.compile_cache import quick_program
 from vmaptune.space import Choice, Space, checked_arguments
 from vmaptune.strategies.base import (
     Strategy,
@@ -198,7 +198,7 @@ class Evolution(Strategy):
             )
 
 
-@functools.partial(jax.jit, static_argnames=("selection", "tournament_size"))
+@quick_program(static_argnames=("selection", "tournament_size"))
 def next_generation(
     key, u, scores, is_choice, *, selection: str, tournament_size: int, truncation, elite,
     crossover_prob, mutation_prob, sigma,
@@ -225,12 +225,12 @@ def next_generation(
     return jnp.where((copied >= 0)[:, None], u[order], children), copied
 
 
-@functools.partial(jax.jit, static_argnames=("space",))
+@quick_program(static_argnames=("space",))
 def _to_unit(hp, space: Space):
     return space.to_unit(hp)
 
 
-@functools.partial(jax.jit, static_argnames=("space", "selection", "tournament_size"))
+@quick_program(static_argnames=("space", "selection", "tournament_size"))
 def _propose(key, hp, u, scores, is_choice, space: Space, **settings):
     u, copied = next_generation(key, u, scores, is_choice, **settings)
     # Elites are copied from the values told, not decoded from u: to_unit / from_unit need not

@@ -38,7 +38,6 @@ with ask / tell).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 import numbers
@@ -50,6 +49,7 @@ import numpy as np
 from flax import struct
 
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
+from vmaptune.compile_cache import quick_program
 from vmaptune.space import (
     Choice,
     Distribution,
@@ -107,7 +107,7 @@ def _live_rank(scores, live):
     return order, position
 
 
-@functools.partial(jax.jit, static_argnames=("space", "explore"))
+@quick_program(static_argnames=("space", "explore"))
 def exploit_explore(key, hp, scores, live, fraction, factors, resample_prob, *, space: Space,
                     explore: tuple[str, ...]):
     """One PBT step over a population.
