@@ -42,6 +42,21 @@ def _no_compiling_ahead(monkeypatch):
     monkeypatch.setattr(ahead, "_turned_off", False)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drops JAX's in-memory compiled programs after each test file (later files load theirs from
+    the persistent cache). Every XLA:CPU executable holds memory mappings of its own; one process
+    running the whole suite reached Linux's limit of 65530 per process (vm.max_map_count) at about
+    80 % and XLA then crashed inside a compile (a segfault, not an error)."""
+    yield
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
+
+
 @pytest.fixture(scope="session")
 def digits():
     return vt.load_dataset("digits")
