@@ -63,12 +63,10 @@ def quick_program(fun=None, **jit_arguments):
     return call
 
 
-def _outside_any_trace() -> bool:
-    try:  # JAX has no public test for this; without the private one, every call is jitted plainly
-        from jax._src import core
-
-        return bool(core.trace_state_clean())
-    except (ImportError, AttributeError):
+try:  # JAX has no public test for this; without the private one, every call is jitted plainly
+    from jax._src.core import trace_state_clean as _outside_any_trace
+except ImportError:
+    def _outside_any_trace() -> bool:
         return False
 
 

@@ -14,7 +14,6 @@ scored, so the GP never proposes a point between two integers.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import numbers
 from typing import Any, Mapping
@@ -26,7 +25,7 @@ from flax import struct
 
 from vmaptune import acquisition, gp
 from vmaptune.checkpoint import repr_without_unset
-from vmaptune.compile_cache import QUICK_COMPILER_OPTIONS, quick_program
+from vmaptune.compile_cache import quick_program
 from vmaptune.space import Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
 
@@ -133,13 +132,12 @@ class Encoding:
 # -- host-side conversions ---------------------------------------------------------------------------
 # ask and tell convert a population or two per round; run eagerly, each jnp operation of a
 # conversion compiled a program of its own (about 60, 2-3 s of a first search's compiles).
-_host_program = functools.partial(jax.jit, static_argnums=0, compiler_options=QUICK_COMPILER_OPTIONS)
+_host_program = quick_program(static_argnums=0)
 _encode = _host_program(lambda encoding, hp: encoding.encode(hp))
 _decode = _host_program(lambda encoding, Z: encoding.decode(Z))
 _unit_to_z = _host_program(lambda encoding, U: encoding.unit_to_z(U))
-_constrain = jax.jit(gp.constrain, compiler_options=QUICK_COMPILER_OPTIONS)
-_default_raw = functools.partial(jax.jit, static_argnums=0, compiler_options=QUICK_COMPILER_OPTIONS)(
-    lambda d: gp.unconstrain(gp.default_params(d)))
+_constrain = quick_program(gp.constrain)
+_default_raw = _host_program(lambda d: gp.unconstrain(gp.default_params(d)))
 
 
 # -- helpers ---------------------------------------------------------------------------------------
