@@ -70,9 +70,11 @@ def test_model_proposals_beat_the_random_members_of_the_same_brackets(runs):
 
 @pytest.mark.parametrize("model", [None, vt.BayesOpt(acquisition="ucb", lengthscale_prior=(0.3, 0.5))])
 def test_each_brackets_model_fits_by_maximum_likelihood_over_the_whole_space(model):
-    proposer = vt.BOHB(max_epochs=9, model=model)._proposer(5)
+    bohb = vt.BOHB(max_epochs=9, model=model)
+    proposer = bohb._proposer(5, len(bohb.plan()))
     assert proposer.lengthscale_prior is None and proposer.trust_region is False
-    assert (proposer.population, proposer.rounds) == (5, 1)
+    # one ask per bracket at most: its proposal program is priced for them all
+    assert (proposer.population, proposer.rounds) == (5, 3)
 
 
 def test_random_fraction_one_is_hyperband():

@@ -80,12 +80,15 @@ class BOHB(Hyperband):
             raise TypeError(f"BOHB: model must be a vt.BayesOpt (its settings propose the members) or None, got "
                             f"model={self.model!r}. E.g. model=vt.BayesOpt(acquisition='ucb').")
 
-    def _proposer(self, population: int) -> BayesOpt:
+    def _proposer(self, population: int, brackets: int = 1) -> BayesOpt:
+        """The BayesOpt that proposes a bracket's members. brackets: how many brackets the search
+        runs, each at most one ask: the proposer's rounds, so its proposal program is priced
+        (acquisition.quick_proposal) for the asks the search can make, not for one."""
         model = self.model if self.model is not None else BayesOpt(restarts=2, num_candidates=512)
         # each bracket fits a fresh model: a trust region would have no history to grow or shrink
         # from, and a prior on the lengthscales would outweigh its few scores
-        return dataclasses.replace(model, population=population, rounds=1, initial_size=1, trust_region=False,
-                                   lengthscale_prior=None)
+        return dataclasses.replace(model, population=population, rounds=max(int(brackets), 1), initial_size=1,
+                                   trust_region=False, lengthscale_prior=None)
 
     def _model_members(self, population: int) -> int:
         """How many of a new bracket of `population` the model proposes once it is in use."""
@@ -112,7 +115,7 @@ class BOHB(Hyperband):
         if n_model:
             # one batch size for every bracket (the largest), cut to this bracket's share: the
             # acquisition maximiser compiles once, not once per bracket size
-            proposer = self._proposer(max(self._model_members(rungs[0][0]) for rungs in state.plan))
+            proposer = self._proposer(max(self._model_members(rungs[0][0]) for rungs in state.plan), len(state.plan))
             model = proposer.init(state.space, jax.random.fold_in(key_model, 0))
             model = model.replace(design_next=len(model.design))  # no initial design: straight to the model
             model = proposer.tell(model, {k: v[rows] for k, v in state.observed_hp.items()},
