@@ -114,3 +114,38 @@ def test_program_keys_leave_out_function_addresses_and_a_broken_file_is_started_
     assert costs.machine_entries() == {costs.program_key(program, 8): {"compile": 2.5, "load": 0.9}}
     costs.remember(program, 8, 2.0, from_cache=False)
     assert costs.machine_entries()[costs.program_key(program, 8)]["compile"] == 2.0
+
+
+def test_this_process_memory_maps_are_counted_against_linuxs_limit():
+    maps = compile_cache.memory_maps()
+    if maps is None:  # not Linux: nothing to count, and nothing is ever released
+        assert not compile_cache.release_if_near_map_limit()
+        return
+    used, limit = maps
+    assert 0 < used < limit
+    assert not compile_cache.release_if_near_map_limit()  # this process is far from it
+
+
+def test_a_search_near_the_map_limit_drops_compiled_programs_first_and_gives_the_same_result(monkeypatch):
+    import pytest
+
+    import vmaptune as vt
+
+    if compile_cache.memory_maps() is None:
+        pytest.skip("the memory-map limit is Linux's (/proc/self/maps); this system has no such limit")
+    data = vt.load_dataset("iris")
+    space = Space(learning_rate=LogUniform(1e-3, 1e-1))
+
+    def search():
+        return vt.tune(vt.MLP(hidden=1, units=8), space, data, vt.RandomSearch(population=4), epochs=2, seed=5,
+                       progress=False).members
+
+    before = search()
+    users_program = jax.jit(lambda x: x * 3.0)
+    users_program(jnp.ones(2))
+    assert users_program._cache_size() == 1
+    monkeypatch.setattr(compile_cache, "MAP_LIMIT_SHARE", 0.0)  # any count is "near" the limit now
+    with pytest.warns(RuntimeWarning, match=r"vm\.max_map_count.*jax\.clear_caches\(\)"):
+        after = search()
+    assert users_program._cache_size() == 0  # dropped before the search compiled its own
+    np.testing.assert_array_equal(after["score"].to_numpy(), before["score"].to_numpy())

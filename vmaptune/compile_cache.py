@@ -17,12 +17,21 @@ stats the whole directory under a file lock, and every read writes an access-tim
 compile cached (some thousands of small entries after a while) that made each compile O(entries):
 a test suite that compiles a few thousand programs ran over twice as long. One pass at import
 does the same job once per process.
+
+Compiled programs also live in the process (JAX's in-memory caches), and on a CPU each holds
+memory maps of its own machine code (about 35). Linux stops a process at vm.max_map_count maps
+(65530 by default) and XLA then crashes inside its next compile, taking the process with it. A
+long process that builds a few hundred different models (a loop over architectures, an sklearn
+search over a vt estimator's layer sizes) gets there; `release_if_near_map_limit`, called before a
+search or a fit builds its programs, drops them first (they come back from the persistent cache).
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import os
+import warnings
 
 import jax
 
@@ -139,3 +148,38 @@ def prune(path: str, max_bytes: int) -> int:
         total -= size
         removed += 1
     return removed
+
+
+#: Share of the process's memory-map limit (vm.max_map_count) above which a new search first drops
+#: JAX's compiled programs: a search's own programs take a few thousand maps at most.
+MAP_LIMIT_SHARE = 0.8
+
+
+def memory_maps() -> tuple[int, int] | None:
+    """(memory maps this process holds, the most Linux lets it hold), or None where the system
+    does not say (not Linux)."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            used = maps.read().count(b"\n")
+        with open("/proc/sys/vm/max_map_count") as limit:
+            return used, int(limit.read())
+    except (OSError, ValueError):
+        return None
+
+
+def release_if_near_map_limit() -> bool:
+    """Drops JAX's in-memory compiled programs (`jax.clear_caches`, yours too: each is traced
+    again at its next call and loaded from the persistent cache) when this process holds more
+    than MAP_LIMIT_SHARE of the memory maps it may, before XLA would crash on reaching the limit.
+    Returns True when it did, with a warning that says why."""
+    maps = memory_maps()
+    if maps is None or maps[0] <= MAP_LIMIT_SHARE * maps[1]:
+        return False
+    warnings.warn(f"vmaptune: this process holds {maps[0]} memory maps of the {maps[1]} Linux allows "
+                  f"(vm.max_map_count), most of them compiled programs; XLA crashes at the limit, so JAX's "
+                  f"in-memory compiled programs are dropped now (jax.clear_caches()): later calls trace them "
+                  f"again and load them from the persistent compile cache. Raising the limit (sysctl "
+                  f"vm.max_map_count) keeps them.", RuntimeWarning, stacklevel=3)
+    jax.clear_caches()
+    gc.collect()  # the executables go when their last reference does
+    return True

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmaptune import costs
+from vmaptune import compile_cache, costs
 from vmaptune.data import Dataset
 from vmaptune.distributed import agree, check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
@@ -130,6 +130,7 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, data.n_train)
     check_outputs(built, loss, space, data)
+    compile_cache.release_if_near_map_limit()  # the checks passed: this call will compile
     return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, loss=loss, batch_size=largest,
                    min_batch_size=smallest, variable_batch=smallest != largest, shared_order=bool(shared_order),
                    early_stopping=early_stopping, devices=check_devices(devices), evaluate_every=int(evaluate_every),
