@@ -161,6 +161,18 @@ def test_distributed_initialize_refuses_bad_arguments_before_starting_anything(k
     assert jax.process_count() == 1
 
 
+def test_distributed_initialize_outside_a_cluster_says_what_to_pass():
+    # a fresh process (initialize must come before JAX starts), no cluster in its environment
+    code = "import vmaptune as vt; vt.distributed.initialize()"
+    cluster = ("SLURM_", "OMPI_", "PMI_", "KUBERNETES_", "JAX_COORDINATOR", "TPU_", "CLOUD_TPU", "MEGASCALE_")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(cluster)}
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "vt.distributed.initialize(coordinator_address=None, num_processes=None, process_id=None) found no " \
+           "cluster" in done.stderr, done.stderr[-2000:]
+    assert "coordinator_address='host:port'" in done.stderr and "leave the call out" in done.stderr
+
+
 def test_one_process_helpers_change_nothing():
     assert distributed.whole_rows(5) == 5 and distributed.is_primary()
     assert distributed.agree(3) == 3

@@ -97,10 +97,21 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     except (RuntimeError, AttributeError):  # an old JAX: its default CPU collectives
         pass
-    jax.distributed.initialize(coordinator_address, num_processes, process_id, local_device_ids=local_device_ids,
-                               initialization_timeout=initialization_timeout,
-                               heartbeat_timeout_seconds=heartbeat_timeout_seconds,
-                               shutdown_timeout_seconds=shutdown_timeout_seconds)
+    try:
+        jax.distributed.initialize(coordinator_address, num_processes, process_id, local_device_ids=local_device_ids,
+                                   initialization_timeout=initialization_timeout,
+                                   heartbeat_timeout_seconds=heartbeat_timeout_seconds,
+                                   shutdown_timeout_seconds=shutdown_timeout_seconds)
+    except ValueError as err:
+        if "defined" not in str(err):  # JAX's "coordinator_address should be defined." and the like
+            raise
+        raise ValueError(
+            f"vt.distributed.initialize(coordinator_address={coordinator_address!r}, num_processes={num_processes!r}, "
+            f"process_id={process_id!r}) found no cluster to fill in the missing ones (JAX: {err}): this process "
+            f"runs under none of SLURM, Open MPI, Kubernetes or a Cloud TPU pod. Pass all three, the same address "
+            f"and count in every process: coordinator_address='host:port' (process 0's host and a free port), "
+            f"num_processes, and this process's process_id (0 to num_processes - 1). A search on this machine "
+            f"alone needs no initialize: leave the call out.") from None
     _say_which_process_failed(shutdown_timeout_seconds)
 
 
