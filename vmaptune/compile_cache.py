@@ -22,7 +22,7 @@ Compiled programs also live in the process (JAX's in-memory caches), and on a CP
 memory maps of its own machine code (about 170 for a small MLP's training program,
 bench/memory_maps.py). Linux stops a process at vm.max_map_count maps
 (65530 by default) and XLA then crashes inside its next compile, taking the process with it. A
-long process that searches some 150 different models (a loop over architectures, an sklearn
+long process that searches some 190 different models (a loop over architectures, an sklearn
 search over a vt estimator's layer sizes) gets there; `release_if_near_map_limit`, called before a
 search or a fit builds its programs, drops them first (they come back from the persistent cache).
 """
