@@ -251,3 +251,18 @@ def test_cv_seeds_refit_early_stopping_and_the_range_test_on_the_cnn(images):
     assert result.curves["split_scores"].shape == (2, 4) and 0.3 < result.test_score <= 1.0
     lr = vt.lr_range_test(vt.Linen(CNN), images, vt.Space(dropout=vt.Fixed(0.1)), steps=30, seeds=2, batch_size=BATCH)
     assert lr.losses.shape == (2, 30) and np.isfinite(lr.losses[:, 0]).all()
+
+
+def test_an_nnx_model_with_a_float_argument_saves_and_loads(digits, tmp_path):
+    # NnxDropout keeps its traced rate as a plain attribute; rebuilt for loading, the rate is a
+    # concrete array, which nnx lists as state: the model state must be its Variables only.
+    space = SPACE.replace(width=vt.Fixed(16))
+    result = vt.tune(vt.Nnx(NnxNet), space, digits, vt.RandomSearch(population=2), epochs=1, batch_size=BATCH,
+                     refit=1, progress=False)
+    model = result.best_model()
+    again = vt.TrainedModel.load(model.save(tmp_path / "best"))
+    np.testing.assert_array_equal(again.predict_proba(digits.X_test), model.predict_proba(digits.X_test))
+    assert_trees_equal(again.model_state, model.model_state)  # BatchNorm's statistics came back
+    result.save(tmp_path / "run")
+    np.testing.assert_array_equal(vt.load_results(tmp_path / "run").best_model().predict(digits.X_test),
+                                  model.predict(digits.X_test))

@@ -28,8 +28,11 @@ from vmaptune.space import checked_arguments
 
 __all__ = ["Nnx", "BuiltNnx"]
 
-#: The variables that are the member's model state: everything but parameters and rng counters.
-MODEL_STATE = nnx.Not(nnx.Any(nnx.Param, nnx.RngState))
+#: The variables that are the member's model state: every nnx.Variable but parameters and rng
+#: counters. Only Variables: nnx also lists a concrete array attribute (a float argument stored as
+#: `self.rate = rate`, concrete when a saved model is rebuilt, traced in the step), which would make
+#: the state's structure depend on where the module was built.
+MODEL_STATE = nnx.All(nnx.Variable, nnx.Not(nnx.Any(nnx.Param, nnx.RngState)))
 
 
 @checked_arguments("vt.Nnx(MyModule, static=('features',), loss='cross_entropy')")
