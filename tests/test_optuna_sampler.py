@@ -111,3 +111,10 @@ def test_missing_optuna_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)  # makes `import optuna` raise ImportError
     with pytest.raises(ImportError, match=r"pip install vmaptune\[optuna\]"):
         OptunaSampler(object())
+
+
+def test_a_sampler_class_or_a_function_without_the_seed_is_refused():
+    with pytest.raises(TypeError, match=r"sampler is the class TPESampler, not a sampler. Pass an instance"):
+        OptunaSampler(optuna.samplers.TPESampler, population=4)
+    with pytest.raises(TypeError, match=r"must take one argument, the seed"):
+        OptunaSampler(lambda: optuna.samplers.TPESampler(), population=4)

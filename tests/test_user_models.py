@@ -197,6 +197,12 @@ def test_init_scale_multiplies_kernels_at_initialisation(images):
     np.testing.assert_array_equal(large["BatchNorm_0"]["scale"], small["BatchNorm_0"]["scale"])  # not a kernel
 
 
+class BatchNormWithoutTrain(nn.Module):  # statistics updated in every call: evaluation cannot run
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(10)(nn.BatchNorm(use_running_average=False)(x.reshape((x.shape[0], -1))))
+
+
 @pytest.mark.parametrize("model, space, match", [
     (vt.Linen(CNN), SPACE.replace(featurs=vt.Choice([4, 8])),
      r"space has 'featurs', which the model and optimizer do not read. Did you mean 'features'\?"),
@@ -207,6 +213,12 @@ def test_init_scale_multiplies_kernels_at_initialisation(images):
     (vt.Linen(CNN, loss=lambda out, y: jnp.mean(out)), SPACE,
      r"loss '<lambda>' returns shape \(\) for a batch of 2; it must return one loss per example"),
     (vt.Nnx(CNN), SPACE, r"vt.Nnx\(CNN\): not a flax.nnx Module; use vt.Linen"),
+    (vt.Linen(CNN, loss=lambda out, y: optax.softmax_cross_entropy(out, y)), SPACE,
+     r"loss '<lambda>' fails on outputs \(2, 10\) and targets \(2,\).*integer class labels.*jax.nn.one_hot\(y, 10\)"),
+    (vt.Linen(CNN, metric=vt.Metric("hits", "classification", lambda out, y: out.argmax(-1) == y)), SPACE,
+     r"metric 'hits' returns shape \(2,\) for a batch of 2; it must return one value for the whole batch"),
+    (vt.Linen(BatchNormWithoutTrain), vt.Space(learning_rate=vt.Fixed(0.01)),
+     r"updates a variable when evaluated.*take `train: bool`.*use_running_average=not train"),
 ])
 def test_bad_user_models_are_named_before_anything_compiles(images, model, space, match):
     before = dict(engine.TRACE_COUNTS)

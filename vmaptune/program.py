@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import errors as flax_errors
 
 from vmaptune import compile_cache, costs
 from vmaptune.data import Dataset
@@ -129,7 +130,7 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, data.n_train)
-    check_outputs(built, loss, space, data)
+    check_outputs(built, loss, space, data, metric)
     compile_cache.release_if_near_map_limit()  # the checks passed: this call will compile
     return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, loss=loss, batch_size=largest,
                    min_batch_size=smallest, variable_batch=smallest != largest, shared_order=bool(shared_order),
@@ -137,15 +138,17 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
                    member_block=_member_block(built, space, check_member_block(member_block), data, largest))
 
 
-def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset) -> None:
-    """Traces one member (no compile) on a batch of 2: its outputs must be (2, n_outputs) and the
-    loss one value per example; hyperparameters used in Python control flow are named."""
+def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, metric: Metric | None = None) -> None:
+    """Traces one member (no compile) on a batch of 2: its outputs must be (2, n_outputs), the loss
+    one value per example and the metric one value per batch; hyperparameters used in Python
+    control flow are named."""
     hp = one_member(space)
     x = jax.ShapeDtypeStruct((2,) + data.input_shape, data.X_train.dtype)
     y = jax.ShapeDtypeStruct((2,) + tuple(data.y_train.shape[1:]), data.y_train.dtype)
 
-    def forward(key, x, hp):  # hp traced, as in the compiled step
+    def forward(key, x, hp):  # hp traced, as in the compiled step; evaluated too, as validation will
         params, state = built.init(key, hp)
+        built.apply(params, state, x, hp, train=False)
         return built.apply(params, state, x, hp, train=True, key=key)[0]
 
     try:
@@ -155,13 +158,34 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset) ->
         raise ValueError(f"the model uses a per-member hyperparameter in Python control flow ({type(err).__name__}); "
                          f"the traced ones are {traced}. flax's nn.Dropout tests `rate == 0`: use vt.nn.Dropout "
                          f"(vt.nn.NnxDropout), or make the field structural with static=(...).") from err
+    except flax_errors.ModifyScopeVariableError as err:  # BatchNorm updating statistics in a call not told it trains
+        raise ValueError(f"the model updates a variable when evaluated ({err}) A linen module with BatchNorm must take "
+                         f"`train: bool` in __call__ and use nn.BatchNorm(use_running_average=not train): vmaptune "
+                         f"passes train=True in the step and train=False to evaluate.") from err
     need = (2, data.n_outputs)
     if out.shape != need:
         what = f"one logit per class ({data.n_outputs})" if data.task == "classification" else \
             f"one value per target ({data.n_outputs})"
         raise ValueError(f"the model's output for a batch of 2 has shape {out.shape}; the data needs {need}: "
                          f"{what}, e.g. end with nn.Dense({data.n_outputs}).")
-    per_example = jax.eval_shape(loss.per_example, out, y)
+    targets = (f"integer class labels, shape (batch,), dtype {y.dtype}: use e.g. "
+               f"optax.softmax_cross_entropy_with_integer_labels, or jax.nn.one_hot(y, {data.n_outputs}) inside "
+               f"your function" if data.task == "classification" else f"shape {('batch',) + y.shape[1:]}")
+    try:
+        per_example = jax.eval_shape(loss.per_example, out, y)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"loss {loss.name!r} fails on outputs {out.shape} and targets {y.shape} ({err}). Its targets "
+                         f"are {targets}.") from err
+    if metric is not None:
+        try:
+            value = jax.eval_shape(metric.score, out, y)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"metric {metric.name!r} fails on outputs {out.shape} and targets {y.shape} ({err}). "
+                             f"Its targets are {targets}.") from err
+        if value.shape != ():
+            raise ValueError(f"metric {metric.name!r} returns shape {value.shape} for a batch of 2; it must return "
+                             f"one value for the whole batch (a scalar), e.g. the mean over the rows: "
+                             f"jnp.mean(...).")
     if per_example.shape != (2,):
         raise ValueError(f"loss {loss.name!r} returns shape {per_example.shape} for a batch of 2; it must return one "
                          f"loss per example, shape (2,) (the engine takes the mean over each member's own rows).")

@@ -22,6 +22,7 @@ seed. The state holds a live `optuna.Study` that `ask` and `tell` update in plac
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, Mapping
 
 import jax
@@ -127,6 +128,20 @@ class OptunaSampler(Strategy):
         super().__post_init__()
         check_positive_int("OptunaSampler", "rounds", self.rounds)
         optuna = _import_optuna()
+        if isinstance(self.sampler, type):  # a class is callable, and would take our seed as its first option
+            raise TypeError(
+                f"OptunaSampler: sampler is the class {self.sampler.__name__}, not a sampler. Pass an instance, "
+                f"e.g. vt.OptunaSampler(optuna.samplers.{self.sampler.__name__}(seed=0)), or a function seed -> "
+                f"sampler: lambda seed: optuna.samplers.{self.sampler.__name__}(seed=seed)."
+            )
+        if callable(self.sampler) and not isinstance(self.sampler, optuna.samplers.BaseSampler):
+            try:
+                inspect.signature(self.sampler).bind(0)
+            except TypeError:
+                raise TypeError(f"OptunaSampler: the sampler function {self.sampler!r} must take one argument, the "
+                                f"seed: e.g. lambda seed: optuna.samplers.TPESampler(seed=seed).") from None
+            except ValueError:  # no signature to read (a builtin): it is called as it is
+                pass
         if not (isinstance(self.sampler, optuna.samplers.BaseSampler) or callable(self.sampler)):
             raise TypeError(
                 f"OptunaSampler: sampler must be an Optuna sampler or a function seed -> sampler, got "
