@@ -235,3 +235,56 @@ def test_text_labels_from_a_csv_come_back_in_predictions(tmp_path):
     predicted = result.best_model().predict(X[:10])
     assert set(predicted) <= set(labels) and predicted.dtype.kind in "OU"
     assert 0.0 <= result.best_model().score(X, labels) <= 1.0
+
+
+NET = """
+import flax.linen as nn
+
+
+class Net(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(3)(nn.relu(nn.Dense({units})(x)))
+"""
+
+
+def test_resume_after_an_edit_of_your_own_module_is_refused(data, tmp_path, monkeypatch):
+    # vt.Linen(Net)'s repr names only the class: the spec records its source too
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run_dir = str(tmp_path / "run")
+
+    def tune_net(units, **kw):
+        (tmp_path / "user_net.py").write_text(NET.format(units=units))
+        sys.modules.pop("user_net", None)
+        import user_net
+        return vt.tune(vt.Linen(user_net.Net), vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1)), data,
+                       vt.RandomSearch(population=2), run_dir=run_dir, **{**SMALL, "epochs": 1}, **kw)
+
+    first = tune_net(4)
+    pd.testing.assert_frame_equal(tune_net(4, resume=True).members, first.members)  # the same source resumes
+    with pytest.raises(ValueError, match=r"different\n  model: saved Linen\(Net\) source sha256 [0-9a-f]{16}\n"):
+        tune_net(8, resume=True)
+    sys.modules.pop("user_net", None)
+
+
+def test_a_run_written_before_sources_were_recorded_still_resumes():
+    from vmaptune.checkpoint import spec_difference
+    now = {"model": "Linen(Net) source sha256 0123456789abcdef", "space": "s"}
+    assert spec_difference({"model": "Linen(Net)", "space": "s"}, now) == ""
+    assert "model" in spec_difference({"model": "Linen(Other)", "space": "s"}, now)
+
+
+def test_a_saved_run_loads_its_table_without_the_models_code(data, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "gone_net.py").write_text(NET.format(units=4))
+    import gone_net
+    result = vt.tune(vt.Linen(gone_net.Net), vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1)), data,
+                     vt.RandomSearch(population=2), refit=1, **{**SMALL, "epochs": 1})
+    result.save(tmp_path / "run")
+    (tmp_path / "gone_net.py").unlink()
+    sys.modules.pop("gone_net")
+    again = vt.load_results(tmp_path / "run")  # the table and curves need no model code
+    pd.testing.assert_frame_equal(again.members, result.members)
+    assert sorted(again.models) == sorted(result.models)
+    with pytest.raises(ImportError, match=r"the model's class cannot be imported here .*gone_net.*Import the module"):
+        again.best_model()

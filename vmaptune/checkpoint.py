@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import pickle
@@ -47,10 +48,25 @@ def run_spec(*, space, data, model, strategy, settings: dict[str, Any], version:
     """component -> the text that identifies it (what a resumed run must match)."""
     return {"space": json.dumps(space.to_config(), sort_keys=True, default=str),
             "data": data_fingerprint(data),
-            "model": without_addresses(repr(model)),
+            "model": without_addresses(repr(model)) + source_fingerprint(model),
             "strategy": without_addresses(repr(strategy)),
             "settings": without_addresses(json.dumps(settings, sort_keys=True, default=repr)),
             "version": version}
+
+
+def source_fingerprint(model) -> str:
+    """' source sha256 <hex>' of your own module's class (or factory) source, so that a resume after
+    an edit of the class is refused: its repr names only the class. '' for the built-in models
+    (their repr holds their whole configuration) and for a class whose source cannot be read (one
+    typed into an interactive session). Code the class calls elsewhere is not covered."""
+    module = getattr(model, "module", None)
+    if module is None:
+        return ""
+    try:
+        source = inspect.getsource(module)
+    except (OSError, TypeError):
+        return ""
+    return f" source sha256 {hashlib.sha256(source.encode()).hexdigest()[:16]}"
 
 
 def data_fingerprint(data) -> str:
@@ -80,6 +96,8 @@ def without_addresses(text: str) -> str:
 def spec_difference(saved: dict[str, str], now: dict[str, str]) -> str:
     """'' when the specs match, else which components differ, with both texts (shortened)."""
     lines = []
+    if " source sha256 " not in saved.get("model", "") and now.get("model"):  # written before the source was
+        now = {**now, "model": re.sub(r" source sha256 [0-9a-f]+$", "", now["model"])}  # recorded: as then
     for name in SPEC_COMPONENTS:
         if saved.get(name) != now.get(name):
             lines.append(f"  {name}: saved {_short(saved.get(name))}\n  {' ' * len(name)}  now   {_short(now.get(name))}")

@@ -10,6 +10,7 @@ are replaced whole (vmaptune/atomic.py): a reader never sees a half-written run.
 
 from __future__ import annotations
 
+import collections.abc
 import json
 import os
 from typing import Any, Mapping
@@ -41,7 +42,8 @@ class Results:
         self.curves = {k: np.asarray(v) for k, v in curves.items()}
         self.hp = {k: np.asarray(v) for k, v in hp.items()}
         self.settings = dict(settings)
-        self.models: dict[int, Any] = dict(models or {})  # row -> TrainedModel (refit members)
+        # row -> TrainedModel (refit members); a loaded run's are read when asked for
+        self.models: Mapping[int, Any] = models if isinstance(models, SavedModels) else dict(models or {})
 
     # -- selection -------------------------------------------------------------------------------
     @property
@@ -224,14 +226,39 @@ def load_results(path: str | os.PathLike) -> Results:
                 table[name] = pd.Series(f[f"table/{name}"])
         curves = {k.removeprefix("curves/"): f[k] for k in f.files if k.startswith("curves/")}
         hp = {k.removeprefix("hp/"): f[k] for k in f.files if k.startswith("hp/")}
-    models = {row: _load_model(path, row) for row in meta.get("models", [])}
+    models = SavedModels(path, meta.get("models", []))
     return Results(Space.from_config(meta["space"]), pd.DataFrame(table), curves, hp, meta.get("settings", {}), models)
 
 
-def _load_model(path: str, row: int):
-    from vmaptune.trained import TrainedModel
+class SavedModels(collections.abc.MutableMapping):
+    """row -> TrainedModel of a results directory, each read when first asked for: the table and
+    curves load without the model's code, which a model of your own needs (its class must import)."""
 
-    return TrainedModel.load(os.path.join(path, "models", f"row_{row}"))
+    def __init__(self, path: str, rows):
+        self.path, self.rows, self._loaded = path, [int(r) for r in rows], {}
+
+    def __getitem__(self, row: int):
+        if row not in self.rows:
+            raise KeyError(row)
+        if row not in self._loaded:
+            from vmaptune.trained import TrainedModel
+
+            self._loaded[row] = TrainedModel.load(os.path.join(self.path, "models", f"row_{row}"))
+        return self._loaded[row]
+
+    def __setitem__(self, row: int, model):
+        self.rows = sorted(set(self.rows) | {int(row)})
+        self._loaded[int(row)] = model
+
+    def __delitem__(self, row: int):
+        self.rows.remove(row)
+        self._loaded.pop(row, None)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self):
+        return len(self.rows)
 
 
 def _load_csv(path: str) -> Results:

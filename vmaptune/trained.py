@@ -158,7 +158,12 @@ class TrainedModel:
         """A model written by `save`: the same weights, bit for bit."""
         path = os.fspath(path)
         with open(os.path.join(path, "model.pkl"), "rb") as f:
-            described = pickle.load(f)
+            try:
+                described = pickle.load(f)
+            except (ImportError, AttributeError) as err:  # the class of a model of your own is not importable here
+                raise ImportError(f"{path}: the model's class cannot be imported here ({err}). Import the module that "
+                                  f"defines it first (or run from its folder); a class defined in a script run as "
+                                  f"__main__ must move to a module of its own to load elsewhere.") from err
         network: BuiltModel = described["network"]
         hp = {k: jnp.asarray(v) for k, v in described["hp"].items()}
         structure = jax.eval_shape(lambda key: network.init(key, hp), jax.random.key(0))
