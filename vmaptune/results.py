@@ -273,7 +273,7 @@ def _load_csv(path: str) -> Results:
     rows = [int(n.removeprefix("row_")) for n in sorted(os.listdir(models_dir)) if n.startswith("row_")] \
         if os.path.isdir(models_dir) else []
     return Results(Space.from_config(meta["space"]), members, curves, hp, meta.get("settings", {}),
-                   {row: _load_model(path, row) for row in rows})
+                   SavedModels(path, rows))
 
 
 def _plain(value):
