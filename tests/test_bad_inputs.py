@@ -14,6 +14,7 @@ import functools
 import json
 import re
 import time
+import warnings
 
 import flax.linen as nn
 import numpy as np
@@ -454,3 +455,16 @@ def test_bad_input_is_named_with_its_fix(fn, error, expected, tmp_path):
             assert part in message, f"{part!r} is not in: {message}"
     assert info.type is error, f"raised {info.type.__name__}, expected exactly {error.__name__}: {message}"
     assert seconds < CASE_SECONDS, f"took {seconds:.1f} s to reject: it must fail in its checks, before compiling"
+
+
+def test_a_searched_setting_no_chosen_optimizer_reads_warns(digits):
+    space = vt.Space(learning_rate=vt.Fixed(0.01), optimizer=vt.Fixed("adam"), momentum=vt.Uniform(0.5, 0.99),
+                     b2=vt.OneMinusLogUniform(0.9, 0.99))
+    with pytest.warns(UserWarning, match=r"searches momentum=Uniform.*only the optimizers \['sgd', 'momentum', "
+                                         r"'nesterov'\] read; the space's optimizer is \['adam'\]") as caught:
+        vt.build_program(vt.MLP(), space, digits)
+    assert not any("b2" in str(w.message) for w in caught)  # adam reads b2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fixed value is not a search, and a choice with sgd reads momentum
+        vt.build_program(vt.MLP(), space.replace(momentum=vt.Fixed(0.9)), digits)
+        vt.build_program(vt.MLP(), space.replace(optimizer=vt.Choice(["adam", "sgd"])), digits)

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from vmaptune.space import Space, categorical_options, check_range
+from vmaptune.space import Fixed, Space, categorical_options, check_range
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "linear")
@@ -69,6 +69,9 @@ KIND_DEFAULTS = {
 }
 USES_MU = {"sgd", "momentum", "nesterov", "adam", "adamw"}
 USES_NU = {"adam", "adamw", "rmsprop", "adagrad"}
+#: The settings only some kinds read (the others are read by every kind).
+READ_BY = {"momentum": ("sgd", "momentum", "nesterov"), "b1": ("adam", "adamw"), "b2": ("adam", "adamw", "rmsprop"),
+           "eps": ("adam", "adamw", "rmsprop", "adagrad")}
 ADAGRAD_INITIAL_ACCUMULATOR = 0.1
 
 
@@ -282,6 +285,12 @@ class PopulationOptimizer(InjectedOptimizer):
 
     def hyperparameters(self) -> frozenset[str]:
         return frozenset(OPTIMIZER_HYPERPARAMETERS)
+
+    def unread(self, space: Space) -> dict[str, tuple[str, ...]]:
+        """Searched settings (not vt.Fixed) that none of the space's kinds reads -> the kinds that
+        would: searching them only spends the search's budget on a dimension without effect."""
+        return {name: kinds for name, kinds in READ_BY.items()
+                if name in space.names and not isinstance(space[name], Fixed) and not set(kinds) & set(self.kinds)}
 
     def structural_names(self) -> frozenset[str]:
         return frozenset(STRUCTURAL_HYPERPARAMETERS)

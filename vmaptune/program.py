@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import numbers
+import warnings
 from typing import Any, Mapping
 
 import jax
@@ -127,6 +128,10 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"space has {name!r}, which the model and optimizer do not read.{hint} "
                              f"Known names: {sorted(known)}.")
+    for name, readers in (optimizer.unread(space) if isinstance(optimizer, PopulationOptimizer) else {}).items():
+        warnings.warn(f"space searches {name}={space[name]!r}, which only the optimizers {list(readers)} read; the "
+                      f"space's optimizer is {list(optimizer.kinds)}, so every value trains alike. Drop {name!r}, or "
+                      f"search optimizer=vt.Choice([...]) with one of those.", UserWarning, stacklevel=3)
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, data.n_train)
