@@ -213,6 +213,9 @@ class BatchNormWithoutTrain(nn.Module):  # statistics updated in every call: eva
     (vt.Linen(CNN, loss=lambda out, y: jnp.mean(out)), SPACE,
      r"loss '<lambda>' returns shape \(\) for a batch of 2; it must return one loss per example"),
     (vt.Nnx(CNN), SPACE, r"vt.Nnx\(CNN\): not a flax.nnx Module; use vt.Linen"),
+    (vt.Linen(CNN), SPACE.replace(features=vt.Choice(["4", "8"])),
+     r"features=Choice\(options=\('4', '8'\)\): features is annotated int in CNN, and \['4', '8'\] are not; give int"),
+    (vt.Linen(CNN), SPACE.replace(features=vt.Fixed(True)), r"features is annotated int in CNN, and \[True\] is not"),
     (vt.Linen(CNN, loss=lambda out, y: optax.softmax_cross_entropy(out, y)), SPACE,
      r"loss '<lambda>' fails on outputs \(2, 10\) and targets \(2,\).*integer class labels.*jax.nn.one_hot\(y, 10\)"),
     (vt.Linen(CNN, metric=vt.Metric("hits", "classification", lambda out, y: out.argmax(-1) == y)), SPACE,
@@ -278,3 +281,10 @@ def test_an_nnx_model_with_a_float_argument_saves_and_loads(digits, tmp_path):
     result.save(tmp_path / "run")
     np.testing.assert_array_equal(vt.load_results(tmp_path / "run").best_model().predict(digits.X_test),
                                   model.predict(digits.X_test))
+
+
+def test_a_bool_field_takes_true_and_false_only():
+    from vmaptune.models.fields import _check_option_types
+    _check_option_types("use_bias", bool, vt.Choice([True, False]), "Net")
+    with pytest.raises(ValueError, match=r"use_bias is annotated bool in Net, and \['yes', 'no'\] are not; give True"):
+        _check_option_types("use_bias", bool, vt.Choice(["yes", "no"]), "Net")

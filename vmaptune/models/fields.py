@@ -43,6 +43,24 @@ class Field:
     default: Any  # dataclasses.MISSING / inspect.Parameter.empty when required
 
 
+def _check_option_types(name: str, annotation: Any, dist: Any, module: str) -> None:
+    """A Choice / Fixed for a field annotated int or bool holds values of that type: "8" would reach
+    flax as a string shape, and "no" would count as True."""
+    if isinstance(annotation, str):
+        annotation = {"int": int, "bool": bool}.get(annotation.strip(), None)
+    if annotation not in (int, bool) or getattr(dist, "options", None) is None:
+        return
+    if annotation is int:
+        bad = [o for o in dist.options if isinstance(o, (bool, np.bool_)) or not isinstance(o, (int, np.integer))]
+        fix = "integers, e.g. vt.Choice([4, 8])"
+    else:
+        bad = [o for o in dist.options if not isinstance(o, (bool, np.bool_))]
+        fix = "True / False, e.g. vt.Choice([True, False])"
+    if bad:
+        raise ValueError(f"{name}={dist!r}: {name} is annotated {annotation.__name__} in {module}, and {bad!r} "
+                         f"{'is' if len(bad) == 1 else 'are'} not; give {fix}.")
+
+
 def _kind_of_annotation(annotation: Any) -> str | None:
     """"structural", "traced" or None (unknown) for a field's annotation."""
     if isinstance(annotation, str):  # unresolved string annotation
@@ -165,6 +183,7 @@ class FlaxModel(Model):
                 raise ValueError(f"{name}={dist!r}: {name} is a structural field of {self._module_name()} (int, "
                                  f"bool or str: one compiled program per value); search it with vt.IntUniform, "
                                  f"vt.Choice or vt.Fixed, or annotate it float to trace it.")
+            _check_option_types(name, field.annotation, dist, self._module_name())
             out[name] = kind
         return out
 
