@@ -51,3 +51,14 @@ def test_bad_config_exits_2_with_a_message(tmp_path, capsys, text, match):
     config.write_text(text)
     assert main(["run", str(config), "--no-progress", "--out", str(tmp_path / "o")]) == 2
     assert re.search(match, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["demo", "--population", "0"], r"argument --population: 0 is below 1; give an integer >= 1"),
+    (["demo", "--epochs", "two"], r"argument --epochs: 'two' is not an integer; give one >= 1"),
+    (["report", "runs/x", "--top", "-3"], r"argument --top: -3 is below 1"),
+])
+def test_counts_below_one_are_refused_not_replaced_by_the_default(argv, match, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and re.search(match, capsys.readouterr().err)

@@ -25,13 +25,24 @@ TUNE_KEYS = ("epochs", "seed", "metric", "batch_size", "shared_order", "chunk_ep
              "bucketing", "devices", "member_block", "max_memory")
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 would have meant the default, silently)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give one >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1; give an integer >= 1")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vmaptune", description="Tune a whole population of neural networks at once.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="random search for an MLP on the digits data")
     demo.add_argument("--quick", action="store_true", help="a small run (population 64, 5 epochs)")
-    demo.add_argument("--population", type=int, default=None, help="members per round (default 256, quick 64)")
-    demo.add_argument("--epochs", type=int, default=None, help="epochs per member (default 20, quick 5)")
+    demo.add_argument("--population", type=_positive_int, default=None, help="members per round (default 256, quick 64)")
+    demo.add_argument("--epochs", type=_positive_int, default=None, help="epochs per member (default 20, quick 5)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default=None, help="run directory to write (default runs/demo, quick runs/demo-quick)")
     demo.add_argument("--no-progress", action="store_true")
@@ -44,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _process_flags(run)
     report = sub.add_parser("report", help="print a run directory's table and write its plots")
     report.add_argument("run_dir")
-    report.add_argument("--top", type=int, default=10)
+    report.add_argument("--top", type=_positive_int, default=10)
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
@@ -73,7 +84,7 @@ def _process_flags(parser) -> None:
     group = parser.add_argument_group("several processes (one per host; README: Many machines)")
     group.add_argument("--coordinator", metavar="HOST:PORT", default=None,
                        help="process 0's address and a free port: joins a multi-process run")
-    group.add_argument("--num-processes", type=int, default=None, metavar="N", help="processes in the run")
+    group.add_argument("--num-processes", type=_positive_int, default=None, metavar="N", help="processes in the run")
     group.add_argument("--process-id", type=int, default=None, metavar="I", help="this process's id, 0 .. N-1")
     group.add_argument("--distributed", action="store_true",
                        help="join a multi-process run found by JAX (SLURM, Open MPI, Kubernetes, TPU pods)")
@@ -93,8 +104,8 @@ def _join_processes(args) -> None:
 
 
 def _demo(args) -> int:
-    population = args.population or (64 if args.quick else 256)
-    epochs = args.epochs or (5 if args.quick else 20)
+    population = args.population if args.population is not None else (64 if args.quick else 256)
+    epochs = args.epochs if args.epochs is not None else (5 if args.quick else 20)
     config = {"dataset": "digits", "epochs": epochs, "seed": args.seed, "space": DEMO_SPACE, "refit": 1,
               "strategy": {"name": "RandomSearch", "population": population}}
     print(f"vmaptune demo: random search, {population} MLPs (64-128-128-10) trained at once on digits "
