@@ -44,6 +44,8 @@ def test_run_from_toml_config(tmp_path, capsys):
         ('dataset = "iris"\nwhatever = 1\n[space]\nlearning_rate = 0.1\n', r"unknown keys \['whatever'\]"),
         ('dataset = "iris"\n[strategy]\nname = "Magic"\n[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n',
          "strategy name 'Magic' is unknown"),
+        ('dataset = "iris"\n[strategy]\nname = "OptunaSampler"\nsampler = "TPE"\n[space]\nlearning_rate = {type = "Fixed", value = 0.1}\n',
+         r"strategy sampler = 'TPE': give the name of an optuna.samplers class, one of \[.*'TPESampler'"),
     ],
 )
 def test_bad_config_exits_2_with_a_message(tmp_path, capsys, text, match):
@@ -62,3 +64,15 @@ def test_counts_below_one_are_refused_not_replaced_by_the_default(argv, match, c
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2 and re.search(match, capsys.readouterr().err)
+
+
+def test_an_optuna_sampler_by_name_from_a_config(tmp_path):
+    config = tmp_path / "optuna.toml"
+    config.write_text('dataset = "iris"\nepochs = 1\nbatch_size = 16\n[model]\nhidden = 1\nunits = 8\n'
+                      '[strategy]\nname = "OptunaSampler"\nsampler = "TPESampler"\npopulation = 4\nrounds = 2\n'
+                      '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n')
+    runs = [str(tmp_path / name) for name in ("a", "b")]
+    for out in runs:
+        assert main(["run", str(config), "--out", out, "--no-progress"]) == 0
+    first, second = (vt.load_results(out).members for out in runs)
+    assert len(first) == 8 and first["learning_rate"].tolist() == second["learning_rate"].tolist()  # seeded by the run

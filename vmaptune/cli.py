@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import dataclasses
 import difflib
 import json
@@ -173,6 +174,8 @@ def build(config: dict[str, Any]):
         names = sorted(n for n in strategies.__all__ if isinstance(getattr(strategies, n), type)
                        and issubclass(getattr(strategies, n), vt.Strategy) and n != "Strategy")
         raise ValueError(f"strategy name {name!r} is unknown; choose from {names}.")
+    if name == "OptunaSampler":  # the sampler by name: [strategy] name = "OptunaSampler", sampler = "TPESampler"
+        strategy_cfg["sampler"] = _optuna_sampler(strategy_cfg.get("sampler", "TPESampler"))
     strategy = cls(**strategy_cfg)
     model = vt.MLP(**config.get("model", {}))
     kwargs = {k: config[k] for k in TUNE_KEYS if k in config}
@@ -186,6 +189,21 @@ def build(config: dict[str, Any]):
                                                                       else "."))
         kwargs["early_stopping"] = vt.EarlyStopping(**stopping)
     return model, space, data, strategy, kwargs
+
+
+def _optuna_sampler(name: Any):
+    """An Optuna sampler class's name -> a function seed -> that sampler (seeded by the run)."""
+    import optuna
+
+    cls = getattr(optuna.samplers, name, None) if isinstance(name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, optuna.samplers.BaseSampler)):
+        names = sorted(n for n in dir(optuna.samplers) if n.endswith("Sampler") and n != "BaseSampler")
+        raise ValueError(f"strategy sampler = {name!r}: give the name of an optuna.samplers class, one of {names}.")
+    return functools.partial(_seeded, cls)
+
+
+def _seeded(cls, seed: int):
+    return cls(seed=seed)
 
 
 def _needs(table: dict, kind: str, keys: tuple[str, ...], example: str) -> None:
