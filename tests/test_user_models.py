@@ -142,7 +142,7 @@ def test_flax_dropout_with_a_traced_rate_is_named_before_anything_compiles(image
             x = nn.Dropout(self.dropout)(x.reshape((x.shape[0], -1)), deterministic=not train)
             return nn.Dense(10)(x)
 
-    with pytest.raises(ValueError, match=r"per-member hyperparameter in Python control flow.*\['dropout'\].*"
+    with pytest.raises(ValueError, match=r"per-member hyperparameter as a Python value.*\['dropout'\].*"
                                          r"use vt.nn.Dropout"):
         vt.build_program(vt.Linen(FlaxDropout), SPACE, images)
 

@@ -160,9 +160,10 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
         out = jax.eval_shape(forward, jax.random.key(0), x, hp)
     except jax.errors.ConcretizationTypeError as err:
         traced = sorted(n for n in space.names if n in built.hyperparameters() and n not in built.structural_names())
-        raise ValueError(f"the model uses a per-member hyperparameter in Python control flow ({type(err).__name__}); "
-                         f"the traced ones are {traced}. flax's nn.Dropout tests `rate == 0`: use vt.nn.Dropout "
-                         f"(vt.nn.NnxDropout), or make the field structural with static=(...).") from err
+        raise ValueError(f"the model uses a per-member hyperparameter as a Python value (in an `if`, int(), a "
+                         f"shape; {type(err).__name__}); the traced ones are {traced}. Make such a field structural "
+                         f"(annotate it int, or static=(...)), or keep it in jnp. flax's nn.Dropout does this (it "
+                         f"tests `rate == 0`): use vt.nn.Dropout (vt.nn.NnxDropout) for a searched rate.") from err
     except flax_errors.ModifyScopeVariableError as err:  # BatchNorm updating statistics in a call not told it trains
         raise ValueError(f"the model updates a variable when evaluated ({err}) A linen module with BatchNorm must take "
                          f"`train: bool` in __call__ and use nn.BatchNorm(use_running_average=not train): vmaptune "
