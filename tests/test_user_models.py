@@ -183,6 +183,8 @@ def test_your_own_optax_optimizer_reads_the_space_and_can_be_rewritten_in_place(
     assert float(r.state.members.opt_state.hyperparams["learning_rate"][0]) == 0.0
     with pytest.raises(ValueError, match=r"optimizer= reads \['beta'\], which the space does not name"):
         vt.build_program(vt.Linen(CNN), space, images, optimizer=lambda hp: optax.sgd(hp["beta"]))
+    with pytest.raises(ValueError, match=r"reads \['learning_rte'\], .*Did you mean 'learning_rate' \(a typo in your"):
+        vt.build_program(vt.Linen(CNN), space, images, optimizer=lambda hp: optax.sgd(hp["learning_rte"]))
     with pytest.raises(ValueError, match=r"space names \['optimizer'\], the built-in optimizer's kind"):
         vt.build_program(vt.Linen(CNN), space.replace(optimizer=vt.Choice(["sgd"])), images, optimizer=adamw)
 

@@ -21,6 +21,7 @@ Each kind matches its plain optax counterpart (tests/test_optim.py):
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 from typing import Any, Callable, Mapping, NamedTuple
 
@@ -359,8 +360,10 @@ class CustomOptimizer(InjectedOptimizer):
         names = tuple(dict.fromkeys(reading.read))
         missing = [n for n in names if n not in space]
         if missing:
-            raise ValueError(f"optimizer= reads {missing}, which the space does not name; add them, e.g. "
-                             f"{missing[0]}=vt.Fixed(...) or a distribution to search.")
+            close = difflib.get_close_matches(missing[0], list(space.names), n=1)
+            hint = f" Did you mean {close[0]!r} (a typo in your function)?" if close else ""
+            raise ValueError(f"optimizer= reads {missing}, which the space does not name.{hint} Otherwise add them, "
+                             f"e.g. {missing[0]}=vt.Fixed(...) or a distribution to search.")
         return cls(factory=factory, names=names)
 
     def __repr__(self):
