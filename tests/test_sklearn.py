@@ -1,6 +1,8 @@
 """scikit-learn's interface: the estimators pass scikit-learn's own checks, PopulationSearchCV's
 cv_results_ matches RandomizedSearchCV's, and both work inside Pipelines and cross_val_score."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -71,6 +73,27 @@ def test_with_early_stopping_candidates_are_scored_and_refit_at_their_best_epoch
     assert search.best_estimator_.epochs == results.members["best_epoch"].iloc[search.best_index_]
 
 
+def test_an_early_stopping_estimator_is_refit_on_all_rows_for_the_chosen_epochs(iris):
+    X, y = iris
+    est = vt.MLPClassifier(epochs=8, batch_size=32, n_units=8, early_stopping=True, patience=2)
+    search = vt.PopulationSearchCV(est, {"learning_rate": [0.01, 0.1]}, n_iter=2, cv=2).fit(X, y)
+    best, chosen = search.best_estimator_, search.search_results_.members["best_epoch"].iloc[search.best_index_]
+    assert best.epochs == chosen and best.early_stopping is False  # no second stop on a held-out tenth
+    assert best.n_iter_ == best.best_epoch_ == chosen
+
+
+def test_a_search_on_a_dataframe_keeps_its_column_names(iris):
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=2, batch_size=32, n_units=8), {"learning_rate": [0.01, 0.1]},
+                                   n_iter=2, cv=2).fit(X, y)
+    assert list(search.feature_names_in_) == list(X.columns) == list(search.best_estimator_.feature_names_in_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X has feature names, but ... was fitted without"
+        search.predict(X)
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        search.predict(X[X.columns[::-1]])
+
+
 def test_with_validation_fraction_folds_stop_on_held_out_rows_and_are_scored_where_those_chose(iris):
     X, y = iris
     grid = {"learning_rate": [0.01, 0.1]}
@@ -119,6 +142,10 @@ def test_scipy_distributions_become_vmaptune_distributions():
     assert space["n_units"] == vt.IntUniform(4, 64)  # scipy's high is exclusive
     assert space["n_hidden"] == vt.IntUniform(0, 3)
     assert space["activation"] == vt.Choice(["relu", "tanh"]) and space["optimizer"] == vt.Fixed("adam")
+    shifted = vt.sklearn.to_space({"learning_rate": loguniform(1e-3, 1e-1, scale=2), "n_units": randint(1, 5, loc=10)})
+    assert shifted["learning_rate"] == vt.LogUniform(2e-3, 2e-1) and shifted["n_units"] == vt.IntUniform(11, 14)
+    with pytest.raises(ValueError, match=r"loguniform with loc=0.5 is not log-uniform; drop loc"):
+        vt.sklearn.to_space({"learning_rate": loguniform(1e-3, 1e-1, 0.5)})
     with pytest.raises(ValueError, match=r"scipy.stats.norm has no vmaptune equivalent"):
         from scipy.stats import norm
         vt.sklearn.to_space({"x": norm(0, 1)})
@@ -177,6 +204,17 @@ def images_arrays():
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(tol=-1.0), {"learning_rate": [0.1]}),
      r"tol=-1.0: give a training-loss improvement >= 0"),
     (lambda: vt.MLPClassifier(tol="1e-4"), r"tol='1e-4': give a training-loss improvement >= 0"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"b2": [0.99, 0.999]}),
+     r"names 'b2', which MLPClassifier has no parameter for\. Its parameters: \[.*vt.NetworkClassifier"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learnin_rate": [0.1]}), r"Did you mean 'learning_rate'\?"),
+    (lambda: vt.MLPClassifier(epochs=0), r"MLPClassifier: epochs must be an integer >= 1, got 0"),
+    (lambda: vt.MLPRegressor(epochs=-1), r"MLPRegressor: epochs must be an integer >= 1, got -1"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, epochs=0),
+     r"PopulationSearchCV: epochs must be an integer >= 1, got 0"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, early_stopping=True),
+     r"early_stopping=True: give a patience in epochs \(an integer >= 1\), vt.EarlyStopping"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"epochs": [3, 5]}),
+     r"names 'epochs', a run setting, not a searched one: give PopulationSearchCV\(epochs=\.\.\.\)"),
 ])
 def test_bad_search_arguments(iris, make, match):
     X, y = iris

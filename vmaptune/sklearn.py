@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import numbers
 import time
 import warnings
@@ -36,7 +37,7 @@ from vmaptune.metrics import Metric
 from vmaptune.models.base import Model
 from vmaptune.models.mlp import MLP
 from vmaptune.population import PopulationRun
-from vmaptune.program import build_program
+from vmaptune.program import build_program, check_int_at_least
 from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform
 from vmaptune.trained import TrainedModel
 
@@ -84,6 +85,8 @@ class _Network(BaseEstimator):
         """Trains one network on X, y for `epochs` epochs (with early_stopping: on a carved-out
         validation_fraction, keeping the best epoch's weights; with tol and no early_stopping:
         until the training loss stops improving by tol, as scikit-learn's MLPs converge)."""
+        check_int_at_least(f"{type(self).__name__}: epochs", self.epochs, 1)
+        check_int_at_least(f"{type(self).__name__}: batch_size", self.batch_size, 1)
         X, y = self._validate(X, y)
         if self._task == "classification":
             check_classification_targets(y)
@@ -258,6 +261,25 @@ def _check_tol(tol) -> float | None:
 
 
 # -- the search ---------------------------------------------------------------------------------------------
+def _check_parameters(estimator: _Network, names) -> None:
+    """Every searched name is a parameter of the estimator (the refit sets them), before anything
+    compiles: `epochs` is the run's, and a setting the MLP reads without an estimator parameter
+    would fail only at the refit. (vt.NetworkClassifier / Regressor take any name: their model's.)"""
+    valid = estimator.get_params(deep=False)
+    for name in names:
+        if name == "epochs":
+            raise ValueError("param_distributions names 'epochs', a run setting, not a searched one: give "
+                             "PopulationSearchCV(epochs=...), or strategy=vt.SuccessiveHalving(...) to give the "
+                             "best candidates more epochs.")
+        if name not in valid and not isinstance(estimator, _NetworkParameters):  # those route any name
+            close = difflib.get_close_matches(name, sorted(valid), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"param_distributions names {name!r}, which {type(estimator).__name__} has no parameter "
+                             f"for.{hint} Its parameters: {sorted(valid)}. For vmaptune's other settings, search "
+                             f"vt.NetworkClassifier / vt.NetworkRegressor(vt.MLP(), hyperparameters={{...}}) or "
+                             f"use vt.tune.")
+
+
 def to_space(distributions: Any, fixed: Mapping[str, Any] | None = None) -> Space:
     """A vt.Space from scikit-learn style distributions (a dict name -> list of values, or a
     scipy.stats distribution: loguniform / reciprocal -> LogUniform, uniform -> Uniform, randint ->
@@ -280,17 +302,17 @@ def _distribution(name: str, value: Any) -> Distribution:
     dist = getattr(value, "dist", None)
     if dist is not None:  # a frozen scipy.stats distribution
         kind = dist.name
-        args, kwds = value.args, value.kwds
+        low, high = value.support()  # loc and scale applied (randint's high inclusive)
         if kind in ("loguniform", "reciprocal"):
-            a, b = (list(args) + [kwds.get("a"), kwds.get("b")])[:2] if args else (kwds["a"], kwds["b"])
-            return LogUniform(float(a), float(b))
+            shift = value.args[2] if len(value.args) > 2 else value.kwds.get("loc", 0.0)
+            if shift:  # a shifted log-uniform is not log-uniform over its support
+                raise ValueError(f"param_distributions[{name!r}]: scipy.stats.{kind} with loc={shift!r} is not "
+                                 f"log-uniform; drop loc (scale is fine) or give vt.LogUniform(low, high).")
+            return LogUniform(float(low), float(high))
         if kind == "uniform":
-            loc = args[0] if args else kwds.get("loc", 0.0)
-            scale = args[1] if len(args) > 1 else kwds.get("scale", 1.0)
-            return Uniform(float(loc), float(loc + scale))
+            return Uniform(float(low), float(high))
         if kind == "randint":
-            low, high = (args[0], args[1]) if len(args) > 1 else (kwds["low"], kwds["high"])
-            return IntUniform(int(low), int(high) - 1)  # scipy's high is exclusive
+            return IntUniform(int(low), int(high))
         raise ValueError(f"param_distributions[{name!r}]: scipy.stats.{kind} has no vmaptune equivalent; use "
                          f"loguniform / reciprocal, uniform, randint, a list of values, or a vt distribution.")
     if isinstance(value, (list, tuple, np.ndarray, range)):
@@ -367,6 +389,13 @@ class PopulationSearchCV(BaseEstimator):
                             f"vt.NetworkRegressor, got {name}.{fix}")
         if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
             raise ValueError(f"cv={self.cv!r}: give the number of folds, an integer >= 2.")
+        stopping = self.early_stopping
+        if not (stopping is None or isinstance(stopping, EarlyStopping) or
+                (isinstance(stopping, numbers.Integral) and not isinstance(stopping, bool) and stopping >= 1)):
+            raise TypeError(f"early_stopping={stopping!r}: give a patience in epochs (an integer >= 1), "
+                            f"vt.EarlyStopping(patience=...), or None (the estimator's own early_stopping / tol).")
+        if self.epochs is not None:
+            check_int_at_least("PopulationSearchCV: epochs", self.epochs, 1)
 
     def fit(self, X, y):
         from vmaptune.strategies.random_search import RandomSearch
@@ -374,6 +403,7 @@ class PopulationSearchCV(BaseEstimator):
 
         self._check()
         est = self.estimator
+        X_given, y_given = X, y  # the refit takes them as given: a DataFrame's column names stay checked
         probe = clone(est)  # validation records n_features_in_ on the estimator: not on the user's
         X, y = probe._validate(X, y)
         self.n_features_in_ = probe.n_features_in_
@@ -386,6 +416,7 @@ class PopulationSearchCV(BaseEstimator):
         else:
             y_index = y
         searched = to_space(self.param_distributions)
+        _check_parameters(est, searched.names)
         fixed = {k: v for k, v in est._hyperparameters().items() if k not in searched}
         space = to_space(searched, fixed)
         seed = _seed(self.random_state)
@@ -434,8 +465,11 @@ class PopulationSearchCV(BaseEstimator):
             started = time.perf_counter()
             if not final:  # early stopping: for the epochs it chose (the folds' mean of them)
                 epochs = int(results.members["best_epoch"].iloc[self.best_index_]) or epochs
-            # (with the estimator's tol, its own fit stops where its training loss converges)
-            self.best_estimator_ = clone(est).set_params(**self.best_params_, epochs=epochs).fit(X, y)
+            # (with the estimator's tol, its own fit stops where its training loss converges); chosen
+            # by early stopping, the refit trains on all of X for exactly those epochs
+            exact = {} if final else {"early_stopping": False, "tol": None}
+            self.best_estimator_ = clone(est).set_params(**self.best_params_, epochs=epochs, **exact).fit(X_given,
+                                                                                                        y_given)
             self.refit_time_ = time.perf_counter() - started
         return self
 
