@@ -220,3 +220,19 @@ def test_bad_search_arguments(iris, make, match):
     X, y = iris
     with pytest.raises((TypeError, ValueError), match=match):
         make().fit(X, y)
+
+
+def test_mse_and_mae_of_several_targets_are_scikit_learns_in_each_targets_units():
+    from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3))
+    Y = np.c_[X[:, 0], 100 * X[:, 1] + 5]  # two targets a hundred times apart in scale
+    data = vt.sklearn._dataset(X, Y, "regression", 0.2, 0, pool_only=True)
+    out = rng.normal(size=(40, 2)).astype(np.float32)  # outputs and targets, standardised
+    y = rng.normal(size=(40, 2)).astype(np.float32)
+    raw_out, raw_y = data.unscale_targets(out), data.unscale_targets(y)
+    for name, sklearn_metric in (("neg_mse", mean_squared_error), ("neg_mae", mean_absolute_error)):
+        metric = vt.sklearn._in_target_units(name, data)
+        score = float(metric.score(out, y)) * vt.sklearn._score_unit(metric, data)
+        assert score == pytest.approx(-sklearn_metric(raw_y, raw_out), rel=1e-5)

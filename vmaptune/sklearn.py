@@ -24,6 +24,7 @@ import time
 import warnings
 from typing import Any, Mapping
 
+import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
@@ -421,7 +422,7 @@ class PopulationSearchCV(BaseEstimator):
         space = to_space(searched, fixed)
         seed = _seed(self.random_state)
         data = _dataset(X, y_index, task, 0.2, self.random_state, pool_only=True)
-        metric = self._metric(task)
+        metric = _in_target_units(self._metric(task), data)
         stopping = self.early_stopping
         if isinstance(stopping, numbers.Integral) and not isinstance(stopping, bool):
             stopping = EarlyStopping(patience=int(stopping))
@@ -549,11 +550,24 @@ def _dataset(X, y, task: str, validation_fraction: float | None, random_state, p
 
 
 def _score_unit(metric, data: Dataset) -> float:
-    """Factor from vmaptune's standardised-target scores to the targets' own units (MSE and MAE)."""
-    if data.task != "regression" or not isinstance(metric, str):
+    """Factor from vmaptune's standardised-target scores to the targets' own units (MSE and MAE of
+    one target; several targets are weighted inside the program: `_in_target_units`)."""
+    if data.task != "regression" or not isinstance(metric, str) or np.ndim(data.y_std) > 0:
         return 1.0
-    y_std = float(np.mean(np.asarray(data.y_std)))
+    y_std = float(data.y_std)
     return {"neg_mse": y_std ** 2, "neg_mae": y_std}.get(metric, 1.0)
+
+
+def _in_target_units(metric, data: Dataset):
+    """neg_mse / neg_mae of several targets as scikit-learn's: the mean over targets of each one's
+    error in its own units. The program sees standardised targets, and a mean over them weighs a
+    target of large scale too little, so each target's error is scaled by its std inside."""
+    if data.task != "regression" or metric not in ("neg_mse", "neg_mae") or np.ndim(data.y_std) == 0:
+        return metric
+    std = jnp.asarray(np.asarray(data.y_std, np.float32))
+    if metric == "neg_mse":
+        return Metric("neg_mse", "regression", lambda out, y: -jnp.mean(jnp.square((out - y) * std)))
+    return Metric("neg_mae", "regression", lambda out, y: -jnp.mean(jnp.abs((out - y) * std)))
 
 
 def _cv_results(results, names: list[str], n_splits: int, seconds: float, unit: float,
