@@ -236,3 +236,13 @@ def test_mse_and_mae_of_several_targets_are_scikit_learns_in_each_targets_units(
         metric = vt.sklearn._in_target_units(name, data)
         score = float(metric.score(out, y)) * vt.sklearn._score_unit(metric, data)
         assert score == pytest.approx(-sklearn_metric(raw_y, raw_out), rel=1e-5)
+
+
+def test_lists_whose_grid_is_smaller_than_n_iter_are_searched_once_each_as_scikit_learn(iris):
+    X, y = iris
+    grid = {"activation": ["relu", "tanh"], "learning_rate": [0.01, 0.03], "n_hidden": [0, 1, 2]}
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=32, n_units=4), grid, n_iter=16, cv=2)
+    with pytest.warns(UserWarning, match=r"The total space of parameters 12 is smaller than n_iter=16. Running 12"):
+        search.fit(X, y)
+    seen = {(p["activation"], p["learning_rate"], p["n_hidden"]) for p in search.cv_results_["params"]}
+    assert len(search.cv_results_["params"]) == len(seen) == 12  # every point once, none repeated

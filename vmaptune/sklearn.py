@@ -262,6 +262,26 @@ def _check_tol(tol) -> float | None:
 
 
 # -- the search ---------------------------------------------------------------------------------------------
+def _default_strategy(distributions: Any, n_iter: int):
+    """Random search of n_iter candidates; when every parameter is a list whose grid holds at most
+    n_iter points, the whole grid once (scikit-learn's ParameterSampler samples lists without
+    replacement and warns so; drawing with replacement would repeat points and miss others)."""
+    from vmaptune.strategies.grid import GridSearch
+    from vmaptune.strategies.random_search import RandomSearch
+
+    lists = isinstance(distributions, Mapping) and all(
+        isinstance(v, (list, tuple, np.ndarray, range)) for v in distributions.values())
+    if lists:
+        grid = {k: [_plain(v) for v in values] for k, values in distributions.items()}
+        size = int(np.prod([len(v) for v in grid.values()]))
+        if size <= n_iter:
+            if size < n_iter:
+                warnings.warn(f"The total space of parameters {size} is smaller than n_iter={n_iter}. Running {size} "
+                              f"iterations. For exhaustive searches, use GridSearchCV.", UserWarning, stacklevel=3)
+            return GridSearch(values=grid, population=size)
+    return RandomSearch(population=n_iter)
+
+
 def _check_parameters(estimator: _Network, names) -> None:
     """Every searched name is a parameter of the estimator (the refit sets them), before anything
     compiles: `epochs` is the run's, and a setting the MLP reads without an estimator parameter
@@ -337,7 +357,8 @@ class PopulationSearchCV(BaseEstimator):
     estimator: vt.MLPClassifier / MLPRegressor / NetworkClassifier / NetworkRegressor (its
       parameters not searched stay fixed). param_distributions: a vt.Space, or a dict in
       scikit-learn's style (lists; scipy.stats loguniform, reciprocal, uniform, randint).
-    strategy: any vt strategy (default vt.RandomSearch(population=n_iter)). cv: folds (int).
+    strategy: any vt strategy (default vt.RandomSearch(population=n_iter); lists only, whose grid has at
+    most n_iter points: vt.GridSearch of the whole grid). cv: folds (int).
     scoring: None (the estimator's: accuracy / r2), a scikit-learn name (accuracy, neg_log_loss,
       r2, neg_mean_squared_error, neg_mean_absolute_error) or a vt.Metric. refit: refit the best
       on all of X (best_estimator_): for all its epochs, or with early stopping for the epochs
@@ -399,7 +420,6 @@ class PopulationSearchCV(BaseEstimator):
             check_int_at_least("PopulationSearchCV: epochs", self.epochs, 1)
 
     def fit(self, X, y):
-        from vmaptune.strategies.random_search import RandomSearch
         from vmaptune.tune import tune
 
         self._check()
@@ -430,7 +450,8 @@ class PopulationSearchCV(BaseEstimator):
             stopping = EarlyStopping(patience=int(est.patience))
         elif stopping is None:  # the estimator's own convergence test, if it has one
             stopping = convergence(est.patience, _check_tol(est.tol))
-        strategy = self.strategy if self.strategy is not None else RandomSearch(population=int(self.n_iter))
+        strategy = self.strategy if self.strategy is not None else _default_strategy(self.param_distributions,
+                                                                                    int(self.n_iter))
         # Without early stopping on the folds' validation data a candidate is scored as scikit-learn
         # scores it (`final`): trained for all its epochs (or until its training loss converged). Its
         # best epoch would be a maximum over noisy epochs, and picking the largest of those favours
