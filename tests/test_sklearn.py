@@ -208,6 +208,11 @@ def images_arrays():
      r"names 'b2', which MLPClassifier has no parameter for\. Its parameters: \[.*vt.NetworkClassifier"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learnin_rate": [0.1]}), r"Did you mean 'learning_rate'\?"),
     (lambda: vt.MLPClassifier(epochs=0), r"MLPClassifier: epochs must be an integer >= 1, got 0"),
+    (lambda: vt.MLPClassifier(n_units=(16, 8)), r"MLPClassifier\(n_units=\(16, 8\)\): give one string or number "
+                                                r"\(n_hidden sets the depth"),
+    (lambda: vt.PopulationSearchCV(vt.MLPRegressor(), {"learning_rate": [0.1]}, scoring="accuracy"),
+     r"scoring='accuracy' does not score regression; for a regression estimator use one of \['neg_mean_absolute_error', "
+     r"'neg_mean_squared_error', 'r2'\]"),
     (lambda: vt.MLPRegressor(epochs=-1), r"MLPRegressor: epochs must be an integer >= 1, got -1"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, epochs=0),
      r"PopulationSearchCV: epochs must be an integer >= 1, got 0"),

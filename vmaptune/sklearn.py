@@ -51,6 +51,7 @@ RUN_PARAMETERS = ("model", "epochs", "batch_size", "early_stopping", "patience",
 #: scikit-learn scoring names -> vmaptune metrics (scores higher-is-better in both).
 SCORING = {"accuracy": "accuracy", "neg_log_loss": "neg_log_loss", "r2": "r2", "neg_mean_squared_error": "neg_mse",
            "neg_mean_absolute_error": "neg_mae"}
+SCORING_TASKS = {"classification": ("accuracy", "neg_log_loss"), "regression": ("r2", "neg_mse", "neg_mae")}
 
 
 class _Network(BaseEstimator):
@@ -96,7 +97,7 @@ class _Network(BaseEstimator):
                 raise ValueError(f"{type(self).__name__} needs at least 2 classes in y; got 1 class: {self.classes_}.")
         data = _dataset(X, y, self._task, self.validation_fraction if self.early_stopping else None,
                         self.random_state)
-        space = Space({k: Fixed(_plain(v)) for k, v in self._hyperparameters().items()})
+        space = Space({k: self._fixed(k, v) for k, v in self._hyperparameters().items()})
         program = build_program(self._model(), space, data, batch_size=min(int(self.batch_size), data.n_train),
                                 early_stopping=self._stopping(), devices=1, member_block=0)
         program = program.replace(evaluate=bool(self.early_stopping))
@@ -123,6 +124,15 @@ class _Network(BaseEstimator):
         self.n_iter_ = int(trained.sum())
         self.best_epoch_ = int(status["best_epoch"][0]) if self.early_stopping else self.n_iter_
         return self
+
+    def _fixed(self, name: str, value: Any) -> Fixed:
+        """An estimator parameter as the member's one value, named when it is not one."""
+        try:
+            return Fixed(_plain(value))
+        except TypeError:
+            depth = " (n_hidden sets the depth; every hidden layer has n_units units)" if name == "n_units" else ""
+            raise TypeError(f"{type(self).__name__}({name}={value!r}): give one string or number{depth}; to search "
+                            f"several values use vt.PopulationSearchCV(estimator, {{{name!r}: [...]}}).") from None
 
     def _stopping(self) -> EarlyStopping | None:
         """The rule `fit` trains under: patience on the held-out split (early_stopping), else
@@ -503,6 +513,10 @@ class PopulationSearchCV(BaseEstimator):
         if self.scoring not in SCORING:
             raise ValueError(f"scoring={self.scoring!r} is not supported; use one of {sorted(SCORING)}, a vt.Metric "
                              f"or None (the estimator's own score).")
+        fits = sorted(k for k, v in SCORING.items() if v in SCORING_TASKS[task])
+        if SCORING[self.scoring] not in SCORING_TASKS[task]:
+            raise ValueError(f"scoring={self.scoring!r} does not score {task}; for a {task} estimator use one of "
+                             f"{fits}, a vt.Metric or None (the estimator's own score).")
         return SCORING[self.scoring]
 
     # -- delegation to the best estimator ------------------------------------------------------------
