@@ -87,6 +87,27 @@ def test_population_larger_than_grid_asks_it_all_at_once():
     assert sorted(chunks[0]) == sorted(itertools.product(["a", "b", "c"], [0, 1]))
 
 
+def test_a_sample_draws_distinct_points_of_the_grid_from_the_key():
+    space = vt.Space(lr=vt.LogUniform(1e-4, 1.0), act=vt.Choice(["relu", "tanh"]), n=vt.IntUniform(1, 4))
+    values = {"lr": [1e-4, 1e-3, 1e-2, 0.1, 1.0], "act": ["tanh", "relu"], "n": [1, 2, 3, 4]}  # 40 points
+    strategy = GridSearch(values=values, population=7, sample=30)
+    assert strategy.total_evaluations() == strategy.total_evaluations(space) == 30
+    chunks, state = ask_all(strategy, space)
+    assert [len(c) for c in chunks] == [7, 7, 7, 7, 2] and state.rounds == 5
+    points = [p for c in chunks for p in c]
+    grid = {(np.float32(lr).item(), act, n) for lr, act, n in itertools.product(*values.values())}
+    assert len(set(points)) == 30 and set(points) <= grid  # without replacement, on the grid
+    again, _ = ask_all(strategy, space)  # ask_all inits with key 0: the same points in the same order
+    assert again == chunks
+    other = strategy.init(space, jax.random.key(1))
+    assert not np.array_equal(other.points, state.points)  # another seed, another sample
+    assert len(np.unique(np.asarray(other.points))) == 30
+    # a sample of at least the grid is the whole grid, in C order
+    whole = GridSearch(values=values, population=64, sample=40)
+    assert whole.total_evaluations() == 40
+    assert ask_all(whole, space)[0] == ask_all(GridSearch(values=values, population=64), space)[0]
+
+
 def test_ask_is_deterministic_and_encodes_population_arrays():
     space = vt.Space(lr=vt.LogUniform(1e-4, 1.0), act=vt.Choice(["relu", "tanh"]), n=vt.IntUniform(1, 4))
     strategy = GridSearch(values={"act": ["tanh"]}, points_per_axis=2, population=3)
@@ -110,6 +131,7 @@ def test_ask_is_deterministic_and_encodes_population_arrays():
         ({"points_per_axis": 0}, ValueError, r"points_per_axis must be an integer >= 1, got 0"),
         ({"points_per_axis": 2.5}, ValueError, r"points_per_axis must be an integer >= 1, got 2.5"),
         ({"points_per_axis": 2, "population": 0}, ValueError, r"population must be an integer >= 1, got 0"),
+        ({"sample": 0}, ValueError, r"sample must be an integer >= 1, got 0"),
     ],
 )
 def test_bad_settings_fail_at_construction(kwargs, error, match):

@@ -1,6 +1,7 @@
 """scikit-learn's interface: the estimators pass scikit-learn's own checks, PopulationSearchCV's
 cv_results_ matches RandomizedSearchCV's, and both work inside Pipelines and cross_val_score."""
 
+import itertools
 import warnings
 
 import numpy as np
@@ -251,3 +252,31 @@ def test_lists_whose_grid_is_smaller_than_n_iter_are_searched_once_each_as_sciki
         search.fit(X, y)
     seen = {(p["activation"], p["learning_rate"], p["n_hidden"]) for p in search.cv_results_["params"]}
     assert len(search.cv_results_["params"]) == len(seen) == 12  # every point once, none repeated
+
+
+def test_lists_whose_grid_is_larger_than_n_iter_are_sampled_without_replacement(iris):
+    X, y = iris
+    grid = {"activation": ["relu", "tanh"], "learning_rate": [0.01, 0.03, 0.1], "n_hidden": [0, 1, 2]}  # 18 points
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=32, n_units=4), grid, n_iter=12, cv=2,
+                                   random_state=3).fit(X, y)
+    seen = {(p["activation"], p["learning_rate"], p["n_hidden"]) for p in search.cv_results_["params"]}
+    assert len(search.cv_results_["params"]) == len(seen) == 12  # 12 distinct points of the 18
+    assert all(p in set(itertools.product(*grid.values())) for p in seen)
+
+
+def test_refit_callable_chooses_the_candidate_and_n_jobs_is_accepted(iris):
+    X, y = iris
+    grid = {"n_units": [2, 4, 8]}
+    worst = lambda results: int(np.argmax(results["rank_test_score"]))  # noqa: E731
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=2, batch_size=32), grid, n_iter=3, cv=2, refit=worst, n_jobs=-1,
+                                   verbose=0).fit(X, y)
+    assert search.best_index_ == int(np.argmax(search.cv_results_["rank_test_score"]))
+    assert search.best_params_ == search.cv_results_["params"][search.best_index_]
+    assert search.best_estimator_.n_units == search.best_params_["n_units"]
+    assert not hasattr(search, "best_score_")  # as scikit-learn with refit=callable
+    np.testing.assert_allclose(search.predict_log_proba(X[:5]), np.log(search.predict_proba(X[:5])), rtol=1e-5)
+    # (MLPClassifier's default batch of 200 is clipped to a fold's 75 rows, as scikit-learn clips it)
+    with pytest.raises(IndexError, match=r"refit=callable returned 7: best_index_ must be in \[0, 3\)"):
+        vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), grid, n_iter=3, cv=2, refit=lambda r: 7).fit(X, y)
+    with pytest.raises(TypeError, match=r"refit='accuracy': give True .* or a callable"):
+        vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), grid, n_iter=3, cv=2, refit="accuracy").fit(X, y)

@@ -168,6 +168,17 @@ def last_finite(curves: np.ndarray) -> np.ndarray:
     return np.where(finite.any(axis=-1), value, np.nan)
 
 
+def _stop_rows(n_train: int, stop_fraction: float | None) -> int:
+    return 0 if not stop_fraction else min(max(1, round(stop_fraction * n_train)), n_train - 1)
+
+
+def fold_training_rows(data: Dataset, folds: int, seed: int, stop_fraction: float | None = None) -> int:
+    """The rows each fold of cv_arrays trains on (the smallest fold's, less early stopping's share)."""
+    fold = data.folds(folds, seed)
+    n_train = min(int(np.sum(fold != f)) for f in range(folds))
+    return n_train - _stop_rows(n_train, stop_fraction)
+
+
 def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None = None
               ) -> tuple[DataArrays, np.ndarray]:
     """Device arrays for K-fold cross-validation over train + validation (never test).
@@ -186,7 +197,7 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
     train = [rng.permutation(np.flatnonzero(fold != f)) for f in range(folds)]
     n_val = min(len(h) for h in held)
     n_train = min(len(t) for t in train)
-    n_stop = 0 if not stop_fraction else min(max(1, round(stop_fraction * n_train)), n_train - 1)
+    n_stop = _stop_rows(n_train, stop_fraction)
     # the training rows are in random order: the first n_stop of each fold watch, the rest train
     train_rows = jnp.asarray(np.stack([t[n_stop:n_train] for t in train]), jnp.int32)
     val_rows = jnp.asarray(np.stack([h[:n_val] for h in held]), jnp.int32)

@@ -39,6 +39,7 @@ from vmaptune.models.base import Model
 from vmaptune.models.mlp import MLP
 from vmaptune.population import PopulationRun
 from vmaptune.program import build_program, check_int_at_least
+from vmaptune.replicas import fold_training_rows
 from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform
 from vmaptune.trained import TrainedModel
 
@@ -273,23 +274,25 @@ def _check_tol(tol) -> float | None:
 
 # -- the search ---------------------------------------------------------------------------------------------
 def _default_strategy(distributions: Any, n_iter: int):
-    """Random search of n_iter candidates; when every parameter is a list whose grid holds at most
-    n_iter points, the whole grid once (scikit-learn's ParameterSampler samples lists without
-    replacement and warns so; drawing with replacement would repeat points and miss others)."""
+    """Random search of n_iter candidates; when every parameter is a list, n_iter distinct points
+    of their grid (the whole grid once when it holds at most n_iter, with scikit-learn's warning),
+    as scikit-learn's ParameterSampler samples lists without replacement: drawing each list
+    independently would repeat points and miss others."""
     from vmaptune.strategies.grid import GridSearch
     from vmaptune.strategies.random_search import RandomSearch
 
     lists = isinstance(distributions, Mapping) and all(
         isinstance(v, (list, tuple, np.ndarray, range)) for v in distributions.values())
-    if lists:
-        grid = {k: [_plain(v) for v in values] for k, values in distributions.items()}
-        size = int(np.prod([len(v) for v in grid.values()]))
-        if size <= n_iter:
-            if size < n_iter:
-                warnings.warn(f"The total space of parameters {size} is smaller than n_iter={n_iter}. Running {size} "
-                              f"iterations. For exhaustive searches, use GridSearchCV.", UserWarning, stacklevel=3)
-            return GridSearch(values=grid, population=size)
-    return RandomSearch(population=n_iter)
+    if not lists:
+        return RandomSearch(population=n_iter)
+    grid = {k: [_plain(v) for v in values] for k, values in distributions.items()}
+    size = int(np.prod([len(v) for v in grid.values()]))
+    if size < n_iter:
+        warnings.warn(f"The total space of parameters {size} is smaller than n_iter={n_iter}. Running {size} "
+                      f"iterations. For exhaustive searches, use GridSearchCV.", UserWarning, stacklevel=3)
+    if size <= n_iter:
+        return GridSearch(values=grid, population=size)
+    return GridSearch(values=grid, population=n_iter, sample=n_iter)
 
 
 def _check_parameters(estimator: _Network, names) -> None:
@@ -372,13 +375,20 @@ class PopulationSearchCV(BaseEstimator):
     scoring: None (the estimator's: accuracy / r2), a scikit-learn name (accuracy, neg_log_loss,
       r2, neg_mean_squared_error, neg_mean_absolute_error) or a vt.Metric. refit: refit the best
       on all of X (best_estimator_): for all its epochs, or with early stopping for the epochs
-      the search chose.
+      the search chose (see below for a callable).
     epochs: per candidate (default: the estimator's). early_stopping: a vt.EarlyStopping, or an
       int patience (default: the estimator's patience on each fold's validation rows when its
       early_stopping is on, else its training-loss convergence test when it has a tol).
       vt.EarlyStopping(validation_fraction=...) watches rows held out of each fold's training
       instead, so the rows a fold is scored on never choose its epoch.
-    random_state: the seed of the candidates, folds and initial weights. progress: show tqdm's bar.
+    random_state: the seed of the candidates, folds and initial weights (None: 0, so a search
+      repeats; scikit-learn's None draws anew). progress (or verbose > 0): show tqdm's bar.
+    n_jobs: accepted so a RandomizedSearchCV call runs unchanged, and unused: every candidate-fold
+      already trains at once in one program, on every device JAX sees.
+    refit: True, False, or a callable(cv_results_) -> best_index_ (scikit-learn's; best_score_
+      is then not set).
+    Lists only (no distribution): n_iter distinct points of their grid, the whole grid when it
+      holds fewer (scikit-learn's ParameterSampler).
 
     Scores: without early stopping, or with the training-loss test, each fold's score after its
     last epoch, as scikit-learn scores a fitted estimator (the best epoch of a noisy curve would
@@ -399,7 +409,7 @@ class PopulationSearchCV(BaseEstimator):
     """
 
     def __init__(self, estimator, param_distributions, *, strategy=None, n_iter=64, cv=3, scoring=None, refit=True,
-                 epochs=None, early_stopping=None, random_state=None, progress=False):
+                 epochs=None, early_stopping=None, random_state=None, progress=False, n_jobs=None, verbose=0):
         self.estimator = estimator
         self.param_distributions = param_distributions
         self.strategy = strategy
@@ -411,6 +421,8 @@ class PopulationSearchCV(BaseEstimator):
         self.early_stopping = early_stopping
         self.random_state = random_state
         self.progress = progress
+        self.n_jobs = n_jobs
+        self.verbose = verbose
 
     def _check(self):
         if not isinstance(self.estimator, _Network):
@@ -428,6 +440,9 @@ class PopulationSearchCV(BaseEstimator):
                             f"vt.EarlyStopping(patience=...), or None (the estimator's own early_stopping / tol).")
         if self.epochs is not None:
             check_int_at_least("PopulationSearchCV: epochs", self.epochs, 1)
+        if not (isinstance(self.refit, bool) or callable(self.refit)):
+            raise TypeError(f"refit={self.refit!r}: give True (refit the best on all of X), False, or a "
+                            f"callable(cv_results_) -> best_index_; one scoring has no metric name to refit on.")
 
     def fit(self, X, y):
         from vmaptune.tune import tune
@@ -476,9 +491,12 @@ class PopulationSearchCV(BaseEstimator):
         # the validation pass of the other epochs would be a seventh of the training's work for
         # nothing. (A strategy of several rounds is told each round's best-epoch scores: it keeps them.)
         once = stopping is None and not strategy.acts_during_training and strategy.tune_rounds(space) == 1
+        # a batch no larger than a fold's training rows, as scikit-learn's MLP clips its batch to the data
+        rows = fold_training_rows(data, int(self.cv), seed, None if stopping is None else stopping.validation_fraction)
         results = tune(est._model(), space, data, strategy, epochs=epochs,
-                       batch_size=min(int(est.batch_size), data.n_train), seed=seed, metric=metric, cv=int(self.cv),
-                       early_stopping=stopping, progress=self.progress, evaluate_every=epochs if once else 1)
+                       batch_size=min(int(est.batch_size), rows), seed=seed, metric=metric, cv=int(self.cv),
+                       early_stopping=stopping, progress=bool(self.progress or self.verbose),
+                       evaluate_every=epochs if once else 1)
         seconds = time.perf_counter() - started
         self.search_results_ = results
         self.n_splits_ = int(self.cv)
@@ -488,9 +506,12 @@ class PopulationSearchCV(BaseEstimator):
         if "n_resources" in self.cv_results_:  # halving: only those trained longest compete for best
             ranks = np.where(self.cv_results_["n_resources"] == self.cv_results_["n_resources"].max(), ranks,
                              np.iinfo(ranks.dtype).max)
-        self.best_index_ = int(np.argmin(ranks))  # the first of the best, as sklearn
+        if callable(self.refit):  # the user's choice of candidate, as scikit-learn's refit=callable
+            self.best_index_ = _chosen_index(self.refit(self.cv_results_), len(ranks))
+        else:
+            self.best_index_ = int(np.argmin(ranks))  # the first of the best, as sklearn
+            self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.best_params_ = self.cv_results_["params"][self.best_index_]
-        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.scorer_ = metric
         self.multimetric_ = False
         if self.refit:
@@ -533,6 +554,9 @@ class PopulationSearchCV(BaseEstimator):
     def predict_proba(self, X):
         return self._best().predict_proba(X)
 
+    def predict_log_proba(self, X):
+        return self._best().predict_log_proba(X)
+
     def score(self, X, y):
         return self._best().score(X, y)
 
@@ -554,6 +578,17 @@ class PopulationSearchCV(BaseEstimator):
 # -- helpers --------------------------------------------------------------------------------------------------
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _chosen_index(index: Any, candidates: int) -> int:
+    """refit=callable's answer, checked as scikit-learn checks it."""
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+        raise TypeError(f"refit=callable returned {index!r}: it must return best_index_, an integer index into "
+                        f"cv_results_['params'].")
+    if not 0 <= index < candidates:
+        raise IndexError(f"refit=callable returned {index}: best_index_ must be in [0, {candidates}) (the "
+                         f"candidates of cv_results_).")
+    return int(index)
 
 
 def _seed(random_state: Any) -> int:

@@ -3,7 +3,8 @@
 The grid is never materialised: point i of the product is found by reading i in the mixed radix
 of the axis lengths (`jnp.unravel_index`), so a population is one gather per parameter.
 Points come in C order (the last parameter of the space varies fastest), `population` at a time;
-the last population may be smaller.
+the last population may be smaller. With `sample=n`, n distinct points of the grid drawn at random
+(scikit-learn's ParameterSampler over lists: without replacement), in the order drawn.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class GridSearchState:
     size: int = struct.field(pytree_node=False)
     rounds: int = struct.field(pytree_node=False)  # asks the whole grid takes
     round: int = struct.field(pytree_node=False, default=0)
+    points: jax.Array | None = None  # (size,) int32 grid indices asked, in order (sample=n); None: all in C order
 
 
 def _plain_value_error(name: str, value: Any, dist: Distribution, why: str) -> ValueError:
@@ -96,16 +98,21 @@ class GridSearch(Strategy):
         in the distribution's own scale (fewer for narrow integer ranges, every option of a Choice).
         None: DEFAULT_POINTS (3: low, middle, high in the parameter's scale).
     Fixed parameters take their one value.
+    sample: None (every point), or n: n distinct points of the grid drawn at random from the
+        search's seed (without replacement; every point once when the grid holds n or fewer).
     """
 
     population: int = 64
     values: Any = None
     points_per_axis: int | None = None
+    sample: int | None = None
 
     def __post_init__(self):
         super().__post_init__()
         if self.points_per_axis is not None:
             check_positive_int("GridSearch", "points_per_axis", self.points_per_axis)
+        if self.sample is not None:
+            check_positive_int("GridSearch", "sample", self.sample)
         values = self.values if self.values is not None else {}
         if isinstance(values, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in values):
             values = dict(values)  # already normalised (dataclasses.replace passes it back in)
@@ -163,12 +170,15 @@ class GridSearch(Strategy):
         return math.prod(len(a) for a in self.axes(space).values())
 
     def total_evaluations(self, space: Space | None = None) -> int | None:
-        """Grid size; known without the space when every parameter is listed in `values`."""
+        """Grid size (at most `sample`); known without the space when every parameter is listed in
+        `values`."""
         if space is not None:
-            return self.grid_size(space)
-        if self.points_per_axis is None and self.values:  # every searched name listed (the usual case)
-            return math.prod(len(v) for _, v in self.values)
-        return None
+            size = self.grid_size(space)
+        elif self.points_per_axis is None and self.values:  # every searched name listed (the usual case)
+            size = math.prod(len(v) for _, v in self.values)
+        else:
+            return self.sample
+        return size if self.sample is None else min(size, self.sample)
 
     # -- ask / tell --------------------------------------------------------------------------
     def init(self, space: Space, key: jax.Array | None = None) -> GridSearchState:
@@ -180,15 +190,24 @@ class GridSearch(Strategy):
                 f"GridSearch: the grid has {size} points ({dict(zip(axes, shape))}), more than 2**31 - 1. "
                 f"Lower points_per_axis or shorten values; or use RandomSearch."
             )
+        points = None
+        if self.sample is not None and self.sample < size:
+            if key is None:
+                raise ValueError("GridSearch(sample=...).init needs a key: the sampled points come from it "
+                                 "(vt.tune passes the search's own).")
+            data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+            rng = np.random.default_rng(np.asarray(data, np.uint32).ravel().tolist())
+            points = jnp.asarray(rng.choice(size, self.sample, replace=False), jnp.int32)  # order drawn
+            size = self.sample
         return GridSearchState(
             axes={k: jnp.asarray(v) for k, v in axes.items()}, space=space, shape=shape, size=size,
-            rounds=-(-size // self.population),
+            rounds=-(-size // self.population), points=points,
         )
 
     def ask(self, state: GridSearchState, key: jax.Array | None = None):
         """The points [round * population, ...) of the grid: dict name -> (n,), n <= population.
 
-        `key` is unused: the grid is deterministic.
+        `key` is unused: the grid (and a sample's points, drawn at init) is deterministic.
         """
         if self.done(state):
             raise RuntimeError(
@@ -198,6 +217,8 @@ class GridSearch(Strategy):
         start = state.round * self.population
         n = min(self.population, state.size - start)
         index = start + jnp.arange(n, dtype=jnp.int32)
+        if state.points is not None:
+            index = state.points[index]
         digits = jnp.unravel_index(index, state.shape)
         hp = {name: state.axes[name][d] for name, d in zip(state.axes, digits)}
         return hp, state
