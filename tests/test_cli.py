@@ -14,6 +14,8 @@ def test_demo_then_report(tmp_path, capsys):
     assert "best validation accuracy" in text and "top 8 of 8" in text
     assert "test accuracy of the best setting, refit on train + validation" in text
     assert re.search(r"time: import [\d.]+ s, data [\d.]+ s, tracing [\d.]+ s, compiling [\d.]+ s", text)
+    # 8 members over the devices: no member block smaller than a device's share, so none is named
+    assert re.search(r"8 members trained in [\d.]+ s \(split over \d device\(s\)\)", text), text
     assert len(vt.load_results(out)) == 8
     assert main(["report", out, "--top", "3"]) == 0
     assert os.path.getsize(os.path.join(out, "curves.png")) > 1000

@@ -237,8 +237,10 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     print(result.summary(10))
     seconds = result.settings["seconds"]
     layout = f"split over {result.settings['devices']} device(s)"
-    if result.settings.get("member_block"):
-        layout += f", stepped {result.settings['member_block']} at a time"
+    per_device = -(-len(result) // max(int(result.settings["devices"]), 1))
+    block = int(result.settings.get("member_block") or 0)
+    if 0 < block < per_device:  # (a block as large as a device's share steps it all at once)
+        layout += f", stepped {block} at a time"
     print(f"\n{len(result)} members trained in {seconds:.1f} s ({layout}); run directory: {out}")
     print(f"time: {describe({**result.settings['time'], 'data_seconds': data_seconds})}")
     print(f"see the plots with: vmaptune report {out}")
