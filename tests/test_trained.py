@@ -72,6 +72,29 @@ def test_a_regression_model_predicts_in_the_targets_units():
         model.predict_proba(X[:2])
 
 
+def test_a_dataframe_names_the_features_and_predict_checks_the_columns(tmp_path):
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    data = vt.Dataset.from_arrays(X, y, "regression")
+    assert data.feature_names == tuple(X.columns)
+    result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.Fixed(0.02)), data,
+                     vt.RandomSearch(population=2), epochs=2, batch_size=32, refit=1, progress=False)
+    model = vt.TrainedModel.load(result.best_model().save(tmp_path / "m"))
+    assert model.feature_names == tuple(X.columns)
+    np.testing.assert_array_equal(model.predict(X[:5]), model.predict(X.to_numpy()[:5]))  # names in order: fine
+    with pytest.raises(ValueError, match=r"the same names, in another order\). Select them as X\[model.feature_names\]"):
+        model.predict(X[list(reversed(X.columns))][:5])
+    with pytest.raises(ValueError, match=r"missing \['bmi'\]; unexpected \['BMI'\]"):
+        model.predict(X.rename(columns={"bmi": "BMI"})[:5])
+    # unnamed inputs (numpy) train a model that names nothing, so any DataFrame's columns pass
+    plain = vt.Dataset.from_arrays(X.to_numpy(), y.to_numpy(), "regression")
+    assert plain.feature_names[:2] == ("x0", "x1")
+    from vmaptune.trained import _named_features
+    assert _named_features(plain) is None
+    with pytest.raises(ValueError, match=r"test's X has columns \['s6', .*give every split the same columns"):
+        vt.Dataset.from_arrays(X[:300], y[:300], "regression", test=(X[300:][list(reversed(X.columns))], y[300:]))
+
+
 def test_without_refit_there_is_no_model_and_the_error_says_how(digits):
     result = vt.tune(vt.MLP(hidden=1, units=8), SPACE, digits, vt.RandomSearch(population=2), epochs=1,
                      progress=False)

@@ -174,10 +174,16 @@ class Dataset:
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"seed must be an integer (it fixes the validation / test split), got {seed!r}; "
                             f"e.g. seed=0.")
+        if feature_names is None and _column_names(X) is not None:  # a DataFrame's columns name the features
+            feature_names = _column_names(X)
         X, y, classes = _check_arrays(X, y, task)
         n_classes = None if classes is None else len(classes)
         given = {}
         for split_name, pair in (("validation", validation), ("test", test)):
+            columns = None if pair is None or feature_names is None else _column_names(pair[0])
+            if columns is not None and list(columns) != list(feature_names):
+                raise ValueError(f"{split_name}'s X has columns {columns}, but the training X's are "
+                                 f"{list(feature_names)}; give every split the same columns in the same order.")
             if pair is not None:
                 given[split_name] = _check_split(split_name, pair, X, y, task, classes)
         carve_val = 0.0 if validation is not None else val_fraction
@@ -224,7 +230,7 @@ class Dataset:
             raise ValueError(f"feature_names has {len(feature_names)} names for inputs of shape {X.shape[1:]}; "
                              f"give one name per column of a 2-D X.")
         names = tuple(feature_names) if feature_names is not None else \
-            (tuple(f"x{i}" for i in range(X.shape[1])) if X.ndim == 2 else ())
+            (default_feature_names(X.shape[1]) if X.ndim == 2 else ())
         (X_train, y_train), (X_val, y_val), (X_test, y_test) = (scaled(*parts[k]) for k in ("train", "val", "test"))
         return cls(
             X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
@@ -413,3 +419,16 @@ def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fracti
         val.append(rows[n_test:n_test + n_val])
         train.append(rows[n_test + n_val:])
     return tuple(np.sort(np.concatenate(part)) for part in (train, val, test))
+
+
+def _column_names(X: Any) -> list[str] | None:
+    """A DataFrame's column names (all strings), else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None or not all(isinstance(c, str) for c in columns):
+        return None
+    return [str(c) for c in columns]
+
+
+def default_feature_names(n: int) -> tuple[str, ...]:
+    """The names a Dataset gives unnamed features: x0, x1, ..."""
+    return tuple(f"x{i}" for i in range(n))

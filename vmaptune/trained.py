@@ -41,7 +41,9 @@ class TrainedModel:
     the same as plain Python values. task: "classification" or "regression". classes: the label
     of each output for classification. x_mean / x_std: the input scaling (None: inputs are used as
     given); y_mean / y_std: the target scaling (regression). input_shape / input_dtype: one
-    example's. info: where it came from (epochs trained, test score, ...)."""
+    example's. feature_names: the input columns' names when the data named them (a DataFrame's
+    columns, or Dataset.from_arrays(feature_names=...)): a DataFrame given to predict must have
+    them, in that order. info: where it came from (epochs trained, test score, ...)."""
 
     network: BuiltModel
     params: Any
@@ -57,6 +59,7 @@ class TrainedModel:
     y_mean: Any = 0.0
     y_std: Any = 1.0
     info: dict = dataclasses.field(default_factory=dict)
+    feature_names: tuple[str, ...] | None = None  # (None in models saved before it existed)
 
     def __post_init__(self):
         self._forward = jax.jit(self._outputs)
@@ -79,7 +82,7 @@ class TrainedModel:
                    hp={k: np.asarray(v) for k, v in hp.items()}, hyperparameters=dict(hyperparameters),
                    task=data.task, classes=classes, input_shape=data.input_shape,
                    input_dtype=str(data.X_train.dtype), x_mean=data.x_mean, x_std=data.x_std, y_mean=data.y_mean,
-                   y_std=data.y_std, info=info)
+                   y_std=data.y_std, info=info, feature_names=_named_features(data))
 
     # -- using it --------------------------------------------------------------------------------
     @property
@@ -94,6 +97,7 @@ class TrainedModel:
 
     def scale(self, X: Any) -> np.ndarray:
         """Raw inputs (n, ...) scaled as the training data was."""
+        self._check_columns(X)
         X = np.asarray(X)
         if X.ndim == len(self.input_shape):  # one example
             X = X[None]
@@ -102,6 +106,21 @@ class TrainedModel:
         if self.x_mean is None:
             return X.astype(self.input_dtype)
         return ((X.astype(np.float64) - self.x_mean) / self.x_std).astype(np.float32)
+
+    def _check_columns(self, X: Any) -> None:
+        """A DataFrame's columns against the names the model was trained with (as scikit-learn
+        checks them): a column moved or renamed would silently feed the wrong input."""
+        from vmaptune.data import _column_names
+
+        names, given = self.feature_names, _column_names(X)
+        if not names or given is None or tuple(given) == tuple(names):
+            return
+        missing, unexpected = [n for n in names if n not in given], [n for n in given if n not in names]
+        why = (f"missing {missing}" if missing else "") + ("; " if missing and unexpected else "") + \
+            (f"unexpected {unexpected}" if unexpected else "")
+        raise ValueError(f"X's columns {given} are not the {len(names)} features the model was trained on, in "
+                         f"order: {list(names)} ({why or 'the same names, in another order'}). Select them as "
+                         f"X[model.feature_names], or pass a numpy array in that order.")
 
     def decision_function(self, X: Any) -> np.ndarray:
         """The network's raw outputs (n, n_outputs) for raw inputs: logits, or standardised values."""
@@ -175,3 +194,11 @@ class TrainedModel:
                              f"{treedef.num_leaves}; the files do not belong together.")
         params, model_state = jax.tree.unflatten(treedef, leaves)
         return cls(params=params, model_state=model_state, **described)
+
+
+def _named_features(data) -> tuple[str, ...] | None:
+    """The data's feature names when they were given (not the x0, x1, ... of unnamed columns)."""
+    from vmaptune.data import default_feature_names
+
+    names = tuple(getattr(data, "feature_names", ()) or ())
+    return names if names and names != default_feature_names(len(names)) else None
