@@ -7,6 +7,7 @@ import subprocess
 import sys
 import warnings
 
+import chex
 import numpy as np
 import pandas as pd
 import pytest
@@ -91,6 +92,31 @@ def test_resuming_a_finished_run_returns_it_and_overwrite_starts_again(data, fin
     result.save(copy)
     fresh = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=1), run_dir=copy, overwrite=True, **SMALL)
     assert len(vt.load_results(copy)) == len(fresh) == 4
+
+
+def test_resuming_a_finished_run_reads_its_refit_back_instead_of_training_it_again(data, tmp_path, monkeypatch):
+    run_dir = str(tmp_path / "run")
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4))
+    first = vt.tune(*args, run_dir=run_dir, refit=2, **SMALL)
+    calls = []
+    original = vt.search.Search.refit
+    monkeypatch.setattr(vt.search.Search, "refit", lambda self, results: calls.append(1) or original(self, results))
+    again = vt.tune(*args, run_dir=run_dir, resume=True, refit=2, **SMALL)
+    assert calls == []  # nothing trained: not the rounds, not the refit
+    pd.testing.assert_frame_equal(again.members, first.members)  # test scores included
+    assert sorted(again.models) == sorted(first.models) and len(first.models) == 2
+    for row in first.models:
+        chex.assert_trees_all_equal(again.model(row).variables, first.model(row).variables)
+    assert sorted(vt.load_results(run_dir).models) == sorted(first.models)  # saved again, whole
+    # killed during the refit: the rounds' results were saved without it, so the resume refits
+    saved = vt.load_results(run_dir)
+    saved.members, saved.models = saved.members.drop(columns="test_score"), {}
+    saved.save(run_dir)
+    resumed = vt.tune(*args, run_dir=run_dir, resume=True, refit=2, **SMALL)
+    assert calls == [1]
+    pd.testing.assert_frame_equal(resumed.members, first.members)
+    for row in first.models:
+        chex.assert_trees_all_equal(resumed.model(row).variables, first.model(row).variables)
 
 
 # -- exact, atomic saves --------------------------------------------------------------------------------

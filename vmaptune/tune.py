@@ -15,6 +15,7 @@ import time
 import warnings
 
 import jax.numpy as jnp
+import numpy as np
 
 from vmaptune import __version__, run_dir as run_dirs, streams
 from vmaptune.checkpoint import Checkpoints, from_host, run_spec, to_host
@@ -23,7 +24,7 @@ from vmaptune.distributed import agree, barrier, is_primary
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
-from vmaptune.results import Results
+from vmaptune.results import Results, load_results
 from vmaptune.search import Search, Settings
 from vmaptune.space import Space
 from vmaptune.startup import TimeProfile
@@ -154,7 +155,11 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
                     history.results().save(run_dir)
         results = history.results()
         _warn_if_failed(results)
-        if settings.refit and results.succeeded:
+        # a finished run resumed trains no round: its refit, saved with it, is read back, not redone
+        finished_before = restored is not None and restored.host["round"] is None and \
+            history.rounds == len(restored.host["records"])
+        if settings.refit and results.succeeded and not (finished_before and _saved_refit(results, run_dir,
+                                                                                          settings.refit)):
             search.refit(results)
     except KeyboardInterrupt:
         results = _interrupted(history, search, run_dir, profile)
@@ -211,6 +216,22 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     resume = " vt.tune(..., resume=True) with the same run_dir continues it." if run_dir else ""
     warnings.warn(f"interrupted: returning {kept}.{resume}", stacklevel=3)
     return results
+
+
+def _saved_refit(results: Results, run_dir: str, refit: int) -> bool:
+    """Takes the test scores and trained models of the refit saved in run_dir into `results` when
+    they are this run's refit (the same table, the same refit rows); False when there is none."""
+    try:
+        saved = load_results(run_dir)
+    except (OSError, ValueError, KeyError):
+        return False
+    rows = [i for i in results.ranking()[:refit] if np.isfinite(results.members["score"].iloc[i])]
+    same = (len(saved) == len(results) and "test_score" in saved.members and sorted(saved.models) == sorted(rows)
+            and np.array_equal(saved.members["score"].to_numpy(), results.members["score"].to_numpy(), equal_nan=True))
+    if same:
+        results.members["test_score"] = saved.members["test_score"].to_numpy()
+        results.models = saved.models  # read from run_dir when asked for
+    return same
 
 
 def _warn_if_failed(results: Results) -> None:
