@@ -104,6 +104,8 @@ def test_tune_reports_stopped_members(digits):
     df = result.to_dataframe()
     assert set(df.loc[df["learning_rate"] == 1e-6, "status"]) == {"stopped"}
     assert set(df.loc[df["learning_rate"] == 0.05, "status"]) == {"ok"}
+    assert (df.loc[df["learning_rate"] == 1e-6, "epochs_trained"] < 6).all()
+    assert (df.loc[df["learning_rate"] == 0.05, "epochs_trained"] == 6).all()
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Never lose work: run directories checked up front, exact and atomic saves, resume refused for
 another run, Ctrl-C keeps the round in progress, all-failed searches said loudly, memory planning."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -298,6 +299,29 @@ def test_a_run_written_before_sources_were_recorded_still_resumes():
     now = {"model": "Linen(Net) source sha256 0123456789abcdef", "space": "s"}
     assert spec_difference({"model": "Linen(Net)", "space": "s"}, now) == ""
     assert "model" in spec_difference({"model": "Linen(Other)", "space": "s"}, now)
+
+
+def test_a_round_checkpointed_before_epochs_trained_existed_still_makes_a_table(data, finished_run):
+    from vmaptune.history import History
+    result, _ = finished_run
+    records = [dataclasses.replace(r, columns={k: v for k, v in r.columns.items() if k != "epochs_trained"})
+               for r in _records(result)]
+    history = History(SPACE, {"useful_compute_fraction": []})
+    for record in records:
+        history.add(record)
+    np.testing.assert_array_equal(history.results().members["epochs_trained"], result.members["epochs_trained"])
+
+
+def _records(result):
+    from vmaptune.history import RoundRecord
+    out = []
+    for r, rows in result.members.groupby("round").groups.items():
+        rows = np.asarray(rows)
+        table = result.members.iloc[rows]
+        out.append(RoundRecord(round=r, member=table["member"].to_numpy(), hp={k: v[rows] for k, v in result.hp.items()},
+                               columns={k: table[k].to_numpy() for k in vt.history.TABLE_COLUMNS},
+                               curves={k: v[rows] for k, v in result.curves.items()}, extra={}))
+    return out
 
 
 def test_a_saved_run_loads_its_table_without_the_models_code(data, tmp_path, monkeypatch):

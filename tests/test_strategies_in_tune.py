@@ -64,6 +64,7 @@ def test_a_strategy_of_your_own_decides_during_training(digits):
                      batch_size=64, progress=False)
     trained = np.isfinite(result.curves["train_loss"]).sum(axis=1)
     assert sorted(trained) == [2] * 4 + [4] * 4  # half the members stopped costing at epoch 2
+    np.testing.assert_array_equal(result.members["epochs_trained"], trained)  # and the table says so
     kept = trained == 4
     at_half = np.nanmax(result.curves["val_score"][:, :2], axis=1)
     assert at_half[kept].min() >= at_half[~kept].max()  # and they were the best half then

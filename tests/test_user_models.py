@@ -1,6 +1,8 @@
 """Your own model: a flax.linen CNN with BatchNorm and an nnx module train as populations with the
 same invariants as the built-in MLP."""
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -205,7 +207,25 @@ class BatchNormWithoutTrain(nn.Module):  # statistics updated in every call: eva
         return nn.Dense(10)(nn.BatchNorm(use_running_average=False)(x.reshape((x.shape[0], -1))))
 
 
+class NeedsWidth(nn.Module):  # a field without a default: the space must name it
+    width: int
+    scales: tuple = dataclasses.field(default_factory=tuple)  # (a default_factory is a default)
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(10)(nn.relu(nn.Dense(self.width)(x.reshape((x.shape[0], -1)))))
+
+
+def needs_width_factory(width, depth=1):
+    return NeedsWidth(width=width)
+
+
 @pytest.mark.parametrize("model, space, match", [
+    (vt.Linen(NeedsWidth), vt.Space(learning_rate=vt.Fixed(0.01)),
+     r"NeedsWidth has field\(s\) \['width'\] without a default, and the space does not name them; add them to "
+     r"the space \(width=vt.Fixed\(...\)"),
+    (vt.Linen(needs_width_factory), vt.Space(learning_rate=vt.Fixed(0.01)),
+     r"needs_width_factory has field\(s\) \['width'\] without a default"),
     (vt.Linen(CNN), SPACE.replace(featurs=vt.Choice([4, 8])),
      r"space has 'featurs', which the model and optimizer do not read. Did you mean 'features'\?"),
     (vt.Linen(CNN), SPACE.replace(features=vt.Uniform(2.0, 8.0)),
@@ -230,6 +250,12 @@ def test_bad_user_models_are_named_before_anything_compiles(images, model, space
     with pytest.raises((ValueError, TypeError), match=match):
         vt.build_program(model, space, images)
     assert dict(engine.TRACE_COUNTS) == before
+
+
+def test_a_field_without_a_default_trains_once_the_space_names_it(images):
+    program = vt.build_program(vt.Linen(NeedsWidth), vt.Space(learning_rate=vt.Fixed(0.01), width=vt.Choice([4, 8])),
+                               images)
+    assert program.model is not None
 
 
 def test_bad_adapter_arguments():

@@ -13,7 +13,8 @@ import pandas as pd
 from vmaptune.results import STATUS_DIVERGED, STATUS_OK, STATUS_STOPPED, Results
 from vmaptune.space import Space
 
-TABLE_COLUMNS = ("score", "score_std", "best_score", "final_score", "best_epoch", "status", "final_train_loss")
+TABLE_COLUMNS = ("score", "score_std", "best_score", "final_score", "best_epoch", "epochs_trained", "status",
+                 "final_train_loss")
 
 
 @dataclasses.dataclass
@@ -35,6 +36,12 @@ class RoundRecord:
         return self.columns["score"]
 
 
+def epochs_trained(train_loss: np.ndarray) -> np.ndarray:
+    """(n,) int32 epochs each member trained, from its (n, epochs) training-loss curve (NaN where it
+    did not train: stopped early, dropped by the strategy, past its budget or diverged)."""
+    return np.isfinite(train_loss).sum(axis=1).astype(np.int32)
+
+
 def round_record(round_index: int, ids, hp: Mapping[str, Any], final: dict, curves: dict,
                  extra: Mapping[str, Any]) -> RoundRecord:
     """A round's record from the members' final status and (n, epochs) curves."""
@@ -48,6 +55,7 @@ def round_record(round_index: int, ids, hp: Mapping[str, Any], final: dict, curv
         "best_score": best,
         "final_score": curves["val_score"][:n, -1],
         "best_epoch": final["best_epoch"][:n],
+        "epochs_trained": epochs_trained(curves["train_loss"][:n]),
         "status": np.where(diverged, STATUS_DIVERGED, np.where(stopped, STATUS_STOPPED, STATUS_OK)),
         "final_train_loss": curves["train_loss"][:n, -1],
     }
@@ -96,8 +104,9 @@ class History:
         columns = {"round": np.concatenate([np.full(len(r.member), r.round) for r in records]),
                    "member": np.concatenate([r.member for r in records])}
         columns.update(space.decode_columns(hp))
-        for key in TABLE_COLUMNS:
-            columns[key] = np.concatenate([r.columns[key] for r in records])
+        for key in TABLE_COLUMNS:  # (a record checkpointed before epochs_trained existed: from its curve)
+            columns[key] = np.concatenate([r.columns[key] if key in r.columns else epochs_trained(r.curves["train_loss"])
+                                           for r in records])
         for key in records[0].extra:
             columns[key] = np.concatenate([r.extra[key] for r in records])
         curves = {k: np.concatenate([r.curves[k] for r in records]) for k in records[0].curves}

@@ -36,11 +36,15 @@ MODE_KEYWORDS = {"train": lambda train: train, "training": lambda train: train,
                  "is_training": lambda train: train, "deterministic": lambda train: not train}
 
 
+#: Field.default of a dataclass field whose default comes from a default_factory (not required).
+DEFAULT_FACTORY = object()
+
+
 @dataclasses.dataclass(frozen=True)
 class Field:
     name: str
     annotation: Any  # a type, or None when unknown
-    default: Any  # dataclasses.MISSING / inspect.Parameter.empty when required
+    default: Any  # dataclasses.MISSING / inspect.Parameter.empty when required; DEFAULT_FACTORY: made by one
 
 
 def _check_option_types(name: str, annotation: Any, dist: Any, module: str) -> None:
@@ -187,6 +191,16 @@ class FlaxModel(Model):
             out[name] = kind
         return out
 
+    def _check_required(self, space: Space) -> None:
+        """Every field without a default is in the space: the members cannot be built otherwise."""
+        missing = [n for n, f in self.fields().items()
+                   if f.default in (dataclasses.MISSING, inspect.Parameter.empty) and n not in space]
+        if missing:
+            example = ", ".join(f"{n}=vt.Fixed(...)" for n in missing)
+            raise ValueError(f"{self._module_name()} has field(s) {missing} without a default, and the space does "
+                             f"not name them; add them to the space ({example}, or a distribution to search), or "
+                             f"give them a default in the module.")
+
     def groups(self, space: Space, data: DataSpec, numeric_hp: Mapping[str, Any], *, bucketing: bool = False):
         """One group per combination of structural values: [(((name, value), ...), member indices)]."""
         structural = [n for n, k in self.kinds(space).items() if k == "structural"]
@@ -201,6 +215,7 @@ class FlaxModel(Model):
     def build(self, space: Space, data: DataSpec, group: Group = None) -> BuiltModel:
         """The network of one group of members (group: ((name, value), ...) from `groups`; None:
         a template with each structural name's first value, for checks)."""
+        self._check_required(space)
         kinds = self.kinds(space)
         structural = tuple(n for n, k in kinds.items() if k == "structural")
         if group is None:

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import flax.linen as nn
 import jax
 
-from vmaptune.models.fields import MODE_KEYWORDS, BuiltFlaxModel, FlaxModel, Field, mode_keyword
+from vmaptune.models.fields import DEFAULT_FACTORY, MODE_KEYWORDS, BuiltFlaxModel, FlaxModel, Field, mode_keyword
 from vmaptune.space import checked_arguments
 
 __all__ = ["Linen", "BuiltLinen"]
@@ -49,7 +49,9 @@ class Linen(FlaxModel):
                 hints = typing.get_type_hints(self.module)
             except Exception:
                 hints = {}
-            return {f.name: Field(f.name, hints.get(f.name, f.type), f.default)
+            # (a default_factory is a default too: the field is not required)
+            return {f.name: Field(f.name, hints.get(f.name, f.type),
+                                  f.default if f.default_factory is dataclasses.MISSING else DEFAULT_FACTORY)
                     for f in dataclasses.fields(self.module) if f.name not in skip and f.init}
         return self._signature_fields(self.module, skip=())
 
