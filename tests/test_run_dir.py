@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import vmaptune as vt
-from vmaptune import engine, memory, population
+from vmaptune import costs, engine, memory, population
 from vmaptune.program import one_member
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -70,14 +70,15 @@ def test_resume_with_other_inputs_is_refused_naming_what_differs(data, finished_
     other_data = vt.Dataset.from_arrays(np.asarray(data.X_train)[:60] + 1.0, np.asarray(data.y_train)[:60] % 3,
                                         task="classification")
     cases = [
-        (dict(space=vt.Space(learning_rate=vt.LogUniform(1e-4, 3e-1), momentum=SPACE["momentum"])), "space"),
-        (dict(data=other_data), "data"),
-        (dict(strategy=vt.RandomSearch(population=4, rounds=3)), "strategy"),
-        (dict(epochs=4), "settings"),
+        (dict(space=vt.Space(learning_rate=vt.LogUniform(1e-4, 3e-1), momentum=SPACE["momentum"])),
+         r'space.learning_rate: saved \{"high": 0.3, "low": 0.001, "type": "LogUniform"\}\n.*now   \{"high": 0.3, "low": 0.0001'),
+        (dict(data=other_data), r"data: saved .*\n.*now"),
+        (dict(strategy=vt.RandomSearch(population=4, rounds=3)), r"strategy: saved .*\n.*now"),
+        (dict(epochs=4), r"settings.epochs: saved 3\n\s+now   4\nResume"),  # the one setting that differs, not all
     ]
     for change, component in cases:
         args = {"space": SPACE, "data": data, "strategy": vt.RandomSearch(population=4, rounds=2), **SMALL, **change}
-        with pytest.raises(ValueError, match=rf"cannot resume the run in .*different\n  {component}: saved .*\n.*now"):
+        with pytest.raises(ValueError, match=rf"cannot resume the run in .*different\n  {component}"):
             vt.tune(MODEL, args.pop("space"), args.pop("data"), args.pop("strategy"), run_dir=run_dir, resume=True,
                     **args)
 
@@ -204,6 +205,115 @@ def test_ctrl_c_keeps_the_round_in_progress(data, tmp_path, monkeypatch):
     assert np.isfinite(result.curves["val_score"][4:, :2]).all() and np.isnan(result.curves["val_score"][4:, 2]).all()
     saved = vt.load_results(run_dir)
     assert saved.members["status"].tolist() == result.members["status"].tolist()
+
+
+@pytest.mark.usefixtures("sigint_as_a_user_has_it")
+def test_ctrl_c_in_a_later_hyperband_bracket_keeps_it(data, tmp_path, monkeypatch):
+    """The finished brackets have the strategy's columns (rung, budget_epochs, bracket), the one in
+    progress none yet: the table fills them in (a KeyError before)."""
+    args = (MODEL, SPACE, data, vt.Hyperband(max_epochs=3, eta=2))
+    counted = {"n": 0}
+    record = population.PopulationRun._record
+
+    def count(self, *a, **k):
+        counted["n"] += 1
+        return record(self, *a, **k)
+
+    monkeypatch.setattr(population.PopulationRun, "_record", count)
+    whole = vt.tune(*args, **SMALL)
+    last = counted["n"]  # the last chunk trains the last bracket, after the others were told
+    counted["n"] = 0
+
+    def interrupt_at_the_last(self, *a, **k):
+        count(self, *a, **k)
+        if counted["n"] == last:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(population.PopulationRun, "_record", interrupt_at_the_last)
+    with pytest.warns(UserWarning, match=r"interrupted: returning \d+ finished round\(s\) and \d+ members"):
+        result = vt.tune(*args, run_dir=str(tmp_path / "hb"), **SMALL)
+    assert result.settings["interrupted"] and whole.members["round"].max() >= 1
+    done = result.members["status"] != "interrupted"
+    assert (result.members.loc[~done, "rung"] == -1).all() and (result.members.loc[done, "rung"] >= 0).all()
+    pd.testing.assert_frame_equal(result.members[done], whole.members[whole.members["round"] < result.members["round"].max()])
+
+
+@pytest.mark.usefixtures("sigint_as_a_user_has_it")
+def test_ctrl_c_as_a_chunk_is_handed_its_state_keeps_the_round(data, monkeypatch):
+    """The call donates the state's buffers: a Ctrl-C landing right after it (before the new
+    state is kept) read deleted arrays ("Array has been deleted"); it now waits for the assignment."""
+    train_chunk = engine.train_chunk
+    calls = {"n": 0}
+
+    def interrupted_right_after(*args, **kwargs):
+        out = train_chunk(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Python raises it at the next bytecode: before the caller keeps `out`
+            for _ in range(1000):
+                pass
+        return out
+
+    interrupted_right_after.lower = train_chunk.lower  # (its first call is compiled ahead of the call)
+    monkeypatch.setattr(engine, "train_chunk", interrupted_right_after)
+    monkeypatch.setattr(costs, "QUICK_COMPILE_SAVES", 0.0)  # the usual training program (the one patched)
+    with pytest.warns(UserWarning, match=r"interrupted: returning 0 finished round\(s\) and 4 members"):
+        result = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), **SMALL)
+    assert result.members["status"].tolist() == ["interrupted"] * 4
+    assert np.isfinite(result.curves["train_loss"][:, :2]).all()
+
+
+@pytest.mark.usefixtures("sigint_as_a_user_has_it")
+def test_ctrl_c_during_the_last_save_returns_the_finished_run(data, tmp_path, monkeypatch):
+    replace, seen = os.replace, {"n": 0}
+
+    def replaced(src, dst, *args, **kwargs):
+        if os.fspath(dst).endswith("results.npz"):
+            seen["n"] += 1
+            if seen["n"] == 2:  # the round's save, then the finished run's
+                os.kill(os.getpid(), signal.SIGINT)
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replaced)
+    run_dir = str(tmp_path / "r")
+    with pytest.warns(UserWarning, match="interrupted while saving the finished run; it is saved whole"):
+        result = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), run_dir=run_dir, refit=1, **SMALL)
+    assert not result.settings.get("interrupted") and np.isfinite(result.test_score)
+    pd.testing.assert_frame_equal(vt.load_results(run_dir).members, result.members)
+
+
+def test_a_resume_with_nothing_to_resume_says_so(data, tmp_path):
+    with pytest.warns(UserWarning, match=r"resume=True, but run_dir='.*typo' holds no run yet: starting a new run"):
+        vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), run_dir=str(tmp_path / "typo"), resume=True,
+                **{**SMALL, "epochs": 1})
+
+
+def test_a_run_killed_before_its_first_table_says_how_to_go_on_and_leftovers_go(data, tmp_path):
+    run_dir = tmp_path / "r"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"no finished round saved yet \(only its checkpoints\): resume it"):
+        vt.load_results(run_dir)
+    leftover = run_dir / ".vmaptune-tmp-abc123"
+    leftover.write_bytes(b"")  # what a kill between a save's write and its rename leaves
+    (run_dir / "checkpoints").rmdir()
+    (run_dir / "results.npz").write_bytes(b"")  # (holds a run: resume is allowed)
+    from vmaptune.run_dir import prepare
+    prepare(str(run_dir), resume=True, overwrite=False)
+    assert not leftover.exists()
+
+
+def test_run_files_are_readable_as_the_umask_says(data, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        run_dir = tmp_path / "r"
+        vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), run_dir=str(run_dir), refit=1,
+                **{**SMALL, "epochs": 1})
+    finally:
+        os.umask(previous)
+    for name in ("results.npz", "members.csv", "run.json"):
+        assert (run_dir / name).stat().st_mode & 0o777 == 0o644, name  # not mkstemp's private 0600
+    (model,) = (run_dir / "models").iterdir()
+    assert model.stat().st_mode & 0o777 == 0o755 and model.name.startswith("row_")
 
 
 @pytest.mark.usefixtures("sigint_as_a_user_has_it")

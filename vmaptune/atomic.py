@@ -9,6 +9,7 @@ swapped in the same way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -17,6 +18,19 @@ import threading
 from typing import Callable, IO
 
 TMP_PREFIX = ".vmaptune-tmp-"
+
+
+@functools.lru_cache(maxsize=None)
+def _umask() -> int:
+    mask = os.umask(0)  # (reading the umask means setting it: put back at once, read once per process)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(path: str, directory: bool) -> None:
+    """The mode a file or folder made with open() / mkdir() would have: mkstemp and mkdtemp make
+    them private (0600 / 0700), which would keep a shared run directory from its readers."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
 def write_file(path: str, write: Callable[[IO[bytes]], None]) -> str:
@@ -28,6 +42,7 @@ def write_file(path: str, write: Callable[[IO[bytes]], None]) -> str:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        _usual_mode(tmp, directory=False)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -48,6 +63,7 @@ def write_dir(path: str, write: Callable[[str], None]) -> str:
     tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=parent)
     try:
         write(tmp)
+        _usual_mode(tmp, directory=True)
         if os.path.isdir(path):  # os.replace cannot replace a non-empty directory: move it aside first
             old = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=parent)
             os.replace(path, os.path.join(old, "old"))

@@ -100,8 +100,28 @@ def spec_difference(saved: dict[str, str], now: dict[str, str]) -> str:
         now = {**now, "model": re.sub(r" source sha256 [0-9a-f]+$", "", now["model"])}  # recorded: as then
     for name in SPEC_COMPONENTS:
         if saved.get(name) != now.get(name):
+            keys = _differing_keys(saved.get(name), now.get(name))
+            if keys:  # a JSON object (the settings): only the entries that differ
+                for key, (was, is_) in keys.items():
+                    label = f"{name}.{key}"
+                    lines.append(f"  {label}: saved {_short(was)}\n  {' ' * len(label)}  now   {_short(is_)}")
+                continue
             lines.append(f"  {name}: saved {_short(saved.get(name))}\n  {' ' * len(name)}  now   {_short(now.get(name))}")
     return "\n".join(lines)
+
+
+def _differing_keys(saved: str | None, now: str | None) -> dict[str, tuple[str, str]]:
+    """{key: (saved, now)} of two JSON objects' differing entries (as JSON); {} when either is not one."""
+    try:
+        a, b = json.loads(saved), json.loads(now)
+    except (TypeError, ValueError):
+        return {}
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return {}
+    missing = object()
+    show = lambda v: "(none)" if v is missing else json.dumps(v)  # noqa: E731
+    return {k: (show(a.get(k, missing)), show(b.get(k, missing))) for k in sorted(set(a) | set(b))
+            if a.get(k, missing) != b.get(k, missing)}
 
 
 def _short(text: str | None, limit: int = 300) -> str:

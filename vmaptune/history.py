@@ -36,6 +36,17 @@ class RoundRecord:
         return self.columns["score"]
 
 
+def _missing(like: np.ndarray, n: int) -> np.ndarray:
+    """n values standing for 'none' in a column like `like`: -1 for integers, NaN for floats."""
+    if like.dtype.kind in "iu":
+        return np.full(n, -1, like.dtype)
+    if like.dtype.kind == "f":
+        return np.full(n, np.nan, like.dtype)
+    if like.dtype.kind == "b":
+        return np.zeros(n, bool)
+    return np.full(n, None, object)
+
+
 def epochs_trained(train_loss: np.ndarray) -> np.ndarray:
     """(n,) int32 epochs each member trained, from its (n, epochs) training-loss curve (NaN where it
     did not train: stopped early, dropped by the strategy, past its budget or diverged)."""
@@ -107,8 +118,13 @@ class History:
         for key in TABLE_COLUMNS:  # (a record checkpointed before epochs_trained existed: from its curve)
             columns[key] = np.concatenate([r.columns[key] if key in r.columns else epochs_trained(r.curves["train_loss"])
                                            for r in records])
-        for key in records[0].extra:
-            columns[key] = np.concatenate([r.extra[key] for r in records])
+        extra = {}  # a strategy's columns, over every record that has them (a round interrupted, or a
+        for record in records:  # bracket that ends before its decision, has none: filled in)
+            for key, value in record.extra.items():
+                extra.setdefault(key, np.asarray(value))
+        for key, like in extra.items():
+            columns[key] = np.concatenate([np.asarray(r.extra[key]) if key in r.extra else _missing(like, len(r.member))
+                                           for r in records])
         curves = {k: np.concatenate([r.curves[k] for r in records]) for k in records[0].curves}
         return Results(space, pd.DataFrame(columns), curves, hp, settings)
 

@@ -20,11 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
+import collections
 import contextlib
 import functools
 import time
 
-from vmaptune import ahead, costs, engine, startup, streams
+from vmaptune import ahead, atomic, costs, engine, startup, streams
 from vmaptune.checkpoint import arrays_to_tree, leaves_to_arrays
 from vmaptune.decisions import Decision, Snapshot
 from vmaptune.distributed import agree, place, placed_shapes, population_mesh, to_host, whole_rows
@@ -151,35 +152,54 @@ class PopulationRun:
             raise ValueError(f"this run was set up for {self.total_epochs} epochs; "
                              f"{self.epochs_done} are done, {epochs} more asked.")
         self._place()
-        pending = None
+        unrecorded: collections.deque = collections.deque()  # chunks dispatched, curves not yet read
         started, compiling = time.perf_counter(), 0.0
-        for start in range(0, epochs, chunk_epochs):
-            n = min(chunk_epochs, epochs - start)
-            chunk = None
-            if self.rows:  # a population everyone was packed out of has nothing left to compute
-                key = self._chunk_key(n)
-                first = key not in costs.COMPILE_SECONDS
-                dispatched = time.perf_counter()
-                ahead_seconds = ahead.wait(key) if first else None  # its compile ahead, if one was started
-                profile = startup.TimeProfile()
-                with profile.measure(this_thread=True) if first else contextlib.nullcontext():
-                    self.state, chunk = self._chunk_function()(
-                        self.program, self.state, self.hp, self.controls, self.data, self.order_key, n)
-                if first:  # a first call returns once it has compiled (or found its program compiled)
-                    waited = time.perf_counter() - dispatched
-                    compiling += waited
-                    self._first_call_done(key, waited, profile, ahead_seconds)
-            if pending is not None:
-                self._record(*pending, on_chunk)
-            pending = (self.epochs_done, n, chunk)
-            self.epochs_done += n
-            self.row_epochs += self.rows * n
-            self.member_epochs += int((self.slots >= 0).sum()) * n
-            self.busy_row_epochs += self._busy * n
-        if pending is not None:
-            self._record(*pending, on_chunk)
+        try:
+            for start in range(0, epochs, chunk_epochs):
+                n = min(chunk_epochs, epochs - start)
+                if not self.rows:  # a population everyone was packed out of has nothing left to compute
+                    self._dispatched(n, None, unrecorded)
+                else:
+                    key = self._chunk_key(n)
+                    first = key not in costs.COMPILE_SECONDS
+                    dispatched = time.perf_counter()
+                    ahead_seconds = ahead.wait(key) if first else None  # its compile ahead, if one was started
+                    profile = startup.TimeProfile()
+                    function = self._chunk_function()
+                    args = (self.program, self.state, self.hp, self.controls, self.data, self.order_key, n)
+                    with profile.measure(this_thread=True) if first else contextlib.nullcontext():
+                        if first:  # compiled before the call, which then finds it compiled: Ctrl-C may cut this
+                            function.lower(*args).compile()
+                        # the call donates the state's buffers: Ctrl-C waits until the new state and its
+                        # epochs are kept, or a partial result would read buffers already given away
+                        with atomic.interrupts_deferred():
+                            self.state, chunk = function(*args)
+                            self._dispatched(n, chunk, unrecorded)
+                    del args
+                    if first:  # a first call returns once it has compiled (or found its program compiled)
+                        waited = time.perf_counter() - dispatched
+                        compiling += waited
+                        self._first_call_done(key, waited, profile, ahead_seconds)
+                while len(unrecorded) > 1:  # chunk k is read while chunk k + 1 runs
+                    self._record(*unrecorded[0], on_chunk)
+                    unrecorded.popleft()
+            while unrecorded:
+                self._record(*unrecorded[0], on_chunk)
+                unrecorded.popleft()
+        except KeyboardInterrupt:  # what the device trained keeps its curves (a partial result reads them)
+            while unrecorded:
+                self._record(*unrecorded.popleft(), None)
+            raise
         seconds = time.perf_counter() - started - compiling
         costs.record_training(self.program, self.data.n_train, self._busy * epochs, seconds)
+
+    def _dispatched(self, n: int, chunk, unrecorded: collections.deque) -> None:
+        """Counts a chunk of n epochs sent to the device (its curves `chunk`, read later)."""
+        unrecorded.append((self.epochs_done, n, chunk))
+        self.epochs_done += n
+        self.row_epochs += self.rows * n
+        self.member_epochs += int((self.slots >= 0).sum()) * n
+        self.busy_row_epochs += self._busy * n
 
     def _first_call_done(self, key: tuple, waited: float, profile: startup.TimeProfile,
                          ahead_seconds: float | None) -> None:

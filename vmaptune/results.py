@@ -208,10 +208,16 @@ def load_results(path: str | os.PathLike) -> Results:
         raise FileNotFoundError(f"run directory {path!r} does not exist.")
     exact = os.path.join(path, RESULTS_FILE)
     if not os.path.exists(exact):
-        if not os.path.exists(os.path.join(path, "run.json")):
-            raise FileNotFoundError(f"{path} is not a vmaptune run directory (no {RESULTS_FILE} in it); "
-                                    "a run saves one after its first round.")
-        return _load_csv(path)  # written by vmaptune before results.npz existed
+        if all(os.path.exists(os.path.join(path, name)) for name in ("run.json", "members.csv", "curves.npz", "hp.npz")):
+            return _load_csv(path)  # written by vmaptune before results.npz existed
+        from vmaptune.checkpoint import CHECKPOINTS
+
+        if os.path.isdir(os.path.join(path, CHECKPOINTS)) or os.path.exists(os.path.join(path, "run.json")):
+            raise FileNotFoundError(f"{path} holds a run with no finished round saved yet (only its checkpoints): "
+                                    f"resume it (vt.tune(..., run_dir={path!r}, resume=True), or the same vmaptune "
+                                    f"command with --resume); its table ({RESULTS_FILE}) is written after each round.")
+        raise FileNotFoundError(f"{path} is not a vmaptune run directory (no {RESULTS_FILE} in it); "
+                                "a run saves one after its first round.")
     with np.load(exact) as f:
         meta = json.loads(str(f["meta"]))
         table = {}

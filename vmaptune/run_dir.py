@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 
+from vmaptune.atomic import TMP_PREFIX
 from vmaptune.checkpoint import CHECKPOINTS
 
 #: What vmaptune writes into a run directory (overwrite=True removes these and nothing else).
@@ -37,6 +39,10 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> st
     if os.path.isdir(path) and holds_run(path) and not (resume or overwrite):
         raise FileExistsError(f"run_dir={path!r} already holds a run. Pass resume=True (vmaptune --resume) to "
                               f"continue it, overwrite=True (--overwrite) to replace it, or choose another run_dir.")
+    if resume and not (os.path.isdir(path) and holds_run(path)):
+        warnings.warn(f"resume=True, but run_dir={path!r} holds no run yet: starting a new run there. (A mistyped "
+                      f"run_dir would start from scratch: check the path if you meant to continue a run.)",
+                      UserWarning, stacklevel=4)
     if not write:
         return path
     try:
@@ -46,6 +52,7 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> st
     except OSError as err:
         raise ValueError(f"run_dir={path!r} cannot be written ({err.strerror or err}); choose a directory you can "
                          "write to.") from err
+    remove_leftovers(path)
     if overwrite:
         for name in RUN_FILES:
             if os.path.isfile(os.path.join(path, name)):
@@ -53,3 +60,25 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> st
         for name in RUN_DIRS:
             shutil.rmtree(os.path.join(path, name), ignore_errors=True)
     return path
+
+
+def remove_leftovers(path: str) -> int:
+    """Removes the temporary files and folders a killed save left in the run directory (and its
+    models/): a save writes to a temporary name and renames it, so a kill between the two leaves
+    one behind. Called before a run writes there (one writer per run directory). -> how many."""
+    removed = 0
+    for folder in (path, os.path.join(path, "models")):
+        if not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            if name.startswith(TMP_PREFIX):
+                target = os.path.join(folder, name)
+                if os.path.isdir(target):
+                    shutil.rmtree(target, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(target)
+                    except OSError:
+                        continue
+                removed += 1
+    return removed

@@ -222,7 +222,8 @@ class Search:
         """The round in progress when Ctrl-C came, as a record (members still training get status
         'interrupted', their scores so far); None when no round was training or nothing trained."""
         current, self.current = self.current, None
-        if current is None or current.population.epochs_done == 0:
+        # (the population counts epochs between decisions; its runs count every chunk trained)
+        if current is None or max(run.epochs_done for run, _ in current.population.parts) == 0:
             return None
         record = current.record(current.hp, {})
         record.columns["status"] = np.where(record.columns["status"] == STATUS_OK, STATUS_INTERRUPTED,

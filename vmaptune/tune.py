@@ -166,7 +166,11 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
     else:
         results.settings["time"] = profile.as_dict()
         if run_dir is not None:  # also when a resumed run had nothing left but this save
-            results.save(run_dir)
+            try:
+                results.save(run_dir)
+            except KeyboardInterrupt:  # held until the save ended: the run is finished and whole on disk
+                warnings.warn(f"interrupted while saving the finished run; it is saved whole in {run_dir}, and "
+                              f"returned.", stacklevel=3)
     finally:
         if checkpoints is not None:
             checkpoints.close()
