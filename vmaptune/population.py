@@ -168,8 +168,8 @@ class PopulationRun:
                     function = self._chunk_function()
                     args = (self.program, self.state, self.hp, self.controls, self.data, self.order_key, n)
                     with profile.measure(this_thread=True) if first else contextlib.nullcontext():
-                        if first:  # compiled before the call, which then finds it compiled: Ctrl-C may cut this
-                            function.lower(*args).compile()
+                        if first and hasattr(function, "lower"):  # compiled before the call, which then finds
+                            function.lower(*args).compile()  # it compiled: Ctrl-C may cut this
                         # the call donates the state's buffers: Ctrl-C waits until the new state and its
                         # epochs are kept, or a partial result would read buffers already given away
                         with atomic.interrupts_deferred():
