@@ -110,6 +110,16 @@ def test_resuming_a_finished_run_reads_its_refit_back_instead_of_training_it_aga
     for row in first.models:
         chex.assert_trees_all_equal(again.model(row).variables, first.model(row).variables)
     assert sorted(vt.load_results(run_dir).models) == sorted(first.models)  # saved again, whole
+    # a refit asked for after the run: the rounds are not trained again, the refit is
+    more = vt.tune(*args, run_dir=run_dir, resume=True, refit=3, **SMALL)
+    assert calls == [1] and len(more.models) == 3
+    pd.testing.assert_frame_equal(more.members.drop(columns="test_score"), first.members.drop(columns="test_score"))
+    both = first.members["test_score"].notna()
+    np.testing.assert_allclose(more.members["test_score"][both], first.members["test_score"][both], rtol=1e-5)
+    calls.clear()
+    vt.tune(*args, run_dir=run_dir, resume=True, refit=2, **SMALL)  # (back to 2: refit again, and saved)
+    assert calls == [1] and sorted(vt.load_results(run_dir).models) == sorted(first.models)
+    calls.clear()
     # killed during the refit: the rounds' results were saved without it, so the resume refits
     saved = vt.load_results(run_dir)
     saved.members, saved.models = saved.members.drop(columns="test_score"), {}

@@ -93,6 +93,11 @@ def without_addresses(text: str) -> str:
     return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
 
 
+#: Settings used only once every round has trained (the refit of the best settings): a finished or
+#: interrupted run resumes with another value, and the refit runs again with it.
+AFTER_ROUNDS = ("refit",)
+
+
 def spec_difference(saved: dict[str, str], now: dict[str, str]) -> str:
     """'' when the specs match, else which components differ, with both texts (shortened)."""
     lines = []
@@ -101,6 +106,10 @@ def spec_difference(saved: dict[str, str], now: dict[str, str]) -> str:
     for name in SPEC_COMPONENTS:
         if saved.get(name) != now.get(name):
             keys = _differing_keys(saved.get(name), now.get(name))
+            if name == "settings":  # settings applied after the rounds may change on resume
+                keys = {k: v for k, v in keys.items() if k not in AFTER_ROUNDS}
+                if not keys and _differing_keys(saved.get(name), now.get(name)):
+                    continue
             if keys:  # a JSON object (the settings): only the entries that differ
                 for key, (was, is_) in keys.items():
                     label = f"{name}.{key}"
