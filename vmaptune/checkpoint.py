@@ -106,9 +106,9 @@ def spec_difference(saved: dict[str, str], now: dict[str, str]) -> str:
     for name in SPEC_COMPONENTS:
         if saved.get(name) != now.get(name):
             keys = _differing_keys(saved.get(name), now.get(name))
-            if name == "settings":  # settings applied after the rounds may change on resume
+            if name == "settings" and keys:  # settings applied after the rounds may change on resume
                 keys = {k: v for k, v in keys.items() if k not in AFTER_ROUNDS}
-                if not keys and _differing_keys(saved.get(name), now.get(name)):
+                if not keys:
                     continue
             if keys:  # a JSON object (the settings): only the entries that differ
                 for key, (was, is_) in keys.items():

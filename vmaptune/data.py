@@ -174,13 +174,13 @@ class Dataset:
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"seed must be an integer (it fixes the validation / test split), got {seed!r}; "
                             f"e.g. seed=0.")
-        if feature_names is None and _column_names(X) is not None:  # a DataFrame's columns name the features
-            feature_names = _column_names(X)
+        if feature_names is None and column_names(X) is not None:  # a DataFrame's columns name the features
+            feature_names = column_names(X)
         X, y, classes = _check_arrays(X, y, task)
         n_classes = None if classes is None else len(classes)
         given = {}
         for split_name, pair in (("validation", validation), ("test", test)):
-            columns = None if pair is None or feature_names is None else _column_names(pair[0])
+            columns = None if pair is None or feature_names is None else column_names(pair[0])
             if columns is not None and list(columns) != list(feature_names):
                 raise ValueError(f"{split_name}'s X has columns {columns}, but the training X's are "
                                  f"{list(feature_names)}; give every split the same columns in the same order.")
@@ -421,7 +421,7 @@ def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fracti
     return tuple(np.sort(np.concatenate(part)) for part in (train, val, test))
 
 
-def _column_names(X: Any) -> list[str] | None:
+def column_names(X: Any) -> list[str] | None:
     """A DataFrame's column names (all strings), else None."""
     columns = getattr(X, "columns", None)
     if columns is None or not all(isinstance(c, str) for c in columns):

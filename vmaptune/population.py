@@ -180,15 +180,10 @@ class PopulationRun:
                         waited = time.perf_counter() - dispatched
                         compiling += waited
                         self._first_call_done(key, waited, profile, ahead_seconds)
-                while len(unrecorded) > 1:  # chunk k is read while chunk k + 1 runs
-                    self._record(*unrecorded[0], on_chunk)
-                    unrecorded.popleft()
-            while unrecorded:
-                self._record(*unrecorded[0], on_chunk)
-                unrecorded.popleft()
+                self._read(unrecorded, keep=1, on_chunk=on_chunk)  # chunk k is read while chunk k + 1 runs
+            self._read(unrecorded, keep=0, on_chunk=on_chunk)
         except KeyboardInterrupt:  # what the device trained keeps its curves (a partial result reads them)
-            while unrecorded:
-                self._record(*unrecorded.popleft(), None)
+            self._read(unrecorded, keep=0, on_chunk=None)
             raise
         seconds = time.perf_counter() - started - compiling
         costs.record_training(self.program, self.data.n_train, self._busy * epochs, seconds)
@@ -200,6 +195,13 @@ class PopulationRun:
         self.row_epochs += self.rows * n
         self.member_epochs += int((self.slots >= 0).sum()) * n
         self.busy_row_epochs += self._busy * n
+
+    def _read(self, unrecorded: collections.deque, keep: int, on_chunk: Callable | None) -> None:
+        """Records the oldest dispatched chunks until `keep` are left (a chunk leaves the queue once
+        recorded: one cut short by Ctrl-C is recorded again, which writes the same values)."""
+        while len(unrecorded) > keep:
+            self._record(*unrecorded[0], on_chunk)
+            unrecorded.popleft()
 
     def _first_call_done(self, key: tuple, waited: float, profile: startup.TimeProfile,
                          ahead_seconds: float | None) -> None:

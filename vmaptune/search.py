@@ -78,6 +78,11 @@ class Settings:
                       "bucketing": check_bucketing(kwargs["bucketing"])})
 
 
+def refit_rows(results: Results, refit: int) -> list[int]:
+    """The rows vt.tune(refit=k) retrains: the k best that scored."""
+    return [i for i in results.ranking()[:refit] if np.isfinite(results.members["score"].iloc[i])]
+
+
 @dataclasses.dataclass
 class RoundInProgress:
     """A round being trained: what its record and its checkpoints are made of."""
@@ -273,7 +278,7 @@ class Search:
     # -- refit ------------------------------------------------------------------------------------------------
     def refit(self, results: Results) -> None:
         """Adds test_score for the best `refit` settings, retrained on train + validation (never selects)."""
-        top = [i for i in results.ranking()[:self.settings.refit] if np.isfinite(results.members["score"].iloc[i])]
+        top = refit_rows(results, self.settings.refit)
         if not top:
             return
         encoded = {name: jnp.asarray(results.hp[name][top]) for name in self.space.names}

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmaptune.data import column_names, default_feature_names
 from vmaptune.models.base import BuiltModel
 
 #: Rows per compiled prediction call. Every call has this shape (the last is padded), so a row's
@@ -110,9 +111,7 @@ class TrainedModel:
     def _check_columns(self, X: Any) -> None:
         """A DataFrame's columns against the names the model was trained with (as scikit-learn
         checks them): a column moved or renamed would silently feed the wrong input."""
-        from vmaptune.data import _column_names
-
-        names, given = self.feature_names, _column_names(X)
+        names, given = self.feature_names, column_names(X)
         if not names or given is None or tuple(given) == tuple(names):
             return
         missing, unexpected = [n for n in names if n not in given], [n for n in given if n not in names]
@@ -198,7 +197,5 @@ class TrainedModel:
 
 def _named_features(data) -> tuple[str, ...] | None:
     """The data's feature names when they were given (not the x0, x1, ... of unnamed columns)."""
-    from vmaptune.data import default_feature_names
-
     names = tuple(getattr(data, "feature_names", ()) or ())
     return names if names and names != default_feature_names(len(names)) else None

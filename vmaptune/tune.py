@@ -25,7 +25,7 @@ from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
 from vmaptune.results import Results, load_results
-from vmaptune.search import Search, Settings
+from vmaptune.search import Search, Settings, refit_rows
 from vmaptune.space import Space
 from vmaptune.startup import TimeProfile
 from vmaptune.strategies.base import Strategy
@@ -229,8 +229,8 @@ def _saved_refit(results: Results, run_dir: str, refit: int) -> bool:
         saved = load_results(run_dir)
     except (OSError, ValueError, KeyError):
         return False
-    rows = [i for i in results.ranking()[:refit] if np.isfinite(results.members["score"].iloc[i])]
-    same = (len(saved) == len(results) and "test_score" in saved.members and sorted(saved.models) == sorted(rows)
+    same = (len(saved) == len(results) and "test_score" in saved.members
+            and sorted(saved.models) == sorted(refit_rows(results, refit))
             and np.array_equal(saved.members["score"].to_numpy(), results.members["score"].to_numpy(), equal_nan=True))
     if same:
         results.members["test_score"] = saved.members["test_score"].to_numpy()
