@@ -5,6 +5,7 @@ import pytest
 
 import vmaptune as vt
 from vmaptune.cli import main
+from vmaptune.run_dir import Claim
 
 
 def test_demo_then_report(tmp_path, capsys):
@@ -20,6 +21,18 @@ def test_demo_then_report(tmp_path, capsys):
     assert main(["report", out, "--top", "3"]) == 0
     assert os.path.getsize(os.path.join(out, "curves.png")) > 1000
     assert os.path.getsize(os.path.join(out, "scores.png")) > 1000
+
+
+def test_a_run_directory_in_use_exits_2_with_a_message(tmp_path, capsys):
+    out = str(tmp_path / "demo")
+    os.makedirs(out)
+    claim = Claim(out)  # (as another run writing there holds it)
+    try:
+        assert main(["demo", "--quick", "--out", out, "--no-progress"]) == 2
+    finally:
+        claim.release()
+    assert re.search(r"vmaptune demo: error: run_dir='.*demo' is in use: a vmaptune run is writing there now \(pid "
+                     rf"{os.getpid()} on ", capsys.readouterr().err)
 
 
 def test_run_from_toml_config(tmp_path, capsys):

@@ -3,6 +3,7 @@ another run, Ctrl-C keeps the round in progress, all-failed searches said loudly
 
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 import vmaptune as vt
 from vmaptune import costs, engine, memory, population
+from vmaptune import run_dir as run_dirs
 from vmaptune.program import one_member
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -94,6 +96,36 @@ def test_resuming_a_finished_run_returns_it_and_overwrite_starts_again(data, fin
     result.save(copy)
     fresh = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=1), run_dir=copy, overwrite=True, **SMALL)
     assert len(vt.load_results(copy)) == len(fresh) == 4
+
+
+def test_a_run_directory_in_use_is_refused_and_freed_when_its_writer_is_killed(data, finished_run, tmp_path):
+    """Two runs writing one directory would overwrite (with overwrite=True: delete) each other's
+    checkpoints; the second is refused before anything compiles, and a killed writer leaves no
+    stale lock behind."""
+    run_dir = str(tmp_path / "run")
+    finished_run[0].save(run_dir)
+    shutil.copytree(os.path.join(finished_run[1], "checkpoints"), os.path.join(run_dir, "checkpoints"))
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from vmaptune.run_dir import Claim; "
+                               f"claim = Claim({run_dir!r}); print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"  # (the child exits on its own if this test dies)
+        for flags in (dict(resume=True), dict(overwrite=True)):
+            with pytest.raises(vt.RunDirInUseError, match=rf"run_dir='.*run' is in use: a vmaptune run is writing there now "
+                                                   rf"\(pid {holder.pid} on .*, since .*\)\..* choose another run_dir"):
+                _no_compile(lambda: vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2),
+                                            run_dir=run_dir, **flags, **SMALL))
+            assert os.path.isdir(os.path.join(run_dir, "checkpoints"))  # overwrite removed nothing
+    finally:
+        holder.kill()
+        holder.communicate(timeout=60)
+    again = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2), run_dir=run_dir, resume=True, **SMALL)
+    pd.testing.assert_frame_equal(again.members, finished_run[0].members)
+    with pytest.raises(vt.RunDirInUseError, match="is in use"):  # a claim is one per run, in one process too
+        held = run_dirs.Claim(run_dir)
+        run_dirs.Claim(run_dir)
+    held.release()
+    run_dirs.Claim(run_dir).release()  # (the earlier tune released its claim, and so did `held`)
 
 
 def test_resuming_a_finished_run_reads_its_refit_back_instead_of_training_it_again(data, tmp_path, monkeypatch):

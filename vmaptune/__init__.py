@@ -27,6 +27,7 @@ from vmaptune.program import Program, build_program
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
 from vmaptune.optim import OPTIMIZERS
 from vmaptune.results import Results, load_results
+from vmaptune.run_dir import RunDirInUseError
 from vmaptune.trained import TrainedModel
 from vmaptune.space import (
     Choice,
@@ -86,7 +87,7 @@ __all__ = [
     "Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution", "PBT", "PBTReplay", "PBTSchedule",
     "SuccessiveHalving", "Hyperband", "BOHB", "BayesOpt", "OptunaSampler",
     # results and trained models
-    "Results", "load_results", "TrainedModel",
+    "Results", "load_results", "TrainedModel", "RunDirInUseError",
     # scikit-learn's interface
     "MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegressor", "PopulationSearchCV",
 ]

@@ -1,16 +1,26 @@
 """A run directory checked before anything compiles: a path that is a file, a directory that cannot
-be written, or a run already there (without resume or overwrite) is an error up front, not after
-the first round has trained."""
+be written, a run already there (without resume or overwrite), or a run another process is writing
+there now is an error up front, not after the first round has trained."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
+import socket
 import tempfile
 import warnings
 
+try:
+    import fcntl
+except ImportError:  # (Windows) no advisory locks: one writer per run directory is then the user's care
+    fcntl = None
+
 from vmaptune.atomic import TMP_PREFIX
 from vmaptune.checkpoint import CHECKPOINTS
+
+#: The file a run holds locked while it writes its run directory (`Claim`).
+LOCK_FILE = ".vmaptune-lock"
 
 #: What vmaptune writes into a run directory (overwrite=True removes these and nothing else).
 RUN_FILES = ("results.npz", "members.csv", "curves.npz", "hp.npz", "run.json", "curves.png", "scores.png")
@@ -22,10 +32,55 @@ def holds_run(path: str) -> bool:
     return any(os.path.exists(os.path.join(path, name)) for name in ("results.npz", "run.json", CHECKPOINTS))
 
 
-def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> str:
-    """Checks run_dir and creates it; with overwrite=True an earlier run's files are removed.
-    Returns the path. write=False only checks (the processes of a multi-process run other than
-    process 0, which writes)."""
+class RunDirInUseError(OSError):
+    """Another run is writing the run directory now (`Claim`): an OSError, as a busy file is."""
+
+
+class Claim:
+    """One writer per run directory: an advisory lock (flock) on run_dir/.vmaptune-lock, held while a
+    run writes there. A second run on the same directory (another process, a notebook's second
+    kernel, a thread) would overwrite the first one's checkpoints, or with overwrite=True delete
+    them; it gets an error instead. The OS drops the lock when the process ends, killed or not, so
+    a kill never leaves a stale lock in the way of a resume."""
+
+    def __init__(self, path: str):
+        self.path, self.file = path, None
+        if fcntl is None:
+            return
+        lock = os.path.join(path, LOCK_FILE)
+        self.file = open(lock, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another process"
+            self.file.close()
+            self.file = None
+            raise RunDirInUseError(f"run_dir={path!r} is in use: a vmaptune run is writing there now ({holder}). Two "
+                               "runs in one directory would overwrite each other's checkpoints: wait for that "
+                                   "run to end (or stop it, then pass resume=True to continue it), or choose "
+                                   "another run_dir.") from None
+        except OSError:  # a file system without locks (some network mounts): run unguarded
+            return
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"pid {os.getpid()} on {socket.gethostname()}, since "
+                        f"{datetime.datetime.now().isoformat(sep=' ', timespec='seconds')}")
+        self.file.flush()
+
+    def release(self) -> None:
+        """Lets another run write the directory (closing the file drops the lock; the file stays:
+        removing it would race with a run that just opened it)."""
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tuple[str, Claim | None]:
+    """Checks run_dir, creates it and claims it (`Claim`: release it when the run ends); with
+    overwrite=True an earlier run's files are then removed. Returns (path, claim). write=False
+    only checks (the processes of a multi-process run other than process 0, which writes), and
+    claims nothing."""
     if not isinstance(run_dir, (str, os.PathLike)):
         raise TypeError(f"run_dir={run_dir!r}: give a directory path (str or pathlib.Path), or None to keep the "
                         "results in memory only.")
@@ -44,7 +99,7 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> st
                       f"run_dir would start from scratch: check the path if you meant to continue a run.)",
                       UserWarning, stacklevel=4)
     if not write:
-        return path
+        return path, None
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -52,6 +107,7 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> st
     except OSError as err:
         raise ValueError(f"run_dir={path!r} cannot be written ({err.strerror or err}); choose a directory you can "
                          "write to.") from err
+    claim = Claim(path)  # before anything is removed: a run in progress there keeps its files
     remove_leftovers(path)
     if overwrite:
         for name in RUN_FILES:
@@ -59,7 +115,7 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> st
                 os.unlink(os.path.join(path, name))
         for name in RUN_DIRS:
             shutil.rmtree(os.path.join(path, name), ignore_errors=True)
-    return path
+    return path, claim
 
 
 def remove_leftovers(path: str) -> int:

@@ -115,9 +115,18 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
                               seeds=seeds, refit=refit, devices=devices, member_block=member_block,
                               max_memory=max_memory, evaluate_every=evaluate_every)
+    claim = None
     if run_dir is not None:
-        run_dir = run_dirs.prepare(run_dir, resume=resume, overwrite=overwrite, write=is_primary())
+        run_dir, claim = run_dirs.prepare(run_dir, resume=resume, overwrite=overwrite, write=is_primary())
         barrier("vmaptune: run_dir prepared")  # (several processes) nobody reads it before process 0 set it up
+    try:
+        return _run(profile, model, space, data, strategy, settings, run_dir, resume, metric, optimizer, progress)
+    finally:
+        if claim is not None:
+            claim.release()
+
+
+def _run(profile, model, space, data, strategy, settings, run_dir, resume, metric, optimizer, progress) -> Results:
     if isinstance(strategy, Strategy):  # a budget left open (Hyperband()) takes tune's epochs
         strategy = strategy.for_epochs(settings.epochs)
     search = Search(model, space, data, strategy, settings, metric=metric, optimizer=optimizer)
