@@ -106,6 +106,10 @@ def test_a_sample_draws_distinct_points_of_the_grid_from_the_key():
     whole = GridSearch(values=values, population=64, sample=40)
     assert whole.total_evaluations() == 40
     assert ask_all(whole, space)[0] == ask_all(GridSearch(values=values, population=64), space)[0]
+    larger = GridSearch(values=values, population=64, sample=50)  # more than the grid: said, as scikit-learn says it
+    with pytest.warns(UserWarning, match=r"GridSearch\(sample=50\): the grid has only 40 points \(\{'lr': 5, "
+                                         r"'act': 2, 'n': 4\}\); all of them are searched, once each"):
+        assert ask_all(larger, space)[0] == ask_all(whole, space)[0]
 
 
 def test_ask_is_deterministic_and_encodes_population_arrays():

@@ -68,3 +68,88 @@ def test_a_strategy_of_your_own_decides_during_training(digits):
     kept = trained == 4
     at_half = np.nanmax(result.curves["val_score"][:, :2], axis=1)
     assert at_half[kept].min() >= at_half[~kept].max()  # and they were the best half then
+
+
+# -- a strategy of your own: what it decides is what the table says, and what it cannot do is refused -------
+import dataclasses  # noqa: E402
+import re  # noqa: E402
+
+COPY_SPACE = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1), n_units=vt.Choice([8, 16]), optimizer=vt.Fixed("sgd"))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Decides(vt.RandomSearch):
+    """Returns `decision(snapshot)` at epoch 1 (one program: copies_members)."""
+
+    acts_during_training = True
+    copies_members = True
+    decision: object = None
+    ended: object = None  # end_training's return value, if not the state
+
+    def decision_epochs(self, state, epochs):
+        return [1]
+
+    def decide(self, state, snapshot, key):
+        return self.decision(state, snapshot)
+
+    def end_training(self, state, snapshot):
+        return state if self.ended is None else self.ended(state)
+
+
+def _copy_widest_into_narrowest(state, snapshot):
+    units = np.asarray(snapshot.hp["n_units"])
+    source, target = int(np.argmax(units)), int(np.argmin(units))
+    copy_from = np.arange(snapshot.size)
+    copy_from[target] = source
+    lr = np.asarray(snapshot.hp["learning_rate"]).copy()
+    lr[target] = 0.05
+    return state, vt.Decision(copy_from=copy_from, hp={"learning_rate": lr})
+
+
+def test_the_table_shows_the_values_a_strategys_decisions_left_members_with(digits):
+    """A member that took over a wider network and a new learning rate is recorded with them:
+    the table, best_params and the refit use what it trained with, not what was asked."""
+    strategy = _Decides(population=8, decision=_copy_widest_into_narrowest)
+    result = vt.tune(vt.MLP(hidden=1), COPY_SPACE, digits, strategy, epochs=2, batch_size=64, seed=3,
+                     progress=False)
+    asked = vt.tune(vt.MLP(hidden=1), COPY_SPACE, digits, vt.RandomSearch(population=8), epochs=2, batch_size=64,
+                    seed=3, progress=False)  # (the same draws, nothing decided)
+    units, lr = asked.members["n_units"].to_numpy(), asked.members["learning_rate"].to_numpy()
+    assert len(set(units)) == 2  # (the draw has both widths, so a copy changes one)
+    target, source = int(np.argmin(units)), int(np.argmax(units))
+    want_units, want_lr = units.copy(), lr.copy()
+    want_units[target], want_lr[target] = units[source], np.float32(0.05)
+    np.testing.assert_array_equal(result.members["n_units"], want_units)
+    np.testing.assert_allclose(result.members["learning_rate"], want_lr, rtol=1e-6)
+    assert result.strategy_state is not None and asked.strategy_state is not None
+
+
+@pytest.mark.parametrize("decision, error, match", [
+    (lambda state, s: (state, vt.Decision(hp={"n_units": np.full(s.size, 16)})), ValueError,
+     r"_Decides.decide: Decision.hp changes \['n_units'\], which are fixed when a member is built .* Copy a member"),
+    (lambda state, s: (state, vt.Decision(hp={"learning_rate": np.full(s.size, np.nan)})), ValueError,
+     r"Decision.hp\['learning_rate'\] holds \[nan, nan, nan\] \(members \[0, 1, 2\]\): values must be finite"),
+    (lambda state, s: (state, vt.Decision(hp={"learning_rate": -np.ones(s.size)})), ValueError,
+     r"Decision.hp\['learning_rate'\] holds \[-1.0, -1.0, -1.0\] .*LogUniform.* is on a log scale, values must be > 0"),
+    (lambda state, s: vt.Decision(keep=np.arange(2)), TypeError,
+     r"_Decides.decide must return \(state, vt.Decision or None\), got a Decision: Decision\(keep=.*Return `state, "
+     r"None` for no change"),
+])
+def test_a_decision_the_engine_cannot_apply_is_refused_naming_the_hook(digits, decision, error, match):
+    with pytest.raises(error, match=match):
+        vt.tune(vt.MLP(hidden=1), COPY_SPACE, digits, _Decides(population=4, decision=decision), epochs=2,
+                batch_size=64, progress=False)
+
+
+def test_end_training_returns_the_state_only_and_out_of_range_values_warn(digits):
+    no_change = lambda state, s: (state, None)
+    with pytest.raises(TypeError, match=re.escape("_Decides.end_training must return the state only, got (state, "
+                                                  "Decision(")):
+        vt.tune(vt.MLP(hidden=1), COPY_SPACE, digits, _Decides(population=4, decision=no_change,
+                ended=lambda state: (state, vt.Decision())), epochs=2, batch_size=64, progress=False)
+    outside = lambda state, s: (state, vt.Decision(hp={"learning_rate": np.full(s.size, 0.5, np.float32)}))
+    with pytest.warns(UserWarning, match=r"Decision.hp\['learning_rate'\] holds \[0.5, 0.5, 0.5\] .*outside the "
+                                         r"space's LogUniform\(low=0.001, high=0.3.*used as given"):
+        result = vt.tune(vt.MLP(hidden=1), COPY_SPACE, digits, _Decides(population=4, decision=outside), epochs=2,
+                         batch_size=64, progress=False)
+    np.testing.assert_allclose(result.members["learning_rate"], 0.5)

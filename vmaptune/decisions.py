@@ -13,9 +13,12 @@ packing and padding are the engine's business.
 from __future__ import annotations
 
 import dataclasses
-from typing import Collection, Mapping, Protocol
+import warnings
+from typing import Any, Collection, Mapping, Protocol
 
 import numpy as np
+
+from vmaptune.space import Choice, Fixed, LogUniform, IntLogUniform, OneMinusLogUniform, Space
 
 
 def _frozen(array) -> np.ndarray:
@@ -89,10 +92,16 @@ class Decision:
       good, their records kept). The population lays the rows left out as is cheapest: members
       still training regrouped into the fewest blocks, or a smaller power-of-two population
       where that pays for its compile (vmaptune/packing.py).
-    copy_from: (n,) member whose training state each member takes over (weights, optimizer and
-      model state, status and records; itself = unchanged). Sources must be in the population.
+    copy_from: (n,) member whose training state each member takes over: weights, optimizer and
+      model state, hyperparameters (structural ones included: the network travels with its
+      weights), and whether it is active; itself = unchanged. Its curves and best score so far
+      stay its own (the table shows what each member's row trained). Sources must be in the
+      population, and in its program (`TrainingContext.programs`).
     hp: name -> (n,) numeric hyperparameter values, written for the members in `update`
-      (and into their optimizer state: a new learning rate applies from the next step).
+      (and into their optimizer state: a new learning rate applies from the next step). Only
+      names that are not structural (`TrainingContext.structural`), finite, valid on the
+      distribution's scale (> 0 on a log scale); a value outside the space's range is used as
+      given, with a warning.
     update: (n,) bool, the members `hp` applies to (default: every member).
     freeze: (n,) bool, members to freeze now (an exact no-op from here on).
     budget: (n,) int, total epochs each member may train; it is frozen once it has trained them.
@@ -118,12 +127,98 @@ class TrainingContext:
     (its network, optimizer kind and schedule shape, batch size): they travel with copied weights
     and cannot change during training. members: how many members the round trains (None: not
     known to the caller). programs: how many compiled programs they train in (members of
-    different programs have different structures, so one cannot copy another)."""
+    different programs have different structures, so one cannot copy another: set
+    `copies_members = True` on the strategy to keep one program). space: the search space."""
 
     epochs: int
     structural: frozenset[str] = frozenset()
     members: int | None = None
     programs: int = 1
+    space: Space | None = None
+
+
+def hook_result(owner: str, hook: str, out: Any) -> tuple[Any, "Decision | None"]:
+    """A strategy hook's (state, decision) return value, or an error that names the hook."""
+    if isinstance(out, tuple) and len(out) == 2 and (out[1] is None or isinstance(out[1], Decision)):
+        return out
+    got = f"a {type(out).__name__}" if not isinstance(out, tuple) else f"a tuple of {len(out)}"
+    raise TypeError(f"{owner}.{hook} must return (state, vt.Decision or None), got {got}: {_short(out)}. Return "
+                    f"`state, None` for no change.")
+
+
+def end_result(owner: str, out: Any) -> Any:
+    """end_training's state, or an error when it returned (state, decision) like the other hooks."""
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], Decision):
+        raise TypeError(f"{owner}.end_training must return the state only, got (state, {_short(out[1])}): after the "
+                        f"last epoch there is nothing left to apply a decision to.")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def check_decision(owner: str, hook: str, decision: "Decision | None", context: TrainingContext,
+                   current: Mapping[str, np.ndarray], warned: set[str]) -> None:
+    """Refuses a decision's hyperparameter values the engine cannot apply as asked: a new value of
+    a structural name (fixed when a member is built; `current`: (n,) each member's values now,
+    which copy_from carries), a value that is not finite or not on the distribution's scale, a
+    categorical index out of range, a numeric choice's value that is not an option. Warns (once
+    per name, names added to `warned`) about values outside the space's range."""
+    if decision is None or not decision.hp:
+        return
+    n = len(next(iter(current.values()))) if current else 0
+    update = np.ones(n, bool) if decision.update is None else np.asarray(decision.update, bool)
+    source = np.arange(n) if decision.copy_from is None else np.asarray(decision.copy_from, np.int64)
+    structural = sorted(name for name in set(decision.hp) & set(context.structural)
+                        if name not in current or np.shape(decision.hp[name]) != (n,) or update.shape != (n,)
+                        or source.shape != (n,) or (source.min(initial=0) < 0 or source.max(initial=0) >= n)
+                        or (np.asarray(decision.hp[name]) != np.asarray(current[name])[source])[update].any())
+    if structural:  # (setting a structural name to the value it has, or gets from its copy, changes nothing)
+        raise ValueError(f"{owner}.{hook}: Decision.hp changes {structural}, which are fixed when a member is built "
+                         f"(its network, optimizer kind and schedule, batch size) and cannot change during training. "
+                         f"Copy a member that has the value you want (Decision.copy_from), or ask for it in the "
+                         f"next round.")
+    space = context.space
+    for name, values in decision.hp.items():
+        if space is None or name not in space:
+            continue  # (an unknown name is the engine's error: it lists the names it has)
+        dist, values = space[name], np.asarray(values)
+        where = f"{owner}.{hook}: Decision.hp[{name!r}]"
+        shown = lambda bad: f"{values[bad][:3].tolist()} (members {np.flatnonzero(bad)[:3].tolist()})"
+        if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
+            raise ValueError(f"{where} must be numbers (one per member), got dtype {values.dtype}.")
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValueError(f"{where} holds {shown(bad)}: values must be finite.")
+        if isinstance(dist, Choice) and not dist.is_numeric or isinstance(dist, Fixed) and not dist.is_numeric:
+            bad = (values != np.round(values)) | (values < 0) | (values >= len(dist.options))
+            if bad.any():
+                raise ValueError(f"{where} holds {shown(bad)}: a categorical value is an index into "
+                                 f"{list(dist.options)}, 0..{len(dist.options) - 1}.")
+            continue
+        if isinstance(dist, Choice):
+            options = np.asarray(dist.values(), np.float64)
+            bad = ~np.isin(values.astype(np.float64), options.astype(values.dtype).astype(np.float64))
+            if bad.any():
+                raise ValueError(f"{where} holds {shown(bad)}, not among the options of {dist!r}: a Choice takes "
+                                 f"its options only. For a range a strategy may move in, use vt.LogUniform / "
+                                 f"vt.Uniform.")
+            continue
+        if isinstance(dist, (LogUniform, IntLogUniform)) and (values <= 0).any():
+            bad = values <= 0
+            raise ValueError(f"{where} holds {shown(bad)}: {dist!r} is on a log scale, values must be > 0.")
+        if isinstance(dist, OneMinusLogUniform) and (values >= 1).any():
+            bad = values >= 1
+            raise ValueError(f"{where} holds {shown(bad)}: {dist!r} is on a log scale of 1 - x, values must be < 1.")
+        low, high = (dist.value, dist.value) if isinstance(dist, Fixed) else (dist.low, dist.high)
+        dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float64
+        bad = (values < np.asarray(low, dtype)) | (values > np.asarray(high, dtype))
+        if bad.any() and name not in warned:
+            warned.add(name)
+            warnings.warn(f"{where} holds {shown(bad)}, outside the space's {dist!r}; they are used as given.",
+                          UserWarning, stacklevel=2)
 
 
 class Decider(Protocol):

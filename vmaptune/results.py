@@ -33,6 +33,8 @@ class Results:
       validation score over epochs, NaN for diverged members (they rank last).
     curves: dict name -> (n_members, epochs) arrays (train_loss, val_loss, val_score).
     hp: dict name -> (n_members,) encoded hyperparameters (the space's own encoding).
+    strategy_state: the strategy's state at the end of the search (e.g. for
+      `vt.CoarseToFine.ranges(state)`); in memory only: None for a run loaded from run_dir.
     """
 
     def __init__(self, space: Space, members: pd.DataFrame, curves: Mapping[str, np.ndarray],
@@ -44,6 +46,7 @@ class Results:
         self.settings = dict(settings)
         # row -> TrainedModel (refit members); a loaded run's are read when asked for
         self.models: Mapping[int, Any] = models if isinstance(models, SavedModels) else dict(models or {})
+        self.strategy_state: Any = None
 
     # -- selection -------------------------------------------------------------------------------
     @property

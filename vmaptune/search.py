@@ -197,9 +197,9 @@ class Search:
         deciders, adapter, first = [], None, None
         if strategy.acts_during_training:  # its checks run before anything of the round compiles
             context = TrainingContext(epochs=s.epochs, structural=self.program.structural_names(), members=n,
-                                      programs=len(groups))
+                                      programs=len(groups), space=self.space)
             adapter = StrategyDecider(strategy, state, context, streams.stream(s.seed, "decide", round_index),
-                                      replicas)
+                                      replicas, hp=self.space.numeric(hp))
             if resume is None:
                 first = adapter.begin()
             deciders.append(adapter)
@@ -217,9 +217,11 @@ class Search:
         train(population, s.epochs, chunk_epochs=s.chunk_epochs, deciders=deciders,
               on_chunk=None if on_chunk is None else (lambda done, curves: on_chunk(done, replicas.mean(curves))),
               on_stop=None if on_stop is None else (lambda: on_stop(self.current)))
-        if adapter is not None:
+        ended = hp
+        if adapter is not None:  # the values the members ended with: what the strategy's decisions made them
             state = adapter.end(population.snapshot())
-        record = self.current.record(strategy.final_hp(state, hp), strategy.member_columns(state))
+            ended = self.space.from_numeric(adapter.ended_hp)
+        record = self.current.record(strategy.final_hp(state, ended), strategy.member_columns(state))
         self.current = None
         return state, record
 

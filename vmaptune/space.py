@@ -636,6 +636,21 @@ class Space:
             out[name] = x
         return out
 
+    def from_numeric(self, hp: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The inverse of `numeric` on the host: values a model computes with -> the encoded
+        population (a numeric choice's value becomes its option's index; it must be an option)."""
+        out = {}
+        for name, d in self._dists.items():
+            x = np.asarray(hp[name])
+            if isinstance(d, Choice) and d.is_numeric:
+                options = np.asarray(jnp.asarray(d.values()))  # as `numeric` gathered them (float32)
+                match = x.astype(options.dtype)[:, None] == options[None, :]
+                if not match.any(axis=1).all():
+                    raise ValueError(f"{name}={x[~match.any(axis=1)][0]!r} is not one of the options of {d!r}.")
+                x = match.argmax(axis=1)
+            out[name] = x.astype(d.dtype)
+        return out
+
     # -- persistence -------------------------------------------------------------------------
     def to_config(self) -> dict:
         return {name: d.to_config() for name, d in self._dists.items()}

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from vmaptune import ahead
-from vmaptune.decisions import Decider, Decision, Snapshot, TrainingContext
+from vmaptune.decisions import Decider, Decision, Snapshot, TrainingContext, check_decision, end_result, hook_result
 from vmaptune.engine import CURVES
 from vmaptune.population import STATUS_FIELDS, PopulationRun
 from vmaptune.replicas import Replicas
@@ -110,7 +110,9 @@ class Population:
                 sources = np.asarray(decision.copy_from, int)[members]
                 if (part_of[sources] != p).any():
                     raise ValueError("Decision.copy_from copies between members that train in different programs "
-                                     "(different structures); copy only within one structure.")
+                                     "(bucketing split the population by structure). Set `copies_members = True` "
+                                     "on the strategy (the population then trains in one program, as vt.PBT's "
+                                     "does), pass bucketing=False, or copy only within one structure.")
                 fields["copy_from"] = local[sources]
             if decision.hp is not None:
                 fields["hp"] = {k: np.asarray(v)[members] for k, v in decision.hp.items()}
@@ -178,27 +180,40 @@ class StrategyDecider:
     begin_training, decide (at strategy.decision_epochs) and end_training. replicas: the round's
     cv folds and seeds; the strategy then sees and decides about settings, not their slots."""
 
-    def __init__(self, strategy, state, context: TrainingContext, key: jax.Array, replicas: Replicas | None = None):
+    def __init__(self, strategy, state, context: TrainingContext, key: jax.Array, replicas: Replicas | None = None,
+                 hp: dict[str, np.ndarray] | None = None):
         self.strategy, self.state, self.context, self.key = strategy, state, context, key
         self.replicas = replicas or Replicas(context.members or 0)  # (one split: nothing to translate)
+        self.start_hp = {k: np.asarray(v) for k, v in (hp or {}).items()}  # (n,) numeric values asked
         self.looks = 0
+        self.warned: set[str] = set()  # names whose values left the space's range (warned once)
+        self.ended_hp: dict[str, np.ndarray] | None = None  # (n,) values the members ended training with
 
     def begin(self) -> Decision | None:
-        self.state, decision = self.strategy.begin_training(self.state, self.context)
+        self.state, decision = self._checked("begin_training", self.strategy.begin_training(self.state, self.context),
+                                             self.start_hp)
         return self.replicas.slot_decision(decision)
 
     def decision_epochs(self, epochs: int):
         return tuple(self.strategy.decision_epochs(self.state, epochs))
 
     def decide(self, snapshot: Snapshot) -> Decision | None:
-        self.state, decision = self.strategy.decide(self.state, self.replicas.member_snapshot(snapshot),
-                                                    jax.random.fold_in(self.key, self.looks))
+        members = self.replicas.member_snapshot(snapshot)
+        self.state, decision = self._checked("decide", self.strategy.decide(
+            self.state, members, jax.random.fold_in(self.key, self.looks)), members.hp)
         self.looks += 1
         return self.replicas.slot_decision(decision)
 
     def end(self, snapshot: Snapshot):
-        self.state = self.strategy.end_training(self.state, self.replicas.member_snapshot(snapshot))
+        members = self.replicas.member_snapshot(snapshot)
+        self.state = end_result(self.strategy.name, self.strategy.end_training(self.state, members))
+        self.ended_hp = {k: np.asarray(v) for k, v in members.hp.items()}
         return self.state
+
+    def _checked(self, hook: str, out, current: dict[str, np.ndarray]) -> tuple:
+        state, decision = hook_result(self.strategy.name, hook, out)
+        check_decision(self.strategy.name, hook, decision, self.context, current, self.warned)
+        return state, decision
 
 
 __all__ = ["Population", "train", "StrategyDecider", "CURVES"]

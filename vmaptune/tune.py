@@ -172,7 +172,9 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
             search.refit(results)
     except KeyboardInterrupt:
         results = _interrupted(history, search, run_dir, profile)
+        results.strategy_state = state  # (as told after the last finished round)
     else:
+        results.strategy_state = state
         results.settings["time"] = profile.as_dict()
         if run_dir is not None:  # also when a resumed run had nothing left but this save
             try:

@@ -129,7 +129,7 @@ class Strategy:
         return state, None
 
     def end_training(self, state, snapshot: Snapshot) -> Any:
-        """After the round's last epoch, before tell: -> state."""
+        """After the round's last epoch, before tell: -> state (only: no decision is left to apply)."""
         return state
 
     def member_columns(self, state) -> dict[str, np.ndarray]:
@@ -137,8 +137,9 @@ class Strategy:
         return {}
 
     def final_hp(self, state, asked: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
-        """The encoded hyperparameters the round's members ended with (PBT: after its
-        perturbations); by default those asked."""
+        """The encoded hyperparameters the round's members ended with: the table, best_params and
+        the refit use them. `asked`: the values asked, as the members ended training with them
+        (inside vt.tune, after every Decision's copies and new values); the default returns them."""
         return asked
 
 

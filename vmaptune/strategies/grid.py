@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import warnings
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -199,6 +200,10 @@ class GridSearch(Strategy):
             rng = np.random.default_rng(np.asarray(data, np.uint32).ravel().tolist())
             points = jnp.asarray(rng.choice(size, self.sample, replace=False), jnp.int32)  # order drawn
             size = self.sample
+        elif self.sample is not None and self.sample > size:
+            warnings.warn(f"GridSearch(sample={self.sample}): the grid has only {size} points "
+                          f"({dict(zip(axes, shape))}); all of them are searched, once each.", UserWarning,
+                          stacklevel=2)
         return GridSearchState(
             axes={k: jnp.asarray(v) for k, v in axes.items()}, space=space, shape=shape, size=size,
             rounds=-(-size // self.population), points=points,
