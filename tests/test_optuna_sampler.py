@@ -118,3 +118,48 @@ def test_a_sampler_class_or_a_function_without_the_seed_is_refused():
         OptunaSampler(optuna.samplers.TPESampler, population=4)
     with pytest.raises(TypeError, match=r"must take one argument, the seed"):
         OptunaSampler(lambda: optuna.samplers.TPESampler(), population=4)
+
+
+def _nsga(seed):
+    return optuna.samplers.NSGAIISampler(seed=seed, population_size=4)
+
+
+def test_a_sampler_holding_a_lock_checkpoints_and_resumes_to_the_uninterrupted_run(tmp_path):
+    """NSGA-II guards itself with a thread lock, which pickle refuses: the run directory's
+    checkpoint failed after the first round trained. A lock is saved as a new one."""
+    import shutil
+
+    import pandas as pd
+
+    import vmaptune as vt
+
+    data = vt.load_dataset("iris")
+    space = Space(learning_rate=LogUniform(1e-3, 3e-1), momentum=OneMinusLogUniform(0.5, 0.95))
+    args = (vt.MLP(hidden=1, units=8), space, data, OptunaSampler(_nsga, population=4, rounds=3))
+    small = dict(epochs=2, batch_size=16, seed=1, progress=False)
+    whole = vt.tune(*args, run_dir=str(tmp_path / "whole"), **small)
+    cut = tmp_path / "cut"  # the same run, killed after its second round (its last checkpoint removed)
+    shutil.copytree(tmp_path / "whole", cut)
+    steps = sorted(int(p.name) for p in (cut / "checkpoints").iterdir() if p.name.isdigit())
+    shutil.rmtree(cut / "checkpoints" / str(steps[-1]))
+    resumed = vt.tune(*args, run_dir=str(cut), resume=True, **small)
+    pd.testing.assert_frame_equal(resumed.members, whole.members)
+
+
+def test_a_state_that_cannot_be_checkpointed_is_refused_before_training(tmp_path):
+    import dataclasses
+
+    import vmaptune as vt
+    from vmaptune import engine
+
+    @dataclasses.dataclass(frozen=True)
+    class KeepsALambda(RandomSearch):
+        def init(self, space, key):
+            return {"search": super().init(space, key), "score": lambda x: x}
+
+    before = dict(engine.TRACE_COUNTS)
+    with pytest.raises(TypeError, match=r"KeepsALambda's state cannot be checkpointed to run_dir \(.*lambda.*\): "
+                                        r"every part of a strategy's state must pickle\. Run without run_dir"):
+        vt.tune(vt.MLP(hidden=1, units=8), Space(learning_rate=LogUniform(1e-3, 3e-1)), vt.load_dataset("iris"),
+                KeepsALambda(population=4), epochs=1, run_dir=str(tmp_path / "r"), progress=False)
+    assert engine.TRACE_COUNTS == before

@@ -21,14 +21,17 @@ data or another space would silently mix two searches.
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import hashlib
 import inspect
+import io
 import json
 import os
 import pickle
 import re
 import shutil
+import threading
 from typing import Any
 
 import jax
@@ -38,6 +41,33 @@ import numpy as np
 from vmaptune import atomic, distributed
 
 CHECKPOINTS = "checkpoints"
+
+
+class _Pickler(pickle.Pickler):
+    """pickle, with locks saved as new unlocked ones: a strategy's state may hold an object that
+    guards itself with a lock (Optuna's NSGA-II sampler does), which pickle refuses; a lock holds
+    nothing worth keeping between processes."""
+
+    dispatch_table = {**copyreg.dispatch_table,
+                      type(threading.Lock()): lambda lock: (threading.Lock, ()),
+                      type(threading.RLock()): lambda lock: (threading.RLock, ())}
+
+
+def dumps(host: Any) -> bytes:
+    """A checkpoint's host side as bytes (`_Pickler`)."""
+    out = io.BytesIO()
+    _Pickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(host)
+    return out.getvalue()
+
+
+def check_picklable(owner: str, state: Any) -> None:
+    """Raises, before anything trains, when a run directory could not checkpoint `state`."""
+    try:
+        dumps(state)
+    except Exception as err:  # (pickle raises TypeError, AttributeError, PicklingError...)
+        raise TypeError(f"{owner}'s state cannot be checkpointed to run_dir ({type(err).__name__}: {err}): every "
+                        f"part of a strategy's state must pickle. Run without run_dir, or keep what does not "
+                        f"pickle (a lambda, an open file or connection) out of the strategy's state.") from err
 KEEP = 3
 FORMAT = 1
 SPEC_COMPONENTS = ("space", "data", "model", "strategy", "settings", "version")
@@ -268,7 +298,7 @@ class Checkpoints:
         if self._next_step is None:  # counted here: an async save in flight is not yet a latest_step
             self._next_step = (manager.latest_step() or 0) + 1
         step, self._next_step = self._next_step, self._next_step + 1
-        tree = {"host": np.frombuffer(pickle.dumps(host, protocol=pickle.HIGHEST_PROTOCOL), np.uint8)}
+        tree = {"host": np.frombuffer(dumps(host), np.uint8)}
         tree.update({k: np.asarray(v) for k, v in arrays.items()})
         with atomic.interrupts_deferred():
             manager.save(step, args=ocp.args.Composite(

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune import __version__, run_dir as run_dirs, streams
-from vmaptune.checkpoint import Checkpoints, from_host, run_spec, to_host
+from vmaptune.checkpoint import Checkpoints, check_picklable, from_host, run_spec, to_host
 from vmaptune.data import Dataset
 from vmaptune.distributed import agree, barrier, is_primary
 from vmaptune.early_stopping import EarlyStopping
@@ -136,6 +136,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     restored = checkpoints.restore() if checkpoints is not None and resume else None
     if restored is None:
         state, in_progress = strategy.init(space, streams.stream(settings.seed, "strategy")), None
+        if checkpoints is not None:  # (a state that cannot be saved is said now, not after a round trained)
+            check_picklable(strategy.name, to_host(state))
     else:
         for record in restored.host["records"]:
             history.add(record)
