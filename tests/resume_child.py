@@ -46,7 +46,9 @@ def search(name: str, run_dir: str, *, resume: bool = True, progress: bool = Fal
     return vt.tune(vt.MLP(hidden=1) if grouped else vt.MLP(hidden=1, units=8), space, data(), strategy(name),
                    epochs=EPOCHS, batch_size=16, seed=3, run_dir=run_dir, resume=resume, progress=progress,
                    cv=2 if name.endswith("_cv") else None, bucketing=True if grouped else "auto",
-                   refit=2 if grouped else 0)
+                   refit=2 if grouped else 0,
+                   # (Hyperband's early stopping packs whole parts out: a checkpoint with zero-row arrays)
+                   early_stopping=vt.EarlyStopping(patience=1) if name == "hyperband" else None)
 
 
 def kill_at(where: str, count: int, sig: int = signal.SIGKILL) -> None:

@@ -490,3 +490,20 @@ def test_a_saved_run_loads_its_table_without_the_models_code(data, tmp_path, mon
     assert sorted(again.models) == sorted(result.models)
     with pytest.raises(ImportError, match=r"the model's class cannot be imported here .*gone_net.*Import the module"):
         again.best_model()
+
+
+def test_a_checkpoint_keeps_arrays_of_zero_size(tmp_path):
+    """A population part whose members were all packed out has zero rows; orbax saves no array of
+    zero size, and the mid-round checkpoint of Hyperband with early stopping failed on it."""
+    from vmaptune.checkpoint import Checkpoints
+
+    checkpoints = Checkpoints(str(tmp_path), {"run": "x"})
+    arrays = {"part0_controls_0": np.zeros((0,), np.int32), "part0_state_0": np.zeros((0, 3), np.float32),
+              "part1_state_0": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    checkpoints.save({"round": 1}, arrays, round=0, epochs_done=2)
+    checkpoints.close()
+    restored = Checkpoints(str(tmp_path), {"run": "x"}).restore()
+    assert restored.host == {"round": 1} and sorted(restored.arrays) == sorted(arrays)
+    for name, array in arrays.items():
+        assert restored.arrays[name].dtype == array.dtype
+        np.testing.assert_array_equal(restored.arrays[name], array)

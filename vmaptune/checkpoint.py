@@ -41,6 +41,7 @@ import numpy as np
 from vmaptune import atomic, distributed
 
 CHECKPOINTS = "checkpoints"
+EMPTY = "empty_arrays"  # the tree entry that lists arrays of zero size (orbax refuses to save them)
 
 
 class _Pickler(pickle.Pickler):
@@ -284,7 +285,11 @@ class Checkpoints:
                              "(--overwrite) to start it again, or choose another run_dir.")
         arrays = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeRestore()))["arrays"]
         host = pickle.loads(np.asarray(arrays.pop("host")).tobytes())
-        return Restored(step=step, host=host, arrays={k: np.asarray(v) for k, v in arrays.items()})
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        if EMPTY in arrays:  # arrays of zero size, kept as (shape, dtype): orbax saves none
+            arrays.update({k: np.zeros(shape, dtype) for k, (shape, dtype) in
+                           pickle.loads(arrays.pop(EMPTY).tobytes()).items()})
+        return Restored(step=step, host=host, arrays=arrays)
 
     def save(self, host: dict[str, Any], arrays: dict[str, np.ndarray], **meta: Any) -> int | None:
         """Commits a checkpoint of `host` (pickled) and `arrays`; returns its step (None in the
@@ -299,7 +304,11 @@ class Checkpoints:
             self._next_step = (manager.latest_step() or 0) + 1
         step, self._next_step = self._next_step, self._next_step + 1
         tree = {"host": np.frombuffer(dumps(host), np.uint8)}
-        tree.update({k: np.asarray(v) for k, v in arrays.items()})
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        empty = {k: (v.shape, v.dtype.str) for k, v in arrays.items() if v.size == 0}
+        if empty:  # (a population part whose members were all packed out has zero rows)
+            tree[EMPTY] = np.frombuffer(dumps(empty), np.uint8)
+        tree.update({k: v for k, v in arrays.items() if v.size})
         with atomic.interrupts_deferred():
             manager.save(step, args=ocp.args.Composite(
                 arrays=ocp.args.PyTreeSave(tree),
