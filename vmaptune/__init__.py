@@ -27,6 +27,7 @@ from vmaptune.program import Program, build_program
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
 from vmaptune.optim import OPTIMIZERS
 from vmaptune.results import Results, load_results
+from vmaptune.optuna_study import OptunaExport
 from vmaptune.run_dir import RunDirInUseError
 from vmaptune.trained import TrainedModel
 from vmaptune.space import (
@@ -87,7 +88,7 @@ __all__ = [
     "Strategy", "RandomSearch", "GridSearch", "CoarseToFine", "Evolution", "PBT", "PBTReplay", "PBTSchedule",
     "SuccessiveHalving", "Hyperband", "BOHB", "BayesOpt", "OptunaSampler",
     # results and trained models
-    "Results", "load_results", "TrainedModel", "RunDirInUseError",
+    "Results", "load_results", "TrainedModel", "RunDirInUseError", "OptunaExport",
     # scikit-learn's interface
     "MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegressor", "PopulationSearchCV",
 ]

@@ -29,6 +29,7 @@ class RoundRecord:
     extra: dict[str, np.ndarray]  # the strategy's own columns (PBT's lineage, halving's rung)
     useful_compute_fraction: float = 1.0
     programs: int = 1  # compiled programs the round trained in (bucketing)
+    ended_at: float | None = None  # wall-clock time (time.time()) the round's record was made
 
     @property
     def scores(self) -> np.ndarray:
@@ -72,7 +73,7 @@ def round_record(round_index: int, ids, hp: Mapping[str, Any], final: dict, curv
     }
     return RoundRecord(round=round_index, member=np.asarray(ids), hp={k: np.asarray(v) for k, v in hp.items()},
                        columns=columns, curves={k: v[:n] for k, v in curves.items()},
-                       extra={k: np.asarray(v)[:n] for k, v in extra.items()})
+                       extra={k: np.asarray(v)[:n] for k, v in extra.items()}, ended_at=time.time())
 
 
 class History:
@@ -82,6 +83,7 @@ class History:
         self.space, self.settings = space, settings
         self.records: list[RoundRecord] = []
         self.started = time.perf_counter()
+        self.settings.setdefault("started_at", round(time.time(), 3))  # (wall-clock: when this call started)
         self.best = -np.inf
 
     @property
@@ -108,6 +110,8 @@ class History:
         """The finished rounds (and `partial`, a round cut short, when given) as Results."""
         settings = {**self.settings, "rounds": self.rounds, "seconds": round(time.perf_counter() - self.started, 3)}
         space, records = self.space, self.records + ([partial] if partial is not None else [])
+        # when each round ended (a record checkpointed before this was kept has None)
+        settings["round_ended_at"] = [getattr(r, "ended_at", None) for r in records]
         if not records:
             empty = pd.DataFrame(columns=["round", "member", *space.names, "score", "status"])
             return Results(space, empty, {}, {n: np.zeros(0) for n in space.names}, settings)

@@ -109,6 +109,16 @@ class Results:
         """One row per member, in training order (a copy)."""
         return self.members.copy()
 
+    def to_optuna(self, storage: Any = None, study_name: str | None = None, *, overwrite: bool = False,
+                  append: bool = False):
+        """-> an optuna.Study with one trial per member, for Optuna's dashboard, plots and
+        importances (storage: None in memory, or a URL such as "sqlite:///runs.db"; overwrite /
+        append a study of that name already there); vmaptune/optuna_study.py says how members map
+        to trials."""
+        from vmaptune.optuna_study import to_optuna
+
+        return to_optuna(self, storage, study_name, overwrite=overwrite, append=append)
+
     def __len__(self):
         return len(self.members)
 

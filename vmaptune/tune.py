@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from typing import Callable
 
 import jax.numpy as jnp
 import numpy as np
@@ -44,7 +45,8 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
          progress: bool = True, run_dir: str | None = None, bucketing: bool | str = "auto",
          early_stopping: EarlyStopping | None = None, cv: int | None = None, seeds: int = 1, refit: int = 0,
          devices: int | None = None, member_block: int | None = None, resume: bool = False,
-         overwrite: bool = False, max_memory: int | str | None = None, evaluate_every: int = 1) -> Results:
+         overwrite: bool = False, max_memory: int | str | None = None, evaluate_every: int = 1,
+         on_round: Callable[[Results], None] | None = None) -> Results:
     """Trains every population the strategy asks for and returns the `Results`.
 
     model: the network to tune: vt.MLP() (its structure follows the space), or your own flax module
@@ -93,6 +95,8 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
     max_memory: bytes (or text like '2GB') one device may use; a population that does not fit
       trains as micro-populations of the largest size that does (same results). Default: 90 % of
       an accelerator's free memory; no limit on a CPU.
+    on_round: called with the results so far after each round (saved to run_dir first): e.g.
+      vt.OptunaExport(storage, name) keeps an Optuna study up to date for its dashboard.
     results.settings["time"]: where the call's time went (tracing, compiling, cache loads, training;
       vmaptune/startup.py).
     Ctrl-C returns (and saves to run_dir) the finished rounds and the round in progress, its
@@ -104,29 +108,34 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
                      optimizer=optimizer, batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order,
                      progress=progress, run_dir=run_dir, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
                      seeds=seeds, refit=refit, devices=devices, member_block=member_block, resume=resume,
-                     overwrite=overwrite, max_memory=max_memory, evaluate_every=evaluate_every)
+                     overwrite=overwrite, max_memory=max_memory, evaluate_every=evaluate_every, on_round=on_round)
 
 
 def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, metric, optimizer, batch_size,
           chunk_epochs, shared_order, progress, run_dir, bucketing, early_stopping, cv, seeds, refit, devices,
-          member_block, resume, overwrite, max_memory, evaluate_every) -> Results:
+          member_block, resume, overwrite, max_memory, evaluate_every, on_round) -> Results:
     strategy = RandomSearch(population=64) if strategy is None else strategy
     settings = Settings.check(epochs=epochs, seed=seed, batch_size=batch_size, chunk_epochs=chunk_epochs,
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
                               seeds=seeds, refit=refit, devices=devices, member_block=member_block,
                               max_memory=max_memory, evaluate_every=evaluate_every)
+    if on_round is not None and not callable(on_round):
+        raise TypeError(f"on_round={on_round!r}: give a function results -> None (called after each round), "
+                        f"e.g. vt.OptunaExport('sqlite:///runs.db', 'my-search'), or None.")
     claim = None
     if run_dir is not None:
         run_dir, claim = run_dirs.prepare(run_dir, resume=resume, overwrite=overwrite, write=is_primary())
         barrier("vmaptune: run_dir prepared")  # (several processes) nobody reads it before process 0 set it up
     try:
-        return _run(profile, model, space, data, strategy, settings, run_dir, resume, metric, optimizer, progress)
+        return _run(profile, model, space, data, strategy, settings, run_dir, resume, metric, optimizer, progress,
+                    on_round)
     finally:
         if claim is not None:
             claim.release()
 
 
-def _run(profile, model, space, data, strategy, settings, run_dir, resume, metric, optimizer, progress) -> Results:
+def _run(profile, model, space, data, strategy, settings, run_dir, resume, metric, optimizer, progress,
+         on_round) -> Results:
     if isinstance(strategy, Strategy):  # a budget left open (Hyperband()) takes tune's epochs
         strategy = strategy.for_epochs(settings.epochs)
     search = Search(model, space, data, strategy, settings, metric=metric, optimizer=optimizer)
@@ -162,8 +171,12 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                 state = strategy.tell(state, hp, jnp.asarray(record.scores))
                 history.add(record)
                 saver.round_finished(state)
-                if run_dir is not None:
-                    history.results().save(run_dir)
+                if run_dir is not None or on_round is not None:
+                    so_far = history.results()
+                    if run_dir is not None:
+                        so_far.save(run_dir)
+                    if on_round is not None and is_primary():
+                        on_round(so_far)
         results = history.results()
         _warn_if_failed(results)
         # a finished run resumed trains no round: its refit, saved with it, is read back, not redone

@@ -55,7 +55,7 @@ def _import_optuna():
     return optuna
 
 
-def _optuna_param(name: str, dist) -> tuple[str, Any] | None:
+def optuna_param(name: str, dist) -> tuple[str, Any] | None:
     """(optuna parameter name, optuna distribution) for one of ours; None for Fixed."""
     D = _import_optuna().distributions
     if isinstance(dist, Fixed):
@@ -84,7 +84,7 @@ def _to_value(dist, optuna_value):
     return optuna_value
 
 
-def _from_value(dist, optuna_dist, value):
+def to_optuna_value(dist, optuna_dist, value):
     """Our encoded value -> Optuna's (the inverse of _to_value), inside Optuna's bounds (a float32
     value can round just past them)."""
     if isinstance(dist, Choice):
@@ -166,7 +166,7 @@ class OptunaSampler(Strategy):
                 )
         dists = {}
         for name, dist in space.items():
-            p = _optuna_param(name, dist)
+            p = optuna_param(name, dist)
             if p is not None:
                 dists[name] = p
         study = optuna.create_study(direction="maximize", sampler=sampler)
@@ -205,7 +205,7 @@ class OptunaSampler(Strategy):
             dists = dict(state.distributions.values())
             for i, s in enumerate(scores):
                 params = {
-                    oname: _from_value(state.space[name], odist, hp_np[name][i])
+                    oname: to_optuna_value(state.space[name], odist, hp_np[name][i])
                     for name, (oname, odist) in state.distributions.items()
                 }
                 finished = np.isfinite(s)

@@ -1,0 +1,120 @@
+"""A search's results in Optuna's tools: one trial per member, with the distributions, values,
+curves and states a user of Optuna's dashboard and plots expects."""
+
+import math
+
+import matplotlib
+import numpy as np
+import optuna
+import pytest
+
+import vmaptune as vt
+
+matplotlib.use("Agg")
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE = vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0), momentum=vt.OneMinusLogUniform(0.5, 0.99),
+                 activation=vt.Choice(["relu", "tanh"]), n_units=vt.Choice([8, 16]), optimizer=vt.Fixed("sgd"))
+States = optuna.trial.TrialState
+
+
+@pytest.fixture(scope="module")
+def hyperband(tmp_path_factory):
+    """Hyperband with early stopping on iris: complete, early-stopped and pruned members."""
+    run_dir = str(tmp_path_factory.mktemp("hb") / "run")
+    result = vt.tune(vt.MLP(hidden=1), SPACE, vt.load_dataset("iris"), vt.Hyperband(max_epochs=4, eta=2), epochs=4,
+                     batch_size=32, early_stopping=vt.EarlyStopping(patience=1), progress=False, run_dir=run_dir)
+    return result, run_dir
+
+
+def test_every_member_is_a_trial_with_its_values_distributions_curve_and_state(hyperband):
+    result, _ = hyperband
+    study = result.to_optuna()
+    trials, table = study.trials, result.members
+    assert len(trials) == len(table) and study.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert study.metric_names == ["accuracy"] and study.user_attrs["vmaptune"]["fixed"] == {"optimizer": "sgd"}
+    dists = trials[0].distributions
+    assert dists["learning_rate"] == optuna.distributions.FloatDistribution(1e-3, 1.0, log=True)
+    assert dists["one_minus_momentum"].log and dists["n_units"].choices == (8, 16) and "optimizer" not in dists
+    states = set()
+    for trial, row in zip(trials, table.to_dict("records")):
+        assert trial.user_attrs["member"] == row["member"] and trial.user_attrs["round"] == row["round"]
+        assert trial.params["learning_rate"] == pytest.approx(row["learning_rate"], rel=1e-6)
+        assert trial.params["one_minus_momentum"] == pytest.approx(1 - row["momentum"], rel=1e-5)
+        assert trial.params["activation"] == row["activation"] and trial.params["n_units"] == row["n_units"]
+        curve = result.curves["val_score"][row["member"]][: row["epochs_trained"]]
+        assert trial.intermediate_values == {e + 1: pytest.approx(v) for e, v in enumerate(curve)}
+        if row["status"] == "diverged":
+            assert trial.state == States.FAIL and trial.value is None
+        elif row["status"] == "ok" and row["epochs_trained"] < 4:  # halving ended it: pruned
+            assert trial.state == States.PRUNED and trial.value is None
+        else:  # trained to the end, or stopped on its own patience
+            assert trial.state == States.COMPLETE and trial.value == pytest.approx(row["score"])
+        assert trial.datetime_start <= trial.datetime_complete
+        states.add(trial.state)
+    assert {States.COMPLETE, States.PRUNED} <= states  # (the fixture has both, so each rule was checked)
+    assert study.best_trial.user_attrs["member"] == int(table.loc[result.ranking()[0], "member"])
+
+
+def test_a_saved_run_goes_to_a_database_optunas_plots_and_importances_read(hyperband, tmp_path):
+    result, run_dir = hyperband
+    storage = f"sqlite:///{tmp_path / 'runs.db'}"
+    study = vt.load_results(run_dir).to_optuna(storage, study_name="hb")
+    loaded = optuna.load_study(study_name="hb", storage=storage)  # what optuna-dashboard opens
+    assert [t.params for t in loaded.trials] == [t.params for t in study.trials]
+    assert loaded.trials_dataframe()["user_attrs_status"].tolist() == result.members["status"].tolist()
+    with pytest.raises(ValueError, match=r"study_name='hb' is already in 'sqlite:///.*runs.db': pass overwrite=True "
+                                         r"to replace it, append=True to add this run's new members to it, or another study_name"):
+        result.to_optuna(storage, study_name="hb")
+    result.to_optuna(storage, study_name="hb", overwrite=True)
+    assert len(optuna.get_all_study_summaries(storage)) == 1 and len(optuna.load_study(study_name="hb",
+                                                                                       storage=storage).trials) == len(result)
+    importances = optuna.importance.get_param_importances(loaded)
+    assert set(importances) == {"learning_rate", "one_minus_momentum", "activation", "n_units"}
+    assert math.isclose(sum(importances.values()), 1.0, rel_tol=1e-6)
+    from optuna.visualization import matplotlib as plots
+
+    for plot in (plots.plot_optimization_history, plots.plot_param_importances, plots.plot_intermediate_values,
+                 plots.plot_slice, plots.plot_parallel_coordinate):
+        assert plot(loaded) is not None
+
+
+def test_a_metric_where_lower_is_better_is_exported_as_itself_and_minimised():
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1))
+    result = vt.tune(vt.MLP(hidden=1, units=8), space, vt.load_dataset("diabetes"), vt.RandomSearch(population=4),
+                     epochs=2, metric="mse", progress=False)
+    study = result.to_optuna()
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE and study.metric_names == ["mse"]
+    np.testing.assert_allclose([t.value for t in study.trials], -result.members["score"], rtol=1e-6)
+    assert min(t.value for t in study.trials) > 0 and study.best_value == pytest.approx(-result.best_score)
+
+
+def test_a_running_search_keeps_its_study_up_to_date_round_by_round(tmp_path, hyperband):
+    storage = f"sqlite:///{tmp_path / 'live.db'}"
+    export, seen = vt.OptunaExport(storage, "live"), []
+
+    def on_round(results):  # what optuna-dashboard would show after each round
+        export(results)
+        seen.append([t.user_attrs["member"] for t in optuna.load_study(study_name="live", storage=storage).trials])
+
+    result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0)),
+                     vt.load_dataset("iris"), vt.RandomSearch(population=4, rounds=2), epochs=1, progress=False,
+                     on_round=on_round)
+    assert seen == [[0, 1, 2, 3], [0, 1, 2, 3, 4, 5, 6, 7]]
+    values = [t.value for t in optuna.load_study(study_name="live", storage=storage).trials]
+    np.testing.assert_allclose(values, result.members["score"], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"study_name='live' in .* holds 8 trials that are not this run's first "
+                                         r"members: append only the run that made the study, or pass overwrite=True"):
+        hyperband[0].to_optuna(storage, "live", append=True)
+
+
+def test_bad_arguments_are_refused_with_the_fix_before_anything_trains():
+    with pytest.raises(TypeError, match="to_optuna takes the Results of vt.tune or vt.load_results, got dict"):
+        vt.optuna_study.to_optuna({})
+    with pytest.raises(TypeError, match=r"on_round=3: give a function results -> None"):
+        vt.tune(vt.MLP(), vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0)), vt.load_dataset("iris"), on_round=3)
+    with pytest.raises(ValueError, match="overwrite=True and append=True contradict each other"):
+        vt.optuna_study.to_optuna(vt.Results(vt.Space(x=vt.Uniform(0, 1)), __import__("pandas").DataFrame(), {},
+                                             {}, {}), "sqlite://", "x", overwrite=True, append=True)
+    with pytest.raises(ValueError, match=r"study_name='': give the study a name"):
+        vt.OptunaExport("sqlite://", "")

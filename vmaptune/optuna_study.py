@@ -1,0 +1,164 @@
+"""A search's results as an Optuna study: Optuna's dashboard, plots and importances on a vmaptune run.
+
+    study = result.to_optuna("sqlite:///runs.db")      # then: optuna-dashboard sqlite:///runs.db
+    optuna.visualization.plot_optimization_history(study)
+    optuna.importance.get_param_importances(study)
+
+One trial per member, in table order. Parameters and their distributions are those vt.OptunaSampler
+gives Optuna (log scales kept; a OneMinusLogUniform `momentum` is the log-scaled
+`one_minus_momentum`; Fixed values go to the study's user attributes). The value is the member's
+score in the metric's own sense: a metric where lower is better (mse) is exported positive, with
+the study minimising it. The validation curve is the trial's intermediate values (step = epoch).
+
+States: a member that trained to the end (or stopped early on its own patience) is COMPLETE; one a
+strategy stopped before the last epoch (successive halving's lower rungs, members packed out) is
+PRUNED, its value None as Optuna's pruned trials have; a diverged or interrupted member is FAIL.
+The table's other columns (round, member, status, epochs_trained, test_score, a strategy's rung or
+lineage) are each trial's user attributes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from vmaptune.metrics import METRICS
+from vmaptune.results import STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_STOPPED, Results
+from vmaptune.strategies.optuna_sampler import _import_optuna, optuna_param, to_optuna_value
+
+#: Settings copied to the study's user attributes.
+STUDY_SETTINGS = ("strategy", "model", "dataset", "task", "metric", "loss", "optimizer", "epochs", "seed",
+                  "batch_size", "cv", "seeds", "early_stopping")
+
+
+def to_optuna(results: Results, storage: Any = None, study_name: str | None = None, *, overwrite: bool = False,
+              append: bool = False):
+    """-> an optuna.Study holding one finished trial per member of `results`.
+
+    storage: None (in memory), a database URL ("sqlite:///runs.db", what optuna-dashboard
+      opens) or an optuna storage object. study_name: default "vmaptune <dataset> <start time>".
+    overwrite: replace a study of that name already in storage (else that is an error).
+    append: add only the members the study does not hold yet (the same run exported again as it
+      goes on: `OptunaExport`); its trials must be this run's first members."""
+    optuna = _import_optuna()
+    if not isinstance(results, Results):
+        raise TypeError(f"to_optuna takes the Results of vt.tune or vt.load_results, got {type(results).__name__}.")
+    if study_name is not None and not (isinstance(study_name, str) and study_name):
+        raise ValueError(f"study_name={study_name!r}: give a non-empty string, or None for a name from the run.")
+    if overwrite and append:
+        raise ValueError("overwrite=True and append=True contradict each other: overwrite replaces the study, "
+                         "append adds the members it lacks; pass one of them.")
+    settings = results.settings
+    started = _time(settings.get("started_at"))
+    name = study_name or f"vmaptune {settings.get('dataset', 'run')} {(started or datetime.datetime.now()):%Y-%m-%d %H:%M:%S}"
+    metric = settings.get("metric", "score")
+    sign = 1.0 if getattr(METRICS.get(metric), "greater_is_better", True) else -1.0
+    if storage is not None and overwrite:
+        try:
+            optuna.delete_study(study_name=name, storage=storage)
+        except KeyError:  # (none of that name yet)
+            pass
+    try:
+        study = optuna.create_study(storage=storage, study_name=name, load_if_exists=append,
+                                    direction="maximize" if sign > 0 else "minimize")
+    except optuna.exceptions.DuplicatedStudyError:
+        raise ValueError(f"study_name={name!r} is already in {storage!r}: pass overwrite=True to replace it, "
+                         f"append=True to add this run's new members to it, or another study_name.") from None
+    trials = _trials(optuna, results, sign, started)
+    held = study.get_trials(deepcopy=False)
+    if held:  # (append) the study must be this run's: its trials are the table's first members
+        ours = [(t.user_attrs.get("member"), t.params) for t in trials[:len(held)]]
+        if len(held) > len(trials) or [(t.user_attrs.get("member"), t.params) for t in held] != ours:
+            raise ValueError(f"study_name={name!r} in {storage!r} holds {len(held)} trials that are not this run's "
+                             f"first members: append only the run that made the study, or pass overwrite=True.")
+        study.add_trials(trials[len(held):])
+        return study
+    with warnings.catch_warnings():  # (set_metric_names is marked experimental: not the user's concern)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([metric])
+    fixed = {n: d.value for n, d in results.space.items() if getattr(d, "is_fixed", False)}
+    study.set_user_attr("vmaptune", {**{k: _plain(settings.get(k)) for k in STUDY_SETTINGS if k in settings},
+                                     "fixed": {k: _plain(v) for k, v in fixed.items()}})
+    study.add_trials(trials)
+    return study
+
+
+class OptunaExport:
+    """A vt.tune callback (`on_round=`) that keeps an Optuna study up to date while a search runs:
+    after each round the members not yet in the study are added, so optuna-dashboard shows a
+    long run as it goes; a resumed run goes on adding to the same study.
+
+        vt.tune(..., on_round=vt.OptunaExport("sqlite:///runs.db", "digits-bo"))"""
+
+    def __init__(self, storage: Any, study_name: str):
+        if not (isinstance(study_name, str) and study_name):
+            raise ValueError(f"study_name={study_name!r}: give the study a name (a long run is followed by it).")
+        self.storage, self.study_name = storage, study_name
+
+    def __call__(self, results: Results) -> None:
+        to_optuna(results, self.storage, self.study_name, append=True)
+
+
+def _trials(optuna, results: Results, sign: float, started: datetime.datetime | None) -> list:
+    TrialState = optuna.trial.TrialState
+    space, table, settings = results.space, results.members, results.settings
+    params = {n: p for n, d in space.items() if (p := optuna_param(n, d)) is not None}
+    distributions = dict(params.values())
+    epochs = int(settings.get("epochs") or 0)
+    curve = results.curves.get("val_score")
+    times = _round_times(settings, started)
+    hp_names = set(space.names)
+    out = []
+    for i, row in enumerate(table.itertuples(index=False)):
+        row = row._asdict()
+        status = row.get("status")
+        trained = int(row.get("epochs_trained") or 0)
+        if status in (STATUS_DIVERGED, STATUS_INTERRUPTED) or not math.isfinite(row.get("score", math.nan)):
+            state, value = TrialState.FAIL, None
+        elif status != STATUS_STOPPED and epochs and trained < epochs:
+            state, value = TrialState.PRUNED, None  # a strategy ended it before the last epoch
+        else:
+            state, value = TrialState.COMPLETE, sign * float(row["score"])
+        steps = {} if curve is None else {e + 1: sign * float(v) for e, v in enumerate(curve[i]) if np.isfinite(v)
+                                          and e < trained}
+        start, end = times.get(int(row["round"]), (None, None))
+        out.append(optuna.trial.FrozenTrial(
+            number=-1, trial_id=-1, state=state, value=value, values=None,
+            datetime_start=start or end or datetime.datetime.now(),
+            datetime_complete=end or start or datetime.datetime.now(),
+            params={oname: to_optuna_value(space[n], dist, results.hp[n][i]) for n, (oname, dist) in params.items()},
+            distributions=distributions, intermediate_values=steps, system_attrs={},
+            user_attrs={k: _plain(v) for k, v in row.items() if k not in hp_names}))
+    return out
+
+
+def _round_times(settings: dict, started: datetime.datetime | None) -> dict:
+    """round -> (start, end) wall-clock times: a round starts when the one before it ended."""
+    ends = [_time(t) for t in settings.get("round_ended_at") or []]
+    times, previous = {}, started
+    for r, end in enumerate(ends):
+        start = previous if previous is not None and (end is None or previous <= end) else end
+        times[r], previous = (start, end), end
+    return times
+
+
+def _time(stamp) -> datetime.datetime | None:
+    return None if stamp is None else datetime.datetime.fromtimestamp(float(stamp))
+
+
+def _plain(value):
+    """A JSON-ready value (Optuna's storages keep attributes as JSON): numpy scalars as Python's,
+    NaN as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
