@@ -590,3 +590,21 @@ def test_bad_space_and_scores_are_rejected():
         strategy.tell(state, hp, np.zeros(3))
     with pytest.raises(ValueError, match=r"hp does not match the space: missing \['x2'\]"):
         strategy.tell(state, {"x1": hp["x1"]}, np.zeros(4))
+
+
+def test_a_space_with_fewer_new_points_than_the_population_says_it_repeats_them():
+    """Six points in all, four per round: the second round can find two new ones, the third none."""
+    import warnings
+
+    space = Space(a=Choice(["x", "y"]), n=IntUniform(1, 3))
+    bo = BayesOpt(population=4, rounds=3)
+    state, said = bo.init(space, jax.random.key(0)), []
+    for r in range(3):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hp, state = bo.ask(state, jax.random.key(r + 1))
+        said.append([str(w.message) for w in caught if "repeat" in str(w.message)])
+        state = bo.tell(state, hp, -np.asarray(hp["n"], float))
+    assert said[0] == []
+    assert len(said[1]) == 1 and said[1][0].startswith("BayesOpt: 2 of this round's 4 members repeat points already")
+    assert len(said[2]) == 1 and "4 of this round's 4 members" in said[2][0] and "vt.GridSearch" in said[2][0]

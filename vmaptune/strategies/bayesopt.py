@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import warnings
 from typing import Any, Mapping
 
 import jax
@@ -154,6 +155,16 @@ def _pad(a: np.ndarray, size: int) -> np.ndarray:
     out = np.zeros((size,) + a.shape[1:], a.dtype)
     out[: len(a)] = a
     return out
+
+
+def _warn_if_repeated(Z: np.ndarray, observed: np.ndarray) -> None:
+    """Says so when a population repeats itself or a point already tried: only a discrete space
+    with fewer new points than the population forces that."""
+    repeats = len(Z) - len(_first_distinct(Z, len(Z), exclude=observed))
+    if repeats:
+        warnings.warn(f"BayesOpt: {repeats} of this round's {len(Z)} members repeat points already tried or "
+                      f"asked: the space has fewer new points than the population (a discrete space this small is "
+                      f"searched whole by vt.GridSearch).", UserWarning, stacklevel=3)
 
 
 def _first_distinct(Z: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.ndarray:
@@ -408,6 +419,7 @@ class BayesOpt(Strategy):
         # use scipy's) work on small matrices, where waiting threads cost more than they save
         with jax.enable_x64(True), gp.one_blas_thread():
             Z, raw = self._fit_and_propose(state, key, region_members)
+        _warn_if_repeated(np.asarray(Z, np.float64), state.X)
         return _decode(state.encoding, jnp.asarray(Z, jnp.float32)), state.replace(
             gp_raw=raw, region_asked=region_members, model_asks=state.model_asks + 1)
 
@@ -511,7 +523,9 @@ class BayesOpt(Strategy):
         fresh = _first_distinct(extra, need, exclude=known)
         if len(fresh) < need:  # the space has run out of new points: repeats can't be avoided
             fresh = np.concatenate([fresh, extra[: need - len(fresh)]])
-        return np.concatenate([Z, fresh])
+        out = np.concatenate([Z, fresh])
+        _warn_if_repeated(out, state.X)
+        return out
 
     def _asks_per_size(self, padded: int) -> int:
         """At most how many asks of this search find `padded` observations after padding (`bucket`):
