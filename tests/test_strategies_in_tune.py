@@ -85,9 +85,10 @@ class _Decides(vt.RandomSearch):
     copies_members = True
     decision: object = None
     ended: object = None  # end_training's return value, if not the state
+    looks: tuple = (1,)
 
     def decision_epochs(self, state, epochs):
-        return [1]
+        return self.looks
 
     def decide(self, state, snapshot, key):
         return self.decision(state, snapshot)
@@ -153,3 +154,11 @@ def test_end_training_returns_the_state_only_and_out_of_range_values_warn(digits
         result = vt.tune(vt.MLP(hidden=1), COPY_SPACE, digits, _Decides(population=4, decision=outside), epochs=2,
                          batch_size=64, progress=False)
     np.testing.assert_allclose(result.members["learning_rate"], 0.5)
+
+
+def test_decision_epochs_outside_the_round_are_an_error_not_skipped(digits):
+    never = lambda state, s: (state, None)
+    with pytest.raises(ValueError, match=re.escape("_Decides.decision_epochs returned [0, 2] for a 2-epoch round: "
+                                                   "decide sees the population after epochs 1..1 only")):
+        vt.tune(vt.MLP(hidden=1), COPY_SPACE, digits, _Decides(population=4, decision=never, looks=(0, 1, 2)),
+                epochs=2, batch_size=64, progress=False)

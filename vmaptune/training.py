@@ -195,7 +195,13 @@ class StrategyDecider:
         return self.replicas.slot_decision(decision)
 
     def decision_epochs(self, epochs: int):
-        return tuple(self.strategy.decision_epochs(self.state, epochs))
+        wanted = tuple(int(e) for e in self.strategy.decision_epochs(self.state, epochs))
+        outside = sorted({e for e in wanted if not 0 < e < epochs})
+        if outside:  # (they would be skipped: a decide the strategy counts on would never come)
+            raise ValueError(f"{self.strategy.name}.decision_epochs returned {outside} for a {epochs}-epoch round: "
+                             f"decide sees the population after epochs 1..{epochs - 1} only (after the last one, "
+                             f"end_training does).")
+        return wanted
 
     def decide(self, snapshot: Snapshot) -> Decision | None:
         members = self.replicas.member_snapshot(snapshot)
