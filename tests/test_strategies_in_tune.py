@@ -110,7 +110,15 @@ def _copy_widest_into_narrowest(state, snapshot):
 def test_the_table_shows_the_values_a_strategys_decisions_left_members_with(digits):
     """A member that took over a wider network and a new learning rate is recorded with them:
     the table, best_params and the refit use what it trained with, not what was asked."""
-    strategy = _Decides(population=8, decision=_copy_widest_into_narrowest)
+    told = []
+
+    @dataclasses.dataclass(frozen=True)
+    class Tells(_Decides):
+        def tell(self, state, hp, scores):
+            told.append({k: np.asarray(v) for k, v in hp.items()})
+            return super().tell(state, hp, scores)
+
+    strategy = Tells(population=8, decision=_copy_widest_into_narrowest)
     result = vt.tune(vt.MLP(hidden=1), COPY_SPACE, digits, strategy, epochs=2, batch_size=64, seed=3,
                      progress=False)
     asked = vt.tune(vt.MLP(hidden=1), COPY_SPACE, digits, vt.RandomSearch(population=8), epochs=2, batch_size=64,
@@ -122,6 +130,7 @@ def test_the_table_shows_the_values_a_strategys_decisions_left_members_with(digi
     want_units[target], want_lr[target] = units[source], np.float32(0.05)
     np.testing.assert_array_equal(result.members["n_units"], want_units)
     np.testing.assert_allclose(result.members["learning_rate"], want_lr, rtol=1e-6)
+    np.testing.assert_array_equal(told[0]["learning_rate"], result.hp["learning_rate"])  # told what it scored
     assert result.strategy_state is not None and asked.strategy_state is not None
 
 

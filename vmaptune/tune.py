@@ -168,7 +168,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                                                    on_stop=saver.mid_round if checkpoints else None,
                                                    resume=in_progress)
                 in_progress = None
-                state = strategy.tell(state, hp, jnp.asarray(record.scores))
+                # told the values the members were scored with (a strategy's decisions may have changed them)
+                state = strategy.tell(state, record.hp, jnp.asarray(record.scores))
                 history.add(record)
                 saver.round_finished(state)
                 if run_dir is not None or on_round is not None:
