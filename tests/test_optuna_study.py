@@ -106,6 +106,10 @@ def test_a_running_search_keeps_its_study_up_to_date_round_by_round(tmp_path, hy
     with pytest.raises(ValueError, match=r"study_name='live' in .* holds 8 trials that are not this run's first "
                                          r"members: append only the run that made the study, or pass overwrite=True"):
         hyperband[0].to_optuna(storage, "live", append=True)
+    with pytest.warns(UserWarning, match=r"OptunaExport: the study 'live' in .* was not updated after round 3: "
+                                         r"study_name='live' .* holds 8 trials that are not this run's .* The search "
+                                         r"goes on"):  # (a failing view never ends a search)
+        export(hyperband[0])
 
 
 def test_bad_arguments_are_refused_with_the_fix_before_anything_trains():

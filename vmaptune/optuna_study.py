@@ -90,7 +90,8 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
 class OptunaExport:
     """A vt.tune callback (`on_round=`) that keeps an Optuna study up to date while a search runs:
     after each round the members not yet in the study are added, so optuna-dashboard shows a
-    long run as it goes; a resumed run goes on adding to the same study.
+    long run as it goes; a resumed run goes on adding to the same study. An export that fails (the
+    database unreachable, a study of another run under that name) is a warning: the search goes on.
 
         vt.tune(..., on_round=vt.OptunaExport("sqlite:///runs.db", "digits-bo"))"""
 
@@ -100,7 +101,12 @@ class OptunaExport:
         self.storage, self.study_name = storage, study_name
 
     def __call__(self, results: Results) -> None:
-        to_optuna(results, self.storage, self.study_name, append=True)
+        try:
+            to_optuna(results, self.storage, self.study_name, append=True)
+        except Exception as err:  # a view that fails must not end an hours-long search: said, and it goes on
+            warnings.warn(f"OptunaExport: the study {self.study_name!r} in {self.storage!r} was not updated after "
+                          f"round {results.settings.get('rounds', '?')}: {err}. The search goes on; export its "
+                          f"results later with result.to_optuna(...) or `vmaptune export`.", UserWarning, stacklevel=2)
 
 
 def _trials(optuna, results: Results, sign: float, started: datetime.datetime | None) -> list:
