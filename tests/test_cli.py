@@ -1,10 +1,12 @@
 import os
 import re
+import warnings
 
+import numpy as np
 import pytest
 
 import vmaptune as vt
-from vmaptune.cli import main
+from vmaptune.cli import CSV_KEYS, NPZ_KEYS, build, load_config, main
 from vmaptune.run_dir import Claim
 
 
@@ -91,3 +93,169 @@ def test_an_optuna_sampler_by_name_from_a_config(tmp_path):
         assert main(["run", str(config), "--out", out, "--no-progress"]) == 0
     first, second = (vt.load_results(out).members for out in runs)
     assert len(first) == 8 and first["learning_rate"].tolist() == second["learning_rate"].tolist()  # seeded by the run
+
+
+SPACE = '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n'
+
+
+def built(tmp_path, text, name="c.toml"):
+    """build() of a config file (data, strategy, ... made; nothing trained or compiled)."""
+    config = tmp_path / name
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text)
+    return build(load_config(str(config)))
+
+
+def write_csv(path):
+    """A small classification CSV with a text feature column."""
+    rows = [f"{i % 7},{'ab'[i % 2]},{i % 3}" for i in range(60)]
+    path.write_text("x,colour,label\n" + "\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("text, match", [
+    # the dataset table's keys are checked
+    ('dataset = {csv = "d.csv", target = "label", task = "classification", delimiter = ";"}\n',
+     r"dataset table \(a csv file\): unknown keys \['delimiter'\]\. The keys are \['csv', 'target', 'task', "
+     r"'one_hot', 'val_fraction'"),
+    ('dataset = {csv = "d.csv", target = "label", task = "classification", one_hoot = true}\n',
+     r"unknown keys \['one_hoot'\]\. Did you mean 'one_hoot' -> 'one_hot'\?"),
+    ('dataset = {npz = "d.npz", task = "classification", one_hot = true}\n',
+     r"dataset table \(an npz file\): unknown keys \['one_hot'\]\. The keys are \['npz', 'task', 'X', 'y'"),
+    # a strategy is a name or a table with a name
+    ('dataset = "iris"\nstrategy = 3\n', r"strategy = 3: give a strategy's name \(strategy = \"RandomSearch\"\) or a "
+     r"table \[strategy\] with name = \"...\" and its settings; the names are \[.*'RandomSearch'"),
+    ('dataset = "iris"\n[strategy]\npopulation = 4\n',
+     r"\[strategy\] = \{'population': 4\} has no name: add name = \"...\", one of \[.*'BayesOpt'.*'RandomSearch'"),
+    ('dataset = "iris"\nstrategy = "Magic"\n', r"strategy name 'Magic' is unknown; choose from \["),
+    # an Optuna sampler is a name or a table of its name and settings
+    ('dataset = "iris"\n[strategy]\nname = "OptunaSampler"\nsampler = {name = "TPESampler", n_startup_trial = 4}\n',
+     r"strategy sampler TPESampler with \{'n_startup_trial': 4\}: .*unexpected keyword argument 'n_startup_trial'\. "
+     r"Its settings are \[.*'n_startup_trials'"),
+    ('dataset = "iris"\n[strategy]\nname = "OptunaSampler"\nsampler = {name = "TPESampler", seed = 4}\n',
+     r"leave seed out; the sampler is seeded by the run's seed"),
+    ('dataset = "iris"\n[strategy]\nname = "OptunaSampler"\nsampler = "GridSampler"\n',
+     r"sampler = 'GridSampler': give the name of an optuna.samplers class, one of \[.*\], .*"
+     r"\(for a grid: \[strategy\] name = \"GridSearch\"\)"),
+    ('dataset = "iris"\n[strategy]\nname = "OptunaSampler"\nsampler = {n_startup_trials = 4}\n',
+     r"sampler = \{'n_startup_trials': 4\}: give the name of an optuna.samplers class"),
+])
+def test_bad_config_tables_exit_2_with_a_message(tmp_path, capsys, text, match):
+    config = tmp_path / "bad.toml"
+    config.write_text(text + SPACE)
+    write_csv(tmp_path / "d.csv")
+    np.savez(tmp_path / "d.npz", X=np.ones((40, 3)), y=np.arange(40) % 2)
+    assert main(["run", str(config), "--no-progress", "--out", str(tmp_path / "o")]) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+@pytest.mark.filterwarnings("ignore:.*is experimental")
+def test_the_optuna_samplers_offered_can_be_built_from_a_config(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text('dataset = "iris"\n[strategy]\nname = "OptunaSampler"\nsampler = "Nope"\n' + SPACE)
+    assert main(["run", str(config), "--no-progress", "--out", str(tmp_path / "o")]) == 2
+    names = eval(re.search(r"one of (\[.*?\])", capsys.readouterr().err).group(1))
+    assert {"TPESampler", "CmaEsSampler", "RandomSampler", "QMCSampler"} <= set(names)
+    assert not [n for n in names if n.startswith("Base") or n in ("PartialFixedSampler", "GridSampler",
+                                                                  "BruteForceSampler")]
+    for name in names:  # each of them, by its name alone
+        strategy = built(tmp_path, f'dataset = "iris"\n[strategy]\nname = "OptunaSampler"\nsampler = "{name}"\n'
+                         + SPACE)[3]
+        assert type(strategy.sampler(0)).__name__ == name
+
+
+def test_an_optuna_sampler_with_settings_and_a_strategy_by_name(tmp_path):
+    strategy = built(tmp_path, 'dataset = "iris"\n[strategy]\nname = "OptunaSampler"\n'
+                     'sampler = {name = "TPESampler", n_startup_trials = 4}\n' + SPACE)[3]
+    sampler = strategy.sampler(7)
+    assert type(sampler).__name__ == "TPESampler" and sampler._n_startup_trials == 4
+    assert "optuna.samplers.TPESampler(n_startup_trials=4)" in repr(strategy)  # (a resume compares it)
+    strategy = built(tmp_path, 'dataset = "iris"\nstrategy = "Evolution"\n' + SPACE)[3]
+    assert isinstance(strategy, vt.Evolution)
+
+
+def test_dataset_table_options_reach_from_csv(tmp_path):
+    write_csv(tmp_path / "d.csv")
+    data = built(tmp_path, 'dataset = {csv = "d.csv", target = "label", task = "classification", one_hot = true, '
+                 'val_fraction = 0.5, name = "mine"}\n' + SPACE)[2]
+    assert data.name == "mine" and list(data.feature_names) == ["x", "colour_a", "colour_b"]
+    assert len(data.y_val) == 30  # half of the 60 rows (the default is a fifth)
+    np.savez(tmp_path / "d.npz", features=np.ones((40, 3)), labels=np.arange(40) % 2)
+    data = built(tmp_path, 'dataset = {npz = "d.npz", task = "classification", X = "features", y = "labels"}\n'
+                 + SPACE)[2]
+    assert data.n_features == 3
+
+
+def test_cli_dataset_keys_are_from_csv_and_from_npz_keywords():
+    import inspect
+
+    def keywords(*functions):
+        return {p for f in functions for p in inspect.signature(f).parameters}
+
+    assert set(CSV_KEYS) - {"csv"} <= keywords(vt.Dataset.from_csv, vt.Dataset.from_arrays)
+    assert set(NPZ_KEYS) - {"npz"} <= keywords(vt.Dataset.from_npz, vt.Dataset.from_arrays)
+
+
+def test_data_paths_are_found_next_to_the_config_file(tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    write_csv(tmp_path / "configs" / "d.csv")
+    monkeypatch.chdir(tmp_path)
+    text = 'dataset = {csv = "d.csv", target = "label", task = "classification", one_hot = true}\n' + SPACE
+    (tmp_path / "configs" / "c.toml").write_text(text)
+    assert load_config("configs/c.toml")["dataset"]["csv"] == str(tmp_path / "configs" / "d.csv")
+    write_csv(tmp_path / "here.csv")  # not beside the config: from the current directory
+    (tmp_path / "configs" / "c.toml").write_text(text.replace("d.csv", "here.csv"))
+    assert load_config("configs/c.toml")["dataset"]["csv"] == str(tmp_path / "here.csv")
+    (tmp_path / "configs" / "c.toml").write_text(text.replace("d.csv", "gone.csv"))
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f"configs/c.toml: dataset csv = 'gone.csv' does not exist; looked at ['{tmp_path}/configs/gone.csv', "
+            f"'{tmp_path}/gone.csv']. Give a path relative to the config file's folder, or an absolute one.")):
+        load_config("configs/c.toml")
+
+
+def test_a_run_where_every_member_failed_exits_1_saying_it_once_with_one_line_warnings(tmp_path, capsys):
+    config = tmp_path / "diverge.toml"
+    config.write_text('dataset = "iris"\nepochs = 1\nbatch_size = 16\n[model]\nhidden = 1\nunits = 8\n'
+                      '[strategy]\nname = "RandomSearch"\npopulation = 2\n'
+                      '[space]\nlearning_rate = {type = "Fixed", value = 1e4}\n')
+    show = warnings.showwarning
+    # --resume on a directory with no run: vt.tune warns (and starts a new run)
+    assert main(["run", str(config), "--out", str(tmp_path / "o"), "--no-progress", "--resume"]) == 1
+    assert warnings.showwarning is show  # (the command's own way of showing warnings ends with it)
+    out, err = capsys.readouterr()
+    assert (out + err).count("members failed") == 1 and "all 2 members failed" in out
+    assert err.splitlines()[-1] == "vmaptune run: the run finished, but no member succeeded (exit code 1)."
+    assert re.search(r"^vmaptune run: warning: resume=True, but run_dir='.*' holds no run yet", err, re.M), err
+    assert "UserWarning" not in err and ".py:" not in err
+
+
+def test_optuna_logs_no_info_lines_in_the_cli(tmp_path, capfd):
+    import optuna
+
+    config = tmp_path / "optuna.toml"
+    config.write_text('dataset = "iris"\nepochs = 1\nbatch_size = 16\n[model]\nhidden = 1\nunits = 8\n'
+                      '[strategy]\nname = "OptunaSampler"\nsampler = "RandomSampler"\npopulation = 2\n' + SPACE)
+    before = optuna.logging.get_verbosity()
+    assert main(["run", str(config), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    assert "A new study created" not in capfd.readouterr().err
+    assert optuna.logging.get_verbosity() == before  # the library's logging is left as it was
+
+
+def test_a_run_keeps_its_optuna_study_up_to_date_and_export_writes_one(tmp_path, capsys):
+    import optuna
+
+    out, db = str(tmp_path / "demo"), f"sqlite:///{tmp_path / 'runs.db'}"
+    assert main(["demo", "--population", "4", "--epochs", "1", "--out", out, "--no-progress", "--optuna", db]) == 0
+    text = capsys.readouterr()
+    assert f"and in Optuna's dashboard: optuna-dashboard {db} (study 'demo')" in text.out
+    assert "A new study created" not in text.out + text.err  # (Optuna's INFO logs stay out of the output)
+    live = optuna.load_study(study_name="demo", storage=db)
+    assert [t.user_attrs["member"] for t in live.trials] == [0, 1, 2, 3]
+    assert main(["export", out, "--optuna", db, "--study-name", "again"]) == 0
+    assert re.search(rf"4 trials in study 'again' of {re.escape(db)} \(4 complete\); see them with: "
+                     rf"optuna-dashboard {re.escape(db)}", capsys.readouterr().out)
+    assert main(["export", out, "--optuna", db]) == 2  # the study 'demo' is there already
+    assert "pass overwrite=True to replace it, append=True" in capsys.readouterr().err
+    assert main(["export", out, "--optuna", db, "--append"]) == 0  # nothing new: the same 4 trials
+    assert len(optuna.load_study(study_name="demo", storage=db).trials) == 4
+    assert main(["export", str(tmp_path / "nothing"), "--optuna", db]) == 2
+    assert "is not a run directory" in capsys.readouterr().err

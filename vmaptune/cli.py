@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import functools
+import contextlib
 import dataclasses
 import difflib
+import inspect
 import json
 import os
 import sys
 import time
 import tomllib
+import warnings
 from typing import Any, Sequence
 
 DEMO_SPACE = {
@@ -57,28 +59,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = sub.add_parser("report", help="print a run directory's table and write its plots")
     report.add_argument("run_dir")
     report.add_argument("--top", type=_positive_int, default=10)
+    export = sub.add_parser("export", help="write a run directory's members to an Optuna study (optuna-dashboard, "
+                                           "Optuna's plots)")
+    export.add_argument("run_dir")
+    export.add_argument("--optuna", required=True, metavar="STORAGE",
+                        help="an Optuna storage URL, e.g. sqlite:///runs.db (what optuna-dashboard opens)")
+    export.add_argument("--study-name", default=None, help="default: the run directory's name")
+    replace = export.add_mutually_exclusive_group()
+    replace.add_argument("--overwrite", action="store_true", help="replace a study of that name")
+    replace.add_argument("--append", action="store_true",
+                         help="add the members the study lacks (the same run, exported again as it goes on)")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "demo":
-            return _demo(args)
-        if args.command == "run":
-            return _run(args)
-        return _report(args.run_dir, args.top)
-    except (ValueError, TypeError, OSError) as err:
-        print(f"vmaptune {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"vmaptune {args.command}: interrupted before any member trained; nothing to keep.", file=sys.stderr)
-        return INTERRUPTED
+    with warnings.catch_warnings():  # (restores warnings.showwarning when main returns)
+        warnings.showwarning = _one_line_warnings(args.command)
+        try:
+            if args.command == "demo":
+                return _demo(args)
+            if args.command == "run":
+                return _run(args)
+            if args.command == "export":
+                return _export(args)
+            return _report(args.run_dir, args.top)
+        except (ValueError, TypeError, OSError) as err:
+            print(f"vmaptune {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"vmaptune {args.command}: interrupted before any member trained; nothing to keep.", file=sys.stderr)
+            return INTERRUPTED
 
 
 INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
+NO_MEMBER_SUCCEEDED = 1  # the run finished, but every member diverged or failed
+
+
+def _one_line_warnings(command: str):
+    """warnings.showwarning for the command line: `vmaptune run: warning: <message>`, without the
+    file, line and source Python shows (they point into vmaptune, not at anything the user wrote)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"vmaptune {command}: warning: {message}", file=file or sys.stderr)
+
+    return show
 
 
 def _run_dir_flags(parser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in the run directory (after a crash, a kill or Ctrl-C)")
     parser.add_argument("--overwrite", action="store_true", help="replace the run in the run directory")
+    parser.add_argument("--optuna", default=None, metavar="STORAGE",
+                        help="keep an Optuna study (named after the run directory) up to date after each round, "
+                             "e.g. sqlite:///runs.db, for optuna-dashboard")
 
 
 def _process_flags(parser) -> None:
@@ -138,15 +167,39 @@ def load_config(path: str) -> dict[str, Any]:
                              "anything else as TOML).") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path}: the config must be a table of keys, got {type(config).__name__}.")
-    unknown = sorted(set(config) - set(CONFIG_KEYS))
-    if unknown:
-        hints = [f"{u!r} -> {m[0]!r}" for u in unknown if (m := difflib.get_close_matches(u, CONFIG_KEYS, 1))]
-        hint = f" Did you mean {', '.join(hints)}?" if hints else ""
-        raise ValueError(f"{path}: unknown keys {unknown}.{hint} The keys are {list(CONFIG_KEYS)}.")
+    _known_keys(config, CONFIG_KEYS, f"{path}:")
     for key in ("dataset", "space"):
         if key not in config:
             raise ValueError(f"{path}: the config needs a `{key}` entry.")
+    dataset = config["dataset"]
+    for kind in ("csv", "npz"):
+        if isinstance(dataset, dict) and isinstance(dataset.get(kind), str):
+            config["dataset"] = {**dataset, kind: _data_path(dataset[kind], kind, path)}
+            break
     return config
+
+
+def _known_keys(table: dict, keys: Sequence[str], where: str) -> None:
+    """Raises for keys of `table` not in `keys`, with a "did you mean" for near misses."""
+    unknown = sorted(set(table) - set(keys))
+    if unknown:
+        hints = [f"{u!r} -> {m[0]!r}" for u in unknown if (m := difflib.get_close_matches(u, keys, 1))]
+        hint = f" Did you mean {', '.join(hints)}?" if hints else ""
+        raise ValueError(f"{where} unknown keys {unknown}.{hint} The keys are {list(keys)}.")
+
+
+def _data_path(name: str, kind: str, config_path: str) -> str:
+    """A data file named in a config: relative to the config file's folder (where it is usually
+    kept, wherever the command runs), else to the current directory."""
+    if os.path.isabs(name):
+        return name
+    candidates = [os.path.join(os.path.dirname(os.path.abspath(config_path)), name), os.path.abspath(name)]
+    for candidate in candidates:
+        if os.path.exists(candidate):
+            return candidate
+    raise FileNotFoundError(f"{config_path}: dataset {kind} = {name!r} does not exist; looked at "
+                            f"{sorted(set(candidates))}. Give a path relative to the config file's folder, "
+                            "or an absolute one.")
 
 
 def build(config: dict[str, Any]):
@@ -157,26 +210,17 @@ def build(config: dict[str, Any]):
     if isinstance(dataset, str):
         data = vt.load_dataset(dataset)
     elif isinstance(dataset, dict) and "csv" in dataset:
+        _known_keys(dataset, CSV_KEYS, "dataset table (a csv file):")
         _needs(dataset, "csv", ("target", "task"), 'dataset = {csv = "data.csv", target = "label", task = "classification"}')
-        data = vt.Dataset.from_csv(dataset["csv"], target=dataset["target"], task=dataset["task"])
+        data = vt.Dataset.from_csv(dataset["csv"], **{k: v for k, v in dataset.items() if k != "csv"})
     elif isinstance(dataset, dict) and "npz" in dataset:
+        _known_keys(dataset, NPZ_KEYS, "dataset table (an npz file):")
         _needs(dataset, "npz", ("task",), 'dataset = {npz = "data.npz", task = "classification"}')
-        data = vt.Dataset.from_npz(dataset["npz"], task=dataset["task"])
+        data = vt.Dataset.from_npz(dataset["npz"], **{k: v for k, v in dataset.items() if k != "npz"})
     else:
         raise ValueError(f"dataset must be a built-in name or {{csv=..., target=..., task=...}} / {{npz=..., task=...}}, got {dataset!r}.")
     space = vt.Space.from_config(config["space"])
-    strategy_cfg = dict(config.get("strategy", {"name": "RandomSearch"}))
-    name = strategy_cfg.pop("name", "RandomSearch")
-    from vmaptune import strategies
-
-    cls = getattr(strategies, name, None) if name in strategies.__all__ else None
-    if not (isinstance(cls, type) and issubclass(cls, vt.Strategy)) or cls is vt.Strategy:
-        names = sorted(n for n in strategies.__all__ if isinstance(getattr(strategies, n), type)
-                       and issubclass(getattr(strategies, n), vt.Strategy) and n != "Strategy")
-        raise ValueError(f"strategy name {name!r} is unknown; choose from {names}.")
-    if name == "OptunaSampler":  # the sampler by name: [strategy] name = "OptunaSampler", sampler = "TPESampler"
-        strategy_cfg["sampler"] = _optuna_sampler(strategy_cfg.get("sampler", "TPESampler"))
-    strategy = cls(**strategy_cfg)
+    strategy = _strategy(config.get("strategy", "RandomSearch"))
     model = vt.MLP(**config.get("model", {}))
     kwargs = {k: config[k] for k in TUNE_KEYS if k in config}
     if "early_stopping" in config:
@@ -191,19 +235,84 @@ def build(config: dict[str, Any]):
     return model, space, data, strategy, kwargs
 
 
-def _optuna_sampler(name: Any):
-    """An Optuna sampler class's name -> a function seed -> that sampler (seeded by the run)."""
+# A dataset table's keys: the file, then the keywords of vt.Dataset.from_csv / from_npz a config can
+# give (from_arrays' split settings among them; not validation= / test=, which are arrays).
+SPLIT_KEYS = ("val_fraction", "test_fraction", "seed", "standardize", "name")
+CSV_KEYS = ("csv", "target", "task", "one_hot", *SPLIT_KEYS)
+NPZ_KEYS = ("npz", "task", "X", "y", *SPLIT_KEYS)
+
+
+def _strategy(config: Any):
+    """`strategy = "Name"` or a table: name = "Name" and the strategy class's settings."""
+    import vmaptune as vt
+    from vmaptune import strategies
+
+    names = sorted(n for n in strategies.__all__ if isinstance(getattr(strategies, n), type)
+                   and issubclass(getattr(strategies, n), vt.Strategy) and n != "Strategy")
+    if isinstance(config, str):
+        config = {"name": config}
+    if not isinstance(config, dict):
+        raise ValueError(f"strategy = {config!r}: give a strategy's name (strategy = \"RandomSearch\") or a table "
+                         f"[strategy] with name = \"...\" and its settings; the names are {names}.")
+    if "name" not in config:  # (random search in its place would run a search the config does not describe)
+        raise ValueError(f"[strategy] = {config!r} has no name: add name = \"...\", one of {names}.")
+    settings = dict(config)
+    name = settings.pop("name")
+    if name not in names:
+        raise ValueError(f"strategy name {name!r} is unknown; choose from {names}.")
+    if name == "OptunaSampler":  # the sampler by name: [strategy] name = "OptunaSampler", sampler = "TPESampler"
+        settings["sampler"] = _optuna_sampler(settings.get("sampler", "TPESampler"))
+    return getattr(strategies, name)(**settings)
+
+
+# Optuna samplers a config cannot build: they need a sampler object or a grid as an argument, or
+# (BruteForceSampler) stop on any continuous hyperparameter; name = "GridSearch" searches grids.
+UNBUILDABLE_SAMPLERS = ("PartialFixedSampler", "GridSampler", "BruteForceSampler")
+
+
+def _optuna_sampler(config: Any):
+    """`sampler = "TPESampler"` or `{name = "TPESampler", n_startup_trials = 4}` -> a function
+    seed -> that sampler (seeded by the run's seed)."""
     import optuna
 
-    cls = getattr(optuna.samplers, name, None) if isinstance(name, str) else None
-    if not (isinstance(cls, type) and issubclass(cls, optuna.samplers.BaseSampler)):
-        names = sorted(n for n in dir(optuna.samplers) if n.endswith("Sampler") and n != "BaseSampler")
-        raise ValueError(f"strategy sampler = {name!r}: give the name of an optuna.samplers class, one of {names}.")
-    return functools.partial(_seeded, cls)
+    names = sorted(n for n in dir(optuna.samplers) if isinstance(getattr(optuna.samplers, n), type)
+                   and issubclass(getattr(optuna.samplers, n), optuna.samplers.BaseSampler)
+                   and not n.startswith("Base") and n not in UNBUILDABLE_SAMPLERS)
+    settings = dict(config) if isinstance(config, dict) else {"name": config}
+    name = settings.pop("name", None)
+    if name not in names:
+        extra = " (for a grid: [strategy] name = \"GridSearch\")" if name in UNBUILDABLE_SAMPLERS else ""
+        raise ValueError(f"strategy sampler = {config!r}: give the name of an optuna.samplers class, one of {names}, "
+                         f"or a table {{name = \"TPESampler\", n_startup_trials = 4}} of its name and settings{extra}.")
+    if "seed" in settings:
+        raise ValueError(f"strategy sampler = {config!r}: leave seed out; the sampler is seeded by the run's seed "
+                         "(the config's top-level seed).")
+    sampler = SeededSampler(name, settings)
+    try:  # built once now, so a mistyped setting is an error before anything compiles
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (its ExperimentalWarning shows when the run builds it)
+            sampler(0)
+    except (TypeError, ValueError) as err:
+        accepted = [p for p in inspect.signature(getattr(optuna.samplers, name)).parameters if p != "seed"]
+        raise ValueError(f"strategy sampler {name} with {settings}: {err}. Its settings are {accepted}.") from None
+    return sampler
 
 
-def _seeded(cls, seed: int):
-    return cls(seed=seed)
+@dataclasses.dataclass(frozen=True, eq=False)
+class SeededSampler:
+    """seed -> optuna.samplers.<name>(seed=seed, **settings); its repr is what checkpoints compare
+    when a run resumes, so a changed setting is noticed."""
+
+    name: str
+    settings: dict
+
+    def __call__(self, seed: int):
+        import optuna
+
+        return getattr(optuna.samplers, self.name)(seed=seed, **self.settings)
+
+    def __repr__(self) -> str:
+        return f"optuna.samplers.{self.name}({', '.join(f'{k}={v!r}' for k, v in self.settings.items())})"
 
 
 def _needs(table: dict, kind: str, keys: tuple[str, ...], example: str) -> None:
@@ -213,8 +322,6 @@ def _needs(table: dict, kind: str, keys: tuple[str, ...], example: str) -> None:
 
 
 def _execute(config: dict[str, Any], out: str, args) -> int:
-    import warnings
-
     import vmaptune as vt
 
     from vmaptune.startup import describe
@@ -223,10 +330,12 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     _join_processes(args)
     model, space, data, strategy, kwargs = build(config)
     data_seconds = time.perf_counter() - started
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _optuna_logs_quiet(import_optuna=args.optuna is not None):
         warnings.filterwarnings("ignore", message="interrupted: ")  # said below in one line
+        warnings.filterwarnings("ignore", message=r"vt\.tune: all \d+ members failed")  # the summary says it
+        on_round = None if args.optuna is None else vt.OptunaExport(args.optuna, _study_name(out))
         result = vt.tune(model, space, data, strategy=strategy, progress=not args.no_progress, run_dir=out,
-                         resume=args.resume, overwrite=args.overwrite, **kwargs)
+                         resume=args.resume, overwrite=args.overwrite, on_round=on_round, **kwargs)
     if result.settings.get("interrupted"):
         print(f"\nvmaptune {args.command}: interrupted; {len(result)} members kept in {out} "
               "(run the same command with --resume to continue)", file=sys.stderr)
@@ -244,18 +353,76 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     print(f"\n{len(result)} members trained in {seconds:.1f} s ({layout}); run directory: {out}")
     print(f"time: {describe({**result.settings['time'], 'data_seconds': data_seconds})}")
     print(f"see the plots with: vmaptune report {out}")
+    if args.optuna is not None:
+        print(f"and in Optuna's dashboard: optuna-dashboard {args.optuna} (study {_study_name(out)!r})")
+    if not result.succeeded:
+        print(f"vmaptune {args.command}: the run finished, but no member succeeded (exit code "
+              f"{NO_MEMBER_SUCCEEDED}).", file=sys.stderr)
+        return NO_MEMBER_SUCCEEDED
     return 0
+
+
+@contextlib.contextmanager
+def _optuna_logs_quiet(import_optuna: bool = False):
+    """Optuna logs at INFO each study it creates ("A new study created in memory ..."): noise in
+    the command's output. Its WARNINGs still show; the library leaves Optuna's logging alone."""
+    if import_optuna:
+        import optuna  # noqa: F401
+    optuna = sys.modules.get("optuna")  # imported by build() when the strategy is an OptunaSampler
+    if optuna is None:
+        yield
+        return
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)
 
 
 def _report(run_dir: str, top: int) -> int:
     import vmaptune as vt
     from vmaptune.plots import plot_curves, plot_scores
+    from vmaptune.results import RESULTS_FILE, STATUS_INTERRUPTED
 
+    if os.path.isfile(run_dir):
+        parent = os.path.dirname(run_dir) or "."
+        fix = (f"vmaptune report {parent}" if os.path.exists(os.path.join(parent, RESULTS_FILE))
+               else "vmaptune report RUN_DIR, the --out directory of `vmaptune run` / `vmaptune demo`")
+        raise ValueError(f"{run_dir!r} is a file, not a run directory; give the directory a run wrote: {fix}.")
     result = vt.load_results(run_dir)
+    if result.settings.get("interrupted"):
+        partial = int((result.members["status"] == STATUS_INTERRUPTED).sum())
+        print(f"run interrupted: {partial} of {len(result)} members are partial (scores so far); continue it with "
+              f"`vmaptune run <config> --out {run_dir} --resume` (the command that started it, plus --resume).")
     print(result.summary(top))
     curves = plot_curves(result, os.path.join(run_dir, "curves.png"), k=min(top, len(result)))
     scores = plot_scores(result, os.path.join(run_dir, "scores.png"))
     print(f"\nplots: {curves}, {scores}")
+    return 0
+
+
+def _study_name(run_dir: str) -> str:
+    """The Optuna study a run directory is exported to: its folder's name."""
+    return os.path.basename(os.path.normpath(run_dir))
+
+
+def _export(args) -> int:
+    import vmaptune as vt
+
+    if not os.path.isdir(args.run_dir):
+        raise ValueError(f"{args.run_dir!r} is not a run directory; give the --out directory of `vmaptune run` / "
+                         f"`vmaptune demo`.")
+    name = args.study_name or _study_name(args.run_dir)
+    with _optuna_logs_quiet(import_optuna=True):
+        study = vt.load_results(args.run_dir).to_optuna(args.optuna, name, overwrite=args.overwrite,
+                                                        append=args.append)
+    states = {}
+    for trial in study.trials:
+        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+    print(f"{len(study.trials)} trials in study {name!r} of {args.optuna} "
+          f"({', '.join(f'{n} {state}' for state, n in sorted(states.items()))}); see them with: "
+          f"optuna-dashboard {args.optuna}")
     return 0
 
 

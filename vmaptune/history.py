@@ -10,6 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from vmaptune.metrics import Metric, shown_sign
 from vmaptune.results import STATUS_DIVERGED, STATUS_OK, STATUS_STOPPED, Results
 from vmaptune.space import Space
 
@@ -54,6 +55,13 @@ def epochs_trained(train_loss: np.ndarray) -> np.ndarray:
     return np.isfinite(train_loss).sum(axis=1).astype(np.int32)
 
 
+def last_finite(curves: np.ndarray) -> np.ndarray:
+    """(n,) each row's last finite value of (n, epochs) curves; NaN for a row with none."""
+    finite = np.isfinite(curves)
+    last = curves.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    return np.where(finite.any(axis=1), curves[np.arange(len(curves)), last], np.nan)
+
+
 def round_record(round_index: int, ids, hp: Mapping[str, Any], final: dict, curves: dict,
                  extra: Mapping[str, Any]) -> RoundRecord:
     """A round's record from the members' final status and (n, epochs) curves."""
@@ -69,7 +77,10 @@ def round_record(round_index: int, ids, hp: Mapping[str, Any], final: dict, curv
         "best_epoch": final["best_epoch"][:n],
         "epochs_trained": epochs_trained(curves["train_loss"][:n]),
         "status": np.where(diverged, STATUS_DIVERGED, np.where(stopped, STATUS_STOPPED, STATUS_OK)),
-        "final_train_loss": curves["train_loss"][:n, -1],
+        # the loss of the member's last trained epoch: an early-stopped or pruned member's curve is
+        # NaN after it stops, and must not read as a diverged one (which keeps NaN)
+        "final_train_loss": np.where(diverged, np.nan, last_finite(curves["train_loss"][:n])).astype(
+            curves["train_loss"].dtype),
     }
     return RoundRecord(round=round_index, member=np.asarray(ids), hp={k: np.asarray(v) for k, v in hp.items()},
                        columns=columns, curves={k: v[:n] for k, v in curves.items()},
@@ -136,7 +147,7 @@ class History:
 class Progress:
     """The tqdm bar of a search: epochs over every round, and the best score seen."""
 
-    def __init__(self, strategy, space: Space, epochs: int, metric: str, enabled: bool):
+    def __init__(self, strategy, space: Space, epochs: int, metric: Metric, enabled: bool):
         from tqdm.auto import tqdm
 
         rounds = strategy.tune_rounds(space)
@@ -158,7 +169,8 @@ class Progress:
         self.done = done
         scores = curves["val_score"]
         if np.isfinite(scores).any():
-            self.bar.set_postfix({f"best {self.metric}": f"{max(self.best, np.nanmax(scores)):.4f}"}, refresh=False)
+            best = shown_sign(self.metric) * max(self.best, np.nanmax(scores))
+            self.bar.set_postfix({f"best {self.metric.name}": f"{best:.4f}"}, refresh=False)
 
     def __enter__(self) -> "Progress":
         return self

@@ -46,6 +46,16 @@ class Metric:
         return value if self.greater_is_better else -value
 
 
+def shown_sign(metric: "Metric | str") -> float:
+    """-1.0 for a metric where lower is better (mse, mae, log_loss), else 1.0: scores are stored
+    negated for those ("higher is better" everywhere: ranking, strategies, tables), and text,
+    plots and Optuna's studies multiply by this to show the metric as it is known (a positive
+    mse). A name that is not a built-in metric is shown as stored."""
+    if isinstance(metric, Metric):
+        return 1.0 if metric.greater_is_better else -1.0
+    return 1.0 if getattr(METRICS.get(metric), "greater_is_better", True) else -1.0
+
+
 def _accuracy(out, y):
     return jnp.mean(jnp.argmax(out, axis=-1) == y)
 

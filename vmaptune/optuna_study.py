@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from vmaptune.metrics import METRICS
 from vmaptune.results import STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_STOPPED, Results
 from vmaptune.strategies.optuna_sampler import _import_optuna, optuna_param, to_optuna_value
 
@@ -55,8 +54,7 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
     settings = results.settings
     started = _time(settings.get("started_at"))
     name = study_name or f"vmaptune {settings.get('dataset', 'run')} {(started or datetime.datetime.now()):%Y-%m-%d %H:%M:%S}"
-    metric = settings.get("metric", "score")
-    sign = 1.0 if getattr(METRICS.get(metric), "greater_is_better", True) else -1.0
+    metric, sign = results.metric, results.metric_sign
     if storage is not None and overwrite:
         try:
             optuna.delete_study(study_name=name, storage=storage)

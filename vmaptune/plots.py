@@ -20,18 +20,62 @@ def _pyplot():
     return plt
 
 
+def _bulk(values: np.ndarray) -> tuple[float, float, float] | None:
+    """(low, high, cut) for an axis over the finite `values` (higher is better): a member that
+    exploded without going NaN (a score of -5e25) would squash every other point into one line, so
+    values far below the bulk (under `cut`, -inf when none) are left beyond the axis. Only the bad
+    end is cut: the best members always show. None when no value is finite."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return None
+    q1, median, q3 = np.percentile(v, [25, 50, 75])
+    # the spread of the bulk; the best value's distance from the median when half the members tie
+    scale = max(q3 - q1, v.max() - median) or abs(median) or 1.0
+    cut = q1 - 10 * scale
+    kept = v[v >= cut]
+    low, high = float(kept.min()), float(kept.max())
+    pad = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
+    return low - pad, high + pad, (cut if (v < cut).any() else -np.inf)
+
+
+def _ylim(ax, bulk, sign: float) -> float:
+    """Sets ax's y-limits from _bulk's (low, high) shown with `sign`; -> the y of the worst edge."""
+    low, high = sorted((sign * bulk[0], sign * bulk[1]))
+    ax.set_ylim(low, high)
+    return low if sign > 0 else high
+
+
 def plot_curves(results: Results, path: str, k: int = 10) -> str:
     """Validation score and training loss per epoch of the k best members -> PNG at `path`."""
     plt = _pyplot()
+    val = results.curves.get("val_score", np.zeros((len(results), 0)))
+    loss = results.curves.get("train_loss", np.zeros_like(val))
+    # members with a point to draw (a diverged member's curves are NaN throughout)
+    top = [i for i in results.ranking()[:k] if np.isfinite(val[i]).any() or np.isfinite(loss[i]).any()]
+    if not top:  # an empty pair of axes (and a legend of nothing) would look like a broken plot
+        fig, ax = plt.subplots(figsize=(11, 4))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"no member has a finite learning curve: all {len(results)} diverged or never scored",
+                ha="center", va="center", fontsize=12)
+        return _save(fig, path)
     fig, (ax_score, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
-    top = results.ranking()[:k]
-    epochs = np.arange(1, results.curves["val_score"].shape[1] + 1)
+    sign = results.metric_sign
+    epochs = np.arange(1, val.shape[1] + 1)
     marker = "o" if len(epochs) == 1 else None  # one point is no line: mark it
     for rank, i in enumerate(top):
         label = f"#{rank + 1} (member {results.members['member'].iloc[i]})"
-        ax_score.plot(epochs, results.curves["val_score"][i], label=label, marker=marker)
-        ax_loss.plot(epochs, results.curves["train_loss"][i], marker=marker)
-    ax_score.set(xlabel="epoch", ylabel=f"validation {results.metric}", title=f"top {len(top)} members")
+        ax_score.plot(epochs, sign * val[i], label=label, marker=marker)
+        ax_loss.plot(epochs, loss[i], marker=marker)
+    title = f"top {len(top)} members"
+    bulk = _bulk(val[top])
+    if bulk is not None:
+        _ylim(ax_score, bulk, sign)
+        title += f" ({'larger' if sign < 0 else 'lower'} values off the axis)" if np.isfinite(bulk[2]) else ""
+    positive = loss[top][np.isfinite(loss[top]) & (loss[top] > 0)]
+    if positive.size:  # (a log axis: the bulk of -log10(loss), whose bad end is a large loss)
+        bulk = _bulk(-np.log10(positive))
+        ax_loss.set_ylim(10.0 ** -bulk[1], 10.0 ** -bulk[0])
+    ax_score.set(xlabel="epoch", ylabel=f"validation {results.metric}", title=title)
     ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log", title="training loss")
     ax_score.legend(fontsize=7)
     fig.tight_layout()
@@ -39,7 +83,8 @@ def plot_curves(results: Results, path: str, k: int = 10) -> str:
 
 
 def plot_scores(results: Results, path: str) -> str:
-    """Validation score against each searched hyperparameter (diverged members marked x)."""
+    """Validation score against each searched hyperparameter. Members without a score (diverged)
+    and members far below the rest (exploded to a finite score) are drawn at the axis' worst edge."""
     plt = _pyplot()
     from matplotlib.ticker import NullFormatter
 
@@ -47,9 +92,12 @@ def plot_scores(results: Results, path: str) -> str:
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    sign = results.metric_sign
     score = results.members["score"].to_numpy(dtype=float)
     ok = np.isfinite(score)
-    floor = np.nanmin(score) if ok.any() else 0.0
+    bulk = _bulk(score)
+    beyond = ok & (score < bulk[2]) if bulk is not None else np.zeros_like(ok)
+    inside = ok & ~beyond
     for ax, name in zip(axes.flat, names):
         dist = results.space[name]
         x = results.members[name]
@@ -57,8 +105,17 @@ def plot_scores(results: Results, path: str) -> str:
             x = np.asarray(results.hp[name], float)
             ax.set_xticks(range(len(dist.options)), [str(o) for o in dist.options])
         x = np.asarray(x, float)
-        ax.scatter(x[ok], score[ok], s=10, alpha=0.6)
-        ax.scatter(x[~ok], np.full((~ok).sum(), floor), marker="x", color="red", s=12, label="diverged")
+        ax.scatter(x[inside], sign * score[inside], s=10, alpha=0.6)
+        edge = _ylim(ax, bulk, sign) if bulk is not None else 0.0
+        if bulk is None:  # no score to put on the axis
+            ax.set_yticks([])
+        if beyond.any():
+            worst = sign * score[beyond][np.argmin(score[beyond])]
+            ax.scatter(x[beyond], np.full(beyond.sum(), edge), marker="v" if sign > 0 else "^", color="purple",
+                       s=16, clip_on=False, label=f"exploded (worst {worst:.3g}), drawn at the edge")
+        if (~ok).any():
+            ax.scatter(x[~ok], np.full((~ok).sum(), edge), marker="x", color="red", s=12, clip_on=False,
+                       label="diverged (no score), drawn at the edge")
         if isinstance(dist, (LogUniform, IntLogUniform)):
             ax.set_xscale("log")
             if dist.high >= 100 * dist.low:  # decades' labels are enough; 2x10^-2, 3x10^-2, ... overlap
@@ -76,6 +133,8 @@ def plot_scores(results: Results, path: str) -> str:
             ticks = [t for i, t in enumerate(ticks) if i == 0 or -np.log10(1 - t) + np.log10(1 - ticks[i - 1]) > 0.2]
             ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.set(xlabel=name, ylabel=f"validation {results.metric}")
+    if beyond.any() or (~ok).any():  # every panel has the same members: one legend says what the marks are
+        axes.flat[0].legend(fontsize=7)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.tight_layout()

@@ -53,6 +53,16 @@ class Results:
     def metric(self) -> str:
         return self.settings.get("metric", "score")
 
+    @property
+    def metric_sign(self) -> float:
+        """-1.0 when the metric is one where lower is better (its scores are stored negated), else
+        1.0: multiply a score by it to show the metric as people know it (a positive mse)."""
+        if "greater_is_better" in self.settings:  # (recorded since: a metric of your own too)
+            return 1.0 if self.settings["greater_is_better"] else -1.0
+        from vmaptune.metrics import shown_sign
+
+        return shown_sign(self.metric)
+
     def ranking(self) -> np.ndarray:
         """Row indices from best to worst; NaN scores (diverged, failed) last."""
         score = self.members["score"].to_numpy(dtype=float)
@@ -124,27 +134,33 @@ class Results:
 
     def __repr__(self):
         n_div = int((self.members["status"] == STATUS_DIVERGED).sum()) if len(self.members) else 0
-        best = f"best {self.metric}={self.best_score:.4g}" if self.succeeded else ("empty" if not len(self) else
+        best = f"best {self.metric}={self.metric_sign * self.best_score:.4g}" if self.succeeded else ("empty" if not len(self) else
                                                                                   "no member has a score")
         return f"Results({len(self.members)} members, {n_div} diverged, {best})"
 
     def summary(self, k: int = 10) -> str:
-        """A short text report: the top-k table and the best setting."""
+        """A short text report: the top-k table and the best setting. Scores are shown as the
+        metric is known (a positive mse), though stored higher-is-better (negated)."""
+        sign = self.metric_sign
         cols = ["round", "member", *self.space.free_names, "score", "best_epoch", "status"]
         if self.settings.get("cv") or (self.settings.get("seeds") or 1) > 1:
             cols.insert(cols.index("score") + 1, "score_std")
         if "test_score" in self.members.columns:
             cols.append("test_score")
-        table = self.top(k)[[c for c in cols if c in self.members.columns]]
+        table = self.top(k)[[c for c in cols if c in self.members.columns]].copy()
+        for col in {"score", "test_score"} & set(table.columns):
+            table[col] = sign * table[col]
         with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
             text = table.to_string(index=False)
         if not self.succeeded:
             return f"{len(self)} members trained, none with a score:\n{text}\n\n{self.failure()}"
         best = ", ".join(f"{k}={_fmt(v)}" for k, v in self.best_params.items())
-        text = (f"top {min(k, len(self))} of {len(self)} by validation {self.metric}:\n{text}\n\nbest: {best}\n"
-                f"best validation {self.metric}: {self.best_score:.4f}")
+        order = " (lower is better)" if sign < 0 else ""
+        text = (f"top {min(k, len(self))} of {len(self)} by validation {self.metric}{order}:\n{text}\n\n"
+                f"best: {best}\nbest validation {self.metric}: {sign * self.best_score:.4f}")
         if "test_score" in self.members.columns and np.isfinite(self.test_score):
-            text += f"\ntest {self.metric} of the best setting, refit on train + validation: {self.test_score:.4f}"
+            text += (f"\ntest {self.metric} of the best setting, refit on train + validation: "
+                     f"{sign * self.test_score:.4f}")
         return text
 
     # -- persistence -------------------------------------------------------------------------------

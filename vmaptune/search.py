@@ -155,7 +155,8 @@ class Search:
         """The settings recorded with the results."""
         s = self.settings
         return {"strategy": repr(self.strategy), "model": repr(self.model), "dataset": getattr(data, "name", "?"),
-                "task": data.task, "metric": self.program.metric.name, "loss": self.program.loss.name,
+                "task": data.task, "metric": self.program.metric.name,
+                "greater_is_better": self.program.metric.greater_is_better, "loss": self.program.loss.name,
                 "optimizer": repr(self.program.optimizer), "epochs": s.epochs, "seed": s.seed,
                 "batch_size": s.batch_size, "population": self.strategy.population, "shared_order": s.shared_order,
                 "bucketing": s.bucketing, "early_stopping": repr(s.early_stopping), "cv": s.cv, "seeds": s.seeds,

@@ -155,7 +155,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
             in_progress["arrays"] = restored.arrays
     saver = _Saver(checkpoints, history, strategy.acts_during_training)
     try:
-        with Progress(strategy, space, settings.epochs, search.program.metric.name, progress and is_primary()) as bar:
+        with Progress(strategy, space, settings.epochs, search.program.metric, progress and is_primary()) as bar:
             bar.skip(history.rounds)
             while not strategy.done(state):
                 if in_progress is None:

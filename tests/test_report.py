@@ -1,0 +1,162 @@
+"""`vmaptune report` and what it shows: the summary, the plots, and the table's final_train_loss.
+Most tests use a hand-made Results (no training): fast, and any score can be put in."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import vmaptune as vt
+from vmaptune import plots
+from vmaptune.cli import main
+from vmaptune.history import last_finite
+from vmaptune.metrics import Metric, shown_sign
+from vmaptune.results import Results
+
+
+def made_results(scores, metric="accuracy", epochs=3, status=None, settings=None) -> Results:
+    """Results of len(scores) members with these (stored, higher-is-better) scores; NaN = diverged.
+    Each curve climbs to its member's score; a diverged member's curves are NaN."""
+    space = vt.Space.from_config({"learning_rate": {"type": "LogUniform", "low": 1e-3, "high": 1.0},
+                                  "activation": {"type": "Choice", "options": ["relu", "tanh"]}})
+    scores = np.asarray(scores, float)
+    n = len(scores)
+    hp = {"learning_rate": np.geomspace(1e-3, 1.0, n), "activation": np.arange(n) % 2}
+    status = status or ["ok" if np.isfinite(s) else "diverged" for s in scores]
+    table = {"round": np.zeros(n, int), "member": np.arange(n), **space.decode_columns(hp), "score": scores,
+             "best_epoch": np.full(n, epochs), "status": status}
+    ramp = np.linspace(0.5, 1.0, epochs)
+    finite = np.isfinite(scores)[:, None]
+    curves = {"val_score": scores[:, None] * ramp, "train_loss": np.where(finite, 1.0 / ramp, np.nan),
+              "val_loss": np.where(finite, 1.0 / ramp, np.nan)}
+    return Results(space, pd.DataFrame(table), curves, hp, {"metric": metric, **(settings or {})})
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """The figures the plot functions make, kept open (instead of written) to look into."""
+    made = []
+
+    def keep(fig, path):
+        made.append(fig)
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep)
+    yield made
+    import matplotlib.pyplot as plt
+
+    for fig in made:
+        plt.close(fig)
+
+
+# -- lower-is-better metrics are shown as people know them ------------------------------------------
+def test_metric_sign_follows_the_metrics_direction():
+    assert [shown_sign(m) for m in ("mse", "mae", "log_loss")] == [-1.0, -1.0, -1.0]
+    assert [shown_sign(m) for m in ("accuracy", "neg_mse", "r2", "my_own_metric")] == [1.0, 1.0, 1.0, 1.0]
+    mine = Metric("my_mae", "regression", lambda out, y: abs(out[:, 0] - y).mean(), greater_is_better=False)
+    assert shown_sign(mine) == -1.0
+
+
+def test_summary_shows_a_lower_is_better_metric_positive():
+    result = made_results([-0.5, -0.6, -0.45, np.nan], metric="mse")
+    text = result.summary(10)
+    assert "best validation mse: 0.4500" in text and "by validation mse (lower is better)" in text
+    scores = [float(line.split()[4]) for line in text.splitlines()[2:5]]  # round member lr activation score
+    assert scores == [0.45, 0.5, 0.6]  # positive, best (lowest) first
+    assert result.members["score"].max() == -0.45  # stored negated, as before
+    accuracy = made_results([0.9, 0.8]).summary()
+    assert "best validation accuracy: 0.9000" in accuracy and "lower is better" not in accuracy
+
+
+def test_plots_label_and_show_a_lower_is_better_metric_positive(figures):
+    result = made_results([-0.5, -0.6, -0.45, -0.55], metric="mse")
+    plots.plot_curves(result, "curves.png")
+    plots.plot_scores(result, "scores.png")
+    score_axes = [figures[0].axes[0], *figures[1].axes]
+    assert all(ax.get_ylabel() == "validation mse" for ax in score_axes)
+    assert all(0 < ax.get_ylim()[0] < ax.get_ylim()[1] < 1 for ax in score_axes)
+
+
+# -- plots stay readable with exploded and diverged members -----------------------------------------
+def test_one_exploded_member_does_not_flatten_the_plots(figures):
+    result = made_results([0.9, 0.8, 0.85, 0.7, 0.75, 0.6, -5e25, np.nan])
+    plots.plot_scores(result, "scores.png")
+    plots.plot_curves(result, "curves.png", k=8)
+    scores_ax, curves_ax = figures[0].axes[0], figures[1].axes[0]
+    low, high = scores_ax.get_ylim()
+    assert 0.5 < low < 0.6 and 0.9 < high < 1.0  # the six normal members span the axis
+    low, high = curves_ax.get_ylim()
+    assert 0.2 < low < 0.4 and 0.9 < high < 1.0
+    labels = [t.get_text() for t in scores_ax.get_legend().get_texts()]
+    assert labels == ["exploded (worst -5e+25), drawn at the edge", "diverged (no score), drawn at the edge"]
+
+
+def test_a_plot_of_a_run_where_every_member_failed_says_so(figures):
+    result = made_results([np.nan] * 4)
+    plots.plot_curves(result, "curves.png")
+    (ax,) = figures[0].axes
+    assert not ax.axison and ax.get_legend() is None
+    assert [t.get_text() for t in ax.texts] == ["no member has a finite learning curve: all 4 diverged or never scored"]
+    plots.plot_scores(result, "scores.png")
+    assert [t.get_text() for t in figures[1].axes[0].get_legend().get_texts()] == [
+        "diverged (no score), drawn at the edge"]
+
+
+# -- vmaptune report ---------------------------------------------------------------------------------
+def test_report_of_a_file_says_it_is_a_file(tmp_path, capsys):
+    run = tmp_path / "run"
+    made_results([0.9, 0.8]).save(run)
+    assert main(["report", str(run / "results.npz")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"vmaptune report: error: '.*results\.npz' is a file, not a run directory; give the directory "
+                     rf"a run wrote: vmaptune report {re.escape(str(run))}\.", err), err
+    other = tmp_path / "notes.txt"
+    other.write_text("x")
+    assert main(["report", str(other)]) == 2
+    assert "is a file, not a run directory; give the directory a run wrote: vmaptune report RUN_DIR" in \
+        capsys.readouterr().err
+
+
+def test_report_of_an_interrupted_run_says_how_to_continue_it(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    made_results([0.9, 0.8, 0.5, 0.4], status=["ok", "ok", "interrupted", "interrupted"],
+                 settings={"interrupted": True}).save(run)
+    assert main(["report", run]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (f"run interrupted: 2 of 4 members are partial (scores so far); continue it with "
+                        f"`vmaptune run <config> --out {run} --resume` (the command that started it, plus --resume).")
+    made_results([0.9, 0.8]).save(run)
+    assert main(["report", run]) == 0
+    assert "run interrupted" not in capsys.readouterr().out
+
+
+# -- final_train_loss --------------------------------------------------------------------------------
+def test_last_finite():
+    curves = np.array([[1.0, 2.0, np.nan], [np.nan, np.nan, np.nan], [1.0, np.inf, 3.0], [4.0, 5.0, 6.0]])
+    np.testing.assert_array_equal(last_finite(curves), [2.0, np.nan, 3.0, 6.0])
+
+
+def test_final_train_loss_is_the_last_trained_epochs_for_stopped_members_nan_for_diverged():
+    space = vt.Space(learning_rate=vt.Choice([1e-3, 0.3, 1e4]))  # (sgd) stops early, trains on, diverges
+    result = vt.tune(vt.MLP(hidden=1, units=8), space, vt.load_dataset("iris"), strategy=vt.GridSearch(), epochs=4,
+                     batch_size=16, progress=False,
+                     early_stopping=vt.EarlyStopping(patience=1, monitor="train_loss", min_delta=0.05))
+    table = result.members
+    assert table["status"].tolist() == ["stopped", "ok", "diverged"]
+    trained = table["epochs_trained"].to_numpy()
+    assert 0 < trained[0] < 4 and trained[1] == 4
+    for row in (0, 1):
+        assert table["final_train_loss"].iloc[row] == result.curves["train_loss"][row, trained[row] - 1]
+    assert np.isnan(table["final_train_loss"].iloc[2])
+
+
+def test_a_metric_of_your_own_where_lower_is_better_is_recorded_and_shown_positive():
+    mae = vt.Metric("my_mae", "regression", lambda out, y: abs(out[:, 0] - y).mean(), greater_is_better=False)
+    result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)),
+                     vt.load_dataset("diabetes"), vt.RandomSearch(population=2), epochs=1, metric=mae, progress=False)
+    assert result.settings["greater_is_better"] is False and result.metric_sign == -1.0
+    assert (result.members["score"] < 0).all()  # stored higher-is-better
+    shown = re.search(r"best validation my_mae: (\S+)", result.summary()).group(1)
+    assert float(shown) == pytest.approx(-result.best_score, rel=1e-3) and float(shown) > 0
+    assert f"best my_mae={-result.best_score:.4g}" in repr(result)
