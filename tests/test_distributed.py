@@ -137,6 +137,15 @@ def test_import_shows_cpu_cores_as_devices_unless_told_otherwise():
     assert run_python(started, VMAPTUNE_CPU_DEVICES="3").stdout.strip() == "1"  # too late: left alone
     bad = run_python(code, VMAPTUNE_CPU_DEVICES="two")
     assert bad.returncode != 0 and "VMAPTUNE_CPU_DEVICES='two' must be an integer >= 1" in bad.stderr
+    # a later choice in code (vt.distributed.initialize(cpu_devices=...)) replaces the import's own
+    later = "import vmaptune, jax; vmaptune.distributed.configure_cpu_devices({}); print(len(jax.devices()))"
+    assert run_python(later.format(3), VMAPTUNE_CPU_DEVICES="2").stdout.strip() == "3"
+    assert run_python(later.format(1), VMAPTUNE_CPU_DEVICES="2").stdout.strip() == "1"
+    assert run_python(later.format(3), VMAPTUNE_CPU_DEVICES="2",
+                      XLA_FLAGS="--xla_force_host_platform_device_count=2").stdout.strip() == "2"  # (the user's)
+    late = run_python("import vmaptune, jax; jax.numpy.ones(1); vmaptune.distributed.initialize('localhost:1', 1, 0, "
+                      "cpu_devices=3)", VMAPTUNE_CPU_DEVICES="2")
+    assert late.returncode != 0 and "cpu_devices=3 cannot be applied: JAX's device count was set elsewhere" in late.stderr
 
 
 def test_width_buckets_get_their_own_automatic_member_block(digits):

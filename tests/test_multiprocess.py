@@ -16,6 +16,7 @@ import pytest
 import vmaptune as vt
 from helpers import child_environment
 from vmaptune import cli
+from vmaptune.run_dir import Claim
 
 CHILD = os.path.join(os.path.dirname(__file__), "multiprocess_child.py")
 DEADLINE = 240  # seconds for one launch of 2 processes (about 15 s alone on 2 cores)
@@ -70,11 +71,14 @@ def free_port() -> int:
 
 
 def launch(tmp_path, config: str, *, run_dir: str = "run", child: tuple = (), flags: bool = True,
-           extra: tuple = (), processes: int = 2) -> list[tuple[int, str, str]]:
+           extra: tuple = (), processes: int = 2, own_config: dict | None = None) -> list[tuple[int, str, str]]:
     """Runs `processes` processes of `vmaptune run`, process i in tmp_path/p<i>; returns each one's
-    (exit code, stdout, stderr). run_dir is relative to that folder unless absolute."""
+    (exit code, stdout, stderr). run_dir is relative to that folder unless absolute. own_config:
+    process -> a config text of its own (a process started with other settings)."""
     path = tmp_path / "config.toml"
     path.write_text(CONFIGS[config])
+    for i, text in (own_config or {}).items():
+        (tmp_path / f"config{i}.toml").write_text(text)
     port = free_port()
     env = child_environment()  # the suite's compiler flags, not its 4 devices
     env["VMAPTUNE_CPU_DEVICES"] = "1"  # one device per process: the population spans the processes
@@ -85,7 +89,8 @@ def launch(tmp_path, config: str, *, run_dir: str = "run", child: tuple = (), fl
         join = (("--coordinator", f"localhost:{port}", "--num-processes", str(processes), "--process-id", str(i))
                 if flags else ())
         own = ("--join", f"localhost:{port}", str(processes), str(i)) if not flags else ()
-        cmd = [sys.executable, CHILD, *child, *own, "--", "run", str(path), "--out", run_dir, "--no-progress",
+        mine = tmp_path / f"config{i}.toml" if i in (own_config or {}) else path
+        cmd = [sys.executable, CHILD, *child, *own, "--", "run", str(mine), "--out", run_dir, "--no-progress",
                *join, *extra]
         started.append(subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, start_new_session=True))
@@ -156,5 +161,42 @@ def test_a_failing_process_ends_the_others_with_an_error(tmp_path):
     out = launch(tmp_path, "pbt", flags=False, child=("--at-chunk", "1", "--do", "fail", "--in-process", "1"))
     assert time.monotonic() - started < DEADLINE
     (code0, _, err0), (code1, _, err1) = out
-    assert code1 != 0 and "vmaptune: process 1 of 2 failed" in err1 and "test failure in process 1" in err1
+    assert code1 != 0 and "vmaptune: process 1 of 2 stopped on the error below" in err1
+    assert "test failure in process 1" in err1
     assert code0 != 0 and "distributed service detected fatal errors" in err0, err0[-3000:]
+
+
+def test_processes_started_differently_all_stop_at_once_naming_the_difference(tmp_path):
+    """Another epoch count in one process, then a run directory another run holds: each is an
+    error in every process before anything compiles, not a collective's size error or a wait."""
+    started = time.monotonic()
+    out = launch(tmp_path, "random", own_config={1: CONFIGS["random"].replace("epochs = 6", "epochs = 7")})
+    for i, (code, _, err) in enumerate(out):
+        assert code == 2 and "the processes of this run differ: process(es) [1] from process 0" in err, err[-2000:]
+    assert "settings.epochs: process 0 has '6', process 1 has '7'" in out[1][2]
+    run_dir = tmp_path / "shared" / "run"
+    run_dir.mkdir(parents=True)
+    claim = Claim(str(run_dir))  # (as another run writing there holds it)
+    try:
+        out = launch(tmp_path, "random", run_dir=str(run_dir))
+    finally:
+        claim.release()
+    assert out[0][0] == 2 and "is in use: a vmaptune run is writing there now" in out[0][2], out[0][2][-2000:]
+    assert out[1][0] == 2 and "was refused in another process (its error says why)" in out[1][2], out[1][2][-2000:]
+    assert time.monotonic() - started < 120  # (a process left waiting at a barrier would take minutes)
+
+
+def test_ctrl_c_in_one_process_stops_every_process_together_and_the_run_resumes(tmp_path):
+    """Ctrl-C (SIGINT) reaches process 0 only: every process stops at the next chunk's start and
+    exits 130, instead of process 0 stopping alone while process 1 waits in a collective until the
+    distributed service's timeout (or gloo aborts on mismatched collectives)."""
+    run_dir = str(tmp_path / "shared" / "run")
+    started = time.monotonic()
+    out = launch(tmp_path, "pbt", run_dir=run_dir, child=("--at-chunk", "3", "--do", "interrupt", "--in-process", "0"))
+    assert time.monotonic() - started < 60, "the processes waited for the distributed service's timeout"
+    (code0, _, err0), (code1, _, err1) = out
+    assert code0 == code1 == 130, (err0[-2000:], err1[-2000:])
+    assert "vmaptune: Ctrl-C in process 0: every process stops after the chunk in progress" in err0
+    assert "interrupted; " in err0 and "interrupted; " in err1
+    succeeded(launch(tmp_path, "pbt", run_dir=run_dir, extra=("--resume",)))
+    assert_same(vt.load_results(run_dir), reference("pbt", tmp_path))

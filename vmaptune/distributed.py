@@ -23,9 +23,12 @@ change speed (bench/RESULTS.md has the measurements that set the defaults):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 import jax
@@ -55,17 +58,23 @@ def configure_cpu_devices(count: int | None = None) -> int:
                 raise ValueError(f"{CPU_DEVICES_ENV}={env!r} must be an integer >= 1 (1 = one CPU device).")
         else:
             count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    global _CHOSEN
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return 0
-    if getattr(jax.config, "jax_num_cpu_devices", -1) != -1:  # set by the user (config or JAX_NUM_CPU_DEVICES)
+    current = getattr(jax.config, "jax_num_cpu_devices", -1)
+    if current not in (-1, _CHOSEN):  # set by the user (config or JAX_NUM_CPU_DEVICES), not by vmaptune
         return 0
-    if count == 1:
+    if count == 1 and current == -1:  # (JAX's own default is one CPU device)
         return 0
     try:
         jax.config.update("jax_num_cpu_devices", int(count))
     except (RuntimeError, AttributeError):  # backends already running (or an old JAX): keep what JAX has
         return 0
+    _CHOSEN = int(count)
     return int(count)
+
+
+_CHOSEN = None  # the CPU device count configure_cpu_devices set (a later call may change its own choice)
 
 
 # -- many processes ---------------------------------------------------------------------------------------
@@ -91,12 +100,20 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
                                             or not coordinator_address.rpartition(":")[2].isdigit()):
         raise ValueError(f"coordinator_address={coordinator_address!r} must be 'host:port' (process 0's address "
                          "and a free port, e.g. 'node001:8476').")
-    if cpu_devices is not None:
-        configure_cpu_devices(cpu_devices)
+    if cpu_devices is not None and configure_cpu_devices(cpu_devices) != cpu_devices and cpu_devices != 1:
+        why = ("XLA_FLAGS sets --xla_force_host_platform_device_count" if "xla_force_host_platform_device_count"
+               in os.environ.get("XLA_FLAGS", "") else "JAX's device count was set elsewhere (jax_num_cpu_devices "
+               "or JAX_NUM_CPU_DEVICES), or JAX has started already")
+        raise ValueError(f"cpu_devices={cpu_devices} cannot be applied: {why}. Call vt.distributed.initialize "
+                         f"first, before anything uses JAX, or set {CPU_DEVICES_ENV}={cpu_devices} before starting.")
     try:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     except (RuntimeError, AttributeError):  # an old JAX: its default CPU collectives
         pass
+    where = "the cluster's coordinator" if coordinator_address is None else coordinator_address
+    who = "" if process_id is None else f" {process_id} of {num_processes}"
+    sys.stderr.write(f"vmaptune: process{who} joining {where}; it waits up to {initialization_timeout} s for every "
+                     f"process to join.\n")
     try:
         jax.distributed.initialize(coordinator_address, num_processes, process_id, local_device_ids=local_device_ids,
                                    initialization_timeout=initialization_timeout,
@@ -120,8 +137,10 @@ def _say_which_process_failed(shutdown_timeout: int) -> None:
     previous = sys.excepthook
 
     def hook(kind, value, traceback):
-        sys.stderr.write(f"vmaptune: process {jax.process_index()} of {jax.process_count()} failed; the other "
-                         f"processes stop within about {shutdown_timeout} s (JAX's distributed service).\n")
+        sys.stderr.write(f"vmaptune: process {jax.process_index()} of {jax.process_count()} stopped on the error "
+                         f"below (an error in a collective, or a connection reset, means another process stopped "
+                         f"first); the others stop once JAX's distributed service notices, within about "
+                         f"{shutdown_timeout} s.\n")
         previous(kind, value, traceback)
 
     sys.excepthook = hook
@@ -176,6 +195,74 @@ def smallest(value: float) -> float:
     from jax.experimental import multihost_utils
 
     return type(value)(np.min(multihost_utils.process_allgather(np.asarray(value))))
+
+
+def check_same_everywhere(facts: dict[str, str], fix: str) -> None:
+    """Raises, in every process, when the processes' `facts` (name -> text) differ; the error
+    names each fact that differs from process 0's and both values. Every process must run the same
+    search: one that differs would fail later inside a collective with an error about sizes."""
+    if jax.process_count() == 1:
+        return
+    devices = np.bincount([d.process_index for d in jax.devices()], minlength=jax.process_count())
+    if len(set(devices.tolist())) > 1:  # (known to every process, and collectives would fail on it)
+        raise ValueError(f"every process must show the same number of devices; they show {devices.tolist()} "
+                         f"(process 0 first). Set the same XLA_FLAGS / {CPU_DEVICES_ENV} (or cpu_devices=) in "
+                         f"every process.")
+    import hashlib
+    import json
+
+    from jax.experimental import multihost_utils
+
+    blob = json.dumps(facts, sort_keys=True).encode()
+    digests = multihost_utils.process_allgather(np.frombuffer(hashlib.sha256(blob).digest(), np.uint8))
+    differ = [i for i in range(len(digests)) if not np.array_equal(digests[i], digests[0])]
+    if not differ:
+        return
+    size = int(np.max(multihost_utils.process_allgather(np.asarray(len(blob), np.int64))))
+    mine = np.zeros(size, np.uint8)
+    mine[:len(blob)] = np.frombuffer(blob, np.uint8)
+    zero = json.loads(bytes(np.asarray(multihost_utils.broadcast_one_to_all(mine))).rstrip(b"\0"))
+    me = jax.process_index()
+    lines = "".join(f"\n  {k}: process 0 has {zero.get(k)!r}, process {me} has {facts.get(k)!r}"
+                    for k in sorted(set(zero) | set(facts)) if zero.get(k) != facts.get(k))
+    raise ValueError(f"the processes of this run differ: process(es) {differ} from process 0{lines or ' (see their errors)'}"
+                     f"\n{fix}")
+
+
+_CTRL_C = {"held": False, "seen": False}  # (agreed_interrupts) this process's Ctrl-C, held for the others
+
+
+@contextlib.contextmanager
+def agreed_interrupts():
+    """Ctrl-C in a multi-process run: it reaches one process (or some), and a process that stopped
+    alone would leave the others waiting in a collective it never joins. Inside, Ctrl-C only sets
+    a flag; at every chunk's start `raise_if_interrupted` asks all processes, and every process
+    raises KeyboardInterrupt there together, so they save the run the same way and end. A no-op in
+    one process, or outside the main thread."""
+    if jax.process_count() == 1 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def held(signum, frame):
+        if not _CTRL_C["seen"]:
+            sys.stderr.write(f"\nvmaptune: Ctrl-C in process {jax.process_index()}: every process stops after the "
+                             f"chunk in progress.\n")
+        _CTRL_C.update(held=True, seen=True)
+
+    previous = signal.signal(signal.SIGINT, held)
+    _CTRL_C.update(held=False, seen=False)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _CTRL_C["held"] = False
+
+
+def raise_if_interrupted() -> None:
+    """(agreed_interrupts) Raises KeyboardInterrupt in every process when Ctrl-C reached any."""
+    if jax.process_count() > 1 and smallest(0.0 if _CTRL_C["held"] else 1.0) == 0.0:
+        _CTRL_C["held"] = False
+        raise KeyboardInterrupt
 
 
 def barrier(name: str) -> None:

@@ -28,7 +28,7 @@ import time
 from vmaptune import ahead, atomic, costs, engine, startup, streams
 from vmaptune.checkpoint import arrays_to_tree, leaves_to_arrays
 from vmaptune.decisions import Decision, Snapshot
-from vmaptune.distributed import agree, place, placed_shapes, population_mesh, to_host, whole_rows
+from vmaptune.distributed import agree, place, placed_shapes, population_mesh, raise_if_interrupted, to_host, whole_rows
 from vmaptune.engine import CURVES, DataArrays
 from vmaptune.packing import Costs, Shape, arrangement, choose_layout
 from vmaptune.program import Program
@@ -156,6 +156,7 @@ class PopulationRun:
         started, compiling = time.perf_counter(), 0.0
         try:
             for start in range(0, epochs, chunk_epochs):
+                raise_if_interrupted()  # (several processes: Ctrl-C in any stops every one here, together)
                 n = min(chunk_epochs, epochs - start)
                 if not self.rows:  # a population everyone was packed out of has nothing left to compute
                     self._dispatched(n, None, unrecorded)

@@ -11,6 +11,7 @@ rounds (vmaptune/checkpoint.py), so `resume=True` continues a killed run exactly
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from typing import Callable
@@ -19,9 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune import __version__, run_dir as run_dirs, streams
-from vmaptune.checkpoint import Checkpoints, check_picklable, from_host, run_spec, to_host
+from vmaptune.checkpoint import Checkpoints, check_picklable, from_host, run_spec, to_host, without_addresses
 from vmaptune.data import Dataset
-from vmaptune.distributed import agree, barrier, is_primary
+from vmaptune.distributed import agree, agreed_interrupts, barrier, check_same_everywhere, is_primary, process_count, smallest
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
@@ -103,7 +104,7 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
     members marked 'interrupted'; results.settings['interrupted'] is then True.
     """
     profile = TimeProfile()
-    with profile.measure():
+    with profile.measure(), agreed_interrupts():  # (several processes: Ctrl-C in one stops all together)
         return _tune(profile, model, space, data, strategy, epochs=epochs, seed=seed, metric=metric,
                      optimizer=optimizer, batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order,
                      progress=progress, run_dir=run_dir, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
@@ -122,9 +123,12 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
     if on_round is not None and not callable(on_round):
         raise TypeError(f"on_round={on_round!r}: give a function results -> None (called after each round), "
                         f"e.g. vt.OptunaExport('sqlite:///runs.db', 'my-search'), or None.")
+    if process_count() > 1:  # every process must run this same search (before anything compiles)
+        check_same_everywhere(_facts(model, space, data, strategy, settings, metric, optimizer, run_dir, resume,
+                                     overwrite), fix="Start every process with the same arguments and data.")
     claim = None
     if run_dir is not None:
-        run_dir, claim = run_dirs.prepare(run_dir, resume=resume, overwrite=overwrite, write=is_primary())
+        run_dir, claim = _prepare_everywhere(run_dir, resume, overwrite)
         barrier("vmaptune: run_dir prepared")  # (several processes) nobody reads it before process 0 set it up
     try:
         return _run(profile, model, space, data, strategy, settings, run_dir, resume, metric, optimizer, progress,
@@ -132,6 +136,35 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
     finally:
         if claim is not None:
             claim.release()
+
+
+def _facts(model, space, data, strategy, settings, metric, optimizer, run_dir, resume, overwrite) -> dict[str, str]:
+    """What identifies a search (checkpoint.run_spec, each setting on its own): the same in every
+    process of a multi-process run."""
+    spec = run_spec(space=space, data=data, model=model, strategy=strategy, settings={}, version=__version__)
+    spec.pop("settings")
+    for name, value in dataclasses.asdict(settings).items():
+        spec[f"settings.{name}"] = without_addresses(repr(value))
+    spec.update({"metric": without_addresses(repr(metric)), "optimizer": without_addresses(repr(optimizer)),
+                 "run_dir": repr(run_dir), "resume": repr(resume), "overwrite": repr(overwrite)})
+    return spec
+
+
+def _prepare_everywhere(run_dir, resume: bool, overwrite: bool):
+    """run_dirs.prepare in every process (process 0 writes and claims it); one process's refusal
+    (process 0's lock, say) stops them all, instead of leaving the others at the next barrier."""
+    try:
+        prepared, error = run_dirs.prepare(run_dir, resume=resume, overwrite=overwrite, write=is_primary()), None
+    except (OSError, ValueError, TypeError) as err:
+        prepared, error = (None, None), err
+    if process_count() > 1 and smallest(0.0 if error is not None else 1.0) == 0.0 and error is None:
+        if prepared[1] is not None:
+            prepared[1].release()
+        raise ValueError(f"run_dir={run_dir!r} was refused in another process (its error says why); every process "
+                         f"stops.")
+    if error is not None:
+        raise error
+    return prepared
 
 
 def _run(profile, model, space, data, strategy, settings, run_dir, resume, metric, optimizer, progress,
@@ -143,6 +176,9 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     checkpoints = None if run_dir is None else Checkpoints(run_dir, run_spec(
         space=space, data=data, model=model, strategy=strategy, settings=search.spec_settings(), version=__version__))
     restored = checkpoints.restore() if checkpoints is not None and resume else None
+    if process_count() > 1 and resume:  # a run_dir that is not one shared directory resumes differently
+        check_same_everywhere({"checkpoint resumed": "none" if restored is None else str(restored.step)},
+                              fix="run_dir must be one directory every process reads (a shared file system).")
     if restored is None:
         state, in_progress = strategy.init(space, streams.stream(settings.seed, "strategy")), None
         if checkpoints is not None:  # (a state that cannot be saved is said now, not after a round trained)
