@@ -145,8 +145,10 @@ def _facts(model, space, data, strategy, settings, metric, optimizer, run_dir, r
     spec.pop("settings")
     for name, value in dataclasses.asdict(settings).items():
         spec[f"settings.{name}"] = without_addresses(repr(value))
+    # (not run_dir's text: hosts may mount one shared directory at different paths; a resume
+    # checks that every process found the same checkpoint instead)
     spec.update({"metric": without_addresses(repr(metric)), "optimizer": without_addresses(repr(optimizer)),
-                 "run_dir": repr(run_dir), "resume": repr(resume), "overwrite": repr(overwrite)})
+                 "run_dir given": repr(run_dir is not None), "resume": repr(resume), "overwrite": repr(overwrite)})
     return spec
 
 
