@@ -18,7 +18,7 @@ from typing import Any, Collection, Mapping, Protocol
 
 import numpy as np
 
-from vmaptune.space import Choice, Fixed, LogUniform, IntLogUniform, OneMinusLogUniform, Space
+from vmaptune.space import Choice, IntLogUniform, LogUniform, OneMinusLogUniform, Space, numeric_bounds
 
 
 def _frozen(array) -> np.ndarray:
@@ -165,60 +165,76 @@ def check_decision(owner: str, hook: str, decision: "Decision | None", context: 
     a structural name (fixed when a member is built; `current`: (n,) each member's values now,
     which copy_from carries), a value that is not finite or not on the distribution's scale, a
     categorical index out of range, a numeric choice's value that is not an option. Warns (once
-    per name, names added to `warned`) about values outside the space's range."""
+    per name, names added to `warned`) about values outside the space's range. Shapes and indices
+    are the engine's to check (`PopulationRun.apply`)."""
     if decision is None or not decision.hp:
         return
-    n = len(next(iter(current.values()))) if current else 0
-    update = np.ones(n, bool) if decision.update is None else np.asarray(decision.update, bool)
-    source = np.arange(n) if decision.copy_from is None else np.asarray(decision.copy_from, np.int64)
-    structural = sorted(name for name in set(decision.hp) & set(context.structural)
-                        if name not in current or np.shape(decision.hp[name]) != (n,) or update.shape != (n,)
-                        or source.shape != (n,) or (source.min(initial=0) < 0 or source.max(initial=0) >= n)
-                        or (np.asarray(decision.hp[name]) != np.asarray(current[name])[source])[update].any())
-    if structural:  # (setting a structural name to the value it has, or gets from its copy, changes nothing)
-        raise ValueError(f"{owner}.{hook}: Decision.hp changes {structural}, which are fixed when a member is built "
+    changed = _changed_structure(decision, context.structural, current)
+    if changed:
+        raise ValueError(f"{owner}.{hook}: Decision.hp changes {changed}, which are fixed when a member is built "
                          f"(its network, optimizer kind and schedule, batch size) and cannot change during training. "
                          f"Copy a member that has the value you want (Decision.copy_from), or ask for it in the "
                          f"next round.")
-    space = context.space
     for name, values in decision.hp.items():
-        if space is None or name not in space:
-            continue  # (an unknown name is the engine's error: it lists the names it has)
-        dist, values = space[name], np.asarray(values)
-        where = f"{owner}.{hook}: Decision.hp[{name!r}]"
-        shown = lambda bad: f"{values[bad][:3].tolist()} (members {np.flatnonzero(bad)[:3].tolist()})"
-        if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
-            raise ValueError(f"{where} must be numbers (one per member), got dtype {values.dtype}.")
-        bad = ~np.isfinite(values)
-        if bad.any():
-            raise ValueError(f"{where} holds {shown(bad)}: values must be finite.")
-        if isinstance(dist, Choice) and not dist.is_numeric or isinstance(dist, Fixed) and not dist.is_numeric:
-            bad = (values != np.round(values)) | (values < 0) | (values >= len(dist.options))
-            if bad.any():
-                raise ValueError(f"{where} holds {shown(bad)}: a categorical value is an index into "
-                                 f"{list(dist.options)}, 0..{len(dist.options) - 1}.")
-            continue
-        if isinstance(dist, Choice):
-            options = np.asarray(dist.values(), np.float64)
-            bad = ~np.isin(values.astype(np.float64), options.astype(values.dtype).astype(np.float64))
-            if bad.any():
-                raise ValueError(f"{where} holds {shown(bad)}, not among the options of {dist!r}: a Choice takes "
-                                 f"its options only. For a range a strategy may move in, use vt.LogUniform / "
-                                 f"vt.Uniform.")
-            continue
-        if isinstance(dist, (LogUniform, IntLogUniform)) and (values <= 0).any():
-            bad = values <= 0
-            raise ValueError(f"{where} holds {shown(bad)}: {dist!r} is on a log scale, values must be > 0.")
-        if isinstance(dist, OneMinusLogUniform) and (values >= 1).any():
-            bad = values >= 1
-            raise ValueError(f"{where} holds {shown(bad)}: {dist!r} is on a log scale of 1 - x, values must be < 1.")
-        low, high = (dist.value, dist.value) if isinstance(dist, Fixed) else (dist.low, dist.high)
-        dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float64
-        bad = (values < np.asarray(low, dtype)) | (values > np.asarray(high, dtype))
-        if bad.any() and name not in warned:
+        if context.space is not None and name in context.space:  # (an unknown name: the engine lists the names)
+            _check_values(f"{owner}.{hook}: Decision.hp[{name!r}]", context.space[name], np.asarray(values),
+                          warn=name not in warned)
             warned.add(name)
-            warnings.warn(f"{where} holds {shown(bad)}, outside the space's {dist!r}; they are used as given.",
-                          UserWarning, stacklevel=2)
+
+
+def _changed_structure(decision: "Decision", structural: Collection[str],
+                       current: Mapping[str, np.ndarray]) -> list[str]:
+    """Structural names the decision gives a value other than the one each member has, or gets
+    from the member it copies (PBTReplay sets every name, structural ones unchanged)."""
+    changed = []
+    for name in sorted(set(decision.hp) & set(structural)):
+        if name not in current:
+            changed.append(name)
+            continue
+        now = np.asarray(current[name])
+        source = np.arange(len(now)) if decision.copy_from is None else np.asarray(decision.copy_from, np.int64)
+        update = np.ones(len(now), bool) if decision.update is None else np.asarray(decision.update, bool)
+        try:
+            if (np.asarray(decision.hp[name]) != now[source])[update].any():
+                changed.append(name)
+        except (IndexError, ValueError):  # a malformed decision: the engine's shape and index errors say so
+            continue
+    return changed
+
+
+def _check_values(where: str, dist, values: np.ndarray, warn: bool) -> None:
+    """Raises for values `dist` cannot take as a training value; warns (if `warn`) for values
+    outside its range."""
+    shown = lambda bad: f"{values[bad][:3].tolist()} (members {np.flatnonzero(bad)[:3].tolist()})"
+    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
+        raise ValueError(f"{where} must be numbers (one per member), got dtype {values.dtype}.")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ValueError(f"{where} holds {shown(bad)}: values must be finite.")
+    if dist.kind == "categorical" and not getattr(dist, "is_numeric", False):
+        bad = (values != np.round(values)) | (values < 0) | (values >= len(dist.options))
+        if bad.any():
+            raise ValueError(f"{where} holds {shown(bad)}: a categorical value is an index into "
+                             f"{list(dist.options)}, 0..{len(dist.options) - 1}.")
+        return
+    if isinstance(dist, Choice):
+        options = np.asarray(dist.values()).astype(values.dtype)
+        bad = ~np.isin(values, options)
+        if bad.any():
+            raise ValueError(f"{where} holds {shown(bad)}, not among the options of {dist!r}: a Choice takes its "
+                             f"options only. For a range a strategy may move in, use vt.LogUniform / vt.Uniform.")
+        return
+    if isinstance(dist, (LogUniform, IntLogUniform)) and (values <= 0).any():
+        raise ValueError(f"{where} holds {shown(values <= 0)}: {dist!r} is on a log scale, values must be > 0.")
+    if isinstance(dist, OneMinusLogUniform) and (values >= 1).any():
+        raise ValueError(f"{where} holds {shown(values >= 1)}: {dist!r} is on a log scale of 1 - x, values must "
+                         f"be < 1.")
+    low, high = numeric_bounds(dist)
+    dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float64  # (float32 bounds round up)
+    bad = (values < np.asarray(low, dtype)) | (values > np.asarray(high, dtype))
+    if bad.any() and warn:
+        warnings.warn(f"{where} holds {shown(bad)}, outside the space's {dist!r}; they are used as given.",
+                      UserWarning, stacklevel=4)
 
 
 class Decider(Protocol):
