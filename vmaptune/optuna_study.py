@@ -66,15 +66,18 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
     except optuna.exceptions.DuplicatedStudyError:
         raise ValueError(f"study_name={name!r} is already in {storage!r}: pass overwrite=True to replace it, "
                          f"append=True to add this run's new members to it, or another study_name.") from None
-    trials = _trials(optuna, results, sign, started)
     held = study.get_trials(deepcopy=False)
-    if held:  # (append) the study must be this run's: its trials are the table's first members
-        ours = [(t.user_attrs.get("member"), t.params) for t in trials[:len(held)]]
-        if len(held) > len(trials) or [(t.user_attrs.get("member"), t.params) for t in held] != ours:
+    if held:  # (append) the study must be this run's: its trials are the table's first members, and
+        # only the members after them are built (a long run appends a round at a time)
+        members = results.members["member"].tolist()
+        last_and_new = _trials(optuna, results, sign, started, first=len(held) - 1)  # (its last held one, to compare)
+        if (len(held) > len(members) or [t.user_attrs.get("member") for t in held] != members[:len(held)]
+                or held[-1].params != last_and_new[0].params):
             raise ValueError(f"study_name={name!r} in {storage!r} holds {len(held)} trials that are not this run's "
                              f"first members: append only the run that made the study, or pass overwrite=True.")
-        study.add_trials(trials[len(held):])
+        study.add_trials(last_and_new[1:])
         return study
+    trials = _trials(optuna, results, sign, started)
     with warnings.catch_warnings():  # (set_metric_names is marked experimental: not the user's concern)
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([metric])
@@ -107,7 +110,8 @@ class OptunaExport:
                           f"results later with result.to_optuna(...) or `vmaptune export`.", UserWarning, stacklevel=2)
 
 
-def _trials(optuna, results: Results, sign: float, started: datetime.datetime | None) -> list:
+def _trials(optuna, results: Results, sign: float, started: datetime.datetime | None, first: int = 0) -> list:
+    """The trials of the table's members from row `first` on."""
     TrialState = optuna.trial.TrialState
     space, table, settings = results.space, results.members, results.settings
     params = {n: p for n, d in space.items() if (p := optuna_param(n, d)) is not None}
@@ -117,7 +121,7 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
     times = _round_times(settings, started)
     hp_names = set(space.names)
     out = []
-    for i, row in enumerate(table.itertuples(index=False)):
+    for i, row in enumerate(table.iloc[first:].itertuples(index=False), start=first):
         row = row._asdict()
         status = row.get("status")
         trained = int(row.get("epochs_trained") or 0)
