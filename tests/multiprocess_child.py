@@ -1,6 +1,6 @@
 """One process of a multi-process search, run by tests/test_multiprocess.py:
 
-    python tests/multiprocess_child.py [--at-chunk N --do kill|fail|interrupt --in-process I|all]
+    python tests/multiprocess_child.py [--at-chunk N --do kill|fail|interrupt|terminate --in-process I|all]
                                        [--join HOST:PORT N I] -- VMAPTUNE_RUN_ARGS...
 
 Runs `vmaptune run ...` (the command a user runs on each host). --join starts JAX's distributed
@@ -25,7 +25,7 @@ def main() -> int:
     split = argv.index("--")
     parser = argparse.ArgumentParser()
     parser.add_argument("--at-chunk", type=int, default=None)
-    parser.add_argument("--do", choices=("kill", "fail", "interrupt"), default="kill")
+    parser.add_argument("--do", choices=("kill", "fail", "interrupt", "terminate"), default="kill")
     parser.add_argument("--in-process", default="all")
     parser.add_argument("--join", nargs=3, default=None)
     args = parser.parse_args(argv[:split])
@@ -51,8 +51,8 @@ def main() -> int:
             if seen["n"] == args.at_chunk and args.in_process in ("all", str(me)):
                 if args.do == "kill":
                     os.kill(os.getpid(), signal.SIGKILL)
-                if args.do == "interrupt":  # Ctrl-C, in this process only
-                    os.kill(os.getpid(), signal.SIGINT)
+                if args.do in ("interrupt", "terminate"):  # Ctrl-C or a scheduler's SIGTERM, to this process
+                    os.kill(os.getpid(), signal.SIGINT if args.do == "interrupt" else signal.SIGTERM)
                     return
                 raise RuntimeError(f"test failure in process {me} after chunk {seen['n']}")
         population.PopulationRun._record = recorded

@@ -5,7 +5,9 @@
 KILL is 'chunk:N' (after the N-th chunk this process trains), 'checkpoint:N' (inside the N-th
 checkpoint save, its files written but not yet committed) or 'results:N' (inside the N-th
 results.npz write, the temporary file written, not yet renamed). Without KILL the run finishes.
-Every search resumes from RUN_DIR when there is something to resume.
+'chunk:N:TERM' sends SIGTERM instead, and leaves the mid-round checkpoints to their usual pace
+(one a minute: none in these short runs but the one SIGTERM makes). Every search resumes from
+RUN_DIR when there is something to resume; the process prints how many chunks it trained.
 """
 
 import os
@@ -87,10 +89,24 @@ def kill_at(where: str, count: int, sig: int = signal.SIGKILL) -> None:
         raise ValueError(f"unknown kill point {where!r}")
 
 
+def count_chunks() -> dict:
+    counted = {"n": 0}
+    record = population.PopulationRun._record
+
+    def recorded(self, *args, **kwargs):
+        record(self, *args, **kwargs)
+        counted["n"] += 1
+    population.PopulationRun._record = recorded
+    return counted
+
+
 if __name__ == "__main__":
     name, run_dir = sys.argv[1], sys.argv[2]
-    importlib.import_module("vmaptune.tune").MID_ROUND_SECONDS = 0.0  # checkpoint at every chunk, so kills land mid-round too
-    if len(sys.argv) > 3:
-        where, count = sys.argv[3].split(":")
-        kill_at(where, int(count))
+    kill = sys.argv[3].split(":") if len(sys.argv) > 3 else None
+    chunks = count_chunks()
+    if kill is None or kill[2:] != ["TERM"]:  # checkpoint at every chunk, so kills land mid-round too
+        importlib.import_module("vmaptune.tune").MID_ROUND_SECONDS = 0.0
+    if kill is not None:
+        kill_at(kill[0], int(kill[1]), signal.SIGTERM if kill[2:] == ["TERM"] else signal.SIGKILL)
     search(name, run_dir)
+    print(f"chunks trained: {chunks['n']}")

@@ -200,3 +200,17 @@ def test_ctrl_c_in_one_process_stops_every_process_together_and_the_run_resumes(
     assert "interrupted; " in err0 and "interrupted; " in err1
     succeeded(launch(tmp_path, "pbt", run_dir=run_dir, extra=("--resume",)))
     assert_same(vt.load_results(run_dir), reference("pbt", tmp_path))
+
+
+def test_sigterm_in_every_process_checkpoints_saves_and_ends_them_all(tmp_path):
+    """A scheduler preempting the job sends SIGTERM to every process: they stop together at the
+    next chunk, checkpoint and save there, and end as SIGTERM ends a process; the run resumes."""
+    run_dir = str(tmp_path / "shared" / "run")
+    out = launch(tmp_path, "pbt", run_dir=run_dir, child=("--at-chunk", "3", "--do", "terminate", "--in-process",
+                                                          "all"))
+    for code, _, err in out:
+        assert code == -signal.SIGTERM, err[-2000:]
+        assert "every process stops after the chunk in progress" in err and "terminated (SIGTERM): saved" in err
+    assert vt.load_results(run_dir).settings["interrupted"]
+    succeeded(launch(tmp_path, "pbt", run_dir=run_dir, extra=("--resume",)))
+    assert_same(vt.load_results(run_dir), reference("pbt", tmp_path))

@@ -66,3 +66,23 @@ def test_killed_runs_resume_to_the_uninterrupted_result(name, tmp_path, monkeypa
         chex.assert_trees_all_equal(got.model(row).variables, want.model(row).variables)
     ids = got.members["member"].to_numpy()
     np.testing.assert_array_equal(ids, np.arange(len(ids)))  # no member lost or trained twice
+
+
+def test_sigterm_checkpoints_at_the_chunk_end_saves_and_ends_the_process(tmp_path):
+    """A scheduler's SIGTERM (preemption): the chunk in progress ends, the run is checkpointed there
+    and saved, the process ends as SIGTERM ends it (-15), and the resumed run trains only the chunks
+    that were left (mid-round checkpoints at their usual pace: without the signal's own checkpoint
+    the round would start over) and equals the uninterrupted run."""
+    want = resume_child.search("bayesopt", str(tmp_path / "uninterrupted"))  # 2 rounds x 4 epochs, one program
+    run_dir = str(tmp_path / "preempted")
+    done = run_child("bayesopt", run_dir, "chunk:3:TERM")
+    assert done.returncode == -signal.SIGTERM, done.stderr[-2000:]
+    assert "SIGTERM: the run is saved and stops after the chunk in progress" in done.stderr
+    assert "terminated (SIGTERM): saved 0 finished round(s) and 4 members of the round in progress" in done.stderr
+    saved = vt.load_results(run_dir)
+    assert saved.settings["interrupted"] and saved.members["status"].tolist() == ["interrupted"] * 4
+    assert np.isfinite(saved.curves["val_score"][:, :3]).all() and np.isnan(saved.curves["val_score"][:, 3]).all()
+    done = run_child("bayesopt", run_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "chunks trained: 5" in done.stdout  # 8 in all, 3 before the signal
+    assert_same_results(vt.load_results(run_dir), want)

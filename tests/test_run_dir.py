@@ -324,6 +324,52 @@ def test_ctrl_c_during_the_last_save_returns_the_finished_run(data, tmp_path, mo
     pd.testing.assert_frame_equal(vt.load_results(run_dir).members, result.members)
 
 
+@pytest.fixture
+def sigterm_to(monkeypatch):
+    """sigterm_to(chunk, times) -> (received, chunks): SIGTERM `times` times right after the
+    `chunk`-th chunk is recorded, under a user's own SIGTERM handler; `received` lists the signals
+    that handler gets, chunks["n"] counts the chunks recorded in the test."""
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    record, chunks = population.PopulationRun._record, {"n": 0}
+
+    def arrange(chunk: int, times: int = 1):
+        def record_then_terminate(self, *args, **kwargs):
+            record(self, *args, **kwargs)
+            chunks["n"] += 1
+            if chunks["n"] == chunk:
+                for _ in range(times):
+                    os.kill(os.getpid(), signal.SIGTERM)
+        monkeypatch.setattr(population.PopulationRun, "_record", record_then_terminate)
+        return received, chunks
+    yield arrange
+    signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_sigterm_stops_at_the_chunk_end_checkpointed_then_reaches_the_users_handler(data, tmp_path, sigterm_to,
+                                                                                     times):
+    """SIGTERM after round 1's second chunk: that chunk ends, the run is checkpointed there and
+    saved, and then the handler the user had receives the signal (once); a resume trains only the
+    chunks left (mid-round checkpoints are otherwise once a minute) to the uninterrupted result.
+    A second SIGTERM stops at once, inside the chunk's reading: the run is saved, not checkpointed
+    there, and the resume trains round 1 again from its start."""
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3))
+    whole = vt.tune(*args, **SMALL)
+    received, chunks = sigterm_to(chunk=5, times=times)
+    run_dir = str(tmp_path / "r")
+    with pytest.warns(UserWarning, match=r"terminated \(SIGTERM\): saved 1 finished round\(s\) and 4 members of the "
+                                         r"round in progress .* to .*; the process ends now"):
+        stopped = vt.tune(*args, run_dir=run_dir, **SMALL)
+    assert received == [signal.SIGTERM]
+    assert stopped.settings["interrupted"] and stopped.members["status"].tolist()[4:] == ["interrupted"] * 4
+    assert np.isfinite(stopped.curves["val_score"][4:, :2]).all() and np.isnan(stopped.curves["val_score"][4:, 2]).all()
+    before = chunks["n"]  # (a chunk cut short in its reading is recorded again)
+    resumed = vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)
+    assert chunks["n"] - before == (9 - 5 if times == 1 else 9 - 3)  # 3 rounds x 3 epochs
+    pd.testing.assert_frame_equal(resumed.members, whole.members)
+
+
 def test_a_resume_with_nothing_to_resume_says_so(data, tmp_path):
     with pytest.warns(UserWarning, match=r"resume=True, but run_dir='.*typo' holds no run yet: starting a new run"):
         vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), run_dir=str(tmp_path / "typo"), resume=True,

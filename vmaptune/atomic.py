@@ -1,4 +1,5 @@
-"""Files written whole or not at all, and Ctrl-C held back while they are written.
+"""Files written whole or not at all (Ctrl-C and SIGTERM are held back while they are written:
+`interrupts.deferred`).
 
 A reader (`load_results`, `vmaptune report`, a resumed run) never sees a half-written file: each is
 written to a temporary name in the same directory, flushed to disk, then renamed over the old one
@@ -12,9 +13,7 @@ import contextlib
 import functools
 import os
 import shutil
-import signal
 import tempfile
-import threading
 from typing import Callable, IO
 
 TMP_PREFIX = ".vmaptune-tmp-"
@@ -75,22 +74,3 @@ def write_dir(path: str, write: Callable[[str], None]) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
-
-
-@contextlib.contextmanager
-def interrupts_deferred():
-    """Ctrl-C inside is held until the block ends, then raised: a save is never cut in half."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received:
-            if callable(previous):
-                previous(signal.SIGINT, None)
-            else:
-                raise KeyboardInterrupt

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmaptune import atomic, distributed
+from vmaptune import distributed, interrupts
 
 CHECKPOINTS = "checkpoints"
 EMPTY = "empty_arrays"  # the tree entry that lists arrays of zero size (orbax refuses to save them)
@@ -309,7 +309,7 @@ class Checkpoints:
         if empty:  # (a population part whose members were all packed out has zero rows)
             tree[EMPTY] = np.frombuffer(dumps(empty), np.uint8)
         tree.update({k: v for k, v in arrays.items() if v.size})
-        with atomic.interrupts_deferred():
+        with interrupts.deferred():
             manager.save(step, args=ocp.args.Composite(
                 arrays=ocp.args.PyTreeSave(tree),
                 meta=ocp.args.JsonSave({"format": FORMAT, "spec": self.spec, **meta})))
@@ -324,7 +324,7 @@ class Checkpoints:
     def close(self) -> None:
         """Waits for a save in progress to commit, then lets the manager go."""
         if self._manager is not None:
-            with atomic.interrupts_deferred():
+            with interrupts.deferred():
                 self._manager.wait_until_finished()
                 self._manager.close()
             self._manager = None

@@ -23,18 +23,16 @@ change speed (bench/RESULTS.md has the measurements that set the defaults):
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import signal
 import sys
-import threading
 from typing import Any
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
+from vmaptune import interrupts
 from vmaptune.state import AXIS
 #: Environment variable: how many CPU devices vmaptune asks JAX for (default: the usable cores).
 CPU_DEVICES_ENV = "VMAPTUNE_CPU_DEVICES"
@@ -229,40 +227,17 @@ def check_same_everywhere(facts: dict[str, str], fix: str) -> None:
                      f"\n{fix}")
 
 
-_CTRL_C = {"held": False, "seen": False}  # (agreed_interrupts) this process's Ctrl-C, held for the others
-
-
-@contextlib.contextmanager
-def agreed_interrupts():
-    """Ctrl-C in a multi-process run: it reaches one process (or some), and a process that stopped
-    alone would leave the others waiting in a collective it never joins. Inside, Ctrl-C only sets
-    a flag; at every chunk's start `raise_if_interrupted` asks all processes, and every process
-    raises KeyboardInterrupt there together, so they save the run the same way and end. A no-op in
-    one process, or outside the main thread."""
-    if jax.process_count() == 1 or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def held(signum, frame):
-        if not _CTRL_C["seen"]:
-            sys.stderr.write(f"\nvmaptune: Ctrl-C in process {jax.process_index()}: every process stops after the "
-                             f"chunk in progress.\n")
-        _CTRL_C.update(held=True, seen=True)
-
-    previous = signal.signal(signal.SIGINT, held)
-    _CTRL_C.update(held=False, seen=False)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        _CTRL_C["held"] = False
+def any_process(flag: bool) -> bool:
+    """True in every process when `flag` is true in any (the flag itself in one process)."""
+    return bool(flag) if jax.process_count() == 1 else smallest(0.0 if flag else 1.0) == 0.0
 
 
 def raise_if_interrupted() -> None:
-    """(agreed_interrupts) Raises KeyboardInterrupt in every process when Ctrl-C reached any."""
-    if jax.process_count() > 1 and smallest(0.0 if _CTRL_C["held"] else 1.0) == 0.0:
-        _CTRL_C["held"] = False
-        raise KeyboardInterrupt
+    """At a chunk's start: a signal held for it (interrupts.held_until_chunk_end) stops the run
+    here, in every process together when there are several (Terminated where SIGTERM came, else
+    KeyboardInterrupt), so they save the run the same way and end."""
+    if any_process(bool(interrupts.pending())):
+        interrupts.raise_for(interrupts.take_pending())
 
 
 def barrier(name: str) -> None:

@@ -25,7 +25,7 @@ import contextlib
 import functools
 import time
 
-from vmaptune import ahead, atomic, costs, engine, startup, streams
+from vmaptune import ahead, costs, engine, interrupts, startup, streams
 from vmaptune.checkpoint import arrays_to_tree, leaves_to_arrays
 from vmaptune.decisions import Decision, Snapshot
 from vmaptune.distributed import agree, place, placed_shapes, population_mesh, raise_if_interrupted, to_host, whole_rows
@@ -173,7 +173,7 @@ class PopulationRun:
                             function.lower(*args).compile()  # it compiled: Ctrl-C may cut this
                         # the call donates the state's buffers: Ctrl-C waits until the new state and its
                         # epochs are kept, or a partial result would read buffers already given away
-                        with atomic.interrupts_deferred():
+                        with interrupts.deferred():
                             self.state, chunk = function(*args)
                             self._dispatched(n, chunk, unrecorded)
                     del args

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from vmaptune import atomic, distributed
+from vmaptune import atomic, distributed, interrupts
 from vmaptune.space import Space
 
 STATUS_OK, STATUS_DIVERGED, STATUS_STOPPED = "ok", "diverged", "stopped"
@@ -174,7 +174,7 @@ class Results:
         if not distributed.is_primary():
             return path
         os.makedirs(path, exist_ok=True)
-        with atomic.interrupts_deferred():
+        with interrupts.deferred():
             for row, model in self.models.items():
                 atomic.write_dir(os.path.join(path, "models", f"row_{row}"), model.save)
             meta = self._meta()

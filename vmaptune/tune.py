@@ -16,13 +16,14 @@ import time
 import warnings
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmaptune import __version__, run_dir as run_dirs, streams
+from vmaptune import __version__, interrupts, run_dir as run_dirs, streams
 from vmaptune.checkpoint import Checkpoints, check_picklable, from_host, run_spec, to_host, without_addresses
 from vmaptune.data import Dataset
-from vmaptune.distributed import agree, agreed_interrupts, barrier, check_same_everywhere, is_primary, process_count, smallest
+from vmaptune.distributed import any_process, barrier, check_same_everywhere, is_primary, process_count, smallest
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
@@ -101,10 +102,14 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
     results.settings["time"]: where the call's time went (tracing, compiling, cache loads, training;
       vmaptune/startup.py).
     Ctrl-C returns (and saves to run_dir) the finished rounds and the round in progress, its
-    members marked 'interrupted'; results.settings['interrupted'] is then True.
+    members marked 'interrupted'; results.settings['interrupted'] is then True. SIGTERM (a
+    scheduler's preemption) waits for the chunk in progress, checkpoints there and saves the same,
+    then ends the process as SIGTERM would (status 143): a requeued job continues with resume=True
+    from that chunk (vmaptune/interrupts.py).
     """
     profile = TimeProfile()
-    with profile.measure(), agreed_interrupts():  # (several processes: Ctrl-C in one stops all together)
+    # (SIGTERM, and with several processes Ctrl-C: the run is checkpointed and stops at the next chunk)
+    with profile.measure(), interrupts.held_until_chunk_end(jax.process_index(), process_count()):
         return _tune(profile, model, space, data, strategy, epochs=epochs, seed=seed, metric=metric,
                      optimizer=optimizer, batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order,
                      progress=progress, run_dir=run_dir, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
@@ -224,8 +229,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         if settings.refit and results.succeeded and not (finished_before and _saved_refit(results, run_dir,
                                                                                           settings.refit)):
             search.refit(results)
-    except KeyboardInterrupt:
-        results = _interrupted(history, search, run_dir, profile)
+    except KeyboardInterrupt as stop:
+        results = _interrupted(history, search, run_dir, profile, terminated=isinstance(stop, interrupts.Terminated))
         results.strategy_state = state  # (as told after the last finished round)
     else:
         results.strategy_state = state
@@ -253,8 +258,10 @@ class _Saver:
         self.state = state  # what the strategy is told with at the end of the round
 
     def mid_round(self, current) -> None:
-        # (several processes) a save gathers the population from all of them: all must agree to save
-        if not agree(self.every_chunk or time.perf_counter() - self.last >= MID_ROUND_SECONDS):
+        due = self.every_chunk or time.perf_counter() - self.last >= MID_ROUND_SECONDS
+        # (several processes) a save gathers the population from all of them: all must agree to save,
+        # on process 0's clock, or when a signal held in any stops the run at the next chunk's start
+        if not any_process((due and is_primary()) or bool(interrupts.pending())):
             return
         host, arrays = current.checkpoint()
         self._save({"records": self.history.records, "strategy_state": to_host(self.state), "round": host}, arrays,
@@ -270,20 +277,26 @@ class _Saver:
             self.last = time.perf_counter()
 
 
-def _interrupted(history: History, search: Search, run_dir: str | None, profile: TimeProfile) -> Results:
-    """Ctrl-C: the finished rounds and the round in progress (members marked 'interrupted'), saved."""
+def _interrupted(history: History, search: Search, run_dir: str | None, profile: TimeProfile,
+                 terminated: bool) -> Results:
+    """Ctrl-C or SIGTERM: the finished rounds and the round in progress (members marked
+    'interrupted'), saved."""
     partial = search.interrupted_record()
     results = history.results(partial)
     results.settings["interrupted"] = True
     results.settings["time"] = profile.as_dict()
     if len(results) == 0:
-        raise KeyboardInterrupt
+        raise interrupts.Terminated() if terminated else KeyboardInterrupt()
     if run_dir is not None:
         results.save(run_dir)
     kept = f"{history.rounds} finished round(s)" + (f" and {len(partial.member)} members of the round in "
                                                     "progress (status 'interrupted')" if partial else "")
     resume = " vt.tune(..., resume=True) with the same run_dir continues it." if run_dir else ""
-    warnings.warn(f"interrupted: returning {kept}.{resume}", stacklevel=3)
+    if terminated:
+        where = f"saved {kept} to {run_dir}" if run_dir else f"{kept} not saved (no run_dir)"
+        warnings.warn(f"terminated (SIGTERM): {where}; the process ends now.{resume}", stacklevel=3)
+    else:
+        warnings.warn(f"interrupted: returning {kept}.{resume}", stacklevel=3)
     return results
 
 
