@@ -13,6 +13,7 @@ import vmaptune as vt
 from helpers import TRAINING_BATCH, TRAINING_MODEL, TRAINING_SPACE, drive, training_program
 from helpers import assert_trees_equal, host, take
 from vmaptune import engine
+from vmaptune import refit as refit_module
 from vmaptune.population import PopulationRun
 from vmaptune.strategies.pbt import PBT, PBTReplay, PBTSchedule, exploit_explore, perturb
 from vmaptune.training import Population, StrategyDecider, train
@@ -303,6 +304,31 @@ def test_lineage_and_schedules_are_consistent_and_replay_from_scratch(program, d
                     progress=False)
     assert len(again) == 4 and again.best_score > 0.5
     assert json.loads(schedule.to_json())[0]["epoch"] == 0
+
+
+def test_the_refit_replays_the_schedule_a_member_trained_with(digits, monkeypatch):
+    """A PBT member's refit changes its values at the epochs its schedule did (it was refit with its
+    last values from the first epoch: a member that ended on a small learning rate after a large
+    one refit far worse than it had scored)."""
+    first = {"learning_rate": 0.01, "momentum": 0.9, "dropout": 0.3}
+    schedule = PBTSchedule((0, 1), (first, {**first, "learning_rate": 0.3, "dropout": 0.0}))
+    seen = []
+
+    class Spied(PopulationRun):
+        def train(self, n, *args, **kwargs):
+            seen.append((self.epochs_done, np.asarray(self.state.members.opt_state.hyperparams["learning_rate"]),
+                         np.asarray(self.hp["dropout"])))
+            return super().train(n, *args, **kwargs)
+
+    monkeypatch.setattr(refit_module, "PopulationRun", Spied)
+    result = vt.tune(MODEL, SPACE, digits, PBTReplay(schedule, population=2), epochs=3, batch_size=BATCH, refit=1,
+                     progress=False)
+    assert result.best_params["learning_rate"] == pytest.approx(0.3)  # the table shows the values it ended with
+    assert result.members["best_epoch"].iloc[result.best_index] > 1  # (the refit trains to the best epoch)
+    assert [epoch for epoch, _, _ in seen] == [0, 1]
+    for epoch, lr, dropout in seen:
+        np.testing.assert_allclose(lr, schedule.value_at("learning_rate", epoch), rtol=1e-6)
+        np.testing.assert_allclose(dropout, schedule.value_at("dropout", epoch), rtol=1e-6)
 
 
 # -- bad input: argument, value and fix in the message ------------------------------------------------------

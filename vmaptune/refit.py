@@ -5,8 +5,10 @@ score and never feeds back into any choice. Each setting trains for the epochs a
 validation score peaked (Keras' practice of reusing the early-stopping epoch: a per-member epoch
 budget, after which the member is frozen), with per-epoch evaluation off, then the test split is
 evaluated once. A refit member starts from the same initial weights as the member it refits; its
-minibatch order comes from the "refit" random stream. The refit weights are kept: they are the
-trained models `Results.best_model()` hands out.
+minibatch order comes from the "refit" random stream. A member whose values changed during
+training (PBT, a replayed PBT schedule: its `hp_schedule` column) is refit with the same changes
+at the same epochs, not with its last values from the start. The refit weights are kept: they are
+the trained models `Results.best_model()` hands out.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from vmaptune import engine
 from vmaptune.distributed import to_host
 from vmaptune.data import Dataset
+from vmaptune.decisions import Decision
 from vmaptune.models.base import BuiltModel
 from vmaptune.population import PopulationRun
 from vmaptune.program import Programs
@@ -36,9 +39,11 @@ class Refitted:
     epochs: int
 
 
-def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids, epochs, seed: int
-                   ) -> list[Refitted]:
-    """numeric_hp: (k,) settings; epochs: (k,) ints >= 1. -> one Refitted per setting, in order.
+def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids, epochs, seed: int,
+                   changes: list[dict[int, dict[str, float]]] | None = None) -> list[Refitted]:
+    """numeric_hp: (k,) settings (the values each starts with); epochs: (k,) ints >= 1; changes:
+    per setting, {epoch: {name: numeric value from that epoch on}} (None: none change).
+    -> one Refitted per setting, in order.
     Members train in the programs bucketing chooses for them, as in the search; with "auto" the
     plan is priced at the platform's defaults, never at what this process measured: the refit
     runs once, in whichever process finishes the search (a resumed one too), and must train the
@@ -55,7 +60,7 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
         budget = epochs[members]
         run = PopulationRun(program, hp, arrays, member_ids=member_ids[members], seed=seed, epochs=int(budget.max()),
                             budget=budget, order="refit")
-        run.train(int(budget.max()))
+        _train_with_changes(run, int(budget.max()), [changes[m] for m in members] if changes else None)
         _, score = engine.evaluate_population(program, run.state, run.hp, run.controls, run.data)
         diverged, score, params, model_state = to_host((run.state.status.diverged, score, run.state.members.params,
                                                         run.state.members.model_state))
@@ -66,3 +71,16 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
                                    int(budget[row]))
     return out
 
+
+def _train_with_changes(run: PopulationRun, epochs: int, changes: list[dict[int, dict[str, float]]] | None) -> None:
+    """Trains `epochs`, writing each member's changed values at their epochs (as PBT did: into the
+    optimizer state, from the next step on)."""
+    at = sorted({e for member in changes or () for e in member if 0 < e < epochs})
+    for stop in at:
+        run.train(stop - run.epochs_done)
+        update = np.array([stop in member for member in changes])
+        names = sorted({name for member in changes if stop in member for name in member[stop]})
+        hp = {name: np.array([member[stop][name] if stop in member else run.member_hp[name][i]
+                              for i, member in enumerate(changes)]) for name in names}
+        run.apply(Decision(hp=hp, update=update))
+    run.train(epochs - run.epochs_done)

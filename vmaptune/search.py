@@ -28,6 +28,7 @@ from vmaptune.replicas import Replicas, cv_arrays
 from vmaptune.results import STATUS_INTERRUPTED, STATUS_OK, Results
 from vmaptune.space import Space
 from vmaptune.strategies.base import Strategy
+from vmaptune.strategies.pbt import PBTSchedule
 from vmaptune.trained import TrainedModel
 from vmaptune.training import Population, StrategyDecider, train
 
@@ -286,9 +287,11 @@ class Search:
             return
         encoded = {name: jnp.asarray(results.hp[name][top]) for name in self.space.names}
         hp = self.space.numeric(encoded)
+        start, changes = self._replayed(results, top, hp)
         ids = results.members["member"].to_numpy()[top] * self.settings.seeds
         epochs = results.members["best_epoch"].to_numpy()[top]
-        refitted = refit_and_test(self.programs, hp, self.data, member_ids=ids, epochs=epochs, seed=self.settings.seed)
+        refitted = refit_and_test(self.programs, start, self.data, member_ids=ids, epochs=epochs,
+                                  seed=self.settings.seed, changes=changes)
         test = np.full(len(results), np.nan, np.float32)
         for j, (row, fit) in enumerate(zip(top, refitted)):
             test[row] = fit.test_score
@@ -298,3 +301,26 @@ class Search:
                                                                                     encoded.items()})[0],
                 self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row))
         results.members["test_score"] = test
+
+    def _replayed(self, results: Results, rows: list[int], hp: dict[str, Any]):
+        """(numeric values each refit setting starts with, the changes it made during training or
+        None) -> refit_and_test's numeric_hp and changes. A member whose values changed as it
+        trained (PBT's `hp_schedule` column) starts from its first values and changes them at the
+        same epochs; the others train with their values throughout."""
+        texts = results.members["hp_schedule"].to_numpy()[rows] if "hp_schedule" in results.members else None
+        if texts is None or not any(isinstance(t, str) for t in texts):
+            return hp, None
+        start = {name: np.array(values) for name, values in hp.items()}
+        changes: list[dict[int, dict[str, float]]] = []
+        for j, text in enumerate(texts):
+            changes.append({})
+            if not isinstance(text, str):
+                continue
+            schedule = PBTSchedule.from_json(text)
+            numeric = {k: np.asarray(v) for k, v in self.space.numeric(schedule.encoded(self.space)).items()}
+            for name, values in numeric.items():
+                start[name][j] = values[0]
+                for segment in range(1, len(schedule.starts)):
+                    if values[segment] != values[segment - 1]:
+                        changes[j].setdefault(schedule.starts[segment], {})[name] = values[segment]
+        return start, changes
