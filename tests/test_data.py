@@ -105,6 +105,13 @@ def test_inputs_of_any_shape_integer_ids_and_several_targets():
     np.testing.assert_allclose(np.asarray(two.y_train).mean(0), 0, atol=1e-5)
     back = two.unscale_targets(np.asarray(two.y_train))  # predictions in the targets' own units
     assert abs(back[:, 0].mean() - 10) < 1.0 and abs(back[:, 1].mean() + 3) < 0.2
+    X_raw, y_raw = two.raw("train")  # the split in its own units, as new data comes
+    np.testing.assert_allclose(y_raw, back, rtol=1e-6)
+    np.testing.assert_allclose(two.scale_inputs(X_raw), np.asarray(two.X_train), atol=1e-5)
+    # 8-bit images are integers too: kept unscaled as ids, which they rarely are; said, with the fix
+    with pytest.warns(UserWarning, match=r"X is uint8 with examples of shape \(4, 4, 2\): integer inputs are kept "
+                                         r"as they are.*X.astype\('float32'\)"):
+        vt.Dataset.from_arrays(images.clip(0, 8).astype(np.uint8), np.arange(200) % 3, "classification")
 
 
 def test_your_own_validation_and_test_splits():

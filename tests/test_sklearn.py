@@ -4,12 +4,14 @@ cv_results_ matches RandomizedSearchCV's, and both work inside Pipelines and cro
 import itertools
 import warnings
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import loguniform, randint, rankdata, uniform
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_iris
+from sklearn.metrics import mean_squared_error
 from sklearn.model_selection import RandomizedSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -169,7 +171,13 @@ def test_regression_search_scores_in_the_targets_units():
                                    population=2), cv=2, scoring="neg_mean_squared_error").fit(X, y)
     # negated MSE in the targets' own units (diabetes' variance is about 6000), as scikit-learn reports it
     assert -8000 < search.best_score_ < -1000
-    assert search.score(X, y) < 1.0 and search.predict(X[:3]).shape == (3,)
+    assert search.predict(X[:3]).shape == (3,)
+    # score uses `scoring`, as scikit-learn's searches (it returned the estimator's r2)
+    assert search.score(X, y) == pytest.approx(-mean_squared_error(y, search.predict(X)), rel=1e-6)
+    metric = vt.Metric("neg_max_error", "regression", lambda out, t: -jnp.max(jnp.abs(out[:, 0] - t)))
+    search.set_params(scoring=metric)
+    model = search.best_estimator_.model_
+    assert search.score(X, y) == pytest.approx(-np.max(np.abs(search.predict(X) - y)) / model.y_std, rel=1e-5)
 
 
 def test_your_own_model_as_an_estimator(images_arrays):

@@ -70,6 +70,11 @@ def test_a_regression_model_predicts_in_the_targets_units():
     assert model.score(X, y) > 0.2
     with pytest.raises(ValueError, match="predict_proba is for classification"):
         model.predict_proba(X[:2])
+    # the split back in its own units: the refit's test_score (standardised mse) is evaluate's
+    X_test, y_test = data.raw("test")
+    assert model.evaluate(X_test, y_test, metric="neg_mse") == pytest.approx(result.test_score, rel=1e-5)
+    mse = np.mean((model.predict(X_test) - y_test) ** 2)
+    assert mse / data.y_std ** 2 == pytest.approx(-result.test_score, rel=1e-5)
 
 
 def test_a_dataframe_names_the_features_and_predict_checks_the_columns(tmp_path):
@@ -100,3 +105,33 @@ def test_without_refit_there_is_no_model_and_the_error_says_how(digits):
                      progress=False)
     with pytest.raises(ValueError, match=r"Run vt.tune\(..., refit=1\)"):
         result.best_model()
+
+
+def test_the_raw_split_scores_as_the_refit_and_the_scaled_one_is_refused(refit_result, digits_split):
+    """data.X_test is held standardised; a model fed it scaled it again and scored far below its
+    test_score without a word. It is refused, and data.raw gives the split as new data comes."""
+    data, result = refit_result
+    _, X_test, _, y_test = digits_split
+    model = result.best_model()
+    X_raw, y_raw = data.raw("test")
+    np.testing.assert_allclose(X_raw, X_test, atol=1e-4)  # (float32 storage)
+    np.testing.assert_array_equal(y_raw, y_test)
+    assert model.score(X_raw, y_raw) == pytest.approx(result.test_score, abs=1e-6)
+    assert model.evaluate(X_raw, y_raw) == pytest.approx(result.test_score, abs=1e-6)
+    with pytest.raises(ValueError, match=r"X is a vt.Dataset's X_test, which it holds standardised.*"
+                                         r"model.score\(\*data.raw\('test'\)\)"):
+        model.score(data.X_test, data.y_test)
+    with pytest.raises(ValueError, match=r"split='valid': use one of \['train', 'val', 'test'\]"):
+        data.raw("valid")
+
+
+def test_rows_with_nan_are_refused_and_no_rows_give_no_outputs(refit_result, digits_split):
+    _, result = refit_result
+    _, X_test, _, _ = digits_split
+    model = result.best_model()
+    X = X_test[:8].astype(float)
+    X[5, 3] = np.nan
+    with pytest.raises(ValueError, match=r"X has 1 row\(s\) with NaN or infinite values \(rows \[5\]\).*Impute"):
+        model.predict(X)
+    assert model.predict(X_test[:0]).shape == (0,)
+    assert model.predict_proba(X_test[:0]).shape == (0, 10)

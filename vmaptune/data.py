@@ -5,7 +5,8 @@ statistics and placed on the device once. Selection uses the validation split on
 split is for the final report. Inputs may have any shape per example ((n, d) tables, (n, h, w, c)
 images, (n, t) integer token ids, which are not standardised); regression targets may be (n,) or
 (n, k). The scaling is kept (`x_mean`, `x_std`, `y_mean`, `y_std`) so new raw rows can be scaled
-the same way (`scale_inputs`, `unscale_targets`).
+the same way (`scale_inputs`, `unscale_targets`), and a split can be had back in its own units
+(`raw`), as new data comes to a trained model.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import os
+import warnings
+import weakref
 from typing import Any, Sequence
 
 import jax
@@ -20,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 TASKS = ("classification", "regression")
+SPLITS = ("train", "val", "test")
 BUILTIN = {
     "digits": ("load_digits", "classification"),
     "breast_cancer": ("load_breast_cancer", "classification"),
@@ -72,6 +76,24 @@ class Dataset:
     x_mean: np.ndarray | None = None
     x_std: np.ndarray | None = None
     classes: np.ndarray | None = None  # the original label of each class id (classification)
+
+    def __post_init__(self):
+        if self.x_mean is not None:  # (a trained model's predict refuses them: it scales its inputs itself)
+            for split in SPLITS:
+                _remember_scaled(getattr(self, f"X_{split}"), split)
+
+    def raw(self, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+        """(X, y) of `split` ("train", "val" or "test") in the data's own units, as new data comes to a
+        trained model: inputs unscaled (float64), class labels as given, regression targets in their
+        units. E.g. model.score(*data.raw("test")). (X_* and y_* are the standardised copies training uses.)"""
+        if split not in SPLITS:
+            raise ValueError(f"split={split!r}: use one of {list(SPLITS)}.")
+        X, y = np.asarray(getattr(self, f"X_{split}")), np.asarray(getattr(self, f"y_{split}"))
+        if self.x_mean is not None:
+            X = X.astype(np.float64) * self.x_std + self.x_mean
+        if self.task == "classification":
+            return X, (y if self.classes is None else np.asarray(self.classes)[y])
+        return X, self.unscale_targets(y.astype(np.float64))
 
     @property
     def n_features(self) -> int:
@@ -176,6 +198,11 @@ class Dataset:
                             f"e.g. seed=0.")
         if feature_names is None and column_names(X) is not None:  # a DataFrame's columns name the features
             feature_names = column_names(X)
+        dtype = getattr(X, "dtype", None)
+        if standardize and dtype is not None and np.issubdtype(dtype, np.unsignedinteger) and np.ndim(X) >= 3:
+            warnings.warn(f"X is {dtype} with examples of shape {np.shape(X)[1:]}: integer inputs are kept as they "
+                          f"are (token ids), not standardised. For images, pass X.astype('float32') to have them "
+                          f"standardised with the training split's statistics.", stacklevel=2)
         X, y, classes = _check_arrays(X, y, task)
         n_classes = None if classes is None else len(classes)
         given = {}
@@ -300,6 +327,25 @@ def load_dataset(name: str, **split: Any) -> Dataset:
 def _check_fraction(name: str, value: Any) -> None:
     if not isinstance(value, (int, float)) or not 0.0 < float(value) < 1.0:
         raise ValueError(f"{name} must be a number in (0, 1), got {value!r}.")
+
+
+_SCALED: dict[int, tuple[weakref.ref, str]] = {}  # id -> (the array, its split): a Dataset's standardised inputs
+
+
+def _remember_scaled(X: Any, split: str) -> None:
+    def forget(ref, key=id(X)):
+        if _SCALED.get(key, (None,))[0] is ref:
+            del _SCALED[key]
+    try:
+        _SCALED[id(X)] = (weakref.ref(X, forget), split)
+    except TypeError:  # (an array type without weak references is not guarded)
+        pass
+
+
+def scaled_split(X: Any) -> str | None:
+    """The split ("test", ...) when X is a Dataset's standardised input array itself, else None."""
+    held = _SCALED.get(id(X))
+    return held[1] if held is not None and held[0]() is X else None
 
 
 def _as_model_input(X: np.ndarray) -> np.ndarray:

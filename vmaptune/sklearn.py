@@ -27,6 +27,7 @@ from typing import Any, Mapping
 import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.metrics import get_scorer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
@@ -558,7 +559,14 @@ class PopulationSearchCV(BaseEstimator):
         return self._best().predict_log_proba(X)
 
     def score(self, X, y):
-        return self._best().score(X, y)
+        """The best estimator's score with `scoring`, as scikit-learn's searches score (its own
+        score, accuracy / r2, when scoring is None; a vt.Metric in the search's units)."""
+        best = self._best()
+        if self.scoring is None:
+            return best.score(X, y)
+        if isinstance(self.scoring, Metric):
+            return best.model_.evaluate(X, y, self.scoring)
+        return float(get_scorer(self.scoring)(best, X, y))
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "cv_results_")

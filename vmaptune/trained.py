@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmaptune.data import column_names, default_feature_names
+from vmaptune.data import column_names, default_feature_names, scaled_split
 from vmaptune.models.base import BuiltModel
 
 #: Rows per compiled prediction call. Every call has this shape (the last is padded), so a row's
@@ -98,12 +98,23 @@ class TrainedModel:
 
     def scale(self, X: Any) -> np.ndarray:
         """Raw inputs (n, ...) scaled as the training data was."""
+        split = scaled_split(X)
+        if split is not None and self.x_mean is not None:
+            raise ValueError(f"X is a vt.Dataset's X_{split}, which it holds standardised; a trained model takes raw "
+                             f"rows, as new data comes, and scales them itself (scaled twice, the outputs are "
+                             f"wrong). Pass data.raw({split!r}): e.g. model.score(*data.raw({split!r})).")
         self._check_columns(X)
         X = np.asarray(X)
         if X.ndim == len(self.input_shape):  # one example
             X = X[None]
         if tuple(X.shape[1:]) != tuple(self.input_shape):
             raise ValueError(f"X has examples of shape {X.shape[1:]}, but the model was trained on {self.input_shape}.")
+        if not np.issubdtype(X.dtype, np.integer):
+            bad = ~np.isfinite(X.reshape(len(X), int(np.prod(X.shape[1:]))).astype(np.float64)).all(axis=1)
+            if bad.any():
+                raise ValueError(f"X has {int(bad.sum())} row(s) with NaN or infinite values (rows "
+                                 f"{np.flatnonzero(bad)[:5].tolist()}{'...' if bad.sum() > 5 else ''}); the model "
+                                 f"would answer them with NaN. Impute or drop them first.")
         if self.x_mean is None:
             return X.astype(self.input_dtype)
         return ((X.astype(np.float64) - self.x_mean) / self.x_std).astype(np.float32)
@@ -129,7 +140,10 @@ class TrainedModel:
         padded[:n] = Xs
         chunks = [np.asarray(self._forward(self.params, self.model_state, jnp.asarray(padded[i:i + BATCH_ROWS])))
                   for i in range(0, len(padded), BATCH_ROWS)]
-        return np.concatenate(chunks)[:n] if chunks else np.zeros((0, 0), np.float32)
+        if not chunks:  # no rows: no outputs, as wide as the network's
+            return np.asarray(self._forward(self.params, self.model_state, jnp.zeros((BATCH_ROWS,) + Xs.shape[1:],
+                                                                                      Xs.dtype)))[:0]
+        return np.concatenate(chunks)[:n]
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels (classification) or values in the targets' own units (regression)."""
@@ -153,6 +167,28 @@ class TrainedModel:
 
         predicted = self.predict(X)
         return float(accuracy_score(y, predicted) if self.task == "classification" else r2_score(y, predicted))
+
+    def evaluate(self, X: Any, y: Any, metric: "str | Any" = None) -> float:
+        """`metric` (a name vt.tune takes, or a vt.Metric; default accuracy / neg_mse) on raw X, y,
+        scored as the search scores: higher is better, regression in standardised units. So
+        model.evaluate(*data.raw("test"), metric=...) is the refit's test_score with that metric."""
+        from vmaptune.metrics import get_metric
+
+        chosen = get_metric(metric, self.task)
+        outputs = self.decision_function(X)
+        y = np.asarray(y)
+        if len(y) != len(outputs):
+            raise ValueError(f"y has {len(y)} rows for X's {len(outputs)}.")
+        if self.task == "classification":
+            ids = np.searchsorted(self.classes, y)
+            known = (ids < len(self.classes)) & (self.classes[np.minimum(ids, len(self.classes) - 1)] == y)
+            if not known.all():
+                raise ValueError(f"y holds labels the model was not trained on: {np.unique(y[~known])[:5].tolist()}; "
+                                 f"its classes are {self.classes.tolist()}.")
+            targets = ids.astype(np.int32)
+        else:
+            targets = ((y.astype(np.float64) - np.asarray(self.y_mean)) / np.asarray(self.y_std)).astype(np.float32)
+        return float(chosen.score(jnp.asarray(outputs), jnp.asarray(targets)))
 
     def __repr__(self):
         values = ", ".join(f"{k}={v}" for k, v in self.hyperparameters.items())
