@@ -61,6 +61,20 @@ def test_hyperband_runs_its_brackets_as_populations_inside_tune(digits):
     assert result.best_score > 0.5
 
 
+def test_hyperband_iterations_run_the_brackets_again_with_new_members(digits):
+    """Keras Tuner's hyperband_iterations: the budget of another search, matched."""
+    once, twice = Hyperband(max_epochs=4, eta=2), Hyperband(max_epochs=4, eta=2, iterations=2)
+    assert twice.plan() == once.plan() * 2 and twice.total_evaluations() == 2 * once.total_evaluations()
+    assert repr(once) == "Hyperband(population=4, eta=2, min_epochs=1, max_epochs=4)"  # run dirs written before resume
+    result = vt.tune(MODEL, SPACE, digits, twice, epochs=4, batch_size=BATCH, progress=False)
+    df = result.to_dataframe()
+    assert df.groupby("round").size().tolist() == [4, 3, 3] * 2 and df["bracket"].tolist() == sorted(df["bracket"])
+    first, again = df[df["round"] < 3], df[df["round"] >= 3]
+    assert not np.isin(again["learning_rate"], first["learning_rate"]).any()  # new members, not the same again
+    with pytest.raises(ValueError, match=r"iterations must be an integer >= 1 .* got iterations=0. E.g. iterations=2"):
+        Hyperband(iterations=0)
+
+
 def test_hyperband_brackets_match_li_et_al():
     # Li et al. (2017), table 1: R = 81, eta = 3.
     assert hyperband_brackets(81, 3) == (

@@ -354,13 +354,23 @@ class Hyperband(_Halving):
 
     max_epochs: R, the largest budget; None inside vt.tune takes its epochs (ask / tell needs it).
     eta: keep 1/eta per rung. min_epochs: the smallest budget. population is derived: the largest
-    bracket's size (known once max_epochs is).
+    bracket's size (known once max_epochs is). iterations: how many times the whole set of brackets
+    runs, each time with new members (Keras Tuner's hyperband_iterations; None: once): the budget
+    to match another search's.
     """
 
     population: int = dataclasses.field(default=1, init=False)
+    iterations: int | None = None
+
+    def __repr__(self) -> str:
+        return repr_without_unset(self, ("rank_by", "iterations"))
 
     def __post_init__(self):
         self._check()
+        if self.iterations is not None and (isinstance(self.iterations, bool) or
+                                            not isinstance(self.iterations, numbers.Integral) or self.iterations < 1):
+            raise ValueError(f"Hyperband: iterations must be an integer >= 1 (times the whole set of brackets runs) "
+                             f"or None (once), got iterations={self.iterations!r}. E.g. iterations=2.")
         if self.max_epochs is not None:
             object.__setattr__(self, "population", max(rungs[0][0] for rungs in self.plan()))
         super().__post_init__()
@@ -370,4 +380,4 @@ class Hyperband(_Halving):
         if r_max is None:
             raise ValueError("Hyperband: max_epochs is needed for ask / tell (the largest budget in epochs); "
                              "inside vt.tune it defaults to tune's epochs. E.g. Hyperband(max_epochs=27, eta=3).")
-        return hyperband_brackets(r_max, self.eta, self.min_epochs)
+        return hyperband_brackets(r_max, self.eta, self.min_epochs) * (self.iterations or 1)
