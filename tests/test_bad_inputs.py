@@ -18,10 +18,13 @@ import warnings
 
 import flax.linen as nn
 import numpy as np
+import optax
 import pytest
+from flax import nnx
 
 import vmaptune as vt
 from vmaptune import cli, engine
+from vmaptune.optim import TracedHyperparameterError
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(40, 3))
@@ -82,6 +85,26 @@ class Net(nn.Module):
     @nn.compact
     def __call__(self, x):
         return nn.Dense(2)(nn.relu(nn.Dense(self.width)(x)))
+
+
+class ConvNet(nn.Module):  # takes images (n, height, width, channels), not flat rows
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(2)(nn.Conv(2, (3, 3))(x).reshape((x.shape[0], -1)))
+
+
+class NnxNet(nnx.Module):
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.out = nnx.Linear(3, 2, rngs=rngs)
+
+    def __call__(self, x):
+        return self.out(x)
+
+
+def trained_model() -> vt.TrainedModel:
+    """A TrainedModel of nothing (enough for save's checks of its path)."""
+    return vt.TrainedModel(network=None, params={}, model_state={}, hp={}, hyperparameters={}, task="classification",
+                           classes=np.arange(2), input_shape=(3,), input_dtype="float32")
 
 
 CASES = [
@@ -344,6 +367,23 @@ CASES = [
     ("linen-output-width", lambda t: tune(model=vt.Linen(Net), data=vt.Dataset.from_arrays(X, np.arange(40) % 3,
                                                                                            "classification")),
      ValueError, ["output for a batch of 2 has shape (2, 2)", "(2, 3)", "nn.Dense(3)"]),
+    ("linen-nnx-class", lambda t: vt.Linen(NnxNet), TypeError,
+     ["vt.Linen(NnxNet): NnxNet is a flax.nnx Module", "use vt.Nnx(NnxNet)"]),
+    ("nnx-linen-class", lambda t: vt.Nnx(Net), TypeError, ["vt.Nnx(Net): Net is a flax.linen Module", "use vt.Linen(Net)"]),
+    ("linen-plain-class", lambda t: vt.Linen(dict), TypeError,
+     ["vt.Linen(dict): dict is a class, but not a flax.linen.Module", "needs a flax.linen.Module class"]),
+    ("linen-function", lambda t: tune(model=vt.Linen(lambda x: x)), ValueError,
+     ["vt.Linen(<lambda>): vt.Linen needs a flax.linen.Module class; got a function", "field(s) ['x']",
+      "Pass the module class (vt.Linen(MyModule))"]),
+    ("linen-flat-rows-into-conv", lambda t: tune(model=vt.Linen(ConvNet)), ValueError,
+     ["vt.Linen(ConvNet) fails when initialised (module.init) on an input batch of shape (1, 3), dtype float32",
+      "ValueError: ", "reshape X to it", "(n, height, width, channels) for images"]),
+    ("optimizer-python-float", lambda t: tune(optimizer=lambda hp: optax.sgd(float(hp["learning_rate"]))),
+     TracedHyperparameterError,
+     ["optimizer= (<lambda>) uses a hyperparameter as a Python value", "traced arrays, one per member",
+      "pass them to optax as they are", "do not call float() / int() / bool() on them"]),
+    ("save-into-a-file", lambda t: trained_model().save(write(t, "f", "x")), FileExistsError,
+     [re.compile(r"model.save\('.*f'\): .*f is a file; save writes a directory"), "Give a directory path"]),
     ("metric-task", lambda t: vt.Metric("f1", "multi", lambda out, y: 0.0), ValueError,
      ["Metric(task='multi')", "'classification' or 'regression'"]),
     # -- run configs (vmaptune run) ---------------------------------------------------------------------------

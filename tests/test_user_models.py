@@ -234,7 +234,6 @@ def needs_width_factory(width, depth=1):
      r"output for a batch of 2 has shape \(2, 8, 8, 2\); the data needs \(2, 10\): one logit per class"),
     (vt.Linen(CNN, loss=lambda out, y: jnp.mean(out)), SPACE,
      r"loss '<lambda>' returns shape \(\) for a batch of 2; it must return one loss per example"),
-    (vt.Nnx(CNN), SPACE, r"vt.Nnx\(CNN\): not a flax.nnx Module; use vt.Linen"),
     (vt.Linen(CNN), SPACE.replace(features=vt.Choice(["4", "8"])),
      r"features=Choice\(options=\('4', '8'\)\): features is annotated int in CNN, and \['4', '8'\] are not; give int"),
     (vt.Linen(CNN), SPACE.replace(features=vt.Fixed(True)), r"features is annotated int in CNN, and \[True\] is not"),
@@ -263,6 +262,62 @@ def test_bad_adapter_arguments():
         vt.Linen(3)
     with pytest.raises(ValueError, match=r"static=\['width'\]\): \['width'\] are not fields of CNN"):
         vt.Linen(CNN, static=["width"])
+
+
+def test_a_module_of_the_wrong_kind_is_named_with_the_adapter_to_use(images):
+    with pytest.raises(TypeError, match=r"vt.Linen\(NnxNet\): NnxNet is a flax.nnx Module, not a flax.linen one; "
+                                        r"use vt.Nnx\(NnxNet\)\.$"):
+        vt.Linen(NnxNet)
+    with pytest.raises(TypeError, match=r"vt.Nnx\(CNN\): CNN is a flax.linen Module, not a flax.nnx one; use "
+                                        r"vt.Linen\(CNN\)\.$"):
+        vt.Nnx(CNN)
+    for adapter, kind in ((vt.Linen, "flax.linen"), (vt.Nnx, "flax.nnx")):
+        name = adapter.__name__
+        with pytest.raises(TypeError, match=rf"vt.{name}\(dict\): dict is a class, but not a {kind}.Module; "
+                                            rf"vt.{name} needs a {kind}.Module class"):
+            adapter(dict)
+        # a function is taken as a factory: one that cannot be is told what vt.Linen / vt.Nnx need
+        with pytest.raises(ValueError, match=rf"vt.{name}\(<lambda>\): vt.{name} needs a {kind}.Module class; "
+                                             rf"got a function, which it takes as a factory .* <lambda> has field\(s\) "
+                                             rf"\['x'\] without a default"):
+            vt.build_program(adapter(lambda x: x), SPACE, images)
+    with pytest.raises(TypeError, match=r"vt.Linen\(<lambda>\): <lambda>\(\*\*\{\}\) returned int, not a flax.linen "
+                                        r"Module; give vt.Linen a flax.linen.Module class"):
+        vt.build_program(vt.Linen(lambda: 3), vt.Space(learning_rate=vt.Fixed(0.01)), images)
+    with pytest.raises(TypeError, match=r"vt.Nnx\(make\): make\(...\) returned CNN, not a flax.nnx Module; use "
+                                        r"vt.Linen\(make\)"):
+        def make(rngs):
+            return CNN()
+
+        vt.build_program(vt.Nnx(make), vt.Space(learning_rate=vt.Fixed(0.01)), images)
+
+
+def test_a_module_given_inputs_of_another_shape_is_named_with_the_reshape_to_make(digits, images):
+    before = dict(engine.TRACE_COUNTS)
+    with pytest.raises(ValueError, match=r"(?s)vt.Linen\(CNN\) fails when initialised \(module.init\) on an input batch "
+                                         r"of shape \(1, 64\), dtype float32 .*: ValueError: operands could not be "
+                                         r"broadcast.*reshape X .*X.reshape\(-1, 8, 8, 1\), shape \(n, 8, 8, 1\)") as info:
+        vt.build_program(vt.Linen(CNN), SPACE, digits)  # flat (n, 64) rows into a 2-D convolution
+    assert isinstance(info.value.__cause__, ValueError)  # flax's own error, chained
+    with pytest.raises(TypeError, match=r"(?s)vt.Nnx\(NnxNet\) fails when called on an input batch of shape "
+                                        r"\(2, 8, 8, 1\), dtype float32.*dot_general.*X.reshape\(len\(X\), -1\), "
+                                        r"shape \(n, 64\)"):
+        vt.build_program(vt.Nnx(NnxNet), SPACE.replace(width=vt.Fixed(4)), images)  # images into nnx.Linear(64, ..)
+    assert dict(engine.TRACE_COUNTS) == before
+
+
+def test_an_optimizer_that_makes_a_hyperparameter_a_python_float_is_told_to_pass_the_array(images):
+    before = dict(engine.TRACE_COUNTS)
+    with pytest.raises(TypeError, match=r"optimizer= \(<lambda>\) uses a hyperparameter as a Python value "
+                                        r"\(ConcretizationTypeError.*its hp values \(\['learning_rate'\]\) are traced "
+                                        r"arrays, one per member inside the compiled program.*pass them to optax as "
+                                        r"they are.*do not call float\(\) / int\(\) / bool\(\) on them") as info:
+        vt.build_program(vt.Linen(CNN), SPACE, images, optimizer=lambda hp: optax.sgd(float(hp["learning_rate"])))
+    assert isinstance(info.value.__cause__, jax.errors.ConcretizationTypeError)
+    with pytest.raises(TypeError, match=r"uses a hyperparameter as a Python value \(TracerBoolConversionError"):
+        vt.build_program(vt.Linen(CNN), SPACE, images,
+                         optimizer=lambda hp: optax.sgd(0.1) if hp["learning_rate"] > 0.02 else optax.adam(0.1))
+    assert dict(engine.TRACE_COUNTS) == before
 
 
 # -- every strategy and every option, on the CNN -----------------------------------------------------------
@@ -304,11 +359,18 @@ def test_an_nnx_model_with_a_float_argument_saves_and_loads(digits, tmp_path):
                      refit=1, progress=False)
     model = result.best_model()
     again = vt.TrainedModel.load(model.save(tmp_path / "best"))
-    np.testing.assert_array_equal(again.predict_proba(digits.X_test), model.predict_proba(digits.X_test))
+    X = digits.raw("test")[0]  # raw rows, as new data comes (a model refuses the standardised X_test)
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
     assert_trees_equal(again.model_state, model.model_state)  # BatchNorm's statistics came back
+    # the nnx.Module back, its trained weights and batch statistics in it: the model's outputs on scaled rows
+    assert set(model.variables) == {"params", "norm"}  # nnx state is keyed by the module's attributes
+    for trained in (model, again):
+        module = trained.flax_module()
+        assert isinstance(module, NnxNet) and module.norm.use_running_average  # eval mode
+        np.testing.assert_allclose(np.asarray(module(trained.scale(X))), model.decision_function(X), rtol=1e-5,
+                                   atol=1e-5)
     result.save(tmp_path / "run")
-    np.testing.assert_array_equal(vt.load_results(tmp_path / "run").best_model().predict(digits.X_test),
-                                  model.predict(digits.X_test))
+    np.testing.assert_array_equal(vt.load_results(tmp_path / "run").best_model().predict(X), model.predict(X))
 
 
 def test_a_bool_field_takes_true_and_false_only():
@@ -316,3 +378,30 @@ def test_a_bool_field_takes_true_and_false_only():
     _check_option_types("use_bias", bool, vt.Choice([True, False]), "Net")
     with pytest.raises(ValueError, match=r"use_bias is annotated bool in Net, and \['yes', 'no'\] are not; give True"):
         _check_option_types("use_bias", bool, vt.Choice(["yes", "no"]), "Net")
+
+
+def test_a_linen_model_comes_back_as_module_and_variables(images, tmp_path):
+    result = vt.tune(vt.Linen(CNN), SPACE, images, vt.RandomSearch(population=2), epochs=1, batch_size=BATCH,
+                     refit=1, progress=False)
+    model = result.best_model()
+    X = images.raw("test")[0][:50]
+    module, variables = model.flax_module()
+    assert isinstance(module, CNN) and set(variables) == {"params", "batch_stats"}
+    np.testing.assert_allclose(np.asarray(module.apply(variables, model.scale(X))), model.decision_function(X),
+                               rtol=1e-5, atol=1e-5)
+    open(tmp_path / "a_file", "w").close()
+    with pytest.raises(FileExistsError, match=r"a_file is a file; save writes a directory \(model.pkl and "
+                                              r"weights.npz in it\). Give a directory path"):
+        model.save(tmp_path / "a_file")
+    with pytest.raises(NotADirectoryError, match=r"a part of the path is a file. save writes a directory"):
+        model.save(tmp_path / "a_file" / "model")
+
+
+def test_the_built_in_mlp_has_no_module_of_yours_to_give_back(digits):
+    space = vt.Space(learning_rate=vt.Fixed(0.01))
+    network = vt.MLP().build(space, digits.spec)
+    model = vt.TrainedModel(network=network, params={}, model_state={}, hp={}, hyperparameters={},
+                            task="classification", classes=np.arange(10), input_shape=(64,), input_dtype="float32")
+    with pytest.raises(TypeError, match=r"flax_module\(\) gives back a module of your own \(vt.Linen / vt.Nnx\); "
+                                        r"this model is .*: use model.decision_function\(X\)"):
+        model.flax_module()

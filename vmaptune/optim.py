@@ -311,6 +311,10 @@ class PopulationOptimizer(InjectedOptimizer):
         return opt_state._replace(inner_state=inner._replace(mu=mu, nu=nu))
 
 
+class TracedHyperparameterError(TypeError):
+    """An optimizer factory turned a traced hyperparameter into a Python value (float(), if)."""
+
+
 class _Reading(dict):
     """The hp a custom optimizer factory is called with once, to learn which names it reads."""
 
@@ -364,7 +368,29 @@ class CustomOptimizer(InjectedOptimizer):
             hint = f" Did you mean {close[0]!r} (a typo in your function)?" if close else ""
             raise ValueError(f"optimizer= reads {missing}, which the space does not name.{hint} Otherwise add them, "
                              f"e.g. {missing[0]}=vt.Fixed(...) or a distribution to search.")
-        return cls(factory=factory, names=names)
+        made = cls(factory=factory, names=names)
+        try:  # called as the compiled program will call it (traced values), before anything compiles
+            jax.eval_shape(lambda values: (made._call_factory(values), None)[1],
+                           {n: jax.ShapeDtypeStruct((), jnp.float32) for n in names})
+        except TracedHyperparameterError:
+            raise
+        except Exception:  # other failures are the program's to report, with the real weights
+            pass
+        return made
+
+    def _call_factory(self, values: Mapping[str, Any]) -> optax.GradientTransformation:
+        """The factory on one member's traced values; a value turned into a Python number is
+        named with the fix."""
+        try:
+            return self.factory(values)
+        except jax.errors.ConcretizationTypeError as err:
+            name = getattr(self.factory, "__name__", "factory")
+            raise TracedHyperparameterError(
+                f"optimizer= ({name}) uses a hyperparameter as a Python value ({type(err).__name__}: "
+                f"{str(err).splitlines()[0]}). Inside vmaptune its hp values ({list(self.names)}) are traced arrays, "
+                f"one per member inside the compiled program, not numbers: pass them to optax as they are (optax "
+                f"accepts arrays, e.g. optax.sgd(hp['learning_rate'])); do not call float() / int() / bool() on them "
+                f"or branch on them in Python (`if hp[...] > ...`; use jnp.where).") from err
 
     def __repr__(self):
         return f"CustomOptimizer({getattr(self.factory, '__name__', 'factory')}, reads {list(self.names)})"
@@ -376,10 +402,8 @@ class CustomOptimizer(InjectedOptimizer):
         return {n: jnp.asarray(hp[n], jnp.float32) for n in self.names}
 
     def _transformation(self, hp, total_steps) -> optax.GradientTransformation:
-        factory = self.factory
-
         def inner(**values):
-            return factory(values)
+            return self._call_factory(values)
 
         inner.__signature__ = inspect.Signature(
             [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in self.names])

@@ -92,6 +92,15 @@ class TrainedModel:
         state = self.model_state if isinstance(self.model_state, Mapping) else {"state": self.model_state}
         return {"params": self.params, **state}
 
+    def flax_module(self) -> Any:
+        """The trained network as flax objects, for use outside vmaptune. They take scaled inputs,
+        `model.scale(X)`, and give `model.decision_function(X)`'s outputs (logits, or standardised
+        values). vt.Nnx: the nnx.Module holding the trained weights and state, in eval mode:
+        `module(model.scale(X))`. vt.Linen: (module, variables): `module.apply(variables,
+        model.scale(X))` (pass your __call__'s train=False where it has no default). vt.MLP: an
+        error (use decision_function and `variables`)."""
+        return self.network.flax_module(self.params, self.model_state, self.hp)
+
     def _outputs(self, params, model_state, x):
         hp = {k: jnp.asarray(v) for k, v in self.hp.items()}
         return self.network.apply(params, model_state, x, hp, train=False, key=None)[0]
@@ -196,9 +205,19 @@ class TrainedModel:
 
     # -- save / load ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> str:
-        """Writes the model to the directory `path` (created): model.pkl and weights.npz."""
+        """Writes the model to the directory `path` (created; a path that is a file is refused):
+        model.pkl and weights.npz."""
         path = os.fspath(path)
-        os.makedirs(path, exist_ok=True)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise FileExistsError(f"model.save({path!r}): {path} is a file; save writes a directory (model.pkl and "
+                                  f"weights.npz in it). Give a directory path, new or existing, e.g. "
+                                  f"{path + '_model'!r}.")
+        try:
+            os.makedirs(path, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as err:  # a folder on the way is a file
+            raise type(err)(f"model.save({path!r}): cannot make the directory ({err}): a part of the path is a "
+                            f"file. save writes a directory (model.pkl and weights.npz in it): give a path under "
+                            f"directories.") from err
         leaves = jax.tree.leaves((self.params, self.model_state))
         np.savez(os.path.join(path, "weights.npz"), **{f"leaf_{i}": np.asarray(x) for i, x in enumerate(leaves)})
         described = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)

@@ -48,6 +48,13 @@ class BuiltModel:
         dropout key for this step (None when not training)."""
         raise NotImplementedError
 
+    def flax_module(self, params: Any, model_state: Any, hp: Mapping[str, Any]) -> Any:
+        """The trained network as flax objects, for use outside vmaptune (TrainedModel.flax_module):
+        for vt.Nnx the nnx.Module holding the variables, for vt.Linen (module, variables)."""
+        raise TypeError(f"flax_module() gives back a module of your own (vt.Linen / vt.Nnx); this model is "
+                        f"{type(self).__name__}: use model.decision_function(X) for its outputs, model.variables "
+                        f"for its weights.")
+
     def update_mask(self, hp: Mapping[str, jax.Array]) -> Any:
         """Pytree of bool like params, False where a weight must never change; None when every
         weight trains (then no masking is compiled)."""

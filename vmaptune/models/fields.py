@@ -10,12 +10,16 @@ multiplies every kernel and embedding at initialisation (as the MLP's does).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import math
 import numbers
+import os
 import typing
 from typing import Any, Callable, Mapping
 
+import flax.errors
 import flax.linen
 import flax.nnx
 import jax
@@ -133,6 +137,7 @@ class FlaxModel(Model):
             raise TypeError(f"{type(self).__name__}(module={cls}(...)): give the module class, "
                             f"vt.{type(self).__name__}({cls}), not a built module: each member builds its own from "
                             f"the space's values (fix a field with vt.Fixed, or leave it at the class's default).")
+        self._check_module_kind()
         if self.static is not None:
             if isinstance(self.static, str) or not all(isinstance(n, str) for n in self.static):
                 raise TypeError(f"{type(self).__name__}(static={self.static!r}): give a list of field names.")
@@ -149,6 +154,22 @@ class FlaxModel(Model):
 
     def _built(self, **kwargs) -> BuiltModel:
         raise NotImplementedError
+
+    def _check_module_kind(self) -> None:
+        """Raises TypeError for a class of the wrong kind (a flax.nnx class given to vt.Linen, ...)."""
+
+    def _check_class(self, kind: str, other_kind: str, other_adapter: str) -> None:
+        """A TypeError when the module is a class but not a `kind` ("flax.linen" / "flax.nnx")
+        Module: a class of the other kind is told `other_adapter`, any other class what it needs."""
+        bases = {"flax.linen": flax.linen.Module, "flax.nnx": flax.nnx.Module}
+        if not isinstance(self.module, type) or issubclass(self.module, bases[kind]):
+            return  # a module class, or a factory (checked once it has built one)
+        adapter, name = type(self).__name__, self._module_name()
+        if issubclass(self.module, bases[other_kind]):
+            raise TypeError(f"vt.{adapter}({name}): {name} is a {other_kind} Module, not a {kind} one; use "
+                            f"vt.{other_adapter}({name}).")
+        raise TypeError(f"vt.{adapter}({name}): {name} is a class, but not a {kind}.Module; vt.{adapter} needs a "
+                        f"{kind}.Module class (or a factory function that builds one from keyword arguments).")
 
     # -- fields and the space -------------------------------------------------------------------
     def _module_name(self) -> str:
@@ -197,6 +218,15 @@ class FlaxModel(Model):
                    if f.default in (dataclasses.MISSING, inspect.Parameter.empty) and n not in space]
         if missing:
             example = ", ".join(f"{n}=vt.Fixed(...)" for n in missing)
+            if not isinstance(self.module, type):  # a function: vt.Linen / vt.Nnx read it as a factory
+                adapter = type(self).__name__
+                kind = "flax.linen" if adapter == "Linen" else "flax.nnx"
+                raise ValueError(f"vt.{adapter}({self._module_name()}): vt.{adapter} needs a {kind}.Module class; "
+                                 f"got a {type(self.module).__name__}, which it takes as a factory that builds the "
+                                 f"module from keyword arguments, and {self._module_name()} has field(s) {missing} "
+                                 f"without a default, which the space does not name. Pass the module class "
+                                 f"(vt.{adapter}(MyModule)); for a factory, add them to the space ({example}, or a "
+                                 f"distribution to search) or give them a default.")
             raise ValueError(f"{self._module_name()} has field(s) {missing} without a default, and the space does "
                              f"not name them; add them to the space ({example}, or a distribution to search), or "
                              f"give them a default in the module.")
@@ -249,6 +279,31 @@ class BuiltFlaxModel(BuiltModel):
     field_names: tuple[str, ...]
     structural: tuple[str, ...]
 
+    adapter: typing.ClassVar[str] = "Flax"  # "Linen" / "Nnx": how the user named the model (vt.Linen(...))
+
+    def name(self) -> str:
+        return f"vt.{self.adapter}({getattr(self.module, '__name__', repr(self.module))})"
+
+    @contextlib.contextmanager
+    def calling_module(self, x: Any, what: str = "called on"):
+        """Runs the user's module on the input `x`: an error of the module's own (a convolution
+        given flat rows, ...) comes out naming the model, the input's shape and dtype and the
+        likely fix, the original chained. Errors the checks explain (a traced value read in
+        Python, a variable updated in evaluation) and vmaptune's own pass through as they are."""
+        try:
+            yield
+        except PASSED_THROUGH:
+            raise
+        except Exception as err:
+            if _raised_by_vmaptune(err):
+                raise
+            shape, dtype = tuple(int(d) for d in x.shape), str(x.dtype)
+            message = (f"{self.name()} fails when {what} an input batch of shape {shape}, dtype {dtype} (examples "
+                       f"of shape {shape[1:]}, as the data's X without its rows axis): {type(err).__name__}: {err}\n"
+                       f"If the module expects inputs of another shape, reshape X to it when you make the "
+                       f"vt.Dataset: {_shape_hint(shape[1:])}.")
+            raise (TypeError if isinstance(err, TypeError) else ValueError)(message) from err
+
     def hyperparameters(self) -> frozenset[str]:
         return frozenset(self.field_names) | {INIT_SCALE}
 
@@ -258,6 +313,10 @@ class BuiltFlaxModel(BuiltModel):
     def module_kwargs(self, hp: Mapping[str, jax.Array]) -> dict[str, Any]:
         """The module's arguments for one member: the group's structural values, its traced ones."""
         return {**dict(self.static_values), **{n: hp[n] for n in self.traced if n in hp}}
+
+    def concrete_kwargs(self, hp: Mapping[str, Any]) -> dict[str, Any]:
+        """module_kwargs with Python numbers for the traced fields (a trained model's hp, on the host)."""
+        return {**dict(self.static_values), **{n: np.asarray(hp[n]).item() for n in self.traced if n in hp}}
 
     def example(self) -> jax.Array:
         return jnp.zeros((1,) + self.input_shape, self.input_dtype)
@@ -274,6 +333,37 @@ class BuiltFlaxModel(BuiltModel):
             return x * scale.astype(x.dtype) if name in SCALED_LEAVES else x
 
         return jax.tree_util.tree_map_with_path(leaf, params)
+
+
+#: Errors of a user's module that vmaptune's checks (vmaptune/program.py: check_outputs) explain
+#: themselves, or that must stay what they are.
+PASSED_THROUGH = (jax.errors.ConcretizationTypeError, jax.errors.UnexpectedTracerError,
+                  flax.errors.ModifyScopeVariableError)
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../vmaptune
+
+
+def _raised_by_vmaptune(err: BaseException) -> bool:
+    """True when `err` was raised by vmaptune's own code (a clear message already, e.g. from
+    vt.nn's layers inside the user's module), not by flax, jax or the user's code."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE + os.sep)
+
+
+def _shape_hint(example: tuple[int, ...]) -> str:
+    """What X might be reshaped to, for examples of shape `example`."""
+    if len(example) == 1 and example[0] > 1 and math.isqrt(example[0]) ** 2 == example[0]:
+        side = math.isqrt(example[0])
+        return (f"e.g. X.reshape(-1, {side}, {side}, 1), shape (n, {side}, {side}, 1), for {side}x{side} images "
+                f"with one channel (flax's nn.Conv takes (n, height, width, channels)), or reshape inside the "
+                f"module's __call__")
+    flat = math.prod(example)
+    rows = f"X.reshape(len(X), -1), shape (n, {flat}), for a module that takes flat rows (nn.Dense, nnx.Linear); " \
+        if len(example) > 1 else ""
+    return (f"e.g. {rows}(n, height, width, channels) for images with flax's nn.Conv, (n, length, features) for "
+            f"sequences; or reshape inside the module's __call__")
 
 
 def mode_keyword(call: Callable) -> str | None:

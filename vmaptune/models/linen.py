@@ -20,10 +20,11 @@ nn.Dropout cannot take a traced rate: use `vt.nn.Dropout`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import flax.linen as nn
 import jax
+from flax import nnx
 
 from vmaptune.models.fields import DEFAULT_FACTORY, MODE_KEYWORDS, BuiltFlaxModel, FlaxModel, Field, mode_keyword
 from vmaptune.space import checked_arguments
@@ -55,11 +56,17 @@ class Linen(FlaxModel):
                     for f in dataclasses.fields(self.module) if f.name not in skip and f.init}
         return self._signature_fields(self.module, skip=())
 
+    def _check_module_kind(self) -> None:
+        self._check_class("flax.linen", "flax.nnx", "Nnx")
+
     def _built(self, **kwargs) -> "BuiltLinen":
         template = self.module(**dict(kwargs["static_values"]))
         if not isinstance(template, nn.Module):
-            raise TypeError(f"vt.Linen({self._module_name()}) built {type(template).__name__}, not a flax.linen "
-                            f"Module; use vt.Nnx for flax.nnx modules.")
+            name = self._module_name()
+            fix = f"use vt.Nnx({name}) for a flax.nnx module" if isinstance(template, nnx.Module) else \
+                "give vt.Linen a flax.linen.Module class (vt.Linen(MyModule)), or a factory that returns one"
+            raise TypeError(f"vt.Linen({name}): {name}(**{dict(kwargs['static_values'])}) returned "
+                            f"{type(template).__name__}, not a flax.linen Module; {fix}.")
         return BuiltLinen(**kwargs, mode=mode_keyword(type(template).__call__))
 
     def __repr__(self):
@@ -70,12 +77,16 @@ class Linen(FlaxModel):
 class BuiltLinen(BuiltFlaxModel):
     mode: str | None = None  # the __call__ keyword that switches training mode
 
+    adapter: ClassVar[str] = "Linen"
+
     def _call_kwargs(self, train: bool) -> dict[str, Any]:
         return {} if self.mode is None else {self.mode: MODE_KEYWORDS[self.mode](train)}
 
     def init(self, key: jax.Array, hp: Mapping[str, jax.Array]):
         module = self.module(**self.module_kwargs(hp))
-        variables = module.init({"params": key}, self.example(), **self._call_kwargs(False))
+        x = self.example()
+        with self.calling_module(x, "initialised (module.init) on"):  # the module's first call
+            variables = module.init({"params": key}, x, **self._call_kwargs(False))
         params = variables["params"]
         state = {name: value for name, value in variables.items() if name != "params"}
         return self.scaled(params, hp), state
@@ -89,3 +100,8 @@ class BuiltLinen(BuiltFlaxModel):
                                         mutable=list(model_state))
             return out, {**model_state, **updates}
         return module.apply(variables, x, **self._call_kwargs(train), rngs=rngs), model_state
+
+    def flax_module(self, params, model_state, hp):
+        """(module, variables): `module.apply(variables, x)` is the trained network on scaled x
+        (pass your __call__'s mode keyword, e.g. train=False, where it has no default)."""
+        return self.module(**self.concrete_kwargs(hp)), {"params": params, **model_state}

@@ -18,9 +18,11 @@ XLA drops that work from the compiled step. `rngs` gets a "params" stream and ea
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from typing import ClassVar, Mapping
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from vmaptune.models.fields import BuiltFlaxModel, FlaxModel, Field
@@ -45,9 +47,10 @@ class Nnx(FlaxModel):
         fn = self.module.__init__ if isinstance(self.module, type) else self.module
         return self._signature_fields(fn, skip=("self", "rngs"))
 
+    def _check_module_kind(self) -> None:
+        self._check_class("flax.nnx", "flax.linen", "Linen")
+
     def _built(self, **kwargs) -> "BuiltNnx":
-        if isinstance(self.module, type) and not issubclass(self.module, nnx.Module):
-            raise TypeError(f"vt.Nnx({self._module_name()}): not a flax.nnx Module; use vt.Linen for linen modules.")
         return BuiltNnx(**kwargs)
 
     def __repr__(self):
@@ -56,9 +59,18 @@ class Nnx(FlaxModel):
 
 @dataclasses.dataclass(frozen=True)
 class BuiltNnx(BuiltFlaxModel):
+    adapter: ClassVar[str] = "Nnx"
+
     def _module(self, hp: Mapping[str, jax.Array], params_key, dropout_key) -> nnx.Module:
         rngs = nnx.Rngs(params=params_key, dropout=dropout_key)
-        return self.module(**self.module_kwargs(hp), rngs=rngs)
+        model = self.module(**self.module_kwargs(hp), rngs=rngs)
+        if not isinstance(model, nnx.Module):  # a factory's result
+            name = getattr(self.module, "__name__", repr(self.module))
+            fix = f"use vt.Linen({name}) for a flax.linen module" if isinstance(model, nn.Module) else \
+                "give vt.Nnx a flax.nnx.Module class (vt.Nnx(MyModule)), or a factory that returns one"
+            raise TypeError(f"vt.Nnx({name}): {name}(...) returned {type(model).__name__}, not a flax.nnx Module; "
+                            f"{fix}.")
+        return model
 
     def init(self, key: jax.Array, hp: Mapping[str, jax.Array]):
         model = self._module(hp, key, jax.random.fold_in(key, 1))  # nnx variables exist once built
@@ -68,5 +80,13 @@ class BuiltNnx(BuiltFlaxModel):
         model = self._module(hp, jax.random.key(0), jax.random.key(0) if key is None else key)
         nnx.update(model, params, model_state)
         model.train() if train else model.eval()
-        out = model(x)
+        with self.calling_module(x):  # the module's first call (building it only made its variables)
+            out = model(x)
         return out, nnx.state(model, MODEL_STATE)
+
+    def flax_module(self, params, model_state, hp) -> nnx.Module:
+        """The nnx.Module holding the trained variables, in eval mode: `module(x)` on scaled x."""
+        model = self.module(**self.concrete_kwargs(hp), rngs=nnx.Rngs(params=0, dropout=0))
+        nnx.update(model, jax.tree.map(jnp.asarray, params), jax.tree.map(jnp.asarray, model_state))
+        model.eval()
+        return model
