@@ -159,6 +159,26 @@ def test_batches_are_distinct_inside_the_space_and_new(acq):
     assert not np.array_equal(hp["x1"], other["x1"])
 
 
+@pytest.mark.parametrize("acq", ["ei", "ucb"])
+def test_a_batch_after_few_observations_spreads_out(acq):
+    """The kriging believer treats a member already chosen as observed without noise, so the next
+    goes elsewhere. With the fitted noise (large after 4 observations) it barely shrank the
+    variance there, and the second round of BayesOpt(population=4) proposed pairs of near copies
+    (learning rates 0.0766 and 0.0767, the same dropout)."""
+    space = Space(learning_rate=LogUniform(1e-3, 1e-1), dropout=Uniform(0.0, 0.5), width=Choice([4, 8]))
+    encoding = Encoding(space)
+    for seed in range(3):
+        strategy = BayesOpt(population=4, rounds=2, acquisition=acq)
+        state = strategy.init(space, jax.random.key(seed))
+        hp, state = strategy.ask(state, jax.random.key(seed + 10))
+        lr, dropout = np.asarray(hp["learning_rate"]), np.asarray(hp["dropout"])
+        state = strategy.tell(state, hp, jnp.asarray(-(np.log10(lr / 0.03)) ** 2 - (dropout - 0.2) ** 2))
+        hp, _ = strategy.ask(state, jax.random.key(seed + 20))
+        X = np.asarray(encoding.encode(hp))
+        gaps = np.abs(X[:, None, :] - X[None, :, :]).max(-1)[np.triu_indices(4, 1)]
+        assert gaps.min() > 0.05, (seed, X)
+
+
 @pytest.mark.parametrize("acq", ["ei", "thompson"])
 def test_populations_up_to_a_capacity_share_one_program_and_ei_proposes_the_same_first_members(acq):
     import dataclasses

@@ -7,9 +7,10 @@ Closed forms (all "higher is better", on the standardised scale the GP models):
     UCB(x) = mu + kappa sigma
 
 Batches. EI / PI / UCB use the kriging believer (Ginsbourger et al., 2010): after choosing a member,
-pretend it was observed at the posterior mean. That leaves the mean unchanged and shrinks the
-variance around the chosen point, so the next member goes elsewhere; the update is a rank-P
-correction, with no refit. Thompson sampling draws one posterior function per member and maximises
+pretend it was observed at the posterior mean, without noise. That leaves the mean unchanged and
+takes the variance at the chosen point to zero (shrinking it around), so the next member goes
+elsewhere; the update is a rank-P correction, with no refit. (A belief with the fitted noise, often
+large after a few observations, barely shrank it: batches of near copies.) Thompson sampling draws one posterior function per member and maximises
 each (pathwise samples, `gp.sample_path`).
 
 Maximisation, per member: score a shared pool of candidates (uniform in the space plus Gaussian
@@ -202,7 +203,7 @@ def _pick(options: Array, scores: Array, fallback: Array) -> Array:
 # -- kriging believer (EI, PI, UCB) ----------------------------------------------------------------
 def _kb_point_score(post: gp.Posterior, a: AcquisitionChoice, best, pend, pend_mask, Vp, LA):
     """Acquisition of one point x: (D,) given the pending members (their whitened columns Vp and
-    the Cholesky LA of their noisy posterior covariance)."""
+    the Cholesky LA of their posterior covariance, believed noise-free)."""
     p = post.params
 
     def score(x):
@@ -230,10 +231,10 @@ def _propose_believer(post, s: BatchSettings, a: AcquisitionChoice, encoding, po
 
     def member(carry, m):
         pend, pend_mask, pend_mean, Vp = carry
-        # Noisy posterior covariance of the pending members (identity on the empty slots).
+        # Posterior covariance of the pending members, believed noise-free (identity on the empty slots).
         both = pend_mask[:, None] & pend_mask[None, :]
         Kpp = gp.matern52(pend, pend, p.lengthscale, p.signal) - Vp.T @ Vp
-        A = jnp.where(both, Kpp, 0.0) + jnp.diag(jnp.where(pend_mask, p.noise + gp.JITTER, 1.0))
+        A = jnp.where(both, Kpp, 0.0) + jnp.diag(jnp.where(pend_mask, gp.JITTER, 1.0))
         LA = jnp.linalg.cholesky(A)
         # Believed observations sit at the mean, so the incumbent can only rise to meet them.
         best = jnp.maximum(best0, jnp.max(jnp.where(pend_mask, pend_mean, -jnp.inf)))
