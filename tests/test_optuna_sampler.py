@@ -1,5 +1,6 @@
 """The Optuna bridge: Optuna samplers propose populations through ask/tell."""
 
+import dataclasses
 import sys
 
 import jax
@@ -7,8 +8,10 @@ import numpy as np
 import optuna  # an optional extra (vmaptune[optuna]) that the test environment must install
 import pytest
 
+import vmaptune as vt
 from vmaptune.space import Choice, Fixed, IntLogUniform, IntUniform, LogUniform, OneMinusLogUniform, Space, Uniform
 from vmaptune.strategies.optuna_sampler import OptunaSampler
+from vmaptune.strategies.pbt import PBTReplay, PBTSchedule
 from vmaptune.strategies.random_search import RandomSearch
 from vmaptune.testing_functions import BRANIN
 
@@ -163,3 +166,94 @@ def test_a_state_that_cannot_be_checkpointed_is_refused_before_training(tmp_path
         vt.tune(vt.MLP(hidden=1, units=8), Space(learning_rate=LogUniform(1e-3, 3e-1)), vt.load_dataset("iris"),
                 KeepsALambda(population=4), epochs=1, run_dir=str(tmp_path / "r"), progress=False)
     assert engine.TRACE_COUNTS == before
+
+
+# -- a @dataclass subclass of a strategy whose first argument is not population ----------------------------
+@dataclasses.dataclass(frozen=True)
+class TPEMedian(OptunaSampler):
+    """The user's report: TPE proposals, the members below the median dropped at half time."""
+
+    acts_during_training = True
+    patience: int = 3
+
+    def decision_epochs(self, state, epochs):
+        return [epochs // 2]
+
+    def decide(self, state, snapshot, key):
+        score = np.nan_to_num(snapshot.best_so_far, nan=-np.inf)
+        return state, vt.Decision(keep=np.flatnonzero(score >= np.median(score)))
+
+
+@dataclasses.dataclass(frozen=True)
+class NoFieldsOfItsOwn(OptunaSampler):
+    def decision_epochs(self, state, epochs):
+        return ()
+
+
+class NotADataclass(OptunaSampler):
+    pass
+
+
+def test_a_dataclass_subclass_takes_the_sampler_first_as_its_parent_does():
+    rs = optuna.samplers.RandomSampler(seed=0)
+    for strategy in (TPEMedian(tpe, population=8, rounds=3), TPEMedian(tpe, 8, 3), TPEMedian(tpe, 8, 3, 3),
+                     TPEMedian(sampler=tpe, rounds=3, population=8, patience=3)):
+        assert (strategy.sampler, strategy.population, strategy.rounds, strategy.patience) == (tpe, 8, 3, 3)
+    assert TPEMedian(tpe, patience=5).patience == 5 and TPEMedian(tpe).population == 64  # the parent's defaults
+    assert dataclasses.replace(TPEMedian(tpe, 4), patience=1) == TPEMedian(tpe, 4, 1, 1)
+    for cls in (NoFieldsOfItsOwn, NotADataclass):
+        strategy = cls(rs, 4, 2)
+        assert (strategy.sampler, strategy.population, strategy.rounds) == (rs, 4, 2)
+        assert cls(sampler=rs, rounds=2).population == 64 and strategy.name == "Optuna(RandomSampler)"
+
+
+def test_a_subclass_keeps_its_parents_argument_checks_and_messages():
+    takes = r"TPEMedian takes sampler, population, rounds, patience; e.g. vt.OptunaSampler\(optuna"
+    with pytest.raises(TypeError, match=r"TPEMedian: unknown argument populaton=8. Did you mean 'population'.* " + takes):
+        TPEMedian(tpe, populaton=8)
+    with pytest.raises(TypeError, match=r"TPEMedian: missing sampler. " + takes):
+        TPEMedian(population=8)
+    with pytest.raises(TypeError, match=r"TPEMedian: 5 positional arguments .* at most 4 "):
+        TPEMedian(tpe, 8, 3, 3, 1)
+    with pytest.raises(TypeError, match=r"sampler must be an Optuna sampler or a function seed -> sampler, got 'tpe'"):
+        TPEMedian("tpe", population=8)
+    with pytest.raises(ValueError, match=r"TPEMedian: population must be an integer >= 1, got 0"):
+        TPEMedian(tpe, 0)
+    with pytest.raises(ValueError, match=r"rounds must be an integer >= 1, got 0"):
+        NoFieldsOfItsOwn(tpe, 4, 0)
+    with pytest.raises(TypeError, match=r"NotADataclass: unknown argument patience=3.* takes sampler, population, rounds;"):
+        NotADataclass(tpe, patience=3)
+
+
+@dataclasses.dataclass(frozen=True)
+class SlowReplay(PBTReplay):
+    warmup: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainReplay(PBTReplay):
+    pass
+
+
+def test_a_dataclass_subclass_of_pbt_replay_takes_the_schedule_first():
+    schedule = PBTSchedule(starts=(0, 1), values=({"learning_rate": 0.1}, {"learning_rate": 0.01}))
+    for strategy in (SlowReplay(schedule, 3), SlowReplay(schedule, population=3), SlowReplay(schedule, 3, 0),
+                     SlowReplay(population=3, schedule=schedule)):
+        assert (strategy.schedule, strategy.population, strategy.warmup) == (schedule, 3, 0)
+    assert SlowReplay(schedule, warmup=2).population == 1 and PlainReplay(schedule, 2).population == 2
+    assert PlainReplay(schedule).total_evaluations() == 2
+    with pytest.raises(TypeError, match=r"SlowReplay: unknown argument schedul=.* takes schedule, population, warmup; "
+                                        r"e.g. vt.PBTReplay\(pbt.schedule\(state\)"):
+        SlowReplay(schedul=schedule)
+    with pytest.raises(TypeError, match=r"PBTReplay: schedule must be a PBTSchedule"):
+        PlainReplay(None, 2)
+
+
+def test_a_dataclass_subclass_that_acts_during_training_runs_in_tune():
+    space = Space(learning_rate=LogUniform(1e-3, 3e-1), momentum=OneMinusLogUniform(0.5, 0.95))
+    strategy = TPEMedian(lambda seed: optuna.samplers.TPESampler(seed=seed), population=4, rounds=2)
+    result = vt.tune(vt.MLP(hidden=1, units=8), space, vt.load_dataset("iris"), strategy, epochs=2, batch_size=16,
+                     seed=0, progress=False)
+    df = result.to_dataframe()
+    assert len(df) == 8 and df["round"].nunique() == 2
+    assert (df["epochs_trained"] == 1).any()  # members below the median stopped at half time

@@ -89,7 +89,35 @@ def test_one_exploded_member_does_not_flatten_the_plots(figures):
     low, high = curves_ax.get_ylim()
     assert 0.2 < low < 0.4 and 0.9 < high < 1.0
     labels = [t.get_text() for t in scores_ax.get_legend().get_texts()]
-    assert labels == ["exploded (worst -5e+25), drawn at the edge", "diverged (no score), drawn at the edge"]
+    assert labels == ["exploded (-5e+25, over 1000x the others' scale), drawn at the edge",
+                      "diverged (no score), drawn at the edge"]
+
+
+def test_a_merely_bad_member_is_a_normal_point_only_an_exploded_one_is_clipped(figures):
+    """The user's report: a digits member at 0.496 (status ok) was drawn at the edge as "exploded"."""
+    good = [0.97, 0.965, 0.96, 0.962, 0.958, 0.968, 0.971]
+    plots.plot_scores(made_results(good + [0.1]), "scores.png")  # chance level on 10 classes
+    ax = figures[0].axes[0]
+    (points,) = ax.collections  # one scatter: every member a normal point
+    assert sorted(points.get_offsets()[:, 1]) == pytest.approx(sorted(good + [0.1]))
+    assert ax.get_legend() is None and ax.get_ylim()[0] < 0.1 < 0.971 < ax.get_ylim()[1]
+    # two members that exploded (of 8): both off the axis, which the others span; the worst named
+    plots.plot_scores(made_results(good[:6] + [-5e25, -3e9]), "scores.png")
+    ax = figures[1].axes[0]
+    normal, beyond = ax.collections
+    assert sorted(normal.get_offsets()[:, 1]) == pytest.approx(sorted(good[:6]))
+    low, high = ax.get_ylim()
+    assert 0.95 < low < 0.958 and 0.97 < high < 0.98
+    assert list(beyond.get_offsets()[:, 1]) == [low, low]  # drawn at the edge
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "2 exploded (worst -5e+25, over 1000x the others' scale), drawn at the edge"]
+    # a lower-is-better metric: an mse 20x the others' is a point, one of 1e12 is off the top edge
+    plots.plot_scores(made_results([-0.5, -0.6, -0.45, -0.55, -10.0, -1e12], metric="mse"), "scores.png")
+    ax = figures[2].axes[0]
+    normal, beyond = ax.collections
+    assert sorted(normal.get_offsets()[:, 1]) == pytest.approx([0.45, 0.5, 0.55, 0.6, 10.0])
+    assert list(beyond.get_offsets()[:, 1]) == [ax.get_ylim()[1]] and 10.0 < ax.get_ylim()[1] < 11
+    assert ax.get_legend().get_texts()[0].get_text().startswith("exploded (1e+12, ")
 
 
 def test_a_plot_of_a_run_where_every_member_failed_says_so(figures):

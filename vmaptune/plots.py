@@ -20,18 +20,34 @@ def _pyplot():
     return plt
 
 
-def _bulk(values: np.ndarray) -> tuple[float, float, float] | None:
+#: How far past the others a value must lie to be left off an axis: a thousand times their scale.
+EXPLODED = 1000.0
+
+
+def _bulk(values: np.ndarray, log: bool = False) -> tuple[float, float, float] | None:
     """(low, high, cut) for an axis over the finite `values` (higher is better): a member that
     exploded without going NaN (a score of -5e25) would squash every other point into one line, so
-    values far below the bulk (under `cut`, -inf when none) are left beyond the axis. Only the bad
-    end is cut: the best members always show. None when no value is finite."""
+    values under `cut` (-inf when none) are left beyond the axis. Only the bad end is cut: the best
+    members always show. None when no value is finite.
+
+    A value is cut only when it lies more than EXPLODED (1000) times the others' scale below their
+    median: the scale is the largest of their spread (twice the median absolute deviation, about
+    the interquartile range, robust to almost half of the values exploding), their size (|median|)
+    and the best value's distance above the median. A merely bad member (a chance-level accuracy,
+    an mse ten times the others') is a normal point, and scores that cannot go below 0 (accuracy,
+    in [0, 1]) are never cut: none lies further below the median than the median itself. log=True: the values are
+    log10s of a log axis's values; a value is cut when it lies more than 10 spreads and at least
+    log10(EXPLODED) (3) decades below the median."""
     v = values[np.isfinite(values)]
     if v.size == 0:
         return None
-    q1, median, q3 = np.percentile(v, [25, 50, 75])
-    # the spread of the bulk; the best value's distance from the median when half the members tie
-    scale = max(q3 - q1, v.max() - median) or abs(median) or 1.0
-    cut = q1 - 10 * scale
+    median = float(np.median(v))
+    spread = 2.0 * float(np.median(np.abs(v - median)))
+    if log:
+        room = max(10.0 * spread, np.log10(EXPLODED))
+    else:
+        room = EXPLODED * (max(spread, abs(median), float(v.max()) - median) or 1.0)
+    cut = median - room
     kept = v[v >= cut]
     low, high = float(kept.min()), float(kept.max())
     pad = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
@@ -73,7 +89,7 @@ def plot_curves(results: Results, path: str, k: int = 10) -> str:
         title += f" ({'larger' if sign < 0 else 'lower'} values off the axis)" if np.isfinite(bulk[2]) else ""
     positive = loss[top][np.isfinite(loss[top]) & (loss[top] > 0)]
     if positive.size:  # (a log axis: the bulk of -log10(loss), whose bad end is a large loss)
-        bulk = _bulk(-np.log10(positive))
+        bulk = _bulk(-np.log10(positive), log=True)
         ax_loss.set_ylim(10.0 ** -bulk[1], 10.0 ** -bulk[0])
     ax_score.set(xlabel="epoch", ylabel=f"validation {results.metric}", title=title)
     ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log", title="training loss")
@@ -83,8 +99,9 @@ def plot_curves(results: Results, path: str, k: int = 10) -> str:
 
 
 def plot_scores(results: Results, path: str) -> str:
-    """Validation score against each searched hyperparameter. Members without a score (diverged)
-    and members far below the rest (exploded to a finite score) are drawn at the axis' worst edge."""
+    """Validation score against each searched hyperparameter -> PNG at `path`. Members without a
+    score (diverged) and members that exploded to a finite score (over 1000x the others' scale
+    below them, see _bulk) are drawn at the axis' worst edge; merely bad members are normal points."""
     plt = _pyplot()
     from matplotlib.ticker import NullFormatter
 
@@ -111,8 +128,10 @@ def plot_scores(results: Results, path: str) -> str:
             ax.set_yticks([])
         if beyond.any():
             worst = sign * score[beyond][np.argmin(score[beyond])]
-            ax.scatter(x[beyond], np.full(beyond.sum(), edge), marker="v" if sign > 0 else "^", color="purple",
-                       s=16, clip_on=False, label=f"exploded (worst {worst:.3g}), drawn at the edge")
+            many = beyond.sum()
+            what = f"{many} exploded (worst {worst:.3g}" if many > 1 else f"exploded ({worst:.3g}"
+            ax.scatter(x[beyond], np.full(many, edge), marker="v" if sign > 0 else "^", color="purple",
+                       s=16, clip_on=False, label=f"{what}, over {EXPLODED:g}x the others' scale), drawn at the edge")
         if (~ok).any():
             ax.scatter(x[~ok], np.full((~ok).sum(), edge), marker="x", color="red", s=12, clip_on=False,
                        label="diverged (no score), drawn at the edge")

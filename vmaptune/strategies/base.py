@@ -21,6 +21,7 @@ Every hook is declared here with its default; the driver never probes for method
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import numbers
 from typing import Any, ClassVar, Collection, Mapping
 
@@ -29,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
-from vmaptune.space import Space
+from vmaptune.space import Space, _argument_error
 
 
 def check_positive_int(owner: str, name: str, value: Any, minimum: int = 1) -> int:
@@ -63,6 +64,23 @@ class Strategy:
     """Base class: a frozen dataclass of settings. State lives in the objects init/ask/tell pass."""
 
     population: int = 64
+
+    #: Fields this strategy's __init__ takes first, ahead of `population` (vt.OptunaSampler's
+    #: sampler, vt.PBTReplay's schedule), and the example its argument errors show. Dataclass fields
+    #: keep the order they were declared in, base classes' first, so `population` always leads:
+    #: a @dataclass subclass's generated __init__ would take population first. Such strategies'
+    #: subclasses get an __init__ of their own instead (see __init_subclass__).
+    leading_arguments: ClassVar[tuple[str, ...]] = ()
+    argument_example: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass of a strategy with leading_arguments that writes no __init__ gets
+        `init_leading_first` as its __init__, here, before any @dataclass decorator runs (which
+        never replaces an __init__ of the class's own): the subclass then takes the same arguments
+        as its parent, in the same order, followed by its own fields."""
+        super().__init_subclass__(**kwargs)
+        if cls.leading_arguments and "__init__" not in cls.__dict__:
+            cls.__init__ = init_leading_first
 
     def __post_init__(self):
         check_positive_int(type(self).__name__, "population", self.population)
@@ -141,6 +159,58 @@ class Strategy:
         the refit use them. `asked`: the values asked, as the members ended training with them
         (inside vt.tune, after every Decision's copies and new values); the default returns them."""
         return asked
+
+
+_FROM_FACTORY = object()  # a field's default comes from its default_factory
+
+
+def _leading_first_signature(cls) -> inspect.Signature:
+    """cls's arguments: its leading_arguments (required), then every other field of its __init__
+    in declaration order (the parent's, then the subclass's own), with their defaults; keyword-only
+    fields last."""
+    p = inspect.Parameter
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    lead = [p(name, p.POSITIONAL_OR_KEYWORD) for name in cls.leading_arguments]
+    rest = []
+    for f in fields:
+        if f.name in cls.leading_arguments:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else (
+            _FROM_FACTORY if f.default_factory is not dataclasses.MISSING else p.empty)
+        rest.append(p(f.name, p.KEYWORD_ONLY if f.kw_only else p.POSITIONAL_OR_KEYWORD, default=default))
+    rest.sort(key=lambda q: q.kind is p.KEYWORD_ONLY)  # (stable: declaration order otherwise)
+    return inspect.Signature([p("self", p.POSITIONAL_OR_KEYWORD), *lead, *rest])
+
+
+def init_leading_first(self, *args, **kwargs):
+    """The __init__ of a subclass of a strategy with leading_arguments (Strategy.__init_subclass__):
+    e.g. for `@dataclass(frozen=True) class TPEMedian(vt.OptunaSampler): patience: int = 3`, the
+    arguments are (sampler, population=64, rounds=1, patience=3), by position or by name. Sets the
+    fields and runs __post_init__, as a dataclass's __init__ does; a call that does not fit gets
+    the parent's message (checked_arguments), naming what the subclass takes."""
+    cls = type(self)
+    signature = _leading_first_signature(cls)
+    try:
+        bound = signature.bind(self, *args, **kwargs)
+    except TypeError:
+        params = list(signature.parameters.values())[1:]
+        positional = [q.name for q in params if q.kind is q.POSITIONAL_OR_KEYWORD]
+        names = positional + [q.name for q in params if q.kind is q.KEYWORD_ONLY]
+        required = [q.name for q in params if q.default is q.empty]
+        raise TypeError(_argument_error(cls.__name__, positional, names, required, args, kwargs,
+                                        cls.argument_example, {})) from None
+    bound.apply_defaults()
+    for f in dataclasses.fields(cls):
+        if f.init:
+            value = bound.arguments[f.name]
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = _FROM_FACTORY
+        else:
+            continue
+        object.__setattr__(self, f.name, f.default_factory() if value is _FROM_FACTORY else value)
+    self.__post_init__()
 
 
 def check_space(owner: str, space: Any) -> Space:

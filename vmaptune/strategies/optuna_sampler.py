@@ -105,18 +105,27 @@ class OptunaSamplerState:
     round: int = struct.field(pytree_node=False, default=0)
 
 
-@checked_arguments("vt.OptunaSampler(optuna.samplers.TPESampler(seed=0), population=64)")
+_EXAMPLE = "vt.OptunaSampler(optuna.samplers.TPESampler(seed=0), population=64)"
+
+
+@checked_arguments(_EXAMPLE)
 @dataclasses.dataclass(frozen=True, init=False)
 class OptunaSampler(Strategy):
     """`rounds` populations of `population` members, each proposed by an Optuna sampler.
 
     sampler: an `optuna.samplers.BaseSampler`, e.g. `TPESampler(seed=0)`, or a function
     seed -> sampler (called at `init` with a seed drawn from the key, so runs repeat).
+
+    A @dataclass subclass takes the same arguments, sampler first, then its own fields
+    (Strategy.leading_arguments).
     """
 
     sampler: Any = None
     population: int = 64
     rounds: int = 1
+
+    leading_arguments = ("sampler",)
+    argument_example = _EXAMPLE
 
     def __init__(self, sampler: Any, population: int = 64, rounds: int = 1):
         object.__setattr__(self, "sampler", sampler)

@@ -461,7 +461,10 @@ class PBTReplayState:
     finished: bool = struct.field(pytree_node=False, default=False)
 
 
-@checked_arguments("vt.PBTReplay(pbt.schedule(state), population=3) or vt.PBTReplay.from_results(results)")
+_REPLAY_EXAMPLE = "vt.PBTReplay(pbt.schedule(state), population=3) or vt.PBTReplay.from_results(results)"
+
+
+@checked_arguments(_REPLAY_EXAMPLE)
 @dataclasses.dataclass(frozen=True, init=False)
 class PBTReplay(Strategy):
     """Trains `population` fresh members (different seeds) with one PBT schedule, from scratch:
@@ -471,10 +474,15 @@ class PBTReplay(Strategy):
         vt.tune(model, space, data, vt.PBTReplay(schedule, population=3), epochs=E)
 
     Ask / tell: one ask per segment, each returning the segment's values for every member.
+    A @dataclass subclass takes the same arguments, schedule first, then its own fields
+    (Strategy.leading_arguments).
     """
 
     schedule: PBTSchedule = None
     population: int = 1
+
+    leading_arguments = ("schedule",)
+    argument_example = _REPLAY_EXAMPLE
 
     def __init__(self, schedule: PBTSchedule, population: int = 1):  # schedule first: PBTReplay(schedule)
         object.__setattr__(self, "schedule", schedule)
