@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import vmaptune as vt
-from vmaptune import costs, engine, memory, population
+from vmaptune import atomic, costs, engine, memory, population
 from vmaptune import run_dir as run_dirs
 from vmaptune.program import one_member
 
@@ -250,6 +250,31 @@ def test_ctrl_c_keeps_the_round_in_progress(data, tmp_path, monkeypatch):
 
 
 @pytest.mark.usefixtures("sigint_as_a_user_has_it")
+def test_ctrl_c_with_a_run_dir_checkpoints_at_the_chunk_end_and_the_resume_trains_only_what_was_left(
+        data, tmp_path, monkeypatch):
+    """It lost the round's chunks since the last mid-round checkpoint (one a minute): a resume
+    trained the round again from its start."""
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3))
+    whole = vt.tune(*args, **SMALL)
+    record, chunks = population.PopulationRun._record, {"n": 0}
+
+    def record_then_interrupt(self, *a, **k):
+        record(self, *a, **k)
+        chunks["n"] += 1
+        if chunks["n"] == 5:  # round 1, epoch 2 of 3
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(population.PopulationRun, "_record", record_then_interrupt)
+    run_dir = str(tmp_path / "r")
+    with pytest.warns(UserWarning, match=r"interrupted: returning 1 finished round\(s\) and 4 members"):
+        stopped = vt.tune(*args, run_dir=run_dir, **SMALL)
+    assert stopped.members["status"].tolist()[4:] == ["interrupted"] * 4 and chunks["n"] == 5
+    resumed = vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)
+    assert chunks["n"] - 5 == 9 - 5  # 3 rounds x 3 epochs: only the chunks left
+    pd.testing.assert_frame_equal(resumed.members, whole.members)
+
+
+@pytest.mark.usefixtures("sigint_as_a_user_has_it")
 def test_ctrl_c_in_a_later_hyperband_bracket_keeps_it(data, tmp_path, monkeypatch):
     """The finished brackets have the strategy's columns (rung, budget_epochs, bracket), the one in
     progress none yet: the table fills them in (a KeyError before)."""
@@ -268,7 +293,8 @@ def test_ctrl_c_in_a_later_hyperband_bracket_keeps_it(data, tmp_path, monkeypatc
 
     def interrupt_at_the_last(self, *a, **k):
         count(self, *a, **k)
-        if counted["n"] == last:
+        if counted["n"] == last:  # twice: at once (one would wait for the next chunk, and there is none)
+            os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(population.PopulationRun, "_record", interrupt_at_the_last)
@@ -318,7 +344,8 @@ def test_ctrl_c_during_the_last_save_returns_the_finished_run(data, tmp_path, mo
 
     monkeypatch.setattr(os, "replace", replaced)
     run_dir = str(tmp_path / "r")
-    with pytest.warns(UserWarning, match="interrupted while saving the finished run; it is saved whole"):
+    with pytest.warns(UserWarning, match="Ctrl-C came as the run was ending: it had nothing left to stop; the "
+                                         "whole run is returned"):
         result = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), run_dir=run_dir, refit=1, **SMALL)
     assert not result.settings.get("interrupted") and np.isfinite(result.test_score)
     pd.testing.assert_frame_equal(vt.load_results(run_dir).members, result.members)
@@ -368,6 +395,45 @@ def test_sigterm_stops_at_the_chunk_end_checkpointed_then_reaches_the_users_hand
     resumed = vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)
     assert chunks["n"] - before == (9 - 5 if times == 1 else 9 - 3)  # 3 rounds x 3 epochs
     pd.testing.assert_frame_equal(resumed.members, whole.members)
+
+
+def test_a_failing_callback_or_disk_says_what_is_saved_and_the_run_resumes(data, tmp_path, monkeypatch):
+    """An on_round that raises, or a disk that refuses a write, ends the search with the error and a
+    note saying what was kept; the resume ends as the uninterrupted run."""
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3))
+    whole = vt.tune(*args, **SMALL)
+
+    def logging_server(results):
+        if len(results) == 8:
+            raise RuntimeError("my logging server is down")
+
+    run_dir = str(tmp_path / "callback")
+    with pytest.raises(RuntimeError, match="my logging server is down") as raised:
+        vt.tune(*args, run_dir=run_dir, on_round=logging_server, **SMALL)
+    assert any(f"on_round (logging_server) raised after round 2; the search is saved in {run_dir} up to this round: "
+               f"vt.tune(..., resume=True)" in note for note in raised.value.__notes__)
+    pd.testing.assert_frame_equal(vt.tune(*args, run_dir=run_dir, resume=True, **SMALL).members, whole.members)
+    with pytest.raises(RuntimeError) as raised:
+        vt.tune(*args, on_round=logging_server, **SMALL)
+    assert "its rounds are lost with it: give vt.tune a run_dir to keep them" in raised.value.__notes__[0]
+
+    write, seen = atomic.write_file, {"n": 0}
+
+    def full_disk(path, *a, **k):
+        if path.endswith("results.npz"):
+            seen["n"] += 1
+            if seen["n"] == 2:
+                raise OSError(27, "File too large")
+        return write(path, *a, **k)
+
+    monkeypatch.setattr(atomic, "write_file", full_disk)
+    run_dir = str(tmp_path / "disk")
+    with pytest.raises(OSError, match="File too large") as raised:
+        vt.tune(*args, run_dir=run_dir, **SMALL)
+    assert any(f"writing {run_dir} failed. What was saved before is whole" in note and "resume=True" in note
+               for note in raised.value.__notes__)
+    monkeypatch.setattr(atomic, "write_file", write)
+    pd.testing.assert_frame_equal(vt.tune(*args, run_dir=run_dir, resume=True, **SMALL).members, whole.members)
 
 
 def test_a_resume_with_nothing_to_resume_says_so(data, tmp_path):

@@ -281,8 +281,9 @@ class Checkpoints:
         difference = spec_difference(meta["spec"], self.spec)
         if difference:
             raise ValueError(f"cannot resume the run in {os.path.dirname(self.directory)}: it was started with a "
-                             f"different\n{difference}\nResume with the same inputs, pass overwrite=True "
-                             "(--overwrite) to start it again, or choose another run_dir.")
+                             f"different\n{difference}\nResume with the same inputs. To search on with other "
+                             "settings, choose another run_dir (this run stays; pd.concat joins the two tables); "
+                             "overwrite=True (--overwrite) deletes this run and starts again.")
         arrays = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeRestore()))["arrays"]
         host = pickle.loads(np.asarray(arrays.pop("host")).tobytes())
         arrays = {k: np.asarray(v) for k, v in arrays.items()}

@@ -1,7 +1,9 @@
 """Ctrl-C and SIGTERM during a search: nothing already computed is lost.
 
-Ctrl-C (SIGINT) raises KeyboardInterrupt where Python is; vt.tune saves the finished rounds and
-the round in progress to run_dir and returns them.
+Ctrl-C (SIGINT) stops vt.tune and returns the finished rounds and the round in progress. With a
+run_dir it is held until the chunk in progress ends, like SIGTERM below, so the round is
+checkpointed there and a resume goes on from that chunk (a second Ctrl-C stops at once, back to
+the last checkpoint); without one it raises KeyboardInterrupt where Python is.
 
 SIGTERM is how a cluster scheduler preempts a job (Slurm, Kubernetes, `docker stop`, `kill PID`):
 by default it ends a process at once, losing what trained since the last checkpoint. Inside
@@ -24,6 +26,7 @@ import contextlib
 import signal
 import sys
 import threading
+import warnings
 
 HELD = (signal.SIGINT, signal.SIGTERM)
 
@@ -61,30 +64,32 @@ def _flushed() -> None:
 
 
 @contextlib.contextmanager
-def held_until_chunk_end(process: int = 0, processes: int = 1):
-    """vt.tune's signals. SIGTERM (and, with several processes, Ctrl-C) only sets `pending`; the
-    run checkpoints and stops at the next chunk's start. In one process a second SIGTERM stops at
-    once. On leaving, a SIGTERM that came is sent again under the handler found on entry. A no-op
-    outside the main thread (Python runs handlers there only); a signal ignored (SIG_IGN) stays
-    ignored."""
+def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool = False):
+    """vt.tune's signals. SIGTERM, and Ctrl-C too where hold_ctrl_c (a run_dir to checkpoint, or
+    several processes), only set `pending`: the run checkpoints and stops at the next chunk's
+    start. In one process a second signal stops at once. On leaving, a SIGTERM that came is sent
+    again under the handler found on entry. A no-op outside the main thread (Python runs handlers
+    there only); a signal ignored (SIG_IGN) stays ignored."""
     if not _in_main_thread():
         yield
         return
-    caught = [signum for signum in (HELD if processes > 1 else (signal.SIGTERM,))
+    several = processes > 1
+    caught = [signum for signum in (HELD if several or hold_ctrl_c else (signal.SIGTERM,))
               if signal.getsignal(signum) not in (signal.SIG_IGN, None)]
 
     def hold(signum, frame):
-        again = _STATE["pending"] == signum
-        if again and processes == 1:
-            raise_for(take_pending())
         _STATE["sigterm"] |= signum == signal.SIGTERM
-        if not _STATE["pending"]:
+        first = _STATE["pending"]
+        _STATE["pending"] = signal.SIGTERM if signal.SIGTERM in (signum, first) else signum
+        if first and not several:  # the second: at once (several processes must stop together)
+            raise_for(take_pending())
+        if not first:
             name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
-            whole = "every process stops" if processes > 1 else "the run is saved and stops"
-            sys.stderr.write(f"\nvmaptune: {name}" + (f" in process {process}" if processes > 1 else "") +
-                             f": {whole} after the chunk in progress" +
-                             ("" if processes > 1 else " (SIGTERM again: at once)") + ".\n")
-        _STATE["pending"] = signal.SIGTERM if signal.SIGTERM in (signum, _STATE["pending"]) else signum
+            if several:
+                said = f" in process {process}: every process stops after the chunk in progress"
+            else:
+                said = f": the run is checkpointed and stops after the chunk in progress ({name} again: at once)"
+            sys.stderr.write(f"\nvmaptune: {name}{said}.\n")
 
     outer = dict(_STATE)  # (a tune inside a tune's callback)
     _STATE.update(pending=0, sigterm=False)
@@ -94,11 +99,14 @@ def held_until_chunk_end(process: int = 0, processes: int = 1):
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        came = _STATE["sigterm"]
+        came, unused = _STATE["sigterm"], _STATE["pending"]
         _STATE.update(outer)
         if came:
             _flushed()
             signal.raise_signal(signal.SIGTERM)
+        elif unused == signal.SIGINT:  # (it came as the run ended: nothing was left to stop)
+            warnings.warn("Ctrl-C came as the run was ending: it had nothing left to stop; the whole run is "
+                          "returned.", stacklevel=3)
 
 
 @contextlib.contextmanager

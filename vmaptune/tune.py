@@ -11,6 +11,7 @@ rounds (vmaptune/checkpoint.py), so `resume=True` continues a killed run exactly
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 import warnings
@@ -102,14 +103,17 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
     results.settings["time"]: where the call's time went (tracing, compiling, cache loads, training;
       vmaptune/startup.py).
     Ctrl-C returns (and saves to run_dir) the finished rounds and the round in progress, its
-    members marked 'interrupted'; results.settings['interrupted'] is then True. SIGTERM (a
+    members marked 'interrupted'; results.settings['interrupted'] is then True. With a run_dir
+    the chunk in progress ends first and the round is checkpointed there (Ctrl-C again: at once),
+    so a resume trains only what was left. SIGTERM (a
     scheduler's preemption) waits for the chunk in progress, checkpoints there and saves the same,
     then ends the process as SIGTERM would (status 143): a requeued job continues with resume=True
     from that chunk (vmaptune/interrupts.py).
     """
     profile = TimeProfile()
-    # (SIGTERM, and with several processes Ctrl-C: the run is checkpointed and stops at the next chunk)
-    with profile.measure(), interrupts.held_until_chunk_end(jax.process_index(), process_count()):
+    # (SIGTERM, and Ctrl-C with a run_dir or several processes: checkpointed and stopped at the next chunk)
+    with profile.measure(), interrupts.held_until_chunk_end(jax.process_index(), process_count(),
+                                                            hold_ctrl_c=run_dir is not None):
         return _tune(profile, model, space, data, strategy, epochs=epochs, seed=seed, metric=metric,
                      optimizer=optimizer, batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order,
                      progress=progress, run_dir=run_dir, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
@@ -218,9 +222,10 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                 if run_dir is not None or on_round is not None:
                     so_far = history.results()
                     if run_dir is not None:
-                        so_far.save(run_dir)
+                        with _writing(run_dir):
+                            so_far.save(run_dir)
                     if on_round is not None and is_primary():
-                        on_round(so_far)
+                        _call_on_round(on_round, so_far, run_dir)
         results = history.results()
         _warn_if_failed(results)
         # a finished run resumed trains no round: its refit, saved with it, is read back, not redone
@@ -237,7 +242,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         results.settings["time"] = profile.as_dict()
         if run_dir is not None:  # also when a resumed run had nothing left but this save
             try:
-                results.save(run_dir)
+                with _writing(run_dir):
+                    results.save(run_dir)
             except KeyboardInterrupt:  # held until the save ended: the run is finished and whole on disk
                 warnings.warn(f"interrupted while saving the finished run; it is saved whole in {run_dir}, and "
                               f"returned.", stacklevel=3)
@@ -273,7 +279,8 @@ class _Saver:
 
     def _save(self, host, arrays, epochs_done: int) -> None:
         if self.checkpoints is not None:
-            self.checkpoints.save(host, arrays, round=self.history.rounds, epochs_done=epochs_done)
+            with _writing(self.checkpoints.directory):
+                self.checkpoints.save(host, arrays, round=self.history.rounds, epochs_done=epochs_done)
             self.last = time.perf_counter()
 
 
@@ -288,7 +295,8 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     if len(results) == 0:
         raise interrupts.Terminated() if terminated else KeyboardInterrupt()
     if run_dir is not None:
-        results.save(run_dir)
+        with _writing(run_dir):
+            results.save(run_dir)
     kept = f"{history.rounds} finished round(s)" + (f" and {len(partial.member)} members of the round in "
                                                     "progress (status 'interrupted')" if partial else "")
     resume = " vt.tune(..., resume=True) with the same run_dir continues it." if run_dir else ""
@@ -298,6 +306,34 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     else:
         warnings.warn(f"interrupted: returning {kept}.{resume}", stacklevel=3)
     return results
+
+
+@contextlib.contextmanager
+def _writing(path: str):
+    """A write into the run directory that fails (a full disk, a quota, a file size limit) says
+    what is safe and how to go on; the error itself is kept."""
+    try:
+        yield
+    except OSError as err:
+        err.add_note(f"vmaptune: writing {path} failed. What was saved before is whole (files are replaced at "
+                     f"once, checkpoints committed whole): once the disk takes writes again, vt.tune(..., "
+                     f"resume=True) with the same run_dir (vmaptune run ... --resume) continues from the last "
+                     f"checkpoint.")
+        raise
+
+
+def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:
+    """The user's callback; its error ends the search (a broken callback is a bug to see), saying
+    what was kept."""
+    try:
+        on_round(so_far)
+    except Exception as err:
+        name = getattr(on_round, "__name__", type(on_round).__name__)
+        kept = (f"the search is saved in {run_dir} up to this round: vt.tune(..., resume=True) with the same "
+                f"run_dir continues it" if run_dir is not None else
+                "its rounds are lost with it: give vt.tune a run_dir to keep them")
+        err.add_note(f"vmaptune: on_round ({name}) raised after round {len(set(so_far.members['round']))}; {kept}.")
+        raise
 
 
 def _saved_refit(results: Results, run_dir: str, refit: int) -> bool:
