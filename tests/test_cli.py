@@ -10,6 +10,68 @@ from vmaptune.cli import CSV_KEYS, NPZ_KEYS, build, load_config, main
 from vmaptune.run_dir import Claim
 
 
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A run directory of 2 members trained 1 epoch on iris (tests copy it to change it)."""
+    out = str(tmp_path_factory.mktemp("small") / "run")
+    vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), vt.load_dataset("iris"),
+            vt.RandomSearch(population=2), epochs=1, batch_size=16, progress=False, run_dir=out)
+    return out
+
+
+def _cannot_write(run_dir, how):
+    """Makes the plots' files in run_dir unwritable: `read-only` as a read-only directory is to a user
+    (chmod; root writes there all the same, so that case needs a user), `blocked` by directories
+    in their place (an OSError for every user, root too)."""
+    if how == "read-only":
+        os.chmod(run_dir, 0o555)
+        try:
+            open(os.path.join(run_dir, "probe"), "w").close()
+        except PermissionError:
+            return
+        os.remove(os.path.join(run_dir, "probe"))
+        os.chmod(run_dir, 0o755)
+        pytest.skip("chmod does not stop this user (root) writing; the `blocked` case runs the same path")
+    for name in ("curves.png", "scores.png"):
+        os.makedirs(os.path.join(run_dir, name))
+
+
+@pytest.mark.parametrize("how", ["read-only", "blocked"])
+def test_report_on_a_run_directory_it_cannot_write_prints_the_table_and_says_how_to_get_the_plots(
+        small_run, tmp_path, capsys, how):
+    import shutil
+
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(small_run, run_dir)
+    files = lambda: sorted(n for n in os.listdir(run_dir) if os.path.isfile(os.path.join(run_dir, n)))
+    before = files()
+    _cannot_write(run_dir, how)
+    try:
+        assert main(["report", run_dir]) == 0
+    finally:
+        os.chmod(run_dir, 0o755)
+    out, err = capsys.readouterr()
+    assert "top 2 of 2" in out and "best validation accuracy" in out and "plots:" not in out
+    assert re.fullmatch(r"vmaptune report: warning: plots not written: \[Errno \d+\] [^\n]+: '"
+                        + re.escape(os.path.join(run_dir, "curves.png")) + r"'; write them elsewhere with --plots "
+                        r"DIR\.\n", err), err
+    assert files() == before  # (nothing written, nothing half-written)
+
+
+def test_report_writes_its_plots_where_plots_says(small_run, tmp_path, capsys):
+    plots = tmp_path / "a" / "plots"  # made, parents too
+    assert main(["report", small_run, "--top", "1", "--plots", str(plots)]) == 0
+    assert capsys.readouterr().out.endswith(f"\nplots: {plots / 'curves.png'}, {plots / 'scores.png'}\n")
+    assert os.path.getsize(plots / "curves.png") > 1000 and os.path.getsize(plots / "scores.png") > 1000
+    assert not {"curves.png", "scores.png"} & set(os.listdir(small_run))  # the run directory as it was
+    (tmp_path / "file").write_text("")
+    for where in (tmp_path / "file", tmp_path / "file" / "sub"):  # a place that cannot be written: an error
+        assert main(["report", small_run, "--plots", str(where)]) == 2
+        assert re.fullmatch(rf"vmaptune report: error: --plots '{re.escape(str(where))}': the plots cannot be "
+                            r"written there \(.+\); give a directory you can write to \(it is made if needed\)\.\n",
+                            capsys.readouterr().err)
+
+
 def test_demo_then_report(tmp_path, capsys):
     out = str(tmp_path / "demo")
     assert main(["demo", "--population", "8", "--epochs", "1", "--out", out, "--no-progress"]) == 0
@@ -240,7 +302,7 @@ def test_optuna_logs_no_info_lines_in_the_cli(tmp_path, capfd):
     assert optuna.logging.get_verbosity() == before  # the library's logging is left as it was
 
 
-def test_a_run_keeps_its_optuna_study_up_to_date_and_export_writes_one(tmp_path, capsys):
+def test_a_run_keeps_its_optuna_study_up_to_date_and_export_writes_one(tmp_path, capsys, small_run):
     import optuna
 
     out, db = str(tmp_path / "demo"), f"sqlite:///{tmp_path / 'runs.db'}"
@@ -253,9 +315,16 @@ def test_a_run_keeps_its_optuna_study_up_to_date_and_export_writes_one(tmp_path,
     assert main(["export", out, "--optuna", db, "--study-name", "again"]) == 0
     assert re.search(rf"4 trials in study 'again' of {re.escape(db)} \(4 complete\); see them with: "
                      rf"optuna-dashboard {re.escape(db)}", capsys.readouterr().out)
-    assert main(["export", out, "--optuna", db]) == 2  # the study 'demo' is there already
-    assert "pass overwrite=True to replace it, append=True" in capsys.readouterr().err
+    assert main(["export", out, "--optuna", db]) == 2  # the study 'demo' is there already: the flags say the fix
+    err = capsys.readouterr().err
+    assert err == (f"vmaptune export: error: study 'demo' is already in '{db}': pass --overwrite to replace it, "
+                   f"--append to add this run's new members to it, or --study-name NAME for another study.\n")
     assert main(["export", out, "--optuna", db, "--append"]) == 0  # nothing new: the same 4 trials
     assert len(optuna.load_study(study_name="demo", storage=db).trials) == 4
     assert main(["export", str(tmp_path / "nothing"), "--optuna", db]) == 2
     assert "is not a run directory" in capsys.readouterr().err
+    # another run into this study: refused, with the flags to use
+    assert main(["export", small_run, "--optuna", db, "--study-name", "demo", "--append"]) == 2
+    assert re.search(r"^vmaptune export: error: study 'demo' in '.*' holds 4 trials that are not this run's first "
+                     r"members: use --append only with the run that made the study, or pass --overwrite to replace "
+                     r"it\.$", capsys.readouterr().err)

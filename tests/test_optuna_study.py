@@ -9,6 +9,7 @@ import optuna
 import pytest
 
 import vmaptune as vt
+from vmaptune.cli import main
 
 matplotlib.use("Agg")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -122,3 +123,69 @@ def test_bad_arguments_are_refused_with_the_fix_before_anything_trains():
                                              {}, {}), "sqlite://", "x", overwrite=True, append=True)
     with pytest.raises(ValueError, match=r"study_name='': give the study a name"):
         vt.OptunaExport("sqlite://", "")
+
+
+def _as_exported(study):
+    """What an Optuna user sees of each trial (not its times: a trial finished by an append ends then)."""
+    return [(t.number, t.state, t.value, t.params, t.distributions, t.intermediate_values, t.user_attrs)
+            for t in study.trials]
+
+
+def test_an_interrupted_run_exported_then_resumed_and_appended_is_its_fresh_export(tmp_path, capsys):
+    """Ctrl-C in round 1 (its members saved 'interrupted', 2 of 3 epochs), exported; the run
+    resumed and appended (by `vmaptune export --append` and by vt.OptunaExport during the resume):
+    the study is the finished run's fresh export (no trial left FAIL)."""
+    import signal
+
+    from vmaptune import interrupts, population
+
+    run_dir, storage = str(tmp_path / "run"), f"sqlite:///{tmp_path / 'runs.db'}"
+    args = (vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0)), vt.load_dataset("iris"),
+            vt.RandomSearch(population=4, rounds=2))
+    small = dict(epochs=3, batch_size=32, seed=3, progress=False)
+    record, chunks = population.PopulationRun._record, {"n": 0}
+
+    def record_then_ctrl_c(self, *a, **k):
+        record(self, *a, **k)
+        chunks["n"] += 1
+        if chunks["n"] == 5:  # round 1, epoch 2 of 3: a Ctrl-C, held to the chunk's end (there is a run_dir)
+            interrupts._STATE["pending"] = signal.SIGINT
+
+    with pytest.MonkeyPatch.context() as patch, pytest.warns(UserWarning, match=r"interrupted: returning 1 finished"):
+        patch.setattr(population.PopulationRun, "_record", record_then_ctrl_c)
+        vt.tune(*args, run_dir=run_dir, **small)
+    interrupted = vt.load_results(run_dir)
+    assert interrupted.members["status"].tolist()[4:] == ["interrupted"] * 4
+    assert main(["export", run_dir, "--optuna", storage, "--study-name", "cli"]) == 0  # the user's report
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        f"8 trials in study 'cli' of {storage} (4 complete, 4 running); see them with: optuna-dashboard {storage}",
+        "the 4 running trials are the members of the interrupted round: after `vmaptune run ... --resume`, export "
+        "with --append to finish them."]
+    for name in ("live", "legacy"):
+        study = interrupted.to_optuna(storage, name)
+    assert [t.state for t in study.trials] == [States.COMPLETE] * 4 + [States.RUNNING] * 4  # not finished: resumable
+    assert [len(t.intermediate_values) for t in study.trials] == [3] * 4 + [2] * 4
+    legacy = optuna.load_study(study_name="legacy", storage=storage).trials  # as vmaptune exported them before: FAIL
+    optuna.delete_study(study_name="legacy", storage=storage)
+    old = optuna.create_study(storage=storage, study_name="legacy", direction="maximize")
+    old.add_trials([t if t.state != States.RUNNING else optuna.trial.create_trial(
+        state=States.FAIL, params=t.params, distributions=t.distributions, user_attrs=t.user_attrs,
+        intermediate_values=t.intermediate_values) for t in legacy])
+    assert [t.state for t in old.trials] == [States.COMPLETE] * 4 + [States.FAIL] * 4
+
+    finished = vt.tune(*args, run_dir=run_dir, resume=True, on_round=vt.OptunaExport(storage, "live"), **small)
+    assert not finished.settings.get("interrupted") and set(finished.members["status"]) == {"ok"}
+    assert main(["export", run_dir, "--optuna", storage, "--study-name", "cli", "--append"]) == 0
+    assert "(8 complete)" in capsys.readouterr().out
+    want = _as_exported(finished.to_optuna())
+    assert [w[1] for w in want] == [States.COMPLETE] * 8 and [len(w[5]) for w in want] == [3] * 8
+    for name in ("cli", "live"):
+        assert _as_exported(optuna.load_study(study_name=name, storage=storage)) == want, name
+    finished.to_optuna(storage, "cli", append=True)  # again: nothing changes
+    assert _as_exported(optuna.load_study(study_name="cli", storage=storage)) == want
+    with pytest.raises(ValueError, match=r"study_name='legacy' in 'sqlite:///.*runs.db': trials 4-7 were exported "
+                                         r"as FAIL while their members were interrupted, and those members have "
+                                         r"finished since; a finished trial cannot be changed: pass overwrite=True "
+                                         r"to export the run anew\."):
+        finished.to_optuna(storage, "legacy", append=True)
+    assert _as_exported(finished.to_optuna(storage, "legacy", overwrite=True)) == want

@@ -59,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = sub.add_parser("report", help="print a run directory's table and write its plots")
     report.add_argument("run_dir")
     report.add_argument("--top", type=_positive_int, default=10)
+    report.add_argument("--plots", default=None, metavar="DIR",
+                        help="write curves.png and scores.png to DIR (made if needed) instead of the run directory "
+                             "(for a run directory you cannot write to)")
     export = sub.add_parser("export", help="write a run directory's members to an Optuna study (optuna-dashboard, "
                                            "Optuna's plots)")
     export.add_argument("run_dir")
@@ -79,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _run(args)
             if args.command == "export":
                 return _export(args)
-            return _report(args.run_dir, args.top)
+            return _report(args.run_dir, args.top, args.plots)
         except (ValueError, TypeError, OSError) as err:
             print(f"vmaptune {args.command}: error: {err}", file=sys.stderr)
             return 2
@@ -380,7 +383,7 @@ def _optuna_logs_quiet(import_optuna: bool = False):
         optuna.logging.set_verbosity(previous)
 
 
-def _report(run_dir: str, top: int) -> int:
+def _report(run_dir: str, top: int, plots: str | None = None) -> int:
     import vmaptune as vt
     from vmaptune.plots import plot_curves, plot_scores
     from vmaptune.results import RESULTS_FILE, STATUS_INTERRUPTED
@@ -396,8 +399,20 @@ def _report(run_dir: str, top: int) -> int:
         print(f"run interrupted: {partial} of {len(result)} members are partial (scores so far); continue it with "
               f"`vmaptune run <config> --out {run_dir} --resume` (the command that started it, plus --resume).")
     print(result.summary(top))
-    curves = plot_curves(result, os.path.join(run_dir, "curves.png"), k=min(top, len(result)))
-    scores = plot_scores(result, os.path.join(run_dir, "scores.png"))
+    where = run_dir if plots is None else plots
+    try:
+        if plots is not None and os.path.exists(plots) and not os.path.isdir(plots):
+            raise NotADirectoryError(f"{plots!r} is a file")
+        curves = plot_curves(result, os.path.join(where, "curves.png"), k=min(top, len(result)))
+        scores = plot_scores(result, os.path.join(where, "scores.png"))
+    except OSError as err:
+        if plots is not None:
+            raise ValueError(f"--plots {plots!r}: the plots cannot be written there ({err}); give a directory you "
+                             f"can write to (it is made if needed).") from None
+        # a run directory read-only to this user (a shared or archived run): the report stands without its plots
+        print(f"vmaptune report: warning: plots not written: {err}; write them elsewhere with --plots DIR.",
+              file=sys.stderr)
+        return 0
     print(f"\nplots: {curves}, {scores}")
     return 0
 
@@ -409,20 +424,24 @@ def _study_name(run_dir: str) -> str:
 
 def _export(args) -> int:
     import vmaptune as vt
+    from vmaptune.optuna_study import CLI_FIXES, to_optuna
 
     if not os.path.isdir(args.run_dir):
         raise ValueError(f"{args.run_dir!r} is not a run directory; give the --out directory of `vmaptune run` / "
                          f"`vmaptune demo`.")
     name = args.study_name or _study_name(args.run_dir)
     with _optuna_logs_quiet(import_optuna=True):
-        study = vt.load_results(args.run_dir).to_optuna(args.optuna, name, overwrite=args.overwrite,
-                                                        append=args.append)
+        study = to_optuna(vt.load_results(args.run_dir), args.optuna, name, overwrite=args.overwrite,
+                          append=args.append, _fixes=CLI_FIXES)  # (its errors name the flags, not Python's arguments)
     states = {}
     for trial in study.trials:
         states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
     print(f"{len(study.trials)} trials in study {name!r} of {args.optuna} "
           f"({', '.join(f'{n} {state}' for state, n in sorted(states.items()))}); see them with: "
           f"optuna-dashboard {args.optuna}")
+    if states.get("running"):
+        print(f"the {states['running']} running trials are the members of the interrupted round: after "
+              f"`vmaptune run ... --resume`, export with --append to finish them.")
     return 0
 
 

@@ -12,7 +12,12 @@ the study minimising it. The validation curve is the trial's intermediate values
 
 States: a member that trained to the end (or stopped early on its own patience) is COMPLETE; one a
 strategy stopped before the last epoch (successive halving's lower rungs, members packed out) is
-PRUNED, its value None as Optuna's pruned trials have; a diverged or interrupted member is FAIL.
+PRUNED, its value None as Optuna's pruned trials have; a diverged member is FAIL. A member of the
+round a Ctrl-C ended (status 'interrupted') is RUNNING, with its curve so far: it is not finished,
+and the run can resume. An append after the resume (`append=True`, vt.OptunaExport, `vmaptune
+export --append`) finishes those trials in place (state, value, curve, attributes), so the study
+ends as a fresh export of the finished run (Optuna cannot change a finished trial, so they are
+never exported as FAIL).
 The table's other columns (round, member, status, epochs_trained, test_score, a strategy's rung or
 lineage) are each trial's user attributes.
 """
@@ -34,15 +39,35 @@ STUDY_SETTINGS = ("strategy", "model", "dataset", "task", "metric", "loss", "opt
                   "batch_size", "cv", "seeds", "early_stopping")
 
 
+#: How an error names the ways out: the Python arguments (the command line passes CLI_FIXES).
+PYTHON_FIXES = {
+    "name": "study_name={name!r}",
+    "exists": "pass overwrite=True to replace it, append=True to add this run's new members to it, or another "
+              "study_name",
+    "other_run": "append only the run that made the study, or pass overwrite=True",
+    "anew": "pass overwrite=True to export the run anew",
+}
+CLI_FIXES = {
+    "name": "study {name!r}",
+    "exists": "pass --overwrite to replace it, --append to add this run's new members to it, or --study-name NAME "
+              "for another study",
+    "other_run": "use --append only with the run that made the study, or pass --overwrite to replace it",
+    "anew": "pass --overwrite to export the run anew",
+}
+
+
 def to_optuna(results: Results, storage: Any = None, study_name: str | None = None, *, overwrite: bool = False,
-              append: bool = False):
-    """-> an optuna.Study holding one finished trial per member of `results`.
+              append: bool = False, _fixes: dict = PYTHON_FIXES):
+    """-> an optuna.Study holding one trial per member of `results` (RUNNING for a member a
+    Ctrl-C interrupted, finished for the others).
 
     storage: None (in memory), a database URL ("sqlite:///runs.db", what optuna-dashboard
       opens) or an optuna storage object. study_name: default "vmaptune <dataset> <start time>".
     overwrite: replace a study of that name already in storage (else that is an error).
-    append: add only the members the study does not hold yet (the same run exported again as it
-      goes on: `OptunaExport`); its trials must be this run's first members."""
+    append: bring the study up to this run's results (the same run exported again as it goes on:
+      `OptunaExport`, or after a resume): add the members it does not hold yet, and finish the
+      RUNNING trials of members that were interrupted and have finished since; its trials must be
+      this run's first members."""
     optuna = _import_optuna()
     if not isinstance(results, Results):
         raise TypeError(f"to_optuna takes the Results of vt.tune or vt.load_results, got {type(results).__name__}.")
@@ -64,18 +89,11 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
         study = optuna.create_study(storage=storage, study_name=name, load_if_exists=append,
                                     direction="maximize" if sign > 0 else "minimize")
     except optuna.exceptions.DuplicatedStudyError:
-        raise ValueError(f"study_name={name!r} is already in {storage!r}: pass overwrite=True to replace it, "
-                         f"append=True to add this run's new members to it, or another study_name.") from None
+        raise ValueError(f"{_fixes['name'].format(name=name)} is already in {storage!r}: {_fixes['exists']}.") from None
     held = study.get_trials(deepcopy=False)
-    if held:  # (append) the study must be this run's: its trials are the table's first members, and
-        # only the members after them are built (a long run appends a round at a time)
-        members = results.members["member"].tolist()
-        last_and_new = _trials(optuna, results, sign, started, first=len(held) - 1)  # (its last held one, to compare)
-        if (len(held) > len(members) or [t.user_attrs.get("member") for t in held] != members[:len(held)]
-                or held[-1].params != last_and_new[0].params):
-            raise ValueError(f"study_name={name!r} in {storage!r} holds {len(held)} trials that are not this run's "
-                             f"first members: append only the run that made the study, or pass overwrite=True.")
-        study.add_trials(last_and_new[1:])
+    if held:
+        _append(optuna, study, held, results, sign, started, f"{_fixes['name'].format(name=name)} in {storage!r}",
+                _fixes)
         return study
     trials = _trials(optuna, results, sign, started)
     with warnings.catch_warnings():  # (set_metric_names is marked experimental: not the user's concern)
@@ -88,10 +106,68 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
     return study
 
 
+def _append(optuna, study, held: list, results: Results, sign: float, started, where: str, fixes: dict) -> None:
+    """Brings a study of this run up to `results`: the study must be this run's (its trials are the
+    table's first members, with their parameters); its RUNNING trials (members interrupted when it
+    was exported) get their members' state, value, curve and attributes now, and the members after
+    its trials are added. Only the rows from its first RUNNING trial (else its last trial, to
+    compare) on are built: a long run appends a round at a time. Everything is checked before the
+    study is changed."""
+    RUNNING = optuna.trial.TrialState.RUNNING
+    members = results.members["member"].tolist()
+    if len(held) > len(members) or [t.user_attrs.get("member") for t in held] != members[:len(held)]:
+        raise ValueError(f"{where} holds {len(held)} trials that are not this run's first members: "
+                         f"{fixes['other_run']}.")
+    first = min([i for i, t in enumerate(held) if t.state == RUNNING or t.user_attrs.get("status") ==
+                 STATUS_INTERRUPTED] + [len(held) - 1])
+    fresh = _trials(optuna, results, sign, started, first=first)
+    pairs = list(zip(held[first:], fresh))
+    if any(old.params != new.params for old, new in pairs):
+        raise ValueError(f"{where} holds {len(held)} trials that are not this run's first members: "
+                         f"{fixes['other_run']}.")
+    # an older vmaptune exported interrupted members as FAIL: finished trials, which Optuna cannot change
+    stale = [old.number for old, new in pairs if old.state.is_finished() and old.user_attrs.get("status") ==
+             STATUS_INTERRUPTED and new.user_attrs.get("status") != STATUS_INTERRUPTED]
+    lost = [old.number for old, new in pairs if old.state == RUNNING
+            and set(old.intermediate_values) - set(new.intermediate_values)]
+    if stale or lost:
+        why = (f"trials {_numbers(stale)} were exported as {held[stale[0]].state.name} while their members were "
+               f"interrupted, and those members have finished since; a finished trial cannot be changed"
+               if stale else f"trials {_numbers(lost)} hold intermediate values at epochs the run no longer has, "
+               f"which Optuna cannot remove")
+        raise ValueError(f"{where}: {why}: {fixes['anew']}.")
+    storage = study._storage  # (Optuna's storage API: what study.tell and trial.report write through)
+    for old, new in pairs:
+        if old.state != RUNNING:
+            continue
+        trial_id = old._trial_id
+        for step, value in new.intermediate_values.items():
+            if old.intermediate_values.get(step) != value:
+                storage.set_trial_intermediate_value(trial_id, step, value)
+        for key, value in new.user_attrs.items():
+            if key not in old.user_attrs or old.user_attrs[key] != value:
+                storage.set_trial_user_attr(trial_id, key, value)
+        if new.state != RUNNING:  # (last: a finished trial is no longer updatable)
+            storage.set_trial_state_values(trial_id, new.state, None if new.value is None else [new.value])
+    study.add_trials(fresh[len(held) - first:])
+
+
+def _numbers(numbers: list[int]) -> str:
+    """[16, 17, 18, 20] -> '16-18, 20'."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans)
+
+
 class OptunaExport:
     """A vt.tune callback (`on_round=`) that keeps an Optuna study up to date while a search runs:
     after each round the members not yet in the study are added, so optuna-dashboard shows a
-    long run as it goes; a resumed run goes on adding to the same study. An export that fails (the
+    long run as it goes; a resumed run goes on adding to the same study (and finishes the RUNNING
+    trials an export of the interrupted run left). An export that fails (the
     database unreachable, a study of another run under that name) is a warning: the search goes on.
 
         vt.tune(..., on_round=vt.OptunaExport("sqlite:///runs.db", "digits-bo"))"""
@@ -125,7 +201,9 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
         row = row._asdict()
         status = row.get("status")
         trained = int(row.get("epochs_trained") or 0)
-        if status in (STATUS_DIVERGED, STATUS_INTERRUPTED) or not math.isfinite(row.get("score", math.nan)):
+        if status == STATUS_INTERRUPTED:  # not finished: the run can resume it (an append then finishes it)
+            state, value = TrialState.RUNNING, None
+        elif status == STATUS_DIVERGED or not math.isfinite(row.get("score", math.nan)):
             state, value = TrialState.FAIL, None
         elif status != STATUS_STOPPED and epochs and trained < epochs:
             state, value = TrialState.PRUNED, None  # a strategy ended it before the last epoch
@@ -137,7 +215,7 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
         out.append(optuna.trial.FrozenTrial(
             number=-1, trial_id=-1, state=state, value=value, values=None,
             datetime_start=start or end or datetime.datetime.now(),
-            datetime_complete=end or start or datetime.datetime.now(),
+            datetime_complete=None if state == TrialState.RUNNING else end or start or datetime.datetime.now(),
             params={oname: to_optuna_value(space[n], dist, results.hp[n][i]) for n, (oname, dist) in params.items()},
             distributions=distributions, intermediate_values=steps, system_attrs={},
             user_attrs={k: _plain(v) for k, v in row.items() if k not in hp_names}))
