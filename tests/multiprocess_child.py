@@ -21,6 +21,10 @@ from vmaptune import checkpoint, cli, distributed, population
 
 
 def main() -> int:
+    # Ctrl-C reaches this process as it reaches a user's: a suite started as a background job of a
+    # non-interactive shell (CI's) hands its children SIGINT ignored (POSIX), and vt.tune leaves an
+    # ignored signal ignored, as the shell meant
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     argv = sys.argv[1:]
     split = argv.index("--")
     parser = argparse.ArgumentParser()

@@ -123,7 +123,8 @@ class Results:
                   append: bool = False):
         """-> an optuna.Study with one trial per member, for Optuna's dashboard, plots and
         importances (storage: None in memory, or a URL such as "sqlite:///runs.db"; overwrite /
-        append a study of that name already there); vmaptune/optuna_study.py says how members map
+        append a study of that name already there: an append after a resume finishes the RUNNING
+        trials of the members that were interrupted); vmaptune/optuna_study.py says how members map
         to trials."""
         from vmaptune.optuna_study import to_optuna
 
