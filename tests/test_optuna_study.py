@@ -165,6 +165,8 @@ def test_an_interrupted_run_exported_then_resumed_and_appended_is_its_fresh_expo
         study = interrupted.to_optuna(storage, name)
     assert [t.state for t in study.trials] == [States.COMPLETE] * 4 + [States.RUNNING] * 4  # not finished: resumable
     assert [len(t.intermediate_values) for t in study.trials] == [3] * 4 + [2] * 4
+    # a running member's values may still change (PBT's do): its trial gets them once it finishes
+    assert [bool(t.params) for t in study.trials] == [True] * 4 + [False] * 4
     legacy = optuna.load_study(study_name="legacy", storage=storage).trials  # as vmaptune exported them before: FAIL
     optuna.delete_study(study_name="legacy", storage=storage)
     old = optuna.create_study(storage=storage, study_name="legacy", direction="maximize")

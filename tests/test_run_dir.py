@@ -410,8 +410,8 @@ def test_a_failing_callback_or_disk_says_what_is_saved_and_the_run_resumes(data,
     run_dir = str(tmp_path / "callback")
     with pytest.raises(RuntimeError, match="my logging server is down") as raised:
         vt.tune(*args, run_dir=run_dir, on_round=logging_server, **SMALL)
-    assert any(f"on_round (logging_server) raised after round 2; the search is saved in {run_dir} up to this round: "
-               f"vt.tune(..., resume=True)" in note for note in raised.value.__notes__)
+    assert any(f"on_round (logging_server) raised after round 1 (the table's round column); the search is saved in "
+               f"{run_dir} up to this round: vt.tune(..., resume=True)" in note for note in raised.value.__notes__)
     pd.testing.assert_frame_equal(vt.tune(*args, run_dir=run_dir, resume=True, **SMALL).members, whole.members)
     with pytest.raises(RuntimeError) as raised:
         vt.tune(*args, on_round=logging_server, **SMALL)

@@ -13,7 +13,8 @@ the study minimising it. The validation curve is the trial's intermediate values
 States: a member that trained to the end (or stopped early on its own patience) is COMPLETE; one a
 strategy stopped before the last epoch (successive halving's lower rungs, members packed out) is
 PRUNED, its value None as Optuna's pruned trials have; a diverged member is FAIL. A member of the
-round a Ctrl-C ended (status 'interrupted') is RUNNING, with its curve so far: it is not finished,
+round a Ctrl-C ended (status 'interrupted') is RUNNING, with its curve so far and no parameters
+yet (a strategy may still change them, PBT's does): it is not finished,
 and the run can resume. An append after the resume (`append=True`, vt.OptunaExport, `vmaptune
 export --append`) finishes those trials in place (state, value, curve, attributes), so the study
 ends as a fresh export of the finished run (Optuna cannot change a finished trial, so they are
@@ -122,7 +123,8 @@ def _append(optuna, study, held: list, results: Results, sign: float, started, w
                  STATUS_INTERRUPTED] + [len(held) - 1])
     fresh = _trials(optuna, results, sign, started, first=first)
     pairs = list(zip(held[first:], fresh))
-    if any(old.params != new.params for old, new in pairs):
+    # (a running member's trial has no parameters yet: nothing to compare)
+    if any(old.params and new.params and old.params != new.params for old, new in pairs):
         raise ValueError(f"{where} holds {len(held)} trials that are not this run's first members: "
                          f"{fixes['other_run']}.")
     # an older vmaptune exported interrupted members as FAIL: finished trials, which Optuna cannot change
@@ -141,6 +143,10 @@ def _append(optuna, study, held: list, results: Results, sign: float, started, w
         if old.state != RUNNING:
             continue
         trial_id = old._trial_id
+        if new.state != RUNNING:  # its values, now final
+            for name, value in new.params.items():
+                distribution = new.distributions[name]
+                storage.set_trial_param(trial_id, name, distribution.to_internal_repr(value), distribution)
         for step, value in new.intermediate_values.items():
             if old.intermediate_values.get(step) != value:
                 storage.set_trial_intermediate_value(trial_id, step, value)
@@ -216,8 +222,12 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
             number=-1, trial_id=-1, state=state, value=value, values=None,
             datetime_start=start or end or datetime.datetime.now(),
             datetime_complete=None if state == TrialState.RUNNING else end or start or datetime.datetime.now(),
-            params={oname: to_optuna_value(space[n], dist, results.hp[n][i]) for n, (oname, dist) in params.items()},
-            distributions=distributions, intermediate_values=steps, system_attrs={},
+            # (a running member's values may still change, PBT's do: given once it finishes, as Optuna's
+            # own running trials get theirs when they are suggested)
+            params={} if state == TrialState.RUNNING else
+            {oname: to_optuna_value(space[n], dist, results.hp[n][i]) for n, (oname, dist) in params.items()},
+            distributions={} if state == TrialState.RUNNING else distributions,
+            intermediate_values=steps, system_attrs={},
             user_attrs={k: _plain(v) for k, v in row.items() if k not in hp_names}))
     return out
 

@@ -332,7 +332,8 @@ def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:
         kept = (f"the search is saved in {run_dir} up to this round: vt.tune(..., resume=True) with the same "
                 f"run_dir continues it" if run_dir is not None else
                 "its rounds are lost with it: give vt.tune a run_dir to keep them")
-        err.add_note(f"vmaptune: on_round ({name}) raised after round {len(set(so_far.members['round']))}; {kept}.")
+        err.add_note(f"vmaptune: on_round ({name}) raised after round {int(so_far.members['round'].max())} (the "
+                     f"table's round column); {kept}. (A resume calls it from the next round on.)")
         raise
 
 
