@@ -228,32 +228,11 @@ def sigint_as_a_user_has_it():
 
 
 @pytest.mark.usefixtures("sigint_as_a_user_has_it")
-def test_ctrl_c_keeps_the_round_in_progress(data, tmp_path, monkeypatch):
-    record = population.PopulationRun._record
-    chunks = {"n": 0}
-
-    def record_then_interrupt(self, *args, **kwargs):
-        record(self, *args, **kwargs)
-        chunks["n"] += 1
-        if chunks["n"] == 5:  # round 1, epoch 2 of 3
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(population.PopulationRun, "_record", record_then_interrupt)
-    run_dir = str(tmp_path / "r")
-    with pytest.warns(UserWarning, match=r"interrupted: returning 1 finished round\(s\) and 4 members of the round"):
-        result = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3), run_dir=run_dir, **SMALL)
-    assert result.settings["interrupted"] and len(result) == 8
-    assert result.members["status"].tolist()[4:] == ["interrupted"] * 4
-    assert np.isfinite(result.curves["val_score"][4:, :2]).all() and np.isnan(result.curves["val_score"][4:, 2]).all()
-    saved = vt.load_results(run_dir)
-    assert saved.members["status"].tolist() == result.members["status"].tolist()
-
-
-@pytest.mark.usefixtures("sigint_as_a_user_has_it")
-def test_ctrl_c_with_a_run_dir_checkpoints_at_the_chunk_end_and_the_resume_trains_only_what_was_left(
+def test_ctrl_c_keeps_the_round_in_progress_checkpointed_and_the_resume_trains_only_what_was_left(
         data, tmp_path, monkeypatch):
-    """It lost the round's chunks since the last mid-round checkpoint (one a minute): a resume
-    trained the round again from its start."""
+    """With a run_dir the chunk in progress ends and the round is checkpointed there: before, the
+    round was kept only in the table, and a resume trained it again from its start (mid-round
+    checkpoints are otherwise once a minute)."""
     args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3))
     whole = vt.tune(*args, **SMALL)
     record, chunks = population.PopulationRun._record, {"n": 0}
@@ -266,9 +245,12 @@ def test_ctrl_c_with_a_run_dir_checkpoints_at_the_chunk_end_and_the_resume_train
 
     monkeypatch.setattr(population.PopulationRun, "_record", record_then_interrupt)
     run_dir = str(tmp_path / "r")
-    with pytest.warns(UserWarning, match=r"interrupted: returning 1 finished round\(s\) and 4 members"):
+    with pytest.warns(UserWarning, match=r"interrupted: returning 1 finished round\(s\) and 4 members of the round"):
         stopped = vt.tune(*args, run_dir=run_dir, **SMALL)
-    assert stopped.members["status"].tolist()[4:] == ["interrupted"] * 4 and chunks["n"] == 5
+    assert stopped.settings["interrupted"] and len(stopped) == 8 and chunks["n"] == 5
+    assert stopped.members["status"].tolist()[4:] == ["interrupted"] * 4
+    assert np.isfinite(stopped.curves["val_score"][4:, :2]).all() and np.isnan(stopped.curves["val_score"][4:, 2]).all()
+    assert vt.load_results(run_dir).members["status"].tolist() == stopped.members["status"].tolist()
     resumed = vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)
     assert chunks["n"] - 5 == 9 - 5  # 3 rounds x 3 epochs: only the chunks left
     pd.testing.assert_frame_equal(resumed.members, whole.members)
