@@ -328,3 +328,11 @@ def test_a_run_keeps_its_optuna_study_up_to_date_and_export_writes_one(tmp_path,
     assert re.search(r"^vmaptune export: error: study 'demo' in '.*' holds 4 trials that are not this run's first "
                      r"members: use --append only with the run that made the study, or pass --overwrite to replace "
                      r"it\.$", capsys.readouterr().err)
+
+
+def test_python_dash_m_vmaptune_is_the_command():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "vmaptune", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "usage: vmaptune" in done.stdout and "demo" in done.stdout, done.stderr[-2000:]

@@ -83,7 +83,16 @@ def test_user_defined_and_negated_metrics(diabetes):
     space = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-2))
     median_ae = vt.Metric("neg_median_ae", "regression", lambda out, y: -jnp.median(jnp.abs(out[:, 0] - y)))
     result = vt.tune(MODEL, space, diabetes, vt.RandomSearch(population=4), metric=median_ae, **KW)
-    assert result.metric == "neg_median_ae" and -1.5 < result.best_score < 0
+    # your metric sees outputs and targets in the targets' own units (diabetes: std 77), not standardised
+    assert result.metric == "neg_median_ae" and -150 < result.best_score < -10
+    mine = vt.Metric("my_neg_mae", "regression", lambda out, y: -jnp.mean(jnp.abs(out[:, 0] - y)))
+    own = vt.tune(MODEL, space, diabetes, vt.RandomSearch(population=4), metric=mine, refit=1, **KW)
+    built_in = vt.tune(MODEL, space, diabetes, vt.RandomSearch(population=4), metric="neg_mae", refit=1, **KW)
+    np.testing.assert_allclose(own.members["score"], built_in.members["score"] * diabetes.y_std, rtol=1e-4)
+    model = own.best_model()
+    assert model.evaluate(*diabetes.raw("test"), metric=mine) == pytest.approx(own.test_score, rel=1e-4)
+    assert model.evaluate(*diabetes.raw("test"), metric=mine) == pytest.approx(
+        model.evaluate(*diabetes.raw("test"), metric="neg_mae") * diabetes.y_std, rel=1e-4)
     mse = vt.tune(MODEL, space, diabetes, vt.RandomSearch(population=4), metric="mse", **KW)
     neg = vt.tune(MODEL, space, diabetes, vt.RandomSearch(population=4), metric="neg_mse", **KW)
     np.testing.assert_allclose(mse.members["score"], neg.members["score"], rtol=1e-6)  # mse is negated

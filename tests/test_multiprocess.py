@@ -214,3 +214,35 @@ def test_sigterm_in_every_process_checkpoints_saves_and_ends_them_all(tmp_path):
     assert vt.load_results(run_dir).settings["interrupted"]
     succeeded(launch(tmp_path, "pbt", run_dir=run_dir, extra=("--resume",)))
     assert_same(vt.load_results(run_dir), reference("pbt", tmp_path))
+
+
+def test_sigterm_in_one_process_ends_it_and_the_others_return_interrupted_without_waiting(tmp_path):
+    """SIGTERM reaches process 1 only (a scheduler preempting one host): every process stops at the
+    next chunk, process 1 ends as SIGTERM ends a process, process 0 reports the run interrupted
+    (130). Process 1 leaves JAX's distributed runtime first: killed without it, process 0 waited at
+    its exit for the heartbeat timeout, then aborted with status 134."""
+    run_dir = str(tmp_path / "shared" / "run")
+    started = time.monotonic()
+    out = launch(tmp_path, "pbt", run_dir=run_dir, child=("--at-chunk", "3", "--do", "terminate", "--in-process", "1"))
+    assert time.monotonic() - started < 60, "a process waited for the distributed service's timeout"
+    (code0, _, err0), (code1, _, err1) = out
+    assert code1 == -signal.SIGTERM and "terminated (SIGTERM): saved" in err1, err1[-2000:]
+    assert code0 == 130 and "interrupted; " in err0, err0[-2000:]
+    succeeded(launch(tmp_path, "pbt", run_dir=run_dir, extra=("--resume",)))
+    assert_same(vt.load_results(run_dir), reference("pbt", tmp_path))
+
+
+def test_a_run_checkpointed_on_one_process_resumes_on_two(tmp_path):
+    """A population of 7 rows checkpointed by one process resumes on two, which need an even row
+    count: filler rows pad the restored round (the resume failed with 'a population of 7 rows
+    cannot split over 2 processes'). Equal to the uninterrupted run up to float rounding."""
+    run_dir = str(tmp_path / "shared" / "run")
+    seven = CONFIGS["pbt"].replace("population = 8", "population = 7")
+    killed = launch(tmp_path, "pbt", run_dir=run_dir, processes=1, own_config={0: seven},
+                    child=("--at-chunk", "3", "--do", "kill"))
+    assert killed[0][0] == -signal.SIGKILL, killed[0][2][-2000:]
+    succeeded(launch(tmp_path, "pbt", run_dir=run_dir, own_config={0: seven, 1: seven}, extra=("--resume",)))
+    path = tmp_path / "seven.toml"
+    path.write_text(seven)
+    model, space, data, strategy, kwargs = cli.build(cli.load_config(str(path)))
+    assert_same(vt.load_results(run_dir), vt.tune(model, space, data, strategy, progress=False, **kwargs))

@@ -86,3 +86,22 @@ def test_sigterm_checkpoints_at_the_chunk_end_saves_and_ends_the_process(tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     assert "chunks trained: 5" in done.stdout  # 8 in all, 3 before the signal
     assert_same_results(vt.load_results(run_dir), want)
+
+
+def test_a_strategy_acting_during_training_is_checkpointed_at_its_decisions_not_after_every_chunk(tmp_path,
+                                                                                                  monkeypatch):
+    """A checkpoint after every one-epoch chunk made PBT(interval=50) with a run_dir twice as slow;
+    the chunks between two decisions replay exactly, so the run is saved where a decision was made
+    (and on the clock), and at the end of the round (epochs_done 0)."""
+    from vmaptune.checkpoint import Checkpoints
+
+    saved, save = [], Checkpoints.save
+
+    def spy(self, host, arrays, **meta):
+        saved.append(meta["epochs_done"])
+        return save(self, host, arrays, **meta)
+
+    monkeypatch.setattr(Checkpoints, "save", spy)
+    vt.tune(vt.MLP(hidden=1, units=8), resume_child.SPACE, resume_child.data(), vt.PBT(population=4, interval=3),
+            epochs=9, batch_size=16, run_dir=str(tmp_path / "pbt"), progress=False)
+    assert saved == [3, 6, 0]

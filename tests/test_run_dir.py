@@ -601,3 +601,24 @@ def test_a_checkpoint_keeps_arrays_of_zero_size(tmp_path):
     for name, array in arrays.items():
         assert restored.arrays[name].dtype == array.dtype
         np.testing.assert_array_equal(restored.arrays[name], array)
+
+
+@pytest.mark.usefixtures("sigint_as_a_user_has_it")
+def test_an_interrupted_pbt_round_keeps_its_lineage_columns_so_far(data, monkeypatch):
+    """A strategy's own columns of the round in progress come from its state at the interrupt (the
+    table lacked them: a script reading result.members["parent"] failed with a KeyError)."""
+    record, counted = population.PopulationRun._record, {"n": 0}
+
+    def interrupt(self, *a, **k):
+        record(self, *a, **k)
+        counted["n"] += 1
+        if counted["n"] == 3:  # after two exploit / explore steps
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(population.PopulationRun, "_record", interrupt)
+    with pytest.warns(UserWarning, match=r"interrupted: returning 0 finished round\(s\) and 4 members"):
+        result = vt.tune(MODEL, SPACE, data, vt.PBT(population=4, interval=1), **{**SMALL, "epochs": 6})
+    members = result.members
+    assert (members["status"] == "interrupted").all()
+    assert (members["generation"] >= 1).all() and members["parent"].notna().all()
+    assert members["lineage"].str.count(">").eq(members["generation"]).all()

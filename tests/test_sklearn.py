@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import vmaptune as vt
+from vmaptune.metrics import METRICS, in_target_units
 
 # Each entry: a scikit-learn check the estimators do not pass, and why. None at present: every check
 # of scikit-learn's suite passes for both estimators.
@@ -176,8 +177,8 @@ def test_regression_search_scores_in_the_targets_units():
     assert search.score(X, y) == pytest.approx(-mean_squared_error(y, search.predict(X)), rel=1e-6)
     metric = vt.Metric("neg_max_error", "regression", lambda out, t: -jnp.max(jnp.abs(out[:, 0] - t)))
     search.set_params(scoring=metric)
-    model = search.best_estimator_.model_
-    assert search.score(X, y) == pytest.approx(-np.max(np.abs(search.predict(X) - y)) / model.y_std, rel=1e-5)
+    # a vt.Metric of regression is called in the targets' own units (it was given standardised values)
+    assert search.score(X, y) == pytest.approx(-np.max(np.abs(search.predict(X) - y)), rel=1e-5)
 
 
 def test_your_own_model_as_an_estimator(images_arrays):
@@ -229,6 +230,25 @@ def images_arrays():
      r"early_stopping=True: give a patience in epochs \(an integer >= 1\), vt.EarlyStopping"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"epochs": [3, 5]}),
      r"names 'epochs', a run setting, not a searched one: give PopulationSearchCV\(epochs=\.\.\.\)"),
+    # scikit-learn's names, and settings of the run, name what to write instead
+    (lambda: vt.MLPClassifier(max_iter=50), r"MLPClassifier\(max_iter=\.\.\.\): max_iter is scikit-learn's name; "
+                                            r"vmaptune's is epochs"),
+    (lambda: vt.MLPRegressor(hidden_layer_sizes=(10,)), r"vmaptune's is n_hidden \(the number of hidden layers\) and "
+                                                        r"n_units"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"hidden_layer_sizes": [(10,), (20,)]}),
+     r"names 'hidden_layer_sizes', scikit-learn's name; vmaptune's is n_hidden"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"patience": [2, 5]}),
+     r"names 'patience', a setting of the training run.*MLPClassifier\(patience=\.\.\.\)"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, scoring=["accuracy", "neg_log_loss"]),
+     r"several metrics at once are not supported"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, scoring=lambda e, X, y: 0.0),
+     r"a scorer callable cannot run inside the compiled program.*vt.Metric"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, n_iter=0),
+     r"PopulationSearchCV: n_iter must be an integer >= 1, got 0"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, n_iter=2.5),
+     r"n_iter must be an integer >= 1, got 2.5"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, cv="3"),
+     r"cv='3': give the number of folds \(an integer >= 2\), a scikit-learn splitter"),
 ])
 def test_bad_search_arguments(iris, make, match):
     X, y = iris
@@ -242,13 +262,14 @@ def test_mse_and_mae_of_several_targets_are_scikit_learns_in_each_targets_units(
     rng = np.random.default_rng(0)
     X = rng.normal(size=(90, 3))
     Y = np.c_[X[:, 0], 100 * X[:, 1] + 5]  # two targets a hundred times apart in scale
-    data = vt.sklearn._dataset(X, Y, "regression", 0.2, 0, pool_only=True)
+    data = vt.sklearn._pool_dataset(X, Y, "regression")[0]
     out = rng.normal(size=(40, 2)).astype(np.float32)  # outputs and targets, standardised
     y = rng.normal(size=(40, 2)).astype(np.float32)
     raw_out, raw_y = data.unscale_targets(out), data.unscale_targets(y)
     for name, sklearn_metric in (("neg_mse", mean_squared_error), ("neg_mae", mean_absolute_error)):
-        metric = vt.sklearn._in_target_units(name, data)
-        score = float(metric.score(out, y)) * vt.sklearn._score_unit(metric, data)
+        metric = vt.sklearn._in_target_units(name, data)  # as the search's program scores it:
+        scored = in_target_units(metric if isinstance(metric, vt.Metric) else METRICS[metric], data.y_mean, data.y_std)
+        score = float(scored.score(out, y)) * vt.sklearn._score_unit(metric, data)
         assert score == pytest.approx(-sklearn_metric(raw_y, raw_out), rel=1e-5)
 
 
@@ -288,3 +309,125 @@ def test_refit_callable_chooses_the_candidate_and_n_jobs_is_accepted(iris):
         vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), grid, n_iter=3, cv=2, refit=lambda r: 7).fit(X, y)
     with pytest.raises(TypeError, match=r"refit='accuracy': give True .* or a callable"):
         vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), grid, n_iter=3, cv=2, refit="accuracy").fit(X, y)
+
+
+def test_fit_arguments_a_search_does_not_take_name_the_fix(iris):
+    X, y = iris
+    search = vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]})
+    with pytest.raises(TypeError, match=r"got epochs=\.\.\.: set it on the search: PopulationSearchCV\(\.\.\., epochs"):
+        search.fit(X, y, epochs=100)
+    with pytest.raises(TypeError, match=r"got validation_data=\.\.\.: the search validates on its cv folds"):
+        search.fit(X, y, validation_data=(X, y))
+    with pytest.raises(ValueError, match=r"groups=\.\.\.\) with cv=3: the folds of an integer cv ignore groups; "
+                                         r"give a group splitter, e.g. cv=GroupKFold\(3\)"):
+        search.fit(X, y, groups=np.arange(len(y)) // 10)
+    from sklearn.model_selection import GroupKFold
+
+    with pytest.raises(ValueError, match=r"needs the rows' groups: fit\(X, y, groups=groups\)"):
+        search.set_params(cv=GroupKFold(3)).fit(X, y)
+    strategy = vt.RandomSearch(population=2)
+    with pytest.warns(UserWarning, match=r"n_iter=5\) is not used: strategy=RandomSearch"):
+        vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), {"learning_rate": [0.1, 0.2]}, strategy=strategy,
+                              n_iter=5).fit(X, y)
+
+
+def test_a_scikit_learn_splitter_gives_the_folds_and_groups_keep_a_patient_in_one_fold():
+    """Rows of one patient are near copies with the patient's label: folds that split a patient's
+    rows let each candidate recognise the patient (a leak: a perfect cv score), GroupKFold with
+    groups= keeps every patient in one fold (the score a new patient gets: chance)."""
+    from sklearn.model_selection import GroupKFold
+
+    rng = np.random.default_rng(0)
+    patients = rng.normal(size=(40, 6))
+    groups = np.repeat(np.arange(40), 8)
+    X = patients[groups] + 0.01 * rng.normal(size=(len(groups), 6))
+    y = rng.integers(0, 2, 40)[groups]  # labels unrelated to the features: nothing to learn but the patient
+    est = vt.MLPClassifier(n_units=64, learning_rate=3e-2, batch_size=32, epochs=30)
+    grid = {"weight_decay": [0.0, 1e-4]}
+    leaked = vt.PopulationSearchCV(est, grid, cv=3, refit=False).fit(X, y)
+    grouped = vt.PopulationSearchCV(est, grid, cv=GroupKFold(3), refit=False).fit(X, y, groups=groups)
+    assert leaked.best_score_ > 0.9
+    assert grouped.best_score_ < 0.75 and grouped.n_splits_ == 3
+
+
+def test_your_own_folds_over_the_pool_equal_vmaptunes_own_folds_bit_for_bit(iris):
+    X, y = iris
+    data = vt.Dataset.from_arrays(X, y, "classification", test_fraction=0.1)
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1))
+    kw = dict(epochs=3, batch_size=16, progress=False, seed=3)
+    dealt = vt.tune(vt.MLP(units=8), space, data, vt.RandomSearch(population=4), cv=3, **kw)
+    fold = data.folds(3, 3)
+    pairs = [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(3)]
+    given = vt.tune(vt.MLP(units=8), space, data, vt.RandomSearch(population=4), cv=pairs, **kw)
+    np.testing.assert_array_equal(given.members["score"], dealt.members["score"])
+    assert given.settings["cv"] == 3
+    from sklearn.model_selection import KFold
+
+    unequal = [(np.arange(30, 120), np.arange(30)), (np.arange(90), np.arange(90, 120)),
+               (np.arange(30), np.arange(30, 120))]
+    with pytest.warns(UserWarning, match=r"hold out 30 to 90 rows: every fold is scored on 30"):
+        vt.tune(vt.MLP(units=8), space, data, vt.RandomSearch(population=2), cv=unequal, **kw)
+    splitter = vt.tune(vt.MLP(units=8), space, data, vt.RandomSearch(population=2), cv=KFold(4), **kw)
+    assert splitter.settings["cv"] == 4
+
+
+@pytest.mark.parametrize("cv, match", [
+    ([(np.arange(10), np.arange(5, 20)), (np.arange(20, 40), np.arange(10))], r"fold 0 trains on 5 of the rows it is "
+                                                                               r"scored on"),
+    ([(np.arange(10), np.arange(10, 20))], r"gives 1 fold\(s\); cross-validation needs at least 2"),
+    ([(np.arange(10), np.arange(10, 20)), (np.arange(10), np.array([500]))], r"fold 1: validation rows \[500\] are "
+                                                                              r"outside data.pool\(\)'s 135 rows"),
+    ([(np.arange(10), np.arange(10, 20)), (np.arange(10), [])], r"fold 1 has no validation rows"),
+    ("kfold", r"cv='kfold': give the number of folds"),
+])
+def test_bad_folds_are_refused_before_anything_compiles(iris, cv, match):
+    X, y = iris
+    data = vt.Dataset.from_arrays(X, y, "classification", test_fraction=0.1)
+    with pytest.raises((TypeError, ValueError), match=match):
+        vt.tune(vt.MLP(units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), data, vt.RandomSearch(population=2),
+                cv=cv, epochs=1, progress=False)
+
+
+def test_an_early_stopping_estimator_stops_each_fold_on_its_own_validation_fraction(iris):
+    X, y = iris
+    est = vt.MLPClassifier(n_units=8, epochs=4, early_stopping=True, validation_fraction=0.3, patience=2)
+    search = vt.PopulationSearchCV(est, {"learning_rate": [0.01, 0.1]}, cv=3, refit=False).fit(X, y)
+    # as under cross_val_score: never stopped on the rows a fold is scored on
+    assert "validation_fraction=0.3" in search.search_results_.settings["early_stopping"]
+
+
+def test_sklearn_names_integer_frames_sparse_input_and_even_batches(iris):
+    import scipy.sparse
+
+    X, y = iris
+    # an epoch of 399 rows at batch_size=200 takes two steps of 199 (scikit-learn's two steps: 200 + 199; whole
+    # batches of 200 would leave half the rows out each epoch), as at any batch_size that takes two steps
+    rows = np.random.default_rng(0).integers(0, 150, 399)
+    a = vt.MLPClassifier(n_units=8, epochs=3, batch_size=200, random_state=0).fit(X[rows], y[rows])
+    b = vt.MLPClassifier(n_units=8, epochs=3, batch_size=300, random_state=0).fit(X[rows], y[rows])
+    c = vt.MLPClassifier(n_units=8, epochs=3, batch_size=199, random_state=0).fit(X[rows], y[rows])  # 3 steps
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
+    # a sparse matrix (a OneHotEncoder's output) trains as its dense array
+    dense = vt.MLPClassifier(n_units=8, epochs=2).fit(X, y)
+    sparse = vt.MLPClassifier(n_units=8, epochs=2).fit(scipy.sparse.csr_matrix(X), y)
+    np.testing.assert_array_equal(sparse.predict_proba(scipy.sparse.csr_matrix(X)), dense.predict_proba(X))
+    assert list(dense.model_.classes_) == [0, 1, 2]
+
+
+def test_integer_columns_of_a_dataframe_are_standardised_as_features(iris):
+    from user_models import CNN
+
+    X, y = iris
+    frame = pd.DataFrame((X * 10).astype(np.int64), columns=["a", "b", "c", "d"])
+    data = vt.Dataset.from_arrays(frame, y, "classification")
+    assert data.x_mean is not None and data.X_train.dtype == np.float32
+    # your own model's estimator keeps an integer array (token ids), but a DataFrame's columns are numbers
+    own = vt.NetworkClassifier(vt.Linen(CNN))
+    assert own._validate(frame, y)[0].dtype == np.float64
+    assert own._validate(frame.to_numpy(), y)[0].dtype == np.int64
+    ids = vt.Dataset.from_arrays((X * 10).astype(np.int64), y, "classification")  # an integer array: token ids
+    assert ids.x_mean is None
+    with pytest.warns(UserWarning, match=r"vt.MLP reads its inputs as numbers, but the data's are int32"):
+        vt.tune(vt.MLP(units=4), vt.Space(learning_rate=vt.Fixed(0.01)), ids, vt.RandomSearch(population=1), epochs=1,
+                progress=False)

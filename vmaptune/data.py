@@ -192,7 +192,8 @@ class Dataset:
         validation, test: (X, y) of your own split; a split not given is carved from X (fixed by
         `seed`, stratified for classification) with val_fraction / test_fraction of its rows.
         Float inputs are standardised per value with the training split's statistics; integer
-        inputs (token ids) are kept as they are. Regression targets are standardised too."""
+        arrays (token ids) are kept as they are (a DataFrame's columns are numbers, whatever their
+        dtype: standardised). Regression targets are standardised too."""
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"seed must be an integer (it fixes the validation / test split), got {seed!r}; "
                             f"e.g. seed=0.")
@@ -354,10 +355,13 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
 
 
 def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
-    """X as float64, or int64 when it holds integers (token ids); (n, ...) with finite values."""
+    """X as float64, or int64 when it holds integers (token ids); (n, ...) with finite values.
+    A DataFrame is float64 whatever its columns' dtypes: its columns are features (an age, a count),
+    never token ids, so they are standardised."""
+    frame = hasattr(X, "columns") and hasattr(X, "iloc")
     try:
         X = np.asarray(X)
-        if X.dtype == bool or not np.issubdtype(X.dtype, np.integer):
+        if frame or X.dtype == bool or not np.issubdtype(X.dtype, np.integer):
             X = X.astype(np.float64)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{what} must be numeric; converting it failed: {err}. Encode text columns as numbers first "
@@ -406,7 +410,11 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np
 def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Class labels (integers, strings or booleans) -> (int32 class ids, the sorted labels)."""
     if y.dtype.kind == "f":
-        if not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+        missing = np.flatnonzero(~np.isfinite(y))
+        if len(missing):
+            raise ValueError(f"{what} has {len(missing)} NaN or infinite labels, the first at row {missing[0]}; "
+                             f"drop those rows first.")
+        if not np.all(y == np.round(y)):
             raise ValueError(f"{what} holds non-integer numbers (e.g. {y[:3].tolist()}) but task='classification'; "
                              f"class labels must be integers or strings. For a continuous target use "
                              f"task='regression'.")

@@ -127,18 +127,19 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
             f"and count in every process: coordinator_address='host:port' (process 0's host and a free port), "
             f"num_processes, and this process's process_id (0 to num_processes - 1). A search on this machine "
             f"alone needs no initialize: leave the call out.") from None
-    _say_which_process_failed(shutdown_timeout_seconds)
+    _say_which_process_failed(heartbeat_timeout_seconds, shutdown_timeout_seconds)
 
 
-def _say_which_process_failed(shutdown_timeout: int) -> None:
+def _say_which_process_failed(heartbeat_timeout: int, shutdown_timeout: int) -> None:
     """An uncaught error in one process says, before its traceback, that the others will stop."""
     previous = sys.excepthook
 
     def hook(kind, value, traceback):
         sys.stderr.write(f"vmaptune: process {jax.process_index()} of {jax.process_count()} stopped on the error "
                          f"below (an error in a collective, or a connection reset, means another process stopped "
-                         f"first); the others stop once JAX's distributed service notices, within about "
-                         f"{shutdown_timeout} s.\n")
+                         f"first); the others stop once JAX's distributed service notices: when this process "
+                         f"is gone, within the heartbeat timeout ({heartbeat_timeout} s), at most the shutdown "
+                         f"timeout ({shutdown_timeout} s).\n")
         previous(kind, value, traceback)
 
     sys.excepthook = hook

@@ -28,6 +28,8 @@ import sys
 import threading
 import warnings
 
+import jax
+
 HELD = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -103,10 +105,23 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
         _STATE.update(outer)
         if came:
             _flushed()
+            if several and previous.get(signal.SIGTERM) == signal.SIG_DFL:
+                _leave_the_cluster()
             signal.raise_signal(signal.SIGTERM)
         elif unused == signal.SIGINT:  # (it came as the run ended: nothing was left to stop)
             warnings.warn("Ctrl-C came as the run was ending: it had nothing left to stop; the whole run is "
                           "returned.", stacklevel=3)
+
+
+def _leave_the_cluster() -> None:
+    """Before SIGTERM ends this process of a multi-process run: leave JAX's distributed runtime as
+    its exit would (its shutdown barrier waits for the other processes to end too). Killed without
+    it, the others would wait at their own exit for this process until the heartbeat timeout
+    (about 100 s), then abort (status 134), though their results were saved and returned."""
+    try:
+        jax.distributed.shutdown()
+    except Exception as err:  # (the signal ends the process either way)
+        sys.stderr.write(f"vmaptune: leaving JAX's distributed runtime failed ({type(err).__name__}: {err}).\n")
 
 
 @contextlib.contextmanager

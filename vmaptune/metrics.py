@@ -13,6 +13,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 TASKS = ("classification", "regression")
@@ -28,12 +29,18 @@ def regression_pair(out: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]
 @dataclasses.dataclass(frozen=True)
 class Metric:
     """A validation metric. fn(outputs (n, k), targets) -> scalar, traced inside the program
-    (use jnp). greater_is_better=False negates it, so the score stays "higher is better"."""
+    (use jnp). greater_is_better=False negates it, so the score stays "higher is better".
+
+    For regression your fn gets outputs and targets in the targets' own units (a MAPE or a cost
+    in currency means what it says); the network fits standardised targets, and `in_target_units`
+    converts them back inside the program. standardised=True (the built-in names) takes them as the
+    network fits them."""
 
     name: str
     task: str
     fn: Callable[[jax.Array, jax.Array], jax.Array]
     greater_is_better: bool = True
+    standardised: bool = dataclasses.field(default=False, repr=False)
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -44,6 +51,34 @@ class Metric:
     def score(self, out, y):
         value = self.fn(out, y)
         return value if self.greater_is_better else -value
+
+
+@dataclasses.dataclass(frozen=True)
+class _InTargetUnits:
+    """fn(outputs, targets) of standardised regression values, called in the targets' own units.
+    A frozen dataclass (not a closure) so that equal metrics stay equal: the program holding it is
+    the jit cache key, and a new closure per search would compile again."""
+
+    fn: Callable[[jax.Array, jax.Array], jax.Array]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __call__(self, out, y):
+        mean, std = jnp.asarray(self.mean, jnp.float32), jnp.asarray(self.std, jnp.float32)
+        if len(self.mean) == 1:  # one target: scalars, whatever the outputs' shape
+            mean, std = mean[0], std[0]
+        return self.fn(out * std + mean, y * std + mean)
+
+
+def in_target_units(metric: Metric, y_mean, y_std) -> Metric:
+    """`metric` as scored on standardised regression outputs and targets: a Metric of yours gets
+    them back in the targets' own units (value * y_std + y_mean); a classification or built-in
+    (standardised) metric is returned as it is."""
+    if metric.task != "regression" or metric.standardised:
+        return metric
+    as_tuple = (lambda v: tuple(float(x) for x in np.ravel(np.asarray(v, np.float64))))
+    return dataclasses.replace(metric, fn=_InTargetUnits(metric.fn, as_tuple(y_mean), as_tuple(y_std)),
+                               standardised=True)
 
 
 def shown_sign(metric: "Metric | str") -> float:
@@ -86,11 +121,12 @@ METRICS = {
     for m in (
         Metric("accuracy", "classification", _accuracy),
         Metric("neg_log_loss", "classification", _neg_log_loss),
-        Metric("neg_mse", "regression", _neg_mse),
-        Metric("neg_mae", "regression", _neg_mae),
-        Metric("r2", "regression", _r2),
-        Metric("mse", "regression", lambda out, y: -_neg_mse(out, y), greater_is_better=False),
-        Metric("mae", "regression", lambda out, y: -_neg_mae(out, y), greater_is_better=False),
+        # vt.tune reports regression errors in standardised units (the README says so): scored as fitted
+        Metric("neg_mse", "regression", _neg_mse, standardised=True),
+        Metric("neg_mae", "regression", _neg_mae, standardised=True),
+        Metric("r2", "regression", _r2, standardised=True),
+        Metric("mse", "regression", lambda out, y: -_neg_mse(out, y), greater_is_better=False, standardised=True),
+        Metric("mae", "regression", lambda out, y: -_neg_mae(out, y), greater_is_better=False, standardised=True),
         Metric("log_loss", "classification", lambda out, y: -_neg_log_loss(out, y), greater_is_better=False),
     )
 }

@@ -329,7 +329,9 @@ class PopulationRun:
 
     def restore(self, host: dict, arrays: Mapping[str, list[np.ndarray]]) -> None:
         """Puts this run (built with the same program, members and settings) where `checkpoint`
-        found it: bit for bit, the row count included (packing may have shrunk it)."""
+        found it: bit for bit, the row count included (packing may have shrunk it), but for filler
+        rows added where the rows do not split over this run's processes (a checkpoint of 8 rows
+        resumed on 3 processes: 9)."""
         self._placed = False
         for name in self.HOST_FIELDS:
             if name in host:  # (checkpoints before the busy-block fields lack them)
@@ -337,6 +339,14 @@ class PopulationRun:
         self.state = arrays_to_tree(self.state, arrays["state"])
         self.hp = arrays_to_tree(self.hp, arrays["hp"])
         self.controls = arrays_to_tree(self.controls, arrays["controls"])
+        rows = len(self.slots)
+        if whole_rows(rows) != rows:  # resumed on another number of processes: pad each one's share
+            extra = whole_rows(rows) - rows
+            take = jnp.asarray(np.r_[np.arange(rows), np.zeros(extra, int)], jnp.int32)  # fillers copy row 0
+            self.state, self.hp, self.controls = _take_rows(self.state, self.hp, self.controls, take)
+            self.slots = np.r_[self.slots, np.full(extra, -1, self.slots.dtype)]
+            self._deactivate(self.slots < 0)
+            self._busy = self._shape(self.rows).busy_rows(self._training_rows())
 
     # -- applying a decision ---------------------------------------------------------------------------
     def apply(self, decision: Decision | None) -> None:
@@ -365,11 +375,18 @@ class PopulationRun:
         return values
 
     def _per_member(self, name: str, values, dtype) -> np.ndarray:
-        values = np.asarray(values).astype(dtype)
+        values = np.asarray(values)
         if values.shape != (self.members,):
             raise ValueError(f"Decision.{name} must have one entry per member, shape ({self.members},); "
                              f"got shape {values.shape}.")
-        return values
+        if dtype is bool and values.dtype != bool and not np.isin(values, (0, 1)).all():
+            raise ValueError(f"Decision.{name} is a mask, one True / False per member; got {values.tolist()[:6]}. "
+                             f"For member indices i use mask = np.isin(np.arange({self.members}), i).")
+        if name in ("copy_from", "budget") and (
+                not np.issubdtype(values.dtype, np.number) or (values != np.round(values)).any() or (values < 0).any()):
+            raise ValueError(f"Decision.{name} must hold whole numbers >= 0 (member indices, or epochs), one per "
+                             f"member; got {values.tolist()[:6]}.")
+        return values.astype(dtype)
 
     def _rows_of(self, members: np.ndarray) -> np.ndarray:
         """Row of each member (-1 when packed out)."""

@@ -20,6 +20,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from vmaptune.cv_splits import Splits, warn_unequal
 from vmaptune.data import Dataset
 from vmaptune.decisions import Decision, Snapshot
 from vmaptune.engine import DataArrays
@@ -172,15 +173,33 @@ def _stop_rows(n_train: int, stop_fraction: float | None) -> int:
     return 0 if not stop_fraction else min(max(1, round(stop_fraction * n_train)), n_train - 1)
 
 
-def fold_training_rows(data: Dataset, folds: int, seed: int, stop_fraction: float | None = None) -> int:
-    """The rows each fold of cv_arrays trains on (the smallest fold's, less early stopping's share)."""
+def _fold_rows(data: Dataset, folds: int, seed: int, splits: Splits | None) -> tuple[list, list, np.ndarray | None]:
+    """Each fold's (held-out rows, training rows), in random order, and the (n_pool,) fold
+    assignment (None for folds you gave: a row may be held out by several or none)."""
+    rng = np.random.default_rng(seed + 1)
+    if splits is not None:
+        warn_unequal(splits)
+        return ([rng.permutation(val) for _, val in splits.pairs], [rng.permutation(train) for train, _ in splits.pairs],
+                None)
     fold = data.folds(folds, seed)
-    n_train = min(int(np.sum(fold != f)) for f in range(folds))
+    held = [rng.permutation(np.flatnonzero(fold == f)) for f in range(folds)]
+    train = [rng.permutation(np.flatnonzero(fold != f)) for f in range(folds)]
+    return held, train, fold
+
+
+def fold_training_rows(data: Dataset, folds: int, seed: int, stop_fraction: float | None = None,
+                       splits: Splits | None = None) -> int:
+    """The rows each fold of cv_arrays trains on (the smallest fold's, less early stopping's share)."""
+    if splits is not None:
+        n_train = min(len(train) for train, _ in splits.pairs)
+    else:
+        fold = data.folds(folds, seed)
+        n_train = min(int(np.sum(fold != f)) for f in range(folds))
     return n_train - _stop_rows(n_train, stop_fraction)
 
 
-def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None = None
-              ) -> tuple[DataArrays, np.ndarray]:
+def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None = None,
+              splits: Splits | None = None) -> tuple[DataArrays, np.ndarray | None]:
     """Device arrays for K-fold cross-validation over train + validation (never test).
 
     Every fold trains on the same number of rows and scores on the same number of held-out rows
@@ -188,13 +207,11 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
     fold are reported. Features keep the Dataset's scaling (statistics of its training split),
     not per-fold statistics: a leak of scale only, never of labels. stop_fraction: that share of
     each fold's training rows is held out of its training for early stopping to watch
-    (DataArrays.stop_rows; EarlyStopping(validation_fraction=...)).
-    Returns the arrays and the (n_pool,) fold assignment."""
+    (DataArrays.stop_rows; EarlyStopping(validation_fraction=...)). splits: your own folds
+    (vmaptune/cv_splits.py) instead of `folds` dealt by `seed`.
+    Returns the arrays and the (n_pool,) fold assignment (None for your own folds)."""
     X, y = data.pool()
-    fold = data.folds(folds, seed)
-    rng = np.random.default_rng(seed + 1)
-    held = [rng.permutation(np.flatnonzero(fold == f)) for f in range(folds)]
-    train = [rng.permutation(np.flatnonzero(fold != f)) for f in range(folds)]
+    held, train, fold = _fold_rows(data, folds, seed, splits)
     n_val = min(len(h) for h in held)
     n_train = min(len(t) for t in train)
     n_stop = _stop_rows(n_train, stop_fraction)

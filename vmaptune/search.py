@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import warnings
 from typing import Any, Callable, Mapping
 
 import jax.numpy as jnp
@@ -24,6 +25,7 @@ from vmaptune.population import PopulationRun
 from vmaptune.memory import parse_bytes
 from vmaptune.program import Programs, build_program, check_bucketing, check_int_at_least, one_member
 from vmaptune.refit import refit_and_test
+from vmaptune.cv_splits import Splits
 from vmaptune.replicas import Replicas, cv_arrays
 from vmaptune.results import STATUS_INTERRUPTED, STATUS_OK, Results
 from vmaptune.space import Space
@@ -51,6 +53,7 @@ class Settings:
     member_block: int | None
     max_memory: int | None = None  # bytes per device (memory.py)
     evaluate_every: int = 1
+    splits: Splits | None = None  # the folds themselves when cv= gave them (cv is then their number)
 
     @classmethod
     def check(cls, **kwargs: Any) -> "Settings":
@@ -138,7 +141,7 @@ class Search:
         self.model, self.space, self.data, self.strategy, self.settings = model, space, data, strategy, settings
         stop_fraction = None if settings.early_stopping is None else settings.early_stopping.validation_fraction
         self.arrays = engine.data_arrays(data) if settings.cv is None else \
-            cv_arrays(data, settings.cv, settings.seed, stop_fraction)[0]
+            cv_arrays(data, settings.cv, settings.seed, stop_fraction, settings.splits)[0]
         # a fold trains on fewer rows than the training split build_program checked the batch against
         largest, fold_rows = self.program.batch_size, self.arrays.n_train
         if settings.cv is not None and largest > fold_rows:
@@ -171,8 +174,9 @@ class Search:
         s = self.settings
         spec = {"epochs": s.epochs, "seed": s.seed, "batch_size": s.batch_size, "chunk_epochs": s.chunk_epochs,
                 "shared_order": s.shared_order, "bucketing": s.bucketing, "early_stopping": repr(s.early_stopping),
-                "cv": s.cv, "seeds": s.seeds, "refit": s.refit, "metric": self.program.metric.name,
-                "loss": self.program.loss.name, "optimizer": repr(self.program.optimizer)}
+                "cv": s.cv if s.splits is None else s.splits.fingerprint(), "seeds": s.seeds, "refit": s.refit,
+                "metric": self.program.metric.name, "loss": self.program.loss.name,
+                "optimizer": repr(self.program.optimizer)}
         if s.evaluate_every != 1:  # (absent otherwise: run directories written before it still resume)
             spec["evaluate_every"] = s.evaluate_every
         return spec
@@ -185,7 +189,7 @@ class Search:
         on_stop(round): called at chunk ends with the round in progress (to checkpoint it).
         resume: a round in progress's `checkpoint()` host dict (with `arrays`): go on from there."""
         strategy, s = self.strategy, self.settings
-        n = self.space.check_population(hp, f"{strategy.name}.ask result")
+        n = self.space.check_asked(hp, f"{strategy.name}.ask")
         if n > strategy.population:
             raise ValueError(f"{strategy.name} returned {n} members, more than its population={strategy.population}.")
         ids = first_id + np.arange(n)
@@ -234,10 +238,22 @@ class Search:
         # (the population counts epochs between decisions; its runs count every chunk trained)
         if current is None or max(run.epochs_done for run, _ in current.population.parts) == 0:
             return None
-        record = current.record(current.hp, {})
+        record = current.record(current.hp, self._columns_so_far(current))
         record.columns["status"] = np.where(record.columns["status"] == STATUS_OK, STATUS_INTERRUPTED,
                                             record.columns["status"])
         return record
+
+    def _columns_so_far(self, current: RoundInProgress) -> Mapping[str, Any]:
+        """A strategy acting during training: its table columns (PBT's lineage) from its state
+        mid-round, so an interrupted round's rows have them too; {} when it has none yet."""
+        if current.adapter is None:
+            return {}
+        try:
+            return self.strategy.member_columns(current.adapter.state)
+        except Exception as err:  # (never lose the interrupted results to a column)
+            warnings.warn(f"{self.strategy.name}.member_columns failed on the interrupted round's state "
+                          f"({type(err).__name__}: {err}); its rows are saved without those columns.", stacklevel=2)
+            return {}
 
     current: "RoundInProgress | None" = None
 

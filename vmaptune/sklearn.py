@@ -24,7 +24,6 @@ import time
 import warnings
 from typing import Any, Mapping
 
-import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.metrics import get_scorer
@@ -33,9 +32,10 @@ from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from vmaptune.cv_splits import Splits, resolve_cv
 from vmaptune.data import Dataset
 from vmaptune.early_stopping import EarlyStopping
-from vmaptune.metrics import Metric
+from vmaptune.metrics import METRICS, Metric
 from vmaptune.models.base import Model
 from vmaptune.models.mlp import MLP
 from vmaptune.population import PopulationRun
@@ -50,16 +50,32 @@ __all__ = ["MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegress
 #: Estimator parameters that are settings of the training run, not hyperparameters of a member.
 RUN_PARAMETERS = ("model", "epochs", "batch_size", "early_stopping", "patience", "tol", "validation_fraction",
                   "random_state", "hyperparameters")
+DEFAULT_N_ITER = 64
 #: scikit-learn scoring names -> vmaptune metrics (scores higher-is-better in both).
 SCORING = {"accuracy": "accuracy", "neg_log_loss": "neg_log_loss", "r2": "r2", "neg_mean_squared_error": "neg_mse",
            "neg_mean_absolute_error": "neg_mae"}
 SCORING_TASKS = {"classification": ("accuracy", "neg_log_loss"), "regression": ("r2", "neg_mse", "neg_mae")}
+#: scikit-learn MLP parameter names -> vmaptune's (what a user coming from sklearn types first).
+SKLEARN_NAMES = {"hidden_layer_sizes": "n_hidden (the number of hidden layers) and n_units (the width of each)",
+                 "max_iter": "epochs", "alpha": "weight_decay", "learning_rate_init": "learning_rate",
+                 "n_iter_no_change": "patience", "solver": "optimizer ('sgd', 'adam', ...)",
+                 "nesterovs_momentum": "optimizer='nesterov'", "beta_1": "b1 (vt.tune's space)",
+                 "beta_2": "b2 (vt.tune's space)"}
 
 
 class _Network(BaseEstimator):
     """What every network estimator shares: fit one member, predict with it."""
 
     _task = "classification"
+
+    def __new__(cls, *args, **kwargs):
+        # (scikit-learn wants every parameter in __init__'s signature, so a name it does not have is
+        # caught here, where Python's own "unexpected keyword argument" would name a private class)
+        for name in kwargs:
+            if name in SKLEARN_NAMES:
+                raise TypeError(f"{cls.__name__}({name}=...): {name} is scikit-learn's name; vmaptune's is "
+                                f"{SKLEARN_NAMES[name]}.")
+        return super().__new__(cls)
 
     # -- what a subclass says -------------------------------------------------------------------
     def _model(self) -> Model:
@@ -75,15 +91,20 @@ class _Network(BaseEstimator):
     # -- scikit-learn ---------------------------------------------------------------------------------
     def _validate(self, X, y="no_validation", reset=True):
         """scikit-learn's input checks. The MLP reads float features (integers are features too, and
-        are standardised); your own model may take integer token ids and inputs of any shape."""
+        are standardised), as does any model given a DataFrame (its columns are features); your own
+        model may take an integer array of token ids, and inputs of any shape. A sparse matrix (a
+        OneHotEncoder's output) is made dense: the network trains on dense device arrays."""
         flat = isinstance(self._model(), MLP)
-        dtype = ("float64", "float32") if flat else ("float64", "float32", "int64", "int32")
+        numbers_only = flat or (hasattr(X, "columns") and hasattr(X, "iloc"))
+        dtype = ("float64", "float32") if numbers_only else ("float64", "float32", "int64", "int32")
+        checks = dict(reset=reset, allow_nd=not flat, dtype=dtype, accept_sparse=("csr", "csc", "coo"))
         if isinstance(y, str) and y == "no_validation":
-            return validate_data(self, X, reset=reset, allow_nd=not flat, dtype=dtype)
+            return _dense(validate_data(self, X, **checks))
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        return validate_data(self, X, y, reset=reset, allow_nd=not flat, multi_output=self._task == "regression",
-                             y_numeric=self._task == "regression", dtype=dtype)
+        X, y = validate_data(self, X, y, multi_output=self._task == "regression",
+                             y_numeric=self._task == "regression", **checks)
+        return _dense(X), y
 
     def fit(self, X, y):
         """Trains one network on X, y for `epochs` epochs (with early_stopping: on a carved-out
@@ -100,7 +121,7 @@ class _Network(BaseEstimator):
         data = _dataset(X, y, self._task, self.validation_fraction if self.early_stopping else None,
                         self.random_state)
         space = Space({k: self._fixed(k, v) for k, v in self._hyperparameters().items()})
-        program = build_program(self._model(), space, data, batch_size=min(int(self.batch_size), data.n_train),
+        program = build_program(self._model(), space, data, batch_size=even_batch(self.batch_size, data.n_train),
                                 early_stopping=self._stopping(), devices=1, member_block=0)
         program = program.replace(evaluate=bool(self.early_stopping))
         hp = space.numeric(space.encode([{k: d.value for k, d in space.items()}]))
@@ -157,6 +178,7 @@ class _Network(BaseEstimator):
         if self._task == "regression":
             tags.target_tags.multi_output = True
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True  # (made dense: `_validate`)
         return tags
 
 
@@ -205,7 +227,9 @@ class MLPClassifier(_MLPParameters, _Classifier):
     trained with `optimizer` for `epochs` epochs of `batch_size` rows. Parameters are vmaptune's
     hyperparameter names, so vt.PopulationSearchCV searches them directly. Defaults follow
     sklearn.neural_network.MLPClassifier: one layer of 100 relu units, Glorot-uniform initial
-    weights (init="xavier_uniform"), adam at 1e-3, batches of 200, 200 epochs. early_stopping:
+    weights (init="xavier_uniform"), adam at 1e-3, batches of 200, 200 epochs. As scikit-learn's,
+    an epoch takes ceil(rows / batch_size) steps, its batches evened out (399 rows: two of 199)
+    so that an epoch sees nearly every row. early_stopping:
     hold out validation_fraction and stop after `patience` epochs without improvement, keeping
     the best weights. tol: without early_stopping, stop once
     the training loss has not improved by more than tol for `patience` epochs (scikit-learn's
@@ -306,6 +330,13 @@ def _check_parameters(estimator: _Network, names) -> None:
             raise ValueError("param_distributions names 'epochs', a run setting, not a searched one: give "
                              "PopulationSearchCV(epochs=...), or strategy=vt.SuccessiveHalving(...) to give the "
                              "best candidates more epochs.")
+        if name in RUN_PARAMETERS and name != "batch_size":
+            raise ValueError(f"param_distributions names {name!r}, a setting of the training run, not a hyperparameter "
+                             f"of the network: set it on the estimator ({type(estimator).__name__}({name}=...)); "
+                             f"for early stopping, PopulationSearchCV(early_stopping=vt.EarlyStopping(...)).")
+        if name in SKLEARN_NAMES:
+            raise ValueError(f"param_distributions names {name!r}, scikit-learn's name; vmaptune's is "
+                             f"{SKLEARN_NAMES[name]}.")
         if name not in valid and not isinstance(estimator, _NetworkParameters):  # those route any name
             close = difflib.get_close_matches(name, sorted(valid), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -372,14 +403,17 @@ class PopulationSearchCV(BaseEstimator):
       parameters not searched stay fixed). param_distributions: a vt.Space, or a dict in
       scikit-learn's style (lists; scipy.stats loguniform, reciprocal, uniform, randint).
     strategy: any vt strategy (default vt.RandomSearch(population=n_iter); lists only, whose grid has at
-    most n_iter points: vt.GridSearch of the whole grid). cv: folds (int).
+    most n_iter points: vt.GridSearch of the whole grid). cv: folds (int: stratified, shuffled by
+    random_state), a scikit-learn splitter (GroupKFold with fit(X, y, groups=...)) or an iterable
+    of (train, test) index arrays, as scikit-learn's searches take.
     scoring: None (the estimator's: accuracy / r2), a scikit-learn name (accuracy, neg_log_loss,
       r2, neg_mean_squared_error, neg_mean_absolute_error) or a vt.Metric. refit: refit the best
       on all of X (best_estimator_): for all its epochs, or with early stopping for the epochs
       the search chose (see below for a callable).
     epochs: per candidate (default: the estimator's). early_stopping: a vt.EarlyStopping, or an
-      int patience (default: the estimator's patience on each fold's validation rows when its
-      early_stopping is on, else its training-loss convergence test when it has a tol).
+      int patience (default, when the estimator's early_stopping is on: its patience and tol on
+      its validation_fraction of each fold's training rows, as under cross_val_score; else its
+      training-loss convergence test when it has a tol).
       vt.EarlyStopping(validation_fraction=...) watches rows held out of each fold's training
       instead, so the rows a fold is scored on never choose its epoch.
     random_state: the seed of the candidates, folds and initial weights (None: 0, so a search
@@ -409,7 +443,7 @@ class PopulationSearchCV(BaseEstimator):
     inside the program: mean_score_time is 0.
     """
 
-    def __init__(self, estimator, param_distributions, *, strategy=None, n_iter=64, cv=3, scoring=None, refit=True,
+    def __init__(self, estimator, param_distributions, *, strategy=None, n_iter=DEFAULT_N_ITER, cv=3, scoring=None, refit=True,
                  epochs=None, early_stopping=None, random_state=None, progress=False, n_jobs=None, verbose=0):
         self.estimator = estimator
         self.param_distributions = param_distributions
@@ -432,8 +466,12 @@ class PopulationSearchCV(BaseEstimator):
                    f"vt.NetworkRegressor({name}(...))." if isinstance(self.estimator, Model) else "")
             raise TypeError(f"estimator must be vt.MLPClassifier, vt.MLPRegressor, vt.NetworkClassifier or "
                             f"vt.NetworkRegressor, got {name}.{fix}")
-        if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
-            raise ValueError(f"cv={self.cv!r}: give the number of folds, an integer >= 2.")
+        cv = self.cv
+        if isinstance(cv, (bool, str, bytes, dict)) or (isinstance(cv, numbers.Integral) and cv < 2) or \
+                not (isinstance(cv, numbers.Integral) or hasattr(cv, "split") or hasattr(cv, "__iter__")):
+            raise ValueError(f"cv={cv!r}: give the number of folds (an integer >= 2), a scikit-learn splitter "
+                             f"(KFold(5), StratifiedKFold(5, shuffle=True), GroupKFold(5) with fit(..., groups=)) "
+                             f"or an iterable of (train, test) index arrays, as scikit-learn's searches take.")
         stopping = self.early_stopping
         if not (stopping is None or isinstance(stopping, EarlyStopping) or
                 (isinstance(stopping, numbers.Integral) and not isinstance(stopping, bool) and stopping >= 1)):
@@ -441,13 +479,27 @@ class PopulationSearchCV(BaseEstimator):
                             f"vt.EarlyStopping(patience=...), or None (the estimator's own early_stopping / tol).")
         if self.epochs is not None:
             check_int_at_least("PopulationSearchCV: epochs", self.epochs, 1)
+        check_int_at_least("PopulationSearchCV: n_iter", self.n_iter, 1)
+        if self.strategy is not None and self.n_iter != DEFAULT_N_ITER:
+            warnings.warn(f"PopulationSearchCV(n_iter={self.n_iter}) is not used: strategy={self.strategy!r} sets the "
+                          f"candidates. Drop n_iter, or give the strategy the population you want.", UserWarning,
+                          stacklevel=3)
         if not (isinstance(self.refit, bool) or callable(self.refit)):
             raise TypeError(f"refit={self.refit!r}: give True (refit the best on all of X), False, or a "
                             f"callable(cv_results_) -> best_index_; one scoring has no metric name to refit on.")
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None, **fit_params):
+        """Searches on X, y (groups: the group of each row, for a group splitter such as cv=GroupKFold(5))."""
         from vmaptune.tune import tune
 
+        if fit_params:
+            name = next(iter(fit_params))
+            fix = {"epochs": "set it on the search: PopulationSearchCV(..., epochs=...)",
+                   "validation_data": "the search validates on its cv folds; PopulationSearchCV(early_stopping="
+                                      "vt.EarlyStopping(patience=...)) stops on them",
+                   "sample_weight": "rows are weighted equally; repeat rows to weigh them more"}.get(
+                name, "set run settings on the search (epochs, early_stopping) or on the estimator")
+            raise TypeError(f"PopulationSearchCV.fit(X, y, groups=None) got {name}=...: {fix}.")
         self._check()
         est = self.estimator
         X_given, y_given = X, y  # the refit takes them as given: a DataFrame's column names stay checked
@@ -462,18 +514,25 @@ class PopulationSearchCV(BaseEstimator):
             self.classes_, y_index = np.unique(y, return_inverse=True)
         else:
             y_index = y
+        names = self.param_distributions.names if isinstance(self.param_distributions, Space) else \
+            list(self.param_distributions) if isinstance(self.param_distributions, Mapping) else []
+        _check_parameters(est, names)  # (before the values: a scikit-learn name may hold tuples)
         searched = to_space(self.param_distributions)
         _check_parameters(est, searched.names)
         fixed = {k: v for k, v in est._hyperparameters().items() if k not in searched}
         space = to_space(searched, fixed)
         seed = _seed(self.random_state)
-        data = _dataset(X, y_index, task, 0.2, self.random_state, pool_only=True)
+        data, pool_row = _pool_dataset(X, y_index, task)
+        folds = self._folds(X, y, groups, task, pool_row, data)
         metric = _in_target_units(self._metric(task), data)
         stopping = self.early_stopping
         if isinstance(stopping, numbers.Integral) and not isinstance(stopping, bool):
             stopping = EarlyStopping(patience=int(stopping))
         elif stopping is None and est.early_stopping:
-            stopping = EarlyStopping(patience=int(est.patience))
+            # as the estimator fits under cross_val_score: each fold stops on its own validation_fraction of
+            # its training rows (keeping its best weights), never on the rows it is scored on
+            stopping = EarlyStopping(patience=int(est.patience), min_delta=_check_tol(est.tol) or 0.0,
+                                     validation_fraction=float(est.validation_fraction))
         elif stopping is None:  # the estimator's own convergence test, if it has one
             stopping = convergence(est.patience, _check_tol(est.tol))
         strategy = self.strategy if self.strategy is not None else _default_strategy(self.param_distributions,
@@ -492,15 +551,16 @@ class PopulationSearchCV(BaseEstimator):
         # the validation pass of the other epochs would be a seventh of the training's work for
         # nothing. (A strategy of several rounds is told each round's best-epoch scores: it keeps them.)
         once = stopping is None and not strategy.acts_during_training and strategy.tune_rounds(space) == 1
-        # a batch no larger than a fold's training rows, as scikit-learn's MLP clips its batch to the data
-        rows = fold_training_rows(data, int(self.cv), seed, None if stopping is None else stopping.validation_fraction)
+        rows = fold_training_rows(data, len(folds) if isinstance(folds, Splits) else folds, seed,
+                                  None if stopping is None else stopping.validation_fraction,
+                                  folds if isinstance(folds, Splits) else None)
         results = tune(est._model(), space, data, strategy, epochs=epochs,
-                       batch_size=min(int(est.batch_size), rows), seed=seed, metric=metric, cv=int(self.cv),
+                       batch_size=even_batch(est.batch_size, rows), seed=seed, metric=metric, cv=folds,
                        early_stopping=stopping, progress=bool(self.progress or self.verbose),
                        evaluate_every=epochs if once else 1)
         seconds = time.perf_counter() - started
         self.search_results_ = results
-        self.n_splits_ = int(self.cv)
+        self.n_splits_ = len(folds) if isinstance(folds, Splits) else folds
         self.cv_results_ = _cv_results(results, list(searched.names), self.n_splits_, seconds,
                                        _score_unit(metric, data), final)
         ranks = self.cv_results_["rank_test_score"]
@@ -527,11 +587,39 @@ class PopulationSearchCV(BaseEstimator):
             self.refit_time_ = time.perf_counter() - started
         return self
 
+    def _folds(self, X, y, groups, task: str, pool_row: np.ndarray, data: Dataset) -> "int | Splits":
+        """cv as vt.tune takes it: the number of folds (vmaptune deals them, stratified and shuffled
+        by random_state), or the splitter's folds over X's rows moved to the pool's rows."""
+        if isinstance(self.cv, numbers.Integral):
+            if groups is not None:
+                raise ValueError(f"fit(..., groups=...) with cv={self.cv}: the folds of an integer cv ignore groups; "
+                                 f"give a group splitter, e.g. cv=GroupKFold({self.cv}), to keep each group in one "
+                                 f"fold.")
+            return int(self.cv)
+        from sklearn.model_selection import check_cv
+
+        splitter = check_cv(self.cv, y, classifier=task == "classification")
+        try:
+            pairs = [(pool_row[train], pool_row[test]) for train, test in splitter.split(X, y, groups)]
+        except ValueError as err:
+            if groups is None and "groups" in str(err):
+                raise ValueError(f"cv={self.cv!r} needs the rows' groups: fit(X, y, groups=groups).") from None
+            raise
+        return dataclasses.replace(resolve_cv(pairs, data)[1], source=repr(self.cv))
+
     def _metric(self, task: str):
         if self.scoring is None:
             return "accuracy" if task == "classification" else "r2"
         if isinstance(self.scoring, Metric):
             return self.scoring
+        if isinstance(self.scoring, (list, tuple, set, dict)):
+            raise ValueError(f"scoring={self.scoring!r}: several metrics at once are not supported; give one name "
+                             f"(the search ranks and refits on it), or score the refit model yourself with "
+                             f"sklearn.model_selection.cross_validate(search.best_estimator_, X, y, scoring=...).")
+        if callable(self.scoring):
+            raise ValueError(f"scoring={self.scoring!r}: a scorer callable cannot run inside the compiled program that "
+                             f"scores every candidate; give one of {sorted(SCORING)}, or your metric as "
+                             f"vt.Metric(name, task, fn) with fn(outputs, targets) written in jax.numpy.")
         if self.scoring not in SCORING:
             raise ValueError(f"scoring={self.scoring!r} is not supported; use one of {sorted(SCORING)}, a vt.Metric "
                              f"or None (the estimator's own score).")
@@ -560,7 +648,7 @@ class PopulationSearchCV(BaseEstimator):
 
     def score(self, X, y):
         """The best estimator's score with `scoring`, as scikit-learn's searches score (its own
-        score, accuracy / r2, when scoring is None; a vt.Metric in the search's units)."""
+        score, accuracy / r2, when scoring is None; a vt.Metric of regression in the targets' units)."""
         best = self._best()
         if self.scoring is None:
             return best.score(X, y)
@@ -599,6 +687,20 @@ def _chosen_index(index: Any, candidates: int) -> int:
     return int(index)
 
 
+def even_batch(batch_size: int, rows: int) -> int:
+    """The estimators' batch: as many steps per epoch as scikit-learn's MLP takes (ceil(rows /
+    batch_size), its last batch partial), of equal size, so an epoch trains on all but fewer than
+    a step's count of rows (the engine's batches are whole: 399 rows at 200 would train on 200)."""
+    rows = int(rows)
+    steps = -(-rows // max(1, min(int(batch_size), rows)))
+    return rows // steps
+
+
+def _dense(X):
+    """X, or a sparse matrix's dense array."""
+    return X.toarray() if hasattr(X, "toarray") else X
+
+
 def _seed(random_state: Any) -> int:
     if random_state is None:
         return 0
@@ -613,10 +715,9 @@ def _row(tree, i: int):
     return jax.tree.map(lambda x: np.asarray(x)[i], tree)
 
 
-def _dataset(X, y, task: str, validation_fraction: float | None, random_state, pool_only: bool = False) -> Dataset:
+def _dataset(X, y, task: str, validation_fraction: float | None, random_state) -> Dataset:
     """X, y as a vt.Dataset: all rows train (no validation) unless validation_fraction carves one
-    out; the test split is a placeholder row nobody reads. pool_only: train + validation = every
-    row (what cross-validation folds)."""
+    out; the test split is a placeholder row nobody reads."""
     X, y = np.asarray(X), np.asarray(y)
     placeholder = (X[:1], y[:1])
     seed = _seed(random_state)
@@ -625,6 +726,20 @@ def _dataset(X, y, task: str, validation_fraction: float | None, random_state, p
     if not 0.0 < float(validation_fraction) < 1.0:
         raise ValueError(f"validation_fraction={validation_fraction!r} must be in (0, 1).")
     return Dataset.from_arrays(X, y, task, val_fraction=float(validation_fraction), test=placeholder, seed=seed)
+
+
+def _pool_dataset(X, y, task: str) -> tuple[Dataset, np.ndarray]:
+    """X, y as a vt.Dataset whose pool (train + validation, what cross-validation folds) is every
+    row, and each X row's index in the pool, (n,). The pool keeps X's order but for one row of the
+    commonest class (or the last row), which stands as the validation split, last."""
+    X, y = np.asarray(X), np.asarray(y)
+    r = int(np.flatnonzero(y == np.bincount(y).argmax())[-1]) if task == "classification" else len(y) - 1
+    order = np.r_[np.delete(np.arange(len(y)), r), r]
+    pool_row = np.empty(len(y), np.int64)
+    pool_row[order] = np.arange(len(y))
+    data = Dataset.from_arrays(X[order[:-1]], y[order[:-1]], task, validation=(X[r:r + 1], y[r:r + 1]),
+                               test=(X[:1], y[:1]))
+    return data, pool_row
 
 
 def _score_unit(metric, data: Dataset) -> float:
@@ -638,14 +753,12 @@ def _score_unit(metric, data: Dataset) -> float:
 
 def _in_target_units(metric, data: Dataset):
     """neg_mse / neg_mae of several targets as scikit-learn's: the mean over targets of each one's
-    error in its own units. The program sees standardised targets, and a mean over them weighs a
-    target of large scale too little, so each target's error is scaled by its std inside."""
+    error in its own units (a mean over standardised targets would weigh a target of large scale
+    too little). A vt.Metric not marked standardised is scored in the targets' units (one target's
+    built-in errors are converted after: `_score_unit`)."""
     if data.task != "regression" or metric not in ("neg_mse", "neg_mae") or np.ndim(data.y_std) == 0:
         return metric
-    std = jnp.asarray(np.asarray(data.y_std, np.float32))
-    if metric == "neg_mse":
-        return Metric("neg_mse", "regression", lambda out, y: -jnp.mean(jnp.square((out - y) * std)))
-    return Metric("neg_mae", "regression", lambda out, y: -jnp.mean(jnp.abs((out - y) * std)))
+    return Metric(metric, "regression", METRICS[metric].fn)
 
 
 def _cv_results(results, names: list[str], n_splits: int, seconds: float, unit: float,

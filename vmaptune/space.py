@@ -598,6 +598,42 @@ class Space:
             raise ValueError(f"{argname}: every entry must be 1-D with one length, got shapes {sizes}.")
         return next(iter(shapes))[0]
 
+    def check_asked(self, hp: Mapping[str, Any], where: str) -> int:
+        """Checks an encoded population as a strategy's ask returns it and returns its size: this
+        space's names (check_population), at least one member, and values each distribution can
+        take: finite numbers; whole numbers for integer distributions and for a Choice, whose
+        value is an index into its options; inside the bounds (so a depth is one the network was
+        built with, and the table records what trained)."""
+        n = self.check_population(hp, f"{where} result")
+        if n == 0:
+            raise ValueError(f"{where} returned an empty population (0 members); ask for at least one member.")
+        for name, dist in self._dists.items():
+            values = np.asarray(hp[name])
+            label = f"{where} result[{name!r}]"
+            shown = (lambda bad: f"{values[bad][:3].tolist()} (members {np.flatnonzero(bad)[:3].tolist()})")
+            if values.dtype == bool or not np.issubdtype(values.dtype, np.number) or \
+                    np.issubdtype(values.dtype, np.complexfloating):
+                raise ValueError(f"{label} must be numbers (one per member), got dtype {values.dtype}.")
+            bad = ~np.isfinite(values)
+            if bad.any():
+                raise ValueError(f"{label} holds {shown(bad)}: values must be finite.")
+            if isinstance(dist, Choice) or (isinstance(dist, Fixed) and dist.kind == "categorical"):
+                bad = (values != np.round(values)) | (values < 0) | (values >= len(dist.options))
+                if bad.any():
+                    raise ValueError(f"{label} holds {shown(bad)}: a {type(dist).__name__} is asked for by its "
+                                     f"option's index, 0..{len(dist.options) - 1} for {list(dist.options)} "
+                                     f"(space.encode turns values into indices).")
+                continue
+            if dist.kind == "int" and (values != np.round(values)).any():
+                raise ValueError(f"{label} holds {shown(values != np.round(values))}: {dist!r} takes whole numbers.")
+            low, high = numeric_bounds(dist)
+            dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float64  # (float32 bounds)
+            bad = (values < np.asarray(low, dtype)) | (values > np.asarray(high, dtype))
+            if bad.any():
+                raise ValueError(f"{label} holds {shown(bad)}, outside the space's {dist!r}; ask for values inside "
+                                 f"it (space.from_unit maps the unit cube onto the space).")
+        return n
+
     def decode(self, hp: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Encoded population -> one dict of plain Python values per member."""
         n = self.check_population(hp)

@@ -179,11 +179,12 @@ class TrainedModel:
 
     def evaluate(self, X: Any, y: Any, metric: "str | Any" = None) -> float:
         """`metric` (a name vt.tune takes, or a vt.Metric; default accuracy / neg_mse) on raw X, y,
-        scored as the search scores: higher is better, regression in standardised units. So
-        model.evaluate(*data.raw("test"), metric=...) is the refit's test_score with that metric."""
-        from vmaptune.metrics import get_metric
+        scored as the search scores: higher is better, the built-in regression errors in standardised
+        units (a vt.Metric of yours in the targets' own). So model.evaluate(*data.raw("test"),
+        metric=...) is the refit's test_score with that metric."""
+        from vmaptune.metrics import get_metric, in_target_units
 
-        chosen = get_metric(metric, self.task)
+        chosen = in_target_units(get_metric(metric, self.task), self.y_mean, self.y_std)
         outputs = self.decision_function(X)
         y = np.asarray(y)
         if len(y) != len(outputs):
@@ -198,6 +199,13 @@ class TrainedModel:
         else:
             targets = ((y.astype(np.float64) - np.asarray(self.y_mean)) / np.asarray(self.y_std)).astype(np.float32)
         return float(chosen.score(jnp.asarray(outputs), jnp.asarray(targets)))
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The class labels (scikit-learn's name for `classes`)."""
+        if self.classes is None:
+            raise AttributeError("a regression model has no classes_.")
+        return self.classes
 
     def __repr__(self):
         values = ", ".join(f"{k}={v}" for k, v in self.hyperparameters.items())

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune import __version__, interrupts, run_dir as run_dirs, streams
+from vmaptune.cv_splits import resolve_cv
 from vmaptune.checkpoint import Checkpoints, check_picklable, from_host, run_spec, to_host, without_addresses
 from vmaptune.data import Dataset
 from vmaptune.distributed import any_process, barrier, check_same_everywhere, is_primary, process_count, smallest
@@ -37,8 +38,8 @@ from vmaptune.strategies.random_search import RandomSearch
 
 __all__ = ["tune", "EarlyStopping"]
 
-#: During a round, a strategy that does not act during training is checkpointed at most this often
-#: (seconds); one that acts (PBT, Hyperband) after every chunk, so it resumes at its last decision.
+#: During a round, a run is checkpointed at most this often (seconds), and after each decision of a
+#: strategy that acts during training (PBT, Hyperband), so it resumes at its last decision.
 MID_ROUND_SECONDS = 60.0
 
 
@@ -79,7 +80,10 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       False force groups / one padded program. Results agree up to float rounding; as "auto" prices
       from measurements, force True / False where two runs must agree bit for bit.
     cv: K-fold cross-validation over train + validation, trained as K x P slots of one population;
-      a setting's score is the mean over folds (std and per-fold scores reported).
+      a setting's score is the mean over folds (std and per-fold scores reported). An integer K
+      deals stratified, shuffled folds (fixed by seed); a scikit-learn splitter (KFold,
+      TimeSeriesSplit, ...) or a list of (train_rows, validation_rows) pairs into data.pool()'s
+      rows gives your own (vmaptune/cv_splits.py).
     seeds: initialisations per setting, trained in the same program (mean and std reported).
     refit: retrain the best `refit` settings on train + validation and score them once on the
       test split (column test_score; never used for selection).
@@ -125,7 +129,8 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
           chunk_epochs, shared_order, progress, run_dir, bucketing, early_stopping, cv, seeds, refit, devices,
           member_block, resume, overwrite, max_memory, evaluate_every, on_round) -> Results:
     strategy = RandomSearch(population=64) if strategy is None else strategy
-    settings = Settings.check(epochs=epochs, seed=seed, batch_size=batch_size, chunk_epochs=chunk_epochs,
+    cv, splits = resolve_cv(cv, data)  # (your own folds: a scikit-learn splitter, or (train, validation) rows)
+    settings = Settings.check(splits=splits, epochs=epochs, seed=seed, batch_size=batch_size, chunk_epochs=chunk_epochs,
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
                               seeds=seeds, refit=refit, devices=devices, member_block=member_block,
                               max_memory=max_memory, evaluate_every=evaluate_every)
@@ -152,8 +157,8 @@ def _facts(model, space, data, strategy, settings, metric, optimizer, run_dir, r
     process of a multi-process run."""
     spec = run_spec(space=space, data=data, model=model, strategy=strategy, settings={}, version=__version__)
     spec.pop("settings")
-    for name, value in dataclasses.asdict(settings).items():
-        spec[f"settings.{name}"] = without_addresses(repr(value))
+    for field in dataclasses.fields(settings):  # (not asdict: it would unpack Splits' arrays)
+        spec[f"settings.{field.name}"] = without_addresses(repr(getattr(settings, field.name)))
     # (not run_dir's text: hosts may mount one shared directory at different paths; a resume
     # checks that every process found the same checkpoint instead)
     spec.update({"metric": without_addresses(repr(metric)), "optimizer": without_addresses(repr(optimizer)),
@@ -200,13 +205,14 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         state, in_progress = from_host(restored.host["strategy_state"]), restored.host["round"]
         if in_progress is not None:
             in_progress["arrays"] = restored.arrays
-    saver = _Saver(checkpoints, history, strategy.acts_during_training)
+    saver = _Saver(checkpoints, history)
     try:
         with Progress(strategy, space, settings.epochs, search.program.metric, progress and is_primary()) as bar:
             bar.skip(history.rounds)
             while not strategy.done(state):
                 if in_progress is None:
-                    hp, state = strategy.ask(state, streams.stream(settings.seed, "ask", history.rounds))
+                    hp, state = strategy.asked(strategy.ask(state, streams.stream(settings.seed, "ask",
+                                                                                  history.rounds)))
                 else:
                     hp = from_host(in_progress["hp"])
                 saver.round_started(state)
@@ -216,7 +222,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                                                    resume=in_progress)
                 in_progress = None
                 # told the values the members were scored with (a strategy's decisions may have changed them)
-                state = strategy.tell(state, record.hp, jnp.asarray(record.scores))
+                state = strategy.told(strategy.tell(state, record.hp, jnp.asarray(record.scores)))
                 history.add(record)
                 saver.round_finished(state)
                 if run_dir is not None or on_round is not None:
@@ -254,17 +260,23 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
 
 
 class _Saver:
-    """Checkpoints a run: after every round, and during one at chunk ends (MID_ROUND_SECONDS)."""
+    """Checkpoints a run: after every round, and during one at chunk ends: after a chunk that
+    ended in a decision of a strategy acting during training (so a resume goes on from its last
+    decision), else every MID_ROUND_SECONDS. (Saving after every chunk cost a PBT(interval=50)
+    run of 200 one-epoch chunks twice its time; the chunks between two decisions replay exactly.)"""
 
-    def __init__(self, checkpoints: Checkpoints | None, history: History, every_chunk: bool):
-        self.checkpoints, self.history, self.every_chunk = checkpoints, history, every_chunk
+    def __init__(self, checkpoints: Checkpoints | None, history: History):
+        self.checkpoints, self.history = checkpoints, history
         self.state, self.last = None, time.perf_counter()
+        self.saved_decisions = None  # (round, decisions made in it) at the last save
 
     def round_started(self, state) -> None:
         self.state = state  # what the strategy is told with at the end of the round
 
     def mid_round(self, current) -> None:
-        due = self.every_chunk or time.perf_counter() - self.last >= MID_ROUND_SECONDS
+        decisions = None if current.adapter is None else (current.round, current.adapter.looks)
+        decided = decisions is not None and decisions[1] > 0 and decisions != self.saved_decisions
+        due = decided or time.perf_counter() - self.last >= MID_ROUND_SECONDS
         # (several processes) a save gathers the population from all of them: all must agree to save,
         # on process 0's clock, or when a signal held in any stops the run at the next chunk's start
         if not any_process((due and is_primary()) or bool(interrupts.pending())):
@@ -272,6 +284,7 @@ class _Saver:
         host, arrays = current.checkpoint()
         self._save({"records": self.history.records, "strategy_state": to_host(self.state), "round": host}, arrays,
                    epochs_done=current.population.epochs_done)
+        self.saved_decisions = decisions
 
     def round_finished(self, state) -> None:
         self._save({"records": self.history.records, "strategy_state": to_host(state), "round": None}, {},

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import warnings
 from typing import Any
 
 import flax.linen as nn
@@ -135,6 +136,10 @@ class MLP(Model):
         if len(data.input_shape) != 1:
             raise ValueError(f"vt.MLP reads flat rows, but the data's examples have shape {data.input_shape}; "
                              f"flatten X to (n, {data.n_features}) or use your own model.")
+        if group is None and np.issubdtype(np.dtype(data.input_dtype), np.integer):
+            warnings.warn(f"vt.MLP reads its inputs as numbers, but the data's are {data.input_dtype}, which a "
+                          f"vt.Dataset keeps unscaled (as token ids for an embedding). Build the Dataset from "
+                          f"X.astype('float32') (or a DataFrame) to have them standardised.", UserWarning, stacklevel=4)
         if group is not None:
             space = space.replace(**{n: IntUniform(1, int(group)) for n in _width_names(space)})
         depth = int_bounds(space, "n_hidden", 0) or (self.hidden, self.hidden)

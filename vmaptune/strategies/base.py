@@ -90,17 +90,39 @@ class Strategy:
         return type(self).__name__
 
     def init(self, space: Space, key: jax.Array):
-        raise NotImplementedError
+        """The strategy's first state."""
+        raise NotImplementedError(self._unwritten("init(self, space, key) -> state"))
 
     def ask(self, state, key: jax.Array) -> tuple[dict[str, jax.Array], Any]:
-        raise NotImplementedError
+        """(hp, state): the next population, dict name -> (population,) encoded values."""
+        raise NotImplementedError(self._unwritten("ask(self, state, key) -> (hp, state)"))
 
     def tell(self, state, hp: Mapping[str, jax.Array], scores) -> Any:
-        raise NotImplementedError
+        """The state after the population `hp` scored `scores` (population,)."""
+        raise NotImplementedError(self._unwritten("tell(self, state, hp, scores) -> state"))
 
     def done(self, state) -> bool:
         """True when the strategy has nothing more to ask."""
-        raise NotImplementedError
+        raise NotImplementedError(self._unwritten("done(self, state) -> bool (True once nothing is left to ask)"))
+
+    def _unwritten(self, method: str) -> str:
+        return (f"{self.name} does not define {method}: a strategy defines init, ask, tell and done "
+                f"(README: Strategies: ask / tell over population arrays).")
+
+    def asked(self, out: Any) -> tuple[Any, Any]:
+        """ask's result checked as a pair (hp, state) (the values: Space.check_asked)."""
+        if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], Mapping)):
+            got = f"a tuple of {len(out)}" if isinstance(out, tuple) else type(out).__name__
+            raise TypeError(f"{self.name}.ask must return (hp, state): hp a dict name -> (population,) array, and the "
+                            f"strategy's new state; got {got}.")
+        return out
+
+    def told(self, state: Any) -> Any:
+        """tell's result: the new state (None is a forgotten return)."""
+        if state is None:
+            raise TypeError(f"{self.name}.tell returned None: return the strategy's new state (strategies pass "
+                            f"their state explicitly).")
+        return state
 
     def total_evaluations(self, space: Space | None = None) -> int | None:
         """How many members the whole search trains, when known up front (some need the space)."""

@@ -1,0 +1,125 @@
+"""A strategy of your own (README: Strategies): its mistakes are named before anything trains with
+them, and what it asks for is what trains and what the table records."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import vmaptune as vt
+
+SPACE = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), n_hidden=vt.IntUniform(1, 2),
+                 activation=vt.Choice(["relu", "tanh", "identity"]), n_units=vt.Choice([8, 16]))
+KW = dict(epochs=1, batch_size=32, progress=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Asks(vt.Strategy):
+    """One round asking the values `change` writes over a random sample."""
+
+    population: int = 4
+    change: tuple = ()  # ((name, values), ...)
+    result: str = "pair"  # "pair", "hp only" or "tell returns None"
+
+    def init(self, space, key):
+        return {"space": space, "round": 0}
+
+    def ask(self, state, key):
+        hp = dict(state["space"].sample(key, self.population))
+        hp.update({name: np.asarray(values) for name, values in self.change})
+        return hp if self.result == "hp only" else (hp, state)
+
+    def tell(self, state, hp, scores):
+        return None if self.result == "tell returns None" else {**state, "round": state["round"] + 1}
+
+    def done(self, state):
+        return state["round"] >= 1
+
+
+@pytest.mark.parametrize("change, match", [
+    # a Choice is asked for by index: -1 trained the first option while the table said the last
+    ((("activation", [0, -1, 0, 0]),), r"Asks.ask result\['activation'\] holds \[-1\] \(members \[1\]\): a Choice is "
+                                       r"asked for by its option's index, 0..2 for \['relu', 'tanh', 'identity'\]"),
+    ((("n_units", [8, 16, 8, 16]),), r"result\['n_units'\] holds \[8, 16, 8\] \(members \[0, 1, 2\]\).*index, 0..1 for \[8, 16\] "
+                                     r"\(space.encode turns values into indices\)"),
+    # a depth beyond the space was recorded but the network built had only the space's layers
+    ((("n_hidden", [1, 5, 2, 1]),), r"result\['n_hidden'\] holds \[5\] \(members \[1\]\), outside the space's "
+                                    r"IntUniform\(low=1, high=2\)"),
+    ((("n_hidden", [1.0, 1.5, 2.0, 1.0]),), r"holds \[1.5\] \(members \[1\]\): IntUniform\(low=1, high=2\) takes whole "
+                                            r"numbers"),
+    ((("learning_rate", [0.01, -0.5, 0.01, 0.01]),), r"result\['learning_rate'\] holds \[-0.5\].*outside the space's "
+                                                     r"LogUniform"),
+    ((("learning_rate", [0.01, np.nan, 0.01, 0.01]),), r"result\['learning_rate'\] holds \[nan\] \(members \[1\]\): "
+                                                       r"values must be finite"),
+])
+def test_values_a_strategy_asks_for_are_checked_before_they_train(digits, change, match):
+    with pytest.raises(ValueError, match=match):
+        vt.tune(vt.MLP(), SPACE, digits, Asks(change=change), **KW)
+
+
+def test_the_ask_tell_protocol_s_mistakes_are_named(digits):
+    empty = tuple((name, np.zeros(0)) for name in SPACE.names)
+    with pytest.raises(ValueError, match=r"Asks.ask returned an empty population \(0 members\)"):
+        vt.tune(vt.MLP(), SPACE, digits, Asks(change=empty), **KW)
+    with pytest.raises(TypeError, match=r"Asks.ask must return \(hp, state\): hp a dict name -> \(population,\) "
+                                        r"array, and the strategy's new state; got dict"):
+        vt.tune(vt.MLP(), SPACE, digits, Asks(result="hp only"), **KW)
+    with pytest.raises(TypeError, match=r"Asks.tell returned None: return the strategy's new state"):
+        vt.tune(vt.MLP(), SPACE, digits, Asks(result="tell returns None"), **KW)
+
+    @dataclasses.dataclass(frozen=True)
+    class NoDone(vt.Strategy):
+        population: int = 2
+
+        def init(self, space, key):
+            return space
+
+        def ask(self, state, key):
+            return state.sample(key, 2), state
+
+        def tell(self, state, hp, scores):
+            return state
+
+    with pytest.raises(NotImplementedError, match=r"NoDone does not define done\(self, state\) -> bool"):
+        vt.tune(vt.MLP(), SPACE, digits, NoDone(), **KW)
+
+
+@dataclasses.dataclass(frozen=True)
+class Decides(vt.Strategy):
+    """One round; at epoch 1 it returns the decision `field` = `value`."""
+
+    population: int = 4
+    field: str = "freeze"
+    value: tuple = ()
+    acts_during_training = True
+
+    def init(self, space, key):
+        return {"space": space, "round": 0}
+
+    def ask(self, state, key):
+        return state["space"].sample(key, self.population), state
+
+    def tell(self, state, hp, scores):
+        return {**state, "round": state["round"] + 1}
+
+    def done(self, state):
+        return state["round"] >= 1
+
+    def decision_epochs(self, state, epochs):
+        return (1,)
+
+    def decide(self, state, snapshot, key):
+        return state, vt.Decision(**{self.field: np.asarray(self.value)})
+
+
+@pytest.mark.parametrize("field, value, match", [
+    # indices of the right length were read as a mask: member 0 trained on, 1-3 froze
+    ("freeze", (0, 1, 2, 3), r"Decision.freeze is a mask, one True / False per member; got \[0, 1, 2, 3\]\. For member "
+                             r"indices i use mask = np.isin\(np.arange\(4\), i\)"),
+    ("copy_from", (0.5, 1.0, 2.0, 3.0), r"Decision.copy_from must hold whole numbers >= 0"),
+    ("budget", (2, -1, 2, 2), r"Decision.budget must hold whole numbers >= 0 .*got \[2, -1, 2, 2\]"),
+])
+def test_malformed_decisions_are_refused(digits, field, value, match):
+    with pytest.raises(ValueError, match=match):
+        vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), digits,
+                Decides(field=field, value=value), **{**KW, "epochs": 3})
