@@ -202,3 +202,35 @@ def test_validation_fraction_needs_cv_and_a_held_out_monitor(digits):
                                          r"on \(after early stopping's validation_fraction=0.25\)"):
         vt.tune(MODEL, SPACE, digits, vt.RandomSearch(population=2), cv=2, early_stopping=STOPPING,
                 **{**KW, "batch_size": 1000})
+
+
+def test_classification_metrics_equal_scikit_learns():
+    """balanced_accuracy, f1_macro, roc_auc and roc_auc_ovr (jnp, inside the program) on random
+    logits, ties and missing classes included, against sklearn.metrics."""
+    import warnings
+
+    import jax
+    from sklearn import metrics
+
+    from vmaptune.metrics import METRICS
+
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        k, n = (2, 3, 5)[trial % 3], int(rng.integers(6, 60))
+        y = rng.integers(0, k, n)
+        out = rng.normal(size=(n, k)).astype(np.float32)
+        if trial % 4 == 0:
+            out = np.round(out)  # ties
+        pred, probabilities = out.argmax(1), np.asarray(jax.nn.softmax(jnp.asarray(out), axis=-1))
+        score = lambda name: float(METRICS[name].score(jnp.asarray(out), jnp.asarray(y)))  # noqa: E731
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (scikit-learn warns of classes never predicted)
+            assert score("balanced_accuracy") == pytest.approx(metrics.balanced_accuracy_score(y, pred), abs=1e-6)
+            assert score("f1_macro") == pytest.approx(metrics.f1_score(y, pred, average="macro"), abs=1e-6)
+        if k == 2 and len(np.unique(y)) == 2:
+            assert score("roc_auc") == pytest.approx(metrics.roc_auc_score(y, probabilities[:, 1]), abs=1e-6)
+        if k > 2 and len(np.unique(y)) == k:
+            assert score("roc_auc_ovr") == pytest.approx(metrics.roc_auc_score(y, probabilities, multi_class="ovr"),
+                                                         abs=1e-6)
+    with pytest.raises(ValueError, match=r"'roc_auc' scores two classes, but the model has 3 outputs; .*'roc_auc_ovr'"):
+        METRICS["roc_auc"].score(jnp.zeros((4, 3)), jnp.zeros(4, jnp.int32))

@@ -209,8 +209,8 @@ def images_arrays():
      r"estimator must be vt.MLPClassifier.*got MLP\. Wrap your model .*vt.NetworkClassifier\(MLP\(\.\.\.\)\)"),
     (lambda: vt.PopulationSearchCV("mlp", {"learning_rate": [0.1]}), r"got str\.$"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, cv=1), r"cv=1: give the number"),
-    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, scoring="roc_auc"),
-     r"scoring='roc_auc' is not supported"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, scoring="precision_macro"),
+     r"scoring='precision_macro' is not supported"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(tol=-1.0), {"learning_rate": [0.1]}),
      r"tol=-1.0: give a training-loss improvement >= 0"),
     (lambda: vt.MLPClassifier(tol="1e-4"), r"tol='1e-4': give a training-loss improvement >= 0"),
@@ -247,6 +247,8 @@ def images_arrays():
      r"PopulationSearchCV: n_iter must be an integer >= 1, got 0"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, n_iter=2.5),
      r"n_iter must be an integer >= 1, got 2.5"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, return_train_score=True),
+     r"PopulationSearchCV\(return_train_score=\.\.\.\) is not offered: training-fold scores are not computed"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, cv="3"),
      r"cv='3': give the number of folds \(an integer >= 2\), a scikit-learn splitter"),
 ])
@@ -431,3 +433,19 @@ def test_integer_columns_of_a_dataframe_are_standardised_as_features(iris):
     with pytest.warns(UserWarning, match=r"vt.MLP reads its inputs as numbers, but the data's are int32"):
         vt.tune(vt.MLP(units=4), vt.Space(learning_rate=vt.Fixed(0.01)), ids, vt.RandomSearch(population=1), epochs=1,
                 progress=False)
+
+
+def test_scoring_for_imbalanced_classes_is_scikit_learns(iris):
+    """f1_macro, balanced_accuracy and roc_auc are computed inside the program; the search's score()
+    is scikit-learn's scorer on the refit estimator."""
+    from sklearn.metrics import roc_auc_score
+
+    X, y = iris
+    binary = (y == 2).astype(int)  # one class in three: imbalanced
+    search = vt.PopulationSearchCV(vt.MLPClassifier(n_units=8, epochs=3), {"learning_rate": [0.01, 0.1]},
+                                   scoring="roc_auc", cv=3).fit(X, binary)
+    assert 0.5 < search.best_score_ <= 1.0
+    assert search.score(X, binary) == pytest.approx(roc_auc_score(binary, search.predict_proba(X)[:, 1]))
+    macro = vt.PopulationSearchCV(vt.MLPClassifier(n_units=8, epochs=3), {"learning_rate": [0.01, 0.1]},
+                                  scoring="f1_macro", cv=3, refit=False).fit(X, y)
+    assert 0.0 < macro.best_score_ <= 1.0 and macro.search_results_.metric == "f1_macro"

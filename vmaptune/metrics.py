@@ -99,6 +99,58 @@ def _neg_log_loss(out, y):
     return -jnp.mean(optax.softmax_cross_entropy_with_integer_labels(out, y))
 
 
+def _balanced_accuracy(out, y):
+    """The mean over the classes present in y of each one's recall (scikit-learn's)."""
+    k = out.shape[-1]
+    hit = (jnp.argmax(out, axis=-1) == y)
+    per_class = jax.nn.one_hot(y, k, dtype=out.dtype)  # (n, k)
+    support = per_class.sum(axis=0)
+    recall = (per_class * hit[:, None]).sum(axis=0) / jnp.maximum(support, 1)
+    present = support > 0
+    return jnp.sum(jnp.where(present, recall, 0.0)) / jnp.maximum(present.sum(), 1)
+
+
+def _f1_macro(out, y):
+    """The mean over the classes in y or in the predictions of each one's F1 (scikit-learn's
+    f1_macro; a class neither true nor predicted is left out)."""
+    k = out.shape[-1]
+    true = jax.nn.one_hot(y, k, dtype=out.dtype)
+    predicted = jax.nn.one_hot(jnp.argmax(out, axis=-1), k, dtype=out.dtype)
+    tp = (true * predicted).sum(axis=0)
+    wrong = true.sum(axis=0) + predicted.sum(axis=0) - 2 * tp  # false positives + false negatives
+    seen = (tp + wrong) > 0
+    f1 = 2 * tp / jnp.maximum(2 * tp + wrong, 1)
+    return jnp.sum(jnp.where(seen, f1, 0.0)) / jnp.maximum(seen.sum(), 1)
+
+
+def _auc(score, positive):
+    """ROC AUC of `score` (n,) for the boolean labels `positive` (n,): the Mann-Whitney statistic
+    with average ranks for ties (scikit-learn's value). NaN when one side is empty."""
+    ordered = jnp.sort(score)
+    rank = (jnp.searchsorted(ordered, score, side="left") + jnp.searchsorted(ordered, score, side="right") + 1) / 2
+    n_pos = positive.sum()
+    n_neg = positive.shape[0] - n_pos
+    u = jnp.sum(jnp.where(positive, rank, 0.0)) - n_pos * (n_pos + 1) / 2
+    return jnp.where((n_pos > 0) & (n_neg > 0), u / jnp.maximum(n_pos * n_neg, 1), jnp.nan)
+
+
+def _roc_auc(out, y):
+    """Two classes: the AUC of class 1's probability (scikit-learn's roc_auc)."""
+    if out.shape[-1] != 2:
+        raise ValueError(f"metric 'roc_auc' scores two classes, but the model has {out.shape[-1]} outputs; for "
+                         f"several classes use 'roc_auc_ovr' (one class against the rest, averaged).")
+    return _auc(out[:, 1] - out[:, 0], y == 1)
+
+
+def _roc_auc_ovr(out, y):
+    """The mean over the classes present in y of each class's AUC against the rest, from the softmax
+    probabilities (scikit-learn's roc_auc_ovr, macro average)."""
+    probabilities = jax.nn.softmax(out, axis=-1)
+    k = out.shape[-1]
+    aucs = jnp.stack([_auc(probabilities[:, c], y == c) for c in range(k)])
+    return jnp.nanmean(aucs)
+
+
 def _neg_mse(out, y):
     out, y = regression_pair(out, y)
     return -jnp.mean(jnp.square(out - y))
@@ -121,6 +173,10 @@ METRICS = {
     for m in (
         Metric("accuracy", "classification", _accuracy),
         Metric("neg_log_loss", "classification", _neg_log_loss),
+        Metric("balanced_accuracy", "classification", _balanced_accuracy),
+        Metric("f1_macro", "classification", _f1_macro),
+        Metric("roc_auc", "classification", _roc_auc),
+        Metric("roc_auc_ovr", "classification", _roc_auc_ovr),
         # vt.tune reports regression errors in standardised units (the README says so): scored as fitted
         Metric("neg_mse", "regression", _neg_mse, standardised=True),
         Metric("neg_mae", "regression", _neg_mae, standardised=True),

@@ -50,11 +50,20 @@ __all__ = ["MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegress
 #: Estimator parameters that are settings of the training run, not hyperparameters of a member.
 RUN_PARAMETERS = ("model", "epochs", "batch_size", "early_stopping", "patience", "tol", "validation_fraction",
                   "random_state", "hyperparameters")
+#: scikit-learn search arguments PopulationSearchCV does not take -> why, and what to do instead.
+SEARCH_NAMES = {"return_train_score": "training-fold scores are not computed (each candidate's training loss "
+                                      "per epoch is in search_results_.curves['train_loss'])",
+                "error_score": "a candidate that fails (diverges) scores NaN and ranks last, as error_score=np.nan",
+                "pre_dispatch": "every candidate-fold trains at once in one program, nothing is dispatched",
+                "param_grid": "give the grid as param_distributions (lists only: the whole grid when it holds at "
+                              "most n_iter points)"}
 DEFAULT_N_ITER = 64
 #: scikit-learn scoring names -> vmaptune metrics (scores higher-is-better in both).
-SCORING = {"accuracy": "accuracy", "neg_log_loss": "neg_log_loss", "r2": "r2", "neg_mean_squared_error": "neg_mse",
-           "neg_mean_absolute_error": "neg_mae"}
-SCORING_TASKS = {"classification": ("accuracy", "neg_log_loss"), "regression": ("r2", "neg_mse", "neg_mae")}
+SCORING = {"accuracy": "accuracy", "neg_log_loss": "neg_log_loss", "balanced_accuracy": "balanced_accuracy",
+           "f1_macro": "f1_macro", "roc_auc": "roc_auc", "roc_auc_ovr": "roc_auc_ovr", "r2": "r2",
+           "neg_mean_squared_error": "neg_mse", "neg_mean_absolute_error": "neg_mae"}
+SCORING_TASKS = {"classification": ("accuracy", "neg_log_loss", "balanced_accuracy", "f1_macro", "roc_auc", "roc_auc_ovr"),
+                 "regression": ("r2", "neg_mse", "neg_mae")}
 #: scikit-learn MLP parameter names -> vmaptune's (what a user coming from sklearn types first).
 SKLEARN_NAMES = {"hidden_layer_sizes": "n_hidden (the number of hidden layers) and n_units (the width of each)",
                  "max_iter": "epochs", "alpha": "weight_decay", "learning_rate_init": "learning_rate",
@@ -407,7 +416,8 @@ class PopulationSearchCV(BaseEstimator):
     random_state), a scikit-learn splitter (GroupKFold with fit(X, y, groups=...)) or an iterable
     of (train, test) index arrays, as scikit-learn's searches take.
     scoring: None (the estimator's: accuracy / r2), a scikit-learn name (accuracy, neg_log_loss,
-      r2, neg_mean_squared_error, neg_mean_absolute_error) or a vt.Metric. refit: refit the best
+      balanced_accuracy, f1_macro, roc_auc, roc_auc_ovr, r2, neg_mean_squared_error,
+      neg_mean_absolute_error) or a vt.Metric. refit: refit the best
       on all of X (best_estimator_): for all its epochs, or with early stopping for the epochs
       the search chose (see below for a callable).
     epochs: per candidate (default: the estimator's). early_stopping: a vt.EarlyStopping, or an
@@ -442,6 +452,13 @@ class PopulationSearchCV(BaseEstimator):
     so mean_fit_time is the search's training time divided evenly (std 0), and scoring happens
     inside the program: mean_score_time is 0.
     """
+
+    def __new__(cls, *args, **kwargs):
+        # (scikit-learn's searches take these; Python's own error would not say why this one does not)
+        for name in kwargs:
+            if name in SEARCH_NAMES:
+                raise TypeError(f"PopulationSearchCV({name}=...) is not offered: {SEARCH_NAMES[name]}.")
+        return super().__new__(cls)
 
     def __init__(self, estimator, param_distributions, *, strategy=None, n_iter=DEFAULT_N_ITER, cv=3, scoring=None, refit=True,
                  epochs=None, early_stopping=None, random_state=None, progress=False, n_jobs=None, verbose=0):

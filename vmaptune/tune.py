@@ -57,9 +57,9 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       as vt.Linen(MyModule) / vt.Nnx(MyModule) (space names matching its fields fill them).
     space: vt.Space. data: vt.Dataset. strategy: default vt.RandomSearch(population=64).
     epochs: per member.
-    metric: validation metric to maximise (accuracy / neg_log_loss for classification,
-      neg_mse / neg_mae / r2 for regression, or a vt.Metric; default: the model's, else accuracy
-      or neg_mse).
+    metric: validation metric to maximise (accuracy / neg_log_loss / balanced_accuracy / f1_macro
+      / roc_auc / roc_auc_ovr for classification, neg_mse / neg_mae / r2 for regression, or a
+      vt.Metric; default: the model's, else accuracy or neg_mse).
     optimizer: None for the built-in per-member optimizer (its kind and settings from the space:
       optimizer, learning_rate, momentum, ...), or your own fn(hp) -> optax.GradientTransformation
       reading the space's names (e.g. lambda hp: optax.adamw(hp["learning_rate"])).
