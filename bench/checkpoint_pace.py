@@ -1,7 +1,8 @@
 """What a run directory costs a small, long search whose strategy acts during training: vt.tune
 with and without run_dir for PBT(interval=50), SuccessiveHalving and (for reference) RandomSearch,
 8-9 MLPs on digits for 200 one-epoch chunks. Checkpoints after every chunk (before) made the run
-directory cost 2-3x; now they come after each decision and at most once a minute.
+directory cost 2-3x; now they come after each decision and at most once a minute. A first run
+of each compiles, untimed.
 
     python bench/checkpoint_pace.py --json bench/out/checkpoint_pace.json
 """
@@ -39,6 +40,7 @@ def main():
     out = {"machine": machine(), "epochs": args.epochs, "strategies": {}}
     for name, make in strategies.items():
         row = {}
+        vt.tune(vt.MLP(), space, data, make(), epochs=args.epochs, seed=0, progress=False, bucketing=False)  # compiles
         for with_dir in (False, True):
             tmp = tempfile.mkdtemp() if with_dir else None
             saves["n"] = 0

@@ -71,10 +71,12 @@ def free_port() -> int:
 
 
 def launch(tmp_path, config: str, *, run_dir: str = "run", child: tuple = (), flags: bool = True,
-           extra: tuple = (), processes: int = 2, own_config: dict | None = None) -> list[tuple[int, str, str]]:
+           extra: tuple = (), processes: int = 2, own_config: dict | None = None,
+           told: dict | None = None) -> list[tuple[int, str, str]]:
     """Runs `processes` processes of `vmaptune run`, process i in tmp_path/p<i>; returns each one's
     (exit code, stdout, stderr). run_dir is relative to that folder unless absolute. own_config:
-    process -> a config text of its own (a process started with other settings)."""
+    process -> a config text of its own (a process started with other settings). told: process ->
+    the num_processes it is told (flags=False), where that is not `processes`."""
     path = tmp_path / "config.toml"
     path.write_text(CONFIGS[config])
     for i, text in (own_config or {}).items():
@@ -88,7 +90,7 @@ def launch(tmp_path, config: str, *, run_dir: str = "run", child: tuple = (), fl
         cwd.mkdir(exist_ok=True)
         join = (("--coordinator", f"localhost:{port}", "--num-processes", str(processes), "--process-id", str(i))
                 if flags else ())
-        own = ("--join", f"localhost:{port}", str(processes), str(i)) if not flags else ()
+        own = ("--join", f"localhost:{port}", str((told or {}).get(i, processes)), str(i)) if not flags else ()
         mine = tmp_path / f"config{i}.toml" if i in (own_config or {}) else path
         cmd = [sys.executable, CHILD, *child, *own, "--", "run", str(mine), "--out", run_dir, "--no-progress",
                *join, *extra]
@@ -246,3 +248,14 @@ def test_a_run_checkpointed_on_one_process_resumes_on_two(tmp_path):
     path.write_text(seven)
     model, space, data, strategy, kwargs = cli.build(cli.load_config(str(path)))
     assert_same(vt.load_results(run_dir), vt.tune(model, space, data, strategy, progress=False, **kwargs))
+
+
+def test_a_process_told_another_process_count_stops_every_process(tmp_path):
+    """Process 1 started with num_processes=3 joins the 2-process cluster of process 0 (JAX lets it)
+    and ran on silently; vt.tune now compares the counts before anything compiles."""
+    started = time.monotonic()
+    out = launch(tmp_path, "random", flags=False, told={1: 3})
+    assert time.monotonic() - started < 120
+    for code, _, err in out:
+        assert code == 2 and "the processes of this run differ: process(es) [1] from process 0" in err, err[-2000:]
+    assert "num_processes given: process 0 has '2', process 1 has '3'" in out[1][2], out[1][2][-2000:]

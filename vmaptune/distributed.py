@@ -73,6 +73,7 @@ def configure_cpu_devices(count: int | None = None) -> int:
 
 
 _CHOSEN = None  # the CPU device count configure_cpu_devices set (a later call may change its own choice)
+_GIVEN: dict = {"num_processes": None}  # what initialize was told
 
 
 # -- many processes ---------------------------------------------------------------------------------------
@@ -127,7 +128,16 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
             f"and count in every process: coordinator_address='host:port' (process 0's host and a free port), "
             f"num_processes, and this process's process_id (0 to num_processes - 1). A search on this machine "
             f"alone needs no initialize: leave the call out.") from None
+    _GIVEN["num_processes"] = num_processes
+    sys.stderr.write(f"vmaptune: joined as process {jax.process_index()} of {jax.process_count()}.\n")
     _say_which_process_failed(heartbeat_timeout_seconds, shutdown_timeout_seconds)
+
+
+def given_num_processes() -> int | None:
+    """The num_processes this process was started with (None: detected, or one process), which
+    every process must share (vt.tune compares it with the others' before anything compiles: a
+    process told another count can join a smaller cluster and run on silently)."""
+    return _GIVEN["num_processes"]
 
 
 def _say_which_process_failed(heartbeat_timeout: int, shutdown_timeout: int) -> None:

@@ -25,7 +25,8 @@ from vmaptune import __version__, interrupts, run_dir as run_dirs, streams
 from vmaptune.cv_splits import resolve_cv
 from vmaptune.checkpoint import Checkpoints, check_picklable, from_host, run_spec, to_host, without_addresses
 from vmaptune.data import Dataset
-from vmaptune.distributed import any_process, barrier, check_same_everywhere, is_primary, process_count, smallest
+from vmaptune.distributed import (any_process, barrier, check_same_everywhere, given_num_processes, is_primary,
+                                  process_count, smallest)
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
@@ -161,7 +162,8 @@ def _facts(model, space, data, strategy, settings, metric, optimizer, run_dir, r
         spec[f"settings.{field.name}"] = without_addresses(repr(getattr(settings, field.name)))
     # (not run_dir's text: hosts may mount one shared directory at different paths; a resume
     # checks that every process found the same checkpoint instead)
-    spec.update({"metric": without_addresses(repr(metric)), "optimizer": without_addresses(repr(optimizer)),
+    spec.update({"num_processes given": repr(given_num_processes()),
+                 "metric": without_addresses(repr(metric)), "optimizer": without_addresses(repr(optimizer)),
                  "run_dir given": repr(run_dir is not None), "resume": repr(resume), "overwrite": repr(overwrite)})
     return spec
 
