@@ -123,3 +123,17 @@ def test_malformed_decisions_are_refused(digits, field, value, match):
     with pytest.raises(ValueError, match=match):
         vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), digits,
                 Decides(field=field, value=value), **{**KW, "epochs": 3})
+
+
+def test_float64_arithmetic_and_bfloat16_values_are_checked_as_they_train():
+    """0.30000000000000004 (exp(log(0.3)) in float64) trains as float32's 0.3: inside the space."""
+    import jax.numpy as jnp
+
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 0.3), n_hidden=vt.IntUniform(1, 2))
+    top = np.exp(np.log(1e-3) + (np.log(0.3) - np.log(1e-3)))
+    assert top > 0.3 and space.check_asked({"learning_rate": np.array([top, 1e-3]), "n_hidden": np.array([1, 2])},
+                                           "S.ask") == 2
+    assert space.check_asked({"learning_rate": jnp.asarray([0.01, 0.2], jnp.bfloat16),
+                              "n_hidden": np.array([1, 2])}, "S.ask") == 2
+    with pytest.raises(ValueError, match=r"S.ask result\['learning_rate'\] holds \[0.31\]"):
+        space.check_asked({"learning_rate": np.array([0.31, 0.1]), "n_hidden": np.array([1, 2])}, "S.ask")

@@ -93,6 +93,15 @@ def test_user_defined_and_negated_metrics(diabetes):
     assert model.evaluate(*diabetes.raw("test"), metric=mine) == pytest.approx(own.test_score, rel=1e-4)
     assert model.evaluate(*diabetes.raw("test"), metric=mine) == pytest.approx(
         model.evaluate(*diabetes.raw("test"), metric="neg_mae") * diabetes.y_std, rel=1e-4)
+    # evaluate without a metric scores as the search scored (its test_score), or asks for yours
+    assert built_in.best_model().evaluate(*diabetes.raw("test")) == pytest.approx(built_in.test_score, rel=1e-4)
+    with pytest.raises(ValueError, match=r"searched with your metric 'my_neg_mae', which it does not keep"):
+        model.evaluate(*diabetes.raw("test"))
+    # a metric subtracting (n, 1) outputs from (n,) targets compares every output with every target
+    unpaired = vt.Metric("unpaired", "regression", lambda out, y: -jnp.mean(jnp.abs(out - y)))
+    with pytest.warns(UserWarning, match=r"vt.Metric\('unpaired'\) scores outputs in the right order and reversed "
+                                         r"alike.*use outputs\[:, 0\]"):
+        vt.tune(MODEL, space, diabetes, vt.RandomSearch(population=2), metric=unpaired, **KW)
     mse = vt.tune(MODEL, space, diabetes, vt.RandomSearch(population=4), metric="mse", **KW)
     neg = vt.tune(MODEL, space, diabetes, vt.RandomSearch(population=4), metric="neg_mse", **KW)
     np.testing.assert_allclose(mse.members["score"], neg.members["score"], rtol=1e-6)  # mse is negated

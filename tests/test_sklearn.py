@@ -449,3 +449,21 @@ def test_scoring_for_imbalanced_classes_is_scikit_learns(iris):
     macro = vt.PopulationSearchCV(vt.MLPClassifier(n_units=8, epochs=3), {"learning_rate": [0.01, 0.1]},
                                   scoring="f1_macro", cv=3, refit=False).fit(X, y)
     assert 0.0 < macro.best_score_ <= 1.0 and macro.search_results_.metric == "f1_macro"
+
+
+def test_search_folds_given_over_x_are_checked_and_none_is_five_folds(iris):
+    X, y = iris
+    est = vt.MLPClassifier(n_units=4, epochs=1)
+    outside = [(np.arange(100), np.arange(100, 151)), (np.arange(50, 150), np.arange(50))]
+    with pytest.raises(ValueError, match=r"cv's fold 0: validation rows \[150\] are outside X's 150 rows"):
+        vt.PopulationSearchCV(est, {"learning_rate": [0.1]}, cv=outside).fit(X, y)
+    folds = ((np.r_[np.arange(i), np.arange(i + 50, 150)], np.arange(i, i + 50)) for i in (0, 50, 100))
+    search = vt.PopulationSearchCV(est, {"learning_rate": [0.1]}, cv=folds, refit=False).fit(X, y)
+    assert search.n_splits_ == 3
+    with pytest.raises(ValueError, match=r"gave no folds \(an iterator used up by an earlier fit\?\)"):
+        search.fit(X, y)
+    assert vt.PopulationSearchCV(est, {"learning_rate": [0.1]}, cv=None, refit=False).fit(X, y).n_splits_ == 5
+    with pytest.raises(ValueError, match=r"MLPClassifier.set_params\(max_iter=\.\.\.\): max_iter is scikit-learn's "
+                                         r"name; vmaptune's is epochs"):
+        est.set_params(max_iter=5)
+    assert vt.MLPClassifier(n_units=4, epochs=1, batch_size="auto").fit(X, y).score(X, y) > 0  # scikit-learn's default

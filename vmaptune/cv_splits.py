@@ -9,8 +9,8 @@ passes the splits of its splitter over X's rows, with `groups=` (GroupKFold) whe
 
 Every fold is trained in one program, so every fold trains on as many rows as the smallest fold
 trains on and is scored on as many as the smallest fold holds out (a random subset of the
-larger folds' rows; a warning says how many rows that leaves unscored when folds differ by more
-than a few rows).
+larger folds' rows; a warning says so when folds differ by more than a few rows: TimeSeriesSplit's
+growing training windows, GroupKFold's unequal groups).
 """
 
 from __future__ import annotations
@@ -79,12 +79,18 @@ def resolve_cv(cv: Any, data: Any) -> tuple[Any, Splits | None]:
     else:
         pairs = list(cv)
         source = f"a list of {len(pairs)} (train, validation) pairs"
+    splits = checked_splits(pairs, n_pool, source)
+    return len(splits), splits
+
+
+def checked_splits(pairs: list, n_rows: int, source: str, rows: str = "data.pool()'s") -> Splits:
+    """(train, validation) index pairs into `n_rows` rows (`rows` names them in messages) as Splits."""
     if len(pairs) < 2:
         raise ValueError(f"cv ({source}) gives {len(pairs)} fold(s); cross-validation needs at least 2.")
-    return len(pairs), Splits(tuple(_checked_pair(i, pair, n_pool) for i, pair in enumerate(pairs)), source)
+    return Splits(tuple(_checked_pair(i, pair, n_rows, rows) for i, pair in enumerate(pairs)), source)
 
 
-def _checked_pair(i: int, pair: Any, n_pool: int) -> tuple[np.ndarray, np.ndarray]:
+def _checked_pair(i: int, pair: Any, n_pool: int, where: str) -> tuple[np.ndarray, np.ndarray]:
     """One fold's (train, validation) rows, as int64 arrays: in range, unique, disjoint, non-empty."""
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
         raise TypeError(f"cv's fold {i} is {type(pair).__name__}, not a (train_rows, validation_rows) pair of "
@@ -95,7 +101,7 @@ def _checked_pair(i: int, pair: Any, n_pool: int) -> tuple[np.ndarray, np.ndarra
         if rows.dtype == bool:  # a mask over the pool, as some users write folds
             if rows.shape != (n_pool,):
                 raise ValueError(f"cv's fold {i}: the {what} mask has shape {rows.shape}, not ({n_pool},) (one "
-                                 f"entry per row of data.pool()).")
+                                 f"entry per row of {where} rows).")
             rows = np.flatnonzero(rows)
         if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
             raise TypeError(f"cv's fold {i}: {what} rows must be a 1-D array of row indices, got {rows.dtype} of "
@@ -105,8 +111,8 @@ def _checked_pair(i: int, pair: Any, n_pool: int) -> tuple[np.ndarray, np.ndarra
             raise ValueError(f"cv's fold {i} has no {what} rows; every fold needs both.")
         outside = rows[(rows < 0) | (rows >= n_pool)]
         if outside.size:
-            raise ValueError(f"cv's fold {i}: {what} rows {outside[:5].tolist()} are outside data.pool()'s {n_pool} "
-                             f"rows (0..{n_pool - 1}: the train split, then the validation split).")
+            raise ValueError(f"cv's fold {i}: {what} rows {outside[:5].tolist()} are outside {where} {n_pool} rows "
+                             f"(0..{n_pool - 1}).")
         if len(np.unique(rows)) != len(rows):
             raise ValueError(f"cv's fold {i} lists some {what} rows twice; give each row once.")
         arrays.append(rows)
@@ -118,10 +124,18 @@ def _checked_pair(i: int, pair: Any, n_pool: int) -> tuple[np.ndarray, np.ndarra
 
 
 def warn_unequal(splits: Splits) -> None:
-    """Folds of very different sizes: the larger folds' extra held-out rows go unscored."""
+    """Folds of very different sizes: the larger folds' extra rows go unscored, or untrained."""
     held = [len(val) for _, val in splits.pairs]
-    if (max(held) - min(held)) > UNEQUAL_FOLDS_WARNING * max(held):
-        warnings.warn(f"the cv folds ({splits.source}) hold out {min(held)} to {max(held)} rows: every fold is "
-                      f"scored on {min(held)} of its held-out rows (drawn at random) and trains on as many rows as "
-                      f"the smallest fold trains on, so that all folds train in one program. Folds of equal "
-                      f"size score every row.", UserWarning, stacklevel=4)
+    train = [len(rows) for rows, _ in splits.pairs]
+    unequal = []
+    if max(held) - min(held) > UNEQUAL_FOLDS_WARNING * max(held):
+        unequal.append(f"hold out {min(held)} to {max(held)} rows: every fold is scored on {min(held)} of its "
+                       f"held-out rows")
+    if max(train) - min(train) > UNEQUAL_FOLDS_WARNING * max(train):
+        unequal.append(f"train on {min(train)} to {max(train)} rows: every fold trains on {min(train)} of its "
+                       f"training rows")
+    if unequal:
+        warnings.warn(f"the cv folds ({splits.source}) {' and '.join(unequal)} (drawn at random), the smallest fold's "
+                      f"count, so that all folds train in one program. Folds of equal size use every row "
+                      f"(TimeSeriesSplit's growing windows do not: give them as folds of one size, e.g. "
+                      f"TimeSeriesSplit(n, max_train_size=...)).", UserWarning, stacklevel=4)

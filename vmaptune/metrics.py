@@ -9,6 +9,7 @@ Shapes: outputs (n, k): logits for classification (targets (n,) class ids), valu
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Callable
 
 import jax
@@ -30,6 +31,8 @@ def regression_pair(out: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]
 class Metric:
     """A validation metric. fn(outputs (n, k), targets) -> scalar, traced inside the program
     (use jnp). greater_is_better=False negates it, so the score stays "higher is better".
+    Targets are (n,) class ids, (n,) values of one regression target (outputs then (n, 1): use
+    outputs[:, 0]) or (n, k) of k targets.
 
     For regression your fn gets outputs and targets in the targets' own units (a MAPE or a cost
     in currency means what it says); the network fits standardised targets, and `in_target_units`
@@ -79,6 +82,25 @@ def in_target_units(metric: Metric, y_mean, y_std) -> Metric:
     as_tuple = (lambda v: tuple(float(x) for x in np.ravel(np.asarray(v, np.float64))))
     return dataclasses.replace(metric, fn=_InTargetUnits(metric.fn, as_tuple(y_mean), as_tuple(y_std)),
                                standardised=True)
+
+
+def warn_if_unpaired(metric: Metric, n_outputs: int) -> None:
+    """A regression Metric of yours with one target gets outputs (n, 1) and targets (n,): a fn
+    that subtracts them broadcasts to (n, n), comparing every output with every target, and scores
+    near-constant nonsense without an error. Probed on perfect predictions and the same reversed:
+    a fn that pairs outputs with their targets scores the two apart."""
+    if metric.task != "regression" or metric.standardised or n_outputs != 1:
+        return
+    targets = jnp.linspace(1.0, 2.0, 8)
+    try:
+        right, reversed_ = (float(metric.fn(out, targets)) for out in (targets[:, None], targets[::-1, None]))
+    except Exception:  # (build_program's own checks report a metric that fails)
+        return
+    if np.isclose(right, reversed_, rtol=1e-6, atol=0.0):
+        warnings.warn(f"vt.Metric({metric.name!r}) scores outputs in the right order and reversed alike ({right:.6g}): "
+                      f"it likely compares every output with every target. With one regression target outputs are "
+                      f"(n, 1) and targets (n,): use outputs[:, 0], e.g. -jnp.mean(jnp.abs(outputs[:, 0] - targets)).",
+                      UserWarning, stacklevel=4)
 
 
 def shown_sign(metric: "Metric | str") -> float:

@@ -28,7 +28,7 @@ from vmaptune import compile_cache, costs
 from vmaptune.data import Dataset
 from vmaptune.distributed import agree, check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
-from vmaptune.metrics import Loss, Metric, get_loss, get_metric, in_target_units
+from vmaptune.metrics import Loss, Metric, get_loss, get_metric, in_target_units, warn_if_unpaired
 from vmaptune.models.base import BuiltModel, Group, Model
 from vmaptune.optim import CustomOptimizer, PopulationOptimizer
 from vmaptune.space import Space, int_bounds
@@ -112,8 +112,9 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
         raise ValueError(f"batch_size={batch_size} is larger than the {data.n_train} training rows; "
                          f"use batch_size <= {data.n_train}.")
     # (a regression Metric of yours is called in the targets' own units: metrics.in_target_units)
-    metric = in_target_units(get_metric(metric if metric is not None else model.metric, data.task), data.y_mean,
-                             data.y_std)
+    metric = get_metric(metric if metric is not None else model.metric, data.task)
+    warn_if_unpaired(metric, data.n_outputs)
+    metric = in_target_units(metric, data.y_mean, data.y_std)
     loss = get_loss(loss if loss is not None else model.loss, data.task)
     built = model.build(space, data.spec, group)
     optimizer = PopulationOptimizer.from_space(space) if optimizer is None else \

@@ -315,7 +315,7 @@ class Search:
             results.models[int(row)] = TrainedModel.from_dataset(
                 fit.network, fit.params, fit.model_state, hp_row, self.space.decode({k: v[j:j + 1] for k, v in
                                                                                     encoded.items()})[0],
-                self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row))
+                self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row), metric=self.program.metric.name)
         results.members["test_score"] = test
 
     def _replayed(self, results: Results, rows: list[int], hp: dict[str, Any]):

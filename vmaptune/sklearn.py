@@ -32,7 +32,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from vmaptune.cv_splits import Splits, resolve_cv
+from vmaptune.cv_splits import Splits, checked_splits, resolve_cv
 from vmaptune.data import Dataset
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import METRICS, Metric
@@ -86,6 +86,10 @@ class _Network(BaseEstimator):
                                 f"{SKLEARN_NAMES[name]}.")
         return super().__new__(cls)
 
+    def set_params(self, **params):
+        _refuse_sklearn_names(f"{type(self).__name__}.set_params", params)
+        return super().set_params(**params)
+
     # -- what a subclass says -------------------------------------------------------------------
     def _model(self) -> Model:
         return self.model if getattr(self, "model", None) is not None else MLP()
@@ -120,7 +124,8 @@ class _Network(BaseEstimator):
         validation_fraction, keeping the best epoch's weights; with tol and no early_stopping:
         until the training loss stops improving by tol, as scikit-learn's MLPs converge)."""
         check_int_at_least(f"{type(self).__name__}: epochs", self.epochs, 1)
-        check_int_at_least(f"{type(self).__name__}: batch_size", self.batch_size, 1)
+        if self.batch_size != "auto":  # (scikit-learn's default: 200 rows, or all of them)
+            check_int_at_least(f"{type(self).__name__}: batch_size", self.batch_size, 1)
         X, y = self._validate(X, y)
         if self._task == "classification":
             check_classification_targets(y)
@@ -274,6 +279,7 @@ class _NetworkParameters:
 
     def set_params(self, **params):
         """Estimator parameters, or the model's own hyperparameters (they go to `hyperparameters`)."""
+        _refuse_sklearn_names(f"{type(self).__name__}.set_params", params)
         own = self._get_param_names()
         fields = {k: params.pop(k) for k in list(params) if k not in own and "__" not in k}
         if fields:
@@ -483,7 +489,7 @@ class PopulationSearchCV(BaseEstimator):
                    f"vt.NetworkRegressor({name}(...))." if isinstance(self.estimator, Model) else "")
             raise TypeError(f"estimator must be vt.MLPClassifier, vt.MLPRegressor, vt.NetworkClassifier or "
                             f"vt.NetworkRegressor, got {name}.{fix}")
-        cv = self.cv
+        cv = self._cv
         if isinstance(cv, (bool, str, bytes, dict)) or (isinstance(cv, numbers.Integral) and cv < 2) or \
                 not (isinstance(cv, numbers.Integral) or hasattr(cv, "split") or hasattr(cv, "__iter__")):
             raise ValueError(f"cv={cv!r}: give the number of folds (an integer >= 2), a scikit-learn splitter "
@@ -604,24 +610,33 @@ class PopulationSearchCV(BaseEstimator):
             self.refit_time_ = time.perf_counter() - started
         return self
 
+    @property
+    def _cv(self):
+        return 5 if self.cv is None else self.cv  # (scikit-learn's None: 5 folds)
+
     def _folds(self, X, y, groups, task: str, pool_row: np.ndarray, data: Dataset) -> "int | Splits":
         """cv as vt.tune takes it: the number of folds (vmaptune deals them, stratified and shuffled
         by random_state), or the splitter's folds over X's rows moved to the pool's rows."""
-        if isinstance(self.cv, numbers.Integral):
+        if isinstance(self._cv, numbers.Integral):
             if groups is not None:
-                raise ValueError(f"fit(..., groups=...) with cv={self.cv}: the folds of an integer cv ignore groups; "
-                                 f"give a group splitter, e.g. cv=GroupKFold({self.cv}), to keep each group in one "
+                raise ValueError(f"fit(..., groups=...) with cv={self._cv}: the folds of an integer cv ignore groups; "
+                                 f"give a group splitter, e.g. cv=GroupKFold({self._cv}), to keep each group in one "
                                  f"fold.")
-            return int(self.cv)
+            return int(self._cv)
         from sklearn.model_selection import check_cv
 
         splitter = check_cv(self.cv, y, classifier=task == "classification")
         try:
-            pairs = [(pool_row[train], pool_row[test]) for train, test in splitter.split(X, y, groups)]
+            folds = list(splitter.split(X, y, groups))
         except ValueError as err:
             if groups is None and "groups" in str(err):
                 raise ValueError(f"cv={self.cv!r} needs the rows' groups: fit(X, y, groups=groups).") from None
             raise
+        if not folds:
+            raise ValueError(f"cv={self.cv!r} gave no folds (an iterator used up by an earlier fit?): give a splitter "
+                             f"or a list of (train, test) index arrays.")
+        checked = checked_splits(folds, len(y), repr(self.cv), rows="X's")  # indices into X
+        pairs = [(pool_row[train], pool_row[test]) for train, test in checked.pairs]
         return dataclasses.replace(resolve_cv(pairs, data)[1], source=repr(self.cv))
 
     def _metric(self, task: str):
@@ -704,11 +719,18 @@ def _chosen_index(index: Any, candidates: int) -> int:
     return int(index)
 
 
-def even_batch(batch_size: int, rows: int) -> int:
+def _refuse_sklearn_names(owner: str, params: Mapping[str, Any]) -> None:
+    for name in params:
+        if name in SKLEARN_NAMES:
+            raise ValueError(f"{owner}({name}=...): {name} is scikit-learn's name; vmaptune's is {SKLEARN_NAMES[name]}.")
+
+
+def even_batch(batch_size: "int | str", rows: int) -> int:
     """The estimators' batch: as many steps per epoch as scikit-learn's MLP takes (ceil(rows /
     batch_size), its last batch partial), of equal size, so an epoch trains on all but fewer than
     a step's count of rows (the engine's batches are whole: 399 rows at 200 would train on 200)."""
     rows = int(rows)
+    batch_size = 200 if batch_size == "auto" else batch_size  # (scikit-learn's "auto": min(200, rows))
     steps = -(-rows // max(1, min(int(batch_size), rows)))
     return rows // steps
 

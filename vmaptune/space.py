@@ -608,12 +608,12 @@ class Space:
         if n == 0:
             raise ValueError(f"{where} returned an empty population (0 members); ask for at least one member.")
         for name, dist in self._dists.items():
-            values = np.asarray(hp[name])
+            given = np.asarray(hp[name])
             label = f"{where} result[{name!r}]"
-            shown = (lambda bad: f"{values[bad][:3].tolist()} (members {np.flatnonzero(bad)[:3].tolist()})")
-            if values.dtype == bool or not np.issubdtype(values.dtype, np.number) or \
-                    np.issubdtype(values.dtype, np.complexfloating):
-                raise ValueError(f"{label} must be numbers (one per member), got dtype {values.dtype}.")
+            if given.dtype == bool or given.dtype.kind not in "iuf" and not jnp.issubdtype(given.dtype, jnp.floating):
+                raise ValueError(f"{label} must be numbers (one per member), got dtype {given.dtype}.")
+            values = given.astype(np.float64)  # (bfloat16 too)
+            shown = (lambda bad: f"{given[bad][:3].tolist()} (members {np.flatnonzero(bad)[:3].tolist()})")
             bad = ~np.isfinite(values)
             if bad.any():
                 raise ValueError(f"{label} holds {shown(bad)}: values must be finite.")
@@ -627,8 +627,10 @@ class Space:
             if dist.kind == "int" and (values != np.round(values)).any():
                 raise ValueError(f"{label} holds {shown(values != np.round(values))}: {dist!r} takes whole numbers.")
             low, high = numeric_bounds(dist)
-            dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float64  # (float32 bounds)
-            bad = (values < np.asarray(low, dtype)) | (values > np.asarray(high, dtype))
+            # as they train (float32: 0.30000000000000004 from float64 arithmetic is float32's 0.3)
+            dtype = np.float32 if dist.kind == "float" else np.float64
+            trained = values.astype(dtype)
+            bad = (trained < np.asarray(low, dtype)) | (trained > np.asarray(high, dtype))
             if bad.any():
                 raise ValueError(f"{label} holds {shown(bad)}, outside the space's {dist!r}; ask for values inside "
                                  f"it (space.from_unit maps the unit cube onto the space).")

@@ -178,12 +178,18 @@ class TrainedModel:
         return float(accuracy_score(y, predicted) if self.task == "classification" else r2_score(y, predicted))
 
     def evaluate(self, X: Any, y: Any, metric: "str | Any" = None) -> float:
-        """`metric` (a name vt.tune takes, or a vt.Metric; default accuracy / neg_mse) on raw X, y,
+        """`metric` (a name vt.tune takes, or a vt.Metric; default: the search's metric for a model of
+        vt.tune's, else accuracy / neg_mse) on raw X, y,
         scored as the search scores: higher is better, the built-in regression errors in standardised
         units (a vt.Metric of yours in the targets' own). So model.evaluate(*data.raw("test"),
         metric=...) is the refit's test_score with that metric."""
-        from vmaptune.metrics import get_metric, in_target_units
+        from vmaptune.metrics import METRICS, get_metric, in_target_units
 
+        if metric is None and self.info.get("metric") is not None:  # the search's, as test_score scored
+            metric = self.info["metric"]
+            if metric not in METRICS:
+                raise ValueError(f"this model was searched with your metric {metric!r}, which it does not keep (a "
+                                 f"function): pass it, model.evaluate(X, y, metric=your_metric).")
         chosen = in_target_units(get_metric(metric, self.task), self.y_mean, self.y_std)
         outputs = self.decision_function(X)
         y = np.asarray(y)
