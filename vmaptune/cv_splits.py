@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-#: Folds whose held-out rows differ by more than this share are warned about (some rows go unscored).
+#: Folds whose held-out or training rows differ by more than this share are warned about (rows go
+#: unscored or untrained).
 UNEQUAL_FOLDS_WARNING = 0.05
 
 

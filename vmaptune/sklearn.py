@@ -80,10 +80,7 @@ class _Network(BaseEstimator):
     def __new__(cls, *args, **kwargs):
         # (scikit-learn wants every parameter in __init__'s signature, so a name it does not have is
         # caught here, where Python's own "unexpected keyword argument" would name a private class)
-        for name in kwargs:
-            if name in SKLEARN_NAMES:
-                raise TypeError(f"{cls.__name__}({name}=...): {name} is scikit-learn's name; vmaptune's is "
-                                f"{SKLEARN_NAMES[name]}.")
+        _refuse_sklearn_names(cls.__name__, kwargs, TypeError)
         return super().__new__(cls)
 
     def set_params(self, **params):
@@ -537,11 +534,10 @@ class PopulationSearchCV(BaseEstimator):
             self.classes_, y_index = np.unique(y, return_inverse=True)
         else:
             y_index = y
-        names = self.param_distributions.names if isinstance(self.param_distributions, Space) else \
-            list(self.param_distributions) if isinstance(self.param_distributions, Mapping) else []
-        _check_parameters(est, names)  # (before the values: a scikit-learn name may hold tuples)
-        searched = to_space(self.param_distributions)
-        _check_parameters(est, searched.names)
+        distributions = self.param_distributions
+        if isinstance(distributions, (Space, Mapping)):  # (to_space's error otherwise) before the values: a
+            _check_parameters(est, list(distributions.names if isinstance(distributions, Space) else distributions))
+        searched = to_space(distributions)  # scikit-learn name such as hidden_layer_sizes may hold tuples
         fixed = {k: v for k, v in est._hyperparameters().items() if k not in searched}
         space = to_space(searched, fixed)
         seed = _seed(self.random_state)
@@ -719,10 +715,11 @@ def _chosen_index(index: Any, candidates: int) -> int:
     return int(index)
 
 
-def _refuse_sklearn_names(owner: str, params: Mapping[str, Any]) -> None:
+def _refuse_sklearn_names(owner: str, params: Mapping[str, Any], error: type = ValueError) -> None:
+    """A parameter named as scikit-learn's MLPs name it: the error names vmaptune's."""
     for name in params:
         if name in SKLEARN_NAMES:
-            raise ValueError(f"{owner}({name}=...): {name} is scikit-learn's name; vmaptune's is {SKLEARN_NAMES[name]}.")
+            raise error(f"{owner}({name}=...): {name} is scikit-learn's name; vmaptune's is {SKLEARN_NAMES[name]}.")
 
 
 def even_batch(batch_size: "int | str", rows: int) -> int:
