@@ -75,7 +75,7 @@ def test_resume_with_other_inputs_is_refused_naming_what_differs(data, finished_
         (dict(space=vt.Space(learning_rate=vt.LogUniform(1e-4, 3e-1), momentum=SPACE["momentum"])),
          r'space.learning_rate: saved \{"high": 0.3, "low": 0.001, "type": "LogUniform"\}\n.*now   \{"high": 0.3, "low": 0.0001'),
         (dict(data=other_data), r"data: saved .*\n.*now"),
-        (dict(strategy=vt.RandomSearch(population=4, rounds=3)), r"strategy: saved .*\n.*now"),
+        (dict(strategy=vt.RandomSearch(population=5, rounds=2)), r"strategy: saved .*\n.*now"),
         (dict(epochs=4), r"settings.epochs: saved 3\n\s+now   4\nResume"),  # the one setting that differs, not all
     ]
     for change, component in cases:
@@ -164,6 +164,31 @@ def test_resuming_a_finished_run_reads_its_refit_back_instead_of_training_it_aga
 
 
 # -- exact, atomic saves --------------------------------------------------------------------------------
+@pytest.mark.parametrize("strategy", [lambda n: vt.RandomSearch(population=3, rounds=n),
+                                      lambda n: vt.BayesOpt(population=3, rounds=n)], ids=["random", "bayesopt"])
+def test_a_finished_sweep_searches_on_with_more_rounds_as_if_started_with_them(data, tmp_path, strategy):
+    """Optuna's study.optimize(n_trials=more): resume=True with more rounds trains only the new
+    rounds, and the run, its refit included, equals one started with that many rounds."""
+    tune = lambda rounds, run_dir, **kw: vt.tune(MODEL, SPACE, data, strategy(rounds), run_dir=str(tmp_path / run_dir),
+                                                 refit=1, **SMALL, **kw)  # noqa: E731
+    want = tune(3, "three")
+    assert len(tune(2, "two")) == 6
+    got = tune(3, "two", resume=True)
+    for result in (got, vt.load_results(str(tmp_path / "two"))):
+        pd.testing.assert_frame_equal(result.members, want.members)
+        assert result.best_params == want.best_params
+        assert sorted(result.models) == sorted(want.models)  # the refit of the best of 3 rounds
+        chex.assert_trees_all_equal(result.model(want.best_index).variables, want.model(want.best_index).variables)
+    again = tune(4, "two", resume=True)  # and on, from the extended run's own checkpoint
+    assert len(again) == 12 and again.members["round"].max() == 3
+    with pytest.raises(ValueError, match=r"with (RandomSearch|BayesOpt)\(rounds=2\): it holds 4 finished round\(s\) "
+                                         r"\(saved with rounds=4\)\. Give rounds >= 4\."):
+        tune(2, "two", resume=True)
+    with pytest.raises(ValueError, match=r"strategy: saved .*population=3.*\n.*now .*population=4"):  # others: refused
+        vt.tune(MODEL, SPACE, data, dataclasses.replace(strategy(4), population=4), run_dir=str(tmp_path / "two"),
+                resume=True, **SMALL)
+
+
 def test_save_and_load_round_trip_every_value_and_dtype(data, tmp_path):
     space = vt.Space(learning_rate=vt.Choice([1e-2, 1e7]), activation=vt.Choice(["relu", "tanh"]),
                      n_units=vt.Choice([4, 8]))

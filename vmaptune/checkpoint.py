@@ -85,6 +85,23 @@ def run_spec(*, space, data, model, strategy, settings: dict[str, Any], version:
             "version": version}
 
 
+def with_other_rounds(strategy: Any, saved: str | None) -> int | None:
+    """The saved run's value of `strategy.rounds_field` when `saved` (its strategy's spec text)
+    is `strategy` with that value and no other change, and it differs; else None."""
+    field = getattr(strategy, "rounds_field", None)
+    if field is None or saved is None or saved == without_addresses(repr(strategy)):
+        return None
+    for found in re.finditer(rf"\b{field}=(\d+)", saved):
+        value = int(found.group(1))
+        try:
+            earlier = dataclasses.replace(strategy, **{field: value})
+        except (TypeError, ValueError):
+            continue
+        if without_addresses(repr(earlier)) == saved:
+            return value
+    return None
+
+
 def source_fingerprint(model) -> str:
     """' source sha256 <hex>' of your own module's class (or factory) source, so that a resume after
     an edit of the class is refused: its repr names only the class. '' for the built-in models
@@ -237,9 +254,11 @@ class Restored:
 class Checkpoints:
     """DIR/checkpoints of one run; `spec` identifies the run (see `run_spec`)."""
 
-    def __init__(self, run_dir: str, spec: dict[str, str]):
+    def __init__(self, run_dir: str, spec: dict[str, str], strategy: Any = None):
         self.directory = os.path.join(os.path.abspath(run_dir), CHECKPOINTS)
         self.spec = spec
+        self.strategy = strategy  # (its rounds_field may differ from the saved run's: see restore)
+        self.rounds_before: int | None = None  # that field's saved value, when a resume changed it
         self._manager = None
         self._next_step: int | None = None
         self.saves = 0
@@ -278,7 +297,11 @@ class Checkpoints:
             raise ValueError(f"{self.directory} holds checkpoints of format {meta.get('format')}, this vmaptune "
                              f"reads format {FORMAT}; finish the run with the vmaptune that started it, or start "
                              "again with overwrite=True.")
-        difference = spec_difference(meta["spec"], self.spec)
+        saved = meta["spec"]
+        self.rounds_before = with_other_rounds(self.strategy, saved.get("strategy"))
+        if self.rounds_before is not None:  # the same strategy but for its rounds: a run searching on
+            saved = {**saved, "strategy": self.spec["strategy"]}
+        difference = spec_difference(saved, self.spec)
         if difference:
             raise ValueError(f"cannot resume the run in {os.path.dirname(self.directory)}: it was started with a "
                              f"different\n{difference}\nResume with the same inputs. To search on with other "

@@ -192,8 +192,11 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     search = Search(model, space, data, strategy, settings, metric=metric, optimizer=optimizer)
     history = History(space, search.describe(data))
     checkpoints = None if run_dir is None else Checkpoints(run_dir, run_spec(
-        space=space, data=data, model=model, strategy=strategy, settings=search.spec_settings(), version=__version__))
+        space=space, data=data, model=model, strategy=strategy, settings=search.spec_settings(), version=__version__),
+        strategy=strategy)
     restored = checkpoints.restore() if checkpoints is not None and resume else None
+    if restored is not None and checkpoints.rounds_before is not None:
+        _check_rounds_left(strategy, checkpoints.rounds_before, restored.host, run_dir)
     if process_count() > 1 and resume:  # a run_dir that is not one shared directory resumes differently
         check_same_everywhere({"checkpoint resumed": "none" if restored is None else str(restored.step)},
                               fix="run_dir must be one directory every process reads (a shared file system).")
@@ -259,6 +262,19 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         if checkpoints is not None:
             checkpoints.close()
     return results
+
+
+def _check_rounds_left(strategy: Strategy, before: int, host: dict, run_dir: str) -> None:
+    """A resume that changed the strategy's rounds (`rounds_field`) must leave the rounds already
+    trained within them: a finished sweep searches on, an unfinished one may end sooner."""
+    field = strategy.rounds_field
+    finished, going = len(host["records"]), host["round"] is not None
+    least = finished + 1 if going else finished
+    if getattr(strategy, field) < least:
+        so_far = f"{finished} finished round(s)" + (" and one in progress" if going else "")
+        raise ValueError(f"cannot resume the run in {run_dir} with {strategy.name}({field}="
+                         f"{getattr(strategy, field)}): it holds {so_far} (saved with {field}={before}). "
+                         f"Give {field} >= {least}.")
 
 
 class _Saver:

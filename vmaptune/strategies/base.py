@@ -72,6 +72,11 @@ class Strategy:
     #: subclasses get an __init__ of their own instead (see __init_subclass__).
     leading_arguments: ClassVar[tuple[str, ...]] = ()
     argument_example: ClassVar[str] = ""
+    #: The field that counts this strategy's rounds (asks), when nothing else depends on it:
+    #: `vt.tune(..., resume=True)` then takes another value (a finished sweep searches on; an
+    #: unfinished one may end sooner) and the run goes on as if started with it. None: a resume
+    #: must give the same strategy (Hyperband's or PBT's schedule follows from its settings).
+    rounds_field: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs):
         """A subclass of a strategy with leading_arguments that writes no __init__ gets

@@ -17,7 +17,7 @@ import dataclasses
 import math
 import numbers
 import warnings
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -281,6 +281,7 @@ class BayesOpt(Strategy):
 
     population: int = 64
     rounds: int = 10
+    rounds_field: ClassVar[str | None] = "rounds"  # a resume may change it (Strategy.rounds_field)
     acquisition: str = "ei"
     initial_design: str = "sobol"
     initial_size: int | None = None

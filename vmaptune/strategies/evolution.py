@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Mapping
+from typing import ClassVar, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -105,6 +105,7 @@ class Evolution(Strategy):
 
     population: int = 64
     generations: int = 10
+    rounds_field: ClassVar[str | None] = "generations"  # a resume may change it (Strategy.rounds_field)
     selection: str = "tournament"
     tournament_size: int = 3
     truncation: float = 0.5

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -123,6 +123,7 @@ class OptunaSampler(Strategy):
     sampler: Any = None
     population: int = 64
     rounds: int = 1
+    rounds_field: ClassVar[str | None] = "rounds"  # a resume may change it (Strategy.rounds_field)
 
     leading_arguments = ("sampler",)
     argument_example = _EXAMPLE

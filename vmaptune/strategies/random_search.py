@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from typing import ClassVar, Mapping
 
 import jax
 from flax import struct
@@ -25,6 +25,7 @@ class RandomSearch(Strategy):
 
     population: int = 64
     rounds: int = 1
+    rounds_field: ClassVar[str | None] = "rounds"  # a resume may change it (Strategy.rounds_field)
 
     def __post_init__(self):
         super().__post_init__()
