@@ -31,3 +31,18 @@ def test_matrix_normals_have_unit_moments_and_do_not_depend_on_the_shape():
     assert np.asarray(uniform).min() >= -1 and np.asarray(uniform).max() <= 1
     small, _ = hash_normal_matrix(jax.random.key(4), (20, 30))
     np.testing.assert_array_equal(np.asarray(small), big[:20, :30])
+
+
+def test_dropout_masks_are_independent_and_do_not_depend_on_the_padded_width():
+    """A member's units keep their masks whatever width a program pads them to (padded and
+    bucketed plans train the same network); neighbouring rows and columns are uncorrelated."""
+    rate = jnp.float32(0.5)
+    wide = np.asarray(dropout_keep(jax.random.key(5), rate, (64, 3, 257))).astype(np.float32)
+    narrow = np.asarray(dropout_keep(jax.random.key(5), rate, (64, 3, 8)))
+    np.testing.assert_array_equal(narrow, wide[..., :8].astype(bool))
+    flat = wide.reshape(-1, 257)
+    assert abs(flat.mean() - 0.5) < 0.005
+    for a, b in [(flat[:, :-1], flat[:, 1:]), (flat[:, :-2], flat[:, 2:]), (flat[:-1], flat[1:])]:
+        assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.02
+    other = np.asarray(dropout_keep(jax.random.key(6), rate, (64, 3, 257))).astype(np.float32)
+    assert abs(np.corrcoef(wide.ravel(), other.ravel())[0, 1]) < 0.02

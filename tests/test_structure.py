@@ -112,7 +112,7 @@ def test_keras_regressor_space_of_the_seed_runs_as_one_population(diabetes):
 
 def test_bucketing_by_width_gives_the_same_members_and_less_waste(digits):
     space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), n_units=vt.IntLogUniform(4, 16),
-                     n_hidden=vt.IntUniform(1, 2))
+                     n_hidden=vt.IntUniform(1, 2), dropout=vt.Uniform(0.1, 0.5))  # (masks by unit, not by width)
     kwargs = dict(epochs=2, batch_size=64, progress=False)
     padded = vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=8), bucketing=False, **kwargs)
     bucketed = vt.tune(vt.MLP(), space, digits, vt.RandomSearch(population=8), bucketing=True, **kwargs)

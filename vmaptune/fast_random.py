@@ -35,15 +35,19 @@ def hash_uniform(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
 
 def dropout_keep(key: jax.Array, rate: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """Bool mask of `shape`, each element True with probability 1 - rate (rate rounded up to a
-    multiple of 2^-16). One hash gives two 16-bit draws: half the hashing of one draw per element."""
+    multiple of 2^-16). Element (..., i, j) depends only on (key, its leading index, j), not on the
+    last axis's length: a member's units keep their masks in whatever width a program pads them to
+    (padded and bucketed plans then train the same network). One hash gives two 16-bit draws."""
     seeds = jax.random.bits(key, (2,), jnp.uint32)
     *lead, last = shape
     half = (last + 1) // 2
-    size = half
+    rows = 1
     for d in lead:
-        size *= d
-    counter = jax.lax.iota(jnp.uint32, size).reshape(*lead, half)
-    bits = _fmix32(_fmix32(counter ^ seeds[0]) + seeds[1])
+        rows *= d
+    # a hash per row and per column pair, added and mixed once per element pair
+    row_key = _fmix32(jax.lax.iota(jnp.uint32, rows) * jnp.uint32(0x9E3779B9) + seeds[1]).reshape(*lead, 1)
+    column_key = _fmix32(jax.lax.iota(jnp.uint32, half) ^ seeds[0])
+    bits = _fmix32(row_key + column_key)
     draws = jnp.stack([bits >> 16, bits & jnp.uint32(0xFFFF)], axis=-1).reshape(*lead, 2 * half)[..., :last]
     return draws.astype(jnp.float32) >= rate * jnp.float32(65536.0)
 
