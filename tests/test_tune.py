@@ -228,3 +228,19 @@ def test_a_member_diverging_between_validations_scores_nan_from_then_on(digits):
     assert np.isnan(result.curves["val_score"][diverged, -1]).all()
     assert np.isnan(result.members["final_score"].to_numpy()[diverged]).all()
     assert np.isfinite(result.curves["val_score"][~diverged, -1]).all()
+
+
+def test_a_search_with_jax_enable_x64_on_trains_in_float32_as_without(digits):
+    """A user's process with 64-bit floats on (jax_enable_x64) searches as any other: the MLP's
+    parameters stay float32 (a float64 bias broke the training loop's carry)."""
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), dropout=vt.Uniform(0.0, 0.3),
+                     optimizer=vt.Fixed("adam"), schedule=vt.Fixed("cosine"))
+    kwargs = dict(epochs=2, batch_size=64, seed=4, refit=1, progress=False)
+    want = vt.tune(vt.MLP(hidden=1, units=16), space, digits, vt.RandomSearch(population=3), **kwargs)
+    with jax.enable_x64(True):
+        got = vt.tune(vt.MLP(hidden=1, units=16), space, digits, vt.RandomSearch(population=3), **kwargs)
+        model = got.best_model()
+        assert {leaf.dtype for leaf in jax.tree.leaves(model.variables)} == {jnp.dtype(jnp.float32)}
+        predictions = model.predict(digits.raw("test")[0])
+    np.testing.assert_allclose(got.curves["val_loss"], want.curves["val_loss"], rtol=1e-5, atol=1e-6)
+    assert (predictions == want.best_model().predict(digits.raw("test")[0])).mean() > 0.99

@@ -159,7 +159,7 @@ class Distribution:
 
     def sample(self, key: Array, n: int) -> Array:
         """n independent draws, shape (n,)."""
-        return self.from_unit(jax.random.uniform(key, (n,)))
+        return self.from_unit(jax.random.uniform(key, (n,), jnp.float32))
 
     def decode(self, x) -> Any:
         """One encoded value -> plain Python value."""

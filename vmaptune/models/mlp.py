@@ -263,7 +263,7 @@ class MaskedMLP(nn.Module):
         # there keeps the check without tracing the hash draws (each trace of the program pays it)
         init = kernel_init if self.is_initializing() else (lambda key, shape: jnp.zeros(shape, jnp.float32))
         kernel = self.param(f"{name}_kernel", init, shape)
-        bias = self.param(f"{name}_bias", nn.initializers.zeros, (shape[1],))
+        bias = self.param(f"{name}_bias", nn.initializers.zeros, (shape[1],), jnp.float32)  # (float32 under x64 too)
         if self.matmul_dtype == "float32":
             return h @ kernel + bias
         # bf16 inputs, float32 accumulation; the cast's gradient returns float32 to the master weights

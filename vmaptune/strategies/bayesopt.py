@@ -517,7 +517,7 @@ class BayesOpt(Strategy):
     def _top_up(self, state: BayesOptState, Z: np.ndarray, key: jax.Array) -> np.ndarray:
         """Z plus random points, up to a population, repeating neither Z nor an observation."""
         need = self.population - len(Z)
-        U = jax.random.uniform(key, (64 * need, state.encoding.num_units))
+        U = jax.random.uniform(key, (64 * need, state.encoding.num_units), jnp.float32)
         with jax.enable_x64(True):
             extra = np.asarray(_unit_to_z(state.encoding, jnp.asarray(U, jnp.float64)), np.float64)
         known = np.concatenate([state.X, Z])

@@ -84,7 +84,7 @@ def _value_bounds(space: Space, low, high) -> dict[str, tuple[jax.Array, jax.Arr
 @quick_program(static_argnames=("space", "n"))
 def sample_in_range(key, space: Space, low, high, n: int) -> dict[str, jax.Array]:
     """n members uniform in the box [low, high] of the unit cube: dict name -> (n,)."""
-    u = low + (high - low) * jax.random.uniform(key, (n, len(space)))
+    u = low + (high - low) * jax.random.uniform(key, (n, len(space)), jnp.float32)
     hp = space.from_unit(u)
     # from_unit is monotone, so only the edge-bin guard above can move a discrete value.
     bounds = _value_bounds(space, low, high)

@@ -213,7 +213,7 @@ def next_generation(
     """
     p, d = u.shape
     t = tournament_size
-    draw = jax.random.uniform(key, (p, 2 * t + (d + 1) + 3 * d + d))
+    draw = jax.random.uniform(key, (p, 2 * t + (d + 1) + 3 * d + d), jnp.float32)
     pick, cross, mut, fresh = jnp.split(draw, [2 * t, 2 * t + d + 1, 2 * t + d + 1 + 3 * d], axis=1)
     parents = select_parents(pick.reshape(2 * p, t), scores, selection, truncation)
     children = uniform_crossover(cross, u[parents[:p]], u[parents[p:]], crossover_prob)

@@ -136,7 +136,7 @@ def exploit_explore(key, hp, scores, live, fraction, factors, resample_prob, *, 
     parents = jnp.where(copied, source, jnp.arange(p, dtype=jnp.int32))
     new = {name: hp[name][parents] for name in space.names}
     # One block of draws per step: (resample?, which factor, fresh unit value) per member and name.
-    draw = jax.random.uniform(k_explore, (p, len(space), 3))
+    draw = jax.random.uniform(k_explore, (p, len(space), 3), jnp.float32)
     n_factors = factors.shape[0]
     for i, (name, dist) in enumerate(space.items()):
         if name not in explore or dist.is_fixed:
