@@ -142,3 +142,15 @@ def test_population_checks():
         MIXED.to_unit(hp)
     with pytest.raises(ValueError, match="is not one of the options"):
         MIXED["activation"].encode("swish")
+
+
+def test_spaces_that_encode_differently_are_different_cache_keys():
+    """A space keys its compiled sampler: Fixed(0) == Fixed(0.0) as dataclasses, but they encode
+    as int32 and float32, so a second search in the process must not reuse the first's program."""
+    key = jax.random.key(0)
+    spaces = [vt.Space(lr=vt.LogUniform(1e-3, 1e-1), wd=vt.Fixed(value)) for value in (0, 0.0, False)]
+    assert len(set(spaces)) == 3 and spaces[0] != spaces[1]
+    assert vt.Space(wd=vt.Fixed(0.0)) == vt.Space(wd=vt.Fixed(0.0))
+    for space, dtype in zip(spaces, (np.int32, np.float32)):
+        assert space.sample(key, 3)["wd"].dtype == dtype
+    assert vt.Space(c=vt.Choice([0, 1])) != vt.Space(c=vt.Choice([0.0, 1.0]))

@@ -486,6 +486,13 @@ def _name_key(key: Array, name: str) -> Array:
     return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
+def _typed(value: Any) -> Any:
+    """value with the type of each number in it (see Space._identity)."""
+    if isinstance(value, (tuple, list)):
+        return tuple(_typed(v) for v in value)
+    return type(value), value
+
+
 class Space:
     """Named distributions. `Space(learning_rate=vt.LogUniform(1e-4, 1e-1), ...)`.
 
@@ -546,10 +553,16 @@ class Space:
         return self._dists.items()
 
     def __eq__(self, other):
-        return isinstance(other, Space) and self._dists == other._dists
+        return isinstance(other, Space) and self._identity() == other._identity()
 
     def __hash__(self):
-        return hash(tuple(self._dists.items()))
+        return hash(self._identity())
+
+    def _identity(self) -> tuple:
+        """Each distribution with its values' types: a space is a compiled program's cache key, and
+        Fixed(0) == Fixed(0.0) == Fixed(False) as dataclasses, though they encode as int32, float32, bool."""
+        return tuple((name, type(dist), tuple((f.name, _typed(getattr(dist, f.name))) for f in dataclasses.fields(dist))
+                      if dataclasses.is_dataclass(dist) else dist) for name, dist in self._dists.items())
 
     def __repr__(self):
         inner = ", ".join(f"{k}={v!r}" for k, v in self._dists.items())
