@@ -90,6 +90,22 @@ def test_a_metric_where_lower_is_better_is_exported_as_itself_and_minimised():
     assert min(t.value for t in study.trials) > 0 and study.best_value == pytest.approx(-result.best_score)
 
 
+def test_a_member_whose_folds_stopped_at_different_epochs_is_complete_not_pruned():
+    """cv= with early stopping: a member trained as long as its longest fold (epochs_trained); one
+    whose folds stopped apart was exported PRUNED, without a value, and the study's best was not
+    the table's."""
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), momentum=vt.OneMinusLogUniform(0.5, 0.99))
+    result = vt.tune(vt.MLP(), space, vt.load_dataset("diabetes"), vt.RandomSearch(population=16), epochs=6, cv=3,
+                     seed=0, metric="mse", early_stopping=vt.EarlyStopping(patience=2), progress=False)
+    table = result.members
+    assert (table["epochs_trained"][table["status"] == "ok"] == 6).all()
+    assert (table["best_epoch"] <= table["epochs_trained"]).all()
+    assert (np.isnan(result.curves["train_loss"][:, -1]) & (table["status"] == "ok")).any()  # (the case: a fold stopped)
+    study = result.to_optuna()
+    assert States.PRUNED not in {t.state for t in study.trials}  # nothing pruned them
+    assert study.best_value == pytest.approx(-result.best_score) and study.best_trial.number == result.best_index
+
+
 def test_a_running_search_keeps_its_study_up_to_date_round_by_round(tmp_path, hyperband):
     storage = f"sqlite:///{tmp_path / 'live.db'}"
     export, seen = vt.OptunaExport(storage, "live"), []

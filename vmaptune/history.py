@@ -75,7 +75,8 @@ def round_record(round_index: int, ids, hp: Mapping[str, Any], final: dict, curv
         "best_score": best,
         "final_score": curves["val_score"][:n, -1],
         "best_epoch": final["best_epoch"][:n],
-        "epochs_trained": epochs_trained(curves["train_loss"][:n]),
+        "epochs_trained": final["epochs_trained"][:n] if "epochs_trained" in final else
+        epochs_trained(curves["train_loss"][:n]),
         "status": np.where(diverged, STATUS_DIVERGED, np.where(stopped, STATUS_STOPPED, STATUS_OK)),
         # the loss of the member's last trained epoch: an early-stopped or pruned member's curve is
         # NaN after it stops, and must not read as a diverged one (which keeps NaN)

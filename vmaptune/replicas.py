@@ -73,7 +73,8 @@ class Replicas:
         the mean of the splits' scores at their own best epochs, and their mean epoch); score_std
         and split_scores (P, K * R): the splits' scores at that epoch; split_final_scores (P, K * R):
         each split's score at its last epoch trained. diverged: any split diverged; stopped:
-        every split stopped early."""
+        every split stopped early; epochs_trained: the most epochs a split trained (the mean
+        training curve ends with the first split to stop)."""
         by_member = self.by_member
         split_curves = {k: by_member(v) for k, v in curves.items()}
         mean = {k: v.mean(axis=1) for k, v in split_curves.items()}  # NaN in any split stays NaN
@@ -94,6 +95,7 @@ class Replicas:
             "best_score": np.where(np.isfinite(best), best, np.nan).astype(np.float32),
             "best_epoch": np.where(np.isfinite(best), best_epoch + 1, 0).astype(np.int32),
             "score_std": split_scores.std(axis=1) if self.splits > 1 else np.zeros(self.population, np.float32),
+            "epochs_trained": np.isfinite(split_curves["train_loss"]).sum(axis=2).max(axis=1).astype(np.int32),
         }
         mean["split_scores"] = split_scores
         mean["split_final_scores"] = last_finite(split_curves["val_score"])
