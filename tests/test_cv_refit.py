@@ -3,6 +3,7 @@
 import dataclasses
 
 import jax.numpy as jnp
+import chex
 import numpy as np
 import pytest
 
@@ -77,6 +78,20 @@ def test_refit_scores_the_test_split_which_never_changes_the_selection(digits):
     assert again.best_params == result.best_params
     np.testing.assert_array_equal(again.members["score"], result.members["score"])
     assert again.test_score < 0.3
+
+
+def test_a_refit_member_trains_as_alone_whatever_is_refit_beside_it(digits):
+    """Each refit member follows its learning-rate schedule over the search's epochs for its own
+    best epochs: refit=1 and refit=3 give the best setting the same weights bit for bit (its
+    schedule was stretched to the longest budget refit with it)."""
+    space = vt.Space(learning_rate=vt.LogUniform(3e-3, 1.0), schedule=vt.Fixed("cosine"), optimizer=vt.Fixed("sgd"))
+    kwargs = dict(epochs=8, batch_size=64, progress=False, seed=1, bucketing=False)
+    one = vt.tune(MODEL, space, digits, vt.RandomSearch(population=6), refit=1, **kwargs)
+    three = vt.tune(MODEL, space, digits, vt.RandomSearch(population=6), refit=3, **kwargs)
+    epochs = three.members["best_epoch"].to_numpy()[three.ranking()[:3]]
+    assert one.best_index == three.best_index and epochs.max() > epochs[0]  # (the case: a longer refit beside it)
+    assert one.test_score == three.test_score
+    chex.assert_trees_all_equal(one.best_model().variables, three.best_model().variables)
 
 
 def test_user_defined_and_negated_metrics(diabetes):

@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from vmaptune import engine
+from vmaptune import costs, engine
 from vmaptune.distributed import to_host
 from vmaptune.data import Dataset
 from vmaptune.decisions import Decision
@@ -39,11 +39,14 @@ class Refitted:
     epochs: int
 
 
-def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids, epochs, seed: int,
-                   changes: list[dict[int, dict[str, float]]] | None = None) -> list[Refitted]:
-    """numeric_hp: (k,) settings (the values each starts with); epochs: (k,) ints >= 1; changes:
-    per setting, {epoch: {name: numeric value from that epoch on}} (None: none change).
-    -> one Refitted per setting, in order.
+def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids, epochs, schedule_epochs: int,
+                   seed: int, changes: list[dict[int, dict[str, float]]] | None = None) -> list[Refitted]:
+    """numeric_hp: (k,) settings (the values each starts with); epochs: (k,) ints >= 1, the epochs
+    each trains; schedule_epochs: the search's epochs, which every member's learning-rate schedule
+    spans, as it did in the search (a member that peaked at epoch 5 of 20 trains the first 5
+    epochs of its 20-epoch schedule; not stretched to the longest refit beside it, which made one
+    member's weights depend on the others refit with it); changes: per setting, {epoch: {name:
+    numeric value from that epoch on}} (None: none change). -> one Refitted per setting, in order.
     Members train in the programs bucketing chooses for them, as in the search; with "auto" the
     plan is priced at the platform's defaults, never at what this process measured: the refit
     runs once, in whichever process finishes the search (a resumed one too), and must train the
@@ -58,8 +61,10 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
         smallest = int(np.min(np.asarray(hp["batch_size"]))) if program.variable_batch else program.batch_size
         program = program.replace(early_stopping=None, evaluate=False, min_batch_size=smallest)
         budget = epochs[members]
-        run = PopulationRun(program, hp, arrays, member_ids=member_ids[members], seed=seed, epochs=int(budget.max()),
-                            budget=budget, order="refit")
+        quick = costs.quick_compile(program, arrays.n_train, len(members) * int(budget.max()))  # (the epochs trained)
+        run = PopulationRun(program, hp, arrays, member_ids=member_ids[members], seed=seed,
+                            epochs=max(int(schedule_epochs), int(budget.max())), budget=budget, order="refit",
+                            quick=quick)
         _train_with_changes(run, int(budget.max()), [changes[m] for m in members] if changes else None)
         _, score = engine.evaluate_population(program, run.state, run.hp, run.controls, run.data)
         diverged, score, params, model_state = to_host((run.state.status.diverged, score, run.state.members.params,

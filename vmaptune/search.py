@@ -307,7 +307,7 @@ class Search:
         ids = results.members["member"].to_numpy()[top] * self.settings.seeds
         epochs = results.members["best_epoch"].to_numpy()[top]
         refitted = refit_and_test(self.programs, start, self.data, member_ids=ids, epochs=epochs,
-                                  seed=self.settings.seed, changes=changes)
+                                  schedule_epochs=self.settings.epochs, seed=self.settings.seed, changes=changes)
         test = np.full(len(results), np.nan, np.float32)
         for j, (row, fit) in enumerate(zip(top, refitted)):
             test[row] = fit.test_score
