@@ -325,9 +325,43 @@ def test_a_run_keeps_its_optuna_study_up_to_date_and_export_writes_one(tmp_path,
     assert "is not a run directory" in capsys.readouterr().err
     # another run into this study: refused, with the flags to use
     assert main(["export", small_run, "--optuna", db, "--study-name", "demo", "--append"]) == 2
-    assert re.search(r"^vmaptune export: error: study 'demo' in '.*' holds 4 trials that are not this run's first "
-                     r"members: use --append only with the run that made the study, or pass --overwrite to replace "
-                     r"it\.$", capsys.readouterr().err)
+    assert re.search(r"^vmaptune export: error: study 'demo' in '.*' was exported from another run \(model: .*\): use "
+                     r"--append only with the run that made the study, or pass --overwrite to replace it\.$",
+                     capsys.readouterr().err)
+    # the demo refits its best after the last round: its test score reached the live study (its
+    # attributes: Optuna cannot change a finished trial's)
+    result = vt.load_results(out)
+    assert optuna.load_study(study_name="demo", storage=db).user_attrs["test_scores"] == {
+        str(result.best_index): pytest.approx(result.test_score)}
+
+
+def test_the_cli_s_optuna_study_and_run_directory_mistakes(tmp_path, capsys, monkeypatch):
+    """A bad storage is said before anything trains; a run started over with --overwrite replaces
+    its study; `export .` names the study after the folder; a run directory that holds a run is
+    refused in the flags' words."""
+    import optuna
+
+    out, db = str(tmp_path / "demo"), f"sqlite:///{tmp_path / 'runs.db'}"
+    demo = ["demo", "--population", "2", "--epochs", "1", "--out", out, "--no-progress"]
+    for storage in ("notaurl", f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"):
+        assert main([*demo, "--optuna", storage]) == 2
+        err = capsys.readouterr().err
+        assert f"storage={storage!r} cannot be opened as an Optuna storage" in err and "members" not in err
+    assert not os.path.exists(out)  # nothing trained
+    assert main([*demo, "--optuna", db]) == 0
+    assert main(demo) == 2
+    assert capsys.readouterr().err.endswith(f"vmaptune demo: error: {out!r} already holds a run: add --resume to "
+                                            f"continue it, --overwrite to replace it, or --out DIR for another run "
+                                            f"directory.\n")
+    assert main(["demo", "--population", "2", "--epochs", "2", "--out", out, "--no-progress", "--optuna", db,
+                 "--overwrite"]) == 0
+    study = optuna.load_study(study_name="demo", storage=db)  # the new run's, not the first one's
+    assert study.user_attrs["vmaptune"]["epochs"] == 2 and max(len(t.intermediate_values) for t in study.trials) == 2
+    assert main(["export", out, "--optuna", "notaurl"]) == 2
+    assert "storage='notaurl' cannot be opened as an Optuna storage" in capsys.readouterr().err
+    monkeypatch.chdir(out)
+    assert main(["export", ".", "--optuna", f"sqlite:///{tmp_path / 'other.db'}"]) == 0
+    assert "study 'demo'" in capsys.readouterr().out.splitlines()[-1]
 
 
 def test_python_dash_m_vmaptune_is_the_command():

@@ -120,13 +120,43 @@ def test_a_running_search_keeps_its_study_up_to_date_round_by_round(tmp_path, hy
     assert seen == [[0, 1, 2, 3], [0, 1, 2, 3, 4, 5, 6, 7]]
     values = [t.value for t in optuna.load_study(study_name="live", storage=storage).trials]
     np.testing.assert_allclose(values, result.members["score"], rtol=1e-6)
-    with pytest.raises(ValueError, match=r"study_name='live' in .* holds 8 trials that are not this run's first "
-                                         r"members: append only the run that made the study, or pass overwrite=True"):
+    with pytest.raises(ValueError, match=r"study_name='live' in .* was exported from another run \(model: the "
+                                         r"study's .MLP\(hidden=1, units=8,.*this run's .MLP\(hidden=1, units=128,.*\): "
+                                         r"append only the run that made the study, or pass overwrite=True"):
         hyperband[0].to_optuna(storage, "live", append=True)
     with pytest.warns(UserWarning, match=r"OptunaExport: the study 'live' in .* was not updated after round 3: "
-                                         r"study_name='live' .* holds 8 trials that are not this run's .* The search "
-                                         r"goes on"):  # (a failing view never ends a search)
+                                         r"study_name='live' .* was exported from another run .* overwrite=True\. The "
+                                         r"search goes on"):  # (a failing view never ends a search; one period)
         export(hyperband[0])
+
+
+def test_an_append_takes_only_its_own_run_and_brings_a_later_refit_s_test_scores(tmp_path):
+    """Another run of the same seed and space (the same members and parameters) is refused by its
+    settings; a refit after the study's trials finished reaches the study's attributes; a trial's
+    score attributes are in the metric's own sense, as its value."""
+    storage = f"sqlite:///{tmp_path / 'runs.db'}"
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1))
+    tune = lambda epochs, **kw: vt.tune(vt.MLP(hidden=1, units=8), space, vt.load_dataset("diabetes"),  # noqa: E731
+                                        vt.RandomSearch(population=3), epochs=epochs, metric="mse", progress=False, **kw)
+    first = tune(1, run_dir=str(tmp_path / "run"))
+    first.to_optuna(storage, "s")
+    with pytest.raises(ValueError, match=r"study_name='s' in .* was exported from another run \(epochs: the study's 1, "
+                                         r"this run's 2\): append only the run that made the study"):
+        tune(2).to_optuna(storage, "s", append=True)
+    refit = tune(1, run_dir=str(tmp_path / "run"), resume=True, refit=2)  # the refit of the finished run, then
+    study = refit.to_optuna(storage, "s", append=True)
+    tested = refit.members["test_score"].notna()
+    assert study.user_attrs["test_scores"] == {str(i): pytest.approx(-refit.members["test_score"][i])
+                                              for i in np.flatnonzero(tested)}
+    assert study.user_attrs["vmaptune"]["refit"] == 2 and len(study.trials) == 3
+    for trial in study.trials:  # mse: positive, minimised, the attributes too
+        assert trial.value > 0 and trial.user_attrs["score"] == pytest.approx(trial.value)
+        assert trial.user_attrs["best_score"] == pytest.approx(trial.value)
+    with pytest.raises(TypeError, match=r"storage=123: give a database URL such as 'sqlite:///runs.db'"):
+        first.to_optuna(123)
+    with pytest.raises(ValueError, match=r"storage='sqlite:///.*/missing/x.db' cannot be opened as an Optuna storage "
+                                         r"\(.*\): give a database URL .* \(its folder must exist\)"):
+        vt.OptunaExport(f"sqlite:///{tmp_path / 'missing' / 'x.db'}", "s")  # before any search starts
 
 
 def test_bad_arguments_are_refused_with_the_fix_before_anything_trains():

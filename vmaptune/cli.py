@@ -83,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "export":
                 return _export(args)
             return _report(args.run_dir, args.top, args.plots)
+        except BrokenPipeError:  # `vmaptune report ... | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no second error at exit's flush)
+            return 0
         except (ValueError, TypeError, OSError) as err:
             print(f"vmaptune {args.command}: error: {err}", file=sys.stderr)
             return 2
@@ -327,8 +330,13 @@ def _needs(table: dict, kind: str, keys: tuple[str, ...], example: str) -> None:
 def _execute(config: dict[str, Any], out: str, args) -> int:
     import vmaptune as vt
 
+    from vmaptune.optuna_study import CLI_FIXES
+    from vmaptune.run_dir import holds_run
     from vmaptune.startup import describe
 
+    if os.path.isdir(out) and holds_run(out) and not (args.resume or args.overwrite):  # (said in the flags' words)
+        raise ValueError(f"{out!r} already holds a run: add --resume to continue it, --overwrite to replace it, or "
+                         f"--out DIR for another run directory.")
     started = time.perf_counter()
     _join_processes(args)
     model, space, data, strategy, kwargs = build(config)
@@ -336,9 +344,12 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     with warnings.catch_warnings(), _optuna_logs_quiet(import_optuna=args.optuna is not None):
         warnings.filterwarnings("ignore", message="interrupted: ")  # said below in one line
         warnings.filterwarnings("ignore", message=r"vt\.tune: all \d+ members failed")  # the summary says it
-        on_round = None if args.optuna is None else vt.OptunaExport(args.optuna, _study_name(out))
+        on_round = None if args.optuna is None else vt.OptunaExport(args.optuna, _study_name(out),
+                                                                    overwrite=args.overwrite, _fixes=CLI_FIXES)
         result = vt.tune(model, space, data, strategy=strategy, progress=not args.no_progress, run_dir=out,
                          resume=args.resume, overwrite=args.overwrite, on_round=on_round, **kwargs)
+        if on_round is not None and vt.distributed.is_primary() and not result.settings.get("interrupted"):
+            on_round(result)  # the refit's test scores (it follows the last round); a resumed finished run's
     if result.settings.get("interrupted"):
         print(f"\nvmaptune {args.command}: interrupted; {len(result)} members kept in {out} "
               "(run the same command with --resume to continue)", file=sys.stderr)
@@ -418,8 +429,8 @@ def _report(run_dir: str, top: int, plots: str | None = None) -> int:
 
 
 def _study_name(run_dir: str) -> str:
-    """The Optuna study a run directory is exported to: its folder's name."""
-    return os.path.basename(os.path.normpath(run_dir))
+    """The Optuna study a run directory is exported to: its folder's name ('.' names the folder)."""
+    return os.path.basename(os.path.abspath(run_dir))
 
 
 def _export(args) -> int:

@@ -37,7 +37,17 @@ from vmaptune.strategies.optuna_sampler import _import_optuna, optuna_param, to_
 
 #: Settings copied to the study's user attributes.
 STUDY_SETTINGS = ("strategy", "model", "dataset", "task", "metric", "loss", "optimizer", "epochs", "seed",
-                  "batch_size", "cv", "seeds", "early_stopping")
+                  "batch_size", "cv", "seeds", "early_stopping", "refit")
+#: Of those, what one run keeps from start to end: an append checks them (a resume may change the
+#: strategy's rounds and the refit).
+RUN_IDENTITY = ("model", "dataset", "task", "metric", "loss", "optimizer", "epochs", "seed", "batch_size", "cv",
+                "seeds", "early_stopping")
+#: Table columns holding scores ("higher is better", losses negated): a trial's user attributes
+#: give them in the metric's own sense, as its value (an mse positive).
+SCORE_COLUMNS = ("score", "best_score", "final_score", "test_score")
+#: The study's user attribute holding test scores a refit added after their trials finished
+#: (Optuna cannot change a finished trial's attributes): trial number -> test score.
+TEST_SCORES = "test_scores"
 
 
 #: How an error names the ways out: the Python arguments (the command line passes CLI_FIXES).
@@ -77,6 +87,7 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
     if overwrite and append:
         raise ValueError("overwrite=True and append=True contradict each other: overwrite replaces the study, "
                          "append adds the members it lacks; pass one of them.")
+    given, storage = storage, open_storage(storage)
     settings = results.settings
     started = _time(settings.get("started_at"))
     name = study_name or f"vmaptune {settings.get('dataset', 'run')} {(started or datetime.datetime.now()):%Y-%m-%d %H:%M:%S}"
@@ -90,21 +101,52 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
         study = optuna.create_study(storage=storage, study_name=name, load_if_exists=append,
                                     direction="maximize" if sign > 0 else "minimize")
     except optuna.exceptions.DuplicatedStudyError:
-        raise ValueError(f"{_fixes['name'].format(name=name)} is already in {storage!r}: {_fixes['exists']}.") from None
+        raise ValueError(f"{_fixes['name'].format(name=name)} is already in {given!r}: {_fixes['exists']}.") from None
     held = study.get_trials(deepcopy=False)
+    where = f"{_fixes['name'].format(name=name)} in {given!r}"
     if held:
-        _append(optuna, study, held, results, sign, started, f"{_fixes['name'].format(name=name)} in {storage!r}",
-                _fixes)
-        return study
-    trials = _trials(optuna, results, sign, started)
-    with warnings.catch_warnings():  # (set_metric_names is marked experimental: not the user's concern)
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([metric])
+        _check_same_run(study, settings, where, _fixes)
+        _append(optuna, study, held, results, sign, started, where, _fixes)
+    else:
+        with warnings.catch_warnings():  # (set_metric_names is marked experimental: not the user's concern)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([metric])
+        study.add_trials(_trials(optuna, results, sign, started))
     fixed = {n: d.value for n, d in results.space.items() if getattr(d, "is_fixed", False)}
     study.set_user_attr("vmaptune", {**{k: _plain(settings.get(k)) for k in STUDY_SETTINGS if k in settings},
                                      "fixed": {k: _plain(v) for k, v in fixed.items()}})
-    study.add_trials(trials)
     return study
+
+
+def open_storage(storage: Any) -> Any:
+    """None (in memory), an Optuna storage object, or a database URL opened now: a URL Optuna cannot
+    open (a typo, a missing folder) is an error before anything trains, not a failure after."""
+    optuna = _import_optuna()
+    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if not isinstance(storage, str):
+        raise TypeError(f"storage={storage!r}: give a database URL such as 'sqlite:///runs.db' (what optuna-dashboard "
+                        f"opens), an optuna storage object, or None for a study in memory.")
+    try:
+        return optuna.storages.get_storage(storage)
+    except Exception as err:  # (SQLAlchemy's ArgumentError, OperationalError, a missing driver...)
+        cause = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"storage={storage!r} cannot be opened as an Optuna storage ({cause}): give a database "
+                         f"URL such as 'sqlite:///runs.db' (its folder must exist), an optuna storage object, or None "
+                         f"for a study in memory.") from None
+
+
+def _check_same_run(study, settings: dict, where: str, fixes: dict) -> None:
+    """An append must bring a study of this run up to date: the settings a run keeps from start to
+    end must be those the study was exported with (another run of the same seed and space has
+    the same members and parameters)."""
+    exported = study.user_attrs.get("vmaptune")
+    if not isinstance(exported, dict):  # (not made by vmaptune: the members and parameters are compared)
+        return
+    for key in RUN_IDENTITY:
+        if key in exported and key in settings and exported[key] != _plain(settings[key]):
+            raise ValueError(f"{where} was exported from another run ({key}: the study's {exported[key]!r}, this "
+                             f"run's {_plain(settings[key])!r}): {fixes['other_run']}.")
 
 
 def _append(optuna, study, held: list, results: Results, sign: float, started, where: str, fixes: dict) -> None:
@@ -156,6 +198,13 @@ def _append(optuna, study, held: list, results: Results, sign: float, started, w
         if new.state != RUNNING:  # (last: a finished trial is no longer updatable)
             storage.set_trial_state_values(trial_id, new.state, None if new.value is None else [new.value])
     study.add_trials(fresh[len(held) - first:])
+    # a refit after the trials finished (the refit follows the last round; `refit=k` on a resumed
+    # finished run): their test scores go to the study's attributes, as Optuna cannot change theirs
+    tests = results.members["test_score"].to_numpy() if "test_score" in results.members else ()
+    late = {str(t.number): _plain(sign * float(tests[i])) for i, t in enumerate(held) if t.state.is_finished()
+            and i < len(tests) and np.isfinite(tests[i]) and t.user_attrs.get("test_score") != _plain(sign * float(tests[i]))}
+    if late:
+        study.set_user_attr(TEST_SCORES, {**study.user_attrs.get(TEST_SCORES, {}), **late})
 
 
 def _numbers(numbers: list[int]) -> str:
@@ -178,18 +227,23 @@ class OptunaExport:
 
         vt.tune(..., on_round=vt.OptunaExport("sqlite:///runs.db", "digits-bo"))"""
 
-    def __init__(self, storage: Any, study_name: str):
+    def __init__(self, storage: Any, study_name: str, *, overwrite: bool = False, _fixes: dict = PYTHON_FIXES):
         if not (isinstance(study_name, str) and study_name):
             raise ValueError(f"study_name={study_name!r}: give the study a name (a long run is followed by it).")
-        self.storage, self.study_name = storage, study_name
+        open_storage(storage)  # (checked before the search starts: a typo is said now, not after every round)
+        self.storage, self.study_name, self._fixes = storage, study_name, _fixes
+        self.overwrite = bool(overwrite)  # the first export replaces a study of that name (a run started over)
 
     def __call__(self, results: Results) -> None:
         try:
-            to_optuna(results, self.storage, self.study_name, append=True)
+            to_optuna(results, self.storage, self.study_name, overwrite=self.overwrite, append=not self.overwrite,
+                      _fixes=self._fixes)
+            self.overwrite = False
         except Exception as err:  # a view that fails must not end an hours-long search: said, and it goes on
             warnings.warn(f"OptunaExport: the study {self.study_name!r} in {self.storage!r} was not updated after "
-                          f"round {results.settings.get('rounds', '?')}: {err}. The search goes on; export its "
-                          f"results later with result.to_optuna(...) or `vmaptune export`.", UserWarning, stacklevel=2)
+                          f"round {results.settings.get('rounds', '?')}: {str(err).rstrip('.')}. The search goes on; "
+                          f"export its results later with result.to_optuna(...) or `vmaptune export`.", UserWarning,
+                          stacklevel=2)
 
 
 def _trials(optuna, results: Results, sign: float, started: datetime.datetime | None, first: int = 0) -> list:
@@ -228,7 +282,7 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
             {oname: to_optuna_value(space[n], dist, results.hp[n][i]) for n, (oname, dist) in params.items()},
             distributions={} if state == TrialState.RUNNING else distributions,
             intermediate_values=steps, system_attrs={},
-            user_attrs={k: _plain(v) for k, v in row.items() if k not in hp_names}))
+            user_attrs={k: _plain(sign * v if k in SCORE_COLUMNS else v) for k, v in row.items() if k not in hp_names}))
     return out
 
 

@@ -92,8 +92,8 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
         raise ValueError(f"run_dir={path!r} is a file; give a directory path (it is created if missing), "
                          "e.g. run_dir='runs/my_search'.")
     if os.path.isdir(path) and holds_run(path) and not (resume or overwrite):
-        raise FileExistsError(f"run_dir={path!r} already holds a run. Pass resume=True (vmaptune --resume) to "
-                              f"continue it, overwrite=True (--overwrite) to replace it, or choose another run_dir.")
+        raise FileExistsError(f"run_dir={path!r} already holds a run. Pass resume=True to "
+                              f"continue it, overwrite=True to replace it, or choose another run_dir.")
     if resume and not (os.path.isdir(path) and holds_run(path)):
         warnings.warn(f"resume=True, but run_dir={path!r} holds no run yet: starting a new run there. (A mistyped "
                       f"run_dir would start from scratch: check the path if you meant to continue a run.)",
