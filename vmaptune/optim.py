@@ -390,7 +390,11 @@ class CustomOptimizer(InjectedOptimizer):
                 f"{str(err).splitlines()[0]}). Inside vmaptune its hp values ({list(self.names)}) are traced arrays, "
                 f"one per member inside the compiled program, not numbers: pass them to optax as they are (optax "
                 f"accepts arrays, e.g. optax.sgd(hp['learning_rate'])); do not call float() / int() / bool() on them "
-                f"or branch on them in Python (`if hp[...] > ...`; use jnp.where).") from err
+                f"or branch on them in Python (`if hp[...] > ...`; use jnp.where). A library function may do it for "
+                f"you: optax's schedules check some arguments in Python (exponential_decay's decay_rate, "
+                f"transition_steps...): give those a plain number, or search the built-in schedule names instead "
+                f"(schedule=vt.Choice(['cosine', 'exponential', ...]), decay_rate, warmup_epochs: README, "
+                f"Optimizers).") from err
 
     def __repr__(self):
         return f"CustomOptimizer({getattr(self.factory, '__name__', 'factory')}, reads {list(self.names)})"

@@ -129,6 +129,9 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
+            if "norm" in name.lower() or name.lower() in ("bn", "use_bn"):  # (not batch_size, which it looks like)
+                hint = (f" {type(model).__name__} has no normalisation layers to switch: build your network with "
+                        f"flax's nn.BatchNorm and search it through vt.Linen (scripts/batchnorm_vs_not.py).")
             raise ValueError(f"space has {name!r}, which the model and optimizer do not read.{hint} "
                              f"Known names: {sorted(known)}.")
     for name, readers in (optimizer.unread(space) if isinstance(optimizer, PopulationOptimizer) else {}).items():

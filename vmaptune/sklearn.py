@@ -66,7 +66,10 @@ SCORING_TASKS = {"classification": ("accuracy", "neg_log_loss", "balanced_accura
                  "regression": ("r2", "neg_mse", "neg_mae")}
 #: scikit-learn MLP parameter names -> vmaptune's (what a user coming from sklearn types first).
 SKLEARN_NAMES = {"hidden_layer_sizes": "n_hidden (the number of hidden layers) and n_units (the width of each)",
-                 "max_iter": "epochs", "alpha": "weight_decay", "learning_rate_init": "learning_rate",
+                 "max_iter": "epochs", "learning_rate_init": "learning_rate",
+                 "alpha": "weight_decay, on another scale: scikit-learn adds alpha / batch_size x w to the weights' "
+                          "gradients (not the biases'), vmaptune weight_decay x p to every parameter's (adamw: to "
+                          "its update), so alpha=1e-4 at batch_size=200 is about weight_decay=5e-7",
                  "n_iter_no_change": "patience", "solver": "optimizer ('sgd', 'adam', ...)",
                  "nesterovs_momentum": "optimizer='nesterov'", "beta_1": "b1 (vt.tune's space)",
                  "beta_2": "b2 (vt.tune's space)"}
@@ -116,10 +119,11 @@ class _Network(BaseEstimator):
                              y_numeric=self._task == "regression", **checks)
         return _dense(X), y
 
-    def fit(self, X, y):
+    def fit(self, X, y, **fit_params):
         """Trains one network on X, y for `epochs` epochs (with early_stopping: on a carved-out
         validation_fraction, keeping the best epoch's weights; with tol and no early_stopping:
         until the training loss stops improving by tol, as scikit-learn's MLPs converge)."""
+        _refuse_fit_params(type(self).__name__, fit_params, self.get_params())
         check_int_at_least(f"{type(self).__name__}: epochs", self.epochs, 1)
         if self.batch_size != "auto":  # (scikit-learn's default: 200 rows, or all of them)
             check_int_at_least(f"{type(self).__name__}: batch_size", self.batch_size, 1)
@@ -720,6 +724,24 @@ def _refuse_sklearn_names(owner: str, params: Mapping[str, Any], error: type = V
     for name in params:
         if name in SKLEARN_NAMES:
             raise error(f"{owner}({name}=...): {name} is scikit-learn's name; vmaptune's is {SKLEARN_NAMES[name]}.")
+
+
+def _refuse_fit_params(owner: str, fit_params: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+    """fit(X, y, epochs=..., validation_data=..., callbacks=...) as Keras takes them: each named with
+    where it goes here."""
+    for name, value in fit_params.items():
+        if name in params:
+            fix = f"it is the estimator's parameter: {owner}({name}={value!r}).fit(X, y)"
+        elif name in ("validation_data", "validation_split"):
+            fix = (f"{owner}(early_stopping=True, validation_fraction=0.1) holds out a share of X for the best epoch, "
+                   f"or vt.tune(..., data=vt.Dataset.from_arrays(...)) takes validation rows of your own")
+        elif name == "callbacks":
+            fix = f"{owner}(early_stopping=True, patience=...) stops early; vt.tune(..., on_round=...) calls you back"
+        elif name in SKLEARN_NAMES:
+            fix = f"{name} is scikit-learn's name; vmaptune's is {SKLEARN_NAMES[name]}"
+        else:
+            fix = "the estimator's settings are its parameters, set on it or with set_params"
+        raise TypeError(f"{owner}.fit(X, y, {name}=...): fit takes X and y only; {fix}.")
 
 
 def even_batch(batch_size: "int | str", rows: int) -> int:
