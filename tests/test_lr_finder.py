@@ -151,6 +151,19 @@ def test_suggest_uses_only_steps_where_every_seed_runs():
     assert s.lr_at_min == pytest.approx(lrs[119]) and s.warnings == ()
 
 
+def test_a_test_of_many_passes_over_small_data_says_its_suggestion_is_doubtful():
+    """On 90 rows, 200 steps of 64 are 142 passes: the loss falls as the network learns the rows, at
+    any rate, and 'raise max_lr' would push the user the wrong way (seed 004's test on wine
+    suggested lr 1.0, which trains to chance)."""
+    lrs = _lrs()
+    curve = np.linspace(3.0, 1.0, 200)  # still falling at max_lr
+    s = suggest(lrs, curve[None], batch_size=64, train_rows=90)
+    assert len(s.warnings) == 1 and "raise max_lr" not in s.warnings[0]
+    assert s.warnings[0].startswith("the test's 200 steps of 64 rows made 142 passes over the 90 training rows")
+    assert "test again with steps=35 or fewer (at most 25 passes)" in s.warnings[0]
+    assert suggest(lrs, curve[None], batch_size=64, train_rows=1079).warnings[0].endswith("raise max_lr.")  # 12
+
+
 def test_suggest_reports_a_curve_that_blew_up_at_once():
     curve = np.full(200, np.nan)
     curve[:3] = 2.0
