@@ -420,9 +420,11 @@ def test_a_failing_callback_or_disk_says_what_is_saved_and_the_run_resumes(data,
     assert any(f"on_round (logging_server) raised after round 1 (the table's round column); the search is saved in "
                f"{run_dir} up to this round: vt.tune(..., resume=True)" in note for note in raised.value.__notes__)
     pd.testing.assert_frame_equal(vt.tune(*args, run_dir=run_dir, resume=True, **SMALL).members, whole.members)
-    with pytest.raises(RuntimeError) as raised:
+    with pytest.raises(RuntimeError) as raised:  # no run_dir: the finished rounds come with the error
         vt.tune(*args, on_round=logging_server, **SMALL)
-    assert "its rounds are lost with it: give vt.tune a run_dir to keep them" in raised.value.__notes__[0]
+    assert "give vt.tune a run_dir to resume from here. The results so far are the error's `results` attribute" in \
+        raised.value.__notes__[0]
+    pd.testing.assert_frame_equal(raised.value.results.members, whole.members.iloc[:8])
 
     write, seen = atomic.write_file, {"n": 0}
 

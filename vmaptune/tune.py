@@ -360,11 +360,16 @@ def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:
         on_round(so_far)
     except Exception as err:
         name = getattr(on_round, "__name__", type(on_round).__name__)
+        try:  # the finished rounds travel with the error: nothing trained is lost to a broken callback
+            err.results = so_far
+            held = " The results so far are the error's `results` attribute (`except Exception as e: e.results`)."
+        except AttributeError:  # (an exception type that takes no attributes)
+            held = ""
         kept = (f"the search is saved in {run_dir} up to this round: vt.tune(..., resume=True) with the same "
-                f"run_dir continues it" if run_dir is not None else
-                "its rounds are lost with it: give vt.tune a run_dir to keep them")
+                f"run_dir continues it (and calls on_round from the next round on)" if run_dir is not None else
+                "give vt.tune a run_dir to resume from here")
         err.add_note(f"vmaptune: on_round ({name}) raised after round {int(so_far.members['round'].max())} (the "
-                     f"table's round column); {kept}. (A resume calls it from the next round on.)")
+                     f"table's round column); {kept}.{held}")
         raise
 
 
