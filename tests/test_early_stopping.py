@@ -138,3 +138,59 @@ def test_the_repr_leaves_out_an_unset_validation_fraction_so_older_run_directori
     before = "EarlyStopping(patience=3, min_delta=0.0, monitor='score', restore_best_weights=False, compact_below=1.0)"
     assert repr(vt.EarlyStopping(patience=3)) == before
     assert repr(vt.EarlyStopping(patience=3, validation_fraction=0.1)) == before[:-1] + ", validation_fraction=0.1)"
+
+
+def _scikit_learns(values, tol, n_iter_no_change, validation: bool):
+    """scikit-learn's own MLP bookkeeping (MLPClassifier._update_no_improvement_count and its fit
+    loop's `count > n_iter_no_change`) over a curve -> (epoch it stops after or None, epoch whose
+    weights it keeps)."""
+    from sklearn.neural_network import MLPClassifier
+
+    m = MLPClassifier(tol=tol, n_iter_no_change=n_iter_no_change)
+    m.loss_curve_, m.best_loss_, m._no_improvement_count = [], np.inf, 0
+    m.validation_scores_, m.best_validation_score_ = [], -np.inf
+    m.coefs_, m.intercepts_ = [np.zeros(1)], [np.zeros(1)]
+    kept = 0
+    for epoch, value in enumerate(values, 1):
+        m.coefs_ = [np.full(1, epoch)]
+        if validation:
+            m._score = lambda X, y, sample_weight=None, v=value: v
+        else:
+            m.loss_curve_.append(value)
+        m._update_no_improvement_count(validation, None, None, None)
+        kept = int(m._best_coefs[0][0]) if validation else kept
+        if m._no_improvement_count > m.n_iter_no_change:
+            return epoch, kept
+    return None, kept
+
+
+def _vmaptunes(rule, values, validation: bool):
+    from vmaptune import early_stopping
+    from vmaptune.state import Status
+
+    status, kept = Status.start(np.ones(1, bool)), 0
+    for epoch, value in enumerate(values, 1):
+        v = np.asarray([value], np.float32)
+        status, better = early_stopping.track(rule, status, np.zeros(1, np.float32), v if validation else v * 0,
+                                              None if validation else v)
+        kept = epoch if bool(better[0]) else kept  # (the engine keeps the weights of a `better` epoch)
+        if bool(status.stopped[0]):
+            return epoch, kept
+    return None, kept
+
+
+def test_the_estimators_stop_and_keep_weights_as_scikit_learns_mlps():
+    """MLPClassifier(tol, patience) converges on the training loss, and with early_stopping=True
+    keeps the best validation epoch's weights, exactly as scikit-learn's MLPs count: on flat,
+    slowly falling and noisy curves, and ties."""
+    rng = np.random.default_rng(0)
+    tol = 1e-2
+    curves = [np.ones(30), 1.0 - 0.6 * tol * np.arange(30), np.round(1 - 0.5 * np.log1p(np.arange(30)), 2)]
+    curves += [np.cumsum(rng.normal(-0.004, 0.01, 30)) + 1 for _ in range(30)]
+    for patience in (1, 3, 10):
+        for curve in curves:
+            curve = curve.astype(np.float32).astype(np.float64)  # (the engine's precision on both sides)
+            converge = vt.MLPClassifier(tol=tol, patience=patience)._stopping()
+            assert _vmaptunes(converge, curve, False)[0] == _scikit_learns(curve, tol, patience, False)[0]
+            early = vt.MLPClassifier(tol=tol, patience=patience, early_stopping=True)._stopping()
+            assert _vmaptunes(early, -curve, True) == _scikit_learns(-curve, tol, patience, True)

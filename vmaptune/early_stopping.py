@@ -47,7 +47,12 @@ class EarlyStopping:
     unbiased estimate (the best epoch of the scored rows would be a maximum over noisy epochs).
     scikit-learn's MLP (early_stopping=True) and a Keras model given its own validation data
     stop the same way inside a cross-validated search. On small data watch the loss there: a
-    few dozen rows' accuracy moves in steps, and a patience on it stops at the first plateau."""
+    few dozen rows' accuracy moves in steps, and a patience on it stops at the first plateau.
+    counting: None (Keras': the best moves only on an improvement of more than min_delta, and a
+    member stops after `patience` epochs without one) or "scikit-learn" (its MLPs' `tol` and
+    `n_iter_no_change`: the best, and the best weights, move on any improvement, the count of
+    epochs without one of at least min_delta resets on one, and a member stops once the count
+    exceeds patience); the scikit-learn estimators use the latter."""
 
     patience: int = 5
     min_delta: float = 0.0
@@ -55,6 +60,7 @@ class EarlyStopping:
     restore_best_weights: bool = False
     compact_below: float = 1.0
     validation_fraction: float | None = None
+    counting: str | None = None
 
     def __post_init__(self):
         if isinstance(self.patience, bool) or not isinstance(self.patience, numbers.Integral) or self.patience < 1:
@@ -73,13 +79,16 @@ class EarlyStopping:
                                   or not 0.0 < float(share) < 1.0):
             raise ValueError(f"EarlyStopping(validation_fraction={share!r}): give a share of each fold's training "
                              f"rows in (0, 1), such as 0.1, or None to watch the validation rows.")
+        if self.counting not in (None, "scikit-learn"):
+            raise ValueError(f"EarlyStopping(counting={self.counting!r}): give None (Keras' rule) or 'scikit-learn' "
+                             f"(its MLPs' tol and n_iter_no_change).")
         if share is not None and self.monitor == "train_loss":
             raise ValueError(f"EarlyStopping(monitor='train_loss', validation_fraction={share!r}): the training "
                              f"loss reads no held-out rows; drop validation_fraction or monitor 'score' / 'loss'.")
 
     def __repr__(self) -> str:
         """The dataclass's, without validation_fraction while it is None (older run directories resume)."""
-        return repr_without_unset(self, ("validation_fraction",))
+        return repr_without_unset(self, ("validation_fraction", "counting"))
 
 
 def track(rule: EarlyStopping | None, status: Status, val_loss: jax.Array, val_score: jax.Array,
@@ -92,9 +101,15 @@ def track(rule: EarlyStopping | None, status: Status, val_loss: jax.Array, val_s
     monitor, min_delta = ("score", 0.0) if rule is None else (rule.monitor, float(rule.min_delta))
     monitored = {"score": lambda: val_score, "loss": lambda: -val_loss, "train_loss": lambda: -train_loss}[monitor]()
     active = status.active
-    better = active & (monitored > status.monitor_best + min_delta)
-    since_best = jnp.where(better, 0, jnp.where(active, status.since_best + 1, status.since_best))
-    stop = active & (since_best >= rule.patience) if rule is not None else jnp.zeros_like(active)
+    if rule is not None and rule.counting == "scikit-learn":  # (MLPClassifier._update_no_improvement_count)
+        better = active & (monitored > status.monitor_best)
+        enough = active & (monitored >= status.monitor_best + min_delta)
+        patience_spent = lambda since: since > rule.patience  # noqa: E731
+    else:
+        better = enough = active & (monitored > status.monitor_best + min_delta)
+        patience_spent = lambda since: since >= (rule.patience if rule is not None else 0)  # noqa: E731
+    since_best = jnp.where(enough, 0, jnp.where(active, status.since_best + 1, status.since_best))
+    stop = active & patience_spent(since_best) if rule is not None else jnp.zeros_like(active)
     return status.replace(active=active & ~stop, stopped=status.stopped | stop, since_best=since_best,
                           monitor_best=jnp.where(better, monitored, status.monitor_best)), better
 

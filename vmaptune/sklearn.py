@@ -178,7 +178,7 @@ class _Network(BaseEstimator):
         tol = _check_tol(self.tol)
         if self.early_stopping:
             return EarlyStopping(patience=int(self.patience), min_delta=tol or 0.0, restore_best_weights=True,
-                                 compact_below=0.0)
+                                 compact_below=0.0, counting="scikit-learn")
         return convergence(self.patience, tol)
 
     def predict(self, X):
@@ -301,7 +301,7 @@ def convergence(patience: int, tol: float | None) -> EarlyStopping | None:
     training loss has not improved by more than tol for `patience` epochs (None: no test)."""
     if tol is None:
         return None
-    return EarlyStopping(patience=int(patience), min_delta=float(tol), monitor="train_loss")
+    return EarlyStopping(patience=int(patience), min_delta=float(tol), monitor="train_loss", counting="scikit-learn")
 
 
 def _check_tol(tol) -> float | None:
@@ -555,7 +555,7 @@ class PopulationSearchCV(BaseEstimator):
             # as the estimator fits under cross_val_score: each fold stops on its own validation_fraction of
             # its training rows (keeping its best weights), never on the rows it is scored on
             stopping = EarlyStopping(patience=int(est.patience), min_delta=_check_tol(est.tol) or 0.0,
-                                     validation_fraction=float(est.validation_fraction))
+                                     validation_fraction=float(est.validation_fraction), counting="scikit-learn")
         elif stopping is None:  # the estimator's own convergence test, if it has one
             stopping = convergence(est.patience, _check_tol(est.tol))
         strategy = self.strategy if self.strategy is not None else _default_strategy(self.param_distributions,
