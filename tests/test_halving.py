@@ -59,6 +59,8 @@ def test_hyperband_runs_its_brackets_as_populations_inside_tune(digits):
     assert sorted(trained[:4]) == [1, 1, 2, 4] and sorted(trained[4:7]) == [2, 2, 4] and list(trained[7:]) == [4] * 3
     assert trained.sum() == 28 < 10 * 4
     assert result.best_score > 0.5
+    # the members a rung ended are said so in the table (a filter on status "ok" finds the finished ones)
+    np.testing.assert_array_equal(df["status"], np.where(trained < 4, "pruned", "ok"))
 
 
 def test_hyperband_iterations_run_the_brackets_again_with_new_members(digits):

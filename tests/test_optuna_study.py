@@ -47,9 +47,10 @@ def test_every_member_is_a_trial_with_its_values_distributions_curve_and_state(h
         assert trial.intermediate_values == {e + 1: pytest.approx(v) for e, v in enumerate(curve)}
         if row["status"] == "diverged":
             assert trial.state == States.FAIL and trial.value is None
-        elif row["status"] == "ok" and row["epochs_trained"] < 4:  # halving ended it: pruned
-            assert trial.state == States.PRUNED and trial.value is None
+        elif row["status"] == "pruned":  # halving ended it before the last epoch
+            assert trial.state == States.PRUNED and trial.value is None and row["epochs_trained"] < 4
         else:  # trained to the end, or stopped on its own patience
+            assert row["status"] in ("ok", "stopped") and (row["status"] == "stopped" or row["epochs_trained"] == 4)
             assert trial.state == States.COMPLETE and trial.value == pytest.approx(row["score"])
         assert trial.datetime_start <= trial.datetime_complete
         states.add(trial.state)
@@ -98,7 +99,7 @@ def test_a_member_whose_folds_stopped_at_different_epochs_is_complete_not_pruned
     result = vt.tune(vt.MLP(), space, vt.load_dataset("diabetes"), vt.RandomSearch(population=16), epochs=6, cv=3,
                      seed=0, metric="mse", early_stopping=vt.EarlyStopping(patience=2), progress=False)
     table = result.members
-    assert (table["epochs_trained"][table["status"] == "ok"] == 6).all()
+    assert (table["epochs_trained"][table["status"] == "ok"] == 6).all() and "pruned" not in set(table["status"])
     assert (table["best_epoch"] <= table["epochs_trained"]).all()
     assert (np.isnan(result.curves["train_loss"][:, -1]) & (table["status"] == "ok")).any()  # (the case: a fold stopped)
     study = result.to_optuna()

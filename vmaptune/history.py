@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from vmaptune.metrics import Metric, shown_sign
-from vmaptune.results import STATUS_DIVERGED, STATUS_OK, STATUS_STOPPED, Results
+from vmaptune.results import STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_OK, STATUS_PRUNED, STATUS_STOPPED, Results
 from vmaptune.space import Space
 
 TABLE_COLUMNS = ("score", "score_std", "best_score", "final_score", "best_epoch", "epochs_trained", "status",
@@ -63,21 +63,27 @@ def last_finite(curves: np.ndarray) -> np.ndarray:
 
 
 def round_record(round_index: int, ids, hp: Mapping[str, Any], final: dict, curves: dict,
-                 extra: Mapping[str, Any]) -> RoundRecord:
-    """A round's record from the members' final status and (n, epochs) curves."""
+                 extra: Mapping[str, Any], in_progress: bool = False) -> RoundRecord:
+    """A round's record from the members' final status and (n, epochs) curves. Status: diverged,
+    stopped (its early stopping), pruned (trained fewer epochs than the round's: a strategy ended
+    it), ok; in_progress (a Ctrl-C ended the round): interrupted instead of pruned or ok, as the
+    round is not finished (the strategy has not been told; its columns are not there yet)."""
     n = len(ids)
     diverged = final["diverged"][:n]
     stopped = final["stopped"][:n] & ~diverged
     best = np.where(np.isfinite(final["best_score"][:n]), final["best_score"][:n], np.nan)
+    trained = final["epochs_trained"][:n] if "epochs_trained" in final else epochs_trained(curves["train_loss"][:n])
+    ended_early = np.asarray(trained) < curves["train_loss"].shape[1]
+    status = np.where(diverged, STATUS_DIVERGED, np.where(stopped, STATUS_STOPPED, STATUS_INTERRUPTED if in_progress
+                                                          else np.where(ended_early, STATUS_PRUNED, STATUS_OK)))
     columns = {
         "score": np.where(diverged, np.nan, best),
         "score_std": np.where(diverged, np.nan, final["score_std"][:n]),
         "best_score": best,
         "final_score": curves["val_score"][:n, -1],
         "best_epoch": final["best_epoch"][:n],
-        "epochs_trained": final["epochs_trained"][:n] if "epochs_trained" in final else
-        epochs_trained(curves["train_loss"][:n]),
-        "status": np.where(diverged, STATUS_DIVERGED, np.where(stopped, STATUS_STOPPED, STATUS_OK)),
+        "epochs_trained": trained,
+        "status": status,
         # the loss of the member's last trained epoch: an early-stopped or pruned member's curve is
         # NaN after it stops, and must not read as a diverged one (which keeps NaN)
         "final_train_loss": np.where(diverged, np.nan, last_finite(curves["train_loss"][:n])).astype(

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from vmaptune.results import STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_STOPPED, Results
+from vmaptune.results import STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_OK, STATUS_PRUNED, Results
 from vmaptune.strategies.optuna_sampler import _import_optuna, optuna_param, to_optuna_value
 
 #: Settings copied to the study's user attributes.
@@ -265,7 +265,7 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
             state, value = TrialState.RUNNING, None
         elif status == STATUS_DIVERGED or not math.isfinite(row.get("score", math.nan)):
             state, value = TrialState.FAIL, None
-        elif status != STATUS_STOPPED and epochs and trained < epochs:
+        elif status == STATUS_PRUNED or (status == STATUS_OK and epochs and trained < epochs):  # (older tables: ok)
             state, value = TrialState.PRUNED, None  # a strategy ended it before the last epoch
         else:
             state, value = TrialState.COMPLETE, sign * float(row["score"])

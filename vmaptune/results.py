@@ -23,6 +23,7 @@ from vmaptune.space import Space
 
 STATUS_OK, STATUS_DIVERGED, STATUS_STOPPED = "ok", "diverged", "stopped"
 STATUS_INTERRUPTED = "interrupted"  # still training when Ctrl-C came: scores so far
+STATUS_PRUNED = "pruned"  # a strategy ended it before the last epoch (successive halving's lower rungs)
 
 
 class Results:

@@ -27,7 +27,7 @@ from vmaptune.program import Programs, build_program, check_bucketing, check_int
 from vmaptune.refit import refit_and_test
 from vmaptune.cv_splits import Splits
 from vmaptune.replicas import Replicas, cv_arrays
-from vmaptune.results import STATUS_INTERRUPTED, STATUS_OK, Results
+from vmaptune.results import Results
 from vmaptune.space import Space
 from vmaptune.strategies.base import Strategy
 from vmaptune.strategies.pbt import PBTSchedule
@@ -99,9 +99,9 @@ class RoundInProgress:
     adapter: StrategyDecider | None
     plan: int = -1  # the programs it trains in (Programs.partition): a resumed round keeps them
 
-    def record(self, hp: Mapping[str, Any], extra: Mapping[str, Any]) -> RoundRecord:
+    def record(self, hp: Mapping[str, Any], extra: Mapping[str, Any], in_progress: bool = False) -> RoundRecord:
         final, curves = self.replicas.aggregate(self.population.status(), self.population.curves)
-        record = round_record(self.round, self.ids, hp, final, curves, extra)
+        record = round_record(self.round, self.ids, hp, final, curves, extra, in_progress)
         record.useful_compute_fraction = self.population.useful_compute_fraction()
         record.programs = len({run.program for run, _ in self.population.parts})
         return record
@@ -238,10 +238,7 @@ class Search:
         # (the population counts epochs between decisions; its runs count every chunk trained)
         if current is None or max(run.epochs_done for run, _ in current.population.parts) == 0:
             return None
-        record = current.record(current.hp, self._columns_so_far(current))
-        record.columns["status"] = np.where(record.columns["status"] == STATUS_OK, STATUS_INTERRUPTED,
-                                            record.columns["status"])
-        return record
+        return current.record(current.hp, self._columns_so_far(current), in_progress=True)
 
     def _columns_so_far(self, current: RoundInProgress) -> Mapping[str, Any]:
         """A strategy acting during training: its table columns (PBT's lineage) from its state
