@@ -131,6 +131,20 @@ def test_a_plot_of_a_run_where_every_member_failed_says_so(figures):
         "diverged (no score), drawn at the edge"]
 
 
+def test_a_momentum_panel_spans_its_range_on_its_own_scale(figures):
+    """OneMinusLogUniform(0.5, 0.99): the axis was padded in momentum before its scale was set,
+    reached past 1 and stretched over twelve decades, every point in its first seventh."""
+    space = vt.Space(momentum=vt.OneMinusLogUniform(0.5, 0.99))
+    hp = {"momentum": np.asarray([0.5, 0.9, 0.95, 0.99])}
+    table = pd.DataFrame({"round": 0, "member": range(4), "momentum": hp["momentum"], "score": [0.5, 0.6, 0.7, 0.8],
+                          "best_epoch": 1, "status": "ok"})
+    curves = {k: np.ones((4, 1)) for k in ("val_score", "train_loss", "val_loss")}
+    plots.plot_scores(Results(space, table, curves, hp, {"metric": "accuracy"}), "scores.png")
+    low, high = figures[0].axes[0].get_xlim()
+    assert 0.35 < low < 0.5 and 0.99 < high < 0.992  # a twentieth of the range's 1.7 decades of 1 - v either side
+    assert [t.get_text() for t in figures[0].axes[0].get_xticklabels()] == ["0.5", "0.9", "0.99"]
+
+
 # -- vmaptune report ---------------------------------------------------------------------------------
 def test_report_of_a_file_says_it_is_a_file(tmp_path, capsys):
     run = tmp_path / "run"

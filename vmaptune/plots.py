@@ -151,6 +151,10 @@ def plot_scores(results: Results, path: str) -> str:
             ticks = sorted({float(dist.low), float(dist.high), *decades})
             ticks = [t for i, t in enumerate(ticks) if i == 0 or -np.log10(1 - t) + np.log10(1 - ticks[i - 1]) > 0.2]
             ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            # the margin in the scale's own units: matplotlib's, set in v before the scale, reached
+            # past 1 and stretched the axis over twelve decades, the points in its first seventh
+            margin = 0.05 * (ends[1] - ends[0])
+            ax.set_xlim(1 - 10.0 ** -(ends[0] - margin), 1 - 10.0 ** -(ends[1] + margin))
         ax.set(xlabel=name, ylabel=f"validation {results.metric}")
     if beyond.any() or (~ok).any():  # every panel has the same members: one legend says what the marks are
         axes.flat[0].legend(fontsize=7)
