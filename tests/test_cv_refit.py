@@ -91,6 +91,8 @@ def test_a_refit_member_trains_as_alone_whatever_is_refit_beside_it(digits):
     epochs = three.members["best_epoch"].to_numpy()[three.ranking()[:3]]
     assert one.best_index == three.best_index and epochs.max() > epochs[0]  # (the case: a longer refit beside it)
     assert one.test_score == three.test_score
+    row = three.to_dataframe().iloc[three.best_index]  # a row of the table names its model too
+    assert three.model(row) is three.model(three.best_index)
     chex.assert_trees_all_equal(one.best_model().variables, three.best_model().variables)
 
 

@@ -164,7 +164,7 @@ SPACE = vt.Space(lr=vt.LogUniform(1e-4, 1e-1), n=vt.IntUniform(1, 4), act=vt.Cho
         ({"values": {"n": [1, 2, 1]}, "points_per_axis": 2},
          r"values\['n'\] has duplicates \[1\].*List each value once"),
         # Distinct in float64, one value in float32.
-        ({"values": {"lr": [0.01, 0.01 + 1e-12]}, "points_per_axis": 2}, r"values\['lr'\] has duplicates"),
+        ({"values": {"lr": [0.01, 0.01 + 1e-12]}, "points_per_axis": 2}, r"values\['lr'\] has duplicates \[0.01\] "),
     ],
 )
 def test_values_are_checked_against_the_space_at_init(kwargs, match):

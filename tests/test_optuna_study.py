@@ -42,6 +42,7 @@ def test_every_member_is_a_trial_with_its_values_distributions_curve_and_state(h
         assert trial.user_attrs["member"] == row["member"] and trial.user_attrs["round"] == row["round"]
         assert trial.params["learning_rate"] == pytest.approx(row["learning_rate"], rel=1e-6)
         assert trial.params["one_minus_momentum"] == pytest.approx(1 - row["momentum"], rel=1e-5)
+        assert trial.user_attrs["momentum"] == row["momentum"]  # the value itself, beside its searched scale
         assert trial.params["activation"] == row["activation"] and trial.params["n_units"] == row["n_units"]
         curve = result.curves["val_score"][row["member"]][: row["epochs_trained"]]
         assert trial.intermediate_values == {e + 1: pytest.approx(v) for e, v in enumerate(curve)}

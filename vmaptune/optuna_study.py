@@ -256,6 +256,7 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
     curve = results.curves.get("val_score")
     times = _round_times(settings, started)
     hp_names = set(space.names)
+    renamed = {n for n, (oname, _) in params.items() if oname != n}  # momentum as itself too, beside one_minus_momentum
     out = []
     for i, row in enumerate(table.iloc[first:].itertuples(index=False), start=first):
         row = row._asdict()
@@ -282,7 +283,8 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
             {oname: to_optuna_value(space[n], dist, results.hp[n][i]) for n, (oname, dist) in params.items()},
             distributions={} if state == TrialState.RUNNING else distributions,
             intermediate_values=steps, system_attrs={},
-            user_attrs={k: _plain(sign * v if k in SCORE_COLUMNS else v) for k, v in row.items() if k not in hp_names}))
+            user_attrs={k: _plain(sign * v if k in SCORE_COLUMNS else v) for k, v in row.items()
+                        if k not in hp_names or k in renamed}))
     return out
 
 

@@ -97,8 +97,9 @@ class Results:
     # -- trained models ----------------------------------------------------------------------------
     def model(self, row: int):
         """The trained model of row `row` (a vt.TrainedModel: predict, predict_proba, score, save),
-        refit on train + validation. Rows vt.tune(..., refit=k) retrained have one."""
-        row = int(row)
+        refit on train + validation. Rows vt.tune(..., refit=k) retrained have one. `row`: a
+        position in the table, or one of its rows (`for i, r in df.iterrows()`: r)."""
+        row = int(row.name if isinstance(row, pd.Series) else row)
         if row not in self.models:
             refit = sorted(self.models)
             raise ValueError(f"row {row} has no trained model: only refit settings keep their weights "

@@ -76,7 +76,8 @@ def _encode_axis(name: str, plain: Sequence[Any], dist: Distribution) -> np.ndar
     # Distinct plain values can collide once encoded (two floats one float32 apart).
     uniq, counts = np.unique(axis, return_counts=True)
     if len(uniq) != len(axis):
-        dupes = [dist.decode(x) for x in uniq[counts > 1]]
+        # the values as given (0.01, not float32's 0.009999999776482582)
+        dupes = [plain[int(np.flatnonzero(axis == x)[0])] for x in uniq[counts > 1]]
         raise ValueError(
             f"GridSearch: values[{name!r}] has duplicates {dupes!r} (as encoded for {dist!r}). "
             f"List each value once: the grid evaluates every point exactly once."
