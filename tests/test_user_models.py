@@ -397,11 +397,23 @@ def test_a_linen_model_comes_back_as_module_and_variables(images, tmp_path):
         model.save(tmp_path / "a_file" / "model")
 
 
-def test_the_built_in_mlp_has_no_module_of_yours_to_give_back(digits):
-    space = vt.Space(learning_rate=vt.Fixed(0.01))
-    network = vt.MLP().build(space, digits.spec)
-    model = vt.TrainedModel(network=network, params={}, model_state={}, hp={}, hyperparameters={},
-                            task="classification", classes=np.arange(10), input_shape=(64,), input_dtype="float32")
-    with pytest.raises(TypeError, match=r"flax_module\(\) gives back a module of your own \(vt.Linen / vt.Nnx\); "
-                                        r"this model is .*: use model.decision_function\(X\)"):
-        model.flax_module()
+def test_the_built_in_mlp_comes_back_as_a_plain_flax_network_of_its_own_size(digits):
+    """A member of a search over depth, widths and activation: flax Dense layers at its own
+    widths (not the padded ones it trained in), the same outputs as the trained model."""
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), n_hidden=vt.IntUniform(0, 3), n_units=vt.Choice([8, 32]),
+                     activation=vt.Choice(["relu", "tanh"]), n_units_2=vt.Choice([4, 16]))
+    result = vt.tune(vt.MLP(hidden=3, units=64), space, digits, vt.RandomSearch(population=6), epochs=1, refit=6,
+                     seed=1, progress=False)
+    X = digits.raw("test")[0]
+    depths = set()
+    for row, model in result.models.items():
+        module, variables = model.flax_module()
+        params = result.to_dataframe().iloc[row]
+        depth = int(params["n_hidden"])
+        widths = [int(params["n_units"]), int(params["n_units_2"]), int(params["n_units"])][:depth]
+        assert module.widths == tuple(widths) and module.activation == params["activation"]
+        assert [variables["params"][f"hidden_{i}"]["kernel"].shape[1] for i in range(depth)] == widths
+        assert set(variables["params"]) == {*(f"hidden_{i}" for i in range(depth)), "head" if depth else "direct_head"}
+        np.testing.assert_allclose(module.apply(variables, model.scale(X)), model.decision_function(X), atol=1e-4)
+        depths.add(depth)
+    assert len(depths) >= 2

@@ -97,8 +97,8 @@ class TrainedModel:
         `model.scale(X)`, and give `model.decision_function(X)`'s outputs (logits, or standardised
         values). vt.Nnx: the nnx.Module holding the trained weights and state, in eval mode:
         `module(model.scale(X))`. vt.Linen: (module, variables): `module.apply(variables,
-        model.scale(X))` (pass your __call__'s train=False where it has no default). vt.MLP: an
-        error (use decision_function and `variables`)."""
+        model.scale(X))` (pass your __call__'s train=False where it has no default). vt.MLP:
+        (PlainMLP, variables), the member's Dense layers at its own depth and widths."""
         return self.network.flax_module(self.params, self.model_state, self.hp)
 
     def _outputs(self, params, model_state, x):

@@ -299,6 +299,41 @@ class MaskedMLP(nn.Module):
         return out
 
 
+class PlainDense(nn.Module):
+    """flax.linen.Dense's layout ({"kernel", "bias"}) with the MLP's matmul (bf16 inputs and f32
+    accumulation where matmul_dtype says so)."""
+
+    features: int
+    matmul_dtype: str = "float32"
+
+    @nn.compact
+    def __call__(self, h):
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (h.shape[-1], self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+        if self.matmul_dtype == "float32":
+            return h @ kernel + bias
+        low = MATMUL_DTYPES[self.matmul_dtype]
+        return jnp.matmul(h.astype(low), kernel.astype(low), preferred_element_type=jnp.float32) + bias
+
+
+class PlainMLP(nn.Module):
+    """One trained member of vt.MLP at its own size (TrainedModel.flax_module): Dense layers
+    hidden_0 .. hidden_{L-1} of `widths`, `activation` after each, and `head` (`direct_head` with
+    no hidden layer). Takes scaled inputs; gives logits, or standardised values."""
+
+    widths: tuple[int, ...]
+    n_outputs: int
+    activation: str = "relu"
+    matmul_dtype: str = "float32"
+
+    @nn.compact
+    def __call__(self, x):
+        h = x
+        for i, width in enumerate(self.widths):
+            h = ACTIVATIONS[self.activation](PlainDense(width, self.matmul_dtype, name=f"hidden_{i}")(h))
+        return PlainDense(self.n_outputs, self.matmul_dtype, name="head" if self.widths else "direct_head")(h)
+
+
 @dataclasses.dataclass(frozen=True)
 class BuiltMLP(BuiltModel):
     """The engine's view of a MaskedMLP. Hashable: static config."""
@@ -322,6 +357,23 @@ class BuiltMLP(BuiltModel):
     def apply(self, params, model_state, x, hp, *, train=False, key=None):
         rngs = {"dropout": key} if (train and self.net.use_dropout) else {}
         return self.net.apply({"params": params}, x, hp, train=train, rngs=rngs), model_state
+
+    def flax_module(self, params, model_state, hp) -> tuple[PlainMLP, dict]:
+        """(PlainMLP, {"params": ...}): the member at its own depth and widths, its weights cut
+        out of the padded ones the search trained (the padding holds zeros that never train)."""
+        net = self.net
+        depth, widths, _ = net.structure({k: np.asarray(v) for k, v in hp.items()}, xp=np)
+        widths = tuple(int(w) for w in np.atleast_1d(widths)[:int(depth)])
+        activation = net.activations[int(np.asarray(hp.get("activation", 0)))]
+        take = lambda name, rows, cols: {"kernel": np.asarray(params[f"{name}_kernel"])[:rows, :cols],  # noqa: E731
+                                         "bias": np.asarray(params[f"{name}_bias"])[:cols]}
+        layers, rows = {}, net.n_features
+        for i, width in enumerate(widths):
+            layers[f"hidden_{i}"] = take(f"hidden_{i}", rows, width)
+            rows = width
+        layers["head" if widths else "direct_head"] = take("head" if widths else "direct_head", rows, net.n_outputs)
+        module = PlainMLP(widths=widths, n_outputs=net.n_outputs, activation=activation, matmul_dtype=net.matmul_dtype)
+        return module, {"params": layers}
 
     def row_flops(self, hp, size: int) -> np.ndarray:
         """(size,) forward matmul FLOPs per input row of each member's live network (2 per
