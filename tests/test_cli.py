@@ -357,6 +357,9 @@ def test_the_cli_s_optuna_study_and_run_directory_mistakes(tmp_path, capsys, mon
                  "--overwrite"]) == 0
     study = optuna.load_study(study_name="demo", storage=db)  # the new run's, not the first one's
     assert study.user_attrs["vmaptune"]["epochs"] == 2 and max(len(t.intermediate_values) for t in study.trials) == 2
+    capsys.readouterr()
+    assert main(["demo", "--population", "2", "--epochs", "2", "--out", out, "--no-progress", "--resume"]) == 0
+    assert f"the run in {out} had finished: 2 members, none trained now" in capsys.readouterr().out
     assert main(["export", out, "--optuna", "notaurl"]) == 2
     assert "storage='notaurl' cannot be opened as an Optuna storage" in capsys.readouterr().err
     monkeypatch.chdir(out)

@@ -364,7 +364,11 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     block = int(result.settings.get("member_block") or 0)
     if 0 < block < per_device:  # (a block as large as a device's share steps it all at once)
         layout += f", stepped {block} at a time"
-    print(f"\n{len(result)} members trained in {seconds:.1f} s ({layout}); run directory: {out}")
+    resumed = int(result.settings.get("rounds_resumed") or 0)
+    if resumed and resumed == result.settings.get("rounds"):  # a finished run, resumed: nothing left to train
+        print(f"\nthe run in {out} had finished: {len(result)} members, none trained now")
+    else:
+        print(f"\n{len(result)} members trained in {seconds:.1f} s ({layout}); run directory: {out}")
     print(f"time: {describe({**result.settings['time'], 'data_seconds': data_seconds})}")
     print(f"see the plots with: vmaptune report {out}")
     if args.optuna is not None:

@@ -242,6 +242,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         # a finished run resumed trains no round: its refit, saved with it, is read back, not redone
         finished_before = restored is not None and restored.host["round"] is None and \
             history.rounds == len(restored.host["records"])
+        results.settings["rounds_resumed"] = 0 if restored is None else len(restored.host["records"])
         if settings.refit and results.succeeded and not (finished_before and _saved_refit(results, run_dir,
                                                                                           settings.refit)):
             search.refit(results)
