@@ -338,7 +338,7 @@ STRATEGIES = [
 def test_every_strategy_runs_on_the_cnn(images, strategy):
     result = vt.tune(vt.Linen(CNN), SPACE, images, strategy, epochs=2, batch_size=BATCH, progress=False)
     assert len(result) >= 4 and result.members["member"].is_unique
-    assert result.best_score > 0.3 and (result.members["status"] == "ok").all()
+    assert result.best_score > 0.3 and result.members["status"].isin(["ok", "pruned"]).all()  # (halving prunes)
     if isinstance(strategy, vt.PBT):  # copies happened, batch statistics and all
         assert (result.members["copies"] > 0).any()
 
