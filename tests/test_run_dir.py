@@ -179,6 +179,14 @@ def test_a_finished_sweep_searches_on_with_more_rounds_as_if_started_with_them(d
         assert result.best_params == want.best_params
         assert sorted(result.models) == sorted(want.models)  # the refit of the best of 3 rounds
         chex.assert_trees_all_equal(result.model(want.best_index).variables, want.model(want.best_index).variables)
+    # the earlier end's refit is gone from disk and from an Optuna study appended after each end
+    assert os.listdir(tmp_path / "two" / "models") == [f"row_{i}" for i in sorted(want.models)]
+    storage = f"sqlite:///{tmp_path / 'runs.db'}"
+    tune(2, "two_again").to_optuna(storage, "s")
+    study = tune(3, "two_again", resume=True).to_optuna(storage, "s", append=True)
+    shown = {t.number: study.user_attrs.get("test_scores", {}).get(str(t.number), t.user_attrs.get("test_score"))
+             for t in study.trials}
+    assert shown == {i: (None if np.isnan(v) else pytest.approx(v)) for i, v in enumerate(want.members["test_score"])}
     again = tune(4, "two", resume=True)  # and on, from the extended run's own checkpoint
     assert len(again) == 12 and again.members["round"].max() == 3
     with pytest.raises(ValueError, match=r"with (RandomSearch|BayesOpt)\(rounds=2\): it holds 4 finished round\(s\) "

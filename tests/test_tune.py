@@ -230,15 +230,24 @@ def test_a_member_diverging_between_validations_scores_nan_from_then_on(digits):
     assert np.isfinite(result.curves["val_score"][~diverged, -1]).all()
 
 
-def test_a_search_with_jax_enable_x64_on_trains_in_float32_as_without(digits):
+def _random_sampler(seed):
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+@pytest.mark.parametrize("strategy", [lambda: vt.RandomSearch(population=3), lambda: vt.BayesOpt(population=3, rounds=1),
+                                      lambda: vt.OptunaSampler(_random_sampler, 3)], ids=["random", "bayesopt", "optuna"])
+def test_a_search_with_jax_enable_x64_on_trains_in_float32_as_without(digits, strategy):
     """A user's process with 64-bit floats on (jax_enable_x64) searches as any other: the MLP's
-    parameters stay float32 (a float64 bias broke the training loop's carry)."""
+    parameters stay float32 (a float64 bias broke the training loop's carry), and the draws and
+    seeds are the same (float32 and int32 asked for: x64 made them 64-bit, other members)."""
     space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), dropout=vt.Uniform(0.0, 0.3),
                      optimizer=vt.Fixed("adam"), schedule=vt.Fixed("cosine"))
     kwargs = dict(epochs=2, batch_size=64, seed=4, refit=1, progress=False)
-    want = vt.tune(vt.MLP(hidden=1, units=16), space, digits, vt.RandomSearch(population=3), **kwargs)
+    want = vt.tune(vt.MLP(hidden=1, units=16), space, digits, strategy(), **kwargs)
     with jax.enable_x64(True):
-        got = vt.tune(vt.MLP(hidden=1, units=16), space, digits, vt.RandomSearch(population=3), **kwargs)
+        got = vt.tune(vt.MLP(hidden=1, units=16), space, digits, strategy(), **kwargs)
         model = got.best_model()
         assert {leaf.dtype for leaf in jax.tree.leaves(model.variables)} == {jnp.dtype(jnp.float32)}
         predictions = model.predict(digits.raw("test")[0])

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import warnings
 from typing import Any
 
@@ -118,6 +119,34 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
     return study
 
 
+def check_storage(storage: Any) -> None:
+    """What open_storage would refuse, found without opening anything (every process of a
+    multi-process run builds its OptunaExport; only process 0 writes, and creating one SQLite
+    database from several at once races): the URL parses, its dialect is known, a SQLite file's
+    folder exists."""
+    optuna = _import_optuna()
+    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
+        return
+    if not isinstance(storage, str):
+        open_storage(storage)  # (its TypeError)
+    import sqlalchemy
+
+    def refuse(cause: str):
+        raise ValueError(f"storage={storage!r} cannot be opened as an Optuna storage ({cause}): give a database URL "
+                         f"such as 'sqlite:///runs.db' (its folder must exist), an optuna storage object, or None "
+                         f"for a study in memory.")
+
+    try:  # (a URL string is a database's to Optuna: RDBStorage)
+        url = sqlalchemy.engine.make_url(storage)
+        url.get_dialect()
+    except Exception as err:  # (ArgumentError, NoSuchModuleError)
+        refuse(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+    if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
+        folder = os.path.dirname(os.path.abspath(url.database))
+        if not os.path.isdir(folder):
+            refuse(f"the folder {folder} does not exist")
+
+
 def open_storage(storage: Any) -> Any:
     """None (in memory), an Optuna storage object, or a database URL opened now: a URL Optuna cannot
     open (a typo, a missing folder) is an error before anything trains, not a failure after."""
@@ -200,11 +229,15 @@ def _append(optuna, study, held: list, results: Results, sign: float, started, w
     study.add_trials(fresh[len(held) - first:])
     # a refit after the trials finished (the refit follows the last round; `refit=k` on a resumed
     # finished run): their test scores go to the study's attributes, as Optuna cannot change theirs
+    # (the whole mapping, anew: a run searched on since refits other rows; None: no longer refit)
     tests = results.members["test_score"].to_numpy() if "test_score" in results.members else ()
-    late = {str(t.number): _plain(sign * float(tests[i])) for i, t in enumerate(held) if t.state.is_finished()
-            and i < len(tests) and np.isfinite(tests[i]) and t.user_attrs.get("test_score") != _plain(sign * float(tests[i]))}
-    if late:
-        study.set_user_attr(TEST_SCORES, {**study.user_attrs.get(TEST_SCORES, {}), **late})
+    late = {}
+    for i, trial in enumerate(held):
+        want = _plain(sign * float(tests[i])) if i < len(tests) and np.isfinite(tests[i]) else None
+        if trial.state.is_finished() and trial.user_attrs.get("test_score") != want:
+            late[str(trial.number)] = want
+    if late or TEST_SCORES in study.user_attrs:
+        study.set_user_attr(TEST_SCORES, late)
 
 
 def _numbers(numbers: list[int]) -> str:
@@ -230,7 +263,7 @@ class OptunaExport:
     def __init__(self, storage: Any, study_name: str, *, overwrite: bool = False, _fixes: dict = PYTHON_FIXES):
         if not (isinstance(study_name, str) and study_name):
             raise ValueError(f"study_name={study_name!r}: give the study a name (a long run is followed by it).")
-        open_storage(storage)  # (checked before the search starts: a typo is said now, not after every round)
+        check_storage(storage)  # (before the search starts: a typo is said now, not after every round)
         self.storage, self.study_name, self._fixes = storage, study_name, _fixes
         self.overwrite = bool(overwrite)  # the first export replaces a study of that name (a run started over)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections.abc
 import json
 import os
+import shutil
 from typing import Any, Mapping
 
 import numpy as np
@@ -200,6 +201,7 @@ class Results:
             exact = {**meta, "format": RESULTS_FORMAT, "columns": columns, "models": sorted(self.models)}
             arrays["meta"] = np.array(json.dumps(exact, default=_plain))
             atomic.write_file(os.path.join(path, RESULTS_FILE), lambda f: np.savez(f, **arrays))
+            _remove_other_models(os.path.join(path, "models"), self.models)
         return path
 
     def _meta(self) -> dict[str, Any]:
@@ -322,3 +324,13 @@ def _plain(value):
 
 def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _remove_other_models(directory: str, models: Mapping[int, Any]) -> None:
+    """Deletes models/row_N folders of rows this save holds no model for (a refit of an earlier
+    end of the run, before a resume searched on): results.npz names the models, these are stale."""
+    if not os.path.isdir(directory):
+        return
+    for entry in os.listdir(directory):
+        if entry.startswith("row_") and entry[4:].isdigit() and int(entry[4:]) not in models:
+            shutil.rmtree(os.path.join(directory, entry), ignore_errors=True)

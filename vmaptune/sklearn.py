@@ -735,6 +735,9 @@ def _refuse_fit_params(owner: str, fit_params: Mapping[str, Any], params: Mappin
         elif name in ("validation_data", "validation_split"):
             fix = (f"{owner}(early_stopping=True, validation_fraction=0.1) holds out a share of X for the best epoch, "
                    f"or vt.tune(..., data=vt.Dataset.from_arrays(...)) takes validation rows of your own")
+        elif name == "sample_weight":
+            fix = ("sample weights are not supported: every row weighs the same (for imbalanced classes, score with "
+                   "balanced_accuracy or f1_macro, or resample the rows)")
         elif name == "callbacks":
             fix = f"{owner}(early_stopping=True, patience=...) stops early; vt.tune(..., on_round=...) calls you back"
         elif name in SKLEARN_NAMES:

@@ -186,7 +186,7 @@ def _key_seed(key: jax.Array) -> int:
     return int(_seed_draw(key))
 
 
-_seed_draw = quick_program(lambda key: jax.random.randint(key, (), 0, 2**31 - 1))
+_seed_draw = quick_program(lambda key: jax.random.randint(key, (), 0, 2**31 - 1, jnp.int32))  # (int32 under x64 too)
 _split_in_three = quick_program(lambda key: tuple(jax.random.split(key, 3)))  # unpacked eagerly: two programs
 
 

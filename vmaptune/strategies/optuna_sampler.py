@@ -169,7 +169,7 @@ class OptunaSampler(Strategy):
         space = check_space("OptunaSampler", space)
         sampler = self.sampler
         if not isinstance(sampler, optuna.samplers.BaseSampler):
-            sampler = sampler(int(jax.random.randint(key, (), 0, 2**31 - 1)))
+            sampler = sampler(int(jax.random.randint(key, (), 0, 2**31 - 1, jnp.int32)))  # (int32 under x64 too)
             if not isinstance(sampler, optuna.samplers.BaseSampler):
                 raise TypeError(
                     f"OptunaSampler: the sampler function returned {sampler!r}, not an Optuna sampler."

@@ -445,7 +445,7 @@ class PBT(Strategy):
         chains = self.lineage(state)
         return {
             "generation": np.full(p, max(g_total - 1, 0)),
-            "parent": last,
+            "parent": last.astype(np.int32),  # (int32 under x64 too)
             "copies": moved.sum(axis=0),
             "lineage": np.asarray([">".join(map(str, c)) for c in chains], dtype=object),
             "hp_schedule": np.asarray([self.schedule(state, i).to_json() for i in range(p)], dtype=object),
