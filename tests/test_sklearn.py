@@ -467,3 +467,22 @@ def test_search_folds_given_over_x_are_checked_and_none_is_five_folds(iris):
                                          r"name; vmaptune's is epochs"):
         est.set_params(max_iter=5)
     assert vt.MLPClassifier(n_units=4, epochs=1, batch_size="auto").fit(X, y).score(X, y) > 0  # scikit-learn's default
+
+
+def test_a_regressor_converges_on_scikit_learns_loss_scale():
+    """scikit-learn's tol applies to half the squared error in the targets' units; the engine
+    trains on standardised targets: tol carries over as 2 tol / y_std^2, so targets 10x larger
+    train as long as scikit-learn's would (longer), not the same number of epochs."""
+    from vmaptune.sklearn import _dataset
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=200)
+    data = _dataset(X, 10 * y, "regression", None, 0)
+    rule = vt.MLPRegressor(tol=1e-3)._stopping(data)
+    assert rule.monitor == "train_loss" and rule.min_delta == pytest.approx(2e-3 / float(data.y_std) ** 2)
+    labels = _dataset(X, (y > 0).astype(int), "classification", None, 0)
+    assert vt.MLPClassifier(tol=1e-3)._stopping(labels).min_delta == 1e-3  # cross-entropy: the same scale
+    small = vt.MLPRegressor(tol=1e-3, epochs=300, random_state=0).fit(X, y).n_iter_
+    large = vt.MLPRegressor(tol=1e-3, epochs=300, random_state=0).fit(X, 10 * y).n_iter_
+    assert large > small

@@ -137,7 +137,7 @@ class _Network(BaseEstimator):
                         self.random_state)
         space = Space({k: self._fixed(k, v) for k, v in self._hyperparameters().items()})
         program = build_program(self._model(), space, data, batch_size=even_batch(self.batch_size, data.n_train),
-                                early_stopping=self._stopping(), devices=1, member_block=0)
+                                early_stopping=self._stopping(data), devices=1, member_block=0)
         program = program.replace(evaluate=bool(self.early_stopping))
         hp = space.numeric(space.encode([{k: d.value for k, d in space.items()}]))
         from vmaptune.engine import data_arrays
@@ -172,14 +172,14 @@ class _Network(BaseEstimator):
             raise TypeError(f"{type(self).__name__}({name}={value!r}): give one string or number{depth}; to search "
                             f"several values use vt.PopulationSearchCV(estimator, {{{name!r}: [...]}}).") from None
 
-    def _stopping(self) -> EarlyStopping | None:
+    def _stopping(self, data: Dataset | None = None) -> EarlyStopping | None:
         """The rule `fit` trains under: patience on the held-out split (early_stopping), else
-        scikit-learn's convergence test on the training loss (tol), else none."""
+        scikit-learn's convergence test on the training loss (tol, on data's loss scale), else none."""
         tol = _check_tol(self.tol)
         if self.early_stopping:
             return EarlyStopping(patience=int(self.patience), min_delta=tol or 0.0, restore_best_weights=True,
                                  compact_below=0.0, counting="scikit-learn")
-        return convergence(self.patience, tol)
+        return convergence(self.patience, tol, data)
 
     def predict(self, X):
         check_is_fitted(self)
@@ -296,11 +296,16 @@ class NetworkRegressor(_NetworkParameters, _Regressor):
     """A regressor from your own model: vt.NetworkRegressor(vt.Linen(Net), {"hidden": 32})."""
 
 
-def convergence(patience: int, tol: float | None) -> EarlyStopping | None:
+def convergence(patience: int, tol: float | None, data: Dataset | None = None) -> EarlyStopping | None:
     """scikit-learn's convergence test for its MLPs as an early-stopping rule: stop once the
-    training loss has not improved by more than tol for `patience` epochs (None: no test)."""
+    training loss has not improved by at least tol for more than `patience` epochs (None: no
+    test). For regression scikit-learn's loss is half the squared error in the targets' units,
+    the engine's the squared error of standardised targets: tol is carried over to that scale
+    (2 tol / y_std^2), so a fit converges at the same point of its curve."""
     if tol is None:
         return None
+    if data is not None and data.task == "regression":
+        tol = 2.0 * float(tol) / float(np.mean(np.square(np.asarray(data.y_std, np.float64))))
     return EarlyStopping(patience=int(patience), min_delta=float(tol), monitor="train_loss", counting="scikit-learn")
 
 
@@ -557,7 +562,7 @@ class PopulationSearchCV(BaseEstimator):
             stopping = EarlyStopping(patience=int(est.patience), min_delta=_check_tol(est.tol) or 0.0,
                                      validation_fraction=float(est.validation_fraction), counting="scikit-learn")
         elif stopping is None:  # the estimator's own convergence test, if it has one
-            stopping = convergence(est.patience, _check_tol(est.tol))
+            stopping = convergence(est.patience, _check_tol(est.tol), data)
         strategy = self.strategy if self.strategy is not None else _default_strategy(self.param_distributions,
                                                                                     int(self.n_iter))
         # Without early stopping on the folds' validation data a candidate is scored as scikit-learn
