@@ -194,3 +194,10 @@ def test_the_estimators_stop_and_keep_weights_as_scikit_learns_mlps():
             assert _vmaptunes(converge, curve, False)[0] == _scikit_learns(curve, tol, patience, False)[0]
             early = vt.MLPClassifier(tol=tol, patience=patience, early_stopping=True)._stopping()
             assert _vmaptunes(early, -curve, True) == _scikit_learns(-curve, tol, patience, True)
+
+
+def test_keras_monitor_names_are_taken():
+    """Keras' val_loss / val_accuracy are this library's validation loss / score (its plain "loss" is
+    the training loss, which this library calls train_loss: refused with that said)."""
+    assert vt.EarlyStopping(monitor="val_loss") == vt.EarlyStopping(monitor="loss")
+    assert vt.EarlyStopping(monitor="val_accuracy").monitor == "score"

@@ -20,6 +20,7 @@ import numpy as np
 
 from vmaptune.checkpoint import repr_without_unset
 from vmaptune.decisions import Decision, Snapshot
+from vmaptune.space import checked_arguments
 from vmaptune.state import Status
 
 
@@ -27,6 +28,16 @@ from vmaptune.state import Status
 MONITORS = ("score", "loss", "train_loss")
 
 
+#: Keras' monitor names -> vmaptune's (Keras' plain "loss" is the training loss: train_loss here).
+KERAS_MONITORS = {"val_loss": "loss", "val_score": "score", "val_accuracy": "score"}
+
+
+@checked_arguments("vt.EarlyStopping(patience=5, monitor='loss')", {
+    "mode": "vmaptune knows each monitor's direction (a score higher, a loss lower is better): there is no mode "
+            "to give.",
+    "baseline": "a member is compared with its own best so far only; there is no baseline.",
+    "start_from_epoch": "every epoch counts; raise patience to give members longer.",
+    "verbose": "the results table says when each member stopped (status 'stopped', epochs_trained)."})
 @dataclasses.dataclass(frozen=True)
 class EarlyStopping:
     """Per-member early stopping, as Keras' callback: a member whose monitored value has not
@@ -68,9 +79,12 @@ class EarlyStopping:
                              "(epochs without improvement before a member stops).")
         if not isinstance(self.min_delta, numbers.Real) or not self.min_delta >= 0:
             raise ValueError(f"EarlyStopping(min_delta={self.min_delta!r}): min_delta must be a number >= 0.")
+        if self.monitor in KERAS_MONITORS:  # (Keras' names for the same things)
+            object.__setattr__(self, "monitor", KERAS_MONITORS[self.monitor])
         if self.monitor not in MONITORS:
             raise ValueError(f"EarlyStopping(monitor={self.monitor!r}): monitor must be one of {MONITORS} "
-                             "(validation score, validation loss, training loss).")
+                             "(validation score, validation loss, training loss; Keras' 'val_loss' is 'loss' here, "
+                             "its 'val_<metric>' is 'score', its 'loss' is 'train_loss').")
         if not isinstance(self.compact_below, numbers.Real) or not 0.0 <= float(self.compact_below) <= 1.0:
             raise ValueError(f"EarlyStopping(compact_below={self.compact_below!r}): must be a share in [0, 1] "
                              f"(1: take stopped members out as soon as one stops, 0: never).")

@@ -119,6 +119,14 @@ class _Network(BaseEstimator):
                              y_numeric=self._task == "regression", **checks)
         return _dense(X), y
 
+    def __getattr__(self, name: str):
+        """(Only for names not found.) `model`, seed 004's spelling of Keras' attribute, named."""
+        if name == "model":
+            raise AttributeError(f"{type(self).__name__} has no attribute 'model': the fitted network is `model_` "
+                                 f"(scikit-learn's trailing underscore for what fit learned), e.g. "
+                                 f"search.best_estimator_.model_.save(path).")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def fit(self, X, y, **fit_params):
         """Trains one network on X, y for `epochs` epochs (with early_stopping: on a carved-out
         validation_fraction, keeping the best epoch's weights; with tol and no early_stopping:
