@@ -244,11 +244,13 @@ def arrays_to_tree(like, arrays: list[np.ndarray]):
 # -- the checkpoints of one run directory --------------------------------------------------------------
 @dataclasses.dataclass
 class Restored:
-    """What a checkpoint brings back. host: the dict `save` was given; arrays: name -> array."""
+    """What a checkpoint brings back. host: the dict `save` was given; arrays: name -> array;
+    rounds_before: the saved strategy's `rounds_field` value where the resume changed it, else None."""
 
     step: int
     host: dict[str, Any]
     arrays: dict[str, np.ndarray]
+    rounds_before: int | None = None
 
 
 class Checkpoints:
@@ -258,7 +260,6 @@ class Checkpoints:
         self.directory = os.path.join(os.path.abspath(run_dir), CHECKPOINTS)
         self.spec = spec
         self.strategy = strategy  # (its rounds_field may differ from the saved run's: see restore)
-        self.rounds_before: int | None = None  # that field's saved value, when a resume changed it
         self._manager = None
         self._next_step: int | None = None
         self.saves = 0
@@ -298,8 +299,8 @@ class Checkpoints:
                              f"reads format {FORMAT}; finish the run with the vmaptune that started it, or start "
                              "again with overwrite=True.")
         saved = meta["spec"]
-        self.rounds_before = with_other_rounds(self.strategy, saved.get("strategy"))
-        if self.rounds_before is not None:  # the same strategy but for its rounds: a run searching on
+        rounds_before = with_other_rounds(self.strategy, saved.get("strategy"))
+        if rounds_before is not None:  # the same strategy but for its rounds: a run searching on
             saved = {**saved, "strategy": self.spec["strategy"]}
         difference = spec_difference(saved, self.spec)
         if difference:
@@ -313,7 +314,7 @@ class Checkpoints:
         if EMPTY in arrays:  # arrays of zero size, kept as (shape, dtype): orbax saves none
             arrays.update({k: np.zeros(shape, dtype) for k, (shape, dtype) in
                            pickle.loads(arrays.pop(EMPTY).tobytes()).items()})
-        return Restored(step=step, host=host, arrays=arrays)
+        return Restored(step=step, host=host, arrays=arrays, rounds_before=rounds_before)
 
     def save(self, host: dict[str, Any], arrays: dict[str, np.ndarray], **meta: Any) -> int | None:
         """Commits a checkpoint of `host` (pickled) and `arrays`; returns its step (None in the

@@ -116,14 +116,14 @@ def track(rule: EarlyStopping | None, status: Status, val_loss: jax.Array, val_s
     monitored = {"score": lambda: val_score, "loss": lambda: -val_loss, "train_loss": lambda: -train_loss}[monitor]()
     active = status.active
     if rule is not None and rule.counting == "scikit-learn":  # (MLPClassifier._update_no_improvement_count)
-        better = active & (monitored > status.monitor_best)
-        enough = active & (monitored >= status.monitor_best + min_delta)
-        patience_spent = lambda since: since > rule.patience  # noqa: E731
+        better = active & (monitored > status.monitor_best)  # the best (and its weights) on any improvement
+        enough = active & (monitored >= status.monitor_best + min_delta)  # the count's reset
+        beyond = 1  # it stops once the count exceeds n_iter_no_change
     else:
         better = enough = active & (monitored > status.monitor_best + min_delta)
-        patience_spent = lambda since: since >= (rule.patience if rule is not None else 0)  # noqa: E731
+        beyond = 0
     since_best = jnp.where(enough, 0, jnp.where(active, status.since_best + 1, status.since_best))
-    stop = active & patience_spent(since_best) if rule is not None else jnp.zeros_like(active)
+    stop = active & (since_best >= rule.patience + beyond) if rule is not None else jnp.zeros_like(active)
     return status.replace(active=active & ~stop, stopped=status.stopped | stop, since_best=since_best,
                           monitor_best=jnp.where(better, monitored, status.monitor_best)), better
 

@@ -124,27 +124,20 @@ def check_storage(storage: Any) -> None:
     multi-process run builds its OptunaExport; only process 0 writes, and creating one SQLite
     database from several at once races): the URL parses, its dialect is known, a SQLite file's
     folder exists."""
-    optuna = _import_optuna()
-    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
-        return
     if not isinstance(storage, str):
-        open_storage(storage)  # (its TypeError)
+        open_storage(storage)  # (None or a storage object: nothing opens; anything else: its TypeError)
+        return
     import sqlalchemy
-
-    def refuse(cause: str):
-        raise ValueError(f"storage={storage!r} cannot be opened as an Optuna storage ({cause}): give a database URL "
-                         f"such as 'sqlite:///runs.db' (its folder must exist), an optuna storage object, or None "
-                         f"for a study in memory.")
 
     try:  # (a URL string is a database's to Optuna: RDBStorage)
         url = sqlalchemy.engine.make_url(storage)
         url.get_dialect()
     except Exception as err:  # (ArgumentError, NoSuchModuleError)
-        refuse(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+        raise _refused(storage, err) from None
     if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
         folder = os.path.dirname(os.path.abspath(url.database))
         if not os.path.isdir(folder):
-            refuse(f"the folder {folder} does not exist")
+            raise _refused(storage, f"the folder {folder} does not exist")
 
 
 def open_storage(storage: Any) -> Any:
@@ -159,10 +152,16 @@ def open_storage(storage: Any) -> Any:
     try:
         return optuna.storages.get_storage(storage)
     except Exception as err:  # (SQLAlchemy's ArgumentError, OperationalError, a missing driver...)
-        cause = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"storage={storage!r} cannot be opened as an Optuna storage ({cause}): give a database "
-                         f"URL such as 'sqlite:///runs.db' (its folder must exist), an optuna storage object, or None "
-                         f"for a study in memory.") from None
+        raise _refused(storage, err) from None
+
+
+def _refused(storage: str, cause: Any) -> ValueError:
+    """The error for a storage URL that cannot be opened, with its cause's first line."""
+    if isinstance(cause, Exception):
+        cause = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return ValueError(f"storage={storage!r} cannot be opened as an Optuna storage ({cause}): give a database URL such "
+                      f"as 'sqlite:///runs.db' (its folder must exist), an optuna storage object, or None for a "
+                      f"study in memory.")
 
 
 def _check_same_run(study, settings: dict, where: str, fixes: dict) -> None:

@@ -98,7 +98,8 @@ class PopulationRun:
         if rows < n:
             raise ValueError(f"rows={rows} cannot hold the {n} members.")
         self.program, self.data, self.total_epochs, self.members = program, data, int(epochs), n
-        self.quick = costs.quick_compile(program, data.n_train, n * self.total_epochs) if quick is None else bool(quick)
+        trains = self.total_epochs if budget is None else int(np.max(budget))  # (a refit's budgets: fewer epochs)
+        self.quick = costs.quick_compile(program, data.n_train, n * trains) if quick is None else bool(quick)
         self.slots = _initial_slots(n, rows, self._shape(rows))
         take = np.maximum(self.slots, 0)  # fillers copy member 0
         self.member_hp = {k: np.asarray(v) for k, v in hp.items()}  # host copy, per member

@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from vmaptune import costs, engine
+from vmaptune import engine
 from vmaptune.distributed import to_host
 from vmaptune.data import Dataset
 from vmaptune.decisions import Decision
@@ -61,10 +61,8 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
         smallest = int(np.min(np.asarray(hp["batch_size"]))) if program.variable_batch else program.batch_size
         program = program.replace(early_stopping=None, evaluate=False, min_batch_size=smallest)
         budget = epochs[members]
-        quick = costs.quick_compile(program, arrays.n_train, len(members) * int(budget.max()))  # (the epochs trained)
         run = PopulationRun(program, hp, arrays, member_ids=member_ids[members], seed=seed,
-                            epochs=max(int(schedule_epochs), int(budget.max())), budget=budget, order="refit",
-                            quick=quick)
+                            epochs=max(int(schedule_epochs), int(budget.max())), budget=budget, order="refit")
         _train_with_changes(run, int(budget.max()), [changes[m] for m in members] if changes else None)
         _, score = engine.evaluate_population(program, run.state, run.hp, run.controls, run.data)
         diverged, score, params, model_state = to_host((run.state.status.diverged, score, run.state.members.params,

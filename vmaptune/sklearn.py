@@ -736,7 +736,12 @@ def _refuse_sklearn_names(owner: str, params: Mapping[str, Any], error: type = V
     """A parameter named as scikit-learn's MLPs name it: the error names vmaptune's."""
     for name in params:
         if name in SKLEARN_NAMES:
-            raise error(f"{owner}({name}=...): {name} is scikit-learn's name; vmaptune's is {SKLEARN_NAMES[name]}.")
+            raise error(f"{owner}({name}=...): {_vmaptunes_name(name)}.")
+
+
+def _vmaptunes_name(name: str) -> str:
+    """'<name> is scikit-learn's name; vmaptune's is ...' for a name in SKLEARN_NAMES."""
+    return f"{name} is scikit-learn's name; vmaptune's is {SKLEARN_NAMES[name]}"
 
 
 def _refuse_fit_params(owner: str, fit_params: Mapping[str, Any], params: Mapping[str, Any]) -> None:
@@ -754,7 +759,7 @@ def _refuse_fit_params(owner: str, fit_params: Mapping[str, Any], params: Mappin
         elif name == "callbacks":
             fix = f"{owner}(early_stopping=True, patience=...) stops early; vt.tune(..., on_round=...) calls you back"
         elif name in SKLEARN_NAMES:
-            fix = f"{name} is scikit-learn's name; vmaptune's is {SKLEARN_NAMES[name]}"
+            fix = _vmaptunes_name(name)
         else:
             fix = "the estimator's settings are its parameters, set on it or with set_params"
         raise TypeError(f"{owner}.fit(X, y, {name}=...): fit takes X and y only; {fix}.")

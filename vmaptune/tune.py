@@ -195,8 +195,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         space=space, data=data, model=model, strategy=strategy, settings=search.spec_settings(), version=__version__),
         strategy=strategy)
     restored = checkpoints.restore() if checkpoints is not None and resume else None
-    if restored is not None and checkpoints.rounds_before is not None:
-        _check_rounds_left(strategy, checkpoints.rounds_before, restored.host, run_dir)
+    if restored is not None and restored.rounds_before is not None:
+        _check_rounds_left(strategy, restored.rounds_before, restored.host, run_dir)
     if process_count() > 1 and resume:  # a run_dir that is not one shared directory resumes differently
         check_same_everywhere({"checkpoint resumed": "none" if restored is None else str(restored.step)},
                               fix="run_dir must be one directory every process reads (a shared file system).")
