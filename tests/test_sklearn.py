@@ -309,8 +309,9 @@ def test_refit_callable_chooses_the_candidate_and_n_jobs_is_accepted(iris):
     # (MLPClassifier's default batch of 200 is clipped to a fold's 75 rows, as scikit-learn clips it)
     with pytest.raises(IndexError, match=r"refit=callable returned 7: best_index_ must be in \[0, 3\)"):
         vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), grid, n_iter=3, cv=2, refit=lambda r: 7).fit(X, y)
-    with pytest.raises(TypeError, match=r"refit='accuracy': give True .* or a callable"):
-        vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), grid, n_iter=3, cv=2, refit="accuracy").fit(X, y)
+    with pytest.raises(TypeError, match=r"refit='f1_macro': give True .* a callable.* or the scoring's own name "
+                                        r"\('accuracy'"):
+        vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), grid, n_iter=3, cv=2, refit="f1_macro").fit(X, y)
 
 
 def test_fit_arguments_a_search_does_not_take_name_the_fix(iris):
@@ -486,3 +487,84 @@ def test_a_regressor_converges_on_scikit_learns_loss_scale():
     small = vt.MLPRegressor(tol=1e-3, epochs=300, random_state=0).fit(X, y).n_iter_
     large = vt.MLPRegressor(tol=1e-3, epochs=300, random_state=0).fit(X, 10 * y).n_iter_
     assert large > small
+
+
+def test_a_search_speaks_scikit_learns_api(iris):
+    """signature, scorer_, refit=<the scoring's name> and tags as scikit-learn's searches have them."""
+    import inspect
+
+    from sklearn.utils import get_tags
+
+    X, y = iris
+    assert list(inspect.signature(vt.PopulationSearchCV).parameters)[:3] == ["estimator", "param_distributions",
+                                                                              "strategy"]
+    assert "n_hidden" in inspect.signature(vt.MLPClassifier).parameters
+    assert "hyperparameters" in inspect.signature(vt.NetworkClassifier).parameters
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=2, batch_size=32, n_units=8), {"learning_rate": [0.01, 0.1]},
+                                   n_iter=2, cv=2, refit="accuracy").fit(X, y)
+    assert search.scorer_(search.best_estimator_, X, y) == search.score(X, y) == search.best_estimator_.score(X, y)
+    by_name = search.set_params(scoring="balanced_accuracy", refit="balanced_accuracy").fit(X, y)
+    from sklearn.metrics import balanced_accuracy_score
+
+    assert by_name.scorer_(by_name.best_estimator_, X, y) == balanced_accuracy_score(y, by_name.predict(X))
+    assert get_tags(search).input_tags.sparse and get_tags(search).estimator_type == "classifier"
+
+
+def test_an_estimators_model_checks_a_dataframes_columns_and_says_what_wrote_it(tmp_path):
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = vt.MLPClassifier(epochs=2, n_units=8).fit(X, y).model_
+    assert model.feature_names == tuple(X.columns)
+    reordered = X[X.columns[::-1]]
+    with pytest.raises(ValueError, match="the same names, in another order"):
+        model.predict(reordered)
+    loaded = vt.TrainedModel.load(model.save(tmp_path / "m"))
+    with pytest.raises(ValueError, match="the same names, in another order"):
+        loaded.predict(reordered)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.info["written_by"]["vmaptune"] == vt.__version__
+    assert set(loaded.info["written_by"]) >= {"jax", "flax", "optax", "python"}
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda: vt.MLPClassifier(warm_start=True), TypeError, r"warm_start is scikit-learn's name; .*every fit trains a new"),
+    (lambda: vt.MLPClassifier(epsilon=1e-8), TypeError, r"epsilon is scikit-learn's name; vmaptune's is eps"),
+    (lambda: vt.MLPClassifier(class_weight="balanced"), TypeError, r"class_weight .* balanced_accuracy or f1_macro"),
+    (lambda: vt.MLPClassifier(n_unit=8), TypeError, r"MLPClassifier\(\) got an unexpected keyword argument 'n_unit'\. "
+                                                    r"Did you mean 'n_units'\? Its parameters: n_hidden, n_units"),
+    (lambda: vt.NetworkClassifier(feature=8), TypeError, r"own fields go in hyperparameters=\{\.\.\.\}"),
+])
+def test_scikit_learn_parameters_vmaptune_does_not_have_are_named(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_small_or_odd_data_is_refused_in_the_users_terms_before_anything_trains(iris):
+    from sklearn.model_selection import KFold
+    from sklearn.pipeline import Pipeline
+
+    X, y = iris
+    search = lambda est=vt.MLPClassifier(epochs=1), **kw: vt.PopulationSearchCV(est, {"n_units": [4, 8]}, n_iter=2, **kw)  # noqa: E731
+    with pytest.raises(ValueError, match=r"X has 1 sample \(n_samples=1\)"):
+        search().fit(X[:1], y[:1])
+    with pytest.raises(ValueError, match=r"y has 1 class \(0\)"):
+        search().fit(X[:4], np.zeros(4, int))
+    with pytest.raises(ValueError, match=r"class 2 has 1 row\(s\); .* e\.g\. cv=KFold\(3, shuffle=True\)"):
+        search().fit(X[:5], np.array([0, 1, 0, 1, 2]))
+    with pytest.raises(ValueError, match=r"learning_rate='adaptive'\) is scikit-learn's schedule name: vmaptune's "
+                                         r"learning_rate is the step size"):
+        search(vt.MLPClassifier(learning_rate="adaptive")).fit(X, y)
+    with pytest.raises(ValueError, match=r"learning_rate='adaptive'\) is scikit-learn's schedule name"):
+        vt.MLPClassifier(learning_rate="adaptive").fit(X, y)
+    with pytest.raises(TypeError, match=r"Put the search inside the Pipeline instead"):
+        search(Pipeline([("scale", StandardScaler()), ("mlp", vt.MLPClassifier())])).fit(X, y)
+    binary = (y == 2).astype(int)  # rows sorted by class: unshuffled folds hold out one class only
+    with pytest.raises(ValueError, match=r"metric='roc_auc' is undefined on fold 0's 50 held-out rows: they are all "
+                                         r"of one class"):
+        search(scoring="roc_auc", cv=KFold(3)).fit(X, binary)
+
+
+def test_early_stopping_without_tol_stops_on_a_plateau_as_scikit_learns_default():
+    estimator = vt.MLPClassifier(early_stopping=True, patience=5)
+    assert estimator._stopping().min_delta == 1e-4 == vt.MLPClassifier(early_stopping=True, tol=1e-4)._stopping().min_delta
+    assert vt.MLPClassifier(early_stopping=True, tol=0.0)._stopping().min_delta == 0.0
+    assert vt.MLPClassifier()._stopping() is None  # without early_stopping, None trains every epoch

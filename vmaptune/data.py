@@ -155,8 +155,11 @@ class Dataset:
         if self.task == "classification":
             smallest = int(np.bincount(y).min())
             if smallest < k:
+                fix = (f"use cv <= {smallest}" if smallest >= 2 else
+                       f"class {int(np.argmin(np.bincount(y)))} has {smallest} row(s), too few to be held out of any "
+                       f"fold and trained on in another: add rows of it or drop it")
                 raise ValueError(f"cv={k} needs at least {k} rows of every class in train + validation, but the "
-                                 f"smallest class has {smallest}; use cv <= {smallest}.")
+                                 f"smallest class has {smallest}; {fix}.")
             groups = [np.flatnonzero(y == c) for c in range(int(y.max()) + 1)]
         else:
             if len(y) < 2 * k:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from vmaptune import atomic, distributed, interrupts
+from vmaptune.provenance import written_by
 from vmaptune.space import Space
 
 STATUS_OK, STATUS_DIVERGED, STATUS_STOPPED = "ok", "diverged", "stopped"
@@ -205,7 +206,8 @@ class Results:
         return path
 
     def _meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {"space": self.space.to_config(), "settings": self.settings}
+        meta: dict[str, Any] = {"space": self.space.to_config(), "settings": self.settings,
+                                "written_by": written_by()}
         if self.succeeded:
             meta["best_params"] = self.best_params
             meta["best_score"] = self.best_score

@@ -82,6 +82,22 @@ class Settings:
                       "bucketing": check_bucketing(kwargs["bucketing"])})
 
 
+def _check_scorable(metric: str, arrays: engine.DataArrays, cv: Any) -> None:
+    """roc_auc is undefined on validation rows of one class: every member would score NaN, which
+    marks it diverged. Said before anything compiles, with the fold."""
+    if metric != "roc_auc":
+        return
+    y = np.asarray(arrays.y_val)
+    sets = [("the validation split", y)] if arrays.val_rows is None else \
+        [(f"fold {k}'s {rows.size} held-out rows", y[rows]) for k, rows in enumerate(np.asarray(arrays.val_rows))]
+    for where, targets in sets:
+        if len(np.unique(targets)) < 2:
+            fix = ("Shuffle or stratify the folds (StratifiedKFold(k, shuffle=True), or an integer cv)" if cv is not None
+                   else "Give a validation split that holds both classes")
+            raise ValueError(f"metric='roc_auc' is undefined on {where}: they are all of one class, so every member "
+                             f"would score NaN. {fix}, or use metric='neg_log_loss' / 'accuracy'.")
+
+
 def refit_rows(results: Results, refit: int) -> list[int]:
     """The rows vt.tune(refit=k) retrains: the k best that scored."""
     return [i for i in results.ranking()[:refit] if np.isfinite(results.members["score"].iloc[i])]
@@ -142,6 +158,7 @@ class Search:
         stop_fraction = None if settings.early_stopping is None else settings.early_stopping.validation_fraction
         self.arrays = engine.data_arrays(data) if settings.cv is None else \
             cv_arrays(data, settings.cv, settings.seed, stop_fraction, settings.splits)[0]
+        _check_scorable(self.program.metric.name, self.arrays, settings.cv)
         # a fold trains on fewer rows than the training split build_program checked the batch against
         largest, fold_rows = self.program.batch_size, self.arrays.n_train
         if settings.cv is not None and largest > fold_rows:

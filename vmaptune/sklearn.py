@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import inspect
 import numbers
 import time
 import warnings
@@ -26,7 +27,7 @@ from typing import Any, Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
-from sklearn.metrics import get_scorer
+from sklearn.metrics import check_scoring, get_scorer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
@@ -72,18 +73,43 @@ SKLEARN_NAMES = {"hidden_layer_sizes": "n_hidden (the number of hidden layers) a
                           "its update), so alpha=1e-4 at batch_size=200 is about weight_decay=5e-7",
                  "n_iter_no_change": "patience", "solver": "optimizer ('sgd', 'adam', ...)",
                  "nesterovs_momentum": "optimizer='nesterov'", "beta_1": "b1 (vt.tune's space)",
-                 "beta_2": "b2 (vt.tune's space)"}
+                 "beta_2": "b2 (vt.tune's space)", "epsilon": "eps (vt.tune's space)",
+                 "warm_start": "not offered: every fit trains a new network (a search continues with "
+                               "vt.tune(..., run_dir=..., resume=True))",
+                 "shuffle": "not a setting: every epoch's batches are drawn in a new order, as shuffle=True",
+                 "verbose": "not a setting of the estimators: vt.PopulationSearchCV(progress=True) shows a search's "
+                            "progress, and loss_curve_ holds every epoch's training loss",
+                 "class_weight": "not offered: every row weighs the same (for imbalanced classes, score with "
+                                 "balanced_accuracy or f1_macro, or resample the rows)",
+                 "power_t": "not offered: learning_rate='invscaling' has no counterpart; vt.tune's space takes "
+                            "schedule ('constant', 'step', 'exponential', 'cosine', 'linear')",
+                 "max_fun": "not offered: it bounds the lbfgs solver, and vmaptune trains with minibatch optimizers"}
+#: scikit-learn's MLPs' default tol (early_stopping=True watches the validation score with it when tol is None).
+SKLEARN_TOL = 1e-4
+#: scikit-learn's learning_rate schedule names (vmaptune's learning_rate is learning_rate_init's step size).
+SKLEARN_SCHEDULES = ("constant", "invscaling", "adaptive")
+
+
+class _InitSignature:
+    """`inspect.signature(cls)` as __init__'s parameters: a class whose __new__ takes (*args,
+    **kwargs) would otherwise show those, in help(), IDEs and scikit-learn's checks."""
+
+    def __get__(self, instance, owner):
+        signature = inspect.signature(owner.__init__)
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
 
 
 class _Network(BaseEstimator):
     """What every network estimator shares: fit one member, predict with it."""
 
     _task = "classification"
+    __signature__ = _InitSignature()
 
     def __new__(cls, *args, **kwargs):
         # (scikit-learn wants every parameter in __init__'s signature, so a name it does not have is
         # caught here, where Python's own "unexpected keyword argument" would name a private class)
         _refuse_sklearn_names(cls.__name__, kwargs, TypeError)
+        _refuse_unknown_names(cls, kwargs)
         return super().__new__(cls)
 
     def set_params(self, **params):
@@ -135,6 +161,7 @@ class _Network(BaseEstimator):
         check_int_at_least(f"{type(self).__name__}: epochs", self.epochs, 1)
         if self.batch_size != "auto":  # (scikit-learn's default: 200 rows, or all of them)
             check_int_at_least(f"{type(self).__name__}: batch_size", self.batch_size, 1)
+        _check_learning_rate(type(self).__name__, self.learning_rate)
         X, y = self._validate(X, y)
         if self._task == "classification":
             check_classification_targets(y)
@@ -142,7 +169,7 @@ class _Network(BaseEstimator):
             if len(self.classes_) < 2:
                 raise ValueError(f"{type(self).__name__} needs at least 2 classes in y; got 1 class: {self.classes_}.")
         data = _dataset(X, y, self._task, self.validation_fraction if self.early_stopping else None,
-                        self.random_state)
+                        self.random_state, getattr(self, "feature_names_in_", None))
         space = Space({k: self._fixed(k, v) for k, v in self._hyperparameters().items()})
         program = build_program(self._model(), space, data, batch_size=even_batch(self.batch_size, data.n_train),
                                 early_stopping=self._stopping(data), devices=1, member_block=0)
@@ -185,8 +212,8 @@ class _Network(BaseEstimator):
         scikit-learn's convergence test on the training loss (tol, on data's loss scale), else none."""
         tol = _check_tol(self.tol)
         if self.early_stopping:
-            return EarlyStopping(patience=int(self.patience), min_delta=tol or 0.0, restore_best_weights=True,
-                                 compact_below=0.0, counting="scikit-learn")
+            return EarlyStopping(patience=int(self.patience), min_delta=_validation_tol(tol),
+                                 restore_best_weights=True, compact_below=0.0, counting="scikit-learn")
         return convergence(self.patience, tol, data)
 
     def predict(self, X):
@@ -256,7 +283,8 @@ class MLPClassifier(_MLPParameters, _Classifier):
     hold out validation_fraction and stop after `patience` epochs without improvement, keeping
     the best weights. tol: without early_stopping, stop once
     the training loss has not improved by more than tol for `patience` epochs (scikit-learn's
-    tol and n_iter_no_change; its default is tol=1e-4); None (the default) trains every epoch.
+    tol and n_iter_no_change; its default is tol=1e-4); None (the default) trains every epoch
+    (with early_stopping, None watches the validation score with scikit-learn's 1e-4).
     Inputs are standardised with the training data's statistics."""
 
 
@@ -315,6 +343,13 @@ def convergence(patience: int, tol: float | None, data: Dataset | None = None) -
     if data is not None and data.task == "regression":
         tol = 2.0 * float(tol) / float(np.mean(np.square(np.asarray(data.y_std, np.float64))))
     return EarlyStopping(patience=int(patience), min_delta=float(tol), monitor="train_loss", counting="scikit-learn")
+
+
+def _validation_tol(tol: float | None) -> float:
+    """early_stopping's tol on the validation score: None is scikit-learn's default, 1e-4 (at 0 a
+    score that repeats, as a small split's accuracy does on a plateau, would reset the count
+    every time and the fit would never stop)."""
+    return SKLEARN_TOL if tol is None else tol
 
 
 def _check_tol(tol) -> float | None:
@@ -473,6 +508,8 @@ class PopulationSearchCV(BaseEstimator):
     inside the program: mean_score_time is 0.
     """
 
+    __signature__ = _InitSignature()
+
     def __new__(cls, *args, **kwargs):
         # (scikit-learn's searches take these; Python's own error would not say why this one does not)
         for name in kwargs:
@@ -501,6 +538,10 @@ class PopulationSearchCV(BaseEstimator):
             name = type(self.estimator).__name__
             fix = (f" Wrap your model in an estimator that says the task: vt.NetworkClassifier({name}(...)) or "
                    f"vt.NetworkRegressor({name}(...))." if isinstance(self.estimator, Model) else "")
+            if hasattr(self.estimator, "steps"):  # a Pipeline: the search goes inside it instead
+                fix = (" Put the search inside the Pipeline instead: Pipeline([..., ('search', "
+                       "vt.PopulationSearchCV(vt.MLPClassifier(), {...}))]), so each step before it is fitted on "
+                       "the rows the search sees.")
             raise TypeError(f"estimator must be vt.MLPClassifier, vt.MLPRegressor, vt.NetworkClassifier or "
                             f"vt.NetworkRegressor, got {name}.{fix}")
         cv = self._cv
@@ -521,9 +562,11 @@ class PopulationSearchCV(BaseEstimator):
             warnings.warn(f"PopulationSearchCV(n_iter={self.n_iter}) is not used: strategy={self.strategy!r} sets the "
                           f"candidates. Drop n_iter, or give the strategy the population you want.", UserWarning,
                           stacklevel=3)
-        if not (isinstance(self.refit, bool) or callable(self.refit)):
-            raise TypeError(f"refit={self.refit!r}: give True (refit the best on all of X), False, or a "
-                            f"callable(cv_results_) -> best_index_; one scoring has no metric name to refit on.")
+        if not (isinstance(self.refit, bool) or callable(self.refit) or self.refit in ("score", self._scoring_name)):
+            raise TypeError(f"refit={self.refit!r}: give True (refit the best on all of X), False, a "
+                            f"callable(cv_results_) -> best_index_, or the scoring's own name "
+                            f"({self._scoring_name!r}, as scikit-learn takes it); one scoring has no other metric "
+                            f"to refit on.")
 
     def fit(self, X, y, groups=None, **fit_params):
         """Searches on X, y (groups: the group of each row, for a group splitter such as cv=GroupKFold(5))."""
@@ -546,11 +589,17 @@ class PopulationSearchCV(BaseEstimator):
         if hasattr(probe, "feature_names_in_"):
             self.feature_names_in_ = probe.feature_names_in_
         task = est._task
+        if len(y) < 2:
+            raise ValueError(f"PopulationSearchCV.fit: X has 1 sample (n_samples=1); cross-validation needs rows to "
+                             f"train on and rows to score on: give at least cv={self._cv} rows.")
         if task == "classification":
             check_classification_targets(y)
             self.classes_, y_index = np.unique(y, return_inverse=True)
+            _check_classes(self.classes_, np.bincount(y_index), self._cv)
         else:
             y_index = y
+        if "learning_rate" not in _names(self.param_distributions):
+            _check_learning_rate(type(est).__name__, est.learning_rate)
         distributions = self.param_distributions
         if isinstance(distributions, (Space, Mapping)):  # (to_space's error otherwise) before the values: a
             _check_parameters(est, list(distributions.names if isinstance(distributions, Space) else distributions))
@@ -567,7 +616,7 @@ class PopulationSearchCV(BaseEstimator):
         elif stopping is None and est.early_stopping:
             # as the estimator fits under cross_val_score: each fold stops on its own validation_fraction of
             # its training rows (keeping its best weights), never on the rows it is scored on
-            stopping = EarlyStopping(patience=int(est.patience), min_delta=_check_tol(est.tol) or 0.0,
+            stopping = EarlyStopping(patience=int(est.patience), min_delta=_validation_tol(_check_tol(est.tol)),
                                      validation_fraction=float(est.validation_fraction), counting="scikit-learn")
         elif stopping is None:  # the estimator's own convergence test, if it has one
             stopping = convergence(est.patience, _check_tol(est.tol), data)
@@ -609,7 +658,7 @@ class PopulationSearchCV(BaseEstimator):
             self.best_index_ = int(np.argmin(ranks))  # the first of the best, as sklearn
             self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.best_params_ = self.cv_results_["params"][self.best_index_]
-        self.scorer_ = metric
+        self.scorer_ = self._scorer()
         self.multimetric_ = False
         if self.refit:
             started = time.perf_counter()
@@ -622,6 +671,13 @@ class PopulationSearchCV(BaseEstimator):
                                                                                                         y_given)
             self.refit_time_ = time.perf_counter() - started
         return self
+
+    @property
+    def _scoring_name(self) -> str:
+        """The name refit= may give for the search's one scoring (or 'score', scikit-learn's own)."""
+        if self.scoring is None:
+            return "accuracy" if getattr(self.estimator, "_task", "") == "classification" else "r2"
+        return self.scoring if isinstance(self.scoring, str) else getattr(self.scoring, "name", "score")
 
     @property
     def _cv(self):
@@ -694,12 +750,15 @@ class PopulationSearchCV(BaseEstimator):
     def score(self, X, y):
         """The best estimator's score with `scoring`, as scikit-learn's searches score (its own
         score, accuracy / r2, when scoring is None; a vt.Metric of regression in the targets' units)."""
-        best = self._best()
+        return self._scorer()(self._best(), X, y)
+
+    def _scorer(self):
+        """scorer_: scikit-learn's scorer(estimator, X, y) -> float for `scoring`."""
         if self.scoring is None:
-            return best.score(X, y)
+            return check_scoring(self.estimator)
         if isinstance(self.scoring, Metric):
-            return best.model_.evaluate(X, y, self.scoring)
-        return float(get_scorer(self.scoring)(best, X, y))
+            return _MetricScorer(self.scoring)
+        return get_scorer(self.scoring)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "cv_results_")
@@ -713,7 +772,20 @@ class PopulationSearchCV(BaseEstimator):
         tags.classifier_tags = copy.deepcopy(inner.classifier_tags)
         tags.regressor_tags = copy.deepcopy(inner.regressor_tags)
         tags.target_tags = copy.deepcopy(inner.target_tags)
+        tags.input_tags = copy.deepcopy(inner.input_tags)  # (sparse X: made dense, as the estimator's)
         return tags
+
+
+@dataclasses.dataclass(frozen=True)
+class _MetricScorer:
+    """A vt.Metric as a scikit-learn scorer: the estimator's network scored on X, y (a regression
+    metric in the targets' units)."""
+
+    metric: Metric
+
+    def __call__(self, estimator, X, y) -> float:
+        check_is_fitted(estimator)
+        return float(estimator.model_.evaluate(estimator._validate(X, reset=False), y, self.metric))
 
 
 # -- helpers --------------------------------------------------------------------------------------------------
@@ -737,6 +809,49 @@ def _refuse_sklearn_names(owner: str, params: Mapping[str, Any], error: type = V
     for name in params:
         if name in SKLEARN_NAMES:
             raise error(f"{owner}({name}=...): {_vmaptunes_name(name)}.")
+
+
+def _refuse_unknown_names(cls: type, params: Mapping[str, Any]) -> None:
+    """A keyword __init__ does not take, named with the class's parameters (Python's own error
+    names a private base class)."""
+    own = list(inspect.signature(cls.__init__).parameters)[1:]
+    for name in params:
+        if name not in own:
+            close = difflib.get_close_matches(name, own, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            fields = (" Your model's own fields go in hyperparameters={...}." if "hyperparameters" in own else "")
+            raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}.{hint} Its parameters: "
+                            f"{', '.join(own)}.{fields}")
+
+
+def _names(distributions: Any) -> list[str]:
+    """The parameter names a search's param_distributions gives (a Space's, a dict's, or none)."""
+    if isinstance(distributions, Space):
+        return list(distributions.names)
+    return list(distributions) if isinstance(distributions, Mapping) else []
+
+
+def _check_classes(classes: np.ndarray, counts: np.ndarray, cv: Any) -> None:
+    """y's classes, by their labels, against what the search's folds need (integer cv: stratified)."""
+    if len(classes) < 2:
+        raise ValueError(f"y has 1 class ({_plain(classes[0])!r}); classification needs at least 2.")
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and counts.min() < cv:
+        label, count = _plain(classes[int(np.argmin(counts))]), int(counts.min())
+        fix = (f"use cv <= {count}" if count >= 2 else
+               f"a class of one row cannot be both held out of a fold and trained on in another: add rows of it, "
+               f"drop it, or give a splitter that does not stratify, e.g. cv=KFold({cv}, shuffle=True)")
+        raise ValueError(f"cv={cv} deals every class's rows over {cv} stratified folds, but class {label!r} has "
+                         f"{count} row(s); {fix}.")
+
+
+def _check_learning_rate(owner: str, value: Any) -> None:
+    """scikit-learn's learning_rate='adaptive' (a schedule name) where vmaptune wants a step size."""
+    if isinstance(value, str):
+        what = ("scikit-learn's schedule name" if value in SKLEARN_SCHEDULES else "a string")
+        raise ValueError(f"{owner}(learning_rate={value!r}) is {what}: vmaptune's learning_rate is the step size "
+                         f"(scikit-learn's learning_rate_init), e.g. learning_rate=1e-3. Schedules are vt.tune's "
+                         f"`schedule` hyperparameter ('constant', 'step', 'exponential', 'cosine', 'linear'); "
+                         f"'invscaling' and 'adaptive' have no counterpart (early_stopping=True stops a plateau).")
 
 
 def _vmaptunes_name(name: str) -> str:
@@ -794,17 +909,21 @@ def _row(tree, i: int):
     return jax.tree.map(lambda x: np.asarray(x)[i], tree)
 
 
-def _dataset(X, y, task: str, validation_fraction: float | None, random_state) -> Dataset:
+def _dataset(X, y, task: str, validation_fraction: float | None, random_state, feature_names=None) -> Dataset:
     """X, y as a vt.Dataset: all rows train (no validation) unless validation_fraction carves one
-    out; the test split is a placeholder row nobody reads."""
+    out; the test split is a placeholder row nobody reads. feature_names: a DataFrame's columns
+    (feature_names_in_), which the trained model then checks as the estimator does."""
     X, y = np.asarray(X), np.asarray(y)
     placeholder = (X[:1], y[:1])
     seed = _seed(random_state)
+    names = None if feature_names is None else [str(name) for name in feature_names]
     if validation_fraction is None:
-        return Dataset.from_arrays(X, y, task, validation=placeholder, test=placeholder, seed=seed)
+        return Dataset.from_arrays(X, y, task, validation=placeholder, test=placeholder, seed=seed,
+                                   feature_names=names)
     if not 0.0 < float(validation_fraction) < 1.0:
         raise ValueError(f"validation_fraction={validation_fraction!r} must be in (0, 1).")
-    return Dataset.from_arrays(X, y, task, val_fraction=float(validation_fraction), test=placeholder, seed=seed)
+    return Dataset.from_arrays(X, y, task, val_fraction=float(validation_fraction), test=placeholder, seed=seed,
+                               feature_names=names)
 
 
 def _pool_dataset(X, y, task: str) -> tuple[Dataset, np.ndarray]:

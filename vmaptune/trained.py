@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune.data import column_names, default_feature_names, scaled_split
+from vmaptune.provenance import written_by
 from vmaptune.models.base import BuiltModel
 
 #: Rows per compiled prediction call. Every call has this shape (the last is padded), so a row's
@@ -220,7 +221,8 @@ class TrainedModel:
     # -- save / load ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> str:
         """Writes the model to the directory `path` (created; a path that is a file is refused):
-        model.pkl and weights.npz."""
+        model.pkl and weights.npz. The loaded model's info["written_by"] holds the versions of
+        vmaptune, jax, flax, optax and Python that wrote it."""
         path = os.fspath(path)
         if os.path.exists(path) and not os.path.isdir(path):
             raise FileExistsError(f"model.save({path!r}): {path} is a file; save writes a directory (model.pkl and "
@@ -236,6 +238,7 @@ class TrainedModel:
         np.savez(os.path.join(path, "weights.npz"), **{f"leaf_{i}": np.asarray(x) for i, x in enumerate(leaves)})
         described = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                      if f.name not in ("params", "model_state")}
+        described["info"] = {**self.info, "written_by": written_by()}  # (what a later reader can check)
         with open(os.path.join(path, "model.pkl"), "wb") as f:
             pickle.dump(described, f)
         return path
