@@ -373,3 +373,67 @@ def test_python_dash_m_vmaptune_is_the_command():
 
     done = subprocess.run([sys.executable, "-m", "vmaptune", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "usage: vmaptune" in done.stdout and "demo" in done.stdout, done.stderr[-2000:]
+
+
+def test_an_error_while_running_keeps_its_traceback_and_a_full_disk_says_what_was_kept(tmp_path, capsys,
+                                                                                        monkeypatch):
+    """vmaptune's own checks are one line (exit 2); an error inside the run (here a stand-in for JAX's)
+    keeps its traceback, and a write that fails says what was kept and how to go on (exit 1)."""
+    from vmaptune import population
+
+    config = tmp_path / "c.toml"
+    config.write_text('dataset = "iris"\nepochs = 1\nbatch_size = 16\n[model]\nhidden = 1\nunits = 8\n'
+                      '[strategy]\nname = "RandomSearch"\npopulation = 2\n'
+                      '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n')
+
+    def inside_jax(*args, **kwargs):
+        raise ValueError("device_put's second argument must be a Device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(population.PopulationRun, "train", inside_jax)
+        assert main(["run", str(config), "--out", str(tmp_path / "a"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "in inside_jax" in err
+    assert err.rstrip().endswith("ValueError: device_put's second argument must be a Device")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(vt.Results, "save", full_disk)
+        assert main(["run", str(config), "--out", str(tmp_path / "b"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "vmaptune run: error: [Errno 28] No space left on device\n" in err and "Traceback" not in err
+    assert f"vmaptune: writing {tmp_path / 'b'} failed. What was saved before is whole" in err
+    config.write_text(config.read_text().replace('dataset = "iris"', 'dataset = "irsi"'))
+    assert main(["run", str(config), "--out", str(tmp_path / "c"), "--no-progress"]) == 2
+    err = capsys.readouterr().err  # (vmaptune's own check stays one line)
+    assert err.startswith("vmaptune run: error: ") and "Traceback" not in err and "irsi" in err
+
+
+def test_orbaxs_failed_write_is_an_os_error_and_a_second_failure_does_not_hide_the_first(tmp_path, monkeypatch):
+    import importlib
+
+    from vmaptune import checkpoint, population
+
+    tune = importlib.import_module("vmaptune.tune")  # (vt.tune the function hides the module)
+
+    with pytest.raises(OSError) as raised:
+        with tune._writing("run"):
+            raise ValueError("RESOURCE_EXHAUSTED: Error writing local file \"run/checkpoints/2/manifest.ocdbt\": "
+                             "No space left on device [os_error_code='28']")
+    assert raised.value.errno == 28 and "What was saved before is whole" in raised.value.__notes__[0]
+    assert isinstance(raised.value.__cause__, ValueError)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    def cannot_commit(self):
+        raise ValueError("RESOURCE_EXHAUSTED: ... [os_error_code='28']")
+
+    monkeypatch.setattr(population.PopulationRun, "train", full_disk)
+    monkeypatch.setattr(checkpoint.Checkpoints, "close", cannot_commit)
+    with pytest.raises(OSError, match="No space left on device") as raised:  # the first error, not the close's
+        vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), vt.load_dataset("iris"),
+                vt.RandomSearch(population=2), epochs=1, batch_size=16, progress=False, run_dir=str(tmp_path / "r"))
+    assert any("the checkpoint being written then failed too (OSError" in note for note in raised.value.__notes__)

@@ -43,6 +43,25 @@ rounds = 2
 [early_stopping]
 patience = 1
 """,
+    # rungs and stopped members move the population between layouts: the key arrays too, which JAX's
+    # device_put did not move between two layouts over processes
+    "halving": """
+dataset = "iris"
+epochs = 8
+seed = 3
+batch_size = 16
+[model]
+hidden = 1
+units = 8
+[space]
+learning_rate = {type = "LogUniform", low = 1e-3, high = 0.3}
+[strategy]
+name = "SuccessiveHalving"
+population = 16
+eta = 2
+[early_stopping]
+patience = 1
+""",
     # exploit copies members between rows, across processes
     "pbt": """
 dataset = "iris"
@@ -140,7 +159,7 @@ def succeeded(out) -> None:
 
 
 # PBT across processes is compared with one process by the resume test below
-@pytest.mark.parametrize("config", ["random"])
+@pytest.mark.parametrize("config", ["random", "halving"])
 def test_two_processes_give_the_one_process_results_and_only_process_0_writes(tmp_path, config):
     out = launch(tmp_path, config)
     succeeded(out)

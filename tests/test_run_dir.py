@@ -149,9 +149,9 @@ def test_resuming_a_finished_run_reads_its_refit_back_instead_of_training_it_aga
     both = first.members["test_score"].notna()
     np.testing.assert_allclose(more.members["test_score"][both], first.members["test_score"][both], rtol=1e-5)
     calls.clear()
-    vt.tune(*args, run_dir=run_dir, resume=True, refit=2, **SMALL)  # (back to 2: refit again, and saved)
-    assert calls == [1] and sorted(vt.load_results(run_dir).models) == sorted(first.models)
-    calls.clear()
+    fewer = vt.tune(*args, run_dir=run_dir, resume=True, refit=2, **SMALL)  # (back to 2: the 3 are kept)
+    assert calls == [] and sorted(vt.load_results(run_dir).models) == sorted(fewer.models) == sorted(more.models)
+    pd.testing.assert_frame_equal(fewer.members, more.members)
     # killed during the refit: the rounds' results were saved without it, so the resume refits
     saved = vt.load_results(run_dir)
     saved.members, saved.models = saved.members.drop(columns="test_score"), {}
@@ -466,8 +466,8 @@ def test_a_run_killed_before_its_first_table_says_how_to_go_on_and_leftovers_go(
         vt.load_results(run_dir)
     leftover = run_dir / ".vmaptune-tmp-abc123"
     leftover.write_bytes(b"")  # what a kill between a save's write and its rename leaves
-    (run_dir / "checkpoints").rmdir()
-    (run_dir / "results.npz").write_bytes(b"")  # (holds a run: resume is allowed)
+    (run_dir / "checkpoints" / "1").mkdir()
+    (run_dir / "results.npz").write_bytes(b"")  # (holds a run and its checkpoints: resume is allowed)
     from vmaptune.run_dir import prepare
     prepare(str(run_dir), resume=True, overwrite=False)
     assert not leftover.exists()
@@ -657,3 +657,47 @@ def test_an_interrupted_pbt_round_keeps_its_lineage_columns_so_far(data, monkeyp
     assert (members["status"] == "interrupted").all()
     assert (members["generation"] >= 1).all() and members["parent"].notna().all()
     assert members["lineage"].str.count(">").eq(members["generation"]).all()
+
+
+def test_a_finished_run_resumed_keeps_its_refit_and_one_without_checkpoints_is_never_replaced(data, tmp_path):
+    """A requeued job (or a notebook run again) without refit= reads the run back with its refit,
+    not deleting it; a run whose checkpoints/ folder went is refused, not started again over it."""
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2))
+    run_dir = str(tmp_path / "r")
+    first = vt.tune(*args, run_dir=run_dir, refit=2, **SMALL)
+    again = vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)  # refit not given: 0
+    assert sorted(os.listdir(os.path.join(run_dir, "models"))) == sorted(f"row_{row}" for row in first.models)
+    pd.testing.assert_frame_equal(again.members, first.members)
+    loaded = vt.load_results(run_dir)
+    assert loaded.settings["refit"] == 2
+    np.testing.assert_array_equal(loaded.best_model().predict(np.asarray(data.X_test)),
+                                  first.best_model().predict(np.asarray(data.X_test)))
+    shutil.rmtree(os.path.join(run_dir, "checkpoints"))
+    before = sorted(os.listdir(run_dir))
+    with pytest.raises(FileNotFoundError, match=r"holds a run's results but no checkpoints/ folder \(removed\?\).*"
+                                                r"give another run_dir .* or overwrite=True"):
+        vt.tune(*args, run_dir=run_dir, resume=True, **{**SMALL, "seed": 4})
+    assert sorted(os.listdir(run_dir)) == before
+    pd.testing.assert_frame_equal(vt.load_results(run_dir).members, first.members)
+
+
+def test_a_damaged_newest_checkpoint_is_passed_over_and_the_run_resumes_from_the_one_before(data, tmp_path):
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3))
+    whole = vt.tune(*args, **SMALL)
+    run_dir = str(tmp_path / "r")
+    vt.tune(*args, run_dir=run_dir, **SMALL)
+    folder = os.path.join(run_dir, "checkpoints")
+    steps = sorted(int(name) for name in os.listdir(folder) if name.isdigit())
+    meta = os.path.join(folder, str(steps[-1]), "meta", "metadata")
+    with open(meta, "wb") as f:
+        f.write(os.urandom(64))  # (a disk that failed under it)
+    with pytest.warns(UserWarning, match=rf"1 newer checkpoint\(s\) cannot be read \(checkpoint {steps[-1]}: "
+                                         rf".*resuming from checkpoint {steps[-2]}, the newest whole one"):
+        resumed = vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)
+    pd.testing.assert_frame_equal(resumed.members, whole.members)
+    for step in os.listdir(folder):  # (the resumed run took checkpoints of its own)
+        if step.isdigit():
+            with open(os.path.join(folder, step, "meta", "metadata"), "wb") as f:
+                f.write(b"\xc7" * 64)
+    with pytest.raises(ValueError, match=r"no checkpoint in .* can be read .* overwrite=True"):
+        vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)

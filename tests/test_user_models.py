@@ -417,3 +417,53 @@ def test_the_built_in_mlp_comes_back_as_a_plain_flax_network_of_its_own_size(dig
         np.testing.assert_allclose(module.apply(variables, model.scale(X)), model.decision_function(X), atol=1e-4)
         depths.add(depth)
     assert len(depths) >= 2
+
+def test_a_keras_style_loss_of_one_target_that_broadcasts_is_warned_about_and_a_pairing_one_is_not():
+    data = vt.load_dataset("diabetes")
+    space = vt.Space(learning_rate=vt.Fixed(1e-2))
+
+    def keras_mse(out, y):  # (batch, 1) - (batch,) -> (batch, batch): every output against every target
+        return jnp.mean(jnp.square(out - y), axis=-1)
+
+    def paired(out, y):
+        return jnp.square(out[:, 0] - y)
+
+    with pytest.warns(UserWarning, match=r"your loss 'keras_mse' scores outputs in the right order and reversed "
+                                         r"alike .* use outputs\[:, 0\], e\.g\. jnp\.square\(outputs\[:, 0\] - targets\)"):
+        vt.build_program(vt.MLP(hidden=1, units=4, loss=keras_mse), space, data)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vt.build_program(vt.MLP(hidden=1, units=4, loss=paired), space, data)
+        vt.build_program(vt.MLP(hidden=1, units=4, loss="huber"), space, data)
+
+
+def test_a_loss_non_finite_from_the_start_is_named_as_well_as_the_learning_rate():
+    def log_of_a_negative(out, y):
+        return jnp.log(-jnp.abs(out[:, 0]) - 1.0) + 0.0 * y
+
+    space = vt.Space(learning_rate=vt.LogUniform(1e-12, 1e-11))
+    with pytest.warns(UserWarning, match=r"every member failed in its first epoch, which a loss or model that is "
+                                         r"non-finite from the initial weights also does at any learning rate"):
+        vt.tune(vt.MLP(hidden=1, units=4, loss=log_of_a_negative), space, vt.load_dataset("diabetes"),
+                vt.RandomSearch(population=2), epochs=1, batch_size=32, progress=False)
+
+
+def test_saving_a_model_whose_class_lives_in_the_script_run_warns(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import warnings\nimport flax.linen as nn\nimport vmaptune as vt\n"
+        "class Net(nn.Module):\n    width: int = 4\n    @nn.compact\n"
+        "    def __call__(self, x, train=False):\n        return nn.Dense(3)(nn.relu(nn.Dense(self.width)(x)))\n"
+        "r = vt.tune(vt.Linen(Net), vt.Space(learning_rate=vt.Fixed(1e-2)), vt.load_dataset('iris'),\n"
+        "            vt.RandomSearch(population=1), epochs=1, batch_size=16, refit=1, progress=False)\n"
+        "with warnings.catch_warnings(record=True) as seen:\n    warnings.simplefilter('always')\n"
+        "    r.best_model().save('m')\n"
+        "print([str(w.message) for w in seen])\n")
+    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "the model's class is defined in the script run as __main__" in out.stdout

@@ -32,6 +32,7 @@ import pickle
 import re
 import shutil
 import threading
+import warnings
 from typing import Any
 
 import jax
@@ -285,15 +286,42 @@ class Checkpoints:
         return os.path.isdir(self.directory) and self._open().latest_step() is not None
 
     def restore(self) -> Restored | None:
-        """The latest committed checkpoint, or None when there is none. Raises when it belongs to
-        another run (the spec differs)."""
+        """The latest checkpoint that reads whole, or None when there is none. Raises when it
+        belongs to another run (the spec differs). A damaged newer one (a disk that failed, a file
+        cut short) is passed over with a warning: the run goes on from the one before, and trains
+        again what came after it."""
         if not self.exists():
             return None
         import orbax.checkpoint as ocp
 
         manager = self._open()
-        step = manager.latest_step()
-        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        damaged: list[str] = []
+        for step in sorted(manager.all_steps(), reverse=True):
+            try:
+                meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+            except Exception as err:  # (orbax and tensorstore say a damaged file in many types)
+                damaged.append(f"checkpoint {step}: {type(err).__name__}: {str(err)[:200]}")
+                continue
+            restored = self._restored(manager, step, meta, damaged)
+            if restored is not None:
+                if damaged:
+                    warnings.warn(f"{self.directory}: {len(damaged)} newer checkpoint(s) cannot be read "
+                                  f"({'; '.join(damaged)}); resuming from checkpoint {step}, the newest whole one "
+                                  f"(what came after it trains again, to the same result).", UserWarning,
+                                  stacklevel=4)
+                return restored
+        raise ValueError(f"no checkpoint in {self.directory} can be read ({'; '.join(damaged)}), so the run cannot "
+                         f"be resumed. vt.load_results(run_dir) still reads its finished rounds; overwrite=True "
+                         f"(--overwrite) starts it again.")
+
+    def _restored(self, manager, step: int, meta: Any, damaged: list[str]) -> "Restored | None":
+        """Checkpoint `step`, whose meta was read, checked against this run and read whole; None
+        (said in `damaged`) when it cannot be read."""
+        import orbax.checkpoint as ocp
+
+        if not isinstance(meta, dict) or "spec" not in meta:
+            damaged.append(f"checkpoint {step}: its meta holds no run spec")
+            return None
         if meta.get("format") != FORMAT:
             raise ValueError(f"{self.directory} holds checkpoints of format {meta.get('format')}, this vmaptune "
                              f"reads format {FORMAT}; finish the run with the vmaptune that started it, or start "
@@ -308,12 +336,16 @@ class Checkpoints:
                              f"different\n{difference}\nResume with the same inputs. To search on with other "
                              "settings, choose another run_dir (this run stays; pd.concat joins the two tables); "
                              "overwrite=True (--overwrite) deletes this run and starts again.")
-        arrays = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeRestore()))["arrays"]
-        host = pickle.loads(np.asarray(arrays.pop("host")).tobytes())
-        arrays = {k: np.asarray(v) for k, v in arrays.items()}
-        if EMPTY in arrays:  # arrays of zero size, kept as (shape, dtype): orbax saves none
-            arrays.update({k: np.zeros(shape, dtype) for k, (shape, dtype) in
-                           pickle.loads(arrays.pop(EMPTY).tobytes()).items()})
+        try:
+            arrays = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeRestore()))["arrays"]
+            host = pickle.loads(np.asarray(arrays.pop("host")).tobytes())
+            arrays = {k: np.asarray(v) for k, v in arrays.items()}
+            if EMPTY in arrays:  # arrays of zero size, kept as (shape, dtype): orbax saves none
+                arrays.update({k: np.zeros(shape, dtype) for k, (shape, dtype) in
+                               pickle.loads(arrays.pop(EMPTY).tobytes()).items()})
+        except Exception as err:  # (a damaged arrays file: OUT_OF_RANGE, a short pickle, ...)
+            damaged.append(f"checkpoint {step}: {type(err).__name__}: {str(err)[:200]}")
+            return None
         return Restored(step=step, host=host, arrays=arrays, rounds_before=rounds_before)
 
     def save(self, host: dict[str, Any], arrays: dict[str, np.ndarray], **meta: Any) -> int | None:

@@ -87,14 +87,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no second error at exit's flush)
             return 0
         except (ValueError, TypeError, OSError) as err:
-            print(f"vmaptune {args.command}: error: {err}", file=sys.stderr)
-            return 2
+            return _failed(args.command, err)
         except KeyboardInterrupt:
             print(f"vmaptune {args.command}: interrupted before any member trained; nothing to keep.", file=sys.stderr)
             return INTERRUPTED
 
 
+def _failed(command: str, err: BaseException) -> int:
+    """Says an error and returns the exit code. One of vmaptune's own checks (a `raise` in its
+    code: bad input, said before anything trains) is one line: exit 2. A write that failed (a full
+    disk) is one line with its notes, which say what was kept and how to go on: exit 1. Anything
+    else (an error inside JAX, orbax or your model) keeps its traceback: exit 1."""
+    import traceback
+
+    from vmaptune import distributed
+
+    stopped = distributed.stopped_on_error()  # (several processes: the others stop too)
+    if stopped:
+        print(stopped, file=sys.stderr)
+    last = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ is not None else None
+    package = os.path.dirname(os.path.abspath(__file__))
+    ours = last is not None and os.path.abspath(last.filename).startswith(package + os.sep) and \
+        (last.line or "").lstrip().startswith("raise")
+    if ours or isinstance(err, OSError):
+        print(f"vmaptune {command}: error: {err}", file=sys.stderr)
+        for note in getattr(err, "__notes__", ()):
+            print(note, file=sys.stderr)
+        return BAD_INPUT if ours else FAILED
+    traceback.print_exception(err)
+    return FAILED
+
+
 INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
+BAD_INPUT = 2  # argparse's code: a flag, config or setting the command refused
+FAILED = 1  # an error while it ran (a full disk, an error inside JAX or your model)
 NO_MEMBER_SUCCEEDED = 1  # the run finished, but every member diverged or failed
 
 

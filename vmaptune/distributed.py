@@ -143,16 +143,25 @@ def given_num_processes() -> int | None:
 def _say_which_process_failed(heartbeat_timeout: int, shutdown_timeout: int) -> None:
     """An uncaught error in one process says, before its traceback, that the others will stop."""
     previous = sys.excepthook
+    _GIVEN["timeouts"] = (heartbeat_timeout, shutdown_timeout)
 
     def hook(kind, value, traceback):
-        sys.stderr.write(f"vmaptune: process {jax.process_index()} of {jax.process_count()} stopped on the error "
-                         f"below (an error in a collective, or a connection reset, means another process stopped "
-                         f"first); the others stop once JAX's distributed service notices: when this process "
-                         f"is gone, within the heartbeat timeout ({heartbeat_timeout} s), at most the shutdown "
-                         f"timeout ({shutdown_timeout} s).\n")
+        sys.stderr.write(stopped_on_error() + "\n")
         previous(kind, value, traceback)
 
     sys.excepthook = hook
+
+
+def stopped_on_error() -> str:
+    """What a process of a multi-process run says when an error stops it ('' in one process): the
+    uncaught-error hook says it, and so does the command line, which catches its errors."""
+    if "timeouts" not in _GIVEN or jax.process_count() == 1:
+        return ""
+    heartbeat_timeout, shutdown_timeout = _GIVEN["timeouts"]
+    return (f"vmaptune: process {jax.process_index()} of {jax.process_count()} stopped on the error below (an "
+            f"error in a collective, or a connection reset, means another process stopped first); the others stop "
+            f"once JAX's distributed service notices: when this process is gone, within the heartbeat timeout "
+            f"({heartbeat_timeout} s), at most the shutdown timeout ({shutdown_timeout} s).")
 
 
 def process_count() -> int:
@@ -376,11 +385,20 @@ def _sharding(mesh: Mesh | None, spec: PartitionSpec):
 
 
 def _put(x, sharding):
-    local_key = (isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-                 and x.is_fully_addressable)
-    if sharding.is_fully_addressable or not local_key:
+    if sharding.is_fully_addressable or not isinstance(x, jax.Array):
         return jax.device_put(x, sharding)
-    # a key array cannot go to devices of other processes directly (every process holds the same
-    # key): its raw data can, and is wrapped again there
-    data = jax.device_put(np.asarray(jax.random.key_data(x)), sharding)
-    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+    key = jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+    if not x.is_fully_addressable:  # already over every process's devices
+        # (JAX's device_put reshards a key array only within one process: a program does it here)
+        return jax.jit(_same, out_shardings=sharding)(x) if key else jax.device_put(x, sharding)
+    # An array on this process's devices cannot go to other processes' devices directly (JAX takes
+    # host values for that, the same in every process, as every process computes them): its host
+    # copy can; a key array's raw data, wrapped again there.
+    if key:
+        data = jax.device_put(np.asarray(jax.random.key_data(x)), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+    return jax.device_put(np.asarray(x), sharding)
+
+
+def _same(x):
+    return x

@@ -393,7 +393,7 @@ class CustomOptimizer(InjectedOptimizer):
                 f"or branch on them in Python (`if hp[...] > ...`; use jnp.where). A library function may do it for "
                 f"you: optax's schedules check some arguments in Python (exponential_decay's decay_rate, "
                 f"transition_steps...): give those a plain number, or search the built-in schedule names instead "
-                f"(schedule=vt.Choice(['cosine', 'exponential', ...]), decay_rate, warmup_epochs: README, "
+                f"(schedule=vt.Choice(['cosine', 'exponential', ...]), decay_rate, warmup_steps: README, "
                 f"Optimizers).") from err
 
     def __repr__(self):

@@ -116,6 +116,7 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     warn_if_unpaired(metric, data.n_outputs)
     metric = in_target_units(metric, data.y_mean, data.y_std)
     loss = get_loss(loss if loss is not None else model.loss, data.task)
+    warn_if_unpaired(loss, data.n_outputs, data.task)
     built = model.build(space, data.spec, group)
     optimizer = PopulationOptimizer.from_space(space) if optimizer is None else \
         CustomOptimizer.from_factory(optimizer, space)

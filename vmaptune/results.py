@@ -227,10 +227,15 @@ class Results:
             return "no members were trained."
         n = len(self.members)
         text = f"all {n} members failed (diverged or never scored)"
+        first = "epochs_trained" in self.members.columns and (self.members["epochs_trained"].to_numpy() <= 1).all()
         if "learning_rate" in self.members.columns:
             lr = self.members["learning_rate"].to_numpy(dtype=float)
             text += (f"; learning rates from {np.nanmin(lr):.3g} to {np.nanmax(lr):.3g} all diverged: try a range "
                      f"below {np.nanmin(lr):.3g}, or a smaller init_scale")
+        if first:  # (the same failure at any learning rate: a loss or model non-finite from the start)
+            text += ("; every member failed in its first epoch, which a loss or model that is non-finite from the "
+                     "initial weights also does at any learning rate (a log of 0, a division by 0, NaN in the "
+                     "inputs): check your loss on one batch of the model's outputs")
         return text + "."
 
 

@@ -94,6 +94,11 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
     if os.path.isdir(path) and holds_run(path) and not (resume or overwrite):
         raise FileExistsError(f"run_dir={path!r} already holds a run. Pass resume=True to "
                               f"continue it, overwrite=True to replace it, or choose another run_dir.")
+    if resume and os.path.isfile(os.path.join(path, "results.npz")) and not _has_checkpoints(path):
+        raise FileNotFoundError(f"run_dir={path!r} holds a run's results but no {CHECKPOINTS}/ folder (removed?), so "
+                                f"resume=True has nothing to continue from, and starting again there would replace "
+                                f"the run. vt.load_results({path!r}) reads it as it is; give another run_dir to "
+                                f"start a new run beside it, or overwrite=True (--overwrite) to replace it.")
     if resume and not (os.path.isdir(path) and holds_run(path)):
         warnings.warn(f"resume=True, but run_dir={path!r} holds no run yet: starting a new run there. (A mistyped "
                       f"run_dir would start from scratch: check the path if you meant to continue a run.)",
@@ -116,6 +121,11 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
         for name in RUN_DIRS:
             shutil.rmtree(os.path.join(path, name), ignore_errors=True)
     return path, claim
+
+
+def _has_checkpoints(path: str) -> bool:
+    folder = os.path.join(path, CHECKPOINTS)
+    return os.path.isdir(folder) and any(not name.startswith(".") for name in os.listdir(folder))
 
 
 def remove_leftovers(path: str) -> int:

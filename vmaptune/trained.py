@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import warnings
 from typing import Any, Mapping
 
 import jax
@@ -239,8 +240,14 @@ class TrainedModel:
         described = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                      if f.name not in ("params", "model_state")}
         described["info"] = {**self.info, "written_by": written_by()}  # (what a later reader can check)
+        data = pickle.dumps(described)
+        if b"__main__" in data:  # (a class pickled by reference to the script run: loads only under that script)
+            warnings.warn(f"model.save({path!r}): the model's class is defined in the script run as __main__, so "
+                          f"model.pkl can be loaded only by a process whose __main__ defines it too (a server or a "
+                          f"notebook cannot). Move the class to a module of its own (e.g. models.py) and import it "
+                          f"from there, then save again.", UserWarning, stacklevel=2)
         with open(os.path.join(path, "model.pkl"), "wb") as f:
-            pickle.dump(described, f)
+            f.write(data)
         return path
 
     @classmethod

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
+import sys
 import time
 import warnings
 from typing import Callable
@@ -243,8 +245,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         finished_before = restored is not None and restored.host["round"] is None and \
             history.rounds == len(restored.host["records"])
         results.settings["rounds_resumed"] = 0 if restored is None else len(restored.host["records"])
-        if settings.refit and results.succeeded and not (finished_before and _saved_refit(results, run_dir,
-                                                                                          settings.refit)):
+        kept = finished_before and _saved_refit(results, run_dir, settings.refit)
+        if settings.refit and results.succeeded and not kept:
             search.refit(results)
     except KeyboardInterrupt as stop:
         results = _interrupted(history, search, run_dir, profile, terminated=isinstance(stop, interrupts.Terminated))
@@ -261,8 +263,23 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                               f"returned.", stacklevel=3)
     finally:
         if checkpoints is not None:
-            checkpoints.close()
+            _close(checkpoints)
     return results
+
+
+def _close(checkpoints: Checkpoints) -> None:
+    """Lets the checkpoints go (a save in progress commits first). When an error is already on
+    its way out, a failure here (the same full disk) is added to it as a note, not put in its
+    place: the first error says what happened."""
+    on_its_way = sys.exc_info()[1]
+    try:
+        with _writing(checkpoints.directory):
+            checkpoints.close()
+    except Exception as err:
+        if on_its_way is None:
+            raise
+        on_its_way.add_note(f"vmaptune: the checkpoint being written then failed too ({type(err).__name__}: "
+                            f"{str(err)[:300]}); the checkpoints before it are whole.")
 
 
 def _check_rounds_left(strategy: Strategy, before: int, host: dict, run_dir: str) -> None:
@@ -344,14 +361,21 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
 def _writing(path: str):
     """A write into the run directory that fails (a full disk, a quota, a file size limit) says
     what is safe and how to go on; the error itself is kept."""
+    note = (f"vmaptune: writing {path} failed. What was saved before is whole (files are replaced at once, "
+            f"checkpoints committed whole): once the disk takes writes again, vt.tune(..., resume=True) with the "
+            f"same run_dir (vmaptune run ... --resume) continues from the last checkpoint.")
     try:
         yield
     except OSError as err:
-        err.add_note(f"vmaptune: writing {path} failed. What was saved before is whole (files are replaced at "
-                     f"once, checkpoints committed whole): once the disk takes writes again, vt.tune(..., "
-                     f"resume=True) with the same run_dir (vmaptune run ... --resume) continues from the last "
-                     f"checkpoint.")
+        err.add_note(note)
         raise
+    except ValueError as err:  # orbax (tensorstore) says a failed write as ValueError("RESOURCE_EXHAUSTED: ...
+        code = re.search(r"os_error_code='(\d+)'", str(err))  # ... No space left on device [os_error_code='28']")
+        if code is None:
+            raise
+        failure = OSError(int(code.group(1)), str(err))
+        failure.add_note(note)
+        raise failure from err
 
 
 def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:
@@ -376,17 +400,20 @@ def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:
 
 def _saved_refit(results: Results, run_dir: str, refit: int) -> bool:
     """Takes the test scores and trained models of the refit saved in run_dir into `results` when
-    they are this run's refit (the same table, the same refit rows); False when there is none."""
+    they hold this run's refit (the same table; the rows `refit` asks for among those saved: a
+    finished run resumed with a smaller refit, or none, keeps the larger one it has); False when
+    there is none."""
     try:
         saved = load_results(run_dir)
     except (OSError, ValueError, KeyError):
         return False
-    same = (len(saved) == len(results) and "test_score" in saved.members
-            and sorted(saved.models) == sorted(refit_rows(results, refit))
+    same = (len(saved) == len(results) and "test_score" in saved.members and len(saved.models) > 0
+            and set(refit_rows(results, refit)) <= set(saved.models)
             and np.array_equal(saved.members["score"].to_numpy(), results.members["score"].to_numpy(), equal_nan=True))
     if same:
         results.members["test_score"] = saved.members["test_score"].to_numpy()
         results.models = saved.models  # read from run_dir when asked for
+        results.settings["refit"] = max(int(refit), int(saved.settings.get("refit") or len(saved.models)))
     return same
 
 
