@@ -4,6 +4,7 @@ same invariants as the built-in MLP."""
 import dataclasses
 
 import flax.linen as nn
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -220,6 +221,38 @@ def needs_width_factory(width, depth=1):
     return NeedsWidth(width=width)
 
 
+class NoiseOfItsOwn(nn.Module):  # a noise layer on a random stream vmaptune does not give
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.Dense(16)(x.reshape((x.shape[0], -1)))
+        return nn.Dense(10)(x + jax.random.normal(self.make_rng("noise"), x.shape) if train else x)
+
+
+class DropoutWithoutTrain(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(10)(nn.Dropout(0.5, deterministic=False)(x.reshape((x.shape[0], -1))))
+
+
+class LogitsAndFeatures(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.Dense(16)(x.reshape((x.shape[0], -1)))
+        return nn.Dense(10)(h), h
+
+
+class NnxWithItsOwnRngs(nnx.Module):
+    def __init__(self, width: int = 16):
+        self.linear = nnx.Linear(64, 10, rngs=nnx.Rngs(0))
+
+    def __call__(self, x):
+        return self.linear(x.reshape((x.shape[0], -1)))
+
+
+def any_keyword_factory(**fields):
+    return NeedsWidth(width=fields.get("width", 8))
+
+
 @pytest.mark.parametrize("model, space, match", [
     (vt.Linen(NeedsWidth), vt.Space(learning_rate=vt.Fixed(0.01)),
      r"NeedsWidth has field\(s\) \['width'\] without a default, and the space does not name them; add them to "
@@ -243,12 +276,27 @@ def needs_width_factory(width, depth=1):
      r"metric 'hits' returns shape \(2,\) for a batch of 2; it must return one value for the whole batch"),
     (vt.Linen(BatchNormWithoutTrain), vt.Space(learning_rate=vt.Fixed(0.01)),
      r"updates a variable when evaluated.*take `train: bool`.*use_running_average=not train"),
+    (vt.Linen(NoiseOfItsOwn), vt.Space(learning_rate=vt.Fixed(0.01)),
+     r"(?s)needs PRNG for \"noise\".*one random stream, 'dropout', and only in training.*self\.make_rng\('dropout'\)"),
+    (vt.Linen(DropoutWithoutTrain), vt.Space(learning_rate=vt.Fixed(0.01)),
+     r"(?s)needs PRNG for \"dropout\".*It also needs a `train: bool = False` argument in __call__"),
+    (vt.Linen(LogitsAndFeatures), vt.Space(learning_rate=vt.Fixed(0.01)),
+     r"the model returns tuple \(\(2, 10\), \(2, 16\)\).*return the logits only"),
+    (vt.Linen(any_keyword_factory), vt.Space(learning_rate=vt.Fixed(0.01), width=vt.Fixed(8)),
+     r"space has 'width'.*takes \*\*kwargs, whose names vmaptune cannot see: name each argument"),
+    (vt.Linen(NeedsWidth), vt.Space(learning_rate=vt.Fixed(0.01), widht=vt.Fixed(8)),
+     r"The space's 'widht' \(did you mean 'width'\?\) is not a field"),
 ])
 def test_bad_user_models_are_named_before_anything_compiles(images, model, space, match):
     before = dict(engine.TRACE_COUNTS)
     with pytest.raises((ValueError, TypeError), match=match):
         vt.build_program(model, space, images)
     assert dict(engine.TRACE_COUNTS) == before
+
+
+def test_an_nnx_module_that_makes_its_own_rngs_is_refused_where_it_is_named():
+    with pytest.raises(TypeError, match=r"NnxWithItsOwnRngs takes no `rngs` argument.*Add `\*, rngs: nnx.Rngs`"):
+        vt.Nnx(NnxWithItsOwnRngs)
 
 
 def test_a_field_without_a_default_trains_once_the_space_names_it(images):
@@ -467,3 +515,18 @@ def test_saving_a_model_whose_class_lives_in_the_script_run_warns(tmp_path):
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "the model's class is defined in the script run as __main__" in out.stdout
+
+
+@pytest.mark.parametrize("bucketing", [False, True, "auto"])
+def test_batchnorm_members_of_other_batch_sizes_never_share_a_program(images, bucketing):
+    """BatchNorm's statistics are taken over a batch as a whole: a member padded to a neighbour's
+    larger batch would take the padded rows into them. Each batch size trains in a program of its
+    own, so a member trains as it does alone, whatever the plan."""
+    fixed = dict(learning_rate=vt.Fixed(0.05), dropout=vt.Fixed(0.0))
+    alone = vt.tune(vt.Linen(CNN), vt.Space(**fixed, batch_size=vt.Fixed(24)), images,
+                    vt.GridSearch(values={"batch_size": [24]}), epochs=2, progress=False)
+    together = vt.tune(vt.Linen(CNN), vt.Space(**fixed, batch_size=vt.Choice([24, 64])), images,
+                       vt.GridSearch(values={"batch_size": [24, 64]}), epochs=2, progress=False, bucketing=bucketing)
+    assert together.members["batch_size"].tolist() == [24, 64]
+    for key in ("train_loss", "val_loss"):  # (padded, they differed by about 1e-2)
+        np.testing.assert_allclose(together.curves[key][0], alone.curves[key][0], rtol=1e-5, atol=1e-6)

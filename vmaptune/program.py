@@ -133,6 +133,9 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
             if "norm" in name.lower() or name.lower() in ("bn", "use_bn"):  # (not batch_size, which it looks like)
                 hint = (f" {type(model).__name__} has no normalisation layers to switch: build your network with "
                         f"flax's nn.BatchNorm and search it through vt.Linen (scripts/batchnorm_vs_not.py).")
+            if getattr(model, "takes_any_keyword", lambda: False)():
+                hint += (f" ({model!r} takes **kwargs, whose names vmaptune cannot see: name each argument the "
+                         f"space sets, e.g. def build({name}=..., **rest).)")
             raise ValueError(f"space has {name!r}, which the model and optimizer do not read.{hint} "
                              f"Known names: {sorted(known)}.")
     for name, readers in (optimizer.unread(space) if isinstance(optimizer, PopulationOptimizer) else {}).items():
@@ -176,6 +179,10 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
                          f"`train: bool` in __call__ and use nn.BatchNorm(use_running_average=not train): vmaptune "
                          f"passes train=True in the step and train=False to evaluate.") from err
     need = (2, data.n_outputs)
+    if not hasattr(out, "shape"):  # (logits, features), a dict, ...
+        raise ValueError(f"the model returns {type(out).__name__} {jax.tree.map(lambda a: a.shape, out)} for a batch "
+                         f"of 2; vmaptune trains on one output array of shape {need}: return the logits only (keep "
+                         f"other outputs for a method of your own, e.g. module.apply(..., method=...)).")
     if out.shape != need:
         what = f"one logit per class ({data.n_outputs})" if data.task == "classification" else \
             f"one value per target ({data.n_outputs})"
@@ -230,6 +237,9 @@ class Programs:
         self.epochs, self.n_train = int(epochs), int(data.n_train if n_train is None else n_train)
         self._built: dict[Group, Program] = {None: base}
         self.plan = -1  # the plan `partition` chose last (see partition)
+        # A model with state it updates from each batch (BatchNorm's statistics) would take a
+        # member's padded rows into it: members of different batch sizes never share a program.
+        self.exact_batches = base.variable_batch and _updates_state(base.model, space)
 
     def program(self, group: Group) -> Program:
         if group not in self._built:
@@ -248,10 +258,14 @@ class Programs:
         member's epoch costs at most about twice its own rows, not (smallest batch, largest batch)
         padding: one program steps n_train // smallest batch steps of the largest. Classes are
         bounded by the space (its options, or its range), so their programs repeat across rounds.
-        Groups as they are when members share one batch size."""
+        Groups as they are when members share one batch size. With `exact_batches` (BatchNorm)
+        each batch size is a class of its own: no member's batch is padded."""
         if not self.base.variable_batch:
             return groups
         batch = np.asarray(numeric_hp["batch_size"]).astype(np.int64)
+        if self.exact_batches:
+            return [(BatchClass(group, int(b), int(b)), np.asarray(members)[batch[members] == b])
+                    for group, members in groups for b in np.unique(batch[np.asarray(members)])]
         dist = self.space["batch_size"]
         options = sorted(int(o) for o in dist.options) if hasattr(dist, "options") else None
         out = []
@@ -291,12 +305,16 @@ class Programs:
                 optional = self.split_batches(optional, numeric_hp)
             else:
                 self.plan = -1
+                if self.exact_batches:
+                    optional = self.split_batches(optional, numeric_hp)
             return [(self.program(group), np.asarray(members)) for group, members in optional]
-        candidates = {-1: self.model.groups(self.space, self.data.spec, numeric_hp, bucketing=False)}
+        padded = self.model.groups(self.space, self.data.spec, numeric_hp, bucketing=False)
+        candidates = {-1: self.split_batches(padded, numeric_hp) if self.exact_batches else padded}
         for cuts in range(1 << max(len(optional) - 1, 0)):
             merged = _merge(self.model, optional, cuts)
             if merged is not None:
-                candidates[cuts] = merged
+                if not self.exact_batches:
+                    candidates[cuts] = merged
                 if self.base.variable_batch:  # the same, each group split by batch-size class
                     candidates[cuts | SPLIT_BATCHES] = self.split_batches(merged, numeric_hp)
         if plan is None:
@@ -314,6 +332,14 @@ class Programs:
             group, members = groups[0]
             return [(self.program(group), len(members) if rows is None else rows, len(members))]
         return [(self.program(group), 1 << max(len(m) - 1, 0).bit_length(), len(m)) for group, m in groups]
+
+
+def _updates_state(model: BuiltModel, space: Space) -> bool:
+    """Whether the model keeps state besides its parameters (BatchNorm's batch statistics, a
+    counter): what the training step updates from each batch as a whole."""
+    hp = one_member(space)  # (on the host, outside the trace)
+    shapes = jax.eval_shape(lambda key: model.init(key, hp), jax.random.key(0))
+    return bool(jax.tree.leaves(shapes[1]))
 
 
 #: Bit of a plan (Programs.partition) saying each group is split by batch-size class.

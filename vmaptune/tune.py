@@ -249,7 +249,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         if settings.refit and results.succeeded and not kept:
             search.refit(results)
     except KeyboardInterrupt as stop:
-        results = _interrupted(history, search, run_dir, profile, terminated=isinstance(stop, interrupts.Terminated))
+        results = _interrupted(history, search, run_dir, profile, stop)
         results.strategy_state = state  # (as told after the last finished round)
     else:
         results.strategy_state = state
@@ -334,15 +334,17 @@ class _Saver:
 
 
 def _interrupted(history: History, search: Search, run_dir: str | None, profile: TimeProfile,
-                 terminated: bool) -> Results:
-    """Ctrl-C or SIGTERM: the finished rounds and the round in progress (members marked
-    'interrupted'), saved."""
+                 stop: KeyboardInterrupt) -> Results:
+    """Ctrl-C or SIGTERM (`stop`): the finished rounds and the round in progress (members marked
+    'interrupted'), saved; `stop` itself, raised again, when no member had trained yet."""
+    terminated = isinstance(stop, interrupts.Terminated)
     partial = search.interrupted_record()
     results = history.results(partial)
     results.settings["interrupted"] = True
     results.settings["time"] = profile.as_dict()
-    if len(results) == 0:
-        raise interrupts.Terminated() if terminated else KeyboardInterrupt()
+    if len(results) == 0:  # (the same exception, not a second one raised while handling it)
+        stop.add_note("vmaptune: interrupted before any member trained; nothing to keep.")
+        raise stop
     if run_dir is not None:
         with _writing(run_dir):
             results.save(run_dir)

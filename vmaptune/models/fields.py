@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import inspect
 import math
 import numbers
@@ -175,6 +176,14 @@ class FlaxModel(Model):
     def _module_name(self) -> str:
         return getattr(self.module, "__name__", repr(self.module))
 
+    def takes_any_keyword(self) -> bool:
+        """Whether the module (a factory) takes **kwargs: names the space sets there cannot be seen."""
+        fn = self.module.__init__ if isinstance(self.module, type) else self.module
+        try:
+            return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            return False
+
     def _signature_fields(self, fn: Callable, skip: tuple[str, ...]) -> dict[str, Field]:
         try:
             hints = typing.get_type_hints(fn)
@@ -227,9 +236,12 @@ class FlaxModel(Model):
                                  f"without a default, which the space does not name. Pass the module class "
                                  f"(vt.{adapter}(MyModule)); for a factory, add them to the space ({example}, or a "
                                  f"distribution to search) or give them a default.")
+            typos = [f"{n!r} (did you mean {close[0]!r}?)" for n in space.names
+                     for close in [difflib.get_close_matches(n, missing, n=1)] if close and n not in self.fields()]
+            typo = f" The space's {', '.join(typos)} is not a field." if typos else ""
             raise ValueError(f"{self._module_name()} has field(s) {missing} without a default, and the space does "
                              f"not name them; add them to the space ({example}, or a distribution to search), or "
-                             f"give them a default in the module.")
+                             f"give them a default in the module.{typo}")
 
     def groups(self, space: Space, data: DataSpec, numeric_hp: Mapping[str, Any], *, bucketing: bool = False):
         """One group per combination of structural values: [(((name, value), ...), member indices)]."""
@@ -300,9 +312,29 @@ class BuiltFlaxModel(BuiltModel):
             shape, dtype = tuple(int(d) for d in x.shape), str(x.dtype)
             message = (f"{self.name()} fails when {what} an input batch of shape {shape}, dtype {dtype} (examples "
                        f"of shape {shape[1:]}, as the data's X without its rows axis): {type(err).__name__}: {err}\n"
-                       f"If the module expects inputs of another shape, reshape X to it when you make the "
-                       f"vt.Dataset: {_shape_hint(shape[1:])}.")
+                       f"{self._fix_for(err, dtype, shape)}")
             raise (TypeError if isinstance(err, TypeError) else ValueError)(message) from err
+
+    def _fix_for(self, err: BaseException, dtype: str, shape: tuple[int, ...]) -> str:
+        """The likely fix for a module's error on its first call: random streams, integer inputs,
+        a string where a function goes, else the input's shape."""
+        text = str(err)
+        if "PRNG" in text or "RngStream" in text or isinstance(err, flax.errors.InvalidRngError):
+            train = ("" if self.adapter != "Linen" or mode_keyword(getattr(self.module, "__call__", self.module)) else
+                     " It also needs a `train: bool = False` argument in __call__ (pass deterministic=not train to "
+                     "nn.Dropout): vmaptune passes train=True in the training step and train=False to evaluate, "
+                     "when there is no random stream.")
+            return (f"vmaptune gives the module one random stream, 'dropout', and only in training: draw every "
+                    f"random number from it (self.make_rng('dropout') in linen, rngs.dropout() in nnx: each member "
+                    f"and step gets its own).{train}")
+        if "integer" in text.lower() and dtype.startswith("float"):
+            return ("The module wants integers (token ids for nn.Embed): make the vt.Dataset from "
+                    "X.astype('int32'); vmaptune keeps integer inputs as they are.")
+        if "'str' object is not callable" in text:
+            return ("A field the module calls got a string from the space (vt.Choice(['relu', 'tanh'])): keep "
+                    "the field a str and look the function up inside, e.g. getattr(nn, self.activation)(x).")
+        return (f"If the module expects inputs of another shape, reshape X to it when you make the vt.Dataset: "
+                f"{_shape_hint(shape[1:])}.")
 
     def hyperparameters(self) -> frozenset[str]:
         return frozenset(self.field_names) | {INIT_SCALE}

@@ -95,11 +95,12 @@ class BuiltLinen(BuiltFlaxModel):
         module = self.module(**self.module_kwargs(hp))
         variables = {"params": params, **model_state}
         rngs = {"dropout": key} if key is not None else {}
-        if train and model_state:
-            out, updates = module.apply(variables, x, **self._call_kwargs(train), rngs=rngs,
-                                        mutable=list(model_state))
-            return out, {**model_state, **updates}
-        return module.apply(variables, x, **self._call_kwargs(train), rngs=rngs), model_state
+        with self.calling_module(x, "trained on" if train else "evaluated on"):
+            if train and model_state:
+                out, updates = module.apply(variables, x, **self._call_kwargs(train), rngs=rngs,
+                                            mutable=list(model_state))
+                return out, {**model_state, **updates}
+            return module.apply(variables, x, **self._call_kwargs(train), rngs=rngs), model_state
 
     def flax_module(self, params, model_state, hp):
         """(module, variables): `module.apply(variables, x)` is the trained network on scaled x

@@ -18,6 +18,7 @@ XLA drops that work from the compiled step. `rngs` gets a "params" stream and ea
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import ClassVar, Mapping
 
 import flax.linen as nn
@@ -49,6 +50,18 @@ class Nnx(FlaxModel):
 
     def _check_module_kind(self) -> None:
         self._check_class("flax.nnx", "flax.linen", "Linen")
+        if not isinstance(self.module, type):  # (a factory: its own checks say what it lacks)
+            return
+        try:
+            parameters = inspect.signature(self.module.__init__).parameters
+        except (TypeError, ValueError):
+            return
+        if "rngs" not in parameters and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            name = self._module_name()
+            raise TypeError(f"vt.Nnx({name}): {name} takes no `rngs` argument; vmaptune builds every member with "
+                            f"rngs=nnx.Rngs(params=..., dropout=...), so that each starts from weights of its own and "
+                            f"draws its own dropout. Add `*, rngs: nnx.Rngs` to its __init__ and build the layers "
+                            f"with it (nnx.Linear(..., rngs=rngs)).")
 
     def _built(self, **kwargs) -> "BuiltNnx":
         return BuiltNnx(**kwargs)
