@@ -405,6 +405,24 @@ def test_an_error_while_running_keeps_its_traceback_and_a_full_disk_says_what_wa
     err = capsys.readouterr().err
     assert "vmaptune run: error: [Errno 28] No space left on device\n" in err and "Traceback" not in err
     assert f"vmaptune: writing {tmp_path / 'b'} failed. What was saved before is whole" in err
+    from vmaptune import checkpoint
+
+    def orbax_full_disk(*args, **kwargs):  # (orbax says a failed write as a ValueError; vmaptune raises OSError)
+        raise ValueError("RESOURCE_EXHAUSTED: No space left on device [os_error_code='28']")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint.Checkpoints, "save", orbax_full_disk)
+        assert main(["run", str(config), "--out", str(tmp_path / "d"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "error: [Errno 28] RESOURCE_EXHAUSTED" in err and "What was saved before is whole" in err
+    csv = tmp_path / "bad.csv"
+    csv.write_bytes(b"a,b,label\n1,2,0\n1,2,3,4,5\n")
+    bad_data = tmp_path / "bad_data.toml"
+    bad_data.write_text(config.read_text().replace('dataset = "iris"',
+                                                   f'dataset = {{csv = "{csv}", target = "label", task = "classification"}}'))
+    assert main(["run", str(bad_data), "--out", str(tmp_path / "e"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be read as a CSV file with a header row (ParserError" in err and "Traceback" not in err
     config.write_text(config.read_text().replace('dataset = "iris"', 'dataset = "irsi"'))
     assert main(["run", str(config), "--out", str(tmp_path / "c"), "--no-progress"]) == 2
     err = capsys.readouterr().err  # (vmaptune's own check stays one line)

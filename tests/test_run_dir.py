@@ -695,9 +695,60 @@ def test_a_damaged_newest_checkpoint_is_passed_over_and_the_run_resumes_from_the
                                          rf".*resuming from checkpoint {steps[-2]}, the newest whole one"):
         resumed = vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)
     pd.testing.assert_frame_equal(resumed.members, whole.members)
+    for step in sorted(os.listdir(folder), key=int)[-1:]:  # damaged again: fewer rounds would drop one
+        with open(os.path.join(folder, step, "meta", "metadata"), "wb") as f:
+            f.write(b"\xc7" * 64)
+    fewer = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2))
+    with pytest.warns(UserWarning, match="cannot be read"), \
+            pytest.raises(ValueError, match=r"has 3 finished round\(s\) in its table .* Give rounds >= 3"):
+        vt.tune(*fewer, run_dir=run_dir, resume=True, **SMALL)
+    pd.testing.assert_frame_equal(vt.load_results(run_dir).members, whole.members)
     for step in os.listdir(folder):  # (the resumed run took checkpoints of its own)
         if step.isdigit():
             with open(os.path.join(folder, step, "meta", "metadata"), "wb") as f:
                 f.write(b"\xc7" * 64)
     with pytest.raises(ValueError, match=r"no checkpoint in .* can be read .* overwrite=True"):
         vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)
+
+
+def test_a_run_stopped_at_once_in_its_first_round_resumes_though_it_has_no_checkpoint(data, tmp_path, monkeypatch):
+    """A second Ctrl-C stops at once: the first round's members are saved (status 'interrupted')
+    before any checkpoint was taken; resume=True trains the run from the start."""
+    from vmaptune import engine
+
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2))
+    whole = vt.tune(*args, **SMALL)
+    train_chunk, calls = engine.train_chunk, {"n": 0}
+
+    def second_ctrl_c(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return train_chunk(*a, **k)
+
+    second_ctrl_c.lower = train_chunk.lower
+    monkeypatch.setattr(engine, "train_chunk", second_ctrl_c)
+    monkeypatch.setattr(costs, "QUICK_COMPILE_SAVES", 0.0)
+    run_dir = str(tmp_path / "r")
+    with pytest.warns(UserWarning, match="interrupted: returning 0 finished round"):
+        vt.tune(*args, run_dir=run_dir, chunk_epochs=1, **SMALL)
+    assert not os.path.isdir(os.path.join(run_dir, "checkpoints")) or not os.listdir(os.path.join(run_dir, "checkpoints"))
+    monkeypatch.setattr(engine, "train_chunk", train_chunk)
+    pd.testing.assert_frame_equal(vt.tune(*args, run_dir=run_dir, resume=True, chunk_epochs=1, **SMALL).members,
+                                  whole.members)
+
+
+def test_a_checkpoint_that_cannot_close_inside_a_callers_except_still_raises(data, tmp_path, monkeypatch):
+    from vmaptune import checkpoint
+
+    def cannot_commit(self):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.Checkpoints, "close", cannot_commit)
+    try:
+        raise MemoryError("an earlier attempt, being retried")
+    except MemoryError as first:
+        with pytest.raises(OSError, match="No space left on device"):
+            vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), run_dir=str(tmp_path / "r"),
+                    **{**SMALL, "epochs": 1})
+        assert not getattr(first, "__notes__", None)

@@ -530,3 +530,16 @@ def test_batchnorm_members_of_other_batch_sizes_never_share_a_program(images, bu
     assert together.members["batch_size"].tolist() == [24, 64]
     for key in ("train_loss", "val_loss"):  # (padded, they differed by about 1e-2)
         np.testing.assert_allclose(together.curves[key][0], alone.curves[key][0], rtol=1e-5, atol=1e-6)
+
+
+def test_batchnorm_batch_sizes_that_must_share_a_program_train_padded_and_say_so(images):
+    """PBT copies members between rows (one program), and a range of batch sizes would compile a
+    program per size: both keep the padded program, with a warning naming the effect."""
+    space = vt.Space(learning_rate=vt.Fixed(0.05), dropout=vt.Fixed(0.0), batch_size=vt.Choice([16, 32]))
+    with pytest.warns(UserWarning, match=r"the strategy copies members between rows, so they share one program: a "
+                                         r"member whose batch is smaller than its program's takes the padded rows"):
+        result = vt.tune(vt.Linen(CNN), space, images, vt.PBT(population=4, interval=1), epochs=2, progress=False)
+    assert len(result) == 4 and result.succeeded
+    ranged = space.replace(batch_size=vt.IntUniform(16, 40))
+    with pytest.warns(UserWarning, match=r"batch_size=IntUniform.* is a range .*Search batch_size with vt.Choice"):
+        vt.tune(vt.Linen(CNN), ranged, images, vt.RandomSearch(population=2), epochs=1, progress=False)

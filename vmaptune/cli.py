@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _failed(command: str, err: BaseException) -> int:
-    """Says an error and returns the exit code. One of vmaptune's own checks (a `raise` in its
+    """Says an error and returns the exit code. One of vmaptune's own checks (raised in its
     code: bad input, said before anything trains) is one line: exit 2. A write that failed (a full
     disk) is one line with its notes, which say what was kept and how to go on: exit 1. Anything
     else (an error inside JAX, orbax or your model) keeps its traceback: exit 1."""
@@ -107,8 +107,8 @@ def _failed(command: str, err: BaseException) -> int:
         print(stopped, file=sys.stderr)
     last = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ is not None else None
     package = os.path.dirname(os.path.abspath(__file__))
-    ours = last is not None and os.path.abspath(last.filename).startswith(package + os.sep) and \
-        (last.line or "").lstrip().startswith("raise")
+    system = isinstance(err, OSError) and err.errno is not None  # (a full disk: not a setting to fix)
+    ours = last is not None and os.path.abspath(last.filename).startswith(package + os.sep) and not system
     if ours or isinstance(err, OSError):
         print(f"vmaptune {command}: error: {err}", file=sys.stderr)
         for note in getattr(err, "__notes__", ()):
@@ -190,6 +190,8 @@ def load_config(path: str) -> dict[str, Any]:
     """A run config (TOML or JSON): dataset, space, strategy, model, epochs, seed, metric, batch_size."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"config file {path!r} does not exist.")
+    if os.path.isdir(path):
+        raise ValueError(f"config file {path!r} is a directory; give the path of a .toml or .json file.")
     with open(path, "rb") as f:
         try:
             config = json.load(f) if path.endswith(".json") else tomllib.load(f)

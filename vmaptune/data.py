@@ -279,7 +279,11 @@ class Dataset:
 
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path!r} does not exist; give the path of a CSV file with a header row.")
-        frame = pd.read_csv(path)
+        try:
+            frame = pd.read_csv(path)
+        except (ValueError, UnicodeDecodeError, IsADirectoryError) as err:  # (pandas' ParserError, EmptyDataError)
+            raise ValueError(f"{path} cannot be read as a CSV file with a header row ({type(err).__name__}: "
+                             f"{err}).") from err
         if target not in frame.columns:
             raise ValueError(f"target={target!r} is not a column of {path}; columns are {list(frame.columns)}.")
         features = frame.drop(columns=[target])
@@ -301,7 +305,12 @@ class Dataset:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path!r} does not exist; give the path of an .npz file holding arrays "
                                     f"{X!r} and {y!r} (np.savez(path, {X}=X, {y}=y)).")
-        with np.load(path, allow_pickle=False) as archive:
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:  # (not a zip of arrays, or arrays of objects)
+            raise ValueError(f"{path} cannot be read as an .npz file of arrays ({type(err).__name__}: {err}); "
+                             f"write it with np.savez(path, {X}=X, {y}=y).") from err
+        with archive:
             for key in (X, y):
                 if key not in archive.files:
                     raise ValueError(f"{path} has no array {key!r}; it has {archive.files}. Name the arrays with "

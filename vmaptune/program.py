@@ -231,15 +231,28 @@ class Programs:
     (vmaptune/costs.py). epochs, n_train: what a round trains (for "auto")."""
 
     def __init__(self, model: Model, space: Space, data: Dataset, base: Program, *, bucketing: bool | str = False,
-                 member_block: int | None = None, epochs: int = 1, n_train: int | None = None):
+                 member_block: int | None = None, epochs: int = 1, n_train: int | None = None,
+                 one_program: bool = False):
         self.model, self.space, self.data, self.base = model, space, data, base
         self.bucketing, self.member_block = check_bucketing(bucketing), member_block
         self.epochs, self.n_train = int(epochs), int(data.n_train if n_train is None else n_train)
         self._built: dict[Group, Program] = {None: base}
         self.plan = -1  # the plan `partition` chose last (see partition)
         # A model with state it updates from each batch (BatchNorm's statistics) would take a
-        # member's padded rows into it: members of different batch sizes never share a program.
-        self.exact_batches = base.variable_batch and _updates_state(base.model, space)
+        # member's padded rows into it: members of different batch sizes never share a program,
+        # when the space's batch sizes are a few options (a range would compile one program per
+        # size drawn) and the strategy does not need one program (PBT copies members).
+        stateful = base.variable_batch and _updates_state(base.model, space)
+        options = "batch_size" in space and hasattr(space["batch_size"], "options")
+        self.exact_batches = stateful and options and not one_program
+        if stateful and not self.exact_batches:
+            why = "the strategy copies members between rows, so they share one program" if one_program else \
+                f"batch_size={space['batch_size']!r} is a range (one program per size would compile each)"
+            warnings.warn(f"the model keeps state it updates from each batch (BatchNorm's statistics) and the space "
+                          f"searches batch_size, but {why}: a member whose batch is smaller than its program's takes "
+                          f"the padded rows into its statistics, so its result depends on the other members. Search "
+                          f"batch_size with vt.Choice([...]) (each size in a program of its own), or fix it.",
+                          UserWarning, stacklevel=4)
 
     def program(self, group: Group) -> Program:
         if group not in self._built:

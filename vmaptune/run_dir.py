@@ -94,7 +94,7 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
     if os.path.isdir(path) and holds_run(path) and not (resume or overwrite):
         raise FileExistsError(f"run_dir={path!r} already holds a run. Pass resume=True to "
                               f"continue it, overwrite=True to replace it, or choose another run_dir.")
-    if resume and os.path.isfile(os.path.join(path, "results.npz")) and not _has_checkpoints(path):
+    if resume and _finished_run(path) and not _has_checkpoints(path):
         raise FileNotFoundError(f"run_dir={path!r} holds a run's results but no {CHECKPOINTS}/ folder (removed?), so "
                                 f"resume=True has nothing to continue from, and starting again there would replace "
                                 f"the run. vt.load_results({path!r}) reads it as it is; give another run_dir to "
@@ -121,6 +121,20 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
         for name in RUN_DIRS:
             shutil.rmtree(os.path.join(path, name), ignore_errors=True)
     return path, claim
+
+
+def _finished_run(path: str) -> bool:
+    """Whether run_dir's table holds a round that ended (not only the members of a first round
+    stopped by Ctrl-C before any checkpoint, which a resume trains again)."""
+    import csv
+
+    if not os.path.isfile(os.path.join(path, "results.npz")):
+        return False
+    try:
+        with open(os.path.join(path, "members.csv"), newline="") as f:
+            return any(row.get("status") != "interrupted" for row in csv.DictReader(f))
+    except (OSError, ValueError, csv.Error):
+        return True  # (a table that cannot be read: refuse rather than replace it)
 
 
 def _has_checkpoints(path: str) -> bool:

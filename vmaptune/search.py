@@ -168,6 +168,7 @@ class Search:
         # a strategy that copies members between rows needs them in one program: "auto" never splits
         bucketing = False if settings.bucketing == "auto" and strategy.copies_members else settings.bucketing
         self.programs = Programs(model, space, data, self.program, bucketing=bucketing,
+                                 one_program=strategy.copies_members,
                                  member_block=settings.member_block, epochs=settings.epochs,
                                  n_train=self.arrays.n_train)
         self._fits: dict = {}  # program -> members that fit the memory budget

@@ -199,6 +199,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     restored = checkpoints.restore() if checkpoints is not None and resume else None
     if restored is not None and restored.rounds_before is not None:
         _check_rounds_left(strategy, restored.rounds_before, restored.host, run_dir)
+        if restored.passed_over:  # an older checkpoint: results.npz may hold rounds it had not finished
+            _check_rounds_saved(strategy, run_dir)
     if process_count() > 1 and resume:  # a run_dir that is not one shared directory resumes differently
         check_same_everywhere({"checkpoint resumed": "none" if restored is None else str(restored.step)},
                               fix="run_dir must be one directory every process reads (a shared file system).")
@@ -213,6 +215,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         if in_progress is not None:
             in_progress["arrays"] = restored.arrays
     saver = _Saver(checkpoints, history)
+    outside = sys.exc_info()[1]  # (vt.tune called in a caller's `except`: that error is not this run's)
     try:
         with Progress(strategy, space, settings.epochs, search.program.metric, progress and is_primary()) as bar:
             bar.skip(history.rounds)
@@ -263,15 +266,16 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                               f"returned.", stacklevel=3)
     finally:
         if checkpoints is not None:
-            _close(checkpoints)
+            _close(checkpoints, outside)
     return results
 
 
-def _close(checkpoints: Checkpoints) -> None:
+def _close(checkpoints: Checkpoints, outside: BaseException | None = None) -> None:
     """Lets the checkpoints go (a save in progress commits first). When an error is already on
     its way out, a failure here (the same full disk) is added to it as a note, not put in its
     place: the first error says what happened."""
     on_its_way = sys.exc_info()[1]
+    on_its_way = None if on_its_way is outside else on_its_way
     try:
         with _writing(checkpoints.directory):
             checkpoints.close()
@@ -280,6 +284,19 @@ def _close(checkpoints: Checkpoints) -> None:
             raise
         on_its_way.add_note(f"vmaptune: the checkpoint being written then failed too ({type(err).__name__}: "
                             f"{str(err)[:300]}); the checkpoints before it are whole.")
+
+
+def _check_rounds_saved(strategy: Strategy, run_dir: str) -> None:
+    """Fewer rounds than run_dir's table holds would drop finished rounds from it."""
+    try:
+        saved = int(load_results(run_dir).members["round"].max()) + 1
+    except (OSError, ValueError, KeyError):
+        return
+    if getattr(strategy, strategy.rounds_field) < saved:
+        raise ValueError(f"{strategy.name}({strategy.rounds_field}={getattr(strategy, strategy.rounds_field)}): the "
+                         f"run in {run_dir} has {saved} finished round(s) in its table (its newest checkpoint could "
+                         f"not be read); resuming with fewer would drop them. Give {strategy.rounds_field} >= "
+                         f"{saved}.")
 
 
 def _check_rounds_left(strategy: Strategy, before: int, host: dict, run_dir: str) -> None:
