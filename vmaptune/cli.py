@@ -105,10 +105,10 @@ def _failed(command: str, err: BaseException) -> int:
     stopped = distributed.stopped_on_error()  # (several processes: the others stop too)
     if stopped:
         print(stopped, file=sys.stderr)
-    last = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ is not None else None
-    package = os.path.dirname(os.path.abspath(__file__))
+    from vmaptune.models.fields import raised_by_vmaptune
+
     system = isinstance(err, OSError) and err.errno is not None  # (a full disk: not a setting to fix)
-    ours = last is not None and os.path.abspath(last.filename).startswith(package + os.sep) and not system
+    ours = raised_by_vmaptune(err) and not system
     if ours or isinstance(err, OSError):
         print(f"vmaptune {command}: error: {err}", file=sys.stderr)
         for note in getattr(err, "__notes__", ()):

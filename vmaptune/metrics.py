@@ -84,24 +84,24 @@ def in_target_units(metric: Metric, y_mean, y_std) -> Metric:
                                standardised=True)
 
 
-def warn_if_unpaired(metric: "Metric | Loss", n_outputs: int, task: str | None = None) -> None:
+def warn_if_unpaired(scorer: "Metric | Loss", n_outputs: int, task: str | None = None) -> None:
     """A regression Metric or loss of yours with one target gets outputs (n, 1) and targets (n,):
     a fn that subtracts them broadcasts to (n, n), comparing every output with every target, and
     scores (or trains on) near-constant nonsense without an error (Keras' own
     mean(square(y_pred - y_true), axis=-1) does so). Probed on perfect predictions and the same
     reversed: a fn that pairs outputs with their targets scores the two apart."""
-    loss = isinstance(metric, Loss)
-    if (task if loss else metric.task) != "regression" or n_outputs != 1 or \
-            (loss and metric.name in LOSSES) or getattr(metric, "standardised", False):
+    loss = isinstance(scorer, Loss)
+    if (task if loss else scorer.task) != "regression" or n_outputs != 1 or \
+            (loss and scorer.name in LOSSES) or getattr(scorer, "standardised", False):
         return
     targets = jnp.linspace(1.0, 2.0, 8)
-    fn = metric.per_example if loss else metric.fn
+    fn = scorer.per_example if loss else scorer.fn
     try:
         right, reversed_ = (float(jnp.mean(fn(out, targets))) for out in (targets[:, None], targets[::-1, None]))
     except Exception:  # (build_program's own checks report a metric or loss that fails)
         return
     if np.isclose(right, reversed_, rtol=1e-6, atol=0.0):
-        what = f"your loss {metric.name!r}" if loss else f"vt.Metric({metric.name!r})"
+        what = f"your loss {scorer.name!r}" if loss else f"vt.Metric({scorer.name!r})"
         example = ("jnp.square(outputs[:, 0] - targets), one value per row" if loss else
                    "-jnp.mean(jnp.abs(outputs[:, 0] - targets))")
         warnings.warn(f"{what} scores outputs in the right order and reversed alike ({right:.6g}): it likely "

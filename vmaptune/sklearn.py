@@ -602,7 +602,7 @@ class PopulationSearchCV(BaseEstimator):
             _check_learning_rate(type(est).__name__, est.learning_rate)
         distributions = self.param_distributions
         if isinstance(distributions, (Space, Mapping)):  # (to_space's error otherwise) before the values: a
-            _check_parameters(est, list(distributions.names if isinstance(distributions, Space) else distributions))
+            _check_parameters(est, _names(distributions))
         searched = to_space(distributions)  # scikit-learn name such as hidden_layer_sizes may hold tuples
         fixed = {k: v for k, v in est._hyperparameters().items() if k not in searched}
         space = to_space(searched, fixed)

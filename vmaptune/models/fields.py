@@ -307,7 +307,7 @@ class BuiltFlaxModel(BuiltModel):
         except PASSED_THROUGH:
             raise
         except Exception as err:
-            if _raised_by_vmaptune(err):
+            if raised_by_vmaptune(err):
                 raise
             shape, dtype = tuple(int(d) for d in x.shape), str(x.dtype)
             message = (f"{self.name()} fails when {what} an input batch of shape {shape}, dtype {dtype} (examples "
@@ -375,7 +375,7 @@ PASSED_THROUGH = (jax.errors.ConcretizationTypeError, jax.errors.UnexpectedTrace
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../vmaptune
 
 
-def _raised_by_vmaptune(err: BaseException) -> bool:
+def raised_by_vmaptune(err: BaseException) -> bool:
     """True when `err` was raised by vmaptune's own code (a clear message already, e.g. from
     vt.nn's layers inside the user's module), not by flax, jax or the user's code."""
     tb = err.__traceback__
