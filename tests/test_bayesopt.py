@@ -55,11 +55,36 @@ def test_probability_of_improvement_and_ucb_match_closed_forms():
     np.testing.assert_allclose(ucb, MEANS + kappa * STDS, rtol=1e-6)
 
 
+def test_log_ei_and_log_pi_are_the_logs_of_the_closed_forms_where_those_underflow_too():
+    """EI underflows to 0 in float32 below z of about -13: every candidate far from the incumbent
+    scored 0, the pool's first won and a proposal stopped depending on the data. The logs keep the
+    order and a finite gradient all the way down."""
+    z = np.r_[np.linspace(-60.0, 6.0, 331), -1.0, -1.0 - 1e-6, -1e3, -5e3, -1e5]
+    std = 0.7
+    mean = jnp.asarray(z * std + 0.2, jnp.float32)
+    log_ei = np.asarray(acquisition.log_expected_improvement(mean, jnp.float32(std), 0.2))
+    log_pi = np.asarray(acquisition.log_probability_of_improvement(mean, jnp.float32(std), 0.2))
+    zz = np.asarray(mean - 0.2, np.float64) / std
+    with np.errstate(all="ignore"):  # float64's closed form where it holds; far out, phi(z) (1 - |z| R(z))
+        closed = np.log(std * (scipy.stats.norm.pdf(zz) + zz * scipy.stats.norm.cdf(zz)))
+        far = (np.log(std) - 0.5 * zz**2 - 0.5 * np.log(2 * np.pi)
+               + np.log1p(-np.abs(zz) * scipy.special.erfcx(np.abs(zz) / np.sqrt(2)) * np.sqrt(np.pi / 2)))
+    expected_ei = np.where(zz > -30, closed, far)
+    np.testing.assert_allclose(log_ei, expected_ei, rtol=2e-5, atol=1e-4)
+    np.testing.assert_allclose(log_pi, scipy.stats.norm.logcdf(np.asarray(mean - 0.2, np.float64) / std), rtol=2e-5,
+                               atol=1e-5)
+    order = np.argsort(z, kind="stable")
+    assert np.all(np.diff(log_ei[order][z[order] < 6]) >= 0)  # increasing in the mean, never flat at 0
+    assert np.asarray(acquisition.expected_improvement(mean, jnp.float32(std), 0.2))[z < -15].max() == 0.0
+    grad = jax.vmap(jax.grad(lambda m: acquisition.log_expected_improvement(m, jnp.float32(std), 0.2)))(mean)
+    assert np.isfinite(np.asarray(grad)).all() and (np.asarray(grad) > 0).all()
+
+
 def test_acquisition_value_dispatches_by_name_and_by_traced_index():
     m, v = jnp.asarray(MEANS), jnp.asarray(STDS**2)
     direct = [
-        acquisition.expected_improvement(m, jnp.sqrt(v), 0.2, 0.05),
-        acquisition.probability_of_improvement(m, jnp.sqrt(v), 0.2, 0.05),
+        jnp.log(acquisition.expected_improvement(m, jnp.sqrt(v), 0.2, 0.05)),
+        jnp.log(acquisition.probability_of_improvement(m, jnp.sqrt(v), 0.2, 0.05)),
         acquisition.upper_confidence_bound(m, jnp.sqrt(v), 1.7),
     ]
     by_index = jax.jit(lambda i: acquisition.acquisition_value(i, m, v, 0.2, 0.05, 1.7))

@@ -289,6 +289,25 @@ def test_power_transform_reduces_skew_of_a_long_tail():
     assert abs(skew(gp.warp_outputs(y, "power"))) < 0.5 * abs(skew(gp.warp_outputs(y, "none")))
 
 
+def test_a_tail_of_diverged_losses_does_not_squeeze_the_good_scores_together():
+    """Diverged networks' finite losses (1e4 to 1e16) standardise the good scores to within 1e-8 of
+    each other; no bounded exponent spreads them again, so "power" models their ranks instead."""
+    rng = np.random.default_rng(0)
+    good = -rng.uniform(0.05, 2.0, size=30)  # log-losses of networks that trained
+    y = np.r_[good, -10.0 ** rng.uniform(4, 16, size=10)]
+    better = np.argsort(-y)[:10]
+    plain = gp.standardise(gp.yeo_johnson(gp.standardise(y), gp.yeo_johnson_exponent(gp.standardise(y))))
+    assert np.ptp(plain[better]) < 1e-6  # what the model saw: one value
+    warped = gp.warp_outputs(y, "power")
+    np.testing.assert_allclose(warped, gp.warp_outputs(y, "copula"))
+    assert np.all(np.diff(warped[np.argsort(y)]) > 0)  # still increasing in the scores
+    # scores without such a tail keep the power transform: a normal sample, and decades of scores
+    for scores in (rng.normal(size=40), badly_scaled_scores()):
+        z = gp.standardise(scores)
+        expected = gp.standardise(gp.yeo_johnson(z, gp.yeo_johnson_exponent(z)))
+        np.testing.assert_allclose(gp.warp_outputs(scores, "power"), expected)
+
+
 @pytest.mark.parametrize("lmbda", [-1.5, 0.0, 0.7, 2.0, 3.5])
 def test_yeo_johnson_matches_scipy(lmbda):
     z = np.linspace(-3.0, 5.0, 41)

@@ -31,6 +31,8 @@ global half over the whole cube (a hedge between the two, one program for any sp
 
 from __future__ import annotations
 
+import math
+
 from typing import Any, NamedTuple
 
 import jax
@@ -61,18 +63,54 @@ def probability_of_improvement(mean: Array, std: Array, best: Array, xi: float =
     return norm.cdf((mean - best - xi) / std)
 
 
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_MILLS_UNTIL = 8.0  # below z = -8 the asymptotic series (error < 1e-6) replaces Mills' ratio
+
+
+def _log_h(z: Array) -> Array:
+    """log(phi(z) + z Phi(z)), finite and smooth for every z (as LogEI, Ament et al., 2023,
+    "Unexpected improvements to expected improvement"): where EI underflows to 0 in float32 (z below
+    about -13), its log still orders points and has a gradient. For z <= -1, h = phi(z) (1 - |z| R)
+    with Mills' ratio R = Phi(z) / phi(z), and below -8 phi(z) / z^2 (1 - 3/z^2 + 15/z^4 - ...). Each branch
+    reads only inputs of its own range, so no NaN reaches a gradient through a branch not taken."""
+    near = jnp.where(z > -1.0, z, 0.0)
+    mid = jnp.clip(z, -_MILLS_UNTIL, -1.0)
+    tail = jnp.minimum(z, -_MILLS_UNTIL)
+    direct = jnp.log(norm.pdf(near) + near * norm.cdf(near))
+    # Phi / phi as Phi * exp(z^2 / 2) sqrt(2 pi): a quotient's gradient would square phi(-8) to 0
+    mills = (-0.5 * mid**2 - _HALF_LOG_2PI
+             + jnp.log1p(mid * norm.cdf(mid) * jnp.exp(0.5 * mid**2 + _HALF_LOG_2PI)))
+    w = 1.0 / tail**2
+    terms = w * (-3.0 + w * (15.0 + w * (-105.0 + w * (945.0 + w * (-10395.0 + w * 135135.0)))))
+    series = -0.5 * tail**2 - _HALF_LOG_2PI + jnp.log(w) + jnp.log1p(terms)
+    return jnp.where(z > -1.0, direct, jnp.where(z > -_MILLS_UNTIL, mills, series))
+
+
+def log_expected_improvement(mean: Array, std: Array, best: Array, xi: float = 0.0) -> Array:
+    """log E[max(f - best - xi, 0)] for f ~ N(mean, std^2), computed without forming EI (which
+    underflows far from the incumbent, leaving every candidate at 0). Elementwise."""
+    return jnp.log(std) + _log_h((mean - best - xi) / std)
+
+
+def log_probability_of_improvement(mean: Array, std: Array, best: Array, xi: float = 0.0) -> Array:
+    """log P(f > best + xi) for f ~ N(mean, std^2). Elementwise."""
+    return jax.scipy.special.log_ndtr((mean - best - xi) / std)
+
+
 def upper_confidence_bound(mean: Array, std: Array, kappa: float = 2.0) -> Array:
     """mean + kappa * std. Elementwise."""
     return mean + kappa * std
 
 
 def acquisition_value(kind: Any, mean: Array, var: Array, best: Array, xi: Any, kappa: Any) -> Array:
-    """EI, PI or UCB from the posterior mean and variance. kind: "ei", "pi", "ucb", or its index in
-    ACQUISITIONS as a traced integer (then one compiled program serves all three)."""
+    """log EI, log PI or UCB from the posterior mean and variance (EI and PI by their logs: the
+    same order of points, and still telling them apart where the values underflow to 0). kind:
+    "ei", "pi", "ucb", or its index in ACQUISITIONS as a traced integer (then one compiled program
+    serves all three)."""
     std = jnp.sqrt(var)
     branches = (
-        lambda: expected_improvement(mean, std, best, xi),
-        lambda: probability_of_improvement(mean, std, best, xi),
+        lambda: log_expected_improvement(mean, std, best, xi),
+        lambda: log_probability_of_improvement(mean, std, best, xi),
         lambda: upper_confidence_bound(mean, std, kappa),
     )
     if isinstance(kind, str):

@@ -355,13 +355,36 @@ def yeo_johnson_exponent(z: np.ndarray, bounds: tuple[float, float] = POWER_LAMB
 
 def power_transform(y: np.ndarray) -> np.ndarray:
     """Yeo-Johnson power transform of the standardised scores, its exponent by maximum likelihood
-    within POWER_LAMBDA_BOUNDS: makes skewed scores, a long tail of bad ones, look Gaussian."""
+    within POWER_LAMBDA_BOUNDS: makes skewed scores, a long tail of bad ones, look Gaussian.
+
+    A tail of hugely bad but finite scores (a diverged network's loss of 1e16) leaves the good
+    scores within 1e-8 of each other once standardised, which no bounded exponent spreads out
+    again: the model would see the good region as flat. Where the warped scores still squeeze
+    the better quarter together (`squeezed`), the copula's ranks are used instead."""
     z = standardise(y)
     if len(z) < 3 or np.ptp(z) < 1e-12:
         return z
     with np.errstate(all="ignore"):
         w = yeo_johnson(z, yeo_johnson_exponent(z, POWER_LAMBDA_BOUNDS))
-    return w if np.all(np.isfinite(w)) else z
+    w = w if np.all(np.isfinite(w)) else z
+    return copula_transform(y) if squeezed(y, w) else w
+
+
+#: Standardised warped scores whose better quarter spans less than this (in standard deviations of
+#: all of them) are squeezed: differences the GP's noise term reads as one value. A tail of
+#: diverged losses leaves ~1e-8; so may a search whose best quarter agrees to 1e-3 of the scores'
+#: range, which the ranks then tell apart too (on the BBOB suite: no worse, bench/RESULTS.md).
+SQUEEZED_SPAN = 1e-2
+
+
+def squeezed(y: np.ndarray, warped: np.ndarray) -> bool:
+    """Whether `warped` (n,) leaves the better quarter of the scores y (n,; at least 3 of them),
+    which differ, within SQUEEZED_SPAN standard deviations: a tail of far worse scores dominates."""
+    y, warped = np.asarray(y, np.float64), np.asarray(warped, np.float64)
+    better = np.argsort(-y, kind="stable")[:max(3, len(y) // 4)]
+    if np.ptp(y[better]) <= 0 or np.std(warped) <= 0:  # tied best scores are equal, not squeezed
+        return False
+    return np.ptp(warped[better]) < SQUEEZED_SPAN * np.std(warped)
 
 
 def warp_outputs(y: np.ndarray, kind: str) -> np.ndarray:

@@ -101,7 +101,8 @@ class GridSearch(Strategy):
         None: DEFAULT_POINTS (3: low, middle, high in the parameter's scale).
     Fixed parameters take their one value.
     sample: None (every point), or n: n distinct points of the grid drawn at random from the
-        search's seed (without replacement; every point once when the grid holds n or fewer).
+        search's seed (without replacement; every point once, in random order, when the grid
+        holds n or fewer).
     """
 
     population: int = 64
@@ -193,18 +194,19 @@ class GridSearch(Strategy):
                 f"Lower points_per_axis or shorten values; or use RandomSearch."
             )
         points = None
-        if self.sample is not None and self.sample < size:
+        if self.sample is not None:
             if key is None:
                 raise ValueError("GridSearch(sample=...).init needs a key: the sampled points come from it "
                                  "(vt.tune passes the search's own).")
+            if self.sample > size:
+                warnings.warn(f"GridSearch(sample={self.sample}): the grid has only {size} points "
+                              f"({dict(zip(axes, shape))}); all of them are searched, once each, in an order "
+                              f"drawn at random.", UserWarning, stacklevel=2)
             data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
             rng = np.random.default_rng(np.asarray(data, np.uint32).ravel().tolist())
-            points = jnp.asarray(rng.choice(size, self.sample, replace=False), jnp.int32)  # order drawn
-            size = self.sample
-        elif self.sample is not None and self.sample > size:
-            warnings.warn(f"GridSearch(sample={self.sample}): the grid has only {size} points "
-                          f"({dict(zip(axes, shape))}); all of them are searched, once each.", UserWarning,
-                          stacklevel=2)
+            # the order drawn, as scikit-learn's ParameterSampler (a whole grid too: its rounds differ)
+            points = jnp.asarray(rng.choice(size, min(self.sample, size), replace=False), jnp.int32)
+            size = len(points)
         return GridSearchState(
             axes={k: jnp.asarray(v) for k, v in axes.items()}, space=space, shape=shape, size=size,
             rounds=-(-size // self.population), points=points,
