@@ -108,6 +108,16 @@ def test_tune_reports_stopped_members(digits):
     assert (df.loc[df["learning_rate"] == 0.05, "epochs_trained"] == 6).all()
 
 
+def test_early_stopping_that_fires_on_the_last_epoch_cut_nothing_short(digits):
+    """The same members in a 3-epoch round: their early stopping fires on epoch 3, the last one, so
+    they trained every epoch and read ok ('stopped' counts members it ended sooner)."""
+    space = vt.Space(learning_rate=vt.Choice([1e-6, 0.05]))
+    result = vt.tune(vt.MLP(hidden=1, units=16), space, digits, vt.RandomSearch(population=6), epochs=3,
+                     progress=False, early_stopping=vt.EarlyStopping(patience=2, monitor="loss", min_delta=1e-3))
+    df = result.to_dataframe()
+    assert (df["epochs_trained"] == 3).all() and (df["status"] == "ok").all()
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -62,10 +62,11 @@ def test_exploit_copies_weights_and_whole_optimizer_state_bit_for_bit(program, d
                 np.testing.assert_array_equal(value, np.float32(np.asarray(SPACE.numeric(new_hp)[name])[i]))
             else:
                 np.testing.assert_array_equal(value, opt_before.hyperparams[name], err_msg=name)
-        for field in ("diverged", "active", "stopped", "since_best", "monitor_best"):
+        # status and record are the network's: the source's best score and epoch, and its curves
+        for field in ("diverged", "active", "stopped", "since_best", "monitor_best", "best_score", "best_epoch"):
             np.testing.assert_array_equal(getattr(after.status, field)[i], getattr(before.status, field)[src])
-        for field in ("best_score", "best_epoch"):  # its own record, of the curve its row trained (as the table)
-            np.testing.assert_array_equal(getattr(after.status, field)[i], getattr(before.status, field)[i])
+        for name, curve in run.curves.items():
+            np.testing.assert_array_equal(curve[i, :2], snapshot.curves[name][src], err_msg=name)
         np.testing.assert_array_equal(after.key[i], before.key[i])  # own dropout stream
     assert not after.status.diverged[3] and after.status.active[3]  # the failed member lives on as a copy
     # the explored values were perturbed by 0.8 / 1.2 in their own scale, and the model sees them

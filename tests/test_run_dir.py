@@ -657,6 +657,33 @@ def test_an_interrupted_pbt_round_keeps_its_lineage_columns_so_far(data, monkeyp
     assert (members["status"] == "interrupted").all()
     assert (members["generation"] >= 1).all() and members["parent"].notna().all()
     assert members["lineage"].str.count(">").eq(members["generation"]).all()
+    # the values members were training with at the interrupt (after copies and perturbations), as a
+    # finished round's rows have them; the asked ones are where their schedules start
+    import json
+    schedules = [json.loads(text) for text in members["hp_schedule"]]
+    for name in ("learning_rate", "momentum"):
+        np.testing.assert_allclose(members[name], [s[-1][name] for s in schedules], rtol=1e-6, err_msg=name)
+    assert any(len(s) > 1 for s in schedules)  # (some member's values changed)
+
+
+@pytest.mark.usefixtures("sigint_as_a_user_has_it")
+def test_members_a_halving_round_pruned_before_the_interrupt_read_pruned_not_interrupted(data, monkeypatch):
+    record, counted = population.PopulationRun._record, {"n": 0}
+
+    def interrupt(self, *a, **k):
+        record(self, *a, **k)
+        counted["n"] += 1
+        if counted["n"] == 3:  # in the second rung (epochs 2-3 of 4), after the first rung's cut
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(population.PopulationRun, "_record", interrupt)
+    with pytest.warns(UserWarning, match=r"interrupted: returning 0 finished round\(s\) and 8 members"):
+        result = vt.tune(MODEL, SPACE, data, vt.SuccessiveHalving(population=8, min_epochs=1, eta=2),
+                         **{**SMALL, "epochs": 4})
+    status = result.members["status"].to_numpy()
+    assert sorted(set(status)) == ["interrupted", "pruned"]
+    pruned = status == "pruned"
+    assert (result.members["epochs_trained"][pruned] < result.members["epochs_trained"][~pruned].min()).all()
 
 
 def test_a_finished_run_resumed_keeps_its_refit_and_one_without_checkpoints_is_never_replaced(data, tmp_path):

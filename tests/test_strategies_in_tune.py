@@ -134,6 +134,34 @@ def test_the_table_shows_the_values_a_strategys_decisions_left_members_with(digi
     assert result.strategy_state is not None and asked.strategy_state is not None
 
 
+def _copy_the_best_into_the_failed(state, snapshot):
+    copy_from = np.arange(snapshot.size)
+    failed = ~np.isfinite(snapshot.latest_score)
+    copy_from[failed] = int(np.nanargmax(snapshot.latest_score))
+    return state, vt.Decision(copy_from=copy_from)
+
+
+def test_a_member_that_copies_another_carries_the_record_of_the_network_it_took(digits):
+    """A diverged member revived by a copy at epoch 1 (PBT's exploit) reads as the network it ends
+    with: its curves before the copy are its source's, it trained every epoch, its status is ok and
+    its best score and epoch are of that network (what a refit replays), not of the one it lost."""
+    space = vt.Space(learning_rate=vt.Choice([0.05, 1e4]), n_units=vt.Fixed(16), optimizer=vt.Fixed("sgd"))
+    strategy = _Decides(population=4, decision=_copy_the_best_into_the_failed)
+    result = vt.tune(vt.MLP(hidden=1), space, digits, strategy, epochs=3, batch_size=64, seed=1, progress=False)
+    plain = vt.tune(vt.MLP(hidden=1), space, digits, vt.RandomSearch(population=4), epochs=3, batch_size=64, seed=1,
+                    progress=False)  # the same draws, nothing copied
+    failed = plain.members["status"].to_numpy() == "diverged"
+    assert failed.any() and not failed.all()  # (the draw has both learning rates)
+    source = int(np.nanargmax(plain.curves["val_score"][:, 0]))
+    table = result.members
+    assert (table["status"] == "ok").all() and (table["epochs_trained"] == 3).all()
+    for i in np.flatnonzero(failed):
+        for name in ("val_score", "val_loss", "train_loss"):  # epoch 1 is the source's, the rest its own training
+            np.testing.assert_array_equal(result.curves[name][i, :1], plain.curves[name][source, :1], err_msg=name)
+        curve = result.curves["val_score"][i]
+        assert table["best_score"][i] == pytest.approx(curve.max()) and table["best_epoch"][i] == curve.argmax() + 1
+
+
 @pytest.mark.parametrize("decision, error, match", [
     (lambda state, s: (state, vt.Decision(hp={"n_units": np.full(s.size, 16)})), ValueError,
      r"_Decides.decide: Decision.hp changes \['n_units'\], which are fixed when a member is built .* Copy a member"),

@@ -94,9 +94,10 @@ class Decision:
       where that pays for its compile (vmaptune/packing.py).
     copy_from: (n,) member whose training state each member takes over: weights, optimizer and
       model state, hyperparameters (structural ones included: the network travels with its
-      weights), and whether it is active; itself = unchanged. Its curves and best score so far
-      stay its own (the table shows what each member's row trained). Sources must be in the
-      population, and in its program (`TrainingContext.programs`).
+      weights), whether it is active, and its record: the curves and best score so far of the
+      network it now carries (its lineage), so that the table's score, best epoch and epochs
+      trained describe the network the member ends with, which a refit replays; itself =
+      unchanged. Sources must be in the population, and in its program (`TrainingContext.programs`).
     hp: name -> (n,) numeric hyperparameter values, written for the members in `update`
       (and into their optimizer state: a new learning rate applies from the next step). Only
       names that are not structural (`TrainingContext.structural`), finite, valid on the

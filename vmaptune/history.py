@@ -65,17 +65,23 @@ def last_finite(curves: np.ndarray) -> np.ndarray:
 def round_record(round_index: int, ids, hp: Mapping[str, Any], final: dict, curves: dict,
                  extra: Mapping[str, Any], in_progress: bool = False) -> RoundRecord:
     """A round's record from the members' final status and (n, epochs) curves. Status: diverged,
-    stopped (its early stopping), pruned (trained fewer epochs than the round's: a strategy ended
-    it), ok; in_progress (a Ctrl-C ended the round): interrupted instead of pruned or ok, as the
-    round is not finished (the strategy has not been told; its columns are not there yet)."""
+    stopped (its early stopping ended it before the round's last epoch), pruned (trained fewer epochs than the round's: a strategy ended
+    it), ok; in_progress (a Ctrl-C ended the round): interrupted for members that were still
+    training (the round is not finished: the strategy has not been told), pruned for those a
+    strategy had already ended (final["active"] False: packed out, or out of budget)."""
     n = len(ids)
     diverged = final["diverged"][:n]
     stopped = final["stopped"][:n] & ~diverged
     best = np.where(np.isfinite(final["best_score"][:n]), final["best_score"][:n], np.nan)
     trained = final["epochs_trained"][:n] if "epochs_trained" in final else epochs_trained(curves["train_loss"][:n])
     ended_early = np.asarray(trained) < curves["train_loss"].shape[1]
-    status = np.where(diverged, STATUS_DIVERGED, np.where(stopped, STATUS_STOPPED, STATUS_INTERRUPTED if in_progress
-                                                          else np.where(ended_early, STATUS_PRUNED, STATUS_OK)))
+    if in_progress:
+        training = np.asarray(final["active"][:n]) if "active" in final else np.ones(n, bool)
+        unfinished = np.where(training | ~ended_early, STATUS_INTERRUPTED, STATUS_PRUNED)
+    else:
+        unfinished = np.where(ended_early, STATUS_PRUNED, STATUS_OK)
+    # early stopping that fired on the last epoch cut nothing short: the member trained every epoch
+    status = np.where(diverged, STATUS_DIVERGED, np.where(stopped & ended_early, STATUS_STOPPED, unfinished))
     columns = {
         "score": np.where(diverged, np.nan, best),
         "score_std": np.where(diverged, np.nan, final["score_std"][:n]),

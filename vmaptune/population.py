@@ -465,6 +465,10 @@ class PopulationRun:
                                                         jnp.asarray(parents, jnp.int32))
         for name, value in self.member_hp.items():
             self.member_hp[name] = value[copy_from]
+        # a member's curves so far become its source's: the record of the network it now carries, so
+        # its score, best epoch and epochs trained describe that network (what a refit replays)
+        for curve in self.curves.values():
+            curve[:, :self.epochs_done] = curve[copy_from, :self.epochs_done]
 
     def _set_hp(self, hp: Mapping[str, np.ndarray], update: np.ndarray) -> None:
         unknown = sorted(set(hp) - set(self.hp))

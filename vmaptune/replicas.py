@@ -97,6 +97,8 @@ class Replicas:
             "score_std": split_scores.std(axis=1) if self.splits > 1 else np.zeros(self.population, np.float32),
             "epochs_trained": np.isfinite(split_curves["train_loss"]).sum(axis=2).max(axis=1).astype(np.int32),
         }
+        if "active" in final:  # trains on: any split does
+            out["active"] = by_member(final["active"]).any(axis=1)
         mean["split_scores"] = split_scores
         mean["split_final_scores"] = last_finite(split_curves["val_score"])
         return out, mean

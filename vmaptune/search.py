@@ -256,7 +256,10 @@ class Search:
         # (the population counts epochs between decisions; its runs count every chunk trained)
         if current is None or max(run.epochs_done for run, _ in current.population.parts) == 0:
             return None
-        return current.record(current.hp, self._columns_so_far(current), in_progress=True)
+        hp = current.hp
+        if current.adapter is not None:  # the values members train with now, after the strategy's copies
+            hp = self.space.from_numeric(current.replicas.member_snapshot(current.population.snapshot()).hp)
+        return current.record(hp, self._columns_so_far(current), in_progress=True)
 
     def _columns_so_far(self, current: RoundInProgress) -> Mapping[str, Any]:
         """A strategy acting during training: its table columns (PBT's lineage) from its state

@@ -97,13 +97,11 @@ class PopulationState:
 
     def copy_from(self, parents: jax.Array) -> "PopulationState":
         """Row i takes the training state of row parents[i] (PBT's exploit): weights, optimizer
-        and model state, the best weights and early stopping's count with them, and whether it
-        trains. Each row keeps its own key (its identity) and its own record, best_score and
-        best_epoch: of the curve it trained, as the results table reads them."""
+        and model state, the best weights and early stopping's count with them, whether it trains,
+        and its record (best_score, best_epoch: of the network it now carries, whose curves the
+        host copies beside it). Each row keeps its own key: its identity and dropout stream."""
         copied = take_rows(self.members, parents)
-        own = self.members.status
-        status = copied.status.replace(best_score=own.best_score, best_epoch=own.best_epoch)
-        return self.replace(members=copied.replace(key=self.members.key, status=status))
+        return self.replace(members=copied.replace(key=self.members.key))
 
     def specs(self) -> "PopulationState":
         """shard_map / sharding specs: members split over AXIS, the epoch counter shared."""

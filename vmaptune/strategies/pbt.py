@@ -169,6 +169,7 @@ class PBTState:
     space: Space = struct.field(pytree_node=False, default=None)
     generation: int = struct.field(pytree_node=False, default=0)  # generations told
     trained: bool = struct.field(pytree_node=False, default=False)  # a whole vt.tune run went through
+    training: bool = struct.field(pytree_node=False, default=False)  # inside vt.tune's round: a generation runs
     finished: bool = struct.field(pytree_node=False, default=False)
     structural: frozenset = struct.field(pytree_node=False, default=frozenset())
 
@@ -373,7 +374,7 @@ class PBT(Strategy):
                              f"compiled program, but the structural names {structural} split this population into "
                              f"{context.programs} programs. Fix them with vt.Fixed (or let the model pad them into "
                              f"one program), or search them with another strategy.")
-        return state.replace(structural=frozenset(context.structural)), None
+        return state.replace(structural=frozenset(context.structural), training=True), None
 
     def decision_epochs(self, state: PBTState, epochs: int) -> range:
         return range(self.interval, epochs, self.interval)
@@ -392,7 +393,7 @@ class PBT(Strategy):
         """Records the last generation; the state then holds the whole run's history."""
         scores = jnp.asarray(snapshot.latest_score)
         state = self._record(state, state.hp, state.parents, scores)
-        return state.replace(scores=scores, trained=True)
+        return state.replace(scores=scores, trained=True, training=False)
 
     # -- lineage, schedules, table columns ------------------------------------------------------------------
     def lineage(self, state: PBTState) -> np.ndarray:
@@ -437,7 +438,10 @@ class PBT(Strategy):
         """Extra table columns for the run's members (P,): generation (exploit / explore steps taken),
         parent (member copied from at its last copy, -1 never), copies (how many times it was
         replaced), lineage ('a>b>...>i': its network's member per generation) and hp_schedule
-        (JSON list of {epoch, hyperparameters...}, what PBTReplay.from_results reads)."""
+        (JSON list of {epoch, hyperparameters...}, what PBTReplay.from_results reads). Mid-run (a
+        round interrupted) the generation in progress counts: the values members train with now."""
+        if state.training:
+            state = self._record(state, state.hp, state.parents, state.scores)
         p, g_total = self.population, len(state.history_parents)
         parents = np.stack([np.asarray(x) for x in state.history_parents]) if g_total else np.zeros((0, p), int)
         moved = parents != np.arange(p)[None, :]
