@@ -367,6 +367,45 @@ def test_the_cli_s_optuna_study_and_run_directory_mistakes(tmp_path, capsys, mon
     assert "study 'demo'" in capsys.readouterr().out.splitlines()[-1]
 
 
+def test_a_run_whose_study_holds_another_run_is_refused_before_it_trains(tmp_path, capsys):
+    """runs/a/exp and runs/b/exp with one --optuna storage: the second run's study 'exp' held the
+    first run's trials, so every round warned that it was not updated (advising --append, which
+    `run` does not have), and the run still ended 0, pointing to study 'exp'."""
+    import optuna
+
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    a, b = str(tmp_path / "a" / "exp"), str(tmp_path / "b" / "exp")
+    demo = ["demo", "--population", "2", "--epochs", "1", "--no-progress", "--optuna", db]
+    assert main([*demo, "--out", a]) == 0
+    capsys.readouterr()
+    fix = ("pass --study-name NAME for a study of this run's own, or another --out (--overwrite replaces that study "
+           "and starts the run anew).\n")
+    assert main([*demo, "--out", b, "--seed", "1"]) == 2
+    assert capsys.readouterr().err == (f"vmaptune demo: error: study 'exp' in '{db}' already holds 2 trials of "
+                                       f"another run (a run starting exports to a study of its own): {fix}")
+    assert not os.path.exists(b)  # refused before anything trained
+    assert main([*demo, "--out", b, "--seed", "1", "--study-name", "exp-b"]) == 0
+    assert f"optuna-dashboard {db} (study 'exp-b')" in capsys.readouterr().out
+    assert [optuna.load_study(study_name=n, storage=db).user_attrs["vmaptune"]["seed"] for n in ("exp", "exp-b")] == [
+        0, 1]
+    # resumed without --study-name: the run's rounds so far are not study 'exp''s
+    assert main([*demo, "--out", b, "--seed", "1", "--resume"]) == 2
+    assert capsys.readouterr().err == (f"vmaptune demo: error: study 'exp' in '{db}' was exported from another run "
+                                       f"(seed: the study's 0, this run's 1): {fix}")
+    assert main([*demo, "--out", b, "--seed", "1", "--resume", "--study-name", "exp-b"]) == 0
+    assert main(["demo", "--out", b, "--seed", "1", "--resume", "--study-name", "exp-b"]) == 2
+    assert "--study-name 'exp-b' names the study of --optuna: add --optuna STORAGE" in capsys.readouterr().err
+    # an export that failed as the run went (the database gone): no dashboard line for a study not written
+    c = str(tmp_path / "c")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vt.optuna_study, "to_optuna", lambda *a, **k: (_ for _ in ()).throw(ValueError("it is gone.")))
+        assert main([*demo, "--out", c]) == 0
+    text = capsys.readouterr()
+    assert "optuna-dashboard" not in text.out and text.err.endswith(
+        f"the Optuna study 'c' in {db} is not up to date (it is gone); once that is fixed: vmaptune export {c} "
+        f"--optuna {db} --study-name c --append\n")
+
+
 def test_python_dash_m_vmaptune_is_the_command():
     import subprocess
     import sys

@@ -48,8 +48,10 @@ def test_every_member_is_a_trial_with_its_values_distributions_curve_and_state(h
         assert trial.intermediate_values == {e + 1: pytest.approx(v) for e, v in enumerate(curve)}
         if row["status"] == "diverged":
             assert trial.state == States.FAIL and trial.value is None
-        elif row["status"] == "pruned":  # halving ended it before the last epoch
-            assert trial.state == States.PRUNED and trial.value is None and row["epochs_trained"] < 4
+        elif row["status"] == "pruned":  # halving ended it before the last epoch: its last intermediate value,
+            # as Optuna's study.tell gives a pruned trial (it was None, and the dashboard had no point for it)
+            assert trial.state == States.PRUNED and row["epochs_trained"] < 4
+            assert trial.value == trial.intermediate_values[max(trial.intermediate_values)] == pytest.approx(curve[-1])
         else:  # trained to the end, or stopped on its own patience
             assert row["status"] in ("ok", "stopped") and (row["status"] == "stopped" or row["epochs_trained"] == 4)
             assert trial.state == States.COMPLETE and trial.value == pytest.approx(row["score"])
@@ -159,6 +161,78 @@ def test_an_append_takes_only_its_own_run_and_brings_a_later_refit_s_test_scores
     with pytest.raises(ValueError, match=r"storage='sqlite:///.*/missing/x.db' cannot be opened as an Optuna storage "
                                          r"\(.*\): give a database URL .* \(its folder must exist\)"):
         vt.OptunaExport(f"sqlite:///{tmp_path / 'missing' / 'x.db'}", "s")  # before any search starts
+
+
+def test_values_a_strategy_set_outside_the_space_are_exported_as_they_trained(tmp_path):
+    """A custom strategy's Decision set warmup_steps=50 with IntUniform(0, 10) (Optuna refused the
+    whole export) and learning_rate=0.5 with LogUniform(1e-3, 1e-1) (exported as 0.1): the
+    distribution is widened to hold them, the same for every trial (Optuna's importances take a
+    parameter only where the trials' distributions agree)."""
+    import dataclasses
+    import warnings
+
+    @dataclasses.dataclass(frozen=True)
+    class Boost(vt.RandomSearch):
+        acts_during_training = True
+
+        def decision_epochs(self, state, epochs):
+            return [1]
+
+        def decide(self, state, snapshot, key):  # member 0 only
+            return state, vt.Decision(hp={"learning_rate": np.full(snapshot.size, 0.5),
+                                          "warmup_steps": np.full(snapshot.size, 50)},
+                                      update=np.arange(snapshot.size) == 0)
+
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), warmup_steps=vt.IntUniform(0, 10),
+                     optimizer=vt.Fixed("sgd"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the Decision's warning: values outside the space)
+        result = vt.tune(vt.MLP(hidden=1, units=8), space, vt.load_dataset("iris"), Boost(population=2), epochs=2,
+                         batch_size=32, progress=False)
+    assert result.members["learning_rate"][0] == 0.5 and result.members["warmup_steps"][0] == 50
+    study = result.to_optuna(f"sqlite:///{tmp_path / 'runs.db'}", "s")
+    assert study.trials[0].params == {"learning_rate": 0.5, "warmup_steps": 50}
+    assert study.trials[1].params["learning_rate"] == pytest.approx(result.members["learning_rate"][1], rel=1e-6)
+    for trial in study.trials:
+        assert trial.distributions == {"learning_rate": optuna.distributions.FloatDistribution(1e-3, 0.5, log=True),
+                                       "warmup_steps": optuna.distributions.IntDistribution(0, 50)}
+    assert set(optuna.search_space.intersection_search_space(study.trials)) == {"learning_rate", "warmup_steps"}
+
+
+def test_with_evaluate_every_the_curve_is_the_validated_epochs_only():
+    """evaluate_every=2 over 5 epochs validates at epochs 2, 4 and 5: epochs 1 and 3 were exported
+    too, copies of the score before (the curve carries it on)."""
+    result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-2, 3e-1)),
+                     vt.load_dataset("iris"), vt.RandomSearch(population=2), epochs=5, batch_size=32, evaluate_every=2,
+                     progress=False)
+    for trial, curve in zip(result.to_optuna().trials, result.curves["val_score"]):
+        assert trial.intermediate_values == {e: pytest.approx(curve[e - 1]) for e in (2, 4, 5)}
+        assert trial.value == pytest.approx(curve[-1])
+
+
+def test_a_trial_refit_at_an_earlier_end_and_no_longer_has_test_score_none(tmp_path):
+    """README: the study's test_scores holds None for a trial refit at an earlier end of a run that
+    searched on since (and no longer among the best); its key was left out instead."""
+    storage, run_dir = f"sqlite:///{tmp_path / 'runs.db'}", str(tmp_path / "run")
+    tune = lambda rounds, **kw: vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)),  # noqa: E731
+                                        vt.load_dataset("diabetes"), vt.RandomSearch(population=3, rounds=rounds),
+                                        epochs=1, metric="mse", progress=False, run_dir=run_dir, **kw)
+    tune(1).to_optuna(storage, "s")
+    refit = tune(1, resume=True, refit=1)
+    assert refit.to_optuna(storage, "s", append=True).user_attrs["test_scores"] == {
+        str(refit.best_index): pytest.approx(-refit.test_score)}
+    seen = []
+
+    def on_round(results):  # the round searched on, before its refit: no row has a test score
+        seen.append(vt.OptunaExport(storage, "s")(results) or optuna.load_study(study_name="s", storage=storage)
+                    .user_attrs["test_scores"])
+
+    on = tune(2, resume=True, refit=1, on_round=on_round)
+    assert seen == [{str(refit.best_index): None}]
+    study = on.to_optuna(storage, "s", append=True)
+    want = {str(refit.best_index): None}  # (every trial was held before the refit: its scores are the study's)
+    want.update({str(i): pytest.approx(-t) for i, t in enumerate(on.members["test_score"]) if np.isfinite(t)})
+    assert study.user_attrs["test_scores"] == want
 
 
 def test_bad_arguments_are_refused_with_the_fix_before_anything_trains():

@@ -131,6 +131,25 @@ def test_a_plot_of_a_run_where_every_member_failed_says_so(figures):
         "diverged (no score), drawn at the edge"]
 
 
+def test_a_pruned_member_s_curves_end_at_its_last_trained_epoch_and_one_point_shows(figures):
+    """A member halving pruned after 1 of 4 epochs: its validation curve carries its score on in
+    results.curves, and was drawn over 3 epochs it never trained; its one-point training loss
+    had no marker, so it was not drawn at all."""
+    result = made_results([0.9, 0.8, 0.7], epochs=4, status=["ok", "pruned", "pruned"])
+    result.members["epochs_trained"] = [4, 1, 2]
+    for i, trained in [(1, 1), (2, 2)]:  # as the engine records them: the score carried on, no loss
+        result.curves["val_score"][i, trained:] = result.curves["val_score"][i, trained - 1]
+        result.curves["train_loss"][i, trained:] = np.nan
+    plots.plot_curves(result, "curves.png")
+    ax_score, ax_loss = figures[0].axes
+    for ax in (ax_score, ax_loss):
+        drawn = [int(np.isfinite(line.get_ydata()).sum()) for line in ax.get_lines()]
+        assert drawn == [4, 1, 2]  # best first: up to each member's epochs_trained
+        one = ax.get_lines()[1]
+        assert one.get_marker() == "o" and list(one.get_markevery()) == [0]  # a single point is marked
+        assert ax.get_lines()[0].get_marker() in ("None", None, "") and ax.get_lines()[2].get_marker() in ("None", None, "")
+
+
 def test_a_momentum_panel_spans_its_range_on_its_own_scale(figures):
     """OneMinusLogUniform(0.5, 0.99): the axis was padded in momentum before its scale was set,
     reached past 1 and stretched over twelve decades, every point in its first seventh."""

@@ -140,6 +140,8 @@ def _run_dir_flags(parser) -> None:
     parser.add_argument("--optuna", default=None, metavar="STORAGE",
                         help="keep an Optuna study (named after the run directory) up to date after each round, "
                              "e.g. sqlite:///runs.db, for optuna-dashboard")
+    parser.add_argument("--study-name", default=None, metavar="NAME",
+                        help="the --optuna study's name (default: the run directory's name)")
 
 
 def _process_flags(parser) -> None:
@@ -358,13 +360,17 @@ def _needs(table: dict, kind: str, keys: tuple[str, ...], example: str) -> None:
 def _execute(config: dict[str, Any], out: str, args) -> int:
     import vmaptune as vt
 
-    from vmaptune.optuna_study import CLI_FIXES
+    from vmaptune.optuna_study import RUN_FIXES
     from vmaptune.run_dir import holds_run
     from vmaptune.startup import describe
 
     if os.path.isdir(out) and holds_run(out) and not (args.resume or args.overwrite):  # (said in the flags' words)
         raise ValueError(f"{out!r} already holds a run: add --resume to continue it, --overwrite to replace it, or "
                          f"--out DIR for another run directory.")
+    if args.study_name is not None and args.optuna is None:
+        raise ValueError(f"--study-name {args.study_name!r} names the study of --optuna: add --optuna STORAGE "
+                         f"(e.g. sqlite:///runs.db), or leave --study-name out.")
+    study = _study_name(out) if args.study_name is None else args.study_name
     started = time.perf_counter()
     _join_processes(args)
     model, space, data, strategy, kwargs = build(config)
@@ -372,8 +378,10 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     with warnings.catch_warnings(), _optuna_logs_quiet(import_optuna=args.optuna is not None):
         warnings.filterwarnings("ignore", message="interrupted: ")  # said below in one line
         warnings.filterwarnings("ignore", message=r"vt\.tune: all \d+ members failed")  # the summary says it
-        on_round = None if args.optuna is None else vt.OptunaExport(args.optuna, _study_name(out),
-                                                                    overwrite=args.overwrite, _fixes=CLI_FIXES)
+        on_round = None if args.optuna is None else vt.OptunaExport(args.optuna, study, overwrite=args.overwrite,
+                                                                    _fixes=RUN_FIXES)
+        if on_round is not None and not args.overwrite and vt.distributed.is_primary():
+            _check_study(args.optuna, study, out, args.resume)
         result = vt.tune(model, space, data, strategy=strategy, progress=not args.no_progress, run_dir=out,
                          resume=args.resume, overwrite=args.overwrite, on_round=on_round, **kwargs)
         if on_round is not None and vt.distributed.is_primary() and not result.settings.get("interrupted"):
@@ -399,13 +407,32 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
         print(f"\n{len(result)} members trained in {seconds:.1f} s ({layout}); run directory: {out}")
     print(f"time: {describe({**result.settings['time'], 'data_seconds': data_seconds})}")
     print(f"see the plots with: vmaptune report {out}")
-    if args.optuna is not None:
-        print(f"and in Optuna's dashboard: optuna-dashboard {args.optuna} (study {_study_name(out)!r})")
+    if on_round is not None and on_round.error is None:
+        print(f"and in Optuna's dashboard: optuna-dashboard {args.optuna} (study {study!r})")
+    elif on_round is not None:  # (the warnings said why after each round)
+        print(f"the Optuna study {study!r} in {args.optuna} is not up to date ({on_round.error}); once that is "
+              f"fixed: vmaptune export {out} --optuna {args.optuna} --study-name {study} --append", file=sys.stderr)
     if not result.succeeded:
         print(f"vmaptune {args.command}: the run finished, but no member succeeded (exit code "
               f"{NO_MEMBER_SUCCEEDED}).", file=sys.stderr)
         return NO_MEMBER_SUCCEEDED
     return 0
+
+
+def _check_study(storage: str, study: str, out: str, resume: bool) -> None:
+    """Before anything trains: a study of that name holding another run's trials (two runs whose
+    --out folders share a name, runs/a/exp and runs/b/exp) is refused, since no export of this
+    run could update it."""
+    import vmaptune as vt
+    from vmaptune.optuna_study import RUN_FIXES, check_study
+
+    results = None
+    if resume:
+        try:  # (the rounds saved so far; none when the run stopped in its first)
+            results = vt.load_results(out)
+        except FileNotFoundError:
+            pass
+    check_study(storage, study, results, _fixes=RUN_FIXES)
 
 
 @contextlib.contextmanager

@@ -6,16 +6,21 @@
 
 One trial per member, in table order. Parameters and their distributions are those vt.OptunaSampler
 gives Optuna (log scales kept; a OneMinusLogUniform `momentum` is the log-scaled
-`one_minus_momentum`; Fixed values go to the study's user attributes). The value is the member's
-score in the metric's own sense: a metric where lower is better (mse) is exported positive, with
-the study minimising it. The validation curve is the trial's intermediate values (step = epoch).
+`one_minus_momentum`; Fixed values go to the study's user attributes). A value a strategy set
+outside the space (a custom strategy's Decision may) is exported as it trained, never clamped: that
+parameter's distribution is widened to hold it, in every trial of the export (Optuna checks only a
+distribution's kind and scale across trials, and its importances take a parameter only where all
+trials' distributions are equal). The value is the member's score in the metric's own sense: a
+metric where lower is better (mse) is exported positive, with the study minimising it. The
+validation curve is the trial's intermediate values (step = epoch), at the epochs it was
+validated (`evaluate_every=k`: every k-th, and its last).
 
 States: a member that trained to the end (or stopped early on its own patience) is COMPLETE; one a
 strategy stopped before the last epoch (successive halving's lower rungs, members packed out) is
-PRUNED, its value None as Optuna's pruned trials have; a diverged member is FAIL. A member of the
-round a Ctrl-C ended (status 'interrupted') is RUNNING, with its curve so far and no parameters
-yet (a strategy may still change them, PBT's does): it is not finished,
-and the run can resume. An append after the resume (`append=True`, vt.OptunaExport, `vmaptune
+PRUNED, its value its last intermediate value, as Optuna gives its own pruned trials; a diverged
+member is FAIL. A member of the round a Ctrl-C ended (status 'interrupted') is RUNNING, with its
+curve so far and no parameters yet (a strategy may still change them, PBT's does): it is not
+finished, and the run can resume. An append after the resume (`append=True`, vt.OptunaExport, `vmaptune
 export --append`) finishes those trials in place (state, value, curve, attributes), so the study
 ends as a fresh export of the finished run (Optuna cannot change a finished trial, so they are
 never exported as FAIL).
@@ -34,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from vmaptune.results import STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_OK, STATUS_PRUNED, Results
+from vmaptune.space import Choice, OneMinusLogUniform
 from vmaptune.strategies.optuna_sampler import _import_optuna, optuna_param, to_optuna_value
 
 #: Settings copied to the study's user attributes.
@@ -47,7 +53,8 @@ RUN_IDENTITY = ("model", "dataset", "task", "metric", "loss", "optimizer", "epoc
 #: give them in the metric's own sense, as its value (an mse positive).
 SCORE_COLUMNS = ("score", "best_score", "final_score", "test_score")
 #: The study's user attribute holding test scores a refit added after their trials finished
-#: (Optuna cannot change a finished trial's attributes): trial number -> test score.
+#: (Optuna cannot change a finished trial's attributes): trial number -> test score, None for a
+#: trial refit at an earlier end of a run that searched on since (no longer among the best).
 TEST_SCORES = "test_scores"
 
 
@@ -65,6 +72,14 @@ CLI_FIXES = {
               "for another study",
     "other_run": "use --append only with the run that made the study, or pass --overwrite to replace it",
     "anew": "pass --overwrite to export the run anew",
+}
+#: `vmaptune run --optuna` (and demo): the run exports as it goes, and its --overwrite starts the run anew too.
+RUN_FIXES = {
+    "name": "study {name!r}",
+    "exists": "pass --study-name NAME for another study, or --overwrite to replace it (and start the run anew)",
+    "other_run": "pass --study-name NAME for a study of this run's own, or another --out (--overwrite replaces "
+                 "that study and starts the run anew)",
+    "anew": "export the run anew once it ends: vmaptune export RUN_DIR --optuna STORAGE --overwrite",
 }
 
 
@@ -117,6 +132,30 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
     study.set_user_attr("vmaptune", {**{k: _plain(settings.get(k)) for k in STUDY_SETTINGS if k in settings},
                                      "fixed": {k: _plain(v) for k, v in fixed.items()}})
     return study
+
+
+def check_study(storage: Any, study_name: str, results: Results | None, _fixes: dict = PYTHON_FIXES) -> None:
+    """Before a run that exports as it goes (vt.OptunaExport) starts: refuses a study of that name
+    holding another run's trials, which no export of this run could then update (every round
+    would warn, and the study shown be the other run's). results: the run's so far (a resumed
+    run), None for a run starting, whose study must not hold trials yet."""
+    optuna = _import_optuna()
+    opened = open_storage(storage)
+    if opened is None:  # (in memory: nothing there before the run)
+        return
+    try:
+        study = optuna.load_study(study_name=study_name, storage=opened)
+    except KeyError:  # (none of that name yet: the first export creates it)
+        return
+    held = study.get_trials(deepcopy=False)
+    where = f"{_fixes['name'].format(name=study_name)} in {storage!r}"
+    if held and results is None:
+        raise ValueError(f"{where} already holds {len(held)} trials of another run (a run starting exports to a "
+                         f"study of its own): {_fixes['other_run']}.")
+    if held:
+        _check_same_run(study, results.settings, where, _fixes)
+        _appendable(optuna, held, results, results.metric_sign, _time(results.settings.get("started_at")), where,
+                    _fixes)
 
 
 def check_storage(storage: Any) -> None:
@@ -181,9 +220,49 @@ def _append(optuna, study, held: list, results: Results, sign: float, started, w
     """Brings a study of this run up to `results`: the study must be this run's (its trials are the
     table's first members, with their parameters); its RUNNING trials (members interrupted when it
     was exported) get their members' state, value, curve and attributes now, and the members after
-    its trials are added. Only the rows from its first RUNNING trial (else its last trial, to
-    compare) on are built: a long run appends a round at a time. Everything is checked before the
-    study is changed."""
+    its trials are added. Everything is checked before the study is changed."""
+    RUNNING = optuna.trial.TrialState.RUNNING
+    first, fresh, pairs = _appendable(optuna, held, results, sign, started, where, fixes)
+    storage = study._storage  # (Optuna's storage API: what study.tell and trial.report write through)
+    for old, new in pairs:
+        if old.state != RUNNING:
+            continue
+        trial_id = old._trial_id
+        if new.state != RUNNING:  # its values, now final
+            for name, value in new.params.items():
+                distribution = new.distributions[name]
+                storage.set_trial_param(trial_id, name, distribution.to_internal_repr(value), distribution)
+        for step, value in new.intermediate_values.items():
+            if old.intermediate_values.get(step) != value:
+                storage.set_trial_intermediate_value(trial_id, step, value)
+        for key, value in new.user_attrs.items():
+            if key not in old.user_attrs or old.user_attrs[key] != value:
+                storage.set_trial_user_attr(trial_id, key, value)
+        if new.state != RUNNING:  # (last: a finished trial is no longer updatable)
+            storage.set_trial_state_values(trial_id, new.state, None if new.value is None else [new.value])
+    study.add_trials(fresh[len(held) - first:])
+    # a refit after the trials finished (the refit follows the last round; `refit=k` on a resumed
+    # finished run): their test scores go to the study's attributes, as Optuna cannot change theirs
+    # (the whole mapping, anew: a run searched on since refits other rows; None: a trial refit at
+    # an earlier end, by its own attribute or the mapping, and no longer)
+    tests = results.members["test_score"].to_numpy() if "test_score" in results.members else ()
+    before = study.user_attrs.get(TEST_SCORES) or {}
+    late = {}
+    for i, trial in enumerate(held):
+        want = _plain(sign * float(tests[i])) if i < len(tests) and np.isfinite(tests[i]) else None
+        if trial.state.is_finished() and (trial.user_attrs.get("test_score") != want
+                                          or (want is None and str(trial.number) in before)):
+            late[str(trial.number)] = want
+    if late or TEST_SCORES in study.user_attrs:
+        study.set_user_attr(TEST_SCORES, late)
+
+
+def _appendable(optuna, held: list, results: Results, sign: float, started, where: str, fixes: dict) -> tuple:
+    """Checks that `results` can bring a study holding the trials `held` up to date (they are this
+    run's first members, with their parameters) -> (first, fresh, pairs): the row of the first
+    trial to compare, the trials of the rows from it on, and (held, fresh) pairs. Only the rows
+    from its first RUNNING trial (else its last trial, to compare) on are built: a long run
+    appends a round at a time."""
     RUNNING = optuna.trial.TrialState.RUNNING
     members = results.members["member"].tolist()
     if len(held) > len(members) or [t.user_attrs.get("member") for t in held] != members[:len(held)]:
@@ -208,35 +287,7 @@ def _append(optuna, study, held: list, results: Results, sign: float, started, w
                if stale else f"trials {_numbers(lost)} hold intermediate values at epochs the run no longer has, "
                f"which Optuna cannot remove")
         raise ValueError(f"{where}: {why}: {fixes['anew']}.")
-    storage = study._storage  # (Optuna's storage API: what study.tell and trial.report write through)
-    for old, new in pairs:
-        if old.state != RUNNING:
-            continue
-        trial_id = old._trial_id
-        if new.state != RUNNING:  # its values, now final
-            for name, value in new.params.items():
-                distribution = new.distributions[name]
-                storage.set_trial_param(trial_id, name, distribution.to_internal_repr(value), distribution)
-        for step, value in new.intermediate_values.items():
-            if old.intermediate_values.get(step) != value:
-                storage.set_trial_intermediate_value(trial_id, step, value)
-        for key, value in new.user_attrs.items():
-            if key not in old.user_attrs or old.user_attrs[key] != value:
-                storage.set_trial_user_attr(trial_id, key, value)
-        if new.state != RUNNING:  # (last: a finished trial is no longer updatable)
-            storage.set_trial_state_values(trial_id, new.state, None if new.value is None else [new.value])
-    study.add_trials(fresh[len(held) - first:])
-    # a refit after the trials finished (the refit follows the last round; `refit=k` on a resumed
-    # finished run): their test scores go to the study's attributes, as Optuna cannot change theirs
-    # (the whole mapping, anew: a run searched on since refits other rows; None: no longer refit)
-    tests = results.members["test_score"].to_numpy() if "test_score" in results.members else ()
-    late = {}
-    for i, trial in enumerate(held):
-        want = _plain(sign * float(tests[i])) if i < len(tests) and np.isfinite(tests[i]) else None
-        if trial.state.is_finished() and trial.user_attrs.get("test_score") != want:
-            late[str(trial.number)] = want
-    if late or TEST_SCORES in study.user_attrs:
-        study.set_user_attr(TEST_SCORES, late)
+    return first, fresh, pairs
 
 
 def _numbers(numbers: list[int]) -> str:
@@ -265,13 +316,15 @@ class OptunaExport:
         check_storage(storage)  # (before the search starts: a typo is said now, not after every round)
         self.storage, self.study_name, self._fixes = storage, study_name, _fixes
         self.overwrite = bool(overwrite)  # the first export replaces a study of that name (a run started over)
+        self.error: str | None = None  # why the last export failed (None: the study is up to date)
 
     def __call__(self, results: Results) -> None:
         try:
             to_optuna(results, self.storage, self.study_name, overwrite=self.overwrite, append=not self.overwrite,
                       _fixes=self._fixes)
-            self.overwrite = False
+            self.overwrite, self.error = False, None
         except Exception as err:  # a view that fails must not end an hours-long search: said, and it goes on
+            self.error = str(err).rstrip(".")
             warnings.warn(f"OptunaExport: the study {self.study_name!r} in {self.storage!r} was not updated after "
                           f"round {results.settings.get('rounds', '?')}: {str(err).rstrip('.')}. The search goes on; "
                           f"export its results later with result.to_optuna(...) or `vmaptune export`.", UserWarning,
@@ -283,8 +336,12 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
     TrialState = optuna.trial.TrialState
     space, table, settings = results.space, results.members, results.settings
     params = {n: p for n, d in space.items() if (p := optuna_param(n, d)) is not None}
-    distributions = dict(params.values())
+    # every member's values as trained, and distributions holding them all (the whole table's, so
+    # an append's new trials get a fresh export's distributions)
+    values = {n: _optuna_values(space[n], dist, results.hp[n]) for n, (_, dist) in params.items()}
+    distributions = {oname: _holding(dist, values[n]) for n, (oname, dist) in params.items()}
     epochs = int(settings.get("epochs") or 0)
+    every = int(settings.get("evaluate_every") or 1)
     curve = results.curves.get("val_score")
     times = _round_times(settings, started)
     hp_names = set(space.names)
@@ -294,30 +351,68 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
         row = row._asdict()
         status = row.get("status")
         trained = int(row.get("epochs_trained") or 0)
-        if status == STATUS_INTERRUPTED:  # not finished: the run can resume it (an append then finishes it)
+        running = status == STATUS_INTERRUPTED
+        # the epochs it was validated at: every `every`-th, and its last (its budget; an interrupted
+        # member's last is one only at the end); the curve carries the last score on between them
+        steps = {} if curve is None else {
+            e + 1: sign * float(v) for e, v in enumerate(curve[i][:trained]) if np.isfinite(v)
+            and ((e + 1) % every == 0 or e + 1 == epochs or (e + 1 == trained and not running))}
+        if running:  # not finished: the run can resume it (an append then finishes it)
             state, value = TrialState.RUNNING, None
         elif status == STATUS_DIVERGED or not math.isfinite(row.get("score", math.nan)):
             state, value = TrialState.FAIL, None
         elif status == STATUS_PRUNED or (status == STATUS_OK and epochs and trained < epochs):  # (older tables: ok)
-            state, value = TrialState.PRUNED, None  # a strategy ended it before the last epoch
+            # a strategy ended it before the last epoch: its last intermediate value, as Optuna's
+            # study.tell gives a pruned trial
+            state, value = TrialState.PRUNED, steps[max(steps)] if steps else None
         else:
             state, value = TrialState.COMPLETE, sign * float(row["score"])
-        steps = {} if curve is None else {e + 1: sign * float(v) for e, v in enumerate(curve[i]) if np.isfinite(v)
-                                          and e < trained}
         start, end = times.get(int(row["round"]), (None, None))
+        # (a running member's values may still change, PBT's do: given once it finishes, as Optuna's
+        # own running trials get theirs when they are suggested)
+        given = {} if state == TrialState.RUNNING else {oname: values[n][i] for n, (oname, _) in params.items()}
+        lost = {n for n, (oname, _) in params.items() if oname in given and given[oname] is None}
+        given = {k: v for k, v in given.items() if v is not None}
         out.append(optuna.trial.FrozenTrial(
             number=-1, trial_id=-1, state=state, value=value, values=None,
             datetime_start=start or end or datetime.datetime.now(),
             datetime_complete=None if state == TrialState.RUNNING else end or start or datetime.datetime.now(),
-            # (a running member's values may still change, PBT's do: given once it finishes, as Optuna's
-            # own running trials get theirs when they are suggested)
-            params={} if state == TrialState.RUNNING else
-            {oname: to_optuna_value(space[n], dist, results.hp[n][i]) for n, (oname, dist) in params.items()},
-            distributions={} if state == TrialState.RUNNING else distributions,
+            params=given, distributions={k: distributions[k] for k in given},
             intermediate_values=steps, system_attrs={},
+            # (a value no Optuna distribution of its scale holds, a log-scaled 0, is an attribute)
             user_attrs={k: _plain(sign * v if k in SCORE_COLUMNS else v) for k, v in row.items()
-                        if k not in hp_names or k in renamed}))
+                        if k not in hp_names or k in renamed or k in lost}))
     return out
+
+
+def _optuna_values(dist, optuna_dist, encoded) -> list:
+    """A parameter's value for every member, as Optuna's (to_optuna_value), as it trained: a value
+    a strategy set outside the space stays as set (within float32 rounding of a bound it is the
+    bound); None for one no distribution of that scale holds (0 on a log scale, a Choice index
+    past its options)."""
+    out = []
+    for x in np.asarray(encoded, float).tolist():
+        if not math.isfinite(x):
+            out.append(None)
+        elif isinstance(dist, Choice):
+            out.append(dist.options[int(x)] if 0 <= int(x) < len(dist.options) else None)
+        elif dist.low - 1e-6 * abs(dist.low) <= x <= dist.high + 1e-6 * abs(dist.high):  # (float32 rounding)
+            out.append(to_optuna_value(dist, optuna_dist, x))
+        else:
+            v = int(x) if dist.kind == "int" else 1.0 - x if isinstance(dist, OneMinusLogUniform) else x
+            out.append(v if not optuna_dist.log or v >= (1 if dist.kind == "int" else np.finfo(float).tiny) else None)
+    return out
+
+
+def _holding(optuna_dist, values: list):
+    """optuna_dist, widened to hold `values` (None: left out) where one lies outside it."""
+    given = [v for v in values if v is not None]
+    if isinstance(optuna_dist, _import_optuna().distributions.CategoricalDistribution) or not given:
+        return optuna_dist
+    low, high = min(optuna_dist.low, min(given)), max(optuna_dist.high, max(given))
+    if (low, high) == (optuna_dist.low, optuna_dist.high):
+        return optuna_dist
+    return type(optuna_dist)(low, high, log=optuna_dist.log, step=optuna_dist.step)
 
 
 def _round_times(settings: dict, started: datetime.datetime | None) -> dict:

@@ -62,10 +62,15 @@ def _ylim(ax, bulk, sign: float) -> float:
 
 
 def plot_curves(results: Results, path: str, k: int = 10) -> str:
-    """Validation score and training loss per epoch of the k best members -> PNG at `path`."""
+    """Validation score and training loss per epoch of the k best members -> PNG at `path`, each
+    member's up to its epochs_trained (a pruned or stopped member's curves carry its last value on)."""
     plt = _pyplot()
-    val = results.curves.get("val_score", np.zeros((len(results), 0)))
-    loss = results.curves.get("train_loss", np.zeros_like(val))
+    val = np.array(results.curves.get("val_score", np.zeros((len(results), 0))), float)
+    loss = np.array(results.curves.get("train_loss", np.zeros_like(val)), float)
+    if "epochs_trained" in results.members:  # (not drawn over epochs it never trained)
+        trained = results.members["epochs_trained"].to_numpy(dtype=float)
+        untrained = np.arange(val.shape[1])[None, :] >= np.nan_to_num(trained, nan=val.shape[1])[:, None]
+        val[untrained], loss[untrained] = np.nan, np.nan
     # members with a point to draw (a diverged member's curves are NaN throughout)
     top = [i for i in results.ranking()[:k] if np.isfinite(val[i]).any() or np.isfinite(loss[i]).any()]
     if not top:  # an empty pair of axes (and a legend of nothing) would look like a broken plot
@@ -77,11 +82,10 @@ def plot_curves(results: Results, path: str, k: int = 10) -> str:
     fig, (ax_score, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
     sign = results.metric_sign
     epochs = np.arange(1, val.shape[1] + 1)
-    marker = "o" if len(epochs) == 1 else None  # one point is no line: mark it
     for rank, i in enumerate(top):
         label = f"#{rank + 1} (member {results.members['member'].iloc[i]})"
-        ax_score.plot(epochs, sign * val[i], label=label, marker=marker)
-        ax_loss.plot(epochs, loss[i], marker=marker)
+        ax_score.plot(epochs, sign * val[i], label=label, **_isolated_marked(val[i]))
+        ax_loss.plot(epochs, loss[i], **_isolated_marked(loss[i]))
     title = f"top {len(top)} members"
     bulk = _bulk(val[top])
     if bulk is not None:
@@ -96,6 +100,17 @@ def plot_curves(results: Results, path: str, k: int = 10) -> str:
     ax_score.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _isolated_marked(y: np.ndarray) -> dict:
+    """plot() keywords marking the finite points of `y` with no finite neighbour: a point is no
+    line (a member that trained one epoch), and unmarked it is not drawn at all."""
+    finite = np.isfinite(y)
+    neighbour = np.zeros_like(finite)
+    neighbour[1:] |= finite[:-1]
+    neighbour[:-1] |= finite[1:]
+    isolated = np.flatnonzero(finite & ~neighbour)
+    return {"marker": "o", "markersize": 4, "markevery": isolated.tolist()} if isolated.size else {}
 
 
 def plot_scores(results: Results, path: str) -> str:
