@@ -151,6 +151,22 @@ def test_flax_dropout_with_a_traced_rate_is_named_before_anything_compiles(image
 
 
 # -- losses, several targets, your own optimizer ------------------------------------------------------------
+def test_mse_on_a_classifier_is_the_squared_error_of_the_class_probabilities(digits):
+    """Seed 000's least mean squares against cross-entropy: loss='mse' on a classifier trains on
+    mean((softmax(outputs) - one_hot(y))^2) over the classes, Keras' loss='mse' on softmax outputs."""
+    loss = vt.metrics.get_loss("mse", "classification")
+    out = jnp.asarray([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    p = np.exp(np.asarray(out)) / np.exp(np.asarray(out)).sum(axis=1, keepdims=True)
+    expected = np.mean((p - np.eye(3)[[0, 1]]) ** 2, axis=1)
+    np.testing.assert_allclose(loss.per_example(out, jnp.asarray([0, 1])), expected, rtol=1e-6)
+    result = vt.tune(vt.MLP(hidden=1, units=16, loss="mse"), vt.Space(learning_rate=vt.Choice([0.5, 2.0])), digits,
+                     vt.GridSearch(), epochs=3, batch_size=64, progress=False)
+    assert (result.members["status"] == "ok").all() and result.best_score > 0.5  # it learns digits
+    with pytest.raises(ValueError, match=r"loss='mae' is for regression, but the data is classification; use one "
+                                         r"of \['cross_entropy', 'mse'\]"):
+        vt.metrics.get_loss("mae", "classification")
+
+
 def test_huber_and_custom_losses_with_two_regression_targets():
     data = diabetes_two_targets()
     assert data.n_outputs == 2 and data.y_train.shape[1] == 2 and np.asarray(data.y_std).shape == (2,)

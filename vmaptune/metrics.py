@@ -250,6 +250,12 @@ def _cross_entropy(out, y):
     return optax.softmax_cross_entropy_with_integer_labels(out, y)
 
 
+def _probability_squared_error(out, y):
+    """Classification's least mean squares: mean over the k classes of (softmax(out) - one_hot(y))^2,
+    (n,). What Keras trains with loss="mse" on softmax outputs and one-hot labels."""
+    return jnp.mean(jnp.square(jax.nn.softmax(out) - jax.nn.one_hot(y, out.shape[-1], dtype=out.dtype)), axis=-1)
+
+
 LOSSES = {
     "cross_entropy": ("classification", _cross_entropy),
     "mse": ("regression", _per_output_mean(lambda o, y: jnp.square(o - y))),
@@ -258,6 +264,9 @@ LOSSES = {
     "log_cosh": ("regression", _per_output_mean(lambda o, y: optax.log_cosh(o, y))),
 }
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
+#: Names that mean another loss on a classification task: "mse" there is the squared error of the
+#: class probabilities against one-hot labels (the least mean squares cost against cross-entropy).
+CLASSIFICATION_LOSSES = {"mse": _probability_squared_error}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,8 +285,8 @@ class Loss:
 
 
 def get_loss(loss: "str | Callable | Loss | None", task: str) -> Loss:
-    """The training loss: a name from LOSSES (default cross_entropy or mse), a vt Loss, or your
-    own fn(outputs, targets) -> per-example loss (n,)."""
+    """The training loss: a name from LOSSES (default cross_entropy or mse; "mse" on a classifier
+    is CLASSIFICATION_LOSSES'), a vt Loss, or your own fn(outputs, targets) -> per-example loss (n,)."""
     if isinstance(loss, Loss):
         return loss
     if loss is None:
@@ -288,8 +297,11 @@ def get_loss(loss: "str | Callable | Loss | None", task: str) -> Loss:
         raise ValueError(f"loss={loss!r} is unknown; choose from {sorted(LOSSES)} or pass a function "
                          f"fn(outputs, targets) -> per-example loss of shape (n,).")
     loss_task, fn = LOSSES[loss]
+    if task == "classification" and loss in CLASSIFICATION_LOSSES:
+        return Loss(loss, CLASSIFICATION_LOSSES[loss])
     if loss_task != task:
-        options = sorted(n for n, (t, _) in LOSSES.items() if t == task)
+        options = sorted({n for n, (t, _) in LOSSES.items() if t == task} |
+                         (set(CLASSIFICATION_LOSSES) if task == "classification" else set()))
         raise ValueError(f"loss={loss!r} is for {loss_task}, but the data is {task}; use one of {options}.")
     return Loss(loss, fn)
 

@@ -133,6 +133,10 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
             if "norm" in name.lower() or name.lower() in ("bn", "use_bn"):  # (not batch_size, which it looks like)
                 hint = (f" {type(model).__name__} has no normalisation layers to switch: build your network with "
                         f"flax's nn.BatchNorm and search it through vt.Linen (scripts/batchnorm_vs_not.py).")
+            if name.lower() in ("loss", "cost", "cost_function", "criterion", "objective"):
+                hint = (f" The training loss is the model's, one per search: {type(model).__name__}(loss='mse') "
+                        f"(on a classifier the class probabilities' squared error, against the default "
+                        f"'cross_entropy'); run one search per loss and compare their results.")
             if getattr(model, "takes_any_keyword", lambda: False)():
                 hint += (f" ({model!r} takes **kwargs, whose names vmaptune cannot see: name each argument the "
                          f"space sets, e.g. def build({name}=..., **rest).)")
