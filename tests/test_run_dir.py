@@ -317,7 +317,8 @@ def test_ctrl_c_in_a_later_hyperband_bracket_keeps_it(data, tmp_path, monkeypatc
         result = vt.tune(*args, run_dir=str(tmp_path / "hb"), **SMALL)
     assert result.settings["interrupted"] and whole.members["round"].max() >= 1
     done = result.members["status"] != "interrupted"
-    assert (result.members.loc[~done, "rung"] == -1).all() and (result.members.loc[done, "rung"] >= 0).all()
+    # the bracket in progress is at its rung in progress (its only one), the finished ones at theirs
+    assert (result.members.loc[~done, "rung"] == 0).all() and (result.members.loc[done, "rung"] >= 0).all()
     pd.testing.assert_frame_equal(result.members[done], whole.members[whole.members["round"] < result.members["round"].max()])
 
 
@@ -673,7 +674,7 @@ def test_members_a_halving_round_pruned_before_the_interrupt_read_pruned_not_int
     def interrupt(self, *a, **k):
         record(self, *a, **k)
         counted["n"] += 1
-        if counted["n"] == 3:  # in the second rung (epochs 2-3 of 4), after the first rung's cut
+        if counted["n"] == 3:  # in the last rung (epochs 3-4 of 4), after two cuts
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(population.PopulationRun, "_record", interrupt)
@@ -683,7 +684,13 @@ def test_members_a_halving_round_pruned_before_the_interrupt_read_pruned_not_int
     status = result.members["status"].to_numpy()
     assert sorted(set(status)) == ["interrupted", "pruned"]
     pruned = status == "pruned"
-    assert (result.members["epochs_trained"][pruned] < result.members["epochs_trained"][~pruned].min()).all()
+    members = result.members
+    assert (members["epochs_trained"][pruned] < members["epochs_trained"][~pruned].min()).all()
+    # the pruned ones trained their rung's budget; the rest train in the last rung (2 of 8 members,
+    # epochs 3-4), toward its budget
+    assert (members["rung"][~pruned] == 2).all() and (members["rung"][pruned] < 2).all()
+    assert (members["epochs_trained"][pruned] == members["budget_epochs"][pruned]).all()
+    assert (members["epochs_trained"][~pruned] <= members["budget_epochs"][~pruned]).all()
 
 
 def test_a_finished_run_resumed_keeps_its_refit_and_one_without_checkpoints_is_never_replaced(data, tmp_path):

@@ -311,8 +311,11 @@ class _Halving(Strategy):
 
     def member_columns(self, state: HalvingState) -> dict[str, np.ndarray]:
         """Extra table columns for the last bracket's members (n_0,): rung (the last rung reached,
-        0-based) and budget_epochs (the epochs it trained); Hyperband adds bracket."""
-        reached = np.asarray(state.reached)
+        0-based) and budget_epochs (the epochs it trained); Hyperband adds bracket. A round cut short
+        (Ctrl-C): the members still training are at the rung in progress, its budget ahead of them."""
+        reached = np.asarray(state.reached).copy()
+        if not state.trained and len(state.ids):  # (vt.tune's round is over once trained is set)
+            reached[np.asarray(state.ids)] = state.rung
         budgets = np.asarray([0] + [r for _, r in state.plan[state.last_bracket]])
         columns = {"rung": reached, "budget_epochs": budgets[reached + 1]}
         if isinstance(self, Hyperband):
