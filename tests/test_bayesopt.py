@@ -78,6 +78,15 @@ def test_log_ei_and_log_pi_are_the_logs_of_the_closed_forms_where_those_underflo
     assert np.asarray(acquisition.expected_improvement(mean, jnp.float32(std), 0.2))[z < -15].max() == 0.0
     grad = jax.vmap(jax.grad(lambda m: acquisition.log_expected_improvement(m, jnp.float32(std), 0.2)))(mean)
     assert np.isfinite(np.asarray(grad)).all() and (np.asarray(grad) > 0).all()
+    # d log EI / d mean = Phi(z) / (std h(z)), at the branches' edges too
+    z64 = np.asarray(mean - 0.2, np.float64) / std
+    h = np.exp(expected_ei - np.log(std))
+    np.testing.assert_allclose(grad[z64 > -30], (scipy.stats.norm.cdf(z64) / (std * h))[z64 > -30], rtol=1e-3)
+    for edge in (-1.0, -8.0):  # exactly at a branch's edge (std 1, best 0: z is the mean)
+        slope = float(jax.grad(lambda m: acquisition.log_expected_improvement(m, jnp.float32(1.0), 0.0))(
+            jnp.float32(edge)))
+        h_edge = scipy.stats.norm.pdf(edge) + edge * scipy.stats.norm.cdf(edge)
+        assert slope == pytest.approx(scipy.stats.norm.cdf(edge) / h_edge, rel=1e-3)
 
 
 def test_acquisition_value_dispatches_by_name_and_by_traced_index():

@@ -395,6 +395,19 @@ def test_a_run_whose_study_holds_another_run_is_refused_before_it_trains(tmp_pat
     assert main([*demo, "--out", b, "--seed", "1", "--resume", "--study-name", "exp-b"]) == 0
     assert main(["demo", "--out", b, "--seed", "1", "--resume", "--study-name", "exp-b"]) == 2
     assert "--study-name 'exp-b' names the study of --optuna: add --optuna STORAGE" in capsys.readouterr().err
+    # a process other than 0 does not check: it stops with process 0's refusal, before anything trains
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vt.distributed, "is_primary", lambda: False)
+        patch.setattr(vt.distributed, "any_process", lambda flag: True)  # (process 0 refused)
+        assert main([*demo, "--out", str(tmp_path / "d" / "exp"), "--seed", "1"]) == 2
+    assert "process 0 refused the run: the Optuna study 'exp'" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "d")
+    # --overwrite replaces the study when the run starts: stopped before its first export, the run
+    # resumes into no study, not into the other run's (which its resume would refuse)
+    from vmaptune.cli import _check_study
+    _check_study(db, "exp", b, resume=False, overwrite=True)
+    assert "exp" not in optuna.get_all_study_names(storage=db)
+    _check_study(db, "exp", b, resume=True, overwrite=False)  # nothing there to refuse
     # an export that failed as the run went (the database gone): no dashboard line for a study not written
     c = str(tmp_path / "c")
     with pytest.MonkeyPatch.context() as patch:

@@ -109,6 +109,8 @@ def test_a_sample_draws_distinct_points_of_the_grid_from_the_key():
     in_c_order = ask_all(GridSearch(values=values, population=64), space)[0]
     drawn = ask_all(whole, space)[0]
     assert sorted(drawn[0], key=str) == sorted(in_c_order[0], key=str) and drawn != in_c_order
+    keyless = whole.init(space)  # ask / tell without a key: the whole grid, in C order
+    assert keyless.points is None and keyless.size == 40
     larger = GridSearch(values=values, population=64, sample=50)  # more than the grid: said, as scikit-learn says it
     with pytest.warns(UserWarning, match=r"GridSearch\(sample=50\): the grid has only 40 points \(\{'lr': 5, "
                                          r"'act': 2, 'n': 4\}\); all of them are searched, once each"):

@@ -313,3 +313,36 @@ def test_an_interrupted_run_exported_then_resumed_and_appended_is_its_fresh_expo
                                          r"to export the run anew\."):
         finished.to_optuna(storage, "legacy", append=True)
     assert _as_exported(finished.to_optuna(storage, "legacy", overwrite=True)) == want
+
+
+def test_members_pruned_before_the_interrupt_stay_running_until_an_append_finishes_them(tmp_path):
+    """Successive halving cut short in its last rung: the members it pruned before read 'pruned',
+    but a strategy may still copy a network into one (PBT's exploit does), and Optuna cannot change
+    a finished trial; so the whole round is RUNNING, and the append after the resume ends as a
+    fresh export (final scores and all)."""
+    import signal
+
+    from vmaptune import interrupts, population
+
+    run_dir, storage = str(tmp_path / "run"), f"sqlite:///{tmp_path / 'runs.db'}"
+    args = (vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0)), vt.load_dataset("iris"),
+            vt.SuccessiveHalving(population=8, min_epochs=1, eta=2))
+    small = dict(epochs=4, batch_size=32, seed=3, progress=False)
+    record, chunks = population.PopulationRun._record, {"n": 0}
+
+    def record_then_ctrl_c(self, *a, **k):
+        record(self, *a, **k)
+        chunks["n"] += 1
+        if chunks["n"] == 3:  # the last rung (epochs 3-4), after two cuts
+            interrupts._STATE["pending"] = signal.SIGINT
+
+    with pytest.MonkeyPatch.context() as patch, pytest.warns(UserWarning, match=r"interrupted: returning 0 finished"):
+        patch.setattr(population.PopulationRun, "_record", record_then_ctrl_c)
+        vt.tune(*args, run_dir=run_dir, **small)
+    interrupted = vt.load_results(run_dir)
+    assert "pruned" in set(interrupted.members["status"]) and "interrupted" in set(interrupted.members["status"])
+    study = interrupted.to_optuna(storage, "s")
+    assert [t.state for t in study.trials] == [States.RUNNING] * 8
+    finished = vt.tune(*args, run_dir=run_dir, resume=True, **small)
+    finished.to_optuna(storage, "s", append=True)
+    assert _as_exported(optuna.load_study(study_name="s", storage=storage)) == _as_exported(finished.to_optuna())

@@ -334,6 +334,27 @@ def test_the_refit_replays_the_schedule_a_member_trained_with(digits, monkeypatc
         np.testing.assert_allclose(dropout, schedule.value_at("dropout", epoch), rtol=1e-6)
 
 
+def test_a_refit_starts_from_the_initial_weights_its_network_grew_from(digits, monkeypatch):
+    """A row's network may have been copied in from another member (lineage 'a>b>i'): its refit
+    starts from member a's initial weights, as the network it scored did, not from member i's."""
+    import vmaptune.search as search_module
+
+    seen = {}
+    real = search_module.refit_and_test
+
+    def spy(*args, member_ids, **kwargs):
+        seen["ids"] = np.asarray(member_ids)
+        return real(*args, member_ids=member_ids, **kwargs)
+
+    monkeypatch.setattr(search_module, "refit_and_test", spy)
+    result = vt.tune(MODEL, SPACE, digits, PBT(population=4, interval=1, fraction=0.5), epochs=3, batch_size=BATCH,
+                     refit=4, progress=False)
+    table = result.members.iloc[result.ranking()[:4]]
+    roots = [int(text.split(">")[0]) for text in table["lineage"]]
+    assert (table["member"].to_numpy() != roots).any()  # (some network was copied in)
+    np.testing.assert_array_equal(seen["ids"], roots)
+
+
 # -- bad input: argument, value and fix in the message ------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
     (dict(fraction=0.0), r"fraction must be a number in \(0, 0.5\], got fraction=0.0.*try fraction=0.25"),

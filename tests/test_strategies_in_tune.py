@@ -179,6 +179,23 @@ def test_a_decision_the_engine_cannot_apply_is_refused_naming_the_hook(digits, d
                 batch_size=64, progress=False)
 
 
+def _keep_three_then_copy_into_the_fourth(state, snapshot):
+    if snapshot.epochs_done == 1:
+        return state, vt.Decision(keep=np.arange(3))
+    copy_from = np.arange(snapshot.size)
+    copy_from[3] = 0
+    return state, vt.Decision(copy_from=copy_from)
+
+
+def test_a_copy_into_a_member_packed_out_is_refused(digits):
+    """A member packed out has no training state left to take another's into: its row would read
+    another network's record over epochs it never trained."""
+    with pytest.raises(ValueError, match=r"Decision.copy_from copies into members \[3\], which were "
+                                         r"packed out of the population.*Copy into members still in it"):
+        vt.tune(vt.MLP(hidden=1), COPY_SPACE, digits, _Decides(population=4, decision=_keep_three_then_copy_into_the_fourth,
+                                                               looks=(1, 2)), epochs=3, batch_size=64, progress=False)
+
+
 def test_end_training_returns_the_state_only_and_out_of_range_values_warn(digits):
     no_change = lambda state, s: (state, None)
     with pytest.raises(TypeError, match=re.escape("_Decides.end_training must return the state only, got (state, "

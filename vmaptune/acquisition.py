@@ -73,9 +73,10 @@ def _log_h(z: Array) -> Array:
     about -13), its log still orders points and has a gradient. For z <= -1, h = phi(z) (1 - |z| R)
     with Mills' ratio R = Phi(z) / phi(z), and below -8 phi(z) / z^2 (1 - 3/z^2 + 15/z^4 - ...). Each branch
     reads only inputs of its own range, so no NaN reaches a gradient through a branch not taken."""
+    # (where, not clip: clip halves the gradient at its bounds, where the branch taken needs all of it)
     near = jnp.where(z > -1.0, z, 0.0)
-    mid = jnp.clip(z, -_MILLS_UNTIL, -1.0)
-    tail = jnp.minimum(z, -_MILLS_UNTIL)
+    mid = jnp.where((z <= -1.0) & (z > -_MILLS_UNTIL), z, -2.0)
+    tail = jnp.where(z <= -_MILLS_UNTIL, z, -_MILLS_UNTIL)
     direct = jnp.log(norm.pdf(near) + near * norm.cdf(near))
     # Phi / phi as Phi * exp(z^2 / 2) sqrt(2 pi): a quotient's gradient would square phi(-8) to 0
     mills = (-0.5 * mid**2 - _HALF_LOG_2PI

@@ -380,8 +380,16 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
         warnings.filterwarnings("ignore", message=r"vt\.tune: all \d+ members failed")  # the summary says it
         on_round = None if args.optuna is None else vt.OptunaExport(args.optuna, study, overwrite=args.overwrite,
                                                                     _fixes=RUN_FIXES)
-        if on_round is not None and not args.overwrite and vt.distributed.is_primary():
-            _check_study(args.optuna, study, out, args.resume)
+        if on_round is not None:  # process 0 checks (or replaces) the study; every process stops on a refusal
+            refusal = None
+            if vt.distributed.is_primary():
+                try:
+                    _check_study(args.optuna, study, out, args.resume, args.overwrite)
+                except ValueError as err:
+                    refusal = err
+            if vt.distributed.any_process(refusal is not None):
+                raise refusal or ValueError(f"process 0 refused the run: the Optuna study {study!r} in "
+                                            f"{args.optuna!r} cannot take it (process 0's message says why).")
         result = vt.tune(model, space, data, strategy=strategy, progress=not args.no_progress, run_dir=out,
                          resume=args.resume, overwrite=args.overwrite, on_round=on_round, **kwargs)
         if on_round is not None and vt.distributed.is_primary() and not result.settings.get("interrupted"):
@@ -419,13 +427,17 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     return 0
 
 
-def _check_study(storage: str, study: str, out: str, resume: bool) -> None:
+def _check_study(storage: str, study: str, out: str, resume: bool, overwrite: bool) -> None:
     """Before anything trains: a study of that name holding another run's trials (two runs whose
     --out folders share a name, runs/a/exp and runs/b/exp) is refused, since no export of this
-    run could update it."""
+    run could update it. With --overwrite it is deleted now, as the run directory is replaced: a
+    run stopped before its first export then resumes into no study, not into the other run's."""
     import vmaptune as vt
-    from vmaptune.optuna_study import RUN_FIXES, check_study
+    from vmaptune.optuna_study import RUN_FIXES, check_study, delete_study
 
+    if overwrite:
+        delete_study(storage, study)
+        return
     results = None
     if resume:
         try:  # (the rounds saved so far; none when the run stopped in its first)

@@ -18,9 +18,10 @@ validated (`evaluate_every=k`: every k-th, and its last).
 States: a member that trained to the end (or stopped early on its own patience) is COMPLETE; one a
 strategy stopped before the last epoch (successive halving's lower rungs, members packed out) is
 PRUNED, its value its last intermediate value, as Optuna gives its own pruned trials; a diverged
-member is FAIL. A member of the round a Ctrl-C ended (status 'interrupted') is RUNNING, with its
-curve so far and no parameters yet (a strategy may still change them, PBT's does): it is not
-finished, and the run can resume. An append after the resume (`append=True`, vt.OptunaExport, `vmaptune
+member is FAIL. Every member of the round a Ctrl-C ended is RUNNING (status 'interrupted', and
+those pruned, stopped or diverged so far: a strategy may still copy a network into one, PBT's
+does), with its curve so far and no parameters yet (a strategy may still change them, PBT's
+does): it is not finished, and the run can resume. An append after the resume (`append=True`, vt.OptunaExport, `vmaptune
 export --append`) finishes those trials in place (state, value, curve, attributes), so the study
 ends as a fresh export of the finished run (Optuna cannot change a finished trial, so they are
 never exported as FAIL).
@@ -156,6 +157,18 @@ def check_study(storage: Any, study_name: str, results: Results | None, _fixes: 
         _check_same_run(study, results.settings, where, _fixes)
         _appendable(optuna, held, results, results.metric_sign, _time(results.settings.get("started_at")), where,
                     _fixes)
+
+
+def delete_study(storage: Any, study_name: str) -> None:
+    """Deletes the study `study_name` in `storage` if there is one (in memory: nothing to delete)."""
+    optuna = _import_optuna()
+    opened = open_storage(storage)
+    if opened is None:
+        return
+    try:
+        optuna.delete_study(study_name=study_name, storage=opened)
+    except KeyError:  # (none of that name)
+        pass
 
 
 def check_storage(storage: Any) -> None:
@@ -346,12 +359,15 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
     times = _round_times(settings, started)
     hp_names = set(space.names)
     renamed = {n for n, (oname, _) in params.items() if oname != n}  # momentum as itself too, beside one_minus_momentum
+    # the round a Ctrl-C ended: none of its members is final (pruned, stopped or diverged so far, a
+    # strategy may still copy a network into one: PBT's exploit does), so all are RUNNING
+    cut = int(table["round"].max()) if settings.get("interrupted") and len(table) and "round" in table else None
     out = []
     for i, row in enumerate(table.iloc[first:].itertuples(index=False), start=first):
         row = row._asdict()
         status = row.get("status")
         trained = int(row.get("epochs_trained") or 0)
-        running = status == STATUS_INTERRUPTED
+        running = status == STATUS_INTERRUPTED or (cut is not None and int(row["round"]) == cut)
         # the epochs it was validated at: every `every`-th, and its last (its budget; an interrupted
         # member's last is one only at the end); the curve carries the last score on between them
         steps = {} if curve is None else {

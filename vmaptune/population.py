@@ -452,6 +452,11 @@ class PopulationRun:
     def _copy_from(self, copy_from: np.ndarray) -> None:
         if copy_from.min() < 0 or copy_from.max() >= self.members:
             raise ValueError(f"Decision.copy_from must hold member indices in 0..{self.members - 1}.")
+        moved = np.flatnonzero(copy_from != np.arange(self.members))
+        gone = moved[self.parked[moved]]
+        if len(gone):
+            raise ValueError(f"Decision.copy_from copies into members {gone.tolist()}, which were packed out of the "
+                             f"population: nothing of theirs trains any more. Copy into members still in it.")
         held = self.slots >= 0
         sources = copy_from[self.slots[held]]
         source_rows = self._rows_of(sources)

@@ -4,7 +4,8 @@ Selection is over by the time this runs: the test score is reported beside the v
 score and never feeds back into any choice. Each setting trains for the epochs at which its
 validation score peaked (Keras' practice of reusing the early-stopping epoch: a per-member epoch
 budget, after which the member is frozen), with per-epoch evaluation off, then the test split is
-evaluated once. A refit member starts from the same initial weights as the member it refits; its
+evaluated once. A refit member starts from the same initial weights as the member it refits (a
+network PBT copied between members: those of its lineage's first member); its
 minibatch order comes from the "refit" random stream. A member whose values changed during
 training (PBT, a replayed PBT schedule: its `hp_schedule` column) is refit with the same changes
 at the same epochs, not with its last values from the start. The refit weights are kept: they are

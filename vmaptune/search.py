@@ -322,7 +322,7 @@ class Search:
         encoded = {name: jnp.asarray(results.hp[name][top]) for name in self.space.names}
         hp = self.space.numeric(encoded)
         start, changes = self._replayed(results, top, hp)
-        ids = results.members["member"].to_numpy()[top] * self.settings.seeds
+        ids = self._initial_members(results, top) * self.settings.seeds
         epochs = results.members["best_epoch"].to_numpy()[top]
         refitted = refit_and_test(self.programs, start, self.data, member_ids=ids, epochs=epochs,
                                   schedule_epochs=self.settings.epochs, seed=self.settings.seed, changes=changes)
@@ -335,6 +335,18 @@ class Search:
                                                                                     encoded.items()})[0],
                 self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row), metric=self.program.metric.name)
         results.members["test_score"] = test
+
+    @staticmethod
+    def _initial_members(results: Results, rows: list[int]) -> np.ndarray:
+        """(len(rows),) the member whose initial weights each refit starts from: the row's own, or
+        for a network copied between members (PBT's `lineage` 'a>b>...>i') the first member of its
+        lineage, whose initialisation that network grew from."""
+        members = results.members["member"].to_numpy()[rows].astype(np.int64)
+        if "lineage" not in results.members:
+            return members
+        lineage = results.members["lineage"].to_numpy()[rows]
+        return np.asarray([int(text.split(">")[0]) if isinstance(text, str) and text else m
+                           for text, m in zip(lineage, members)], np.int64)
 
     def _replayed(self, results: Results, rows: list[int], hp: dict[str, Any]):
         """(numeric values each refit setting starts with, the changes it made during training or

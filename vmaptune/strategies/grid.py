@@ -102,7 +102,7 @@ class GridSearch(Strategy):
     Fixed parameters take their one value.
     sample: None (every point), or n: n distinct points of the grid drawn at random from the
         search's seed (without replacement; every point once, in random order, when the grid
-        holds n or fewer).
+        holds n or fewer; in C order for an ask / tell init without a key).
     """
 
     population: int = 64
@@ -194,14 +194,14 @@ class GridSearch(Strategy):
                 f"Lower points_per_axis or shorten values; or use RandomSearch."
             )
         points = None
-        if self.sample is not None:
+        if self.sample is not None and self.sample > size:
+            warnings.warn(f"GridSearch(sample={self.sample}): the grid has only {size} points "
+                          f"({dict(zip(axes, shape))}); all of them are searched, once each.", UserWarning,
+                          stacklevel=2)
+        if self.sample is not None and (key is not None or self.sample < size):  # (no key: a whole grid in C order)
             if key is None:
                 raise ValueError("GridSearch(sample=...).init needs a key: the sampled points come from it "
                                  "(vt.tune passes the search's own).")
-            if self.sample > size:
-                warnings.warn(f"GridSearch(sample={self.sample}): the grid has only {size} points "
-                              f"({dict(zip(axes, shape))}); all of them are searched, once each, in an order "
-                              f"drawn at random.", UserWarning, stacklevel=2)
             data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
             rng = np.random.default_rng(np.asarray(data, np.uint32).ravel().tolist())
             # the order drawn, as scikit-learn's ParameterSampler (a whole grid too: its rounds differ)
