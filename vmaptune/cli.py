@@ -385,7 +385,7 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
             if vt.distributed.is_primary():
                 try:
                     _check_study(args.optuna, study, out, args.resume, args.overwrite)
-                except ValueError as err:
+                except Exception as err:  # (any failure: the other processes wait for process 0's word)
                     refusal = err
             if vt.distributed.any_process(refusal is not None):
                 raise refusal or ValueError(f"process 0 refused the run: the Optuna study {study!r} in "
