@@ -154,3 +154,19 @@ def test_spaces_that_encode_differently_are_different_cache_keys():
     for space, dtype in zip(spaces, (np.int32, np.float32)):
         assert space.sample(key, 3)["wd"].dtype == dtype
     assert vt.Space(c=vt.Choice([0, 1])) != vt.Space(c=vt.Choice([0.0, 1.0]))
+
+
+def test_float32_values_decode_to_the_shortest_decimal_that_is_them():
+    """0.1 trains as float32 0.1; its plain value reads 0.1 (float64's 0.10000000149 failed a
+    user's df[df.dropout == 0.1] and sat above a LogUniform's high of 0.1), and float32 of every
+    decoded value is the value that trained."""
+    d = vt.LogUniform(1e-3, 0.1)
+    assert d.decode(np.float32(0.1)) == 0.1 and d.decode(np.asarray(np.float32(1e-3))) == 0.001
+    drawn = np.asarray(vt.Space(x=d).sample(jax.random.key(0), 2000)["x"])
+    assert drawn.dtype == np.float32
+    decoded = np.asarray([d.decode(v) for v in drawn])
+    np.testing.assert_array_equal(decoded.astype(np.float32), drawn)
+    assert d.decode(np.float64(0.1 + 1e-12)) == 0.1 + 1e-12  # a float64 value stays as it is
+    space = vt.Space(lr=vt.LogUniform(1e-3, 1e-1), dropout=vt.Uniform(0.0, 0.5))
+    rows = space.decode(space.encode([{"lr": 0.1, "dropout": 0.3}, {"lr": 0.01, "dropout": 0.1}]))
+    assert rows == [{"lr": 0.1, "dropout": 0.3}, {"lr": 0.01, "dropout": 0.1}]

@@ -162,8 +162,13 @@ class Distribution:
         return self.from_unit(jax.random.uniform(key, (n,), jnp.float32))
 
     def decode(self, x) -> Any:
-        """One encoded value -> plain Python value."""
-        return float(x) if self.kind == "float" else int(x)
+        """One encoded value -> plain Python value. A float32 value reads as the shortest decimal
+        that is it (0.1, not float64's 0.10000000149011612): the value as a user gives it, so that
+        a table filters on it (df[df.dropout == 0.1]) and float32(decoded) is the value that trained."""
+        if self.kind != "float":
+            return int(x)
+        x = np.asarray(x)
+        return float(str(x.astype(np.float32))) if x.dtype == np.float32 else float(x)
 
     def encode(self, value) -> Any:
         """Plain Python value -> encoded value (the inverse of decode)."""
