@@ -160,6 +160,9 @@ def test_a_member_that_copies_another_carries_the_record_of_the_network_it_took(
             np.testing.assert_array_equal(result.curves[name][i, :1], plain.curves[name][source, :1], err_msg=name)
         curve = result.curves["val_score"][i]
         assert table["best_score"][i] == pytest.approx(curve.max()) and table["best_epoch"][i] == curve.argmax() + 1
+    # the work its row did is its own: epochs 2-3 (its diverged first epoch, and the source's, are not)
+    own = np.where(failed, 2, 3)
+    assert result.settings["useful_compute_fraction"][0] == pytest.approx(own.sum() / (4 * 3), abs=1e-4)
 
 
 @pytest.mark.parametrize("decision, error, match", [

@@ -118,6 +118,7 @@ class PopulationRun:
         self.curves = {k: np.full((n, self.total_epochs), np.nan, np.float32) for k in CURVES}
         self._parked_status: dict[str, np.ndarray] = {}
         self.parked = np.zeros(n, bool)  # members packed out of the state
+        self.inherited = np.zeros(n, np.int64)  # epochs in a member's curves that a copy brought, not its row
         self.epochs_done = self.row_epochs = self.member_epochs = 0
         self.packing = packing
         self._placed = False  # state, settings and data are where the program reads them
@@ -312,14 +313,14 @@ class PopulationRun:
     def useful_compute_fraction(self) -> float:
         """Share of the matmul work this run computed (busy blocks' rows x epochs) that members'
         own networks and rows needed (the epochs each trained)."""
-        trained = np.isfinite(self.curves["train_loss"]).sum(axis=1)
+        trained = np.isfinite(self.curves["train_loss"]).sum(axis=1) - self.inherited  # (copies' epochs: not its own)
         controls = self.program.controls(self.member_hp, self.data.n_train, 1)
         return engine.useful_compute_fraction(self.program, self.member_hp, controls, self.data.n_train,
                                               active=trained, computed_rows=self.busy_row_epochs)
 
     # -- checkpoints ------------------------------------------------------------------------------------
     HOST_FIELDS = ("member_hp", "slots", "curves", "_parked_status", "parked", "epochs_done", "row_epochs",
-                   "member_epochs", "_busy", "busy_row_epochs")
+                   "member_epochs", "_busy", "busy_row_epochs", "inherited")
 
     def checkpoint(self) -> tuple[dict, dict[str, list[np.ndarray]]]:
         """(host bookkeeping, device arrays as numpy) of the run now: all `restore` needs."""
@@ -471,7 +472,11 @@ class PopulationRun:
         for name, value in self.member_hp.items():
             self.member_hp[name] = value[copy_from]
         # a member's curves so far become its source's: the record of the network it now carries, so
-        # its score, best epoch and epochs trained describe that network (what a refit replays)
+        # its score, best epoch and epochs trained describe that network (what a refit replays); the
+        # epochs its own row computed stay counted apart (useful_compute_fraction)
+        trained = np.isfinite(self.curves["train_loss"][:, :self.epochs_done]).sum(axis=1)
+        computed = trained - self.inherited
+        self.inherited = trained[copy_from] - computed
         for curve in self.curves.values():
             curve[:, :self.epochs_done] = curve[copy_from, :self.epochs_done]
 
