@@ -438,34 +438,28 @@ def test_an_error_while_running_keeps_its_traceback_and_a_full_disk_says_what_wa
                       '[strategy]\nname = "RandomSearch"\npopulation = 2\n'
                       '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n')
 
-    def inside_jax(*args, **kwargs):
-        raise ValueError("device_put's second argument must be a Device")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(population.PopulationRun, "train", inside_jax)
-        assert main(["run", str(config), "--out", str(tmp_path / "a"), "--no-progress"]) == 1
-    err = capsys.readouterr().err
-    assert "Traceback (most recent call last)" in err and "in inside_jax" in err
-    assert err.rstrip().endswith("ValueError: device_put's second argument must be a Device")
-
-    def full_disk(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(vt.Results, "save", full_disk)
-        assert main(["run", str(config), "--out", str(tmp_path / "b"), "--no-progress"]) == 1
-    err = capsys.readouterr().err
-    assert "vmaptune run: error: [Errno 28] No space left on device\n" in err and "Traceback" not in err
-    assert f"vmaptune: writing {tmp_path / 'b'} failed. What was saved before is whole" in err
     from vmaptune import checkpoint
 
-    def orbax_full_disk(*args, **kwargs):  # (orbax says a failed write as a ValueError; vmaptune raises OSError)
-        raise ValueError("RESOURCE_EXHAUSTED: No space left on device [os_error_code='28']")
+    def run_failing(owner, name: str, error: Exception, out: str) -> str:
+        """`vmaptune run` with owner.name raising `error` -> its stderr; exit code 1 asserted."""
+        def inside_jax(*args, **kwargs):  # (the name the traceback shows)
+            raise error
 
-    with monkeypatch.context() as patch:
-        patch.setattr(checkpoint.Checkpoints, "save", orbax_full_disk)
-        assert main(["run", str(config), "--out", str(tmp_path / "d"), "--no-progress"]) == 1
-    err = capsys.readouterr().err
+        with monkeypatch.context() as patch:
+            patch.setattr(owner, name, inside_jax)
+            assert main(["run", str(config), "--out", str(tmp_path / out), "--no-progress"]) == 1
+        return capsys.readouterr().err
+
+    err = run_failing(population.PopulationRun, "train", ValueError("device_put's second argument must be a Device"),
+                      "a")
+    assert "Traceback (most recent call last)" in err and "in inside_jax" in err
+    assert err.rstrip().endswith("ValueError: device_put's second argument must be a Device")
+    err = run_failing(vt.Results, "save", OSError(28, "No space left on device"), "b")
+    assert "vmaptune run: error: [Errno 28] No space left on device\n" in err and "Traceback" not in err
+    assert f"vmaptune: writing {tmp_path / 'b'} failed. What was saved before is whole" in err
+    # (orbax says a failed write as a ValueError; vmaptune raises OSError)
+    err = run_failing(checkpoint.Checkpoints, "save",
+                      ValueError("RESOURCE_EXHAUSTED: No space left on device [os_error_code='28']"), "d")
     assert "error: [Errno 28] RESOURCE_EXHAUSTED" in err and "What was saved before is whole" in err
     csv = tmp_path / "bad.csv"
     csv.write_bytes(b"a,b,label\n1,2,0\n1,2,3,4,5\n")

@@ -21,65 +21,26 @@ from vmaptune.run_dir import Claim
 CHILD = os.path.join(os.path.dirname(__file__), "multiprocess_child.py")
 DEADLINE = 240  # seconds for one launch of 2 processes (about 15 s alone on 2 cores)
 
+def _config(epochs: int, rest: str, *, top: str = "", momentum: bool = True) -> str:
+    """A small iris run's config: `epochs`, then `top` lines, the model, the space, and `rest`."""
+    space = 'learning_rate = {type = "LogUniform", low = 1e-3, high = 0.3}\n'
+    if momentum:
+        space += 'momentum = {type = "OneMinusLogUniform", low = 0.5, high = 0.95}\n'
+    return (f'dataset = "iris"\nepochs = {epochs}\nseed = 3\nbatch_size = 16\n{top}[model]\nhidden = 1\n'
+            f'units = 8\n[space]\n{space}{rest}')
+
+
 CONFIGS = {
     # early stopping: layouts are chosen from each process's clock, so processes must agree on them;
     # refit: one member's population still spans both processes
-    "random": """
-dataset = "iris"
-epochs = 6
-seed = 3
-batch_size = 16
-refit = 1
-[model]
-hidden = 1
-units = 8
-[space]
-learning_rate = {type = "LogUniform", low = 1e-3, high = 0.3}
-momentum = {type = "OneMinusLogUniform", low = 0.5, high = 0.95}
-[strategy]
-name = "RandomSearch"
-population = 8
-rounds = 2
-[early_stopping]
-patience = 1
-""",
+    "random": _config(6, '[strategy]\nname = "RandomSearch"\npopulation = 8\nrounds = 2\n'
+                         '[early_stopping]\npatience = 1\n', top="refit = 1\n"),
     # rungs and stopped members move the population between layouts: the key arrays too, which JAX's
     # device_put did not move between two layouts over processes
-    "halving": """
-dataset = "iris"
-epochs = 8
-seed = 3
-batch_size = 16
-[model]
-hidden = 1
-units = 8
-[space]
-learning_rate = {type = "LogUniform", low = 1e-3, high = 0.3}
-[strategy]
-name = "SuccessiveHalving"
-population = 16
-eta = 2
-[early_stopping]
-patience = 1
-""",
+    "halving": _config(8, '[strategy]\nname = "SuccessiveHalving"\npopulation = 16\neta = 2\n'
+                          '[early_stopping]\npatience = 1\n', momentum=False),
     # exploit copies members between rows, across processes
-    "pbt": """
-dataset = "iris"
-epochs = 4
-seed = 3
-batch_size = 16
-[model]
-hidden = 1
-units = 8
-[space]
-learning_rate = {type = "LogUniform", low = 1e-3, high = 0.3}
-momentum = {type = "OneMinusLogUniform", low = 0.5, high = 0.95}
-[strategy]
-name = "PBT"
-population = 8
-interval = 1
-generations = 2
-""",
+    "pbt": _config(4, '[strategy]\nname = "PBT"\npopulation = 8\ninterval = 1\ngenerations = 2\n'),
 }
 
 
