@@ -65,8 +65,8 @@ def last_finite(curves: np.ndarray) -> np.ndarray:
 def round_record(round_index: int, ids, hp: Mapping[str, Any], final: dict, curves: dict,
                  extra: Mapping[str, Any], in_progress: bool = False) -> RoundRecord:
     """A round's record from the members' final status and (n, epochs) curves. Status: diverged,
-    stopped (its early stopping ended it before the round's last epoch), pruned (trained fewer epochs than the round's: a strategy ended
-    it), ok; in_progress (a Ctrl-C ended the round): interrupted for members that were still
+    stopped (its early stopping ended it before the round's last epoch), pruned (trained fewer
+    epochs than the round's: a strategy ended it), ok; in_progress (a Ctrl-C ended the round): interrupted for members that were still
     training (the round is not finished: the strategy has not been told), pruned for those a
     strategy had already ended (final["active"] False: packed out, or out of budget)."""
     n = len(ids)
