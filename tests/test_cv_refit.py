@@ -10,6 +10,7 @@ import pytest
 import vmaptune as vt
 from helpers import run_population
 from vmaptune import engine
+from vmaptune.cv_splits import resolve_cv
 from vmaptune.replicas import cv_arrays
 
 SPACE = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), momentum=vt.Fixed(0.9))
@@ -36,15 +37,30 @@ def test_folds_are_disjoint_cover_the_pool_and_are_stratified(digits):
     assert len(set(val.ravel())) >= len(fold) - 3  # at most a row per fold left out to equalise sizes
 
 
-def test_cv_equals_training_each_fold_separately(digits):
-    result = vt.tune(MODEL, SPACE, digits, vt.RandomSearch(population=2), cv=3, **KW)
-    program = vt.build_program(MODEL, SPACE, digits, batch_size=64)
-    arrays, _ = cv_arrays(digits, 3, 0)
+def _time_series_folds(digits):
+    from sklearn.model_selection import TimeSeriesSplit
+
+    return TimeSeriesSplit(3)
+
+
+@pytest.mark.parametrize("cv, shared_order", [(3, True), (_time_series_folds, True), (_time_series_folds, False)],
+                         ids=["dealt", "growing_windows", "growing_windows_own_orders"])
+def test_cv_equals_training_each_fold_separately(digits, cv, shared_order):
+    """Each fold trains as a run on its own rows would, including folds of different sizes
+    (TimeSeriesSplit's growing windows: 359 to 1077 rows, every one trained), with the members'
+    shared minibatch order or each member's own."""
+    cv = cv if isinstance(cv, int) else cv(digits)
+    result = vt.tune(MODEL, SPACE, digits, vt.RandomSearch(population=2), cv=cv, shared_order=shared_order, **KW)
+    program = vt.build_program(MODEL, SPACE, digits, batch_size=64, shared_order=shared_order)
+    arrays, _ = cv_arrays(digits, 3, 0, splits=resolve_cv(cv, digits)[1])
+    sizes = arrays.fold_rows or (arrays.n_train,) * 3
+    if not isinstance(cv, int):
+        assert sizes == tuple(len(train) for train, _ in cv.split(*digits.pool()))  # every row of every window
     X, y = digits.pool()
     hp = SPACE.numeric({k: jnp.asarray(v) for k, v in result.hp.items()})
     per_fold = []
     for f in range(3):
-        tr, va = arrays.train_rows[f], arrays.val_rows[f]
+        tr, va = arrays.train_rows[f, :sizes[f]], arrays.val_rows[f]
         fold_data = engine.DataArrays(X[tr], y[tr], X[va], y[va])
         per_fold.append(run_population(program, hp, fold_data, np.arange(2), epochs=3).curves["val_score"])
     per_fold = np.stack(per_fold, axis=1)  # (member, fold, epoch)

@@ -142,11 +142,15 @@ def test_a_run_prices_layouts_the_same_whatever_the_process_measured_or_compiled
 CV_RATES = [1e-6, 0.05, 2e-6, 3e-6, 0.02, 4e-6, 0.03, 5e-6]  # RATES, each once (a grid's points are distinct)
 
 
-@pytest.fixture(scope="module")
-def cv_layouts(digits):
+@pytest.fixture(scope="module", params=["dealt_folds", "folds_of_different_sizes"])
+def cv_layouts(digits, request):
     """One cross-validated search with stalling settings, its rows packed into a smaller population
-    at once ("always") and never ("never"), and the sizes each layout choice returned."""
+    at once ("always") and never ("never"), and the sizes each layout choice returned; over two
+    folds dealt by vmaptune, or two of your own training on 600 and 1000 rows."""
     import vmaptune.population as population
+
+    folds = 2 if request.param == "dealt_folds" else [(np.arange(600), np.arange(1000, 1300)),
+                                                      (np.arange(300, 1300), np.arange(300))]
 
     out = {}
     for packing in ("always", "never"):
@@ -161,7 +165,7 @@ def cv_layouts(digits):
             patch.setattr(population.PopulationRun.__init__, "__kwdefaults__",
                           {**population.PopulationRun.__init__.__kwdefaults__, "packing": packing})
             result = vt.tune(vt.MLP(hidden=1, units=16), SPACE, digits,
-                             vt.GridSearch(values={"learning_rate": CV_RATES}, population=8), epochs=5, cv=2,
+                             vt.GridSearch(values={"learning_rate": CV_RATES}, population=8), epochs=5, cv=folds,
                              batch_size=64, early_stopping=vt.EarlyStopping(patience=1, monitor="loss", min_delta=1e-3),
                              progress=False, seed=1)
         out[packing] = result, sizes

@@ -7,10 +7,11 @@ validation_rows) index pairs into `data.pool()`'s rows (train split first, then 
 in the order given), as scikit-learn's `cv=` takes an iterable of splits. `vt.PopulationSearchCV`
 passes the splits of its splitter over X's rows, with `groups=` (GroupKFold) where given.
 
-Every fold is trained in one program, so every fold trains on as many rows as the smallest fold
-trains on and is scored on as many as the smallest fold holds out (a random subset of the
-larger folds' rows; a warning says so when folds differ by more than a few rows: TimeSeriesSplit's
-growing training windows, GroupKFold's unequal groups).
+Every fold is trained in one program: each fold trains on all its training rows (TimeSeriesSplit's
+growing windows too: a member of a smaller fold takes its own fold's steps per epoch), and is
+scored on as many held-out rows as the smallest fold holds out (a random subset of the larger
+folds' rows; a warning says so when they differ by more than a few rows: GroupKFold's unequal
+groups).
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from typing import Any
 
 import numpy as np
 
-#: Folds whose held-out or training rows differ by more than this share are warned about (rows go
-#: unscored or untrained).
+#: Folds whose held-out rows differ by more than this share are warned about (rows go unscored).
 UNEQUAL_FOLDS_WARNING = 0.05
 
 
@@ -125,18 +125,11 @@ def _checked_pair(i: int, pair: Any, n_pool: int, where: str) -> tuple[np.ndarra
 
 
 def warn_unequal(splits: Splits) -> None:
-    """Folds of very different sizes: the larger folds' extra rows go unscored, or untrained."""
+    """Folds holding out very different numbers of rows: the larger folds' extra rows go unscored."""
     held = [len(val) for _, val in splits.pairs]
-    train = [len(rows) for rows, _ in splits.pairs]
-    unequal = []
     if max(held) - min(held) > UNEQUAL_FOLDS_WARNING * max(held):
-        unequal.append(f"hold out {min(held)} to {max(held)} rows: every fold is scored on {min(held)} of its "
-                       f"held-out rows")
-    if max(train) - min(train) > UNEQUAL_FOLDS_WARNING * max(train):
-        unequal.append(f"train on {min(train)} to {max(train)} rows: every fold trains on {min(train)} of its "
-                       f"training rows")
-    if unequal:
-        warnings.warn(f"the cv folds ({splits.source}) {' and '.join(unequal)} (drawn at random), the smallest fold's "
-                      f"count, so that all folds train in one program. Folds of equal size use every row "
-                      f"(TimeSeriesSplit's growing windows do not: give them as folds of one size, e.g. "
-                      f"TimeSeriesSplit(n, max_train_size=...)).", UserWarning, stacklevel=4)
+        warnings.warn(f"the cv folds ({splits.source}) hold out {min(held)} to {max(held)} rows: every fold is scored "
+                      f"on {min(held)} of its held-out rows (drawn at random), the smallest fold's count, so that "
+                      f"all folds are scored in one program. Folds holding out as many rows each score every "
+                      f"one (KFold, StratifiedKFold, TimeSeriesSplit; GroupKFold's groups seldom do).",
+                      UserWarning, stacklevel=4)

@@ -49,8 +49,11 @@ CURVES = ("train_loss", "val_loss", "val_score")
 class DataArrays:
     """Data on the device. For cross-validation X_train / X_val hold the whole pool and
     train_rows (K, n_train) / val_rows (K, n_val) list each fold's rows; controls.fold picks a
-    member's fold. stop_rows (K, n_stop): rows of each fold held out of its training for early
-    stopping to watch instead of val_rows (EarlyStopping(validation_fraction=...)), or None."""
+    member's fold. fold_rows (K,) ints, static: how many of its train_rows each fold trains on,
+    where folds differ (the rest pad to the largest fold's and are never read), or None: all of
+    them. stop_rows
+    (K, n_stop): rows of each fold held out of its training for early stopping to watch instead of
+    val_rows (EarlyStopping(validation_fraction=...)), or None."""
 
     X_train: jax.Array
     y_train: jax.Array
@@ -59,11 +62,27 @@ class DataArrays:
     train_rows: jax.Array | None = None
     val_rows: jax.Array | None = None
     stop_rows: jax.Array | None = None
+    fold_rows: tuple[int, ...] | None = struct.field(pytree_node=False, default=None)
 
     @property
     def n_train(self) -> int:
-        """Training rows one member sees per epoch."""
+        """Training rows a member sees per epoch (the largest fold's where folds differ): the
+        program's shape."""
         return int(self.train_rows.shape[1] if self.train_rows is not None else self.X_train.shape[0])
+
+    @property
+    def fewest_rows(self) -> int:
+        """Training rows of the smallest fold (n_train without folds of different sizes)."""
+        return self.n_train if self.fold_rows is None else min(self.fold_rows)
+
+    def member_rows(self, fold=None):
+        """Training rows per epoch of each member from its fold (P,): (P,) ints, or the scalar
+        n_train where every member trains on as many. On the host (numpy) unless traced."""
+        if self.fold_rows is None or fold is None:
+            return self.n_train
+        if isinstance(fold, jax.core.Tracer):
+            return jnp.asarray(self.fold_rows, jnp.int32)[fold]
+        return np.asarray(self.fold_rows, np.int32)[np.asarray(fold)]  # (no device program for host bookkeeping)
 
     @property
     def folded(self) -> bool:
@@ -156,14 +175,29 @@ init_population = jax.jit(_init, static_argnames="program", compiler_options=INI
 init_population.__doc__ = """(program, hp, controls, member_ids (P,), members_key, active (P,)) -> PopulationState."""
 
 
-def _epoch_order(program: Program, n_train: int, order_key, keys, epoch) -> jax.Array:
+def _epoch_order(program: Program, data: DataArrays, order_key, keys, fold, epoch) -> jax.Array:
     """(P, n_train) each member's row order for the epoch: one shared permutation (broadcast), or
-    each member's own from its key."""
+    each member's own from its key. With folds of different sizes (data.fold_rows) a member's
+    first fold_rows[fold] positions are the permutation a run on its fold's rows alone would draw
+    (the same key, its fold's length), its fold's padding after them."""
+    n_train = data.n_train
+    sizes = (n_train,) if data.fold_rows is None else tuple(sorted(set(data.fold_rows)))
+
+    def padded(key, n):  # a permutation of n positions, then the padding's positions in place
+        perm = jax.random.permutation(key, n)
+        return perm if n == n_train else jnp.concatenate([perm, jnp.arange(n, n_train, dtype=perm.dtype)])
+
     if program.shared_order:
-        perm = jax.random.permutation(jax.random.fold_in(order_key, epoch), n_train)
-        return jnp.broadcast_to(perm, (keys.shape[0], n_train))
-    return jax.vmap(lambda k: jax.random.permutation(streams.member_stream(k, streams.MEMBER_ORDER, epoch),
-                                                     n_train))(keys)
+        key = jax.random.fold_in(order_key, epoch)
+        if data.fold_rows is None:
+            return jnp.broadcast_to(padded(key, n_train), (keys.shape[0], n_train))
+        return jnp.stack([padded(key, n) for n in data.fold_rows])[fold]
+    member_keys = jax.vmap(lambda k: streams.member_stream(k, streams.MEMBER_ORDER, epoch))(keys)
+    orders = [jax.vmap(lambda k: padded(k, n))(member_keys) for n in sizes]  # (P, n_train) per fold length
+    if len(orders) == 1:
+        return orders[0]
+    which = jnp.asarray([sizes.index(n) for n in data.fold_rows])[fold]  # (P,) each member's fold length
+    return jnp.stack(orders)[which, jnp.arange(keys.shape[0])]
 
 
 def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows, epoch, n_steps: int,
@@ -356,7 +390,7 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
         masks = None if masks is None else layout.ravel(masks)
     n_train = data.n_train
     n_steps = program.steps_per_epoch(n_train)
-    member_steps = n_train // controls.batch_size
+    member_steps = data.member_rows(controls.fold) // controls.batch_size
     nan = jnp.float32(jnp.nan)
 
     def epoch_body(state: PopulationState, _):
@@ -366,8 +400,8 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
                    "diverged": status.diverged, "key": m.key, "hp": hp, "masks": masks, "steps": member_steps,
                    "batch_size": controls.batch_size, "total_steps": controls.total_steps, "fold": controls.fold}
         shared_rows = None
-        order = _epoch_order(program, n_train, order_key, m.key, state.epoch)
-        if program.shared_order and not program.variable_batch:
+        order = _epoch_order(program, data, order_key, m.key, controls.fold, state.epoch)
+        if program.shared_order and not program.variable_batch and data.fold_rows is None:
             shared_rows = order[0, : n_steps * program.batch_size].reshape(n_steps, program.batch_size)
         else:
             members["order"] = order
@@ -454,13 +488,14 @@ def write_hyperparameters(program: Program, state: PopulationState, hp, controls
 
 
 def useful_compute_fraction(program: Program, hp: Mapping[str, jax.Array], controls: Controls, n_train: int,
-                            active: Any = None, computed_rows: float | None = None) -> float:
+                            active: Any = None, computed_rows: float | None = None, member_rows: Any = None) -> float:
     """Share of the training matmul FLOPs that members' own networks and rows need, out of what the
     padded program computes (padding members, padded units and layers, padded batch rows and the
     steps a member sits out all count as waste). active: (P,) weights of each member's useful
-    work (1s, or the epochs it trained); computed_rows: row-epochs the program computed (default P)."""
+    work (1s, or the epochs it trained); computed_rows: row-epochs the program computed (default P);
+    member_rows: (P,) rows each member trains on per epoch (default n_train: the program's)."""
     batch = np.asarray(controls.batch_size, float)
-    rows = (n_train // batch) * batch
+    rows = (np.asarray(n_train if member_rows is None else member_rows) // batch) * batch
     useful = program.model.row_flops(hp, len(batch))
     live = np.ones_like(rows) if active is None else np.asarray(active, float)
     computed_rows = len(rows) if computed_rows is None else computed_rows

@@ -105,7 +105,9 @@ class PopulationRun:
         self.member_hp = {k: np.asarray(v) for k, v in hp.items()}  # host copy, per member
         hp = {k: v[take] for k, v in self.member_hp.items()}
         pad = (lambda a: None if a is None else np.asarray(a)[take])
-        controls = program.controls(hp, data.n_train, self.total_epochs, fold=pad(fold), budget=pad(budget))
+        controls = program.controls(hp, data.member_rows(pad(fold)), self.total_epochs, fold=pad(fold),
+                                    budget=pad(budget))
+        self.member_rows = data.member_rows(fold)  # training rows per epoch: (n,) each member's fold's, or one number
         # host arrays go straight to where the program reads them, so the state is born there
         mesh = population_mesh(program.devices, rows)
         self.hp, self.controls = place(hp, mesh, member_specs(hp)), place(controls, mesh, member_specs(controls))
@@ -314,9 +316,10 @@ class PopulationRun:
         """Share of the matmul work this run computed (busy blocks' rows x epochs) that members'
         own networks and rows needed (the epochs each trained)."""
         trained = np.isfinite(self.curves["train_loss"]).sum(axis=1) - self.inherited  # (copies' epochs: not its own)
-        controls = self.program.controls(self.member_hp, self.data.n_train, 1)
+        controls = self.program.controls(self.member_hp, self.member_rows, 1)
         return engine.useful_compute_fraction(self.program, self.member_hp, controls, self.data.n_train,
-                                              active=trained, computed_rows=self.busy_row_epochs)
+                                              active=trained, computed_rows=self.busy_row_epochs,
+                                              member_rows=self.member_rows)
 
     # -- checkpoints ------------------------------------------------------------------------------------
     HOST_FIELDS = ("member_hp", "slots", "curves", "_parked_status", "parked", "epochs_done", "row_epochs",
@@ -497,7 +500,7 @@ class PopulationRun:
         if self.program.variable_batch:
             batch = jnp.asarray(self.hp["batch_size"], jnp.int32)
             self.controls = self.controls.replace(
-                batch_size=batch, total_steps=self.total_epochs * (self.data.n_train // batch))
+                batch_size=batch, total_steps=self.total_epochs * (self.data.member_rows(self.controls.fold) // batch))
         self.state = engine.write_hyperparameters(self.program, self.state, self.hp, self.controls, where_dev)
 
     def _freeze(self, freeze: np.ndarray) -> None:

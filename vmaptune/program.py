@@ -69,10 +69,11 @@ class Program:
         schedule, and the batch size. Training-time strategies copy them with the weights."""
         return self.model.structural_names() | self.optimizer.structural_names() | set(ENGINE_HYPERPARAMETERS)
 
-    def controls(self, hp: Mapping[str, jax.Array], n_train: int, epochs, *, fold=None, budget=None) -> Controls:
+    def controls(self, hp: Mapping[str, jax.Array], n_train, epochs, *, fold=None, budget=None) -> Controls:
         """The engine's per-member values for numeric hyperparameters hp (P,): batch size, the
-        schedule length (epochs x steps per epoch), fold and epoch budget (default: epochs)."""
-        xp = jnp if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((hp, epochs, fold, budget))) else np
+        schedule length (epochs x steps per epoch over n_train rows: a number, or (P,) each
+        member's fold's), fold and epoch budget (default: epochs)."""
+        xp = jnp if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((hp, n_train, epochs, fold, budget))) else np
         p = jax.tree.leaves(hp)[0].shape[0] if hp else 0
         if self.variable_batch:
             batch = xp.asarray(hp["batch_size"], np.int32)
@@ -81,7 +82,7 @@ class Program:
         epochs = xp.broadcast_to(xp.asarray(epochs, np.int32), (p,))
         budget = epochs if budget is None else xp.broadcast_to(xp.asarray(budget, np.int32), (p,))
         # on the host (numpy) unless traced: no small programs to compile for bookkeeping
-        return Controls(batch_size=batch, total_steps=epochs * (int(n_train) // batch),
+        return Controls(batch_size=batch, total_steps=epochs * (xp.asarray(n_train, np.int32) // batch),
                         fold=xp.zeros(p, np.int32) if fold is None else xp.asarray(fold, np.int32),
                         budget=budget)
 

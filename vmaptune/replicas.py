@@ -193,7 +193,7 @@ def _fold_rows(data: Dataset, folds: int, seed: int, splits: Splits | None) -> t
 
 def fold_training_rows(data: Dataset, folds: int, seed: int, stop_fraction: float | None = None,
                        splits: Splits | None = None) -> int:
-    """The rows each fold of cv_arrays trains on (the smallest fold's, less early stopping's share)."""
+    """The rows the smallest fold of cv_arrays trains on (less early stopping's share)."""
     if splits is not None:
         n_train = min(len(train) for train, _ in splits.pairs)
     else:
@@ -206,21 +206,27 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
               splits: Splits | None = None) -> tuple[DataArrays, np.ndarray | None]:
     """Device arrays for K-fold cross-validation over train + validation (never test).
 
-    Every fold trains on the same number of rows and scores on the same number of held-out rows
-    (the smallest fold's), so one program serves all folds; the few rows this leaves out of a
-    fold are reported. Features keep the Dataset's scaling (statistics of its training split),
-    not per-fold statistics: a leak of scale only, never of labels. stop_fraction: that share of
-    each fold's training rows is held out of its training for early stopping to watch
-    (DataArrays.stop_rows; EarlyStopping(validation_fraction=...)). splits: your own folds
-    (vmaptune/cv_splits.py) instead of `folds` dealt by `seed`.
+    Every fold trains on all its training rows (folds of different sizes, such as
+    TimeSeriesSplit's growing windows, pad to the largest: a member of a smaller fold takes its own
+    fold's steps per epoch and sits out the rest, DataArrays.fold_rows) and is scored on as many
+    held-out rows as the smallest fold holds out (a random subset of a larger fold's, warned
+    about), so one program serves all folds. Features keep the Dataset's scaling (statistics of
+    its training split), not per-fold statistics: a leak of scale only, never of labels.
+    stop_fraction: that share of the smallest fold's training rows is held out of every fold's
+    training for early stopping to watch (DataArrays.stop_rows; EarlyStopping(validation_fraction=...)).
+    splits: your own folds (vmaptune/cv_splits.py) instead of `folds` dealt by `seed`.
     Returns the arrays and the (n_pool,) fold assignment (None for your own folds)."""
     X, y = data.pool()
     held, train, fold = _fold_rows(data, folds, seed, splits)
     n_val = min(len(h) for h in held)
-    n_train = min(len(t) for t in train)
-    n_stop = _stop_rows(n_train, stop_fraction)
+    n_stop = _stop_rows(min(len(t) for t in train), stop_fraction)
+    counts = [len(t) - n_stop for t in train]
     # the training rows are in random order: the first n_stop of each fold watch, the rest train
-    train_rows = jnp.asarray(np.stack([t[n_stop:n_train] for t in train]), jnp.int32)
+    # (a smaller fold's list is padded with its last row, at positions its members never reach)
+    train_rows = jnp.asarray(np.stack([np.pad(t[n_stop:], (0, max(counts) - c), mode="edge")
+                                       for t, c in zip(train, counts)]), jnp.int32)
+    fold_rows = None if len(set(counts)) == 1 else tuple(counts)
     val_rows = jnp.asarray(np.stack([h[:n_val] for h in held]), jnp.int32)
     stop_rows = jnp.asarray(np.stack([t[:n_stop] for t in train]), jnp.int32) if n_stop else None
-    return DataArrays(X, y, X, y, train_rows=train_rows, val_rows=val_rows, stop_rows=stop_rows), fold
+    return DataArrays(X, y, X, y, train_rows=train_rows, val_rows=val_rows, stop_rows=stop_rows,
+                      fold_rows=fold_rows), fold

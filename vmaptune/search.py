@@ -160,7 +160,7 @@ class Search:
             cv_arrays(data, settings.cv, settings.seed, stop_fraction, settings.splits)[0]
         _check_scorable(self.program.metric.name, self.arrays, settings.cv)
         # a fold trains on fewer rows than the training split build_program checked the batch against
-        largest, fold_rows = self.program.batch_size, self.arrays.n_train
+        largest, fold_rows = self.program.batch_size, self.arrays.fewest_rows
         if settings.cv is not None and largest > fold_rows:
             held = "" if stop_fraction is None else f" (after early stopping's validation_fraction={stop_fraction})"
             raise ValueError(f"batch_size={largest} is larger than the {fold_rows} rows each of the cv={settings.cv} "
