@@ -276,3 +276,17 @@ def test_classification_metrics_equal_scikit_learns():
                                                          abs=1e-6)
     with pytest.raises(ValueError, match=r"'roc_auc' scores two classes, but the model has 3 outputs; .*'roc_auc_ovr'"):
         METRICS["roc_auc"].score(jnp.zeros((4, 3)), jnp.zeros(4, jnp.int32))
+
+
+@pytest.mark.filterwarnings("ignore:vt.Metric\\('mean_step'\\) scores outputs in the right order")  # (reads no output)
+def test_held_out_rows_reach_your_metric_in_their_order(diabetes):
+    """A metric of yours may read the held-out rows in order (differences over time): each fold's
+    come as the splitter gave them, in the targets' own units."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    steps = vt.Metric("mean_step", "regression", lambda out, y: jnp.mean(jnp.abs(jnp.diff(y))))
+    result = vt.tune(MODEL, SPACE, diabetes, vt.RandomSearch(population=2), cv=TimeSeriesSplit(3), metric=steps,
+                     evaluate_every=1, **KW)
+    y_pool = np.concatenate([diabetes.raw("train")[1], diabetes.raw("val")[1]])
+    expected = [np.mean(np.abs(np.diff(y_pool[val]))) for _, val in TimeSeriesSplit(3).split(y_pool)]
+    np.testing.assert_allclose(result.curves["split_scores"], np.tile(expected, (2, 1)), rtol=1e-4)

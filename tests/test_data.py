@@ -114,6 +114,33 @@ def test_inputs_of_any_shape_integer_ids_and_several_targets():
         vt.Dataset.from_arrays(images.clip(0, 8).astype(np.uint8), np.arange(200) % 3, "classification")
 
 
+def test_one_target_as_a_column_is_one_target():
+    """y of shape (n, 1) is y of shape (n,), as scikit-learn's column_or_1d: a metric of yours
+    gets targets (batch,) as the README says (outputs[:, 0] - targets pairs rows, not (batch, batch))."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), rng.normal(5.0, 2.0, 60)
+    column = vt.Dataset.from_arrays(X, y[:, None], "regression", validation=(X[:10], y[:10, None]))
+    flat = vt.Dataset.from_arrays(X, y, "regression", validation=(X[:10], y[:10]))
+    assert column.n_outputs == 1 and np.asarray(column.y_train).shape == np.asarray(flat.y_train).shape == (48,)
+    np.testing.assert_array_equal(np.asarray(column.y_val), np.asarray(flat.y_val))
+    assert column.y_mean == flat.y_mean and isinstance(column.y_mean, float)
+
+
+def test_a_constant_target_and_integers_beyond_int32_are_named():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    with pytest.warns(UserWarning, match=r"y is constant over the training rows \(\[7.0\]\): there is nothing to "
+                                         r"learn there, and metric='r2'.*is undefined"):
+        vt.Dataset.from_arrays(X, np.full(40, 7.0), "regression")
+    with pytest.warns(UserWarning, match=r"y's column\(s\) \[1\] are constant"):
+        vt.Dataset.from_arrays(X, np.stack([rng.normal(size=40), np.zeros(40)], axis=1), "regression")
+    ids = rng.integers(0, 10, (40, 3)).astype(np.int64)
+    ids[3, 1] = 3_000_000_000  # wrapped to a negative id by int32, silently, before
+    with pytest.raises(ValueError, match=r"X holds integers from 0 to 3000000000, outside int32.*"
+                                         r"X.astype\('float64'\)"):
+        vt.Dataset.from_arrays(ids, np.arange(40) % 2, "classification")
+
+
 def test_your_own_validation_and_test_splits():
     rng = np.random.default_rng(1)
     X, y = rng.normal(size=(100, 3)), np.arange(100) % 2

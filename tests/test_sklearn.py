@@ -153,6 +153,9 @@ def test_scipy_distributions_become_vmaptune_distributions():
     with pytest.raises(ValueError, match=r"scipy.stats.norm has no vmaptune equivalent"):
         from scipy.stats import norm
         vt.sklearn.to_space({"x": norm(0, 1)})
+    with pytest.raises(ValueError, match=r"param_distributions\['learning_rate'\]=\[0.03, 0.01, 0.03\] lists 0.03 "
+                                         r"more than once: give each value once"):
+        vt.sklearn.to_space({"learning_rate": [0.03, 0.01, 0.03]})
 
 
 def test_a_search_in_a_pipeline_and_under_cross_val_score(iris):

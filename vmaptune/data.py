@@ -247,6 +247,7 @@ class Dataset:
         y_mean, y_std = 0.0, 1.0
         if task == "regression" and standardize:
             y_mean, y_std = parts["train"][1].mean(0), parts["train"][1].std(0)
+            _warn_constant_targets(y_std, y_mean)
             y_std = np.where(y_std > 0, y_std, 1.0)
             if y.ndim == 1:
                 y_mean, y_std = float(y_mean), float(y_std)
@@ -363,7 +364,14 @@ def scaled_split(X: Any) -> str | None:
 
 def _as_model_input(X: np.ndarray) -> np.ndarray:
     """Unscaled inputs as the engine holds them: int32 ids, or float32."""
-    return X.astype(np.int32) if np.issubdtype(X.dtype, np.integer) else X.astype(np.float32)
+    if not np.issubdtype(X.dtype, np.integer):
+        return X.astype(np.float32)
+    limits = np.iinfo(np.int32)
+    if X.size and (X.min() < limits.min or X.max() > limits.max):
+        raise ValueError(f"X holds integers from {X.min()} to {X.max()}, outside int32 (the token ids an embedding "
+                         f"takes); integer inputs are kept unscaled as ids. Number them 0..vocabulary-1, or pass "
+                         f"X.astype('float64') if they are quantities to be standardised.")
+    return X.astype(np.int32)
 
 
 def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
@@ -406,6 +414,8 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must match.")
     if task == "regression":
+        if y.ndim == 2 and y.shape[1] == 1:  # one target as a column: (rows,), as scikit-learn's column_or_1d
+            y = y[:, 0]
         try:
             y = y.astype(np.float64)
         except (TypeError, ValueError):
@@ -441,6 +451,18 @@ def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     return ids.astype(np.int32).reshape(-1), classes
 
 
+def _warn_constant_targets(y_std: np.ndarray, y_mean: np.ndarray) -> None:
+    """A regression target without variance over the training rows: nothing to learn, and r2
+    (which divides by the targets' variance) is undefined, so its scores would rank nonsense."""
+    constant = np.flatnonzero(np.ravel(y_std) == 0)
+    if constant.size:
+        what = ("y is constant" if np.ndim(y_std) == 0 else
+                f"y's column(s) {constant.tolist()} are constant")
+        warnings.warn(f"{what} over the training rows ({np.ravel(y_mean)[constant][:3].tolist()}): there is nothing "
+                      f"to learn there, and metric='r2' (which divides by the targets' variance) is undefined. Drop "
+                      f"constant target columns, or check that y is the column you meant.", UserWarning, stacklevel=3)
+
+
 def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, classes: np.ndarray | None):
     """A split given as (X, y): same example shape, targets and dtype kind as the main arrays."""
     short = "val" if name == "validation" else name
@@ -449,6 +471,8 @@ def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, 
         raise TypeError(f"{name} must be a pair (X_{short}, y_{short}), got {got}; e.g. {name}=(X_{short}, y_{short}).")
     Xs = _check_inputs(pair[0], f"{name}[0] (X)")
     ys = np.asarray(pair[1])
+    if task == "regression" and y.ndim == 1 and ys.ndim == 2 and ys.shape[1] == 1:  # (as y's column, above)
+        ys = ys[:, 0]
     if Xs.shape[1:] != X.shape[1:]:
         raise ValueError(f"{name}: X has examples of shape {Xs.shape[1:]}, but X's are {X.shape[1:]}; give "
                          f"{name}=(X_{short}, y_{short}) with the same features (columns) as X.")

@@ -178,17 +178,22 @@ def _stop_rows(n_train: int, stop_fraction: float | None) -> int:
 
 
 def _fold_rows(data: Dataset, folds: int, seed: int, splits: Splits | None) -> tuple[list, list, np.ndarray | None]:
-    """Each fold's (held-out rows, training rows), in random order, and the (n_pool,) fold
-    assignment (None for folds you gave: a row may be held out by several or none)."""
+    """Each fold's (held-out rows, training rows), and the (n_pool,) fold assignment (None for
+    folds you gave: a row may be held out by several or none). The held-out rows keep their order
+    (yours, or the pool's), with as many as the smallest fold holds out drawn at random from a
+    larger fold's: a metric of yours may read them in order (differences over time); the training
+    rows are in random order."""
     rng = np.random.default_rng(seed + 1)
     if splits is not None:
         warn_unequal(splits)
-        return ([rng.permutation(val) for _, val in splits.pairs], [rng.permutation(train) for train, _ in splits.pairs],
-                None)
-    fold = data.folds(folds, seed)
-    held = [rng.permutation(np.flatnonzero(fold == f)) for f in range(folds)]
-    train = [rng.permutation(np.flatnonzero(fold != f)) for f in range(folds)]
-    return held, train, fold
+        held, train = [val for _, val in splits.pairs], [train for train, _ in splits.pairs]
+    else:
+        fold = data.folds(folds, seed)
+        held = [np.flatnonzero(fold == f) for f in range(folds)]
+        train = [np.flatnonzero(fold != f) for f in range(folds)]
+    n_val = min(len(h) for h in held)
+    held = [h[np.sort(rng.permutation(len(h))[:n_val])] for h in held]
+    return held, [rng.permutation(t) for t in train], None if splits is not None else fold
 
 
 def fold_training_rows(data: Dataset, folds: int, seed: int, stop_fraction: float | None = None,
@@ -218,7 +223,6 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
     Returns the arrays and the (n_pool,) fold assignment (None for your own folds)."""
     X, y = data.pool()
     held, train, fold = _fold_rows(data, folds, seed, splits)
-    n_val = min(len(h) for h in held)
     n_stop = _stop_rows(min(len(t) for t in train), stop_fraction)
     counts = [len(t) - n_stop for t in train]
     # the training rows are in random order: the first n_stop of each fold watch, the rest train
@@ -226,7 +230,7 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
     train_rows = jnp.asarray(np.stack([np.pad(t[n_stop:], (0, max(counts) - c), mode="edge")
                                        for t, c in zip(train, counts)]), jnp.int32)
     fold_rows = None if len(set(counts)) == 1 else tuple(counts)
-    val_rows = jnp.asarray(np.stack([h[:n_val] for h in held]), jnp.int32)
+    val_rows = jnp.asarray(np.stack(held), jnp.int32)
     stop_rows = jnp.asarray(np.stack([t[:n_stop] for t in train]), jnp.int32) if n_stop else None
     return DataArrays(X, y, X, y, train_rows=train_rows, val_rows=val_rows, stop_rows=stop_rows,
                       fold_rows=fold_rows), fold

@@ -452,6 +452,11 @@ def _distribution(name: str, value: Any) -> Distribution:
         if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values) and \
                 sorted(values) == list(range(min(values), max(values) + 1)) and len(values) > 2:
             return IntUniform(min(values), max(values))  # a range of integers: searched in order
+        repeated = [v for i, v in enumerate(values) if v in values[:i]]
+        if repeated:  # (scikit-learn's sampler weighs a value by its repeats; a vt.Choice draws each alike)
+            raise ValueError(f"param_distributions[{name!r}]={values!r} lists {repeated[0]!r} more than once: give "
+                             f"each value once (a vmaptune Choice draws its values equally often; to search one "
+                             f"region more finely, list more values there).")
         return Choice(values) if len(values) > 1 else Fixed(values[0])
     if isinstance(value, (numbers.Number, str)):
         return Fixed(_plain(value))

@@ -116,9 +116,14 @@ class TrainedModel:
                              f"wrong). Pass data.raw({split!r}): e.g. model.score(*data.raw({split!r})).")
         self._check_columns(X)
         X = np.asarray(X)
+        given = X.shape
         if X.ndim == len(self.input_shape):  # one example
             X = X[None]
         if tuple(X.shape[1:]) != tuple(self.input_shape):
+            if len(given) == len(self.input_shape):  # one example of the wrong shape, or rows missing an axis
+                raise ValueError(f"X has shape {given}, but the model takes rows of shape {tuple(self.input_shape)}: "
+                                 f"give X as (n, {', '.join(map(str, self.input_shape))}), or one example as "
+                                 f"{tuple(self.input_shape)}.")
             raise ValueError(f"X has examples of shape {X.shape[1:]}, but the model was trained on {self.input_shape}.")
         if not np.issubdtype(X.dtype, np.integer):
             bad = ~np.isfinite(X.reshape(len(X), int(np.prod(X.shape[1:]))).astype(np.float64)).all(axis=1)
