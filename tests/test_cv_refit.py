@@ -37,38 +37,53 @@ def test_folds_are_disjoint_cover_the_pool_and_are_stratified(digits):
     assert len(set(val.ravel())) >= len(fold) - 3  # at most a row per fold left out to equalise sizes
 
 
-def _time_series_folds(digits):
+def _time_series_folds():
     from sklearn.model_selection import TimeSeriesSplit
 
     return TimeSeriesSplit(3)
 
 
-@pytest.mark.parametrize("cv, shared_order", [(3, True), (_time_series_folds, True), (_time_series_folds, False)],
-                         ids=["dealt", "growing_windows", "growing_windows_own_orders"])
-def test_cv_equals_training_each_fold_separately(digits, cv, shared_order):
-    """Each fold trains as a run on its own rows would, including folds of different sizes
-    (TimeSeriesSplit's growing windows: 359 to 1077 rows, every one trained), with the members'
-    shared minibatch order or each member's own."""
-    cv = cv if isinstance(cv, int) else cv(digits)
-    result = vt.tune(MODEL, SPACE, digits, vt.RandomSearch(population=2), cv=cv, shared_order=shared_order, **KW)
-    program = vt.build_program(MODEL, SPACE, digits, batch_size=64, shared_order=shared_order)
-    arrays, _ = cv_arrays(digits, 3, 0, splits=resolve_cv(cv, digits)[1])
+@pytest.mark.parametrize("name, cv, shared_order", [("digits", 3, True), ("digits", _time_series_folds, True),
+                                                    ("digits", _time_series_folds, False),
+                                                    ("diabetes", _time_series_folds, True)],
+                         ids=["dealt", "growing_windows", "growing_windows_own_orders", "regression_growing_windows"])
+def test_cv_equals_training_each_fold_separately(request, name, cv, shared_order):
+    """Each fold trains as a run on its own rows alone would: on all of them (TimeSeriesSplit's
+    growing windows: 359 to 1077 rows), standardised with their own statistics (inputs, and a
+    regression's targets: nothing of the held-out rows reaches its training), with the members'
+    shared minibatch order or each member's own. Scores are in the data set's units (a fold's
+    neg_mse in its own units times its targets' variance)."""
+    data = request.getfixturevalue(name)
+    cv = cv if isinstance(cv, int) else cv()
+    result = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), cv=cv, shared_order=shared_order, **KW)
+    program = vt.build_program(MODEL, SPACE, data, batch_size=64, shared_order=shared_order)
+    arrays, _ = cv_arrays(data, 3, 0, splits=resolve_cv(cv, data)[1])
+    X, y = data.pool()
+    windows = [train for train, _ in cv.split(X)] if not isinstance(cv, int) else None
     sizes = arrays.fold_rows or (arrays.n_train,) * 3
-    if not isinstance(cv, int):
-        assert sizes == tuple(len(train) for train, _ in cv.split(*digits.pool()))  # every row of every window
-    X, y = digits.pool()
+    if windows is not None:
+        assert sizes == tuple(len(train) for train in windows)  # every row of every window
+    scaling, regression = arrays.scaling, data.task == "regression"
     hp = SPACE.numeric({k: jnp.asarray(v) for k, v in result.hp.items()})
     per_fold = []
     for f in range(3):
         tr, va = arrays.train_rows[f, :sizes[f]], arrays.val_rows[f]
-        fold_data = engine.DataArrays(X[tr], y[tr], X[va], y[va])
-        per_fold.append(run_population(program, hp, fold_data, np.arange(2), epochs=3).curves["val_score"])
+        scale_x = (lambda a: (a - scaling.x_shift[f]) / scaling.x_scale[f])
+        scale_y = (lambda a: (a - scaling.y_shift[f, 0]) / scaling.y_scale[f, 0]) if regression else (lambda a: a)
+        if windows is not None:  # the fold's own statistics: its training rows standardised
+            np.testing.assert_allclose(np.asarray(scale_x(X[windows[f]])).mean(0), 0.0, atol=1e-4)
+            if regression:
+                assert abs(float(np.asarray(scale_y(y[windows[f]])).std()) - 1.0) < 1e-4
+        fold_data = engine.DataArrays(scale_x(X[tr]), scale_y(y[tr]), scale_x(X[va]), scale_y(y[va]))
+        scores = run_population(program, hp, fold_data, np.arange(2), epochs=3).curves["val_score"]
+        per_fold.append(scores * float(scaling.y_scale[f, 0]) ** 2 if regression else scores)
     per_fold = np.stack(per_fold, axis=1)  # (member, fold, epoch)
-    np.testing.assert_allclose(result.curves["val_score"], per_fold.mean(axis=1), atol=1e-5)
+    tolerance = dict(rtol=1e-4, atol=1e-5) if regression else dict(atol=1e-5)
+    np.testing.assert_allclose(result.curves["val_score"], per_fold.mean(axis=1), **tolerance)
     best = result.members["best_epoch"].to_numpy() - 1
-    np.testing.assert_allclose(result.curves["split_scores"], per_fold[np.arange(2), :, best], atol=1e-5)
-    np.testing.assert_allclose(result.curves["split_final_scores"], per_fold[:, :, -1], atol=1e-5)
-    np.testing.assert_allclose(result.members["score_std"], per_fold[np.arange(2), :, best].std(axis=1), atol=1e-5)
+    np.testing.assert_allclose(result.curves["split_scores"], per_fold[np.arange(2), :, best], **tolerance)
+    np.testing.assert_allclose(result.curves["split_final_scores"], per_fold[:, :, -1], **tolerance)
+    np.testing.assert_allclose(result.members["score_std"], per_fold[np.arange(2), :, best].std(axis=1), **tolerance)
 
 
 def test_seeds_train_each_setting_several_times(digits):

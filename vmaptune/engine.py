@@ -46,14 +46,50 @@ CURVES = ("train_loss", "val_loss", "val_score")
 
 
 @struct.dataclass
+class FoldScaling:
+    """Each cross-validation fold's own standardisation, from its training rows, as a run on them
+    alone has it: no statistic of a fold's held-out rows reaches its training (a trend's future,
+    under TimeSeriesSplit). x_shift, x_scale (K, ...): a member's inputs are (x - shift) / scale of
+    its fold (None for token ids). y_shift, y_scale (K, k): likewise a regression member's targets,
+    which its network fits and its loss sees (None for classification); its outputs are mapped
+    back (out * scale + shift) for the metric, which scores every fold in the data set's units."""
+
+    x_shift: jax.Array | None = None
+    x_scale: jax.Array | None = None
+    y_shift: jax.Array | None = None
+    y_scale: jax.Array | None = None
+
+    def inputs(self, X: jax.Array, fold: jax.Array) -> jax.Array:
+        """X (P, n, ...) rows of each member's fold (P,) -> as its fold scales them."""
+        return X if self.x_shift is None else (X - _per_member(self.x_shift, fold)) / _per_member(self.x_scale, fold)
+
+    def targets(self, y: jax.Array, fold: jax.Array) -> jax.Array:
+        """y (P, n) or (P, n, k) -> as each member's fold scales them."""
+        if self.y_shift is None:
+            return y
+        shift, scale = (_per_member(a if y.ndim == 3 else a[:, 0], fold) for a in (self.y_shift, self.y_scale))
+        return (y - shift) / scale
+
+    def heads(self, fold: jax.Array):
+        """(shift, scale), each (P, k): what maps each member's outputs back to the data set's
+        units, or None."""
+        return None if self.y_shift is None else (self.y_shift[fold], self.y_scale[fold])
+
+
+def _per_member(a: jax.Array, fold: jax.Array) -> jax.Array:
+    """(K, ...) per fold -> (P, 1, ...) per member, to broadcast over its rows."""
+    return a[fold].reshape((fold.shape[0], 1) + a.shape[1:])
+
+
+@struct.dataclass
 class DataArrays:
     """Data on the device. For cross-validation X_train / X_val hold the whole pool and
     train_rows (K, n_train) / val_rows (K, n_val) list each fold's rows; controls.fold picks a
     member's fold. fold_rows (K,) ints, static: how many of its train_rows each fold trains on,
     where folds differ (the rest pad to the largest fold's and are never read), or None: all of
-    them. stop_rows
-    (K, n_stop): rows of each fold held out of its training for early stopping to watch instead of
-    val_rows (EarlyStopping(validation_fraction=...)), or None."""
+    them. stop_rows (K, n_stop): rows of each fold held out of its training for early stopping to
+    watch instead of val_rows (EarlyStopping(validation_fraction=...)), or None. scaling: each
+    fold's own standardisation (FoldScaling), or None."""
 
     X_train: jax.Array
     y_train: jax.Array
@@ -63,6 +99,7 @@ class DataArrays:
     val_rows: jax.Array | None = None
     stop_rows: jax.Array | None = None
     fold_rows: tuple[int, ...] | None = struct.field(pytree_node=False, default=None)
+    scaling: FoldScaling | None = None
 
     @property
     def n_train(self) -> int:
@@ -236,6 +273,8 @@ def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows,
             local = jnp.broadcast_to(idx, (fold.shape[0],) + idx.shape[-1:]) if idx.ndim == 1 else idx
             idx = data.train_rows[fold[:, None], local]
         xb, yb = data.X_train[idx], data.y_train[idx]
+        if data.scaling is not None:  # (folded: every member's own rows, (members, batch, ...))
+            xb, yb = data.scaling.inputs(xb, members["fold"]), data.scaling.targets(yb, members["fold"])
         # each member counts its own steps (its batch size's), so its randomness does not depend on
         # the program it shares (the smallest batch among its neighbours)
         step = epoch * members["steps"] + s
@@ -272,16 +311,21 @@ def _evaluate(program: Program, params, model_state, hp, fold, data: DataArrays,
     """Validation loss and metric of every member: (P,), (P,). With folds, each member is scored
     on its own fold's held-out rows; rows (K, n): on these rows of X_train instead (its fold's)."""
 
-    def member(p, s, hp_m, X, y):
+    def member(p, s, hp_m, X, y, y_fold=None, head=None):
         out, _ = program.model.apply(p, s, X, hp_m, train=False, key=None)
-        return program.loss(out, y), program.metric.score(out, y)
+        if head is None:
+            return program.loss(out, y), program.metric.score(out, y)
+        # the loss as the member trains on it (its fold's units), the metric in the data set's
+        return program.loss(out, y_fold), program.metric.score(out * head[1] + head[0], y)
 
-    if rows is not None:
-        rows = rows[fold]  # (P, n)
-        return jax.vmap(member)(params, model_state, hp, data.X_train[rows], data.y_train[rows])
-    if data.folded:
-        rows = data.val_rows[fold]  # (P, n_val)
-        return jax.vmap(member)(params, model_state, hp, data.X_val[rows], data.y_val[rows])
+    if rows is not None or data.folded:  # each member's own fold's rows (P, n), as its fold scales them
+        X, y = (data.X_train, data.y_train) if rows is not None else (data.X_val, data.y_val)
+        rows = (data.val_rows if rows is None else rows)[fold]
+        X, y = X[rows], y[rows]
+        if data.scaling is None:
+            return jax.vmap(member)(params, model_state, hp, X, y)
+        return jax.vmap(member)(params, model_state, hp, data.scaling.inputs(X, fold), y,
+                                data.scaling.targets(y, fold), data.scaling.heads(fold))
     return jax.vmap(member, in_axes=(0, 0, 0, None, None))(params, model_state, hp, data.X_val, data.y_val)
 
 

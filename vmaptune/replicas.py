@@ -23,7 +23,7 @@ import numpy as np
 from vmaptune.cv_splits import Splits, warn_unequal
 from vmaptune.data import Dataset
 from vmaptune.decisions import Decision, Snapshot
-from vmaptune.engine import DataArrays
+from vmaptune.engine import DataArrays, FoldScaling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,8 +215,9 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
     TimeSeriesSplit's growing windows, pad to the largest: a member of a smaller fold takes its own
     fold's steps per epoch and sits out the rest, DataArrays.fold_rows) and is scored on as many
     held-out rows as the smallest fold holds out (a random subset of a larger fold's, warned
-    about), so one program serves all folds. Features keep the Dataset's scaling (statistics of
-    its training split), not per-fold statistics: a leak of scale only, never of labels.
+    about), so one program serves all folds. Each fold is standardised with its own training
+    rows' statistics (FoldScaling: its inputs, and a regression network's outputs), so nothing of
+    its held-out rows, their targets' mean included, reaches its training.
     stop_fraction: that share of the smallest fold's training rows is held out of every fold's
     training for early stopping to watch (DataArrays.stop_rows; EarlyStopping(validation_fraction=...)).
     splits: your own folds (vmaptune/cv_splits.py) instead of `folds` dealt by `seed`.
@@ -230,7 +231,26 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
     train_rows = jnp.asarray(np.stack([np.pad(t[n_stop:], (0, max(counts) - c), mode="edge")
                                        for t, c in zip(train, counts)]), jnp.int32)
     fold_rows = None if len(set(counts)) == 1 else tuple(counts)
+    scaling = fold_scaling(X, y, train, data.task)
     val_rows = jnp.asarray(np.stack(held), jnp.int32)
     stop_rows = jnp.asarray(np.stack([t[:n_stop] for t in train]), jnp.int32) if n_stop else None
     return DataArrays(X, y, X, y, train_rows=train_rows, val_rows=val_rows, stop_rows=stop_rows,
-                      fold_rows=fold_rows), fold
+                      fold_rows=fold_rows, scaling=scaling), fold
+
+
+def fold_scaling(X, y, train: list[np.ndarray], task: str) -> FoldScaling:
+    """Each fold's standardisation from all its training rows (those early stopping watches too, as
+    a scaler fitted on a fold's training rows has it), over the pool's already scaled values:
+    inputs unless they are token ids, regression targets (as an output mapping)."""
+    def moments(a: np.ndarray):
+        stats = [(a[rows].mean(0), a[rows].std(0)) for rows in train]
+        shift, scale = (np.stack(s) for s in zip(*stats))
+        return jnp.asarray(shift, jnp.float32), jnp.asarray(np.where(scale > 0, scale, 1.0), jnp.float32)
+
+    X = np.asarray(X, np.float64) if jnp.issubdtype(X.dtype, jnp.floating) else None
+    x_shift, x_scale = (None, None) if X is None else moments(X)
+    if task != "regression":
+        return FoldScaling(x_shift, x_scale)
+    y = np.asarray(y, np.float64)
+    y_shift, y_scale = moments(y.reshape(len(y), -1))  # (K, k): broadcast over a member's (n, k) outputs
+    return FoldScaling(x_shift, x_scale, y_shift, y_scale)
