@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import warnings
 
 import chex
@@ -530,6 +531,23 @@ def test_a_population_over_a_small_memory_budget_equals_the_unsplit_run(data, mo
         vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=one // 4, **SMALL)
 
 
+def test_on_a_cpu_a_population_beyond_the_machines_memory_is_refused_before_it_compiles(data, monkeypatch):
+    """Without max_memory a CPU plans nothing, but a state larger than the machine would be killed
+    (or abort the process inside XLA: a width of 10**9 did) once it runs."""
+    traced = engine.TRACE_COUNTS["train_chunk"]
+    huge = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), n_units=vt.IntUniform(1, 10**9))
+    with pytest.raises(ValueError, match=r"training \d+ members of this model needs at least [\d.e+]+ GB for their "
+                                         r"weights and optimizer state alone.*shrink the model"):
+        vt.tune(vt.MLP(), huge, data, vt.RandomSearch(population=8), **SMALL)
+    state = 8 * memory.state_bytes(vt.build_program(MODEL, SPACE, data, batch_size=16), engine.data_arrays(data),
+                                   one_member(SPACE), 1)
+    monkeypatch.setattr(memory, "host_memory", lambda: state // 2)  # a machine of half the population's state
+    with pytest.raises(ValueError, match=r"training 8 members.*give max_memory \(e.g. max_memory='1GB'\) to train "
+                                         r"it in parts that fit, or lower the population"):
+        vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), **SMALL)
+    assert engine.TRACE_COUNTS["train_chunk"] == traced  # no training program was traced (the state's shapes were)
+
+
 
 # -- text class labels from a CSV, decoded in predictions ---------------------------------------------------------
 def test_text_labels_from_a_csv_come_back_in_predictions(tmp_path):
@@ -786,3 +804,48 @@ def test_a_checkpoint_that_cannot_close_inside_a_callers_except_still_raises(dat
             vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), run_dir=str(tmp_path / "r"),
                     **{**SMALL, "epochs": 1})
         assert not getattr(first, "__notes__", None)
+
+
+def _immutable(path: str, on: bool) -> bool:
+    """chattr +i / -i over path (what makes a directory unwritable even to root); False without it."""
+    try:
+        return subprocess.run(["chattr", "-R", "+i" if on else "-i", path], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+def test_a_run_directory_made_unwritable_mid_run_ends_the_process_at_once(tmp_path):
+    """A checkpoint whose directories cannot be created raises in the search, and the process ends
+    then: with the directories created in orbax's thread its other threads waited minutes for
+    them before the interpreter could exit."""
+    run_dir = tmp_path / "run"
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    if not _immutable(str(probe), True):
+        pytest.skip("chattr +i is not available here (a file system or user without it)")
+    _immutable(str(probe), False)
+    script = textwrap.dedent(f"""
+        import subprocess, vmaptune as vt
+        from vmaptune.checkpoint import Checkpoints
+        save, saves = Checkpoints.save, []
+        def locked_before_the_second(self, *args, **kwargs):  # the run directory stops taking writes
+            saves.append(1)
+            if len(saves) == 2:  # (once the first has committed: this one's directories fail)
+                self._manager.wait_until_finished()
+                subprocess.run(["chattr", "-R", "+i", {str(run_dir)!r}], check=True)
+            return save(self, *args, **kwargs)
+        Checkpoints.save = locked_before_the_second
+        try:
+            vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)),
+                    vt.load_dataset("iris"), vt.RandomSearch(population=2, rounds=3), epochs=1, batch_size=16,
+                    progress=False, run_dir={str(run_dir)!r})
+        except PermissionError as err:
+            print("raised:", any("resume=True" in note for note in err.__notes__))
+    """)
+    try:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the process did not end within 120 s of its search failing to write")
+    finally:
+        _immutable(str(run_dir), False)
+    assert done.returncode == 0 and "raised: True" in done.stdout, done.stdout + done.stderr[-3000:]

@@ -273,7 +273,11 @@ class Checkpoints:
 
             # async: the arrays are on the host already; orbax writes and commits them in a thread
             # while training goes on (the next save, restore or close waits for it)
-            options = ocp.CheckpointManagerOptions(max_to_keep=KEEP, enable_async_checkpointing=True, create=True)
+            # directories are created before save returns: created in orbax's thread, a failure (a
+            # directory made read-only) left its other threads waiting 20 minutes for them at exit
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=KEEP, enable_async_checkpointing=True, create=True,
+                async_options=ocp.options.AsyncOptions(create_directories_asynchronously=False))
             if jax.process_count() > 1:  # each process reads on its own; only process 0 saves (and creates)
                 me = jax.process_index()
                 if distributed.is_primary():

@@ -12,6 +12,8 @@ without max_memory nothing is planned (host memory is the operating system's to 
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from typing import Mapping
 
@@ -53,6 +55,55 @@ def device_budget(max_memory: int | None) -> int | None:
         else -1
     free = smallest(free)  # (several processes) every process must split its populations the same way
     return None if free < 0 else free
+
+
+def host_memory() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def state_bytes(program: Program, data: engine.DataArrays, hp_one: Mapping[str, jax.Array], rows: int) -> int:
+    """Bytes of `rows` members' training state (weights, optimizer and model state, best weights):
+    a lower bound on what training them takes (shapes only: traced, nothing compiled or allocated)."""
+    hp = {k: jnp.broadcast_to(jnp.asarray(v), (rows,)) for k, v in hp_one.items()}
+    controls = program.controls(hp, data.n_train, 1)
+    state = jax.eval_shape(lambda: engine._init(program, hp, controls, jnp.arange(rows), jax.random.key(0),
+                                                jnp.ones(rows, bool)))
+    return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(state))
+
+
+#: Bytes of training state per forward FLOP of a row, well above what any optimizer keeps (a weight
+#: is 2 FLOPs; weights, best weights and two moments in float32 are 8 bytes per FLOP).
+STATE_BYTES_PER_FLOP = 16
+
+
+def check_host_memory(program: Program, data: engine.DataArrays, hp_one: Mapping[str, jax.Array], rows: int,
+                      per_member: dict) -> None:
+    """On a CPU without max_memory nothing is planned, but a population whose state alone exceeds
+    the machine's memory would be killed, or swap for hours, once it runs (XLA may abort the
+    process outright): refused before anything compiles, with its size. per_member: program ->
+    one member's state bytes, filled here (a trace of its initialisation, skipped where the
+    model's FLOPs bound the state far below the machine's memory)."""
+    ram = host_memory()
+    if ram is None or jax.local_devices()[0].platform != "cpu":
+        return
+    flops = program.model.padded_row_flops()  # (1.0 where the model does not know its own)
+    if flops > 1.0 and rows * flops * STATE_BYTES_PER_FLOP < ram / 4:
+        return
+    if program not in per_member:
+        per_member[program] = state_bytes(program, data, hp_one, 1)
+    one = per_member[program]
+    need = rows * one
+    if need > ram:
+        fix = (f"give max_memory (e.g. max_memory='{max(ram // 2 // 10**9, 1)}GB') to train it in parts that fit, or "
+               f"lower the population" if one * 2 < ram else
+               "shrink the model: the largest width or depth in the space sizes every member")
+        raise ValueError(f"training {rows} members of this model needs at least {need / 1e9:.3g} GB for their weights "
+                         f"and optimizer state alone ({one / 1e9:.3g} GB each), more than this machine's "
+                         f"{ram / 1e9:.3g} GB of memory: {fix}.")
 
 
 def training_bytes(program: Program, data: engine.DataArrays, hp_one: Mapping[str, jax.Array], rows: int) -> int:
