@@ -116,6 +116,13 @@ CASES = [
      ["X has 1 NaN or infinite values", re.compile(r"the first at row 2, column 1 \(nan\)"), "impute or drop them"]),
     ("data-X-text", lambda t: vt.Dataset.from_arrays(np.full((40, 3), "a"), Y, "classification"), TypeError,
      ["X must be numeric", "one_hot=True"]),
+    ("data-frame-text-column", lambda t: vt.Dataset.from_arrays(
+        __import__("pandas").DataFrame({"a": X[:, 0], "species": ["setosa", "virginica"] * 20}), Y, "classification"),
+     TypeError, ["X's column(s) ['species'] hold text", "'setosa'", "pandas.get_dummies(X, columns=['species'])"]),
+    ("data-y-one-hot", lambda t: vt.Dataset.from_arrays(X, np.eye(2)[Y], "classification"), ValueError,
+     ["got shape (40, 2)", "It looks one-hot encoded: pass y.argmax(axis=1)"]),
+    ("space-name-alias", lambda t: tune(vt.Space(lr=LR)), ValueError,
+     ["space has 'lr', which the model and optimizer do not read", "Did you mean 'learning_rate'?"]),
     ("data-X-empty", lambda t: vt.Dataset.from_arrays(np.zeros((0, 3)), np.zeros(0), "classification"), ValueError,
      ["X is empty", "(0, 3)", "at least one row"]),
     ("data-rows-mismatch", lambda t: vt.Dataset.from_arrays(X, Y[:30], "classification"), ValueError,

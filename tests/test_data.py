@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -139,6 +141,23 @@ def test_a_constant_target_and_integers_beyond_int32_are_named():
     with pytest.raises(ValueError, match=r"X holds integers from 0 to 3000000000, outside int32.*"
                                          r"X.astype\('float64'\)"):
         vt.Dataset.from_arrays(ids, np.arange(40) % 2, "classification")
+
+
+def test_classes_too_thin_to_learn_are_warned_about():
+    """Whole-number values of a quantity given as classes (diabetes: 214 classes over 442 rows), and
+    a class of one row."""
+    from sklearn.datasets import load_diabetes, load_iris
+
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.warns(UserWarning, match=r"y has 214 classes over 442 rows, \d+ of them with fewer than 3 rows: it "
+                                         r"looks like a numeric target.*task='regression'"):
+        vt.Dataset.from_arrays(X, y, "classification")
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(UserWarning, match=r"y's class\(es\) \[2\] have a single row each"):
+        vt.Dataset.from_arrays(X[:101], y[:101], "classification")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vt.Dataset.from_arrays(X, y, "classification")  # three classes of 50: nothing to say
 
 
 def test_your_own_validation_and_test_splits():

@@ -526,6 +526,12 @@ def test_an_estimators_model_checks_a_dataframes_columns_and_says_what_wrote_it(
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     assert loaded.info["written_by"]["vmaptune"] == vt.__version__
     assert set(loaded.info["written_by"]) >= {"jax", "flax", "optax", "python"}
+    # the versions that trained it, in memory; and the ones that pickled it, in a joblib / pickle file
+    assert model.info["trained_by"]["vmaptune"] == vt.__version__
+    import joblib
+
+    joblib.dump(model, tmp_path / "m.joblib")
+    assert joblib.load(tmp_path / "m.joblib").info["written_by"] == loaded.info["written_by"]
 
 
 @pytest.mark.parametrize("make, error, match", [

@@ -479,7 +479,9 @@ def _report(run_dir: str, top: int, plots: str | None = None) -> int:
     if result.settings.get("interrupted"):
         partial = int((result.members["status"] == STATUS_INTERRUPTED).sum())
         print(f"run interrupted: {partial} of {len(result)} members are partial (scores so far); continue it with "
-              f"`vmaptune run <config> --out {run_dir} --resume` (the command that started it, plus --resume).")
+              f"the command that started it plus --resume: `vmaptune run <config> --out {run_dir} --resume`, or "
+              f"`vmaptune demo [its flags] --out {run_dir} --resume` for a demo; in Python, vt.tune(..., "
+              f"run_dir={run_dir!r}, resume=True).")
     print(result.summary(top))
     where = run_dir if plots is None else plots
     try:

@@ -374,16 +374,31 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
     return X.astype(np.int32)
 
 
+def _text_column(column: Any) -> bool:
+    """A DataFrame column whose values do not convert to floats."""
+    try:
+        np.asarray(column).astype(np.float64)
+        return False
+    except (TypeError, ValueError):
+        return True
+
+
 def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
     """X as float64, or int64 when it holds integers (token ids); (n, ...) with finite values.
     A DataFrame is float64 whatever its columns' dtypes: its columns are features (an age, a count),
     never token ids, so they are standardised."""
-    frame = hasattr(X, "columns") and hasattr(X, "iloc")
+    frame = X if hasattr(X, "columns") and hasattr(X, "iloc") else None
     try:
         X = np.asarray(X)
-        if frame or X.dtype == bool or not np.issubdtype(X.dtype, np.integer):
+        if frame is not None or X.dtype == bool or not np.issubdtype(X.dtype, np.integer):
             X = X.astype(np.float64)
     except (TypeError, ValueError) as err:
+        if frame is not None:  # name the columns that hold text
+            text = [str(c) for c in frame.columns if _text_column(frame[c])]
+            if text:
+                raise TypeError(f"{what}'s column(s) {text[:10]} hold text ({err}); encode them as numbers first "
+                                f"(pandas.get_dummies(X, columns={text[:10]}), or Dataset.from_csv(..., "
+                                f"one_hot=True)), or drop them.") from None
         raise TypeError(f"{what} must be numeric; converting it failed: {err}. Encode text columns as numbers first "
                         f"(e.g. pandas.get_dummies, or Dataset.from_csv(..., one_hot=True)).") from None
     if X.ndim < 2:
@@ -408,7 +423,10 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np
     X = _check_inputs(X)
     y = np.asarray(y)
     if task == "classification" and y.ndim != 1:
-        raise ValueError(f"y must be 1-D (rows,) class labels for classification, got shape {y.shape}.")
+        hint = (" It looks one-hot encoded: pass y.argmax(axis=1)." if y.ndim == 2 and y.shape[1] > 1 and
+                np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all() else
+                " For one label per row as a column, pass y.ravel()." if y.ndim == 2 and y.shape[1] == 1 else "")
+        raise ValueError(f"y must be 1-D (rows,) class labels for classification, got shape {y.shape}.{hint}")
     if y.ndim not in (1, 2):
         raise ValueError(f"y must be (rows,) or, for several regression targets, (rows, k); got shape {y.shape}.")
     if X.shape[0] != y.shape[0]:
@@ -426,7 +444,25 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np
             raise ValueError(f"y has {len(bad)} NaN or infinite values, the first at row {bad[0][0]}; "
                              f"drop those rows first.")
         return X, y, None
-    return X, *_encode_labels(y, "y")
+    ids, classes = _encode_labels(y, "y")
+    _warn_sparse_classes(ids, classes)
+    return X, ids, classes
+
+
+def _warn_sparse_classes(ids: np.ndarray, classes: np.ndarray) -> None:
+    """Classes too thin to learn or validate: a numeric target given as classification (diabetes'
+    whole-number values: 214 classes over 442 rows), or a class of one row (it cannot be both
+    trained on and validated)."""
+    counts = np.bincount(ids, minlength=len(classes))
+    single = classes[counts == 1]
+    if len(classes) > 10 and np.mean(counts < 3) > 0.5 and np.issubdtype(classes.dtype, np.number):
+        warnings.warn(f"y has {len(classes)} classes over {len(ids)} rows, {int(np.sum(counts < 3))} of them with "
+                      f"fewer than 3 rows: it looks like a numeric target. For a quantity (a price, a score) use "
+                      f"task='regression'.", UserWarning, stacklevel=4)
+    elif len(single):
+        warnings.warn(f"y's class(es) {single[:5].tolist()} have a single row each: a class of one row is trained on "
+                      f"or validated, never both, and stratified splits and folds cannot hold it out. Add rows of "
+                      f"it, or drop it.", UserWarning, stacklevel=4)
 
 
 def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:

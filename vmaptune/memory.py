@@ -12,6 +12,7 @@ without max_memory nothing is planned (host memory is the operating system's to 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -19,6 +20,7 @@ from typing import Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from vmaptune import engine
 from vmaptune.distributed import smallest
@@ -80,28 +82,34 @@ def state_bytes(program: Program, data: engine.DataArrays, hp_one: Mapping[str, 
 STATE_BYTES_PER_FLOP = 16
 
 
-def check_host_memory(program: Program, data: engine.DataArrays, hp_one: Mapping[str, jax.Array], rows: int,
-                      per_member: dict) -> None:
+@functools.lru_cache(maxsize=64)
+def _member_state_bytes(program: Program, data: engine.DataArrays, hp_one: tuple) -> int:
+    """One member's state bytes, once per program (a search of the same model traces nothing new)."""
+    return state_bytes(program, data, {k: np.asarray(value, dtype) for k, dtype, value in hp_one}, 1)
+
+
+def check_host_memory(program: Program, data: engine.DataArrays, hp_one: Mapping[str, jax.Array], rows: int) -> None:
     """On a CPU without max_memory nothing is planned, but a population whose state alone exceeds
     the machine's memory would be killed, or swap for hours, once it runs (XLA may abort the
-    process outright): refused before anything compiles, with its size. per_member: program ->
-    one member's state bytes, filled here (a trace of its initialisation, skipped where the
-    model's FLOPs bound the state far below the machine's memory)."""
+    process outright): refused before anything compiles, with its size. One member's state comes
+    from a trace of the program's initialisation, skipped where the model's FLOPs bound the state
+    far below the machine's memory."""
     ram = host_memory()
     if ram is None or jax.local_devices()[0].platform != "cpu":
         return
     flops = program.model.padded_row_flops()  # (1.0 where the model does not know its own)
     if flops > 1.0 and rows * flops * STATE_BYTES_PER_FLOP < ram / 4:
         return
-    if program not in per_member:
-        per_member[program] = state_bytes(program, data, hp_one, 1)
-    one = per_member[program]
+    shapes = engine.DataArrays(*(jax.ShapeDtypeStruct((1,) + x.shape[1:], x.dtype)  # (the rows do not matter)
+                                 for x in (data.X_train, data.y_train, data.X_val, data.y_val)))
+    one = _member_state_bytes(program, shapes, tuple((k, np.asarray(v).dtype.str, np.asarray(v).item())
+                                                     for k, v in sorted(hp_one.items())))
     need = rows * one
     if need > ram:
         fix = (f"give max_memory (e.g. max_memory='{max(ram // 2 // 10**9, 1)}GB') to train it in parts that fit, or "
                f"lower the population" if one * 2 < ram else
                "shrink the model: the largest width or depth in the space sizes every member")
-        raise ValueError(f"training {rows} members of this model needs at least {need / 1e9:.3g} GB for their weights "
+        raise ValueError(f"training {rows} member{'s' if rows != 1 else ''} of this model needs at least {need / 1e9:.3g} GB for their weights "
                          f"and optimizer state alone ({one / 1e9:.3g} GB each), more than this machine's "
                          f"{ram / 1e9:.3g} GB of memory: {fix}.")
 

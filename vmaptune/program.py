@@ -87,6 +87,14 @@ class Program:
                         budget=budget)
 
 
+#: Short names people use for what vmaptune calls otherwise (too far apart for a spelling match).
+ALIASES = {"lr": "learning_rate", "eta": "learning_rate", "wd": "weight_decay", "l2": "weight_decay",
+           "decay": "weight_decay", "beta": "momentum", "beta1": "momentum", "bs": "batch_size",
+           "batch": "batch_size", "units": "n_units", "width": "n_units", "hidden_units": "n_units",
+           "layers": "n_hidden", "depth": "n_hidden", "n_layers": "n_hidden", "act": "activation",
+           "opt": "optimizer", "drop": "dropout", "dropout_rate": "dropout"}
+
+
 def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int = 64, metric: Any = None,
                   loss: Any = None, optimizer: Any = None, shared_order: bool = True,
                   early_stopping: EarlyStopping | None = None, devices: int | None = None,
@@ -129,7 +137,8 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
                          f"early_stopping.")
     for name in space.names:
         if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
+            close = [ALIASES[name.lower()]] if ALIASES.get(name.lower()) in known else \
+                difflib.get_close_matches(name, sorted(known), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             if "norm" in name.lower() or name.lower() in ("bn", "use_bn"):  # (not batch_size, which it looks like)
                 hint = (f" {type(model).__name__} has no normalisation layers to switch: build your network with "

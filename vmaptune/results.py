@@ -11,7 +11,9 @@ are replaced whole (vmaptune/atomic.py): a reader never sees a half-written run.
 from __future__ import annotations
 
 import collections.abc
+import functools
 import json
+import numbers
 import os
 import shutil
 from typing import Any, Mapping
@@ -117,6 +119,9 @@ class Results:
 
     def top(self, k: int = 10) -> pd.DataFrame:
         """The k best rows, best first."""
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
+            raise ValueError(f"top(k={k!r}): k is how many of the best rows to show, an integer >= 0 (e.g. top(5)); "
+                             f"to sort by a column use to_dataframe().sort_values(...).")
         return self.members.iloc[self.ranking()[:k]]
 
     def to_dataframe(self) -> pd.DataFrame:
@@ -181,7 +186,8 @@ class Results:
         os.makedirs(path, exist_ok=True)
         with interrupts.deferred():
             for row, model in self.models.items():
-                atomic.write_dir(os.path.join(path, "models", f"row_{row}"), model.save)
+                final = os.path.join(path, "models", f"row_{row}")
+                atomic.write_dir(final, functools.partial(model.save, shown_as=final))
             meta = self._meta()
             atomic.write_text(os.path.join(path, "run.json"), json.dumps(meta, indent=2, default=_plain))
             atomic.write_file(os.path.join(path, "members.csv"),

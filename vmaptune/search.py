@@ -172,7 +172,6 @@ class Search:
                                  member_block=settings.member_block, epochs=settings.epochs,
                                  n_train=self.arrays.n_train)
         self._fits: dict = {}  # program -> members that fit the memory budget
-        self._state_bytes: dict = {}  # program -> one member's training state (memory.check_host_memory)
 
     def describe(self, data: Dataset) -> dict[str, Any]:
         """The settings recorded with the results."""
@@ -308,7 +307,7 @@ class Search:
         """Members one run of `program` may hold (memory.py): `rows` when no budget applies."""
         budget = memory.device_budget(self.settings.max_memory)
         if budget is None:
-            memory.check_host_memory(program, self.arrays, one_member(self.space), rows, self._state_bytes)
+            memory.check_host_memory(program, self.arrays, one_member(self.space), rows)
             return rows
         if program not in self._fits:
             self._fits[program] = memory.members_that_fit(program, self.arrays, one_member(self.space), budget,

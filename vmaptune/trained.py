@@ -70,6 +70,7 @@ class TrainedModel:
     def __getstate__(self):  # pickling (scikit-learn estimators hold a model): the compiled function stays
         state = dict(self.__dict__)
         state.pop("_forward", None)
+        state["info"] = {**self.info, "written_by": written_by()}  # (a joblib file says what wrote it, as save's)
         return state
 
     def __setstate__(self, state):
@@ -85,7 +86,7 @@ class TrainedModel:
                    hp={k: np.asarray(v) for k, v in hp.items()}, hyperparameters=dict(hyperparameters),
                    task=data.task, classes=classes, input_shape=data.input_shape,
                    input_dtype=str(data.X_train.dtype), x_mean=data.x_mean, x_std=data.x_std, y_mean=data.y_mean,
-                   y_std=data.y_std, info=info, feature_names=_named_features(data))
+                   y_std=data.y_std, info={**info, "trained_by": written_by()}, feature_names=_named_features(data))
 
     # -- using it --------------------------------------------------------------------------------
     @property
@@ -225,10 +226,11 @@ class TrainedModel:
         return f"TrainedModel({self.task}, {values})"
 
     # -- save / load ---------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> str:
+    def save(self, path: str | os.PathLike, *, shown_as: str | None = None) -> str:
         """Writes the model to the directory `path` (created; a path that is a file is refused):
         model.pkl and weights.npz. The loaded model's info["written_by"] holds the versions of
-        vmaptune, jax, flax, optax and Python that wrote it."""
+        vmaptune, jax, flax, optax and Python that wrote it. shown_as: the path a warning names
+        (where `path` is a temporary directory renamed to it once written)."""
         path = os.fspath(path)
         if os.path.exists(path) and not os.path.isdir(path):
             raise FileExistsError(f"model.save({path!r}): {path} is a file; save writes a directory (model.pkl and "
@@ -247,7 +249,7 @@ class TrainedModel:
         described["info"] = {**self.info, "written_by": written_by()}  # (what a later reader can check)
         data = pickle.dumps(described)
         if b"__main__" in data:  # (a class pickled by reference to the script run: loads only under that script)
-            warnings.warn(f"model.save({path!r}): the model's class is defined in the script run as __main__, so "
+            warnings.warn(f"model.save({shown_as or path!r}): the model's class is defined in the script run as __main__, so "
                           f"model.pkl can be loaded only by a process whose __main__ defines it too (a server or a "
                           f"notebook cannot). Move the class to a module of its own (e.g. models.py) and import it "
                           f"from there, then save again.", UserWarning, stacklevel=2)
