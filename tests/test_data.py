@@ -178,6 +178,21 @@ def test_your_own_validation_and_test_splits():
         vt.Dataset.from_arrays(X, y, "classification", validation=Xv)
 
 
+def test_no_test_split_beside_your_own_validation_split():
+    """test_fraction=0 keeps every row of X for training (a time series' past, with its future as the
+    validation split): a refit trains and predicts, and has no test score."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = X.sum(axis=1)
+    data = vt.Dataset.from_arrays(X[:100], y[:100], "regression", validation=(X[100:], y[100:]), test_fraction=0)
+    assert (data.n_train, data.X_val.shape[0], data.X_test.shape[0]) == (100, 20, 0)
+    result = vt.tune(vt.MLP(units=4), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), data,
+                     vt.RandomSearch(population=2), epochs=2, batch_size=20, refit=1, progress=False)
+    assert np.isnan(result.test_score) and result.best_model().predict(X[:5]).shape == (5,)
+    with pytest.raises(ValueError, match=r"test_fraction must be a number in \[0, 1\), got -0.1"):
+        vt.Dataset.from_arrays(X, y, "regression", test_fraction=-0.1)
+
+
 def test_class_labels_of_any_kind_are_encoded_and_kept(tmp_path):
     rng = np.random.default_rng(2)
     X = rng.normal(size=(120, 3))

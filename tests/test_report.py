@@ -67,6 +67,11 @@ def test_summary_shows_a_lower_is_better_metric_positive():
     assert result.members["score"].max() == -0.45  # stored negated, as before
     accuracy = made_results([0.9, 0.8]).summary()
     assert "best validation accuracy: 0.9000" in accuracy and "lower is better" not in accuracy
+    assert "standardised units" not in text  # (no task recorded: not said)
+    regression = made_results([-0.5, -0.6], metric="mse", settings={"task": "regression"}).summary()
+    assert "(mse in standardised units: the targets' own are these times data.y_std**2" in regression
+    r2 = made_results([0.5, 0.6], metric="r2", settings={"task": "regression"}).summary()
+    assert "standardised units" not in r2
 
 
 def test_plots_label_and_show_a_lower_is_better_metric_positive(figures):

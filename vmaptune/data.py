@@ -193,7 +193,8 @@ class Dataset:
         """Checks X (n, ...) and y ((n,), or (n, k) for regression), splits them and scales them.
 
         validation, test: (X, y) of your own split; a split not given is carved from X (fixed by
-        `seed`, stratified for classification) with val_fraction / test_fraction of its rows.
+        `seed`, stratified for classification) with val_fraction / test_fraction of its rows
+        (test_fraction=0: no test split; a refit then trains but has no test_score).
         Float inputs are standardised per value with the training split's statistics; integer
         arrays (token ids) are kept as they are (a DataFrame's columns are numbers, whatever their
         dtype: standardised). Regression targets are standardised too."""
@@ -221,8 +222,8 @@ class Dataset:
         carve_test = 0.0 if test is not None else test_fraction
         if validation is None:
             _check_fraction("val_fraction", val_fraction)
-        if test is None:
-            _check_fraction("test_fraction", test_fraction)
+        if test is None:  # (0: no test split, e.g. beside your own validation split of a time series)
+            _check_fraction("test_fraction", test_fraction, zero=True)
         if carve_val + carve_test >= 1.0:
             raise ValueError(
                 f"val_fraction + test_fraction must be < 1 so rows remain for training, got "
@@ -231,7 +232,7 @@ class Dataset:
         train, val, test_rows = _split(len(y), y if task == "classification" else None, carve_val, carve_test, seed)
         sizes = {"train": len(train), "val": len(val) if validation is None else len(given["validation"][1]),
                  "test": len(test_rows) if test is None else len(given["test"][1])}
-        if min(sizes.values()) == 0:
+        if min(sizes["train"], sizes["val"]) == 0 or (sizes["test"] == 0 and (test is not None or test_fraction > 0)):
             raise ValueError(
                 f"{len(y)} rows are too few for the split ({', '.join(f'{k}={v}' for k, v in sizes.items())}); "
                 f"give more data or change val_fraction / test_fraction."
@@ -338,9 +339,10 @@ def load_dataset(name: str, **split: Any) -> Dataset:
                                feature_names=list(names) if names is not None else None, **split)
 
 
-def _check_fraction(name: str, value: Any) -> None:
-    if not isinstance(value, (int, float)) or not 0.0 < float(value) < 1.0:
-        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}.")
+def _check_fraction(name: str, value: Any, zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not (0.0 <= float(value) < 1.0 if zero else 0.0 < float(value) < 1.0):
+        raise ValueError(f"{name} must be a number in {'[0, 1)' if zero else '(0, 1)'}, got {value!r}.")
 
 
 _SCALED: dict[int, tuple[weakref.ref, str]] = {}  # id -> (the array, its split): a Dataset's standardised inputs

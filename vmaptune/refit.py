@@ -65,7 +65,10 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
         run = PopulationRun(program, hp, arrays, member_ids=member_ids[members], seed=seed,
                             epochs=max(int(schedule_epochs), int(budget.max())), budget=budget, order="refit")
         _train_with_changes(run, int(budget.max()), [changes[m] for m in members] if changes else None)
-        _, score = engine.evaluate_population(program, run.state, run.hp, run.controls, run.data)
+        if data.X_test.shape[0]:
+            _, score = engine.evaluate_population(program, run.state, run.hp, run.controls, run.data)
+        else:  # no test split (test_fraction=0): trained, never tested
+            score = np.full(run.rows, np.nan, np.float32)
         diverged, score, params, model_state = to_host((run.state.status.diverged, score, run.state.members.params,
                                                         run.state.members.model_state))
         score = np.where(diverged, np.nan, score)

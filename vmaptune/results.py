@@ -30,6 +30,10 @@ STATUS_INTERRUPTED = "interrupted"  # still training when Ctrl-C came: scores so
 STATUS_PRUNED = "pruned"  # a strategy ended it before the last epoch (successive halving's lower rungs)
 
 
+#: Built-in regression errors, which vt.tune scores on standardised targets (metrics.METRICS).
+STANDARDISED_ERRORS = ("neg_mse", "neg_mae", "mse", "mae")
+
+
 class Results:
     """What `vt.tune` returns.
 
@@ -171,6 +175,9 @@ class Results:
         if "test_score" in self.members.columns and np.isfinite(self.test_score):
             text += (f"\ntest {self.metric} of the best setting, refit on train + validation: "
                      f"{sign * self.test_score:.4f}")
+        if self.settings.get("task") == "regression" and self.metric in STANDARDISED_ERRORS:
+            text += (f"\n({self.metric} in standardised units: the targets' own are these times data.y_std"
+                     f"{'**2' if 'mse' in self.metric else ''}; metric='r2' or a vt.Metric of yours reads in theirs)")
         return text
 
     # -- persistence -------------------------------------------------------------------------------
