@@ -216,3 +216,11 @@ def test_class_labels_of_any_kind_are_encoded_and_kept(tmp_path):
     coded = vt.Dataset.from_csv(frame_path, target="kind", task="classification", one_hot=True)
     assert coded.n_features == 4 and coded.feature_names == ("size", "colour_blue", "colour_green", "colour_red")
     assert coded.classes.tolist() == ["setosa", "versicolor", "virginica"]
+
+
+def test_warnings_point_at_the_callers_line_not_vmaptunes():
+    """A notebook shows the cell that called vmaptune under a warning (vmaptune/warn.py)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vt.Dataset.from_arrays(np.random.default_rng(0).normal(size=(40, 3)), np.full(40, 7.0), "regression")
+    assert [w.filename for w in caught] == [__file__]

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import os
 import threading
-import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Hashable
 
 import jax
 
 from vmaptune import startup
+from vmaptune.warn import warn
 
 ENV = "VMAPTUNE_COMPILE_AHEAD"
 
@@ -108,10 +108,10 @@ def wasted() -> None:
     global _turned_off
     if not _turned_off:
         _turned_off = True
-        warnings.warn(f"vmaptune compiled a program ahead under other JAX settings than the call that needed it "
+        warn(f"vmaptune compiled a program ahead under other JAX settings than the call that needed it "
                       f"(a setting made with a context manager, such as jax.default_matmul_precision, applies to "
                       f"its own thread only); compiling ahead is off for the rest of this process. Set {ENV}=0 "
-                      f"to skip it from the start.", RuntimeWarning, stacklevel=3)
+                      f"to skip it from the start.", RuntimeWarning)
 
 
 def _compile(lower: Callable[[], "jax.stages.Lowered"]) -> float | None:

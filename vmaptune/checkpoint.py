@@ -32,7 +32,6 @@ import pickle
 import re
 import shutil
 import threading
-import warnings
 from typing import Any
 
 import jax
@@ -40,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune import distributed, interrupts
+from vmaptune.warn import warn
 
 CHECKPOINTS = "checkpoints"
 EMPTY = "empty_arrays"  # the tree entry that lists arrays of zero size (orbax refuses to save them)
@@ -311,10 +311,9 @@ class Checkpoints:
             restored = self._restored(manager, step, meta, damaged)
             if restored is not None:
                 if damaged:
-                    warnings.warn(f"{self.directory}: {len(damaged)} newer checkpoint(s) cannot be read "
+                    warn(f"{self.directory}: {len(damaged)} newer checkpoint(s) cannot be read "
                                   f"({'; '.join(damaged)}); resuming from checkpoint {step}, the newest whole one "
-                                  f"(what came after it trains again, to the same result).", UserWarning,
-                                  stacklevel=4)
+                                  f"(what came after it trains again, to the same result).", UserWarning)
                 return restored
         raise ValueError(f"no checkpoint in {self.directory} can be read ({'; '.join(damaged)}), so the run cannot "
                          f"be resumed. vt.load_results(run_dir) still reads its finished rounds; overwrite=True "

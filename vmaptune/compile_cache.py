@@ -32,9 +32,10 @@ from __future__ import annotations
 import functools
 import gc
 import os
-import warnings
 
 import jax
+
+from vmaptune.warn import warn
 
 ENV = "VMAPTUNE_COMPILE_CACHE"
 MAX_BYTES = 2 * 1024**3
@@ -176,11 +177,11 @@ def release_if_near_map_limit() -> bool:
     maps = memory_maps()
     if maps is None or maps[0] <= MAP_LIMIT_SHARE * maps[1]:
         return False
-    warnings.warn(f"vmaptune: this process holds {maps[0]} memory maps of the {maps[1]} Linux allows "
+    warn(f"vmaptune: this process holds {maps[0]} memory maps of the {maps[1]} Linux allows "
                   f"(vm.max_map_count), most of them compiled programs; XLA crashes at the limit, so JAX's "
                   f"in-memory compiled programs are dropped now (jax.clear_caches()): later calls trace them "
                   f"again and load them from the persistent compile cache. Raising the limit (sysctl "
-                  f"vm.max_map_count) keeps them.", RuntimeWarning, stacklevel=3)
+                  f"vm.max_map_count) keeps them.", RuntimeWarning)
     jax.clear_caches()
     gc.collect()  # the executables go when their last reference does
     return True

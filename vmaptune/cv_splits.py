@@ -19,10 +19,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import numbers
-import warnings
 from typing import Any
 
 import numpy as np
+
+from vmaptune.warn import warn
 
 #: Folds whose held-out rows differ by more than this share are warned about (rows go unscored).
 UNEQUAL_FOLDS_WARNING = 0.05
@@ -128,8 +129,8 @@ def warn_unequal(splits: Splits) -> None:
     """Folds holding out very different numbers of rows: the larger folds' extra rows go unscored."""
     held = [len(val) for _, val in splits.pairs]
     if max(held) - min(held) > UNEQUAL_FOLDS_WARNING * max(held):
-        warnings.warn(f"the cv folds ({splits.source}) hold out {min(held)} to {max(held)} rows: every fold is scored "
+        warn(f"the cv folds ({splits.source}) hold out {min(held)} to {max(held)} rows: every fold is scored "
                       f"on {min(held)} of its held-out rows (drawn at random), the smallest fold's count, so that "
                       f"all folds are scored in one program. Folds holding out as many rows each score every "
                       f"one (KFold, StratifiedKFold, TimeSeriesSplit; GroupKFold's groups seldom do).",
-                      UserWarning, stacklevel=4)
+                      UserWarning)

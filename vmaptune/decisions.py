@@ -13,12 +13,12 @@ packing and padding are the engine's business.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Any, Collection, Mapping, Protocol
 
 import numpy as np
 
 from vmaptune.space import Choice, IntLogUniform, LogUniform, OneMinusLogUniform, Space, numeric_bounds
+from vmaptune.warn import warn
 
 
 def _frozen(array) -> np.ndarray:
@@ -179,7 +179,7 @@ def check_decision(owner: str, hook: str, decision: "Decision | None", context: 
     for name, values in decision.hp.items():
         if context.space is not None and name in context.space:  # (an unknown name: the engine lists the names)
             _check_values(f"{owner}.{hook}: Decision.hp[{name!r}]", context.space[name], np.asarray(values),
-                          warn=name not in warned)
+                          warn_once=name not in warned)
             warned.add(name)
 
 
@@ -203,8 +203,8 @@ def _changed_structure(decision: "Decision", structural: Collection[str],
     return changed
 
 
-def _check_values(where: str, dist, values: np.ndarray, warn: bool) -> None:
-    """Raises for values `dist` cannot take as a training value; warns (if `warn`) for values
+def _check_values(where: str, dist, values: np.ndarray, warn_once: bool) -> None:
+    """Raises for values `dist` cannot take as a training value; warns (if `warn_once`) for values
     outside its range."""
     shown = lambda bad: f"{values[bad][:3].tolist()} (members {np.flatnonzero(bad)[:3].tolist()})"
     if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
@@ -233,9 +233,9 @@ def _check_values(where: str, dist, values: np.ndarray, warn: bool) -> None:
     low, high = numeric_bounds(dist)
     dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float64  # (float32 bounds round up)
     bad = (values < np.asarray(low, dtype)) | (values > np.asarray(high, dtype))
-    if bad.any() and warn:
-        warnings.warn(f"{where} holds {shown(bad)}, outside the space's {dist!r}; they are used as given.",
-                      UserWarning, stacklevel=4)
+    if bad.any() and warn_once:
+        warn(f"{where} holds {shown(bad)}, outside the space's {dist!r}; they are used as given.",
+                      UserWarning)
 
 
 class Decider(Protocol):

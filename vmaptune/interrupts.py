@@ -26,9 +26,10 @@ import contextlib
 import signal
 import sys
 import threading
-import warnings
 
 import jax
+
+from vmaptune.warn import warn
 
 HELD = (signal.SIGINT, signal.SIGTERM)
 
@@ -109,8 +110,8 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
                 _leave_the_cluster()
             signal.raise_signal(signal.SIGTERM)
         elif unused == signal.SIGINT:  # (it came as the run ended: nothing was left to stop)
-            warnings.warn("Ctrl-C came as the run was ending: it had nothing left to stop; the whole run is "
-                          "returned.", stacklevel=3)
+            warn("Ctrl-C came as the run was ending: it had nothing left to stop; the whole run is "
+                          "returned.")
 
 
 def _leave_the_cluster() -> None:

@@ -9,13 +9,14 @@ Shapes: outputs (n, k): logits for classification (targets (n,) class ids), valu
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from vmaptune.warn import warn
 
 TASKS = ("classification", "regression")
 
@@ -104,9 +105,9 @@ def warn_if_unpaired(scorer: "Metric | Loss", n_outputs: int, task: str | None =
         what = f"your loss {scorer.name!r}" if loss else f"vt.Metric({scorer.name!r})"
         example = ("jnp.square(outputs[:, 0] - targets), one value per row" if loss else
                    "-jnp.mean(jnp.abs(outputs[:, 0] - targets))")
-        warnings.warn(f"{what} scores outputs in the right order and reversed alike ({right:.6g}): it likely "
+        warn(f"{what} scores outputs in the right order and reversed alike ({right:.6g}): it likely "
                       f"compares every output with every target. With one regression target outputs are (n, 1) "
-                      f"and targets (n,): use outputs[:, 0], e.g. {example}.", UserWarning, stacklevel=4)
+                      f"and targets (n,): use outputs[:, 0], e.g. {example}.", UserWarning)
 
 
 def shown_sign(metric: "Metric | str") -> float:

@@ -42,6 +42,7 @@ import numpy as np
 from vmaptune.results import STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_OK, STATUS_PRUNED, Results
 from vmaptune.space import Choice, OneMinusLogUniform
 from vmaptune.strategies.optuna_sampler import _import_optuna, optuna_param, to_optuna_value
+from vmaptune.warn import warn
 
 #: Settings copied to the study's user attributes.
 STUDY_SETTINGS = ("strategy", "model", "dataset", "task", "metric", "loss", "optimizer", "epochs", "seed",
@@ -338,10 +339,9 @@ class OptunaExport:
             self.overwrite, self.error = False, None
         except Exception as err:  # a view that fails must not end an hours-long search: said, and it goes on
             self.error = str(err).rstrip(".")
-            warnings.warn(f"OptunaExport: the study {self.study_name!r} in {self.storage!r} was not updated after "
+            warn(f"OptunaExport: the study {self.study_name!r} in {self.storage!r} was not updated after "
                           f"round {results.settings.get('rounds', '?')}: {str(err).rstrip('.')}. The search goes on; "
-                          f"export its results later with result.to_optuna(...) or `vmaptune export`.", UserWarning,
-                          stacklevel=2)
+                          f"export its results later with result.to_optuna(...) or `vmaptune export`.", UserWarning)
 
 
 def _trials(optuna, results: Results, sign: float, started: datetime.datetime | None, first: int = 0) -> list:

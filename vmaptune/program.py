@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import numbers
-import warnings
 from typing import Any, Mapping
 
 import jax
@@ -33,6 +32,7 @@ from vmaptune.models.base import BuiltModel, Group, Model
 from vmaptune.optim import CustomOptimizer, PopulationOptimizer
 from vmaptune.space import Space, int_bounds
 from vmaptune.state import Controls
+from vmaptune.warn import warn
 
 #: Hyperparameters the engine itself reads (the rest belong to the model and the optimizer).
 ENGINE_HYPERPARAMETERS = ("batch_size",)
@@ -153,9 +153,9 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
             raise ValueError(f"space has {name!r}, which the model and optimizer do not read.{hint} "
                              f"Known names: {sorted(known)}.")
     for name, readers in (optimizer.unread(space) if isinstance(optimizer, PopulationOptimizer) else {}).items():
-        warnings.warn(f"space searches {name}={space[name]!r}, which only the optimizers {list(readers)} read; the "
+        warn(f"space searches {name}={space[name]!r}, which only the optimizers {list(readers)} read; the "
                       f"space's optimizer is {list(optimizer.kinds)}, so every value trains alike. Drop {name!r}, or "
-                      f"search optimizer=vt.Choice([...]) with one of those.", UserWarning, stacklevel=3)
+                      f"search optimizer=vt.Choice([...]) with one of those.", UserWarning)
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, data.n_train)
@@ -262,11 +262,11 @@ class Programs:
         if stateful and not self.exact_batches:
             why = "the strategy copies members between rows, so they share one program" if one_program else \
                 f"batch_size={space['batch_size']!r} is a range (one program per size would compile each)"
-            warnings.warn(f"the model keeps state it updates from each batch (BatchNorm's statistics) and the space "
+            warn(f"the model keeps state it updates from each batch (BatchNorm's statistics) and the space "
                           f"searches batch_size, but {why}: a member whose batch is smaller than its program's takes "
                           f"the padded rows into its statistics, so its result depends on the other members. Search "
                           f"batch_size with vt.Choice([...]) (each size in a program of its own), or fix it.",
-                          UserWarning, stacklevel=4)
+                          UserWarning)
 
     def program(self, group: Group) -> Program:
         if group not in self._built:

@@ -9,7 +9,6 @@ import os
 import shutil
 import socket
 import tempfile
-import warnings
 
 try:
     import fcntl
@@ -18,6 +17,7 @@ except ImportError:  # (Windows) no advisory locks: one writer per run directory
 
 from vmaptune.atomic import TMP_PREFIX
 from vmaptune.checkpoint import CHECKPOINTS
+from vmaptune.warn import warn
 
 #: The file a run holds locked while it writes its run directory (`Claim`).
 LOCK_FILE = ".vmaptune-lock"
@@ -100,9 +100,9 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
                                 f"the run. vt.load_results({path!r}) reads it as it is; give another run_dir to "
                                 f"start a new run beside it, or overwrite=True (--overwrite) to replace it.")
     if resume and not (os.path.isdir(path) and holds_run(path)):
-        warnings.warn(f"resume=True, but run_dir={path!r} holds no run yet: starting a new run there. (A mistyped "
+        warn(f"resume=True, but run_dir={path!r} holds no run yet: starting a new run there. (A mistyped "
                       f"run_dir would start from scratch: check the path if you meant to continue a run.)",
-                      UserWarning, stacklevel=4)
+                      UserWarning)
     if not write:
         return path, None
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-import warnings
 from typing import Any, Callable, Mapping
 
 import jax.numpy as jnp
@@ -33,6 +32,7 @@ from vmaptune.strategies.base import Strategy
 from vmaptune.strategies.pbt import PBTSchedule
 from vmaptune.trained import TrainedModel
 from vmaptune.training import Population, StrategyDecider, train
+from vmaptune.warn import warn
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,8 +269,8 @@ class Search:
         try:
             return self.strategy.member_columns(current.adapter.state)
         except Exception as err:  # (never lose the interrupted results to a column)
-            warnings.warn(f"{self.strategy.name}.member_columns failed on the interrupted round's state "
-                          f"({type(err).__name__}: {err}); its rows are saved without those columns.", stacklevel=2)
+            warn(f"{self.strategy.name}.member_columns failed on the interrupted round's state "
+                          f"({type(err).__name__}: {err}); its rows are saved without those columns.")
             return {}
 
     current: "RoundInProgress | None" = None

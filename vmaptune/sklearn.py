@@ -22,7 +22,6 @@ import difflib
 import inspect
 import numbers
 import time
-import warnings
 from typing import Any, Mapping
 
 import numpy as np
@@ -44,6 +43,7 @@ from vmaptune.program import build_program, check_int_at_least
 from vmaptune.replicas import fold_training_rows
 from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform
 from vmaptune.trained import TrainedModel
+from vmaptune.warn import warn
 
 __all__ = ["MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegressor", "PopulationSearchCV",
            "to_space"]
@@ -186,8 +186,8 @@ class _Network(BaseEstimator):
         take = (lambda tree: _row(tree, 0))
         status = run.status()
         if status["diverged"][0]:
-            warnings.warn(f"{type(self).__name__}: training diverged (a non-finite loss or weight); the model keeps "
-                          f"its last finite weights. Lower learning_rate.", ConvergenceWarning, stacklevel=2)
+            warn(f"{type(self).__name__}: training diverged (a non-finite loss or weight); the model keeps "
+                          f"its last finite weights. Lower learning_rate.", ConvergenceWarning)
         self.model_ = TrainedModel.from_dataset(program.model, take(params), take(state), {k: v[0] for k, v in hp.items()},
                                                 {k: d.value for k, d in space.items()}, data)
         if self._task == "classification":
@@ -377,8 +377,8 @@ def _default_strategy(distributions: Any, n_iter: int):
     grid = {k: [_plain(v) for v in values] for k, values in distributions.items()}
     size = int(np.prod([len(v) for v in grid.values()]))
     if size < n_iter:
-        warnings.warn(f"The total space of parameters {size} is smaller than n_iter={n_iter}. Running {size} "
-                      f"iterations. For exhaustive searches, use GridSearchCV.", UserWarning, stacklevel=3)
+        warn(f"The total space of parameters {size} is smaller than n_iter={n_iter}. Running {size} "
+                      f"iterations. For exhaustive searches, use GridSearchCV.", UserWarning)
     if size <= n_iter:
         return GridSearch(values=grid, population=size)
     return GridSearch(values=grid, population=n_iter, sample=n_iter)
@@ -564,9 +564,8 @@ class PopulationSearchCV(BaseEstimator):
             check_int_at_least("PopulationSearchCV: epochs", self.epochs, 1)
         check_int_at_least("PopulationSearchCV: n_iter", self.n_iter, 1)
         if self.strategy is not None and self.n_iter != DEFAULT_N_ITER:
-            warnings.warn(f"PopulationSearchCV(n_iter={self.n_iter}) is not used: strategy={self.strategy!r} sets the "
-                          f"candidates. Drop n_iter, or give the strategy the population you want.", UserWarning,
-                          stacklevel=3)
+            warn(f"PopulationSearchCV(n_iter={self.n_iter}) is not used: strategy={self.strategy!r} sets the "
+                          f"candidates. Drop n_iter, or give the strategy the population you want.", UserWarning)
         if not (isinstance(self.refit, bool) or callable(self.refit) or self.refit in ("score", self._scoring_name)):
             raise TypeError(f"refit={self.refit!r}: give True (refit the best on all of X), False, a "
                             f"callable(cv_results_) -> best_index_, or the scoring's own name "

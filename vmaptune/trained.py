@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-import warnings
 from typing import Any, Mapping
 
 import jax
@@ -29,6 +28,7 @@ import numpy as np
 from vmaptune.data import column_names, default_feature_names, scaled_split
 from vmaptune.provenance import written_by
 from vmaptune.models.base import BuiltModel
+from vmaptune.warn import warn
 
 #: Rows per compiled prediction call. Every call has this shape (the last is padded), so a row's
 #: outputs never depend on how many rows came with it or where it stood among them.
@@ -249,10 +249,10 @@ class TrainedModel:
         described["info"] = {**self.info, "written_by": written_by()}  # (what a later reader can check)
         data = pickle.dumps(described)
         if b"__main__" in data:  # (a class pickled by reference to the script run: loads only under that script)
-            warnings.warn(f"model.save({shown_as or path!r}): the model's class is defined in the script run as __main__, so "
+            warn(f"model.save({shown_as or path!r}): the model's class is defined in the script run as __main__, so "
                           f"model.pkl can be loaded only by a process whose __main__ defines it too (a server or a "
                           f"notebook cannot). Move the class to a module of its own (e.g. models.py) and import it "
-                          f"from there, then save again.", UserWarning, stacklevel=2)
+                          f"from there, then save again.", UserWarning)
         with open(os.path.join(path, "model.pkl"), "wb") as f:
             f.write(data)
         return path

@@ -16,7 +16,6 @@ import dataclasses
 import re
 import sys
 import time
-import warnings
 from typing import Callable
 
 import jax
@@ -38,6 +37,7 @@ from vmaptune.space import Space
 from vmaptune.startup import TimeProfile
 from vmaptune.strategies.base import Strategy
 from vmaptune.strategies.random_search import RandomSearch
+from vmaptune.warn import warn
 
 __all__ = ["tune", "EarlyStopping"]
 
@@ -262,8 +262,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                 with _writing(run_dir):
                     results.save(run_dir)
             except KeyboardInterrupt:  # held until the save ended: the run is finished and whole on disk
-                warnings.warn(f"interrupted while saving the finished run; it is saved whole in {run_dir}, and "
-                              f"returned.", stacklevel=3)
+                warn(f"interrupted while saving the finished run; it is saved whole in {run_dir}, and "
+                              f"returned.")
     finally:
         if checkpoints is not None:
             _close(checkpoints, outside)
@@ -370,9 +370,9 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     resume = " vt.tune(..., resume=True) with the same run_dir continues it." if run_dir else ""
     if terminated:
         where = f"saved {kept} to {run_dir}" if run_dir else f"{kept} not saved (no run_dir)"
-        warnings.warn(f"terminated (SIGTERM): {where}; the process ends now.{resume}", stacklevel=3)
+        warn(f"terminated (SIGTERM): {where}; the process ends now.{resume}")
     else:
-        warnings.warn(f"interrupted: returning {kept}.{resume}", stacklevel=3)
+        warn(f"interrupted: returning {kept}.{resume}")
     return results
 
 
@@ -438,4 +438,4 @@ def _saved_refit(results: Results, run_dir: str, refit: int) -> bool:
 
 def _warn_if_failed(results: Results) -> None:
     if len(results) and not results.succeeded:
-        warnings.warn(f"vt.tune: {results.failure()}", stacklevel=3)
+        warn(f"vt.tune: {results.failure()}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import warnings
 from typing import Any
 
 import flax.linen as nn
@@ -31,6 +30,7 @@ from vmaptune.fast_random import dropout_keep, hash_normal_matrix
 from vmaptune.models.base import BuiltModel, Model
 from vmaptune.space import (IntUniform, Space, categorical_options, check_range, checked_arguments, int_bounds,
                             numeric_bounds)
+from vmaptune.warn import warn
 
 ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -137,9 +137,9 @@ class MLP(Model):
             raise ValueError(f"vt.MLP reads flat rows, but the data's examples have shape {data.input_shape}; "
                              f"flatten X to (n, {data.n_features}) or use your own model.")
         if group is None and np.issubdtype(np.dtype(data.input_dtype), np.integer):
-            warnings.warn(f"vt.MLP reads its inputs as numbers, but the data's are {data.input_dtype}, which a "
+            warn(f"vt.MLP reads its inputs as numbers, but the data's are {data.input_dtype}, which a "
                           f"vt.Dataset keeps unscaled (as token ids for an embedding). Build the Dataset from "
-                          f"X.astype('float32') (or a DataFrame) to have them standardised.", UserWarning, stacklevel=4)
+                          f"X.astype('float32') (or a DataFrame) to have them standardised.", UserWarning)
         if group is not None:
             space = space.replace(**{n: IntUniform(1, int(group)) for n in _width_names(space)})
         depth = int_bounds(space, "n_hidden", 0) or (self.hidden, self.hidden)

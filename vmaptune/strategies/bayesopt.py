@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import warnings
 from typing import Any, ClassVar, Mapping
 
 import jax
@@ -29,6 +28,7 @@ from vmaptune.checkpoint import repr_without_unset
 from vmaptune.compile_cache import quick_program
 from vmaptune.space import Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
+from vmaptune.warn import warn
 
 INITIAL_DESIGNS = ("sobol", "lhs", "random")
 FAILED_POLICIES = ("worst", "ignore")
@@ -162,9 +162,9 @@ def _warn_if_repeated(Z: np.ndarray, observed: np.ndarray) -> None:
     with fewer new points than the population forces that."""
     repeats = len(Z) - len(_first_distinct(Z, len(Z), exclude=observed))
     if repeats:
-        warnings.warn(f"BayesOpt: {repeats} of this round's {len(Z)} members repeat points already tried or "
+        warn(f"BayesOpt: {repeats} of this round's {len(Z)} members repeat points already tried or "
                       f"asked: the space has fewer new points than the population (a discrete space this small is "
-                      f"searched whole by vt.GridSearch).", UserWarning, stacklevel=3)
+                      f"searched whole by vt.GridSearch).", UserWarning)
 
 
 def _first_distinct(Z: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.ndarray:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import warnings
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -22,6 +21,7 @@ from flax import struct
 
 from vmaptune.space import Choice, Distribution, Fixed, Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
+from vmaptune.warn import warn
 
 __all__ = ["GridSearch", "GridSearchState"]
 
@@ -195,9 +195,8 @@ class GridSearch(Strategy):
             )
         points = None
         if self.sample is not None and self.sample > size:
-            warnings.warn(f"GridSearch(sample={self.sample}): the grid has only {size} points "
-                          f"({dict(zip(axes, shape))}); all of them are searched, once each.", UserWarning,
-                          stacklevel=2)
+            warn(f"GridSearch(sample={self.sample}): the grid has only {size} points "
+                          f"({dict(zip(axes, shape))}); all of them are searched, once each.", UserWarning)
         if self.sample is not None and (key is not None or self.sample < size):  # (no key: a whole grid in C order)
             if key is None:
                 raise ValueError("GridSearch(sample=...).init needs a key: the sampled points come from it "
