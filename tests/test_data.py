@@ -223,4 +223,7 @@ def test_warnings_point_at_the_callers_line_not_vmaptunes():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         vt.Dataset.from_arrays(np.random.default_rng(0).normal(size=(40, 3)), np.full(40, 7.0), "regression")
-    assert [w.filename for w in caught] == [__file__]
+        vt.tune(vt.MLP(units=4), vt.Space(learning_rate=vt.Fixed(1e30), optimizer=vt.Fixed("sgd")),
+                vt.load_dataset("iris"), vt.RandomSearch(population=2), epochs=1, progress=False)  # all diverge
+    assert len(caught) == 2 and "all 2 members failed" in str(caught[1].message)
+    assert [w.filename for w in caught] == [__file__] * 2
