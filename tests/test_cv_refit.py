@@ -305,3 +305,21 @@ def test_held_out_rows_reach_your_metric_in_their_order(diabetes):
     y_pool = np.concatenate([diabetes.raw("train")[1], diabetes.raw("val")[1]])
     expected = [np.mean(np.abs(np.diff(y_pool[val]))) for _, val in TimeSeriesSplit(3).split(y_pool)]
     np.testing.assert_allclose(result.curves["split_scores"], np.tile(expected, (2, 1)), rtol=1e-4)
+
+
+def test_early_stopping_holds_out_each_folds_own_share(digits):
+    """EarlyStopping(validation_fraction=...) takes that share of each fold's own training rows out of
+    its training (a fold's training does not depend on the other folds' sizes); it watches as many
+    of them in every fold as the smallest fold holds out."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    splits = resolve_cv(TimeSeriesSplit(3), digits)[1]
+    arrays, _ = cv_arrays(digits, 3, 0, stop_fraction=0.1, splits=splits)
+    windows = [len(train) for train, _ in splits.pairs]
+    held = [round(0.1 * n) for n in windows]
+    assert arrays.fold_rows == tuple(n - k for n, k in zip(windows, held))
+    assert np.asarray(arrays.stop_rows).shape == (3, min(held))
+    for f, (train, _) in enumerate(splits.pairs):  # watched rows are the fold's own, never trained on
+        trained = set(np.asarray(arrays.train_rows)[f, :arrays.fold_rows[f]].tolist())
+        assert set(np.asarray(arrays.stop_rows)[f].tolist()) <= set(train.tolist()) - trained
+        assert len(trained) == arrays.fold_rows[f]

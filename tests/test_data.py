@@ -134,6 +134,12 @@ def test_a_constant_target_and_integers_beyond_int32_are_named():
     with pytest.warns(UserWarning, match=r"y is constant over the training rows \(\[7.0\]\): there is nothing to "
                                          r"learn there, and metric='r2'.*is undefined"):
         vt.Dataset.from_arrays(X, np.full(40, 7.0), "regression")
+    # constant up to rounding (0.1 repeated has a float64 std of about 4e-17): warned, and divided by 1
+    with pytest.warns(UserWarning, match=r"y is constant over the training rows \(\[0.1"):
+        tenths = vt.Dataset.from_arrays(X, np.full(40, 0.1), "regression")
+    assert tenths.y_std == 1.0 and np.all(np.abs(np.asarray(tenths.y_train)) < 1e-12)
+    flat = vt.Dataset.from_arrays(np.c_[X, np.full(40, 0.1)], rng.normal(size=40), "regression")
+    assert flat.x_std[-1] == 1.0 and np.all(np.abs(np.asarray(flat.X_train)[:, -1]) < 1e-12)  # stays ~0, not +-1
     with pytest.warns(UserWarning, match=r"y's column\(s\) \[1\] are constant"):
         vt.Dataset.from_arrays(X, np.stack([rng.normal(size=40), np.zeros(40)], axis=1), "regression")
     ids = rng.integers(0, 10, (40, 3)).astype(np.int64)

@@ -245,12 +245,12 @@ class Dataset:
         if standardize and np.issubdtype(X.dtype, np.floating):
             x_mean = parts["train"][0].mean(0)
             x_std = parts["train"][0].std(0)
-            x_std = np.where(x_std > 0, x_std, 1.0)  # constant features stay constant instead of dividing by 0
+            x_std = scale_or_one(x_std, x_mean)  # constant features stay constant instead of dividing by ~0
         y_mean, y_std = 0.0, 1.0
         if task == "regression" and standardize:
             y_mean, y_std = parts["train"][1].mean(0), parts["train"][1].std(0)
             _warn_constant_targets(y_std, y_mean)
-            y_std = np.where(y_std > 0, y_std, 1.0)
+            y_std = scale_or_one(y_std, y_mean)
             if y.ndim == 1:
                 y_mean, y_std = float(y_mean), float(y_std)
 
@@ -490,10 +490,18 @@ def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     return ids.astype(np.int32).reshape(-1), classes
 
 
+def scale_or_one(std: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Standard deviations to divide by: 1 where a value is constant. Constant up to rounding too:
+    0.1 repeated has a float64 std of about 4e-17, and dividing by it turns rounding into values
+    of +-1."""
+    std = np.asarray(std, np.float64)
+    return np.where(std > 1e-10 * np.abs(np.asarray(mean, np.float64)), std, 1.0)
+
+
 def _warn_constant_targets(y_std: np.ndarray, y_mean: np.ndarray) -> None:
     """A regression target without variance over the training rows: nothing to learn, and r2
     (which divides by the targets' variance) is undefined, so its scores would rank nonsense."""
-    constant = np.flatnonzero(np.ravel(y_std) == 0)
+    constant = np.flatnonzero(np.ravel(scale_or_one(y_std, y_mean) != y_std) | (np.ravel(y_std) == 0))
     if constant.size:
         what = ("y is constant" if np.ndim(y_std) == 0 else
                 f"y's column(s) {constant.tolist()} are constant")

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune.cv_splits import Splits, warn_unequal
-from vmaptune.data import Dataset
+from vmaptune.data import Dataset, scale_or_one
 from vmaptune.decisions import Decision, Snapshot
 from vmaptune.engine import DataArrays, FoldScaling
 
@@ -216,20 +216,23 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
     fold's steps per epoch and sits out the rest, DataArrays.fold_rows) and is scored on as many
     held-out rows as the smallest fold holds out (a random subset of a larger fold's, warned
     about), so one program serves all folds. Each fold is standardised with its own training
-    rows' statistics (FoldScaling: its inputs, and a regression network's outputs), so nothing of
-    its held-out rows, their targets' mean included, reaches its training.
-    stop_fraction: that share of the smallest fold's training rows is held out of every fold's
-    training for early stopping to watch (DataArrays.stop_rows; EarlyStopping(validation_fraction=...)).
+    rows' statistics (FoldScaling: its inputs, and a regression's targets), so nothing of its
+    held-out rows, their targets' mean included, reaches its training.
+    stop_fraction: that share of each fold's training rows is held out of its training, and early
+    stopping watches as many of them as the smallest fold holds out (DataArrays.stop_rows;
+    EarlyStopping(validation_fraction=...)).
     splits: your own folds (vmaptune/cv_splits.py) instead of `folds` dealt by `seed`.
     Returns the arrays and the (n_pool,) fold assignment (None for your own folds)."""
     X, y = data.pool()
     held, train, fold = _fold_rows(data, folds, seed, splits)
-    n_stop = _stop_rows(min(len(t) for t in train), stop_fraction)
-    counts = [len(t) - n_stop for t in train]
-    # the training rows are in random order: the first n_stop of each fold watch, the rest train
+    stops = [_stop_rows(len(t), stop_fraction) for t in train]  # each fold's own share
+    n_stop = min(stops)
+    counts = [len(t) - k for t, k in zip(train, stops)]
+    # the training rows are in random order: each fold's first stops[k] are held out of its training,
+    # and early stopping watches the first n_stop of them (as many in every fold: one program scores all)
     # (a smaller fold's list is padded with its last row, at positions its members never reach)
-    train_rows = jnp.asarray(np.stack([np.pad(t[n_stop:], (0, max(counts) - c), mode="edge")
-                                       for t, c in zip(train, counts)]), jnp.int32)
+    train_rows = jnp.asarray(np.stack([np.pad(t[k:], (0, max(counts) - c), mode="edge")
+                                       for t, k, c in zip(train, stops, counts)]), jnp.int32)
     fold_rows = None if len(set(counts)) == 1 else tuple(counts)
     scaling = fold_scaling(X, y, train, data.task)
     val_rows = jnp.asarray(np.stack(held), jnp.int32)
@@ -245,7 +248,7 @@ def fold_scaling(X, y, train: list[np.ndarray], task: str) -> FoldScaling:
     def moments(a: np.ndarray):
         stats = [(a[rows].mean(0), a[rows].std(0)) for rows in train]
         shift, scale = (np.stack(s) for s in zip(*stats))
-        return jnp.asarray(shift, jnp.float32), jnp.asarray(np.where(scale > 0, scale, 1.0), jnp.float32)
+        return jnp.asarray(shift, jnp.float32), jnp.asarray(scale_or_one(scale, shift), jnp.float32)
 
     X = np.asarray(X, np.float64) if jnp.issubdtype(X.dtype, jnp.floating) else None
     x_shift, x_scale = (None, None) if X is None else moments(X)
