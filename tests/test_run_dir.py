@@ -539,8 +539,7 @@ def test_on_a_cpu_a_population_beyond_the_machines_memory_is_refused_before_it_c
     with pytest.raises(ValueError, match=r"training \d+ members? of this model needs about [\d.e+]+ GB \(3 times "
                                          r"their weights and optimizer state.*shrink the model"):
         vt.tune(vt.MLP(), huge, data, vt.RandomSearch(population=8), **SMALL)
-    state = 8 * memory.state_bytes(vt.build_program(MODEL, SPACE, data, batch_size=16), engine.data_arrays(data),
-                                   one_member(SPACE), 1)
+    state = 8 * memory.state_bytes(vt.build_program(MODEL, SPACE, data, batch_size=16), one_member(SPACE), 1)
     monkeypatch.setattr(memory, "host_memory", lambda: state)  # a machine of the population's state: a third of its peak
     with pytest.raises(ValueError, match=r"training 8 members.*give max_memory \(e.g. max_memory='1GB'\) to train "
                                          r"it in parts that fit, or lower the population"):

@@ -109,9 +109,9 @@ def wasted() -> None:
     if not _turned_off:
         _turned_off = True
         warn(f"vmaptune compiled a program ahead under other JAX settings than the call that needed it "
-                      f"(a setting made with a context manager, such as jax.default_matmul_precision, applies to "
-                      f"its own thread only); compiling ahead is off for the rest of this process. Set {ENV}=0 "
-                      f"to skip it from the start.", RuntimeWarning)
+             f"(a setting made with a context manager, such as jax.default_matmul_precision, applies to "
+             f"its own thread only); compiling ahead is off for the rest of this process. Set {ENV}=0 "
+             f"to skip it from the start.", RuntimeWarning)
 
 
 def _compile(lower: Callable[[], "jax.stages.Lowered"]) -> float | None:

@@ -312,8 +312,8 @@ class Checkpoints:
             if restored is not None:
                 if damaged:
                     warn(f"{self.directory}: {len(damaged)} newer checkpoint(s) cannot be read "
-                                  f"({'; '.join(damaged)}); resuming from checkpoint {step}, the newest whole one "
-                                  f"(what came after it trains again, to the same result).", UserWarning)
+                         f"({'; '.join(damaged)}); resuming from checkpoint {step}, the newest whole one "
+                         f"(what came after it trains again, to the same result).", UserWarning)
                 return restored
         raise ValueError(f"no checkpoint in {self.directory} can be read ({'; '.join(damaged)}), so the run cannot "
                          f"be resumed. vt.load_results(run_dir) still reads its finished rounds; overwrite=True "

@@ -178,10 +178,10 @@ def release_if_near_map_limit() -> bool:
     if maps is None or maps[0] <= MAP_LIMIT_SHARE * maps[1]:
         return False
     warn(f"vmaptune: this process holds {maps[0]} memory maps of the {maps[1]} Linux allows "
-                  f"(vm.max_map_count), most of them compiled programs; XLA crashes at the limit, so JAX's "
-                  f"in-memory compiled programs are dropped now (jax.clear_caches()): later calls trace them "
-                  f"again and load them from the persistent compile cache. Raising the limit (sysctl "
-                  f"vm.max_map_count) keeps them.", RuntimeWarning)
+         f"(vm.max_map_count), most of them compiled programs; XLA crashes at the limit, so JAX's "
+         f"in-memory compiled programs are dropped now (jax.clear_caches()): later calls trace them "
+         f"again and load them from the persistent compile cache. Raising the limit (sysctl "
+         f"vm.max_map_count) keeps them.", RuntimeWarning)
     jax.clear_caches()
     gc.collect()  # the executables go when their last reference does
     return True

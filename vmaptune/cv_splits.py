@@ -130,7 +130,7 @@ def warn_unequal(splits: Splits) -> None:
     held = [len(val) for _, val in splits.pairs]
     if max(held) - min(held) > UNEQUAL_FOLDS_WARNING * max(held):
         warn(f"the cv folds ({splits.source}) hold out {min(held)} to {max(held)} rows: every fold is scored "
-                      f"on {min(held)} of its held-out rows (drawn at random), the smallest fold's count, so that "
-                      f"all folds are scored in one program. Folds holding out as many rows each score every "
-                      f"one (KFold, StratifiedKFold, TimeSeriesSplit; GroupKFold's groups seldom do).",
-                      UserWarning)
+             f"on {min(held)} of its held-out rows (drawn at random), the smallest fold's count, so that "
+             f"all folds are scored in one program. Folds holding out as many rows each score every "
+             f"one (KFold, StratifiedKFold, TimeSeriesSplit; GroupKFold's groups seldom do).",
+             UserWarning)

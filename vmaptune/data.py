@@ -207,8 +207,8 @@ class Dataset:
         dtype = getattr(X, "dtype", None)
         if standardize and dtype is not None and np.issubdtype(dtype, np.unsignedinteger) and np.ndim(X) >= 3:
             warn(f"X is {dtype} with examples of shape {np.shape(X)[1:]}: integer inputs are kept as they "
-                          f"are (token ids), not standardised. For images, pass X.astype('float32') to have them "
-                          f"standardised with the training split's statistics.")
+                 f"are (token ids), not standardised. For images, pass X.astype('float32') to have them "
+                 f"standardised with the training split's statistics.")
         X, y, classes = _check_arrays(X, y, task)
         n_classes = None if classes is None else len(classes)
         given = {}
@@ -460,12 +460,12 @@ def _warn_sparse_classes(ids: np.ndarray, classes: np.ndarray) -> None:
     single = classes[counts == 1]
     if len(classes) > 10 and np.mean(counts < 3) > 0.5 and np.issubdtype(classes.dtype, np.number):
         warn(f"y has {len(classes)} classes over {len(ids)} rows, {int(np.sum(counts < 3))} of them with "
-                      f"fewer than 3 rows: it looks like a numeric target. For a quantity (a price, a score) use "
-                      f"task='regression'.", UserWarning)
+             f"fewer than 3 rows: it looks like a numeric target. For a quantity (a price, a score) use "
+             f"task='regression'.", UserWarning)
     elif len(single):
         warn(f"y's class(es) {single[:5].tolist()} have a single row each: a class of one row is trained on "
-                      f"or validated, never both, and stratified splits and folds cannot hold it out. Add rows of "
-                      f"it, or drop it.", UserWarning)
+             f"or validated, never both, and stratified splits and folds cannot hold it out. Add rows of "
+             f"it, or drop it.", UserWarning)
 
 
 def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -501,13 +501,13 @@ def scale_or_one(std: np.ndarray, mean: np.ndarray) -> np.ndarray:
 def _warn_constant_targets(y_std: np.ndarray, y_mean: np.ndarray) -> None:
     """A regression target without variance over the training rows: nothing to learn, and r2
     (which divides by the targets' variance) is undefined, so its scores would rank nonsense."""
-    constant = np.flatnonzero(np.ravel(scale_or_one(y_std, y_mean) != y_std) | (np.ravel(y_std) == 0))
+    constant = np.flatnonzero(np.ravel(scale_or_one(y_std, y_mean) != y_std))  # (std 0, or 0 up to rounding)
     if constant.size:
         what = ("y is constant" if np.ndim(y_std) == 0 else
                 f"y's column(s) {constant.tolist()} are constant")
         warn(f"{what} over the training rows ({np.ravel(y_mean)[constant][:3].tolist()}): there is nothing "
-                      f"to learn there, and metric='r2' (which divides by the targets' variance) is undefined. Drop "
-                      f"constant target columns, or check that y is the column you meant.", UserWarning)
+             f"to learn there, and metric='r2' (which divides by the targets' variance) is undefined. Drop "
+             f"constant target columns, or check that y is the column you meant.", UserWarning)
 
 
 def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, classes: np.ndarray | None):

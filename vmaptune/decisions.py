@@ -235,7 +235,7 @@ def _check_values(where: str, dist, values: np.ndarray, warn_once: bool) -> None
     bad = (values < np.asarray(low, dtype)) | (values > np.asarray(high, dtype))
     if bad.any() and warn_once:
         warn(f"{where} holds {shown(bad)}, outside the space's {dist!r}; they are used as given.",
-                      UserWarning)
+             UserWarning)
 
 
 class Decider(Protocol):

@@ -111,7 +111,7 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
             signal.raise_signal(signal.SIGTERM)
         elif unused == signal.SIGINT:  # (it came as the run ended: nothing was left to stop)
             warn("Ctrl-C came as the run was ending: it had nothing left to stop; the whole run is "
-                          "returned.")
+                 "returned.")
 
 
 def _leave_the_cluster() -> None:

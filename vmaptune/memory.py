@@ -67,11 +67,11 @@ def host_memory() -> int | None:
         return None
 
 
-def state_bytes(program: Program, data: engine.DataArrays, hp_one: Mapping[str, jax.Array], rows: int) -> int:
+def state_bytes(program: Program, hp_one: Mapping[str, jax.Array], rows: int) -> int:
     """Bytes of `rows` members' training state (weights, optimizer and model state, best weights):
     a lower bound on what training them takes (shapes only: traced, nothing compiled or allocated)."""
     hp = {k: jnp.broadcast_to(jnp.asarray(v), (rows,)) for k, v in hp_one.items()}
-    controls = program.controls(hp, data.n_train, 1)
+    controls = program.controls(hp, 1, 1)  # (the schedule's length shapes nothing)
     state = jax.eval_shape(lambda: engine._init(program, hp, controls, jnp.arange(rows), jax.random.key(0),
                                                 jnp.ones(rows, bool)))
     return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(state))
@@ -86,12 +86,12 @@ PEAK_PER_STATE = 3
 
 
 @functools.lru_cache(maxsize=64)
-def _member_state_bytes(program: Program, data: engine.DataArrays, hp_one: tuple) -> int:
+def _member_state_bytes(program: Program, hp_one: tuple) -> int:
     """One member's state bytes, once per program (a search of the same model traces nothing new)."""
-    return state_bytes(program, data, {k: np.asarray(value, dtype) for k, dtype, value in hp_one}, 1)
+    return state_bytes(program, {k: np.asarray(value, dtype) for k, dtype, value in hp_one}, 1)
 
 
-def check_host_memory(program: Program, data: engine.DataArrays, hp_one: Mapping[str, jax.Array], rows: int) -> None:
+def check_host_memory(program: Program, hp_one: Mapping[str, jax.Array], rows: int) -> None:
     """On a CPU without max_memory nothing is planned, but a population whose state alone exceeds
     the machine's memory would be killed, or swap for hours, once it runs (XLA may abort the
     process outright): refused before anything compiles, with its size. One member's state comes
@@ -103,10 +103,8 @@ def check_host_memory(program: Program, data: engine.DataArrays, hp_one: Mapping
     flops = program.model.padded_row_flops()  # (1.0 where the model does not know its own)
     if flops > 1.0 and rows * flops * STATE_BYTES_PER_FLOP * PEAK_PER_STATE < ram / 2:
         return
-    shapes = engine.DataArrays(*(jax.ShapeDtypeStruct((1,) + x.shape[1:], x.dtype)  # (the rows do not matter)
-                                 for x in (data.X_train, data.y_train, data.X_val, data.y_val)))
-    one = _member_state_bytes(program, shapes, tuple((k, np.asarray(v).dtype.str, np.asarray(v).item())
-                                                     for k, v in sorted(hp_one.items())))
+    one = _member_state_bytes(program, tuple((k, np.asarray(v).dtype.str, np.asarray(v).item())
+                                             for k, v in sorted(hp_one.items())))
     need = rows * one * PEAK_PER_STATE
     if need > ram:
         fix = (f"give max_memory (e.g. max_memory='{max(ram // 2 // 10**9, 1)}GB') to train it in parts that fit, or "

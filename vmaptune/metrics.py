@@ -106,8 +106,8 @@ def warn_if_unpaired(scorer: "Metric | Loss", n_outputs: int, task: str | None =
         example = ("jnp.square(outputs[:, 0] - targets), one value per row" if loss else
                    "-jnp.mean(jnp.abs(outputs[:, 0] - targets))")
         warn(f"{what} scores outputs in the right order and reversed alike ({right:.6g}): it likely "
-                      f"compares every output with every target. With one regression target outputs are (n, 1) "
-                      f"and targets (n,): use outputs[:, 0], e.g. {example}.", UserWarning)
+             f"compares every output with every target. With one regression target outputs are (n, 1) "
+             f"and targets (n,): use outputs[:, 0], e.g. {example}.", UserWarning)
 
 
 def shown_sign(metric: "Metric | str") -> float:

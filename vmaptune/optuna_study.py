@@ -340,8 +340,8 @@ class OptunaExport:
         except Exception as err:  # a view that fails must not end an hours-long search: said, and it goes on
             self.error = str(err).rstrip(".")
             warn(f"OptunaExport: the study {self.study_name!r} in {self.storage!r} was not updated after "
-                          f"round {results.settings.get('rounds', '?')}: {str(err).rstrip('.')}. The search goes on; "
-                          f"export its results later with result.to_optuna(...) or `vmaptune export`.", UserWarning)
+                 f"round {results.settings.get('rounds', '?')}: {str(err).rstrip('.')}. The search goes on; "
+                 f"export its results later with result.to_optuna(...) or `vmaptune export`.", UserWarning)
 
 
 def _trials(optuna, results: Results, sign: float, started: datetime.datetime | None, first: int = 0) -> list:

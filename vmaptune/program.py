@@ -154,8 +154,8 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
                              f"Known names: {sorted(known)}.")
     for name, readers in (optimizer.unread(space) if isinstance(optimizer, PopulationOptimizer) else {}).items():
         warn(f"space searches {name}={space[name]!r}, which only the optimizers {list(readers)} read; the "
-                      f"space's optimizer is {list(optimizer.kinds)}, so every value trains alike. Drop {name!r}, or "
-                      f"search optimizer=vt.Choice([...]) with one of those.", UserWarning)
+             f"space's optimizer is {list(optimizer.kinds)}, so every value trains alike. Drop {name!r}, or "
+             f"search optimizer=vt.Choice([...]) with one of those.", UserWarning)
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, data.n_train)
@@ -263,10 +263,10 @@ class Programs:
             why = "the strategy copies members between rows, so they share one program" if one_program else \
                 f"batch_size={space['batch_size']!r} is a range (one program per size would compile each)"
             warn(f"the model keeps state it updates from each batch (BatchNorm's statistics) and the space "
-                          f"searches batch_size, but {why}: a member whose batch is smaller than its program's takes "
-                          f"the padded rows into its statistics, so its result depends on the other members. Search "
-                          f"batch_size with vt.Choice([...]) (each size in a program of its own), or fix it.",
-                          UserWarning)
+                 f"searches batch_size, but {why}: a member whose batch is smaller than its program's takes "
+                 f"the padded rows into its statistics, so its result depends on the other members. Search "
+                 f"batch_size with vt.Choice([...]) (each size in a program of its own), or fix it.",
+                 UserWarning)
 
     def program(self, group: Group) -> Program:
         if group not in self._built:

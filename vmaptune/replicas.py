@@ -244,7 +244,7 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
 def fold_scaling(X, y, train: list[np.ndarray], task: str) -> FoldScaling:
     """Each fold's standardisation from all its training rows (those early stopping watches too, as
     a scaler fitted on a fold's training rows has it), over the pool's already scaled values:
-    inputs unless they are token ids, regression targets (as an output mapping)."""
+    inputs unless they are token ids, and regression targets."""
     def moments(a: np.ndarray):
         stats = [(a[rows].mean(0), a[rows].std(0)) for rows in train]
         shift, scale = (np.stack(s) for s in zip(*stats))

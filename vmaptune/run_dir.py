@@ -101,8 +101,8 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
                                 f"start a new run beside it, or overwrite=True (--overwrite) to replace it.")
     if resume and not (os.path.isdir(path) and holds_run(path)):
         warn(f"resume=True, but run_dir={path!r} holds no run yet: starting a new run there. (A mistyped "
-                      f"run_dir would start from scratch: check the path if you meant to continue a run.)",
-                      UserWarning)
+             f"run_dir would start from scratch: check the path if you meant to continue a run.)",
+             UserWarning)
     if not write:
         return path, None
     try:

@@ -270,7 +270,7 @@ class Search:
             return self.strategy.member_columns(current.adapter.state)
         except Exception as err:  # (never lose the interrupted results to a column)
             warn(f"{self.strategy.name}.member_columns failed on the interrupted round's state "
-                          f"({type(err).__name__}: {err}); its rows are saved without those columns.")
+                 f"({type(err).__name__}: {err}); its rows are saved without those columns.")
             return {}
 
     current: "RoundInProgress | None" = None
@@ -307,7 +307,7 @@ class Search:
         """Members one run of `program` may hold (memory.py): `rows` when no budget applies."""
         budget = memory.device_budget(self.settings.max_memory)
         if budget is None:
-            memory.check_host_memory(program, self.arrays, one_member(self.space), rows)
+            memory.check_host_memory(program, one_member(self.space), rows)
             return rows
         if program not in self._fits:
             self._fits[program] = memory.members_that_fit(program, self.arrays, one_member(self.space), budget,

@@ -187,7 +187,7 @@ class _Network(BaseEstimator):
         status = run.status()
         if status["diverged"][0]:
             warn(f"{type(self).__name__}: training diverged (a non-finite loss or weight); the model keeps "
-                          f"its last finite weights. Lower learning_rate.", ConvergenceWarning)
+                 f"its last finite weights. Lower learning_rate.", ConvergenceWarning)
         self.model_ = TrainedModel.from_dataset(program.model, take(params), take(state), {k: v[0] for k, v in hp.items()},
                                                 {k: d.value for k, d in space.items()}, data)
         if self._task == "classification":
@@ -378,7 +378,7 @@ def _default_strategy(distributions: Any, n_iter: int):
     size = int(np.prod([len(v) for v in grid.values()]))
     if size < n_iter:
         warn(f"The total space of parameters {size} is smaller than n_iter={n_iter}. Running {size} "
-                      f"iterations. For exhaustive searches, use GridSearchCV.", UserWarning)
+             f"iterations. For exhaustive searches, use GridSearchCV.", UserWarning)
     if size <= n_iter:
         return GridSearch(values=grid, population=size)
     return GridSearch(values=grid, population=n_iter, sample=n_iter)
@@ -565,7 +565,7 @@ class PopulationSearchCV(BaseEstimator):
         check_int_at_least("PopulationSearchCV: n_iter", self.n_iter, 1)
         if self.strategy is not None and self.n_iter != DEFAULT_N_ITER:
             warn(f"PopulationSearchCV(n_iter={self.n_iter}) is not used: strategy={self.strategy!r} sets the "
-                          f"candidates. Drop n_iter, or give the strategy the population you want.", UserWarning)
+                 f"candidates. Drop n_iter, or give the strategy the population you want.", UserWarning)
         if not (isinstance(self.refit, bool) or callable(self.refit) or self.refit in ("score", self._scoring_name)):
             raise TypeError(f"refit={self.refit!r}: give True (refit the best on all of X), False, a "
                             f"callable(cv_results_) -> best_index_, or the scoring's own name "

@@ -250,9 +250,9 @@ class TrainedModel:
         data = pickle.dumps(described)
         if b"__main__" in data:  # (a class pickled by reference to the script run: loads only under that script)
             warn(f"model.save({shown_as or path!r}): the model's class is defined in the script run as __main__, so "
-                          f"model.pkl can be loaded only by a process whose __main__ defines it too (a server or a "
-                          f"notebook cannot). Move the class to a module of its own (e.g. models.py) and import it "
-                          f"from there, then save again.", UserWarning)
+                 f"model.pkl can be loaded only by a process whose __main__ defines it too (a server or a "
+                 f"notebook cannot). Move the class to a module of its own (e.g. models.py) and import it "
+                 f"from there, then save again.", UserWarning)
         with open(os.path.join(path, "model.pkl"), "wb") as f:
             f.write(data)
         return path

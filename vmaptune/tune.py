@@ -263,7 +263,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                     results.save(run_dir)
             except KeyboardInterrupt:  # held until the save ended: the run is finished and whole on disk
                 warn(f"interrupted while saving the finished run; it is saved whole in {run_dir}, and "
-                              f"returned.")
+                     f"returned.")
     finally:
         if checkpoints is not None:
             _close(checkpoints, outside)

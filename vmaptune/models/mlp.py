@@ -138,8 +138,8 @@ class MLP(Model):
                              f"flatten X to (n, {data.n_features}) or use your own model.")
         if group is None and np.issubdtype(np.dtype(data.input_dtype), np.integer):
             warn(f"vt.MLP reads its inputs as numbers, but the data's are {data.input_dtype}, which a "
-                          f"vt.Dataset keeps unscaled (as token ids for an embedding). Build the Dataset from "
-                          f"X.astype('float32') (or a DataFrame) to have them standardised.", UserWarning)
+                 f"vt.Dataset keeps unscaled (as token ids for an embedding). Build the Dataset from "
+                 f"X.astype('float32') (or a DataFrame) to have them standardised.", UserWarning)
         if group is not None:
             space = space.replace(**{n: IntUniform(1, int(group)) for n in _width_names(space)})
         depth = int_bounds(space, "n_hidden", 0) or (self.hidden, self.hidden)

@@ -163,8 +163,8 @@ def _warn_if_repeated(Z: np.ndarray, observed: np.ndarray) -> None:
     repeats = len(Z) - len(_first_distinct(Z, len(Z), exclude=observed))
     if repeats:
         warn(f"BayesOpt: {repeats} of this round's {len(Z)} members repeat points already tried or "
-                      f"asked: the space has fewer new points than the population (a discrete space this small is "
-                      f"searched whole by vt.GridSearch).", UserWarning)
+             f"asked: the space has fewer new points than the population (a discrete space this small is "
+             f"searched whole by vt.GridSearch).", UserWarning)
 
 
 def _first_distinct(Z: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.ndarray:

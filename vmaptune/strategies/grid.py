@@ -196,7 +196,7 @@ class GridSearch(Strategy):
         points = None
         if self.sample is not None and self.sample > size:
             warn(f"GridSearch(sample={self.sample}): the grid has only {size} points "
-                          f"({dict(zip(axes, shape))}); all of them are searched, once each.", UserWarning)
+                 f"({dict(zip(axes, shape))}); all of them are searched, once each.", UserWarning)
         if self.sample is not None and (key is not None or self.sample < size):  # (no key: a whole grid in C order)
             if key is None:
                 raise ValueError("GridSearch(sample=...).init needs a key: the sampled points come from it "
