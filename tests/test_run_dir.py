@@ -18,6 +18,7 @@ import pytest
 import vmaptune as vt
 from vmaptune import atomic, costs, engine, memory, population
 from vmaptune import run_dir as run_dirs
+from vmaptune.checkpoint import data_fingerprint
 from vmaptune.program import one_member
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -91,6 +92,11 @@ def test_resuming_a_finished_run_returns_it_and_overwrite_starts_again(data, fin
     time = result.settings["time"]  # where the call's time went (vmaptune/startup.py)
     assert time["total_seconds"] > 0 and min(time.values()) >= 0 and time["other_seconds"] <= time["total_seconds"]
     assert vt.load_results(run_dir).settings["time"] == time
+    # what it was trained on: each split's rows and a digest of the arrays, which any change alters
+    assert vt.load_results(run_dir).settings["data"] == result.settings["data"] == data_fingerprint(data)
+    changed = dataclasses.replace(data, X_test=np.asarray(data.X_test).copy())
+    changed.X_test[0, 0] += 1e-3
+    assert data_fingerprint(changed) != data_fingerprint(data) and f"{len(data.y_train)} train" in data_fingerprint(data)
     again = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2), run_dir=run_dir, resume=True, **SMALL)
     pd.testing.assert_frame_equal(again.members, result.members)
     copy = str(tmp_path / "copy")

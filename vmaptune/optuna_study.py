@@ -45,11 +45,11 @@ from vmaptune.strategies.optuna_sampler import _import_optuna, optuna_param, to_
 from vmaptune.warn import warn
 
 #: Settings copied to the study's user attributes.
-STUDY_SETTINGS = ("strategy", "model", "dataset", "task", "metric", "loss", "optimizer", "epochs", "seed",
+STUDY_SETTINGS = ("strategy", "model", "dataset", "data", "task", "metric", "loss", "optimizer", "epochs", "seed",
                   "batch_size", "cv", "seeds", "early_stopping", "refit")
 #: Of those, what one run keeps from start to end: an append checks them (a resume may change the
 #: strategy's rounds and the refit).
-RUN_IDENTITY = ("model", "dataset", "task", "metric", "loss", "optimizer", "epochs", "seed", "batch_size", "cv",
+RUN_IDENTITY = ("model", "dataset", "data", "task", "metric", "loss", "optimizer", "epochs", "seed", "batch_size", "cv",
                 "seeds", "early_stopping")
 #: Table columns holding scores ("higher is better", losses negated): a trial's user attributes
 #: give them in the metric's own sense, as its value (an mse positive).

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune import costs, engine, memory, streams
-from vmaptune.checkpoint import from_host, to_host
+from vmaptune.checkpoint import data_fingerprint, from_host, to_host
 from vmaptune.data import Dataset
 from vmaptune.decisions import TrainingContext
 from vmaptune.early_stopping import Compaction, EarlyStopping
@@ -177,7 +177,7 @@ class Search:
         """The settings recorded with the results."""
         s = self.settings
         return {"strategy": repr(self.strategy), "model": repr(self.model), "dataset": getattr(data, "name", "?"),
-                "task": data.task, "metric": self.program.metric.name,
+                "data": data_fingerprint(data), "task": data.task, "metric": self.program.metric.name,
                 "greater_is_better": self.program.metric.greater_is_better, "loss": self.program.loss.name,
                 "optimizer": repr(self.program.optimizer), "epochs": s.epochs, "seed": s.seed,
                 "batch_size": s.batch_size, "population": self.strategy.population, "shared_order": s.shared_order,
