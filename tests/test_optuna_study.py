@@ -346,3 +346,30 @@ def test_members_pruned_before_the_interrupt_stay_running_until_an_append_finish
     finished = vt.tune(*args, run_dir=run_dir, resume=True, **small)
     finished.to_optuna(storage, "s", append=True)
     assert _as_exported(optuna.load_study(study_name="s", storage=storage)) == _as_exported(finished.to_optuna())
+
+
+def test_a_run_interrupted_between_rounds_exports_its_last_round_finished(tmp_path):
+    """A Ctrl-C as round 0's last epoch ends: the round finished (no member of it 'interrupted'), so
+    its trials are COMPLETE, as the run's on_round export had them, not RUNNING."""
+    import signal
+
+    from vmaptune import interrupts, population
+
+    run_dir, storage = str(tmp_path / "run"), f"sqlite:///{tmp_path / 'runs.db'}"
+    record, chunks = population.PopulationRun._record, {"n": 0}
+
+    def record_then_ctrl_c(self, *a, **k):
+        record(self, *a, **k)
+        chunks["n"] += 1
+        if chunks["n"] == 3:  # round 0's last epoch of 3
+            interrupts._STATE["pending"] = signal.SIGINT
+
+    with pytest.MonkeyPatch.context() as patch, pytest.warns(UserWarning, match=r"interrupted: returning 1 finished"):
+        patch.setattr(population.PopulationRun, "_record", record_then_ctrl_c)
+        result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0)),
+                         vt.load_dataset("iris"), vt.RandomSearch(population=4, rounds=2), epochs=3, batch_size=32,
+                         seed=3, progress=False, run_dir=run_dir, on_round=vt.OptunaExport(storage, "live"))
+    assert result.settings["interrupted"] and result.members["status"].tolist() == ["ok"] * 4
+    study = vt.load_results(run_dir).to_optuna(storage, "exported")
+    assert [t.state for t in study.trials] == [States.COMPLETE] * 4
+    assert _as_exported(study) == _as_exported(optuna.load_study(study_name="live", storage=storage))

@@ -107,6 +107,19 @@ def test_grid_points():
     np.testing.assert_array_equal(vt.Choice(["a", "b"]).grid(5), [0, 1])
 
 
+def test_grid_points_and_bounds_are_the_values_a_user_gives():
+    """A grid's points are float32 roundings of the exact values (decades, bounds, halves), so the
+    table filters on them; a scale's bounds decode exactly wherever they are drawn."""
+    for dist, n, given in [(vt.LogUniform(1e-3, 1e-1), 3, [0.001, 0.01, 0.1]),
+                           (vt.LogUniform(1e-5, 1e-3), 3, [1e-5, 1e-4, 1e-3]),
+                           (vt.OneMinusLogUniform(0.9, 0.999), 3, [0.9, 0.99, 0.999]),
+                           (vt.Uniform(0.1, 0.7), 4, [0.1, 0.3, 0.5, 0.7])]:
+        points = dist.grid(n)
+        assert points.dtype == np.float32 and [dist.decode(x) for x in points] == given, (dist, points)
+        ends = np.asarray(dist.from_unit(jnp.array([0.0, 1.0])))
+        assert [dist.decode(x) for x in ends] == [dist.low, dist.high], (dist, ends)
+
+
 @pytest.mark.parametrize(
     "make, error, match",
     [

@@ -359,9 +359,14 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
     times = _round_times(settings, started)
     hp_names = set(space.names)
     renamed = {n for n, (oname, _) in params.items() if oname != n}  # momentum as itself too, beside one_minus_momentum
-    # the round a Ctrl-C ended: none of its members is final (pruned, stopped or diverged so far, a
-    # strategy may still copy a network into one: PBT's exploit does), so all are RUNNING
-    cut = int(table["round"].max()) if settings.get("interrupted") and len(table) and "round" in table else None
+    # the round a Ctrl-C cut short (members of it interrupted): none of its members is final
+    # (pruned, stopped or diverged so far, a strategy may still copy a network into one: PBT's
+    # exploit does), so all are RUNNING. A Ctrl-C between rounds cuts none: the last one finished.
+    cut = None
+    if settings.get("interrupted") and len(table) and "round" in table and "status" in table:
+        last = int(table["round"].max())
+        if (table.loc[table["round"] == last, "status"] == STATUS_INTERRUPTED).any():
+            cut = last
     out = []
     for i, row in enumerate(table.iloc[first:].itertuples(index=False), start=first):
         row = row._asdict()

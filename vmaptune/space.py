@@ -135,6 +135,14 @@ def _unit_interval(u: Array) -> Array:
     return jnp.clip(u, 0.0, 1.0)
 
 
+def _bounds_exact(u: Array, x: Array, low: float, high: float) -> Array:
+    """x = a scale's value at u, as float32, within [low, high] and exactly low at u = 0 and high
+    at u = 1: float32 rounding of exp / log lands a step inside or outside a bound (LogUniform(1e-3,
+    0.1) gave 0.099999994 at u = 1, which a grid's corner and a table filter on 0.1 miss)."""
+    x = jnp.clip(x, low, high).astype(jnp.float32)
+    return jnp.where(u <= 0.0, jnp.float32(low), jnp.where(u >= 1.0, jnp.float32(high), x))
+
+
 class Distribution:
     """Base class. Subclasses are frozen dataclasses, so they hash and can be static config."""
 
@@ -177,10 +185,15 @@ class Distribution:
     def grid(self, n: int) -> np.ndarray:
         """n points evenly spaced in this distribution's own scale (fewer where it has fewer)."""
         u = np.linspace(0.0, 1.0, n) if n > 1 else np.array([0.5])
-        values = np.asarray(self.from_unit(jnp.asarray(u, jnp.float32)))
+        values = self.from_unit_exact(u)
         if self.kind != "float":
             values = np.unique(values)
         return values
+
+    def from_unit_exact(self, u: np.ndarray) -> np.ndarray:
+        """from_unit on the host, rounded once to float32 (a grid's points: 1e-4 half way up
+        LogUniform(1e-5, 1e-3), where float32's own exp and log give 9.999999e-05)."""
+        return np.asarray(self.from_unit(jnp.asarray(u, jnp.float32)))
 
     def to_config(self) -> dict:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -202,8 +215,11 @@ class Uniform(Distribution):
 
     def from_unit(self, u):
         # float32 rounding can step past the bounds (low + 1 * (high - low) > high): clip, as LogUniform does
-        x = self.low + jnp.asarray(u, jnp.float32) * (self.high - self.low)
-        return jnp.clip(x, self.low, self.high).astype(jnp.float32)
+        u = jnp.asarray(u, jnp.float32)
+        return _bounds_exact(u, self.low + u * (self.high - self.low), self.low, self.high)
+
+    def from_unit_exact(self, u):
+        return np.float32(self.low + np.asarray(u, np.float64) * (self.high - self.low))
 
     def to_unit(self, x):
         return _unit_interval((jnp.asarray(x, jnp.float32) - self.low) / (self.high - self.low))
@@ -227,8 +243,12 @@ class LogUniform(Distribution):
 
     def from_unit(self, u):
         lo, hi = math.log(self.low), math.log(self.high)
-        x = jnp.exp(lo + jnp.asarray(u, jnp.float32) * (hi - lo))
-        return jnp.clip(x, self.low, self.high).astype(jnp.float32)
+        u = jnp.asarray(u, jnp.float32)
+        return _bounds_exact(u, jnp.exp(lo + u * (hi - lo)), self.low, self.high)
+
+    def from_unit_exact(self, u):
+        lo, hi = math.log(self.low), math.log(self.high)
+        return np.float32(np.clip(np.exp(lo + np.asarray(u, np.float64) * (hi - lo)), self.low, self.high))
 
     def to_unit(self, x):
         lo, hi = math.log(self.low), math.log(self.high)
@@ -258,8 +278,12 @@ class OneMinusLogUniform(Distribution):
 
     def from_unit(self, u):
         lo, hi = math.log1p(-self.low), math.log1p(-self.high)
-        x = -jnp.expm1(lo + jnp.asarray(u, jnp.float32) * (hi - lo))
-        return jnp.clip(x, self.low, self.high).astype(jnp.float32)
+        u = jnp.asarray(u, jnp.float32)
+        return _bounds_exact(u, -jnp.expm1(lo + u * (hi - lo)), self.low, self.high)
+
+    def from_unit_exact(self, u):
+        lo, hi = math.log1p(-self.low), math.log1p(-self.high)
+        return np.float32(np.clip(-np.expm1(lo + np.asarray(u, np.float64) * (hi - lo)), self.low, self.high))
 
     def to_unit(self, x):
         lo, hi = math.log1p(-self.low), math.log1p(-self.high)
