@@ -189,6 +189,9 @@ def write_csv(path):
     ('dataset = "iris"\n[strategy]\npopulation = 4\n',
      r"\[strategy\] = \{'population': 4\} has no name: add name = \"...\", one of \[.*'BayesOpt'.*'RandomSearch'"),
     ('dataset = "iris"\nstrategy = "Magic"\n', r"strategy name 'Magic' is unknown; choose from \["),
+    # another tuner's key is not the near miss among ours ('mode' is not 'model')
+    ('dataset = "iris"\nmode = "min"\n', r"unknown keys \['mode'\]\. Scores are higher-is-better; the metric sets the "
+     r"direction \(metric = \"log_loss\" or \"mse\" is minimised\)\. The keys are"),
     # an Optuna sampler is a name or a table of its name and settings
     ('dataset = "iris"\n[strategy]\nname = "OptunaSampler"\nsampler = {name = "TPESampler", n_startup_trial = 4}\n',
      r"strategy sampler TPESampler with \{'n_startup_trial': 4\}: .*unexpected keyword argument 'n_startup_trial'\. "

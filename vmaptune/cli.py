@@ -215,12 +215,26 @@ def load_config(path: str) -> dict[str, Any]:
     return config
 
 
+#: Other tuners' keys whose near miss among ours would mislead ('mode' is not 'model').
+FOREIGN_KEYS = {
+    **dict.fromkeys(("mode", "direction"), "Scores are higher-is-better; the metric sets the direction "
+                                           "(metric = \"log_loss\" or \"mse\" is minimised)."),
+    **dict.fromkeys(("objective", "scoring"), "Did you mean metric? (e.g. metric = \"accuracy\")"),
+    **dict.fromkeys(("max_trials", "n_trials", "num_samples", "n_iter"),
+                    "The strategy says how many settings train: [strategy] name = \"RandomSearch\", "
+                    "population = 64."),
+}
+
+
 def _known_keys(table: dict, keys: Sequence[str], where: str) -> None:
     """Raises for keys of `table` not in `keys`, with a "did you mean" for near misses."""
     unknown = sorted(set(table) - set(keys))
     if unknown:
-        hints = [f"{u!r} -> {m[0]!r}" for u in unknown if (m := difflib.get_close_matches(u, keys, 1))]
+        foreign = [FOREIGN_KEYS[u] for u in unknown if u in FOREIGN_KEYS]
+        hints = [f"{u!r} -> {m[0]!r}" for u in unknown
+                 if u not in FOREIGN_KEYS and (m := difflib.get_close_matches(u, keys, 1))]
         hint = f" Did you mean {', '.join(hints)}?" if hints else ""
+        hint += "".join(f" {text}" for text in foreign)
         raise ValueError(f"{where} unknown keys {unknown}.{hint} The keys are {list(keys)}.")
 
 

@@ -9,6 +9,7 @@ Shapes: outputs (n, k): logits for classification (targets (n,) class ids), valu
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from typing import Callable
 
 import jax
@@ -216,6 +217,17 @@ METRICS = {
     )
 }
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "neg_mse"}
+#: Other tools' names for the metrics (Keras, scikit-learn's scoring) -> vmaptune's, per task.
+FOREIGN_METRICS = {
+    **{k: {"classification": "log_loss", "regression": "mse"} for k in ("loss", "val_loss", "cross_entropy")},
+    **{k: {"classification": "accuracy"} for k in ("acc", "val_acc", "val_accuracy", "categorical_accuracy",
+                                                    "sparse_categorical_accuracy")},
+    **{k: {"regression": "mse"} for k in ("mean_squared_error", "val_mse", "val_mean_squared_error")},
+    **{k: {"regression": "mae"} for k in ("mean_absolute_error", "val_mae", "val_mean_absolute_error")},
+    "neg_mean_squared_error": {"regression": "neg_mse"}, "neg_mean_absolute_error": {"regression": "neg_mae"},
+    "auc": {"classification": "roc_auc"}, "val_auc": {"classification": "roc_auc"},
+    "f1": {"classification": "f1_macro"}, "logloss": {"classification": "log_loss"},
+}
 
 
 def get_metric(name: "str | Metric | None", task: str) -> Metric:
@@ -228,7 +240,13 @@ def get_metric(name: "str | Metric | None", task: str) -> Metric:
     if not isinstance(name, str):
         raise TypeError(f"metric must be a name such as 'accuracy' or a vt.Metric(...), got {name!r}.")
     if name not in METRICS:
-        raise ValueError(f"metric={name!r} is unknown; choose from {sorted(METRICS)}.")
+        options = sorted(n for n, m in METRICS.items() if m.task == task)
+        known = FOREIGN_METRICS.get(name.lower(), {}).get(task) or next(iter(difflib.get_close_matches(
+            name, options, n=1)), None)
+        hint = f" Did you mean metric={known!r}?" if known else ""
+        raise ValueError(f"metric={name!r} is unknown.{hint} For {task} choose from {options}, or give a "
+                         f"vt.Metric. Each metric knows its direction: an error or loss ('log_loss', 'mse', 'mae') "
+                         f"is minimised, a score maximised.")
     metric = METRICS[name]
     if metric.task != task:
         options = sorted(n for n, m in METRICS.items() if m.task == task)

@@ -116,6 +116,31 @@ def checked_arguments(example: str, hints: Mapping[str, str] | None = None):
     return decorate
 
 
+def checked_call(example: str, hints: Mapping[str, str] | None = None):
+    """Function decorator: checked_arguments for a function (vt.tune): a call that does not fit
+    its signature raises a TypeError naming the argument, what it takes, `example` and `hints`."""
+
+    def decorate(fn):
+        signature = inspect.signature(fn)
+        params = list(signature.parameters.values())
+        positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+        names = positional + [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+        required = [p.name for p in params if p.default is p.empty and p.name in names]
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError:
+                raise TypeError(_argument_error(f"vt.{fn.__name__}", positional, names, required, args, kwargs,
+                                                example, hints or {})) from None
+            return fn(*args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
 def _set_bounds(dist, check, *, inclusive: bool) -> tuple[str, float, float]:
     """Checks and stores dist.low / dist.high (numbers of the right kind, in order); returns
     (owner, low, high), owner being the repr used in error messages."""

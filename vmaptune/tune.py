@@ -33,7 +33,7 @@ from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
 from vmaptune.results import Results, load_results
 from vmaptune.search import Search, Settings, refit_rows
-from vmaptune.space import Space
+from vmaptune.space import Space, checked_call
 from vmaptune.startup import TimeProfile
 from vmaptune.strategies.base import Strategy
 from vmaptune.strategies.random_search import RandomSearch
@@ -46,6 +46,42 @@ __all__ = ["tune", "EarlyStopping"]
 MID_ROUND_SECONDS = 60.0
 
 
+_BUDGET = ("A strategy's population and rounds say how many settings train (vt.RandomSearch(population=64, "
+           "rounds=2)).")
+_VALIDATION = ("The data carries its splits: vt.Dataset.from_arrays(X, y, task, validation=(X_val, y_val)) or "
+               "val_fraction=0.2; cv=5 cross-validates.")
+#: What other tuners call their arguments (Keras Tuner, Ray Tune, Optuna, scikit-learn) -> how vt.tune says it.
+FOREIGN_ARGUMENTS = {
+    "mode": "Scores are higher-is-better; the metric sets the direction (metric='log_loss' or 'mse' is "
+            "minimised, 'accuracy' maximised).",
+    "direction": "Scores are higher-is-better; the metric sets the direction (metric='log_loss' or 'mse' is "
+                 "minimised, 'accuracy' maximised).",
+    "objective": "Did you mean metric=? (e.g. metric='accuracy', 'log_loss', 'neg_mse', or a vt.Metric)",
+    "scoring": "Did you mean metric=? (e.g. metric='accuracy', 'log_loss', 'neg_mse', or a vt.Metric)",
+    "time_budget_s": "vt.tune has no time budget. " + _BUDGET + " Ctrl-C returns what is trained so far, "
+                     "and with run_dir= a later call resumes it.",
+    "timeout": "vt.tune has no time budget. " + _BUDGET + " Ctrl-C returns what is trained so far, and with "
+               "run_dir= a later call resumes it.",
+    "max_trials": _BUDGET, "n_trials": _BUDGET, "num_samples": _BUDGET, "n_iter": _BUDGET,
+    "max_epochs": "Did you mean epochs=? (Hyperband(max_epochs=...) and SuccessiveHalving take their own budget)",
+    "callbacks": "on_round=fn(results) is called after each round (vt.OptunaExport(storage, name) is one).",
+    "callback": "on_round=fn(results) is called after each round (vt.OptunaExport(storage, name) is one).",
+    "validation_data": _VALIDATION, "validation_split": _VALIDATION, "val_fraction": _VALIDATION,
+    "n_jobs": "The population trains as one program over every device (devices=); there are no workers to set.",
+    "random_state": "Did you mean seed=?",
+    "verbose": "Did you mean progress=? (True shows a progress bar)",
+    "name": "Did you mean run_dir=? (a directory that keeps the run and resumes it)",
+    "directory": "Did you mean run_dir=? (a directory that keeps the run and resumes it)",
+    "storage_path": "Did you mean run_dir=? (a directory that keeps the run and resumes it)",
+    "scheduler": "Did you mean strategy=? (vt.Hyperband, vt.SuccessiveHalving, vt.PBT, ...)",
+    "search_alg": "Did you mean strategy=? (vt.BayesOpt, vt.OptunaSampler(optuna.samplers.TPESampler()), ...)",
+    "sampler": "Did you mean strategy=? (vt.OptunaSampler(optuna.samplers.TPESampler()), vt.BayesOpt, ...)",
+    "pruner": "Did you mean strategy=? (vt.Hyperband or vt.SuccessiveHalving prune during training)",
+}
+
+
+@checked_call("vt.tune(vt.MLP(), vt.Space(learning_rate=vt.LogUniform(1e-4, 1e-1)), vt.load_dataset('digits'), "
+              "vt.RandomSearch(population=64), epochs=20)", FOREIGN_ARGUMENTS)
 def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = None, *, epochs: int = 20,
          seed: int = 0, metric=None, optimizer=None, batch_size: int = 64, chunk_epochs: int = 1,
          shared_order: bool = True,
