@@ -112,6 +112,23 @@ def test_halving_decisions_on_made_up_scores_need_no_training():
     assert np.asarray(state.reached).tolist() == [0, 0, 1, 0, 1, 0, 0, 0, 2] and state.trained
 
 
+def test_a_member_early_stopping_stopped_keeps_its_score_and_gives_its_place_to_one_training():
+    """Member 4 (the rung's best) stopped: it cannot use the next rung's epochs, so the next best
+    still training takes its place (it keeps its score and 'stopped'; the rung is still a third)."""
+    from test_pbt import made_up_snapshot
+
+    strategy = SuccessiveHalving(population=9, eta=3)
+    hp, state = strategy.ask(strategy.init(SPACE), jax.random.key(0))
+    state, _ = strategy.begin_training(state, vt.TrainingContext(9))
+    scores = np.asarray([0.2, np.nan, 0.9, 0.5, 0.95, 0.1, np.inf, 0.3, 0.6], np.float32)
+    state, decision = strategy.decide(state, made_up_snapshot(scores, SPACE.numeric(hp), epochs_done=1, epochs=9,
+                                                              stopped=(4,)))
+    assert decision.keep.tolist() == [2, 3, 8] and np.asarray(state.reached)[4] == 0
+    state, decision = strategy.decide(state, made_up_snapshot(scores, SPACE.numeric(hp), epochs_done=3, epochs=9,
+                                                              stopped=(2, 3, 8)))
+    assert decision.keep.tolist() == []  # every member of the rung stopped: nobody trains on
+
+
 BOX_SPACE = vt.Space(learning_rate=vt.LogUniform(1e-6, 1.0), dropout=vt.Uniform(0.0, 0.6))
 
 

@@ -78,13 +78,15 @@ def test_exploit_copies_weights_and_whole_optimizer_state_bit_for_bit(program, d
     assert np.isfinite(run.curves["val_score"][:, 2]).all()
 
 
-def made_up_snapshot(scores, hp, epochs_done=2, epochs=4):
-    """A population snapshot with the given latest scores (n,), as the engine would show it."""
+def made_up_snapshot(scores, hp, epochs_done=2, epochs=4, stopped=()):
+    """A population snapshot with the given latest scores (n,), as the engine would show it;
+    `stopped`: members early stopping stopped (their last score carried on)."""
     n = len(scores)
+    stopped = np.isin(np.arange(n), stopped)
     curves = {k: np.zeros((n, epochs_done), np.float32) for k in ("train_loss", "val_loss", "val_score")}
     curves["val_score"][:, -1] = scores
-    return vt.Snapshot.make(epochs_done=epochs_done, epochs=epochs, curves=curves, active=np.ones(n, bool),
-                            diverged=~np.isfinite(scores), stopped=np.zeros(n, bool),
+    return vt.Snapshot.make(epochs_done=epochs_done, epochs=epochs, curves=curves, active=~stopped,
+                            diverged=~np.isfinite(scores), stopped=stopped,
                             best_score=np.where(np.isfinite(scores), scores, -np.inf).astype(np.float32),
                             best_epoch=np.full(n, epochs_done, np.int32), in_population=np.ones(n, bool),
                             hp={k: np.asarray(v) for k, v in hp.items()}, rows=n)
@@ -110,6 +112,22 @@ def test_pbt_decisions_on_made_up_scores_need_no_training():
         assert decision.hp["n_units"][i] == hp["n_units"][parents[i]]
     state = strategy.end_training(state, made_up_snapshot(scores[::-1], space.numeric(state.hp), 6, 6))
     assert state.trained and len(state.history_scores) == 2
+
+
+def test_members_early_stopping_stopped_are_neither_copied_from_nor_into():
+    """A stopped member is done: copying it gave copies that stopped at once with values they never
+    trained with; copying into it lost its record. The fraction counts the members training."""
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0))
+    strategy = PBT(population=8, interval=2, fraction=0.25)
+    hp, state = strategy.ask(strategy.init(space), jax.random.key(0))
+    state, _ = strategy.begin_training(state, vt.TrainingContext(6))
+    scores = np.asarray([0.5, 0.9, np.nan, 0.7, 0.1, 0.8, 0.6, 0.95], np.float32)
+    for key in range(5):
+        _, decision = strategy.decide(state, made_up_snapshot(scores, space.numeric(hp), stopped=(4, 7)),
+                                      jax.random.key(key))
+        # 6 training: one replaced (the failed member, also the last), from the best still training
+        assert np.flatnonzero(decision.update).tolist() == [2] and decision.copy_from[2] == 1
+        assert decision.copy_from[4] == 4 and decision.copy_from[7] == 7
 
 
 MOSTLY_FAILED = jnp.asarray([np.nan, np.inf, 1.0, np.nan, -np.inf, 2.0, np.nan, 3.0])

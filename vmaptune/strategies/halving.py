@@ -278,10 +278,13 @@ class _Halving(Strategy):
 
     def decide(self, state: HalvingState, snapshot: Snapshot, key: jax.Array | None = None):
         """At a rung's budget: records the rung's scores (each member's best validation score so
-        far) and keeps the top 1/eta of its members (never a failed one)."""
+        far) and keeps the top 1/eta of its members (never a failed one). A member early stopping
+        stopped is done: it keeps its score (the search's best may be one) but takes no place in
+        the next rung, which the best members still training fill (as ASHA promotes live trials)."""
         state = self._record_rung(state, snapshot)
         alive = np.asarray(state.ids)
-        kept = alive[keep_top(self._rung_scores(snapshot)[alive], len(alive) // self.eta)] if len(alive) else alive
+        training = alive[~np.asarray(snapshot.stopped)[alive]]
+        kept = training[keep_top(self._rung_scores(snapshot)[training], len(alive) // self.eta)]
         state = state.replace(ids=np.asarray(kept, np.int32), rung=state.rung + 1)
         return state, Decision(keep=kept)
 

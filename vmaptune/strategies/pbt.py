@@ -381,10 +381,13 @@ class PBT(Strategy):
 
     def decide(self, state: PBTState, snapshot: Snapshot, key: jax.Array):
         """Ends a generation: ranks the members on their latest validation score (NaN once
-        diverged), records it, and decides who copies whom and their explored values."""
+        diverged), records it, and decides who copies whom and their explored values. A member
+        early stopping stopped is done (as Ray Tune's PBT leaves a finished trial): never copied
+        from (its copies would stop at once, with values they never trained with) nor into (its
+        record stays); the fraction counts the members still training."""
         scores = jnp.asarray(snapshot.latest_score)
         state = self._record(state, state.hp, state.parents, scores)
-        hp, parents, copied = self._step(key, state, scores, snapshot.in_population)
+        hp, parents, copied = self._step(key, state, scores, snapshot.in_population & ~snapshot.stopped)
         numeric = {k: np.asarray(v) for k, v in state.space.numeric(hp).items()}
         decision = Decision(copy_from=np.asarray(parents), hp=numeric, update=np.asarray(copied))
         return state.replace(hp=hp, parents=parents, copied=copied, scores=scores), decision
