@@ -61,13 +61,15 @@ def test_cv_equals_training_each_fold_separately(request, name, cv, shared_order
     X, y = data.pool()
     windows = [train for train, _ in cv.split(X)] if not isinstance(cv, int) else None
     sizes = arrays.fold_rows or (arrays.n_train,) * 3
+    held = arrays.val_counts or (arrays.val_rows.shape[1],) * 3
+    assert sum(held) == len(y) if windows is None else held == tuple(len(v) for _, v in cv.split(X))
     if windows is not None:
         assert sizes == tuple(len(train) for train in windows)  # every row of every window
     scaling, regression = arrays.scaling, data.task == "regression"
     hp = SPACE.numeric({k: jnp.asarray(v) for k, v in result.hp.items()})
     per_fold = []
     for f in range(3):
-        tr, va = arrays.train_rows[f, :sizes[f]], arrays.val_rows[f]
+        tr, va = arrays.train_rows[f, :sizes[f]], arrays.val_rows[f, :held[f]]  # every row it holds out
         scale_x = (lambda a: (a - scaling.x_shift[f]) / scaling.x_scale[f])
         scale_y = (lambda a: (a - scaling.y_shift[f, 0]) / scaling.y_scale[f, 0]) if regression else (lambda a: a)
         if windows is not None:  # the fold's own statistics: its training rows standardised
@@ -84,6 +86,26 @@ def test_cv_equals_training_each_fold_separately(request, name, cv, shared_order
     np.testing.assert_allclose(result.curves["split_scores"], per_fold[np.arange(2), :, best], **tolerance)
     np.testing.assert_allclose(result.curves["split_final_scores"], per_fold[:, :, -1], **tolerance)
     np.testing.assert_allclose(result.members["score_std"], per_fold[np.arange(2), :, best].std(axis=1), **tolerance)
+
+
+def test_one_fold_of_your_own_is_a_hold_out_split_trained_as_alone(digits):
+    """cv=[(train, validation)] (PredefinedSplit's, ShuffleSplit(1)'s): a run on those rows alone,
+    standardised by its training rows, scored on every held-out row; no spread over one fold."""
+    X, y = digits.pool()
+    rows = np.random.default_rng(0).permutation(len(y))
+    cv = [(rows[:1000], rows[1000:])]
+    result = vt.tune(MODEL, SPACE, digits, vt.RandomSearch(population=2), cv=cv, refit=1, **KW)
+    arrays, _ = cv_arrays(digits, 1, 0, splits=resolve_cv(cv, digits)[1])
+    scaling = arrays.scaling
+    scale = (lambda a: (a - scaling.x_shift[0]) / scaling.x_scale[0])
+    train, val = np.asarray(arrays.train_rows[0]), np.asarray(arrays.val_rows[0])
+    assert sorted(train) == sorted(rows[:1000]) and sorted(val) == sorted(rows[1000:])  # every row, once
+    alone = engine.DataArrays(scale(X[train]), y[train], scale(X[val]), y[val])
+    program = vt.build_program(MODEL, SPACE, digits, batch_size=64)
+    hp = SPACE.numeric({k: jnp.asarray(v) for k, v in result.hp.items()})
+    scores = run_population(program, hp, alone, np.arange(2), epochs=3).curves["val_score"]
+    np.testing.assert_allclose(result.curves["val_score"], scores, atol=1e-5)
+    assert (result.members["score_std"] == 0).all() and np.isfinite(result.members["test_score"]).sum() == 1
 
 
 def test_seeds_train_each_setting_several_times(digits):

@@ -9,9 +9,8 @@ passes the splits of its splitter over X's rows, with `groups=` (GroupKFold) whe
 
 Every fold is trained in one program: each fold trains on all its training rows (TimeSeriesSplit's
 growing windows too: a member of a smaller fold takes its own fold's steps per epoch), and is
-scored on as many held-out rows as the smallest fold holds out (a random subset of the larger
-folds' rows; a warning says so when they differ by more than a few rows: GroupKFold's unequal
-groups).
+scored on all its held-out rows (GroupKFold's unequal groups, LeaveOneGroupOut's too). One pair
+is a hold-out split of your own (PredefinedSplit).
 """
 
 from __future__ import annotations
@@ -22,11 +21,6 @@ import numbers
 from typing import Any
 
 import numpy as np
-
-from vmaptune.warn import warn
-
-#: Folds whose held-out rows differ by more than this share are warned about (rows go unscored).
-UNEQUAL_FOLDS_WARNING = 0.05
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -67,7 +61,7 @@ def resolve_cv(cv: Any, data: Any) -> tuple[Any, Splits | None]:
                         f"StratifiedKFold(5), or a list of (train_rows, validation_rows) index pairs into "
                         f"data.pool()'s rows.")
     if hasattr(cv, "split"):
-        source = repr(cv)
+        source = describe(cv)
         X, y = data.pool()
         try:
             pairs = list(cv.split(np.asarray(X), np.asarray(y)))
@@ -85,10 +79,20 @@ def resolve_cv(cv: Any, data: Any) -> tuple[Any, Splits | None]:
     return len(splits), splits
 
 
+def describe(cv: Any) -> str:
+    """cv as messages name it: a splitter's repr, short (PredefinedSplit's holds every row's fold);
+    a list of folds by their number (their repr is every index of every fold)."""
+    if isinstance(cv, (list, tuple)):
+        return f"a list of {len(cv)} (train, validation) pairs"
+    text = repr(cv)
+    return text if len(text) <= 120 else f"{type(cv).__name__}(...)"
+
+
 def checked_splits(pairs: list, n_rows: int, source: str, rows: str = "data.pool()'s") -> Splits:
-    """(train, validation) index pairs into `n_rows` rows (`rows` names them in messages) as Splits."""
-    if len(pairs) < 2:
-        raise ValueError(f"cv ({source}) gives {len(pairs)} fold(s); cross-validation needs at least 2.")
+    """(train, validation) index pairs into `n_rows` rows (`rows` names them in messages) as Splits.
+    One pair is a hold-out split of your own (PredefinedSplit, ShuffleSplit(1)): scored on it alone."""
+    if len(pairs) < 1:
+        raise ValueError(f"cv ({source}) gives no folds; give at least one (train, validation) pair.")
     return Splits(tuple(_checked_pair(i, pair, n_rows, rows) for i, pair in enumerate(pairs)), source)
 
 
@@ -123,14 +127,3 @@ def _checked_pair(i: int, pair: Any, n_pool: int, where: str) -> tuple[np.ndarra
         raise ValueError(f"cv's fold {i} trains on {both.size} of the rows it is scored on (e.g. {both[:5].tolist()}); "
                          f"a fold's validation rows must be held out of its training.")
     return arrays[0], arrays[1]
-
-
-def warn_unequal(splits: Splits) -> None:
-    """Folds holding out very different numbers of rows: the larger folds' extra rows go unscored."""
-    held = [len(val) for _, val in splits.pairs]
-    if max(held) - min(held) > UNEQUAL_FOLDS_WARNING * max(held):
-        warn(f"the cv folds ({splits.source}) hold out {min(held)} to {max(held)} rows: every fold is scored "
-             f"on {min(held)} of its held-out rows (drawn at random), the smallest fold's count, so that "
-             f"all folds are scored in one program. Folds holding out as many rows each score every "
-             f"one (KFold, StratifiedKFold, TimeSeriesSplit; GroupKFold's groups seldom do).",
-             UserWarning)

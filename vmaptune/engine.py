@@ -89,7 +89,9 @@ class DataArrays:
     where folds differ (the rest pad to the largest fold's and are never read), or None: all of
     them. stop_rows (K, n_stop): rows of each fold held out of its training for early stopping to
     watch instead of val_rows (EarlyStopping(validation_fraction=...)), or None. scaling: each
-    fold's own standardisation (FoldScaling), or None."""
+    fold's own standardisation (FoldScaling), or None. val_counts (K,) ints, static: how many of
+    its val_rows each fold holds out, where folds differ (the rest pad to the largest fold's and
+    are never scored), or None: all of them."""
 
     X_train: jax.Array
     y_train: jax.Array
@@ -100,6 +102,7 @@ class DataArrays:
     stop_rows: jax.Array | None = None
     fold_rows: tuple[int, ...] | None = struct.field(pytree_node=False, default=None)
     scaling: FoldScaling | None = None
+    val_counts: tuple[int, ...] | None = struct.field(pytree_node=False, default=None)
 
     @property
     def n_train(self) -> int:
@@ -309,23 +312,35 @@ def _map_weights(program: Program, members: Members, fn) -> Members:
 
 def _evaluate(program: Program, params, model_state, hp, fold, data: DataArrays, rows=None):
     """Validation loss and metric of every member: (P,), (P,). With folds, each member is scored
-    on its own fold's held-out rows; rows (K, n): on these rows of X_train instead (its fold's)."""
+    on its own fold's held-out rows, all of them (folds holding out different numbers: the loss
+    and metric of each count are taken over the first rows, and each member's fold picks its
+    own); rows (K, n): on these rows of X_train instead (its fold's)."""
+    counts = data.val_counts if rows is None and data.folded else None
+    lengths = None if counts is None else tuple(sorted(set(counts)))
 
-    def member(p, s, hp_m, X, y, y_fold=None, head=None):
+    def member(p, s, hp_m, X, y, y_fold=None, head=None, which=None):
         out, _ = program.model.apply(p, s, X, hp_m, train=False, key=None)
-        if head is None:
-            return program.loss(out, y), program.metric.score(out, y)
         # the loss as the member trains on it (its fold's units), the metric in the data set's
-        return program.loss(out, y_fold), program.metric.score(out * head[1] + head[0], y)
+        fitted, y_fold = (out, y) if head is None else (out * head[1] + head[0], y_fold)
+
+        def scored(n=None):
+            cut = (lambda tree: tree) if n is None else (lambda tree: jax.tree.map(lambda a: a[:n], tree))
+            return program.loss(cut(out), cut(y_fold)), program.metric.score(cut(fitted), cut(y))
+
+        if lengths is None:
+            return scored()
+        # (a static loop over the folds' counts: a metric is a function of the rows it is given)
+        return tuple(jnp.stack(values)[which] for values in zip(*(scored(n) for n in lengths)))
 
     if rows is not None or data.folded:  # each member's own fold's rows (P, n), as its fold scales them
         X, y = (data.X_train, data.y_train) if rows is not None else (data.X_val, data.y_val)
         rows = (data.val_rows if rows is None else rows)[fold]
         X, y = X[rows], y[rows]
+        which = None if lengths is None else jnp.asarray([lengths.index(n) for n in counts])[fold]
         if data.scaling is None:
-            return jax.vmap(member)(params, model_state, hp, X, y)
+            return jax.vmap(member)(params, model_state, hp, X, y, None, None, which)
         return jax.vmap(member)(params, model_state, hp, data.scaling.inputs(X, fold), y,
-                                data.scaling.targets(y, fold), data.scaling.heads(fold))
+                                data.scaling.targets(y, fold), data.scaling.heads(fold), which)
     return jax.vmap(member, in_axes=(0, 0, 0, None, None))(params, model_state, hp, data.X_val, data.y_val)
 
 

@@ -20,7 +20,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from vmaptune.cv_splits import Splits, warn_unequal
+from vmaptune.cv_splits import Splits
 from vmaptune.data import Dataset, scale_or_one
 from vmaptune.decisions import Decision, Snapshot
 from vmaptune.engine import DataArrays, FoldScaling
@@ -180,19 +180,17 @@ def _stop_rows(n_train: int, stop_fraction: float | None) -> int:
 def _fold_rows(data: Dataset, folds: int, seed: int, splits: Splits | None) -> tuple[list, list, np.ndarray | None]:
     """Each fold's (held-out rows, training rows), and the (n_pool,) fold assignment (None for
     folds you gave: a row may be held out by several or none). The held-out rows keep their order
-    (yours, or the pool's), with as many as the smallest fold holds out drawn at random from a
-    larger fold's: a metric of yours may read them in order (differences over time); the training
-    rows are in random order."""
+    (yours, or the pool's): a metric of yours may read them in order (differences over time); the
+    training rows are in random order."""
     rng = np.random.default_rng(seed + 1)
     if splits is not None:
-        warn_unequal(splits)
         held, train = [val for _, val in splits.pairs], [train for train, _ in splits.pairs]
     else:
         fold = data.folds(folds, seed)
         held = [np.flatnonzero(fold == f) for f in range(folds)]
         train = [np.flatnonzero(fold != f) for f in range(folds)]
-    n_val = min(len(h) for h in held)
-    held = [h[np.sort(rng.permutation(len(h))[:n_val])] for h in held]
+    for h in held:  # (draws that once chose a larger fold's scored rows: the training rows keep their order)
+        rng.permutation(len(h))
     return held, [rng.permutation(t) for t in train], None if splits is not None else fold
 
 
@@ -213,9 +211,9 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
 
     Every fold trains on all its training rows (folds of different sizes, such as
     TimeSeriesSplit's growing windows, pad to the largest: a member of a smaller fold takes its own
-    fold's steps per epoch and sits out the rest, DataArrays.fold_rows) and is scored on as many
-    held-out rows as the smallest fold holds out (a random subset of a larger fold's, warned
-    about), so one program serves all folds. Each fold is standardised with its own training
+    fold's steps per epoch and sits out the rest, DataArrays.fold_rows) and is scored on all its
+    held-out rows (folds holding out different numbers pad to the largest: DataArrays.val_counts),
+    so one program serves all folds. Each fold is standardised with its own training
     rows' statistics (FoldScaling: its inputs, and a regression's targets), so nothing of its
     held-out rows, their targets' mean included, reaches its training.
     stop_fraction: that share of each fold's training rows is held out of its training, and early
@@ -235,10 +233,13 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
                                        for t, k, c in zip(train, stops, counts)]), jnp.int32)
     fold_rows = None if len(set(counts)) == 1 else tuple(counts)
     scaling = fold_scaling(X, y, train, data.task)
-    val_rows = jnp.asarray(np.stack(held), jnp.int32)
+    # a smaller fold's held-out rows are padded with its last row, past the count it is scored on
+    n_held = [len(h) for h in held]
+    val_rows = jnp.asarray(np.stack([np.pad(h, (0, max(n_held) - len(h)), mode="edge") for h in held]), jnp.int32)
+    val_counts = None if len(set(n_held)) == 1 else tuple(n_held)
     stop_rows = jnp.asarray(np.stack([t[:n_stop] for t in train]), jnp.int32) if n_stop else None
     return DataArrays(X, y, X, y, train_rows=train_rows, val_rows=val_rows, stop_rows=stop_rows,
-                      fold_rows=fold_rows, scaling=scaling), fold
+                      fold_rows=fold_rows, scaling=scaling, val_counts=val_counts), fold
 
 
 def fold_scaling(X, y, train: list[np.ndarray], task: str) -> FoldScaling:

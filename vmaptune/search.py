@@ -66,7 +66,8 @@ class Settings:
         if stopping is not None and not isinstance(stopping, EarlyStopping):
             raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {stopping!r}.")
         cv, seeds, refit = kwargs["cv"], kwargs["seeds"], kwargs["refit"]
-        if cv is not None and (isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2):
+        given = kwargs.get("splits") is not None  # (folds of your own: one is a hold-out split)
+        if cv is not None and (isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2 - given):
             raise ValueError(f"cv={cv!r}: use an integer >= 2 (folds), or None for the fixed validation split.")
         if stopping is not None and stopping.validation_fraction is not None and cv is None:
             raise ValueError(f"early_stopping={stopping!r} holds part of each fold's training rows out for early "
@@ -88,8 +89,12 @@ def _check_scorable(metric: str, arrays: engine.DataArrays, cv: Any) -> None:
     if metric != "roc_auc":
         return
     y = np.asarray(arrays.y_val)
-    sets = [("the validation split", y)] if arrays.val_rows is None else \
-        [(f"fold {k}'s {rows.size} held-out rows", y[rows]) for k, rows in enumerate(np.asarray(arrays.val_rows))]
+    if arrays.val_rows is None:
+        sets = [("the validation split", y)]
+    else:  # (a fold's rows past its count pad it to the largest fold's)
+        held = np.asarray(arrays.val_rows)
+        counts = arrays.val_counts or (held.shape[1],) * len(held)
+        sets = [(f"fold {k}'s {n} held-out rows", y[rows[:n]]) for k, (rows, n) in enumerate(zip(held, counts))]
     for where, targets in sets:
         if len(np.unique(targets)) < 2:
             fix = ("Shuffle or stratify the folds (StratifiedKFold(k, shuffle=True), or an integer cv)" if cv is not None

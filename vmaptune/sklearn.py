@@ -32,7 +32,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from vmaptune.cv_splits import Splits, checked_splits, resolve_cv
+from vmaptune.cv_splits import Splits, checked_splits, describe, resolve_cv
 from vmaptune.data import Dataset
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import METRICS, Metric
@@ -708,9 +708,9 @@ class PopulationSearchCV(BaseEstimator):
         if not folds:
             raise ValueError(f"cv={self.cv!r} gave no folds (an iterator used up by an earlier fit?): give a splitter "
                              f"or a list of (train, test) index arrays.")
-        checked = checked_splits(folds, len(y), repr(self.cv), rows="X's")  # indices into X
+        checked = checked_splits(folds, len(y), describe(self.cv), rows="X's")  # indices into X
         pairs = [(pool_row[train], pool_row[test]) for train, test in checked.pairs]
-        return dataclasses.replace(resolve_cv(pairs, data)[1], source=repr(self.cv))
+        return dataclasses.replace(resolve_cv(pairs, data)[1], source=describe(self.cv))
 
     def _metric(self, task: str):
         if self.scoring is None:
