@@ -137,6 +137,26 @@ def test_tol_stops_on_the_training_loss_as_scikit_learn_and_the_search_scores_th
     assert search.best_estimator_.epochs == 15 and search.best_estimator_.tol == 0.02  # refit under the same rule
 
 
+def test_random_state_none_draws_a_seed_per_fit_as_scikit_learns_estimators(iris):
+    """Two default fits differ (a VotingClassifier of them is an ensemble); numpy's global seed or
+    an int repeats a fit; a search's None stays seed 0 (it repeats)."""
+    X, y = iris
+
+    def fit(**kw):
+        return vt.MLPClassifier(n_units=8, epochs=2, **kw).fit(X, y).predict_proba(X[:5])
+
+    assert not np.array_equal(fit(), fit())
+    np.random.seed(3)
+    first = fit()
+    np.random.seed(3)
+    np.testing.assert_array_equal(fit(), first)
+    np.testing.assert_array_equal(fit(random_state=4), fit(random_state=4))
+    search = dict(param_distributions={"learning_rate": [0.01, 0.1]}, n_iter=2, cv=2, refit=False)
+    est = vt.MLPClassifier(n_units=8, epochs=2, random_state=0)
+    np.testing.assert_array_equal(vt.PopulationSearchCV(est, **search).fit(X, y).cv_results_["mean_test_score"],
+                                  vt.PopulationSearchCV(est, **search).fit(X, y).cv_results_["mean_test_score"])
+
+
 def test_scipy_distributions_become_vmaptune_distributions():
     space = vt.sklearn.to_space({"learning_rate": loguniform(1e-4, 1e-1), "dropout": uniform(0.1, 0.3),
                                  "n_units": randint(4, 65), "n_hidden": [0, 1, 2, 3], "activation": ["relu", "tanh"],
@@ -244,6 +264,12 @@ def images_arrays():
      r"names 'patience', a setting of the training run.*MLPClassifier\(patience=\.\.\.\)"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, scoring=["accuracy", "neg_log_loss"]),
      r"several metrics at once are not supported"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, refit="auc",
+                                   scoring={"auc": "roc_auc", "acc": "accuracy"}),  # (said before refit's check)
+     r"several metrics at once are not supported"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), {"learning_rate": [0.1]}, scoring="roc_auc"),
+     r"^metric 'roc_auc' scores two classes, but the model has 3 outputs; for several classes use 'roc_auc_ovr' "
+     r"\(one class against the rest, averaged\)\.$"),  # (iris: no advice for a function of the user's own)
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, scoring=lambda e, X, y: 0.0),
      r"a scorer callable cannot run inside the compiled program.*vt.Metric"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, n_iter=0),
@@ -259,6 +285,15 @@ def test_bad_search_arguments(iris, make, match):
     X, y = iris
     with pytest.raises((TypeError, ValueError), match=match):
         make().fit(X, y)
+
+
+def test_diverged_candidates_are_warned_about_and_rank_last(iris):
+    X, y = iris
+    est = vt.MLPClassifier(n_units=8, epochs=3, optimizer="sgd", random_state=0)
+    with pytest.warns(UserWarning, match=r"1 of 2 candidates scored NaN \(their training diverged\), e\.g\. "
+                                         r"\[\{'learning_rate': 1e\+30\}\]; they rank last"):
+        search = vt.PopulationSearchCV(est, {"learning_rate": [0.01, 1e30]}, n_iter=2, cv=2, refit=False).fit(X, y)
+    assert search.best_params_ == {"learning_rate": 0.01} and list(search.cv_results_["rank_test_score"]) == [1, 2]
 
 
 def test_mse_and_mae_of_several_targets_are_scikit_learns_in_each_targets_units():
@@ -417,8 +452,8 @@ def test_sklearn_names_integer_frames_sparse_input_and_even_batches(iris):
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
     # a sparse matrix (a OneHotEncoder's output) trains as its dense array
-    dense = vt.MLPClassifier(n_units=8, epochs=2).fit(X, y)
-    sparse = vt.MLPClassifier(n_units=8, epochs=2).fit(scipy.sparse.csr_matrix(X), y)
+    dense = vt.MLPClassifier(n_units=8, epochs=2, random_state=0).fit(X, y)
+    sparse = vt.MLPClassifier(n_units=8, epochs=2, random_state=0).fit(scipy.sparse.csr_matrix(X), y)
     np.testing.assert_array_equal(sparse.predict_proba(scipy.sparse.csr_matrix(X)), dense.predict_proba(X))
     assert list(dense.model_.classes_) == [0, 1, 2]
 

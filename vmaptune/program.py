@@ -27,7 +27,7 @@ from vmaptune import compile_cache, costs
 from vmaptune.data import Dataset
 from vmaptune.distributed import agree, check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
-from vmaptune.metrics import Loss, Metric, get_loss, get_metric, in_target_units, warn_if_unpaired
+from vmaptune.metrics import METRICS, Loss, Metric, get_loss, get_metric, in_target_units, warn_if_unpaired
 from vmaptune.models.base import BuiltModel, Group, Model
 from vmaptune.optim import CustomOptimizer, PopulationOptimizer
 from vmaptune.space import Space, int_bounds
@@ -214,6 +214,8 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
         try:
             value = jax.eval_shape(metric.score, out, y)
         except (TypeError, ValueError) as err:
+            if METRICS.get(metric.name) is metric:  # a built-in metric says what it needs (not advice for your function)
+                raise ValueError(str(err)) from None
             raise ValueError(f"metric {metric.name!r} fails on outputs {out.shape} and targets {y.shape} ({err}). "
                              f"Its targets are {targets}.") from err
         if value.shape != ():

@@ -168,8 +168,9 @@ class _Network(BaseEstimator):
             self.classes_, y = np.unique(y, return_inverse=True)
             if len(self.classes_) < 2:
                 raise ValueError(f"{type(self).__name__} needs at least 2 classes in y; got 1 class: {self.classes_}.")
+        seed = _seed(self.random_state, none_draws=True)
         data = _dataset(X, y, self._task, self.validation_fraction if self.early_stopping else None,
-                        self.random_state, getattr(self, "feature_names_in_", None))
+                        seed, getattr(self, "feature_names_in_", None))
         space = Space({k: self._fixed(k, v) for k, v in self._hyperparameters().items()})
         program = build_program(self._model(), space, data, batch_size=even_batch(self.batch_size, data.n_train),
                                 early_stopping=self._stopping(data), devices=1, member_block=0)
@@ -177,7 +178,7 @@ class _Network(BaseEstimator):
         hp = space.numeric(space.encode([{k: d.value for k, d in space.items()}]))
         from vmaptune.engine import data_arrays
 
-        run = PopulationRun(program, hp, data_arrays(data), member_ids=[0], seed=_seed(self.random_state),
+        run = PopulationRun(program, hp, data_arrays(data), member_ids=[0], seed=seed,
                             epochs=int(self.epochs))
         run.train(int(self.epochs), chunk_epochs=int(self.epochs))
         members = run.state.members
@@ -566,6 +567,8 @@ class PopulationSearchCV(BaseEstimator):
         if self.strategy is not None and self.n_iter != DEFAULT_N_ITER:
             warn(f"PopulationSearchCV(n_iter={self.n_iter}) is not used: strategy={self.strategy!r} sets the "
                  f"candidates. Drop n_iter, or give the strategy the population you want.", UserWarning)
+        if isinstance(self.scoring, (list, tuple, set, dict)):  # (before refit: refit names one of them)
+            self._metric("classification")
         if not (isinstance(self.refit, bool) or callable(self.refit) or self.refit in ("score", self._scoring_name)):
             raise TypeError(f"refit={self.refit!r}: give True (refit the best on all of X), False, a "
                             f"callable(cv_results_) -> best_index_, or the scoring's own name "
@@ -652,6 +655,12 @@ class PopulationSearchCV(BaseEstimator):
         self.n_splits_ = len(folds) if isinstance(folds, Splits) else folds
         self.cv_results_ = _cv_results(results, list(searched.names), self.n_splits_, seconds,
                                        _score_unit(metric, data), final)
+        failed = ~np.isfinite(self.cv_results_["mean_test_score"])
+        if failed.any():  # (scikit-learn's searches warn of non-finite test scores too)
+            shown = [self.cv_results_["params"][i] for i in np.flatnonzero(failed)[:3]]
+            warn(f"{int(failed.sum())} of {len(failed)} candidates scored NaN (their training diverged), e.g. "
+                 f"{shown}; they rank last. Narrow the ranges that lead there (often a learning rate too high).",
+                 UserWarning)
         ranks = self.cv_results_["rank_test_score"]
         if "n_resources" in self.cv_results_:  # halving: only those trained longest compete for best
             ranks = np.where(self.cv_results_["n_resources"] == self.cv_results_["n_resources"].max(), ranks,
@@ -899,7 +908,14 @@ def _dense(X):
     return X.toarray() if hasattr(X, "toarray") else X
 
 
-def _seed(random_state: Any) -> int:
+def _seed(random_state: Any, *, none_draws: bool = False) -> int:
+    """A seed from scikit-learn's random_state: an int as given, a RandomState's next draw. None
+    is 0 (a search repeats), or where none_draws (an estimator's fit, as scikit-learn's) a draw
+    from numpy's global RandomState (np.random.seed fixes it), so that two default fits differ."""
+    if random_state is None and none_draws:
+        from sklearn.utils import check_random_state
+
+        random_state = check_random_state(None)
     if random_state is None:
         return 0
     if isinstance(random_state, np.random.RandomState):
@@ -913,13 +929,12 @@ def _row(tree, i: int):
     return jax.tree.map(lambda x: np.asarray(x)[i], tree)
 
 
-def _dataset(X, y, task: str, validation_fraction: float | None, random_state, feature_names=None) -> Dataset:
+def _dataset(X, y, task: str, validation_fraction: float | None, seed: int, feature_names=None) -> Dataset:
     """X, y as a vt.Dataset: all rows train (no validation) unless validation_fraction carves one
     out; the test split is a placeholder row nobody reads. feature_names: a DataFrame's columns
     (feature_names_in_), which the trained model then checks as the estimator does."""
     X, y = np.asarray(X), np.asarray(y)
     placeholder = (X[:1], y[:1])
-    seed = _seed(random_state)
     names = None if feature_names is None else [str(name) for name in feature_names]
     if validation_fraction is None:
         return Dataset.from_arrays(X, y, task, validation=placeholder, test=placeholder, seed=seed,

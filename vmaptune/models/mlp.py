@@ -39,6 +39,7 @@ ACTIVATIONS = {
     "gelu": jax.nn.gelu,
     "tanh": jnp.tanh,
     "sigmoid": jax.nn.sigmoid,
+    "logistic": jax.nn.sigmoid,  # (scikit-learn's name for it)
     "silu": jax.nn.silu,
     "identity": lambda x: x,
 }
