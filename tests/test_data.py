@@ -27,6 +27,15 @@ def test_split_is_disjoint_fixed_and_stratified():
     assert np.bincount(np.asarray(a.y_val)).tolist() == [20, 20, 20]  # stratified
 
 
+def test_many_small_classes_still_hold_out_the_fraction_asked():
+    """20 rows of 4 classes at 0.1: each class rounds to no row; the split takes 2 rows (one of each
+    of the largest classes) rather than refusing, as scikit-learn's stratified split does."""
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 4
+    data = vt.Dataset.from_arrays(X, y, "classification", val_fraction=0.1, test_fraction=0.1)
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (16, 2, 2)
+    assert len({*np.asarray(data.X_val)[:, 0].tolist(), *np.asarray(data.X_test)[:, 0].tolist()}) == 4
+
+
 def test_standardised_with_train_statistics():
     rng = np.random.default_rng(0)
     X = rng.normal(5.0, 3.0, (400, 4))

@@ -247,6 +247,12 @@ def images_arrays():
      r"scoring='accuracy' does not score regression; for a regression estimator use one of \['neg_mean_absolute_error', "
      r"'neg_mean_squared_error', 'r2'\]"),
     (lambda: vt.MLPRegressor(epochs=-1), r"MLPRegressor: epochs must be an integer >= 1, got -1"),
+    # an estimator's parameters out of range, in the estimator's terms (not a search space's)
+    (lambda: vt.MLPClassifier(n_units=0), r"^MLPClassifier\(n_units=0\): n_units must be >= 1, e\.g\. n_units=100\.$"),
+    (lambda: vt.MLPClassifier(learning_rate=-1), r"^MLPClassifier\(learning_rate=-1\): learning_rate must be > 0\.0, "
+                                                 r"e\.g\. learning_rate=0\.001\.$"),
+    (lambda: vt.MLPClassifier(dropout=1.0), r"^MLPClassifier\(dropout=1\.0\): dropout must be in \[0\.0, 1\.0\)"),
+    (lambda: vt.MLPClassifier(early_stopping=True, patience=0), r"^MLPClassifier\(patience=0\): patience must be >= 1"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, epochs=0),
      r"PopulationSearchCV: epochs must be an integer >= 1, got 0"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, early_stopping=True),

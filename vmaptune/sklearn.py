@@ -38,6 +38,7 @@ from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import METRICS, Metric
 from vmaptune.models.base import Model
 from vmaptune.models.mlp import MLP
+from vmaptune.optim import RANGES as OPTIMIZER_RANGES
 from vmaptune.population import PopulationRun
 from vmaptune.program import build_program, check_int_at_least
 from vmaptune.replicas import fold_training_rows
@@ -171,7 +172,9 @@ class _Network(BaseEstimator):
         seed = _seed(self.random_state, none_draws=True)
         data = _dataset(X, y, self._task, self.validation_fraction if self.early_stopping else None,
                         seed, getattr(self, "feature_names_in_", None))
-        space = Space({k: self._fixed(k, v) for k, v in self._hyperparameters().items()})
+        hyperparameters = self._hyperparameters()
+        _check_parameter_ranges(type(self).__name__, {**hyperparameters, "patience": self.patience})
+        space = Space({k: self._fixed(k, v) for k, v in hyperparameters.items()})
         program = build_program(self._model(), space, data, batch_size=even_batch(self.batch_size, data.n_train),
                                 early_stopping=self._stopping(data), devices=1, member_block=0)
         program = program.replace(evaluate=bool(self.early_stopping))
@@ -855,6 +858,31 @@ def _check_classes(classes: np.ndarray, counts: np.ndarray, cv: Any) -> None:
                f"drop it, or give a splitter that does not stratify, e.g. cv=KFold({cv}, shuffle=True)")
         raise ValueError(f"cv={cv} deals every class's rows over {cv} stratified folds, but class {label!r} has "
                          f"{count} row(s); {fix}.")
+
+
+#: The estimators' numeric parameters with a range of their own: name -> (low, high, low inclusive,
+#: high inclusive, an example value) (the optimizer's from vmaptune/optim.py's RANGES).
+PARAMETER_RANGES = {
+    "n_hidden": (0, np.inf, True, False, 1), "n_units": (1, np.inf, True, False, 100),
+    "init_scale": (0.0, np.inf, False, False, 1.0), "dropout": (0.0, 1.0, True, False, 0.1),
+    "patience": (1, np.inf, True, False, 10),
+    **{name: (low, high, low_ok, high_ok, {"learning_rate": 1e-3, "momentum": 0.9}.get(name, low if low_ok else 1e-3))
+       for name, (low, high, low_ok, high_ok, _) in OPTIMIZER_RANGES.items()},
+}
+
+
+def _check_parameter_ranges(owner: str, params: Mapping[str, Any]) -> None:
+    """An estimator's parameters in their ranges, said in the estimator's terms before anything
+    compiles (vt.tune's checks name search-space distributions)."""
+    for name, value in params.items():
+        if name not in PARAMETER_RANGES or isinstance(value, (bool, str)) or not isinstance(value, numbers.Real):
+            continue
+        low, high, low_ok, high_ok, example = PARAMETER_RANGES[name]
+        inside = (value >= low if low_ok else value > low) and (value <= high if high_ok else value < high)
+        if not inside:
+            where = (f"{'>=' if low_ok else '>'} {low}" if high == np.inf else
+                     f"in {'[' if low_ok else '('}{low}, {high}{']' if high_ok else ')'}")
+            raise ValueError(f"{owner}({name}={value!r}): {name} must be {where}, e.g. {name}={example!r}.")
 
 
 def _check_learning_rate(owner: str, value: Any) -> None:
