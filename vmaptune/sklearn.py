@@ -198,6 +198,8 @@ class _Network(BaseEstimator):
             self.model_.classes = self.classes_
         trained = np.isfinite(run.curves["train_loss"][0])
         self.loss_curve_ = run.curves["train_loss"][0][trained].tolist()
+        self.loss_ = self.loss_curve_[-1]
+        self.best_loss_ = None if self.early_stopping else min(self.loss_curve_)  # (scikit-learn's: None when stopping)
         self.n_iter_ = int(trained.sum())
         self.best_epoch_ = int(status["best_epoch"][0]) if self.early_stopping else self.n_iter_
         return self
