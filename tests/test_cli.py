@@ -116,6 +116,20 @@ def test_run_from_toml_config(tmp_path, capsys):
     assert result.settings["cv"] == 2 and "patience=1" in result.settings["early_stopping"]
 
 
+def test_a_time_budget_ends_a_run_that_resume_continues(tmp_path, capsys):
+    """--time-budget (or a config's time_budget): a planned stop, exit 0; --resume goes on."""
+    config = tmp_path / "iris.toml"
+    config.write_text('dataset = "iris"\nepochs = 3\nbatch_size = 16\n[model]\nhidden = 1\nunits = 8\n'
+                      '[strategy]\nname = "RandomSearch"\npopulation = 4\nrounds = 2\n'
+                      '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n')
+    out = str(tmp_path / "run")
+    assert main(["run", str(config), "--out", out, "--no-progress", "--time-budget", "0.000001"]) == 0
+    assert "the time budget is spent; 4 members kept in" in capsys.readouterr().err
+    assert vt.load_results(out).members["status"].tolist() == ["interrupted"] * 4  # the first chunk trained
+    assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
+    assert vt.load_results(out).members["status"].tolist() == ["ok"] * 8
+
+
 @pytest.mark.parametrize(
     "text, match",
     [

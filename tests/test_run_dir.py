@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 
 import chex
@@ -294,6 +295,37 @@ def test_ctrl_c_keeps_the_round_in_progress_checkpointed_and_the_resume_trains_o
     resumed = vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)
     assert chunks["n"] - 5 == 9 - 5  # 3 rounds x 3 epochs: only the chunks left
     pd.testing.assert_frame_equal(resumed.members, whole.members)
+
+
+def test_a_time_budget_stops_as_ctrl_c_does_and_the_resume_ends_as_an_uninterrupted_run(data, tmp_path, monkeypatch):
+    """time_budget= is a Ctrl-C planned ahead: once spent, the run stops at the next chunk's start,
+    checkpointed; the resume (with a budget of its own) ends as the uninterrupted run."""
+    from vmaptune import interrupts
+
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3))
+    whole = vt.tune(*args, **SMALL)
+    record, chunks = population.PopulationRun._record, {"n": 0}
+
+    def record_then_run_out(self, *a, **k):
+        record(self, *a, **k)
+        chunks["n"] += 1
+        if chunks["n"] == 5:  # round 1, epoch 2 of 3: the clock passes the deadline
+            interrupts._STATE["deadline"] = time.monotonic() - 1.0
+
+    monkeypatch.setattr(population.PopulationRun, "_record", record_then_run_out)
+    run_dir = str(tmp_path / "r")
+    with pytest.warns(UserWarning, match=r"the time budget is spent: returning 1 finished round\(s\) and 4 members of "
+                                         r"the round in progress .* continues it \(time_budget= gives that call"):
+        stopped = vt.tune(*args, run_dir=run_dir, time_budget="1h", **SMALL)
+    assert stopped.settings["interrupted"] and stopped.settings["time_budget_spent"] and chunks["n"] == 5
+    assert stopped.members["status"].tolist() == ["ok"] * 4 + ["interrupted"] * 4
+    resumed = vt.tune(*args, run_dir=run_dir, resume=True, time_budget=3600, **SMALL)
+    assert chunks["n"] == 9 and not resumed.settings.get("interrupted")  # only the chunks left trained
+    pd.testing.assert_frame_equal(resumed.members, whole.members)
+    # a budget spent before anything trained still trains the first chunk: there are results to return
+    with pytest.warns(UserWarning, match="the time budget is spent: returning 0 finished round"):
+        first = vt.tune(*args, time_budget=1e-9, **SMALL)
+    assert first.members["epochs_trained"].tolist() == [1] * 4
 
 
 @pytest.mark.usefixtures("sigint_as_a_user_has_it")

@@ -25,7 +25,7 @@ DEMO_SPACE = {
 
 
 TUNE_KEYS = ("epochs", "seed", "metric", "batch_size", "shared_order", "chunk_epochs", "cv", "seeds", "refit",
-             "bucketing", "devices", "member_block", "max_memory")
+             "bucketing", "devices", "member_block", "max_memory", "time_budget")
 
 
 def _positive_int(text: str) -> int:
@@ -142,6 +142,9 @@ def _run_dir_flags(parser) -> None:
                              "e.g. sqlite:///runs.db, for optuna-dashboard")
     parser.add_argument("--study-name", default=None, metavar="NAME",
                         help="the --optuna study's name (default: the run directory's name)")
+    parser.add_argument("--time-budget", default=None, metavar="DURATION",
+                        help="stop after this long (3600, '30min', '2h'), as Ctrl-C stops: what trained is kept, "
+                             "and --resume continues")
 
 
 def _process_flags(parser) -> None:
@@ -404,10 +407,17 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
             if vt.distributed.any_process(refusal is not None):
                 raise refusal or ValueError(f"process 0 refused the run: the Optuna study {study!r} in "
                                             f"{args.optuna!r} cannot take it (process 0's message says why).")
+        if args.time_budget is not None:
+            kwargs["time_budget"] = args.time_budget
+        warnings.filterwarnings("ignore", message="the time budget is spent: ")  # said below in one line
         result = vt.tune(model, space, data, strategy=strategy, progress=not args.no_progress, run_dir=out,
                          resume=args.resume, overwrite=args.overwrite, on_round=on_round, **kwargs)
         if on_round is not None and vt.distributed.is_primary() and not result.settings.get("interrupted"):
             on_round(result)  # the refit's test scores (it follows the last round); a resumed finished run's
+    if result.settings.get("time_budget_spent"):  # (planned: the command did what it was asked)
+        print(f"\nvmaptune {args.command}: the time budget is spent; {len(result)} members kept in {out} "
+              "(run the same command with --resume to continue)", file=sys.stderr)
+        return 0
     if result.settings.get("interrupted"):
         print(f"\nvmaptune {args.command}: interrupted; {len(result)} members kept in {out} "
               "(run the same command with --resume to continue)", file=sys.stderr)

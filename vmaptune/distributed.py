@@ -253,11 +253,16 @@ def any_process(flag: bool) -> bool:
 
 
 def raise_if_interrupted() -> None:
-    """At a chunk's start: a signal held for it (interrupts.held_until_chunk_end) stops the run
-    here, in every process together when there are several (Terminated where SIGTERM came, else
-    KeyboardInterrupt), so they save the run the same way and end."""
-    if any_process(bool(interrupts.pending())):
+    """At a chunk's start: a signal held for it (interrupts.held_until_chunk_end) or a time budget
+    spent stops the run here, in every process together when there are several (Terminated where
+    SIGTERM came, KeyboardInterrupt for Ctrl-C, else TimeBudgetSpent: a signal in any process
+    decides for all), so they save the run the same way and end."""
+    why = 0.0 if interrupts.pending() else 1.0 if interrupts.budget_spent() else 2.0
+    why = smallest(why) if jax.process_count() > 1 else why
+    if why == 0.0:
         interrupts.raise_for(interrupts.take_pending())
+    if why == 1.0:
+        raise interrupts.TimeBudgetSpent()
 
 
 def barrier(name: str) -> None:

@@ -18,14 +18,22 @@ would leave the others waiting in a collective it never joins, so at each chunk'
 each other (`distributed.raise_if_interrupted`) and stop together.
 
 A file being written is never cut in half: both signals wait until it is whole (`deferred`).
+
+vt.tune(time_budget=...) is a Ctrl-C planned ahead: once the budget is spent, the run stops at the
+next chunk's start the same way (TimeBudgetSpent), checkpointed where it has a run_dir.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
+import re
 import signal
 import sys
 import threading
+import time
+from typing import Any
 
 import jax
 
@@ -38,7 +46,14 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM came during vt.tune: the run is saved, then the process ends as SIGTERM ends it."""
 
 
-_STATE = {"pending": 0, "sigterm": False}  # the signal held for the next chunk's start; SIGTERM came
+class TimeBudgetSpent(KeyboardInterrupt):
+    """vt.tune(time_budget=...) ran out: the run stops at a chunk's start as Ctrl-C stops it."""
+
+
+# the signal held for the next chunk's start; SIGTERM came; vt.tune's time budget: its deadline
+# (time.monotonic()), whether a chunk has trained since it started (the first always trains, so a
+# budget spent compiling still returns results), and whether it is spent (once spent, it stays so)
+_STATE = {"pending": 0, "sigterm": False, "deadline": None, "trained": False, "spent": False}
 
 
 def pending() -> int:
@@ -50,6 +65,48 @@ def take_pending() -> int:
     """The signal held (0: none), no longer held."""
     signum, _STATE["pending"] = _STATE["pending"], 0
     return signum
+
+
+def parse_seconds(name: str, value: Any) -> float | None:
+    """A duration given as seconds (a number) or text with a unit ('90s', '30min', '2h', '1d') ->
+    seconds; None stays None."""
+    if value is None:
+        return None
+    number = value
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(s|sec|min|m|h|d)?\s*", value.lower())
+        if match is None:
+            raise ValueError(f"{name}={value!r}: give seconds (3600) or a duration such as '90s', '30min', '2h'.")
+        number = float(match.group(1)) * {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600,
+                                          "d": 86400}[match.group(2)]
+    if isinstance(number, bool) or not isinstance(number, numbers.Real) or not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{name}={value!r}: give a positive number of seconds (3600) or a duration such as "
+                         f"'30min', '2h'; None for no limit.")
+    return float(number)
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float | None):
+    """vt.tune's time budget: from here, `budget_spent()` turns true `seconds` later, once a chunk
+    has trained. None: no budget."""
+    outer = {k: _STATE[k] for k in ("deadline", "trained", "spent")}  # (a tune inside a tune's callback)
+    _STATE.update(deadline=None if seconds is None else time.monotonic() + seconds, trained=False, spent=False)
+    try:
+        yield
+    finally:
+        _STATE.update(outer)
+
+
+def chunk_trained() -> None:
+    """A chunk was sent to train (the first of a budgeted run always is)."""
+    _STATE["trained"] = True
+
+
+def budget_spent() -> bool:
+    """The time budget ran out (and a chunk has trained since it started); it stays spent."""
+    if not _STATE["spent"] and _STATE["deadline"] is not None and _STATE["trained"]:
+        _STATE["spent"] = time.monotonic() >= _STATE["deadline"]
+    return _STATE["spent"]
 
 
 def raise_for(signum: int):

@@ -196,6 +196,7 @@ class PopulationRun:
     def _dispatched(self, n: int, chunk, unrecorded: collections.deque) -> None:
         """Counts a chunk of n epochs sent to the device (its curves `chunk`, read later)."""
         unrecorded.append((self.epochs_done, n, chunk))
+        interrupts.chunk_trained()  # (a time budget stops a run only once something trained)
         self.epochs_done += n
         self.row_epochs += self.rows * n
         self.member_epochs += int((self.slots >= 0).sum()) * n

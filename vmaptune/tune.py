@@ -58,10 +58,9 @@ FOREIGN_ARGUMENTS = {
                  "minimised, 'accuracy' maximised).",
     "objective": "Did you mean metric=? (e.g. metric='accuracy', 'log_loss', 'neg_mse', or a vt.Metric)",
     "scoring": "Did you mean metric=? (e.g. metric='accuracy', 'log_loss', 'neg_mse', or a vt.Metric)",
-    "time_budget_s": "vt.tune has no time budget. " + _BUDGET + " Ctrl-C returns what is trained so far, "
-                     "and with run_dir= a later call resumes it.",
-    "timeout": "vt.tune has no time budget. " + _BUDGET + " Ctrl-C returns what is trained so far, and with "
-               "run_dir= a later call resumes it.",
+    **dict.fromkeys(("time_budget_s", "timeout", "max_time", "time_limit"),
+                    "Did you mean time_budget=? (seconds, or '30min', '2h'; what trained is kept, and with run_dir= "
+                    "a later call resumes it)"),
     "max_trials": _BUDGET, "n_trials": _BUDGET, "num_samples": _BUDGET, "n_iter": _BUDGET,
     "max_epochs": "Did you mean epochs=? (Hyperband(max_epochs=...) and SuccessiveHalving take their own budget)",
     "callbacks": "on_round=fn(results) is called after each round (vt.OptunaExport(storage, name) is one).",
@@ -89,7 +88,7 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
          early_stopping: EarlyStopping | None = None, cv: int | None = None, seeds: int = 1, refit: int = 0,
          devices: int | None = None, member_block: int | None = None, resume: bool = False,
          overwrite: bool = False, max_memory: int | str | None = None, evaluate_every: int = 1,
-         on_round: Callable[[Results], None] | None = None) -> Results:
+         on_round: Callable[[Results], None] | None = None, time_budget: float | str | None = None) -> Results:
     """Trains every population the strategy asks for and returns the `Results`.
 
     model: the network to tune: vt.MLP() (its structure follows the space), or your own flax module
@@ -143,6 +142,11 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       an accelerator's free memory; no limit on a CPU.
     on_round: called with the results so far after each round (saved to run_dir first): e.g.
       vt.OptunaExport(storage, name) keeps an Optuna study up to date for its dashboard.
+    time_budget: seconds (or text like '30min', '2h') after which the search stops as a Ctrl-C
+      stops it, at the next chunk's start (Ray Tune's time_budget_s, Optuna's timeout): the
+      finished rounds and the round in progress come back ('interrupted' members), checkpointed
+      with a run_dir, where vt.tune(..., resume=True) goes on (with a budget of its own). The
+      first chunk always trains; compiling counts; a refit runs only once a search ends.
     results.settings["time"]: where the call's time went (tracing, compiling, cache loads, training;
       vmaptune/startup.py).
     Ctrl-C returns (and saves to run_dir) the finished rounds and the round in progress, its
@@ -154,9 +158,10 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
     from that chunk (vmaptune/interrupts.py).
     """
     profile = TimeProfile()
+    budget = interrupts.parse_seconds("time_budget", time_budget)
     # (SIGTERM, and Ctrl-C with a run_dir or several processes: checkpointed and stopped at the next chunk)
-    with profile.measure(), interrupts.held_until_chunk_end(jax.process_index(), process_count(),
-                                                            hold_ctrl_c=run_dir is not None):
+    with profile.measure(), interrupts.time_budget(budget), interrupts.held_until_chunk_end(
+            jax.process_index(), process_count(), hold_ctrl_c=run_dir is not None):
         return _tune(profile, model, space, data, strategy, epochs=epochs, seed=seed, metric=metric,
                      optimizer=optimizer, batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order,
                      progress=progress, run_dir=run_dir, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
@@ -368,7 +373,7 @@ class _Saver:
         due = decided or time.perf_counter() - self.last >= MID_ROUND_SECONDS
         # (several processes) a save gathers the population from all of them: all must agree to save,
         # on process 0's clock, or when a signal held in any stops the run at the next chunk's start
-        if not any_process((due and is_primary()) or bool(interrupts.pending())):
+        if not any_process((due and is_primary()) or bool(interrupts.pending()) or interrupts.budget_spent()):
             return
         host, arrays = current.checkpoint()
         self._save({"records": self.history.records, "strategy_state": to_host(self.state), "round": host}, arrays,
@@ -394,6 +399,8 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     partial = search.interrupted_record()
     results = history.results(partial)
     results.settings["interrupted"] = True
+    if isinstance(stop, interrupts.TimeBudgetSpent):
+        results.settings["time_budget_spent"] = True
     results.settings["time"] = profile.as_dict()
     if len(results) == 0:  # (the same exception, not a second one raised while handling it)
         stop.add_note("vmaptune: interrupted before any member trained; nothing to keep.")
@@ -407,6 +414,10 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     if terminated:
         where = f"saved {kept} to {run_dir}" if run_dir else f"{kept} not saved (no run_dir)"
         warn(f"terminated (SIGTERM): {where}; the process ends now.{resume}")
+    elif isinstance(stop, interrupts.TimeBudgetSpent):
+        resume = resume.replace("continues it.", "continues it (time_budget= gives that call its own).")
+        refit = " A refit runs once a search ends." if search.settings.refit else ""
+        warn(f"the time budget is spent: returning {kept}.{resume}{refit}")
     else:
         warn(f"interrupted: returning {kept}.{resume}")
     return results
