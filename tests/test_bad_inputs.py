@@ -345,6 +345,8 @@ CASES = [
      ["metric='val_loss' is unknown", "Did you mean metric='log_loss'?", "is minimised"]),
     ("tune-metric-sklearn-name", lambda t: tune(data=vt.Dataset.from_arrays(X, Y_REG, "regression"), metric="neg_mean_squared_error"), ValueError,
      ["metric='neg_mean_squared_error' is unknown", "Did you mean metric='neg_mse'?", "For regression"]),
+    ("tune-metric-upper-case", lambda t: tune(metric="ACCURACY"), ValueError,
+     ["metric='ACCURACY' is unknown", "Did you mean metric='accuracy'?"]),
     ("tune-keras-mode", lambda t: tune(mode="min"), TypeError,
      ["vt.tune: unknown argument mode='min'", "the metric sets the direction", "vt.tune takes model, space"]),
     ("tune-ray-time-budget", lambda t: tune(time_budget_s=60), TypeError,

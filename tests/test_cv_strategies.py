@@ -88,10 +88,39 @@ def test_a_strategy_sees_each_setting_as_the_mean_of_its_splits():
     assert np.isnan(seen.best_so_far[1])  # a diverged split fails the setting: never kept
     np.testing.assert_array_equal(seen.active, [True, False, False])
     np.testing.assert_array_equal(seen.stopped, [False, False, True])
+    np.testing.assert_array_equal(seen.any_stopped, [False, True, True])  # setting 1 stopped in fold 0
     np.testing.assert_array_equal(seen.in_population, [True, True, False])
     np.testing.assert_array_equal(seen.hp["learning_rate"], [0, 1, 2])  # fold 0's copy (every split's)
     none_yet = replicas.member_snapshot(snapshot_of(replicas, np.zeros((6, 0), np.float32)))
     assert (none_yet.best_score == -np.inf).all() and (none_yet.best_epoch == 0).all()
+
+
+def test_pbt_never_copies_a_setting_one_of_whose_folds_stopped():
+    """Under cv a setting is 'stopped' once all its folds are; one stopped fold is enough to keep it
+    out of PBT's copies (a copy's fold would stop as the source's did, with values it never trained
+    with)."""
+    import jax
+
+    replicas = Replicas(population=4, folds=2)
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0))
+    strategy = vt.PBT(population=4, interval=1, fraction=0.25)
+    hp, state = strategy.ask(strategy.init(space), jax.random.key(0))
+    state, _ = strategy.begin_training(state, vt.TrainingContext(4, members=4))
+    val = np.array([[0.9], [0.5], [0.6], [0.1], [0.9], [0.5], [0.6], [0.1]], np.float32)  # setting 0 the best
+    stopped = np.zeros(8, bool)
+    stopped[4] = True  # setting 0's fold 1
+    seen = replicas.member_snapshot(snapshot_of(replicas, val, stopped=stopped,
+                                                hp={"learning_rate": np.tile(np.asarray(hp["learning_rate"]), 2)}))
+    assert not seen.stopped[0] and seen.any_stopped[0]
+    for key in range(4):
+        _, decision = strategy.decide(state, seen, jax.random.key(key))
+        # 3 settings training: none replaced (floor(0.25 * 3) = 0), setting 0 neither copied nor copied into
+        assert decision.copy_from.tolist() == [0, 1, 2, 3] and not decision.update.any()
+    stopped[:] = False
+    _, decision = strategy.decide(state, replicas.member_snapshot(snapshot_of(
+        replicas, val, stopped=stopped, hp={"learning_rate": np.tile(np.asarray(hp["learning_rate"]), 2)})),
+        jax.random.key(0))
+    assert decision.copy_from.tolist() == [0, 1, 2, 0]  # with no fold stopped, the best is the source
 
 
 def test_with_held_out_stopping_rows_a_setting_scores_its_splits_at_their_own_epochs():

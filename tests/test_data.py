@@ -34,6 +34,9 @@ def test_many_small_classes_still_hold_out_the_fraction_asked():
     data = vt.Dataset.from_arrays(X, y, "classification", val_fraction=0.1, test_fraction=0.1)
     assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (16, 2, 2)
     assert len({*np.asarray(data.X_val)[:, 0].tolist(), *np.asarray(data.X_test)[:, 0].tolist()}) == 4
+    # classes of one row each: none can be held out and still trained on, so the split is refused
+    with pytest.raises(ValueError, match=r"20 rows are too few for the split \(train=20, val=0, test=0\)"):
+        vt.Dataset.from_arrays(X, np.arange(20), "classification", val_fraction=0.1, test_fraction=0.1)
 
 
 def test_standardised_with_train_statistics():

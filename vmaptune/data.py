@@ -559,10 +559,12 @@ def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fracti
     for part, fraction in ((val, val_fraction), (test, test_fraction)):
         want = min(int(round(n * fraction)), len(groups))
         # every class rounded to no row (20 rows of 4 classes at 0.1): a row from each of the largest
-        # (only where the split would otherwise be refused, so no other split changes)
+        # that keeps rows to train on (only where the split would otherwise be refused, so no other
+        # split changes; classes of one row stay in training)
         if want and not sum(len(rows) for rows in part):
             for g in np.argsort([-len(rows) for rows in train], kind="stable")[:want]:
-                part[g], train[g] = train[g][:1], train[g][1:]
+                if len(train[g]) >= 2:
+                    part[g], train[g] = train[g][:1], train[g][1:]
     return tuple(np.sort(np.concatenate(part)) for part in (train, val, test))
 
 

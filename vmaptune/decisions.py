@@ -41,6 +41,8 @@ class Snapshot:
     hp: name -> (n,) the numeric hyperparameters each member trains with now.
     rows: device rows the population occupies now (members, plus frozen fillers after packing).
     row_epochs: rows x epochs computed so far; member_epochs: members in the population x epochs.
+    any_stopped: (n,) bool, settings one of whose splits (cv folds, seeds) stopped, where `stopped`
+      says all did; None: as `stopped` (no splits).
     """
 
     epochs_done: int
@@ -56,6 +58,7 @@ class Snapshot:
     rows: int
     row_epochs: int = 0
     member_epochs: int = 0
+    any_stopped: np.ndarray | None = None
 
     @classmethod
     def make(cls, **fields) -> "Snapshot":
@@ -64,6 +67,8 @@ class Snapshot:
             fields[name] = _frozen(fields[name])
         fields["curves"] = {k: _frozen(v) for k, v in fields["curves"].items()}
         fields["hp"] = {k: _frozen(v) for k, v in fields["hp"].items()}
+        if fields.get("any_stopped") is not None:
+            fields["any_stopped"] = _frozen(fields["any_stopped"])
         return cls(**fields)
 
     @property

@@ -242,7 +242,7 @@ def get_metric(name: "str | Metric | None", task: str) -> Metric:
     if name not in METRICS:
         options = sorted(n for n, m in METRICS.items() if m.task == task)
         known = FOREIGN_METRICS.get(name.lower(), {}).get(task) or next(iter(difflib.get_close_matches(
-            name, options, n=1)), None)
+            name.lower(), options, n=1)), None)
         hint = f" Did you mean metric={known!r}?" if known else ""
         raise ValueError(f"metric={name!r} is unknown.{hint} For {task} choose from {options}, or give a "
                          f"vt.Metric. Each metric knows its direction: an error or loss ('log_loss', 'mse', 'mae') "

@@ -129,7 +129,8 @@ class Replicas:
                              stopped=status["stopped"], best_score=best, best_epoch=best_epoch,
                              in_population=any_split(snapshot.in_population),
                              hp={k: self.by_member(v)[:, 0] for k, v in snapshot.hp.items()}, rows=snapshot.rows,
-                             row_epochs=snapshot.row_epochs, member_epochs=snapshot.member_epochs)
+                             row_epochs=snapshot.row_epochs, member_epochs=snapshot.member_epochs,
+                             any_stopped=any_split(snapshot.stopped))
 
     def slot_decision(self, decision: Decision | None) -> Decision | None:
         """A decision about the (P,) settings -> the same decision about their (size,) slots: keep

@@ -384,10 +384,12 @@ class PBT(Strategy):
         diverged), records it, and decides who copies whom and their explored values. A member
         early stopping stopped is done (as Ray Tune's PBT leaves a finished trial): never copied
         from (its copies would stop at once, with values they never trained with) nor into (its
-        record stays); the fraction counts the members still training."""
+        record stays); the fraction counts the members still training. Under cv / seeds a setting one
+        of whose splits stopped is done too (its copies' splits would stop as that one did)."""
         scores = jnp.asarray(snapshot.latest_score)
         state = self._record(state, state.hp, state.parents, scores)
-        hp, parents, copied = self._step(key, state, scores, snapshot.in_population & ~snapshot.stopped)
+        stopped = snapshot.stopped if snapshot.any_stopped is None else snapshot.any_stopped
+        hp, parents, copied = self._step(key, state, scores, snapshot.in_population & ~stopped)
         numeric = {k: np.asarray(v) for k, v in state.space.numeric(hp).items()}
         decision = Decision(copy_from=np.asarray(parents), hp=numeric, update=np.asarray(copied))
         return state.replace(hp=hp, parents=parents, copied=copied, scores=scores), decision
