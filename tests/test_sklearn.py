@@ -181,7 +181,7 @@ def test_scipy_distributions_become_vmaptune_distributions():
 
 def test_a_search_in_a_pipeline_and_under_cross_val_score(iris):
     X, y = iris
-    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=40, batch_size=32),
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=40, batch_size=32, random_state=0),
                                    {"learning_rate": loguniform(1e-2, 1e-1)}, n_iter=4, cv=2, random_state=0)
     pipe = make_pipeline(StandardScaler(), search).fit(X, y)
     assert pipe.score(X, y) > 0.6 and pipe.predict_proba(X).shape == (150, 3)
@@ -209,7 +209,7 @@ def test_your_own_model_as_an_estimator(images_arrays):
     from user_models import CNN
 
     X, y = images_arrays
-    est = vt.NetworkClassifier(vt.Linen(CNN), {"features": 4, "dropout": 0.1}, epochs=2, batch_size=128,
+    est = vt.NetworkClassifier(vt.Linen(CNN), {"features": 4, "dropout": 0.1}, epochs=2, batch_size=128, random_state=0,
                                learning_rate=1e-2)
     est.fit(X, y)
     assert est.score(X, y) > 0.5 and est.predict(X[:2]).shape == (2,)
@@ -514,7 +514,7 @@ def test_search_folds_given_over_x_are_checked_and_none_is_five_folds(iris):
     with pytest.raises(ValueError, match=r"MLPClassifier.set_params\(max_iter=\.\.\.\): max_iter is scikit-learn's "
                                          r"name; vmaptune's is epochs"):
         est.set_params(max_iter=5)
-    assert vt.MLPClassifier(n_units=4, epochs=1, batch_size="auto").fit(X, y).score(X, y) > 0  # scikit-learn's default
+    assert vt.MLPClassifier(n_units=4, epochs=1, batch_size="auto", random_state=0).fit(X, y).score(X, y) > 0  # scikit-learn's default
 
 
 def test_a_regressor_converges_on_scikit_learns_loss_scale():
