@@ -248,6 +248,20 @@ def test_all_members_failed_is_said_loudly(data, tmp_path):
 
 
 # -- Ctrl-C -------------------------------------------------------------------------------------------------
+def after_chunk(monkeypatch, chunk: int, act) -> dict:
+    """act() right after the `chunk`-th chunk of the test is recorded; returns {"n": chunks recorded}."""
+    record, chunks = population.PopulationRun._record, {"n": 0}
+
+    def record_then_act(self, *args, **kwargs):
+        record(self, *args, **kwargs)
+        chunks["n"] += 1
+        if chunks["n"] == chunk:
+            act()
+
+    monkeypatch.setattr(population.PopulationRun, "_record", record_then_act)
+    return chunks
+
+
 @pytest.fixture
 def sigint_as_a_user_has_it():
     """A Ctrl-C reaches the process as it reaches a user's: SIGINT unblocked, Python's handler.
@@ -276,15 +290,7 @@ def test_ctrl_c_keeps_the_round_in_progress_checkpointed_and_the_resume_trains_o
     checkpoints are otherwise once a minute)."""
     args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3))
     whole = vt.tune(*args, **SMALL)
-    record, chunks = population.PopulationRun._record, {"n": 0}
-
-    def record_then_interrupt(self, *a, **k):
-        record(self, *a, **k)
-        chunks["n"] += 1
-        if chunks["n"] == 5:  # round 1, epoch 2 of 3
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(population.PopulationRun, "_record", record_then_interrupt)
+    chunks = after_chunk(monkeypatch, 5, lambda: os.kill(os.getpid(), signal.SIGINT))  # round 1, epoch 2 of 3
     run_dir = str(tmp_path / "r")
     with pytest.warns(UserWarning, match=r"interrupted: returning 1 finished round\(s\) and 4 members of the round"):
         stopped = vt.tune(*args, run_dir=run_dir, **SMALL)
@@ -304,15 +310,8 @@ def test_a_time_budget_stops_as_ctrl_c_does_and_the_resume_ends_as_an_uninterrup
 
     args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3))
     whole = vt.tune(*args, **SMALL)
-    record, chunks = population.PopulationRun._record, {"n": 0}
-
-    def record_then_run_out(self, *a, **k):
-        record(self, *a, **k)
-        chunks["n"] += 1
-        if chunks["n"] == 5:  # round 1, epoch 2 of 3: the clock passes the deadline
-            interrupts._STATE["deadline"] = time.monotonic() - 1.0
-
-    monkeypatch.setattr(population.PopulationRun, "_record", record_then_run_out)
+    # round 1, epoch 2 of 3: the clock passes the deadline
+    chunks = after_chunk(monkeypatch, 5, lambda: interrupts._STATE.update(deadline=time.monotonic() - 1.0))
     run_dir = str(tmp_path / "r")
     with pytest.warns(UserWarning, match=r"the time budget is spent: returning 1 finished round\(s\) and 4 members of "
                                          r"the round in progress .* continues it \(time_budget= gives that call"):

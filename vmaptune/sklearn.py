@@ -28,7 +28,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.metrics import check_scoring, get_scorer
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import get_tags
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -943,8 +943,6 @@ def _seed(random_state: Any, *, none_draws: bool = False) -> int:
     is 0 (a search repeats), or where none_draws (an estimator's fit, as scikit-learn's) a draw
     from numpy's global RandomState (np.random.seed fixes it), so that two default fits differ."""
     if random_state is None and none_draws:
-        from sklearn.utils import check_random_state
-
         random_state = check_random_state(None)
     if random_state is None:
         return 0

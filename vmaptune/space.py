@@ -85,6 +85,25 @@ def _argument_error(owner: str, positional: list[str], names: list[str], require
     return takes
 
 
+def _argument_check(owner: str, fn, skip: int, example: str, hints: Mapping[str, str] | None):
+    """(check(args, kwargs), names) for `fn`'s signature without its first `skip` parameters (a
+    method's self): check raises the TypeError `_argument_error` words for a call that does not fit."""
+    signature = inspect.signature(fn)
+    params = list(signature.parameters.values())[skip:]
+    positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+    names = positional + [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+    required = [p.name for p in params if p.default is p.empty and p.name in names]
+
+    def check(args: tuple, kwargs: dict) -> None:
+        try:
+            signature.bind(*(None,) * skip, *args, **kwargs)
+        except TypeError:
+            raise TypeError(_argument_error(owner, positional, names, required, args, kwargs, example,
+                                            hints or {})) from None
+
+    return check, names
+
+
 def checked_arguments(example: str, hints: Mapping[str, str] | None = None):
     """Class decorator (put it above @dataclass): a call with an unknown, missing or surplus
     argument raises a TypeError that names it and shows what the class takes and `example`,
@@ -94,19 +113,11 @@ def checked_arguments(example: str, hints: Mapping[str, str] | None = None):
 
     def decorate(cls):
         init = cls.__init__
-        signature = inspect.signature(init)
-        params = list(signature.parameters.values())[1:]  # without self
-        positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
-        names = positional + [p.name for p in params if p.kind is p.KEYWORD_ONLY]
-        required = [p.name for p in params if p.default is p.empty and p.name in names]
+        check, names = _argument_check(cls.__name__, init, 1, example, hints)
 
         @functools.wraps(init)
         def __init__(self, *args, **kwargs):
-            try:
-                signature.bind(self, *args, **kwargs)
-            except TypeError:
-                raise TypeError(_argument_error(cls.__name__, positional, names, required, args, kwargs,
-                                                example, hints or {})) from None
+            check(args, kwargs)
             init(self, *args, **kwargs)
 
         cls.__init__ = __init__
@@ -121,19 +132,11 @@ def checked_call(example: str, hints: Mapping[str, str] | None = None):
     its signature raises a TypeError naming the argument, what it takes, `example` and `hints`."""
 
     def decorate(fn):
-        signature = inspect.signature(fn)
-        params = list(signature.parameters.values())
-        positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
-        names = positional + [p.name for p in params if p.kind is p.KEYWORD_ONLY]
-        required = [p.name for p in params if p.default is p.empty and p.name in names]
+        check, _ = _argument_check(f"vt.{fn.__name__}", fn, 0, example, hints)
 
         @functools.wraps(fn)
         def checked(*args, **kwargs):
-            try:
-                signature.bind(*args, **kwargs)
-            except TypeError:
-                raise TypeError(_argument_error(f"vt.{fn.__name__}", positional, names, required, args, kwargs,
-                                                example, hints or {})) from None
+            check(args, kwargs)
             return fn(*args, **kwargs)
 
         return checked
@@ -158,14 +161,6 @@ def _unit_interval(u: Array) -> Array:
     """Positions clipped into [0, 1]: a bound rounded to float32 can lie a step outside the range (a
     narrow range near 1 of OneMinusLogUniform maps it to -1e-3)."""
     return jnp.clip(u, 0.0, 1.0)
-
-
-def _bounds_exact(u: Array, x: Array, low: float, high: float) -> Array:
-    """x = a scale's value at u, as float32, within [low, high] and exactly low at u = 0 and high
-    at u = 1: float32 rounding of exp / log lands a step inside or outside a bound (LogUniform(1e-3,
-    0.1) gave 0.099999994 at u = 1, which a grid's corner and a table filter on 0.1 miss)."""
-    x = jnp.clip(x, low, high).astype(jnp.float32)
-    return jnp.where(u <= 0.0, jnp.float32(low), jnp.where(u >= 1.0, jnp.float32(high), x))
 
 
 class Distribution:
@@ -227,9 +222,27 @@ class Distribution:
         return {"type": type(self).__name__, **fields}
 
 
+class _Continuous(Distribution):
+    """A float range whose value at u is one formula (`_value`), evaluated in float32 on the device
+    and in float64 on the host (a grid's points), its bounds exact at u = 0 and 1."""
+
+    def _value(self, u, xp):
+        raise NotImplementedError
+
+    def from_unit(self, u):
+        # float32's rounding of exp / log lands a step inside or outside a bound (LogUniform(1e-3,
+        # 0.1) gave 0.099999994 at u = 1, which a grid's corner and a table filter on 0.1 miss)
+        u = jnp.asarray(u, jnp.float32)
+        x = jnp.clip(self._value(u, jnp), self.low, self.high).astype(jnp.float32)
+        return jnp.where(u <= 0.0, jnp.float32(self.low), jnp.where(u >= 1.0, jnp.float32(self.high), x))
+
+    def from_unit_exact(self, u):
+        return np.float32(np.clip(self._value(np.asarray(u, np.float64), np), self.low, self.high))
+
+
 @checked_arguments("vt.Uniform(0.0, 0.5)", {"log": "For a log scale use vt.LogUniform(low, high)."})
 @dataclasses.dataclass(frozen=True)
-class Uniform(Distribution):
+class Uniform(_Continuous):
     """Uniform on [low, high]."""
 
     low: float
@@ -238,13 +251,8 @@ class Uniform(Distribution):
     def __post_init__(self):
         _set_bounds(self, _check_number, inclusive=False)
 
-    def from_unit(self, u):
-        # float32 rounding can step past the bounds (low + 1 * (high - low) > high): clip, as LogUniform does
-        u = jnp.asarray(u, jnp.float32)
-        return _bounds_exact(u, self.low + u * (self.high - self.low), self.low, self.high)
-
-    def from_unit_exact(self, u):
-        return np.float32(self.low + np.asarray(u, np.float64) * (self.high - self.low))
+    def _value(self, u, xp):
+        return self.low + u * (self.high - self.low)
 
     def to_unit(self, x):
         return _unit_interval((jnp.asarray(x, jnp.float32) - self.low) / (self.high - self.low))
@@ -252,7 +260,7 @@ class Uniform(Distribution):
 
 @checked_arguments("vt.LogUniform(1e-4, 1e-1)")
 @dataclasses.dataclass(frozen=True)
-class LogUniform(Distribution):
+class LogUniform(_Continuous):
     """Log-uniform on [low, high], 0 < low < high: each decade equally likely (learning rates)."""
 
     low: float
@@ -266,14 +274,9 @@ class LogUniform(Distribution):
             )
         _set_bounds(self, _check_number, inclusive=False)
 
-    def from_unit(self, u):
+    def _value(self, u, xp):
         lo, hi = math.log(self.low), math.log(self.high)
-        u = jnp.asarray(u, jnp.float32)
-        return _bounds_exact(u, jnp.exp(lo + u * (hi - lo)), self.low, self.high)
-
-    def from_unit_exact(self, u):
-        lo, hi = math.log(self.low), math.log(self.high)
-        return np.float32(np.clip(np.exp(lo + np.asarray(u, np.float64) * (hi - lo)), self.low, self.high))
+        return xp.exp(lo + u * (hi - lo))
 
     def to_unit(self, x):
         lo, hi = math.log(self.low), math.log(self.high)
@@ -282,7 +285,7 @@ class LogUniform(Distribution):
 
 @checked_arguments("vt.OneMinusLogUniform(0.9, 0.999)")
 @dataclasses.dataclass(frozen=True)
-class OneMinusLogUniform(Distribution):
+class OneMinusLogUniform(_Continuous):
     """x in [low, high] with 1 - x log-uniform, 0 < low < high < 1 (momentum, Adam betas).
 
     For (0.9, 0.999), 1 - x is log-uniform on [0.001, 0.1], so half the draws are >= 0.99.
@@ -301,14 +304,9 @@ class OneMinusLogUniform(Distribution):
             )
         _set_bounds(self, _check_number, inclusive=False)
 
-    def from_unit(self, u):
+    def _value(self, u, xp):
         lo, hi = math.log1p(-self.low), math.log1p(-self.high)
-        u = jnp.asarray(u, jnp.float32)
-        return _bounds_exact(u, -jnp.expm1(lo + u * (hi - lo)), self.low, self.high)
-
-    def from_unit_exact(self, u):
-        lo, hi = math.log1p(-self.low), math.log1p(-self.high)
-        return np.float32(np.clip(-np.expm1(lo + np.asarray(u, np.float64) * (hi - lo)), self.low, self.high))
+        return -xp.expm1(lo + u * (hi - lo))
 
     def to_unit(self, x):
         lo, hi = math.log1p(-self.low), math.log1p(-self.high)

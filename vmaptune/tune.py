@@ -52,26 +52,23 @@ _VALIDATION = ("The data carries its splits: vt.Dataset.from_arrays(X, y, task, 
                "val_fraction=0.2; cv=5 cross-validates.")
 #: What other tuners call their arguments (Keras Tuner, Ray Tune, Optuna, scikit-learn) -> how vt.tune says it.
 FOREIGN_ARGUMENTS = {
-    "mode": "Scores are higher-is-better; the metric sets the direction (metric='log_loss' or 'mse' is "
-            "minimised, 'accuracy' maximised).",
-    "direction": "Scores are higher-is-better; the metric sets the direction (metric='log_loss' or 'mse' is "
-                 "minimised, 'accuracy' maximised).",
-    "objective": "Did you mean metric=? (e.g. metric='accuracy', 'log_loss', 'neg_mse', or a vt.Metric)",
-    "scoring": "Did you mean metric=? (e.g. metric='accuracy', 'log_loss', 'neg_mse', or a vt.Metric)",
+    **dict.fromkeys(("mode", "direction"), "Scores are higher-is-better; the metric sets the direction "
+                                           "(metric='log_loss' or 'mse' is minimised, 'accuracy' maximised)."),
+    **dict.fromkeys(("objective", "scoring"),
+                    "Did you mean metric=? (e.g. metric='accuracy', 'log_loss', 'neg_mse', or a vt.Metric)"),
     **dict.fromkeys(("time_budget_s", "timeout", "max_time", "time_limit"),
                     "Did you mean time_budget=? (seconds, or '30min', '2h'; what trained is kept, and with run_dir= "
                     "a later call resumes it)"),
     "max_trials": _BUDGET, "n_trials": _BUDGET, "num_samples": _BUDGET, "n_iter": _BUDGET,
     "max_epochs": "Did you mean epochs=? (Hyperband(max_epochs=...) and SuccessiveHalving take their own budget)",
-    "callbacks": "on_round=fn(results) is called after each round (vt.OptunaExport(storage, name) is one).",
-    "callback": "on_round=fn(results) is called after each round (vt.OptunaExport(storage, name) is one).",
+    **dict.fromkeys(("callbacks", "callback"),
+                    "on_round=fn(results) is called after each round (vt.OptunaExport(storage, name) is one)."),
     "validation_data": _VALIDATION, "validation_split": _VALIDATION, "val_fraction": _VALIDATION,
     "n_jobs": "The population trains as one program over every device (devices=); there are no workers to set.",
     "random_state": "Did you mean seed=?",
     "verbose": "Did you mean progress=? (True shows a progress bar)",
-    "name": "Did you mean run_dir=? (a directory that keeps the run and resumes it)",
-    "directory": "Did you mean run_dir=? (a directory that keeps the run and resumes it)",
-    "storage_path": "Did you mean run_dir=? (a directory that keeps the run and resumes it)",
+    **dict.fromkeys(("name", "directory", "storage_path"),
+                    "Did you mean run_dir=? (a directory that keeps the run and resumes it)"),
     "scheduler": "Did you mean strategy=? (vt.Hyperband, vt.SuccessiveHalving, vt.PBT, ...)",
     "search_alg": "Did you mean strategy=? (vt.BayesOpt, vt.OptunaSampler(optuna.samplers.TPESampler()), ...)",
     "sampler": "Did you mean strategy=? (vt.OptunaSampler(optuna.samplers.TPESampler()), vt.BayesOpt, ...)",
@@ -410,12 +407,13 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
             results.save(run_dir)
     kept = f"{history.rounds} finished round(s)" + (f" and {len(partial.member)} members of the round in "
                                                     "progress (status 'interrupted')" if partial else "")
-    resume = " vt.tune(..., resume=True) with the same run_dir continues it." if run_dir else ""
+    budget = isinstance(stop, interrupts.TimeBudgetSpent)
+    resume = (" vt.tune(..., resume=True) with the same run_dir continues it" + (
+        " (time_budget= gives that call its own)" if budget else "") + ".") if run_dir else ""
     if terminated:
         where = f"saved {kept} to {run_dir}" if run_dir else f"{kept} not saved (no run_dir)"
         warn(f"terminated (SIGTERM): {where}; the process ends now.{resume}")
-    elif isinstance(stop, interrupts.TimeBudgetSpent):
-        resume = resume.replace("continues it.", "continues it (time_budget= gives that call its own).")
+    elif budget:
         refit = " A refit runs once a search ends." if search.settings.refit else ""
         warn(f"the time budget is spent: returning {kept}.{resume}{refit}")
     else:
