@@ -166,8 +166,7 @@ def test_the_initialisation_compiled_without_llvm_optimisations_gives_the_same_m
 
 
 def test_the_quick_training_program_trains_the_same_members_up_to_rounding(program, digits, hp, monkeypatch):
-    """engine.train_chunk_quick (compiled without LLVM's optimisations, for populations that train
-    for a moment) computes what train_chunk computes, up to rounding. costs.quick_compile takes it
+    """engine.train_chunk_quick (compiled quick, for populations that train for a moment) computes what train_chunk computes, up to rounding. costs.quick_compile takes it
     for a moment's training only, priced at default rates (the same choice in every process), and
     only on a CPU."""
     from vmaptune import costs

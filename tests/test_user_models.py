@@ -13,7 +13,7 @@ import pytest
 
 import vmaptune as vt
 from helpers import assert_trees_equal, host, take
-from user_models import CNN, NnxNet, TwoTargets, diabetes_two_targets
+from user_models import CNN, MaxPooledAttention, NnxNet, TwoTargets, diabetes_two_targets, token_sequences
 from vmaptune import engine
 from vmaptune.population import PopulationRun
 
@@ -559,3 +559,28 @@ def test_batchnorm_batch_sizes_that_must_share_a_program_train_padded_and_say_so
     ranged = space.replace(batch_size=vt.IntUniform(16, 40))
     with pytest.warns(UserWarning, match=r"batch_size=IntUniform.* is a range .*Search batch_size with vt.Choice"):
         vt.tune(vt.Linen(CNN), ranged, images, vt.RandomSearch(population=2), epochs=1, progress=False)
+
+
+def test_an_attention_model_with_max_pooling_trains_the_same_in_the_quick_program():
+    """A short search's quick training program (engine.train_chunk_quick) computes an attention
+    model's gradients as XLA's default compile does. Compiled at LLVM's level 0 it did not: max
+    pooling's gradient found no maximum in a recomputed copy, divided 0 by 0, and every member
+    diverged in its first epoch."""
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-2), optimizer=vt.Fixed("adam"))
+    data = token_sequences()
+    program = vt.build_program(vt.Linen(MaxPooledAttention), space, data, batch_size=64)
+    numeric = space.numeric(space.sample(jax.random.key(0), 2))
+    arrays = engine.data_arrays(data)
+    controls = program.controls(numeric, arrays.n_train, 1)
+
+    def start():
+        return engine.init_population(program, numeric, controls, jnp.arange(2), jax.random.key(0), jnp.ones(2, bool))
+
+    xla_defaults = jax.jit(engine._train_chunk_on_devices, static_argnames=("program", "n_epochs"),
+                           compiler_options={"xla_backend_optimization_level": 3, "xla_cpu_use_fusion_emitters": True})
+    usual, usual_curves = xla_defaults(program, start(), numeric, controls, arrays, jax.random.key(1), 1)
+    quick, quick_curves = engine.train_chunk_quick(program, start(), numeric, controls, arrays, jax.random.key(1), 1)
+    assert np.isfinite(quick_curves["train_loss"]).all(), quick_curves["train_loss"]
+    for name in ("train_loss", "val_loss"):
+        np.testing.assert_allclose(quick_curves[name], usual_curves[name], rtol=1e-4)
+    assert_close_trees(quick.members.params, usual.members.params)

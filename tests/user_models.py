@@ -54,3 +54,20 @@ def digit_images():
 def diabetes_two_targets():
     X, y = sklearn.datasets.load_diabetes(return_X_y=True)
     return vt.Dataset.from_arrays(X, np.stack([y, 100 * X[:, 2]], axis=1), task="regression")
+
+
+class MaxPooledAttention(nn.Module):
+    """Token sequences (N, length) of ints: embedding, self-attention with dropout, LayerNorm, and
+    max pooling over the sequence (whose gradient compares each value with the maximum)."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.Embed(12, 16)(x)
+        h = nn.LayerNorm()(h + nn.MultiHeadDotProductAttention(num_heads=2, dropout_rate=0.1, deterministic=not train)(h))
+        return nn.Dense(2)(h.max(axis=1))
+
+
+def token_sequences(rows: int = 600, length: int = 24):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 12, size=(rows, length))
+    return vt.Dataset.from_arrays(X, (X[:, 0] > X[:, -1]).astype(int), task="classification")

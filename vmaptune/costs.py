@@ -201,18 +201,17 @@ def row_epoch_seconds(program, n_train: int, measured: bool = True) -> float:
             + row_epoch_flops(program, n_train) / flop_rate(program.devices))
 
 
-#: Compiled quick (compile_cache.QUICK_COMPILER_OPTIONS: no LLVM optimisations, XLA's loop
-#: emitters), a CPU training program compiles in a third to a half of the time (bench/startup.py's
-#: iris search, rows "no cache" against "no cache, quick compile off": 0.56 s of compiles against
-#: 1.04 s; bench/compile_time.py's digits program: 0.37 s against 1.22 s)
-#: and trains 6.7x slower (the digits program, 2-core CPU): worth it for a moment's training.
-QUICK_COMPILE_SAVES = 0.45
-QUICK_SLOWDOWN = 6.7
+#: Compiled quick (compile_cache.QUICK_TRAINING_COMPILER_OPTIONS: LLVM's level 1, XLA's loop
+#: emitters), the digits training program of bench/compile_time.py compiles in 0.95 s instead of
+#: 1.49 s and trains 1.3x slower (2-core CPU, three alternating runs; bench/RESULTS.md): worth it
+#: for a search whose training is short.
+QUICK_COMPILE_SAVES = 0.5
+QUICK_SLOWDOWN = 1.3
 
 
 def quick_compile(program, n_train: int, member_epochs: float) -> bool:
     """True when a CPU training program whose members train `member_epochs` member-epochs in all
-    should compile without LLVM's optimisations (engine.train_chunk_quick): its training, priced
+    should compile quick (engine.train_chunk_quick): its training, priced
     at the platform's default rates on one device, would lose less time than the compile saves.
     Default rates, never measured ones: the choice changes numbers in their last bits, so the same
     search must make it the same way in every process (same seed, same result; a resumed run as

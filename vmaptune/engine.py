@@ -32,7 +32,7 @@ from flax import struct
 from jax.sharding import PartitionSpec
 
 from vmaptune import early_stopping, streams
-from vmaptune.compile_cache import QUICK_COMPILER_OPTIONS
+from vmaptune.compile_cache import QUICK_COMPILER_OPTIONS, QUICK_TRAINING_COMPILER_OPTIONS
 from vmaptune.distributed import largest_divisor, population_mesh, shard_population_map
 from vmaptune.flat import FlatLayout
 from vmaptune.optim import PopulationOptimizer
@@ -529,11 +529,11 @@ curves: dict of (n_epochs, P) arrays: train_loss, val_loss, val_score (NaN once 
 evaluated (bool): False where a member's block was skipped (nobody in it trained): its validation
 is NaN there and stands for its last value."""
 
-# The same program compiled quick (compile_cache.QUICK_COMPILER_OPTIONS), for populations that train for a fraction
-# of a second (costs.quick_compile): a tiny first search is mostly compile. The numbers may differ
+# The same program compiled quick (compile_cache.QUICK_TRAINING_COMPILER_OPTIONS), for populations that train for
+# a moment (costs.quick_compile): a small first search is mostly compile. The numbers may differ
 # from train_chunk's in their last bits (instruction selection), so a search chooses one for good.
 train_chunk_quick = jax.jit(_train_chunk_on_devices, static_argnames=("program", "n_epochs"), donate_argnames="state",
-                            compiler_options=QUICK_COMPILER_OPTIONS)
+                            compiler_options=QUICK_TRAINING_COMPILER_OPTIONS)
 train_chunk_quick.__doc__ = train_chunk.__doc__
 
 

@@ -83,7 +83,7 @@ class PopulationRun:
     member trains at most (default: epochs). order: the random stream of the shared minibatch
     order ("order" for searches, "refit" for refits). packing: how rows are laid out when members
     leave (packing.choose_layout): "auto" (the cheapest), "always" (a smaller population at once),
-    "never" (the same rows, regrouped). quick: compile without LLVM's optimisations
+    "never" (the same rows, regrouped). quick: compile quick (engine.train_chunk_quick)
     (costs.quick_compile; None: decide from this run's member-epochs).
     """
 

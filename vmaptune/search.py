@@ -283,7 +283,7 @@ class Search:
     def _population(self, groups, hp, ids, fold, rows: int, quick: bool) -> Population:
         """The slots as one run per program group. One group uses `rows` rows (the strategy's full
         population: every round compiles to the same shape); several groups each round theirs up to a
-        power of two, so shapes repeat across rounds. quick: compile without LLVM's optimisations."""
+        power of two, so shapes repeat across rounds. quick: compile quick (engine.train_chunk_quick)."""
         parts = []
         for program, members in groups:
             size = rows if len(groups) == 1 else 1 << max(len(members) - 1, 0).bit_length()
