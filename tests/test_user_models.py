@@ -218,6 +218,17 @@ def test_init_scale_multiplies_kernels_at_initialisation(images):
     np.testing.assert_array_equal(large["BatchNorm_0"]["scale"], small["BatchNorm_0"]["scale"])  # not a kernel
 
 
+def test_init_scale_multiplies_an_nnx_models_kernels_at_initialisation(digits):
+    space = vt.Space(learning_rate=vt.Fixed(0.01), init_scale=vt.LogUniform(0.1, 10.0), width=vt.Fixed(8),
+                     dropout=vt.Fixed(0.0))
+    built = vt.Nnx(NnxNet).build(space, digits.spec)
+    small, _ = built.init(jax.random.key(0), {"init_scale": jnp.float32(0.5), "dropout": jnp.float32(0.0)})
+    large, _ = built.init(jax.random.key(0), {"init_scale": jnp.float32(2.0), "dropout": jnp.float32(0.0)})
+    kernel = lambda params: np.asarray(params["hidden"]["kernel"][...])  # noqa: E731
+    np.testing.assert_allclose(kernel(large), 4 * kernel(small), rtol=1e-6)
+    np.testing.assert_array_equal(large["norm"]["scale"][...], small["norm"]["scale"][...])  # not a kernel
+
+
 class BatchNormWithoutTrain(nn.Module):  # statistics updated in every call: evaluation cannot run
     @nn.compact
     def __call__(self, x):

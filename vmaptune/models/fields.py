@@ -360,9 +360,10 @@ class BuiltFlaxModel(BuiltModel):
         scale = jnp.asarray(hp[INIT_SCALE], jnp.float32)
 
         def leaf(path, x):
-            last = path[-1]
-            name = getattr(last, "key", getattr(last, "name", None))
-            return x * scale.astype(x.dtype) if name in SCALED_LEAVES else x
+            # The leaf's own name: a linen tree ends in it (DictKey); an nnx State goes on into the
+            # Variable's attribute (GetAttrKey "value"), which is not the parameter's name.
+            names = [key.key for key in path if isinstance(key, jax.tree_util.DictKey)]
+            return x * scale.astype(x.dtype) if names and names[-1] in SCALED_LEAVES else x
 
         return jax.tree_util.tree_map_with_path(leaf, params)
 
