@@ -69,6 +69,25 @@ def test_diverged_members_rank_last_and_are_reported(digits):
     assert set(result.ranking()[-blown.sum():]) == set(np.flatnonzero(blown))
 
 
+def test_a_metric_undefined_on_the_validation_rows_diverges_no_one_and_is_named(diabetes):
+    """A metric that is not finite while the loss is (a relative error over zero targets) is the
+    metric's fault: the members train on, and the warning names the metric, not the learning rate."""
+    relative = vt.Metric("neg_relative_error", "regression",
+                         lambda out, y: -jnp.mean(jnp.abs(out[:, 0] - y) / (0.0 * y)))  # x / 0: inf or NaN
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-2))
+    with pytest.warns(UserWarning, match=r"metric 'neg_relative_error' was NaN or infinite for 4 of 4 members .* "
+                                         r"Their training went on\. Make the metric finite") as caught:
+        result = vt.tune(vt.MLP(hidden=1, units=8), space, diabetes, vt.RandomSearch(population=4), epochs=3,
+                         metric=relative, progress=False)
+    assert not any("learning rate" in str(w.message) for w in caught)
+    df = result.to_dataframe()
+    assert (df["status"] == "ok").all() and (df["epochs_trained"] == 3).all() and df["score"].isna().all()
+    assert np.isfinite(result.curves["train_loss"]).all() and np.isfinite(result.curves["val_loss"]).all()
+    assert list(result.metric_undefined()) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="no best member: metric 'neg_relative_error' was NaN"):
+        result.best_params
+
+
 @dataclasses.dataclass(frozen=True)
 class FewerThanPopulation(vt.Strategy):
     """Asks 3 members although its population is 4 (like the last chunk of a grid)."""

@@ -470,9 +470,10 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
         (params, opt_state, model_state, active, diverged, loss_sum, val_loss, val_score, evaluated,
          (watched_loss, watched_score)) = _epoch_in_blocks(program, data, members, shared_rows, state.epoch, n_steps,
                                                            layout)
-        # A finite model can still overflow on validation data: that is divergence too. (Of the
-        # held-out stopping rows only the loss counts: a metric may be undefined on a few rows.)
-        finite = jnp.isfinite(val_loss) & jnp.isfinite(val_score) & jnp.isfinite(watched_loss)
+        # A finite model can still overflow on validation data: that is divergence too. Only losses
+        # count: a metric may be undefined on some rows (a MAPE with a zero target) while the model
+        # trains fine; such a member has no score that epoch (NaN) and goes on (Results.metric_undefined).
+        finite = jnp.isfinite(val_loss) & jnp.isfinite(watched_loss)
         blown = ~finite & ~diverged & active & evaluated
         diverged, active = diverged | blown, active & ~blown
         val_loss = jnp.where(diverged, nan, val_loss)

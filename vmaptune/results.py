@@ -232,6 +232,28 @@ class Results:
         """Whether any member has a finite score (so there is a best one)."""
         return bool(np.isfinite(self.members["score"].to_numpy(dtype=float)).any()) if len(self.members) else False
 
+    def metric_undefined(self) -> np.ndarray:
+        """Rows of members whose metric was not finite at an epoch their validation loss was: the
+        metric is undefined on some validation rows (a division by a zero target). They trained on,
+        without a score for those epochs; one never scored ranks last."""
+        loss, score = self.curves.get("val_loss"), self.curves.get("val_score")
+        if loss is None or score is None or loss.shape != score.shape:
+            return np.zeros(0, int)
+        return np.flatnonzero((np.isfinite(loss) & ~np.isfinite(score)).any(axis=1))
+
+    def metric_undefined_message(self) -> str:
+        """What metric_undefined found, and the fix (empty when it found nothing)."""
+        rows = self.metric_undefined()
+        if len(rows) == 0:
+            return ""
+        metric = self.settings.get("metric", "the metric")
+        never = int((~np.isfinite(self.members["score"].to_numpy(dtype=float)[rows])).sum())
+        return (f"metric {metric!r} was NaN or infinite for {len(rows)} of {len(self)} members at epochs where "
+                f"their validation loss was finite ({never} of them never had a finite score and rank last): "
+                f"the metric is undefined on some validation rows, e.g. a division by a zero target or a log of "
+                f"0. Their training went on. Make the metric finite on every row (e.g. add a small epsilon to a "
+                f"denominator), or tune a metric that is.")
+
     def failure(self) -> str:
         """Why no member has a score, and what to try (empty when some member has one)."""
         if self.succeeded:
@@ -239,6 +261,8 @@ class Results:
         if len(self.members) == 0:
             return "no members were trained."
         n = len(self.members)
+        if len(self.metric_undefined()) == n:
+            return self.metric_undefined_message()
         text = f"all {n} members failed (diverged or never scored)"
         first = "epochs_trained" in self.members.columns and (self.members["epochs_trained"].to_numpy() <= 1).all()
         if "learning_rate" in self.members.columns:

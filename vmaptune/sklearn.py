@@ -661,6 +661,7 @@ class PopulationSearchCV(BaseEstimator):
         self.cv_results_ = _cv_results(results, list(searched.names), self.n_splits_, seconds,
                                        _score_unit(metric, data), final)
         failed = ~np.isfinite(self.cv_results_["mean_test_score"])
+        failed &= (results.members["status"] == "diverged").to_numpy()  # (vt.tune warned of an undefined metric)
         if failed.any():  # (scikit-learn's searches warn of non-finite test scores too)
             shown = [self.cv_results_["params"][i] for i in np.flatnonzero(failed)[:3]]
             warn(f"{int(failed.sum())} of {len(failed)} candidates scored NaN (their training diverged), e.g. "

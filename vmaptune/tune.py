@@ -484,3 +484,5 @@ def _saved_refit(results: Results, run_dir: str, refit: int) -> bool:
 def _warn_if_failed(results: Results) -> None:
     if len(results) and not results.succeeded:
         warn(f"vt.tune: {results.failure()}")
+    elif len(results.metric_undefined()):
+        warn(f"vt.tune: {results.metric_undefined_message()}")
