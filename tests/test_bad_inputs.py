@@ -116,6 +116,12 @@ CASES = [
      ["X has 1 NaN or infinite values", re.compile(r"the first at row 2, column 1 \(nan\)"), "impute or drop them"]),
     ("data-X-text", lambda t: vt.Dataset.from_arrays(np.full((40, 3), "a"), Y, "classification"), TypeError,
      ["X must be numeric", "one_hot=True"]),
+    ("data-X-dict", lambda t: vt.Dataset.from_arrays({"image": X.reshape(40, 3, 1), "extra": X[:, :1]}, Y,
+                                                      "classification"), TypeError,
+     ["X must be one array of rows, got dict of 2 inputs (image: (40, 3, 1), extra: (40, 1))",
+      "np.concatenate([a.reshape(len(a), -1) for a in inputs], axis=1)", "inside the module's __call__"]),
+    ("data-X-list-of-inputs", lambda t: vt.Dataset.from_arrays([X, X[:, :1]], Y, "classification"), TypeError,
+     ["got list of 2 inputs (X[0]: (40, 3), X[1]: (40, 1))", "np.concatenate"]),
     ("data-frame-text-column", lambda t: vt.Dataset.from_arrays(
         __import__("pandas").DataFrame({"a": X[:, 0], "species": ["setosa", "virginica"] * 20}), Y, "classification"),
      TypeError, ["X's column(s) ['species'] hold text", "'setosa'", "pandas.get_dummies(X, columns=['species'])"]),

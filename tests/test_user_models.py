@@ -150,6 +150,30 @@ def test_flax_dropout_with_a_traced_rate_is_named_before_anything_compiles(image
         vt.build_program(vt.Linen(FlaxDropout), SPACE, images)
 
 
+def test_a_fixed_value_reaches_the_module_as_python_so_flax_dropout_takes_it(digits):
+    """vt.Fixed is one value for every member: the module gets it as a Python number (flax's
+    Dropout tests `rate == 0`), exactly as given."""
+    class LinenDropout(nn.Module):
+        rate: float = 0.0
+
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            assert type(self.rate) is float and self.rate == 0.2
+            return nn.Dense(10)(nn.Dropout(self.rate)(x, deterministic=not train))
+
+    class NnxDropout(nnx.Module):
+        def __init__(self, rate: float = 0.0, *, rngs: nnx.Rngs):
+            self.drop, self.out = nnx.Dropout(rate, rngs=rngs), nnx.Linear(64, 10, rngs=rngs)
+
+        def __call__(self, x):
+            return self.out(self.drop(x))
+
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 3e-2), rate=vt.Fixed(0.2))
+    for model in (vt.Linen(LinenDropout), vt.Nnx(NnxDropout)):
+        result = vt.tune(model, space, digits, vt.RandomSearch(population=2), epochs=1, progress=False)
+        assert (result.to_dataframe()["status"] == "ok").all() and result.best_params["rate"] == 0.2
+
+
 # -- losses, several targets, your own optimizer ------------------------------------------------------------
 def test_mse_on_a_classifier_is_the_squared_error_of_the_class_probabilities(digits):
     """Seed 000's least mean squares against cross-entropy: loss='mse' on a classifier trains on
@@ -297,6 +321,8 @@ def any_keyword_factory(**fields):
     (vt.Linen(CNN), SPACE.replace(features=vt.Choice(["4", "8"])),
      r"features=Choice\(options=\('4', '8'\)\): features is annotated int in CNN, and \['4', '8'\] are not; give int"),
     (vt.Linen(CNN), SPACE.replace(features=vt.Fixed(True)), r"features is annotated int in CNN, and \[True\] is not"),
+    (vt.Linen(CNN), SPACE.replace(features=vt.Choice([4.0, 8.0])),
+     r"features is annotated int in CNN, and \[4.0, 8.0\] are not; give integers"),
     (vt.Linen(CNN, loss=lambda out, y: optax.softmax_cross_entropy(out, y)), SPACE,
      r"loss '<lambda>' fails on outputs \(2, 10\) and targets \(2,\).*integer class labels.*jax.nn.one_hot\(y, 10\)"),
     (vt.Linen(CNN, metric=vt.Metric("hits", "classification", lambda out, y: out.argmax(-1) == y)), SPACE,

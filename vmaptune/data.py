@@ -15,7 +15,7 @@ import dataclasses
 import numbers
 import os
 import weakref
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -387,11 +387,29 @@ def _text_column(column: Any) -> bool:
         return True
 
 
+def _refuse_several_inputs(X: Any, what: str) -> None:
+    """A dict, or a list / tuple of arrays of different shapes (a model with several inputs, as
+    Keras takes them): vmaptune feeds the model one array, so say how to make one."""
+    if isinstance(X, Mapping):
+        parts = {str(k): np.shape(v) for k, v in X.items()}
+    elif isinstance(X, (list, tuple)) and len(X) > 1 and all(hasattr(v, "shape") for v in X) \
+            and len({np.shape(v) for v in X}) > 1:
+        parts = {f"{what}[{i}]": np.shape(v) for i, v in enumerate(X)}
+    else:
+        return
+    shown = ", ".join(f"{k}: {shape}" for k, shape in list(parts.items())[:5])
+    raise TypeError(f"{what} must be one array of rows, got {type(X).__name__} of {len(parts)} inputs ({shown}). "
+                    f"vmaptune feeds your model one input array: flatten each input to (rows, -1) and concatenate "
+                    f"them (np.concatenate([a.reshape(len(a), -1) for a in inputs], axis=1)), then split and "
+                    f"reshape them inside the module's __call__.")
+
+
 def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
     """X as float64, or int64 when it holds integers (token ids); (n, ...) with finite values.
     A DataFrame is float64 whatever its columns' dtypes: its columns are features (an age, a count),
     never token ids, so they are standardised."""
     frame = X if hasattr(X, "columns") and hasattr(X, "iloc") else None
+    _refuse_several_inputs(X, what)
     try:
         X = np.asarray(X)
         if frame is not None or X.dtype == bool or not np.issubdtype(X.dtype, np.integer):

@@ -98,8 +98,8 @@ def _python_value(dist: Distribution, numeric) -> Any:
     """A structural value as plain Python (the option for categorical, int / bool for numbers)."""
     if isinstance(dist, Choice) and not dist.is_numeric:  # space.numeric keeps names as indices
         return dist.options[int(numeric)]
-    if isinstance(dist, Fixed) and isinstance(dist.value, str):
-        return dist.value
+    if isinstance(dist, Fixed):
+        return dist.value  # as given (a float stays a float, unrounded)
     value = np.asarray(numeric).item()
     options = getattr(dist, "options", None)
     if options and all(isinstance(o, bool) for o in options):
@@ -213,11 +213,14 @@ class FlaxModel(Model):
                     kind = "traced" if _is_float_distribution(dist) else "structural"
             if kind == "traced" and dist.kind == "categorical" and not dist.is_numeric:
                 kind = "structural"  # names of options cannot be traced
-            if kind == "structural" and _is_float_distribution(dist) and name not in (self.static or ()):
+            if isinstance(dist, Fixed):
+                kind = "structural"  # one value for every member: the module gets it as Python (nnx.Dropout's rate)
+            _check_option_types(name, field.annotation, dist, self._module_name())
+            if kind == "structural" and _is_float_distribution(dist) and not isinstance(dist, Fixed) \
+                    and name not in (self.static or ()):
                 raise ValueError(f"{name}={dist!r}: {name} is a structural field of {self._module_name()} (int, "
                                  f"bool or str: one compiled program per value); search it with vt.IntUniform, "
                                  f"vt.Choice or vt.Fixed, or annotate it float to trace it.")
-            _check_option_types(name, field.annotation, dist, self._module_name())
             out[name] = kind
         return out
 
