@@ -330,6 +330,17 @@ def test_lists_whose_grid_is_smaller_than_n_iter_are_searched_once_each_as_sciki
     assert len(search.cv_results_["params"]) == len(seen) == 12  # every point once, none repeated
 
 
+def test_empty_param_distributions_cross_validate_the_estimator_as_it_is_set(iris):
+    """{} searches nothing: one candidate, the estimator's own values, as scikit-learn runs it."""
+    X, y = iris
+    est = vt.MLPClassifier(epochs=5, batch_size=32, n_units=8, learning_rate=0.03, random_state=0)
+    with pytest.warns(UserWarning, match=r"The total space of parameters 1 is smaller than n_iter=4"):
+        search = vt.PopulationSearchCV(est, {}, n_iter=4, cv=2, random_state=0).fit(X, y)
+    assert search.cv_results_["params"] == [{}] and search.best_params_ == {} and search.best_index_ == 0
+    assert search.search_results_.members["learning_rate"].tolist() == [pytest.approx(0.03)]
+    assert search.best_estimator_.get_params()["learning_rate"] == 0.03 and search.score(X, y) > 0.5
+
+
 def test_lists_whose_grid_is_larger_than_n_iter_are_sampled_without_replacement(iris):
     X, y = iris
     grid = {"activation": ["relu", "tanh"], "learning_rate": [0.01, 0.03, 0.1], "n_hidden": [0, 1, 2]}  # 18 points

@@ -422,14 +422,16 @@ def to_space(distributions: Any, fixed: Mapping[str, Any] | None = None) -> Spac
     IntUniform; a plain value -> Fixed), or a vt.Space as is; `fixed` adds Fixed values for the
     names it does not search."""
     if isinstance(distributions, Space):
-        space = distributions
-    elif isinstance(distributions, Mapping):
-        space = Space({name: _distribution(name, value) for name, value in distributions.items()})
+        given = dict(zip(distributions.names, (distributions[n] for n in distributions.names)))
+    elif isinstance(distributions, Mapping):  # ({}: one candidate of the fixed values, as in scikit-learn)
+        given = {name: _distribution(name, value) for name, value in distributions.items()}
     else:
         raise TypeError(f"param_distributions must be a vt.Space or a dict name -> values or scipy.stats "
                         f"distribution, got {type(distributions).__name__}.")
-    extra = {k: Fixed(_plain(v)) for k, v in (fixed or {}).items() if k not in space and v is not None}
-    return space.replace(**extra) if extra else space
+    extra = {k: Fixed(_plain(v)) for k, v in (fixed or {}).items() if k not in given and v is not None}
+    if isinstance(distributions, Space):
+        return distributions.replace(**extra) if extra else distributions
+    return Space({**given, **extra})
 
 
 def _distribution(name: str, value: Any) -> Distribution:
@@ -499,7 +501,7 @@ class PopulationSearchCV(BaseEstimator):
     refit: True, False, or a callable(cv_results_) -> best_index_ (scikit-learn's; best_score_
       is then not set).
     Lists only (no distribution): n_iter distinct points of their grid, the whole grid when it
-      holds fewer (scikit-learn's ParameterSampler).
+      holds fewer (scikit-learn's ParameterSampler); {}: one candidate, the estimator as it is set.
 
     Scores: without early stopping, or with the training-loss test, each fold's score after its
     last epoch, as scikit-learn scores a fitted estimator (the best epoch of a noisy curve would
@@ -615,7 +617,8 @@ class PopulationSearchCV(BaseEstimator):
         distributions = self.param_distributions
         if isinstance(distributions, (Space, Mapping)):  # (to_space's error otherwise) before the values: a
             _check_parameters(est, _names(distributions))
-        searched = to_space(distributions)  # scikit-learn name such as hidden_layer_sizes may hold tuples
+        # (a scikit-learn name such as hidden_layer_sizes may hold tuples; {} searches nothing)
+        searched = to_space(distributions) if _names(distributions) else {}
         fixed = {k: v for k, v in est._hyperparameters().items() if k not in searched}
         space = to_space(searched, fixed)
         seed = _seed(self.random_state)
@@ -658,7 +661,7 @@ class PopulationSearchCV(BaseEstimator):
         seconds = time.perf_counter() - started
         self.search_results_ = results
         self.n_splits_ = len(folds) if isinstance(folds, Splits) else folds
-        self.cv_results_ = _cv_results(results, list(searched.names), self.n_splits_, seconds,
+        self.cv_results_ = _cv_results(results, _names(searched), self.n_splits_, seconds,
                                        _score_unit(metric, data), final)
         failed = ~np.isfinite(self.cv_results_["mean_test_score"])
         failed &= (results.members["status"] == "diverged").to_numpy()  # (vt.tune warned of an undefined metric)
