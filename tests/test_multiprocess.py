@@ -4,6 +4,7 @@ local CPU processes with one device each, exchanging through gloo). Every launch
 is SIGKILLed past it: a test fails, it never hangs."""
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -239,3 +240,25 @@ def test_a_process_told_another_process_count_stops_every_process(tmp_path):
     for code, _, err in out:
         assert code == 2 and "the processes of this run differ: process(es) [1] from process 0" in err, err[-2000:]
     assert "num_processes given: process 0 has '2', process 1 has '3'" in out[1][2], out[1][2][-2000:]
+
+
+def test_sigterm_after_joining_and_before_a_search_ends_the_process(tmp_path):
+    """JAX's preemption notifier takes SIGTERM at jax.distributed.initialize and only records it: a
+    scheduler's stop between joining and the search (loading data, compiling) went unheeded. After
+    vt.distributed.initialize, SIGTERM leaves the run and ends the process as its default would."""
+    script = ("import sys, time\nimport vmaptune as vt\n"
+              f"vt.distributed.initialize('localhost:{free_port()}', 1, 0)\n"
+              "print('joined', flush=True)\ntime.sleep(60)\nprint('still running', flush=True)\n")
+    env = {**child_environment(), "VMAPTUNE_CPU_DEVICES": "1"}
+    p = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        ready, _, _ = select.select([p.stdout], [], [], 120)  # (a hung child fails the test, never hangs it)
+        assert ready and p.stdout.readline().strip() == "joined"
+        p.send_signal(signal.SIGTERM)
+        stdout, stderr = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == -signal.SIGTERM and "still running" not in stdout, (stdout, stderr[-2000:])
+    assert "vmaptune: SIGTERM: process 0 leaves the run and ends." in stderr

@@ -131,6 +131,7 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     _GIVEN["num_processes"] = num_processes
     sys.stderr.write(f"vmaptune: joined as process {jax.process_index()} of {jax.process_count()}.\n")
     _say_which_process_failed(heartbeat_timeout_seconds, shutdown_timeout_seconds)
+    interrupts.leave_the_cluster_on_sigterm()
 
 
 def given_num_processes() -> int | None:

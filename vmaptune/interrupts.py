@@ -171,6 +171,30 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
                  "returned.")
 
 
+def leave_the_cluster_on_sigterm() -> None:
+    """After jax.distributed.initialize: SIGTERM outside vt.tune (loading data, between searches)
+    leaves JAX's distributed runtime and ends this process, as SIGTERM's default would end it.
+    JAX's preemption notifier takes SIGTERM at initialize and only records it (for
+    multihost_utils.reached_preemption_sync_point, which vmaptune does not use): a scheduler's stop
+    went unheeded and the process ran on. Inside vt.tune its own handler holds SIGTERM to the next
+    chunk's start, then sends it on to this one. Only where SIGTERM had Python's default."""
+    if not _in_main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return
+
+    def leave(signum, frame):
+        if leaving:  # (a second SIGTERM while leaving: the first ends the process)
+            return
+        leaving.append(signum)
+        sys.stderr.write(f"\nvmaptune: SIGTERM: process {jax.process_index()} leaves the run and ends.\n")
+        _flushed()
+        _leave_the_cluster()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+
+    leaving: list[int] = []
+    signal.signal(signal.SIGTERM, leave)
+
+
 def _leave_the_cluster() -> None:
     """Before SIGTERM ends this process of a multi-process run: leave JAX's distributed runtime as
     its exit would (its shutdown barrier waits for the other processes to end too). Killed without
