@@ -134,6 +134,27 @@ def test_a_running_search_keeps_its_study_up_to_date_round_by_round(tmp_path, hy
         export(hyperband[0])
 
 
+def test_a_live_export_adds_each_round_and_ends_with_the_study_a_single_export_makes(tmp_path, monkeypatch):
+    """After its first round the live export only adds the new round's trials (reading the whole
+    study each round grew with it); the study it ends with is the one exported at the end."""
+    from vmaptune import optuna_study
+
+    full_exports, export = [], optuna_study.to_optuna
+    monkeypatch.setattr(optuna_study, "to_optuna", lambda *a, **k: full_exports.append(1) or export(*a, **k))
+    live, once = f"sqlite:///{tmp_path / 'live.db'}", f"sqlite:///{tmp_path / 'once.db'}"
+    result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0)),
+                     vt.load_dataset("iris"), vt.RandomSearch(population=4, rounds=3), epochs=4, progress=False,
+                     early_stopping=vt.EarlyStopping(patience=1), on_round=vt.OptunaExport(live, "s"))
+    assert len(full_exports) == 1  # the first round's; the others were added
+    result.to_optuna(once, "s")
+    a, b = (optuna.load_study(study_name="s", storage=s) for s in (live, once))
+    assert len(a.trials) == len(b.trials) == 12 and a.user_attrs == b.user_attrs and a.direction == b.direction
+    for x, y in zip(a.trials, b.trials):
+        assert (x.number, x.state, x.params, x.distributions, x.intermediate_values, x.user_attrs) == \
+            (y.number, y.state, y.params, y.distributions, y.intermediate_values, y.user_attrs)
+        assert x.value == pytest.approx(y.value, nan_ok=True)
+
+
 def test_an_append_takes_only_its_own_run_and_brings_a_later_refit_s_test_scores(tmp_path):
     """Another run of the same seed and space (the same members and parameters) is refused by its
     settings; a refit after the study's trials finished reaches the study's attributes; a trial's

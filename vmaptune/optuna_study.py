@@ -31,6 +31,7 @@ lineage) are each trial's user attributes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
 import os
@@ -130,10 +131,16 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([metric])
         study.add_trials(_trials(optuna, results, sign, started))
+    _set_run_attributes(study, results)
+    return study
+
+
+def _set_run_attributes(study, results: Results) -> None:
+    """The study's "vmaptune" attribute: the run's settings (what an append checks) and fixed values."""
+    settings = results.settings
     fixed = {n: d.value for n, d in results.space.items() if getattr(d, "is_fixed", False)}
     study.set_user_attr("vmaptune", {**{k: _plain(settings.get(k)) for k in STUDY_SETTINGS if k in settings},
                                      "fixed": {k: _plain(v) for k, v in fixed.items()}})
-    return study
 
 
 def check_study(storage: Any, study_name: str, results: Results | None, _fixes: dict = PYTHON_FIXES) -> None:
@@ -331,17 +338,73 @@ class OptunaExport:
         self.storage, self.study_name, self._fixes = storage, study_name, _fixes
         self.overwrite = bool(overwrite)  # the first export replaces a study of that name (a run started over)
         self.error: str | None = None  # why the last export failed (None: the study is up to date)
+        # After an export that left every trial finished: (the study, the members it holds). The next
+        # round only adds its members' trials; bringing the study up to date from its trials (to_optuna's
+        # append) reads them all, a cost that grew with the study (bench/optuna_export.py).
+        self._exported: tuple[Any, dict, dict] | None = None
 
     def __call__(self, results: Results) -> None:
         try:
-            to_optuna(results, self.storage, self.study_name, overwrite=self.overwrite, append=not self.overwrite,
-                      _fixes=self._fixes)
+            with _quiet_optuna():
+                if not self._add_round(results):
+                    study = to_optuna(results, self.storage, self.study_name, overwrite=self.overwrite,
+                                      append=not self.overwrite, _fixes=self._fixes)
+                    self._exported = (study, _identity(results), _rows(results)) if _final(results) else None
             self.overwrite, self.error = False, None
         except Exception as err:  # a view that fails must not end an hours-long search: said, and it goes on
+            self._exported = None  # (the next round brings the study up to date from its trials)
             self.error = str(err).rstrip(".")
             warn(f"OptunaExport: the study {self.study_name!r} in {self.storage!r} was not updated after "
                  f"round {results.settings.get('rounds', '?')}: {str(err).rstrip('.')}. The search goes on; "
                  f"export its results later with result.to_optuna(...) or `vmaptune export`.", UserWarning)
+
+
+    def _add_round(self, results: Results) -> bool:
+        """Adds the trials of the members after those the last export left finished -> False where
+        that is not enough: no such export, members of a round cut short, a refit's test scores
+        (whose study attributes an append rewrites), another run, or a table that does not start
+        with them (to_optuna's append then checks, or refuses)."""
+        if self._exported is None or not _final(results) or "test_score" in results.members:
+            return False
+        study, identity, held = self._exported
+        rows, n = _rows(results), len(held["member"])
+        if _identity(results) != identity or set(rows) != set(held) or len(rows["member"]) < n or \
+                not all(np.array_equal(rows[k][:n], held[k], equal_nan=rows[k].dtype.kind == "f") for k in held):
+            return False
+        optuna = _import_optuna()
+        study.add_trials(_trials(optuna, results, results.metric_sign, _time(results.settings.get("started_at")),
+                                 first=n))
+        _set_run_attributes(study, results)
+        self._exported = (study, identity, rows)
+        return True
+
+
+def _rows(results: Results) -> dict:
+    """The members of `results` as an export holds them: their ids and encoded values."""
+    return {"member": results.members["member"].to_numpy(), **{f"hp/{k}": np.array(v) for k, v in results.hp.items()}}
+
+
+def _identity(results: Results) -> dict:
+    """The settings that say which run `results` are of (what an append compares)."""
+    return {k: _plain(results.settings[k]) for k in RUN_IDENTITY if k in results.settings}
+
+
+def _final(results: Results) -> bool:
+    """Whether every member of `results` is exported as a finished trial (no round cut short)."""
+    return not results.settings.get("interrupted") and not (
+        "status" in results.members and (results.members["status"] == STATUS_INTERRUPTED).any())
+
+
+@contextlib.contextmanager
+def _quiet_optuna():
+    """Optuna's INFO logs ("Using an existing study ...") off while a search exports each round."""
+    optuna = _import_optuna()
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(level, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
 
 
 def _trials(optuna, results: Results, sign: float, started: datetime.datetime | None, first: int = 0) -> list:
