@@ -2,6 +2,7 @@
 results (within float tolerance: other matmul shapes may round differently)."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -170,7 +171,7 @@ def test_distributed_initialize_refuses_bad_arguments_before_starting_anything(k
     assert jax.process_count() == 1
 
 
-def test_distributed_initialize_outside_a_cluster_says_what_to_pass():
+def test_distributed_initialize_outside_a_cluster_says_what_to_pass(tmp_path):
     # a fresh process (initialize must come before JAX starts), no cluster in its environment
     code = "import vmaptune as vt; vt.distributed.initialize()"
     cluster = ("SLURM_", "OMPI_", "PMI_", "KUBERNETES_", "JAX_COORDINATOR", "TPU_", "CLOUD_TPU", "MEGASCALE_")
@@ -180,6 +181,31 @@ def test_distributed_initialize_outside_a_cluster_says_what_to_pass():
     assert "vt.distributed.initialize(coordinator_address=None, num_processes=None, process_id=None) found no " \
            "cluster" in done.stderr, done.stderr[-2000:]
     assert "coordinator_address='host:port'" in done.stderr and "leave the call out" in done.stderr
+    config = tmp_path / "c.toml"
+    config.write_text("dataset = 'iris'\nepochs = 1\n[space]\nlearning_rate = 0.01\n")
+    code = f"from vmaptune.cli import main; raise SystemExit(main(['run', {str(config)!r}, '--distributed']))"
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--distributed found no cluster" in done.stderr, done.stderr[-2000:]
+    assert "--coordinator HOST:PORT" in done.stderr and "leave --distributed out" in done.stderr
+
+
+def test_a_coordinator_port_in_use_is_named_before_joining(tmp_path):
+    """JAX's coordinator server crashed (a segmentation fault, no message) on a port in use."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ValueError, match=rf"coordinator_address='localhost:{port}': port {port} is already in use "
+                                             rf"on this host .* Give every process another free port \(e\.g\. localhost:"):
+            distributed.initialize(f"localhost:{port}", 2, 0)
+        assert jax.process_count() == 1
+        config = tmp_path / "c.toml"
+        config.write_text("dataset = 'iris'\nepochs = 1\n[space]\nlearning_rate = 0.01\n")
+        code = (f"from vmaptune.cli import main; raise SystemExit(main(['run', {str(config)!r}, '--coordinator', "
+                f"'localhost:{port}', '--num-processes', '2', '--process-id', '0']))")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and f"--coordinator localhost:{port}: port {port} is already in use" in done.stderr, \
+        done.stderr[-2000:]
 
 
 def test_one_process_helpers_change_nothing():

@@ -167,7 +167,7 @@ def _join_processes(args) -> None:
         if not getattr(args, "distributed", False) and None in flags:
             raise ValueError("--coordinator, --num-processes and --process-id go together (or use --distributed "
                              "to let JAX find them on a cluster).")
-        distributed.initialize(*flags)
+        distributed.initialize(*flags, _words=distributed.CLI_WORDS)
 
 
 def _demo(args) -> int:

@@ -23,8 +23,10 @@ change speed (bench/RESULTS.md has the measurements that set the defaults):
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import socket
 import sys
 from typing import Any
 
@@ -75,12 +77,23 @@ def configure_cpu_devices(count: int | None = None) -> int:
 _CHOSEN = None  # the CPU device count configure_cpu_devices set (a later call may change its own choice)
 _GIVEN: dict = {"num_processes": None}  # what initialize was told
 
+#: How initialize's errors name its arguments: in Python, and on the command line (cli.py's flags).
+PYTHON_WORDS = {"coordinator": "coordinator_address={!r}", "num_processes": "num_processes={}",
+                "process_id": "process_id={}", "all": "coordinator_address='host:port' (process 0's host and a free "
+                "port), num_processes, and this process's process_id (0 to num_processes - 1)",
+                "detect": "vt.distributed.initialize(coordinator_address={!r}, num_processes={!r}, process_id={!r})",
+                "alone": "A search on this machine alone needs no initialize: leave the call out"}
+CLI_WORDS = {"coordinator": "--coordinator {}", "num_processes": "--num-processes {}", "process_id": "--process-id {}",
+             "all": "--coordinator HOST:PORT (process 0's host and a free port), --num-processes N, and this "
+             "process's --process-id I (0 to N - 1)", "detect": "--distributed",
+             "alone": "A search on this machine alone needs none of these flags: leave --distributed out"}
+
 
 # -- many processes ---------------------------------------------------------------------------------------
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, *, local_device_ids=None, cpu_devices: int | None = None,
                initialization_timeout: int = 300, heartbeat_timeout_seconds: int = 100,
-               shutdown_timeout_seconds: int = 300) -> None:
+               shutdown_timeout_seconds: int = 300, _words: dict = PYTHON_WORDS) -> None:
     """Joins this process to a multi-process run (`jax.distributed.initialize`); call it first,
     before anything else uses JAX, with the same arguments in every process.
 
@@ -94,17 +107,20 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ValueError(f"{name}={value!r} must be an integer >= 0 (or None: detected from the cluster).")
     if num_processes is not None and process_id is not None and process_id >= num_processes:
-        raise ValueError(f"process_id={process_id} must be below num_processes={num_processes} (ids run from 0).")
+        raise ValueError(f"{_words['process_id'].format(process_id)} must be below "
+                         f"{_words['num_processes'].format(num_processes)} (ids run from 0).")
     if coordinator_address is not None and (not isinstance(coordinator_address, str)
                                             or not coordinator_address.rpartition(":")[2].isdigit()):
-        raise ValueError(f"coordinator_address={coordinator_address!r} must be 'host:port' (process 0's address "
-                         "and a free port, e.g. 'node001:8476').")
+        raise ValueError(f"{_words['coordinator'].format(coordinator_address)} must be 'host:port' (process 0's "
+                         "address and a free port, e.g. 'node001:8476').")
     if cpu_devices is not None and configure_cpu_devices(cpu_devices) != cpu_devices and cpu_devices != 1:
         why = ("XLA_FLAGS sets --xla_force_host_platform_device_count" if "xla_force_host_platform_device_count"
                in os.environ.get("XLA_FLAGS", "") else "JAX's device count was set elsewhere (jax_num_cpu_devices "
                "or JAX_NUM_CPU_DEVICES), or JAX has started already")
         raise ValueError(f"cpu_devices={cpu_devices} cannot be applied: {why}. Call vt.distributed.initialize "
                          f"first, before anything uses JAX, or set {CPU_DEVICES_ENV}={cpu_devices} before starting.")
+    if process_id == 0 and coordinator_address is not None:
+        _check_port_free(coordinator_address, _words)
     try:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     except (RuntimeError, AttributeError):  # an old JAX: its default CPU collectives
@@ -122,16 +138,44 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
         if "defined" not in str(err):  # JAX's "coordinator_address should be defined." and the like
             raise
         raise ValueError(
-            f"vt.distributed.initialize(coordinator_address={coordinator_address!r}, num_processes={num_processes!r}, "
-            f"process_id={process_id!r}) found no cluster to fill in the missing ones (JAX: {err}): this process "
-            f"runs under none of SLURM, Open MPI, Kubernetes or a Cloud TPU pod. Pass all three, the same address "
-            f"and count in every process: coordinator_address='host:port' (process 0's host and a free port), "
-            f"num_processes, and this process's process_id (0 to num_processes - 1). A search on this machine "
-            f"alone needs no initialize: leave the call out.") from None
+            f"{_words['detect'].format(coordinator_address, num_processes, process_id)} found no cluster to tell this process's place in a multi-process run (JAX: {err}): "
+            f"this process runs under none of SLURM, Open MPI, Kubernetes or a Cloud TPU pod. Pass all three, the "
+            f"same address and count in every process: {_words['all']}. {_words['alone']}.") from None
     _GIVEN["num_processes"] = num_processes
     sys.stderr.write(f"vmaptune: joined as process {jax.process_index()} of {jax.process_count()}.\n")
     _say_which_process_failed(heartbeat_timeout_seconds, shutdown_timeout_seconds)
     interrupts.leave_the_cluster_on_sigterm()
+
+
+def _check_port_free(coordinator_address: str, words: dict) -> None:
+    """Process 0 serves the coordinator on the address's port, on every interface of its host. A
+    port already taken (another run, or one still ending) crashed JAX's server with a segmentation
+    fault and no word of why: said here, before joining. (SO_REUSEADDR as gRPC's own server sets
+    it, so a closed run's lingering connections do not count.)"""
+    port = int(coordinator_address.rpartition(":")[2])
+    for family, host in ((socket.AF_INET6, "::"), (socket.AF_INET, "")):
+        try:
+            probe = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:  # (no IPv6 on this host)
+            continue
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as err:
+                if err.errno != errno.EADDRINUSE:
+                    return  # (not ours to judge: JAX says what it finds)
+                raise ValueError(f"{words['coordinator'].format(coordinator_address)}: port {port} is already in use "
+                                 f"on this host (another run, or a program listening there), and process 0 serves "
+                                 f"the coordinator on it. Give every process another free port (e.g. "
+                                 f"{coordinator_address.rpartition(':')[0]}:{_a_free_port()}).") from None
+        return
+
+
+def _a_free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
 
 
 def given_num_processes() -> int | None:
