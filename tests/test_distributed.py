@@ -227,3 +227,22 @@ def test_the_run_command_wants_all_three_process_flags(tmp_path, capsys):
     config.write_text('dataset = "iris"\n[space]\nlearning_rate = {type = "LogUniform", low = 0.001, high = 0.1}\n')
     assert cli.main(["run", str(config), "--coordinator", "localhost:1234", "--no-progress"]) == 2
     assert "--coordinator, --num-processes and --process-id go together" in capsys.readouterr().err
+
+
+def test_a_process_that_never_comes_to_an_exchange_is_said_as_process_lost(monkeypatch):
+    """Process 0 stopped before the search (a Ctrl-C while data loaded): process 1's exchange got
+    gloo's raw DEADLINE_EXCEEDED after 30 s; now an error that says what happened and where to look."""
+    from jax.experimental import multihost_utils
+
+    def never_answered(*args, **kwargs):
+        raise jax.errors.JaxRuntimeError("UNKNOWN: Gloo context initialization failed: DEADLINE_EXCEEDED: "
+                                         "GetKeyValue() timed out with key: cpu:gloo/0,2048/0")
+
+    monkeypatch.setattr(multihost_utils, "process_allgather", never_answered)
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    with pytest.raises(distributed.ProcessLost, match=r"process 1 of 2 waited for the others in an exchange "
+                                                      r"\(smallest\) and one of them never came \(JAX: UNKNOWN: Gloo "
+                                                      r"context .*DEADLINE_EXCEEDED.*\)\. It ended or was stopped "
+                                                      r"\(Ctrl-C, an error, a kill\).*its own output says why"):
+        distributed.smallest(1.0)

@@ -88,6 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         except (ValueError, TypeError, OSError) as err:
             return _failed(args.command, err)
+        except RuntimeError as err:
+            from vmaptune.distributed import ProcessLost
+
+            if not isinstance(err, ProcessLost):
+                raise
+            print(f"vmaptune {args.command}: error: {err}", file=sys.stderr)  # (one line: the cause is elsewhere)
+            return FAILED
         except KeyboardInterrupt:
             print(f"vmaptune {args.command}: interrupted before any member trained; nothing to keep.", file=sys.stderr)
             return INTERRUPTED

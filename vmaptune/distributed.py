@@ -24,6 +24,7 @@ change speed (bench/RESULTS.md has the measurements that set the defaults):
 from __future__ import annotations
 
 import errno
+import functools
 import math
 import os
 import socket
@@ -225,6 +226,32 @@ def whole_rows(rows: int) -> int:
     return -(-int(rows) // n) * n
 
 
+class ProcessLost(RuntimeError):
+    """Another process of a multi-process run stopped answering in an exchange (it ended: Ctrl-C, an
+    error or a kill, before it got there)."""
+
+
+def _exchange(fn):
+    """fn, a host-side exchange between processes, with JAX's error for a process that never came
+    (gloo's DEADLINE_EXCEEDED after 30 s, the coordinator UNAVAILABLE) said as ProcessLost: which
+    process waited, in what, and where to look."""
+    @functools.wraps(fn)
+    def exchange(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except jax.errors.JaxRuntimeError as err:
+            if jax.process_count() == 1:
+                raise
+            first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+            raise ProcessLost(f"process {jax.process_index()} of {jax.process_count()} waited for the others in an "
+                              f"exchange ({fn.__name__}) and one of them never came (JAX: {first}). It ended or was "
+                              f"stopped (Ctrl-C, an error, a kill) before getting there: its own output says why. "
+                              f"Start every process again (with --resume / resume=True where a run directory "
+                              f"holds checkpoints).") from err
+    return exchange
+
+
+@_exchange
 def to_host(tree):
     """A device pytree as numpy, gathered from every process when its arrays span several (every
     process gets the whole arrays). PRNG keys come back as their raw uint32 data."""
@@ -240,6 +267,7 @@ def to_host(tree):
     return jax.tree.map(np.asarray, jax.device_get(tree))
 
 
+@_exchange
 def agree(value):
     """Process 0's `value` (a number or array) in every process: for choices a process makes from
     its own clock (the cost model's timings), which must not differ between processes."""
@@ -251,6 +279,7 @@ def agree(value):
     return out.item() if np.ndim(out) == 0 and not isinstance(value, np.ndarray) else np.asarray(out)
 
 
+@_exchange
 def smallest(value: float) -> float:
     """The smallest of every process's `value` (itself in one process)."""
     if jax.process_count() == 1:
@@ -260,6 +289,7 @@ def smallest(value: float) -> float:
     return type(value)(np.min(multihost_utils.process_allgather(np.asarray(value))))
 
 
+@_exchange
 def check_same_everywhere(facts: dict[str, str], fix: str) -> None:
     """Raises, in every process, when the processes' `facts` (name -> text) differ; the error
     names each fact that differs from process 0's and both values. Every process must run the same
@@ -281,15 +311,16 @@ def check_same_everywhere(facts: dict[str, str], fix: str) -> None:
     differ = [i for i in range(len(digests)) if not np.array_equal(digests[i], digests[0])]
     if not differ:
         return
+    # every process's facts to every process, so each error (process 0's too) names the differences
     size = int(np.max(multihost_utils.process_allgather(np.asarray(len(blob), np.int64))))
     mine = np.zeros(size, np.uint8)
     mine[:len(blob)] = np.frombuffer(blob, np.uint8)
-    zero = json.loads(bytes(np.asarray(multihost_utils.broadcast_one_to_all(mine))).rstrip(b"\0"))
-    me = jax.process_index()
-    lines = "".join(f"\n  {k}: process 0 has {zero.get(k)!r}, process {me} has {facts.get(k)!r}"
-                    for k in sorted(set(zero) | set(facts)) if zero.get(k) != facts.get(k))
-    raise ValueError(f"the processes of this run differ: process(es) {differ} from process 0{lines or ' (see their errors)'}"
-                     f"\n{fix}")
+    everyone = [json.loads(bytes(row).rstrip(b"\0")) for row in np.asarray(multihost_utils.process_allgather(mine))]
+    zero, shown = everyone[0], differ[:3]
+    lines = "".join(f"\n  {k}: process 0 has {zero.get(k)!r}, process {i} has {everyone[i].get(k)!r}"
+                    for i in shown for k in sorted(set(zero) | set(everyone[i])) if zero.get(k) != everyone[i].get(k))
+    more = f"\n  (and {len(differ) - len(shown)} more processes)" if len(differ) > len(shown) else ""
+    raise ValueError(f"the processes of this run differ: process(es) {differ} from process 0{lines}{more}\n{fix}")
 
 
 def any_process(flag: bool) -> bool:
@@ -310,6 +341,7 @@ def raise_if_interrupted() -> None:
         raise interrupts.TimeBudgetSpent()
 
 
+@_exchange
 def barrier(name: str) -> None:
     """Waits until every process got here (no-op in one process)."""
     if jax.process_count() > 1:
