@@ -621,3 +621,44 @@ def test_an_attention_model_with_max_pooling_trains_the_same_in_the_quick_progra
     for name in ("train_loss", "val_loss"):
         np.testing.assert_allclose(quick_curves[name], usual_curves[name], rtol=1e-4)
     assert_close_trees(quick.members.params, usual.members.params)
+
+
+# -- a loss that reads hyperparameters ----------------------------------------------------------------------
+def smoothed_cross_entropy(outputs, targets, hp):
+    """Cross-entropy against labels smoothed by the member's label_smoothing."""
+    labels = optax.smooth_labels(jax.nn.one_hot(targets, outputs.shape[-1]), hp["label_smoothing"])
+    return optax.softmax_cross_entropy(outputs, labels)
+
+
+def test_a_loss_of_yours_reads_the_members_hyperparameters_and_new_values_never_recompile(digits):
+    """fn(outputs, targets, hp): label smoothing searched like any hyperparameter. A member at 0
+    trains as the built-in cross-entropy does; new values compile nothing."""
+    space = vt.Space(learning_rate=vt.Fixed(0.05), label_smoothing=vt.Uniform(0.0, 0.3))
+    model = vt.MLP(hidden=1, units=16, loss=smoothed_cross_entropy)
+    grid = vt.GridSearch(values={"label_smoothing": [0.0, 0.2]}, population=2)
+    result = vt.tune(model, space, digits, grid, epochs=2, progress=False)
+    plain = vt.tune(vt.MLP(hidden=1, units=16), vt.Space(learning_rate=vt.Fixed(0.05)), digits,
+                    vt.RandomSearch(population=1), epochs=2, progress=False)
+    np.testing.assert_allclose(result.curves["val_loss"][0], plain.curves["val_loss"][0], rtol=1e-5)
+    np.testing.assert_allclose(result.curves["train_loss"][0], plain.curves["train_loss"][0], rtol=1e-5)
+    assert (result.curves["val_loss"][1] > result.curves["val_loss"][0] + 0.1).all()  # smoothed targets: larger loss
+    before = dict(engine.TRACE_COUNTS)
+    vt.tune(model, space, digits, vt.GridSearch(values={"label_smoothing": [0.05, 0.1]}, population=2), epochs=2,
+            progress=False)
+    assert dict(engine.TRACE_COUNTS) == before
+
+
+def test_a_loss_reading_a_name_the_space_lacks_is_named_before_anything_compiles(digits):
+    space = vt.Space(learning_rate=vt.Fixed(0.05), label_smoothing=vt.Uniform(0.0, 0.3))
+
+    def typo(outputs, targets, hp):
+        return optax.softmax_cross_entropy_with_integer_labels(outputs, targets) * hp["label_smothing"]
+
+    before = dict(engine.TRACE_COUNTS)
+    with pytest.raises(ValueError, match=r"loss 'typo' reads hp\['label_smothing'\], which the space does not name\. "
+                                         r"Did you mean 'label_smoothing' \(a typo in your loss\)\?"):
+        vt.build_program(vt.MLP(hidden=1, units=8, loss=typo), space, digits)
+    with pytest.raises(ValueError, match=r"space has 'label_smoothing', which the model and optimizer do not read.*"
+                                         r"a loss of yours reads any it is given: loss=fn\(outputs, targets, hp\)"):
+        vt.build_program(vt.MLP(hidden=1, units=8), space, digits)
+    assert dict(engine.TRACE_COUNTS) == before

@@ -174,7 +174,7 @@ def member_update(program: Program, params, opt_state, model_state, key, hp_m, t
 
     def loss_fn(p):
         out, new_model_state = program.model.apply(p, model_state, xb, hp_m, train=True, key=dropout_key)
-        return program.loss(out, yb, weights), new_model_state
+        return program.loss(out, yb, weights, hp_m), new_model_state
 
     tree = params if layout is None else layout.unravel_one(params)
     (loss, new_model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(tree)
@@ -325,7 +325,7 @@ def _evaluate(program: Program, params, model_state, hp, fold, data: DataArrays,
 
         def scored(n=None):
             cut = (lambda tree: tree) if n is None else (lambda tree: jax.tree.map(lambda a: a[:n], tree))
-            return program.loss(cut(out), cut(y_fold)), program.metric.score(cut(fitted), cut(y))
+            return program.loss(cut(out), cut(y_fold), hp=hp_m), program.metric.score(cut(fitted), cut(y))
 
         if lengths is None:
             return scored()

@@ -290,28 +290,76 @@ CLASSIFICATION_LOSSES = {"mse": _probability_squared_error}
 
 @dataclasses.dataclass(frozen=True)
 class Loss:
-    """A training loss: per_example(outputs (n, k), targets) -> (n,); the step minimises its mean
-    over a member's own rows (row weights zero out padded rows)."""
+    """A training loss: per_example(outputs (n, k), targets) -> (n,), or with takes_hp
+    per_example(outputs, targets, hp), hp the member's hyperparameters (scalars, traced: label
+    smoothing, a focal loss's gamma, Huber's delta, searched like any other); the step minimises
+    its mean over a member's own rows (row weights zero out padded rows). names: the
+    hyperparameters it reads (build_program finds them: reading_names)."""
 
     name: str
-    per_example: Callable[[jax.Array, jax.Array], jax.Array]
+    per_example: Callable[..., jax.Array]
+    takes_hp: bool = False
+    names: tuple[str, ...] = ()
 
-    def __call__(self, out: jax.Array, y: jax.Array, weights: jax.Array | None = None) -> jax.Array:
-        per_row = self.per_example(out, y)
+    def per_row(self, out: jax.Array, y: jax.Array, hp=None) -> jax.Array:
+        """(n,) losses of one member's rows."""
+        return self.per_example(out, y, hp) if self.takes_hp else self.per_example(out, y)
+
+    def __call__(self, out: jax.Array, y: jax.Array, weights: jax.Array | None = None, hp=None) -> jax.Array:
+        per_row = self.per_row(out, y, hp)
         if weights is None:
             return jnp.mean(per_row)
         return jnp.sum(per_row * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
+    def reading_names(self, hp: dict, out, y) -> "Loss":
+        """This loss with `names`: those of hp (name -> ShapeDtypeStruct) its function reads, found
+        by tracing it once on shapes (nothing compiles). A name it reads that hp lacks is an error."""
+        if not self.takes_hp:
+            return self
+        read: list[str] = []
+
+        class Reading(dict):  # (the traced values, noting each name asked for)
+            def __getitem__(self, name):
+                read.append(name)
+                if name not in self:
+                    close = difflib.get_close_matches(str(name), list(self), n=1)
+                    hint = f" Did you mean {close[0]!r} (a typo in your loss)?" if close else ""
+                    raise KeyError(f"loss {loss_name!r} reads hp[{name!r}], which the space does not name.{hint} "
+                                   f"Otherwise add it, e.g. {name}=vt.Fixed(...) or a distribution to search.")
+                return dict.__getitem__(self, name)
+
+            def get(self, name, default=None):
+                read.append(name)
+                return dict.get(self, name, default)
+
+        loss_name = self.name
+        jax.eval_shape(lambda o, t, h: self.per_example(o, t, Reading(h)), out, y, hp)
+        return dataclasses.replace(self, names=tuple(n for n in dict.fromkeys(read) if n in hp))
+
+
+def _takes_hp(fn: Callable) -> bool:
+    """Whether a loss function of yours takes the member's hyperparameters: a third positional
+    parameter (fn(outputs, targets, hp))."""
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # (a builtin: two arguments)
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3 and positional[2].default is inspect.Parameter.empty
+
 
 def get_loss(loss: "str | Callable | Loss | None", task: str) -> Loss:
     """The training loss: a name from LOSSES (default cross_entropy or mse; "mse" on a classifier
-    is CLASSIFICATION_LOSSES'), a vt Loss, or your own fn(outputs, targets) -> per-example loss (n,)."""
+    is CLASSIFICATION_LOSSES'), a vt Loss, or your own fn(outputs, targets) -> per-example loss (n,),
+    or fn(outputs, targets, hp) reading the member's hyperparameters."""
     if isinstance(loss, Loss):
         return loss
     if loss is None:
         loss = DEFAULT_LOSS[task]
     if callable(loss):
-        return Loss(getattr(loss, "__name__", "custom"), loss)
+        return Loss(getattr(loss, "__name__", "custom"), loss, takes_hp=_takes_hp(loss))
     if not isinstance(loss, str) or loss not in LOSSES:
         raise ValueError(f"loss={loss!r} is unknown; choose from {sorted(LOSSES)} or pass a function "
                          f"fn(outputs, targets) -> per-example loss of shape (n,).")

@@ -129,7 +129,8 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     built = model.build(space, data.spec, group)
     optimizer = PopulationOptimizer.from_space(space) if optimizer is None else \
         CustomOptimizer.from_factory(optimizer, space)
-    known = built.hyperparameters() | optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS)
+    loss = _loss_reading_names(loss, space, data)
+    known = built.hyperparameters() | optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS) | set(loss.names)
     check_int_at_least("evaluate_every", evaluate_every, 1)
     if evaluate_every > 1 and early_stopping is not None:
         raise ValueError(f"evaluate_every={evaluate_every} with early_stopping={early_stopping!r}: early stopping "
@@ -151,7 +152,8 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
                 hint += (f" ({model!r} takes **kwargs, whose names vmaptune cannot see: name each argument the "
                          f"space sets, e.g. def build({name}=..., **rest).)")
             raise ValueError(f"space has {name!r}, which the model and optimizer do not read.{hint} "
-                             f"Known names: {sorted(known)}.")
+                             f"Known names: {sorted(known)} (a loss of yours reads any it is given: "
+                             f"loss=fn(outputs, targets, hp)).")
     for name, readers in (optimizer.unread(space) if isinstance(optimizer, PopulationOptimizer) else {}).items():
         warn(f"space searches {name}={space[name]!r}, which only the optimizers {list(readers)} read; the "
              f"space's optimizer is {list(optimizer.kinds)}, so every value trains alike. Drop {name!r}, or "
@@ -165,6 +167,22 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
                    min_batch_size=smallest, variable_batch=smallest != largest, shared_order=bool(shared_order),
                    early_stopping=early_stopping, devices=check_devices(devices), evaluate_every=int(evaluate_every),
                    member_block=_member_block(built, space, check_member_block(member_block), data, largest))
+
+
+def _loss_reading_names(loss: Loss, space: Space, data: Dataset) -> Loss:
+    """A loss of yours that takes the member's hyperparameters (fn(outputs, targets, hp)), with the
+    names it reads found by tracing it on shapes; one the space lacks is an error naming it."""
+    if not loss.takes_hp:
+        return loss
+    hp = {n: jax.ShapeDtypeStruct(np.shape(v), np.asarray(v).dtype) for n, v in one_member(space).items()}
+    out = jax.ShapeDtypeStruct((2, data.n_outputs), jnp.float32)
+    y = jax.ShapeDtypeStruct((2,) + tuple(data.y_train.shape[1:]), data.y_train.dtype)
+    try:
+        return loss.reading_names(hp, out, y)
+    except KeyError as err:
+        raise ValueError(str(err.args[0]) if err.args else str(err)) from None
+    except Exception:  # (its other failures: check_outputs says them, with the model's real outputs)
+        return loss
 
 
 def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, metric: Metric | None = None) -> None:
@@ -206,7 +224,7 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
                f"optax.softmax_cross_entropy_with_integer_labels, or jax.nn.one_hot(y, {data.n_outputs}) inside "
                f"your function" if data.task == "classification" else f"shape {('batch',) + y.shape[1:]}")
     try:
-        per_example = jax.eval_shape(loss.per_example, out, y)
+        per_example = jax.eval_shape(loss.per_row, out, y, hp)
     except (TypeError, ValueError) as err:
         raise ValueError(f"loss {loss.name!r} fails on outputs {out.shape} and targets {y.shape} ({err}). Its targets "
                          f"are {targets}.") from err
