@@ -20,9 +20,11 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import vmaptune as vt
 from vmaptune.metrics import METRICS, in_target_units
 
-# Each entry: a scikit-learn check the estimators do not pass, and why. None at present: every check
-# of scikit-learn's suite passes for both estimators.
-EXPECTED_FAILED: dict[str, str] = {}
+# Each entry: a scikit-learn check the estimators do not pass, and why.
+FLOAT32 = ("weights equal repeated rows up to float32's rounding (the networks train in float32: relative "
+           "differences of about 2e-6 in predict_proba), not to the check's rtol=1e-7")
+EXPECTED_FAILED: dict[str, str] = {"check_sample_weight_equivalence_on_dense_data": FLOAT32,
+                                   "check_sample_weight_equivalence_on_sparse_data": FLOAT32}
 
 
 def expected_failed(estimator):
@@ -632,3 +634,37 @@ def test_early_stopping_without_tol_stops_on_a_plateau_as_scikit_learns_default(
     assert estimator._stopping().min_delta == 1e-4 == vt.MLPClassifier(early_stopping=True, tol=1e-4)._stopping().min_delta
     assert vt.MLPClassifier(early_stopping=True, tol=0.0)._stopping().min_delta == 0.0
     assert vt.MLPClassifier()._stopping() is None  # without early_stopping, None trains every epoch
+
+
+def test_sample_weight_weighs_every_candidates_folds_and_the_refit(iris):
+    """fit(X, y, sample_weight=w) as scikit-learn passes it to each fold's and the refit's fit:
+    equal weights change nothing; other weights reach the folds and the refit."""
+    X, y = iris
+    est = vt.MLPClassifier(n_units=8, epochs=3, batch_size=32, random_state=0)
+    grid = {"learning_rate": [0.01, 0.05]}
+
+    def search(weights):
+        return vt.PopulationSearchCV(est, grid, cv=3, random_state=0).fit(X, y, sample_weight=weights)
+
+    plain, ones, heavy = search(None), search(np.ones(len(y))), search(np.where(y == 2, 5.0, 1.0))
+    np.testing.assert_array_equal(plain.cv_results_["mean_test_score"], ones.cv_results_["mean_test_score"])
+    assert not np.array_equal(plain.search_results_.curves["train_loss"], heavy.search_results_.curves["train_loss"])
+    alone = clone(est).set_params(**heavy.best_params_).fit(X, y, sample_weight=np.where(y == 2, 5.0, 1.0))
+    assert heavy.best_estimator_.loss_curve_ == alone.loss_curve_  # the refit weighs the rows too
+    unweighted = clone(est).set_params(**heavy.best_params_).fit(X, y)
+    assert unweighted.loss_curve_ != alone.loss_curve_
+
+
+@pytest.mark.parametrize("estimator", [vt.MLPClassifier, vt.MLPRegressor])
+def test_integer_sample_weights_equal_repeated_rows_up_to_float32(estimator):
+    """scikit-learn's check_sample_weight_equivalence at float32's tolerance (see EXPECTED_FAILED):
+    full-batch steps, and the input scaling's statistics weighted too. A weight of 0 drops a row."""
+    rng = np.random.RandomState(42)
+    X, y = rng.rand(15, 30), rng.randint(0, 3, size=15)
+    sw = rng.randint(0, 5, size=15)
+    make = lambda: estimator(n_units=16, learning_rate=1e-2, epochs=20, random_state=0)  # noqa: E731
+    weighted = make().fit(X, y, sample_weight=sw)
+    repeated = make().fit(X.repeat(sw, axis=0), y.repeat(sw))
+    predict = "predict_proba" if estimator is vt.MLPClassifier else "predict"
+    np.testing.assert_allclose(getattr(weighted, predict)(X), getattr(repeated, predict)(X), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-5)

@@ -272,3 +272,43 @@ def test_a_search_with_jax_enable_x64_on_trains_in_float32_as_without(digits, st
         predictions = model.predict(digits.raw("test")[0])
     np.testing.assert_allclose(got.curves["val_loss"], want.curves["val_loss"], rtol=1e-5, atol=1e-6)
     assert (predictions == want.best_model().predict(digits.raw("test")[0])).mean() > 0.99
+
+
+# -- sample weights ----------------------------------------------------------------------------------------
+def _iris_split(sample_weight=None, duplicate: int = 0):
+    """iris, standardised once, as 100 training rows (the first `duplicate` rows again at the end)
+    and 50 validation rows of its own, so the two ways of weighing rows share every other row."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    X, y = (X[order] - X.mean(0)) / X.std(0), y[order]
+    Xt, yt = np.r_[X[:100], X[:duplicate]], np.r_[y[:100], y[:duplicate]]
+    return vt.Dataset.from_arrays(Xt, yt, "classification", validation=(X[100:], y[100:]), test_fraction=0,
+                                  standardize=False, sample_weight=sample_weight)
+
+
+def test_a_row_of_weight_two_trains_as_that_row_twice():
+    """Full-batch gradient descent: weights 2 on 20 rows give the steps those rows repeated give."""
+    weights = np.r_[np.full(20, 2.0), np.ones(80)]
+    space = vt.Space(learning_rate=vt.LogUniform(0.05, 0.5), optimizer=vt.Fixed("sgd"))
+    weighted = vt.tune(vt.MLP(hidden=1, units=8), space, _iris_split(weights), vt.RandomSearch(population=3),
+                       epochs=5, batch_size=100, progress=False)
+    twice = vt.tune(vt.MLP(hidden=1, units=8), space, _iris_split(duplicate=20), vt.RandomSearch(population=3),
+                    epochs=5, batch_size=120, progress=False)
+    np.testing.assert_allclose(weighted.curves["val_loss"], twice.curves["val_loss"], rtol=1e-5)
+    np.testing.assert_allclose(weighted.curves["train_loss"], twice.curves["train_loss"], rtol=1e-5)
+    plain = vt.tune(vt.MLP(hidden=1, units=8), space, _iris_split(), vt.RandomSearch(population=3), epochs=5,
+                    batch_size=100, progress=False)
+    assert np.abs(plain.curves["val_loss"] - weighted.curves["val_loss"]).max() > 1e-3  # the weights mattered
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_equal_weights_train_as_none_under_cv_minibatches_and_a_refit(scale):
+    """Every row weighing `scale`: the loss is a weighted mean, so nothing changes (1: bit for bit)."""
+    space = vt.Space(learning_rate=vt.LogUniform(0.01, 0.1), batch_size=vt.Choice([16, 32]))
+    runs = [vt.tune(vt.MLP(hidden=1, units=8), space, _iris_split(weights), vt.RandomSearch(population=4), epochs=3,
+                    cv=3, refit=1, progress=False) for weights in (None, np.full(100, scale))]
+    for name in ("train_loss", "val_loss"):
+        np.testing.assert_allclose(runs[0].curves[name], runs[1].curves[name], rtol=0 if scale == 1 else 1e-5)
+    np.testing.assert_allclose(runs[0].members["score"], runs[1].members["score"], rtol=0 if scale == 1 else 1e-5)

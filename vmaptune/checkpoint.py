@@ -121,7 +121,8 @@ def source_fingerprint(model) -> str:
 def data_fingerprint(data) -> str:
     """'<name> <task>: <n> train / <n> validation / <n> test rows, sha256 <hex>' of every split."""
     digest = hashlib.sha256(data.task.encode())
-    for name in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test"):
+    weighted = ("w_train", "w_val") if getattr(data, "w_train", None) is not None else ()  # (unweighted: as before)
+    for name in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test", *weighted):
         array = np.ascontiguousarray(np.asarray(getattr(data, name)))
         digest.update(f"{name}{array.dtype}{array.shape}".encode())
         digest.update(array.tobytes())

@@ -77,6 +77,10 @@ class Dataset:
     x_mean: np.ndarray | None = None
     x_std: np.ndarray | None = None
     classes: np.ndarray | None = None  # the original label of each class id (classification)
+    # (n_train,) and (n_val,) float32 row weights of the training loss (sample_weight), or None:
+    # every row weighs the same. Scores are not weighted, as scikit-learn's searches score.
+    w_train: Any = None
+    w_val: Any = None
 
     def __post_init__(self):
         if self.x_mean is not None:  # (a trained model's predict refuses them: it scales its inputs itself)
@@ -147,6 +151,13 @@ class Dataset:
         The test split is never part of it."""
         return (jnp.concatenate([self.X_train, self.X_val]), jnp.concatenate([self.y_train, self.y_val]))
 
+    def pool_weights(self) -> jax.Array | None:
+        """The pool's row weights (train then validation), or None where rows weigh the same."""
+        if self.w_train is None:
+            return None
+        val = jnp.ones(self.X_val.shape[0], jnp.float32) if self.w_val is None else self.w_val
+        return jnp.concatenate([self.w_train, val])
+
     def folds(self, k: int, seed: int = 0) -> np.ndarray:
         """(n_pool,) fold id 0..k-1 of every pool row: fixed by `seed`, stratified by class for
         classification (each fold gets its share of every class)."""
@@ -191,6 +202,7 @@ class Dataset:
         standardize: bool = True,
         name: str = "arrays",
         feature_names: Sequence[str] | None = None,
+        sample_weight: Any = None,
     ) -> "Dataset":
         """Checks X (n, ...) and y ((n,), or (n, k) for regression), splits them and scales them.
 
@@ -199,7 +211,10 @@ class Dataset:
         (test_fraction=0: no test split; a refit then trains but has no test_score).
         Float inputs are standardised per value with the training split's statistics; integer
         arrays (token ids) are kept as they are (a DataFrame's columns are numbers, whatever their
-        dtype: standardised). Regression targets are standardised too."""
+        dtype: standardised). Regression targets are standardised too.
+        sample_weight: (n,) weights of X's rows in the training loss (a row of weight 2 counts as
+        two), as scikit-learn's fit(X, y, sample_weight) takes them; rows of a `validation` given
+        apart weigh their mean (they train under cv and in a refit). Scores are not weighted."""
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"seed must be an integer (it fixes the validation / test split), got {seed!r}; "
                             f"e.g. seed=0.")
@@ -211,6 +226,7 @@ class Dataset:
                  f"are (token ids), not standardised. For images, pass X.astype('float32') to have them "
                  f"standardised with the training split's statistics.")
         X, y, classes = _check_arrays(X, y, task)
+        weights = None if sample_weight is None else check_sample_weight(sample_weight, len(y))
         n_classes = None if classes is None else len(classes)
         given = {}
         for split_name, pair in (("validation", validation), ("test", test)):
@@ -242,14 +258,16 @@ class Dataset:
         parts = {"train": (X[train], y[train]),
                  "val": given.get("validation", (X[val], y[val])),
                  "test": given.get("test", (X[test_rows], y[test_rows]))}
+        # the training rows' statistics, weighted as the loss weighs them (a row of weight 2 counts as
+        # two rows here too: weights equal repeated rows)
+        train_weights = None if weights is None else weights[train].astype(np.float64)
         x_mean = x_std = None
         if standardize and np.issubdtype(X.dtype, np.floating):
-            x_mean = parts["train"][0].mean(0)
-            x_std = parts["train"][0].std(0)
+            x_mean, x_std = _mean_std(parts["train"][0], train_weights)
             x_std = scale_or_one(x_std, x_mean)  # constant features stay constant instead of dividing by ~0
         y_mean, y_std = 0.0, 1.0
         if task == "regression" and standardize:
-            y_mean, y_std = parts["train"][1].mean(0), parts["train"][1].std(0)
+            y_mean, y_std = _mean_std(parts["train"][1], train_weights)
             _warn_constant_targets(y_std, y_mean)
             y_std = scale_or_one(y_std, y_mean)
             if y.ndim == 1:
@@ -267,10 +285,16 @@ class Dataset:
         names = tuple(feature_names) if feature_names is not None else \
             (default_feature_names(X.shape[1]) if X.ndim == 2 else ())
         (X_train, y_train), (X_val, y_val), (X_test, y_test) = (scaled(*parts[k]) for k in ("train", "val", "test"))
+        w_train = w_val = None
+        if weights is not None:
+            w_train = jax.device_put(weights[train])
+            # (a validation split given apart joins the training rows under cv and in a refit: as average rows)
+            w_val = jax.device_put(np.full(sizes["val"], weights.mean(), np.float32) if validation is not None
+                                   else weights[val])
         return cls(
             X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
             task=task, n_classes=n_classes, name=name, feature_names=names,
-            y_mean=y_mean, y_std=y_std, x_mean=x_mean, x_std=x_std, classes=classes,
+            y_mean=y_mean, y_std=y_std, x_mean=x_mean, x_std=x_std, classes=classes, w_train=w_train, w_val=w_val,
         )
 
     @classmethod
@@ -339,6 +363,34 @@ def load_dataset(name: str, **split: Any) -> Dataset:
     names = getattr(bunch, "feature_names", None)
     return Dataset.from_arrays(bunch.data, bunch.target, task,
                                feature_names=list(names) if names is not None else None, **split)
+
+
+def _mean_std(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation over the rows, weighted by `weights` (None: alike)."""
+    if weights is None or not weights.any():
+        return values.mean(0), values.std(0)
+    mean = np.average(values, axis=0, weights=weights)
+    return mean, np.sqrt(np.average(np.square(values - mean), axis=0, weights=weights))
+
+
+def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
+    """sample_weight as (n,) float32: one finite weight >= 0 per row, not all 0."""
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"sample_weight must be numbers, one per row of X; converting it failed: {err}.") from None
+    if w.ndim == 0:
+        w = np.full(n, float(w))  # (scikit-learn takes one number for every row)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight has shape {w.shape}; give one weight per row of X, shape ({n},).")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if len(bad):
+        raise ValueError(f"sample_weight must be finite and >= 0; row {bad[0]} has {float(w[bad[0]])!r} ({len(bad)} such "
+                         f"rows).")
+    if not w.any():
+        raise ValueError("sample_weight: every row's weight is zero, so nothing would be learned; give some rows a "
+                         "weight > 0.")
+    return w.astype(np.float32)
 
 
 def _check_fraction(name: str, value: Any, zero: bool = False) -> None:

@@ -91,7 +91,8 @@ class DataArrays:
     watch instead of val_rows (EarlyStopping(validation_fraction=...)), or None. scaling: each
     fold's own standardisation (FoldScaling), or None. val_counts (K,) ints, static: how many of
     its val_rows each fold holds out, where folds differ (the rest pad to the largest fold's and
-    are never scored), or None: all of them."""
+    are never scored), or None: all of them. w_train: row weights of the training loss, indexed as
+    X_train's rows (sample_weight), or None: every row weighs the same."""
 
     X_train: jax.Array
     y_train: jax.Array
@@ -103,6 +104,7 @@ class DataArrays:
     fold_rows: tuple[int, ...] | None = struct.field(pytree_node=False, default=None)
     scaling: FoldScaling | None = None
     val_counts: tuple[int, ...] | None = struct.field(pytree_node=False, default=None)
+    w_train: jax.Array | None = None
 
     @property
     def n_train(self) -> int:
@@ -131,7 +133,8 @@ class DataArrays:
 
 def data_arrays(dataset) -> DataArrays:
     """The training and validation splits of a vt.Dataset."""
-    return DataArrays(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+    return DataArrays(dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val,
+                      w_train=getattr(dataset, "w_train", None))
 
 
 # -- one member ---------------------------------------------------------------------------------------
@@ -165,7 +168,7 @@ def member_update(program: Program, params, opt_state, model_state, key, hp_m, t
                   step, layout: FlatLayout | None = None):
     """One optimizer step of ONE member, not yet applied -> (params, opt_state, model_state, loss, ok).
 
-    xb, yb: the step's rows; weights: (batch,) row weights (0 for padded rows) or None. mask:
+    xb, yb: the step's rows; weights: (batch,) row weights (0 for padded rows, sample weights) or None. mask:
     the model's update mask (weights that must not change) or None. ok: the loss and the new
     weights and model state are finite; the caller keeps the new values only where it wants
     (`select`), so a frozen or failing member stays bit-identical. layout: params, mask and the
@@ -253,10 +256,12 @@ def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows,
     hp, masks, n_train = members["hp"], members["masks"], data.n_train
     shared = shared_rows is not None and not data.folded  # one gather serves every member
     weighted = program.variable_batch
+    # each member's own row weights: padded rows of a smaller batch, or sample weights of its own rows
+    own_weights = weighted or (data.w_train is not None and not shared)
     params, opt_state = members["params"], members["opt_state"]
     vstep = jax.vmap(functools.partial(member_update, program, layout=layout),
                      in_axes=(0, 0, 0, 0, 0, 0, 0 if masks is not None else None, None if shared else 0,
-                              None if shared else 0, 0 if weighted else None, 0))
+                              None if shared else 0, 0 if own_weights else None, 0))
 
     def step_body(carry, s):
         params, opt_state, model_state, active, diverged, loss_sum = carry
@@ -276,6 +281,8 @@ def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows,
             local = jnp.broadcast_to(idx, (fold.shape[0],) + idx.shape[-1:]) if idx.ndim == 1 else idx
             idx = data.train_rows[fold[:, None], local]
         xb, yb = data.X_train[idx], data.y_train[idx]
+        if data.w_train is not None:  # (a padded row's weight stays 0)
+            weights = data.w_train[idx] if weights is None else weights * data.w_train[idx]
         if data.scaling is not None:  # (folded: every member's own rows, (members, batch, ...))
             xb, yb = data.scaling.inputs(xb, members["fold"]), data.scaling.targets(yb, members["fold"])
         # each member counts its own steps (its batch size's), so its randomness does not depend on

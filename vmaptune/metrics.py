@@ -309,7 +309,8 @@ class Loss:
         per_row = self.per_row(out, y, hp)
         if weights is None:
             return jnp.mean(per_row)
-        return jnp.sum(per_row * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+        total = jnp.sum(weights)  # (a batch whose rows all weigh 0: loss 0, no step)
+        return jnp.sum(per_row * weights) / jnp.where(total > 0, total, 1.0)
 
     def reading_names(self, hp: dict, out, y) -> "Loss":
         """This loss with `names`: those of hp (name -> ShapeDtypeStruct) its function reads, found

@@ -55,7 +55,7 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
     epochs = np.maximum(np.asarray(epochs, int), 1)
     member_ids = np.asarray(member_ids)
     X, y = data.pool()
-    arrays = engine.DataArrays(X, y, data.X_test, data.y_test)
+    arrays = engine.DataArrays(X, y, data.X_test, data.y_test, w_train=data.pool_weights())
     out: list[Refitted | None] = [None] * len(epochs)
     for program, members in programs.partition(numeric_hp, measured=False):
         hp = {k: v[members] for k, v in numeric_hp.items()}

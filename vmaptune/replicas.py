@@ -240,7 +240,7 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
     val_counts = None if len(set(n_held)) == 1 else tuple(n_held)
     stop_rows = jnp.asarray(np.stack([t[:n_stop] for t in train]), jnp.int32) if n_stop else None
     return DataArrays(X, y, X, y, train_rows=train_rows, val_rows=val_rows, stop_rows=stop_rows,
-                      fold_rows=fold_rows, scaling=scaling, val_counts=val_counts), fold
+                      fold_rows=fold_rows, scaling=scaling, val_counts=val_counts, w_train=data.pool_weights()), fold
 
 
 def fold_scaling(X, y, train: list[np.ndarray], task: str) -> FoldScaling:

@@ -33,7 +33,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from vmaptune.cv_splits import Splits, checked_splits, describe, resolve_cv
-from vmaptune.data import Dataset
+from vmaptune.data import Dataset, check_sample_weight
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import METRICS, Metric
 from vmaptune.models.base import Model
@@ -154,10 +154,11 @@ class _Network(BaseEstimator):
                                  f"search.best_estimator_.model_.save(path).")
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y, sample_weight=None, **fit_params):
         """Trains one network on X, y for `epochs` epochs (with early_stopping: on a carved-out
         validation_fraction, keeping the best epoch's weights; with tol and no early_stopping:
-        until the training loss stops improving by tol, as scikit-learn's MLPs converge)."""
+        until the training loss stops improving by tol, as scikit-learn's MLPs converge).
+        sample_weight: (n,) weights of the rows in the training loss (scores are not weighted)."""
         _refuse_fit_params(type(self).__name__, fit_params, self.get_params())
         check_int_at_least(f"{type(self).__name__}: epochs", self.epochs, 1)
         if self.batch_size != "auto":  # (scikit-learn's default: 200 rows, or all of them)
@@ -171,7 +172,7 @@ class _Network(BaseEstimator):
                 raise ValueError(f"{type(self).__name__} needs at least 2 classes in y; got 1 class: {self.classes_}.")
         seed = _seed(self.random_state, none_draws=True)
         data = _dataset(X, y, self._task, self.validation_fraction if self.early_stopping else None,
-                        seed, getattr(self, "feature_names_in_", None))
+                        seed, getattr(self, "feature_names_in_", None), sample_weight)
         hyperparameters = self._hyperparameters()
         _check_parameter_ranges(type(self).__name__, {**hyperparameters, "patience": self.patience})
         space = Space({k: self._fixed(k, v) for k, v in hyperparameters.items()})
@@ -582,18 +583,20 @@ class PopulationSearchCV(BaseEstimator):
                             f"({self._scoring_name!r}, as scikit-learn takes it); one scoring has no other metric "
                             f"to refit on.")
 
-    def fit(self, X, y, groups=None, **fit_params):
-        """Searches on X, y (groups: the group of each row, for a group splitter such as cv=GroupKFold(5))."""
+    def fit(self, X, y, groups=None, sample_weight=None, **fit_params):
+        """Searches on X, y (groups: the group of each row, for a group splitter such as
+        cv=GroupKFold(5); sample_weight: (n,) weights of the rows in every candidate's training loss
+        and in the refit's, as scikit-learn passes fit parameters to the estimator; scores are not
+        weighted, as scikit-learn's searches score)."""
         from vmaptune.tune import tune
 
         if fit_params:
             name = next(iter(fit_params))
             fix = {"epochs": "set it on the search: PopulationSearchCV(..., epochs=...)",
                    "validation_data": "the search validates on its cv folds; PopulationSearchCV(early_stopping="
-                                      "vt.EarlyStopping(patience=...)) stops on them",
-                   "sample_weight": "rows are weighted equally; repeat rows to weigh them more"}.get(
+                                      "vt.EarlyStopping(patience=...)) stops on them"}.get(
                 name, "set run settings on the search (epochs, early_stopping) or on the estimator")
-            raise TypeError(f"PopulationSearchCV.fit(X, y, groups=None) got {name}=...: {fix}.")
+            raise TypeError(f"PopulationSearchCV.fit(X, y, groups=None, sample_weight=None) got {name}=...: {fix}.")
         self._check()
         est = self.estimator
         X_given, y_given = X, y  # the refit takes them as given: a DataFrame's column names stay checked
@@ -622,7 +625,7 @@ class PopulationSearchCV(BaseEstimator):
         fixed = {k: v for k, v in est._hyperparameters().items() if k not in searched}
         space = to_space(searched, fixed)
         seed = _seed(self.random_state)
-        data, pool_row = _pool_dataset(X, y_index, task)
+        data, pool_row = _pool_dataset(X, y_index, task, sample_weight)
         folds = self._folds(X, y, groups, task, pool_row, data)
         metric = _in_target_units(self._metric(task), data)
         stopping = self.early_stopping
@@ -689,8 +692,8 @@ class PopulationSearchCV(BaseEstimator):
             # (with the estimator's tol, its own fit stops where its training loss converges); chosen
             # by early stopping, the refit trains on all of X for exactly those epochs
             exact = {} if final else {"early_stopping": False, "tol": None}
-            self.best_estimator_ = clone(est).set_params(**self.best_params_, epochs=epochs, **exact).fit(X_given,
-                                                                                                        y_given)
+            self.best_estimator_ = clone(est).set_params(**self.best_params_, epochs=epochs, **exact).fit(
+                X_given, y_given, sample_weight=sample_weight)
             self.refit_time_ = time.perf_counter() - started
         return self
 
@@ -915,9 +918,6 @@ def _refuse_fit_params(owner: str, fit_params: Mapping[str, Any], params: Mappin
         elif name in ("validation_data", "validation_split"):
             fix = (f"{owner}(early_stopping=True, validation_fraction=0.1) holds out a share of X for the best epoch, "
                    f"or vt.tune(..., data=vt.Dataset.from_arrays(...)) takes validation rows of your own")
-        elif name == "sample_weight":
-            fix = ("sample weights are not supported: every row weighs the same (for imbalanced classes, score with "
-                   "balanced_accuracy or f1_macro, or resample the rows)")
         elif name == "callbacks":
             fix = f"{owner}(early_stopping=True, patience=...) stops early; vt.tune(..., on_round=...) calls you back"
         elif name in SKLEARN_NAMES:
@@ -961,33 +961,39 @@ def _row(tree, i: int):
     return jax.tree.map(lambda x: np.asarray(x)[i], tree)
 
 
-def _dataset(X, y, task: str, validation_fraction: float | None, seed: int, feature_names=None) -> Dataset:
+def _dataset(X, y, task: str, validation_fraction: float | None, seed: int, feature_names=None,
+             sample_weight=None) -> Dataset:
     """X, y as a vt.Dataset: all rows train (no validation) unless validation_fraction carves one
     out; the test split is a placeholder row nobody reads. feature_names: a DataFrame's columns
-    (feature_names_in_), which the trained model then checks as the estimator does."""
+    (feature_names_in_), which the trained model then checks as the estimator does.
+    sample_weight: the rows' weights in the training loss, or None."""
     X, y = np.asarray(X), np.asarray(y)
     placeholder = (X[:1], y[:1])
     names = None if feature_names is None else [str(name) for name in feature_names]
     if validation_fraction is None:
         return Dataset.from_arrays(X, y, task, validation=placeholder, test=placeholder, seed=seed,
-                                   feature_names=names)
+                                   feature_names=names, sample_weight=sample_weight)
     if not 0.0 < float(validation_fraction) < 1.0:
         raise ValueError(f"validation_fraction={validation_fraction!r} must be in (0, 1).")
     return Dataset.from_arrays(X, y, task, val_fraction=float(validation_fraction), test=placeholder, seed=seed,
-                               feature_names=names)
+                               feature_names=names, sample_weight=sample_weight)
 
 
-def _pool_dataset(X, y, task: str) -> tuple[Dataset, np.ndarray]:
+def _pool_dataset(X, y, task: str, sample_weight=None) -> tuple[Dataset, np.ndarray]:
     """X, y as a vt.Dataset whose pool (train + validation, what cross-validation folds) is every
     row, and each X row's index in the pool, (n,). The pool keeps X's order but for one row of the
-    commonest class (or the last row), which stands as the validation split, last."""
+    commonest class (or the last row), which stands as the validation split, last. sample_weight:
+    the rows' weights in the training loss (the pool's weights follow its order), or None."""
     X, y = np.asarray(X), np.asarray(y)
     r = int(np.flatnonzero(y == np.bincount(y).argmax())[-1]) if task == "classification" else len(y) - 1
     order = np.r_[np.delete(np.arange(len(y)), r), r]
     pool_row = np.empty(len(y), np.int64)
     pool_row[order] = np.arange(len(y))
+    w = None if sample_weight is None else check_sample_weight(sample_weight, len(y))
     data = Dataset.from_arrays(X[order[:-1]], y[order[:-1]], task, validation=(X[r:r + 1], y[r:r + 1]),
-                               test=(X[:1], y[:1]))
+                               test=(X[:1], y[:1]), sample_weight=None if w is None else w[order[:-1]])
+    if w is not None:  # (the validation row given apart weighs 1 there: here it is one of X's rows)
+        data = dataclasses.replace(data, w_val=np.asarray(w[r:r + 1], np.float32))
     return data, pool_row
 
 
