@@ -263,11 +263,11 @@ class Dataset:
         train_weights = None if weights is None else weights[train].astype(np.float64)
         x_mean = x_std = None
         if standardize and np.issubdtype(X.dtype, np.floating):
-            x_mean, x_std = _mean_std(parts["train"][0], train_weights)
+            x_mean, x_std = mean_std(parts["train"][0], train_weights)
             x_std = scale_or_one(x_std, x_mean)  # constant features stay constant instead of dividing by ~0
         y_mean, y_std = 0.0, 1.0
         if task == "regression" and standardize:
-            y_mean, y_std = _mean_std(parts["train"][1], train_weights)
+            y_mean, y_std = mean_std(parts["train"][1], train_weights)
             _warn_constant_targets(y_std, y_mean)
             y_std = scale_or_one(y_std, y_mean)
             if y.ndim == 1:
@@ -365,7 +365,7 @@ def load_dataset(name: str, **split: Any) -> Dataset:
                                feature_names=list(names) if names is not None else None, **split)
 
 
-def _mean_std(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def mean_std(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and standard deviation over the rows, weighted by `weights` (None: alike)."""
     if weights is None or not weights.any():
         return values.mean(0), values.std(0)

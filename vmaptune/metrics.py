@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 from typing import Callable
 
 import jax
@@ -341,8 +342,6 @@ class Loss:
 def _takes_hp(fn: Callable) -> bool:
     """Whether a loss function of yours takes the member's hyperparameters: a third positional
     parameter (fn(outputs, targets, hp))."""
-    import inspect
-
     try:
         parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):  # (a builtin: two arguments)

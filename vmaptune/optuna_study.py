@@ -338,9 +338,10 @@ class OptunaExport:
         self.storage, self.study_name, self._fixes = storage, study_name, _fixes
         self.overwrite = bool(overwrite)  # the first export replaces a study of that name (a run started over)
         self.error: str | None = None  # why the last export failed (None: the study is up to date)
-        # After an export that left every trial finished: (the study, the members it holds). The next
-        # round only adds its members' trials; bringing the study up to date from its trials (to_optuna's
-        # append) reads them all, a cost that grew with the study (bench/optuna_export.py).
+        # After an export that left every trial finished: (the study, the run's identity, the members it
+        # holds: _rows). The next round only adds its members' trials; bringing the study up to date from
+        # its trials (to_optuna's append) reads them all, a cost that grew with the study
+        # (bench/optuna_export.py).
         self._exported: tuple[Any, dict, dict] | None = None
 
     def __call__(self, results: Results) -> None:
@@ -357,7 +358,6 @@ class OptunaExport:
             warn(f"OptunaExport: the study {self.study_name!r} in {self.storage!r} was not updated after "
                  f"round {results.settings.get('rounds', '?')}: {str(err).rstrip('.')}. The search goes on; "
                  f"export its results later with result.to_optuna(...) or `vmaptune export`.", UserWarning)
-
 
     def _add_round(self, results: Results) -> bool:
         """Adds the trials of the members after those the last export left finished -> False where

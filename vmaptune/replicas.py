@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune.cv_splits import Splits
-from vmaptune.data import Dataset, scale_or_one
+from vmaptune.data import Dataset, mean_std, scale_or_one
 from vmaptune.decisions import Decision, Snapshot
 from vmaptune.engine import DataArrays, FoldScaling
 
@@ -233,7 +233,7 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
     train_rows = jnp.asarray(np.stack([np.pad(t[k:], (0, max(counts) - c), mode="edge")
                                        for t, k, c in zip(train, stops, counts)]), jnp.int32)
     fold_rows = None if len(set(counts)) == 1 else tuple(counts)
-    scaling = fold_scaling(X, y, train, data.task)
+    scaling = fold_scaling(X, y, train, data.task, data.pool_weights())
     # a smaller fold's held-out rows are padded with its last row, past the count it is scored on
     n_held = [len(h) for h in held]
     val_rows = jnp.asarray(np.stack([np.pad(h, (0, max(n_held) - len(h)), mode="edge") for h in held]), jnp.int32)
@@ -243,12 +243,15 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
                       fold_rows=fold_rows, scaling=scaling, val_counts=val_counts, w_train=data.pool_weights()), fold
 
 
-def fold_scaling(X, y, train: list[np.ndarray], task: str) -> FoldScaling:
+def fold_scaling(X, y, train: list[np.ndarray], task: str, weights=None) -> FoldScaling:
     """Each fold's standardisation from all its training rows (those early stopping watches too, as
     a scaler fitted on a fold's training rows has it), over the pool's already scaled values:
-    inputs unless they are token ids, and regression targets."""
+    inputs unless they are token ids, and regression targets. weights: the pool's row weights
+    (sample_weight), which weigh the statistics as they weigh the loss, or None."""
+    w = None if weights is None else np.asarray(weights, np.float64)
+
     def moments(a: np.ndarray):
-        stats = [(a[rows].mean(0), a[rows].std(0)) for rows in train]
+        stats = [mean_std(a[rows], None if w is None else w[rows]) for rows in train]
         shift, scale = (np.stack(s) for s in zip(*stats))
         return jnp.asarray(shift, jnp.float32), jnp.asarray(scale_or_one(scale, shift), jnp.float32)
 
