@@ -668,3 +668,18 @@ def test_integer_sample_weights_equal_repeated_rows_up_to_float32(estimator):
     predict = "predict_proba" if estimator is vt.MLPClassifier else "predict"
     np.testing.assert_allclose(getattr(weighted, predict)(X), getattr(repeated, predict)(X), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-5)
+
+
+def test_a_sparse_x_too_large_to_make_dense_is_refused_with_the_fix(monkeypatch):
+    import scipy.sparse
+
+    monkeypatch.setattr(vt.sklearn, "MAX_DENSE_BYTES", 10_000)  # (a small limit: the same check, cheaply)
+    X = scipy.sparse.random(40, 50, density=0.1, format="csr", random_state=0)  # 16 000 bytes dense
+    y = np.arange(40) % 2
+    with pytest.raises(ValueError, match=r"X is a sparse matrix of shape \(40, 50\) with 200 stored values; the "
+                                         r"network trains on dense arrays.*TruncatedSVD"):
+        vt.MLPClassifier(epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=r"X is a sparse matrix of shape \(40, 50\)"):
+        vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), {"learning_rate": [0.01, 0.1]}, cv=2).fit(X, y)
+    monkeypatch.setattr(vt.sklearn, "MAX_DENSE_BYTES", 16_000)
+    assert vt.MLPClassifier(epochs=1, random_state=0).fit(X, y).predict(X).shape == (40,)

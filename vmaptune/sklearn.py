@@ -937,9 +937,22 @@ def even_batch(batch_size: "int | str", rows: int) -> int:
     return rows // steps
 
 
+#: A sparse X whose dense copy (float64 on the host, then float32 on the device) would pass this many
+#: bytes is refused before it is made: a TF-IDF matrix of 20 000 rows x 100 000 terms is 16 GB dense.
+MAX_DENSE_BYTES = 4 * 1024**3
+
+
 def _dense(X):
-    """X, or a sparse matrix's dense array."""
-    return X.toarray() if hasattr(X, "toarray") else X
+    """X, or a sparse matrix's dense array (refused, with the fix, where it would be too large)."""
+    if not hasattr(X, "toarray"):
+        return X
+    dense = int(np.prod(X.shape)) * 8
+    if dense > MAX_DENSE_BYTES:
+        raise ValueError(f"X is a sparse matrix of shape {X.shape} with {X.nnz} stored values; the network trains on "
+                         f"dense arrays, and its dense copy would take {dense / 1024**3:.1f} GB. Reduce the features "
+                         f"first, e.g. make_pipeline(TfidfVectorizer(max_features=...) or TruncatedSVD(300), "
+                         f"vt.MLPClassifier()), or raise vmaptune.sklearn.MAX_DENSE_BYTES if the memory is there.")
+    return X.toarray()
 
 
 def _seed(random_state: Any, *, none_draws: bool = False) -> int:
