@@ -246,3 +246,20 @@ def test_range_test_starts_members_from_the_weights_tune_gives_them(digits):
         out, _ = program.model.apply(p, {}, digits.X_train[first], {}, train=False)
         loss = optax.softmax_cross_entropy_with_integer_labels(out, digits.y_train[first]).mean()
         np.testing.assert_allclose(result.losses[i, 0], loss, rtol=1e-5)
+
+
+def test_the_range_test_weighs_rows_as_the_search_does():
+    """A dataset's sample_weight reaches the range test's loss: equal weights change nothing, other
+    weights change the curve (in both batch layouts: one batch size, and several)."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)  # (scaled once here: weighted scaling statistics would differ by themselves)
+    make = lambda w: vt.Dataset.from_arrays(X, y, "classification", sample_weight=w,  # noqa: E731
+                                            standardize=False)
+    for sizes in (16, [8, 16]):
+        run = lambda data: lr_range_test(vt.MLP(hidden=1, units=8), data, steps=30, seeds=1,  # noqa: E731
+                                         batch_size=sizes).losses
+        plain, ones, heavy = run(make(None)), run(make(np.ones(150))), run(make(np.where(y == 0, 5.0, 1.0)))
+        np.testing.assert_array_equal(plain, ones)
+        assert not np.allclose(plain, heavy, equal_nan=True)

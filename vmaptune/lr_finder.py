@@ -308,9 +308,10 @@ def initial_members(program: engine.Program, hp, member_ids, members_key):
     return (*engine.init_members(program, hp, controls, member_ids, members_key), controls)
 
 
-def _range_test(program: engine.Program, hp, member_ids, X, y, lrs, members_key, order_key, stop_factor, beta, *,
-                steps: int):
-    """-> losses (steps, P), smoothed (steps, P), stopped_at (P,). One compiled program."""
+def _range_test(program: engine.Program, hp, member_ids, X, y, lrs, members_key, order_key, stop_factor, beta,
+                row_weights=None, *, steps: int):
+    """-> losses (steps, P), smoothed (steps, P), stopped_at (P,). One compiled program.
+    row_weights: (n,) the rows' weights in the loss (the data's sample_weight), or None."""
     TRACE_COUNTS["range_test"] += 1
     params, opt_state, model_state, member_keys, controls = initial_members(program, hp, member_ids, members_key)
     masks = engine.update_masks(program, hp)
@@ -349,9 +350,12 @@ def _range_test(program: engine.Program, hp, member_ids, X, y, lrs, members_key,
         params, opt_state, model_state, active, avg, best, stopped_at = carry
         idx, lr, t = inputs
         xb, yb = X[idx], y[idx]  # shared order: one gather for every member
+        w = weights  # (a per-member weight only where batch sizes differ; a row's weight is every member's)
+        if row_weights is not None:
+            w = row_weights[idx] if weights is None else weights * row_weights[idx]
         params, opt_state, model_state, avg, best, still, loss, smooth = vstep(
             params, opt_state, model_state, member_keys, hp, controls.total_steps, masks, active, avg, best,
-            weights, xb, yb, lr, t)
+            w, xb, yb, lr, t)
         stopped_at = jnp.where(active & ~still, t, stopped_at)
         return (params, opt_state, model_state, still, avg, best, stopped_at), (loss, smooth)
 
@@ -487,7 +491,8 @@ def lr_range_test(
     member_ids = jnp.asarray([s for _, _, s in labels], jnp.int32)  # same seed -> same initial weights
     losses, smoothed, stopped_at = jax.device_get(_run_range_test(
         program, hp, member_ids, data.X_train, data.y_train, jnp.asarray(lrs), streams.stream(seed, "members"),
-        streams.stream(seed, "order"), jnp.float32(stop_factor), jnp.float32(beta), steps=int(steps)))
+        streams.stream(seed, "order"), jnp.float32(stop_factor), jnp.float32(beta), getattr(data, "w_train", None),
+        steps=int(steps)))
     losses, smoothed = np.asarray(losses).T, np.asarray(smoothed).T
     member_opt = np.asarray([o for o, _, _ in labels], dtype=object)
     member_bs = np.asarray([b for _, b, _ in labels])
