@@ -192,7 +192,7 @@ def write_csv(path):
     # the dataset table's keys are checked
     ('dataset = {csv = "d.csv", target = "label", task = "classification", delimiter = ";"}\n',
      r"dataset table \(a csv file\): unknown keys \['delimiter'\]\. The keys are \['csv', 'target', 'task', "
-     r"'one_hot', 'val_fraction'"),
+     r"'one_hot', 'weight', 'val_fraction'"),
     ('dataset = {csv = "d.csv", target = "label", task = "classification", one_hoot = true}\n',
      r"unknown keys \['one_hoot'\]\. Did you mean 'one_hoot' -> 'one_hot'\?"),
     ('dataset = {npz = "d.npz", task = "classification", one_hot = true}\n',

@@ -68,6 +68,21 @@ def test_csv_and_npz_loaders(tmp_path):
         vt.Dataset.from_npz(npz, task="classification", X="features")
 
 
+def test_a_csv_weight_column_weighs_the_rows_and_is_not_a_feature(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 2))
+    w = np.where(X[:, 0] > 0, 3.0, 1.0)
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,w,label\n" + "\n".join(f"{r[0]},{r[1]},{wi},{int(r[0] > 0)}" for r, wi in zip(X, w)))
+    data = vt.Dataset.from_csv(path, target="label", task="classification", weight="w")
+    same = vt.Dataset.from_arrays(X, (X[:, 0] > 0).astype(int), "classification", sample_weight=w)
+    assert data.feature_names == ("a", "b")
+    np.testing.assert_array_equal(data.w_train, same.w_train)
+    np.testing.assert_array_equal(data.X_train, same.X_train)
+    with pytest.raises(ValueError, match=r"weight='weights' is not a column of .*columns are \['a', 'b', 'w', 'label'\]"):
+        vt.Dataset.from_csv(path, target="label", task="classification", weight="weights")
+
+
 @pytest.mark.parametrize(
     "X, y, task, match",
     [

@@ -299,10 +299,12 @@ class Dataset:
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike, target: str, task: str, *, one_hot: bool = False,
-                 **split: Any) -> "Dataset":
+                 weight: str | None = None, **split: Any) -> "Dataset":
         """A CSV with a header row; `target` names the label column, every other column is a feature.
         Class labels may be strings (kept in `classes`). one_hot=True turns text feature columns
-        into one 0/1 column per value (pandas.get_dummies); otherwise they are an error."""
+        into one 0/1 column per value (pandas.get_dummies); otherwise they are an error. weight:
+        the column of the rows' weights in the training loss (from_arrays' sample_weight), not a
+        feature."""
         import pandas as pd
 
         if not os.path.exists(path):
@@ -312,9 +314,14 @@ class Dataset:
         except (ValueError, UnicodeDecodeError, IsADirectoryError) as err:  # (pandas' ParserError, EmptyDataError)
             raise ValueError(f"{path} cannot be read as a CSV file with a header row ({type(err).__name__}: "
                              f"{err}).") from err
-        if target not in frame.columns:
-            raise ValueError(f"target={target!r} is not a column of {path}; columns are {list(frame.columns)}.")
-        features = frame.drop(columns=[target])
+        for key, column in (("target", target), ("weight", weight)):
+            if column is not None and column not in frame.columns:
+                raise ValueError(f"{key}={column!r} is not a column of {path}; columns are {list(frame.columns)}.")
+        if weight is not None:
+            if weight == target:
+                raise ValueError(f"weight={weight!r} is the target column; name the column of the rows' weights.")
+            split["sample_weight"] = frame[weight].to_numpy()
+        features = frame.drop(columns=[target] + ([weight] if weight is not None else []))
         non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c].dtype)]
         if non_numeric and one_hot:
             features = pd.get_dummies(features, columns=non_numeric, dtype=float)
