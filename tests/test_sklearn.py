@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import loguniform, randint, rankdata, uniform
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_iris
-from sklearn.metrics import mean_squared_error
+from sklearn.metrics import accuracy_score, mean_squared_error
 from sklearn.model_selection import RandomizedSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -205,6 +205,9 @@ def test_regression_search_scores_in_the_targets_units():
     search.set_params(scoring=metric)
     # a vt.Metric of regression is called in the targets' own units (it was given standardised values)
     assert search.score(X, y) == pytest.approx(-np.max(np.abs(search.predict(X) - y)), rel=1e-5)
+    with pytest.raises(ValueError, match=r"score\(X, y, sample_weight=...\) with scoring=vt.Metric\('neg_max_error'\): "
+                                         r"a vt.Metric scores every row alike"):
+        search.score(X, y, sample_weight=np.ones(len(y)))
 
 
 def test_your_own_model_as_an_estimator(images_arrays):
@@ -649,6 +652,9 @@ def test_sample_weight_weighs_every_candidates_folds_and_the_refit(iris):
     plain, ones, heavy = search(None), search(np.ones(len(y))), search(np.where(y == 2, 5.0, 1.0))
     np.testing.assert_array_equal(plain.cv_results_["mean_test_score"], ones.cv_results_["mean_test_score"])
     assert not np.array_equal(plain.search_results_.curves["train_loss"], heavy.search_results_.curves["train_loss"])
+    weights = np.where(y == 2, 5.0, 1.0)
+    assert heavy.score(X, y, sample_weight=weights) == pytest.approx(
+        accuracy_score(y, heavy.predict(X), sample_weight=weights))  # (weighted scoring, as scikit-learn's)
     alone = clone(est).set_params(**heavy.best_params_).fit(X, y, sample_weight=np.where(y == 2, 5.0, 1.0))
     assert heavy.best_estimator_.loss_curve_ == alone.loss_curve_  # the refit weighs the rows too
     unweighted = clone(est).set_params(**heavy.best_params_).fit(X, y)

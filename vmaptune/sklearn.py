@@ -772,10 +772,16 @@ class PopulationSearchCV(BaseEstimator):
     def predict_log_proba(self, X):
         return self._best().predict_log_proba(X)
 
-    def score(self, X, y):
+    def score(self, X, y, sample_weight=None):
         """The best estimator's score with `scoring`, as scikit-learn's searches score (its own
-        score, accuracy / r2, when scoring is None; a vt.Metric of regression in the targets' units)."""
-        return self._scorer()(self._best(), X, y)
+        score, accuracy / r2, when scoring is None; a vt.Metric of regression in the targets' units).
+        sample_weight: the rows' weights in a scikit-learn scoring (a vt.Metric weighs rows alike)."""
+        if sample_weight is None:
+            return self._scorer()(self._best(), X, y)
+        if isinstance(self.scoring, Metric):
+            raise ValueError(f"score(X, y, sample_weight=...) with scoring=vt.Metric({self.scoring.name!r}): a vt.Metric "
+                             f"scores every row alike; call score(X, y), or give the metric's scikit-learn name.")
+        return self._scorer()(self._best(), X, y, sample_weight=sample_weight)
 
     def _scorer(self):
         """scorer_: scikit-learn's scorer(estimator, X, y) -> float for `scoring`."""
