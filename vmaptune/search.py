@@ -340,6 +340,7 @@ class Search:
                 fit.network, fit.params, fit.model_state, hp_row, self.space.decode({k: v[j:j + 1] for k, v in
                                                                                     encoded.items()})[0],
                 self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row), metric=self.program.metric.name)
+            results.models[int(row)]._search_metric = self.program.metric  # (in memory: TrainedModel.evaluate)
         results.members["test_score"] = test
 
     @staticmethod

@@ -70,6 +70,7 @@ class TrainedModel:
     def __getstate__(self):  # pickling (scikit-learn estimators hold a model): the compiled function stays
         state = dict(self.__dict__)
         state.pop("_forward", None)
+        state.pop("_search_metric", None)  # (a metric of yours is a function: kept in this process only)
         state["info"] = {**self.info, "written_by": written_by()}  # (a joblib file says what wrote it, as save's)
         return state
 
@@ -196,8 +197,12 @@ class TrainedModel:
         if metric is None and self.info.get("metric") is not None:  # the search's, as test_score scored
             metric = self.info["metric"]
             if metric not in METRICS:
-                raise ValueError(f"this model was searched with your metric {metric!r}, which it does not keep (a "
-                                 f"function): pass it, model.evaluate(X, y, metric=your_metric).")
+                # a metric of yours: the search's process keeps it (the program's own, scaled as test_score was)
+                metric = getattr(self, "_search_metric", None)
+                if metric is None:
+                    raise ValueError(f"this model was searched with your metric {self.info['metric']!r}, which a "
+                                     f"saved or loaded model does not keep (a function): pass it, "
+                                     f"model.evaluate(X, y, metric=your_metric).")
         chosen = in_target_units(get_metric(metric, self.task), self.y_mean, self.y_std)
         outputs = self.decision_function(X)
         y = np.asarray(y)
