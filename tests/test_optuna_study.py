@@ -394,3 +394,21 @@ def test_a_run_interrupted_between_rounds_exports_its_last_round_finished(tmp_pa
     study = vt.load_results(run_dir).to_optuna(storage, "exported")
     assert [t.state for t in study.trials] == [States.COMPLETE] * 4
     assert _as_exported(study) == _as_exported(optuna.load_study(study_name="live", storage=storage))
+
+
+def test_a_study_says_when_its_values_are_in_standardised_units_and_a_searched_batch_size(tmp_path):
+    """A built-in regression error is scored on standardised targets: the study says so and gives the
+    factor back to the targets' units; a searched batch size is said as searched, not the default."""
+    data = vt.load_dataset("diabetes")
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), batch_size=vt.Choice([16, 32]))
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    result = vt.tune(vt.MLP(hidden=1, units=8), space, data, vt.RandomSearch(population=4, rounds=2), epochs=1,
+                     metric="mae", progress=False, on_round=vt.OptunaExport(storage, "s"))
+    attributes = optuna.load_study(study_name="s", storage=storage).user_attrs["vmaptune"]
+    assert attributes["batch_size"] == "searched: each trial's batch_size"
+    factor = float(attributes["units"].split("y_std = ")[1].split()[0])
+    assert factor == pytest.approx(float(data.y_std), rel=1e-5) and attributes["units"].startswith("mae of standardised")
+    result.to_optuna(storage, "s", append=True)  # (an append compares the settings the same way)
+    r2 = vt.tune(vt.MLP(hidden=1, units=8), space, data, vt.RandomSearch(population=2), epochs=1, metric="r2",
+                 progress=False)
+    assert "units" not in r2.to_optuna().user_attrs["vmaptune"]  # r2 needs no unit

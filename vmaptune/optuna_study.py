@@ -40,7 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from vmaptune.results import STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_OK, STATUS_PRUNED, Results
+from vmaptune.results import (STANDARDISED_ERRORS, STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_OK, STATUS_PRUNED,
+                               Results)
 from vmaptune.space import Choice, OneMinusLogUniform
 from vmaptune.strategies.optuna_sampler import _import_optuna, optuna_param, to_optuna_value
 from vmaptune.warn import warn
@@ -124,7 +125,7 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
     held = study.get_trials(deepcopy=False)
     where = f"{_fixes['name'].format(name=name)} in {given!r}"
     if held:
-        _check_same_run(study, settings, where, _fixes)
+        _check_same_run(study, _run_settings(results), where, _fixes)
         _append(optuna, study, held, results, sign, started, where, _fixes)
     else:
         with warnings.catch_warnings():  # (set_metric_names is marked experimental: not the user's concern)
@@ -137,10 +138,35 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
 
 def _set_run_attributes(study, results: Results) -> None:
     """The study's "vmaptune" attribute: the run's settings (what an append checks) and fixed values."""
-    settings = results.settings
     fixed = {n: d.value for n, d in results.space.items() if getattr(d, "is_fixed", False)}
-    study.set_user_attr("vmaptune", {**{k: _plain(settings.get(k)) for k in STUDY_SETTINGS if k in settings},
-                                     "fixed": {k: _plain(v) for k, v in fixed.items()}})
+    study.set_user_attr("vmaptune", {**_run_settings(results), "fixed": {k: _plain(v) for k, v in fixed.items()}})
+
+
+def _run_settings(results: Results) -> dict:
+    """The run's settings as a study records them (STUDY_SETTINGS; a searched batch size said as
+    searched, not the run's default; the units of a score that is not in the metric's own)."""
+    settings = results.settings
+    attributes = {k: _plain(settings.get(k)) for k in STUDY_SETTINGS if k in settings}
+    if "batch_size" in results.space and not getattr(results.space["batch_size"], "is_fixed", False):
+        attributes["batch_size"] = SEARCHED_BATCH_SIZE
+    units = _score_units(results)
+    if units:
+        attributes["units"] = units
+    return attributes
+
+
+def _score_units(results: Results) -> str:
+    """What a trial's value is in, where that is not the metric's plain sense: a built-in regression
+    error is scored on standardised targets ('' otherwise)."""
+    settings = results.settings
+    if settings.get("task") != "regression" or results.metric not in STANDARDISED_ERRORS:
+        return ""
+    power = "**2" if "mse" in results.metric else ""
+    std = settings.get("target_std")
+    factor = "" if std is None or np.ndim(std) else f" = {float(std) ** (2 if power else 1):.6g}"
+    return (f"{results.metric} of standardised targets: the targets' own units are these values times "
+            f"y_std{power}{factor} (PopulationSearchCV's cv_results_ are in the targets' units; metric='r2' or a "
+            f"vt.Metric of yours scores in theirs)")
 
 
 def check_study(storage: Any, study_name: str, results: Results | None, _fixes: dict = PYTHON_FIXES) -> None:
@@ -162,7 +188,7 @@ def check_study(storage: Any, study_name: str, results: Results | None, _fixes: 
         raise ValueError(f"{where} already holds {len(held)} trials of another run (a run starting exports to a "
                          f"study of its own): {_fixes['other_run']}.")
     if held:
-        _check_same_run(study, results.settings, where, _fixes)
+        _check_same_run(study, _run_settings(results), where, _fixes)
         _appendable(optuna, held, results, results.metric_sign, _time(results.settings.get("started_at")), where,
                     _fixes)
 
@@ -224,6 +250,9 @@ def _refused(storage: str, cause: Any) -> ValueError:
                       f"study in memory.")
 
 
+SEARCHED_BATCH_SIZE = "searched: each trial's batch_size"
+
+
 def _check_same_run(study, settings: dict, where: str, fixes: dict) -> None:
     """An append must bring a study of this run up to date: the settings a run keeps from start to
     end must be those the study was exported with (another run of the same seed and space has
@@ -232,6 +261,8 @@ def _check_same_run(study, settings: dict, where: str, fixes: dict) -> None:
     if not isinstance(exported, dict):  # (not made by vmaptune: the members and parameters are compared)
         return
     for key in RUN_IDENTITY:
+        if key == "batch_size" and SEARCHED_BATCH_SIZE in (exported.get(key), settings.get(key)):
+            continue  # (a study exported before a searched batch size was said so holds the run's default)
         if key in exported and key in settings and exported[key] != _plain(settings[key]):
             raise ValueError(f"{where} was exported from another run ({key}: the study's {exported[key]!r}, this "
                              f"run's {_plain(settings[key])!r}): {fixes['other_run']}.")

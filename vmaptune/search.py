@@ -189,6 +189,8 @@ class Search:
                 "bucketing": s.bucketing, "early_stopping": repr(s.early_stopping), "cv": s.cv, "seeds": s.seeds,
                 "refit": s.refit, "devices": self.program.devices, "member_block": self.program.member_block,
                 "evaluate_every": s.evaluate_every,
+                # (the factor from a built-in regression error's standardised units to the targets' own)
+                **({"target_std": np.asarray(data.y_std, np.float64).tolist()} if data.task == "regression" else {}),
                 "useful_compute_fraction": [], "programs": [], "round_seconds": []}
 
     def spec_settings(self) -> dict[str, Any]:
