@@ -1,7 +1,10 @@
 """Optuna bridge: any Optuna sampler (TPE, CMA-ES, GP, QMC, ...) as a population strategy.
 
 Each `ask` asks the Optuna study for `population` trials (Optuna's ask-and-tell interface), each
-`tell` reports their scores (NaN -> a failed trial). Optuna is an optional dependency:
+`tell` reports their scores. A member with no score (diverged) is told the worst score the study
+has seen, as vmaptune's own strategies rank it last: a FAIL trial, which TPE and most samplers
+skip, taught the sampler nothing and it kept proposing settings that diverge. Its trial carries
+the user attribute diverged=True. Optuna is an optional dependency:
 `pip install vmaptune[optuna]`.
 
 How the space maps to Optuna distributions:
@@ -203,10 +206,14 @@ class OptunaSampler(Strategy):
         asked = state.pending_hp is not None and len(state.pending) == n and all(
             np.array_equal(hp_np[k], state.pending_hp[k]) for k in state.space.names
         )
+        worst = _worst_score(state.study, scores)
         if asked:
             for trial, s in zip(state.pending, scores):
                 if np.isfinite(s):
                     state.study.tell(trial, float(s))
+                elif worst is not None:
+                    trial.set_user_attr("diverged", True)
+                    state.study.tell(trial, worst)
                 else:
                     state.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             state = state.replace(pending=(), pending_hp=None)
@@ -218,13 +225,14 @@ class OptunaSampler(Strategy):
                     oname: to_optuna_value(state.space[name], odist, hp_np[name][i])
                     for name, (oname, odist) in state.distributions.items()
                 }
-                finished = np.isfinite(s)
+                finished = np.isfinite(s) or worst is not None
                 state.study.add_trial(
                     optuna.trial.create_trial(
                         params=params,
                         distributions=dists,
-                        value=float(s) if finished else None,
+                        value=(float(s) if np.isfinite(s) else worst) if finished else None,
                         state=optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.FAIL,
+                        user_attrs={} if np.isfinite(s) else {"diverged": True},
                     )
                 )
         return state.replace(round=state.round + 1)
@@ -234,3 +242,12 @@ class OptunaSampler(Strategy):
 
     def total_evaluations(self, space: Space | None = None) -> int:
         return self.population * self.rounds
+
+
+def _worst_score(study, scores: np.ndarray) -> float | None:
+    """The lowest finite score of this round and of the study's finished trials (scores are
+    maximised), or None when there is none yet (then a member without a score is a FAIL trial)."""
+    seen = [float(v) for v in scores if np.isfinite(v)]
+    seen += [t.value for t in study.get_trials(deepcopy=False, states=(_import_optuna().trial.TrialState.COMPLETE,))
+             if t.value is not None and np.isfinite(t.value)]
+    return min(seen) if seen else None
