@@ -93,7 +93,7 @@ def test_one_exploded_member_does_not_flatten_the_plots(figures):
     assert 0.5 < low < 0.6 and 0.9 < high < 1.0  # the six normal members span the axis
     low, high = curves_ax.get_ylim()
     assert 0.2 < low < 0.4 and 0.9 < high < 1.0
-    labels = [t.get_text() for t in scores_ax.get_legend().get_texts()]
+    labels = [t.get_text() for t in figures[0].legends[0].get_texts()]
     assert labels == ["exploded (-5e+25, over 1000x the others' scale), drawn at the edge",
                       "diverged (no score), drawn at the edge"]
 
@@ -105,7 +105,7 @@ def test_a_merely_bad_member_is_a_normal_point_only_an_exploded_one_is_clipped(f
     ax = figures[0].axes[0]
     (points,) = ax.collections  # one scatter: every member a normal point
     assert sorted(points.get_offsets()[:, 1]) == pytest.approx(sorted(good + [0.1]))
-    assert ax.get_legend() is None and ax.get_ylim()[0] < 0.1 < 0.971 < ax.get_ylim()[1]
+    assert not figures[0].legends and ax.get_ylim()[0] < 0.1 < 0.971 < ax.get_ylim()[1]
     # two members that exploded (of 8): both off the axis, which the others span; the worst named
     plots.plot_scores(made_results(good[:6] + [-5e25, -3e9]), "scores.png")
     ax = figures[1].axes[0]
@@ -114,7 +114,8 @@ def test_a_merely_bad_member_is_a_normal_point_only_an_exploded_one_is_clipped(f
     low, high = ax.get_ylim()
     assert 0.95 < low < 0.958 and 0.97 < high < 0.98
     assert list(beyond.get_offsets()[:, 1]) == [low, low]  # drawn at the edge
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+    # (one legend for every panel, below them: inside a panel it covered the axis's label)
+    assert [t.get_text() for t in figures[1].legends[0].get_texts()] == [
         "2 exploded (worst -5e+25, over 1000x the others' scale), drawn at the edge"]
     # a lower-is-better metric: an mse 20x the others' is a point, one of 1e12 is off the top edge
     plots.plot_scores(made_results([-0.5, -0.6, -0.45, -0.55, -10.0, -1e12], metric="mse"), "scores.png")
@@ -122,7 +123,7 @@ def test_a_merely_bad_member_is_a_normal_point_only_an_exploded_one_is_clipped(f
     normal, beyond = ax.collections
     assert sorted(normal.get_offsets()[:, 1]) == pytest.approx([0.45, 0.5, 0.55, 0.6, 10.0])
     assert list(beyond.get_offsets()[:, 1]) == [ax.get_ylim()[1]] and 10.0 < ax.get_ylim()[1] < 11
-    assert ax.get_legend().get_texts()[0].get_text().startswith("exploded (1e+12, ")
+    assert figures[2].legends[0].get_texts()[0].get_text().startswith("exploded (1e+12, ")
 
 
 def test_a_plot_of_a_run_where_every_member_failed_says_so(figures):
@@ -132,7 +133,7 @@ def test_a_plot_of_a_run_where_every_member_failed_says_so(figures):
     assert not ax.axison and ax.get_legend() is None
     assert [t.get_text() for t in ax.texts] == ["no member has a finite learning curve: all 4 diverged or never scored"]
     plots.plot_scores(result, "scores.png")
-    assert [t.get_text() for t in figures[1].axes[0].get_legend().get_texts()] == [
+    assert [t.get_text() for t in figures[1].legends[0].get_texts()] == [
         "diverged (no score), drawn at the edge"]
 
 

@@ -171,11 +171,15 @@ def plot_scores(results: Results, path: str) -> str:
             margin = 0.05 * (ends[1] - ends[0])
             ax.set_xlim(1 - 10.0 ** -(ends[0] - margin), 1 - 10.0 ** -(ends[1] + margin))
         ax.set(xlabel=name, ylabel=f"validation {results.metric}")
-    if beyond.any() or (~ok).any():  # every panel has the same members: one legend says what the marks are
-        axes.flat[0].legend(fontsize=7)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    fig.tight_layout()
+    if beyond.any() or (~ok).any():  # every panel has the same members: one legend says what the marks are,
+        # below the panels (its text is wider than a panel: inside one it covered the axis's label)
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, frameon=False)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+    else:
+        fig.tight_layout()
     return _save(fig, path)
 
 
