@@ -662,3 +662,29 @@ def test_a_loss_reading_a_name_the_space_lacks_is_named_before_anything_compiles
                                          r"a loss of yours reads any it is given: loss=fn\(outputs, targets, hp\)"):
         vt.build_program(vt.MLP(hidden=1, units=8), space, digits)
     assert dict(engine.TRACE_COUNTS) == before
+
+
+@pytest.mark.parametrize("copy", [lambda hp: {**hp}, lambda hp: dict(hp), lambda hp: dict(hp.items()), lambda hp: hp.copy()],
+                         ids=["unpack", "dict", "items", "copy"])
+def test_a_loss_that_copies_hp_is_seen_reading_it(digits, copy):
+    space = vt.Space(learning_rate=vt.Fixed(0.05), gamma=vt.Uniform(0.0, 1.0))
+
+    def weighted(outputs, targets, hp):
+        return optax.softmax_cross_entropy_with_integer_labels(outputs, targets) * (1 + copy(hp)["gamma"])
+
+    program = vt.build_program(vt.MLP(hidden=1, units=8, loss=weighted), space, digits)
+    assert "gamma" in program.loss.names
+
+
+def test_a_loss_branching_on_a_hyperparameter_in_python_is_told_to_use_jnp_where(digits):
+    space = vt.Space(learning_rate=vt.Fixed(0.05), gamma=vt.Uniform(0.0, 1.0))
+
+    def branching(outputs, targets, hp):
+        ce = optax.softmax_cross_entropy_with_integer_labels(outputs, targets)
+        return ce * 2 if hp["gamma"] > 0.5 else ce
+
+    before = dict(engine.TRACE_COUNTS)
+    with pytest.raises(ValueError, match=r"loss 'branching' uses a hyperparameter as a Python value .*"
+                                         r"TracerBoolConversionError\); it had read \['gamma'\] .*jnp\.where"):
+        vt.build_program(vt.MLP(hidden=1, units=8, loss=branching), space, digits)
+    assert dict(engine.TRACE_COUNTS) == before

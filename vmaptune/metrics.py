@@ -334,9 +334,47 @@ class Loss:
                 read.append(name)
                 return dict.get(self, name, default)
 
+            def __contains__(self, name):
+                read.append(name)
+                return dict.__contains__(self, name)
+
+            # A loss that copies or walks hp ({**hp}, dict(hp), hp.items()) may read any of them.
+            # (Overriding __iter__ also sends dict(hp) and {**hp} through keys() and __getitem__.)
+            def keys(self):
+                read.extend(dict.keys(self))
+                return dict.keys(self)
+
+            def values(self):
+                read.extend(dict.keys(self))
+                return dict.values(self)
+
+            def items(self):
+                read.extend(dict.keys(self))
+                return dict.items(self)
+
+            def __iter__(self):
+                read.extend(dict.keys(self))
+                return dict.__iter__(self)
+
+            def copy(self):
+                read.extend(dict.keys(self))
+                return dict(dict.items(self))
+
         loss_name = self.name
-        jax.eval_shape(lambda o, t, h: self.per_example(o, t, Reading(h)), out, y, hp)
+        try:
+            jax.eval_shape(lambda o, t, h: self.per_example(o, t, Reading(h)), out, y, hp)
+        except jax.errors.ConcretizationTypeError as err:  # (TracerBoolConversionError is one)
+            names = [n for n in dict.fromkeys(read) if n in hp]
+            raise TracedInPython(
+                f"loss {loss_name!r} uses a hyperparameter as a Python value (in an `if`, float(), a shape; "
+                f"{type(err).__name__}); it had read {names} when it did. Each member's values are traced, so "
+                f"that a new value never recompiles: keep them in jnp, e.g. jnp.where(hp['gamma'] > 0.5, a, b) "
+                f"instead of `a if hp['gamma'] > 0.5 else b`.") from err
         return dataclasses.replace(self, names=tuple(n for n in dict.fromkeys(read) if n in hp))
+
+
+class TracedInPython(ValueError):
+    """A loss of yours used a member's (traced) hyperparameter as a Python value."""
 
 
 def _takes_hp(fn: Callable) -> bool:

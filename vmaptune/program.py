@@ -27,7 +27,7 @@ from vmaptune import compile_cache, costs
 from vmaptune.data import Dataset
 from vmaptune.distributed import agree, check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
-from vmaptune.metrics import METRICS, Loss, Metric, get_loss, get_metric, in_target_units, warn_if_unpaired
+from vmaptune.metrics import METRICS, Loss, Metric, TracedInPython, get_loss, get_metric, in_target_units, warn_if_unpaired
 from vmaptune.models.base import BuiltModel, Group, Model
 from vmaptune.optim import CustomOptimizer, PopulationOptimizer
 from vmaptune.space import Space, int_bounds
@@ -181,6 +181,8 @@ def _loss_reading_names(loss: Loss, space: Space, data: Dataset) -> Loss:
         return loss.reading_names(hp, out, y)
     except KeyError as err:
         raise ValueError(str(err.args[0]) if err.args else str(err)) from None
+    except TracedInPython:
+        raise
     except Exception:  # (its other failures: check_outputs says them, with the model's real outputs)
         return loss
 
