@@ -260,3 +260,19 @@ def test_warnings_point_at_the_callers_line_not_vmaptunes():
                 vt.load_dataset("iris"), vt.RandomSearch(population=2), epochs=1, progress=False)  # all diverge
     assert len(caught) == 2 and "all 2 members failed" in str(caught[1].message)
     assert [w.filename for w in caught] == [__file__] * 2
+
+
+@pytest.mark.parametrize("scale", [1e39, 1e-46], ids=["past-float32-max", "below-float32-tiny"])
+def test_weights_past_float32s_range_are_divided_by_their_largest(scale):
+    """The loss is the weights' weighted mean: dividing them by their largest changes nothing, and
+    keeps 1e39 from becoming inf (and 1e-46 from becoming 0) in float32."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    w = rng.choice([1.0, 2.0, 4.0], size=40)
+    data = vt.Dataset.from_arrays(X, y, "classification", sample_weight=w * scale, seed=0)
+    same = vt.Dataset.from_arrays(X, y, "classification", sample_weight=w / 4.0, seed=0)
+    np.testing.assert_allclose(data.w_train, same.w_train, rtol=1e-6)
+    assert data.w_train.min() > 0
+    model = vt.MLPClassifier(n_units=8, epochs=2, batch_size=16, random_state=0).fit(X, y, sample_weight=w * scale)
+    assert np.isfinite(model.loss_curve_).all(), model.loss_curve_

@@ -381,7 +381,13 @@ def mean_std(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray
 
 
 def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
-    """sample_weight as (n,) float32: one finite weight >= 0 per row, not all 0."""
+    """sample_weight as (n,) float32: one finite weight >= 0 per row, not all 0. Weights too large
+    or too small for float32's sums are divided by their largest (the loss is their weighted mean,
+    which that does not change)."""
+    if np.iscomplexobj(sample_weight) or (isinstance(sample_weight, (list, tuple)) and
+                                          any(isinstance(v, complex) for v in sample_weight)):
+        raise TypeError("sample_weight must be real numbers, one per row of X; it is complex. Give e.g. "
+                        "np.abs(w) or w.real.")
     try:
         w = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -397,7 +403,12 @@ def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
     if not w.any():
         raise ValueError("sample_weight: every row's weight is zero, so nothing would be learned; give some rows a "
                          "weight > 0.")
+    if w.max() * n > _FLOAT32_COMFORT or w[w > 0].min() < 1 / _FLOAT32_COMFORT:  # (1e39 is inf, 1e-46 is 0)
+        w = w / w.max()
     return w.astype(np.float32)
+
+
+_FLOAT32_COMFORT = 2.0 ** 100  # sums of weights past it (or one below its inverse) leave float32's range
 
 
 def _check_fraction(name: str, value: Any, zero: bool = False) -> None:
