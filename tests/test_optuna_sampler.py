@@ -48,7 +48,7 @@ def test_proposals_are_inside_the_space_and_scores_reach_the_study():
     # (a FAIL trial, which TPE skips, taught the sampler nothing)
     assert [t.state.name for t in trials] == ["COMPLETE"] * 5
     assert [t.value for t in trials] == [1.0, 0.5, 3.0, 0.5, 0.5]
-    assert [t.user_attrs.get("diverged", False) for t in trials] == [False, True, False, True, False]
+    assert [t.user_attrs.get("no_score", False) for t in trials] == [False, True, False, True, False]
     first = OptunaSampler(optuna.samplers.RandomSampler(seed=0), population=2, rounds=1)
     alone = first.init(MIXED, jax.random.key(0))
     hp2, alone = first.ask(alone, jax.random.key(1))
@@ -70,7 +70,7 @@ def test_points_optuna_did_not_propose_are_added_as_finished_trials():
     other = MIXED.sample(jax.random.key(7), 4)
     state = strategy.tell(state, other, np.array([2.0, np.nan, 1.0, 0.0]))
     added = [t for t in state.study.trials if t.state.name in ("COMPLETE", "FAIL")]
-    assert len(added) == 4 and added[0].value == 2.0 and added[1].value == 0.0 and added[1].user_attrs["diverged"]
+    assert len(added) == 4 and added[0].value == 2.0 and added[1].value == 0.0 and added[1].user_attrs["no_score"]
     assert added[2].params["depth"] == int(other["depth"][2])
 
 

@@ -1,10 +1,11 @@
 """Optuna bridge: any Optuna sampler (TPE, CMA-ES, GP, QMC, ...) as a population strategy.
 
 Each `ask` asks the Optuna study for `population` trials (Optuna's ask-and-tell interface), each
-`tell` reports their scores. A member with no score (diverged) is told the worst score the study
+`tell` reports their scores. A member with no score (diverged, or its metric undefined at every
+evaluation: the scores do not say which) is told the worst score the study
 has seen, as vmaptune's own strategies rank it last: a FAIL trial, which TPE and most samplers
 skip, taught the sampler nothing and it kept proposing settings that diverge. Its trial carries
-the user attribute diverged=True. Optuna is an optional dependency:
+the user attribute no_score=True. Optuna is an optional dependency:
 `pip install vmaptune[optuna]`.
 
 How the space maps to Optuna distributions:
@@ -212,7 +213,7 @@ class OptunaSampler(Strategy):
                 if np.isfinite(s):
                     state.study.tell(trial, float(s))
                 elif worst is not None:
-                    trial.set_user_attr("diverged", True)
+                    trial.set_user_attr("no_score", True)  # (diverged, or an undefined metric)
                     state.study.tell(trial, worst)
                 else:
                     state.study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -232,7 +233,7 @@ class OptunaSampler(Strategy):
                         distributions=dists,
                         value=(float(s) if np.isfinite(s) else worst) if finished else None,
                         state=optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.FAIL,
-                        user_attrs={} if np.isfinite(s) else {"diverged": True},
+                        user_attrs={} if np.isfinite(s) else {"no_score": True},
                     )
                 )
         return state.replace(round=state.round + 1)
