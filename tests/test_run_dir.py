@@ -235,6 +235,19 @@ def test_a_half_written_run_directory_still_loads_its_last_whole_save(finished_r
         vt.load_results(tmp_path)
 
 
+def test_a_finished_run_whose_table_is_damaged_says_so_and_resumes_from_its_checkpoints(data, finished_run, tmp_path):
+    result, run_dir = finished_run
+    copy = str(tmp_path / "copy")
+    shutil.copytree(run_dir, copy)
+    os.truncate(os.path.join(copy, "results.npz"), 100)  # a disk failure; checkpoints/ intact
+    with pytest.raises(ValueError, match=r"results\.npz is damaged \(BadZipFile: .*resume the run \(vt\.tune\(\.\.\., "
+                                         r"run_dir=.*resume=True\).*writes results\.npz again"):
+        vt.load_results(copy)
+    again = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2), run_dir=copy, resume=True, **SMALL)
+    pd.testing.assert_frame_equal(again.members, result.members)
+    pd.testing.assert_frame_equal(vt.load_results(copy).members, result.members)
+
+
 # -- everyone failed ---------------------------------------------------------------------------------------
 def test_all_members_failed_is_said_loudly(data, tmp_path):
     space = vt.Space(learning_rate=vt.LogUniform(1e6, 1e8))

@@ -16,6 +16,8 @@ import json
 import numbers
 import os
 import shutil
+import zipfile
+import zlib
 from typing import Any, Mapping
 
 import numpy as np
@@ -296,6 +298,15 @@ def load_results(path: str | os.PathLike) -> Results:
                                     f"command with --resume); its table ({RESULTS_FILE}) is written after each round.")
         raise FileNotFoundError(f"{path} is not a vmaptune run directory (no {RESULTS_FILE} in it); "
                                 "a run saves one after its first round.")
+    try:
+        return _load_npz(path, exact)
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError) as err:  # (cut short, overwritten, ...)
+        raise ValueError(f"{exact} is damaged ({type(err).__name__}: {err}). If {path} holds checkpoints/, resume "
+                         f"the run (vt.tune(..., run_dir={path!r}, resume=True), or the same vmaptune command with "
+                         f"--resume): it rebuilds the table from them and writes {RESULTS_FILE} again.") from err
+
+
+def _load_npz(path: str, exact: str) -> Results:
     with np.load(exact) as f:
         meta = json.loads(str(f["meta"]))
         table = {}
