@@ -452,6 +452,7 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
     curve = results.curves.get("val_score")
     times = _round_times(settings, started)
     hp_names = set(space.names)
+    active = space.active(results.hp)  # (a name a member's setting does not use is not its trial's parameter)
     renamed = {n for n, (oname, _) in params.items() if oname != n}  # momentum as itself too, beside one_minus_momentum
     # the round a Ctrl-C cut short (members of it interrupted): none of its members is final
     # (pruned, stopped or diverged so far, a strategy may still copy a network into one: PBT's
@@ -485,7 +486,8 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
         start, end = times.get(int(row["round"]), (None, None))
         # (a running member's values may still change, PBT's do: given once it finishes, as Optuna's
         # own running trials get theirs when they are suggested)
-        given = {} if state == TrialState.RUNNING else {oname: values[n][i] for n, (oname, _) in params.items()}
+        given = {} if state == TrialState.RUNNING else {oname: values[n][i] for n, (oname, _) in params.items()
+                                                        if n not in active or active[n][i]}
         lost = {n for n, (oname, _) in params.items() if oname in given and given[oname] is None}
         given = {k: v for k, v in given.items() if v is not None}
         out.append(optuna.trial.FrozenTrial(
@@ -496,7 +498,7 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
             intermediate_values=steps, system_attrs={},
             # (a value no Optuna distribution of its scale holds, a log-scaled 0, is an attribute)
             user_attrs={k: _plain(sign * v if k in SCORE_COLUMNS else v) for k, v in row.items()
-                        if k not in hp_names or k in renamed or k in lost}))
+                        if k not in hp_names or (k in renamed or k in lost) and (k not in active or active[k][i])}))
     return out
 
 

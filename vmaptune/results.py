@@ -89,9 +89,14 @@ class Results:
 
     @property
     def best_params(self) -> dict[str, Any]:
-        """The best member's hyperparameters as plain Python values."""
-        row = self.members.iloc[self.best_index]
-        return {name: _plain(row[name]) for name in self.space.names}
+        """The best member's hyperparameters as plain Python values (a conditional one only where
+        it is the member's setting: Space.only_when)."""
+        i = self.best_index
+        row, hp = self.members.iloc[i], {name: self.hp[name][i:i + 1] for name in self.space.names}
+        active = self.space.active(hp)
+        # (a conditional int's column is float, NaN where inactive: its value from the encoded hp)
+        return {name: _plain(row[name]) if name not in active else self.space[name].decode(hp[name][0])
+                for name in self.space.names if active.get(name, (True,))[0]}
 
     @property
     def best_score(self) -> float:

@@ -552,6 +552,8 @@ class Space:
     column order of the unit cube (`to_unit` / `from_unit`).
     """
 
+    _conditions: Mapping[str, tuple] = {}  # (never changed in place; a space pickled before conditions has none)
+
     def __init__(self, params: Mapping[str, Any] | None = None, /, **kwargs: Any):
         items = dict(params or {})
         overlap = set(items) & set(kwargs)
@@ -575,6 +577,100 @@ class Space:
                     f"vt.Choice([...]) or vt.Fixed(value)."
                 )
         self._dists = dists
+        self._conditions: dict[str, tuple[tuple[str, tuple], ...]] = {}  # child -> ((parent, plain values), ...)
+
+    # -- conditional hyperparameters -----------------------------------------------------------
+    def only_when(self, name: str, /, **parents: Any) -> "Space":
+        """A new space in which `name` matters only when each parent takes one of the values given:
+        `space.only_when("momentum", optimizer="sgd")`, `space.only_when("n_units_1", n_hidden=[2, 3])`.
+        Every member still carries a value (the population's arrays stay whole); where the
+        condition fails it is not the member's setting: the table shows None (NaN), GridSearch
+        keeps one of the points that differ only there, and Optuna sees no such parameter.
+        A parent is a Choice, a Fixed or an integer distribution of this space."""
+        if name not in self._dists:
+            raise ValueError(f"Space.only_when({name!r}, ...): {name!r} is not in this space; it has {list(self.names)}.")
+        if not parents:
+            raise ValueError(f"Space.only_when({name!r}): name the parent and its values, e.g. "
+                             f"space.only_when({name!r}, optimizer='sgd').")
+        conditions = []
+        for parent, values in parents.items():
+            where = f"Space.only_when({name!r}, {parent}={values!r})"
+            if parent == name:
+                raise ValueError(f"{where}: a hyperparameter cannot depend on itself.")
+            if parent not in self._dists:
+                raise ValueError(f"{where}: {parent!r} is not in this space; it has {list(self.names)}.")
+            dist = self._dists[parent]
+            if not isinstance(dist, (Choice, Fixed, IntUniform, IntLogUniform)):
+                raise ValueError(f"{where}: the parent {parent}={dist!r} takes continuous values; a condition needs "
+                                 f"one with a few values (vt.Choice, vt.Fixed, vt.IntUniform).")
+            values = tuple(values) if isinstance(values, (list, tuple, set, frozenset)) else (values,)
+            if not values:
+                raise ValueError(f"{where}: give at least one value of {parent!r}.")
+            for value in values:
+                allowed = (dist.low <= value <= dist.high and value == int(value)) \
+                    if isinstance(dist, (IntUniform, IntLogUniform)) and isinstance(value, numbers.Number) \
+                    else value in getattr(dist, "options", ())
+                if not allowed:
+                    raise ValueError(f"{where}: {value!r} is not a value of {parent}={dist!r}.")
+            conditions.append((parent, values))
+        out = Space(self._dists)
+        out._conditions = {**self._conditions, name: tuple(conditions)}
+        out._check_no_cycle(name)
+        return out
+
+    def _check_no_cycle(self, name: str) -> None:
+        seen, todo = set(), [name]
+        while todo:
+            child = todo.pop()
+            for parent, _ in self._conditions.get(child, ()):
+                if parent == name:
+                    raise ValueError(f"Space.only_when({name!r}, ...): {name!r} would depend on itself ({child!r} "
+                                     f"is already used only when {name!r} takes some values).")
+                if parent not in seen:
+                    seen.add(parent)
+                    todo.append(parent)
+
+    @property
+    def conditions(self) -> dict[str, dict[str, tuple]]:
+        """child -> {parent: values it is used for} (`only_when`); empty for an unconditional space."""
+        return {child: dict(parents) for child, parents in self._conditions.items()}
+
+    def is_used(self, name: str, values: Mapping[str, Any]) -> bool:
+        """Whether `name` is the setting of a member whose plain values (parents at least) are
+        `values`: True unless a condition of `only_when` fails."""
+        return all(parent in values and values[parent] in options and self.is_used(parent, values)
+                   for parent, options in self._conditions.get(name, ()))
+
+    def parents_first(self) -> tuple[str, ...]:
+        """The names in order, but each conditional one after the parents it depends on."""
+        order: list[str] = []
+
+        def visit(name: str) -> None:
+            if name not in order:
+                for parent, _ in self._conditions.get(name, ()):
+                    visit(parent)
+                order.append(name)
+
+        for name in self._dists:
+            visit(name)
+        return tuple(order)
+
+    def active(self, hp: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Encoded population -> for each conditional name, (n,) bool: whether it is the member's
+        setting (its parents take the values named, and are themselves active)."""
+        memo: dict[str, np.ndarray] = {}
+
+        def of(child: str) -> np.ndarray:
+            if child not in memo:
+                mask = np.ones(np.shape(hp[child])[0], bool)
+                for parent, values in self._conditions.get(child, ()):
+                    dist = self._dists[parent]
+                    encoded = [dist.encode(v) for v in values]
+                    mask &= np.isin(np.asarray(hp[parent]), encoded) & of(parent)
+                memo[child] = mask
+            return memo[child]
+
+        return {child: of(child) for child in self._conditions}
 
     # -- mapping-like access -------------------------------------------------------------------
     @property
@@ -605,10 +701,11 @@ class Space:
         return self._dists.items()
 
     def __eq__(self, other):
-        return isinstance(other, Space) and self._identity() == other._identity()
+        return isinstance(other, Space) and self._identity() == other._identity() and \
+            self._conditions == other._conditions
 
     def __hash__(self):
-        return hash(self._identity())
+        return hash(self._identity())  # (conditions change no program: equal hashes are allowed)
 
     def _identity(self) -> tuple:
         """Each distribution with its values' types: a space is a compiled program's cache key, and
@@ -618,11 +715,17 @@ class Space:
 
     def __repr__(self):
         inner = ", ".join(f"{k}={v!r}" for k, v in self._dists.items())
-        return f"Space({inner})"
+        conditions = "".join(f".only_when({child!r}, {', '.join(f'{p}={list(v)!r}' for p, v in parents)})"
+                             for child, parents in self._conditions.items())
+        return f"Space({inner}){conditions}"
 
     def replace(self, **changes: Any) -> "Space":
-        """A new space with some distributions replaced or added."""
-        return Space({**self._dists, **changes})
+        """A new space with some distributions replaced or added (its conditions kept, checked
+        against the new distributions)."""
+        out = Space({**self._dists, **changes})
+        for child, parents in self._conditions.items():
+            out = out.only_when(child, **dict(parents))
+        return out
 
     # -- sampling and the unit cube ------------------------------------------------------------
     def sample(self, key: Array, n: int) -> dict[str, Array]:
@@ -708,9 +811,17 @@ class Space:
         return [{name: d.decode(columns[name][i]) for name, d in self._dists.items()} for i in range(n)]
 
     def decode_columns(self, hp: Mapping[str, Any]) -> dict[str, list]:
-        """Encoded population -> dict name -> list of plain Python values (table columns)."""
+        """Encoded population -> dict name -> list of plain Python values (table columns); None
+        where a conditional name is not the member's setting (`only_when`)."""
         self.check_population(hp)
-        return {name: [d.decode(v) for v in np.asarray(hp[name])] for name, d in self._dists.items()}
+        active = self.active(hp)
+        columns = {}
+        for name, d in self._dists.items():
+            values = [d.decode(v) for v in np.asarray(hp[name])]
+            if name in active:
+                values = [v if on else None for v, on in zip(values, active[name])]
+            columns[name] = values
+        return columns
 
     def encode(self, values: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> dict[str, Array]:
         """Plain values (one dict, or a list of dicts) -> encoded population arrays."""
@@ -756,7 +867,11 @@ class Space:
 
     # -- persistence -------------------------------------------------------------------------
     def to_config(self) -> dict:
-        return {name: d.to_config() for name, d in self._dists.items()}
+        """dict name -> {'type': ..., settings}; a conditional name's adds 'only_when': {parent: [values]}."""
+        config = {name: d.to_config() for name, d in self._dists.items()}
+        for child, parents in self._conditions.items():
+            config[child]["only_when"] = {parent: list(values) for parent, values in parents}
+        return config
 
     @classmethod
     def from_config(cls, config: Mapping[str, Mapping]) -> "Space":
@@ -764,7 +879,16 @@ class Space:
         if not isinstance(config, Mapping):
             raise TypeError(f"Space.from_config: config must be a dict name -> {{'type': 'LogUniform', 'low': 1e-4, "
                             f"'high': 1e-1}}, got {type(config).__name__}: {config!r}.")
-        return cls({name: distribution_from_config(c, name) for name, c in config.items()})
+        conditions = {name: c["only_when"] for name, c in config.items() if isinstance(c, Mapping) and "only_when" in c}
+        space = cls({name: distribution_from_config({k: v for k, v in c.items() if k != "only_when"}
+                                                    if isinstance(c, Mapping) else c, name)
+                     for name, c in config.items()})
+        for name, parents in conditions.items():
+            if not isinstance(parents, Mapping):
+                raise TypeError(f"space {name!r}: only_when must be a table parent -> values, e.g. "
+                                f"only_when = {{optimizer = \"sgd\"}}; got {parents!r}.")
+            space = space.only_when(name, **parents)
+        return space
 
 
 # -- checks that models and optimizers run on the names they read ------------------------------

@@ -4,7 +4,9 @@ The grid is never materialised: point i of the product is found by reading i in 
 of the axis lengths (`jnp.unravel_index`), so a population is one gather per parameter.
 Points come in C order (the last parameter of the space varies fastest), `population` at a time;
 the last population may be smaller. With `sample=n`, n distinct points of the grid drawn at random
-(scikit-learn's ParameterSampler over lists: without replacement), in the order drawn.
+(scikit-learn's ParameterSampler over lists: without replacement), in the order drawn. In a space
+with conditions (Space.only_when), points that differ only in a name their setting does not use are
+one point: the distinct points' indices are listed at init.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = ["GridSearch", "GridSearchState"]
 
 # Point indices travel as int32 on device; no grid this large could be trained anyway.
 _MAX_GRID = 2**31 - 1
+_MAX_LISTED = 10**8  # a grid under conditions lists its distinct points (int64 digits per axis)
 
 
 @struct.dataclass
@@ -39,7 +42,7 @@ class GridSearchState:
     size: int = struct.field(pytree_node=False)
     rounds: int = struct.field(pytree_node=False)  # asks the whole grid takes
     round: int = struct.field(pytree_node=False, default=0)
-    points: jax.Array | None = None  # (size,) int32 grid indices asked, in order (sample=n); None: all in C order
+    points: jax.Array | None = None  # (size,) int32 grid indices asked, in order (sample=n, conditions); None: all
 
 
 def _plain_value_error(name: str, value: Any, dist: Distribution, why: str) -> ValueError:
@@ -169,8 +172,11 @@ class GridSearch(Strategy):
         return axes
 
     def grid_size(self, space: Space) -> int:
-        """Number of points in the grid over `space`: the product of the axis lengths."""
-        return math.prod(len(a) for a in self.axes(space).values())
+        """Number of points in the grid over `space`: the product of the axis lengths, less the
+        points that differ from another only in a name their settings do not use (Space.only_when)."""
+        axes = self.axes(space)
+        kept = _distinct_points(space, axes)
+        return math.prod(len(a) for a in axes.values()) if kept is None else len(kept)
 
     def total_evaluations(self, space: Space | None = None) -> int | None:
         """Grid size (at most `sample`); known without the space when every parameter is listed in
@@ -193,7 +199,10 @@ class GridSearch(Strategy):
                 f"GridSearch: the grid has {size} points ({dict(zip(axes, shape))}), more than 2**31 - 1. "
                 f"Lower points_per_axis or shorten values; or use RandomSearch."
             )
-        points = None
+        points = kept = _distinct_points(space, axes)  # (n,) indices of the product; None: all of it
+        if kept is not None:
+            size = len(kept)
+            points = jnp.asarray(kept, jnp.int32)
         if self.sample is not None and self.sample > size:
             warn(f"GridSearch(sample={self.sample}): the grid has only {size} points "
                  f"({dict(zip(axes, shape))}); all of them are searched, once each.", UserWarning)
@@ -204,7 +213,8 @@ class GridSearch(Strategy):
             data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
             rng = np.random.default_rng(np.asarray(data, np.uint32).ravel().tolist())
             # the order drawn, as scikit-learn's ParameterSampler (a whole grid too: its rounds differ)
-            points = jnp.asarray(rng.choice(size, min(self.sample, size), replace=False), jnp.int32)
+            drawn = rng.choice(size, min(self.sample, size), replace=False)
+            points = jnp.asarray(drawn if kept is None else kept[drawn], jnp.int32)
             size = len(points)
         return GridSearchState(
             axes={k: jnp.asarray(v) for k, v in axes.items()}, space=space, shape=shape, size=size,
@@ -238,3 +248,22 @@ class GridSearch(Strategy):
 
     def done(self, state: GridSearchState) -> bool:
         return state.round * self.population >= state.size
+
+
+def _distinct_points(space: Space, axes: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """Indices (C order) of the grid's points that are distinct settings: where a conditional name
+    is not used (Space.only_when), only the point at its axis's first value is kept. None when the
+    space has no conditions."""
+    if not space.conditions:
+        return None
+    shape = tuple(len(a) for a in axes.values())
+    if math.prod(shape) > _MAX_LISTED:
+        raise ValueError(f"GridSearch: the grid has {math.prod(shape)} points ({dict(zip(axes, shape))}), too many to "
+                         f"list its distinct settings under the space's conditions; lower points_per_axis or shorten "
+                         f"values, or use RandomSearch.")
+    digits = dict(zip(axes, np.unravel_index(np.arange(math.prod(shape)), shape)))
+    active = space.active({name: axes[name][digits[name]] for name in axes})
+    keep = np.ones(math.prod(shape), bool)
+    for name, used in active.items():
+        keep &= used | (digits[name] == 0)
+    return np.flatnonzero(keep)

@@ -187,13 +187,19 @@ class OptunaSampler(Strategy):
         return OptunaSamplerState(space=space, study=study, distributions=dists)
 
     def ask(self, state: OptunaSamplerState, key: jax.Array):
-        fixed = dict(state.distributions.values())
-        trials = tuple(state.study.ask(fixed) for _ in range(self.population))
+        space = state.space
+        if space.conditions:  # define-by-run: a name is suggested only where its condition holds
+            trials = tuple(state.study.ask() for _ in range(self.population))
+            rows = [_suggest_used(space, state.distributions, trial) for trial in trials]
+        else:
+            fixed = dict(state.distributions.values())
+            trials = tuple(state.study.ask(fixed) for _ in range(self.population))
+            rows = [{name: _to_value(space[name], t.params[oname]) for name, (oname, _) in state.distributions.items()}
+                    for t in trials]
         hp = {}
-        for name, dist in state.space.items():
+        for name, dist in space.items():
             if name in state.distributions:
-                oname = state.distributions[name][0]
-                col = [_to_value(dist, t.params[oname]) for t in trials]
+                col = [row[name] for row in rows]
             else:
                 col = [dist.encode(dist.value)] * self.population
             hp[name] = jnp.asarray(col, dist.dtype)
@@ -221,16 +227,17 @@ class OptunaSampler(Strategy):
         else:
             # Points Optuna did not propose (e.g. results from elsewhere): add them as finished trials.
             dists = dict(state.distributions.values())
+            active = state.space.active(hp_np)
             for i, s in enumerate(scores):
                 params = {
                     oname: to_optuna_value(state.space[name], odist, hp_np[name][i])
-                    for name, (oname, odist) in state.distributions.items()
+                    for name, (oname, odist) in state.distributions.items() if name not in active or active[name][i]
                 }
                 finished = np.isfinite(s) or worst is not None
                 state.study.add_trial(
                     optuna.trial.create_trial(
                         params=params,
-                        distributions=dists,
+                        distributions={k: dists[k] for k in params},
                         value=(float(s) if np.isfinite(s) else worst) if finished else None,
                         state=optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.FAIL,
                         user_attrs={} if np.isfinite(s) else {"no_score": True},
@@ -243,6 +250,30 @@ class OptunaSampler(Strategy):
 
     def total_evaluations(self, space: Space | None = None) -> int:
         return self.population * self.rounds
+
+
+def _suggest_used(space: Space, distributions: Mapping, trial) -> dict[str, Any]:
+    """One member's encoded values, suggested by `trial` for the names its setting uses (parents
+    first); a name it does not use (Space.only_when) takes its distribution's middle, unseen by Optuna."""
+    plain, encoded = {}, {}
+    for name in space.parents_first():
+        dist = space[name]
+        if isinstance(dist, Fixed):
+            plain[name] = dist.value
+            continue
+        if not space.is_used(name, plain):
+            encoded[name] = np.asarray(dist.from_unit_exact(np.array([0.5])))[0].item()
+            continue
+        oname, odist = distributions[name]
+        if isinstance(odist, _import_optuna().distributions.CategoricalDistribution):
+            value = trial.suggest_categorical(oname, odist.choices)
+        elif isinstance(odist, _import_optuna().distributions.IntDistribution):
+            value = trial.suggest_int(oname, odist.low, odist.high, log=odist.log)
+        else:
+            value = trial.suggest_float(oname, odist.low, odist.high, log=odist.log)
+        encoded[name] = _to_value(dist, value)
+        plain[name] = dist.decode(encoded[name]) if not isinstance(dist, Choice) else value
+    return encoded
 
 
 def _worst_score(study, scores: np.ndarray) -> float | None:

@@ -1,0 +1,139 @@
+"""Conditional hyperparameters (Space.only_when): a name that is a member's setting only when its
+parents take some values. The population's arrays stay whole; the table, the grid, Optuna's sampler
+and the Optuna export see the name only where it is used."""
+
+import pickle
+
+import jax
+import numpy as np
+import optuna
+import pytest
+
+import vmaptune as vt
+from vmaptune.space import Space
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE = vt.Space(
+    optimizer=vt.Choice(["sgd", "adam"]),
+    momentum=vt.OneMinusLogUniform(0.5, 0.99),
+    learning_rate=vt.LogUniform(1e-3, 1e-1),
+).only_when("momentum", optimizer="sgd")
+
+DEEP = vt.Space(
+    n_hidden=vt.IntUniform(1, 3),
+    n_units_2=vt.Choice([8, 16]),
+    n_units_3=vt.Choice([8, 16]),
+    learning_rate=vt.Fixed(0.05),
+).only_when("n_units_2", n_hidden=[2, 3]).only_when("n_units_3", n_hidden=3)
+
+
+def test_active_follows_the_parents_values_and_chains():
+    hp = DEEP.encode([{"n_hidden": h, "n_units_2": 8, "n_units_3": 16, "learning_rate": 0.05} for h in (1, 2, 3)])
+    active = DEEP.active(hp)
+    assert active["n_units_2"].tolist() == [False, True, True]
+    assert active["n_units_3"].tolist() == [False, False, True]
+    chained = vt.Space(a=vt.Choice(["x", "y"]), b=vt.Choice(["u", "v"]), c=vt.Uniform(0.0, 1.0)) \
+        .only_when("b", a="x").only_when("c", b="u")
+    hp = chained.encode([{"a": a, "b": "u", "c": 0.5} for a in ("x", "y")])
+    assert chained.active(hp)["c"].tolist() == [True, False]  # (b is "u", but b is not y's setting)
+    assert chained.parents_first() == ("a", "b", "c")
+    assert vt.Space(c=vt.Uniform(0.0, 1.0), a=vt.Choice(["x", "y"])).only_when("c", a="x").parents_first() == ("a", "c")
+
+
+def test_the_table_shows_none_where_unused_and_a_space_round_trips():
+    hp = SPACE.encode([{"optimizer": o, "momentum": 0.9, "learning_rate": 0.01} for o in ("sgd", "adam")])
+    assert SPACE.decode_columns(hp)["momentum"] == [0.9, None]
+    assert SPACE.decode(hp)[1]["momentum"] == 0.9  # (what trained: every member carries a value)
+    assert Space.from_config(SPACE.to_config()) == SPACE
+    assert SPACE.to_config()["momentum"]["only_when"] == {"optimizer": ["sgd"]}
+    assert SPACE != vt.Space(dict(SPACE.items()))  # a condition makes another space
+    assert pickle.loads(pickle.dumps(SPACE)) == SPACE
+    assert SPACE.replace(learning_rate=vt.Fixed(0.01)).conditions == SPACE.conditions
+    assert repr(SPACE).endswith(".only_when('momentum', optimizer=['sgd'])")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: SPACE.only_when("nesterov", optimizer="sgd"),
+     r"Space.only_when\('nesterov', ...\): 'nesterov' is not in this space; it has \['optimizer', 'momentum', "),
+    (lambda: SPACE.only_when("momentum"), r"name the parent and its values, e.g. space.only_when\('momentum', "),
+    (lambda: SPACE.only_when("momentum", optimizer="rmsprop"),
+     r"'rmsprop' is not a value of optimizer=Choice\(options=\('sgd', 'adam'\)\)"),
+    (lambda: SPACE.only_when("momentum", optimiser="sgd"), r"'optimiser' is not in this space"),
+    (lambda: SPACE.only_when("optimizer", learning_rate=0.01),
+     r"the parent learning_rate=LogUniform\(.*\) takes continuous values; a condition needs one with a few values"),
+    (lambda: DEEP.only_when("n_units_2", n_hidden=4), r"4 is not a value of n_hidden=IntUniform\(low=1, high=3\)"),
+    (lambda: SPACE.only_when("optimizer", optimizer="sgd"), r"a hyperparameter cannot depend on itself"),
+    (lambda: SPACE.only_when("optimizer", momentum=0.9), r"takes continuous values"),
+    (lambda: DEEP.only_when("n_hidden", n_units_2=8),
+     r"'n_hidden' would depend on itself \('n_units_2' is already used only when 'n_hidden' takes some values\)"),
+    (lambda: Space.from_config({"a": {"type": "Choice", "options": ["x"]},
+                                "b": {"type": "Uniform", "low": 0, "high": 1, "only_when": "a"}}),
+     r"space 'b': only_when must be a table parent -> values, e.g. only_when = \{optimizer = \"sgd\"\}"),
+])
+def test_a_bad_condition_names_the_argument_and_the_fix(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()
+
+
+def test_a_grid_keeps_one_point_of_those_that_differ_only_where_unused():
+    strategy = vt.GridSearch(population=5)
+    assert strategy.grid_size(SPACE) == 3 * 3 + 3  # sgd: 3 momenta x 3 rates; adam: 3 rates
+    state = strategy.init(SPACE, jax.random.key(0))
+    rows = []
+    while not strategy.done(state):
+        hp, state = strategy.ask(state)
+        rows += list(zip(*SPACE.decode_columns(hp).values()))
+        state = strategy.tell(state, hp, np.zeros(len(hp["momentum"])))
+    assert len(rows) == len(set(rows)) == 12
+    assert sum(r[0] == "adam" for r in rows) == 3 and all(r[1] is None for r in rows if r[0] == "adam")
+    sampled = vt.GridSearch(population=8, sample=8).init(SPACE, jax.random.key(1))
+    hp, _ = vt.GridSearch(population=8, sample=8).ask(sampled)
+    drawn = list(zip(*SPACE.decode_columns(hp).values()))
+    assert len(set(drawn)) == 8 and set(drawn) <= set(rows)
+
+
+def test_optunas_sampler_suggests_a_name_only_where_it_is_used():
+    strategy = vt.OptunaSampler(optuna.samplers.RandomSampler(seed=0), population=12)
+    state = strategy.init(DEEP, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))
+    active = DEEP.active(hp)
+    for i, trial in enumerate(state.pending):
+        assert ("n_units_2" in trial.params) == active["n_units_2"][i]
+        assert ("n_units_3" in trial.params) == active["n_units_3"][i]
+        assert trial.params["n_hidden"] == int(hp["n_hidden"][i])
+        if active["n_units_3"][i]:
+            assert trial.params["n_units_3"] == [8, 16][int(hp["n_units_3"][i])]
+    assert 0 < active["n_units_3"].sum() < active["n_units_2"].sum() < 12  # (the draw covers all three depths)
+    state = strategy.tell(state, hp, np.arange(12.0))
+    assert [t.value for t in state.study.trials] == list(np.arange(12.0))
+    strategy.tell(strategy.init(DEEP, jax.random.key(0)), hp, np.arange(12.0))  # points it did not propose
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    run_dir = str(tmp_path_factory.mktemp("conditions") / "run")
+    data = vt.load_dataset("iris")
+    result = vt.tune(vt.MLP(hidden=1, units=8), SPACE, data, vt.GridSearch(population=12), epochs=2, seed=0,
+                     run_dir=run_dir, progress=False)
+    return result, run_dir, data
+
+
+def test_a_search_over_a_conditional_space_trains_saves_resumes_and_exports(conditional_run):
+    result, run_dir, data = conditional_run
+    table = result.members
+    adam = table["optimizer"] == "adam"
+    assert adam.sum() == 3 and table.loc[adam, "momentum"].isna().all() and table.loc[~adam, "momentum"].notna().all()
+    best = result.best_params
+    assert ("momentum" in best) == (best["optimizer"] == "sgd")
+    loaded = vt.load_results(run_dir)
+    assert loaded.space == SPACE
+    np.testing.assert_array_equal(loaded.members["momentum"].isna(), adam)
+    again = vt.tune(vt.MLP(hidden=1, units=8), SPACE, data, vt.GridSearch(population=12), epochs=2, seed=0,
+                    run_dir=run_dir, resume=True, progress=False)
+    assert again.members.equals(result.members)
+    study = result.to_optuna()
+    for trial, is_adam in zip(study.trials, adam):
+        assert ("one_minus_momentum" in trial.params) != is_adam
+        assert ("momentum" in trial.user_attrs) != is_adam
+    assert set(optuna.importance.get_param_importances(study)) == {"optimizer", "learning_rate", "one_minus_momentum"}
