@@ -137,3 +137,21 @@ def test_a_search_over_a_conditional_space_trains_saves_resumes_and_exports(cond
         assert ("one_minus_momentum" in trial.params) != is_adam
         assert ("momentum" in trial.user_attrs) != is_adam
     assert set(optuna.importance.get_param_importances(study)) == {"optimizer", "learning_rate", "one_minus_momentum"}
+
+
+def test_a_scikit_learn_search_leaves_an_unused_name_out_of_a_candidates_params():
+    X, y = vt.load_dataset("iris").raw("train")
+    space = vt.Space(optimizer=vt.Choice(["sgd", "adam"]), momentum=vt.Choice([0.5, 0.9]),
+                     learning_rate=vt.Fixed(0.05)).only_when("momentum", optimizer="sgd")
+    search = vt.PopulationSearchCV(vt.MLPClassifier(n_units=8, epochs=2, random_state=0), space,
+                                   strategy=vt.GridSearch(population=8), cv=2).fit(X, y)
+    params = search.cv_results_["params"]
+    assert params == [{"optimizer": "sgd", "momentum": 0.5, "learning_rate": 0.05},
+                      {"optimizer": "sgd", "momentum": 0.9, "learning_rate": 0.05},
+                      {"optimizer": "adam", "learning_rate": 0.05}]
+    assert search.cv_results_["param_momentum"].mask.tolist() == [False, False, True]
+    assert search.best_params_ == params[search.best_index_]  # (the refit takes them: no momentum=nan)
+    with pytest.raises(TypeError, match=r"param_distributions is a list of 2 dicts, scikit-learn's way .*give one "
+                                        r"vt.Space whose conditional names say so, e.g. .*only_when\('momentum'"):
+        vt.PopulationSearchCV(vt.MLPClassifier(), [{"optimizer": ["adam"]}, {"optimizer": ["sgd"],
+                                                                             "momentum": [0.9]}]).fit(X, y)

@@ -426,6 +426,11 @@ def to_space(distributions: Any, fixed: Mapping[str, Any] | None = None) -> Spac
         given = dict(zip(distributions.names, (distributions[n] for n in distributions.names)))
     elif isinstance(distributions, Mapping):  # ({}: one candidate of the fixed values, as in scikit-learn)
         given = {name: _distribution(name, value) for name, value in distributions.items()}
+    elif isinstance(distributions, (list, tuple)) and distributions and all(isinstance(d, Mapping) for d in distributions):
+        raise TypeError(f"param_distributions is a list of {len(distributions)} dicts, scikit-learn's way to search "
+                        f"parameters that matter only for some settings; give one vt.Space whose conditional names say "
+                        f"so, e.g. vt.Space(optimizer=vt.Choice(['sgd', 'adam']), momentum=vt.Choice([0.5, 0.9]))"
+                        f".only_when('momentum', optimizer='sgd'), or run one search per dict.")
     else:
         raise TypeError(f"param_distributions must be a vt.Space or a dict name -> values or scipy.stats "
                         f"distribution, got {type(distributions).__name__}.")
@@ -620,6 +625,8 @@ class PopulationSearchCV(BaseEstimator):
         distributions = self.param_distributions
         if isinstance(distributions, (Space, Mapping)):  # (to_space's error otherwise) before the values: a
             _check_parameters(est, _names(distributions))
+        else:  # (a list of dicts, ...: named, never searched as nothing)
+            to_space(distributions)
         # (a scikit-learn name such as hidden_layer_sizes may hold tuples; {} searches nothing)
         searched = to_space(distributions) if _names(distributions) else {}
         fixed = {k: v for k, v in est._hyperparameters().items() if k not in searched}
@@ -1049,9 +1056,13 @@ def _cv_results(results, names: list[str], n_splits: int, seconds: float, unit: 
         "mean_score_time": np.zeros(n, np.float64),
         "std_score_time": np.zeros(n, np.float64),
     }
-    params = [{name: _plain(df[name].iloc[i]) for name in names} for i in range(n)]
+    # (a name a candidate's setting does not use, Space.only_when, is not in its params, and masked
+    # in its param_ column, as scikit-learn's list-of-grids searches leave it)
+    active = results.space.active(results.hp)
+    params = [{name: _plain(df[name].iloc[i]) if name not in active else results.space[name].decode(results.hp[name][i])
+               for name in names if name not in active or active[name][i]} for i in range(n)]
     for name in names:
-        values = [p[name] for p in params]
+        values = [p.get(name, np.ma.masked) for p in params]
         try:
             array = np.array(values)
             dtype = array.dtype if array.dtype.kind != "U" and array.ndim == 1 else object
