@@ -384,14 +384,15 @@ def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
     """sample_weight as (n,) float32: one finite weight >= 0 per row, not all 0. Weights too large
     or too small for float32's sums are divided by their largest (the loss is their weighted mean,
     which that does not change)."""
-    if np.iscomplexobj(sample_weight) or (isinstance(sample_weight, (list, tuple)) and
-                                          any(isinstance(v, complex) for v in sample_weight)):
-        raise TypeError("sample_weight must be real numbers, one per row of X; it is complex. Give e.g. "
-                        "np.abs(w) or w.real.")
     try:
-        w = np.asarray(sample_weight, dtype=np.float64)
+        w = np.asarray(sample_weight)
+        complex_ = w.dtype.kind == "c"
+        w = w.astype(np.float64) if not complex_ else w
     except (TypeError, ValueError) as err:
         raise TypeError(f"sample_weight must be numbers, one per row of X; converting it failed: {err}.") from None
+    if complex_:
+        raise TypeError("sample_weight must be real numbers, one per row of X; it is complex. Give e.g. "
+                        "np.abs(w) or w.real.")
     if w.ndim == 0:
         w = np.full(n, float(w))  # (scikit-learn takes one number for every row)
     if w.shape != (n,):
