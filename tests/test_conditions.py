@@ -155,3 +155,19 @@ def test_a_scikit_learn_search_leaves_an_unused_name_out_of_a_candidates_params(
                                         r"vt.Space whose conditional names say so, e.g. .*only_when\('momentum'"):
         vt.PopulationSearchCV(vt.MLPClassifier(), [{"optimizer": ["adam"]}, {"optimizer": ["sgd"],
                                                                              "momentum": [0.9]}]).fit(X, y)
+
+
+def test_bayesopt_sees_members_alike_where_a_name_is_unused():
+    from vmaptune.strategies.bayesopt import Encoding
+
+    hp = SPACE.encode([{"optimizer": o, "momentum": m, "learning_rate": 0.01} for o, m in
+                       (("adam", 0.6), ("adam", 0.95), ("sgd", 0.6), ("sgd", 0.95))])
+    Z = np.asarray(Encoding(SPACE).encode(hp))
+    np.testing.assert_array_equal(Z[0], Z[1])  # adam: momentum's column is one constant
+    assert not np.array_equal(Z[2], Z[3])
+    strategy = vt.BayesOpt(population=4, rounds=3)
+    state = strategy.init(SPACE, jax.random.key(0))
+    for r in range(3):
+        hp, state = strategy.ask(state, jax.random.key(r))
+        SPACE.check_asked(hp, "BayesOpt.ask")
+        state = strategy.tell(state, hp, -np.abs(np.log10(np.asarray(hp["learning_rate"])) + 2))

@@ -655,18 +655,18 @@ class Space:
             visit(name)
         return tuple(order)
 
-    def active(self, hp: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def active(self, hp: Mapping[str, Any], xp=np) -> dict[str, np.ndarray]:
         """Encoded population -> for each conditional name, (n,) bool: whether it is the member's
-        setting (its parents take the values named, and are themselves active)."""
+        setting (its parents take the values named, and are themselves active). xp=jnp traces."""
         memo: dict[str, np.ndarray] = {}
 
         def of(child: str) -> np.ndarray:
             if child not in memo:
-                mask = np.ones(np.shape(hp[child])[0], bool)
+                mask = xp.ones(np.shape(hp[child])[0], bool)
                 for parent, values in self._conditions.get(child, ()):
                     dist = self._dists[parent]
-                    encoded = [dist.encode(v) for v in values]
-                    mask &= np.isin(np.asarray(hp[parent]), encoded) & of(parent)
+                    encoded = xp.asarray([dist.encode(v) for v in values])
+                    mask = mask & xp.isin(xp.asarray(hp[parent]), encoded) & of(parent)
                 memo[child] = mask
             return memo[child]
 

@@ -94,14 +94,21 @@ class Encoding:
         return m
 
     def encode(self, hp: Mapping[str, Any]) -> jax.Array:
-        """dict name -> (n,) encoded values -> (n, D)."""
+        """dict name -> (n,) encoded values -> (n, D). A conditional name a member's setting does
+        not use (Space.only_when) takes one constant, the block's middle, so that the GP sees all
+        such members alike there, observed and proposed."""
+        active = self.space.active(hp, xp=jnp) if self.space.conditions else {}
         cols = []
         for name, kind, _, width in self.blocks:
             x = jnp.asarray(hp[name])
             if kind == "categorical":
-                cols.append(jax.nn.one_hot(x, width, dtype=jnp.result_type(float)))
+                col = jax.nn.one_hot(x, width, dtype=jnp.result_type(float))
             else:
-                cols.append(self.space[name].to_unit(x)[:, None].astype(jnp.result_type(float)))
+                col = self.space[name].to_unit(x)[:, None].astype(jnp.result_type(float))
+            if name in active:
+                col = jnp.where(active[name][:, None], col, jnp.asarray(0.5 if kind != "categorical" else 1 / width,
+                                                                        col.dtype))
+            cols.append(col)
         return jnp.concatenate(cols, axis=1)
 
     def decode(self, Z: jax.Array) -> dict[str, jax.Array]:
