@@ -171,3 +171,19 @@ def test_bayesopt_sees_members_alike_where_a_name_is_unused():
         hp, state = strategy.ask(state, jax.random.key(r))
         SPACE.check_asked(hp, "BayesOpt.ask")
         state = strategy.tell(state, hp, -np.abs(np.log10(np.asarray(hp["learning_rate"])) + 2))
+
+
+def test_the_scores_plot_draws_a_name_only_for_members_that_use_it(conditional_run, monkeypatch):
+    from vmaptune import plots
+
+    made = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: made.append(fig) or path)
+    result = conditional_run[0]
+    plots.plot_scores(result, "scores.png")
+    axes = {ax.get_xlabel(): ax for ax in made[0].axes}
+    drawn = lambda ax: int(np.isfinite(np.asarray(ax.collections[0].get_offsets(), float)).all(axis=1).sum())  # noqa: E731
+    assert drawn(axes["momentum"]) == (result.members["optimizer"] == "sgd").sum() == 9
+    assert drawn(axes["learning_rate"]) == 12
+    import matplotlib.pyplot as plt
+
+    plt.close(made[0])

@@ -130,6 +130,7 @@ def plot_scores(results: Results, path: str) -> str:
     bulk = _bulk(score)
     beyond = ok & (score < bulk[2]) if bulk is not None else np.zeros_like(ok)
     inside = ok & ~beyond
+    active = results.space.active(results.hp)
     for ax, name in zip(axes.flat, names):
         dist = results.space[name]
         x = results.members[name]
@@ -137,6 +138,8 @@ def plot_scores(results: Results, path: str) -> str:
             x = np.asarray(results.hp[name], float)
             ax.set_xticks(range(len(dist.options)), [str(o) for o in dist.options])
         x = np.asarray(x, float)
+        if name in active:  # (a member whose setting does not use it has no point here: Space.only_when)
+            x = np.where(active[name], x, np.nan)
         ax.scatter(x[inside], sign * score[inside], s=10, alpha=0.6)
         edge = _ylim(ax, bulk, sign) if bulk is not None else 0.0
         if bulk is None:  # no score to put on the axis
