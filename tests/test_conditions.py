@@ -184,6 +184,12 @@ def test_the_scores_plot_draws_a_name_only_for_members_that_use_it(conditional_r
     drawn = lambda ax: int(np.isfinite(np.asarray(ax.collections[0].get_offsets(), float)).all(axis=1).sum())  # noqa: E731
     assert drawn(axes["momentum"]) == (result.members["optimizer"] == "sgd").sum() == 9
     assert drawn(axes["learning_rate"]) == 12
+    space = vt.Space(n_hidden=vt.IntUniform(1, 2), activation=vt.Choice(["relu", "tanh"]),
+                     learning_rate=vt.Fixed(0.05)).only_when("activation", n_hidden=2)  # (a Choice: drawn by index)
+    choices = vt.tune(vt.MLP(units=8), space, conditional_run[2], vt.GridSearch(population=3), epochs=1, progress=False)
+    plots.plot_scores(choices, "scores.png")
+    assert drawn({ax.get_xlabel(): ax for ax in made[1].axes}["activation"]) == 2
     import matplotlib.pyplot as plt
 
-    plt.close(made[0])
+    for fig in made:
+        plt.close(fig)
