@@ -340,25 +340,14 @@ class Loss:
 
             # A loss that copies or walks hp ({**hp}, dict(hp), hp.items()) may read any of them.
             # (Overriding __iter__ also sends dict(hp) and {**hp} through keys() and __getitem__.)
-            def keys(self):
-                read.extend(dict.keys(self))
-                return dict.keys(self)
+            def _reading_all(method):
+                def walk(self):
+                    read.extend(dict.keys(self))
+                    return method(self)
+                return walk
 
-            def values(self):
-                read.extend(dict.keys(self))
-                return dict.values(self)
-
-            def items(self):
-                read.extend(dict.keys(self))
-                return dict.items(self)
-
-            def __iter__(self):
-                read.extend(dict.keys(self))
-                return dict.__iter__(self)
-
-            def copy(self):
-                read.extend(dict.keys(self))
-                return dict(dict.items(self))
+            keys, values, items = _reading_all(dict.keys), _reading_all(dict.values), _reading_all(dict.items)
+            __iter__, copy = _reading_all(dict.__iter__), _reading_all(lambda self: dict(dict.items(self)))
 
         loss_name = self.name
         try:
