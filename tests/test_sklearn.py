@@ -218,6 +218,9 @@ def test_your_own_model_as_an_estimator(images_arrays):
                                learning_rate=1e-2)
     est.fit(X, y)
     assert est.score(X, y) > 0.5 and est.predict(X[:2]).shape == (2,)
+    with pytest.raises(ValueError, match=r"X has rows of shape \(64,\), but NetworkClassifier was fitted on rows of "
+                                         r"shape \(8, 8, 1\): give X as \(n, 8, 8, 1\)"):  # (not "expecting 8 features")
+        est.predict(X[:2].reshape(2, 64))
     grid = {"dropout": [0.0, 0.2], "learning_rate": [0.01, 0.03]}
     search = vt.PopulationSearchCV(est, grid, strategy=vt.GridSearch(values=grid, population=4), cv=2)
     search.fit(X, y)

@@ -73,6 +73,10 @@ def test_a_regression_model_predicts_in_the_targets_units():
     # the split back in its own units: the refit's test_score (standardised mse) is evaluate's
     X_test, y_test = data.raw("test")
     assert model.evaluate(X_test, y_test, metric="neg_mse") == pytest.approx(result.test_score, rel=1e-5)
+    assert model.evaluate(X_test, y_test[:, None], metric="neg_mse") == pytest.approx(result.test_score, rel=1e-5)
+    with pytest.raises(ValueError, match=r"y has shape \(\d+, 2\); the model scores 1 target per row, as the model "
+                                         r"was trained: shape \(\d+,\)"):
+        model.evaluate(X_test, np.c_[y_test, y_test], metric="neg_mse")
     mse = np.mean((model.predict(X_test) - y_test) ** 2)
     assert mse / data.y_std ** 2 == pytest.approx(-result.test_score, rel=1e-5)
 
@@ -118,6 +122,12 @@ def test_the_raw_split_scores_as_the_refit_and_the_scaled_one_is_refused(refit_r
     np.testing.assert_array_equal(y_raw, y_test)
     assert model.score(X_raw, y_raw) == pytest.approx(result.test_score, abs=1e-6)
     assert model.evaluate(X_raw, y_raw) == pytest.approx(result.test_score, abs=1e-6)
+    # a column of labels (scikit-learn's column_or_1d takes it) scores as the labels: it was broadcast
+    # to (n, n) and scored about 0.1
+    assert model.evaluate(X_raw, y_raw[:, None]) == pytest.approx(result.test_score, abs=1e-6)
+    with pytest.raises(ValueError, match=r"y has shape \(360, 10\); the model scores class labels, one per row "
+                                         r"\(one-hot rows: y.argmax\(axis=1\)\): shape \(360,\)"):
+        model.evaluate(X_raw, np.eye(10)[y_raw])
     with pytest.raises(ValueError, match=r"X is a vt.Dataset's X_test, which it holds standardised.*"
                                          r"model.score\(\*data.raw\('test'\)\)"):
         model.score(data.X_test, data.y_test)

@@ -138,6 +138,11 @@ class _Network(BaseEstimator):
         numbers_only = flat or (hasattr(X, "columns") and hasattr(X, "iloc"))
         dtype = ("float64", "float32") if numbers_only else ("float64", "float32", "int64", "int32")
         checks = dict(reset=reset, allow_nd=not flat, dtype=dtype, accept_sparse=("csr", "csc", "coo"))
+        trained_on = tuple(getattr(getattr(self, "model_", None), "input_shape", ()) or ())
+        if not reset and len(trained_on) > 1 and tuple(np.shape(X)[1:]) != trained_on:
+            # (scikit-learn's own check counts X.shape[1] only: "expecting 8 features" for rows of (8, 8, 1))
+            raise ValueError(f"X has rows of shape {tuple(np.shape(X)[1:])}, but {type(self).__name__} was fitted on "
+                             f"rows of shape {trained_on}: give X as (n, {', '.join(map(str, trained_on))}).")
         if isinstance(y, str) and y == "no_validation":
             return _dense(validate_data(self, X, **checks))
         if y is None:

@@ -205,9 +205,7 @@ class TrainedModel:
                                      f"model.evaluate(X, y, metric=your_metric).")
         chosen = in_target_units(get_metric(metric, self.task), self.y_mean, self.y_std)
         outputs = self.decision_function(X)
-        y = np.asarray(y)
-        if len(y) != len(outputs):
-            raise ValueError(f"y has {len(y)} rows for X's {len(outputs)}.")
+        y = _targets_shaped(np.asarray(y), outputs, self.task)
         if self.task == "classification":
             ids = np.searchsorted(self.classes, y)
             known = (ids < len(self.classes)) & (self.classes[np.minimum(ids, len(self.classes) - 1)] == y)
@@ -290,3 +288,19 @@ def _named_features(data) -> tuple[str, ...] | None:
     """The data's feature names when they were given (not the x0, x1, ... of unnamed columns)."""
     names = tuple(getattr(data, "feature_names", ()) or ())
     return names if names and names != default_feature_names(len(names)) else None
+
+
+def _targets_shaped(y: np.ndarray, outputs: np.ndarray, task: str) -> np.ndarray:
+    """y as the metrics take it: (n,) labels or one target, (n, k) for k targets; a column (n, 1)
+    of one is raveled, as scikit-learn's column_or_1d does (a metric would broadcast it to (n, n))."""
+    if y.ndim == 0 or len(y) != len(outputs):
+        raise ValueError(f"y has {len(y) if y.ndim else 'no'} rows for X's {len(outputs)}.")
+    k = 1 if task == "classification" else outputs.shape[1]
+    if k == 1 and y.ndim == 2 and y.shape[1] == 1:
+        return y[:, 0]
+    want = (len(outputs),) if k == 1 else (len(outputs), k)
+    if y.shape != want:
+        what = ("class labels, one per row" + (" (one-hot rows: y.argmax(axis=1))" if y.ndim == 2 else "")
+                if task == "classification" else f"{k} target{'s' if k > 1 else ''} per row, as the model was trained")
+        raise ValueError(f"y has shape {y.shape}; the model scores {what}: shape {want}.")
+    return y
