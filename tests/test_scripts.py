@@ -18,7 +18,7 @@ IN_ITS_OWN_PROCESS = "nnx_mlp.py"
 
 def test_the_examples_are_there():
     assert {"cnn_digits.py", "batchnorm_vs_not.py", "regression_custom_loss.py", "nnx_mlp.py", "sequence_model.py",
-            "seed004_keras_regressor.py", "class_weights_label_smoothing.py", IN_ITS_OWN_PROCESS} <= set(SCRIPTS)
+            "seed004_keras_regressor.py", "class_weights_label_smoothing.py", "conditional_space.py", IN_ITS_OWN_PROCESS} <= set(SCRIPTS)
 
 
 def test_an_example_runs_from_the_command_line():
