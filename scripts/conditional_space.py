@@ -8,8 +8,8 @@ only when the network has that layer. `Space.only_when` says so:
 
 - the grid keeps one of the points that differ only in a setting nobody uses (it would train
   copies of the same network otherwise);
-- the results table shows None where a setting is not the member's, and `best_params` leaves it
-  out;
+- the results table shows NaN (None among names) where a setting is not the member's, and
+  `best_params` leaves it out;
 - Optuna's TPE is asked for a setting only where it is used, as in Optuna's define-by-run.
 
 Every member still carries a value for every name, so the whole population trains in one

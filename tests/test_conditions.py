@@ -2,8 +2,11 @@
 parents take some values. The population's arrays stay whole; the table, the grid, Optuna's sampler
 and the Optuna export see the name only where it is used."""
 
+import os
 import pickle
+import warnings
 
+import flax.linen as nn
 import jax
 import numpy as np
 import optuna
@@ -43,12 +46,17 @@ def test_active_follows_the_parents_values_and_chains():
 
 def test_the_table_shows_none_where_unused_and_a_space_round_trips():
     hp = SPACE.encode([{"optimizer": o, "momentum": 0.9, "learning_rate": 0.01} for o in ("sgd", "adam")])
-    assert SPACE.decode_columns(hp)["momentum"] == [0.9, None]
+    assert SPACE.decode_columns(hp)["momentum"][0] == 0.9 and np.isnan(SPACE.decode_columns(hp)["momentum"][1])
+    names = vt.Space(a=vt.Choice(["x", "y"]), b=vt.Choice(["u", "v"])).only_when("b", a="x")
+    assert names.decode_columns(names.encode([{"a": "y", "b": "u"}]))["b"] == [None]  # (None among names)
     assert SPACE.decode(hp)[1]["momentum"] == 0.9  # (what trained: every member carries a value)
     assert Space.from_config(SPACE.to_config()) == SPACE
     assert SPACE.to_config()["momentum"]["only_when"] == {"optimizer": ["sgd"]}
     assert SPACE != vt.Space(dict(SPACE.items()))  # a condition makes another space
     assert pickle.loads(pickle.dumps(SPACE)) == SPACE
+    one = DEEP.only_when("learning_rate", n_hidden=[2, 3], n_units_2=16)
+    assert one == DEEP.only_when("learning_rate", n_units_2=[16, 16], n_hidden=[3, 2])  # (order and repeats alike)
+    assert one.to_config() == DEEP.only_when("learning_rate", n_units_2=16, n_hidden=[3, 2]).to_config()
     assert SPACE.replace(learning_rate=vt.Fixed(0.01)).conditions == SPACE.conditions
     assert repr(SPACE).endswith(".only_when('momentum', optimizer=['sgd'])")
 
@@ -86,7 +94,7 @@ def test_a_grid_keeps_one_point_of_those_that_differ_only_where_unused():
         rows += list(zip(*SPACE.decode_columns(hp).values()))
         state = strategy.tell(state, hp, np.zeros(len(hp["momentum"])))
     assert len(rows) == len(set(rows)) == 12
-    assert sum(r[0] == "adam" for r in rows) == 3 and all(r[1] is None for r in rows if r[0] == "adam")
+    assert sum(r[0] == "adam" for r in rows) == 3 and all(np.isnan(r[1]) for r in rows if r[0] == "adam")
     sampled = vt.GridSearch(population=8, sample=8).init(SPACE, jax.random.key(1))
     hp, _ = vt.GridSearch(population=8, sample=8).ask(sampled)
     drawn = list(zip(*SPACE.decode_columns(hp).values()))
@@ -151,6 +159,14 @@ def test_a_scikit_learn_search_leaves_an_unused_name_out_of_a_candidates_params(
                       {"optimizer": "adam", "learning_rate": 0.05}]
     assert search.cv_results_["param_momentum"].mask.tolist() == [False, False, True]
     assert search.best_params_ == params[search.best_index_]  # (the refit takes them: no momentum=nan)
+    widths = vt.Space(n_hidden=vt.Choice([1, 2]), n_units=vt.Choice([4, 8]), learning_rate=vt.Fixed(0.05)) \
+        .only_when("n_units", n_hidden=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # (numpy's "converting a masked element to nan")
+        search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=2, random_state=0), widths,
+                                       strategy=vt.GridSearch(population=8), cv=2).fit(X, y)
+    column = search.cv_results_["param_n_units"]
+    assert column.dtype == np.int64 and column.tolist() == [None, 4, 8]  # as scikit-learn's list-of-grids gives
     with pytest.raises(TypeError, match=r"param_distributions is a list of 2 dicts, scikit-learn's way .*give one "
                                         r"vt.Space whose conditional names say so, e.g. .*only_when\('momentum'"):
         vt.PopulationSearchCV(vt.MLPClassifier(), [{"optimizer": ["adam"]}, {"optimizer": ["sgd"],
@@ -193,3 +209,77 @@ def test_the_scores_plot_draws_a_name_only_for_members_that_use_it(conditional_r
 
     for fig in made:
         plt.close(fig)
+
+
+def test_a_width_as_a_parent_survives_the_width_groups_of_bucketing():
+    """The MLP narrows n_units per width group (space.replace): a condition on a width outside a
+    group's range holds for none of its members, and is no error."""
+    space = vt.Space(n_units=vt.Choice([8, 64]), dropout=vt.Uniform(0.0, 0.5), learning_rate=vt.Fixed(0.05)) \
+        .only_when("dropout", n_units=64)
+    data = vt.load_dataset("iris")
+    grid = vt.GridSearch(population=3, points_per_axis=2)  # width 8 (dropout unused), and 64 with 2 dropouts
+    runs = [vt.tune(vt.MLP(hidden=1), space, data, grid, epochs=2, seed=1, bucketing=b, progress=False)
+            for b in (False, True)]
+    assert runs[1].settings["programs"] == [2]  # one program per width group
+    np.testing.assert_allclose(runs[1].curves["val_loss"], runs[0].curves["val_loss"], rtol=1e-4)
+
+
+def test_an_empty_conditional_panel_on_a_log_scale_draws(tmp_path):
+    space = vt.Space(optimizer=vt.Choice(["sgd", "adam"]), weight_decay=vt.LogUniform(1e-5, 1e-2),
+                     learning_rate=vt.Fixed(0.05)).only_when("weight_decay", optimizer="sgd")
+    result = vt.tune(vt.MLP(hidden=1, units=8), space, vt.load_dataset("iris"),
+                     vt.GridSearch(population=3, values={"optimizer": ["adam"]}), epochs=1, progress=False)
+    assert result.members["weight_decay"].dtype == np.float64 and result.members["weight_decay"].isna().all()
+    from vmaptune import plots
+
+    assert os.path.exists(plots.plot_scores(result, str(tmp_path / "scores.png")))  # (log scale of nothing: raised)
+
+
+def test_coarse_to_fine_narrows_a_conditional_range_around_the_members_that_use_it():
+    strategy = vt.CoarseToFine(population=8, rounds=2, top_k=2, margin=0.1)
+    state = strategy.init(SPACE, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))
+    sgd = np.asarray(hp["optimizer"]) == 0
+    scores = np.where(sgd, 0.0, 1.0) + np.arange(8) * 0.01  # every adam member ranks above every sgd one
+    state = strategy.tell(state, hp, scores)
+    u = np.asarray(SPACE["momentum"].to_unit(hp["momentum"]))
+    best_sgd = np.flatnonzero(sgd)[np.argsort(-scores[sgd])[:2]]
+    j = SPACE.names.index("momentum")
+    np.testing.assert_allclose([state.low[1, j], state.high[1, j]],
+                               [max(u[best_sgd].min() - 0.1, 0.0), min(u[best_sgd].max() + 0.1, 1.0)], rtol=1e-5)
+
+
+def test_a_trained_model_shows_only_the_settings_it_uses(conditional_run):
+    result, _, data = conditional_run
+    refit = vt.tune(vt.MLP(hidden=1, units=8), SPACE, data, vt.GridSearch(population=12), epochs=2, seed=0,
+                    refit=12, progress=False)
+    for row, model in refit.models.items():
+        used = refit.space.active({k: v[row:row + 1] for k, v in refit.hp.items()})["momentum"][0]
+        assert ("momentum" in model.hyperparameters) == used
+
+
+class _TwoDepths(nn.Module):
+    """A linen network whose second layer's width is structural and used only at depth 2."""
+
+    depth: int = 1
+    width2: int = 4
+    n_outputs: int = 3
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.relu(nn.Dense(8)(x))
+        if self.depth == 2:
+            x = nn.relu(nn.Dense(self.width2)(x))
+        return nn.Dense(self.n_outputs)(x)
+
+
+def test_an_unused_structural_value_does_not_split_a_group_of_your_model():
+    space = vt.Space(depth=vt.IntUniform(1, 2), width2=vt.Choice([4, 8, 16, 32]), learning_rate=vt.Fixed(0.05)) \
+        .only_when("width2", depth=2)
+    result = vt.tune(vt.Linen(_TwoDepths), space, vt.load_dataset("iris"), vt.RandomSearch(population=12), epochs=1,
+                     seed=0, progress=False)
+    table = result.members
+    carried = np.asarray(result.hp["width2"])[(table["depth"] == 1).to_numpy()]
+    assert len(set(carried.tolist())) > 1  # (depth-1 members carry several unused widths)
+    networks = 1 + table.loc[table["depth"] == 2, "width2"].nunique()
+    assert result.settings["programs"] == [networks]  # one per distinct network, not per unused width

@@ -153,13 +153,15 @@ def plot_scores(results: Results, path: str) -> str:
         if (~ok).any():
             ax.scatter(x[~ok], np.full((~ok).sum(), edge), marker="x", color="red", s=12, clip_on=False,
                        label="diverged (no score), drawn at the edge")
-        if isinstance(dist, (LogUniform, IntLogUniform)):
+        if not np.isfinite(x).any():  # (no member uses it: an empty panel, on no scale)
+            ax.set_title("used by no member", fontsize=9)
+        elif isinstance(dist, (LogUniform, IntLogUniform)):
             ax.set_xscale("log")
             if dist.high >= 100 * dist.low:  # decades' labels are enough; 2x10^-2, 3x10^-2, ... overlap
                 ax.xaxis.set_minor_formatter(NullFormatter())
             else:  # within a decade or two matplotlib labels the minor ticks: smaller, slanted, apart
                 ax.tick_params(axis="x", which="minor", labelsize=7, labelrotation=30)
-        if isinstance(dist, OneMinusLogUniform):
+        elif isinstance(dist, OneMinusLogUniform):
             ax.set_xscale("function", functions=(lambda v: -np.log10(np.clip(1 - v, 1e-12, None)),
                                                  lambda t: 1 - 10.0 ** (-t)))
             # matplotlib's default ticks for this scale are linear in v and pile up near 1: put them

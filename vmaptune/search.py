@@ -338,9 +338,11 @@ class Search:
         for j, (row, fit) in enumerate(zip(top, refitted)):
             test[row] = fit.test_score
             hp_row = {k: v[j] for k, v in hp.items()}
+            member = {k: v[j:j + 1] for k, v in encoded.items()}
+            unused = {name for name, on in self.space.active(member).items() if not on[0]}  # (Space.only_when)
+            shown = {k: v for k, v in self.space.decode(member)[0].items() if k not in unused}
             results.models[int(row)] = TrainedModel.from_dataset(
-                fit.network, fit.params, fit.model_state, hp_row, self.space.decode({k: v[j:j + 1] for k, v in
-                                                                                    encoded.items()})[0],
+                fit.network, fit.params, fit.model_state, hp_row, shown,
                 self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row), metric=self.program.metric.name)
             results.models[int(row)]._search_metric = self.program.metric  # (in memory: TrainedModel.evaluate)
         results.members["test_score"] = test

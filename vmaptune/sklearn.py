@@ -1067,14 +1067,14 @@ def _cv_results(results, names: list[str], n_splits: int, seconds: float, unit: 
     params = [{name: _plain(df[name].iloc[i]) if name not in active else results.space[name].decode(results.hp[name][i])
                for name in names if name not in active or active[name][i]} for i in range(n)]
     for name in names:
-        values = [p.get(name, np.ma.masked) for p in params]
+        given = [(i, p[name]) for i, p in enumerate(params) if name in p]  # (a candidate not using it: masked)
         try:
-            array = np.array(values)
-            dtype = array.dtype if array.dtype.kind != "U" and array.ndim == 1 else object
+            array = np.array([value for _, value in given])
+            dtype = array.dtype if array.dtype.kind != "U" and array.ndim == 1 and len(given) else object
         except ValueError:
             dtype = object
         masked = np.ma.MaskedArray(np.empty(n, dtype=dtype), mask=True)
-        for i, value in enumerate(values):
+        for i, value in given:
             masked[i] = value
         out[f"param_{name}"] = masked
     out["params"] = params

@@ -584,7 +584,7 @@ class Space:
         """A new space in which `name` matters only when each parent takes one of the values given:
         `space.only_when("momentum", optimizer="sgd")`, `space.only_when("n_units_1", n_hidden=[2, 3])`.
         Every member still carries a value (the population's arrays stay whole); where the
-        condition fails it is not the member's setting: the table shows None (NaN), GridSearch
+        condition fails it is not the member's setting: the table shows NaN (None among names), GridSearch
         keeps one of the points that differ only there, and Optuna sees no such parameter.
         A parent is a Choice, a Fixed or an integer distribution of this space."""
         if name not in self._dists:
@@ -612,7 +612,9 @@ class Space:
                     else value in getattr(dist, "options", ())
                 if not allowed:
                     raise ValueError(f"{where}: {value!r} is not a value of {parent}={dist!r}.")
-            conditions.append((parent, values))
+            # (in one order, the parent's: the same condition written otherwise is the same space)
+            conditions.append((parent, tuple(sorted(dict.fromkeys(values), key=dist.encode))))
+        conditions.sort()
         out = Space(self._dists)
         out._conditions = {**self._conditions, name: tuple(conditions)}
         out._check_no_cycle(name)
@@ -720,11 +722,11 @@ class Space:
         return f"Space({inner}){conditions}"
 
     def replace(self, **changes: Any) -> "Space":
-        """A new space with some distributions replaced or added (its conditions kept, checked
-        against the new distributions)."""
+        """A new space with some distributions replaced or added, its conditions kept as they are
+        (a model narrows a parent's range for one width group: a condition on values outside it
+        then holds for none of that group's members)."""
         out = Space({**self._dists, **changes})
-        for child, parents in self._conditions.items():
-            out = out.only_when(child, **dict(parents))
+        out._conditions = dict(self._conditions)
         return out
 
     # -- sampling and the unit cube ------------------------------------------------------------
@@ -818,8 +820,9 @@ class Space:
         columns = {}
         for name, d in self._dists.items():
             values = [d.decode(v) for v in np.asarray(hp[name])]
-            if name in active:
-                values = [v if on else None for v, on in zip(values, active[name])]
+            if name in active:  # (NaN in a column of numbers, None in one of names)
+                unused = None if d.kind == "categorical" and not getattr(d, "is_numeric", False) else math.nan
+                values = [v if on else unused for v, on in zip(values, active[name])]
             columns[name] = values
         return columns
 

@@ -253,6 +253,11 @@ class FlaxModel(Model):
         if not structural:
             return [((), np.arange(size))]
         columns = [[_python_value(space[n], v) for v in np.asarray(numeric_hp[n])] for n in structural]
+        # a value a member's setting does not use (Space.only_when) does not split its group: the
+        # network is built with the name's first value there
+        used = space.active(space.from_numeric(numeric_hp)) if space.conditions else {}
+        columns = [[v if n not in used or used[n][i] else _first_value(space[n]) for i, v in enumerate(column)]
+                   for n, column in zip(structural, columns)]
         keys = [tuple(zip(structural, values)) for values in zip(*columns)]
         order = list(dict.fromkeys(keys))  # first appearance
         return [(key, np.asarray([i for i, k in enumerate(keys) if k == key])) for key in order]

@@ -100,7 +100,16 @@ def _record(low, high, hist_hp, hist_scores, hp, scores, r, margin, space: Space
     # so shrink_range masks them out.
     hist_scores = hist_scores.at[r].set(scores)
     u = space.to_unit({name: x.reshape(-1) for name, x in hist_hp.items()})
-    new_low, new_high = shrink_range(low[r], high[r], u, hist_scores.reshape(-1), top_k, margin)
+    flat_scores = hist_scores.reshape(-1)
+    new_low, new_high = shrink_range(low[r], high[r], u, flat_scores, top_k, margin)
+    # a conditional name's range: around the best of the members that use it (Space.only_when),
+    # not the values the others carry unused
+    used = space.active({name: x.reshape(-1) for name, x in hist_hp.items()}, xp=jnp)
+    for j, name in enumerate(space.names):
+        if name in used:
+            lo, hi = shrink_range(low[r][j:j + 1], high[r][j:j + 1], u[:, j:j + 1],
+                                  jnp.where(used[name], flat_scores, jnp.nan), top_k, margin)
+            new_low, new_high = new_low.at[j].set(lo[0]), new_high.at[j].set(hi[0])
     last = low.shape[0] - 1
     nxt = jnp.minimum(r + 1, last)
     keep = r >= last  # the last round has no next range to set
