@@ -134,6 +134,14 @@ def test_a_run_directory_in_use_is_refused_and_freed_when_its_writer_is_killed(d
         run_dirs.Claim(run_dir)
     held.release()
     run_dirs.Claim(run_dir).release()  # (the earlier tune released its claim, and so did `held`)
+    os.makedirs(tmp_path / "starting")
+    starting = run_dirs.Claim(str(tmp_path / "starting"))  # a run started there, before its first round's table
+    with warnings.catch_warnings(record=True) as said, pytest.raises(vt.RunDirInUseError, match="is in use"):
+        warnings.simplefilter("always")
+        vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), run_dir=str(tmp_path / "starting"), resume=True,
+                **SMALL)
+    assert not [w for w in said if "holds no run yet" in str(w.message)]  # (it was told "starting a new run there")
+    starting.release()
 
 
 def test_resuming_a_finished_run_reads_its_refit_back_instead_of_training_it_again(data, tmp_path, monkeypatch):

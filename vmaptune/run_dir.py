@@ -99,11 +99,10 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
                                 f"resume=True has nothing to continue from, and starting again there would replace "
                                 f"the run. vt.load_results({path!r}) reads it as it is; give another run_dir to "
                                 f"start a new run beside it, or overwrite=True (--overwrite) to replace it.")
-    if resume and not (os.path.isdir(path) and holds_run(path)):
-        warn(f"resume=True, but run_dir={path!r} holds no run yet: starting a new run there. (A mistyped "
-             f"run_dir would start from scratch: check the path if you meant to continue a run.)",
-             UserWarning)
+    starting = resume and not (os.path.isdir(path) and holds_run(path))
     if not write:
+        if starting:
+            _warn_starting(path)
         return path, None
     try:
         os.makedirs(path, exist_ok=True)
@@ -113,6 +112,8 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
         raise ValueError(f"run_dir={path!r} cannot be written ({err.strerror or err}); choose a directory you can "
                          "write to.") from err
     claim = Claim(path)  # before anything is removed: a run in progress there keeps its files
+    if starting:  # (once the directory is this call's: a run in progress there is refused, not "started")
+        _warn_starting(path)
     remove_leftovers(path)
     if overwrite:
         for name in RUN_FILES:
@@ -162,3 +163,8 @@ def remove_leftovers(path: str) -> int:
                         continue
                 removed += 1
     return removed
+
+
+def _warn_starting(path: str) -> None:
+    warn(f"resume=True, but run_dir={path!r} holds no run yet: starting a new run there. (A mistyped "
+         f"run_dir would start from scratch: check the path if you meant to continue a run.)", UserWarning)

@@ -408,7 +408,8 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     kept = f"{history.rounds} finished round(s)" + (f" and {len(partial.member)} members of the round in "
                                                     "progress (status 'interrupted')" if partial else "")
     budget = isinstance(stop, interrupts.TimeBudgetSpent)
-    resume = (" vt.tune(..., resume=True) with the same run_dir continues it" + (
+    resume = (" vt.tune(..., resume=True) with the same run_dir (on the command line: the same command with "
+              "--resume) continues it" + (
         " (time_budget= gives that call its own)" if budget else "") + ".") if run_dir else ""
     if terminated:
         where = f"saved {kept} to {run_dir}" if run_dir else f"{kept} not saved (no run_dir)"
