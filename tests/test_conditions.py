@@ -283,3 +283,11 @@ def test_an_unused_structural_value_does_not_split_a_group_of_your_model():
     assert len(set(carried.tolist())) > 1  # (depth-1 members carry several unused widths)
     networks = 1 + table.loc[table["depth"] == 2, "width2"].nunique()
     assert result.settings["programs"] == [networks]  # one per distinct network, not per unused width
+
+
+def test_a_fixed_float_parent_is_matched_in_the_populations_float32():
+    space = vt.Space(dropout=vt.Fixed(0.1), learning_rate=vt.LogUniform(1e-3, 1e-1)).only_when("learning_rate",
+                                                                                              dropout=0.1)
+    assert vt.GridSearch(population=5, points_per_axis=5).grid_size(space) == 5
+    hp = space.encode([{"dropout": 0.1, "learning_rate": 0.01}])
+    assert space.active(hp)["learning_rate"].tolist() == [True] and space.is_used("learning_rate", {"dropout": 0.1})

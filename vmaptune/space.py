@@ -667,8 +667,9 @@ class Space:
                 mask = xp.ones(np.shape(hp[child])[0], bool)
                 for parent, values in self._conditions.get(child, ()):
                     dist = self._dists[parent]
-                    encoded = xp.asarray([dist.encode(v) for v in values])
-                    mask = mask & xp.isin(xp.asarray(hp[parent]), encoded) & of(parent)
+                    column = xp.asarray(hp[parent])  # (the values in its dtype: float32 0.1 is not float64's)
+                    encoded = xp.asarray([dist.encode(v) for v in values], dtype=column.dtype)
+                    mask = mask & xp.isin(column, encoded) & of(parent)
                 memo[child] = mask
             return memo[child]
 
