@@ -412,7 +412,11 @@ CASES = [
     ("optimizer-python-float", lambda t: tune(optimizer=lambda hp: optax.sgd(float(hp["learning_rate"]))),
      TracedHyperparameterError,
      ["optimizer= (<lambda>) uses a hyperparameter as a Python value", "traced arrays, one per member",
-      "pass them to optax as they are", "do not call float() / int() / bool() on them"]),
+      "pass them to optax as they are", "do not call float() / int() / bool() / np.asarray() on them"]),
+    ("optimizer-numpy-value", lambda t: tune(optimizer=lambda hp: optax.sgd(np.asarray(hp["learning_rate"]))),
+     TracedHyperparameterError,
+     ["optimizer= (<lambda>) uses a hyperparameter as a Python value (TracerArrayConversionError",
+      "pass them to optax as they are"]),
     ("optimizer-optax-schedule-checks-in-python", lambda t: tune(
         space=SPACE.replace(decay=vt.Uniform(0.5, 0.9)),
         optimizer=lambda hp: optax.sgd(optax.exponential_decay(hp["learning_rate"], 10, hp["decay"]))),

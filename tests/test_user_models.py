@@ -412,7 +412,7 @@ def test_an_optimizer_that_makes_a_hyperparameter_a_python_float_is_told_to_pass
     with pytest.raises(TypeError, match=r"optimizer= \(<lambda>\) uses a hyperparameter as a Python value "
                                         r"\(ConcretizationTypeError.*its hp values \(\['learning_rate'\]\) are traced "
                                         r"arrays, one per member inside the compiled program.*pass them to optax as "
-                                        r"they are.*do not call float\(\) / int\(\) / bool\(\) on them") as info:
+                                        r"they are.*do not call float\(\) / int\(\) / bool\(\) / np.asarray\(\) on them") as info:
         vt.build_program(vt.Linen(CNN), SPACE, images, optimizer=lambda hp: optax.sgd(float(hp["learning_rate"])))
     assert isinstance(info.value.__cause__, jax.errors.ConcretizationTypeError)
     with pytest.raises(TypeError, match=r"uses a hyperparameter as a Python value \(TracerBoolConversionError"):
@@ -676,15 +676,36 @@ def test_a_loss_that_copies_hp_is_seen_reading_it(digits, copy):
     assert "gamma" in program.loss.names
 
 
-def test_a_loss_branching_on_a_hyperparameter_in_python_is_told_to_use_jnp_where(digits):
+def _branching(outputs, targets, hp):
+    ce = optax.softmax_cross_entropy_with_integer_labels(outputs, targets)
+    return ce * 2 if hp["gamma"] > 0.5 else ce
+
+
+def _numpy(outputs, targets, hp):  # (numpy's conversion raises TracerArrayConversionError, not a concretization error)
+    ce = optax.softmax_cross_entropy_with_integer_labels(outputs, targets)
+    return ce * np.log1p(np.asarray(hp["gamma"]))
+
+
+@pytest.mark.parametrize("loss, error", [(_branching, "TracerBoolConversionError"),
+                                         (_numpy, "TracerArrayConversionError")])
+def test_a_loss_using_a_hyperparameter_as_a_python_value_is_told_to_use_jnp(digits, loss, error):
     space = vt.Space(learning_rate=vt.Fixed(0.05), gamma=vt.Uniform(0.0, 1.0))
-
-    def branching(outputs, targets, hp):
-        ce = optax.softmax_cross_entropy_with_integer_labels(outputs, targets)
-        return ce * 2 if hp["gamma"] > 0.5 else ce
-
     before = dict(engine.TRACE_COUNTS)
-    with pytest.raises(ValueError, match=r"loss 'branching' uses a hyperparameter as a Python value .*"
-                                         r"TracerBoolConversionError\); it had read \['gamma'\] .*jnp\.where"):
-        vt.build_program(vt.MLP(hidden=1, units=8, loss=branching), space, digits)
+    with pytest.raises(ValueError, match=rf"loss '{loss.__name__}' uses a hyperparameter as a Python value .*"
+                                         rf"{error}\); it had read \['gamma'\] .*jnp\.where"):
+        vt.build_program(vt.MLP(hidden=1, units=8, loss=loss), space, digits)
     assert dict(engine.TRACE_COUNTS) == before
+
+
+def test_a_module_handing_a_hyperparameter_to_numpy_is_named_before_anything_compiles(digits):
+    class NumpyScale(nn.Module):
+        scale: float = 1.0
+
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            return nn.Dense(10)(x) * np.asarray(self.scale)
+
+    space = vt.Space(learning_rate=vt.Fixed(0.05), scale=vt.Uniform(0.5, 2.0))
+    with pytest.raises(ValueError, match=r"per-member hyperparameter as a Python value .*"
+                                         r"TracerArrayConversionError\); the traced ones are \['scale'\]"):
+        vt.build_program(vt.Linen(NumpyScale), space, digits)

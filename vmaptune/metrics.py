@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from vmaptune.traced import USED_AS_PYTHON_VALUE
 from vmaptune.warn import warn
 
 TASKS = ("classification", "regression")
@@ -352,10 +353,10 @@ class Loss:
         loss_name = self.name
         try:
             jax.eval_shape(lambda o, t, h: self.per_example(o, t, Reading(h)), out, y, hp)
-        except jax.errors.ConcretizationTypeError as err:  # (TracerBoolConversionError is one)
+        except USED_AS_PYTHON_VALUE as err:
             names = [n for n in dict.fromkeys(read) if n in hp]
             raise TracedInPython(
-                f"loss {loss_name!r} uses a hyperparameter as a Python value (in an `if`, float(), a shape; "
+                f"loss {loss_name!r} uses a hyperparameter as a Python value (in an `if`, float(), numpy, a shape; "
                 f"{type(err).__name__}); it had read {names} when it did. Each member's values are traced, so "
                 f"that a new value never recompiles: keep them in jnp, e.g. jnp.where(hp['gamma'] > 0.5, a, b) "
                 f"instead of `a if hp['gamma'] > 0.5 else b`.") from err

@@ -31,6 +31,7 @@ import numpy as np
 import optax
 
 from vmaptune.space import Fixed, Space, categorical_options, check_range
+from vmaptune.traced import USED_AS_PYTHON_VALUE
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "linear")
@@ -383,13 +384,13 @@ class CustomOptimizer(InjectedOptimizer):
         named with the fix."""
         try:
             return self.factory(values)
-        except jax.errors.ConcretizationTypeError as err:
+        except USED_AS_PYTHON_VALUE as err:
             name = getattr(self.factory, "__name__", "factory")
             raise TracedHyperparameterError(
                 f"optimizer= ({name}) uses a hyperparameter as a Python value ({type(err).__name__}: "
                 f"{str(err).splitlines()[0]}). Inside vmaptune its hp values ({list(self.names)}) are traced arrays, "
                 f"one per member inside the compiled program, not numbers: pass them to optax as they are (optax "
-                f"accepts arrays, e.g. optax.sgd(hp['learning_rate'])); do not call float() / int() / bool() on them "
+                f"accepts arrays, e.g. optax.sgd(hp['learning_rate'])); do not call float() / int() / bool() / np.asarray() on them "
                 f"or branch on them in Python (`if hp[...] > ...`; use jnp.where). A library function may do it for "
                 f"you: optax's schedules check some arguments in Python (exponential_decay's decay_rate, "
                 f"transition_steps...): give those a plain number, or search the built-in schedule names instead "

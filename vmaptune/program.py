@@ -32,6 +32,7 @@ from vmaptune.models.base import BuiltModel, Group, Model
 from vmaptune.optim import CustomOptimizer, PopulationOptimizer
 from vmaptune.space import Space, int_bounds
 from vmaptune.state import Controls
+from vmaptune.traced import USED_AS_PYTHON_VALUE
 from vmaptune.warn import warn
 
 #: Hyperparameters the engine itself reads (the rest belong to the model and the optimizer).
@@ -202,9 +203,9 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
 
     try:
         out = jax.eval_shape(forward, jax.random.key(0), x, hp)
-    except jax.errors.ConcretizationTypeError as err:
+    except USED_AS_PYTHON_VALUE as err:
         traced = sorted(n for n in space.names if n in built.hyperparameters() and n not in built.structural_names())
-        raise ValueError(f"the model uses a per-member hyperparameter as a Python value (in an `if`, int(), a "
+        raise ValueError(f"the model uses a per-member hyperparameter as a Python value (in an `if`, int(), numpy, a "
                          f"shape; {type(err).__name__}); the traced ones are {traced}. Make such a field structural "
                          f"(annotate it int, or static=(...)), or keep it in jnp. flax's nn.Dropout does this (it "
                          f"tests `rate == 0`): use vt.nn.Dropout (vt.nn.NnxDropout) for a searched rate.") from err

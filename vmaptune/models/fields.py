@@ -31,6 +31,7 @@ from vmaptune.data import DataSpec
 from vmaptune.metrics import Loss, Metric
 from vmaptune.models.base import BuiltModel, Group, Model
 from vmaptune.space import Choice, Distribution, Fixed, IntLogUniform, IntUniform, Space
+from vmaptune.traced import USED_AS_PYTHON_VALUE
 
 STRUCTURAL_TYPES = (int, bool, str)
 INIT_SCALE = "init_scale"
@@ -378,7 +379,7 @@ class BuiltFlaxModel(BuiltModel):
 
 #: Errors of a user's module that vmaptune's checks (vmaptune/program.py: check_outputs) explain
 #: themselves, or that must stay what they are.
-PASSED_THROUGH = (jax.errors.ConcretizationTypeError, jax.errors.UnexpectedTracerError,
+PASSED_THROUGH = (*USED_AS_PYTHON_VALUE, jax.errors.UnexpectedTracerError,
                   flax.errors.ModifyScopeVariableError)
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../vmaptune
