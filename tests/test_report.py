@@ -195,7 +195,7 @@ def test_report_of_an_interrupted_run_says_how_to_continue_it(tmp_path, capsys):
                         f"that started it plus --resume: `vmaptune run <config> --out {run} --resume`, or "
                         f"`vmaptune demo [its flags] --out {run} --resume` for a demo; in Python, vt.tune(..., "
                         f"run_dir={run!r}, resume=True).")
-    made_results([0.9, 0.8]).save(run)
+    made_results([0.9, 0.8]).save(run, overwrite=True)
     assert main(["report", run]) == 0
     assert "run interrupted" not in capsys.readouterr().out
 

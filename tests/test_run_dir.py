@@ -243,6 +243,31 @@ def test_a_half_written_run_directory_still_loads_its_last_whole_save(finished_r
         vt.load_results(tmp_path)
 
 
+def test_saving_over_another_saved_search_is_refused_unless_asked(finished_run, tmp_path):
+    """Results.save into a directory holding another search would replace its table and models:
+    refused, naming the fix; saved again where they were saved or loaded from, they are written over."""
+    result, run_dir = finished_run
+    first = str(tmp_path / "first")
+    result.save(first)
+    result.save(first)  # (the same results again: written over)
+    loaded = vt.load_results(first)
+    loaded.members = loaded.members.head(2)
+    loaded.save(first)  # (where they were loaded from)
+    assert len(vt.load_results(first)) == 2
+    with pytest.raises(FileExistsError, match=r"results.save\('.*first'\): .*first already holds a saved search, "
+                                              r"which this save would replace .* overwrite=True to replace it"):
+        vt.load_results(run_dir).save(first)
+    assert len(vt.load_results(first)) == 2
+    vt.load_results(run_dir).save(first, overwrite=True)
+    pd.testing.assert_frame_equal(vt.load_results(first).members, result.members)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    with pytest.raises(FileExistsError, match=r"a_file is a file; save writes a directory \(results.npz"):
+        result.save(a_file)
+    with pytest.raises(NotADirectoryError, match=r"a part of the path is a file"):
+        result.save(a_file / "run")
+
+
 def test_a_finished_run_whose_table_is_damaged_says_so_and_resumes_from_its_checkpoints(data, finished_run, tmp_path):
     result, run_dir = finished_run
     copy = str(tmp_path / "copy")

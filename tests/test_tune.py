@@ -58,6 +58,16 @@ def test_save_and_load_round_trip(digits_result, tmp_path):
 SMALL = dict(epochs=1, batch_size=128, progress=False)
 
 
+def test_numpy_integers_are_taken_wherever_python_ones_are(digits):
+    """A loop over np.arange(...) hands numpy integers: each argument takes them as the int."""
+    args = (vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), digits, vt.RandomSearch(4))
+    as_python = vt.tune(*args, cv=2, seed=3, devices=1, member_block=2, max_memory=10**9, **SMALL)
+    as_numpy = vt.tune(*args, cv=np.int64(2), seed=np.int64(3), devices=np.int32(1), member_block=np.int64(2),
+                       max_memory=np.int64(10**9), **SMALL)
+    pd.testing.assert_frame_equal(as_numpy.members, as_python.members)
+    assert as_numpy.settings["cv"] == 2 and type(as_numpy.settings["cv"]) is int
+
+
 def test_diverged_members_rank_last_and_are_reported(digits):
     space = vt.Space(learning_rate=vt.Choice([1e-2, 1e7]))
     result = vt.tune(vt.MLP(hidden=1, units=8), space, digits, vt.RandomSearch(population=8), **SMALL)

@@ -74,3 +74,16 @@ def write_dir(path: str, write: Callable[[str], None]) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def make_dir(path: str, call: str, holds: str) -> None:
+    """Makes the directory `path` (and those above it) for `call` (e.g. "model.save('m')"), which
+    writes `holds` into it; a path that is a file, or has a file on its way, is an error saying so."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FileExistsError(f"{call}: {path} is a file; save writes a directory ({holds} in it). Give a directory "
+                              f"path, new or existing, e.g. {path + '_saved'!r}.")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as err:  # a folder on the way is a file
+        raise type(err)(f"{call}: cannot make the directory ({err}): a part of the path is a file. save writes a "
+                        f"directory ({holds} in it): give a path under directories.") from err

@@ -161,8 +161,9 @@ class Dataset:
     def folds(self, k: int, seed: int = 0) -> np.ndarray:
         """(n_pool,) fold id 0..k-1 of every pool row: fixed by `seed`, stratified by class for
         classification (each fold gets its share of every class)."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2:
             raise ValueError(f"cv={k!r}: the number of folds must be an integer >= 2.")
+        k, seed = int(k), check_seed(seed, "it fixes the folds")
         _, y = self.pool()
         y = np.asarray(y)
         if self.task == "classification":
@@ -215,9 +216,7 @@ class Dataset:
         sample_weight: (n,) weights of X's rows in the training loss (a row of weight 2 counts as
         two), as scikit-learn's fit(X, y, sample_weight) takes them; rows of a `validation` given
         apart weigh their mean (they train under cv and in a refit). Scores are not weighted."""
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise TypeError(f"seed must be an integer (it fixes the validation / test split), got {seed!r}; "
-                            f"e.g. seed=0.")
+        seed = check_seed(seed, "it fixes the validation / test split")
         if feature_names is None and column_names(X) is not None:  # a DataFrame's columns name the features
             feature_names = column_names(X)
         dtype = getattr(X, "dtype", None)
@@ -527,19 +526,39 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np
     if task == "regression":
         if y.ndim == 2 and y.shape[1] == 1:  # one target as a column: (rows,), as scikit-learn's column_or_1d
             y = y[:, 0]
-        try:
-            y = y.astype(np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"y must be numeric for regression, got dtype {y.dtype} (e.g. {y[:3].tolist()}); for "
-                            f"class labels use task='classification'.") from None
-        bad = np.argwhere(~np.isfinite(y.reshape(len(y), -1)))
-        if len(bad):
-            raise ValueError(f"y has {len(bad)} NaN or infinite values, the first at row {bad[0][0]}; "
-                             f"drop those rows first.")
-        return X, y, None
+        return X, _regression_targets(y, "y"), None
     ids, classes = _encode_labels(y, "y")
     _warn_sparse_classes(ids, classes)
     return X, ids, classes
+
+
+#: The largest seed: jax.random.key takes a C long, and numpy's generators (the splits, the
+#: folds) refuse negative seeds.
+SEED_LIMIT = 2**63 - 1
+
+
+def check_seed(seed: Any, purpose: str, name: str = "seed") -> int:
+    """`seed` as a Python int from 0 to SEED_LIMIT, else an error naming it, its purpose and the fix."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be an integer ({purpose}), got {seed!r}; e.g. {name}=0.")
+    if not 0 <= seed <= SEED_LIMIT:
+        raise ValueError(f"{name}={seed!r} must be from 0 to 2**63 - 1 ({purpose}); e.g. {name}=0.")
+    return int(seed)
+
+
+def _regression_targets(y: np.ndarray, what: str) -> np.ndarray:
+    """y as float64 targets: numbers, every one finite (a NaN target would make every member's
+    loss NaN, read as diverged)."""
+    try:
+        y = y.astype(np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be numeric for regression, got dtype {y.dtype} (e.g. {y[:3].tolist()}); for "
+                        f"class labels use task='classification'.") from None
+    bad = np.argwhere(~np.isfinite(y.reshape(len(y), -1)))
+    if len(bad):
+        raise ValueError(f"{what} has {len(bad)} NaN or infinite values, the first at row {bad[0][0]}; "
+                         f"drop those rows first.")
+    return y
 
 
 def _warn_sparse_classes(ids: np.ndarray, classes: np.ndarray) -> None:
@@ -627,7 +646,7 @@ def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, 
             raise ValueError(f"{name}: y holds labels {unknown[:10]} that the training labels do not have "
                              f"(classes {classes.tolist()[:10]}); every class of y_{short} must appear in y.")
         return Xs, np.searchsorted(classes, ys).astype(np.int32)
-    return Xs, ys.astype(np.float64)
+    return Xs, _regression_targets(ys, f"{name}[1] (y_{short})")
 
 
 def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fraction: float, seed: int):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import functools
 import math
+import numbers
 import os
 import socket
 import sys
@@ -105,8 +106,9 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     fails ends the others: JAX's distributed service stops them once the failed one missed its
     heartbeats or the shutdown barrier (`heartbeat_timeout_seconds`, `shutdown_timeout_seconds`)."""
     for name, value in (("num_processes", num_processes), ("process_id", process_id)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0):
             raise ValueError(f"{name}={value!r} must be an integer >= 0 (or None: detected from the cluster).")
+    num_processes, process_id = (None if v is None else int(v) for v in (num_processes, process_id))
     if num_processes is not None and process_id is not None and process_id >= num_processes:
         raise ValueError(f"{_words['process_id'].format(process_id)} must be below "
                          f"{_words['num_processes'].format(num_processes)} (ids run from 0).")
@@ -357,8 +359,9 @@ def check_devices(devices: Any) -> int:
     available, processes = len(jax.devices()), jax.process_count()
     if devices is None:
         return available
-    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+    if isinstance(devices, bool) or not isinstance(devices, numbers.Integral) or devices < 1:
         raise ValueError(f"devices must be None (all {available}) or an integer >= 1, got {devices!r}.")
+    devices = int(devices)
     if devices > available:
         raise ValueError(f"devices={devices}, but JAX sees {available} device(s): {jax.devices()}. Use "
                          f"devices <= {available}; on a CPU, set {CPU_DEVICES_ENV} before importing vmaptune.")
@@ -373,9 +376,9 @@ def check_member_block(block: Any) -> int | None:
     an integer >= 1."""
     if block is None:
         return None
-    if isinstance(block, bool) or not isinstance(block, int) or block < 0:
+    if isinstance(block, bool) or not isinstance(block, numbers.Integral) or block < 0:
         raise ValueError(f"member_block must be None (automatic), 0 (no blocks) or an integer >= 1, got {block!r}.")
-    return block
+    return int(block)
 
 
 def default_member_block(bytes_per_member: int, platform: str | None = None) -> int:

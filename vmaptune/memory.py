@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import os
 import re
 from typing import Mapping
@@ -37,7 +38,7 @@ def parse_bytes(name: str, value) -> int | None:
         return None
     if isinstance(value, bool):
         raise TypeError(f"{name}={value!r}: give bytes as an integer or text such as '512MB' or '2GiB'.")
-    if isinstance(value, (int, float)) and value > 0:
+    if isinstance(value, numbers.Real) and math.isfinite(value) and value > 0:
         return int(value)
     match = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", value) if isinstance(value, str) else None
     if match and match.group(2).lower() in UNITS and float(match.group(1)) > 0:

@@ -428,9 +428,17 @@ def check_bucketing(bucketing: Any) -> bool | str:
 
 
 # -- checks ---------------------------------------------------------------------------------------------
+#: The largest count the device programs hold (epochs, steps, rows: int32).
+INT32_MAX = 2**31 - 1
+
+
 def check_int_at_least(name: str, value: Any, minimum: int) -> int:
+    """`value` as a Python int from `minimum` to INT32_MAX, else an error naming `name`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    if value > INT32_MAX:
+        raise ValueError(f"{name}={value!r} is past the largest count the compiled programs hold, 2**31 - 1 "
+                         f"({INT32_MAX}); give a smaller one.")
     return int(value)
 
 

@@ -48,6 +48,8 @@ class Results:
       `vt.CoarseToFine.ranges(state)`); in memory only: None for a run loaded from run_dir.
     """
 
+    _saved_at: str | None = None  # (results pickled before it existed)
+
     def __init__(self, space: Space, members: pd.DataFrame, curves: Mapping[str, np.ndarray],
                  hp: Mapping[str, np.ndarray], settings: Mapping[str, Any], models: Mapping[int, Any] | None = None):
         self.space = space
@@ -58,6 +60,7 @@ class Results:
         # row -> TrainedModel (refit members); a loaded run's are read when asked for
         self.models: Mapping[int, Any] = models if isinstance(models, SavedModels) else dict(models or {})
         self.strategy_state: Any = None
+        self._saved_at: str | None = None  # the directory these results were last saved to or loaded from
 
     # -- selection -------------------------------------------------------------------------------
     @property
@@ -188,16 +191,26 @@ class Results:
         return text
 
     # -- persistence -------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> str:
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> str:
         """Writes the run directory (created if needed); returns its path. Every file is written
         whole or not at all, `results.npz` last: it holds every value exactly (dtypes included) and
         is what `load_results` reads; members.csv, curves.npz, hp.npz and run.json are readable
         copies. Ctrl-C during a save is held until it ends. In a multi-process run only process 0
-        writes (every process holds the same results)."""
+        writes (every process holds the same results).
+
+        A directory that holds another saved search is refused unless overwrite=True (its table
+        and models are replaced); these results saved again where they were saved or loaded from
+        are written over."""
         path = os.fspath(path)
         if not distributed.is_primary():
             return path
-        os.makedirs(path, exist_ok=True)
+        call = f"results.save({path!r})"
+        atomic.make_dir(path, call, f"{RESULTS_FILE}, members.csv and the refit models")
+        here = os.path.realpath(path)
+        if not overwrite and here != self._saved_at and _holds_results(path):
+            raise FileExistsError(f"{call}: {path} already holds a saved search, which this save would replace (its "
+                                  f"table and trained models). Give another directory, or overwrite=True to replace "
+                                  f"it.")
         with interrupts.deferred():
             for row, model in self.models.items():
                 final = os.path.join(path, "models", f"row_{row}")
@@ -223,6 +236,7 @@ class Results:
             arrays["meta"] = np.array(json.dumps(exact, default=_plain))
             atomic.write_file(os.path.join(path, RESULTS_FILE), lambda f: np.savez(f, **arrays))
             _remove_other_models(os.path.join(path, "models"), self.models)
+        self._saved_at = here
         return path
 
     def _meta(self) -> dict[str, Any]:
@@ -294,7 +308,9 @@ def load_results(path: str | os.PathLike) -> Results:
     exact = os.path.join(path, RESULTS_FILE)
     if not os.path.exists(exact):
         if all(os.path.exists(os.path.join(path, name)) for name in ("run.json", "members.csv", "curves.npz", "hp.npz")):
-            return _load_csv(path)  # written by vmaptune before results.npz existed
+            results = _load_csv(path)  # written by vmaptune before results.npz existed
+            results._saved_at = os.path.realpath(path)
+            return results
         from vmaptune.checkpoint import CHECKPOINTS
 
         if os.path.isdir(os.path.join(path, CHECKPOINTS)) or os.path.exists(os.path.join(path, "run.json")):
@@ -304,11 +320,18 @@ def load_results(path: str | os.PathLike) -> Results:
         raise FileNotFoundError(f"{path} is not a vmaptune run directory (no {RESULTS_FILE} in it); "
                                 "a run saves one after its first round.")
     try:
-        return _load_npz(path, exact)
+        results = _load_npz(path, exact)
     except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError) as err:  # (cut short, overwritten, ...)
         raise ValueError(f"{exact} is damaged ({type(err).__name__}: {err}). If {path} holds checkpoints/, resume "
                          f"the run (vt.tune(..., run_dir={path!r}, resume=True), or the same vmaptune command with "
                          f"--resume): it rebuilds the table from them and writes {RESULTS_FILE} again.") from err
+    results._saved_at = os.path.realpath(path)
+    return results
+
+
+def _holds_results(path: str) -> bool:
+    """Whether the directory holds a saved search (its table, in either format)."""
+    return any(os.path.exists(os.path.join(path, name)) for name in (RESULTS_FILE, "members.csv"))
 
 
 def _load_npz(path: str, exact: str) -> Results:

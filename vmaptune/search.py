@@ -14,7 +14,7 @@ import numpy as np
 
 from vmaptune import costs, engine, memory, streams
 from vmaptune.checkpoint import data_fingerprint, from_host, to_host
-from vmaptune.data import Dataset
+from vmaptune.data import Dataset, check_seed
 from vmaptune.decisions import TrainingContext
 from vmaptune.early_stopping import Compaction, EarlyStopping
 from vmaptune.history import RoundRecord, round_record
@@ -22,7 +22,8 @@ from vmaptune.initialise import initialise_together
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
 from vmaptune.memory import parse_bytes
-from vmaptune.program import Programs, build_program, check_bucketing, check_int_at_least, one_member
+from vmaptune.program import (INT32_MAX, Programs, batch_sizes, build_program, check_bucketing, check_int_at_least,
+                              one_member)
 from vmaptune.refit import refit_and_test
 from vmaptune.cv_splits import Splits
 from vmaptune.replicas import Replicas, cv_arrays
@@ -59,9 +60,7 @@ class Settings:
     def check(cls, **kwargs: Any) -> "Settings":
         for name in ("epochs", "batch_size", "chunk_epochs", "evaluate_every"):
             check_int_at_least(name, kwargs[name], 1)
-        seed = kwargs["seed"]
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise TypeError(f"seed must be an integer, got {seed!r}.")
+        seed = check_seed(kwargs["seed"], "the root of every random draw of the search")
         stopping = kwargs["early_stopping"]
         if stopping is not None and not isinstance(stopping, EarlyStopping):
             raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {stopping!r}.")
@@ -78,16 +77,22 @@ class Settings:
         if isinstance(refit, bool) or not isinstance(refit, numbers.Integral) or refit < 0:
             raise ValueError(f"refit={refit!r}: use the number of best settings to retrain and test (0 = none).")
         kwargs["max_memory"] = parse_bytes("max_memory", kwargs.get("max_memory"))
-        return cls(**{**kwargs, "seed": int(seed), "seeds": int(seeds), "refit": int(refit),
+        return cls(**{**kwargs, "seed": seed, "seeds": int(seeds), "refit": int(refit),
+                      "cv": None if cv is None else int(cv),
                       "shared_order": bool(kwargs["shared_order"]),
                       "bucketing": check_bucketing(kwargs["bucketing"])})
 
 
-def _check_scorable(metric: str, arrays: engine.DataArrays, cv: Any) -> None:
+def _check_scorable(metric: str, arrays: engine.DataArrays, cv: Any, y_test: np.ndarray | None = None) -> None:
     """roc_auc is undefined on validation rows of one class: every member would score NaN, which
-    marks it diverged. Said before anything compiles, with the fold."""
+    marks it diverged. Said before anything compiles, with the fold; and for the test split a
+    refit scores (y_test: its targets, None without a refit)."""
     if metric != "roc_auc":
         return
+    if y_test is not None and len(y_test) and len(np.unique(y_test)) < 2:
+        raise ValueError(f"metric='roc_auc' is undefined on the test split: its {len(y_test)} rows are all of one "
+                         f"class, so the refit's test_score would be NaN. Give a test split that holds both "
+                         f"classes, refit=0, or metric='neg_log_loss' / 'accuracy'.")
     y = np.asarray(arrays.y_val)
     if arrays.val_rows is None:
         sets = [("the validation split", y)]
@@ -163,13 +168,21 @@ class Search:
         stop_fraction = None if settings.early_stopping is None else settings.early_stopping.validation_fraction
         self.arrays = engine.data_arrays(data) if settings.cv is None else \
             cv_arrays(data, settings.cv, settings.seed, stop_fraction, settings.splits)[0]
-        _check_scorable(self.program.metric.name, self.arrays, settings.cv)
+        _check_scorable(self.program.metric.name, self.arrays, settings.cv,
+                        np.asarray(data.y_test) if settings.refit else None)
         # a fold trains on fewer rows than the training split build_program checked the batch against
         largest, fold_rows = self.program.batch_size, self.arrays.fewest_rows
         if settings.cv is not None and largest > fold_rows:
             held = "" if stop_fraction is None else f" (after early stopping's validation_fraction={stop_fraction})"
             raise ValueError(f"batch_size={largest} is larger than the {fold_rows} rows each of the cv={settings.cv} "
                              f"folds trains on{held}; use batch_size <= {fold_rows}.")
+        # a member's step count is an int32 on the device (its schedule, its budget); a refit steps
+        # over train + validation
+        rows, smallest = data.n_train + int(data.X_val.shape[0]), batch_sizes(space, settings.batch_size, data.n_train)[0]
+        if settings.epochs * (rows // smallest) > INT32_MAX:
+            raise ValueError(f"epochs={settings.epochs} of up to {rows // smallest} steps (batches of {smallest} of "
+                             f"{rows} rows) make more steps than the compiled programs count, 2**31 - 1; give "
+                             f"epochs <= {INT32_MAX // (rows // smallest)}.")
         # a strategy that copies members between rows needs them in one program: "auto" never splits
         bucketing = False if settings.bucketing == "auto" and strategy.copies_members else settings.bucketing
         self.programs = Programs(model, space, data, self.program, bucketing=bucketing,

@@ -33,7 +33,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from vmaptune.cv_splits import Splits, checked_splits, describe, resolve_cv
-from vmaptune.data import Dataset, check_sample_weight
+from vmaptune.data import Dataset, check_sample_weight, check_seed
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import METRICS, Metric
 from vmaptune.models.base import Model
@@ -983,7 +983,10 @@ def _seed(random_state: Any, *, none_draws: bool = False) -> int:
         return 0
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(0, 2**31 - 1))
-    return int(random_state)
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return check_seed(random_state, "it fixes the initial weights, the minibatches and the splits", "random_state")
+    raise ValueError(f"random_state={random_state!r}: give None, an integer or a np.random.RandomState, as "
+                    f"scikit-learn's random_state.")
 
 
 def _row(tree, i: int):

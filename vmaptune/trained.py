@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmaptune import atomic
 from vmaptune.data import column_names, default_feature_names, scaled_split
 from vmaptune.provenance import written_by
 from vmaptune.models.base import BuiltModel
@@ -235,16 +236,7 @@ class TrainedModel:
         vmaptune, jax, flax, optax and Python that wrote it. shown_as: the path a warning names
         (where `path` is a temporary directory renamed to it once written)."""
         path = os.fspath(path)
-        if os.path.exists(path) and not os.path.isdir(path):
-            raise FileExistsError(f"model.save({path!r}): {path} is a file; save writes a directory (model.pkl and "
-                                  f"weights.npz in it). Give a directory path, new or existing, e.g. "
-                                  f"{path + '_model'!r}.")
-        try:
-            os.makedirs(path, exist_ok=True)
-        except (FileExistsError, NotADirectoryError) as err:  # a folder on the way is a file
-            raise type(err)(f"model.save({path!r}): cannot make the directory ({err}): a part of the path is a "
-                            f"file. save writes a directory (model.pkl and weights.npz in it): give a path under "
-                            f"directories.") from err
+        atomic.make_dir(path, f"model.save({path!r})", "model.pkl and weights.npz")
         leaves = jax.tree.leaves((self.params, self.model_state))
         np.savez(os.path.join(path, "weights.npz"), **{f"leaf_{i}": np.asarray(x) for i, x in enumerate(leaves)})
         described = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)

@@ -277,7 +277,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                     so_far = history.results()
                     if run_dir is not None:
                         with _writing(run_dir):
-                            so_far.save(run_dir)
+                            so_far.save(run_dir, overwrite=True)
                     if on_round is not None and is_primary():
                         _call_on_round(on_round, so_far, run_dir)
         results = history.results()
@@ -298,7 +298,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         if run_dir is not None:  # also when a resumed run had nothing left but this save
             try:
                 with _writing(run_dir):
-                    results.save(run_dir)
+                    results.save(run_dir, overwrite=True)
             except KeyboardInterrupt:  # held until the save ended: the run is finished and whole on disk
                 warn(f"interrupted while saving the finished run; it is saved whole in {run_dir}, and "
                      f"returned.")
@@ -404,7 +404,7 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
         raise stop
     if run_dir is not None:
         with _writing(run_dir):
-            results.save(run_dir)
+            results.save(run_dir, overwrite=True)
     kept = f"{history.rounds} finished round(s)" + (f" and {len(partial.member)} members of the round in "
                                                     "progress (status 'interrupted')" if partial else "")
     budget = isinstance(stop, interrupts.TimeBudgetSpent)
