@@ -483,6 +483,12 @@ CASES = [
     ("metric-task", lambda t: vt.Metric("f1", "multi", lambda out, y: 0.0), ValueError,
      ["Metric(task='multi')", "'classification' or 'regression'"]),
     # -- run configs (vmaptune run) ---------------------------------------------------------------------------
+    ("config-out-a-number", lambda t: config(t, out=5), ValueError,
+     ["out = 5: give the run directory as text", 'out = "runs/my_search"']),
+    ("config-model-a-name", lambda t: build(t, model="mlp"), ValueError,
+     ["model = 'mlp': give a table of vt.MLP's settings", "model = {hidden = 2, units = 128}", "vt.tune in Python"]),
+    ("csv-header-only", lambda t: vt.Dataset.from_csv(write(t, "h.csv", "a,b,y\n"), target="y", task="classification"),
+     ValueError, ["h.csv has a header row (['a', 'b', 'y']) but no rows of data under it"]),
     ("config-missing-file", lambda t: cli.load_config(str(t / "none.toml")), FileNotFoundError,
      ["none.toml", "does not exist"]),
     ("config-no-dataset", lambda t: cli.load_config(write(t, "c.toml", '[space.learning_rate]\ntype = "LogUniform"\n'

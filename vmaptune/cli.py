@@ -217,6 +217,9 @@ def load_config(path: str) -> dict[str, Any]:
     for key in ("dataset", "space"):
         if key not in config:
             raise ValueError(f"{path}: the config needs a `{key}` entry.")
+    if not isinstance(config.get("out", ""), str):
+        raise ValueError(f"{path}: out = {config['out']!r}: give the run directory as text, e.g. "
+                         f"out = \"runs/my_search\".")
     dataset = config["dataset"]
     for kind in ("csv", "npz"):
         if isinstance(dataset, dict) and isinstance(dataset.get(kind), str):
@@ -281,7 +284,11 @@ def build(config: dict[str, Any]):
         raise ValueError(f"dataset must be a built-in name or {{csv=..., target=..., task=...}} / {{npz=..., task=...}}, got {dataset!r}.")
     space = vt.Space.from_config(config["space"])
     strategy = _strategy(config.get("strategy", "RandomSearch"))
-    model = vt.MLP(**config.get("model", {}))
+    model = config.get("model", {})
+    if not isinstance(model, dict):
+        raise ValueError(f"model = {model!r}: give a table of vt.MLP's settings, e.g. model = {{hidden = 2, units = 128}} "
+                         f"(the command line trains the built-in MLP; your own model: vt.tune in Python).")
+    model = vt.MLP(**model)
     kwargs = {k: config[k] for k in TUNE_KEYS if k in config}
     if "early_stopping" in config:
         stopping = config["early_stopping"]

@@ -313,6 +313,8 @@ class Dataset:
         except (ValueError, UnicodeDecodeError, IsADirectoryError) as err:  # (pandas' ParserError, EmptyDataError)
             raise ValueError(f"{path} cannot be read as a CSV file with a header row ({type(err).__name__}: "
                              f"{err}).") from err
+        if len(frame) == 0:
+            raise ValueError(f"{path} has a header row ({list(frame.columns)}) but no rows of data under it.")
         for key, column in (("target", target), ("weight", weight)):
             if column is not None and column not in frame.columns:
                 raise ValueError(f"{key}={column!r} is not a column of {path}; columns are {list(frame.columns)}.")
