@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmaptune.arguments import check_flag, check_seed
 from vmaptune.warn import warn
 
 TASKS = ("classification", "regression")
@@ -217,6 +218,7 @@ class Dataset:
         two), as scikit-learn's fit(X, y, sample_weight) takes them; rows of a `validation` given
         apart weigh their mean (they train under cv and in a refit). Scores are not weighted."""
         seed = check_seed(seed, "it fixes the validation / test split")
+        standardize = check_flag("standardize", standardize)
         if feature_names is None and column_names(X) is not None:  # a DataFrame's columns name the features
             feature_names = column_names(X)
         dtype = getattr(X, "dtype", None)
@@ -532,20 +534,6 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np
     ids, classes = _encode_labels(y, "y")
     _warn_sparse_classes(ids, classes)
     return X, ids, classes
-
-
-#: The largest seed: jax.random.key takes a C long, and numpy's generators (the splits, the
-#: folds) refuse negative seeds.
-SEED_LIMIT = 2**63 - 1
-
-
-def check_seed(seed: Any, purpose: str, name: str = "seed") -> int:
-    """`seed` as a Python int from 0 to SEED_LIMIT, else an error naming it, its purpose and the fix."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{name} must be an integer ({purpose}), got {seed!r}; e.g. {name}=0.")
-    if not 0 <= seed <= SEED_LIMIT:
-        raise ValueError(f"{name}={seed!r} must be from 0 to 2**63 - 1 ({purpose}); e.g. {name}=0.")
-    return int(seed)
 
 
 def _regression_targets(y: np.ndarray, what: str) -> np.ndarray:

@@ -79,6 +79,9 @@ class EarlyStopping:
                              "(epochs without improvement before a member stops).")
         if not isinstance(self.min_delta, numbers.Real) or not self.min_delta >= 0:
             raise ValueError(f"EarlyStopping(min_delta={self.min_delta!r}): min_delta must be a number >= 0.")
+        if not isinstance(self.restore_best_weights, (bool, np.bool_)):
+            raise TypeError(f"EarlyStopping(restore_best_weights={self.restore_best_weights!r}): give True or False.")
+        object.__setattr__(self, "restore_best_weights", bool(self.restore_best_weights))
         if self.monitor in KERAS_MONITORS:  # (Keras' names for the same things)
             object.__setattr__(self, "monitor", KERAS_MONITORS[self.monitor])
         if self.monitor not in MONITORS:

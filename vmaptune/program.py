@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import numbers
 from typing import Any, Mapping
 
 import jax
@@ -24,6 +23,7 @@ import numpy as np
 from flax import errors as flax_errors
 
 from vmaptune import compile_cache, costs
+from vmaptune.arguments import check_int_at_least
 from vmaptune.data import Dataset
 from vmaptune.distributed import agree, check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
@@ -428,20 +428,6 @@ def check_bucketing(bucketing: Any) -> bool | str:
 
 
 # -- checks ---------------------------------------------------------------------------------------------
-#: The largest count the device programs hold (epochs, steps, rows: int32).
-INT32_MAX = 2**31 - 1
-
-
-def check_int_at_least(name: str, value: Any, minimum: int) -> int:
-    """`value` as a Python int from `minimum` to INT32_MAX, else an error naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    if value > INT32_MAX:
-        raise ValueError(f"{name}={value!r} is past the largest count the compiled programs hold, 2**31 - 1 "
-                         f"({INT32_MAX}); give a smaller one.")
-    return int(value)
-
-
 def batch_sizes(space: Space, batch_size: int, n_train: int) -> tuple[int, int]:
     """(smallest, largest) member batch size: from the space if it names batch_size."""
     if "batch_size" not in space:

@@ -14,7 +14,8 @@ import numpy as np
 
 from vmaptune import costs, engine, memory, streams
 from vmaptune.checkpoint import data_fingerprint, from_host, to_host
-from vmaptune.data import Dataset, check_seed
+from vmaptune.arguments import INT32_MAX, check_flag, check_int_at_least, check_seed
+from vmaptune.data import Dataset
 from vmaptune.decisions import TrainingContext
 from vmaptune.early_stopping import Compaction, EarlyStopping
 from vmaptune.history import RoundRecord, round_record
@@ -22,8 +23,7 @@ from vmaptune.initialise import initialise_together
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
 from vmaptune.memory import parse_bytes
-from vmaptune.program import (INT32_MAX, Programs, batch_sizes, build_program, check_bucketing, check_int_at_least,
-                              one_member)
+from vmaptune.program import Programs, batch_sizes, build_program, check_bucketing, one_member
 from vmaptune.refit import refit_and_test
 from vmaptune.cv_splits import Splits
 from vmaptune.replicas import Replicas, cv_arrays
@@ -79,7 +79,7 @@ class Settings:
         kwargs["max_memory"] = parse_bytes("max_memory", kwargs.get("max_memory"))
         return cls(**{**kwargs, "seed": seed, "seeds": int(seeds), "refit": int(refit),
                       "cv": None if cv is None else int(cv),
-                      "shared_order": bool(kwargs["shared_order"]),
+                      "shared_order": check_flag("shared_order", kwargs["shared_order"]),
                       "bucketing": check_bucketing(kwargs["bucketing"])})
 
 

@@ -33,14 +33,15 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from vmaptune.cv_splits import Splits, checked_splits, describe, resolve_cv
-from vmaptune.data import Dataset, check_sample_weight, check_seed
+from vmaptune.arguments import check_int_at_least, check_seed
+from vmaptune.data import Dataset, check_sample_weight
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import METRICS, Metric
 from vmaptune.models.base import Model
 from vmaptune.models.mlp import MLP
 from vmaptune.optim import RANGES as OPTIMIZER_RANGES
 from vmaptune.population import PopulationRun
-from vmaptune.program import build_program, check_int_at_least
+from vmaptune.program import build_program
 from vmaptune.replicas import fold_training_rows
 from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform
 from vmaptune.trained import TrainedModel

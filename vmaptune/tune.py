@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune import __version__, interrupts, run_dir as run_dirs, streams
+from vmaptune.arguments import check_flag
 from vmaptune.cv_splits import resolve_cv
 from vmaptune.checkpoint import Checkpoints, check_picklable, from_host, run_spec, to_host, without_addresses
 from vmaptune.data import Dataset
@@ -175,6 +176,11 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
                               seeds=seeds, refit=refit, devices=devices, member_block=member_block,
                               max_memory=max_memory, evaluate_every=evaluate_every)
+    progress, resume, overwrite = (check_flag(name, value) for name, value in
+                                   (("progress", progress), ("resume", resume), ("overwrite", overwrite)))
+    if resume and run_dir is None:
+        raise ValueError("resume=True needs run_dir=, the directory of the run to continue (vt.tune(..., "
+                         "run_dir='runs/x', resume=True)); without one there is nothing to resume.")
     if on_round is not None and not callable(on_round):
         raise TypeError(f"on_round={on_round!r}: give a function results -> None (called after each round), "
                         f"e.g. vt.OptunaExport('sqlite:///runs.db', 'my-search'), or None.")
