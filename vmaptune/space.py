@@ -31,7 +31,7 @@ Array = jax.Array
 
 
 #: Values travel as float32 and int32 (see the module docstring): numbers beyond them cannot.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_MAX, FLOAT32_TINY = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
 INT32_MIN, INT32_MAX = int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max)
 
 
@@ -152,6 +152,14 @@ def _set_bounds(dist, check, *, inclusive: bool) -> tuple[str, float, float]:
     if low > high or (low == high and not inclusive):
         fix = "(both inclusive). Swap them." if inclusive else ". Swap them, or use vt.Fixed for one value."
         raise ValueError(f"{owner}: low must be {'<=' if inclusive else '<'} high{' ' if inclusive else ''}{fix}")
+    if not inclusive:  # (a continuous range: its values travel as float32)
+        if np.float32(low) == np.float32(high):
+            raise ValueError(f"{owner}: low and high are the same number in float32, the dtype float "
+                             f"hyperparameters travel in, so every member would get one value. Widen the range, "
+                             f"or use vt.Fixed for one value.")
+        if high - low > FLOAT32_MAX:
+            raise ValueError(f"{owner}: the range's width, {high - low:.3g}, is beyond float32 (<= "
+                             f"{FLOAT32_MAX:.3g}), the dtype float hyperparameters travel in; narrow it.")
     object.__setattr__(dist, "low", low)
     object.__setattr__(dist, "high", high)
     return owner, low, high
@@ -272,6 +280,10 @@ class LogUniform(_Continuous):
             raise ValueError(
                 f"{owner}: bounds of a log scale must be > 0. Use vt.Uniform for ranges that include 0."
             )
+        if self.low < FLOAT32_TINY:
+            raise ValueError(f"{owner}: low is below {FLOAT32_TINY:.3g}, float32's smallest normal number (the "
+                             f"dtype float hyperparameters travel in): values there round to 0 or lose their "
+                             f"digits. Rescale the quantity, or raise low.")
         _set_bounds(self, _check_number, inclusive=False)
 
     def _value(self, u, xp):
@@ -302,6 +314,9 @@ class OneMinusLogUniform(_Continuous):
                 f"{owner}: bounds must lie strictly inside (0, 1), because 1 - x is log-scaled. "
                 "Use vt.Uniform for other ranges."
             )
+        if np.float32(high) >= 1.0:
+            raise ValueError(f"{owner}: high rounds to 1 in float32, the dtype float hyperparameters travel in "
+                             f"(1 - x would be 0 on a log scale); keep high <= {float(np.nextafter(np.float32(1), np.float32(0))):.8f}.")
         _set_bounds(self, _check_number, inclusive=False)
 
     def _value(self, u, xp):
@@ -393,9 +408,9 @@ class Choice(Distribution):
         for o in options:
             if isinstance(o, float) and not math.isfinite(o):
                 raise ValueError(f"Choice(options={list(options)!r}): option {o!r} is not finite.")
-            if not isinstance(o, (str, bool, numbers.Number)):
+            if not isinstance(o, (str, bool, numbers.Real)):
                 raise TypeError(
-                    f"Choice(options={list(options)!r}): option {o!r} must be a string or a number."
+                    f"Choice(options={list(options)!r}): option {o!r} must be a string or a real number."
                 )
         if len(set(options)) != len(options):
             raise ValueError(f"Choice(options={list(options)!r}): options must be distinct.")
@@ -447,8 +462,8 @@ class Fixed(Distribution):
         v = self.value
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"Fixed({v!r}): the value must be finite.")
-        if not isinstance(v, (str, bool, numbers.Number)):
-            raise TypeError(f"Fixed({v!r}): the value must be a string or a number.")
+        if not isinstance(v, (str, bool, numbers.Real)):
+            raise TypeError(f"Fixed({v!r}): the value must be a string or a real number.")
         _check_representable(f"Fixed({v!r})", "the value", v)
 
     @property
