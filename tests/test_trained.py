@@ -43,6 +43,8 @@ def test_the_best_model_is_the_refit_member_and_reads_raw_inputs(refit_result, d
     assert result.model(second).hyperparameters == result.members.iloc[second][list(SPACE.names)].to_dict()
     with pytest.raises(ValueError, match=r"row \d+ has no trained model: only refit settings keep their weights"):
         result.model(int(result.ranking()[2]))
+    with pytest.raises(TypeError, match=r"results.model\('a'\): give a row's position in the table"):
+        result.model("a")
 
 
 def test_save_and_load_predict_bit_for_bit(refit_result, digits_split, tmp_path):

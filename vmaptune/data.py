@@ -360,11 +360,19 @@ class Dataset:
         return cls.from_arrays(Xa, ya, task, **split)
 
 
+#: The keywords of Dataset.from_arrays that load_dataset passes on (its data is the set's own).
+SPLIT_SETTINGS = ("val_fraction", "test_fraction", "seed", "standardize", "name")
+
+
 def load_dataset(name: str, **split: Any) -> Dataset:
     """A data set that ships with scikit-learn (no download): digits, breast_cancer, wine, iris, diabetes."""
-    if name not in BUILTIN:
+    if not isinstance(name, str) or name not in BUILTIN:
         raise ValueError(f"unknown dataset {name!r}; built-in ones are {sorted(BUILTIN)}. "
                          "For your own data use vt.Dataset.from_arrays, from_csv or from_npz.")
+    unknown = sorted(set(split) - set(SPLIT_SETTINGS))
+    if unknown:
+        raise TypeError(f"load_dataset: unknown argument(s) {unknown}; it takes the split's settings "
+                        f"{list(SPLIT_SETTINGS)}, e.g. vt.load_dataset({name!r}, val_fraction=0.2).")
     import sklearn.datasets
 
     loader, task = BUILTIN[name]
@@ -486,7 +494,8 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
     _refuse_several_inputs(X, what)
     try:
         X = np.asarray(X)
-        if frame is not None or X.dtype == bool or not np.issubdtype(X.dtype, np.integer):
+        complex_ = X.dtype.kind == "c"  # (numpy's cast would drop the imaginary parts with a mere warning)
+        if not complex_ and (frame is not None or X.dtype == bool or not np.issubdtype(X.dtype, np.integer)):
             X = X.astype(np.float64)
     except (TypeError, ValueError) as err:
         if frame is not None:  # name the columns that hold text
@@ -497,6 +506,9 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
                                 f"one_hot=True)), or drop them.") from None
         raise TypeError(f"{what} must be numeric; converting it failed: {err}. Encode text columns as numbers first "
                         f"(e.g. pandas.get_dummies, or Dataset.from_csv(..., one_hot=True)).") from None
+    if complex_:
+        raise TypeError(f"{what} holds complex numbers; give real features (e.g. np.abs({what}), or the real and "
+                        f"imaginary parts as columns of their own: np.concatenate([{what}.real, {what}.imag], axis=1)).")
     if X.ndim < 2:
         raise ValueError(f"{what} must be at least 2-D, (rows, features) or (rows, ...), got shape {X.shape}; "
                          f"for one feature use {what}.reshape(-1, 1).")
@@ -539,6 +551,9 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np
 def _regression_targets(y: np.ndarray, what: str) -> np.ndarray:
     """y as float64 targets: numbers, every one finite (a NaN target would make every member's
     loss NaN, read as diverged)."""
+    if y.ndim > 1 and 0 in y.shape[1:]:
+        raise ValueError(f"{what} has shape {y.shape}: no targets in its rows; give (n,) for one target or (n, k) for "
+                         f"k of them.")
     try:
         y = y.astype(np.float64)
     except (TypeError, ValueError):

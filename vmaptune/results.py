@@ -117,7 +117,11 @@ class Results:
         """The trained model of row `row` (a vt.TrainedModel: predict, predict_proba, score, save),
         refit on train + validation. Rows vt.tune(..., refit=k) retrained have one. `row`: a
         position in the table, or one of its rows (`for i, r in df.iterrows()`: r)."""
-        row = int(row.name if isinstance(row, pd.Series) else row)
+        row = row.name if isinstance(row, pd.Series) else row
+        if isinstance(row, (bool, np.bool_)) or not isinstance(row, numbers.Integral):
+            raise TypeError(f"results.model({row!r}): give a row's position in the table (an integer, e.g. "
+                            f"results.model({sorted(self.models)[0] if self.models else 0})), or one of its rows.")
+        row = int(row)
         if row not in self.models:
             refit = sorted(self.models)
             raise ValueError(f"row {row} has no trained model: only refit settings keep their weights "

@@ -29,7 +29,7 @@ from vmaptune.cv_splits import Splits
 from vmaptune.replicas import Replicas, cv_arrays
 from vmaptune.results import Results
 from vmaptune.space import Space
-from vmaptune.strategies.base import Strategy
+from vmaptune.strategies.base import Strategy, check_strategy
 from vmaptune.strategies.pbt import PBTSchedule
 from vmaptune.trained import TrainedModel
 from vmaptune.training import Population, StrategyDecider, train
@@ -154,8 +154,7 @@ class Search:
 
     def __init__(self, model: Model, space: Space, data: Dataset, strategy: Strategy, settings: Settings, *,
                  metric: Any = None, optimizer: Any = None):
-        if not isinstance(strategy, Strategy):
-            raise TypeError(f"strategy must be a vt strategy such as vt.RandomSearch(population=64), got {strategy!r}.")
+        check_strategy(strategy)
         self.program = build_program(model, space, data, batch_size=settings.batch_size, metric=metric,
                                      optimizer=optimizer, shared_order=settings.shared_order,
                                      early_stopping=settings.early_stopping, devices=settings.devices,

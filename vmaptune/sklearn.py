@@ -44,6 +44,7 @@ from vmaptune.population import PopulationRun
 from vmaptune.program import build_program
 from vmaptune.replicas import fold_training_rows
 from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform
+from vmaptune.strategies.base import check_strategy
 from vmaptune.trained import TrainedModel
 from vmaptune.warn import warn
 
@@ -583,6 +584,8 @@ class PopulationSearchCV(BaseEstimator):
         if self.epochs is not None:
             check_int_at_least("PopulationSearchCV: epochs", self.epochs, 1)
         check_int_at_least("PopulationSearchCV: n_iter", self.n_iter, 1)
+        if self.strategy is not None:
+            check_strategy(self.strategy)
         if self.strategy is not None and self.n_iter != DEFAULT_N_ITER:
             warn(f"PopulationSearchCV(n_iter={self.n_iter}) is not used: strategy={self.strategy!r} sets the "
                  f"candidates. Drop n_iter, or give the strategy the population you want.", UserWarning)

@@ -570,6 +570,9 @@ class Space:
     _conditions: Mapping[str, tuple] = {}  # (never changed in place; a space pickled before conditions has none)
 
     def __init__(self, params: Mapping[str, Any] | None = None, /, **kwargs: Any):
+        if params is not None and not isinstance(params, Mapping):
+            raise TypeError(f"Space({params!r}): name each hyperparameter, e.g. vt.Space(learning_rate="
+                            f"vt.LogUniform(1e-4, 1e-1)), or give a dict of name -> distribution.")
         items = dict(params or {})
         overlap = set(items) & set(kwargs)
         if overlap:
@@ -751,6 +754,8 @@ class Space:
         n = _check_int("Space.sample", "n", n)
         if n < 1:
             raise ValueError(f"Space.sample: n must be >= 1, got {n}.")
+        if key is None or isinstance(key, (numbers.Number, str)):  # (a seed where the key goes)
+            raise TypeError(f"Space.sample(key, n): key must be a JAX random key, e.g. jax.random.key(0), got {key!r}.")
         return _sample(self, key, n)
 
     def from_unit(self, u: Array) -> dict[str, Array]:

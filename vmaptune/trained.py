@@ -256,6 +256,12 @@ class TrainedModel:
     def load(cls, path: str | os.PathLike) -> "TrainedModel":
         """A model written by `save`: the same weights, bit for bit."""
         path = os.fspath(path)
+        if not os.path.isfile(os.path.join(path, "model.pkl")):
+            what = "does not exist" if not os.path.exists(path) else \
+                "is a file" if not os.path.isdir(path) else "holds no model.pkl"
+            raise FileNotFoundError(f"TrainedModel.load({path!r}): {path} {what}; give the directory model.save(dir) "
+                                    f"wrote (model.pkl and weights.npz in it). A search's refit models are in its run "
+                                    f"directory: vt.load_results(run_dir).best_model().")
         with open(os.path.join(path, "model.pkl"), "rb") as f:
             try:
                 described = pickle.load(f)

@@ -36,7 +36,7 @@ from vmaptune.results import Results, load_results
 from vmaptune.search import Search, Settings, refit_rows
 from vmaptune.space import Space, checked_call
 from vmaptune.startup import TimeProfile
-from vmaptune.strategies.base import Strategy
+from vmaptune.strategies.base import Strategy, check_strategy
 from vmaptune.strategies.random_search import RandomSearch
 from vmaptune.warn import warn
 
@@ -170,7 +170,7 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
 def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, metric, optimizer, batch_size,
           chunk_epochs, shared_order, progress, run_dir, bucketing, early_stopping, cv, seeds, refit, devices,
           member_block, resume, overwrite, max_memory, evaluate_every, on_round) -> Results:
-    strategy = RandomSearch(population=64) if strategy is None else strategy
+    strategy = RandomSearch(population=64) if strategy is None else check_strategy(strategy)
     cv, splits = resolve_cv(cv, data)  # (your own folds: a scikit-learn splitter, or (train, validation) rows)
     settings = Settings.check(splits=splits, epochs=epochs, seed=seed, batch_size=batch_size, chunk_epochs=chunk_epochs,
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,

@@ -248,3 +248,13 @@ def check_space(owner: str, space: Any) -> Space:
 
 def as_numpy_population(hp: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in hp.items()}
+
+
+def check_strategy(strategy: Any, argument: str = "strategy") -> "Strategy":
+    """`strategy` if it is a strategy (an instance), else a TypeError naming the fix."""
+    if isinstance(strategy, Strategy):
+        return strategy
+    if isinstance(strategy, type) and issubclass(strategy, Strategy):
+        raise TypeError(f"{argument}={strategy.__name__} is the class; give a strategy made from it, e.g. "
+                        f"{argument}=vt.{strategy.__name__}(...) with its settings.")
+    raise TypeError(f"{argument} must be a vt strategy such as vt.RandomSearch(population=64), got {strategy!r}.")
