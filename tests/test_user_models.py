@@ -321,6 +321,8 @@ def any_keyword_factory(**fields):
     (vt.Linen(CNN), SPACE.replace(features=vt.Choice(["4", "8"])),
      r"features=Choice\(options=\('4', '8'\)\): features is annotated int in CNN, and \['4', '8'\] are not; give int"),
     (vt.Linen(CNN), SPACE.replace(features=vt.Fixed(True)), r"features is annotated int in CNN, and \[True\] is not"),
+    (vt.Linen(CNN), SPACE.replace(dropout=vt.Choice(["low", "high"])),
+     r"dropout is annotated float in CNN, and \['low', 'high'\] are not; give numbers"),
     (vt.Linen(CNN), SPACE.replace(features=vt.Choice([4.0, 8.0])),
      r"features is annotated int in CNN, and \[4.0, 8.0\] are not; give integers"),
     (vt.Linen(CNN, loss=lambda out, y: optax.softmax_cross_entropy(out, y)), SPACE,

@@ -54,13 +54,17 @@ class Field:
 
 
 def _check_option_types(name: str, annotation: Any, dist: Any, module: str) -> None:
-    """A Choice / Fixed for a field annotated int or bool holds values of that type: "8" would reach
-    flax as a string shape, and "no" would count as True."""
+    """A Choice / Fixed for a field annotated int, bool or float holds values of that type: "8" would
+    reach flax as a string shape, "no" would count as True, and a name would reach a float field as
+    its option's index."""
     if isinstance(annotation, str):
-        annotation = {"int": int, "bool": bool}.get(annotation.strip(), None)
-    if annotation not in (int, bool) or getattr(dist, "options", None) is None:
+        annotation = {"int": int, "bool": bool, "float": float}.get(annotation.strip(), None)
+    if annotation not in (int, bool, float) or getattr(dist, "options", None) is None:
         return
-    if annotation is int:
+    if annotation is float:
+        bad = [o for o in dist.options if isinstance(o, (str, np.str_))]
+        fix = "numbers, e.g. vt.Choice([0.1, 0.5])"
+    elif annotation is int:
         bad = [o for o in dist.options if isinstance(o, (bool, np.bool_)) or not isinstance(o, (int, np.integer))]
         fix = "integers, e.g. vt.Choice([4, 8])"
     else:
