@@ -4,6 +4,7 @@ them, and what it asks for is what trains and what the table records."""
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import vmaptune as vt
@@ -137,3 +138,62 @@ def test_float64_arithmetic_and_bfloat16_values_are_checked_as_they_train():
                               "n_hidden": np.array([1, 2])}, "S.ask") == 2
     with pytest.raises(ValueError, match=r"S.ask result\['learning_rate'\] holds \[0.31\]"):
         space.check_asked({"learning_rate": np.array([0.31, 0.1]), "n_hidden": np.array([1, 2])}, "S.ask")
+
+
+@dataclasses.dataclass(frozen=True)
+class FailsOnce(vt.Strategy):
+    """Three rounds of random search whose tell fails after the second while TELL_FAILS says so (a
+    switch outside the strategy: the resumed run must see the same strategy)."""
+
+    population: int = 4
+
+    def init(self, space, key):
+        return {"space": space, "round": 0}
+
+    def ask(self, state, key):
+        return state["space"].sample(key, self.population), state
+
+    def tell(self, state, hp, scores):
+        if TELL_FAILS["on"] and state["round"] == 1:
+            raise RuntimeError("a bug in tell")
+        return {**state, "round": state["round"] + 1}
+
+    def done(self, state):
+        return state["round"] >= 3
+
+
+TELL_FAILS = {"on": False}
+
+
+def test_a_round_whose_tell_fails_is_kept_and_a_resume_tells_it_again_without_training_it(digits, tmp_path,
+                                                                                            monkeypatch):
+    from vmaptune import engine
+
+    args = (vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), digits, FailsOnce())
+    kw = dict(KW, epochs=2, chunk_epochs=1)
+    whole = vt.tune(*args, **kw)
+    run_dir = str(tmp_path / "run")
+    monkeypatch.setitem(TELL_FAILS, "on", True)
+    with pytest.raises(RuntimeError, match="a bug in tell") as info:
+        vt.tune(*args, run_dir=run_dir, **kw)
+    assert info.value.__notes__ == [
+        f"vmaptune: FailsOnce.tell failed after round 1 trained. Its training is checkpointed in {run_dir}: once the "
+        f"strategy is fixed, vt.tune(..., run_dir={run_dir!r}, resume=True) tells it again without training the "
+        f"round again."]
+    with pytest.raises(RuntimeError) as info:
+        vt.tune(*args, **kw)
+    assert "Without a run_dir its training is lost" in info.value.__notes__[0]
+    monkeypatch.setitem(TELL_FAILS, "on", False)
+    chunks = {"n": 0}
+    for name in ("train_chunk", "train_chunk_quick"):
+        compiled = getattr(engine, name)
+
+        def counting(*a, _compiled=compiled, **k):
+            chunks["n"] += 1
+            return _compiled(*a, **k)
+
+        counting.lower = compiled.lower
+        monkeypatch.setattr(engine, name, counting)
+    resumed = vt.tune(*args, run_dir=run_dir, resume=True, **kw)
+    assert chunks["n"] == 2  # round 2's two chunks: round 1 is told again, not trained again
+    pd.testing.assert_frame_equal(resumed.members, whole.members)

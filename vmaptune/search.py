@@ -189,6 +189,8 @@ class Search:
                                  member_block=settings.member_block, epochs=settings.epochs,
                                  n_train=self.arrays.n_train)
         self._fits: dict = {}  # program -> members that fit the memory budget
+        self.current: RoundInProgress | None = None  # the round training now
+        self.trained: RoundInProgress | None = None  # the last round trained (kept until the next starts)
 
     def describe(self, data: Dataset) -> dict[str, Any]:
         """The settings recorded with the results."""
@@ -249,6 +251,7 @@ class Search:
         # one choice for every round (its full rows, as its programs' shapes) and for all its groups
         quick = costs.quick_compile(self.program, self.arrays.n_train, rows * s.epochs)
         population = self._population(groups, slot_hp, slot_ids, slot_fold, rows, quick)
+        self.trained = None
         self.current = RoundInProgress(round_index, hp, ids, replicas, population, adapter,
                                        plan=self.programs.plan)
         if resume is None:
@@ -265,7 +268,7 @@ class Search:
             state = adapter.end(population.snapshot())
             ended = self.space.from_numeric(adapter.ended_hp)
         record = self.current.record(strategy.final_hp(state, ended), strategy.member_columns(state))
-        self.current = None
+        self.current, self.trained = None, self.current
         return state, record
 
     def interrupted_record(self) -> RoundRecord | None:

@@ -276,7 +276,11 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                                                    resume=in_progress)
                 in_progress = None
                 # told the values the members were scored with (a strategy's decisions may have changed them)
-                state = strategy.told(strategy.tell(state, record.hp, jnp.asarray(record.scores)))
+                try:
+                    state = strategy.told(strategy.tell(state, record.hp, jnp.asarray(record.scores)))
+                except Exception as err:  # (your strategy's tell): the round's training is kept for a resume
+                    err.add_note(saver.round_trained(search.trained, strategy.name, run_dir))
+                    raise
                 history.add(record)
                 saver.round_finished(state)
                 if run_dir is not None or on_round is not None:
@@ -382,6 +386,21 @@ class _Saver:
         self._save({"records": self.history.records, "strategy_state": to_host(self.state), "round": host}, arrays,
                    epochs_done=current.population.epochs_done)
         self.saved_decisions = decisions
+
+    def round_trained(self, current, strategy: str, run_dir: str | None) -> str:
+        """Checkpoints a round whose training ended but whose strategy failed when told (a resume
+        then tells it again, training nothing); returns the note for the error."""
+        failed = f"vmaptune: {strategy}.tell failed after round {self.history.rounds} trained."
+        if self.checkpoints is None:
+            return f"{failed} Without a run_dir its training is lost; give run_dir= to keep each round's."
+        try:
+            host, arrays = current.checkpoint()
+            self._save({"records": self.history.records, "strategy_state": to_host(self.state), "round": host},
+                       arrays, epochs_done=current.population.epochs_done)
+        except Exception as err:  # (the error to see is the strategy's)
+            return f"{failed} Checkpointing the round failed too ({type(err).__name__}: {err})."
+        return (f"{failed} Its training is checkpointed in {run_dir}: once the strategy is fixed, vt.tune(..., "
+                f"run_dir={run_dir!r}, resume=True) tells it again without training the round again.")
 
     def round_finished(self, state) -> None:
         self._save({"records": self.history.records, "strategy_state": to_host(state), "round": None}, {},
