@@ -179,7 +179,9 @@ def test_a_round_whose_tell_fails_is_kept_and_a_resume_tells_it_again_without_tr
     assert info.value.__notes__ == [
         f"vmaptune: FailsOnce.tell failed after round 1 trained. Its training is checkpointed in {run_dir}: once the "
         f"strategy is fixed, vt.tune(..., run_dir={run_dir!r}, resume=True) tells it again without training the "
-        f"round again."]
+        f"round again. The results so far, this round's included, are the error's `results` attribute "
+        f"(`except Exception as e: e.results`)."]
+    pd.testing.assert_frame_equal(info.value.results.members, whole.members[whole.members["round"] <= 1])
     with pytest.raises(RuntimeError) as info:
         vt.tune(*args, **kw)
     assert "Without a run_dir its training is lost" in info.value.__notes__[0]

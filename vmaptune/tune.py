@@ -279,7 +279,14 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                 try:
                     state = strategy.told(strategy.tell(state, record.hp, jnp.asarray(record.scores)))
                 except Exception as err:  # (your strategy's tell): the round's training is kept for a resume
-                    err.add_note(saver.round_trained(search.trained, strategy.name, run_dir))
+                    note = saver.round_trained(search.trained, strategy.name, run_dir)
+                    try:  # and travels with the error, as on_round's does
+                        err.results = history.results(record)
+                        note += (" The results so far, this round's included, are the error's `results` attribute "
+                                 "(`except Exception as e: e.results`).")
+                    except AttributeError:  # (an exception type that takes no attributes)
+                        pass
+                    err.add_note(note)
                     raise
                 history.add(record)
                 saver.round_finished(state)
