@@ -179,6 +179,23 @@ def test_resuming_a_finished_run_reads_its_refit_back_instead_of_training_it_aga
         chex.assert_trees_all_equal(resumed.model(row).variables, first.model(row).variables)
 
 
+def test_a_finished_run_searching_on_keeps_its_refit(data, tmp_path, monkeypatch):
+    """A notebook cell run again with more rounds and refit left out: the refit trained before is
+    kept (its model on disk, its test score in the table) through every round's save."""
+    run_dir = str(tmp_path / "run")
+    first = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=1), run_dir=run_dir, refit=1, **SMALL)
+    (row,) = first.models
+    saves = []
+    save = vt.Results.save
+    monkeypatch.setattr(vt.Results, "save", lambda self, path, **k: saves.append(sorted(self.models)) or
+                        save(self, path, **k))
+    more = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3), run_dir=run_dir, resume=True, **SMALL)
+    assert saves == [[row]] * 3  # (two rounds, then the end: none dropped the model)
+    assert sorted(more.models) == [row] and more.members["test_score"].iloc[row] == first.test_score
+    assert more.members["test_score"].drop(index=row).isna().all()
+    chex.assert_trees_all_equal(vt.load_results(run_dir).model(row).variables, first.model(row).variables)
+
+
 # -- exact, atomic saves --------------------------------------------------------------------------------
 @pytest.mark.parametrize("strategy", [lambda n: vt.RandomSearch(population=3, rounds=n),
                                       lambda n: vt.BayesOpt(population=3, rounds=n)], ids=["random", "bayesopt"])

@@ -349,7 +349,9 @@ class Search:
         epochs = results.members["best_epoch"].to_numpy()[top]
         refitted = refit_and_test(self.programs, start, self.data, member_ids=ids, epochs=epochs,
                                   schedule_epochs=self.settings.epochs, seed=self.settings.seed, changes=changes)
-        test = np.full(len(results), np.nan, np.float32)
+        test = np.full(len(results), np.nan, np.float32)  # (rows refit before, kept by a resume, keep theirs)
+        if "test_score" in results.members:
+            test = results.members["test_score"].to_numpy(np.float32, copy=True)
         for j, (row, fit) in enumerate(zip(top, refitted)):
             test[row] = fit.test_score
             hp_row = {k: v[j] for k, v in hp.items()}

@@ -259,6 +259,9 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         if in_progress is not None:
             in_progress["arrays"] = restored.arrays
     saver = _Saver(checkpoints, history)
+    # a finished run resumed (to search on, or refit more) keeps the refit it has: its models are
+    # carried into every save, which would otherwise drop them
+    refit_before = _saved_refit(run_dir) if restored is not None else None
     outside = sys.exc_info()[1]  # (vt.tune called in a caller's `except`: that error is not this run's)
     try:
         with Progress(strategy, space, settings.epochs, search.program.metric, progress and is_primary()) as bar:
@@ -292,6 +295,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                 saver.round_finished(state)
                 if run_dir is not None or on_round is not None:
                     so_far = history.results()
+                    _carry_refit(so_far, refit_before, settings.refit)  # (searching on, with a smaller refit)
                     if run_dir is not None:
                         with _writing(run_dir):
                             so_far.save(run_dir, overwrite=True)
@@ -300,14 +304,12 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         results = history.results()
         _warn_if_failed(results)
         # a finished run resumed trains no round: its refit, saved with it, is read back, not redone
-        finished_before = restored is not None and restored.host["round"] is None and \
-            history.rounds == len(restored.host["records"])
         results.settings["rounds_resumed"] = 0 if restored is None else len(restored.host["records"])
-        kept = finished_before and _saved_refit(results, run_dir, settings.refit)
+        kept = _carry_refit(results, refit_before, settings.refit)
         if settings.refit and results.succeeded and not kept:
             search.refit(results)
     except KeyboardInterrupt as stop:
-        results = _interrupted(history, search, run_dir, profile, stop)
+        results = _interrupted(history, search, run_dir, profile, stop, refit_before)
         results.strategy_state = state  # (as told after the last finished round)
     else:
         results.strategy_state = state
@@ -421,12 +423,13 @@ class _Saver:
 
 
 def _interrupted(history: History, search: Search, run_dir: str | None, profile: TimeProfile,
-                 stop: KeyboardInterrupt) -> Results:
+                 stop: KeyboardInterrupt, refit_before: Results | None = None) -> Results:
     """Ctrl-C or SIGTERM (`stop`): the finished rounds and the round in progress (members marked
     'interrupted'), saved; `stop` itself, raised again, when no member had trained yet."""
     terminated = isinstance(stop, interrupts.Terminated)
     partial = search.interrupted_record()
     results = history.results(partial)
+    _carry_refit(results, refit_before, search.settings.refit)  # (searching on, with a smaller refit)
     results.settings["interrupted"] = True
     if isinstance(stop, interrupts.TimeBudgetSpent):
         results.settings["time_budget_spent"] = True
@@ -495,23 +498,33 @@ def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:
         raise
 
 
-def _saved_refit(results: Results, run_dir: str, refit: int) -> bool:
-    """Takes the test scores and trained models of the refit saved in run_dir into `results` when
-    they hold this run's refit (the same table; the rows `refit` asks for among those saved: a
-    finished run resumed with a smaller refit, or none, keeps the larger one it has); False when
-    there is none."""
+def _saved_refit(run_dir: str) -> Results | None:
+    """The results saved in run_dir when they hold a refit (test scores and trained models), else None."""
     try:
         saved = load_results(run_dir)
     except (OSError, ValueError, KeyError):
+        return None
+    return saved if "test_score" in saved.members and len(saved.models) > 0 else None
+
+
+def _carry_refit(results: Results, saved: Results | None, refit: int) -> bool:
+    """Takes the test scores and trained models of a saved refit into `results` for the rows its
+    table still holds as they were: all of a finished run resumed, and the first rows of one that
+    searches on after it finished with a smaller refit or none (nothing trained is deleted; with
+    as large a refit, the refit is of the best of all rounds, as in a run started with them). True
+    when they hold every row `refit` asks for (nothing to train)."""
+    n = 0 if saved is None else len(saved)
+    if not (0 < n <= len(results) and np.array_equal(saved.members["score"].to_numpy(),
+                                                      results.members["score"].to_numpy()[:n], equal_nan=True)):
         return False
-    same = (len(saved) == len(results) and "test_score" in saved.members and len(saved.models) > 0
-            and set(refit_rows(results, refit)) <= set(saved.models)
-            and np.array_equal(saved.members["score"].to_numpy(), results.members["score"].to_numpy(), equal_nan=True))
-    if same:
-        results.members["test_score"] = saved.members["test_score"].to_numpy()
-        results.models = saved.models  # read from run_dir when asked for
-        results.settings["refit"] = max(int(refit), int(saved.settings.get("refit") or len(saved.models)))
-    return same
+    if n < len(results) and refit >= int(saved.settings.get("refit") or len(saved.models)):
+        return False
+    test = np.full(len(results), np.nan, saved.members["test_score"].dtype)
+    test[:n] = saved.members["test_score"].to_numpy()
+    results.members["test_score"] = test
+    results.models = saved.models  # read from run_dir when asked for
+    results.settings["refit"] = max(int(refit), int(saved.settings.get("refit") or len(saved.models)))
+    return set(refit_rows(results, refit)) <= set(saved.models)
 
 
 def _warn_if_failed(results: Results) -> None:
