@@ -229,3 +229,23 @@ def test_a_metric_of_your_own_where_lower_is_better_is_recorded_and_shown_positi
     shown = re.search(r"best validation my_mae: (\S+)", result.summary()).group(1)
     assert float(shown) == pytest.approx(-result.best_score, rel=1e-3) and float(shown) > 0
     assert f"best my_mae={-result.best_score:.4g}" in repr(result)
+
+
+def test_a_plot_s_path_is_the_file_written(tmp_path):
+    """A path without an extension (or with a dot in its name) gets .png, and is what comes back."""
+    result = made_results([0.9, 0.8])
+    for given, written in (("curves", "curves.png"), ("curves_lr0.01", "curves_lr0.01.png"), ("c.PDF", "c.PDF")):
+        path = plots.plot_curves(result, str(tmp_path / given))
+        assert path == str(tmp_path / written) and (tmp_path / written).is_file()
+    assert plots.plot_scores(result, str(tmp_path / "scores")) == str(tmp_path / "scores.png")
+    for k in (1.5, -1, None, True):
+        with pytest.raises(ValueError, match=rf"plot_curves\(k={re.escape(repr(k))}\): k is how many of the best"):
+            plots.plot_curves(result, str(tmp_path / "x.png"), k=k)
+
+
+def test_no_test_score_when_every_member_failed_says_why_not_to_refit():
+    failed = made_results([np.nan, np.nan], settings={"refit": 1})
+    with pytest.raises(ValueError, match=r"no test score: no member scored, so none was refit. all 2 members failed"):
+        failed.test_score
+    with pytest.raises(ValueError, match=r"run vt.tune\(..., refit=1\)"):
+        made_results([0.5, np.nan]).test_score

@@ -283,6 +283,23 @@ def test_saving_over_another_saved_search_is_refused_unless_asked(finished_run, 
         result.save(a_file)
     with pytest.raises(NotADirectoryError, match=r"a part of the path is a file"):
         result.save(a_file / "run")
+    second = str(tmp_path / "second")
+    result.save(second)
+    result.save(first, overwrite=True)
+    result.save(second)  # (every directory these results were saved to is theirs to write over)
+    with pytest.raises(FileNotFoundError, match=r"results.npz is a file; give the run directory that holds it: "
+                                                r"vt.load_results\('.*second'\)"):
+        vt.load_results(os.path.join(second, "results.npz"))
+
+
+def test_results_loaded_from_a_relative_path_find_their_models_after_a_chdir(finished_run, tmp_path, monkeypatch):
+    result, run_dir = finished_run
+    refit = vt.tune(MODEL, SPACE, resume_child.data(), vt.RandomSearch(population=2), refit=1, **SMALL)
+    refit.save(tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    loaded = vt.load_results("run")
+    monkeypatch.chdir(tmp_path.parent)
+    chex.assert_trees_all_equal(loaded.best_model().variables, refit.best_model().variables)
 
 
 def test_a_finished_run_whose_table_is_damaged_says_so_and_resumes_from_its_checkpoints(data, finished_run, tmp_path):

@@ -151,3 +151,20 @@ def test_rows_with_nan_are_refused_and_no_rows_give_no_outputs(refit_result, dig
     with pytest.raises(ValueError, match=r"X has shape \(10,\), but the model takes rows of shape \(64,\): give X "
                                          r"as \(n, 64\), or one example as \(64,\)"):
         model.predict(X_test[0, :10])
+
+
+def test_labels_of_another_kind_than_the_classes_are_named():
+    """A model trained on names, given label-encoded y (or the reverse), gets the fix, not numpy's
+    comparison error."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    data = vt.Dataset.from_arrays(X, names, "classification")
+    result = vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.Fixed(0.1)), data,
+                     vt.RandomSearch(population=1), epochs=1, batch_size=16, refit=1, progress=False)
+    model = result.best_model()
+    assert 0 <= model.evaluate(X, names) <= 1
+    with pytest.raises(ValueError, match=r"y holds labels such as \[0, 0, 0\], but the model's classes are "
+                                         r"\['setosa', 'versicolor', 'virginica'\]"):
+        model.evaluate(X, y)

@@ -3,6 +3,7 @@ validation score against each hyperparameter in its own scale."""
 
 from __future__ import annotations
 
+import numbers
 import os
 
 import numpy as np
@@ -64,6 +65,9 @@ def _ylim(ax, bulk, sign: float) -> float:
 def plot_curves(results: Results, path: str, k: int = 10) -> str:
     """Validation score and training loss per epoch of the k best members -> PNG at `path`, each
     member's up to its epochs_trained (a pruned or stopped member's curves carry its last value on)."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
+        raise ValueError(f"plot_curves(k={k!r}): k is how many of the best members to draw, an integer >= 0 "
+                         f"(e.g. k=10).")
     plt = _pyplot()
     val = np.array(results.curves.get("val_score", np.zeros((len(results), 0))), float)
     loss = np.array(results.curves.get("train_loss", np.zeros_like(val)), float)
@@ -189,8 +193,14 @@ def plot_scores(results: Results, path: str) -> str:
 
 
 def _save(fig, path: str) -> str:
+    """Writes `fig` to `path` in the format its extension names, PNG when it names none that
+    matplotlib writes (a path without one, or with a dot in its name: 'curves_lr0.01'); returns
+    the path of the file written."""
     import matplotlib.pyplot as plt
 
+    path = os.fspath(path)
+    if os.path.splitext(path)[1][1:].lower() not in fig.canvas.get_supported_filetypes():
+        path += ".png"
     try:  # (closed also when the file cannot be written: a caller may go on without it)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         fig.savefig(path, dpi=110)

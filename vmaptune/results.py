@@ -48,7 +48,7 @@ class Results:
       `vt.CoarseToFine.ranges(state)`); in memory only: None for a run loaded from run_dir.
     """
 
-    _saved_at: str | None = None  # (results pickled before it existed)
+    _saved_at: frozenset = frozenset()  # (results pickled before it existed)
 
     def __init__(self, space: Space, members: pd.DataFrame, curves: Mapping[str, np.ndarray],
                  hp: Mapping[str, np.ndarray], settings: Mapping[str, Any], models: Mapping[int, Any] | None = None):
@@ -60,7 +60,7 @@ class Results:
         # row -> TrainedModel (refit members); a loaded run's are read when asked for
         self.models: Mapping[int, Any] = models if isinstance(models, SavedModels) else dict(models or {})
         self.strategy_state: Any = None
-        self._saved_at: str | None = None  # the directory these results were last saved to or loaded from
+        self._saved_at: frozenset = frozenset()  # the directories these results were saved to or loaded from
 
     # -- selection -------------------------------------------------------------------------------
     @property
@@ -109,6 +109,8 @@ class Results:
     def test_score(self) -> float:
         """Test score of the best setting, refit on train + validation (needs tune(..., refit=k))."""
         if "test_score" not in self.members.columns:
+            if self.settings.get("refit") and len(self) and not self.succeeded:
+                raise ValueError(f"no test score: no member scored, so none was refit. {self.failure()}")
             raise ValueError("no test score: run vt.tune(..., refit=1) to retrain the best setting and test it.")
         return float(self.members["test_score"].iloc[self.best_index])
 
@@ -211,7 +213,7 @@ class Results:
         call = f"results.save({path!r})"
         atomic.make_dir(path, call, f"{RESULTS_FILE}, members.csv and the refit models")
         here = os.path.realpath(path)
-        if not overwrite and here != self._saved_at and _holds_results(path):
+        if not overwrite and here not in self._saved_at and _holds_results(path):
             raise FileExistsError(f"{call}: {path} already holds a saved search, which this save would replace (its "
                                   f"table and trained models). Give another directory, or overwrite=True to replace "
                                   f"it.")
@@ -240,7 +242,7 @@ class Results:
             arrays["meta"] = np.array(json.dumps(exact, default=_plain))
             atomic.write_file(os.path.join(path, RESULTS_FILE), lambda f: np.savez(f, **arrays))
             _remove_other_models(os.path.join(path, "models"), self.models)
-        self._saved_at = here
+        self._saved_at = self._saved_at | {here}
         return path
 
     def _meta(self) -> dict[str, Any]:
@@ -307,13 +309,16 @@ RESULTS_FILE, RESULTS_FORMAT = "results.npz", 1
 def load_results(path: str | os.PathLike) -> Results:
     """Reads a run directory written by `Results.save`: every value and dtype as saved."""
     path = os.fspath(path)
+    if os.path.isfile(path):
+        raise FileNotFoundError(f"vt.load_results({path!r}): {path} is a file; give the run directory that holds it: "
+                                f"vt.load_results({os.path.dirname(path) or '.'!r}).")
     if not os.path.isdir(path):
         raise FileNotFoundError(f"run directory {path!r} does not exist.")
     exact = os.path.join(path, RESULTS_FILE)
     if not os.path.exists(exact):
         if all(os.path.exists(os.path.join(path, name)) for name in ("run.json", "members.csv", "curves.npz", "hp.npz")):
             results = _load_csv(path)  # written by vmaptune before results.npz existed
-            results._saved_at = os.path.realpath(path)
+            results._saved_at = frozenset({os.path.realpath(path)})
             return results
         from vmaptune.checkpoint import CHECKPOINTS
 
@@ -329,7 +334,7 @@ def load_results(path: str | os.PathLike) -> Results:
         raise ValueError(f"{exact} is damaged ({type(err).__name__}: {err}). If {path} holds checkpoints/, resume "
                          f"the run (vt.tune(..., run_dir={path!r}, resume=True), or the same vmaptune command with "
                          f"--resume): it rebuilds the table from them and writes {RESULTS_FILE} again.") from err
-    results._saved_at = os.path.realpath(path)
+    results._saved_at = frozenset({os.path.realpath(path)})
     return results
 
 
@@ -361,8 +366,8 @@ class SavedModels(collections.abc.MutableMapping):
     """row -> TrainedModel of a results directory, each read when first asked for: the table and
     curves load without the model's code, which a model of your own needs (its class must import)."""
 
-    def __init__(self, path: str, rows):
-        self.path, self.rows, self._loaded = path, [int(r) for r in rows], {}
+    def __init__(self, path: str, rows):  # (the directory's absolute path: a later os.chdir must not lose it)
+        self.path, self.rows, self._loaded = os.path.abspath(path), [int(r) for r in rows], {}
 
     def __getitem__(self, row: int):
         if row not in self.rows:

@@ -208,6 +208,9 @@ class TrainedModel:
         outputs = self.decision_function(X)
         y = _targets_shaped(np.asarray(y), outputs, self.task)
         if self.task == "classification":
+            if (self.classes.dtype.kind in "OSU") != (y.dtype.kind in "OSU"):  # (searchsorted cannot compare them)
+                raise ValueError(f"y holds labels such as {y[:3].tolist()}, but the model's classes are "
+                                 f"{self.classes.tolist()[:10]}: give y as the labels it was trained on.")
             ids = np.searchsorted(self.classes, y)
             known = (ids < len(self.classes)) & (self.classes[np.minimum(ids, len(self.classes) - 1)] == y)
             if not known.all():
