@@ -486,12 +486,20 @@ def _refuse_several_inputs(X: Any, what: str) -> None:
                     f"reshape them inside the module's __call__.")
 
 
+def refuse_sparse(X: Any, what: str = "X") -> None:
+    """A scipy sparse matrix is an error with the fix: numpy reads it as one object, not as rows."""
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        raise TypeError(f"{what} is a scipy sparse matrix of shape {X.shape}; give its dense array ({what}.toarray()), "
+                        f"or fit vmaptune's scikit-learn estimators, which take sparse X themselves.")
+
+
 def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
     """X as float64, or int64 when it holds integers (token ids); (n, ...) with finite values.
     A DataFrame is float64 whatever its columns' dtypes: its columns are features (an age, a count),
     never token ids, so they are standardised."""
     frame = X if hasattr(X, "columns") and hasattr(X, "iloc") else None
     _refuse_several_inputs(X, what)
+    refuse_sparse(X, what)
     try:
         X = np.asarray(X)
         complex_ = X.dtype.kind == "c"  # (numpy's cast would drop the imaginary parts with a mere warning)

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune import atomic
-from vmaptune.data import column_names, default_feature_names, scaled_split
+from vmaptune.data import column_names, default_feature_names, refuse_sparse, scaled_split
 from vmaptune.provenance import written_by
 from vmaptune.models.base import BuiltModel
 from vmaptune.warn import warn
@@ -118,6 +118,7 @@ class TrainedModel:
                              f"rows, as new data comes, and scales them itself (scaled twice, the outputs are "
                              f"wrong). Pass data.raw({split!r}): e.g. model.score(*data.raw({split!r})).")
         self._check_columns(X)
+        refuse_sparse(X)
         X = np.asarray(X)
         given = X.shape
         if X.ndim == len(self.input_shape):  # one example
