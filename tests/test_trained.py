@@ -147,6 +147,8 @@ def test_rows_with_nan_are_refused_and_no_rows_give_no_outputs(refit_result, dig
         model.predict(X)
     assert model.predict(X_test[:0]).shape == (0,)
     assert model.predict_proba(X_test[:0]).shape == (0, 10)
+    with pytest.raises(ValueError, match=r"evaluate\(X, y\) got 0 rows; a metric needs at least one row"):
+        model.evaluate(X_test[:0], np.zeros(0, int))
     # rows missing an axis read as one example of the wrong shape: both readings are named
     with pytest.raises(ValueError, match=r"X has shape \(10,\), but the model takes rows of shape \(64,\): give X "
                                          r"as \(n, 64\), or one example as \(64,\)"):

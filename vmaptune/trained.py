@@ -207,6 +207,8 @@ class TrainedModel:
                                      f"model.evaluate(X, y, metric=your_metric).")
         chosen = in_target_units(get_metric(metric, self.task), self.y_mean, self.y_std)
         outputs = self.decision_function(X)
+        if len(outputs) == 0:  # (a metric of no rows is NaN; scikit-learn's score refuses them too)
+            raise ValueError("evaluate(X, y) got 0 rows; a metric needs at least one row to score.")
         y = _targets_shaped(np.asarray(y), outputs, self.task)
         if self.task == "classification":
             if (self.classes.dtype.kind in "OSU") != (y.dtype.kind in "OSU"):  # (searchsorted cannot compare them)
