@@ -82,7 +82,7 @@ def drive(strategy, program, data, epochs, seed=0, packing="auto"):
                               jax.random.key(seed + 2))
     population.apply(adapter.begin())
     train_population(population, epochs, deciders=[adapter])
-    return adapter.end(population.snapshot()), run, hp
+    return adapter.end(population.snapshot())[0], run, hp
 
 
 def child_environment() -> dict:

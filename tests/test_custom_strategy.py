@@ -20,7 +20,7 @@ class Asks(vt.Strategy):
 
     population: int = 4
     change: tuple = ()  # ((name, values), ...)
-    result: str = "pair"  # "pair", "hp only" or "tell returns None"
+    result: str = "pair"  # "pair", "hp only", "items" (hp's items, a tuple) or "tell returns None"
 
     def init(self, space, key):
         return {"space": space, "round": 0}
@@ -28,6 +28,8 @@ class Asks(vt.Strategy):
     def ask(self, state, key):
         hp = dict(state["space"].sample(key, self.population))
         hp.update({name: np.asarray(values) for name, values in self.change})
+        if self.result == "items":
+            return tuple(hp.items()), state
         return hp if self.result == "hp only" else (hp, state)
 
     def tell(self, state, hp, scores):
@@ -63,8 +65,10 @@ def test_the_ask_tell_protocol_s_mistakes_are_named(digits):
     with pytest.raises(ValueError, match=r"Asks.ask returned an empty population \(0 members\)"):
         vt.tune(vt.MLP(), SPACE, digits, Asks(change=empty), **KW)
     with pytest.raises(TypeError, match=r"Asks.ask must return \(hp, state\): hp a dict name -> \(population,\) "
-                                        r"array, and the strategy's new state; got dict"):
+                                        r"array, and the strategy's new state; got a dict"):
         vt.tune(vt.MLP(), SPACE, digits, Asks(result="hp only"), **KW)
+    with pytest.raises(TypeError, match=r"got a pair whose hp is a tuple"):  # ("a tuple of 2" read as the fault)
+        vt.tune(vt.MLP(), SPACE, digits, Asks(result="items"), **KW)
     with pytest.raises(TypeError, match=r"Asks.tell returned None: return the strategy's new state"):
         vt.tune(vt.MLP(), SPACE, digits, Asks(result="tell returns None"), **KW)
 
@@ -119,6 +123,9 @@ class Decides(vt.Strategy):
                              r"indices i use mask = np.isin\(np.arange\(4\), i\)"),
     ("copy_from", (0.5, 1.0, 2.0, 3.0), r"Decision.copy_from must hold whole numbers >= 0"),
     ("budget", (2, -1, 2, 2), r"Decision.budget must hold whole numbers >= 0 .*got \[2, -1, 2, 2\]"),
+    # update without hp was a silent no-op (new values passed as update=, where hp= was meant)
+    ("update", (True, True, False, False), r"Decides.decide: Decision.update is given with no hp: update is the "
+                                           r"\(n,\) bool mask .*Give the values as hp="),
 ])
 def test_malformed_decisions_are_refused(digits, field, value, match):
     with pytest.raises(ValueError, match=match):
@@ -177,7 +184,7 @@ def test_a_round_whose_tell_fails_is_kept_and_a_resume_tells_it_again_without_tr
     with pytest.raises(RuntimeError, match="a bug in tell") as info:
         vt.tune(*args, run_dir=run_dir, **kw)
     assert info.value.__notes__ == [
-        f"vmaptune: FailsOnce.tell failed after round 1 trained. Its training is checkpointed in {run_dir}: once the "
+        f"vmaptune: FailsOnce failed on round 1 after it trained. Its training is checkpointed in {run_dir}: once the "
         f"strategy is fixed, vt.tune(..., run_dir={run_dir!r}, resume=True) tells it again without training the "
         f"round again. The results so far, this round's included, are the error's `results` attribute "
         f"(`except Exception as e: e.results`)."]
@@ -198,4 +205,94 @@ def test_a_round_whose_tell_fails_is_kept_and_a_resume_tells_it_again_without_tr
         monkeypatch.setattr(engine, name, counting)
     resumed = vt.tune(*args, run_dir=run_dir, resume=True, **kw)
     assert chunks["n"] == 2  # round 2's two chunks: round 1 is told again, not trained again
+    pd.testing.assert_frame_equal(resumed.members, whole.members)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reports(Asks):
+    """Asks, recording what `final_hp` and `member_columns` give."""
+
+    final: tuple = ()  # ((name, values), ...) written over the asked values
+    columns: tuple = ()  # ((name, values), ...)
+
+    def final_hp(self, state, asked):
+        return {**asked, **{name: np.asarray(values) for name, values in self.final}}
+
+    def member_columns(self, state):
+        return {name: np.asarray(values) for name, values in self.columns}
+
+
+@pytest.mark.parametrize("final, columns, match", [
+    ((("learning_rate", [0.01, np.nan, 0.01, 0.01]),), (), r"Reports.final_hp result\['learning_rate'\] holds \[nan\]"),
+    ((("activation", [0, 5, 0, 0]),), (), r"Reports.final_hp result\['activation'\] holds \[5\]"),
+    ((), (("score", [0.0, 1.0, 0.5, 0.5]),), r"Reports.member_columns returns 'score', a column the table has already"),
+    ((), (("learning_rate", [9.0] * 4),), r"returns 'learning_rate', a column the table has already"),
+    ((), (("note", [1, 2]),), r"Reports.member_columns\['note'\] has shape \(2,\); give one value per member, "
+                              r"shape \(4,\)"),
+])
+def test_what_a_strategy_reports_after_a_round_is_checked(digits, final, columns, match):
+    with pytest.raises(ValueError, match=match):
+        vt.tune(vt.MLP(), SPACE, digits, Reports(final=final, columns=columns), **KW)
+
+
+@dataclasses.dataclass(frozen=True)
+class AsksBadlyLater(Asks):
+    def ask(self, state, key):
+        hp, state = super().ask(state, key)
+        if state["round"] == 1:
+            hp = {**hp, "learning_rate": np.full(self.population, -1.0)}
+        return hp, state
+
+    def done(self, state):
+        return state["round"] >= 2
+
+
+def test_a_strategy_failing_between_rounds_keeps_the_finished_ones(digits, tmp_path):
+    with pytest.raises(ValueError, match=r"AsksBadlyLater.ask result\['learning_rate'\]") as info:
+        vt.tune(vt.MLP(), SPACE, digits, AsksBadlyLater(), run_dir=str(tmp_path / "run"), **KW)
+    assert len(info.value.results) == 4 and (info.value.results.members["round"] == 0).all()
+    assert "after 1 finished round(s); they are saved in" in info.value.__notes__[0]
+    assert len(vt.load_results(str(tmp_path / "run"))) == 4
+
+
+def test_a_final_hp_of_the_wrong_length_is_named(digits):
+    @dataclasses.dataclass(frozen=True)
+    class Short(Asks):
+        def final_hp(self, state, asked):
+            return {name: np.asarray(values)[:2] for name, values in asked.items()}
+
+    with pytest.raises(ValueError, match=r"Short.final_hp returned 2 members for a round of 4; give the values of the "
+                                         r"round's members, one each"):
+        vt.tune(vt.MLP(), SPACE, digits, Short(), **KW)
+
+
+REPORT_FAILS = {"on": False}
+
+
+@dataclasses.dataclass(frozen=True)
+class PBTReportsBadly(vt.PBT):
+    """PBT (its end_training keeps state) whose final_hp fails while REPORT_FAILS is on."""
+
+    def final_hp(self, state, hp):
+        if REPORT_FAILS["on"]:
+            raise RuntimeError("a bug in final_hp")
+        return super().final_hp(state, hp)
+
+
+def test_a_round_whose_report_fails_is_kept_and_a_resume_ends_it_once(digits, tmp_path, monkeypatch):
+    """end_training runs before final_hp: a resume ends the checkpointed round again from the state it
+    had before (not from the ended one), so it equals a run that never failed."""
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1))
+    args = (vt.MLP(hidden=1, units=8), space, digits, PBTReportsBadly(population=4, interval=1))
+    kw = dict(KW, epochs=3)
+    whole = vt.tune(*args, **kw)
+    run_dir = str(tmp_path / "run")
+    monkeypatch.setitem(REPORT_FAILS, "on", True)
+    with pytest.raises(RuntimeError, match="a bug in final_hp") as info:
+        vt.tune(*args, run_dir=run_dir, **kw)
+    assert info.value.__notes__[0].startswith(f"vmaptune: PBTReportsBadly failed on round 0 after it trained. Its "
+                                              f"training is checkpointed in {run_dir}")
+    assert len(info.value.results) == 0  # (no round finished; the trained one is in the checkpoint)
+    monkeypatch.setitem(REPORT_FAILS, "on", False)
+    resumed = vt.tune(*args, run_dir=run_dir, resume=True, **kw)
     pd.testing.assert_frame_equal(resumed.members, whole.members)

@@ -2,6 +2,8 @@
 Most tests use a hand-made Results (no training): fast, and any score can be put in."""
 
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -238,7 +240,7 @@ def test_a_plot_s_path_is_the_file_written(tmp_path):
         path = plots.plot_curves(result, str(tmp_path / given))
         assert path == str(tmp_path / written) and (tmp_path / written).is_file()
     assert plots.plot_scores(result, str(tmp_path / "scores")) == str(tmp_path / "scores.png")
-    for k in (1.5, -1, None, True):
+    for k in (1.5, -1, 0, None, True):  # (k=0 drew "every member diverged")
         with pytest.raises(ValueError, match=rf"plot_curves\(k={re.escape(repr(k))}\): k is how many of the best"):
             plots.plot_curves(result, str(tmp_path / "x.png"), k=k)
 
@@ -249,3 +251,11 @@ def test_no_test_score_when_every_member_failed_says_why_not_to_refit():
         failed.test_score
     with pytest.raises(ValueError, match=r"run vt.tune\(..., refit=1\)"):
         made_results([0.5, np.nan]).test_score
+
+
+def test_the_plots_module_is_an_attribute_after_import_vmaptune_as_the_readme_writes_it():
+    code = ("import sys, vmaptune; assert 'vmaptune.plots' not in sys.modules; "
+            "print(vmaptune.plots.plot_curves.__name__, vmaptune.optuna_study.to_optuna.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["plot_curves", "to_optuna"]

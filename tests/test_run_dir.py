@@ -403,8 +403,12 @@ def test_a_time_budget_stops_as_ctrl_c_does_and_the_resume_ends_as_an_uninterrup
     pd.testing.assert_frame_equal(resumed.members, whole.members)
     # a budget spent before anything trained still trains the first chunk: there are results to return
     with pytest.warns(UserWarning, match="the time budget is spent: returning 0 finished round"):
-        first = vt.tune(*args, time_budget=1e-9, **SMALL)
+        first = vt.tune(*args, time_budget=1e-9, refit=1, **SMALL)
     assert first.members["epochs_trained"].tolist() == [1] * 4
+    # refit=1 was asked for: the messages say why there is none (they said to ask for refit=1)
+    for no_refit in (lambda: first.test_score, first.best_model):
+        with pytest.raises(ValueError, match=r"interrupted before its refit=1 ran; resume it"):
+            no_refit()
 
 
 @pytest.mark.usefixtures("sigint_as_a_user_has_it")

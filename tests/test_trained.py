@@ -1,6 +1,7 @@
 """Trained models out of vt.tune: the refit member's own weights, raw inputs in, labels or target
 units out, and save / load round trips that predict bit for bit."""
 
+import flax.linen as nn
 import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_digits
@@ -97,6 +98,10 @@ def test_a_dataframe_names_the_features_and_predict_checks_the_columns(tmp_path)
         model.predict(X[list(reversed(X.columns))][:5])
     with pytest.raises(ValueError, match=r"missing \['bmi'\]; unexpected \['BMI'\]"):
         model.predict(X.rename(columns={"bmi": "BMI"})[:5])
+    # one row as a pandas Series (X.iloc[0]) is checked by its index: it was read by position
+    np.testing.assert_array_equal(model.predict(X.iloc[0]), model.predict(X[:1]))
+    with pytest.raises(ValueError, match=r"X's index \(one row, a pandas Series\) \['s6', .*in another order"):
+        model.predict(X[list(reversed(X.columns))].iloc[0])
     # unnamed inputs (numpy) train a model that names nothing, so any DataFrame's columns pass
     plain = vt.Dataset.from_arrays(X.to_numpy(), y.to_numpy(), "regression")
     assert plain.feature_names[:2] == ("x0", "x1")
@@ -145,6 +150,11 @@ def test_rows_with_nan_are_refused_and_no_rows_give_no_outputs(refit_result, dig
     X[5, 3] = np.nan
     with pytest.raises(ValueError, match=r"X has 1 row\(s\) with NaN or infinite values \(rows \[5\]\).*Impute"):
         model.predict(X)
+    # finite, but past float32 once scaled: inf inside the network, NaN out (predicted the first class)
+    X[5, 3] = 1e40
+    with pytest.raises(ValueError, match=r"X has 1 row\(s\) with values past float32's range \(about 3.4e38\) once "
+                                         r"scaled \(rows \[5\]\).*Check their units"):
+        model.predict(X)
     assert model.predict(X_test[:0]).shape == (0,)
     assert model.predict_proba(X_test[:0]).shape == (0, 10)
     with pytest.raises(ValueError, match=r"evaluate\(X, y\) got 0 rows; a metric needs at least one row"):
@@ -170,3 +180,30 @@ def test_labels_of_another_kind_than_the_classes_are_named():
     with pytest.raises(ValueError, match=r"y holds labels such as \[0, 0, 0\], but the model's classes are "
                                          r"\['setosa', 'versicolor', 'virginica'\]"):
         model.evaluate(X, y)
+
+
+class Tokens(nn.Module):
+    """Token ids (n, 6) of a 10-word vocabulary -> 2 logits."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.Dense(2)(nn.Embed(10, 4)(x).max(axis=1))
+
+
+def test_ids_outside_the_vocabulary_and_fractional_ids_are_refused_not_read_as_a_class():
+    """An id past nn.Embed's vocabulary gives NaN logits, which argmax read as the first class;
+    3.7 given to a model of integer inputs was truncated to 3."""
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 10, size=(120, 6))
+    data = vt.Dataset.from_arrays(tokens, (tokens.max(axis=1) >= 9).astype(int), "classification")
+    model = vt.tune(vt.Linen(Tokens), vt.Space(learning_rate=vt.Fixed(0.05)), data, vt.RandomSearch(population=1),
+                    epochs=1, batch_size=32, refit=1, progress=False).best_model()
+    assert np.isnan(model.decision_function(np.full((2, 6), 50))).all()  # the raw outputs, as they are
+    for predict in (model.predict, model.predict_proba):
+        with pytest.raises(ValueError, match=r"the network's outputs for 2 row\(s\) of X are NaN or infinite \(rows "
+                                             r"\[0, 1\]\).*token ids past an embedding's vocabulary"):
+            predict(np.full((2, 6), 50))
+    np.testing.assert_array_equal(model.predict(tokens[:5].astype(float)), model.predict(tokens[:5]))
+    with pytest.raises(ValueError, match=r"X holds values that are not whole numbers \(rows \[1\]\), but the model was "
+                                         r"trained on int\d+ inputs"):
+        model.predict(np.r_[tokens[:1], [[3.7, 1, 0, 8, 2, 0]]])

@@ -64,11 +64,18 @@ _LAZY = {name: "vmaptune.sklearn" for name in
          ("MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegressor", "PopulationSearchCV")}
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+# modules reached as attributes (vmaptune.plots.plot_curves after `import vmaptune`), imported when
+# first used: matplotlib and optuna cost import time otherwise
+_LAZY_MODULES = ("plots", "optuna_study")
 
+
+def __getattr__(name):
+    import importlib
+
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"vmaptune.{name}")
     raise AttributeError(f"module 'vmaptune' has no attribute {name!r}")
 
 

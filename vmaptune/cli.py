@@ -525,7 +525,7 @@ def _report(run_dir: str, top: int, plots: str | None = None) -> int:
     try:
         if plots is not None and os.path.exists(plots) and not os.path.isdir(plots):
             raise NotADirectoryError(f"{plots!r} is a file")
-        curves = plot_curves(result, os.path.join(where, "curves.png"), k=min(top, len(result)))
+        curves = plot_curves(result, os.path.join(where, "curves.png"), k=max(1, min(top, len(result))))
         scores = plot_scores(result, os.path.join(where, "scores.png"))
     except OSError as err:
         if plots is not None:

@@ -173,6 +173,11 @@ def check_decision(owner: str, hook: str, decision: "Decision | None", context: 
     categorical index out of range, a numeric choice's value that is not an option. Warns (once
     per name, names added to `warned`) about values outside the space's range. Shapes and indices
     are the engine's to check (`PopulationRun.apply`)."""
+    if decision is not None and decision.update is not None and not decision.hp:  # (it would do nothing)
+        given = "a dict" if isinstance(decision.update, Mapping) else "no hp"
+        raise ValueError(f"{owner}.{hook}: Decision.update is given with {given}: update is the (n,) bool mask of the "
+                         f"members that Decision.hp's values apply to. Give the values as hp={{name: (n,) values}} "
+                         f"(and update=mask to change some members only).")
     if decision is None or not decision.hp:
         return
     changed = _changed_structure(decision, context.structural, current)

@@ -65,8 +65,8 @@ def _ylim(ax, bulk, sign: float) -> float:
 def plot_curves(results: Results, path: str, k: int = 10) -> str:
     """Validation score and training loss per epoch of the k best members -> PNG at `path`, each
     member's up to its epochs_trained (a pruned or stopped member's curves carry its last value on)."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
-        raise ValueError(f"plot_curves(k={k!r}): k is how many of the best members to draw, an integer >= 0 "
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"plot_curves(k={k!r}): k is how many of the best members to draw, an integer >= 1 "
                          f"(e.g. k=10).")
     plt = _pyplot()
     val = np.array(results.curves.get("val_score", np.zeros((len(results), 0))), float)

@@ -111,7 +111,8 @@ class Results:
         if "test_score" not in self.members.columns:
             if self.settings.get("refit") and len(self) and not self.succeeded:
                 raise ValueError(f"no test score: no member scored, so none was refit. {self.failure()}")
-            raise ValueError("no test score: run vt.tune(..., refit=1) to retrain the best setting and test it.")
+            why = self._no_refit_yet()
+            raise ValueError(f"no test score: {why[0].lower()}{why[1:]}")
         return float(self.members["test_score"].iloc[self.best_index])
 
     # -- trained models ----------------------------------------------------------------------------
@@ -127,10 +128,16 @@ class Results:
         if row not in self.models:
             refit = sorted(self.models)
             raise ValueError(f"row {row} has no trained model: only refit settings keep their weights "
-                             f"(rows {refit}). " + ("Run vt.tune(..., refit=1) to retrain the best setting on "
-                                                   "train + validation and keep it." if not refit else
+                             f"(rows {refit}). " + (self._no_refit_yet() if not refit else
                                                    f"Raise refit= to keep more than {len(refit)}."))
         return self.models[row]
+
+    def _no_refit_yet(self) -> str:
+        """Why no setting was refit, and how to get one."""
+        if self.settings.get("refit") and self.settings.get("interrupted"):  # (asked for, but the search did not end)
+            return ("The search was interrupted before its refit=" + str(self.settings["refit"]) + " ran; resume it "
+                    "(vt.tune(..., run_dir=..., resume=True)) to finish the search and refit its best.")
+        return "Run vt.tune(..., refit=1) to retrain the best setting on train + validation, test it and keep it."
 
     def best_model(self):
         """The best setting's trained model (vt.tune(..., refit=1) or more): refit on train +

@@ -18,7 +18,7 @@ from vmaptune.arguments import INT32_MAX, check_flag, check_int_at_least, check_
 from vmaptune.data import Dataset
 from vmaptune.decisions import TrainingContext
 from vmaptune.early_stopping import Compaction, EarlyStopping
-from vmaptune.history import RoundRecord, round_record
+from vmaptune.history import TABLE_COLUMNS, RoundRecord, round_record
 from vmaptune.initialise import initialise_together
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
@@ -34,6 +34,9 @@ from vmaptune.strategies.pbt import PBTSchedule
 from vmaptune.trained import TrainedModel
 from vmaptune.training import Population, StrategyDecider, train
 from vmaptune.warn import warn
+
+# the table's own columns, which a strategy's member_columns must not overwrite
+_OWN_COLUMNS = ("round", "member", *TABLE_COLUMNS, "test_score")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,8 +226,9 @@ class Search:
     # -- a round -----------------------------------------------------------------------------------------
     def train_round(self, state, hp: Mapping[str, Any], round_index: int, first_id: int,
                     on_chunk: Callable | None = None, on_stop: Callable[["RoundInProgress"], None] | None = None,
-                    resume: dict | None = None) -> tuple[Any, RoundRecord]:
-        """Trains the n settings asked (n <= the strategy's population) -> (strategy state, record).
+                    resume: dict | None = None) -> None:
+        """Trains the n settings asked (n <= the strategy's population); `trained` is then the round
+        (report_round reports it).
         on_stop(round): called at chunk ends with the round in progress (to checkpoint it).
         resume: a round in progress's `checkpoint()` host dict (with `arrays`): go on from there."""
         strategy, s = self.strategy, self.settings
@@ -263,13 +267,39 @@ class Search:
         train(population, s.epochs, chunk_epochs=s.chunk_epochs, deciders=deciders,
               on_chunk=None if on_chunk is None else (lambda done, curves: on_chunk(done, replicas.mean(curves))),
               on_stop=None if on_stop is None else (lambda: on_stop(self.current)))
-        ended = hp
-        if adapter is not None:  # the values the members ended with: what the strategy's decisions made them
-            state = adapter.end(population.snapshot())
-            ended = self.space.from_numeric(adapter.ended_hp)
-        record = self.current.record(strategy.final_hp(state, ended), strategy.member_columns(state))
         self.current, self.trained = None, self.current
-        return state, record
+
+    def report_round(self, state) -> tuple[Any, RoundRecord]:
+        """The round just trained (`trained`) as its strategy reports it -> (strategy state, record):
+        its end_training (a strategy acting during training), final_hp and member_columns, each
+        checked. Kept apart from the training: when one of these fails, the round is checkpointed
+        trained, and a resume reports it again without training it."""
+        strategy, current = self.strategy, self.trained
+        n, ended = len(current.ids), current.hp
+        if current.adapter is not None:  # the values the members ended with: what the strategy's decisions made them
+            state, ended_hp = current.adapter.end(current.population.snapshot())
+            ended = self.space.from_numeric(ended_hp)
+        final_hp = strategy.final_hp(state, ended)
+        # (the values the table records and a refit trains): what ask may return, though a Decision may
+        # have taken them outside the space's bounds
+        if self.space.check_asked(final_hp, f"{strategy.name}.final_hp", inside=False) != n:
+            raise ValueError(f"{strategy.name}.final_hp returned {self.space.check_population(final_hp)} members for "
+                             f"a round of {n}; give the values of the round's members, one each.")
+        return state, current.record(final_hp, self._checked_columns(strategy.member_columns(state), n))
+
+    def _checked_columns(self, columns: Mapping[str, Any], n: int) -> dict[str, np.ndarray]:
+        """A strategy's member_columns: new names, one value per member (1-D, length n)."""
+        name, out = self.strategy.name, {}
+        for column, values in dict(columns or {}).items():
+            if column in self.space or column in _OWN_COLUMNS:  # (it would overwrite the table's)
+                raise ValueError(f"{name}.member_columns returns {column!r}, a column the table has already (the "
+                                 f"space's names and {list(_OWN_COLUMNS)}); give it a name of its own.")
+            values = np.asarray(values)
+            if values.shape != (n,):
+                raise ValueError(f"{name}.member_columns[{column!r}] has shape {values.shape}; give one value per "
+                                 f"member, shape ({n},).")
+            out[column] = values
+        return out
 
     def interrupted_record(self) -> RoundRecord | None:
         """The round in progress when Ctrl-C came, as a record (members still training get status

@@ -789,12 +789,13 @@ class Space:
             raise ValueError(f"{argname}: every entry must be 1-D with one length, got shapes {sizes}.")
         return next(iter(shapes))[0]
 
-    def check_asked(self, hp: Mapping[str, Any], where: str) -> int:
+    def check_asked(self, hp: Mapping[str, Any], where: str, *, inside: bool = True) -> int:
         """Checks an encoded population as a strategy's ask returns it and returns its size: this
         space's names (check_population), at least one member, and values each distribution can
         take: finite numbers; whole numbers for integer distributions and for a Choice, whose
         value is an index into its options; inside the bounds (so a depth is one the network was
-        built with, and the table records what trained)."""
+        built with, and the table records what trained). inside=False skips the bounds (the values
+        members ended with: a Decision may take them outside, with a warning)."""
         n = self.check_population(hp, f"{where} result")
         if n == 0:
             raise ValueError(f"{where} returned an empty population (0 members); ask for at least one member.")
@@ -817,6 +818,8 @@ class Space:
                 continue
             if dist.kind == "int" and (values != np.round(values)).any():
                 raise ValueError(f"{label} holds {shown(values != np.round(values))}: {dist!r} takes whole numbers.")
+            if not inside:
+                continue
             low, high = numeric_bounds(dist)
             # as they train (float32: 0.30000000000000004 from float64 arithmetic is float32's 0.3)
             dtype = np.float32 if dist.kind == "float" else np.float64

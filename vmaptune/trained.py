@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from vmaptune import atomic
 from vmaptune.data import column_names, default_feature_names, refuse_sparse, scaled_split
@@ -136,19 +137,41 @@ class TrainedModel:
                                  f"{np.flatnonzero(bad)[:5].tolist()}{'...' if bad.sum() > 5 else ''}); the model "
                                  f"would answer them with NaN. Impute or drop them first.")
         if self.x_mean is None:
-            return X.astype(self.input_dtype)
-        return ((X.astype(np.float64) - self.x_mean) / self.x_std).astype(np.float32)
+            if np.issubdtype(self.input_dtype, np.integer) and not np.issubdtype(X.dtype, np.integer):
+                flat = X.reshape(len(X), int(np.prod(X.shape[1:])))
+                bad = (flat != np.round(flat)).any(axis=1)
+                if bad.any():  # (token ids: astype would truncate 3.7 to 3)
+                    raise ValueError(f"X holds values that are not whole numbers (rows {np.flatnonzero(bad)[:5].tolist()}"
+                                     f"), but the model was trained on {self.input_dtype} inputs (token ids, say); "
+                                     f"give whole numbers.")
+            with np.errstate(over="ignore", invalid="ignore"):  # (_finite names the rows that overflow)
+                return self._finite(X.astype(self.input_dtype), "as the model's inputs")
+        with np.errstate(over="ignore"):
+            return self._finite(((X.astype(np.float64) - self.x_mean) / self.x_std).astype(np.float32), "once scaled")
+
+    @staticmethod
+    def _finite(X: np.ndarray, how: str) -> np.ndarray:
+        """X, refused when a finite input went past float32's range (1e39: inf inside the network)."""
+        if np.issubdtype(X.dtype, np.floating):
+            bad = ~np.isfinite(X.reshape(len(X), int(np.prod(X.shape[1:])))).all(axis=1)
+            if bad.any():
+                raise ValueError(f"X has {int(bad.sum())} row(s) with values past float32's range (about 3.4e38) "
+                                 f"{how} (rows {np.flatnonzero(bad)[:5].tolist()}); the network computes in float32 "
+                                 f"and would answer NaN. Check their units.")
+        return X
 
     def _check_columns(self, X: Any) -> None:
         """A DataFrame's columns against the names the model was trained with (as scikit-learn
         checks them): a column moved or renamed would silently feed the wrong input."""
-        names, given = self.feature_names, column_names(X)
+        names, given, what = self.feature_names, column_names(X), "X's columns"
+        if given is None and isinstance(X, pd.Series) and all(isinstance(i, str) for i in X.index):
+            given, what = [str(i) for i in X.index], "X's index (one row, a pandas Series)"  # (df.iloc[0])
         if not names or given is None or tuple(given) == tuple(names):
             return
         missing, unexpected = [n for n in names if n not in given], [n for n in given if n not in names]
         why = (f"missing {missing}" if missing else "") + ("; " if missing and unexpected else "") + \
             (f"unexpected {unexpected}" if unexpected else "")
-        raise ValueError(f"X's columns {given} are not the {len(names)} features the model was trained on, in "
+        raise ValueError(f"{what} {given} are not the {len(names)} features the model was trained on, in "
                          f"order: {list(names)} ({why or 'the same names, in another order'}). Select them as "
                          f"X[model.feature_names], or pass a numpy array in that order.")
 
@@ -165,11 +188,23 @@ class TrainedModel:
                                                                                       Xs.dtype)))[:0]
         return np.concatenate(chunks)[:n]
 
+    def _logits(self, X: Any) -> np.ndarray:
+        """decision_function's logits, refused where they are not finite: argmax would read NaN as
+        the first class."""
+        logits = self.decision_function(X)
+        bad = ~np.isfinite(logits).all(axis=1)
+        if bad.any():
+            raise ValueError(f"the network's outputs for {int(bad.sum())} row(s) of X are NaN or infinite (rows "
+                             f"{np.flatnonzero(bad)[:5].tolist()}), so no class can be told for them. Inputs unlike "
+                             f"the training data do this: token ids past an embedding's vocabulary, or values "
+                             f"that overflow inside the network. decision_function shows the raw outputs.")
+        return logits
+
     def predict(self, X: Any) -> np.ndarray:
         """Class labels (classification) or values in the targets' own units (regression)."""
-        out = self.decision_function(X)
         if self.task == "classification":
-            return self.classes[np.argmax(out, axis=-1)]
+            return self.classes[np.argmax(self._logits(X), axis=-1)]
+        out = self.decision_function(X)
         values = out * np.asarray(self.y_std) + np.asarray(self.y_mean)
         return values[:, 0] if values.shape[1] == 1 else values
 
@@ -177,7 +212,7 @@ class TrainedModel:
         """(n, n_classes) class probabilities (softmax of the logits)."""
         if self.task != "classification":
             raise ValueError("predict_proba is for classification; this model does regression: use predict.")
-        logits = self.decision_function(X).astype(np.float64)
+        logits = self._logits(X).astype(np.float64)
         exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
         return exp / exp.sum(axis=-1, keepdims=True)
 

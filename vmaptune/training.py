@@ -187,7 +187,6 @@ class StrategyDecider:
         self.start_hp = {k: np.asarray(v) for k, v in (hp or {}).items()}  # (n,) numeric values asked
         self.looks = 0
         self.warned: set[str] = set()  # names whose values left the space's range (warned once)
-        self.ended_hp: dict[str, np.ndarray] | None = None  # (n,) values the members ended training with
 
     def begin(self) -> Decision | None:
         self.state, decision = self._checked("begin_training", self.strategy.begin_training(self.state, self.context),
@@ -210,11 +209,13 @@ class StrategyDecider:
         self.looks += 1
         return self.replicas.slot_decision(decision)
 
-    def end(self, snapshot: Snapshot):
+    def end(self, snapshot: Snapshot) -> tuple[Any, dict[str, np.ndarray]]:
+        """-> (the state end_training returns, the (n,) values the members ended with). The decider's
+        own state stays as it was before: a round checkpointed after this (its strategy failed on it)
+        is ended again when resumed."""
         members = self.replicas.member_snapshot(snapshot)
-        self.state = end_result(self.strategy.name, self.strategy.end_training(self.state, members))
-        self.ended_hp = {k: np.asarray(v) for k, v in members.hp.items()}
-        return self.state
+        state = end_result(self.strategy.name, self.strategy.end_training(self.state, members))
+        return state, {k: np.asarray(v) for k, v in members.hp.items()}
 
     def _checked(self, hook: str, out, current: dict[str, np.ndarray]) -> tuple:
         state, decision = hook_result(self.strategy.name, hook, out)

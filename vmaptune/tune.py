@@ -266,27 +266,27 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     try:
         with Progress(strategy, space, settings.epochs, search.program.metric, progress and is_primary()) as bar:
             bar.skip(history.rounds)
-            while not strategy.done(state):
+            while not _asking(strategy.done, history, run_dir, state):
                 if in_progress is None:
-                    hp, state = strategy.asked(strategy.ask(state, streams.stream(settings.seed, "ask",
-                                                                                  history.rounds)))
+                    hp, state = _asking(lambda s: strategy.asked(strategy.ask(s, streams.stream(
+                        settings.seed, "ask", history.rounds))), history, run_dir, state)
+                    _asking(lambda h: search.space.check_asked(h, f"{strategy.name}.ask"), history, run_dir, hp)
                 else:
                     hp = from_host(in_progress["hp"])
                 saver.round_started(state)
-                state, record = search.train_round(state, hp, history.rounds, history.members,
-                                                   bar.start_round(history.best).on_chunk,
-                                                   on_stop=saver.mid_round if checkpoints else None,
-                                                   resume=in_progress)
-                in_progress = None
-                # told the values the members were scored with (a strategy's decisions may have changed them)
-                try:
+                search.train_round(state, hp, history.rounds, history.members, bar.start_round(history.best).on_chunk,
+                                   on_stop=saver.mid_round if checkpoints else None, resume=in_progress)
+                in_progress, record = None, None
+                try:  # your strategy's hooks on the trained round; the round's training is kept if one fails
+                    state, record = search.report_round(state)
+                    # told the values the members were scored with (a strategy's decisions may have changed them)
                     state = strategy.told(strategy.tell(state, record.hp, jnp.asarray(record.scores)))
-                except Exception as err:  # (your strategy's tell): the round's training is kept for a resume
+                except Exception as err:
                     note = saver.round_trained(search.trained, strategy.name, run_dir)
                     try:  # and travels with the error, as on_round's does
                         err.results = history.results(record)
-                        note += (" The results so far, this round's included, are the error's `results` attribute "
-                                 "(`except Exception as e: e.results`).")
+                        note += (" The results so far" + ("" if record is None else ", this round's included,") +
+                                 " are the error's `results` attribute (`except Exception as e: e.results`).")
                     except AttributeError:  # (an exception type that takes no attributes)
                         pass
                     err.add_note(note)
@@ -397,9 +397,10 @@ class _Saver:
         self.saved_decisions = decisions
 
     def round_trained(self, current, strategy: str, run_dir: str | None) -> str:
-        """Checkpoints a round whose training ended but whose strategy failed when told (a resume
-        then tells it again, training nothing); returns the note for the error."""
-        failed = f"vmaptune: {strategy}.tell failed after round {self.history.rounds} trained."
+        """Checkpoints a round whose training ended but whose strategy failed on it (end_training,
+        final_hp, member_columns or tell: a resume then reports and tells it again, training nothing);
+        returns the note for the error."""
+        failed = f"vmaptune: {strategy} failed on round {self.history.rounds} after it trained."
         if self.checkpoints is None:
             return f"{failed} Without a run_dir its training is lost; give run_dir= to keep each round's."
         try:
@@ -476,6 +477,26 @@ def _writing(path: str):
         failure = OSError(int(code.group(1)), str(err))
         failure.add_note(note)
         raise failure from err
+
+
+def _asking(call, history: History, run_dir: str | None, argument):
+    """call(argument): the strategy's done / ask (or the check of what it asked) between rounds. Its
+    error carries the finished rounds (`e.results`) and says they are kept."""
+    try:
+        return call(argument)
+    except Exception as err:
+        if history.rounds:
+            kept = (f"they are saved in {run_dir}: vt.tune(..., run_dir={run_dir!r}, resume=True) goes on from them "
+                    f"once the strategy is fixed" if run_dir is not None else "give vt.tune a run_dir to resume from "
+                    "them")
+            try:
+                err.results = history.results()
+                kept += "; they are the error's `results` attribute (`except Exception as e: e.results`)"
+            except AttributeError:  # (an exception type that takes no attributes)
+                pass
+            err.add_note(f"vmaptune: the strategy failed between rounds, after {history.rounds} finished round(s); "
+                         f"{kept}.")
+        raise
 
 
 def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:

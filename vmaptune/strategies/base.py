@@ -117,7 +117,10 @@ class Strategy:
     def asked(self, out: Any) -> tuple[Any, Any]:
         """ask's result checked as a pair (hp, state) (the values: Space.check_asked)."""
         if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], Mapping)):
-            got = f"a tuple of {len(out)}" if isinstance(out, tuple) else type(out).__name__
+            if isinstance(out, tuple) and len(out) == 2:  # a pair whose hp is not a dict
+                got = f"a pair whose hp is a {type(out[0]).__name__}"
+            else:
+                got = f"a tuple of {len(out)}" if isinstance(out, tuple) else f"a {type(out).__name__}"
             raise TypeError(f"{self.name}.ask must return (hp, state): hp a dict name -> (population,) array, and the "
                             f"strategy's new state; got {got}.")
         return out

@@ -384,6 +384,6 @@ class Hyperband(_Halving):
     def plan(self, epochs: int | None = None) -> tuple[Rungs, ...]:
         r_max = self.max_epochs or epochs
         if r_max is None:
-            raise ValueError("Hyperband: max_epochs is needed for ask / tell (the largest budget in epochs); "
+            raise ValueError(f"{self.name}: max_epochs is needed for ask / tell (the largest budget in epochs); "
                              "inside vt.tune it defaults to tune's epochs. E.g. Hyperband(max_epochs=27, eta=3).")
         return hyperband_brackets(r_max, self.eta, self.min_epochs) * (self.iterations or 1)
