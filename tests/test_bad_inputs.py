@@ -17,6 +17,7 @@ import time
 import warnings
 
 import flax.linen as nn
+import jax
 import numpy as np
 import optax
 import pytest
@@ -286,6 +287,9 @@ CASES = [
      ["values has ['lr']", "the space has ['learning_rate']"]),
     ("grid-value-outside-space", lambda t: vt.GridSearch(values={"learning_rate": [5.0]}).init(SPACE), ValueError,
      ["values['learning_rate'] contains 5.0", "outside [0.001, 0.1]", "widen the space"]),
+    ("bohb-ask-without-max-epochs", lambda t: vt.BOHB().ask(vt.BOHB().init(SPACE, jax.random.key(0)),
+                                                            jax.random.key(1)), ValueError,
+     ["BOHB: max_epochs is needed for ask / tell", "E.g. BOHB(max_epochs=27, eta=3)"]),
     ("hyperband-eta-one", lambda t: vt.Hyperband(eta=1), ValueError,
      ["Hyperband: eta must be an integer >= 2", "eta=1", "try eta=3"]),
     ("hyperband-min-epochs-zero", lambda t: vt.Hyperband(min_epochs=0), ValueError,

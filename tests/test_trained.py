@@ -3,6 +3,7 @@ units out, and save / load round trips that predict bit for bit."""
 
 import flax.linen as nn
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_digits
 from sklearn.model_selection import train_test_split
@@ -98,6 +99,15 @@ def test_a_dataframe_names_the_features_and_predict_checks_the_columns(tmp_path)
         model.predict(X[list(reversed(X.columns))][:5])
     with pytest.raises(ValueError, match=r"missing \['bmi'\]; unexpected \['BMI'\]"):
         model.predict(X.rename(columns={"bmi": "BMI"})[:5])
+    # pandas' missing values are rows with NaN, text and ragged rows are named (numpy's errors before)
+    missing, text = X[:3].astype("Float64"), X[:3].astype(object)
+    missing.iloc[2, 1], text.iloc[1, 0] = pd.NA, "a"
+    with pytest.raises(ValueError, match=r"X has 1 row\(s\) with NaN or infinite values \(rows \[2\]\)"):
+        model.predict(missing)
+    with pytest.raises(ValueError, match=r"X holds values that are not numbers, such as 'a' \(text\).*OrdinalEncoder"):
+        model.predict(text)
+    with pytest.raises(ValueError, match=r"X's rows have different lengths \(a ragged list\)"):
+        model.predict([[0.0] * 10, [0.0] * 9])
     # one row as a pandas Series (X.iloc[0]) is checked by its index: it was read by position
     np.testing.assert_array_equal(model.predict(X.iloc[0]), model.predict(X[:1]))
     with pytest.raises(ValueError, match=r"X's index \(one row, a pandas Series\) \['s6', .*in another order"):
@@ -144,7 +154,7 @@ def test_the_raw_split_scores_as_the_refit_and_the_scaled_one_is_refused(refit_r
 
 def test_rows_with_nan_are_refused_and_no_rows_give_no_outputs(refit_result, digits_split):
     _, result = refit_result
-    _, X_test, _, _ = digits_split
+    _, X_test, _, y_test = digits_split
     model = result.best_model()
     X = X_test[:8].astype(float)
     X[5, 3] = np.nan
@@ -159,6 +169,15 @@ def test_rows_with_nan_are_refused_and_no_rows_give_no_outputs(refit_result, dig
     assert model.predict_proba(X_test[:0]).shape == (0, 10)
     with pytest.raises(ValueError, match=r"evaluate\(X, y\) got 0 rows; a metric needs at least one row"):
         model.evaluate(X_test[:0], np.zeros(0, int))
+    # score checks as evaluate does (scikit-learn's raw errors before), and one example scores with its label
+    with pytest.raises(ValueError, match=r"score\(X, y\) got 0 rows"):
+        model.score(X_test[:0], np.zeros(0, int))
+    with pytest.raises(ValueError, match=r"y has shape \(8, 10\); the model scores class labels.*y.argmax\(axis=1\)"):
+        model.score(X_test[:8], np.eye(10)[y_test[:8]])
+    with pytest.raises(ValueError, match=r"y has 3 rows for X's 8"):
+        model.score(X_test[:8], y_test[:3])
+    assert model.evaluate(X_test[0], y_test[0]) == model.evaluate(X_test[:1], y_test[:1])
+    assert model.score(X_test[0], y_test[0]) == model.score(X_test[:1], y_test[:1])
     # rows missing an axis read as one example of the wrong shape: both readings are named
     with pytest.raises(ValueError, match=r"X has shape \(10,\), but the model takes rows of shape \(64,\): give X "
                                          r"as \(n, 64\), or one example as \(64,\)"):

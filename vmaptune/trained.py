@@ -17,6 +17,7 @@ importable where the model is loaded.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import pickle
 from typing import Any, Mapping
@@ -120,7 +121,7 @@ class TrainedModel:
                              f"wrong). Pass data.raw({split!r}): e.g. model.score(*data.raw({split!r})).")
         self._check_columns(X)
         refuse_sparse(X)
-        X = np.asarray(X)
+        X = _numbers(X)
         given = X.shape
         if X.ndim == len(self.input_shape):  # one example
             X = X[None]
@@ -188,10 +189,10 @@ class TrainedModel:
                                                                                       Xs.dtype)))[:0]
         return np.concatenate(chunks)[:n]
 
-    def _logits(self, X: Any) -> np.ndarray:
-        """decision_function's logits, refused where they are not finite: argmax would read NaN as
-        the first class."""
-        logits = self.decision_function(X)
+    def _logits(self, X: Any, outputs: np.ndarray | None = None) -> np.ndarray:
+        """decision_function's logits (`outputs`, when computed already), refused where they are not
+        finite: argmax would read NaN as the first class."""
+        logits = self.decision_function(X) if outputs is None else outputs
         bad = ~np.isfinite(logits).all(axis=1)
         if bad.any():
             raise ValueError(f"the network's outputs for {int(bad.sum())} row(s) of X are NaN or infinite (rows "
@@ -220,8 +221,23 @@ class TrainedModel:
         """Accuracy (classification) or r2 (regression) on raw data, as scikit-learn's estimators."""
         from sklearn.metrics import accuracy_score, r2_score
 
-        predicted = self.predict(X)
-        return float(accuracy_score(y, predicted) if self.task == "classification" else r2_score(y, predicted))
+        outputs, y = self._scored(X, y, "score")
+        if self.task == "classification":
+            return float(accuracy_score(y, self.classes[np.argmax(self._logits(X, outputs), axis=-1)]))
+        values = outputs * np.asarray(self.y_std) + np.asarray(self.y_mean)
+        return float(r2_score(y, values[:, 0] if values.shape[1] == 1 else values))
+
+    def _scored(self, X: Any, y: Any, call: str) -> tuple[np.ndarray, np.ndarray]:
+        """(outputs, y) for scoring: at least one row, y shaped as the outputs' rows, and labels of
+        the classes' kind (names or ids)."""
+        outputs = self.decision_function(X)
+        if len(outputs) == 0:  # (a metric of no rows is NaN; scikit-learn's score refuses them too)
+            raise ValueError(f"{call}(X, y) got 0 rows; a metric needs at least one row to score.")
+        y = _targets_shaped(np.asarray(y), outputs, self.task)
+        if self.task == "classification" and (self.classes.dtype.kind in "OSU") != (y.dtype.kind in "OSU"):
+            raise ValueError(f"y holds labels such as {y[:3].tolist()}, but the model's classes are "
+                             f"{self.classes.tolist()[:10]}: give y as the labels it was trained on.")
+        return outputs, y
 
     def evaluate(self, X: Any, y: Any, metric: "str | Any" = None) -> float:
         """`metric` (a name vt.tune takes, or a vt.Metric; default: the search's metric for a model of
@@ -241,14 +257,8 @@ class TrainedModel:
                                      f"saved or loaded model does not keep (a function): pass it, "
                                      f"model.evaluate(X, y, metric=your_metric).")
         chosen = in_target_units(get_metric(metric, self.task), self.y_mean, self.y_std)
-        outputs = self.decision_function(X)
-        if len(outputs) == 0:  # (a metric of no rows is NaN; scikit-learn's score refuses them too)
-            raise ValueError("evaluate(X, y) got 0 rows; a metric needs at least one row to score.")
-        y = _targets_shaped(np.asarray(y), outputs, self.task)
+        outputs, y = self._scored(X, y, "evaluate")
         if self.task == "classification":
-            if (self.classes.dtype.kind in "OSU") != (y.dtype.kind in "OSU"):  # (searchsorted cannot compare them)
-                raise ValueError(f"y holds labels such as {y[:3].tolist()}, but the model's classes are "
-                                 f"{self.classes.tolist()[:10]}: give y as the labels it was trained on.")
             ids = np.searchsorted(self.classes, y)
             known = (ids < len(self.classes)) & (self.classes[np.minimum(ids, len(self.classes) - 1)] == y)
             if not known.all():
@@ -329,9 +339,30 @@ def _named_features(data) -> tuple[str, ...] | None:
     return names if names and names != default_feature_names(len(names)) else None
 
 
+def _numbers(X: Any) -> np.ndarray:
+    """X as a numeric array: pandas' missing values (pd.NA) as NaN, which the row check names; a
+    ragged list or text is an error saying so (numpy's own errors name neither)."""
+    try:
+        X = np.asarray(X)
+    except ValueError:  # (rows of different lengths)
+        raise ValueError("X's rows have different lengths (a ragged list); give every row the same number of "
+                         "values, as the model was trained on.") from None
+    if X.dtype.kind not in "OSU":
+        return X
+    missing = pd.isna(X) if X.dtype.kind == "O" else np.zeros(X.shape, bool)
+    try:
+        return np.where(missing, np.nan, X).astype(np.float64)
+    except (TypeError, ValueError):
+        text = next(v for v in X.ravel()[~missing.ravel()] if not isinstance(v, numbers.Number))
+        raise ValueError(f"X holds values that are not numbers, such as {str(text)!r} (text); the model takes numbers: encode "
+                         f"text first (e.g. scikit-learn's OrdinalEncoder or OneHotEncoder in a Pipeline).") from None
+
+
 def _targets_shaped(y: np.ndarray, outputs: np.ndarray, task: str) -> np.ndarray:
     """y as the metrics take it: (n,) labels or one target, (n, k) for k targets; a column (n, 1)
     of one is raveled, as scikit-learn's column_or_1d does (a metric would broadcast it to (n, n))."""
+    if y.ndim == 0 and len(outputs) == 1:  # one example and its label (X[0], y[0])
+        y = y[None]
     if y.ndim == 0 or len(y) != len(outputs):
         raise ValueError(f"y has {len(y) if y.ndim else 'no'} rows for X's {len(outputs)}.")
     k = 1 if task == "classification" else outputs.shape[1]

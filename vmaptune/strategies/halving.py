@@ -385,5 +385,5 @@ class Hyperband(_Halving):
         r_max = self.max_epochs or epochs
         if r_max is None:
             raise ValueError(f"{self.name}: max_epochs is needed for ask / tell (the largest budget in epochs); "
-                             "inside vt.tune it defaults to tune's epochs. E.g. Hyperband(max_epochs=27, eta=3).")
+                             f"inside vt.tune it defaults to tune's epochs. E.g. {self.name}(max_epochs=27, eta=3).")
         return hyperband_brackets(r_max, self.eta, self.min_epochs) * (self.iterations or 1)
