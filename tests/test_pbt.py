@@ -352,6 +352,24 @@ def test_the_refit_replays_the_schedule_a_member_trained_with(digits, monkeypatc
         np.testing.assert_allclose(dropout, schedule.value_at("dropout", epoch), rtol=1e-6)
 
 
+def test_a_refit_that_peaked_before_a_change_shows_the_values_it_trained_with(digits, monkeypatch):
+    """The model's hyperparameters are those of its last refit epoch: one refit for 1 epoch of a
+    schedule that changes at epoch 1 never trained with the later values (it showed them)."""
+    import vmaptune.search as search_module
+
+    first = {"learning_rate": 0.01, "momentum": 0.9, "dropout": 0.3}
+    schedule = PBTSchedule((0, 1), (first, {**first, "learning_rate": 0.3, "dropout": 0.0}))
+    real = search_module.refit_and_test
+    monkeypatch.setattr(search_module, "refit_and_test",  # (as if its validation score had peaked at epoch 1)
+                        lambda *a, epochs, **k: real(*a, epochs=np.ones_like(epochs), **k))
+    result = vt.tune(MODEL, SPACE, digits, PBTReplay(schedule, population=2), epochs=3, batch_size=BATCH, refit=1,
+                     progress=False)
+    model = result.best_model()
+    assert model.info["epochs"] == 1 and result.best_params["learning_rate"] == pytest.approx(0.3)
+    assert model.hyperparameters["learning_rate"] == pytest.approx(0.01)
+    assert model.hyperparameters["dropout"] == pytest.approx(0.3)
+
+
 def test_a_refit_starts_from_the_initial_weights_its_network_grew_from(digits, monkeypatch):
     """A row's network may have been copied in from another member (lineage 'a>b>i'): its refit
     starts from member a's initial weights, as the network it scored did, not from member i's."""

@@ -386,6 +386,11 @@ class Search:
             test[row] = fit.test_score
             hp_row = {k: v[j] for k, v in hp.items()}
             member = {k: v[j:j + 1] for k, v in encoded.items()}
+            if changes and changes[j]:  # the values it trained with last: a refit that peaked before a change never made it
+                hp_row = {k: np.asarray(v[j]) for k, v in start.items()}
+                for epoch in sorted(e for e in changes[j] if e < fit.epochs):
+                    hp_row.update({k: np.asarray(v) for k, v in changes[j][epoch].items()})
+                member = self.space.from_numeric({k: v[None] for k, v in hp_row.items()})
             unused = {name for name, on in self.space.active(member).items() if not on[0]}  # (Space.only_when)
             shown = {k: v for k, v in self.space.decode(member)[0].items() if k not in unused}
             results.models[int(row)] = TrainedModel.from_dataset(
