@@ -406,6 +406,11 @@ CASES = [
      ValueError, ["metric='roc_auc' is undefined on the test split: its 4 rows are all of one class", "refit=0"]),
     ("data-seed-negative", lambda t: vt.Dataset.from_arrays(X, Y, "classification", seed=-3), ValueError,
      ["seed=-3 must be from 0 to 2**63 - 1 (it fixes the validation / test split)"]),
+    # the dict's value won: set_params(learning_rate=...) and the searches changed nothing that trained
+    ("network-hyperparameters-shadow-a-parameter",
+     lambda t: vt.NetworkClassifier(vt.MLP(), {"n_units": 8, "learning_rate": 1e-5}, epochs=1).fit(X, Y), ValueError,
+     ["NetworkClassifier: hyperparameters={'n_units': 8, 'learning_rate': 1e-05} sets ['learning_rate'], which is the "
+      "estimator's own parameter: give learning_rate=1e-05 as a parameter"]),
     ("estimator-random-state-text", lambda t: vt.MLPClassifier(random_state="x").fit(X, Y), ValueError,
      ["random_state='x': give None, an integer or a np.random.RandomState"]),
     ("tune-early-stopping-int", lambda t: tune(early_stopping=5), TypeError,

@@ -319,6 +319,24 @@ def test_classification_metrics_equal_scikit_learns():
         METRICS["roc_auc"].score(jnp.zeros((4, 3)), jnp.zeros(4, jnp.int32))
 
 
+def test_r2_of_targets_that_do_not_vary_is_scikit_learns_finite_value_not_minus_1e12():
+    """A fold of one row, or of one target value (LeaveOneOut, GroupKFold), leaves r2 undefined:
+    1 - residual / ~0 read about -1e12 and swamped every candidate's mean over folds."""
+    from sklearn.metrics import r2_score
+
+    from vmaptune.metrics import METRICS
+
+    r2 = lambda out, y: float(METRICS["r2"].score(jnp.asarray(out, jnp.float32)[:, None],  # noqa: E731
+                                                   jnp.asarray(y, jnp.float32)))
+    constant, predicted = np.full(4, 1.5), np.array([1.4, 1.6, 1.5, 1.2])
+    assert r2(predicted, constant) == r2_score(constant, predicted, force_finite=True) == 0.0
+    assert r2(constant, constant) == r2_score(constant, constant, force_finite=True) == 1.0
+    assert r2([0.3], [1.0]) == 0.0  # (one row: scikit-learn says NaN and warns; 0.0 keeps the fold mean finite)
+    rng = np.random.default_rng(0)
+    y, out = rng.normal(size=30), rng.normal(size=30)
+    assert r2(out, y) == pytest.approx(r2_score(y, out), abs=1e-5)
+
+
 @pytest.mark.filterwarnings("ignore:vt.Metric\\('mean_step'\\) scores outputs in the right order")  # (reads no output)
 def test_held_out_rows_reach_your_metric_in_their_order(diabetes):
     """A metric of yours may read the held-out rows in order (differences over time): each fold's

@@ -98,6 +98,9 @@ def test_a_search_on_a_dataframe_keeps_its_column_names(iris):
         search.predict(X)
     with pytest.raises(ValueError, match="Feature names must be in the same order"):
         search.predict(X[X.columns[::-1]])
+    # fitted again on numpy, it has no column names (they stayed, and its best_estimator_ had none)
+    search.fit(X.to_numpy(), y.to_numpy())
+    assert not hasattr(search, "feature_names_in_") and not hasattr(search.best_estimator_, "feature_names_in_")
 
 
 def test_with_validation_fraction_folds_stop_on_held_out_rows_and_are_scored_where_those_chose(iris):
@@ -198,6 +201,11 @@ def test_regression_search_scores_in_the_targets_units():
                                    population=2), cv=2, scoring="neg_mean_squared_error").fit(X, y)
     # negated MSE in the targets' own units (diabetes' variance is about 6000), as scikit-learn reports it
     assert -8000 < search.best_score_ < -1000
+    # a search fitted on classes before keeps no classes_ once it does regression
+    search.set_params(estimator=vt.MLPClassifier(epochs=1, batch_size=32), scoring=None).fit(*load_iris(return_X_y=True))
+    assert list(search.classes_) == [0, 1, 2]
+    search.set_params(estimator=est, scoring="neg_mean_squared_error").fit(X, y)
+    assert not hasattr(search, "classes_")
     assert search.predict(X[:3]).shape == (3,)
     # score uses `scoring`, as scikit-learn's searches (it returned the estimator's r2)
     assert search.score(X, y) == pytest.approx(-mean_squared_error(y, search.predict(X)), rel=1e-6)

@@ -127,7 +127,15 @@ class _Network(BaseEstimator):
         """The member's hyperparameters (the space's names) from this estimator's parameters."""
         params = self.get_params(deep=False)
         values = {k: v for k, v in params.items() if k not in RUN_PARAMETERS and v is not None}
-        values.update(params.get("hyperparameters") or {})
+        given = dict(params.get("hyperparameters") or {})
+        shadowed = sorted(set(given) & set(params))
+        if shadowed:  # (the dict won: set_params and the searches changed the parameter, and nothing trained with it)
+            name = shadowed[0]
+            raise ValueError(f"{type(self).__name__}: hyperparameters={given!r} sets {shadowed}, which "
+                             f"{'are' if len(shadowed) > 1 else 'is'} the estimator's own parameter"
+                             f"{'s' if len(shadowed) > 1 else ''}: give {name}={given[name]!r} as a parameter "
+                             f"(set_params and the searches change that one) and leave it out of hyperparameters.")
+        values.update(given)
         return values
 
     # -- scikit-learn ---------------------------------------------------------------------------------
@@ -617,6 +625,8 @@ class PopulationSearchCV(BaseEstimator):
         probe = clone(est)  # validation records n_features_in_ on the estimator: not on the user's
         X, y = probe._validate(X, y)
         self.n_features_in_ = probe.n_features_in_
+        for name in ("feature_names_in_", "classes_"):  # (a fit before, on other data: as scikit-learn's reset)
+            self.__dict__.pop(name, None)
         if hasattr(probe, "feature_names_in_"):
             self.feature_names_in_ = probe.feature_names_in_
         task = est._task
