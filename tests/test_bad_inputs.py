@@ -407,6 +407,11 @@ CASES = [
     ("data-seed-negative", lambda t: vt.Dataset.from_arrays(X, Y, "classification", seed=-3), ValueError,
      ["seed=-3 must be from 0 to 2**63 - 1 (it fixes the validation / test split)"]),
     # the dict's value won: set_params(learning_rate=...) and the searches changed nothing that trained
+    # PBT's candidates change values as they train: best_estimator_ (refit with best_params_) trained other ones
+    ("search-cv-pbt", lambda t: vt.PopulationSearchCV(vt.MLPClassifier(epochs=2), {"learning_rate": [0.01, 0.1]},
+                                                      strategy=vt.PBT(population=4), cv=2).fit(X, Y), ValueError,
+     ["PopulationSearchCV(strategy=PBT(...)): it changes a candidate's values while it trains",
+      "Use vt.tune(model, space, data, vt.PBT(...), refit=1)"]),
     ("network-hyperparameters-shadow-a-parameter",
      lambda t: vt.NetworkClassifier(vt.MLP(), {"n_units": 8, "learning_rate": 1e-5}, epochs=1).fit(X, Y), ValueError,
      ["NetworkClassifier: hyperparameters={'n_units': 8, 'learning_rate': 1e-05} sets ['learning_rate'], which is the "

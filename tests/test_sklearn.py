@@ -338,6 +338,12 @@ def test_mse_and_mae_of_several_targets_are_scikit_learns_in_each_targets_units(
 
 def test_lists_whose_grid_is_smaller_than_n_iter_are_searched_once_each_as_scikit_learn(iris):
     X, y = iris
+    # a lone value is a list of one (it trained n_iter copies of one setting, each ranked)
+    lone = vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=32, n_units=4),
+                                 {"learning_rate": 0.01, "activation": "tanh"}, n_iter=16, cv=2)
+    with pytest.warns(UserWarning, match=r"The total space of parameters 1 is smaller than n_iter=16. Running 1"):
+        lone.fit(X, y)
+    assert lone.cv_results_["params"] == [{"learning_rate": 0.01, "activation": "tanh"}]
     grid = {"activation": ["relu", "tanh"], "learning_rate": [0.01, 0.03], "n_hidden": [0, 1, 2]}
     search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=32, n_units=4), grid, n_iter=16, cv=2)
     with pytest.warns(UserWarning, match=r"The total space of parameters 12 is smaller than n_iter=16. Running 12"):

@@ -392,11 +392,14 @@ def _default_strategy(distributions: Any, n_iter: int):
     from vmaptune.strategies.grid import GridSearch
     from vmaptune.strategies.random_search import RandomSearch
 
+    # (a lone value is a grid of one point: as a Fixed among only Fixed values, random search would
+    # train n_iter copies of one setting)
+    one = (lambda v: isinstance(v, (str, bool, numbers.Number)))
     lists = isinstance(distributions, Mapping) and all(
-        isinstance(v, (list, tuple, np.ndarray, range)) for v in distributions.values())
+        isinstance(v, (list, tuple, np.ndarray, range)) or one(v) for v in distributions.values())
     if not lists:
         return RandomSearch(population=n_iter)
-    grid = {k: [_plain(v) for v in values] for k, values in distributions.items()}
+    grid = {k: [_plain(values)] if one(values) else [_plain(v) for v in values] for k, values in distributions.items()}
     size = int(np.prod([len(v) for v in grid.values()]))
     if size < n_iter:
         warn(f"The total space of parameters {size} is smaller than n_iter={n_iter}. Running {size} "
@@ -594,6 +597,15 @@ class PopulationSearchCV(BaseEstimator):
         check_int_at_least("PopulationSearchCV: n_iter", self.n_iter, 1)
         if self.strategy is not None:
             check_strategy(self.strategy)
+            from vmaptune.strategies.pbt import PBT, PBTReplay
+
+            if isinstance(self.strategy, (PBT, PBTReplay)):  # (its refit would train a constant, not what scored)
+                raise ValueError(f"PopulationSearchCV(strategy={type(self.strategy).__name__}(...)): it changes a "
+                                 f"candidate's values while it trains (and PBT copies weights between candidates), "
+                                 f"so a candidate's params do not say what scored, and best_estimator_, the "
+                                 f"estimator refit with best_params_, would train other values. Use "
+                                 f"vt.tune(model, space, data, vt.PBT(...), refit=1), whose refit replays the "
+                                 f"schedule that scored.")
         if self.strategy is not None and self.n_iter != DEFAULT_N_ITER:
             warn(f"PopulationSearchCV(n_iter={self.n_iter}) is not used: strategy={self.strategy!r} sets the "
                  f"candidates. Drop n_iter, or give the strategy the population you want.", UserWarning)
