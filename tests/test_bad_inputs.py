@@ -412,6 +412,9 @@ CASES = [
                                                       strategy=vt.PBT(population=4), cv=2).fit(X, Y), ValueError,
      ["PopulationSearchCV(strategy=PBT(...)): it changes a candidate's values while it trains",
       "Use vt.tune(model, space, data, vt.PBT(...), refit=1)"]),
+    # None was dropped: the network fell back to vt.MLP's defaults (128 units), not the estimator's 100
+    ("estimator-hyperparameter-none", lambda t: vt.MLPClassifier(n_units=None, epochs=1).fit(X, Y), ValueError,
+     ["MLPClassifier(n_units=None): give a value (the default is 100)"]),
     ("network-hyperparameters-shadow-a-parameter",
      lambda t: vt.NetworkClassifier(vt.MLP(), {"n_units": 8, "learning_rate": 1e-5}, epochs=1).fit(X, Y), ValueError,
      ["NetworkClassifier: hyperparameters={'n_units': 8, 'learning_rate': 1e-05} sets ['learning_rate'], which is the "

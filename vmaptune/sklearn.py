@@ -126,7 +126,14 @@ class _Network(BaseEstimator):
     def _hyperparameters(self) -> dict[str, Any]:
         """The member's hyperparameters (the space's names) from this estimator's parameters."""
         params = self.get_params(deep=False)
-        values = {k: v for k, v in params.items() if k not in RUN_PARAMETERS and v is not None}
+        unset = [k for k, v in params.items() if k not in RUN_PARAMETERS and v is None]
+        if unset:  # (dropped, the network fell back to vt.MLP's own defaults, not the estimator's)
+            import inspect
+
+            default = inspect.signature(type(self).__init__).parameters[unset[0]].default
+            raise ValueError(f"{type(self).__name__}({unset[0]}=None): give a value (the default is {default!r}); "
+                             f"None is not a setting of {unset[0]}.")
+        values = {k: v for k, v in params.items() if k not in RUN_PARAMETERS}
         given = dict(params.get("hyperparameters") or {})
         shadowed = sorted(set(given) & set(params))
         if shadowed:  # (the dict won: set_params and the searches changed the parameter, and nothing trained with it)
