@@ -22,6 +22,7 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
+from scipy import stats
 
 import vmaptune as vt
 from vmaptune import cli, engine
@@ -415,6 +416,13 @@ CASES = [
     # None was dropped: the network fell back to vt.MLP's defaults (128 units), not the estimator's 100
     ("estimator-hyperparameter-none", lambda t: vt.MLPClassifier(n_units=None, epochs=1).fit(X, Y), ValueError,
      ["MLPClassifier(n_units=None): give a value (the default is 100)"]),
+    ("search-cv-scipy-zero-width", lambda t: vt.PopulationSearchCV(
+        vt.MLPClassifier(epochs=1), {"dropout": stats.uniform(0.2, 0)}).fit(X, Y), ValueError,
+     ["param_distributions['dropout']: scipy.stats.uniform(0.2, 0) spans nan..nan, not a range of values",
+      "one value in a list ('dropout': [value])"]),
+    ("search-cv-scipy-rv-discrete", lambda t: vt.PopulationSearchCV(
+        vt.MLPClassifier(epochs=1), {"n_units": stats.rv_discrete(values=([2, 8], [.5, .5]))}
+    ).fit(X, Y), ValueError, ["param_distributions['n_units']: a scipy.stats.rv_discrete has no vmaptune equivalent"]),
     ("network-hyperparameters-shadow-a-parameter",
      lambda t: vt.NetworkClassifier(vt.MLP(), {"n_units": 8, "learning_rate": 1e-5}, epochs=1).fit(X, Y), ValueError,
      ["NetworkClassifier: hyperparameters={'n_units': 8, 'learning_rate': 1e-05} sets ['learning_rate'], which is the "

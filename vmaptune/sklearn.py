@@ -472,6 +472,10 @@ def _distribution(name: str, value: Any) -> Distribution:
     if dist is not None:  # a frozen scipy.stats distribution
         kind = dist.name
         low, high = value.support()  # loc and scale applied (randint's high inclusive)
+        if not (np.isfinite(low) and np.isfinite(high)):  # (scipy's support of invalid arguments: nan)
+            raise ValueError(f"param_distributions[{name!r}]: scipy.stats.{kind}{tuple(value.args)} spans "
+                             f"{low}..{high}, not a range of values (a width of 0?); give a range with low < high, or "
+                             f"one value in a list ({name!r}: [value]).")
         if kind in ("loguniform", "reciprocal"):
             shift = value.args[2] if len(value.args) > 2 else value.kwds.get("loc", 0.0)
             if shift:  # a shifted log-uniform is not log-uniform over its support
@@ -484,6 +488,9 @@ def _distribution(name: str, value: Any) -> Distribution:
             return IntUniform(int(low), int(high))
         raise ValueError(f"param_distributions[{name!r}]: scipy.stats.{kind} has no vmaptune equivalent; use "
                          f"loguniform / reciprocal, uniform, randint, a list of values, or a vt distribution.")
+    if hasattr(value, "rvs") and hasattr(value, "pmf"):  # (scipy.stats.rv_discrete(values=...): not frozen)
+        raise ValueError(f"param_distributions[{name!r}]: a scipy.stats.rv_discrete has no vmaptune equivalent; give "
+                         f"its values as a list (a vt.Choice draws each alike), or a vt distribution.")
     if isinstance(value, (list, tuple, np.ndarray, range)):
         values = [_plain(v) for v in value]
         if not values:
