@@ -423,6 +423,8 @@ CASES = [
     ("search-cv-scipy-rv-discrete", lambda t: vt.PopulationSearchCV(
         vt.MLPClassifier(epochs=1), {"n_units": stats.rv_discrete(values=([2, 8], [.5, .5]))}
     ).fit(X, Y), ValueError, ["param_distributions['n_units']: a scipy.stats.rv_discrete has no vmaptune equivalent"]),
+    ("estimator-multilabel-y", lambda t: vt.MLPClassifier(epochs=1).fit(X, np.c_[Y, 1 - Y]), ValueError,
+     ["MLPClassifier takes one label per row; y has shape (40, 2)", "MultiOutputClassifier"]),
     ("network-hyperparameters-shadow-a-parameter",
      lambda t: vt.NetworkClassifier(vt.MLP(), {"n_units": 8, "learning_rate": 1e-5}, epochs=1).fit(X, Y), ValueError,
      ["NetworkClassifier: hyperparameters={'n_units': 8, 'learning_rate': 1e-05} sets ['learning_rate'], which is the "

@@ -164,6 +164,11 @@ class _Network(BaseEstimator):
             return _dense(validate_data(self, X, **checks))
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        shape = tuple(getattr(y, "shape", None) or (np.shape(y) if isinstance(y, list) else ()))  # (any array-like)
+        if self._task == "classification" and len(shape) == 2 and shape[1] > 1:  # (column_or_1d's error)
+            raise ValueError(f"{type(self).__name__} takes one label per row; y has shape {shape} (multilabel "
+                             f"or one-hot rows). For one-hot rows give y.argmax(axis=1); for several labels per "
+                             f"row wrap it in sklearn.multioutput.MultiOutputClassifier.")
         X, y = validate_data(self, X, y, multi_output=self._task == "regression",
                              y_numeric=self._task == "regression", **checks)
         return _dense(X), y
@@ -472,7 +477,7 @@ def _distribution(name: str, value: Any) -> Distribution:
     if dist is not None:  # a frozen scipy.stats distribution
         kind = dist.name
         low, high = value.support()  # loc and scale applied (randint's high inclusive)
-        if not (np.isfinite(low) and np.isfinite(high)):  # (scipy's support of invalid arguments: nan)
+        if np.isnan(low) or np.isnan(high):  # (scipy's support of invalid arguments, a width of 0: nan)
             raise ValueError(f"param_distributions[{name!r}]: scipy.stats.{kind}{tuple(value.args)} spans "
                              f"{low}..{high}, not a range of values (a width of 0?); give a range with low < high, or "
                              f"one value in a list ({name!r}: [value]).")
