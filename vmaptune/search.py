@@ -232,7 +232,7 @@ class Search:
         on_stop(round): called at chunk ends with the round in progress (to checkpoint it).
         resume: a round in progress's `checkpoint()` host dict (with `arrays`): go on from there."""
         strategy, s = self.strategy, self.settings
-        n = self.space.check_asked(hp, f"{strategy.name}.ask")
+        n = self.space.check_population(hp)  # (its values are checked as ask returned them: vt.tune's loop)
         if n > strategy.population:
             raise ValueError(f"{strategy.name} returned {n} members, more than its population={strategy.population}.")
         ids = first_id + np.arange(n)

@@ -266,12 +266,18 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     try:
         with Progress(strategy, space, settings.epochs, search.program.metric, progress and is_primary()) as bar:
             bar.skip(history.rounds)
-            while not _asking(strategy.done, history, run_dir, state):
-                if in_progress is None:
-                    hp, state = _asking(lambda s: strategy.asked(strategy.ask(s, streams.stream(
-                        settings.seed, "ask", history.rounds))), history, run_dir, state)
-                    _asking(lambda h: search.space.check_asked(h, f"{strategy.name}.ask"), history, run_dir, hp)
-                else:
+            while True:
+                try:  # your strategy between rounds: its error carries the finished rounds
+                    if strategy.done(state):
+                        break
+                    if in_progress is None:
+                        hp, state = strategy.asked(strategy.ask(state, streams.stream(settings.seed, "ask",
+                                                                                      history.rounds)))
+                        search.space.check_asked(hp, f"{strategy.name}.ask")
+                except Exception as err:
+                    _failed_between_rounds(err, history, run_dir)
+                    raise
+                if in_progress is not None:
                     hp = from_host(in_progress["hp"])
                 saver.round_started(state)
                 search.train_round(state, hp, history.rounds, history.members, bar.start_round(history.best).on_chunk,
@@ -283,13 +289,9 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                     state = strategy.told(strategy.tell(state, record.hp, jnp.asarray(record.scores)))
                 except Exception as err:
                     note = saver.round_trained(search.trained, strategy.name, run_dir)
-                    try:  # and travels with the error, as on_round's does
-                        err.results = history.results(record)
-                        note += (" The results so far" + ("" if record is None else ", this round's included,") +
-                                 " are the error's `results` attribute (`except Exception as e: e.results`).")
-                    except AttributeError:  # (an exception type that takes no attributes)
-                        pass
-                    err.add_note(note)
+                    # (and travels with the error, as on_round's does)
+                    err.add_note(note + _carry_results(err, history.results(record), "The results so far" + (
+                        "" if record is None else ", this round's included,")))
                     raise
                 history.add(record)
                 saver.round_finished(state)
@@ -479,24 +481,24 @@ def _writing(path: str):
         raise failure from err
 
 
-def _asking(call, history: History, run_dir: str | None, argument):
-    """call(argument): the strategy's done / ask (or the check of what it asked) between rounds. Its
-    error carries the finished rounds (`e.results`) and says they are kept."""
+def _failed_between_rounds(err: Exception, history: History, run_dir: str | None) -> None:
+    """The strategy's done / ask (or what it asked) failed after some rounds finished: the error
+    carries them (`e.results`) and its note says where they are kept."""
+    if history.rounds:
+        kept = (f"they are saved in {run_dir}: vt.tune(..., run_dir={run_dir!r}, resume=True) goes on from them "
+                f"once the strategy is fixed" if run_dir is not None else "give vt.tune a run_dir to resume from them")
+        err.add_note(f"vmaptune: the strategy failed between rounds, after {history.rounds} finished round(s); "
+                     f"{kept}." + _carry_results(err, history.results(), "They"))
+
+
+def _carry_results(err: Exception, results: Results, what: str) -> str:
+    """Sets err.results (nothing trained is lost to an error) -> the note's sentence saying so, or ""
+    for an exception type that takes no attributes."""
     try:
-        return call(argument)
-    except Exception as err:
-        if history.rounds:
-            kept = (f"they are saved in {run_dir}: vt.tune(..., run_dir={run_dir!r}, resume=True) goes on from them "
-                    f"once the strategy is fixed" if run_dir is not None else "give vt.tune a run_dir to resume from "
-                    "them")
-            try:
-                err.results = history.results()
-                kept += "; they are the error's `results` attribute (`except Exception as e: e.results`)"
-            except AttributeError:  # (an exception type that takes no attributes)
-                pass
-            err.add_note(f"vmaptune: the strategy failed between rounds, after {history.rounds} finished round(s); "
-                         f"{kept}.")
-        raise
+        err.results = results
+    except AttributeError:
+        return ""
+    return f" {what} are the error's `results` attribute (`except Exception as e: e.results`)."
 
 
 def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:
@@ -506,11 +508,7 @@ def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:
         on_round(so_far)
     except Exception as err:
         name = getattr(on_round, "__name__", type(on_round).__name__)
-        try:  # the finished rounds travel with the error: nothing trained is lost to a broken callback
-            err.results = so_far
-            held = " The results so far are the error's `results` attribute (`except Exception as e: e.results`)."
-        except AttributeError:  # (an exception type that takes no attributes)
-            held = ""
+        held = _carry_results(err, so_far, "The results so far")  # (nothing trained is lost to a broken callback)
         kept = (f"the search is saved in {run_dir} up to this round: vt.tune(..., resume=True) with the same "
                 f"run_dir continues it (and calls on_round from the next round on)" if run_dir is not None else
                 "give vt.tune a run_dir to resume from here")
