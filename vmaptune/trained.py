@@ -203,9 +203,13 @@ class TrainedModel:
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels (classification) or values in the targets' own units (regression)."""
+        return self._predicted(X)
+
+    def _predicted(self, X: Any, outputs: np.ndarray | None = None) -> np.ndarray:
+        """predict(X) from decision_function(X)'s `outputs`, when computed already."""
         if self.task == "classification":
-            return self.classes[np.argmax(self._logits(X), axis=-1)]
-        out = self.decision_function(X)
+            return self.classes[np.argmax(self._logits(X, outputs), axis=-1)]
+        out = self.decision_function(X) if outputs is None else outputs
         values = out * np.asarray(self.y_std) + np.asarray(self.y_mean)
         return values[:, 0] if values.shape[1] == 1 else values
 
@@ -222,10 +226,8 @@ class TrainedModel:
         from sklearn.metrics import accuracy_score, r2_score
 
         outputs, y = self._scored(X, y, "score")
-        if self.task == "classification":
-            return float(accuracy_score(y, self.classes[np.argmax(self._logits(X, outputs), axis=-1)]))
-        values = outputs * np.asarray(self.y_std) + np.asarray(self.y_mean)
-        return float(r2_score(y, values[:, 0] if values.shape[1] == 1 else values))
+        predicted = self._predicted(X, outputs)
+        return float(accuracy_score(y, predicted) if self.task == "classification" else r2_score(y, predicted))
 
     def _scored(self, X: Any, y: Any, call: str) -> tuple[np.ndarray, np.ndarray]:
         """(outputs, y) for scoring: at least one row, y shaped as the outputs' rows, and labels of
