@@ -1,7 +1,7 @@
 """One process of a multi-process search, run by tests/test_multiprocess.py:
 
     python tests/multiprocess_child.py [--at-chunk N --do kill|fail|interrupt|terminate --in-process I|all]
-                                       [--join HOST:PORT N I] -- VMAPTUNE_RUN_ARGS...
+                                       [--join HOST:PORT N I] [--on-round-fails] -- VMAPTUNE_RUN_ARGS...
 
 Runs `vmaptune run ...` (the command a user runs on each host). --join starts JAX's distributed
 runtime here with short timeouts (so a test of a failing process ends in seconds, not JAX's
@@ -32,6 +32,7 @@ def main() -> int:
     parser.add_argument("--do", choices=("kill", "fail", "interrupt", "terminate"), default="kill")
     parser.add_argument("--in-process", default="all")
     parser.add_argument("--join", nargs=3, default=None)
+    parser.add_argument("--on-round-fails", action="store_true")
     args = parser.parse_args(argv[:split])
     if args.join:
         address, count, index = args.join
@@ -60,6 +61,14 @@ def main() -> int:
                     return
                 raise RuntimeError(f"test failure in process {me} after chunk {seen['n']}")
         population.PopulationRun._record = recorded
+    if args.on_round_fails:  # the run's callback (vt.tune's on_round, run in process 0) raises
+        import vmaptune as vt
+
+        tune = vt.tune
+
+        def failing_on_round(results):
+            raise RuntimeError(f"test on_round failure after round {int(results.members['round'].max())}")
+        vt.tune = lambda *a, **k: tune(*a, **{**k, "on_round": failing_on_round})
     return cli.main(argv[split + 1:])
 
 

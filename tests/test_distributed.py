@@ -8,6 +8,7 @@ import sys
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 import vmaptune as vt
@@ -246,3 +247,27 @@ def test_a_process_that_never_comes_to_an_exchange_is_said_as_process_lost(monke
                                                       r"context .*DEADLINE_EXCEEDED.*\)\. It ended or was stopped "
                                                       r"\(Ctrl-C, an error, a kill\).*its own output says why"):
         distributed.smallest(1.0)
+
+
+SCALE = 1.0
+
+
+def _optimizer_reading_a_global(hp):
+    return optax.sgd(hp["learning_rate"] * SCALE)
+
+
+def test_processes_given_different_functions_of_one_name_are_told_apart(monkeypatch):
+    """The facts every process compares (tune._facts) fingerprint your functions: `def opt(hp)` reading
+    another value (a closure's, a global's) in one process is a difference, not a silent mixture."""
+    from vmaptune.checkpoint import code_fingerprint
+
+    def made(scale):
+        def opt(hp):
+            return optax.sgd(hp["learning_rate"] * scale)
+        return opt
+    assert code_fingerprint(made(1.0)) == code_fingerprint(made(1.0)) != code_fingerprint(made(10.0))
+    before = code_fingerprint(_optimizer_reading_a_global)
+    monkeypatch.setattr(sys.modules[__name__], "SCALE", 10.0)
+    assert code_fingerprint(_optimizer_reading_a_global) != before
+    metric = vt.Metric("hits", "classification", lambda outputs, targets: (outputs.argmax(-1) == targets).mean())
+    assert code_fingerprint(metric).startswith(" code sha256 ") and code_fingerprint("accuracy") == ""

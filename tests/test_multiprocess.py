@@ -149,6 +149,17 @@ def test_a_failing_process_ends_the_others_with_an_error(tmp_path):
     assert code0 != 0 and "distributed service detected fatal errors" in err0, err0[-3000:]
 
 
+def test_an_on_round_that_raises_in_process_0_stops_every_process_at_once(tmp_path):
+    """on_round runs in process 0; its error is agreed on, so the others stop at that round's end with
+    an error naming it instead of training on to wait for process 0 until JAX's shutdown timeout."""
+    started = time.monotonic()
+    (code0, _, err0), (code1, _, err1) = launch(tmp_path, "random", flags=False, child=("--on-round-fails",))
+    assert code0 != 0 and "test on_round failure after round 0" in err0, err0[-3000:]
+    assert code1 != 0 and "on_round raised in process 0 after round 0" in err1, err1[-3000:]
+    assert "test on_round failure" not in err1  # (process 1 never called it)
+    assert time.monotonic() - started < 120
+
+
 def test_processes_started_differently_all_stop_at_once_naming_the_difference(tmp_path):
     """Another epoch count in one process, then a run directory another run holds: each is an
     error in every process before anything compiles, not a collective's size error or a wait."""

@@ -12,7 +12,7 @@ from scipy.stats import loguniform, randint, rankdata, uniform
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.metrics import accuracy_score, mean_squared_error
-from sklearn.model_selection import RandomizedSearchCV, cross_val_score
+from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -477,6 +477,14 @@ def test_an_early_stopping_estimator_stops_each_fold_on_its_own_validation_fract
     search = vt.PopulationSearchCV(est, {"learning_rate": [0.01, 0.1]}, cv=3, refit=False).fit(X, y)
     # as under cross_val_score: never stopped on the rows a fold is scored on
     assert "validation_fraction=0.3" in search.search_results_.settings["early_stopping"]
+    # refit=False keeps no best estimator: as scikit-learn's searches, it has no predict (duck typing)
+    assert not any(hasattr(search, name) for name in ("predict", "predict_proba", "predict_log_proba"))
+    with pytest.raises(AttributeError) as raised:
+        search.predict(X)
+    assert "PopulationSearchCV(refit=False) keeps no best_estimator_" in str(raised.value.__cause__)
+    # a regressor's search has no predict_proba, fitted or not
+    regressor = vt.PopulationSearchCV(vt.MLPRegressor(), {"learning_rate": [0.01, 0.1]})
+    assert hasattr(regressor, "predict") and not hasattr(regressor, "predict_proba")
 
 
 def test_sklearn_names_integer_frames_sparse_input_and_even_batches(iris):
@@ -496,6 +504,23 @@ def test_sklearn_names_integer_frames_sparse_input_and_even_batches(iris):
     sparse = vt.MLPClassifier(n_units=8, epochs=2, random_state=0).fit(scipy.sparse.csr_matrix(X), y)
     np.testing.assert_array_equal(sparse.predict_proba(scipy.sparse.csr_matrix(X)), dense.predict_proba(X))
     assert list(dense.model_.classes_) == [0, 1, 2]
+
+
+def test_a_searched_batch_size_trains_each_candidate_as_the_estimator_set_to_it(iris):
+    """A candidate's batch_size trains as the estimator set to it does, in each fold (ceil(rows /
+    batch) steps of even batches, on that fold's rows: 8 on folds of 112 and 113 rows is batches
+    of 8 and 7; 64 is 2 steps of 56), a batch above a fold's rows included (one step of all of them, as the estimator)."""
+    X, y = iris
+    cv = StratifiedKFold(4, shuffle=True, random_state=0)
+    est = vt.MLPClassifier(n_units=8, epochs=2, learning_rate=1e-2, random_state=0)
+    for b in (8, 64, 200):  # (64: 2 steps of 56 rows, where whole batches of 64 took 1)
+        with pytest.warns(UserWarning, match="smaller than n_iter"):  # (b is the first candidate: the same seed)
+            searched = vt.PopulationSearchCV(est, {"batch_size": [b, 5]}, cv=cv, random_state=0, refit=False).fit(X, y)
+            fixed = vt.PopulationSearchCV(clone(est).set_params(batch_size=b), {}, cv=cv, random_state=0,
+                                          refit=False).fit(X, y)
+        assert searched.cv_results_["params"][0] == {"batch_size": b}
+        for k in range(4):
+            assert searched.cv_results_[f"split{k}_test_score"][0] == fixed.cv_results_[f"split{k}_test_score"][0]
 
 
 def test_integer_columns_of_a_dataframe_are_standardised_as_features(iris):
@@ -636,6 +661,12 @@ def test_small_or_odd_data_is_refused_in_the_users_terms_before_anything_trains(
         search().fit(X[:4], np.zeros(4, int))
     with pytest.raises(ValueError, match=r"class 2 has 1 row\(s\); .* e\.g\. cv=KFold\(3, shuffle=True\)"):
         search().fit(X[:5], np.array([0, 1, 0, 1, 2]))
+    # small data whose classes the search (or an estimator that validates nothing) can hold: no word of the
+    # one-row classes of the layout made inside (a pool that moved a row out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        search(cv=2).fit(X[[0, 1, 50, 51]], np.array([0, 0, 1, 1]))
+        vt.MLPClassifier(epochs=1, n_units=4).fit(X[[0, 50]], np.array([0, 1]))
     with pytest.raises(ValueError, match=r"learning_rate='adaptive'\) is scikit-learn's schedule name: vmaptune's "
                                          r"learning_rate is the step size"):
         search(vt.MLPClassifier(learning_rate="adaptive")).fit(X, y)

@@ -39,6 +39,35 @@ def test_each_member_trains_on_exactly_the_rows_and_steps_of_its_batch_size(digi
         np.testing.assert_allclose(curves["train_loss"][i], alone_curves["train_loss"][0], rtol=1e-4)
 
 
+def test_even_batches_train_each_member_as_alone_on_batches_of_one_size_near_its_own(digits):
+    """even_batches (the scikit-learn estimators' batching): batch b on n rows steps n // ceil(n / b)
+    rows, n // that steps an epoch; a batch above the rows is one step of all of them."""
+    n = digits.n_train
+    sizes = (16, 50, 10 * n)
+    space = vt.Space(learning_rate=vt.Fixed(0.05), batch_size=vt.Choice(list(sizes)))
+    program = vt.build_program(vt.MLP(hidden=1, units=16), space, digits, even_batches=True)
+    even = [n // -(-n // min(b, n)) for b in sizes]
+    assert program.padded_batch(n) == n and program.steps_per_epoch(n) == n // even[0]
+    hp = space.encode([{"learning_rate": 0.05, "batch_size": b} for b in sizes])
+    together, curves = run(program, space, digits, hp, [0, 1, 2], epochs=2)
+    for i, b in enumerate(sizes):
+        fixed_space = vt.Space(learning_rate=vt.Fixed(0.05))
+        alone_program = vt.build_program(vt.MLP(hidden=1, units=16), fixed_space, digits, batch_size=b,
+                                         even_batches=True)
+        assert alone_program.padded_batch(n) == even[i]
+        alone, alone_curves = run(alone_program, fixed_space, digits, fixed_space.encode({"learning_rate": 0.05}), [i],
+                                  epochs=2)
+        for x, y in zip(jax.tree.leaves(take(together.params, i)), jax.tree.leaves(take(alone.params, 0))):
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+        assert int(take(together.opt_state, i).inner_state.count) == 2 * (n // even[i])
+        np.testing.assert_allclose(curves["train_loss"][i], alone_curves["train_loss"][0], rtol=1e-4)
+        # the estimators' way before: whole batches of the evened size, bit for bit
+        whole = vt.build_program(vt.MLP(hidden=1, units=16), fixed_space, digits, batch_size=even[i])
+        same, _ = run(whole, fixed_space, digits, fixed_space.encode({"learning_rate": 0.05}), [i], epochs=2)
+        for x, y in zip(jax.tree.leaves(same.params), jax.tree.leaves(alone.params)):
+            np.testing.assert_array_equal(x, y)
+
+
 def test_padded_units_and_skipped_layers_never_change(digits):
     space = vt.Space(learning_rate=vt.Fixed(0.1), n_hidden=vt.IntUniform(0, 2), n_units=vt.IntUniform(2, 16),
                      weight_decay=vt.Fixed(1e-2), optimizer=vt.Choice(["adamw", "momentum"]))

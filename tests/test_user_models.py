@@ -242,6 +242,73 @@ def test_init_scale_multiplies_kernels_at_initialisation(images):
     np.testing.assert_array_equal(large["BatchNorm_0"]["scale"], small["BatchNorm_0"]["scale"])  # not a kernel
 
 
+class NnxSowing(nnx.Module):
+    """Records an activation (flax's way to extract intermediates): not model state."""
+
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.hidden, self.out = nnx.Linear(64, 8, rngs=rngs), nnx.Linear(8, 10, rngs=rngs)
+
+    def __call__(self, x):
+        h = jax.nn.relu(self.hidden(x))
+        self.sow(nnx.Intermediate, "h", h)
+        return self.out(h)
+
+
+def test_what_an_nnx_module_sows_is_not_its_model_state(digits):
+    results = vt.tune(vt.Nnx(NnxSowing), vt.Space(learning_rate=vt.Fixed(0.05), optimizer=vt.Fixed("adam")), digits,
+                      vt.RandomSearch(population=2), epochs=2, batch_size=64, progress=False)
+    assert (results.members["status"] == "ok").all() and results.best_score > 0.5
+
+
+class MomentumField(nn.Module):
+    """A field named as an optimizer setting: BatchNorm's momentum."""
+
+    momentum: float = 0.99
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.BatchNorm(use_running_average=not train, momentum=self.momentum)(nn.relu(nn.Dense(8)(x)))
+        return nn.Dense(10)(h)
+
+
+def test_a_field_named_as_an_optimizer_setting_takes_the_name_and_the_optimizer_keeps_its_default(digits):
+    """README: a space name that matches a field of the module fills it; the optimizer (sgd, momentum 0)
+    does not read it too. Said, since searching the optimizer's momentum may have been meant."""
+    space = vt.Space(learning_rate=vt.Fixed(0.1), optimizer=vt.Fixed("sgd"), momentum=vt.Fixed(0.5))
+    with pytest.warns(UserWarning, match=r"space's \['momentum'\] fill the fields of Linen\(MomentumField\) so named, "
+                                         r"not the optimizer's .* rename the field"):
+        program = vt.build_program(vt.Linen(MomentumField), space, digits)
+    assert "momentum" not in program.optimizer.hyperparameters()
+    numeric = space.numeric(space.encode({"learning_rate": 0.1, "optimizer": "sgd", "momentum": 0.5}))
+    assert float(program.optimizer.settings(numeric, 10)["momentum"][0]) == 0.0  # sgd's default, not 0.5
+    hp = {k: v for k, v in numeric.items()}
+    trained = run(program, digits, hp, [0], epochs=1)
+    assert float(np.asarray(trained.state.members.opt_state.hyperparams["momentum"])[0]) == 0.0
+    assert float(np.asarray(jax.tree.leaves(trained.state.members.model_state)[0]).std()) > 0  # BatchNorm trained
+
+
+class NnxTakingTrain(nnx.Module):
+    """nnx layers switched per call by a `train` argument (it has no default): the linen convention."""
+
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.hidden, self.out = nnx.Linear(64, 8, rngs=rngs), nnx.Linear(8, 10, rngs=rngs)
+        self.norm, self.drop = nnx.BatchNorm(8, rngs=rngs), nnx.Dropout(0.5, rngs=rngs)
+
+    def __call__(self, x, train: bool):
+        h = self.norm(jax.nn.relu(self.hidden(x)), use_running_average=not train)
+        return self.out(self.drop(h, deterministic=not train))
+
+
+def test_an_nnx_module_taking_train_is_given_it_as_a_linen_one(digits):
+    """vt.Nnx passes the mode keyword of __call__ (train=True while training): BatchNorm's statistics
+    move and dropout is on; evaluation and the trained model's predictions are in eval mode."""
+    results = vt.tune(vt.Nnx(NnxTakingTrain), vt.Space(learning_rate=vt.Fixed(0.01)), digits,
+                      vt.RandomSearch(population=1), epochs=1, batch_size=64, refit=1, progress=False)
+    model = results.best_model()
+    assert np.abs(np.asarray(model.variables["norm"]["mean"])).max() > 0  # (it stays 0 without train=True)
+    assert model.score(*digits.raw("test")) == pytest.approx(results.test_score, abs=1e-6)
+
+
 def test_init_scale_multiplies_an_nnx_models_kernels_at_initialisation(digits):
     space = vt.Space(learning_rate=vt.Fixed(0.01), init_scale=vt.LogUniform(0.1, 10.0), width=vt.Fixed(8),
                      dropout=vt.Fixed(0.0))
@@ -354,10 +421,31 @@ def test_an_nnx_module_that_makes_its_own_rngs_is_refused_where_it_is_named():
         vt.Nnx(NnxWithItsOwnRngs)
 
 
-def test_a_field_without_a_default_trains_once_the_space_names_it(images):
+class NeedsRate(nn.Module):  # a searched float field (traced: each member its own) without a default
+    rate: float
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.relu(nn.Dense(8)(x.reshape((x.shape[0], -1))))
+        return nn.Dense(10)(vt.nn.Dropout(self.rate)(h, deterministic=not train))
+
+
+def test_a_field_without_a_default_trains_once_the_space_names_it(images, tmp_path):
     program = vt.build_program(vt.Linen(NeedsWidth), vt.Space(learning_rate=vt.Fixed(0.01), width=vt.Choice([4, 8])),
                                images)
     assert program.model is not None
+    # a searched float field without a default: the class's own __call__ is read (its mode keyword), and no
+    # instance is made before the members give their values; a factory is called with placeholders for them
+    space = vt.Space(learning_rate=vt.Fixed(0.01), rate=vt.Uniform(0.0, 0.3))
+    for model in (vt.Linen(NeedsRate), vt.Linen(lambda rate: NeedsRate(rate=rate))):
+        results = vt.tune(model, space, images, vt.RandomSearch(population=2), epochs=1, batch_size=32,
+                          progress=False, refit=1)
+        assert (results.members["status"] == "ok").all() and results.members["rate"].nunique() == 2
+    # a lambda has no name to be loaded by: saving says so, and writes nothing
+    with pytest.raises(TypeError, match=r"model.save\(.*\): the model cannot be pickled .* define it at the top level"):
+        results.best_model().save(tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+    assert vt.build_program(vt.Linen(NeedsRate), space, images).model.mode == "train"
 
 
 def test_bad_adapter_arguments():

@@ -118,6 +118,34 @@ def source_fingerprint(model) -> str:
     return f" source sha256 {hashlib.sha256(source.encode()).hexdigest()[:16]}"
 
 
+def code_fingerprint(fn: Any) -> str:
+    """' code sha256 <hex>' of a function of yours (an optimizer factory; a vt.Metric's fn): its
+    source (else its bytecode) and the values it reads from its globals and closure, so that
+    processes given different functions under one name (`def opt(hp)` reading another `scale`)
+    are told apart. '' for anything else (a name such as 'accuracy', None). What the function
+    calls elsewhere is not covered."""
+    fn = getattr(fn, "fn", fn)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ""
+    digest = hashlib.sha256()
+    try:
+        digest.update(inspect.getsource(fn).encode())
+    except (OSError, TypeError):
+        digest.update(code.co_code)
+    namespace = getattr(fn, "__globals__", {})
+    read = [(name, namespace[name]) for name in code.co_names if name in namespace]
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        try:
+            read.append((name, cell.cell_contents))
+        except ValueError:  # (a cell not yet filled)
+            continue
+    for name, value in read:
+        if isinstance(value, (int, float, complex, str, bytes, bool, type(None), tuple)):
+            digest.update(f"{name}={value!r};".encode())
+    return f" code sha256 {digest.hexdigest()[:16]}"
+
+
 def data_fingerprint(data) -> str:
     """'<name> <task>: <n> train / <n> validation / <n> test rows, sha256 <hex>' of every split."""
     digest = hashlib.sha256(data.task.encode())

@@ -25,7 +25,7 @@ DEMO_SPACE = {
 
 
 TUNE_KEYS = ("epochs", "seed", "metric", "batch_size", "shared_order", "chunk_epochs", "cv", "seeds", "refit",
-             "bucketing", "devices", "member_block", "max_memory", "time_budget")
+             "bucketing", "devices", "member_block", "max_memory", "time_budget", "even_batches")
 
 
 def _positive_int(text: str) -> int:

@@ -164,7 +164,7 @@ def default_compile_seconds() -> float:
 
 def row_epoch_flops(program, n_train: int) -> float:
     """Training matmul FLOPs of one padded row (member) for one epoch: forward and backward."""
-    return 3.0 * program.steps_per_epoch(n_train) * program.batch_size * program.model.padded_row_flops()
+    return 3.0 * program.steps_per_epoch(n_train) * program.padded_batch(n_train) * program.model.padded_row_flops()
 
 
 def _overhead() -> float:

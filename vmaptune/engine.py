@@ -255,7 +255,10 @@ def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows,
     -> params, opt_state, model_state, active, diverged, loss_sum (members,)."""
     hp, masks, n_train = members["hp"], members["masks"], data.n_train
     shared = shared_rows is not None and not data.folded  # one gather serves every member
-    weighted = program.variable_batch
+    padded = program.padded_batch(n_train, data.fold_rows)
+    # members whose batches differ (searched, or evened over folds of different sizes) weigh the
+    # padded rows of a smaller batch 0
+    weighted = program.variable_batch or (program.even_batches and data.fold_rows is not None)
     # each member's own row weights: padded rows of a smaller batch, or sample weights of its own rows
     own_weights = weighted or (data.w_train is not None and not shared)
     params, opt_state = members["params"], members["opt_state"]
@@ -271,7 +274,7 @@ def _train_steps(program: Program, data: DataArrays, members: dict, shared_rows,
             idx = shared_rows[s]
         else:  # member with batch b takes rows s*b .. s*b+b-1 of its epoch order; padded rows weigh 0
             b = members["batch_size"]
-            offsets = jnp.arange(program.batch_size)
+            offsets = jnp.arange(padded)
             rows = jnp.clip(s * b[:, None] + offsets[None, :], 0, n_train - 1)
             idx = jnp.take_along_axis(members["order"], rows, axis=1)
             if weighted:
@@ -455,7 +458,7 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
         state = state.replace(members=_map_weights(program, state.members, layout.ravel))
         masks = None if masks is None else layout.ravel(masks)
     n_train = data.n_train
-    n_steps = program.steps_per_epoch(n_train)
+    n_steps = program.steps_per_epoch(n_train, data.fold_rows)
     member_steps = data.member_rows(controls.fold) // controls.batch_size
     nan = jnp.float32(jnp.nan)
 
@@ -468,7 +471,8 @@ def _train_chunk(program: Program, state: PopulationState, hp, controls: Control
         shared_rows = None
         order = _epoch_order(program, data, order_key, m.key, controls.fold, state.epoch)
         if program.shared_order and not program.variable_batch and data.fold_rows is None:
-            shared_rows = order[0, : n_steps * program.batch_size].reshape(n_steps, program.batch_size)
+            batch = program.padded_batch(n_train)  # (every member's)
+            shared_rows = order[0, : n_steps * batch].reshape(n_steps, batch)
         else:
             members["order"] = order
         if program.evaluate_every > 1:  # every evaluate_every-th epoch, and a member's last
@@ -566,6 +570,7 @@ def useful_compute_fraction(program: Program, hp: Mapping[str, jax.Array], contr
     useful = program.model.row_flops(hp, len(batch))
     live = np.ones_like(rows) if active is None else np.asarray(active, float)
     computed_rows = len(rows) if computed_rows is None else computed_rows
-    computed = computed_rows * program.steps_per_epoch(n_train) * program.batch_size * program.model.padded_row_flops()
+    computed = (computed_rows * program.steps_per_epoch(n_train) * program.padded_batch(n_train)
+                * program.model.padded_row_flops())
     return float(np.sum(useful * rows * live) / computed) if computed else 1.0
 

@@ -275,29 +275,39 @@ class PopulationOptimizer(InjectedOptimizer):
 
     kinds: tuple[str, ...] = (DEFAULT_OPTIMIZER,)
     schedules: tuple[str, ...] = ("constant",)
+    # setting names a field of the model takes (not read here); they follow from the model and the
+    # space, so the repr (a run directory's spec) leaves them out: runs saved before still resume
+    model_takes: frozenset[str] = dataclasses.field(default=frozenset(), repr=False)
 
     @classmethod
-    def from_space(cls, space: Space) -> "PopulationOptimizer":
+    def from_space(cls, space: Space, model_takes: frozenset[str] = frozenset()) -> "PopulationOptimizer":
         """The kinds and schedules the space allows, after checking every optimizer setting it
-        names against its allowed range."""
+        names against its allowed range. model_takes: names of settings that fields of your
+        module take (a BatchNorm's `momentum`): they fill the field, and the optimizer keeps its
+        default."""
         for name, (low, high, low_ok, high_ok, fix) in RANGES.items():
-            check_range(space, name, low, high, low_ok, high_ok, fix)
+            if name not in model_takes:
+                check_range(space, name, low, high, low_ok, high_ok, fix)
         return cls(kinds=categorical_options(space, "optimizer", DEFAULT_OPTIMIZER, OPTIMIZERS),
-                   schedules=categorical_options(space, "schedule", "constant", SCHEDULES))
+                   schedules=categorical_options(space, "schedule", "constant", SCHEDULES),
+                   model_takes=frozenset(model_takes))
 
     def hyperparameters(self) -> frozenset[str]:
-        return frozenset(OPTIMIZER_HYPERPARAMETERS)
+        return frozenset(OPTIMIZER_HYPERPARAMETERS) - self.model_takes
 
     def unread(self, space: Space) -> dict[str, tuple[str, ...]]:
         """Searched settings (not vt.Fixed) that none of the space's kinds reads -> the kinds that
         would: searching them only spends the search's budget on a dimension without effect."""
         return {name: kinds for name, kinds in READ_BY.items()
-                if name in space.names and not isinstance(space[name], Fixed) and not set(kinds) & set(self.kinds)}
+                if name in space.names and name not in self.model_takes and not isinstance(space[name], Fixed)
+                and not set(kinds) & set(self.kinds)}
 
     def structural_names(self) -> frozenset[str]:
         return frozenset(STRUCTURAL_HYPERPARAMETERS)
 
     def settings(self, hp: Mapping[str, jax.Array], total_steps) -> dict[str, jax.Array]:
+        if self.model_takes:
+            hp = {name: value for name, value in hp.items() if name not in self.model_takes}
         return resolve_hyperparameters(self.kinds, hp, total_steps)
 
     def _transformation(self, hp, total_steps) -> optax.GradientTransformation:

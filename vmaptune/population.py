@@ -499,9 +499,9 @@ class PopulationRun:
             self.member_hp[name] = np.where(update, values, self.member_hp[name])
             self.hp[name] = jnp.where(where_dev, jnp.asarray(values)[slots].astype(self.hp[name].dtype), self.hp[name])
         if self.program.variable_batch:
-            batch = jnp.asarray(self.hp["batch_size"], jnp.int32)
-            self.controls = self.controls.replace(
-                batch_size=batch, total_steps=self.total_epochs * (self.data.member_rows(self.controls.fold) // batch))
+            rows = self.data.member_rows(self.controls.fold)
+            batch = jnp.asarray(self.program.rows_per_step(np.asarray(self.hp["batch_size"]), rows), jnp.int32)
+            self.controls = self.controls.replace(batch_size=batch, total_steps=self.total_epochs * (rows // batch))
         self.state = engine.write_hyperparameters(self.program, self.state, self.hp, self.controls, where_dev)
 
     def _freeze(self, freeze: np.ndarray) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +23,7 @@ import numpy as np
 from flax import errors as flax_errors
 
 from vmaptune import compile_cache, costs
-from vmaptune.arguments import check_int_at_least
+from vmaptune.arguments import check_flag, check_int_at_least
 from vmaptune.data import Dataset
 from vmaptune.distributed import agree, check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
@@ -51,6 +51,7 @@ class Program:
     batch_size: int  # rows per step: the padded batch, the largest member batch
     min_batch_size: int  # the smallest member batch: it sets how many steps an epoch has
     variable_batch: bool = False  # members have their own batch sizes (controls.batch_size)
+    even_batches: bool = False  # a batch b on n rows steps n // ceil(n / b) rows (rows_per_step)
     shared_order: bool = True  # members see the same minibatch order
     early_stopping: EarlyStopping | None = None
     evaluate: bool = True  # score on validation data every epoch (off for refits: test is read once, after)
@@ -61,9 +62,31 @@ class Program:
     def replace(self, **changes: Any) -> "Program":
         return dataclasses.replace(self, **changes)
 
-    def steps_per_epoch(self, n_train: int) -> int:
-        """Steps of an epoch over n_train rows (a member with a larger batch sits out the rest)."""
-        return int(n_train) // self.min_batch_size
+    def steps_per_epoch(self, n_train: int, fold_rows: Sequence[int] | None = None) -> int:
+        """Steps of an epoch over n_train rows, or the most of any fold's (fold_rows: each fold's
+        training rows); a member with a larger batch, or on fewer rows, sits out the rest."""
+        counts = (int(n_train),) if fold_rows is None else tuple(int(n) for n in fold_rows)
+        return max(n // int(self.rows_per_step(self.min_batch_size, n)) for n in counts)
+
+    def padded_batch(self, n_train: int, fold_rows: Sequence[int] | None = None) -> int:
+        """Rows one step computes per member: the largest batch (even batches: the largest a
+        member on n_train rows, or on any fold's, takes)."""
+        if not self.even_batches:
+            return self.batch_size
+        counts = (int(n_train),) if fold_rows is None else tuple(int(n) for n in fold_rows)
+        return max(int(self.rows_per_step(self.batch_size, n)) for n in counts)  # (rows per step grow with batch)
+
+    def rows_per_step(self, batch, rows, xp=np):
+        """Each member's rows per step for its batch size `batch` on its `rows` training rows
+        (numbers or (P,)): batch itself (rows // batch whole batches per epoch, the rest left to
+        later epochs' orders), or with even_batches rows // ceil(rows / batch): batches of one size
+        that leave out fewer rows than a batch (scikit-learn's MLP takes ceil(rows / batch) steps,
+        the last partial); a batch above the rows is one step of all of them. An epoch is then
+        rows // (rows per step) steps."""
+        if not self.even_batches:
+            return batch
+        steps = -(-rows // xp.minimum(batch, rows))
+        return rows // steps
 
     def structural_names(self) -> frozenset[str]:
         """Hyperparameters fixed when a member is built: the model's, the optimizer's kind and
@@ -80,10 +103,12 @@ class Program:
             batch = xp.asarray(hp["batch_size"], np.int32)
         else:
             batch = xp.full(p, self.batch_size, np.int32)
+        n_train = xp.asarray(n_train, np.int32)
+        batch = xp.asarray(self.rows_per_step(batch, n_train, xp), np.int32)
         epochs = xp.broadcast_to(xp.asarray(epochs, np.int32), (p,))
         budget = epochs if budget is None else xp.broadcast_to(xp.asarray(budget, np.int32), (p,))
         # on the host (numpy) unless traced: no small programs to compile for bookkeeping
-        return Controls(batch_size=batch, total_steps=epochs * (xp.asarray(n_train, np.int32) // batch),
+        return Controls(batch_size=batch, total_steps=epochs * (n_train // batch),
                         fold=xp.zeros(p, np.int32) if fold is None else xp.asarray(fold, np.int32),
                         budget=budget)
 
@@ -99,7 +124,8 @@ ALIASES = {"lr": "learning_rate", "eta": "learning_rate", "wd": "weight_decay", 
 def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int = 64, metric: Any = None,
                   loss: Any = None, optimizer: Any = None, shared_order: bool = True,
                   early_stopping: EarlyStopping | None = None, devices: int | None = None,
-                  member_block: int | None = None, group: Group = None, evaluate_every: int = 1) -> Program:
+                  member_block: int | None = None, group: Group = None, evaluate_every: int = 1,
+                  even_batches: bool = False) -> Program:
     """The program that trains `model` over `space` on `data`, after checking every input.
 
     batch_size: rows per step when the space does not name batch_size (a space's batch_size gives
@@ -108,7 +134,9 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     optimizer: None for the built-in population optimizer (kinds and settings from the space), or
     your own `fn(hp) -> optax.GradientTransformation`. devices, member_block: the layout
     (vmaptune.distributed; None = automatic). group: which of the model's member groups to build
-    for (None: a template standing for all members).
+    for (None: a template standing for all members). even_batches: batches of one size near
+    batch_size that leave out fewer rows than a batch, as the scikit-learn estimators train
+    (Program.rows_per_step); a batch may then exceed the rows (one step of all of them).
     """
     if not isinstance(space, Space):
         raise TypeError(f"space must be a vt.Space, got {type(space).__name__}.")
@@ -118,7 +146,8 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     if not isinstance(model, Model):
         raise TypeError(f"model must be a vt.MLP(), vt.Linen(YourModule) or vt.Nnx(YourModule), got {model!r}.")
     check_int_at_least("batch_size", batch_size, 1)
-    if batch_size > data.n_train:
+    even_batches = check_flag("even_batches", even_batches)
+    if batch_size > data.n_train and not even_batches:
         raise ValueError(f"batch_size={batch_size} is larger than the {data.n_train} training rows; "
                          f"use batch_size <= {data.n_train}.")
     # (a regression Metric of yours is called in the targets' own units: metrics.in_target_units)
@@ -128,7 +157,13 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     loss = get_loss(loss if loss is not None else model.loss, data.task)
     warn_if_unpaired(loss, data.n_outputs, data.task)
     built = model.build(space, data.spec, group)
-    optimizer = PopulationOptimizer.from_space(space) if optimizer is None else \
+    # a field of your module named as an optimizer setting (a BatchNorm's momentum) takes the name
+    taken = frozenset(getattr(built, "field_names", ())) & set(space.names) & PopulationOptimizer().hyperparameters()
+    if optimizer is None and taken:
+        warn(f"space's {sorted(taken)} fill the fields of {model!r} so named, not the optimizer's settings of "
+             f"those names (which keep their defaults); to search the optimizer's too, rename the field(s).",
+             UserWarning)
+    optimizer = PopulationOptimizer.from_space(space, taken) if optimizer is None else \
         CustomOptimizer.from_factory(optimizer, space)
     loss = _loss_reading_names(loss, space, data)
     known = built.hyperparameters() | optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS) | set(loss.names)
@@ -161,11 +196,12 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
              f"search optimizer=vt.Choice([...]) with one of those.", UserWarning)
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
-    smallest, largest = batch_sizes(space, batch_size, data.n_train)
+    smallest, largest = batch_sizes(space, batch_size, None if even_batches else data.n_train)
     check_outputs(built, loss, space, data, metric)
     compile_cache.release_if_near_map_limit()  # the checks passed: this call will compile
     return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, loss=loss, batch_size=largest,
-                   min_batch_size=smallest, variable_batch=smallest != largest, shared_order=bool(shared_order),
+                   min_batch_size=smallest, variable_batch=smallest != largest, even_batches=even_batches,
+                   shared_order=bool(shared_order),
                    early_stopping=early_stopping, devices=check_devices(devices), evaluate_every=int(evaluate_every),
                    member_block=_member_block(built, space, check_member_block(member_block), data, largest))
 
@@ -428,12 +464,13 @@ def check_bucketing(bucketing: Any) -> bool | str:
 
 
 # -- checks ---------------------------------------------------------------------------------------------
-def batch_sizes(space: Space, batch_size: int, n_train: int) -> tuple[int, int]:
-    """(smallest, largest) member batch size: from the space if it names batch_size."""
+def batch_sizes(space: Space, batch_size: int, n_train: int | None) -> tuple[int, int]:
+    """(smallest, largest) member batch size: from the space if it names batch_size (at most
+    n_train, unless None: even batches clip to the rows)."""
     if "batch_size" not in space:
         return int(batch_size), int(batch_size)
     low, high = int_bounds(space, "batch_size", 1)
-    if high > n_train:
+    if n_train is not None and high > n_train:
         raise ValueError(f"batch_size={space['batch_size']!r} allows {high}, more than the {n_train} training "
                          f"rows; keep batch sizes <= {n_train}.")
     return low, high

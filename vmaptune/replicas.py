@@ -195,17 +195,6 @@ def _fold_rows(data: Dataset, folds: int, seed: int, splits: Splits | None) -> t
     return held, [rng.permutation(t) for t in train], None if splits is not None else fold
 
 
-def fold_training_rows(data: Dataset, folds: int, seed: int, stop_fraction: float | None = None,
-                       splits: Splits | None = None) -> int:
-    """The rows the smallest fold of cv_arrays trains on (less early stopping's share)."""
-    if splits is not None:
-        n_train = min(len(train) for train, _ in splits.pairs)
-    else:
-        fold = data.folds(folds, seed)
-        n_train = min(int(np.sum(fold != f)) for f in range(folds))
-    return n_train - _stop_rows(n_train, stop_fraction)
-
-
 def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None = None,
               splits: Splits | None = None) -> tuple[DataArrays, np.ndarray | None]:
     """Device arrays for K-fold cross-validation over train + validation (never test).

@@ -23,7 +23,7 @@ from vmaptune.initialise import initialise_together
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
 from vmaptune.memory import parse_bytes
-from vmaptune.program import Programs, batch_sizes, build_program, check_bucketing, one_member
+from vmaptune.program import Programs, build_program, check_bucketing, one_member
 from vmaptune.refit import refit_and_test
 from vmaptune.cv_splits import Splits
 from vmaptune.replicas import Replicas, cv_arrays
@@ -58,6 +58,7 @@ class Settings:
     max_memory: int | None = None  # bytes per device (memory.py)
     evaluate_every: int = 1
     splits: Splits | None = None  # the folds themselves when cv= gave them (cv is then their number)
+    even_batches: bool = False
 
     @classmethod
     def check(cls, **kwargs: Any) -> "Settings":
@@ -83,6 +84,7 @@ class Settings:
         return cls(**{**kwargs, "seed": seed, "seeds": int(seeds), "refit": int(refit),
                       "cv": None if cv is None else int(cv),
                       "shared_order": check_flag("shared_order", kwargs["shared_order"]),
+                      "even_batches": check_flag("even_batches", kwargs.get("even_batches", False)),
                       "bucketing": check_bucketing(kwargs["bucketing"])})
 
 
@@ -161,7 +163,8 @@ class Search:
         self.program = build_program(model, space, data, batch_size=settings.batch_size, metric=metric,
                                      optimizer=optimizer, shared_order=settings.shared_order,
                                      early_stopping=settings.early_stopping, devices=settings.devices,
-                                     member_block=settings.member_block, evaluate_every=settings.evaluate_every)
+                                     member_block=settings.member_block, evaluate_every=settings.evaluate_every,
+                                     even_batches=settings.even_batches)
         strategy.check_epochs(settings.epochs)
         if settings.evaluate_every > 1 and strategy.acts_during_training:
             raise ValueError(f"evaluate_every={settings.evaluate_every} with {strategy.name}, which decides on "
@@ -174,17 +177,18 @@ class Search:
                         np.asarray(data.y_test) if settings.refit else None)
         # a fold trains on fewer rows than the training split build_program checked the batch against
         largest, fold_rows = self.program.batch_size, self.arrays.fewest_rows
-        if settings.cv is not None and largest > fold_rows:
+        if settings.cv is not None and largest > fold_rows and not settings.even_batches:
             held = "" if stop_fraction is None else f" (after early stopping's validation_fraction={stop_fraction})"
             raise ValueError(f"batch_size={largest} is larger than the {fold_rows} rows each of the cv={settings.cv} "
                              f"folds trains on{held}; use batch_size <= {fold_rows}.")
         # a member's step count is an int32 on the device (its schedule, its budget); a refit steps
         # over train + validation
-        rows, smallest = data.n_train + int(data.X_val.shape[0]), batch_sizes(space, settings.batch_size, data.n_train)[0]
-        if settings.epochs * (rows // smallest) > INT32_MAX:
-            raise ValueError(f"epochs={settings.epochs} of up to {rows // smallest} steps (batches of {smallest} of "
+        rows = data.n_train + int(data.X_val.shape[0])
+        steps, smallest = self.program.steps_per_epoch(rows), self.program.min_batch_size
+        if settings.epochs * steps > INT32_MAX:
+            raise ValueError(f"epochs={settings.epochs} of up to {steps} steps (batches of {smallest} of "
                              f"{rows} rows) make more steps than the compiled programs count, 2**31 - 1; give "
-                             f"epochs <= {INT32_MAX // (rows // smallest)}.")
+                             f"epochs <= {INT32_MAX // steps}.")
         # a strategy that copies members between rows needs them in one program: "auto" never splits
         bucketing = False if settings.bucketing == "auto" and strategy.copies_members else settings.bucketing
         self.programs = Programs(model, space, data, self.program, bucketing=bucketing,
@@ -205,7 +209,7 @@ class Search:
                 "batch_size": s.batch_size, "population": self.strategy.population, "shared_order": s.shared_order,
                 "bucketing": s.bucketing, "early_stopping": repr(s.early_stopping), "cv": s.cv, "seeds": s.seeds,
                 "refit": s.refit, "devices": self.program.devices, "member_block": self.program.member_block,
-                "evaluate_every": s.evaluate_every,
+                "evaluate_every": s.evaluate_every, "even_batches": s.even_batches,
                 # (the factor from a built-in regression error's standardised units to the targets' own)
                 **({"target_std": np.asarray(data.y_std, np.float64).tolist()} if data.task == "regression" else {}),
                 "useful_compute_fraction": [], "programs": [], "round_seconds": []}
@@ -221,6 +225,8 @@ class Search:
                 "optimizer": repr(self.program.optimizer)}
         if s.evaluate_every != 1:  # (absent otherwise: run directories written before it still resume)
             spec["evaluate_every"] = s.evaluate_every
+        if s.even_batches:  # (the same)
+            spec["even_batches"] = True
         return spec
 
     # -- a round -----------------------------------------------------------------------------------------

@@ -16,12 +16,14 @@ all its epochs, or with early stopping for the epochs the search chose.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import difflib
 import inspect
 import numbers
 import time
+import warnings
 from typing import Any, Mapping
 
 import numpy as np
@@ -31,6 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.metaestimators import available_if
 
 from vmaptune.cv_splits import Splits, checked_splits, describe, resolve_cv
 from vmaptune.arguments import check_int_at_least, check_seed
@@ -42,7 +45,6 @@ from vmaptune.models.mlp import MLP
 from vmaptune.optim import RANGES as OPTIMIZER_RANGES
 from vmaptune.population import PopulationRun
 from vmaptune.program import build_program
-from vmaptune.replicas import fold_training_rows
 from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform
 from vmaptune.strategies.base import check_strategy
 from vmaptune.trained import TrainedModel
@@ -515,6 +517,22 @@ def _distribution(name: str, value: Any) -> Distribution:
                     f"or a vt distribution.")
 
 
+def _check_refit(search) -> None:
+    if not search.refit:
+        raise AttributeError("PopulationSearchCV(refit=False) keeps no best_estimator_; fit with refit=True to "
+                             "predict.")
+
+
+def _best_estimator_has(name: str):
+    """available_if's check, as scikit-learn's searches: a search with refit=False, or whose
+    estimator lacks `name` (predict_proba of a regressor), has no such method (hasattr is False)."""
+    def check(search) -> bool:
+        _check_refit(search)
+        getattr(getattr(search, "best_estimator_", search.estimator), name)
+        return True
+    return check
+
+
 class PopulationSearchCV(BaseEstimator):
     """scikit-learn's search interface (RandomizedSearchCV's attributes), with every candidate on
     every fold trained at once as one population (`vt.tune(..., cv=cv)`).
@@ -711,11 +729,8 @@ class PopulationSearchCV(BaseEstimator):
         # the validation pass of the other epochs would be a seventh of the training's work for
         # nothing. (A strategy of several rounds is told each round's best-epoch scores: it keeps them.)
         once = stopping is None and not strategy.acts_during_training and strategy.tune_rounds(space) == 1
-        rows = fold_training_rows(data, len(folds) if isinstance(folds, Splits) else folds, seed,
-                                  None if stopping is None else stopping.validation_fraction,
-                                  folds if isinstance(folds, Splits) else None)
         results = tune(est._model(), space, data, strategy, epochs=epochs,
-                       batch_size=even_batch(est.batch_size, rows), seed=seed, metric=metric, cv=folds,
+                       batch_size=_batch(est.batch_size), even_batches=True, seed=seed, metric=metric, cv=folds,
                        early_stopping=stopping, progress=bool(self.progress or self.verbose),
                        evaluate_every=epochs if once else 1)
         seconds = time.perf_counter() - started
@@ -815,17 +830,18 @@ class PopulationSearchCV(BaseEstimator):
     # -- delegation to the best estimator ------------------------------------------------------------
     def _best(self):
         check_is_fitted(self)
-        if not self.refit:
-            raise AttributeError("PopulationSearchCV(refit=False) keeps no best_estimator_; fit with refit=True to "
-                                 "predict.")
+        _check_refit(self)
         return self.best_estimator_
 
+    @available_if(_best_estimator_has("predict"))
     def predict(self, X):
         return self._best().predict(X)
 
+    @available_if(_best_estimator_has("predict_proba"))
     def predict_proba(self, X):
         return self._best().predict_proba(X)
 
+    @available_if(_best_estimator_has("predict_log_proba"))
     def predict_log_proba(self, X):
         return self._best().predict_log_proba(X)
 
@@ -990,13 +1006,18 @@ def _refuse_fit_params(owner: str, fit_params: Mapping[str, Any], params: Mappin
         raise TypeError(f"{owner}.fit(X, y, {name}=...): fit takes X and y only; {fix}.")
 
 
+def _batch(batch_size: "int | str") -> int:
+    """An estimator's batch_size as a number (scikit-learn's "auto": min(200, rows), the rows
+    being clipped by the even batches the estimators train in)."""
+    return 200 if batch_size == "auto" else int(batch_size)
+
+
 def even_batch(batch_size: "int | str", rows: int) -> int:
     """The estimators' batch: as many steps per epoch as scikit-learn's MLP takes (ceil(rows /
     batch_size), its last batch partial), of equal size, so an epoch trains on all but fewer than
     a step's count of rows (the engine's batches are whole: 399 rows at 200 would train on 200)."""
     rows = int(rows)
-    batch_size = 200 if batch_size == "auto" else batch_size  # (scikit-learn's "auto": min(200, rows))
-    steps = -(-rows // max(1, min(int(batch_size), rows)))
+    steps = -(-rows // max(1, min(_batch(batch_size), rows)))
     return rows // steps
 
 
@@ -1040,6 +1061,16 @@ def _row(tree, i: int):
     return jax.tree.map(lambda x: np.asarray(x)[i], tree)
 
 
+@contextlib.contextmanager
+def _classes_checked_here():
+    """Dataset.from_arrays's warning of a class of one row, silenced where it would speak of the
+    layout made here (the training part of a pool that moved a row out, or an estimator that
+    validates nothing), not of the user's rows: the search checks its folds' classes itself."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"y's class\(es\) .* have a single row each")
+        yield
+
+
 def _dataset(X, y, task: str, validation_fraction: float | None, seed: int, feature_names=None,
              sample_weight=None) -> Dataset:
     """X, y as a vt.Dataset: all rows train (no validation) unless validation_fraction carves one
@@ -1050,8 +1081,9 @@ def _dataset(X, y, task: str, validation_fraction: float | None, seed: int, feat
     placeholder = (X[:1], y[:1])
     names = None if feature_names is None else [str(name) for name in feature_names]
     if validation_fraction is None:
-        return Dataset.from_arrays(X, y, task, validation=placeholder, test=placeholder, seed=seed,
-                                   feature_names=names, sample_weight=sample_weight)
+        with _classes_checked_here():
+            return Dataset.from_arrays(X, y, task, validation=placeholder, test=placeholder, seed=seed,
+                                       feature_names=names, sample_weight=sample_weight)
     if not 0.0 < float(validation_fraction) < 1.0:
         raise ValueError(f"validation_fraction={validation_fraction!r} must be in (0, 1).")
     return Dataset.from_arrays(X, y, task, val_fraction=float(validation_fraction), test=placeholder, seed=seed,
@@ -1069,8 +1101,9 @@ def _pool_dataset(X, y, task: str, sample_weight=None) -> tuple[Dataset, np.ndar
     pool_row = np.empty(len(y), np.int64)
     pool_row[order] = np.arange(len(y))
     w = None if sample_weight is None else check_sample_weight(sample_weight, len(y))
-    data = Dataset.from_arrays(X[order[:-1]], y[order[:-1]], task, validation=(X[r:r + 1], y[r:r + 1]),
-                               test=(X[:1], y[:1]), sample_weight=None if w is None else w[order[:-1]])
+    with _classes_checked_here():
+        data = Dataset.from_arrays(X[order[:-1]], y[order[:-1]], task, validation=(X[r:r + 1], y[r:r + 1]),
+                                   test=(X[:1], y[:1]), sample_weight=None if w is None else w[order[:-1]])
     if w is not None:  # (the validation row given apart weighs 1 there: here it is one of X's rows)
         data = dataclasses.replace(data, w_val=np.asarray(w[r:r + 1], np.float32))
     return data, pool_row

@@ -38,6 +38,17 @@ from vmaptune.warn import warn
 BATCH_ROWS = 256
 
 
+def pickled(obj: Any, what: str) -> bytes:
+    """pickle.dumps(obj), or an error saying why your model cannot be saved: a lambda, or a class or
+    function defined inside a function, has no name to be found by when it is loaded."""
+    try:
+        return pickle.dumps(obj)
+    except (pickle.PicklingError, AttributeError, TypeError) as err:
+        raise TypeError(f"{what}: the model cannot be pickled ({type(err).__name__}: {err}). A module class or "
+                        f"factory given as a lambda, or defined inside a function, is found by name when loaded, "
+                        f"and has none: define it at the top level of a module (e.g. models.py) and import it "
+                        f"from there.") from err
+
 @dataclasses.dataclass(eq=False)
 class TrainedModel:
     """A single trained network with the data scaling it was trained under.
@@ -289,13 +300,13 @@ class TrainedModel:
         vmaptune, jax, flax, optax and Python that wrote it. shown_as: the path a warning names
         (where `path` is a temporary directory renamed to it once written)."""
         path = os.fspath(path)
-        atomic.make_dir(path, f"model.save({path!r})", "model.pkl and weights.npz")
-        leaves = jax.tree.leaves((self.params, self.model_state))
-        np.savez(os.path.join(path, "weights.npz"), **{f"leaf_{i}": np.asarray(x) for i, x in enumerate(leaves)})
         described = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                      if f.name not in ("params", "model_state")}
         described["info"] = {**self.info, "written_by": written_by()}  # (what a later reader can check)
-        data = pickle.dumps(described)
+        data = pickled(described, f"model.save({shown_as or path!r})")
+        atomic.make_dir(path, f"model.save({path!r})", "model.pkl and weights.npz")
+        leaves = jax.tree.leaves((self.params, self.model_state))
+        np.savez(os.path.join(path, "weights.npz"), **{f"leaf_{i}": np.asarray(x) for i, x in enumerate(leaves)})
         if b"__main__" in data:  # (a class pickled by reference to the script run: loads only under that script)
             warn(f"model.save({shown_as or path!r}): the model's class is defined in the script run as __main__, so "
                  f"model.pkl can be loaded only by a process whose __main__ defines it too (a server or a "

@@ -25,7 +25,8 @@ import numpy as np
 from vmaptune import __version__, interrupts, run_dir as run_dirs, streams
 from vmaptune.arguments import check_flag
 from vmaptune.cv_splits import resolve_cv
-from vmaptune.checkpoint import Checkpoints, check_picklable, from_host, run_spec, to_host, without_addresses
+from vmaptune.checkpoint import (Checkpoints, check_picklable, code_fingerprint, from_host, run_spec, to_host,
+                                 without_addresses)
 from vmaptune.data import Dataset
 from vmaptune.distributed import (any_process, barrier, check_same_everywhere, given_num_processes, is_primary,
                                   process_count, smallest)
@@ -38,6 +39,7 @@ from vmaptune.space import Space, checked_call
 from vmaptune.startup import TimeProfile
 from vmaptune.strategies.base import Strategy, check_strategy
 from vmaptune.strategies.random_search import RandomSearch
+from vmaptune.trained import pickled
 from vmaptune.warn import warn
 
 __all__ = ["tune", "EarlyStopping"]
@@ -86,7 +88,8 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
          early_stopping: EarlyStopping | None = None, cv: int | None = None, seeds: int = 1, refit: int = 0,
          devices: int | None = None, member_block: int | None = None, resume: bool = False,
          overwrite: bool = False, max_memory: int | str | None = None, evaluate_every: int = 1,
-         on_round: Callable[[Results], None] | None = None, time_budget: float | str | None = None) -> Results:
+         on_round: Callable[[Results], None] | None = None, time_budget: float | str | None = None,
+         even_batches: bool = False) -> Results:
     """Trains every population the strategy asks for and returns the `Results`.
 
     model: the network to tune: vt.MLP() (its structure follows the space), or your own flax module
@@ -100,7 +103,12 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       optimizer, learning_rate, momentum, ...), or your own fn(hp) -> optax.GradientTransformation
       reading the space's names (e.g. lambda hp: optax.adamw(hp["learning_rate"])).
     batch_size: minibatch rows (when the space has no batch_size; a space's batch_size gives each
-      member its own, padded to the largest). chunk_epochs: epochs per compiled call (progress and
+      member its own, padded to the largest); an epoch of n rows is n // batch_size whole batches.
+      even_batches=True makes every batch n // ceil(n / batch_size) rows (each member's n: its
+      fold's), so an epoch covers all but fewer than a batch of its rows in batches of one size
+      (scikit-learn's MLP takes ceil(n / batch_size) steps, the last partial; its estimators here
+      train so); a batch_size above the rows is then one step of all of them.
+      chunk_epochs: epochs per compiled call (progress and
       strategies act between chunks). shared_order: members see the same minibatch order (fair,
       faster); False gives each member its own.
     run_dir: a directory for the results (saved after every round) and checkpoints. It must not hold
@@ -139,7 +147,8 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       trains as micro-populations of the largest size that does (same results). Default: 90 % of
       an accelerator's free memory; no limit on a CPU.
     on_round: called with the results so far after each round (saved to run_dir first): e.g.
-      vt.OptunaExport(storage, name) keeps an Optuna study up to date for its dashboard.
+      vt.OptunaExport(storage, name) keeps an Optuna study up to date for its dashboard. With
+      several processes it runs in process 0; its error stops every process.
     time_budget: seconds (or text like '30min', '2h') after which the search stops as a Ctrl-C
       stops it, at the next chunk's start (Ray Tune's time_budget_s, Optuna's timeout): the
       finished rounds and the round in progress come back ('interrupted' members), checkpointed
@@ -164,23 +173,27 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
                      optimizer=optimizer, batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order,
                      progress=progress, run_dir=run_dir, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
                      seeds=seeds, refit=refit, devices=devices, member_block=member_block, resume=resume,
-                     overwrite=overwrite, max_memory=max_memory, evaluate_every=evaluate_every, on_round=on_round)
+                     overwrite=overwrite, max_memory=max_memory, evaluate_every=evaluate_every, on_round=on_round,
+                     even_batches=even_batches)
 
 
 def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, metric, optimizer, batch_size,
           chunk_epochs, shared_order, progress, run_dir, bucketing, early_stopping, cv, seeds, refit, devices,
-          member_block, resume, overwrite, max_memory, evaluate_every, on_round) -> Results:
+          member_block, resume, overwrite, max_memory, evaluate_every, on_round, even_batches) -> Results:
     strategy = RandomSearch(population=64) if strategy is None else check_strategy(strategy)
     cv, splits = resolve_cv(cv, data)  # (your own folds: a scikit-learn splitter, or (train, validation) rows)
     settings = Settings.check(splits=splits, epochs=epochs, seed=seed, batch_size=batch_size, chunk_epochs=chunk_epochs,
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
                               seeds=seeds, refit=refit, devices=devices, member_block=member_block,
-                              max_memory=max_memory, evaluate_every=evaluate_every)
+                              max_memory=max_memory, evaluate_every=evaluate_every, even_batches=even_batches)
     progress, resume, overwrite = (check_flag(name, value) for name, value in
                                    (("progress", progress), ("resume", resume), ("overwrite", overwrite)))
     if resume and run_dir is None:
         raise ValueError("resume=True needs run_dir=, the directory of the run to continue (vt.tune(..., "
                          "run_dir='runs/x', resume=True)); without one there is nothing to resume.")
+    if run_dir is not None and settings.refit:  # (said now, not once the refit has trained)
+        pickled(model, f"vt.tune(..., run_dir={run_dir!r}, refit={settings.refit}) saves the refit's trained "
+                       f"models, and {model!r}")
     if on_round is not None and not callable(on_round):
         raise TypeError(f"on_round={on_round!r}: give a function results -> None (called after each round), "
                         f"e.g. vt.OptunaExport('sqlite:///runs.db', 'my-search'), or None.")
@@ -209,7 +222,8 @@ def _facts(model, space, data, strategy, settings, metric, optimizer, run_dir, r
     # (not run_dir's text: hosts may mount one shared directory at different paths; a resume
     # checks that every process found the same checkpoint instead)
     spec.update({"num_processes given": repr(given_num_processes()),
-                 "metric": without_addresses(repr(metric)), "optimizer": without_addresses(repr(optimizer)),
+                 "metric": without_addresses(repr(metric)) + code_fingerprint(metric),
+                 "optimizer": without_addresses(repr(optimizer)) + code_fingerprint(optimizer),
                  "run_dir given": repr(run_dir is not None), "resume": repr(resume), "overwrite": repr(overwrite)})
     return spec
 
@@ -301,8 +315,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                     if run_dir is not None:
                         with _writing(run_dir):
                             so_far.save(run_dir, overwrite=True)
-                    if on_round is not None and is_primary():
-                        _call_on_round(on_round, so_far, run_dir)
+                    if on_round is not None:
+                        _on_round_everywhere(on_round, so_far, run_dir)
         results = history.results()
         _warn_if_failed(results)
         # a finished run resumed trains no round: its refit, saved with it, is read back, not redone
@@ -499,6 +513,24 @@ def _carry_results(err: Exception, results: Results, what: str) -> str:
     except AttributeError:
         return ""
     return f" {what} are the error's `results` attribute (`except Exception as e: e.results`)."
+
+
+def _on_round_everywhere(on_round, so_far: Results, run_dir: str | None) -> None:
+    """on_round in process 0 only (one export, one print per round); its error stops every process
+    together: the others would train on and wait for process 0 in the next exchange until JAX's
+    shutdown timeout (minutes) ended them without a word of why."""
+    error = None
+    if is_primary():
+        try:
+            _call_on_round(on_round, so_far, run_dir)
+        except Exception as err:
+            error = err
+    if any_process(error is not None) and error is None:
+        raise RuntimeError(f"vmaptune: on_round raised in process 0 after round {int(so_far.members['round'].max())} "
+                           f"(process 0's output says why); every process stops. The run is saved up to this round "
+                           f"where a run_dir was given: start every process again with resume=True.")
+    if error is not None:
+        raise error
 
 
 def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:

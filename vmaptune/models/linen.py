@@ -20,6 +20,7 @@ nn.Dropout cannot take a traced rate: use `vt.nn.Dropout`.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, ClassVar, Mapping
 
 import flax.linen as nn
@@ -60,7 +61,13 @@ class Linen(FlaxModel):
         self._check_class("flax.linen", "flax.nnx", "Nnx")
 
     def _built(self, **kwargs) -> "BuiltLinen":
-        template = self.module(**dict(kwargs["static_values"]))
+        if isinstance(self.module, type) and issubclass(self.module, nn.Module):
+            # (the class's __call__: an instance would need its searched fields' values, which the
+            # members give later, each its own)
+            return BuiltLinen(**kwargs, mode=mode_keyword(self.module.__call__))
+        fields, missing = self.fields(), (dataclasses.MISSING, inspect.Parameter.empty)
+        placeholders = {n: 0.5 for n in kwargs["traced"] if n in fields and fields[n].default in missing}
+        template = self.module(**dict(kwargs["static_values"]), **placeholders)
         if not isinstance(template, nn.Module):
             name = self._module_name()
             fix = f"use vt.Nnx({name}) for a flax.nnx module" if isinstance(template, nnx.Module) else \

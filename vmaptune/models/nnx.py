@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vmaptune.models.fields import BuiltFlaxModel, FlaxModel, Field
+from vmaptune.models.fields import MODE_KEYWORDS, BuiltFlaxModel, FlaxModel, Field, mode_keyword
 from vmaptune.space import checked_arguments
 
 __all__ = ["Nnx", "BuiltNnx"]
@@ -34,8 +34,9 @@ __all__ = ["Nnx", "BuiltNnx"]
 #: The variables that are the member's model state: every nnx.Variable but parameters and rng
 #: counters. Only Variables: nnx also lists a concrete array attribute (a float argument stored as
 #: `self.rate = rate`, concrete when a saved model is rebuilt, traced in the step), which would make
-#: the state's structure depend on where the module was built.
-MODEL_STATE = nnx.All(nnx.Variable, nnx.Not(nnx.Any(nnx.Param, nnx.RngState)))
+#: the state's structure depend on where the module was built. Nor what a call sows
+#: (self.sow(nnx.Intermediate, ...)): it exists only after a call, as linen's 'intermediates'.
+MODEL_STATE = nnx.All(nnx.Variable, nnx.Not(nnx.Any(nnx.Param, nnx.RngState, nnx.Intermediate)))
 
 
 @checked_arguments("vt.Nnx(MyModule, static=('features',), loss='cross_entropy')")
@@ -93,12 +94,16 @@ class BuiltNnx(BuiltFlaxModel):
         model = self._module(hp, jax.random.key(0), jax.random.key(0) if key is None else key)
         nnx.update(model, params, model_state)
         model.train() if train else model.eval()
+        # a __call__ that takes the mode (train=, deterministic=, ...: per call, over the layers'
+        # attributes that train() / eval() set) is given it, as vt.Linen gives it
+        mode = mode_keyword(type(model).__call__)
         with self.calling_module(x):  # the module's first call (building it only made its variables)
-            out = model(x)
+            out = model(x, **({} if mode is None else {mode: MODE_KEYWORDS[mode](train)}))
         return out, nnx.state(model, MODEL_STATE)
 
     def flax_module(self, params, model_state, hp) -> nnx.Module:
-        """The nnx.Module holding the trained variables, in eval mode: `module(x)` on scaled x."""
+        """The nnx.Module holding the trained variables, in eval mode: `module(x)` on scaled x
+        (pass your __call__'s mode keyword, e.g. train=False, where it has no default)."""
         model = self.module(**self.concrete_kwargs(hp), rngs=nnx.Rngs(params=0, dropout=0))
         nnx.update(model, jax.tree.map(jnp.asarray, params), jax.tree.map(jnp.asarray, model_state))
         model.eval()
