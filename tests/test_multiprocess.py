@@ -53,18 +53,19 @@ def free_port() -> int:
 
 def launch(tmp_path, config: str, *, run_dir: str = "run", child: tuple = (), flags: bool = True,
            extra: tuple = (), processes: int = 2, own_config: dict | None = None,
-           told: dict | None = None) -> list[tuple[int, str, str]]:
+           told: dict | None = None, devices: int = 1) -> list[tuple[int, str, str]]:
     """Runs `processes` processes of `vmaptune run`, process i in tmp_path/p<i>; returns each one's
     (exit code, stdout, stderr). run_dir is relative to that folder unless absolute. own_config:
     process -> a config text of its own (a process started with other settings). told: process ->
-    the num_processes it is told (flags=False), where that is not `processes`."""
+    the num_processes it is told (flags=False), where that is not `processes`. devices: CPU devices
+    per process."""
     path = tmp_path / "config.toml"
     path.write_text(CONFIGS[config])
     for i, text in (own_config or {}).items():
         (tmp_path / f"config{i}.toml").write_text(text)
     port = free_port()
     env = child_environment()  # the suite's compiler flags, not its 4 devices
-    env["VMAPTUNE_CPU_DEVICES"] = "1"  # one device per process: the population spans the processes
+    env["VMAPTUNE_CPU_DEVICES"] = str(devices)  # (one: the population spans the processes)
     started = []
     for i in range(processes):
         cwd = tmp_path / f"p{i}"
@@ -128,6 +129,14 @@ def test_two_processes_give_the_one_process_results_and_only_process_0_writes(tm
     assert_same(vt.load_results(tmp_path / "p0" / "run"), reference(config, tmp_path))
     assert os.listdir(tmp_path / "p1") == [], "process 1 wrote files"  # its run_dir is its own folder's
     assert "best validation" in out[0][1] and "best validation" not in out[1][1]  # process 0 reports for both
+
+
+def test_members_that_stop_move_to_fewer_devices_of_every_process(tmp_path):
+    """2 processes x 2 devices, early stopping: the survivors go to a smaller mesh over fewer devices
+    of each process, through the host (JAX reshards between processes only within one device set:
+    the move failed with 'input and target sharding should have the same set of devices')."""
+    succeeded(launch(tmp_path, "halving", devices=2))
+    assert_same(vt.load_results(tmp_path / "p0" / "run"), reference("halving", tmp_path))
 
 
 def test_a_killed_multiprocess_run_resumes_to_the_uninterrupted_result(tmp_path):

@@ -473,16 +473,18 @@ def _put(x, sharding):
     if sharding.is_fully_addressable or not isinstance(x, jax.Array):
         return jax.device_put(x, sharding)
     key = jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-    if not x.is_fully_addressable:  # already over every process's devices
+    if not x.is_fully_addressable and x.sharding.device_set == sharding.device_set:  # over every process's devices
         # (JAX's device_put reshards a key array only within one process: a program does it here)
         return jax.jit(_same, out_shardings=sharding)(x) if key else jax.device_put(x, sharding)
-    # An array on this process's devices cannot go to other processes' devices directly (JAX takes
-    # host values for that, the same in every process, as every process computes them): its host
-    # copy can; a key array's raw data, wrapped again there.
+    # An array on this process's devices, or over another set of every process's devices (the
+    # smaller mesh of members left once others stopped), cannot go to the target's devices directly
+    # (JAX reshards between processes only within one set of devices, and takes host values the
+    # same in every process): its host copy can (gathered from every process where it spans them);
+    # a key array's raw data, wrapped again there.
+    host = to_host(x)
     if key:
-        data = jax.device_put(np.asarray(jax.random.key_data(x)), sharding)
-        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
-    return jax.device_put(np.asarray(x), sharding)
+        return jax.random.wrap_key_data(jax.device_put(host, sharding), impl=jax.random.key_impl(x))
+    return jax.device_put(host, sharding)
 
 
 def _same(x):

@@ -209,7 +209,8 @@ class Results:
         whole or not at all, `results.npz` last: it holds every value exactly (dtypes included) and
         is what `load_results` reads; members.csv, curves.npz, hp.npz and run.json are readable
         copies. Ctrl-C during a save is held until it ends. In a multi-process run only process 0
-        writes (every process holds the same results).
+        writes (every process holds the same results) and the others return at once: read the
+        directory back in process 0, or after vt.distributed.barrier("saved") in every process.
 
         A directory that holds another saved search is refused unless overwrite=True (its table
         and models are replaced); these results saved again where they were saved or loaded from
