@@ -235,6 +235,8 @@ def test_class_labels_of_any_kind_are_encoded_and_kept(tmp_path):
     assert set(np.unique(np.asarray(data.y_train)).tolist()) == {0, 1, 2}
     gappy = vt.Dataset.from_arrays(X, (np.arange(120) % 2) * 5 + 1, "classification")  # labels 1 and 6
     assert gappy.classes.tolist() == [1, 6]
+    floats = vt.Dataset.from_arrays(X, (np.arange(120) % 3).astype(float), "classification")  # (read from a CSV)
+    assert floats.classes.dtype == np.float64 and floats.raw("test")[1].dtype == np.float64  # as given, as sklearn
     with pytest.raises(ValueError, match=r"test: y holds labels \['virginica'\] that the training labels do not have"):
         vt.Dataset.from_arrays(X[:80], np.where(np.arange(80) % 2, "setosa", "versicolor"), "classification",
                                test=(X[80:], names[80:]))

@@ -226,3 +226,13 @@ def test_ids_outside_the_vocabulary_and_fractional_ids_are_refused_not_read_as_a
     with pytest.raises(ValueError, match=r"X holds values that are not whole numbers \(rows \[1\]\), but the model was "
                                          r"trained on int\d+ inputs"):
         model.predict(np.r_[tokens[:1], [[3.7, 1, 0, 8, 2, 0]]])
+
+
+def test_a_diverged_row_is_said_to_have_diverged_not_to_need_a_larger_refit():
+    space = vt.Space(learning_rate=vt.Choice([0.05, 1e30]), optimizer=vt.Fixed("sgd"))
+    result = vt.tune(vt.MLP(hidden=1, units=4), space, vt.load_dataset("iris"), vt.GridSearch(), epochs=1,
+                     batch_size=16, progress=False, refit=2)
+    diverged = int(np.flatnonzero(result.members["status"] == "diverged")[0])
+    with pytest.raises(ValueError, match=r"has no trained model: .* This one diverged in the search: a refit "
+                                         r"retrains only settings that did not"):
+        result.model(diverged)

@@ -799,3 +799,20 @@ def test_a_module_handing_a_hyperparameter_to_numpy_is_named_before_anything_com
     with pytest.raises(ValueError, match=r"per-member hyperparameter as a Python value .*"
                                          r"TracerArrayConversionError\); the traced ones are \['scale'\]"):
         vt.build_program(vt.Linen(NumpyScale), space, digits)
+
+
+def test_token_ids_past_the_embeddings_table_are_named_before_anything_compiles():
+    """flax's nn.Embed gives NaN for an id past its table: a validation row holding one marked every
+    member diverged (as a learning rate too high would), a test row scored as the first class."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 12, size=(200, 24))
+    val = X[150:175].copy()
+    val[3, 5] = 15  # (MaxPooledAttention embeds 12 ids)
+    data = vt.Dataset.from_arrays(X[:150], (X[:150, 0] > 5).astype(int), "classification",
+                                  validation=(val, (val[:, 0] > 5).astype(int)), test=(X[175:], (X[175:, 0] > 5).astype(int)))
+    space = vt.Space(learning_rate=vt.Fixed(0.01))
+    with pytest.raises(ValueError, match=r"outputs for row 3 of the val split \(ids \d+ to 15\) are NaN: an id outside an "
+                                         r"embedding's table .* ids run from 0 to 15: give the embedding "
+                                         r"num_embeddings > 15"):
+        vt.build_program(vt.Linen(MaxPooledAttention), space, data)
+    assert vt.build_program(vt.Linen(MaxPooledAttention), space, token_sequences()).model is not None

@@ -600,8 +600,7 @@ def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
         if not np.all(y == np.round(y)):
             raise ValueError(f"{what} holds non-integer numbers (e.g. {y[:3].tolist()}) but task='classification'; "
                              f"class labels must be integers or strings. For a continuous target use "
-                             f"task='regression'.")
-        y = y.astype(np.int64)
+                             f"task='regression'.")  # (kept as floats: predictions come back as given)
     try:
         classes, ids = np.unique(y, return_inverse=True)
     except TypeError:

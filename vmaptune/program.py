@@ -198,6 +198,7 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, None if even_batches else data.n_train)
     check_outputs(built, loss, space, data, metric)
+    check_token_ids(built, space, data)
     compile_cache.release_if_near_map_limit()  # the checks passed: this call will compile
     return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, loss=loss, batch_size=largest,
                    min_batch_size=smallest, variable_batch=smallest != largest, even_batches=even_batches,
@@ -282,6 +283,33 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
     if per_example.shape != (2,):
         raise ValueError(f"loss {loss.name!r} returns shape {per_example.shape} for a batch of 2; it must return one "
                          f"loss per example, shape (2,) (the engine takes the mean over each member's own rows).")
+
+
+def check_token_ids(built: BuiltModel, space: Space, data: Dataset) -> None:
+    """Integer inputs (token ids): one member's outputs for the rows holding each split's largest
+    and smallest id must be finite. flax's nn.Embed gives NaN for an id past its vocabulary: such
+    a validation row would mark every member diverged (as a learning rate too high would), and a
+    test row would score as the first class."""
+    if not np.issubdtype(np.dtype(data.X_train.dtype), np.integer):
+        return
+    probes = []
+    for split in ("train", "val", "test"):
+        X = np.asarray(getattr(data, f"X_{split}"))
+        if len(X):
+            flat = X.reshape(len(X), -1)
+            for row in dict.fromkeys((int(flat.max(axis=1).argmax()), int(flat.min(axis=1).argmin()))):
+                probes.append((split, row, X[row]))
+    hp = one_member(space)
+    params, state = built.init(jax.random.key(0), hp)
+    out, _ = built.apply(params, state, jnp.asarray(np.stack([x for _, _, x in probes])), hp, train=False)
+    finite = np.isfinite(np.asarray(out).reshape(len(probes), -1)).all(axis=1)
+    if not finite.all():
+        split, row, x = probes[int(np.argmin(finite))]
+        ids = np.concatenate([np.asarray(getattr(data, f"X_{s}")).ravel() for s in ("train", "val", "test")])
+        raise ValueError(f"the model's outputs for row {row} of the {split} split (ids {int(x.min())} to "
+                         f"{int(x.max())}) are NaN: an id outside an embedding's table gives NaN in flax (nn.Embed, "
+                         f"nnx.Embed). The data's ids run from {int(ids.min())} to {int(ids.max())}: give the "
+                         f"embedding num_embeddings > {int(ids.max())} (or map ids it never saw to an 'unknown' id).")
 
 
 def one_member(space: Space) -> dict[str, np.ndarray]:

@@ -127,9 +127,12 @@ class Results:
         row = int(row)
         if row not in self.models:
             refit = sorted(self.models)
+            if 0 <= row < len(self.members) and self.members["status"].iloc[row] == "diverged":
+                fix = "This one diverged in the search: a refit retrains only settings that did not."
+            else:
+                fix = self._no_refit_yet() if not refit else f"Raise refit= to keep more than {len(refit)}."
             raise ValueError(f"row {row} has no trained model: only refit settings keep their weights "
-                             f"(rows {refit}). " + (self._no_refit_yet() if not refit else
-                                                   f"Raise refit= to keep more than {len(refit)}."))
+                             f"(rows {refit}). {fix}")
         return self.models[row]
 
     def _no_refit_yet(self) -> str:
