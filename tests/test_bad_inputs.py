@@ -95,6 +95,21 @@ class ConvNet(nn.Module):  # takes images (n, height, width, channels), not flat
         return nn.Dense(2)(nn.Conv(2, (3, 3))(x).reshape((x.shape[0], -1)))
 
 
+class NormalisedOnlyInTraining(nn.Module):  # BatchNorm's statistics made only when training
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.Dense(4)(x)
+        return nn.Dense(2)(nn.BatchNorm(use_running_average=False)(h) if train else h)
+
+
+class NnxDropoutOfAnotherStream(nnx.Module):
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.out, self.drop = nnx.Linear(3, 2, rngs=rngs), nnx.Dropout(0.2, rng_collection="noise", rngs=rngs)
+
+    def __call__(self, x):
+        return self.out(self.drop(x))
+
+
 class NnxNet(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs):
         self.out = nnx.Linear(3, 2, rngs=rngs)
@@ -393,6 +408,10 @@ CASES = [
      lambda t: tune(model=vt.Linen(lambda features=4: Net()), run_dir=str(t / "run"), refit=1), TypeError,
      ["run_dir=", "refit=1) saves the refit's trained models, and Linen(<lambda>): the model cannot be pickled",
       "define it at the top level of a module"]),
+    ("linen-variable-made-only-in-training", lambda t: tune(model=vt.Linen(NormalisedOnlyInTraining)), ValueError,
+     ["ScopeCollectionNotFound", "a variable its initialisation did not make", "Create every variable in both modes"]),
+    ("nnx-another-random-stream", lambda t: tune(model=vt.Nnx(NnxDropoutOfAnotherStream)), ValueError,
+     ["vt.Nnx(NnxDropoutOfAnotherStream) fails when built: KeyError", "one random stream, 'dropout'"]),
     ("tune-even-batches-text", lambda t: tune(even_batches="yes"), TypeError,
      ["even_batches='yes': give True or False"]),
     ("tune-resume-without-run-dir", lambda t: tune(resume=True), ValueError,

@@ -332,7 +332,8 @@ class BuiltFlaxModel(BuiltModel):
         """The likely fix for a module's error on its first call: random streams, integer inputs,
         a string where a function goes, else the input's shape."""
         text = str(err)
-        if "PRNG" in text or "RngStream" in text or isinstance(err, flax.errors.InvalidRngError):
+        if ("PRNG" in text or "RngStream" in text or "no `rngs` argument" in text
+                or isinstance(err, flax.errors.InvalidRngError)):
             train = ("" if self.adapter != "Linen" or mode_keyword(getattr(self.module, "__call__", self.module)) else
                      " It also needs a `train: bool = False` argument in __call__ (pass deterministic=not train to "
                      "nn.Dropout): vmaptune passes train=True in the training step and train=False to evaluate, "
@@ -343,6 +344,10 @@ class BuiltFlaxModel(BuiltModel):
         if "integer" in text.lower() and dtype.startswith("float"):
             return ("The module wants integers (token ids for nn.Embed): make the vt.Dataset from "
                     "X.astype('int32'); vmaptune keeps integer inputs as they are.")
+        if isinstance(err, flax.errors.ScopeCollectionNotFound):
+            return ("The module reads a variable its initialisation did not make (one created only when "
+                    "training, under `if train:`): vmaptune initialises with train=False. Create every "
+                    "variable in both modes (nn.BatchNorm(use_running_average=not train) in every call).")
         if "'str' object is not callable" in text:
             return ("A field the module calls got a string from the space (vt.Choice(['relu', 'tanh'])): keep "
                     "the field a str and look the function up inside, e.g. getattr(nn, self.activation)(x).")

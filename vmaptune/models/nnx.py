@@ -77,7 +77,13 @@ class BuiltNnx(BuiltFlaxModel):
 
     def _module(self, hp: Mapping[str, jax.Array], params_key, dropout_key) -> nnx.Module:
         rngs = nnx.Rngs(params=params_key, dropout=dropout_key)
-        model = self.module(**self.module_kwargs(hp), rngs=rngs)
+        try:
+            model = self.module(**self.module_kwargs(hp), rngs=rngs)
+        except (KeyError, AttributeError) as err:
+            if "RngStream" not in str(err):
+                raise
+            raise ValueError(f"{self.name()} fails when built: {type(err).__name__}: {err}\n{self._fix_for(err, '', ())}"
+                             ) from err
         if not isinstance(model, nnx.Module):  # a factory's result
             name = getattr(self.module, "__name__", repr(self.module))
             fix = f"use vt.Linen({name}) for a flax.linen module" if isinstance(model, nn.Module) else \
