@@ -157,7 +157,7 @@ CASES = [
     ("data-y-continuous-for-classes", lambda t: vt.Dataset.from_arrays(X, Y_REG, "classification"), ValueError,
      ["y holds non-integer numbers", "task='regression'"]),
     ("data-y-one-class", lambda t: vt.Dataset.from_arrays(X, np.zeros(40), "classification"), ValueError,
-     ["y has a single class [0]", "at least 2"]),
+     ["y has a single class [0.0]", "at least 2"]),
     ("data-y-inf-regression", lambda t: vt.Dataset.from_arrays(X, np.where(np.arange(40) == 3, np.inf, Y_REG),
                                                                 "regression"), ValueError,
      ["y has 1 NaN or infinite values", "row 3", "drop those rows"]),
