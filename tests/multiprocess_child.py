@@ -1,7 +1,7 @@
 """One process of a multi-process search, run by tests/test_multiprocess.py:
 
     python tests/multiprocess_child.py [--at-chunk N --do kill|fail|interrupt|terminate --in-process I|all]
-                                       [--join HOST:PORT N I] [--on-round-fails] -- VMAPTUNE_RUN_ARGS...
+                                       [--join HOST:PORT N I] [--on-round-fails | --on-round-in-process-0] -- VMAPTUNE_RUN_ARGS...
 
 Runs `vmaptune run ...` (the command a user runs on each host). --join starts JAX's distributed
 runtime here with short timeouts (so a test of a failing process ends in seconds, not JAX's
@@ -33,6 +33,7 @@ def main() -> int:
     parser.add_argument("--in-process", default="all")
     parser.add_argument("--join", nargs=3, default=None)
     parser.add_argument("--on-round-fails", action="store_true")
+    parser.add_argument("--on-round-in-process-0", action="store_true")
     args = parser.parse_args(argv[:split])
     if args.join:
         address, count, index = args.join
@@ -69,6 +70,14 @@ def main() -> int:
         def failing_on_round(results):
             raise RuntimeError(f"test on_round failure after round {int(results.members['round'].max())}")
         vt.tune = lambda *a, **k: tune(*a, **{**k, "on_round": failing_on_round})
+    if args.on_round_in_process_0:  # a callback given to process 0 alone (it runs only there anyway)
+        import vmaptune as vt
+
+        tune = vt.tune
+
+        def print_round(results):
+            print(f"on_round after round {int(results.members['round'].max())}", flush=True)
+        vt.tune = lambda *a, **k: tune(*a, **{**k, "on_round": print_round if jax.process_index() == 0 else None})
     return cli.main(argv[split + 1:])
 
 

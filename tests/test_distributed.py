@@ -250,10 +250,11 @@ def test_a_process_that_never_comes_to_an_exchange_is_said_as_process_lost(monke
 
 
 SCALE = 1.0
+CHOICES = (optax.sgd, object())  # objects whose repr holds an address: another in every process
 
 
 def _optimizer_reading_a_global(hp):
-    return optax.sgd(hp["learning_rate"] * SCALE)
+    return CHOICES[0](hp["learning_rate"] * SCALE)
 
 
 def test_processes_given_different_functions_of_one_name_are_told_apart(monkeypatch):
@@ -267,6 +268,8 @@ def test_processes_given_different_functions_of_one_name_are_told_apart(monkeypa
         return opt
     assert code_fingerprint(made(1.0)) == code_fingerprint(made(1.0)) != code_fingerprint(made(10.0))
     before = code_fingerprint(_optimizer_reading_a_global)
+    monkeypatch.setattr(sys.modules[__name__], "CHOICES", (optax.sgd, object()))  # (as another process sees it)
+    assert code_fingerprint(_optimizer_reading_a_global) == before
     monkeypatch.setattr(sys.modules[__name__], "SCALE", 10.0)
     assert code_fingerprint(_optimizer_reading_a_global) != before
     metric = vt.Metric("hits", "classification", lambda outputs, targets: (outputs.argmax(-1) == targets).mean())

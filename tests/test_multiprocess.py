@@ -158,7 +158,7 @@ def test_a_failing_process_ends_the_others_with_an_error(tmp_path):
     assert code0 != 0 and "distributed service detected fatal errors" in err0, err0[-3000:]
 
 
-def test_an_on_round_that_raises_in_process_0_stops_every_process_at_once(tmp_path):
+def test_on_round_runs_in_process_0_and_its_error_stops_every_process_at_once(tmp_path):
     """on_round runs in process 0; its error is agreed on, so the others stop at that round's end with
     an error naming it instead of training on to wait for process 0 until JAX's shutdown timeout."""
     started = time.monotonic()
@@ -167,6 +167,12 @@ def test_an_on_round_that_raises_in_process_0_stops_every_process_at_once(tmp_pa
     assert code1 != 0 and "on_round raised in process 0 after round 0" in err1, err1[-3000:]
     assert "test on_round failure" not in err1  # (process 1 never called it)
     assert time.monotonic() - started < 120
+    # given to process 0 alone, it runs there after each round, and the processes' exchanges still pair up
+    (tmp_path / "alone").mkdir()
+    out = launch(tmp_path / "alone", "random", flags=False, child=("--on-round-in-process-0",))
+    succeeded(out)
+    assert "on_round after round 0" in out[0][1] and "on_round after round 1" in out[0][1]
+    assert "on_round" not in out[1][1]
 
 
 def test_processes_started_differently_all_stop_at_once_naming_the_difference(tmp_path):

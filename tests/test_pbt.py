@@ -432,3 +432,26 @@ def test_pbt_keeps_structural_names_in_one_program_under_automatic_bucketing(dig
                      n_units=vt.Choice([8, 64]))
     result = vt.tune(vt.MLP(hidden=1), space, digits, vt.PBT(population=4, interval=1), epochs=2, progress=False)
     assert result.settings["programs"] == [1] and len(result) == 4
+
+
+@pytest.mark.parametrize("even", [False, True])
+def test_a_refit_whose_schedule_shrinks_the_batch_takes_every_step_of_the_smaller_batch(even):
+    """A replayed PBT lineage that copies a smaller batch_size mid-run: each epoch takes the steps of
+    the batch it trains with then (an epoch's steps were set by the starting batches: 2 of 25)."""
+    from vmaptune import refit
+    from vmaptune.program import Programs
+
+    data = vt.load_dataset("iris")
+    space = vt.Space(learning_rate=vt.Fixed(0.05), batch_size=vt.Choice([5, 64]))
+    model = vt.MLP(hidden=1, units=8)
+    programs = Programs(model, space, data, vt.build_program(model, space, data, even_batches=even), bucketing=False)
+    hp = {k: np.asarray(v) for k, v in space.numeric(space.encode([{"learning_rate": 0.05, "batch_size": 64}])).items()}
+    runs = []
+    train = refit._train_with_changes
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(refit, "_train_with_changes", lambda run, *a: (train(run, *a), runs.append(run)))
+        refit.refit_and_test(programs, hp, data, member_ids=np.array([0]), epochs=np.array([2]), schedule_epochs=2,
+                             seed=0, changes=[{1: {"batch_size": 5.0}}])
+    n = data.n_train + data.X_val.shape[0]
+    rows = (lambda b: n // -(-n // min(b, n))) if even else (lambda b: b)
+    assert int(np.asarray(runs[0].state.members.opt_state.inner_state.count)[0]) == n // rows(64) + n // rows(5)

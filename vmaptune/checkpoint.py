@@ -141,9 +141,16 @@ def code_fingerprint(fn: Any) -> str:
         except ValueError:  # (a cell not yet filled)
             continue
     for name, value in read:
-        if isinstance(value, (int, float, complex, str, bytes, bool, type(None), tuple)):
+        if _plain(value):  # (not an object's repr: it may hold an address, another in every process)
             digest.update(f"{name}={value!r};".encode())
     return f" code sha256 {digest.hexdigest()[:16]}"
+
+
+def _plain(value: Any) -> bool:
+    """A number, text or None, or a tuple of them: values whose repr is the same in every process."""
+    if isinstance(value, tuple):
+        return all(_plain(v) for v in value)
+    return isinstance(value, (int, float, complex, str, bytes, bool, type(None)))
 
 
 def data_fingerprint(data) -> str:

@@ -59,7 +59,10 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
     out: list[Refitted | None] = [None] * len(epochs)
     for program, members in programs.partition(numeric_hp, measured=False):
         hp = {k: v[members] for k, v in numeric_hp.items()}
-        smallest = int(np.min(np.asarray(hp["batch_size"]))) if program.variable_batch else program.batch_size
+        # (the smallest batch it trains with sets an epoch's steps: a change may bring a smaller one)
+        later = [c["batch_size"] for m in members for c in (changes[m] if changes else {}).values() if "batch_size" in c]
+        smallest = int(np.min(np.r_[np.asarray(hp["batch_size"]), later])) if program.variable_batch else \
+            program.batch_size
         program = program.replace(early_stopping=None, evaluate=False, min_batch_size=smallest)
         budget = epochs[members]
         run = PopulationRun(program, hp, arrays, member_ids=member_ids[members], seed=seed,

@@ -315,8 +315,9 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                     if run_dir is not None:
                         with _writing(run_dir):
                             so_far.save(run_dir, overwrite=True)
-                    if on_round is not None:
-                        _on_round_everywhere(on_round, so_far, run_dir)
+                if on_round is not None or process_count() > 1:  # (on_round may be given in process 0 only)
+                    _on_round_everywhere(on_round, so_far if on_round is not None else None, run_dir,
+                                         history.rounds - 1)
         results = history.results()
         _warn_if_failed(results)
         # a finished run resumed trains no round: its refit, saved with it, is read back, not redone
@@ -515,20 +516,21 @@ def _carry_results(err: Exception, results: Results, what: str) -> str:
     return f" {what} are the error's `results` attribute (`except Exception as e: e.results`)."
 
 
-def _on_round_everywhere(on_round, so_far: Results, run_dir: str | None) -> None:
-    """on_round in process 0 only (one export, one print per round); its error stops every process
-    together: the others would train on and wait for process 0 in the next exchange until JAX's
-    shutdown timeout (minutes) ended them without a word of why."""
+def _on_round_everywhere(on_round, so_far: Results | None, run_dir: str | None, round_index: int) -> None:
+    """on_round in process 0 only (one export, one print per round), whether every process was
+    given it or process 0 alone; its error stops every process together: the others would train
+    on and wait for process 0 in the next exchange until JAX's shutdown timeout (minutes) ended
+    them without a word of why. Called in every process of several (the exchange is in each)."""
     error = None
-    if is_primary():
+    if is_primary() and on_round is not None:
         try:
             _call_on_round(on_round, so_far, run_dir)
         except Exception as err:
             error = err
     if any_process(error is not None) and error is None:
-        raise RuntimeError(f"vmaptune: on_round raised in process 0 after round {int(so_far.members['round'].max())} "
-                           f"(process 0's output says why); every process stops. The run is saved up to this round "
-                           f"where a run_dir was given: start every process again with resume=True.")
+        raise RuntimeError(f"vmaptune: on_round raised in process 0 after round {round_index} (process 0's output "
+                           f"says why); every process stops. The run is saved up to this round where a run_dir was "
+                           f"given: start every process again with resume=True.")
     if error is not None:
         raise error
 
