@@ -816,3 +816,44 @@ def test_token_ids_past_the_embeddings_table_are_named_before_anything_compiles(
                                          r"num_embeddings > 15"):
         vt.build_program(vt.Linen(MaxPooledAttention), space, data)
     assert vt.build_program(vt.Linen(MaxPooledAttention), space, token_sequences()).model is not None
+
+
+class NormalisedMLP(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.BatchNorm(use_running_average=not train)(nn.relu(nn.Dense(8)(x)))
+        return nn.Dense(3)(h)
+
+
+def test_batchnorm_members_of_folds_of_other_sizes_share_an_even_batch_and_none_is_padded(tmp_path):
+    """even_batches (PopulationSearchCV's batching) over folds of 30, 60 and 90 rows: a model whose
+    statistics each batch updates evens every member's batch over the fewest rows, so no member's
+    batch is padded (padded rows weigh 0 in the loss, not in BatchNorm's statistics): each member
+    equals itself trained alone on its fold's rows with that batch."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    from helpers import run_population
+    from vmaptune.search import Search, Settings
+
+    data = vt.load_dataset("iris")
+    model, space = vt.Linen(NormalisedMLP), vt.Space(learning_rate=vt.Fixed(0.05))
+    splits = vt.cv_splits.resolve_cv(TimeSeriesSplit(3), data)[1]
+    settings = Settings.check(epochs=2, seed=0, batch_size=400, chunk_epochs=1, shared_order=True, bucketing=False,
+                              early_stopping=None, cv=3, seeds=1, refit=0, devices=1, member_block=None, splits=splits,
+                              evaluate_every=1, even_batches=True)
+    search = Search(model, space, data, vt.RandomSearch(population=3), settings)
+    arrays, program = search.arrays, search.program
+    assert arrays.fold_rows == (30, 60, 90) and program.even_over == 30
+    assert program.padded_batch(arrays.n_train, arrays.fold_rows) == 30  # (one step of a 30-row fold, two of 60)
+    hp = space.numeric(space.encode([{"learning_rate": 0.05}] * 3))
+    together = run_population(program, hp, arrays, np.arange(3), epochs=2, fold=np.arange(3))
+    X, y = data.pool()
+    for f, n in enumerate(arrays.fold_rows):
+        rows, held = np.asarray(arrays.train_rows[f, :n]), np.asarray(arrays.val_rows[f])
+        scaled = lambda a: (a - arrays.scaling.x_shift[f]) / arrays.scaling.x_scale[f]  # noqa: E731
+        alone = run_population(program, space.numeric(space.encode({"learning_rate": 0.05})),
+                               engine.DataArrays(scaled(X[rows]), y[rows], scaled(X[held]), y[held]), np.array([f]),
+                               epochs=2)
+        for a, b in zip(jax.tree.leaves((take(together.state.members.params, f), take(together.state.members.model_state, f))),
+                        jax.tree.leaves((take(alone.state.members.params, 0), take(alone.state.members.model_state, 0)))):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)

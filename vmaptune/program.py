@@ -52,6 +52,10 @@ class Program:
     min_batch_size: int  # the smallest member batch: it sets how many steps an epoch has
     variable_batch: bool = False  # members have their own batch sizes (controls.batch_size)
     even_batches: bool = False  # a batch b on n rows steps n // ceil(n / b) rows (rows_per_step)
+    # with even_batches, the rows every member's batch is evened over when not its own (0): a model
+    # whose state each batch updates (BatchNorm) would take a padded batch's rows into it, so
+    # members of folds of other sizes share the batch of the fewest rows (Search sets it)
+    even_over: int = 0
     shared_order: bool = True  # members see the same minibatch order
     early_stopping: EarlyStopping | None = None
     evaluate: bool = True  # score on validation data every epoch (off for refits: test is read once, after)
@@ -85,6 +89,8 @@ class Program:
         rows // (rows per step) steps."""
         if not self.even_batches:
             return batch
+        if self.even_over:
+            rows = xp.minimum(rows, self.even_over)
         steps = -(-rows // xp.minimum(batch, rows))
         return rows // steps
 
@@ -343,7 +349,7 @@ class Programs:
         # member's padded rows into it: members of different batch sizes never share a program,
         # when the space's batch sizes are a few options (a range would compile one program per
         # size drawn) and the strategy does not need one program (PBT copies members).
-        stateful = base.variable_batch and _updates_state(base.model, space)
+        stateful = base.variable_batch and updates_state(base.model, space)
         options = "batch_size" in space and hasattr(space["batch_size"], "options")
         self.exact_batches = stateful and options and not one_program
         if stateful and not self.exact_batches:
@@ -448,7 +454,7 @@ class Programs:
         return [(self.program(group), 1 << max(len(m) - 1, 0).bit_length(), len(m)) for group, m in groups]
 
 
-def _updates_state(model: BuiltModel, space: Space) -> bool:
+def updates_state(model: BuiltModel, space: Space) -> bool:
     """Whether the model keeps state besides its parameters (BatchNorm's batch statistics, a
     counter): what the training step updates from each batch as a whole."""
     hp = one_member(space)  # (on the host, outside the trace)

@@ -63,7 +63,7 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
         later = [c["batch_size"] for m in members for c in (changes[m] if changes else {}).values() if "batch_size" in c]
         smallest = int(np.min(np.r_[np.asarray(hp["batch_size"]), later])) if program.variable_batch else \
             program.batch_size
-        program = program.replace(early_stopping=None, evaluate=False, min_batch_size=smallest)
+        program = program.replace(early_stopping=None, evaluate=False, min_batch_size=smallest, even_over=0)
         budget = epochs[members]
         run = PopulationRun(program, hp, arrays, member_ids=member_ids[members], seed=seed,
                             epochs=max(int(schedule_epochs), int(budget.max())), budget=budget, order="refit")

@@ -23,7 +23,7 @@ from vmaptune.initialise import initialise_together
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
 from vmaptune.memory import parse_bytes
-from vmaptune.program import Programs, build_program, check_bucketing, one_member
+from vmaptune.program import Programs, build_program, check_bucketing, one_member, updates_state
 from vmaptune.refit import refit_and_test
 from vmaptune.cv_splits import Splits
 from vmaptune.replicas import Replicas, cv_arrays
@@ -175,6 +175,9 @@ class Search:
             cv_arrays(data, settings.cv, settings.seed, stop_fraction, settings.splits)[0]
         _check_scorable(self.program.metric.name, self.arrays, settings.cv,
                         np.asarray(data.y_test) if settings.refit else None)
+        if settings.even_batches and self.arrays.fold_rows is not None and updates_state(self.program.model, space):
+            # (BatchNorm: no member's batch padded beside the larger folds')
+            self.program = self.program.replace(even_over=self.arrays.fewest_rows)
         # a fold trains on fewer rows than the training split build_program checked the batch against
         largest, fold_rows = self.program.batch_size, self.arrays.fewest_rows
         if settings.cv is not None and largest > fold_rows and not settings.even_batches:
