@@ -315,10 +315,26 @@ def test_a_row_of_weight_two_trains_as_that_row_twice():
 
 @pytest.mark.parametrize("scale", [1.0, 3.0])
 def test_equal_weights_train_as_none_under_cv_minibatches_and_a_refit(scale):
-    """Every row weighing `scale`: the loss is a weighted mean, so nothing changes (1: bit for bit)."""
+    """Every row weighing `scale`: the loss is a weighted mean, so nothing changes (up to float32 rounding:
+    the weighted program sums a batch in an order of its own, a last bit apart on some orders of rows)."""
     space = vt.Space(learning_rate=vt.LogUniform(0.01, 0.1), batch_size=vt.Choice([16, 32]))
     runs = [vt.tune(vt.MLP(hidden=1, units=8), space, _iris_split(weights), vt.RandomSearch(population=4), epochs=3,
                     cv=3, refit=1, progress=False) for weights in (None, np.full(100, scale))]
     for name in ("train_loss", "val_loss"):
-        np.testing.assert_allclose(runs[0].curves[name], runs[1].curves[name], rtol=0 if scale == 1 else 1e-5)
-    np.testing.assert_allclose(runs[0].members["score"], runs[1].members["score"], rtol=0 if scale == 1 else 1e-5)
+        np.testing.assert_allclose(runs[0].curves[name], runs[1].curves[name], rtol=1e-6 if scale == 1 else 1e-5)
+    np.testing.assert_allclose(runs[0].members["score"], runs[1].members["score"], rtol=1e-6 if scale == 1 else 1e-5)
+
+
+def test_a_fold_trains_as_it_would_with_no_other_fold_beside_it():
+    """A fold's training order comes from the seed and its own rows: fold k of a search over all your
+    splits equals a search over that split alone (the order was drawn from one stream across the
+    folds, so it depended on how many came before)."""
+    from sklearn.model_selection import KFold
+
+    data = vt.load_dataset("iris")
+    pairs = list(KFold(4, shuffle=True, random_state=0).split(np.arange(len(data.pool()[1]))))
+    kw = dict(epochs=2, batch_size=16, progress=False, metric="neg_log_loss", bucketing=False)
+    space = vt.Space(learning_rate=vt.Fixed(0.05))
+    every = vt.tune(vt.MLP(hidden=1, units=8), space, data, vt.RandomSearch(population=1), cv=pairs, **kw)
+    alone = vt.tune(vt.MLP(hidden=1, units=8), space, data, vt.RandomSearch(population=1), cv=[pairs[2]], **kw)
+    assert every.curves["split_scores"][0][2] == alone.curves["split_scores"][0][0]

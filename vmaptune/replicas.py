@@ -16,6 +16,7 @@ given new values together, and a copy takes the source setting's state fold by f
 from __future__ import annotations
 
 import dataclasses
+import zlib
 
 import jax.numpy as jnp
 import numpy as np
@@ -182,17 +183,18 @@ def _fold_rows(data: Dataset, folds: int, seed: int, splits: Splits | None) -> t
     """Each fold's (held-out rows, training rows), and the (n_pool,) fold assignment (None for
     folds you gave: a row may be held out by several or none). The held-out rows keep their order
     (yours, or the pool's): a metric of yours may read them in order (differences over time); the
-    training rows are in random order."""
-    rng = np.random.default_rng(seed + 1)
+    training rows are in random order, drawn from the seed and the rows themselves: a fold trains
+    on the same order whatever other folds are beside it (a search over one of your splits equals
+    that split's fold in a search over all of them)."""
     if splits is not None:
         held, train = [val for _, val in splits.pairs], [train for train, _ in splits.pairs]
     else:
         fold = data.folds(folds, seed)
         held = [np.flatnonzero(fold == f) for f in range(folds)]
         train = [np.flatnonzero(fold != f) for f in range(folds)]
-    for h in held:  # (draws that once chose a larger fold's scored rows: the training rows keep their order)
-        rng.permutation(len(h))
-    return held, [rng.permutation(t) for t in train], None if splits is not None else fold
+    order = [np.random.default_rng([seed + 1, zlib.crc32(np.asarray(t, np.int64).tobytes())]).permutation(t)
+             for t in train]
+    return held, order, None if splits is not None else fold
 
 
 def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None = None,
