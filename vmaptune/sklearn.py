@@ -205,7 +205,7 @@ class _Network(BaseEstimator):
         hyperparameters = self._hyperparameters()
         _check_parameter_ranges(type(self).__name__, {**hyperparameters, "patience": self.patience})
         space = Space({k: self._fixed(k, v) for k, v in hyperparameters.items()})
-        program = build_program(self._model(), space, data, batch_size=even_batch(self.batch_size, data.n_train),
+        program = build_program(self._model(), space, data, batch_size=_batch(self.batch_size), even_batches=True,
                                 early_stopping=self._stopping(data), devices=1, member_block=0)
         program = program.replace(evaluate=bool(self.early_stopping))
         hp = space.numeric(space.encode([{k: d.value for k, d in space.items()}]))
@@ -1008,17 +1008,10 @@ def _refuse_fit_params(owner: str, fit_params: Mapping[str, Any], params: Mappin
 
 def _batch(batch_size: "int | str") -> int:
     """An estimator's batch_size as a number (scikit-learn's "auto": min(200, rows), the rows
-    being clipped by the even batches the estimators train in)."""
+    being clipped by the even batches the estimators train in: as many steps as scikit-learn's
+    MLP takes, ceil(rows / batch_size), of one size, Program.rows_per_step; whole batches of 200
+    would train on 200 of 399 rows)."""
     return 200 if batch_size == "auto" else int(batch_size)
-
-
-def even_batch(batch_size: "int | str", rows: int) -> int:
-    """The estimators' batch: as many steps per epoch as scikit-learn's MLP takes (ceil(rows /
-    batch_size), its last batch partial), of equal size, so an epoch trains on all but fewer than
-    a step's count of rows (the engine's batches are whole: 399 rows at 200 would train on 200)."""
-    rows = int(rows)
-    steps = -(-rows // max(1, min(_batch(batch_size), rows)))
-    return rows // steps
 
 
 #: A sparse X whose dense copy (float64 on the host, then float32 on the device) would pass this many
