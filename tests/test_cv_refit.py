@@ -134,6 +134,15 @@ def test_refit_scores_the_test_split_which_never_changes_the_selection(digits):
     assert again.test_score < 0.3
 
 
+def test_refit_true_is_one_refit_as_in_scikit_learn(digits):
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1))
+    one = vt.tune(MODEL, space, digits, vt.RandomSearch(population=3), refit=True, **KW)
+    assert one.members["test_score"].notna().sum() == 1
+    assert one.test_score == vt.tune(MODEL, space, digits, vt.RandomSearch(population=3), refit=1, **KW).test_score
+    none = vt.tune(MODEL, space, digits, vt.RandomSearch(population=3), refit=False, **KW)
+    assert "test_score" not in none.members
+
+
 def test_a_refit_member_trains_as_alone_whatever_is_refit_beside_it(digits):
     """Each refit member follows its learning-rate schedule over the search's epochs for its own
     best epochs: refit=1 and refit=3 give the best setting the same weights bit for bit (its

@@ -78,8 +78,9 @@ class Settings:
                              f"split, and results score the test split apart. Add cv=3, or drop validation_fraction.")
         if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
             raise ValueError(f"seeds={seeds!r}: use an integer >= 1 (initialisations per setting).")
-        if isinstance(refit, bool) or not isinstance(refit, numbers.Integral) or refit < 0:
-            raise ValueError(f"refit={refit!r}: use the number of best settings to retrain and test (0 = none).")
+        if not isinstance(refit, numbers.Integral) or refit < 0:  # (True / False: scikit-learn's 1 / 0)
+            raise ValueError(f"refit={refit!r}: use the number of best settings to retrain and test (0 = none; "
+                             f"True is 1).")
         kwargs["max_memory"] = parse_bytes("max_memory", kwargs.get("max_memory"))
         return cls(**{**kwargs, "seed": seed, "seeds": int(seeds), "refit": int(refit),
                       "cv": None if cv is None else int(cv),
