@@ -77,6 +77,34 @@ def test_each_brackets_model_fits_by_maximum_likelihood_over_the_whole_space(mod
     assert (proposer.population, proposer.rounds) == (5, 3)
 
 
+def diverging_above(hp, budget):
+    """Better with a larger learning rate, up to 0.05, above which every run diverges (NaN): the
+    best learning rate lies just below divergence, as it often does."""
+    lr, x = np.asarray(hp["lr"], float), np.asarray(hp["x"], float)
+    return np.where(lr > 0.05, np.nan, np.log10(lr) - 0.5 * (x - 0.5) ** 2 + 0.01 * budget)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_model_learns_where_runs_diverge(seed):
+    """Failed runs are observations ranked last (BOHB keeps a crash as the worst loss), and the
+    model of budget B sees the runs that failed before B (never promoted, they have no score at B).
+    Before, the model saw finite scores only and proposed 14 diverging members of 15."""
+    space = vt.Space(lr=vt.LogUniform(1e-4, 1.0), x=vt.Uniform(0.0, 1.0))
+    strategy = vt.BOHB(max_epochs=27, eta=3, **FAST)
+    state, diverged = strategy.init(space, jax.random.key(seed)), {True: [], False: []}
+    for k in range(100):
+        if strategy.done(state):
+            break
+        hp, state = strategy.ask(state, jax.random.key(100 * seed + k))
+        if state.rung == 0:
+            for from_model in (True, False):
+                diverged[from_model] += list(np.asarray(hp["lr"])[state.from_model == from_model] > 0.05)
+        state = strategy.tell(state, hp, diverging_above(hp, state.budget))
+    assert np.isnan(state.observed_score).sum() >= 5  # the failures are kept, at the budget they failed at
+    assert len(diverged[True]) == 15 and sum(diverged[True]) <= 2
+    assert sum(diverged[False]) >= 8  # (about 30 % of the random members: the space's share above 0.05)
+
+
 def test_random_fraction_one_is_hyperband():
     asked, _ = run(vt.BOHB(max_epochs=9, eta=3, random_fraction=1.0, **FAST), 0)
     assert all(s.from_model.sum() == 0 and s.model_budget == 0 for s in asked[:1])

@@ -177,6 +177,35 @@ def test_failed_members_are_never_kept():
     assert strategy.done(state)  # nobody left to continue
 
 
+def test_failures_at_one_rung_never_shrink_the_later_rungs_below_the_plan():
+    """Li et al. keep floor(n_i / eta) of the planned n_i: failed members leave their places to the
+    rung's others. Each rung kept a third of whoever was told (27 -> 7 finite -> 2 -> 0), and no
+    member reached max_epochs although two finite ones reached rung 2."""
+    strategy = SuccessiveHalving(population=27, eta=3, max_epochs=27)
+    state = strategy.init(vt.Space(x=vt.Uniform(0.0, 1.0)), jax.random.key(0))
+    asked = []
+    while not strategy.done(state):
+        hp, state = strategy.ask(state, jax.random.key(len(asked) + 1))
+        asked.append((len(state.ids), state.budget))
+        scores = np.asarray(hp["x"], np.float32)
+        if state.rung == 0:
+            scores[:20] = np.nan  # 20 of 27 diverge in the first rung
+        state = strategy.tell(state, hp, scores)
+    assert asked == [(27, 1), (7, 3), (3, 9), (1, 27)]
+    # inside vt.tune: the decisions at each rung's budget
+    from test_pbt import made_up_snapshot
+
+    strategy = SuccessiveHalving(population=9, eta=3)
+    hp, state = strategy.ask(strategy.init(SPACE), jax.random.key(0))
+    state, _ = strategy.begin_training(state, vt.TrainingContext(9))
+    numeric = SPACE.numeric(hp)
+    scores = np.asarray([np.nan, 0.2, np.nan, np.nan, 0.9, np.nan, np.inf, np.nan, np.nan], np.float32)
+    state, decision = strategy.decide(state, made_up_snapshot(scores, numeric, epochs_done=1, epochs=9))
+    assert decision.keep.tolist() == [1, 4]  # 3 places, 2 finite members
+    state, decision = strategy.decide(state, made_up_snapshot(scores, numeric, epochs_done=3, epochs=9))
+    assert decision.keep.tolist() == [4]  # the last rung's 1 place (2 // 3 gave it to nobody)
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda: SuccessiveHalving(eta=1), r"eta must be an integer >= 2, got eta=1.*try eta=3"),
     (lambda: SuccessiveHalving(eta=2.5), r"eta must be an integer >= 2, got eta=2.5"),

@@ -167,6 +167,9 @@ def test_perturbations_move_each_parameter_in_its_own_scale():
     assert int(perturb(vt.IntLogUniform(1, 512), x(1, jnp.int32), up)[0]) == 2
     assert int(perturb(vt.IntLogUniform(1, 512), x(100, jnp.int32), down)[0]) == 80
     assert int(perturb(vt.Choice([16, 32, 64]), x(1, jnp.int32), up)[0]) == 2  # the next option
+    # the neighbour by value, whatever the list's order: 128 is the largest of [128, 32, 64]
+    assert perturb(vt.Choice([128, 32, 64]), x([0, 1, 2], jnp.int32)[0], up).tolist() == [0, 2, 0]
+    assert perturb(vt.Choice([128, 32, 64]), x([0, 1, 2], jnp.int32)[0], down).tolist() == [2, 1, 1]
     assert int(perturb(vt.Choice(["relu", "tanh"]), x(1, jnp.int32), down)[0]) == 1  # names: only resampled
     assert float(perturb(vt.Fixed(0.5), x(0.5), up)[0]) == 0.5
 

@@ -30,7 +30,7 @@ class BOHBState(HalvingState):
     """HalvingState plus every observation so far (of the brackets before the current one).
 
     observed_hp: dict name -> (N,) the observed members' values; observed_budget: (N,) int32 the
-    epochs each score was measured at; observed_score: (N,) float32 (finite only).
+    epochs each score was measured at; observed_score: (N,) float32 (NaN / inf: a failed member).
     from_model: (n_0,) bool, which members of the current bracket the model proposed.
     folded: how many brackets' scores are in the observations.
     model_budget: the budget whose observations proposed the current bracket (0: none, all random).
@@ -126,12 +126,15 @@ class BOHB(Hyperband):
         return hp, state.replace(from_model=np.arange(n) < n_model, model_budget=int(budget))
 
     def _fold(self, state: BOHBState) -> BOHBState:
-        """Adds the finished bracket's scores (one per rung a member reached) to the observations."""
+        """Adds the finished bracket's scores (one per rung a member reached) to the observations,
+        failed ones (NaN / inf) too: the model's `failed` policy ranks them last (BOHB keeps a
+        crashed run as the worst loss), so it learns where runs diverge."""
         if state.folded >= state.bracket:  # bracket 0 (nothing yet), or folded already
             return state
         scores = np.asarray(state.scores, np.float32)
         budgets = [r for _, r in state.plan[state.last_bracket]]
-        rung, member = np.nonzero(np.isfinite(scores))
+        evaluated = np.arange(scores.shape[0])[:, None] <= np.asarray(state.reached)[None, :]
+        rung, member = np.nonzero(evaluated)
         observed_hp = {n: np.concatenate([state.observed_hp[n], np.asarray(state.hp[n])[member]])
                        for n in state.observed_hp}
         return state.replace(observed_hp=observed_hp,
@@ -141,12 +144,15 @@ class BOHB(Hyperband):
                              folded=state.bracket)
 
     def _model_budget(self, state: BOHBState) -> tuple[int, np.ndarray]:
-        """(the largest budget with at least min_points scores, their rows); (0, none) if no budget has."""
+        """(the largest budget with at least min_points scores, their rows); (0, none) if no budget has.
+        The rows add the members that failed at a smaller budget: a run that diverged by epoch b has
+        diverged at every later epoch, and as it was never promoted the model would otherwise never
+        see it (and propose its neighbours: the best learning rate often lies just below divergence)."""
         need = self._min_points(state)
-        for budget in sorted(set(state.observed_budget.tolist()), reverse=True):
-            rows = np.flatnonzero(state.observed_budget == budget)
-            if len(rows) >= need:
-                return int(budget), rows
+        budgets, failed = state.observed_budget, ~np.isfinite(state.observed_score)
+        for budget in sorted(set(budgets.tolist()), reverse=True):
+            if np.count_nonzero(budgets == budget) >= need:
+                return int(budget), np.flatnonzero((budgets == budget) | ((budgets < budget) & failed))
         return 0, np.zeros(0, np.int64)
 
     def member_columns(self, state: BOHBState) -> dict[str, np.ndarray]:

@@ -218,7 +218,8 @@ class _Halving(Strategy):
         return {k: np.asarray(v)[:n] for k, v in space.sample(key, max(n, self.population)).items()}
 
     def tell(self, state: HalvingState, hp: Mapping[str, jax.Array], scores) -> HalvingState:
-        """Scores of the rung's members at state.budget; keeps the top 1/eta for the next rung."""
+        """Scores of the rung's members at state.budget; keeps the best for the next rung (its
+        planned size: the top 1/eta of the rung as planned; never a failed member)."""
         n = state.space.check_population(hp)
         scores = check_scores(self.name, scores, n)
         if state.trained:  # vt.tune: the whole bracket was trained, rung after rung
@@ -232,8 +233,9 @@ class _Halving(Strategy):
         all_scores[state.rung, state.ids] = np.asarray(scores)
         reached[state.ids] = state.rung
         state = state.replace(scores=all_scores, reached=reached)
-        kept = keep_top(scores, n // self.eta)
-        if state.rung + 1 >= len(state.rungs) or len(kept) == 0:
+        last = state.rung + 1 >= len(state.rungs)
+        kept = keep_top(scores, 0 if last else self._next_rung_size(state))
+        if last or len(kept) == 0:
             return state.replace(bracket=state.bracket + 1, rung=0)
         return state.replace(ids=np.asarray(state.ids)[kept], rung=state.rung + 1)
 
@@ -284,7 +286,7 @@ class _Halving(Strategy):
         state = self._record_rung(state, snapshot)
         alive = np.asarray(state.ids)
         training = alive[~np.asarray(snapshot.stopped)[alive]]
-        kept = training[keep_top(self._rung_scores(snapshot)[training], len(alive) // self.eta)]
+        kept = training[keep_top(self._rung_scores(snapshot)[training], self._next_rung_size(state))]
         state = state.replace(ids=np.asarray(kept, np.int32), rung=state.rung + 1)
         return state, Decision(keep=kept)
 
@@ -294,6 +296,13 @@ class _Halving(Strategy):
         return state.replace(rung=len(state.rungs) - 1, trained=True, last_bracket=state.bracket,
                              row_epochs=state.row_epochs + snapshot.row_epochs,
                              member_epochs=state.member_epochs + snapshot.member_epochs)
+
+    @staticmethod
+    def _next_rung_size(state: HalvingState) -> int:
+        """The planned size of the next rung (Li et al.'s floor(n_i / eta) of the planned n_i): a
+        rung whose failed members were not kept fills the next from its other members, so failures
+        at one rung never shrink every rung after it below the plan."""
+        return state.rungs[state.rung + 1][0]
 
     def _rung_scores(self, snapshot: Snapshot) -> np.ndarray:
         """(n,) what the rung ranks by (rank_by); NaN for failed members."""

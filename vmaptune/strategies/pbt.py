@@ -11,7 +11,7 @@ Perturbing "in its own scale":
   LogUniform, IntLogUniform      x -> x * f                     (rounded for integers)
   OneMinusLogUniform             x -> 1 - (1 - x) * f           (momentum: f > 1 lowers it)
   Uniform, IntUniform            x -> low + (x - low) * f       (the offset from the lower bound)
-  Choice of numbers              the neighbouring option, up for f > 1, down for f < 1
+  Choice of numbers              the neighbouring option by value, up for f > 1, down for f < 1
   Choice of names                unchanged (such options have no order): only resampling moves it
   Fixed                          never changes
 Integers move at least one step; every value is clipped to its distribution's bounds.
@@ -91,7 +91,11 @@ def perturb(dist: Distribution, x: jax.Array, factor: jax.Array) -> jax.Array:
     if isinstance(dist, Choice):
         if not dist.is_numeric:
             return x
-        return jnp.clip(x + up.astype(x.dtype), 0, len(dist.options) - 1)
+        # the neighbour by value, whatever order the options are listed in
+        by_value = np.argsort(np.asarray(dist.options, np.float64), kind="stable")  # (k,) option of each rank
+        rank = jnp.asarray(np.argsort(by_value))[x]
+        moved = jnp.clip(rank + up.astype(rank.dtype), 0, len(dist.options) - 1)
+        return jnp.asarray(by_value, x.dtype)[moved]
     # Any other distribution: scale its position in the unit interval.
     return dist.from_unit(jnp.clip(dist.to_unit(x) * factor, 0.0, 1.0))
 
