@@ -72,6 +72,12 @@ def test_the_table_shows_none_where_unused_and_a_space_round_trips():
      r"the parent learning_rate=LogUniform\(.*\) takes continuous values; a condition needs one with a few values"),
     (lambda: DEEP.only_when("n_units_2", n_hidden=4), r"4 is not a value of n_hidden=IntUniform\(low=1, high=3\)"),
     (lambda: SPACE.only_when("optimizer", optimizer="sgd"), r"a hyperparameter cannot depend on itself"),
+    (lambda: SPACE.only_when("momentum", optimizer="adam"),  # a second call would drop the first unseen
+     r"only_when\('momentum', optimizer='adam'\): 'momentum' is already used only when optimizer=\['sgd'\]; a "
+     r"name takes one only_when, which may name several parents .*e.g. .only_when\('momentum', optimizer=\['adam'\]\)"),
+    (lambda: DEEP.only_when("n_units_3", n_units_2=8),
+     r"'n_units_3' is already used only when n_hidden=\[3\]; .* .only_when\('n_units_3', n_hidden=\[3\], "
+     r"n_units_2=\[8\]\)"),
     (lambda: SPACE.only_when("optimizer", momentum=0.9), r"takes continuous values"),
     (lambda: DEEP.only_when("n_hidden", n_units_2=8),
      r"'n_hidden' would depend on itself \('n_units_2' is already used only when 'n_hidden' takes some values\)"),

@@ -1,6 +1,7 @@
 """Cross-validation and repeats as population axes; refit and the test split; metrics."""
 
 import dataclasses
+import warnings
 import pickle
 
 import jax.numpy as jnp
@@ -376,3 +377,48 @@ def test_early_stopping_holds_out_each_folds_own_share(digits):
         trained = set(np.asarray(arrays.train_rows)[f, :arrays.fold_rows[f]].tolist())
         assert set(np.asarray(arrays.stop_rows)[f].tolist()) <= set(train.tolist()) - trained
         assert len(trained) == arrays.fold_rows[f]
+
+
+def test_a_settings_training_curve_runs_as_long_as_its_longest_split(diabetes):
+    """A fold that stopped early stands at its last training loss, as its validation score does:
+    the mean training curve and final_train_loss follow epochs_trained (they ended with the first
+    fold to stop, while status and the validation curve followed the last)."""
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1))
+    result = vt.tune(vt.MLP(), space, diabetes, vt.RandomSearch(population=8), epochs=12, cv=3, batch_size=32,
+                     early_stopping=vt.EarlyStopping(patience=2), progress=False, seed=0)
+    members, curves = result.members, result.curves["train_loss"]
+    trained = members["status"] != "diverged"
+    assert (members.loc[trained, "epochs_trained"] < 12).any()  # early stopping fired
+    finite = np.isfinite(curves).sum(axis=1)
+    np.testing.assert_array_equal(finite[trained], members.loc[trained, "epochs_trained"])
+    last = curves[np.arange(len(curves)), np.maximum(members["epochs_trained"] - 1, 0)]
+    np.testing.assert_allclose(members.loc[trained, "final_train_loss"], last[trained], rtol=1e-6)
+
+
+def test_a_fold_that_blew_up_to_a_huge_finite_score_reads_as_a_spread_without_an_overflow():
+    """Two folds of one setting scored -1e26 and -3e26 (a regression that blew up without going
+    non-finite): the spread is 1e26, computed without numpy's bare 'overflow encountered'."""
+    from vmaptune.replicas import Replicas
+
+    replicas = Replicas(population=1, folds=2)
+    curves = {"val_score": np.asarray([[-1e26], [-3e26]], np.float32), "train_loss": np.ones((2, 1), np.float32)}
+    final = {"diverged": np.zeros(2, bool), "stopped": np.zeros(2, bool),
+             "best_score": curves["val_score"][:, 0], "best_epoch": np.ones(2, np.int32)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status, _ = replicas.aggregate(final, curves)
+    np.testing.assert_allclose(status["score_std"], [1e26], rtol=1e-6)
+
+
+def test_a_splitter_that_shuffles_without_a_random_state_is_named_before_it_costs_a_resume(digits):
+    """Its folds differ at every call: the same seed gave other scores, and a run_dir of it was
+    refused on resume with 'a different settings.cv' though the call was the same."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    with pytest.warns(UserWarning, match=r"cv=StratifiedKFold\(.*\) gives other folds at every call .* cannot be "
+                                         r"resumed .* StratifiedKFold\(\.\.\., random_state=0\)"):
+        resolve_cv(StratifiedKFold(3, shuffle=True), digits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolve_cv(StratifiedKFold(3, shuffle=True, random_state=0), digits)
+        resolve_cv(KFold(3), digits)

@@ -221,7 +221,11 @@ def test_no_test_split_beside_your_own_validation_split():
     assert (data.n_train, data.X_val.shape[0], data.X_test.shape[0]) == (100, 20, 0)
     result = vt.tune(vt.MLP(units=4), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), data,
                      vt.RandomSearch(population=2), epochs=2, batch_size=20, refit=1, progress=False)
-    assert np.isnan(result.test_score) and result.best_model().predict(X[:5]).shape == (5,)
+    assert result.best_model().predict(X[:5]).shape == (5,) and np.isnan(result.members["test_score"][0:2]).all()
+    with pytest.raises(ValueError, match=r"no test score: the data set has no test split \(test_fraction=0\).* "
+                                         r"results.best_model\(\).score\(X, y\)"):
+        result.test_score
+    assert "test mse" not in result.summary()
     with pytest.raises(ValueError, match=r"test_fraction must be a number in \[0, 1\), got -0.1"):
         vt.Dataset.from_arrays(X, y, "regression", test_fraction=-0.1)
 

@@ -2,6 +2,7 @@
 another run, Ctrl-C keeps the round in progress, all-failed searches said loudly, memory planning."""
 
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -12,6 +13,8 @@ import time
 import warnings
 
 import chex
+import jax.numpy as jnp
+import optax
 import numpy as np
 import pandas as pd
 import pytest
@@ -721,6 +724,50 @@ def test_a_run_written_before_sources_were_recorded_still_resumes():
     assert "model" in spec_difference({"model": "Linen(Other)", "space": "s"}, now)
 
 
+def sgd(hp):
+    return optax.sgd(hp["learning_rate"])
+
+
+def adam(hp):
+    return optax.adam(hp["learning_rate"])
+
+
+def accuracy(out, y):
+    return jnp.mean(jnp.argmax(out, -1) == y)
+
+
+def negated_accuracy(out, y):
+    return -jnp.mean(jnp.argmax(out, -1) == y)
+
+
+@pytest.mark.parametrize("first, second, label", [
+    (dict(optimizer=sgd), dict(optimizer=adam), "settings.optimizer"),
+    (dict(metric=vt.Metric("mine", "classification", accuracy)),
+     dict(metric=vt.Metric("mine", "classification", negated_accuracy)), "settings.metric"),
+])
+def test_resume_with_another_function_of_the_same_name_is_refused(data, tmp_path, first, second, label):
+    """Your optimizer factory, metric or loss function is recorded by its code, not its name or repr:
+    resumed with another, the run would train its new rounds with Adam after SGD, or rank scores of
+    opposite signs in one table. The same functions resume."""
+    args = (MODEL, vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1)), data, vt.RandomSearch(population=2))
+    run_dir = str(tmp_path / "run")
+    done = vt.tune(*args, run_dir=run_dir, **first, **{**SMALL, "epochs": 1})
+    pd.testing.assert_frame_equal(vt.tune(*args, run_dir=run_dir, resume=True, **first, **{**SMALL, "epochs": 1}).members,
+                                  done.members)
+    with pytest.raises(ValueError, match=rf"different\n  {label}: saved .* code sha256 [0-9a-f]{{16}}\"\n"):
+        vt.tune(*args, run_dir=run_dir, resume=True, **second, **{**SMALL, "epochs": 1})
+
+
+def test_a_run_written_before_functions_were_recorded_by_their_code_still_resumes():
+    from vmaptune.checkpoint import spec_difference
+
+    now = {"settings": json.dumps({"metric": "mine code sha256 0123456789abcdef", "epochs": 3}, sort_keys=True)}
+    assert spec_difference({"settings": json.dumps({"metric": "mine", "epochs": 3}, sort_keys=True)}, now) == ""
+    assert "settings.metric" in spec_difference({"settings": json.dumps({"metric": "other", "epochs": 3})}, now)
+    assert "settings.metric" in spec_difference(
+        {"settings": json.dumps({"metric": "mine code sha256 fedcba9876543210", "epochs": 3})}, now)
+
+
 def test_a_round_checkpointed_before_epochs_trained_existed_still_makes_a_table(data, finished_run):
     from vmaptune.history import History
     result, _ = finished_run
@@ -969,3 +1016,92 @@ def test_a_run_directory_made_unwritable_mid_run_ends_the_process_at_once(tmp_pa
     finally:
         _immutable(str(run_dir), False)
     assert done.returncode == 0 and "raised: True" in done.stdout, done.stdout + done.stderr[-3000:]
+
+
+def test_ctrl_c_after_a_rounds_training_while_its_strategy_is_told_keeps_the_round(data, monkeypatch):
+    """Ctrl-C in the moment between a round's training and its report (the strategy's tell): the
+    trained round comes back (status 'interrupted': the strategy was not told). It was lost: round
+    0 said 'interrupted before any member trained', a later round went missing."""
+    tell, calls = vt.RandomSearch.tell, {"n": 0}
+
+    def ctrl_c_in_second_tell(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return tell(self, *a, **k)
+
+    monkeypatch.setattr(vt.RandomSearch, "tell", ctrl_c_in_second_tell)
+    whole_rounds = vt.RandomSearch(population=4, rounds=3)
+    with pytest.warns(UserWarning, match=r"interrupted: returning 1 finished round\(s\) and 4 members of the round"):
+        results = vt.tune(MODEL, SPACE, data, whole_rounds, **SMALL)
+    members = results.members
+    assert members["round"].tolist() == [0] * 4 + [1] * 4 and results.settings["interrupted"]
+    assert (members.loc[members["round"] == 1, "status"] == "interrupted").all()
+    assert members.loc[members["round"] == 1, "score"].notna().all()  # trained to the end: scored
+
+
+@pytest.mark.parametrize("stop_in", ["a new round", "the refit"])
+def test_searching_on_with_the_same_refit_keeps_the_old_refit_until_the_new_one_replaces_it(data, tmp_path,
+                                                                                           monkeypatch, stop_in):
+    """A finished run with refit=1 searches on (2 -> 4 rounds, refit=1 again) and is stopped at
+    once in its second new round (the first is saved) or in its refit: the old refit's model and test score are still in the
+    run (they were deleted at the first new round's save), and the resumed search equals the
+    search on that was never stopped (whose refit is of the best of all rounds)."""
+    from vmaptune import search as searches
+
+    args = (MODEL, SPACE, data)
+    finished = str(tmp_path / "finished")
+    vt.tune(*args, vt.RandomSearch(population=4, rounds=2), run_dir=finished, refit=1, **SMALL)
+    whole, stopped = str(tmp_path / "whole"), str(tmp_path / "stopped")
+    shutil.copytree(finished, whole)
+    shutil.copytree(finished, stopped)
+    more = vt.RandomSearch(population=4, rounds=4)
+    searched_on = vt.tune(*args, more, run_dir=whole, resume=True, refit=1, **SMALL)
+    train_chunk, calls = engine.train_chunk, {"n": 0}
+
+    def stop_at_once(*a, **k):
+        calls["n"] += 1
+        if stop_in == "the refit" or calls["n"] == 2:
+            raise KeyboardInterrupt  # (a second Ctrl-C: no chunk's end is waited for)
+        return train_chunk(*a, **k)
+
+    if stop_in == "a new round":
+        stop_at_once.lower = train_chunk.lower
+        monkeypatch.setattr(engine, "train_chunk", stop_at_once)
+        monkeypatch.setattr(costs, "QUICK_COMPILE_SAVES", 0.0)
+    else:
+        monkeypatch.setattr(searches, "refit_and_test", stop_at_once)
+    with pytest.warns(UserWarning, match="interrupted: returning"):
+        vt.tune(*args, more, run_dir=stopped, resume=True, refit=1, **SMALL)
+    monkeypatch.undo()
+    kept, old = vt.load_results(stopped), vt.load_results(finished)
+    assert kept.members["round"].max() == (2 if stop_in == "a new round" else 3)
+    assert sorted(kept.models) == sorted(old.models) and len(old.models) == 1
+    row = next(iter(old.models))
+    assert kept.members["test_score"][row] == old.members["test_score"][row]
+    resumed = vt.tune(*args, more, run_dir=stopped, resume=True, refit=1, **SMALL)
+    pd.testing.assert_frame_equal(resumed.members, searched_on.members)
+    assert sorted(resumed.models) == sorted(searched_on.models)
+    assert sorted(os.listdir(os.path.join(stopped, "models"))) == sorted(os.listdir(os.path.join(whole, "models")))
+
+
+@pytest.mark.parametrize("damage", ["cut short", "deleted"])
+def test_a_refit_model_that_cannot_be_read_is_refit_again_on_resume(data, tmp_path, damage):
+    """A finished run whose refit model file was damaged resumed with a raw FileNotFoundError or
+    BadZipFile (with a note blaming the disk's writes), forever: only overwrite=True got out."""
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4))
+    run_dir = str(tmp_path / "run")
+    done = vt.tune(*args, run_dir=run_dir, refit=1, **SMALL)
+    row = next(iter(done.models))
+    weights = os.path.join(run_dir, "models", f"row_{row}", "weights.npz")
+    if damage == "deleted":
+        os.remove(weights)
+    else:
+        with open(weights, "r+b") as f:
+            f.truncate(os.path.getsize(weights) // 2)
+    with pytest.warns(UserWarning, match=rf"row_{row} cannot be read .*; row {row}'s refit is trained again"):
+        resumed = vt.tune(*args, run_dir=run_dir, resume=True, refit=1, **SMALL)
+    pd.testing.assert_frame_equal(resumed.members, done.members)
+    X = np.asarray(data.X_test)
+    np.testing.assert_array_equal(vt.load_results(run_dir).model(row).predict_proba(X),
+                                  done.model(row).predict_proba(X))

@@ -123,10 +123,15 @@ def code_fingerprint(fn: Any) -> str:
     source (else its bytecode) and the values it reads from its globals and closure, so that
     processes given different functions under one name (`def opt(hp)` reading another `scale`)
     are told apart. '' for anything else (a name such as 'accuracy', None). What the function
-    calls elsewhere is not covered."""
-    fn = getattr(fn, "fn", fn)
+    calls elsewhere is not covered. fn may be what holds it: a vt.Metric (its fn, in target units
+    or not), a loss (per_example), your optimizer (factory); vmaptune's own functions give ''."""
+    for _ in range(4):  # (a Metric -> _InTargetUnits -> your fn)
+        inner = next((getattr(fn, a) for a in ("fn", "per_example", "factory") if callable(getattr(fn, a, None))), None)
+        if getattr(fn, "__code__", None) is not None or inner is None:
+            break
+        fn = inner
     code = getattr(fn, "__code__", None)
-    if code is None:
+    if code is None or getattr(fn, "__module__", "").split(".")[0] == "vmaptune":
         return ""
     digest = hashlib.sha256()
     try:
@@ -188,6 +193,7 @@ def spec_difference(saved: dict[str, str], now: dict[str, str]) -> str:
     lines = []
     if " source sha256 " not in saved.get("model", "") and now.get("model"):  # written before the source was
         now = {**now, "model": re.sub(r" source sha256 [0-9a-f]+$", "", now["model"])}  # recorded: as then
+    now = {**now, "settings": _as_recorded_then(saved.get("settings"), now.get("settings"))}
     for name in SPEC_COMPONENTS:
         if saved.get(name) != now.get(name):
             keys = _differing_keys(saved.get(name), now.get(name))
@@ -202,6 +208,21 @@ def spec_difference(saved: dict[str, str], now: dict[str, str]) -> str:
                 continue
             lines.append(f"  {name}: saved {_short(saved.get(name))}\n  {' ' * len(name)}  now   {_short(now.get(name))}")
     return "\n".join(lines)
+
+
+def _as_recorded_then(saved: str | None, now: str | None) -> str | None:
+    """now's settings without the code fingerprints of your functions (metric, loss, optimizer)
+    where the saved run predates them: it resumes, compared as it was then."""
+    try:
+        a, b = json.loads(saved), json.loads(now)
+    except (TypeError, ValueError):
+        return now
+    changed = False
+    for key in ("metric", "loss", "optimizer"):
+        if isinstance(a.get(key), str) and isinstance(b.get(key), str) and " code sha256 " not in a[key] \
+                and " code sha256 " in b[key]:
+            b[key], changed = re.sub(r" code sha256 [0-9a-f]+$", "", b[key]), True
+    return json.dumps(b, sort_keys=True) if changed else now
 
 
 def _differing_keys(saved: str | None, now: str | None) -> dict[str, tuple[str, str]]:

@@ -601,6 +601,11 @@ def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
             raise ValueError(f"{what} holds non-integer numbers (e.g. {y[:3].tolist()}) but task='classification'; "
                              f"class labels must be integers or strings. For a continuous target use "
                              f"task='regression'.")  # (kept as floats: predictions come back as given)
+    if y.dtype.kind == "O":  # (an empty cell among text labels: None, or pandas' NaN)
+        missing = np.flatnonzero([v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y.tolist()])
+        if len(missing):
+            raise ValueError(f"{what} has {len(missing)} missing labels (None or NaN), the first at row {missing[0]}; "
+                             f"drop those rows first (y.astype(str) would make a class of them).")
     try:
         classes, ids = np.unique(y, return_inverse=True)
     except TypeError:

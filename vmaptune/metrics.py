@@ -50,6 +50,12 @@ class Metric:
     standardised: bool = dataclasses.field(default=False, repr=False)
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"Metric(name={self.name!r}): name must be a non-empty string (the score's name in "
+                            f"tables and summaries), e.g. Metric('f1', 'classification', fn).")
+        if not isinstance(self.greater_is_better, (bool, np.bool_)):  # ("False" is truthy: it would maximise)
+            raise TypeError(f"Metric({self.name!r}, greater_is_better={self.greater_is_better!r}): give True (higher "
+                            f"is better, e.g. accuracy) or False (lower is better, e.g. an error or a loss).")
         if self.task not in TASKS:
             raise ValueError(f"Metric(task={self.task!r}): task must be 'classification' or 'regression'.")
         if not callable(self.fn):

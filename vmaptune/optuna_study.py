@@ -325,7 +325,7 @@ def _appendable(optuna, held: list, results: Results, sign: float, started, wher
     fresh = _trials(optuna, results, sign, started, first=first)
     pairs = list(zip(held[first:], fresh))
     # (a running member's trial has no parameters yet: nothing to compare)
-    if any(old.params and new.params and old.params != new.params for old, new in pairs):
+    if any(old.params and new.params and not _same_params(old.params, new.params) for old, new in pairs):
         raise ValueError(f"{where} holds {len(held)} trials that are not this run's first members: "
                          f"{fixes['other_run']}.")
     # an older vmaptune exported interrupted members as FAIL: finished trials, which Optuna cannot change
@@ -446,7 +446,7 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
     # every member's values as trained, and distributions holding them all (the whole table's, so
     # an append's new trials get a fresh export's distributions)
     values = {n: _optuna_values(space[n], dist, results.hp[n]) for n, (_, dist) in params.items()}
-    distributions = {oname: _holding(dist, values[n]) for n, (oname, dist) in params.items()}
+    distributions = {oname: _holding(_as_given(dist), values[n]) for n, (oname, dist) in params.items()}
     epochs = int(settings.get("epochs") or 0)
     every = int(settings.get("evaluate_every") or 1)
     curve = results.curves.get("val_score")
@@ -508,17 +508,43 @@ def _optuna_values(dist, optuna_dist, encoded) -> list:
     bound); None for one no distribution of that scale holds (0 on a log scale, a Choice index
     past its options)."""
     out = []
-    for x in np.asarray(encoded, float).tolist():
+    encoded = np.asarray(encoded)
+    # a float32 as the shortest decimal that is it (0.1, not 0.10000000149), as the table shows it
+    as_given = encoded.dtype == np.float32 and dist.kind == "float"
+    for x in encoded.astype(float).tolist():
         if not math.isfinite(x):
             out.append(None)
         elif isinstance(dist, Choice):
             out.append(dist.options[int(x)] if 0 <= int(x) < len(dist.options) else None)
         elif dist.low - 1e-6 * abs(dist.low) <= x <= dist.high + 1e-6 * abs(dist.high):  # (float32 rounding)
-            out.append(to_optuna_value(dist, optuna_dist, x))
+            value = to_optuna_value(dist, optuna_dist, float(str(np.float32(x))) if as_given else x)
+            out.append(_decimal(value) if as_given else value)
         else:
             v = int(x) if dist.kind == "int" else 1.0 - x if isinstance(dist, OneMinusLogUniform) else x
             out.append(v if not optuna_dist.log or v >= (1 if dist.kind == "int" else np.finfo(float).tiny) else None)
     return out
+
+
+def _same_params(a: dict, b: dict) -> bool:
+    """Equal parameters, floats within float32 rounding (a study an older vmaptune exported holds
+    float64's 0.10000000149 where this one writes 0.1)."""
+    close = lambda x, y: x == y or (isinstance(x, float) and isinstance(y, float)  # noqa: E731
+                                    and abs(x - y) <= 1e-6 * max(abs(x), abs(y)))
+    return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+
+
+def _decimal(value: float) -> float:
+    """value at 15 significant digits: 1 - 0.99 as 0.01, not float64's 0.010000000000000009."""
+    return float(f"{value:.15g}")
+
+
+def _as_given(optuna_dist):
+    """A float distribution with its bounds at 15 significant digits (OneMinusLogUniform(0.5, 0.99)'s
+    one_minus_ from 0.01, not 0.010000000000000009), as the values it holds are."""
+    if not isinstance(optuna_dist, _import_optuna().distributions.FloatDistribution):
+        return optuna_dist
+    return type(optuna_dist)(_decimal(optuna_dist.low), _decimal(optuna_dist.high), log=optuna_dist.log,
+                             step=optuna_dist.step)
 
 
 def _holding(optuna_dist, values: list):

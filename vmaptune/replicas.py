@@ -74,11 +74,17 @@ class Replicas:
         the mean of the splits' scores at their own best epochs, and their mean epoch); score_std
         and split_scores (P, K * R): the splits' scores at that epoch; split_final_scores (P, K * R):
         each split's score at its last epoch trained. diverged: any split diverged; stopped:
-        every split stopped early; epochs_trained: the most epochs a split trained (the mean
-        training curve ends with the first split to stop)."""
+        every split stopped early; epochs_trained: the most epochs a split trained. The mean
+        training curve runs as long: a split that stopped early stands at its last training loss
+        (as its validation score stands at its last), so the curve and final_train_loss follow
+        the setting's epochs_trained; a diverged split leaves it NaN from there."""
         by_member = self.by_member
         split_curves = {k: by_member(v) for k, v in curves.items()}
-        mean = {k: v.mean(axis=1) for k, v in split_curves.items()}  # NaN in any split stays NaN
+        diverged = by_member(final["diverged"]).any(axis=1)
+        trained = np.isfinite(split_curves["train_loss"]).sum(axis=2).max(axis=1)
+        held = {**split_curves, "train_loss": np.where(diverged[:, None, None], split_curves["train_loss"],
+                                                        held_until(split_curves["train_loss"], trained))}
+        mean = {k: v.mean(axis=1) for k, v in held.items()}  # NaN in any split stays NaN
         if self.stop_split:  # each split at the epoch its own held-out rows chose (status best_*)
             split_scores = by_member(final["best_score"]).astype(np.float64)
             split_scores = np.where(by_member(final["best_epoch"]) > 0, split_scores, np.nan)
@@ -95,8 +101,10 @@ class Replicas:
             "stopped": by_member(final["stopped"]).all(axis=1),
             "best_score": np.where(np.isfinite(best), best, np.nan).astype(np.float32),
             "best_epoch": np.where(np.isfinite(best), best_epoch + 1, 0).astype(np.int32),
-            "score_std": split_scores.std(axis=1) if self.splits > 1 else np.zeros(self.population, np.float32),
-            "epochs_trained": np.isfinite(split_curves["train_loss"]).sum(axis=2).max(axis=1).astype(np.int32),
+            # (in float64: a fold that blew up without going non-finite scores about -1e26, whose square overflows)
+            "score_std": (split_scores.astype(np.float64).std(axis=1).astype(np.float32) if self.splits > 1
+                          else np.zeros(self.population, np.float32)),
+            "epochs_trained": trained.astype(np.int32),
         }
         if "active" in final:  # trains on: any split does
             out["active"] = by_member(final["active"]).any(axis=1)
@@ -165,6 +173,16 @@ class Replicas:
             raise ValueError(f"Decision.{name} names settings {outside}; the population holds settings "
                              f"0..{self.population - 1}.")
         return value
+
+
+def held_until(curves: np.ndarray, epochs) -> np.ndarray:
+    """(P, K, E) curves, (P,) epochs -> each curve's NaN after its last finite value filled with
+    that value up to epoch `epochs` of its row (a stopped split standing still); NaN after."""
+    e = curves.shape[-1]
+    seen = np.maximum.accumulate(np.where(np.isfinite(curves), np.arange(e), -1), axis=-1)
+    value = np.take_along_axis(curves, np.maximum(seen, 0), axis=-1)
+    within = np.arange(e) < np.asarray(epochs)[:, None, None]
+    return np.where((seen >= 0) & within, value, np.nan).astype(curves.dtype)
 
 
 def last_finite(curves: np.ndarray) -> np.ndarray:

@@ -113,7 +113,12 @@ class Results:
                 raise ValueError(f"no test score: no member scored, so none was refit. {self.failure()}")
             why = self._no_refit_yet()
             raise ValueError(f"no test score: {why[0].lower()}{why[1:]}")
-        return float(self.members["test_score"].iloc[self.best_index])
+        score = float(self.members["test_score"].iloc[self.best_index])
+        if np.isnan(score) and "/ 0 test rows" in str(self.settings.get("data", "")):
+            raise ValueError("no test score: the data set has no test split (test_fraction=0), so the refit (trained "
+                             "on train + validation) was not tested. Score it on rows of your own: "
+                             "results.best_model().score(X, y).")
+        return score
 
     # -- trained models ----------------------------------------------------------------------------
     def model(self, row: int):
@@ -198,9 +203,9 @@ class Results:
         order = " (lower is better)" if sign < 0 else ""
         text = (f"top {min(k, len(self))} of {len(self)} by validation {self.metric}{order}:\n{text}\n\n"
                 f"best: {best}\nbest validation {self.metric}: {sign * self.best_score:.4f}")
-        if "test_score" in self.members.columns and np.isfinite(self.test_score):
-            text += (f"\ntest {self.metric} of the best setting, refit on train + validation: "
-                     f"{sign * self.test_score:.4f}")
+        tested = float(self.members["test_score"].iloc[self.best_index]) if "test_score" in self.members else np.nan
+        if np.isfinite(tested):
+            text += f"\ntest {self.metric} of the best setting, refit on train + validation: {sign * tested:.4f}"
         if self.settings.get("task") == "regression" and self.metric in STANDARDISED_ERRORS:
             text += (f"\n({self.metric} in standardised units: the targets' own are these times data.y_std"
                      f"{'**2' if 'mse' in self.metric else ''}; metric='r2' or a vt.Metric of yours reads in theirs)")

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune import costs, engine, memory, streams
-from vmaptune.checkpoint import data_fingerprint, from_host, to_host
+from vmaptune.checkpoint import code_fingerprint, data_fingerprint, from_host, to_host
 from vmaptune.arguments import INT32_MAX, check_flag, check_int_at_least, check_seed
 from vmaptune.data import Dataset
 from vmaptune.decisions import TrainingContext
@@ -108,8 +108,8 @@ def _check_scorable(metric: str, arrays: engine.DataArrays, cv: Any, y_test: np.
         sets = [(f"fold {k}'s {n} held-out rows", y[rows[:n]]) for k, (rows, n) in enumerate(zip(held, counts))]
     for where, targets in sets:
         if len(np.unique(targets)) < 2:
-            fix = ("Shuffle or stratify the folds (StratifiedKFold(k, shuffle=True), or an integer cv)" if cv is not None
-                   else "Give a validation split that holds both classes")
+            fix = ("Shuffle or stratify the folds (StratifiedKFold(k, shuffle=True, random_state=0), or an integer "
+                   "cv)" if cv is not None else "Give a validation split that holds both classes")
             raise ValueError(f"metric='roc_auc' is undefined on {where}: they are all of one class, so every member "
                              f"would score NaN. {fix}, or use metric='neg_log_loss' / 'accuracy'.")
 
@@ -225,8 +225,10 @@ class Search:
         spec = {"epochs": s.epochs, "seed": s.seed, "batch_size": s.batch_size, "chunk_epochs": s.chunk_epochs,
                 "shared_order": s.shared_order, "bucketing": s.bucketing, "early_stopping": repr(s.early_stopping),
                 "cv": s.cv if s.splits is None else s.splits.fingerprint(), "seeds": s.seeds, "refit": s.refit,
-                "metric": self.program.metric.name, "loss": self.program.loss.name,
-                "optimizer": repr(self.program.optimizer)}
+                # (your functions' code too: a resume with another fn under the same name would mix two searches)
+                "metric": self.program.metric.name + code_fingerprint(self.program.metric),
+                "loss": self.program.loss.name + code_fingerprint(self.program.loss),
+                "optimizer": repr(self.program.optimizer) + code_fingerprint(self.program.optimizer)}
         if s.evaluate_every != 1:  # (absent otherwise: run directories written before it still resume)
             spec["evaluate_every"] = s.evaluate_every
         if s.even_batches:  # (the same)
@@ -311,10 +313,14 @@ class Search:
             out[column] = values
         return out
 
-    def interrupted_record(self) -> RoundRecord | None:
+    def interrupted_record(self, reported: int) -> RoundRecord | None:
         """The round in progress when Ctrl-C came, as a record (members still training get status
-        'interrupted', their scores so far); None when no round was training or nothing trained."""
+        'interrupted', their scores so far); None when no round was training or nothing trained.
+        reported: the rounds the history holds. A round whose training had ended but which was not
+        reported yet (Ctrl-C in the strategy's tell) is the round in progress: it is not lost."""
         current, self.current = self.current, None
+        if current is None and self.trained is not None and self.trained.round == reported:
+            current = self.trained
         # (the population counts epochs between decisions; its runs count every chunk trained)
         if current is None or max(run.epochs_done for run, _ in current.population.parts) == 0:
             return None

@@ -729,10 +729,20 @@ class PopulationSearchCV(BaseEstimator):
         # the validation pass of the other epochs would be a seventh of the training's work for
         # nothing. (A strategy of several rounds is told each round's best-epoch scores: it keeps them.)
         once = stopping is None and not strategy.acts_during_training and strategy.tune_rounds(space) == 1
-        results = tune(est._model(), space, data, strategy, epochs=epochs,
-                       batch_size=_batch(est.batch_size), even_batches=True, seed=seed, metric=metric, cv=folds,
-                       early_stopping=stopping, progress=bool(self.progress or self.verbose),
-                       evaluate_every=epochs if once else 1)
+        with warnings.catch_warnings():  # (vt.tune's "returning ..." on Ctrl-C: fit raises it instead, below)
+            warnings.filterwarnings("ignore", message="interrupted: returning", category=UserWarning)
+            results = tune(est._model(), space, data, strategy, epochs=epochs,
+                           batch_size=_batch(est.batch_size), even_batches=True, seed=seed, metric=metric, cv=folds,
+                           early_stopping=stopping, progress=bool(self.progress or self.verbose),
+                           evaluate_every=epochs if once else 1)
+        if results.settings.get("interrupted"):  # Ctrl-C: as scikit-learn's fit, stop, selecting and refitting nothing
+            stop = KeyboardInterrupt()
+            stop.results = results
+            stop.add_note(f"PopulationSearchCV.fit was interrupted: no candidate was selected or refit (their "
+                          f"folds trained {int(results.members['epochs_trained'].max())} of {epochs} epochs at "
+                          f"most). What trained is kept on this exception: `err.results`, a vt.Results (except "
+                          f"KeyboardInterrupt as err: ...).")
+            raise stop
         seconds = time.perf_counter() - started
         self.search_results_ = results
         self.n_splits_ = len(folds) if isinstance(folds, Splits) else folds

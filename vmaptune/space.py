@@ -633,6 +633,14 @@ class Space:
             # (in one order, the parent's: the same condition written otherwise is the same space)
             conditions.append((parent, tuple(sorted(dict.fromkeys(values), key=dist.encode))))
         conditions.sort()
+        if name in self._conditions:  # (replacing it would drop the first condition unseen)
+            before = dict(self._conditions[name])
+            given = ", ".join(f"{p}={v!r}" for p, v in parents.items())
+            both = ", ".join(f"{p}={list(v)!r}" for p, v in sorted({**before, **dict(conditions)}.items()))
+            raise ValueError(f"Space.only_when({name!r}, {given}): {name!r} is already used only when "
+                             f"{', '.join(f'{p}={list(v)!r}' for p, v in before.items())}; a name takes one "
+                             f"only_when, which may name several parents (each must hold). Give them in one call "
+                             f"on the space before it, e.g. .only_when({name!r}, {both}).")
         out = Space(self._dists)
         out._conditions = {**self._conditions, name: tuple(conditions)}
         out._check_no_cycle(name)
@@ -975,7 +983,8 @@ def check_range(space: Space, name: str, low: float, high: float, low_ok: bool, 
     if name not in space:
         return
     dist = space[name]
-    if dist.kind == "categorical" and not getattr(dist, "is_numeric", False):
+    if (dist.kind == "categorical" and not getattr(dist, "is_numeric", False)) or (
+            isinstance(dist, Fixed) and isinstance(dist.value, (bool, np.bool_))):  # (True would be 1.0)
         raise ValueError(f"{name}={dist!r} must be numeric; {fix}.")
     for v in numeric_bounds(dist):
         below = v < low or (v == low and not low_ok)

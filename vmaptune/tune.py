@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
 import sys
 import time
@@ -311,7 +312,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                 saver.round_finished(state)
                 if run_dir is not None or on_round is not None:
                     so_far = history.results()
-                    _carry_refit(so_far, refit_before, settings.refit)  # (searching on, with a smaller refit)
+                    _carry_refit(so_far, refit_before, settings.refit, interim=True)  # (searching on: kept until replaced)
                     if run_dir is not None:
                         with _writing(run_dir):
                             so_far.save(run_dir, overwrite=True)
@@ -445,9 +446,9 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     """Ctrl-C or SIGTERM (`stop`): the finished rounds and the round in progress (members marked
     'interrupted'), saved; `stop` itself, raised again, when no member had trained yet."""
     terminated = isinstance(stop, interrupts.Terminated)
-    partial = search.interrupted_record()
+    partial = search.interrupted_record(history.rounds)
     results = history.results(partial)
-    _carry_refit(results, refit_before, search.settings.refit)  # (searching on, with a smaller refit)
+    _carry_refit(results, refit_before, search.settings.refit, interim=True)  # (searching on: kept)
     results.settings["interrupted"] = True
     if isinstance(stop, interrupts.TimeBudgetSpent):
         results.settings["time_budget_spent"] = True
@@ -557,23 +558,38 @@ def _saved_refit(run_dir: str) -> Results | None:
         saved = load_results(run_dir)
     except (OSError, ValueError, KeyError):
         return None
-    return saved if "test_score" in saved.members and len(saved.models) > 0 else None
+    if "test_score" not in saved.members:
+        return None
+    for row in list(saved.models):  # (read now: a refit model that cannot be read is refit again, not a dead end)
+        try:
+            saved.models[row]
+        except Exception as err:  # (a file cut short or deleted, a zip that does not open, ...)
+            warn(f"{os.path.join(run_dir, 'models', f'row_{row}')} cannot be read ({type(err).__name__}: {err}); "
+                 f"row {row}'s refit is trained again (to the same weights).")
+            del saved.models[row]
+            saved.members.loc[row, "test_score"] = np.nan
+    return saved if len(saved.models) > 0 else None
 
 
-def _carry_refit(results: Results, saved: Results | None, refit: int) -> bool:
+def _carry_refit(results: Results, saved: Results | None, refit: int, interim: bool = False) -> bool:
     """Takes the test scores and trained models of a saved refit into `results` for the rows its
     table still holds as they were: all of a finished run resumed, and the first rows of one that
     searches on after it finished with a smaller refit or none (nothing trained is deleted; with
     as large a refit, the refit is of the best of all rounds, as in a run started with them). True
-    when they hold every row `refit` asks for (nothing to train)."""
-    n = 0 if saved is None else len(saved)
-    if not (0 < n <= len(results) and np.array_equal(saved.members["score"].to_numpy(),
-                                                      results.members["score"].to_numpy()[:n], equal_nan=True)):
+    when they hold every row `refit` asks for (nothing to train).
+    interim: results saved or returned before the search's own refit (its rounds, a Ctrl-C): they
+    keep the saved refit whatever `refit` is, so a kill while searching on never leaves a run with
+    none; settings['refit_of_rows'] then says which rows it was the refit of."""
+    n = 0 if saved is None else int(saved.settings.get("refit_of_rows") or len(saved))
+    if not (0 < n <= min(len(results), len(saved)) and np.array_equal(
+            saved.members["score"].to_numpy()[:n], results.members["score"].to_numpy()[:n], equal_nan=True)):
         return False
-    if n < len(results) and refit >= int(saved.settings.get("refit") or len(saved.models)):
+    if n < len(results) and refit >= int(saved.settings.get("refit") or len(saved.models)) and not interim:
         return False
+    if interim and n < len(results):
+        results.settings["refit_of_rows"] = n
     test = np.full(len(results), np.nan, saved.members["test_score"].dtype)
-    test[:n] = saved.members["test_score"].to_numpy()
+    test[:n] = saved.members["test_score"].to_numpy()[:n]
     results.members["test_score"] = test
     results.models = saved.models  # read from run_dir when asked for
     results.settings["refit"] = max(int(refit), int(saved.settings.get("refit") or len(saved.models)))
