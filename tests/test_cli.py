@@ -518,3 +518,18 @@ def test_orbaxs_failed_write_is_an_os_error_and_a_second_failure_does_not_hide_t
         vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), vt.load_dataset("iris"),
                 vt.RandomSearch(population=2), epochs=1, batch_size=16, progress=False, run_dir=str(tmp_path / "r"))
     assert any("the checkpoint being written then failed too (OSError" in note for note in raised.value.__notes__)
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["demo", "--quick", "--resume", "--overwrite"], "argument --overwrite: not allowed with argument --resume"),
+    (["demo", "--quick", "--optuna", "sqlite:///x.db", "--study-name", ""],
+     "argument --study-name: give the study a name, or leave --study-name out"),
+    (["export", "runs/x", "--optuna", "sqlite:///x.db", "--study-name", " "],
+     "argument --study-name: give the study a name"),
+])
+def test_contradicting_or_empty_flags_exit_2_naming_the_flags(capsys, argv, said):
+    """In the command line's words (--resume --overwrite got the Python API's 'resume=True and
+    overwrite=True'; an empty --study-name fell back to the default name unsaid)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and said in capsys.readouterr().err

@@ -282,3 +282,10 @@ def test_weights_past_float32s_range_are_divided_by_their_largest(scale):
     assert data.w_train.min() > 0
     model = vt.MLPClassifier(n_units=8, epochs=2, batch_size=16, random_state=0).fit(X, y, sample_weight=w * scale)
     assert np.isfinite(model.loss_curve_).all(), model.loss_curve_
+
+
+def test_a_csv_regression_may_name_several_target_columns(tmp_path):
+    rows = ["a,b,price,rent"] + [f"{i},{i * 2 % 7},{i * 0.5},{i % 5}" for i in range(60)]
+    (tmp_path / "k.csv").write_text("\n".join(rows) + "\n")
+    data = vt.Dataset.from_csv(tmp_path / "k.csv", target=["price", "rent"], task="regression")
+    assert data.y_train.shape[1] == 2 and data.feature_names == ("a", "b")

@@ -157,6 +157,29 @@ def test_a_sampler_holding_a_lock_checkpoints_and_resumes_to_the_uninterrupted_r
     pd.testing.assert_frame_equal(resumed.members, whole.members)
 
 
+def test_a_resume_given_a_sampler_with_other_options_names_them_and_goes_on_with_the_saved_one(tmp_path):
+    """The study saved in the checkpoint holds the run's sampler: one given with other options was
+    silently not used. It is named; the run goes on as it started (a fresh run's continuation)."""
+    import warnings
+
+    import pandas as pd
+
+    import vmaptune as vt
+
+    space = Space(learning_rate=LogUniform(1e-3, 3e-1))
+    small = dict(epochs=1, batch_size=16, seed=1, progress=False)
+    tpe = lambda **kw: OptunaSampler(optuna.samplers.TPESampler(seed=1, **kw), population=2, rounds=2)  # noqa: E731
+    data, model, run_dir = vt.load_dataset("iris"), vt.MLP(hidden=1, units=4), str(tmp_path / "r")
+    done = vt.tune(model, space, data, tpe(), run_dir=run_dir, **small)
+    with pytest.warns(UserWarning, match=r"goes on with the TPESampler its study saved; the sampler given has other "
+                                         r"options \(n_startup_trials: saved 10, given 1\) and is not used"):
+        again = vt.tune(model, space, data, tpe(n_startup_trials=1), run_dir=run_dir, resume=True, **small)
+    pd.testing.assert_frame_equal(again.members, done.members)
+    with warnings.catch_warnings():  # the same options: nothing to say
+        warnings.simplefilter("error")
+        vt.tune(model, space, data, tpe(), run_dir=run_dir, resume=True, **small)
+
+
 def test_a_state_that_cannot_be_checkpointed_is_refused_before_training(tmp_path):
     import dataclasses
 

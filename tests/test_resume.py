@@ -77,7 +77,8 @@ def test_sigterm_checkpoints_at_the_chunk_end_saves_and_ends_the_process(tmp_pat
     run_dir = str(tmp_path / "preempted")
     done = run_child("bayesopt", run_dir, "chunk:3:TERM")
     assert done.returncode == -signal.SIGTERM, done.stderr[-2000:]
-    assert "SIGTERM: the run is checkpointed and stops after the chunk in progress (SIGTERM again: at once)" in done.stderr
+    assert ("SIGTERM: the run stops after the chunk in progress, checkpointed (a refit in progress is trained again "
+            "on resume; SIGTERM again: at once)") in done.stderr
     assert "terminated (SIGTERM): saved 0 finished round(s) and 4 members of the round in progress" in done.stderr
     saved = vt.load_results(run_dir)
     assert saved.settings["interrupted"] and saved.members["status"].tolist() == ["interrupted"] * 4

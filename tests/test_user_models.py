@@ -359,6 +359,15 @@ class LogitsAndFeatures(nn.Module):
         return nn.Dense(10)(h), h
 
 
+class ActivationByName(nn.Module):
+    act: str = "relu"
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.Dense(16)(x.reshape((x.shape[0], -1)))
+        return nn.Dense(10)(nn.relu(h) if self.act == "relu" else nn.tanh(h))
+
+
 class NnxWithItsOwnRngs(nnx.Module):
     def __init__(self, width: int = 16):
         self.linear = nnx.Linear(64, 10, rngs=nnx.Rngs(0))
@@ -408,6 +417,11 @@ def any_keyword_factory(**fields):
      r"space has 'width'.*takes \*\*kwargs, whose names vmaptune cannot see: name each argument"),
     (vt.Linen(NeedsWidth), vt.Space(learning_rate=vt.Fixed(0.01), widht=vt.Fixed(8)),
      r"The space's 'widht' \(did you mean 'width'\?\) is not a field"),
+    # a number never equals the names a str field is compared with: every member trained as 'tanh'
+    (vt.Linen(ActivationByName), vt.Space(learning_rate=vt.Fixed(0.01), act=vt.Choice([1, 2])),
+     r"act is annotated str in ActivationByName, and \[1, 2\] are not; give text, e.g. vt.Choice\(\['relu', 'tanh'\]\)"),
+    (vt.Linen(ActivationByName), vt.Space(learning_rate=vt.Fixed(0.01), act=vt.IntUniform(0, 2)),
+     r"act is annotated str in ActivationByName, and this gives numbers; give text"),
 ])
 def test_bad_user_models_are_named_before_anything_compiles(images, model, space, match):
     before = dict(engine.TRACE_COUNTS)

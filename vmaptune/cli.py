@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--quick", action="store_true", help="a small run (population 64, 5 epochs)")
     demo.add_argument("--population", type=_positive_int, default=None, help="members per round (default 256, quick 64)")
     demo.add_argument("--epochs", type=_positive_int, default=None, help="epochs per member (default 20, quick 5)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="the search's seed (default 0): same seed, same result")
     demo.add_argument("--out", default=None, help="run directory to write (default runs/demo, quick runs/demo-quick)")
     demo.add_argument("--no-progress", action="store_true")
     _run_dir_flags(demo)
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _process_flags(run)
     report = sub.add_parser("report", help="print a run directory's table and write its plots")
     report.add_argument("run_dir")
-    report.add_argument("--top", type=_positive_int, default=10)
+    report.add_argument("--top", type=_positive_int, default=10, help="rows of the table to print (default 10)")
     report.add_argument("--plots", default=None, metavar="DIR",
                         help="write curves.png and scores.png to DIR (made if needed) instead of the run directory "
                              "(for a run directory you cannot write to)")
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     export.add_argument("run_dir")
     export.add_argument("--optuna", required=True, metavar="STORAGE",
                         help="an Optuna storage URL, e.g. sqlite:///runs.db (what optuna-dashboard opens)")
-    export.add_argument("--study-name", default=None, help="default: the run directory's name")
+    export.add_argument("--study-name", default=None, type=_study_name_flag, help="default: the run directory's name")
     replace = export.add_mutually_exclusive_group()
     replace.add_argument("--overwrite", action="store_true", help="replace a study of that name")
     replace.add_argument("--append", action="store_true",
@@ -141,13 +141,14 @@ def _one_line_warnings(command: str):
 
 
 def _run_dir_flags(parser) -> None:
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in the run directory (after a crash, a kill or Ctrl-C)")
-    parser.add_argument("--overwrite", action="store_true", help="replace the run in the run directory")
+    which = parser.add_mutually_exclusive_group()  # (argparse names both flags: "not allowed with argument")
+    which.add_argument("--resume", action="store_true",
+                       help="continue the run in the run directory (after a crash, a kill or Ctrl-C)")
+    which.add_argument("--overwrite", action="store_true", help="replace the run in the run directory")
     parser.add_argument("--optuna", default=None, metavar="STORAGE",
                         help="keep an Optuna study (named after the run directory) up to date after each round, "
                              "e.g. sqlite:///runs.db, for optuna-dashboard")
-    parser.add_argument("--study-name", default=None, metavar="NAME",
+    parser.add_argument("--study-name", default=None, metavar="NAME", type=_study_name_flag,
                         help="the --optuna study's name (default: the run directory's name)")
     parser.add_argument("--time-budget", default=None, metavar="DURATION",
                         help="stop after this long (3600, '30min', '2h'), as Ctrl-C stops: what trained is kept, "
@@ -537,6 +538,13 @@ def _report(run_dir: str, top: int, plots: str | None = None) -> int:
         return 0
     print(f"\nplots: {curves}, {scores}")
     return 0
+
+
+def _study_name_flag(text: str) -> str:
+    """--study-name's value: a name (an empty one fell back to the default name unsaid)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give the study a name, or leave --study-name out (the run directory's name)")
+    return text
 
 
 def _study_name(run_dir: str) -> str:

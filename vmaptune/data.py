@@ -299,9 +299,10 @@ class Dataset:
         )
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike, target: str, task: str, *, one_hot: bool = False,
+    def from_csv(cls, path: str | os.PathLike, target: "str | list[str]", task: str, *, one_hot: bool = False,
                  weight: str | None = None, **split: Any) -> "Dataset":
-        """A CSV with a header row; `target` names the label column, every other column is a feature.
+        """A CSV with a header row; `target` names the label column (or a regression's target columns,
+        a list), every other column is a feature.
         Class labels may be strings (kept in `classes`). one_hot=True turns text feature columns
         into one 0/1 column per value (pandas.get_dummies); otherwise they are an error. weight:
         the column of the rows' weights in the training loss (from_arrays' sample_weight), not a
@@ -317,14 +318,18 @@ class Dataset:
                              f"{err}).") from err
         if len(frame) == 0:
             raise ValueError(f"{path} has a header row ({list(frame.columns)}) but no rows of data under it.")
-        for key, column in (("target", target), ("weight", weight)):
+        targets = list(target) if isinstance(target, (list, tuple)) else [target]  # (several: a regression's k targets)
+        if not targets or not all(isinstance(t, str) for t in targets):
+            raise TypeError(f"target={target!r}: name the label column (text), e.g. target='label', or a regression's "
+                            f"target columns, e.g. target=['price', 'rent'].")
+        for key, column in [("target", t) for t in targets] + [("weight", weight)]:
             if column is not None and column not in frame.columns:
                 raise ValueError(f"{key}={column!r} is not a column of {path}; columns are {list(frame.columns)}.")
         if weight is not None:
-            if weight == target:
+            if weight in targets:
                 raise ValueError(f"weight={weight!r} is the target column; name the column of the rows' weights.")
             split["sample_weight"] = frame[weight].to_numpy()
-        features = frame.drop(columns=[target] + ([weight] if weight is not None else []))
+        features = frame.drop(columns=targets + ([weight] if weight is not None else []))
         non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c].dtype)]
         if non_numeric and one_hot:
             features = pd.get_dummies(features, columns=non_numeric, dtype=float)
@@ -333,9 +338,15 @@ class Dataset:
                 f"{path}: feature columns {non_numeric} hold text, not numbers; pass one_hot=True to give each of "
                 f"their values a 0/1 column, or encode them yourself (e.g. pandas.get_dummies) first."
             )
+        empty = features.isna().sum()
+        if empty.any():  # (named here by the file's own column and line: from_arrays sees "column 0" of an array)
+            column = empty.index[empty.to_numpy() > 0][0]
+            row = int(np.flatnonzero(features[column].isna().to_numpy())[0])
+            raise ValueError(f"{path}: column {column!r} has {int(empty[column])} empty cell(s), the first on line "
+                             f"{row + 2} (row {row}); fill them (e.g. with the column's mean) or drop those rows first.")
         split.setdefault("name", os.path.basename(str(path)))
-        return cls.from_arrays(features.to_numpy(np.float64), frame[target].to_numpy(), task,
-                               feature_names=list(features.columns), **split)
+        y = frame[targets].to_numpy() if len(targets) > 1 else frame[targets[0]].to_numpy()
+        return cls.from_arrays(features.to_numpy(np.float64), y, task, feature_names=list(features.columns), **split)
 
     @classmethod
     def from_npz(cls, path: str | os.PathLike, task: str, *, X: str = "X", y: str = "y", **split: Any) -> "Dataset":

@@ -81,7 +81,7 @@ def parse_seconds(name: str, value: Any) -> float | None:
                                           "d": 86400}[match.group(2)]
     if isinstance(number, bool) or not isinstance(number, numbers.Real) or not math.isfinite(number) or number <= 0:
         raise ValueError(f"{name}={value!r}: give a positive number of seconds (3600) or a duration such as "
-                         f"'30min', '2h'; None for no limit.")
+                         f"'30min', '2h'; leave it out (None) for no limit.")
     return float(number)
 
 
@@ -148,7 +148,8 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
             if several:
                 said = f" in process {process}: every process stops after the chunk in progress"
             else:
-                said = f": the run is checkpointed and stops after the chunk in progress ({name} again: at once)"
+                said = (f": the run stops after the chunk in progress, checkpointed (a refit in progress is trained "
+                        f"again on resume; {name} again: at once)")
             sys.stderr.write(f"\nvmaptune: {name}{said}.\n")
 
     outer = dict(_STATE)  # (a tune inside a tune's callback)

@@ -144,7 +144,8 @@ class Results:
         """Why no setting was refit, and how to get one."""
         if self.settings.get("refit") and self.settings.get("interrupted"):  # (asked for, but the search did not end)
             return ("The search was interrupted before its refit=" + str(self.settings["refit"]) + " ran; resume it "
-                    "(vt.tune(..., run_dir=..., resume=True)) to finish the search and refit its best.")
+                    "(vt.tune(..., run_dir=..., resume=True), when it ran with a run_dir; else run it again) to "
+                    "finish the search and refit its best.")
         return "Run vt.tune(..., refit=1) to retrain the best setting on train + validation, test it and keep it."
 
     def best_model(self):

@@ -270,7 +270,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     else:
         for record in restored.host["records"]:
             history.add(record)
-        state, in_progress = from_host(restored.host["strategy_state"]), restored.host["round"]
+        state, in_progress = strategy.resumed(from_host(restored.host["strategy_state"])), restored.host["round"]
         if in_progress is not None:
             in_progress["arrays"] = restored.arrays
     saver = _Saver(checkpoints, history)

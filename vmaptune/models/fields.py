@@ -54,14 +54,20 @@ class Field:
 
 
 def _check_option_types(name: str, annotation: Any, dist: Any, module: str) -> None:
-    """A Choice / Fixed for a field annotated int, bool or float holds values of that type: "8" would
-    reach flax as a string shape, "no" would count as True, and a name would reach a float field as
-    its option's index."""
+    """A Choice / Fixed for a field annotated int, bool, float or str holds values of that type: "8"
+    would reach flax as a string shape, "no" would count as True, a name would reach a float field as
+    its option's index, and a number would never equal the names a str field is compared with."""
     if isinstance(annotation, str):
-        annotation = {"int": int, "bool": bool, "float": float}.get(annotation.strip(), None)
-    if annotation not in (int, bool, float) or getattr(dist, "options", None) is None:
+        annotation = {"int": int, "bool": bool, "float": float, "str": str}.get(annotation.strip(), None)
+    if annotation is str and getattr(dist, "options", None) is None:  # (an IntUniform, a LogUniform: numbers)
+        raise ValueError(f"{name}={dist!r}: {name} is annotated str in {module}, and this gives numbers; give "
+                         f"text, e.g. vt.Choice(['relu', 'tanh']).")
+    if annotation not in (int, bool, float, str) or getattr(dist, "options", None) is None:
         return
-    if annotation is float:
+    if annotation is str:
+        bad = [o for o in dist.options if not isinstance(o, (str, np.str_))]
+        fix = "text, e.g. vt.Choice(['relu', 'tanh'])"
+    elif annotation is float:
         bad = [o for o in dist.options if isinstance(o, (str, np.str_))]
         fix = "numbers, e.g. vt.Choice([0.1, 0.5])"
     elif annotation is int:

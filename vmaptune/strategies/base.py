@@ -132,6 +132,11 @@ class Strategy:
                             f"their state explicitly).")
         return state
 
+    def resumed(self, state: Any) -> Any:
+        """The state a resumed run restored from its checkpoint, before it goes on (vt.tune): a
+        strategy whose state holds settings of its own says here when this call's differ."""
+        return state
+
     def total_evaluations(self, space: Space | None = None) -> int | None:
         """How many members the whole search trains, when known up front (some need the space)."""
         return None

@@ -46,6 +46,7 @@ from vmaptune.space import (
     checked_arguments,
 )
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
+from vmaptune.warn import warn
 
 
 def _import_optuna():
@@ -77,6 +78,12 @@ def optuna_param(name: str, dist) -> tuple[str, Any] | None:
     if isinstance(dist, Choice):
         return name, D.CategoricalDistribution(list(dist.options))
     raise TypeError(f"OptunaSampler: no Optuna distribution for {name}={dist!r}.")
+
+
+def _options(sampler) -> dict[str, Any]:
+    """A sampler's plain settings (numbers, text, flags; its seed is not among them: only its
+    random state, which moves as it samples)."""
+    return {k: v for k, v in vars(sampler).items() if isinstance(v, (bool, int, float, str, type(None)))}
 
 
 def _to_value(dist, optuna_value):
@@ -185,6 +192,20 @@ class OptunaSampler(Strategy):
                 dists[name] = p
         study = optuna.create_study(direction="maximize", sampler=sampler)
         return OptunaSamplerState(space=space, study=study, distributions=dists)
+
+    def resumed(self, state: OptunaSamplerState) -> OptunaSamplerState:
+        """A resumed run goes on with the sampler its study saved (its random state included); a
+        sampler given now with other options is not used, and is named."""
+        given, kept = self.sampler, state.study.sampler
+        if isinstance(given, _import_optuna().samplers.BaseSampler) and given is not kept:
+            now, then = _options(given), _options(kept)
+            changed = {k: (then.get(k), v) for k, v in now.items() if then.get(k) != v}
+            if changed:
+                shown = ", ".join(f"{k.lstrip('_')}: saved {a!r}, given {b!r}" for k, (a, b) in sorted(changed.items()))
+                warn(f"OptunaSampler: the resumed run goes on with the {type(kept).__name__} its study saved; the "
+                     f"sampler given has other options ({shown}) and is not used. To search with it, choose "
+                     f"another run_dir.")
+        return state
 
     def ask(self, state: OptunaSamplerState, key: jax.Array):
         space = state.space
