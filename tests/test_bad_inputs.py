@@ -19,6 +19,7 @@ import warnings
 import flax.linen as nn
 import jax
 import numpy as np
+import pandas as pd
 import optax
 import pytest
 from flax import nnx
@@ -137,6 +138,12 @@ CASES = [
     ("data-y-text-with-nan", lambda t: vt.Dataset.from_arrays(
         X, np.asarray(["cat", "dog", float("nan"), "cat"] * 10, dtype=object), "classification"), ValueError,
      ["y has 10 missing labels (None or NaN), the first at row 2", "y.astype(str) would make a class of them"]),
+    ("data-X-nullable-int-with-na", lambda t: vt.Dataset.from_arrays(
+        pd.DataFrame({"a": X[:, 0], "k": pd.array([1, None] + [2] * 38, dtype="Int64")}), Y, "classification"),
+     ValueError, ["X's column(s) ['k'] have missing values", "fill them (e.g. X.fillna(X.mean()))"]),
+    ("data-X-dates", lambda t: vt.Dataset.from_arrays(
+        pd.DataFrame({"a": X[:, 0], "when": pd.date_range("2020", periods=40)}), Y, "classification"),
+     TypeError, ["X's column(s) ['when'] hold dates; give numbers"]),
     ("data-X-text", lambda t: vt.Dataset.from_arrays(np.full((40, 3), "a"), Y, "classification"), TypeError,
      ["X must be numeric", "one_hot=True"]),
     ("data-X-dict", lambda t: vt.Dataset.from_arrays({"image": X.reshape(40, 3, 1), "extra": X[:, :1]}, Y,
@@ -210,6 +217,10 @@ CASES = [
     ("csv-empty-cell", lambda t: vt.Dataset.from_csv(write(t, "e.csv", "a,b,y\n" + "".join(
         f"{i},{'' if i == 3 else i},{i % 2}\n" for i in range(20))), "y", "classification"), ValueError,
      [re.compile(r"e.csv: column 'b' has 1 empty cell\(s\), the first on line 5 \(row 3\); fill them")]),
+    ("csv-number-column-with-a-marker", lambda t: vt.Dataset.from_csv(write(t, "m.csv", "a,age,y\n" + "".join(
+        f"{i},{'?' if i == 5 else 20 + i},{i % 2}\n" for i in range(20))), "y", "classification", one_hot=True),
+     ValueError, [re.compile(r"m.csv: column 'age' holds numbers but 1 cell\(s\) that are not \(\['\?'\], the first on "
+                             r"line 7\)")]),
     ("csv-target-a-number", lambda t: vt.Dataset.from_csv(csv(t), 3, "classification"), TypeError,
      ["target=3: name the label column (text)", "target=['price', 'rent']"]),
     ("npz-missing-file", lambda t: vt.Dataset.from_npz(t / "nope.npz", "classification"), FileNotFoundError,

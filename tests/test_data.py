@@ -289,3 +289,64 @@ def test_a_csv_regression_may_name_several_target_columns(tmp_path):
     (tmp_path / "k.csv").write_text("\n".join(rows) + "\n")
     data = vt.Dataset.from_csv(tmp_path / "k.csv", target=["price", "rent"], task="regression")
     assert data.y_train.shape[1] == 2 and data.feature_names == ("a", "b")
+
+
+def test_integer_labels_in_an_object_array_are_integer_classes_and_score():
+    """pandas' .astype(object) of integer labels: the classes were objects, and the trained model
+    could then never be scored (scikit-learn's 'unknown is not supported', or 'give y as the labels
+    it was trained on' for those very labels)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = pd.Series((X[:, 0] > 0).astype(int)).astype(object)
+    data = vt.Dataset.from_arrays(X, y, "classification")
+    assert data.classes.dtype.kind == "i" and data.classes.tolist() == [0, 1]
+    model = vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.Fixed(0.05)), data,
+                    vt.RandomSearch(population=1), epochs=1, batch_size=8, refit=1, progress=False).best_model()
+    assert model.score(X, y) == model.score(X, y.astype(int)) == model.score(X, y.to_numpy(int))
+    assert model.predict(X[:3]).dtype.kind == "i"
+
+
+def test_a_carved_split_that_misses_a_class_or_starves_training_is_named():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    rare = np.r_[np.zeros(98, int), np.ones(2, int)]  # a class of 2 rows rounds to none of 20 % at 0.2
+    with pytest.warns(UserWarning, match=r"the val split holds no row of class\(es\) \[1\] \(val_fraction=0.2 of 2 "
+                                         r"rows rounds to none\).*\(validation=\(X, y\)\)"):
+        vt.Dataset.from_arrays(X, rare, "classification")
+    many = np.repeat(np.arange(50), 3)  # 50 classes of 3 rows: one row each to validation and test
+    with pytest.warns(UserWarning, match=r"stratifying 50 classes leaves 50 of 150 rows to train on \(about 90"):
+        vt.Dataset.from_arrays(rng.normal(size=(150, 3)), many, "classification")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the built-in data sets split as asked
+        for name in ("iris", "wine", "digits", "breast_cancer"):
+            vt.load_dataset(name)
+
+
+def test_weights_that_are_zero_on_every_training_row_are_refused():
+    """Nonzero weights only where the split put validation and test rows: the training loss was 0,
+    every member 'ok' and none trained."""
+    from vmaptune.data import _split
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+    train, val, test = _split(40, y, 0.2, 0.2, 0)
+    weights = np.zeros(40)
+    weights[np.r_[val, test]] = 1.0
+    with pytest.raises(ValueError, match=r"sample_weight is 0 on every one of the 24 training rows"):
+        vt.Dataset.from_arrays(X, y, "classification", sample_weight=weights, seed=0)
+    weights[train[0]] = 1.0
+    vt.Dataset.from_arrays(X, y, "classification", sample_weight=weights, seed=0)
+
+
+def test_values_whose_squares_overflow_or_underflow_are_standardised_as_any_other():
+    """A column of 1e200s had an infinite std and read as zeros; targets of 1e-300 read as constant."""
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=100), rng.normal(size=100) * 1e200]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = vt.Dataset.from_arrays(X, (X[:, 1] > 0).astype(int), "classification")
+        tiny = vt.Dataset.from_arrays(X[:, :1], X[:, 0] * 1e-300, "regression")
+    assert 0.5 < np.std(np.asarray(data.X_train)[:, 1]) < 1.5
+    assert 0.5 < np.std(np.asarray(tiny.y_train)) < 1.5

@@ -177,6 +177,11 @@ def test_rows_with_nan_are_refused_and_no_rows_give_no_outputs(refit_result, dig
     with pytest.raises(ValueError, match=r"y has 3 rows for X's 8"):
         model.score(X_test[:8], y_test[:3])
     assert model.evaluate(X_test[0], y_test[0]) == model.evaluate(X_test[:1], y_test[:1])
+    # a NaN target is a missing label: evaluate answered nan, score scikit-learn's bare "Input contains NaN"
+    for call in (model.evaluate, model.score):
+        with pytest.raises(ValueError, match=rf"{call.__name__}\(X, y\): y has 1 row\(s\) of NaN or infinite targets, "
+                                             r"the first at row 2; drop those rows first"):
+            call(X_test[:4], np.r_[y_test[:2], np.nan, y_test[3]])
     assert model.score(X_test[0], y_test[0]) == model.score(X_test[:1], y_test[:1])
     # rows missing an axis read as one example of the wrong shape: both readings are named
     with pytest.raises(ValueError, match=r"X has shape \(10,\), but the model takes rows of shape \(64,\): give X "

@@ -256,12 +256,18 @@ class Dataset:
                 f"{len(y)} rows are too few for the split ({', '.join(f'{k}={v}' for k, v in sizes.items())}); "
                 f"give more data or change val_fraction / test_fraction."
             )
+        if task == "classification":
+            _warn_uneven_stratification(y, classes, train, {"val": (val, carve_val), "test": (test_rows, carve_test)})
         parts = {"train": (X[train], y[train]),
                  "val": given.get("validation", (X[val], y[val])),
                  "test": given.get("test", (X[test_rows], y[test_rows]))}
         # the training rows' statistics, weighted as the loss weighs them (a row of weight 2 counts as
         # two rows here too: weights equal repeated rows)
         train_weights = None if weights is None else weights[train].astype(np.float64)
+        if train_weights is not None and not train_weights.any():  # (a loss of 0: every member "ok", none trained)
+            raise ValueError(f"sample_weight is 0 on every one of the {len(train)} training rows (its nonzero weights "
+                             f"fell in the validation / test splits): no row would train. Weigh training rows, or "
+                             f"give the splits yourself (validation=, test=).")
         x_mean = x_std = None
         if standardize and np.issubdtype(X.dtype, np.floating):
             x_mean, x_std = mean_std(parts["train"][0], train_weights)
@@ -331,6 +337,14 @@ class Dataset:
             split["sample_weight"] = frame[weight].to_numpy()
         features = frame.drop(columns=targets + ([weight] if weight is not None else []))
         non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c].dtype)]
+        for c in non_numeric:  # (a number column with a stray marker, UCI's '?': not 72 one-hot columns of ages)
+            as_numbers = pd.to_numeric(features[c], errors="coerce")
+            odd = features[c][as_numbers.isna() & features[c].notna()]
+            if as_numbers.notna().mean() >= 0.9 and len(odd):
+                raise ValueError(f"{path}: column {c!r} holds numbers but {len(odd)} cell(s) that are not "
+                                 f"({sorted(set(map(str, odd)))[:5]}, the first on line {odd.index[0] + 2}): read "
+                                 f"as text, it would be a column of words. Fix or drop those rows first (a marker of "
+                                 f"missing values, such as '?': drop its rows, or fill them).")
         if non_numeric and one_hot:
             features = pd.get_dummies(features, columns=non_numeric, dtype=float)
         elif non_numeric:
@@ -396,6 +410,12 @@ def load_dataset(name: str, **split: Any) -> Dataset:
 
 def mean_std(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and standard deviation over the rows, weighted by `weights` (None: alike)."""
+    largest = np.max(np.abs(values), axis=0) if values.size else 0.0
+    if np.any((largest > 1e150) | ((largest > 0) & (largest < 1e-150))):  # (squares overflow: the std is inf and
+        # the column reads as zeros; or underflow: a column of 1e-300s reads as constant)
+        scale = np.where(largest > 0, largest, 1.0)
+        mean, std = mean_std(values / scale, weights)
+        return mean * scale, std * scale
     if weights is None or not weights.any():
         return values.mean(0), values.std(0)
     mean = np.average(values, axis=0, weights=weights)
@@ -471,6 +491,11 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
     return X.astype(np.int32)
 
 
+def pd_kind(column) -> str:
+    """A pandas column's numpy kind letter ('M' for dates, 'O' for objects, ...)."""
+    return getattr(getattr(column, "dtype", None), "kind", "")
+
+
 def _text_column(column: Any) -> bool:
     """A DataFrame column whose values do not convert to floats."""
     try:
@@ -523,6 +548,14 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
                 raise TypeError(f"{what}'s column(s) {text[:10]} hold text ({err}); encode them as numbers first "
                                 f"(pandas.get_dummies(X, columns={text[:10]}), or Dataset.from_csv(..., "
                                 f"one_hot=True)), or drop them.") from None
+            missing = [str(c) for c in frame.columns if frame[c].isna().any()]
+            if missing:  # (pandas' nullable Int64 with pd.NA does not become a float array)
+                raise ValueError(f"{what}'s column(s) {missing[:10]} have missing values ({err}); fill them (e.g. "
+                                 f"X.fillna(X.mean())) or drop those rows first.") from None
+            dates = [str(c) for c in frame.columns if pd_kind(frame[c]) == "M"]
+            if dates:
+                raise TypeError(f"{what}'s column(s) {dates[:10]} hold dates; give numbers (e.g. the day of the year, "
+                                f"X[c].dt.dayofyear, or seconds since a start) or drop them.") from None
         raise TypeError(f"{what} must be numeric; converting it failed: {err}. Encode text columns as numbers first "
                         f"(e.g. pandas.get_dummies, or Dataset.from_csv(..., one_hot=True)).") from None
     if complex_:
@@ -617,6 +650,7 @@ def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
         if len(missing):
             raise ValueError(f"{what} has {len(missing)} missing labels (None or NaN), the first at row {missing[0]}; "
                              f"drop those rows first (y.astype(str) would make a class of them).")
+        y = plain_labels(y)
     try:
         classes, ids = np.unique(y, return_inverse=True)
     except TypeError:
@@ -625,6 +659,19 @@ def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     if len(classes) < 2:
         raise ValueError(f"{what} has a single class {classes.tolist()}; classification needs at least 2.")
     return ids.astype(np.int32).reshape(-1), classes
+
+
+def plain_labels(y: np.ndarray) -> np.ndarray:
+    """Object-dtype labels all of one plain kind as that kind's array: integers as int64 (pandas'
+    .astype(object) of them: their classes are integers, as scikit-learn's), text as str."""
+    if y.dtype.kind != "O" or y.ndim != 1:
+        return y
+    values = y.tolist()
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values):
+        return np.asarray(values, np.int64)
+    if all(isinstance(v, (str, np.str_)) for v in values):
+        return np.asarray(values, str)
+    return y
 
 
 def scale_or_one(std: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -675,6 +722,26 @@ def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, 
                              f"(classes {classes.tolist()[:10]}); every class of y_{short} must appear in y.")
         return Xs, np.searchsorted(classes, ys).astype(np.int32)
     return Xs, _regression_targets(ys, f"{name}[1] (y_{short})")
+
+
+def _warn_uneven_stratification(y: np.ndarray, classes: np.ndarray, train: np.ndarray, carved: dict) -> None:
+    """A stratified carve rounds each class's share: a class of 2 rows at 0.2 gives none to the
+    split (its scores cannot see it), and many classes of 3 rows give one row each to validation
+    and test (training keeps a third, not 60 %). Said, not changed: the splits stay those of the seed."""
+    counts = np.bincount(y, minlength=len(classes))
+    for name, (rows, fraction) in carved.items():
+        if fraction > 0 and len(rows):
+            missing = np.flatnonzero((counts >= 2) & (np.bincount(y[rows], minlength=len(classes)) == 0))
+            if len(missing):
+                warn(f"the {name} split holds no row of class(es) {classes[missing][:5].tolist()} ({name}_fraction="
+                     f"{fraction} of {int(counts[missing[0]])} rows rounds to none): its scores cannot see them. "
+                     f"Give that split yourself ({'validation' if name == 'val' else 'test'}=(X, y)) or more rows "
+                     f"of them.", UserWarning)
+    asked = len(y) * (1 - sum(fraction for _, fraction in carved.values()))
+    if len(train) < 0.75 * asked:
+        warn(f"stratifying {len(classes)} classes leaves {len(train)} of {len(y)} rows to train on (about "
+             f"{int(asked)} asked for): each class's share of the other splits rounds up to a row. Lower "
+             f"val_fraction / test_fraction, or give validation= / test= yourself.", UserWarning)
 
 
 def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fraction: float, seed: int):

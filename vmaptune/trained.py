@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from vmaptune import atomic
-from vmaptune.data import column_names, default_feature_names, refuse_sparse, scaled_split
+from vmaptune.data import column_names, default_feature_names, plain_labels, refuse_sparse, scaled_split
 from vmaptune.provenance import written_by
 from vmaptune.models.base import BuiltModel
 from vmaptune.warn import warn
@@ -247,6 +247,12 @@ class TrainedModel:
         if len(outputs) == 0:  # (a metric of no rows is NaN; scikit-learn's score refuses them too)
             raise ValueError(f"{call}(X, y) got 0 rows; a metric needs at least one row to score.")
         y = _targets_shaped(np.asarray(y), outputs, self.task)
+        if self.task == "classification":
+            y = plain_labels(y)
+        if y.dtype.kind == "f" and not np.isfinite(y).all():  # (a metric of them is NaN; from_arrays refuses them too)
+            bad = np.flatnonzero(~np.isfinite(y).reshape(len(y), -1).all(axis=1))
+            raise ValueError(f"{call}(X, y): y has {len(bad)} row(s) of NaN or infinite targets, the first at row "
+                             f"{bad[0]}; drop those rows first.")
         if self.task == "classification" and (self.classes.dtype.kind in "OSU") != (y.dtype.kind in "OSU"):
             raise ValueError(f"y holds labels such as {y[:3].tolist()}, but the model's classes are "
                              f"{self.classes.tolist()[:10]}: give y as the labels it was trained on.")
