@@ -216,11 +216,12 @@ CASES = [
      ValueError, ["feature columns ['color']", "hold text", "one_hot=True"]),
     ("csv-empty-cell", lambda t: vt.Dataset.from_csv(write(t, "e.csv", "a,b,y\n" + "".join(
         f"{i},{'' if i == 3 else i},{i % 2}\n" for i in range(20))), "y", "classification"), ValueError,
-     [re.compile(r"e.csv: column 'b' has 1 empty cell\(s\), the first on line 5 \(row 3\); fill them")]),
+     [re.compile(r"e.csv: column 'b' has 1 empty cell\(s\), the first in data row 3 \(counting from 0 below the "
+                 r"header\); fill them")]),
     ("csv-number-column-with-a-marker", lambda t: vt.Dataset.from_csv(write(t, "m.csv", "a,age,y\n" + "".join(
         f"{i},{'?' if i == 5 else 20 + i},{i % 2}\n" for i in range(20))), "y", "classification", one_hot=True),
-     ValueError, [re.compile(r"m.csv: column 'age' holds numbers but 1 cell\(s\) that are not \(\['\?'\], the first on "
-                             r"line 7\)")]),
+     ValueError, [re.compile(r"m.csv: column 'age' holds numbers but 1 cell\(s\) that are not \(\['\?'\], the first in "
+                             r"data row 5\)")]),
     ("csv-target-a-number", lambda t: vt.Dataset.from_csv(csv(t), 3, "classification"), TypeError,
      ["target=3: name the label column (text)", "target=['price', 'rent']"]),
     ("npz-missing-file", lambda t: vt.Dataset.from_npz(t / "nope.npz", "classification"), FileNotFoundError,

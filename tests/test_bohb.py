@@ -137,3 +137,16 @@ def test_bohb_runs_its_brackets_inside_tune(tmp_path):
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises((TypeError, ValueError), match=match):
         vt.BOHB(max_epochs=27, **kwargs)
+
+
+def test_a_budget_needs_min_points_finite_scores_before_its_model_proposes():
+    """Failures are observations, ranked last, but they are no scores to fit: a budget of 1 finite
+    and 3 failed scores took the model (which then proposed at random, labelled 'model')."""
+    strategy = vt.BOHB(max_epochs=27, eta=3, min_points=4)
+    state = strategy.init(vt.Space(x=vt.Uniform(0.0, 1.0)), jax.random.key(0))
+    nan = np.nan
+    state = state.replace(observed_hp={"x": np.linspace(0, 1, 9).astype(np.float32)},
+                          observed_budget=np.asarray([3, 3, 3, 3, 1, 27, 27, 27, 27], np.int32),
+                          observed_score=np.asarray([.1, .2, .3, .4, nan, .5, nan, nan, nan], np.float32))
+    budget, rows = strategy._model_budget(state)
+    assert budget == 3 and rows.tolist() == [0, 1, 2, 3, 4]  # (and the failure at budget 1, ranked last)

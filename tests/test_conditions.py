@@ -297,3 +297,9 @@ def test_a_fixed_float_parent_is_matched_in_the_populations_float32():
     assert vt.GridSearch(population=5, points_per_axis=5).grid_size(space) == 5
     hp = space.encode([{"dropout": 0.1, "learning_rate": 0.01}])
     assert space.active(hp)["learning_rate"].tolist() == [True] and space.is_used("learning_rate", {"dropout": 0.1})
+
+
+def test_the_same_condition_again_is_the_same_space():
+    """A notebook cell run twice: the second only_when of an identical condition changes nothing."""
+    assert SPACE.only_when("momentum", optimizer="sgd") == SPACE
+    assert DEEP.only_when("n_units_3", n_hidden=[3]).conditions == DEEP.conditions

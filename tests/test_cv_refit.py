@@ -418,7 +418,20 @@ def test_a_splitter_that_shuffles_without_a_random_state_is_named_before_it_cost
     with pytest.warns(UserWarning, match=r"cv=StratifiedKFold\(.*\) gives other folds at every call .* cannot be "
                                          r"resumed .* StratifiedKFold\(\.\.\., random_state=0\)"):
         resolve_cv(StratifiedKFold(3, shuffle=True), digits)
+    held = np.random.RandomState(0)  # seeded by a RandomState of the user's: told by its settings, never split twice
+    splitter = StratifiedKFold(3, shuffle=True, random_state=held)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         resolve_cv(StratifiedKFold(3, shuffle=True, random_state=0), digits)
         resolve_cv(KFold(3), digits)
+        resolve_cv(splitter, digits)
+    # one split() call: the folds a user's RandomState gives next are as without vmaptune
+    calls = []
+
+    class Counting(KFold):
+        def split(self, X, y=None, groups=None):
+            calls.append(1)
+            return super().split(X, y, groups)
+
+    resolve_cv(Counting(3), digits)
+    assert len(calls) == 1

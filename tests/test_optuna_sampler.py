@@ -288,3 +288,21 @@ def test_a_dataclass_subclass_that_acts_during_training_runs_in_tune():
     df = result.to_dataframe()
     assert len(df) == 8 and df["round"].nunique() == 2
     assert (df["epochs_trained"] == 1).any()  # members below the median stopped at half time
+
+
+@pytest.mark.parametrize("make", [lambda: optuna.samplers.NSGAIISampler(seed=0, population_size=4),
+                                  lambda: optuna.samplers.QMCSampler()])
+def test_the_identical_call_resumed_says_nothing_of_the_sampler(tmp_path, make):
+    """What a sampler caches as it samples (NSGA-II's generation) and a seed it drew for itself
+    (QMCSampler without one) are not options: the identical call was told its sampler differed."""
+    import warnings
+
+    import vmaptune as vt
+
+    args = (vt.MLP(hidden=1, units=4), Space(learning_rate=LogUniform(1e-3, 3e-1)), vt.load_dataset("iris"))
+    small = dict(epochs=1, batch_size=16, seed=1, progress=False, run_dir=str(tmp_path / "r"))
+    vt.tune(*args, OptunaSampler(make(), population=4, rounds=2), **small)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        vt.tune(*args, OptunaSampler(make(), population=4, rounds=2), resume=True, **small)
+    assert not [w for w in said if "OptunaSampler" in str(w.message)]

@@ -414,3 +414,17 @@ def test_a_study_says_when_its_values_are_in_standardised_units_and_a_searched_b
     r2 = vt.tune(vt.MLP(hidden=1, units=8), space, data, vt.RandomSearch(population=2), epochs=1, metric="r2",
                  progress=False)
     assert "units" not in r2.to_optuna().user_attrs["vmaptune"]  # r2 needs no unit
+
+
+def test_a_study_exported_before_values_were_written_as_given_still_takes_appends():
+    """An older export wrote float64's reading of float32 values (0.10000000149, and 1 - x with
+    x's float32 noise near 1): the trial an append compares matches them, and nothing else."""
+    from vmaptune.optuna_study import _same_params
+
+    momentum = np.float32(0.9990000128746033)  # a float32 value near 1
+    older = {"learning_rate": float(np.float32(0.1)), "one_minus_momentum": 1.0 - float(momentum), "act": "relu"}
+    now = {"learning_rate": 0.1, "one_minus_momentum": float(f"{1 - float(str(momentum)):.15g}"), "act": "relu"}
+    assert older != now and _same_params(older, now)
+    assert not _same_params(older, {**now, "learning_rate": 0.1001})
+    assert not _same_params(older, {**now, "one_minus_momentum": 0.0011})
+    assert not _same_params(older, {**now, "act": "tanh"})

@@ -758,6 +758,18 @@ def test_resume_with_another_function_of_the_same_name_is_refused(data, tmp_path
         vt.tune(*args, run_dir=run_dir, resume=True, **second, **{**SMALL, "epochs": 1})
 
 
+def test_a_lambda_written_in_the_call_resumes_when_resume_true_is_added_to_it(data, tmp_path):
+    """The code hash is of the compiled function, not its source text: a lambda's source is its
+    whole line, which adding resume=True changes (the identical search was refused)."""
+    args = (MODEL, vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1)), data, vt.RandomSearch(population=2))
+    run_dir, small = str(tmp_path / "run"), {**SMALL, "epochs": 1}
+    done = vt.tune(*args, optimizer=lambda hp: optax.sgd(hp["learning_rate"]), run_dir=run_dir, **small)
+    again = vt.tune(*args, optimizer=lambda hp: optax.sgd(hp["learning_rate"]), run_dir=run_dir, resume=True, **small)
+    pd.testing.assert_frame_equal(again.members, done.members)
+    with pytest.raises(ValueError, match=r"settings.optimizer"):
+        vt.tune(*args, optimizer=lambda hp: optax.sgd(hp["learning_rate"] * 2), run_dir=run_dir, resume=True, **small)
+
+
 def test_a_run_written_before_functions_were_recorded_by_their_code_still_resumes():
     from vmaptune.checkpoint import spec_difference
 
@@ -1040,13 +1052,16 @@ def test_ctrl_c_after_a_rounds_training_while_its_strategy_is_told_keeps_the_rou
     assert members.loc[members["round"] == 1, "score"].notna().all()  # trained to the end: scored
 
 
-@pytest.mark.parametrize("stop_in", ["a new round", "the refit"])
+@pytest.mark.parametrize("stop_in, stopped_refit", [("a new round", 1), ("the refit", 1), ("a new round", 2)])
 def test_searching_on_with_the_same_refit_keeps_the_old_refit_until_the_new_one_replaces_it(data, tmp_path,
-                                                                                           monkeypatch, stop_in):
+                                                                                           monkeypatch, stop_in,
+                                                                                           stopped_refit):
     """A finished run with refit=1 searches on (2 -> 4 rounds, refit=1 again) and is stopped at
     once in its second new round (the first is saved) or in its refit: the old refit's model and test score are still in the
     run (they were deleted at the first new round's save), and the resumed search equals the
-    search on that was never stopped (whose refit is of the best of all rounds)."""
+    search on that was never stopped (whose refit is of the best of all rounds). Stopped while it
+    searched on with a larger refit (2) and resumed with refit=1, it also ends as that search: the
+    stopped run's save said refit=2 of the one model it held, and the resume kept that stale refit."""
     from vmaptune import search as searches
 
     args = (MODEL, SPACE, data)
@@ -1072,8 +1087,14 @@ def test_searching_on_with_the_same_refit_keeps_the_old_refit_until_the_new_one_
     else:
         monkeypatch.setattr(searches, "refit_and_test", stop_at_once)
     with pytest.warns(UserWarning, match="interrupted: returning"):
-        vt.tune(*args, more, run_dir=stopped, resume=True, refit=1, **SMALL)
+        returned = vt.tune(*args, more, run_dir=stopped, resume=True, refit=stopped_refit, **SMALL)
     monkeypatch.undo()
+    if returned.best_index in list(returned.models):  # (the earlier refit's best is still the best)
+        assert returned.test_score == returned.members["test_score"][returned.best_index]
+    else:  # a better row of the new rounds: not refit yet, said (it read as a silent NaN)
+        with pytest.raises(ValueError, match=rf"the best setting \(row {returned.best_index}\) was not refit; the "
+                                             r"search was interrupted before its refit"):
+            returned.test_score
     kept, old = vt.load_results(stopped), vt.load_results(finished)
     assert kept.members["round"].max() == (2 if stop_in == "a new round" else 3)
     assert sorted(kept.models) == sorted(old.models) and len(old.models) == 1
@@ -1099,7 +1120,8 @@ def test_a_refit_model_that_cannot_be_read_is_refit_again_on_resume(data, tmp_pa
     else:
         with open(weights, "r+b") as f:
             f.truncate(os.path.getsize(weights) // 2)
-    with pytest.warns(UserWarning, match=rf"row_{row} cannot be read .*; row {row}'s refit is trained again"):
+    with pytest.warns(UserWarning, match=rf"row_{row} cannot be read .*; it is dropped, and a refit of row {row} "
+                                         r"trains it again"):
         resumed = vt.tune(*args, run_dir=run_dir, resume=True, refit=1, **SMALL)
     pd.testing.assert_frame_equal(resumed.members, done.members)
     X = np.asarray(data.X_test)

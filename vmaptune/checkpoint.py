@@ -120,7 +120,8 @@ def source_fingerprint(model) -> str:
 
 def code_fingerprint(fn: Any) -> str:
     """' code sha256 <hex>' of a function of yours (an optimizer factory; a vt.Metric's fn): its
-    source (else its bytecode) and the values it reads from its globals and closure, so that
+    compiled code (not its source text: a lambda's source is its whole line, which `resume=True`
+    added to the call changes) and the values it reads from its globals and closure, so that
     processes given different functions under one name (`def opt(hp)` reading another `scale`)
     are told apart. '' for anything else (a name such as 'accuracy', None). What the function
     calls elsewhere is not covered. fn may be what holds it: a vt.Metric (its fn, in target units
@@ -134,10 +135,7 @@ def code_fingerprint(fn: Any) -> str:
     if code is None or getattr(fn, "__module__", "").split(".")[0] == "vmaptune":
         return ""
     digest = hashlib.sha256()
-    try:
-        digest.update(inspect.getsource(fn).encode())
-    except (OSError, TypeError):
-        digest.update(code.co_code)
+    _digest_code(digest, code)
     namespace = getattr(fn, "__globals__", {})
     read = [(name, namespace[name]) for name in code.co_names if name in namespace]
     for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
@@ -149,6 +147,18 @@ def code_fingerprint(fn: Any) -> str:
         if _plain(value):  # (not an object's repr: it may hold an address, another in every process)
             digest.update(f"{name}={value!r};".encode())
     return f" code sha256 {digest.hexdigest()[:16]}"
+
+
+def _digest_code(digest, code) -> None:
+    """A code object's instructions, names and constants (nested functions' too), without its line
+    numbers: the same function written anywhere hashes alike."""
+    digest.update(code.co_code)
+    digest.update(repr((code.co_names, code.co_varnames, code.co_freevars)).encode())
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            _digest_code(digest, const)
+        else:
+            digest.update(repr(const).encode() if _plain(const) else type(const).__name__.encode())
 
 
 def _plain(value: Any) -> bool:

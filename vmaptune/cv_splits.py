@@ -74,9 +74,8 @@ def resolve_cv(cv: Any, data: Any) -> tuple[Any, Splits | None]:
                                  f"rows (train split, then validation), or use vt.PopulationSearchCV(...).fit(X, y, "
                                  f"groups=groups).") from None
             raise ValueError(f"cv={cv!r}: its split(X, y) over data.pool()'s {n_pool} rows failed: {err}") from None
-        again = list(cv.split(np.asarray(X), np.asarray(y)))  # (cheap: index arrays)
-        if len(again) != len(pairs) or any(not (np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]))
-                                           for a, b in zip(pairs, again)):
+        # (read from its settings, not by splitting again: a second split() would move a RandomState it holds)
+        if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
             warn(f"cv={source} gives other folds at every call (it shuffles without a random_state): the same seed "
                  f"will not give the same result, and a run_dir of this run cannot be resumed (its folds would "
                  f"differ). Give it one, e.g. {type(cv).__name__}(..., random_state=0).")

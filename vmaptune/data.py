@@ -342,7 +342,7 @@ class Dataset:
             odd = features[c][as_numbers.isna() & features[c].notna()]
             if as_numbers.notna().mean() >= 0.9 and len(odd):
                 raise ValueError(f"{path}: column {c!r} holds numbers but {len(odd)} cell(s) that are not "
-                                 f"({sorted(set(map(str, odd)))[:5]}, the first on line {odd.index[0] + 2}): read "
+                                 f"({sorted(set(map(str, odd)))[:5]}, the first in data row {odd.index[0]}): read "
                                  f"as text, it would be a column of words. Fix or drop those rows first (a marker of "
                                  f"missing values, such as '?': drop its rows, or fill them).")
         if non_numeric and one_hot:
@@ -356,8 +356,9 @@ class Dataset:
         if empty.any():  # (named here by the file's own column and line: from_arrays sees "column 0" of an array)
             column = empty.index[empty.to_numpy() > 0][0]
             row = int(np.flatnonzero(features[column].isna().to_numpy())[0])
-            raise ValueError(f"{path}: column {column!r} has {int(empty[column])} empty cell(s), the first on line "
-                             f"{row + 2} (row {row}); fill them (e.g. with the column's mean) or drop those rows first.")
+            raise ValueError(f"{path}: column {column!r} has {int(empty[column])} empty cell(s), the first in data row "
+                             f"{row} (counting from 0 below the header); fill them (e.g. with the column's mean) or "
+                             f"drop those rows first.")
         split.setdefault("name", os.path.basename(str(path)))
         y = frame[targets].to_numpy() if len(targets) > 1 else frame[targets[0]].to_numpy()
         return cls.from_arrays(features.to_numpy(np.float64), y, task, feature_names=list(features.columns), **split)

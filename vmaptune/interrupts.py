@@ -147,9 +147,11 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
             name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
             if several:
                 said = f" in process {process}: every process stops after the chunk in progress"
-            else:
+            elif hold_ctrl_c:  # (a run_dir: checkpointed there)
                 said = (f": the run stops after the chunk in progress, checkpointed (a refit in progress is trained "
                         f"again on resume; {name} again: at once)")
+            else:
+                said = f": the run stops after the chunk in progress (no run_dir: nothing is saved; {name} again: at once)"
             sys.stderr.write(f"\nvmaptune: {name}{said}.\n")
 
     outer = dict(_STATE)  # (a tune inside a tune's callback)

@@ -118,6 +118,10 @@ class Results:
             raise ValueError("no test score: the data set has no test split (test_fraction=0), so the refit (trained "
                              "on train + validation) was not tested. Score it on rows of your own: "
                              "results.best_model().score(X, y).")
+        if np.isnan(score) and self.best_index not in list(self.models):  # (rows of an earlier refit were tested)
+            why = self._no_refit_yet()
+            raise ValueError(f"no test score: the best setting (row {self.best_index}) was not refit; "
+                             f"{why[0].lower()}{why[1:]}")
         return score
 
     # -- trained models ----------------------------------------------------------------------------

@@ -633,6 +633,8 @@ class Space:
             # (in one order, the parent's: the same condition written otherwise is the same space)
             conditions.append((parent, tuple(sorted(dict.fromkeys(values), key=dist.encode))))
         conditions.sort()
+        if self._conditions.get(name) == tuple(conditions):  # (the same condition again: a cell run twice)
+            return self
         if name in self._conditions:  # (replacing it would drop the first condition unseen)
             before = dict(self._conditions[name])
             given = ", ".join(f"{p}={v!r}" for p, v in parents.items())

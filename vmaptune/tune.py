@@ -565,7 +565,7 @@ def _saved_refit(run_dir: str) -> Results | None:
             saved.models[row]
         except Exception as err:  # (a file cut short or deleted, a zip that does not open, ...)
             warn(f"{os.path.join(run_dir, 'models', f'row_{row}')} cannot be read ({type(err).__name__}: {err}); "
-                 f"row {row}'s refit is trained again (to the same weights).")
+                 f"it is dropped, and a refit of row {row} trains it again (to the same weights).")
             del saved.models[row]
             saved.members.loc[row, "test_score"] = np.nan
     return saved if len(saved.models) > 0 else None
@@ -592,7 +592,9 @@ def _carry_refit(results: Results, saved: Results | None, refit: int, interim: b
     test[:n] = saved.members["test_score"].to_numpy()[:n]
     results.members["test_score"] = test
     results.models = saved.models  # read from run_dir when asked for
-    results.settings["refit"] = max(int(refit), int(saved.settings.get("refit") or len(saved.models)))
+    saved_refit = int(saved.settings.get("refit") or len(saved.models))
+    # (interim: the refit it holds is the saved one; the one asked for has not run)
+    results.settings["refit"] = saved_refit if interim else max(int(refit), saved_refit)
     return set(refit_rows(results, refit)) <= set(saved.models)
 
 

@@ -144,14 +144,14 @@ class BOHB(Hyperband):
                              folded=state.bracket)
 
     def _model_budget(self, state: BOHBState) -> tuple[int, np.ndarray]:
-        """(the largest budget with at least min_points scores, their rows); (0, none) if no budget has.
+        """(the largest budget with at least min_points finite scores, their rows); (0, none) if no budget has.
         The rows add the members that failed at a smaller budget: a run that diverged by epoch b has
         diverged at every later epoch, and as it was never promoted the model would otherwise never
         see it (and propose its neighbours: the best learning rate often lies just below divergence)."""
         need = self._min_points(state)
         budgets, failed = state.observed_budget, ~np.isfinite(state.observed_score)
         for budget in sorted(set(budgets.tolist()), reverse=True):
-            if np.count_nonzero(budgets == budget) >= need:
+            if np.count_nonzero((budgets == budget) & ~failed) >= need:  # (scores to fit: failures only rank last)
                 return int(budget), np.flatnonzero((budgets == budget) | ((budgets < budget) & failed))
         return 0, np.zeros(0, np.int64)
 

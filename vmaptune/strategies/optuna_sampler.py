@@ -81,9 +81,12 @@ def optuna_param(name: str, dist) -> tuple[str, Any] | None:
 
 
 def _options(sampler) -> dict[str, Any]:
-    """A sampler's plain settings (numbers, text, flags; its seed is not among them: only its
-    random state, which moves as it samples)."""
-    return {k: v for k, v in vars(sampler).items() if isinstance(v, (bool, int, float, str, type(None)))}
+    """A sampler's plain settings: the arguments of its class's __init__ it keeps as `_<name>`
+    (numbers, text, flags). Not its seed (a sampler built without one draws its own), nor what it
+    caches as it samples."""
+    given = set(inspect.signature(type(sampler).__init__).parameters) - {"self", "seed"}
+    return {k: v for k, v in vars(sampler).items()
+            if k.lstrip("_") in given and isinstance(v, (bool, int, float, str, type(None)))}
 
 
 def _to_value(dist, optuna_value):
