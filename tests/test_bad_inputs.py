@@ -144,6 +144,9 @@ CASES = [
     ("data-X-dates", lambda t: vt.Dataset.from_arrays(
         pd.DataFrame({"a": X[:, 0], "when": pd.date_range("2020", periods=40)}), Y, "classification"),
      TypeError, ["X's column(s) ['when'] hold dates; give numbers"]),
+    ("data-X-dates-alone-in-a-time-zone", lambda t: vt.Dataset.from_arrays(  # (converted silently, or "text")
+        pd.DataFrame({"when": pd.date_range("2020", periods=40, tz="UTC")}), Y, "classification"),
+     TypeError, ["X's column(s) ['when'] hold dates; give numbers"]),
     ("data-X-text", lambda t: vt.Dataset.from_arrays(np.full((40, 3), "a"), Y, "classification"), TypeError,
      ["X must be numeric", "one_hot=True"]),
     ("data-X-dict", lambda t: vt.Dataset.from_arrays({"image": X.reshape(40, 3, 1), "extra": X[:, :1]}, Y,
@@ -220,8 +223,8 @@ CASES = [
                  r"header\); fill them")]),
     ("csv-number-column-with-a-marker", lambda t: vt.Dataset.from_csv(write(t, "m.csv", "a,age,y\n" + "".join(
         f"{i},{'?' if i == 5 else 20 + i},{i % 2}\n" for i in range(20))), "y", "classification", one_hot=True),
-     ValueError, [re.compile(r"m.csv: column 'age' holds numbers but 1 cell\(s\) that are not \(\['\?'\], the first in "
-                             r"data row 5\)")]),
+     ValueError, [re.compile(r"m.csv: column 'age' holds numbers and 1 cell\(s\) of \['\?'\], a marker of missing "
+                             r"values \(the first in data row 5\)")]),
     ("csv-target-a-number", lambda t: vt.Dataset.from_csv(csv(t), 3, "classification"), TypeError,
      ["target=3: name the label column (text)", "target=['price', 'rent']"]),
     ("npz-missing-file", lambda t: vt.Dataset.from_npz(t / "nope.npz", "classification"), FileNotFoundError,

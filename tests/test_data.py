@@ -1,6 +1,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import vmaptune as vt
@@ -247,7 +248,6 @@ def test_class_labels_of_any_kind_are_encoded_and_kept(tmp_path):
     # CSV: text labels, and text features one-hot on request
     frame_path = tmp_path / "pets.csv"
     colour = np.array(["red", "green", "blue"])[rng.integers(0, 3, 120)]
-    import pandas as pd
 
     pd.DataFrame({"size": rng.normal(size=120), "colour": colour, "kind": names}).to_csv(frame_path, index=False)
     with pytest.raises(ValueError, match=r"feature columns \['colour'\] hold text.*pass one_hot=True"):
@@ -295,7 +295,6 @@ def test_integer_labels_in_an_object_array_are_integer_classes_and_score():
     """pandas' .astype(object) of integer labels: the classes were objects, and the trained model
     could then never be scored (scikit-learn's 'unknown is not supported', or 'give y as the labels
     it was trained on' for those very labels)."""
-    import pandas as pd
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 3))
@@ -306,6 +305,14 @@ def test_integer_labels_in_an_object_array_are_integer_classes_and_score():
                     vt.RandomSearch(population=1), epochs=1, batch_size=8, refit=1, progress=False).best_model()
     assert model.score(X, y) == model.score(X, y.astype(int)) == model.score(X, y.to_numpy(int))
     assert model.predict(X[:3]).dtype.kind == "i"
+    # floats held as objects too; missing labels are refused by name, not with a raw TypeError
+    floats = vt.Dataset.from_arrays(X, y.astype(float).astype(object), "classification")
+    assert floats.classes.dtype == np.float64
+    with pytest.raises(ValueError, match=r"score\(X, y\): y has 1 row\(s\) of missing labels or targets \(None, NaN or "
+                                         r"NA\), the first at row 2"):
+        model.score(X[:4], np.asarray([0, 1, None, 1], dtype=object))
+    with pytest.raises(ValueError, match=r"y has 1 missing labels \(None or NaN\), the first at row 1"):
+        vt.Dataset.from_arrays(X[:4], pd.array([0, None, 1, 1], dtype="Int64").astype(object), "classification")
 
 
 def test_a_carved_split_that_misses_a_class_or_starves_training_is_named():
@@ -313,7 +320,7 @@ def test_a_carved_split_that_misses_a_class_or_starves_training_is_named():
     X = rng.normal(size=(100, 3))
     rare = np.r_[np.zeros(98, int), np.ones(2, int)]  # a class of 2 rows rounds to none of 20 % at 0.2
     with pytest.warns(UserWarning, match=r"the val split holds no row of class\(es\) \[1\] \(val_fraction=0.2 of 2 "
-                                         r"rows rounds to none\).*\(validation=\(X, y\)\)"):
+                                         r"rows rounds to none\).*\(validation=\(X, y\) of vt.Dataset.from_arrays\)"):
         vt.Dataset.from_arrays(X, rare, "classification")
     many = np.repeat(np.arange(50), 3)  # 50 classes of 3 rows: one row each to validation and test
     with pytest.warns(UserWarning, match=r"stratifying 50 classes leaves 50 of 150 rows to train on \(about 90"):
@@ -350,3 +357,21 @@ def test_values_whose_squares_overflow_or_underflow_are_standardised_as_any_othe
         tiny = vt.Dataset.from_arrays(X[:, :1], X[:, 0] * 1e-300, "regression")
     assert 0.5 < np.std(np.asarray(data.X_train)[:, 1]) < 1.5
     assert 0.5 < np.std(np.asarray(tiny.y_train)) < 1.5
+
+
+def test_a_number_column_with_a_missing_value_marker_is_refused_and_codes_stay_categories(tmp_path):
+    """UCI's '?' in an age column made 72 one-hot columns of ages; codes that mostly look like
+    numbers (ICD-9's 'V58', bedrooms '5+') are categories and stay one-hot."""
+    def csv(column):
+        (tmp_path / "d.csv").write_text("x,c,y\n" + "".join(f"{i},{v},{i % 2}\n" for i, v in enumerate(column)))
+        return vt.Dataset.from_csv(tmp_path / "d.csv", "y", "classification", one_hot=True)
+
+    ages = [str(20 + i) for i in range(40)]
+    for marked in (ages[:39] + ["?"], ["?" if i % 7 == 0 else a for i, a in enumerate(ages)],  # 1 and 15 % marked
+                   ["" if i % 2 else ("?" if i == 4 else a) for i, a in enumerate(ages)]):  # half empty, one '?'
+        with pytest.raises(ValueError, match=r"column 'c' holds numbers and \d+ cell\(s\) of \['\?'\], a marker of "
+                                             r"missing values"):
+            csv(marked)
+    codes = csv([str(250 + i % 5) for i in range(38)] + ["V58", "V58"])
+    bedrooms = csv([str(1 + i % 4) for i in range(38)] + ["5+", "5+"])
+    assert len(codes.feature_names) == 1 + 6 and len(bedrooms.feature_names) == 1 + 5

@@ -428,3 +428,5 @@ def test_a_study_exported_before_values_were_written_as_given_still_takes_append
     assert not _same_params(older, {**now, "learning_rate": 0.1001})
     assert not _same_params(older, {**now, "one_minus_momentum": 0.0011})
     assert not _same_params(older, {**now, "act": "tanh"})
+    # the near-1 reading is for one_minus_ values only: 0.0 and 2e-8 of another name differ
+    assert not _same_params({"dropout": 0.0}, {"dropout": 2e-8})

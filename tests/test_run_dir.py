@@ -1127,3 +1127,31 @@ def test_a_refit_model_that_cannot_be_read_is_refit_again_on_resume(data, tmp_pa
     X = np.asarray(data.X_test)
     np.testing.assert_array_equal(vt.load_results(run_dir).model(row).predict_proba(X),
                                   done.model(row).predict_proba(X))
+
+
+def test_a_functions_code_hash_sees_its_defaults_constants_and_numbers_it_reads_and_not_where_it_is_written():
+    from vmaptune.checkpoint import code_fingerprint as hashed
+
+    def scaled(hp, scale=1.0):
+        return optax.sgd(hp["learning_rate"] * scale)
+
+    def scaled_more(hp, scale=10.0):
+        return optax.sgd(hp["learning_rate"] * scale)
+
+    def keyword(hp, *, scale=1.0):
+        return optax.sgd(hp["learning_rate"] * scale)
+
+    def keyword_more(hp, *, scale=10.0):
+        return optax.sgd(hp["learning_rate"] * scale)
+
+    def closing_over(value):
+        return lambda hp: optax.sgd(hp["learning_rate"] * value)
+
+    assert hashed(scaled) != hashed(scaled_more) and hashed(keyword) != hashed(keyword_more)
+    assert hashed(lambda hp: 1 if hp["a"] in {"relu", "gelu"} else 0) != hashed(
+        lambda hp: 1 if hp["a"] in {"tanh", "elu"} else 0)
+    assert hashed(closing_over(np.float32(1.0))) != hashed(closing_over(np.float32(5.0)))
+    assert hashed(closing_over(np.float32(1.0))) == hashed(closing_over(np.float32(1.0)))
+    # the same function, written on another line and with other spacing, hashes alike
+    assert hashed(lambda hp: optax.sgd(hp["learning_rate"])) == hashed(
+        lambda  hp :  optax.sgd( hp["learning_rate"] ))  # noqa: E201, E202, E203, E271

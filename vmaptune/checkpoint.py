@@ -136,6 +136,8 @@ def code_fingerprint(fn: Any) -> str:
         return ""
     digest = hashlib.sha256()
     _digest_code(digest, code)
+    defaults = (getattr(fn, "__defaults__", None) or (), sorted((getattr(fn, "__kwdefaults__", None) or {}).items()))
+    digest.update(repr([_plain_repr(v) for v in defaults[0]] + [(k, _plain_repr(v)) for k, v in defaults[1]]).encode())
     namespace = getattr(fn, "__globals__", {})
     read = [(name, namespace[name]) for name in code.co_names if name in namespace]
     for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
@@ -153,19 +155,28 @@ def _digest_code(digest, code) -> None:
     """A code object's instructions, names and constants (nested functions' too), without its line
     numbers: the same function written anywhere hashes alike."""
     digest.update(code.co_code)
-    digest.update(repr((code.co_names, code.co_varnames, code.co_freevars)).encode())
+    digest.update(repr((code.co_names, code.co_varnames, code.co_freevars, code.co_argcount,
+                        code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags)).encode())
     for const in code.co_consts:
         if inspect.iscode(const):
             _digest_code(digest, const)
         else:
-            digest.update(repr(const).encode() if _plain(const) else type(const).__name__.encode())
+            digest.update(_plain_repr(const).encode())
+
+
+def _plain_repr(value: Any) -> str:
+    """repr of a plain value (a set's members sorted: `x in {"relu", "gelu"}` compiles to a
+    frozenset, whose order changes with the hash seed); the type's name for any other object."""
+    if isinstance(value, (set, frozenset)) and all(_plain(v) for v in value):
+        return f"{type(value).__name__}({sorted(map(repr, value))})"
+    return repr(value) if _plain(value) else type(value).__name__
 
 
 def _plain(value: Any) -> bool:
     """A number, text or None, or a tuple of them: values whose repr is the same in every process."""
     if isinstance(value, tuple):
         return all(_plain(v) for v in value)
-    return isinstance(value, (int, float, complex, str, bytes, bool, type(None)))
+    return isinstance(value, (int, float, complex, str, bytes, bool, type(None), np.number, np.bool_))
 
 
 def data_fingerprint(data) -> str:

@@ -337,14 +337,15 @@ class Dataset:
             split["sample_weight"] = frame[weight].to_numpy()
         features = frame.drop(columns=targets + ([weight] if weight is not None else []))
         non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c].dtype)]
-        for c in non_numeric:  # (a number column with a stray marker, UCI's '?': not 72 one-hot columns of ages)
+        for c in non_numeric:  # (a number column with a missing-value marker, UCI's '?': not 72 one-hot columns
+            # of ages; pandas reads '', 'NA', 'null', ... as NaN itself. Codes such as 'V58' or '5+' are categories)
             as_numbers = pd.to_numeric(features[c], errors="coerce")
             odd = features[c][as_numbers.isna() & features[c].notna()]
-            if as_numbers.notna().mean() >= 0.9 and len(odd):
-                raise ValueError(f"{path}: column {c!r} holds numbers but {len(odd)} cell(s) that are not "
-                                 f"({sorted(set(map(str, odd)))[:5]}, the first in data row {odd.index[0]}): read "
-                                 f"as text, it would be a column of words. Fix or drop those rows first (a marker of "
-                                 f"missing values, such as '?': drop its rows, or fill them).")
+            if as_numbers.notna().any() and len(odd) and odd.astype(str).str.strip().isin(MISSING_MARKERS).all():
+                raise ValueError(f"{path}: column {c!r} holds numbers and {len(odd)} cell(s) of "
+                                 f"{sorted(set(odd.astype(str).str.strip()))}, a marker of missing values (the first "
+                                 f"in data row {odd.index[0]}): read as text, it would be a column of words. Drop or "
+                                 f"fill those rows first (pandas.read_csv(path, na_values=['?']) reads them as NaN).")
         if non_numeric and one_hot:
             features = pd.get_dummies(features, columns=non_numeric, dtype=float)
         elif non_numeric:
@@ -492,9 +493,8 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
     return X.astype(np.int32)
 
 
-def pd_kind(column) -> str:
-    """A pandas column's numpy kind letter ('M' for dates, 'O' for objects, ...)."""
-    return getattr(getattr(column, "dtype", None), "kind", "")
+#: Cells a CSV's number column may hold for a missing value that pandas does not read as NaN.
+MISSING_MARKERS = ("?", "-", "--", ".", "missing", "unknown", "Unknown", "MISSING", "UNKNOWN")
 
 
 def _text_column(column: Any) -> bool:
@@ -537,6 +537,13 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
     frame = X if hasattr(X, "columns") and hasattr(X, "iloc") else None
     _refuse_several_inputs(X, what)
     refuse_sparse(X, what)
+    if frame is not None:  # (dates convert to floats silently, or fail as "text" with a time zone)
+        import pandas as pd
+
+        dates = [str(c) for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+        if dates:
+            raise TypeError(f"{what}'s column(s) {dates[:10]} hold dates; give numbers (e.g. the day of the year, "
+                            f"X[c].dt.dayofyear, or seconds since a start) or drop them.")
     try:
         X = np.asarray(X)
         complex_ = X.dtype.kind == "c"  # (numpy's cast would drop the imaginary parts with a mere warning)
@@ -551,12 +558,8 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
                                 f"one_hot=True)), or drop them.") from None
             missing = [str(c) for c in frame.columns if frame[c].isna().any()]
             if missing:  # (pandas' nullable Int64 with pd.NA does not become a float array)
-                raise ValueError(f"{what}'s column(s) {missing[:10]} have missing values ({err}); fill them (e.g. "
+                raise ValueError(f"{what}'s column(s) {missing[:10]} have missing values; fill them (e.g. "
                                  f"X.fillna(X.mean())) or drop those rows first.") from None
-            dates = [str(c) for c in frame.columns if pd_kind(frame[c]) == "M"]
-            if dates:
-                raise TypeError(f"{what}'s column(s) {dates[:10]} hold dates; give numbers (e.g. the day of the year, "
-                                f"X[c].dt.dayofyear, or seconds since a start) or drop them.") from None
         raise TypeError(f"{what} must be numeric; converting it failed: {err}. Encode text columns as numbers first "
                         f"(e.g. pandas.get_dummies, or Dataset.from_csv(..., one_hot=True)).") from None
     if complex_:
@@ -637,6 +640,12 @@ def _warn_sparse_classes(ids: np.ndarray, classes: np.ndarray) -> None:
 
 def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Class labels (integers, strings or booleans) -> (int32 class ids, the sorted labels)."""
+    if y.dtype.kind == "O":  # (an empty cell among text labels: None, NaN or pandas' NA)
+        missing = np.flatnonzero(missing_labels(y))
+        if len(missing):
+            raise ValueError(f"{what} has {len(missing)} missing labels (None or NaN), the first at row {missing[0]}; "
+                             f"drop those rows first (y.astype(str) would make a class of them).")
+        y = plain_labels(y)
     if y.dtype.kind == "f":
         missing = np.flatnonzero(~np.isfinite(y))
         if len(missing):
@@ -646,12 +655,6 @@ def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
             raise ValueError(f"{what} holds non-integer numbers (e.g. {y[:3].tolist()}) but task='classification'; "
                              f"class labels must be integers or strings. For a continuous target use "
                              f"task='regression'.")  # (kept as floats: predictions come back as given)
-    if y.dtype.kind == "O":  # (an empty cell among text labels: None, or pandas' NaN)
-        missing = np.flatnonzero([v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y.tolist()])
-        if len(missing):
-            raise ValueError(f"{what} has {len(missing)} missing labels (None or NaN), the first at row {missing[0]}; "
-                             f"drop those rows first (y.astype(str) would make a class of them).")
-        y = plain_labels(y)
     try:
         classes, ids = np.unique(y, return_inverse=True)
     except TypeError:
@@ -664,15 +667,26 @@ def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
 
 def plain_labels(y: np.ndarray) -> np.ndarray:
     """Object-dtype labels all of one plain kind as that kind's array: integers as int64 (pandas'
-    .astype(object) of them: their classes are integers, as scikit-learn's), text as str."""
+    .astype(object) of them: their classes are integers, as scikit-learn's), floats as float64,
+    text as str."""
     if y.dtype.kind != "O" or y.ndim != 1:
         return y
     values = y.tolist()
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values):
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and -2**63 <= v < 2**63
+           for v in values):
         return np.asarray(values, np.int64)
+    if all(isinstance(v, (float, np.floating)) for v in values):
+        return np.asarray(values, np.float64)
     if all(isinstance(v, (str, np.str_)) for v in values):
         return np.asarray(values, str)
     return y
+
+
+def missing_labels(y: np.ndarray) -> np.ndarray:
+    """(n,) bool: labels that are missing (None, NaN, pandas' NA) in an object-dtype y."""
+    import pandas as pd
+
+    return np.asarray(pd.isna(y), bool).reshape(len(y), -1).any(axis=1)
 
 
 def scale_or_one(std: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -736,13 +750,14 @@ def _warn_uneven_stratification(y: np.ndarray, classes: np.ndarray, train: np.nd
             if len(missing):
                 warn(f"the {name} split holds no row of class(es) {classes[missing][:5].tolist()} ({name}_fraction="
                      f"{fraction} of {int(counts[missing[0]])} rows rounds to none): its scores cannot see them. "
-                     f"Give that split yourself ({'validation' if name == 'val' else 'test'}=(X, y)) or more rows "
-                     f"of them.", UserWarning)
+                     f"Give that split yourself ({'validation' if name == 'val' else 'test'}=(X, y) of "
+                     f"vt.Dataset.from_arrays) or more rows of them.", UserWarning)
     asked = len(y) * (1 - sum(fraction for _, fraction in carved.values()))
     if len(train) < 0.75 * asked:
         warn(f"stratifying {len(classes)} classes leaves {len(train)} of {len(y)} rows to train on (about "
-             f"{int(asked)} asked for): each class's share of the other splits rounds up to a row. Lower "
-             f"val_fraction / test_fraction, or give validation= / test= yourself.", UserWarning)
+             f"{int(asked)} asked for): each class's share of the other splits rounds up to a row. Carve "
+             f"less (vt.Dataset.from_arrays' val_fraction / test_fraction, an estimator's validation_fraction), "
+             f"or give the splits yourself.", UserWarning)
 
 
 def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fraction: float, seed: int):

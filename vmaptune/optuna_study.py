@@ -528,10 +528,14 @@ def _optuna_values(dist, optuna_dist, encoded) -> list:
 def _same_params(a: dict, b: dict) -> bool:
     """Equal parameters, floats within float32 rounding (a study an older vmaptune exported holds
     float64's 0.10000000149 where this one writes 0.1)."""
-    close = lambda x, y: x == y or (isinstance(x, float) and isinstance(y, float) and (  # noqa: E731
-        abs(x - y) <= 1e-6 * max(abs(x), abs(y))
-        or np.float32(1 - x) == np.float32(1 - y)))  # (a one_minus_ value: float32 noise of x near 1)
-    return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    def close(key, x, y):
+        if x == y or not (isinstance(x, float) and isinstance(y, float)):
+            return x == y
+        # (a one_minus_ value: 1 - x carries the float32 noise of x near 1)
+        return abs(x - y) <= 1e-6 * max(abs(x), abs(y)) or (key.startswith("one_minus_")
+                                                           and np.float32(1 - x) == np.float32(1 - y))
+
+    return a.keys() == b.keys() and all(close(k, a[k], b[k]) for k in a)
 
 
 def _decimal(value: float) -> float:

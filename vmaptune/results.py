@@ -139,15 +139,17 @@ class Results:
             if 0 <= row < len(self.members) and self.members["status"].iloc[row] == "diverged":
                 fix = "This one diverged in the search: a refit retrains only settings that did not."
             else:
-                fix = self._no_refit_yet() if not refit else f"Raise refit= to keep more than {len(refit)}."
+                fix = (self._no_refit_yet() if not refit or self.settings.get("interrupted")
+                       else f"Raise refit= to keep more than {len(refit)}.")
             raise ValueError(f"row {row} has no trained model: only refit settings keep their weights "
                              f"(rows {refit}). {fix}")
         return self.models[row]
 
     def _no_refit_yet(self) -> str:
         """Why no setting was refit, and how to get one."""
-        if self.settings.get("refit") and self.settings.get("interrupted"):  # (asked for, but the search did not end)
-            return ("The search was interrupted before its refit=" + str(self.settings["refit"]) + " ran; resume it "
+        asked = self.settings.get("refit_asked") or self.settings.get("refit")
+        if asked and self.settings.get("interrupted"):  # (asked for, but the search did not end)
+            return ("The search was interrupted before its refit=" + str(asked) + " ran; resume it "
                     "(vt.tune(..., run_dir=..., resume=True), when it ran with a run_dir; else run it again) to "
                     "finish the search and refit its best.")
         return "Run vt.tune(..., refit=1) to retrain the best setting on train + validation, test it and keep it."

@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from vmaptune import atomic
-from vmaptune.data import column_names, default_feature_names, plain_labels, refuse_sparse, scaled_split
+from vmaptune.data import (column_names, default_feature_names, missing_labels, plain_labels, refuse_sparse,
+                           scaled_split)
 from vmaptune.provenance import written_by
 from vmaptune.models.base import BuiltModel
 from vmaptune.warn import warn
@@ -246,9 +247,14 @@ class TrainedModel:
         outputs = self.decision_function(X)
         if len(outputs) == 0:  # (a metric of no rows is NaN; scikit-learn's score refuses them too)
             raise ValueError(f"{call}(X, y) got 0 rows; a metric needs at least one row to score.")
-        y = _targets_shaped(np.asarray(y), outputs, self.task)
-        if self.task == "classification":
-            y = plain_labels(y)
+        y = np.asarray(y)
+        if y.dtype.kind == "O":  # (None, NaN or pandas' NA among labels, or in a nullable Float64 target)
+            missing = np.flatnonzero(missing_labels(y))
+            if len(missing):
+                raise ValueError(f"{call}(X, y): y has {len(missing)} row(s) of missing labels or targets (None, NaN "
+                                 f"or NA), the first at row {missing[0]}; drop those rows first.")
+            y = plain_labels(y) if self.task == "classification" else y.astype(np.float64)
+        y = _targets_shaped(y, outputs, self.task)
         if y.dtype.kind == "f" and not np.isfinite(y).all():  # (a metric of them is NaN; from_arrays refuses them too)
             bad = np.flatnonzero(~np.isfinite(y).reshape(len(y), -1).all(axis=1))
             raise ValueError(f"{call}(X, y): y has {len(bad)} row(s) of NaN or infinite targets, the first at row "
