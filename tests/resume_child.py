@@ -15,6 +15,7 @@ import re
 import signal
 import sys
 
+import flax.linen as nn
 import numpy as np
 
 import vmaptune as vt
@@ -25,8 +26,22 @@ EPOCHS = 4
 SPACE = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1), momentum=vt.OneMinusLogUniform(0.5, 0.95))
 
 
+class NormalisedDropoutNet(nn.Module):
+    """A user's model: BatchNorm statistics (model state a resume must restore, PBT's copies must
+    carry) and a traced dropout rate."""
+
+    dropout: float = 0.1
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.relu(nn.Dense(8)(x))
+        x = nn.BatchNorm(use_running_average=not train)(x)
+        return nn.Dense(3)(vt.nn.Dropout(self.dropout)(x, deterministic=not train))
+
+
 def strategy(name: str):
     return {"random": vt.RandomSearch(population=4, rounds=3),
+            "linen_pbt": vt.PBT(population=4, interval=1, generations=2),
             "bayesopt": vt.BayesOpt(population=4, rounds=2, initial_size=4, num_candidates=64, restarts=1),
             "evolution": vt.Evolution(population=4, generations=2),
             "pbt": vt.PBT(population=4, interval=1, generations=2),
@@ -43,6 +58,10 @@ def data() -> vt.Dataset:
 
 
 def search(name: str, run_dir: str, *, resume: bool = True, progress: bool = False):
+    if name.startswith("linen"):  # your own flax module (no refit: its pickled class would be __main__'s here)
+        return vt.tune(vt.Linen(NormalisedDropoutNet), SPACE.replace(dropout=vt.Uniform(0.0, 0.5)), data(),
+                       strategy(name), epochs=EPOCHS, batch_size=16, seed=3, run_dir=run_dir, resume=resume,
+                       progress=progress)
     grouped = name == "random"  # two width groups (forced: "auto" prices its plan from measurements), two refits
     space = SPACE.replace(n_units=vt.Choice([4, 16])) if grouped else SPACE
     return vt.tune(vt.MLP(hidden=1) if grouped else vt.MLP(hidden=1, units=8), space, data(), strategy(name),

@@ -18,7 +18,7 @@ import resume_child  # noqa: E402
 
 CHILD = os.path.join(os.path.dirname(__file__), "resume_child.py")
 
-# 9 kills over seven strategies: after a chunk (five strategies), inside a checkpoint's commit
+# 10 kills over seven strategies and a flax module of your own: after a chunk (five strategies), inside a checkpoint's commit
 # (three), inside a results write (one); mid-round in PBT, Hyperband, BOHB and successive halving under cv.
 KILLS = {
     "random": ["chunk:3", "results:1"],  # two width groups, two refits of different widths (resume_child.py)
@@ -28,6 +28,7 @@ KILLS = {
     "hyperband": ["checkpoint:4"],
     "bohb": ["chunk:6"],  # mid bracket 1, after its model-based proposals
     "halving_cv": ["chunk:2"],  # after the first rung's decision, the settings' folds packed together
+    "linen_pbt": ["chunk:3"],  # your own module: BatchNorm statistics and PBT's copies of them, mid-round
 }
 
 

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pandas as pd
 import pytest
 
 import vmaptune as vt
@@ -871,3 +872,20 @@ def test_batchnorm_members_of_folds_of_other_sizes_share_an_even_batch_and_none_
         for a, b in zip(jax.tree.leaves((take(together.state.members.params, f), take(together.state.members.model_state, f))),
                         jax.tree.leaves((take(alone.state.members.params, 0), take(alone.state.members.model_state, 0)))):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_your_model_with_the_same_seed_gives_the_same_search_under_cv_and_seeds():
+    """Same seed, same result, for a module of your own with BatchNorm and a traced dropout rate,
+    its folds and repeats in one program (and another seed another search)."""
+    import resume_child
+
+    data = resume_child.data()
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1), dropout=vt.Uniform(0.0, 0.5))
+    search = lambda seed: vt.tune(vt.Linen(resume_child.NormalisedDropoutNet), space, data,  # noqa: E731
+                                  vt.RandomSearch(population=3), epochs=2, batch_size=16, cv=2, seeds=2,
+                                  seed=seed, progress=False)
+    first, again, other = search(0), search(0), search(1)
+    pd.testing.assert_frame_equal(first.members, again.members)
+    for name in first.curves:
+        np.testing.assert_array_equal(first.curves[name], again.curves[name])
+    assert not np.array_equal(first.members["score"], other.members["score"])
