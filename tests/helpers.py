@@ -90,3 +90,22 @@ def child_environment() -> dict:
     device count, so the child sets up its devices as a user's process would."""
     flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
     return {**os.environ, "XLA_FLAGS": " ".join(flags)}
+
+
+def ctrl_c_at_chunk(monkeypatch, n: int) -> None:
+    """A second Ctrl-C (at once, no chunk's end waited for) as the n-th chunk of this process starts
+    training: engine.train_chunk raises KeyboardInterrupt there (and every program is the usual one,
+    not a quick compile, so each chunk goes through it)."""
+    from vmaptune import costs
+
+    train_chunk, calls = engine.train_chunk, {"n": 0}
+
+    def stop_at_n(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return train_chunk(*args, **kwargs)
+
+    stop_at_n.lower = train_chunk.lower
+    monkeypatch.setattr(engine, "train_chunk", stop_at_n)
+    monkeypatch.setattr(costs, "QUICK_COMPILE_SAVES", 0.0)

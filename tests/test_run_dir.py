@@ -945,21 +945,12 @@ def test_a_damaged_newest_checkpoint_is_passed_over_and_the_run_resumes_from_the
 def test_a_run_stopped_at_once_in_its_first_round_resumes_though_it_has_no_checkpoint(data, tmp_path, monkeypatch):
     """A second Ctrl-C stops at once: the first round's members are saved (status 'interrupted')
     before any checkpoint was taken; resume=True trains the run from the start."""
-    from vmaptune import engine
+    from helpers import ctrl_c_at_chunk
 
     args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2))
     whole = vt.tune(*args, **SMALL)
-    train_chunk, calls = engine.train_chunk, {"n": 0}
-
-    def second_ctrl_c(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return train_chunk(*a, **k)
-
-    second_ctrl_c.lower = train_chunk.lower
-    monkeypatch.setattr(engine, "train_chunk", second_ctrl_c)
-    monkeypatch.setattr(costs, "QUICK_COMPILE_SAVES", 0.0)
+    train_chunk = engine.train_chunk
+    ctrl_c_at_chunk(monkeypatch, 2)
     run_dir = str(tmp_path / "r")
     with pytest.warns(UserWarning, match="interrupted: returning 0 finished round"):
         vt.tune(*args, run_dir=run_dir, chunk_epochs=1, **SMALL)
@@ -1062,6 +1053,7 @@ def test_searching_on_with_the_same_refit_keeps_the_old_refit_until_the_new_one_
     search on that was never stopped (whose refit is of the best of all rounds). Stopped while it
     searched on with a larger refit (2) and resumed with refit=1, it also ends as that search: the
     stopped run's save said refit=2 of the one model it held, and the resume kept that stale refit."""
+    from helpers import ctrl_c_at_chunk
     from vmaptune import search as searches
 
     args = (MODEL, SPACE, data)
@@ -1072,18 +1064,12 @@ def test_searching_on_with_the_same_refit_keeps_the_old_refit_until_the_new_one_
     shutil.copytree(finished, stopped)
     more = vt.RandomSearch(population=4, rounds=4)
     searched_on = vt.tune(*args, more, run_dir=whole, resume=True, refit=1, **SMALL)
-    train_chunk, calls = engine.train_chunk, {"n": 0}
 
     def stop_at_once(*a, **k):
-        calls["n"] += 1
-        if stop_in == "the refit" or calls["n"] == 2:
-            raise KeyboardInterrupt  # (a second Ctrl-C: no chunk's end is waited for)
-        return train_chunk(*a, **k)
+        raise KeyboardInterrupt  # (a second Ctrl-C: no chunk's end is waited for)
 
     if stop_in == "a new round":
-        stop_at_once.lower = train_chunk.lower
-        monkeypatch.setattr(engine, "train_chunk", stop_at_once)
-        monkeypatch.setattr(costs, "QUICK_COMPILE_SAVES", 0.0)
+        ctrl_c_at_chunk(monkeypatch, 2)
     else:
         monkeypatch.setattr(searches, "refit_and_test", stop_at_once)
     with pytest.warns(UserWarning, match="interrupted: returning"):

@@ -742,19 +742,9 @@ def test_a_sparse_x_too_large_to_make_dense_is_refused_with_the_fix(monkeypatch)
 def test_ctrl_c_in_a_search_stops_fit_and_keeps_what_trained_on_the_exception(iris, monkeypatch):
     """Ctrl-C raises out of fit, as from scikit-learn's: nothing is selected or refit (fit returned
     a 'fitted' search whose best was candidate 0 of NaN scores, then refit it on all of X)."""
-    from vmaptune import costs, engine
+    from helpers import ctrl_c_at_chunk
 
-    train_chunk, calls = engine.train_chunk, {"n": 0}
-
-    def ctrl_c_in_second_chunk(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return train_chunk(*a, **k)
-
-    ctrl_c_in_second_chunk.lower = train_chunk.lower
-    monkeypatch.setattr(engine, "train_chunk", ctrl_c_in_second_chunk)
-    monkeypatch.setattr(costs, "QUICK_COMPILE_SAVES", 0.0)
+    ctrl_c_at_chunk(monkeypatch, 2)
     search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=4, batch_size=32), {"learning_rate": [0.01, 0.1]},
                                    cv=2, early_stopping=2)
     with pytest.raises(KeyboardInterrupt) as stopped:
