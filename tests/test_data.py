@@ -305,6 +305,7 @@ def test_integer_labels_in_an_object_array_are_integer_classes_and_score():
                     vt.RandomSearch(population=1), epochs=1, batch_size=8, refit=1, progress=False).best_model()
     assert model.score(X, y) == model.score(X, y.astype(int)) == model.score(X, y.to_numpy(int))
     assert model.predict(X[:3]).dtype.kind == "i"
+    assert model.score(X, y.to_frame()) == model.score(X, y)  # (an (n, 1) column of them)
     # floats held as objects too; missing labels are refused by name, not with a raw TypeError
     floats = vt.Dataset.from_arrays(X, y.astype(float).astype(object), "classification")
     assert floats.classes.dtype == np.float64
@@ -368,10 +369,13 @@ def test_a_number_column_with_a_missing_value_marker_is_refused_and_codes_stay_c
 
     ages = [str(20 + i) for i in range(40)]
     for marked in (ages[:39] + ["?"], ["?" if i % 7 == 0 else a for i, a in enumerate(ages)],  # 1 and 15 % marked
-                   ["" if i % 2 else ("?" if i == 4 else a) for i, a in enumerate(ages)]):  # half empty, one '?'
-        with pytest.raises(ValueError, match=r"column 'c' holds numbers and \d+ cell\(s\) of \['\?'\], a marker of "
-                                             r"missing values"):
+                   ["" if i % 2 else ("?" if i == 4 else a) for i, a in enumerate(ages)],  # half empty, one '?'
+                   ages[:37] + ["unk", "Missing", "*"]):  # any word without a digit
+        with pytest.raises(ValueError, match=r"column 'c' holds numbers and \d+ cell\(s\) of \[.*\], a marker of "
+                                             r"missing values.*pandas.get_dummies\(frame, columns=\['c'\]\)"):
             csv(marked)
     codes = csv([str(250 + i % 5) for i in range(38)] + ["V58", "V58"])
     bedrooms = csv([str(1 + i % 4) for i in range(38)] + ["5+", "5+"])
+    words = csv(["-"] * 39 + ["3"])  # a column of categories with a number in it
     assert len(codes.feature_names) == 1 + 6 and len(bedrooms.feature_names) == 1 + 5
+    assert len(words.feature_names) == 1 + 2

@@ -1138,6 +1138,10 @@ def test_a_functions_code_hash_sees_its_defaults_constants_and_numbers_it_reads_
         lambda hp: 1 if hp["a"] in {"tanh", "elu"} else 0)
     assert hashed(closing_over(np.float32(1.0))) != hashed(closing_over(np.float32(5.0)))
     assert hashed(closing_over(np.float32(1.0))) == hashed(closing_over(np.float32(1.0)))
+    import functools
+
+    assert hashed(functools.partial(scaled, scale=1.0)) != hashed(functools.partial(scaled, scale=2.0))
+    assert hashed(functools.partial(scaled, scale=1.0)) == hashed(functools.partial(scaled, scale=1.0)) != ""
     # the same function, written on another line and with other spacing, hashes alike
     assert hashed(lambda hp: optax.sgd(hp["learning_rate"])) == hashed(
         lambda  hp :  optax.sgd( hp["learning_rate"] ))  # noqa: E201, E202, E203, E271

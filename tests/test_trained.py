@@ -128,6 +128,28 @@ def test_without_refit_there_is_no_model_and_the_error_says_how(digits):
         result.best_model()
 
 
+def test_a_row_without_a_model_is_told_whether_a_refit_to_come_keeps_it(refit_result):
+    """Results saved or passed to on_round while a search that will refit runs on (refit_asked), or
+    stopped before its refit: a row that refit would keep is told so; a row it would not, to raise
+    refit=; a search on asked for refit=0 is not told to resume for a refit."""
+    import copy
+
+    _, result = refit_result
+    third, fourth = (int(r) for r in result.ranking()[2:4])
+
+    def told(settings, row):
+        interim = copy.copy(result)
+        interim.settings = {**result.settings, **settings}
+        with pytest.raises(ValueError) as said:
+            interim.model(row)
+        return str(said.value)
+
+    assert "refit=3 runs once its rounds have trained" in told({"refit_asked": 3}, third)
+    assert "Raise refit= to keep more than 2" in told({"refit_asked": 3}, fourth)
+    assert "interrupted before its refit=3 ran; resume it" in told({"refit_asked": 3, "interrupted": True}, third)
+    assert "resume it" not in told({"refit_asked": 0, "interrupted": True}, third)
+
+
 def test_the_raw_split_scores_as_the_refit_and_the_scaled_one_is_refused(refit_result, digits_split):
     """data.X_test is held standardised; a model fed it scaled it again and scored far below its
     test_score without a word. It is refused, and data.raw gives the split as new data comes."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copyreg
 import dataclasses
+import functools
 import hashlib
 import inspect
 import io
@@ -126,7 +127,12 @@ def code_fingerprint(fn: Any) -> str:
     are told apart. '' for anything else (a name such as 'accuracy', None). What the function
     calls elsewhere is not covered. fn may be what holds it: a vt.Metric (its fn, in target units
     or not), a loss (per_example), your optimizer (factory); vmaptune's own functions give ''."""
-    for _ in range(4):  # (a Metric -> _InTargetUnits -> your fn)
+    bound = []  # (functools.partial's arguments)
+    for _ in range(6):  # (a Metric -> _InTargetUnits -> your fn; a partial -> its function)
+        if isinstance(fn, functools.partial):
+            bound.append((fn.args, sorted(fn.keywords.items())))
+            fn = fn.func
+            continue
         inner = next((getattr(fn, a) for a in ("fn", "per_example", "factory") if callable(getattr(fn, a, None))), None)
         if getattr(fn, "__code__", None) is not None or inner is None:
             break
@@ -136,6 +142,8 @@ def code_fingerprint(fn: Any) -> str:
         return ""
     digest = hashlib.sha256()
     _digest_code(digest, code)
+    for args, keywords in bound:
+        digest.update(repr(([_plain_repr(a) for a in args], [(k, _plain_repr(v)) for k, v in keywords])).encode())
     defaults = (getattr(fn, "__defaults__", None) or (), sorted((getattr(fn, "__kwdefaults__", None) or {}).items()))
     digest.update(repr([_plain_repr(v) for v in defaults[0]] + [(k, _plain_repr(v)) for k, v in defaults[1]]).encode())
     namespace = getattr(fn, "__globals__", {})

@@ -340,12 +340,17 @@ class Dataset:
         for c in non_numeric:  # (a number column with a missing-value marker, UCI's '?': not 72 one-hot columns
             # of ages; pandas reads '', 'NA', 'null', ... as NaN itself. Codes such as 'V58' or '5+' are categories)
             as_numbers = pd.to_numeric(features[c], errors="coerce")
-            odd = features[c][as_numbers.isna() & features[c].notna()]
-            if as_numbers.notna().any() and len(odd) and odd.astype(str).str.strip().isin(MISSING_MARKERS).all():
-                raise ValueError(f"{path}: column {c!r} holds numbers and {len(odd)} cell(s) of "
-                                 f"{sorted(set(odd.astype(str).str.strip()))}, a marker of missing values (the first "
-                                 f"in data row {odd.index[0]}): read as text, it would be a column of words. Drop or "
-                                 f"fill those rows first (pandas.read_csv(path, na_values=['?']) reads them as NaN).")
+            odd = features[c][as_numbers.isna() & features[c].notna()].astype(str).str.strip()
+            markers = sorted(set(odd))
+            # mostly numbers, and the rest words without a digit ('?', 'unk', 'Missing', '-'): a marker, where a
+            # code ('V58', '5+') has digits and a column of words with a number or two is a category
+            if len(odd) and as_numbers.notna().sum() >= len(odd) and not odd.str.contains(r"\d").any():
+                raise ValueError(f"{path}: column {c!r} holds numbers and {len(odd)} cell(s) of {markers[:5]}, a "
+                                 f"marker of missing values (the first in data row {odd.index[0]}): read as text, it "
+                                 f"would be a column of words. Drop or fill those rows first "
+                                 f"(pandas.read_csv(path, na_values={markers[:5]}) reads them as NaN); for a column "
+                                 f"of categories, one-hot it yourself (pandas.get_dummies(frame, columns=[{c!r}])) and "
+                                 f"give the frame to vt.Dataset.from_arrays.")
         if non_numeric and one_hot:
             features = pd.get_dummies(features, columns=non_numeric, dtype=float)
         elif non_numeric:
@@ -493,8 +498,6 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
     return X.astype(np.int32)
 
 
-#: Cells a CSV's number column may hold for a missing value that pandas does not read as NaN.
-MISSING_MARKERS = ("?", "-", "--", ".", "missing", "unknown", "Unknown", "MISSING", "UNKNOWN")
 
 
 def _text_column(column: Any) -> bool:

@@ -253,8 +253,9 @@ class TrainedModel:
             if len(missing):
                 raise ValueError(f"{call}(X, y): y has {len(missing)} row(s) of missing labels or targets (None, NaN "
                                  f"or NA), the first at row {missing[0]}; drop those rows first.")
+        y = _targets_shaped(y, outputs, self.task)  # (an (n, 1) column of labels becomes (n,) here)
+        if y.dtype.kind == "O":
             y = plain_labels(y) if self.task == "classification" else y.astype(np.float64)
-        y = _targets_shaped(y, outputs, self.task)
         if y.dtype.kind == "f" and not np.isfinite(y).all():  # (a metric of them is NaN; from_arrays refuses them too)
             bad = np.flatnonzero(~np.isfinite(y).reshape(len(y), -1).all(axis=1))
             raise ValueError(f"{call}(X, y): y has {len(bad)} row(s) of NaN or infinite targets, the first at row "

@@ -595,7 +595,7 @@ def _carry_refit(results: Results, saved: Results | None, refit: int, interim: b
     saved_refit = int(saved.settings.get("refit") or len(saved.models))
     # (interim: the refit it holds is the saved one; the one asked for has not run)
     results.settings["refit"] = saved_refit if interim else max(int(refit), saved_refit)
-    if interim and int(refit) > saved_refit:  # (what a resume would refit: its messages say so)
+    if interim:  # (the refit this search will run once its rounds are done: its messages say so)
         results.settings["refit_asked"] = int(refit)
     return set(refit_rows(results, refit)) <= set(saved.models)
 
