@@ -379,3 +379,8 @@ def test_a_number_column_with_a_missing_value_marker_is_refused_and_codes_stay_c
     words = csv(["-"] * 39 + ["3"])  # a column of categories with a number in it
     assert len(codes.feature_names) == 1 + 6 and len(bedrooms.feature_names) == 1 + 5
     assert len(words.feature_names) == 1 + 2
+    # words beside numbers that are categories, not markers: rooms and a studio, grades and K, yes / no and 1 / 0
+    for column, values in ((["studio"] * 5 + [str(1 + i % 4) for i in range(35)], 5),
+                           (["K"] * 5 + [str(1 + i % 12) for i in range(35)], 13),
+                           (["yes", "no"] * 5 + ["1", "0"] * 15, 4)):
+        assert len(csv(column).feature_names) == 1 + values

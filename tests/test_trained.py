@@ -145,9 +145,23 @@ def test_a_row_without_a_model_is_told_whether_a_refit_to_come_keeps_it(refit_re
         return str(said.value)
 
     assert "refit=3 runs once its rounds have trained" in told({"refit_asked": 3}, third)
-    assert "Raise refit= to keep more than 2" in told({"refit_asked": 3}, fourth)
+    assert "Raise refit= to keep more than 3" in told({"refit_asked": 3}, fourth)
     assert "interrupted before its refit=3 ran; resume it" in told({"refit_asked": 3, "interrupted": True}, third)
     assert "resume it" not in told({"refit_asked": 0, "interrupted": True}, third)
+
+
+def test_results_passed_to_on_round_say_the_refit_comes_after_the_rounds(digits):
+    said = []
+
+    def on_round(results):
+        with pytest.raises(ValueError) as error:
+            results.best_model()
+        said.append(str(error.value))
+
+    result = vt.tune(vt.MLP(hidden=1, units=8), SPACE, digits, vt.RandomSearch(population=2, rounds=2), epochs=1,
+                     refit=1, on_round=on_round, progress=False)
+    assert len(said) == 2 and all("refit=1 runs once its rounds have trained" in text for text in said)
+    assert "refit_asked" not in result.settings and result.best_model() is not None
 
 
 def test_the_raw_split_scores_as_the_refit_and_the_scaled_one_is_refused(refit_result, digits_split):

@@ -340,11 +340,14 @@ class Dataset:
         for c in non_numeric:  # (a number column with a missing-value marker, UCI's '?': not 72 one-hot columns
             # of ages; pandas reads '', 'NA', 'null', ... as NaN itself. Codes such as 'V58' or '5+' are categories)
             as_numbers = pd.to_numeric(features[c], errors="coerce")
-            odd = features[c][as_numbers.isna() & features[c].notna()].astype(str).str.strip()
-            markers = sorted(set(odd))
-            # mostly numbers, and the rest words without a digit ('?', 'unk', 'Missing', '-'): a marker, where a
-            # code ('V58', '5+') has digits and a column of words with a number or two is a category
-            if len(odd) and as_numbers.notna().sum() >= len(odd) and not odd.str.contains(r"\d").any():
+            raw = features[c][as_numbers.isna() & features[c].notna()].astype(str)
+            odd = raw.str.strip().str.lower()
+            markers = sorted(set(raw))  # (as in the file: pandas' na_values matches cells exactly)
+            # mostly numbers, and the rest a marker: no letter or digit ('?', '-', '*', ' ') or a word for
+            # "missing" ('unk', 'Missing', 'n/a'); words such as 'studio', 'K' or 'yes' beside numbers, and codes
+            # with digits ('V58', '5+'), are categories
+            is_marker = odd.str.fullmatch(r"[^a-z0-9]*") | odd.isin(MISSING_WORDS)
+            if len(odd) and as_numbers.notna().sum() >= len(odd) and is_marker.all():
                 raise ValueError(f"{path}: column {c!r} holds numbers and {len(odd)} cell(s) of {markers[:5]}, a "
                                  f"marker of missing values (the first in data row {odd.index[0]}): read as text, it "
                                  f"would be a column of words. Drop or fill those rows first "
@@ -498,6 +501,10 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
     return X.astype(np.int32)
 
 
+
+
+#: Words a CSV's number column may hold for a missing value (lower case), which pandas reads as text.
+MISSING_WORDS = ("unk", "unknown", "missing", "na", "n/a", "n.a.", "nan", "null", "none", "nil", "undefined")
 
 
 def _text_column(column: Any) -> bool:

@@ -139,11 +139,13 @@ class Results:
             if 0 <= row < len(self.members) and self.members["status"].iloc[row] == "diverged":
                 fix = "This one diverged in the search: a refit retrains only settings that did not."
             else:
+                from vmaptune.search import refit_rows
+
                 asked = int(self.settings.get("refit_asked", self.settings.get("refit")) or 0)
-                coming = (self.settings.get("interrupted") or "refit_asked" in self.settings) and \
-                    row in set(self.ranking()[:asked].tolist())  # (a refit still to run would keep this row)
+                unfinished = self.settings.get("interrupted") or "refit_asked" in self.settings
+                coming = unfinished and row in refit_rows(self, asked)  # (a refit still to run would keep it)
                 fix = (self._no_refit_yet() if not refit or coming
-                       else f"Raise refit= to keep more than {len(refit)}.")
+                       else f"Raise refit= to keep more than {max(len(refit), asked if unfinished else 0)}.")
             raise ValueError(f"row {row} has no trained model: only refit settings keep their weights "
                              f"(rows {refit}). {fix}")
         return self.models[row]
@@ -153,7 +155,7 @@ class Results:
         asked = self.settings.get("refit_asked", self.settings.get("refit"))
         if asked and "refit_asked" in self.settings and not self.settings.get("interrupted"):  # (on_round's results)
             return (f"The search's refit={asked} runs once its rounds have trained; these results are of a round "
-                    f"before it.")
+                    f"before it (a run killed there: vt.tune(..., run_dir=..., resume=True) goes on to it).")
         if asked and self.settings.get("interrupted"):  # (asked for, but the search did not end)
             return ("The search was interrupted before its refit=" + str(asked) + " ran; resume it "
                     "(vt.tune(..., run_dir=..., resume=True), when it ran with a run_dir; else run it again) to "

@@ -313,6 +313,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                 if run_dir is not None or on_round is not None:
                     so_far = history.results()
                     _carry_refit(so_far, refit_before, settings.refit, interim=True)  # (searching on: kept until replaced)
+                    so_far.settings.setdefault("refit_asked", settings.refit)  # (runs once the rounds are done)
                     if run_dir is not None:
                         with _writing(run_dir):
                             so_far.save(run_dir, overwrite=True)
@@ -449,6 +450,7 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     partial = search.interrupted_record(history.rounds)
     results = history.results(partial)
     _carry_refit(results, refit_before, search.settings.refit, interim=True)  # (searching on: kept)
+    results.settings.setdefault("refit_asked", search.settings.refit)
     results.settings["interrupted"] = True
     if isinstance(stop, interrupts.TimeBudgetSpent):
         results.settings["time_budget_spent"] = True
