@@ -501,8 +501,6 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
     return X.astype(np.int32)
 
 
-
-
 #: Words a CSV's number column may hold for a missing value (lower case), which pandas reads as text.
 MISSING_WORDS = ("unk", "unknown", "missing", "na", "n/a", "n.a.", "nan", "null", "none", "nil", "undefined")
 

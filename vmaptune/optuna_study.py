@@ -517,7 +517,7 @@ def _optuna_values(dist, optuna_dist, encoded) -> list:
         elif isinstance(dist, Choice):
             out.append(dist.options[int(x)] if 0 <= int(x) < len(dist.options) else None)
         elif dist.low - 1e-6 * abs(dist.low) <= x <= dist.high + 1e-6 * abs(dist.high):  # (float32 rounding)
-            value = to_optuna_value(dist, optuna_dist, float(str(np.float32(x))) if as_given else x)
+            value = to_optuna_value(dist, optuna_dist, dist.decode(np.float32(x)) if as_given else x)
             out.append(_decimal(value) if as_given else value)
         else:
             v = int(x) if dist.kind == "int" else 1.0 - x if isinstance(dist, OneMinusLogUniform) else x

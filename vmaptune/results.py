@@ -83,6 +83,11 @@ class Results:
         score = np.where(np.isfinite(score), score, -np.inf)
         return np.argsort(-score, kind="stable")
 
+    def refit_rows(self, k: int) -> list[int]:
+        """The rows vt.tune(refit=k) retrains: the k best that scored."""
+        score = self.members["score"].to_numpy(dtype=float)
+        return [int(i) for i in self.ranking()[:k] if np.isfinite(score[i])]
+
     @property
     def best_index(self) -> int:
         """Row of the best member. Raises when no member has a score (see `failure()`)."""
@@ -139,11 +144,9 @@ class Results:
             if 0 <= row < len(self.members) and self.members["status"].iloc[row] == "diverged":
                 fix = "This one diverged in the search: a refit retrains only settings that did not."
             else:
-                from vmaptune.search import refit_rows
-
                 asked = int(self.settings.get("refit_asked", self.settings.get("refit")) or 0)
                 unfinished = self.settings.get("interrupted") or "refit_asked" in self.settings
-                coming = unfinished and row in refit_rows(self, asked)  # (a refit still to run would keep it)
+                coming = unfinished and row in self.refit_rows(asked)  # (a refit still to run would keep it)
                 fix = (self._no_refit_yet() if not refit or coming
                        else f"Raise refit= to keep more than {max(len(refit), asked if unfinished else 0)}.")
             raise ValueError(f"row {row} has no trained model: only refit settings keep their weights "

@@ -114,11 +114,6 @@ def _check_scorable(metric: str, arrays: engine.DataArrays, cv: Any, y_test: np.
                              f"would score NaN. {fix}, or use metric='neg_log_loss' / 'accuracy'.")
 
 
-def refit_rows(results: Results, refit: int) -> list[int]:
-    """The rows vt.tune(refit=k) retrains: the k best that scored."""
-    return [i for i in results.ranking()[:refit] if np.isfinite(results.members["score"].iloc[i])]
-
-
 @dataclasses.dataclass
 class RoundInProgress:
     """A round being trained: what its record and its checkpoints are made of."""
@@ -385,7 +380,7 @@ class Search:
     # -- refit ------------------------------------------------------------------------------------------------
     def refit(self, results: Results) -> None:
         """Adds test_score for the best `refit` settings, retrained on train + validation (never selects)."""
-        top = refit_rows(results, self.settings.refit)
+        top = results.refit_rows(self.settings.refit)
         if not top:
             return
         encoded = {name: jnp.asarray(results.hp[name][top]) for name in self.space.names}

@@ -35,7 +35,7 @@ from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
 from vmaptune.results import Results, load_results
-from vmaptune.search import Search, Settings, refit_rows
+from vmaptune.search import Search, Settings
 from vmaptune.space import Space, checked_call
 from vmaptune.startup import TimeProfile
 from vmaptune.strategies.base import Strategy, check_strategy
@@ -313,7 +313,6 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                 if run_dir is not None or on_round is not None:
                     so_far = history.results()
                     _carry_refit(so_far, refit_before, settings.refit, interim=True)  # (searching on: kept until replaced)
-                    so_far.settings.setdefault("refit_asked", settings.refit)  # (runs once the rounds are done)
                     if run_dir is not None:
                         with _writing(run_dir):
                             so_far.save(run_dir, overwrite=True)
@@ -450,7 +449,6 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     partial = search.interrupted_record(history.rounds)
     results = history.results(partial)
     _carry_refit(results, refit_before, search.settings.refit, interim=True)  # (searching on: kept)
-    results.settings.setdefault("refit_asked", search.settings.refit)
     results.settings["interrupted"] = True
     if isinstance(stop, interrupts.TimeBudgetSpent):
         results.settings["time_budget_spent"] = True
@@ -581,7 +579,10 @@ def _carry_refit(results: Results, saved: Results | None, refit: int, interim: b
     when they hold every row `refit` asks for (nothing to train).
     interim: results saved or returned before the search's own refit (its rounds, a Ctrl-C): they
     keep the saved refit whatever `refit` is, so a kill while searching on never leaves a run with
-    none; settings['refit_of_rows'] then says which rows it was the refit of."""
+    none; settings['refit_of_rows'] then says which rows it was the refit of, and
+    settings['refit_asked'] the refit still to run."""
+    if interim:  # (the refit this search runs once its rounds are done: its messages say so)
+        results.settings["refit_asked"] = int(refit)
     n = 0 if saved is None else int(saved.settings.get("refit_of_rows") or len(saved))
     if not (0 < n <= min(len(results), len(saved)) and np.array_equal(
             saved.members["score"].to_numpy()[:n], results.members["score"].to_numpy()[:n], equal_nan=True)):
@@ -597,9 +598,7 @@ def _carry_refit(results: Results, saved: Results | None, refit: int, interim: b
     saved_refit = int(saved.settings.get("refit") or len(saved.models))
     # (interim: the refit it holds is the saved one; the one asked for has not run)
     results.settings["refit"] = saved_refit if interim else max(int(refit), saved_refit)
-    if interim:  # (the refit this search will run once its rounds are done: its messages say so)
-        results.settings["refit_asked"] = int(refit)
-    return set(refit_rows(results, refit)) <= set(saved.models)
+    return set(results.refit_rows(refit)) <= set(saved.models)
 
 
 def _warn_if_failed(results: Results) -> None:
