@@ -780,6 +780,57 @@ def test_a_run_written_before_functions_were_recorded_by_their_code_still_resume
         {"settings": json.dumps({"metric": "mine code sha256 fedcba9876543210", "epochs": 3})}, now)
 
 
+CLASS_WEIGHTS = np.ones(3, np.float32)
+
+
+def weighted_hits(out, y):
+    return jnp.mean(jnp.asarray(CLASS_WEIGHTS)[y] * (jnp.argmax(out, -1) == y))
+
+
+def test_resume_with_other_array_contents_read_by_your_function_is_refused(data, tmp_path, monkeypatch):
+    """A metric reading class weights (an array, a list, a dict) is recorded by their contents:
+    resumed after the weights changed, its new rounds would be scored on another scale than the
+    table's. The same contents resume."""
+    metric = vt.Metric("weighted_hits", "classification", weighted_hits)
+    args = (MODEL, vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1)), data, vt.RandomSearch(population=2))
+    run_dir, small = str(tmp_path / "run"), {**SMALL, "epochs": 1}
+    done = vt.tune(*args, metric=metric, run_dir=run_dir, **small)
+    monkeypatch.setattr(sys.modules[__name__], "CLASS_WEIGHTS", np.ones(3, np.float32))  # (equal contents)
+    pd.testing.assert_frame_equal(vt.tune(*args, metric=metric, run_dir=run_dir, resume=True, **small).members,
+                                  done.members)
+    monkeypatch.setattr(sys.modules[__name__], "CLASS_WEIGHTS", np.array([1.0, 5.0, 1.0], np.float32))
+    with pytest.raises(ValueError, match=r"settings.metric: saved .* values sha256 [0-9a-f]{16}"):
+        vt.tune(*args, metric=metric, run_dir=run_dir, resume=True, **small)
+
+
+def test_a_functions_values_hash_covers_arrays_lists_and_dicts_and_a_run_written_before_it_resumes():
+    from vmaptune.checkpoint import code_fingerprint as hashed
+    from vmaptune.checkpoint import spec_difference
+    import functools
+
+    def closing_over(value):
+        return lambda hp: optax.sgd(hp["learning_rate"] * value[0])
+
+    def bound(hp, table):
+        return optax.sgd(hp["learning_rate"] * table["scale"])
+
+    for one, other in [(np.array([1.0, 2.0]), np.array([1.0, 3.0])), ([1.0, 2.0], [1.0, 3.0]),
+                       (jnp.ones(2), jnp.zeros(2)), (np.ones(2, np.float32), np.ones(2, np.float64))]:
+        assert hashed(closing_over(one)) == hashed(closing_over(one)) != hashed(closing_over(other))
+    assert hashed(functools.partial(bound, table={"scale": 1.0, "b": [1]})) == hashed(
+        functools.partial(bound, table={"b": [1], "scale": 1.0}))  # (a dict's order does not count)
+    assert hashed(functools.partial(bound, table={"scale": 1.0})) != hashed(functools.partial(bound, table={"scale": 2.0}))
+    assert " values sha256 " not in hashed(closing_over(1.0))  # (numbers: the code hash alone, as before)
+    assert hashed(closing_over(object())) == hashed(closing_over(object()))  # (an object: not covered)
+    now = {"settings": json.dumps({"metric": "mine code sha256 0123456789abcdef values sha256 00000000000000aa"})}
+    assert spec_difference({"settings": json.dumps({"metric": "mine code sha256 0123456789abcdef"})}, now) == ""
+    assert spec_difference({"settings": json.dumps({"metric": "mine"})}, now) == ""
+    assert "settings.metric" in spec_difference({"settings": json.dumps({"metric": "mine code sha256 fedcba9876543210"})},
+                                                now)
+    assert "settings.metric" in spec_difference(
+        {"settings": json.dumps({"metric": "mine code sha256 0123456789abcdef values sha256 00000000000000bb"})}, now)
+
+
 def test_a_round_checkpointed_before_epochs_trained_existed_still_makes_a_table(data, finished_run):
     from vmaptune.history import History
     result, _ = finished_run

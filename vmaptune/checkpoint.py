@@ -124,8 +124,9 @@ def code_fingerprint(fn: Any) -> str:
     compiled code (not its source text: a lambda's source is its whole line, which `resume=True`
     added to the call changes) and the values it reads from its globals and closure, so that
     processes given different functions under one name (`def opt(hp)` reading another `scale`)
-    are told apart. '' for anything else (a name such as 'accuracy', None). What the function
-    calls elsewhere is not covered. fn may be what holds it: a vt.Metric (its fn, in target units
+    are told apart; ' values sha256 <hex>' follows when it reads or binds arrays, lists or dicts
+    (their contents). '' for anything else (a name such as 'accuracy', None). What the function
+    calls elsewhere, and objects it reads, are not covered. fn may be what holds it: a vt.Metric (its fn, in target units
     or not), a loss (per_example), your optimizer (factory); vmaptune's own functions give ''."""
     bound = []  # (functools.partial's arguments)
     for _ in range(6):  # (a Metric -> _InTargetUnits -> your fn; a partial -> its function)
@@ -156,7 +157,48 @@ def code_fingerprint(fn: Any) -> str:
     for name, value in read:
         if _plain(value):  # (not an object's repr: it may hold an address, another in every process)
             digest.update(f"{name}={value!r};".encode())
-    return f" code sha256 {digest.hexdigest()[:16]}"
+    # Arrays, lists and dicts it reads or binds (class weights, a table of scales) by their contents,
+    # in a second digest: runs recorded before it was kept still compare their code hash alone.
+    contents = hashlib.sha256()
+    held = [(name, value) for name, value in read if not _plain(value)]
+    held += [(f"bound{i}.{j}", v) for i, (args, _) in enumerate(bound) for j, v in enumerate(args)]
+    held += [(f"bound{i}.{k}", v) for i, (_, keywords) in enumerate(bound) for k, v in keywords]
+    held += [(f"defaults.{i}", v) for i, v in enumerate(defaults[0])] + [(f"defaults.{k}", v) for k, v in defaults[1]]
+    for name, value in held:
+        if (part := _contents(value)) is not None and not _plain(value):
+            contents.update(name.encode() + b"=" + part + b";")
+    if contents.digest() == hashlib.sha256().digest():  # (nothing of the kind: the code hash alone, as before)
+        return f" code sha256 {digest.hexdigest()[:16]}"
+    return f" code sha256 {digest.hexdigest()[:16]} values sha256 {contents.hexdigest()[:16]}"
+
+
+def _contents(value: Any, depth: int = 0) -> bytes | None:
+    """The bytes that say what a value holds, the same in every process, for plain values and
+    numpy / JAX arrays, and lists, tuples and dicts of them; None for other objects (their repr
+    may hold an address) and for nesting deeper than 4."""
+    if depth > 4:
+        return None
+    if _plain(value) or isinstance(value, (set, frozenset)):
+        return _plain_repr(value).encode()
+    if isinstance(value, (np.ndarray, np.generic)) or (hasattr(value, "__array__") and hasattr(value, "dtype")
+                                                          and hasattr(value, "shape")):
+        try:
+            array = np.ascontiguousarray(np.asarray(value))
+        except Exception:  # noqa: BLE001 (an object that only looks like an array)
+            return None
+        if array.dtype == object:
+            return None
+        return f"array{array.dtype}{array.shape}".encode() + hashlib.sha256(array.tobytes()).digest()
+    if isinstance(value, (list, tuple)):
+        parts = [_contents(v, depth + 1) for v in value]
+        return None if None in parts else f"{type(value).__name__}[".encode() + b",".join(parts) + b"]"
+    if isinstance(value, dict):
+        items = sorted(((_contents(k, depth + 1), _contents(v, depth + 1)) for k, v in value.items()),
+                       key=lambda kv: kv[0] or b"")
+        if any(k is None or v is None for k, v in items):
+            return None
+        return b"dict{" + b",".join(k + b":" + v for k, v in items) + b"}"
+    return None
 
 
 def _digest_code(digest, code) -> None:
@@ -248,9 +290,11 @@ def _as_recorded_then(saved: str | None, now: str | None) -> str | None:
         return now
     changed = False
     for key in ("metric", "loss", "optimizer"):
-        if isinstance(a.get(key), str) and isinstance(b.get(key), str) and " code sha256 " not in a[key] \
-                and " code sha256 " in b[key]:
-            b[key], changed = re.sub(r" code sha256 [0-9a-f]+$", "", b[key]), True
+        if not (isinstance(a.get(key), str) and isinstance(b.get(key), str)):
+            continue
+        for recorded in (" code sha256 ", " values sha256 "):  # (the values hash came after the code hash)
+            if recorded not in a[key] and recorded in b[key]:
+                b[key], changed = re.sub(rf"{recorded}[0-9a-f]+", "", b[key]), True
     return json.dumps(b, sort_keys=True) if changed else now
 
 
