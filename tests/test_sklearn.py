@@ -88,6 +88,20 @@ def test_an_early_stopping_estimator_is_refit_on_all_rows_for_the_chosen_epochs(
     assert best.n_iter_ == best.best_epoch_ == chosen
 
 
+def test_a_search_repeats_to_its_best_estimator_when_the_estimator_leaves_random_state_none(iris):
+    """The search's random_state=None is seed 0 (a search repeats); its refit takes that seed where
+    the estimator leaves its own at None (whose own fit draws anew), so the same search gives the
+    same best_estimator_, not only the same cv_results_. The estimator's own seed is kept."""
+    X, y = iris
+    est = vt.MLPClassifier(epochs=3, batch_size=32, n_units=8)
+    fits = [vt.PopulationSearchCV(est, {"learning_rate": [0.01, 0.1]}, n_iter=2, cv=2).fit(X, y) for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].best_estimator_.predict_proba(X), fits[1].best_estimator_.predict_proba(X))
+    assert fits[0].best_estimator_.random_state == 0 and est.random_state is None
+    seeded = vt.PopulationSearchCV(est.set_params(random_state=7), {"learning_rate": [0.01, 0.1]}, n_iter=2,
+                                   cv=2).fit(X, y)
+    assert seeded.best_estimator_.random_state == 7
+
+
 def test_a_search_on_a_dataframe_keeps_its_column_names(iris):
     X, y = load_iris(return_X_y=True, as_frame=True)
     search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=2, batch_size=32, n_units=8), {"learning_rate": [0.01, 0.1]},

@@ -774,6 +774,8 @@ class PopulationSearchCV(BaseEstimator):
             # (with the estimator's tol, its own fit stops where its training loss converges); chosen
             # by early stopping, the refit trains on all of X for exactly those epochs
             exact = {} if final else {"early_stopping": False, "tol": None}
+            if est.random_state is None:  # (its own fit would draw anew: the search's seed, so a search repeats)
+                exact["random_state"] = seed
             self.best_estimator_ = clone(est).set_params(**self.best_params_, epochs=epochs, **exact).fit(
                 X_given, y_given, sample_weight=sample_weight)
             self.refit_time_ = time.perf_counter() - started
