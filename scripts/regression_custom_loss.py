@@ -6,8 +6,8 @@
 The targets are disease progression and body-mass index (from the data's own column, scaled),
 so y has shape (n, 2) and the network ends with nn.Dense(2). `loss=` takes a name ("huber",
 "mse", "mae", "log_cosh") or fn(outputs, targets) -> one loss per example; the metric (r2 over both
-targets, scikit-learn's uniform average) is what selection uses. Predictions come back in the
-targets' own units with data.unscale_targets.
+targets, scikit-learn's uniform average) is what selection uses. The refit best model's
+predictions come back in the targets' own units (it undoes the targets' standardisation).
 """
 
 import argparse
@@ -56,6 +56,11 @@ def main(argv=None):
         r = results[name]
         print(f"loss {name:>12}: best validation r2 {r.best_score:.3f}, test r2 of the refit best {r.test_score:.3f}, "
               f"best {r.best_params}")
+    X_test, y_test = data.raw("test")  # (raw rows, as new data comes: the model scales them itself)
+    predicted = r.best_model().predict(X_test[:3])  # (3, 2): progression and BMI, in their units
+    print("the last search's refit best on three test rows (progression, BMI x 100):")
+    for row, truth in zip(np.asarray(predicted), y_test[:3]):
+        print(f"  predicted {row[0]:7.1f} {row[1]:6.1f}   true {truth[0]:7.1f} {truth[1]:6.1f}")
     return results
 
 

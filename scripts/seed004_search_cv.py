@@ -27,8 +27,8 @@ def main(argv=None):
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=42)
 
     # keras_reg = keras.wrappers.scikit_learn.KerasRegressor(build_model)
-    keras_reg = vt.MLPRegressor(optimizer="sgd", epochs=5 if args.quick else 100, batch_size=32,
-                                early_stopping=True, patience=10)
+    keras_reg = vt.MLPRegressor(optimizer="sgd", momentum=0.0,  # (Keras' SGD; scikit-learn's default is 0.9)
+                                epochs=5 if args.quick else 100, batch_size=32, early_stopping=True, patience=10)
     param_distribs = {
         "n_hidden": [0, 1, 2, 3],
         "n_units": list(range(1, 100)),               # np.arange(1, 100)

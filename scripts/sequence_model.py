@@ -20,14 +20,18 @@ VOCAB, LENGTH = 12, 24
 
 
 def bigram_task(n: int, seed: int = 0):
-    """(n, LENGTH) int tokens and (n,) labels: does token 3 come right before token 7? Balanced."""
+    """(n, LENGTH) int tokens and (n,) labels: does token 3 come right before token 7? Balanced.
+    Both tokens occur in every class (no one token gives the label away): only their order does."""
     rng = np.random.default_rng(seed)
     X = rng.integers(0, VOCAB, size=(n, LENGTH))
-    X[X == 7] = 0  # no accidental bigrams...
     y = rng.integers(0, 2, size=n)
     at = rng.integers(0, LENGTH - 1, size=n)
     rows = np.flatnonzero(y == 1)
-    X[rows, at[rows]], X[rows, at[rows] + 1] = 3, 7  # ...only the planted ones
+    X[rows, at[rows]], X[rows, at[rows] + 1] = 3, 7  # a planted bigram in each positive row...
+    negative = (y == 0)[:, None]
+    follows_3 = np.zeros_like(X, dtype=bool)
+    follows_3[:, 1:] = (X[:, :-1] == 3) & (X[:, 1:] == 7)
+    X[follows_3 & negative] = 8  # ...and none in the negative ones (their other 3s and 7s stay)
     return X, y
 
 

@@ -1,6 +1,8 @@
 """Trained models out of vt.tune: the refit member's own weights, raw inputs in, labels or target
 units out, and save / load round trips that predict bit for bit."""
 
+import warnings
+
 import flax.linen as nn
 import numpy as np
 import pandas as pd
@@ -83,6 +85,14 @@ def test_a_regression_model_predicts_in_the_targets_units():
         model.evaluate(X_test, np.c_[y_test, y_test], metric="neg_mse")
     mse = np.mean((model.predict(X_test) - y_test) ** 2)
     assert mse / data.y_std ** 2 == pytest.approx(-result.test_score, rel=1e-5)
+    # rows sliced from the standardised split (not the array itself, which is refused) are scaled
+    # twice: diabetes' features have stds of 0.05, so they land 20-40 stds away, and predict warns
+    with pytest.warns(UserWarning, match=r"X lies far from the training data: \d+% of its values are more than 10 "
+                                         r"standard deviations .* use data.raw\('test'\) instead"):
+        model.predict(data.X_test[:5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(X_test[:5])  # (raw rows: no warning)
 
 
 def test_a_dataframe_names_the_features_and_predict_checks_the_columns(tmp_path):

@@ -50,6 +50,11 @@ def pickled(obj: Any, what: str) -> bytes:
                         f"and has none: define it at the top level of a module (e.g. models.py) and import it "
                         f"from there.") from err
 
+
+#: Standard deviations from the training mean beyond which a value lies far from the training data.
+FAR_FROM_TRAINING = 10
+
+
 @dataclasses.dataclass(eq=False)
 class TrainedModel:
     """A single trained network with the data scaling it was trained under.
@@ -160,7 +165,15 @@ class TrainedModel:
             with np.errstate(over="ignore", invalid="ignore"):  # (_finite names the rows that overflow)
                 return self._finite(X.astype(self.input_dtype), "as the model's inputs")
         with np.errstate(over="ignore"):
-            return self._finite(((X.astype(np.float64) - self.x_mean) / self.x_std).astype(np.float32), "once scaled")
+            scaled = self._finite(((X.astype(np.float64) - self.x_mean) / self.x_std).astype(np.float32), "once scaled")
+        far = float(np.mean(np.abs(scaled) > FAR_FROM_TRAINING)) if scaled.size else 0.0
+        if far > 0.5:  # (most values, not one odd column: rows scaled already, or in other units)
+            warn(f"X lies far from the training data: {far:.0%} of its values are more than {FAR_FROM_TRAINING} "
+                 f"standard deviations from the training rows' mean. A trained model takes raw rows, in the data's "
+                 f"own units, and scales them itself; rows taken from a vt.Dataset's X_train, X_val or X_test "
+                 f"(data.X_test[:5]) are standardised already: use data.raw('test') instead. Otherwise check X's "
+                 f"units.")
+        return scaled
 
     @staticmethod
     def _finite(X: np.ndarray, how: str) -> np.ndarray:
