@@ -119,6 +119,22 @@ class NnxNet(nnx.Module):
         return self.out(x)
 
 
+class LinenRateNeverUsed(nn.Module):  # a searched field the network forgot to apply
+    rate: float = 0.0
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.Dense(2)(nn.relu(nn.Dense(4)(x)))
+
+
+class NnxRateNeverUsed(nnx.Module):
+    def __init__(self, rate: float = 0.0, *, rngs: nnx.Rngs):
+        self.out = nnx.Linear(3, 2, rngs=rngs)
+
+    def __call__(self, x):
+        return self.out(x)
+
+
 def trained_model() -> vt.TrainedModel:
     """A TrainedModel of nothing (enough for save's checks of its path)."""
     return vt.TrainedModel(network=None, params={}, model_state={}, hp={}, hyperparameters={}, task="classification",
@@ -438,6 +454,14 @@ CASES = [
       "define it at the top level of a module"]),
     ("linen-variable-made-only-in-training", lambda t: tune(model=vt.Linen(NormalisedOnlyInTraining)), ValueError,
      ["ScopeCollectionNotFound", "a variable its initialisation did not make", "Create every variable in both modes"]),
+    ("linen-searched-field-never-used", lambda t: tune(vt.Space(learning_rate=LR, rate=vt.Uniform(0.0, 0.5)),
+                                                        model=vt.Linen(LinenRateNeverUsed)), ValueError,
+     ["space searches rate=Uniform(low=0.0, high=0.5), a field of vt.Linen(LinenRateNeverUsed) that the module never "
+      "uses", "every value trains alike", "Use self.rate in the module", "or drop 'rate' from the space"]),
+    ("nnx-searched-field-never-used", lambda t: tune(vt.Space(learning_rate=LR, rate=vt.Uniform(0.0, 0.5)),
+                                                      model=vt.Nnx(NnxRateNeverUsed)), ValueError,
+     ["space searches rate=Uniform(low=0.0, high=0.5), a field of vt.Nnx(NnxRateNeverUsed) that the module never "
+      "uses"]),
     ("nnx-another-random-stream", lambda t: tune(model=vt.Nnx(NnxDropoutOfAnotherStream)), ValueError,
      ["vt.Nnx(NnxDropoutOfAnotherStream) fails when built: KeyError", "one random stream, 'dropout'"]),
     ("tune-even-batches-text", lambda t: tune(even_batches="yes"), TypeError,

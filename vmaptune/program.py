@@ -18,6 +18,7 @@ import difflib
 from typing import Any, Mapping, Sequence
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 from flax import errors as flax_errors
@@ -30,7 +31,7 @@ from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import METRICS, Loss, Metric, TracedInPython, get_loss, get_metric, in_target_units, warn_if_unpaired
 from vmaptune.models.base import BuiltModel, Group, Model
 from vmaptune.optim import CustomOptimizer, PopulationOptimizer
-from vmaptune.space import Space, int_bounds
+from vmaptune.space import Fixed, Space, int_bounds
 from vmaptune.state import Controls
 from vmaptune.traced import USED_AS_PYTHON_VALUE
 from vmaptune.warn import warn
@@ -203,7 +204,8 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, None if even_batches else data.n_train)
-    check_outputs(built, loss, space, data, metric)
+    check_outputs(built, loss, space, data, metric,
+                  read_elsewhere=optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS) | set(loss.names))
     check_token_ids(built, space, data)
     compile_cache.release_if_near_map_limit()  # the checks passed: this call will compile
     return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, loss=loss, batch_size=largest,
@@ -211,6 +213,40 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
                    shared_order=bool(shared_order),
                    early_stopping=early_stopping, devices=check_devices(devices), evaluate_every=int(evaluate_every),
                    member_block=_member_block(built, space, check_member_block(member_block), data, largest))
+
+
+def _check_fields_read(built: BuiltModel, space: Space, jaxpr: jax.extend.core.ClosedJaxpr, hp: dict,
+                       read_elsewhere: frozenset[str] | set[str]) -> None:
+    """A searched traced field of your module (a float: `dropout: float`) that nothing the module
+    computes reads (initialisation, training, evaluation) is an error: every value trains alike,
+    and the table would show differences of initial weights as the field's effect."""
+    searched = [n for n in getattr(built, "traced", ()) if n in space.names and n not in read_elsewhere
+                and not isinstance(space[n], Fixed)]
+    if not searched:
+        return
+    leaves = jax.tree_util.tree_flatten_with_path((None, None, hp))[0]  # (the key and x come first)
+    position = {path[-1].key: i + 2 for i, (path, _) in enumerate(leaves)}
+    read = _inputs_read(jaxpr.jaxpr)
+    unread = [n for n in searched if n in position and not read[position[n]]]
+    if unread:
+        name = unread[0]
+        raise ValueError(f"space searches {name}={space[name]!r}, a field of {built.name()} that the module never "
+                         f"uses: nothing it computes (initialisation, training, evaluation) reads self.{name}, so "
+                         f"every value trains alike and the table would credit {name!r} with the differences of "
+                         f"initial weights. Use self.{name} in the module (a dropout rate: vt.nn.Dropout(self.{name})"
+                         f"), or drop {name!r} from the space."
+                         + (f" Also unused: {unread[1:]}." if len(unread) > 1 else ""))
+
+
+def _inputs_read(jaxpr) -> list[bool]:
+    """For each input of a jaxpr: whether any output depends on it (a backward pass over its
+    equations; an equation with effects counts as read, and one holding a sub-jaxpr reads all
+    its inputs)."""
+    needed = {v for v in jaxpr.outvars if not isinstance(v, jax.extend.core.Literal)}
+    for eqn in reversed(jaxpr.eqns):
+        if eqn.effects or any(v in needed for v in eqn.outvars):
+            needed.update(v for v in eqn.invars if not isinstance(v, jax.extend.core.Literal))
+    return [v in needed for v in jaxpr.invars]
 
 
 def _loss_reading_names(loss: Loss, space: Space, data: Dataset) -> Loss:
@@ -231,21 +267,24 @@ def _loss_reading_names(loss: Loss, space: Space, data: Dataset) -> Loss:
         return loss
 
 
-def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, metric: Metric | None = None) -> None:
+def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, metric: Metric | None = None,
+                  read_elsewhere: frozenset[str] | set[str] = frozenset()) -> None:
     """Traces one member (no compile) on a batch of 2: its outputs must be (2, n_outputs), the loss
     one value per example and the metric one value per batch; hyperparameters used in Python
-    control flow are named."""
+    control flow are named, and searched fields of your module that nothing it computes reads
+    (read_elsewhere: the names the optimizer, loss and engine read)."""
     hp = one_member(space)
     x = jax.ShapeDtypeStruct((2,) + data.input_shape, data.X_train.dtype)
     y = jax.ShapeDtypeStruct((2,) + tuple(data.y_train.shape[1:]), data.y_train.dtype)
 
     def forward(key, x, hp):  # hp traced, as in the compiled step; evaluated too, as validation will
         params, state = built.init(key, hp)
-        built.apply(params, state, x, hp, train=False)
-        return built.apply(params, state, x, hp, train=True, key=key)[0]
+        evaluated = built.apply(params, state, x, hp, train=False)
+        trained = built.apply(params, state, x, hp, train=True, key=key)
+        return trained[0], (params, state, evaluated, trained)
 
     try:
-        out = jax.eval_shape(forward, jax.random.key(0), x, hp)
+        jaxpr, (out, _) = jax.make_jaxpr(forward, return_shape=True)(jax.random.key(0), x, hp)
     except USED_AS_PYTHON_VALUE as err:
         traced = sorted(n for n in space.names if n in built.hyperparameters() and n not in built.structural_names())
         raise ValueError(f"the model uses a per-member hyperparameter as a Python value (in an `if`, int(), numpy, a "
@@ -256,6 +295,7 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
         raise ValueError(f"the model updates a variable when evaluated ({err}) A linen module with BatchNorm must take "
                          f"`train: bool` in __call__ and use nn.BatchNorm(use_running_average=not train): vmaptune "
                          f"passes train=True in the step and train=False to evaluate.") from err
+    _check_fields_read(built, space, jaxpr, hp, read_elsewhere)
     need = (2, data.n_outputs)
     if not hasattr(out, "shape"):  # (logits, features), a dict, ...
         raise ValueError(f"the model returns {type(out).__name__} {jax.tree.map(lambda a: a.shape, out)} for a batch "
