@@ -127,6 +127,12 @@ class LinenRateNeverUsed(nn.Module):  # a searched field the network forgot to a
         return nn.Dense(2)(nn.relu(nn.Dense(4)(x)))
 
 
+class NormalisedWithoutTrainArgument(nn.Module):  # statistics that can never update
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(2)(nn.BatchNorm(use_running_average=True)(nn.Dense(4)(x)))
+
+
 class NnxRateNeverUsed(nnx.Module):
     def __init__(self, rate: float = 0.0, *, rngs: nnx.Rngs):
         self.out = nnx.Linear(3, 2, rngs=rngs)
@@ -458,6 +464,9 @@ CASES = [
                                                         model=vt.Linen(LinenRateNeverUsed)), ValueError,
      ["space searches rate=Uniform(low=0.0, high=0.5), a field of vt.Linen(LinenRateNeverUsed) that the module never "
       "uses", "every value trains alike", "Use self.rate in the module", "or drop 'rate' from the space"]),
+    ("linen-batchnorm-without-train-argument", lambda t: tune(model=vt.Linen(NormalisedWithoutTrainArgument)),
+     ValueError, ["vt.Linen(NormalisedWithoutTrainArgument) has BatchNorm statistics (batch_stats) but its __call__ "
+                  "takes no `train` argument", "its statistics never update", "use_running_average=not train"]),
     ("nnx-searched-field-never-used", lambda t: tune(vt.Space(learning_rate=LR, rate=vt.Uniform(0.0, 0.5)),
                                                       model=vt.Nnx(NnxRateNeverUsed)), ValueError,
      ["space searches rate=Uniform(low=0.0, high=0.5), a field of vt.Nnx(NnxRateNeverUsed) that the module never "

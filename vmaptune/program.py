@@ -284,7 +284,7 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
         return trained[0], (params, state, evaluated, trained)
 
     try:
-        jaxpr, (out, _) = jax.make_jaxpr(forward, return_shape=True)(jax.random.key(0), x, hp)
+        jaxpr, (out, (_, state, _, _)) = jax.make_jaxpr(forward, return_shape=True)(jax.random.key(0), x, hp)
     except USED_AS_PYTHON_VALUE as err:
         traced = sorted(n for n in space.names if n in built.hyperparameters() and n not in built.structural_names())
         raise ValueError(f"the model uses a per-member hyperparameter as a Python value (in an `if`, int(), numpy, a "
@@ -295,6 +295,12 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
         raise ValueError(f"the model updates a variable when evaluated ({err}) A linen module with BatchNorm must take "
                          f"`train: bool` in __call__ and use nn.BatchNorm(use_running_average=not train): vmaptune "
                          f"passes train=True in the step and train=False to evaluate.") from err
+    if getattr(built, "adapter", "") == "Linen" and getattr(built, "mode", "") is None and "batch_stats" in state:
+        # (use_running_average=True: statistics frozen at mean 0, variance 1, silently; False fails above)
+        raise ValueError(f"{built.name()} has BatchNorm statistics (batch_stats) but its __call__ takes no `train` "
+                         f"argument, so vmaptune cannot tell it when it trains and its statistics never update. Take "
+                         f"`train: bool = False` in __call__ and use nn.BatchNorm(use_running_average=not train): "
+                         f"vmaptune passes train=True in the step and train=False to evaluate.")
     _check_fields_read(built, space, jaxpr, hp, read_elsewhere)
     need = (2, data.n_outputs)
     if not hasattr(out, "shape"):  # (logits, features), a dict, ...
