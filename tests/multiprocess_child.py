@@ -1,6 +1,7 @@
 """One process of a multi-process search, run by tests/test_multiprocess.py:
 
     python tests/multiprocess_child.py [--at-chunk N --do kill|fail|interrupt|terminate --in-process I|all]
+                                       [--late SECONDS | --fail-before-search] (in the --in-process one)
                                        [--join HOST:PORT N I] [--on-round-fails | --on-round-in-process-0] -- VMAPTUNE_RUN_ARGS...
 
 Runs `vmaptune run ...` (the command a user runs on each host). --join starts JAX's distributed
@@ -14,6 +15,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 
 import jax
 
@@ -34,11 +36,19 @@ def main() -> int:
     parser.add_argument("--join", nargs=3, default=None)
     parser.add_argument("--on-round-fails", action="store_true")
     parser.add_argument("--on-round-in-process-0", action="store_true")
+    parser.add_argument("--late", type=float, default=0.0)  # seconds the chosen process(es) reach the run later
+    parser.add_argument("--fail-before-search", action="store_true")  # the chosen process(es) raise before it
     args = parser.parse_args(argv[:split])
     if args.join:
         address, count, index = args.join
         distributed.initialize(address, int(count), int(index), heartbeat_timeout_seconds=10,
                                shutdown_timeout_seconds=10)
+    # (with --join only: jax.process_index() before the command's own join would start JAX too soon)
+    chosen = bool(args.join) and args.in_process in ("all", str(jax.process_index()))
+    if args.late and chosen:  # (a host slower to load its data, or to compile)
+        time.sleep(args.late)
+    if args.fail_before_search and chosen:  # (its data failed to load)
+        raise RuntimeError(f"test failure in process {jax.process_index()} before the search")
     save = checkpoint.Checkpoints.save
 
     def save_and_wait(self, *a, **k):

@@ -2,6 +2,7 @@
 results (within float tolerance: other matmul shapes may round differently)."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -247,6 +248,26 @@ def test_a_process_that_never_comes_to_an_exchange_is_said_as_process_lost(monke
                                                       r"context .*DEADLINE_EXCEEDED.*\)\. It ended or was stopped "
                                                       r"\(Ctrl-C, an error, a kill\).*its own output says why"):
         distributed.smallest(1.0)
+
+
+def test_a_second_ctrl_c_of_several_processes_says_it_is_already_stopping(capsys):
+    """Several processes stop together, after the chunk in progress, so a second Ctrl-C cannot stop
+    one at once; it was met by silence. It now says so, with the kill that ends this process."""
+    from vmaptune import interrupts
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (as a user's terminal has it)
+    try:
+        with interrupts.held_until_chunk_end(process=1, processes=2):
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)  # (held, not raised: the processes stop together)
+            assert interrupts.pending() == signal.SIGINT
+            interrupts.take_pending()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    err = capsys.readouterr().err
+    assert "Ctrl-C in process 1: every process stops after the chunk in progress" in err
+    assert f"already stopping: every process stops together, after the chunk in progress (kill -9 {os.getpid()} " \
+           f"ends process 1 now" in err
 
 
 SCALE = 1.0

@@ -269,6 +269,29 @@ def test_a_process_told_another_process_count_stops_every_process(tmp_path):
     assert "num_processes given: process 0 has '2', process 1 has '3'" in out[1][2], out[1][2][-2000:]
 
 
+def test_a_process_that_reaches_the_search_late_is_waited_for(tmp_path):
+    """Process 1 reaches the search 35 s after process 0 (a host slower to load its data): gloo
+    gives up on a process after 30 s, and process 0 stopped with ProcessLost, blaming a process
+    that was only late. The search's start is a line-up through JAX's coordination service,
+    which waits as long as the join did; both processes give the one-process results."""
+    out = launch(tmp_path, "random", flags=False, child=("--late", "35", "--in-process", "1"))
+    succeeded(out)
+    assert_same(vt.load_results(tmp_path / "p0" / "run"), reference("random", tmp_path))
+
+
+def test_a_process_that_stops_before_the_search_stops_the_others_at_once(tmp_path):
+    """Process 1 fails before the search (its data did not load): process 0, waiting at the
+    search's start, is told through the coordination service and stops within seconds, naming
+    process 1, instead of after gloo's 30 s with 'one of them never came'."""
+    started = time.monotonic()
+    (code0, _, err0), (code1, _, err1) = launch(tmp_path, "random", flags=False,
+                                                child=("--fail-before-search", "--in-process", "1"))
+    assert code1 != 0 and "test failure in process 1 before the search" in err1, err1[-2000:]
+    assert code0 != 0 and ("process 0 of 2 waited at the start of a search for the others, and process 1 "
+                           "(RuntimeError) stopped before getting there: its own output says why") in err0, err0[-3000:]
+    assert time.monotonic() - started < 60
+
+
 def test_sigterm_after_joining_and_before_a_search_ends_the_process(tmp_path):
     """JAX's preemption notifier takes SIGTERM at jax.distributed.initialize and only records it: a
     scheduler's stop between joining and the search (loading data, compiling) went unheeded. After

@@ -109,7 +109,7 @@ def _failed(command: str, err: BaseException) -> int:
 
     from vmaptune import distributed
 
-    stopped = distributed.stopped_on_error()  # (several processes: the others stop too)
+    stopped = distributed.stopped_on_error(type(err).__name__)  # (several processes: the others stop too)
     if stopped:
         print(stopped, file=sys.stderr)
     from vmaptune.models.fields import raised_by_vmaptune

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import errno
 import functools
+import itertools
 import math
 import numbers
 import os
 import socket
 import sys
+import time
 from typing import Any
 
 import jax
@@ -145,6 +147,7 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
             f"this process runs under none of SLURM, Open MPI, Kubernetes or a Cloud TPU pod. Pass all three, the "
             f"same address and count in every process: {_words['all']}. {_words['alone']}.") from None
     _GIVEN["num_processes"] = num_processes
+    _GIVEN["initialization_timeout"] = int(initialization_timeout)
     sys.stderr.write(f"vmaptune: joined as process {jax.process_index()} of {jax.process_count()}.\n")
     _say_which_process_failed(heartbeat_timeout_seconds, shutdown_timeout_seconds)
     interrupts.leave_the_cluster_on_sigterm()
@@ -194,17 +197,19 @@ def _say_which_process_failed(heartbeat_timeout: int, shutdown_timeout: int) -> 
     _GIVEN["timeouts"] = (heartbeat_timeout, shutdown_timeout)
 
     def hook(kind, value, traceback):
-        sys.stderr.write(stopped_on_error() + "\n")
+        sys.stderr.write(stopped_on_error(kind.__name__) + "\n")
         previous(kind, value, traceback)
 
     sys.excepthook = hook
 
 
-def stopped_on_error() -> str:
+def stopped_on_error(why: str = "an error") -> str:
     """What a process of a multi-process run says when an error stops it ('' in one process): the
-    uncaught-error hook says it, and so does the command line, which catches its errors."""
+    uncaught-error hook says it, and so does the command line, which catches its errors. The other
+    processes are told too (a search's line-up waits for none that stopped)."""
     if "timeouts" not in _GIVEN or jax.process_count() == 1:
         return ""
+    _say_stopped(why)
     heartbeat_timeout, shutdown_timeout = _GIVEN["timeouts"]
     return (f"vmaptune: process {jax.process_index()} of {jax.process_count()} stopped on the error below (an "
             f"error in a collective, or a connection reset, means another process stopped first); the others stop "
@@ -230,7 +235,7 @@ def whole_rows(rows: int) -> int:
 
 class ProcessLost(RuntimeError):
     """Another process of a multi-process run stopped answering in an exchange (it ended: Ctrl-C, an
-    error or a kill, before it got there)."""
+    error or a kill, before it got there), or never reached a line-up in time."""
 
 
 def _exchange(fn):
@@ -251,6 +256,66 @@ def _exchange(fn):
                               f"Start every process again (with --resume / resume=True where a run directory "
                               f"holds checkpoints).") from err
     return exchange
+
+
+_LINE_UPS = itertools.count()  # (every process counts its line-ups alike: the n-th of each meet)
+STOPPED = "vmaptune/stopped/"  # (the coordination service's key-value store: process -> why it stopped)
+
+
+def _coordination_client():
+    """JAX's coordination-service client (None in one process, or a runtime without one)."""
+    from jax._src import distributed as jax_distributed  # (JAX's own multi-process tests wait through it)
+
+    return jax_distributed.global_state.client
+
+
+def line_up(where: str) -> None:
+    """Waits until every process got to `where`, up to the join's initialization_timeout (300 s by
+    default), through JAX's coordination service; a process that stopped on an error (it says so
+    there) ends the wait at once. A collective is no place to wait: gloo gives up on a process after
+    30 s, so one that reached a search later (slower to load its data, colder compiles) was taken
+    for one that had ended. No-op in one process."""
+    client = _coordination_client() if jax.process_count() > 1 else None
+    if client is None:
+        return
+    me, count, timeout = jax.process_index(), jax.process_count(), _GIVEN.get("initialization_timeout", 300)
+    here = f"vmaptune/line-up/{next(_LINE_UPS)}/"
+    started, pause = time.monotonic(), 0.005
+    try:
+        client.key_value_set(f"{here}{me}", "here")
+        while True:
+            stopped = client.key_value_dir_get(STOPPED)
+            if stopped:
+                who = ", ".join(f"process {key.rsplit('/', 1)[-1]} ({why})" for key, why in sorted(stopped)[:3])
+                raise ProcessLost(f"process {me} of {count} waited at {where} for the others, and {who} stopped "
+                                  f"before getting there: its own output says why. Start every process again (with "
+                                  f"--resume / resume=True where a run directory holds checkpoints).")
+            if len(client.key_value_dir_get(here)) >= count:
+                return
+            if time.monotonic() - started > timeout:
+                raise ProcessLost(f"process {me} of {count} waited {timeout} s at {where} and not every process "
+                                  f"came. One is later than that (loading its data, compiling: "
+                                  f"vt.distributed.initialize(initialization_timeout=...) waits longer) or ended "
+                                  f"without a word (killed): its own output says which. Start every process again "
+                                  f"(with --resume / resume=True where a run directory holds checkpoints).")
+            time.sleep(pause)
+            pause = min(2 * pause, 0.2)
+    except jax.errors.JaxRuntimeError as err:  # (the service itself gone: process 0 ended)
+        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        raise ProcessLost(f"process {me} of {count} waited at {where} for the others and lost JAX's coordination "
+                          f"service (JAX: {first}): process 0 ended or was stopped; its own output says why.") from err
+
+
+def _say_stopped(why: str) -> None:
+    """Tells the other processes, through the coordination service, that this one stops (an
+    uncaught error, Ctrl-C): one waiting in line_up stops at once instead of at its timeout."""
+    client = _coordination_client() if jax.process_count() > 1 else None
+    if client is None:
+        return
+    try:
+        client.key_value_set(f"{STOPPED}{jax.process_index()}", why, allow_overwrite=True)
+    except Exception:  # noqa: BLE001 (the service gone too: the others learn it from JAX)
+        pass
 
 
 @_exchange
@@ -298,6 +363,7 @@ def check_same_everywhere(facts: dict[str, str], fix: str) -> None:
     search: one that differs would fail later inside a collective with an error about sizes."""
     if jax.process_count() == 1:
         return
+    line_up("the start of a search")  # (the search's first exchange: a late process is waited for, not lost)
     devices = np.bincount([d.process_index for d in jax.devices()], minlength=jax.process_count())
     if len(set(devices.tolist())) > 1:  # (known to every process, and collectives would fail on it)
         raise ValueError(f"every process must show the same number of devices; they show {devices.tolist()} "
@@ -343,13 +409,9 @@ def raise_if_interrupted() -> None:
         raise interrupts.TimeBudgetSpent()
 
 
-@_exchange
 def barrier(name: str) -> None:
-    """Waits until every process got here (no-op in one process)."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
+    """Waits until every process got here (no-op in one process), as long as line_up waits."""
+    line_up(repr(name))
 
 
 # -- devices -----------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import os
 import re
 import signal
 import sys
@@ -143,6 +144,10 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
         _STATE["pending"] = signal.SIGTERM if signal.SIGTERM in (signum, first) else signum
         if first and not several:  # the second: at once (several processes must stop together)
             raise_for(take_pending())
+        if first and several:  # (said, so a second Ctrl-C that cannot stop at once is not met by silence)
+            sys.stderr.write(f"\nvmaptune: already stopping: every process stops together, after the chunk in "
+                             f"progress (kill -9 {os.getpid()} ends process {process} now; the others then stop "
+                             f"within JAX's heartbeat timeout).\n")
         if not first:
             name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
             if several:
