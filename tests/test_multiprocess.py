@@ -292,6 +292,42 @@ def test_a_process_that_stops_before_the_search_stops_the_others_at_once(tmp_pat
     assert time.monotonic() - started < 60
 
 
+AFTER_THE_SEARCH = """
+import sys
+import vmaptune as vt
+port, me, shared = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
+result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1)), vt.load_dataset("iris"),
+                 vt.RandomSearch(population=4), epochs=2, refit=1, progress=False)
+study = result.to_optuna(f"sqlite:///{shared}/runs.db", study_name="after")  # (every process calls it)
+result.best_model().save(f"{shared}/model")
+vt.distributed.barrier("saved")
+print("trials", len(study.trials), "model", vt.TrainedModel.load(f"{shared}/model").predict(
+    vt.load_dataset("iris").raw("test")[0])[:5].tolist(), flush=True)
+"""
+
+
+def test_writes_after_a_search_called_in_every_process_are_made_once(tmp_path):
+    """Every process calls result.to_optuna(database) and model.save(dir), as a script written for
+    one process does: the Optuna export raced to create one study (process 1 failed with 'already
+    in') and both processes wrote one model's files at once. Process 0 writes; the others get the
+    study it wrote, and read the model after a barrier."""
+    port, env = free_port(), {**child_environment(), "VMAPTUNE_CPU_DEVICES": "1"}
+    started = [subprocess.Popen([sys.executable, "-c", AFTER_THE_SEARCH, str(port), str(i), str(tmp_path)],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True) for i in range(2)]
+    try:
+        out = [p.communicate(timeout=DEADLINE) for p in started]
+    finally:
+        for p in started:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+    for p, (stdout, stderr) in zip(started, out):
+        assert p.returncode == 0, stderr[-3000:]
+    lines = [stdout.strip().splitlines()[-1] for stdout, _ in out]
+    assert lines[0] == lines[1] and lines[0].startswith("trials 4 model ["), lines
+
+
 def test_sigterm_after_joining_and_before_a_search_ends_the_process(tmp_path):
     """JAX's preemption notifier takes SIGTERM at jax.distributed.initialize and only records it: a
     scheduler's stop between joining and the search (loading data, compiling) went unheeded. After

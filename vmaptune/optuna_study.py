@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from vmaptune import distributed
 from vmaptune.results import (STANDARDISED_ERRORS, STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_OK, STATUS_PRUNED,
                                Results)
 from vmaptune.space import Choice, OneMinusLogUniform
@@ -98,7 +99,9 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
     append: bring the study up to this run's results (the same run exported again as it goes on:
       `OptunaExport`, or after a resume): add the members it does not hold yet, and finish the
       RUNNING trials of members that were interrupted and have finished since; its trials must be
-      this run's first members."""
+      this run's first members.
+    In a multi-process run, a database storage is written by process 0 alone (every process holds
+    the same results); the others get the study once it is written."""
     optuna = _import_optuna()
     if not isinstance(results, Results):
         raise TypeError(f"to_optuna takes the Results of vt.tune or vt.load_results, got {type(results).__name__}.")
@@ -107,10 +110,42 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
     if overwrite and append:
         raise ValueError("overwrite=True and append=True contradict each other: overwrite replaces the study, "
                          "append adds the members it lacks; pass one of them.")
-    given, storage = storage, open_storage(storage)
+    shared = storage is not None and not isinstance(storage, optuna.storages.InMemoryStorage)
+    if shared and distributed.process_count() > 1:  # (every process holds the same results: process 0 writes)
+        return _in_process_0(optuna, results, storage, study_name, overwrite, append, _fixes)
+    return _export(optuna, results, storage, open_storage(storage), study_name, overwrite, append, _fixes)
+
+
+def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, append: bool, _fixes: dict):
+    """A multi-process run's export to a shared storage: process 0 opens it and writes the study, and
+    the others open it once written (all of them raced to create the database's tables, and to
+    create, or delete and create, one study: every process but one failed). An error in process 0
+    stops every process."""
+    study, error = None, None
+    if distributed.is_primary():
+        try:
+            study = _export(optuna, results, given, open_storage(given), study_name, overwrite, append, _fixes)
+        except Exception as err:  # noqa: BLE001 (raised below, once every process knows)
+            error = err
+    if distributed.any_process(error is not None):
+        if error is not None:
+            raise error
+        raise RuntimeError("to_optuna failed in process 0, which writes the study of a multi-process run (its "
+                           "error says why).")
+    name = study_name or _default_name(results)
+    return study if study is not None else optuna.load_study(study_name=name, storage=open_storage(given))
+
+
+def _default_name(results: Results) -> str:
+    started = _time(results.settings.get("started_at"))
+    return f"vmaptune {results.settings.get('dataset', 'run')} {(started or datetime.datetime.now()):%Y-%m-%d %H:%M:%S}"
+
+
+def _export(optuna, results: Results, given, storage, study_name, overwrite: bool, append: bool, _fixes: dict):
+    """to_optuna in this process (storage: `given`, opened)."""
     settings = results.settings
     started = _time(settings.get("started_at"))
-    name = study_name or f"vmaptune {settings.get('dataset', 'run')} {(started or datetime.datetime.now()):%Y-%m-%d %H:%M:%S}"
+    name = study_name or _default_name(results)
     metric, sign = results.metric, results.metric_sign
     if storage is not None and overwrite:
         try:

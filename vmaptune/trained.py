@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from vmaptune import atomic
+from vmaptune import atomic, distributed, interrupts
 from vmaptune.data import (column_names, default_feature_names, missing_labels, plain_labels, refuse_sparse,
                            scaled_split)
 from vmaptune.provenance import written_by
@@ -322,24 +322,28 @@ class TrainedModel:
     # -- save / load ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, *, shown_as: str | None = None) -> str:
         """Writes the model to the directory `path` (created; a path that is a file is refused):
-        model.pkl and weights.npz. The loaded model's info["written_by"] holds the versions of
-        vmaptune, jax, flax, optax and Python that wrote it. shown_as: the path a warning names
-        (where `path` is a temporary directory renamed to it once written)."""
+        model.pkl and weights.npz, each whole or not at all (a kill mid-save leaves the files that
+        were there). The loaded model's info["written_by"] holds the versions of vmaptune, jax,
+        flax, optax and Python that wrote it. In a multi-process run only process 0 writes (every
+        process holds the same model), as results.save. shown_as: the path a warning names (where
+        `path` is a temporary directory renamed to it once written)."""
         path = os.fspath(path)
+        if not distributed.is_primary():
+            return path
         described = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                      if f.name not in ("params", "model_state")}
         described["info"] = {**self.info, "written_by": written_by()}  # (what a later reader can check)
         data = pickled(described, f"model.save({shown_as or path!r})")
         atomic.make_dir(path, f"model.save({path!r})", "model.pkl and weights.npz")
-        leaves = jax.tree.leaves((self.params, self.model_state))
-        np.savez(os.path.join(path, "weights.npz"), **{f"leaf_{i}": np.asarray(x) for i, x in enumerate(leaves)})
+        leaves = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves((self.params, self.model_state)))}
         if b"__main__" in data:  # (a class pickled by reference to the script run: loads only under that script)
             warn(f"model.save({shown_as or path!r}): the model's class is defined in the script run as __main__, so "
                  f"model.pkl can be loaded only by a process whose __main__ defines it too (a server or a "
                  f"notebook cannot). Move the class to a module of its own (e.g. models.py) and import it "
                  f"from there, then save again.", UserWarning)
-        with open(os.path.join(path, "model.pkl"), "wb") as f:
-            f.write(data)
+        with interrupts.deferred():  # (Ctrl-C waits for the pair: weights.npz and model.pkl of one model)
+            atomic.write_file(os.path.join(path, "weights.npz"), lambda f: np.savez(f, **leaves))
+            atomic.write_file(os.path.join(path, "model.pkl"), lambda f: f.write(data))
         return path
 
     @classmethod
