@@ -89,6 +89,16 @@ SKLEARN_NAMES = {"hidden_layer_sizes": "n_hidden (the number of hidden layers) a
                  "power_t": "not offered: learning_rate='invscaling' has no counterpart; vt.tune's space takes "
                             "schedule ('constant', 'step', 'exponential', 'cosine', 'linear')",
                  "max_fun": "not offered: it bounds the lbfgs solver, and vmaptune trains with minibatch optimizers"}
+#: scikit-learn MLPs' fitted attributes these estimators lack -> where their counterparts are.
+SKLEARN_FITTED = {
+    **dict.fromkeys(("coefs_", "intercepts_"), "the trained weights are model_.variables['params'] (flax's tree: "
+                    "each Dense layer's kernel and bias), or model_.flax_module() as flax objects"),
+    **dict.fromkeys(("n_layers_", "n_outputs_", "out_activation_"), "the network's shape is in model_ "
+                    "(model_.hyperparameters, model_.flax_module())"),
+    **dict.fromkeys(("validation_scores_", "best_validation_score_"), "the per-epoch validation scores are not "
+                    "kept; best_epoch_ is the epoch early stopping kept, and vt.tune's results.curves['val_score'] "
+                    "holds every epoch's"),
+    "t_": "n_iter_ epochs were trained; the number of steps is not kept"}
 #: scikit-learn's MLPs' default tol (early_stopping=True watches the validation score with it when tol is None).
 SKLEARN_TOL = 1e-4
 #: scikit-learn's learning_rate schedule names (vmaptune's learning_rate is learning_rate_init's step size).
@@ -181,6 +191,9 @@ class _Network(BaseEstimator):
             raise AttributeError(f"{type(self).__name__} has no attribute 'model': the fitted network is `model_` "
                                  f"(scikit-learn's trailing underscore for what fit learned), e.g. "
                                  f"search.best_estimator_.model_.save(path).")
+        if name in SKLEARN_FITTED and not name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r} (scikit-learn's MLPs "
+                                 f"have it): {SKLEARN_FITTED[name]}.")
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def fit(self, X, y, sample_weight=None, **fit_params):
