@@ -287,7 +287,7 @@ def test_a_process_that_stops_before_the_search_stops_the_others_at_once(tmp_pat
     (code0, _, err0), (code1, _, err1) = launch(tmp_path, "random", flags=False,
                                                 child=("--fail-before-search", "--in-process", "1"))
     assert code1 != 0 and "test failure in process 1 before the search" in err1, err1[-2000:]
-    assert code0 != 0 and ("process 0 of 2 waited at the start of a search for the others, and process 1 "
+    assert code0 != 0 and ("process 0 of 2 waited at the start of a search (vt.tune) for the others, and process 1 "
                            "(RuntimeError) stopped before getting there: its own output says why") in err0, err0[-3000:]
     assert time.monotonic() - started < 60
 
@@ -307,14 +307,12 @@ print("trials", len(study.trials), "model", vt.TrainedModel.load(f"{shared}/mode
 """
 
 
-def test_writes_after_a_search_called_in_every_process_are_made_once(tmp_path):
-    """Every process calls result.to_optuna(database) and model.save(dir), as a script written for
-    one process does: the Optuna export raced to create one study (process 1 failed with 'already
-    in') and both processes wrote one model's files at once. Process 0 writes; the others get the
-    study it wrote, and read the model after a barrier."""
+def launch_script(tmp_path, script: str) -> list[tuple[int, str, str]]:
+    """Two processes of a Python script of a user's (argv: port, process id, tmp_path); returns each
+    one's (exit code, stdout, stderr). SIGKILLed past the deadline: a test fails, it never hangs."""
     port, env = free_port(), {**child_environment(), "VMAPTUNE_CPU_DEVICES": "1"}
-    started = [subprocess.Popen([sys.executable, "-c", AFTER_THE_SEARCH, str(port), str(i), str(tmp_path)],
-                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    started = [subprocess.Popen([sys.executable, "-c", script, str(port), str(i), str(tmp_path)], cwd=tmp_path,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True) for i in range(2)]
     try:
         out = [p.communicate(timeout=DEADLINE) for p in started]
@@ -322,10 +320,61 @@ def test_writes_after_a_search_called_in_every_process_are_made_once(tmp_path):
         for p in started:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)
-    for p, (stdout, stderr) in zip(started, out):
-        assert p.returncode == 0, stderr[-3000:]
-    lines = [stdout.strip().splitlines()[-1] for stdout, _ in out]
+    return [(p.returncode, stdout, stderr) for p, (stdout, stderr) in zip(started, out)]
+
+
+def test_writes_after_a_search_called_in_every_process_are_made_once(tmp_path):
+    """Every process calls result.to_optuna(database) and model.save(dir), as a script written for
+    one process does: the Optuna export raced to create one study (process 1 failed with 'already
+    in') and both processes wrote one model's files at once. Process 0 writes; the others get the
+    study it wrote, and read the model after a barrier."""
+    out = launch_script(tmp_path, AFTER_THE_SEARCH)
+    succeeded(out)
+    lines = [stdout.strip().splitlines()[-1] for _, stdout, _ in out]
     assert lines[0] == lines[1] and lines[0].startswith("trials 4 model ["), lines
+
+
+def test_a_live_optuna_export_of_a_multiprocess_run_is_written_by_process_0(tmp_path):
+    """`vmaptune run --optuna sqlite:///...` (vt.OptunaExport as on_round, which runs in process 0):
+    the export must not exchange with the other processes, whose next exchange is the search's own
+    (both processes hung after the first round)."""
+    optuna = pytest.importorskip("optuna")
+    storage = f"sqlite:///{tmp_path}/runs.db"
+    succeeded(launch(tmp_path, "random", extra=("--optuna", storage, "--study-name", "live")))
+    assert len(optuna.load_study(study_name="live", storage=storage).trials) == 16  # (2 rounds of 8)
+
+
+OUT_OF_STEP = """
+import sys
+import vmaptune as vt
+from vmaptune import cli
+port, me, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
+with open(f"{folder}/bad{me}.toml", "w") as f:
+    f.write('dataset = "iris"\\nepochs = "six"\\n[space]\\nlearning_rate = 0.01\\n')
+assert cli.main(["run", f"{folder}/bad{me}.toml", "--no-progress"]) == 2  # (refused: this process goes on)
+search = lambda: vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1)),
+                         vt.load_dataset("iris"), vt.RandomSearch(population=2), epochs=1, progress=False)
+print("first search", len(search()), flush=True)
+if me == 0:
+    vt.distributed.barrier("only in process 0")
+search()
+"""
+
+
+def test_processes_out_of_step_are_named_and_one_refused_config_does_not_stop_the_others(tmp_path):
+    """A config refused by `vmaptune run` called as a function (the process goes on) is not said as a
+    stop to the others: the next search runs. A barrier only process 0 reaches paired with process
+    1's next search and passed silently; now both name where each of them is."""
+    started = time.monotonic()
+    out = launch_script(tmp_path, OUT_OF_STEP)
+    for code, stdout, err in out:
+        assert "first search 2" in stdout, err[-3000:]
+        assert code != 0 and "every process must reach each vt.tune and each vt.distributed.barrier(...) in the " \
+                              "same order" in err, err[-3000:]
+    assert "process 0 of 2 is at vt.distributed.barrier('only in process 0'), and process 1 at the start of a " \
+           "search (vt.tune)" in out[0][2], out[0][2][-3000:]
+    assert time.monotonic() - started < 120
 
 
 def test_sigterm_after_joining_and_before_a_search_ends_the_process(tmp_path):

@@ -23,6 +23,7 @@ change speed (bench/RESULTS.md has the measurements that set the defaults):
 
 from __future__ import annotations
 
+import atexit
 import errno
 import functools
 import itertools
@@ -148,6 +149,9 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
             f"same address and count in every process: {_words['all']}. {_words['alone']}.") from None
     _GIVEN["num_processes"] = num_processes
     _GIVEN["initialization_timeout"] = int(initialization_timeout)
+    # (at its exit, this process tells the others: one waiting for it at a line-up stops at once;
+    # registered after JAX's own exit handler, so it runs before that leaves the service)
+    atexit.register(lambda: _say_stopped(_GIVEN.get("why_stopped", "ended")))
     sys.stderr.write(f"vmaptune: joined as process {jax.process_index()} of {jax.process_count()}.\n")
     _say_which_process_failed(heartbeat_timeout_seconds, shutdown_timeout_seconds)
     interrupts.leave_the_cluster_on_sigterm()
@@ -209,7 +213,7 @@ def stopped_on_error(why: str = "an error") -> str:
     processes are told too (a search's line-up waits for none that stopped)."""
     if "timeouts" not in _GIVEN or jax.process_count() == 1:
         return ""
-    _say_stopped(why)
+    _GIVEN["why_stopped"] = why  # (told the others at this process's exit: a caller of cli.main may go on)
     heartbeat_timeout, shutdown_timeout = _GIVEN["timeouts"]
     return (f"vmaptune: process {jax.process_index()} of {jax.process_count()} stopped on the error below (an "
             f"error in a collective, or a connection reset, means another process stopped first); the others stop "
@@ -282,16 +286,23 @@ def line_up(where: str) -> None:
     here = f"vmaptune/line-up/{next(_LINE_UPS)}/"
     started, pause = time.monotonic(), 0.005
     try:
-        client.key_value_set(f"{here}{me}", "here")
-        while True:
+        client.key_value_set(f"{here}{me}", where)
+        while True:  # (arrivals first: a process that arrived and then stopped still arrived)
+            arrived = client.key_value_dir_get(here)
+            if len(arrived) >= count:
+                elsewhere = sorted((int(key.rsplit("/", 1)[-1]), at) for key, at in arrived if at != where)
+                if elsewhere:  # (a barrier one process skipped pairs with another's next line-up)
+                    raise ValueError(f"process {me} of {count} is at {where}, and process {elsewhere[0][0]} at "
+                                     f"{elsewhere[0][1]}: every process must reach each vt.tune and each "
+                                     f"vt.distributed.barrier(...) in the same order (a barrier under `if "
+                                     f"vt.distributed.is_primary():` pairs with another process's next one).")
+                return
             stopped = client.key_value_dir_get(STOPPED)
             if stopped:
                 who = ", ".join(f"process {key.rsplit('/', 1)[-1]} ({why})" for key, why in sorted(stopped)[:3])
                 raise ProcessLost(f"process {me} of {count} waited at {where} for the others, and {who} stopped "
                                   f"before getting there: its own output says why. Start every process again (with "
                                   f"--resume / resume=True where a run directory holds checkpoints).")
-            if len(client.key_value_dir_get(here)) >= count:
-                return
             if time.monotonic() - started > timeout:
                 raise ProcessLost(f"process {me} of {count} waited {timeout} s at {where} and not every process "
                                   f"came. One is later than that (loading its data, compiling: "
@@ -307,13 +318,16 @@ def line_up(where: str) -> None:
 
 
 def _say_stopped(why: str) -> None:
-    """Tells the other processes, through the coordination service, that this one stops (an
-    uncaught error, Ctrl-C): one waiting in line_up stops at once instead of at its timeout."""
-    client = _coordination_client() if jax.process_count() > 1 else None
-    if client is None:
+    """Tells the other processes, through the coordination service, that this one stops (at its
+    exit, or SIGTERM's; `why`: the error that stopped it, else 'ended'): one waiting in line_up
+    stops at once instead of at its timeout."""
+    from jax._src import distributed as jax_distributed
+
+    state = jax_distributed.global_state  # (not jax.process_index(): at an exit before anything used JAX,
+    if state.client is None:              # it would start the backend, which waits for the other processes)
         return
     try:
-        client.key_value_set(f"{STOPPED}{jax.process_index()}", why, allow_overwrite=True)
+        state.client.key_value_set(f"{STOPPED}{state.process_id}", why, allow_overwrite=True)
     except Exception:  # noqa: BLE001 (the service gone too: the others learn it from JAX)
         pass
 
@@ -363,7 +377,7 @@ def check_same_everywhere(facts: dict[str, str], fix: str) -> None:
     search: one that differs would fail later inside a collective with an error about sizes."""
     if jax.process_count() == 1:
         return
-    line_up("the start of a search")  # (the search's first exchange: a late process is waited for, not lost)
+    line_up("the start of a search (vt.tune)")  # (its first exchange: a late process is waited for, not lost)
     devices = np.bincount([d.process_index for d in jax.devices()], minlength=jax.process_count())
     if len(set(devices.tolist())) > 1:  # (known to every process, and collectives would fail on it)
         raise ValueError(f"every process must show the same number of devices; they show {devices.tolist()} "
@@ -411,7 +425,7 @@ def raise_if_interrupted() -> None:
 
 def barrier(name: str) -> None:
     """Waits until every process got here (no-op in one process), as long as line_up waits."""
-    line_up(repr(name))
+    line_up(f"vt.distributed.barrier({name!r})")
 
 
 # -- devices -----------------------------------------------------------------------------------------------

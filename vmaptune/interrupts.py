@@ -209,6 +209,9 @@ def _leave_the_cluster() -> None:
     it, the others would wait at their own exit for this process until the heartbeat timeout
     (about 100 s), then abort (status 134), though their results were saved and returned."""
     try:
+        from vmaptune.distributed import _say_stopped  # (distributed imports this module)
+
+        _say_stopped("SIGTERM")  # (one waiting for this process at a line-up stops at once)
         jax.distributed.shutdown()
     except Exception as err:  # (the signal ends the process either way)
         sys.stderr.write(f"vmaptune: leaving JAX's distributed runtime failed ({type(err).__name__}: {err}).\n")

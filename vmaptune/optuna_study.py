@@ -89,7 +89,7 @@ RUN_FIXES = {
 
 
 def to_optuna(results: Results, storage: Any = None, study_name: str | None = None, *, overwrite: bool = False,
-              append: bool = False, _fixes: dict = PYTHON_FIXES):
+              append: bool = False, _fixes: dict = PYTHON_FIXES, _in_every_process: bool = True):
     """-> an optuna.Study holding one trial per member of `results` (RUNNING for a member a
     Ctrl-C interrupted, finished for the others).
 
@@ -111,7 +111,9 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
         raise ValueError("overwrite=True and append=True contradict each other: overwrite replaces the study, "
                          "append adds the members it lacks; pass one of them.")
     shared = storage is not None and not isinstance(storage, optuna.storages.InMemoryStorage)
-    if shared and distributed.process_count() > 1:  # (every process holds the same results: process 0 writes)
+    # (every process holds the same results: process 0 writes; OptunaExport runs in process 0 alone, and
+    # an exchange there would pair with another exchange of the other processes)
+    if shared and _in_every_process and distributed.process_count() > 1:
         return _in_process_0(optuna, results, storage, study_name, overwrite, append, _fixes)
     return _export(optuna, results, storage, open_storage(storage), study_name, overwrite, append, _fixes)
 
@@ -415,7 +417,7 @@ class OptunaExport:
             with _quiet_optuna():
                 if not self._add_round(results):
                     study = to_optuna(results, self.storage, self.study_name, overwrite=self.overwrite,
-                                      append=not self.overwrite, _fixes=self._fixes)
+                                      append=not self.overwrite, _fixes=self._fixes, _in_every_process=False)
                     self._exported = (study, _identity(results), _rows(results)) if _final(results) else None
             self.overwrite, self.error = False, None
         except Exception as err:  # a view that fails must not end an hours-long search: said, and it goes on
