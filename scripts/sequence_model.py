@@ -21,17 +21,16 @@ VOCAB, LENGTH = 12, 24
 
 def bigram_task(n: int, seed: int = 0):
     """(n, LENGTH) int tokens and (n,) labels: does token 3 come right before token 7? Balanced.
-    Both tokens occur in every class (no one token gives the label away): only their order does."""
+    Every row holds one 3 and one 7, next to each other: positives as (3, 7), negatives as (7, 3).
+    No token, and no count of tokens, gives the label away: only their order does."""
     rng = np.random.default_rng(seed)
-    X = rng.integers(0, VOCAB, size=(n, LENGTH))
+    others = np.setdiff1d(np.arange(VOCAB), [3, 7])
+    X = rng.choice(others, size=(n, LENGTH))
     y = rng.integers(0, 2, size=n)
     at = rng.integers(0, LENGTH - 1, size=n)
-    rows = np.flatnonzero(y == 1)
-    X[rows, at[rows]], X[rows, at[rows] + 1] = 3, 7  # a planted bigram in each positive row...
-    negative = (y == 0)[:, None]
-    follows_3 = np.zeros_like(X, dtype=bool)
-    follows_3[:, 1:] = (X[:, :-1] == 3) & (X[:, 1:] == 7)
-    X[follows_3 & negative] = 8  # ...and none in the negative ones (their other 3s and 7s stay)
+    rows = np.arange(n)
+    X[rows, at] = np.where(y == 1, 3, 7)
+    X[rows, at + 1] = np.where(y == 1, 7, 3)
     return X, y
 
 

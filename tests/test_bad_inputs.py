@@ -133,6 +133,31 @@ class NormalisedWithoutTrainArgument(nn.Module):  # statistics that can never up
         return nn.Dense(2)(nn.BatchNorm(use_running_average=True)(nn.Dense(4)(x)))
 
 
+class NormalisedWithRunningAverageArgument(nn.Module):  # a mode argument vmaptune does not know
+    @nn.compact
+    def __call__(self, x, use_running_average: bool = True):
+        return nn.Dense(2)(nn.BatchNorm(use_running_average=use_running_average)(nn.Dense(4)(x)))
+
+
+class NormalisedWhenMutable(nn.Module):  # flax's idiom: statistics update when they may (fine)
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(2)(nn.BatchNorm(use_running_average=not self.is_mutable_collection("batch_stats"))(
+            nn.Dense(4)(x)))
+
+
+class RateOnlyWithDropout(nn.Module):  # a field one structural group reads and another does not (fine)
+    use_dropout: bool = False
+    rate: float = 0.1
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.relu(nn.Dense(4)(x))
+        if self.use_dropout:
+            h = vt.nn.Dropout(self.rate)(h, deterministic=not train)
+        return nn.Dense(2)(h)
+
+
 class NnxRateNeverUsed(nnx.Module):
     def __init__(self, rate: float = 0.0, *, rngs: nnx.Rngs):
         self.out = nnx.Linear(3, 2, rngs=rngs)
@@ -465,8 +490,11 @@ CASES = [
      ["space searches rate=Uniform(low=0.0, high=0.5), a field of vt.Linen(LinenRateNeverUsed) that the module never "
       "uses", "every value trains alike", "Use self.rate in the module", "or drop 'rate' from the space"]),
     ("linen-batchnorm-without-train-argument", lambda t: tune(model=vt.Linen(NormalisedWithoutTrainArgument)),
-     ValueError, ["vt.Linen(NormalisedWithoutTrainArgument) has BatchNorm statistics (batch_stats) but its __call__ "
-                  "takes no `train` argument", "its statistics never update", "use_running_average=not train"]),
+     ValueError, ["vt.Linen(NormalisedWithoutTrainArgument)'s BatchNorm statistics (batch_stats) do not change when "
+                  "it trains", "a __call__ argument named train / training / is_training / deterministic",
+                  "use_running_average=not train"]),
+    ("linen-batchnorm-unknown-mode-argument", lambda t: tune(model=vt.Linen(NormalisedWithRunningAverageArgument)),
+     ValueError, ["vt.Linen(NormalisedWithRunningAverageArgument)'s BatchNorm statistics (batch_stats) do not change"]),
     ("nnx-searched-field-never-used", lambda t: tune(vt.Space(learning_rate=LR, rate=vt.Uniform(0.0, 0.5)),
                                                       model=vt.Nnx(NnxRateNeverUsed)), ValueError,
      ["space searches rate=Uniform(low=0.0, high=0.5), a field of vt.Nnx(NnxRateNeverUsed) that the module never "
@@ -738,6 +766,18 @@ def nothing_compiles(monkeypatch):
     """The engine's compiled entry points fail the test if a case gets that far."""
     for name in ("init_population", "_init", "train_chunk", "evaluate_population", "write_hyperparameters"):
         monkeypatch.setattr(engine, name, _no_training, raising=False)
+
+
+def test_fields_some_groups_read_and_statistics_updated_when_mutable_are_not_refused():
+    """The checks for a searched field the module never uses, and for BatchNorm statistics that never
+    update, trace one member: a rate read only where use_dropout=True (another group), and flax's
+    is_mutable_collection idiom (no mode argument, statistics updated in training), pass them."""
+    from vmaptune.program import build_program
+
+    space = vt.Space(learning_rate=LR, use_dropout=vt.Choice([False, True]), rate=vt.Uniform(0.1, 0.5))
+    build_program(vt.Linen(RateOnlyWithDropout), space, tiny(), batch_size=8)
+    build_program(vt.Linen(RateOnlyWithDropout), space.only_when("rate", use_dropout=True), tiny(), batch_size=8)
+    build_program(vt.Linen(NormalisedWhenMutable), SPACE, tiny(), batch_size=8)
 
 
 def test_the_catalogue_is_large_and_ids_are_distinct():

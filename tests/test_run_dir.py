@@ -783,6 +783,10 @@ def test_a_run_written_before_functions_were_recorded_by_their_code_still_resume
 CLASS_WEIGHTS = np.ones(3, np.float32)
 
 
+def reads_jnp_mean(out, y):
+    return jnp.mean(out)
+
+
 def weighted_hits(out, y):
     return jnp.mean(jnp.asarray(CLASS_WEIGHTS)[y] * (jnp.argmax(out, -1) == y))
 
@@ -821,6 +825,13 @@ def test_a_functions_values_hash_covers_arrays_lists_and_dicts_and_a_run_written
         functools.partial(bound, table={"b": [1], "scale": 1.0}))  # (a dict's order does not count)
     assert hashed(functools.partial(bound, table={"scale": 1.0})) != hashed(functools.partial(bound, table={"scale": 2.0}))
     assert " values sha256 " not in hashed(closing_over(1.0))  # (numbers: the code hash alone, as before)
+    module = sys.modules[__name__]
+    before = hashed(reads_jnp_mean)
+    module.mean = np.ones(3)  # (a script's `mean = X.mean(0)`: jnp.mean is an attribute, not that global)
+    try:
+        assert hashed(reads_jnp_mean) == before
+    finally:
+        del module.mean
     assert hashed(closing_over(object())) == hashed(closing_over(object()))  # (an object: not covered)
     now = {"settings": json.dumps({"metric": "mine code sha256 0123456789abcdef values sha256 00000000000000aa"})}
     assert spec_difference({"settings": json.dumps({"metric": "mine code sha256 0123456789abcdef"})}, now) == ""

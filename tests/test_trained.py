@@ -95,6 +95,19 @@ def test_a_regression_model_predicts_in_the_targets_units():
         model.predict(X_test[:5])  # (raw rows: no warning)
 
 
+@pytest.mark.parametrize("features, warned", [(1, False), (3, False), (4, True)])
+def test_far_rows_warn_only_where_rows_hold_several_values(features, warned):
+    """One feature asked far outside its training range (extrapolating, plotting a wide grid) is not
+    rows scaled twice; the warning needs rows of 4 or more values, most of them far."""
+    model = vt.TrainedModel(network=None, params={}, model_state={}, hp={}, hyperparameters={}, task="regression",
+                            classes=None, input_shape=(features,), input_dtype="float32",
+                            x_mean=np.full(features, 5.0), x_std=np.full(features, 3.0))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.scale(np.full((2, features), 100.0))
+    assert any("X lies far from the training data" in str(w.message) for w in caught) == warned
+
+
 def test_a_dataframe_names_the_features_and_predict_checks_the_columns(tmp_path):
 
     X, y = load_diabetes(return_X_y=True, as_frame=True)

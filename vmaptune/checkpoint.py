@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copyreg
 import dataclasses
+import dis
 import functools
 import hashlib
 import inspect
@@ -160,7 +161,9 @@ def code_fingerprint(fn: Any) -> str:
     # Arrays, lists and dicts it reads or binds (class weights, a table of scales) by their contents,
     # in a second digest: runs recorded before it was kept still compare their code hash alone.
     contents = hashlib.sha256()
-    held = [(name, value) for name, value in read if not _plain(value)]
+    loaded = _globals_loaded(code)  # (not attribute names: `jnp.mean` is no read of a global array `mean`)
+    held = [(name, value) for name, value in read if not _plain(value)
+            and (name in loaded or name in code.co_freevars)]
     held += [(f"bound{i}.{j}", v) for i, (args, _) in enumerate(bound) for j, v in enumerate(args)]
     held += [(f"bound{i}.{k}", v) for i, (_, keywords) in enumerate(bound) for k, v in keywords]
     held += [(f"defaults.{i}", v) for i, v in enumerate(defaults[0])] + [(f"defaults.{k}", v) for k, v in defaults[1]]
@@ -172,6 +175,15 @@ def code_fingerprint(fn: Any) -> str:
     return f" code sha256 {digest.hexdigest()[:16]} values sha256 {contents.hexdigest()[:16]}"
 
 
+def _globals_loaded(code) -> set[str]:
+    """The global names a code object (and the functions nested in it) loads as values."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names |= _globals_loaded(const)
+    return names
+
+
 def _contents(value: Any, depth: int = 0) -> bytes | None:
     """The bytes that say what a value holds, the same in every process, for plain values and
     numpy / JAX arrays, and lists, tuples and dicts of them; None for other objects (their repr
@@ -180,12 +192,8 @@ def _contents(value: Any, depth: int = 0) -> bytes | None:
         return None
     if _plain(value) or isinstance(value, (set, frozenset)):
         return _plain_repr(value).encode()
-    if isinstance(value, (np.ndarray, np.generic)) or (hasattr(value, "__array__") and hasattr(value, "dtype")
-                                                          and hasattr(value, "shape")):
-        try:
-            array = np.ascontiguousarray(np.asarray(value))
-        except Exception:  # noqa: BLE001 (an object that only looks like an array)
-            return None
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)):  # (not any __array__: a dask or h5py array
+        array = np.ascontiguousarray(np.asarray(value))            # would be read whole)
         if array.dtype == object:
             return None
         return f"array{array.dtype}{array.shape}".encode() + hashlib.sha256(array.tobytes()).digest()

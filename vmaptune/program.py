@@ -30,6 +30,7 @@ from vmaptune.distributed import agree, check_devices, check_member_block, defau
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import METRICS, Loss, Metric, TracedInPython, get_loss, get_metric, in_target_units, warn_if_unpaired
 from vmaptune.models.base import BuiltModel, Group, Model
+from vmaptune.models.fields import MODE_KEYWORDS
 from vmaptune.optim import CustomOptimizer, PopulationOptimizer
 from vmaptune.space import Fixed, Space, int_bounds
 from vmaptune.state import Controls
@@ -215,14 +216,28 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
                    member_block=_member_block(built, space, check_member_block(member_block), data, largest))
 
 
+def _passed_through(jaxpr: jax.extend.core.ClosedJaxpr, shapes: Any, collection: str) -> bool:
+    """Whether check_outputs' forward returns the training step's `collection` (model state) as the
+    very values initialisation made: nothing in training updates them."""
+    flat, tree = jax.tree_util.tree_flatten(shapes)
+    index = jax.tree_util.tree_unflatten(tree, list(range(len(flat))))
+    _, (_, made, _, (_, trained)) = index
+    made, trained = jax.tree.leaves(made.get(collection)), jax.tree.leaves(trained.get(collection))
+    outs = jaxpr.jaxpr.outvars
+    return bool(made) and len(made) == len(trained) and all(outs[a] is outs[b] for a, b in zip(made, trained))
+
+
 def _check_fields_read(built: BuiltModel, space: Space, jaxpr: jax.extend.core.ClosedJaxpr, hp: dict,
                        read_elsewhere: frozenset[str] | set[str]) -> None:
     """A searched traced field of your module (a float: `dropout: float`) that nothing the module
     computes reads (initialisation, training, evaluation) is an error: every value trains alike,
-    and the table would show differences of initial weights as the field's effect."""
+    and the table would show differences of initial weights as the field's effect. Not checked
+    where structural fields are searched (this trace is one group's: a rate used only where
+    use_dropout=True is read by another group) nor for a field under only_when."""
+    structural = [n for n in getattr(built, "structural", ()) if n in space.names and not isinstance(space[n], Fixed)]
     searched = [n for n in getattr(built, "traced", ()) if n in space.names and n not in read_elsewhere
-                and not isinstance(space[n], Fixed)]
-    if not searched:
+                and not isinstance(space[n], Fixed) and n not in space.conditions]
+    if not searched or structural:
         return
     leaves = jax.tree_util.tree_flatten_with_path((None, None, hp))[0]  # (the key and x come first)
     position = {path[-1].key: i + 2 for i, (path, _) in enumerate(leaves)}
@@ -284,7 +299,8 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
         return trained[0], (params, state, evaluated, trained)
 
     try:
-        jaxpr, (out, (_, state, _, _)) = jax.make_jaxpr(forward, return_shape=True)(jax.random.key(0), x, hp)
+        jaxpr, shapes = jax.make_jaxpr(forward, return_shape=True)(jax.random.key(0), x, hp)
+        out, (_, state, _, _) = shapes
     except USED_AS_PYTHON_VALUE as err:
         traced = sorted(n for n in space.names if n in built.hyperparameters() and n not in built.structural_names())
         raise ValueError(f"the model uses a per-member hyperparameter as a Python value (in an `if`, int(), numpy, a "
@@ -295,12 +311,15 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
         raise ValueError(f"the model updates a variable when evaluated ({err}) A linen module with BatchNorm must take "
                          f"`train: bool` in __call__ and use nn.BatchNorm(use_running_average=not train): vmaptune "
                          f"passes train=True in the step and train=False to evaluate.") from err
-    if getattr(built, "adapter", "") == "Linen" and getattr(built, "mode", "") is None and "batch_stats" in state:
-        # (use_running_average=True: statistics frozen at mean 0, variance 1, silently; False fails above)
-        raise ValueError(f"{built.name()} has BatchNorm statistics (batch_stats) but its __call__ takes no `train` "
-                         f"argument, so vmaptune cannot tell it when it trains and its statistics never update. Take "
-                         f"`train: bool = False` in __call__ and use nn.BatchNorm(use_running_average=not train): "
-                         f"vmaptune passes train=True in the step and train=False to evaluate.")
+    if isinstance(state, Mapping) and "batch_stats" in state and _passed_through(jaxpr, shapes, "batch_stats"):
+        # (use_running_average=True in training, e.g. no train argument: statistics frozen at mean 0,
+        # variance 1, silently; use_running_average=False in evaluation fails above)
+        keywords = " / ".join(MODE_KEYWORDS)
+        raise ValueError(f"{built.name()}'s BatchNorm statistics (batch_stats) do not change when it trains: its "
+                         f"BatchNorm never learns the data's mean and variance (use_running_average=True in "
+                         f"training). vmaptune tells the module when it trains through a __call__ argument named "
+                         f"{keywords}: take `train: bool = False` and use nn.BatchNorm(use_running_average=not "
+                         f"train); vmaptune passes train=True in the step and train=False to evaluate.")
     _check_fields_read(built, space, jaxpr, hp, read_elsewhere)
     need = (2, data.n_outputs)
     if not hasattr(out, "shape"):  # (logits, features), a dict, ...

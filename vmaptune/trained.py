@@ -166,7 +166,8 @@ class TrainedModel:
                 return self._finite(X.astype(self.input_dtype), "as the model's inputs")
         with np.errstate(over="ignore"):
             scaled = self._finite(((X.astype(np.float64) - self.x_mean) / self.x_std).astype(np.float32), "once scaled")
-        far = float(np.mean(np.abs(scaled) > FAR_FROM_TRAINING)) if scaled.size else 0.0
+        per_row = int(np.prod(scaled.shape[1:]))  # (one or two features far away: extrapolation, said nothing)
+        far = float(np.mean(np.abs(scaled) > FAR_FROM_TRAINING)) if scaled.size and per_row >= 4 else 0.0
         if far > 0.5:  # (most values, not one odd column: rows scaled already, or in other units)
             warn(f"X lies far from the training data: {far:.0%} of its values are more than {FAR_FROM_TRAINING} "
                  f"standard deviations from the training rows' mean. A trained model takes raw rows, in the data's "
