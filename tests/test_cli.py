@@ -72,6 +72,25 @@ def test_report_writes_its_plots_where_plots_says(small_run, tmp_path, capsys):
                             capsys.readouterr().err)
 
 
+def test_report_of_a_run_that_did_not_end_says_so_and_of_a_finished_one_does_not(small_run, tmp_path, capsys):
+    """A run killed after a round (or still running) has its rounds saved; its report looked like a
+    finished run's. It now says the run did not end and how to continue it."""
+    run_dir = str(tmp_path / "killed")
+
+    def stop(results):  # (the process ends after round 0 was saved, as a kill would end it)
+        raise RuntimeError("ended here")
+    with pytest.raises(RuntimeError, match="ended here"):
+        vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), vt.load_dataset("iris"),
+                vt.RandomSearch(population=2, rounds=3), epochs=1, run_dir=run_dir, on_round=stop, progress=False)
+    assert main(["report", run_dir, "--plots", str(tmp_path / "p")]) == 0
+    assert capsys.readouterr().out.startswith(f"run unfinished: 1 round(s) saved, and the run did not end: it was "
+                                              f"killed, or is still running. Continue a killed run with the command "
+                                              f"that started it plus --resume: `vmaptune run <config> --out {run_dir} "
+                                              f"--resume`")
+    assert main(["report", small_run, "--plots", str(tmp_path / "q")]) == 0
+    assert "unfinished" not in capsys.readouterr().out
+
+
 def test_demo_then_report(tmp_path, capsys):
     out = str(tmp_path / "demo")
     assert main(["demo", "--population", "8", "--epochs", "1", "--out", out, "--no-progress"]) == 0
@@ -202,7 +221,9 @@ def write_csv(path):
      r"table \[strategy\] with name = \"...\" and its settings; the names are \[.*'RandomSearch'"),
     ('dataset = "iris"\n[strategy]\npopulation = 4\n',
      r"\[strategy\] = \{'population': 4\} has no name: add name = \"...\", one of \[.*'BayesOpt'.*'RandomSearch'"),
-    ('dataset = "iris"\nstrategy = "Magic"\n', r"strategy name 'Magic' is unknown; choose from \["),
+    ('dataset = "iris"\nstrategy = "Magic"\n', r"strategy name 'Magic' is unknown\. Choose from \["),
+    ('dataset = "iris"\nstrategy = "RandomSerch"\n', r"strategy name 'RandomSerch' is unknown\. Did you mean "
+                                                     r"'RandomSearch'\? Choose from \["),
     # another tuner's key is not the near miss among ours ('mode' is not 'model')
     ('dataset = "iris"\nmode = "min"\n', r"unknown keys \['mode'\]\. Scores are higher-is-better; the metric sets the "
      r"direction \(metric = \"log_loss\" or \"mse\" is minimised\)\. The keys are"),
@@ -533,3 +554,12 @@ def test_contradicting_or_empty_flags_exit_2_naming_the_flags(capsys, argv, said
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_a_config_takes_every_vt_tune_setting_evaluate_every_included(tmp_path):
+    """evaluate_every (vt.tune's, which the README's Optuna export relies on) was refused as unknown."""
+    path = tmp_path / "c.toml"
+    path.write_text('dataset = "iris"\nevaluate_every = 2\n[space]\n'
+                    'learning_rate = {type = "LogUniform", low = 0.001, high = 0.1}\n')
+    *_, kwargs = build(load_config(str(path)))
+    assert kwargs["evaluate_every"] == 2

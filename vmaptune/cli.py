@@ -25,7 +25,7 @@ DEMO_SPACE = {
 
 
 TUNE_KEYS = ("epochs", "seed", "metric", "batch_size", "shared_order", "chunk_epochs", "cv", "seeds", "refit",
-             "bucketing", "devices", "member_block", "max_memory", "time_budget", "even_batches")
+             "bucketing", "devices", "member_block", "max_memory", "time_budget", "even_batches", "evaluate_every")
 
 
 def _positive_int(text: str) -> int:
@@ -327,7 +327,9 @@ def _strategy(config: Any):
     settings = dict(config)
     name = settings.pop("name")
     if name not in names:
-        raise ValueError(f"strategy name {name!r} is unknown; choose from {names}.")
+        close = difflib.get_close_matches(str(name), names, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"strategy name {name!r} is unknown.{hint} Choose from {names}.")
     if name == "OptunaSampler":  # the sampler by name: [strategy] name = "OptunaSampler", sampler = "TPESampler"
         settings["sampler"] = _optuna_sampler(settings.get("sampler", "TPESampler"))
     return getattr(strategies, name)(**settings)
@@ -520,6 +522,11 @@ def _report(run_dir: str, top: int, plots: str | None = None) -> int:
         print(f"run interrupted: {partial} of {len(result)} members are partial (scores so far); continue it with "
               f"the command that started it plus --resume: `vmaptune run <config> --out {run_dir} --resume`, or "
               f"`vmaptune demo [its flags] --out {run_dir} --resume` for a demo; in Python, vt.tune(..., "
+              f"run_dir={run_dir!r}, resume=True).")
+    elif result.settings.get("finished") is False:  # (saved after a round; runs written before the flag: unsaid)
+        print(f"run unfinished: {result.settings.get('rounds', '?')} round(s) saved, and the run did not end: it was "
+              f"killed, or is still running. Continue a killed run with the command that started it plus "
+              f"--resume: `vmaptune run <config> --out {run_dir} --resume`; in Python, vt.tune(..., "
               f"run_dir={run_dir!r}, resume=True).")
     print(result.summary(top))
     where = run_dir if plots is None else plots

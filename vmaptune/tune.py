@@ -312,6 +312,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                 saver.round_finished(state)
                 if run_dir is not None or on_round is not None:
                     so_far = history.results()
+                    so_far.settings["finished"] = False  # (what a report of a run killed, or running, says)
                     _carry_refit(so_far, refit_before, settings.refit, interim=True)  # (searching on: kept until replaced)
                     if run_dir is not None:
                         with _writing(run_dir):
@@ -332,6 +333,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     else:
         results.strategy_state = state
         results.settings["time"] = profile.as_dict()
+        results.settings["finished"] = True
         if run_dir is not None:  # also when a resumed run had nothing left but this save
             try:
                 with _writing(run_dir):
