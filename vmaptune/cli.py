@@ -415,15 +415,10 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
         on_round = None if args.optuna is None else vt.OptunaExport(args.optuna, study, overwrite=args.overwrite,
                                                                     _fixes=RUN_FIXES)
         if on_round is not None:  # process 0 checks (or replaces) the study; every process stops on a refusal
-            refusal = None
-            if vt.distributed.is_primary():
-                try:
-                    _check_study(args.optuna, study, out, args.resume, args.overwrite)
-                except Exception as err:  # (any failure: the other processes wait for process 0's word)
-                    refusal = err
-            if vt.distributed.any_process(refusal is not None):
-                raise refusal or ValueError(f"process 0 refused the run: the Optuna study {study!r} in "
-                                            f"{args.optuna!r} cannot take it (process 0's message says why).")
+            vt.distributed.in_process_0(
+                lambda: _check_study(args.optuna, study, out, args.resume, args.overwrite),
+                f"process 0 refused the run: the Optuna study {study!r} in {args.optuna!r} cannot take it (process "
+                f"0's message says why).", ValueError)
         if args.time_budget is not None:
             kwargs["time_budget"] = args.time_budget
         warnings.filterwarnings("ignore", message="the time budget is spent: ")  # said below in one line

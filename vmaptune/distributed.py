@@ -210,7 +210,7 @@ def _say_which_process_failed(heartbeat_timeout: int, shutdown_timeout: int) -> 
 def stopped_on_error(why: str = "an error") -> str:
     """What a process of a multi-process run says when an error stops it ('' in one process): the
     uncaught-error hook says it, and so does the command line, which catches its errors. The other
-    processes are told too (a search's line-up waits for none that stopped)."""
+    processes are told why at this process's exit (a search's line-up waits for none that stopped)."""
     if "timeouts" not in _GIVEN or jax.process_count() == 1:
         return ""
     _GIVEN["why_stopped"] = why  # (told the others at this process's exit: a caller of cli.main may go on)
@@ -266,11 +266,12 @@ _LINE_UPS = itertools.count()  # (every process counts its line-ups alike: the n
 STOPPED = "vmaptune/stopped/"  # (the coordination service's key-value store: process -> why it stopped)
 
 
-def _coordination_client():
-    """JAX's coordination-service client (None in one process, or a runtime without one)."""
+def _coordination():
+    """JAX's distributed state: .client (the coordination service's; None in one process, or a
+    runtime without one) and .process_id."""
     from jax._src import distributed as jax_distributed  # (JAX's own multi-process tests wait through it)
 
-    return jax_distributed.global_state.client
+    return jax_distributed.global_state
 
 
 def line_up(where: str) -> None:
@@ -279,7 +280,7 @@ def line_up(where: str) -> None:
     there) ends the wait at once. A collective is no place to wait: gloo gives up on a process after
     30 s, so one that reached a search later (slower to load its data, colder compiles) was taken
     for one that had ended. No-op in one process."""
-    client = _coordination_client() if jax.process_count() > 1 else None
+    client = _coordination().client if jax.process_count() > 1 else None
     if client is None:
         return
     me, count, timeout = jax.process_index(), jax.process_count(), _GIVEN.get("initialization_timeout", 300)
@@ -321,10 +322,8 @@ def _say_stopped(why: str) -> None:
     """Tells the other processes, through the coordination service, that this one stops (at its
     exit, or SIGTERM's; `why`: the error that stopped it, else 'ended'): one waiting in line_up
     stops at once instead of at its timeout."""
-    from jax._src import distributed as jax_distributed
-
-    state = jax_distributed.global_state  # (not jax.process_index(): at an exit before anything used JAX,
-    if state.client is None:              # it would start the backend, which waits for the other processes)
+    state = _coordination()  # (not jax.process_index(): at an exit before anything used JAX, it would start
+    if state.client is None:  # the backend, which waits for the other processes)
         return
     try:
         state.client.key_value_set(f"{STOPPED}{state.process_id}", why, allow_overwrite=True)
@@ -403,6 +402,23 @@ def check_same_everywhere(facts: dict[str, str], fix: str) -> None:
                     for i in shown for k in sorted(set(zero) | set(everyone[i])) if zero.get(k) != everyone[i].get(k))
     more = f"\n  (and {len(differ) - len(shown)} more processes)" if len(differ) > len(shown) else ""
     raise ValueError(f"the processes of this run differ: process(es) {differ} from process 0{lines}{more}\n{fix}")
+
+
+def in_process_0(fn, said_elsewhere: str, error: type[Exception] = RuntimeError):
+    """fn() in process 0 alone (in the one process of one) -> its value there, None in the others.
+    Its error stops every process together: process 0 raises it, the others error(said_elsewhere),
+    instead of going on to wait for process 0 in their next exchange. Called in every process."""
+    value, failed = None, None
+    if is_primary():
+        try:
+            value = fn()
+        except Exception as err:  # noqa: BLE001 (raised below, once every process knows)
+            failed = err
+    if any_process(failed is not None):
+        if failed is not None:
+            raise failed
+        raise error(said_elsewhere)
+    return value
 
 
 def any_process(flag: bool) -> bool:

@@ -121,21 +121,12 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
 def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, append: bool, _fixes: dict):
     """A multi-process run's export to a shared storage: process 0 opens it and writes the study, and
     the others open it once written (all of them raced to create the database's tables, and to
-    create, or delete and create, one study: every process but one failed). An error in process 0
-    stops every process."""
-    study, error = None, None
-    if distributed.is_primary():
-        try:
-            study = _export(optuna, results, given, open_storage(given), study_name, overwrite, append, _fixes)
-        except Exception as err:  # noqa: BLE001 (raised below, once every process knows)
-            error = err
-    if distributed.any_process(error is not None):
-        if error is not None:
-            raise error
-        raise RuntimeError("to_optuna failed in process 0, which writes the study of a multi-process run (its "
-                           "error says why).")
+    create, or delete and create, one study: every process but one failed)."""
+    study = distributed.in_process_0(
+        lambda: _export(optuna, results, given, open_storage(given), study_name, overwrite, append, _fixes),
+        "to_optuna failed in process 0, which writes the study of a multi-process run (its error says why).")
     name = study_name or _default_name(results)
-    return study if study is not None else optuna.load_study(study_name=name, storage=open_storage(given))
+    return study if distributed.is_primary() else optuna.load_study(study_name=name, storage=open_storage(given))
 
 
 def _default_name(results: Results) -> str:

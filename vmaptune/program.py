@@ -174,7 +174,8 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     optimizer = PopulationOptimizer.from_space(space, taken) if optimizer is None else \
         CustomOptimizer.from_factory(optimizer, space)
     loss = _loss_reading_names(loss, space, data)
-    known = built.hyperparameters() | optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS) | set(loss.names)
+    read_elsewhere = optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS) | set(loss.names)  # (not the model)
+    known = built.hyperparameters() | read_elsewhere
     check_int_at_least("evaluate_every", evaluate_every, 1)
     if evaluate_every > 1 and early_stopping is not None:
         raise ValueError(f"evaluate_every={evaluate_every} with early_stopping={early_stopping!r}: early stopping "
@@ -205,8 +206,7 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, None if even_batches else data.n_train)
-    check_outputs(built, loss, space, data, metric,
-                  read_elsewhere=optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS) | set(loss.names))
+    check_outputs(built, loss, space, data, metric, read_elsewhere=read_elsewhere)
     check_token_ids(built, space, data)
     compile_cache.release_if_near_map_limit()  # the checks passed: this call will compile
     return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, loss=loss, batch_size=largest,

@@ -29,8 +29,8 @@ from vmaptune.cv_splits import resolve_cv
 from vmaptune.checkpoint import (Checkpoints, check_picklable, code_fingerprint, from_host, run_spec, to_host,
                                  without_addresses)
 from vmaptune.data import Dataset
-from vmaptune.distributed import (any_process, barrier, check_same_everywhere, given_num_processes, is_primary,
-                                  process_count, smallest)
+from vmaptune.distributed import (any_process, barrier, check_same_everywhere, given_num_processes, in_process_0,
+                                  is_primary, process_count, smallest)
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
@@ -524,18 +524,10 @@ def _on_round_everywhere(on_round, so_far: Results | None, run_dir: str | None, 
     given it or process 0 alone; its error stops every process together: the others would train
     on and wait for process 0 in the next exchange until JAX's shutdown timeout (minutes) ended
     them without a word of why. Called in every process of several (the exchange is in each)."""
-    error = None
-    if is_primary() and on_round is not None:
-        try:
-            _call_on_round(on_round, so_far, run_dir)
-        except Exception as err:
-            error = err
-    if any_process(error is not None) and error is None:
-        raise RuntimeError(f"vmaptune: on_round raised in process 0 after round {round_index} (process 0's output "
-                           f"says why); every process stops. The run is saved up to this round where a run_dir was "
-                           f"given: start every process again with resume=True.")
-    if error is not None:
-        raise error
+    in_process_0(lambda: on_round is not None and _call_on_round(on_round, so_far, run_dir),
+                 f"vmaptune: on_round raised in process 0 after round {round_index} (process 0's output says why); "
+                 f"every process stops. The run is saved up to this round where a run_dir was given: start every "
+                 f"process again with resume=True.")
 
 
 def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:
