@@ -285,6 +285,16 @@ def test_dataset_table_options_reach_from_csv(tmp_path):
     assert data.n_features == 3
 
 
+def test_a_built_in_dataset_takes_its_split_settings_in_a_table(tmp_path):
+    data = built(tmp_path, 'dataset = {name = "iris", val_fraction = 0.5, seed = 3}\n' + SPACE)[2]
+    same = vt.load_dataset("iris", val_fraction=0.5, seed=3)
+    assert data.name == "iris" and np.array_equal(data.y_val, same.y_val) and np.array_equal(data.X_train, same.X_train)
+    assert len(data.y_val) > len(vt.load_dataset("iris", seed=3).y_val)  # (the setting reached the split)
+    with pytest.raises(ValueError, match=r"dataset table \(a built-in data set\): unknown keys \['val_frac'\]\. "
+                                         r"Did you mean 'val_frac' -> 'val_fraction'\?"):
+        built(tmp_path, 'dataset = {name = "iris", val_frac = 0.5}\n' + SPACE)
+
+
 def test_cli_dataset_keys_are_from_csv_and_from_npz_keywords():
     import inspect
 
@@ -387,8 +397,11 @@ def test_the_cli_s_optuna_study_and_run_directory_mistakes(tmp_path, capsys, mon
         assert f"storage={storage!r} cannot be opened as an Optuna storage" in err and "members" not in err
     assert not os.path.exists(out)  # nothing trained
     assert main([*demo, "--optuna", db]) == 0
+    capsys.readouterr()
     assert main(demo) == 2
-    assert capsys.readouterr().err.endswith(f"vmaptune demo: error: {out!r} already holds a run: add --resume to "
+    said = capsys.readouterr()
+    assert said.out == ""  # (no "vmaptune demo: random search, ..." banner for a run it then refuses)
+    assert said.err.endswith(f"vmaptune demo: error: {out!r} already holds a run: add --resume to "
                                             f"continue it, --overwrite to replace it, or --out DIR for another run "
                                             f"directory.\n")
     assert main(["demo", "--population", "2", "--epochs", "2", "--out", out, "--no-progress", "--optuna", db,

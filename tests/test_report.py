@@ -158,6 +158,21 @@ def test_a_pruned_member_s_curves_end_at_its_last_trained_epoch_and_one_point_sh
         assert ax.get_lines()[0].get_marker() in ("None", None, "") and ax.get_lines()[2].get_marker() in ("None", None, "")
 
 
+def test_past_ten_curves_every_member_has_its_own_colour_and_epochs_are_whole_ticks(figures):
+    """k=15: matplotlib's default cycle repeats after 10, so the 11th best was drawn in the best
+    one's colour; and 3 epochs drew ticks at 1.25, 1.5, ... on both panels."""
+    from matplotlib.colors import to_rgba
+
+    result = made_results(np.linspace(0.5, 0.9, 15), epochs=3)
+    plots.plot_curves(result, "curves.png", k=15)
+    ax_score, ax_loss = figures[0].axes
+    for ax in (ax_score, ax_loss):
+        colours = {to_rgba(line.get_color()) for line in ax.get_lines()}
+        assert len(ax.get_lines()) == 15 and len(colours) == 15
+        ticks = [t for t in ax.get_xticks() if 1 <= t <= 3]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+
+
 def test_a_momentum_panel_spans_its_range_on_its_own_scale(figures):
     """OneMinusLogUniform(0.5, 0.99): the axis was padded in momentum before its scale was set,
     reached past 1 and stretched over twelve decades, every point in its first seventh."""

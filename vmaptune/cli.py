@@ -179,13 +179,14 @@ def _join_processes(args) -> None:
 
 
 def _demo(args) -> int:
+    out = args.out or ("runs/demo-quick" if args.quick else "runs/demo")
+    _refuse_held_run(out, args)  # (before the banner: it announced a run that was then refused)
     population = args.population if args.population is not None else (64 if args.quick else 256)
     epochs = args.epochs if args.epochs is not None else (5 if args.quick else 20)
     config = {"dataset": "digits", "epochs": epochs, "seed": args.seed, "space": DEMO_SPACE, "refit": 1,
               "strategy": {"name": "RandomSearch", "population": population}}
     print(f"vmaptune demo: random search, {population} MLPs (64-128-128-10) trained at once on digits "
           f"for {epochs} epochs.")
-    out = args.out or ("runs/demo-quick" if args.quick else "runs/demo")
     return _execute(config, out, args)
 
 
@@ -281,8 +282,13 @@ def build(config: dict[str, Any]):
         _known_keys(dataset, NPZ_KEYS, "dataset table (an npz file):")
         _needs(dataset, "npz", ("task",), 'dataset = {npz = "data.npz", task = "classification"}')
         data = vt.Dataset.from_npz(dataset["npz"], **{k: v for k, v in dataset.items() if k != "npz"})
+    elif isinstance(dataset, dict) and "name" in dataset:  # a built-in one with its split's settings
+        _known_keys(dataset, BUILTIN_KEYS, "dataset table (a built-in data set):")
+        data = vt.load_dataset(dataset["name"], **{k: v for k, v in dataset.items() if k != "name"})
     else:
-        raise ValueError(f"dataset must be a built-in name or {{csv=..., target=..., task=...}} / {{npz=..., task=...}}, got {dataset!r}.")
+        raise ValueError(f"dataset must be a built-in name (dataset = \"digits\", or {{name = \"digits\", "
+                         f"val_fraction = 0.2}} with its split's settings) or {{csv=..., target=..., task=...}} / "
+                         f"{{npz=..., task=...}}, got {dataset!r}.")
     space = vt.Space.from_config(config["space"])
     strategy = _strategy(config.get("strategy", "RandomSearch"))
     model = config.get("model", {})
@@ -308,6 +314,7 @@ def build(config: dict[str, Any]):
 SPLIT_KEYS = ("val_fraction", "test_fraction", "seed", "standardize", "name")
 CSV_KEYS = ("csv", "target", "task", "one_hot", "weight", *SPLIT_KEYS)
 NPZ_KEYS = ("npz", "task", "X", "y", *SPLIT_KEYS)
+BUILTIN_KEYS = SPLIT_KEYS  # {name = "digits", val_fraction = 0.2}: vt.load_dataset's keywords
 
 
 def _strategy(config: Any):
@@ -391,16 +398,22 @@ def _needs(table: dict, kind: str, keys: tuple[str, ...], example: str) -> None:
         raise ValueError(f"dataset = {table!r}: a {kind} dataset needs {missing} too, e.g. {example}.")
 
 
-def _execute(config: dict[str, Any], out: str, args) -> int:
-    import vmaptune as vt
-
-    from vmaptune.optuna_study import RUN_FIXES
+def _refuse_held_run(out: str, args) -> None:
+    """A run directory that holds a run is continued or replaced only when a flag says which."""
     from vmaptune.run_dir import holds_run
-    from vmaptune.startup import describe
 
     if os.path.isdir(out) and holds_run(out) and not (args.resume or args.overwrite):  # (said in the flags' words)
         raise ValueError(f"{out!r} already holds a run: add --resume to continue it, --overwrite to replace it, or "
                          f"--out DIR for another run directory.")
+
+
+def _execute(config: dict[str, Any], out: str, args) -> int:
+    import vmaptune as vt
+
+    from vmaptune.optuna_study import RUN_FIXES
+    from vmaptune.startup import describe
+
+    _refuse_held_run(out, args)
     if args.study_name is not None and args.optuna is None:
         raise ValueError(f"--study-name {args.study_name!r} names the study of --optuna: add --optuna STORAGE "
                          f"(e.g. sqlite:///runs.db), or leave --study-name out.")

@@ -83,13 +83,18 @@ def plot_curves(results: Results, path: str, k: int = 10) -> str:
         ax.text(0.5, 0.5, f"no member has a finite learning curve: all {len(results)} diverged or never scored",
                 ha="center", va="center", fontsize=12)
         return _save(fig, path)
+    from matplotlib.ticker import MaxNLocator
+
     fig, (ax_score, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
     sign = results.metric_sign
     epochs = np.arange(1, val.shape[1] + 1)
+    colours = _colours(plt, len(top))
     for rank, i in enumerate(top):
         label = f"#{rank + 1} (member {results.members['member'].iloc[i]})"
-        ax_score.plot(epochs, sign * val[i], label=label, **_isolated_marked(val[i]))
-        ax_loss.plot(epochs, loss[i], **_isolated_marked(loss[i]))
+        ax_score.plot(epochs, sign * val[i], label=label, color=colours[rank], **_isolated_marked(val[i]))
+        ax_loss.plot(epochs, loss[i], color=colours[rank], **_isolated_marked(loss[i]))
+    for ax in (ax_score, ax_loss):  # (epochs are whole: 3 epochs drew ticks at 1.25, 1.5, ...)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     title = f"top {len(top)} members"
     bulk = _bulk(val[top])
     if bulk is not None:
@@ -104,6 +109,16 @@ def plot_curves(results: Results, path: str, k: int = 10) -> str:
     ax_score.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _colours(plt, n: int) -> list:
+    """n colours, one per curve, distinct: matplotlib's default cycle repeats after 10, so the
+    11th best member was drawn in the best one's colour; tab20 holds 20, past that viridis' ramp."""
+    if n <= 10:
+        return [f"C{i}" for i in range(n)]
+    if n <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(n)]
+    return [plt.get_cmap("viridis")(i / (n - 1)) for i in range(n)]
 
 
 def _isolated_marked(y: np.ndarray) -> dict:

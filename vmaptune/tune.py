@@ -466,7 +466,7 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     budget = isinstance(stop, interrupts.TimeBudgetSpent)
     resume = (" vt.tune(..., resume=True) with the same run_dir (on the command line: the same command with "
               "--resume) continues it" + (
-        " (time_budget= gives that call its own)" if budget else "") + ".") if run_dir else ""
+        " (time_budget= gives that call its own; on the command line, --time-budget)" if budget else "") + ".") if run_dir else ""
     if terminated:
         where = f"saved {kept} to {run_dir}" if run_dir else f"{kept} not saved (no run_dir)"
         warn(f"terminated (SIGTERM): {where}; the process ends now.{resume}")
