@@ -285,6 +285,24 @@ def test_dataset_table_options_reach_from_csv(tmp_path):
     assert data.n_features == 3
 
 
+def test_a_config_replays_a_pbt_run_s_schedule_from_its_run_directory(tmp_path, monkeypatch):
+    """PBTReplay was listed among the strategy names, but a config could not build one: its
+    schedule is a PBT run's. `results = "runs/pbt"` names that run."""
+    monkeypatch.chdir(tmp_path)
+    head = 'dataset = "iris"\nepochs = 4\nbatch_size = 32\n'
+    (tmp_path / "pbt.toml").write_text(head + '[strategy]\nname = "PBT"\npopulation = 4\ninterval = 2\n' + SPACE)
+    assert main(["run", "pbt.toml", "--no-progress"]) == 0
+    pbt = vt.load_results("runs/pbt")
+    replay = built(tmp_path, head + '[strategy]\nname = "PBTReplay"\nresults = "runs/pbt"\npopulation = 2\n' + SPACE)[3]
+    assert replay == vt.PBTReplay.from_results(pbt, population=2)  # the best row's schedule
+    (tmp_path / "replay.toml").write_text(head + '[strategy]\nname = "PBTReplay"\nresults = "runs/pbt"\n'
+                                          'member = 1\npopulation = 2\n' + SPACE)
+    assert main(["run", "replay.toml", "--no-progress"]) == 0
+    assert len(vt.load_results("runs/replay")) == 2
+    with pytest.raises(ValueError, match=r'name = "PBTReplay" replays a PBT run\'s schedule: add results = "runs/pbt"'):
+        built(tmp_path, head + 'strategy = "PBTReplay"\n' + SPACE)
+
+
 def test_a_built_in_dataset_takes_its_split_settings_in_a_table(tmp_path):
     data = built(tmp_path, 'dataset = {name = "iris", val_fraction = 0.5, seed = 3}\n' + SPACE)[2]
     same = vt.load_dataset("iris", val_fraction=0.5, seed=3)

@@ -339,7 +339,26 @@ def _strategy(config: Any):
         raise ValueError(f"strategy name {name!r} is unknown.{hint} Choose from {names}.")
     if name == "OptunaSampler":  # the sampler by name: [strategy] name = "OptunaSampler", sampler = "TPESampler"
         settings["sampler"] = _optuna_sampler(settings.get("sampler", "TPESampler"))
+    if name == "PBTReplay":  # a PBT run's schedule: [strategy] name = "PBTReplay", results = "runs/pbt"
+        return _pbt_replay(settings)
     return getattr(strategies, name)(**settings)
+
+
+def _pbt_replay(settings: dict):
+    """[strategy] name = "PBTReplay", results = "runs/pbt" (a PBT run's directory), and optionally
+    member = 7 (its row; default the best) and population = 3 -> vt.PBTReplay.from_results."""
+    import vmaptune as vt
+
+    _known_keys(settings, ("results", "member", "population"), "[strategy] name = \"PBTReplay\":")
+    if "results" not in settings:
+        raise ValueError("[strategy] name = \"PBTReplay\" replays a PBT run's schedule: add results = \"runs/pbt\" "
+                         "(that run's directory), and optionally member = N (its row; default the best) and "
+                         "population = 3.")
+    path = settings.pop("results")
+    if not isinstance(path, str):
+        raise ValueError(f"[strategy] results = {path!r}: give a PBT run's directory as text, e.g. "
+                         f"results = \"runs/pbt\".")
+    return vt.PBTReplay.from_results(vt.load_results(path), **settings)
 
 
 # Optuna samplers a config cannot build: they need a sampler object or a grid as an argument, or
