@@ -44,6 +44,12 @@ def tiny() -> vt.Dataset:
     return vt.Dataset.from_arrays(X, Y, "classification")
 
 
+def group_k_fold(k):
+    from sklearn.model_selection import GroupKFold
+
+    return GroupKFold(k)
+
+
 def tune(space=SPACE, data=None, model=None, **kwargs):
     """vt.tune of a small MLP on the tiny data with a batch size that fits it, unless the case changes them."""
     kwargs.setdefault("batch_size", 8)
@@ -442,6 +448,12 @@ CASES = [
      ["cv=1", "an integer >= 2", "None for the fixed validation split"]),
     ("tune-cv-above-class-size", lambda t: tune(cv=40), ValueError,
      ["cv=40", "the smallest class has 16", "cv <= 16"]),
+    ("tune-groups-with-integer-cv", lambda t: tune(cv=3, groups=np.arange(40) % 4), ValueError,
+     ["groups= with cv=3", "an integer cv deals its own folds, ignoring groups", "cv=GroupKFold(3)"]),
+    ("tune-group-splitter-without-groups", lambda t: tune(cv=group_k_fold(2)), ValueError,
+     ["cv=GroupKFold(n_splits=2", "needs the rows' groups: vt.tune(..., cv=GroupKFold(", "groups=groups)"]),
+    ("tune-groups-wrong-length", lambda t: tune(cv=group_k_fold(2), groups=np.arange(10)), ValueError,
+     ["groups has shape (10,), but the data set came from 40 rows", "one group per row"]),
     ("tune-seeds-zero", lambda t: tune(seeds=0), ValueError, ["seeds=0", "an integer >= 1"]),
     ("tune-refit-negative", lambda t: tune(refit=-1), ValueError, ["refit=-1", "(0 = none; True is 1)"]),
     ("tune-seed-text", lambda t: tune(seed="a"), TypeError, ["seed must be an integer", "got 'a'"]),
@@ -702,7 +714,8 @@ CASES = [
     ("config-dataset-unknown", lambda t: build(t, dataset="mnist"), ValueError,
      ["unknown dataset 'mnist'", "'iris'"]),
     ("config-dataset-table", lambda t: build(t, dataset={"file": "x.csv"}), ValueError,
-     ["dataset must be a built-in name or {csv=..., target=..., task=...}", "{'file': 'x.csv'}"]),
+     ["dataset must be a built-in name (dataset = \"digits\"", "or {csv=..., target=..., task=...}",
+      "{'file': 'x.csv'}"]),
     ("config-csv-target", lambda t: build(t, dataset={"csv": csv(t), "target": "label", "task": "classification"}),
      ValueError, ["target='label' is not a column", "['a', 'b', 'y']"]),
     ("config-unknown-key", lambda t: cli.load_config(write(t, "c.toml", 'dataset = "iris"\nepochz = 3\n')), ValueError,

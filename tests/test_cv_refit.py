@@ -1,8 +1,8 @@
 """Cross-validation and repeats as population axes; refit and the test split; metrics."""
 
 import dataclasses
-import warnings
 import pickle
+import warnings
 
 import jax.numpy as jnp
 import chex
@@ -61,7 +61,8 @@ def test_cv_equals_training_each_fold_separately(request, name, cv, shared_order
     program = vt.build_program(MODEL, SPACE, data, batch_size=64, shared_order=shared_order)
     arrays, _ = cv_arrays(data, 3, 0, splits=resolve_cv(cv, data)[1])
     X, y = data.pool()
-    windows = [train for train, _ in cv.split(X)] if not isinstance(cv, int) else None
+    order = np.argsort(data.pool_index)  # (a splitter sees the rows in the order they came: in time)
+    windows = [order[train] for train, _ in cv.split(X[order])] if not isinstance(cv, int) else None
     sizes = arrays.fold_rows or (arrays.n_train,) * 3
     held = arrays.val_counts or (arrays.val_rows.shape[1],) * 3
     assert sum(held) == len(y) if windows is None else held == tuple(len(v) for _, v in cv.split(X))
@@ -356,9 +357,56 @@ def test_held_out_rows_reach_your_metric_in_their_order(diabetes):
     steps = vt.Metric("mean_step", "regression", lambda out, y: jnp.mean(jnp.abs(jnp.diff(y))))
     result = vt.tune(MODEL, SPACE, diabetes, vt.RandomSearch(population=2), cv=TimeSeriesSplit(3), metric=steps,
                      evaluate_every=1, **KW)
-    y_pool = np.concatenate([diabetes.raw("train")[1], diabetes.raw("val")[1]])
+    y_pool = np.concatenate([diabetes.raw("train")[1], diabetes.raw("val")[1]])[diabetes.pool_order()]  # (X's order)
     expected = [np.mean(np.abs(np.diff(y_pool[val]))) for _, val in TimeSeriesSplit(3).split(y_pool)]
     np.testing.assert_allclose(result.curves["split_scores"], np.tile(expected, (2, 1)), rtol=1e-4)
+
+
+def test_a_splitter_sees_the_rows_in_the_order_they_came_so_time_series_folds_keep_time():
+    """The validation split is carved from between X's rows; a splitter was called on the pool
+    (train rows, then validation rows), so TimeSeriesSplit's last fold trained on the series' end
+    and was scored on 20 rows of its past. A test split carved at random is said; shuffle=False
+    carves validation and test as the series' last rows."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    time = np.arange(100.0)
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    data = vt.Dataset.from_arrays(X, time, "regression")
+    with pytest.warns(UserWarning, match=r"this data set's test split was carved at random: its rows lie between "
+                                         r"the training rows in time\. .*\.from_arrays\(\.\.\., shuffle=False\)"):
+        splits = resolve_cv(TimeSeriesSplit(3), data)[1]
+    for train, val in splits.pairs:
+        assert data.pool_index[val].min() > data.pool_index[train].max()  # scored on the future only
+    np.testing.assert_allclose(np.sort(data.pool_index), np.sort(np.r_[data.raw("train")[1], data.raw("val")[1]]),
+                               atol=1e-4)  # (the target is the row's time: pool_index names each row's place)
+    in_order = vt.Dataset.from_arrays(X, time, "regression", shuffle=False)
+    for split, rows in (("train", time[:60]), ("val", time[60:80]), ("test", time[80:])):
+        np.testing.assert_allclose(in_order.raw(split)[1], rows, atol=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (nothing carved at random: no warning)
+        splits = resolve_cv(TimeSeriesSplit(3), in_order)[1]
+    assert [len(t) for t, _ in splits.pairs] == [20, 40, 60]
+
+
+def test_groups_keep_each_group_out_of_its_folds_training():
+    """vt.tune(cv=GroupKFold(4), groups=...) with groups per row of X: folds over the pool's rows
+    computed from X's rows (as the README said to) meant other rows, and every fold trained on
+    patients it was scored on. groups= goes through each pool row's place in X."""
+    from sklearn.model_selection import GroupKFold
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(12), 10)  # 12 patients of 10 rows
+    X, y = rng.normal(size=(120, 3)) + groups[:, None], np.arange(120) % 2
+    data = vt.Dataset.from_arrays(X, y, "classification", test=(rng.normal(size=(30, 3)), np.arange(30) % 2))
+    result = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), cv=GroupKFold(4), groups=groups, **KW)
+    assert np.asarray(result.curves["split_scores"]).shape == (2, 4)
+    splits = resolve_cv(GroupKFold(4), data, groups)[1]
+    pool_groups = groups[data.pool_index]
+    for train, val in splits.pairs:
+        assert not set(pool_groups[train]) & set(pool_groups[val])
+        pool_X = np.concatenate([data.raw("train")[0], data.raw("val")[0]])
+        np.testing.assert_allclose(pool_X[val], X[data.pool_index[val]], rtol=1e-5, atol=1e-5)  # (rows of X)
+    assert sorted(np.concatenate([v for _, v in splits.pairs]).tolist()) == list(range(len(pool_groups)))
 
 
 def test_early_stopping_holds_out_each_folds_own_share(digits):

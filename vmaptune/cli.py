@@ -311,7 +311,7 @@ def build(config: dict[str, Any]):
 
 # A dataset table's keys: the file, then the keywords of vt.Dataset.from_csv / from_npz a config can
 # give (from_arrays' split settings among them; not validation= / test=, which are arrays).
-SPLIT_KEYS = ("val_fraction", "test_fraction", "seed", "standardize", "name")
+SPLIT_KEYS = ("val_fraction", "test_fraction", "seed", "standardize", "name", "shuffle")
 CSV_KEYS = ("csv", "target", "task", "one_hot", "weight", *SPLIT_KEYS)
 NPZ_KEYS = ("npz", "task", "X", "y", *SPLIT_KEYS)
 BUILTIN_KEYS = SPLIT_KEYS  # {name = "digits", val_fraction = 0.2}: vt.load_dataset's keywords

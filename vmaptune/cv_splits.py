@@ -2,10 +2,13 @@
 
 `vt.tune(cv=3)` deals train + validation rows into stratified, shuffled folds itself
 (`Dataset.folds`). `cv=` also takes a scikit-learn splitter (KFold, StratifiedKFold,
-TimeSeriesSplit, ShuffleSplit, ...: called on `data.pool()`) or a list of (train_rows,
-validation_rows) index pairs into `data.pool()`'s rows (train split first, then validation, each
-in the order given), as scikit-learn's `cv=` takes an iterable of splits. `vt.PopulationSearchCV`
-passes the splits of its splitter over X's rows, with `groups=` (GroupKFold) where given.
+TimeSeriesSplit, GroupKFold with `groups=`, ...), called on the pool's rows in the order they came
+to `Dataset.from_arrays` (X's, then a validation split's given apart): a carved validation split
+is drawn from between X's rows, and TimeSeriesSplit must see them in time, GroupKFold's groups
+must line up with them. Or a list of (train_rows, validation_rows) index pairs into
+`data.pool()`'s rows (train split first, then validation, each in the order given), as
+scikit-learn's `cv=` takes an iterable of splits. `vt.PopulationSearchCV` passes the splits of its
+splitter over X's rows, with `groups=` (GroupKFold) where given.
 
 Every fold is trained in one program: each fold trains on all its training rows (TimeSeriesSplit's
 growing windows too: a member of a smaller fold takes its own fold's steps per epoch), and is
@@ -46,10 +49,15 @@ class Splits:
         return f"Splits({self.source}: {self.fingerprint()})"
 
 
-def resolve_cv(cv: Any, data: Any) -> tuple[Any, Splits | None]:
+def resolve_cv(cv: Any, data: Any, groups: Any = None) -> tuple[Any, Splits | None]:
     """vt.tune's cv= -> (the number of folds or None, Splits or None). An integer (or None) is
-    returned as given (Settings checks it); a splitter is called on data.pool() (X, y); pairs are
-    checked against the pool's rows."""
+    returned as given (Settings checks it); a splitter is called on data.pool()'s rows (X, y, and
+    `groups`, one per row given to from_arrays) in the order from_arrays was given them; pairs
+    are checked against the pool's rows."""
+    if groups is not None and not hasattr(cv, "split"):
+        what = "your pairs already say which rows each fold holds" if isinstance(cv, (list, tuple, Splits)) else \
+            f"an integer cv deals its own folds, ignoring groups; give a group splitter, e.g. cv=GroupKFold({cv or 5})"
+        raise ValueError(f"groups= with cv={describe(cv)}: {what} (or leave groups out).")
     if cv is None or isinstance(cv, (numbers.Integral, bool)):
         return cv, None
     if isinstance(cv, Splits):
@@ -65,14 +73,18 @@ def resolve_cv(cv: Any, data: Any) -> tuple[Any, Splits | None]:
     if hasattr(cv, "split"):
         source = describe(cv)
         X, y = data.pool()
+        order = data.pool_order() if hasattr(data, "pool_order") else None
+        order = np.arange(n_pool) if order is None else order
+        given = () if groups is None else (pool_groups(groups, data)[order],)
+        _warn_time_order(cv, data)
         try:
-            pairs = list(cv.split(np.asarray(X), np.asarray(y)))
+            pairs = [(order[train], order[val])  # (positions in X's order -> the pool's)
+                     for train, val in cv.split(np.asarray(X)[order], np.asarray(y)[order], *given)]
         except (TypeError, ValueError) as err:
-            if "groups" in str(err):
-                raise ValueError(f"cv={cv!r} needs groups, which vt.tune cannot pass: give the folds as "
-                                 f"cv=list({type(cv).__name__}(...).split(X_pool, y_pool, groups)) over data.pool()'s "
-                                 f"rows (train split, then validation), or use vt.PopulationSearchCV(...).fit(X, y, "
-                                 f"groups=groups).") from None
+            if groups is None and "groups" in str(err):
+                raise ValueError(f"cv={cv!r} needs the rows' groups: vt.tune(..., cv={source}, groups=groups), one "
+                                 f"group per row of the X given to vt.Dataset.from_arrays (or "
+                                 f"vt.PopulationSearchCV(...).fit(X, y, groups=groups)).") from None
             raise ValueError(f"cv={cv!r}: its split(X, y) over data.pool()'s {n_pool} rows failed: {err}") from None
         # (read from its settings, not by splitting again: a second split() would move a RandomState it holds)
         if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
@@ -84,6 +96,35 @@ def resolve_cv(cv: Any, data: Any) -> tuple[Any, Splits | None]:
         source = f"a list of {len(pairs)} (train, validation) pairs"
     splits = checked_splits(pairs, n_pool, source)
     return len(splits), splits
+
+
+def pool_groups(groups: Any, data: Any) -> np.ndarray:
+    """groups= (one per row given to from_arrays: X's, then a validation split's given apart)
+    -> (n_pool,) the group of each pool row."""
+    if getattr(data, "pool_index", None) is None:
+        raise ValueError("groups=: this Dataset does not record which of your rows each of its rows is (it was not "
+                         "made by vt.Dataset.from_arrays, from_csv, from_npz or vt.load_dataset); give cv as "
+                         "(train_rows, validation_rows) pairs into data.pool()'s rows instead.")
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or len(groups) != data.source_rows:
+        raise ValueError(f"groups has shape {groups.shape}, but the data set came from {data.source_rows} rows; "
+                         f"give one group per row, in the order given to vt.Dataset.from_arrays: X's rows (its test "
+                         f"split's too), then a validation split's given apart.")
+    return groups[data.pool_index]
+
+
+def _warn_time_order(cv: Any, data: Any) -> None:
+    """TimeSeriesSplit over a data set whose test split was carved at random: the folds keep
+    time, but the test rows lie between the training rows, so the test score sees the future."""
+    try:
+        from sklearn.model_selection import TimeSeriesSplit
+    except ImportError:  # pragma: no cover (scikit-learn is a dependency)
+        return
+    if isinstance(cv, TimeSeriesSplit) and "test" in getattr(data, "carved_at_random", ()):
+        warn(f"cv={describe(cv)} keeps each fold's validation rows after its training rows, but this data set's "
+             f"test split was carved at random: its rows lie between the training rows in time. For a series, "
+             f"carve in order with vt.Dataset.from_arrays(..., shuffle=False) (validation and test the last rows), "
+             f"or give test= yourself.")
 
 
 def describe(cv: Any) -> str:

@@ -82,6 +82,12 @@ class Dataset:
     # every row weighs the same. Scores are not weighted, as scikit-learn's searches score.
     w_train: Any = None
     w_val: Any = None
+    # (n_pool,) int64: the row of each pool row (train, then validation) in the rows from_arrays
+    # was given: X's, then a validation split's given apart (len(X) + its row). None: unknown.
+    pool_index: np.ndarray | None = None
+    source_rows: int | None = None  # rows from_arrays was given: len(X) (+ a validation split's given apart)
+    # the splits carved from X at random (shuffle=True): their rows lie between the others in X's order
+    carved_at_random: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.x_mean is not None:  # (a trained model's predict refuses them: it scales its inputs itself)
@@ -152,6 +158,11 @@ class Dataset:
         The test split is never part of it."""
         return (jnp.concatenate([self.X_train, self.X_val]), jnp.concatenate([self.y_train, self.y_val]))
 
+    def pool_order(self) -> np.ndarray | None:
+        """Pool positions in the order their rows came to from_arrays (X's order, then a
+        validation split's given apart), or None where unknown: what splitters and groups read."""
+        return None if self.pool_index is None else np.argsort(self.pool_index, kind="stable")
+
     def pool_weights(self) -> jax.Array | None:
         """The pool's row weights (train then validation), or None where rows weigh the same."""
         if self.w_train is None:
@@ -205,12 +216,15 @@ class Dataset:
         name: str = "arrays",
         feature_names: Sequence[str] | None = None,
         sample_weight: Any = None,
+        shuffle: bool = True,
     ) -> "Dataset":
         """Checks X (n, ...) and y ((n,), or (n, k) for regression), splits them and scales them.
 
         validation, test: (X, y) of your own split; a split not given is carved from X (fixed by
         `seed`, stratified for classification) with val_fraction / test_fraction of its rows
         (test_fraction=0: no test split; a refit then trains but has no test_score).
+        shuffle=False carves in X's order, as for a time series: training the first rows, then
+        validation, then test the last (not stratified).
         Float inputs are standardised per value with the training split's statistics; integer
         arrays (token ids) are kept as they are (a DataFrame's columns are numbers, whatever their
         dtype: standardised). Regression targets are standardised too.
@@ -219,6 +233,7 @@ class Dataset:
         apart weigh their mean (they train under cv and in a refit). Scores are not weighted."""
         seed = check_seed(seed, "it fixes the validation / test split")
         standardize = check_flag("standardize", standardize)
+        shuffle = check_flag("shuffle", shuffle)
         if feature_names is None and column_names(X) is not None:  # a DataFrame's columns name the features
             feature_names = column_names(X)
         dtype = getattr(X, "dtype", None)
@@ -248,7 +263,10 @@ class Dataset:
                 f"val_fraction + test_fraction must be < 1 so rows remain for training, got "
                 f"{val_fraction} + {test_fraction}."
             )
-        train, val, test_rows = _split(len(y), y if task == "classification" else None, carve_val, carve_test, seed)
+        if shuffle:
+            train, val, test_rows = _split(len(y), y if task == "classification" else None, carve_val, carve_test, seed)
+        else:
+            train, val, test_rows = _split_in_order(len(y), carve_val, carve_test)
         sizes = {"train": len(train), "val": len(val) if validation is None else len(given["validation"][1]),
                  "test": len(test_rows) if test is None else len(given["test"][1])}
         if min(sizes["train"], sizes["val"]) == 0 or (sizes["test"] == 0 and (test is not None or test_fraction > 0)):
@@ -256,7 +274,7 @@ class Dataset:
                 f"{len(y)} rows are too few for the split ({', '.join(f'{k}={v}' for k, v in sizes.items())}); "
                 f"give more data or change val_fraction / test_fraction."
             )
-        if task == "classification":
+        if task == "classification" and shuffle:
             _warn_uneven_stratification(y, classes, train, {"val": (val, carve_val), "test": (test_rows, carve_test)})
         parts = {"train": (X[train], y[train]),
                  "val": given.get("validation", (X[val], y[val])),
@@ -298,10 +316,14 @@ class Dataset:
             # (a validation split given apart joins the training rows under cv and in a refit: as average rows)
             w_val = jax.device_put(np.full(sizes["val"], weights.mean(), np.float32) if validation is not None
                                    else weights[val])
+        pool_index = np.concatenate([train, val if validation is None else len(y) + np.arange(sizes["val"])])
+        carved = tuple(split for split, fraction in (("val", carve_val), ("test", carve_test)) if fraction > 0)
         return cls(
             X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
             task=task, n_classes=n_classes, name=name, feature_names=names,
             y_mean=y_mean, y_std=y_std, x_mean=x_mean, x_std=x_std, classes=classes, w_train=w_train, w_val=w_val,
+            pool_index=pool_index.astype(np.int64), source_rows=len(y) + (sizes["val"] if validation is not None else 0),
+            carved_at_random=carved if shuffle else (),
         )
 
     @classmethod
@@ -396,7 +418,7 @@ class Dataset:
 
 
 #: The keywords of Dataset.from_arrays that load_dataset passes on (its data is the set's own).
-SPLIT_SETTINGS = ("val_fraction", "test_fraction", "seed", "standardize", "name")
+SPLIT_SETTINGS = ("val_fraction", "test_fraction", "seed", "standardize", "name", "shuffle")
 
 
 def load_dataset(name: str, **split: Any) -> Dataset:
@@ -793,6 +815,13 @@ def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fracti
                 if len(train[g]) >= 2:
                     part[g], train[g] = train[g][:1], train[g][1:]
     return tuple(np.sort(np.concatenate(part)) for part in (train, val, test))
+
+
+def _split_in_order(n: int, val_fraction: float, test_fraction: float):
+    """Train / val / test row indices in X's order: the first rows, the next, the last."""
+    n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))
+    rows = np.arange(n)
+    return rows[:n - n_val - n_test], rows[n - n_val - n_test:n - n_test], rows[n - n_test:]
 
 
 def column_names(X: Any) -> list[str] | None:

@@ -17,7 +17,7 @@ import os
 import re
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -86,7 +86,8 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
          seed: int = 0, metric=None, optimizer=None, batch_size: int = 64, chunk_epochs: int = 1,
          shared_order: bool = True,
          progress: bool = True, run_dir: str | None = None, bucketing: bool | str = "auto",
-         early_stopping: EarlyStopping | None = None, cv: int | None = None, seeds: int = 1, refit: int = 0,
+         early_stopping: EarlyStopping | None = None, cv: int | None = None, groups: Any = None, seeds: int = 1,
+         refit: int = 0,
          devices: int | None = None, member_block: int | None = None, resume: bool = False,
          overwrite: bool = False, max_memory: int | str | None = None, evaluate_every: int = 1,
          on_round: Callable[[Results], None] | None = None, time_budget: float | str | None = None,
@@ -128,7 +129,11 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       a setting's score is the mean over folds (std and per-fold scores reported). An integer K
       deals stratified, shuffled folds (fixed by seed); a scikit-learn splitter (KFold,
       TimeSeriesSplit, ...) or a list of (train_rows, validation_rows) pairs into data.pool()'s
-      rows gives your own (vmaptune/cv_splits.py).
+      rows gives your own (vmaptune/cv_splits.py). A splitter sees the rows in the order they
+      came to vt.Dataset.from_arrays (X's, then a validation split's given apart), so
+      TimeSeriesSplit keeps time.
+    groups: with a group splitter (cv=GroupKFold(5), LeaveOneGroupOut()): each row's group, one
+      per row given to vt.Dataset.from_arrays (X's, then a validation split's given apart).
     seeds: initialisations per setting, trained in the same program (mean and std reported).
     refit: retrain the best `refit` settings on train + validation and score them once on the
       test split (column test_score; never used for selection).
@@ -173,16 +178,16 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
         return _tune(profile, model, space, data, strategy, epochs=epochs, seed=seed, metric=metric,
                      optimizer=optimizer, batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order,
                      progress=progress, run_dir=run_dir, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
-                     seeds=seeds, refit=refit, devices=devices, member_block=member_block, resume=resume,
-                     overwrite=overwrite, max_memory=max_memory, evaluate_every=evaluate_every, on_round=on_round,
-                     even_batches=even_batches)
+                     groups=groups, seeds=seeds, refit=refit, devices=devices, member_block=member_block,
+                     resume=resume, overwrite=overwrite, max_memory=max_memory, evaluate_every=evaluate_every,
+                     on_round=on_round, even_batches=even_batches)
 
 
 def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, metric, optimizer, batch_size,
-          chunk_epochs, shared_order, progress, run_dir, bucketing, early_stopping, cv, seeds, refit, devices,
+          chunk_epochs, shared_order, progress, run_dir, bucketing, early_stopping, cv, groups, seeds, refit, devices,
           member_block, resume, overwrite, max_memory, evaluate_every, on_round, even_batches) -> Results:
     strategy = RandomSearch(population=64) if strategy is None else check_strategy(strategy)
-    cv, splits = resolve_cv(cv, data)  # (your own folds: a scikit-learn splitter, or (train, validation) rows)
+    cv, splits = resolve_cv(cv, data, groups)  # (your own folds: a scikit-learn splitter, or (train, validation) rows)
     settings = Settings.check(splits=splits, epochs=epochs, seed=seed, batch_size=batch_size, chunk_epochs=chunk_epochs,
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
                               seeds=seeds, refit=refit, devices=devices, member_block=member_block,
