@@ -303,3 +303,66 @@ def test_the_same_condition_again_is_the_same_space():
     """A notebook cell run twice: the second only_when of an identical condition changes nothing."""
     assert SPACE.only_when("momentum", optimizer="sgd") == SPACE
     assert DEEP.only_when("n_units_3", n_hidden=[3]).conditions == DEEP.conditions
+
+
+class _ScaledInputs(nn.Module):
+    """Reads `shrink` whatever `kind` is: a condition that says it is used only by kind 'b'
+    contradicts the module, which vmaptune must not let train a member whose row hides it."""
+
+    kind: str = "a"
+    shrink: float = 0.0
+    n_outputs: int = 3
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.Dense(self.n_outputs)(nn.relu(nn.Dense(8)(x * (1.0 - self.shrink))))
+
+
+_LEAKS = {  # space, the member's settings, the value its row hides (two of them), one it uses (two)
+    "weight_decay only for adamw (sgd reads it as L2)": (
+        vt.Space(optimizer=vt.Choice(["sgd", "adamw"]), weight_decay=vt.LogUniform(1e-3, 1.0),
+                 learning_rate=vt.Fixed(0.05)).only_when("weight_decay", optimizer="adamw"),
+        vt.MLP(hidden=1, units=16), "weight_decay", dict(optimizer="sgd"), dict(optimizer="adamw"), (1e-3, 1.0)),
+    "momentum only for sgd (the momentum kind reads it)": (
+        vt.Space(optimizer=vt.Choice(["sgd", "momentum", "adam"]), momentum=vt.OneMinusLogUniform(0.5, 0.999),
+                 learning_rate=vt.Fixed(0.05)).only_when("momentum", optimizer="sgd"),
+        vt.MLP(hidden=1, units=16), "momentum", dict(optimizer="momentum"), dict(optimizer="sgd"), (0.5, 0.999)),
+    "dropout only at depth 2 (the MLP drops after every layer)": (
+        vt.Space(n_hidden=vt.IntUniform(1, 2), dropout=vt.Uniform(0.0, 0.9), learning_rate=vt.Fixed(0.05))
+        .only_when("dropout", n_hidden=2),
+        vt.MLP(units=16), "dropout", dict(n_hidden=1), dict(n_hidden=2), (0.0, 0.9)),
+    "a field of your module only for one kind (the module reads it for both)": (
+        vt.Space(kind=vt.Choice(["a", "b"]), shrink=vt.Uniform(0.0, 0.9), learning_rate=vt.Fixed(0.05))
+        .only_when("shrink", kind="b"),
+        vt.Linen(_ScaledInputs), "shrink", dict(kind="a"), dict(kind="b"), (0.0, 0.9)),
+}
+
+
+@pytest.mark.parametrize("case", list(_LEAKS))
+def test_a_value_that_is_not_a_members_setting_never_trains_it(case):
+    """Where a name is not a member's setting its row shows NaN and best_params leaves it out, but
+    the built-in optimizer (sgd's L2, the momentum kind's momentum), the MLP (dropout at every
+    depth) and a module's field read the value the member drew, so the row's score came from a
+    value it hides (0.43 against 0.50 final loss). It now trains with the value a space without
+    the name gives; the members that use it still train with theirs."""
+    space, model, name, unused, used, values = _LEAKS[case]
+    data = vt.load_dataset("iris")
+
+    def loss(settings, value):
+        grid = vt.GridSearch(values={**{k: [v] for k, v in settings.items()}, name: [value]}, population=1)
+        result = vt.tune(model, space, data, grid, epochs=3, seed=0, progress=False)
+        return result.curves["train_loss"][0]
+
+    np.testing.assert_array_equal(loss(unused, values[0]), loss(unused, values[1]))
+    assert not np.allclose(loss(used, values[0]), loss(used, values[1]))
+
+
+def test_your_optimizer_reading_a_conditional_name_is_told_it_gets_the_drawn_value():
+    import optax
+
+    space = vt.Space(n_hidden=vt.IntUniform(1, 2), momentum=vt.Uniform(0.0, 0.9),
+                     learning_rate=vt.LogUniform(1e-3, 1e-1)).only_when("momentum", n_hidden=2)
+    with pytest.warns(UserWarning, match=r"space's \['momentum'\] are read by your optimizer function, and "
+                                         r"Space.only_when says some members do not use them"):
+        vt.build_program(vt.MLP(units=8), space, vt.load_dataset("iris"),
+                         optimizer=lambda hp: optax.sgd(hp["learning_rate"], hp["momentum"]))

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from vmaptune.space import Fixed, Space, categorical_options, check_range
+from vmaptune.space import Conditions, Fixed, Space, categorical_options, check_range
 from vmaptune.traced import USED_AS_PYTHON_VALUE
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
@@ -278,6 +278,8 @@ class PopulationOptimizer(InjectedOptimizer):
     # setting names a field of the model takes (not read here); they follow from the model and the
     # space, so the repr (a run directory's spec) leaves them out: runs saved before still resume
     model_takes: frozenset[str] = dataclasses.field(default=frozenset(), repr=False)
+    # the space's only_when: a member whose setting a name is not trains with its kind's default
+    conditions: Conditions = dataclasses.field(default=Conditions(), repr=False)
 
     @classmethod
     def from_space(cls, space: Space, model_takes: frozenset[str] = frozenset()) -> "PopulationOptimizer":
@@ -290,7 +292,7 @@ class PopulationOptimizer(InjectedOptimizer):
                 check_range(space, name, low, high, low_ok, high_ok, fix)
         return cls(kinds=categorical_options(space, "optimizer", DEFAULT_OPTIMIZER, OPTIMIZERS),
                    schedules=categorical_options(space, "schedule", "constant", SCHEDULES),
-                   model_takes=frozenset(model_takes))
+                   model_takes=frozenset(model_takes), conditions=space.traced_conditions())
 
     def hyperparameters(self) -> frozenset[str]:
         return frozenset(OPTIMIZER_HYPERPARAMETERS) - self.model_takes
@@ -306,9 +308,18 @@ class PopulationOptimizer(InjectedOptimizer):
         return frozenset(STRUCTURAL_HYPERPARAMETERS)
 
     def settings(self, hp: Mapping[str, jax.Array], total_steps) -> dict[str, jax.Array]:
+        given = hp
         if self.model_takes:
             hp = {name: value for name, value in hp.items() if name not in self.model_takes}
-        return resolve_hyperparameters(self.kinds, hp, total_steps)
+        resolved = resolve_hyperparameters(self.kinds, hp, total_steps)
+        conditional = [name for name in self.conditions.names if name in hp and name in NUMERIC_HYPERPARAMETERS]
+        if not conditional:
+            return resolved
+        # where a name is not the member's setting, the value a space without it gives (its kind's default)
+        absent = resolve_hyperparameters(self.kinds, {k: v for k, v in hp.items() if k not in conditional},
+                                         total_steps)
+        return {**resolved, **{name: jnp.where(self.conditions.active(name, given), resolved[name], absent[name])
+                               for name in conditional}}
 
     def _transformation(self, hp, total_steps) -> optax.GradientTransformation:
         return make_optimizer(self.kinds, self.settings(hp, total_steps), self.schedules)

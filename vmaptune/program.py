@@ -175,6 +175,13 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
         CustomOptimizer.from_factory(optimizer, space)
     loss = _loss_reading_names(loss, space, data)
     read_elsewhere = optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS) | set(loss.names)  # (not the model)
+    yours = set(loss.names) | (set(optimizer.hyperparameters()) if isinstance(optimizer, CustomOptimizer) else set())
+    unsettled = sorted(yours & space.traced_conditions().names)
+    if unsettled:  # (the built-in optimizer, the MLP and a module's fields take their defaults there)
+        warn(f"space's {unsettled} are read by your {'optimizer' if isinstance(optimizer, CustomOptimizer) else 'loss'} "
+             f"function, and Space.only_when says some members do not use them: those members still get the values "
+             f"they drew there (their rows show NaN). Have your function ignore them for those members, or drop "
+             f"the condition.", UserWarning)
     known = built.hyperparameters() | read_elsewhere
     check_int_at_least("evaluate_every", evaluate_every, 1)
     if evaluate_every > 1 and early_stopping is not None:

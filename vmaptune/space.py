@@ -703,6 +703,21 @@ class Space:
 
         return {child: of(child) for child in self._conditions}
 
+    def traced_conditions(self) -> "Conditions":
+        """only_when's conditions in the values a model computes with (Space.numeric's), for the
+        program: which members a name is the setting of, traced (static, hashable)."""
+        rules = []
+        for child, parents in sorted(self._conditions.items()):
+            compiled = []
+            for parent, values in parents:
+                dist = self._dists[parent]
+                if isinstance(dist, Choice) and dist.is_numeric:  # (numeric: the value, float32 as gathered)
+                    compiled.append((parent, tuple(float(np.float32(v)) for v in values)))
+                else:  # (a categorical's index; an integer's value)
+                    compiled.append((parent, tuple(float(dist.encode(v)) for v in values)))
+            rules.append((child, tuple(compiled)))
+        return Conditions(tuple(rules))
+
     # -- mapping-like access -------------------------------------------------------------------
     @property
     def names(self) -> tuple[str, ...]:
@@ -970,6 +985,41 @@ def categorical_options(space: Space, name: str, default: str, allowed: Sequence
         if unknown:
             raise ValueError(f"{name} options {unknown} are unknown; choose from {list(allowed)}.")
     return tuple(dist.options)
+
+
+@dataclasses.dataclass(frozen=True)
+class Conditions:
+    """Space.only_when's conditions over the values a model computes with: a value a member draws
+    for a name that is not its setting (its row shows NaN) must not train it, so the built-in
+    optimizer, the MLP and your module's fields take their default there instead, the value a
+    space without that name gives (`settle`). One member (traced, in the program) or many."""
+
+    rules: tuple[tuple[str, tuple[tuple[str, tuple[float, ...]], ...]], ...] = ()
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(child for child, _ in self.rules)
+
+    def active(self, name: str, hp: Mapping[str, Any], xp=jnp):
+        """Whether `name` is each member's setting: its parents take the values named (and are
+        themselves active); True where the space sets no condition on it."""
+        rules = dict(self.rules)
+        mask = True
+        for parent, values in rules.get(name, ()):
+            column = hp[parent]
+            hit = functools.reduce(xp.logical_or, [column == value for value in values])
+            mask = xp.logical_and(mask, xp.logical_and(hit, self.active(parent, hp, xp)))
+        return mask
+
+    def settle(self, hp: Mapping[str, Any], defaults: Mapping[str, Any], xp=jnp) -> dict[str, Any]:
+        """hp with each conditional name in `defaults` set to its default where it is not the
+        member's setting (conditions read from hp as given)."""
+        out = dict(hp)
+        for name in self.names:
+            if name in hp and name in defaults:
+                value = xp.asarray(hp[name])
+                out[name] = xp.where(self.active(name, hp, xp), value, xp.asarray(defaults[name], value.dtype))
+        return out
 
 
 def numeric_bounds(dist: Distribution) -> tuple:

@@ -30,7 +30,7 @@ import numpy as np
 from vmaptune.data import DataSpec
 from vmaptune.metrics import Loss, Metric
 from vmaptune.models.base import BuiltModel, Group, Model
-from vmaptune.space import Choice, Distribution, Fixed, IntLogUniform, IntUniform, Space
+from vmaptune.space import Choice, Conditions, Distribution, Fixed, IntLogUniform, IntUniform, Space
 from vmaptune.traced import USED_AS_PYTHON_VALUE
 
 STRUCTURAL_TYPES = (int, bool, str)
@@ -116,6 +116,16 @@ def _python_value(dist: Distribution, numeric) -> Any:
     if options and all(isinstance(o, bool) for o in options):
         return bool(value)
     return int(value) if float(value).is_integer() else value
+
+
+def _traced_default(field: "Field | None", dist: Distribution) -> Any:
+    """The value a traced field takes where it is not a member's setting (Space.only_when): the
+    field's default, as a space without the name gives; the distribution's first value where the
+    field has none (as a structural field's group is built)."""
+    default = None if field is None else field.default
+    if isinstance(default, (bool, np.bool_)) or not isinstance(default, numbers.Number):  # (none, or not a number)
+        return _first_value(dist)
+    return default
 
 
 def _first_value(dist: Distribution) -> Any:
@@ -294,6 +304,8 @@ class FlaxModel(Model):
             input_shape=tuple(int(d) for d in shape), input_dtype=dtype,
             field_names=tuple(sorted(fields)),
             structural=tuple(sorted(set(structural) | field_structural | set(self.static or ()))),
+            conditions=space.traced_conditions(), traced_defaults=tuple(
+                (n, _traced_default(fields.get(n), space[n])) for n in traced if n in space.traced_conditions().names),
         )
 
 
@@ -309,6 +321,9 @@ class BuiltFlaxModel(BuiltModel):
     input_dtype: str
     field_names: tuple[str, ...]
     structural: tuple[str, ...]
+    # the space's only_when, and the value each traced field takes where it is not a member's setting
+    conditions: Conditions = Conditions()
+    traced_defaults: tuple[tuple[str, Any], ...] = ()
 
     adapter: typing.ClassVar[str] = "Flax"  # "Linen" / "Nnx": how the user named the model (vt.Linen(...))
 
@@ -367,11 +382,15 @@ class BuiltFlaxModel(BuiltModel):
         return frozenset(self.structural) | {INIT_SCALE}
 
     def module_kwargs(self, hp: Mapping[str, jax.Array]) -> dict[str, Any]:
-        """The module's arguments for one member: the group's structural values, its traced ones."""
+        """The module's arguments for one member: the group's structural values, its traced ones
+        (a value that is not the member's setting, Space.only_when, at the field's default)."""
+        hp = self.conditions.settle(hp, dict(self.traced_defaults)) if self.conditions.rules else hp
         return {**dict(self.static_values), **{n: hp[n] for n in self.traced if n in hp}}
 
     def concrete_kwargs(self, hp: Mapping[str, Any]) -> dict[str, Any]:
         """module_kwargs with Python numbers for the traced fields (a trained model's hp, on the host)."""
+        if self.conditions.rules:
+            hp = self.conditions.settle({k: np.asarray(v) for k, v in hp.items()}, dict(self.traced_defaults), np)
         return {**dict(self.static_values), **{n: np.asarray(hp[n]).item() for n in self.traced if n in hp}}
 
     def example(self) -> jax.Array:

@@ -28,7 +28,7 @@ import numpy as np
 from vmaptune.data import DataSpec
 from vmaptune.fast_random import dropout_keep, hash_normal_matrix
 from vmaptune.models.base import BuiltModel, Model
-from vmaptune.space import (IntUniform, Space, categorical_options, check_range, checked_arguments, int_bounds,
+from vmaptune.space import (Conditions, IntUniform, Space, categorical_options, check_range, checked_arguments, int_bounds,
                             numeric_bounds)
 from vmaptune.warn import warn
 
@@ -178,6 +178,7 @@ class MLP(Model):
             matmul_dtype=self.matmul_dtype,
             defaults=(("n_hidden", self.hidden), ("n_units", self.units), ("init_scale", self.init_scale),
                       ("dropout", self.dropout)),
+            conditions=space.traced_conditions(),
         ))
 
     def groups(self, space: Space, data: DataSpec, numeric_hp, *, bucketing: bool = False):
@@ -216,6 +217,17 @@ class MaskedMLP(nn.Module):
     defaults: tuple[tuple[str, Any], ...]
     variable_width: bool = True
     matmul_dtype: str = "float32"
+    conditions: Conditions = Conditions()  # the space's only_when (settled)
+
+    def settled(self, hp, xp=jnp):
+        """hp with each of the network's numeric names that is not a member's setting
+        (Space.only_when; its row shows NaN) at the value a space without it gives: the MLP's
+        default, and a layer's width at the member's n_units."""
+        if not self.conditions.rules:
+            return hp
+        hp = self.conditions.settle(hp, dict(self.defaults), xp)
+        width = self.value(hp, "n_units", xp)
+        return self.conditions.settle(hp, {f"n_units_{i + 1}": width for i in range(self.max_depth)}, xp)
 
     def value(self, hp, name, xp=jnp):
         """hp[name], or the MLP's default when the space does not name it."""
@@ -225,6 +237,7 @@ class MaskedMLP(nn.Module):
         """-> depth (...), widths (..., max_depth) int32, last_width (...): the live shape of one
         member (scalar hp, traced in the program) or of many (hp arrays (P,) and xp=np: on the
         host, where eager jnp would compile a small program per operation)."""
+        hp = self.settled(hp, xp)
         depth = xp.asarray(self.value(hp, "n_hidden", xp), xp.int32)
         width = xp.asarray(self.value(hp, "n_units", xp), xp.int32)
         layers = [xp.asarray(hp.get(f"n_units_{i + 1}", width), xp.int32) for i in range(self.max_depth)] or [width]
@@ -273,6 +286,7 @@ class MaskedMLP(nn.Module):
 
     @nn.compact
     def __call__(self, x, hp, *, train: bool):
+        hp = self.settled(hp)
         depth, widths, last_width = self.structure(hp)
         units = jnp.arange(self.max_width)
         f32 = lambda v: jnp.asarray(v, jnp.float32)
