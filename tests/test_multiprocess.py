@@ -3,6 +3,7 @@
 local CPU processes with one device each, exchanging through gloo). Every launch has a deadline and
 is SIGKILLed past it: a test fails, it never hangs."""
 
+import json
 import os
 import select
 import signal
@@ -11,8 +12,10 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
+from sklearn.datasets import load_iris
 
 import vmaptune as vt
 from helpers import child_environment
@@ -397,3 +400,49 @@ def test_sigterm_after_joining_and_before_a_search_ends_the_process(tmp_path):
             os.killpg(p.pid, signal.SIGKILL)
     assert p.returncode == -signal.SIGTERM and "still running" not in stdout, (stdout, stderr[-2000:])
     assert "vmaptune: SIGTERM: process 0 leaves the run and ends." in stderr
+
+
+SKLEARN_SEARCH = """
+import json, sys
+import jax
+import numpy as np
+from sklearn.datasets import load_iris
+import vmaptune as vt
+port, me = sys.argv[1], int(sys.argv[2])
+vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
+X, y = load_iris(return_X_y=True)
+search = vt.PopulationSearchCV(SEARCH_ESTIMATOR, {"learning_rate": vt.LogUniform(1e-3, 0.1)}, n_iter=4, cv=2,
+                               random_state=0).fit(X, y)
+weights = lambda est: np.concatenate([np.ravel(w) for w in jax.tree.leaves(est.model_.params)]).tolist()
+if me == 0:  # a fit in one process alone waits on no other process
+    vt.NetworkClassifier(vt.MLP(hidden=1, units=4), epochs=2, random_state=1).fit(X, y)
+vt.distributed.barrier("after the fit in process 0")
+alone = vt.NetworkClassifier(vt.MLP(hidden=1, units=4), epochs=5, early_stopping=True, patience=2,
+                             random_state=2).fit(X, y)  # (in every process)
+print(json.dumps({"best_params": search.best_params_, "mean_test_score": search.cv_results_["mean_test_score"].tolist(),
+                  "proba": search.predict_proba(X[::10]).tolist(), "score": search.score(X, y),
+                  "weights": weights(search.best_estimator_), "alone": weights(alone)}), flush=True)
+"""
+SEARCH_ESTIMATOR = "vt.NetworkClassifier(vt.MLP(hidden=1, units=8), epochs=3, batch_size=16, random_state=0)"
+
+
+def test_a_search_refits_in_every_process_and_a_network_fits_in_each_alone(tmp_path):
+    """PopulationSearchCV(...).fit, then predict / score / best_estimator_, in every process, as a
+    script written for one process does: the refit's one network (NetworkClassifier.fit, devices=1)
+    was refused in a run of 2 processes ('devices=1 must be a multiple of the 2 processes'), and
+    over every process's devices its weights were on devices the other process cannot read. Each
+    process now trains it alone on its own device: the same weights in every process (same data and
+    seed), equal to the one-process search's; a fit in one process alone does not wait for the others."""
+    out = launch_script(tmp_path, SKLEARN_SEARCH.replace("SEARCH_ESTIMATOR", SEARCH_ESTIMATOR))
+    succeeded(out)
+    got = [json.loads(stdout.strip().splitlines()[-1]) for _, stdout, _ in out]
+    assert got[0] == got[1]  # bit for bit: the same network in every process
+    X, y = load_iris(return_X_y=True)
+    one = vt.PopulationSearchCV(eval(SEARCH_ESTIMATOR), {"learning_rate": vt.LogUniform(1e-3, 0.1)}, n_iter=4, cv=2,
+                                random_state=0).fit(X, y)
+    assert got[0]["best_params"] == pytest.approx(one.best_params_, rel=1e-6)
+    np.testing.assert_allclose(got[0]["mean_test_score"], one.cv_results_["mean_test_score"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[0]["proba"], one.predict_proba(X[::10]), rtol=1e-4, atol=1e-5)
+    weights = np.concatenate([np.ravel(w) for w in jax.tree.leaves(one.best_estimator_.model_.params)])
+    np.testing.assert_allclose(got[0]["weights"], weights, rtol=1e-4, atol=1e-5)
+    assert got[0]["score"] == pytest.approx(one.score(X, y))

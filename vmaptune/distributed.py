@@ -24,6 +24,7 @@ change speed (bench/RESULTS.md has the measurements that set the defaults):
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
 import functools
 import itertools
@@ -32,6 +33,7 @@ import numbers
 import os
 import socket
 import sys
+import threading
 import time
 from typing import Any
 
@@ -222,7 +224,39 @@ def stopped_on_error(why: str = "an error") -> str:
 
 
 def process_count() -> int:
-    return jax.process_count()
+    """The processes a population splits over: JAX's process count (1 within `this_process_alone`)."""
+    return 1 if _alone() else jax.process_count()
+
+
+def usable_devices() -> list:
+    """The devices a population may split over: every process's (this process's own within
+    `this_process_alone`; the same list in one process)."""
+    return jax.local_devices() if _alone() else jax.devices()
+
+
+_ALONE = threading.local()  # .depth: this_process_alone's nesting in this thread
+
+
+def _alone() -> bool:
+    return getattr(_ALONE, "depth", 0) > 0
+
+
+@contextlib.contextmanager
+def this_process_alone():
+    """Within it, what vmaptune trains runs as in a run of one process, on this process's own
+    devices, even in a multi-process run: populations span no other process, and nothing is
+    exchanged with the others (no collective for another process to pair with, so it may be called
+    in one process only). What writes files stays process 0's (is_primary). For one network that
+    every process trains alike (an estimator's fit: same data and seed, so the same weights in
+    every process), where a population over every process would need every process in each step
+    and leave each one's weights on devices another process cannot read. Per thread: a search in
+    another thread still spans every process (vmaptune starts no thread of its own that would
+    need it: compiling ahead is off in a multi-process run)."""
+    _ALONE.depth = getattr(_ALONE, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _ALONE.depth -= 1
 
 
 def is_primary() -> bool:
@@ -233,7 +267,7 @@ def is_primary() -> bool:
 def whole_rows(rows: int) -> int:
     """`rows` rounded up to a multiple of the process count: a population gives every process
     the same number of rows (fillers pad the rest)."""
-    n = jax.process_count()
+    n = process_count()
     return -(-int(rows) // n) * n
 
 
@@ -351,7 +385,7 @@ def to_host(tree):
 def agree(value):
     """Process 0's `value` (a number or array) in every process: for choices a process makes from
     its own clock (the cost model's timings), which must not differ between processes."""
-    if jax.process_count() == 1:
+    if process_count() == 1:
         return value
     from jax.experimental import multihost_utils
 
@@ -362,7 +396,7 @@ def agree(value):
 @_exchange
 def smallest(value: float) -> float:
     """The smallest of every process's `value` (itself in one process)."""
-    if jax.process_count() == 1:
+    if process_count() == 1:
         return value
     from jax.experimental import multihost_utils
 
@@ -423,7 +457,7 @@ def in_process_0(fn, said_elsewhere: str, error: type[Exception] = RuntimeError)
 
 def any_process(flag: bool) -> bool:
     """True in every process when `flag` is true in any (the flag itself in one process)."""
-    return bool(flag) if jax.process_count() == 1 else smallest(0.0 if flag else 1.0) == 0.0
+    return bool(flag) if process_count() == 1 else smallest(0.0 if flag else 1.0) == 0.0
 
 
 def raise_if_interrupted() -> None:
@@ -432,7 +466,7 @@ def raise_if_interrupted() -> None:
     SIGTERM came, KeyboardInterrupt for Ctrl-C, else TimeBudgetSpent: a signal in any process
     decides for all), so they save the run the same way and end."""
     why = 0.0 if interrupts.pending() else 1.0 if interrupts.budget_spent() else 2.0
-    why = smallest(why) if jax.process_count() > 1 else why
+    why = smallest(why) if process_count() > 1 else why
     if why == 0.0:
         interrupts.raise_for(interrupts.take_pending())
     if why == 1.0:
@@ -448,14 +482,14 @@ def barrier(name: str) -> None:
 def check_devices(devices: Any) -> int:
     """The `devices` argument of vt.tune -> how many devices a program may split its population
     over (None: every device of JAX's default backend, every process's)."""
-    available, processes = len(jax.devices()), jax.process_count()
+    available, processes = len(usable_devices()), process_count()
     if devices is None:
         return available
     if isinstance(devices, bool) or not isinstance(devices, numbers.Integral) or devices < 1:
         raise ValueError(f"devices must be None (all {available}) or an integer >= 1, got {devices!r}.")
     devices = int(devices)
     if devices > available:
-        raise ValueError(f"devices={devices}, but JAX sees {available} device(s): {jax.devices()}. Use "
+        raise ValueError(f"devices={devices}, but JAX sees {available} device(s): {usable_devices()}. Use "
                          f"devices <= {available}; on a CPU, set {CPU_DEVICES_ENV} before importing vmaptune.")
     if devices % processes:
         raise ValueError(f"devices={devices} must be a multiple of the {processes} processes (each process trains "
@@ -495,9 +529,9 @@ def mesh_devices(population: int, devices: int) -> list:
     """The devices a population of `population` rows splits over: the most (<= `devices`) that
     divide it evenly; with several processes, the same number from each process (rows are a
     multiple of the process count, `whole_rows`)."""
-    processes = jax.process_count()
+    processes, every = process_count(), usable_devices()
     if processes == 1:
-        return jax.devices()[:largest_divisor(population, min(devices, len(jax.devices())))]
+        return every[:largest_divisor(population, min(devices, len(every)))]
     if population % processes:
         raise ValueError(f"a population of {population} rows cannot split over {processes} processes "
                          "(use whole_rows).")
@@ -514,7 +548,7 @@ def mesh_size(population: int, devices: int) -> int:
     rows; in one process the devices are not capped by those JAX has, for layout planning)."""
     if not population:
         return 1
-    if jax.process_count() == 1:
+    if process_count() == 1:
         return largest_divisor(population, devices)
     return len(mesh_devices(population, devices))
 
@@ -558,7 +592,9 @@ def _per_leaf(fn, tree, specs):
 
 
 def _sharding(mesh: Mesh | None, spec: PartitionSpec):
-    return SingleDeviceSharding(jax.devices()[0]) if mesh is None else NamedSharding(mesh, spec)
+    # (this process's first device: a mesh-less population is one process's, and jax.devices()[0]
+    # is process 0's device in every process)
+    return SingleDeviceSharding(jax.local_devices()[0]) if mesh is None else NamedSharding(mesh, spec)
 
 
 def _put(x, sharding):

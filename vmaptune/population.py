@@ -28,7 +28,8 @@ import time
 from vmaptune import ahead, costs, engine, interrupts, startup, streams
 from vmaptune.checkpoint import arrays_to_tree, leaves_to_arrays
 from vmaptune.decisions import Decision, Snapshot
-from vmaptune.distributed import agree, place, placed_shapes, population_mesh, raise_if_interrupted, to_host, whole_rows
+from vmaptune.distributed import (agree, place, placed_shapes, population_mesh, raise_if_interrupted, to_host,
+                                  usable_devices, whole_rows)
 from vmaptune.engine import CURVES, DataArrays
 from vmaptune.packing import Costs, Shape, arrangement, choose_layout
 from vmaptune.program import Program
@@ -437,7 +438,7 @@ class PopulationRun:
     @property
     def _devices(self) -> int:
         """Devices the program may split over (population_mesh caps them the same way)."""
-        return min(self.program.devices, len(jax.devices()))
+        return min(self.program.devices, len(usable_devices()))
 
     def _shape(self, rows: int) -> Shape:
         return Shape.of(rows, self._devices, self.program.member_block)

@@ -36,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from sklearn.utils.metaestimators import available_if
 
 from vmaptune.cv_splits import Splits, checked_splits, describe, resolve_cv
+from vmaptune import distributed
 from vmaptune.arguments import check_int_at_least, check_seed
 from vmaptune.data import Dataset, check_sample_weight
 from vmaptune.early_stopping import EarlyStopping
@@ -218,20 +219,25 @@ class _Network(BaseEstimator):
         hyperparameters = self._hyperparameters()
         _check_parameter_ranges(type(self).__name__, {**hyperparameters, "patience": self.patience})
         space = Space({k: self._fixed(k, v) for k, v in hyperparameters.items()})
-        program = build_program(self._model(), space, data, batch_size=_batch(self.batch_size), even_batches=True,
-                                early_stopping=self._stopping(data), devices=1, member_block=0)
-        program = program.replace(evaluate=bool(self.early_stopping))
-        hp = space.numeric(space.encode([{k: d.value for k, d in space.items()}]))
-        from vmaptune.engine import data_arrays
+        # One network, trained in this process alone on its own device, also in a multi-process run
+        # (vt.distributed): every process that fits it (each one, in a script written for one, as
+        # PopulationSearchCV's refit) trains the same network from the same data and seed, and holds
+        # it where it can read it, without waiting on the others.
+        with distributed.this_process_alone():
+            program = build_program(self._model(), space, data, batch_size=_batch(self.batch_size),
+                                    even_batches=True, early_stopping=self._stopping(data), devices=1, member_block=0)
+            program = program.replace(evaluate=bool(self.early_stopping))
+            hp = space.numeric(space.encode([{k: d.value for k, d in space.items()}]))
+            from vmaptune.engine import data_arrays
 
-        run = PopulationRun(program, hp, data_arrays(data), member_ids=[0], seed=seed,
-                            epochs=int(self.epochs))
-        run.train(int(self.epochs), chunk_epochs=int(self.epochs))
-        members = run.state.members
-        params = members.best_params if self.early_stopping else members.params
-        state = members.best_model_state if self.early_stopping else members.model_state
-        take = (lambda tree: _row(tree, 0))
-        status = run.status()
+            run = PopulationRun(program, hp, data_arrays(data), member_ids=[0], seed=seed,
+                                epochs=int(self.epochs))
+            run.train(int(self.epochs), chunk_epochs=int(self.epochs))
+            members = run.state.members
+            params = members.best_params if self.early_stopping else members.params
+            state = members.best_model_state if self.early_stopping else members.model_state
+            take = (lambda tree: _row(tree, 0))
+            status = run.status()
         if status["diverged"][0]:
             warn(f"{type(self).__name__}: training diverged (a non-finite loss or weight); the model keeps "
                  f"its last finite weights. Lower learning_rate.", ConvergenceWarning)
