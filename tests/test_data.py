@@ -384,3 +384,37 @@ def test_a_number_column_with_a_missing_value_marker_is_refused_and_codes_stay_c
                            (["K"] * 5 + [str(1 + i % 12) for i in range(35)], 13),
                            (["yes", "no"] * 5 + ["1", "0"] * 15, 4)):
         assert len(csv(column).feature_names) == 1 + values
+
+
+def test_your_own_datas_silent_traps_are_said(tmp_path):
+    """Each trained without a word: a pandas index written by to_csv became a feature telling a
+    row's place (pure-noise labels sorted in the file scored 0.86); flattened 8-bit pixels stayed
+    unscaled ids (0.86 against 0.98 on digits); negative ids wrapped onto the last embedding; a
+    price written '1,234' became a one-hot column per price."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "label": np.repeat([0, 1, 2], 20)})
+    frame.to_csv(tmp_path / "indexed.csv")  # (pandas' default: the index as a first, unnamed column)
+    with pytest.warns(UserWarning, match=r"column 'Unnamed: 0' counts the rows \(0, 1, \.\.\.\): an index that "
+                                         r"pandas' DataFrame.to_csv wrote.*to_csv\(index=False\)"):
+        vt.Dataset.from_csv(tmp_path / "indexed.csv", target="label", task="classification")
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vt.Dataset.from_csv(tmp_path / "plain.csv", target="label", task="classification")
+    with pytest.warns(UserWarning, match=r"X is uint8 with examples of shape \(4,\): integer inputs are kept as they "
+                                         r"are.*X.astype\('float32'\)"):
+        vt.Dataset.from_arrays(rng.integers(0, 255, (60, 4)).astype(np.uint8), np.arange(60) % 2, "classification")
+    with pytest.warns(UserWarning, match=r"X holds negative integers \(down to -1\).*-1 is the last id"):
+        vt.Dataset.from_arrays(rng.integers(-1, 50, (60, 5)), np.arange(60) % 2, "classification")
+    prices = pd.DataFrame({"price": [f"{p:,}" for p in rng.integers(900, 5000, 60)], "label": np.arange(60) % 2})
+    prices.to_csv(tmp_path / "prices.csv", index=False)
+    for one_hot in (False, True):
+        with pytest.raises(ValueError, match=r"column 'price' holds numbers written with ',' between thousands \(e.g. "
+                                             r"'[\d,]+'\), read as text\. Read the file with "
+                                             r"pandas.read_csv\(path, thousands=','\)"):
+            vt.Dataset.from_csv(tmp_path / "prices.csv", target="label", task="classification", one_hot=one_hot)
+    ids = pd.DataFrame({"user": [f"user_{i}" for i in range(60)], "x": rng.normal(size=60), "label": np.arange(60) % 2})
+    ids.to_csv(tmp_path / "ids.csv", index=False)
+    with pytest.warns(UserWarning, match=r"one_hot=True gives text column\(s\) \['user'\] a 0/1 column per value, and "
+                                         r"they hold \[60\] distinct values in 60 rows: an id or free text"):
+        vt.Dataset.from_csv(tmp_path / "ids.csv", target="label", task="classification", one_hot=True)
