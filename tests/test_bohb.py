@@ -150,3 +150,8 @@ def test_a_budget_needs_min_points_finite_scores_before_its_model_proposes():
                           observed_score=np.asarray([.1, .2, .3, .4, nan, .5, nan, nan, nan], np.float32))
     budget, rows = strategy._model_budget(state)
     assert budget == 3 and rows.tolist() == [0, 1, 2, 3, 4]  # (and the failure at budget 1, ranked last)
+
+
+def test_bohb_over_a_space_of_fixed_values_says_so_in_its_own_name():
+    with pytest.raises(ValueError, match=r"^BOHB.init: the space has nothing to search"):
+        vt.BOHB(max_epochs=9).init(vt.Space(learning_rate=vt.Fixed(0.1)), None)

@@ -418,3 +418,26 @@ def test_your_own_datas_silent_traps_are_said(tmp_path):
     with pytest.warns(UserWarning, match=r"one_hot=True gives text column\(s\) \['user'\] a 0/1 column per value, and "
                                          r"they hold \[60\] distinct values in 60 rows: an id or free text"):
         vt.Dataset.from_csv(tmp_path / "ids.csv", target="label", task="classification", one_hot=True)
+
+
+def test_a_pandas_y_in_another_order_than_x_is_said():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=40)}, index=np.arange(100, 140))
+    y = pd.Series(np.arange(40) % 2, index=X.index)
+    with pytest.warns(UserWarning, match=r"y's index holds X's row labels in another order: rows are paired by "
+                                         r"position.*y.loc\[X.index\]"):
+        vt.Dataset.from_arrays(X, y.sample(frac=1.0, random_state=0), "classification")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (aligned, or a y without labels of X's: paired by position, unsaid)
+        vt.Dataset.from_arrays(X, y, "classification")
+        vt.Dataset.from_arrays(X, y.reset_index(drop=True), "classification")
+
+
+def test_a_csv_target_not_found_gets_a_near_name_or_the_files_separator(tmp_path):
+    (tmp_path / "spaced.csv").write_text("a, label\n1,0\n2,1\n3,0\n")
+    with pytest.raises(ValueError, match=r"target='label' is not a column.*Did you mean ' label'\?"):
+        vt.Dataset.from_csv(tmp_path / "spaced.csv", target="label", task="classification")
+    (tmp_path / "semi.csv").write_text("a;b;label\n1;2;0\n2;3;1\n3;4;0\n")
+    with pytest.raises(ValueError, match=r"The file looks separated by ';', not commas: read it with "
+                                         r"pandas.read_csv\(path, sep=';'\)"):
+        vt.Dataset.from_csv(tmp_path / "semi.csv", target="label", task="classification")

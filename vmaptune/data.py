@@ -12,6 +12,7 @@ the same way (`scale_inputs`, `unscale_targets`), and a split can be had back in
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import numbers
 import os
 import re
@@ -243,6 +244,7 @@ class Dataset:
             warn(f"X is {dtype} with examples of shape {np.shape(X)[1:]}: integer inputs are kept as they "
                  f"are (token ids), not standardised. For images or other quantities, pass X.astype('float32') "
                  f"to have them standardised with the training split's statistics.")
+        _warn_misaligned(X, y)
         X, y, classes = _check_arrays(X, y, task)
         if np.issubdtype(X.dtype, np.integer) and X.size and int(X.min()) < 0:
             warn(f"X holds negative integers (down to {int(X.min())}): integer inputs are kept as token ids, and an "
@@ -359,7 +361,15 @@ class Dataset:
                             f"target columns, e.g. target=['price', 'rent'].")
         for key, column in [("target", t) for t in targets] + [("weight", weight)]:
             if column is not None and column not in frame.columns:
-                raise ValueError(f"{key}={column!r} is not a column of {path}; columns are {list(frame.columns)}.")
+                names = [str(c) for c in frame.columns]
+                close = [n for n in names if n.strip() == column.strip()] or difflib.get_close_matches(column, names, 1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                separator = next((c for c in (";", "\t", "|") if len(names) == 1 and c in names[0]), None)
+                if separator is not None:  # (one column whose name holds the real ones: another separator)
+                    hint += (f" The file looks separated by {separator!r}, not commas: read it with "
+                             f"pandas.read_csv(path, sep={separator!r}) and give the frame to vt.Dataset.from_arrays.")
+                raise ValueError(f"{key}={column!r} is not a column of {path}; columns are {list(frame.columns)}."
+                                 f"{hint}")
         if weight is not None:
             if weight in targets:
                 raise ValueError(f"weight={weight!r} is the target column; name the column of the rows' weights.")
@@ -830,6 +840,17 @@ def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fracti
                 if len(train[g]) >= 2:
                     part[g], train[g] = train[g][:1], train[g][1:]
     return tuple(np.sort(np.concatenate(part)) for part in (train, val, test))
+
+
+def _warn_misaligned(X: Any, y: Any) -> None:
+    """A pandas y whose index holds X's labels in another order: rows pair by position (as
+    scikit-learn pairs them), so each row would learn another row's label."""
+    x_index, y_index = getattr(X, "index", None), getattr(y, "index", None)
+    pandas = [type(i).__module__.startswith("pandas") for i in (x_index, y_index)]
+    if all(pandas) and len(x_index) == len(y_index) and not x_index.equals(y_index) \
+            and x_index.sort_values().equals(y_index.sort_values()):
+        warn("y's index holds X's row labels in another order: rows are paired by position (as scikit-learn pairs "
+             "them), so a row would learn another's target. Align them first: y.loc[X.index] (or y.reindex(X.index)).")
 
 
 def _warn_index_columns(features: Any, path: Any) -> None:

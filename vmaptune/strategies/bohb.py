@@ -98,6 +98,10 @@ class BOHB(Hyperband):
         return self.min_points if self.min_points is not None else len(state.space.free_names) + 2
 
     def init(self, space, key=None) -> BOHBState:
+        if not space.free_names:  # (said in BOHB's name: its model is a BayesOpt's, whose init said its own)
+            raise ValueError(f"BOHB.init: the space has nothing to search (every parameter is Fixed): {space!r}. "
+                             f"Give at least one distribution, e.g. vt.LogUniform(1e-4, 1e-1), or train the one "
+                             f"setting with vt.RandomSearch.")
         base = super().init(space, key)
         fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
         return BOHBState(**fields, observed_hp={n: np.zeros(0, d.dtype) for n, d in base.space.items()},
