@@ -540,6 +540,10 @@ CASES = [
      ["PopulationSearchCV(strategy=PBT(...)): it changes a candidate's values while it trains",
       "Use vt.tune(model, space, data, vt.PBT(...), refit=1)"]),
     # None was dropped: the network fell back to vt.MLP's defaults (128 units), not the estimator's 100
+    ("estimator-text-column", lambda t: vt.MLPClassifier(epochs=1).fit(
+        pd.DataFrame({"a": X[:, 0], "city": pd.Categorical(np.where(Y, "u", "v"))}), Y), ValueError,
+     ["MLPClassifier: X's columns ['city'] hold text or categories, not numbers",
+      "make_column_transformer((OneHotEncoder(), ['city'])"]),
     ("estimator-hyperparameter-none", lambda t: vt.MLPClassifier(n_units=None, epochs=1).fit(X, Y), ValueError,
      ["MLPClassifier(n_units=None): give a value (the default is 100)"]),
     ("search-cv-scipy-zero-width", lambda t: vt.PopulationSearchCV(

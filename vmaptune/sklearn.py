@@ -173,6 +173,7 @@ class _Network(BaseEstimator):
             # (scikit-learn's own check counts X.shape[1] only: "expecting 8 features" for rows of (8, 8, 1))
             raise ValueError(f"X has rows of shape {tuple(np.shape(X)[1:])}, but {type(self).__name__} was fitted on "
                              f"rows of shape {trained_on}: give X as (n, {', '.join(map(str, trained_on))}).")
+        _refuse_text_columns(X, type(self).__name__)
         if isinstance(y, str) and y == "no_validation":
             return _dense(validate_data(self, X, **checks))
         if y is None:
@@ -385,6 +386,21 @@ class NetworkClassifier(_NetworkParameters, _Classifier):
 
 class NetworkRegressor(_NetworkParameters, _Regressor):
     """A regressor from your own model: vt.NetworkRegressor(vt.Linen(Net), {"hidden": 32})."""
+
+
+def _refuse_text_columns(X: Any, who: str) -> None:
+    """A DataFrame's text or categorical columns, named (scikit-learn's own error is "could not
+    convert string to float: 'u'", naming no column)."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(X, "columns"):
+        return
+    import pandas as pd
+
+    text = [c for c, d in dtypes.items() if not (pd.api.types.is_numeric_dtype(d) or pd.api.types.is_bool_dtype(d))]
+    if text:
+        raise ValueError(f"{who}: X's columns {text} hold text or categories, not numbers. Encode them in a "
+                         f"pipeline: make_pipeline(make_column_transformer((OneHotEncoder(), {text}), "
+                         f"remainder='passthrough'), {who}(...)).")
 
 
 def convergence(patience: int, tol: float | None, data: Dataset | None = None) -> EarlyStopping | None:
