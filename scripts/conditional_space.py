@@ -13,7 +13,8 @@ only when the network has that layer. `Space.only_when` says so:
 - Optuna's TPE is asked for a setting only where it is used, as in Optuna's define-by-run.
 
 Every member still carries a value for every name, so the whole population trains in one
-program; a value the member does not use is what its optimizer or network ignores.
+program; a value that is not the member's setting never trains it (the optimizer and network
+take the value a space without the name gives).
 """
 
 import argparse
