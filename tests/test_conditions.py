@@ -331,6 +331,18 @@ _LEAKS = {  # space, the member's settings, the value its row hides (two of them
         vt.Space(n_hidden=vt.IntUniform(1, 2), dropout=vt.Uniform(0.0, 0.9), learning_rate=vt.Fixed(0.05))
         .only_when("dropout", n_hidden=2),
         vt.MLP(units=16), "dropout", dict(n_hidden=1), dict(n_hidden=2), (0.0, 0.9)),
+    "activation only at depth 2 (a categorical the MLP reads at every depth)": (
+        vt.Space(n_hidden=vt.IntUniform(1, 2), activation=vt.Choice(["relu", "tanh"]), learning_rate=vt.Fixed(0.05))
+        .only_when("activation", n_hidden=2),
+        vt.MLP(units=16), "activation", dict(n_hidden=1), dict(n_hidden=2), ("relu", "tanh")),
+    "a schedule only for adam (sgd's updates read it)": (
+        vt.Space(optimizer=vt.Choice(["sgd", "adam"]), schedule=vt.Choice(["constant", "cosine"]),
+                 learning_rate=vt.Fixed(0.05)).only_when("schedule", optimizer="adam"),
+        vt.MLP(hidden=1, units=16), "schedule", dict(optimizer="sgd"), dict(optimizer="adam"), ("constant", "cosine")),
+    "a width only for adam (inside the padded network, not the MLP's 128)": (
+        vt.Space(optimizer=vt.Choice(["sgd", "adam"]), n_units=vt.Choice([16, 32]), learning_rate=vt.Fixed(0.05))
+        .only_when("n_units", optimizer="adam"),
+        vt.MLP(hidden=1), "n_units", dict(optimizer="sgd"), dict(optimizer="adam"), (16, 32)),
     "a field of your module only for one kind (the module reads it for both)": (
         vt.Space(kind=vt.Choice(["a", "b"]), shrink=vt.Uniform(0.0, 0.9), learning_rate=vt.Fixed(0.05))
         .only_when("shrink", kind="b"),
@@ -357,12 +369,43 @@ def test_a_value_that_is_not_a_members_setting_never_trains_it(case):
     assert not np.allclose(loss(used, values[0]), loss(used, values[1]))
 
 
-def test_your_optimizer_reading_a_conditional_name_is_told_it_gets_the_drawn_value():
-    import optax
+def test_a_member_whose_width_is_not_its_setting_comes_out_as_the_network_it_trained():
+    """A conditional n_units of Choice([16, 32]) where it is not the member's setting took vt.MLP's
+    128 units in a network padded to 32: flax_module() failed on the weights' shapes."""
+    space = _LEAKS["a width only for adam (inside the padded network, not the MLP's 128)"][0]
+    data = vt.load_dataset("iris")
+    grid = vt.GridSearch(values={"optimizer": ["sgd"], "n_units": [16]}, population=1)
+    result = vt.tune(vt.MLP(hidden=1), space, data, grid, epochs=2, refit=1, progress=False)
+    model = result.best_model()
+    module, variables = model.flax_module()
+    assert variables["params"]["hidden_0"]["kernel"].shape == (4, 32)  # (the MLP's 128, clipped into the space)
+    X = data.raw("test")[0][:5]
+    np.testing.assert_allclose(module.apply(variables, model.scale(X)), model.decision_function(X), atol=1e-5)
 
-    space = vt.Space(n_hidden=vt.IntUniform(1, 2), momentum=vt.Uniform(0.0, 0.9),
-                     learning_rate=vt.LogUniform(1e-3, 1e-1)).only_when("momentum", n_hidden=2)
-    with pytest.warns(UserWarning, match=r"space's \['momentum'\] are read by your optimizer function, and "
-                                         r"Space.only_when says some members do not use them"):
-        vt.build_program(vt.MLP(units=8), space, vt.load_dataset("iris"),
-                         optimizer=lambda hp: optax.sgd(hp["learning_rate"], hp["momentum"]))
+
+def test_a_scikit_learn_search_trains_an_unused_name_at_the_estimators_own_value(monkeypatch):
+    """PopulationSearchCV(MLPClassifier(n_units=4), n_units only for one layer): the two-layer
+    candidates were scored at vt.MLP's width (capped to the space's 16) while best_estimator_,
+    refit without n_units, trained the estimator's 4 units: best_score_ was another network's."""
+    from sklearn.datasets import load_iris
+
+    from vmaptune.models.mlp import MaskedMLP
+
+    seen = []
+    structure = MaskedMLP.structure
+
+    def recorded(self, hp, xp=jax.numpy):
+        out = structure(self, hp, xp)
+        if xp is np:  # (on the host: every member's live layers, as the program will train them)
+            seen.append((np.asarray(out[0]), np.asarray(out[1])))
+        return out
+
+    monkeypatch.setattr(MaskedMLP, "structure", recorded)
+    X, y = load_iris(return_X_y=True)
+    space = vt.Space(n_hidden=vt.Choice([1, 2]), n_units=vt.Choice([8, 16])).only_when("n_units", n_hidden=1)
+    est = vt.MLPClassifier(n_units=4, epochs=1, random_state=0, batch_size=50, learning_rate=3e-2)
+    two = lambda cv: int(np.flatnonzero([p["n_hidden"] == 2 for p in cv["params"]])[0])
+    search = vt.PopulationSearchCV(est, space, cv=3, n_iter=4, refit=two).fit(X, y)
+    assert search.best_params_ == {"n_hidden": 2} and search.best_estimator_.model_.flax_module()[0].widths == (4, 4)
+    two_layers = [widths[depth == 2] for depth, widths in seen if (depth == 2).any()]
+    assert two_layers and all((w[:, :2] == 4).all() for w in two_layers)  # (scored as the estimator refits it)

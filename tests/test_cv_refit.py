@@ -483,3 +483,47 @@ def test_a_splitter_that_shuffles_without_a_random_state_is_named_before_it_cost
 
     resolve_cv(Counting(3), digits)
     assert len(calls) == 1
+
+
+def test_a_data_set_whose_splits_were_replaced_is_split_in_the_pools_order():
+    """dataclasses.replace(data, X_train=...) kept the old pool_index: a splitter crashed on
+    positions past the pool, or left the new rows out of every fold."""
+    from sklearn.model_selection import KFold
+
+    data = vt.load_dataset("iris")
+    fewer = dataclasses.replace(data, X_train=data.X_train[:40], y_train=data.y_train[:40])
+    splits = resolve_cv(KFold(3), fewer)[1]
+    n_pool = 40 + len(data.y_val)
+    assert sorted(np.concatenate([v for _, v in splits.pairs]).tolist()) == list(range(n_pool))
+    with pytest.raises(ValueError, match=r"its splits were replaced since"):
+        resolve_cv(KFold(3), fewer, groups=np.arange(150) % 5)
+
+
+def test_your_optimizer_reading_a_conditional_name_is_told_it_gets_the_drawn_value():
+    import optax
+
+    space = vt.Space(n_hidden=vt.IntUniform(1, 2), momentum=vt.Uniform(0.0, 0.9),
+                     learning_rate=vt.LogUniform(1e-3, 1e-1)).only_when("momentum", n_hidden=2)
+    with pytest.warns(UserWarning, match=r"space's \['momentum'\] are read by your optimizer function, and "
+                                         r"Space.only_when says some members do not use them"):
+        vt.build_program(vt.MLP(units=8), space, vt.load_dataset("iris"),
+                         optimizer=lambda hp: optax.sgd(hp["learning_rate"], hp["momentum"]))
+
+
+def test_a_run_whose_splitter_folds_changed_order_says_how_to_resume_it(digits, tmp_path):
+    """A splitter's folds follow the rows' order given to from_arrays now; a run started when it
+    split data.pool()'s order was refused as if its inputs had changed. The refusal gives the
+    folds it was started with, and they resume it."""
+    from sklearn.model_selection import KFold
+
+    splitter = KFold(3, shuffle=True, random_state=0)
+    before = list(splitter.split(np.asarray(digits.pool()[0])))  # (the folds as vmaptune made them before)
+    args = (MODEL, SPACE, digits, vt.RandomSearch(population=2, rounds=2))
+    kw = dict(KW, epochs=2, chunk_epochs=1, run_dir=str(tmp_path / "r"))
+    with pytest.warns(UserWarning, match="the time budget is spent"):
+        vt.tune(*args, cv=before, time_budget=1e-9, **kw)
+    with pytest.raises(ValueError, match=r"a run started before, where validation was carved, split them in "
+                                         r"data.pool\(\)'s order.*cv=list\(splitter.split\(np.asarray\(data.pool\(\)\[0\]\)\)\)"):
+        vt.tune(*args, cv=splitter, resume=True, **kw)
+    resumed = vt.tune(*args, cv=list(splitter.split(np.asarray(digits.pool()[0]))), resume=True, **kw)
+    assert len(resumed) == 4

@@ -101,9 +101,10 @@ def resolve_cv(cv: Any, data: Any, groups: Any = None) -> tuple[Any, Splits | No
 def pool_groups(groups: Any, data: Any) -> np.ndarray:
     """groups= (one per row given to from_arrays: X's, then a validation split's given apart)
     -> (n_pool,) the group of each pool row."""
-    if getattr(data, "pool_index", None) is None:
+    if getattr(data, "pool_order", lambda: None)() is None:
         raise ValueError("groups=: this Dataset does not record which of your rows each of its rows is (it was not "
-                         "made by vt.Dataset.from_arrays, from_csv, from_npz or vt.load_dataset); give cv as "
+                         "made by vt.Dataset.from_arrays, from_csv, from_npz or vt.load_dataset, or its splits were "
+                         "replaced since); give cv as "
                          "(train_rows, validation_rows) pairs into data.pool()'s rows instead.")
     groups = np.asarray(groups)
     if groups.ndim != 1 or len(groups) != data.source_rows:

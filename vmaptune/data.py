@@ -163,7 +163,9 @@ class Dataset:
     def pool_order(self) -> np.ndarray | None:
         """Pool positions in the order their rows came to from_arrays (X's order, then a
         validation split's given apart), or None where unknown: what splitters and groups read."""
-        return None if self.pool_index is None else np.argsort(self.pool_index, kind="stable")
+        if self.pool_index is None or len(self.pool_index) != len(self.y_train) + len(self.y_val):
+            return None  # (unknown, or a Dataset whose splits were replaced since: its rows' places are not known)
+        return np.argsort(self.pool_index, kind="stable")
 
     def pool_weights(self) -> jax.Array | None:
         """The pool's row weights (train then validation), or None where rows weigh the same."""

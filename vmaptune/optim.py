@@ -311,15 +311,25 @@ class PopulationOptimizer(InjectedOptimizer):
         given = hp
         if self.model_takes:
             hp = {name: value for name, value in hp.items() if name not in self.model_takes}
-        resolved = resolve_hyperparameters(self.kinds, hp, total_steps)
-        conditional = [name for name in self.conditions.names if name in hp and name in NUMERIC_HYPERPARAMETERS]
+        conditional = [name for name in self.conditions.names if name in hp and name in OPTIMIZER_HYPERPARAMETERS]
         if not conditional:
-            return resolved
-        # where a name is not the member's setting, the value a space without it gives (its kind's default)
-        absent = resolve_hyperparameters(self.kinds, {k: v for k, v in hp.items() if k not in conditional},
-                                         total_steps)
-        return {**resolved, **{name: jnp.where(self.conditions.active(name, given), resolved[name], absent[name])
-                               for name in conditional}}
+            return resolve_hyperparameters(self.kinds, hp, total_steps)
+        # where a name is not the member's setting, the value a space without it gives: sgd and a
+        # constant schedule (where the space allows them), the kind's default for its settings
+        active = {name: self.conditions.active(name, given) for name in conditional}
+        hp = dict(hp)
+        otherwise = dict(self.conditions.otherwise)  # (values given in place of these defaults)
+        for name, options, default in (("optimizer", self.kinds, DEFAULT_OPTIMIZER), ("schedule", self.schedules,
+                                                                                       "constant")):
+            if name in active:
+                index = otherwise.get(name, options.index(default) if default in options else 0)
+                hp[name] = jnp.where(active[name], hp[name], jnp.asarray(index, jnp.asarray(hp[name]).dtype))
+        resolved = resolve_hyperparameters(self.kinds, hp, total_steps)
+        numeric = [name for name in conditional if name in NUMERIC_HYPERPARAMETERS]
+        absent = resolve_hyperparameters(self.kinds, {k: v for k, v in hp.items() if k not in numeric}, total_steps)
+        absent = {name: jnp.asarray(otherwise[name], jnp.float32) if name in otherwise else absent[name]
+                  for name in numeric}
+        return {**resolved, **{name: jnp.where(active[name], resolved[name], absent[name]) for name in numeric}}
 
     def _transformation(self, hp, total_steps) -> optax.GradientTransformation:
         return make_optimizer(self.kinds, self.settings(hp, total_steps), self.schedules)

@@ -732,8 +732,12 @@ class PopulationSearchCV(BaseEstimator):
             to_space(distributions)
         # (a scikit-learn name such as hidden_layer_sizes may hold tuples; {} searches nothing)
         searched = to_space(distributions) if _names(distributions) else {}
-        fixed = {k: v for k, v in est._hyperparameters().items() if k not in searched}
+        own = est._hyperparameters()
+        fixed = {k: v for k, v in own.items() if k not in searched}
         space = to_space(searched, fixed)
+        if space.conditions:  # (where a name is not a candidate's setting it trains with the estimator's own value,
+            # as best_estimator_, refit without it, then does; not the model's default)
+            space = space._with_otherwise({k: _plain(v) for k, v in own.items() if k in space.conditions})
         seed = _seed(self.random_state)
         data, pool_row = _pool_dataset(X, y_index, task, sample_weight)
         folds = self._folds(X, y, groups, task, pool_row, data)

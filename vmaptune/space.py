@@ -568,6 +568,9 @@ class Space:
     """
 
     _conditions: Mapping[str, tuple] = {}  # (never changed in place; a space pickled before conditions has none)
+    # name -> the plain value a member takes where the name is not its setting (over the model's default):
+    # a scikit-learn search's estimator's own, which its best_estimator_ then trains with
+    _otherwise: Mapping[str, Any] = {}
 
     def __init__(self, params: Mapping[str, Any] | None = None, /, **kwargs: Any):
         if params is not None and not isinstance(params, Mapping):
@@ -645,7 +648,29 @@ class Space:
                              f"on the space before it, e.g. .only_when({name!r}, {both}).")
         out = Space(self._dists)
         out._conditions = {**self._conditions, name: tuple(conditions)}
+        out._otherwise = dict(self._otherwise)
         out._check_no_cycle(name)
+        return out
+
+    def _with_otherwise(self, values: Mapping[str, Any]) -> "Space":
+        """A copy in which each conditional name of `values` takes that value where it is not a
+        member's setting, instead of the model's or optimizer's default (values that are not among
+        a categorical's options are left out)."""
+        kept = {}
+        for name, value in values.items():
+            dist = self._dists.get(name)
+            if name not in self._conditions:
+                continue
+            if dist.kind == "categorical" and not getattr(dist, "is_numeric", False):  # (its index: an option)
+                try:
+                    dist.encode(value)
+                except (ValueError, TypeError, KeyError):
+                    continue
+            elif not isinstance(value, numbers.Number) or isinstance(value, bool):
+                continue
+            kept[name] = value
+        out = self.replace()
+        out._otherwise = {**self._otherwise, **kept}
         return out
 
     def _check_no_cycle(self, name: str) -> None:
@@ -716,7 +741,13 @@ class Space:
                 else:  # (a categorical's index; an integer's value)
                     compiled.append((parent, tuple(float(dist.encode(v)) for v in values)))
             rules.append((child, tuple(compiled)))
-        return Conditions(tuple(rules))
+        otherwise = []
+        for name, value in sorted(self._otherwise.items()):
+            dist = self._dists[name]
+            numeric = value if not (dist.kind == "categorical" and not getattr(dist, "is_numeric", False)) \
+                else dist.encode(value)  # (a categorical's index, as Space.numeric leaves it)
+            otherwise.append((name, float(numeric)))
+        return Conditions(tuple(rules), tuple(otherwise))
 
     # -- mapping-like access -------------------------------------------------------------------
     @property
@@ -748,7 +779,7 @@ class Space:
 
     def __eq__(self, other):
         return isinstance(other, Space) and self._identity() == other._identity() and \
-            self._conditions == other._conditions
+            self._conditions == other._conditions and dict(self._otherwise) == dict(other._otherwise)
 
     def __hash__(self):
         return hash(self._identity())  # (conditions change no program: equal hashes are allowed)
@@ -771,6 +802,7 @@ class Space:
         then holds for none of that group's members)."""
         out = Space({**self._dists, **changes})
         out._conditions = dict(self._conditions)
+        out._otherwise = dict(self._otherwise)
         return out
 
     # -- sampling and the unit cube ------------------------------------------------------------
@@ -995,6 +1027,7 @@ class Conditions:
     space without that name gives (`settle`). One member (traced, in the program) or many."""
 
     rules: tuple[tuple[str, tuple[tuple[str, tuple[float, ...]], ...]], ...] = ()
+    otherwise: tuple[tuple[str, float], ...] = ()  # values given in place of the defaults (Space._with_otherwise)
 
     @property
     def names(self) -> frozenset[str]:
@@ -1015,6 +1048,7 @@ class Conditions:
         """hp with each conditional name in `defaults` set to its default where it is not the
         member's setting (conditions read from hp as given)."""
         out = dict(hp)
+        defaults = {**defaults, **dict(self.otherwise)}
         for name in self.names:
             if name in hp and name in defaults:
                 value = xp.asarray(hp[name])

@@ -144,9 +144,12 @@ class MLP(Model):
         if group is not None:
             space = space.replace(**{n: IntUniform(1, int(group)) for n in _width_names(space)})
         depth = int_bounds(space, "n_hidden", 0) or (self.hidden, self.hidden)
+        otherwise = space._otherwise  # (values a member takes where a name is not its setting: the network holds them)
+        if "n_hidden" in otherwise:
+            depth = (min(depth[0], int(otherwise["n_hidden"])), max(depth[1], int(otherwise["n_hidden"])))
         max_depth = depth[1]
         width = int_bounds(space, "n_units", 1) or (self.units, self.units)
-        max_width = width[1]
+        max_width = max([width[1]] + [int(v) for n, v in otherwise.items() if n == "n_units" or n.startswith("n_units_")])
         for layer in range(1, max_depth + 1):
             per_layer = int_bounds(space, f"n_units_{layer}", 1)
             if per_layer is not None:
@@ -176,8 +179,12 @@ class MLP(Model):
             use_dropout=(numeric_bounds(space["dropout"])[1] > 0) if "dropout" in space else self.dropout > 0,
             variable_width=any(n == "n_units" or n.startswith("n_units_") for n in space.free_names),
             matmul_dtype=self.matmul_dtype,
-            defaults=(("n_hidden", self.hidden), ("n_units", self.units), ("init_scale", self.init_scale),
-                      ("dropout", self.dropout)),
+            # (a structural default inside the padded network: a conditional n_units of Choice([16, 32])
+            # where it is not the member's setting is 32, not the MLP's 128 that the network cannot hold)
+            defaults=(("n_hidden", int(np.clip(self.hidden, *depth))), ("n_units", int(np.clip(self.units, *width))),
+                      ("init_scale", self.init_scale), ("dropout", self.dropout),
+                      ("activation", _index_or_first(activations, self.activation)),
+                      ("init", _index_or_first(inits, _canonical_init(self.init)))),
             conditions=space.traced_conditions(),
         ))
 
@@ -197,6 +204,11 @@ class MLP(Model):
     def merge_groups(self, groups):
         """Width buckets merge into the widest of them (it pads the narrower members)."""
         return True, max(groups)
+
+
+def _index_or_first(options: tuple, value) -> int:
+    """The index of `value` among a categorical's options, else 0 (the first)."""
+    return options.index(value) if value in options else 0
 
 
 def _width_names(space: Space) -> list[str]:
