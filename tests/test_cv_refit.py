@@ -45,6 +45,7 @@ def _time_series_folds():
     return TimeSeriesSplit(3)
 
 
+@pytest.mark.filterwarnings("ignore:cv=TimeSeriesSplit.*test split was carved at random")
 @pytest.mark.parametrize("name, cv, shared_order", [("digits", 3, True), ("digits", _time_series_folds, True),
                                                     ("digits", _time_series_folds, False),
                                                     ("diabetes", _time_series_folds, True)],
@@ -349,6 +350,7 @@ def test_r2_of_targets_that_do_not_vary_is_scikit_learns_finite_value_not_minus_
 
 
 @pytest.mark.filterwarnings("ignore:vt.Metric\\('mean_step'\\) scores outputs in the right order")  # (reads no output)
+@pytest.mark.filterwarnings("ignore:cv=TimeSeriesSplit.*test split was carved at random")
 def test_held_out_rows_reach_your_metric_in_their_order(diabetes):
     """A metric of yours may read the held-out rows in order (differences over time): each fold's
     come as the splitter gave them, in the targets' own units."""
@@ -409,6 +411,7 @@ def test_groups_keep_each_group_out_of_its_folds_training():
     assert sorted(np.concatenate([v for _, v in splits.pairs]).tolist()) == list(range(len(pool_groups)))
 
 
+@pytest.mark.filterwarnings("ignore:cv=TimeSeriesSplit.*test split was carved at random")
 def test_early_stopping_holds_out_each_folds_own_share(digits):
     """EarlyStopping(validation_fraction=...) takes that share of each fold's own training rows out of
     its training (a fold's training does not depend on the other folds' sizes); it watches as many

@@ -394,9 +394,12 @@ def test_your_own_datas_silent_traps_are_said(tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=60), "label": np.repeat([0, 1, 2], 20)})
     frame.to_csv(tmp_path / "indexed.csv")  # (pandas' default: the index as a first, unnamed column)
-    with pytest.warns(UserWarning, match=r"column 'Unnamed: 0' counts the rows \(0, 1, \.\.\.\): an index that "
+    with pytest.warns(UserWarning, match=r"column 'Unnamed: 0' holds distinct row numbers \(0, 1, \.\.\.\): an index that "
                                          r"pandas' DataFrame.to_csv wrote.*to_csv\(index=False\)"):
         vt.Dataset.from_csv(tmp_path / "indexed.csv", target="label", task="classification")
+    frame.sample(frac=1.0, random_state=0).to_csv(tmp_path / "shuffled.csv")  # (a shuffled frame's index too)
+    with pytest.warns(UserWarning, match=r"column 'Unnamed: 0' holds distinct row numbers"):
+        vt.Dataset.from_csv(tmp_path / "shuffled.csv", target="label", task="classification")
     frame.to_csv(tmp_path / "plain.csv", index=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -413,6 +416,10 @@ def test_your_own_datas_silent_traps_are_said(tmp_path):
                                              r"'[\d,]+'\), read as text\. Read the file with "
                                              r"pandas.read_csv\(path, thousands=','\)"):
             vt.Dataset.from_csv(tmp_path / "prices.csv", target="label", task="classification", one_hot=one_hot)
+    prices.loc[3, "price"] = "?"  # (a missing-value marker among them: still numbers, not 60 one-hot columns)
+    prices.to_csv(tmp_path / "prices.csv", index=False)
+    with pytest.raises(ValueError, match=r"column 'price' holds numbers written with ',' between thousands"):
+        vt.Dataset.from_csv(tmp_path / "prices.csv", target="label", task="classification", one_hot=True)
     ids = pd.DataFrame({"user": [f"user_{i}" for i in range(60)], "x": rng.normal(size=60), "label": np.arange(60) % 2})
     ids.to_csv(tmp_path / "ids.csv", index=False)
     with pytest.warns(UserWarning, match=r"one_hot=True gives text column\(s\) \['user'\] a 0/1 column per value, and "

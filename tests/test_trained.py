@@ -300,3 +300,31 @@ def test_a_diverged_row_is_said_to_have_diverged_not_to_need_a_larger_refit():
     with pytest.raises(ValueError, match=r"has no trained model: .* This one diverged in the search: a refit "
                                          r"retrains only settings that did not"):
         result.model(diverged)
+
+
+def test_a_models_inputs_and_directory_mistakes_are_named(refit_result, tmp_path):
+    """Dates were read as days since 1970 and complex values lost their imaginary part, in silence;
+    a wrong number of columns named no fix; model.save into a run directory put model.pkl beside
+    its run.json."""
+    _, result = refit_result
+    model = result.best_model()
+    with pytest.raises(ValueError, match=r"X has examples of shape \(3,\), but the model was trained on \(64,\): give X "
+                                         r"as \(n, 64\)"):
+        model.predict(np.zeros((2, 3)))
+    for X, what in ((np.full((2, 64), np.datetime64("2020-01-01")), "dates"), (np.ones((2, 64)) * 1j, "complex")):
+        with pytest.raises(ValueError, match=rf"X holds {what}.*the model takes real numbers"):
+            model.predict(X)
+    result.save(tmp_path / "run")
+    with pytest.raises(ValueError, match=r"holds a run \(run.json\); save the model in a directory of its own"):
+        model.save(tmp_path / "run")
+
+
+def test_a_pbt_refit_model_carries_the_schedule_it_trained_with():
+    data = vt.load_dataset("iris")
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 1e-1))
+    result = vt.tune(vt.MLP(hidden=1, units=8), space, data, vt.PBT(population=4, interval=1), epochs=3, refit=1,
+                     progress=False, seed=0)
+    model = result.best_model()
+    row = model.info["row"]
+    assert model.info["hp_schedule"] == result.members["hp_schedule"].iloc[row]
+    assert len(vt.PBTReplay.from_results(result, member=row).schedule.starts) > 1  # (its values did change)

@@ -241,7 +241,8 @@ class Dataset:
         if feature_names is None and column_names(X) is not None:  # a DataFrame's columns name the features
             feature_names = column_names(X)
         dtype = getattr(X, "dtype", None)
-        if standardize and dtype is not None and np.issubdtype(dtype, np.unsignedinteger) and np.ndim(X) >= 2:
+        if standardize and dtype is not None and np.issubdtype(dtype, np.unsignedinteger) and (
+                np.ndim(X) >= 3 or (np.ndim(X) == 2 and dtype == np.uint8)):  # (uint16 rows: a tokenizer's ids)
             # (flattened 8-bit pixels too: on digits unscaled 0..255 scored 0.86 against 0.98 standardised)
             warn(f"X is {dtype} with examples of shape {np.shape(X)[1:]}: integer inputs are kept as they "
                  f"are (token ids), not standardised. For images or other quantities, pass X.astype('float32') "
@@ -398,7 +399,7 @@ class Dataset:
                                  f"of categories, one-hot it yourself (pandas.get_dummies(frame, columns=[{c!r}])) and "
                                  f"give the frame to vt.Dataset.from_arrays.")
         if non_numeric and one_hot:
-            many = [c for c in non_numeric if features[c].nunique() > max(20, len(features) // 2)]
+            many = [c for c in non_numeric if features[c].nunique() > max(20, 0.9 * len(features))]
             if many:  # (an id or a free-text column: a 0/1 column per row, each telling one row apart)
                 warn(f"{path}: one_hot=True gives text column(s) {many} a 0/1 column per value, and they hold "
                      f"{[int(features[c].nunique()) for c in many]} distinct values in {len(features)} rows: an id "
@@ -856,14 +857,14 @@ def _warn_misaligned(X: Any, y: Any) -> None:
 
 
 def _warn_index_columns(features: Any, path: Any) -> None:
-    """A column 'Unnamed: 0' counting the rows is a pandas index that DataFrame.to_csv wrote: as a
-    feature it tells each row's place in the file (on a file sorted by label, pure-noise labels
-    scored 0.86 on validation)."""
+    """A column 'Unnamed: 0' of distinct whole numbers is a pandas index that DataFrame.to_csv
+    wrote: as a feature it tells each row's place in the frame it came from (on a file sorted by
+    label, pure-noise labels scored 0.86 on validation)."""
     for c in features.columns:
         column = features[c]
-        if re.fullmatch(r"Unnamed: \d+", str(c)) and np.issubdtype(column.dtype, np.number) and len(column) > 1 \
-                and np.all(np.diff(column.to_numpy()) == 1):
-            warn(f"{path}: column {c!r} counts the rows ({column.iloc[0]}, {column.iloc[1]}, ...): an index that "
+        if re.fullmatch(r"Unnamed: \d+", str(c)) and np.issubdtype(column.dtype, np.integer) and len(column) > 1 \
+                and column.is_unique:
+            warn(f"{path}: column {c!r} holds distinct row numbers ({column.iloc[0]}, {column.iloc[1]}, ...): an index that "
                  f"pandas' DataFrame.to_csv wrote, which as a feature tells each row's place in the file. Drop it "
                  f"(pandas.read_csv(path, index_col=0), then vt.Dataset.from_arrays), or write the file with "
                  f"to_csv(index=False).")
@@ -874,11 +875,15 @@ def _refuse_thousands(features: Any, text_columns: list, path: Any) -> None:
     categories: one-hot, it became a column per price."""
     for c in text_columns:
         cells = features[c].dropna().astype(str).str.strip()
+        marker = cells.str.lower().str.fullmatch(r"[^a-z0-9]*") | cells.str.lower().isin(MISSING_WORDS)  # ('?', 'n/a')
+        cells = cells[~marker]
         grouped = cells.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?")
         if grouped.any() and (grouped | cells.str.fullmatch(r"-?\d+(\.\d+)?")).all():
             raise ValueError(f"{path}: column {c!r} holds numbers written with ',' between thousands (e.g. "
                              f"{cells[grouped].iloc[0]!r}), read as text. Read the file with "
-                             f"pandas.read_csv(path, thousands=',') and give the frame to vt.Dataset.from_arrays.")
+                             f"pandas.read_csv(path, thousands=',') (or decimal=',' where ',' is the decimal "
+                             f"point; na_values= for missing-value markers) and give the frame to "
+                             f"vt.Dataset.from_arrays.")
 
 
 def _split_in_order(n: int, val_fraction: float, test_fraction: float):

@@ -404,9 +404,12 @@ class Search:
                 member = self.space.from_numeric({k: v[None] for k, v in hp_row.items()})
             unused = {name for name, on in self.space.active(member).items() if not on[0]}  # (Space.only_when)
             shown = {k: v for k, v in self.space.decode(member)[0].items() if k not in unused}
+            # (a PBT row's values changed as it trained: its schedule says how, beside the values it ended with)
+            schedule = {"hp_schedule": results.members["hp_schedule"].iloc[row]} if changes and changes[j] else {}
             results.models[int(row)] = TrainedModel.from_dataset(
                 fit.network, fit.params, fit.model_state, hp_row, shown,
-                self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row), metric=self.program.metric.name)
+                self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row), metric=self.program.metric.name,
+                **schedule)
             results.models[int(row)]._search_metric = self.program.metric  # (in memory: TrainedModel.evaluate)
         results.members["test_score"] = test
 

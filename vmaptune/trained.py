@@ -147,7 +147,9 @@ class TrainedModel:
                 raise ValueError(f"X has shape {given}, but the model takes rows of shape {tuple(self.input_shape)}: "
                                  f"give X as (n, {', '.join(map(str, self.input_shape))}), or one example as "
                                  f"{tuple(self.input_shape)}.")
-            raise ValueError(f"X has examples of shape {X.shape[1:]}, but the model was trained on {self.input_shape}.")
+            names = " (the features in training order: model.feature_names)" if self.feature_names else ""
+            raise ValueError(f"X has examples of shape {X.shape[1:]}, but the model was trained on {self.input_shape}: "
+                             f"give X as (n, {', '.join(map(str, self.input_shape))}){names}.")
         if not np.issubdtype(X.dtype, np.integer):
             bad = ~np.isfinite(X.reshape(len(X), int(np.prod(X.shape[1:]))).astype(np.float64)).all(axis=1)
             if bad.any():
@@ -329,6 +331,10 @@ class TrainedModel:
         process holds the same model), as results.save. shown_as: the path a warning names (where
         `path` is a temporary directory renamed to it once written)."""
         path = os.fspath(path)
+        if os.path.exists(os.path.join(path, "run.json")):  # (its files would sit beside a run's results)
+            raise ValueError(f"model.save({path!r}): {path} holds a run (run.json); save the model in a directory "
+                             f"of its own, e.g. {os.path.join(path, 'best_model')!r} (results.save keeps a run's "
+                             f"refit models under models/).")
         if not distributed.is_primary():
             return path
         described = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -391,6 +397,11 @@ def _numbers(X: Any) -> np.ndarray:
     except ValueError:  # (rows of different lengths)
         raise ValueError("X's rows have different lengths (a ragged list); give every row the same number of "
                          "values, as the model was trained on.") from None
+    if X.dtype.kind in "Mmc":  # (dates read as days since 1970; complex values lose their imaginary part)
+        what = {"M": "dates", "m": "time spans", "c": "complex numbers"}[X.dtype.kind]
+        raise ValueError(f"X holds {what} ({X.dtype}); the model takes real numbers: encode them first (dates as "
+                         f"features such as the day of the week, time spans as seconds: .astype('timedelta64[s]')"
+                         f".astype(float), complex values as their real and imaginary parts).")
     if X.dtype.kind not in "OSU":
         return X
     missing = pd.isna(X) if X.dtype.kind == "O" else np.zeros(X.shape, bool)
