@@ -44,6 +44,12 @@ def tiny() -> vt.Dataset:
     return vt.Dataset.from_arrays(X, Y, "classification")
 
 
+def predefined_split(fold):
+    from sklearn.model_selection import PredefinedSplit
+
+    return PredefinedSplit(fold)
+
+
 def group_k_fold(k):
     from sklearn.model_selection import GroupKFold
 
@@ -448,6 +454,15 @@ CASES = [
      ["cv=1", "an integer >= 2", "None for the fixed validation split"]),
     ("tune-cv-above-class-size", lambda t: tune(cv=40), ValueError,
      ["cv=40", "the smallest class has 16", "cv <= 16"]),
+    ("tune-conditional-batch-size", lambda t: tune(space=vt.Space(learning_rate=LR, optimizer=vt.Choice(["sgd", "adam"]),
+                                                                  batch_size=vt.Choice([8, 16])).only_when(
+        "batch_size", optimizer="adam")), ValueError,
+     ["space.only_when('batch_size', ...): a member's batch_size sets its steps and cannot depend on another setting"]),
+    ("tune-groups-without-cv", lambda t: tune(groups=np.arange(40) % 4), ValueError,
+     ["groups= with cv=None: without cv= the search scores on the validation split, with no folds",
+      "cv=GroupKFold(5)"]),
+    ("tune-predefined-split-over-x", lambda t: tune(cv=predefined_split(np.arange(40) % 2)), ValueError,
+     ["cv's fold 0", "are outside the train and validation splits'"]),
     ("tune-groups-with-integer-cv", lambda t: tune(cv=3, groups=np.arange(40) % 4), ValueError,
      ["groups= with cv=3", "an integer cv deals its own folds, ignoring groups", "cv=GroupKFold(3)"]),
     ("tune-group-splitter-without-groups", lambda t: tune(cv=group_k_fold(2)), ValueError,

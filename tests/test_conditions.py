@@ -409,3 +409,52 @@ def test_a_scikit_learn_search_trains_an_unused_name_at_the_estimators_own_value
     assert search.best_params_ == {"n_hidden": 2} and search.best_estimator_.model_.flax_module()[0].widths == (4, 4)
     two_layers = [widths[depth == 2] for depth, widths in seen if (depth == 2).any()]
     assert two_layers and all((w[:, :2] == 4).all() for w in two_layers)  # (scored as the estimator refits it)
+
+
+def test_an_unused_activation_comes_out_as_the_one_it_trained_with():
+    """flax_module read the drawn activation (tanh) of a member that trained with relu, the
+    default, as its activation is not its setting: the exported network's outputs were another's."""
+    space = vt.Space(n_hidden=vt.IntUniform(1, 2), activation=vt.Choice(["tanh", "relu"]),
+                     learning_rate=vt.Fixed(0.05)).only_when("activation", n_hidden=2)
+    data = vt.load_dataset("iris")
+    grid = vt.GridSearch(values={"n_hidden": [1], "activation": ["tanh"]}, population=1)
+    model = vt.tune(vt.MLP(units=8), space, data, grid, epochs=2, refit=1, progress=False).best_model()
+    module, variables = model.flax_module()
+    X = data.raw("test")[0][:5]
+    assert module.activation == "relu"
+    np.testing.assert_allclose(module.apply(variables, model.scale(X)), model.decision_function(X), atol=1e-5)
+
+
+def test_an_unused_width_is_the_same_in_width_groups_and_your_modules_structural_field_takes_its_default():
+    """bucketing=True clipped an unused n_units into its width group's range (4 wide, 8 without);
+    a module's structural field took the distribution's first value, not its default."""
+    space = vt.Space(optimizer=vt.Choice(["sgd", "adam"]), n_units=vt.Choice([4, 8]),
+                     learning_rate=vt.Fixed(0.05)).only_when("n_units", optimizer="adam")
+    data = vt.load_dataset("iris")
+    grid = vt.GridSearch(values={"optimizer": ["sgd", "adam"], "n_units": [4]}, population=2)
+    runs = [vt.tune(vt.MLP(hidden=1), space, data, grid, epochs=2, bucketing=b, progress=False) for b in (False, True)]
+    np.testing.assert_allclose(runs[0].curves["train_loss"], runs[1].curves["train_loss"], rtol=1e-5)
+
+    class Wide(nn.Module):
+        kind: str = "a"
+        width: int = 64
+
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            return nn.Dense(3)(nn.relu(nn.Dense(self.width)(x)))
+
+    space = vt.Space(kind=vt.Choice(["a", "b"]), width=vt.Choice([8, 16])).only_when("width", kind="b")
+    hp = space.numeric(space.encode([{"kind": "a", "width": 8}, {"kind": "b", "width": 8}]))
+    keys = [dict(key) for key, _ in vt.Linen(Wide).groups(space, data.spec, hp)]
+    assert keys == [{"kind": "a", "width": 64}, {"kind": "b", "width": 8}]
+
+
+def test_a_scikit_learn_search_says_when_the_estimators_value_is_not_an_option():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    space = vt.Space(n_hidden=vt.Choice([1, 2]), init=vt.Choice(["he_normal", "lecun_normal"])).only_when(
+        "init", n_hidden=2)
+    with pytest.warns(UserWarning, match=r"MLPClassifier\(init='xavier_uniform'\) is not among the searched options "
+                                         r"\['he_normal', 'lecun_normal'\].*Add 'xavier_uniform' to the options"):
+        vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=50), space, cv=2, n_iter=2).fit(X, y)

@@ -525,8 +525,18 @@ def test_a_run_whose_splitter_folds_changed_order_says_how_to_resume_it(digits, 
     kw = dict(KW, epochs=2, chunk_epochs=1, run_dir=str(tmp_path / "r"))
     with pytest.warns(UserWarning, match="the time budget is spent"):
         vt.tune(*args, cv=before, time_budget=1e-9, **kw)
-    with pytest.raises(ValueError, match=r"a run started before, where validation was carved, split them in "
-                                         r"data.pool\(\)'s order.*cv=list\(splitter.split\(np.asarray\(data.pool\(\)\[0\]\)\)\)"):
+    with pytest.raises(ValueError, match=r"Given folds differ where the splitter, its settings or groups= differ\. "
+                                         r"Or the run was started before .*where validation was carved, it split them "
+                                         r"in data.pool\(\)'s order.*cv=list\(splitter.split\(np.asarray\(data.pool"
+                                         r"\(\)\[0\]\)\)\)"):
         vt.tune(*args, cv=splitter, resume=True, **kw)
     resumed = vt.tune(*args, cv=list(splitter.split(np.asarray(digits.pool()[0]))), resume=True, **kw)
     assert len(resumed) == 4
+
+
+def test_dealt_folds_over_a_series_carved_in_order_are_warned_about():
+    data = vt.Dataset.from_arrays(np.random.default_rng(0).normal(size=(60, 3)), np.arange(60.0), "regression",
+                                  shuffle=False)
+    with pytest.warns(UserWarning, match=r"cv=3 deals shuffled folds, but this data set was carved in order "
+                                         r"\(shuffle=False, a time series\?\).*cv=TimeSeriesSplit\(3\)"):
+        resolve_cv(3, data)

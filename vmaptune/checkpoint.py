@@ -475,10 +475,11 @@ class Checkpoints:
             saved = {**saved, "strategy": self.spec["strategy"]}
         difference = spec_difference(saved, self.spec)
         if difference:
-            folds = ("\nIf the folds came from a scikit-learn splitter: vmaptune now calls it on the rows in the order "
-                     "they came to vt.Dataset.from_arrays; a run started before, where validation was carved, split "
-                     "them in data.pool()'s order (train split, then validation). Those folds, for its resume: "
-                     "cv=list(splitter.split(np.asarray(data.pool()[0]))).") if "given folds" in difference else ""
+            folds = ("\nGiven folds differ where the splitter, its settings or groups= differ. Or the run was started "
+                     "before vmaptune called a splitter on the rows in the order they came to vt.Dataset.from_arrays "
+                     "(2026-12): where validation was carved, it split them in data.pool()'s order (train split, then "
+                     "validation), and those folds resume it: cv=list(splitter.split(np.asarray(data.pool()[0])))."
+                     ) if "given folds" in difference else ""
             raise ValueError(f"cannot resume the run in {os.path.dirname(self.directory)}: it was started with a "
                              f"different\n{difference}\nResume with the same inputs. To search on with other "
                              "settings, choose another run_dir (this run stays; pd.concat joins the two tables); "

@@ -55,10 +55,16 @@ def resolve_cv(cv: Any, data: Any, groups: Any = None) -> tuple[Any, Splits | No
     `groups`, one per row given to from_arrays) in the order from_arrays was given them; pairs
     are checked against the pool's rows."""
     if groups is not None and not hasattr(cv, "split"):
-        what = "your pairs already say which rows each fold holds" if isinstance(cv, (list, tuple, Splits)) else \
-            f"an integer cv deals its own folds, ignoring groups; give a group splitter, e.g. cv=GroupKFold({cv or 5})"
+        what = ("your pairs already say which rows each fold holds" if isinstance(cv, (list, tuple, Splits)) else
+                "without cv= the search scores on the validation split, with no folds; give a group splitter, "
+                "e.g. cv=GroupKFold(5)" if cv is None else
+                f"an integer cv deals its own folds, ignoring groups; give a group splitter, e.g. cv=GroupKFold({cv})")
         raise ValueError(f"groups= with cv={describe(cv)}: {what} (or leave groups out).")
     if cv is None or isinstance(cv, (numbers.Integral, bool)):
+        if cv is not None and not isinstance(cv, bool) and getattr(data, "in_order", False):
+            warn(f"cv={cv} deals shuffled folds, but this data set was carved in order (shuffle=False, a time "
+                 f"series?): each fold would train on rows after those it is scored on. For a series give "
+                 f"cv=TimeSeriesSplit({cv}) (scikit-learn's), whose folds keep time.")
         return cv, None
     if isinstance(cv, Splits):
         return len(cv), cv
@@ -78,14 +84,16 @@ def resolve_cv(cv: Any, data: Any, groups: Any = None) -> tuple[Any, Splits | No
         given = () if groups is None else (pool_groups(groups, data)[order],)
         _warn_time_order(cv, data)
         try:
-            pairs = [(order[train], order[val])  # (positions in X's order -> the pool's)
-                     for train, val in cv.split(np.asarray(X)[order], np.asarray(y)[order], *given)]
+            given_pairs = list(cv.split(np.asarray(X)[order], np.asarray(y)[order], *given))
         except (TypeError, ValueError) as err:
             if groups is None and "groups" in str(err):
                 raise ValueError(f"cv={cv!r} needs the rows' groups: vt.tune(..., cv={source}, groups=groups), one "
                                  f"group per row of the X given to vt.Dataset.from_arrays (or "
                                  f"vt.PopulationSearchCV(...).fit(X, y, groups=groups)).") from None
             raise ValueError(f"cv={cv!r}: its split(X, y) over data.pool()'s {n_pool} rows failed: {err}") from None
+        # (checked before they move: a PredefinedSplit of one entry per row of X names rows past the pool)
+        checked = checked_splits(given_pairs, n_pool, source, rows="the train and validation splits'")
+        pairs = [(order[train], order[val]) for train, val in checked.pairs]  # (positions in X's order -> the pool's)
         # (read from its settings, not by splitting again: a second split() would move a RandomState it holds)
         if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
             warn(f"cv={source} gives other folds at every call (it shuffles without a random_state): the same seed "
@@ -109,8 +117,9 @@ def pool_groups(groups: Any, data: Any) -> np.ndarray:
     groups = np.asarray(groups)
     if groups.ndim != 1 or len(groups) != data.source_rows:
         raise ValueError(f"groups has shape {groups.shape}, but the data set came from {data.source_rows} rows; "
-                         f"give one group per row, in the order given to vt.Dataset.from_arrays: X's rows (its test "
-                         f"split's too), then a validation split's given apart.")
+                         f"give one group per row, in the order given to vt.Dataset.from_arrays: every row of its X "
+                         f"(rows it carved into validation or test included), then a validation split's given apart "
+                         f"(not a test split's).")
     return groups[data.pool_index]
 
 

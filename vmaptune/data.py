@@ -90,6 +90,7 @@ class Dataset:
     source_rows: int | None = None  # rows from_arrays was given: len(X) (+ a validation split's given apart)
     # the splits carved from X at random (shuffle=True): their rows lie between the others in X's order
     carved_at_random: tuple[str, ...] = ()
+    in_order: bool = False  # carved with shuffle=False (a time series, say)
 
     def __post_init__(self):
         if self.x_mean is not None:  # (a trained model's predict refuses them: it scales its inputs itself)
@@ -335,7 +336,7 @@ class Dataset:
             task=task, n_classes=n_classes, name=name, feature_names=names,
             y_mean=y_mean, y_std=y_std, x_mean=x_mean, x_std=x_std, classes=classes, w_train=w_train, w_val=w_val,
             pool_index=pool_index.astype(np.int64), source_rows=len(y) + (sizes["val"] if validation is not None else 0),
-            carved_at_random=carved if shuffle else (),
+            carved_at_random=carved if shuffle else (), in_order=not shuffle,
         )
 
     @classmethod

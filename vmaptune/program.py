@@ -175,6 +175,11 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
         CustomOptimizer.from_factory(optimizer, space)
     loss = _loss_reading_names(loss, space, data)
     read_elsewhere = optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS) | set(loss.names)  # (not the model)
+    engine_conditional = sorted(set(ENGINE_HYPERPARAMETERS) & space.traced_conditions().names)
+    if engine_conditional:  # (the engine sizes each member's steps from it before anything is traced)
+        raise ValueError(f"space.only_when({engine_conditional[0]!r}, ...): a member's {engine_conditional[0]} sets "
+                         f"its steps and cannot depend on another setting; search it for every member (drop the "
+                         f"condition), or run one search per value.")
     yours = set(loss.names) | (set(optimizer.hyperparameters()) if isinstance(optimizer, CustomOptimizer) else set())
     unsettled = sorted(yours & space.traced_conditions().names)
     if unsettled:  # (the built-in optimizer, the MLP and a module's fields take their defaults there)

@@ -737,7 +737,15 @@ class PopulationSearchCV(BaseEstimator):
         space = to_space(searched, fixed)
         if space.conditions:  # (where a name is not a candidate's setting it trains with the estimator's own value,
             # as best_estimator_, refit without it, then does; not the model's default)
-            space = space._with_otherwise({k: _plain(v) for k, v in own.items() if k in space.conditions})
+            wanted = {k: _plain(v) for k, v in own.items() if k in space.conditions}
+            space = space._with_otherwise(wanted)
+            dropped = sorted(set(wanted) - set(space._otherwise))
+            if dropped:  # (a categorical's index must be one of its options)
+                name = dropped[0]
+                warn(f"{type(est).__name__}({name}={wanted[name]!r}) is not among the searched options "
+                     f"{list(space[name].options)}: candidates for which {name} is not their setting (Space.only_when) "
+                     f"train with the network's default, while best_estimator_, refit without {name}, trains "
+                     f"{wanted[name]!r}. Add {wanted[name]!r} to the options to have both alike.", UserWarning)
         seed = _seed(self.random_state)
         data, pool_row = _pool_dataset(X, y_index, task, sample_weight)
         folds = self._folds(X, y, groups, task, pool_row, data)

@@ -275,13 +275,25 @@ class FlaxModel(Model):
             return [((), np.arange(size))]
         columns = [[_python_value(space[n], v) for v in np.asarray(numeric_hp[n])] for n in structural]
         # a value a member's setting does not use (Space.only_when) does not split its group: the
-        # network is built with the name's first value there
+        # network is built with the field's default there (_unused_value)
         used = space.active(space.from_numeric(numeric_hp)) if space.conditions else {}
-        columns = [[v if n not in used or used[n][i] else _first_value(space[n]) for i, v in enumerate(column)]
+        columns = [[v if n not in used or used[n][i] else self._unused_value(space, n) for i, v in enumerate(column)]
                    for n, column in zip(structural, columns)]
         keys = [tuple(zip(structural, values)) for values in zip(*columns)]
         order = list(dict.fromkeys(keys))  # first appearance
         return [(key, np.asarray([i for i, k in enumerate(keys) if k == key])) for key in order]
+
+    def _unused_value(self, space: Space, name: str) -> Any:
+        """The value of a structural field where it is not a member's setting (Space.only_when): a
+        value given for it (a scikit-learn search's estimator's), else the field's default, as a
+        space without it gives, else the distribution's first value (a field without a default)."""
+        if name in space._otherwise:
+            return space._otherwise[name]
+        field = self.fields().get(name)
+        if field is not None and not any(field.default is m for m in (dataclasses.MISSING, inspect.Parameter.empty,
+                                                                       DEFAULT_FACTORY)):
+            return field.default
+        return _first_value(space[name])
 
     def build(self, space: Space, data: DataSpec, group: Group = None) -> BuiltModel:
         """The network of one group of members (group: ((name, value), ...) from `groups`; None:

@@ -141,10 +141,14 @@ class MLP(Model):
             warn(f"vt.MLP reads its inputs as numbers, but the data's are {data.input_dtype}, which a "
                  f"vt.Dataset keeps unscaled (as token ids for an embedding). Build the Dataset from "
                  f"X.astype('float32') (or a DataFrame) to have them standardised.", UserWarning)
-        if group is not None:
-            space = space.replace(**{n: IntUniform(1, int(group)) for n in _width_names(space)})
-        depth = int_bounds(space, "n_hidden", 0) or (self.hidden, self.hidden)
+        # where n_units is not a member's setting (Space.only_when) it takes vt.MLP's units kept within the
+        # space's range (the whole space's: a width group's narrower range would give it another width)
+        unit_default = int(np.clip(self.units, *(int_bounds(space, "n_units", 1) or (self.units, self.units))))
         otherwise = space._otherwise  # (values a member takes where a name is not its setting: the network holds them)
+        if group is not None:  # (a group's cap already holds its members' widths, settled ones too: MLP.groups)
+            space = space.replace(**{n: IntUniform(1, int(group)) for n in _width_names(space)})
+            otherwise = {n: v for n, v in otherwise.items() if not (n == "n_units" or n.startswith("n_units_"))}
+        depth = int_bounds(space, "n_hidden", 0) or (self.hidden, self.hidden)
         if "n_hidden" in otherwise:
             depth = (min(depth[0], int(otherwise["n_hidden"])), max(depth[1], int(otherwise["n_hidden"])))
         max_depth = depth[1]
@@ -181,7 +185,7 @@ class MLP(Model):
             matmul_dtype=self.matmul_dtype,
             # (a structural default inside the padded network: a conditional n_units of Choice([16, 32])
             # where it is not the member's setting is 32, not the MLP's 128 that the network cannot hold)
-            defaults=(("n_hidden", int(np.clip(self.hidden, *depth))), ("n_units", int(np.clip(self.units, *width))),
+            defaults=(("n_hidden", int(np.clip(self.hidden, *depth))), ("n_units", unit_default),
                       ("init_scale", self.init_scale), ("dropout", self.dropout),
                       ("activation", _index_or_first(activations, self.activation)),
                       ("init", _index_or_first(inits, _canonical_init(self.init)))),
@@ -389,7 +393,8 @@ class BuiltMLP(BuiltModel):
         """(PlainMLP, {"params": ...}): the member at its own depth and widths, its weights cut
         out of the padded ones the search trained (the padding holds zeros that never train)."""
         net = self.net
-        depth, widths, _ = net.structure({k: np.asarray(v) for k, v in hp.items()}, xp=np)
+        hp = net.settled({k: np.asarray(v) for k, v in hp.items()}, np)  # (as it trained: Space.only_when)
+        depth, widths, _ = net.structure(hp, xp=np)
         widths = tuple(int(w) for w in np.atleast_1d(widths)[:int(depth)])
         activation = net.activations[int(np.asarray(hp.get("activation", 0)))]
         take = lambda name, rows, cols: {"kernel": np.asarray(params[f"{name}_kernel"])[:rows, :cols],  # noqa: E731
