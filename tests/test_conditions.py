@@ -455,6 +455,6 @@ def test_a_scikit_learn_search_says_when_the_estimators_value_is_not_an_option()
     X, y = load_iris(return_X_y=True)
     space = vt.Space(n_hidden=vt.Choice([1, 2]), init=vt.Choice(["he_normal", "lecun_normal"])).only_when(
         "init", n_hidden=2)
-    with pytest.warns(UserWarning, match=r"MLPClassifier\(init='xavier_uniform'\) is not among the searched options "
+    with pytest.warns(UserWarning, match=r"MLPClassifier\(init='xavier_uniform'\) is not among the searched values "
                                          r"\['he_normal', 'lecun_normal'\].*Add 'xavier_uniform' to the options"):
         vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=50), space, cv=2, n_iter=2).fit(X, y)

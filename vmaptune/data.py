@@ -336,7 +336,7 @@ class Dataset:
             task=task, n_classes=n_classes, name=name, feature_names=names,
             y_mean=y_mean, y_std=y_std, x_mean=x_mean, x_std=x_std, classes=classes, w_train=w_train, w_val=w_val,
             pool_index=pool_index.astype(np.int64), source_rows=len(y) + (sizes["val"] if validation is not None else 0),
-            carved_at_random=carved if shuffle else (), in_order=not shuffle,
+            carved_at_random=carved if shuffle else (), in_order=not shuffle and bool(carved),
         )
 
     @classmethod

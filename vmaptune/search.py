@@ -6,6 +6,7 @@ trained with the strategy's and early stopping's decisions -> one row per settin
 from __future__ import annotations
 
 import dataclasses
+import json
 import numbers
 from typing import Any, Callable, Mapping
 
@@ -405,7 +406,10 @@ class Search:
             unused = {name for name, on in self.space.active(member).items() if not on[0]}  # (Space.only_when)
             shown = {k: v for k, v in self.space.decode(member)[0].items() if k not in unused}
             # (a PBT row's values changed as it trained: its schedule says how, beside the values it ended with)
-            schedule = {"hp_schedule": results.members["hp_schedule"].iloc[row]} if changes and changes[j] else {}
+            schedule = {}
+            if changes and any(e < fit.epochs for e in changes[j] if e > 0):  # (cut where the refit stopped)
+                steps = [step for step in json.loads(results.members["hp_schedule"].iloc[row]) if step["epoch"] < fit.epochs]
+                schedule = {"hp_schedule": json.dumps(steps)}
             results.models[int(row)] = TrainedModel.from_dataset(
                 fit.network, fit.params, fit.model_state, hp_row, shown,
                 self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row), metric=self.program.metric.name,

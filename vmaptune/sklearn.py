@@ -742,8 +742,9 @@ class PopulationSearchCV(BaseEstimator):
             dropped = sorted(set(wanted) - set(space._otherwise))
             if dropped:  # (a categorical's index must be one of its options)
                 name = dropped[0]
-                warn(f"{type(est).__name__}({name}={wanted[name]!r}) is not among the searched options "
-                     f"{list(space[name].options)}: candidates for which {name} is not their setting (Space.only_when) "
+                warn(f"{type(est).__name__}({name}={wanted[name]!r}) is not among the searched values "
+                     f"{list(getattr(space[name], 'options', [space[name]]))}: candidates for which {name} is not their "
+                     f"setting (Space.only_when) "
                      f"train with the network's default, while best_estimator_, refit without {name}, trains "
                      f"{wanted[name]!r}. Add {wanted[name]!r} to the options to have both alike.", UserWarning)
         seed = _seed(self.random_state)

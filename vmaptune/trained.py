@@ -17,6 +17,7 @@ importable where the model is loaded.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import numbers
 import os
 import pickle
@@ -408,9 +409,17 @@ def _numbers(X: Any) -> np.ndarray:
     try:
         return np.where(missing, np.nan, X).astype(np.float64)
     except (TypeError, ValueError):
-        text = next(v for v in X.ravel()[~missing.ravel()] if not isinstance(v, numbers.Number))
-        raise ValueError(f"X holds values that are not numbers, such as {str(text)!r} (text); the model takes numbers: encode "
-                         f"text first (e.g. scikit-learn's OrdinalEncoder or OneHotEncoder in a Pipeline).") from None
+        odd = next((v for v in X.ravel()[~missing.ravel()] if not isinstance(v, numbers.Real)), None)
+        if isinstance(odd, (datetime.date, datetime.timedelta, np.datetime64, np.timedelta64)):
+            raise ValueError(f"X holds dates or time spans, such as {str(odd)!r}; the model takes real numbers: encode "
+                             f"them first (dates as features such as the day of the week, time spans as seconds)."
+                             ) from None
+        if isinstance(odd, numbers.Complex):
+            raise ValueError(f"X holds complex numbers, such as {odd!r}; the model takes real numbers: give their real "
+                             f"and imaginary parts as features of their own.") from None
+        raise ValueError(f"X holds values that are not numbers, such as {str(odd)!r} (text); the model takes numbers: "
+                         f"encode text first (e.g. scikit-learn's OrdinalEncoder or OneHotEncoder in a Pipeline)."
+                         ) from None
 
 
 def _targets_shaped(y: np.ndarray, outputs: np.ndarray, task: str) -> np.ndarray:
