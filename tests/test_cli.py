@@ -3,7 +3,9 @@ import re
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.model_selection import KFold
 
 import vmaptune as vt
 from vmaptune.cli import CSV_KEYS, NPZ_KEYS, build, load_config, main
@@ -301,6 +303,29 @@ def test_a_config_replays_a_pbt_run_s_schedule_from_its_run_directory(tmp_path, 
     assert len(vt.load_results("runs/replay")) == 2
     with pytest.raises(ValueError, match=r'name = "PBTReplay" replays a PBT run\'s schedule: add results = "runs/pbt"'):
         built(tmp_path, head + 'strategy = "PBTReplay"\n' + SPACE)
+
+
+def test_a_config_takes_a_scikit_learn_splitter_by_name_for_a_series_carved_in_order(tmp_path, monkeypatch):
+    """A time series from the command line: the data set carved in order and TimeSeriesSplit's folds
+    (an integer cv deals shuffled folds, and a config could name no splitter)."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=80), "y": np.sin(np.arange(80) / 5)})
+    frame.to_csv(tmp_path / "series.csv", index=False)
+    head = ('dataset = {csv = "series.csv", target = "y", task = "regression", shuffle = false}\n'
+            'epochs = 2\nbatch_size = 8\nstrategy = {name = "RandomSearch", population = 2}\n')
+    kwargs = built(tmp_path, head + 'cv = {name = "TimeSeriesSplit", n_splits = 3}\n' + SPACE)[4]
+    assert repr(kwargs["cv"]) == repr(TimeSeriesSplit(3))
+    assert isinstance(built(tmp_path, head + 'cv = "KFold"\n' + SPACE)[4]["cv"], KFold)
+    (tmp_path / "series.toml").write_text(head + 'cv = {name = "TimeSeriesSplit", n_splits = 3}\n' + SPACE)
+    assert main(["run", "series.toml", "--no-progress"]) == 0
+    assert np.asarray(vt.load_results("runs/series").curves["split_scores"]).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"GroupKFold.*needs the rows' groups or folds, which a config cannot give"):
+        built(tmp_path, head + 'cv = {name = "GroupKFold"}\n' + SPACE)
+    with pytest.raises(ValueError, match=r"KFold's settings are \['n_splits', 'shuffle', 'random_state'\]"):
+        built(tmp_path, head + 'cv = {name = "KFold", folds = 3}\n' + SPACE)
 
 
 def test_a_built_in_dataset_takes_its_split_settings_in_a_table(tmp_path):

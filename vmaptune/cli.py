@@ -297,6 +297,8 @@ def build(config: dict[str, Any]):
                          f"(the command line trains the built-in MLP; your own model: vt.tune in Python).")
     model = vt.MLP(**model)
     kwargs = {k: config[k] for k in TUNE_KEYS if k in config}
+    if isinstance(kwargs.get("cv"), (dict, str)):  # cv = {name = "TimeSeriesSplit", n_splits = 4}: a splitter
+        kwargs["cv"] = _splitter(kwargs["cv"] if isinstance(kwargs["cv"], dict) else {"name": kwargs["cv"]})
     if "early_stopping" in config:
         stopping = config["early_stopping"]
         fields = [f.name for f in dataclasses.fields(vt.EarlyStopping)]
@@ -307,6 +309,34 @@ def build(config: dict[str, Any]):
                                                                       else "."))
         kwargs["early_stopping"] = vt.EarlyStopping(**stopping)
     return model, space, data, strategy, kwargs
+
+
+#: scikit-learn splitters a config cannot use: they need groups= (rows' groups a config cannot give)
+#: or every row's fold (PredefinedSplit's test_fold).
+GROUP_SPLITTERS = ("GroupKFold", "GroupShuffleSplit", "LeaveOneGroupOut", "LeavePGroupsOut", "StratifiedGroupKFold",
+                   "PredefinedSplit")
+
+
+def _splitter(config: dict):
+    """cv = {name = "TimeSeriesSplit", n_splits = 4}: a sklearn.model_selection splitter by name."""
+    import sklearn.model_selection as selection
+
+    names = sorted(n for n in dir(selection) if n[0].isupper() and not n.startswith("Base")
+                   and hasattr(getattr(selection, n), "split")
+                   and hasattr(getattr(selection, n), "get_n_splits") and n not in GROUP_SPLITTERS)
+    settings = dict(config)
+    name = settings.pop("name", None)
+    if name not in names:
+        why = " (it needs the rows' groups or folds, which a config cannot give: use vt.tune(..., groups=) in " \
+              "Python)" if name in GROUP_SPLITTERS else ""
+        raise ValueError(f"cv = {config!r}: give an integer (dealt folds) or a table of a scikit-learn splitter's "
+                         f"name and settings, e.g. cv = {{name = \"TimeSeriesSplit\", n_splits = 4}}{why}; the "
+                         f"names are {names}.")
+    try:
+        return getattr(selection, name)(**settings)
+    except TypeError as err:
+        accepted = list(inspect.signature(getattr(selection, name)).parameters)
+        raise ValueError(f"cv = {config!r}: {err}. {name}'s settings are {accepted}.") from None
 
 
 # A dataset table's keys: the file, then the keywords of vt.Dataset.from_csv / from_npz a config can
