@@ -540,3 +540,20 @@ def test_dealt_folds_over_a_series_carved_in_order_are_warned_about():
     with pytest.warns(UserWarning, match=r"cv=3 deals shuffled folds, but this data set was carved in order "
                                          r"\(shuffle=False, a time series\?\).*cv=TimeSeriesSplit\(3\)"):
         resolve_cv(3, data)
+
+
+def test_groups_in_another_order_than_x_are_warned_about():
+    """A groups Series whose index holds X's rows in another order paired by position: 50 of 60
+    rows got another patient, and GroupKFold's folds shared patients, without a word."""
+    import pandas as pd
+    from sklearn.model_selection import GroupKFold
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)}, index=np.arange(200, 260))
+    data = vt.Dataset.from_arrays(X, np.arange(60) % 2, "classification")
+    groups = pd.Series(np.repeat(np.arange(6), 10), index=X.index)
+    with pytest.warns(UserWarning, match=r"the index of groups holds X's row labels in another order.*groups.loc\[X.index\]"):
+        resolve_cv(GroupKFold(3), data, groups.sample(frac=1.0, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolve_cv(GroupKFold(3), data, groups)

@@ -431,7 +431,7 @@ def test_a_pandas_y_in_another_order_than_x_is_said():
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=40)}, index=np.arange(100, 140))
     y = pd.Series(np.arange(40) % 2, index=X.index)
-    with pytest.warns(UserWarning, match=r"y's index holds X's row labels in another order: rows are paired by "
+    with pytest.warns(UserWarning, match=r"the index of y holds X's row labels in another order: rows are paired by "
                                          r"position.*y.loc\[X.index\]"):
         vt.Dataset.from_arrays(X, y.sample(frac=1.0, random_state=0), "classification")
     with warnings.catch_warnings():

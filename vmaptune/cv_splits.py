@@ -114,6 +114,10 @@ def pool_groups(groups: Any, data: Any) -> np.ndarray:
                          "made by vt.Dataset.from_arrays, from_csv, from_npz or vt.load_dataset, or its splits were "
                          "replaced since); give cv as "
                          "(train_rows, validation_rows) pairs into data.pool()'s rows instead.")
+    from vmaptune.data import warn_misaligned
+
+    warn_misaligned(getattr(data, "x_index", None), groups, "groups",
+                    "group, and a group would straddle folds. Align them first: groups.loc[X.index]")
     groups = np.asarray(groups)
     if groups.ndim != 1 or len(groups) != data.source_rows:
         raise ValueError(f"groups has shape {groups.shape}, but the data set came from {data.source_rows} rows; "

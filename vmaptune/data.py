@@ -91,6 +91,7 @@ class Dataset:
     # the splits carved from X at random (shuffle=True): their rows lie between the others in X's order
     carved_at_random: tuple[str, ...] = ()
     in_order: bool = False  # carved with shuffle=False (a time series, say)
+    x_index: Any = None  # the row labels of an X given as a pandas frame (groups= given as a Series are checked on them)
 
     def __post_init__(self):
         if self.x_mean is not None:  # (a trained model's predict refuses them: it scales its inputs itself)
@@ -249,6 +250,7 @@ class Dataset:
                  f"are (token ids), not standardised. For images or other quantities, pass X.astype('float32') "
                  f"to have them standardised with the training split's statistics.")
         _warn_misaligned(X, y)
+        x_index = _pandas_index(X)
         X, y, classes = _check_arrays(X, y, task)
         if np.issubdtype(X.dtype, np.integer) and X.size and int(X.min()) < 0:
             warn(f"X holds negative integers (down to {int(X.min())}): integer inputs are kept as token ids, and an "
@@ -336,7 +338,7 @@ class Dataset:
             task=task, n_classes=n_classes, name=name, feature_names=names,
             y_mean=y_mean, y_std=y_std, x_mean=x_mean, x_std=x_std, classes=classes, w_train=w_train, w_val=w_val,
             pool_index=pool_index.astype(np.int64), source_rows=len(y) + (sizes["val"] if validation is not None else 0),
-            carved_at_random=carved if shuffle else (), in_order=not shuffle and bool(carved),
+            carved_at_random=carved if shuffle else (), in_order=not shuffle and bool(carved), x_index=x_index,
         )
 
     @classmethod
@@ -846,15 +848,24 @@ def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fracti
     return tuple(np.sort(np.concatenate(part)) for part in (train, val, test))
 
 
+def _pandas_index(values: Any) -> Any:
+    """A pandas frame's or series' row labels, else None."""
+    index = getattr(values, "index", None)
+    return index if type(index).__module__.startswith("pandas") else None
+
+
+def warn_misaligned(X_index: Any, values: Any, what: str, fix: str) -> None:
+    """A pandas `values` whose index holds X's row labels in another order: rows pair by
+    position (as scikit-learn pairs them), so a row would get another row's label or group."""
+    index = _pandas_index(values)
+    if X_index is not None and index is not None and len(X_index) == len(index) and not X_index.equals(index) \
+            and X_index.sort_values().equals(index.sort_values()):
+        warn(f"the index of {what} holds X's row labels in another order: rows are paired by position (as scikit-learn "
+             f"pairs them), so a row would get another's {fix}.")
+
+
 def _warn_misaligned(X: Any, y: Any) -> None:
-    """A pandas y whose index holds X's labels in another order: rows pair by position (as
-    scikit-learn pairs them), so each row would learn another row's label."""
-    x_index, y_index = getattr(X, "index", None), getattr(y, "index", None)
-    pandas = [type(i).__module__.startswith("pandas") for i in (x_index, y_index)]
-    if all(pandas) and len(x_index) == len(y_index) and not x_index.equals(y_index) \
-            and x_index.sort_values().equals(y_index.sort_values()):
-        warn("y's index holds X's row labels in another order: rows are paired by position (as scikit-learn pairs "
-             "them), so a row would learn another's target. Align them first: y.loc[X.index] (or y.reindex(X.index)).")
+    warn_misaligned(_pandas_index(X), y, "y", "target. Align them first: y.loc[X.index] (or y.reindex(X.index))")
 
 
 def _warn_index_columns(features: Any, path: Any) -> None:
