@@ -118,16 +118,6 @@ def _python_value(dist: Distribution, numeric) -> Any:
     return int(value) if float(value).is_integer() else value
 
 
-def _traced_default(field: "Field | None", dist: Distribution) -> Any:
-    """The value a traced field takes where it is not a member's setting (Space.only_when): the
-    field's default, as a space without the name gives; the distribution's first value where the
-    field has none (as a structural field's group is built)."""
-    default = None if field is None else field.default
-    if isinstance(default, (bool, np.bool_)) or not isinstance(default, numbers.Number):  # (none, or not a number)
-        return _first_value(dist)
-    return default
-
-
 def _first_value(dist: Distribution) -> Any:
     """The value a template network is built with: the first option, or the low bound."""
     if isinstance(dist, (Choice, Fixed)):
@@ -284,16 +274,19 @@ class FlaxModel(Model):
         return [(key, np.asarray([i for i, k in enumerate(keys) if k == key])) for key in order]
 
     def _unused_value(self, space: Space, name: str) -> Any:
-        """The value of a structural field where it is not a member's setting (Space.only_when): a
-        value given for it (a scikit-learn search's estimator's), else the field's default, as a
-        space without it gives, else the distribution's first value (a field without a default)."""
+        """The value of a field where it is not a member's setting (Space.only_when): a value given
+        for it (a scikit-learn search's estimator's), else the field's default, as a space without
+        it gives, else the distribution's first value (a field without a default; a traced field,
+        which takes numbers, whose default is not one)."""
         if name in space._otherwise:
             return space._otherwise[name]
         field = self.fields().get(name)
-        if field is not None and not any(field.default is m for m in (dataclasses.MISSING, inspect.Parameter.empty,
-                                                                       DEFAULT_FACTORY)):
-            return field.default
-        return _first_value(space[name])
+        default = None if field is None else field.default
+        traced = space[name].kind != "categorical"
+        if any(default is m for m in (None, dataclasses.MISSING, inspect.Parameter.empty, DEFAULT_FACTORY)) or (
+                traced and (isinstance(default, (bool, np.bool_)) or not isinstance(default, numbers.Number))):
+            return _first_value(space[name])
+        return default
 
     def build(self, space: Space, data: DataSpec, group: Group = None) -> BuiltModel:
         """The network of one group of members (group: ((name, value), ...) from `groups`; None:
@@ -304,6 +297,7 @@ class FlaxModel(Model):
         if group is None:
             group = tuple((n, _first_value(space[n])) for n in structural)
         traced = tuple(n for n, k in kinds.items() if k == "traced")
+        conditions = space.traced_conditions()
         fields = self.fields()
         field_structural = {n for n, f in fields.items() if _kind_of_annotation(f.annotation) == "structural"}
         shape, dtype = data.input_shape, data.input_dtype
@@ -316,8 +310,8 @@ class FlaxModel(Model):
             input_shape=tuple(int(d) for d in shape), input_dtype=dtype,
             field_names=tuple(sorted(fields)),
             structural=tuple(sorted(set(structural) | field_structural | set(self.static or ()))),
-            conditions=space.traced_conditions(), traced_defaults=tuple(
-                (n, _traced_default(fields.get(n), space[n])) for n in traced if n in space.traced_conditions().names),
+            conditions=conditions, traced_defaults=tuple((n, self._unused_value(space, n)) for n in traced
+                                                         if n in conditions.names),
         )
 
 

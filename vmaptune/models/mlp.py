@@ -253,7 +253,10 @@ class MaskedMLP(nn.Module):
         """-> depth (...), widths (..., max_depth) int32, last_width (...): the live shape of one
         member (scalar hp, traced in the program) or of many (hp arrays (P,) and xp=np: on the
         host, where eager jnp would compile a small program per operation)."""
-        hp = self.settled(hp, xp)
+        return self._live_shape(self.settled(hp, xp), xp)
+
+    def _live_shape(self, hp, xp=jnp):
+        """structure() of hp already settled."""
         depth = xp.asarray(self.value(hp, "n_hidden", xp), xp.int32)
         width = xp.asarray(self.value(hp, "n_units", xp), xp.int32)
         layers = [xp.asarray(hp.get(f"n_units_{i + 1}", width), xp.int32) for i in range(self.max_depth)] or [width]
@@ -303,7 +306,7 @@ class MaskedMLP(nn.Module):
     @nn.compact
     def __call__(self, x, hp, *, train: bool):
         hp = self.settled(hp)
-        depth, widths, last_width = self.structure(hp)
+        depth, widths, last_width = self._live_shape(hp)
         units = jnp.arange(self.max_width)
         f32 = lambda v: jnp.asarray(v, jnp.float32)
         h, rows_live, fan_in = x, jnp.ones((self.n_features,), bool), f32(self.n_features)
@@ -394,7 +397,7 @@ class BuiltMLP(BuiltModel):
         out of the padded ones the search trained (the padding holds zeros that never train)."""
         net = self.net
         hp = net.settled({k: np.asarray(v) for k, v in hp.items()}, np)  # (as it trained: Space.only_when)
-        depth, widths, _ = net.structure(hp, xp=np)
+        depth, widths, _ = net._live_shape(hp, xp=np)
         widths = tuple(int(w) for w in np.atleast_1d(widths)[:int(depth)])
         activation = net.activations[int(np.asarray(hp.get("activation", 0)))]
         take = lambda name, rows, cols: {"kernel": np.asarray(params[f"{name}_kernel"])[:rows, :cols],  # noqa: E731
