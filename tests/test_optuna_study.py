@@ -2,6 +2,7 @@
 curves and states a user of Optuna's dashboard and plots expects."""
 
 import math
+import re
 
 import matplotlib
 import numpy as np
@@ -430,3 +431,47 @@ def test_a_study_exported_before_values_were_written_as_given_still_takes_append
     assert not _same_params(older, {**now, "act": "tanh"})
     # the near-1 reading is for one_minus_ values only: 0.0 and 2e-8 of another name differ
     assert not _same_params({"dropout": 0.0}, {"dropout": 2e-8})
+
+
+def test_a_study_made_beforehand_in_the_other_direction_is_refused_not_filled(hyperband, tmp_path, capsys):
+    """optuna.create_study's default direction (and optuna-dashboard's "Create study") is minimize:
+    filled with accuracies, its best trial would be the worst member. Optuna cannot change a
+    study's direction, so every way into such a study refuses it, the command line before training."""
+    result, _ = hyperband
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    for name in ("appended", "live", "demo"):
+        optuna.create_study(storage=db, study_name=name)  # direction: minimize
+    fix = r"Optuna cannot change a study's direction: create it with"
+    with pytest.raises(ValueError, match=rf"study_name='appended' in '{db}' is set to minimize, but higher is better "
+                                         rf"for this run's accuracy: its best trial would be the worst member. {fix} "
+                                         r"optuna.create_study\(..., direction='maximize'\), pass overwrite=True"):
+        result.to_optuna(db, "appended", append=True)
+    export = vt.OptunaExport(db, "live")
+    with pytest.warns(UserWarning, match="OptunaExport: the study 'live' .* not updated .* is set to minimize"):
+        export(result)  # (an export that fails warns: the search goes on)
+    assert "is set to minimize" in export.error
+    out = tmp_path / "demo"
+    assert main(["demo", "--population", "4", "--epochs", "1", "--out", str(out), "--no-progress", "--optuna", db]) == 2
+    assert re.search(rf"study 'demo' in '{re.escape(db)}' is set to minimize, but higher is better .* {fix} "
+                     r"direction='maximize', pass --study-name NAME", capsys.readouterr().err)
+    assert not (out / "members.csv").exists()  # refused before anything trained
+    for name in ("appended", "live", "demo"):
+        assert optuna.load_study(study_name=name, storage=db).trials == []
+    # an error where lower is better, into a study made to maximise: refused the other way
+    optuna.create_study(storage=db, study_name="mse", direction="maximize")
+    errors = vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)),
+                     vt.load_dataset("diabetes"), vt.RandomSearch(population=2), epochs=1, metric="mse", progress=False)
+    with pytest.raises(ValueError, match=r"is set to maximize, but lower is better for this run's mse"):
+        errors.to_optuna(db, "mse", append=True)
+    assert len(errors.to_optuna(db, "mse", overwrite=True).trials) == 2  # the fix it names
+
+
+def test_one_minus_values_are_the_decimals_the_table_shows():
+    """1 - 0.96423376 is 0.03576624, not float64's 0.03576623999999995 (the dashboard's parameter
+    table showed 0.0357662399999999)."""
+    from vmaptune.optuna_study import _optuna_values
+
+    dist = vt.OneMinusLogUniform(0.5, 0.99)
+    values = _optuna_values(dist, optuna.distributions.FloatDistribution(0.01, 0.5, log=True),
+                            np.float32([0.96423376, 0.99, 0.5, 0.9]))
+    assert values == [0.03576624, 0.01, 0.5, 0.1]

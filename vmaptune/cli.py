@@ -459,6 +459,7 @@ def _refuse_held_run(out: str, args) -> None:
 def _execute(config: dict[str, Any], out: str, args) -> int:
     import vmaptune as vt
 
+    from vmaptune.metrics import get_metric
     from vmaptune.optuna_study import RUN_FIXES
     from vmaptune.startup import describe
 
@@ -478,7 +479,8 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
                                                                     _fixes=RUN_FIXES)
         if on_round is not None:  # process 0 checks (or replaces) the study; every process stops on a refusal
             vt.distributed.in_process_0(
-                lambda: _check_study(args.optuna, study, out, args.resume, args.overwrite),
+                lambda: _check_study(args.optuna, study, out, args.resume, args.overwrite,
+                                     get_metric(kwargs.get("metric"), data.task)),
                 f"process 0 refused the run: the Optuna study {study!r} in {args.optuna!r} cannot take it (process "
                 f"0's message says why).", ValueError)
         if args.time_budget is not None:
@@ -525,10 +527,10 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     return 0
 
 
-def _check_study(storage: str, study: str, out: str, resume: bool, overwrite: bool) -> None:
+def _check_study(storage: str, study: str, out: str, resume: bool, overwrite: bool, metric) -> None:
     """Before anything trains: a study of that name holding another run's trials (two runs whose
     --out folders share a name, runs/a/exp and runs/b/exp) is refused, since no export of this
-    run could update it. With --overwrite it is deleted now, as the run directory is replaced: a
+    run could update it; so is one set to the other direction than `metric`'s (a vt.Metric). With --overwrite it is deleted now, as the run directory is replaced: a
     run stopped before its first export then resumes into no study, not into the other run's."""
     import vmaptune as vt
     from vmaptune.optuna_study import RUN_FIXES, check_study, delete_study
@@ -542,7 +544,7 @@ def _check_study(storage: str, study: str, out: str, resume: bool, overwrite: bo
             results = vt.load_results(out)
         except FileNotFoundError:
             pass
-    check_study(storage, study, results, _fixes=RUN_FIXES)
+    check_study(storage, study, results, _fixes=RUN_FIXES, metric=metric)
 
 
 @contextlib.contextmanager

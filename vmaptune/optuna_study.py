@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import decimal
 import math
 import os
 import warnings
@@ -70,6 +71,8 @@ PYTHON_FIXES = {
               "study_name",
     "other_run": "append only the run that made the study, or pass overwrite=True",
     "anew": "pass overwrite=True to export the run anew",
+    "direction": "create it with optuna.create_study(..., direction={direction!r}), pass overwrite=True to replace "
+                 "it, or another study_name",
 }
 CLI_FIXES = {
     "name": "study {name!r}",
@@ -77,6 +80,8 @@ CLI_FIXES = {
               "for another study",
     "other_run": "use --append only with the run that made the study, or pass --overwrite to replace it",
     "anew": "pass --overwrite to export the run anew",
+    "direction": "create it with direction={direction!r}, pass --overwrite to replace it, or --study-name NAME for "
+                 "another study",
 }
 #: `vmaptune run --optuna` (and demo): the run exports as it goes, and its --overwrite starts the run anew too.
 RUN_FIXES = {
@@ -85,6 +90,8 @@ RUN_FIXES = {
     "other_run": "pass --study-name NAME for a study of this run's own, or another --out (--overwrite replaces "
                  "that study and starts the run anew)",
     "anew": "export the run anew once it ends: vmaptune export RUN_DIR --optuna STORAGE --overwrite",
+    "direction": "create it with direction={direction!r}, pass --study-name NAME for another study, or --overwrite "
+                 "to replace it (and start the run anew)",
 }
 
 
@@ -152,6 +159,7 @@ def _export(optuna, results: Results, given, storage, study_name, overwrite: boo
         raise ValueError(f"{_fixes['name'].format(name=name)} is already in {given!r}: {_fixes['exists']}.") from None
     held = study.get_trials(deepcopy=False)
     where = f"{_fixes['name'].format(name=name)} in {given!r}"
+    _check_direction(study, metric, sign, where, _fixes)
     if held:
         _check_same_run(study, _run_settings(results), where, _fixes)
         _append(optuna, study, held, results, sign, started, where, _fixes)
@@ -197,11 +205,13 @@ def _score_units(results: Results) -> str:
             f"vt.Metric of yours scores in theirs)")
 
 
-def check_study(storage: Any, study_name: str, results: Results | None, _fixes: dict = PYTHON_FIXES) -> None:
+def check_study(storage: Any, study_name: str, results: Results | None, _fixes: dict = PYTHON_FIXES, *,
+                metric: Any = None) -> None:
     """Before a run that exports as it goes (vt.OptunaExport) starts: refuses a study of that name
     holding another run's trials, which no export of this run could then update (every round
-    would warn, and the study shown be the other run's). results: the run's so far (a resumed
-    run), None for a run starting, whose study must not hold trials yet."""
+    would warn, and the study shown be the other run's), or one whose direction is not the
+    metric's. results: the run's so far (a resumed run), None for a run starting, whose study must
+    not hold trials yet. metric: the run's vt.Metric (its direction), where results is None."""
     optuna = _import_optuna()
     opened = open_storage(storage)
     if opened is None:  # (in memory: nothing there before the run)
@@ -212,6 +222,10 @@ def check_study(storage: Any, study_name: str, results: Results | None, _fixes: 
         return
     held = study.get_trials(deepcopy=False)
     where = f"{_fixes['name'].format(name=study_name)} in {storage!r}"
+    if results is not None:
+        _check_direction(study, results.metric, results.metric_sign, where, _fixes)
+    elif metric is not None:
+        _check_direction(study, metric.name, 1.0 if metric.greater_is_better else -1.0, where, _fixes)
     if held and results is None:
         raise ValueError(f"{where} already holds {len(held)} trials of another run (a run starting exports to a "
                          f"study of its own): {_fixes['other_run']}.")
@@ -279,6 +293,20 @@ def _refused(storage: str, cause: Any) -> ValueError:
 
 
 SEARCHED_BATCH_SIZE = "searched: each trial's batch_size"
+
+
+def _check_direction(study, metric: str, sign: float, where: str, fixes: dict) -> None:
+    """A study made before the export (optuna.create_study's default direction is minimize; so is
+    optuna-dashboard's "Create study") keeps its direction when loaded: filled with accuracies, its
+    best trial would be the worst member. Optuna cannot change a study's direction."""
+    wanted = "maximize" if sign > 0 else "minimize"
+    directions = [d.name.lower() for d in study.directions]
+    if directions != [wanted]:
+        held = directions[0] if len(directions) == 1 else f"directions {directions}"
+        better = "higher" if sign > 0 else "lower"
+        raise ValueError(f"{where} is set to {held}, but {better} is better for this run's {metric}: its best trial "
+                         f"would be the worst member. Optuna cannot change a study's direction: "
+                         f"{fixes['direction'].format(direction=wanted)}.")
 
 
 def _check_same_run(study, settings: dict, where: str, fixes: dict) -> None:
@@ -546,6 +574,8 @@ def _optuna_values(dist, optuna_dist, encoded) -> list:
             out.append(dist.options[int(x)] if 0 <= int(x) < len(dist.options) else None)
         elif dist.low - 1e-6 * abs(dist.low) <= x <= dist.high + 1e-6 * abs(dist.high):  # (float32 rounding)
             value = to_optuna_value(dist, optuna_dist, dist.decode(np.float32(x)) if as_given else x)
+            if as_given and isinstance(dist, OneMinusLogUniform):  # 1 - 0.96423376 as 0.03576624, in decimal
+                value = min(max(_one_minus(dist.decode(np.float32(x))), optuna_dist.low), optuna_dist.high)
             out.append(_decimal(value) if as_given else value)
         else:
             v = int(x) if dist.kind == "int" else 1.0 - x if isinstance(dist, OneMinusLogUniform) else x
@@ -564,6 +594,12 @@ def _same_params(a: dict, b: dict) -> bool:
                                                            and np.float32(1 - x) == np.float32(1 - y))
 
     return a.keys() == b.keys() and all(close(k, a[k], b[k]) for k in a)
+
+
+def _one_minus(value: float) -> float:
+    """1 - value, worked in decimal from value's shortest repr: float64's 1 - 0.96423376 is
+    0.03576623999999995, which no rounding to 15 digits brings back to 0.03576624."""
+    return float(decimal.Decimal(1) - decimal.Decimal(repr(float(value))))
 
 
 def _decimal(value: float) -> float:
