@@ -18,6 +18,7 @@ import warnings
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import optax
@@ -149,6 +150,21 @@ class NormalisedWithRunningAverageArgument(nn.Module):  # a mode argument vmaptu
     @nn.compact
     def __call__(self, x, use_running_average: bool = True):
         return nn.Dense(2)(nn.BatchNorm(use_running_average=use_running_average)(nn.Dense(4)(x)))
+
+
+class DropoutSwitchedByIsTrain(nn.Module):  # a switch vmaptune does not know: dropout never dropped
+    @nn.compact
+    def __call__(self, x, is_train: bool = False):
+        return nn.Dense(2)(nn.Dropout(0.9)(nn.Dense(4)(x), deterministic=not is_train))
+
+
+class NnxSwitchedByEvalMode(nnx.Module):
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.out = nnx.Linear(3, 2, rngs=rngs)
+        self.drop = nnx.Dropout(0.5, rngs=rngs)
+
+    def __call__(self, x, eval_mode: bool):
+        return self.out(self.drop(x, deterministic=eval_mode))
 
 
 class NormalisedWhenMutable(nn.Module):  # flax's idiom: statistics update when they may (fine)
@@ -522,6 +538,12 @@ CASES = [
                   "use_running_average=not train"]),
     ("linen-batchnorm-unknown-mode-argument", lambda t: tune(model=vt.Linen(NormalisedWithRunningAverageArgument)),
      ValueError, ["vt.Linen(NormalisedWithRunningAverageArgument)'s BatchNorm statistics (batch_stats) do not change"]),
+    ("linen-unknown-training-switch", lambda t: tune(model=vt.Linen(DropoutSwitchedByIsTrain)), TypeError,
+     ["DropoutSwitchedByIsTrain.__call__ takes is_train=False as its switch between training and evaluation, a name "
+      "vmaptune does not know", "so is_train would keep its default in every step (dropout never dropping",
+      "Rename it to train"]),
+    ("nnx-unknown-training-switch", lambda t: tune(model=vt.Nnx(NnxSwitchedByEvalMode)), TypeError,
+     ["NnxSwitchedByEvalMode.__call__ takes eval_mode: bool as its switch", "deterministic for its inverse"]),
     ("nnx-searched-field-never-used", lambda t: tune(vt.Space(learning_rate=LR, rate=vt.Uniform(0.0, 0.5)),
                                                       model=vt.Nnx(NnxRateNeverUsed)), ValueError,
      ["space searches rate=Uniform(low=0.0, high=0.5), a field of vt.Nnx(NnxRateNeverUsed) that the module never "
@@ -603,6 +625,12 @@ CASES = [
      ["metric='r2' is for regression", "the data is classification", "'accuracy'"]),
     ("tune-loss-unknown", lambda t: tune(model=vt.MLP(loss="hinge")), ValueError,
      ["loss='hinge' is unknown", "'cross_entropy'"]),
+    ("loss-of-integers", lambda t: tune(model=vt.MLP(loss=lambda o, y: (o.argmax(-1) != y).astype(jnp.int32))),
+     ValueError, ["loss '<lambda>' returns int32 losses; training needs float losses that change with the model's "
+                  "outputs", "score the 0/1 error as the metric (metric='accuracy'"]),
+    ("loss-without-gradient", lambda t: tune(model=vt.MLP(loss=lambda o, y: (o.argmax(-1) != y).astype(jnp.float32))),
+     ValueError, ["loss '<lambda>' has a zero gradient with respect to the model's outputs (probed on 8 training "
+                  "rows): training would never change the weights", "built on argmax, comparisons"]),
     ("tune-model-string", lambda t: tune(model="mlp"), TypeError,
      ["model must be a vt.MLP(), vt.Linen(YourModule) or vt.Nnx(YourModule)", "got 'mlp'"]),
     ("tune-space-dict", lambda t: tune({"learning_rate": 0.1}), TypeError, ["space must be a vt.Space", "got dict"]),
@@ -810,6 +838,26 @@ def test_fields_some_groups_read_and_statistics_updated_when_mutable_are_not_ref
     build_program(vt.Linen(RateOnlyWithDropout), space, tiny(), batch_size=8)
     build_program(vt.Linen(RateOnlyWithDropout), space.only_when("rate", use_dropout=True), tiny(), batch_size=8)
     build_program(vt.Linen(NormalisedWhenMutable), SPACE, tiny(), batch_size=8)
+
+
+class DropoutWithAnotherSwitch(nn.Module):  # train is the switch; return_hidden is the module's own
+    @nn.compact
+    def __call__(self, x, train: bool = False, return_hidden: bool = False, eval_steps: int = 3):
+        hidden = nn.Dropout(0.5)(nn.Dense(4)(x), deterministic=not train)
+        return hidden if return_hidden else nn.Dense(2)(hidden)
+
+
+def test_true_false_keywords_beside_a_known_switch_or_named_otherwise_are_not_refused():
+    from vmaptune.models.fields import mode_keyword
+    from vmaptune.program import build_program
+
+    build_program(vt.Linen(DropoutWithAnotherSwitch), SPACE, tiny(), batch_size=8)
+    assert mode_keyword(DropoutWithAnotherSwitch.__call__) == "train"
+
+    def call(self, x, return_hidden: bool = False, eval_steps: int = 3):  # (no true/false switch-like name)
+        return x
+
+    assert mode_keyword(call) is None
 
 
 def test_the_catalogue_is_large_and_ids_are_distinct():

@@ -299,6 +299,8 @@ DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
 #: Names that mean another loss on a classification task: "mse" there is the squared error of the
 #: class probabilities against one-hot labels (the least mean squares cost against cross-entropy).
 CLASSIFICATION_LOSSES = {"mse": _probability_squared_error}
+#: The per-example functions of the losses above (a check of your own loss's gradient skips them).
+BUILT_IN_LOSSES = frozenset([fn for _, fn in LOSSES.values()] + list(CLASSIFICATION_LOSSES.values()))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,8 @@ from vmaptune.arguments import check_flag, check_int_at_least
 from vmaptune.data import Dataset
 from vmaptune.distributed import agree, check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
-from vmaptune.metrics import METRICS, Loss, Metric, TracedInPython, get_loss, get_metric, in_target_units, warn_if_unpaired
+from vmaptune.metrics import (BUILT_IN_LOSSES, METRICS, Loss, Metric, TracedInPython, get_loss, get_metric,
+                              in_target_units, warn_if_unpaired)
 from vmaptune.models.base import BuiltModel, Group, Model
 from vmaptune.models.fields import MODE_KEYWORDS
 from vmaptune.optim import CustomOptimizer, PopulationOptimizer
@@ -366,6 +367,36 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
     if per_example.shape != (2,):
         raise ValueError(f"loss {loss.name!r} returns shape {per_example.shape} for a batch of 2; it must return one "
                          f"loss per example, shape (2,) (the engine takes the mean over each member's own rows).")
+    check_loss_trains(loss, data, hp, per_example.dtype)
+
+
+#: The fix for a loss the weights cannot learn from (check_loss_trains).
+_NO_GRADIENT_FIX = ("A loss built on argmax, comparisons or integer casts (a 0/1 error) has no gradient: train on a "
+                    "differentiable loss (cross-entropy, a squared error) and score the 0/1 error as the metric "
+                    "(metric='accuracy', or a vt.Metric of yours).")
+
+
+def check_loss_trains(loss: Loss, data: Dataset, hp: Mapping[str, Any], dtype: Any) -> None:
+    """A loss of yours must give the weights a gradient: one returning integers, or built on argmax
+    or comparisons, has none, and every member would keep its initial weights and be ranked on
+    them (status ok, no error). Probed on up to 8 training rows' targets, at zero outputs and at
+    random ones (a hinge flat at one of them is not flat at both); the built-in losses are not."""
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"loss {loss.name!r} returns {jnp.dtype(dtype).name} losses; training needs float losses "
+                         f"that change with the model's outputs. {_NO_GRADIENT_FIX}")
+    if loss.per_example in BUILT_IN_LOSSES:
+        return
+    rows = min(8, data.n_train)
+    targets = jnp.asarray(np.asarray(data.y_train[:rows]))
+    probes = (jnp.zeros((rows, data.n_outputs)), jax.random.normal(jax.random.key(0), (rows, data.n_outputs)))
+    try:
+        grads = [jax.grad(lambda out: jnp.mean(loss.per_row(out, targets, hp)))(out) for out in probes]
+    except Exception:  # (the training step's own trace reports a loss that fails there)
+        return
+    if not any(np.any(np.asarray(g) != 0) for g in grads):
+        raise ValueError(f"loss {loss.name!r} has a zero gradient with respect to the model's outputs (probed on "
+                         f"{rows} training rows): training would never change the weights, and every member would "
+                         f"be ranked on its initial ones. {_NO_GRADIENT_FIX}")
 
 
 def check_token_ids(built: BuiltModel, space: Space, data: Dataset) -> None:

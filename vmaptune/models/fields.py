@@ -42,6 +42,11 @@ MODE_KEYWORDS = {"train": lambda train: train, "training": lambda train: train,
                  "is_training": lambda train: train, "deterministic": lambda train: not train}
 
 
+#: Words that mark a true/false __call__ keyword as a training switch (is_train, train_mode, eval_mode,
+#: inference): one vmaptune does not know is refused (mode_keyword).
+MODE_LIKE = ("train", "determin", "eval", "infer")
+
+
 #: Field.default of a dataclass field whose default comes from a default_factory (not required).
 DEFAULT_FACTORY = object()
 
@@ -370,7 +375,8 @@ class BuiltFlaxModel(BuiltModel):
                     f"and step gets its own).{train}")
         if "integer" in text.lower() and dtype.startswith("float"):
             return ("The module wants integers (token ids for nn.Embed): make the vt.Dataset from "
-                    "X.astype('int32'); vmaptune keeps integer inputs as they are.")
+                    "X.astype('int32') (a pandas DataFrame: X.to_numpy().astype('int32'), since its columns "
+                    "become float features); vmaptune keeps integer arrays as they are.")
         if isinstance(err, flax.errors.ScopeCollectionNotFound):
             return ("The module reads a variable its initialisation did not make (one created only when "
                     "training, under `if train:`): vmaptune initialises with train=False. Create every "
@@ -450,12 +456,27 @@ def _shape_hint(example: tuple[int, ...]) -> str:
 
 def mode_keyword(call: Callable) -> str | None:
     """The keyword of `call` that switches training mode (train / training / is_training /
-    deterministic), or None."""
+    deterministic), or None. A true/false keyword named as another switch (is_train, train_mode,
+    eval_mode) is refused: vmaptune would call it at its default in every training step, so its
+    dropout would never drop and its BatchNorm never update, without a word."""
     try:
         params = inspect.signature(call).parameters
     except (TypeError, ValueError):
         return None
-    return next((k for k in MODE_KEYWORDS if k in params), None)
+    known = next((k for k in MODE_KEYWORDS if k in params), None)
+    if known is None:
+        for name, param in params.items():
+            switch = param.annotation in (bool, "bool") or isinstance(param.default, bool)
+            if switch and any(word in name.lower() for word in MODE_LIKE):
+                owner = getattr(call, "__qualname__", "the module's __call__")
+                shown = f"{name}: bool" if param.default is inspect.Parameter.empty else f"{name}={param.default!r}"
+                raise TypeError(f"{owner} takes {shown} as its switch between training and "
+                                f"evaluation, a name vmaptune does not know: it passes train=True in the training "
+                                f"step and train=False to evaluate (or training=, is_training=, deterministic=), "
+                                f"so {name} would keep its default in every step (dropout never dropping, BatchNorm "
+                                f"never updating). Rename it to train (or training, is_training; deterministic for "
+                                f"its inverse).")
+    return known
 
 
 def is_number(value: Any) -> bool:

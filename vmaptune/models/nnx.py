@@ -65,6 +65,8 @@ class Nnx(FlaxModel):
                             f"with it (nnx.Linear(..., rngs=rngs)).")
 
     def _built(self, **kwargs) -> "BuiltNnx":
+        if isinstance(self.module, type):  # (a training switch vmaptune does not know: refused now, not traced)
+            mode_keyword(self.module.__call__)
         return BuiltNnx(**kwargs)
 
     def __repr__(self):
