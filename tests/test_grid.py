@@ -206,3 +206,24 @@ def test_a_grid_with_no_values_or_points_takes_three_points_per_parameter():
     assert axes["n"].tolist() == [1, 2, 4] and axes["act"].tolist() == [0, 1] and len(axes["opt"]) == 1
     assert GridSearch(population=16).grid_size(SPACE) == 18
     assert GridSearch(values={"lr": [1e-3], "n": [1]}).grid_size(SPACE) == 2  # act: both options
+
+
+def test_a_state_back_from_a_checkpoint_asks_the_same_points():
+    """A checkpoint's restore (a tree map) gives the axes dict back with its names sorted, while
+    the shape keeps the space's order: a resumed grid paired digits with the wrong axes, trained
+    some points twice and others never (names not in alphabetical order)."""
+    from vmaptune.checkpoint import from_host, to_host
+
+    space = vt.Space(momentum=vt.Choice([0.5, 0.9]), learning_rate=vt.Choice([1e-3, 1e-2, 0.1]))
+    strategy = GridSearch(population=2)
+    state = strategy.init(space, jax.random.key(0))
+    asked, restored_asked = [], []
+    while not strategy.done(state):
+        restored = from_host(to_host(state))
+        assert list(restored.axes) == ["learning_rate", "momentum"]  # (what the bug stood on)
+        for s, out in ((state, asked), (restored, restored_asked)):
+            hp, _ = strategy.ask(s, jax.random.key(0))
+            out += [tuple(r[n] for n in space.names) for r in space.decode(hp)]
+        state = strategy.tell(state, hp, jnp.zeros(2))
+    assert restored_asked == asked
+    assert sorted(asked) == sorted(itertools.product([0.5, 0.9], [1e-3, 1e-2, 0.1]))

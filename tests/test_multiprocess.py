@@ -297,14 +297,23 @@ def test_a_process_that_stops_before_the_search_stops_the_others_at_once(tmp_pat
 
 AFTER_THE_SEARCH = """
 import sys
+import time
 import vmaptune as vt
 port, me, shared = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+if me == 1:  # (a host whose clock is 5 s ahead)
+    time.time = lambda now=time.time: now() + 5.0
 vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
 result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1)), vt.load_dataset("iris"),
                  vt.RandomSearch(population=4), epochs=2, refit=1, progress=False)
-study = result.to_optuna(f"sqlite:///{shared}/runs.db", study_name="after")  # (every process calls it)
+study = result.to_optuna(f"sqlite:///{shared}/runs.db")  # (every process calls it; the default name from the start)
 result.best_model().save(f"{shared}/model")
 vt.distributed.barrier("saved")
+try:  # a database each process has of its own: only process 0's holds the study
+    result.to_optuna(f"sqlite:///{shared}/own{me}.db", study_name="own")
+    print("own database: exported", flush=True)
+except ValueError as err:
+    print("own database:", err, flush=True)
+print("started", result.settings["started_at"], "study", study.study_name, flush=True)
 print("trials", len(study.trials), "model", vt.TrainedModel.load(f"{shared}/model").predict(
     vt.load_dataset("iris").raw("test")[0])[:5].tolist(), flush=True)
 """
@@ -333,8 +342,45 @@ def test_writes_after_a_search_called_in_every_process_are_made_once(tmp_path):
     study it wrote, and read the model after a barrier."""
     out = launch_script(tmp_path, AFTER_THE_SEARCH)
     succeeded(out)
-    lines = [stdout.strip().splitlines()[-1] for _, stdout, _ in out]
-    assert lines[0] == lines[1] and lines[0].startswith("trials 4 model ["), lines
+    lines = [stdout.strip().splitlines()[-3:] for _, stdout, _ in out]
+    # one start time (process 0's) names one default study, whatever the hosts' clocks say
+    assert lines[0][1:] == lines[1][1:] and lines[0][2].startswith("trials 4 model ["), lines
+    assert lines[0][1].startswith("started ") and "study vmaptune iris " in lines[0][1], lines
+    # a storage that is not shared: process 1 is told, not handed Optuna's KeyError (or a stale study)
+    assert lines[0][0] == "own database: exported", lines
+    assert lines[1][0] == ("own database: to_optuna: process 1 does not find the study 'own' that process 0 wrote in "
+                           f"'sqlite:///{tmp_path}/own1.db': in a multi-process run every process must reach one "
+                           "storage (a database server, or a SQLite file on a file system they share). Or export from "
+                           "process 0 alone: if vt.distributed.is_primary(): result.to_optuna(...)."), lines
+
+
+DIFFERENT_MODULES = """
+import sys
+import flax.linen as nn
+import vmaptune as vt
+port, me, shared = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
+SCALE = 1.0 if me == 0 else 100.0  # (read from each host's own environment, say)
+
+
+class Net(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.Dense(3)(nn.relu(nn.Dense(8)(x * SCALE)))
+
+
+vt.tune(vt.Linen(Net), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1)), vt.load_dataset("iris"),
+        vt.RandomSearch(population=4), epochs=1, progress=False)
+"""
+
+
+def test_processes_whose_modules_compute_differently_are_refused(tmp_path):
+    """The same module class reading a global that differs between hosts trained half the members
+    with one network and half with the other, and ranked them together, without a word."""
+    out = launch_script(tmp_path, DIFFERENT_MODULES)
+    for code, _, err in out:
+        assert code != 0 and "the processes of this run differ" in err, err[-2000:]
+        assert "model code: process 0 has 'Linen(Net) code sha256" in err, err[-2000:]
 
 
 def test_a_live_optuna_export_of_a_multiprocess_run_is_written_by_process_0(tmp_path):

@@ -1207,3 +1207,22 @@ def test_a_functions_code_hash_sees_its_defaults_constants_and_numbers_it_reads_
     # the same function, written on another line and with other spacing, hashes alike
     assert hashed(lambda hp: optax.sgd(hp["learning_rate"])) == hashed(
         lambda  hp :  optax.sgd( hp["learning_rate"] ))  # noqa: E201, E202, E203, E271
+
+
+def test_a_grid_over_names_out_of_alphabetical_order_resumes_to_the_whole_run(data, tmp_path, monkeypatch):
+    """Stopped in its second round and resumed, a grid trains the points the whole run trains (its
+    restored state paired the digits of each point with the wrong axes)."""
+    from helpers import ctrl_c_at_chunk
+
+    space = vt.Space(momentum=vt.Choice([0.5, 0.9]), learning_rate=vt.Choice([1e-3, 1e-2, 0.1]))
+    args = (MODEL, space, data, vt.GridSearch(population=2))
+    whole = vt.tune(*args, **SMALL)
+    train_chunk = engine.train_chunk
+    ctrl_c_at_chunk(monkeypatch, 5)  # (three one-epoch chunks a round: the second round's second)
+    run_dir = str(tmp_path / "r")
+    with pytest.warns(UserWarning, match="interrupted: returning 1 finished round"):
+        vt.tune(*args, run_dir=run_dir, chunk_epochs=1, **SMALL)
+    monkeypatch.setattr(engine, "train_chunk", train_chunk)
+    resumed = vt.tune(*args, run_dir=run_dir, resume=True, chunk_epochs=1, **SMALL)
+    pd.testing.assert_frame_equal(resumed.members[["momentum", "learning_rate", "score"]],
+                                  whole.members[["momentum", "learning_rate", "score"]])

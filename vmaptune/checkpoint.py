@@ -175,6 +175,32 @@ def code_fingerprint(fn: Any) -> str:
     return f" code sha256 {digest.hexdigest()[:16]} values sha256 {contents.hexdigest()[:16]}"
 
 
+def model_fingerprint(model: Any) -> str:
+    """code_fingerprint of a model of yours, for telling processes apart (not a resume: the module's
+    source text is in run_spec): every function of its module class and the classes it derives
+    from outside flax (so a global it reads, `x * SCALE`, counts), its class attributes (a
+    dataclass field's default: `width: int = 8 if me == 0 else 16`), its factory, its loss and
+    metric. '' for vmaptune's own models."""
+    module = getattr(model, "module", None)
+    parts = []
+    if isinstance(module, type):
+        for klass in module.__mro__:
+            if klass.__module__.split(".")[0] in ("flax", "builtins", "vmaptune", "abc", "typing"):
+                continue
+            for name, value in sorted(vars(klass).items()):
+                fn = inspect.unwrap(getattr(value, "__func__", value)) if callable(value) else None
+                if inspect.isfunction(fn):
+                    parts.append(f"{klass.__name__}.{name}{code_fingerprint(fn)}")
+                elif not name.startswith("__") and (part := _contents(value)) is not None:
+                    parts.append(f"{klass.__name__}.{name}={part.hex()}")
+    elif callable(module):
+        parts.append(code_fingerprint(module))
+    parts += [code_fingerprint(getattr(model, name, None)) for name in ("loss", "metric")]
+    if not any(parts):
+        return ""
+    return f" code sha256 {hashlib.sha256(';'.join(parts).encode()).hexdigest()[:16]}"
+
+
 def _globals_loaded(code) -> set[str]:
     """The global names a code object (and the functions nested in it) loads as values."""
     names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}

@@ -393,6 +393,17 @@ def agree(value):
     return out.item() if np.ndim(out) == 0 and not isinstance(value, np.ndarray) else np.asarray(out)
 
 
+def agreed_time() -> float:
+    """Process 0's time.time() (to the millisecond) in every process: when a run started, which
+    names its default Optuna study, must not differ with the hosts' clocks (or a second's tick
+    between processes). Sent as whole seconds and milliseconds: int32s, as a float32 would round it."""
+    now = round(time.time(), 3)
+    if process_count() == 1:
+        return now
+    seconds, millis = (int(v) for v in agree(np.asarray([int(now), round((now - int(now)) * 1000)], np.int32)))
+    return seconds + millis / 1000
+
+
 @_exchange
 def smallest(value: float) -> float:
     """The smallest of every process's `value` (itself in one process)."""

@@ -39,6 +39,7 @@ import os
 import warnings
 from typing import Any
 
+import jax
 import numpy as np
 
 from vmaptune import distributed
@@ -132,8 +133,19 @@ def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, 
     study = distributed.in_process_0(
         lambda: _export(optuna, results, given, open_storage(given), study_name, overwrite, append, _fixes),
         "to_optuna failed in process 0, which writes the study of a multi-process run (its error says why).")
+    if distributed.is_primary():
+        return study
     name = study_name or _default_name(results)
-    return study if distributed.is_primary() else optuna.load_study(study_name=name, storage=open_storage(given))
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(given))
+    except KeyError:
+        study = None
+    if study is None or len(study.trials) != len(results.members):  # (another database, or a stale study there)
+        raise ValueError(f"to_optuna: process {jax.process_index()} does not find the study {name!r} that "
+                         f"process 0 wrote in {given!r}: in a multi-process run every process must reach one "
+                         f"storage (a database server, or a SQLite file on a file system they share). Or export "
+                         f"from process 0 alone: if vt.distributed.is_primary(): result.to_optuna(...).")
+    return study
 
 
 def _default_name(results: Results) -> str:

@@ -26,10 +26,10 @@ import numpy as np
 from vmaptune import __version__, interrupts, run_dir as run_dirs, streams
 from vmaptune.arguments import check_flag
 from vmaptune.cv_splits import resolve_cv
-from vmaptune.checkpoint import (Checkpoints, check_picklable, code_fingerprint, from_host, run_spec, to_host,
+from vmaptune.checkpoint import (Checkpoints, check_picklable, code_fingerprint, from_host, model_fingerprint, run_spec, to_host,
                                  without_addresses)
 from vmaptune.data import Dataset
-from vmaptune.distributed import (any_process, barrier, check_same_everywhere, given_num_processes, in_process_0,
+from vmaptune.distributed import (agreed_time, any_process, barrier, check_same_everywhere, given_num_processes, in_process_0,
                                   is_primary, process_count, smallest)
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
@@ -230,6 +230,7 @@ def _facts(model, space, data, strategy, settings, metric, optimizer, run_dir, r
     spec.update({"num_processes given": repr(given_num_processes()),
                  "metric": without_addresses(repr(metric)) + code_fingerprint(metric),
                  "optimizer": without_addresses(repr(optimizer)) + code_fingerprint(optimizer),
+                 "model code": without_addresses(repr(model)) + model_fingerprint(model),
                  "run_dir given": repr(run_dir is not None), "resume": repr(resume), "overwrite": repr(overwrite)})
     return spec
 
@@ -256,7 +257,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     if isinstance(strategy, Strategy):  # a budget left open (Hyperband()) takes tune's epochs
         strategy = strategy.for_epochs(settings.epochs)
     search = Search(model, space, data, strategy, settings, metric=metric, optimizer=optimizer)
-    history = History(space, search.describe(data))
+    history = History(space, {**search.describe(data), "started_at": agreed_time()})
     checkpoints = None if run_dir is None else Checkpoints(run_dir, run_spec(
         space=space, data=data, model=model, strategy=strategy, settings=search.spec_settings(), version=__version__),
         strategy=strategy)

@@ -237,7 +237,10 @@ class GridSearch(Strategy):
         if state.points is not None:
             index = state.points[index]
         digits = jnp.unravel_index(index, state.shape)
-        hp = {name: state.axes[name][d] for name, d in zip(state.axes, digits)}
+        # (shape is in the space's order; axes, a dict in a pytree, comes back from any tree map,
+        # a checkpoint's restore among them, with its names sorted)
+        names = [name for name in state.space.names if name in state.axes]
+        hp = {name: state.axes[name][d] for name, d in zip(names, digits)}
         return hp, state
 
     def tell(self, state: GridSearchState, hp: Mapping[str, jax.Array], scores) -> GridSearchState:
