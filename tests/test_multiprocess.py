@@ -492,3 +492,33 @@ def test_a_search_refits_in_every_process_and_a_network_fits_in_each_alone(tmp_p
     weights = np.concatenate([np.ravel(w) for w in jax.tree.leaves(one.best_estimator_.model_.params)])
     np.testing.assert_allclose(got[0]["weights"], weights, rtol=1e-4, atol=1e-5)
     assert got[0]["score"] == pytest.approx(one.score(X, y))
+
+
+UNSEEDED_STRATEGY = """
+import dataclasses
+import sys
+import jax.numpy as jnp
+import numpy as np
+import vmaptune as vt
+port, me, shared = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
+
+
+@dataclasses.dataclass(frozen=True)
+class Jittered(vt.RandomSearch):  # draws from numpy's own random state: another draw in each process
+    def ask(self, state, key):
+        hp, state = super().ask(state, key)
+        rates = np.random.default_rng(me).uniform(1e-3, 0.1, self.population)
+        return {**hp, "learning_rate": jnp.asarray(rates, jnp.float32)}, state
+
+
+vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1)), vt.load_dataset("iris"),
+        Jittered(population=4), epochs=1, progress=False)
+"""
+
+
+def test_a_strategy_drawing_other_values_in_each_process_is_named(tmp_path):
+    """JAX's own error said a numpy.ndarray passed to device_put differed, and dumped it."""
+    for code, _, err in launch_script(tmp_path, UNSEEDED_STRATEGY):
+        assert code != 0 and ("ValueError: the processes of this run computed different values for the population"
+                              in err) and "must draw only from the key it is given" in err, err[-2000:]

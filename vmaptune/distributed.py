@@ -585,7 +585,16 @@ def shard_population_map(fn, mesh: Mesh, in_specs, out_specs):
 def place(tree, mesh: Mesh | None, specs):
     """Puts a pytree where a program over `mesh` reads it, leaf by leaf as `specs` (a pytree of
     PartitionSpec like it, or one spec for every leaf) says; on one device without a mesh."""
-    return _per_leaf(lambda x, spec: _put(x, _sharding(mesh, spec)), tree, specs)
+    try:
+        return _per_leaf(lambda x, spec: _put(x, _sharding(mesh, spec)), tree, specs)
+    except AssertionError as err:  # (JAX compares a host value every process gives, and says only its type)
+        if "is not the same on each process" not in str(err):
+            raise
+        raise ValueError("the processes of this run computed different values for the population (JAX found a "
+                         "value placed on every process's devices not the same on each): a strategy, Decision or "
+                         "callback of yours must draw only from the key it is given (jax.random, or numpy seeded "
+                         "from it), never from numpy's or Python's own random state or the clock, so every process "
+                         "computes the same.") from None
 
 
 def placed_shapes(tree, mesh: Mesh | None, specs):
