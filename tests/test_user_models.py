@@ -460,6 +460,10 @@ def test_a_field_without_a_default_trains_once_the_space_names_it(images, tmp_pa
     with pytest.raises(TypeError, match=r"model.save\(.*\): the model cannot be pickled .* define it at the top level"):
         results.best_model().save(tmp_path / "model")
     assert not (tmp_path / "model").exists()
+    with pytest.raises(TypeError, match=r"results.save\(.*\) \(the refit model of row \d+\): the model cannot be "
+                                         r"pickled"):  # (the whole run's save: said before anything is written)
+        results.save(tmp_path / "run")
+    assert not (tmp_path / "run").exists()
     assert vt.build_program(vt.Linen(NeedsRate), space, images).model.mode == "train"
 
 

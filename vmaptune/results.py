@@ -244,7 +244,11 @@ class Results:
         path = os.fspath(path)
         if not distributed.is_primary():
             return path
+        from vmaptune.trained import pickled
+
         call = f"results.save({path!r})"
+        for row, model in self.models.items():  # (a model that cannot be saved: said before anything is written)
+            pickled(model.network, f"{call} (the refit model of row {row})")
         atomic.make_dir(path, call, f"{RESULTS_FILE}, members.csv and the refit models")
         here = os.path.realpath(path)
         if not overwrite and here not in self._saved_at and _holds_results(path):
