@@ -629,8 +629,9 @@ CASES = [
      ValueError, ["loss '<lambda>' returns int32 losses; training needs float losses that change with the model's "
                   "outputs", "score the 0/1 error as the metric (metric='accuracy'"]),
     ("loss-without-gradient", lambda t: tune(model=vt.MLP(loss=lambda o, y: (o.argmax(-1) != y).astype(jnp.float32))),
-     ValueError, ["loss '<lambda>' has a zero gradient with respect to the model's outputs (probed on 8 training "
-                  "rows): training would never change the weights", "built on argmax, comparisons"]),
+     ValueError, ["loss '<lambda>' has a zero gradient with respect to the model's outputs (probed on 24 training "
+                  "rows at zero and random outputs, with the space's lowest and highest values): training would "
+                  "never change the weights", "built on argmax, comparisons"]),
     ("tune-model-string", lambda t: tune(model="mlp"), TypeError,
      ["model must be a vt.MLP(), vt.Linen(YourModule) or vt.Nnx(YourModule)", "got 'mlp'"]),
     ("tune-space-dict", lambda t: tune({"learning_rate": 0.1}), TypeError, ["space must be a vt.Space", "got dict"]),
@@ -854,10 +855,41 @@ def test_true_false_keywords_beside_a_known_switch_or_named_otherwise_are_not_re
     build_program(vt.Linen(DropoutWithAnotherSwitch), SPACE, tiny(), batch_size=8)
     assert mode_keyword(DropoutWithAnotherSwitch.__call__) == "train"
 
-    def call(self, x, return_hidden: bool = False, eval_steps: int = 3):  # (no true/false switch-like name)
+    def call(self, x, return_hidden: bool = False, eval_steps: int = 3, pretrained: bool = True,
+             constrained: bool = False, use_retrieval: bool = False, return_eval_stats: bool = False,
+             infer_shape: bool = True):  # (a module's own options: no switch's whole name)
         return x
 
     assert mode_keyword(call) is None
+
+    def optional(self, x, is_train: bool | None = None):  # (a switch all the same)
+        return x
+
+    with pytest.raises(TypeError, match=r"takes is_train=None as its switch between training and evaluation"):
+        mode_keyword(optional)
+
+
+def pairwise_ranking(outputs, labels):  # (flat unless a batch holds two classes: a sorted data set's first rows do not)
+    score = outputs[:, 1] - outputs[:, 0]
+    apart = (labels[:, None] > labels[None, :]).astype(score.dtype)
+    return jnp.mean(apart * jax.nn.softplus(score[None, :] - score[:, None]), axis=1)
+
+
+def tukey(outputs, labels, hp):  # (flat at random outputs where its searched scale is at its smallest)
+    r = outputs[:, 1] - outputs[:, 0] - (2.0 * labels - 1.0)
+    c = hp["scale"]
+    return jnp.where(jnp.abs(r) < c, c ** 2 / 6 * (1 - (1 - (r / c) ** 2) ** 3), c ** 2 / 6)
+
+
+def test_losses_with_a_gradient_only_on_mixed_rows_or_wider_settings_are_not_refused():
+    """The gradient probe reads rows spread over the data (iris's first 50 rows are one class) and
+    the space's high ends too (Tukey's scale at 0.1 is flat at random outputs)."""
+    from vmaptune.program import build_program
+
+    sorted_rows = vt.Dataset.from_arrays(np.sort(X, axis=0), np.sort(Y), "classification", shuffle=False)
+    build_program(vt.MLP(hidden=1, units=4, loss=pairwise_ranking), SPACE, sorted_rows, batch_size=8)
+    build_program(vt.MLP(hidden=1, units=4, loss=tukey), SPACE.replace(scale=vt.Uniform(0.1, 3.0)), tiny(),
+                  batch_size=8)
 
 
 def test_the_catalogue_is_large_and_ids_are_distinct():

@@ -295,3 +295,68 @@ def test_processes_given_different_functions_of_one_name_are_told_apart(monkeypa
     assert code_fingerprint(_optimizer_reading_a_global) != before
     metric = vt.Metric("hits", "classification", lambda outputs, targets: (outputs.argmax(-1) == targets).mean())
     assert code_fingerprint(metric).startswith(" code sha256 ") and code_fingerprint("accuracy") == ""
+
+
+MODULE_SOURCE = """
+import flax.linen as nn
+
+CFG = {{"hidden": 8, "out_dir": {out_dir!r}}}  # (a config with each host's own paths)
+name = {name!r}  # (a log name of each host's: the module's self.name is no read of it)
+SCALE = {scale}
+
+
+class Net(nn.Module):
+    width: int = {width}
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.Dense(3)(nn.Dense(CFG["hidden"])(x * SCALE) + self.width)
+"""
+
+
+def _module(out_dir="/a", name="worker-0", scale=1.0, width=8):
+    namespace = {"__name__": "models"}
+    exec(compile(MODULE_SOURCE.format(out_dir=out_dir, name=name, scale=scale, width=width), "models.py", "exec"),
+         namespace)
+    return vt.Linen(namespace["Net"])
+
+
+def test_the_model_code_processes_compare_names_the_part_that_differs_and_only_that():
+    """Two processes running one script: a module reading a global that differs, or a field default
+    that differs, is a difference (the part named); a host's own log name or paths in a config the
+    module reads another key of are not (the same script was refused)."""
+    from vmaptune.checkpoint import model_fingerprint
+
+    same = model_fingerprint(_module())
+    assert same.startswith(" code Net.__call__ ") and ", Net.width " in same
+    assert model_fingerprint(_module(out_dir="/b", name="worker-1")) == same
+    scaled, wider = model_fingerprint(_module(scale=100.0)), model_fingerprint(_module(width=16))
+    assert scaled.split(", ")[0] != same.split(", ")[0] and scaled.split(", ")[1:] == same.split(", ")[1:]
+    assert wider.split(", ")[0] == same.split(", ")[0] and wider.split(", ")[1:] != same.split(", ")[1:]
+    assert model_fingerprint(vt.MLP()) == ""
+
+
+HASH_SEEDED = """
+import flax.linen as nn, jax.numpy as jnp, numpy as np
+import vmaptune as vt
+from vmaptune.checkpoint import model_fingerprint
+KINDS = {"relu", "gelu", "tanh", "silu", "elu"}
+TABLE = {"names": ["a", "b"], "kinds": KINDS}
+WEIGHTS = np.linspace(0, 1, 4)
+class Net(nn.Module):
+    act: str = "relu"
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = x + WEIGHTS.sum() + jnp.ones(4).sum() + len(TABLE["names"])
+        return nn.Dense(3)(x if self.act in KINDS else -x)
+print(model_fingerprint(vt.Linen(Net)))
+"""
+
+
+def test_the_model_code_is_the_same_under_another_hash_seed():
+    """Sets iterate in another order in each process (PYTHONHASHSEED): the globals a module loads
+    were read in that order, and two processes of one script differed."""
+    runs = [subprocess.run([sys.executable, "-c", HASH_SEEDED], env={**os.environ, "PYTHONHASHSEED": seed},
+                           capture_output=True, text=True, timeout=120) for seed in ("1", "777")]
+    assert runs[0].returncode == 0, runs[0].stderr[-2000:]
+    assert runs[0].stdout == runs[1].stdout and runs[0].stdout.startswith(" code Net.__call__ ")

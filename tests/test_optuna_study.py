@@ -441,10 +441,12 @@ def test_a_study_made_beforehand_in_the_other_direction_is_refused_not_filled(hy
     db = f"sqlite:///{tmp_path / 'runs.db'}"
     for name in ("appended", "live", "demo"):
         optuna.create_study(storage=db, study_name=name)  # direction: minimize
-    fix = r"Optuna cannot change a study's direction: create it with"
+    fix = r"Optuna cannot change a study's direction:"
     with pytest.raises(ValueError, match=rf"study_name='appended' in '{db}' is set to minimize, but higher is better "
                                          rf"for this run's accuracy: its best trial would be the worst member. {fix} "
-                                         r"optuna.create_study\(..., direction='maximize'\), pass overwrite=True"):
+                                         r"pass overwrite=True to replace it, or another study_name \(a study made "
+                                         r"beforehand must be made with optuna.create_study\(..., "
+                                         r"direction='maximize'\)\)"):
         result.to_optuna(db, "appended", append=True)
     export = vt.OptunaExport(db, "live")
     with pytest.warns(UserWarning, match="OptunaExport: the study 'live' .* not updated .* is set to minimize"):
@@ -453,7 +455,8 @@ def test_a_study_made_beforehand_in_the_other_direction_is_refused_not_filled(hy
     out = tmp_path / "demo"
     assert main(["demo", "--population", "4", "--epochs", "1", "--out", str(out), "--no-progress", "--optuna", db]) == 2
     assert re.search(rf"study 'demo' in '{re.escape(db)}' is set to minimize, but higher is better .* {fix} "
-                     r"direction='maximize', pass --study-name NAME", capsys.readouterr().err)
+                     r"pass --study-name NAME for another study, or --overwrite to replace it \(and start the run "
+                     r"anew\); a study made beforehand must be made with direction='maximize'", capsys.readouterr().err)
     assert not (out / "members.csv").exists()  # refused before anything trained
     for name in ("appended", "live", "demo"):
         assert optuna.load_study(study_name=name, storage=db).trials == []
@@ -464,6 +467,10 @@ def test_a_study_made_beforehand_in_the_other_direction_is_refused_not_filled(hy
     with pytest.raises(ValueError, match=r"is set to maximize, but lower is better for this run's mse"):
         errors.to_optuna(db, "mse", append=True)
     assert len(errors.to_optuna(db, "mse", overwrite=True).trials) == 2  # the fix it names
+    optuna.create_study(storage=db, study_name="two", directions=["maximize", "minimize"])
+    with pytest.raises(ValueError, match=r"study_name='two' in .* has 2 objectives \(maximize, minimize\), but this "
+                                         r"run gives each trial one value, its accuracy: pass overwrite=True"):
+        result.to_optuna(db, "two", append=True)
 
 
 def test_one_minus_values_are_the_decimals_the_table_shows():

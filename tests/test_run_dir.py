@@ -1221,8 +1221,11 @@ def test_a_grid_over_names_out_of_alphabetical_order_resumes_to_the_whole_run(da
     ctrl_c_at_chunk(monkeypatch, 5)  # (three one-epoch chunks a round: the second round's second)
     run_dir = str(tmp_path / "r")
     with pytest.warns(UserWarning, match="interrupted: returning 1 finished round"):
-        vt.tune(*args, run_dir=run_dir, chunk_epochs=1, **SMALL)
+        stopped = vt.tune(*args, run_dir=run_dir, chunk_epochs=1, **SMALL)
     monkeypatch.setattr(engine, "train_chunk", train_chunk)
     resumed = vt.tune(*args, run_dir=run_dir, resume=True, chunk_epochs=1, **SMALL)
     pd.testing.assert_frame_equal(resumed.members[["momentum", "learning_rate", "score"]],
                                   whole.members[["momentum", "learning_rate", "score"]])
+    # the run's start is its first call's (a default Optuna study name, the first trials' times), not the resume's
+    assert resumed.settings["started_at"] == stopped.settings["started_at"] < whole.settings["started_at"] + 60
+    assert resumed.to_optuna().study_name == stopped.to_optuna().study_name

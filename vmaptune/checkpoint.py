@@ -120,7 +120,7 @@ def source_fingerprint(model) -> str:
     return f" source sha256 {hashlib.sha256(source.encode()).hexdigest()[:16]}"
 
 
-def code_fingerprint(fn: Any) -> str:
+def code_fingerprint(fn: Any, *, loaded_only: bool = False) -> str:
     """' code sha256 <hex>' of a function of yours (an optimizer factory; a vt.Metric's fn): its
     compiled code (not its source text: a lambda's source is its whole line, which `resume=True`
     added to the call changes) and the values it reads from its globals and closure, so that
@@ -128,7 +128,9 @@ def code_fingerprint(fn: Any) -> str:
     are told apart; ' values sha256 <hex>' follows when it reads or binds arrays, lists or dicts
     (their contents). '' for anything else (a name such as 'accuracy', None). What the function
     calls elsewhere, and objects it reads, are not covered. fn may be what holds it: a vt.Metric (its fn, in target units
-    or not), a loss (per_example), your optimizer (factory); vmaptune's own functions give ''."""
+    or not), a loss (per_example), your optimizer (factory); vmaptune's own functions give ''.
+    loaded_only: the plain values of the globals it loads only, not of every name its code holds
+    (`self.name` is no read of a global `name`; a resume keeps the older, wider reading)."""
     bound = []  # (functools.partial's arguments)
     for _ in range(6):  # (a Metric -> _InTargetUnits -> your fn; a partial -> its function)
         if isinstance(fn, functools.partial):
@@ -149,7 +151,8 @@ def code_fingerprint(fn: Any) -> str:
     defaults = (getattr(fn, "__defaults__", None) or (), sorted((getattr(fn, "__kwdefaults__", None) or {}).items()))
     digest.update(repr([_plain_repr(v) for v in defaults[0]] + [(k, _plain_repr(v)) for k, v in defaults[1]]).encode())
     namespace = getattr(fn, "__globals__", {})
-    read = [(name, namespace[name]) for name in code.co_names if name in namespace]
+    names = sorted(_globals_loaded(code)) if loaded_only else code.co_names
+    read = [(name, namespace[name]) for name in names if name in namespace]
     for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
         try:
             read.append((name, cell.cell_contents))
@@ -163,7 +166,8 @@ def code_fingerprint(fn: Any) -> str:
     contents = hashlib.sha256()
     loaded = _globals_loaded(code)  # (not attribute names: `jnp.mean` is no read of a global array `mean`)
     held = [(name, value) for name, value in read if not _plain(value)
-            and (name in loaded or name in code.co_freevars)]
+            and (name in loaded or name in code.co_freevars)
+            and not (loaded_only and isinstance(value, dict))]  # (a config of each host's own paths, read for a key)
     held += [(f"bound{i}.{j}", v) for i, (args, _) in enumerate(bound) for j, v in enumerate(args)]
     held += [(f"bound{i}.{k}", v) for i, (_, keywords) in enumerate(bound) for k, v in keywords]
     held += [(f"defaults.{i}", v) for i, v in enumerate(defaults[0])] + [(f"defaults.{k}", v) for k, v in defaults[1]]
@@ -176,13 +180,14 @@ def code_fingerprint(fn: Any) -> str:
 
 
 def model_fingerprint(model: Any) -> str:
-    """code_fingerprint of a model of yours, for telling processes apart (not a resume: the module's
-    source text is in run_spec): every function of its module class and the classes it derives
-    from outside flax (so a global it reads, `x * SCALE`, counts), its class attributes (a
-    dataclass field's default: `width: int = 8 if me == 0 else 16`), its factory, its loss and
-    metric. '' for vmaptune's own models."""
+    """What a model of yours computes with, for telling processes apart (not a resume: the module's
+    source text is in run_spec): ' code <part> <hash>, ...' for every function of its module class
+    and the classes it derives from outside flax (a global it loads, `x * SCALE`, counts), its
+    class attributes (a dataclass field's default: `width: int = 8 if me == 0 else 16`), its
+    factory, its loss and metric, so that a refusal names the part that differs. '' for
+    vmaptune's own models."""
     module = getattr(model, "module", None)
-    parts = []
+    parts = {}
     if isinstance(module, type):
         for klass in module.__mro__:
             if klass.__module__.split(".")[0] in ("flax", "builtins", "vmaptune", "abc", "typing"):
@@ -190,15 +195,32 @@ def model_fingerprint(model: Any) -> str:
             for name, value in sorted(vars(klass).items()):
                 fn = inspect.unwrap(getattr(value, "__func__", value)) if callable(value) else None
                 if inspect.isfunction(fn):
-                    parts.append(f"{klass.__name__}.{name}{code_fingerprint(fn)}")
-                elif not name.startswith("__") and (part := _contents(value)) is not None:
-                    parts.append(f"{klass.__name__}.{name}={part.hex()}")
+                    if not (name in _DATACLASS_METHODS and fn.__code__.co_filename == "<string>"):  # (made by
+                        # dataclasses: the fields' defaults are below)
+                        parts[f"{klass.__name__}.{name}"] = code_fingerprint(fn, loaded_only=True)
+                elif not name.startswith("_") and name not in ("name", "parent", "scope"):  # (flax's own)
+                    parts[f"{klass.__name__}.{name}"] = _described(value)
     elif callable(module):
-        parts.append(code_fingerprint(module))
-    parts += [code_fingerprint(getattr(model, name, None)) for name in ("loss", "metric")]
-    if not any(parts):
-        return ""
-    return f" code sha256 {hashlib.sha256(';'.join(parts).encode()).hexdigest()[:16]}"
+        parts["factory"] = code_fingerprint(module, loaded_only=True)
+    parts.update({name: code_fingerprint(getattr(model, name, None), loaded_only=True) for name in ("loss", "metric")})
+    shown = [f"{part} {hashlib.sha256(text.encode()).hexdigest()[:8]}" for part, text in parts.items() if text]
+    return f" code {', '.join(shown)}" if shown else ""
+
+
+#: The methods dataclasses writes for a class (code of its own, not the user's).
+_DATACLASS_METHODS = frozenset({"__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__", "__lt__",
+                                "__le__", "__gt__", "__ge__", "__getstate__", "__setstate__", "__replace__"})
+
+
+def _described(value: Any) -> str:
+    """A class attribute as the same text in every process: its contents, a class's or function's
+    qualified name, else its repr without addresses."""
+    part = _contents(value)
+    if part is not None:
+        return part.hex()
+    if isinstance(value, type) or inspect.isroutine(value):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', type(value).__name__)}"
+    return without_addresses(repr(value))
 
 
 def _globals_loaded(code) -> set[str]:
@@ -218,6 +240,8 @@ def _contents(value: Any, depth: int = 0) -> bytes | None:
         return None
     if _plain(value) or isinstance(value, (set, frozenset)):
         return _plain_repr(value).encode()
+    if isinstance(value, jax.Array) and not value.is_fully_addressable:  # (over every process: not readable here)
+        return f"array{value.dtype}{value.shape} over processes".encode()
     if isinstance(value, (np.ndarray, np.generic, jax.Array)):  # (not any __array__: a dask or h5py array
         array = np.ascontiguousarray(np.asarray(value))            # would be read whole)
         if array.dtype == object:

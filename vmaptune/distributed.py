@@ -396,12 +396,13 @@ def agree(value):
 def agreed_time() -> float:
     """Process 0's time.time() (to the millisecond) in every process: when a run started, which
     names its default Optuna study, must not differ with the hosts' clocks (or a second's tick
-    between processes). Sent as whole seconds and milliseconds: int32s, as a float32 would round it."""
+    between processes). Sent as int32s (a float32 would round it): milliseconds in three 16-bit parts."""
     now = round(time.time(), 3)
     if process_count() == 1:
         return now
-    seconds, millis = (int(v) for v in agree(np.asarray([int(now), round((now - int(now)) * 1000)], np.int32)))
-    return seconds + millis / 1000
+    millis = round(now * 1000)
+    parts = agree(np.asarray([(millis >> shift) & 0xFFFF for shift in (32, 16, 0)], np.int32))
+    return ((int(parts[0]) << 32) + (int(parts[1]) << 16) + int(parts[2])) / 1000
 
 
 @_exchange

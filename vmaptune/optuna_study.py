@@ -72,8 +72,8 @@ PYTHON_FIXES = {
               "study_name",
     "other_run": "append only the run that made the study, or pass overwrite=True",
     "anew": "pass overwrite=True to export the run anew",
-    "direction": "create it with optuna.create_study(..., direction={direction!r}), pass overwrite=True to replace "
-                 "it, or another study_name",
+    "direction": "pass overwrite=True to replace it, or another study_name (a study made beforehand must be made "
+                 "with optuna.create_study(..., direction={direction!r}))",
 }
 CLI_FIXES = {
     "name": "study {name!r}",
@@ -81,8 +81,8 @@ CLI_FIXES = {
               "for another study",
     "other_run": "use --append only with the run that made the study, or pass --overwrite to replace it",
     "anew": "pass --overwrite to export the run anew",
-    "direction": "create it with direction={direction!r}, pass --overwrite to replace it, or --study-name NAME for "
-                 "another study",
+    "direction": "pass --overwrite to replace it, or --study-name NAME for another study (a study made beforehand "
+                 "must be made with direction={direction!r})",
 }
 #: `vmaptune run --optuna` (and demo): the run exports as it goes, and its --overwrite starts the run anew too.
 RUN_FIXES = {
@@ -91,8 +91,8 @@ RUN_FIXES = {
     "other_run": "pass --study-name NAME for a study of this run's own, or another --out (--overwrite replaces "
                  "that study and starts the run anew)",
     "anew": "export the run anew once it ends: vmaptune export RUN_DIR --optuna STORAGE --overwrite",
-    "direction": "create it with direction={direction!r}, pass --study-name NAME for another study, or --overwrite "
-                 "to replace it (and start the run anew)",
+    "direction": "pass --study-name NAME for another study, or --overwrite to replace it (and start the run anew); "
+                 "a study made beforehand must be made with direction={direction!r}",
 }
 
 
@@ -132,7 +132,8 @@ def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, 
     create, or delete and create, one study: every process but one failed)."""
     study = distributed.in_process_0(
         lambda: _export(optuna, results, given, open_storage(given), study_name, overwrite, append, _fixes),
-        "to_optuna failed in process 0, which writes the study of a multi-process run (its error says why).")
+        "to_optuna failed in process 0, which writes the study of a multi-process run (its error says why).",
+        ValueError)
     if distributed.is_primary():
         return study
     name = study_name or _default_name(results)
@@ -140,12 +141,30 @@ def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, 
         study = optuna.load_study(study_name=name, storage=open_storage(given))
     except KeyError:
         study = None
-    if study is None or len(study.trials) != len(results.members):  # (another database, or a stale study there)
-        raise ValueError(f"to_optuna: process {jax.process_index()} does not find the study {name!r} that "
-                         f"process 0 wrote in {given!r}: in a multi-process run every process must reach one "
-                         f"storage (a database server, or a SQLite file on a file system they share). Or export "
-                         f"from process 0 alone: if vt.distributed.is_primary(): result.to_optuna(...).")
+    if study is None or not _holds_export_of(optuna, study, results):  # (another database, a stale study there)
+        raise ValueError(f"to_optuna: process {jax.process_index()} does not find in {given!r} the study {name!r} "
+                         f"that process 0 wrote (none of that name, or one holding other trials): in a "
+                         f"multi-process run every process must reach one storage (a database server, or a SQLite "
+                         f"file on a file system they share). Or export from process 0 alone: if "
+                         f"vt.distributed.is_primary(): result.to_optuna(...).")
     return study
+
+
+def _holds_export_of(optuna, study, results: Results) -> bool:
+    """Whether `study`'s trials are `results`' members (round, member, and a finished one's value):
+    what process 0 exported, not a study another database holds under that name."""
+    trials = study.get_trials(deepcopy=False)
+    if len(trials) != len(results.members):
+        return False
+    complete = optuna.trial.TrialState.COMPLETE
+    rows = results.members[["round", "member", "score"]].itertuples(index=False)
+    for trial, (round_, member, score) in zip(trials, rows):
+        if (trial.user_attrs.get("round"), trial.user_attrs.get("member")) != (int(round_), int(member)):
+            return False
+        if trial.state == complete and not math.isclose(trial.value, results.metric_sign * float(score),
+                                                        rel_tol=1e-6, abs_tol=1e-12):
+            return False
+    return True
 
 
 def _default_name(results: Results) -> str:
@@ -171,9 +190,10 @@ def _export(optuna, results: Results, given, storage, study_name, overwrite: boo
         raise ValueError(f"{_fixes['name'].format(name=name)} is already in {given!r}: {_fixes['exists']}.") from None
     held = study.get_trials(deepcopy=False)
     where = f"{_fixes['name'].format(name=name)} in {given!r}"
+    if held:  # (another run's study is said as such, whatever its direction)
+        _check_same_run(study, _run_settings(results), where, _fixes)
     _check_direction(study, metric, sign, where, _fixes)
     if held:
-        _check_same_run(study, _run_settings(results), where, _fixes)
         _append(optuna, study, held, results, sign, started, where, _fixes)
     else:
         with warnings.catch_warnings():  # (set_metric_names is marked experimental: not the user's concern)
@@ -313,12 +333,14 @@ def _check_direction(study, metric: str, sign: float, where: str, fixes: dict) -
     best trial would be the worst member. Optuna cannot change a study's direction."""
     wanted = "maximize" if sign > 0 else "minimize"
     directions = [d.name.lower() for d in study.directions]
+    fix = fixes["direction"].format(direction=wanted)
+    if len(directions) != 1:
+        raise ValueError(f"{where} has {len(directions)} objectives ({', '.join(directions)}), but this run gives "
+                         f"each trial one value, its {metric}: {fix}.")
     if directions != [wanted]:
-        held = directions[0] if len(directions) == 1 else f"directions {directions}"
         better = "higher" if sign > 0 else "lower"
-        raise ValueError(f"{where} is set to {held}, but {better} is better for this run's {metric}: its best trial "
-                         f"would be the worst member. Optuna cannot change a study's direction: "
-                         f"{fixes['direction'].format(direction=wanted)}.")
+        raise ValueError(f"{where} is set to {directions[0]}, but {better} is better for this run's {metric}: its "
+                         f"best trial would be the worst member. Optuna cannot change a study's direction: {fix}.")
 
 
 def _check_same_run(study, settings: dict, where: str, fixes: dict) -> None:

@@ -367,7 +367,7 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
     if per_example.shape != (2,):
         raise ValueError(f"loss {loss.name!r} returns shape {per_example.shape} for a batch of 2; it must return one "
                          f"loss per example, shape (2,) (the engine takes the mean over each member's own rows).")
-    check_loss_trains(loss, data, hp, per_example.dtype)
+    check_loss_trains(loss, space, data, per_example.dtype)
 
 
 #: The fix for a loss the weights cannot learn from (check_loss_trains).
@@ -376,27 +376,35 @@ _NO_GRADIENT_FIX = ("A loss built on argmax, comparisons or integer casts (a 0/1
                     "(metric='accuracy', or a vt.Metric of yours).")
 
 
-def check_loss_trains(loss: Loss, data: Dataset, hp: Mapping[str, Any], dtype: Any) -> None:
+def check_loss_trains(loss: Loss, space: Space, data: Dataset, dtype: Any) -> None:
     """A loss of yours must give the weights a gradient: one returning integers, or built on argmax
     or comparisons, has none, and every member would keep its initial weights and be ranked on
-    them (status ok, no error). Probed on up to 8 training rows' targets, at zero outputs and at
-    random ones (a hinge flat at one of them is not flat at both); the built-in losses are not."""
+    them (status ok, no error). Probed where a working loss has one somewhere: on 32 training rows
+    spread over the data (not its first rows, of one class where the data is sorted), at zero
+    outputs and random ones of two scales (a hinge flat at one is not flat at all), with the
+    space's low ends and its high ends (a robust loss's scale at its smallest). The built-in
+    losses are not probed."""
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"loss {loss.name!r} returns {jnp.dtype(dtype).name} losses; training needs float losses "
                          f"that change with the model's outputs. {_NO_GRADIENT_FIX}")
     if loss.per_example in BUILT_IN_LOSSES:
         return
-    rows = min(8, data.n_train)
-    targets = jnp.asarray(np.asarray(data.y_train[:rows]))
-    probes = (jnp.zeros((rows, data.n_outputs)), jax.random.normal(jax.random.key(0), (rows, data.n_outputs)))
-    try:
-        grads = [jax.grad(lambda out: jnp.mean(loss.per_row(out, targets, hp)))(out) for out in probes]
-    except Exception:  # (the training step's own trace reports a loss that fails there)
-        return
-    if not any(np.any(np.asarray(g) != 0) for g in grads):
-        raise ValueError(f"loss {loss.name!r} has a zero gradient with respect to the model's outputs (probed on "
-                         f"{rows} training rows): training would never change the weights, and every member would "
-                         f"be ranked on its initial ones. {_NO_GRADIENT_FIX}")
+    rows = np.unique(np.linspace(0, data.n_train - 1, min(32, data.n_train)).astype(int))
+    targets = jnp.asarray(np.asarray(data.y_train)[rows])
+    shape = (len(rows), data.n_outputs)
+    noise = jax.random.normal(jax.random.key(0), shape)
+    for hp in (one_member(space), one_member(space, end=-1)):
+        for out in (jnp.zeros(shape), noise, 3.0 * noise):
+            try:
+                grad = jax.grad(lambda o: jnp.mean(loss.per_row(o, targets, hp)))(out)
+            except Exception:  # (the training step's own trace reports a loss that fails)
+                return
+            if np.any(np.asarray(grad) != 0):
+                return
+    raise ValueError(f"loss {loss.name!r} has a zero gradient with respect to the model's outputs (probed on "
+                     f"{len(rows)} training rows at zero and random outputs, with the space's lowest and highest "
+                     f"values): training would never change the weights, and every member would be ranked on its "
+                     f"initial ones. {_NO_GRADIENT_FIX}")
 
 
 def check_token_ids(built: BuiltModel, space: Space, data: Dataset) -> None:
@@ -426,12 +434,14 @@ def check_token_ids(built: BuiltModel, space: Space, data: Dataset) -> None:
                          f"embedding num_embeddings > {int(ids.max())} (or map ids it never saw to an 'unknown' id).")
 
 
-def one_member(space: Space) -> dict[str, np.ndarray]:
+def one_member(space: Space, end: int = 0) -> dict[str, np.ndarray]:
     """One valid member's numeric hyperparameters (scalars, on the host): each range's low end,
-    each choice's first option. The checks and the memory plan trace the model with it; made on
-    the host because a sample would compile a program of its own (a first search pays it)."""
+    each choice's first option (end=-1: the high ends and last options). The checks and the
+    memory plan trace the model with it; made on the host because a sample would compile a
+    program of its own (a first search pays it)."""
     try:
-        encoded = {name: np.asarray([dist.encode(dist.options[0] if hasattr(dist, "options") else dist.low)],
+        encoded = {name: np.asarray([dist.encode(dist.options[end] if hasattr(dist, "options") else
+                                                 (dist.low, dist.high)[end])],
                                     np.dtype(dist.dtype)) for name, dist in space.items()}
     except (AttributeError, ValueError):  # a distribution of your own: one sampled member
         encoded = space.sample(jax.random.key(0), 1)

@@ -205,7 +205,9 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
                         f"e.g. vt.OptunaExport('sqlite:///runs.db', 'my-search'), or None.")
     if process_count() > 1:  # every process must run this same search (before anything compiles)
         check_same_everywhere(_facts(model, space, data, strategy, settings, metric, optimizer, run_dir, resume,
-                                     overwrite), fix="Start every process with the same arguments and data.")
+                                     overwrite), fix="Start every process with the same arguments, data and code (a 'model code' "
+                                                   "part differs where a function reads a global, or a field's "
+                                                   "default is, another value in each process).")
     claim = None
     if run_dir is not None:
         run_dir, claim = _prepare_everywhere(run_dir, resume, overwrite)
@@ -282,7 +284,11 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     saver = _Saver(checkpoints, history)
     # a finished run resumed (to search on, or refit more) keeps the refit it has: its models are
     # carried into every save, which would otherwise drop them
-    refit_before = _saved_refit(run_dir) if restored is not None else None
+    saved = _saved_results(run_dir) if restored is not None else None
+    refit_before = _saved_refit(saved, run_dir) if saved is not None else None
+    if saved is not None and saved.settings.get("started_at") is not None:
+        # (the run's own start, not this call's: its default Optuna study's name, its first trials' times)
+        history.settings["started_at"] = saved.settings["started_at"]
     outside = sys.exc_info()[1]  # (vt.tune called in a caller's `except`: that error is not this run's)
     try:
         with Progress(strategy, space, settings.epochs, search.program.metric, progress and is_primary()) as bar:
@@ -552,12 +558,16 @@ def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:
         raise
 
 
-def _saved_refit(run_dir: str) -> Results | None:
-    """The results saved in run_dir when they hold a refit (test scores and trained models), else None."""
+def _saved_results(run_dir: str) -> Results | None:
+    """The results saved in run_dir (None: none yet, or not readable)."""
     try:
-        saved = load_results(run_dir)
+        return load_results(run_dir)
     except (OSError, ValueError, KeyError):
         return None
+
+
+def _saved_refit(saved: Results, run_dir: str) -> Results | None:
+    """`saved` (run_dir's results) when they hold a refit (test scores and trained models), else None."""
     if "test_score" not in saved.members:
         return None
     for row in list(saved.models):  # (read now: a refit model that cannot be read is refit again, not a dead end)

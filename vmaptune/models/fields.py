@@ -17,6 +17,7 @@ import inspect
 import math
 import numbers
 import os
+import re
 import typing
 from typing import Any, Callable, Mapping
 
@@ -42,9 +43,11 @@ MODE_KEYWORDS = {"train": lambda train: train, "training": lambda train: train,
                  "is_training": lambda train: train, "deterministic": lambda train: not train}
 
 
-#: Words that mark a true/false __call__ keyword as a training switch (is_train, train_mode, eval_mode,
-#: inference): one vmaptune does not know is refused (mode_keyword).
-MODE_LIKE = ("train", "determin", "eval", "infer")
+#: Names of a true/false __call__ keyword that switches training mode (is_train, train_mode, eval_mode,
+#: in_training, inference): one vmaptune does not know is refused (mode_keyword). Whole names only:
+#: pretrained, constrained, use_retrieval or return_eval_stats are a module's own options.
+MODE_LIKE = re.compile(r"(is_|in_|use_|do_)?(train|training|eval|evaluation|evaluating|inference|test|testing)"
+                       r"(_mode|_phase|_time)?")
 
 
 #: Field.default of a dataclass field whose default comes from a default_factory (not required).
@@ -466,17 +469,26 @@ def mode_keyword(call: Callable) -> str | None:
     known = next((k for k in MODE_KEYWORDS if k in params), None)
     if known is None:
         for name, param in params.items():
-            switch = param.annotation in (bool, "bool") or isinstance(param.default, bool)
-            if switch and any(word in name.lower() for word in MODE_LIKE):
+            if MODE_LIKE.fullmatch(name) and _true_or_false(param):
                 owner = getattr(call, "__qualname__", "the module's __call__")
                 shown = f"{name}: bool" if param.default is inspect.Parameter.empty else f"{name}={param.default!r}"
-                raise TypeError(f"{owner} takes {shown} as its switch between training and "
-                                f"evaluation, a name vmaptune does not know: it passes train=True in the training "
-                                f"step and train=False to evaluate (or training=, is_training=, deterministic=), "
-                                f"so {name} would keep its default in every step (dropout never dropping, BatchNorm "
-                                f"never updating). Rename it to train (or training, is_training; deterministic for "
-                                f"its inverse).")
+                raise TypeError(f"{owner} takes {shown} as its switch between training and evaluation, a name "
+                                f"vmaptune does not know: it passes train=True in the training step and train=False "
+                                f"to evaluate (or training=, is_training=, deterministic=), so {name} would keep its "
+                                f"default in every step (dropout never dropping, BatchNorm never updating). Rename it "
+                                f"to train (or training, is_training; deterministic for its inverse).")
     return known
+
+
+def _true_or_false(param: inspect.Parameter) -> bool:
+    """A parameter taking True / False: a bool default (numpy's too), or annotated bool, Optional[bool],
+    bool | None (as a type or as text)."""
+    if isinstance(param.default, (bool, np.bool_)):
+        return True
+    annotation = param.annotation
+    if isinstance(annotation, str):
+        return annotation.replace(" ", "") in ("bool", "Optional[bool]", "bool|None", "None|bool", "typing.Optional[bool]")
+    return annotation is bool or bool in typing.get_args(annotation)
 
 
 def is_number(value: Any) -> bool:
