@@ -480,5 +480,18 @@ def test_one_minus_values_are_the_decimals_the_table_shows():
 
     dist = vt.OneMinusLogUniform(0.5, 0.99)
     values = _optuna_values(dist, optuna.distributions.FloatDistribution(0.01, 0.5, log=True),
-                            np.float32([0.96423376, 0.99, 0.5, 0.9]))
-    assert values == [0.03576624, 0.01, 0.5, 0.1]
+                            np.float32([0.96423376, 0.99, 0.5, 0.9, 0.4]))
+    assert values == [0.03576624, 0.01, 0.5, 0.1, 0.6]  # (0.4: set outside the space by a strategy of yours)
+    rates = _optuna_values(vt.LogUniform(1e-3, 0.1), optuna.distributions.FloatDistribution(1e-3, 0.1, log=True),
+                           np.float32([0.05, 0.4]))
+    assert rates == [0.05, 0.4]
+
+
+def test_one_minus_bounds_are_the_decimals_given():
+    """OneMinusLogUniform(0.9, 0.99999)'s one_minus_ bounds were float64's 1 - 0.99999,
+    9.99999999995449e-06, shown so in the dashboard."""
+    from vmaptune.optuna_study import _as_given
+
+    dist = vt.OneMinusLogUniform(0.9, 0.99999)
+    given = _as_given(optuna.distributions.FloatDistribution(1.0 - 0.99999, 1.0 - 0.9, log=True), dist)
+    assert (given.low, given.high, given.log) == (1e-05, 0.1, True)

@@ -536,7 +536,7 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
     # every member's values as trained, and distributions holding them all (the whole table's, so
     # an append's new trials get a fresh export's distributions)
     values = {n: _optuna_values(space[n], dist, results.hp[n]) for n, (_, dist) in params.items()}
-    distributions = {oname: _holding(_as_given(dist), values[n]) for n, (oname, dist) in params.items()}
+    distributions = {oname: _holding(_as_given(dist, space[n]), values[n]) for n, (oname, dist) in params.items()}
     epochs = int(settings.get("epochs") or 0)
     every = int(settings.get("evaluate_every") or 1)
     curve = results.curves.get("val_score")
@@ -612,7 +612,14 @@ def _optuna_values(dist, optuna_dist, encoded) -> list:
                 value = min(max(_one_minus(dist.decode(np.float32(x))), optuna_dist.low), optuna_dist.high)
             out.append(_decimal(value) if as_given else value)
         else:
-            v = int(x) if dist.kind == "int" else 1.0 - x if isinstance(dist, OneMinusLogUniform) else x
+            one_minus = isinstance(dist, OneMinusLogUniform)
+            if dist.kind == "int":
+                v = int(x)
+            elif as_given:  # (the shortest decimal, as in the space: 0.4 set outside it, not 0.4000000059604645)
+                given = dist.decode(np.float32(x))
+                v = _one_minus(given) if one_minus else _decimal(given)
+            else:
+                v = 1.0 - x if one_minus else x
             out.append(v if not optuna_dist.log or v >= (1 if dist.kind == "int" else np.finfo(float).tiny) else None)
     return out
 
@@ -641,13 +648,16 @@ def _decimal(value: float) -> float:
     return float(f"{value:.15g}")
 
 
-def _as_given(optuna_dist):
-    """A float distribution with its bounds at 15 significant digits (OneMinusLogUniform(0.5, 0.99)'s
-    one_minus_ from 0.01, not 0.010000000000000009), as the values it holds are."""
+def _as_given(optuna_dist, dist=None):
+    """A float distribution with its bounds as given: at 15 significant digits, and a
+    OneMinusLogUniform's one_minus_ bounds worked in decimal (OneMinusLogUniform(0.9, 0.99999)'s
+    from 1e-05, not float64's 9.99999999995449e-06), as the values it holds are."""
     if not isinstance(optuna_dist, _import_optuna().distributions.FloatDistribution):
         return optuna_dist
-    return type(optuna_dist)(_decimal(optuna_dist.low), _decimal(optuna_dist.high), log=optuna_dist.log,
-                             step=optuna_dist.step)
+    low, high = optuna_dist.low, optuna_dist.high
+    if isinstance(dist, OneMinusLogUniform):
+        low, high = _one_minus(dist.high), _one_minus(dist.low)
+    return type(optuna_dist)(_decimal(low), _decimal(high), log=optuna_dist.log, step=optuna_dist.step)
 
 
 def _holding(optuna_dist, values: list):
