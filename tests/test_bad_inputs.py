@@ -630,7 +630,8 @@ CASES = [
                   "outputs", "score the 0/1 error as the metric (metric='accuracy'"]),
     ("loss-without-gradient", lambda t: tune(model=vt.MLP(loss=lambda o, y: (o.argmax(-1) != y).astype(jnp.float32))),
      ValueError, ["loss '<lambda>' has a zero gradient with respect to the model's outputs (probed on 24 training "
-                  "rows at zero and random outputs, with the space's lowest and highest values): training would "
+                  "rows at zero and random outputs, with the space's low ends and its high ends, a Choice's first "
+                  "and last options): training would "
                   "never change the weights", "built on argmax, comparisons"]),
     ("tune-model-string", lambda t: tune(model="mlp"), TypeError,
      ["model must be a vt.MLP(), vt.Linen(YourModule) or vt.Nnx(YourModule)", "got 'mlp'"]),
@@ -865,8 +866,15 @@ def test_true_false_keywords_beside_a_known_switch_or_named_otherwise_are_not_re
     def optional(self, x, is_train: bool | None = None):  # (a switch all the same)
         return x
 
-    with pytest.raises(TypeError, match=r"takes is_train=None as its switch between training and evaluation"):
-        mode_keyword(optional)
+    def camel(self, x, isTraining: "Union[bool, None]" = None):  # noqa: F821, N803 (text: `from __future__ ...`)
+        return x
+
+    def phase(self, x, phase_train=jnp.bool_(False)):
+        return x
+
+    for call, shown in ((optional, "is_train=None"), (camel, "isTraining=None"), (phase, "phase_train=Array")):
+        with pytest.raises(TypeError, match=rf"takes {shown}.* as its switch between training and evaluation"):
+            mode_keyword(call)
 
 
 def pairwise_ranking(outputs, labels):  # (flat unless a batch holds two classes: a sorted data set's first rows do not)

@@ -360,3 +360,45 @@ def test_the_model_code_is_the_same_under_another_hash_seed():
                            capture_output=True, text=True, timeout=120) for seed in ("1", "777")]
     assert runs[0].returncode == 0, runs[0].stderr[-2000:]
     assert runs[0].stdout == runs[1].stdout and runs[0].stdout.startswith(" code Net.__call__ ")
+
+
+def test_the_model_code_leaves_out_what_each_process_holds_of_its_own():
+    """A class attribute read as its repr differed between processes running one script: a logger's
+    level, a set's order, a path. Such objects are left out; functions, partials, enums, dtypes and
+    jax.random.key values are compared."""
+    import enum
+    import functools
+    import logging
+    import pathlib
+    import threading
+
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    from vmaptune.checkpoint import model_fingerprint
+
+    class Colour(enum.Enum):
+        RED = 1
+        BLUE = 2
+
+    def net(level, colour, slope, key):
+        class Net(nn.Module):
+            log = logging.getLogger(f"net-{level}")
+            lock = threading.Lock()
+            folder = pathlib.Path(f"/scratch/host{level}")
+            act = functools.partial(nn.leaky_relu, negative_slope=slope)
+            tint = colour
+            dtype = jnp.float32
+            seed = key
+
+            @nn.compact
+            def __call__(self, x, train: bool = False):
+                return nn.Dense(3)(self.act(x))
+        return vt.Linen(Net)
+
+    key = jax.random.key(0)
+    same = model_fingerprint(net(0, Colour.RED, 0.1, key))
+    assert model_fingerprint(net(1, Colour.RED, 0.1, key)) == same  # (the logger, lock and path left out)
+    assert "Net.log" not in same and "Net.lock" not in same and "Net.act " in same and "Net.tint " in same
+    for other in (net(0, Colour.BLUE, 0.1, key), net(0, Colour.RED, 0.2, key), net(0, Colour.RED, 0.1, jax.random.key(1))):
+        assert model_fingerprint(other) != same

@@ -1015,11 +1015,14 @@ def test_a_run_stopped_at_once_in_its_first_round_resumes_though_it_has_no_check
     ctrl_c_at_chunk(monkeypatch, 2)
     run_dir = str(tmp_path / "r")
     with pytest.warns(UserWarning, match="interrupted: returning 0 finished round"):
-        vt.tune(*args, run_dir=run_dir, chunk_epochs=1, **SMALL)
+        stopped = vt.tune(*args, run_dir=run_dir, chunk_epochs=1, **SMALL)
     assert not os.path.isdir(os.path.join(run_dir, "checkpoints")) or not os.listdir(os.path.join(run_dir, "checkpoints"))
     monkeypatch.setattr(engine, "train_chunk", train_chunk)
-    pd.testing.assert_frame_equal(vt.tune(*args, run_dir=run_dir, resume=True, chunk_epochs=1, **SMALL).members,
-                                  whole.members)
+    resumed = vt.tune(*args, run_dir=run_dir, resume=True, chunk_epochs=1, **SMALL)
+    pd.testing.assert_frame_equal(resumed.members, whole.members)
+    # the run's start is its first call's: the default Optuna study of the interrupted export is the one an
+    # append finishes (its RUNNING trials were left for ever, and a second study made)
+    assert resumed.settings["started_at"] == stopped.settings["started_at"]
 
 
 def test_a_checkpoint_that_cannot_close_inside_a_callers_except_still_raises(data, tmp_path, monkeypatch):

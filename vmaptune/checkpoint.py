@@ -24,6 +24,7 @@ from __future__ import annotations
 import copyreg
 import dataclasses
 import dis
+import enum
 import functools
 import hashlib
 import inspect
@@ -142,7 +143,7 @@ def code_fingerprint(fn: Any, *, loaded_only: bool = False) -> str:
             break
         fn = inner
     code = getattr(fn, "__code__", None)
-    if code is None or getattr(fn, "__module__", "").split(".")[0] == "vmaptune":
+    if code is None or (getattr(fn, "__module__", None) or "").split(".")[0] == "vmaptune":
         return ""
     digest = hashlib.sha256()
     _digest_code(digest, code)
@@ -181,29 +182,35 @@ def code_fingerprint(fn: Any, *, loaded_only: bool = False) -> str:
 
 def model_fingerprint(model: Any) -> str:
     """What a model of yours computes with, for telling processes apart (not a resume: the module's
-    source text is in run_spec): ' code <part> <hash>, ...' for every function of its module class
-    and the classes it derives from outside flax (a global it loads, `x * SCALE`, counts), its
-    class attributes (a dataclass field's default: `width: int = 8 if me == 0 else 16`), its
-    factory, its loss and metric, so that a refusal names the part that differs. '' for
-    vmaptune's own models."""
+    source text is in run_spec): ' code <part> <value or hash>, ...' for every function of its
+    module class and the classes it derives from outside flax (a global it loads, `x * SCALE`,
+    counts), its class attributes (a field's default: `width: int = 8 if me == 0 else 16`; the
+    function of a default_factory), its factory, its loss and metric, so that a refusal names the
+    part that differs. Objects whose contents cannot be read alike in every process (a logger, a
+    lock, a path) are left out. '' for vmaptune's own models."""
     module = getattr(model, "module", None)
     parts = {}
     if isinstance(module, type):
         for klass in module.__mro__:
-            if klass.__module__.split(".")[0] in ("flax", "builtins", "vmaptune", "abc", "typing"):
+            if (klass.__module__ or "").split(".")[0] in ("flax", "builtins", "vmaptune", "abc", "typing"):
                 continue
             for name, value in sorted(vars(klass).items()):
-                fn = inspect.unwrap(getattr(value, "__func__", value)) if callable(value) else None
-                if inspect.isfunction(fn):
-                    if not (name in _DATACLASS_METHODS and fn.__code__.co_filename == "<string>"):  # (made by
+                # (flax wraps a callable class attribute, a partial too, as a method of the module)
+                value = inspect.unwrap(getattr(value, "__func__", value)) if callable(value) else value
+                if inspect.isfunction(value):
+                    if not (name in _DATACLASS_METHODS and value.__code__.co_filename == "<string>"):  # (made by
                         # dataclasses: the fields' defaults are below)
-                        parts[f"{klass.__name__}.{name}"] = code_fingerprint(fn, loaded_only=True)
+                        parts[f"{klass.__name__}.{name}"] = code_fingerprint(value, loaded_only=True)
                 elif not name.startswith("_") and name not in ("name", "parent", "scope"):  # (flax's own)
                     parts[f"{klass.__name__}.{name}"] = _described(value)
+            for field in getattr(klass, "__dataclass_fields__", {}).values():
+                if callable(field.default_factory) and field.name in vars(klass).get("__annotations__", {}):
+                    parts[f"{klass.__name__}.{field.name} factory"] = _described(field.default_factory)
     elif callable(module):
         parts["factory"] = code_fingerprint(module, loaded_only=True)
     parts.update({name: code_fingerprint(getattr(model, name, None), loaded_only=True) for name in ("loss", "metric")})
-    shown = [f"{part} {hashlib.sha256(text.encode()).hexdigest()[:8]}" for part, text in parts.items() if text]
+    shown = [f"{part} {text if len(text) <= 24 else hashlib.sha256(text.encode()).hexdigest()[:8]}"
+             for part, text in parts.items() if text]
     return f" code {', '.join(shown)}" if shown else ""
 
 
@@ -213,14 +220,22 @@ _DATACLASS_METHODS = frozenset({"__init__", "__repr__", "__eq__", "__hash__", "_
 
 
 def _described(value: Any) -> str:
-    """A class attribute as the same text in every process: its contents, a class's or function's
-    qualified name, else its repr without addresses."""
+    """A class attribute as the same text in every process ('' where there is none): a plain
+    value's repr, an array's or container's contents, a function's code (a lambda or a factory's
+    closure too), a class's or routine's qualified name, an Enum member's name."""
+    if _plain(value):
+        return _plain_repr(value)
+    if isinstance(value, functools.partial):  # (partial(nn.leaky_relu, negative_slope=0.1))
+        bound = [_plain_repr(a) for a in value.args] + [f"{k}={_plain_repr(v)}" for k, v in sorted(value.keywords.items())]
+        return f"partial({_described(value.func)}, {', '.join(bound)})"
+    if inspect.isfunction(value):
+        return code_fingerprint(value, loaded_only=True) or f"{value.__module__}.{value.__qualname__}"
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__qualname__}.{value.name}"
+    if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):  # (nn.relu, a jit)
+        return f"{getattr(value, '__module__', None) or ''}.{value.__qualname__}"
     part = _contents(value)
-    if part is not None:
-        return part.hex()
-    if isinstance(value, type) or inspect.isroutine(value):
-        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', type(value).__name__)}"
-    return without_addresses(repr(value))
+    return "" if part is None else hashlib.sha256(part).hexdigest()
 
 
 def _globals_loaded(code) -> set[str]:
@@ -242,6 +257,8 @@ def _contents(value: Any, depth: int = 0) -> bytes | None:
         return _plain_repr(value).encode()
     if isinstance(value, jax.Array) and not value.is_fully_addressable:  # (over every process: not readable here)
         return f"array{value.dtype}{value.shape} over processes".encode()
+    if isinstance(value, jax.Array) and jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):  # (jax.random.key)
+        value = jax.random.key_data(value)
     if isinstance(value, (np.ndarray, np.generic, jax.Array)):  # (not any __array__: a dask or h5py array
         array = np.ascontiguousarray(np.asarray(value))            # would be read whole)
         if array.dtype == object:

@@ -134,18 +134,21 @@ def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, 
         lambda: _export(optuna, results, given, open_storage(given), study_name, overwrite, append, _fixes),
         "to_optuna failed in process 0, which writes the study of a multi-process run (its error says why).",
         ValueError)
-    if distributed.is_primary():
-        return study
     name = study_name or _default_name(results)
-    try:
-        study = optuna.load_study(study_name=name, storage=open_storage(given))
-    except KeyError:
-        study = None
-    if study is None or not _holds_export_of(optuna, study, results):  # (another database, a stale study there)
-        raise ValueError(f"to_optuna: process {jax.process_index()} does not find in {given!r} the study {name!r} "
-                         f"that process 0 wrote (none of that name, or one holding other trials): in a "
-                         f"multi-process run every process must reach one storage (a database server, or a SQLite "
-                         f"file on a file system they share). Or export from process 0 alone: if "
+    found = True
+    if not distributed.is_primary():
+        try:
+            study = optuna.load_study(study_name=name, storage=open_storage(given))
+        except KeyError:
+            study = None
+        found = study is not None and _holds_export_of(optuna, study, results)  # (another database, a stale study)
+    # every process meets here once the others have read the study: process 0's next export (an
+    # overwrite deletes the study) must not start while another process still reads this one
+    if distributed.any_process(not found):
+        who = f"process {jax.process_index()}" if not found else "another process"
+        raise ValueError(f"to_optuna: {who} does not find in {given!r} the study {name!r} that process 0 wrote (none of that name, or one holding "
+                         f"other trials): in a multi-process run every process must reach one storage (a database "
+                         f"server, or a SQLite file on a file system they share). Or export from process 0 alone: if "
                          f"vt.distributed.is_primary(): result.to_optuna(...).")
     return study
 
@@ -161,8 +164,8 @@ def _holds_export_of(optuna, study, results: Results) -> bool:
     for trial, (round_, member, score) in zip(trials, rows):
         if (trial.user_attrs.get("round"), trial.user_attrs.get("member")) != (int(round_), int(member)):
             return False
-        if trial.state == complete and not math.isclose(trial.value, results.metric_sign * float(score),
-                                                        rel_tol=1e-6, abs_tol=1e-12):
+        if trial.state == complete and (trial.value is None or not math.isclose(
+                trial.value, results.metric_sign * float(score), rel_tol=1e-6, abs_tol=1e-12)):
             return False
     return True
 

@@ -284,8 +284,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     saver = _Saver(checkpoints, history)
     # a finished run resumed (to search on, or refit more) keeps the refit it has: its models are
     # carried into every save, which would otherwise drop them
-    saved = _saved_results(run_dir) if restored is not None else None
-    refit_before = _saved_refit(saved, run_dir) if saved is not None else None
+    saved = _saved_results(run_dir) if resume and run_dir is not None else None
+    refit_before = _saved_refit(saved, run_dir) if saved is not None and restored is not None else None
     if saved is not None and saved.settings.get("started_at") is not None:
         # (the run's own start, not this call's: its default Optuna study's name, its first trials' times)
         history.settings["started_at"] = saved.settings["started_at"]

@@ -43,11 +43,14 @@ MODE_KEYWORDS = {"train": lambda train: train, "training": lambda train: train,
                  "is_training": lambda train: train, "deterministic": lambda train: not train}
 
 
-#: Names of a true/false __call__ keyword that switches training mode (is_train, train_mode, eval_mode,
-#: in_training, inference): one vmaptune does not know is refused (mode_keyword). Whole names only:
-#: pretrained, constrained, use_retrieval or return_eval_stats are a module's own options.
-MODE_LIKE = re.compile(r"(is_|in_|use_|do_)?(train|training|eval|evaluation|evaluating|inference|test|testing)"
-                       r"(_mode|_phase|_time)?")
+#: The words of a true/false __call__ keyword that switches training mode: one switch word and
+#: only words around it (is_train, train_mode, phase_train, isTraining, eval_only, during_training,
+#: is_deterministic). One vmaptune does not pass is refused (mode_keyword); pretrained, constrained,
+#: use_retrieval, return_eval_stats or test_time_augment are a module's own options.
+SWITCH_WORDS = frozenset({"train", "training", "eval", "evaluate", "evaluation", "evaluating", "inference", "test",
+                          "testing", "validation", "validating", "deterministic"})
+AROUND_SWITCH = frozenset({"is", "in", "use", "do", "during", "phase", "mode", "flag", "only", "time", "run", "set",
+                           "on", "for", "at"})
 
 
 #: Field.default of a dataclass field whose default comes from a default_factory (not required).
@@ -468,8 +471,12 @@ def mode_keyword(call: Callable) -> str | None:
         return None
     known = next((k for k in MODE_KEYWORDS if k in params), None)
     if known is None:
+        try:  # (annotations written as text, `from __future__ import annotations`: read as types)
+            params = inspect.signature(call, eval_str=True).parameters
+        except Exception:  # noqa: BLE001 (a name the annotation uses that is not importable here: the text)
+            pass
         for name, param in params.items():
-            if MODE_LIKE.fullmatch(name) and _true_or_false(param):
+            if _names_a_switch(name) and _true_or_false(param):
                 owner = getattr(call, "__qualname__", "the module's __call__")
                 shown = f"{name}: bool" if param.default is inspect.Parameter.empty else f"{name}={param.default!r}"
                 raise TypeError(f"{owner} takes {shown} as its switch between training and evaluation, a name "
@@ -480,14 +487,24 @@ def mode_keyword(call: Callable) -> str | None:
     return known
 
 
+def _names_a_switch(name: str) -> bool:
+    """Whether a keyword's name is a training switch's (SWITCH_WORDS): snake_case or camelCase words,
+    any case, one switch word and the rest AROUND_SWITCH."""
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().strip("_").split("_")
+    return any(w in SWITCH_WORDS for w in words) and all(w in SWITCH_WORDS or w in AROUND_SWITCH for w in words)
+
+
 def _true_or_false(param: inspect.Parameter) -> bool:
-    """A parameter taking True / False: a bool default (numpy's too), or annotated bool, Optional[bool],
-    bool | None (as a type or as text)."""
-    if isinstance(param.default, (bool, np.bool_)):
+    """A parameter taking True / False: a bool default (numpy's or JAX's too), or annotated bool,
+    Optional[bool], bool | None (a type, or text that did not resolve)."""
+    default = param.default
+    if isinstance(default, (bool, np.bool_)) or (getattr(default, "dtype", None) == np.bool_
+                                                 and getattr(default, "shape", None) == ()):
         return True
     annotation = param.annotation
     if isinstance(annotation, str):
-        return annotation.replace(" ", "") in ("bool", "Optional[bool]", "bool|None", "None|bool", "typing.Optional[bool]")
+        text = annotation.replace(" ", "").replace("typing.", "")
+        return text in ("bool", "Optional[bool]", "bool|None", "None|bool", "Union[bool,None]", "Union[None,bool]")
     return annotation is bool or bool in typing.get_args(annotation)
 
 
