@@ -291,8 +291,9 @@ def _loss_reading_names(loss: Loss, space: Space, data: Dataset) -> Loss:
         raise ValueError(str(err.args[0]) if err.args else str(err)) from None
     except TracedInPython:
         raise
-    except Exception:  # (its other failures: check_outputs says them, with the model's real outputs)
-        return loss
+    except Exception:  # (its other failures: check_outputs says them, with the model's real outputs; meanwhile
+        # it may read any name, so that "space has 'delta', which nothing reads" does not come first)
+        return dataclasses.replace(loss, names=tuple(space.names))
 
 
 def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, metric: Metric | None = None,
@@ -316,6 +317,13 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
         out, (_, state, _, _) = shapes
     except USED_AS_PYTHON_VALUE as err:
         traced = sorted(n for n in space.names if n in built.hyperparameters() and n not in built.structural_names())
+        if not traced:  # (no searched value of the module's is traced: the mode keyword is, under a transform)
+            raise ValueError(f"{built.name()} uses a traced value as a Python value (in an `if`, `not`, int(), numpy; "
+                             f"{type(err).__name__}), and it reads no traced hyperparameter: likely its mode keyword "
+                             f"(train=True / False), which a lifted transform such as nn.remat or nn.jit traces. "
+                             f"Apply the transform to the layers inside your module, not to the module vmaptune "
+                             f"calls (it passes train by keyword, which nn.remat cannot mark static), or keep the "
+                             f"switch in jnp.") from err
         raise ValueError(f"the model uses a per-member hyperparameter as a Python value (in an `if`, int(), numpy, a "
                          f"shape; {type(err).__name__}); the traced ones are {traced}. Make such a field structural "
                          f"(annotate it int, or static=(...)), or keep it in jnp. flax's nn.Dropout does this (it "
