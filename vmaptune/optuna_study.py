@@ -137,19 +137,20 @@ def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, 
     name = study_name or _default_name(results)
     found = True
     if not distributed.is_primary():
-        try:
+        try:  # (any failure here is said below, in every process: one raising alone would leave the others
+            # waiting at the meeting below)
             study = optuna.load_study(study_name=name, storage=open_storage(given))
-        except KeyError:
-            study = None
-        found = study is not None and _holds_export_of(optuna, study, results)  # (another database, a stale study)
+            found = _holds_export_of(optuna, study, results)  # (another database, a stale study there)
+        except Exception:  # noqa: BLE001 (KeyError: none of that name; a storage that does not open)
+            found = False
     # every process meets here once the others have read the study: process 0's next export (an
     # overwrite deletes the study) must not start while another process still reads this one
     if distributed.any_process(not found):
         who = f"process {jax.process_index()}" if not found else "another process"
-        raise ValueError(f"to_optuna: {who} does not find in {given!r} the study {name!r} that process 0 wrote (none of that name, or one holding "
-                         f"other trials): in a multi-process run every process must reach one storage (a database "
-                         f"server, or a SQLite file on a file system they share). Or export from process 0 alone: if "
-                         f"vt.distributed.is_primary(): result.to_optuna(...).")
+        raise ValueError(f"to_optuna: {who} does not find in {given!r} the study {name!r} that process 0 wrote "
+                         f"(none of that name, or one holding other trials): in a multi-process run every process "
+                         f"must reach one storage (a database server, or a SQLite file on a file system they share). "
+                         f"Or export from process 0 alone: if vt.distributed.is_primary(): result.to_optuna(...).")
     return study
 
 
