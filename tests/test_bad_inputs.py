@@ -627,11 +627,17 @@ CASES = [
      ["loss='hinge' is unknown", "'cross_entropy'"]),
     ("linen-remat-traces-the-mode", lambda t: tune(model=vt.Linen(nn.remat(DropoutWithAnotherSwitch))), ValueError,
      ["vt.Linen(CheckpointDropoutWithAnotherSwitch) uses a traced value as a Python value", "it reads no traced "
-      "hyperparameter: likely its mode keyword", "Apply the transform to the layers inside your module"]),
+      "hyperparameter", "every argument is traced, its mode keyword too", "apply the transform to the layers inside "
+      "your module instead"]),
     ("loss-reading-hp-that-fails", lambda t: tune(SPACE.replace(delta=vt.LogUniform(0.1, 1.0)), model=vt.MLP(
         loss=lambda o, y, hp: optax.huber_loss(o, jax.nn.one_hot(y, 2), hp["delta"]).mean(-1))), ValueError,
-     ["loss '<lambda>' fails on outputs (2, 2) and targets (2,) (huber_loss() takes from 1 to 2 positional arguments "
-      "but 3 were given)"]),
+     ["loss '<lambda>' fails on outputs (2, 2) and targets (2,) (TypeError: huber_loss() takes from 1 to 2 positional "
+      "arguments but 3 were given)"]),
+    ("loss-walking-hp-with-a-misspelt-space-name", lambda t: tune(
+        SPACE.replace(w=vt.Uniform(0.5, 2.0), learnig_rate=vt.LogUniform(1e-3, 1e-1)),
+        model=vt.MLP(loss=lambda o, y, hp: jax.tree.map(lambda v: v * 1.0, hp)["w"] * optax.softmax_cross_entropy(
+            o, jax.nn.one_hot(y, 2)))), ValueError,
+     ["space has 'learnig_rate', which the model and optimizer do not read. Did you mean 'learning_rate'?"]),
     ("loss-of-integers", lambda t: tune(model=vt.MLP(loss=lambda o, y: (o.argmax(-1) != y).astype(jnp.int32))),
      ValueError, ["loss '<lambda>' returns int32 losses; training needs float losses that change with the model's "
                   "outputs", "score the 0/1 error as the metric (metric='accuracy'"]),

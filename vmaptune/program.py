@@ -285,15 +285,35 @@ def _loss_reading_names(loss: Loss, space: Space, data: Dataset) -> Loss:
     hp = {n: jax.ShapeDtypeStruct(np.shape(v), np.asarray(v).dtype) for n, v in one_member(space).items()}
     out = jax.ShapeDtypeStruct((2, data.n_outputs), jnp.float32)
     y = jax.ShapeDtypeStruct((2,) + tuple(data.y_train.shape[1:]), data.y_train.dtype)
-    try:
-        return loss.reading_names(hp, out, y)
+    try:  # (the names it asks for: a name the space lacks, or one read in Python, is said with its fix)
+        read = loss.reading_names(hp, out, y)
     except KeyError as err:
         raise ValueError(str(err.args[0]) if err.args else str(err)) from None
     except TracedInPython:
         raise
-    except Exception:  # (its other failures: check_outputs says them, with the model's real outputs; meanwhile
-        # it may read any name, so that "space has 'delta', which nothing reads" does not come first)
-        return dataclasses.replace(loss, names=tuple(space.names))
+    except Exception:  # noqa: BLE001 (jnp.asarray of the reading dict, ...: the program's names below)
+        read = None
+    try:  # the names its program computes with: a loss that walks hp (jax.tree.map(f, hp)) asks for them all
+        return dataclasses.replace(loss, names=_names_in_program(loss, hp, out, y))
+    except Exception as err:
+        if read is not None:
+            return read
+        # (its own error, now: "space has 'delta', which nothing reads" came first)
+        raise ValueError(f"loss {loss.name!r} fails on outputs {out.shape} and targets {y.shape} "
+                         f"({type(err).__name__}: {err}).") from err
+
+
+def _names_in_program(loss: Loss, hp: dict, out, y) -> tuple[str, ...]:
+    """The names of hp (name -> ShapeDtypeStruct) whose values the loss's traced program uses."""
+    names = sorted(hp)  # (a dict's leaves, in jax's order)
+    closed = jax.make_jaxpr(lambda o, t, *values: loss.per_row(o, t, dict(zip(names, values))))(
+        out, y, *(hp[n] for n in names))
+    jaxpr = closed.jaxpr
+    live = {v for v in jaxpr.outvars if not isinstance(v, jax.extend.core.Literal)}
+    for eqn in reversed(jaxpr.eqns):  # (what the losses depend on: `v * 1.0` for every value, unused, is not)
+        if any(v in live for v in eqn.outvars):
+            live |= {v for v in eqn.invars if not isinstance(v, jax.extend.core.Literal)}
+    return tuple(n for n, var in zip(names, jaxpr.invars[2:]) if var in live)
 
 
 def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, metric: Metric | None = None,
@@ -317,17 +337,18 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
         out, (_, state, _, _) = shapes
     except USED_AS_PYTHON_VALUE as err:
         traced = sorted(n for n in space.names if n in built.hyperparameters() and n not in built.structural_names())
-        if not traced:  # (no searched value of the module's is traced: the mode keyword is, under a transform)
+        transform = ("Under a lifted transform of the whole module (nn.remat, nn.jit) every argument is traced, "
+                     "its mode keyword too (vmaptune passes train by keyword, which nn.remat cannot mark static): "
+                     "apply the transform to the layers inside your module instead.")
+        if not traced:  # (no searched value of the module's is traced: its input is, or its mode keyword)
             raise ValueError(f"{built.name()} uses a traced value as a Python value (in an `if`, `not`, int(), numpy; "
-                             f"{type(err).__name__}), and it reads no traced hyperparameter: likely its mode keyword "
-                             f"(train=True / False), which a lifted transform such as nn.remat or nn.jit traces. "
-                             f"Apply the transform to the layers inside your module, not to the module vmaptune "
-                             f"calls (it passes train by keyword, which nn.remat cannot mark static), or keep the "
-                             f"switch in jnp.") from err
+                             f"{type(err).__name__}), and it reads no traced hyperparameter: keep what it computes "
+                             f"from its input in jnp (jnp.where, not `if x.sum() > 0`). {transform}") from err
         raise ValueError(f"the model uses a per-member hyperparameter as a Python value (in an `if`, int(), numpy, a "
                          f"shape; {type(err).__name__}); the traced ones are {traced}. Make such a field structural "
                          f"(annotate it int, or static=(...)), or keep it in jnp. flax's nn.Dropout does this (it "
-                         f"tests `rate == 0`): use vt.nn.Dropout (vt.nn.NnxDropout) for a searched rate.") from err
+                         f"tests `rate == 0`): use vt.nn.Dropout (vt.nn.NnxDropout) for a searched rate. "
+                         f"{transform}") from err
     except flax_errors.ModifyScopeVariableError as err:  # BatchNorm updating statistics in a call not told it trains
         raise ValueError(f"the model updates a variable when evaluated ({err}) A linen module with BatchNorm must take "
                          f"`train: bool` in __call__ and use nn.BatchNorm(use_running_average=not train): vmaptune "

@@ -18,6 +18,7 @@ import math
 import numbers
 import os
 import re
+import types
 import typing
 from typing import Any, Callable, Mapping
 
@@ -505,7 +506,11 @@ def _true_or_false(param: inspect.Parameter) -> bool:
     if isinstance(annotation, str):
         text = annotation.replace(" ", "").replace("typing.", "")
         return text in ("bool", "Optional[bool]", "bool|None", "None|bool", "Union[bool,None]", "Union[None,bool]")
-    return annotation is bool or bool in typing.get_args(annotation)
+    if annotation is bool:
+        return True
+    args = typing.get_args(annotation)  # (Optional[bool], bool | None; not Callable[[int], bool] or dict[str, bool])
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and bool in args and \
+        all(a in (bool, type(None)) for a in args)
 
 
 def is_number(value: Any) -> bool:
