@@ -402,3 +402,32 @@ def test_the_model_code_leaves_out_what_each_process_holds_of_its_own():
     assert "Net.log" not in same and "Net.lock" not in same and "Net.act " in same and "Net.tint " in same
     for other in (net(0, Colour.BLUE, 0.1, key), net(0, Colour.RED, 0.2, key), net(0, Colour.RED, 0.1, jax.random.key(1))):
         assert model_fingerprint(other) != same
+
+
+def test_the_model_code_compares_a_config_dataclass_default_by_its_fields():
+    """A frozen dataclass default (a config of the module's) was left out with the objects a
+    process holds of its own: Cfg(scale=1) in one process and Cfg(scale=100) in the other trained
+    one mixed population."""
+    import dataclasses
+    import logging
+
+    import flax.linen as nn
+
+    from vmaptune.checkpoint import model_fingerprint
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        scale: float
+        log: logging.Logger = logging.getLogger("cfg")  # (left out: its text is each process's own)
+
+    def net(scale):
+        class Net(nn.Module):
+            cfg: Cfg = Cfg(scale)
+            dtype: np.dtype = np.dtype("float32")
+
+            @nn.compact
+            def __call__(self, x, train: bool = False):
+                return nn.Dense(3)(x * self.cfg.scale)
+        return vt.Linen(Net)
+
+    assert model_fingerprint(net(1.0)) == model_fingerprint(net(1.0)) != model_fingerprint(net(100.0))

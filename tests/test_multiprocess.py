@@ -303,8 +303,9 @@ port, me, shared = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if me == 1:  # (a host whose clock is 5 s ahead)
     time.time = lambda now=time.time: now() + 5.0
 vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
+live = lambda so_far: so_far.to_optuna(f"sqlite:///{shared}/live.db", "live", append=True)  # noqa: E731
 result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1)), vt.load_dataset("iris"),
-                 vt.RandomSearch(population=4), epochs=2, refit=1, progress=False)
+                 vt.RandomSearch(population=2, rounds=2), epochs=2, refit=1, progress=False, on_round=live)
 study = result.to_optuna(f"sqlite:///{shared}/runs.db")  # (every process calls it; the default name from the start)
 result.best_model().save(f"{shared}/model")
 vt.distributed.barrier("saved")
@@ -348,6 +349,9 @@ def test_writes_after_a_search_called_in_every_process_are_made_once(tmp_path):
     out = launch_script(tmp_path, AFTER_THE_SEARCH)
     succeeded(out)
     lines = [stdout.strip().splitlines()[-3:] for _, stdout, _ in out]
+    # (on_round runs in process 0 alone: an export there waited for the others, which never came)
+    optuna = pytest.importorskip("optuna")
+    assert len(optuna.load_study(study_name="live", storage=f"sqlite:///{tmp_path}/live.db").trials) == 4
     # one start time (process 0's) names one default study, whatever the hosts' clocks say
     assert lines[0][1:] == lines[1][1:] and lines[0][2].startswith("trials 4 model ["), lines
     assert lines[0][1].startswith("started ") and "study vmaptune iris " in lines[0][1], lines
@@ -358,7 +362,8 @@ def test_writes_after_a_search_called_in_every_process_are_made_once(tmp_path):
                            "study 'own' that process 0 wrote (none of that name, or one holding other trials): in a "
                            "multi-process run every process must reach one storage (a database server, or a SQLite "
                            "file on a file system they share). Or export from process 0 alone: if "
-                           "vt.distributed.is_primary(): result.to_optuna(...)."), lines
+                           "vt.distributed.is_primary(): with vt.distributed.this_process_alone(): "
+                           "result.to_optuna(...)."), lines
 
 
 DIFFERENT_MODULES = """

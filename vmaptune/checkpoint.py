@@ -232,6 +232,11 @@ def _described(value: Any) -> str:
         return code_fingerprint(value, loaded_only=True) or f"{value.__module__}.{value.__qualname__}"
     if isinstance(value, enum.Enum):
         return f"{type(value).__qualname__}.{value.name}"
+    if isinstance(value, np.dtype):
+        return f"dtype {value}"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # (a config's fields, each as above)
+        fields = ", ".join(f"{f.name}={_described(getattr(value, f.name, None))}" for f in dataclasses.fields(value))
+        return f"{type(value).__qualname__}({fields})"
     if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):  # (nn.relu, a jit)
         return f"{getattr(value, '__module__', None) or ''}.{value.__qualname__}"
     part = _contents(value)

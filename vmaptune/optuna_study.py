@@ -109,7 +109,8 @@ def to_optuna(results: Results, storage: Any = None, study_name: str | None = No
       RUNNING trials of members that were interrupted and have finished since; its trials must be
       this run's first members.
     In a multi-process run, a database storage is written by process 0 alone (every process holds
-    the same results); the others get the study once it is written."""
+    the same results); the others get the study once it is written, so every process calls it (in
+    process 0 alone: within vt.distributed.this_process_alone())."""
     optuna = _import_optuna()
     if not isinstance(results, Results):
         raise TypeError(f"to_optuna takes the Results of vt.tune or vt.load_results, got {type(results).__name__}.")
@@ -130,11 +131,12 @@ def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, 
     """A multi-process run's export to a shared storage: process 0 opens it and writes the study, and
     the others open it once written (all of them raced to create the database's tables, and to
     create, or delete and create, one study: every process but one failed)."""
+    # (one name in every process: a run without a start time is named from process 0's clock)
+    name = study_name or _default_name(results, distributed.agreed_time())
     study = distributed.in_process_0(
-        lambda: _export(optuna, results, given, open_storage(given), study_name, overwrite, append, _fixes),
+        lambda: _export(optuna, results, given, open_storage(given), name, overwrite, append, _fixes),
         "to_optuna failed in process 0, which writes the study of a multi-process run (its error says why).",
         ValueError)
-    name = study_name or _default_name(results)
     found = True
     if not distributed.is_primary():
         try:  # (any failure here is said below, in every process: one raising alone would leave the others
@@ -150,7 +152,8 @@ def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, 
         raise ValueError(f"to_optuna: {who} does not find in {given!r} the study {name!r} that process 0 wrote "
                          f"(none of that name, or one holding other trials): in a multi-process run every process "
                          f"must reach one storage (a database server, or a SQLite file on a file system they share). "
-                         f"Or export from process 0 alone: if vt.distributed.is_primary(): result.to_optuna(...).")
+                         f"Or export from process 0 alone: if vt.distributed.is_primary(): with "
+                         f"vt.distributed.this_process_alone(): result.to_optuna(...).")
     return study
 
 
@@ -171,9 +174,10 @@ def _holds_export_of(optuna, study, results: Results) -> bool:
     return True
 
 
-def _default_name(results: Results) -> str:
-    started = _time(results.settings.get("started_at"))
-    return f"vmaptune {results.settings.get('dataset', 'run')} {(started or datetime.datetime.now()):%Y-%m-%d %H:%M:%S}"
+def _default_name(results: Results, now: float | None = None) -> str:
+    """'vmaptune <dataset> <start time>' (a run without one: `now`, else this process's clock)."""
+    started = _time(results.settings.get("started_at")) or _time(now) or datetime.datetime.now()
+    return f"vmaptune {results.settings.get('dataset', 'run')} {started:%Y-%m-%d %H:%M:%S}"
 
 
 def _export(optuna, results: Results, given, storage, study_name, overwrite: bool, append: bool, _fixes: dict):

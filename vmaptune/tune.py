@@ -30,7 +30,7 @@ from vmaptune.checkpoint import (Checkpoints, check_picklable, code_fingerprint,
                                  without_addresses)
 from vmaptune.data import Dataset
 from vmaptune.distributed import (agreed_time, any_process, barrier, check_same_everywhere, given_num_processes, in_process_0,
-                                  is_primary, process_count, smallest)
+                                  is_primary, process_count, smallest, this_process_alone)
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
@@ -546,7 +546,8 @@ def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:
     """The user's callback; its error ends the search (a broken callback is a bug to see), saying
     what was kept."""
     try:
-        on_round(so_far)
+        with this_process_alone():  # (it runs in process 0 alone: what it calls, to_optuna say, waits for no other)
+            on_round(so_far)
     except Exception as err:
         name = getattr(on_round, "__name__", type(on_round).__name__)
         held = _carry_results(err, so_far, "The results so far")  # (nothing trained is lost to a broken callback)
