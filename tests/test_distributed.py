@@ -400,7 +400,8 @@ def test_the_model_code_leaves_out_what_each_process_holds_of_its_own():
     same = model_fingerprint(net(0, Colour.RED, 0.1, key))
     assert model_fingerprint(net(1, Colour.RED, 0.1, key)) == same  # (the logger, lock and path left out)
     assert "Net.log" not in same and "Net.lock" not in same and "Net.act " in same and "Net.tint " in same
-    for other in (net(0, Colour.BLUE, 0.1, key), net(0, Colour.RED, 0.2, key), net(0, Colour.RED, 0.1, jax.random.key(1))):
+    others = (net(0, Colour.BLUE, 0.1, key), net(0, Colour.RED, 0.2, key), net(0, Colour.RED, 0.1, jax.random.key(1)))
+    for other in others:
         assert model_fingerprint(other) != same
 
 

@@ -226,7 +226,8 @@ def _described(value: Any) -> str:
     if _plain(value):
         return _plain_repr(value)
     if isinstance(value, functools.partial):  # (partial(nn.leaky_relu, negative_slope=0.1))
-        bound = [_plain_repr(a) for a in value.args] + [f"{k}={_plain_repr(v)}" for k, v in sorted(value.keywords.items())]
+        bound = [_plain_repr(a) for a in value.args]
+        bound += [f"{k}={_plain_repr(v)}" for k, v in sorted(value.keywords.items())]
         return f"partial({_described(value.func)}, {', '.join(bound)})"
     if inspect.isfunction(value):
         return code_fingerprint(value, loaded_only=True) or f"{value.__module__}.{value.__qualname__}"

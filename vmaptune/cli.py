@@ -530,8 +530,9 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
 def _check_study(storage: str, study: str, out: str, resume: bool, overwrite: bool, metric=None) -> None:
     """Before anything trains: a study of that name holding another run's trials (two runs whose
     --out folders share a name, runs/a/exp and runs/b/exp) is refused, since no export of this
-    run could update it; so is one set to the other direction than `metric`'s (a vt.Metric). With --overwrite it is deleted now, as the run directory is replaced: a
-    run stopped before its first export then resumes into no study, not into the other run's."""
+    run could update it; so is one set to the other direction than `metric`'s (a vt.Metric). With
+    --overwrite it is deleted now, as the run directory is replaced: a run stopped before its first
+    export then resumes into no study, not into the other run's."""
     import vmaptune as vt
     from vmaptune.optuna_study import RUN_FIXES, check_study, delete_study
 

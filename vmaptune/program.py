@@ -432,8 +432,8 @@ def check_loss_trains(loss: Loss, space: Space, data: Dataset, dtype: Any) -> No
                 return
     raise ValueError(f"loss {loss.name!r} has a zero gradient with respect to the model's outputs (probed on "
                      f"{len(rows)} training rows at zero and random outputs, with the space's low ends and its high "
-                     f"ends, a Choice's first and last options): training would never change the weights, and every member would be ranked on its "
-                     f"initial ones. {_NO_GRADIENT_FIX}")
+                     f"ends, a Choice's first and last options): training would never change the weights, and "
+                     f"every member would be ranked on its initial ones. {_NO_GRADIENT_FIX}")
 
 
 def check_token_ids(built: BuiltModel, space: Space, data: Dataset) -> None:

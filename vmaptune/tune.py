@@ -26,11 +26,11 @@ import numpy as np
 from vmaptune import __version__, interrupts, run_dir as run_dirs, streams
 from vmaptune.arguments import check_flag
 from vmaptune.cv_splits import resolve_cv
-from vmaptune.checkpoint import (Checkpoints, check_picklable, code_fingerprint, from_host, model_fingerprint, run_spec, to_host,
-                                 without_addresses)
+from vmaptune.checkpoint import (Checkpoints, check_picklable, code_fingerprint, from_host, model_fingerprint,
+                                 run_spec, to_host, without_addresses)
 from vmaptune.data import Dataset
-from vmaptune.distributed import (agreed_time, any_process, barrier, check_same_everywhere, given_num_processes, in_process_0,
-                                  is_primary, process_count, smallest, this_process_alone)
+from vmaptune.distributed import (agreed_time, any_process, barrier, check_same_everywhere, given_num_processes,
+                                  in_process_0, is_primary, process_count, smallest, this_process_alone)
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
@@ -204,10 +204,10 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
         raise TypeError(f"on_round={on_round!r}: give a function results -> None (called after each round), "
                         f"e.g. vt.OptunaExport('sqlite:///runs.db', 'my-search'), or None.")
     if process_count() > 1:  # every process must run this same search (before anything compiles)
-        check_same_everywhere(_facts(model, space, data, strategy, settings, metric, optimizer, run_dir, resume,
-                                     overwrite), fix="Start every process with the same arguments, data and code (a 'model code' "
-                                                   "part differs where a function reads a global, or a field's "
-                                                   "default is, another value in each process).")
+        facts = _facts(model, space, data, strategy, settings, metric, optimizer, run_dir, resume, overwrite)
+        check_same_everywhere(facts, fix="Start every process with the same arguments, data and code (a 'model code' "
+                                         "part differs where a function reads a global, or a field's default is, "
+                                         "another value in each process).")
     claim = None
     if run_dir is not None:
         run_dir, claim = _prepare_everywhere(run_dir, resume, overwrite)
