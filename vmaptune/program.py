@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -421,11 +422,12 @@ def check_loss_trains(loss: Loss, space: Space, data: Dataset, dtype: Any) -> No
     rows = np.unique(np.linspace(0, data.n_train - 1, min(32, data.n_train)).astype(int))
     targets = jnp.asarray(np.asarray(data.y_train)[rows])
     shape = (len(rows), data.n_outputs)
-    noise = jax.random.normal(jax.random.key(0), shape)
+    noise = np.random.default_rng(0).standard_normal(shape).astype(np.float32)  # (on the host: no program)
+    gradient = _loss_gradient(loss)
     for hp in (one_member(space), one_member(space, end=-1)):
-        for out in (jnp.zeros(shape), noise, 3.0 * noise):
+        for out in (np.zeros(shape, np.float32), noise, 3.0 * noise):
             try:
-                grad = jax.grad(lambda o: jnp.mean(loss.per_row(o, targets, hp)))(out)
+                grad = gradient(out, targets, hp)
             except Exception:  # (the training step's own trace reports a loss that fails)
                 return
             if np.any(np.asarray(grad) != 0):
@@ -434,6 +436,14 @@ def check_loss_trains(loss: Loss, space: Space, data: Dataset, dtype: Any) -> No
                      f"{len(rows)} training rows at zero and random outputs, with the space's low ends and its high "
                      f"ends, a Choice's first and last options): training would never change the weights, and "
                      f"every member would be ranked on its initial ones. {_NO_GRADIENT_FIX}")
+
+
+@functools.lru_cache(maxsize=8)
+def _loss_gradient(loss: Loss):
+    """The loss's mean gradient in the outputs, (outputs, targets, hp) -> like outputs: one quick
+    program for every probe, and every search of that loss in this process (op by op, a loss's
+    first gradient compiled each of its operations: most of a second of a first search)."""
+    return compile_cache.quick_program(jax.grad(lambda out, targets, hp: jnp.mean(loss.per_row(out, targets, hp))))
 
 
 def check_token_ids(built: BuiltModel, space: Space, data: Dataset) -> None:
