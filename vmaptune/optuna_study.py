@@ -131,8 +131,10 @@ def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, 
     """A multi-process run's export to a shared storage: process 0 opens it and writes the study, and
     the others open it once written (all of them raced to create the database's tables, and to
     create, or delete and create, one study: every process but one failed)."""
-    # (one name in every process: a run without a start time is named from process 0's clock)
-    name = study_name or _default_name(results, distributed.agreed_time())
+    # (one name in every process: a run without a start time is named from process 0's clock; agreed
+    # in every process whatever names they were given, so that none waits alone)
+    now = distributed.agreed_time()
+    name = study_name or _default_name(results, now)
     study = distributed.in_process_0(
         lambda: _export(optuna, results, given, open_storage(given), name, overwrite, append, _fixes),
         "to_optuna failed in process 0, which writes the study of a multi-process run (its error says why).",
@@ -615,9 +617,11 @@ def _optuna_values(dist, optuna_dist, encoded) -> list:
         elif isinstance(dist, Choice):
             out.append(dist.options[int(x)] if 0 <= int(x) < len(dist.options) else None)
         elif dist.low - 1e-6 * abs(dist.low) <= x <= dist.high + 1e-6 * abs(dist.high):  # (float32 rounding)
-            value = to_optuna_value(dist, optuna_dist, dist.decode(np.float32(x)) if as_given else x)
+            given = dist.decode(np.float32(x)) if as_given else x
             if as_given and isinstance(dist, OneMinusLogUniform):  # 1 - 0.96423376 as 0.03576624, in decimal
-                value = min(max(_one_minus(dist.decode(np.float32(x))), optuna_dist.low), optuna_dist.high)
+                value = min(max(_one_minus(given), optuna_dist.low), optuna_dist.high)
+            else:
+                value = to_optuna_value(dist, optuna_dist, given)
             out.append(_decimal(value) if as_given else value)
         else:
             one_minus = isinstance(dist, OneMinusLogUniform)
