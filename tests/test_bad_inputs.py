@@ -541,7 +541,8 @@ CASES = [
     ("linen-unknown-training-switch", lambda t: tune(model=vt.Linen(DropoutSwitchedByIsTrain)), TypeError,
      ["DropoutSwitchedByIsTrain.__call__ takes is_train=False as its switch between training and evaluation, a name "
       "vmaptune does not know", "so is_train would keep its default in every step (dropout never dropping",
-      "Rename it to train"]),
+      "Name it: train_switch='is_train' (train_switch='not is_train' for one True to evaluate), or rename it to "
+      "train", "train_switch=None when is_train is an option of the module's own"]),
     ("nnx-unknown-training-switch", lambda t: tune(model=vt.Nnx(NnxSwitchedByEvalMode)), TypeError,
      ["NnxSwitchedByEvalMode.__call__ takes eval_mode: bool as its switch", "deterministic for its inverse"]),
     ("nnx-searched-field-never-used", lambda t: tune(vt.Space(learning_rate=LR, rate=vt.Uniform(0.0, 0.5)),
@@ -625,6 +626,10 @@ CASES = [
      ["metric='r2' is for regression", "the data is classification", "'accuracy'"]),
     ("tune-loss-unknown", lambda t: tune(model=vt.MLP(loss="hinge")), ValueError,
      ["loss='hinge' is unknown", "'cross_entropy'"]),
+    ("tune-loss-keras-name", lambda t: tune(model=vt.MLP(loss="categorical_crossentropy")), ValueError,
+     ["loss='categorical_crossentropy' is unknown; Did you mean loss='cross_entropy'? choose from"]),
+    ("tune-loss-misspelt", lambda t: tune(model=vt.Linen(nn.Dense, loss="Huber")), ValueError,
+     ["loss='Huber' is unknown; Did you mean loss='huber'?"]),
     ("linen-remat-traces-the-mode", lambda t: tune(model=vt.Linen(nn.remat(DropoutWithAnotherSwitch))), ValueError,
      ["vt.Linen(CheckpointDropoutWithAnotherSwitch) uses a traced value as a Python value", "it reads no traced "
       "hyperparameter", "every argument is traced, its mode keyword too", "apply the transform to the layers inside "
@@ -867,7 +872,7 @@ def test_true_false_keywords_beside_a_known_switch_or_named_otherwise_are_not_re
     from vmaptune.program import build_program
 
     build_program(vt.Linen(DropoutWithAnotherSwitch), SPACE, tiny(), batch_size=8)
-    assert mode_keyword(DropoutWithAnotherSwitch.__call__) == "train"
+    assert mode_keyword(DropoutWithAnotherSwitch.__call__) == ("train", False)
 
     def call(self, x, return_hidden: bool = False, eval_steps: int = 3, pretrained: bool = True,
              constrained: bool = False, use_retrieval: bool = False, return_eval_stats: bool = False,

@@ -464,7 +464,7 @@ def test_a_field_without_a_default_trains_once_the_space_names_it(images, tmp_pa
                                          r"pickled"):  # (the whole run's save: said before anything is written)
         results.save(tmp_path / "run")
     assert not (tmp_path / "run").exists()
-    assert vt.build_program(vt.Linen(NeedsRate), space, images).model.mode == "train"
+    assert vt.build_program(vt.Linen(NeedsRate), space, images).model.mode == ("train", False)
 
 
 def test_bad_adapter_arguments():
@@ -893,3 +893,56 @@ def test_your_model_with_the_same_seed_gives_the_same_search_under_cv_and_seeds(
     for name in first.curves:
         np.testing.assert_array_equal(first.curves[name], again.curves[name])
     assert not np.array_equal(first.members["score"], other.members["score"])
+
+
+class NormalisedByIsTrain(nn.Module):  # a training switch of its own name, declared with train_switch
+    @nn.compact
+    def __call__(self, x, is_train: bool = False):
+        return nn.Dense(10)(nn.BatchNorm(use_running_average=not is_train)(nn.relu(nn.Dense(8)(x))))
+
+
+class NnxNormalisedByEvalMode(nnx.Module):  # True to evaluate: train_switch="not eval_mode"
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.hidden, self.out = nnx.Linear(64, 8, rngs=rngs), nnx.Linear(8, 10, rngs=rngs)
+        self.norm = nnx.BatchNorm(8, rngs=rngs)
+
+    def __call__(self, x, eval_mode: bool):
+        return self.out(self.norm(jax.nn.relu(self.hidden(x)), use_running_average=eval_mode))
+
+
+@pytest.mark.parametrize("model", [vt.Linen(NormalisedByIsTrain, train_switch="is_train"),
+                                   vt.Nnx(NnxNormalisedByEvalMode, train_switch="not eval_mode")], ids=repr)
+def test_a_training_switch_of_another_name_is_declared_with_train_switch(digits, model):
+    """The declared keyword is passed True (its inverse False) in the training step: the BatchNorm
+    statistics move from their start (mean 0, variance 1); evaluation and the trained model's
+    predictions pass it the other way."""
+    results = vt.tune(model, vt.Space(learning_rate=vt.Fixed(0.01)), digits, vt.RandomSearch(population=1),
+                      epochs=1, batch_size=64, refit=1, progress=False)
+    trained = results.best_model()
+    statistics = jax.tree.leaves({k: v for k, v in trained.variables.items() if k != "params"})
+    assert len(statistics) == 2 and not any(np.allclose(np.asarray(s), start)
+                                             for s, start in zip(statistics, (0.0, 1.0)))
+    assert trained.score(*digits.raw("test")) == pytest.approx(results.test_score, abs=1e-6)
+
+
+class DropoutWithOptionsOfItsOwn(nn.Module):  # no training switch; train_only is the module's own option
+    @nn.compact
+    def __call__(self, x, train_only: bool = False):
+        return nn.Dense(10)(nn.Dense(8)(x))
+
+
+def test_train_switch_none_passes_no_switch_and_a_declared_one_must_exist(digits):
+    with pytest.raises(TypeError, match=r"takes train_only=False as its switch"):
+        vt.build_program(vt.Linen(DropoutWithOptionsOfItsOwn), vt.Space(learning_rate=vt.Fixed(0.01)), digits)
+    program = vt.build_program(vt.Linen(DropoutWithOptionsOfItsOwn, train_switch=None),
+                               vt.Space(learning_rate=vt.Fixed(0.01)), digits)
+    assert program.model.mode is None
+    with pytest.raises(ValueError, match=r"^vt.Linen\(train_switch='is_train'\): DropoutWithOptionsOfItsOwn.__call__ "
+                                         r"takes no argument 'is_train'; it takes \['x', 'train_only'\]\. Give the "
+                                         r"name of its training switch\.$"):
+        vt.Linen(DropoutWithOptionsOfItsOwn, train_switch="is_train")
+    with pytest.raises(TypeError, match=r"vt.Nnx\(train_switch=True\): give the name of the __call__ argument that "
+                                        r"is True when the module trains \(train_switch='is_train'\), 'not NAME'"):
+        vt.Nnx(NnxNormalisedByEvalMode, train_switch=True)
+    assert repr(vt.Nnx(NnxNormalisedByEvalMode, train_switch="not eval_mode")) == \
+        "Nnx(NnxNormalisedByEvalMode, train_switch='not eval_mode')"

@@ -296,6 +296,15 @@ LOSSES = {
     "log_cosh": ("regression", _per_output_mean(lambda o, y: optax.log_cosh(o, y))),
 }
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
+#: Other libraries' names for the losses (Keras, PyTorch, scikit-learn): each "did you mean" its own.
+FOREIGN_LOSSES = {
+    **dict.fromkeys(("crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "log_loss",
+                     "nll", "nll_loss", "ce", "cross-entropy", "softmax_cross_entropy", "log"), "cross_entropy"),
+    **dict.fromkeys(("mean_squared_error", "squared_error", "l2", "mse_loss"), "mse"),
+    **dict.fromkeys(("mean_absolute_error", "absolute_error", "l1", "l1_loss"), "mae"),
+    **dict.fromkeys(("huber_loss", "smooth_l1", "smooth_l1_loss"), "huber"),
+    **dict.fromkeys(("logcosh", "log_cosh_loss"), "log_cosh"),
+}
 #: Names that mean another loss on a classification task: "mse" there is the squared error of the
 #: class probabilities against one-hot labels (the least mean squares cost against cross-entropy).
 CLASSIFICATION_LOSSES = {"mse": _probability_squared_error}
@@ -402,7 +411,11 @@ def get_loss(loss: "str | Callable | Loss | None", task: str) -> Loss:
     if callable(loss):
         return Loss(getattr(loss, "__name__", "custom"), loss, takes_hp=_takes_hp(loss))
     if not isinstance(loss, str) or loss not in LOSSES:
-        raise ValueError(f"loss={loss!r} is unknown; choose from {sorted(LOSSES)} or pass a function "
+        known = FOREIGN_LOSSES.get(loss.lower()) if isinstance(loss, str) else None
+        if isinstance(loss, str) and known is None:
+            known = next(iter(difflib.get_close_matches(loss.lower(), sorted(LOSSES), n=1)), None)
+        hint = f" Did you mean loss={known!r}?" if known else ""
+        raise ValueError(f"loss={loss!r} is unknown;{hint} choose from {sorted(LOSSES)} or pass a function "
                          f"fn(outputs, targets) -> per-example loss of shape (n,).")
     loss_task, fn = LOSSES[loss]
     if task == "classification" and loss in CLASSIFICATION_LOSSES:

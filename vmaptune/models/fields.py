@@ -39,9 +39,11 @@ STRUCTURAL_TYPES = (int, bool, str)
 INIT_SCALE = "init_scale"
 #: Weight leaves init_scale multiplies (flax's names for dense / conv kernels and embeddings).
 SCALED_LEAVES = ("kernel", "embedding")
-#: Keywords a module's __call__ may take to switch training mode: name -> value given for train.
-MODE_KEYWORDS = {"train": lambda train: train, "training": lambda train: train,
-                 "is_training": lambda train: train, "deterministic": lambda train: not train}
+#: Keywords a module's __call__ may take to switch training mode: name -> whether it is the
+#: inverse (True to evaluate, False to train).
+MODE_KEYWORDS = {"train": False, "training": False, "is_training": False, "deterministic": True}
+#: train_switch's default: the __call__ keyword found among MODE_KEYWORDS.
+AUTO = "auto"
 
 
 #: The words of a true/false __call__ keyword that switches training mode: one switch word and
@@ -144,13 +146,16 @@ class FlaxModel(Model):
     module: the module class, or a factory taking the fields as keyword arguments.
     static: names to treat as structural whatever their type. loss: a name or fn(outputs, targets)
     -> per-example loss. metric: the validation metric (a name or vt.Metric). example_input: one
-    batch (or example) of inputs; by default the data's shape and dtype."""
+    batch (or example) of inputs; by default the data's shape and dtype. train_switch: the
+    __call__ argument that tells the module it trains: "auto" (train, training, is_training, or
+    deterministic as its inverse), "NAME" (True to train), "not NAME" (True to evaluate), None."""
 
     module: Callable
     static: tuple[str, ...] | None = None
     loss: str | Callable | Loss | None = None
     metric: str | Metric | None = None
     example_input: Any = None
+    train_switch: str | None = AUTO
 
     def __post_init__(self):
         if not callable(self.module):
@@ -162,6 +167,8 @@ class FlaxModel(Model):
                             f"vt.{type(self).__name__}({cls}), not a built module: each member builds its own from "
                             f"the space's values (fix a field with vt.Fixed, or leave it at the class's default).")
         self._check_module_kind()
+        if isinstance(self.module, type):  # (a factory's module: checked once it has built one)
+            check_train_switch(self.train_switch, self.module.__call__, f"vt.{type(self).__name__}")
         if self.static is not None:
             if isinstance(self.static, str) or not all(isinstance(n, str) for n in self.static):
                 raise TypeError(f"{type(self).__name__}(static={self.static!r}): give a list of field names.")
@@ -198,6 +205,10 @@ class FlaxModel(Model):
     # -- fields and the space -------------------------------------------------------------------
     def _module_name(self) -> str:
         return getattr(self.module, "__name__", repr(self.module))
+
+    def __repr__(self):
+        switch = "" if self.train_switch == AUTO else f", train_switch={self.train_switch!r}"
+        return f"{type(self).__name__}({self._module_name()}{switch})"
 
     def takes_any_keyword(self) -> bool:
         """Whether the module (a factory) takes **kwargs: names the space sets there cannot be seen."""
@@ -373,7 +384,7 @@ class BuiltFlaxModel(BuiltModel):
         text = str(err)
         if ("PRNG" in text or "RngStream" in text or "no `rngs` argument" in text
                 or isinstance(err, flax.errors.InvalidRngError)):
-            train = ("" if self.adapter != "Linen" or mode_keyword(getattr(self.module, "__call__", self.module)) else
+            train = ("" if self.adapter != "Linen" or getattr(self, "mode", None) else
                      " It also needs a `train: bool = False` argument in __call__ (pass deterministic=not train to "
                      "nn.Dropout): vmaptune passes train=True in the training step and train=False to evaluate, "
                      "when there is no random stream.")
@@ -461,11 +472,18 @@ def _shape_hint(example: tuple[int, ...]) -> str:
             f"sequences; or reshape inside the module's __call__")
 
 
-def mode_keyword(call: Callable) -> str | None:
-    """The keyword of `call` that switches training mode (train / training / is_training /
-    deterministic), or None. A true/false keyword named as another switch (is_train, train_mode,
-    eval_mode) is refused: vmaptune would call it at its default in every training step, so its
-    dropout would never drop and its BatchNorm never update, without a word."""
+def mode_keyword(call: Callable, switch: str | None = AUTO) -> tuple[str, bool] | None:
+    """(keyword, inverse) of `call` that switches training mode, or None. switch: the model's
+    train_switch: "auto" finds train / training / is_training / deterministic (inverse); "NAME" or
+    "not NAME" is the keyword the user names; None passes none. In "auto", a true/false keyword
+    named as another switch (is_train, train_mode, eval_mode) is refused: vmaptune would call it at
+    its default in every training step, so its dropout would never drop and its BatchNorm never
+    update, without a word."""
+    if switch is None:
+        return None
+    if switch != AUTO:
+        inverse = switch.startswith("not ")
+        return (switch[len("not "):].strip() if inverse else switch), inverse
     try:
         params = inspect.signature(call).parameters
     except (TypeError, ValueError):
@@ -483,9 +501,41 @@ def mode_keyword(call: Callable) -> str | None:
                 raise TypeError(f"{owner} takes {shown} as its switch between training and evaluation, a name "
                                 f"vmaptune does not know: it passes train=True in the training step and train=False "
                                 f"to evaluate (or training=, is_training=, deterministic=), so {name} would keep its "
-                                f"default in every step (dropout never dropping, BatchNorm never updating). Rename it "
-                                f"to train (or training, is_training; deterministic for its inverse).")
-    return known
+                                f"default in every step (dropout never dropping, BatchNorm never updating). Name it: "
+                                f"train_switch={name!r} (train_switch='not {name}' for one True to evaluate), or "
+                                f"rename it to train (or training, is_training; deterministic for its inverse); "
+                                f"train_switch=None when {name} is an option of the module's own, not a switch.")
+    return None if known is None else (known, MODE_KEYWORDS[known])
+
+
+def mode_arguments(mode: tuple[str, bool] | None, train: bool) -> dict[str, bool]:
+    """The keyword arguments that tell the module it trains (train=True) or evaluates."""
+    if mode is None:
+        return {}
+    keyword, inverse = mode
+    return {keyword: (not train) if inverse else train}
+
+
+def check_train_switch(switch: Any, call: Callable, owner: str) -> None:
+    """A TypeError / ValueError for a train_switch that is not "auto", None, "NAME" or "not NAME"
+    with NAME a keyword of `call` (the module's __call__), naming the argument and its fix."""
+    if switch is None or switch == AUTO:
+        return
+    if not isinstance(switch, str) or not (switch[len("not "):].strip() if switch.startswith("not ")
+                                           else switch).isidentifier():
+        raise TypeError(f"{owner}(train_switch={switch!r}): give the name of the __call__ argument that is True when "
+                        f"the module trains (train_switch='is_train'), 'not NAME' for one that is True when it "
+                        f"evaluates (train_switch='not eval_mode'), None for a module without one, or leave it "
+                        f"'auto' (train, training, is_training or deterministic).")
+    keyword = mode_keyword(call, switch)[0]
+    try:
+        params = inspect.signature(call).parameters
+    except (TypeError, ValueError):
+        return
+    if keyword not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        taken = [n for n, p in params.items() if n != "self" and p.kind is not p.VAR_POSITIONAL]
+        raise ValueError(f"{owner}(train_switch={switch!r}): {getattr(call, '__qualname__', '__call__')} takes no "
+                         f"argument {keyword!r}; it takes {taken}. Give the name of its training switch.")
 
 
 def _names_a_switch(name: str) -> bool:

@@ -12,7 +12,8 @@ Space names that match the module's fields fill them (see models/fields.py); the
 optimizer. The module is built inside the vmapped step with each member's values and applied to
 its own variables. Collections other than "params" (BatchNorm's batch_stats) are the member's
 model state: updated when it trains, frozen with it, copied with its weights. The module's
-`__call__` may take `train` (or `training`, `is_training`, `deterministic`) to switch modes;
+`__call__` may take `train` (or `training`, `is_training`, `deterministic`) to switch modes,
+or a keyword named by `train_switch=`;
 dropout draws from the "dropout" rng, which vt.tune gives each member at every step. flax's
 nn.Dropout cannot take a traced rate: use `vt.nn.Dropout`.
 """
@@ -27,14 +28,15 @@ import flax.linen as nn
 import jax
 from flax import nnx
 
-from vmaptune.models.fields import DEFAULT_FACTORY, MODE_KEYWORDS, BuiltFlaxModel, FlaxModel, Field, mode_keyword
+from vmaptune.models.fields import (DEFAULT_FACTORY, BuiltFlaxModel, FlaxModel, Field, check_train_switch,
+                                    mode_arguments, mode_keyword)
 from vmaptune.space import checked_arguments
 
 __all__ = ["Linen", "BuiltLinen"]
 
 
 @checked_arguments("vt.Linen(MyModule, static=('features',), loss='cross_entropy')")
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)  # (FlaxModel.__repr__)
 class Linen(FlaxModel):
     """A flax.linen module class (or a factory of keyword arguments returning one) as a population
     model. static: field names to treat as structural whatever their type. loss, metric: the
@@ -64,7 +66,7 @@ class Linen(FlaxModel):
         if isinstance(self.module, type) and issubclass(self.module, nn.Module):
             # (the class's __call__: an instance would need its searched fields' values, which the
             # members give later, each its own)
-            return BuiltLinen(**kwargs, mode=mode_keyword(self.module.__call__))
+            return BuiltLinen(**kwargs, mode=mode_keyword(self.module.__call__, self.train_switch))
         fields, missing = self.fields(), (dataclasses.MISSING, inspect.Parameter.empty)
         placeholders = {n: 0.5 for n in kwargs["traced"] if n in fields and fields[n].default in missing}
         template = self.module(**dict(kwargs["static_values"]), **placeholders)
@@ -74,20 +76,18 @@ class Linen(FlaxModel):
                 "give vt.Linen a flax.linen.Module class (vt.Linen(MyModule)), or a factory that returns one"
             raise TypeError(f"vt.Linen({name}): {name}(**{dict(kwargs['static_values'])}) returned "
                             f"{type(template).__name__}, not a flax.linen Module; {fix}.")
-        return BuiltLinen(**kwargs, mode=mode_keyword(type(template).__call__))
-
-    def __repr__(self):
-        return f"Linen({self._module_name()})"
+        check_train_switch(self.train_switch, type(template).__call__, "vt.Linen")
+        return BuiltLinen(**kwargs, mode=mode_keyword(type(template).__call__, self.train_switch))
 
 
 @dataclasses.dataclass(frozen=True)
 class BuiltLinen(BuiltFlaxModel):
-    mode: str | None = None  # the __call__ keyword that switches training mode
+    mode: tuple[str, bool] | None = None  # the __call__ keyword that switches training mode, and if inverse
 
     adapter: ClassVar[str] = "Linen"
 
     def _call_kwargs(self, train: bool) -> dict[str, Any]:
-        return {} if self.mode is None else {self.mode: MODE_KEYWORDS[self.mode](train)}
+        return mode_arguments(self.mode, train)
 
     def init(self, key: jax.Array, hp: Mapping[str, jax.Array]):
         module = self.module(**self.module_kwargs(hp))

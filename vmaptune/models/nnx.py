@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vmaptune.models.fields import MODE_KEYWORDS, BuiltFlaxModel, FlaxModel, Field, mode_keyword
+from vmaptune.models.fields import (AUTO, BuiltFlaxModel, FlaxModel, Field, check_train_switch, mode_arguments,
+                                    mode_keyword)
 from vmaptune.space import checked_arguments
 
 __all__ = ["Nnx", "BuiltNnx"]
@@ -40,7 +41,7 @@ MODEL_STATE = nnx.All(nnx.Variable, nnx.Not(nnx.Any(nnx.Param, nnx.RngState, nnx
 
 
 @checked_arguments("vt.Nnx(MyModule, static=('features',), loss='cross_entropy')")
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)  # (FlaxModel.__repr__)
 class Nnx(FlaxModel):
     """A flax.nnx module class (or a factory) as a population model: constructor arguments by name,
     plus `rngs`. static, loss, metric, example_input: as vt.Linen's."""
@@ -66,15 +67,14 @@ class Nnx(FlaxModel):
 
     def _built(self, **kwargs) -> "BuiltNnx":
         if isinstance(self.module, type):  # (a training switch vmaptune does not know: refused now, not traced)
-            mode_keyword(self.module.__call__)
-        return BuiltNnx(**kwargs)
-
-    def __repr__(self):
-        return f"Nnx({self._module_name()})"
+            mode_keyword(self.module.__call__, self.train_switch)
+        return BuiltNnx(**kwargs, train_switch=self.train_switch)
 
 
 @dataclasses.dataclass(frozen=True)
 class BuiltNnx(BuiltFlaxModel):
+    train_switch: str | None = AUTO  # Nnx's: a factory's module class is known once built
+
     adapter: ClassVar[str] = "Nnx"
 
     def _module(self, hp: Mapping[str, jax.Array], params_key, dropout_key) -> nnx.Module:
@@ -104,9 +104,11 @@ class BuiltNnx(BuiltFlaxModel):
         model.train() if train else model.eval()
         # a __call__ that takes the mode (train=, deterministic=, ...: per call, over the layers'
         # attributes that train() / eval() set) is given it, as vt.Linen gives it
-        mode = mode_keyword(type(model).__call__)
+        if not isinstance(self.module, type):
+            check_train_switch(self.train_switch, type(model).__call__, "vt.Nnx")
+        mode = mode_keyword(type(model).__call__, self.train_switch)
         with self.calling_module(x):  # the module's first call (building it only made its variables)
-            out = model(x, **({} if mode is None else {mode: MODE_KEYWORDS[mode](train)}))
+            out = model(x, **mode_arguments(mode, train))
         return out, nnx.state(model, MODEL_STATE)
 
     def flax_module(self, params, model_state, hp) -> nnx.Module:
