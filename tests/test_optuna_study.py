@@ -495,3 +495,23 @@ def test_one_minus_bounds_are_the_decimals_given():
     dist = vt.OneMinusLogUniform(0.9, 0.99999)
     given = _as_given(optuna.distributions.FloatDistribution(1.0 - 0.99999, 1.0 - 0.9, log=True), dist)
     assert (given.low, given.high, given.log) == (1e-05, 0.1, True)
+
+
+def test_a_live_export_into_a_study_it_cannot_fill_is_refused_before_anything_trains(tmp_path):
+    """vt.OptunaExport into a study of the other direction, or one holding another run's trials,
+    would warn after every round of a long search and fill nothing: vt.tune refuses it before the
+    first round trains (the run directory holds no round); overwrite=True replaces it, the fix named."""
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    optuna.create_study(storage=db, study_name="made")  # direction: minimize
+    args = (vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), vt.load_dataset("iris"),
+            vt.RandomSearch(population=2))
+    with pytest.raises(ValueError, match=r"study_name='made' in .* is set to minimize, but higher is better for this "
+                                         r"run's accuracy: .* pass overwrite=True to replace it"):
+        vt.tune(*args, epochs=1, progress=False, run_dir=str(tmp_path / "run"),
+                on_round=vt.OptunaExport(db, "made"))
+    assert not (tmp_path / "run" / "members.csv").exists()
+    vt.tune(*args, epochs=1, progress=False, on_round=vt.OptunaExport(db, "made", overwrite=True))
+    assert len(optuna.load_study(study_name="made", storage=db).trials) == 2
+    with pytest.raises(ValueError, match=r"study_name='made' in .* already holds 2 trials of another run"):
+        vt.tune(*args, epochs=1, progress=False, run_dir=str(tmp_path / "again"), on_round=vt.OptunaExport(db, "made"))
+    assert not (tmp_path / "again" / "members.csv").exists()

@@ -766,3 +766,47 @@ def test_ctrl_c_in_a_search_stops_fit_and_keeps_what_trained_on_the_exception(ir
     assert "no candidate was selected or refit" in stopped.value.__notes__[0]
     assert len(stopped.value.results) == 2 and stopped.value.results.settings["interrupted"]
     assert not hasattr(search, "best_estimator_") and not hasattr(search, "cv_results_")
+
+
+def test_ctrl_c_in_the_refit_leaves_the_search_kept_and_no_earlier_fits_model_behind_it(iris, monkeypatch):
+    """A search fitted again and stopped while its best candidate refits: its cv_results_ and
+    best_params_ are the new search's, and best_estimator_ is unfitted (as scikit-learn's), not
+    the earlier fit's model predicting behind the new best_params_."""
+    from sklearn.exceptions import NotFittedError
+
+    search = vt.PopulationSearchCV(vt.MLPClassifier(n_units=8, epochs=2, batch_size=32),
+                                   {"learning_rate": [0.01, 0.02]}, cv=2).fit(*iris)
+    assert search.best_estimator_.predict(iris[0][:2]).shape == (2,)
+    fit = vt.MLPClassifier.fit
+
+    def interrupted_refit(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vt.MLPClassifier, "fit", interrupted_refit)
+    search.set_params(param_distributions={"learning_rate": [0.05, 0.1]})
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        search.fit(*iris)
+    monkeypatch.setattr(vt.MLPClassifier, "fit", fit)
+    assert "the refit of the best candidate did not" in stopped.value.__notes__[-1]
+    assert stopped.value.results is search.search_results_
+    assert search.best_params_["learning_rate"] in (0.05, 0.1)
+    assert search.best_estimator_.learning_rate == search.best_params_["learning_rate"]
+    with pytest.raises(NotFittedError):
+        search.predict(iris[0][:2])
+    search.best_estimator_.fit(*iris)  # (the fix the note names)
+    assert search.predict(iris[0][:2]).shape == (2,)
+
+
+def test_a_fit_cut_short_leaves_the_estimator_unfitted_not_half_updated(iris, monkeypatch):
+    """classes_ and n_features_in_ are set before training, model_ after: a second fit stopped
+    between them would pair the new data's classes with the earlier fit's network."""
+    from sklearn.exceptions import NotFittedError
+
+    X, y = iris
+    clf = vt.MLPClassifier(n_units=8, epochs=1, random_state=0).fit(X, y)
+    monkeypatch.setattr(vt.sklearn.PopulationRun, "train", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X[:, :2], np.where(y == 0, "setosa", "other"))
+    assert not [n for n in vars(clf) if n.endswith("_") and not n.startswith("_")]
+    with pytest.raises(NotFittedError):
+        clf.predict(X[:3])

@@ -946,3 +946,26 @@ def test_train_switch_none_passes_no_switch_and_a_declared_one_must_exist(digits
         vt.Nnx(NnxNormalisedByEvalMode, train_switch=True)
     assert repr(vt.Nnx(NnxNormalisedByEvalMode, train_switch="not eval_mode")) == \
         "Nnx(NnxNormalisedByEvalMode, train_switch='not eval_mode')"
+
+
+class LayersOfWidths(nn.Module):
+    widths: tuple[int, ...] = (16, 16)  # (a tuple: no space holds it; a factory sets it)
+    dropout: float = 0.0
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        for width in self.widths:
+            x = nn.relu(nn.Dense(width)(x))
+        return nn.Dense(3)(vt.nn.Dropout(self.dropout)(x, deterministic=not train))
+
+
+def test_a_tuple_field_is_set_by_a_partial_of_the_module_as_its_error_says():
+    import functools
+
+    with pytest.raises(TypeError, match=r"vt.Linen\(functools.partial\(Net, widths=\(8, 4\)\)\)"):
+        vt.Fixed((8, 4))
+    results = vt.tune(vt.Linen(functools.partial(LayersOfWidths, widths=(8, 4))),
+                      vt.Space(learning_rate=vt.Fixed(0.01), dropout=vt.Uniform(0.0, 0.5)), vt.load_dataset("iris"),
+                      vt.RandomSearch(population=2), epochs=1, refit=1, progress=False)
+    shapes = jax.tree.map(lambda a: a.shape, results.best_model().variables["params"])
+    assert [shapes[f"Dense_{i}"]["kernel"] for i in range(3)] == [(4, 8), (8, 4), (4, 3)]

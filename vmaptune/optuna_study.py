@@ -475,6 +475,15 @@ class OptunaExport:
         # (bench/optuna_export.py).
         self._exported: tuple[Any, dict, dict] | None = None
 
+    def before_search(self, results: Results | None, metric: Any) -> None:
+        """Called by vt.tune before the first round trains: a study of this name that no export of
+        the run could fill (set to the other direction than `metric`'s, a vt.Metric; holding another
+        run's trials) is refused now, not warned about after every round. results: a resumed run's
+        so far (None: a run starting). An export that replaces the study (overwrite) checks nothing."""
+        if not self.overwrite:
+            with _quiet_optuna():
+                check_study(self.storage, self.study_name, results, self._fixes, metric=metric)
+
     def __call__(self, results: Results) -> None:
         try:
             with _quiet_optuna():

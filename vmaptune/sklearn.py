@@ -202,7 +202,18 @@ class _Network(BaseEstimator):
         """Trains one network on X, y for `epochs` epochs (with early_stopping: on a carved-out
         validation_fraction, keeping the best epoch's weights; with tol and no early_stopping:
         until the training loss stops improving by tol, as scikit-learn's MLPs converge).
-        sample_weight: (n,) weights of the rows in the training loss (scores are not weighted)."""
+        sample_weight: (n,) weights of the rows in the training loss (scores are not weighted).
+        A fit that raises (Ctrl-C included) leaves the estimator unfitted, not half the new fit's."""
+        try:
+            return self._fit(X, y, sample_weight, **fit_params)
+        except BaseException:
+            # (classes_ and n_features_in_ are set before training, model_ after: an earlier fit's
+            # model beside this fit's classes would predict with the wrong labels)
+            for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
+                delattr(self, name)
+            raise
+
+    def _fit(self, X, y, sample_weight, **fit_params):
         _refuse_fit_params(type(self).__name__, fit_params, self.get_params())
         check_int_at_least(f"{type(self).__name__}: epochs", self.epochs, 1)
         if self.batch_size != "auto":  # (scikit-learn's default: 200 rows, or all of them)
@@ -824,8 +835,18 @@ class PopulationSearchCV(BaseEstimator):
             exact = {} if final else {"early_stopping": False, "tol": None}
             if est.random_state is None:  # (its own fit would draw anew: the search's seed, so a search repeats)
                 exact["random_state"] = seed
-            self.best_estimator_ = clone(est).set_params(**self.best_params_, epochs=epochs, **exact).fit(
-                X_given, y_given, sample_weight=sample_weight)
+            # (unfitted until its fit returns, as scikit-learn's searches: a refit cut short leaves no
+            # model of an earlier fit behind the new best_params_)
+            self.best_estimator_ = clone(est).set_params(**self.best_params_, epochs=epochs, **exact)
+            try:
+                self.best_estimator_.fit(X_given, y_given, sample_weight=sample_weight)
+            except BaseException as err:
+                if not hasattr(err, "results"):
+                    err.results = results
+                err.add_note("PopulationSearchCV.fit: the search finished and its results are kept (cv_results_, "
+                             "best_params_, search_results_; also err.results); the refit of the best candidate "
+                             "did not, so best_estimator_ is unfitted: search.best_estimator_.fit(X, y) refits it.")
+                raise
             self.refit_time_ = time.perf_counter() - started
         return self
 

@@ -408,6 +408,14 @@ class Choice(Distribution):
         for o in options:
             if isinstance(o, float) and not math.isfinite(o):
                 raise ValueError(f"Choice(options={list(options)!r}): option {o!r} is not finite.")
+            if isinstance(o, (tuple, list)):  # (a module field of layer widths, say: its own fix)
+                raise TypeError(
+                    f"Choice(options={list(options)!r}): option {o!r} must be a string or a real number, not a "
+                    f"{type(o).__name__}: each member's values are one array per name. Search its parts as names "
+                    f"of their own (depth=vt.IntUniform(1, 3), width=vt.Choice([8, 16]) for a tuple of widths), or "
+                    f"name each option (vt.Choice(['narrow', 'wide'])) and look its value up in the module "
+                    f"(WIDTHS = {{'narrow': (8,), 'wide': (16, 16)}})."
+                )
             if not isinstance(o, (str, bool, numbers.Real)):
                 raise TypeError(
                     f"Choice(options={list(options)!r}): option {o!r} must be a string or a real number."
@@ -462,6 +470,11 @@ class Fixed(Distribution):
         v = self.value
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"Fixed({v!r}): the value must be finite.")
+        if isinstance(v, (tuple, list, dict)):  # (a module field of layer widths, say: set where the module is made)
+            raise TypeError(f"Fixed({v!r}): the value must be a string or a real number, not a {type(v).__name__}. "
+                            f"A field that every member gives this value needs no space entry: leave it at the "
+                            f"module's default, or make the module with it, e.g. "
+                            f"vt.Linen(functools.partial(Net, widths={v!r})).")
         if not isinstance(v, (str, bool, numbers.Real)):
             raise TypeError(f"Fixed({v!r}): the value must be a string or a real number.")
         _check_representable(f"Fixed({v!r})", "the value", v)

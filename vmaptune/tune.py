@@ -154,7 +154,9 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       an accelerator's free memory; no limit on a CPU.
     on_round: called with the results so far after each round (saved to run_dir first): e.g.
       vt.OptunaExport(storage, name) keeps an Optuna study up to date for its dashboard. With
-      several processes it runs in process 0; its error stops every process.
+      several processes it runs in process 0; its error stops every process. An on_round with a
+      before_search(results, metric) method has it called before the first round (results: a
+      resumed run's so far, else None): vt.OptunaExport refuses a study it could not fill there.
     time_budget: seconds (or text like '30min', '2h') after which the search stops as a Ctrl-C
       stops it, at the next chunk's start (Ray Tune's time_budget_s, Optuna's timeout): the
       finished rounds and the round in progress come back ('interrupted' members), checkpointed
@@ -289,6 +291,11 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     if saved is not None and saved.settings.get("started_at") is not None:
         # (the run's own start, not this call's: its default Optuna study's name, its first trials' times)
         history.settings["started_at"] = saved.settings["started_at"]
+    before_search = getattr(on_round, "before_search", None)  # (vt.OptunaExport: its study checked before training)
+    if before_search is not None or process_count() > 1:  # (on_round may be given in process 0 only)
+        in_process_0(lambda: before_search is not None and before_search(saved, search.program.metric),
+                     "vmaptune: on_round refused the run in process 0 (process 0's output says why); every process "
+                     "stops.", ValueError)
     outside = sys.exc_info()[1]  # (vt.tune called in a caller's `except`: that error is not this run's)
     try:
         with Progress(strategy, space, settings.epochs, search.program.metric, progress and is_primary()) as bar:
