@@ -810,3 +810,48 @@ def test_a_fit_cut_short_leaves_the_estimator_unfitted_not_half_updated(iris, mo
     assert not [n for n in vars(clf) if n.endswith("_") and not n.startswith("_")]
     with pytest.raises(NotFittedError):
         clf.predict(X[:3])
+
+
+def test_a_network_diverged_in_its_first_epoch_fits_with_a_warning_and_predicts_nothing_silently():
+    """No epoch ended with a finite loss: loss_ is NaN (it was an IndexError out of fit), and its
+    outputs are infinite: predict refuses them, as a classifier's, instead of returning -inf."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.warns(ConvergenceWarning, match="training diverged"):
+        regressor = vt.MLPRegressor(epochs=2, learning_rate=1e6, optimizer="sgd", random_state=0).fit(X, y)
+    assert np.isnan(regressor.loss_) and np.isnan(regressor.best_loss_) and regressor.n_iter_ == 0
+    with pytest.raises(ValueError, match=r"outputs for 5 row\(s\) of X are NaN or infinite .* so no value can be "
+                                         r"told for them.* a network whose training diverged"):
+        regressor.predict(X[:5])
+
+
+def test_the_trained_model_is_a_fitted_estimator_to_scikit_learns_scorers_and_frozen_pipelines(iris):
+    from sklearn.base import is_classifier
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.inspection import permutation_importance
+    from sklearn.metrics import get_scorer, roc_auc_score
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = iris
+    model = vt.MLPClassifier(n_units=8, epochs=3, random_state=0).fit(X, y).model_
+    assert is_classifier(model)
+    assert get_scorer("roc_auc_ovr")(model, X, y) == pytest.approx(roc_auc_score(y, model.predict_proba(X),
+                                                                                 multi_class="ovr"))
+    assert permutation_importance(model, X, y, n_repeats=2, random_state=0).importances_mean.shape == (4,)
+    frozen = make_pipeline(FunctionTransformer(), FrozenEstimator(model)).fit(X, y)
+    assert frozen.score(X, y) == model.score(X, y)
+    with pytest.raises(TypeError, match=r"is trained already and has no fit of its own: .*FrozenEstimator"):
+        make_pipeline(FunctionTransformer(), model).fit(X, y)
+
+
+def test_set_params_takes_hyperparameters_and_fields_beside_them_in_either_order():
+    from user_models import CNN
+
+    for params in ({"features": 4, "hyperparameters": {"dropout": 0.1}},
+                   {"hyperparameters": {"dropout": 0.1}, "features": 4}):
+        estimator = vt.NetworkClassifier(vt.Linen(CNN), {"features": 8}).set_params(**params)
+        assert estimator.hyperparameters == {"dropout": 0.1, "features": 4}
+    pipeline = make_pipeline(StandardScaler(), vt.NetworkClassifier(vt.Linen(CNN)))
+    pipeline.set_params(networkclassifier__features=4, networkclassifier__hyperparameters={"dropout": 0.1})
+    assert pipeline[-1].hyperparameters == {"dropout": 0.1, "features": 4}

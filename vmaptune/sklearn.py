@@ -259,8 +259,9 @@ class _Network(BaseEstimator):
             self.model_.classes = self.classes_
         trained = np.isfinite(run.curves["train_loss"][0])
         self.loss_curve_ = run.curves["train_loss"][0][trained].tolist()
-        self.loss_ = self.loss_curve_[-1]
-        self.best_loss_ = None if self.early_stopping else min(self.loss_curve_)  # (scikit-learn's: None when stopping)
+        # (NaN: no epoch ended with a finite loss, training diverged in its first)
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else float("nan")
+        self.best_loss_ = None if self.early_stopping else min(self.loss_curve_, default=float("nan"))  # (sklearn: None)
         self.n_iter_ = int(trained.sum())
         self.best_epoch_ = int(status["best_epoch"][0]) if self.early_stopping else self.n_iter_
         return self
@@ -386,6 +387,8 @@ class _NetworkParameters:
         _refuse_sklearn_names(f"{type(self).__name__}.set_params", params)
         own = self._get_param_names()
         fields = {k: params.pop(k) for k in list(params) if k not in own and "__" not in k}
+        if "hyperparameters" in params:  # (first: the fields given beside it go on top, in either order)
+            super().set_params(hyperparameters=params.pop("hyperparameters"))
         if fields:
             self.hyperparameters = {**(self.hyperparameters or {}), **fields}
         return super().set_params(**params)

@@ -219,15 +219,17 @@ class TrainedModel:
         return np.concatenate(chunks)[:n]
 
     def _logits(self, X: Any, outputs: np.ndarray | None = None) -> np.ndarray:
-        """decision_function's logits (`outputs`, when computed already), refused where they are not
-        finite: argmax would read NaN as the first class."""
+        """decision_function's outputs (`outputs`, when computed already), refused where they are not
+        finite: argmax would read NaN as the first class, and a regression's -inf is no value."""
         logits = self.decision_function(X) if outputs is None else outputs
         bad = ~np.isfinite(logits).all(axis=1)
         if bad.any():
+            told = "class" if self.task == "classification" else "value"
             raise ValueError(f"the network's outputs for {int(bad.sum())} row(s) of X are NaN or infinite (rows "
-                             f"{np.flatnonzero(bad)[:5].tolist()}), so no class can be told for them. Inputs unlike "
+                             f"{np.flatnonzero(bad)[:5].tolist()}), so no {told} can be told for them. Inputs unlike "
                              f"the training data do this: token ids past an embedding's vocabulary, or values "
-                             f"that overflow inside the network. decision_function shows the raw outputs.")
+                             f"that overflow inside the network; so does a network whose training diverged (a "
+                             f"learning rate too high). decision_function shows the raw outputs.")
         return logits
 
     def predict(self, X: Any) -> np.ndarray:
@@ -238,8 +240,7 @@ class TrainedModel:
         """predict(X) from decision_function(X)'s `outputs`, when computed already."""
         if self.task == "classification":
             return self.classes[np.argmax(self._logits(X, outputs), axis=-1)]
-        out = self.decision_function(X) if outputs is None else outputs
-        values = out * np.asarray(self.y_std) + np.asarray(self.y_mean)
+        values = self._logits(X, outputs) * np.asarray(self.y_std) + np.asarray(self.y_mean)
         return values[:, 0] if values.shape[1] == 1 else values
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -311,6 +312,29 @@ class TrainedModel:
         else:
             targets = ((y.astype(np.float64) - np.asarray(self.y_mean)) / np.asarray(self.y_std)).astype(np.float32)
         return float(chosen.score(jnp.asarray(outputs), jnp.asarray(targets)))
+
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags: its scorers (get_scorer("roc_auc_ovr")),
+        permutation_importance and sklearn.frozen.FrozenEstimator (a fitted step of a Pipeline) take
+        the trained model as the fitted classifier or regressor it is. It has no fit: it is trained."""
+        from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
+
+        classifier = self.task == "classification"
+        multi = not classifier and len(np.atleast_1d(np.asarray(self.y_mean))) > 1
+        return Tags(estimator_type="classifier" if classifier else "regressor",
+                    target_tags=TargetTags(required=True, multi_output=multi, single_output=not multi),
+                    classifier_tags=ClassifierTags() if classifier else None,
+                    regressor_tags=None if classifier else RegressorTags())
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def fit(self, X: Any = None, y: Any = None, **fit_params):
+        """A trained model is not trained again (scikit-learn's check that this is an estimator reads
+        that it has fit): wrap it in sklearn.frozen.FrozenEstimator, whose fit does nothing."""
+        raise TypeError(f"{self!r} is trained already and has no fit of its own: use it as it is "
+                        f"(sklearn.frozen.FrozenEstimator(model) as a fitted Pipeline step), or fit an estimator "
+                        f"(vt.MLPClassifier, vt.NetworkClassifier, ...) with its settings, model.hyperparameters.")
 
     @property
     def classes_(self) -> np.ndarray:
