@@ -946,6 +946,12 @@ def test_train_switch_none_passes_no_switch_and_a_declared_one_must_exist(digits
         vt.Nnx(NnxNormalisedByEvalMode, train_switch=True)
     assert repr(vt.Nnx(NnxNormalisedByEvalMode, train_switch="not eval_mode")) == \
         "Nnx(NnxNormalisedByEvalMode, train_switch='not eval_mode')"
+    from vmaptune.models.fields import mode_arguments
+
+    # a model saved before train_switch holds its keyword's name alone: still told its mode
+    assert mode_arguments("train", True) == {"train": True} and mode_arguments("deterministic", True) == \
+        {"deterministic": False}
+    assert mode_arguments(("eval_mode", True), False) == {"eval_mode": True}
 
 
 class LayersOfWidths(nn.Module):

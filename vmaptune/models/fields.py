@@ -512,6 +512,8 @@ def mode_arguments(mode: tuple[str, bool] | None, train: bool) -> dict[str, bool
     """The keyword arguments that tell the module it trains (train=True) or evaluates."""
     if mode is None:
         return {}
+    if isinstance(mode, str):  # (a model saved before train_switch: a known keyword's name)
+        mode = (mode, MODE_KEYWORDS[mode])
     keyword, inverse = mode
     return {keyword: (not train) if inverse else train}
 
