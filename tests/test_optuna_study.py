@@ -448,6 +448,8 @@ def test_a_study_made_beforehand_in_the_other_direction_is_refused_not_filled(hy
                                          r"beforehand must be made with optuna.create_study\(..., "
                                          r"direction='maximize'\)\)"):
         result.to_optuna(db, "appended", append=True)
+    with pytest.raises(ValueError, match=r"study_name='appended' in .* is set to minimize"):
+        result.to_optuna(db, "appended")  # (not first told to append, then of the direction)
     export = vt.OptunaExport(db, "live")
     with pytest.warns(UserWarning, match="OptunaExport: the study 'live' .* not updated .* is set to minimize"):
         export(result)  # (an export that fails warns: the search goes on)

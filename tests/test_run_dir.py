@@ -265,7 +265,8 @@ def test_a_half_written_run_directory_still_loads_its_last_whole_save(finished_r
 
 def test_saving_over_another_saved_search_is_refused_unless_asked(finished_run, tmp_path):
     """Results.save into a directory holding another search would replace its table and models:
-    refused, naming the fix; saved again where they were saved or loaded from, they are written over."""
+    refused, naming the fix; saved again where they were saved or loaded from, or where the same
+    search was (a script run again), they are written over."""
     result, run_dir = finished_run
     first = str(tmp_path / "first")
     result.save(first)
@@ -278,6 +279,9 @@ def test_saving_over_another_saved_search_is_refused_unless_asked(finished_run, 
                                               r"which this save would replace .* overwrite=True to replace it"):
         vt.load_results(run_dir).save(first)
     assert len(vt.load_results(first)) == 2
+    third = str(tmp_path / "third")
+    result.save(third)
+    vt.load_results(run_dir).save(third)  # (the same search, its times aside: the script run again, written over)
     vt.load_results(run_dir).save(first, overwrite=True)
     pd.testing.assert_frame_equal(vt.load_results(first).members, result.members)
     a_file = tmp_path / "a_file"

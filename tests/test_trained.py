@@ -209,6 +209,7 @@ def test_the_raw_split_scores_as_the_refit_and_the_scaled_one_is_refused(refit_r
         model.score(data.X_test, data.y_test)
     with pytest.raises(ValueError, match=r"split='valid': use one of \['train', 'val', 'test'\]"):
         data.raw("valid")
+    np.testing.assert_array_equal(data.raw("validation")[0], data.raw("val")[0])  # (the prose's name for it)
 
 
 def test_rows_with_nan_are_refused_and_no_rows_give_no_outputs(refit_result, digits_split):

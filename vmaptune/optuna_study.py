@@ -197,6 +197,9 @@ def _export(optuna, results: Results, given, storage, study_name, overwrite: boo
         study = optuna.create_study(storage=storage, study_name=name, load_if_exists=append,
                                     direction="maximize" if sign > 0 else "minimize")
     except optuna.exceptions.DuplicatedStudyError:
+        existing = optuna.load_study(study_name=name, storage=storage)
+        if not existing.get_trials(deepcopy=False):  # (made beforehand: its direction is the first thing to fix)
+            _check_direction(existing, metric, sign, f"{_fixes['name'].format(name=name)} in {given!r}", _fixes)
         raise ValueError(f"{_fixes['name'].format(name=name)} is already in {given!r}: {_fixes['exists']}.") from None
     held = study.get_trials(deepcopy=False)
     where = f"{_fixes['name'].format(name=name)} in {given!r}"

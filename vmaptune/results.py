@@ -230,6 +230,19 @@ class Results:
         return text
 
     # -- persistence -------------------------------------------------------------------------------
+    def _saved_in(self, path: str) -> bool:
+        """Whether `path` holds these results already, from another process (the script run again,
+        the same seed and data): the same metric, table and settings but their times. Then a save
+        replaces nothing of another search's."""
+        try:
+            saved = load_results(path)
+        except Exception:  # noqa: BLE001 (a table that does not read: not these results)
+            return False
+        timeless = lambda settings: {k: v for k, v in settings.items()  # noqa: E731 (times and clocks: the run's own)
+                                     if k != "time" and not k.endswith(("_at", "seconds"))}
+        return saved.metric == self.metric and _same_table(saved.members, self.members) and \
+            repr(timeless(saved.settings)) == repr(timeless(self.settings))
+
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> str:
         """Writes the run directory (created if needed); returns its path. Every file is written
         whole or not at all, `results.npz` last: it holds every value exactly (dtypes included) and
@@ -251,7 +264,7 @@ class Results:
             pickled(model.network, f"{call} (the refit model of row {row})")
         atomic.make_dir(path, call, f"{RESULTS_FILE}, members.csv and the refit models")
         here = os.path.realpath(path)
-        if not overwrite and here not in self._saved_at and _holds_results(path):
+        if not overwrite and here not in self._saved_at and _holds_results(path) and not self._saved_in(path):
             raise FileExistsError(f"{call}: {path} already holds a saved search, which this save would replace (its "
                                   f"table and trained models). Give another directory, or overwrite=True to replace "
                                   f"it.")
@@ -374,6 +387,11 @@ def load_results(path: str | os.PathLike) -> Results:
                          f"--resume): it rebuilds the table from them and writes {RESULTS_FILE} again.") from err
     results._saved_at = frozenset({os.path.realpath(path)})
     return results
+
+
+def _same_table(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    return list(a.columns) == list(b.columns) and len(a) == len(b) and all(
+        np.array_equal(a[c].to_numpy(), b[c].to_numpy(), equal_nan=a[c].dtype.kind == "f") for c in a.columns)
 
 
 def _holds_results(path: str) -> bool:
