@@ -539,18 +539,19 @@ CASES = [
      ["space searches rate=Uniform(low=0.0, high=0.5), a field of vt.Linen(LinenRateNeverUsed) that the module never "
       "uses", "every value trains alike", "Use self.rate in the module", "or drop 'rate' from the space"]),
     ("linen-batchnorm-without-train-argument", lambda t: tune(model=vt.Linen(NormalisedWithoutTrainArgument)),
-     ValueError, ["vt.Linen(NormalisedWithoutTrainArgument)'s BatchNorm statistics (batch_stats) do not change when "
-                  "it trains", "a __call__ argument named train / training / is_training / deterministic",
+     ValueError, ["vt.Linen(NormalisedWithoutTrainArgument)'s BatchNorm statistics do not change when it "
+                  "trains", "a __call__ argument named train / training / is_training / deterministic",
                   "use_running_average=not train"]),
     ("linen-batchnorm-unknown-mode-argument", lambda t: tune(model=vt.Linen(NormalisedWithRunningAverageArgument)),
-     ValueError, ["vt.Linen(NormalisedWithRunningAverageArgument)'s BatchNorm statistics (batch_stats) do not change"]),
+     ValueError, ["vt.Linen(NormalisedWithRunningAverageArgument)'s BatchNorm statistics do not change"]),
     ("linen-unknown-training-switch", lambda t: tune(model=vt.Linen(DropoutSwitchedByIsTrain)), TypeError,
      ["DropoutSwitchedByIsTrain.__call__ takes is_train=False as its switch between training and evaluation, a name "
       "vmaptune does not know", "so is_train would keep its default in every step (dropout never dropping",
       "Name it: train_switch='is_train' (train_switch='not is_train' for one True to evaluate), or rename it to "
       "train", "train_switch=None when is_train is an option of the module's own"]),
     ("nnx-unknown-training-switch", lambda t: tune(model=vt.Nnx(NnxSwitchedByEvalMode)), TypeError,
-     ["NnxSwitchedByEvalMode.__call__ takes eval_mode: bool as its switch", "deterministic for its inverse"]),
+     ["NnxSwitchedByEvalMode.__call__ takes eval_mode: bool as its switch", "deterministic for its inverse",
+      "Name it: train_switch='not eval_mode' (True to evaluate; train_switch='eval_mode' for one True to train)"]),
     ("nnx-searched-field-never-used", lambda t: tune(vt.Space(learning_rate=LR, rate=vt.Uniform(0.0, 0.5)),
                                                       model=vt.Nnx(NnxRateNeverUsed)), ValueError,
      ["space searches rate=Uniform(low=0.0, high=0.5), a field of vt.Nnx(NnxRateNeverUsed) that the module never "
@@ -634,8 +635,12 @@ CASES = [
      ["loss='hinge' is unknown", "'cross_entropy'"]),
     ("tune-loss-keras-name", lambda t: tune(model=vt.MLP(loss="categorical_crossentropy")), ValueError,
      ["loss='categorical_crossentropy' is unknown; Did you mean loss='cross_entropy'? choose from"]),
-    ("tune-loss-misspelt", lambda t: tune(model=vt.Linen(nn.Dense, loss="Huber")), ValueError,
-     ["loss='Huber' is unknown; Did you mean loss='huber'?"]),
+    ("tune-loss-pytorch-name", lambda t: tune(model=vt.Linen(nn.Dense, loss="NLLLoss")), ValueError,
+     ["loss='NLLLoss' is unknown; Did you mean loss='cross_entropy'?"]),
+    ("tune-loss-of-the-other-task", lambda t: tune(model=vt.MLP(loss="huber_loss")), ValueError,
+     ["loss='huber_loss' is unknown; choose from"]),  # (a classifier: no regression loss offered)
+    ("tune-loss-another-error", lambda t: tune(model=vt.MLP(loss="mape")), ValueError,
+     ["loss='mape' is unknown; choose from"]),  # (not mae: another error)
     ("linen-remat-traces-the-mode", lambda t: tune(model=vt.Linen(nn.remat(DropoutWithAnotherSwitch))), ValueError,
      ["vt.Linen(CheckpointDropoutWithAnotherSwitch) uses a traced value as a Python value", "it reads no traced "
       "hyperparameter", "every argument is traced, its mode keyword too", "apply the transform to the layers inside "

@@ -797,19 +797,33 @@ def test_ctrl_c_in_the_refit_leaves_the_search_kept_and_no_earlier_fits_model_be
     assert search.predict(iris[0][:2]).shape == (2,)
 
 
-def test_a_fit_cut_short_leaves_the_estimator_unfitted_not_half_updated(iris, monkeypatch):
+def test_a_fit_cut_short_or_refused_leaves_the_estimator_as_it_was(iris, monkeypatch):
     """classes_ and n_features_in_ are set before training, model_ after: a second fit stopped
-    between them would pair the new data's classes with the earlier fit's network."""
-    from sklearn.exceptions import NotFittedError
-
+    between them paired the new data's classes with the earlier fit's network. A fit that raises
+    (Ctrl-C, a refused input) leaves the earlier fit whole, as scikit-learn's estimators do; so
+    does a search stopped before its search is done."""
     X, y = iris
     clf = vt.MLPClassifier(n_units=8, epochs=1, random_state=0).fit(X, y)
+    before = clf.predict_proba(X[:3])
+    train = vt.sklearn.PopulationRun.train
     monkeypatch.setattr(vt.sklearn.PopulationRun, "train", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         clf.fit(X[:, :2], np.where(y == 0, "setosa", "other"))
-    assert not [n for n in vars(clf) if n.endswith("_") and not n.startswith("_")]
-    with pytest.raises(NotFittedError):
-        clf.predict(X[:3])
+    monkeypatch.setattr(vt.sklearn.PopulationRun, "train", train)
+    with pytest.raises(ValueError, match="NaN"):
+        clf.fit(np.where(X > 7, np.nan, X), y)
+    assert clf.n_features_in_ == 4 and clf.classes_.tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(clf.predict_proba(X[:3]), before)
+    search = vt.PopulationSearchCV(vt.MLPClassifier(n_units=8, epochs=2, batch_size=32),
+                                   {"learning_rate": [0.01, 0.02]}, cv=2).fit(X, y)
+    fitted = {n: v for n, v in vars(search).items() if n.endswith("_")}
+    from helpers import ctrl_c_at_chunk
+
+    ctrl_c_at_chunk(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        search.fit(X, np.where(y == 0, "setosa", "other"))
+    assert {n: v for n, v in vars(search).items() if n.endswith("_")} == fitted
+    assert search.predict(X[:3]).tolist() == [0, 0, 0]
 
 
 def test_a_network_diverged_in_its_first_epoch_fits_with_a_warning_and_predicts_nothing_silently():

@@ -407,7 +407,7 @@ def any_keyword_factory(**fields):
     (vt.Linen(CNN, metric=vt.Metric("hits", "classification", lambda out, y: out.argmax(-1) == y)), SPACE,
      r"metric 'hits' returns shape \(2,\) for a batch of 2; it must return one value for the whole batch"),
     (vt.Linen(BatchNormWithoutTrain), vt.Space(learning_rate=vt.Fixed(0.01)),
-     r"updates a variable when evaluated.*take `train: bool`.*use_running_average=not train"),
+     r"updates a variable when evaluated.*take `train: bool = False`.*use_running_average=not train.*a counter"),
     (vt.Linen(NoiseOfItsOwn), vt.Space(learning_rate=vt.Fixed(0.01)),
      r"(?s)needs PRNG for \"noise\".*one random stream, 'dropout', and only in training.*self\.make_rng\('dropout'\)"),
     (vt.Linen(DropoutWithoutTrain), vt.Space(learning_rate=vt.Fixed(0.01)),
@@ -938,8 +938,9 @@ def test_train_switch_none_passes_no_switch_and_a_declared_one_must_exist(digits
                                vt.Space(learning_rate=vt.Fixed(0.01)), digits)
     assert program.model.mode is None
     with pytest.raises(ValueError, match=r"^vt.Linen\(train_switch='is_train'\): DropoutWithOptionsOfItsOwn.__call__ "
-                                         r"takes no argument 'is_train'; it takes \['x', 'train_only'\]\. Give the "
-                                         r"name of its training switch\.$"):
+                                         r"takes no keyword argument 'is_train' to switch modes \(its input and self "
+                                         r"are not one\); it takes \['train_only'\]\. Give the name of its training "
+                                         r"switch\.$"):
         vt.Linen(DropoutWithOptionsOfItsOwn, train_switch="is_train")
     with pytest.raises(TypeError, match=r"vt.Nnx\(train_switch=True\): give the name of the __call__ argument that "
                                         r"is True when the module trains \(train_switch='is_train'\), 'not NAME'"):
@@ -975,3 +976,108 @@ def test_a_tuple_field_is_set_by_a_partial_of_the_module_as_its_error_says():
                       vt.RandomSearch(population=2), epochs=1, refit=1, progress=False)
     shapes = jax.tree.map(lambda a: a.shape, results.best_model().variables["params"])
     assert [shapes[f"Dense_{i}"]["kernel"] for i in range(3)] == [(4, 8), (8, 4), (4, 3)]
+
+
+def test_a_declared_train_switch_that_reads_the_other_way_or_cannot_switch_is_refused():
+    """A switch whose name says evaluation (eval_mode, deterministic) declared as True to train, or
+    one saying training declared with `not`, would train in evaluation mode, silently: BatchNorm
+    frozen at mean 0, dropout inverted. So would None beside a keyword vmaptune passes. The input
+    and self are no switch. Written two ways, one switch is one model (a resume takes either)."""
+    def check(model, match):
+        with pytest.raises(ValueError, match=match):
+            model()
+
+    check(lambda: vt.Nnx(NnxNormalisedByEvalMode, train_switch="eval_mode"),
+          r"^vt.Nnx\(train_switch='eval_mode'\) passes eval_mode=True in the training step and eval_mode=False to "
+          r"evaluate, but its name reads True to evaluate: train_switch='not eval_mode'\.$")
+    check(lambda: vt.Linen(NormalisedByIsTrain, train_switch="not is_train"), r"reads True to train: "
+                                                                             r"train_switch='is_train'")
+    check(lambda: vt.Linen(CNN, train_switch="deterministic"), r"takes no keyword argument 'deterministic'")
+    check(lambda: vt.Linen(CNN, train_switch=None), r"^vt.Linen\(train_switch=None\): CNN.__call__ takes 'train', "
+                                                    r"which vmaptune passes \(train=True in the training step\)")
+    check(lambda: vt.Linen(CNN, train_switch="x"), r"takes no keyword argument 'x' to switch modes \(its input and "
+                                                   r"self are not one\); it takes \['train'\]")
+    assert vt.Linen(CNN, train_switch="train").train_switch == "auto"  # (what auto finds: the same model)
+    assert vt.Nnx(NnxNormalisedByEvalMode, train_switch="not  eval_mode").train_switch == "not eval_mode"
+
+
+class NnxWithBuffer(nnx.Module):
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.hidden, self.out = nnx.Linear(64, 8, rngs=rngs), nnx.Linear(8, 10, rngs=rngs)
+        self.norm = nnx.BatchNorm(8, rngs=rngs)  # (follows train() / eval())
+        self.buffer = nnx.Variable(jnp.ones(8))  # (a constant of the module's own: model state, never updated)
+
+    def __call__(self, x):
+        return self.out(self.norm(jax.nn.relu(self.hidden(x))) * self.buffer[...])
+
+
+class NnxStatisticsFrozen(NnxWithBuffer):  # use_running_average=True in every call: train() cannot move them
+    def __call__(self, x):
+        return self.out(self.norm(jax.nn.relu(self.hidden(x)), use_running_average=True) * self.buffer[...])
+
+
+def test_nnx_batchnorm_statistics_that_never_move_are_refused_and_a_constant_variable_is_not(digits):
+    space = vt.Space(learning_rate=vt.Fixed(0.01))
+    with pytest.raises(ValueError, match=r"vt.Nnx\(NnxStatisticsFrozen\)'s BatchNorm statistics do not change when it "
+                                         r"trains.* leave nnx.BatchNorm's use_running_average at None"):
+        vt.build_program(vt.Nnx(NnxStatisticsFrozen), space, digits)
+    vt.build_program(vt.Nnx(NnxWithBuffer), space, digits)
+
+
+class NnxOfWidths(nnx.Module):
+    def __init__(self, widths: tuple[int, ...], rate: float = 0.0, *, rngs: nnx.Rngs):
+        sizes = (64, *widths)
+        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes, sizes[1:])])
+        self.out, self.drop = nnx.Linear(sizes[-1], 10, rngs=rngs), vt.nn.NnxDropout(rate, rngs=rngs)
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = jax.nn.relu(layer(x))
+        return self.out(self.drop(x))
+
+
+def test_a_partial_of_an_nnx_class_shows_its_fields(digits):
+    """functools.partial(NnxOfWidths, widths=(8, 4)) shows only *args, **kwargs: its fields are
+    read from the class, less what the partial sets (the fix the tuple errors name)."""
+    import functools
+
+    model = vt.Nnx(functools.partial(NnxOfWidths, widths=(8, 4)))
+    assert set(model.fields()) == {"widths", "rate"} and not model.takes_any_keyword()
+    program = vt.build_program(model, vt.Space(learning_rate=vt.Fixed(0.01), rate=vt.Uniform(0.0, 0.5)), digits)
+    assert program.model.traced == ("rate",)
+
+
+class DroppingBlock(nnx.Module):
+    def __init__(self, width: int, rate, *, rngs: nnx.Rngs):
+        self.lin, self.drop = nnx.Linear(width, width, rngs=rngs), vt.nn.NnxDropout(rate, rngs=rngs)
+
+    def __call__(self, h):
+        return h + self.drop(jax.nn.relu(self.lin(h)))
+
+
+class ScannedBlocks(nnx.Module):  # nnx's layer stack: blocks built by nnx.vmap over split rngs, run by nnx.scan
+    def __init__(self, dropout: float = 0.1, *, rngs: nnx.Rngs):
+        self.inp, self.out = nnx.Linear(64, 8, rngs=rngs), nnx.Linear(8, 10, rngs=rngs)
+
+        @nnx.split_rngs(splits=2)
+        @nnx.vmap(in_axes=(0,), out_axes=0)
+        def blocks(rngs):
+            return DroppingBlock(8, dropout, rngs=rngs)
+
+        self.blocks = blocks(rngs)
+
+    def __call__(self, x):
+        @nnx.scan(in_axes=(0, nnx.Carry), out_axes=nnx.Carry)
+        def step(block, h):
+            return block(h)
+
+        return self.out(step(self.blocks, self.inp(x)))
+
+
+def test_nnx_dropout_with_a_traced_rate_works_in_a_scanned_layer_stack(digits):
+    """vt.nn.NnxDropout forks its stream from the Rngs, as nnx.Dropout does: the shared Rngs
+    object inside nnx.split_rngs / nnx.vmap / nnx.scan failed with an IndexError."""
+    ScannedBlocks(rngs=nnx.Rngs(0, dropout=1))(jnp.ones((2, 64)))
+    program = vt.build_program(vt.Nnx(ScannedBlocks), vt.Space(learning_rate=vt.Fixed(0.02),
+                                                               dropout=vt.Uniform(0.0, 0.5)), digits)
+    assert program.model.traced == ("dropout",)

@@ -296,15 +296,30 @@ LOSSES = {
     "log_cosh": ("regression", _per_output_mean(lambda o, y: optax.log_cosh(o, y))),
 }
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
-#: Other libraries' names for the losses (Keras, PyTorch, scikit-learn): each "did you mean" its own.
+#: Other libraries' names for the losses (Keras, PyTorch, scikit-learn), each told as its own for
+#: the task it is for; names that mean another loss (mape, msle) have none.
 FOREIGN_LOSSES = {
-    **dict.fromkeys(("crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "log_loss",
-                     "nll", "nll_loss", "ce", "cross-entropy", "softmax_cross_entropy", "log"), "cross_entropy"),
-    **dict.fromkeys(("mean_squared_error", "squared_error", "l2", "mse_loss"), "mse"),
-    **dict.fromkeys(("mean_absolute_error", "absolute_error", "l1", "l1_loss"), "mae"),
-    **dict.fromkeys(("huber_loss", "smooth_l1", "smooth_l1_loss"), "huber"),
-    **dict.fromkeys(("logcosh", "log_cosh_loss"), "log_cosh"),
+    "classification": dict.fromkeys((
+        "crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "log_loss", "neg_log_loss",
+        "logloss", "nll", "ce", "softmax_cross_entropy", "categorical_cross_entropy", "softmax"), "cross_entropy"),
+    "regression": {**dict.fromkeys(("mean_squared_error", "squared_error", "l2", "neg_mean_squared_error"), "mse"),
+                   **dict.fromkeys(("mean_absolute_error", "absolute_error", "l1", "neg_mean_absolute_error"), "mae"),
+                   **dict.fromkeys(("smooth_l1", "smoothl1"), "huber"), "logcosh": "log_cosh"},
 }
+
+
+def _loss_meant(name: str, task: str) -> str | None:
+    """The loss a name unknown to LOSSES most likely means on `task`: another library's name for it
+    (NLLLoss, categorical_crossentropy), or a near spelling of one the task trains with."""
+    key = name.lower().replace("-", "_").replace(" ", "_")
+    if key.endswith("loss") and key not in FOREIGN_LOSSES.get(task, {}):
+        key = key[:-len("loss")].rstrip("_") or key  # (PyTorch's NLLLoss, L1Loss, MSELoss)
+    options = sorted(n for n, (kind, _) in LOSSES.items() if kind == task or n in CLASSIFICATION_LOSSES and
+                     task == "classification")
+    if key in options:
+        return key
+    return FOREIGN_LOSSES.get(task, {}).get(key) or next(iter(difflib.get_close_matches(key, options, n=1,
+                                                                                         cutoff=0.88)), None)
 #: Names that mean another loss on a classification task: "mse" there is the squared error of the
 #: class probabilities against one-hot labels (the least mean squares cost against cross-entropy).
 CLASSIFICATION_LOSSES = {"mse": _probability_squared_error}
@@ -411,9 +426,7 @@ def get_loss(loss: "str | Callable | Loss | None", task: str) -> Loss:
     if callable(loss):
         return Loss(getattr(loss, "__name__", "custom"), loss, takes_hp=_takes_hp(loss))
     if not isinstance(loss, str) or loss not in LOSSES:
-        known = FOREIGN_LOSSES.get(loss.lower()) if isinstance(loss, str) else None
-        if isinstance(loss, str) and known is None:
-            known = next(iter(difflib.get_close_matches(loss.lower(), sorted(LOSSES), n=1)), None)
+        known = _loss_meant(loss, task) if isinstance(loss, str) else None
         hint = f" Did you mean loss={known!r}?" if known else ""
         raise ValueError(f"loss={loss!r} is unknown;{hint} choose from {sorted(LOSSES)} or pass a function "
                          f"fn(outputs, targets) -> per-example loss of shape (n,).")

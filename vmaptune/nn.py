@@ -71,7 +71,8 @@ class NnxDropout(nnx.Module):
         self.broadcast_dims = tuple(broadcast_dims)
         self.deterministic = deterministic
         self.rng_collection = rng_collection
-        self.rngs = rngs
+        self.rngs = rngs[rng_collection].fork() if isinstance(rngs, nnx.Rngs) else \
+            rngs.fork() if isinstance(rngs, nnx.RngStream) else rngs
 
     def __call__(self, inputs: jax.Array, *, deterministic: bool | None = None, rngs: nnx.Rngs | None = None):
         deterministic = self.deterministic if deterministic is None else deterministic
@@ -80,4 +81,5 @@ class NnxDropout(nnx.Module):
         rngs = self.rngs if rngs is None else rngs
         if rngs is None:
             raise ValueError("NnxDropout needs `rngs` (at construction or call) when it is not deterministic.")
-        return dropout(rngs[self.rng_collection](), self.rate, inputs, self.broadcast_dims)
+        key = rngs[self.rng_collection]() if isinstance(rngs, nnx.Rngs) else rngs()
+        return dropout(key, self.rate, inputs, self.broadcast_dims)

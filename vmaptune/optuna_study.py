@@ -70,7 +70,8 @@ PYTHON_FIXES = {
     "name": "study_name={name!r}",
     "exists": "pass overwrite=True to replace it, append=True to add this run's new members to it, or another "
               "study_name",
-    "other_run": "append only the run that made the study, or pass overwrite=True",
+    "other_run": "append only the run that made the study, pass overwrite=True to replace it, or another "
+                 "study_name",
     "anew": "pass overwrite=True to export the run anew",
     "direction": "pass overwrite=True to replace it, or another study_name (a study made beforehand must be made "
                  "with optuna.create_study(..., direction={direction!r}))",
@@ -471,6 +472,7 @@ class OptunaExport:
         check_storage(storage)  # (before the search starts: a typo is said now, not after every round)
         self.storage, self.study_name, self._fixes = storage, study_name, _fixes
         self.overwrite = bool(overwrite)  # the first export replaces a study of that name (a run started over)
+        self._overwrite_asked = self.overwrite  # (and each run's that starts: the object may serve several)
         self.error: str | None = None  # why the last export failed (None: the study is up to date)
         # After an export that left every trial finished: (the study, the run's identity, the members it
         # holds: _rows). The next round only adds its members' trials; bringing the study up to date from
@@ -483,6 +485,8 @@ class OptunaExport:
         the run could fill (set to the other direction than `metric`'s, a vt.Metric; holding another
         run's trials) is refused now, not warned about after every round. results: a resumed run's
         so far (None: a run starting). An export that replaces the study (overwrite) checks nothing."""
+        if results is None:  # (a notebook cell run again with this export: its first export replaces it again)
+            self.overwrite = self._overwrite_asked
         if not self.overwrite:
             with _quiet_optuna():
                 check_study(self.storage, self.study_name, results, self._fixes, metric=metric)

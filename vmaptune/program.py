@@ -23,6 +23,7 @@ import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 from flax import errors as flax_errors
+from flax import nnx
 
 from vmaptune import compile_cache, costs
 from vmaptune.arguments import check_flag, check_int_at_least
@@ -230,15 +231,43 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
                    member_block=_member_block(built, space, check_member_block(member_block), data, largest))
 
 
-def _passed_through(jaxpr: jax.extend.core.ClosedJaxpr, shapes: Any, collection: str) -> bool:
-    """Whether check_outputs' forward returns the training step's `collection` (model state) as the
-    very values initialisation made: nothing in training updates them."""
+def _statistics_passed_through(jaxpr: jax.extend.core.ClosedJaxpr, shapes: Any) -> bool:
+    """Whether check_outputs' forward returns the training step's BatchNorm statistics (linen's
+    batch_stats collection, nnx's BatchStat variables) as the very values initialisation made:
+    nothing in training updates them."""
     flat, tree = jax.tree_util.tree_flatten(shapes)
     index = jax.tree_util.tree_unflatten(tree, list(range(len(flat))))
     _, (_, made, _, (_, trained)) = index
-    made, trained = jax.tree.leaves(made.get(collection)), jax.tree.leaves(trained.get(collection))
+    made, trained = _statistics(made), _statistics(trained)
     outs = jaxpr.jaxpr.outvars
     return bool(made) and len(made) == len(trained) and all(outs[a] is outs[b] for a, b in zip(made, trained))
+
+
+def _how_told(built: BuiltModel) -> str:
+    """How vmaptune tells `built` it trains, and the fix for a BatchNorm that does not follow."""
+    if getattr(built, "adapter", "") == "Nnx":
+        return ("vmaptune calls model.train() in the training step and model.eval() to evaluate, and passes the mode "
+                "keyword where __call__ takes one (train=, or the one train_switch names): leave nnx.BatchNorm's "
+                "use_running_average at None (it follows train() / eval()), or pass it `not train`.")
+    mode = getattr(built, "mode", None)
+    if mode is None:
+        keywords = " / ".join(MODE_KEYWORDS)
+        return (f"vmaptune tells the module when it trains through a __call__ argument named {keywords} (or the one "
+                f"train_switch= names): take `train: bool = False` and use nn.BatchNorm(use_running_average=not "
+                f"train); vmaptune passes train=True in the step and train=False to evaluate.")
+    keyword, inverse = mode
+    return (f"vmaptune passes {keyword}={not inverse} in the training step and {keyword}={inverse} to evaluate: use "
+            f"nn.BatchNorm(use_running_average={keyword if inverse else 'not ' + keyword})" + (
+                "" if keyword in MODE_KEYWORDS else
+                f", or check train_switch ({keyword!r} is True to train, 'not {keyword}' True to evaluate)") + ".")
+
+
+def _statistics(state: Any) -> list:
+    """The leaves of a member's model state that are BatchNorm statistics."""
+    if isinstance(state, nnx.State):
+        held = jax.tree.leaves(state, is_leaf=lambda v: isinstance(v, nnx.BatchStat))
+        return jax.tree.leaves([v for v in held if isinstance(v, nnx.BatchStat)])
+    return jax.tree.leaves(state.get("batch_stats")) if isinstance(state, Mapping) else []
 
 
 def _check_fields_read(built: BuiltModel, space: Space, jaxpr: jax.extend.core.ClosedJaxpr, hp: dict,
@@ -351,18 +380,15 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
                          f"tests `rate == 0`): use vt.nn.Dropout (vt.nn.NnxDropout) for a searched rate. "
                          f"{transform}") from err
     except flax_errors.ModifyScopeVariableError as err:  # BatchNorm updating statistics in a call not told it trains
-        raise ValueError(f"the model updates a variable when evaluated ({err}) A linen module with BatchNorm must take "
-                         f"`train: bool` in __call__ and use nn.BatchNorm(use_running_average=not train): vmaptune "
-                         f"passes train=True in the step and train=False to evaluate.") from err
-    if isinstance(state, Mapping) and "batch_stats" in state and _passed_through(jaxpr, shapes, "batch_stats"):
+        raise ValueError(f"the model updates a variable when evaluated ({err}) A BatchNorm must follow the mode: "
+                         f"{_how_told(built)} A collection of your own (a counter) is updated in training only where "
+                         f"its update sits under `if self.is_mutable_collection('its name'):`.") from err
+    if _statistics_passed_through(jaxpr, shapes):
         # (use_running_average=True in training, e.g. no train argument: statistics frozen at mean 0,
         # variance 1, silently; use_running_average=False in evaluation fails above)
-        keywords = " / ".join(MODE_KEYWORDS)
-        raise ValueError(f"{built.name()}'s BatchNorm statistics (batch_stats) do not change when it trains: its "
-                         f"BatchNorm never learns the data's mean and variance (use_running_average=True in "
-                         f"training). vmaptune tells the module when it trains through a __call__ argument named "
-                         f"{keywords}: take `train: bool = False` and use nn.BatchNorm(use_running_average=not "
-                         f"train); vmaptune passes train=True in the step and train=False to evaluate.")
+        raise ValueError(f"{built.name()}'s BatchNorm statistics do not change when it trains: its BatchNorm never "
+                         f"learns the data's mean and variance (use_running_average=True in training). "
+                         f"{_how_told(built)}")
     _check_fields_read(built, space, jaxpr, hp, read_elsewhere)
     need = (2, data.n_outputs)
     if not hasattr(out, "shape"):  # (logits, features), a dict, ...

@@ -203,15 +203,9 @@ class _Network(BaseEstimator):
         validation_fraction, keeping the best epoch's weights; with tol and no early_stopping:
         until the training loss stops improving by tol, as scikit-learn's MLPs converge).
         sample_weight: (n,) weights of the rows in the training loss (scores are not weighted).
-        A fit that raises (Ctrl-C included) leaves the estimator unfitted, not half the new fit's."""
-        try:
+        A fit that raises (Ctrl-C included) leaves the estimator as it was before it."""
+        with _AsBeforeIfItRaises(self):
             return self._fit(X, y, sample_weight, **fit_params)
-        except BaseException:
-            # (classes_ and n_features_in_ are set before training, model_ after: an earlier fit's
-            # model beside this fit's classes would predict with the wrong labels)
-            for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
-                delattr(self, name)
-            raise
 
     def _fit(self, X, y, sample_weight, **fit_params):
         _refuse_fit_params(type(self).__name__, fit_params, self.get_params())
@@ -400,6 +394,33 @@ class NetworkClassifier(_NetworkParameters, _Classifier):
 
 class NetworkRegressor(_NetworkParameters, _Regressor):
     """A regressor from your own model: vt.NetworkRegressor(vt.Linen(Net), {"hidden": 32})."""
+
+
+class _AsBeforeIfItRaises:
+    """A fit that raises (a refused input, Ctrl-C) leaves the estimator's fitted attributes as they
+    were before it: classes_ and n_features_in_ are set before training, model_ (or cv_results_)
+    after, and an earlier fit's model beside this fit's classes would predict the wrong labels.
+    keep(): what the fit set so far stays, whatever comes next (a search whose refit is cut short)."""
+
+    def __init__(self, estimator: BaseEstimator):
+        self.estimator = estimator
+        self.before: dict[str, Any] | None = {n: getattr(estimator, n) for n in self._fitted()}
+
+    def _fitted(self) -> list[str]:
+        return [n for n in vars(self.estimator) if n.endswith("_") and not n.startswith("_")]
+
+    def keep(self) -> None:
+        self.before = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if error is not None and self.before is not None:
+            for name in self._fitted():
+                delattr(self.estimator, name)
+            for name, value in self.before.items():
+                setattr(self.estimator, name, value)
 
 
 def _refuse_text_columns(X: Any, who: str) -> None:
@@ -707,7 +728,13 @@ class PopulationSearchCV(BaseEstimator):
         """Searches on X, y (groups: the group of each row, for a group splitter such as
         cv=GroupKFold(5); sample_weight: (n,) weights of the rows in every candidate's training loss
         and in the refit's, as scikit-learn passes fit parameters to the estimator; scores are not
-        weighted, as scikit-learn's searches score)."""
+        weighted, as scikit-learn's searches score). A fit that raises before its search is done
+        (Ctrl-C, a refused input) leaves the search as it was; one cut short in its refit keeps the
+        new search, its best_estimator_ unfitted."""
+        with _AsBeforeIfItRaises(self) as kept:
+            return self._fit(X, y, groups, sample_weight, kept, **fit_params)
+
+    def _fit(self, X, y, groups, sample_weight, kept: _AsBeforeIfItRaises, **fit_params):
         from vmaptune.tune import tune
 
         if fit_params:
@@ -830,6 +857,7 @@ class PopulationSearchCV(BaseEstimator):
         self.scorer_ = self._scorer()
         self.multimetric_ = False
         if self.refit:
+            kept.keep()  # (the search is done: a refit cut short keeps it)
             started = time.perf_counter()
             if not final:  # early stopping: for the epochs it chose (the folds' mean of them)
                 epochs = int(results.members["best_epoch"].iloc[self.best_index_]) or epochs
@@ -846,9 +874,11 @@ class PopulationSearchCV(BaseEstimator):
             except BaseException as err:
                 if not hasattr(err, "results"):
                     err.results = results
+                self.__dict__.pop("refit_time_", None)  # (an earlier fit's)
                 err.add_note("PopulationSearchCV.fit: the search finished and its results are kept (cv_results_, "
                              "best_params_, search_results_; also err.results); the refit of the best candidate "
-                             "did not, so best_estimator_ is unfitted: search.best_estimator_.fit(X, y) refits it.")
+                             "did not, so best_estimator_ is unfitted: search.best_estimator_.fit(X, y, "
+                             "sample_weight=...) refits it.")
                 raise
             self.refit_time_ = time.perf_counter() - started
         return self

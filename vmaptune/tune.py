@@ -293,7 +293,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         history.settings["started_at"] = saved.settings["started_at"]
     before_search = getattr(on_round, "before_search", None)  # (vt.OptunaExport: its study checked before training)
     if before_search is not None or process_count() > 1:  # (on_round may be given in process 0 only)
-        in_process_0(lambda: before_search is not None and before_search(saved, search.program.metric),
+        in_process_0(lambda: before_search is not None and _before_search(before_search, saved, search.program.metric),
                      "vmaptune: on_round refused the run in process 0 (process 0's output says why); every process "
                      "stops.", ValueError)
     outside = sys.exc_info()[1]  # (vt.tune called in a caller's `except`: that error is not this run's)
@@ -536,6 +536,16 @@ def _carry_results(err: Exception, results: Results, what: str) -> str:
     except AttributeError:
         return ""
     return f" {what} are the error's `results` attribute (`except Exception as e: e.results`)."
+
+
+def _before_search(hook, saved: Results | None, metric) -> None:
+    """on_round.before_search(results, metric): its error says where it was called."""
+    try:
+        hook(saved, metric)
+    except Exception as err:
+        err.add_note("vmaptune: vt.tune called on_round.before_search(results, metric) before the first round (the "
+                     "hook vt.OptunaExport checks its study with); nothing has trained.")
+        raise
 
 
 def _on_round_everywhere(on_round, so_far: Results | None, run_dir: str | None, round_index: int) -> None:

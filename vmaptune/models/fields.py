@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import functools
 import inspect
 import math
 import numbers
@@ -167,8 +168,12 @@ class FlaxModel(Model):
                             f"vt.{type(self).__name__}({cls}), not a built module: each member builds its own from "
                             f"the space's values (fix a field with vt.Fixed, or leave it at the class's default).")
         self._check_module_kind()
+        owner = f"vt.{type(self).__name__}"
+        object.__setattr__(self, "train_switch", normal_train_switch(self.train_switch, owner))
         if isinstance(self.module, type):  # (a factory's module: checked once it has built one)
-            check_train_switch(self.train_switch, self.module.__call__, f"vt.{type(self).__name__}")
+            check_train_switch(self.train_switch, self.module.__call__, owner)
+            if self.train_switch not in (None, AUTO) and self._finds(self.train_switch):
+                object.__setattr__(self, "train_switch", AUTO)  # (the same model, resumed either way)
         if self.static is not None:
             if isinstance(self.static, str) or not all(isinstance(n, str) for n in self.static):
                 raise TypeError(f"{type(self).__name__}(static={self.static!r}): give a list of field names.")
@@ -206,13 +211,20 @@ class FlaxModel(Model):
     def _module_name(self) -> str:
         return getattr(self.module, "__name__", repr(self.module))
 
+    def _finds(self, switch: str) -> bool:
+        """Whether "auto" finds `switch` (train_switch="train" where __call__ takes train)."""
+        try:
+            return mode_keyword(self.module.__call__) == mode_keyword(self.module.__call__, switch)
+        except TypeError:  # (a switch auto refuses)
+            return False
+
     def __repr__(self):
         switch = "" if self.train_switch == AUTO else f", train_switch={self.train_switch!r}"
         return f"{type(self).__name__}({self._module_name()}{switch})"
 
     def takes_any_keyword(self) -> bool:
         """Whether the module (a factory) takes **kwargs: names the space sets there cannot be seen."""
-        fn = self.module.__init__ if isinstance(self.module, type) else self.module
+        fn = constructor(self.module)
         try:
             return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
         except (TypeError, ValueError):
@@ -472,6 +484,17 @@ def _shape_hint(example: tuple[int, ...]) -> str:
             f"sequences; or reshape inside the module's __call__")
 
 
+def constructor(module: Callable) -> Callable:
+    """The function whose signature lists a module's fields: a class's __init__; for a
+    functools.partial of a class (partial(Net, widths=(8, 4))), its __init__ with those keywords
+    bound (a partial of an nnx class shows only *args, **kwargs); a factory itself."""
+    if isinstance(module, type):
+        return module.__init__
+    if isinstance(module, functools.partial) and isinstance(module.func, type) and not module.args:
+        return functools.partial(module.func.__init__, **module.keywords)
+    return module
+
+
 def mode_keyword(call: Callable, switch: str | None = AUTO) -> tuple[str, bool] | None:
     """(keyword, inverse) of `call` that switches training mode, or None. switch: the model's
     train_switch: "auto" finds train / training / is_training / deterministic (inverse); "NAME" or
@@ -502,10 +525,17 @@ def mode_keyword(call: Callable, switch: str | None = AUTO) -> tuple[str, bool] 
                                 f"vmaptune does not know: it passes train=True in the training step and train=False "
                                 f"to evaluate (or training=, is_training=, deterministic=), so {name} would keep its "
                                 f"default in every step (dropout never dropping, BatchNorm never updating). Name it: "
-                                f"train_switch={name!r} (train_switch='not {name}' for one True to evaluate), or "
-                                f"rename it to train (or training, is_training; deterministic for its inverse); "
-                                f"train_switch=None when {name} is an option of the module's own, not a switch.")
+                                f"{_declared(name)}, or rename it to train (or training, is_training; "
+                                f"deterministic for its inverse); train_switch=None when {name} is an option of the "
+                                f"module's own, not a switch.")
     return None if known is None else (known, MODE_KEYWORDS[known])
+
+
+def _declared(name: str) -> str:
+    """How to declare a switch `name` vmaptune does not know, by what its name says it is True for."""
+    if _reads_as(name) == "evaluate":
+        return f"train_switch='not {name}' (True to evaluate; train_switch={name!r} for one True to train)"
+    return f"train_switch={name!r} (train_switch='not {name}' for one True to evaluate)"
 
 
 def mode_arguments(mode: tuple[str, bool] | None, train: bool) -> dict[str, bool]:
@@ -518,26 +548,67 @@ def mode_arguments(mode: tuple[str, bool] | None, train: bool) -> dict[str, bool
     return {keyword: (not train) if inverse else train}
 
 
-def check_train_switch(switch: Any, call: Callable, owner: str) -> None:
-    """A TypeError / ValueError for a train_switch that is not "auto", None, "NAME" or "not NAME"
-    with NAME a keyword of `call` (the module's __call__), naming the argument and its fix."""
+def normal_train_switch(switch: Any, owner: str) -> str | None:
+    """train_switch as written the one way ("not  eval_mode" -> "not eval_mode"), or a TypeError for
+    one that is not "auto", None, "NAME" or "not NAME", naming the argument and its forms."""
     if switch is None or switch == AUTO:
-        return
-    if not isinstance(switch, str) or not (switch[len("not "):].strip() if switch.startswith("not ")
-                                           else switch).isidentifier():
+        return switch
+    words = switch.split() if isinstance(switch, str) else []
+    if not (len(words) == 1 and words[0].isidentifier() or len(words) == 2 and words[0] == "not"
+            and words[1].isidentifier()):
         raise TypeError(f"{owner}(train_switch={switch!r}): give the name of the __call__ argument that is True when "
                         f"the module trains (train_switch='is_train'), 'not NAME' for one that is True when it "
                         f"evaluates (train_switch='not eval_mode'), None for a module without one, or leave it "
                         f"'auto' (train, training, is_training or deterministic).")
-    keyword = mode_keyword(call, switch)[0]
+    return " ".join(words)
+
+
+def check_train_switch(switch: str | None, call: Callable, owner: str) -> None:
+    """A ValueError for a train_switch (normal_train_switch's) that `call`, the module's __call__,
+    cannot take, or that reads the other way: NAME must be a keyword argument of it (not self, not
+    the input); one whose name says evaluation (eval_mode, deterministic) must be "not NAME", one
+    whose name says training (is_train) "NAME"; None is refused beside a mode keyword vmaptune
+    passes (train=...), which it would leave at its default."""
+    if switch == AUTO:
+        return
     try:
         params = inspect.signature(call).parameters
     except (TypeError, ValueError):
         return
-    if keyword not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        taken = [n for n, p in params.items() if n != "self" and p.kind is not p.VAR_POSITIONAL]
-        raise ValueError(f"{owner}(train_switch={switch!r}): {getattr(call, '__qualname__', '__call__')} takes no "
-                         f"argument {keyword!r}; it takes {taken}. Give the name of its training switch.")
+    where = getattr(call, "__qualname__", "__call__")
+    if switch is None:
+        known = next((k for k in MODE_KEYWORDS if k in params), None)
+        if known is not None:
+            raise ValueError(f"{owner}(train_switch=None): {where} takes {known!r}, which vmaptune passes "
+                             f"({known}={not MODE_KEYWORDS[known]} in the training step); None would leave it at its "
+                             f"default in every step. Leave train_switch out.")
+        return
+    keyword, inverse = mode_keyword(call, switch)
+    positional = [n for n, p in params.items() if n != "self" and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    takes = [n for n, p in params.items() if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+             and n != (positional[0] if positional else None)]  # (the input comes first, positionally)
+    if keyword not in takes and (keyword in params or not any(p.kind is p.VAR_KEYWORD for p in params.values())):
+        raise ValueError(f"{owner}(train_switch={switch!r}): {where} takes no keyword argument {keyword!r} to switch "
+                         f"modes (its input and self are not one); it takes {takes}. Give the name of its training "
+                         f"switch.")
+    reads = _reads_as(keyword)
+    if reads is not None and reads != ("evaluate" if inverse else "train"):
+        fixed = keyword if inverse else f"not {keyword}"
+        raise ValueError(f"{owner}(train_switch={switch!r}) passes {keyword}={not inverse} in the training step and "
+                         f"{keyword}={inverse} to evaluate, but its name reads True to {reads}: "
+                         f"train_switch={fixed!r}.")
+
+
+#: Words of a switch's name that say it is True to evaluate (the rest of SWITCH_WORDS: to train).
+EVALUATE_WORDS = frozenset(SWITCH_WORDS - {"train", "training"})
+
+
+def _reads_as(name: str) -> str | None:
+    """"evaluate" or "train": what a switch's name says it is True for (None: its name does not say)."""
+    words = set(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().strip("_").split("_"))
+    if words & EVALUATE_WORDS:
+        return None if words & {"train", "training"} else "evaluate"
+    return "train" if words & {"train", "training"} else None
 
 
 def _names_a_switch(name: str) -> bool:

@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vmaptune.models.fields import (AUTO, BuiltFlaxModel, FlaxModel, Field, check_train_switch, mode_arguments,
-                                    mode_keyword)
+from vmaptune.models.fields import (AUTO, BuiltFlaxModel, FlaxModel, Field, check_train_switch, constructor,
+                                    mode_arguments, mode_keyword)
 from vmaptune.space import checked_arguments
 
 __all__ = ["Nnx", "BuiltNnx"]
@@ -47,8 +47,7 @@ class Nnx(FlaxModel):
     plus `rngs`. static, loss, metric, example_input: as vt.Linen's."""
 
     def fields(self) -> dict[str, Field]:
-        fn = self.module.__init__ if isinstance(self.module, type) else self.module
-        return self._signature_fields(fn, skip=("self", "rngs"))
+        return self._signature_fields(constructor(self.module), skip=("self", "rngs"))
 
     def _check_module_kind(self) -> None:
         self._check_class("flax.nnx", "flax.linen", "Linen")
