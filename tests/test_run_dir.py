@@ -279,9 +279,10 @@ def test_saving_over_another_saved_search_is_refused_unless_asked(finished_run, 
                                               r"which this save would replace .* overwrite=True to replace it"):
         vt.load_results(run_dir).save(first)
     assert len(vt.load_results(first)) == 2
-    third = str(tmp_path / "third")
+    third, fourth = str(tmp_path / "third"), str(tmp_path / "fourth")
     result.save(third)
-    vt.load_results(run_dir).save(third)  # (the same search, its times aside: the script run again, written over)
+    result.save(fourth)
+    vt.load_results(fourth).save(third)  # (the same search saved elsewhere: a script run again, written over)
     vt.load_results(run_dir).save(first, overwrite=True)
     pd.testing.assert_frame_equal(vt.load_results(first).members, result.members)
     a_file = tmp_path / "a_file"
