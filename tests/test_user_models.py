@@ -1081,3 +1081,51 @@ def test_nnx_dropout_with_a_traced_rate_works_in_a_scanned_layer_stack(digits):
     program = vt.build_program(vt.Nnx(ScannedBlocks), vt.Space(learning_rate=vt.Fixed(0.02),
                                                                dropout=vt.Uniform(0.0, 0.5)), digits)
     assert program.model.traced == ("dropout",)
+
+
+class TemperatureKept(nn.Module):  # the searched float kept in a variable: read when a member is built only
+    temperature: float = 1.0
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        kept = self.variable("constants", "temperature", lambda: jnp.asarray(self.temperature))
+        return nn.Dense(10)(x) / kept.value
+
+
+class NnxTemperatureKept(nnx.Module):
+    def __init__(self, temperature: float = 1.0, *, rngs: nnx.Rngs):
+        self.out, self.temperature = nnx.Linear(64, 10, rngs=rngs), nnx.Variable(jnp.asarray(temperature))
+
+    def __call__(self, x):
+        return self.out(x) / self.temperature[...]
+
+
+class TemperatureRead(nn.Module):  # read in every step: PBT may change it
+    temperature: float = 1.0
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.Dense(10)(x) / self.temperature
+
+
+@pytest.mark.parametrize("model, at_start", [(vt.Linen(TemperatureKept), True), (vt.Nnx(NnxTemperatureKept), True),
+                                             (vt.Linen(TemperatureRead), False)], ids=repr)
+def test_a_field_read_only_when_a_member_is_built_is_fixed_for_pbt(digits, model, at_start):
+    """A float kept in a variable is read at initialisation only: a value PBT's explore gave it
+    mid-run would never reach the network while the table showed it. It is fixed at the start, as
+    structural names are: PBT does not explore it, and it travels with the copied weights."""
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), temperature=vt.Uniform(0.5, 2.0))
+    program = vt.build_program(model, space, digits)
+    assert ("temperature" in program.structural_names()) == at_start
+    explored = vt.PBT(population=4).explored_names(space, program.structural_names())
+    assert ("temperature" in explored) != at_start and "learning_rate" in explored
+
+
+def test_a_built_layer_bound_into_a_factory_is_named_when_the_model_cannot_be_saved():
+    import functools
+
+    from vmaptune.trained import pickled
+
+    with pytest.raises(TypeError, match=r"the model cannot be pickled .* functools.partial\(Net, body=nn.Dense\(16\)\) "
+                                        r"holds a built layer"):
+        pickled(functools.partial(LayersOfWidths, body=nn.Dense(16, kernel_init=lambda *a: None)), "results.save")

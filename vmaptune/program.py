@@ -67,6 +67,9 @@ class Program:
     evaluate_every: int = 1  # with evaluate: every this many epochs, and at a member's last (its budget)
     devices: int = 1  # split the population over up to this many devices (vmaptune.distributed)
     member_block: int = 0  # step this many members at a time (CPU cache blocking); 0 = all at once
+    # traced fields of your module it reads only when a member is built (a float kept in a variable,
+    # an initialiser's scale): fixed at the start, as structural names are, for training-time strategies
+    read_at_start: frozenset[str] = frozenset()
 
     def replace(self, **changes: Any) -> "Program":
         return dataclasses.replace(self, **changes)
@@ -102,7 +105,8 @@ class Program:
     def structural_names(self) -> frozenset[str]:
         """Hyperparameters fixed when a member is built: the model's, the optimizer's kind and
         schedule, and the batch size. Training-time strategies copy them with the weights."""
-        return self.model.structural_names() | self.optimizer.structural_names() | set(ENGINE_HYPERPARAMETERS)
+        return (self.model.structural_names() | self.optimizer.structural_names() | set(ENGINE_HYPERPARAMETERS)
+                | self.read_at_start)
 
     def controls(self, hp: Mapping[str, jax.Array], n_train, epochs, *, fold=None, budget=None) -> Controls:
         """The engine's per-member values for numeric hyperparameters hp (P,): batch size, the
@@ -221,14 +225,15 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, None if even_batches else data.n_train)
-    check_outputs(built, loss, space, data, metric, read_elsewhere=read_elsewhere)
+    read_at_start = check_outputs(built, loss, space, data, metric, read_elsewhere=read_elsewhere)
     check_token_ids(built, space, data)
     compile_cache.release_if_near_map_limit()  # the checks passed: this call will compile
     return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, loss=loss, batch_size=largest,
                    min_batch_size=smallest, variable_batch=smallest != largest, even_batches=even_batches,
                    shared_order=bool(shared_order),
                    early_stopping=early_stopping, devices=check_devices(devices), evaluate_every=int(evaluate_every),
-                   member_block=_member_block(built, space, check_member_block(member_block), data, largest))
+                   member_block=_member_block(built, space, check_member_block(member_block), data, largest),
+                   read_at_start=read_at_start)
 
 
 def _statistics_passed_through(jaxpr: jax.extend.core.ClosedJaxpr, shapes: Any) -> bool:
@@ -347,11 +352,12 @@ def _names_in_program(loss: Loss, hp: dict, out, y) -> tuple[str, ...]:
 
 
 def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, metric: Metric | None = None,
-                  read_elsewhere: frozenset[str] | set[str] = frozenset()) -> None:
+                  read_elsewhere: frozenset[str] | set[str] = frozenset()) -> frozenset[str]:
     """Traces one member (no compile) on a batch of 2: its outputs must be (2, n_outputs), the loss
     one value per example and the metric one value per batch; hyperparameters used in Python
     control flow are named, and searched fields of your module that nothing it computes reads
-    (read_elsewhere: the names the optimizer, loss and engine read)."""
+    (read_elsewhere: the names the optimizer, loss and engine read). Returns the traced fields of
+    your module read only when a member is built (_read_at_start)."""
     hp = one_member(space)
     x = jax.ShapeDtypeStruct((2,) + data.input_shape, data.X_train.dtype)
     y = jax.ShapeDtypeStruct((2,) + tuple(data.y_train.shape[1:]), data.y_train.dtype)
@@ -390,6 +396,7 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
                          f"learns the data's mean and variance (use_running_average=True in training). "
                          f"{_how_told(built)}")
     _check_fields_read(built, space, jaxpr, hp, read_elsewhere)
+    read_at_start = _read_at_start(built, space, jaxpr, shapes, x, hp)
     need = (2, data.n_outputs)
     if not hasattr(out, "shape"):  # (logits, features), a dict, ...
         raise ValueError(f"the model returns {type(out).__name__} {jax.tree.map(lambda a: a.shape, out)} for a batch "
@@ -424,6 +431,34 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
         raise ValueError(f"loss {loss.name!r} returns shape {per_example.shape} for a batch of 2; it must return one "
                          f"loss per example, shape (2,) (the engine takes the mean over each member's own rows).")
     check_loss_trains(loss, space, data, per_example.dtype)
+    return read_at_start
+
+
+def _read_at_start(built: BuiltModel, space: Space, jaxpr: jax.extend.core.ClosedJaxpr, shapes: Any, x: Any,
+                   hp: dict) -> frozenset[str]:
+    """Traced fields of your module that initialisation reads and a training or evaluation step,
+    given the member's variables, does not: a float kept in a variable (nnx.Variable(temperature),
+    linen's self.variable), an initialiser's scale. A value a training-time strategy (PBT's
+    explore) gave such a field mid-run would never reach the network, while the table showed it."""
+    traced = [n for n in getattr(built, "traced", ()) if n in hp]
+    if not traced:
+        return frozenset()
+    _, (params, state, _, _) = shapes
+
+    def applied(params, state, x, hp):
+        return (built.apply(params, state, x, hp, train=True, key=jax.random.key(0)),
+                built.apply(params, state, x, hp, train=False))
+
+    try:
+        closed = jax.make_jaxpr(applied)(params, state, x, hp)
+    except Exception:  # noqa: BLE001 (a step that cannot be traced apart from its initialisation: none known)
+        return frozenset()
+    names = sorted(hp)  # (a dict's leaves, in jax's order: the last inputs)
+    in_step = dict(zip(names, _inputs_read(closed.jaxpr)[-len(names):]))
+    at_all = _inputs_read(jaxpr.jaxpr)
+    position = {path[-1].key: i + 2 for i, (path, _) in enumerate(jax.tree_util.tree_flatten_with_path(
+        (None, None, hp))[0])}  # (the key and x come first)
+    return frozenset(n for n in traced if at_all[position[n]] and not in_step[n])
 
 
 #: The fix for a loss the weights cannot learn from (check_loss_trains).

@@ -49,7 +49,9 @@ def pickled(obj: Any, what: str) -> bytes:
         raise TypeError(f"{what}: the model cannot be pickled ({type(err).__name__}: {err}). A module class or "
                         f"factory given as a lambda, or defined inside a function, is found by name when loaded, "
                         f"and has none: define it at the top level of a module (e.g. models.py) and import it "
-                        f"from there.") from err
+                        f"from there. So is a value bound into the factory: functools.partial(Net, body=nn.Dense(16)) "
+                        f"holds a built layer, its initialisers' closures too; bind plain settings "
+                        f"(functools.partial(Net, width=16)) and build the layer inside the module.") from err
 
 
 #: Standard deviations from the training mean beyond which a value lies far from the training data.
