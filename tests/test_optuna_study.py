@@ -1,6 +1,7 @@
 """A search's results in Optuna's tools: one trial per member, with the distributions, values,
 curves and states a user of Optuna's dashboard and plots expects."""
 
+import copy
 import math
 import re
 
@@ -515,8 +516,14 @@ def test_a_live_export_into_a_study_it_cannot_fill_is_refused_before_anything_tr
     assert not (tmp_path / "run" / "members.csv").exists()
     replacing = vt.OptunaExport(db, "made", overwrite=True)
     for _ in range(2):  # (a notebook cell run again with one export: each run's first export replaces the study)
-        vt.tune(*args, epochs=1, progress=False, on_round=replacing)
+        first = vt.tune(*args, epochs=1, progress=False, on_round=replacing)
         assert len(optuna.load_study(study_name="made", storage=db).trials) == 2
+    edited = copy.copy(first)  # (the cell run again after an edit the run's identity does not show: other scores)
+    edited.members = first.members.assign(score=first.members["score"] / 2)
+    replacing.before_search(None, first.metric)
+    replacing(edited)
+    values = [t.value for t in optuna.load_study(study_name="made", storage=db).trials]
+    np.testing.assert_allclose(values, edited.members["score"], rtol=1e-6)
     with pytest.raises(ValueError, match=r"study_name='made' in .* already holds 2 trials of another run"):
         vt.tune(*args, epochs=1, progress=False, run_dir=str(tmp_path / "again"), on_round=vt.OptunaExport(db, "made"))
     assert not (tmp_path / "again" / "members.csv").exists()

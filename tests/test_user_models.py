@@ -998,7 +998,30 @@ def test_a_declared_train_switch_that_reads_the_other_way_or_cannot_switch_is_re
     check(lambda: vt.Linen(CNN, train_switch="x"), r"takes no keyword argument 'x' to switch modes \(its input and "
                                                    r"self are not one\); it takes \['train'\]")
     assert vt.Linen(CNN, train_switch="train").train_switch == "auto"  # (what auto finds: the same model)
+    import functools
+
+    assert vt.Linen(functools.partial(CNN, features=4), train_switch="train").train_switch == "auto"
+    # a name turned round (no_train, stochastic_inference) says nothing of its sense: taken as declared
+    for switch in ("not no_train", "no_train", "stochastic_inference", "not stochastic_inference"):
+        assert vt.Linen(TurnedSwitch, train_switch=switch).train_switch == switch
     assert vt.Nnx(NnxNormalisedByEvalMode, train_switch="not  eval_mode").train_switch == "not eval_mode"
+
+
+class TurnedSwitch(nn.Module):
+    @nn.compact
+    def __call__(self, x, no_train: bool = True, stochastic_inference: bool = False):
+        return nn.Dense(10)(x)
+
+
+class NnxNormalisedOrNot(nnx.Module):  # nnx style: the BatchNorm is built whether or not it is used
+    def __init__(self, use_norm: bool = False, *, rngs: nnx.Rngs):
+        self.use_norm = use_norm
+        self.hidden, self.out = nnx.Linear(64, 8, rngs=rngs), nnx.Linear(8, 10, rngs=rngs)
+        self.norm = nnx.BatchNorm(8, rngs=rngs)
+
+    def __call__(self, x):
+        h = jax.nn.relu(self.hidden(x))
+        return self.out(self.norm(h) if self.use_norm else h)
 
 
 class NnxWithBuffer(nnx.Module):
@@ -1022,6 +1045,9 @@ def test_nnx_batchnorm_statistics_that_never_move_are_refused_and_a_constant_var
                                          r"trains.* leave nnx.BatchNorm's use_running_average at None"):
         vt.build_program(vt.Nnx(NnxStatisticsFrozen), space, digits)
     vt.build_program(vt.Nnx(NnxWithBuffer), space, digits)
+    # a BatchNorm built but not called (use_norm=False, the first value checked) keeps its statistics, rightly
+    vt.build_program(vt.Nnx(NnxNormalisedOrNot), space, digits)
+    vt.build_program(vt.Nnx(NnxNormalisedOrNot), space.replace(use_norm=vt.Choice([False, True])), digits)
 
 
 class NnxOfWidths(nnx.Module):
@@ -1078,6 +1104,10 @@ def test_nnx_dropout_with_a_traced_rate_works_in_a_scanned_layer_stack(digits):
     """vt.nn.NnxDropout forks its stream from the Rngs, as nnx.Dropout does: the shared Rngs
     object inside nnx.split_rngs / nnx.vmap / nnx.scan failed with an IndexError."""
     ScannedBlocks(rngs=nnx.Rngs(0, dropout=1))(jnp.ones((2, 64)))
+    rebuilt = vt.nn.NnxDropout(0.5, deterministic=True, rngs=nnx.Rngs(params=0))  # (for inference: no stream)
+    assert rebuilt(jnp.ones(3)).tolist() == [1.0, 1.0, 1.0]
+    dropped = vt.nn.NnxDropout(0.5)(jnp.ones(1000), rngs=jax.random.key(0))  # (a key at call, as nnx.Dropout's)
+    assert set(np.unique(np.asarray(dropped)).tolist()) == {0.0, 2.0}
     program = vt.build_program(vt.Nnx(ScannedBlocks), vt.Space(learning_rate=vt.Fixed(0.02),
                                                                dropout=vt.Uniform(0.0, 0.5)), digits)
     assert program.model.traced == ("dropout",)

@@ -71,15 +71,22 @@ class NnxDropout(nnx.Module):
         self.broadcast_dims = tuple(broadcast_dims)
         self.deterministic = deterministic
         self.rng_collection = rng_collection
-        self.rngs = rngs[rng_collection].fork() if isinstance(rngs, nnx.Rngs) else \
-            rngs.fork() if isinstance(rngs, nnx.RngStream) else rngs
+        # its own fork of the stream, as nnx.Dropout takes (the shared Rngs fails inside nnx.scan layer
+        # stacks); a Rngs without the stream (a model rebuilt for inference, Rngs(params=0)): none
+        if isinstance(rngs, nnx.Rngs):
+            rngs = rngs[rng_collection].fork() if rng_collection in rngs else None
+        elif isinstance(rngs, nnx.RngStream):
+            rngs = rngs.fork()
+        self.rngs = rngs
 
-    def __call__(self, inputs: jax.Array, *, deterministic: bool | None = None, rngs: nnx.Rngs | None = None):
+    def __call__(self, inputs: jax.Array, *, deterministic: bool | None = None,
+                 rngs: nnx.Rngs | nnx.RngStream | jax.Array | None = None):
         deterministic = self.deterministic if deterministic is None else deterministic
         if deterministic:
             return inputs
         rngs = self.rngs if rngs is None else rngs
         if rngs is None:
             raise ValueError("NnxDropout needs `rngs` (at construction or call) when it is not deterministic.")
-        key = rngs[self.rng_collection]() if isinstance(rngs, nnx.Rngs) else rngs()
+        key = rngs[self.rng_collection]() if isinstance(rngs, nnx.Rngs) else \
+            rngs() if isinstance(rngs, nnx.RngStream) else rngs  # (a key, as nnx.Dropout takes)
         return dropout(key, self.rate, inputs, self.broadcast_dims)

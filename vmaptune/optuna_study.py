@@ -485,8 +485,9 @@ class OptunaExport:
         the run could fill (set to the other direction than `metric`'s, a vt.Metric; holding another
         run's trials) is refused now, not warned about after every round. results: a resumed run's
         so far (None: a run starting). An export that replaces the study (overwrite) checks nothing."""
-        if results is None:  # (a notebook cell run again with this export: its first export replaces it again)
-            self.overwrite = self._overwrite_asked
+        if results is None:  # (a notebook cell run again with this export: its first export replaces it again,
+            # not adding to the last run's study, whose members and values it may share)
+            self.overwrite, self._exported = self._overwrite_asked, None
         if not self.overwrite:
             with _quiet_optuna():
                 check_study(self.storage, self.study_name, results, self._fixes, metric=metric)

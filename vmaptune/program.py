@@ -245,7 +245,22 @@ def _statistics_passed_through(jaxpr: jax.extend.core.ClosedJaxpr, shapes: Any) 
     _, (_, made, _, (_, trained)) = index
     made, trained = _statistics(made), _statistics(trained)
     outs = jaxpr.jaxpr.outvars
-    return bool(made) and len(made) == len(trained) and all(outs[a] is outs[b] for a, b in zip(made, trained))
+    if not made or len(made) != len(trained):
+        return False
+    # (only the statistics the training step's output reads: an nnx BatchNorm built but not called,
+    # `if self.use_norm:` at its False, keeps its statistics as they were, rightly)
+    used = _needed(jaxpr.jaxpr, outs[:1])
+    pairs = [(outs[a], outs[b]) for a, b in zip(made, trained) if outs[a] in used]
+    return bool(pairs) and all(a is b for a, b in pairs)
+
+
+def _needed(jaxpr, outvars) -> set:
+    """The variables of `jaxpr` that `outvars` depend on (a backward pass, as _inputs_read's)."""
+    needed = {v for v in outvars if not isinstance(v, jax.extend.core.Literal)}
+    for eqn in reversed(jaxpr.eqns):
+        if any(v in needed for v in eqn.outvars):
+            needed.update(v for v in eqn.invars if not isinstance(v, jax.extend.core.Literal))
+    return needed
 
 
 def _how_told(built: BuiltModel) -> str:

@@ -170,9 +170,10 @@ class FlaxModel(Model):
         self._check_module_kind()
         owner = f"vt.{type(self).__name__}"
         object.__setattr__(self, "train_switch", normal_train_switch(self.train_switch, owner))
-        if isinstance(self.module, type):  # (a factory's module: checked once it has built one)
-            check_train_switch(self.train_switch, self.module.__call__, owner)
-            if self.train_switch not in (None, AUTO) and self._finds(self.train_switch):
+        cls = module_class(self.module)
+        if cls is not None:  # (a factory's module: checked once it has built one)
+            check_train_switch(self.train_switch, cls.__call__, owner)
+            if self.train_switch not in (None, AUTO) and self._finds(cls, self.train_switch):
                 object.__setattr__(self, "train_switch", AUTO)  # (the same model, resumed either way)
         if self.static is not None:
             if isinstance(self.static, str) or not all(isinstance(n, str) for n in self.static):
@@ -211,10 +212,11 @@ class FlaxModel(Model):
     def _module_name(self) -> str:
         return getattr(self.module, "__name__", repr(self.module))
 
-    def _finds(self, switch: str) -> bool:
-        """Whether "auto" finds `switch` (train_switch="train" where __call__ takes train)."""
+    @staticmethod
+    def _finds(cls: type, switch: str) -> bool:
+        """Whether "auto" finds `switch` in cls (train_switch="train" where __call__ takes train)."""
         try:
-            return mode_keyword(self.module.__call__) == mode_keyword(self.module.__call__, switch)
+            return mode_keyword(cls.__call__) == mode_keyword(cls.__call__, switch)
         except TypeError:  # (a switch auto refuses)
             return False
 
@@ -484,6 +486,16 @@ def _shape_hint(example: tuple[int, ...]) -> str:
             f"sequences; or reshape inside the module's __call__")
 
 
+def module_class(module: Callable) -> type | None:
+    """The module class a module argument makes: the class, or a functools.partial's (None: a
+    factory function, whose class is known once it has built one)."""
+    if isinstance(module, type):
+        return module
+    if isinstance(module, functools.partial) and isinstance(module.func, type):
+        return module.func
+    return None
+
+
 def constructor(module: Callable) -> Callable:
     """The function whose signature lists a module's fields: a class's __init__; for a
     functools.partial of a class (partial(Net, widths=(8, 4))), its __init__ with those keywords
@@ -603,9 +615,17 @@ def check_train_switch(switch: str | None, call: Callable, owner: str) -> None:
 EVALUATE_WORDS = frozenset(SWITCH_WORDS - {"train", "training"})
 
 
+#: Words that turn a switch's sense around or leave it open (no_train, skip_training, stochastic_inference).
+TURNING_WORDS = frozenset({"no", "not", "non", "skip", "disable", "disabled", "without", "off", "stochastic",
+                           "random", "noisy"})
+
+
 def _reads_as(name: str) -> str | None:
-    """"evaluate" or "train": what a switch's name says it is True for (None: its name does not say)."""
+    """"evaluate" or "train": what a switch's name says it is True for (None: its name does not say,
+    or says it turned round: no_train)."""
     words = set(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().strip("_").split("_"))
+    if words & TURNING_WORDS:
+        return None
     if words & EVALUATE_WORDS:
         return None if words & {"train", "training"} else "evaluate"
     return "train" if words & {"train", "training"} else None
