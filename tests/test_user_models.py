@@ -1104,6 +1104,8 @@ def test_nnx_dropout_with_a_traced_rate_works_in_a_scanned_layer_stack(digits):
     """vt.nn.NnxDropout forks its stream from the Rngs, as nnx.Dropout does: the shared Rngs
     object inside nnx.split_rngs / nnx.vmap / nnx.scan failed with an IndexError."""
     ScannedBlocks(rngs=nnx.Rngs(0, dropout=1))(jnp.ones((2, 64)))
+    for seeded in (nnx.Rngs(0), nnx.Rngs(default=0)):  # (the default stream, as nnx.Dropout takes it)
+        assert vt.nn.NnxDropout(0.5, rngs=seeded)(jnp.ones(100)).min() == 0.0
     rebuilt = vt.nn.NnxDropout(0.5, deterministic=True, rngs=nnx.Rngs(params=0))  # (for inference: no stream)
     assert rebuilt(jnp.ones(3)).tolist() == [1.0, 1.0, 1.0]
     dropped = vt.nn.NnxDropout(0.5)(jnp.ones(1000), rngs=jax.random.key(0))  # (a key at call, as nnx.Dropout's)
@@ -1149,6 +1151,30 @@ def test_a_field_read_only_when_a_member_is_built_is_fixed_for_pbt(digits, model
     assert ("temperature" in program.structural_names()) == at_start
     explored = vt.PBT(population=4).explored_names(space, program.structural_names())
     assert ("temperature" in explored) != at_start and "learning_rate" in explored
+    if at_start:  # a loss of yours reading it in every step: a new value reaches training
+        reading = vt.build_program(dataclasses.replace(model, loss=_tempered), space, digits)
+        assert "temperature" not in reading.structural_names()
+        # one structural group's reading is not every group's: not judged where structure is searched
+        grouped = vt.build_program(TemperatureKeptOrRead, space.replace(kept=vt.Choice([True, False])), digits)
+        assert "temperature" not in grouped.structural_names()
+
+
+def _tempered(outputs, labels, hp):
+    return optax.softmax_cross_entropy_with_integer_labels(outputs / hp["temperature"], labels)
+
+
+class TemperatureKeptOrReadModule(nn.Module):
+    temperature: float = 1.0
+    kept: bool = True
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        if self.kept:
+            return nn.Dense(10)(x) / self.variable("constants", "t", lambda: jnp.asarray(self.temperature)).value
+        return nn.Dense(10)(x) / self.temperature
+
+
+TemperatureKeptOrRead = vt.Linen(TemperatureKeptOrReadModule)
 
 
 def test_a_built_layer_bound_into_a_factory_is_named_when_the_model_cannot_be_saved():

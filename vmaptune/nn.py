@@ -74,7 +74,10 @@ class NnxDropout(nnx.Module):
         # its own fork of the stream, as nnx.Dropout takes (the shared Rngs fails inside nnx.scan layer
         # stacks); a Rngs without the stream (a model rebuilt for inference, Rngs(params=0)): none
         if isinstance(rngs, nnx.Rngs):
-            rngs = rngs[rng_collection].fork() if rng_collection in rngs else None
+            try:  # (Rngs(0): its default stream, as nnx.Dropout takes it)
+                rngs = rngs[rng_collection].fork()
+            except KeyError:
+                rngs = None
         elif isinstance(rngs, nnx.RngStream):
             rngs = rngs.fork()
         self.rngs = rngs

@@ -411,7 +411,7 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
                          f"learns the data's mean and variance (use_running_average=True in training). "
                          f"{_how_told(built)}")
     _check_fields_read(built, space, jaxpr, hp, read_elsewhere)
-    read_at_start = _read_at_start(built, space, jaxpr, shapes, x, hp)
+    read_at_start = _read_at_start(built, space, jaxpr, shapes, x, hp, read_elsewhere)
     need = (2, data.n_outputs)
     if not hasattr(out, "shape"):  # (logits, features), a dict, ...
         raise ValueError(f"the model returns {type(out).__name__} {jax.tree.map(lambda a: a.shape, out)} for a batch "
@@ -450,13 +450,17 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
 
 
 def _read_at_start(built: BuiltModel, space: Space, jaxpr: jax.extend.core.ClosedJaxpr, shapes: Any, x: Any,
-                   hp: dict) -> frozenset[str]:
+                   hp: dict, read_elsewhere: frozenset[str] | set[str]) -> frozenset[str]:
     """Traced fields of your module that initialisation reads and a training or evaluation step,
     given the member's variables, does not: a float kept in a variable (nnx.Variable(temperature),
     linen's self.variable), an initialiser's scale. A value a training-time strategy (PBT's
-    explore) gave such a field mid-run would never reach the network, while the table showed it."""
-    traced = [n for n in getattr(built, "traced", ()) if n in hp]
-    if not traced:
+    explore) gave such a field mid-run would never reach the network, while the table showed it.
+    Not for names the loss, optimizer or engine read (read_elsewhere: a new value reaches them),
+    nor where structural fields are searched (this trace is one group's, as _check_fields_read's)."""
+    traced = [n for n in getattr(built, "traced", ()) if n in hp and n not in read_elsewhere]
+    searched_structure = [n for n in getattr(built, "structural", ()) if n in space.names
+                          and not isinstance(space[n], Fixed)]
+    if not traced or searched_structure:
         return frozenset()
     _, (params, state, _, _) = shapes
 
