@@ -99,10 +99,10 @@ class Dataset:
                 _remember_scaled(getattr(self, f"X_{split}"), split)
 
     def raw(self, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-        """(X, y) of `split` ("train", "val" (or "validation") or "test") in the data's own units, as new data comes to a
-        trained model: inputs unscaled (float64), class labels as given, regression targets in their
-        units, up to float32's rounding (they are unscaled from the float32 copies X_* and y_* that
-        training uses). E.g. model.score(*data.raw("test"))."""
+        """(X, y) of `split` ("train", "val" (or "validation") or "test") in the data's own units, as
+        new data comes to a trained model: inputs unscaled (float64), class labels as given,
+        regression targets in their units, up to float32's rounding (they are unscaled from the
+        float32 copies X_* and y_* that training uses). E.g. model.score(*data.raw("test"))."""
         split = "val" if split == "validation" else split  # (the prose's name for it)
         if split not in SPLITS:
             raise ValueError(f"split={split!r}: use one of {list(SPLITS)}.")

@@ -385,7 +385,7 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
 
     try:
         jaxpr, shapes = jax.make_jaxpr(forward, return_shape=True)(jax.random.key(0), x, hp)
-        out, (_, state, _, _) = shapes
+        out = shapes[0]
     except USED_AS_PYTHON_VALUE as err:
         traced = sorted(n for n in space.names if n in built.hyperparameters() and n not in built.structural_names())
         transform = ("Under a lifted transform of the whole module (nn.remat, nn.jit) every argument is traced, "

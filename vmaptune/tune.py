@@ -291,13 +291,14 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     if saved is not None and saved.settings.get("started_at") is not None:
         # (the run's own start, not this call's: its default Optuna study's name, its first trials' times)
         history.settings["started_at"] = saved.settings["started_at"]
-    before_search = getattr(on_round, "before_search", None)  # (vt.OptunaExport: its study checked before training)
-    if before_search is not None or process_count() > 1:  # (on_round may be given in process 0 only)
-        in_process_0(lambda: before_search is not None and _before_search(before_search, saved, search.program.metric),
-                     "vmaptune: on_round refused the run in process 0 (process 0's output says why); every process "
-                     "stops.", ValueError)
     outside = sys.exc_info()[1]  # (vt.tune called in a caller's `except`: that error is not this run's)
-    try:
+    try:  # (within: a refusal below still closes the checkpoints)
+        before_search = getattr(on_round, "before_search", None)  # (vt.OptunaExport: its study checked now)
+        if before_search is not None or process_count() > 1:  # (on_round may be given in process 0 only)
+            in_process_0(lambda: before_search is not None and _before_search(before_search, saved,
+                                                                              search.program.metric),
+                         "vmaptune: on_round refused the run in process 0 (process 0's output says why); every "
+                         "process stops.", ValueError)
         with Progress(strategy, space, settings.epochs, search.program.metric, progress and is_primary()) as bar:
             bar.skip(history.rounds)
             while True:
