@@ -405,6 +405,36 @@ def test_a_live_optuna_export_of_a_multiprocess_run_is_written_by_process_0(tmp_
     assert len(optuna.load_study(study_name="live", storage=storage).trials) == 16  # (2 rounds of 8)
 
 
+A_STUDY_IT_CANNOT_FILL = """
+import sys
+import optuna
+import vmaptune as vt
+port, me, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
+storage = f"sqlite:///{folder}/runs.db"
+if me == 0:
+    optuna.create_study(storage=storage, study_name="made")  # (made beforehand: minimize)
+vt.distributed.barrier("study made")
+export = vt.OptunaExport(storage, "made") if me == 0 else None  # (given in process 0 alone)
+try:
+    vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1)), vt.load_dataset("iris"),
+            vt.RandomSearch(population=2), epochs=1, progress=False, on_round=export)
+except ValueError as err:
+    print("refused:", err, flush=True)
+"""
+
+
+def test_a_live_export_refused_in_process_0_stops_every_process_before_training(tmp_path):
+    """vt.OptunaExport given in process 0 alone, into a study set to the other direction: process 0
+    refuses before the first round, and process 1, which has no on_round, stops with it (it would
+    otherwise wait in the first round's exchange for a process that left)."""
+    pytest.importorskip("optuna")
+    out = launch_script(tmp_path, A_STUDY_IT_CANNOT_FILL)
+    succeeded(out)
+    assert "refused: study_name='made' in " in out[0][1] and "is set to minimize" in out[0][1], out[0]
+    assert "refused: vmaptune: on_round refused the run in process 0" in out[1][1], out[1]
+
+
 OUT_OF_STEP = """
 import sys
 import vmaptune as vt
