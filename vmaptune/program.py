@@ -254,11 +254,12 @@ def _statistics_passed_through(jaxpr: jax.extend.core.ClosedJaxpr, shapes: Any) 
     return bool(pairs) and all(a is b for a, b in pairs)
 
 
-def _needed(jaxpr, outvars) -> set:
-    """The variables of `jaxpr` that `outvars` depend on (a backward pass, as _inputs_read's)."""
+def _needed(jaxpr, outvars, effects: bool = False) -> set:
+    """The variables of `jaxpr` that `outvars` depend on: a backward pass over its equations (one
+    holding a sub-jaxpr reads all its inputs; effects: an equation with effects counts as read)."""
     needed = {v for v in outvars if not isinstance(v, jax.extend.core.Literal)}
     for eqn in reversed(jaxpr.eqns):
-        if any(v in needed for v in eqn.outvars):
+        if (effects and eqn.effects) or any(v in needed for v in eqn.outvars):
             needed.update(v for v in eqn.invars if not isinstance(v, jax.extend.core.Literal))
     return needed
 
@@ -297,15 +298,12 @@ def _check_fields_read(built: BuiltModel, space: Space, jaxpr: jax.extend.core.C
     and the table would show differences of initial weights as the field's effect. Not checked
     where structural fields are searched (this trace is one group's: a rate used only where
     use_dropout=True is read by another group) nor for a field under only_when."""
-    structural = [n for n in getattr(built, "structural", ()) if n in space.names and not isinstance(space[n], Fixed)]
     searched = [n for n in getattr(built, "traced", ()) if n in space.names and n not in read_elsewhere
                 and not isinstance(space[n], Fixed) and n not in space.conditions]
-    if not searched or structural:
+    if not searched or _searches_structure(built, space):
         return
-    leaves = jax.tree_util.tree_flatten_with_path((None, None, hp))[0]  # (the key and x come first)
-    position = {path[-1].key: i + 2 for i, (path, _) in enumerate(leaves)}
-    read = _inputs_read(jaxpr.jaxpr)
-    unread = [n for n in searched if n in position and not read[position[n]]]
+    read = _names_read(jaxpr, hp)
+    unread = [n for n in searched if n in read and not read[n]]
     if unread:
         name = unread[0]
         raise ValueError(f"space searches {name}={space[name]!r}, a field of {built.name()} that the module never "
@@ -317,13 +315,9 @@ def _check_fields_read(built: BuiltModel, space: Space, jaxpr: jax.extend.core.C
 
 
 def _inputs_read(jaxpr) -> list[bool]:
-    """For each input of a jaxpr: whether any output depends on it (a backward pass over its
-    equations; an equation with effects counts as read, and one holding a sub-jaxpr reads all
-    its inputs)."""
-    needed = {v for v in jaxpr.outvars if not isinstance(v, jax.extend.core.Literal)}
-    for eqn in reversed(jaxpr.eqns):
-        if eqn.effects or any(v in needed for v in eqn.outvars):
-            needed.update(v for v in eqn.invars if not isinstance(v, jax.extend.core.Literal))
+    """For each input of a jaxpr: whether any output depends on it (an equation with effects counts
+    as read)."""
+    needed = _needed(jaxpr, jaxpr.outvars, effects=True)
     return [v in needed for v in jaxpr.invars]
 
 
@@ -359,10 +353,7 @@ def _names_in_program(loss: Loss, hp: dict, out, y) -> tuple[str, ...]:
     closed = jax.make_jaxpr(lambda o, t, *values: loss.per_row(o, t, dict(zip(names, values))))(
         out, y, *(hp[n] for n in names))
     jaxpr = closed.jaxpr
-    live = {v for v in jaxpr.outvars if not isinstance(v, jax.extend.core.Literal)}
-    for eqn in reversed(jaxpr.eqns):  # (what the losses depend on: `v * 1.0` for every value, unused, is not)
-        if any(v in live for v in eqn.outvars):
-            live |= {v for v in eqn.invars if not isinstance(v, jax.extend.core.Literal)}
+    live = _needed(jaxpr, jaxpr.outvars)  # (what the losses depend on: `v * 1.0` for every value, unused, is not)
     return tuple(n for n, var in zip(names, jaxpr.invars[2:]) if var in live)
 
 
@@ -458,9 +449,7 @@ def _read_at_start(built: BuiltModel, space: Space, jaxpr: jax.extend.core.Close
     Not for names the loss, optimizer or engine read (read_elsewhere: a new value reaches them),
     nor where structural fields are searched (this trace is one group's, as _check_fields_read's)."""
     traced = [n for n in getattr(built, "traced", ()) if n in hp and n not in read_elsewhere]
-    searched_structure = [n for n in getattr(built, "structural", ()) if n in space.names
-                          and not isinstance(space[n], Fixed)]
-    if not traced or searched_structure:
+    if not traced or _searches_structure(built, space):
         return frozenset()
     _, (params, state, _, _) = shapes
 
@@ -472,12 +461,21 @@ def _read_at_start(built: BuiltModel, space: Space, jaxpr: jax.extend.core.Close
         closed = jax.make_jaxpr(applied)(params, state, x, hp)
     except Exception:  # noqa: BLE001 (a step that cannot be traced apart from its initialisation: none known)
         return frozenset()
-    names = sorted(hp)  # (a dict's leaves, in jax's order: the last inputs)
-    in_step = dict(zip(names, _inputs_read(closed.jaxpr)[-len(names):]))
-    at_all = _inputs_read(jaxpr.jaxpr)
-    position = {path[-1].key: i + 2 for i, (path, _) in enumerate(jax.tree_util.tree_flatten_with_path(
-        (None, None, hp))[0])}  # (the key and x come first)
-    return frozenset(n for n in traced if at_all[position[n]] and not in_step[n])
+    at_all, in_step = _names_read(jaxpr, hp), _names_read(closed, hp)
+    return frozenset(n for n in traced if at_all[n] and not in_step[n])
+
+
+def _searches_structure(built: BuiltModel, space: Space) -> bool:
+    """Whether the space searches a structural field of the module: a trace of one member is then
+    one group's, and what it reads is not every group's."""
+    return any(n in space.names and not isinstance(space[n], Fixed) for n in getattr(built, "structural", ()))
+
+
+def _names_read(closed: jax.extend.core.ClosedJaxpr, hp: dict) -> dict[str, bool]:
+    """name -> whether the traced program's outputs depend on hp[name] (its last inputs, one scalar
+    each, in jax's order of a dict's keys)."""
+    names = sorted(hp)
+    return dict(zip(names, _inputs_read(closed.jaxpr)[-len(names):]))
 
 
 #: The fix for a loss the weights cannot learn from (check_loss_trains).

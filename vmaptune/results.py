@@ -240,7 +240,7 @@ class Results:
             return False
         timeless = lambda settings: {k: v for k, v in settings.items()  # noqa: E731 (times and clocks: the run's own)
                                      if k != "time" and not k.endswith(("_at", "seconds"))}
-        return saved.metric == self.metric and _same_table(saved.members, self.members) and \
+        return saved.metric == self.metric and saved.members.equals(self.members) and \
             repr(timeless(saved.settings)) == repr(timeless(self.settings))
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> str:
@@ -387,11 +387,6 @@ def load_results(path: str | os.PathLike) -> Results:
                          f"--resume): it rebuilds the table from them and writes {RESULTS_FILE} again.") from err
     results._saved_at = frozenset({os.path.realpath(path)})
     return results
-
-
-def _same_table(a: pd.DataFrame, b: pd.DataFrame) -> bool:
-    return list(a.columns) == list(b.columns) and len(a) == len(b) and all(
-        np.array_equal(a[c].to_numpy(), b[c].to_numpy(), equal_nan=a[c].dtype.kind == "f") for c in a.columns)
 
 
 def _holds_results(path: str) -> bool:

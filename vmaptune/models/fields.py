@@ -623,7 +623,7 @@ TURNING_WORDS = frozenset({"no", "not", "non", "skip", "disable", "disabled", "w
 def _reads_as(name: str) -> str | None:
     """"evaluate" or "train": what a switch's name says it is True for (None: its name does not say,
     or says it turned round: no_train)."""
-    words = set(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().strip("_").split("_"))
+    words = set(_words(name))
     if words & TURNING_WORDS:
         return None
     if words & EVALUATE_WORDS:
@@ -631,10 +631,15 @@ def _reads_as(name: str) -> str | None:
     return "train" if words & {"train", "training"} else None
 
 
+def _words(name: str) -> list[str]:
+    """A keyword's words, snake_case or camelCase, lower case (isTraining -> is, training)."""
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().strip("_").split("_")
+
+
 def _names_a_switch(name: str) -> bool:
     """Whether a keyword's name is a training switch's (SWITCH_WORDS): snake_case or camelCase words,
     any case, one switch word and the rest AROUND_SWITCH."""
-    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().strip("_").split("_")
+    words = _words(name)
     return any(w in SWITCH_WORDS for w in words) and all(w in SWITCH_WORDS or w in AROUND_SWITCH for w in words)
 
 
