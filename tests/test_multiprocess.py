@@ -459,10 +459,13 @@ def test_processes_out_of_step_are_named_and_one_refused_config_does_not_stop_th
     1's next search and passed silently; now both name where each of them is."""
     started = time.monotonic()
     out = launch_script(tmp_path, OUT_OF_STEP)
+    in_order = "every process must reach each vt.tune and each vt.distributed.barrier(...) in the same order"
     for code, stdout, err in out:
         assert "first search 2" in stdout, err[-3000:]
-        assert code != 0 and "every process must reach each vt.tune and each vt.distributed.barrier(...) in the " \
-                              "same order" in err, err[-3000:]
+        # (process 1 may read process 0's stop before its arrival, under load: then it says that, as true)
+        assert code != 0 and (in_order in err or "process 0 (ValueError) stopped before getting there" in err), \
+            err[-3000:]
+    assert in_order in out[0][2], out[0][2][-3000:]
     assert "process 0 of 2 is at vt.distributed.barrier('only in process 0'), and process 1 at the start of a " \
            "search (vt.tune)" in out[0][2], out[0][2][-3000:]
     assert time.monotonic() - started < 120
