@@ -235,6 +235,9 @@ CASES = [
      TypeError, ["X's column(s) ['species'] hold text", "'setosa'", "pandas.get_dummies(X, columns=['species'])"]),
     ("data-y-one-hot", lambda t: vt.Dataset.from_arrays(X, np.eye(2)[Y], "classification"), ValueError,
      ["got shape (40, 2)", "It looks one-hot encoded: pass y.argmax(axis=1)"]),
+    ("data-y-multi-label", lambda t: vt.Dataset.from_arrays(X, np.stack([Y, 1 - Y, Y], 1), "classification"),
+     ValueError, ["got shape (40, 3)", "several labels per row (multi-label)", "one search per label column",
+                  "task='regression' with standardize=False", "optax.sigmoid_binary_cross_entropy"]),
     ("space-name-alias", lambda t: tune(vt.Space(lr=LR)), ValueError,
      ["space has 'lr', which the model and optimizer do not read", "Did you mean 'learning_rate'?"]),
     ("data-X-empty", lambda t: vt.Dataset.from_arrays(np.zeros((0, 3)), np.zeros(0), "classification"), ValueError,
@@ -307,6 +310,10 @@ CASES = [
     ("npz-missing-array", lambda t: (np.savez(t / "a.npz", X=X, y=Y),
                                      vt.Dataset.from_npz(t / "a.npz", "classification", y="labels")), ValueError,
      ["no array 'labels'", "it has ['X', 'y']", "X= and y="]),
+    ("npz-text-labels-of-objects", lambda t: (np.savez(t / "o.npz", X=X, y=np.array(["a", "b"] * 20, dtype=object)),
+                                               vt.Dataset.from_npz(t / "o.npz", "classification")), ValueError,
+     ["o.npz: array 'y' holds Python objects (text labels from pandas' to_numpy() are dtype object)",
+      "np.savez(path, y=y.astype(str))"]),
     ("load-dataset-unknown", lambda t: vt.load_dataset("mnist"), ValueError,
      ["unknown dataset 'mnist'", "'digits'", "vt.Dataset.from_arrays"]),
     # -- distributions and spaces -----------------------------------------------------------------------------
@@ -654,6 +661,14 @@ CASES = [
         model=vt.MLP(loss=lambda o, y, hp: jax.tree.map(lambda v: v * 1.0, hp)["w"] * optax.softmax_cross_entropy(
             o, jax.nn.one_hot(y, 2)))), ValueError,
      ["space has 'learnig_rate', which the model and optimizer do not read. Did you mean 'learning_rate'?"]),
+    ("loss-with-aux", lambda t: tune(model=vt.MLP(loss=lambda o, y: (optax.softmax_cross_entropy_with_integer_labels(
+        o, y), {"wrong": (o.argmax(-1) != y)}))), ValueError,
+     ["loss '<lambda>' returns a tuple ((2,), {'wrong': (2,)}) for a batch of 2; it must return one array: one loss per example, "
+      "shape (2,). A (value, aux) pair as for jax.value_and_grad(has_aux=True) is not taken",
+      "give what aux measured as a metric of its own (vt.tune(..., metric=...))"]),
+    ("metric-with-aux", lambda t: tune(metric=vt.Metric("acc_and_out", "classification", lambda o, y: (
+        jnp.mean(o.argmax(-1) == y), o))), ValueError,
+     ["metric 'acc_and_out' returns a tuple", "one array: one value for the whole batch (a scalar)"]),
     ("loss-of-integers", lambda t: tune(model=vt.MLP(loss=lambda o, y: (o.argmax(-1) != y).astype(jnp.int32))),
      ValueError, ["loss '<lambda>' returns int32 losses; training needs float losses that change with the model's "
                   "outputs", "score the 0/1 error as the metric (metric='accuracy'"]),

@@ -120,6 +120,30 @@ def test_a_run_directory_in_use_exits_2_with_a_message(tmp_path, capsys):
                      rf"{os.getpid()} on ", capsys.readouterr().err)
 
 
+def test_an_overwrite_refused_by_a_run_in_progress_leaves_its_optuna_study(tmp_path, capsys):
+    """`--overwrite --optuna DB` on a directory another run is writing is refused there, and the
+    study that run keeps up to date is still whole: the study is replaced only once the directory
+    is held (it was deleted first, and the live run's study lost its earlier rounds)."""
+    import optuna
+
+    out, db = str(tmp_path / "demo"), f"sqlite:///{tmp_path}/runs.db"
+    live = optuna.create_study(study_name="demo", storage=db, direction="maximize")
+    live.enqueue_trial({"x": 1.0})
+    live.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
+    os.makedirs(out)
+    claim = Claim(out)  # (the run writing there, and its study)
+    try:
+        assert main(["demo", "--quick", "--out", out, "--no-progress", "--overwrite", "--optuna", db]) == 2
+    finally:
+        claim.release()
+    assert "is in use: a vmaptune run is writing there now" in capsys.readouterr().err
+    assert len(optuna.load_study(study_name="demo", storage=db).trials) == 2
+    assert main(["demo", "--population", "4", "--epochs", "1", "--out", out, "--no-progress", "--overwrite",
+                 "--optuna", db]) == 0  # (once free: replaced by this run's members)
+    trials = optuna.load_study(study_name="demo", storage=db).trials
+    assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
 def test_run_from_toml_config(tmp_path, capsys):
     config = tmp_path / "iris.toml"
     config.write_text(
@@ -496,10 +520,13 @@ def test_a_run_whose_study_holds_another_run_is_refused_before_it_trains(tmp_pat
         assert main([*demo, "--out", str(tmp_path / "d" / "exp"), "--seed", "1"]) == 2
     assert "process 0 refused the run: the Optuna study 'exp'" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "d")
-    # --overwrite replaces the study when the run starts: stopped before its first export, the run
-    # resumes into no study, not into the other run's (which its resume would refuse)
+    # --overwrite replaces the study when the run starts, once it holds its run directory (vt.tune calls
+    # the export's before_search then; deleted before, a run refused there lost the live run's study):
+    # stopped before its first export, the run resumes into no study, not into the other run's
     from vmaptune.cli import _check_study
     _check_study(db, "exp", b, resume=False, overwrite=True)
+    assert "exp" in optuna.get_all_study_names(storage=db)
+    vt.OptunaExport(db, "exp", overwrite=True).before_search(None, None)
     assert "exp" not in optuna.get_all_study_names(storage=db)
     _check_study(db, "exp", b, resume=True, overwrite=False)  # nothing there to refuse
     # an export that failed as the run went (the database gone): no dashboard line for a study not written

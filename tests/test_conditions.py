@@ -280,7 +280,7 @@ class _TwoDepths(nn.Module):
 
 
 def test_an_unused_structural_value_does_not_split_a_group_of_your_model():
-    space = vt.Space(depth=vt.IntUniform(1, 2), width2=vt.Choice([4, 8, 16, 32]), learning_rate=vt.Fixed(0.05)) \
+    space = vt.Space(depth=vt.IntUniform(1, 2), width2=vt.Choice([4, 8, 16, 32]), learning_rate=vt.LogUniform(0.03, 0.1)) \
         .only_when("width2", depth=2)
     result = vt.tune(vt.Linen(_TwoDepths), space, vt.load_dataset("iris"), vt.RandomSearch(population=12), epochs=1,
                      seed=0, progress=False)

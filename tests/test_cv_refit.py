@@ -293,7 +293,7 @@ def test_validation_fraction_needs_cv_and_a_held_out_monitor(digits):
                                          r"no held-out rows"):
         vt.EarlyStopping(monitor="train_loss", validation_fraction=0.1)
     # a fold trains on fewer rows than the training split, and fewer again without its stop rows
-    with pytest.raises(ValueError, match=r"batch_size=1000 is larger than the \d+ rows each of the cv=2 folds trains "
+    with pytest.raises(ValueError, match=r"batch_size=1000 is larger than the \d+ rows the smallest of the cv=2 folds trains "
                                          r"on \(after early stopping's validation_fraction=0.25\)"):
         vt.tune(MODEL, SPACE, digits, vt.RandomSearch(population=2), cv=2, early_stopping=STOPPING,
                 **{**KW, "batch_size": 1000})

@@ -222,6 +222,19 @@ def test_population_search_cv_takes_successive_halving(monkeypatch):
     assert len(pd.DataFrame(results)) == 8
 
 
+def test_population_search_cv_over_lists_gives_each_strategy_distinct_candidates():
+    """Lists are sampled without replacement (scikit-learn's ParameterSampler, HalvingRandomSearchCV)
+    by a strategy of yours too: 9 candidates of a 3 x 3 grid are its 9 points, not repeats of some
+    and none of others (each name was drawn independently)."""
+    X, y = blobs().pool()
+    grid = {"learning_rate": [0.01, 0.03, 0.1], "weight_decay": [1e-4, 1e-3, 1e-2]}
+    for strategy in (vt.SuccessiveHalving(population=9, eta=3), vt.RandomSearch(population=9)):
+        search = vt.PopulationSearchCV(vt.MLPClassifier(n_units=8, epochs=3, batch_size=32), grid, cv=2,
+                                       strategy=strategy, random_state=0).fit(X, y)
+        points = {tuple(sorted(p.items())) for p in search.cv_results_["params"]}
+        assert len(points) == len(search.cv_results_["params"]) == 9, strategy
+
+
 def test_halving_ranks_a_rung_by_the_score_it_was_asked_for():
     """rank_by="last": the score after the rung's last epoch, not the best so far."""
     snapshot = snapshot_of(Replicas(population=4), np.array([[0.9, 0.1], [0.5, 0.6], [0.2, 0.3], [0.8, 0.7]],

@@ -448,3 +448,19 @@ def test_a_csv_target_not_found_gets_a_near_name_or_the_files_separator(tmp_path
     with pytest.raises(ValueError, match=r"The file looks separated by ';', not commas: read it with "
                                          r"pandas.read_csv\(path, sep=';'\)"):
         vt.Dataset.from_csv(tmp_path / "semi.csv", target="label", task="classification")
+
+
+def test_a_carve_in_order_that_leaves_a_class_out_of_training_says_so():
+    """shuffle=False carves in X's order (a time series): a class only the last rows hold lies in
+    validation and never in training, so its scores are capped; said, the split kept. One in
+    every part is not said."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    late = np.r_[rng.integers(0, 2, 70), np.full(30, 2)]  # class 2 only in the last 30 rows
+    with pytest.warns(UserWarning, match=r"the training split \(X's first rows: shuffle=False\) holds no row of "
+                                         r"class\(es\) \[2\], which the val split has: the network never learns"):
+        data = vt.Dataset.from_arrays(X, late, "classification", shuffle=False)
+    assert 2 not in np.asarray(data.y_train) and 2 in np.asarray(data.y_val)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vt.Dataset.from_arrays(X, np.arange(100) % 3, "classification", shuffle=False)

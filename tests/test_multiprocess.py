@@ -322,6 +322,11 @@ except ValueError as err:
 print("started", result.settings["started_at"], "study", study.study_name, flush=True)
 print("trials", len(study.trials), "model", vt.TrainedModel.load(f"{shared}/model").predict(
     vt.load_dataset("iris").raw("test")[0])[:5].tolist(), flush=True)
+if me == 0:  # process 1 ends: an export in process 0 alone, without this_process_alone
+    try:
+        result.to_optuna(f"sqlite:///{shared}/alone.db", study_name="alone")
+    except Exception as err:
+        print("alone:", type(err).__name__, err, *getattr(err, "__notes__", ()), file=sys.stderr, flush=True)
 """
 
 
@@ -348,6 +353,11 @@ def test_writes_after_a_search_called_in_every_process_are_made_once(tmp_path):
     study it wrote, and read the model after a barrier."""
     out = launch_script(tmp_path, AFTER_THE_SEARCH)
     succeeded(out)
+    # to_optuna in process 0 alone (under is_primary(), the others ended): said at once, with the fix (a
+    # collective waited for process 1 until JAX's shutdown timeout, then aborted both processes)
+    assert ("alone: ProcessLost process 0 of 2 waited at result.to_optuna(...) for the others, and process 1 (ended) "
+            "stopped before getting there") in out[0][2], out[0][2][-3000:]
+    assert "it goes under `with vt.distributed.this_process_alone():`" in out[0][2], out[0][2][-3000:]
     lines = [stdout.strip().splitlines()[-3:] for _, stdout, _ in out]
     # (on_round runs in process 0 alone: an export there waited for the others, which never came)
     optuna = pytest.importorskip("optuna")

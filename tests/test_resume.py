@@ -107,3 +107,22 @@ def test_a_strategy_acting_during_training_is_checkpointed_at_its_decisions_not_
     vt.tune(vt.MLP(hidden=1, units=8), resume_child.SPACE, resume_child.data(), vt.PBT(population=4, interval=3),
             epochs=9, batch_size=16, run_dir=str(tmp_path / "pbt"), progress=False)
     assert saved == [3, 6, 0]
+
+
+def test_a_ctrl_c_before_anything_trained_says_so_and_promises_no_checkpoint(tmp_path, capsys):
+    """Ctrl-C while the first round is still being prepared (its strategy asking, programs
+    compiling): no chunk is in progress, so the held Ctrl-C says nothing trained yet, not 'stops
+    after the chunk in progress, checkpointed', and the run ends with nothing to keep."""
+
+    class InterruptedWhileAsking(vt.RandomSearch):
+        def ask(self, *args, **kwargs):
+            signal.raise_signal(signal.SIGINT)  # (held: vt.tune's handler only records it)
+            return super().ask(*args, **kwargs)
+
+    with pytest.raises(KeyboardInterrupt) as stop:
+        vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1)), vt.load_dataset("iris"),
+                InterruptedWhileAsking(population=2), epochs=1, run_dir=str(tmp_path / "run"), progress=False)
+    err = capsys.readouterr().err
+    assert "Ctrl-C: nothing has trained yet in this call; the run stops before its first chunk (Ctrl-C again: at once)" in err
+    assert "checkpointed" not in err
+    assert "interrupted before any member trained; nothing to keep" in "".join(stop.value.__notes__)

@@ -147,6 +147,25 @@ def test_a_run_directory_in_use_is_refused_and_freed_when_its_writer_is_killed(d
     starting.release()
 
 
+def test_a_run_directory_deleted_while_its_run_goes_on_is_claimed_again_as_it_is_made_again(tmp_path):
+    """rm -rf of the run directory mid-run: the run makes it again with its next write (each goes
+    through keep_claim), and takes its lock again there, so a second run on that path is refused
+    (it got in, and both wrote checkpoints and results into one directory)."""
+    run_dir = str(tmp_path / "run")
+    _, claim = run_dirs.prepare(run_dir, resume=False, overwrite=False)
+    try:
+        shutil.rmtree(run_dir)  # (the user's rm -rf, the run still going)
+        run_dirs.keep_claim(os.path.join(run_dir, "checkpoints"))  # (the run's next write, into a folder of it)
+        assert os.path.isdir(run_dir)
+        with pytest.raises(vt.RunDirInUseError, match="is in use"):
+            run_dirs.Claim(run_dir)  # (another run starting there now)
+        run_dirs.keep_claim(run_dir)  # (its lock in place: nothing to take again)
+    finally:
+        claim.release()
+    run_dirs.Claim(run_dir).release()  # (released when the run ended)
+    assert not run_dirs.Claim.held
+
+
 def test_resuming_a_finished_run_reads_its_refit_back_instead_of_training_it_again(data, tmp_path, monkeypatch):
     run_dir = str(tmp_path / "run")
     args = (MODEL, SPACE, data, vt.RandomSearch(population=4))
@@ -593,7 +612,9 @@ def test_a_resume_with_nothing_to_resume_says_so(data, tmp_path):
 def test_a_run_killed_before_its_first_table_says_how_to_go_on_and_leftovers_go(data, tmp_path):
     run_dir = tmp_path / "r"
     (run_dir / "checkpoints").mkdir(parents=True)
-    with pytest.raises(FileNotFoundError, match=r"no finished round saved yet \(only its checkpoints\): resume it"):
+    with pytest.raises(FileNotFoundError, match=r"no finished round saved yet \(only its checkpoints\): its table "
+                                                r".* A run still in its first round: read it once that round ends\. "
+                                                r"One stopped there: resume it"):
         vt.load_results(run_dir)
     leftover = run_dir / ".vmaptune-tmp-abc123"
     leftover.write_bytes(b"")  # what a kill between a save's write and its rename leaves

@@ -548,6 +548,8 @@ def test_integer_columns_of_a_dataframe_are_standardised_as_features(iris):
     own = vt.NetworkClassifier(vt.Linen(CNN))
     assert own._validate(frame, y)[0].dtype == np.float64
     assert own._validate(frame.to_numpy(), y)[0].dtype == np.int64
+    for ids in (np.uint16, np.uint8, np.int16):  # (a tokenizer's ids: kept as vt.Dataset keeps them, not floats)
+        assert own._validate(frame.to_numpy().astype(ids), y)[0].dtype == ids
     ids = vt.Dataset.from_arrays((X * 10).astype(np.int64), y, "classification")  # an integer array: token ids
     assert ids.x_mean is None
     with pytest.warns(UserWarning, match=r"vt.MLP reads its inputs as numbers, but the data's are int32"):

@@ -97,6 +97,48 @@ def test_same_key_same_draws_and_names_are_independent():
     np.testing.assert_array_equal(a["learning_rate"], d["learning_rate"])
 
 
+def _settings(space, hp):
+    used = space.active(hp)
+    return [tuple(int(hp[n][i]) if n not in used or used[n][i] else None for n in space.names)
+            for i in range(len(next(iter(hp.values()))))]
+
+
+def test_distinct_draws_of_a_discrete_space_never_repeat_a_setting_and_keep_each_values_odds():
+    """Lists are drawn without replacement, as scikit-learn's ParameterSampler does: 9 members of
+    a 3 x 3 space are its 9 settings (independent draws repeat some and miss others); a draw that
+    repeats is drawn again, so a log-scaled integer keeps its log odds; same key, same draws."""
+    grid = vt.Space(a=vt.Choice([1, 2, 3]), b=vt.Choice(["x", "y", "z"]), c=vt.Fixed(0.5))
+    independent = grid.sample(jax.random.key(0), 9)
+    assert len(set(_settings(grid, independent))) < 9  # (the draws this key gives without distinct)
+    hp = grid.sample(jax.random.key(0), 9, distinct=True)
+    assert len(set(_settings(grid, hp))) == 9
+    again = grid.sample(jax.random.key(0), 9, distinct=True)
+    for name in hp:
+        np.testing.assert_array_equal(hp[name], again[name])
+    wide = vt.Space(units=vt.IntLogUniform(100, 1_000_000), act=vt.Choice(["relu", "tanh"]))
+    hp = wide.sample(jax.random.key(1), 400, distinct=True)
+    assert len(set(_settings(wide, hp))) == 400
+    units = np.asarray(hp["units"])
+    assert 0.15 < np.mean(units < 1000) < 0.35 and 0.4 < np.mean(units < 10_000) < 0.6  # log odds: 1/4, 1/2
+
+
+def test_distinct_draws_compare_the_settings_members_use_and_warn_when_the_space_runs_out():
+    """A conditional name not in use is not part of a setting (two adam members differing in an
+    unused momentum are one setting); a space of fewer settings than members gives every one,
+    then repeats, with a warning; a continuous range is drawn as independent draws."""
+    space = vt.Space(optimizer=vt.Choice(["sgd", "adam"]), momentum=vt.Choice([0.5, 0.9])).only_when(
+        "momentum", optimizer="sgd")
+    hp = space.sample(jax.random.key(0), 3, distinct=True)
+    assert sorted(_settings(space, hp), key=str) == sorted([(0, 0), (0, 1), (1, None)], key=str)
+    with pytest.warns(UserWarning, match="4 members drawn from a space of discrete values that holds only 3 "
+                                         "settings: 1 repeat one. vt.GridSearch trains each setting once"):
+        hp = space.sample(jax.random.key(0), 4, distinct=True)
+    assert len(set(_settings(space, hp))) == 3
+    a, b = MIXED.sample(jax.random.key(6), 10), MIXED.sample(jax.random.key(6), 10, distinct=True)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+
+
 def test_config_round_trip():
     assert vt.Space.from_config(MIXED.to_config()) == MIXED
 

@@ -531,13 +531,12 @@ def _check_study(storage: str, study: str, out: str, resume: bool, overwrite: bo
     """Before anything trains: a study of that name holding another run's trials (two runs whose
     --out folders share a name, runs/a/exp and runs/b/exp) is refused, since no export of this
     run could update it; so is one set to the other direction than `metric`'s (a vt.Metric). With
-    --overwrite it is deleted now, as the run directory is replaced: a run stopped before its first
-    export then resumes into no study, not into the other run's."""
+    --overwrite nothing is checked: OptunaExport deletes the study once vt.tune holds the run
+    directory (deleted here, it was lost by a run refused there, the one writing it being live)."""
     import vmaptune as vt
-    from vmaptune.optuna_study import RUN_FIXES, check_study, delete_study
+    from vmaptune.optuna_study import RUN_FIXES, check_study
 
     if overwrite:
-        delete_study(storage, study)
         return
     results = None
     if resume:

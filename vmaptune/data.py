@@ -292,6 +292,8 @@ class Dataset:
             )
         if task == "classification" and shuffle:
             _warn_uneven_stratification(y, classes, train, {"val": (val, carve_val), "test": (test_rows, carve_test)})
+        elif task == "classification":
+            _warn_untrained_classes(y, classes, train, {"val": val, "test": test_rows})
         parts = {"train": (X[train], y[train]),
                  "val": given.get("validation", (X[val], y[val])),
                  "test": given.get("test", (X[test_rows], y[test_rows]))}
@@ -444,7 +446,15 @@ class Dataset:
                                      f"X= and y=, e.g. from_npz(path, task, X={archive.files[0]!r}, ...)."
                                      if archive.files else f"{path} holds no arrays; save them with "
                                      f"np.savez(path, {X}=X, {y}=y).")
-            Xa, ya = archive[X], archive[y]
+            arrays = {}
+            for key in (X, y):
+                try:
+                    arrays[key] = archive[key]
+                except ValueError as err:  # (members load when read: an array of Python objects fails here)
+                    raise ValueError(f"{path}: array {key!r} holds Python objects (text labels from pandas' "
+                                     f"to_numpy() are dtype object), which are not read without pickle; save it as "
+                                     f"text or numbers, e.g. np.savez(path, {key}={key}.astype(str)) ({err}).") from err
+            Xa, ya = arrays[X], arrays[y]
         split.setdefault("name", os.path.basename(str(path)))
         return cls.from_arrays(Xa, ya, task, **split)
 
@@ -651,7 +661,11 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np
     if task == "classification" and y.ndim != 1:
         hint = (" It looks one-hot encoded: pass y.argmax(axis=1)." if y.ndim == 2 and y.shape[1] > 1 and
                 np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all() else
-                " For one label per row as a column, pass y.ravel()." if y.ndim == 2 and y.shape[1] == 1 else "")
+                " For one label per row as a column, pass y.ravel()." if y.ndim == 2 and y.shape[1] == 1 else
+                " It holds several labels per row (multi-label), which is not one classification: tune one search "
+                "per label column, or give task='regression' with standardize=False (X scaled beforehand) and a "
+                "loss of your own such as optax.sigmoid_binary_cross_entropy." if y.ndim == 2 and
+                np.isin(y, (0, 1)).all() else "")
         raise ValueError(f"y must be 1-D (rows,) class labels for classification, got shape {y.shape}.{hint}")
     if y.ndim not in (1, 2):
         raise ValueError(f"y must be (rows,) or, for several regression targets, (rows, k); got shape {y.shape}.")
@@ -820,6 +834,20 @@ def _warn_uneven_stratification(y: np.ndarray, classes: np.ndarray, train: np.nd
              f"{int(asked)} asked for): each class's share of the other splits rounds up to a row. Carve "
              f"less (vt.Dataset.from_arrays' val_fraction / test_fraction, an estimator's validation_fraction), "
              f"or give the splits yourself.", UserWarning)
+
+
+def _warn_untrained_classes(y: np.ndarray, classes: np.ndarray, train: np.ndarray, carved: dict) -> None:
+    """A carve in X's order (shuffle=False) is not stratified: a class that only later rows hold
+    is in the validation or test split and never in training, so the network never learns it and
+    those scores are capped. Said, not changed: the order is the user's."""
+    trained = np.bincount(y[train], minlength=len(classes)) > 0
+    for name, rows in carved.items():
+        missing = np.flatnonzero(~trained & (np.bincount(y[rows], minlength=len(classes)) > 0))
+        if len(missing):
+            warn(f"the training split (X's first rows: shuffle=False) holds no row of class(es) "
+                 f"{classes[missing][:5].tolist()}, which the {name} split has: the network never learns them, "
+                 f"and its scores count them wrong. Put rows of every class before the split (or shuffle=True), "
+                 f"or give the splits yourself (validation=(X, y)).", UserWarning)
 
 
 def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fraction: float, seed: int):

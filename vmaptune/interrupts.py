@@ -152,6 +152,8 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
             name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
             if several:
                 said = f" in process {process}: every process stops after the chunk in progress"
+            elif not _STATE["trained"]:  # (still compiling or preparing: no chunk in progress to wait for)
+                said = f": nothing has trained yet in this call; the run stops before its first chunk ({name} again: at once)"
             elif hold_ctrl_c:  # (a run_dir: checkpointed there)
                 said = (f": the run stops after the chunk in progress, checkpointed (a refit in progress is trained "
                         f"again on resume; {name} again: at once)")

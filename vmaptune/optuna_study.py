@@ -134,6 +134,14 @@ def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, 
     create, or delete and create, one study: every process but one failed)."""
     # (one name in every process: a run without a start time is named from process 0's clock; agreed
     # in every process whatever names they were given, so that none waits alone)
+    try:  # (first a line-up, which learns of a process that ended or went elsewhere: a collective waited
+        # for it until JAX's shutdown timeout, then aborted every process without a word)
+        distributed.line_up("result.to_optuna(...)")
+    except (distributed.ProcessLost, ValueError) as err:
+        err.add_note("vmaptune: to_optuna is called in every process of a multi-process run (process 0 writes the "
+                     "study). Called in process 0 alone (under `if vt.distributed.is_primary():`), it goes under "
+                     "`with vt.distributed.this_process_alone():`.")
+        raise
     now = distributed.agreed_time()
     name = study_name or _default_name(results, now)
     study = distributed.in_process_0(
@@ -484,11 +492,17 @@ class OptunaExport:
         """Called by vt.tune before the first round trains: a study of this name that no export of
         the run could fill (set to the other direction than `metric`'s, a vt.Metric; holding another
         run's trials) is refused now, not warned about after every round. results: a resumed run's
-        so far (None: a run starting). An export that replaces the study (overwrite) checks nothing."""
+        so far (None: a run starting). An export that replaces the study (overwrite) deletes it now,
+        as the run directory was replaced: here vt.tune holds that directory, so a run refused there
+        (another process writing it) leaves that run's study alone; and a run stopped before its first
+        export resumes into no study, not into the one it replaced."""
         if results is None:  # (a notebook cell run again with this export: its first export replaces it again,
             # not adding to the last run's study, whose members and values it may share)
             self.overwrite, self._exported = self._overwrite_asked, None
-        if not self.overwrite:
+        if self.overwrite and results is None:
+            with _quiet_optuna():
+                delete_study(self.storage, self.study_name)
+        elif not self.overwrite:
             with _quiet_optuna():
                 check_study(self.storage, self.study_name, results, self._fixes, metric=metric)
 

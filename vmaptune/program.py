@@ -429,15 +429,27 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
                 raise ValueError(str(err)) from None
             raise ValueError(f"metric {metric.name!r} fails on outputs {out.shape} and targets {y.shape} ({err}). "
                              f"Its targets are {targets}.") from err
+        if not hasattr(value, "shape"):
+            raise ValueError(_not_one_array("metric", metric.name, value, "one value for the whole batch (a scalar)"))
         if value.shape != ():
             raise ValueError(f"metric {metric.name!r} returns shape {value.shape} for a batch of 2; it must return "
                              f"one value for the whole batch (a scalar), e.g. the mean over the rows: "
                              f"jnp.mean(...).")
+    if not hasattr(per_example, "shape"):
+        raise ValueError(_not_one_array("loss", loss.name, per_example, "one loss per example, shape (2,)"))
     if per_example.shape != (2,):
         raise ValueError(f"loss {loss.name!r} returns shape {per_example.shape} for a batch of 2; it must return one "
                          f"loss per example, shape (2,) (the engine takes the mean over each member's own rows).")
     check_loss_trains(loss, space, data, per_example.dtype)
     return read_at_start
+
+
+def _not_one_array(what: str, name: str, value: Any, need: str) -> str:
+    """The message for a loss or metric that returns a tuple or dict (JAX's has_aux style)."""
+    shapes = jax.tree.map(lambda a: a.shape, value)
+    return (f"{what} {name!r} returns a {type(value).__name__} {shapes} for a batch of 2; it must return one "
+            f"array: {need}. A (value, aux) pair as for jax.value_and_grad(has_aux=True) is not taken: return the "
+            f"value alone, and give what aux measured as a metric of its own (vt.tune(..., metric=...)).")
 
 
 def _read_at_start(built: BuiltModel, space: Space, jaxpr: jax.extend.core.ClosedJaxpr, shapes: Any, x: Any,

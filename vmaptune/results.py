@@ -375,8 +375,10 @@ def load_results(path: str | os.PathLike) -> Results:
 
         if os.path.isdir(os.path.join(path, CHECKPOINTS)) or os.path.exists(os.path.join(path, "run.json")):
             raise FileNotFoundError(f"{path} holds a run with no finished round saved yet (only its checkpoints): "
-                                    f"resume it (vt.tune(..., run_dir={path!r}, resume=True), or the same vmaptune "
-                                    f"command with --resume); its table ({RESULTS_FILE}) is written after each round.")
+                                    f"its table ({RESULTS_FILE}) is written after each round. A run still in its "
+                                    f"first round: read it once that round ends. One stopped there: resume it "
+                                    f"(vt.tune(..., run_dir={path!r}, resume=True), or the same vmaptune command with "
+                                    f"--resume).")
         raise FileNotFoundError(f"{path} is not a vmaptune run directory (no {RESULTS_FILE} in it); "
                                 "a run saves one after its first round.")
     try:

@@ -43,10 +43,19 @@ class Claim:
     them; it gets an error instead. The OS drops the lock when the process ends, killed or not, so
     a kill never leaves a stale lock in the way of a resume."""
 
+    #: abspath -> the claim this process holds there (`keep_claim`)
+    held: dict[str, "Claim"] = {}
+
     def __init__(self, path: str):
         self.path, self.file = path, None
         if fcntl is None:
             return
+        self._take()
+        if self.file is not None:
+            Claim.held[os.path.abspath(path)] = self
+
+    def _take(self) -> None:
+        path = self.path
         lock = os.path.join(path, LOCK_FILE)
         self.file = open(lock, "a+", encoding="utf-8")
         try:
@@ -74,6 +83,38 @@ class Claim:
         if self.file is not None:
             self.file.close()
             self.file = None
+            if Claim.held.get(os.path.abspath(self.path)) is self:
+                del Claim.held[os.path.abspath(self.path)]
+
+    def renew(self) -> None:
+        """Takes the lock again where its file is no longer the one held: the run directory was
+        deleted (rm -rf) while the run went on and is made again by its next write, and another run
+        could otherwise claim the new one and write beside this one. RunDirInUseError where another
+        already has."""
+        if self.file is None:
+            return
+        try:
+            if os.path.samestat(os.fstat(self.file.fileno()), os.stat(os.path.join(self.path, LOCK_FILE))):
+                return
+        except OSError:  # (no lock file: the directory was removed)
+            pass
+        self.file.close()
+        self.file = None
+        os.makedirs(self.path, exist_ok=True)
+        try:
+            self._take()
+        except RunDirInUseError:
+            del Claim.held[os.path.abspath(self.path)]
+            raise
+
+
+def keep_claim(path: str) -> None:
+    """Before a write into `path` (a run directory or a folder in it): the claim this process holds
+    on it renewed (`Claim.renew`)."""
+    path = os.path.abspath(path)
+    for held, claim in list(Claim.held.items()):
+        if path == held or path.startswith(held + os.sep):
+            claim.renew()
 
 
 def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tuple[str, Claim | None]:

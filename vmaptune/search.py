@@ -179,8 +179,8 @@ class Search:
         largest, fold_rows = self.program.batch_size, self.arrays.fewest_rows
         if settings.cv is not None and largest > fold_rows and not settings.even_batches:
             held = "" if stop_fraction is None else f" (after early stopping's validation_fraction={stop_fraction})"
-            raise ValueError(f"batch_size={largest} is larger than the {fold_rows} rows each of the cv={settings.cv} "
-                             f"folds trains on{held}; use batch_size <= {fold_rows}.")
+            raise ValueError(f"batch_size={largest} is larger than the {fold_rows} rows the smallest of the "
+                             f"cv={settings.cv} folds trains on{held}; use batch_size <= {fold_rows}.")
         # a member's step count is an int32 on the device (its schedule, its budget); a refit steps
         # over train + validation
         rows = data.n_train + int(data.X_val.shape[0])

@@ -115,6 +115,9 @@ class _InitSignature:
         return signature.replace(parameters=list(signature.parameters.values())[1:])
 
 
+INTEGER_DTYPES = ("int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8")
+
+
 class _Network(BaseEstimator):
     """What every network estimator shares: fit one member, predict with it."""
 
@@ -166,7 +169,9 @@ class _Network(BaseEstimator):
         OneHotEncoder's output) is made dense: the network trains on dense device arrays."""
         flat = isinstance(self._model(), MLP)
         numbers_only = flat or (hasattr(X, "columns") and hasattr(X, "iloc"))
-        dtype = ("float64", "float32") if numbers_only else ("float64", "float32", "int64", "int32")
+        # (any integer dtype kept, as vt.Dataset keeps it: scikit-learn turns one not listed into float64,
+        # and uint16 token ids reached an embedding as standardised floats)
+        dtype = ("float64", "float32") if numbers_only else ("float64", "float32") + INTEGER_DTYPES
         checks = dict(reset=reset, allow_nd=not flat, dtype=dtype, accept_sparse=("csr", "csc", "coo"))
         trained_on = tuple(getattr(getattr(self, "model_", None), "input_shape", ()) or ())
         if not reset and len(trained_on) > 1 and tuple(np.shape(X)[1:]) != trained_on:

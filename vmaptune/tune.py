@@ -506,6 +506,7 @@ def _writing(path: str):
             f"checkpoints committed whole): once the disk takes writes again, vt.tune(..., resume=True) with the "
             f"same run_dir (vmaptune run ... --resume) continues from the last checkpoint.")
     try:
+        run_dirs.keep_claim(path)  # (a run directory deleted mid-run: its lock taken again as it is made again)
         yield
     except OSError as err:
         err.add_note(note)

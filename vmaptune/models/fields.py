@@ -406,9 +406,9 @@ class BuiltFlaxModel(BuiltModel):
                     f"random number from it (self.make_rng('dropout') in linen, rngs.dropout() in nnx: each member "
                     f"and step gets its own).{train}")
         if "integer" in text.lower() and dtype.startswith("float"):
-            return ("The module wants integers (token ids for nn.Embed): make the vt.Dataset from "
-                    "X.astype('int32') (a pandas DataFrame: X.to_numpy().astype('int32'), since its columns "
-                    "become float features); vmaptune keeps integer arrays as they are.")
+            return ("The module wants integers (token ids for nn.Embed): give X.astype('int32') (to "
+                    "vt.Dataset.from_arrays or an estimator's fit; a pandas DataFrame: X.to_numpy().astype('int32'), "
+                    "since its columns become float features); vmaptune keeps integer arrays as they are.")
         if isinstance(err, flax.errors.ScopeCollectionNotFound):
             return ("The module reads a variable its initialisation did not make (one created only when "
                     "training, under `if train:`): vmaptune initialises with train=False. Create every "

@@ -215,7 +215,7 @@ class _Halving(Strategy):
     def sample(self, space: Space, key: jax.Array, n: int) -> dict[str, np.ndarray]:
         """n random members: the first n of a draw of the largest bracket's size, so that every
         bracket shares one compiled draw."""
-        return {k: np.asarray(v)[:n] for k, v in space.sample(key, max(n, self.population)).items()}
+        return {k: np.asarray(v)[:n] for k, v in space.sample(key, max(n, self.population), distinct=True).items()}
 
     def tell(self, state: HalvingState, hp: Mapping[str, jax.Array], scores) -> HalvingState:
         """Scores of the rung's members at state.budget; keeps the best for the next rung (its

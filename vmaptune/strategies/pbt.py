@@ -304,7 +304,7 @@ class PBT(Strategy):
         exploit / explore; state.parents says whose weights each member continues from."""
         self._check_open(state, "ask")
         if state.generation == 0:
-            hp = state.space.sample(key, self.population)
+            hp = state.space.sample(key, self.population, distinct=True)
             return hp, state.replace(hp=hp, parents=jnp.arange(self.population, dtype=jnp.int32),
                                      copied=jnp.zeros(self.population, bool))
         hp, parents, copied = self._step(key, state, state.scores, jnp.ones(self.population, bool))

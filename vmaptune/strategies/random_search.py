@@ -21,7 +21,8 @@ class RandomSearchState:
 @checked_arguments("vt.RandomSearch(population=64, rounds=1)")
 @dataclasses.dataclass(frozen=True)
 class RandomSearch(Strategy):
-    """`rounds` populations of `population` members, each drawn independently from the space."""
+    """`rounds` populations of `population` members, each drawn independently from the space (in a
+    space of only discrete values, distinct settings within a population: Space.sample(distinct=True))."""
 
     population: int = 64
     rounds: int = 1
@@ -35,7 +36,7 @@ class RandomSearch(Strategy):
         return RandomSearchState(space=check_space("RandomSearch", space))
 
     def ask(self, state: RandomSearchState, key: jax.Array):
-        hp = state.space.sample(key, self.population)
+        hp = state.space.sample(key, self.population, distinct=True)
         return hp, state
 
     def tell(self, state: RandomSearchState, hp: Mapping[str, jax.Array], scores) -> RandomSearchState:
