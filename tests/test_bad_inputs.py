@@ -237,7 +237,10 @@ CASES = [
      ["got shape (40, 2)", "It looks one-hot encoded: pass y.argmax(axis=1)"]),
     ("data-y-multi-label", lambda t: vt.Dataset.from_arrays(X, np.stack([Y, 1 - Y, Y], 1), "classification"),
      ValueError, ["got shape (40, 3)", "several labels per row (multi-label)", "one search per label column",
-                  "task='regression' with standardize=False", "optax.sigmoid_binary_cross_entropy"]),
+                  "task='regression' with standardize=False", "optax.sigmoid_binary_cross_entropy(out, y).mean(-1)"]),
+    ("loss-returning-none", lambda t: tune(model=vt.MLP(loss=lambda o, y: None)), ValueError,
+     ["loss '<lambda>' returns None for a batch of 2 (a `return` missing?); it must return one array: one loss per "
+      "example, shape (2,)."]),
     ("space-name-alias", lambda t: tune(vt.Space(lr=LR)), ValueError,
      ["space has 'lr', which the model and optimizer do not read", "Did you mean 'learning_rate'?"]),
     ("data-X-empty", lambda t: vt.Dataset.from_arrays(np.zeros((0, 3)), np.zeros(0), "classification"), ValueError,

@@ -126,3 +126,34 @@ def test_a_ctrl_c_before_anything_trained_says_so_and_promises_no_checkpoint(tmp
     assert "Ctrl-C: nothing has trained yet in this call; the run stops before its first chunk (Ctrl-C again: at once)" in err
     assert "checkpointed" not in err
     assert "interrupted before any member trained; nothing to keep" in "".join(stop.value.__notes__)
+
+
+def test_a_ctrl_c_while_the_first_chunk_compiles_keeps_that_chunk_and_says_so(tmp_path, capsys, monkeypatch):
+    """Ctrl-C while the first chunk compiles: that chunk's start has passed, so it trains and is
+    checkpointed, and the message says that, not 'nothing has trained yet'."""
+    from vmaptune import population
+
+    chunk_function, fired = population.PopulationRun._chunk_function, []
+
+    def interrupted_while_compiling(self):
+        function = chunk_function(self)
+
+        class Lowered:
+            def lower(self, *args):
+                if not fired:
+                    fired.append(signal.raise_signal(signal.SIGINT))  # (held by vt.tune's handler)
+                return function.lower(*args)
+
+            def __call__(self, *args):
+                return function(*args)
+
+        return Lowered()
+
+    monkeypatch.setattr(population.PopulationRun, "_chunk_function", interrupted_while_compiling)
+    run_dir = str(tmp_path / "run")
+    with pytest.warns(UserWarning, match="interrupted: returning 0 finished round"):
+        result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1)),
+                         vt.load_dataset("iris"), vt.RandomSearch(population=2), epochs=6, chunk_epochs=3,
+                         run_dir=run_dir, progress=False)
+    assert fired and "Ctrl-C: the run stops after the chunk in progress, checkpointed" in capsys.readouterr().err
+    assert result.members["epochs_trained"].tolist() == [3, 3] and os.listdir(os.path.join(run_dir, "checkpoints"))

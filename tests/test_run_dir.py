@@ -166,6 +166,30 @@ def test_a_run_directory_deleted_while_its_run_goes_on_is_claimed_again_as_it_is
     assert not run_dirs.Claim.held
 
 
+def test_a_claim_holds_the_directory_it_was_given_and_one_dropped_unreleased_frees_it(tmp_path, monkeypatch):
+    """A relative run_dir, then os.chdir: the claim still checks (and keeps) the directory it took,
+    not one of that name under the new working directory. A claim an error dropped before its
+    release (a warning made an error in prepare) frees the lock: the next run there is not refused
+    by this same process."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("a/run")
+    os.makedirs("b/run")
+    monkeypatch.chdir(tmp_path / "a")
+    claim = run_dirs.Claim("run")
+    monkeypatch.chdir(tmp_path / "b")
+    run_dirs.keep_claim(str(tmp_path / "a" / "run" / "checkpoints"))  # (its next write)
+    assert not os.path.exists(tmp_path / "b" / "run" / run_dirs.LOCK_FILE)  # (no stray lock where it now is)
+    with pytest.raises(vt.RunDirInUseError, match="is in use"):
+        run_dirs.Claim(str(tmp_path / "a" / "run"))
+    claim.release()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ("holds no run yet: starting a new run there" raised in prepare)
+        with pytest.raises(UserWarning, match="holds no run yet"):
+            run_dirs.prepare(str(tmp_path / "new"), resume=True, overwrite=False)
+    run_dirs.Claim(str(tmp_path / "new")).release()
+    assert not run_dirs.Claim.held
+
+
 def test_resuming_a_finished_run_reads_its_refit_back_instead_of_training_it_again(data, tmp_path, monkeypatch):
     run_dir = str(tmp_path / "run")
     args = (MODEL, SPACE, data, vt.RandomSearch(population=4))

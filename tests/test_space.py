@@ -1,9 +1,12 @@
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import vmaptune as vt
+from vmaptune import distinct
 
 MIXED = vt.Space(
     learning_rate=vt.LogUniform(1e-4, 1e-1),
@@ -124,19 +127,44 @@ def test_distinct_draws_of_a_discrete_space_never_repeat_a_setting_and_keep_each
 
 def test_distinct_draws_compare_the_settings_members_use_and_warn_when_the_space_runs_out():
     """A conditional name not in use is not part of a setting (two adam members differing in an
-    unused momentum are one setting); a space of fewer settings than members gives every one,
-    then repeats, with a warning; a continuous range is drawn as independent draws."""
+    unused momentum are one setting); a space of fewer settings than members gives every one once,
+    then repeats, with a warning that counts them; a continuous range is drawn as independent draws."""
     space = vt.Space(optimizer=vt.Choice(["sgd", "adam"]), momentum=vt.Choice([0.5, 0.9])).only_when(
         "momentum", optimizer="sgd")
     hp = space.sample(jax.random.key(0), 3, distinct=True)
     assert sorted(_settings(space, hp), key=str) == sorted([(0, 0), (0, 1), (1, None)], key=str)
-    with pytest.warns(UserWarning, match="4 members drawn from a space of discrete values that holds only 3 "
-                                         "settings: 1 repeat one. vt.GridSearch trains each setting once"):
+    wide = vt.Space(optimizer=vt.Choice(["sgd", "adam"]), momentum=vt.IntUniform(1, 24), beta=vt.Choice([1, 2, 3])
+                    ).only_when("momentum", optimizer="sgd").only_when("beta", optimizer="adam")
+    for seed in range(3):  # (redrawn: 16 of 27 settings, the 3 adam ones taken early)
+        hp = wide.sample(jax.random.key(seed), 16, distinct=True)
+        assert len(set(_settings(wide, hp))) == 16 and int((np.asarray(hp["optimizer"]) == 1).sum()) == 3
+    with pytest.warns(UserWarning, match=r"4 members drawn from a space of 3 settings \(discrete values only\): "
+                                         r"every setting once, 1 of them again"):
         hp = space.sample(jax.random.key(0), 4, distinct=True)
     assert len(set(_settings(space, hp))) == 3
     a, b = MIXED.sample(jax.random.key(6), 10), MIXED.sample(jax.random.key(6), 10, distinct=True)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (one setting: each member another initialisation of it, not repeats)
+        for one in (vt.Space(a=vt.Fixed(1), b=vt.Fixed("x")), vt.Space(a=vt.Choice([1]), b=vt.Fixed(0.5))):
+            one.sample(jax.random.key(0), 4, distinct=True)
+
+
+@pytest.mark.parametrize("space", [vt.Space(n=vt.IntUniform(1, 100)), vt.Space(n=vt.IntLogUniform(16, 256)),
+                                   vt.Space(a=vt.Choice([1, 2, 3, 4]), b=vt.Choice([1, 2, 3, 4]),
+                                            c=vt.Choice(["x", "y", "z", "w"]))], ids=["int", "intlog", "choices"])
+def test_a_population_as_large_as_the_space_or_nearly_holds_each_setting_once(space):
+    """Redraws alone miss settings once few are left (a coupon collector: IntLogUniform(16, 256)'s
+    241 settings in 241 draws missed 6 to 11): the settings not drawn yet are then taken from the
+    list of them, so n members of a space of m >= n settings are n distinct ones, m of m included."""
+    m = len(next(iter(distinct.settings(space).values())))
+    for seed in range(5):
+        for n in (m - 1, m):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                hp = space.sample(jax.random.key(seed), n, distinct=True)
+            assert len(set(_settings(space, hp))) == n
 
 
 def test_config_round_trip():

@@ -17,6 +17,7 @@ import numbers
 import os
 import re
 import weakref
+import zipfile
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -450,10 +451,14 @@ class Dataset:
             for key in (X, y):
                 try:
                     arrays[key] = archive[key]
-                except ValueError as err:  # (members load when read: an array of Python objects fails here)
-                    raise ValueError(f"{path}: array {key!r} holds Python objects (text labels from pandas' "
-                                     f"to_numpy() are dtype object), which are not read without pickle; save it as "
-                                     f"text or numbers, e.g. np.savez(path, {key}={key}.astype(str)) ({err}).") from err
+                except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:  # (members load when read)
+                    if "Object arrays" in str(err):
+                        raise ValueError(f"{path}: array {key!r} holds Python objects (text labels from pandas' "
+                                         f"to_numpy() are dtype object), which are not read without pickle; save it "
+                                         f"as numbers or text, e.g. np.savez(path, {key}={key}.astype(str)) for "
+                                         f"labels ({err}).") from err
+                    raise ValueError(f"{path}: array {key!r} cannot be read ({type(err).__name__}: {err}); write the "
+                                     f"file again with np.savez(path, {X}=X, {y}=y).") from err
             Xa, ya = arrays[X], arrays[y]
         split.setdefault("name", os.path.basename(str(path)))
         return cls.from_arrays(Xa, ya, task, **split)
@@ -664,7 +669,7 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np
                 " For one label per row as a column, pass y.ravel()." if y.ndim == 2 and y.shape[1] == 1 else
                 " It holds several labels per row (multi-label), which is not one classification: tune one search "
                 "per label column, or give task='regression' with standardize=False (X scaled beforehand) and a "
-                "loss of your own such as optax.sigmoid_binary_cross_entropy." if y.ndim == 2 and
+                "loss of your own such as lambda out, y: optax.sigmoid_binary_cross_entropy(out, y).mean(-1)." if y.ndim == 2 and
                 np.isin(y, (0, 1)).all() else "")
         raise ValueError(f"y must be 1-D (rows,) class labels for classification, got shape {y.shape}.{hint}")
     if y.ndim not in (1, 2):

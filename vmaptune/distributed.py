@@ -483,6 +483,7 @@ def raise_if_interrupted() -> None:
         interrupts.raise_for(interrupts.take_pending())
     if why == 1.0:
         raise interrupts.TimeBudgetSpent()
+    interrupts.chunk_started()
 
 
 def barrier(name: str) -> None:

@@ -54,7 +54,7 @@ class TimeBudgetSpent(KeyboardInterrupt):
 # the signal held for the next chunk's start; SIGTERM came; vt.tune's time budget: its deadline
 # (time.monotonic()), whether a chunk has trained since it started (the first always trains, so a
 # budget spent compiling still returns results), and whether it is spent (once spent, it stays so)
-_STATE = {"pending": 0, "sigterm": False, "deadline": None, "trained": False, "spent": False}
+_STATE = {"pending": 0, "sigterm": False, "deadline": None, "trained": False, "spent": False, "started": False}
 
 
 def pending() -> int:
@@ -90,12 +90,19 @@ def parse_seconds(name: str, value: Any) -> float | None:
 def time_budget(seconds: float | None):
     """vt.tune's time budget: from here, `budget_spent()` turns true `seconds` later, once a chunk
     has trained. None: no budget."""
-    outer = {k: _STATE[k] for k in ("deadline", "trained", "spent")}  # (a tune inside a tune's callback)
-    _STATE.update(deadline=None if seconds is None else time.monotonic() + seconds, trained=False, spent=False)
+    outer = {k: _STATE[k] for k in ("deadline", "trained", "spent", "started")}  # (a tune inside a tune's callback)
+    _STATE.update(deadline=None if seconds is None else time.monotonic() + seconds, trained=False, spent=False,
+                  started=False)
     try:
         yield
     finally:
         _STATE.update(outer)
+
+
+def chunk_started() -> None:
+    """A chunk's start found no signal held: that chunk trains (compiling first, on its first call),
+    so a signal from now on is heeded at the next chunk's start."""
+    _STATE["started"] = True
 
 
 def chunk_trained() -> None:
@@ -152,7 +159,7 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
             name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
             if several:
                 said = f" in process {process}: every process stops after the chunk in progress"
-            elif not _STATE["trained"]:  # (still compiling or preparing: no chunk in progress to wait for)
+            elif not _STATE["started"]:  # (still preparing: no chunk's start passed, none in progress to wait for)
                 said = f": nothing has trained yet in this call; the run stops before its first chunk ({name} again: at once)"
             elif hold_ctrl_c:  # (a run_dir: checkpointed there)
                 said = (f": the run stops after the chunk in progress, checkpointed (a refit in progress is trained "

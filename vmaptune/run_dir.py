@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import tempfile
+import weakref
 
 try:
     import fcntl
@@ -43,20 +44,22 @@ class Claim:
     them; it gets an error instead. The OS drops the lock when the process ends, killed or not, so
     a kill never leaves a stale lock in the way of a resume."""
 
-    #: abspath -> the claim this process holds there (`keep_claim`)
-    held: dict[str, "Claim"] = {}
+    #: abspath -> the claim this process holds there (`keep_claim`); weak, so that a claim dropped
+    #: without release (an error before the run's own release) still frees its lock as it goes
+    held: "weakref.WeakValueDictionary[str, Claim]" = weakref.WeakValueDictionary()
 
     def __init__(self, path: str):
-        self.path, self.file = path, None
+        # (absolute: a relative run_dir read after os.chdir would be another directory)
+        self.given, self.path, self.file = path, os.path.abspath(path), None
         if fcntl is None:
             return
         self._take()
         if self.file is not None:
-            Claim.held[os.path.abspath(path)] = self
+            Claim.held[self.path] = self
 
     def _take(self) -> None:
-        path = self.path
-        lock = os.path.join(path, LOCK_FILE)
+        path = self.given
+        lock = os.path.join(self.path, LOCK_FILE)
         self.file = open(lock, "a+", encoding="utf-8")
         try:
             fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -83,8 +86,8 @@ class Claim:
         if self.file is not None:
             self.file.close()
             self.file = None
-            if Claim.held.get(os.path.abspath(self.path)) is self:
-                del Claim.held[os.path.abspath(self.path)]
+            if Claim.held.get(self.path) is self:
+                del Claim.held[self.path]
 
     def renew(self) -> None:
         """Takes the lock again where its file is no longer the one held: the run directory was
@@ -98,14 +101,14 @@ class Claim:
                 return
         except OSError:  # (no lock file: the directory was removed)
             pass
-        self.file.close()
-        self.file = None
+        self.release()
         os.makedirs(self.path, exist_ok=True)
         try:
             self._take()
-        except RunDirInUseError:
-            del Claim.held[os.path.abspath(self.path)]
-            raise
+        except RunDirInUseError as err:
+            raise RunDirInUseError(f"run_dir={self.given!r} was removed while this run wrote there, and another run "
+                                   f"claimed it since ({err}); this run stops rather than write beside it.") from None
+        Claim.held[self.path] = self
 
 
 def keep_claim(path: str) -> None:
@@ -153,15 +156,19 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
         raise ValueError(f"run_dir={path!r} cannot be written ({err.strerror or err}); choose a directory you can "
                          "write to.") from err
     claim = Claim(path)  # before anything is removed: a run in progress there keeps its files
-    if starting:  # (once the directory is this call's: a run in progress there is refused, not "started")
-        _warn_starting(path)
-    remove_leftovers(path)
-    if overwrite:
-        for name in RUN_FILES:
-            if os.path.isfile(os.path.join(path, name)):
-                os.unlink(os.path.join(path, name))
-        for name in RUN_DIRS:
-            shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+    try:
+        if starting:  # (once the directory is this call's: a run in progress there is refused, not "started")
+            _warn_starting(path)
+        remove_leftovers(path)
+        if overwrite:
+            for name in RUN_FILES:
+                if os.path.isfile(os.path.join(path, name)):
+                    os.unlink(os.path.join(path, name))
+            for name in RUN_DIRS:
+                shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+    except BaseException:  # (a warning made an error, say: the directory is not this call's after all)
+        claim.release()
+        raise
     return path, claim
 
 

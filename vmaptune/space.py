@@ -26,7 +26,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune.compile_cache import quick_program
-from vmaptune.warn import warn
 
 Array = jax.Array
 
@@ -825,10 +824,9 @@ class Space:
 
         distinct=True (what the strategies ask for): in a space of only discrete values (Choice,
         Fixed, IntUniform, IntLogUniform), n distinct settings, as scikit-learn's ParameterSampler
-        draws lists without replacement; each value keeps its own odds (a draw that repeats an
-        earlier setting is drawn again). A space with fewer settings than n gives each of them, then
-        repeats, with a warning (not a space of Fixed values only: one setting, each member
-        another initialisation of it). A space with a continuous range is drawn as independent
+        draws lists without replacement: each draw keeps the space's odds among the settings not
+        drawn yet (vmaptune/distinct.py). A space of fewer settings than n gives each once, the rest
+        drawn independently, with a warning. A space with a continuous range is drawn as independent
         draws (they do not repeat)."""
         n = _check_int("Space.sample", "n", n)
         if n < 1:
@@ -836,41 +834,12 @@ class Space:
         if key is None or isinstance(key, (numbers.Number, str)):  # (a seed where the key goes)
             raise TypeError(f"Space.sample(key, n): key must be a JAX random key, e.g. jax.random.key(0), got {key!r}.")
         hp = _sample(self, key, n)
-        dists = self._dists.values()
-        # (a space of Fixed values only: one setting, each member another initialisation of it)
-        if distinct and n > 1 and all(d.kind != "float" or d.is_fixed for d in dists) and not all(
-                d.is_fixed for d in dists):
-            hp = self._redraw_repeats(key, hp)
+        if distinct and n > 1:
+            from vmaptune import distinct as without_replacement  # (it reads spaces: imported at use)
+
+            if without_replacement.is_discrete(self):
+                hp = without_replacement.distinct(self, key, hp, lambda fresh: _sample(self, fresh, n))
         return hp
-
-    def _redraw_repeats(self, key: Array, hp: dict[str, Array], attempts: int = 64) -> dict[str, Array]:
-        """hp (all discrete) with each row that repeats an earlier setting drawn again from a fresh
-        draw of n, up to `attempts` times (one compiled draw); the repeats left are warned of.
-        Settings compare on the values members use (a conditional name not in use is not one)."""
-        hp = {name: np.array(v) for name, v in hp.items()}
-        n = len(next(iter(hp.values())))
-        for attempt in range(1, attempts + 1):
-            repeats = self._repeated_rows(hp)
-            if not repeats.any():
-                break
-            fresh = _sample(self, jax.random.fold_in(key, attempt), n)
-            for name, column in hp.items():
-                column[repeats] = np.asarray(fresh[name])[repeats]
-        repeats = self._repeated_rows(hp)
-        if repeats.any():
-            warn(f"{n} members drawn from a space of discrete values that holds only {n - int(repeats.sum())} "
-                 f"settings: {int(repeats.sum())} repeat one. vt.GridSearch trains each setting once; a range "
-                 f"(vt.Uniform, vt.LogUniform) instead of a list gives every member its own.", UserWarning)
-        return {name: jnp.asarray(v) for name, v in hp.items()}
-
-    def _repeated_rows(self, hp: Mapping[str, np.ndarray]) -> np.ndarray:
-        """(n,) bool: the rows whose setting an earlier row has."""
-        used = self.active(hp)
-        rows = np.stack([np.where(used[name], hp[name], -1) if name in used else hp[name] for name in self.names], 1)
-        _, first = np.unique(rows, axis=0, return_index=True)
-        repeats = np.ones(len(rows), bool)
-        repeats[first] = False
-        return repeats
 
     def from_unit(self, u: Array) -> dict[str, Array]:
         """u: (n, len(space)) in [0, 1] -> dict name -> (n,) encoded values."""

@@ -211,10 +211,10 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
                                          "part differs where a function reads a global, or a field's default is, "
                                          "another value in each process).")
     claim = None
-    if run_dir is not None:
-        run_dir, claim = _prepare_everywhere(run_dir, resume, overwrite)
-        barrier("vmaptune: run_dir prepared")  # (several processes) nobody reads it before process 0 set it up
     try:
+        if run_dir is not None:
+            run_dir, claim = _prepare_everywhere(run_dir, resume, overwrite)
+            barrier("vmaptune: run_dir prepared")  # (several processes) nobody reads it before process 0 set it up
         return _run(profile, model, space, data, strategy, settings, run_dir, resume, metric, optimizer, progress,
                     on_round)
     finally:
@@ -508,6 +508,8 @@ def _writing(path: str):
     try:
         run_dirs.keep_claim(path)  # (a run directory deleted mid-run: its lock taken again as it is made again)
         yield
+    except run_dirs.RunDirInUseError:  # (deleted, and claimed by another run since: no disk to blame)
+        raise
     except OSError as err:
         err.add_note(note)
         raise

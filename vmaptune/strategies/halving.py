@@ -36,6 +36,7 @@ from flax import struct
 
 from vmaptune.checkpoint import repr_without_unset
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
+from vmaptune.distinct import is_discrete
 from vmaptune.space import Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_scores, check_space
 
@@ -214,8 +215,11 @@ class _Halving(Strategy):
 
     def sample(self, space: Space, key: jax.Array, n: int) -> dict[str, np.ndarray]:
         """n random members: the first n of a draw of the largest bracket's size, so that every
-        bracket shares one compiled draw."""
-        return {k: np.asarray(v)[:n] for k, v in space.sample(key, max(n, self.population), distinct=True).items()}
+        bracket shares one compiled draw; n distinct settings of a discrete space (drawn at this
+        bracket's size: the largest's might run short of settings where this one does not)."""
+        if is_discrete(space):
+            return {k: np.asarray(v) for k, v in space.sample(key, n, distinct=True).items()}
+        return {k: np.asarray(v)[:n] for k, v in space.sample(key, max(n, self.population)).items()}
 
     def tell(self, state: HalvingState, hp: Mapping[str, jax.Array], scores) -> HalvingState:
         """Scores of the rung's members at state.budget; keeps the best for the next rung (its

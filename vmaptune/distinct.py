@@ -1,0 +1,121 @@
+"""Distinct settings from a space of discrete values: a population drawn without replacement.
+
+In a space whose every value is one of finitely many (vt.Choice, vt.Fixed, vt.IntUniform,
+vt.IntLogUniform), independent draws repeat settings and miss others: 9 members of a 3 x 3 space
+held 6 settings. scikit-learn's ParameterSampler draws lists without replacement; so do vmaptune's
+random strategies (Space.sample(distinct=True)). A draw that repeats an earlier setting is drawn
+again, so each draw keeps the space's odds among the settings not drawn yet; once redraws stop
+finding new ones (a space nearly used up), the settings left are listed and taken at random. A
+space of no more settings than members gives each once, the rest drawn independently.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmaptune.warn import warn
+
+#: A space of at most this many grid points (before conditions) has its settings listed.
+MAX_LISTED = 1 << 20
+#: Redraws of the repeated rows at most, and in a row that remove none before the list is used.
+ATTEMPTS, STALLED = 64, 4
+
+
+def is_discrete(space) -> bool:
+    """Whether every value of `space` is one of finitely many (and it has more than one setting
+    to give: a space of Fixed values only is one setting, each member another initialisation)."""
+    dists = [space[name] for name in space.names]
+    return all(d.kind != "float" or d.is_fixed for d in dists) and not all(d.is_fixed for d in dists)
+
+
+def distinct(space, key: jax.Array, hp: dict, draw: Callable[[jax.Array], dict]) -> dict:
+    """hp: n independent draws of a discrete space -> n distinct settings (dict name -> (n,)).
+    draw(key): another n independent draws (the same compiled program)."""
+    hp = {name: np.array(v) for name, v in hp.items()}
+    n = len(next(iter(hp.values())))
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    rng = np.random.default_rng(np.asarray(data, np.uint32).ravel().tolist())
+    listed = settings(space)
+    m = None if listed is None else len(next(iter(listed.values())))
+    if m is not None and m <= n:  # every setting once, in random order; the rest as drawn
+        order = rng.permutation(m)
+        for name, column in hp.items():
+            column[:m] = listed[name][order]
+        if 1 < m < n:
+            warn(f"{n} members drawn from a space of {m} settings (discrete values only): every setting once, "
+                 f"{n - m} of them again. A population no larger than the space repeats none; a range "
+                 f"(vt.Uniform, vt.LogUniform) instead of a list gives every member a value of its own.", UserWarning)
+        return _device(hp)
+    repeats, stalled = repeated_rows(space, hp), 0
+    for attempt in range(1, ATTEMPTS + 1):
+        if not repeats.any() or stalled >= STALLED:
+            break
+        fresh = draw(jax.random.fold_in(key, attempt))
+        for name, column in hp.items():
+            column[repeats] = np.asarray(fresh[name])[repeats]
+        now = repeated_rows(space, hp)
+        stalled = stalled + 1 if now.sum() >= repeats.sum() else 0
+        repeats = now
+    if repeats.any() and listed is not None:  # (more settings than members: those not drawn, at random)
+        drawn, every = _rows(space, hp)[~repeats], _rows(space, listed)
+        _, inverse = np.unique(np.concatenate([drawn, every]), axis=0, return_inverse=True)
+        free = np.flatnonzero(~np.isin(inverse.ravel()[len(drawn):], inverse.ravel()[:len(drawn)]))
+        pick = rng.choice(free, int(repeats.sum()), replace=False)
+        for name, column in hp.items():
+            column[repeats] = listed[name][pick]
+    elif repeats.any():
+        warn(f"{n} members drawn from a space of discrete values: {int(repeats.sum())} repeat a setting after "
+             f"{ATTEMPTS} redraws. A range (vt.Uniform, vt.LogUniform) instead of a list gives every member a value "
+             f"of its own.", UserWarning)
+    return _device(hp)
+
+
+def repeated_rows(space, hp: dict) -> np.ndarray:
+    """(n,) bool: the members whose setting an earlier member has."""
+    _, first = np.unique(_rows(space, hp), axis=0, return_index=True)
+    repeats = np.ones(len(next(iter(hp.values()))), bool)
+    repeats[first] = False
+    return repeats
+
+
+def _rows(space, hp: dict) -> np.ndarray:
+    """(n, len(space)): each member's setting, a conditional name not in use as -inf (not a part of
+    it; not NaN, which np.unique would count as a value of its own in every row)."""
+    used = space.active(hp)
+    return np.stack([np.where(used[name], hp[name], -np.inf) if name in used else np.asarray(hp[name], np.float64)
+                     for name in space.names], 1).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=16)
+def settings(space) -> dict | None:
+    """Every distinct setting of a discrete space, dict name -> (m,) encoded values (a conditional
+    name not in use at its first value); None where the grid holds more than MAX_LISTED points,
+    or a distribution lists no values."""
+    axes = {}
+    for name in space.names:
+        dist = space[name]
+        if dist.is_fixed or hasattr(dist, "options"):
+            axes[name] = np.asarray(dist.grid(), np.dtype(dist.dtype))
+        elif dist.kind == "int" and hasattr(dist, "low") and hasattr(dist, "high"):
+            axes[name] = np.arange(dist.low, dist.high + 1, dtype=np.dtype(dist.dtype))
+        else:
+            return None
+    shape = tuple(len(axis) for axis in axes.values())
+    if math.prod(shape) > MAX_LISTED:
+        return None
+    digits = dict(zip(axes, np.unravel_index(np.arange(math.prod(shape)), shape)))
+    values = {name: axes[name][digits[name]] for name in axes}
+    keep = np.ones(math.prod(shape), bool)
+    for name, used in space.active(values).items():  # (one point per setting: unused names at their first value)
+        keep &= used | (digits[name] == 0)
+    return {name: column[keep] for name, column in values.items()}
+
+
+def _device(hp: dict) -> dict:
+    return {name: jnp.asarray(column) for name, column in hp.items()}
