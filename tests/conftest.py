@@ -1,4 +1,6 @@
 import os
+import signal
+import warnings
 
 # Four CPU devices on any machine, so populations are split over several devices in every test
 # (vmaptune would otherwise show one device per core). Must precede the first jax import.
@@ -75,3 +77,23 @@ def images():
     from user_models import digit_images
 
     return digit_images()
+
+
+@pytest.fixture
+def sigint_as_a_user_has_it():
+    """A Ctrl-C reaches the process as it reaches a user's: SIGINT unblocked, Python's handler.
+    A suite started as a background job of a non-interactive shell (`pytest ... &` in a script)
+    inherits SIGINT ignored (POSIX), and so do its workers and their children: both Ctrl-C tests
+    then saw no signal. The state found is reported, then reset for the test (a child process
+    inherits the reset state: the mask, and SIG_DFL in place of Python's handler)."""
+    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    handler = signal.getsignal(signal.SIGINT)
+    if blocked or handler is not signal.default_int_handler:
+        warnings.warn(f"SIGINT was {'blocked' if blocked else 'not blocked'}, handler {handler!r}, before this "
+                      f"test; reset to Python's default for it")
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])

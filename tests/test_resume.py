@@ -109,6 +109,7 @@ def test_a_strategy_acting_during_training_is_checkpointed_at_its_decisions_not_
     assert saved == [3, 6, 0]
 
 
+@pytest.mark.usefixtures("sigint_as_a_user_has_it")
 def test_a_ctrl_c_before_anything_trained_says_so_and_promises_no_checkpoint(tmp_path, capsys):
     """Ctrl-C while the first round is still being prepared (its strategy asking, programs
     compiling): no chunk is in progress, so the held Ctrl-C says nothing trained yet, not 'stops
@@ -128,6 +129,7 @@ def test_a_ctrl_c_before_anything_trained_says_so_and_promises_no_checkpoint(tmp
     assert "interrupted before any member trained; nothing to keep" in "".join(stop.value.__notes__)
 
 
+@pytest.mark.usefixtures("sigint_as_a_user_has_it")
 def test_a_ctrl_c_while_the_first_chunk_compiles_keeps_that_chunk_and_says_so(tmp_path, capsys, monkeypatch):
     """Ctrl-C while the first chunk compiles: that chunk's start has passed, so it trains and is
     checkpointed, and the message says that, not 'nothing has trained yet'."""

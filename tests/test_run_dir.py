@@ -393,26 +393,6 @@ def after_chunk(monkeypatch, chunk: int, act) -> dict:
     return chunks
 
 
-@pytest.fixture
-def sigint_as_a_user_has_it():
-    """A Ctrl-C reaches the process as it reaches a user's: SIGINT unblocked, Python's handler.
-    A suite started as a background job of a non-interactive shell (`pytest ... &` in a script)
-    inherits SIGINT ignored (POSIX), and so do its workers and their children: both Ctrl-C tests
-    then saw no signal. The state found is reported, then reset for the test (a child process
-    inherits the reset state: the mask, and SIG_DFL in place of Python's handler)."""
-    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
-    handler = signal.getsignal(signal.SIGINT)
-    if blocked or handler is not signal.default_int_handler:
-        warnings.warn(f"SIGINT was {'blocked' if blocked else 'not blocked'}, handler {handler!r}, before this "
-                      f"test; reset to Python's default for it")
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-    if blocked:
-        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
-
-
 @pytest.mark.usefixtures("sigint_as_a_user_has_it")
 def test_ctrl_c_keeps_the_round_in_progress_checkpointed_and_the_resume_trains_only_what_was_left(
         data, tmp_path, monkeypatch):
