@@ -167,6 +167,16 @@ def test_a_population_as_large_as_the_space_or_nearly_holds_each_setting_once(sp
             assert len(set(_settings(space, hp))) == n
 
 
+def test_a_wide_discrete_space_is_not_listed_and_a_bracket_of_no_random_members_draws_none():
+    """IntUniform(0, 2e9) is not listed (an arange of it was 8 GB and 21 s before the size was
+    checked); BOHB's random share of a small bracket can be 0 members (a draw of 0 was refused)."""
+    wide = vt.Space(n=vt.IntUniform(0, 2 * 10**9), act=vt.Choice(["relu", "tanh"]))
+    assert distinct.settings(wide) is None
+    assert len(set(_settings(wide, wide.sample(jax.random.key(0), 8, distinct=True)))) == 8
+    none = vt.SuccessiveHalving(population=4, eta=2).sample(vt.Space(a=vt.Choice([1, 2])), jax.random.key(0), 0)
+    assert {name: len(v) for name, v in none.items()} == {"a": 0}
+
+
 def test_config_round_trip():
     assert vt.Space.from_config(MIXED.to_config()) == MIXED
 

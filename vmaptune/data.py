@@ -18,6 +18,7 @@ import os
 import re
 import weakref
 import zipfile
+import zlib
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -437,7 +438,7 @@ class Dataset:
                                     f"{X!r} and {y!r} (np.savez(path, {X}=X, {y}=y)).")
         try:
             archive = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as err:  # (not a zip of arrays, or arrays of objects)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:  # (not a zip of arrays: cut short, say)
             raise ValueError(f"{path} cannot be read as an .npz file of arrays ({type(err).__name__}: {err}); "
                              f"write it with np.savez(path, {X}=X, {y}=y).") from err
         with archive:
@@ -451,7 +452,7 @@ class Dataset:
             for key in (X, y):
                 try:
                     arrays[key] = archive[key]
-                except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:  # (members load when read)
+                except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:  # (read when asked)
                     if "Object arrays" in str(err):
                         raise ValueError(f"{path}: array {key!r} holds Python objects (text labels from pandas' "
                                          f"to_numpy() are dtype object), which are not read without pickle; save it "

@@ -39,6 +39,20 @@ def distinct(space, key: jax.Array, hp: dict, draw: Callable[[jax.Array], dict])
     draw(key): another n independent draws (the same compiled program)."""
     hp = {name: np.array(v) for name, v in hp.items()}
     n = len(next(iter(hp.values())))
+    repeats, stalled = repeated_rows(space, hp), 0
+    for attempt in range(1, ATTEMPTS + 1):
+        if not repeats.any() or stalled >= STALLED:
+            break
+        fresh = draw(jax.random.fold_in(key, attempt))
+        for name, column in hp.items():
+            column[repeats] = np.asarray(fresh[name])[repeats]
+        now = repeated_rows(space, hp)
+        stalled = stalled + 1 if now.sum() >= repeats.sum() else 0
+        repeats = now
+    if not repeats.any():
+        return _device(hp)
+    # (redraws stopped finding new settings: the space is used up, or nearly; listed only now, as a
+    # listing costs memory and time a draw that found n settings never needs)
     data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     rng = np.random.default_rng(np.asarray(data, np.uint32).ravel().tolist())
     listed = settings(space)
@@ -52,26 +66,16 @@ def distinct(space, key: jax.Array, hp: dict, draw: Callable[[jax.Array], dict])
                  f"{n - m} of them again. A population no larger than the space repeats none; a range "
                  f"(vt.Uniform, vt.LogUniform) instead of a list gives every member a value of its own.", UserWarning)
         return _device(hp)
-    repeats, stalled = repeated_rows(space, hp), 0
-    for attempt in range(1, ATTEMPTS + 1):
-        if not repeats.any() or stalled >= STALLED:
-            break
-        fresh = draw(jax.random.fold_in(key, attempt))
-        for name, column in hp.items():
-            column[repeats] = np.asarray(fresh[name])[repeats]
-        now = repeated_rows(space, hp)
-        stalled = stalled + 1 if now.sum() >= repeats.sum() else 0
-        repeats = now
-    if repeats.any() and listed is not None:  # (more settings than members: those not drawn, at random)
+    if listed is not None:  # (more settings than members: those not drawn, at random)
         drawn, every = _rows(space, hp)[~repeats], _rows(space, listed)
         _, inverse = np.unique(np.concatenate([drawn, every]), axis=0, return_inverse=True)
         free = np.flatnonzero(~np.isin(inverse.ravel()[len(drawn):], inverse.ravel()[:len(drawn)]))
         pick = rng.choice(free, int(repeats.sum()), replace=False)
         for name, column in hp.items():
             column[repeats] = listed[name][pick]
-    elif repeats.any():
+    else:
         warn(f"{n} members drawn from a space of discrete values: {int(repeats.sum())} repeat a setting after "
-             f"{ATTEMPTS} redraws. A range (vt.Uniform, vt.LogUniform) instead of a list gives every member a value "
+             f"redraws found no new one. A range (vt.Uniform, vt.LogUniform) instead of a list gives every member a value "
              f"of its own.", UserWarning)
     return _device(hp)
 
@@ -92,29 +96,33 @@ def _rows(space, hp: dict) -> np.ndarray:
                      for name in space.names], 1).astype(np.float64)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=4)
 def settings(space) -> dict | None:
     """Every distinct setting of a discrete space, dict name -> (m,) encoded values (a conditional
     name not in use at its first value); None where the grid holds more than MAX_LISTED points,
     or a distribution lists no values."""
-    axes = {}
-    for name in space.names:
-        dist = space[name]
-        if dist.is_fixed or hasattr(dist, "options"):
-            axes[name] = np.asarray(dist.grid(), np.dtype(dist.dtype))
-        elif dist.kind == "int" and hasattr(dist, "low") and hasattr(dist, "high"):
-            axes[name] = np.arange(dist.low, dist.high + 1, dtype=np.dtype(dist.dtype))
-        else:
-            return None
-    shape = tuple(len(axis) for axis in axes.values())
-    if math.prod(shape) > MAX_LISTED:
+    dists = {name: space[name] for name in space.names}
+    listed = all(d.is_fixed or hasattr(d, "options") or (hasattr(d, "low") and hasattr(d, "high")) for d in dists.values())
+    # (counted before any axis is made: IntUniform(0, 2e9) would be 8 GB)
+    if not listed or math.prod(len(_values(d, count=True)) for d in dists.values()) > MAX_LISTED:
         return None
+    axes = {name: _values(dist) for name, dist in dists.items()}
+    shape = tuple(len(axis) for axis in axes.values())
     digits = dict(zip(axes, np.unravel_index(np.arange(math.prod(shape)), shape)))
     values = {name: axes[name][digits[name]] for name in axes}
     keep = np.ones(math.prod(shape), bool)
     for name, used in space.active(values).items():  # (one point per setting: unused names at their first value)
         keep &= used | (digits[name] == 0)
     return {name: column[keep] for name, column in values.items()}
+
+
+def _values(dist, count: bool = False):
+    """A discrete distribution's encoded values, (k,); count=True: a range of their number only."""
+    if dist.is_fixed or hasattr(dist, "options"):  # (Fixed, Choice: their grid is every value)
+        return np.asarray(dist.grid(), np.dtype(dist.dtype))
+    if count:
+        return range(int(dist.high) - int(dist.low) + 1)
+    return np.arange(dist.low, dist.high + 1, dtype=np.dtype(dist.dtype))
 
 
 def _device(hp: dict) -> dict:

@@ -105,9 +105,12 @@ class Claim:
         os.makedirs(self.path, exist_ok=True)
         try:
             self._take()
-        except RunDirInUseError as err:
+        except RunDirInUseError:
+            with open(os.path.join(self.path, LOCK_FILE), encoding="utf-8") as lock:
+                holder = lock.read().strip() or "another process"
             raise RunDirInUseError(f"run_dir={self.given!r} was removed while this run wrote there, and another run "
-                                   f"claimed it since ({err}); this run stops rather than write beside it.") from None
+                                   f"has written there since ({holder}): this run stops rather than write beside "
+                                   f"it.") from None
         Claim.held[self.path] = self
 
 

@@ -217,7 +217,7 @@ class _Halving(Strategy):
         """n random members: the first n of a draw of the largest bracket's size, so that every
         bracket shares one compiled draw; n distinct settings of a discrete space (drawn at this
         bracket's size: the largest's might run short of settings where this one does not)."""
-        if is_discrete(space):
+        if n and is_discrete(space):  # (BOHB's random share of a bracket may be none)
             return {k: np.asarray(v) for k, v in space.sample(key, n, distinct=True).items()}
         return {k: np.asarray(v)[:n] for k, v in space.sample(key, max(n, self.population)).items()}
 
