@@ -53,8 +53,7 @@ def distinct(space, key: jax.Array, hp: dict, draw: Callable[[jax.Array], dict])
         return _device(hp)
     # (redraws stopped finding new settings: the space is used up, or nearly; listed only now, as a
     # listing costs memory and time a draw that found n settings never needs)
-    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-    rng = np.random.default_rng(np.asarray(data, np.uint32).ravel().tolist())
+    rng = host_rng(key)
     listed = settings(space)
     m = None if listed is None else len(next(iter(listed.values())))
     if m is not None and m <= n:  # every setting once, in random order; the rest as drawn
@@ -107,13 +106,26 @@ def settings(space) -> dict | None:
     if not listed or math.prod(len(_values(d, count=True)) for d in dists.values()) > MAX_LISTED:
         return None
     axes = {name: _values(dist) for name, dist in dists.items()}
+    digits = np.unravel_index(one_point_per_setting(space, axes), tuple(len(axis) for axis in axes.values()))
+    return {name: axes[name][index] for name, index in zip(axes, digits)}
+
+
+def one_point_per_setting(space, axes: dict) -> np.ndarray:
+    """Indices (C order) of the points of the grid `axes` (name -> encoded values) that are distinct
+    settings: where a conditional name is not used (Space.only_when), only the point at its axis's
+    first value is kept. GridSearch's grid and a discrete space's listing."""
     shape = tuple(len(axis) for axis in axes.values())
     digits = dict(zip(axes, np.unravel_index(np.arange(math.prod(shape)), shape)))
-    values = {name: axes[name][digits[name]] for name in axes}
     keep = np.ones(math.prod(shape), bool)
-    for name, used in space.active(values).items():  # (one point per setting: unused names at their first value)
+    for name, used in space.active({name: axes[name][digits[name]] for name in axes}).items():
         keep &= used | (digits[name] == 0)
-    return {name: column[keep] for name, column in values.items()}
+    return np.flatnonzero(keep)
+
+
+def host_rng(key: jax.Array) -> np.random.Generator:
+    """A numpy generator seeded from a JAX key (typed or raw): host draws that follow the search's seed."""
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    return np.random.default_rng(np.asarray(data, np.uint32).ravel().tolist())
 
 
 def _values(dist, count: bool = False):

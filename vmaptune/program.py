@@ -402,6 +402,8 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
                          f"learns the data's mean and variance (use_running_average=True in training). "
                          f"{_how_told(built)}")
     _check_fields_read(built, space, jaxpr, hp, read_elsewhere)
+    if jnp.issubdtype(x.dtype, jnp.integer) and getattr(built, "adapter", None) is not None:  # (vt.MLP says so
+        _warn_if_read_as_numbers(built, jaxpr.jaxpr, jaxpr.jaxpr.invars[1])  # itself; forward's inputs: key, x, hp)
     read_at_start = _read_at_start(built, space, jaxpr, shapes, x, hp, read_elsewhere)
     need = (2, data.n_outputs)
     if not hasattr(out, "shape"):  # (logits, features), a dict, ...
@@ -555,8 +557,6 @@ def check_token_ids(built: BuiltModel, space: Space, data: Dataset) -> None:
                 probes.append((split, row, X[row]))
     hp = one_member(space)
     params, state = built.init(jax.random.key(0), hp)
-    if getattr(built, "adapter", None) is not None:  # (vt.MLP says so itself, at its build)
-        _warn_if_read_as_numbers(built, params, state, hp, data)
     out, _ = built.apply(params, state, jnp.asarray(np.stack([x for _, _, x in probes])), hp, train=False)
     finite = np.isfinite(np.asarray(out).reshape(len(probes), -1)).all(axis=1)
     if not finite.all():
@@ -573,13 +573,12 @@ _SHAPE_ONLY = frozenset({"reshape", "squeeze", "expand_dims", "broadcast_in_dim"
                          "copy_p", "rev", "concatenate", "pad", "select_n", "dynamic_slice"})
 
 
-def _warn_if_read_as_numbers(built: BuiltModel, params: Any, state: Any, hp: dict, data: Dataset) -> None:
-    """Integer inputs are kept unscaled, as token ids. A module whose every use of them turns them
-    into floats (nn.Dense, nn.Conv: int16 pixels, 12-bit counts) reads them as numbers, unscaled:
-    on digits as int16, 0.78 against 0.87 standardised, without a word. Said, with the fix."""
-    x = jax.ShapeDtypeStruct((2,) + data.input_shape, data.X_train.dtype)
-    closed = jax.make_jaxpr(lambda x: built.apply(params, state, x, hp, train=False))(x)
-    if _uses(closed.jaxpr, closed.jaxpr.invars[0]) == {"float"}:
+def _warn_if_read_as_numbers(built: BuiltModel, jaxpr, x) -> None:
+    """Integer inputs are kept unscaled, as token ids. A module whose every use of them (`x` in the
+    trace `jaxpr` of its steps) turns them into floats (nn.Dense, nn.Conv: int16 pixels, 12-bit
+    counts) reads them as numbers, unscaled: on digits as int16, 0.78 against 0.87 standardised,
+    without a word. Said, with the fix."""
+    if _uses(jaxpr, x) == {"float"}:
         warn(f"{built.name()} reads its input as numbers (it makes X's integers floats), and vmaptune keeps integer "
              f"inputs as they are, unscaled (token ids for an embedding). Unless the module scales them itself, pass "
              f"X.astype('float32') to have them standardised with the training split's statistics.", UserWarning)

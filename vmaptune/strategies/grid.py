@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from vmaptune.distinct import host_rng, one_point_per_setting
 from vmaptune.space import Choice, Distribution, Fixed, Space, checked_arguments
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
 from vmaptune.warn import warn
@@ -210,8 +211,7 @@ class GridSearch(Strategy):
             if key is None:
                 raise ValueError("GridSearch(sample=...).init needs a key: the sampled points come from it "
                                  "(vt.tune passes the search's own).")
-            data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-            rng = np.random.default_rng(np.asarray(data, np.uint32).ravel().tolist())
+            rng = host_rng(key)
             # the order drawn, as scikit-learn's ParameterSampler (a whole grid too: its rounds differ)
             drawn = rng.choice(size, min(self.sample, size), replace=False)
             points = jnp.asarray(drawn if kept is None else kept[drawn], jnp.int32)
@@ -264,9 +264,4 @@ def _distinct_points(space: Space, axes: Mapping[str, np.ndarray]) -> np.ndarray
         raise ValueError(f"GridSearch: the grid has {math.prod(shape)} points ({dict(zip(axes, shape))}), too many to "
                          f"list its distinct settings under the space's conditions; lower points_per_axis or shorten "
                          f"values, or use RandomSearch.")
-    digits = dict(zip(axes, np.unravel_index(np.arange(math.prod(shape)), shape)))
-    active = space.active({name: axes[name][digits[name]] for name in axes})
-    keep = np.ones(math.prod(shape), bool)
-    for name, used in active.items():
-        keep &= used | (digits[name] == 0)
-    return np.flatnonzero(keep)
+    return one_point_per_setting(space, axes)
