@@ -1262,3 +1262,20 @@ def test_a_grid_over_names_out_of_alphabetical_order_resumes_to_the_whole_run(da
     # the run's start is its first call's (a default Optuna study name, the first trials' times), not the resume's
     assert resumed.settings["started_at"] == stopped.settings["started_at"] < whole.settings["started_at"] + 60
     assert resumed.to_optuna().study_name == stopped.to_optuna().study_name
+
+
+def test_a_relative_run_dir_keeps_every_file_where_it_was_given_after_a_chdir(data, tmp_path, monkeypatch):
+    """A relative run_dir and an os.chdir during the search (in on_round, here): the table, the
+    results and the checkpoints all stay in the directory the run was given."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("elsewhere")
+    moved = []
+
+    def move_away(results):
+        if not moved:
+            moved.append(1)
+            os.chdir(tmp_path / "elsewhere")
+
+    vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2), run_dir="run", on_round=move_away, **SMALL)
+    assert moved and os.listdir(tmp_path / "elsewhere") == []
+    assert len(vt.load_results(str(tmp_path / "run")).to_dataframe()) == 2 * 4

@@ -127,7 +127,7 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
     """Checks run_dir, creates it and claims it (`Claim`: release it when the run ends); with
     overwrite=True an earlier run's files are then removed. Returns (path, claim). write=False
     only checks (the processes of a multi-process run other than process 0, which writes), and
-    claims nothing."""
+    claims nothing. The path returned is absolute: an os.chdir during the run moves no file."""
     if not isinstance(run_dir, (str, os.PathLike)):
         raise TypeError(f"run_dir={run_dir!r}: give a directory path (str or pathlib.Path), or None to keep the "
                         "results in memory only.")
@@ -150,7 +150,7 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
     if not write:
         if starting:
             _warn_starting(path)
-        return path, None
+        return os.path.abspath(path), None
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -172,7 +172,7 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
     except BaseException:  # (a warning made an error, say: the directory is not this call's after all)
         claim.release()
         raise
-    return path, claim
+    return claim.path, claim
 
 
 def _finished_run(path: str) -> bool:
