@@ -380,7 +380,7 @@ def test_a_member_whose_width_is_not_its_setting_comes_out_as_the_network_it_tra
     module, variables = model.flax_module()
     assert variables["params"]["hidden_0"]["kernel"].shape == (4, 32)  # (the MLP's 128, clipped into the space)
     X = data.raw("test")[0][:5]
-    np.testing.assert_allclose(module.apply(variables, model.scale(X)), model.decision_function(X), atol=1e-5)
+    np.testing.assert_allclose(module.apply(variables, model.scale(X)), model.outputs(X), atol=1e-5)
 
 
 def test_a_scikit_learn_search_trains_an_unused_name_at_the_estimators_own_value(monkeypatch):
@@ -422,7 +422,7 @@ def test_an_unused_activation_comes_out_as_the_one_it_trained_with():
     module, variables = model.flax_module()
     X = data.raw("test")[0][:5]
     assert module.activation == "relu"
-    np.testing.assert_allclose(module.apply(variables, model.scale(X)), model.decision_function(X), atol=1e-5)
+    np.testing.assert_allclose(module.apply(variables, model.scale(X)), model.outputs(X), atol=1e-5)
 
 
 def test_an_unused_width_is_the_same_in_width_groups_and_your_modules_structural_field_takes_its_default():

@@ -37,7 +37,7 @@ def test_the_best_model_is_the_refit_member_and_reads_raw_inputs(refit_result, d
     assert isinstance(model, vt.TrainedModel) and model.hyperparameters == result.best_params
     # raw rows in, scaled as the data set was: the same outputs as the network on the scaled split
     outputs, _ = model.network.apply(model.params, model.model_state, data.X_test, model.hp, train=False)
-    np.testing.assert_allclose(model.decision_function(X_test), np.asarray(outputs), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.outputs(X_test), np.asarray(outputs), rtol=1e-5, atol=1e-5)
     # the engine's one test evaluation of the refit member is this model's accuracy
     assert model.score(X_test, y_test) == pytest.approx(result.test_score, abs=1e-6)
     assert model.predict_proba(X_test).shape == (len(X_test), 10)
@@ -58,7 +58,7 @@ def test_save_and_load_predict_bit_for_bit(refit_result, digits_split, tmp_path)
     again = vt.load_results(tmp_path / "run")
     assert sorted(again.models) == sorted(result.models)
     for row, model in result.models.items():
-        np.testing.assert_array_equal(again.model(row).decision_function(X_test), model.decision_function(X_test))
+        np.testing.assert_array_equal(again.model(row).outputs(X_test), model.outputs(X_test))
         np.testing.assert_array_equal(again.model(row).predict(X_test), model.predict(X_test))
     alone = result.best_model().save(tmp_path / "best")
     np.testing.assert_array_equal(vt.TrainedModel.load(alone).predict_proba(X_test),
@@ -282,7 +282,7 @@ def test_ids_outside_the_vocabulary_and_fractional_ids_are_refused_not_read_as_a
     data = vt.Dataset.from_arrays(tokens, (tokens.max(axis=1) >= 9).astype(int), "classification")
     model = vt.tune(vt.Linen(Tokens), vt.Space(learning_rate=vt.Fixed(0.05)), data, vt.RandomSearch(population=1),
                     epochs=1, batch_size=32, refit=1, progress=False).best_model()
-    assert np.isnan(model.decision_function(np.full((2, 6), 50))).all()  # the raw outputs, as they are
+    assert np.isnan(model.outputs(np.full((2, 6), 50))).all()  # the raw outputs, as they are
     for predict in (model.predict, model.predict_proba):
         with pytest.raises(ValueError, match=r"the network's outputs for 2 row\(s\) of X are NaN or infinite \(rows "
                                              r"\[0, 1\]\).*token ids past an embedding's vocabulary"):
@@ -339,3 +339,49 @@ def test_a_pbt_refit_model_carries_the_schedule_it_trained_with():
         else:
             assert "hp_schedule" not in model.info
     assert carried  # (some refit trained through a change)
+
+
+def test_scikit_learn_tools_read_a_binary_model_as_one_of_their_classifiers():
+    """Two classes: decision_function is one column (n,), the log-odds, as scikit-learn's
+    classifiers give it (roc_auc and CalibratedClassifierCV read it before predict_proba: an (n, 2)
+    there crashed them); score, permutation_importance and a frozen pipeline take sample_weight."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.inspection import permutation_importance
+    from sklearn.metrics import accuracy_score, get_scorer, roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    labels = np.array(["benign", "malignant"])[y]
+    data = vt.Dataset.from_arrays(X, labels, "classification")
+    model = vt.tune(vt.MLP(hidden=1, units=8), SPACE, data, vt.RandomSearch(population=2), epochs=2, batch_size=64,
+                    refit=1, progress=False).best_model()
+    X_test, y_test = data.raw("test")
+    scores, probabilities = model.decision_function(X_test), model.predict_proba(X_test)
+    assert scores.shape == (len(X_test),)
+    np.testing.assert_allclose(scores, np.log(probabilities[:, 1] / probabilities[:, 0]), rtol=1e-4, atol=1e-4)
+    assert model.outputs(X_test).shape == (len(X_test), 2)
+    assert get_scorer("roc_auc")(model, X_test, y_test) == pytest.approx(
+        roc_auc_score(y_test == "malignant", probabilities[:, 1]), abs=1e-9)
+    calibrated = CalibratedClassifierCV(FrozenEstimator(model)).fit(X_test, y_test)
+    assert calibrated.predict_proba(X_test).shape == (len(X_test), 2)
+
+    weights = np.where(y_test == "malignant", 5.0, 1.0)
+    predicted = model.predict(X_test)
+    assert model.score(X_test, y_test, sample_weight=weights) == pytest.approx(
+        accuracy_score(y_test, predicted, sample_weight=weights))
+    assert model.score(X_test, y_test, sample_weight=weights) != pytest.approx(model.score(X_test, y_test))
+    frozen = make_pipeline(FunctionTransformer(), FrozenEstimator(model))
+    assert frozen.score(X_test, y_test, sample_weight=weights) == model.score(X_test, y_test, sample_weight=weights)
+    importance = permutation_importance(model, X_test, y_test, sample_weight=weights, n_repeats=2, random_state=0)
+    assert importance.importances.shape == (X.shape[1], 2)
+
+
+def test_a_multiclass_models_decision_function_is_its_outputs(refit_result, digits_split):
+    data, result = refit_result
+    X_test = digits_split[1]
+    model = result.best_model()
+    np.testing.assert_array_equal(model.decision_function(X_test), model.outputs(X_test))
+    assert model.outputs(X_test).shape == (len(X_test), 10)

@@ -578,7 +578,7 @@ def test_an_nnx_model_with_a_float_argument_saves_and_loads(digits, tmp_path):
     for trained in (model, again):
         module = trained.flax_module()
         assert isinstance(module, NnxNet) and module.norm.use_running_average  # eval mode
-        np.testing.assert_allclose(np.asarray(module(trained.scale(X))), model.decision_function(X), rtol=1e-5,
+        np.testing.assert_allclose(np.asarray(module(trained.scale(X))), model.outputs(X), rtol=1e-5,
                                    atol=1e-5)
     result.save(tmp_path / "run")
     np.testing.assert_array_equal(vt.load_results(tmp_path / "run").best_model().predict(X), model.predict(X))
@@ -598,7 +598,7 @@ def test_a_linen_model_comes_back_as_module_and_variables(images, tmp_path):
     X = images.raw("test")[0][:50]
     module, variables = model.flax_module()
     assert isinstance(module, CNN) and set(variables) == {"params", "batch_stats"}
-    np.testing.assert_allclose(np.asarray(module.apply(variables, model.scale(X))), model.decision_function(X),
+    np.testing.assert_allclose(np.asarray(module.apply(variables, model.scale(X))), model.outputs(X),
                                rtol=1e-5, atol=1e-5)
     open(tmp_path / "a_file", "w").close()
     with pytest.raises(FileExistsError, match=r"a_file is a file; save writes a directory \(model.pkl and "
@@ -625,7 +625,7 @@ def test_the_built_in_mlp_comes_back_as_a_plain_flax_network_of_its_own_size(dig
         assert module.widths == tuple(widths) and module.activation == params["activation"]
         assert [variables["params"][f"hidden_{i}"]["kernel"].shape[1] for i in range(depth)] == widths
         assert set(variables["params"]) == {*(f"hidden_{i}" for i in range(depth)), "head" if depth else "direct_head"}
-        np.testing.assert_allclose(module.apply(variables, model.scale(X)), model.decision_function(X), atol=1e-4)
+        np.testing.assert_allclose(module.apply(variables, model.scale(X)), model.outputs(X), atol=1e-4)
         depths.add(depth)
     assert len(depths) >= 2
 

@@ -121,7 +121,7 @@ class TrainedModel:
 
     def flax_module(self) -> Any:
         """The trained network as flax objects, for use outside vmaptune. They take scaled inputs,
-        `model.scale(X)`, and give `model.decision_function(X)`'s outputs (logits, or standardised
+        `model.scale(X)`, and give `model.outputs(X)` (logits, or standardised
         values). vt.Nnx: the nnx.Module holding the trained weights and state, in eval mode:
         `module(model.scale(X))`. vt.Linen: (module, variables): `module.apply(variables,
         model.scale(X))` (pass your __call__'s train=False where it has no default). vt.MLP:
@@ -207,7 +207,7 @@ class TrainedModel:
                          f"order: {list(names)} ({why or 'the same names, in another order'}). Select them as "
                          f"X[model.feature_names], or pass a numpy array in that order.")
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    def outputs(self, X: Any) -> np.ndarray:
         """The network's raw outputs (n, n_outputs) for raw inputs: logits, or standardised values."""
         Xs = self.scale(X)
         n = len(Xs)
@@ -220,10 +220,19 @@ class TrainedModel:
                                                                                       Xs.dtype)))[:0]
         return np.concatenate(chunks)[:n]
 
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Scores as scikit-learn's classifiers give them: for two classes (n,), the second class's
+        logit less the first's (its log-odds, so roc_auc and CalibratedClassifierCV read it as they
+        read scikit-learn's); else `outputs(X)`, (n, n_outputs)."""
+        outputs = self.outputs(X)
+        if self.task == "classification" and len(self.classes) == 2 and outputs.shape[1:] == (2,):
+            return outputs[:, 1] - outputs[:, 0]
+        return outputs
+
     def _logits(self, X: Any, outputs: np.ndarray | None = None) -> np.ndarray:
-        """decision_function's outputs (`outputs`, when computed already), refused where they are not
+        """outputs(X) (`outputs`, when computed already), refused where they are not
         finite: argmax would read NaN as the first class, and a regression's -inf is no value."""
-        logits = self.decision_function(X) if outputs is None else outputs
+        logits = self.outputs(X) if outputs is None else outputs
         bad = ~np.isfinite(logits).all(axis=1)
         if bad.any():
             told = "class" if self.task == "classification" else "value"
@@ -231,7 +240,7 @@ class TrainedModel:
                              f"{np.flatnonzero(bad)[:5].tolist()}), so no {told} can be told for them. Inputs unlike "
                              f"the training data do this: token ids past an embedding's vocabulary, or values "
                              f"that overflow inside the network; so does a network whose training diverged (a "
-                             f"learning rate too high). decision_function shows the raw outputs.")
+                             f"learning rate too high). model.outputs(X) shows the raw outputs.")
         return logits
 
     def predict(self, X: Any) -> np.ndarray:
@@ -239,7 +248,7 @@ class TrainedModel:
         return self._predicted(X)
 
     def _predicted(self, X: Any, outputs: np.ndarray | None = None) -> np.ndarray:
-        """predict(X) from decision_function(X)'s `outputs`, when computed already."""
+        """predict(X) from outputs(X) (`outputs`, when computed already)."""
         if self.task == "classification":
             return self.classes[np.argmax(self._logits(X, outputs), axis=-1)]
         values = self._logits(X, outputs) * np.asarray(self.y_std) + np.asarray(self.y_mean)
@@ -253,18 +262,20 @@ class TrainedModel:
         exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
         return exp / exp.sum(axis=-1, keepdims=True)
 
-    def score(self, X: Any, y: Any) -> float:
-        """Accuracy (classification) or r2 (regression) on raw data, as scikit-learn's estimators."""
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy (classification) or r2 (regression) on raw data, each row weighted by
+        `sample_weight` (n,) where given, as scikit-learn's estimators."""
         from sklearn.metrics import accuracy_score, r2_score
 
         outputs, y = self._scored(X, y, "score")
         predicted = self._predicted(X, outputs)
-        return float(accuracy_score(y, predicted) if self.task == "classification" else r2_score(y, predicted))
+        scored = accuracy_score if self.task == "classification" else r2_score
+        return float(scored(y, predicted, sample_weight=sample_weight))
 
     def _scored(self, X: Any, y: Any, call: str) -> tuple[np.ndarray, np.ndarray]:
         """(outputs, y) for scoring: at least one row, y shaped as the outputs' rows, and labels of
         the classes' kind (names or ids)."""
-        outputs = self.decision_function(X)
+        outputs = self.outputs(X)
         if len(outputs) == 0:  # (a metric of no rows is NaN; scikit-learn's score refuses them too)
             raise ValueError(f"{call}(X, y) got 0 rows; a metric needs at least one row to score.")
         y = np.asarray(y)

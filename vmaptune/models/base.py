@@ -52,7 +52,7 @@ class BuiltModel:
         """The trained network as flax objects, for use outside vmaptune (TrainedModel.flax_module):
         for vt.Nnx the nnx.Module holding the variables, for vt.Linen (module, variables)."""
         raise TypeError(f"flax_module() gives back a module of your own (vt.Linen / vt.Nnx); this model is "
-                        f"{type(self).__name__}: use model.decision_function(X) for its outputs, model.variables "
+                        f"{type(self).__name__}: use model.outputs(X) for its outputs, model.variables "
                         f"for its weights.")
 
     def update_mask(self, hp: Mapping[str, jax.Array]) -> Any:
