@@ -175,6 +175,31 @@ def test_a_time_budget_ends_a_run_that_resume_continues(tmp_path, capsys):
     assert vt.load_results(out).members["status"].tolist() == ["ok"] * 8
 
 
+def test_a_resume_counts_the_members_it_trained_and_its_hints_paste_into_a_shell(tmp_path, capsys):
+    """A resume that searches on says how many members it trained itself, and how many it read back
+    (it said all of them trained); "stepped N at a time" is said of a round's members, not of every
+    round's; commands printed for the user quote a path with a space; after --overwrite the hint is
+    --resume in place of it (argparse refuses the two together)."""
+    config = tmp_path / "iris.toml"
+    text = ('dataset = "iris"\nepochs = 2\nbatch_size = 16\nmember_block = 4\n[model]\nhidden = 1\nunits = 8\n'
+            '[strategy]\nname = "RandomSearch"\npopulation = 4\nrounds = {rounds}\n'
+            '[space]\nlearning_rate = {{type = "LogUniform", low = 1e-3, high = 1e-1}}\n')
+    config.write_text(text.format(rounds=2))
+    out = str(tmp_path / "my run")
+    assert main(["run", str(config), "--out", out, "--no-progress", "--overwrite", "--time-budget", "0.000001"]) == 0
+    assert "run the same command with --resume in place of --overwrite to continue" in capsys.readouterr().err
+    assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
+    said = capsys.readouterr().out
+    assert "8 members trained in" in said and "stepped" not in said  # (4 to a round: one block)
+    assert f"see the plots with: vmaptune report '{out}'" in said
+    config.write_text(text.format(rounds=3))
+    assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
+    said = capsys.readouterr().out
+    assert "\n4 members trained in" in said and ", 8 more read back from its checkpoint)" in said
+    assert main(["report", out]) == 0
+    assert len(vt.load_results(out)) == 12
+
+
 @pytest.mark.parametrize(
     "text, match",
     [
@@ -197,6 +222,8 @@ def test_bad_config_exits_2_with_a_message(tmp_path, capsys, text, match):
     (["demo", "--population", "0"], r"argument --population: 0 is below 1; give an integer >= 1"),
     (["demo", "--epochs", "two"], r"argument --epochs: 'two' is not an integer; give one >= 1"),
     (["report", "runs/x", "--top", "-3"], r"argument --top: -3 is below 1"),
+    (["demo", "--seed", "-1"], r"argument --seed: '-1': give an integer from 0 to 2\*\*63 - 1, e.g. --seed 0"),
+    (["demo", "--time-budget", "2x"], r"argument --time-budget: '2x': give a positive number of seconds \(3600\)"),
 ])
 def test_counts_below_one_are_refused_not_replaced_by_the_default(argv, match, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -1279,3 +1279,23 @@ def test_a_relative_run_dir_keeps_every_file_where_it_was_given_after_a_chdir(da
     vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2), run_dir="run", on_round=move_away, **SMALL)
     assert moved and os.listdir(tmp_path / "elsewhere") == []
     assert len(vt.load_results(str(tmp_path / "run")).to_dataframe()) == 2 * 4
+
+
+def test_a_resume_with_fewer_rounds_keeps_a_round_whose_checkpoint_was_not_committed(data, tmp_path):
+    """Killed after a round's table was written but before its checkpoint (written in the
+    background) was committed: the newest checkpoint lacks a round the table holds. Resuming with
+    fewer rounds is refused (it dropped that round from the table); with as many, it trains the
+    round again, as it was."""
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3))
+    run_dir = str(tmp_path / "r")
+    whole = vt.tune(*args, run_dir=run_dir, **SMALL)
+    folder = os.path.join(run_dir, "checkpoints")
+    newest = max(int(name) for name in os.listdir(folder) if name.isdigit())
+    os.rename(os.path.join(folder, str(newest)), os.path.join(folder, f"{newest}.orbax-checkpoint-tmp-0"))
+    fewer = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2))
+    with pytest.raises(ValueError, match=r"has 3 finished round\(s\) in its table \(more than its newest checkpoint "
+                                         r"holds\); resuming with fewer would drop them\. Give rounds >= 3\."):
+        vt.tune(*fewer, run_dir=run_dir, resume=True, **SMALL)
+    pd.testing.assert_frame_equal(vt.load_results(run_dir).members, whole.members)
+    resumed = vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)
+    pd.testing.assert_frame_equal(resumed.members, whole.members)

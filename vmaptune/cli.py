@@ -9,6 +9,7 @@ import difflib
 import inspect
 import json
 import os
+import shlex
 import sys
 import time
 import tomllib
@@ -26,6 +27,27 @@ DEMO_SPACE = {
 
 TUNE_KEYS = ("epochs", "seed", "metric", "batch_size", "shared_order", "chunk_epochs", "cv", "seeds", "refit",
              "bucketing", "devices", "member_block", "max_memory", "time_budget", "even_batches", "evaluate_every")
+
+
+def _seed_flag(text: str) -> int:
+    """argparse type: --seed, an integer from 0 to 2**63 - 1 (checked before anything runs)."""
+    from vmaptune.arguments import check_seed
+
+    try:
+        return check_seed(int(text), "the root of every random draw of the search")
+    except (TypeError, ValueError) as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: give an integer from 0 to 2**63 - 1, e.g. --seed 0") from err
+
+
+def _duration_flag(text: str) -> float:
+    """argparse type: --time-budget, seconds or a duration ('30min', '2h'), checked before anything runs."""
+    from vmaptune.interrupts import parse_seconds
+
+    try:
+        return parse_seconds("--time-budget", text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds (3600) or a duration such as "
+                                         f"'90s', '30min', '2h'") from err
 
 
 def _positive_int(text: str) -> int:
@@ -46,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--quick", action="store_true", help="a small run (population 64, 5 epochs)")
     demo.add_argument("--population", type=_positive_int, default=None, help="members per round (default 256, quick 64)")
     demo.add_argument("--epochs", type=_positive_int, default=None, help="epochs per member (default 20, quick 5)")
-    demo.add_argument("--seed", type=int, default=0, help="the search's seed (default 0): same seed, same result")
+    demo.add_argument("--seed", type=_seed_flag, default=0, help="the search's seed (default 0): same seed, same result")
     demo.add_argument("--out", default=None, help="run directory to write (default runs/demo, quick runs/demo-quick)")
     demo.add_argument("--no-progress", action="store_true")
     _run_dir_flags(demo)
@@ -150,7 +172,7 @@ def _run_dir_flags(parser) -> None:
                              "e.g. sqlite:///runs.db, for optuna-dashboard")
     parser.add_argument("--study-name", default=None, metavar="NAME", type=_study_name_flag,
                         help="the --optuna study's name (default: the run directory's name)")
-    parser.add_argument("--time-budget", default=None, metavar="DURATION",
+    parser.add_argument("--time-budget", default=None, metavar="DURATION", type=_duration_flag,
                         help="stop after this long (3600, '30min', '2h'), as Ctrl-C stops: what trained is kept, "
                              "and --resume continues")
 
@@ -490,13 +512,15 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
                          resume=args.resume, overwrite=args.overwrite, on_round=on_round, **kwargs)
         if on_round is not None and vt.distributed.is_primary() and not result.settings.get("interrupted"):
             on_round(result)  # the refit's test scores (it follows the last round); a resumed finished run's
+    again = ("run the same command with --resume in place of --overwrite to continue" if args.overwrite
+             else "run the same command with --resume to continue")
     if result.settings.get("time_budget_spent"):  # (planned: the command did what it was asked)
         print(f"\nvmaptune {args.command}: the time budget is spent; {len(result)} members kept in {out} "
-              "(run the same command with --resume to continue)", file=sys.stderr)
+              f"({again})", file=sys.stderr)
         return 0
     if result.settings.get("interrupted"):
-        print(f"\nvmaptune {args.command}: interrupted; {len(result)} members kept in {out} "
-              "(run the same command with --resume to continue)", file=sys.stderr)
+        print(f"\nvmaptune {args.command}: interrupted; {len(result)} members kept in {out} ({again})",
+              file=sys.stderr)
         return INTERRUPTED
     if not vt.distributed.is_primary():  # process 0 reports for all
         return 0
@@ -504,22 +528,28 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     print(result.summary(10))
     seconds = result.settings["seconds"]
     layout = f"split over {result.settings['devices']} device(s)"
-    per_device = -(-len(result) // max(int(result.settings["devices"]), 1))
+    rounds = result.members["round"]
+    largest_round = int(rounds.value_counts().max()) if len(rounds) else 0  # (a round's members train together)
+    per_device = -(-largest_round // max(int(result.settings["devices"]), 1))
     block = int(result.settings.get("member_block") or 0)
     if 0 < block < per_device:  # (a block as large as a device's share steps it all at once)
         layout += f", stepped {block} at a time"
     resumed = int(result.settings.get("rounds_resumed") or 0)
+    read_back = int((rounds < resumed).sum())  # (rounds the checkpoint held: not trained by this command)
     if resumed and resumed == result.settings.get("rounds"):  # a finished run, resumed: nothing left to train
         print(f"\nthe run in {out} had finished: {len(result)} members, none trained now")
     else:
-        print(f"\n{len(result)} members trained in {seconds:.1f} s ({layout}); run directory: {out}")
+        kept = f", {read_back} more read back from its checkpoint" if read_back else ""
+        print(f"\n{len(result) - read_back} members trained in {seconds:.1f} s ({layout}{kept}); run directory: "
+              f"{out}")
     print(f"time: {describe({**result.settings['time'], 'data_seconds': data_seconds})}")
-    print(f"see the plots with: vmaptune report {out}")
+    print(f"see the plots with: vmaptune report {shlex.quote(out)}")
     if on_round is not None and on_round.error is None:
-        print(f"and in Optuna's dashboard: optuna-dashboard {args.optuna} (study {study!r})")
+        print(f"and in Optuna's dashboard: optuna-dashboard {shlex.quote(args.optuna)} (study {study!r})")
     elif on_round is not None:  # (the warnings said why after each round)
         print(f"the Optuna study {study!r} in {args.optuna} is not up to date ({on_round.error}); once that is "
-              f"fixed: vmaptune export {out} --optuna {args.optuna} --study-name {study} --append", file=sys.stderr)
+              f"fixed: vmaptune export {shlex.quote(out)} --optuna {shlex.quote(args.optuna)} --study-name "
+              f"{shlex.quote(study)} --append", file=sys.stderr)
     if not result.succeeded:
         print(f"vmaptune {args.command}: the run finished, but no member succeeded (exit code "
               f"{NO_MEMBER_SUCCEEDED}).", file=sys.stderr)
@@ -578,15 +608,16 @@ def _report(run_dir: str, top: int, plots: str | None = None) -> int:
     result = vt.load_results(run_dir)
     if result.settings.get("interrupted"):
         partial = int((result.members["status"] == STATUS_INTERRUPTED).sum())
+        quoted = shlex.quote(run_dir)
         print(f"run interrupted: {partial} of {len(result)} members are partial (scores so far); continue it with "
-              f"the command that started it plus --resume: `vmaptune run <config> --out {run_dir} --resume`, or "
-              f"`vmaptune demo [its flags] --out {run_dir} --resume` for a demo; in Python, vt.tune(..., "
-              f"run_dir={run_dir!r}, resume=True).")
+              f"the command that started it plus --resume (less any --overwrite): `vmaptune run <config> --out "
+              f"{quoted} --resume`, or `vmaptune demo [its flags] --out {quoted} --resume` for a demo; in Python, "
+              f"vt.tune(..., run_dir={run_dir!r}, resume=True).")
     elif result.settings.get("finished") is False:  # (saved after a round; runs written before the flag: unsaid)
         print(f"run unfinished: {result.settings.get('rounds', '?')} round(s) saved, and the run did not end: it was "
               f"killed, or is still running. Continue a killed run with the command that started it plus "
-              f"--resume: `vmaptune run <config> --out {run_dir} --resume`; in Python, vt.tune(..., "
-              f"run_dir={run_dir!r}, resume=True).")
+              f"--resume (less any --overwrite): `vmaptune run <config> --out {shlex.quote(run_dir)} --resume`; in "
+              f"Python, vt.tune(..., run_dir={run_dir!r}, resume=True).")
     print(result.summary(top))
     where = run_dir if plots is None else plots
     try:
@@ -634,7 +665,7 @@ def _export(args) -> int:
         states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
     print(f"{len(study.trials)} trials in study {name!r} of {args.optuna} "
           f"({', '.join(f'{n} {state}' for state, n in sorted(states.items()))}); see them with: "
-          f"optuna-dashboard {args.optuna}")
+          f"optuna-dashboard {shlex.quote(args.optuna)}")
     if states.get("running"):
         print(f"the {states['running']} running trials are the members of the interrupted round: after "
               f"`vmaptune run ... --resume`, export with --append to finish them.")

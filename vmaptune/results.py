@@ -378,7 +378,7 @@ def load_results(path: str | os.PathLike) -> Results:
                                     f"its table ({RESULTS_FILE}) is written after each round. A run still in its "
                                     f"first round: read it once that round ends. One stopped there: resume it "
                                     f"(vt.tune(..., run_dir={path!r}, resume=True), or the same vmaptune command with "
-                                    f"--resume).")
+                                    f"--resume in place of any --overwrite).")
         raise FileNotFoundError(f"{path} is not a vmaptune run directory (no {RESULTS_FILE} in it); "
                                 "a run saves one after its first round.")
     try:
@@ -386,7 +386,8 @@ def load_results(path: str | os.PathLike) -> Results:
     except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError) as err:  # (cut short, overwritten, ...)
         raise ValueError(f"{exact} is damaged ({type(err).__name__}: {err}). If {path} holds checkpoints/, resume "
                          f"the run (vt.tune(..., run_dir={path!r}, resume=True), or the same vmaptune command with "
-                         f"--resume): it rebuilds the table from them and writes {RESULTS_FILE} again.") from err
+                         f"--resume in place of any --overwrite): it rebuilds the table from them and writes "
+                         f"{RESULTS_FILE} again.") from err
     results._saved_at = frozenset({os.path.realpath(path)})
     return results
 

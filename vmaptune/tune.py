@@ -34,7 +34,7 @@ from vmaptune.distributed import (agreed_time, any_process, barrier, check_same_
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
-from vmaptune.results import Results, load_results
+from vmaptune.results import STATUS_INTERRUPTED, Results, load_results
 from vmaptune.search import Search, Settings
 from vmaptune.space import Space, checked_call
 from vmaptune.startup import TimeProfile
@@ -268,8 +268,10 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     restored = checkpoints.restore() if checkpoints is not None and resume else None
     if restored is not None and restored.rounds_before is not None:
         _check_rounds_left(strategy, restored.rounds_before, restored.host, run_dir)
-        if restored.passed_over:  # an older checkpoint: results.npz may hold rounds it had not finished
-            _check_rounds_saved(strategy, run_dir)
+        # results.npz may hold rounds the checkpoint lacks: a damaged newer checkpoint passed over, or
+        # a kill after a round's table was written but before its checkpoint (written in the
+        # background) was committed
+        _check_rounds_saved(strategy, run_dir)
     if process_count() > 1 and resume:  # a run_dir that is not one shared directory resumes differently
         check_same_everywhere({"checkpoint resumed": "none" if restored is None else str(restored.step)},
                               fix="run_dir must be one directory every process reads (a shared file system).")
@@ -384,15 +386,19 @@ def _close(checkpoints: Checkpoints, outside: BaseException | None = None) -> No
 
 
 def _check_rounds_saved(strategy: Strategy, run_dir: str) -> None:
-    """Fewer rounds than run_dir's table holds would drop finished rounds from it."""
+    """Fewer rounds than run_dir's table holds would drop finished rounds from it (a round a Ctrl-C
+    cut short, its members still training marked interrupted, is not one: a resume may end before it)."""
     try:
-        saved = int(load_results(run_dir).members["round"].max()) + 1
+        members = load_results(run_dir).members
     except (OSError, ValueError, KeyError):
         return
+    cut_short = members["round"][members["status"] == STATUS_INTERRUPTED].unique()
+    finished = members["round"][~members["round"].isin(cut_short)]
+    saved = int(finished.max()) + 1 if len(finished) else 0
     if getattr(strategy, strategy.rounds_field) < saved:
         raise ValueError(f"{strategy.name}({strategy.rounds_field}={getattr(strategy, strategy.rounds_field)}): the "
-                         f"run in {run_dir} has {saved} finished round(s) in its table (its newest checkpoint could "
-                         f"not be read); resuming with fewer would drop them. Give {strategy.rounds_field} >= "
+                         f"run in {run_dir} has {saved} finished round(s) in its table (more than its newest "
+                         f"checkpoint holds); resuming with fewer would drop them. Give {strategy.rounds_field} >= "
                          f"{saved}.")
 
 
