@@ -87,7 +87,8 @@ def test_report_of_a_run_that_did_not_end_says_so_and_of_a_finished_one_does_not
     assert main(["report", run_dir, "--plots", str(tmp_path / "p")]) == 0
     assert capsys.readouterr().out.startswith(f"run unfinished: 1 round(s) saved, and the run did not end: it was "
                                               f"killed, or is still running. Continue a killed run with the command "
-                                              f"that started it plus --resume: `vmaptune run <config> --out {run_dir} "
+                                              f"that started it plus --resume (less any --overwrite): `vmaptune run "
+                                              f"<config> --out {run_dir} "
                                               f"--resume`")
     assert main(["report", small_run, "--plots", str(tmp_path / "q")]) == 0
     assert "unfinished" not in capsys.readouterr().out
