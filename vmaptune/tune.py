@@ -77,6 +77,12 @@ FOREIGN_ARGUMENTS = {
     "search_alg": "Did you mean strategy=? (vt.BayesOpt, vt.OptunaSampler(optuna.samplers.TPESampler()), ...)",
     "sampler": "Did you mean strategy=? (vt.OptunaSampler(optuna.samplers.TPESampler()), vt.BayesOpt, ...)",
     "pruner": "Did you mean strategy=? (vt.Hyperband or vt.SuccessiveHalving prune during training)",
+    **dict.fromkeys(("loss", "loss_fn", "criterion"),
+                    "A loss goes on the model: vt.Linen(Net, loss=...), vt.Nnx(Net, loss=...) or vt.MLP(loss=...), a "
+                    "name from vt.LOSSES or fn(outputs, targets) -> (batch,) losses."),
+    **dict.fromkeys(("learning_rate", "lr", "momentum", "weight_decay", "dropout"),
+                    "Hyperparameters go in the space: vt.Space(learning_rate=vt.LogUniform(1e-4, 1e-1)), or "
+                    "vt.Fixed(value) for one value every member takes."),
 }
 
 
