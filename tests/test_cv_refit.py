@@ -557,3 +557,35 @@ def test_groups_in_another_order_than_x_are_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         resolve_cv(GroupKFold(3), data, groups)
+
+
+def test_standardize_false_keeps_inputs_and_targets_as_given_under_cv():
+    """Dataset.from_arrays(standardize=False): each cv fold feeds its network the values as given,
+    as a run without cv does (the folds standardised them anyway: a sigmoid loss on 0/1 targets
+    trained against targets outside [0, 1], and the refit, on unscaled rows, disagreed)."""
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    class FirstColumns(nn.Module):  # its outputs are its inputs: the metric sees what the network was fed
+        @nn.compact
+        def __call__(self, x):
+            return x[:, :2] + 0.0 * nn.Dense(2)(x)
+
+    class Zeros(nn.Module):  # outputs 0: mapped back to the targets' units, a fold's target shift shows
+        @nn.compact
+        def __call__(self, x):
+            return 0.0 * nn.Dense(2)(x)
+
+    rng = np.random.default_rng(0)
+    X = rng.random((96, 2)) * 10 + 100
+    Y = rng.random((96, 2)) * 10 + 50
+    mean_output = vt.Metric("mean_output", "regression", lambda out, y: jnp.mean(out))
+    for standardize in (False, True):
+        data = vt.Dataset.from_arrays(X, Y, "regression", standardize=standardize, test_fraction=0.0)
+        for module, as_given, standardised in ((FirstColumns, 105.0, 55.0), (Zeros, 0.0, 55.0)):
+            for cv in (None, 3):
+                score = vt.tune(vt.Linen(module, loss="mse"), vt.Space(learning_rate=vt.Fixed(1e-3)), data,
+                                vt.RandomSearch(population=1), epochs=1, batch_size=16, cv=cv, metric=mean_output,
+                                progress=False).best_score
+                expected = as_given if not standardize else standardised
+                assert score == pytest.approx(expected, abs=3.0), (module.__name__, standardize, cv)

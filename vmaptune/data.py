@@ -94,6 +94,9 @@ class Dataset:
     carved_at_random: tuple[str, ...] = ()
     in_order: bool = False  # carved with shuffle=False (a time series, say)
     x_index: Any = None  # the row labels of an X given as a pandas frame (groups= given as a Series are checked on them)
+    # from_arrays' standardize: each cv fold then scales its inputs (floats) and a regression's
+    # targets by its own training rows; standardize=False keeps them as given under cv too
+    standardized: bool = True
 
     def __post_init__(self):
         if self.x_mean is not None:  # (a trained model's predict refuses them: it scales its inputs itself)
@@ -344,6 +347,7 @@ class Dataset:
             y_mean=y_mean, y_std=y_std, x_mean=x_mean, x_std=x_std, classes=classes, w_train=w_train, w_val=w_val,
             pool_index=pool_index.astype(np.int64), source_rows=len(y) + (sizes["val"] if validation is not None else 0),
             carved_at_random=carved if shuffle else (), in_order=not shuffle and bool(carved), x_index=x_index,
+            standardized=standardize,
         )
 
     @classmethod

@@ -242,7 +242,7 @@ def cv_arrays(data: Dataset, folds: int, seed: int, stop_fraction: float | None 
     train_rows = jnp.asarray(np.stack([np.pad(t[k:], (0, max(counts) - c), mode="edge")
                                        for t, k, c in zip(train, stops, counts)]), jnp.int32)
     fold_rows = None if len(set(counts)) == 1 else tuple(counts)
-    scaling = fold_scaling(X, y, train, data.task, data.pool_weights())
+    scaling = fold_scaling(X, y, train, data.task, data.pool_weights()) if data.standardized else None
     # a smaller fold's held-out rows are padded with its last row, past the count it is scored on
     n_held = [len(h) for h in held]
     val_rows = jnp.asarray(np.stack([np.pad(h, (0, max(n_held) - len(h)), mode="edge") for h in held]), jnp.int32)
