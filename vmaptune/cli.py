@@ -528,12 +528,17 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     print(result.summary(10))
     seconds = result.settings["seconds"]
     layout = f"split over {result.settings['devices']} device(s)"
+    from vmaptune.distributed import largest_divisor
+
     rounds = result.members["round"]
-    largest_round = int(rounds.value_counts().max()) if len(rounds) else 0  # (a round's members train together)
-    per_device = -(-largest_round // max(int(result.settings["devices"]), 1))
+    # a round's networks train together: its members, each as cv folds x seeds networks
+    largest_round = int(rounds.value_counts().max()) if len(rounds) else 0
+    copies = _count(result.settings.get("cv")) * _count(result.settings.get("seeds"))
+    per_device = -(-largest_round * copies // max(int(result.settings["devices"]), 1))
     block = int(result.settings.get("member_block") or 0)
-    if 0 < block < per_device:  # (a block as large as a device's share steps it all at once)
-        layout += f", stepped {block} at a time"
+    step = largest_divisor(per_device, block) if block and per_device else 0  # (as the engine steps them)
+    if 0 < step < per_device:  # (a block as large as a device's share steps it all at once)
+        layout += f", stepped {step} at a time"
     resumed = int(result.settings.get("rounds_resumed") or 0)
     read_back = int((rounds < resumed).sum())  # (rounds the checkpoint held: not trained by this command)
     if resumed and resumed == result.settings.get("rounds"):  # a finished run, resumed: nothing left to train
@@ -555,6 +560,11 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
               f"{NO_MEMBER_SUCCEEDED}).", file=sys.stderr)
         return NO_MEMBER_SUCCEEDED
     return 0
+
+
+def _count(setting) -> int:
+    """A run's cv or seeds setting as a count of networks per member (None: one)."""
+    return setting if isinstance(setting, int) and not isinstance(setting, bool) and setting > 1 else 1
 
 
 def _check_study(storage: str, study: str, out: str, resume: bool, overwrite: bool, metric=None) -> None:
@@ -602,7 +612,7 @@ def _report(run_dir: str, top: int, plots: str | None = None) -> int:
 
     if os.path.isfile(run_dir):
         parent = os.path.dirname(run_dir) or "."
-        fix = (f"vmaptune report {parent}" if os.path.exists(os.path.join(parent, RESULTS_FILE))
+        fix = (f"vmaptune report {shlex.quote(parent)}" if os.path.exists(os.path.join(parent, RESULTS_FILE))
                else "vmaptune report RUN_DIR, the --out directory of `vmaptune run` / `vmaptune demo`")
         raise ValueError(f"{run_dir!r} is a file, not a run directory; give the directory a run wrote: {fix}.")
     result = vt.load_results(run_dir)
