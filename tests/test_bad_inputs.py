@@ -630,6 +630,8 @@ CASES = [
      ["metric='ACCURACY' is unknown", "Did you mean metric='accuracy'?"]),
     ("tune-keras-mode", lambda t: tune(mode="min"), TypeError,
      ["vt.tune: unknown argument mode='min'", "the metric sets the direction", "vt.tune takes model, space"]),
+    ("run-dir-with-brackets", lambda t: tune(run_dir=str(t / "sweep[1]")), ValueError,
+     ["run_dir=", "holds '[' and ']', which the checkpoint library", "choose a path without '[', ']', '\\\\'"]),
     ("tune-loss-on-tune", lambda t: tune(loss="huber"), TypeError,
      ["unknown argument loss='huber'", "A loss goes on the model: vt.Linen(Net, loss=...)"]),
     ("tune-learning-rate-on-tune", lambda t: tune(lr=0.1), TypeError,

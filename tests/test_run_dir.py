@@ -1299,3 +1299,17 @@ def test_a_resume_with_fewer_rounds_keeps_a_round_whose_checkpoint_was_not_commi
     pd.testing.assert_frame_equal(vt.load_results(run_dir).members, whole.members)
     resumed = vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)
     pd.testing.assert_frame_equal(resumed.members, whole.members)
+
+
+def test_a_run_dir_through_a_symlink_and_dot_dot_is_the_directory_the_os_opens(data, tmp_path, monkeypatch):
+    """run_dir='link/../run' with link a symlink to real/deep is real/run to the OS: the run goes
+    there, and ./run's earlier run is neither refused against nor written over (the path taken
+    apart as text, ./run, lost 4 of its 8 members)."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("real/deep")
+    os.symlink("real/deep", "link")
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2))
+    vt.tune(*args, run_dir="run", **SMALL)
+    vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), run_dir=os.path.join("link", "..", "run"), **SMALL)
+    assert len(vt.load_results("run").to_dataframe()) == 8
+    assert len(vt.load_results(os.path.join("real", "run")).to_dataframe()) == 4

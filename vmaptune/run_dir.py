@@ -50,7 +50,7 @@ class Claim:
 
     def __init__(self, path: str):
         # (absolute: a relative run_dir read after os.chdir would be another directory)
-        self.given, self.path, self.file = path, os.path.abspath(path), None
+        self.given, self.path, self.file = path, os.path.realpath(path), None
         if fcntl is None:
             return
         self._take()
@@ -117,51 +117,64 @@ class Claim:
 def keep_claim(path: str) -> None:
     """Before a write into `path` (a run directory or a folder in it): the claim this process holds
     on it renewed (`Claim.renew`)."""
-    path = os.path.abspath(path)
+    path = os.path.realpath(path)
     for held, claim in list(Claim.held.items()):
         if path == held or path.startswith(held + os.sep):
             claim.renew()
+
+
+#: characters of a path orbax writes checkpoints under but cannot read them back from
+UNREADABLE_CHARACTERS = ("[", "]", "\\")
 
 
 def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tuple[str, Claim | None]:
     """Checks run_dir, creates it and claims it (`Claim`: release it when the run ends); with
     overwrite=True an earlier run's files are then removed. Returns (path, claim). write=False
     only checks (the processes of a multi-process run other than process 0, which writes), and
-    claims nothing. The path returned is absolute: an os.chdir during the run moves no file."""
+    claims nothing. The path returned is the real one (absolute, symlinks followed): an os.chdir during
+    the run moves no file."""
     if not isinstance(run_dir, (str, os.PathLike)):
         raise TypeError(f"run_dir={run_dir!r}: give a directory path (str or pathlib.Path), or None to keep the "
                         "results in memory only.")
     if resume and overwrite:
         raise ValueError("resume=True and overwrite=True contradict each other: resume continues the run in "
                          "run_dir, overwrite starts it again; pass one of them.")
-    path = os.fspath(run_dir)
+    given = os.fspath(run_dir)
+    # (the directory the OS opens: "link/../run" is not "./run" where link is a symlink)
+    path = os.path.realpath(given)
+    unreadable = sorted(set(path) & set(UNREADABLE_CHARACTERS))
+    if unreadable:  # (tensorstore reads them as patterns: the run's checkpoints were written, never read back)
+        raise ValueError(f"run_dir={given!r}: its path {path!r} holds {' and '.join(map(repr, unreadable))}, which the "
+                         f"checkpoint library (orbax, through tensorstore) cannot read a checkpoint back from, so "
+                         f"the run could not be resumed; choose a path without "
+                         f"{', '.join(map(repr, UNREADABLE_CHARACTERS))}.")
     if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"run_dir={path!r} is a file; give a directory path (it is created if missing), "
+        raise ValueError(f"run_dir={given!r} is a file; give a directory path (it is created if missing), "
                          "e.g. run_dir='runs/my_search'.")
     if os.path.isdir(path) and holds_run(path) and not (resume or overwrite):
-        raise FileExistsError(f"run_dir={path!r} already holds a run. Pass resume=True to "
+        raise FileExistsError(f"run_dir={given!r} already holds a run. Pass resume=True to "
                               f"continue it, overwrite=True to replace it, or choose another run_dir.")
     if resume and _finished_run(path) and not _has_checkpoints(path):
-        raise FileNotFoundError(f"run_dir={path!r} holds a run's results but no {CHECKPOINTS}/ folder (removed?), so "
+        raise FileNotFoundError(f"run_dir={given!r} holds a run's results but no {CHECKPOINTS}/ folder (removed?), so "
                                 f"resume=True has nothing to continue from, and starting again there would replace "
-                                f"the run. vt.load_results({path!r}) reads it as it is; give another run_dir to "
+                                f"the run. vt.load_results({given!r}) reads it as it is; give another run_dir to "
                                 f"start a new run beside it, or overwrite=True (--overwrite) to replace it.")
     starting = resume and not (os.path.isdir(path) and holds_run(path))
     if not write:
         if starting:
-            _warn_starting(path)
-        return os.path.abspath(path), None
+            _warn_starting(given)
+        return path, None
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as err:
-        raise ValueError(f"run_dir={path!r} cannot be written ({err.strerror or err}); choose a directory you can "
+        raise ValueError(f"run_dir={given!r} cannot be written ({err.strerror or err}); choose a directory you can "
                          "write to.") from err
-    claim = Claim(path)  # before anything is removed: a run in progress there keeps its files
+    claim = Claim(given)  # before anything is removed: a run in progress there keeps its files
     try:
         if starting:  # (once the directory is this call's: a run in progress there is refused, not "started")
-            _warn_starting(path)
+            _warn_starting(given)
         remove_leftovers(path)
         if overwrite:
             for name in RUN_FILES:

@@ -497,7 +497,7 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
                                                     "progress (status 'interrupted')" if partial else "")
     budget = isinstance(stop, interrupts.TimeBudgetSpent)
     resume = (" vt.tune(..., resume=True) with the same run_dir (on the command line: the same command with "
-              "--resume) continues it" + (
+              "--resume in place of any --overwrite) continues it" + (
         " (time_budget= gives that call its own; on the command line, --time-budget)" if budget else "") + ".") if run_dir else ""
     if terminated:
         where = f"saved {kept} to {run_dir}" if run_dir else f"{kept} not saved (no run_dir)"
