@@ -279,6 +279,13 @@ CASES = [
     ("data-validation-new-labels", lambda t: vt.Dataset.from_arrays(X, Y, "classification",
                                                                     validation=(X[:10], Y[:10] + 5)), ValueError,
      ["validation: y holds labels [5, 6]", "classes [0, 1]"]),
+    ("data-test-missing-text-label", lambda t: vt.Dataset.from_arrays(
+        X, np.array(["a", "b"], object)[Y], "classification", test=(X[:4], np.array(["a", None, "b", "a"], object))),
+     ValueError, ["test: y_test has 1 missing labels (None or NaN), the first at row 1", "drop those rows from "
+                  "test=(X_test, y_test) first"]),
+    ("data-validation-nan-label", lambda t: vt.Dataset.from_arrays(
+        X, Y, "classification", validation=(X[:3], np.array([0.0, np.nan, 1.0])), test_fraction=0.2),
+     ValueError, ["validation: y_val has 1 missing labels (None or NaN), the first at row 1"]),
     ("data-test-features", lambda t: vt.Dataset.from_arrays(X, Y, "classification", test=(X[:10, :2], Y[:10])),
      ValueError, ["test: X has examples of shape (2,)", "test=(X_test, y_test)"]),
     ("data-test-not-a-pair", lambda t: vt.Dataset.from_arrays(X, Y, "classification", test=(X[:10],)), TypeError,
@@ -586,6 +593,11 @@ CASES = [
     ("tune-roc-auc-on-a-test-split-of-one-class", lambda t: tune(
         data=vt.Dataset.from_arrays(X, Y, "classification", test=(X[:4], np.ones(4, int))), metric="roc_auc", refit=1),
      ValueError, ["metric='roc_auc' is undefined on the test split: its 4 rows are all of one class", "refit=0"]),
+    ("tune-roc-auc-ovr-on-a-validation-split-of-one-class", lambda t: tune(
+        data=vt.Dataset.from_arrays(X, Y, "classification", validation=(X[:4], np.ones(4, int))),
+        metric="roc_auc_ovr", batch_size=4),
+     ValueError, ["metric='roc_auc_ovr' is undefined on the validation split: they are all of one class",
+                  "Give a validation split that holds more than one class"]),
     ("data-seed-negative", lambda t: vt.Dataset.from_arrays(X, Y, "classification", seed=-3), ValueError,
      ["seed=-3 must be from 0 to 2**63 - 1 (it fixes the validation / test split)"]),
     # the dict's value won: set_params(learning_rate=...) and the searches changed nothing that trained

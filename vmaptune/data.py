@@ -815,6 +815,11 @@ def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, 
         raise ValueError(f"{name}: X has {len(Xs)} rows and y has shape {ys.shape}; in {name}=(X_{short}, y_{short}) "
                          f"y_{short} must be {(len(Xs),) + y.shape[1:]}.")
     if task == "classification":
+        missing = np.flatnonzero(missing_labels(ys)) if ys.dtype.kind in "Of" else []
+        if len(missing):  # (np.unique below cannot even sort None among text)
+            raise ValueError(f"{name}: y_{short} has {len(missing)} missing labels (None or NaN), the first at row "
+                             f"{missing[0]}; drop those rows from {name}=(X_{short}, y_{short}) first.")
+        ys = plain_labels(ys)
         if ys.dtype.kind == "f" and np.all(ys == np.round(ys)):
             ys = ys.astype(np.int64)
         unknown = sorted(set(np.unique(ys).tolist()) - set(classes.tolist()), key=str)

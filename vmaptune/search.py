@@ -91,15 +91,15 @@ class Settings:
 
 
 def _check_scorable(metric: str, arrays: engine.DataArrays, cv: Any, y_test: np.ndarray | None = None) -> None:
-    """roc_auc is undefined on validation rows of one class: every member would score NaN, which
-    marks it diverged. Said before anything compiles, with the fold; and for the test split a
-    refit scores (y_test: its targets, None without a refit)."""
-    if metric != "roc_auc":
+    """roc_auc (and roc_auc_ovr) is undefined on validation rows of one class: every member would
+    score NaN, which marks it diverged. Said before anything compiles, with the fold; and for the
+    test split a refit scores (y_test: its targets, None without a refit)."""
+    if metric not in ("roc_auc", "roc_auc_ovr"):
         return
     if y_test is not None and len(y_test) and len(np.unique(y_test)) < 2:
-        raise ValueError(f"metric='roc_auc' is undefined on the test split: its {len(y_test)} rows are all of one "
-                         f"class, so the refit's test_score would be NaN. Give a test split that holds both "
-                         f"classes, refit=0, or metric='neg_log_loss' / 'accuracy'.")
+        raise ValueError(f"metric={metric!r} is undefined on the test split: its {len(y_test)} rows are all of one "
+                         f"class, so the refit's test_score would be NaN. Give a test split that holds more than "
+                         f"one class, refit=0, or metric='neg_log_loss' / 'accuracy'.")
     y = np.asarray(arrays.y_val)
     if arrays.val_rows is None:
         sets = [("the validation split", y)]
@@ -110,8 +110,8 @@ def _check_scorable(metric: str, arrays: engine.DataArrays, cv: Any, y_test: np.
     for where, targets in sets:
         if len(np.unique(targets)) < 2:
             fix = ("Shuffle or stratify the folds (StratifiedKFold(k, shuffle=True, random_state=0), or an integer "
-                   "cv)" if cv is not None else "Give a validation split that holds both classes")
-            raise ValueError(f"metric='roc_auc' is undefined on {where}: they are all of one class, so every member "
+                   "cv)" if cv is not None else "Give a validation split that holds more than one class")
+            raise ValueError(f"metric={metric!r} is undefined on {where}: they are all of one class, so every member "
                              f"would score NaN. {fix}, or use metric='neg_log_loss' / 'accuracy'.")
 
 
