@@ -263,3 +263,35 @@ def test_the_range_test_weighs_rows_as_the_search_does():
         plain, ones, heavy = run(make(None)), run(make(np.ones(150))), run(make(np.where(y == 0, 5.0, 1.0)))
         np.testing.assert_array_equal(plain, ones)
         assert not np.allclose(plain, heavy, equal_nan=True)
+
+
+def test_noise_in_the_first_steps_neither_stops_a_member_nor_takes_the_groups_suggestion():
+    """50 rows in batches of 8: the first smoothed loss is one batch's, and the next batch's loss
+    was 4x it, so a seed stopped at step 1 (at 1.4e-5, weights barely moved) and the group got no
+    suggestion, with advice (lower min_lr) that could never help. The warm-up suggest skips now
+    neither sets the best loss nor stops on a rise."""
+    rng = np.random.default_rng(0)
+    rng.normal(size=(12, 3))
+    X = rng.normal(size=(50, 3)).astype(np.float32)
+    data = vt.Dataset.from_arrays(X, (X @ np.array([1.0, 2, 3])).astype(np.float32), task="regression")
+    result = lr_range_test(vt.MLP(), data, seeds=2, steps=40, batch_size=8, min_lr=1e-5)
+    assert (result.stopped_at > 40 // 10).all()
+    assert np.isfinite(result.suggestion().suggested)
+
+
+def test_the_suggested_range_stays_within_the_rates_tested(digits):
+    """Squeezed against min_lr with max_lr close above it, the range widened below min_lr, to rates
+    the test never tried (LogUniform(0.008, 0.08) for min_lr=0.05)."""
+    result = lr_range_test(vt.MLP(), digits, SMALL_SPACE, steps=20, min_lr=0.05, max_lr=0.08)
+    entry = result.suggestion()
+    assert 0.05 <= entry.low < entry.high <= 0.08 + 1e-9
+
+
+def test_a_flax_module_not_wrapped_is_told_how_to_wrap_it(digits):
+    import flax.linen as nn
+
+    with pytest.raises(TypeError, match=r"vt.Linen\(YourModule\) or vt.Nnx\(YourModule\)"):
+        lr_range_test(nn.Dense(10), digits)
+    with pytest.raises(ValueError, match=r"lr_range_test takes built-in optimizer names .* not an optax factory "
+                                         r"of yours: test the nearest built-in kind \(e.g. 'adam' for optax.adamw\)"):
+        lr_range_test(vt.MLP(), digits, optimizer=lambda hp: None)

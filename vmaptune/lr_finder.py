@@ -133,11 +133,11 @@ def suggest(learning_rates: np.ndarray, smoothed: np.ndarray, *, optimizer: str 
     skip = max(1, steps // 10)  # the first smoothed values average only a few noisy losses
     nan = float("nan")
     if n < skip + 2:
-        why = (f"the loss blew up within the first {n} of {steps} steps (rate {lrs[min(n, steps - 1)]:.3g}); "
+        why = (f"the loss blew up within the first {n} of {steps} steps (rate {lrs[max(n - 1, 0)]:.3g}); "
                f"lower min_lr (now {lrs[0]:.3g}).")
         return LRSuggestion(optimizer, int(batch_size), nan, nan, nan, nan, nan, nan, nan, (why,))
     curve = curve[:n]
-    i_min = int(np.argmin(curve))
+    i_min = skip + int(np.argmin(curve[skip:]))  # (the first values average only a few losses)
     warnings: list[str] = []
     passes = steps * batch_size / train_rows if train_rows and batch_size else 0.0
     many_passes = passes > MAX_PASSES
@@ -170,7 +170,7 @@ def suggest(learning_rates: np.ndarray, smoothed: np.ndarray, *, optimizer: str 
     low, high = max(low, lo_lr), min(max(lr_at_min / 2, lo_lr), hi_lr)
     if not low < high:  # squeezed against min_lr: widen by a decade upwards
         high = min(low * 10, hi_lr) if low < hi_lr else hi_lr
-        low = min(low, high / 10)
+        low = max(min(low, high / 10), lo_lr)  # (never below min_lr: rates the test did not try)
     return LRSuggestion(
         optimizer=optimizer, batch_size=int(batch_size), lr_at_min=lr_at_min, lr_min_tenth=lr_at_min / 10,
         lr_steepest=lr_steepest, suggested=lr_at_min / 10, low=float(low), high=float(high),
@@ -335,11 +335,15 @@ def _range_test(program: engine.Program, hp, member_ids, X, y, lrs, members_key,
         smooth = new_avg / (1 - beta ** (t + 1).astype(jnp.float32))
         # best starts at +inf, so the first step never stops on the rise; written as "not above" so
         # that an undefined limit (inf x 0 with stop_factor=inf) never stops a member either.
-        take = active & ok & ~(smooth > stop_factor * best)
+        # the first smoothed values average only a few minibatches (suggest's skip): no stop on
+        # their noise (best stays +inf until the warm-up's last step), only on non-finite losses or weights
+        warm = max(1, steps // 10)
+        rising = smooth > stop_factor * best
+        take = active & ok & ~rising
         nan = jnp.float32(jnp.nan)
         return (engine.select(take, new_params, params), engine.select(take, new_opt, opt_state),
                 engine.select(take, new_model_state, model_state),
-                jnp.where(take, new_avg, avg), jnp.where(take, jnp.minimum(best, smooth), best), take,
+                jnp.where(take, new_avg, avg), jnp.where(take & (t + 1 >= warm), jnp.minimum(best, smooth), best), take,
                 jnp.where(active & jnp.isfinite(loss), loss, nan),
                 jnp.where(active & jnp.isfinite(smooth), smooth, nan))
 
@@ -404,7 +408,8 @@ def _check_arguments(model, data, space, min_lr, max_lr, steps, seeds, optimizer
         raise TypeError(f"data must be a vt.Dataset (vt.load_dataset or vt.Dataset.from_arrays), "
                         f"got {type(data).__name__}.")
     if not isinstance(model, Model):
-        raise TypeError(f"model must be a vt.MLP() or another vt model, got {model!r}.")
+        raise TypeError(f"model must be a vt.MLP() or another vt model (a flax module of yours wrapped: "
+                        f"vt.Linen(YourModule) or vt.Nnx(YourModule)), got {model!r}.")
     lo = _check_real("min_lr", min_lr, "min_lr=1e-5")
     hi = _check_real("max_lr", max_lr, "max_lr=10.0")
     for name, v, ex in (("min_lr", lo, "min_lr=1e-5"), ("max_lr", hi, "max_lr=10.0")):
@@ -427,6 +432,11 @@ def _check_arguments(model, data, space, min_lr, max_lr, steps, seeds, optimizer
     if not 0 <= b < 1:
         raise ValueError(f"beta={beta!r} must be in [0, 1) (the smoothing weight; 0 = no smoothing); "
                          f"use e.g. beta=0.98.")
+    if callable(optimizer):  # (vt.tune takes one; the test ramps a built-in kind's learning rate itself)
+        raise ValueError(f"optimizer={optimizer!r}: lr_range_test takes built-in optimizer names (one of "
+                         f"{list(OPTIMIZERS)}, or a list of them), not an optax factory of yours: test the nearest "
+                         f"built-in kind (e.g. 'adam' for optax.adamw), with its other settings fixed in "
+                         f"space=vt.Space(...).")
     optimizers = _as_list("optimizer", optimizer)
     unknown = [o for o in optimizers if o not in OPTIMIZERS]
     if unknown:
