@@ -411,6 +411,26 @@ def test_groups_keep_each_group_out_of_its_folds_training():
     assert sorted(np.concatenate([v for _, v in splits.pairs]).tolist()) == list(range(len(pool_groups)))
 
 
+def test_groups_shared_by_a_carved_test_split_and_the_folds_are_warned_of():
+    """The folds keep each group apart, but a test split carved at random held rows of 23 of 23
+    test groups that the folds (and the refit) train on: test_score read 1.0 where the grouped cv
+    score was 0.72, without a word. A test split given apart, or carved by group, is not warned of."""
+    from sklearn.model_selection import GroupKFold
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30), 5)
+    X, y = rng.normal(size=(150, 3)), groups % 2
+    carved = vt.Dataset.from_arrays(X, y, "classification", test_fraction=0.2)
+    with pytest.warns(UserWarning, match=r"groups=: \d+ of the groups in the test split carved from X also have rows "
+                                         r"the folds train on .* Carve the test split by group \(GroupShuffleSplit\)"):
+        resolve_cv(GroupKFold(3), carved, groups)
+    apart = vt.Dataset.from_arrays(X[groups < 24], y[groups < 24], "classification",
+                                   test=(X[groups >= 24], y[groups >= 24]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolve_cv(GroupKFold(3), apart, groups[groups < 24])
+
+
 @pytest.mark.filterwarnings("ignore:cv=TimeSeriesSplit.*test split was carved at random")
 def test_early_stopping_holds_out_each_folds_own_share(digits):
     """EarlyStopping(validation_fraction=...) takes that share of each fold's own training rows out of
@@ -550,7 +570,7 @@ def test_groups_in_another_order_than_x_are_warned_about():
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)}, index=np.arange(200, 260))
-    data = vt.Dataset.from_arrays(X, np.arange(60) % 2, "classification")
+    data = vt.Dataset.from_arrays(X, np.arange(60) % 2, "classification", test_fraction=0.0)  # (no test groups)
     groups = pd.Series(np.repeat(np.arange(6), 10), index=X.index)
     with pytest.warns(UserWarning, match=r"the index of groups holds X's row labels in another order.*groups.loc\[X.index\]"):
         resolve_cv(GroupKFold(3), data, groups.sample(frac=1.0, random_state=0))

@@ -124,7 +124,22 @@ def pool_groups(groups: Any, data: Any) -> np.ndarray:
                          f"give one group per row, in the order given to vt.Dataset.from_arrays: every row of its X "
                          f"(rows it carved into validation or test included), then a validation split's given apart "
                          f"(not a test split's).")
+    _warn_groups_in_test(groups, data)
     return groups[data.pool_index]
+
+
+def _warn_groups_in_test(groups: np.ndarray, data: Any) -> None:
+    """Groups split so no group straddles a fold, while the test split carved from X holds rows of
+    groups the folds train on: test_score then reads those groups' rows as seen, not new."""
+    test_rows = np.setdiff1d(np.arange(data.source_rows), data.pool_index)  # (X's rows carved into test)
+    if not len(test_rows):
+        return
+    shared = np.intersect1d(groups[test_rows], groups[data.pool_index])
+    if len(shared):
+        warn(f"groups=: {len(shared)} of the groups in the test split carved from X also have rows the folds train "
+             f"on (e.g. {shared[:3].tolist()}), so test_score scores groups the refit has seen, not new ones, and "
+             f"reads higher than the grouped cv score. Carve the test split by group (GroupShuffleSplit) and give it "
+             f"as vt.Dataset.from_arrays(..., test=(X_test, y_test)), with groups for the other rows only.")
 
 
 def _warn_time_order(cv: Any, data: Any) -> None:
