@@ -104,7 +104,8 @@ def test_tune_splits_populations_and_records_the_layout(digits):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"devices": 0}, r"devices must be None \(all 4\) or an integer >= 1, got 0"),
-    ({"devices": 5}, r"devices=5, but JAX sees 4 device\(s\).*Use devices <= 4"),
+    ({"devices": 5}, r"devices=5, but JAX sees 4 device\(s\).*Use devices <= 4; on a CPU, set XLA_FLAGS' "
+                     r"--xla_force_host_platform_device_count \(it decides the count here\)"),
     ({"devices": 2.0}, r"devices must be .* got 2.0"),
     ({"member_block": -1}, r"member_block must be None \(automatic\), 0 \(no blocks\) or an integer >= 1, got -1"),
 ])

@@ -492,6 +492,16 @@ def barrier(name: str) -> None:
 
 
 # -- devices -----------------------------------------------------------------------------------------------
+def _cpu_count_setting() -> str:
+    """The setting that decides the CPU device count here: a count JAX is given itself
+    (XLA_FLAGS, JAX_NUM_CPU_DEVICES) wins over VMAPTUNE_CPU_DEVICES, so that one is named."""
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return "XLA_FLAGS' --xla_force_host_platform_device_count (it decides the count here)"
+    if os.environ.get("JAX_NUM_CPU_DEVICES"):
+        return "JAX_NUM_CPU_DEVICES (it decides the count here)"
+    return CPU_DEVICES_ENV
+
+
 def check_devices(devices: Any) -> int:
     """The `devices` argument of vt.tune -> how many devices a program may split its population
     over (None: every device of JAX's default backend, every process's)."""
@@ -503,7 +513,7 @@ def check_devices(devices: Any) -> int:
     devices = int(devices)
     if devices > available:
         raise ValueError(f"devices={devices}, but JAX sees {available} device(s): {usable_devices()}. Use "
-                         f"devices <= {available}; on a CPU, set {CPU_DEVICES_ENV} before importing vmaptune.")
+                         f"devices <= {available}; on a CPU, set {_cpu_count_setting()} before importing vmaptune.")
     if devices % processes:
         raise ValueError(f"devices={devices} must be a multiple of the {processes} processes (each process trains "
                          f"its share of the population on its own devices); use devices={devices // processes * processes or processes} or None.")
