@@ -253,6 +253,12 @@ CASES = [
      ValueError, ["y must be 1-D", "got shape (40, 2)"]),
     ("data-y-continuous-for-classes", lambda t: vt.Dataset.from_arrays(X, Y_REG, "classification"), ValueError,
      ["y holds non-integer numbers", "task='regression'"]),
+    ("data-y-bfloat16-fractional-labels", lambda t: vt.Dataset.from_arrays(
+        X, np.where(np.arange(40) == 7, 0.5, Y).astype(jnp.bfloat16), "classification"), ValueError,
+     ["y holds non-integer numbers (e.g. [0.5])", "task='regression'"]),
+    ("data-y-bfloat16-nan-label", lambda t: vt.Dataset.from_arrays(
+        X, np.where(np.arange(40) == 3, np.nan, Y).astype(jnp.bfloat16), "classification"), ValueError,
+     ["y has 1 NaN or infinite labels, the first at row 3"]),
     ("data-y-one-class", lambda t: vt.Dataset.from_arrays(X, np.zeros(40), "classification"), ValueError,
      ["y has a single class [0.0]", "at least 2"]),
     ("data-y-inf-regression", lambda t: vt.Dataset.from_arrays(X, np.where(np.arange(40) == 3, np.inf, Y_REG),

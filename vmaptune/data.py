@@ -726,6 +726,8 @@ def _warn_sparse_classes(ids: np.ndarray, classes: np.ndarray) -> None:
 
 def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Class labels (integers, strings or booleans) -> (int32 class ids, the sorted labels)."""
+    if y.dtype.kind == "V" and jnp.issubdtype(y.dtype, jnp.floating):  # (bfloat16: checked as the floats it is)
+        y = y.astype(np.float64)
     if y.dtype.kind == "O":  # (an empty cell among text labels: None, NaN or pandas' NA)
         missing = np.flatnonzero(missing_labels(y))
         if len(missing):
@@ -738,7 +740,8 @@ def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
             raise ValueError(f"{what} has {len(missing)} NaN or infinite labels, the first at row {missing[0]}; "
                              f"drop those rows first.")
         if not np.all(y == np.round(y)):
-            raise ValueError(f"{what} holds non-integer numbers (e.g. {y[:3].tolist()}) but task='classification'; "
+            fractional = y[y != np.round(y)][:3].tolist()
+            raise ValueError(f"{what} holds non-integer numbers (e.g. {fractional}) but task='classification'; "
                              f"class labels must be integers or strings. For a continuous target use "
                              f"task='regression'.")  # (kept as floats: predictions come back as given)
     try:
