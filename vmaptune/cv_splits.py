@@ -92,7 +92,15 @@ def resolve_cv(cv: Any, data: Any, groups: Any = None) -> tuple[Any, Splits | No
                                  f"vt.PopulationSearchCV(...).fit(X, y, groups=groups)).") from None
             raise ValueError(f"cv={cv!r}: its split(X, y) over data.pool()'s {n_pool} rows failed: {err}") from None
         # (checked before they move: a PredefinedSplit of one entry per row of X names rows past the pool)
-        checked = checked_splits(given_pairs, n_pool, source, rows="the train and validation splits'")
+        try:
+            checked = checked_splits(given_pairs, n_pool, source, rows="the train and validation splits'")
+        except ValueError as err:
+            if "are outside" not in str(err) or not (getattr(data, "source_rows", None) or 0) > n_pool:
+                raise
+            raise ValueError(f"{err} The splitter is given those rows only (the test split's left out), in the "
+                             f"order they had in X: one built over all of X's {data.source_rows} rows (a "
+                             f"PredefinedSplit(test_fold), say) takes the pool's part of them, e.g. "
+                             f"PredefinedSplit(test_fold[np.sort(data.pool_index)]).") from None
         pairs = [(order[train], order[val]) for train, val in checked.pairs]  # (positions in X's order -> the pool's)
         # (read from its settings, not by splitting again: a second split() would move a RandomState it holds)
         if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
