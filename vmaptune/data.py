@@ -612,6 +612,15 @@ def refuse_sparse(X: Any, what: str = "X") -> None:
                         f"or fit vmaptune's scikit-learn estimators, which take sparse X themselves.")
 
 
+def _row_lengths(X: Any) -> set[int]:
+    """The lengths of X's rows where X is a list (or object array) of sequences, else an empty set."""
+    rows = X if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1) \
+        else ()
+    if not len(rows) or not all(hasattr(r, "__len__") and not isinstance(r, (str, bytes)) for r in rows):
+        return set()
+    return {len(r) for r in rows}
+
+
 def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
     """X as float64, or int64 when it holds integers (token ids); (n, ...) with finite values.
     A DataFrame is float64 whatever its columns' dtypes: its columns are features (an age, a count),
@@ -642,6 +651,12 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
             if missing:  # (pandas' nullable Int64 with pd.NA does not become a float array)
                 raise ValueError(f"{what}'s column(s) {missing[:10]} have missing values; fill them (e.g. "
                                  f"X.fillna(X.mean())) or drop those rows first.") from None
+        lengths = _row_lengths(X)
+        if len(lengths) > 1:  # (token-id sequences, say, not padded to one length)
+            raise ValueError(f"{what}'s rows are sequences of different lengths ({sorted(lengths)[:5]}...); pad them "
+                             f"to one length (token ids: with an id of its own for padding, e.g. 0, and a mask or "
+                             f"pooling that skips it): rows = [r + [0] * (n - len(r)) for r in rows], n the longest "
+                             f"row's length.") from None
         raise TypeError(f"{what} must be numeric; converting it failed: {err}. Encode text columns as numbers first "
                         f"(e.g. pandas.get_dummies, or Dataset.from_csv(..., one_hot=True)).") from None
     if complex_:
