@@ -202,13 +202,14 @@ def test_a_resume_counts_the_members_it_trained_and_its_hints_paste_into_a_shell
 
 
 @pytest.mark.parametrize("extra, population, said", [
-    ("cv = 2\nmember_block = 2\n", 4, "stepped 2 at a time"),  # (4 members as 8 networks)
-    ("member_block = 3\n", 4, "stepped 2 at a time"),  # (the engine steps a divisor of the 4)
-    ("member_block = 4\n", 4, None),
+    ("devices = 1\ncv = 2\nmember_block = 2\n", 4, "(split over 1 device(s), stepped 2 at a time)"),  # (8 networks)
+    ("devices = 1\nmember_block = 3\n", 4, "stepped 2 at a time"),  # (the engine steps a divisor of the 4)
+    ("devices = 1\nmember_block = 4\n", 4, None),
+    ("devices = 2\nmember_block = 4\n", 9, "(split over 1 device(s), stepped 3 at a time)"),  # (2 does not divide 9)
 ])
 def test_the_step_said_is_the_engines_over_a_rounds_networks(tmp_path, capsys, extra, population, said):
     config = tmp_path / "iris.toml"
-    config.write_text(f'dataset = "iris"\nepochs = 1\nbatch_size = 16\ndevices = 1\n{extra}[model]\nhidden = 1\nunits = 8\n'
+    config.write_text(f'dataset = "iris"\nepochs = 1\nbatch_size = 16\n{extra}[model]\nhidden = 1\nunits = 8\n'
                       f'[strategy]\nname = "RandomSearch"\npopulation = {population}\n'
                       '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n')
     assert main(["run", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 0

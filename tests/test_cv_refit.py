@@ -413,22 +413,26 @@ def test_groups_keep_each_group_out_of_its_folds_training():
 
 def test_groups_shared_by_a_carved_test_split_and_the_folds_are_warned_of():
     """The folds keep each group apart, but a test split carved at random held rows of 23 of 23
-    test groups that the folds (and the refit) train on: test_score read 1.0 where the grouped cv
-    score was 0.72, without a word. A test split given apart, or carved by group, is not warned of."""
+    test groups that the folds and the refit train on: test_score read 1.0 where the grouped cv
+    score was 0.72, without a word. Without a refit (no test_score), or with a test split given
+    apart, nothing is said."""
     from sklearn.model_selection import GroupKFold
 
     rng = np.random.default_rng(0)
     groups = np.repeat(np.arange(30), 5)
     X, y = rng.normal(size=(150, 3)), groups % 2
     carved = vt.Dataset.from_arrays(X, y, "classification", test_fraction=0.2)
+    search = (MODEL, SPACE, carved, vt.RandomSearch(population=2))
     with pytest.warns(UserWarning, match=r"groups=: \d+ of the groups in the test split carved from X also have rows "
                                          r"the folds train on .* Carve the test split by group \(GroupShuffleSplit\)"):
-        resolve_cv(GroupKFold(3), carved, groups)
+        vt.tune(*search, cv=GroupKFold(3), groups=groups, refit=1, **KW)
     apart = vt.Dataset.from_arrays(X[groups < 24], y[groups < 24], "classification",
                                    test=(X[groups >= 24], y[groups >= 24]))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        resolve_cv(GroupKFold(3), apart, groups[groups < 24])
+        vt.tune(*search, cv=GroupKFold(3), groups=groups, **KW)  # (refit=0: no test score)
+        vt.tune(MODEL, SPACE, apart, vt.RandomSearch(population=2), cv=GroupKFold(3), groups=groups[groups < 24],
+                refit=1, **KW)
 
 
 @pytest.mark.filterwarnings("ignore:cv=TimeSeriesSplit.*test split was carved at random")

@@ -293,5 +293,5 @@ def test_a_flax_module_not_wrapped_is_told_how_to_wrap_it(digits):
     with pytest.raises(TypeError, match=r"vt.Linen\(YourModule\) or vt.Nnx\(YourModule\)"):
         lr_range_test(nn.Dense(10), digits)
     with pytest.raises(ValueError, match=r"lr_range_test takes built-in optimizer names .* not an optax factory "
-                                         r"of yours: test the nearest built-in kind \(e.g. 'adam' for optax.adamw\)"):
+                                         r"of yours: test the nearest built-in kind \(e.g. 'adamw' for optax.adamw\)"):
         lr_range_test(vt.MLP(), digits, optimizer=lambda hp: None)

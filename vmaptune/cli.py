@@ -527,18 +527,18 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     print()
     print(result.summary(10))
     seconds = result.settings["seconds"]
-    layout = f"split over {result.settings['devices']} device(s)"
-    from vmaptune.distributed import largest_divisor
+    from vmaptune.packing import Shape
 
     rounds = result.members["round"]
-    # a round's networks train together: its members, each as cv folds x seeds networks
+    # a round's networks train together (its members, each as cv folds x seeds networks), split as
+    # the engine splits them: over the devices that divide them evenly, a block of rows at a time
     largest_round = int(rounds.value_counts().max()) if len(rounds) else 0
     copies = _count(result.settings.get("cv")) * _count(result.settings.get("seeds"))
-    per_device = -(-largest_round * copies // max(int(result.settings["devices"]), 1))
-    block = int(result.settings.get("member_block") or 0)
-    step = largest_divisor(per_device, block) if block and per_device else 0  # (as the engine steps them)
-    if 0 < step < per_device:  # (a block as large as a device's share steps it all at once)
-        layout += f", stepped {step} at a time"
+    shape = Shape.of(largest_round * copies, max(int(result.settings["devices"]), 1),
+                     int(result.settings.get("member_block") or 0))
+    layout = f"split over {shape.devices} device(s)"
+    if 0 < shape.block < shape.shard:  # (a block as large as a device's share steps it all at once)
+        layout += f", stepped {shape.block} at a time"
     resumed = int(result.settings.get("rounds_resumed") or 0)
     read_back = int((rounds < resumed).sum())  # (rounds the checkpoint held: not trained by this command)
     if resumed and resumed == result.settings.get("rounds"):  # a finished run, resumed: nothing left to train

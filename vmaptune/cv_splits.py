@@ -132,13 +132,14 @@ def pool_groups(groups: Any, data: Any) -> np.ndarray:
                          f"give one group per row, in the order given to vt.Dataset.from_arrays: every row of its X "
                          f"(rows it carved into validation or test included), then a validation split's given apart "
                          f"(not a test split's).")
-    _warn_groups_in_test(groups, data)
     return groups[data.pool_index]
 
 
-def _warn_groups_in_test(groups: np.ndarray, data: Any) -> None:
+def warn_groups_in_test(groups: Any, data: Any) -> None:
     """Groups split so no group straddles a fold, while the test split carved from X holds rows of
-    groups the folds train on: test_score then reads those groups' rows as seen, not new."""
+    groups the folds (and a refit) train on: test_score then reads those groups' rows as seen, not
+    new. (vt.tune calls it where a refit scores the test split; groups= checked by resolve_cv.)"""
+    groups = np.asarray(groups)
     test_rows = np.setdiff1d(np.arange(data.source_rows), data.pool_index)  # (X's rows carved into test)
     if not len(test_rows):
         return

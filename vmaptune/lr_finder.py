@@ -435,7 +435,7 @@ def _check_arguments(model, data, space, min_lr, max_lr, steps, seeds, optimizer
     if callable(optimizer):  # (vt.tune takes one; the test ramps a built-in kind's learning rate itself)
         raise ValueError(f"optimizer={optimizer!r}: lr_range_test takes built-in optimizer names (one of "
                          f"{list(OPTIMIZERS)}, or a list of them), not an optax factory of yours: test the nearest "
-                         f"built-in kind (e.g. 'adam' for optax.adamw), with its other settings fixed in "
+                         f"built-in kind (e.g. 'adamw' for optax.adamw), with its other settings fixed in "
                          f"space=vt.Space(...).")
     optimizers = _as_list("optimizer", optimizer)
     unknown = [o for o in optimizers if o not in OPTIMIZERS]

@@ -123,8 +123,9 @@ def keep_claim(path: str) -> None:
             claim.renew()
 
 
-#: characters of a path orbax writes checkpoints under but cannot read them back from
-UNREADABLE_CHARACTERS = ("[", "]", "\\")
+#: characters of a path orbax writes checkpoints under but cannot read them back from (a backslash
+#: where it is not the separator)
+UNREADABLE_CHARACTERS = ("[", "]") + (("\\",) if os.sep != "\\" else ())
 
 
 def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tuple[str, Claim | None]:

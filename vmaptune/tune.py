@@ -25,7 +25,7 @@ import numpy as np
 
 from vmaptune import __version__, interrupts, run_dir as run_dirs, streams
 from vmaptune.arguments import check_flag
-from vmaptune.cv_splits import resolve_cv
+from vmaptune.cv_splits import resolve_cv, warn_groups_in_test
 from vmaptune.checkpoint import (Checkpoints, check_picklable, code_fingerprint, from_host, model_fingerprint,
                                  run_spec, to_host, without_addresses)
 from vmaptune.data import Dataset
@@ -200,6 +200,8 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
                               seeds=seeds, refit=refit, devices=devices, member_block=member_block,
                               max_memory=max_memory, evaluate_every=evaluate_every, even_batches=even_batches)
+    if groups is not None and settings.refit:  # (the refit's test_score: groups it trained on are not new)
+        warn_groups_in_test(groups, data)
     progress, resume, overwrite = (check_flag(name, value) for name, value in
                                    (("progress", progress), ("resume", resume), ("overwrite", overwrite)))
     if resume and run_dir is None:
