@@ -259,12 +259,15 @@ CASES = [
     ("data-y-bfloat16-nan-label", lambda t: vt.Dataset.from_arrays(
         X, np.where(np.arange(40) == 3, np.nan, Y).astype(jnp.bfloat16), "classification"), ValueError,
      ["y has 1 NaN or infinite labels, the first at row 3"]),
-    ("tune-predefined-split-over-x", lambda t: tune(cv=predefined_split(np.where(np.arange(40) % 5 == 0, 0, -1))),
+    ("tune-predefined-split-over-x-hint", lambda t: tune(cv=predefined_split(np.where(np.arange(40) % 5 == 0, 0, -1))),
      ValueError, ["are outside the train and validation splits'", "The splitter is given those rows only (the test "
                   "split's left out)", "PredefinedSplit(test_fold[np.sort(data.pool_index)])"]),
     ("data-ragged-token-sequences", lambda t: vt.Dataset.from_arrays(
         [[1, 2, 3], [4, 5]] * 20, np.arange(40) % 2, "classification"), ValueError,
      ["X's rows are sequences of different lengths ([2, 3]...); pad them to one length", "an id of its own"]),
+    ("data-ragged-token-arrays", lambda t: vt.Dataset.from_arrays(
+        [np.arange(3), np.arange(2)] * 20, np.arange(40) % 2, "classification"), ValueError,
+     ["X's rows are sequences of different lengths ([2, 3]...); pad them to one length", "list(r) + [0]"]),
     ("data-y-one-class", lambda t: vt.Dataset.from_arrays(X, np.zeros(40), "classification"), ValueError,
      ["y has a single class [0.0]", "at least 2"]),
     ("data-y-inf-regression", lambda t: vt.Dataset.from_arrays(X, np.where(np.arange(40) == 3, np.inf, Y_REG),

@@ -98,9 +98,10 @@ def resolve_cv(cv: Any, data: Any, groups: Any = None) -> tuple[Any, Splits | No
             if "are outside" not in str(err) or not (getattr(data, "source_rows", None) or 0) > n_pool:
                 raise
             raise ValueError(f"{err} The splitter is given those rows only (the test split's left out), in the "
-                             f"order they had in X: one built over all of X's {data.source_rows} rows (a "
-                             f"PredefinedSplit(test_fold), say) takes the pool's part of them, e.g. "
-                             f"PredefinedSplit(test_fold[np.sort(data.pool_index)]).") from None
+                             f"order they had in X: one built over all of X's rows (a PredefinedSplit(test_fold), "
+                             f"say) takes the pool's part of them, e.g. PredefinedSplit(test_fold[np.sort("
+                             f"data.pool_index)]) (with a validation split given apart, extend test_fold by an "
+                             f"entry per validation row first).") from None
         pairs = [(order[train], order[val]) for train, val in checked.pairs]  # (positions in X's order -> the pool's)
         # (read from its settings, not by splitting again: a second split() would move a RandomState it holds)
         if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):

@@ -594,7 +594,8 @@ def _refuse_several_inputs(X: Any, what: str) -> None:
     if isinstance(X, Mapping):
         parts = {str(k): np.shape(v) for k, v in X.items()}
     elif isinstance(X, (list, tuple)) and len(X) > 1 and all(hasattr(v, "shape") for v in X) \
-            and len({np.shape(v) for v in X}) > 1:
+            and len({np.shape(v) for v in X}) > 1 and not all(np.ndim(v) == 1 for v in X):
+        # (1-D arrays of different lengths are rows, token ids not padded, say: inputs share their rows)
         parts = {f"{what}[{i}]": np.shape(v) for i, v in enumerate(X)}
     else:
         return
@@ -655,8 +656,8 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
         if len(lengths) > 1:  # (token-id sequences, say, not padded to one length)
             raise ValueError(f"{what}'s rows are sequences of different lengths ({sorted(lengths)[:5]}...); pad them "
                              f"to one length (token ids: with an id of its own for padding, e.g. 0, and a mask or "
-                             f"pooling that skips it): rows = [r + [0] * (n - len(r)) for r in rows], n the longest "
-                             f"row's length.") from None
+                             f"pooling that skips it): rows = [list(r) + [0] * (n - len(r)) for r in rows], n the "
+                             f"longest row's length.") from None
         raise TypeError(f"{what} must be numeric; converting it failed: {err}. Encode text columns as numbers first "
                         f"(e.g. pandas.get_dummies, or Dataset.from_csv(..., one_hot=True)).") from None
     if complex_:
