@@ -333,17 +333,16 @@ def _range_test(program: engine.Program, hp, member_ids, X, y, lrs, members_key,
             program, params, opt_state, model_state, key, hp_m, total_steps, mask_m, xb, yb, w, t)
         new_avg = beta * avg + (1 - beta) * loss
         smooth = new_avg / (1 - beta ** (t + 1).astype(jnp.float32))
-        # best starts at +inf, so the first step never stops on the rise; written as "not above" so
-        # that an undefined limit (inf x 0 with stop_factor=inf) never stops a member either.
-        # the first smoothed values average only a few minibatches (suggest's skip): no stop on
-        # their noise (best stays +inf until the warm-up's last step), only on non-finite losses or weights
-        warm = max(1, steps // 10)
-        rising = smooth > stop_factor * best
-        take = active & ok & ~rising
+        # best stays +inf through the warm-up (the first tenth of the steps, which suggest skips):
+        # the smoothed loss there averages only a few minibatches, and a stop on their noise took a
+        # group's suggestion away; only a non-finite loss or weights stop a member there. Written
+        # as "not above" so that an undefined limit (inf x 0 with stop_factor=inf) never stops one.
+        take = active & ok & ~(smooth > stop_factor * best)
+        counted = take & (t + 1 >= max(1, steps // 10))
         nan = jnp.float32(jnp.nan)
         return (engine.select(take, new_params, params), engine.select(take, new_opt, opt_state),
                 engine.select(take, new_model_state, model_state),
-                jnp.where(take, new_avg, avg), jnp.where(take & (t + 1 >= warm), jnp.minimum(best, smooth), best), take,
+                jnp.where(take, new_avg, avg), jnp.where(counted, jnp.minimum(best, smooth), best), take,
                 jnp.where(active & jnp.isfinite(loss), loss, nan),
                 jnp.where(active & jnp.isfinite(smooth), smooth, nan))
 
