@@ -209,7 +209,8 @@ def test_report_of_an_interrupted_run_says_how_to_continue_it(tmp_path, capsys):
     assert main(["report", run]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == (f"run interrupted: 2 of 4 members are partial (scores so far); continue it with the command "
-                        f"that started it plus --resume: `vmaptune run <config> --out {run} --resume`, or "
+                        f"that started it plus --resume (less any --overwrite): `vmaptune run <config> --out {run} "
+                        f"--resume`, or "
                         f"`vmaptune demo [its flags] --out {run} --resume` for a demo; in Python, vt.tune(..., "
                         f"run_dir={run!r}, resume=True).")
     made_results([0.9, 0.8]).save(run, overwrite=True)
