@@ -527,14 +527,16 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     print()
     print(result.summary(10))
     seconds = result.settings["seconds"]
+    from vmaptune.distributed import whole_rows
     from vmaptune.packing import Shape
 
     rounds = result.members["round"]
     # a round's networks train together (its members, each as cv folds x seeds networks), split as
-    # the engine splits them: over the devices that divide them evenly, a block of rows at a time
+    # the engine splits them: over the devices that divide them evenly (filler rows give several
+    # processes as many each), a block of rows at a time
     largest_round = int(rounds.value_counts().max()) if len(rounds) else 0
     copies = _count(result.settings.get("cv")) * _count(result.settings.get("seeds"))
-    shape = Shape.of(largest_round * copies, max(int(result.settings["devices"]), 1),
+    shape = Shape.of(whole_rows(largest_round * copies), max(int(result.settings["devices"]), 1),
                      int(result.settings.get("member_block") or 0))
     layout = f"split over {shape.devices} device(s)"
     if 0 < shape.block < shape.shard:  # (a block as large as a device's share steps it all at once)
