@@ -457,14 +457,12 @@ def arrays_to_tree(like, arrays: list[np.ndarray]):
 @dataclasses.dataclass
 class Restored:
     """What a checkpoint brings back. host: the dict `save` was given; arrays: name -> array;
-    rounds_before: the saved strategy's `rounds_field` value where the resume changed it, else None.
-    passed_over: newer checkpoints that could not be read (0: this is the newest)."""
+    rounds_before: the saved strategy's `rounds_field` value where the resume changed it, else None."""
 
     step: int
     host: dict[str, Any]
     arrays: dict[str, np.ndarray]
     rounds_before: int | None = None
-    passed_over: int = 0
 
 
 class Checkpoints:
@@ -567,8 +565,7 @@ class Checkpoints:
         except Exception as err:  # (a damaged arrays file: OUT_OF_RANGE, a short pickle, ...)
             damaged.append(f"checkpoint {step}: {type(err).__name__}: {str(err)[:200]}")
             return None
-        return Restored(step=step, host=host, arrays=arrays, rounds_before=rounds_before,
-                        passed_over=len(damaged))
+        return Restored(step=step, host=host, arrays=arrays, rounds_before=rounds_before)
 
     def save(self, host: dict[str, Any], arrays: dict[str, np.ndarray], **meta: Any) -> int | None:
         """Commits a checkpoint of `host` (pickled) and `arrays`; returns its step (None in the
