@@ -175,6 +175,15 @@ def test_suggest_reports_a_curve_that_blew_up_at_once():
     assert any("hardly fell" in w for w in flat.warnings)
 
 
+def test_hardly_fell_is_judged_against_the_warm_up_not_one_minibatch():
+    falling = np.linspace(2.0, 1.0, 200)
+    falling[0] = 0.5  # the first smoothed value is one minibatch's loss: here a lucky, low one
+    assert not any("hardly fell" in w for w in suggest(_lrs(), falling[None]).warnings)
+    flat = np.full(200, 2.3) - np.linspace(0, 0.01, 200)
+    flat[0] = 4.0  # an unlucky, high one: the loss did not fall for that
+    assert any("hardly fell" in w for w in suggest(_lrs(), flat[None]).warnings)
+
+
 # -- bad input: errors name the argument, the value and the fix, before anything compiles ---------------
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(min_lr=1.0, max_lr=0.1), ValueError, r"min_lr=1.0 must be < max_lr=0.1.*swap them"),

@@ -153,7 +153,8 @@ def suggest(learning_rates: np.ndarray, smoothed: np.ndarray, *, optimizer: str 
     if i_min <= skip:
         warnings.append(f"the loss was lowest among the first rates (minimum at {lrs[i_min]:.3g}); "
                         f"lower min_lr (now {lrs[0]:.3g}).")
-    if curve[i_min] > 0.98 * curve[0]:
+    start = float(np.median(curve[:skip + 1]))  # (not curve[0] alone: one minibatch's loss, high or low by chance)
+    if curve[i_min] > 0.98 * start:
         warnings.append("the loss hardly fell anywhere in the range; check the data, the model and the range.")
     lr_at_min = float(lrs[i_min])
     slope = np.gradient(curve, np.log(lrs[:n])) if n > 1 else np.zeros(1)
