@@ -327,7 +327,8 @@ class _Halving(Strategy):
 
     def member_columns(self, state: HalvingState) -> dict[str, np.ndarray]:
         """Extra table columns for the last bracket's members (n_0,): rung (the last rung reached,
-        0-based) and budget_epochs (the epochs it trained); Hyperband adds bracket. A round cut short
+        0-based) and budget_epochs (that rung's budget: the epochs it trained, or fewer where early
+        stopping froze it first, as epochs_trained says); Hyperband adds bracket. A round cut short
         (Ctrl-C): the members still training are at the rung in progress, its budget ahead of them."""
         reached = np.asarray(state.reached).copy()
         if not state.trained and len(state.ids):  # (vt.tune's round is over once trained is set)
