@@ -306,3 +306,24 @@ def test_the_identical_call_resumed_says_nothing_of_the_sampler(tmp_path, make):
         warnings.simplefilter("always")
         vt.tune(*args, OptunaSampler(make(), population=4, rounds=2), resume=True, **small)
     assert not [w for w in said if "OptunaSampler" in str(w.message)]
+
+
+@pytest.mark.parametrize("make", [
+    lambda seed: optuna.samplers.GridSampler({"width": [8, 16], "act": ["relu", "tanh"]}, seed=seed),
+    lambda seed: optuna.samplers.BruteForceSampler(seed=seed),
+], ids=["grid", "brute_force"])
+def test_a_sampler_that_stops_the_study_once_its_grid_is_covered_is_told_every_member(make):
+    # (GridSampler and BruteForceSampler call study.stop() when the grid is covered: outside
+    # study.optimize Optuna raised, and the round's other members were never told)
+    space = Space(width=Choice([8, 16]), act=Choice(["relu", "tanh"]))
+    strategy = OptunaSampler(make, population=3, rounds=2)
+    state = strategy.init(space, jax.random.key(0))
+    for round_ in range(2):
+        hp, state = strategy.ask(state, jax.random.key(round_))
+        state = strategy.tell(state, hp, np.arange(3.0) + 3 * round_)
+    trials = state.study.trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 6 and [t.value for t in trials] == list(range(6))
+    covered = {(t.params["width"], t.params["act"]) for t in trials}
+    assert covered == {(w, a) for w in (8, 16) for a in ("relu", "tanh")}
+    assert strategy.done(state)
+

@@ -225,6 +225,22 @@ def test_values_a_strategy_set_outside_the_space_are_exported_as_they_trained(tm
     assert set(optuna.search_space.intersection_search_space(study.trials)) == {"learning_rate", "warmup_steps"}
 
 
+def test_a_choice_of_numpy_numbers_goes_to_a_database_as_python_numbers(tmp_path):
+    # (Optuna's storages keep a categorical's choices as JSON: np.int64 raised "Object of type int64
+    # is not JSON serializable", and the search's own OptunaSampler the same)
+    space = vt.Space(n_units=vt.Choice(list(np.arange(8, 17, 8))),
+                     learning_rate=vt.Choice(list(np.logspace(-2, -1, 2))))
+    sampler = vt.OptunaSampler(lambda seed: optuna.samplers.RandomSampler(seed=seed), population=4, rounds=1)
+    for strategy in (vt.RandomSearch(population=4), sampler):
+        result = vt.tune(vt.MLP(hidden=1), space, vt.load_dataset("iris"), strategy, epochs=1, batch_size=32,
+                         progress=False)
+        study = result.to_optuna(f"sqlite:///{tmp_path / 'runs.db'}", type(strategy).__name__)
+        assert [t.params for t in study.trials] == [
+            {"n_units": int(u), "learning_rate": pytest.approx(float(lr))}
+            for u, lr in zip(result.members["n_units"], result.members["learning_rate"])]
+        assert all(type(t.params["n_units"]) is int for t in study.trials)
+
+
 def test_with_evaluate_every_the_curve_is_the_validated_epochs_only():
     """evaluate_every=2 over 5 epochs validates at epochs 2, 4 and 5: epochs 1 and 3 were exported
     too, copies of the score before (the curve carries it on)."""

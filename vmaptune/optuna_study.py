@@ -646,7 +646,7 @@ def _optuna_values(dist, optuna_dist, encoded) -> list:
         if not math.isfinite(x):
             out.append(None)
         elif isinstance(dist, Choice):
-            out.append(dist.options[int(x)] if 0 <= int(x) < len(dist.options) else None)
+            out.append(_plain(dist.options[int(x)]) if 0 <= int(x) < len(dist.options) else None)
         elif dist.low - 1e-6 * abs(dist.low) <= x <= dist.high + 1e-6 * abs(dist.high):  # (float32 rounding)
             given = dist.decode(np.float32(x)) if as_given else x
             if as_given and isinstance(dist, OneMinusLogUniform):  # 1 - 0.96423376 as 0.03576624, in decimal

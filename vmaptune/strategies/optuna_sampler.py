@@ -76,8 +76,14 @@ def optuna_param(name: str, dist) -> tuple[str, Any] | None:
     if isinstance(dist, IntLogUniform):
         return name, D.IntDistribution(dist.low, dist.high, log=True)
     if isinstance(dist, Choice):
-        return name, D.CategoricalDistribution(list(dist.options))
+        # (numpy options, vt.Choice(list(np.arange(8, 33, 8))), as Python's: Optuna's storages keep choices as JSON)
+        return name, D.CategoricalDistribution([_python(o) for o in dist.options])
     raise TypeError(f"OptunaSampler: no Optuna distribution for {name}={dist!r}.")
+
+
+def _python(value):
+    """A numpy scalar as the Python number it is (other values as they are)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _options(sampler) -> dict[str, Any]:
@@ -102,7 +108,7 @@ def to_optuna_value(dist, optuna_dist, value):
     """Our encoded value -> Optuna's (the inverse of _to_value), inside Optuna's bounds (a float32
     value can round just past them)."""
     if isinstance(dist, Choice):
-        return dist.options[int(value)]
+        return _python(dist.options[int(value)])
     if dist.kind == "int":
         return int(value)
     v = 1.0 - float(value) if isinstance(dist, OneMinusLogUniform) else float(value)
@@ -241,12 +247,12 @@ class OptunaSampler(Strategy):
         if asked:
             for trial, s in zip(state.pending, scores):
                 if np.isfinite(s):
-                    state.study.tell(trial, float(s))
+                    _tell(state.study, trial, float(s))
                 elif worst is not None:
                     trial.set_user_attr("no_score", True)  # (diverged, or an undefined metric)
-                    state.study.tell(trial, worst)
+                    _tell(state.study, trial, worst)
                 else:
-                    state.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    _tell(state.study, trial, state=optuna.trial.TrialState.FAIL)
             state = state.replace(pending=(), pending_hp=None)
         else:
             # Points Optuna did not propose (e.g. results from elsewhere): add them as finished trials.
@@ -274,6 +280,18 @@ class OptunaSampler(Strategy):
 
     def total_evaluations(self, space: Space | None = None) -> int:
         return self.population * self.rounds
+
+
+def _tell(study, trial, *args, **kwargs) -> None:
+    """study.tell, where a sampler that is done may call study.stop(): GridSampler and
+    BruteForceSampler do once their grid is covered, and Optuna refuses stop() outside
+    study.optimize (a RuntimeError). The trial is stored by then (Optuna stores it in a `finally`
+    after the sampler's after_trial); a population past the grid gets the grid's points again."""
+    try:
+        study.tell(trial, *args, **kwargs)
+    except RuntimeError as err:
+        if "Study.stop" not in str(err):
+            raise
 
 
 def _suggest_used(space: Space, distributions: Mapping, trial) -> dict[str, Any]:
