@@ -89,6 +89,20 @@ def test_padded_units_and_skipped_layers_never_change(digits):
     assert changed_somewhere
 
 
+def test_a_member_starts_and_trains_as_alone_whatever_depths_the_others_have(digits):
+    # (the output layer's initial weights took flax's key, a count of the params made before it: a
+    # member's start, and its score, depended on the population's largest depth)
+    settings = [{"learning_rate": 0.05, "n_hidden": d, "n_units": u} for d, u in ((1, 16), (0, 8), (2, 8), (1, 8))]
+    space = vt.Space(learning_rate=vt.Fixed(0.05), n_hidden=vt.IntUniform(0, 2), n_units=vt.Choice([8, 16]))
+    _, curves = run(prepare(space, digits, model=vt.MLP()), space, digits, space.encode(settings), [0, 1, 2, 3],
+                    epochs=2)
+    for i, setting in enumerate(settings):
+        alone_space = vt.Space(**{k: vt.Fixed(v) for k, v in setting.items()})
+        _, alone = run(prepare(alone_space, digits, model=vt.MLP()), alone_space, digits, alone_space.encode(setting),
+                       [i], epochs=2)
+        np.testing.assert_allclose(curves["train_loss"][i], alone["train_loss"][0], rtol=1e-4, err_msg=str(setting))
+
+
 def test_mixed_optimizers_and_schedules_in_one_population(digits):
     space = vt.Space(
         learning_rate=vt.LogUniform(3e-3, 3e-2),

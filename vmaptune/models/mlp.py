@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import zlib
 from typing import Any
 
 import flax.linen as nn
@@ -273,13 +274,14 @@ class MaskedMLP(nn.Module):
         # Under vmap this becomes a select over every branch: elementwise work, small next to matmuls.
         return jax.lax.switch(jnp.asarray(hp.get("activation", 0), jnp.int32), branches, z)
 
-    def _dense(self, name, h, rows_live, cols_live, fan_in, fan_out, hp):
-        """h @ kernel + bias. Padded rows/columns start at 0; the init uses the member's real fans."""
+    def _dense(self, name, h, rows_live, cols_live, fan_in, fan_out, hp, base_key):
+        """h @ kernel + bias. Padded rows/columns start at 0; the init uses the member's real fans and
+        a key from base_key (the module's first draw at init; None after) and the layer's name."""
         shape = (h.shape[-1], cols_live.shape[0])
         scale = jnp.asarray(self.value(hp, "init_scale"), jnp.float32)
         scheme = jnp.asarray(hp.get("init", 0), jnp.int32)
 
-        def kernel_init(key, shape):
+        def kernel_init(_flax_key, shape):
             stds, uniform = [], []
             for init_name in self.inits:
                 gain, mode, dist = INITS[init_name]
@@ -287,7 +289,10 @@ class MaskedMLP(nn.Module):
                 stds.append(jnp.sqrt(gain / jnp.maximum(fan, 1.0)))
                 uniform.append(dist == "uniform")
             std = jnp.stack(stds)[scheme] * scale
-            # entry (i, j) depends on (key, i, j) only: the same initial network in any padded shape
+            # entry (i, j) depends on (key, i, j) only: the same initial network in any padded shape. The
+            # key is the layer's name's, not flax's (a count of the params made before it: the head's
+            # depended on the population's largest depth, so a member's start on the others' depths)
+            key = jax.random.fold_in(base_key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
             normal, uniform_draw = hash_normal_matrix(key, shape)
             draw = jnp.where(jnp.asarray(uniform)[scheme], math.sqrt(3.0) * uniform_draw, normal)
             return jnp.where(rows_live[:, None] & cols_live[None, :], draw * std, 0.0)
@@ -310,10 +315,11 @@ class MaskedMLP(nn.Module):
         units = jnp.arange(self.max_width)
         f32 = lambda v: jnp.asarray(v, jnp.float32)
         h, rows_live, fan_in = x, jnp.ones((self.n_features,), bool), f32(self.n_features)
+        base = self.make_rng("params") if self.is_initializing() else None  # (the first draw: the same in any shape)
         for layer in range(self.max_depth):
             # Live layers are 0 .. depth-1, so a live layer's input is the previous layer's output.
             cols_live = units < widths[layer]
-            z = self._dense(f"hidden_{layer}", h, rows_live, cols_live, fan_in, f32(widths[layer]), hp)
+            z = self._dense(f"hidden_{layer}", h, rows_live, cols_live, fan_in, f32(widths[layer]), hp, base)
             a = jnp.where(cols_live, self._activate(z, hp), 0.0)  # masked units output exactly 0
             if self.use_dropout and train:
                 rate = f32(self.value(hp, "dropout"))
@@ -325,10 +331,10 @@ class MaskedMLP(nn.Module):
         all_out = jnp.ones((self.n_outputs,), bool)
         out = None
         if self.max_depth > 0:
-            out = self._dense("head", h, units < last_width, all_out, f32(last_width), n_out, hp)
+            out = self._dense("head", h, units < last_width, all_out, f32(last_width), n_out, hp, base)
         if self.min_depth == 0:
             direct = self._dense("direct_head", x, jnp.ones((self.n_features,), bool), all_out,
-                                 f32(self.n_features), n_out, hp)
+                                 f32(self.n_features), n_out, hp, base)
             out = direct if out is None else jnp.where(depth == 0, direct, out)
         return out
 
