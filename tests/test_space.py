@@ -185,6 +185,9 @@ def test_grid_points():
     np.testing.assert_allclose(vt.LogUniform(1e-4, 1e-1).grid(4), [1e-4, 1e-3, 1e-2, 1e-1], rtol=1e-5)
     np.testing.assert_array_equal(vt.IntUniform(0, 3).grid(10), [0, 1, 2, 3])
     np.testing.assert_array_equal(vt.Choice(["a", "b"]).grid(5), [0, 1])
+    # one point is the middle of the range in its own scale, for integers as for floats (it was low)
+    assert vt.Uniform(1, 10).grid(1).tolist() == [5.5] and vt.IntUniform(1, 9).grid(1).tolist() == [5]
+    assert vt.IntLogUniform(1, 1024).grid(1).tolist() == [32] and vt.IntUniform(0, 3).grid(2).tolist() == [0, 3]
 
 
 def test_grid_points_and_bounds_are_the_values_a_user_gives():

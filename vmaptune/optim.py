@@ -383,6 +383,11 @@ class CustomOptimizer(InjectedOptimizer):
         if not callable(factory):
             raise TypeError(f"optimizer={factory!r} must be a function hp -> optax.GradientTransformation, e.g. "
                             f"lambda hp: optax.adam(hp['learning_rate']).")
+        if getattr(factory, "__module__", "").split(".")[0] == "optax":  # (optax.adam: it takes a learning rate)
+            name = getattr(factory, "__name__", "adam")
+            raise TypeError(f"optimizer=optax.{name} is optax's own function, which takes a learning rate, not hp: "
+                            f"give a function of hp, e.g. optimizer=lambda hp: optax.{name}(hp['learning_rate']), or "
+                            f"a built-in kind by name (optimizer='adam').")
         taken = [n for n in ("optimizer", "schedule") if n in space]
         if taken:
             raise ValueError(f"space names {taken}, the built-in optimizer's kind / schedule, but optimizer= gives "

@@ -353,7 +353,8 @@ class IntUniform(Distribution):
         return (offset.astype(jnp.float32) + 0.5) / n
 
     def grid(self, n):
-        return np.unique(np.round(np.linspace(self.low, self.high, max(n, 1))).astype(np.int32))
+        u = np.linspace(0.0, 1.0, n) if n > 1 else np.array([0.5])  # (one point: the middle, as for floats)
+        return np.unique(np.round(self.low + u * (self.high - self.low)).astype(np.int32))
 
 
 @checked_arguments("vt.IntLogUniform(16, 512)")
@@ -383,7 +384,7 @@ class IntLogUniform(Distribution):
         return (centre - lo) / (hi - lo)
 
     def grid(self, n):
-        u = np.linspace(0.0, 1.0, max(n, 1))
+        u = np.linspace(0.0, 1.0, n) if n > 1 else np.array([0.5])  # (one point: the middle, as for floats)
         values = np.exp(np.log(self.low) + u * (np.log(self.high) - np.log(self.low)))
         return np.unique(np.round(values).astype(np.int32))
 
