@@ -872,6 +872,10 @@ CASES = [
     ("run-dir-not-a-path", lambda t: tune(run_dir=3), TypeError, ["run_dir=3: give a directory path"]),
     ("max-memory-text", lambda t: tune(max_memory="lots"), ValueError,
      ["max_memory='lots'", "max_memory='2GB'"]),
+    ("max-memory-two-points", lambda t: tune(max_memory="1.5.2GB"), ValueError,
+     ["max_memory='1.5.2GB': give a positive number of bytes", "max_memory='2GB'"]),
+    ("max-memory-under-a-byte", lambda t: tune(max_memory=0.5), ValueError,
+     ["max_memory=0.5: give a positive number of bytes"]),
     ("checkpoint-of-another-run", lambda t: tune(run_dir=stale_checkpoint(t), resume=True), ValueError,
      ["cannot resume the run in", "version: saved 0.0.1", "overwrite=True (--overwrite)"]),
 ]
