@@ -34,7 +34,8 @@ def main():
     space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1.0), momentum=vt.OneMinusLogUniform(0.5, 0.99),
                      optimizer=vt.Fixed("momentum"))
     data = vt.load_dataset("digits")
-    strategies = {"PBT(population=8, interval=50)": lambda: vt.PBT(population=8, interval=50),
+    interval = min(50, max(args.epochs - 1, 1))  # (PBT refuses an interval that never exploits: a short --epochs)
+    strategies = {f"PBT(population=8, interval={interval})": lambda: vt.PBT(population=8, interval=interval),
                   "SuccessiveHalving(population=9, eta=3)": lambda: vt.SuccessiveHalving(population=9, eta=3),
                   "RandomSearch(population=8)": lambda: vt.RandomSearch(population=8)}
     out = {"machine": machine(), "epochs": args.epochs, "strategies": {}}

@@ -54,7 +54,7 @@ def main():
     total = timed_saves()
     out = {"machine": machine(), "population": args.population, "epochs": args.epochs, "schedules": {}}
     schedules = {"RandomSearch": lambda: vt.RandomSearch(population=args.population, rounds=args.rounds),
-                 "PBT": lambda: vt.PBT(population=args.population, interval=2)}
+                 "PBT": lambda: vt.PBT(population=args.population, interval=min(2, max(args.epochs - 1, 1)))}
     for name, make in schedules.items():
         run(make(), args.epochs, None)  # compiles (both timed runs below reuse the programs)
         plain, _ = run(make(), args.epochs, None)
