@@ -75,3 +75,15 @@ def test_settings_live_in_the_state_and_can_be_changed_in_place():
     state.hyperparams["learning_rate"] = jnp.float32(0.0)  # what PBT does: no rebuild, no recompile
     u, _ = tx.update(jax.grad(loss)(params0()), state, params0())
     assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(u))
+
+
+def test_an_optimizer_function_made_by_exec_or_eval_is_taken():
+    # (a function whose globals hold no __name__, as a config loader makes it, has __module__ None:
+    # the check for optax's own functions must not trip on it)
+    from vmaptune.optim import CustomOptimizer
+    from vmaptune.space import LogUniform, Space
+
+    made = eval("lambda hp: optax.adam(hp['learning_rate'])", {"optax": optax})
+    assert made.__module__ is None
+    custom = CustomOptimizer.from_factory(made, Space(learning_rate=LogUniform(1e-3, 1e-1)))
+    assert custom.names == ("learning_rate",)

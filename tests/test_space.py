@@ -266,3 +266,10 @@ def test_float32_values_decode_to_the_shortest_decimal_that_is_them():
     space = vt.Space(lr=vt.LogUniform(1e-3, 1e-1), dropout=vt.Uniform(0.0, 0.5))
     rows = space.decode(space.encode([{"lr": 0.1, "dropout": 0.3}, {"lr": 0.01, "dropout": 0.1}]))
     assert rows == [{"lr": 0.1, "dropout": 0.3}, {"lr": 0.01, "dropout": 0.1}]
+
+
+def test_a_choice_of_numpy_bools_is_a_choice_of_bools():
+    # (np.bool_ is no numbers.Real: vt.Choice(list(np.array([True, False]))) was refused)
+    choice = vt.Choice(list(np.array([True, False])))
+    assert choice.options == (True, False) and all(type(o) is bool for o in choice.options)
+    assert choice == vt.Choice([True, False])

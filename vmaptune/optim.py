@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import inspect
 from typing import Any, Callable, Mapping, NamedTuple
 
@@ -383,8 +384,10 @@ class CustomOptimizer(InjectedOptimizer):
         if not callable(factory):
             raise TypeError(f"optimizer={factory!r} must be a function hp -> optax.GradientTransformation, e.g. "
                             f"lambda hp: optax.adam(hp['learning_rate']).")
-        if getattr(factory, "__module__", "").split(".")[0] == "optax":  # (optax.adam: it takes a learning rate)
-            name = getattr(factory, "__name__", "adam")
+        inner = factory.func if isinstance(factory, functools.partial) else factory
+        module = getattr(inner, "__module__", None)  # (None for a function made by exec or eval)
+        if isinstance(module, str) and module.split(".")[0] == "optax":  # (optax.adam: it takes a learning rate)
+            name = getattr(inner, "__name__", "adam")
             raise TypeError(f"optimizer=optax.{name} is optax's own function, which takes a learning rate, not hp: "
                             f"give a function of hp, e.g. optimizer=lambda hp: optax.{name}(hp['learning_rate']), or "
                             f"a built-in kind by name (optimizer='adam').")

@@ -403,7 +403,8 @@ class Choice(Distribution):
             raise TypeError(
                 f"Choice(options={options!r}): options must be a list, e.g. vt.Choice(['relu', 'tanh'])."
             )
-        options = tuple(options)
+        # (numpy bools as Python's: np.bool_ is no numbers.Real, and a bool option is one)
+        options = tuple(o.item() if isinstance(o, np.bool_) else o for o in options)
         if not options:
             raise ValueError("Choice(options=[]): give at least one option, e.g. vt.Choice(['relu', 'tanh']).")
         for o in options:
@@ -419,7 +420,7 @@ class Choice(Distribution):
                 )
             if not isinstance(o, (str, bool, numbers.Real)):
                 raise TypeError(
-                    f"Choice(options={list(options)!r}): option {o!r} must be a string or a real number."
+                    f"Choice(options={list(options)!r}): option {o!r} must be a string, a bool or a real number."
                 )
         if len(set(options)) != len(options):
             raise ValueError(f"Choice(options={list(options)!r}): options must be distinct.")
