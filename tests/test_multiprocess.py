@@ -405,6 +405,25 @@ def test_processes_whose_modules_compute_differently_are_refused(tmp_path):
         assert "model code: process 0 has 'Linen(Net) code Net.__call__ " in err, err[-2000:]
 
 
+UNSEEDED_FOLDS = """
+import sys
+from sklearn.model_selection import KFold
+import vmaptune as vt
+port, me, shared = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
+vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.3)), vt.load_dataset("iris"),
+        vt.RandomSearch(population=4), epochs=1, batch_size=16, cv=KFold(3, shuffle=True), progress=False)
+"""
+
+
+def test_processes_dealing_their_own_folds_are_told_to_seed_the_splitter(tmp_path):
+    """The same script in each process, a splitter that shuffles without a random_state: the folds
+    differ, and "start every process with the same arguments, data and code" was no fix."""
+    for code, _, err in launch_script(tmp_path, UNSEEDED_FOLDS):
+        assert code != 0 and "settings.splits: process 0 has" in err, err[-2000:]
+        assert "The cv splitter shuffles without a random_state, so each process dealt other folds" in err, err[-2000:]
+
+
 def test_a_live_optuna_export_of_a_multiprocess_run_is_written_by_process_0(tmp_path):
     """`vmaptune run --optuna sqlite:///...` (vt.OptunaExport as on_round, which runs in process 0):
     the export must not exchange with the other processes, whose next exchange is the search's own

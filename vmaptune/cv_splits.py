@@ -49,6 +49,12 @@ class Splits:
         return f"Splits({self.source}: {self.fingerprint()})"
 
 
+def shuffles_unseeded(cv) -> bool:
+    """Whether a scikit-learn splitter deals other folds at every call: it shuffles (ShuffleSplit,
+    KFold(shuffle=True)) without a random_state."""
+    return hasattr(cv, "split") and getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True)
+
+
 def resolve_cv(cv: Any, data: Any, groups: Any = None) -> tuple[Any, Splits | None]:
     """vt.tune's cv= -> (the number of folds or None, Splits or None). An integer (or None) is
     returned as given (Settings checks it); a splitter is called on data.pool()'s rows (X, y, and
@@ -104,7 +110,7 @@ def resolve_cv(cv: Any, data: Any, groups: Any = None) -> tuple[Any, Splits | No
                              f"entry per validation row first).") from None
         pairs = [(order[train], order[val]) for train, val in checked.pairs]  # (positions in X's order -> the pool's)
         # (read from its settings, not by splitting again: a second split() would move a RandomState it holds)
-        if getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True):
+        if shuffles_unseeded(cv):
             warn(f"cv={source} gives other folds at every call (it shuffles without a random_state): the same seed "
                  f"will not give the same result, and a run_dir of this run cannot be resumed (its folds would "
                  f"differ). Give it one, e.g. {type(cv).__name__}(..., random_state=0).")
