@@ -437,7 +437,7 @@ def test_a_run_where_every_member_failed_exits_1_saying_it_once_with_one_line_wa
     config = tmp_path / "diverge.toml"
     config.write_text('dataset = "iris"\nepochs = 1\nbatch_size = 16\n[model]\nhidden = 1\nunits = 8\n'
                       '[strategy]\nname = "RandomSearch"\npopulation = 2\n'
-                      '[space]\nlearning_rate = {type = "Fixed", value = 1e4}\n')
+                      '[space]\nlearning_rate = {type = "Fixed", value = 1e30}\n')
     show = warnings.showwarning
     # --resume on a directory with no run: vt.tune warns (and starts a new run)
     assert main(["run", str(config), "--out", str(tmp_path / "o"), "--no-progress", "--resume"]) == 1
