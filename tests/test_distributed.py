@@ -184,6 +184,8 @@ def test_distributed_initialize_outside_a_cluster_says_what_to_pass(tmp_path):
     assert "vt.distributed.initialize(coordinator_address=None, num_processes=None, process_id=None) found no " \
            "cluster" in done.stderr, done.stderr[-2000:]
     assert "coordinator_address='host:port'" in done.stderr and "leave the call out" in done.stderr
+    # (no "joining the cluster's coordinator; it waits up to 300 s" before an error that comes at once)
+    assert "vmaptune: process looking for its cluster (SLURM, Open MPI" in done.stderr and "joining" not in done.stderr
     config = tmp_path / "c.toml"
     config.write_text("dataset = 'iris'\nepochs = 1\n[space]\nlearning_rate = 0.01\n")
     code = f"from vmaptune.cli import main; raise SystemExit(main(['run', {str(config)!r}, '--distributed']))"

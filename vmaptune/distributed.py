@@ -133,10 +133,13 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     except (RuntimeError, AttributeError):  # an old JAX: its default CPU collectives
         pass
-    where = "the cluster's coordinator" if coordinator_address is None else coordinator_address
     who = "" if process_id is None else f" {process_id} of {num_processes}"
-    sys.stderr.write(f"vmaptune: process{who} joining {where}; it waits up to {initialization_timeout} s for every "
-                     f"process to join.\n")
+    if coordinator_address is None:  # (JAX finds the cluster, or says at once that there is none)
+        sys.stderr.write(f"vmaptune: process{who} looking for its cluster (SLURM, Open MPI, Kubernetes, a Cloud TPU "
+                         f"pod); once found, it waits up to {initialization_timeout} s for every process to join.\n")
+    else:
+        sys.stderr.write(f"vmaptune: process{who} joining {coordinator_address}; it waits up to "
+                         f"{initialization_timeout} s for every process to join.\n")
     try:
         jax.distributed.initialize(coordinator_address, num_processes, process_id, local_device_ids=local_device_ids,
                                    initialization_timeout=initialization_timeout,
