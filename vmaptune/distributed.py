@@ -419,10 +419,11 @@ def smallest(value: float) -> float:
 
 
 @_exchange
-def check_same_everywhere(facts: dict[str, str], fix: str) -> None:
+def check_same_everywhere(facts: dict[str, str], fix: str, hints: dict[str, str] | None = None) -> None:
     """Raises, in every process, when the processes' `facts` (name -> text) differ; the error
-    names each fact that differs from process 0's and both values. Every process must run the same
-    search: one that differs would fail later inside a collective with an error about sizes."""
+    names each fact that differs from process 0's and both values, then `fix`, and hints[name]
+    for each named fact that differs. Every process must run the same search: one that differs
+    would fail later inside a collective with an error about sizes."""
     if jax.process_count() == 1:
         return
     line_up("the start of a search (vt.tune)")  # (its first exchange: a late process is waited for, not lost)
@@ -450,7 +451,9 @@ def check_same_everywhere(facts: dict[str, str], fix: str) -> None:
     lines = "".join(f"\n  {k}: process 0 has {zero.get(k)!r}, process {i} has {everyone[i].get(k)!r}"
                     for i in shown for k in sorted(set(zero) | set(everyone[i])) if zero.get(k) != everyone[i].get(k))
     more = f"\n  (and {len(differ) - len(shown)} more processes)" if len(differ) > len(shown) else ""
-    raise ValueError(f"the processes of this run differ: process(es) {differ} from process 0{lines}{more}\n{fix}")
+    told = "".join(f" {hint}" for name, hint in (hints or {}).items()
+                   if any(zero.get(name) != everyone[i].get(name) for i in differ))
+    raise ValueError(f"the processes of this run differ: process(es) {differ} from process 0{lines}{more}\n{fix}{told}")
 
 
 def in_process_0(fn, said_elsewhere: str, error: type[Exception] = RuntimeError):

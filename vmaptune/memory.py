@@ -40,9 +40,12 @@ def parse_bytes(name: str, value) -> int | None:
         raise TypeError(f"{name}={value!r}: give bytes as an integer or text such as '512MB' or '2GiB'.")
     if isinstance(value, numbers.Real) and math.isfinite(value) and value >= 1:  # (0.5 bytes would be 0)
         return int(value)
-    match = re.fullmatch(r"\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*([a-zA-Z]*)\s*", value) if isinstance(value, str) else None
-    if match and match.group(2).lower() in UNITS and float(match.group(1)) * UNITS[match.group(2).lower()] >= 1:
-        return int(float(match.group(1)) * UNITS[match.group(2).lower()])
+    number = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"  # (2, 2.5, .5, 1e9)
+    match = re.fullmatch(rf"\s*({number})\s*([a-zA-Z]*)\s*", value) if isinstance(value, str) else None
+    if match and match.group(2).lower() in UNITS:
+        size = float(match.group(1)) * UNITS[match.group(2).lower()]  # (inf past float's range, not an error)
+        if math.isfinite(size) and size >= 1:
+            return int(size)
     raise ValueError(f"{name}={value!r}: give a positive number of bytes, e.g. {name}=2_000_000_000 or "
                      f"{name}='2GB' (units: {', '.join(u for u in UNITS if u)}).")
 

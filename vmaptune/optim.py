@@ -24,6 +24,7 @@ import dataclasses
 import difflib
 import functools
 import inspect
+import itertools
 from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
@@ -367,6 +368,30 @@ class _Reading(dict):
         return name in self.sample
 
 
+def _optax_function_given(factory: Any) -> str | None:
+    """The message for optax's own function given as optimizer= (optax.adam, or a functools.partial
+    of it), which takes optax's arguments, not hp; None for anything else."""
+    inner, keywords = factory, {}
+    while isinstance(inner, functools.partial):
+        inner, keywords = inner.func, {**inner.keywords, **keywords}
+    module = getattr(inner, "__module__", None)  # (None for a function made by exec or eval)
+    if not (isinstance(module, str) and module.split(".")[0] == "optax"):
+        return None
+    # its public name: optax._src.alias.adam is optax.adam, optax.contrib._prodigy.prodigy optax.contrib.prodigy
+    short = getattr(inner, "__name__", "?")
+    public = list(itertools.takewhile(lambda part: not part.startswith("_"), module.split(".")))
+    name = f"optax.{short}" if getattr(optax, short, None) is inner else ".".join([*public, short])
+    given = "".join(f", {k}={v!r}" for k, v in keywords.items())
+    shown = f"functools.partial({name}{given})" if inner is not factory else name
+    try:
+        rate_first = next(iter(inspect.signature(inner).parameters), None) == "learning_rate"
+    except (TypeError, ValueError):
+        rate_first = False
+    example = f"{name}(hp['learning_rate']{given})" if rate_first else "optax.adam(hp['learning_rate'])"
+    return (f"optimizer={shown} is optax's own function, which takes optax's arguments, not hp: give a function of "
+            f"hp, e.g. optimizer=lambda hp: {example}, or a built-in kind by name (optimizer='adam').")
+
+
 @dataclasses.dataclass(frozen=True)
 class CustomOptimizer(InjectedOptimizer):
     """Your own optax optimizer: factory(hp) -> optax.GradientTransformation, e.g.
@@ -384,13 +409,9 @@ class CustomOptimizer(InjectedOptimizer):
         if not callable(factory):
             raise TypeError(f"optimizer={factory!r} must be a function hp -> optax.GradientTransformation, e.g. "
                             f"lambda hp: optax.adam(hp['learning_rate']).")
-        inner = factory.func if isinstance(factory, functools.partial) else factory
-        module = getattr(inner, "__module__", None)  # (None for a function made by exec or eval)
-        if isinstance(module, str) and module.split(".")[0] == "optax":  # (optax.adam: it takes a learning rate)
-            name = getattr(inner, "__name__", "adam")
-            raise TypeError(f"optimizer=optax.{name} is optax's own function, which takes a learning rate, not hp: "
-                            f"give a function of hp, e.g. optimizer=lambda hp: optax.{name}(hp['learning_rate']), or "
-                            f"a built-in kind by name (optimizer='adam').")
+        own = _optax_function_given(factory)
+        if own is not None:
+            raise TypeError(own)
         taken = [n for n in ("optimizer", "schedule") if n in space]
         if taken:
             raise ValueError(f"space names {taken}, the built-in optimizer's kind / schedule, but optimizer= gives "

@@ -423,7 +423,10 @@ class Choice(Distribution):
                     f"Choice(options={list(options)!r}): option {o!r} must be a string, a bool or a real number."
                 )
         if len(set(options)) != len(options):
-            raise ValueError(f"Choice(options={list(options)!r}): options must be distinct.")
+            both = any(isinstance(o, bool) for o in options) and any(
+                isinstance(o, numbers.Real) and not isinstance(o, bool) for o in options)
+            why = " (True == 1 and False == 0 in Python: a bool and a number can be the same option)" if both else ""
+            raise ValueError(f"Choice(options={list(options)!r}): options must be distinct{why}.")
         object.__setattr__(self, "options", options)
         if self.is_numeric:  # numeric options are gathered into an int32 array, or a float32 one
             integers = all(isinstance(o, numbers.Integral) for o in options)
@@ -469,6 +472,8 @@ class Fixed(Distribution):
     value: Any
 
     def __post_init__(self):
+        if isinstance(self.value, np.bool_):  # (as Python's: np.bool_ is no numbers.Real)
+            object.__setattr__(self, "value", self.value.item())
         v = self.value
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"Fixed({v!r}): the value must be finite.")

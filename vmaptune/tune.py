@@ -216,12 +216,11 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
                         f"e.g. vt.OptunaExport('sqlite:///runs.db', 'my-search'), or None.")
     if process_count() > 1:  # every process must run this same search (before anything compiles)
         facts = _facts(model, space, data, strategy, settings, metric, optimizer, run_dir, resume, overwrite)
-        fix = ("Start every process with the same arguments, data and code (a 'model code' part differs where a "
-               "function reads a global, or a field's default is, another value in each process).")
-        if unseeded:  # (the likely cause of differing settings.splits)
-            fix += (" The cv splitter shuffles without a random_state, so each process dealt other folds: give it "
-                    "one, e.g. random_state=0.")
-        check_same_everywhere(facts, fix=fix)
+        hints = {"settings.splits": "The cv splitter shuffles without a random_state, so each process dealt other "
+                                    "folds: give it one, e.g. random_state=0."} if unseeded else None
+        check_same_everywhere(facts, fix="Start every process with the same arguments, data and code (a 'model code' "
+                                         "part differs where a function reads a global, or a field's default is, "
+                                         "another value in each process).", hints=hints)
     claim = None
     try:
         if run_dir is not None:
