@@ -102,7 +102,8 @@ class Decision:
       weights), whether it is active, and its record: the curves and best score so far of the
       network it now carries (its lineage), so that the table's score, best epoch and epochs
       trained describe the network the member ends with, which a refit replays; itself =
-      unchanged. Sources must be in the population, and in its program (`TrainingContext.programs`).
+      unchanged. Not its random key: a copy draws its own dropout masks (and batch order under
+      shared_order=False). Sources must be in the population, and in its program (`TrainingContext.programs`).
     hp: name -> (n,) numeric hyperparameter values, written for the members in `update`
       (and into their optimizer state: a new learning rate applies from the next step). Only
       names that are not structural (`TrainingContext.structural`), finite, valid on the
