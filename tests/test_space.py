@@ -274,11 +274,13 @@ def test_a_choice_of_numpy_bools_is_a_choice_of_bools():
     assert choice.options == (True, False) and all(type(o) is bool for o in choice.options)
     assert choice == vt.Choice([True, False])
     assert vt.Fixed(np.True_).value is True and vt.Fixed(np.True_) == vt.Fixed(True)
+    with pytest.raises(ValueError, match=r"options must be distinct\.$"):  # (no word of bools: [True, True] repeats)
+        vt.Choice([True, True, 2])
 
 
 def test_max_memory_text_reads_as_written():
     from vmaptune.memory import parse_bytes
 
     given = {"2GB": 2 * 10**9, " 3 gb ": 3 * 10**9, "1.5GiB": 3 * 2**29, ".5GB": 5 * 10**8, "1e9": 10**9,
-             "1.5e9B": 15 * 10**8, 7: 7, 3e9: 3 * 10**9}
+             "1.5e9B": 15 * 10**8, 7: 7, 3e9: 3 * 10**9, 10**400: 10**400}
     assert {v: parse_bytes("max_memory", v) for v in given} == given

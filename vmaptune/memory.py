@@ -38,6 +38,8 @@ def parse_bytes(name: str, value) -> int | None:
         return None
     if isinstance(value, bool):
         raise TypeError(f"{name}={value!r}: give bytes as an integer or text such as '512MB' or '2GiB'.")
+    if isinstance(value, numbers.Integral) and value >= 1:  # (before float(): 10**400 has none)
+        return int(value)
     if isinstance(value, numbers.Real) and math.isfinite(value) and value >= 1:  # (0.5 bytes would be 0)
         return int(value)
     number = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"  # (2, 2.5, .5, 1e9)

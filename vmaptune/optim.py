@@ -371,9 +371,9 @@ class _Reading(dict):
 def _optax_function_given(factory: Any) -> str | None:
     """The message for optax's own function given as optimizer= (optax.adam, or a functools.partial
     of it), which takes optax's arguments, not hp; None for anything else."""
-    inner, keywords = factory, {}
+    inner, given = factory, False
     while isinstance(inner, functools.partial):
-        inner, keywords = inner.func, {**inner.keywords, **keywords}
+        inner, given = inner.func, given or bool(inner.args or inner.keywords)
     module = getattr(inner, "__module__", None)  # (None for a function made by exec or eval)
     if not (isinstance(module, str) and module.split(".")[0] == "optax"):
         return None
@@ -381,13 +381,15 @@ def _optax_function_given(factory: Any) -> str | None:
     short = getattr(inner, "__name__", "?")
     public = list(itertools.takewhile(lambda part: not part.startswith("_"), module.split(".")))
     name = f"optax.{short}" if getattr(optax, short, None) is inner else ".".join([*public, short])
-    given = "".join(f", {k}={v!r}" for k, v in keywords.items())
-    shown = f"functools.partial({name}{given})" if inner is not factory else name
+    shown = f"functools.partial({name}, ...)" if inner is not factory else name
     try:
         rate_first = next(iter(inspect.signature(inner).parameters), None) == "learning_rate"
     except (TypeError, ValueError):
         rate_first = False
-    example = f"{name}(hp['learning_rate']{given})" if rate_first else "optax.adam(hp['learning_rate'])"
+    # (a partial's other arguments are said as "...", not rebuilt from their reprs)
+    example = ("optax.adam(hp['learning_rate'])" if not rate_first else
+               f"{name}(hp['learning_rate'], ...) (... : your other arguments)" if given else
+               f"{name}(hp['learning_rate'])")
     return (f"optimizer={shown} is optax's own function, which takes optax's arguments, not hp: give a function of "
             f"hp, e.g. optimizer=lambda hp: {example}, or a built-in kind by name (optimizer='adam').")
 

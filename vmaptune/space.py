@@ -408,7 +408,7 @@ class Choice(Distribution):
         if not options:
             raise ValueError("Choice(options=[]): give at least one option, e.g. vt.Choice(['relu', 'tanh']).")
         for o in options:
-            if isinstance(o, float) and not math.isfinite(o):
+            if isinstance(o, numbers.Real) and not math.isfinite(float(o)):  # (np.float32('nan') too)
                 raise ValueError(f"Choice(options={list(options)!r}): option {o!r} is not finite.")
             if isinstance(o, (tuple, list)):  # (a module field of layer widths, say: its own fix)
                 raise TypeError(
@@ -423,9 +423,9 @@ class Choice(Distribution):
                     f"Choice(options={list(options)!r}): option {o!r} must be a string, a bool or a real number."
                 )
         if len(set(options)) != len(options):
-            both = any(isinstance(o, bool) for o in options) and any(
-                isinstance(o, numbers.Real) and not isinstance(o, bool) for o in options)
-            why = " (True == 1 and False == 0 in Python: a bool and a number can be the same option)" if both else ""
+            # (only a bool against a number: [True, 1], not [True, True, 2])
+            by_kind = len({(isinstance(o, bool), o) for o in options}) == len(options)
+            why = " (True == 1 and False == 0 in Python: a bool and a number can be the same option)" if by_kind else ""
             raise ValueError(f"Choice(options={list(options)!r}): options must be distinct{why}.")
         object.__setattr__(self, "options", options)
         if self.is_numeric:  # numeric options are gathered into an int32 array, or a float32 one
@@ -475,7 +475,7 @@ class Fixed(Distribution):
         if isinstance(self.value, np.bool_):  # (as Python's: np.bool_ is no numbers.Real)
             object.__setattr__(self, "value", self.value.item())
         v = self.value
-        if isinstance(v, float) and not math.isfinite(v):
+        if isinstance(v, numbers.Real) and not math.isfinite(float(v)):  # (np.float32('nan') too)
             raise ValueError(f"Fixed({v!r}): the value must be finite.")
         if isinstance(v, (tuple, list, dict)):  # (a module field of layer widths, say: set where the module is made)
             raise TypeError(f"Fixed({v!r}): the value must be a string or a real number, not a {type(v).__name__}. "

@@ -25,7 +25,7 @@ import numpy as np
 
 from vmaptune import __version__, interrupts, run_dir as run_dirs, streams
 from vmaptune.arguments import check_flag
-from vmaptune.cv_splits import resolve_cv, shuffles_unseeded, warn_groups_in_test
+from vmaptune.cv_splits import resolve_cv, warn_groups_in_test
 from vmaptune.checkpoint import (Checkpoints, check_picklable, code_fingerprint, from_host, model_fingerprint,
                                  run_spec, to_host, without_addresses)
 from vmaptune.data import Dataset
@@ -195,7 +195,6 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
           chunk_epochs, shared_order, progress, run_dir, bucketing, early_stopping, cv, groups, seeds, refit, devices,
           member_block, resume, overwrite, max_memory, evaluate_every, on_round, even_batches) -> Results:
     strategy = RandomSearch(population=64) if strategy is None else check_strategy(strategy)
-    unseeded = shuffles_unseeded(cv)
     cv, splits = resolve_cv(cv, data, groups)  # (your own folds: a scikit-learn splitter, or (train, validation) rows)
     settings = Settings.check(splits=splits, epochs=epochs, seed=seed, batch_size=batch_size, chunk_epochs=chunk_epochs,
                               shared_order=shared_order, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
@@ -216,8 +215,8 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
                         f"e.g. vt.OptunaExport('sqlite:///runs.db', 'my-search'), or None.")
     if process_count() > 1:  # every process must run this same search (before anything compiles)
         facts = _facts(model, space, data, strategy, settings, metric, optimizer, run_dir, resume, overwrite)
-        hints = {"settings.splits": "The cv splitter shuffles without a random_state, so each process dealt other "
-                                    "folds: give it one, e.g. random_state=0."} if unseeded else None
+        hints = {"settings.splits": "The folds differ: a cv splitter that shuffles without a random_state deals "
+                                    "other folds in each process; give it one, e.g. random_state=0."}
         check_same_everywhere(facts, fix="Start every process with the same arguments, data and code (a 'model code' "
                                          "part differs where a function reads a global, or a field's default is, "
                                          "another value in each process).", hints=hints)
