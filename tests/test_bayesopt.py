@@ -325,6 +325,21 @@ def test_a_round_where_everything_failed_still_proposes():
     assert len(set(rows(BRANIN.space, hp2))) == 8
 
 
+def test_scores_are_kept_as_given_and_their_scale_does_not_change_the_model():
+    # (tell cast scores to float32: 1e8 - (x - 0.3)**2 became eight equal values and 1e39 inf; and
+    # scores of 1e-14 were "constant" to an absolute threshold, so the GP saw them flat)
+    strategy = BayesOpt(population=8, rounds=2, **FAST)
+    state = strategy.init(BRANIN.space, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))
+    x1 = np.asarray(hp["x1"], np.float64)
+    told = strategy.tell(state, hp, 1e8 - (x1 - 0.3) ** 2)
+    assert len(set(told.y.tolist())) == 8 and np.all(np.diff(told.y[np.argsort(x1)]) != 0)
+    assert np.isfinite(strategy.tell(state, hp, np.full(8, 1e39)).y).all()
+    y = np.array([1.0, 3.0, 2.0, -6.0])
+    for kind in ("none", "copula", "power"):
+        np.testing.assert_allclose(gp.warp_outputs(1e-14 * y, kind), gp.warp_outputs(y, kind), rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("design", ["sobol", "lhs", "random"])
 def test_initial_design_spans_several_asks(design):
     strategy = BayesOpt(population=4, rounds=3, initial_design=design, initial_size=10, **FAST)

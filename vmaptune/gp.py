@@ -302,12 +302,12 @@ POWER_LAMBDA_BOUNDS = (-2.0, 4.0)  # Yeo-Johnson exponents beyond these only cha
 
 
 def standardise(y: np.ndarray) -> np.ndarray:
-    """(y - mean) / std; a constant y becomes zeros."""
+    """(y - mean) / std; a constant y (to float64's rounding, relative to its size) becomes zeros."""
     y = np.asarray(y, np.float64)
     if len(y) == 0:
         return y
     std = np.std(y)
-    return (y - np.mean(y)) / (std if std > 1e-12 else 1.0)
+    return (y - np.mean(y)) / (std if std > 1e-12 * np.max(np.abs(y)) else 1.0)  # (scores of 1e-14 too)
 
 
 def copula_transform(y: np.ndarray) -> np.ndarray:

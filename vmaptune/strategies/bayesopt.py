@@ -433,9 +433,10 @@ class BayesOpt(Strategy):
 
     def tell(self, state: BayesOptState, hp: Mapping[str, jax.Array], scores) -> BayesOptState:
         n = state.space.check_population(hp)
-        scores = check_scores("BayesOpt", scores, n)
+        check_scores("BayesOpt", scores, n)
         with jax.enable_x64(True):
             Z = np.asarray(_encode(state.encoding, hp), np.float64)
+        # (as given, not through float32: 1e8 - (x - 0.3)**2 kept its order, 1e39 stayed finite)
         scores = np.asarray(scores, np.float64)
         if state.region_asked:
             state = self._update_region(state, scores)
