@@ -445,8 +445,8 @@ def test_a_run_where_every_member_failed_exits_1_saying_it_once_with_one_line_wa
     out, err = capsys.readouterr()
     assert (out + err).count("members failed") == 1 and "all 2 members failed" in out
     assert err.splitlines()[-1] == "vmaptune run: the run finished, but no member succeeded (exit code 1)."
-    assert re.search(r"^vmaptune run: warning: --resume, but --out '.*/o' holds no run yet: starting a new run there\. "
-                     r"\(A mistyped --out would start", err, re.M), err  # (in the flags' words, not vt.tune's)
+    assert re.search(r"^vmaptune run: warning: resume=True \(--resume\), but run_dir='.*/o' \(--out\) holds no run "
+                     r"yet: starting a new run there", err, re.M), err  # (the flags named too)
     assert "UserWarning" not in err and ".py:" not in err
 
 

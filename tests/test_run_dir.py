@@ -608,7 +608,8 @@ def test_a_failing_callback_or_disk_says_what_is_saved_and_the_run_resumes(data,
 
 
 def test_a_resume_with_nothing_to_resume_says_so(data, tmp_path):
-    with pytest.warns(UserWarning, match=r"resume=True, but run_dir='.*typo' holds no run yet: starting a new run"):
+    said = r"resume=True \(--resume\), but run_dir='.*typo' \(--out\) holds no run yet: starting a new run"
+    with pytest.warns(UserWarning, match=said):
         vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), run_dir=str(tmp_path / "typo"), resume=True,
                 **{**SMALL, "epochs": 1})
 

@@ -9,7 +9,6 @@ import difflib
 import inspect
 import json
 import os
-import re
 import shlex
 import sys
 import time
@@ -154,20 +153,10 @@ FAILED = 1  # an error while it ran (a full disk, an error inside JAX or your mo
 NO_MEMBER_SUCCEEDED = 1  # the run finished, but every member diverged or failed
 
 
-#: vt.tune's warnings that name its arguments, in the flags' words: (pattern, replacement)
-FLAG_WORDS = ((re.compile(r"^resume=True, but run_dir=(.*) holds no run yet"),
-               r"--resume, but --out \1 holds no run yet"),
-              (re.compile(r"A mistyped run_dir "), "A mistyped --out "))
-
-
 def _one_line_warnings(command: str):
     """warnings.showwarning for the command line: `vmaptune run: warning: <message>`, without the
-    file, line and source Python shows (they point into vmaptune, not at anything the user wrote),
-    and in the flags' words where vt.tune's message names its arguments (`FLAG_WORDS`)."""
+    file, line and source Python shows (they point into vmaptune, not at anything the user wrote)."""
     def show(message, category, filename, lineno, file=None, line=None):
-        message = str(message)
-        for pattern, replacement in FLAG_WORDS:
-            message = pattern.sub(replacement, message)
         print(f"vmaptune {command}: warning: {message}", file=file or sys.stderr)
 
     return show

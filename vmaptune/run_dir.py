@@ -231,5 +231,5 @@ def remove_leftovers(path: str) -> int:
 
 
 def _warn_starting(path: str) -> None:
-    warn(f"resume=True, but run_dir={path!r} holds no run yet: starting a new run there. (A mistyped "
-         f"run_dir would start from scratch: check the path if you meant to continue a run.)", UserWarning)
+    warn(f"resume=True (--resume), but run_dir={path!r} (--out) holds no run yet: starting a new run there. (A "
+         f"mistyped path would start from scratch: check it if you meant to continue a run.)", UserWarning)
