@@ -299,6 +299,21 @@ def test_validation_fraction_needs_cv_and_a_held_out_monitor(digits):
                 **{**KW, "batch_size": 1000})
 
 
+def test_a_batch_is_checked_against_the_rows_a_fold_trains_on_not_the_training_split():
+    """Under cv a fold trains on part of training + validation: iris's 90 + 30 rows in 5 folds
+    train on 96 each, so a batch of 96 fits (though the training split has 90) and 97 does not."""
+    iris = vt.load_dataset("iris")
+    result = vt.tune(MODEL, SPACE, iris, vt.RandomSearch(population=2), cv=5, **{**KW, "epochs": 1, "batch_size": 96})
+    assert (result.members["epochs_trained"] == 1).all()
+    with pytest.raises(ValueError, match=r"batch_size=97 is larger than the 96 rows the smallest of the cv=5 folds "
+                                         r"trains on; use batch_size <= 96"):
+        vt.tune(MODEL, SPACE, iris, vt.RandomSearch(population=2), cv=5, **{**KW, "batch_size": 97})
+    searched = SPACE.replace(batch_size=vt.Choice([16, 97]))
+    with pytest.raises(ValueError, match=r"allows 97, more than the 96 rows the smallest of the cv=5 folds trains on; "
+                                         r"keep batch sizes <= 96"):
+        vt.tune(MODEL, searched, iris, vt.RandomSearch(population=2), cv=5, **KW)
+
+
 def test_classification_metrics_equal_scikit_learns():
     """balanced_accuracy, f1_macro, roc_auc and roc_auc_ovr (jnp, inside the program) on random
     logits, ties and missing classes included, against sklearn.metrics."""

@@ -871,3 +871,16 @@ def test_set_params_takes_hyperparameters_and_fields_beside_them_in_either_order
     pipeline = make_pipeline(StandardScaler(), vt.NetworkClassifier(vt.Linen(CNN)))
     pipeline.set_params(networkclassifier__features=4, networkclassifier__hyperparameters={"dropout": 0.1})
     assert pipeline[-1].hyperparameters == {"dropout": 0.1, "features": 4}
+
+
+def test_a_class_the_estimators_validation_fraction_misses_is_said_in_the_estimators_terms(iris):
+    """fit takes no split given apart: the fix is the estimator's validation_fraction (or more rows)."""
+    X, y = iris
+    few = np.r_[np.flatnonzero(y == 0)[:5], np.flatnonzero(y == 1)[:5]]  # 10 rows, 5 per class: 0.1 holds out one
+    with pytest.warns(UserWarning, match=r"MLPClassifier\(validation_fraction=0.1\) holds out no row of class\(es\) "
+                                         r"\[\d\]: early stopping's scores cannot see them. Raise validation_fraction"):
+        vt.MLPClassifier(epochs=2, batch_size=4, early_stopping=True).fit(X[few], y[few])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vt.MLPClassifier(epochs=2, batch_size=4, early_stopping=True).fit(X[few], y[few])
+    assert not any("from_arrays" in str(w.message) or "val_fraction" in str(w.message) for w in caught)

@@ -140,7 +140,7 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
                   loss: Any = None, optimizer: Any = None, shared_order: bool = True,
                   early_stopping: EarlyStopping | None = None, devices: int | None = None,
                   member_block: int | None = None, group: Group = None, evaluate_every: int = 1,
-                  even_batches: bool = False) -> Program:
+                  even_batches: bool = False, train_rows: tuple[int, str] | None = None) -> Program:
     """The program that trains `model` over `space` on `data`, after checking every input.
 
     batch_size: rows per step when the space does not name batch_size (a space's batch_size gives
@@ -152,19 +152,19 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     for (None: a template standing for all members). even_batches: batches of one size near
     batch_size that leave out fewer rows than a batch, as the scikit-learn estimators train
     (Program.rows_per_step); a batch may then exceed the rows (one step of all of them).
+    train_rows: (the fewest rows a member trains on, what they are) where that is not data's
+    training split (cv's folds train on part of training + validation): batches must fit them.
     """
     if not isinstance(space, Space):
         raise TypeError(f"space must be a vt.Space, got {type(space).__name__}.")
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be a vt.Dataset (vt.load_dataset or vt.Dataset.from_arrays), "
-                        f"got {type(data).__name__}.")
+    check_dataset(data)
     if not isinstance(model, Model):
         raise TypeError(f"model must be a vt.MLP(), vt.Linen(YourModule) or vt.Nnx(YourModule), got {model!r}.")
     check_int_at_least("batch_size", batch_size, 1)
     even_batches = check_flag("even_batches", even_batches)
-    if batch_size > data.n_train and not even_batches:
-        raise ValueError(f"batch_size={batch_size} is larger than the {data.n_train} training rows; "
-                         f"use batch_size <= {data.n_train}.")
+    rows, rows_are = (data.n_train, "training rows") if train_rows is None else train_rows
+    if batch_size > rows and not even_batches:
+        raise ValueError(f"batch_size={batch_size} is larger than the {rows} {rows_are}; use batch_size <= {rows}.")
     # (a regression Metric of yours is called in the targets' own units: metrics.in_target_units)
     metric = get_metric(metric if metric is not None else model.metric, data.task)
     warn_if_unpaired(metric, data.n_outputs)
@@ -224,7 +224,7 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
              f"search optimizer=vt.Choice([...]) with one of those.", UserWarning)
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
-    smallest, largest = batch_sizes(space, batch_size, None if even_batches else data.n_train)
+    smallest, largest = batch_sizes(space, batch_size, None if even_batches else (rows, rows_are))
     read_at_start = check_outputs(built, loss, space, data, metric, read_elsewhere=read_elsewhere)
     check_token_ids(built, space, data)
     compile_cache.release_if_near_map_limit()  # the checks passed: this call will compile
@@ -792,15 +792,22 @@ def check_bucketing(bucketing: Any) -> bool | str:
 
 
 # -- checks ---------------------------------------------------------------------------------------------
-def batch_sizes(space: Space, batch_size: int, n_train: int | None) -> tuple[int, int]:
+def check_dataset(data: Any) -> None:
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a vt.Dataset (vt.load_dataset or vt.Dataset.from_arrays), "
+                        f"got {type(data).__name__}.")
+
+
+def batch_sizes(space: Space, batch_size: int, rows: tuple[int, str] | None) -> tuple[int, int]:
     """(smallest, largest) member batch size: from the space if it names batch_size (at most
-    n_train, unless None: even batches clip to the rows)."""
+    rows = (the fewest rows a member trains on, what they are), unless None: even batches clip
+    to the rows)."""
     if "batch_size" not in space:
         return int(batch_size), int(batch_size)
     low, high = int_bounds(space, "batch_size", 1)
-    if n_train is not None and high > n_train:
-        raise ValueError(f"batch_size={space['batch_size']!r} allows {high}, more than the {n_train} training "
-                         f"rows; keep batch sizes <= {n_train}.")
+    if rows is not None and high > rows[0]:
+        raise ValueError(f"batch_size={space['batch_size']!r} allows {high}, more than the {rows[0]} {rows[1]}; "
+                         f"keep batch sizes <= {rows[0]}.")
     return low, high
 
 

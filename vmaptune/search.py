@@ -24,7 +24,7 @@ from vmaptune.initialise import initialise_together
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
 from vmaptune.memory import parse_bytes
-from vmaptune.program import Programs, build_program, check_bucketing, one_member, updates_state
+from vmaptune.program import Programs, build_program, check_bucketing, check_dataset, one_member, updates_state
 from vmaptune.refit import refit_and_test
 from vmaptune.cv_splits import Splits
 from vmaptune.replicas import Replicas, cv_arrays
@@ -157,30 +157,29 @@ class Search:
     def __init__(self, model: Model, space: Space, data: Dataset, strategy: Strategy, settings: Settings, *,
                  metric: Any = None, optimizer: Any = None):
         check_strategy(strategy)
+        check_dataset(data)
+        stop_fraction = None if settings.early_stopping is None else settings.early_stopping.validation_fraction
+        self.arrays = engine.data_arrays(data) if settings.cv is None else \
+            cv_arrays(data, settings.cv, settings.seed, stop_fraction, settings.splits)[0]
+        # under cv a member trains on its fold's rows (of training + validation), not the training split
+        held = "" if stop_fraction is None else f" (after early stopping's validation_fraction={stop_fraction})"
+        train_rows = None if settings.cv is None else \
+            (self.arrays.fewest_rows, f"rows the smallest of the cv={settings.cv} folds trains on{held}")
         self.program = build_program(model, space, data, batch_size=settings.batch_size, metric=metric,
                                      optimizer=optimizer, shared_order=settings.shared_order,
                                      early_stopping=settings.early_stopping, devices=settings.devices,
                                      member_block=settings.member_block, evaluate_every=settings.evaluate_every,
-                                     even_batches=settings.even_batches)
+                                     even_batches=settings.even_batches, train_rows=train_rows)
         strategy.check_epochs(settings.epochs)
         if settings.evaluate_every > 1 and strategy.acts_during_training:
             raise ValueError(f"evaluate_every={settings.evaluate_every} with {strategy.name}, which decides on "
                              f"validation scores during training: use evaluate_every=1 with this strategy.")
         self.model, self.space, self.data, self.strategy, self.settings = model, space, data, strategy, settings
-        stop_fraction = None if settings.early_stopping is None else settings.early_stopping.validation_fraction
-        self.arrays = engine.data_arrays(data) if settings.cv is None else \
-            cv_arrays(data, settings.cv, settings.seed, stop_fraction, settings.splits)[0]
         _check_scorable(self.program.metric.name, self.arrays, settings.cv,
                         np.asarray(data.y_test) if settings.refit else None)
         if settings.even_batches and self.arrays.fold_rows is not None and updates_state(self.program.model, space):
             # (BatchNorm: no member's batch padded beside the larger folds')
             self.program = self.program.replace(even_over=self.arrays.fewest_rows)
-        # a fold trains on fewer rows than the training split build_program checked the batch against
-        largest, fold_rows = self.program.batch_size, self.arrays.fewest_rows
-        if settings.cv is not None and largest > fold_rows and not settings.even_batches:
-            held = "" if stop_fraction is None else f" (after early stopping's validation_fraction={stop_fraction})"
-            raise ValueError(f"batch_size={largest} is larger than the {fold_rows} rows the smallest of the "
-                             f"cv={settings.cv} folds trains on{held}; use batch_size <= {fold_rows}.")
         # a member's step count is an int32 on the device (its schedule, its budget); a refit steps
         # over train + validation
         rows = data.n_train + int(data.X_val.shape[0])
