@@ -95,6 +95,32 @@ def test_a_regression_model_predicts_in_the_targets_units():
         model.predict(X_test[:5])  # (raw rows: no warning)
 
 
+def test_a_metric_of_yours_named_as_a_built_in_scores_evaluate_not_the_built_in(tmp_path):
+    """A vt.Metric("mae") of yours, in the targets' units, is what evaluate scores by default, as
+    test_score did; a saved model, which keeps no function, asks for it rather than scoring the
+    built-in mae of that name (standardised units)."""
+    import jax.numpy as jnp
+
+    X, y = load_diabetes(return_X_y=True)
+    data = vt.Dataset.from_arrays(X, y, "regression")
+    mae = vt.Metric("mae", "regression", lambda out, t: jnp.mean(jnp.abs(out[:, 0] - t)), greater_is_better=False)
+    result = vt.tune(vt.MLP(hidden=1, units=16), vt.Space(learning_rate=vt.Fixed(0.02)), data,
+                     vt.RandomSearch(population=1), metric=mae, epochs=3, batch_size=32, refit=1, progress=False)
+    model = result.best_model()
+    X_test, y_test = data.raw("test")
+    by_hand = -np.mean(np.abs(model.predict(X_test) - y_test))
+    assert by_hand < -10  # (diabetes' targets are in the hundreds: the built-in mae, standardised, is near -1)
+    assert model.evaluate(X_test, y_test) == pytest.approx(result.test_score, rel=1e-5)
+    assert model.evaluate(X_test, y_test) == pytest.approx(by_hand, rel=1e-4)
+    model.save(tmp_path / "model")
+    loaded = vt.TrainedModel.load(tmp_path / "model")
+    with pytest.raises(ValueError, match=r"searched with your metric 'mae', which a saved or loaded model does not "
+                                         r"keep.*metric=your_metric"):
+        loaded.evaluate(X_test, y_test)
+    assert loaded.evaluate(X_test, y_test, metric=mae) == pytest.approx(by_hand, rel=1e-4)
+    assert loaded.evaluate(X_test, y_test, metric="mae") == pytest.approx(by_hand / data.y_std, rel=1e-4)
+
+
 @pytest.mark.parametrize("features, warned", [(1, False), (3, False), (4, True)])
 def test_far_rows_warn_only_where_rows_hold_several_values(features, warned):
     """One feature asked far outside its training range (extrapolating, plotting a wide grid) is not

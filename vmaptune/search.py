@@ -24,6 +24,7 @@ from vmaptune.initialise import initialise_together
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
 from vmaptune.memory import parse_bytes
+from vmaptune.metrics import METRICS
 from vmaptune.program import Programs, build_program, check_bucketing, check_dataset, one_member, updates_state
 from vmaptune.refit import refit_and_test
 from vmaptune.cv_splits import Splits
@@ -412,7 +413,8 @@ class Search:
             results.models[int(row)] = TrainedModel.from_dataset(
                 fit.network, fit.params, fit.model_state, hp_row, shown,
                 self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row), metric=self.program.metric.name,
-                **schedule)
+                **schedule, **({} if METRICS.get(self.program.metric.name) is self.program.metric else
+                               {"metric_is_yours": True}))  # (a metric of yours may bear a built-in's name)
             results.models[int(row)]._search_metric = self.program.metric  # (in memory: TrainedModel.evaluate)
         results.members["test_score"] = test
 

@@ -306,8 +306,9 @@ class TrainedModel:
 
         if metric is None and self.info.get("metric") is not None:  # the search's, as test_score scored
             metric = self.info["metric"]
-            if metric not in METRICS:
-                # a metric of yours: the search's process keeps it (the program's own, scaled as test_score was)
+            if metric not in METRICS or self.info.get("metric_is_yours"):
+                # a metric of yours (whatever its name): the search's process keeps it (the program's own,
+                # scaled as test_score was)
                 metric = getattr(self, "_search_metric", None)
                 if metric is None:
                     raise ValueError(f"this model was searched with your metric {self.info['metric']!r}, which a "
