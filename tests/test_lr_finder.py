@@ -2,6 +2,7 @@
 
 import os
 
+import flax.linen as nn
 import numpy as np
 import pytest
 
@@ -304,3 +305,25 @@ def test_a_flax_module_not_wrapped_is_told_how_to_wrap_it(digits):
     with pytest.raises(ValueError, match=r"lr_range_test takes built-in optimizer names .* not an optax factory "
                                          r"of yours: test the nearest built-in kind \(e.g. 'adamw' for optax.adamw\)"):
         lr_range_test(vt.MLP(), digits, optimizer=lambda hp: None)
+
+
+class _BatchNormed(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.relu(nn.BatchNorm(use_running_average=not train)(nn.Dense(16)(x)))
+        return nn.Dense(10)(x)
+
+
+def test_a_batchnorm_models_smaller_batch_curves_as_it_would_alone(digits):
+    """A batch of 16 beside one of 128 steps on the larger's first 16 rows; BatchNorm's statistics
+    would take the other 112 in, so each batch size runs in a program of its own: its curve is the
+    one it has tested alone."""
+    kw = dict(steps=20, seeds=2, optimizer=["sgd", "adam"])
+    mixed = lr_range_test(vt.Linen(_BatchNormed), digits, batch_size=[16, 128], **kw)
+    for size in (16, 128):
+        alone = lr_range_test(vt.Linen(_BatchNormed), digits, batch_size=size, **kw)
+        for got, want in ((mixed.losses, alone.losses), (mixed.smoothed, alone.smoothed),
+                          (mixed.stopped_at, alone.stopped_at)):
+            np.testing.assert_allclose(got[mixed.batch_size == size], want, rtol=1e-6)
+        assert [(s.optimizer, s.suggested) for s in mixed.suggestions if s.batch_size == size] == \
+            [(s.optimizer, s.suggested) for s in alone.suggestions]

@@ -34,6 +34,7 @@ from vmaptune import engine, streams
 from vmaptune.data import Dataset
 from vmaptune.models.base import Model
 from vmaptune.optim import OPTIMIZERS
+from vmaptune.program import updates_state
 from vmaptune.space import Choice, Fixed, LogUniform, Space
 
 __all__ = ["lr_range_test", "LRRangeTestResult", "LRSuggestion", "ema_smooth"]
@@ -498,14 +499,25 @@ def lr_range_test(
     group = model.groups(full, data.spec, hp)[0][0]  # fixed values: one group (one structure)
     program = engine.build_program(model, full, data, batch_size=max(sizes), group=group)  # vt.tune's checks
     lrs = learning_rate_ramp(float(min_lr), float(max_lr), steps)
-    member_ids = jnp.asarray([s for _, _, s in labels], jnp.int32)  # same seed -> same initial weights
-    losses, smoothed, stopped_at = jax.device_get(_run_range_test(
-        program, hp, member_ids, data.X_train, data.y_train, jnp.asarray(lrs), streams.stream(seed, "members"),
-        streams.stream(seed, "order"), jnp.float32(stop_factor), jnp.float32(beta), getattr(data, "w_train", None),
-        steps=int(steps)))
-    losses, smoothed = np.asarray(losses).T, np.asarray(smoothed).T
+    member_ids = np.asarray([s for _, _, s in labels], np.int32)  # same seed -> same initial weights
     member_opt = np.asarray([o for o, _, _ in labels], dtype=object)
     member_bs = np.asarray([b for _, b, _ in labels])
+    # A smaller batch steps on the first rows of the largest's, the rest weighing 0 in its loss; but
+    # a model whose state each batch updates (BatchNorm's statistics) would take those rows into it:
+    # each batch size then runs in a program of its own, as it would alone.
+    parts = [(program, np.arange(len(labels)))]
+    if len(sizes) > 1 and updates_state(program.model, full):
+        parts = [(program.replace(batch_size=b, min_batch_size=b, variable_batch=False), np.flatnonzero(member_bs == b))
+                 for b in sizes]
+    losses, smoothed = np.empty((len(labels), int(steps)), np.float32), np.empty((len(labels), int(steps)), np.float32)
+    stopped_at = np.empty(len(labels), np.int32)
+    for part, members in parts:
+        part_losses, part_smoothed, part_stopped = jax.device_get(_run_range_test(
+            part, {k: v[members] for k, v in hp.items()}, jnp.asarray(member_ids[members]), data.X_train, data.y_train,
+            jnp.asarray(lrs), streams.stream(seed, "members"), streams.stream(seed, "order"), jnp.float32(stop_factor),
+            jnp.float32(beta), getattr(data, "w_train", None), steps=int(steps)))
+        losses[members], smoothed[members], stopped_at[members] = \
+            np.asarray(part_losses).T, np.asarray(part_smoothed).T, part_stopped
     suggestions = tuple(
         suggest(lrs, smoothed[(member_opt == o) & (member_bs == b)], optimizer=o, batch_size=b,
                 train_rows=data.n_train)
