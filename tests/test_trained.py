@@ -236,6 +236,12 @@ def test_the_raw_split_scores_as_the_refit_and_the_scaled_one_is_refused(refit_r
     with pytest.raises(ValueError, match=r"split='valid': use one of \['train', 'val', 'test'\]"):
         data.raw("valid")
     np.testing.assert_array_equal(data.raw("validation")[0], data.raw("val")[0])  # (the prose's name for it)
+    # an AUC of rows of one class is undefined: it was NaN, without a word (scikit-learn refuses it too)
+    ones = y_raw == y_raw[0]
+    with pytest.raises(ValueError, match=rf"metric='roc_auc_ovr' is undefined on rows of one class \(y holds only "
+                                         rf"\[{y_raw[0]}\]\): give rows of more than one class"):
+        model.evaluate(X_raw[ones], y_raw[ones], metric="roc_auc_ovr")
+    assert 0.5 < model.evaluate(X_raw, y_raw, metric="roc_auc_ovr") <= 1.0
 
 
 def test_rows_with_nan_are_refused_and_no_rows_give_no_outputs(refit_result, digits_split):

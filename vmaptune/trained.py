@@ -314,7 +314,8 @@ class TrainedModel:
                     raise ValueError(f"this model was searched with your metric {self.info['metric']!r}, which a "
                                      f"saved or loaded model does not keep (a function): pass it, "
                                      f"model.evaluate(X, y, metric=your_metric).")
-        chosen = in_target_units(get_metric(metric, self.task), self.y_mean, self.y_std)
+        named = get_metric(metric, self.task)
+        chosen = in_target_units(named, self.y_mean, self.y_std)
         outputs, y = self._scored(X, y, "evaluate")
         if self.task == "classification":
             ids = np.searchsorted(self.classes, y)
@@ -323,6 +324,10 @@ class TrainedModel:
                 raise ValueError(f"y holds labels the model was not trained on: {np.unique(y[~known])[:5].tolist()}; "
                                  f"its classes are {self.classes.tolist()}.")
             targets = ids.astype(np.int32)
+            if named.name in ("roc_auc", "roc_auc_ovr") and METRICS.get(named.name) is named and len(np.unique(y)) < 2:
+                raise ValueError(f"metric={named.name!r} is undefined on rows of one class (y holds only "
+                                 f"{np.unique(y).tolist()}): give rows of more than one class, or use "
+                                 f"metric='neg_log_loss' / 'accuracy'.")
         else:
             targets = ((y.astype(np.float64) - np.asarray(self.y_mean)) / np.asarray(self.y_std)).astype(np.float32)
         return float(chosen.score(jnp.asarray(outputs), jnp.asarray(targets)))
