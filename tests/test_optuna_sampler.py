@@ -63,6 +63,15 @@ def test_proposals_are_inside_the_space_and_scores_reach_the_study():
     assert not strategy.done(state)
 
 
+def test_scores_reach_the_study_as_given_not_through_float32():
+    strategy = OptunaSampler(optuna.samplers.RandomSampler(seed=0), population=3, rounds=1)
+    state = strategy.init(MIXED, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))
+    scores = np.array([0.1, 1e39, 1e8 - 1e-3])  # (float32 read 0.10000000149, inf, and 1e8)
+    state = strategy.tell(state, hp, scores)
+    assert [t.value for t in state.study.trials] == scores.tolist()
+
+
 def test_points_optuna_did_not_propose_are_added_as_finished_trials():
     strategy = OptunaSampler(tpe, population=4, rounds=3)
     state = strategy.init(MIXED, jax.random.key(0))

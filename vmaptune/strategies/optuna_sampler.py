@@ -238,7 +238,8 @@ class OptunaSampler(Strategy):
     def tell(self, state: OptunaSamplerState, hp: Mapping[str, jax.Array], scores) -> OptunaSamplerState:
         optuna = _import_optuna()
         n = state.space.check_population(hp)
-        scores = np.asarray(check_scores("OptunaSampler", scores, n), np.float64)
+        check_scores("OptunaSampler", scores, n)
+        scores = np.asarray(scores, np.float64)  # (as given, not through float32: the study stores them)
         hp_np = {k: np.asarray(v) for k, v in hp.items()}
         asked = state.pending_hp is not None and len(state.pending) == n and all(
             np.array_equal(hp_np[k], state.pending_hp[k]) for k in state.space.names
