@@ -241,6 +241,32 @@ def test_a_choice_of_numpy_numbers_goes_to_a_database_as_python_numbers(tmp_path
         assert all(type(t.params["n_units"]) is int for t in study.trials)
 
 
+def test_an_export_stopped_half_way_leaves_no_study_behind(hyperband, tmp_path, monkeypatch):
+    """A Ctrl-C (or an error) while the trials are written: the study this export made is deleted,
+    not left empty for the dashboard and for the next export to be refused by."""
+    from vmaptune import optuna_study
+
+    result, _ = hyperband
+    storage = f"sqlite:///{tmp_path / 'runs.db'}"
+    writes = optuna_study._trials
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(optuna_study, "_trials", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        result.to_optuna(storage, "mine")
+    assert optuna.get_all_study_names(storage) == []
+    monkeypatch.setattr(optuna_study, "_trials", writes)
+    assert len(result.to_optuna(storage, "mine").trials) == len(result.members)
+    # a study of that name that was there before (made empty beforehand) is the user's: it stays
+    optuna.create_study(storage=storage, study_name="theirs", direction="maximize")
+    monkeypatch.setattr(optuna_study, "_trials", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        result.to_optuna(storage, "theirs", append=True)
+    assert sorted(optuna.get_all_study_names(storage)) == ["mine", "theirs"]
+
+
 def test_with_evaluate_every_the_curve_is_the_validated_epochs_only():
     """evaluate_every=2 over 5 epochs validates at epochs 2, 4 and 5: epochs 1 and 3 were exported
     too, copies of the score before (the curve carries it on)."""

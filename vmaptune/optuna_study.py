@@ -202,6 +202,7 @@ def _export(optuna, results: Results, given, storage, study_name, overwrite: boo
             optuna.delete_study(study_name=name, storage=storage)
         except KeyError:  # (none of that name yet)
             pass
+    existed = storage is None or name in optuna.get_all_study_names(storage)
     try:
         study = optuna.create_study(storage=storage, study_name=name, load_if_exists=append,
                                     direction="maximize" if sign > 0 else "minimize")
@@ -217,12 +218,18 @@ def _export(optuna, results: Results, given, storage, study_name, overwrite: boo
     _check_direction(study, metric, sign, where, _fixes)
     if held:
         _append(optuna, study, held, results, sign, started, where, _fixes)
-    else:
+        _set_run_attributes(study, results)
+        return study
+    try:
         with warnings.catch_warnings():  # (set_metric_names is marked experimental: not the user's concern)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([metric])
         study.add_trials(_trials(optuna, results, sign, started))
-    _set_run_attributes(study, results)
+        _set_run_attributes(study, results)
+    except BaseException:  # (an error or a Ctrl-C: a study this export made is not left behind, empty or half)
+        if not existed:
+            optuna.delete_study(study_name=name, storage=storage)
+        raise
     return study
 
 
