@@ -68,6 +68,17 @@ def test_numpy_integers_are_taken_wherever_python_ones_are(digits):
     assert as_numpy.settings["cv"] == 2 and type(as_numpy.settings["cv"]) is int
 
 
+def test_best_params_are_the_options_as_given(digits):
+    """A Choice of 0.5, 1 and 2.5 holds a float column; best_params gives the option 1, not 1.0."""
+    space = vt.Space(learning_rate=vt.Fixed(0.05), init_scale=vt.Choice([0.5, 1, 2.5]))
+    result = vt.tune(vt.MLP(hidden=1, units=8), space, digits, vt.GridSearch(population=3), **SMALL)
+    for option in (0.5, 1, 2.5):
+        made_best = result.members["init_scale"].to_numpy() == option
+        result.members["score"] = np.where(made_best, 1.0, 0.0)
+        assert result.best_params == {"learning_rate": 0.05, "init_scale": option}
+        assert type(result.best_params["init_scale"]) is type(option)
+
+
 def test_diverged_members_rank_last_and_are_reported(digits):
     space = vt.Space(learning_rate=vt.Choice([1e-2, 1e7]))
     result = vt.tune(vt.MLP(hidden=1, units=8), space, digits, vt.RandomSearch(population=8), **SMALL)

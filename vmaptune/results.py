@@ -102,8 +102,10 @@ class Results:
         i = self.best_index
         row, hp = self.members.iloc[i], {name: self.hp[name][i:i + 1] for name in self.space.names}
         active = self.space.active(hp)
-        # (a conditional int's column is float, NaN where inactive: its value from the encoded hp)
-        return {name: _plain(row[name]) if name not in active else self.space[name].decode(hp[name][0])
+        # (a conditional int's column is float, NaN where inactive, and a Choice of 0.5, 1 and 2.5's
+        # column reads 1 as 1.0: their values from the encoded hp)
+        decoded = set(active) | {name for name in self.space.names if self.space[name].kind == "categorical"}
+        return {name: _plain(row[name]) if name not in decoded else self.space[name].decode(hp[name][0])
                 for name in self.space.names if active.get(name, (True,))[0]}
 
     @property
