@@ -4,6 +4,7 @@ and the Optuna export see the name only where it is used."""
 
 import os
 import pickle
+import sys
 import warnings
 
 import flax.linen as nn
@@ -425,6 +426,27 @@ def test_an_unused_activation_comes_out_as_the_one_it_trained_with():
     np.testing.assert_allclose(module.apply(variables, model.scale(X)), model.outputs(X), atol=1e-5)
 
 
+@pytest.mark.parametrize("name, options", [("activation", ["tanh", "elu"]), ("init", ["lecun_normal", "he_uniform"])])
+def test_an_unused_categorical_whose_options_lack_the_mlps_own_trains_with_the_mlps_own(name, options):
+    """activation=Choice(["tanh", "elu"]) only at depth 2: a one-layer member trained with tanh (the
+    first option) while its row, best_params and a rerun of them said relu, vt.MLP's own."""
+    data = vt.load_dataset("iris")
+    fixed = dict(learning_rate=vt.Fixed(0.05))
+    space = vt.Space(n_hidden=vt.IntUniform(1, 2), **{name: vt.Choice(options)}, **fixed).only_when(name, n_hidden=2)
+    grid = vt.GridSearch(values={"n_hidden": [1], name: [options[0]]}, population=1)
+    result = vt.tune(vt.MLP(units=8), space, data, grid, epochs=3, refit=1, seed=0, progress=False)
+    without = vt.tune(vt.MLP(units=8), vt.Space(n_hidden=vt.Fixed(1), **fixed), data, vt.RandomSearch(population=1),
+                      epochs=3, seed=0, progress=False)
+    np.testing.assert_allclose(result.curves["train_loss"][0], without.curves["train_loss"][0], rtol=1e-6)
+    assert name not in result.best_params
+    if name == "activation":
+        module, variables = result.best_model().flax_module()
+        X = data.raw("test")[0][:5]
+        assert module.activation == "relu"
+        np.testing.assert_allclose(module.apply(variables, result.best_model().scale(X)),
+                                   result.best_model().outputs(X), atol=1e-5)
+
+
 def test_an_unused_width_is_the_same_in_width_groups_and_your_modules_structural_field_takes_its_default():
     """bucketing=True clipped an unused n_units into its width group's range (4 wide, 8 without);
     a module's structural field took the distribution's first value, not its default."""
@@ -449,12 +471,22 @@ def test_an_unused_width_is_the_same_in_width_groups_and_your_modules_structural
     assert keys == [{"kind": "a", "width": 64}, {"kind": "b", "width": 8}]
 
 
-def test_a_scikit_learn_search_says_when_the_estimators_value_is_not_an_option():
+def test_a_scikit_learn_search_trains_the_estimators_own_init_where_the_options_lack_it(monkeypatch):
+    """MLPClassifier's init is xavier_uniform; a search of init=Choice(["he_normal", "lecun_normal"])
+    only at depth 2 trained its one-layer candidates with he_normal (only a warning said so), while
+    best_estimator_, refit without init, trains xavier_uniform. The search's vt.MLP now takes it as
+    its own, which a member whose init is not its setting trains with (the test above)."""
     from sklearn.datasets import load_iris
 
+    tune_module = sys.modules["vmaptune.tune"]  # (the search imports tune from it when it fits)
+    models, tune = [], tune_module.tune
+    monkeypatch.setattr(tune_module, "tune", lambda model, *args, **kwargs: models.append(model) or tune(
+        model, *args, **kwargs))
     X, y = load_iris(return_X_y=True)
     space = vt.Space(n_hidden=vt.Choice([1, 2]), init=vt.Choice(["he_normal", "lecun_normal"])).only_when(
         "init", n_hidden=2)
-    with pytest.warns(UserWarning, match=r"MLPClassifier\(init='xavier_uniform'\) is not among the searched values "
-                                         r"\['he_normal', 'lecun_normal'\].*Add 'xavier_uniform' to the options"):
-        vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=50), space, cv=2, n_iter=2).fit(X, y)
+    est = vt.MLPClassifier(epochs=1, batch_size=50, n_units=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vt.PopulationSearchCV(est, space, cv=2, n_iter=2).fit(X, y)
+    assert est.init == "xavier_uniform" and [m.init for m in models] == ["xavier_uniform"]

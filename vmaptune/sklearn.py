@@ -782,11 +782,16 @@ class PopulationSearchCV(BaseEstimator):
         own = est._hyperparameters()
         fixed = {k: v for k, v in own.items() if k not in searched}
         space = to_space(searched, fixed)
+        model = est._model()
         if space.conditions:  # (where a name is not a candidate's setting it trains with the estimator's own value,
             # as best_estimator_, refit without it, then does; not the model's default)
             wanted = {k: _plain(v) for k, v in own.items() if k in space.conditions}
             space = space._with_otherwise(wanted)
             dropped = sorted(set(wanted) - set(space._otherwise))
+            own_mlp = {k: wanted[k] for k in dropped if k in ("activation", "init")} if isinstance(model, MLP) else {}
+            # (a name not among the options: vt.MLP's own, which it compiles in beside them)
+            model = dataclasses.replace(model, **own_mlp) if own_mlp else model
+            dropped = [k for k in dropped if k not in own_mlp]
             if dropped:  # (a categorical's index must be one of its options)
                 name = dropped[0]
                 warn(f"{type(est).__name__}({name}={wanted[name]!r}) is not among the searched values "
@@ -826,7 +831,7 @@ class PopulationSearchCV(BaseEstimator):
         once = stopping is None and not strategy.acts_during_training and strategy.tune_rounds(space) == 1
         with warnings.catch_warnings():  # (vt.tune's "returning ..." on Ctrl-C: fit raises it instead, below)
             warnings.filterwarnings("ignore", message="interrupted: returning", category=UserWarning)
-            results = tune(est._model(), space, data, strategy, epochs=epochs,
+            results = tune(model, space, data, strategy, epochs=epochs,
                            batch_size=_batch(est.batch_size), even_batches=True, seed=seed, metric=metric, cv=folds,
                            early_stopping=stopping, progress=bool(self.progress or self.verbose),
                            evaluate_every=epochs if once else 1)

@@ -169,6 +169,12 @@ class MLP(Model):
         if unknown:
             raise ValueError(f"activation options {unknown} are unknown; choose from {sorted(ACTIVATIONS)}.")
         inits = tuple(_canonical_init(i) for i in categorical_options(space, "init", self.init))
+        # a conditional activation / init where it is not the member's setting is the MLP's own, as a
+        # space without the name gives: compiled in after the space's options where it is not one
+        if "activation" in space.conditions and self.activation not in activations:
+            activations = (*activations, self.activation)
+        if "init" in space.conditions and _canonical_init(self.init) not in inits:
+            inits = (*inits, _canonical_init(self.init))
         if "dropout" in space:
             d = space["dropout"]
             low, high = numeric_bounds(d)
