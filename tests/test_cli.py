@@ -371,6 +371,10 @@ def test_a_config_replays_a_pbt_run_s_schedule_from_its_run_directory(tmp_path, 
     assert len(vt.load_results("runs/replay")) == 2
     with pytest.raises(ValueError, match=r'name = "PBTReplay" replays a PBT run\'s schedule: add results = "runs/pbt"'):
         built(tmp_path, head + 'strategy = "PBTReplay"\n' + SPACE)
+    for member in ("4", "-1", "true", "1.5", '"1"'):  # (the run has rows 0 .. 3)
+        with pytest.raises(ValueError, match=r"\[strategy\] member = .*: give a row of the run in 'runs/pbt', an "
+                                             r"integer in 0 .. 3, or leave member out for its best row"):
+            built(tmp_path, head + f'[strategy]\nname = "PBTReplay"\nresults = "runs/pbt"\nmember = {member}\n' + SPACE)
 
 
 def test_a_config_takes_a_scikit_learn_splitter_by_name_for_a_series_carved_in_order(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 scale, schedules that decay where they should, a win over random search, lineage and replay."""
 
 import json
+import re
 
 import jax
 import jax.numpy as jnp
@@ -328,6 +329,13 @@ def test_lineage_and_schedules_are_consistent_and_replay_from_scratch(program, d
                     progress=False)
     assert len(again) == 4 and again.best_score > 0.5
     assert json.loads(schedule.to_json())[0]["epoch"] == 0
+    # a row the table does not have (an IndexError of pandas' before), or one read as another (-1,
+    # True, 1.9 took the last row and row 1), is refused
+    for member in (2, -1, True, 1.9, "1"):
+        with pytest.raises(ValueError, match=rf"PBTReplay.from_results\(member={re.escape(repr(member))}\): give a row "
+                                             rf"of the results, an integer in 0 .. 1, or None for the best row"):
+            PBTReplay.from_results(table, member=member)
+    assert PBTReplay.from_results(table, member=np.int64(1)) == PBTReplay.from_results(table)
 
 
 def test_the_refit_replays_the_schedule_a_member_trained_with(digits, monkeypatch):

@@ -410,7 +410,13 @@ def _pbt_replay(settings: dict):
     if not isinstance(path, str):
         raise ValueError(f"[strategy] results = {path!r}: give a PBT run's directory as text, e.g. "
                          f"results = \"runs/pbt\".")
-    return vt.PBTReplay.from_results(vt.load_results(path), **settings)
+    results = vt.load_results(path)
+    member = settings.get("member")
+    if member is not None and (isinstance(member, bool) or not isinstance(member, int) or
+                               not 0 <= member < len(results)):
+        raise ValueError(f"[strategy] member = {member!r}: give a row of the run in {path!r}, an integer in 0 .. "
+                         f"{len(results) - 1}, or leave member out for its best row.")
+    return vt.PBTReplay.from_results(results, **settings)
 
 
 # Optuna samplers a config cannot build: they need a sampler object or a grid as an argument, or

@@ -515,6 +515,10 @@ class PBTReplay(Strategy):
         if "hp_schedule" not in df.columns:
             raise ValueError("PBTReplay.from_results: these results have no hp_schedule column; they were not "
                              "made by vt.PBT. Use PBTReplay(pbt.schedule(state)) instead.")
+        if member is not None and (isinstance(member, (bool, np.bool_)) or not isinstance(member, numbers.Integral)
+                                   or not 0 <= member < len(df)):
+            raise ValueError(f"PBTReplay.from_results(member={member!r}): give a row of the results, an integer in "
+                             f"0 .. {len(df) - 1}, or None for the best row.")
         row = results.best_index if member is None else int(member)
         return cls(PBTSchedule.from_json(df["hp_schedule"].iloc[row], member=int(df["member"].iloc[row])),
                    population=population)
