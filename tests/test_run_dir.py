@@ -686,6 +686,30 @@ def test_a_population_over_a_small_memory_budget_equals_the_unsplit_run(data, mo
         vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=one // 4, **SMALL)
 
 
+def test_a_memory_budget_holds_on_each_device_where_the_rows_split_over_fewer_devices(data, monkeypatch):
+    """max_memory is per device: 3 members each on devices=3 took micro-populations of 8 rows, which
+    split over the 2 devices that divide them, 4 on each, past the budget."""
+    from vmaptune.distributed import mesh_size
+
+    program = vt.build_program(MODEL, SPACE, data, batch_size=16)
+    arrays = engine.data_arrays(data)
+    one = memory.training_bytes(program, arrays, one_member(SPACE), 1)
+    two = memory.training_bytes(program, arrays, one_member(SPACE), 2)
+    budget = one + 2 * (two - one)  # about three members on a device
+    rows = []
+    init = population.PopulationRun.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        rows.append(self.rows)
+
+    whole = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), **SMALL)
+    monkeypatch.setattr(population.PopulationRun, "__init__", spy)
+    split = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=budget, devices=3, **SMALL)
+    assert rows and all(-(-r // mesh_size(r, 3)) <= 3 for r in rows) and max(rows) > 3  # (over all 3 devices)
+    pd.testing.assert_frame_equal(split.members, whole.members, check_exact=False, rtol=1e-5)
+
+
 def test_on_a_cpu_a_population_beyond_the_machines_memory_is_refused_before_it_compiles(data, monkeypatch):
     """Without max_memory a CPU plans nothing, but a state larger than the machine would be killed
     (or abort the process inside XLA: a width of 10**9 did) once it runs."""

@@ -66,6 +66,11 @@ def test_numpy_integers_are_taken_wherever_python_ones_are(digits):
                        max_memory=np.int64(10**9), **SMALL)
     pd.testing.assert_frame_equal(as_numpy.members, as_python.members)
     assert as_numpy.settings["cv"] == 2 and type(as_numpy.settings["cv"]) is int
+    # and numpy bools wherever Python's (bucketing refused np.True_, telling the user to give True)
+    flags = dict(bucketing=True, shared_order=False, even_batches=True)
+    as_python = vt.tune(*args, **flags, **SMALL)
+    as_numpy = vt.tune(*args, **{k: np.bool_(v) for k, v in flags.items()}, **SMALL)
+    pd.testing.assert_frame_equal(as_numpy.members, as_python.members)
 
 
 def test_best_params_are_the_options_as_given(digits):

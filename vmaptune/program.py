@@ -785,8 +785,10 @@ def _merge(model: Model, groups, cuts: int):
 
 
 def check_bucketing(bucketing: Any) -> bool | str:
-    if bucketing == "auto" or isinstance(bucketing, bool):
+    if isinstance(bucketing, str) and bucketing == "auto":
         return bucketing
+    if isinstance(bucketing, (bool, np.bool_)):  # (a numpy bool as the other flags take it)
+        return bool(bucketing)
     raise ValueError(f"bucketing={bucketing!r}: use 'auto' (the cheaper of one padded program and the model's "
                      f"groups, compiles included), True (groups) or False (one padded program).")
 

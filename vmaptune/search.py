@@ -18,6 +18,7 @@ from vmaptune.checkpoint import code_fingerprint, data_fingerprint, from_host, t
 from vmaptune.arguments import INT32_MAX, check_flag, check_int_at_least, check_seed
 from vmaptune.data import Dataset
 from vmaptune.decisions import TrainingContext
+from vmaptune.distributed import mesh_size
 from vmaptune.early_stopping import Compaction, EarlyStopping
 from vmaptune.history import TABLE_COLUMNS, RoundRecord, round_record
 from vmaptune.initialise import initialise_together
@@ -114,6 +115,18 @@ def _check_scorable(metric: str, arrays: engine.DataArrays, cv: Any, y_test: np.
                    "cv)" if cv is not None else "Give a validation split that holds more than one class")
             raise ValueError(f"metric={metric!r} is undefined on {where}: they are all of one class, so every member "
                              f"would score NaN. {fix}, or use metric='neg_log_loss' / 'accuracy'.")
+
+
+def _rows_within(most: int, fit: int, devices: int) -> int:
+    """The most rows, at most `most`, whose split over the devices they take (distributed.mesh_size:
+    the largest count that divides them, maybe fewer than `devices`) puts at most fit // devices
+    (the budget's members per device) on any one: 8 rows over 3 devices take 2, 4 each, past a
+    budget of 3 each; 6 take 3, 2 each."""
+    per_device = max(fit // devices, 1)
+    size = most
+    while size > 1 and -(-size // mesh_size(size, devices)) > per_device:
+        size -= 1
+    return size
 
 
 @dataclasses.dataclass
@@ -353,7 +366,8 @@ class Search:
                                  f"program, but max_memory fits {fit} of its {len(members)} rows ({splits} per "
                                  f"setting under cv / seeds); raise max_memory or lower the population to "
                                  f"{fit // splits}.")
-            size = min(size, fit)
+            if memory.device_budget(self.settings.max_memory) is not None:  # each device holds fit // devices
+                size = _rows_within(min(size, fit), fit, program.devices)
             for start in range(0, len(members), size):  # micro-populations when the budget is short
                 part = members[start:start + size]
                 run = PopulationRun(program, {k: np.asarray(v)[part] for k, v in hp.items()}, self.arrays,
