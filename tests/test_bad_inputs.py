@@ -364,6 +364,8 @@ CASES = [
      ["IntUniform(low=5, high=2)", "low must be <= high", "Swap them"]),
     ("intuniform-beyond-int32", lambda t: vt.IntUniform(0, 2**40), ValueError,
      ["IntUniform(low=0, high=1099511627776)", "does not fit in int32", "2147483647"]),
+    ("intuniform-range-beyond-int32", lambda t: vt.IntUniform(-1, 2**31 - 1), ValueError,  # (each draw failed in jax)
+     ["IntUniform(low=-1, high=2147483647)", "holds 2147483649 integers, more than int32", "low=0, high=2147483646"]),
     ("fixed-beyond-int32", lambda t: vt.Fixed(2**40), ValueError,
      ["Fixed(1099511627776)", "does not fit in int32", "2147483647"]),
     ("uniform-beyond-float32", lambda t: vt.Uniform(0.0, 1e39), ValueError,
@@ -399,6 +401,8 @@ CASES = [
      ["n_hidden must be an integer distribution", "vt.IntUniform", "Uniform(low=1.0, high=3.0)"]),
     ("space-dropout-range", lambda t: tune(vt.Space(dropout=vt.Uniform(0.0, 1.0))), ValueError,
      ["dropout=Uniform(low=0.0, high=1.0)", "[0, 1)", "vt.Uniform(0.0, 0.5)"]),
+    ("space-dropout-text", lambda t: tune(vt.Space(dropout=vt.Fixed("0.1"))), ValueError,  # (a bare TypeError was)
+     ["dropout=Fixed(value='0.1') must be numeric", "vt.Uniform(0.0, 0.5)"]),
     ("space-momentum-range", lambda t: tune(vt.Space(momentum=vt.Uniform(0.5, 1.5))), ValueError,
      ["momentum=Uniform(low=0.5, high=1.5) allows 1.5", "[0.0, 1.0)", "vt.OneMinusLogUniform"]),
     ("space-activation-unknown", lambda t: tune(vt.Space(activation=vt.Choice(["relu", "swish"]))), ValueError,

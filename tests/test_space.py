@@ -278,6 +278,20 @@ def test_a_choice_of_numpy_bools_is_a_choice_of_bools():
         vt.Choice([True, True, 2])
 
 
+def test_numpy_numbers_in_a_choice_or_fixed_are_the_python_values_they_print_as():
+    """vt.Choice(list(np.arange(...))) and np.float32 values: the space held numpy scalars, so
+    to_config() was no JSON, a saved space loaded unequal, and 0.05 read 0.05000000074505806."""
+    import json
+
+    space = vt.Space(n_units=vt.Choice(list(np.arange(4, 9, 4))), learning_rate=vt.Fixed(np.float32(0.05)),
+                     dropout=vt.Choice(list(np.array([0.1, 0.2], np.float32))), seed=vt.Fixed(np.int64(3)),
+                     scale=vt.Fixed(np.float64(0.1 + 1e-12)))
+    assert space == vt.Space(n_units=vt.Choice([4, 8]), learning_rate=vt.Fixed(0.05), dropout=vt.Choice([0.1, 0.2]),
+                             seed=vt.Fixed(3), scale=vt.Fixed(0.1 + 1e-12))
+    assert [type(o) for o in space["n_units"].options] == [int, int] and space["learning_rate"].value == 0.05
+    assert vt.Space.from_config(json.loads(json.dumps(space.to_config()))) == space
+
+
 def test_max_memory_text_reads_as_written():
     from vmaptune.memory import parse_bytes
 

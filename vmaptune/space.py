@@ -152,6 +152,10 @@ def _set_bounds(dist, check, *, inclusive: bool) -> tuple[str, float, float]:
     if low > high or (low == high and not inclusive):
         fix = "(both inclusive). Swap them." if inclusive else ". Swap them, or use vt.Fixed for one value."
         raise ValueError(f"{owner}: low must be {'<=' if inclusive else '<'} high{' ' if inclusive else ''}{fix}")
+    if inclusive and high - low + 1 > INT32_MAX:  # (a draw counts the integers of the range in int32)
+        raise ValueError(f"{owner}: the range holds {high - low + 1} integers, more than int32, the dtype integer "
+                         f"hyperparameters travel in, counts ({INT32_MAX}); narrow it, e.g. low={max(low, 0)}, "
+                         f"high={min(high, max(low, 0) + INT32_MAX - 1)}.")
     if not inclusive:  # (a continuous range: its values travel as float32)
         if np.float32(low) == np.float32(high):
             raise ValueError(f"{owner}: low and high are the same number in float32, the dtype float "
@@ -331,7 +335,8 @@ class OneMinusLogUniform(_Continuous):
 @checked_arguments("vt.IntUniform(1, 4)", {"log": "For a log scale use vt.IntLogUniform(low, high)."})
 @dataclasses.dataclass(frozen=True)
 class IntUniform(Distribution):
-    """Integers low..high inclusive, each equally likely."""
+    """Integers low..high inclusive, each equally likely (drawn through a float32 position in [0, 1),
+    so a range of more than 2**24 integers reaches only 2**24 of them, spread over it)."""
 
     low: int
     high: int
@@ -389,6 +394,15 @@ class IntLogUniform(Distribution):
         return np.unique(np.round(values).astype(np.int32))
 
 
+def _as_python(value: Any) -> Any:
+    """A numpy scalar as the Python value it stands for (np.bool_ is no numbers.Real, and tables,
+    configs and saved spaces take Python's): a float32 as the decimal it prints as (0.05, not the
+    0.05000000074505806 float64 reads it as)."""
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        return float(str(value))
+    return value.item() if isinstance(value, np.generic) else value
+
+
 @checked_arguments("vt.Choice(['relu', 'tanh'])")
 @dataclasses.dataclass(frozen=True)
 class Choice(Distribution):
@@ -403,8 +417,7 @@ class Choice(Distribution):
             raise TypeError(
                 f"Choice(options={options!r}): options must be a list, e.g. vt.Choice(['relu', 'tanh'])."
             )
-        # (numpy bools as Python's: np.bool_ is no numbers.Real, and a bool option is one)
-        options = tuple(o.item() if isinstance(o, np.bool_) else o for o in options)
+        options = tuple(_as_python(o) for o in options)
         if not options:
             raise ValueError("Choice(options=[]): give at least one option, e.g. vt.Choice(['relu', 'tanh']).")
         for o in options:
@@ -472,8 +485,7 @@ class Fixed(Distribution):
     value: Any
 
     def __post_init__(self):
-        if isinstance(self.value, np.bool_):  # (as Python's: np.bool_ is no numbers.Real)
-            object.__setattr__(self, "value", self.value.item())
+        object.__setattr__(self, "value", _as_python(self.value))
         v = self.value
         if isinstance(v, numbers.Real) and not math.isfinite(float(v)):  # (np.float32('nan') too)
             raise ValueError(f"Fixed({v!r}): the value must be finite.")

@@ -175,6 +175,7 @@ class MLP(Model):
             activations = (*activations, self.activation)
         if "init" in space.conditions and _canonical_init(self.init) not in inits:
             inits = (*inits, _canonical_init(self.init))
+        check_range(space, "dropout", -np.inf, np.inf, True, True, "use e.g. vt.Uniform(0.0, 0.5)")  # (numbers)
         if "dropout" in space:
             d = space["dropout"]
             low, high = numeric_bounds(d)
