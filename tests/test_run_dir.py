@@ -73,6 +73,23 @@ def test_run_dir_problems_are_errors_before_anything_compiles(data, tmp_path, fi
         _no_compile(call)
 
 
+def test_a_run_refused_before_it_writes_leaves_no_folder_it_made_behind(data, tmp_path):
+    """A bad metric is refused after run_dir was made and locked: runs/x held only the lock (and a
+    config's every mistake left one). Folders that were there stay, and so does their lock file."""
+    with pytest.raises(ValueError, match="metric='acc' is unknown"):
+        vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), metric="acc", run_dir=tmp_path / "runs" / "x",
+                **SMALL)
+    assert os.listdir(tmp_path) == []
+    (tmp_path / "theirs").mkdir()
+    with pytest.raises(ValueError, match="metric='acc' is unknown"):
+        vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), metric="acc", run_dir=tmp_path / "theirs" / "y",
+                **SMALL)
+    assert os.listdir(tmp_path) == ["theirs"] and os.listdir(tmp_path / "theirs") == []
+    with pytest.raises(ValueError, match="metric='acc' is unknown"):
+        vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), metric="acc", run_dir=tmp_path / "theirs", **SMALL)
+    assert os.listdir(tmp_path / "theirs") == [".vmaptune-lock"]
+
+
 def test_resume_with_other_inputs_is_refused_naming_what_differs(data, finished_run):
     _, run_dir = finished_run
     other_data = vt.Dataset.from_arrays(np.asarray(data.X_train)[:60] + 1.0, np.asarray(data.y_train)[:60] % 3,

@@ -51,6 +51,7 @@ class Claim:
     def __init__(self, path: str):
         # (absolute: a relative run_dir read after os.chdir would be another directory)
         self.given, self.path, self.file = path, os.path.realpath(path), None
+        self.made: str | None = None  # the outermost folder of it that this call made (`tidy`)
         if fcntl is None:
             return
         self._take()
@@ -88,6 +89,24 @@ class Claim:
             self.file = None
             if Claim.held.get(self.path) is self:
                 del Claim.held[self.path]
+
+    def tidy(self) -> None:
+        """Removes the directory where this call made it and it holds nothing but the lock: a run
+        refused (or stopped) before it wrote anything leaves no empty directory behind. (A run that
+        opened the lock meanwhile writes on: its next write makes the directory again, `renew`.)"""
+        if self.made is None:
+            return
+        try:
+            if os.listdir(self.path) == [LOCK_FILE]:
+                os.unlink(os.path.join(self.path, LOCK_FILE))
+                folder = self.path
+                while True:  # (and the empty folders above it that this call made)
+                    os.rmdir(folder)
+                    if folder == self.made:
+                        break
+                    folder = os.path.dirname(folder)
+        except OSError:  # (written meanwhile, or not ours to remove: left as it is)
+            pass
 
     def renew(self) -> None:
         """Takes the lock again where its file is no longer the one held: the run directory was
@@ -165,6 +184,10 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
         if starting:
             _warn_starting(given)
         return path, None
+    made = path  # (the outermost folder this call makes: runs/ of runs/x where neither was there)
+    while not os.path.isdir(os.path.dirname(made)) and os.path.dirname(made) != made:
+        made = os.path.dirname(made)
+    made = None if os.path.isdir(path) else made
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -173,6 +196,7 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
         raise ValueError(f"run_dir={given!r} cannot be written ({err.strerror or err}); choose a directory you can "
                          "write to.") from err
     claim = Claim(given)  # before anything is removed: a run in progress there keeps its files
+    claim.made = made
     try:
         if starting:  # (once the directory is this call's: a run in progress there is refused, not "started")
             _warn_starting(given)

@@ -227,6 +227,10 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
             barrier("vmaptune: run_dir prepared")  # (several processes) nobody reads it before process 0 set it up
         return _run(profile, model, space, data, strategy, settings, run_dir, resume, metric, optimizer, progress,
                     on_round)
+    except BaseException:
+        if claim is not None:  # (refused before it wrote anything: no directory of only a lock left behind)
+            claim.tidy()
+        raise
     finally:
         if claim is not None:
             claim.release()
