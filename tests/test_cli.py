@@ -117,8 +117,8 @@ def test_a_run_directory_in_use_exits_2_with_a_message(tmp_path, capsys):
         assert main(["demo", "--quick", "--out", out, "--no-progress"]) == 2
     finally:
         claim.release()
-    assert re.search(r"vmaptune demo: error: run_dir='.*demo' is in use: a vmaptune run is writing there now \(pid "
-                     rf"{os.getpid()} on ", capsys.readouterr().err)
+    assert re.search(r"vmaptune demo: error: run_dir='.*demo' \(--out\) is in use: a vmaptune run is writing there "
+                     rf"now \(pid {os.getpid()} on ", capsys.readouterr().err)
 
 
 def test_an_overwrite_refused_by_a_run_in_progress_leaves_its_optuna_study(tmp_path, capsys):
@@ -241,6 +241,7 @@ def test_bad_config_exits_2_with_a_message(tmp_path, capsys, text, match):
     (["report", "runs/x", "--top", "-3"], r"argument --top: -3 is below 1"),
     (["demo", "--seed", "-1"], r"argument --seed: '-1': give an integer from 0 to 2\*\*63 - 1, e.g. --seed 0"),
     (["demo", "--time-budget", "2x"], r"argument --time-budget: '2x': give a positive number of seconds \(3600\)"),
+    (["run", "x.toml", "--process-id", "-1"], r"argument --process-id: -1 is below 0; give this process's id, 0 .. N-1"),
 ])
 def test_counts_below_one_are_refused_not_replaced_by_the_default(argv, match, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -58,10 +58,12 @@ def test_run_dir_problems_are_errors_before_anything_compiles(data, tmp_path, fi
     a_file.write_text("not a directory")
     tune = lambda **kw: vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), **{**SMALL, **kw})  # noqa: E731
     cases = [
-        (dict(run_dir=str(a_file)), ValueError, r"run_dir='.*a_file' is a file; give a directory path"),
-        (dict(run_dir=str(a_file / "below")), ValueError, r"run_dir='.*below' cannot be written.*choose a directory"),
+        (dict(run_dir=str(a_file)), ValueError, r"run_dir='.*a_file' \(--out\) is a file; give a directory path"),
+        (dict(run_dir=str(a_file / "below")), ValueError,
+         r"run_dir='.*below' \(--out\) cannot be written.*choose a directory"),
         (dict(run_dir=finished_run[1]), FileExistsError,
-         r"already holds a run\. Pass resume=True .* overwrite=True .* or choose another run_dir"),
+         r"already holds a run\. Pass resume=True \(--resume\) .* overwrite=True \(--overwrite\) .* or choose "
+         r"another run_dir"),
         (dict(run_dir=str(tmp_path / "x"), resume=True, overwrite=True), ValueError, "contradict each other"),
         (dict(run_dir=3), TypeError, r"run_dir=3: give a directory path"),
         (dict(max_memory="lots"), ValueError, r"max_memory='lots': give a positive number of bytes.*'2GB'"),
@@ -139,8 +141,9 @@ def test_a_run_directory_in_use_is_refused_and_freed_when_its_writer_is_killed(d
     try:
         assert holder.stdout.readline().strip() == "held"  # (the child exits on its own if this test dies)
         for flags in (dict(resume=True), dict(overwrite=True)):
-            with pytest.raises(vt.RunDirInUseError, match=rf"run_dir='.*run' is in use: a vmaptune run is writing there now "
-                                                   rf"\(pid {holder.pid} on .*, since .*\)\..* choose another run_dir"):
+            with pytest.raises(vt.RunDirInUseError, match=rf"run_dir='.*run' \(--out\) is in use: a vmaptune run "
+                                                          rf"is writing there now \(pid {holder.pid} on .*, since "
+                                                          rf".*\)\..* choose another run_dir"):
                 _no_compile(lambda: vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2),
                                             run_dir=run_dir, **flags, **SMALL))
             assert os.path.isdir(os.path.join(run_dir, "checkpoints"))  # overwrite removed nothing

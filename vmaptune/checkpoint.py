@@ -539,7 +539,7 @@ class Checkpoints:
         if meta.get("format") != FORMAT:
             raise ValueError(f"{self.directory} holds checkpoints of format {meta.get('format')}, this vmaptune "
                              f"reads format {FORMAT}; finish the run with the vmaptune that started it, or start "
-                             "again with overwrite=True.")
+                             "again with overwrite=True (--overwrite).")
         saved = meta["spec"]
         rounds_before = with_other_rounds(self.strategy, saved.get("strategy"))
         if rounds_before is not None:  # the same strategy but for its rounds: a run searching on
@@ -553,7 +553,8 @@ class Checkpoints:
                      ) if "given folds" in difference else ""
             raise ValueError(f"cannot resume the run in {os.path.dirname(self.directory)}: it was started with a "
                              f"different\n{difference}\nResume with the same inputs. To search on with other "
-                             "settings, choose another run_dir (this run stays; pd.concat joins the two tables); "
+                             "settings, choose another run_dir (--out; this run stays, and pd.concat joins the two "
+                             "tables); "
                              f"overwrite=True (--overwrite) deletes this run and starts again.{folds}")
         try:
             arrays = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeRestore()))["arrays"]

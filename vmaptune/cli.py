@@ -50,6 +50,17 @@ def _duration_flag(text: str) -> float:
                                          f"'90s', '30min', '2h'") from err
 
 
+def _process_id(text: str) -> int:
+    """argparse type: a process's id, an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give this process's id, 0 .. N-1") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is below 0; give this process's id, 0 .. N-1")
+    return value
+
+
 def _positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (0 would have meant the default, silently)."""
     try:
@@ -182,7 +193,7 @@ def _process_flags(parser) -> None:
     group.add_argument("--coordinator", metavar="HOST:PORT", default=None,
                        help="process 0's address and a free port: joins a multi-process run")
     group.add_argument("--num-processes", type=_positive_int, default=None, metavar="N", help="processes in the run")
-    group.add_argument("--process-id", type=int, default=None, metavar="I", help="this process's id, 0 .. N-1")
+    group.add_argument("--process-id", type=_process_id, default=None, metavar="I", help="this process's id, 0 .. N-1")
     group.add_argument("--distributed", action="store_true",
                        help="join a multi-process run found by JAX (SLURM, Open MPI, Kubernetes, TPU pods)")
 

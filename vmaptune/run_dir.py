@@ -69,10 +69,10 @@ class Claim:
             holder = self.file.read().strip() or "another process"
             self.file.close()
             self.file = None
-            raise RunDirInUseError(f"run_dir={path!r} is in use: a vmaptune run is writing there now ({holder}). Two "
-                               "runs in one directory would overwrite each other's checkpoints: wait for that "
-                                   "run to end (or stop it, then pass resume=True to continue it), or choose "
-                                   "another run_dir.") from None
+            raise RunDirInUseError(f"run_dir={path!r} (--out) is in use: a vmaptune run is writing there now "
+                                   f"({holder}). Two runs in one directory would overwrite each other's checkpoints: "
+                                   f"wait for that run to end (or stop it, then pass resume=True (--resume) to "
+                                   f"continue it), or choose another run_dir.") from None
         except OSError:  # a file system without locks (some network mounts): run unguarded
             return
         self.file.seek(0)
@@ -164,18 +164,20 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
     path = os.path.realpath(given)
     unreadable = sorted(set(path) & set(UNREADABLE_CHARACTERS))
     if unreadable:  # (tensorstore reads them as patterns: the run's checkpoints were written, never read back)
-        raise ValueError(f"run_dir={given!r}: its path {path!r} holds {' and '.join(map(repr, unreadable))}, which the "
+        raise ValueError(f"run_dir={given!r} (--out): its path {path!r} holds {' and '.join(map(repr, unreadable))}, "
+                         f"which the "
                          f"checkpoint library (orbax, through tensorstore) cannot read a checkpoint back from, so "
                          f"the run could not be resumed; choose a path without "
                          f"{', '.join(map(repr, UNREADABLE_CHARACTERS))}.")
     if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"run_dir={given!r} is a file; give a directory path (it is created if missing), "
-                         "e.g. run_dir='runs/my_search'.")
+        raise ValueError(f"run_dir={given!r} (--out) is a file; give a directory path (it is created if missing), "
+                         "e.g. run_dir='runs/my_search' (--out runs/my_search).")
     if os.path.isdir(path) and holds_run(path) and not (resume or overwrite):
-        raise FileExistsError(f"run_dir={given!r} already holds a run. Pass resume=True to "
-                              f"continue it, overwrite=True to replace it, or choose another run_dir.")
+        raise FileExistsError(f"run_dir={given!r} (--out) already holds a run. Pass resume=True (--resume) to "
+                              f"continue it, overwrite=True (--overwrite) to replace it, or choose another run_dir.")
     if resume and _finished_run(path) and not _has_checkpoints(path):
-        raise FileNotFoundError(f"run_dir={given!r} holds a run's results but no {CHECKPOINTS}/ folder (removed?), so "
+        raise FileNotFoundError(f"run_dir={given!r} (--out) holds a run's results but no {CHECKPOINTS}/ folder "
+                                f"(removed?), so "
                                 f"resume=True has nothing to continue from, and starting again there would replace "
                                 f"the run. vt.load_results({given!r}) reads it as it is; give another run_dir to "
                                 f"start a new run beside it, or overwrite=True (--overwrite) to replace it.")
@@ -193,8 +195,8 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as err:
-        raise ValueError(f"run_dir={given!r} cannot be written ({err.strerror or err}); choose a directory you can "
-                         "write to.") from err
+        raise ValueError(f"run_dir={given!r} (--out) cannot be written ({err.strerror or err}); choose a directory "
+                         "you can write to.") from err
     claim = Claim(given)  # before anything is removed: a run in progress there keeps its files
     claim.made = made
     try:
