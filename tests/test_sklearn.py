@@ -877,9 +877,12 @@ def test_a_class_the_estimators_validation_fraction_misses_is_said_in_the_estima
     """fit takes no split given apart: the fix is the estimator's validation_fraction (or more rows)."""
     X, y = iris
     few = np.r_[np.flatnonzero(y == 0)[:5], np.flatnonzero(y == 1)[:5]]  # 10 rows, 5 per class: 0.1 holds out one
+    labels = np.array(["setosa", "versicolor"])[y[few]]
     with pytest.warns(UserWarning, match=r"MLPClassifier\(validation_fraction=0.1\) holds out no row of class\(es\) "
-                                         r"\[\d\]: early stopping's scores cannot see them. Raise validation_fraction"):
-        vt.MLPClassifier(epochs=2, batch_size=4, early_stopping=True).fit(X[few], y[few])
+                                         r"\['(setosa|versicolor)'\]: early stopping's scores cannot see them. Raise "
+                                         r"validation_fraction") as said:
+        vt.MLPClassifier(epochs=2, batch_size=4, early_stopping=True).fit(X[few], labels)
+    assert [w.filename for w in said if "holds out" in str(w.message)] == [__file__]  # (the fit's line, not contextlib)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         vt.MLPClassifier(epochs=2, batch_size=4, early_stopping=True).fit(X[few], y[few])

@@ -241,6 +241,8 @@ def test_the_raw_split_scores_as_the_refit_and_the_scaled_one_is_refused(refit_r
     with pytest.raises(ValueError, match=rf"metric='roc_auc_ovr' is undefined on rows of one class \(y holds only "
                                          rf"\[{y_raw[0]}\]\): give rows of more than one class"):
         model.evaluate(X_raw[ones], y_raw[ones], metric="roc_auc_ovr")
+    with pytest.raises(ValueError, match=r"metric 'roc_auc' scores two classes, but the model has 10 outputs"):
+        model.evaluate(X_raw[ones], y_raw[ones], metric="roc_auc")  # (first the error that holds for any rows)
     assert 0.5 < model.evaluate(X_raw, y_raw, metric="roc_auc_ovr") <= 1.0
 
 

@@ -1,4 +1,5 @@
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -82,6 +83,26 @@ def test_best_params_are_the_options_as_given(digits):
         result.members["score"] = np.where(made_best, 1.0, 0.0)
         assert result.best_params == {"learning_rate": 0.05, "init_scale": option}
         assert type(result.best_params["init_scale"]) is type(option)
+    # numpy options, and a conditional integer's value (read from the encoded hp): plain Python, as JSON takes
+    space = vt.Space(learning_rate=vt.Fixed(0.05), n_hidden=vt.Choice(list(np.arange(1, 3))),
+                     n_units=vt.IntUniform(4, 8)).only_when("n_units", n_hidden=1)
+    result = vt.tune(vt.MLP(units=8), space, digits, vt.GridSearch(values={"n_hidden": [1], "n_units": [6]},
+                                                                    population=1), **SMALL)
+    assert json.loads(json.dumps(result.best_params)) == {"learning_rate": 0.05, "n_hidden": 1, "n_units": 6}
+
+
+def test_a_metric_of_yours_named_roc_auc_is_not_refused_on_one_class_as_the_built_in_is():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    data = vt.Dataset.from_arrays(X, y, "classification", validation=(X[:10], np.zeros(10, int)), test=(X[:10], y[:10]))
+    hits = vt.Metric("roc_auc", "classification", lambda out, t: jnp.mean(jnp.argmax(out, 1) == t))
+    result = vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.Fixed(0.05)), data,
+                     vt.RandomSearch(population=2), metric=hits, epochs=1, batch_size=16, progress=False)
+    assert np.isfinite(result.members["score"]).all()
+    with pytest.raises(ValueError, match="metric='roc_auc' is undefined on the validation split"):
+        vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.Fixed(0.05)), data,
+                vt.RandomSearch(population=2), metric="roc_auc", epochs=1, batch_size=16, progress=False)
 
 
 def test_diverged_members_rank_last_and_are_reported(digits):

@@ -105,7 +105,7 @@ class Results:
         # (a conditional int's column is float, NaN where inactive, and a Choice of 0.5, 1 and 2.5's
         # column reads 1 as 1.0: their values from the encoded hp)
         decoded = set(active) | {name for name in self.space.names if self.space[name].kind == "categorical"}
-        return {name: _plain(row[name]) if name not in decoded else self.space[name].decode(hp[name][0])
+        return {name: _plain(row[name] if name not in decoded else self.space[name].decode(hp[name][0]))
                 for name in self.space.names if active.get(name, (True,))[0]}
 
     @property

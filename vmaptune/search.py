@@ -92,7 +92,7 @@ class Settings:
                       "bucketing": check_bucketing(kwargs["bucketing"])})
 
 
-def _check_scorable(metric: str, arrays: engine.DataArrays, cv: Any, y_test: np.ndarray | None = None) -> None:
+def _check_scorable(metric: str | None, arrays: engine.DataArrays, cv: Any, y_test: np.ndarray | None = None) -> None:
     """roc_auc (and roc_auc_ovr) is undefined on validation rows of one class: every member would
     score NaN, which marks it diverged. Said before anything compiles, with the fold; and for the
     test split a refit scores (y_test: its targets, None without a refit)."""
@@ -189,7 +189,9 @@ class Search:
             raise ValueError(f"evaluate_every={settings.evaluate_every} with {strategy.name}, which decides on "
                              f"validation scores during training: use evaluate_every=1 with this strategy.")
         self.model, self.space, self.data, self.strategy, self.settings = model, space, data, strategy, settings
-        _check_scorable(self.program.metric.name, self.arrays, settings.cv,
+        # (the built-in AUC's check: a metric of yours of that name may score one class)
+        _check_scorable(self.program.metric.name if METRICS.get(self.program.metric.name) is self.program.metric
+                        else None, self.arrays, settings.cv,
                         np.asarray(data.y_test) if settings.refit else None)
         if settings.even_batches and self.arrays.fold_rows is not None and updates_state(self.program.model, space):
             # (BatchNorm: no member's batch padded beside the larger folds')

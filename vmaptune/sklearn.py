@@ -227,7 +227,8 @@ class _Network(BaseEstimator):
                 raise ValueError(f"{type(self).__name__} needs at least 2 classes in y; got 1 class: {self.classes_}.")
         seed = _seed(self.random_state, none_draws=True)
         data = _dataset(X, y, self._task, self.validation_fraction if self.early_stopping else None,
-                        seed, getattr(self, "feature_names_in_", None), sample_weight, type(self).__name__)
+                        seed, getattr(self, "feature_names_in_", None), sample_weight, type(self).__name__,
+                        getattr(self, "classes_", None) if self._task == "classification" else None)
         hyperparameters = self._hyperparameters()
         _check_parameter_ranges(type(self).__name__, {**hyperparameters, "patience": self.patience})
         space = Space({k: self._fixed(k, v) for k, v in hyperparameters.items()})
@@ -1189,25 +1190,8 @@ def _classes_checked_here():
         yield
 
 
-@contextlib.contextmanager
-def _holdout_said_by(owner: str, validation_fraction: float):
-    """Dataset.from_arrays's warning of a class the validation split missed, said in the
-    estimator's terms: its validation_fraction (fit takes no split given apart)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for w in caught:
-        missed = re.match(r"the val split holds no row of class\(es\) (\[.*?\])", str(w.message))
-        if missed:
-            warn(f"{owner}(validation_fraction={validation_fraction}) holds out no row of class(es) "
-                 f"{missed.group(1)}: early stopping's scores cannot see them. Raise validation_fraction, or "
-                 f"give more rows of them.", UserWarning)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-
-
 def _dataset(X, y, task: str, validation_fraction: float | None, seed: int, feature_names=None,
-             sample_weight=None, owner: str = "the estimator") -> Dataset:
+             sample_weight=None, owner: str = "the estimator", classes=None) -> Dataset:
     """X, y as a vt.Dataset: all rows train (no validation) unless validation_fraction carves one
     out; the test split is a placeholder row nobody reads. feature_names: a DataFrame's columns
     (feature_names_in_), which the trained model then checks as the estimator does.
@@ -1221,9 +1205,23 @@ def _dataset(X, y, task: str, validation_fraction: float | None, seed: int, feat
                                        feature_names=names, sample_weight=sample_weight)
     if not 0.0 < float(validation_fraction) < 1.0:
         raise ValueError(f"validation_fraction={validation_fraction!r} must be in (0, 1).")
-    with _holdout_said_by(owner, validation_fraction):
-        return Dataset.from_arrays(X, y, task, val_fraction=float(validation_fraction), test=placeholder, seed=seed,
+    # (Dataset.from_arrays's warning of a class the validation split missed, said in the estimator's
+    # terms: its validation_fraction, as fit takes no split given apart, and its labels, y's classes_)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = Dataset.from_arrays(X, y, task, val_fraction=float(validation_fraction), test=placeholder, seed=seed,
                                    feature_names=names, sample_weight=sample_weight)
+    for w in caught:
+        missed = re.match(r"the val split holds no row of class\(es\) \[(.*?)\]", str(w.message))
+        if missed:
+            ids = [int(i) for i in missed.group(1).split(",")]
+            labels = [_plain(classes[i]) for i in ids] if classes is not None else ids
+            warn(f"{owner}(validation_fraction={validation_fraction}) holds out no row of class(es) {labels}: early "
+                 f"stopping's scores cannot see them. Raise validation_fraction, or give more rows of them.",
+                 UserWarning)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return data
 
 
 def _pool_dataset(X, y, task: str, sample_weight=None) -> tuple[Dataset, np.ndarray]:

@@ -324,7 +324,9 @@ class TrainedModel:
                 raise ValueError(f"y holds labels the model was not trained on: {np.unique(y[~known])[:5].tolist()}; "
                                  f"its classes are {self.classes.tolist()}.")
             targets = ids.astype(np.int32)
-            if named.name in ("roc_auc", "roc_auc_ovr") and METRICS.get(named.name) is named and len(np.unique(y)) < 2:
+            # (roc_auc of more than two classes is refused by the metric itself, whatever the rows)
+            auc = named.name == "roc_auc_ovr" or (named.name == "roc_auc" and len(self.classes) == 2)
+            if auc and METRICS.get(named.name) is named and len(np.unique(y)) < 2:
                 raise ValueError(f"metric={named.name!r} is undefined on rows of one class (y holds only "
                                  f"{np.unique(y).tolist()}): give rows of more than one class, or use "
                                  f"metric='neg_log_loss' / 'accuracy'.")
