@@ -561,8 +561,11 @@ def test_a_run_whose_study_holds_another_run_is_refused_before_it_trains(tmp_pat
     assert capsys.readouterr().err == (f"vmaptune demo: error: study 'exp' in '{db}' was exported from another run "
                                        f"(seed: the study's 0, this run's 1): {fix}")
     assert main([*demo, "--out", b, "--seed", "1", "--resume", "--study-name", "exp-b"]) == 0
+    capsys.readouterr()
     assert main(["demo", "--out", b, "--seed", "1", "--resume", "--study-name", "exp-b"]) == 2
-    assert "--study-name 'exp-b' names the study of --optuna: add --optuna STORAGE" in capsys.readouterr().err
+    said = capsys.readouterr()
+    assert "--study-name 'exp-b' names the study of --optuna: add --optuna STORAGE" in said.err
+    assert "vmaptune demo: random search" not in said.out  # (refused before the banner announced a run)
     # a process other than 0 does not check: it stops with process 0's refusal, before anything trains
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(vt.distributed, "is_primary", lambda: False)

@@ -487,12 +487,16 @@ def _needs(table: dict, kind: str, keys: tuple[str, ...], example: str) -> None:
 
 
 def _refuse_held_run(out: str, args) -> None:
-    """A run directory that holds a run is continued or replaced only when a flag says which."""
+    """A run directory that holds a run is continued or replaced only when a flag says which; and
+    --study-name names --optuna's study."""
     from vmaptune.run_dir import holds_run
 
     if os.path.isdir(out) and holds_run(out) and not (args.resume or args.overwrite):  # (said in the flags' words)
         raise ValueError(f"{out!r} already holds a run: add --resume to continue it, --overwrite to replace it, or "
                          f"--out DIR for another run directory.")
+    if args.study_name is not None and args.optuna is None:
+        raise ValueError(f"--study-name {args.study_name!r} names the study of --optuna: add --optuna STORAGE "
+                         f"(e.g. sqlite:///runs.db), or leave --study-name out.")
 
 
 def _execute(config: dict[str, Any], out: str, args) -> int:
@@ -503,9 +507,6 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     from vmaptune.startup import describe
 
     _refuse_held_run(out, args)
-    if args.study_name is not None and args.optuna is None:
-        raise ValueError(f"--study-name {args.study_name!r} names the study of --optuna: add --optuna STORAGE "
-                         f"(e.g. sqlite:///runs.db), or leave --study-name out.")
     study = _study_name(out) if args.study_name is None else args.study_name
     started = time.perf_counter()
     _join_processes(args)
