@@ -85,6 +85,19 @@ def test_plots_label_and_show_a_lower_is_better_metric_positive(figures):
     assert all(0 < ax.get_ylim()[0] < ax.get_ylim()[1] < 1 for ax in score_axes)
 
 
+def test_the_curves_of_many_members_draw_without_a_legend_that_outgrows_the_figure(figures):
+    """report --top 500: a legend of 500 rows could not fit, and matplotlib warned "Tight layout not applied"."""
+    import warnings
+
+    result = made_results(np.linspace(0.1, 0.9, 60))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.plot_curves(result, "curves.png", k=60)
+        plots.plot_curves(result, "curves.png", k=5)
+    assert figures[0].axes[0].get_legend() is None and len(figures[0].axes[0].get_lines()) == 60
+    assert len(figures[1].axes[0].get_legend().get_texts()) == 5
+
+
 # -- plots stay readable with exploded and diverged members -----------------------------------------
 def test_one_exploded_member_does_not_flatten_the_plots(figures):
     result = made_results([0.9, 0.8, 0.85, 0.7, 0.75, 0.6, -5e25, np.nan])

@@ -23,6 +23,8 @@ def _pyplot():
 
 #: How far past the others a value must lie to be left off an axis: a thousand times their scale.
 EXPLODED = 1000.0
+#: The most curves plot_curves names in a legend (past it the legend outgrows the figure).
+LEGEND_ROWS = 20
 
 
 def _bulk(values: np.ndarray, log: bool = False) -> tuple[float, float, float] | None:
@@ -106,7 +108,8 @@ def plot_curves(results: Results, path: str, k: int = 10) -> str:
         ax_loss.set_ylim(10.0 ** -bulk[1], 10.0 ** -bulk[0])
     ax_score.set(xlabel="epoch", ylabel=f"validation {results.metric}", title=title)
     ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log", title="training loss")
-    ax_score.legend(fontsize=7)
+    if len(top) <= LEGEND_ROWS:  # (more would not fit beside the curves: their colours go by rank)
+        ax_score.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
 
