@@ -365,7 +365,9 @@ CASES = [
     ("intuniform-beyond-int32", lambda t: vt.IntUniform(0, 2**40), ValueError,
      ["IntUniform(low=0, high=1099511627776)", "does not fit in int32", "2147483647"]),
     ("intuniform-range-beyond-int32", lambda t: vt.IntUniform(-1, 2**31 - 1), ValueError,  # (each draw failed in jax)
-     ["IntUniform(low=-1, high=2147483647)", "holds 2147483649 integers, more than int32", "low=0, high=2147483646"]),
+     ["IntUniform(low=-1, high=2147483647)", "holds 2147483649 integers, more than int32", "low=-1, high=2147483645"]),
+    ("intuniform-negative-range-beyond-int32", lambda t: vt.IntUniform(-2**31, -1), ValueError,
+     ["holds 2147483648 integers", "low=-2147483648, high=-2"]),
     ("fixed-beyond-int32", lambda t: vt.Fixed(2**40), ValueError,
      ["Fixed(1099511627776)", "does not fit in int32", "2147483647"]),
     ("uniform-beyond-float32", lambda t: vt.Uniform(0.0, 1e39), ValueError,

@@ -90,6 +90,12 @@ def test_a_run_refused_before_it_writes_leaves_no_folder_it_made_behind(data, tm
     with pytest.raises(ValueError, match="metric='acc' is unknown"):
         vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), metric="acc", run_dir=tmp_path / "theirs", **SMALL)
     assert os.listdir(tmp_path / "theirs") == [".vmaptune-lock"]
+    with warnings.catch_warnings():  # (refused while run_dir is prepared: its warning made an error, as -W error does)
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="holds no run yet"):
+            vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=2), run_dir=tmp_path / "new" / "z", resume=True,
+                    **SMALL)
+    assert sorted(os.listdir(tmp_path)) == ["theirs"]
 
 
 def test_resume_with_other_inputs_is_refused_naming_what_differs(data, finished_run):
@@ -726,8 +732,14 @@ def test_a_memory_budget_holds_on_each_device_where_the_rows_split_over_fewer_de
     whole = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), **SMALL)
     monkeypatch.setattr(population.PopulationRun, "__init__", spy)
     split = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=budget, devices=3, **SMALL)
-    assert rows and all(-(-r // mesh_size(r, 3)) <= 3 for r in rows) and max(rows) > 3  # (over all 3 devices)
+    assert rows == [9]  # (8 members in 9 rows: 3 on each device, one padded)
     pd.testing.assert_frame_equal(split.members, whole.members, check_exact=False, rtol=1e-5)
+    rows.clear()  # a population of 13 (5 per device over 3) in micro-populations within the budget
+    split = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=13), max_memory=budget, devices=3, **SMALL)
+    assert len(rows) > 1 and all(-(-r // mesh_size(r, 3)) <= 3 for r in rows)
+    # PBT trains its population as one program: 8 members in 9 rows fit (a split into 6 + 6 failed it)
+    pbt = vt.tune(MODEL, SPACE, data, vt.PBT(population=8, interval=1), max_memory=budget, devices=3, **SMALL)
+    assert len(pbt.members) == 8 and np.isfinite(pbt.members["score"]).all()
 
 
 def test_on_a_cpu_a_population_beyond_the_machines_memory_is_refused_before_it_compiles(data, monkeypatch):

@@ -290,6 +290,7 @@ def test_numpy_numbers_in_a_choice_or_fixed_are_the_python_values_they_print_as(
                              seed=vt.Fixed(3), scale=vt.Fixed(0.1 + 1e-12))
     assert [type(o) for o in space["n_units"].options] == [int, int] and space["learning_rate"].value == 0.05
     assert vt.Space.from_config(json.loads(json.dumps(space.to_config()))) == space
+    assert vt.Choice([np.longdouble(0.05), np.longdouble(0.1)]).options == (0.05, 0.1)  # (jax took no longdouble)
 
 
 def test_max_memory_text_reads_as_written():

@@ -210,6 +210,7 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
             for name in RUN_DIRS:
                 shutil.rmtree(os.path.join(path, name), ignore_errors=True)
     except BaseException:  # (a warning made an error, say: the directory is not this call's after all)
+        claim.tidy()
         claim.release()
         raise
     return claim.path, claim

@@ -117,16 +117,21 @@ def _check_scorable(metric: str | None, arrays: engine.DataArrays, cv: Any, y_te
                              f"would score NaN. {fix}, or use metric='neg_log_loss' / 'accuracy'.")
 
 
-def _rows_within(most: int, fit: int, devices: int) -> int:
-    """The most rows, at most `most`, whose split over the devices they take (distributed.mesh_size:
-    the largest count that divides them, maybe fewer than `devices`) puts at most fit // devices
-    (the budget's members per device) on any one: 8 rows over 3 devices take 2, 4 each, past a
-    budget of 3 each; 6 take 3, 2 each."""
+def _rows_within(rows: int, fit: int, devices: int) -> int:
+    """Rows per micro-population under a memory budget of fit // devices members per device (`fit`
+    is a multiple of `devices`). The rows split over the devices that divide them
+    (distributed.mesh_size), maybe fewer than `devices`: 8 rows on 3 devices take 2, 4 each, past a
+    budget of 3 each. So: the fewest rows from `rows` up to `fit` that split within the budget (8
+    members in 9 rows, 3 on each device, one padded), else the most below `rows` that do."""
     per_device = max(fit // devices, 1)
-    size = most
-    while size > 1 and -(-size // mesh_size(size, devices)) > per_device:
-        size -= 1
-    return size
+
+    def within(size: int) -> bool:
+        return -(-size // mesh_size(size, devices)) <= per_device
+
+    for size in range(rows, fit + 1):  # (devices * ceil(rows / devices) is one: a few steps at most)
+        if within(size):
+            return size
+    return next(size for size in range(min(rows, fit), 0, -1) if within(size))  # (fit itself is one)
 
 
 @dataclasses.dataclass
@@ -362,14 +367,14 @@ class Search:
         for program, members in groups:
             size = rows if len(groups) == 1 else 1 << max(len(members) - 1, 0).bit_length()
             fit = self._members_that_fit(program, size)
-            if fit < len(members) and self.strategy.copies_members:
+            if memory.device_budget(self.settings.max_memory) is not None:  # each device holds fit // devices
+                size = _rows_within(size, fit, program.devices)
+            if size < len(members) and self.strategy.copies_members:
                 splits = (self.settings.cv or 1) * self.settings.seeds  # rows per setting
                 raise ValueError(f"{self.strategy.name} copies members between rows, so its population trains as one "
-                                 f"program, but max_memory fits {fit} of its {len(members)} rows ({splits} per "
+                                 f"program, but max_memory fits {size} of its {len(members)} rows ({splits} per "
                                  f"setting under cv / seeds); raise max_memory or lower the population to "
-                                 f"{fit // splits}.")
-            if memory.device_budget(self.settings.max_memory) is not None:  # each device holds fit // devices
-                size = _rows_within(min(size, fit), fit, program.devices)
+                                 f"{size // splits}.")
             for start in range(0, len(members), size):  # micro-populations when the budget is short
                 part = members[start:start + size]
                 run = PopulationRun(program, {k: np.asarray(v)[part] for k, v in hp.items()}, self.arrays,

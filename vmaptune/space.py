@@ -154,8 +154,8 @@ def _set_bounds(dist, check, *, inclusive: bool) -> tuple[str, float, float]:
         raise ValueError(f"{owner}: low must be {'<=' if inclusive else '<'} high{' ' if inclusive else ''}{fix}")
     if inclusive and high - low + 1 > INT32_MAX:  # (a draw counts the integers of the range in int32)
         raise ValueError(f"{owner}: the range holds {high - low + 1} integers, more than int32, the dtype integer "
-                         f"hyperparameters travel in, counts ({INT32_MAX}); narrow it, e.g. low={max(low, 0)}, "
-                         f"high={min(high, max(low, 0) + INT32_MAX - 1)}.")
+                         f"hyperparameters travel in, counts ({INT32_MAX}); narrow it, e.g. low={low}, "
+                         f"high={low + INT32_MAX - 1}.")
     if not inclusive:  # (a continuous range: its values travel as float32)
         if np.float32(low) == np.float32(high):
             raise ValueError(f"{owner}: low and high are the same number in float32, the dtype float "
@@ -398,8 +398,8 @@ def _as_python(value: Any) -> Any:
     """A numpy scalar as the Python value it stands for (np.bool_ is no numbers.Real, and tables,
     configs and saved spaces take Python's): a float32 as the decimal it prints as (0.05, not the
     0.05000000074505806 float64 reads it as)."""
-    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
-        return float(str(value))
+    if isinstance(value, np.floating):  # (np.longdouble's item() stays numpy)
+        return float(str(value)) if value.dtype.itemsize < 8 else float(value)
     return value.item() if isinstance(value, np.generic) else value
 
 

@@ -262,6 +262,7 @@ def _prepare_everywhere(run_dir, resume: bool, overwrite: bool):
         prepared, error = (None, None), err
     if process_count() > 1 and smallest(0.0 if error is not None else 1.0) == 0.0 and error is None:
         if prepared[1] is not None:
+            prepared[1].tidy()
             prepared[1].release()
         raise ValueError(f"run_dir={run_dir!r} was refused in another process (its error says why); every process "
                          f"stops.")
