@@ -52,6 +52,12 @@ def test_choose_layout_regroups_for_free_and_packs_only_when_it_pays():
     assert choose_layout(training, 8, 1, 0, short) is None
     assert choose_layout(training, 8, 1, 0, long) == 8
     assert choose_layout(training, 8, 1, 0, long, policy="never") is None
+    # 9 rows on 3 devices (3 each, as max_memory sized them): 8 rows would take 2 devices, 4 each
+    nine = np.r_[np.ones(6, bool), np.zeros(3, bool)]
+    cheap_everywhere = Costs(seconds_per_row_epoch=1.0, epochs_left=500, compile_seconds={8: 0.0, 16: 0.0})
+    assert choose_layout(nine, 6, 3, 0, cheap_everywhere) is None
+    assert choose_layout(nine, 6, 3, 0, cheap_everywhere, policy="always") == 9
+    assert choose_layout(np.r_[np.ones(6, bool), np.zeros(10, bool)], 6, 4, 0, cheap_everywhere) == 8  # (2 each)
     # nothing measured yet: regroup if it frees blocks, never compile
     unknown = Costs(seconds_per_row_epoch=None, epochs_left=50, compile_seconds={})
     assert choose_layout(training, 8, 1, 4, unknown) == 64

@@ -212,7 +212,9 @@ def test_a_claim_holds_the_directory_it_was_given_and_one_dropped_unreleased_fre
         warnings.simplefilter("error")  # ("holds no run yet: starting a new run there" raised in prepare)
         with pytest.raises(UserWarning, match="holds no run yet"):
             run_dirs.prepare(str(tmp_path / "new"), resume=True, overwrite=False)
-    run_dirs.Claim(str(tmp_path / "new")).release()
+    assert not os.path.exists(tmp_path / "new")  # (the folder it made, holding only its lock, removed)
+    os.makedirs(tmp_path / "new")
+    run_dirs.Claim(str(tmp_path / "new")).release()  # (and its lock freed)
     assert not run_dirs.Claim.held
 
 
@@ -466,6 +468,26 @@ def test_a_time_budget_stops_as_ctrl_c_does_and_the_resume_ends_as_an_uninterrup
     for no_refit in (lambda: first.test_score, first.best_model):
         with pytest.raises(ValueError, match=r"interrupted before its refit=1 ran; resume it"):
             no_refit()
+
+
+def test_a_time_budget_stops_a_search_not_the_refit_after_it(data, tmp_path, monkeypatch):
+    """A finished search resumed with refit=1 under a budget shorter than the refit: the budget cut
+    the refit after its first chunk, which is not checkpointed, so every resume (a requeued job
+    with the same budget) trained that chunk again and never refit. The budget stops searches."""
+    from vmaptune import interrupts
+
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4))
+    whole = vt.tune(*args, refit=1, **SMALL)
+    run_dir = str(tmp_path / "r")
+    vt.tune(*args, run_dir=run_dir, **SMALL)
+    def clock_passes_the_deadline():
+        if interrupts._STATE["deadline"] is not None:
+            interrupts._STATE["deadline"] = time.monotonic() - 1.0
+
+    chunks = after_chunk(monkeypatch, 1, clock_passes_the_deadline)
+    refit = vt.tune(*args, run_dir=run_dir, resume=True, refit=1, time_budget=3600, **SMALL)
+    assert chunks["n"] == SMALL["epochs"] and not refit.settings.get("interrupted")  # (the refit's chunks, all)
+    assert refit.test_score == whole.test_score
 
 
 @pytest.mark.usefixtures("sigint_as_a_user_has_it")

@@ -99,6 +99,13 @@ def time_budget(seconds: float | None):
         _STATE.update(outer)
 
 
+def budget_off() -> None:
+    """The search has ended: the time budget stops searches, not the refit after one (a refit cut
+    is not checkpointed, so a resume under the same budget would cut it again, and never end it).
+    Ctrl-C and SIGTERM still stop it."""
+    _STATE["deadline"] = None
+
+
 def chunk_started() -> None:
     """A chunk's start found no signal held: that chunk trains (compiling first, on its first call),
     so a signal from now on is heeded at the next chunk's start."""

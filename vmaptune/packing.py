@@ -101,7 +101,9 @@ def choose_layout(training: np.ndarray, kept: int, devices: int, member_block: i
     shape = Shape.of(rows, devices, member_block)
     if kept == 0:
         return 0  # nobody left: no rows, nothing to run
-    sizes = _power_sizes(kept, rows)
+    # a packed population holds no more rows on a device than now: fewer rows may split over fewer
+    # devices (8 over 2, where 9 took 3), past what max_memory lets a device hold
+    sizes = [size for size in _power_sizes(kept, rows) if Shape.of(size, devices, member_block).shard <= shape.shard]
     if policy == "always":
         return sizes[0]
     n_training = int(np.sum(training))

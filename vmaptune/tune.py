@@ -167,7 +167,8 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       stops it, at the next chunk's start (Ray Tune's time_budget_s, Optuna's timeout): the
       finished rounds and the round in progress come back ('interrupted' members), checkpointed
       with a run_dir, where vt.tune(..., resume=True) goes on (with a budget of its own). The
-      first chunk always trains; compiling counts; a refit runs only once a search ends.
+      first chunk always trains; compiling counts. It stops the search, not the refit after it
+      (a refit starts once the search ended within the budget, and runs to its end).
     results.settings["time"]: where the call's time went (tracing, compiling, cache loads, training;
       vmaptune/startup.py).
     Ctrl-C returns (and saves to run_dir) the finished rounds and the round in progress, its
@@ -309,6 +310,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         # (the run's own start, not this call's: its default Optuna study's name, its first trials' times)
         history.settings["started_at"] = saved.settings["started_at"]
     outside = sys.exc_info()[1]  # (vt.tune called in a caller's `except`: that error is not this run's)
+    refitting = False  # (the rounds are done and the refit trains)
     try:  # (within: a refusal below still closes the checkpoints)
         before_search = getattr(on_round, "before_search", None)  # (vt.OptunaExport: its study checked now)
         if before_search is not None or process_count() > 1:  # (on_round may be given in process 0 only)
@@ -363,9 +365,12 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         results.settings["rounds_resumed"] = 0 if restored is None else len(restored.host["records"])
         kept = _carry_refit(results, refit_before, settings.refit)
         if settings.refit and results.succeeded and not kept:
+            refitting = True
+            if not interrupts.budget_spent():  # (spent at the search's last chunk: the refit waits for a resume)
+                interrupts.budget_off()
             search.refit(results)
     except KeyboardInterrupt as stop:
-        results = _interrupted(history, search, run_dir, profile, stop, refit_before)
+        results = _interrupted(history, search, run_dir, profile, stop, refit_before, refitting)
         results.strategy_state = state  # (as told after the last finished round)
     else:
         results.strategy_state = state
@@ -485,7 +490,7 @@ class _Saver:
 
 
 def _interrupted(history: History, search: Search, run_dir: str | None, profile: TimeProfile,
-                 stop: KeyboardInterrupt, refit_before: Results | None = None) -> Results:
+                 stop: KeyboardInterrupt, refit_before: Results | None = None, refitting: bool = False) -> Results:
     """Ctrl-C or SIGTERM (`stop`): the finished rounds and the round in progress (members marked
     'interrupted'), saved; `stop` itself, raised again, when no member had trained yet."""
     terminated = isinstance(stop, interrupts.Terminated)
@@ -511,6 +516,9 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     if terminated:
         where = f"saved {kept} to {run_dir}" if run_dir else f"{kept} not saved (no run_dir)"
         warn(f"terminated (SIGTERM): {where}; the process ends now.{resume}")
+    elif budget and refitting:  # (spent as the search's last chunk trained: the budget stops no refit it starts)
+        warn(f"the time budget was spent as the search ended: returning {kept}; its refit={search.settings.refit} "
+             f"trains on a resume, to its end.{resume}")
     elif budget:
         refit = " A refit runs once a search ends." if search.settings.refit else ""
         warn(f"the time budget is spent: returning {kept}.{resume}{refit}")
