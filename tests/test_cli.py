@@ -237,7 +237,7 @@ def test_bad_config_exits_2_with_a_message(tmp_path, capsys, text, match):
 
 @pytest.mark.parametrize("argv, match", [
     (["demo", "--population", "0"], r"argument --population: 0 is below 1; give an integer >= 1"),
-    (["demo", "--epochs", "two"], r"argument --epochs: 'two' is not an integer; give one >= 1"),
+    (["demo", "--epochs", "two"], r"argument --epochs: 'two' is not an integer; give an integer >= 1"),
     (["report", "runs/x", "--top", "-3"], r"argument --top: -3 is below 1"),
     (["demo", "--seed", "-1"], r"argument --seed: '-1': give an integer from 0 to 2\*\*63 - 1, e.g. --seed 0"),
     (["demo", "--time-budget", "2x"], r"argument --time-budget: '2x': give a positive number of seconds \(3600\)"),

@@ -707,22 +707,32 @@ def test_the_cli_exits_130_with_one_line_on_ctrl_c(tmp_path):
 
 
 # -- memory planning --------------------------------------------------------------------------------------------
-def test_a_population_over_a_small_memory_budget_equals_the_unsplit_run(data, monkeypatch):
+def _three_members(data) -> tuple[int, int, int]:
+    """Bytes to train one member, two, and a max_memory of about three (MODEL on data)."""
     program = vt.build_program(MODEL, SPACE, data, batch_size=16)
     arrays = engine.data_arrays(data)
     one = memory.training_bytes(program, arrays, one_member(SPACE), 1)
     two = memory.training_bytes(program, arrays, one_member(SPACE), 2)
     assert two > one > 0
-    budget = one + 2 * (two - one)  # about three members
-    rows = []
-    init = population.PopulationRun.__init__
+    return one, two, one + 2 * (two - one)
+
+
+def _rows_of_each_run(monkeypatch) -> list[int]:
+    """The rows of each PopulationRun made from now on (filled in as they are made)."""
+    rows, init = [], population.PopulationRun.__init__
 
     def spy(self, *args, **kwargs):
         init(self, *args, **kwargs)
         rows.append(self.rows)
 
-    whole = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), **SMALL)
     monkeypatch.setattr(population.PopulationRun, "__init__", spy)
+    return rows
+
+
+def test_a_population_over_a_small_memory_budget_equals_the_unsplit_run(data, monkeypatch):
+    one, two, budget = _three_members(data)
+    whole = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), **SMALL)
+    rows = _rows_of_each_run(monkeypatch)
     # the budget is per device: on one device three members fit
     split = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=budget, devices=1, **SMALL)
     assert len(rows) > 1 and max(rows) < 8 and all(r * (two - one) <= budget for r in rows)
@@ -739,20 +749,9 @@ def test_a_memory_budget_holds_on_each_device_where_the_rows_split_over_fewer_de
     split over the 2 devices that divide them, 4 on each, past the budget."""
     from vmaptune.distributed import mesh_size
 
-    program = vt.build_program(MODEL, SPACE, data, batch_size=16)
-    arrays = engine.data_arrays(data)
-    one = memory.training_bytes(program, arrays, one_member(SPACE), 1)
-    two = memory.training_bytes(program, arrays, one_member(SPACE), 2)
-    budget = one + 2 * (two - one)  # about three members on a device
-    rows = []
-    init = population.PopulationRun.__init__
-
-    def spy(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        rows.append(self.rows)
-
+    _, _, budget = _three_members(data)  # (on a device)
     whole = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), **SMALL)
-    monkeypatch.setattr(population.PopulationRun, "__init__", spy)
+    rows = _rows_of_each_run(monkeypatch)
     split = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=budget, devices=3, **SMALL)
     assert rows == [9]  # (8 members in 9 rows: 3 on each device, one padded)
     pd.testing.assert_frame_equal(split.members, whole.members, check_exact=False, rtol=1e-5)

@@ -50,26 +50,23 @@ def _duration_flag(text: str) -> float:
                                          f"'90s', '30min', '2h'") from err
 
 
-def _process_id(text: str) -> int:
-    """argparse type: a process's id, an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give this process's id, 0 .. N-1") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is below 0; give this process's id, 0 .. N-1")
-    return value
+def _int_at_least(minimum: int, wanted: str):
+    """argparse type: an integer >= minimum (below it, 0 would have meant the default, silently);
+    wanted: what to give, said in the refusal."""
+    def read(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give {wanted}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}; give {wanted}")
+        return value
+
+    return read
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (0 would have meant the default, silently)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give one >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is below 1; give an integer >= 1")
-    return value
+_positive_int = _int_at_least(1, "an integer >= 1")
+_process_id = _int_at_least(0, "this process's id, 0 .. N-1")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
