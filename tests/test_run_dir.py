@@ -488,6 +488,15 @@ def test_a_time_budget_stops_a_search_not_the_refit_after_it(data, tmp_path, mon
     refit = vt.tune(*args, run_dir=run_dir, resume=True, refit=1, time_budget=3600, **SMALL)
     assert chunks["n"] == SMALL["epochs"] and not refit.settings.get("interrupted")  # (the refit's chunks, all)
     assert refit.test_score == whole.test_score
+    # spent as the search's last chunk trained: with a run_dir the refit waits for the resume; without
+    # one (nothing to resume) it trains now
+    chunks = after_chunk(monkeypatch, SMALL["epochs"], clock_passes_the_deadline)
+    with pytest.warns(UserWarning, match=r"spent as the search ended: .* its refit=1 trains on a resume"):
+        waits = vt.tune(*args, run_dir=str(tmp_path / "w"), refit=1, time_budget=3600, **SMALL)
+    assert waits.settings["interrupted"] and "test_score" not in waits.members
+    chunks = after_chunk(monkeypatch, SMALL["epochs"], clock_passes_the_deadline)
+    now = vt.tune(*args, refit=1, time_budget=3600, **SMALL)
+    assert not now.settings.get("interrupted") and now.test_score == whole.test_score
 
 
 @pytest.mark.usefixtures("sigint_as_a_user_has_it")

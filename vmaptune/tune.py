@@ -168,7 +168,7 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       finished rounds and the round in progress come back ('interrupted' members), checkpointed
       with a run_dir, where vt.tune(..., resume=True) goes on (with a budget of its own). The
       first chunk always trains; compiling counts. It stops the search, not the refit after it
-      (a refit starts once the search ended within the budget, and runs to its end).
+      (a refit runs to its end; spent as the search ended, with a run_dir, the resume refits).
     results.settings["time"]: where the call's time went (tracing, compiling, cache loads, training;
       vmaptune/startup.py).
     Ctrl-C returns (and saves to run_dir) the finished rounds and the round in progress, its
@@ -366,7 +366,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         kept = _carry_refit(results, refit_before, settings.refit)
         if settings.refit and results.succeeded and not kept:
             refitting = True
-            if not interrupts.budget_spent():  # (spent at the search's last chunk: the refit waits for a resume)
+            # (spent at the search's last chunk: the refit waits for a resume, where there is a run_dir to resume)
+            if run_dir is None or not interrupts.budget_spent():
                 interrupts.budget_off()
             search.refit(results)
     except KeyboardInterrupt as stop:
