@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import vmaptune as vt
+from vmaptune.data import SplitMissesClassWarning
 
 
 def test_builtin_sets_load_with_the_right_task():
@@ -321,8 +322,12 @@ def test_a_carved_split_that_misses_a_class_or_starves_training_is_named():
     X = rng.normal(size=(100, 3))
     rare = np.r_[np.zeros(98, int), np.ones(2, int)]  # a class of 2 rows rounds to none of 20 % at 0.2
     with pytest.warns(UserWarning, match=r"the val split holds no row of class\(es\) \[1\] \(val_fraction=0.2 of 2 "
-                                         r"rows rounds to none\).*\(validation=\(X, y\) of vt.Dataset.from_arrays\)"):
+                                         r"rows rounds to none\).*\(validation=\(X, y\) of "
+                                         r"vt.Dataset.from_arrays\)") as said:
         vt.Dataset.from_arrays(X, rare, "classification")
+    facts = [(w.message.split, w.message.class_ids, w.message.fraction) for w in said
+             if isinstance(w.message, SplitMissesClassWarning)]  # (what an estimator says in its own terms)
+    assert facts == [("val", [1], 0.2), ("test", [1], 0.2)]
     many = np.repeat(np.arange(50), 3)  # 50 classes of 3 rows: one row each to validation and test
     with pytest.warns(UserWarning, match=r"stratifying 50 classes leaves 50 of 150 rows to train on \(about 90"):
         vt.Dataset.from_arrays(rng.normal(size=(150, 3)), many, "classification")

@@ -849,6 +849,16 @@ def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, 
     return Xs, _regression_targets(ys, f"{name}[1] (y_{short})")
 
 
+class SplitMissesClassWarning(UserWarning):
+    """A stratified carve left a split without a row of some classes. It carries its facts, so a
+    caller that made the carve for the user (an estimator's validation_fraction) can say them in
+    its own terms: split ("val" / "test"), class_ids (indices into the classes), fraction."""
+
+    def __init__(self, message: str, split: str, class_ids: list[int], fraction: float):
+        super().__init__(message)
+        self.split, self.class_ids, self.fraction = split, class_ids, fraction
+
+
 def _warn_uneven_stratification(y: np.ndarray, classes: np.ndarray, train: np.ndarray, carved: dict) -> None:
     """A stratified carve rounds each class's share: a class of 2 rows at 0.2 gives none to the
     split (its scores cannot see it), and many classes of 3 rows give one row each to validation
@@ -858,10 +868,11 @@ def _warn_uneven_stratification(y: np.ndarray, classes: np.ndarray, train: np.nd
         if fraction > 0 and len(rows):
             missing = np.flatnonzero((counts >= 2) & (np.bincount(y[rows], minlength=len(classes)) == 0))
             if len(missing):
-                warn(f"the {name} split holds no row of class(es) {classes[missing][:5].tolist()} ({name}_fraction="
-                     f"{fraction} of {int(counts[missing[0]])} rows rounds to none): its scores cannot see them. "
-                     f"Give that split yourself ({'validation' if name == 'val' else 'test'}=(X, y) of "
-                     f"vt.Dataset.from_arrays) or more rows of them.", UserWarning)
+                warn(SplitMissesClassWarning(
+                    f"the {name} split holds no row of class(es) {classes[missing][:5].tolist()} ({name}_fraction="
+                    f"{fraction} of {int(counts[missing[0]])} rows rounds to none): its scores cannot see them. "
+                    f"Give that split yourself ({'validation' if name == 'val' else 'test'}=(X, y) of "
+                    f"vt.Dataset.from_arrays) or more rows of them.", name, missing.tolist(), fraction))
     asked = len(y) * (1 - sum(fraction for _, fraction in carved.values()))
     if len(train) < 0.75 * asked:
         warn(f"stratifying {len(classes)} classes leaves {len(train)} of {len(y)} rows to train on (about "

@@ -243,6 +243,12 @@ FOREIGN_METRICS = {
 }
 
 
+def is_builtin(metric: Metric) -> bool:
+    """Whether metric is vmaptune's own of its name, not a vt.Metric of yours that bears the name
+    (a "mae" in your targets' units): only a built-in's checks and advice apply to it."""
+    return METRICS.get(metric.name) is metric
+
+
 def get_metric(name: "str | Metric | None", task: str) -> Metric:
     """The metric called `name` (default: accuracy / neg_mse), or a user's Metric, checked against the task."""
     if isinstance(name, Metric):

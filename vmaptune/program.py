@@ -30,8 +30,8 @@ from vmaptune.arguments import check_flag, check_int_at_least
 from vmaptune.data import Dataset
 from vmaptune.distributed import agree, check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
-from vmaptune.metrics import (BUILT_IN_LOSSES, METRICS, Loss, Metric, TracedInPython, get_loss, get_metric,
-                              in_target_units, warn_if_unpaired)
+from vmaptune.metrics import (BUILT_IN_LOSSES, Loss, Metric, TracedInPython, get_loss, get_metric,
+                              in_target_units, is_builtin, warn_if_unpaired)
 from vmaptune.models.base import BuiltModel, Group, Model
 from vmaptune.models.fields import MODE_KEYWORDS
 from vmaptune.optim import CustomOptimizer, PopulationOptimizer
@@ -427,7 +427,7 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
         try:
             value = jax.eval_shape(metric.score, out, y)
         except (TypeError, ValueError) as err:
-            if METRICS.get(metric.name) is metric:  # a built-in metric says what it needs (not advice for your function)
+            if is_builtin(metric):  # a built-in metric says what it needs (not advice for your function)
                 raise ValueError(str(err)) from None
             raise ValueError(f"metric {metric.name!r} fails on outputs {out.shape} and targets {y.shape} ({err}). "
                              f"Its targets are {targets}.") from err

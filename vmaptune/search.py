@@ -25,7 +25,7 @@ from vmaptune.initialise import initialise_together
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
 from vmaptune.memory import parse_bytes
-from vmaptune.metrics import METRICS
+from vmaptune.metrics import is_builtin
 from vmaptune.program import Programs, build_program, check_bucketing, check_dataset, one_member, updates_state
 from vmaptune.refit import refit_and_test
 from vmaptune.cv_splits import Splits
@@ -195,8 +195,7 @@ class Search:
                              f"validation scores during training: use evaluate_every=1 with this strategy.")
         self.model, self.space, self.data, self.strategy, self.settings = model, space, data, strategy, settings
         # (the built-in AUC's check: a metric of yours of that name may score one class)
-        _check_scorable(self.program.metric.name if METRICS.get(self.program.metric.name) is self.program.metric
-                        else None, self.arrays, settings.cv,
+        _check_scorable(self.program.metric.name if is_builtin(self.program.metric) else None, self.arrays, settings.cv,
                         np.asarray(data.y_test) if settings.refit else None)
         if settings.even_batches and self.arrays.fold_rows is not None and updates_state(self.program.model, space):
             # (BatchNorm: no member's batch padded beside the larger folds')
@@ -434,7 +433,7 @@ class Search:
             results.models[int(row)] = TrainedModel.from_dataset(
                 fit.network, fit.params, fit.model_state, hp_row, shown,
                 self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row), metric=self.program.metric.name,
-                **schedule, **({} if METRICS.get(self.program.metric.name) is self.program.metric else
+                **schedule, **({} if is_builtin(self.program.metric) else
                                {"metric_is_yours": True}))  # (a metric of yours may bear a built-in's name)
             results.models[int(row)]._search_metric = self.program.metric  # (in memory: TrainedModel.evaluate)
         results.members["test_score"] = test

@@ -22,7 +22,6 @@ import dataclasses
 import difflib
 import inspect
 import numbers
-import re
 import time
 import warnings
 from typing import Any, Mapping
@@ -39,7 +38,7 @@ from sklearn.utils.metaestimators import available_if
 from vmaptune.cv_splits import Splits, checked_splits, describe, resolve_cv
 from vmaptune import distributed
 from vmaptune.arguments import check_int_at_least, check_seed
-from vmaptune.data import Dataset, check_sample_weight
+from vmaptune.data import Dataset, SplitMissesClassWarning, check_sample_weight
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import METRICS, Metric
 from vmaptune.models.base import Model
@@ -1212,10 +1211,8 @@ def _dataset(X, y, task: str, validation_fraction: float | None, seed: int, feat
         data = Dataset.from_arrays(X, y, task, val_fraction=float(validation_fraction), test=placeholder, seed=seed,
                                    feature_names=names, sample_weight=sample_weight)
     for w in caught:
-        missed = re.match(r"the val split holds no row of class\(es\) \[(.*?)\]", str(w.message))
-        if missed:
-            ids = [int(i) for i in missed.group(1).split(",")]
-            labels = [_plain(classes[i]) for i in ids] if classes is not None else ids
+        if isinstance(w.message, SplitMissesClassWarning):
+            labels = [_plain(classes[i]) if classes is not None else i for i in w.message.class_ids[:5]]
             warn(f"{owner}(validation_fraction={validation_fraction}) holds out no row of class(es) {labels}: early "
                  f"stopping's scores cannot see them. Raise validation_fraction, or give more rows of them.",
                  UserWarning)

@@ -302,7 +302,7 @@ class TrainedModel:
         scored as the search scores: higher is better, the built-in regression errors in standardised
         units (a vt.Metric of yours in the targets' own). So model.evaluate(*data.raw("test"),
         metric=...) is the refit's test_score with that metric."""
-        from vmaptune.metrics import METRICS, get_metric, in_target_units
+        from vmaptune.metrics import METRICS, get_metric, in_target_units, is_builtin
 
         if metric is None and self.info.get("metric") is not None:  # the search's, as test_score scored
             metric = self.info["metric"]
@@ -326,7 +326,7 @@ class TrainedModel:
             targets = ids.astype(np.int32)
             # (roc_auc of more than two classes is refused by the metric itself, whatever the rows)
             auc = named.name == "roc_auc_ovr" or (named.name == "roc_auc" and len(self.classes) == 2)
-            if auc and METRICS.get(named.name) is named and len(np.unique(y)) < 2:
+            if auc and is_builtin(named) and len(np.unique(y)) < 2:
                 raise ValueError(f"metric={named.name!r} is undefined on rows of one class (y holds only "
                                  f"{np.unique(y).tolist()}): give rows of more than one class, or use "
                                  f"metric='neg_log_loss' / 'accuracy'.")

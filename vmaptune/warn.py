@@ -11,8 +11,9 @@ import warnings
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def warn(message: str, category: type[Warning] = UserWarning) -> None:
-    """warnings.warn(message, category), attributed to the nearest caller outside vmaptune."""
+def warn(message: str | Warning, category: type[Warning] = UserWarning) -> None:
+    """warnings.warn(message, category), attributed to the nearest caller outside vmaptune. A
+    Warning instance as the message is its own category (one that carries facts for a caller)."""
     frame, level = sys._getframe(1), 2  # stacklevel 2: warn's caller
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
