@@ -1121,12 +1121,16 @@ def test_a_damaged_newest_checkpoint_is_passed_over_and_the_run_resumes_from_the
         vt.tune(*args, run_dir=run_dir, resume=True, **SMALL)
 
 
-def test_a_run_stopped_at_once_in_its_first_round_resumes_though_it_has_no_checkpoint(data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("diverged", [False, True])
+def test_a_run_stopped_at_once_in_its_first_round_resumes_though_it_has_no_checkpoint(data, tmp_path, monkeypatch,
+                                                                                      diverged):
     """A second Ctrl-C stops at once: the first round's members are saved (status 'interrupted')
-    before any checkpoint was taken; resume=True trains the run from the start."""
+    before any checkpoint was taken; resume=True trains the run from the start. Members that had
+    already diverged or stopped (their own status in the table) do not make the round a finished one."""
     from helpers import ctrl_c_at_chunk
 
-    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2))
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e6), momentum=SPACE["momentum"]) if diverged else SPACE
+    args = (MODEL, space, data, vt.RandomSearch(population=4, rounds=2))
     whole = vt.tune(*args, **SMALL)
     train_chunk = engine.train_chunk
     ctrl_c_at_chunk(monkeypatch, 2)
@@ -1134,6 +1138,7 @@ def test_a_run_stopped_at_once_in_its_first_round_resumes_though_it_has_no_check
     with pytest.warns(UserWarning, match="interrupted: returning 0 finished round"):
         stopped = vt.tune(*args, run_dir=run_dir, chunk_epochs=1, **SMALL)
     assert not os.path.isdir(os.path.join(run_dir, "checkpoints")) or not os.listdir(os.path.join(run_dir, "checkpoints"))
+    assert ("diverged" in stopped.members["status"].tolist()) == diverged
     monkeypatch.setattr(engine, "train_chunk", train_chunk)
     resumed = vt.tune(*args, run_dir=run_dir, resume=True, chunk_epochs=1, **SMALL)
     pd.testing.assert_frame_equal(resumed.members, whole.members)

@@ -5,6 +5,7 @@ there now is an error up front, not after the first round has trained."""
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shutil
 import socket
@@ -217,17 +218,16 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
 
 
 def _finished_run(path: str) -> bool:
-    """Whether run_dir's table holds a round that ended (not only the members of a first round
+    """Whether run_dir's results hold a round that ended (not only the members of a first round
     stopped by Ctrl-C before any checkpoint, which a resume trains again)."""
-    import csv
-
     if not os.path.isfile(os.path.join(path, "results.npz")):
         return False
-    try:
-        with open(os.path.join(path, "members.csv"), newline="") as f:
-            return any(row.get("status") != "interrupted" for row in csv.DictReader(f))
-    except (OSError, ValueError, csv.Error):
-        return True  # (a table that cannot be read: refuse rather than replace it)
+    try:  # (the settings count finished rounds: a round cut short also holds members that stopped or diverged)
+        with open(os.path.join(path, "run.json")) as f:
+            settings = json.load(f)["settings"]
+        return not (settings.get("interrupted") and settings.get("rounds") == 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return True  # (results that cannot be read: refuse rather than replace them)
 
 
 def _has_checkpoints(path: str) -> bool:
