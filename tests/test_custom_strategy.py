@@ -163,13 +163,15 @@ class FailsOnce(vt.Strategy):
     def tell(self, state, hp, scores):
         if TELL_FAILS["on"] and state["round"] == 1:
             raise RuntimeError("a bug in tell")
+        if TELL_FAILS["unpicklable"] and state["round"] == 1:  # (a state that no checkpoint can hold)
+            return {**state, "round": state["round"] + 1, "rule": lambda x: x}
         return {**state, "round": state["round"] + 1}
 
     def done(self, state):
         return state["round"] >= 3
 
 
-TELL_FAILS = {"on": False}
+TELL_FAILS = {"on": False, "unpicklable": False}
 
 
 def test_a_round_whose_tell_fails_is_kept_and_a_resume_tells_it_again_without_training_it(digits, tmp_path,
@@ -206,6 +208,68 @@ def test_a_round_whose_tell_fails_is_kept_and_a_resume_tells_it_again_without_tr
     resumed = vt.tune(*args, run_dir=run_dir, resume=True, **kw)
     assert chunks["n"] == 2  # round 2's two chunks: round 1 is told again, not trained again
     pd.testing.assert_frame_equal(resumed.members, whole.members)
+
+
+def test_a_state_tell_makes_unpicklable_is_named_with_the_round_kept_for_a_resume(digits, tmp_path, monkeypatch):
+    """init's state pickled (checked before training), tell's does not: the error names tell and
+    the fix, and the round that trained is checkpointed (it was lost to a bare pickle error)."""
+    args = (vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), digits, FailsOnce())
+    kw = dict(KW, epochs=2, chunk_epochs=1)
+    whole = vt.tune(*args, **kw)
+    run_dir = str(tmp_path / "run")
+    monkeypatch.setitem(TELL_FAILS, "unpicklable", True)
+    with pytest.raises(TypeError, match=r"FailsOnce.tell's state cannot be checkpointed to run_dir \(.*pickle.*\): "
+                                        r"every part of a strategy's state must pickle") as info:
+        vt.tune(*args, run_dir=run_dir, **kw)
+    assert "FailsOnce failed on round 1 after it trained. Its training is checkpointed" in info.value.__notes__[0]
+    monkeypatch.setitem(TELL_FAILS, "unpicklable", False)
+    pd.testing.assert_frame_equal(vt.tune(*args, run_dir=run_dir, resume=True, **kw).members, whole.members)
+
+
+def test_a_strategy_class_that_sets_its_settings_without_the_dataclass_decorator_is_refused(digits):
+    """Without @dataclass the inherited __init__ set population=64 over the class's `population = 4`
+    (64 members trained a round), and the repr a resume compares showed none of its settings."""
+    class Plain(FailsOnce):
+        population = 3
+        rounds = 2
+
+    with pytest.raises(TypeError, match=r"Plain sets population = 3, rounds = 2 without "
+                                        r"@dataclasses.dataclass\(frozen=True\).*population=4 trains.*Decorate Plain"):
+        Plain()
+
+    class Annotated(FailsOnce):
+        rounds: int = 2
+
+    with pytest.raises(TypeError, match=r"Annotated sets rounds = 2 without"):
+        Annotated()
+
+    class MethodsOnly(FailsOnce):  # (methods, and the base's class-level switches, need no decorator)
+        acts_during_training = False
+
+        def done(self, state):
+            return state["round"] >= 1
+
+    assert MethodsOnly(population=2).population == 2
+    assert len(vt.tune(vt.MLP(hidden=1, units=8), SPACE, digits, MethodsOnly(population=2), **KW).members) == 2
+
+
+def test_done_returning_none_and_ask_returning_too_many_members_are_named(digits):
+    @dataclasses.dataclass(frozen=True)
+    class ForgetsReturn(FailsOnce):
+        def done(self, state):
+            state["round"] >= 1  # (no return: the search never ended)
+
+    with pytest.raises(TypeError, match=r"ForgetsReturn.done returned None: return True once nothing is left to ask"):
+        vt.tune(vt.MLP(hidden=1, units=8), SPACE, digits, ForgetsReturn(population=2), **KW)
+
+    @dataclasses.dataclass(frozen=True)
+    class TooMany(FailsOnce):
+        def ask(self, state, key):
+            return state["space"].sample(key, self.population + 2), state
+
+    with pytest.raises(ValueError, match=r"TooMany.ask returned 4 members, more than its population=2: ask for at "
+                                         r"most population members \(fewer are fine\), or raise population"):
+        vt.tune(vt.MLP(hidden=1, units=8), SPACE, digits, TooMany(population=2), **KW)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -259,9 +259,7 @@ class Search:
         on_stop(round): called at chunk ends with the round in progress (to checkpoint it).
         resume: a round in progress's `checkpoint()` host dict (with `arrays`): go on from there."""
         strategy, s = self.strategy, self.settings
-        n = self.space.check_population(hp)  # (its values are checked as ask returned them: vt.tune's loop)
-        if n > strategy.population:
-            raise ValueError(f"{strategy.name} returned {n} members, more than its population={strategy.population}.")
+        n = strategy.within_population(self.space.check_population(hp))  # (its values: as ask returned them, vt.tune)
         ids = first_id + np.arange(n)
         replicas = Replicas(n, s.cv or 1, s.seeds, stop_split=self.arrays.stop_rows is not None)
         slot_hp, slot_ids, slot_fold = replicas.expand(self.space.numeric(hp), ids)

@@ -322,12 +322,12 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
             bar.skip(history.rounds)
             while True:
                 try:  # your strategy between rounds: its error carries the finished rounds
-                    if strategy.done(state):
+                    if strategy.finished(strategy.done(state)):
                         break
                     if in_progress is None:
                         hp, state = strategy.asked(strategy.ask(state, streams.stream(settings.seed, "ask",
                                                                                       history.rounds)))
-                        search.space.check_asked(hp, f"{strategy.name}.ask")
+                        strategy.within_population(search.space.check_asked(hp, f"{strategy.name}.ask"))
                 except Exception as err:
                     _failed_between_rounds(err, history, run_dir)
                     raise
@@ -341,6 +341,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                     state, record = search.report_round(state)
                     # told the values the members were scored with (a strategy's decisions may have changed them)
                     state = strategy.told(strategy.tell(state, record.hp, jnp.asarray(record.scores)))
+                    if checkpoints is not None:  # (said here, with the round kept, not as the checkpoint fails)
+                        check_picklable(f"{strategy.name}.tell", to_host(state))
                 except Exception as err:
                     note = saver.round_trained(search.trained, strategy.name, run_dir)
                     # (and travels with the error, as on_round's does)

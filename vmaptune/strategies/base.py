@@ -88,7 +88,33 @@ class Strategy:
             cls.__init__ = init_leading_first
 
     def __post_init__(self):
+        self._check_settings_are_fields()
         check_positive_int(type(self).__name__, "population", self.population)
+
+    def _check_settings_are_fields(self) -> None:
+        """A subclass written without @dataclasses.dataclass(frozen=True) that sets values: its
+        inherited __init__ sets every field on the instance (`population = 4` there is ignored:
+        64 members train), and its repr, which a resume must match, does not show them."""
+        class_vars = {name for cls in type(self).__mro__ for name, annotation in
+                      vars(cls).get("__annotations__", {}).items() if "ClassVar" in str(annotation)}
+        for cls in type(self).__mro__:
+            if cls is Strategy:
+                break
+            if not issubclass(cls, Strategy) or "__dataclass_fields__" in vars(cls):
+                continue
+            settings = [f"{name} = {value!r}" for name, value in vars(cls).items()
+                        if not name.startswith("_") and name not in class_vars and not callable(value)
+                        and not isinstance(value, (property, classmethod, staticmethod))]
+            settings += [f"{name}: {annotation}" for name, annotation in vars(cls).get("__annotations__", {}).items()
+                         if name not in class_vars and not any(name in setting for setting in settings)]
+            if settings:
+                raise TypeError(
+                    f"{cls.__name__} sets {', '.join(settings)} without @dataclasses.dataclass(frozen=True): a "
+                    f"strategy's settings are dataclass fields (vt.Strategy's __init__ sets each field on the "
+                    f"instance, so population={self.population} trains, and a resume compares the repr, which "
+                    f"shows fields only). Decorate {cls.__name__} with @dataclasses.dataclass(frozen=True) and "
+                    f"declare each setting with its type (population: int = 4); a constant that is not a "
+                    f"setting is a typing.ClassVar.")
 
     @property
     def name(self) -> str:
@@ -131,6 +157,20 @@ class Strategy:
             raise TypeError(f"{self.name}.tell returned None: return the strategy's new state (strategies pass "
                             f"their state explicitly).")
         return state
+
+    def finished(self, done: Any) -> bool:
+        """done's result as a bool (None is a forgotten return: the search would never end)."""
+        if done is None:
+            raise TypeError(f"{self.name}.done returned None: return True once nothing is left to ask, else False.")
+        return bool(done)
+
+    def within_population(self, n: int) -> int:
+        """The size of a population ask returned, checked against `population` (every round
+        compiles for that many members)."""
+        if n > self.population:
+            raise ValueError(f"{self.name}.ask returned {n} members, more than its population={self.population}: "
+                             f"ask for at most population members (fewer are fine), or raise population.")
+        return n
 
     def resumed(self, state: Any) -> Any:
         """The state a resumed run restored from its checkpoint, before it goes on (vt.tune): a

@@ -138,6 +138,9 @@ class OptunaSampler(Strategy):
 
     A @dataclass subclass takes the same arguments, sampler first, then its own fields
     (Strategy.leading_arguments).
+
+    Its state holds the Optuna study, which ask and tell change in place (Optuna's own ask /
+    tell): unlike other strategies, asking twice from one state does not repeat a population.
     """
 
     sampler: Any = None
