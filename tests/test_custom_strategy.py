@@ -229,13 +229,25 @@ def test_a_state_tell_makes_unpicklable_is_named_with_the_round_kept_for_a_resum
 def test_a_strategy_class_that_sets_its_settings_without_the_dataclass_decorator_is_refused(digits):
     """Without @dataclass the inherited __init__ set population=64 over the class's `population = 4`
     (64 members trained a round), and the repr a resume compares showed none of its settings."""
+    import enum
+    import functools
+
     class Plain(FailsOnce):
         population = 3
-        rounds = 2
+        rounds = 2  # (not a field: a constant, as harmless as a ClassVar)
 
-    with pytest.raises(TypeError, match=r"Plain sets population = 3, rounds = 2 without "
-                                        r"@dataclasses.dataclass\(frozen=True\).*population=4 trains.*Decorate Plain"):
+    with pytest.raises(TypeError, match=r"Plain sets population = 3 without @dataclasses.dataclass\(frozen=True\): "
+                                        r".* ignored \(population=4 trains, not 3\).*Decorate Plain"):
         Plain()
+
+    class Small:  # a mixin's value is ignored alike
+        population = 2
+
+    class Mixed(Small, vt.RandomSearch):
+        pass
+
+    with pytest.raises(TypeError, match=r"Small sets population = 2 without.*\(population=64 trains, not 2\)"):
+        Mixed()
 
     class Annotated(FailsOnce):
         rounds: int = 2
@@ -243,11 +255,24 @@ def test_a_strategy_class_that_sets_its_settings_without_the_dataclass_decorator
     with pytest.raises(TypeError, match=r"Annotated sets rounds = 2 without"):
         Annotated()
 
-    class MethodsOnly(FailsOnce):  # (methods, and the base's class-level switches, need no decorator)
+    class Mode(enum.Enum):
+        FAST = 1
+
+    class MethodsOnly(FailsOnce):  # methods, constants, descriptors and the base's switches need no decorator
         acts_during_training = False
+        MODE = Mode.FAST
+        TABLE = {"small": 1e-3}
+        name = "Mine"
+
+        @functools.cached_property
+        def table(self):
+            return dict(self.TABLE)
+
+        def finished(self, state):  # (a helper of any name: vt.tune calls only the protocol's methods)
+            return state["round"] >= 1
 
         def done(self, state):
-            return state["round"] >= 1
+            return self.finished(state)
 
     assert MethodsOnly(population=2).population == 2
     assert len(vt.tune(vt.MLP(hidden=1, units=8), SPACE, digits, MethodsOnly(population=2), **KW).members) == 2

@@ -1,3 +1,4 @@
+import pickle
 import warnings
 
 import numpy as np
@@ -328,6 +329,8 @@ def test_a_carved_split_that_misses_a_class_or_starves_training_is_named():
     facts = [(w.message.split, w.message.class_ids, w.message.fraction) for w in said
              if isinstance(w.message, SplitMissesClassWarning)]  # (what an estimator says in its own terms)
     assert facts == [("val", [1], 0.2), ("test", [1], 0.2)]
+    copied = pickle.loads(pickle.dumps(said[0].message))  # (a joblib worker's warning made an error reaches its parent)
+    assert (type(copied), str(copied), copied.class_ids) == (SplitMissesClassWarning, str(said[0].message), [1])
     many = np.repeat(np.arange(50), 3)  # 50 classes of 3 rows: one row each to validation and test
     with pytest.warns(UserWarning, match=r"stratifying 50 classes leaves 50 of 150 rows to train on \(about 90"):
         vt.Dataset.from_arrays(rng.normal(size=(150, 3)), many, "classification")

@@ -295,6 +295,34 @@ def test_a_process_that_stops_before_the_search_stops_the_others_at_once(tmp_pat
     assert time.monotonic() - started < 60
 
 
+LOSS_FAILS_IN_PROCESS_1 = """
+import sys
+import jax
+import optax
+import vmaptune as vt
+port, me = sys.argv[1], int(sys.argv[2])
+vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
+def loss(outputs, targets):
+    if jax.process_index() == 1:
+        raise RuntimeError("test failure: the loss fails in process 1")
+    return optax.softmax_cross_entropy_with_integer_labels(outputs, targets)
+vt.tune(vt.MLP(hidden=1, units=8, loss=loss), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1)), vt.load_dataset("iris"),
+        vt.RandomSearch(population=2), epochs=1, batch_size=16, progress=False)
+"""
+
+
+def test_a_loss_that_fails_in_one_process_as_the_search_checks_it_stops_the_others_at_once(tmp_path):
+    """Your loss is first traced as the search checks the model: an error there in process 1 left
+    process 0 in the next exchange until JAX's shutdown timeout aborted both (300 s by default),
+    without naming process 1. A line-up after the checks stops it at once, naming process 1."""
+    started = time.monotonic()
+    (code0, _, err0), (code1, _, err1) = launch_script(tmp_path, LOSS_FAILS_IN_PROCESS_1)
+    assert code1 != 0 and "test failure: the loss fails in process 1" in err1, err1[-2000:]
+    assert code0 != 0 and ("ProcessLost: process 0 of 2 waited at the checks of the search's model, loss and metric "
+                           "(vt.tune) for the others, and process 1 (") in err0, err0[-3000:]
+    assert time.monotonic() - started < 60
+
+
 AFTER_THE_SEARCH = """
 import sys
 import time

@@ -858,6 +858,9 @@ class SplitMissesClassWarning(UserWarning):
         super().__init__(message)
         self.split, self.class_ids, self.fraction = split, class_ids, fraction
 
+    def __reduce__(self):  # (copied and pickled whole: a joblib worker's warning made an error reaches its parent)
+        return type(self), (str(self), self.split, self.class_ids, self.fraction)
+
 
 def _warn_uneven_stratification(y: np.ndarray, classes: np.ndarray, train: np.ndarray, carved: dict) -> None:
     """A stratified carve rounds each class's share: a class of 2 rows at 0.2 gives none to the

@@ -32,7 +32,7 @@ from vmaptune.cv_splits import Splits
 from vmaptune.replicas import Replicas, cv_arrays
 from vmaptune.results import Results
 from vmaptune.space import Space
-from vmaptune.strategies.base import Strategy, check_strategy
+from vmaptune.strategies.base import Strategy, check_strategy, checked_population_size
 from vmaptune.strategies.pbt import PBTSchedule
 from vmaptune.trained import TrainedModel
 from vmaptune.training import Population, StrategyDecider, train
@@ -259,7 +259,7 @@ class Search:
         on_stop(round): called at chunk ends with the round in progress (to checkpoint it).
         resume: a round in progress's `checkpoint()` host dict (with `arrays`): go on from there."""
         strategy, s = self.strategy, self.settings
-        n = strategy.within_population(self.space.check_population(hp))  # (its values: as ask returned them, vt.tune)
+        n = checked_population_size(strategy, self.space.check_population(hp))  # (values: checked in vt.tune)
         ids = first_id + np.arange(n)
         replicas = Replicas(n, s.cv or 1, s.seeds, stop_split=self.arrays.stop_rows is not None)
         slot_hp, slot_ids, slot_fold = replicas.expand(self.space.numeric(hp), ids)

@@ -30,7 +30,7 @@ from vmaptune.checkpoint import (Checkpoints, check_picklable, code_fingerprint,
                                  run_spec, to_host, without_addresses)
 from vmaptune.data import Dataset
 from vmaptune.distributed import (agreed_time, any_process, barrier, check_same_everywhere, given_num_processes,
-                                  in_process_0, is_primary, process_count, smallest, this_process_alone)
+                                  in_process_0, is_primary, line_up, process_count, smallest, this_process_alone)
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
@@ -38,7 +38,7 @@ from vmaptune.results import STATUS_INTERRUPTED, Results, load_results
 from vmaptune.search import Search, Settings
 from vmaptune.space import Space, checked_call
 from vmaptune.startup import TimeProfile
-from vmaptune.strategies.base import Strategy, check_strategy
+from vmaptune.strategies.base import Strategy, check_strategy, checked_done, checked_population_size
 from vmaptune.strategies.random_search import RandomSearch
 from vmaptune.trained import pickled
 from vmaptune.warn import warn
@@ -277,6 +277,9 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     if isinstance(strategy, Strategy):  # a budget left open (Hyperband()) takes tune's epochs
         strategy = strategy.for_epochs(settings.epochs)
     search = Search(model, space, data, strategy, settings, metric=metric, optimizer=optimizer)
+    # (the model, loss and metric were first traced there: an error of one process's code stops the others
+    # at once, not after the next exchange's timeout, 300 s by default)
+    line_up("the checks of the search's model, loss and metric (vt.tune)")
     history = History(space, {**search.describe(data), "started_at": agreed_time()})
     checkpoints = None if run_dir is None else Checkpoints(run_dir, run_spec(
         space=space, data=data, model=model, strategy=strategy, settings=search.spec_settings(), version=__version__),
@@ -322,12 +325,12 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
             bar.skip(history.rounds)
             while True:
                 try:  # your strategy between rounds: its error carries the finished rounds
-                    if strategy.finished(strategy.done(state)):
+                    if checked_done(strategy, strategy.done(state)):
                         break
                     if in_progress is None:
                         hp, state = strategy.asked(strategy.ask(state, streams.stream(settings.seed, "ask",
                                                                                       history.rounds)))
-                        strategy.within_population(search.space.check_asked(hp, f"{strategy.name}.ask"))
+                        checked_population_size(strategy, search.space.check_asked(hp, f"{strategy.name}.ask"))
                 except Exception as err:
                     _failed_between_rounds(err, history, run_dir)
                     raise

@@ -92,29 +92,30 @@ class Strategy:
         check_positive_int(type(self).__name__, "population", self.population)
 
     def _check_settings_are_fields(self) -> None:
-        """A subclass written without @dataclasses.dataclass(frozen=True) that sets values: its
-        inherited __init__ sets every field on the instance (`population = 4` there is ignored:
-        64 members train), and its repr, which a resume must match, does not show them."""
-        class_vars = {name for cls in type(self).__mro__ for name, annotation in
-                      vars(cls).get("__annotations__", {}).items() if "ClassVar" in str(annotation)}
+        """A class that sets a field's value without being a dataclass (`population = 4` in a
+        subclass, or a mixin, without @dataclasses.dataclass(frozen=True)): the dataclass __init__
+        sets every field on the instance, so that value was ignored (64 members trained), and its
+        repr, which a resume compares, did not show it. Annotated names in a Strategy subclass
+        that is no dataclass were meant as fields too. Constants, methods and descriptors pass."""
+        fields = {field.name for field in dataclasses.fields(self)}
         for cls in type(self).__mro__:
-            if cls is Strategy:
-                break
-            if not issubclass(cls, Strategy) or "__dataclass_fields__" in vars(cls):
+            if cls in (Strategy, object) or "__dataclass_fields__" in vars(cls):
                 continue
-            settings = [f"{name} = {value!r}" for name, value in vars(cls).items()
-                        if not name.startswith("_") and name not in class_vars and not callable(value)
-                        and not isinstance(value, (property, classmethod, staticmethod))]
-            settings += [f"{name}: {annotation}" for name, annotation in vars(cls).get("__annotations__", {}).items()
-                         if name not in class_vars and not any(name in setting for setting in settings)]
-            if settings:
+            annotations = vars(cls).get("__annotations__", {}) if issubclass(cls, Strategy) else {}
+            named = [name for name, value in vars(cls).items() if name in fields and not hasattr(value, "__get__")]
+            named += [name for name, annotation in annotations.items()
+                      if name not in named and "ClassVar" not in str(annotation)]
+            if named:
+                settings = ", ".join(f"{name} = {vars(cls)[name]!r}" if name in vars(cls) else
+                                     f"{name}: {annotations[name]}" for name in named)
+                ignored = (f" (population={self.population} trains, not {vars(cls)['population']!r})"
+                           if "population" in named and "population" in vars(cls) else "")
                 raise TypeError(
-                    f"{cls.__name__} sets {', '.join(settings)} without @dataclasses.dataclass(frozen=True): a "
-                    f"strategy's settings are dataclass fields (vt.Strategy's __init__ sets each field on the "
-                    f"instance, so population={self.population} trains, and a resume compares the repr, which "
-                    f"shows fields only). Decorate {cls.__name__} with @dataclasses.dataclass(frozen=True) and "
-                    f"declare each setting with its type (population: int = 4); a constant that is not a "
-                    f"setting is a typing.ClassVar.")
+                    f"{cls.__name__} sets {settings} without @dataclasses.dataclass(frozen=True): a strategy's "
+                    f"settings are dataclass fields, which vt.Strategy's __init__ sets on each instance, so a class "
+                    f"attribute of that name is ignored{ignored}, and a resume compares the repr, which shows "
+                    f"fields only. Decorate {cls.__name__} with @dataclasses.dataclass(frozen=True) and declare "
+                    f"each setting with its type (population: int = 4).")
 
     @property
     def name(self) -> str:
@@ -157,20 +158,6 @@ class Strategy:
             raise TypeError(f"{self.name}.tell returned None: return the strategy's new state (strategies pass "
                             f"their state explicitly).")
         return state
-
-    def finished(self, done: Any) -> bool:
-        """done's result as a bool (None is a forgotten return: the search would never end)."""
-        if done is None:
-            raise TypeError(f"{self.name}.done returned None: return True once nothing is left to ask, else False.")
-        return bool(done)
-
-    def within_population(self, n: int) -> int:
-        """The size of a population ask returned, checked against `population` (every round
-        compiles for that many members)."""
-        if n > self.population:
-            raise ValueError(f"{self.name}.ask returned {n} members, more than its population={self.population}: "
-                             f"ask for at most population members (fewer are fine), or raise population.")
-        return n
 
     def resumed(self, state: Any) -> Any:
         """The state a resumed run restored from its checkpoint, before it goes on (vt.tune): a
@@ -234,6 +221,23 @@ class Strategy:
         the refit use them. `asked`: the values asked, as the members ended training with them
         (inside vt.tune, after every Decision's copies and new values); the default returns them."""
         return asked
+
+
+def checked_done(strategy: Strategy, done: Any) -> bool:
+    """strategy.done's result as a bool (None is a forgotten return: the search would never end).
+    Functions, not methods: a strategy of yours may have a method or a field of any name."""
+    if done is None:
+        raise TypeError(f"{strategy.name}.done returned None: return True once nothing is left to ask, else False.")
+    return bool(done)
+
+
+def checked_population_size(strategy: Strategy, n: int) -> int:
+    """The size of a population strategy.ask returned, checked against its `population` (every
+    round compiles for that many members)."""
+    if n > strategy.population:
+        raise ValueError(f"{strategy.name}.ask returned {n} members, more than its population={strategy.population}: "
+                         f"ask for at most population members (fewer are fine), or raise population.")
+    return n
 
 
 _FROM_FACTORY = object()  # a field's default comes from its default_factory
