@@ -60,6 +60,15 @@ def test_metric_sign_follows_the_metrics_direction():
     assert shown_sign(mine) == -1.0
 
 
+def test_a_lower_is_better_metrics_zero_reads_zero_not_minus_zero():
+    """An error rate of 0 (often on small data), stored as +0.0, was shown as -0 and exported as -0.0."""
+    result = made_results([0.0, -0.1], metric="mse")
+    text = result.summary()
+    assert "best validation mse: 0.0000" in text and "-0" not in text and "mse=0)" in repr(result)
+    study = result.to_optuna()
+    assert str(study.best_value) == "0.0" and str(study.best_trial.user_attrs["score"]) == "0.0"
+
+
 def test_summary_shows_a_lower_is_better_metric_positive():
     result = made_results([-0.5, -0.6, -0.45, np.nan], metric="mse")
     text = result.summary(10)

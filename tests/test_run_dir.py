@@ -1139,6 +1139,11 @@ def test_a_run_stopped_at_once_in_its_first_round_resumes_though_it_has_no_check
         stopped = vt.tune(*args, run_dir=run_dir, chunk_epochs=1, **SMALL)
     assert not os.path.isdir(os.path.join(run_dir, "checkpoints")) or not os.listdir(os.path.join(run_dir, "checkpoints"))
     assert ("diverged" in stopped.members["status"].tolist()) == diverged
+    trained = stopped.members["epochs_trained"].to_numpy()  # (final_score: the last epoch each trained, not NaN)
+    last = stopped.curves["val_score"][np.arange(len(trained)), np.maximum(trained, 1) - 1]
+    np.testing.assert_array_equal(stopped.members["final_score"], np.where(stopped.members["status"] == "diverged",
+                                                                            np.nan, last))
+    assert np.isfinite(stopped.members["final_score"][stopped.members["status"] == "interrupted"]).all()
     monkeypatch.setattr(engine, "train_chunk", train_chunk)
     resumed = vt.tune(*args, run_dir=run_dir, resume=True, chunk_epochs=1, **SMALL)
     pd.testing.assert_frame_equal(resumed.members, whole.members)

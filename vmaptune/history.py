@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from vmaptune.metrics import Metric, shown_sign
+from vmaptune.metrics import Metric, shown, shown_sign
 from vmaptune.results import STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_OK, STATUS_PRUNED, STATUS_STOPPED, Results
 from vmaptune.space import Space
 
@@ -86,7 +86,8 @@ def round_record(round_index: int, ids, hp: Mapping[str, Any], final: dict, curv
         "score": np.where(diverged, np.nan, best),
         "score_std": np.where(diverged, np.nan, final["score_std"][:n]),
         "best_score": best,
-        "final_score": curves["val_score"][:n, -1],
+        # (the last epoch trained: a round cut short, by a Ctrl-C or a time budget, has NaN after it)
+        "final_score": np.where(diverged, np.nan, last_finite(curves["val_score"][:n])),
         "best_epoch": final["best_epoch"][:n],
         "epochs_trained": trained,
         "status": status,
@@ -182,7 +183,7 @@ class Progress:
         self.done = done
         scores = curves["val_score"]
         if np.isfinite(scores).any():
-            best = shown_sign(self.metric) * max(self.best, np.nanmax(scores))
+            best = shown(max(self.best, np.nanmax(scores)), shown_sign(self.metric))
             self.bar.set_postfix({f"best {self.metric.name}": f"{best:.4f}"}, refresh=False)
 
     def __enter__(self) -> "Progress":

@@ -129,6 +129,12 @@ def shown_sign(metric: "Metric | str") -> float:
     return 1.0 if getattr(METRICS.get(metric), "greater_is_better", True) else -1.0
 
 
+def shown(value, sign: float):
+    """A stored (higher-is-better) score in the metric's own units: value * shown_sign, + 0.0 so
+    that a lower-is-better metric's 0 reads 0, not -0 (an error rate of 0 on small data)."""
+    return sign * value + 0.0
+
+
 def _accuracy(out, y):
     return jnp.mean(jnp.argmax(out, axis=-1) == y)
 

@@ -43,6 +43,7 @@ import jax
 import numpy as np
 
 from vmaptune import distributed
+from vmaptune.metrics import shown
 from vmaptune.results import (STANDARDISED_ERRORS, STATUS_DIVERGED, STATUS_INTERRUPTED, STATUS_OK, STATUS_PRUNED,
                                Results)
 from vmaptune.space import Choice, OneMinusLogUniform
@@ -180,7 +181,7 @@ def _holds_export_of(optuna, study, results: Results) -> bool:
         if (trial.user_attrs.get("round"), trial.user_attrs.get("member")) != (int(round_), int(member)):
             return False
         if trial.state == complete and (trial.value is None or not math.isclose(
-                trial.value, results.metric_sign * float(score), rel_tol=1e-6, abs_tol=1e-12)):
+                trial.value, shown(float(score), results.metric_sign), rel_tol=1e-6, abs_tol=1e-12)):
             return False
     return True
 
@@ -420,7 +421,7 @@ def _append(optuna, study, held: list, results: Results, sign: float, started, w
     before = study.user_attrs.get(TEST_SCORES) or {}
     late = {}
     for i, trial in enumerate(held):
-        want = _plain(sign * float(tests[i])) if i < len(tests) and np.isfinite(tests[i]) else None
+        want = _plain(shown(float(tests[i]), sign)) if i < len(tests) and np.isfinite(tests[i]) else None
         if trial.state.is_finished() and (trial.user_attrs.get("test_score") != want
                                           or (want is None and str(trial.number) in before)):
             late[str(trial.number)] = want
@@ -609,7 +610,7 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
         # the epochs it was validated at: every `every`-th, and its last (its budget; an interrupted
         # member's last is one only at the end); the curve carries the last score on between them
         steps = {} if curve is None else {
-            e + 1: sign * float(v) for e, v in enumerate(curve[i][:trained]) if np.isfinite(v)
+            e + 1: shown(float(v), sign) for e, v in enumerate(curve[i][:trained]) if np.isfinite(v)
             and ((e + 1) % every == 0 or e + 1 == epochs or (e + 1 == trained and not running))}
         if running:  # not finished: the run can resume it (an append then finishes it)
             state, value = TrialState.RUNNING, None
@@ -620,7 +621,7 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
             # study.tell gives a pruned trial
             state, value = TrialState.PRUNED, steps[max(steps)] if steps else None
         else:
-            state, value = TrialState.COMPLETE, sign * float(row["score"])
+            state, value = TrialState.COMPLETE, shown(float(row["score"]), sign)
         start, end = times.get(int(row["round"]), (None, None))
         # (a running member's values may still change, PBT's do: given once it finishes, as Optuna's
         # own running trials get theirs when they are suggested)
@@ -635,7 +636,7 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
             params=given, distributions={k: distributions[k] for k in given},
             intermediate_values=steps, system_attrs={},
             # (a value no Optuna distribution of its scale holds, a log-scaled 0, is an attribute)
-            user_attrs={k: _plain(sign * v if k in SCORE_COLUMNS else v) for k, v in row.items()
+            user_attrs={k: _plain(shown(v, sign) if k in SCORE_COLUMNS else v) for k, v in row.items()
                         if k not in hp_names or (k in renamed or k in lost) and (k not in active or active[k][i])}))
     return out
 

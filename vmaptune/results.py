@@ -198,14 +198,18 @@ class Results:
         return len(self.members)
 
     def __repr__(self):
+        from vmaptune.metrics import shown
+
         n_div = int((self.members["status"] == STATUS_DIVERGED).sum()) if len(self.members) else 0
-        best = f"best {self.metric}={self.metric_sign * self.best_score:.4g}" if self.succeeded else ("empty" if not len(self) else
-                                                                                  "no member has a score")
+        best = (f"best {self.metric}={shown(self.best_score, self.metric_sign):.4g}" if self.succeeded else
+                "empty" if not len(self) else "no member has a score")
         return f"Results({len(self.members)} members, {n_div} diverged, {best})"
 
     def summary(self, k: int = 10) -> str:
         """A short text report: the top-k table and the best setting. Scores are shown as the
         metric is known (a positive mse), though stored higher-is-better (negated)."""
+        from vmaptune.metrics import shown
+
         sign = self.metric_sign
         cols = ["round", "member", *self.space.free_names, "score", "best_epoch", "status"]
         if self.settings.get("cv") or (self.settings.get("seeds") or 1) > 1:
@@ -214,7 +218,7 @@ class Results:
             cols.append("test_score")
         table = self.top(k)[[c for c in cols if c in self.members.columns]].copy()
         for col in {"score", "test_score"} & set(table.columns):
-            table[col] = sign * table[col]
+            table[col] = shown(table[col], sign)
         with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
             text = table.to_string(index=False)
         if not self.succeeded:
@@ -222,10 +226,10 @@ class Results:
         best = ", ".join(f"{k}={_fmt(v)}" for k, v in self.best_params.items())
         order = " (lower is better)" if sign < 0 else ""
         text = (f"top {min(k, len(self))} of {len(self)} by validation {self.metric}{order}:\n{text}\n\n"
-                f"best: {best}\nbest validation {self.metric}: {sign * self.best_score:.4f}")
+                f"best: {best}\nbest validation {self.metric}: {shown(self.best_score, sign):.4f}")
         tested = float(self.members["test_score"].iloc[self.best_index]) if "test_score" in self.members else np.nan
         if np.isfinite(tested):
-            text += f"\ntest {self.metric} of the best setting, refit on train + validation: {sign * tested:.4f}"
+            text += f"\ntest {self.metric} of the best setting, refit on train + validation: {shown(tested, sign):.4f}"
         if self.settings.get("task") == "regression" and self.metric in STANDARDISED_ERRORS:
             text += (f"\n({self.metric} in standardised units: the targets' own are these times data.y_std"
                      f"{'**2' if 'mse' in self.metric else ''}; metric='r2' or a vt.Metric of yours reads in theirs)")
