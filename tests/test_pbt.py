@@ -443,6 +443,12 @@ def test_pbt_keeps_structural_names_in_one_program_under_automatic_bucketing(dig
                      n_units=vt.Choice([8, 64]))
     result = vt.tune(vt.MLP(hidden=1), space, digits, vt.PBT(population=4, interval=1), epochs=2, progress=False)
     assert result.settings["programs"] == [1] and len(result) == 4
+    # bucketing=True too, said (it failed after the first chunks were planned, telling to fix n_units)
+    with pytest.warns(UserWarning, match=r"bucketing=True is not applied: PBT copies members' weights between rows, "
+                                         r"so its population trains in one program"):
+        forced = vt.tune(vt.MLP(hidden=1), space, digits, vt.PBT(population=4, interval=1), epochs=2, progress=False,
+                         bucketing=True)
+    pd.testing.assert_frame_equal(forced.members, result.members)
 
 
 @pytest.mark.parametrize("even", [False, True])

@@ -208,8 +208,12 @@ class Search:
             raise ValueError(f"epochs={settings.epochs} of up to {steps} steps (batches of {smallest} of "
                              f"{rows} rows) make more steps than the compiled programs count, 2**31 - 1; give "
                              f"epochs <= {INT32_MAX // steps}.")
-        # a strategy that copies members between rows needs them in one program: "auto" never splits
-        bucketing = False if settings.bucketing == "auto" and strategy.copies_members else settings.bucketing
+        # a strategy that copies members between rows needs them in one program: it never splits them
+        bucketing = False if strategy.copies_members else settings.bucketing
+        if settings.bucketing is True and strategy.copies_members:
+            warn(f"bucketing=True is not applied: {strategy.name} copies members' weights between rows, so its "
+                 f"population trains in one program (widths and batch sizes padded, as bucketing=False). "
+                 f"Leave bucketing at 'auto' to say nothing.")
         self.programs = Programs(model, space, data, self.program, bucketing=bucketing,
                                  one_program=strategy.copies_members,
                                  member_block=settings.member_block, epochs=settings.epochs,
