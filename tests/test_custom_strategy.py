@@ -249,6 +249,15 @@ def test_a_strategy_class_that_sets_its_settings_without_the_dataclass_decorator
     with pytest.raises(TypeError, match=r"Small sets population = 2 without.*\(population=64 trains, not 2\)"):
         Mixed()
 
+    @dataclasses.dataclass(frozen=True)
+    class Unannotated(vt.RandomSearch):  # (decorated, but a dataclass takes only annotated names as fields)
+        population = 4
+        rounds: int = 2
+
+    with pytest.raises(TypeError, match=r"Unannotated sets population = 4 without a type annotation: .*\(population=64 "
+                                        r"trains, not 4\).*\(population: int = 4\)"):
+        Unannotated()
+
     class Annotated(FailsOnce):
         rounds: int = 2
 

@@ -99,10 +99,13 @@ class Strategy:
         that is no dataclass were meant as fields too. Constants, methods and descriptors pass."""
         fields = {field.name for field in dataclasses.fields(self)}
         for cls in type(self).__mro__:
-            if cls in (Strategy, object) or "__dataclass_fields__" in vars(cls):
+            if cls in (Strategy, object):
                 continue
-            annotations = vars(cls).get("__annotations__", {}) if issubclass(cls, Strategy) else {}
-            named = [name for name, value in vars(cls).items() if name in fields and not hasattr(value, "__get__")]
+            decorated, own = "__dataclass_fields__" in vars(cls), vars(cls).get("__annotations__", {})
+            # (a dataclass's own fields are annotated; an inherited field's name set without one is ignored)
+            annotations = own if issubclass(cls, Strategy) and not decorated else {}
+            named = [name for name, value in vars(cls).items() if name in fields and not hasattr(value, "__get__")
+                     and not (decorated and name in own)]
             named += [name for name, annotation in annotations.items()
                       if name not in named and "ClassVar" not in str(annotation)]
             if named:
@@ -110,6 +113,12 @@ class Strategy:
                                      f"{name}: {annotations[name]}" for name in named)
                 ignored = (f" (population={self.population} trains, not {vars(cls)['population']!r})"
                            if "population" in named and "population" in vars(cls) else "")
+                if decorated:
+                    raise TypeError(
+                        f"{cls.__name__} sets {settings} without a type annotation: a dataclass takes a name as a "
+                        f"field only where it is annotated, so the inherited field's default stays{ignored} and the "
+                        f"class attribute is ignored. Declare each setting with its type "
+                        f"({named[0]}: {type(vars(cls)[named[0]]).__name__} = {vars(cls)[named[0]]!r}).")
                 raise TypeError(
                     f"{cls.__name__} sets {settings} without @dataclasses.dataclass(frozen=True): a strategy's "
                     f"settings are dataclass fields, which vt.Strategy's __init__ sets on each instance, so a class "
