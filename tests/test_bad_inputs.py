@@ -103,6 +103,14 @@ class Net(nn.Module):
         return nn.Dense(2)(nn.relu(nn.Dense(self.width)(x)))
 
 
+class InitNamedField(nn.Module):  # a field named as vt.MLP's `init` hides nn.Module.init
+    init: str = "he"
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(2)(x)
+
+
 class ConvNet(nn.Module):  # takes images (n, height, width, channels), not flat rows
     @nn.compact
     def __call__(self, x):
@@ -243,6 +251,16 @@ CASES = [
       "example, shape (2,)."]),
     ("space-name-alias", lambda t: tune(vt.Space(lr=LR)), ValueError,
      ["space has 'lr', which the model and optimizer do not read", "Did you mean 'learning_rate'?"]),
+    # (Keras' and scikit-learn's words: beta_1 had no hint, beta1 and weight_init pointed at momentum, weight_decay)
+    ("space-name-keras-beta", lambda t: tune(vt.Space(learning_rate=LR, beta_1=vt.Uniform(0.8, 0.95))), ValueError,
+     ["space has 'beta_1'", "Did you mean 'b1'?"]),
+    ("space-name-weight-init", lambda t: tune(vt.Space(learning_rate=LR, weight_init=vt.Choice(["he", "xavier"]))),
+     ValueError, ["space has 'weight_init'", "Did you mean 'init'?"]),
+    ("space-name-lr-decay", lambda t: tune(vt.Space(learning_rate=LR, lr_decay=vt.Uniform(0.5, 0.9))), ValueError,
+     ["space has 'lr_decay'", "Did you mean 'decay_rate'?"]),
+    ("space-name-epochs", lambda t: tune(vt.Space(learning_rate=LR, epochs=vt.IntUniform(5, 50))), ValueError,
+     ["space has 'epochs', which the model and optimizer do not read. Training length and search size are the "
+      "search's, not a member's: vt.tune(epochs=...)", "vt.SuccessiveHalving / vt.Hyperband"]),
     ("data-X-empty", lambda t: vt.Dataset.from_arrays(np.zeros((0, 3)), np.zeros(0), "classification"), ValueError,
      ["X is empty", "(0, 3)", "at least one row"]),
     ("data-rows-mismatch", lambda t: vt.Dataset.from_arrays(X, Y[:30], "classification"), ValueError,
@@ -391,7 +409,12 @@ CASES = [
     ("space-empty", lambda t: vt.Space(), ValueError,
      ["Space()", "at least one hyperparameter", "vt.LogUniform(1e-4, 1e-1)"]),
     ("space-not-a-distribution", lambda t: vt.Space(lr=[1, 2]), TypeError,
-     ["lr=[1, 2] is not a distribution", "vt.Choice([...])"]),
+     ["lr=[1, 2] is not a distribution", "Use lr=vt.Choice([1, 2])."]),
+    # (scikit-learn's ways to say a range: the equivalent named, and a long array not printed whole)
+    ("space-scipy-loguniform", lambda t: vt.Space(learning_rate=stats.loguniform(3e-4, 3e-2)), TypeError,
+     ["is not a distribution. Use learning_rate=vt.LogUniform(0.0003, 0.03)."]),
+    ("space-numpy-range", lambda t: vt.Space(n_units=np.arange(1, 100)), TypeError,
+     ["n_units=array([ 1,  2..., 97, 98, 99]) is not a distribution. Use n_units=vt.IntUniform(1, 99)."]),
     ("space-bad-name", lambda t: vt.Space({"learning-rate": 0.1}), ValueError,
      ["'learning-rate' must be a Python identifier", "'learning_rate'"]),
     ("space-name-twice", lambda t: vt.Space({"a": 1}, a=2), ValueError, ["['a'] given twice"]),
@@ -574,6 +597,9 @@ CASES = [
      lambda t: tune(model=vt.Linen(lambda features=4: Net()), run_dir=str(t / "run"), refit=1), TypeError,
      ["run_dir=", "refit=1) saves the refit's trained models, and Linen(<lambda>): the model cannot be pickled",
       "define it at the top level of a module"]),
+    ("linen-field-hides-a-module-method", lambda t: vt.Linen(InitNamedField), TypeError,
+     ["vt.Linen(InitNamedField): its field 'init' hides flax's nn.Module.init method", "rename the field (e.g. "
+      "init_scheme), and the space's name with it"]),
     ("linen-variable-made-only-in-training", lambda t: tune(model=vt.Linen(NormalisedOnlyInTraining)), ValueError,
      ["ScopeCollectionNotFound", "a variable its initialisation did not make", "Create every variable in both modes"]),
     ("linen-searched-field-never-used", lambda t: tune(vt.Space(learning_rate=LR, rate=vt.Uniform(0.0, 0.5)),

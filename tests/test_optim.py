@@ -87,3 +87,29 @@ def test_an_optimizer_function_made_by_exec_or_eval_is_taken():
     assert made.__module__ is None
     custom = CustomOptimizer.from_factory(made, Space(learning_rate=LogUniform(1e-3, 1e-1)))
     assert custom.names == ("learning_rate",)
+
+
+def test_a_searched_setting_that_no_optimizer_or_schedule_of_the_space_reads_is_said():
+    """decay_rate under the default constant schedule, or momentum with adam only: every value
+    trains alike, and the table would credit the dimension with what the initial weights did."""
+    import warnings
+
+    import pytest
+
+    import vmaptune as vt
+
+    data = vt.load_dataset("iris")
+    lr = vt.LogUniform(1e-3, 0.1)
+    with pytest.warns(UserWarning, match=r"space searches decay_rate=Uniform\(low=0.1, high=0.9\), which only the "
+                                         r"schedules \['step', 'exponential'\] read; the space's schedule is "
+                                         r"\['constant'\], so every value trains alike. Drop 'decay_rate', or search "
+                                         r"schedule=vt.Choice"):
+        vt.build_program(vt.MLP(), vt.Space(learning_rate=lr, decay_rate=vt.Uniform(0.1, 0.9)), data, batch_size=16)
+    with pytest.warns(UserWarning, match=r"space searches momentum=.*which only the optimizers \['sgd', 'momentum', "
+                                         r"'nesterov'\] read; the space's optimizer is \['adam'\]"):
+        vt.build_program(vt.MLP(), vt.Space(learning_rate=lr, momentum=vt.Uniform(0.5, 0.9),
+                                            optimizer=vt.Fixed("adam")), data, batch_size=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vt.build_program(vt.MLP(), vt.Space(learning_rate=lr, decay_rate=vt.Uniform(0.1, 0.9),
+                                            schedule=vt.Choice(["constant", "exponential"])), data, batch_size=16)

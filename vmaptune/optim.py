@@ -76,6 +76,8 @@ USES_NU = {"adam", "adamw", "rmsprop", "adagrad"}
 #: The settings only some kinds read (the others are read by every kind).
 READ_BY = {"momentum": ("sgd", "momentum", "nesterov"), "b1": ("adam", "adamw"), "b2": ("adam", "adamw", "rmsprop"),
            "eps": ("adam", "adamw", "rmsprop", "adagrad")}
+#: Schedule settings -> the schedules that read them (schedule_factor; warm-up is every schedule's).
+SCHEDULE_READ_BY = {"decay_rate": ("step", "exponential"), "decay_steps": ("step", "exponential")}
 ADAGRAD_INITIAL_ACCUMULATOR = 0.1
 
 
@@ -299,12 +301,15 @@ class PopulationOptimizer(InjectedOptimizer):
     def hyperparameters(self) -> frozenset[str]:
         return frozenset(OPTIMIZER_HYPERPARAMETERS) - self.model_takes
 
-    def unread(self, space: Space) -> dict[str, tuple[str, ...]]:
-        """Searched settings (not vt.Fixed) that none of the space's kinds reads -> the kinds that
-        would: searching them only spends the search's budget on a dimension without effect."""
-        return {name: kinds for name, kinds in READ_BY.items()
+    def unread(self, space: Space) -> dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]:
+        """Searched settings (not vt.Fixed) that none of the space's optimizer kinds or schedules
+        reads -> (what reads them: "optimizer" / "schedule", the space's own, those that would):
+        searching them only spends the search's budget on a dimension without effect."""
+        return {name: (what, mine, readers) for what, mine, read_by in (("optimizer", self.kinds, READ_BY),
+                                                                      ("schedule", self.schedules, SCHEDULE_READ_BY))
+                for name, readers in read_by.items()
                 if name in space.names and name not in self.model_takes and not isinstance(space[name], Fixed)
-                and not set(kinds) & set(self.kinds)}
+                and not set(readers) & set(mine)}
 
     def structural_names(self) -> frozenset[str]:
         return frozenset(STRUCTURAL_HYPERPARAMETERS)

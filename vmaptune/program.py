@@ -130,10 +130,14 @@ class Program:
 
 #: Short names people use for what vmaptune calls otherwise (too far apart for a spelling match).
 ALIASES = {"lr": "learning_rate", "eta": "learning_rate", "wd": "weight_decay", "l2": "weight_decay",
-           "decay": "weight_decay", "beta": "momentum", "beta1": "momentum", "bs": "batch_size",
+           "decay": "decay_rate", "lr_decay": "decay_rate", "learning_rate_decay": "decay_rate",
+           "beta": "momentum", "beta1": "b1", "beta_1": "b1", "beta2": "b2", "beta_2": "b2", "bs": "batch_size",
            "batch": "batch_size", "units": "n_units", "width": "n_units", "hidden_units": "n_units",
            "layers": "n_hidden", "depth": "n_hidden", "n_layers": "n_hidden", "act": "activation",
-           "opt": "optimizer", "drop": "dropout", "dropout_rate": "dropout"}
+           "opt": "optimizer", "drop": "dropout", "dropout_rate": "dropout", "keep_prob": "dropout",
+           "weight_init": "init", "initializer": "init", "kernel_initializer": "init", "initialization": "init"}
+#: Names of a training's length or a search's size: not a member's hyperparameter in vmaptune.
+BUDGET_NAMES = ("epochs", "n_epochs", "num_epochs", "max_epochs", "max_iter", "n_iter", "patience")
 
 
 def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int = 64, metric: Any = None,
@@ -208,6 +212,10 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
             if "norm" in name.lower() or name.lower() in ("bn", "use_bn"):  # (not batch_size, which it looks like)
                 hint = (f" {type(model).__name__} has no normalisation layers to switch: build your network with "
                         f"flax's nn.BatchNorm and search it through vt.Linen (scripts/batchnorm_vs_not.py).")
+            if name.lower() in BUDGET_NAMES:
+                hint = (" Training length and search size are the search's, not a member's: vt.tune(epochs=...), a "
+                        "strategy's population (vt.RandomSearch(population=64)), vt.EarlyStopping(patience=...), "
+                        "or vt.SuccessiveHalving / vt.Hyperband to give settings different numbers of epochs.")
             if name.lower() in ("loss", "cost", "cost_function", "criterion", "objective"):
                 hint = (f" The training loss is the model's, one per search: {type(model).__name__}(loss='mse') "
                         f"(on a classifier the class probabilities' squared error, against the default "
@@ -218,10 +226,11 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
             raise ValueError(f"space has {name!r}, which the model and optimizer do not read.{hint} "
                              f"Known names: {sorted(known)} (a loss of yours reads any it is given: "
                              f"loss=fn(outputs, targets, hp)).")
-    for name, readers in (optimizer.unread(space) if isinstance(optimizer, PopulationOptimizer) else {}).items():
-        warn(f"space searches {name}={space[name]!r}, which only the optimizers {list(readers)} read; the "
-             f"space's optimizer is {list(optimizer.kinds)}, so every value trains alike. Drop {name!r}, or "
-             f"search optimizer=vt.Choice([...]) with one of those.", UserWarning)
+    for name, (what, mine, readers) in (optimizer.unread(space) if isinstance(optimizer, PopulationOptimizer)
+                                        else {}).items():
+        warn(f"space searches {name}={space[name]!r}, which only the {what}s {list(readers)} read; the "
+             f"space's {what} is {list(mine)}, so every value trains alike. Drop {name!r}, or "
+             f"search {what}=vt.Choice([...]) with one of those.", UserWarning)
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, None if even_batches else (rows, rows_are))

@@ -493,7 +493,8 @@ def _default_strategy(distributions: Any, n_iter: int):
     size = int(np.prod([len(v) for v in grid.values()]))
     if size < n_iter:
         warn(f"The total space of parameters {size} is smaller than n_iter={n_iter}. Running {size} "
-             f"iterations. For exhaustive searches, use GridSearchCV.", UserWarning)
+             f"iterations: the whole grid, once each (lists only, as here, make a grid search; "
+             f"n_iter={size} says nothing).", UserWarning)
     if size <= n_iter:
         return GridSearch(values=grid, population=size)
     return GridSearch(values=grid, population=n_iter, sample=n_iter)

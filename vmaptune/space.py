@@ -18,6 +18,7 @@ import inspect
 import math
 import numbers
 import re
+import reprlib
 import zlib
 from typing import Any, Mapping, Sequence
 
@@ -592,6 +593,26 @@ def _typed(value: Any) -> Any:
     return type(value), value
 
 
+def _equivalent(value: Any) -> str | None:
+    """The vt distribution a scikit-learn style value (a list, a range, a frozen scipy.stats
+    loguniform / uniform / randint) stands for, as text for an error's fix; None if none is plain."""
+    dist = getattr(value, "dist", None)
+    if dist is not None and hasattr(value, "support"):
+        kind, (low, high) = dist.name, value.support()
+        made = {"loguniform": "LogUniform", "reciprocal": "LogUniform", "uniform": "Uniform", "randint": "IntUniform"}
+        if kind not in made or not (np.isfinite(low) and np.isfinite(high)):
+            return None
+        low, high = (int(low), int(high)) if kind == "randint" else (float(low), float(high))
+        return f"vt.{made[kind]}({low!r}, {high!r})"
+    if isinstance(value, (list, tuple, range, np.ndarray)) and np.ndim(value) == 1 and len(value):
+        values = [v.item() if isinstance(v, np.generic) else v for v in value]
+        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values) and len(values) > 2 \
+                and values == list(range(values[0], values[-1] + 1)):
+            return f"vt.IntUniform({values[0]}, {values[-1]})"
+        return f"vt.Choice({reprlib.repr(values)})"
+    return None
+
+
 class Space:
     """Named distributions. `Space(learning_rate=vt.LogUniform(1e-4, 1e-1), ...)`.
 
@@ -625,9 +646,11 @@ class Space:
             elif isinstance(dist, (str, numbers.Number)):
                 dists[name] = Fixed(dist)
             else:
+                equivalent = _equivalent(dist)
                 raise TypeError(
-                    f"Space: {name}={dist!r} is not a distribution. Use e.g. vt.LogUniform(1e-4, 1e-1), "
-                    f"vt.Choice([...]) or vt.Fixed(value)."
+                    f"Space: {name}={reprlib.repr(dist)} is not a distribution. " + (
+                        f"Use {name}={equivalent}." if equivalent else
+                        "Use e.g. vt.LogUniform(1e-4, 1e-1), vt.Choice([...]) or vt.Fixed(value).")
                 )
         self._dists = dists
         self._conditions: dict[str, tuple[tuple[str, tuple], ...]] = {}  # child -> ((parent, plain values), ...)

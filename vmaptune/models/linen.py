@@ -61,6 +61,14 @@ class Linen(FlaxModel):
 
     def _check_module_kind(self) -> None:
         self._check_class("flax.linen", "flax.nnx", "Nnx")
+        if isinstance(self.module, type) and issubclass(self.module, nn.Module):
+            # (a field named like vt.MLP's `init` hides the method every member is initialised with)
+            hidden = [f.name for f in dataclasses.fields(self.module)
+                      if f.name not in ("parent", "name") and callable(getattr(nn.Module, f.name, None))]
+            if hidden:
+                raise TypeError(f"vt.Linen({self._module_name()}): its field {hidden[0]!r} hides flax's "
+                                f"nn.Module.{hidden[0]} method, which initialising and applying the module call; "
+                                f"rename the field (e.g. {hidden[0]}_scheme), and the space's name with it.")
 
     def _built(self, **kwargs) -> "BuiltLinen":
         if isinstance(self.module, type) and issubclass(self.module, nn.Module):
