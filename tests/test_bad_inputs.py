@@ -258,6 +258,11 @@ CASES = [
      ValueError, ["space has 'weight_init'", "Did you mean 'init'?"]),
     ("space-name-lr-decay", lambda t: tune(vt.Space(learning_rate=LR, lr_decay=vt.Uniform(0.5, 0.9))), ValueError,
      ["space has 'lr_decay'", "Did you mean 'decay_rate'?"]),
+    ("space-name-keep-prob", lambda t: tune(vt.Space(learning_rate=LR, keep_prob=vt.Uniform(0.5, 0.9))), ValueError,
+     ["space has 'keep_prob'", "Did you mean 'dropout'? It is the share dropped: dropout = 1 - keep_prob."]),
+    ("space-name-decay", lambda t: tune(vt.Space(learning_rate=LR, decay=vt.Uniform(0.5, 0.9))), ValueError,
+     ["space has 'decay'", "Did you mean 'decay_rate' (the learning rate's decay, under schedule='step' or "
+      "'exponential') or 'weight_decay' (an L2 penalty)?"]),
     ("space-name-epochs", lambda t: tune(vt.Space(learning_rate=LR, epochs=vt.IntUniform(5, 50))), ValueError,
      ["space has 'epochs', which the model and optimizer do not read. Training length and search size are the "
       "search's, not a member's: vt.tune(epochs=...)", "vt.SuccessiveHalving / vt.Hyperband"]),
@@ -409,7 +414,10 @@ CASES = [
     ("space-empty", lambda t: vt.Space(), ValueError,
      ["Space()", "at least one hyperparameter", "vt.LogUniform(1e-4, 1e-1)"]),
     ("space-not-a-distribution", lambda t: vt.Space(lr=[1, 2]), TypeError,
-     ["lr=[1, 2] is not a distribution", "Use lr=vt.Choice([1, 2])."]),
+     ["lr=[1, 2] is not a distribution", "Use lr=vt.Choice([1, 2]) for those two values, or vt.IntUniform(1, 2) "
+      "for the range."]),
+    ("space-skopt-range", lambda t: vt.Space(lr=(1e-6, 0.1, "log-uniform")), TypeError,
+     ["Use lr=vt.LogUniform(1e-06, 0.1)."]),
     # (scikit-learn's ways to say a range: the equivalent named, and a long array not printed whole)
     ("space-scipy-loguniform", lambda t: vt.Space(learning_rate=stats.loguniform(3e-4, 3e-2)), TypeError,
      ["is not a distribution. Use learning_rate=vt.LogUniform(0.0003, 0.03)."]),
@@ -598,8 +606,10 @@ CASES = [
      ["run_dir=", "refit=1) saves the refit's trained models, and Linen(<lambda>): the model cannot be pickled",
       "define it at the top level of a module"]),
     ("linen-field-hides-a-module-method", lambda t: vt.Linen(InitNamedField), TypeError,
-     ["vt.Linen(InitNamedField): its field 'init' hides flax's nn.Module.init method", "rename the field (e.g. "
-      "init_scheme), and the space's name with it"]),
+     ["vt.Linen(InitNamedField): its field 'init' takes the name of flax's own nn.Module.init", "rename the field "
+      "(e.g. init_scheme), and the space's name with it"]),
+    ("linen-factory-field-hides-a-module-method", lambda t: tune(model=vt.Linen(
+        functools.partial(InitNamedField, init="he"))), TypeError, ["its field 'init' takes the name of flax's own"]),
     ("linen-variable-made-only-in-training", lambda t: tune(model=vt.Linen(NormalisedOnlyInTraining)), ValueError,
      ["ScopeCollectionNotFound", "a variable its initialisation did not make", "Create every variable in both modes"]),
     ("linen-searched-field-never-used", lambda t: tune(vt.Space(learning_rate=LR, rate=vt.Uniform(0.0, 0.5)),

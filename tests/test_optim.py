@@ -113,3 +113,9 @@ def test_a_searched_setting_that_no_optimizer_or_schedule_of_the_space_reads_is_
         warnings.simplefilter("error")
         vt.build_program(vt.MLP(), vt.Space(learning_rate=lr, decay_rate=vt.Uniform(0.1, 0.9),
                                             schedule=vt.Choice(["constant", "exponential"])), data, batch_size=16)
+
+        def decayed(outputs, targets, hp):  # (a loss of yours that reads it: its values do not train alike)
+            return optax.softmax_cross_entropy_with_integer_labels(outputs, targets) * hp["decay_rate"]
+
+        vt.build_program(vt.MLP(loss=decayed), vt.Space(learning_rate=lr, decay_rate=vt.Uniform(0.1, 0.9)), data,
+                         batch_size=16)

@@ -134,7 +134,7 @@ ALIASES = {"lr": "learning_rate", "eta": "learning_rate", "wd": "weight_decay", 
            "beta": "momentum", "beta1": "b1", "beta_1": "b1", "beta2": "b2", "beta_2": "b2", "bs": "batch_size",
            "batch": "batch_size", "units": "n_units", "width": "n_units", "hidden_units": "n_units",
            "layers": "n_hidden", "depth": "n_hidden", "n_layers": "n_hidden", "act": "activation",
-           "opt": "optimizer", "drop": "dropout", "dropout_rate": "dropout", "keep_prob": "dropout",
+           "opt": "optimizer", "drop": "dropout", "dropout_rate": "dropout",
            "weight_init": "init", "initializer": "init", "kernel_initializer": "init", "initialization": "init"}
 #: Names of a training's length or a search's size: not a member's hyperparameter in vmaptune.
 BUDGET_NAMES = ("epochs", "n_epochs", "num_epochs", "max_epochs", "max_iter", "n_iter", "patience")
@@ -212,6 +212,11 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
             if "norm" in name.lower() or name.lower() in ("bn", "use_bn"):  # (not batch_size, which it looks like)
                 hint = (f" {type(model).__name__} has no normalisation layers to switch: build your network with "
                         f"flax's nn.BatchNorm and search it through vt.Linen (scripts/batchnorm_vs_not.py).")
+            if name.lower() in ("keep_prob", "keep_probability") and "dropout" in known:
+                hint = " Did you mean 'dropout'? It is the share dropped: dropout = 1 - keep_prob."
+            if name.lower() == "decay" and {"decay_rate", "weight_decay"} <= known:  # (Keras' decay: the former)
+                hint = (" Did you mean 'decay_rate' (the learning rate's decay, under schedule='step' or "
+                        "'exponential') or 'weight_decay' (an L2 penalty)?")
             if name.lower() in BUDGET_NAMES:
                 hint = (" Training length and search size are the search's, not a member's: vt.tune(epochs=...), a "
                         "strategy's population (vt.RandomSearch(population=64)), vt.EarlyStopping(patience=...), "
@@ -228,6 +233,8 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
                              f"loss=fn(outputs, targets, hp)).")
     for name, (what, mine, readers) in (optimizer.unread(space) if isinstance(optimizer, PopulationOptimizer)
                                         else {}).items():
+        if name in loss.names:  # (your loss reads it: it does not train alike)
+            continue
         warn(f"space searches {name}={space[name]!r}, which only the {what}s {list(readers)} read; the "
              f"space's {what} is {list(mine)}, so every value trains alike. Drop {name!r}, or "
              f"search {what}=vt.Choice([...]) with one of those.", UserWarning)

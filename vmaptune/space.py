@@ -595,22 +595,32 @@ def _typed(value: Any) -> Any:
 
 def _equivalent(value: Any) -> str | None:
     """The vt distribution a scikit-learn style value (a list, a range, a frozen scipy.stats
-    loguniform / uniform / randint) stands for, as text for an error's fix; None if none is plain."""
-    dist = getattr(value, "dist", None)
-    if dist is not None and hasattr(value, "support"):
-        kind, (low, high) = dist.name, value.support()
-        made = {"loguniform": "LogUniform", "reciprocal": "LogUniform", "uniform": "Uniform", "randint": "IntUniform"}
-        if kind not in made or not (np.isfinite(low) and np.isfinite(high)):
+    loguniform / uniform / randint) stands for, as text for an error's fix; None where no one
+    reading is plain (or the value is odd: this only words an error)."""
+    try:
+        if getattr(value, "dist", None) is not None:  # (scikit-learn's translation: the two agree)
+            from vmaptune.sklearn import _distribution
+
+            made = _distribution("x", value)
+            return f"vt.{type(made).__name__}({made.low!r}, {made.high!r})"
+        if not isinstance(value, (list, tuple, range, np.ndarray)) or np.ndim(value) != 1 or len(value) < 2:
             return None
-        low, high = (int(low), int(high)) if kind == "randint" else (float(low), float(high))
-        return f"vt.{made[kind]}({low!r}, {high!r})"
-    if isinstance(value, (list, tuple, range, np.ndarray)) and np.ndim(value) == 1 and len(value):
         values = [v.item() if isinstance(v, np.generic) else v for v in value]
-        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values) and len(values) > 2 \
-                and values == list(range(values[0], values[-1] + 1)):
+        numbers_only = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
+        whole = numbers_only and all(isinstance(v, numbers.Integral) for v in values)
+        if whole and len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
             return f"vt.IntUniform({values[0]}, {values[-1]})"
-        return f"vt.Choice({reprlib.repr(values)})"
-    return None
+        prior = {"log-uniform": "LogUniform", "uniform": "Uniform"}  # (scikit-optimize's (low, high, prior))
+        if len(values) == 3 and all(isinstance(v, numbers.Real) for v in values[:2]) and values[2] in prior:
+            return f"vt.{prior[values[2]]}({values[0]!r}, {values[1]!r})"
+        if len(values) > 12 or not (numbers_only or all(isinstance(v, (str, bool)) for v in values)):
+            return None  # (too long to show whole, or of mixed kinds)
+        if len(values) == 2 and numbers_only:  # (two options, or scikit-optimize's range)
+            return (f"vt.Choice({values!r}) for those two values, or vt.{'IntUniform' if whole else 'Uniform'}"
+                    f"({values[0]!r}, {values[1]!r}) for the range")
+        return f"vt.Choice({values!r})"
+    except Exception:
+        return None
 
 
 class Space:

@@ -62,13 +62,7 @@ class Linen(FlaxModel):
     def _check_module_kind(self) -> None:
         self._check_class("flax.linen", "flax.nnx", "Nnx")
         if isinstance(self.module, type) and issubclass(self.module, nn.Module):
-            # (a field named like vt.MLP's `init` hides the method every member is initialised with)
-            hidden = [f.name for f in dataclasses.fields(self.module)
-                      if f.name not in ("parent", "name") and callable(getattr(nn.Module, f.name, None))]
-            if hidden:
-                raise TypeError(f"vt.Linen({self._module_name()}): its field {hidden[0]!r} hides flax's "
-                                f"nn.Module.{hidden[0]} method, which initialising and applying the module call; "
-                                f"rename the field (e.g. {hidden[0]}_scheme), and the space's name with it.")
+            check_field_names(self.module, self._module_name())
 
     def _built(self, **kwargs) -> "BuiltLinen":
         if isinstance(self.module, type) and issubclass(self.module, nn.Module):
@@ -84,8 +78,23 @@ class Linen(FlaxModel):
                 "give vt.Linen a flax.linen.Module class (vt.Linen(MyModule)), or a factory that returns one"
             raise TypeError(f"vt.Linen({name}): {name}(**{dict(kwargs['static_values'])}) returned "
                             f"{type(template).__name__}, not a flax.linen Module; {fix}.")
+        check_field_names(type(template), self._module_name())
         check_train_switch(self.train_switch, type(template).__call__, "vt.Linen")
         return BuiltLinen(**kwargs, mode=mode_keyword(type(template).__call__, self.train_switch))
+
+
+#: nn.Module names flax itself uses as each member is initialised and applied: a field of one of
+#: these names replaces it (a field `init`, as vt.MLP's, made module.init a string).
+FLAX_OWN_NAMES = ("apply", "clone", "init", "init_with_output", "scope", "setup")
+
+
+def check_field_names(cls: type, name: str) -> None:
+    """Raises TypeError for a field of the linen module class `cls` named as one of FLAX_OWN_NAMES."""
+    taken = [f.name for f in dataclasses.fields(cls) if f.name in FLAX_OWN_NAMES]
+    if taken:
+        raise TypeError(f"vt.Linen({name}): its field {taken[0]!r} takes the name of flax's own "
+                        f"nn.Module.{taken[0]}, which initialising and applying the module use; rename the field "
+                        f"(e.g. {taken[0]}_scheme), and the space's name with it.")
 
 
 @dataclasses.dataclass(frozen=True)
