@@ -299,3 +299,19 @@ def test_max_memory_text_reads_as_written():
     given = {"2GB": 2 * 10**9, " 3 gb ": 3 * 10**9, "1.5GiB": 3 * 2**29, ".5GB": 5 * 10**8, "1e9": 10**9,
              "1.5e9B": 15 * 10**8, 7: 7, 3e9: 3 * 10**9, 10**400: 10**400}
     assert {v: parse_bytes("max_memory", v) for v in given} == given
+
+
+def test_a_scikit_learn_style_value_in_a_space_names_an_equivalent_that_builds():
+    """The hint of Space's 'is not a distribution' error: only distributions that build, read from a
+    range's ends (range(1, 10**9) was turned into a list of a billion numbers first)."""
+    from vmaptune.space import _equivalent
+
+    assert _equivalent(range(1, 10**9)) == "vt.IntUniform(1, 999999999)"
+    assert _equivalent(np.arange(5, 50)) == _equivalent(list(range(5, 50))) == "vt.IntUniform(5, 49)"
+    assert _equivalent((8, 512, "log-uniform")) == "vt.IntLogUniform(8, 512)"  # (integer bounds: scikit-optimize's)
+    assert _equivalent((1e-6, 0.1, "log-uniform")) == "vt.LogUniform(1e-06, 0.1)"
+    assert _equivalent([0.5, 0.1]) == "vt.Choice([0.5, 0.1])"  # (not Uniform(0.5, 0.1), which is refused)
+    assert _equivalent([16, 256]) == ("vt.Choice([16, 256]) for those two values, or vt.IntUniform(16, 256) for the "
+                                      "range")
+    assert [_equivalent(v) for v in ([1, 2, 2, 3], [None, 0.1], [float("nan"), 1.0], ["a", 1], list(range(0, 99, 3)))] \
+        == [None] * 5

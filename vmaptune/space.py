@@ -595,30 +595,58 @@ def _typed(value: Any) -> Any:
 
 def _equivalent(value: Any) -> str | None:
     """The vt distribution a scikit-learn style value (a list, a range, a frozen scipy.stats
-    loguniform / uniform / randint) stands for, as text for an error's fix; None where no one
-    reading is plain (or the value is odd: this only words an error)."""
+    loguniform / uniform / randint, scikit-optimize's (low, high, prior)) stands for, as text for
+    an error's fix: only distributions that build, and None where no one reading is plain (this
+    only words an error: it never raises, and never walks a long sequence)."""
+    def said(dist: Distribution) -> str:
+        args = [list(dist.options)] if isinstance(dist, Choice) else [dist.low, dist.high]
+        return f"vt.{type(dist).__name__}({', '.join(map(repr, args))})"
+
+    def built(*makers) -> list[str]:
+        made = []
+        for make in makers:
+            try:
+                made.append(said(make()))
+            except (TypeError, ValueError):
+                pass
+        return made
+
     try:
         if getattr(value, "dist", None) is not None:  # (scikit-learn's translation: the two agree)
             from vmaptune.sklearn import _distribution
 
-            made = _distribution("x", value)
-            return f"vt.{type(made).__name__}({made.low!r}, {made.high!r})"
-        if not isinstance(value, (list, tuple, range, np.ndarray)) or np.ndim(value) != 1 or len(value) < 2:
+            return said(_distribution("x", value))
+        if isinstance(value, range):  # (from its ends: a range of 10**9 is not walked)
+            if value.step == 1 and len(value) > 2:
+                return said(IntUniform(value[0], value[-1]))
+            value = list(value) if 2 <= len(value) <= 12 else ()
+        if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "iu" and len(value) > 2 \
+                and np.array_equal(value, np.arange(value[0], value[0] + len(value))):
+            return said(IntUniform(int(value[0]), int(value[-1])))
+        if isinstance(value, list) and len(value) > 2 and type(value[0]) is int \
+                and value == list(range(value[0], value[0] + len(value))):  # (stops at the first that differs)
+            return said(IntUniform(value[0], value[-1]))
+        if not isinstance(value, (list, tuple, np.ndarray)) or not 2 <= len(value) <= 12 or np.ndim(value) != 1:
             return None
         values = [v.item() if isinstance(v, np.generic) else v for v in value]
         numbers_only = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
         whole = numbers_only and all(isinstance(v, numbers.Integral) for v in values)
         if whole and len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
-            return f"vt.IntUniform({values[0]}, {values[-1]})"
-        prior = {"log-uniform": "LogUniform", "uniform": "Uniform"}  # (scikit-optimize's (low, high, prior))
-        if len(values) == 3 and all(isinstance(v, numbers.Real) for v in values[:2]) and values[2] in prior:
-            return f"vt.{prior[values[2]]}({values[0]!r}, {values[1]!r})"
-        if len(values) > 12 or not (numbers_only or all(isinstance(v, (str, bool)) for v in values)):
-            return None  # (too long to show whole, or of mixed kinds)
+            return said(IntUniform(values[0], values[-1]))
+        if len(values) == 3 and isinstance(values[2], str) and values[2] in ("log-uniform", "uniform"):
+            low, high = values[:2]  # (scikit-optimize's dimension: integer bounds make an integer one)
+            integers = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (low, high))
+            kind = {("log-uniform", True): IntLogUniform, ("log-uniform", False): LogUniform,
+                    ("uniform", True): IntUniform, ("uniform", False): Uniform}[values[2], integers]
+            return next(iter(built(lambda: kind(low, high))), None)
+        if not (numbers_only or all(isinstance(v, (str, bool)) for v in values)):
+            return None  # (of mixed kinds)
         if len(values) == 2 and numbers_only:  # (two options, or scikit-optimize's range)
-            return (f"vt.Choice({values!r}) for those two values, or vt.{'IntUniform' if whole else 'Uniform'}"
-                    f"({values[0]!r}, {values[1]!r}) for the range")
-        return f"vt.Choice({values!r})"
+            choice, span = built(lambda: Choice(values)), built(lambda: (IntUniform if whole else Uniform)(*values))
+            if choice and span:
+                return f"{choice[0]} for those two values, or {span[0]} for the range"
+            return (choice or span or [None])[0]
+        return next(iter(built(lambda: Choice(values))), None)
     except Exception:
         return None
 
