@@ -124,6 +124,14 @@ class NormalisedOnlyInTraining(nn.Module):  # BatchNorm's statistics made only w
         return nn.Dense(2)(nn.BatchNorm(use_running_average=False)(h) if train else h)
 
 
+class NnxLayerMadeInCall(nnx.Module):  # no nnx.Param once built: a layer made anew at every step
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.rngs = rngs
+
+    def __call__(self, x):
+        return nnx.Linear(x.shape[-1], 2, rngs=self.rngs)(x)
+
+
 class NnxDropoutOfAnotherStream(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs):
         self.out, self.drop = nnx.Linear(3, 2, rngs=rngs), nnx.Dropout(0.2, rng_collection="noise", rngs=rngs)
@@ -605,6 +613,9 @@ CASES = [
      lambda t: tune(model=vt.Linen(lambda features=4: Net()), run_dir=str(t / "run"), refit=1), TypeError,
      ["run_dir=", "refit=1) saves the refit's trained models, and Linen(<lambda>): the model cannot be pickled",
       "define it at the top level of a module"]),
+    ("nnx-layer-made-in-call", lambda t: tune(model=vt.Nnx(NnxLayerMadeInCall)), ValueError,
+     ["vt.Nnx(NnxLayerMadeInCall) holds no parameters once built (no nnx.Param in it after __init__), so no member "
+      "would train", "Build the layers in __init__ with the rngs it is given"]),
     ("linen-field-hides-a-module-method", lambda t: vt.Linen(InitNamedField), TypeError,
      ["vt.Linen(InitNamedField): its field 'init' takes the name of flax's own nn.Module.init", "rename the field "
       "(e.g. init_scheme), and the space's name with it"]),

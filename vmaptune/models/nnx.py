@@ -95,7 +95,13 @@ class BuiltNnx(BuiltFlaxModel):
 
     def init(self, key: jax.Array, hp: Mapping[str, jax.Array]):
         model = self._module(hp, key, jax.random.fold_in(key, 1))  # nnx variables exist once built
-        return self.scaled(nnx.state(model, nnx.Param), hp), nnx.state(model, MODEL_STATE)
+        params = nnx.state(model, nnx.Param)
+        if not jax.tree.leaves(params):  # (layers made in __call__ are made anew each step: nothing would train)
+            raise ValueError(f"{self.name()} holds no parameters once built (no nnx.Param in it after __init__), "
+                             f"so no member would train: layers made in __call__ are made anew at each step. "
+                             f"Build the layers in __init__ with the rngs it is given (self.linear = "
+                             f"nnx.Linear(..., rngs=rngs)) and call them in __call__.")
+        return self.scaled(params, hp), nnx.state(model, MODEL_STATE)
 
     def apply(self, params, model_state, x, hp, *, train: bool = False, key: jax.Array | None = None):
         model = self._module(hp, jax.random.key(0), jax.random.key(0) if key is None else key)
