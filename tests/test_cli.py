@@ -162,6 +162,24 @@ def test_run_from_toml_config(tmp_path, capsys):
     assert result.settings["cv"] == 2 and "patience=1" in result.settings["early_stopping"]
 
 
+def test_a_finished_run_resumed_with_a_larger_refit_says_it_refit(tmp_path, capsys):
+    """It trains no round but refits one more setting: 'none trained now' alone said nothing of it."""
+    config = tmp_path / "iris.toml"
+    text = ('dataset = "iris"\nepochs = 1\nbatch_size = 16\nrefit = {refit}\n[model]\nhidden = 1\nunits = 8\n'
+            '[strategy]\nname = "RandomSearch"\npopulation = 4\n'
+            '[space]\nlearning_rate = {{type = "LogUniform", low = 1e-3, high = 1e-1}}\n')
+    config.write_text(text.format(refit=1))
+    out = str(tmp_path / "run")
+    assert main(["run", str(config), "--out", out, "--no-progress"]) == 0
+    assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
+    assert f"the run in {out} had finished: 4 members, none trained now\n" in capsys.readouterr().out
+    config.write_text(text.format(refit=2))
+    assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
+    assert (f"the run in {out} had finished: 4 members, none trained now; 1 more setting(s) refit on train + "
+            f"validation\n") in capsys.readouterr().out
+    assert len(vt.load_results(out).models) == 2
+
+
 def test_a_time_budget_ends_a_run_that_resume_continues(tmp_path, capsys):
     """--time-budget (or a config's time_budget): a planned stop, exit 0; --resume goes on."""
     config = tmp_path / "iris.toml"
