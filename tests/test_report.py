@@ -69,6 +69,19 @@ def test_a_lower_is_better_metrics_zero_reads_zero_not_minus_zero():
     assert str(study.best_value) == "0.0" and str(study.best_trial.user_attrs["score"]) == "0.0"
 
 
+def test_a_best_row_found_after_the_refit_held_says_to_resume_with_that_refit():
+    """A run that searched on with refit= left out keeps its refit of the earlier best: 'raise refit='
+    was the wrong fix (a resume with the same refit refits the best of all rounds)."""
+    result = made_results([0.5, 0.6, 0.9], settings={"refit": 1})
+    result.models = {1: object()}  # (the refit of the best of the first rounds)
+    with pytest.raises(ValueError, match=r"row 2 has no trained model: only refit settings keep their weights "
+                                         r"\(rows \[1\]\). Those were the best before rounds added since; resume "
+                                         r"with refit=1 \(vt.tune\(..., run_dir=..., resume=True, refit=1\)"):
+        result.best_model()
+    with pytest.raises(ValueError, match=r"row 0 has no trained model.*Raise refit= to keep more than 1"):
+        result.model(0)
+
+
 def test_summary_shows_a_lower_is_better_metric_positive():
     result = made_results([-0.5, -0.6, -0.45, np.nan], metric="mse")
     text = result.summary(10)

@@ -149,8 +149,14 @@ class Results:
                 asked = int(self.settings.get("refit_asked", self.settings.get("refit")) or 0)
                 unfinished = self.settings.get("interrupted") or "refit_asked" in self.settings
                 coming = unfinished and row in self.refit_rows(asked)  # (a refit still to run would keep it)
-                fix = (self._no_refit_yet() if not refit or coming
-                       else f"Raise refit= to keep more than {max(len(refit), asked if unfinished else 0)}.")
+                if not refit or coming:
+                    fix = self._no_refit_yet()
+                elif row in self.refit_rows(len(refit)):  # (a run that searched on, refit= left out, keeps its refit)
+                    fix = (f"Those were the best before rounds added since; resume with refit={len(refit)} "
+                           f"(vt.tune(..., run_dir=..., resume=True, refit={len(refit)}), or --resume with refit = "
+                           f"{len(refit)} in the config) to refit the best of all rounds.")
+                else:
+                    fix = f"Raise refit= to keep more than {max(len(refit), asked if unfinished else 0)}."
             raise ValueError(f"row {row} has no trained model: only refit settings keep their weights "
                              f"(rows {refit}). {fix}")
         return self.models[row]
