@@ -145,6 +145,15 @@ def test_an_overwrite_refused_by_a_run_in_progress_leaves_its_optuna_study(tmp_p
     assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
 
 
+SPACE = '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n'
+
+
+def small_config(settings: str, strategy: str = 'name = "RandomSearch"\npopulation = 4\n') -> str:
+    """A config of a small iris run (an MLP of one layer of 8 units, batches of 16, SPACE):
+    `settings`, its top-level lines (epochs = 1\\n...), and the [strategy] table's lines."""
+    return f'dataset = "iris"\nbatch_size = 16\n{settings}[model]\nhidden = 1\nunits = 8\n[strategy]\n{strategy}{SPACE}'
+
+
 def test_run_from_toml_config(tmp_path, capsys):
     config = tmp_path / "iris.toml"
     config.write_text(
@@ -165,15 +174,12 @@ def test_run_from_toml_config(tmp_path, capsys):
 def test_a_finished_run_resumed_with_a_larger_refit_says_it_refit(tmp_path, capsys):
     """It trains no round but refits one more setting: 'none trained now' alone said nothing of it."""
     config = tmp_path / "iris.toml"
-    text = ('dataset = "iris"\nepochs = 1\nbatch_size = 16\nrefit = {refit}\n[model]\nhidden = 1\nunits = 8\n'
-            '[strategy]\nname = "RandomSearch"\npopulation = 4\n'
-            '[space]\nlearning_rate = {{type = "LogUniform", low = 1e-3, high = 1e-1}}\n')
-    config.write_text(text.format(refit=1))
+    config.write_text(small_config("epochs = 1\nrefit = 1\n"))
     out = str(tmp_path / "run")
     assert main(["run", str(config), "--out", out, "--no-progress"]) == 0
     assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
     assert f"the run in {out} had finished: 4 members, none trained now\n" in capsys.readouterr().out
-    config.write_text(text.format(refit=2))
+    config.write_text(small_config("epochs = 1\nrefit = 2\n"))
     assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
     assert (f"the run in {out} had finished: 4 members, none trained now; 1 more setting(s) refit on train + "
             f"validation\n") in capsys.readouterr().out
@@ -183,9 +189,7 @@ def test_a_finished_run_resumed_with_a_larger_refit_says_it_refit(tmp_path, caps
 def test_a_time_budget_ends_a_run_that_resume_continues(tmp_path, capsys):
     """--time-budget (or a config's time_budget): a planned stop, exit 0; --resume goes on."""
     config = tmp_path / "iris.toml"
-    config.write_text('dataset = "iris"\nepochs = 3\nbatch_size = 16\n[model]\nhidden = 1\nunits = 8\n'
-                      '[strategy]\nname = "RandomSearch"\npopulation = 4\nrounds = 2\n'
-                      '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n')
+    config.write_text(small_config("epochs = 3\n", 'name = "RandomSearch"\npopulation = 4\nrounds = 2\n'))
     out = str(tmp_path / "run")
     assert main(["run", str(config), "--out", out, "--no-progress", "--time-budget", "0.000001"]) == 0
     assert "the time budget is spent; 4 members kept in" in capsys.readouterr().err
@@ -200,10 +204,8 @@ def test_a_resume_counts_the_members_it_trained_and_its_hints_paste_into_a_shell
     round's; commands printed for the user quote a path with a space; after --overwrite the hint is
     --resume in place of it (argparse refuses the two together)."""
     config = tmp_path / "iris.toml"
-    text = ('dataset = "iris"\nepochs = 2\nbatch_size = 16\nmember_block = 4\n[model]\nhidden = 1\nunits = 8\n'
-            '[strategy]\nname = "RandomSearch"\npopulation = 4\nrounds = {rounds}\n'
-            '[space]\nlearning_rate = {{type = "LogUniform", low = 1e-3, high = 1e-1}}\n')
-    config.write_text(text.format(rounds=2))
+    rounds = 'name = "RandomSearch"\npopulation = 4\nrounds = {}\n'.format
+    config.write_text(small_config("epochs = 2\nmember_block = 4\n", rounds(2)))
     out = str(tmp_path / "my run")
     assert main(["run", str(config), "--out", out, "--no-progress", "--overwrite", "--time-budget", "0.000001"]) == 0
     assert "run the same command with --resume in place of --overwrite to continue" in capsys.readouterr().err
@@ -211,7 +213,7 @@ def test_a_resume_counts_the_members_it_trained_and_its_hints_paste_into_a_shell
     said = capsys.readouterr().out
     assert "8 members trained in" in said and "stepped" not in said  # (4 to a round: one block)
     assert f"see the plots with: vmaptune report '{out}'" in said
-    config.write_text(text.format(rounds=3))
+    config.write_text(small_config("epochs = 2\nmember_block = 4\n", rounds(3)))
     assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
     said = capsys.readouterr().out
     assert "\n4 members trained in" in said and ", 8 more read back from its checkpoint)" in said
@@ -227,9 +229,7 @@ def test_a_resume_counts_the_members_it_trained_and_its_hints_paste_into_a_shell
 ])
 def test_the_step_said_is_the_engines_over_a_rounds_networks(tmp_path, capsys, extra, population, said):
     config = tmp_path / "iris.toml"
-    config.write_text(f'dataset = "iris"\nepochs = 1\nbatch_size = 16\n{extra}[model]\nhidden = 1\nunits = 8\n'
-                      f'[strategy]\nname = "RandomSearch"\npopulation = {population}\n'
-                      '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n')
+    config.write_text(small_config(f"epochs = 1\n{extra}", f'name = "RandomSearch"\npopulation = {population}\n'))
     assert main(["run", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert (said in out) if said else ("stepped" not in out)
@@ -279,7 +279,6 @@ def test_an_optuna_sampler_by_name_from_a_config(tmp_path):
     assert len(first) == 8 and first["learning_rate"].tolist() == second["learning_rate"].tolist()  # seeded by the run
 
 
-SPACE = '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n'
 
 
 def built(tmp_path, text, name="c.toml"):
@@ -626,9 +625,7 @@ def test_an_error_while_running_keeps_its_traceback_and_a_full_disk_says_what_wa
     from vmaptune import population
 
     config = tmp_path / "c.toml"
-    config.write_text('dataset = "iris"\nepochs = 1\nbatch_size = 16\n[model]\nhidden = 1\nunits = 8\n'
-                      '[strategy]\nname = "RandomSearch"\npopulation = 2\n'
-                      '[space]\nlearning_rate = {type = "LogUniform", low = 1e-3, high = 1e-1}\n')
+    config.write_text(small_config("epochs = 1\n", 'name = "RandomSearch"\npopulation = 2\n'))
 
     from vmaptune import checkpoint
 
