@@ -1,5 +1,6 @@
 import os
 import re
+import shutil
 import warnings
 
 import numpy as np
@@ -181,9 +182,23 @@ def test_a_finished_run_resumed_with_a_larger_refit_says_it_refit(tmp_path, caps
     assert f"the run in {out} had finished: 4 members, none trained now\n" in capsys.readouterr().out
     config.write_text(small_config("epochs = 1\nrefit = 2\n"))
     assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
-    assert (f"the run in {out} had finished: 4 members, none trained now; 1 more setting(s) refit on train + "
+    assert (f"the run in {out} had finished: 4 members, no round trained now; 2 setting(s) refit on train + "
             f"validation\n") in capsys.readouterr().out
     assert len(vt.load_results(out).models) == 2
+
+
+def test_a_finished_run_resumed_says_it_refit_a_model_file_it_lost(tmp_path, capsys):
+    """A refit model that no longer reads is refit again by a resume, and the summary says so."""
+    config = tmp_path / "iris.toml"
+    config.write_text(small_config("epochs = 1\nrefit = 1\n"))
+    out = str(tmp_path / "run")
+    assert main(["run", str(config), "--out", out, "--no-progress"]) == 0
+    shutil.rmtree(os.path.join(out, "models", f"row_{next(iter(vt.load_results(out).models))}"))
+    capsys.readouterr()
+    assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
+    said = capsys.readouterr()
+    assert "cannot be read" in said.err and (f"the run in {out} had finished: 4 members, no round trained now; 1 "
+                                              f"setting(s) refit on train + validation\n") in said.out
 
 
 def test_a_time_budget_ends_a_run_that_resume_continues(tmp_path, capsys):

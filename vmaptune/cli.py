@@ -509,7 +509,6 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     _join_processes(args)
     model, space, data, strategy, kwargs = build(config)
     data_seconds = time.perf_counter() - started
-    refit_before = _refit_rows_held(out) if args.resume else set()
     with warnings.catch_warnings(), _optuna_logs_quiet(import_optuna=args.optuna is not None):
         warnings.filterwarnings("ignore", message="interrupted: ")  # said below in one line
         warnings.filterwarnings("ignore", message=r"vt\.tune: all \d+ members failed")  # the summary says it
@@ -560,9 +559,10 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     resumed = int(result.settings.get("rounds_resumed") or 0)
     read_back = int((rounds < resumed).sum())  # (rounds the checkpoint held: not trained by this command)
     if resumed and resumed == result.settings.get("rounds"):  # a finished run, resumed: nothing left to train
-        refit_now = len(set(result.models) - refit_before)  # (but the refit a larger refit= asks for)
-        print(f"\nthe run in {out} had finished: {len(result)} members, none trained now" + (
-            f"; {refit_now} more setting(s) refit on train + validation" if refit_now else ""))
+        refit_now = int(result.settings.get("refit_trained") or 0)  # (a larger refit=, or a model file lost)
+        print(f"\nthe run in {out} had finished: {len(result)} members, " + (
+            f"no round trained now; {refit_now} setting(s) refit on train + validation" if refit_now
+            else "none trained now"))
     else:
         kept = f", {read_back} more read back from its checkpoint" if read_back else ""
         print(f"\n{len(result) - read_back} members trained in {seconds:.1f} s ({layout}{kept}); run directory: "
@@ -585,16 +585,6 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
 def _count(setting) -> int:
     """A run's cv or seeds setting as a count of networks per member (None: one)."""
     return setting if isinstance(setting, int) and not isinstance(setting, bool) and setting > 1 else 1
-
-
-def _refit_rows_held(run_dir: str) -> set[int]:
-    """The rows whose refit models run_dir holds (none where it holds no readable results)."""
-    import vmaptune as vt
-
-    try:
-        return set(vt.load_results(run_dir).models)
-    except (OSError, ValueError, KeyError):
-        return set()
 
 
 def _check_study(storage: str, study: str, out: str, resume: bool, overwrite: bool, metric=None) -> None:

@@ -439,6 +439,7 @@ class Search:
                                {"metric_is_yours": True}))  # (a metric of yours may bear a built-in's name)
             results.models[int(row)]._search_metric = self.program.metric  # (in memory: TrainedModel.evaluate)
         results.members["test_score"] = test
+        results.settings["refit_trained"] = len(top)  # (what this call trained: a resumed run's summary says it)
 
     @staticmethod
     def _initial_members(results: Results, rows: list[int]) -> np.ndarray:
