@@ -322,6 +322,28 @@ def test_init_scale_multiplies_an_nnx_models_kernels_at_initialisation(digits):
     np.testing.assert_array_equal(large["norm"]["scale"][...], small["norm"]["scale"][...])  # not a kernel
 
 
+class NoiseFromParams(nnx.Module):  # draws its training noise from the params stream it was given
+    def __init__(self, width: int, *, rngs: nnx.Rngs):
+        self.hidden, self.rngs = nnx.Linear(64, width, rngs=rngs), rngs
+
+    def __call__(self, x, train: bool = False):
+        h = self.hidden(x)
+        return h + jax.random.normal(self.rngs.params(), h.shape) if train else h
+
+
+def test_an_nnx_module_drawing_from_params_in_its_call_gets_each_steps_own_key(digits):
+    """A draw from `params` in __call__ got one fixed key: the same noise for every member and step."""
+    built = vt.Nnx(NoiseFromParams).build(vt.Space(learning_rate=vt.Fixed(0.01), width=vt.Fixed(4)), digits.spec)
+    params, state = built.init(jax.random.key(0), {"init_scale": jnp.float32(1.0)})
+    x = jnp.ones((2, 64))
+    hp = {"init_scale": jnp.float32(1.0)}
+    out = lambda **how: np.asarray(built.apply(params, state, x, hp, **how)[0])  # noqa: E731
+    first, second = out(train=True, key=jax.random.key(1)), out(train=True, key=jax.random.key(2))
+    assert not np.allclose(first, second)
+    np.testing.assert_array_equal(first, out(train=True, key=jax.random.key(1)))  # (same key, same numbers)
+    np.testing.assert_array_equal(out(key=None), out(key=None))
+
+
 class BatchNormWithoutTrain(nn.Module):  # statistics updated in every call: evaluation cannot run
     @nn.compact
     def __call__(self, x):

@@ -104,7 +104,11 @@ class BuiltNnx(BuiltFlaxModel):
         return self.scaled(params, hp), nnx.state(model, MODEL_STATE)
 
     def apply(self, params, model_state, x, hp, *, train: bool = False, key: jax.Array | None = None):
-        model = self._module(hp, jax.random.key(0), jax.random.key(0) if key is None else key)
+        # training: each member and step draws its own numbers from either stream (a draw from
+        # `params` in __call__, noise say, got one fixed key); the weights the build makes are
+        # replaced at once, and XLA drops that work
+        params_key = jax.random.key(0) if key is None else jax.random.fold_in(key, 1)
+        model = self._module(hp, params_key, jax.random.key(0) if key is None else key)
         nnx.update(model, params, model_state)
         model.train() if train else model.eval()
         # a __call__ that takes the mode (train=, deterministic=, ...: per call, over the layers'
