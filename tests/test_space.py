@@ -315,3 +315,16 @@ def test_a_scikit_learn_style_value_in_a_space_names_an_equivalent_that_builds()
                                       "range")
     assert [_equivalent(v) for v in ([1, 2, 2, 3], [None, 0.1], [float("nan"), 1.0], ["a", 1], list(range(0, 99, 3)))] \
         == [None] * 5
+
+
+def test_a_choice_of_true_and_false_reaches_a_model_as_1_and_0_in_any_order():
+    """Choice([True, False]) gave a loss its option's index: True arrived as 0, every member
+    trained with the other setting than its row showed."""
+    space = vt.Space(flag=vt.Choice([True, False]), rate=vt.Uniform(0.0, 1.0)).only_when("rate", flag=[True])
+    hp = space.encode([{"flag": True, "rate": 0.5}, {"flag": False, "rate": 0.5}])
+    numeric = space.numeric(hp)
+    np.testing.assert_array_equal(numeric["flag"], [1, 0])
+    np.testing.assert_array_equal(space.from_numeric(numeric)["flag"], np.asarray(hp["flag"]))
+    # only_when's traced rule compares the value the model computes with
+    np.testing.assert_array_equal(space.traced_conditions().active("rate", numeric), [True, False])
+    np.testing.assert_array_equal(space.active(hp)["rate"], [True, False])

@@ -780,6 +780,25 @@ def test_a_loss_of_yours_reads_the_members_hyperparameters_and_new_values_never_
     assert dict(engine.TRACE_COUNTS) == before
 
 
+def _smoothed_or_not(outputs, targets, hp):
+    labels = optax.smooth_labels(jax.nn.one_hot(targets, outputs.shape[-1]), jnp.where(hp["smoothed"], 0.3, 0.0))
+    return optax.softmax_cross_entropy(outputs, labels)
+
+
+@pytest.mark.parametrize("options", [[True, False], [False, True]], ids=["true-first", "false-first"])
+def test_a_loss_reads_a_choice_of_true_and_false_as_the_rows_value(digits, options):
+    """The member whose row says smoothed=True trains with smoothing, in either order of the
+    options (Choice([True, False]) gave the loss True's index, 0)."""
+    space = vt.Space(learning_rate=vt.Fixed(0.05), smoothed=vt.Choice(options))
+    model = vt.MLP(hidden=1, units=16, loss=_smoothed_or_not)
+    result = vt.tune(model, space, digits, vt.GridSearch(population=2), epochs=1, progress=False)
+    plain = vt.tune(vt.MLP(hidden=1, units=16), vt.Space(learning_rate=vt.Fixed(0.05)), digits,
+                    vt.RandomSearch(population=2), epochs=1, progress=False)  # (member i: the same weights)
+    smoothed = result.members["smoothed"].to_numpy(bool)
+    np.testing.assert_allclose(result.curves["val_loss"][~smoothed], plain.curves["val_loss"][~smoothed], rtol=1e-5)
+    assert (result.curves["val_loss"][smoothed] > plain.curves["val_loss"][smoothed] + 0.1).all()
+
+
 def test_a_loss_reading_a_name_the_space_lacks_is_named_before_anything_compiles(digits):
     space = vt.Space(learning_rate=vt.Fixed(0.05), label_smoothing=vt.Uniform(0.0, 0.3))
 

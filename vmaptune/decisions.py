@@ -223,7 +223,7 @@ def _check_values(where: str, dist, values: np.ndarray, warn_once: bool) -> None
     bad = ~np.isfinite(values)
     if bad.any():
         raise ValueError(f"{where} holds {shown(bad)}: values must be finite.")
-    if dist.kind == "categorical" and not getattr(dist, "is_numeric", False):
+    if dist.kind == "categorical" and not getattr(dist, "gathers", False):
         bad = (values != np.round(values)) | (values < 0) | (values >= len(dist.options))
         if bad.any():
             raise ValueError(f"{where} holds {shown(bad)}: a categorical value is an index into "

@@ -451,8 +451,22 @@ class Choice(Distribution):
     def is_numeric(self) -> bool:
         return all(isinstance(o, numbers.Number) and not isinstance(o, bool) for o in self.options)
 
+    @property
+    def is_flag(self) -> bool:
+        """True / False options: a model or a loss computes with 1 / 0, in whatever order they are
+        listed (their index would read Choice([True, False]) inverted)."""
+        return all(isinstance(o, bool) for o in self.options)
+
+    @property
+    def gathers(self) -> bool:
+        """Whether Space.numeric turns this choice's index into its option's value (numbers, flags)."""
+        return self.is_numeric or self.is_flag
+
     def values(self) -> np.ndarray:
-        """The numeric options as an array (for a gather from indices); numeric choices only."""
+        """The options as the numbers a model computes with (for a gather from indices): numeric
+        choices, and flags as int32 1 / 0."""
+        if self.is_flag:
+            return np.asarray(self.options, np.int32)
         if not self.is_numeric:
             raise TypeError(f"{self!r} has non-numeric options.")
         return np.asarray(self.options)
@@ -829,7 +843,7 @@ class Space:
             compiled = []
             for parent, values in parents:
                 dist = self._dists[parent]
-                if isinstance(dist, Choice) and dist.is_numeric:  # (numeric: the value, float32 as gathered)
+                if isinstance(dist, Choice) and dist.gathers:  # (numeric: the value, float32 as gathered)
                     compiled.append((parent, tuple(float(np.float32(v)) for v in values)))
                 else:  # (a categorical's index; an integer's value)
                     compiled.append((parent, tuple(float(dist.encode(v)) for v in values)))
@@ -837,7 +851,7 @@ class Space:
         otherwise = []
         for name, value in sorted(self._otherwise.items()):
             dist = self._dists[name]
-            numeric = value if not (dist.kind == "categorical" and not getattr(dist, "is_numeric", False)) \
+            numeric = value if not (dist.kind == "categorical" and not getattr(dist, "gathers", False)) \
                 else dist.encode(value)  # (a categorical's index, as Space.numeric leaves it)
             otherwise.append((name, float(numeric)))
         return Conditions(tuple(rules), tuple(otherwise))
@@ -1028,11 +1042,12 @@ class Space:
 
     def numeric(self, hp: Mapping[str, Array]) -> dict[str, Array]:
         """Encoded population -> the values a model computes with: numeric choices become their
-        values (a gather on device), categorical ones stay indices into `options`."""
+        values (a gather on device), True / False options 1 / 0, categorical ones stay indices
+        into `options`."""
         out = {}
         for name, d in self._dists.items():
             x = hp[name]
-            if isinstance(d, Choice) and d.is_numeric:
+            if isinstance(d, Choice) and d.gathers:
                 if isinstance(x, jax.core.Tracer):
                     x = jnp.asarray(d.values())[x]
                 else:  # on the host: no small program to compile for one gather
@@ -1046,7 +1061,7 @@ class Space:
         out = {}
         for name, d in self._dists.items():
             x = np.asarray(hp[name])
-            if isinstance(d, Choice) and d.is_numeric:
+            if isinstance(d, Choice) and d.gathers:
                 options = np.asarray(jnp.asarray(d.values()))  # as `numeric` gathered them (float32)
                 match = x.astype(options.dtype)[:, None] == options[None, :]
                 if not match.any(axis=1).all():

@@ -122,6 +122,8 @@ def _is_float_distribution(dist: Distribution) -> bool:
 
 def _python_value(dist: Distribution, numeric) -> Any:
     """A structural value as plain Python (the option for categorical, int / bool for numbers)."""
+    if isinstance(dist, Choice) and dist.is_flag:  # (space.numeric gives True / False as 1 / 0)
+        return bool(np.asarray(numeric).item())
     if isinstance(dist, Choice) and not dist.is_numeric:  # space.numeric keeps names as indices
         return dist.options[int(numeric)]
     if isinstance(dist, Fixed):
