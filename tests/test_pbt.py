@@ -4,6 +4,7 @@ scale, schedules that decay where they should, a win over random search, lineage
 import json
 import re
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -472,3 +473,29 @@ def test_a_refit_whose_schedule_shrinks_the_batch_takes_every_step_of_the_smalle
     n = data.n_train + data.X_val.shape[0]
     rows = (lambda b: n // -(-n // min(b, n))) if even else (lambda b: b)
     assert int(np.asarray(runs[0].state.members.opt_state.inner_state.count)[0]) == n // rows(64) + n // rows(5)
+
+
+class _Shifted(nn.Module):  # a float field read at evaluation: the test score shows which value it had
+    shift: float = 0.0
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(1)(nn.relu(nn.Dense(8)(x))) + 5.0 * self.shift
+
+
+def test_a_refit_change_at_the_epoch_a_member_stops_never_reaches_its_test_score():
+    """A change at epoch 2 of a member refit for 2 epochs comes after its last step: it scored the
+    test split with that value when a member refit beside it trained longer."""
+    from vmaptune.program import Programs
+
+    data = vt.load_dataset("diabetes")
+    space = vt.Space(learning_rate=vt.Fixed(0.01), shift=vt.Uniform(-1.0, 1.0))
+    model = vt.Linen(_Shifted)
+    programs = Programs(model, space, data, vt.build_program(model, space, data), bucketing=False)
+    rows = [{"learning_rate": 0.01, "shift": 0.0}, {"learning_rate": 0.01, "shift": 0.5}]
+    hp = {k: np.asarray(v) for k, v in space.numeric(space.encode(rows)).items()}
+    refit = lambda members, epochs: refit_module.refit_and_test(  # noqa: E731
+        programs, {k: v[members] for k, v in hp.items()}, data, member_ids=np.asarray(members),
+        epochs=np.asarray(epochs), schedule_epochs=3, seed=0, changes=[{2: {"shift": 1.0}}, {}][:len(members)])
+    beside, alone = refit([0, 1], [2, 3])[0], refit([0], [2])[0]
+    assert alone.test_score == pytest.approx(beside.test_score, rel=1e-5)

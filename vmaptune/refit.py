@@ -67,7 +67,7 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
         budget = epochs[members]
         run = PopulationRun(program, hp, arrays, member_ids=member_ids[members], seed=seed,
                             epochs=max(int(schedule_epochs), int(budget.max())), budget=budget, order="refit")
-        _train_with_changes(run, int(budget.max()), [changes[m] for m in members] if changes else None)
+        _train_with_changes(run, budget, [changes[m] for m in members] if changes else None)
         if data.X_test.shape[0]:
             _, score = engine.evaluate_population(program, run.state, run.hp, run.controls, run.data)
         else:  # no test split (test_fraction=0): trained, never tested
@@ -82,10 +82,14 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
     return out
 
 
-def _train_with_changes(run: PopulationRun, epochs: int, changes: list[dict[int, dict[str, float]]] | None) -> None:
-    """Trains `epochs`, writing each member's changed values at their epochs (as PBT did: into the
-    optimizer state, from the next step on)."""
-    at = sorted({e for member in changes or () for e in member if 0 < e < epochs})
+def _train_with_changes(run: PopulationRun, budget: np.ndarray, changes: list[dict[int, dict[str, float]]] | None
+                        ) -> None:
+    """Trains each member its `budget` (k,) epochs, writing its changed values at their epochs (as
+    PBT did: into the optimizer state, from the next step on) while it still trains: a change at
+    the epoch a member stops comes after its last step, and the test split scores it with the
+    values it trained with (not with a value read at evaluation that it never trained under)."""
+    changes = [{e: c for e, c in member.items() if 0 < e < budget[i]} for i, member in enumerate(changes or ())]
+    at = sorted({e for member in changes for e in member})
     for stop in at:
         run.train(stop - run.epochs_done)
         update = np.array([stop in member for member in changes])
@@ -93,4 +97,4 @@ def _train_with_changes(run: PopulationRun, epochs: int, changes: list[dict[int,
         hp = {name: np.array([member[stop][name] if stop in member else run.member_hp[name][i]
                               for i, member in enumerate(changes)]) for name in names}
         run.apply(Decision(hp=hp, update=update))
-    run.train(epochs - run.epochs_done)
+    run.train(int(np.max(budget)) - run.epochs_done)
