@@ -82,6 +82,34 @@ def test_a_best_row_found_after_the_refit_held_says_to_resume_with_that_refit():
         result.model(0)
 
 
+def test_a_row_past_the_table_is_not_told_to_raise_refit(tmp_path):
+    result = made_results([0.5, 0.6, 0.9], settings={"refit": 1})
+    result.models = {2: object()}
+    for row in (3, 99, -1):
+        with pytest.raises(IndexError, match=rf"results.model\({row}\): the table has 3 rows, counted from 0; the "
+                                             rf"last is results.model\(2\)"):
+            result.model(row)
+
+
+def test_a_run_directory_without_a_refit_is_told_to_resume_for_one_and_so_is_its_test_score(tmp_path):
+    """A run with a run_dir was told to run vt.tune(..., refit=1) again: the whole search; a resume
+    with refit=1 trains the refit alone. The test score of a best row found after the refit held
+    said so too (best_model() said to resume with that refit)."""
+    result = made_results([0.5, 0.6, 0.9], settings={"refit": 0})
+    (tmp_path / "checkpoints").mkdir()
+    result._saved_at = frozenset({str(tmp_path)})
+    for ask in (result.best_model, lambda: result.test_score):
+        with pytest.raises(ValueError, match=rf"[Rr]esume the run with refit=1 \(vt.tune\(..., run_dir="
+                                             rf"{re.escape(repr(str(tmp_path)))}, resume=True, refit=1\)"):
+            ask()
+    searched_on = made_results([0.5, 0.6, 0.9], settings={"refit": 1})
+    searched_on.members["test_score"] = [np.nan, 0.7, np.nan]
+    searched_on.models = {1: object()}
+    with pytest.raises(ValueError, match=r"no test score: the best setting \(row 2\) was not refit; those were the "
+                                         r"best before rounds added since; resume with refit=1"):
+        searched_on.test_score
+
+
 def test_summary_shows_a_lower_is_better_metric_positive():
     result = made_results([-0.5, -0.6, -0.45, np.nan], metric="mse")
     text = result.summary(10)

@@ -126,7 +126,7 @@ class Results:
                              "on train + validation) was not tested. Score it on rows of your own: "
                              "results.best_model().score(X, y).")
         if np.isnan(score) and self.best_index not in list(self.models):  # (rows of an earlier refit were tested)
-            why = self._no_refit_yet()
+            why = self._why_no_model(self.best_index)
             raise ValueError(f"no test score: the best setting (row {self.best_index}) was not refit; "
                              f"{why[0].lower()}{why[1:]}")
         return score
@@ -141,25 +141,28 @@ class Results:
             raise TypeError(f"results.model({row!r}): give a row's position in the table (an integer, e.g. "
                             f"results.model({sorted(self.models)[0] if self.models else 0})), or one of its rows.")
         row = int(row)
+        if not 0 <= row < len(self.members):  # (not a row at all: no refit= would give it a model)
+            last = f"; the last is results.model({len(self.members) - 1})" if len(self.members) else ""
+            raise IndexError(f"results.model({row}): the table has {len(self.members)} rows, counted from 0{last}.")
         if row not in self.models:
-            refit = sorted(self.models)
-            if 0 <= row < len(self.members) and self.members["status"].iloc[row] == "diverged":
-                fix = "This one diverged in the search: a refit retrains only settings that did not."
-            else:
-                asked = int(self.settings.get("refit_asked", self.settings.get("refit")) or 0)
-                unfinished = self.settings.get("interrupted") or "refit_asked" in self.settings
-                coming = unfinished and row in self.refit_rows(asked)  # (a refit still to run would keep it)
-                if not refit or coming:
-                    fix = self._no_refit_yet()
-                elif row in self.refit_rows(len(refit)):  # (a run that searched on, refit= left out, keeps its refit)
-                    fix = (f"Those were the best before rounds added since; resume with refit={len(refit)} "
-                           f"(vt.tune(..., run_dir=..., resume=True, refit={len(refit)}), or --resume with refit = "
-                           f"{len(refit)} in the config) to refit the best of all rounds.")
-                else:
-                    fix = f"Raise refit= to keep more than {max(len(refit), asked if unfinished else 0)}."
             raise ValueError(f"row {row} has no trained model: only refit settings keep their weights "
-                             f"(rows {refit}). {fix}")
+                             f"(rows {sorted(self.models)}). {self._why_no_model(row)}")
         return self.models[row]
+
+    def _why_no_model(self, row: int) -> str:
+        """Why row `row` (of the table) has no trained model, and how to get one."""
+        refit = sorted(self.models)
+        if self.members["status"].iloc[row] == "diverged":
+            return "This one diverged in the search: a refit retrains only settings that did not."
+        asked = int(self.settings.get("refit_asked", self.settings.get("refit")) or 0)
+        unfinished = self.settings.get("interrupted") or "refit_asked" in self.settings
+        if not refit or (unfinished and row in self.refit_rows(asked)):  # (a refit still to run would keep it)
+            return self._no_refit_yet()
+        if row in self.refit_rows(len(refit)):  # (a run that searched on, refit= left out, keeps its refit)
+            return (f"Those were the best before rounds added since; resume with refit={len(refit)} "
+                    f"(vt.tune(..., run_dir=..., resume=True, refit={len(refit)}), or --resume with refit = "
+                    f"{len(refit)} in the config) to refit the best of all rounds.")
+        return f"Raise refit= to keep more than {max(len(refit), asked if unfinished else 0)}."
 
     def _no_refit_yet(self) -> str:
         """Why no setting was refit, and how to get one."""
@@ -171,6 +174,11 @@ class Results:
             return ("The search was interrupted before its refit=" + str(asked) + " ran; resume it "
                     "(vt.tune(..., run_dir=..., resume=True), when it ran with a run_dir; else run it again) to "
                     "finish the search and refit its best.")
+        held = sorted(d for d in self._saved_at if os.path.isdir(os.path.join(d, "checkpoints")))
+        if held:  # (a run directory: its resume trains the refit alone, not the search again)
+            return (f"Resume the run with refit=1 (vt.tune(..., run_dir={held[0]!r}, resume=True, refit=1), or "
+                    f"--resume with refit = 1 in the config): it trains only the refit of the best setting on "
+                    f"train + validation, tests it and keeps it.")
         return "Run vt.tune(..., refit=1) to retrain the best setting on train + validation, test it and keep it."
 
     def best_model(self):
