@@ -664,6 +664,24 @@ def test_a_failing_callback_or_disk_says_what_is_saved_and_the_run_resumes(data,
     pd.testing.assert_frame_equal(vt.tune(*args, run_dir=run_dir, resume=True, **SMALL).members, whole.members)
 
 
+def test_a_failed_write_before_the_first_checkpoint_says_a_resume_starts_again(tmp_path):
+    """It promised a resume from 'the last checkpoint' where none was committed, and blamed the disk
+    for a directory made read-only."""
+    import errno
+
+    from vmaptune.tune import _write_failed
+
+    held = tmp_path / "checkpoints"
+    (held / "1.orbax-checkpoint-tmp").mkdir(parents=True)  # (a step begun, never committed)
+    first = _write_failed(str(held), errno.ENOSPC)
+    assert f"writing {held} failed" in first and "once the disk takes writes again" in first
+    assert "trains the run from its start (no checkpoint was committed yet)" in first
+    (held / "1").mkdir()
+    later = _write_failed(str(tmp_path), errno.EACCES)
+    assert "once the run directory can be written again (its permissions" in later
+    assert "continues from the last checkpoint" in later
+
+
 def test_a_resume_with_nothing_to_resume_says_so(data, tmp_path):
     said = r"resume=True \(--resume\), but run_dir='.*typo' \(--out\) holds no run yet: starting a new run"
     with pytest.warns(UserWarning, match=said):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
 import re
 import sys
@@ -537,24 +538,37 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
 def _writing(path: str):
     """A write into the run directory that fails (a full disk, a quota, a file size limit) says
     what is safe and how to go on; the error itself is kept."""
-    note = (f"vmaptune: writing {path} failed. What was saved before is whole (files are replaced at once, "
-            f"checkpoints committed whole): once the disk takes writes again, vt.tune(..., resume=True) with the "
-            f"same run_dir (vmaptune run ... --resume) continues from the last checkpoint.")
     try:
         run_dirs.keep_claim(path)  # (a run directory deleted mid-run: its lock taken again as it is made again)
         yield
     except run_dirs.RunDirInUseError:  # (deleted, and claimed by another run since: no disk to blame)
         raise
     except OSError as err:
-        err.add_note(note)
+        err.add_note(_write_failed(path, err.errno))
         raise
     except ValueError as err:  # orbax (tensorstore) says a failed write as ValueError("RESOURCE_EXHAUSTED: ...
         code = re.search(r"os_error_code='(\d+)'", str(err))  # ... No space left on device [os_error_code='28']")
         if code is None:
             raise
         failure = OSError(int(code.group(1)), str(err))
-        failure.add_note(note)
+        failure.add_note(_write_failed(path, failure.errno))
         raise failure from err
+
+
+def _write_failed(path: str, code: int | None) -> str:
+    """What a failed write into the run directory leaves, and how to go on: from the last
+    checkpoint, or, before the first one was committed, from the run's start."""
+    run_dir = os.path.dirname(path) if os.path.basename(os.path.normpath(path)) == "checkpoints" else path
+    held = os.path.join(run_dir, "checkpoints")
+    # (orbax commits a step by renaming its folder to the step's number: a tmp folder is none)
+    committed = os.path.isdir(held) and any(name.isdigit() for name in os.listdir(held))
+    cause = ("the run directory can be written again (its permissions: the error above)"
+             if code in (errno.EACCES, errno.EPERM, errno.EROFS) else "the disk takes writes again")
+    where = ("continues from the last checkpoint" if committed else
+             "trains the run from its start (no checkpoint was committed yet)")
+    return (f"vmaptune: writing {path} failed. What was saved before is whole (files are replaced at once, "
+            f"checkpoints committed whole): once {cause}, vt.tune(..., resume=True) with the same run_dir "
+            f"(vmaptune run ... --resume) {where}.")
 
 
 def _failed_between_rounds(err: Exception, history: History, run_dir: str | None) -> None:
