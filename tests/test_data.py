@@ -340,6 +340,28 @@ def test_a_carved_split_that_misses_a_class_or_starves_training_is_named():
             vt.load_dataset(name)
 
 
+def test_a_stratified_carve_keeps_a_training_row_of_a_class_its_shares_would_use_up():
+    """A class of 2 rows at 0.3 / 0.3 went one row to validation and one to test, none to training
+    (3 rows at 0.25 / 0.5: 0, 1 and 2), unsaid: the network never saw the class its scores counted."""
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    y = np.r_[np.full(2, 2), np.ones(48, int), np.zeros(50, int)]
+    with pytest.warns(SplitMissesClassWarning, match=r"the test split holds no row of class\(es\) \[2\] \(test_fraction"
+                                                     r"=0.3 of 2 rows beside val_fraction=0.3 would leave training "
+                                                     r"none: that row trains instead\)"):
+        data = vt.Dataset.from_arrays(X, y, "classification", val_fraction=0.3, test_fraction=0.3)
+    counts = [np.bincount(data.raw(split)[1], minlength=3).tolist() for split in ("train", "val", "test")]
+    assert counts == [[20, 20, 1], [15, 14, 1], [15, 14, 0]]  # (the other classes' shares as before)
+    y = np.r_[np.full(3, 2), np.ones(47, int), np.zeros(50, int)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every split holds the class: nothing to say
+        data = vt.Dataset.from_arrays(X, y, "classification", val_fraction=0.25, test_fraction=0.5)
+    counts = [np.bincount(data.raw(split)[1], minlength=3)[2] for split in ("train", "val", "test")]
+    assert counts == [1, 1, 1]
+    y[:3] = [2, 3, 3]  # (a class of one row, which test_fraction=0.6 rounds to a row, trains too)
+    data = vt.Dataset.from_arrays(X, y, "classification", val_fraction=0.2, test_fraction=0.6)
+    assert np.isin([2, 3], data.raw("train")[1]).all()
+
+
 def test_weights_that_are_zero_on_every_training_row_are_refused():
     """Nonzero weights only where the split put validation and test rows: the training loss was 0,
     every member 'ok' and none trained."""

@@ -865,15 +865,21 @@ class SplitMissesClassWarning(UserWarning):
 def _warn_uneven_stratification(y: np.ndarray, classes: np.ndarray, train: np.ndarray, carved: dict) -> None:
     """A stratified carve rounds each class's share: a class of 2 rows at 0.2 gives none to the
     split (its scores cannot see it), and many classes of 3 rows give one row each to validation
-    and test (training keeps a third, not 60 %). Said, not changed: the splits stay those of the seed."""
+    and test (training keeps a third, not 60 %). Said, not changed: the splits stay those of the seed
+    (but for the row of each class that _split keeps in training, where the shares would use it up:
+    a split can lack the class for that too)."""
     counts = np.bincount(y, minlength=len(classes))
     for name, (rows, fraction) in carved.items():
         if fraction > 0 and len(rows):
             missing = np.flatnonzero((counts >= 2) & (np.bincount(y[rows], minlength=len(classes)) == 0))
             if len(missing):
+                count = int(counts[missing[0]])
+                other = next((f"{k}_fraction={f}" for k, (_, f) in carved.items() if k != name), "")
+                why = "rounds to none" if round(count * fraction) == 0 else \
+                    f"beside {other} would leave training none: that row trains instead"
                 warn(SplitMissesClassWarning(
                     f"the {name} split holds no row of class(es) {classes[missing][:5].tolist()} ({name}_fraction="
-                    f"{fraction} of {int(counts[missing[0]])} rows rounds to none): its scores cannot see them. "
+                    f"{fraction} of {count} rows {why}): its scores cannot see them. "
                     f"Give that split yourself ({'validation' if name == 'val' else 'test'}=(X, y) of "
                     f"vt.Dataset.from_arrays) or more rows of them.", name, missing.tolist(), fraction))
     asked = len(y) * (1 - sum(fraction for _, fraction in carved.values()))
@@ -899,7 +905,8 @@ def _warn_untrained_classes(y: np.ndarray, classes: np.ndarray, train: np.ndarra
 
 
 def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fraction: float, seed: int):
-    """Fixed-seed train / val / test row indices, stratified by class when labels are given."""
+    """Fixed-seed train / val / test row indices, stratified by class when labels are given (each
+    class keeps a training row)."""
     rng = np.random.default_rng(seed)
     if stratify is None:
         groups = [np.arange(n)]
@@ -910,6 +917,11 @@ def _split(n: int, stratify: np.ndarray | None, val_fraction: float, test_fracti
         rows = rng.permutation(rows)
         n_test = int(round(len(rows) * test_fraction))
         n_val = int(round(len(rows) * val_fraction))
+        if stratify is not None and n_test + n_val >= len(rows):
+            # (the rounded shares use the class up, 2 rows at 0.3 and 0.3: the network would never see it
+            # while validation and test count it. A row comes back from the larger share; of equal shares,
+            # from test, as validation ranks the members)
+            n_test, n_val = (n_test - 1, n_val) if n_test >= n_val else (n_test, n_val - 1)
         test.append(rows[:n_test])
         val.append(rows[n_test:n_test + n_val])
         train.append(rows[n_test + n_val:])
