@@ -355,6 +355,11 @@ CASES = [
         f"{i},{'' if i == 3 else i},{i % 2}\n" for i in range(20))), "y", "classification"), ValueError,
      [re.compile(r"e.csv: column 'b' has 1 empty cell\(s\), the first in data row 3 \(counting from 0 below the "
                  r"header\); fill them")]),
+    ("csv-infinite-cell", lambda t: vt.Dataset.from_csv(write(t, "i.csv", "city,income,age,y\n" + "".join(
+        f"{'ab'[i % 2]},{i},{'-inf' if i == 7 else 20 + i},{i % 2}\n" for i in range(20))), "y", "classification",
+        one_hot=True), ValueError,  # (named by the file's column, not by its place among the one-hot columns)
+     [re.compile(r"i.csv: column 'age' has 1 infinite value\(s\) \(-inf\), the first in data row 7 \(counting from "
+                 r"0 below the header\); replace them")]),
     ("csv-number-column-with-a-marker", lambda t: vt.Dataset.from_csv(write(t, "m.csv", "a,age,y\n" + "".join(
         f"{i},{'?' if i == 5 else 20 + i},{i % 2}\n" for i in range(20))), "y", "classification", one_hot=True),
      ValueError, [re.compile(r"m.csv: column 'age' holds numbers and 1 cell\(s\) of \['\?'\], a marker of missing "

@@ -430,6 +430,15 @@ class Dataset:
             raise ValueError(f"{path}: column {column!r} has {int(empty[column])} empty cell(s), the first in data row "
                              f"{row} (counting from 0 below the header); fill them (e.g. with the column's mean) or "
                              f"drop those rows first.")
+        numbers = features.select_dtypes("number")
+        infinite = np.isinf(numbers.to_numpy(np.float64)).sum(axis=0)
+        if infinite.any():  # (named as empty cells are: from_arrays sees a column of the matrix get_dummies reordered)
+            at = int(np.flatnonzero(infinite)[0])
+            column, cells = numbers.columns[at], numbers.iloc[:, at].to_numpy(np.float64)
+            row = int(np.flatnonzero(np.isinf(cells))[0])
+            raise ValueError(f"{path}: column {column!r} has {int(infinite[at])} infinite value(s) ({cells[row]}), the "
+                             f"first in data row {row} (counting from 0 below the header); replace them with finite "
+                             f"numbers or drop those rows first.")
         split.setdefault("name", os.path.basename(str(path)))
         y = frame[targets].to_numpy() if len(targets) > 1 else frame[targets[0]].to_numpy()
         return cls.from_arrays(features.to_numpy(np.float64), y, task, feature_names=list(features.columns), **split)
