@@ -232,6 +232,10 @@ CASES = [
     ("data-X-nullable-int-with-na", lambda t: vt.Dataset.from_arrays(
         pd.DataFrame({"a": X[:, 0], "k": pd.array([1, None] + [2] * 38, dtype="Int64")}), Y, "classification"),
      ValueError, ["X's column(s) ['k'] have missing values", "fill them (e.g. X.fillna(X.mean()))"]),
+    ("data-X-nullable-bool-with-na", lambda t: vt.Dataset.from_arrays(  # (it was called text: 'NAType')
+        pd.DataFrame({"a": X[:, 0], "f": pd.array([True, None] + [False] * 38, dtype="boolean")}), Y, "classification"),
+     ValueError, ["X's column(s) ['f'] have missing values", "yes / no columns with one of their values, "
+                  "X.fillna({'f': False})) or drop those rows first"]),
     ("data-X-dates", lambda t: vt.Dataset.from_arrays(
         pd.DataFrame({"a": X[:, 0], "when": pd.date_range("2020", periods=40)}), Y, "classification"),
      TypeError, ["X's column(s) ['when'] hold dates; give numbers"]),

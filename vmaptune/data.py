@@ -589,9 +589,10 @@ MISSING_WORDS = ("unk", "unknown", "missing", "na", "n/a", "n.a.", "nan", "null"
 
 
 def _text_column(column: Any) -> bool:
-    """A DataFrame column whose values do not convert to floats."""
+    """A DataFrame column whose values, missing ones aside, do not convert to floats (pandas'
+    nullable booleans hold pd.NA, which does not convert: missing, not text)."""
     try:
-        np.asarray(column).astype(np.float64)
+        np.asarray(column.dropna()).astype(np.float64)
         return False
     except (TypeError, ValueError):
         return True
@@ -658,9 +659,11 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
                                 f"(pandas.get_dummies(X, columns={text[:10]}), or Dataset.from_csv(..., "
                                 f"one_hot=True)), or drop them.") from None
             missing = [str(c) for c in frame.columns if frame[c].isna().any()]
-            if missing:  # (pandas' nullable Int64 with pd.NA does not become a float array)
+            if missing:  # (pandas' nullable Int64 or boolean with pd.NA does not become a float array)
+                flags = [str(c) for c in frame.columns if frame[c].isna().any() and frame[c].dtype == "boolean"]
+                flag = f"; yes / no columns with one of their values, X.fillna({{{flags[0]!r}: False}})" if flags else ""
                 raise ValueError(f"{what}'s column(s) {missing[:10]} have missing values; fill them (e.g. "
-                                 f"X.fillna(X.mean())) or drop those rows first.") from None
+                                 f"X.fillna(X.mean()){flag}) or drop those rows first.") from None
         lengths = _row_lengths(X)
         if len(lengths) > 1:  # (token-id sequences, say, not padded to one length)
             raise ValueError(f"{what}'s rows are sequences of different lengths ({sorted(lengths)[:5]}...); pad them "
