@@ -441,6 +441,13 @@ class Choice(Distribution):
             by_kind = len({(isinstance(o, bool), o) for o in options}) == len(options)
             why = " (True == 1 and False == 0 in Python: a bool and a number can be the same option)" if by_kind else ""
             raise ValueError(f"Choice(options={list(options)!r}): options must be distinct{why}.")
+        flags = [o for o in options if isinstance(o, bool)]
+        if flags and len(flags) < len(options) and not any(isinstance(o, str) for o in options):
+            # (neither numbers nor flags: a loss reading it got the option's index, 0.001 as 1)
+            as_numbers = [float(o) if isinstance(o, bool) else o for o in options]
+            raise ValueError(f"Choice(options={list(options)!r}) mixes True / False with numbers, which a model "
+                             f"computes with as one kind of value: give numbers only (vt.Choice({as_numbers!r}), "
+                             f"False as 0.0), or True / False only.")
         object.__setattr__(self, "options", options)
         if self.is_numeric:  # numeric options are gathered into an int32 array, or a float32 one
             integers = all(isinstance(o, numbers.Integral) for o in options)
