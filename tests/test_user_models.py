@@ -606,6 +606,28 @@ def test_an_nnx_model_with_a_float_argument_saves_and_loads(digits, tmp_path):
     np.testing.assert_array_equal(vt.load_results(tmp_path / "run").best_model().predict(X), model.predict(X))
 
 
+class Bfloat16Statistic(nn.Module):  # a running mean kept in bfloat16 (ml_dtypes: np.savez cannot name it)
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.relu(nn.Dense(16)(x))
+        mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((16,), jnp.bfloat16))
+        if train:
+            mean.value = (0.9 * mean.value + 0.1 * h.mean(0)).astype(jnp.bfloat16)
+        return nn.Dense(10)(h - mean.value.astype(jnp.float32))
+
+
+def test_a_model_with_a_bfloat16_variable_saves_and_loads_bit_for_bit(digits, tmp_path):
+    result = vt.tune(vt.Linen(Bfloat16Statistic), vt.Space(learning_rate=vt.Fixed(0.05)), digits,
+                     vt.RandomSearch(population=1), epochs=1, batch_size=BATCH, refit=1, progress=False)
+    model = result.best_model()
+    X = digits.raw("test")[0]
+    for again in (vt.TrainedModel.load(model.save(tmp_path / "best")),
+                  vt.load_results(result.save(tmp_path / "run")).best_model()):
+        assert again.model_state["batch_stats"]["mean"].dtype == jnp.bfloat16
+        assert_trees_equal(again.model_state, model.model_state)
+        np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+
+
 def test_a_bool_field_takes_true_and_false_only():
     from vmaptune.models.fields import _check_option_types
     _check_option_types("use_bias", bool, vt.Choice([True, False]), "Net")

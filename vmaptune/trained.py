@@ -425,6 +425,10 @@ class TrainedModel:
         if treedef.num_leaves != len(leaves):
             raise ValueError(f"{path}: weights.npz holds {len(leaves)} arrays, but the network has "
                              f"{treedef.num_leaves}; the files do not belong together.")
+        # (np.savez cannot name ml_dtypes' types, bfloat16 or float8: np.load gives their raw bytes, '|V2'; the
+        # network's own dtypes read them back, bits intact)
+        leaves = [leaf.view(want.dtype) if leaf.dtype.kind == "V" and leaf.dtype.itemsize == want.dtype.itemsize
+                  else leaf for leaf, want in zip(leaves, jax.tree.leaves(structure))]
         params, model_state = jax.tree.unflatten(treedef, leaves)
         return cls(params=params, model_state=model_state, **described)
 
