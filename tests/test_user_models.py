@@ -400,6 +400,13 @@ class NnxWithItsOwnRngs(nnx.Module):
         return self.linear(x.reshape((x.shape[0], -1)))
 
 
+class Bfloat16Weights(nn.Module):  # mixed precision spelled with bfloat16 weights (param_dtype)
+    @nn.compact
+    def __call__(self, x):
+        dense = nn.Dense(10, dtype=jnp.bfloat16, param_dtype=jnp.bfloat16)
+        return dense(x.reshape((x.shape[0], -1))).astype(jnp.float32)
+
+
 def any_keyword_factory(**fields):
     return NeedsWidth(width=fields.get("width", 8))
 
@@ -446,12 +453,23 @@ def any_keyword_factory(**fields):
      r"act is annotated str in ActivationByName, and \[1, 2\] are not; give text, e.g. vt.Choice\(\['relu', 'tanh'\]\)"),
     (vt.Linen(ActivationByName), vt.Space(learning_rate=vt.Fixed(0.01), act=vt.IntUniform(0, 2)),
      r"act is annotated str in ActivationByName, and this gives numbers; give text"),
+    # the built-in optimizer's float32 settings would make the moments float32: a lax.scan error after compiling
+    (vt.Linen(Bfloat16Weights), vt.Space(learning_rate=vt.Fixed(0.01), momentum=vt.Fixed(0.9)),
+     r"vt.Linen\(Bfloat16Weights\)'s parameter Dense_0/bias is bfloat16 \(and 1 more\).*must be float32. Keep "
+     r"param_dtype float32 and compute in bfloat16 with dtype=.*matmul_dtype=\"bfloat16\".*optimizer=fn\(hp\)"),
 ])
 def test_bad_user_models_are_named_before_anything_compiles(images, model, space, match):
     before = dict(engine.TRACE_COUNTS)
     with pytest.raises((ValueError, TypeError), match=match):
         vt.build_program(model, space, images)
     assert dict(engine.TRACE_COUNTS) == before
+
+
+def test_bfloat16_parameters_are_taken_with_an_optimizer_of_your_own(images):
+    # (optax's own optimizers keep their moments in the parameters' dtype: only the built-in one refuses them)
+    program = vt.build_program(vt.Linen(Bfloat16Weights), vt.Space(learning_rate=vt.Fixed(0.01)), images,
+                               optimizer=lambda hp: optax.adam(hp["learning_rate"]))
+    assert program.model.name() == "vt.Linen(Bfloat16Weights)"
 
 
 def test_an_nnx_module_that_makes_its_own_rngs_is_refused_where_it_is_named():

@@ -242,6 +242,8 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, None if even_batches else (rows, rows_are))
     read_at_start = check_outputs(built, loss, space, data, metric, read_elsewhere=read_elsewhere)
+    if isinstance(optimizer, PopulationOptimizer):
+        check_parameter_dtypes(built, space)
     check_token_ids(built, space, data)
     compile_cache.release_if_near_map_limit()  # the checks passed: this call will compile
     return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, loss=loss, batch_size=largest,
@@ -460,6 +462,27 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
                          f"loss per example, shape (2,) (the engine takes the mean over each member's own rows).")
     check_loss_trains(loss, space, data, per_example.dtype)
     return read_at_start
+
+
+def check_parameter_dtypes(built: BuiltModel, space: Space) -> None:
+    """The built-in optimizer's settings are float32 arrays (optax.inject_hyperparams), which turn
+    the moments of a bfloat16 or float16 parameter float32 in the first step: the training loop's
+    state would change its dtype (a lax.scan error after compiling). Such parameters are named here."""
+    hp = one_member(space)
+    params, _ = jax.eval_shape(lambda key: built.init(key, hp), jax.random.key(0))
+    narrow = [(path, leaf.dtype) for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
+              if jnp.issubdtype(leaf.dtype, jnp.floating) and jnp.promote_types(leaf.dtype, jnp.float32) != leaf.dtype]
+    if narrow:
+        path, dtype = narrow[0]
+        name = "/".join(str(key.key if isinstance(key, jax.tree_util.DictKey) else key.idx) for key in path
+                        if isinstance(key, (jax.tree_util.DictKey, jax.tree_util.SequenceKey)))
+        others = f" (and {len(narrow) - 1} more)" if len(narrow) > 1 else ""
+        raise ValueError(f"{built.name()}'s parameter {name} is {dtype}{others}; the built-in optimizer's settings are "
+                         f"float32 arrays, which make its moments float32, so parameters must be float32. Keep "
+                         f"param_dtype float32 and compute in {dtype} with dtype= (e.g. nn.Dense(32, dtype=jnp.{dtype}): "
+                         f"float32 weights cast for each matmul, as mixed precision trains); vt.MLP(matmul_dtype="
+                         f"\"bfloat16\") does so for the built-in model. Or give your own optimizer=fn(hp) (optax's "
+                         f"optimizers keep their state in the parameters' dtype).")
 
 
 def _not_one_array(what: str, name: str, value: Any, need: str) -> str:
