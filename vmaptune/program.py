@@ -242,8 +242,8 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, None if even_batches else (rows, rows_are))
     read_at_start = check_outputs(built, loss, space, data, metric, read_elsewhere=read_elsewhere)
-    if isinstance(optimizer, PopulationOptimizer):
-        check_parameter_dtypes(built, space)
+    if isinstance(optimizer, PopulationOptimizer) and getattr(built, "adapter", None) is not None:  # (vt.MLP's
+        check_parameter_dtypes(built, space)  # weights are float32 whatever it computes in)
     check_token_ids(built, space, data)
     compile_cache.release_if_near_map_limit()  # the checks passed: this call will compile
     return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, loss=loss, batch_size=largest,
