@@ -698,6 +698,27 @@ def test_small_or_odd_data_is_refused_in_the_users_terms_before_anything_trains(
         search(scoring="roc_auc", cv=KFold(3)).fit(X, binary)
 
 
+def test_r2_on_held_out_folds_of_one_row_is_refused_before_anything_trains():
+    """LeaveOneOut with a regressor's default scoring: scikit-learn's r2 is NaN on one row, and every
+    candidate scored 0.0 here, ranked 1, and the first was picked as best without a word."""
+    from sklearn.model_selection import KFold, LeaveOneOut
+
+    X, y = load_diabetes(return_X_y=True)
+    X, y = X[:12], y[:12]
+
+    def search(**kw):
+        return vt.PopulationSearchCV(vt.MLPRegressor(epochs=1, n_units=4), {"learning_rate": [1e-3, 1e-2]}, **kw)
+
+    with pytest.raises(ValueError, match=r"^scoring=None \(the regressor's r2\) is undefined on fold 0's 1 held-out "
+                                         r"row \(as are 11 other folds of 12\): .* Use "
+                                         r"scoring='neg_mean_squared_error', or a cv whose folds hold out at least 2"):
+        search(cv=LeaveOneOut()).fit(X, y)
+    pairs = [(np.arange(2, 12), np.arange(2)), (np.arange(11), np.array([11]))]  # (the second fold holds out one row)
+    with pytest.raises(ValueError, match=r"^scoring='r2' is undefined on fold 1's 1 held-out row: "):
+        search(cv=pairs, scoring="r2").fit(X, y)
+    search(cv=KFold(6), scoring="r2").fit(X, y)  # (folds of 2 rows: scored)
+
+
 def test_early_stopping_without_tol_stops_on_a_plateau_as_scikit_learns_default():
     estimator = vt.MLPClassifier(early_stopping=True, patience=5)
     assert estimator._stopping().min_delta == 1e-4 == vt.MLPClassifier(early_stopping=True, tol=1e-4)._stopping().min_delta

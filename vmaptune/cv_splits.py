@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import numbers
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -119,6 +119,23 @@ def resolve_cv(cv: Any, data: Any, groups: Any = None) -> tuple[Any, Splits | No
         source = f"a list of {len(pairs)} (train, validation) pairs"
     splits = checked_splits(pairs, n_pool, source)
     return len(splits), splits
+
+
+def check_r2_folds(held_out: Sequence[int], given: str, instead: str) -> None:
+    """r2 on a held-out fold of fewer than 2 rows: undefined (scikit-learn's r2_score is NaN there,
+    whatever its force_finite), so every candidate would score alike and the best be chosen blind.
+    Said before anything trains, with the fold. held_out: each fold's number of held-out rows;
+    given: the metric as the caller's argument names it; instead: the caller's name of a metric
+    that scores one row."""
+    small = [k for k, n in enumerate(held_out) if n < 2]
+    if not small:
+        return
+    also = f" (as are {len(small) - 1} other folds of {len(held_out)})" if len(small) > 1 else ""
+    raise ValueError(f"{given} is undefined on fold {small[0]}'s {held_out[small[0]]} held-out row{also}: r2 weighs "
+                     f"the errors against the spread of at least 2 targets (scikit-learn's r2_score is NaN there), "
+                     f"so every candidate would score alike and the best would be chosen blind. Use {instead}, or a "
+                     f"cv whose folds hold out at least 2 rows each (an integer cv, e.g. cv=5, or KFold(5, "
+                     f"shuffle=True, random_state=0)).")
 
 
 def pool_groups(groups: Any, data: Any) -> np.ndarray:

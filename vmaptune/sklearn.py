@@ -35,7 +35,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from sklearn.utils.metaestimators import available_if
 
-from vmaptune.cv_splits import Splits, checked_splits, describe, resolve_cv
+from vmaptune.cv_splits import Splits, check_r2_folds, checked_splits, describe, resolve_cv
 from vmaptune import distributed
 from vmaptune.arguments import check_int_at_least, check_seed
 from vmaptune.data import Dataset, SplitMissesClassWarning, check_sample_weight
@@ -804,6 +804,9 @@ class PopulationSearchCV(BaseEstimator):
         data, pool_row = _pool_dataset(X, y_index, task, sample_weight)
         folds = self._folds(X, y, groups, task, pool_row, data)
         metric = _in_target_units(self._metric(task), data)
+        if metric == "r2" and isinstance(folds, Splits):  # (an integer cv's folds hold out 2 rows or more)
+            given = "scoring='r2'" if self.scoring is not None else "scoring=None (the regressor's r2)"
+            check_r2_folds([len(held) for _, held in folds.pairs], given, "scoring='neg_mean_squared_error'")
         stopping = self.early_stopping
         if isinstance(stopping, numbers.Integral) and not isinstance(stopping, bool):
             stopping = EarlyStopping(patience=int(stopping))
