@@ -698,6 +698,27 @@ def test_small_or_odd_data_is_refused_in_the_users_terms_before_anything_trains(
         search(scoring="roc_auc", cv=KFold(3)).fit(X, binary)
 
 
+def test_an_integer_cv_above_a_rare_classs_rows_warns_and_searches_as_scikit_learns(iris):
+    """cv=3 with a class of 2 rows: scikit-learn's StratifiedKFold warns and deals folds, one holding
+    none of its rows; the search was refused ("use cv <= 2"), and so was cross_val_score over it."""
+    X, y = iris
+    keep = np.r_[np.arange(100), 100, 101]  # class 2 cut to 2 rows
+    X, y = X[keep], y[keep]
+
+    def search(cv):
+        return vt.PopulationSearchCV(vt.MLPClassifier(epochs=2, n_units=4), {"learning_rate": [0.01, 0.1]}, n_iter=2,
+                                     cv=cv, random_state=0)
+
+    with pytest.warns(UserWarning, match=r"The least populated class in y has only 2 members, which is less than "
+                                         r"n_splits=3"):
+        ours = search(3).fit(X, y)
+    assert ours.n_splits_ == 3 and np.isfinite(ours.cv_results_["mean_test_score"]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        theirs = search(StratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)
+    np.testing.assert_array_equal(ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"])
+
+
 def test_r2_on_held_out_folds_of_one_row_is_refused_before_anything_trains():
     """LeaveOneOut with a regressor's default scoring: scikit-learn's r2 is NaN on one row, and every
     candidate scored 0.0 here, ranked 1, and the first was picked as best without a word."""

@@ -802,7 +802,7 @@ class PopulationSearchCV(BaseEstimator):
                      f"{wanted[name]!r}. Add {wanted[name]!r} to the options to have both alike.", UserWarning)
         seed = _seed(self.random_state)
         data, pool_row = _pool_dataset(X, y_index, task, sample_weight)
-        folds = self._folds(X, y, groups, task, pool_row, data)
+        folds = self._folds(X, y, groups, task, pool_row, data, seed)
         metric = _in_target_units(self._metric(task), data)
         if metric == "r2" and isinstance(folds, Splits):  # (an integer cv's folds hold out 2 rows or more)
             given = "scoring='r2'" if self.scoring is not None else "scoring=None (the regressor's r2)"
@@ -909,30 +909,37 @@ class PopulationSearchCV(BaseEstimator):
     def _cv(self):
         return 5 if self.cv is None else self.cv  # (scikit-learn's None: 5 folds)
 
-    def _folds(self, X, y, groups, task: str, pool_row: np.ndarray, data: Dataset) -> "int | Splits":
+    def _folds(self, X, y, groups, task: str, pool_row: np.ndarray, data: Dataset, seed: int) -> "int | Splits":
         """cv as vt.tune takes it: the number of folds (vmaptune deals them, stratified and shuffled
         by random_state), or the splitter's folds over X's rows moved to the pool's rows."""
+        cv = self.cv
         if isinstance(self._cv, numbers.Integral):
             if groups is not None:
                 raise ValueError(f"fit(..., groups=...) with cv={self._cv}: the folds of an integer cv ignore groups; "
                                  f"give a group splitter, e.g. cv=GroupKFold({self._cv}), to keep each group in one "
                                  f"fold.")
-            return int(self._cv)
+            if task != "classification" or np.unique(y, return_counts=True)[1].min() >= self._cv:
+                return int(self._cv)
+            # (a class of fewer rows than folds: vt.tune's own dealing refuses it; scikit-learn's searches deal
+            # StratifiedKFold's folds, some holding none of its rows, with its warning, and so does this one)
+            from sklearn.model_selection import StratifiedKFold
+
+            cv = StratifiedKFold(int(self._cv), shuffle=True, random_state=seed)
         from sklearn.model_selection import check_cv
 
-        splitter = check_cv(self.cv, y, classifier=task == "classification")
+        splitter = check_cv(cv, y, classifier=task == "classification")
         try:
             folds = list(splitter.split(X, y, groups))
         except ValueError as err:
             if groups is None and "groups" in str(err):
-                raise ValueError(f"cv={self.cv!r} needs the rows' groups: fit(X, y, groups=groups).") from None
+                raise ValueError(f"cv={cv!r} needs the rows' groups: fit(X, y, groups=groups).") from None
             raise
         if not folds:
-            raise ValueError(f"cv={self.cv!r} gave no folds (an iterator used up by an earlier fit?): give a splitter "
+            raise ValueError(f"cv={cv!r} gave no folds (an iterator used up by an earlier fit?): give a splitter "
                              f"or a list of (train, test) index arrays.")
-        checked = checked_splits(folds, len(y), describe(self.cv), rows="X's")  # indices into X
+        checked = checked_splits(folds, len(y), describe(cv), rows="X's")  # indices into X
         pairs = [(pool_row[train], pool_row[test]) for train, test in checked.pairs]
-        return dataclasses.replace(resolve_cv(pairs, data)[1], source=describe(self.cv))
+        return dataclasses.replace(resolve_cv(pairs, data)[1], source=describe(cv))
 
     def _metric(self, task: str):
         if self.scoring is None:
@@ -1065,16 +1072,16 @@ def _names(distributions: Any) -> list[str]:
 
 
 def _check_classes(classes: np.ndarray, counts: np.ndarray, cv: Any) -> None:
-    """y's classes, by their labels, against what the search's folds need (integer cv: stratified)."""
+    """y's classes, by their labels, against what the search's folds need (integer cv: stratified;
+    a class of fewer rows than folds, but 2 or more, is dealt as StratifiedKFold deals it: `_folds`)."""
     if len(classes) < 2:
         raise ValueError(f"y has 1 class ({_plain(classes[0])!r}); classification needs at least 2.")
-    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and counts.min() < cv:
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and counts.min() < 2:
         label, count = _plain(classes[int(np.argmin(counts))]), int(counts.min())
-        fix = (f"use cv <= {count}" if count >= 2 else
-               f"a class of one row cannot be both held out of a fold and trained on in another: add rows of it, "
-               f"drop it, or give a splitter that does not stratify, e.g. cv=KFold({cv}, shuffle=True)")
         raise ValueError(f"cv={cv} deals every class's rows over {cv} stratified folds, but class {label!r} has "
-                         f"{count} row(s); {fix}.")
+                         f"{count} row(s); a class of one row cannot be both held out of a fold and trained on in "
+                         f"another: add rows of it, drop it, or give a splitter that does not stratify, e.g. "
+                         f"cv=KFold({cv}, shuffle=True).")
 
 
 #: The estimators' numeric parameters with a range of their own: name -> (low, high, low inclusive,
