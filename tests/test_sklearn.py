@@ -284,6 +284,19 @@ def images_arrays():
                                                  r"e\.g\. learning_rate=0\.001\.$"),
     (lambda: vt.MLPClassifier(dropout=1.0), r"^MLPClassifier\(dropout=1\.0\): dropout must be in \[0\.0, 1\.0\)"),
     (lambda: vt.MLPClassifier(early_stopping=True, patience=0), r"^MLPClassifier\(patience=0\): patience must be >= 1"),
+    # ... and so through a search, before anything trains (it named the vt.Fixed(...) they become)
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(n_units=-1), {"learning_rate": [0.1]}),
+     r"^MLPClassifier\(n_units=-1\): n_units must be >= 1, e\.g\. n_units=100\.$"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(momentum=2.0), {"n_units": [4, 8]}),
+     r"^MLPClassifier\(momentum=2\.0\): momentum must be in \[0\.0, 1\.0\)"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(batch_size=0), {"learning_rate": [0.1]}),
+     r"^MLPClassifier: batch_size must be an integer >= 1, got 0"),
+    # batch_size='auto', the estimators' default, among searched values: the size to give instead
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"batch_size": [16, "auto"]}),
+     r"^param_distributions\['batch_size'\]=\[16, 'auto'\]: 'auto', the estimators' \(and scikit-learn's\) default "
+     r"batch size, min\(200, rows\), is not a size the search can draw; give 200 in its place"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"batch_size": "auto"}),
+     r"^param_distributions\['batch_size'\]='auto': 'auto', .* give 200 in its place"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, epochs=0),
      r"PopulationSearchCV: epochs must be an integer >= 1, got 0"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, early_stopping=True),

@@ -587,11 +587,23 @@ def _distribution(name: str, value: Any) -> Distribution:
             raise ValueError(f"param_distributions[{name!r}]={values!r} lists {repeated[0]!r} more than once: give "
                              f"each value once (a vmaptune Choice draws its values equally often; to search one "
                              f"region more finely, list more values there).")
+        if name == "batch_size" and "auto" in values:
+            _refuse_auto_batch(values)
         return Choice(values) if len(values) > 1 else Fixed(values[0])
     if isinstance(value, (numbers.Number, str)):
+        if name == "batch_size" and value == "auto":
+            _refuse_auto_batch(value)
         return Fixed(_plain(value))
     raise TypeError(f"param_distributions[{name!r}]={value!r}: give a list of values, a scipy.stats distribution "
                     f"or a vt distribution.")
+
+
+def _refuse_auto_batch(given: Any) -> None:
+    """batch_size='auto' among searched values: the estimators' spelling of scikit-learn's default,
+    not a size the search can draw (vt.tune's message named its integer distributions)."""
+    raise ValueError(f"param_distributions['batch_size']={given!r}: 'auto', the estimators' (and scikit-learn's) "
+                     f"default batch size, min(200, rows), is not a size the search can draw; give 200 in its place "
+                     f"(a fold of fewer rows then trains on all of them in one batch, as 'auto' does).")
 
 
 def _check_refit(search) -> None:
@@ -782,6 +794,13 @@ class PopulationSearchCV(BaseEstimator):
         searched = to_space(distributions) if _names(distributions) else {}
         own = est._hyperparameters()
         fixed = {k: v for k, v in own.items() if k not in searched}
+        # (the estimator's own settings said as its fit says them, before anything trains: vt.tune's checks
+        # named the Fixed(...) they become, and a patience out of range was found by the refit, after the search)
+        if self.epochs is None:
+            check_int_at_least(f"{type(est).__name__}: epochs", est.epochs, 1)
+        if "batch_size" not in searched and est.batch_size != "auto":
+            check_int_at_least(f"{type(est).__name__}: batch_size", est.batch_size, 1)
+        _check_parameter_ranges(type(est).__name__, {**fixed, "patience": est.patience})
         space = to_space(searched, fixed)
         model = est._model()
         if space.conditions:  # (where a name is not a candidate's setting it trains with the estimator's own value,
