@@ -25,6 +25,7 @@ import optax
 import pytest
 from flax import nnx
 from scipy import stats
+from sklearn.model_selection import LeaveOneOut
 
 import vmaptune as vt
 from vmaptune import cli, engine
@@ -683,6 +684,10 @@ CASES = [
         metric="roc_auc_ovr", batch_size=4),
      ValueError, ["metric='roc_auc_ovr' is undefined on the validation split: they are all of one class",
                   "Give a validation split that holds more than one class"]),
+    # every member scored 0.0 on LeaveOneOut's folds of one row, and the first was best without a word
+    ("tune-r2-on-folds-of-one-row", lambda t: tune(
+        data=vt.Dataset.from_arrays(X[:12], X[:12, 0], "regression"), metric="r2", cv=LeaveOneOut(), batch_size=4),
+     ValueError, ["metric='r2' is undefined on fold 0's 1 held-out row (as are", "Use metric='neg_mse'"]),
     ("data-seed-negative", lambda t: vt.Dataset.from_arrays(X, Y, "classification", seed=-3), ValueError,
      ["seed=-3 must be from 0 to 2**63 - 1 (it fixes the validation / test split)"]),
     # the dict's value won: set_params(learning_rate=...) and the searches changed nothing that trained

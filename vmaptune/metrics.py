@@ -212,8 +212,8 @@ def _r2(out, y):
     # targets that do not vary (a fold of one value) leave r2 undefined: 1 - residual / ~0 read about -1e12
     # and swamped every mean over folds. As scikit-learn's r2_score(force_finite=True): 1.0 where predicted
     # exactly, else 0.0 (standardised targets: 1e-8 is far below any real spread). A fold of one row reads
-    # the same here, but scikit-learn's r2_score is NaN there whatever force_finite: PopulationSearchCV
-    # refuses such folds before training (cv_splits.check_r2_folds)
+    # the same here, but scikit-learn's r2_score is NaN there whatever force_finite: vt.tune and
+    # PopulationSearchCV refuse such folds before training (cv_splits.check_r2_folds)
     constant = total < 1e-8
     ratio = residual / jnp.where(constant, 1.0, total)
     return jnp.mean(jnp.where(constant, jnp.where(residual < 1e-8, 1.0, 0.0), 1.0 - ratio))

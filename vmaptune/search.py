@@ -28,7 +28,7 @@ from vmaptune.memory import parse_bytes
 from vmaptune.metrics import is_builtin
 from vmaptune.program import Programs, build_program, check_bucketing, check_dataset, one_member, updates_state
 from vmaptune.refit import refit_and_test
-from vmaptune.cv_splits import Splits
+from vmaptune.cv_splits import Splits, check_r2_folds
 from vmaptune.replicas import Replicas, cv_arrays
 from vmaptune.results import Results
 from vmaptune.space import Space
@@ -96,6 +96,9 @@ def _check_scorable(metric: str | None, arrays: engine.DataArrays, cv: Any, y_te
     """roc_auc (and roc_auc_ovr) is undefined on validation rows of one class: every member would
     score NaN, which marks it diverged. Said before anything compiles, with the fold; and for the
     test split a refit scores (y_test: its targets, None without a refit)."""
+    if metric == "r2" and arrays.val_rows is not None:  # (a fold of one row: LeaveOneOut's)
+        held = np.asarray(arrays.val_rows)
+        check_r2_folds(arrays.val_counts or (held.shape[1],) * len(held), "metric='r2'", "metric='neg_mse'")
     if metric not in ("roc_auc", "roc_auc_ovr"):
         return
     if y_test is not None and len(y_test) and len(np.unique(y_test)) < 2:
