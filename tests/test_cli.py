@@ -182,7 +182,7 @@ def test_a_finished_run_resumed_with_a_larger_refit_says_it_refit(tmp_path, caps
     assert f"the run in {out} had finished: 4 members, none trained now\n" in capsys.readouterr().out
     config.write_text(small_config("epochs = 1\nrefit = 2\n"))
     assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
-    assert (f"the run in {out} had finished: 4 members, no round trained now; 2 setting(s) refit on train + "
+    assert (f"the run in {out} had finished: 4 members, no round trained now; 1 setting(s) refit on train + "
             f"validation\n") in capsys.readouterr().out
     assert len(vt.load_results(out).models) == 2
 

@@ -1109,6 +1109,21 @@ def test_a_finished_run_resumed_keeps_its_refit_and_one_without_checkpoints_is_n
     pd.testing.assert_frame_equal(vt.load_results(run_dir).members, first.members)
 
 
+def test_a_finished_run_resumed_with_a_larger_refit_trains_only_the_rows_it_lacks(data, tmp_path):
+    """refit=1 then refit=2: one more refit, not two (the same test scores and weights as refit=2 at once)."""
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4))
+    run_dir = str(tmp_path / "r")
+    first = vt.tune(*args, run_dir=run_dir, refit=1, **SMALL)
+    assert first.settings["refit_trained"] == 1
+    more = vt.tune(*args, run_dir=run_dir, resume=True, refit=2, **SMALL)
+    at_once = vt.tune(*args, refit=2, **SMALL)
+    assert more.settings["refit_trained"] == 1 and sorted(more.models) == sorted(at_once.models)
+    np.testing.assert_allclose(more.members["test_score"], at_once.members["test_score"], rtol=1e-6)
+    X = np.asarray(data.X_test)
+    for row in at_once.models:
+        np.testing.assert_allclose(more.model(row).predict_proba(X), at_once.model(row).predict_proba(X), rtol=1e-5)
+
+
 def test_a_damaged_newest_checkpoint_is_passed_over_and_the_run_resumes_from_the_one_before(data, tmp_path):
     args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=3))
     whole = vt.tune(*args, **SMALL)

@@ -406,7 +406,9 @@ class Search:
     # -- refit ------------------------------------------------------------------------------------------------
     def refit(self, results: Results) -> None:
         """Adds test_score for the best `refit` settings, retrained on train + validation (never selects)."""
-        top = results.refit_rows(self.settings.refit)
+        # (rows whose refit a resume carried keep it: a larger refit= or a model file lost trains the rest)
+        top = [row for row in results.refit_rows(self.settings.refit) if row not in results.models]
+        results.settings["refit_trained"] = len(top)  # (what this call trained: a resumed run's summary says it)
         if not top:
             return
         encoded = {name: jnp.asarray(results.hp[name][top]) for name in self.space.names}
@@ -442,7 +444,6 @@ class Search:
                                {"metric_is_yours": True}))  # (a metric of yours may bear a built-in's name)
             results.models[int(row)]._search_metric = self.program.metric  # (in memory: TrainedModel.evaluate)
         results.members["test_score"] = test
-        results.settings["refit_trained"] = len(top)  # (what this call trained: a resumed run's summary says it)
 
     @staticmethod
     def _initial_members(results: Results, rows: list[int]) -> np.ndarray:
