@@ -394,3 +394,25 @@ def test_a_round_whose_report_fails_is_kept_and_a_resume_ends_it_once(digits, tm
     monkeypatch.setitem(REPORT_FAILS, "on", False)
     resumed = vt.tune(*args, run_dir=run_dir, resume=True, **kw)
     pd.testing.assert_frame_equal(resumed.members, whole.members)
+
+
+@dataclasses.dataclass(frozen=True)
+class _FreezesTheFirst(vt.RandomSearch):
+    acts_during_training = True
+
+    def begin_training(self, state, context):
+        return state, vt.Decision(freeze=np.arange(context.members) == 0)  # member 0 never trains
+
+
+def test_a_member_frozen_before_it_trains_scores_nothing_in_every_member_block():
+    """Evaluated where its block trained, it scored its initial weights (best_epoch 1): the search's
+    best where the others diverged, though it trained no epoch; NaN alone in a block of one."""
+    data = vt.load_dataset("iris")
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1), optimizer=vt.Fixed("sgd"))
+    runs = [vt.tune(vt.MLP(), space, data, _FreezesTheFirst(population=4, rounds=1), epochs=4, seed=0, batch_size=16,
+                    member_block=block, devices=1, progress=False) for block in (1, 4)]
+    for result in runs:
+        first = result.members.iloc[0]
+        assert np.isnan(first["score"]) and first["best_epoch"] == 0 and first["epochs_trained"] == 0
+        assert np.isnan(result.curves["val_score"][0]).all() and np.isnan(result.curves["val_loss"][0]).all()
+    np.testing.assert_allclose(runs[1].members["score"], runs[0].members["score"], rtol=1e-5)

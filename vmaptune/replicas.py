@@ -85,13 +85,18 @@ class Replicas:
         held = {**split_curves, "train_loss": np.where(diverged[:, None, None], split_curves["train_loss"],
                                                         held_until(split_curves["train_loss"], trained))}
         mean = {k: v.mean(axis=1) for k, v in held.items()}  # NaN in any split stays NaN
+        for name in ("val_score", "val_loss"):  # (a row that never trained is still evaluated where its block trains)
+            if name in mean:
+                mean[name] = np.where((trained == 0)[:, None], np.nan, mean[name])
         if self.stop_split:  # each split at the epoch its own held-out rows chose (status best_*)
             split_scores = by_member(final["best_score"]).astype(np.float64)
             split_scores = np.where(by_member(final["best_epoch"]) > 0, split_scores, np.nan)
             best = split_scores.mean(axis=1)  # a split that never scored leaves NaN
             best_epoch = np.rint(by_member(final["best_epoch"]).mean(axis=1)).astype(int) - 1
         else:
-            score_curve = np.where(np.isfinite(mean["val_score"]), mean["val_score"], -np.inf)
+            # (only epochs it trained: a row frozen before its first step is still evaluated where its block trains)
+            score_curve = np.where(np.isfinite(mean["val_score"]) & np.isfinite(mean["train_loss"]),
+                                   mean["val_score"], -np.inf)
             best_epoch = np.argmax(score_curve, axis=1)
             rows = np.arange(self.population)
             best = score_curve[rows, best_epoch]
