@@ -123,6 +123,9 @@ class Decides(vt.Strategy):
                              r"indices i use mask = np.isin\(np.arange\(4\), i\)"),
     ("copy_from", (0.5, 1.0, 2.0, 3.0), r"Decision.copy_from must hold whole numbers >= 0"),
     ("budget", (2, -1, 2, 2), r"Decision.budget must hold whole numbers >= 0 .*got \[2, -1, 2, 2\]"),
+    # [0.9, 2.9] kept members 0 and 2; a mask was said as indices [1, 1, 0, 0] with no hint
+    ("keep", (0.9, 2.9), r"Decision.keep lists member indices \(whole numbers\), got \[0.9, 2.9\]"),
+    ("keep", (True, True, False, False), r"Decision.keep lists member indices .*For a mask use np.flatnonzero"),
     # update without hp was a silent no-op (new values passed as update=, where hp= was meant)
     ("update", (True, True, False, False), r"Decides.decide: Decision.update is given with no hp: update is the "
                                            r"\(n,\) bool mask .*Give the values as hp="),
@@ -416,3 +419,31 @@ def test_a_member_frozen_before_it_trains_scores_nothing_in_every_member_block()
         assert np.isnan(first["score"]) and first["best_epoch"] == 0 and first["epochs_trained"] == 0
         assert np.isnan(result.curves["val_score"][0]).all() and np.isnan(result.curves["val_loss"][0]).all()
     np.testing.assert_allclose(runs[1].members["score"], runs[0].members["score"], rtol=1e-5)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LooksAt(Decides):
+    epochs: tuple = (1,)
+    seen: list = dataclasses.field(default_factory=list, compare=False)
+
+    def decision_epochs(self, state, epochs):
+        return self.epochs
+
+    def decide(self, state, snapshot, key):
+        self.seen.append(snapshot.epochs_done)
+        return state, None
+
+
+def test_decision_epochs_listed_twice_decide_once_and_a_fraction_or_a_number_alone_is_named(digits):
+    """[2, 2] ran decide twice at epoch 2; 2.7 was cut to 2; epochs // 2 alone failed as "'int' object
+    is not iterable"."""
+    kwargs = dict(model=vt.MLP(hidden=1, units=8), space=vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)),
+                  data=digits, **{**KW, "epochs": 4})
+    twice = _LooksAt(field="freeze", value=None, epochs=(2, 2, 1))
+    vt.tune(strategy=twice, **kwargs)
+    assert twice.seen == [1, 2]
+    with pytest.raises(ValueError, match=r"_LooksAt.decision_epochs returned \[2.7\]: epochs are whole numbers"):
+        vt.tune(strategy=_LooksAt(field="freeze", value=None, epochs=(2.7,)), **kwargs)
+    with pytest.raises(TypeError, match=r"_LooksAt.decision_epochs returned 2; return a list of the epochs after "
+                                        r"which decide sees the population, e.g. \[2\]"):
+        vt.tune(strategy=_LooksAt(field="freeze", value=None, epochs=2), **kwargs)

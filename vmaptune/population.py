@@ -375,7 +375,12 @@ class PopulationRun:
             self._set_budget(self._per_member("budget", decision.budget, np.int32))
 
     def _indices(self, name: str, values) -> np.ndarray:
-        values = np.asarray(values, np.int64).reshape(-1)
+        given = np.asarray(values).reshape(-1)
+        if len(given) and (given.dtype == bool or not np.issubdtype(given.dtype, np.number)
+                           or (given != np.round(given)).any()):  # ([0.9, 2.9] kept members 0 and 2)
+            hint = " For a mask use np.flatnonzero(mask)." if given.dtype == bool else ""
+            raise ValueError(f"Decision.{name} lists member indices (whole numbers), got {given.tolist()[:6]}.{hint}")
+        values = given.astype(np.int64)
         if len(values) and (values.min() < 0 or values.max() >= self.members or len(set(values)) != len(values)):
             raise ValueError(f"Decision.{name} must list distinct member indices in 0..{self.members - 1}, "
                              f"got {values.tolist()}.")

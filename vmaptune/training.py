@@ -9,6 +9,7 @@ training (PBT, successive halving, a replayed schedule) take part, its state pas
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Sequence
 
 import jax
@@ -195,7 +196,19 @@ class StrategyDecider:
         return self.replicas.slot_decision(decision)
 
     def decision_epochs(self, epochs: int):
-        wanted = tuple(int(e) for e in self.strategy.decision_epochs(self.state, epochs))
+        given = self.strategy.decision_epochs(self.state, epochs)
+        try:
+            given = list(given)
+        except TypeError:  # (epochs // 2 alone, or a forgotten return)
+            raise TypeError(f"{self.strategy.name}.decision_epochs returned {given!r}; return a list of the epochs "
+                            f"after which decide sees the population, e.g. [{max(epochs // 2, 1)}].") from None
+        bad = [e for e in given if isinstance(e, (bool, np.bool_)) or not isinstance(e, numbers.Real)
+               or not float(e).is_integer()]
+        if bad:  # (2.7 was cut to 2 unsaid)
+            raise ValueError(f"{self.strategy.name}.decision_epochs returned {bad[:3]}: epochs are whole numbers "
+                             f"(e.g. round(epochs / 3)).")
+        # (an epoch listed twice, [epochs // 3, 2 * epochs // 3] at a small epochs, is one look, not two decides)
+        wanted = tuple(sorted({int(e) for e in given}))
         outside = sorted({e for e in wanted if not 0 < e < epochs})
         if outside:  # (they would be skipped: a decide the strategy counts on would never come)
             raise ValueError(f"{self.strategy.name}.decision_epochs returned {outside} for a {epochs}-epoch round: "
