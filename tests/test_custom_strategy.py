@@ -2,6 +2,7 @@
 them, and what it asks for is what trains and what the table records."""
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -447,3 +448,65 @@ def test_decision_epochs_listed_twice_decide_once_and_a_fraction_or_a_number_alo
     with pytest.raises(TypeError, match=r"_LooksAt.decision_epochs returned 2; return a list of the epochs after "
                                         r"which decide sees the population, e.g. \[2\]"):
         vt.tune(strategy=_LooksAt(field="freeze", value=None, epochs=2), **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _StopsThenDecays(vt.RandomSearch):
+    decay: float = 0.1
+    acts_during_training = True
+
+    def decision_epochs(self, state, epochs):
+        return [2, 3]
+
+    def decide(self, state, snapshot, key):
+        if snapshot.epochs_done == 2:  # a median rule: the worse half stops
+            return state, vt.Decision(freeze=snapshot.latest_score < np.median(snapshot.latest_score))
+        return state, vt.Decision(hp={"learning_rate": snapshot.hp["learning_rate"] * self.decay})  # (every member)
+
+
+def test_new_values_for_every_member_leave_a_stopped_members_row_as_it_trained():
+    """A decay for every member at epoch 3 rewrote the rows (and refit values) of members a median
+    rule had stopped at epoch 2, which never trained with them."""
+    data = vt.load_dataset("iris")
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1), optimizer=vt.Fixed("sgd"))
+    runs = []
+    for decay in (1.0, 0.1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the decayed values fall below the space's range, said)
+            runs.append(vt.tune(vt.MLP(), space, data, _StopsThenDecays(population=4, rounds=1, decay=decay), epochs=4,
+                                seed=0, batch_size=16, progress=False).members)
+    drawn, decayed = runs
+    stopped = (decayed["status"] == "pruned").to_numpy()
+    assert stopped.sum() == 2
+    np.testing.assert_allclose(decayed["learning_rate"][stopped], drawn["learning_rate"][stopped], rtol=1e-6)
+    np.testing.assert_allclose(decayed["learning_rate"][~stopped], drawn["learning_rate"][~stopped] * 0.1, rtol=1e-5)
+
+
+@dataclasses.dataclass(frozen=True)
+class _FreezesThenCopies(vt.RandomSearch):
+    into_the_frozen: bool = False
+    acts_during_training = True
+    copies_members = True
+
+    def decision_epochs(self, state, epochs):
+        return [2, 3]
+
+    def decide(self, state, snapshot, key):
+        if snapshot.epochs_done == 2:
+            return state, vt.Decision(freeze=np.arange(snapshot.size) == 1)
+        source = np.arange(snapshot.size)
+        source[1 if self.into_the_frozen else 2] = 2 if self.into_the_frozen else 1  # (member 1 is frozen)
+        return state, vt.Decision(copy_from=source)
+
+
+@pytest.mark.parametrize("into_the_frozen, said", [
+    (False, r"copies from members \[1\], which no longer train: each copy stops with them"),
+    (True, r"copies into members \[1\], which had stopped: their own trial \(row, curves, score\) is replaced"),
+])
+def test_a_copy_from_or_into_a_member_that_no_longer_trains_is_said(into_the_frozen, said):
+    """Allowed (PBT does neither), but unsaid it threw away the copy's training, or a finished trial."""
+    data = vt.load_dataset("iris")
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 3e-1), optimizer=vt.Fixed("sgd"))
+    with pytest.warns(UserWarning, match=rf"Decision.copy_from {said}"):
+        vt.tune(vt.MLP(), space, data, _FreezesThenCopies(population=4, rounds=1, into_the_frozen=into_the_frozen),
+                epochs=4, seed=0, batch_size=16, progress=False)

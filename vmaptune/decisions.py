@@ -109,7 +109,9 @@ class Decision:
       names that are not structural (`TrainingContext.structural`), finite, valid on the
       distribution's scale (> 0 on a log scale); a value outside the space's range is used as
       given, with a warning.
-    update: (n,) bool, the members `hp` applies to (default: every member).
+    update: (n,) bool, the members `hp` applies to (default: every member); a member that no
+      longer trains (stopped, frozen, packed out, diverged, its budget spent) keeps the values
+      it trained with (its row, its refit and tell read them).
     freeze: (n,) bool, members to freeze now (an exact no-op from here on).
     budget: (n,) int, total epochs each member may train; it is frozen once it has trained them.
     """

@@ -34,6 +34,7 @@ from vmaptune.engine import CURVES, DataArrays
 from vmaptune.packing import Costs, Shape, arrangement, choose_layout
 from vmaptune.program import Program
 from vmaptune.state import MEMBER_SPEC, PopulationState, member_specs, take_rows
+from vmaptune.warn import warn
 
 #: Per-member status that records report (full size, members packed out included).
 STATUS_FIELDS = ("active", "diverged", "stopped", "best_score", "best_epoch")
@@ -435,6 +436,13 @@ class PopulationRun:
         self._busy = self._shape(self.rows).busy_rows(training)
         self._deactivate(self.slots < 0)
 
+    def _training_members(self) -> np.ndarray:
+        """(members,) bool: members that train on (held, active, budget left, not diverged)."""
+        held = self.slots >= 0
+        training = np.zeros(self.members, bool)
+        training[self.slots[held]] = self._training_rows()[held]
+        return training & ~self.status()["diverged"]
+
     def _training_rows(self) -> np.ndarray:
         """(rows,) bool: rows whose member trains on (active, budget left)."""
         active, budget = to_host((self.state.status.active, self.controls.budget))
@@ -475,6 +483,16 @@ class PopulationRun:
             lost = sorted(set(sources[source_rows < 0].tolist()))
             raise ValueError(f"Decision.copy_from names members {lost}, which were packed out of the population: "
                              f"their training state is gone. Copy from members still in it.")
+        training, diverged = self._training_members(), self.status()["diverged"]
+        # (a diverged member replaced is PBT's way: only a target that stopped loses a trial)
+        idle = sorted(set(copy_from[moved][~training[copy_from[moved]]].tolist()))
+        ended = moved[~training[moved] & ~diverged[moved]]
+        if idle or len(ended):  # (allowed, but PBT does neither: said, as a rule built on best_so_far does both)
+            said = [f"from members {idle[:5]}, which no longer train: each copy stops with them"] if idle else []
+            said += [f"into members {ended[:5].tolist()}, which had stopped: their own trial (row, curves, score) is "
+                     f"replaced by the copy's"] if len(ended) else []
+            warn(f"Decision.copy_from copies {'; and '.join(said)}. Copy between members that still train "
+                 f"(snapshot.active & ~snapshot.stopped) to keep every trial whole.")
         parents = np.arange(self.rows)
         parents[held] = source_rows
         self.state, self.hp, self.controls = _copy_rows(self.state, self.hp, self.controls,
@@ -496,6 +514,10 @@ class PopulationRun:
             raise ValueError(f"Decision.hp names {unknown}, which this population does not have; "
                              f"it has {sorted(self.hp)}.")
         held = self.slots >= 0
+        # a member that no longer trains (stopped, frozen, packed out, diverged, its budget spent) keeps the
+        # values it trained with: its row, its refit and the strategy's tell read them (update=None is every
+        # member that trains on)
+        update = update & self._training_members()
         where = np.zeros(self.rows, bool)
         where[held] = update[self.slots[held]]
         where_dev = jnp.asarray(where)
