@@ -132,9 +132,25 @@ class Decides(vt.Strategy):
                                            r"\(n,\) bool mask .*Give the values as hp="),
 ])
 def test_malformed_decisions_are_refused(digits, field, value, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as refused:
         vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), digits,
                 Decides(field=field, value=value), **{**KW, "epochs": 3})
+    if field != "update":  # (the engine's refusals did not say which hook made the decision)
+        assert "(the decision Decides.decide returned after epoch 1)" in getattr(refused.value, "__notes__", [])
+
+
+@dataclasses.dataclass(frozen=True)
+class _EndsWithoutState(vt.RandomSearch):
+    acts_during_training = True
+
+    def end_training(self, state, snapshot):
+        pass  # (a forgotten `return state`)
+
+
+def test_end_training_returning_none_is_named():
+    with pytest.raises(TypeError, match=r"_EndsWithoutState.end_training returned None: return the strategy's state"):
+        vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), vt.load_dataset("iris"),
+                _EndsWithoutState(population=2, rounds=1), **KW)
 
 
 def test_float64_arithmetic_and_bfloat16_values_are_checked_as_they_train():

@@ -156,7 +156,11 @@ def hook_result(owner: str, hook: str, out: Any) -> tuple[Any, "Decision | None"
 
 
 def end_result(owner: str, out: Any) -> Any:
-    """end_training's state, or an error when it returned (state, decision) like the other hooks."""
+    """end_training's state, or an error when it returned (state, decision) like the other hooks
+    (or None: a forgotten return)."""
+    if out is None:
+        raise TypeError(f"{owner}.end_training returned None: return the strategy's state (`return state`; "
+                        f"strategies pass their state explicitly).")
     if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], Decision):
         raise TypeError(f"{owner}.end_training must return the state only, got (state, {_short(out[1])}): after the "
                         f"last epoch there is nothing left to apply a decision to.")

@@ -35,7 +35,7 @@ from vmaptune.space import Space
 from vmaptune.strategies.base import Strategy, check_strategy, checked_population_size
 from vmaptune.strategies.pbt import PBTSchedule
 from vmaptune.trained import TrainedModel
-from vmaptune.training import Population, StrategyDecider, train
+from vmaptune.training import Population, StrategyDecider, decided_by, train
 from vmaptune.warn import warn
 
 # the table's own columns, which a strategy's member_columns must not overwrite
@@ -291,7 +291,8 @@ class Search:
         self.current = RoundInProgress(round_index, hp, ids, replicas, population, adapter,
                                        plan=self.programs.plan)
         if resume is None:
-            population.apply(first)
+            with decided_by(strategy.name, "begin_training", 0):
+                population.apply(first)
         else:
             self.current.restore(resume)
         if s.early_stopping is not None and s.early_stopping.compact_below > 0 and not strategy.copies_members:

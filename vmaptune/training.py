@@ -9,6 +9,7 @@ training (PBT, successive halving, a replayed schedule) take part, its state pas
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 from typing import Any, Callable, Sequence
 
@@ -172,9 +173,22 @@ def train(population: Population, epochs: int, *, chunk_epochs: int = 1, decider
     for stop in sorted(e for e in stops if e > population.epochs_done):
         population.train(stop - population.epochs_done, chunk_epochs, on_chunk)
         for decider in looks.get(stop, []):
-            population.apply(decider.decide(population.snapshot()))
+            decision = decider.decide(population.snapshot())
+            with decided_by(getattr(getattr(decider, "strategy", None), "name", None), "decide", stop):
+                population.apply(decision)
         if on_stop is not None and stop < epochs:
             on_stop()
+
+
+@contextlib.contextmanager
+def decided_by(owner: str | None, hook: str, epoch: int):
+    """A decision the engine refuses (a shape, an index) names the strategy's hook that made it."""
+    try:
+        yield
+    except (ValueError, TypeError) as err:
+        if owner is not None:  # (vmaptune's own deciders: early stopping's packing)
+            err.add_note(f"(the decision {owner}.{hook} returned after epoch {epoch})")
+        raise
 
 
 class StrategyDecider:
