@@ -526,3 +526,24 @@ def test_a_copy_from_or_into_a_member_that_no_longer_trains_is_said(into_the_fro
     with pytest.warns(UserWarning, match=rf"Decision.copy_from {said}"):
         vt.tune(vt.MLP(), space, data, _FreezesThenCopies(population=4, rounds=1, into_the_frozen=into_the_frozen),
                 epochs=4, seed=0, batch_size=16, progress=False)
+
+
+@pytest.mark.parametrize("strategy", [vt.RandomSearch(population=4), vt.BayesOpt(population=4),
+                                      vt.Evolution(population=4), vt.PBT(population=4), vt.GridSearch(population=4),
+                                      vt.SuccessiveHalving(population=4), vt.CoarseToFine(population=4)],
+                         ids=lambda s: type(s).__name__)
+def test_a_built_in_strategys_tell_names_decoded_values_and_indices_past_the_options(strategy):
+    """Used on their own (ask / tell around your evaluation): option names, or an index past a
+    Choice's options, failed inside the strategy, or PBT proposed them."""
+    import jax
+
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), activation=vt.Choice(["relu", "tanh"]))
+    state = strategy.init(space, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))
+    n = len(hp["learning_rate"])
+    owner = type(strategy).__name__
+    with pytest.raises(ValueError, match=rf"{owner}.tell hp\['activation'\] must be numbers .*space.encode"):
+        strategy.tell(state, {**hp, "activation": np.array(["relu"] * n)}, np.zeros(n))
+    with pytest.raises(ValueError, match=rf"{owner}.tell hp\['activation'\] holds \[2\] .*given by its option's index"):
+        strategy.tell(state, {**hp, "activation": np.r_[2, np.zeros(n - 1, int)]}, np.zeros(n))
+    strategy.tell(state, hp, np.zeros(n))

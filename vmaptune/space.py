@@ -973,22 +973,35 @@ class Space:
             raise ValueError(f"{argname}: every entry must be 1-D with one length, got shapes {sizes}.")
         return next(iter(shapes))[0]
 
-    def check_asked(self, hp: Mapping[str, Any], where: str, *, inside: bool = True) -> int:
+    def check_told(self, hp: Mapping[str, Any], where: str) -> int:
+        """check_asked for the encoded population a strategy's tell is given (the values members
+        ended with: a decision may have taken them past the bounds), returning its size: decoded
+        values (option names) or an index past a Choice's options are named here, not deep in the
+        strategy."""
+        return self.check_asked(hp, where, inside=False, what="hp")
+
+    def check_asked(self, hp: Mapping[str, Any], where: str, *, inside: bool = True, what: str = "result") -> int:
         """Checks an encoded population as a strategy's ask returns it and returns its size: this
         space's names (check_population), at least one member, and values each distribution can
         take: finite numbers; whole numbers for integer distributions and for a Choice, whose
         value is an index into its options; inside the bounds (so a depth is one the network was
         built with, and the table records what trained). inside=False skips the bounds (the values
         members ended with: a Decision may take them outside, with a warning)."""
-        n = self.check_population(hp, f"{where} result")
+        n = self.check_population(hp, f"{where} {what}")
         if n == 0:
-            raise ValueError(f"{where} returned an empty population (0 members); ask for at least one member.")
+            raise ValueError(f"{where} {'returned' if what == 'result' else 'was given'} an empty population (0 "
+                             f"members); ask for at least one member.")
         for name, dist in self._dists.items():
             given = np.asarray(hp[name])
-            label = f"{where} result[{name!r}]"
+            label = f"{where} {what}[{name!r}]"
             if given.dtype == bool or given.dtype.kind not in "iuf" and not jnp.issubdtype(given.dtype, jnp.floating):
-                raise ValueError(f"{label} must be numbers (one per member), got dtype {given.dtype}.")
+                named = given.dtype.kind in "USO"  # (option names, as the table shows them)
+                raise ValueError(f"{label} must be numbers (one per member), got dtype {given.dtype}" + (
+                    ": the encoded values, a Choice's as its option's index (space.encode turns a list of "
+                    "settings into them)." if named else "."))
             values = given.astype(np.float64)  # (bfloat16 too)
+            if what == "hp":  # (a strategy's own ask may hold NaN for a place no member takes: SuccessiveHalving's)
+                values = np.where(np.isnan(values), 0.0, values)
             shown = (lambda bad: f"{given[bad][:3].tolist()} (members {np.flatnonzero(bad)[:3].tolist()})")
             bad = ~np.isfinite(values)
             if bad.any():
@@ -996,7 +1009,8 @@ class Space:
             if isinstance(dist, Choice) or (isinstance(dist, Fixed) and dist.kind == "categorical"):
                 bad = (values != np.round(values)) | (values < 0) | (values >= len(dist.options))
                 if bad.any():
-                    raise ValueError(f"{label} holds {shown(bad)}: a {type(dist).__name__} is asked for by its "
+                    verb = "asked for" if what == "result" else "given"
+                    raise ValueError(f"{label} holds {shown(bad)}: a {type(dist).__name__} is {verb} by its "
                                      f"option's index, 0..{len(dist.options) - 1} for {list(dist.options)} "
                                      f"(space.encode turns values into indices).")
                 continue

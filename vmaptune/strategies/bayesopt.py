@@ -432,7 +432,7 @@ class BayesOpt(Strategy):
             gp_raw=raw, region_asked=region_members, model_asks=state.model_asks + 1)
 
     def tell(self, state: BayesOptState, hp: Mapping[str, jax.Array], scores) -> BayesOptState:
-        n = state.space.check_population(hp)
+        n = state.space.check_told(hp, "BayesOpt.tell")
         check_scores("BayesOpt", scores, n)
         with jax.enable_x64(True):
             Z = np.asarray(_encode(state.encoding, hp), np.float64)

@@ -179,7 +179,7 @@ class CoarseToFine(Strategy):
         """Records the round and sets the next round's range around the top_k so far."""
         self._check_not_done(state, "tell")
         space, r = state.space, state.round
-        n = space.check_population(hp)
+        n = space.check_told(hp, "CoarseToFine.tell")
         if n != self.population:
             raise ValueError(
                 f"CoarseToFine.tell: hp has {n} members, expected population={self.population}. "

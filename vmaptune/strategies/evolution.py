@@ -175,7 +175,7 @@ class Evolution(Strategy):
 
     def tell(self, state: EvolutionState, hp: Mapping[str, jax.Array], scores) -> EvolutionState:
         self._check_not_done(state, "tell")
-        n = state.space.check_population(hp)
+        n = state.space.check_told(hp, "Evolution.tell")
         if n != self.population:
             raise ValueError(
                 f"Evolution.tell: hp has {n} members, expected population={self.population}. "

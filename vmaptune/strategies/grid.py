@@ -245,7 +245,7 @@ class GridSearch(Strategy):
 
     def tell(self, state: GridSearchState, hp: Mapping[str, jax.Array], scores) -> GridSearchState:
         """Scores do not steer a grid; tell checks them and moves to the next population."""
-        n = state.space.check_population(hp)
+        n = state.space.check_told(hp, "GridSearch.tell")
         check_scores("GridSearch", scores, n)
         return state.replace(round=state.round + 1)
 

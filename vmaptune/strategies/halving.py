@@ -224,7 +224,7 @@ class _Halving(Strategy):
     def tell(self, state: HalvingState, hp: Mapping[str, jax.Array], scores) -> HalvingState:
         """Scores of the rung's members at state.budget; keeps the best for the next rung (its
         planned size: the top 1/eta of the rung as planned; never a failed member)."""
-        n = state.space.check_population(hp)
+        n = state.space.check_told(hp, f"{self.name}.tell")
         scores = check_scores(self.name, scores, n)
         if state.trained:  # vt.tune: the whole bracket was trained, rung after rung
             return state.replace(bracket=state.bracket + 1, rung=0, trained=False)

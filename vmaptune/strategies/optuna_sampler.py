@@ -240,7 +240,7 @@ class OptunaSampler(Strategy):
 
     def tell(self, state: OptunaSamplerState, hp: Mapping[str, jax.Array], scores) -> OptunaSamplerState:
         optuna = _import_optuna()
-        n = state.space.check_population(hp)
+        n = state.space.check_told(hp, "OptunaSampler.tell")
         check_scores("OptunaSampler", scores, n)
         scores = np.asarray(scores, np.float64)  # (as given, not through float32: the study stores them)
         hp_np = {k: np.asarray(v) for k, v in hp.items()}

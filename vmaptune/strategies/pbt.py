@@ -313,7 +313,7 @@ class PBT(Strategy):
     def tell(self, state: PBTState, hp: Mapping[str, jax.Array], scores) -> PBTState:
         """Scores of the generation just trained (its last interval), higher is better, NaN failed.
         After a vt.tune run, the best validation score of each member."""
-        n = state.space.check_population(hp)
+        n = state.space.check_told(hp, "PBT.tell")
         scores = check_scores("PBT", scores, n)
         if state.trained:  # vt.tune tells once, after the whole run
             return state.replace(final_scores=scores, finished=True)
@@ -538,7 +538,7 @@ class PBTReplay(Strategy):
         return self._segment_hp(state.space, state.segment), state
 
     def tell(self, state: PBTReplayState, hp, scores) -> PBTReplayState:
-        check_scores("PBTReplay", scores, state.space.check_population(hp))
+        check_scores("PBTReplay", scores, state.space.check_told(hp, "PBTReplay.tell"))
         if state.trained:
             return state.replace(finished=True)
         return state.replace(segment=state.segment + 1)

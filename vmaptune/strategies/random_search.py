@@ -40,7 +40,7 @@ class RandomSearch(Strategy):
         return hp, state
 
     def tell(self, state: RandomSearchState, hp: Mapping[str, jax.Array], scores) -> RandomSearchState:
-        n = state.space.check_population(hp)
+        n = state.space.check_told(hp, "RandomSearch.tell")
         check_scores("RandomSearch", scores, n)
         return state.replace(round=state.round + 1)
 
