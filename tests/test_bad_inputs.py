@@ -688,6 +688,14 @@ CASES = [
     ("tune-r2-on-folds-of-one-row", lambda t: tune(
         data=vt.Dataset.from_arrays(X[:12], X[:12, 0], "regression"), metric="r2", cv=LeaveOneOut(), batch_size=4),
      ValueError, ["metric='r2' is undefined on fold 0's 1 held-out row (as are", "Use metric='neg_mse'"]),
+    ("tune-r2-on-a-validation-split-of-one-row", lambda t: tune(
+        data=vt.Dataset.from_arrays(X[:12], X[:12, 0], "regression", validation=(X[12:13], X[12:13, 0])),
+        metric="r2", batch_size=4),
+     ValueError, ["metric='r2' is undefined on the validation split's 1 row", "a validation split of at least 2 rows"]),
+    ("tune-r2-on-a-test-split-of-one-row", lambda t: tune(
+        data=vt.Dataset.from_arrays(X[:12], X[:12, 0], "regression", test=(X[12:13], X[12:13, 0])),
+        metric="r2", batch_size=4, refit=1),
+     ValueError, ["metric='r2' is undefined on the test split's 1 row", "metric='neg_mse' (or refit=0)"]),
     ("data-seed-negative", lambda t: vt.Dataset.from_arrays(X, Y, "classification", seed=-3), ValueError,
      ["seed=-3 must be from 0 to 2**63 - 1 (it fixes the validation / test split)"]),
     # the dict's value won: set_params(learning_rate=...) and the searches changed nothing that trained

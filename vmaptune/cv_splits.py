@@ -121,15 +121,21 @@ def resolve_cv(cv: Any, data: Any, groups: Any = None) -> tuple[Any, Splits | No
     return len(splits), splits
 
 
-def check_r2_folds(held_out: Sequence[int], given: str, instead: str) -> None:
+def check_r2_folds(held_out: Sequence[int], given: str, instead: str, split: str | None = None) -> None:
     """r2 on a held-out fold of fewer than 2 rows: undefined (scikit-learn's r2_score is NaN there,
     whatever its force_finite), so every candidate would score alike and the best be chosen blind.
     Said before anything trains, with the fold. held_out: each fold's number of held-out rows;
     given: the metric as the caller's argument names it; instead: the caller's name of a metric
-    that scores one row."""
-    small = [k for k, n in enumerate(held_out) if n < 2]
+    that scores one row; split: "validation" or "test" for a split of rows (not folds)."""
+    small = [k for k, n in enumerate(held_out) if 0 < n < 2]
     if not small:
         return
+    if split is not None:
+        raise ValueError(f"{given} is undefined on the {split} split's 1 row: r2 weighs the errors against the spread "
+                         f"of at least 2 targets (scikit-learn's r2_score is NaN there), so "
+                         + ("every candidate would score alike and the best would be chosen blind" if split ==
+                            "validation" else "the refit's test_score would mean nothing")
+                         + f". Use {instead}, or a {split} split of at least 2 rows.")
     also = f" (as are {len(small) - 1} other folds of {len(held_out)})" if len(small) > 1 else ""
     raise ValueError(f"{given} is undefined on fold {small[0]}'s {held_out[small[0]]} held-out row{also}: r2 weighs "
                      f"the errors against the spread of at least 2 targets (scikit-learn's r2_score is NaN there), "

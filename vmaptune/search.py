@@ -96,9 +96,12 @@ def _check_scorable(metric: str | None, arrays: engine.DataArrays, cv: Any, y_te
     """roc_auc (and roc_auc_ovr) is undefined on validation rows of one class: every member would
     score NaN, which marks it diverged. Said before anything compiles, with the fold; and for the
     test split a refit scores (y_test: its targets, None without a refit)."""
-    if metric == "r2" and arrays.val_rows is not None:  # (a fold of one row: LeaveOneOut's)
-        held = np.asarray(arrays.val_rows)
-        check_r2_folds(arrays.val_counts or (held.shape[1],) * len(held), "metric='r2'", "metric='neg_mse'")
+    if metric == "r2":  # (a fold of one row, LeaveOneOut's; a validation split of one row)
+        held = np.asarray(arrays.val_rows) if arrays.val_rows is not None else None
+        counts = [len(arrays.y_val)] if held is None else arrays.val_counts or (held.shape[1],) * len(held)
+        check_r2_folds(counts, "metric='r2'", "metric='neg_mse'", split=None if held is not None else "validation")
+        if y_test is not None and 0 < len(y_test) < 2:  # (the refit's test_score would read 0.0 or 1.0)
+            check_r2_folds([len(y_test)], "metric='r2'", "metric='neg_mse' (or refit=0)", split="test")
     if metric not in ("roc_auc", "roc_auc_ovr"):
         return
     if y_test is not None and len(y_test) and len(np.unique(y_test)) < 2:
