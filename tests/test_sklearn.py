@@ -944,3 +944,12 @@ def test_a_class_the_estimators_validation_fraction_misses_is_said_in_the_estima
         warnings.simplefilter("always")
         vt.MLPClassifier(epochs=2, batch_size=4, early_stopping=True).fit(X[few], y[few])
     assert not any("from_arrays" in str(w.message) or "val_fraction" in str(w.message) for w in caught)
+
+
+def test_a_searched_batch_size_is_not_checked_against_the_estimators_own(iris):
+    """The estimator's batch_size is not read where the search gives each candidate one (as
+    scikit-learn's searches set it); it was handed to vt.tune, which refused it as batch_size=0."""
+    X, y = iris
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=0), {"batch_size": [16, 32]}, n_iter=2, cv=2,
+                                   random_state=0).fit(X, y)
+    assert search.best_estimator_.batch_size in (16, 32)

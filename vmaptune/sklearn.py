@@ -855,7 +855,9 @@ class PopulationSearchCV(BaseEstimator):
         with warnings.catch_warnings():  # (vt.tune's "returning ..." on Ctrl-C: fit raises it instead, below)
             warnings.filterwarnings("ignore", message="interrupted: returning", category=UserWarning)
             results = tune(model, space, data, strategy, epochs=epochs,
-                           batch_size=_batch(est.batch_size), even_batches=True, seed=seed, metric=metric, cv=folds,
+                           # (a searched batch_size sets each candidate's: the estimator's own is not read)
+                           batch_size=_batch("auto" if "batch_size" in searched else est.batch_size),
+                           even_batches=True, seed=seed, metric=metric, cv=folds,
                            early_stopping=stopping, progress=bool(self.progress or self.verbose),
                            evaluate_every=epochs if once else 1)
         if results.settings.get("interrupted"):  # Ctrl-C: as scikit-learn's fit, stop, selecting and refitting nothing
