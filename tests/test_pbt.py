@@ -432,6 +432,11 @@ def test_bad_explore_names_and_epochs_fail_before_training(digits):
         vt.tune(MODEL, SPACE, digits, PBT(population=4, interval=3), epochs=3, batch_size=BATCH, progress=False)
     with pytest.raises(ValueError, match=r"changes hyperparameters at epoch 2, but epochs=2"):
         PBTReplay(PBTSchedule((0, 2), ({"x": 1.0}, {"x": 2.0}))).check_epochs(2)
+    # a space without one of the schedule's names trained the model's default while the schedule showed its value
+    schedule = PBTSchedule((0, 1), ({"learning_rate": 0.01, "n_units": 10}, {"learning_rate": 0.02, "n_units": 10}))
+    with pytest.raises(ValueError, match=r"PBTReplay: the schedule sets \['n_units'\], which the space does not have "
+                                         r"\(it has \['learning_rate'\]\); a replay trains the schedule whole"):
+        PBTReplay(schedule).init(vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)))
 
 
 def test_pbt_keeps_structural_names_in_one_program_under_automatic_bucketing(digits, monkeypatch):

@@ -204,7 +204,13 @@ class PBTSchedule:
         return cls(starts=tuple(int(r.pop("epoch")) for r in rows), values=tuple(rows), member=member)
 
     def encoded(self, space: Space) -> dict[str, jax.Array]:
-        """dict name -> (segments,) encoded values."""
+        """dict name -> (segments,) encoded values; a name the space lacks is refused (encode
+        leaves it out: the replay trained the model's default while the schedule showed the value)."""
+        extra = sorted({name for values in self.values for name in values} - set(space.names))
+        if extra:
+            raise ValueError(f"PBTReplay: the schedule sets {extra}, which the space does not have (it has "
+                             f"{list(space.names)}); a replay trains the schedule whole: add them to the space (any "
+                             f"distribution holding the schedule's values, e.g. the PBT run's own space).")
         return space.encode(list(self.values))
 
     def value_at(self, name: str, epoch: int):
