@@ -639,7 +639,12 @@ def _report(run_dir: str, top: int, plots: str | None = None) -> int:
     if result.settings.get("interrupted"):
         partial = int((result.members["status"] == STATUS_INTERRUPTED).sum())
         quoted = shlex.quote(run_dir)
-        print(f"run interrupted: {partial} of {len(result)} members are partial (scores so far); continue it with "
+        # (a time budget is a planned stop, which the run said with exit code 0: not an interruption)
+        stop = (f"run stopped by its time budget after {result.settings.get('rounds', '?')} round(s)" if
+                result.settings.get("time_budget_spent") else "run interrupted")
+        some = f"{partial} of {len(result)} members are partial (scores so far)" if partial or not \
+            result.settings.get("time_budget_spent") else f"{len(result)} members, none partial"
+        print(f"{stop}: {some}; continue it with "
               f"the command that started it plus --resume (less any --overwrite): `vmaptune run <config> --out "
               f"{quoted} --resume`, or `vmaptune demo [its flags] --out {quoted} --resume` for a demo; in Python, "
               f"vt.tune(..., run_dir={run_dir!r}, resume=True).")
