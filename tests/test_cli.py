@@ -636,6 +636,19 @@ def test_python_dash_m_vmaptune_is_the_command():
     assert done.returncode == 0 and "usage: vmaptune" in done.stdout and "demo" in done.stdout, done.stderr[-2000:]
 
 
+def test_every_argument_of_every_command_says_what_it_is(capsys):
+    """`config`, `run_dir` and --no-progress showed no help; export's --study-name read STUDY_NAME."""
+    for command in ("demo", "run", "report", "export"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        said = capsys.readouterr().out
+        listed = said.split("positional arguments:")[-1]
+        for line in listed.splitlines()[1:]:
+            if line.startswith("  ") and not line.startswith("   ") and line.strip() not in ("options:",):
+                assert len(line.split(None, 1)) == 2 or said.split(line, 1)[1].startswith("\n     "), (command, line)
+        assert "STUDY_NAME" not in said
+
+
 def test_an_error_while_running_keeps_its_traceback_and_a_full_disk_says_what_was_kept(tmp_path, capsys,
                                                                                         monkeypatch):
     """vmaptune's own checks are one line (exit 2); an error inside the run (here a stand-in for JAX's)

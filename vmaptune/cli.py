@@ -78,26 +78,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--epochs", type=_positive_int, default=None, help="epochs per member (default 20, quick 5)")
     demo.add_argument("--seed", type=_seed_flag, default=0, help="the search's seed (default 0): same seed, same result")
     demo.add_argument("--out", default=None, help="run directory to write (default runs/demo, quick runs/demo-quick)")
-    demo.add_argument("--no-progress", action="store_true")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar (a log file, a CI job)")
     _run_dir_flags(demo)
     run = sub.add_parser("run", help="run a search described by a TOML or JSON config file")
-    run.add_argument("config")
+    run.add_argument("config", help="the run's config file (TOML or JSON): data, space, strategy, epochs...")
     run.add_argument("--out", default=None, help="run directory (default: the config's `out`, else runs/<name>)")
-    run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar (a log file, a CI job)")
     _run_dir_flags(run)
     _process_flags(run)
     report = sub.add_parser("report", help="print a run directory's table and write its plots")
-    report.add_argument("run_dir")
+    report.add_argument("run_dir", help="the --out directory of `vmaptune run` / `vmaptune demo`")
     report.add_argument("--top", type=_positive_int, default=10, help="rows of the table to print (default 10)")
     report.add_argument("--plots", default=None, metavar="DIR",
                         help="write curves.png and scores.png to DIR (made if needed) instead of the run directory "
                              "(for a run directory you cannot write to)")
     export = sub.add_parser("export", help="write a run directory's members to an Optuna study (optuna-dashboard, "
                                            "Optuna's plots)")
-    export.add_argument("run_dir")
+    export.add_argument("run_dir", help="the --out directory of `vmaptune run` / `vmaptune demo`")
     export.add_argument("--optuna", required=True, metavar="STORAGE",
                         help="an Optuna storage URL, e.g. sqlite:///runs.db (what optuna-dashboard opens)")
-    export.add_argument("--study-name", default=None, type=_study_name_flag, help="default: the run directory's name")
+    export.add_argument("--study-name", default=None, metavar="NAME", type=_study_name_flag,
+                        help="default: the run directory's name")
     replace = export.add_mutually_exclusive_group()
     replace.add_argument("--overwrite", action="store_true", help="replace a study of that name")
     replace.add_argument("--append", action="store_true",
