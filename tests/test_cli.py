@@ -262,6 +262,9 @@ def test_the_step_said_is_the_engines_over_a_rounds_networks(tmp_path, capsys, e
          "strategy name 'Magic' is unknown"),
         ('dataset = "iris"\n[strategy]\nname = "OptunaSampler"\nsampler = "TPE"\n[space]\nlearning_rate = {type = "Fixed", value = 0.1}\n',
          r"strategy sampler = 'TPE': give the name of an optuna.samplers class, one of \[.*'TPESampler'"),
+        ('dataset = "iris"\n[strategy]\nname = "OptunaSampler"\nsampler = "TPESamplr"\n[space]\n'
+         'learning_rate = {type = "Fixed", value = 0.1}\n',
+         r"strategy sampler = 'TPESamplr': Did you mean 'TPESampler'\? give the name of an optuna.samplers class"),
     ],
 )
 def test_bad_config_exits_2_with_a_message(tmp_path, capsys, text, match):

@@ -445,8 +445,11 @@ def _optuna_sampler(config: Any):
     name = settings.pop("name", None)
     if name not in names:
         extra = " (for a grid: [strategy] name = \"GridSearch\")" if name in UNBUILDABLE_SAMPLERS else ""
-        raise ValueError(f"strategy sampler = {config!r}: give the name of an optuna.samplers class, one of {names}, "
-                         f"or a table {{name = \"TPESampler\", n_startup_trials = 4}} of its name and settings{extra}.")
+        close = difflib.get_close_matches(str(name), names, n=1) if isinstance(name, str) and not extra else []
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"strategy sampler = {config!r}:{hint} give the name of an optuna.samplers class, one of "
+                         f"{names}, or a table {{name = \"TPESampler\", n_startup_trials = 4}} of its name and "
+                         f"settings{extra}.")
     if "seed" in settings:
         raise ValueError(f"strategy sampler = {config!r}: leave seed out; the sampler is seeded by the run's seed "
                          "(the config's top-level seed).")
