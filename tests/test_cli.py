@@ -639,6 +639,14 @@ def test_python_dash_m_vmaptune_is_the_command():
     assert done.returncode == 0 and "usage: vmaptune" in done.stdout and "demo" in done.stdout, done.stderr[-2000:]
 
 
+def test_bohbs_model_is_a_table_of_its_bayesopt_settings_in_a_config(tmp_path):
+    """model = {acquisition = "ucb"} was refused with a Python fix (model=vt.BayesOpt(...)) no config can write."""
+    config = tmp_path / "bohb.toml"
+    config.write_text(small_config("", 'name = "BOHB"\nmax_epochs = 3\nmodel = {acquisition = "ucb", xi = 0.5}\n'))
+    strategy = build(load_config(str(config)))[3]
+    assert strategy.model == vt.BayesOpt(acquisition="ucb", xi=0.5)
+
+
 def test_every_argument_of_every_command_says_what_it_is(capsys):
     """`config`, `run_dir` and --no-progress showed no help; export's --study-name read STUDY_NAME."""
     for command in ("demo", "run", "report", "export"):

@@ -402,6 +402,8 @@ def _strategy(config: Any):
         settings["sampler"] = _optuna_sampler(settings.get("sampler", "TPESampler"))
     if name == "PBTReplay":  # a PBT run's schedule: [strategy] name = "PBTReplay", results = "runs/pbt"
         return _pbt_replay(settings)
+    if name == "BOHB" and isinstance(settings.get("model"), dict):  # model = {acquisition = "ucb"}: its BayesOpt
+        settings["model"] = strategies.BayesOpt(**settings["model"])
     return getattr(strategies, name)(**settings)
 
 
