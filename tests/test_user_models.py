@@ -220,7 +220,8 @@ def test_your_own_optax_optimizer_reads_the_space_and_can_be_rewritten_in_place(
     program = vt.build_program(vt.Linen(CNN), space, images, batch_size=BATCH, optimizer=adamw)
     assert program.optimizer.hyperparameters() == {"learning_rate", "weight_decay"}
     hp = space.numeric(space.sample(jax.random.key(0), 3))
-    r = run(program, images, hp, [0, 1, 2], epochs=1)
+    r = PopulationRun(program, hp, engine.data_arrays(images), member_ids=np.arange(3), seed=0, epochs=2)
+    r.train(1)  # (a decision comes while members train: one whose budget is spent keeps the values it trained with)
     np.testing.assert_array_equal(np.asarray(r.state.members.opt_state.hyperparams["learning_rate"]),
                                   np.asarray(hp["learning_rate"]))
     r.apply(vt.Decision(hp={"learning_rate": np.asarray([0.0, 0.0, 0.0], np.float32)},
