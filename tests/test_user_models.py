@@ -1289,3 +1289,23 @@ def test_a_built_layer_bound_into_a_factory_is_named_when_the_model_cannot_be_sa
     with pytest.raises(TypeError, match=r"the model cannot be pickled .* functools.partial\(Net, body=nn.Dense\(16\)\) "
                                         r"holds a built layer"):
         pickled(functools.partial(LayersOfWidths, body=nn.Dense(16, kernel_init=lambda *a: None)), "results.save")
+
+
+class NnxIgnoringItsRngs(nnx.Module):  # every layer on a key of its own: one set of initial weights for all
+    def __init__(self, width: int, *, rngs: nnx.Rngs):
+        self.hidden = nnx.Linear(64, width, rngs=nnx.Rngs(0))
+        self.out = nnx.Linear(width, 10, rngs=nnx.Rngs(1))
+
+    def __call__(self, x):
+        return self.out(jax.nn.relu(self.hidden(x)))
+
+
+def test_an_nnx_module_ignoring_the_rngs_it_is_given_is_warned_about(digits):
+    """Every member and seed started from the same weights, unsaid."""
+    space = vt.Space(learning_rate=vt.Fixed(0.01), width=vt.Fixed(8))
+    with pytest.warns(UserWarning, match=r"vt.Nnx\(NnxIgnoringItsRngs\)'s initial weights do not depend on the rngs "
+                                         r"vmaptune builds it with, so every member \(and every seed of seeds=\)"):
+        vt.build_program(vt.Nnx(NnxIgnoringItsRngs), space, digits)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*initial weights do not depend")
+        vt.build_program(vt.Nnx(NnxNet), space.replace(dropout=vt.Fixed(0.0)), digits)

@@ -332,6 +332,18 @@ def _check_fields_read(built: BuiltModel, space: Space, jaxpr: jax.extend.core.C
                          + (f" Also unused: {unread[1:]}." if len(unread) > 1 else ""))
 
 
+def _warn_if_init_ignores_the_key(built: BuiltModel, closed: jax.extend.core.ClosedJaxpr, shapes) -> None:
+    """An nnx module whose parameters depend on no key vmaptune gives it (its layers built with an
+    nnx.Rngs(0) of its own): every member and seed starts from the same weights, unsaid. (forward's
+    outputs: the trained output, then the parameters' leaves; its first input: the member's key.)"""
+    n = len(jax.tree.leaves(shapes[1][0]))
+    outvars = closed.jaxpr.outvars[1:1 + n]
+    if n and closed.jaxpr.invars[0] not in _needed(closed.jaxpr, outvars):
+        warn(f"{built.name()}'s initial weights do not depend on the rngs vmaptune builds it with, so every member "
+             f"(and every seed of seeds=) starts from the same weights: a layer given an nnx.Rngs of the module's "
+             f"own? Build each layer with the rngs __init__ is given (nnx.Linear(..., rngs=rngs)).")
+
+
 def _inputs_read(jaxpr) -> list[bool]:
     """For each input of a jaxpr: whether any output depends on it (an equation with effects counts
     as read)."""
@@ -420,6 +432,8 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
                          f"learns the data's mean and variance (use_running_average=True in training). "
                          f"{_how_told(built)}")
     _check_fields_read(built, space, jaxpr, hp, read_elsewhere)
+    if getattr(built, "adapter", None) == "Nnx":
+        _warn_if_init_ignores_the_key(built, jaxpr, shapes)
     if jnp.issubdtype(x.dtype, jnp.integer) and getattr(built, "adapter", None) is not None:  # (vt.MLP says so
         _warn_if_read_as_numbers(built, jaxpr.jaxpr, jaxpr.jaxpr.invars[1])  # itself; forward's inputs: key, x, hp)
     read_at_start = _read_at_start(built, space, jaxpr, shapes, x, hp, read_elsewhere)
