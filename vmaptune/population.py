@@ -436,12 +436,13 @@ class PopulationRun:
         self._busy = self._shape(self.rows).busy_rows(training)
         self._deactivate(self.slots < 0)
 
-    def _training_members(self) -> np.ndarray:
-        """(members,) bool: members that train on (held, active, budget left, not diverged)."""
+    def _training_members(self, diverged: np.ndarray | None = None) -> np.ndarray:
+        """(members,) bool: members that train on (held, active, budget left, not diverged;
+        diverged: status()["diverged"] where the caller has read it)."""
         held = self.slots >= 0
         training = np.zeros(self.members, bool)
         training[self.slots[held]] = self._training_rows()[held]
-        return training & ~self.status()["diverged"]
+        return training & ~(self.status()["diverged"] if diverged is None else diverged)
 
     def _training_rows(self) -> np.ndarray:
         """(rows,) bool: rows whose member trains on (active, budget left)."""
@@ -483,7 +484,8 @@ class PopulationRun:
             lost = sorted(set(sources[source_rows < 0].tolist()))
             raise ValueError(f"Decision.copy_from names members {lost}, which were packed out of the population: "
                              f"their training state is gone. Copy from members still in it.")
-        training, diverged = self._training_members(), self.status()["diverged"]
+        diverged = self.status()["diverged"]
+        training = self._training_members(diverged)
         # (a diverged member replaced is PBT's way: only a target that stopped loses a trial)
         idle = sorted(set(copy_from[moved][~training[copy_from[moved]]].tolist()))
         ended = moved[~training[moved] & ~diverged[moved]]

@@ -241,9 +241,10 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be vt.EarlyStopping(patience=...), got {early_stopping!r}.")
     smallest, largest = batch_sizes(space, batch_size, None if even_batches else (rows, rows_are))
-    read_at_start = check_outputs(built, loss, space, data, metric, read_elsewhere=read_elsewhere)
-    if isinstance(optimizer, PopulationOptimizer) and getattr(built, "adapter", None) is not None:  # (vt.MLP's
-        check_parameter_dtypes(built, space)  # weights are float32 whatever it computes in)
+    # (vt.MLP's weights are float32 whatever it computes in; an optimizer of yours keeps its state's dtypes)
+    float32_params = isinstance(optimizer, PopulationOptimizer) and getattr(built, "adapter", None) is not None
+    read_at_start = check_outputs(built, loss, space, data, metric, read_elsewhere=read_elsewhere,
+                                  float32_params=float32_params)
     check_token_ids(built, space, data)
     compile_cache.release_if_near_map_limit()  # the checks passed: this call will compile
     return Program(model=built, optimizer=optimizer, task=data.task, metric=metric, loss=loss, batch_size=largest,
@@ -388,12 +389,14 @@ def _names_in_program(loss: Loss, hp: dict, out, y) -> tuple[str, ...]:
 
 
 def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, metric: Metric | None = None,
-                  read_elsewhere: frozenset[str] | set[str] = frozenset()) -> frozenset[str]:
+                  read_elsewhere: frozenset[str] | set[str] = frozenset(), float32_params: bool = False
+                  ) -> frozenset[str]:
     """Traces one member (no compile) on a batch of 2: its outputs must be (2, n_outputs), the loss
     one value per example and the metric one value per batch; hyperparameters used in Python
     control flow are named, and searched fields of your module that nothing it computes reads
     (read_elsewhere: the names the optimizer, loss and engine read). Returns the traced fields of
-    your module read only when a member is built (_read_at_start)."""
+    your module read only when a member is built (_read_at_start). float32_params: parameters
+    narrower than float32 are refused (check_parameter_dtypes)."""
     hp = one_member(space)
     x = jax.ShapeDtypeStruct((2,) + data.input_shape, data.X_train.dtype)
     y = jax.ShapeDtypeStruct((2,) + tuple(data.y_train.shape[1:]), data.y_train.dtype)
@@ -434,6 +437,8 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
     _check_fields_read(built, space, jaxpr, hp, read_elsewhere)
     if getattr(built, "adapter", None) == "Nnx":
         _warn_if_init_ignores_the_key(built, jaxpr, shapes)
+    if float32_params:
+        check_parameter_dtypes(built, shapes[1][0])
     if jnp.issubdtype(x.dtype, jnp.integer) and getattr(built, "adapter", None) is not None:  # (vt.MLP says so
         _warn_if_read_as_numbers(built, jaxpr.jaxpr, jaxpr.jaxpr.invars[1])  # itself; forward's inputs: key, x, hp)
     read_at_start = _read_at_start(built, space, jaxpr, shapes, x, hp, read_elsewhere)
@@ -478,12 +483,11 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
     return read_at_start
 
 
-def check_parameter_dtypes(built: BuiltModel, space: Space) -> None:
+def check_parameter_dtypes(built: BuiltModel, params: Any) -> None:
     """The built-in optimizer's settings are float32 arrays (optax.inject_hyperparams), which turn
     the moments of a bfloat16 or float16 parameter float32 in the first step: the training loop's
-    state would change its dtype (a lax.scan error after compiling). Such parameters are named here."""
-    hp = one_member(space)
-    params, _ = jax.eval_shape(lambda key: built.init(key, hp), jax.random.key(0))
+    state would change its dtype (a lax.scan error after compiling). Such parameters are named here.
+    params: their shapes, from the first-call trace check_outputs makes."""
     narrow = [(path, leaf.dtype) for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
               if jnp.issubdtype(leaf.dtype, jnp.floating) and jnp.promote_types(leaf.dtype, jnp.float32) != leaf.dtype]
     if narrow:
