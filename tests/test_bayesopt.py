@@ -286,6 +286,19 @@ def test_mixed_space_proposals_are_valid():
     assert len(set(seen)) == len(seen)
 
 
+def test_tell_takes_python_lists_on_a_conditional_space_as_it_takes_arrays():
+    space = Space(opt=Choice(["sgd", "adam"]), lr=LogUniform(1e-4, 1e-1),
+                  momentum=Uniform(0.0, 0.99)).only_when("momentum", opt="sgd")
+    strategy = BayesOpt(population=4, rounds=2, **FAST)
+    state = strategy.init(space, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(1))
+    scores = [0.1, 0.4, 0.2, 0.3]
+    as_lists = strategy.tell(state, {n: np.asarray(v).tolist() for n, v in hp.items()}, scores)
+    as_arrays = strategy.tell(state, hp, np.asarray(scores))
+    np.testing.assert_array_equal(as_lists.X, as_arrays.X)
+    np.testing.assert_array_equal(as_lists.y, as_arrays.y)
+
+
 def test_duplicates_are_avoided_until_a_discrete_space_is_exhausted():
     space = Space(a=IntUniform(0, 2), b=Choice(["p", "q"]))  # 6 points in all
     strategy = BayesOpt(population=4, rounds=2, **FAST)

@@ -434,6 +434,7 @@ class BayesOpt(Strategy):
     def tell(self, state: BayesOptState, hp: Mapping[str, jax.Array], scores) -> BayesOptState:
         n = state.space.check_told(hp, "BayesOpt.tell")
         check_scores("BayesOpt", scores, n)
+        hp = {name: np.asarray(values) for name, values in hp.items()}  # (lists: jit traces each entry)
         with jax.enable_x64(True):
             Z = np.asarray(_encode(state.encoding, hp), np.float64)
         # (as given, not through float32: 1e8 - (x - 0.3)**2 kept its order, 1e39 stayed finite)
