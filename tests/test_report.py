@@ -135,6 +135,19 @@ def test_plots_label_and_show_a_lower_is_better_metric_positive(figures):
     assert all(0 < ax.get_ylim()[0] < ax.get_ylim()[1] < 1 for ax in score_axes)
 
 
+def test_an_integer_hyperparameter_gets_whole_number_ticks(figures):
+    space = vt.Space.from_config({"n_hidden": {"type": "IntUniform", "low": 1, "high": 2}})
+    hp = {"n_hidden": np.array([1, 2, 1, 2])}
+    table = pd.DataFrame({"round": np.zeros(4, int), "member": np.arange(4), **space.decode_columns(hp),
+                          "score": [0.5, 0.6, 0.55, 0.65], "best_epoch": np.full(4, 2), "status": ["ok"] * 4})
+    curves = {name: np.ones((4, 2)) for name in ("val_score", "train_loss", "val_loss")}
+    plots.plot_scores(Results(space, table, curves, hp, {"metric": "accuracy"}), "scores.png")
+    figures[0].canvas.draw()
+    ticks = figures[0].axes[0].get_xticks()
+    shown = ticks[(ticks >= figures[0].axes[0].get_xlim()[0]) & (ticks <= figures[0].axes[0].get_xlim()[1])]
+    assert len(shown) >= 2 and np.all(shown == np.round(shown)), shown
+
+
 def test_the_curves_of_many_members_draw_without_a_legend_that_outgrows_the_figure(figures):
     """report --top 500: a legend of 500 rows could not fit, and matplotlib warned "Tight layout not applied"."""
     import warnings

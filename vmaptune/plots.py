@@ -140,7 +140,7 @@ def plot_scores(results: Results, path: str) -> str:
     score (diverged) and members that exploded to a finite score (over 1000x the others' scale
     below them, see _bulk) are drawn at the axis' worst edge; merely bad members are normal points."""
     plt = _pyplot()
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import MaxNLocator, NullFormatter
 
     names = list(results.space.free_names) or list(results.space.names)
     cols = min(3, len(names))
@@ -197,6 +197,8 @@ def plot_scores(results: Results, path: str) -> str:
             # past 1 and stretched the axis over twelve decades, the points in its first seventh
             margin = 0.05 * (ends[1] - ends[0])
             ax.set_xlim(1 - 10.0 ** -(ends[0] - margin), 1 - 10.0 ** -(ends[1] + margin))
+        if dist.kind == "int" and not isinstance(dist, IntLogUniform):  # (no 1.5 layers on the axis)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel=name, ylabel=f"validation {results.metric}")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
