@@ -211,6 +211,8 @@ def test_ctrl_c_in_one_process_stops_every_process_together_and_the_run_resumes(
     assert code0 == code1 == 130, (err0[-2000:], err1[-2000:])
     assert "vmaptune: Ctrl-C in process 0: every process stops after the chunk in progress" in err0
     assert "interrupted; " in err0 and "interrupted; " in err1
+    # (process 1's own log says why it stopped: no Ctrl-C came to it)
+    assert "vmaptune: Ctrl-C in process 0: every process stops after the chunk in progress, this one (1)" in err1
     succeeded(launch(tmp_path, "pbt", run_dir=run_dir, extra=("--resume",)))
     assert_same(vt.load_results(run_dir), reference("pbt", tmp_path))
 
@@ -241,6 +243,7 @@ def test_sigterm_in_one_process_ends_it_and_the_others_return_interrupted_withou
     (code0, _, err0), (code1, _, err1) = out
     assert code1 == -signal.SIGTERM and "terminated (SIGTERM): saved" in err1, err1[-2000:]
     assert code0 == 130 and "interrupted; " in err0, err0[-2000:]
+    assert "vmaptune: SIGTERM in process 1: every process stops after the chunk in progress, this one (0)" in err0
     succeeded(launch(tmp_path, "pbt", run_dir=run_dir, extra=("--resume",)))
     assert_same(vt.load_results(run_dir), reference("pbt", tmp_path))
 

@@ -31,6 +31,7 @@ import itertools
 import math
 import numbers
 import os
+import signal
 import socket
 import sys
 import threading
@@ -483,11 +484,27 @@ def raise_if_interrupted() -> None:
     spent stops the run here, in every process together when there are several (Terminated where
     SIGTERM came, KeyboardInterrupt for Ctrl-C, else TimeBudgetSpent: a signal in any process
     decides for all), so they save the run the same way and end."""
-    why = 0.0 if interrupts.pending() else 1.0 if interrupts.budget_spent() else 2.0
-    why = smallest(why) if process_count() > 1 else why
-    if why == 0.0:
+    processes = process_count()
+    if processes == 1:
+        if interrupts.pending():
+            interrupts.raise_for(interrupts.take_pending())
+        if interrupts.budget_spent():
+            raise interrupts.TimeBudgetSpent()
+        interrupts.chunk_started()
+        return
+    # one number per process, the smallest deciding: a signal as signal * processes + the process
+    # that got it (so the others can say which), below a spent budget, below nothing
+    budget, nothing = 65 * processes, 65 * processes + 1  # (signal numbers are below 65)
+    signum = interrupts.pending()
+    why = int(smallest(float(signum * processes + jax.process_index() if signum else
+                             budget if interrupts.budget_spent() else nothing)))
+    if why < budget:
+        if not signum:  # (the process that got it said so; this one's log would show no cause)
+            name = "SIGTERM" if why // processes == signal.SIGTERM else "Ctrl-C"
+            sys.stderr.write(f"\nvmaptune: {name} in process {why % processes}: every process stops after the "
+                             f"chunk in progress, this one ({jax.process_index()}) too.\n")
         interrupts.raise_for(interrupts.take_pending())
-    if why == 1.0:
+    if why == budget:
         raise interrupts.TimeBudgetSpent()
     interrupts.chunk_started()
 
