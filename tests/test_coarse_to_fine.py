@@ -7,7 +7,7 @@ import pytest
 
 import vmaptune as vt
 from objectives import bowl, median_best, mixed_space, run
-from vmaptune.strategies.coarse_to_fine import CoarseToFine
+from vmaptune.strategies.coarse_to_fine import CoarseToFine, sample_in_range
 
 SEEDS = range(9)
 
@@ -93,8 +93,85 @@ def test_discrete_range_ending_on_a_bin_edge_excludes_the_next_bin(dist, margin,
     n = len(dist.grid(4))
     state = strategy.tell(state, {"v": jnp.arange(4, dtype=jnp.int32) % n}, jnp.asarray([0.0, 1.0, 0.0, 0.0]))
     assert strategy.ranges(state)[1]["v"] == expected
-    hp, _ = strategy.ask(state, jax.random.key(0))
+    with pytest.warns(UserWarning, match=r"4 of round 1's 4 members repeat settings tried or asked before: round 1's "
+                      r"range holds 1 settings, 1 of them tried"):
+        hp, _ = strategy.ask(state, jax.random.key(0))
     assert (np.asarray(hp["v"]) == 1).all()
+
+
+def settings_of(space, hp):
+    """Each member's setting: (name, value) pairs of the names it uses (Space.only_when)."""
+    used = space.active(hp)
+    return [tuple((name, value) for name, value in row.items() if name not in used or used[name][i])
+            for i, row in enumerate(space.decode(hp))]
+
+
+NINE = vt.Space(activation=vt.Choice(["relu", "tanh", "gelu"]), n_hidden=vt.IntUniform(1, 3))
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        NINE,
+        # 2 sgd momenta + adam, times 3 activations: adam members differ in no unused momentum
+        vt.Space(optimizer=vt.Choice(["sgd", "adam"]), momentum=vt.Choice([0.9, 0.99]),
+                 activation=vt.Choice(["relu", "tanh", "gelu"]), seed=3).only_when("momentum", optimizer="sgd"),
+    ],
+)
+def test_first_round_of_a_discrete_space_holds_distinct_settings_as_random_search_does(space):
+    for seed in range(3):
+        strategy = CoarseToFine(population=9, rounds=2)
+        hp, _ = strategy.ask(strategy.init(space, jax.random.key(0)), jax.random.key(seed))
+        assert len(set(settings_of(space, hp))) == 9, sorted(settings_of(space, hp))
+
+
+def test_a_population_larger_than_a_discrete_space_gives_every_setting_once_then_repeats_with_a_warning():
+    strategy = CoarseToFine(population=12, rounds=2)
+    with pytest.warns(UserWarning, match=r"3 of round 0's 12 members repeat settings tried or asked before: the space "
+                      r"holds 9 settings \(discrete values only\)"):
+        hp, _ = strategy.ask(strategy.init(NINE, jax.random.key(0)), jax.random.key(0))
+    assert len(set(settings_of(NINE, hp))) == 9
+
+
+def test_later_rounds_of_a_discrete_space_draw_settings_no_round_tried_where_the_range_holds_them():
+    space = vt.Space(x=vt.IntUniform(0, 19), act=vt.Choice(["a", "b", "c", "d"]))  # 80 settings
+    strategy = CoarseToFine(population=8, rounds=3, top_k=2, margin=0.1)
+    state = strategy.init(space, jax.random.key(0))
+    # The top 2 (x 9 "b", x 10 "c") set round 1's range: x 7..12, act b or c: 12 settings, 3 tried.
+    first = space.encode([{"x": x, "act": a} for x, a in [(9, "b"), (10, "c"), (8, "b"), (0, "a"), (19, "d"),
+                                                          (5, "a"), (15, "d"), (2, "c")]])
+    state = strategy.tell(state, first, jnp.asarray([8.0, 7.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    assert strategy.ranges(state)[1] == {"x": (7, 12), "act": ("b", "c")}
+    for seed in range(3):
+        hp, _ = strategy.ask(state, jax.random.key(seed))
+        rows = settings_of(space, hp)
+        assert len(set(rows)) == 8 and not set(rows) & set(settings_of(space, first)), sorted(rows)
+        assert set(rows) <= {(("x", x), ("act", a)) for x in range(7, 13) for a in "bc"}
+
+
+def test_a_range_of_settings_all_tried_gives_each_once_then_repeats_with_a_warning():
+    strategy = CoarseToFine(population=9, rounds=2, top_k=2, margin=0.1)
+    state = strategy.init(NINE, jax.random.key(0))
+    hp, state = strategy.ask(state, jax.random.key(0))  # all 9 settings
+    state = strategy.tell(state, hp, jnp.arange(9.0))
+    box = strategy.ranges(state)[1]
+    in_box = {(("activation", a), ("n_hidden", h)) for a in box["activation"] for h in range(box["n_hidden"][0],
+                                                                                        box["n_hidden"][1] + 1)}
+    assert 1 < len(in_box) < 9
+    with pytest.warns(UserWarning, match=rf"9 of round 1's 9 members repeat settings tried or asked before: round 1's "
+                      rf"range holds {len(in_box)} settings, {len(in_box)} of them tried"):
+        hp, _ = strategy.ask(state, jax.random.key(1))
+    rows = settings_of(NINE, hp)
+    assert set(rows) == in_box  # every setting of the range once, the rest as drawn
+
+
+def test_a_space_with_a_range_is_drawn_as_before_independently_in_the_box():
+    strategy = CoarseToFine(population=16, rounds=2)
+    state = strategy.init(SPACE, jax.random.key(0))
+    hp, _ = strategy.ask(state, jax.random.key(5))
+    plain = sample_in_range(jax.random.key(5), SPACE, state.low[0], state.high[0], 16)
+    for name in SPACE.names:
+        np.testing.assert_array_equal(hp[name], plain[name])
 
 
 def test_range_is_kept_when_every_member_failed_and_history_is_recorded():

@@ -3,7 +3,9 @@
 Ranges live in the unit cube of the space (`Space.to_unit`), so a range shrinks in each
 parameter's own scale: log for `LogUniform`, log of 1 - x for `OneMinusLogUniform`, bins for
 integers and index neighbourhoods for `Choice` (the contiguous run of options whose bins meet
-the range). The box never leaves [0, 1], the original bounds.
+the range). The box never leaves [0, 1], the original bounds. In a space of only discrete values, a
+round holds distinct settings that no earlier round trained, as far as its box holds them (as
+RandomSearch's population: vmaptune/distinct.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from flax import struct
 
 from vmaptune.compile_cache import quick_program
+from vmaptune.distinct import ATTEMPTS, STALLED, _rows, host_rng, is_discrete, repeated_rows, settings
 from vmaptune.space import Choice, Space, checked_arguments
 from vmaptune.strategies.base import (
     Strategy,
@@ -26,8 +29,9 @@ from vmaptune.strategies.base import (
     check_space,
     rank_descending,
 )
+from vmaptune.warn import warn
 
-__all__ = ["CoarseToFine", "CoarseToFineState", "shrink_range", "sample_in_range"]
+__all__ = ["CoarseToFine", "CoarseToFineState", "shrink_range", "sample_in_range", "unseen_in_range"]
 
 # Discrete values are read a hair inside the range: an end that lands exactly on a bin edge
 # (centre +- pad often does) would otherwise admit a neighbouring option with zero probability.
@@ -89,6 +93,83 @@ def sample_in_range(key, space: Space, low, high, n: int) -> dict[str, jax.Array
     # from_unit is monotone, so only the edge-bin guard above can move a discrete value.
     bounds = _value_bounds(space, low, high)
     return {name: jnp.clip(x, *bounds[name]) for name, x in hp.items()}
+
+
+def unseen_in_range(key, space: Space, low, high, hp: Mapping[str, Any], seen: Mapping[str, Any],
+                    r: int) -> dict[str, jax.Array]:
+    """hp: n draws of sample_in_range(key, ...) in a discrete space, for round r -> n settings that
+    repeat neither one another nor a setting of `seen` (dict name -> (m,), the earlier rounds'
+    members), as far as the box holds them.
+
+    As Space.sample(distinct=True), inside the box: the members that repeat are drawn again (the
+    box's odds among the settings left); once redraws stop finding new ones, the box's settings not
+    tried yet are listed and taken at random, then those the round lacks (each of the box's settings
+    once, the rest as drawn). Members that still repeat a setting are kept, with a warning.
+    """
+    hp = {name: np.array(v) for name, v in hp.items()}
+    n = len(next(iter(hp.values())))
+    tried = {tuple(row) for row in _rows(space, seen)} if len(next(iter(seen.values()))) else set()
+
+    def repeats_of(hp):
+        out, known = np.zeros(n, bool), set(tried)
+        for i, row in enumerate(map(tuple, _rows(space, hp))):
+            out[i] = row in known
+            known.add(row)
+        return out
+
+    repeats, stalled = repeats_of(hp), 0
+    for attempt in range(1, ATTEMPTS + 1):
+        if not repeats.any() or stalled >= STALLED:
+            break
+        fresh = sample_in_range(jax.random.fold_in(key, attempt), space, low, high, n)
+        for name, column in hp.items():
+            column[repeats] = np.asarray(fresh[name])[repeats]
+        now = repeats_of(hp)
+        stalled = stalled + 1 if now.sum() >= repeats.sum() else 0
+        repeats = now
+    if not repeats.any():
+        return {name: jnp.asarray(column) for name, column in hp.items()}
+    # (redraws stopped finding new settings: the box is used up, or nearly; listed only now)
+    listed = settings(space)
+    if listed is None:
+        warn(f"CoarseToFine: {int(repeats.sum())} of round {r}'s {n} members repeat a setting tried or asked "
+             f"before, after redraws found no new one in its range (discrete values only). A range (vt.Uniform, "
+             f"vt.LogUniform) instead of a list gives every member a value of its own.", UserWarning)
+        return {name: jnp.asarray(column) for name, column in hp.items()}
+    used = space.active(listed)
+    inside = np.ones(len(next(iter(listed.values()))), bool)
+    for name, (lo, hi) in _value_bounds(space, low, high).items():
+        unused = ~used[name] if name in used else False  # (a name a setting does not use is no part of it)
+        inside &= ((listed[name] >= np.asarray(lo)) & (listed[name] <= np.asarray(hi))) | unused
+    box = {name: column[inside] for name, column in listed.items()}
+    box_rows = [tuple(row) for row in _rows(space, box)]
+    rng = host_rng(key)
+
+    def fill(members, taken):
+        """Gives `members` settings of the box not in `taken`, at random, as far as there are any."""
+        free = np.flatnonzero([row not in taken for row in box_rows])
+        pick = rng.choice(free, min(len(free), len(members)), replace=False)
+        members, chosen = members[: len(pick)], {name: column[pick] for name, column in box.items()}
+        chosen_used = space.active(chosen)  # (a name they do not use keeps the value drawn in the box)
+        for name, column in hp.items():
+            column[members] = np.where(chosen_used[name], chosen[name], column[members]) \
+                if name in chosen_used else chosen[name]
+
+    fill(np.flatnonzero(repeats), tried | {tuple(row) for row in _rows(space, hp)[~repeats]})
+    twice = repeated_rows(space, hp)
+    fill(np.flatnonzero(twice), {tuple(row) for row in _rows(space, hp)[~twice]})
+    left = int(repeats_of(hp).sum())
+    if left:
+        if r == 0:
+            where, fix = f"the space holds {len(box_rows)} settings", "a population no larger repeats none"
+        else:
+            before = sum(row in tried for row in box_rows)
+            where = f"round {r}'s range holds {len(box_rows)} settings, {before} of them tried"
+            fix = "a larger margin (wider ranges) or fewer rounds repeat fewer"
+        warn(f"CoarseToFine: {left} of round {r}'s {n} members repeat settings tried or asked before: {where} "
+             f"(discrete values only). A range (vt.Uniform, vt.LogUniform) instead of a list gives every member a "
+             f"value of its own; {fix}; a discrete space this small is searched whole by vt.GridSearch.", UserWarning)
+    return {name: jnp.asarray(column) for name, column in hp.items()}
 
 
 @quick_program(static_argnames=("space", "top_k"))
@@ -170,9 +251,16 @@ class CoarseToFine(Strategy):
         )
 
     def ask(self, state: CoarseToFineState, key: jax.Array):
-        """`population` members uniform in the current range: dict name -> (population,)."""
+        """`population` members uniform in the current range: dict name -> (population,). In a space
+        of only discrete values, distinct settings not tried in earlier rounds, as far as the range
+        holds them (unseen_in_range)."""
         self._check_not_done(state, "ask")
-        hp = sample_in_range(key, state.space, state.low[state.round], state.high[state.round], self.population)
+        space, r = state.space, state.round
+        low, high = state.low[r], state.high[r]
+        hp = sample_in_range(key, space, low, high, self.population)
+        if is_discrete(space) and (self.population > 1 or r > 0):
+            seen = {name: np.asarray(x)[:r].reshape(-1) for name, x in state.hp.items()}
+            hp = unseen_in_range(key, space, low, high, hp, seen, r)
         return hp, state
 
     def tell(self, state: CoarseToFineState, hp: Mapping[str, jax.Array], scores) -> CoarseToFineState:
