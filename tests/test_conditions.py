@@ -231,6 +231,29 @@ def test_a_width_as_a_parent_survives_the_width_groups_of_bucketing():
     np.testing.assert_allclose(runs[1].curves["val_loss"], runs[0].curves["val_loss"], rtol=1e-4)
 
 
+def test_a_parent_that_replace_fixes_or_narrows_holds_a_condition_on_other_values_for_no_member():
+    """space.replace(optimizer=vt.Fixed("sgd")) after a first search: Fixed.encode gave 'adamw' the
+    index 0 of 'sgd', so weight_decay counted as every sgd member's setting (its row showed it, the
+    grid held 3 points, the drawn value trained them). A narrower Choice failed deep in
+    Space.active. A condition on a value the parent cannot take now holds for none, as replace says."""
+    space = vt.Space(optimizer=vt.Choice(["sgd", "adamw"]), weight_decay=vt.LogUniform(1e-5, 1e-1),
+                     learning_rate=vt.Fixed(0.05)).only_when("weight_decay", optimizer="adamw")
+    for parent in (vt.Fixed("sgd"), vt.Choice(["sgd", "adam"])):
+        narrowed = space.replace(optimizer=parent)
+        hp = narrowed.encode([{"optimizer": "sgd", "weight_decay": 0.1, "learning_rate": 0.05}])
+        assert narrowed.active(hp)["weight_decay"].tolist() == [False]
+        assert np.isnan(narrowed.decode_columns(hp)["weight_decay"][0])
+        settled = narrowed.traced_conditions().settle(narrowed.numeric(hp), {"weight_decay": 0.0})
+        assert settled["weight_decay"].tolist() == [0.0]  # (what training reads)
+        assert vt.GridSearch(points_per_axis=3).grid_size(narrowed) == len(parent.options)
+    with pytest.raises(ValueError, match="'adamw' is not the value of Fixed"):
+        vt.Fixed("sgd").encode("adamw")
+    fixed, data = space.replace(optimizer=vt.Fixed("sgd")), vt.load_dataset("iris")
+    losses = [vt.tune(vt.MLP(hidden=1, units=8), fixed, data, vt.GridSearch(values={"weight_decay": [wd]}, population=1),
+                      epochs=2, seed=0, progress=False).curves["train_loss"][0] for wd in (1e-5, 1e-1)]
+    np.testing.assert_array_equal(*losses)
+
+
 def test_an_empty_conditional_panel_on_a_log_scale_draws(tmp_path):
     space = vt.Space(optimizer=vt.Choice(["sgd", "adam"]), weight_decay=vt.LogUniform(1e-5, 1e-2),
                      learning_rate=vt.Fixed(0.05)).only_when("weight_decay", optimizer="sgd")

@@ -552,10 +552,21 @@ class Fixed(Distribution):
         return self.value
 
     def encode(self, value):
-        return 0 if self.kind == "categorical" else value
+        if self.kind != "categorical":
+            return value
+        if value != self.value:  # (as Choice.encode: another name is no index of this one's)
+            raise ValueError(f"{value!r} is not the value of {self!r}, its one option.")
+        return 0
 
     def grid(self, n=None):
         return np.asarray([0 if self.kind == "categorical" else self.value])
+
+
+def _takes(dist: Distribution, value: Any) -> bool:
+    """Whether a condition's parent `dist` (Choice, Fixed, or an integer range) can take the plain `value`."""
+    if isinstance(dist, (IntUniform, IntLogUniform)) and isinstance(value, numbers.Number):
+        return dist.low <= value <= dist.high and value == int(value)
+    return value in getattr(dist, "options", ())
 
 
 DISTRIBUTIONS = {
@@ -742,10 +753,7 @@ class Space:
             if not values:
                 raise ValueError(f"{where}: give at least one value of {parent!r}.")
             for value in values:
-                allowed = (dist.low <= value <= dist.high and value == int(value)) \
-                    if isinstance(dist, (IntUniform, IntLogUniform)) and isinstance(value, numbers.Number) \
-                    else value in getattr(dist, "options", ())
-                if not allowed:
+                if not _takes(dist, value):
                     raise ValueError(f"{where}: {value!r} is not a value of {parent}={dist!r}.")
             # (in one order, the parent's: the same condition written otherwise is the same space)
             conditions.append((parent, tuple(sorted(dict.fromkeys(values), key=dist.encode))))
@@ -835,7 +843,8 @@ class Space:
                 for parent, values in self._conditions.get(child, ()):
                     dist = self._dists[parent]
                     column = xp.asarray(hp[parent])  # (the values in its dtype: float32 0.1 is not float64's)
-                    encoded = xp.asarray([dist.encode(v) for v in values], dtype=column.dtype)
+                    # (a value the parent cannot take, after replace narrowed it, holds for no member)
+                    encoded = xp.asarray([dist.encode(v) for v in values if _takes(dist, v)], dtype=column.dtype)
                     mask = mask & xp.isin(column, encoded) & of(parent)
                 memo[child] = mask
             return memo[child]
@@ -850,6 +859,7 @@ class Space:
             compiled = []
             for parent, values in parents:
                 dist = self._dists[parent]
+                values = tuple(v for v in values if _takes(dist, v))  # (as in `active`: the others hold for none)
                 if isinstance(dist, Choice) and dist.gathers:  # (numeric: the value, float32 as gathered)
                     compiled.append((parent, tuple(float(np.float32(v)) for v in values)))
                 else:  # (a categorical's index; an integer's value)
@@ -1182,7 +1192,9 @@ class Conditions:
         mask = True
         for parent, values in rules.get(name, ()):
             column = hp[parent]
-            hit = functools.reduce(xp.logical_or, [column == value for value in values])
+            # (no value left: the parent cannot take those named, Space.replace having narrowed it)
+            hit = functools.reduce(xp.logical_or, [column == value for value in values]) if values else \
+                xp.zeros(xp.shape(column), bool)
             mask = xp.logical_and(mask, xp.logical_and(hit, self.active(parent, hp, xp)))
         return mask
 
