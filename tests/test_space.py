@@ -151,6 +151,34 @@ def test_distinct_draws_compare_the_settings_members_use_and_warn_when_the_space
             one.sample(jax.random.key(0), 4, distinct=True)
 
 
+def test_members_that_use_no_conditional_range_hold_distinct_settings():
+    """momentum only when optimizer='sgd' made the space "continuous", so it was drawn as independent
+    draws: the adam members' settings are lists only, and 8 of them held 6 settings (the same network
+    trained twice, 3 never). They are now drawn without replacement; a space whose every member uses
+    a range (momentum for sgd, b1 for adam) is drawn as before."""
+    space = vt.Space(optimizer=vt.Choice(["sgd", "adam"]), momentum=vt.OneMinusLogUniform(0.5, 0.99),
+                     n_hidden=vt.IntUniform(1, 3), activation=vt.Choice(["relu", "tanh", "gelu"]),
+                     learning_rate=vt.Fixed(0.01)).only_when("momentum", optimizer="sgd")
+
+    def adam_settings(hp):
+        adam = np.asarray(hp["optimizer"]) == 1
+        return list(zip(np.asarray(hp["n_hidden"])[adam].tolist(), np.asarray(hp["activation"])[adam].tolist()))
+
+    independent = adam_settings(space.sample(jax.random.key(0), 24))
+    assert len(set(independent)) < len(independent)  # (the draws this key gives without distinct)
+    for seed in range(5):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            hp = space.sample(jax.random.key(seed), 24, distinct=True)
+        settings = adam_settings(hp)
+        assert len(set(settings)) == len(settings) <= 9
+        assert len(set(np.asarray(hp["momentum"])[np.asarray(hp["optimizer"]) == 0].tolist())) == 24 - len(settings)
+    every = vt.Space(optimizer=vt.Choice(["sgd", "adam"]), momentum=vt.Uniform(0.5, 0.9), b1=vt.Uniform(0.8, 0.9),
+                     act=vt.Choice(["relu", "tanh"])).only_when("momentum", optimizer="sgd").only_when("b1",
+                                                                                                  optimizer="adam")
+    assert not distinct.is_discrete(every) and not distinct.is_discrete(MIXED.only_when("dropout", n_hidden=[1, 2]))
+
+
 @pytest.mark.parametrize("space", [vt.Space(n=vt.IntUniform(1, 100)), vt.Space(n=vt.IntLogUniform(16, 256)),
                                    vt.Space(a=vt.Choice([1, 2, 3, 4]), b=vt.Choice([1, 2, 3, 4]),
                                             c=vt.Choice(["x", "y", "z", "w"]))], ids=["int", "intlog", "choices"])

@@ -29,19 +29,49 @@ ATTEMPTS, STALLED = 64, 4
 
 def is_discrete(space) -> bool:
     """Whether every value of `space` is one of finitely many (and it has more than one setting
-    to give: a space of Fixed values only is one setting, each member another initialisation)."""
+    to give: a space of Fixed values only is one setting, each member another initialisation), or
+    of some members: each range is a conditional name (Space.only_when) that some members use none
+    of (momentum only when optimizer='sgd': the adam members' settings are lists only)."""
     dists = [space[name] for name in space.names]
-    return all(d.kind != "float" or d.is_fixed for d in dists) and not all(d.is_fixed for d in dists)
+    if all(d.is_fixed for d in dists):
+        return False
+    ranges = [name for name, d in zip(space.names, dists) if d.kind == "float" and not d.is_fixed]
+    return not ranges or _unused_together(space, ranges)
+
+
+def _unused_together(space, names: list[str]) -> bool:
+    """Whether some setting of the conditions' parents leaves every one of `names` unused."""
+    conditions = space.conditions
+    if any(name not in conditions for name in names):
+        return False
+    parents, todo = set(), list(names)
+    while todo:
+        for parent in conditions.get(todo.pop(), {}):
+            if parent not in parents:
+                parents.add(parent)
+                todo.append(parent)
+    if math.prod(len(_values(space[parent], count=True)) for parent in parents) > MAX_LISTED:
+        return True  # (too many to list: a draw whose members all use a range repeats none, and is kept)
+    axes = {parent: _values(space[parent]) for parent in sorted(parents)}
+    points = np.meshgrid(*axes.values(), indexing="ij")
+    size = points[0].size
+    hp = {name: points[list(axes).index(name)].ravel() if name in axes else np.zeros(size, np.dtype(space[name].dtype))
+          for name in space.names}
+    used = space.active(hp)
+    return bool((~np.any([used[name] for name in names], axis=0)).any())
 
 
 def distinct(space, key: jax.Array, hp: dict, draw: Callable[[jax.Array], dict]) -> dict:
     """hp: n independent draws of a discrete space -> n distinct settings (dict name -> (n,)).
-    draw(key): another n independent draws (the same compiled program)."""
+    draw(key): another n independent draws (the same compiled program). A member that uses a
+    range (is_discrete's conditional one) has a setting of its own: only the others are redrawn."""
     hp = {name: np.array(v) for name, v in hp.items()}
     n = len(next(iter(hp.values())))
     repeats, stalled = repeated_rows(space, hp), 0
+    # (with a conditional range a redraw can always find a new setting, one that uses it; no list to fall back on)
+    ranged = any(space[name].kind == "float" and not space[name].is_fixed for name in space.names)
     for attempt in range(1, ATTEMPTS + 1):
-        if not repeats.any() or stalled >= STALLED:
+        if not repeats.any() or (stalled >= STALLED and not ranged):
             break
         fresh = draw(jax.random.fold_in(key, attempt))
         for name, column in hp.items():
@@ -101,7 +131,8 @@ def settings(space) -> dict | None:
     name not in use at its first value); None where the grid holds more than MAX_LISTED points,
     or a distribution lists no values."""
     dists = {name: space[name] for name in space.names}
-    listed = all(d.is_fixed or hasattr(d, "options") or (hasattr(d, "low") and hasattr(d, "high")) for d in dists.values())
+    listed = all(d.is_fixed or hasattr(d, "options") or (d.kind != "float" and hasattr(d, "low") and hasattr(d, "high"))
+                 for d in dists.values())  # (not a range of floats: a conditional one's members have no list)
     # (counted before any axis is made: IntUniform(0, 2e9) would be 8 GB)
     if not listed or math.prod(len(_values(d, count=True)) for d in dists.values()) > MAX_LISTED:
         return None

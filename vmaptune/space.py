@@ -938,7 +938,8 @@ class Space:
         draws lists without replacement: each draw keeps the space's odds among the settings not
         drawn yet (vmaptune/distinct.py). A space of fewer settings than n gives each once, the rest
         drawn independently, with a warning. A space with a continuous range is drawn as independent
-        draws (they do not repeat)."""
+        draws (they do not repeat), unless each range is conditional: the members that use none of
+        them are then distinct settings too."""
         n = _check_int("Space.sample", "n", n)
         if n < 1:
             raise ValueError(f"Space.sample: n must be >= 1, got {n}.")
