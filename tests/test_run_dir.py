@@ -1443,3 +1443,31 @@ def test_a_run_dir_through_a_symlink_and_dot_dot_is_the_directory_the_os_opens(d
     vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), run_dir=os.path.join("link", "..", "run"), **SMALL)
     assert len(vt.load_results("run").to_dataframe()) == 8
     assert len(vt.load_results(os.path.join("real", "run")).to_dataframe()) == 4
+
+
+@pytest.mark.parametrize("strategy", [vt.RandomSearch(population=4), vt.SuccessiveHalving(population=4, eta=2)])
+def test_a_round_of_several_programs_stopped_by_its_time_budget_is_checkpointed_and_resumes_to_the_whole_run(
+        data, tmp_path, strategy):
+    """A round trained as several programs (width groups): a spent budget is heeded before any
+    group trains the next chunk, so every group ends the chunk and it is checkpointed there (heeded
+    at the second group's start, the first's chunk was never checkpointed: every resume under a
+    budget began the round again); stopped without a run_dir, a strategy acting during training
+    returns the round so far (it failed reading groups at different epochs)."""
+    space = SPACE.replace(n_units=vt.Choice([4, 32]))
+    args = (vt.MLP(hidden=1), space, data, strategy)
+    kw = dict(SMALL, bucketing=True)
+    whole = vt.tune(*args, **kw)
+    assert whole.settings["programs"] == [2]
+    with pytest.warns(UserWarning, match="the time budget is spent"):
+        cut = vt.tune(*args, time_budget=1e-9, **kw)
+    assert cut.settings["time_budget_spent"] and set(cut.members["status"]) == {"interrupted"}
+    run_dir, trained = str(tmp_path / "r"), []
+    for _ in range(SMALL["epochs"] + 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            resumed = vt.tune(*args, run_dir=run_dir, resume=True, time_budget=1e-9, **kw)
+        if not resumed.settings.get("interrupted"):
+            break
+        trained.append(resumed.members["epochs_trained"].tolist())
+    assert trained == [[e] * 4 for e in range(1, SMALL["epochs"])]  # every group one chunk further each call
+    pd.testing.assert_frame_equal(resumed.members, whole.members)

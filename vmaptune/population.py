@@ -150,10 +150,12 @@ class PopulationRun:
         return self._state is not None
 
     # -- training -------------------------------------------------------------------------------
-    def train(self, epochs: int, chunk_epochs: int = 1, on_chunk: Callable | None = None) -> None:
+    def train(self, epochs: int, chunk_epochs: int = 1, on_chunk: Callable | None = None,
+              interruptible: bool = True) -> None:
         """Trains `epochs` more epochs in chunks of `chunk_epochs` (one compiled call each). The host
         reads chunk k's metrics while the device runs chunk k + 1. `on_chunk(epochs_done, curves)`
-        runs after each chunk is recorded."""
+        runs after each chunk is recorded. interruptible=False: a signal held or a time budget spent
+        does not stop it at a chunk's start (the caller looked, for every run of a population)."""
         if self.epochs_done + epochs > self.total_epochs:
             raise ValueError(f"this run was set up for {self.total_epochs} epochs; "
                              f"{self.epochs_done} are done, {epochs} more asked.")
@@ -162,7 +164,8 @@ class PopulationRun:
         started, compiling = time.perf_counter(), 0.0
         try:
             for start in range(0, epochs, chunk_epochs):
-                raise_if_interrupted()  # (several processes: Ctrl-C in any stops every one here, together)
+                if interruptible:
+                    raise_if_interrupted()  # (several processes: Ctrl-C in any stops every one here, together)
                 n = min(chunk_epochs, epochs - start)
                 if not self.rows:  # a population everyone was packed out of has nothing left to compute
                     self._dispatched(n, None, unrecorded)

@@ -63,6 +63,10 @@ class Replicas:
         a = a.reshape((self.folds, self.population, self.seeds) + a.shape[1:])
         return np.moveaxis(a, 1, 0).reshape((self.population, self.splits) + a.shape[3:])
 
+    def member_values(self, hp: dict) -> dict:
+        """Slot values name -> (size,) -> each setting's, name -> (P,) (its splits train with its own)."""
+        return {k: self.by_member(v)[:, 0] for k, v in hp.items()}
+
     def mean(self, curves: dict) -> dict:
         """Slot curves (size, epochs) -> each member's mean over its splits (P, epochs)."""
         return {k: self.by_member(v).mean(axis=1) for k, v in curves.items()}
@@ -142,7 +146,7 @@ class Replicas:
                              active=any_split(snapshot.active), diverged=status["diverged"],
                              stopped=status["stopped"], best_score=best, best_epoch=best_epoch,
                              in_population=any_split(snapshot.in_population),
-                             hp={k: self.by_member(v)[:, 0] for k, v in snapshot.hp.items()}, rows=snapshot.rows,
+                             hp=self.member_values(snapshot.hp), rows=snapshot.rows,
                              row_epochs=snapshot.row_epochs, member_epochs=snapshot.member_epochs,
                              any_stopped=any_split(snapshot.stopped))
 

@@ -350,7 +350,8 @@ class Search:
             return None
         hp = current.hp
         if current.adapter is not None:  # the values members train with now, after the strategy's copies
-            hp = self.space.from_numeric(current.replicas.member_snapshot(current.population.snapshot()).hp)
+            # (not a snapshot: parts a Ctrl-C cut between them stand at different epochs)
+            hp = self.space.from_numeric(current.replicas.member_values(current.population.member_hp))
         return current.record(hp, self._columns_so_far(current), in_progress=True)
 
     def _columns_so_far(self, current: RoundInProgress) -> Mapping[str, Any]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from vmaptune import ahead
 from vmaptune.decisions import Decider, Decision, Snapshot, TrainingContext, check_decision, end_result, hook_result
+from vmaptune.distributed import raise_if_interrupted
 from vmaptune.engine import CURVES
 from vmaptune.population import STATUS_FIELDS, PopulationRun
 from vmaptune.replicas import Replicas
@@ -39,12 +40,19 @@ class Population:
         if len(self.parts) == 1:
             self.parts[0][0].train(epochs, chunk_epochs, on_chunk)
         else:
+            # one chunk (as a run_dir's checkpoints cut them): a signal or a spent time budget is heeded
+            # before any part trains, so every part ends the chunk and it is checkpointed there; heeded
+            # at a later part's start, the earlier parts' chunk was trained and never checkpointed
+            one_chunk = epochs <= chunk_epochs
+            if one_chunk:
+                raise_if_interrupted()
             # the later parts' programs compile while the first part trains (ahead.py)
             started = [run.compile_ahead(min(chunk_epochs, epochs)) for run, _ in self.parts[1:]]
             try:
                 for run, _ in self.parts:
                     run.train(epochs, chunk_epochs,
-                              None if on_chunk is None else (lambda *_: on_chunk(*self._progress())))
+                              None if on_chunk is None else (lambda *_: on_chunk(*self._progress())),
+                              interruptible=not one_chunk)
             except BaseException:  # Ctrl-C or an error: no call will wait for the compiles left
                 ahead.cancel([key for key in started if key is not None])
                 raise
@@ -53,6 +61,11 @@ class Population:
     def _progress(self) -> tuple[int, dict[str, np.ndarray]]:
         done = sum(run.epochs_done * len(m) for run, m in self.parts) // self.size
         return int(done), {k: v[:, :done] for k, v in self.curves.items()}
+
+    @property
+    def member_hp(self) -> dict[str, np.ndarray]:
+        """name -> (n,), the values every member trains with now (its part's, after copies)."""
+        return self._merge(lambda run: run.member_hp)
 
     @property
     def curves(self) -> dict[str, np.ndarray]:
