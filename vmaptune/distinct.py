@@ -96,7 +96,7 @@ def distinct(space, key: jax.Array, hp: dict, draw: Callable[[jax.Array], dict])
                  f"(vt.Uniform, vt.LogUniform) instead of a list gives every member a value of its own.", UserWarning)
         return _device(hp)
     if listed is not None:  # (more settings than members: those not drawn, at random)
-        drawn, every = _rows(space, hp)[~repeats], _rows(space, listed)
+        drawn, every = setting_rows(space, hp)[~repeats], setting_rows(space, listed)
         _, inverse = np.unique(np.concatenate([drawn, every]), axis=0, return_inverse=True)
         free = np.flatnonzero(~np.isin(inverse.ravel()[len(drawn):], inverse.ravel()[:len(drawn)]))
         pick = rng.choice(free, int(repeats.sum()), replace=False)
@@ -111,13 +111,13 @@ def distinct(space, key: jax.Array, hp: dict, draw: Callable[[jax.Array], dict])
 
 def repeated_rows(space, hp: dict) -> np.ndarray:
     """(n,) bool: the members whose setting an earlier member has."""
-    _, first = np.unique(_rows(space, hp), axis=0, return_index=True)
+    _, first = np.unique(setting_rows(space, hp), axis=0, return_index=True)
     repeats = np.ones(len(next(iter(hp.values()))), bool)
     repeats[first] = False
     return repeats
 
 
-def _rows(space, hp: dict) -> np.ndarray:
+def setting_rows(space, hp: dict) -> np.ndarray:
     """(n, len(space)): each member's setting, a conditional name not in use as -inf (not a part of
     it; not NaN, which np.unique would count as a value of its own in every row)."""
     used = space.active(hp)

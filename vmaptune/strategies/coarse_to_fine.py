@@ -20,7 +20,7 @@ import numpy as np
 from flax import struct
 
 from vmaptune.compile_cache import quick_program
-from vmaptune.distinct import ATTEMPTS, STALLED, _rows, host_rng, is_discrete, repeated_rows, settings
+from vmaptune.distinct import ATTEMPTS, STALLED, host_rng, is_discrete, repeated_rows, setting_rows, settings
 from vmaptune.space import Choice, Space, checked_arguments
 from vmaptune.strategies.base import (
     Strategy,
@@ -108,11 +108,11 @@ def unseen_in_range(key, space: Space, low, high, hp: Mapping[str, Any], seen: M
     """
     hp = {name: np.array(v) for name, v in hp.items()}
     n = len(next(iter(hp.values())))
-    tried = {tuple(row) for row in _rows(space, seen)} if len(next(iter(seen.values()))) else set()
+    tried = {tuple(row) for row in setting_rows(space, seen)} if len(next(iter(seen.values()))) else set()
 
     def repeats_of(hp):
         out, known = np.zeros(n, bool), set(tried)
-        for i, row in enumerate(map(tuple, _rows(space, hp))):
+        for i, row in enumerate(map(tuple, setting_rows(space, hp))):
             out[i] = row in known
             known.add(row)
         return out
@@ -142,7 +142,7 @@ def unseen_in_range(key, space: Space, low, high, hp: Mapping[str, Any], seen: M
         unused = ~used[name] if name in used else False  # (a name a setting does not use is no part of it)
         inside &= ((listed[name] >= np.asarray(lo)) & (listed[name] <= np.asarray(hi))) | unused
     box = {name: column[inside] for name, column in listed.items()}
-    box_rows = [tuple(row) for row in _rows(space, box)]
+    box_rows = [tuple(row) for row in setting_rows(space, box)]
     rng = host_rng(key)
 
     def fill(members, taken):
@@ -155,9 +155,9 @@ def unseen_in_range(key, space: Space, low, high, hp: Mapping[str, Any], seen: M
             column[members] = np.where(chosen_used[name], chosen[name], column[members]) \
                 if name in chosen_used else chosen[name]
 
-    fill(np.flatnonzero(repeats), tried | {tuple(row) for row in _rows(space, hp)[~repeats]})
+    fill(np.flatnonzero(repeats), tried | {tuple(row) for row in setting_rows(space, hp)[~repeats]})
     twice = repeated_rows(space, hp)
-    fill(np.flatnonzero(twice), {tuple(row) for row in _rows(space, hp)[~twice]})
+    fill(np.flatnonzero(twice), {tuple(row) for row in setting_rows(space, hp)[~twice]})
     left = int(repeats_of(hp).sum())
     if left:
         if r == 0:
