@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 
 import vmaptune as vt
@@ -252,6 +253,23 @@ def test_a_parent_that_replace_fixes_or_narrows_holds_a_condition_on_other_value
     losses = [vt.tune(vt.MLP(hidden=1, units=8), fixed, data, vt.GridSearch(values={"weight_decay": [wd]}, population=1),
                       epochs=2, seed=0, progress=False).curves["train_loss"][0] for wd in (1e-5, 1e-1)]
     np.testing.assert_array_equal(*losses)
+
+
+def test_results_of_a_space_whose_parent_replace_narrowed_save_and_load(tmp_path):
+    """Their config holds the condition as it was (weight_decay only when adamw, on a parent that
+    is now Fixed('sgd')): load_results refused it as a person's config is refused; a written one
+    is read back as it was. A config a person writes is still checked."""
+    space = vt.Space(optimizer=vt.Choice(["sgd", "adamw"]), weight_decay=vt.LogUniform(1e-5, 1e-1),
+                     learning_rate=vt.LogUniform(1e-2, 1e-1)).only_when("weight_decay", optimizer="adamw")
+    fixed = space.replace(optimizer=vt.Fixed("sgd"))
+    result = vt.tune(vt.MLP(hidden=1, units=4), fixed, vt.load_dataset("iris"), vt.RandomSearch(population=2),
+                     epochs=1, seed=0, progress=False)
+    result.save(str(tmp_path / "run"))
+    loaded = vt.load_results(str(tmp_path / "run"))
+    assert repr(loaded.space) == repr(fixed) and loaded.space.active(loaded.hp)["weight_decay"].tolist() == [False] * 2
+    pd.testing.assert_frame_equal(loaded.members, result.members)
+    with pytest.raises(ValueError, match=r"'adamw' is not a value of optimizer=Fixed"):
+        vt.Space.from_config(fixed.to_config())
 
 
 def test_an_empty_conditional_panel_on_a_log_scale_draws(tmp_path):

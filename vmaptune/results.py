@@ -433,7 +433,7 @@ def _load_npz(path: str, exact: str) -> Results:
         curves = {k.removeprefix("curves/"): f[k] for k in f.files if k.startswith("curves/")}
         hp = {k.removeprefix("hp/"): f[k] for k in f.files if k.startswith("hp/")}
     models = SavedModels(path, meta.get("models", []))
-    return Results(Space.from_config(meta["space"]), pd.DataFrame(table), curves, hp, meta.get("settings", {}), models)
+    return Results(Space.from_config(meta["space"], written=True), pd.DataFrame(table), curves, hp, meta.get("settings", {}), models)
 
 
 class SavedModels(collections.abc.MutableMapping):
@@ -478,7 +478,7 @@ def _load_csv(path: str) -> Results:
     models_dir = os.path.join(path, "models")
     rows = [int(n.removeprefix("row_")) for n in sorted(os.listdir(models_dir)) if n.startswith("row_")] \
         if os.path.isdir(models_dir) else []
-    return Results(Space.from_config(meta["space"]), members, curves, hp, meta.get("settings", {}),
+    return Results(Space.from_config(meta["space"], written=True), members, curves, hp, meta.get("settings", {}),
                    SavedModels(path, rows))
 
 

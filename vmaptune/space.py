@@ -1111,8 +1111,11 @@ class Space:
         return config
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Mapping]) -> "Space":
-        """dict name -> {'type': ..., settings} (what to_config wrote) -> the Space."""
+    def from_config(cls, config: Mapping[str, Mapping], *, written: bool = False) -> "Space":
+        """dict name -> {'type': ..., settings} (what to_config wrote) -> the Space. written=True: a
+        config to_config wrote (a saved run's), whose conditions are taken as they were, values a
+        parent no longer takes after Space.replace included (they hold for no member); a config a
+        person wrote has each value checked (Space.only_when)."""
         if not isinstance(config, Mapping):
             raise TypeError(f"Space.from_config: config must be a dict name -> {{'type': 'LogUniform', 'low': 1e-4, "
                             f"'high': 1e-1}}, got {type(config).__name__}: {config!r}.")
@@ -1124,8 +1127,23 @@ class Space:
             if not isinstance(parents, Mapping):
                 raise TypeError(f"space {name!r}: only_when must be a table parent -> values, e.g. "
                                 f"only_when = {{optimizer = \"sgd\"}}; got {parents!r}.")
-            space = space.only_when(name, **parents)
+            if written and not all(p in space._dists and all(_takes(space[p], v) for v in vs)
+                                   for p, vs in parents.items()):
+                space = space._conditioned(name, parents)
+            else:
+                space = space.only_when(name, **parents)
         return space
+
+    def _conditioned(self, name: str, parents: Mapping[str, Sequence]) -> "Space":
+        """A new space with `name`'s condition as written (values its parent may no longer take: a
+        space Space.replace narrowed, read back)."""
+        missing = [parent for parent in parents if parent not in self._dists]
+        if missing:
+            raise ValueError(f"space {name!r}: only_when names {missing}, not in this space; it has {list(self.names)}.")
+        out = Space(self._dists)
+        out._conditions = {**self._conditions, name: tuple(sorted((p, tuple(vs)) for p, vs in parents.items()))}
+        out._otherwise = dict(self._otherwise)
+        return out
 
 
 # -- checks that models and optimizers run on the names they read ------------------------------
