@@ -433,7 +433,8 @@ def _load_npz(path: str, exact: str) -> Results:
         curves = {k.removeprefix("curves/"): f[k] for k in f.files if k.startswith("curves/")}
         hp = {k.removeprefix("hp/"): f[k] for k in f.files if k.startswith("hp/")}
     models = SavedModels(path, meta.get("models", []))
-    return Results(Space.from_config(meta["space"], written=True), pd.DataFrame(table), curves, hp, meta.get("settings", {}), models)
+    return Results(Space.from_config(meta["space"], written=True), pd.DataFrame(table), curves, hp,
+                   meta.get("settings", {}), models)
 
 
 class SavedModels(collections.abc.MutableMapping):

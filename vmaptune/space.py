@@ -1139,7 +1139,8 @@ class Space:
         space Space.replace narrowed, read back)."""
         missing = [parent for parent in parents if parent not in self._dists]
         if missing:
-            raise ValueError(f"space {name!r}: only_when names {missing}, not in this space; it has {list(self.names)}.")
+            raise ValueError(f"space {name!r}: only_when names {missing}, not in this space; it has "
+                             f"{list(self.names)}.")
         out = Space(self._dists)
         out._conditions = {**self._conditions, name: tuple(sorted((p, tuple(vs)) for p, vs in parents.items()))}
         out._otherwise = dict(self._otherwise)
