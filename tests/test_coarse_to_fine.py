@@ -94,7 +94,7 @@ def test_discrete_range_ending_on_a_bin_edge_excludes_the_next_bin(dist, margin,
     state = strategy.tell(state, {"v": jnp.arange(4, dtype=jnp.int32) % n}, jnp.asarray([0.0, 1.0, 0.0, 0.0]))
     assert strategy.ranges(state)[1]["v"] == expected
     with pytest.warns(UserWarning, match=r"4 of round 1's 4 members repeat settings tried or asked before: round 1's "
-                      r"range holds 1 settings, 1 of them tried"):
+                      r"range holds 1 setting, 1 of them tried\. A larger margin"):
         hp, _ = strategy.ask(state, jax.random.key(0))
     assert (np.asarray(hp["v"]) == 1).all()
 

@@ -131,10 +131,9 @@ def unseen_in_range(key, space: Space, low, high, hp: Mapping[str, Any], seen: M
         return {name: jnp.asarray(column) for name, column in hp.items()}
     # (redraws stopped finding new settings: the box is used up, or nearly; listed only now)
     listed = settings(space)
-    if listed is None:
+    if listed is None:  # (a space too large to list, or with conditional ranges some members use)
         warn(f"CoarseToFine: {int(repeats.sum())} of round {r}'s {n} members repeat a setting tried or asked "
-             f"before, after redraws found no new one in its range (discrete values only). A range (vt.Uniform, "
-             f"vt.LogUniform) instead of a list gives every member a value of its own.", UserWarning)
+             f"before: redraws in the round's range found no new one. {_fewer_repeats(space, r)}", UserWarning)
         return {name: jnp.asarray(column) for name, column in hp.items()}
     used = space.active(listed)
     inside = np.ones(len(next(iter(listed.values()))), bool)
@@ -160,16 +159,24 @@ def unseen_in_range(key, space: Space, low, high, hp: Mapping[str, Any], seen: M
     fill(np.flatnonzero(twice), {tuple(row) for row in setting_rows(space, hp)[~twice]})
     left = int(repeats_of(hp).sum())
     if left:
+        held = f"{len(box_rows)} setting{'s' if len(box_rows) != 1 else ''}"
         if r == 0:
-            where, fix = f"the space holds {len(box_rows)} settings", "a population no larger repeats none"
+            where = f"the space holds {held} (discrete values only)"
         else:
-            before = sum(row in tried for row in box_rows)
-            where = f"round {r}'s range holds {len(box_rows)} settings, {before} of them tried"
-            fix = "a larger margin (wider ranges) or fewer rounds repeat fewer"
-        warn(f"CoarseToFine: {left} of round {r}'s {n} members repeat settings tried or asked before: {where} "
-             f"(discrete values only). A range (vt.Uniform, vt.LogUniform) instead of a list gives every member a "
-             f"value of its own; {fix}; a discrete space this small is searched whole by vt.GridSearch.", UserWarning)
+            where = f"round {r}'s range holds {held}, {sum(row in tried for row in box_rows)} of them tried"
+        warn(f"CoarseToFine: {left} of round {r}'s {n} members repeat settings tried or asked before: {where}. "
+             f"{_fewer_repeats(space, r)}", UserWarning)
     return {name: jnp.asarray(column) for name, column in hp.items()}
+
+
+def _fewer_repeats(space: Space, r: int) -> str:
+    """What repeats fewer settings in round r of a discrete (or conditionally continuous) space."""
+    if r > 0:
+        return "A larger margin (wider ranges) or fewer rounds repeat fewer."
+    ranges = any(dist.kind == "float" for _, dist in space.items())  # (each conditional: is_discrete)
+    return ("A population no larger than the space repeats none" + ("" if ranges else
+            "; a range (vt.Uniform, vt.LogUniform) instead of a list gives every member a value of its own; a "
+            "space this small is searched whole by vt.GridSearch") + ".")
 
 
 @quick_program(static_argnames=("space", "top_k"))
