@@ -64,6 +64,25 @@ def test_the_training_loss_rule_stops_a_converged_member_and_reads_no_validation
     assert trained.tolist() != [trained[0]] * 3  # the members stopped at their own epochs
 
 
+@pytest.mark.parametrize("counting", [None, "scikit-learn"])
+def test_an_epoch_whose_score_is_undefined_counts_toward_no_patience(counting):
+    """A precision of 0/0 until the network first predicts a positive: those NaN epochs counted as
+    epochs without improvement, so members were stopped before they ever scored (status 'stopped',
+    score NaN), while the warning said their training went on."""
+    from vmaptune.early_stopping import track
+    from vmaptune.state import Status
+
+    rule = vt.EarlyStopping(patience=2) if counting is None else \
+        vt.EarlyStopping(patience=2, counting=counting)
+    status = Status.start(np.ones(2, bool))
+    loss = np.ones(2, np.float32)
+    for score in ([np.nan, 0.5], [np.nan, 0.4], [np.nan, 0.4], [0.3, 0.4], [np.nan, 0.4]):
+        status, better = track(rule, status, loss, np.asarray(score, np.float32))
+    # member 0: four NaN epochs count for nothing, its one finite score is its best so far
+    assert status.active.tolist() == [True, False] and status.stopped.tolist() == [False, True]
+    assert status.since_best.tolist()[0] == 0 and float(status.monitor_best[0]) == pytest.approx(0.3)
+
+
 def test_best_weights_are_the_weights_of_the_best_epoch(digits):
     prog = program(digits, patience=100, restore_best_weights=True)
     run = PopulationRun(prog, lr_population(0.3, 0.05, 0.02, 0.8), engine.data_arrays(digits),

@@ -42,10 +42,11 @@ KERAS_MONITORS = {"val_loss": "loss", "val_score": "score", "val_accuracy": "sco
 class EarlyStopping:
     """Per-member early stopping, as Keras' callback: a member whose monitored value has not
     improved by more than `min_delta` for `patience` epochs is frozen (an exact no-op from then
-    on). monitor: "score" (the tuned validation metric), "loss" (validation loss) or
+    on); an epoch whose monitored value is not finite (a metric undefined there) is not counted. monitor: "score" (the tuned validation metric), "loss" (validation loss) or
     "train_loss": the epoch's mean training loss, scikit-learn's convergence test for its MLPs
-    (`tol`, `n_iter_no_change`): it reads no validation data, so the validation score a search
-    ranks by stays an unbiased look at a network trained to convergence.
+    (`tol`, `n_iter_no_change`): it reads no validation data to decide when a member stops (the
+    score a search ranks by is still its best validation epoch, as for every monitor; scored at
+    the epoch training stopped instead: PopulationSearchCV's `tol`, or validation_fraction).
     restore_best_weights: keep each member's weights from its best epoch (costs a second copy).
     compact_below: once the share of members still training is this or under, stopped members
     leave the population between chunks: the survivors are regrouped into the fewest blocks, or
@@ -125,7 +126,10 @@ def track(rule: EarlyStopping | None, status: Status, val_loss: jax.Array, val_s
     else:
         better = enough = active & (monitored > status.monitor_best + min_delta)
         beyond = 0
-    since_best = jnp.where(enough, 0, jnp.where(active, status.since_best + 1, status.since_best))
+    # an epoch without a value to compare (a metric undefined there: 0/0 precision before the first
+    # positive prediction) is no epoch without improvement: it counts toward no patience
+    counted = active & jnp.isfinite(monitored)
+    since_best = jnp.where(enough, 0, jnp.where(counted, status.since_best + 1, status.since_best))
     stop = active & (since_best >= rule.patience + beyond) if rule is not None else jnp.zeros_like(active)
     return status.replace(active=active & ~stop, stopped=status.stopped | stop, since_best=since_best,
                           monitor_best=jnp.where(better, monitored, status.monitor_best)), better
