@@ -42,11 +42,12 @@ KERAS_MONITORS = {"val_loss": "loss", "val_score": "score", "val_accuracy": "sco
 class EarlyStopping:
     """Per-member early stopping, as Keras' callback: a member whose monitored value has not
     improved by more than `min_delta` for `patience` epochs is frozen (an exact no-op from then
-    on); an epoch whose monitored value is not finite (a metric undefined there) is not counted. monitor: "score" (the tuned validation metric), "loss" (validation loss) or
-    "train_loss": the epoch's mean training loss, scikit-learn's convergence test for its MLPs
-    (`tol`, `n_iter_no_change`): it reads no validation data to decide when a member stops (the
-    score a search ranks by is still its best validation epoch, as for every monitor; scored at
-    the epoch training stopped instead: PopulationSearchCV's `tol`, or validation_fraction).
+    on); an epoch whose monitored value is not finite (a metric undefined there) is not counted.
+    monitor: "score" (the tuned validation metric), "loss" (validation loss) or "train_loss":
+    the epoch's mean training loss, scikit-learn's convergence test for its MLPs (`tol`,
+    `n_iter_no_change`): it reads no validation data to decide when a member stops (the score a
+    search ranks by is still its best validation epoch, as for every monitor; a score read at
+    the epoch the monitor chose: validation_fraction, below).
     restore_best_weights: keep each member's weights from its best epoch (costs a second copy).
     compact_below: once the share of members still training is this or under, stopped members
     leave the population between chunks: the survivors are regrouped into the fewest blocks, or
