@@ -1,12 +1,16 @@
 """The persistent compilation cache: on, pruned oldest-first at import, never JAX's per-write cap."""
 
+import contextlib
 import os
+import re
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from vmaptune import compile_cache
+from vmaptune import compile_cache, startup
 from vmaptune.space import LogUniform, Space
 
 
@@ -28,6 +32,64 @@ def test_the_cache_is_on_without_jaxs_per_write_size_cap():
     # a cap makes JAX list the whole directory under a file lock at every write
     assert jax.config.jax_compilation_cache_max_size == -1
 
+
+
+@contextlib.contextmanager
+def configured_afresh():
+    """configure_compile_cache as at an import with no directory set yet; the run's cache set back after."""
+    directory = jax.config.jax_compilation_cache_dir
+    jax.config.update("jax_compilation_cache_dir", None)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_compilation_cache_dir", directory)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", compile_cache.MIN_COMPILE_SECONDS)
+
+
+def test_a_cache_directory_that_cannot_be_written_is_read_with_one_warning_and_none_per_compile(monkeypatch):
+    from jax._src import compilation_cache as jax_cache
+
+    def program():  # a new function each time: not in memory, its entry in the persistent cache once written
+        return jax.jit(lambda x: jnp.cos(x) * 2.125 - 0.375)
+
+    directory = jax.config.jax_compilation_cache_dir
+    program()(jnp.ones(9))
+    monkeypatch.setattr(compile_cache, "DIRECTORY", None)
+    # (as root every directory can be written: the probe is told otherwise)
+    monkeypatch.setattr(compile_cache, "write_error", lambda path: PermissionError(13, "Permission denied"))
+    writes = []
+
+    def refused(*args, **kwargs):  # what JAX meets in a read-only directory
+        writes.append(args)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(jax_cache, "put_executable_and_time", refused)
+    with configured_afresh():
+        with pytest.warns(RuntimeWarning, match=rf"{re.escape(directory)} cannot be written \(Permission denied\)"
+                          r".*still load.*VMAPTUNE_COMPILE_CACHE=0") as caught:
+            assert compile_cache.configure_compile_cache() == directory
+        assert len(caught) == 1 and compile_cache.DIRECTORY == directory and compile_cache.is_on()
+        profile = startup.TimeProfile()
+        with warnings.catch_warnings(record=True) as jax_warnings, profile.measure():
+            warnings.simplefilter("always")
+            program()(jnp.ones(9))  # cached: loads
+            jax.jit(lambda x: jnp.cos(x) * 3.625 + 0.125)(jnp.ones(9))  # new: compiled, not written
+        assert profile.cache_hits >= 1 and writes == [] and [str(w.message) for w in jax_warnings] == []
+    # where vmaptune did not know, JAX tries each write and warns at each
+    with pytest.warns(UserWarning, match="Error writing persistent compilation cache entry"):
+        jax.jit(lambda x: jnp.cos(x) * 4.875 + 0.625)(jnp.ones(9))
+    assert len(writes) == 1
+
+
+def test_a_cache_directory_that_cannot_be_made_turns_the_cache_off_with_one_warning(tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "a_file" / "jax"))
+    monkeypatch.setattr(compile_cache, "DIRECTORY", None)
+    with configured_afresh():
+        with pytest.warns(RuntimeWarning, match=r"a_file/jax cannot be made \(Not a directory\).*cache is off"
+                          r".*VMAPTUNE_COMPILE_CACHE to a directory you can write.*=0") as caught:
+            assert compile_cache.configure_compile_cache() is None
+        assert len(caught) == 1 and not compile_cache.is_on() and compile_cache.DIRECTORY is None
 
 def test_a_quick_program_compiles_quick_from_the_host_and_plainly_inside_another_program():
     @compile_cache.quick_program(static_argnames="n")

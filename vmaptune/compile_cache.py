@@ -8,6 +8,9 @@ layout) load in milliseconds. vmaptune turns it on when it is imported, unless t
   VMAPTUNE_COMPILE_CACHE=0           leave the cache off
   JAX_COMPILATION_CACHE_DIR / jax_compilation_cache_dir set by you: yours wins
 
+A directory that cannot be made turns the cache off, and one that cannot be written (a read-only
+home, a cache another user filled) is only read, each with one warning at import.
+
 The default directory is $XDG_CACHE_HOME/vmaptune/jax (~/.cache/vmaptune/jax), kept under 2 GiB:
 when vmaptune is imported, the oldest entries go until the rest fit. Hyperparameter values are
 never part of a program, so they never miss the cache.
@@ -31,7 +34,9 @@ from __future__ import annotations
 
 import functools
 import gc
+import math
 import os
+import tempfile
 
 import jax
 
@@ -121,14 +126,42 @@ def configure_compile_cache() -> str | None:
     path = choice or default_directory()
     try:
         os.makedirs(path, exist_ok=True)
-    except OSError:  # an unwritable home: run without the cache rather than fail
+    except OSError as error:  # a file in the way, an unwritable home: run without the cache rather than fail
+        warn(f"vmaptune: the compile cache directory {path} cannot be made ({error.strerror or error}), so "
+             f"the persistent compile cache is off: this process compiles every program afresh and saves "
+             f"none. Set {ENV} to a directory you can write, or {ENV}=0 to turn the cache off.", RuntimeWarning)
         return None
-    prune(path, MAX_BYTES)
+    unwritable = write_error(path)
     global DIRECTORY
     DIRECTORY = path
     jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    if unwritable is None:
+        prune(path, MAX_BYTES)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    else:  # (a read-only home, a cache another user filled) what is there still loads, and nothing is
+        # written: JAX writes only compiles that took at least this long, and would warn at each
+        # failed write (a text of its own each time, so Python shows every one)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", math.inf)
+        warn(f"vmaptune: the compile cache directory {path} cannot be written "
+             f"({unwritable.strerror or unwritable}): programs cached there still load, but this process's "
+             f"compiles are not saved for later ones. Set {ENV} to a directory you can write, or {ENV}=0 "
+             f"to turn the cache off.", RuntimeWarning)
     return path
+
+
+def write_error(path: str) -> OSError | None:
+    """None when a file can be made in the directory `path`, else the error making one gives (made
+    and removed: permissions alone miss a read-only file system, ACLs and a root-squashed share)."""
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".vmaptune-write-check-", dir=path)
+    except OSError as error:
+        return error
+    os.close(handle)
+    try:
+        os.remove(probe)
+    except OSError:
+        pass
+    return None
 
 
 def prune(path: str, max_bytes: int) -> int:
