@@ -1,6 +1,7 @@
 """Compiling a round's other programs in the background while its first one trains (vmaptune/ahead.py)."""
 
 import threading
+import time
 
 import jax
 import jax.numpy as jnp
@@ -84,6 +85,35 @@ def test_a_call_that_must_compile_again_turns_compiling_ahead_off_with_a_warning
         result = vt.tune(vt.MLP(), space((20, 36)), digits, vt.RandomSearch(population=12), **kwargs)
     assert ahead.workers() == 0 and np.isfinite(result.members["score"]).all()
 
+
+
+def test_the_main_threads_wait_for_a_background_compile_is_counted_as_compile_time_not_training(digits, monkeypatch):
+    from vmaptune import costs
+
+    monkeypatch.setenv(ahead.ENV, "2")
+    monkeypatch.setattr(costs, "COMPILE_SECONDS", {})  # every program new to this process: each is compiled ahead
+    start, wait, waited = ahead.start, ahead.wait, []
+
+    def slow_start(key, lower):  # a background compile slower than the first group's training
+        return start(key, lambda: time.sleep(2.0) or lower())
+
+    def timed_wait(key):
+        began = time.perf_counter()
+        try:
+            return wait(key)
+        finally:
+            waited.append(time.perf_counter() - began)
+
+    monkeypatch.setattr(ahead, "start", slow_start)
+    monkeypatch.setattr(ahead, "wait", timed_wait)
+    result = vt.tune(vt.MLP(), space((20, 36)), digits, vt.RandomSearch(population=12), epochs=1, batch_size=64,
+                     bucketing=True, progress=False, seed=5)
+    seconds = result.settings["time"]
+    assert result.settings["programs"][0] >= 2 and sum(waited) > 0.2
+    assert seconds.get("compile_wait_seconds", 0.0) == pytest.approx(sum(waited), abs=0.01)
+    phases = sum(seconds[name] for name in ("trace_seconds", "lower_seconds", "compile_seconds", "other_seconds"))
+    assert phases + seconds["compile_wait_seconds"] == pytest.approx(seconds["total_seconds"], abs=0.01)
+    assert f"waiting {seconds['compile_wait_seconds']:.1f} s for compiles" in startup.describe(seconds)
 
 def test_compiles_no_call_will_wait_for_are_dropped(monkeypatch):
     monkeypatch.setenv(ahead.ENV, "1")

@@ -174,6 +174,8 @@ class PopulationRun:
                     first = key not in costs.COMPILE_SECONDS
                     dispatched = time.perf_counter()
                     ahead_seconds = ahead.wait(key) if first else None  # its compile ahead, if one was started
+                    if first:  # (this thread's wait is compile time, not training)
+                        startup.waited_for_compile(time.perf_counter() - dispatched)
                     profile = startup.TimeProfile()
                     function = self._chunk_function()
                     args = (self.program, self.state, self.hp, self.controls, self.data, self.order_key, n)

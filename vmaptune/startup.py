@@ -40,8 +40,12 @@ class TimeProfile:
     cache_hits: int = 0
     cache_misses: int = 0
     total_seconds: float = 0.0
+    #: this thread waiting for a compile in another (vmaptune/ahead.py) to finish: compile time it
+    #: did not hide, a phase like those above
+    compile_wait_seconds: float = 0.0
     #: tracing, lowering and compiling in other threads (vmaptune/ahead.py), beside the rest: not
-    #: part of the phases above, which add up to at most the total
+    #: part of the phases above, which add up to at most the total; summed over the threads, so it
+    #: can exceed the total
     background_seconds: float = 0.0
 
     _started: float | None = dataclasses.field(default=None, repr=False)
@@ -84,9 +88,10 @@ class TimeProfile:
 
     @property
     def other_seconds(self) -> float:
-        """Training and host work: the total less tracing, lowering and compiling (nested traces
-        can count twice, so this is a lower bound)."""
-        return max(self.seconds - self.trace_seconds - self.lower_seconds - self.compile_seconds, 0.0)
+        """Training and host work: the total less tracing, lowering, compiling and waiting for
+        compiles (nested traces can count twice, so this is a lower bound)."""
+        return max(self.seconds - self.trace_seconds - self.lower_seconds - self.compile_seconds
+                   - self.compile_wait_seconds, 0.0)
 
     def as_dict(self) -> dict[str, float | int]:
         out = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()
@@ -96,6 +101,14 @@ class TimeProfile:
         if IMPORT_SECONDS is not None:
             out["import_seconds"] = round(IMPORT_SECONDS, 3)
         return out
+
+
+def waited_for_compile(seconds: float) -> None:
+    """Counts `seconds` the calling thread waited for a compile in another thread (ahead.wait) in
+    the profiles measuring this thread."""
+    for profile in list(_active):
+        if profile._thread == threading.get_ident():
+            profile.compile_wait_seconds += seconds
 
 
 def describe(profile: dict) -> str:
@@ -109,6 +122,8 @@ def describe(profile: dict) -> str:
     programs = cached + profile["cache_misses"]
     parts.append(f"compiling {profile['compile_seconds']:.1f} s"
                  + (f" ({cached} of {programs} cacheable programs from the compile cache)" if programs else ""))
+    if profile.get("compile_wait_seconds"):
+        parts.append(f"waiting {profile['compile_wait_seconds']:.1f} s for compiles in the background")
     parts.append(f"training and the rest {profile['other_seconds']:.1f} s")
     if profile.get("background_seconds"):
         parts.append(f"and {profile['background_seconds']:.1f} s compiling in the background beside them")
