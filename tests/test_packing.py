@@ -115,6 +115,30 @@ def test_a_block_where_nobody_trains_is_skipped_and_reports_nothing_new(digits, 
     np.testing.assert_array_equal(run.curves["val_loss"][[0, 1, 4, 5], 1], run.curves["val_loss"][[0, 1, 4, 5], 0])
 
 
+
+def test_busy_row_epochs_count_the_blocks_the_program_ran_not_those_it_skipped(digits, monkeypatch):
+    # no regroup (no decider): stopped members stay in their blocks, which the program skips from the
+    # epoch after the stop, within a chunk or in the chunk sent before the stop was read; a member that
+    # diverges computed its block that epoch. The costs measured (per busy row-epoch) count the same
+    from vmaptune import costs
+
+    monkeypatch.setattr(costs, "ROW_SECONDS", {})
+    space = vt.Space(learning_rate=vt.LogUniform(1e-6, 1e4))
+    rule = vt.EarlyStopping(patience=1, monitor="loss", min_delta=1e-3)
+    prog = vt.build_program(vt.MLP(hidden=1, units=16), space, digits, batch_size=64, early_stopping=rule,
+                            devices=1, member_block=1)
+    rates = RATES[:7] + (1e4,)  # the last one diverges
+    hp = space.numeric(space.encode([{"learning_rate": r} for r in rates]))
+    run = PopulationRun(prog, hp, engine.data_arrays(digits), member_ids=np.arange(8), seed=0, epochs=6)
+    run.train(6, chunk_epochs=2)
+    trained = np.isfinite(run.curves["train_loss"])
+    assert run.status()["diverged"].tolist() == [False] * 7 + [True]
+    trained[7, np.argmin(trained[7])] = True  # (its NaN epoch: it trained, then diverged)
+    assert run.status()["stopped"].sum() >= 4
+    expected = sum(Shape.of(8, 1, 1).busy_rows(trained[:, epoch]) for epoch in range(6))
+    assert run.busy_row_epochs == expected < 8 * 6
+    assert costs.ROW_SECONDS[prog][1] == expected * prog.steps_per_epoch(digits.n_train)
+
 def test_a_short_population_spreads_its_members_over_the_devices():
     from vmaptune.population import _initial_slots
 

@@ -126,8 +126,7 @@ class PopulationRun:
         self.epochs_done = self.row_epochs = self.member_epochs = 0
         self.packing = packing
         self._placed = False  # state, settings and data are where the program reads them
-        self._busy = self._shape(rows).busy_rows(self.slots >= 0)  # busy rows (Shape.busy_rows) since the last layout
-        self.busy_row_epochs = 0  # rows of busy blocks x epochs: what the program computed
+        self.busy_row_epochs = 0  # rows of busy blocks x epochs: what the program computed (_computed_rows)
 
     @property
     def rows(self) -> int:
@@ -161,7 +160,7 @@ class PopulationRun:
                              f"{self.epochs_done} are done, {epochs} more asked.")
         self._place()
         unrecorded: collections.deque = collections.deque()  # chunks dispatched, curves not yet read
-        started, compiling = time.perf_counter(), 0.0
+        started, compiling, busy_before = time.perf_counter(), 0.0, self.busy_row_epochs
         try:
             for start in range(0, epochs, chunk_epochs):
                 if interruptible:
@@ -198,7 +197,7 @@ class PopulationRun:
             self._read(unrecorded, keep=0, on_chunk=None)
             raise
         seconds = time.perf_counter() - started - compiling
-        costs.record_training(self.program, self.data.n_train, self._busy * epochs, seconds)
+        costs.record_training(self.program, self.data.n_train, self.busy_row_epochs - busy_before, seconds)
 
     def _dispatched(self, n: int, chunk, unrecorded: collections.deque) -> None:
         """Counts a chunk of n epochs sent to the device (its curves `chunk`, read later)."""
@@ -207,14 +206,19 @@ class PopulationRun:
         self.epochs_done += n
         self.row_epochs += self.rows * n
         self.member_epochs += int((self.slots >= 0).sum()) * n
-        self.busy_row_epochs += self._busy * n
 
     def _read(self, unrecorded: collections.deque, keep: int, on_chunk: Callable | None) -> None:
         """Records the oldest dispatched chunks until `keep` are left (a chunk leaves the queue once
-        recorded: one cut short by Ctrl-C is recorded again, which writes the same values)."""
+        recorded: one cut short by Ctrl-C is recorded again, which writes the same values, and its
+        busy rows are counted once, as it leaves)."""
         while len(unrecorded) > keep:
-            self._record(*unrecorded[0], on_chunk)
-            unrecorded.popleft()
+            first_epoch, n, chunk = unrecorded[0]
+            chunk = None if chunk is None else to_host(chunk)  # (once: _record's to_host then moves nothing)
+            computed = 0 if chunk is None else self._computed_rows(first_epoch, chunk)
+            self._record(first_epoch, n, chunk, on_chunk)
+            with interrupts.deferred():
+                unrecorded.popleft()
+                self.busy_row_epochs += computed
 
     def _first_call_done(self, key: tuple, waited: float, profile: startup.TimeProfile,
                          ahead_seconds: float | None) -> None:
@@ -298,6 +302,24 @@ class PopulationRun:
         if on_chunk is not None:
             on_chunk(first_epoch + n, {k: v[:, :first_epoch + n] for k, v in self.curves.items()})
 
+    def _computed_rows(self, first_epoch: int, chunk) -> int:
+        """Busy rows (Shape.busy_rows) summed over a chunk's epochs: each epoch the program ran the
+        blocks where a member trained and skipped the others (engine._in_blocks; the status it reads
+        is the device's, so a member stopped in one chunk costs nothing in the next, sent before the
+        host read the stop). A row trained where its training loss is finite, or where it diverged
+        that epoch (NaN, validated) after an epoch it trained (its first: any). chunk: on the host;
+        the curves before it recorded."""
+        finite = np.isfinite(np.asarray(chunk["train_loss"]))  # (epochs, rows)
+        before = np.ones(self.rows, bool)
+        if first_epoch:
+            held = self.slots >= 0
+            before = np.zeros(self.rows, bool)
+            before[held] = np.isfinite(self.curves["train_loss"][self.slots[held], first_epoch - 1])
+        diverged = np.asarray(chunk["evaluated"]) & np.isnan(np.asarray(chunk["val_loss"]))
+        trained = finite | (diverged & np.vstack([before[None], finite[:-1]]))
+        shape = self._shape(self.rows)
+        return sum(shape.busy_rows(rows) for rows in trained)
+
     # -- what deciders see --------------------------------------------------------------------------
     def status(self) -> dict[str, np.ndarray]:
         """Full-size (n,) arrays: active, diverged, stopped, best_score, best_epoch."""
@@ -331,7 +353,7 @@ class PopulationRun:
 
     # -- checkpoints ------------------------------------------------------------------------------------
     HOST_FIELDS = ("member_hp", "slots", "curves", "_parked_status", "parked", "epochs_done", "row_epochs",
-                   "member_epochs", "_busy", "busy_row_epochs", "inherited")
+                   "member_epochs", "busy_row_epochs", "inherited")
 
     def checkpoint(self) -> tuple[dict, dict[str, list[np.ndarray]]]:
         """(host bookkeeping, device arrays as numpy) of the run now: all `restore` needs."""
@@ -359,7 +381,6 @@ class PopulationRun:
             self.state, self.hp, self.controls = _take_rows(self.state, self.hp, self.controls, take)
             self.slots = np.r_[self.slots, np.full(extra, -1, self.slots.dtype)]
             self._deactivate(self.slots < 0)
-            self._busy = self._shape(self.rows).busy_rows(self._training_rows())
 
     # -- applying a decision ---------------------------------------------------------------------------
     def apply(self, decision: Decision | None) -> None:
@@ -436,9 +457,8 @@ class PopulationRun:
             if len(rows) != self.rows or (rows != np.arange(self.rows)).any():
                 take = jnp.asarray(rows, jnp.int32)
                 self.state, self.hp, self.controls = _take_rows(self.state, self.hp, self.controls, take)
-            slots, training = slots[rows], training[rows]
+            slots = slots[rows]
         self.slots = slots
-        self._busy = self._shape(self.rows).busy_rows(training)
         self._deactivate(self.slots < 0)
 
     def _training_members(self, diverged: np.ndarray | None = None) -> np.ndarray:
