@@ -156,6 +156,13 @@ def test_failed_members_are_never_sources_and_always_replaced(key):
                                            space=space, explore=("x",))
     assert not np.asarray(copied).any()
     np.testing.assert_array_equal(new["x"], hp["x"])
+    # fewer live members than 1 / fraction (early stopping took the others): k is 0, yet the failed
+    # ones copy from the best (they were left diverged for the rest of the run)
+    few = jnp.asarray([True, True, True] + [False] * 5)
+    scores = jnp.asarray([np.nan, 0.4, 0.9] + [0.0] * 5)
+    _, parents, copied = exploit_explore(jax.random.key(key), hp, scores, few, jnp.float32(0.25), *args[1:],
+                                         space=space, explore=("x",))
+    assert np.flatnonzero(np.asarray(copied)).tolist() == [0] and int(parents[0]) == 2
 
 
 def test_perturbations_move_each_parameter_in_its_own_scale():

@@ -123,16 +123,18 @@ def exploit_explore(key, hp, scores, live, fraction, factors, resample_prob, *, 
     for every other member parents[i] == i and its hyperparameters are unchanged.
 
     Truncation selection: with L live members and k = floor(fraction * L), the k last in rank order
-    (and every failed member) copy from one of the k best, drawn uniformly; only members with a
-    finite score are ever sources. Nothing is copied when no score is finite.
+    (and every failed member) copy from one of the k best (the best, where k is 0), drawn uniformly;
+    only members with a finite score are ever sources. Nothing is copied when no score is finite.
     """
     p = scores.shape[0]
     order, position = _live_rank(scores, live)
     n_live = jnp.sum(live)
     n_valid = jnp.sum(live & jnp.isfinite(scores))
     k = jnp.floor(fraction * n_live).astype(jnp.int32)
-    n_sources = jnp.minimum(k, n_valid)
     failed = live & ~jnp.isfinite(scores)
+    # (fewer live members than 1 / fraction, early stopping having taken the others: k is 0, and a
+    # failed member still copies, from the best)
+    n_sources = jnp.minimum(jnp.maximum(k, jnp.any(failed).astype(jnp.int32)), n_valid)
     copied = live & ((position >= n_live - k) | failed) & (n_sources > 0)
     k_pick, k_explore = jax.random.split(key)
     pick = jnp.floor(jax.random.uniform(k_pick, (p,)) * n_sources).astype(jnp.int32)
