@@ -788,6 +788,19 @@ CASES = [
     ("metric-with-aux", lambda t: tune(metric=vt.Metric("acc_and_out", "classification", lambda o, y: (
         jnp.mean(o.argmax(-1) == y), o))), ValueError,
      ["metric 'acc_and_out' returns a tuple", "one array: one value for the whole batch (a scalar)"]),
+    # (numpy or scikit-learn in a metric or loss: the fix is jnp, not the label or one-hot advice of a shape error)
+    ("metric-with-sklearn", lambda t: tune(metric=vt.Metric("kappa", "classification", lambda o, y: __import__(
+        "sklearn.metrics").metrics.cohen_kappa_score(y, o.argmax(-1)))), ValueError,
+     [re.compile(r"metric 'kappa' \(function <lambda> at test_bad_inputs.py:\d+\) turns its traced outputs or "
+                 r"targets into Python values \(TracerArrayConversionError"),
+      "write it with jax.numpy (import jax.numpy as jnp; jnp.mean(...)", "scikit-learn functions",
+      re.compile(r"^(?!.*integer class labels)(?!.*one_hot)", re.S)]),
+    ("loss-with-numpy", lambda t: tune(model=vt.MLP(loss=lambda o, y: np.abs(np.asarray(o[:, 1]) - y))), ValueError,
+     ["loss '<lambda>' (function <lambda> at test_bad_inputs.py:", "TracerArrayConversionError",
+      "write it with jax.numpy", re.compile(r"^(?!.*integer class labels)(?!.*one_hot)", re.S)]),
+    ("metric-with-float", lambda t: tune(metric=vt.Metric("acc", "classification", lambda o, y: float(jnp.mean(
+        o.argmax(-1) == y)))), ValueError,
+     ["metric 'acc' (function <lambda>", "ConcretizationTypeError", "float() and .item() cannot run there"]),
     ("loss-of-integers", lambda t: tune(model=vt.MLP(loss=lambda o, y: (o.argmax(-1) != y).astype(jnp.int32))),
      ValueError, ["loss '<lambda>' returns int32 losses; training needs float losses that change with the model's "
                   "outputs", "score the 0/1 error as the metric (metric='accuracy'"]),
