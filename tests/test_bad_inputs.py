@@ -28,6 +28,7 @@ from scipy import stats
 from sklearn.model_selection import LeaveOneOut
 
 import vmaptune as vt
+from vmaptune.metrics import TracedInPython
 from vmaptune import cli, engine
 from vmaptune.optim import TracedHyperparameterError
 
@@ -798,6 +799,9 @@ CASES = [
     ("loss-with-numpy", lambda t: tune(model=vt.MLP(loss=lambda o, y: np.abs(np.asarray(o[:, 1]) - y))), ValueError,
      ["loss '<lambda>' (function <lambda> at test_bad_inputs.py:", "TracerArrayConversionError",
       "write it with jax.numpy", re.compile(r"^(?!.*integer class labels)(?!.*one_hot)", re.S)]),
+    ("loss-of-hp-with-numpy", lambda t: tune(model=vt.MLP(loss=lambda o, y, hp: np.abs(np.asarray(o[:, 1]) - y))),
+     TracedInPython, ["turns its traced outputs or targets into Python values", "TracerArrayConversionError",
+                  "write it with jax.numpy", re.compile(r"^(?!.*it had read \[\])", re.S)]),
     ("metric-with-float", lambda t: tune(metric=vt.Metric("acc", "classification", lambda o, y: float(jnp.mean(
         o.argmax(-1) == y)))), ValueError,
      ["metric 'acc' (function <lambda>", "ConcretizationTypeError", "float() and .item() cannot run there"]),

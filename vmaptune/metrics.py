@@ -406,6 +406,12 @@ class Loss:
             jax.eval_shape(lambda o, t, h: self.per_example(o, t, Reading(h)), out, y, hp)
         except USED_AS_PYTHON_VALUE as err:
             names = [n for n in dict.fromkeys(read) if n in hp]
+            if not names:  # (no hyperparameter read yet: its outputs or targets went to numpy, or an `if`)
+                raise TracedInPython(
+                    f"loss {loss_name!r} turns its traced outputs or targets into Python values ({type(err).__name__}: "
+                    f"{str(err).splitlines()[0]}). It runs traced inside the compiled program, so write it with "
+                    f"jax.numpy (import jax.numpy as jnp; jnp.mean(...), jnp.where(...) instead of an `if`): numpy "
+                    f"and scikit-learn functions, float() and .item() cannot run there.") from err
             raise TracedInPython(
                 f"loss {loss_name!r} uses a hyperparameter as a Python value (in an `if`, float(), numpy, a shape; "
                 f"{type(err).__name__}); it had read {names} when it did. Each member's values are traced, so "
