@@ -356,7 +356,8 @@ class Dataset:
         """A CSV with a header row; `target` names the label column (or a regression's target columns,
         a list), every other column is a feature.
         Class labels may be strings (kept in `classes`). one_hot=True turns text feature columns
-        into one 0/1 column per value (pandas.get_dummies); otherwise they are an error. weight:
+        into one 0/1 column per value (pandas.get_dummies); otherwise they are an error. An empty cell
+        is an error in a text column as in a number column (fill or drop those rows first). weight:
         the column of the rows' weights in the training loss (from_arrays' sample_weight), not a
         feature."""
         import pandas as pd
@@ -410,7 +411,22 @@ class Dataset:
                                  f"(pandas.read_csv(path, na_values={markers[:5]}) reads them as NaN); for a column "
                                  f"of categories, one-hot it yourself (pandas.get_dummies(frame, columns=[{c!r}])) and "
                                  f"give the frame to vt.Dataset.from_arrays.")
-        if non_numeric and one_hot:
+        if non_numeric and not one_hot:
+            raise ValueError(
+                f"{path}: feature columns {non_numeric} hold text, not numbers; pass one_hot=True to give each of "
+                f"their values a 0/1 column, or encode them yourself (e.g. pandas.get_dummies) first."
+            )
+        empty = features.isna().sum()
+        if empty.any():  # (named here by the file's own column and line: from_arrays sees "column 0" of an array;
+            # checked before one_hot, whose get_dummies would make a text column's empty cells all-0 rows unseen)
+            column = empty.index[empty.to_numpy() > 0][0]
+            row = int(np.flatnonzero(features[column].isna().to_numpy())[0])
+            fill = ("with a value of their own, e.g. 'unknown', which one_hot=True gives a 0/1 column" if column in
+                    non_numeric else "e.g. with the column's mean")
+            raise ValueError(f"{path}: column {column!r} has {int(empty[column])} empty cell(s), the first in data row "
+                             f"{row} (counting from 0 below the header); fill them ({fill}) or drop those rows "
+                             f"first.")
+        if non_numeric:
             many = [c for c in non_numeric if features[c].nunique() > max(20, 0.9 * len(features))]
             if many:  # (an id or a free-text column: a 0/1 column per row, each telling one row apart)
                 warn(f"{path}: one_hot=True gives text column(s) {many} a 0/1 column per value, and they hold "
@@ -418,18 +434,6 @@ class Dataset:
                      f"or free text, not categories. Drop them (or encode them yourself) and give the frame to "
                      f"vt.Dataset.from_arrays.")
             features = pd.get_dummies(features, columns=non_numeric, dtype=float)
-        elif non_numeric:
-            raise ValueError(
-                f"{path}: feature columns {non_numeric} hold text, not numbers; pass one_hot=True to give each of "
-                f"their values a 0/1 column, or encode them yourself (e.g. pandas.get_dummies) first."
-            )
-        empty = features.isna().sum()
-        if empty.any():  # (named here by the file's own column and line: from_arrays sees "column 0" of an array)
-            column = empty.index[empty.to_numpy() > 0][0]
-            row = int(np.flatnonzero(features[column].isna().to_numpy())[0])
-            raise ValueError(f"{path}: column {column!r} has {int(empty[column])} empty cell(s), the first in data row "
-                             f"{row} (counting from 0 below the header); fill them (e.g. with the column's mean) or "
-                             f"drop those rows first.")
         numbers = features.select_dtypes("number")
         infinite = np.isinf(numbers.to_numpy(np.float64)).sum(axis=0)
         if infinite.any():  # (named as empty cells are: from_arrays sees a column of the matrix get_dummies reordered)
