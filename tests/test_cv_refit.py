@@ -193,6 +193,32 @@ def test_user_defined_and_negated_metrics(diabetes):
     np.testing.assert_allclose(mse.members["score"], neg.members["score"], rtol=1e-6)  # mse is negated
 
 
+def test_a_metric_in_units_that_float32_rounds_is_warned_about_before_anything_compiles():
+    """Timestamps of 1.7e9 s spread 50 s: unscaled in float32 inside the program, every output and
+    target is rounded to a multiple of 128 s, and a MAE of yours was scored in steps of 1.6 s (ties,
+    and a test_score 20 % off the same MAE of model.predict) without a word."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    seconds = 50 * X[:, 0] + rng.normal(size=200)
+    mae = vt.Metric("mae_s", "regression", lambda o, t: jnp.mean(jnp.abs(o[:, 0] - t)), greater_is_better=False)
+    space = vt.Space(learning_rate=vt.Fixed(1e-2))
+    stamps = vt.Dataset.from_arrays(X, 1.7e9 + seconds, "regression")
+    with pytest.warns(UserWarning, match=r"vt.Metric\('mae_s'\) scores outputs and targets in the targets' own "
+                                         r"units, computed in float32.*mean 1\d{9} and std 4\d\.\d+, where "
+                                         r"float32's values are 128 apart \(2\.\d of a standard deviation\).*"
+                                         r"y - y.mean\(\).*add it back to the predictions"):
+        vt.build_program(MODEL, space, stamps, batch_size=32, metric=mae)
+    # several targets: the one rounded is named; the offset taken away, or a built-in metric, is quiet
+    both = vt.Metric("mae_s", "regression", lambda o, t: jnp.mean(jnp.abs(o - t)), greater_is_better=False)
+    two = vt.Dataset.from_arrays(X, np.c_[seconds, 5.2e6 + seconds], "regression")
+    with pytest.warns(UserWarning, match=r"target 1's values have mean 5\d{6}\.\d+ and std 4\d\.\d+, where float32's values are 0.5 apart"):
+        vt.build_program(MODEL, space, two, batch_size=32, metric=both)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vt.build_program(MODEL, space, vt.Dataset.from_arrays(X, seconds, "regression"), batch_size=32, metric=mae)
+        vt.build_program(MODEL, space, stamps, batch_size=32, metric="neg_mae")
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

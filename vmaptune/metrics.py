@@ -94,6 +94,39 @@ def in_target_units(metric: Metric, y_mean, y_std) -> Metric:
                                standardised=True)
 
 
+#: float32's spacing at the targets' mean, in standard deviations, above which a metric in the targets' own
+#: units is warned about. Unscaled in float32, each output and target is rounded by up to half that
+#: spacing: at 1e-3 of a standard deviation a close fit (an MAE of some hundredths of one, r2 about
+#: 0.99) moves by 1 % or less, and members' scores stay apart; above it the rounding becomes part of
+#: the score (timestamps of 1.7e9 s spread 50 s are rounded to steps of 128 s, 2.6 standard
+#: deviations). Ordinary targets are far below (prices 2e5 +- 1e5: 2e-7; kelvins 290 +- 10: 3e-6).
+UNITS_ROUNDING = 1e-3
+
+
+def warn_if_rounded_in_units(metric: Metric, y_mean, y_std) -> None:
+    """A regression Metric of yours is called in the targets' own units, unscaled inside the program
+    in float32 (`in_target_units`): targets of a large offset against their spread (Unix timestamps,
+    UTM coordinates) are rounded there to steps that swamp the errors it measures. Warns, naming the
+    offset to take away, where those steps exceed UNITS_ROUNDING of a standard deviation."""
+    if metric.task != "regression" or metric.standardised:
+        return
+    mean, std = np.broadcast_arrays(np.ravel(np.asarray(y_mean, np.float64)), np.ravel(np.asarray(y_std, np.float64)))
+    step = np.spacing(np.abs(mean).astype(np.float32)).astype(np.float64)  # (float32's, at each target's mean)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lost = np.where(std > 0, step / std, 0.0)
+    at = int(np.argmax(lost))
+    if not lost[at] > UNITS_ROUNDING:
+        return
+    which = "targets" if len(mean) == 1 else f"target {at}'s values"
+    warn(f"vt.Metric({metric.name!r}) scores outputs and targets in the targets' own units, computed in float32 "
+         f"inside the program: {which} have mean {mean[at]:.10g} and std {std[at]:.4g}, where float32's values are "
+         f"{step[at]:.4g} apart ({lost[at]:.2g} of a standard deviation): each output and target is rounded to that "
+         f"step before your fn sees it, and its scores with them (members tie, and test_score differs from your "
+         f"metric on model.predict). Subtract an offset from y "
+         f"first, e.g. y - y.mean() (or the first timestamp), and add it back to the predictions: a metric of "
+         f"differences (an MAE, an RMSE) is unchanged by it, one of ratios (a MAPE) is not.", UserWarning)
+
+
 def warn_if_unpaired(scorer: "Metric | Loss", n_outputs: int, task: str | None = None) -> None:
     """A regression Metric or loss of yours with one target gets outputs (n, 1) and targets (n,):
     a fn that subtracts them broadcasts to (n, n), comparing every output with every target, and

@@ -31,7 +31,7 @@ from vmaptune.data import Dataset
 from vmaptune.distributed import agree, check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import (BUILT_IN_LOSSES, Loss, Metric, TracedInPython, get_loss, get_metric,
-                              in_target_units, is_builtin, warn_if_unpaired)
+                              in_target_units, is_builtin, warn_if_rounded_in_units, warn_if_unpaired)
 from vmaptune.models.base import BuiltModel, Group, Model
 from vmaptune.models.fields import MODE_KEYWORDS
 from vmaptune.optim import CustomOptimizer, PopulationOptimizer
@@ -172,6 +172,7 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     # (a regression Metric of yours is called in the targets' own units: metrics.in_target_units)
     metric = get_metric(metric if metric is not None else model.metric, data.task)
     warn_if_unpaired(metric, data.n_outputs)
+    warn_if_rounded_in_units(metric, data.y_mean, data.y_std)
     metric = in_target_units(metric, data.y_mean, data.y_std)
     loss = get_loss(loss if loss is not None else model.loss, data.task)
     warn_if_unpaired(loss, data.n_outputs, data.task)
