@@ -173,7 +173,8 @@ def test_a_dataframe_names_the_features_and_predict_checks_the_columns(tmp_path)
 def test_new_rows_for_a_model_of_one_hot_columns_are_told_how_to_encode_them(tmp_path):
     """A model trained on Dataset.from_csv(one_hot=True): new rows come with the CSV's text column,
     or get_dummies of a few rows lacks some values' columns; X[model.feature_names] raises KeyError
-    on both, so the fix is get_dummies and reindex, which predicts as the encoded rows do."""
+    on both, so the message gives get_dummies and reindex too, which predicts as the encoded rows do
+    (the model does not record which columns one_hot made: the message says when it applies)."""
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"size": rng.normal(100, 30, 60), "city": rng.choice(["paris", "lyon", "nice"], 60)})
     frame["price"] = 3 * frame["size"] + np.where(frame.city == "paris", 200, 0)
@@ -188,20 +189,18 @@ def test_new_rows_for_a_model_of_one_hot_columns_are_told_how_to_encode_them(tmp
         with pytest.raises(ValueError) as told:
             model.predict(X)
         assert f"(missing {missing})" in str(told.value) and fix in str(told.value)
-        assert "Select them as X[model.feature_names]" not in str(told.value)
+        assert "Select them as X[model.feature_names]" not in str(told.value)  # (a KeyError where columns lack)
     encoded = pd.get_dummies(new, dtype=float).reindex(columns=model.feature_names, fill_value=0)
     np.testing.assert_array_equal(model.predict(encoded), model.predict(np.array([[80, 0, 0, 1], [120, 0, 1, 0.]])))
-    # a missing number is asked for (a 0 would stand in for it silently); the missing values' columns are named
-    with pytest.raises(ValueError, match=r"missing \['size', 'city_lyon'\]\)\. Add the missing column\(s\) \['size'\], "
-                                         r"then select X\[model.feature_names\].* \['city_lyon'\] are one-hot"):
-        model.predict(pd.get_dummies(new, dtype=float).drop(columns="size"))
-    # numbers named like one-hot columns (x_1, x_2), not 0/1 in training: no get_dummies advice
-    numbers = vt.TrainedModel(network=None, params={}, model_state={}, hp={}, hyperparameters={},
-                              task="regression", classes=None, input_shape=(2,), input_dtype="float32",
-                              x_mean=np.array([5.0, 3.0]), x_std=np.array([2.0, 1.0]), feature_names=("x_1", "x_2"))
-    with pytest.raises(ValueError, match=r"missing \['x_2'\]\)\. Add the missing column\(s\) \['x_2'\], then") as told:
-        numbers.predict(pd.DataFrame({"x_1": [1.0]}))
-    assert "get_dummies" not in str(told.value)
+    # one row as a Series: told to make it a one-row DataFrame (get_dummies of a Series made rows of 0)
+    with pytest.raises(ValueError, match=r"X\.to_frame\(\)\.T, not a Series"):
+        model.predict(new.iloc[0])
+    row = pd.get_dummies(new.iloc[0].to_frame().T.infer_objects(), dtype=float).reindex(
+        columns=model.feature_names, fill_value=0)
+    np.testing.assert_array_equal(model.predict(row), model.predict(encoded)[:1])
+    # columns the same but reordered: selecting them is the fix
+    with pytest.raises(ValueError, match=r"the same names, in another order\)\. Select them as X\[model"):
+        model.predict(encoded[list(reversed(model.feature_names))])
 
 
 def test_without_refit_there_is_no_model_and_the_error_says_how(digits):

@@ -203,42 +203,16 @@ class TrainedModel:
         missing, unexpected = [n for n in names if n not in given], [n for n in given if n not in names]
         why = (f"missing {missing}" if missing else "") + ("; " if missing and unexpected else "") + \
             (f"unexpected {unexpected}" if unexpected else "")
-        dummies = [n for n in missing if self._one_hot_of(n, X, given)]
         if not missing:
             fix = "Select them as X[model.feature_names], or pass a numpy array in that order."
-        elif dummies == missing:  # (a text column as it comes, or get_dummies of rows lacking some values)
-            fix = ("The missing columns are one-hot (0/1) columns of text values, as Dataset.from_csv(one_hot=True) "
-                   "makes them: encode new rows the same way, with a 0 column for each value they lack: "
-                   "pandas.get_dummies(X, dtype=float).reindex(columns=model.feature_names, fill_value=0).")
         else:  # (X[model.feature_names] raises KeyError: the columns must come first)
-            fix = (f"Add the missing column(s) {[n for n in missing if n not in dummies]}, then select "
-                   f"X[model.feature_names], or pass a numpy array in that order.")
-            if dummies:
-                fix += (f" {dummies} are one-hot (0/1) columns of text values: pandas.get_dummies(X, dtype=float)"
-                        f".reindex(columns=model.feature_names, fill_value=0) makes those (and only those may be 0).")
+            fix = ("Add the missing column(s), then select X[model.feature_names], or pass a numpy array in that "
+                   "order. A model trained on Dataset.from_csv(one_hot=True) takes new rows encoded as its training "
+                   "rows were: pandas.get_dummies(X, dtype=float).reindex(columns=model.feature_names, "
+                   "fill_value=0) (a text value the rows lack is a column of 0; one row as a DataFrame, "
+                   "X.to_frame().T, not a Series).")
         raise ValueError(f"{what} {given} are not the {len(names)} features the model was trained on, in "
                          f"order: {list(names)} ({why or 'the same names, in another order'}). {fix}")
-
-    def _one_hot_of(self, name: str, X: Any, given: list) -> bool:
-        """Whether a feature X lacks is a one-hot column '<column>_<value>' (pandas.get_dummies): a
-        text column of X is <column>, or X has another of its columns; and where the model kept the
-        training statistics, it held only 0 and 1 there (std**2 = mean * (1 - mean)), so that a 0 for
-        it says "not this value" and never stands in for a missing number."""
-        index = list(self.feature_names).index(name)
-        if self.x_mean is not None and np.ndim(self.x_mean) == 1:
-            mean, std = float(self.x_mean[index]), float(self.x_std[index])
-            if not (0 <= mean <= 1 and (abs(std ** 2 - mean * (1 - mean)) < 1e-4 or mean in (0, 1))):
-                return False
-        for cut in [i for i, c in enumerate(name) if c == "_"]:
-            column = name[:cut]
-            if column in given:  # (the text column itself)
-                values = X[column] if isinstance(X, pd.DataFrame) else X.get(column) if isinstance(X, pd.Series) \
-                    else None
-                if values is not None and not pd.api.types.is_numeric_dtype(pd.Series(values).infer_objects()):
-                    return True
-            elif any(str(g).startswith(column + "_") and g in self.feature_names for g in given):
-                return True  # (another of its values' columns)
-        return False
 
     def outputs(self, X: Any) -> np.ndarray:
         """The network's raw outputs (n, n_outputs) for raw inputs: logits, or standardised values."""
