@@ -807,6 +807,8 @@ CASES = [
     ("loss-of-hp-with-numpy", lambda t: tune(model=vt.MLP(loss=lambda o, y, hp: np.abs(np.asarray(o[:, 1]) - y))),
      TracedInPython, ["turns its traced outputs or targets into Python values", "TracerArrayConversionError",
                   "write it with jax.numpy", re.compile(r"^(?!.*it had read \[\])", re.S)]),
+    ("loss-reading-hp-then-numpy", lambda t: tune(model=vt.MLP(loss=lambda o, y, hp: hp["learning_rate"] * np.abs(
+        np.asarray(o[:, 1]) - y))), TracedInPython, ["turns its traced outputs or targets into Python values"]),
     ("metric-with-float", lambda t: tune(metric=vt.Metric("acc", "classification", lambda o, y: float(jnp.mean(
         o.argmax(-1) == y)))), ValueError,
      ["metric 'acc' (function <lambda>", "ConcretizationTypeError", "float() and .item() cannot run there"]),

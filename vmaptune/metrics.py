@@ -439,7 +439,9 @@ class Loss:
             jax.eval_shape(lambda o, t, h: self.per_example(o, t, Reading(h)), out, y, hp)
         except USED_AS_PYTHON_VALUE as err:
             names = [n for n in dict.fromkeys(read) if n in hp]
-            if not names:  # (no hyperparameter read yet: its outputs or targets went to numpy, or an `if`)
+            if not names or _fails_with_values(self.per_example, out, y, hp):
+                # (no hyperparameter read yet, or it fails with their values given as numbers too: its
+                # outputs or targets went to numpy, or an `if`)
                 raise TracedInPython(
                     f"loss {loss_name!r} turns its traced outputs or targets into Python values ({type(err).__name__}: "
                     f"{str(err).splitlines()[0]}). It runs traced inside the compiled program, so write it with "
@@ -451,6 +453,19 @@ class Loss:
                 f"that a new value never recompiles: keep them in jnp, e.g. jnp.where(hp['gamma'] > 0.5, a, b) "
                 f"instead of `a if hp['gamma'] > 0.5 else b`.") from err
         return dataclasses.replace(self, names=tuple(n for n in dict.fromkeys(read) if n in hp))
+
+
+def _fails_with_values(per_example: Callable, out, y, hp: dict) -> bool:
+    """Whether a loss traced on shapes also fails where its hyperparameters are plain numbers (0):
+    then its outputs or targets, not a hyperparameter, are what it used as a Python value."""
+    values = {name: np.zeros(spec.shape, spec.dtype) for name, spec in hp.items()}
+    try:
+        jax.eval_shape(lambda o, t: per_example(o, t, values), out, y)
+    except USED_AS_PYTHON_VALUE:
+        return True
+    except Exception:  # (another failure, which the checks after this one name)
+        return False
+    return False
 
 
 class TracedInPython(ValueError):
