@@ -365,7 +365,8 @@ CASES = [
         f"{i},{'' if i == 4 else 'rb'[i % 2]},{i % 2}\n" for i in range(20))), "y", "classification", one_hot=True),
      ValueError,  # (one_hot made it a row of 0s in every color column, without a word)
      [re.compile(r"et.csv: column 'color' has 1 empty cell\(s\), the first in data row 4 \(counting from 0 below "
-                 r"the header\); fill them \(with a value of their own, e.g. 'unknown'")]),
+                 r"the header\); fill them \(with a value of their own, e.g. 'unknown'"),
+      "pandas reads text such as 'NA', 'N/A' or 'null' as empty too"]),
     ("csv-infinite-cell", lambda t: vt.Dataset.from_csv(write(t, "i.csv", "city,income,age,y\n" + "".join(
         f"{'ab'[i % 2]},{i},{'-inf' if i == 7 else 20 + i},{i % 2}\n" for i in range(20))), "y", "classification",
         one_hot=True), ValueError,  # (named by the file's column, not by its place among the one-hot columns)

@@ -421,8 +421,9 @@ class Dataset:
             # checked before one_hot, whose get_dummies would make a text column's empty cells all-0 rows unseen)
             column = empty.index[empty.to_numpy() > 0][0]
             row = int(np.flatnonzero(features[column].isna().to_numpy())[0])
-            fill = ("with a value of their own, e.g. 'unknown', which one_hot=True gives a 0/1 column" if column in
-                    non_numeric else "e.g. with the column's mean")
+            fill = ("with a value of their own, e.g. 'unknown', which one_hot=True gives a 0/1 column; pandas reads "
+                    "text such as 'NA', 'N/A' or 'null' as empty too" if column in non_numeric else
+                    "e.g. with the column's mean")
             raise ValueError(f"{path}: column {column!r} has {int(empty[column])} empty cell(s), the first in data row "
                              f"{row} (counting from 0 below the header); fill them ({fill}) or drop those rows "
                              f"first.")
