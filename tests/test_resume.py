@@ -159,3 +159,23 @@ def test_a_ctrl_c_while_the_first_chunk_compiles_keeps_that_chunk_and_says_so(tm
                          run_dir=run_dir, progress=False)
     assert fired and "Ctrl-C: the run stops after the chunk in progress, checkpointed" in capsys.readouterr().err
     assert result.members["epochs_trained"].tolist() == [3, 3] and os.listdir(os.path.join(run_dir, "checkpoints"))
+
+
+def test_a_resumed_runs_progress_bar_rates_only_the_epochs_this_call_trains():
+    """The rounds finished before are where the bar starts (tqdm's update counted them as trained
+    in an instant: a resumed finished run showed some 800,000 epoch/s)."""
+    import io
+    import time
+
+    from vmaptune.history import Progress
+    from vmaptune.metrics import get_metric
+
+    progress = Progress(vt.RandomSearch(population=2, rounds=4), vt.Space(learning_rate=vt.Fixed(0.1)), 10,
+                        get_metric(None, "classification"), enabled=True)
+    progress.bar.fp = io.StringIO()
+    progress.skip(3)
+    time.sleep(0.2)
+    progress.start_round(0.0).on_chunk(5, {"val_score": np.array([[0.5]])})
+    shown = progress.bar.format_dict
+    assert shown["n"] == 35 and shown["rate"] is not None and shown["rate"] <= 5 / 0.2 + 1e-6
+    progress.bar.close()
