@@ -768,8 +768,14 @@ class Space:
                              f"{', '.join(f'{p}={list(v)!r}' for p, v in before.items())}; a name takes one "
                              f"only_when, which may name several parents (each must hold). Give them in one call "
                              f"on the space before it, e.g. .only_when({name!r}, {both}).")
+        return self._conditioned(name, tuple(conditions))
+
+    def _conditioned(self, name: str, conditions: tuple) -> "Space":
+        """A copy in which `name` has the condition ((parent, values), ...), sorted by parent, as
+        given: only_when checks it first; a config to_config wrote is taken as it was (values a
+        parent no longer takes after Space.replace included)."""
         out = Space(self._dists)
-        out._conditions = {**self._conditions, name: tuple(conditions)}
+        out._conditions = {**self._conditions, name: conditions}
         out._otherwise = dict(self._otherwise)
         out._check_no_cycle(name)
         return out
@@ -1127,24 +1133,12 @@ class Space:
             if not isinstance(parents, Mapping):
                 raise TypeError(f"space {name!r}: only_when must be a table parent -> values, e.g. "
                                 f"only_when = {{optimizer = \"sgd\"}}; got {parents!r}.")
-            if written and not all(p in space._dists and all(_takes(space[p], v) for v in vs)
-                                   for p, vs in parents.items()):
-                space = space._conditioned(name, parents)
-            else:
+            if written and all(p in space._dists for p in parents) and \
+                    not all(_takes(space[p], v) for p, vs in parents.items() for v in vs):
+                space = space._conditioned(name, tuple(sorted((p, tuple(vs)) for p, vs in parents.items())))
+            else:  # (a person's config, or a name not in the space: only_when says what is wrong)
                 space = space.only_when(name, **parents)
         return space
-
-    def _conditioned(self, name: str, parents: Mapping[str, Sequence]) -> "Space":
-        """A new space with `name`'s condition as written (values its parent may no longer take: a
-        space Space.replace narrowed, read back)."""
-        missing = [parent for parent in parents if parent not in self._dists]
-        if missing:
-            raise ValueError(f"space {name!r}: only_when names {missing}, not in this space; it has "
-                             f"{list(self.names)}.")
-        out = Space(self._dists)
-        out._conditions = {**self._conditions, name: tuple(sorted((p, tuple(vs)) for p, vs in parents.items()))}
-        out._otherwise = dict(self._otherwise)
-        return out
 
 
 # -- checks that models and optimizers run on the names they read ------------------------------
