@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -442,17 +442,28 @@ class Loss:
             if not names or _fails_with_values(self.per_example, out, y, hp):
                 # (no hyperparameter read yet, or it fails with their values given as numbers too: its
                 # outputs or targets went to numpy, or an `if`)
-                raise TracedInPython(
-                    f"loss {loss_name!r} turns its traced outputs or targets into Python values ({type(err).__name__}: "
-                    f"{str(err).splitlines()[0]}). It runs traced inside the compiled program, so write it with "
-                    f"jax.numpy (import jax.numpy as jnp; jnp.mean(...), jnp.where(...) instead of an `if`): numpy "
-                    f"and scikit-learn functions, float() and .item() cannot run there.") from err
+                raise TracedInPython(not_traceable("loss", loss_name, self.per_example, err)) from err
             raise TracedInPython(
                 f"loss {loss_name!r} uses a hyperparameter as a Python value (in an `if`, float(), numpy, a shape; "
                 f"{type(err).__name__}); it had read {names} when it did. Each member's values are traced, so "
                 f"that a new value never recompiles: keep them in jnp, e.g. jnp.where(hp['gamma'] > 0.5, a, b) "
                 f"instead of `a if hp['gamma'] > 0.5 else b`.") from err
         return dataclasses.replace(self, names=tuple(n for n in dict.fromkeys(read) if n in hp))
+
+
+def not_traceable(what: str, name: str, fn: Any, err: Exception) -> str:
+    """The message for a loss or metric of yours that hands its traced outputs or targets to numpy,
+    scikit-learn or a Python `if` / float() (not a shape problem: advice on labels would mislead)."""
+    while not hasattr(fn, "__code__") and callable(getattr(fn, "fn", None)):  # (in_target_units wraps a metric)
+        fn = fn.fn
+    code = getattr(fn, "__code__", None)
+    where = f" at {code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno}" if code is not None else ""
+    named = getattr(fn, "__name__", type(fn).__name__)
+    return (f"{what} {name!r} (function {named}{where}) turns its traced outputs or "
+            f"targets into Python values ({type(err).__name__}: {str(err).splitlines()[0]}). It runs traced inside the "
+            f"compiled program, so write it with jax.numpy (import jax.numpy as jnp; jnp.mean(...), jnp.argmax(...), "
+            f"jnp.where(...) instead of an `if`): numpy and scikit-learn functions (np.asarray, sklearn.metrics...), "
+            f"float() and .item() cannot run there.")
 
 
 def _fails_with_values(per_example: Callable, out, y, hp: dict) -> bool:

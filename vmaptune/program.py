@@ -31,7 +31,7 @@ from vmaptune.data import Dataset
 from vmaptune.distributed import agree, check_devices, check_member_block, default_member_block
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import (BUILT_IN_LOSSES, Loss, Metric, TracedInPython, get_loss, get_metric,
-                              in_target_units, is_builtin, warn_if_rounded_in_units, warn_if_unpaired)
+                              in_target_units, is_builtin, not_traceable, warn_if_rounded_in_units, warn_if_unpaired)
 from vmaptune.models.base import BuiltModel, Group, Model
 from vmaptune.models.fields import MODE_KEYWORDS
 from vmaptune.optim import CustomOptimizer, PopulationOptimizer
@@ -459,7 +459,7 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
     try:
         per_example = jax.eval_shape(loss.per_row, out, y, hp)
     except USED_AS_PYTHON_VALUE as err:
-        raise ValueError(_not_traceable("loss", loss.name, loss.per_example, err)) from err
+        raise ValueError(not_traceable("loss", loss.name, loss.per_example, err)) from err
     except (TypeError, ValueError) as err:
         raise ValueError(f"loss {loss.name!r} fails on outputs {out.shape} and targets {y.shape} ({err}). Its targets "
                          f"are {targets}.") from err
@@ -467,7 +467,7 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
         try:
             value = jax.eval_shape(metric.score, out, y)
         except USED_AS_PYTHON_VALUE as err:
-            raise ValueError(_not_traceable("metric", metric.name, metric.fn, err)) from err
+            raise ValueError(not_traceable("metric", metric.name, metric.fn, err)) from err
         except (TypeError, ValueError) as err:
             if is_builtin(metric):  # a built-in metric says what it needs (not advice for your function)
                 raise ValueError(str(err)) from None
@@ -506,21 +506,6 @@ def check_parameter_dtypes(built: BuiltModel, params: Any) -> None:
                          f"float32 weights cast for each matmul, as mixed precision trains); vt.MLP(matmul_dtype="
                          f"\"bfloat16\") does so for the built-in model. Or give your own optimizer=fn(hp) (optax's "
                          f"optimizers keep their state in the parameters' dtype).")
-
-
-def _not_traceable(what: str, name: str, fn: Any, err: Exception) -> str:
-    """The message for a loss or metric of yours that hands its traced outputs or targets to numpy,
-    scikit-learn or a Python `if` / float() (not a shape problem: advice on labels would mislead)."""
-    while not hasattr(fn, "__code__") and callable(getattr(fn, "fn", None)):  # (in_target_units wraps a metric)
-        fn = fn.fn
-    code = getattr(fn, "__code__", None)
-    where = f" at {code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno}" if code is not None else ""
-    named = getattr(fn, "__name__", type(fn).__name__)
-    return (f"{what} {name!r} (function {named}{where}) turns its traced outputs or "
-            f"targets into Python values ({type(err).__name__}: {str(err).splitlines()[0]}). It runs traced inside the "
-            f"compiled program, so write it with jax.numpy (import jax.numpy as jnp; jnp.mean(...), jnp.argmax(...), "
-            f"jnp.where(...) instead of an `if`): numpy and scikit-learn functions (np.asarray, sklearn.metrics...), "
-            f"float() and .item() cannot run there.")
 
 
 def _not_one_array(what: str, name: str, value: Any, need: str) -> str:
