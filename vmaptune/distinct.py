@@ -67,18 +67,9 @@ def distinct(space, key: jax.Array, hp: dict, draw: Callable[[jax.Array], dict])
     range (is_discrete's conditional one) has a setting of its own: only the others are redrawn."""
     hp = {name: np.array(v) for name, v in hp.items()}
     n = len(next(iter(hp.values())))
-    repeats, stalled = repeated_rows(space, hp), 0
     # (with a conditional range a redraw can always find a new setting, one that uses it; no list to fall back on)
     ranged = any(space[name].kind == "float" and not space[name].is_fixed for name in space.names)
-    for attempt in range(1, ATTEMPTS + 1):
-        if not repeats.any() or (stalled >= STALLED and not ranged):
-            break
-        fresh = draw(jax.random.fold_in(key, attempt))
-        for name, column in hp.items():
-            column[repeats] = np.asarray(fresh[name])[repeats]
-        now = repeated_rows(space, hp)
-        stalled = stalled + 1 if now.sum() >= repeats.sum() else 0
-        repeats = now
+    repeats = redraw(hp, lambda hp: repeated_rows(space, hp), draw, key, give_up_when_stalled=not ranged)
     if not repeats.any():
         return _device(hp)
     # (redraws stopped finding new settings: the space is used up, or nearly; listed only now, as a
@@ -109,12 +100,36 @@ def distinct(space, key: jax.Array, hp: dict, draw: Callable[[jax.Array], dict])
     return _device(hp)
 
 
-def repeated_rows(space, hp: dict) -> np.ndarray:
-    """(n,) bool: the members whose setting an earlier member has."""
-    _, first = np.unique(setting_rows(space, hp), axis=0, return_index=True)
-    repeats = np.ones(len(next(iter(hp.values()))), bool)
-    repeats[first] = False
+def redraw(hp: dict, repeats_of: Callable[[dict], np.ndarray], draw: Callable[[jax.Array], dict], key: jax.Array,
+           give_up_when_stalled: bool = True) -> np.ndarray:
+    """Draws again the members that repeat a setting, until none does: hp (dict name -> (n,) numpy,
+    changed in place); repeats_of(hp) -> (n,) bool, the members to draw again; draw(key) -> n fresh
+    draws (the same compiled program each time). Stops after ATTEMPTS draws, or (give_up_when_stalled)
+    after STALLED in a row that left no fewer repeats. Returns the members that still repeat."""
+    repeats, stalled = repeats_of(hp), 0
+    for attempt in range(1, ATTEMPTS + 1):
+        if not repeats.any() or (give_up_when_stalled and stalled >= STALLED):
+            break
+        fresh = draw(jax.random.fold_in(key, attempt))
+        for name, column in hp.items():
+            column[repeats] = np.asarray(fresh[name])[repeats]
+        now = repeats_of(hp)
+        stalled = stalled + 1 if now.sum() >= repeats.sum() else 0
+        repeats = now
     return repeats
+
+
+def repeated_rows(space, hp: dict, seen: dict | None = None) -> np.ndarray:
+    """(n,) bool: the members whose setting an earlier member has, or a member of `seen` (dict
+    name -> (m,), earlier members: an earlier round's)."""
+    rows = setting_rows(space, hp)
+    earlier = 0 if seen is None else len(next(iter(seen.values())))
+    if earlier:
+        rows = np.concatenate([setting_rows(space, seen), rows])
+    _, first = np.unique(rows, axis=0, return_index=True)
+    repeats = np.ones(len(rows), bool)
+    repeats[first] = False
+    return repeats[earlier:]
 
 
 def setting_rows(space, hp: dict) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 from flax import struct
 
 from vmaptune.compile_cache import quick_program
-from vmaptune.distinct import ATTEMPTS, STALLED, host_rng, is_discrete, repeated_rows, setting_rows, settings
+from vmaptune.distinct import host_rng, is_discrete, redraw, repeated_rows, setting_rows, settings
 from vmaptune.space import Choice, Space, checked_arguments
 from vmaptune.strategies.base import (
     Strategy,
@@ -108,25 +108,8 @@ def unseen_in_range(key, space: Space, low, high, hp: Mapping[str, Any], seen: M
     """
     hp = {name: np.array(v) for name, v in hp.items()}
     n = len(next(iter(hp.values())))
-    tried = {tuple(row) for row in setting_rows(space, seen)} if len(next(iter(seen.values()))) else set()
-
-    def repeats_of(hp):
-        out, known = np.zeros(n, bool), set(tried)
-        for i, row in enumerate(map(tuple, setting_rows(space, hp))):
-            out[i] = row in known
-            known.add(row)
-        return out
-
-    repeats, stalled = repeats_of(hp), 0
-    for attempt in range(1, ATTEMPTS + 1):
-        if not repeats.any() or stalled >= STALLED:
-            break
-        fresh = sample_in_range(jax.random.fold_in(key, attempt), space, low, high, n)
-        for name, column in hp.items():
-            column[repeats] = np.asarray(fresh[name])[repeats]
-        now = repeats_of(hp)
-        stalled = stalled + 1 if now.sum() >= repeats.sum() else 0
-        repeats = now
+    repeats = redraw(hp, lambda hp: repeated_rows(space, hp, seen),
+                     lambda key: sample_in_range(key, space, low, high, n), key)
     if not repeats.any():
         return {name: jnp.asarray(column) for name, column in hp.items()}
     # (redraws stopped finding new settings: the box is used up, or nearly; listed only now)
@@ -135,6 +118,7 @@ def unseen_in_range(key, space: Space, low, high, hp: Mapping[str, Any], seen: M
         warn(f"CoarseToFine: {int(repeats.sum())} of round {r}'s {n} members repeat a setting tried or asked "
              f"before: redraws in the round's range found no new one. {_fewer_repeats(space, r)}", UserWarning)
         return {name: jnp.asarray(column) for name, column in hp.items()}
+    tried = {tuple(row) for row in setting_rows(space, seen)} if len(next(iter(seen.values()))) else set()
     used = space.active(listed)
     inside = np.ones(len(next(iter(listed.values()))), bool)
     for name, (lo, hi) in _value_bounds(space, low, high).items():
@@ -157,7 +141,7 @@ def unseen_in_range(key, space: Space, low, high, hp: Mapping[str, Any], seen: M
     fill(np.flatnonzero(repeats), tried | {tuple(row) for row in setting_rows(space, hp)[~repeats]})
     twice = repeated_rows(space, hp)
     fill(np.flatnonzero(twice), {tuple(row) for row in setting_rows(space, hp)[~twice]})
-    left = int(repeats_of(hp).sum())
+    left = int(repeated_rows(space, hp, seen).sum())
     if left:
         held = f"{len(box_rows)} setting{'s' if len(box_rows) != 1 else ''}"
         if r == 0:
