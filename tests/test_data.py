@@ -256,6 +256,7 @@ def test_class_labels_of_any_kind_are_encoded_and_kept(tmp_path):
         vt.Dataset.from_csv(frame_path, target="kind", task="classification")
     coded = vt.Dataset.from_csv(frame_path, target="kind", task="classification", one_hot=True)
     assert coded.n_features == 4 and coded.feature_names == ("size", "colour_blue", "colour_green", "colour_red")
+    assert coded.categories == {"colour": ("blue", "green", "red")} and coded.source_columns == ("size", "colour")
     assert coded.classes.tolist() == ["setosa", "versicolor", "virginica"]
 
 

@@ -170,35 +170,43 @@ def test_a_dataframe_names_the_features_and_predict_checks_the_columns(tmp_path)
         vt.Dataset.from_arrays(X[:300], y[:300], "regression", test=(X[300:][list(reversed(X.columns))], y[300:]))
 
 
-def test_new_rows_for_a_model_of_one_hot_columns_are_told_how_to_encode_them(tmp_path):
-    """A model trained on Dataset.from_csv(one_hot=True): new rows come with the CSV's text column,
-    or get_dummies of a few rows lacks some values' columns; X[model.feature_names] raises KeyError
-    on both, so the message gives get_dummies and reindex too, which predicts as the encoded rows do
-    (the model does not record which columns one_hot made: the message says when it applies)."""
+def test_a_model_of_one_hot_columns_encodes_new_rows_of_the_csvs_columns_itself(tmp_path):
+    """A model trained on Dataset.from_csv(one_hot=True) takes new rows as the CSV has them (its
+    text column), as a DataFrame or one row as a Series, and encodes them as its training rows were,
+    every value's column included where the rows lack it; it refuses a value or an empty cell the
+    training rows did not hold, and CSV columns reordered. Saved and loaded, it still does. Before,
+    each such call was refused with advice to encode the rows yourself."""
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"size": rng.normal(100, 30, 60), "city": rng.choice(["paris", "lyon", "nice"], 60)})
+    frame = pd.DataFrame({"city": rng.choice(["paris", "lyon", "nice"], 60), "size": rng.normal(100, 30, 60)})
     frame["price"] = 3 * frame["size"] + np.where(frame.city == "paris", 200, 0)
     frame.to_csv(tmp_path / "houses.csv", index=False)
     data = vt.Dataset.from_csv(tmp_path / "houses.csv", target="price", task="regression", one_hot=True)
     model = vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.Fixed(0.01)), data,
                     vt.RandomSearch(population=2), epochs=1, batch_size=16, refit=1, progress=False).best_model()
-    new = pd.DataFrame({"size": [80.0, 120.0], "city": ["paris", "nice"]})
-    fix = "pandas.get_dummies(X, dtype=float).reindex(columns=model.feature_names, fill_value=0)"
-    for X, missing in ((new, "['city_lyon', 'city_nice', 'city_paris']; unexpected ['city']"),
-                       (pd.get_dummies(new, dtype=float), "['city_lyon']")):
-        with pytest.raises(ValueError) as told:
+    assert model.categories == {"city": ("lyon", "nice", "paris")} and model.source_columns == ("city", "size")
+    assert model.feature_names == ("size", "city_lyon", "city_nice", "city_paris")
+    new = pd.DataFrame({"city": ["paris", "nice"], "size": [80.0, 120.0]})
+    by_hand = model.predict(np.array([[80, 0, 0, 1], [120, 0, 1, 0.]]))
+    np.testing.assert_array_equal(model.predict(new), by_hand)
+    np.testing.assert_array_equal(model.predict(new.iloc[1]), by_hand[1:])  # (one row, df.iloc[1])
+    model.save(tmp_path / "model")
+    np.testing.assert_array_equal(vt.TrainedModel.load(tmp_path / "model").predict(new), by_hand)
+    for X, told in ((new.assign(city=["paris", "rome"]), r"X's column 'city' holds \['rome'\] \(rows \[1\]\), "
+                     r"value\(s\) the training rows did not hold: the model has an input for each of \['lyon', "
+                     r"'nice', 'paris'\] only"),
+                    (new.assign(city=["paris", None]), r"X's column 'city' has 1 empty cell\(s\) \(rows \[1\]\)"),
+                    (new[["size", "city"]], r"X's columns \['size', 'city'\] are not the 2 columns of the CSV the "
+                     r"model was trained on, in order: \['city', 'size'\] \(the same names, in another order\)\. "
+                     r"Select them as X\[model.source_columns\]\.")):
+        with pytest.raises(ValueError, match=told):
             model.predict(X)
-        assert f"(missing {missing})" in str(told.value) and fix in str(told.value)
-        assert "Select them as X[model.feature_names]" not in str(told.value)  # (a KeyError where columns lack)
+    # get_dummies of a few rows lacks some values' columns: told the CSV's own columns are the easy way
+    with pytest.raises(ValueError) as told:
+        model.predict(pd.get_dummies(new, dtype=float))
+    assert "(missing ['city_lyon']" in str(told.value) and "a DataFrame of the CSV's own columns, ['city', " \
+        "'size'], is encoded as its training rows were" in str(told.value)
     encoded = pd.get_dummies(new, dtype=float).reindex(columns=model.feature_names, fill_value=0)
-    np.testing.assert_array_equal(model.predict(encoded), model.predict(np.array([[80, 0, 0, 1], [120, 0, 1, 0.]])))
-    # one row as a Series: told to make it a one-row DataFrame (get_dummies of a Series made rows of 0)
-    with pytest.raises(ValueError, match=r"X\.to_frame\(\)\.T, not a Series"):
-        model.predict(new.iloc[0])
-    row = pd.get_dummies(new.iloc[0].to_frame().T.infer_objects(), dtype=float).reindex(
-        columns=model.feature_names, fill_value=0)
-    np.testing.assert_array_equal(model.predict(row), model.predict(encoded)[:1])
-    # columns the same but reordered: selecting them is the fix
+    np.testing.assert_array_equal(model.predict(encoded), by_hand)  # (encoded rows are taken as before)
     with pytest.raises(ValueError, match=r"the same names, in another order\)\. Select them as X\[model"):
         model.predict(encoded[list(reversed(model.feature_names))])
 

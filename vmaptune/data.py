@@ -97,6 +97,11 @@ class Dataset:
     # from_arrays' standardize: each cv fold then scales its inputs (floats) and a regression's
     # targets by its own training rows; standardize=False keeps them as given under cv too
     standardized: bool = True
+    # from_csv(one_hot=True): each text column it encoded -> its values, in the order of their 0/1
+    # columns (named column_value, as pandas.get_dummies names them), and the CSV's feature columns
+    # before encoding, in order: a model trained on them encodes new rows of those columns itself
+    categories: Mapping[str, tuple[str, ...]] | None = None
+    source_columns: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.x_mean is not None:  # (a trained model's predict refuses them: it scales its inputs itself)
@@ -434,6 +439,8 @@ class Dataset:
                      f"{[int(features[c].nunique()) for c in many]} distinct values in {len(features)} rows: an id "
                      f"or free text, not categories. Drop them (or encode them yourself) and give the frame to "
                      f"vt.Dataset.from_arrays.")
+            source_columns = tuple(str(c) for c in features.columns)
+            categories = {str(c): tuple(str(v) for v in pd.Categorical(features[c]).categories) for c in non_numeric}
             features = pd.get_dummies(features, columns=non_numeric, dtype=float)
         numbers = features.select_dtypes("number")
         infinite = np.isinf(numbers.to_numpy(np.float64)).sum(axis=0)
@@ -446,7 +453,10 @@ class Dataset:
                              f"numbers or drop those rows first.")
         split.setdefault("name", os.path.basename(str(path)))
         y = frame[targets].to_numpy() if len(targets) > 1 else frame[targets[0]].to_numpy()
-        return cls.from_arrays(features.to_numpy(np.float64), y, task, feature_names=list(features.columns), **split)
+        data = cls.from_arrays(features.to_numpy(np.float64), y, task, feature_names=list(features.columns), **split)
+        if not non_numeric:
+            return data
+        return dataclasses.replace(data, categories=categories, source_columns=source_columns)
 
     @classmethod
     def from_npz(cls, path: str | os.PathLike, task: str, *, X: str = "X", y: str = "y", **split: Any) -> "Dataset":
@@ -1017,6 +1027,33 @@ def column_names(X: Any) -> list[str] | None:
     if columns is None or not all(isinstance(c, str) for c in columns):
         return None
     return [str(c) for c in columns]
+
+
+def one_hot_rows(frame: Any, categories: Mapping[str, Sequence[str]]) -> Any:
+    """Raw rows (a DataFrame) of the text columns Dataset.from_csv(one_hot=True) encoded ->
+    the same rows encoded as its training rows were: each text column replaced by a 0/1 column
+    per training value (every one, whether the rows hold it or not), after the other columns.
+    An empty cell, or a value the training rows did not hold, is refused by column and row."""
+    import pandas as pd
+
+    coded = {}
+    for column, values in categories.items():
+        cells = frame[column]
+        empty = np.flatnonzero(cells.isna().to_numpy())
+        if len(empty):
+            raise ValueError(f"X's column {column!r} has {len(empty)} empty cell(s) (rows {empty[:5].tolist()}), but "
+                             f"the model was trained on its values {list(values)}; fill them with one of those "
+                             f"values or drop those rows first.")
+        text = cells.astype(str)
+        unknown = ~text.isin(values).to_numpy()
+        if unknown.any():  # (as scikit-learn's OneHotEncoder refuses them by default: no column says it)
+            seen = list(dict.fromkeys(text[unknown]))
+            raise ValueError(f"X's column {column!r} holds {seen[:5]}{'...' if len(seen) > 5 else ''} (rows "
+                             f"{np.flatnonzero(unknown)[:5].tolist()}), value(s) the training rows did not hold: "
+                             f"the model has an input for each of {list(values)} only. Map them to one of those "
+                             f"values or drop those rows first.")
+        coded[column] = pd.Categorical(text, categories=list(values))
+    return pd.get_dummies(frame.assign(**coded), columns=list(categories), dtype=float)
 
 
 def default_feature_names(n: int) -> tuple[str, ...]:

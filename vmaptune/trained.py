@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from vmaptune import atomic, distributed, interrupts
-from vmaptune.data import (column_names, default_feature_names, missing_labels, plain_labels, refuse_sparse,
-                           scaled_split)
+from vmaptune.data import (column_names, default_feature_names, missing_labels, one_hot_rows, plain_labels,
+                           refuse_sparse, scaled_split)
 from vmaptune.provenance import written_by
 from vmaptune.models.base import BuiltModel
 from vmaptune.warn import warn
@@ -69,7 +69,10 @@ class TrainedModel:
     given); y_mean / y_std: the target scaling (regression). input_shape / input_dtype: one
     example's. feature_names: the input columns' names when the data named them (a DataFrame's
     columns, or Dataset.from_arrays(feature_names=...)): a DataFrame given to predict must have
-    them, in that order. info: where it came from (epochs trained, test score, ...)."""
+    them, in that order. categories / source_columns: a model trained on Dataset.from_csv(one_hot=True)
+    data: the text columns it encoded and their values, and the CSV's feature columns; a DataFrame
+    of those columns is encoded as the training rows were. info: where it came from (epochs trained,
+    test score, ...)."""
 
     network: BuiltModel
     params: Any
@@ -86,6 +89,8 @@ class TrainedModel:
     y_std: Any = 1.0
     info: dict = dataclasses.field(default_factory=dict)
     feature_names: tuple[str, ...] | None = None  # (None in models saved before it existed)
+    categories: Mapping[str, tuple[str, ...]] | None = None
+    source_columns: tuple[str, ...] | None = None
 
     def __post_init__(self):
         self._forward = jax.jit(self._outputs)
@@ -110,7 +115,9 @@ class TrainedModel:
                    hp={k: np.asarray(v) for k, v in hp.items()}, hyperparameters=dict(hyperparameters),
                    task=data.task, classes=classes, input_shape=data.input_shape,
                    input_dtype=str(data.X_train.dtype), x_mean=data.x_mean, x_std=data.x_std, y_mean=data.y_mean,
-                   y_std=data.y_std, info={**info, "trained_by": written_by()}, feature_names=_named_features(data))
+                   y_std=data.y_std, info={**info, "trained_by": written_by()}, feature_names=_named_features(data),
+                   categories=getattr(data, "categories", None),
+                   source_columns=getattr(data, "source_columns", None) or None)
 
     # -- using it --------------------------------------------------------------------------------
     @property
@@ -139,6 +146,7 @@ class TrainedModel:
             raise ValueError(f"X is a vt.Dataset's X_{split}, which it holds standardised; a trained model takes raw "
                              f"rows, as new data comes, and scales them itself (scaled twice, the outputs are "
                              f"wrong). Pass data.raw({split!r}): e.g. model.score(*data.raw({split!r})).")
+        X = self._encoded(X)
         self._check_columns(X)
         refuse_sparse(X)
         X = _numbers(X)
@@ -192,26 +200,41 @@ class TrainedModel:
                                  f"and would answer NaN. Check their units.")
         return X
 
-    def _check_columns(self, X: Any) -> None:
+    def _encoded(self, X: Any) -> Any:
+        """X, or, where it holds a text column the model's data encoded (from_csv(one_hot=True)),
+        X's rows encoded as the training rows were (one_hot_rows), once its columns are checked
+        against the CSV's."""
+        given, _ = _columns(X)
+        if not self.categories or given is None or not set(self.categories) & set(given):
+            return X
+        if isinstance(X, pd.Series):  # (one row, df.iloc[0]: its values as the columns' own types)
+            X = X.to_frame().T.infer_objects()
+        self._check_columns(X, self.source_columns)
+        return one_hot_rows(X, self.categories)
+
+    def _check_columns(self, X: Any, names: tuple[str, ...] | None = None) -> None:
         """A DataFrame's columns against the names the model was trained with (as scikit-learn
-        checks them): a column moved or renamed would silently feed the wrong input."""
-        names, given, what = self.feature_names, column_names(X), "X's columns"
-        if given is None and isinstance(X, pd.Series) and all(isinstance(i, str) for i in X.index):
-            given, what = [str(i) for i in X.index], "X's index (one row, a pandas Series)"  # (df.iloc[0])
+        checks them): a column moved or renamed would silently feed the wrong input. names: the
+        columns expected (the features by default; the CSV's, for rows one_hot_rows encodes)."""
+        raw = names is not None
+        names = self.feature_names if names is None else names
+        given, what = _columns(X)
         if not names or given is None or tuple(given) == tuple(names):
             return
         missing, unexpected = [n for n in names if n not in given], [n for n in given if n not in names]
         why = (f"missing {missing}" if missing else "") + ("; " if missing and unexpected else "") + \
             (f"unexpected {unexpected}" if unexpected else "")
+        attribute = "model.source_columns" if raw else "model.feature_names"
         if not missing:
-            fix = "Select them as X[model.feature_names], or pass a numpy array in that order."
+            fix = f"Select them as X[{attribute}]" + ("." if raw else ", or pass a numpy array in that order.")
         else:  # (X[model.feature_names] raises KeyError: the columns must come first)
-            fix = ("Add the missing column(s), then select X[model.feature_names], or pass a numpy array in that "
-                   "order. A model trained on Dataset.from_csv(one_hot=True) takes new rows encoded as its training "
-                   "rows were: pandas.get_dummies(X, dtype=float).reindex(columns=model.feature_names, "
-                   "fill_value=0) (a text value the rows lack is a column of 0; one row as a DataFrame, "
-                   "X.to_frame().T, not a Series).")
-        raise ValueError(f"{what} {given} are not the {len(names)} features the model was trained on, in "
+            fix = f"Add the missing column(s), then select X[{attribute}]" + (
+                "." if raw else ", or pass a numpy array in that order.")
+        if self.categories and not raw:  # (a model of from_csv(one_hot=True): its CSV's columns are the easy way)
+            fix += (f" This model was trained on Dataset.from_csv(one_hot=True): a DataFrame of the CSV's own "
+                    f"columns, {list(self.source_columns)}, is encoded as its training rows were.")
+        features = "columns of the CSV the model was trained on" if raw else "features the model was trained on"
+        raise ValueError(f"{what} {given} are not the {len(names)} {features}, in "
                          f"order: {list(names)} ({why or 'the same names, in another order'}). {fix}")
 
     def outputs(self, X: Any) -> np.ndarray:
@@ -438,6 +461,15 @@ class TrainedModel:
                   else leaf for leaf, want in zip(leaves, jax.tree.leaves(structure))]
         params, model_state = jax.tree.unflatten(treedef, leaves)
         return cls(params=params, model_state=model_state, **described)
+
+
+def _columns(X: Any) -> tuple[list[str] | None, str]:
+    """X's column names (a DataFrame's, or a one-row Series' index: df.iloc[0]) and how to name
+    them in a message; (None, "") for arrays."""
+    given = column_names(X)
+    if given is None and isinstance(X, pd.Series) and all(isinstance(i, str) for i in X.index):
+        return [str(i) for i in X.index], "X's index (one row, a pandas Series)"
+    return given, "X's columns"
 
 
 def _named_features(data) -> tuple[str, ...] | None:
