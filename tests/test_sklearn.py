@@ -375,7 +375,7 @@ def test_lists_whose_grid_is_smaller_than_n_iter_are_searched_once_each_as_sciki
     search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=32, n_units=4), grid, n_iter=16, cv=2)
     with pytest.warns(UserWarning, match=r"The total space of parameters 12 is smaller than n_iter=16. Running 12 "
                                          r"iterations: the whole grid, once each \(lists only, as here, make a grid "
-                                         r"search; n_iter=12 says nothing\)"):
+                                         r"search; pass n_iter=12 to run it without this warning\)"):
         search.fit(X, y)
     seen = {(p["activation"], p["learning_rate"], p["n_hidden"]) for p in search.cv_results_["params"]}
     assert len(search.cv_results_["params"]) == len(seen) == 12  # every point once, none repeated

@@ -494,7 +494,7 @@ def _default_strategy(distributions: Any, n_iter: int):
     if size < n_iter:
         warn(f"The total space of parameters {size} is smaller than n_iter={n_iter}. Running {size} "
              f"iterations: the whole grid, once each (lists only, as here, make a grid search; "
-             f"n_iter={size} says nothing).", UserWarning)
+             f"pass n_iter={size} to run it without this warning).", UserWarning)
     if size <= n_iter:
         return GridSearch(values=grid, population=size)
     return GridSearch(values=grid, population=n_iter, sample=n_iter)
