@@ -2,6 +2,7 @@
 curves and states a user of Optuna's dashboard and plots expects."""
 
 import copy
+import datetime
 import math
 import re
 
@@ -87,6 +88,31 @@ def test_a_saved_run_goes_to_a_database_optunas_plots_and_importances_read(hyper
     for plot in (plots.plot_optimization_history, plots.plot_param_importances, plots.plot_intermediate_values,
                  plots.plot_slice, plots.plot_parallel_coordinate):
         assert plot(loaded) is not None
+
+
+def test_the_default_study_name_is_the_runs_start_in_utc_wherever_it_is_exported(hyperband, tmp_path, monkeypatch):
+    """One run, one study name, in any time zone (local time named it in two ways, making a second
+    study on a re-export from another machine); a study an earlier version named in local time is
+    the one a re-export appends to."""
+    import time
+
+    result, _ = hyperband
+    storage = f"sqlite:///{tmp_path / 'runs.db'}"
+    names = []
+    for zone in ("UTC", "America/New_York", "Asia/Seoul"):
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        names.append(result.to_optuna(storage, overwrite=True).study_name)
+    monkeypatch.delenv("TZ")
+    time.tzset()
+    started = datetime.datetime.fromtimestamp(result.settings["started_at"], datetime.timezone.utc)
+    assert names == [f"vmaptune iris {started:%Y-%m-%d %H:%M:%S} UTC"] * 3
+    assert optuna.get_all_study_names(storage) == names[:1]
+    legacy = f"sqlite:///{tmp_path / 'legacy.db'}"
+    local = f"vmaptune iris {datetime.datetime.fromtimestamp(result.settings['started_at']):%Y-%m-%d %H:%M:%S}"
+    result.to_optuna(legacy, study_name=local)
+    assert result.to_optuna(legacy, append=True).study_name == local
+    assert optuna.get_all_study_names(legacy) == [local]
 
 
 def test_a_metric_where_lower_is_better_is_exported_as_itself_and_minimised():

@@ -186,10 +186,14 @@ def _holds_export_of(optuna, study, results: Results) -> bool:
     return True
 
 
-def _default_name(results: Results, now: float | None = None) -> str:
-    """'vmaptune <dataset> <start time>' (a run without one: `now`, else this process's clock)."""
-    started = _time(results.settings.get("started_at")) or _time(now) or datetime.datetime.now()
-    return f"vmaptune {results.settings.get('dataset', 'run')} {started:%Y-%m-%d %H:%M:%S}"
+def _default_name(results: Results, now: float | None = None, utc: bool = True) -> str:
+    """'vmaptune <dataset> <start time> UTC' (a run without one: `now`, else this process's clock),
+    in UTC: one name wherever it is exported (local time named one run's study in two ways on
+    machines in two time zones). utc=False: the local-time name exports before wrote."""
+    zone = datetime.timezone.utc if utc else None
+    stamp = next((float(t) for t in (results.settings.get("started_at"), now) if t is not None), None)
+    started = datetime.datetime.fromtimestamp(stamp, zone) if stamp is not None else datetime.datetime.now(zone)
+    return f"vmaptune {results.settings.get('dataset', 'run')} {started:%Y-%m-%d %H:%M:%S}{' UTC' if utc else ''}"
 
 
 def _export(optuna, results: Results, given, storage, study_name, overwrite: bool, append: bool, _fixes: dict):
@@ -197,6 +201,10 @@ def _export(optuna, results: Results, given, storage, study_name, overwrite: boo
     settings = results.settings
     started = _time(settings.get("started_at"))
     name = study_name or _default_name(results)
+    if study_name is None and storage is not None and results.settings.get("started_at") is not None:
+        names = optuna.get_all_study_names(storage)  # (a run exported before the names were UTC: its study)
+        if name not in names and _default_name(results, utc=False) in names:
+            name = _default_name(results, utc=False)
     metric, sign = results.metric, results.metric_sign
     if storage is not None and overwrite:
         try:
