@@ -63,6 +63,57 @@ def test_proposals_are_inside_the_space_and_scores_reach_the_study():
     assert not strategy.done(state)
 
 
+def test_enqueued_settings_train_first_in_the_spaces_own_names_and_values():
+    """A warm start: enqueue= takes settings as the table and best_params show them (momentum, not
+    Optuna's one_minus_momentum; an option, not its index); a name a setting leaves out is the
+    sampler's; the members after them are the sampler's; in vt.tune the first rows train them,
+    on a conditional space too (where Optuna asks only for the names in use)."""
+    space = Space(learning_rate=LogUniform(1e-3, 1e-1), momentum=OneMinusLogUniform(0.5, 0.99),
+                  activation=Choice(["relu", "tanh"]), optimizer=Fixed("sgd"))
+    strategy = OptunaSampler(tpe, population=4, enqueue=[{"learning_rate": 0.01, "momentum": 0.95},
+                                                         {"activation": "tanh", "optimizer": "sgd"}])
+    result = vt.tune(vt.MLP(hidden=1, units=4), space, vt.load_dataset("iris"), strategy, epochs=1, batch_size=32,
+                     progress=False)
+    rows = result.to_dataframe()
+    assert rows.loc[0, ["learning_rate", "momentum"]].tolist() == [0.01, 0.95]
+    assert rows.loc[1, "activation"] == "tanh" and rows.loc[1, "learning_rate"] != 0.01
+    assert rows["learning_rate"].nunique() == 4
+    conditional = Space(optimizer=Choice(["sgd", "adam"]), learning_rate=LogUniform(1e-3, 1e-1),
+                        momentum=OneMinusLogUniform(0.5, 0.99)).only_when("momentum", optimizer="sgd")
+    given = OptunaSampler(tpe, population=2, enqueue={"optimizer": "adam", "learning_rate": 0.02})  # (one setting)
+    hp, _ = given.ask(given.init(conditional, jax.random.key(0)), jax.random.key(1))
+    assert {k: v for k, v in conditional.decode(hp)[0].items() if k != "momentum"} == \
+        {"optimizer": "adam", "learning_rate": 0.02}
+
+
+@pytest.mark.parametrize("setting, error, told", [
+    ({"one_minus_momentum": 0.05}, ValueError, r"enqueue\[0\] names \['one_minus_momentum'\], not in the space "
+     r"\['lr', .*'one_minus_momentum' is Optuna's name of 'momentum': give 'momentum' and its own value"),
+    ({"dropuot": 0.1}, ValueError, r"enqueue\[0\] names \['dropuot'\], not in the space .* Did you mean 'dropout'\?"),
+    ({"lr": 1.0}, ValueError, r"enqueue\[0\]\['lr'\] = 1\.0 is outside the space's LogUniform\(low=0\.0001, high=0\.1\); "
+     r"give a value inside it"),
+    ({"act": "gelu"}, ValueError, r"enqueue\[0\]\['act'\] = 'gelu': 'gelu' is not one of the options \['relu', 'tanh', 3\]"),
+    ({"depth": 2.5}, ValueError, r"enqueue\[0\]\['depth'\] = 2\.5: IntUniform\(low=1, high=4\) takes whole numbers"),
+    ({"opt": "sgd"}, ValueError, r"enqueue\[0\]\['opt'\] = 'sgd', but the space fixes opt at 'adam'; leave it out"),
+    ("lr=0.01", TypeError, r"enqueue must be a list of settings, each a dict of the space's names and values, got "
+     r"\['lr=0.01'\]"),
+], ids=["optunas-name", "misspelt", "outside", "not-an-option", "not-whole", "fixed-otherwise", "not-a-dict"])
+def test_an_enqueued_setting_the_space_cannot_hold_is_refused_before_anything_trains(setting, error, told):
+    """Optuna itself drops a name it does not know, and a value outside a distribution, without a word."""
+    with pytest.raises(error, match=told):
+        OptunaSampler(tpe, population=2, enqueue=[setting]).init(MIXED, jax.random.key(0))
+
+
+def test_a_trial_enqueued_on_the_study_in_the_spaces_names_is_warned_about():
+    """Optuna knows momentum as one_minus_momentum, and drew it where a user enqueued momentum=0.95."""
+    strategy = OptunaSampler(tpe, population=2)
+    state = strategy.init(MIXED, jax.random.key(0))
+    state.study.enqueue_trial({"lr": 0.01, "momentum": 0.95})
+    with pytest.warns(UserWarning, match=r"a trial enqueued on the study names \['momentum'\], which Optuna is not "
+                                         r"given .*Pass the settings as vt.OptunaSampler\(\.\.\., enqueue="):
+        strategy.ask(state, jax.random.key(1))
+
+
 def test_scores_reach_the_study_as_given_not_through_float32():
     strategy = OptunaSampler(optuna.samplers.RandomSampler(seed=0), population=3, rounds=1)
     state = strategy.init(MIXED, jax.random.key(0))
@@ -248,7 +299,7 @@ def test_a_dataclass_subclass_takes_the_sampler_first_as_its_parent_does():
 
 
 def test_a_subclass_keeps_its_parents_argument_checks_and_messages():
-    takes = r"TPEMedian takes sampler, population, rounds, patience; e.g. vt.OptunaSampler\(optuna"
+    takes = r"TPEMedian takes sampler, population, rounds, patience, enqueue; e.g. vt.OptunaSampler\(optuna"
     with pytest.raises(TypeError, match=r"TPEMedian: unknown argument populaton=8. Did you mean 'population'.* " + takes):
         TPEMedian(tpe, populaton=8)
     with pytest.raises(TypeError, match=r"TPEMedian: missing sampler. " + takes):
@@ -261,7 +312,8 @@ def test_a_subclass_keeps_its_parents_argument_checks_and_messages():
         TPEMedian(tpe, 0)
     with pytest.raises(ValueError, match=r"rounds must be an integer >= 1, got 0"):
         NoFieldsOfItsOwn(tpe, 4, 0)
-    with pytest.raises(TypeError, match=r"NotADataclass: unknown argument patience=3.* takes sampler, population, rounds;"):
+    with pytest.raises(TypeError, match=r"NotADataclass: unknown argument patience=3.* takes sampler, population, rounds, "
+                                        r"enqueue;"):
         NotADataclass(tpe, patience=3)
 
 

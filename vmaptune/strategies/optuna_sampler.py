@@ -21,12 +21,18 @@ How the space maps to Optuna distributions:
 Randomness comes from the Optuna sampler, not from the keys: pass `sampler=lambda seed:
 TPESampler(seed=seed)` to seed a fresh sampler from the `init` key, or a sampler built with its own
 seed. The state holds a live `optuna.Study` that `ask` and `tell` update in place.
+
+enqueue: settings to train first, in the space's own names and values (as results.best_params
+gives them), each an Optuna trial enqueued at `init` (Optuna's study.enqueue_trial, in Optuna's
+names: momentum=0.95 as one_minus_momentum=0.05); a name a setting leaves out is the sampler's.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
+import numbers
 from typing import Any, ClassVar, Mapping
 
 import jax
@@ -141,25 +147,37 @@ class OptunaSampler(Strategy):
 
     Its state holds the Optuna study, which ask and tell change in place (Optuna's own ask /
     tell): unlike other strategies, asking twice from one state does not repeat a population.
+
+    enqueue: settings (dicts in the space's own names and values) the first members train, before
+    the sampler proposes: a warm start from settings known to be good (Optuna's enqueue_trial).
     """
 
     sampler: Any = None
     population: int = 64
     rounds: int = 1
+    enqueue: tuple = dataclasses.field(default=(), kw_only=True, hash=False)
     rounds_field: ClassVar[str | None] = "rounds"  # a resume may change it (Strategy.rounds_field)
 
     leading_arguments = ("sampler",)
     argument_example = _EXAMPLE
 
-    def __init__(self, sampler: Any, population: int = 64, rounds: int = 1):
+    def __init__(self, sampler: Any, population: int = 64, rounds: int = 1, *, enqueue: Any = ()):
         object.__setattr__(self, "sampler", sampler)
         object.__setattr__(self, "population", population)
         object.__setattr__(self, "rounds", rounds)
+        object.__setattr__(self, "enqueue", enqueue)
         self.__post_init__()
 
     def __post_init__(self):
         super().__post_init__()
         check_positive_int("OptunaSampler", "rounds", self.rounds)
+        settings = [self.enqueue] if isinstance(self.enqueue, Mapping) else self.enqueue
+        if isinstance(settings, (str, bytes)) or not isinstance(settings, (list, tuple)) or \
+                not all(isinstance(setting, Mapping) for setting in settings):
+            raise TypeError(f"OptunaSampler: enqueue must be a list of settings, each a dict of the space's names "
+                            f"and values, got {self.enqueue!r}; e.g. enqueue=[{{'learning_rate': 0.01, "
+                            f"'momentum': 0.9}}].")
+        object.__setattr__(self, "enqueue", tuple(dict(setting) for setting in settings))
         optuna = _import_optuna()
         if isinstance(self.sampler, type):  # a class is callable, and would take our seed as its first option
             raise TypeError(
@@ -203,6 +221,8 @@ class OptunaSampler(Strategy):
             if p is not None:
                 dists[name] = p
         study = optuna.create_study(direction="maximize", sampler=sampler)
+        for i, setting in enumerate(self.enqueue):  # (checked against the space before any trains)
+            study.enqueue_trial(_enqueued(space, dists, setting, f"OptunaSampler: enqueue[{i}]"))
         return OptunaSamplerState(space=space, study=study, distributions=dists)
 
     def resumed(self, state: OptunaSamplerState) -> OptunaSamplerState:
@@ -221,6 +241,7 @@ class OptunaSampler(Strategy):
 
     def ask(self, state: OptunaSamplerState, key: jax.Array):
         space = state.space
+        _warn_unknown_enqueued(state)
         if space.conditions:  # define-by-run: a name is suggested only where its condition holds
             trials = tuple(state.study.ask() for _ in range(self.population))
             rows = [_suggest_used(space, state.distributions, trial) for trial in trials]
@@ -284,6 +305,58 @@ class OptunaSampler(Strategy):
 
     def total_evaluations(self, space: Space | None = None) -> int:
         return self.population * self.rounds
+
+
+def _enqueued(space: Space, distributions: Mapping, setting: Mapping, where: str) -> dict[str, Any]:
+    """One setting in the space's names and values -> the params Optuna's enqueue_trial takes
+    (its names and values), refused where the space cannot hold it: Optuna drops a name it does
+    not know, and a value outside a distribution, without a word."""
+    unknown = [name for name in setting if name not in space]
+    if unknown:
+        ours = {oname: name for name, (oname, _) in distributions.items() if oname != name}
+        if unknown[0] in ours:
+            hint = (f" {unknown[0]!r} is Optuna's name of {ours[unknown[0]]!r}: give {ours[unknown[0]]!r} and its own "
+                    f"value (momentum=0.95, not one_minus_momentum=0.05).")
+        else:
+            close = difflib.get_close_matches(str(unknown[0]), list(space.names), 1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{where} names {unknown}, not in the space {list(space.names)}.{hint}")
+    params = {}
+    for name, value in setting.items():
+        dist = space[name]
+        label = f"{where}[{name!r}] = {value!r}"
+        if name not in distributions:  # (Fixed: not Optuna's to suggest)
+            if value != dist.value:
+                raise ValueError(f"{label}, but the space fixes {name} at {dist.value!r}; leave it out.")
+            continue
+        if isinstance(dist, Choice):
+            try:
+                encoded = dist.encode(value)
+            except ValueError as err:
+                raise ValueError(f"{label}: {err}") from None
+        else:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(float(value)):
+                raise ValueError(f"{label}: {dist!r} takes a finite number.")
+            if dist.kind == "int" and float(value) != round(float(value)):
+                raise ValueError(f"{label}: {dist!r} takes whole numbers.")
+            if not dist.low <= value <= dist.high:
+                raise ValueError(f"{label} is outside the space's {dist!r}; give a value inside it.")
+            encoded = value
+        oname, odist = distributions[name]
+        params[oname] = to_optuna_value(dist, odist, encoded)
+    return params
+
+
+def _warn_unknown_enqueued(state: OptunaSamplerState) -> None:
+    """A trial enqueued on the study itself (state.study.enqueue_trial) under a name Optuna is not
+    given, the space's momentum for Optuna's one_minus_momentum: Optuna ignores it without a word."""
+    known = {oname for oname, _ in state.distributions.values()}
+    waiting = state.study.get_trials(deepcopy=False, states=(_import_optuna().trial.TrialState.WAITING,))
+    unknown = sorted({name for trial in waiting for name in trial.system_attrs.get("fixed_params", {})} - known)
+    if unknown:
+        warn(f"OptunaSampler: a trial enqueued on the study names {unknown}, which Optuna is not given (its names: "
+             f"{sorted(known)}), so it draws them instead. Pass the settings as vt.OptunaSampler(..., enqueue=[...]) "
+             f"in the space's own names and values.", UserWarning)
 
 
 def _tell(study, trial, *args, **kwargs) -> None:
