@@ -363,6 +363,25 @@ def test_mse_and_mae_of_several_targets_are_scikit_learns_in_each_targets_units(
         assert score == pytest.approx(-sklearn_metric(raw_y, raw_out), rel=1e-5)
 
 
+def test_errors_of_several_targets_ignore_a_targets_large_offset():
+    """Unix-time-like targets (1.7e9 + a spread of 65): the errors of several targets were computed
+    in the targets' own units in float32, rounded to steps of 128 there (MSE 3.6 times the same
+    search's on y - offset), and warned about as a metric of the user's; the same training scores
+    the same now, without a warning."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(120, 4))
+    Y = (X @ rng.normal(size=(4, 2)) + 0.3 * rng.normal(size=(120, 2))) * np.array([50.0, 1.0])
+    scores = {}
+    for scoring in ("neg_mean_squared_error", "neg_mean_absolute_error"):
+        for offset in (0.0, 1.7e9):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)  # (no float32 advice: a built-in scoring needs none)
+                search = vt.PopulationSearchCV(vt.MLPRegressor(epochs=3, batch_size=32), {"learning_rate": [1e-3, 1e-2]},
+                                               n_iter=2, cv=3, scoring=scoring, refit=False).fit(X, Y + [offset, 0.0])
+            scores[scoring, offset] = search.cv_results_["mean_test_score"]
+        np.testing.assert_allclose(scores[scoring, 1.7e9], scores[scoring, 0.0], rtol=1e-4)
+
+
 def test_lists_whose_grid_is_smaller_than_n_iter_are_searched_once_each_as_scikit_learn(iris):
     X, y = iris
     # a lone value is a list of one (it trained n_iter copies of one setting, each ranked)

@@ -94,6 +94,29 @@ def in_target_units(metric: Metric, y_mean, y_std) -> Metric:
                                standardised=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class _ScaledErrors:
+    """fn(outputs, targets) of k standardised targets -> minus the mean of their errors in the
+    targets' own units: each difference times its target's std, so the targets' offsets never
+    enter (unscaled in float32, targets near 1.7e9 are rounded to steps of 128, and the errors with
+    them). Frozen, as _InTargetUnits: equal searches hold equal metrics, one compiled program."""
+
+    squared: bool
+    std: tuple[float, ...]
+
+    def __call__(self, out, y):
+        out, y = regression_pair(out, y)
+        difference = (out - y) * jnp.asarray(self.std, jnp.float32)
+        return -jnp.mean(jnp.square(difference) if self.squared else jnp.abs(difference))
+
+
+def errors_in_target_units(name: str, y_std) -> Metric:
+    """neg_mse / neg_mae ("neg_mse" or "neg_mae") of k targets as scikit-learn's: the mean over
+    targets of each one's error in its own units, scored on standardised values; y_std: (k,)."""
+    std = tuple(float(v) for v in np.ravel(np.asarray(y_std, np.float64)))
+    return Metric(name, "regression", _ScaledErrors(name == "neg_mse", std), standardised=True)
+
+
 #: float32's spacing at the targets' mean, in standard deviations, above which a metric in the targets' own
 #: units is warned about. Unscaled in float32, each output and target is rounded by up to half that
 #: spacing: at 1e-3 of a standard deviation a close fit (an MAE of some hundredths of one, r2 about

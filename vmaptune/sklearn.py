@@ -40,7 +40,7 @@ from vmaptune import distributed
 from vmaptune.arguments import check_int_at_least, check_seed
 from vmaptune.data import Dataset, SplitMissesClassWarning, check_sample_weight
 from vmaptune.early_stopping import EarlyStopping
-from vmaptune.metrics import METRICS, Metric
+from vmaptune.metrics import Metric, errors_in_target_units
 from vmaptune.models.base import Model
 from vmaptune.models.mlp import MLP
 from vmaptune.optim import RANGES as OPTIMIZER_RANGES
@@ -1284,11 +1284,12 @@ def _score_unit(metric, data: Dataset) -> float:
 def _in_target_units(metric, data: Dataset):
     """neg_mse / neg_mae of several targets as scikit-learn's: the mean over targets of each one's
     error in its own units (a mean over standardised targets would weigh a target of large scale
-    too little). A vt.Metric not marked standardised is scored in the targets' units (one target's
-    built-in errors are converted after: `_score_unit`)."""
+    too little), from the standardised values (metrics.errors_in_target_units; one target's built-in
+    errors are converted after: `_score_unit`)."""
     if data.task != "regression" or metric not in ("neg_mse", "neg_mae") or np.ndim(data.y_std) == 0:
         return metric
-    return Metric(metric, "regression", METRICS[metric].fn)
+    return errors_in_target_units(metric, data.y_std)
+
 
 
 def _cv_results(results, names: list[str], n_splits: int, seconds: float, unit: float,
