@@ -906,16 +906,19 @@ def test_a_fit_cut_short_or_refused_leaves_the_estimator_as_it_was(iris, monkeyp
 
 def test_a_network_diverged_in_its_first_epoch_fits_with_a_warning_and_predicts_nothing_silently():
     """No epoch ended with a finite loss: loss_ is NaN (it was an IndexError out of fit), and its
-    outputs are infinite: predict refuses them, as a classifier's, instead of returning -inf."""
+    model is marked diverged: predict refuses it (its outputs were -inf; a network that diverged
+    later kept finite weights of the step before, and predicted with them)."""
     from sklearn.exceptions import ConvergenceWarning
 
     X, y = load_diabetes(return_X_y=True)
     with pytest.warns(ConvergenceWarning, match="training diverged"):
         regressor = vt.MLPRegressor(epochs=2, learning_rate=1e6, optimizer="sgd", random_state=0).fit(X, y)
     assert np.isnan(regressor.loss_) and np.isnan(regressor.best_loss_) and regressor.n_iter_ == 0
-    with pytest.raises(ValueError, match=r"outputs for 5 row\(s\) of X are NaN or infinite .* so no value can be "
-                                         r"told for them.* a network whose training diverged"):
-        regressor.predict(X[:5])
+    assert regressor.model_.info["diverged_at_epoch"] == 1
+    for call in (regressor.predict, lambda X: regressor.score(X, y[:5])):
+        with pytest.raises(ValueError, match=r"this model's training diverged at epoch 1 \(a non-finite loss\).* Train "
+                                             r"it again with a lower learning rate"):
+            call(X[:5])
 
 
 def test_the_trained_model_is_a_fitted_estimator_to_scikit_learns_scorers_and_frozen_pipelines(iris):

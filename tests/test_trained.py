@@ -378,6 +378,42 @@ def test_a_diverged_row_is_said_to_have_diverged_not_to_need_a_larger_refit():
         result.model(diverged)
 
 
+def test_a_refit_that_diverged_is_warned_about_and_its_model_refuses_to_predict(monkeypatch, tmp_path):
+    """Its search run was ok, its refit (on train + validation, in another minibatch order)
+    diverged: vt.tune said nothing, and best_model() predicted with the weights of the step before
+    the loss turned non-finite (finite: 1e28 for targets near 100), unmarked."""
+    import vmaptune.search as search_module
+
+    real = search_module.refit_and_test
+
+    def diverging(programs, hp, *args, **kwargs):  # (as if the refit had diverged where the search did not)
+        return real(programs, {**hp, "learning_rate": hp["learning_rate"] * 1e30}, *args, **kwargs)
+
+    monkeypatch.setattr(search_module, "refit_and_test", diverging)
+    data = vt.load_dataset("iris")
+    X, y = data.raw("test")
+    space = vt.Space(learning_rate=vt.Fixed(0.05), optimizer=vt.Fixed("sgd"))
+    with pytest.warns(UserWarning, match=r"the refit of 1 row\(s\) diverged \(row 0 at epoch 1\), though their "
+                                         r"search runs did not .* their test_score is NaN, and their models refuse to "
+                                         r"predict. Search again with a lower learning rate, or take another refit"):
+        result = vt.tune(vt.MLP(hidden=1, units=4), space, data, vt.GridSearch(), epochs=2, batch_size=16, refit=1,
+                         progress=False)
+    model = result.best_model()
+    assert result.members["status"].iloc[0] == "ok" and np.isnan(result.test_score)
+    assert model.info["diverged_at_epoch"] == 1 and "diverged at epoch 1" in repr(model)
+    result.save(tmp_path / "run")
+    model.save(tmp_path / "model")
+    for kept in (model, vt.load_results(tmp_path / "run").best_model(), vt.TrainedModel.load(tmp_path / "model")):
+        for call in (kept.predict, kept.predict_proba, kept.outputs, kept.decision_function,
+                     lambda X: kept.score(X, y), lambda X: kept.evaluate(X, y)):
+            with pytest.raises(ValueError, match=r"this model's training diverged at epoch 1 of \d+ \(a non-finite "
+                                                 r"loss\).* the refit of row 0, whose search run did not diverge.* "
+                                                 r"results.model\(row\). Its weights stay readable"):
+                call(X)
+        module, variables = kept.flax_module()  # (its weights, for inspection)
+        assert set(variables) == {"params"}
+
+
 def test_a_models_inputs_and_directory_mistakes_are_named(refit_result, tmp_path):
     """Dates were read as days since 1970 and complex values lost their imaginary part, in silence;
     a wrong number of columns named no fix; model.save into a run directory put model.pkl beside

@@ -31,13 +31,17 @@ from vmaptune.program import Programs
 
 @dataclasses.dataclass
 class Refitted:
-    """One refit member: its test score (NaN if it diverged), network, and trained variables (host)."""
+    """One refit member: its test score (NaN if it diverged), network, and trained variables (host).
+    diverged: its training turned non-finite (its variables are then those of the step before);
+    diverged_at_epoch: in which epoch (1-based; None if it did not, or the curves do not say)."""
 
     test_score: float
     network: BuiltModel
     params: Any
     model_state: Any
     epochs: int
+    diverged: bool = False
+    diverged_at_epoch: int | None = None
 
 
 def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids, epochs, schedule_epochs: int,
@@ -78,8 +82,17 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
         for row, member in enumerate(members):  # rows 0..len-1 hold the members in order
             take = (lambda tree: jax.tree.map(lambda x: x[row], tree))
             out[member] = Refitted(float(score[row]), program.model, take(params), take(model_state),
-                                   int(budget[row]))
+                                   int(budget[row]), bool(diverged[row]), _diverged_at(run, row, diverged[row]))
     return out
+
+
+def _diverged_at(run: PopulationRun, row: int, diverged: bool) -> int | None:
+    """The epoch (1-based) in which member `row` of `run` diverged: its first without a finite
+    training loss (the engine's NaN for that epoch and every later one); None if it did not."""
+    if not diverged:
+        return None
+    trained = np.isfinite(run.curves["train_loss"][row])
+    return int(np.argmin(trained)) + 1 if not trained.all() else None
 
 
 def _train_with_changes(run: PopulationRun, budget: np.ndarray, changes: list[dict[int, dict[str, float]]] | None

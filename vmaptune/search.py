@@ -442,13 +442,22 @@ class Search:
             if changes and any(e < fit.epochs for e in changes[j] if e > 0):  # (cut where the refit stopped)
                 steps = [step for step in json.loads(results.members["hp_schedule"].iloc[row]) if step["epoch"] < fit.epochs]
                 schedule = {"hp_schedule": json.dumps(steps)}
+            # (a refit that diverged keeps the weights of the step before, which TrainedModel refuses to use)
+            diverged = {"diverged_at_epoch": fit.diverged_at_epoch} if fit.diverged else {}
             results.models[int(row)] = TrainedModel.from_dataset(
                 fit.network, fit.params, fit.model_state, hp_row, shown,
                 self.data, epochs=fit.epochs, test_score=fit.test_score, row=int(row), metric=self.program.metric.name,
-                **schedule, **({} if is_builtin(self.program.metric) else
-                               {"metric_is_yours": True}))  # (a metric of yours may bear a built-in's name)
+                **schedule, **diverged, **({} if is_builtin(self.program.metric) else
+                                           {"metric_is_yours": True}))  # (a metric of yours may bear a built-in's name)
             results.models[int(row)]._search_metric = self.program.metric  # (in memory: TrainedModel.evaluate)
         results.members["test_score"] = test
+        diverged = {int(row): fit.diverged_at_epoch for row, fit in zip(top, refitted) if fit.diverged}
+        if diverged:  # (their search runs did not diverge: a refit retrains only rows that did not)
+            at = ", ".join(f"row {row}" + (f" at epoch {epoch}" if epoch else "") for row, epoch in diverged.items())
+            warn(f"the refit of {len(diverged)} row(s) diverged ({at}), though their search runs did not (the refit "
+                 f"trains on train + validation, in another minibatch order): their test_score is NaN, and their "
+                 f"models refuse to predict. Search again with a lower learning rate, or take another refit row: "
+                 f"results.model(row).")
 
     @staticmethod
     def _initial_members(results: Results, rows: list[int]) -> np.ndarray:

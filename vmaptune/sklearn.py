@@ -253,8 +253,11 @@ class _Network(BaseEstimator):
         if status["diverged"][0]:
             warn(f"{type(self).__name__}: training diverged (a non-finite loss or weight); the model keeps "
                  f"its last finite weights. Lower learning_rate.", ConvergenceWarning)
+        # (its last finite weights, unless early stopping restored its best epoch's: predict refuses them)
+        diverged = {"diverged_at_epoch": int(np.isfinite(run.curves["train_loss"][0]).sum()) + 1} \
+            if status["diverged"][0] and not self.early_stopping else {}
         self.model_ = TrainedModel.from_dataset(program.model, take(params), take(state), {k: v[0] for k, v in hp.items()},
-                                                {k: d.value for k, d in space.items()}, data)
+                                                {k: d.value for k, d in space.items()}, data, **diverged)
         if self._task == "classification":
             self.model_.classes = self.classes_
         trained = np.isfinite(run.curves["train_loss"][0])

@@ -72,7 +72,7 @@ class TrainedModel:
     them, in that order. categories / source_columns: a model trained on Dataset.from_csv(one_hot=True)
     data: the text columns it encoded and their values, and the CSV's feature columns; a DataFrame
     of those columns is encoded as the training rows were. info: where it came from (epochs trained,
-    test score, ...)."""
+    test score, ...; "diverged_at_epoch" where its training diverged: it then refuses to predict)."""
 
     network: BuiltModel
     params: Any
@@ -239,6 +239,7 @@ class TrainedModel:
 
     def outputs(self, X: Any) -> np.ndarray:
         """The network's raw outputs (n, n_outputs) for raw inputs: logits, or standardised values."""
+        self._refuse_diverged()
         Xs = self.scale(X)
         n = len(Xs)
         padded = np.zeros((-(-n // BATCH_ROWS) * BATCH_ROWS,) + Xs.shape[1:], Xs.dtype)
@@ -249,6 +250,25 @@ class TrainedModel:
             return np.asarray(self._forward(self.params, self.model_state, jnp.zeros((BATCH_ROWS,) + Xs.shape[1:],
                                                                                       Xs.dtype)))[:0]
         return np.concatenate(chunks)[:n]
+
+    def _refuse_diverged(self) -> None:
+        """An error where the model's training diverged (info["diverged_at_epoch"]): its weights are
+        those of the step before the loss turned non-finite, and its outputs, finite, mean nothing
+        (1e28 for targets near 100), so predict, score and the others refuse it."""
+        if "diverged_at_epoch" not in self.info:
+            return
+        epoch = self.info["diverged_at_epoch"]
+        at = f" at epoch {epoch}" + (f" of {self.info['epochs']}" if self.info.get("epochs") else "") if epoch else ""
+        row = self.info.get("row")
+        if row is not None:  # (a refit of vt.tune: the search run of its row did not diverge)
+            fix = (f"It is the refit of row {row}, whose search run did not diverge (the refit trains on train + "
+                   f"validation, in another minibatch order); its test_score is NaN. Search again with a lower "
+                   f"learning rate, or take another refit row: results.model(row).")
+        else:
+            fix = "Train it again with a lower learning rate."
+        raise ValueError(f"this model's training diverged{at} (a non-finite loss): it holds the weights of the step "
+                         f"before, whose outputs mean nothing, so it gives no outputs, predictions or scores. {fix} "
+                         f"Its weights stay readable to inspect: model.variables, model.flax_module().")
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Scores as scikit-learn's classifiers give them: for two classes (n,), the second class's
@@ -396,6 +416,9 @@ class TrainedModel:
 
     def __repr__(self):
         values = ", ".join(f"{k}={v}" for k, v in self.hyperparameters.items())
+        if "diverged_at_epoch" in self.info:  # (it refuses to predict: outputs says why)
+            epoch = self.info["diverged_at_epoch"]
+            values += ", diverged" + (f" at epoch {epoch}" if epoch else "")
         return f"TrainedModel({self.task}, {values})"
 
     # -- save / load ---------------------------------------------------------------------------------
