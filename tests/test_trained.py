@@ -368,6 +368,29 @@ def test_ids_outside_the_vocabulary_and_fractional_ids_are_refused_not_read_as_a
         model.predict(np.r_[tokens[:1], [[3.7, 1, 0, 8, 2, 0]]])
 
 
+def test_a_saved_model_whose_class_changed_since_is_refused_by_load_naming_the_weight(tmp_path, monkeypatch):
+    """Only the number of weight arrays was compared: a class whose embedding grew since loaded,
+    and predict then failed, advising to reshape X."""
+    import sys
+
+    tokens = np.random.default_rng(0).integers(0, 10, size=(120, 6))
+    data = vt.Dataset.from_arrays(tokens, (tokens.max(axis=1) >= 9).astype(int), "classification")
+    model = vt.tune(vt.Linen(Tokens), vt.Space(learning_rate=vt.Fixed(0.05)), data, vt.RandomSearch(population=1),
+                    epochs=1, batch_size=32, refit=1, progress=False).best_model()
+    model.save(tmp_path / "model")
+
+    class Wider(nn.Module):  # (Tokens as edited later: 8 features per token, not 4)
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            return nn.Dense(2)(nn.Embed(10, 8)(x).max(axis=1))
+
+    monkeypatch.setattr(sys.modules[Tokens.__module__], "Tokens", Wider)
+    with pytest.raises(ValueError, match=r"weights.npz's params\['Dense_0'\]\['kernel'\] is \(4, 2\) float32, but "
+                                         r"vt.Linen\(Wider\) as importable now builds \(8, 2\) float32: the class "
+                                         r"changed since the model was saved"):
+        vt.TrainedModel.load(tmp_path / "model")
+
+
 def test_a_diverged_row_is_said_to_have_diverged_not_to_need_a_larger_refit():
     space = vt.Space(learning_rate=vt.Choice([0.05, 1e30]), optimizer=vt.Fixed("sgd"))
     result = vt.tune(vt.MLP(hidden=1, units=4), space, vt.load_dataset("iris"), vt.GridSearch(), epochs=1,

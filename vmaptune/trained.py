@@ -480,8 +480,18 @@ class TrainedModel:
                              f"{treedef.num_leaves}; the files do not belong together.")
         # (np.savez cannot name ml_dtypes' types, bfloat16 or float8: np.load gives their raw bytes, '|V2'; the
         # network's own dtypes read them back, bits intact)
+        wanted = jax.tree_util.tree_flatten_with_path(structure)[0]
         leaves = [leaf.view(want.dtype) if leaf.dtype.kind == "V" and leaf.dtype.itemsize == want.dtype.itemsize
-                  else leaf for leaf, want in zip(leaves, jax.tree.leaves(structure))]
+                  else leaf for leaf, (_, want) in zip(leaves, wanted)]
+        for leaf, (where, want) in zip(leaves, wanted):  # (a class edited since: predict failed, advising a reshape)
+            if leaf.shape != tuple(want.shape) or leaf.dtype != want.dtype:
+                named = getattr(network, "name", None)
+                named = named() if callable(named) else type(network).__name__
+                leaf_name = ("params", "model_state")[where[0].idx] + jax.tree_util.keystr(where[1:])
+                raise ValueError(f"{path}: weights.npz's {leaf_name} is {tuple(leaf.shape)} {leaf.dtype}, but "
+                                 f"{named} as importable now builds {tuple(want.shape)} {want.dtype}: the class "
+                                 f"changed since the model was saved (a default, a layer's width). Load it where the "
+                                 f"class is as it was when saved, or train the model again.")
         params, model_state = jax.tree.unflatten(treedef, leaves)
         return cls(params=params, model_state=model_state, **described)
 
