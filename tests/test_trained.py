@@ -351,7 +351,7 @@ class Tokens(nn.Module):
 
 def test_ids_outside_the_vocabulary_and_fractional_ids_are_refused_not_read_as_a_class():
     """An id past nn.Embed's vocabulary gives NaN logits, which argmax read as the first class;
-    3.7 given to a model of integer inputs was truncated to 3."""
+    3.7 given to a model of integer inputs was truncated to 3, and 2**32 + 3 wrapped to 3."""
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, 10, size=(120, 6))
     data = vt.Dataset.from_arrays(tokens, (tokens.max(axis=1) >= 9).astype(int), "classification")
@@ -366,6 +366,11 @@ def test_ids_outside_the_vocabulary_and_fractional_ids_are_refused_not_read_as_a
     with pytest.raises(ValueError, match=r"X holds values that are not whole numbers \(rows \[1\]\), but the model was "
                                          r"trained on int\d+ inputs"):
         model.predict(np.r_[tokens[:1], [[3.7, 1, 0, 8, 2, 0]]])
+    past = np.r_[tokens[:2], [[2**32 + 3, 1, 0, 8, 2, 0]], tokens[:1] - 2**40].astype(np.int64)
+    for given in (past, past.astype(float)):
+        with pytest.raises(ValueError, match=r"X has 2 row\(s\) with values outside int32's range \[-2147483648, "
+                                             r"2147483647\] \(rows \[2, 3\]\), but the model takes int32 inputs"):
+            model.outputs(given)
 
 
 def test_a_saved_model_whose_class_changed_since_is_refused_by_load_naming_the_weight(tmp_path, monkeypatch):

@@ -175,6 +175,15 @@ class TrainedModel:
                     raise ValueError(f"X holds values that are not whole numbers (rows {np.flatnonzero(bad)[:5].tolist()}"
                                      f"), but the model was trained on {self.input_dtype} inputs (token ids, say); "
                                      f"give whole numbers.")
+            if np.issubdtype(self.input_dtype, np.integer) and X.size:  # (astype would wrap 2**32 + 3 to id 3)
+                held = np.iinfo(self.input_dtype)
+                flat = X.reshape(len(X), int(np.prod(X.shape[1:])))
+                bad = ((flat < held.min) | (flat > held.max)).any(axis=1)
+                if bad.any():
+                    raise ValueError(f"X has {int(bad.sum())} row(s) with values outside {self.input_dtype}'s range "
+                                     f"[{held.min}, {held.max}] (rows {np.flatnonzero(bad)[:5].tolist()}), but the "
+                                     f"model takes {self.input_dtype} inputs (token ids, say): cast to it, they would "
+                                     f"wrap to other values (2**32 + 3 to 3). Give values the model was trained on.")
             with np.errstate(over="ignore", invalid="ignore"):  # (_finite names the rows that overflow)
                 return self._finite(X.astype(self.input_dtype), "as the model's inputs")
         with np.errstate(over="ignore"):
