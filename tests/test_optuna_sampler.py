@@ -72,6 +72,8 @@ def test_enqueued_settings_train_first_in_the_spaces_own_names_and_values():
                   activation=Choice(["relu", "tanh"]), optimizer=Fixed("sgd"))
     strategy = OptunaSampler(tpe, population=4, enqueue=[{"learning_rate": 0.01, "momentum": 0.95},
                                                          {"activation": "tanh", "optimizer": "sgd"}])
+    # (its repr, which a run_dir records and a resume compares, is as before: older runs resume)
+    assert repr(strategy).endswith(", rounds=1)") and "enqueue" not in repr(strategy)
     result = vt.tune(vt.MLP(hidden=1, units=4), space, vt.load_dataset("iris"), strategy, epochs=1, batch_size=32,
                      progress=False)
     rows = result.to_dataframe()

@@ -155,7 +155,8 @@ class OptunaSampler(Strategy):
     sampler: Any = None
     population: int = 64
     rounds: int = 1
-    enqueue: tuple = dataclasses.field(default=(), kw_only=True, hash=False)
+    # (not in the repr, which a run_dir records and a resume compares: runs started before it resume)
+    enqueue: tuple = dataclasses.field(default=(), kw_only=True, hash=False, repr=False)
     rounds_field: ClassVar[str | None] = "rounds"  # a resume may change it (Strategy.rounds_field)
 
     leading_arguments = ("sampler",)
