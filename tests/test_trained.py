@@ -209,6 +209,36 @@ def test_a_model_of_one_hot_columns_encodes_new_rows_of_the_csvs_columns_itself(
     np.testing.assert_array_equal(model.predict(encoded), by_hand)  # (encoded rows are taken as before)
     with pytest.raises(ValueError, match=r"the same names, in another order\)\. Select them as X\[model"):
         model.predict(encoded[list(reversed(model.feature_names))])
+    # rows named by the frame's own labels; the CSV's rows as an array: told to give a DataFrame
+    with pytest.raises(ValueError, match=r"holds \['rome'\] \(rows \[51\]\)"):
+        model.predict(new.assign(city=["paris", "rome"]).set_axis([50, 51]))
+    with pytest.raises(ValueError, match=r"this model encodes the text columns of its CSV itself, given as a "
+                                         r"DataFrame of its columns \['city', 'size'\]"):
+        model.predict(new.to_numpy())
+    # a model saved before models recorded their categories: told how to encode rows by hand
+    model.categories = model.source_columns = None
+    with pytest.raises(ValueError, match=r"pandas\.get_dummies\(X, dtype=float\)\.reindex\(columns=model\."
+                                         r"feature_names, fill_value=0\)"):
+        model.predict(new)
+
+
+def test_a_code_column_that_a_new_csv_reads_as_numbers_is_encoded_as_its_text(tmp_path):
+    """Codes such as '1', '2', '5+' are text in the training CSV; a new file without '5+' reads them
+    as numbers, and one row of it (df.iloc[0], a Series of floats) as 1.0: each is the code '1'."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"grade": rng.choice(["1", "2", "5+"], 60), "income": rng.normal(50, 10, 60)})
+    frame["y"] = (frame.grade == "1").astype(int)
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    data = vt.Dataset.from_csv(tmp_path / "train.csv", target="y", task="classification", one_hot=True)
+    model = vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.Fixed(0.01)), data,
+                    vt.RandomSearch(population=2), epochs=1, batch_size=16, refit=1, progress=False).best_model()
+    pd.DataFrame({"grade": ["1", "2", "1"], "income": [48.7, 52.0, 60.1]}).to_csv(tmp_path / "new.csv", index=False)
+    new = pd.read_csv(tmp_path / "new.csv")
+    assert new.dtypes["grade"] == np.int64
+    encoded = pd.get_dummies(new.astype({"grade": str}), dtype=float).reindex(columns=model.feature_names,
+                                                                              fill_value=0)
+    np.testing.assert_array_equal(model.predict(new), model.predict(encoded))
+    np.testing.assert_array_equal(model.predict(new.iloc[0]), model.predict(encoded)[:1])
 
 
 def test_without_refit_there_is_no_model_and_the_error_says_how(digits):

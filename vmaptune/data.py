@@ -1039,21 +1039,30 @@ def one_hot_rows(frame: Any, categories: Mapping[str, Sequence[str]]) -> Any:
     coded = {}
     for column, values in categories.items():
         cells = frame[column]
+        labels = (lambda rows: frame.index[rows][:5].tolist())  # (the frame's own row labels: X.drop(index=...))
         empty = np.flatnonzero(cells.isna().to_numpy())
         if len(empty):
-            raise ValueError(f"X's column {column!r} has {len(empty)} empty cell(s) (rows {empty[:5].tolist()}), but "
+            raise ValueError(f"X's column {column!r} has {len(empty)} empty cell(s) (rows {labels(empty)}), but "
                              f"the model was trained on its values {list(values)}; fill them with one of those "
                              f"values or drop those rows first.")
-        text = cells.astype(str)
+        text = cells.map(_as_read)
         unknown = ~text.isin(values).to_numpy()
         if unknown.any():  # (as scikit-learn's OneHotEncoder refuses them by default: no column says it)
             seen = list(dict.fromkeys(text[unknown]))
             raise ValueError(f"X's column {column!r} holds {seen[:5]}{'...' if len(seen) > 5 else ''} (rows "
-                             f"{np.flatnonzero(unknown)[:5].tolist()}), value(s) the training rows did not hold: "
+                             f"{labels(np.flatnonzero(unknown))}), value(s) the training rows did not hold: "
                              f"the model has an input for each of {list(values)} only. Map them to one of those "
                              f"values or drop those rows first.")
         coded[column] = pd.Categorical(text, categories=list(values))
     return pd.get_dummies(frame.assign(**coded), columns=list(categories), dtype=float)
+
+
+def _as_read(value: Any) -> str:
+    """A cell as a CSV's text: a code of digits that a new file gave as a number ('1' read as 1, or
+    1.0 in a row of numbers, df.iloc[0]) as those digits."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def default_feature_names(n: int) -> tuple[str, ...]:

@@ -149,7 +149,7 @@ class TrainedModel:
         X = self._encoded(X)
         self._check_columns(X)
         refuse_sparse(X)
-        X = _numbers(X)
+        X = _numbers(X, self.source_columns if self.categories else None)
         given = X.shape
         if X.ndim == len(self.input_shape):  # one example
             X = X[None]
@@ -242,6 +242,11 @@ class TrainedModel:
         if self.categories and not raw:  # (a model of from_csv(one_hot=True): its CSV's columns are the easy way)
             fix += (f" This model was trained on Dataset.from_csv(one_hot=True): a DataFrame of the CSV's own "
                     f"columns, {list(self.source_columns)}, is encoded as its training rows were.")
+        elif missing and not raw:  # (a model saved before it recorded its categories, or of your own one-hot columns)
+            fix += (" A model trained on one-hot columns (Dataset.from_csv(one_hot=True) before vmaptune recorded "
+                    "them, or pandas.get_dummies of your own) takes new rows encoded as its training rows were: "
+                    "pandas.get_dummies(X, dtype=float).reindex(columns=model.feature_names, fill_value=0) (a text "
+                    "value the rows lack is a column of 0; one row as a DataFrame, X.to_frame().T, not a Series).")
         features = "columns of the CSV the model was trained on" if raw else "features the model was trained on"
         raise ValueError(f"{what} {given} are not the {len(names)} {features}, in "
                          f"order: {list(names)} ({why or 'the same names, in another order'}). {fix}")
@@ -520,9 +525,10 @@ def _named_features(data) -> tuple[str, ...] | None:
     return names if names and names != default_feature_names(len(names)) else None
 
 
-def _numbers(X: Any) -> np.ndarray:
+def _numbers(X: Any, source_columns: tuple[str, ...] | None = None) -> np.ndarray:
     """X as a numeric array: pandas' missing values (pd.NA) as NaN, which the row check names; a
-    ragged list or text is an error saying so (numpy's own errors name neither)."""
+    ragged list or text is an error saying so (numpy's own errors name neither). source_columns:
+    the CSV's columns of a model that encodes their text itself (from_csv(one_hot=True))."""
     try:
         X = np.asarray(X)
     except ValueError:  # (rows of different lengths)
@@ -547,6 +553,11 @@ def _numbers(X: Any) -> np.ndarray:
         if isinstance(odd, numbers.Complex):
             raise ValueError(f"X holds complex numbers, such as {odd!r}; the model takes real numbers: give their real "
                              f"and imaginary parts as features of their own.") from None
+        if source_columns is not None:  # (the CSV's rows as an array: only a DataFrame names their text columns)
+            raise ValueError(f"X holds values that are not numbers, such as {str(odd)!r} (text): this model encodes "
+                             f"the text columns of its CSV itself, given as a DataFrame of its columns "
+                             f"{list(source_columns)} (pandas.DataFrame(X, columns=model.source_columns)), not as "
+                             f"an array.") from None
         raise ValueError(f"X holds values that are not numbers, such as {str(odd)!r} (text); the model takes numbers: "
                          f"encode text first (e.g. scikit-learn's OrdinalEncoder or OneHotEncoder in a Pipeline)."
                          ) from None
