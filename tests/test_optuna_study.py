@@ -6,6 +6,7 @@ import datetime
 import math
 import re
 
+import jax.numpy as jnp
 import matplotlib
 import numpy as np
 import optuna
@@ -108,11 +109,19 @@ def test_the_default_study_name_is_the_runs_start_in_utc_wherever_it_is_exported
     started = datetime.datetime.fromtimestamp(result.settings["started_at"], datetime.timezone.utc)
     assert names == [f"vmaptune iris {started:%Y-%m-%d %H:%M:%S} UTC"] * 3
     assert optuna.get_all_study_names(storage) == names[:1]
+    # a study an export before named in Tokyo's local time, re-exported from Paris (and here)
     legacy = f"sqlite:///{tmp_path / 'legacy.db'}"
-    local = f"vmaptune iris {datetime.datetime.fromtimestamp(result.settings['started_at']):%Y-%m-%d %H:%M:%S}"
+    tokyo = started.astimezone(datetime.timezone(datetime.timedelta(hours=9)))
+    local = f"vmaptune iris {tokyo:%Y-%m-%d %H:%M:%S}"
     result.to_optuna(legacy, study_name=local)
-    assert result.to_optuna(legacy, append=True).study_name == local
-    assert optuna.get_all_study_names(legacy) == [local]
+    result.to_optuna(legacy, study_name=f"vmaptune iris {started + datetime.timedelta(seconds=7):%Y-%m-%d %H:%M:%S}")
+    for zone in ("Europe/Paris", "UTC"):
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        assert result.to_optuna(legacy, append=True).study_name == local
+    monkeypatch.delenv("TZ")
+    time.tzset()
+    assert len(optuna.get_all_study_names(legacy)) == 2  # (the other run's, 7 s apart, is not taken)
 
 
 def test_a_metric_where_lower_is_better_is_exported_as_itself_and_minimised():
@@ -485,6 +494,23 @@ def test_a_study_says_when_its_values_are_in_standardised_units_and_a_searched_b
     r2 = vt.tune(vt.MLP(hidden=1, units=8), space, data, vt.RandomSearch(population=2), epochs=1, metric="r2",
                  progress=False)
     assert "units" not in r2.to_optuna().user_attrs["vmaptune"]  # r2 needs no unit
+
+
+def test_errors_in_the_targets_own_units_under_a_built_in_name_are_not_said_standardised():
+    """PopulationSearchCV's MSE of several targets, and a vt.Metric of yours named "mae", are in the
+    targets' own units: the study and the summary said they were standardised, to be multiplied by
+    y_std**2 (scaled twice)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3))
+    Y = np.c_[X[:, 0], 100 * X[:, 1] + 5]
+    search = vt.PopulationSearchCV(vt.MLPRegressor(epochs=1, batch_size=32), {"learning_rate": [1e-3, 1e-2]}, n_iter=2,
+                                   cv=2, scoring="neg_mean_squared_error", refit=False).fit(X, Y)
+    mae = vt.Metric("mae", "regression", lambda out, y: jnp.mean(jnp.abs(out[:, 0] - y)), greater_is_better=False)
+    mine = vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)),
+                   vt.load_dataset("diabetes"), vt.RandomSearch(population=2), epochs=1, metric=mae, progress=False)
+    for results in (search.search_results_, mine):
+        assert "units" not in results.to_optuna().user_attrs["vmaptune"]
+        assert "standardised" not in results.summary()
 
 
 def test_a_study_exported_before_values_were_written_as_given_still_takes_appends():

@@ -144,16 +144,18 @@ def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, 
                      "`with vt.distributed.this_process_alone():`.")
         raise
     now = distributed.agreed_time()
-    name = study_name or _default_name(results, now)
     study = distributed.in_process_0(
-        lambda: _export(optuna, results, given, open_storage(given), name, overwrite, append, _fixes),
+        lambda: _export(optuna, results, given, open_storage(given), study_name, overwrite, append, _fixes, now),
         "to_optuna failed in process 0, which writes the study of a multi-process run (its error says why).",
         ValueError)
-    found = True
+    found, name = True, study_name or _default_name(results, now)
     if not distributed.is_primary():
         try:  # (any failure here is said below, in every process: one raising alone would leave the others
             # waiting at the meeting below)
-            study = optuna.load_study(study_name=name, storage=open_storage(given))
+            opened = open_storage(given)
+            # (the name process 0 chose, by the same rule on the storage it wrote: the study it wrote)
+            name = study_name or _study_name(optuna, results, opened, now)
+            study = optuna.load_study(study_name=name, storage=opened)
             found = _holds_export_of(optuna, study, results)  # (another database, a stale study there)
         except Exception:  # noqa: BLE001 (KeyError: none of that name; a storage that does not open)
             found = False
@@ -186,25 +188,49 @@ def _holds_export_of(optuna, study, results: Results) -> bool:
     return True
 
 
-def _default_name(results: Results, now: float | None = None, utc: bool = True) -> str:
+def _default_name(results: Results, now: float | None = None) -> str:
     """'vmaptune <dataset> <start time> UTC' (a run without one: `now`, else this process's clock),
     in UTC: one name wherever it is exported (local time named one run's study in two ways on
-    machines in two time zones). utc=False: the local-time name exports before wrote."""
-    zone = datetime.timezone.utc if utc else None
+    machines in two time zones)."""
     stamp = next((float(t) for t in (results.settings.get("started_at"), now) if t is not None), None)
+    zone = datetime.timezone.utc
     started = datetime.datetime.fromtimestamp(stamp, zone) if stamp is not None else datetime.datetime.now(zone)
-    return f"vmaptune {results.settings.get('dataset', 'run')} {started:%Y-%m-%d %H:%M:%S}{' UTC' if utc else ''}"
+    return f"vmaptune {results.settings.get('dataset', 'run')} {started:%Y-%m-%d %H:%M:%S} UTC"
 
 
-def _export(optuna, results: Results, given, storage, study_name, overwrite: bool, append: bool, _fixes: dict):
-    """to_optuna in this process (storage: `given`, opened)."""
+def _study_name(optuna, results: Results, storage, now: float | None = None) -> str:
+    """The default study name in `storage` (opened): _default_name, or the study an export before
+    the names were UTC wrote for this run, named in the local time of wherever it ran (any zone:
+    a start time a whole number of quarter hours, at most 14 hours, from the run's in UTC)."""
+    name = _default_name(results, now)
+    started = results.settings.get("started_at")
+    if storage is None or started is None:
+        return name
+    names = optuna.get_all_study_names(storage)
+    if name in names:
+        return name
+    prefix = f"vmaptune {results.settings.get('dataset', 'run')} "
+    utc = datetime.datetime.fromtimestamp(float(started), datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+    local = datetime.datetime.fromtimestamp(float(started)).replace(microsecond=0)  # (this machine's zone first)
+    found = []
+    for other in names:
+        try:
+            then = datetime.datetime.strptime(other[len(prefix):], "%Y-%m-%d %H:%M:%S")
+        except ValueError:  # (another run's name, one of the user's own, or a UTC one)
+            continue
+        offset = (then - utc).total_seconds()
+        if other.startswith(prefix) and abs(offset) <= 14 * 3600 and offset % 900 == 0:
+            found.append((then != local, other))
+    return min(found)[1] if found else name
+
+
+def _export(optuna, results: Results, given, storage, study_name, overwrite: bool, append: bool, _fixes: dict,
+            now: float | None = None):
+    """to_optuna in this process (storage: `given`, opened; now: the time that names a run without
+    a start time)."""
     settings = results.settings
     started = _time(settings.get("started_at"))
-    name = study_name or _default_name(results)
-    if study_name is None and storage is not None and results.settings.get("started_at") is not None:
-        names = optuna.get_all_study_names(storage)  # (a run exported before the names were UTC: its study)
-        if name not in names and _default_name(results, utc=False) in names:
-            name = _default_name(results, utc=False)
+    name = study_name or _study_name(optuna, results, storage, now)
     metric, sign = results.metric, results.metric_sign
     if storage is not None and overwrite:
         try:
@@ -265,7 +291,8 @@ def _score_units(results: Results) -> str:
     """What a trial's value is in, where that is not the metric's plain sense: a built-in regression
     error is scored on standardised targets ('' otherwise)."""
     settings = results.settings
-    if settings.get("task") != "regression" or results.metric not in STANDARDISED_ERRORS:
+    if settings.get("task") != "regression" or results.metric not in STANDARDISED_ERRORS or \
+            settings.get("metric_in_target_units"):
         return ""
     power = "**2" if "mse" in results.metric else ""
     std = settings.get("target_std")

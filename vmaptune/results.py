@@ -244,7 +244,8 @@ class Results:
         tested = float(self.members["test_score"].iloc[self.best_index]) if "test_score" in self.members else np.nan
         if np.isfinite(tested):
             text += f"\ntest {self.metric} of the best setting, refit on train + validation: {shown(tested, sign):.4f}"
-        if self.settings.get("task") == "regression" and self.metric in STANDARDISED_ERRORS:
+        if self.settings.get("task") == "regression" and self.metric in STANDARDISED_ERRORS and \
+                not self.settings.get("metric_in_target_units"):
             text += (f"\n({self.metric} in standardised units: the targets' own are these times data.y_std"
                      f"{'**2' if 'mse' in self.metric else ''}; metric='r2' or a vt.Metric of yours reads in theirs)")
         return text

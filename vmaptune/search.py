@@ -241,6 +241,10 @@ class Search:
                 "evaluate_every": s.evaluate_every, "even_batches": s.even_batches,
                 # (the factor from a built-in regression error's standardised units to the targets' own)
                 **({"target_std": np.asarray(data.y_std, np.float64).tolist()} if data.task == "regression" else {}),
+                # (a metric of yours, or PopulationSearchCV's errors of several targets, bearing a built-in's name
+                # in the targets' own units: not to be said standardised)
+                **({"metric_in_target_units": True} if data.task == "regression" and not is_builtin(
+                    self.program.metric) else {}),
                 "useful_compute_fraction": [], "programs": [], "round_seconds": []}
 
     def spec_settings(self) -> dict[str, Any]:
