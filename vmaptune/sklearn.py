@@ -251,8 +251,10 @@ class _Network(BaseEstimator):
             take = (lambda tree: _row(tree, 0))
             status = run.status()
         if status["diverged"][0]:
-            warn(f"{type(self).__name__}: training diverged (a non-finite loss or weight); the model keeps "
-                 f"its last finite weights. Lower learning_rate.", ConvergenceWarning)
+            kept = ("the model keeps its best epoch's weights" if self.early_stopping else
+                    "the model refuses to predict (its last finite weights mean nothing)")
+            warn(f"{type(self).__name__}: training diverged (a non-finite loss or weight); {kept}. Lower "
+                 f"learning_rate.", ConvergenceWarning)
         # (its last finite weights, unless early stopping restored its best epoch's: predict refuses them)
         diverged = {"diverged_at_epoch": int(np.isfinite(run.curves["train_loss"][0]).sum()) + 1} \
             if status["diverged"][0] and not self.early_stopping else {}
