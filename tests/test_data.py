@@ -1,3 +1,4 @@
+import functools
 import pickle
 import warnings
 
@@ -258,6 +259,36 @@ def test_class_labels_of_any_kind_are_encoded_and_kept(tmp_path):
     assert coded.n_features == 4 and coded.feature_names == ("size", "colour_blue", "colour_green", "colour_red")
     assert coded.categories == {"colour": ("blue", "green", "red")} and coded.source_columns == ("size", "colour")
     assert coded.classes.tolist() == ["setosa", "versicolor", "virginica"]
+
+
+def test_one_hot_may_name_its_columns_codes_of_numbers_too_and_is_checked(tmp_path):
+    """one_hot=[...] encodes the columns named, a column of number codes (zip codes) too, and a
+    model of it encodes new rows of them itself; a name that is no feature column, a text column
+    left out, and a value that is no list or flag are refused (one_hot=["zip"] was read as True,
+    leaving the zip codes one number, and one_hot="false" encoded every text column)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"zip": rng.choice([75001, 69002, 13003], 60), "colour": rng.choice(["red", "blue"], 60),
+                          "size": rng.normal(size=60)})
+    frame["kind"] = np.where(frame.zip == 75001, "a", "b")
+    frame.to_csv(tmp_path / "shops.csv", index=False)
+    read = functools.partial(vt.Dataset.from_csv, tmp_path / "shops.csv", target="kind", task="classification")
+    data = read(one_hot=["zip", "colour"])
+    assert data.feature_names == ("size", "zip_13003", "zip_69002", "zip_75001", "colour_blue", "colour_red")
+    assert data.categories == {"zip": ("13003", "69002", "75001"), "colour": ("blue", "red")}
+    model = vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.Fixed(0.01)), data,
+                    vt.RandomSearch(population=2), epochs=1, batch_size=16, refit=1, progress=False).best_model()
+    new = frame.drop(columns="kind").iloc[:5]
+    encoded = pd.get_dummies(new.astype({"zip": str}), dtype=float).reindex(columns=model.feature_names, fill_value=0)
+    np.testing.assert_array_equal(model.predict(new), model.predict(encoded))
+    for one_hot, error, told in (
+            (["zip"], ValueError, r"feature columns \['colour'\] hold text, not numbers; add them to one_hot=\['zip'\]"),
+            (["zpi", "colour"], ValueError, r"one_hot=\['zpi', 'colour'\] names 'zpi', which is not a feature column; "
+                                            r"the feature columns are \['zip', 'colour', 'size'\]\. Did you mean 'zip'\?"),
+            (["kind"], ValueError, r"names 'kind' \(the target\), which is not a feature column"),
+            ("false", TypeError, r"one_hot='false': give True \(a 0/1 column per value of every text column\), False, "
+                                 r"or a list of the columns to encode")):
+        with pytest.raises(error, match=told):
+            read(one_hot=one_hot)
 
 
 def test_warnings_point_at_the_callers_line_not_vmaptunes():

@@ -356,12 +356,13 @@ class Dataset:
         )
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike, target: "str | list[str]", task: str, *, one_hot: bool = False,
-                 weight: str | None = None, **split: Any) -> "Dataset":
+    def from_csv(cls, path: str | os.PathLike, target: "str | list[str]", task: str, *,
+                 one_hot: "bool | list[str]" = False, weight: str | None = None, **split: Any) -> "Dataset":
         """A CSV with a header row; `target` names the label column (or a regression's target columns,
         a list), every other column is a feature.
         Class labels may be strings (kept in `classes`). one_hot=True turns text feature columns
-        into one 0/1 column per value (pandas.get_dummies); otherwise they are an error. An empty cell
+        into one 0/1 column per value (pandas.get_dummies); otherwise they are an error. one_hot=[...]:
+        the columns named (numbers too: codes such as zip codes), every text column among them. An empty cell
         is an error in a text column as in a number column (fill or drop those rows first). weight:
         the column of the rows' weights in the training loss (from_arrays' sample_weight), not a
         feature."""
@@ -416,11 +417,13 @@ class Dataset:
                                  f"(pandas.read_csv(path, na_values={markers[:5]}) reads them as NaN); for a column "
                                  f"of categories, one-hot it yourself (pandas.get_dummies(frame, columns=[{c!r}])) and "
                                  f"give the frame to vt.Dataset.from_arrays.")
-        if non_numeric and not one_hot:
-            raise ValueError(
-                f"{path}: feature columns {non_numeric} hold text, not numbers; pass one_hot=True to give each of "
-                f"their values a 0/1 column, or encode them yourself (e.g. pandas.get_dummies) first."
-            )
+        encode = _one_hot_columns(one_hot, features, non_numeric, targets, weight)
+        left = [c for c in non_numeric if c not in encode]
+        if left:
+            how = ("pass one_hot=True to give each of their values a 0/1 column" if one_hot is False else
+                   f"add them to one_hot={list(one_hot)!r} to give each of their values a 0/1 column")
+            raise ValueError(f"{path}: feature columns {left} hold text, not numbers; {how}, or encode them yourself "
+                             f"(e.g. pandas.get_dummies) first.")
         empty = features.isna().sum()
         if empty.any():  # (named here by the file's own column and line: from_arrays sees "column 0" of an array;
             # checked before one_hot, whose get_dummies would make a text column's empty cells all-0 rows unseen)
@@ -432,16 +435,16 @@ class Dataset:
             raise ValueError(f"{path}: column {column!r} has {int(empty[column])} empty cell(s), the first in data row "
                              f"{row} (counting from 0 below the header); fill them ({fill}) or drop those rows "
                              f"first.")
-        if non_numeric:
-            many = [c for c in non_numeric if features[c].nunique() > max(20, 0.9 * len(features))]
+        if encode:
+            many = [c for c in encode if features[c].nunique() > max(20, 0.9 * len(features))]
             if many:  # (an id or a free-text column: a 0/1 column per row, each telling one row apart)
-                warn(f"{path}: one_hot=True gives text column(s) {many} a 0/1 column per value, and they hold "
+                warn(f"{path}: one_hot gives column(s) {many} a 0/1 column per value, and they hold "
                      f"{[int(features[c].nunique()) for c in many]} distinct values in {len(features)} rows: an id "
                      f"or free text, not categories. Drop them (or encode them yourself) and give the frame to "
                      f"vt.Dataset.from_arrays.")
             source_columns = tuple(str(c) for c in features.columns)
-            categories = {str(c): tuple(str(v) for v in pd.Categorical(features[c]).categories) for c in non_numeric}
-            features = pd.get_dummies(features, columns=non_numeric, dtype=float)
+            categories = {str(c): tuple(_as_read(v) for v in pd.Categorical(features[c]).categories) for c in encode}
+            features = pd.get_dummies(features, columns=encode, dtype=float)
         numbers = features.select_dtypes("number")
         infinite = np.isinf(numbers.to_numpy(np.float64)).sum(axis=0)
         if infinite.any():  # (named as empty cells are: from_arrays sees a column of the matrix get_dummies reordered)
@@ -454,7 +457,7 @@ class Dataset:
         split.setdefault("name", os.path.basename(str(path)))
         y = frame[targets].to_numpy() if len(targets) > 1 else frame[targets[0]].to_numpy()
         data = cls.from_arrays(features.to_numpy(np.float64), y, task, feature_names=list(features.columns), **split)
-        if not non_numeric:
+        if not encode:
             return data
         return dataclasses.replace(data, categories=categories, source_columns=source_columns)
 
@@ -1055,6 +1058,26 @@ def one_hot_rows(frame: Any, categories: Mapping[str, Sequence[str]]) -> Any:
                              f"values or drop those rows first.")
         coded[column] = pd.Categorical(text, categories=list(values))
     return pd.get_dummies(frame.assign(**coded), columns=list(categories), dtype=float)
+
+
+def _one_hot_columns(one_hot: Any, features: Any, text: list, targets: list, weight: str | None) -> list:
+    """from_csv's one_hot -> the feature columns to encode, in the file's order: True, its text
+    columns; False, none; a list of column names, those (numbers too: codes such as zip codes)."""
+    if isinstance(one_hot, (bool, np.bool_)):
+        return list(text) if one_hot else []
+    if isinstance(one_hot, str) or not isinstance(one_hot, (list, tuple)) or \
+            not all(isinstance(c, str) for c in one_hot):
+        raise TypeError(f"one_hot={one_hot!r}: give True (a 0/1 column per value of every text column), False, or "
+                        f"a list of the columns to encode, e.g. one_hot=['colour', 'zip'] (numbers too: codes).")
+    names = [str(c) for c in features.columns]
+    for column in one_hot:
+        if column not in names:
+            taken = " (the target)" if column in targets else " (the weight column)" if column == weight else ""
+            close = difflib.get_close_matches(column, names, 1)
+            hint = f" Did you mean {close[0]!r}?" if close and not taken else ""
+            raise ValueError(f"one_hot={list(one_hot)!r} names {column!r}{taken}, which is not a feature column; the "
+                             f"feature columns are {names}.{hint}")
+    return [c for c in features.columns if str(c) in one_hot]
 
 
 def _as_read(value: Any) -> str:
