@@ -93,8 +93,7 @@ def test_a_saved_run_goes_to_a_database_optunas_plots_and_importances_read(hyper
 
 def test_the_default_study_name_is_the_runs_start_in_utc_wherever_it_is_exported(hyperband, tmp_path, monkeypatch):
     """One run, one study name, in any time zone (local time named it in two ways, making a second
-    study on a re-export from another machine); a study an earlier version named in local time is
-    the one a re-export appends to."""
+    study on a re-export from another machine)."""
     import time
 
     result, _ = hyperband
@@ -109,19 +108,6 @@ def test_the_default_study_name_is_the_runs_start_in_utc_wherever_it_is_exported
     started = datetime.datetime.fromtimestamp(result.settings["started_at"], datetime.timezone.utc)
     assert names == [f"vmaptune iris {started:%Y-%m-%d %H:%M:%S} UTC"] * 3
     assert optuna.get_all_study_names(storage) == names[:1]
-    # a study an export before named in Tokyo's local time, re-exported from Paris (and here)
-    legacy = f"sqlite:///{tmp_path / 'legacy.db'}"
-    tokyo = started.astimezone(datetime.timezone(datetime.timedelta(hours=9)))
-    local = f"vmaptune iris {tokyo:%Y-%m-%d %H:%M:%S}"
-    result.to_optuna(legacy, study_name=local)
-    result.to_optuna(legacy, study_name=f"vmaptune iris {started + datetime.timedelta(seconds=7):%Y-%m-%d %H:%M:%S}")
-    for zone in ("Europe/Paris", "UTC"):
-        monkeypatch.setenv("TZ", zone)
-        time.tzset()
-        assert result.to_optuna(legacy, append=True).study_name == local
-    monkeypatch.delenv("TZ")
-    time.tzset()
-    assert len(optuna.get_all_study_names(legacy)) == 2  # (the other run's, 7 s apart, is not taken)
 
 
 def test_a_metric_where_lower_is_better_is_exported_as_itself_and_minimised():
@@ -511,6 +497,12 @@ def test_errors_in_the_targets_own_units_under_a_built_in_name_are_not_said_stan
     for results in (search.search_results_, mine):
         assert "units" not in results.to_optuna().user_attrs["vmaptune"]
         assert "standardised" not in results.summary()
+    # a Metric of yours marked standardised=True is what the built-in is: said so
+    own = vt.Metric("mae", "regression", lambda out, y: jnp.mean(jnp.abs(out[:, 0] - y)), greater_is_better=False,
+                    standardised=True)
+    scaled = vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)),
+                     vt.load_dataset("diabetes"), vt.RandomSearch(population=2), epochs=1, metric=own, progress=False)
+    assert scaled.to_optuna().user_attrs["vmaptune"]["units"].startswith("mae of standardised targets")
 
 
 def test_a_study_exported_before_values_were_written_as_given_still_takes_appends():

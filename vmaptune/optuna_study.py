@@ -152,10 +152,7 @@ def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, 
     if not distributed.is_primary():
         try:  # (any failure here is said below, in every process: one raising alone would leave the others
             # waiting at the meeting below)
-            opened = open_storage(given)
-            # (the name process 0 chose, by the same rule on the storage it wrote: the study it wrote)
-            name = study_name or _study_name(optuna, results, opened, now)
-            study = optuna.load_study(study_name=name, storage=opened)
+            study = optuna.load_study(study_name=name, storage=open_storage(given))
             found = _holds_export_of(optuna, study, results)  # (another database, a stale study there)
         except Exception:  # noqa: BLE001 (KeyError: none of that name; a storage that does not open)
             found = False
@@ -191,37 +188,12 @@ def _holds_export_of(optuna, study, results: Results) -> bool:
 def _default_name(results: Results, now: float | None = None) -> str:
     """'vmaptune <dataset> <start time> UTC' (a run without one: `now`, else this process's clock),
     in UTC: one name wherever it is exported (local time named one run's study in two ways on
-    machines in two time zones)."""
+    machines in two time zones; a study exported in local time before keeps its name: study_name=
+    appends to it)."""
     stamp = next((float(t) for t in (results.settings.get("started_at"), now) if t is not None), None)
     zone = datetime.timezone.utc
     started = datetime.datetime.fromtimestamp(stamp, zone) if stamp is not None else datetime.datetime.now(zone)
     return f"vmaptune {results.settings.get('dataset', 'run')} {started:%Y-%m-%d %H:%M:%S} UTC"
-
-
-def _study_name(optuna, results: Results, storage, now: float | None = None) -> str:
-    """The default study name in `storage` (opened): _default_name, or the study an export before
-    the names were UTC wrote for this run, named in the local time of wherever it ran (any zone:
-    a start time a whole number of quarter hours, at most 14 hours, from the run's in UTC)."""
-    name = _default_name(results, now)
-    started = results.settings.get("started_at")
-    if storage is None or started is None:
-        return name
-    names = optuna.get_all_study_names(storage)
-    if name in names:
-        return name
-    prefix = f"vmaptune {results.settings.get('dataset', 'run')} "
-    utc = datetime.datetime.fromtimestamp(float(started), datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
-    local = datetime.datetime.fromtimestamp(float(started)).replace(microsecond=0)  # (this machine's zone first)
-    found = []
-    for other in names:
-        try:
-            then = datetime.datetime.strptime(other[len(prefix):], "%Y-%m-%d %H:%M:%S")
-        except ValueError:  # (another run's name, one of the user's own, or a UTC one)
-            continue
-        offset = (then - utc).total_seconds()
-        if other.startswith(prefix) and abs(offset) <= 14 * 3600 and offset % 900 == 0:
-            found.append((then != local, other))
-    return min(found)[1] if found else name
 
 
 def _export(optuna, results: Results, given, storage, study_name, overwrite: bool, append: bool, _fixes: dict,
@@ -230,7 +202,7 @@ def _export(optuna, results: Results, given, storage, study_name, overwrite: boo
     a start time)."""
     settings = results.settings
     started = _time(settings.get("started_at"))
-    name = study_name or _study_name(optuna, results, storage, now)
+    name = study_name or _default_name(results, now)
     metric, sign = results.metric, results.metric_sign
     if storage is not None and overwrite:
         try:
