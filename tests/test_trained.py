@@ -4,7 +4,9 @@ units out, and save / load round trips that predict bit for bit."""
 import warnings
 
 import flax.linen as nn
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_digits
@@ -239,6 +241,17 @@ def test_a_code_column_that_a_new_csv_reads_as_numbers_is_encoded_as_its_text(tm
                                                                               fill_value=0)
     np.testing.assert_array_equal(model.predict(new), model.predict(encoded))
     np.testing.assert_array_equal(model.predict(new.iloc[0]), model.predict(encoded)[:1])
+    # codes that read as decimals ('1.0', '2.0', beside 'x' in training): 1.0 in a new CSV is '1.0'
+    frame["grade"] = frame["grade"].map({"1": "1.0", "2": "2.0", "5+": "x"})
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    data = vt.Dataset.from_csv(tmp_path / "train.csv", target="y", task="classification", one_hot=True)
+    model = vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.Fixed(0.01)), data,
+                    vt.RandomSearch(population=2), epochs=1, batch_size=16, refit=1, progress=False).best_model()
+    new = pd.DataFrame({"grade": [1.0, 2.0, 1], "income": [48.7, 52.0, 60.1]})
+    encoded = pd.get_dummies(new.astype({"grade": float}).astype({"grade": str}), dtype=float).reindex(
+        columns=model.feature_names, fill_value=0)
+    assert encoded.filter(like="grade_").to_numpy().sum() == 3
+    np.testing.assert_array_equal(model.predict(new), model.predict(encoded))
 
 
 def test_without_refit_there_is_no_model_and_the_error_says_how(digits):
@@ -379,6 +392,14 @@ class Tokens(nn.Module):
         return nn.Dense(2)(nn.Embed(10, 4)(x).max(axis=1))
 
 
+class HalfTokens(nn.Module):
+    """Tokens with bfloat16 weights, which np.savez keeps as raw bytes."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.Dense(2, param_dtype=jnp.bfloat16)(nn.Embed(10, 4)(x).max(axis=1))
+
+
 def test_ids_outside_the_vocabulary_and_fractional_ids_are_refused_not_read_as_a_class():
     """An id past nn.Embed's vocabulary gives NaN logits, which argmax read as the first class;
     3.7 given to a model of integer inputs was truncated to 3, and 2**32 + 3 wrapped to 3."""
@@ -424,6 +445,23 @@ def test_a_saved_model_whose_class_changed_since_is_refused_by_load_naming_the_w
                                          r"vt.Linen\(Wider\) as importable now builds \(8, 2\) float32: the class "
                                          r"changed since the model was saved"):
         vt.TrainedModel.load(tmp_path / "model")
+    # bfloat16 weights, saved as raw bytes, read by their saved name: a class edited to float16 (of the
+    # same size) is refused, not read as float16 bits
+    half = vt.tune(vt.Linen(HalfTokens), vt.Space(learning_rate=vt.Fixed(0.05)), data, vt.RandomSearch(population=1),
+                   epochs=1, batch_size=32, refit=1, progress=False,
+                   optimizer=lambda hp: optax.sgd(hp["learning_rate"])).best_model()  # (state in bfloat16)
+    half.save(tmp_path / "half")
+    np.testing.assert_array_equal(vt.TrainedModel.load(tmp_path / "half").outputs(tokens[:5]), half.outputs(tokens[:5]))
+
+    class Float16(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            return nn.Dense(2, param_dtype=jnp.float16)(nn.Embed(10, 4)(x).max(axis=1))
+
+    monkeypatch.setattr(sys.modules[Tokens.__module__], "HalfTokens", Float16)
+    with pytest.raises(ValueError, match=r"params\['Dense_0'\]\['bias'\] is \(2,\) bfloat16, but vt.Linen\(Float16\) "
+                                         r"as importable now builds \(2,\) float16"):
+        vt.TrainedModel.load(tmp_path / "half")
 
 
 def test_a_diverged_row_is_said_to_have_diverged_not_to_need_a_larger_refit():

@@ -456,6 +456,8 @@ class TrainedModel:
         data = pickled(described, f"model.save({shown_as or path!r})")
         atomic.make_dir(path, f"model.save({path!r})", "model.pkl and weights.npz")
         leaves = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves((self.params, self.model_state)))}
+        # (each leaf's dtype by name: np.savez keeps bfloat16 or float8 as raw bytes, which load names again)
+        leaves["dtypes"] = np.array([str(x.dtype) for x in leaves.values()])
         if b"__main__" in data:  # (a class pickled by reference to the script run: loads only under that script)
             warn(f"model.save({shown_as or path!r}): the model's class is defined in the script run as __main__, so "
                  f"model.pkl can be loaded only by a process whose __main__ defines it too (a server or a "
@@ -487,16 +489,18 @@ class TrainedModel:
         hp = {k: jnp.asarray(v) for k, v in described["hp"].items()}
         structure = jax.eval_shape(lambda key: network.init(key, hp), jax.random.key(0))
         with np.load(os.path.join(path, "weights.npz")) as weights:
-            leaves = [weights[f"leaf_{i}"] for i in range(len(weights.files))]
+            leaves = [weights[f"leaf_{i}"] for i in range(sum(f.startswith("leaf_") for f in weights.files))]
+            saved = weights["dtypes"].tolist() if "dtypes" in weights.files else None  # (None: saved before it)
         treedef = jax.tree.structure(structure)
         if treedef.num_leaves != len(leaves):
             raise ValueError(f"{path}: weights.npz holds {len(leaves)} arrays, but the network has "
                              f"{treedef.num_leaves}; the files do not belong together.")
         # (np.savez cannot name ml_dtypes' types, bfloat16 or float8: np.load gives their raw bytes, '|V2'; the
-        # network's own dtypes read them back, bits intact)
+        # dtypes saved beside them read them back, bits intact; a file saved before names none: the network's)
         wanted = jax.tree_util.tree_flatten_with_path(structure)[0]
-        leaves = [leaf.view(want.dtype) if leaf.dtype.kind == "V" and leaf.dtype.itemsize == want.dtype.itemsize
-                  else leaf for leaf, (_, want) in zip(leaves, wanted)]
+        named = saved or [str(want.dtype) for _, want in wanted]
+        leaves = [leaf.view(jnp.dtype(name)) if leaf.dtype.kind == "V" and leaf.dtype.itemsize ==
+                  jnp.dtype(name).itemsize else leaf for leaf, name in zip(leaves, named)]
         for leaf, (where, want) in zip(leaves, wanted):  # (a class edited since: predict failed, advising a reshape)
             if leaf.shape != tuple(want.shape) or leaf.dtype != want.dtype:
                 named = getattr(network, "name", None)
