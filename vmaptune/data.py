@@ -443,7 +443,8 @@ class Dataset:
                      f"or free text, not categories. Drop them (or encode them yourself) and give the frame to "
                      f"vt.Dataset.from_arrays.")
             source_columns = tuple(str(c) for c in features.columns)
-            categories = {str(c): tuple(_as_read(v) for v in pd.Categorical(features[c]).categories) for c in encode}
+            # (each value as get_dummies names its column: a number code as str(v), 75001 or 1.5)
+            categories = {str(c): tuple(str(v) for v in pd.Categorical(features[c]).categories) for c in encode}
             features = pd.get_dummies(features, columns=encode, dtype=float)
         numbers = features.select_dtypes("number")
         infinite = np.isinf(numbers.to_numpy(np.float64)).sum(axis=0)
@@ -1048,7 +1049,7 @@ def one_hot_rows(frame: Any, categories: Mapping[str, Sequence[str]]) -> Any:
             raise ValueError(f"X's column {column!r} has {len(empty)} empty cell(s) (rows {labels(empty)}), but "
                              f"the model was trained on its values {list(values)}; fill them with one of those "
                              f"values or drop those rows first.")
-        text = cells.map(_as_read)
+        text = _as_categories(cells, values)
         unknown = ~text.isin(values).to_numpy()
         if unknown.any():  # (as scikit-learn's OneHotEncoder refuses them by default: no column says it)
             seen = list(dict.fromkeys(text[unknown]))
@@ -1080,12 +1081,25 @@ def _one_hot_columns(one_hot: Any, features: Any, text: list, targets: list, wei
     return [c for c in features.columns if str(c) in one_hot]
 
 
-def _as_read(value: Any) -> str:
-    """A cell as a CSV's text: a code of digits that a new file gave as a number ('1' read as 1, or
-    1.0 in a row of numbers, df.iloc[0]) as those digits."""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
+def _as_categories(cells: Any, values: Sequence[str]) -> Any:
+    """A column of new rows as the text of the categories `values`: each cell as str(cell), or, a
+    number whose text is none of them, the category of its value (codes such as '1' that a new CSV
+    reads as the number 1, or df.iloc[0] as 1.0 in a row of numbers)."""
+    import pandas as pd
+
+    text = cells.astype(str)
+    by_number = {}
+    for value in values:
+        try:
+            by_number.setdefault(float(value), value)
+        except ValueError:  # (a word: no number names it)
+            pass
+    unmatched = ~text.isin(values).to_numpy()
+    if not by_number or not unmatched.any():
+        return text
+    read = [by_number.get(float(cell), shown) if miss and isinstance(cell, numbers.Real) and
+            not isinstance(cell, (bool, np.bool_)) else shown for cell, shown, miss in zip(cells, text, unmatched)]
+    return pd.Series(read, index=cells.index)
 
 
 def default_feature_names(n: int) -> tuple[str, ...]:
