@@ -919,6 +919,12 @@ def test_a_network_diverged_in_its_first_epoch_fits_with_a_warning_and_predicts_
         with pytest.raises(ValueError, match=r"this model's training diverged at epoch 1 \(a non-finite loss\).* Train "
                                              r"it again with a lower learning rate"):
             call(X[:5])
+    # with early stopping no epoch scored before it diverged: no best epoch's weights to keep (it kept its
+    # first, untrained ones, and said it kept its best epoch's)
+    with pytest.warns(ConvergenceWarning, match=r"training diverged .*; the model refuses to predict"):
+        stopped = vt.MLPRegressor(epochs=2, learning_rate=1e6, optimizer="sgd", random_state=0,
+                                  early_stopping=True).fit(X, y)
+    assert stopped.best_epoch_ == 0 and stopped.model_.info["diverged_at_epoch"] == 1
 
 
 def test_the_trained_model_is_a_fitted_estimator_to_scikit_learns_scorers_and_frozen_pipelines(iris):

@@ -117,6 +117,13 @@ def errors_in_target_units(name: str, y_std) -> Metric:
     return Metric(name, "regression", _ScaledErrors(name == "neg_mse", std), standardised=True)
 
 
+def scores_in_target_units(metric: Metric) -> bool:
+    """Whether a regression metric as the program holds it scores in the targets' own units: a
+    Metric of yours (in_target_units), PopulationSearchCV's errors of several targets; not the
+    built-ins, nor a Metric of yours marked standardised=True."""
+    return isinstance(metric.fn, (_InTargetUnits, _ScaledErrors))
+
+
 #: float32's spacing at the targets' mean, in standard deviations, above which a metric in the targets' own
 #: units is warned about. Unscaled in float32, each output and target is rounded by up to half that
 #: spacing: at 1e-3 of a standard deviation a close fit (an MAE of some hundredths of one, r2 about

@@ -25,7 +25,7 @@ from vmaptune.initialise import initialise_together
 from vmaptune.models.base import Model
 from vmaptune.population import PopulationRun
 from vmaptune.memory import parse_bytes
-from vmaptune.metrics import is_builtin
+from vmaptune.metrics import is_builtin, scores_in_target_units
 from vmaptune.program import Programs, build_program, check_bucketing, check_dataset, one_member, updates_state
 from vmaptune.refit import refit_and_test
 from vmaptune.cv_splits import Splits, check_r2_folds
@@ -243,7 +243,7 @@ class Search:
                 **({"target_std": np.asarray(data.y_std, np.float64).tolist()} if data.task == "regression" else {}),
                 # (a metric of yours, or PopulationSearchCV's errors of several targets, bearing a built-in's name
                 # in the targets' own units: not to be said standardised)
-                **({"metric_in_target_units": True} if data.task == "regression" and not is_builtin(
+                **({"metric_in_target_units": True} if data.task == "regression" and scores_in_target_units(
                     self.program.metric) else {}),
                 "useful_compute_fraction": [], "programs": [], "round_seconds": []}
 

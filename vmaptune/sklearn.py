@@ -250,14 +250,16 @@ class _Network(BaseEstimator):
             state = members.best_model_state if self.early_stopping else members.model_state
             take = (lambda tree: _row(tree, 0))
             status = run.status()
+        # (early stopping restored its best epoch's weights, where one scored before it diverged; else its
+        # weights are its last finite ones, or its first ones: predict refuses them)
+        restored = bool(self.early_stopping) and int(status["best_epoch"][0]) > 0
         if status["diverged"][0]:
-            kept = ("the model keeps its best epoch's weights" if self.early_stopping else
+            kept = ("the model keeps its best epoch's weights" if restored else
                     "the model refuses to predict (its last finite weights mean nothing)")
             warn(f"{type(self).__name__}: training diverged (a non-finite loss or weight); {kept}. Lower "
                  f"learning_rate.", ConvergenceWarning)
-        # (its last finite weights, unless early stopping restored its best epoch's: predict refuses them)
         diverged = {"diverged_at_epoch": int(np.isfinite(run.curves["train_loss"][0]).sum()) + 1} \
-            if status["diverged"][0] and not self.early_stopping else {}
+            if status["diverged"][0] and not restored else {}
         self.model_ = TrainedModel.from_dataset(program.model, take(params), take(state), {k: v[0] for k, v in hp.items()},
                                                 {k: d.value for k, d in space.items()}, data, **diverged)
         if self._task == "classification":
