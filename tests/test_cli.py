@@ -740,10 +740,14 @@ def test_orbaxs_failed_write_is_an_os_error_and_a_second_failure_does_not_hide_t
      "argument --study-name: give the study a name, or leave --study-name out"),
     (["export", "runs/x", "--optuna", "sqlite:///x.db", "--study-name", " "],
      "argument --study-name: give the study a name"),
+    (["run", "x.toml", "--out", ""], "argument --out: '': give the run directory, or leave --out out for its default "
+                                     "(an empty --out is often an unset shell variable: --out \"$RUN_DIR\")"),
+    (["run", "x.toml", "--out", " "], "argument --out: ' ': give the run directory"),
 ])
 def test_contradicting_or_empty_flags_exit_2_naming_the_flags(capsys, argv, said):
     """In the command line's words (--resume --overwrite got the Python API's 'resume=True and
-    overwrite=True'; an empty --study-name fell back to the default name unsaid)."""
+    overwrite=True'; an empty --study-name fell back to the default name unsaid, and an empty --out,
+    an unset shell variable, to the default run directory)."""
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2 and said in capsys.readouterr().err

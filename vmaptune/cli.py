@@ -77,12 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--population", type=_positive_int, default=None, help="members per round (default 256, quick 64)")
     demo.add_argument("--epochs", type=_positive_int, default=None, help="epochs per member (default 20, quick 5)")
     demo.add_argument("--seed", type=_seed_flag, default=0, help="the search's seed (default 0): same seed, same result")
-    demo.add_argument("--out", default=None, help="run directory to write (default runs/demo, quick runs/demo-quick)")
+    demo.add_argument("--out", default=None, type=_out_flag,
+                      help="run directory to write (default runs/demo, quick runs/demo-quick)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar (a log file, a CI job)")
     _run_dir_flags(demo)
     run = sub.add_parser("run", help="run a search described by a TOML or JSON config file")
     run.add_argument("config", help="the run's config file (TOML or JSON): data, space, strategy, epochs...")
-    run.add_argument("--out", default=None, help="run directory (default: the config's `out`, else runs/<name>)")
+    run.add_argument("--out", default=None, type=_out_flag,
+                     help="run directory (default: the config's `out`, else runs/<name>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar (a log file, a CI job)")
     _run_dir_flags(run)
     _process_flags(run)
@@ -682,6 +684,15 @@ def _study_name_flag(text: str) -> str:
     """--study-name's value: a name (an empty one fell back to the default name unsaid)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("give the study a name, or leave --study-name out (the run directory's name)")
+    return text
+
+
+def _out_flag(text: str) -> str:
+    """--out's value: a directory (an empty one, often an unset shell variable in --out "$RUN_DIR", fell
+    back to the default run directory unsaid)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: give the run directory, or leave --out out for its default (an "
+                                         f"empty --out is often an unset shell variable: --out \"$RUN_DIR\")")
     return text
 
 
