@@ -416,6 +416,30 @@ def test_a_config_replays_a_pbt_run_s_schedule_from_its_run_directory(tmp_path, 
             built(tmp_path, head + f'[strategy]\nname = "PBTReplay"\nresults = "runs/pbt"\nmember = {member}\n' + SPACE)
 
 
+def test_a_pbt_replays_results_path_that_holds_no_run_is_said_with_its_key_and_where_it_was_looked_for(
+        tmp_path, monkeypatch, capsys):
+    """It said "run directory 'runs/pbtt' does not exist." of [strategy] results = "runs/pbtt": no
+    key, and not that the path is the current directory's (a dataset's file is the config's folder's)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "replay.toml").write_text('dataset = "iris"\n[strategy]\nname = "PBTReplay"\nresults = "runs/pbtt"\n'
+                                          + SPACE)
+    assert main(["run", "replay.toml", "--no-progress"]) == 2
+    assert capsys.readouterr().err == (
+        f"vmaptune run: error: [strategy] results = 'runs/pbtt' (relative to the current directory, {tmp_path}): no "
+        f"such directory; give the --out directory of a PBT run, relative to the directory you run the command in, "
+        f"or an absolute path.\n")
+    with pytest.raises(FileNotFoundError, match=r"\[strategy\] results = 'replay.toml' \(relative to the current "
+                                                r"directory, .*\): is a file; give the --out directory of a PBT run"):
+        built(tmp_path, 'dataset = "iris"\n[strategy]\nname = "PBTReplay"\nresults = "replay.toml"\n' + SPACE)
+    empty = str(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match=rf"^\[strategy\] results = '{re.escape(empty)}': {re.escape(empty)} is "
+                                                r"not a vmaptune run directory \(no results.npz in it\); .* Give the "
+                                                r"--out directory of a PBT run\.$"):
+        built(tmp_path, f'dataset = "iris"\n[strategy]\nname = "PBTReplay"\nresults = "{empty}"\n' + SPACE)
+    assert not os.path.exists("runs")  # (refused before any run directory was made)
+
+
 def test_a_config_takes_a_scikit_learn_splitter_by_name_for_a_series_carved_in_order(tmp_path, monkeypatch):
     """A time series from the command line: the data set carved in order and TimeSeriesSplit's folds
     (an integer cv deals shuffled folds, and a config could name no splitter)."""

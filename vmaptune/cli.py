@@ -423,7 +423,17 @@ def _pbt_replay(settings: dict):
     if not isinstance(path, str):
         raise ValueError(f"[strategy] results = {path!r}: give a PBT run's directory as text, e.g. "
                          f"results = \"runs/pbt\".")
-    results = vt.load_results(path)
+    # (relative to the directory the command runs in, as --out is: not to the config's folder, as a dataset's file is)
+    where = f"[strategy] results = {path!r}" + ("" if os.path.isabs(path) else
+                                                 f" (relative to the current directory, {os.getcwd()})")
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{where}: " + ("is a file" if os.path.exists(path) else "no such directory")
+                                + "; give the --out directory of a PBT run, relative to the directory you run the "
+                                  "command in, or an absolute path.")
+    try:
+        results = vt.load_results(path)
+    except FileNotFoundError as err:  # (a directory that holds no run's table)
+        raise FileNotFoundError(f"{where}: {err} Give the --out directory of a PBT run.") from None
     member = settings.get("member")
     if member is not None and (isinstance(member, bool) or not isinstance(member, int) or
                                not 0 <= member < len(results)):
