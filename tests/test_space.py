@@ -1,3 +1,4 @@
+import re
 import warnings
 
 import jax
@@ -207,6 +208,20 @@ def test_a_wide_discrete_space_is_not_listed_and_a_bracket_of_no_random_members_
 
 def test_config_round_trip():
     assert vt.Space.from_config(MIXED.to_config()) == MIXED
+
+
+def test_a_misspelled_only_when_in_a_config_entry_is_said_among_the_keys_it_takes():
+    """`when = {...}` was told that Uniform takes ['low', 'high']: as if an entry could hold no condition."""
+    for key in ("when", "onlywhen"):
+        with pytest.raises(ValueError, match=re.escape(
+                f"space entry 'momentum': Uniform has no setting {key!r}. Did you mean 'only_when' for {key!r}? It "
+                f"takes ['low', 'high'] and 'only_when'.")):
+            vt.Space.from_config({"optimizer": {"type": "Choice", "options": ["sgd", "adam"]},
+                                  "momentum": {"type": "Uniform", "low": 0.1, "high": 0.9, key: {"optimizer": "sgd"}}})
+    space = vt.Space.from_config({"optimizer": {"type": "Choice", "options": ["sgd", "adam"]},
+                                  "momentum": {"type": "Uniform", "low": 0.1, "high": 0.9,
+                                               "only_when": {"optimizer": ["sgd"]}}})
+    assert space.to_config()["momentum"]["only_when"] == {"optimizer": ["sgd"]}
 
 
 def test_grid_points():

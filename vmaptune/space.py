@@ -575,9 +575,10 @@ DISTRIBUTIONS = {
 }
 
 
-def distribution_from_config(config: Mapping, name: str | None = None) -> Distribution:
+def distribution_from_config(config: Mapping, name: str | None = None, also: tuple[str, ...] = ()) -> Distribution:
     """{'type': 'LogUniform', 'low': 1e-4, 'high': 1e-1} -> the distribution (what to_config wrote).
-    name: the hyperparameter it is for, named in the errors."""
+    name: the hyperparameter it is for, named in the errors. also: keys the caller takes out of
+    the entry first (a space entry's only_when), said among the keys it takes."""
     where = f"space entry {name!r}" if name is not None else "distribution config"
     example = "{'type': 'LogUniform', 'low': 1e-4, 'high': 1e-1}"
     if not isinstance(config, Mapping):
@@ -596,11 +597,12 @@ def distribution_from_config(config: Mapping, name: str | None = None) -> Distri
     cls = DISTRIBUTIONS[kind]
     takes = list(cls.argument_names)
     unknown = [k for k in config if k not in takes]
-    if unknown:
+    if unknown:  # (a misspelled only_when was told the entry takes only its distribution's settings)
         hints = "".join(f" Did you mean {c[0]!r} for {k!r}?" for k in unknown
-                        if (c := difflib.get_close_matches(str(k), takes, n=1)))
+                        if (c := difflib.get_close_matches(str(k), [*takes, *also], n=1)))
         what = f"setting {unknown[0]!r}" if len(unknown) == 1 else f"settings {unknown!r}"
-        raise ValueError(f"{where}: {kind} has no {what}.{hints} It takes {takes}.")
+        raise ValueError(f"{where}: {kind} has no {what}.{hints} It takes {takes}"
+                         + "".join(f" and {key!r}" for key in also) + ".")
     try:
         return cls(**config)
     except (TypeError, ValueError) as err:
@@ -1127,7 +1129,7 @@ class Space:
                             f"'high': 1e-1}}, got {type(config).__name__}: {config!r}.")
         conditions = {name: c["only_when"] for name, c in config.items() if isinstance(c, Mapping) and "only_when" in c}
         space = cls({name: distribution_from_config({k: v for k, v in c.items() if k != "only_when"}
-                                                    if isinstance(c, Mapping) else c, name)
+                                                    if isinstance(c, Mapping) else c, name, also=("only_when",))
                      for name, c in config.items()})
         for name, parents in conditions.items():
             if not isinstance(parents, Mapping):
