@@ -784,3 +784,21 @@ def test_a_config_takes_every_vt_tune_setting_evaluate_every_included(tmp_path):
                     'learning_rate = {type = "LogUniform", low = 0.001, high = 0.1}\n')
     *_, kwargs = build(load_config(str(path)))
     assert kwargs["evaluate_every"] == 2
+
+
+def test_a_top_level_batch_size_beside_a_searched_one_is_said_to_be_unused(tmp_path):
+    """The space's batch_size is the one trained (as in vt.tune); the config's own went unsaid, and
+    the run's settings record it."""
+    path = tmp_path / "c.toml"
+    path.write_text('dataset = "iris"\nbatch_size = 16\n' + SPACE + 'batch_size = {type = "Choice", options = [4, 8]}\n')
+    with pytest.warns(UserWarning, match=re.escape(
+            "batch_size = 16 is not used: [space] batch_size is searched and gives each member its own (a top-level "
+            "batch_size is the batch of a space without one, as vt.tune's batch_size= is); remove one of the two from "
+            "a new run's config (a run started with both resumes with both: its checkpoints record batch_size = 16).")):
+        build(load_config(str(path)))
+    for text in ('dataset = "iris"\nbatch_size = 16\n' + SPACE,  # (each alone: nothing to say)
+                 'dataset = "iris"\n' + SPACE + 'batch_size = {type = "Choice", options = [4, 8]}\n'):
+        path.write_text(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            build(load_config(str(path)))

@@ -323,6 +323,13 @@ def build(config: dict[str, Any]):
                          f"val_fraction = 0.2}} with its split's settings) or {{csv=..., target=..., task=...}} / "
                          f"{{npz=..., task=...}}, got {dataset!r}.")
     space = vt.Space.from_config(config["space"])
+    if "batch_size" in config and "batch_size" in space:  # (vt.tune takes the space's, as its docstring says)
+        from vmaptune.warn import warn
+
+        warn(f"batch_size = {config['batch_size']!r} is not used: [space] batch_size is searched and gives each member "
+             f"its own (a top-level batch_size is the batch of a space without one, as vt.tune's batch_size= is); "
+             f"remove one of the two from a new run's config (a run started with both resumes with both: its "
+             f"checkpoints record batch_size = {config['batch_size']!r}).")
     strategy = _strategy(config.get("strategy", "RandomSearch"))
     model = config.get("model", {})
     if not isinstance(model, dict):
