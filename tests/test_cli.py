@@ -1,6 +1,8 @@
 import os
 import re
 import shutil
+import signal
+import sys
 import warnings
 
 import numpy as np
@@ -214,6 +216,86 @@ def test_a_time_budget_ends_a_run_that_resume_continues(tmp_path, capsys):
                                               "partial (scores so far); continue it with")
     assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
     assert vt.load_results(out).members["status"].tolist() == ["ok"] * 8
+
+
+def test_a_ctrl_c_before_any_member_trained_says_what_the_run_directory_holds(tmp_path, capsys, monkeypatch):
+    """A --resume's or --overwrite's Ctrl-C while its data loaded said "nothing to keep" of a run
+    directory that still held the run. It is now said from the disk: kept as it was and how to go
+    on, or (--overwrite) removed already, or cut short as it was removed; one as the run's Optuna
+    study took its last scores is said after the run ended."""
+    from vmaptune import cli
+
+    config = tmp_path / "iris.toml"
+    config.write_text(small_config("epochs = 1\n"))
+    out = str(tmp_path / "run")
+    assert main(["run", str(config), "--out", out, "--no-progress"]) == 0
+    saved = sorted(os.listdir(out))
+    real_build = cli.build
+
+    def build_then_ctrl_c(config):
+        real_build(config)
+        raise KeyboardInterrupt  # (Ctrl-C as the data finished loading)
+
+    def ctrl_c(*args):  # (reading the config or importing vmaptune: before the run directory is looked at)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load_config", ctrl_c)
+    capsys.readouterr()
+    assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 130
+    assert capsys.readouterr().err == ("vmaptune run: interrupted before any member trained; the run directory is as "
+                                       "it was.\n")
+    monkeypatch.setattr(cli, "load_config", load_config)
+    monkeypatch.setattr(cli, "build", build_then_ctrl_c)
+    assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 130
+    assert capsys.readouterr().err == (f"vmaptune run: interrupted before any member trained; the run in {out} is kept "
+                                       f"as it was: run the same command with --resume to continue it.\n")
+    assert main(["run", str(config), "--out", out, "--no-progress", "--overwrite"]) == 130
+    assert capsys.readouterr().err == (
+        f"vmaptune run: interrupted before any member trained; the run in {out} is kept as it was (--overwrite "
+        f"removes it as the new run starts): run the same command again to replace it, or with --resume in place of "
+        f"--overwrite to continue it.\n")
+    assert sorted(os.listdir(out)) == saved and len(vt.load_results(out)) == 4
+    monkeypatch.setattr(cli, "build", real_build)
+    real_rmtree = shutil.rmtree
+
+    def second_ctrl_c(path, *args, **kwargs):  # (at once, as --overwrite removes the old run's checkpoints)
+        if os.path.basename(path) == "checkpoints":
+            raise KeyboardInterrupt
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", second_ctrl_c)
+    assert main(["run", str(config), "--out", out, "--no-progress", "--overwrite"]) == 130
+    assert capsys.readouterr().err == (
+        f"vmaptune run: interrupted before any member trained, as --overwrite removed the run in {out} (left there: "
+        f"checkpoints); run the same command again to replace it.\n")
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    tune = sys.modules["vmaptune.tune"]  # (vt.tune is the function)
+    real_line_up = tune.line_up
+
+    def ctrl_c_while_tracing(*args, **kwargs):  # (held by vt.tune: it stops at the first chunk's start)
+        signal.raise_signal(signal.SIGINT)
+        return real_line_up(*args, **kwargs)
+
+    monkeypatch.setattr(tune, "line_up", ctrl_c_while_tracing)
+    assert main(["run", str(config), "--out", out, "--no-progress", "--overwrite"]) == 130
+    assert capsys.readouterr().err.endswith(f"vmaptune run: interrupted before any member trained; nothing to keep "
+                                            f"(--overwrite had removed the run in {out}).\n")
+    assert os.listdir(out) == [".vmaptune-lock"]
+    monkeypatch.setattr(tune, "line_up", real_line_up)
+    calls = []
+
+    def ctrl_c_in_the_last_export(self, results):  # (the command's own, after vt.tune returned)
+        calls.append(results)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(vt.OptunaExport, "__call__", ctrl_c_in_the_last_export)
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    assert main(["run", str(config), "--out", out, "--no-progress", "--optuna", storage]) == 130
+    assert capsys.readouterr().err == (
+        f"vmaptune run: interrupted after the run ended; it is saved in {out}, and `vmaptune export {out} --optuna "
+        f"{storage} --study-name run --append` brings its Optuna study up to date.\n")
+    assert len(vt.load_results(out)) == 4 and vt.load_results(out).settings["finished"]
 
 
 def test_a_resume_counts_the_members_it_trained_and_its_hints_paste_into_a_shell(tmp_path, capsys):

@@ -128,8 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             print(f"vmaptune {args.command}: error: {err}", file=sys.stderr)  # (one line: the cause is elsewhere)
             return FAILED
-        except KeyboardInterrupt:
-            print(f"vmaptune {args.command}: interrupted before any member trained; nothing to keep.", file=sys.stderr)
+        except KeyboardInterrupt:  # (run, demo: before the run directory was looked at; _execute says a later one's)
+            kept = "the run directory is as it was" if args.command in ("run", "demo") and (
+                args.resume or args.overwrite) else "nothing to keep"  # (a run there: not "nothing")
+            print(f"vmaptune {args.command}: interrupted before any member trained; {kept}.", file=sys.stderr)
             return INTERRUPTED
 
 
@@ -531,27 +533,38 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
     _refuse_held_run(out, args)
     study = _study_name(out) if args.study_name is None else args.study_name
     started = time.perf_counter()
-    _join_processes(args)
-    model, space, data, strategy, kwargs = build(config)
-    data_seconds = time.perf_counter() - started
-    with warnings.catch_warnings(), _optuna_logs_quiet(import_optuna=args.optuna is not None):
-        warnings.filterwarnings("ignore", message="interrupted: ")  # said below in one line
-        warnings.filterwarnings("ignore", message=r"vt\.tune: all \d+ members failed")  # the summary says it
-        on_round = None if args.optuna is None else vt.OptunaExport(args.optuna, study, overwrite=args.overwrite,
-                                                                    _fixes=RUN_FIXES)
-        if on_round is not None:  # process 0 checks (or replaces) the study; every process stops on a refusal
-            vt.distributed.in_process_0(
-                lambda: _check_study(args.optuna, study, out, args.resume, args.overwrite,
-                                     get_metric(kwargs.get("metric"), data.task)),
-                f"process 0 refused the run: the Optuna study {study!r} in {args.optuna!r} cannot take it (process "
-                f"0's message says why).", ValueError)
-        if args.time_budget is not None:
-            kwargs["time_budget"] = args.time_budget
-        warnings.filterwarnings("ignore", message="the time budget is spent: ")  # said below in one line
-        result = vt.tune(model, space, data, strategy=strategy, progress=not args.no_progress, run_dir=out,
-                         resume=args.resume, overwrite=args.overwrite, on_round=on_round, **kwargs)
-        if on_round is not None and vt.distributed.is_primary() and not result.settings.get("interrupted"):
-            on_round(result)  # the refit's test scores (it follows the last round); a resumed finished run's
+    before = _run_entries(out)  # (a Ctrl-C before any member trained is said against it: _nothing_trained)
+    result = None
+    try:
+        _join_processes(args)
+        model, space, data, strategy, kwargs = build(config)
+        data_seconds = time.perf_counter() - started
+        with warnings.catch_warnings(), _optuna_logs_quiet(import_optuna=args.optuna is not None):
+            warnings.filterwarnings("ignore", message="interrupted: ")  # said below in one line
+            warnings.filterwarnings("ignore", message=r"vt\.tune: all \d+ members failed")  # the summary says it
+            on_round = None if args.optuna is None else vt.OptunaExport(args.optuna, study, overwrite=args.overwrite,
+                                                                        _fixes=RUN_FIXES)
+            if on_round is not None:  # process 0 checks (or replaces) the study; every process stops on a refusal
+                vt.distributed.in_process_0(
+                    lambda: _check_study(args.optuna, study, out, args.resume, args.overwrite,
+                                         get_metric(kwargs.get("metric"), data.task)),
+                    f"process 0 refused the run: the Optuna study {study!r} in {args.optuna!r} cannot take it (process "
+                    f"0's message says why).", ValueError)
+            if args.time_budget is not None:
+                kwargs["time_budget"] = args.time_budget
+            warnings.filterwarnings("ignore", message="the time budget is spent: ")  # said below in one line
+            result = vt.tune(model, space, data, strategy=strategy, progress=not args.no_progress, run_dir=out,
+                             resume=args.resume, overwrite=args.overwrite, on_round=on_round, **kwargs)
+            if on_round is not None and vt.distributed.is_primary() and not result.settings.get("interrupted"):
+                on_round(result)  # the refit's test scores (it follows the last round); a resumed finished run's
+    except KeyboardInterrupt:  # (vt.tune returns what trained: here, nothing had)
+        if result is not None:  # (the run had returned, saved: its study was taking the refit's test scores)
+            print(f"vmaptune {args.command}: interrupted after the run ended; it is saved in {out}, and `vmaptune export "
+                  f"{shlex.quote(out)} --optuna {shlex.quote(args.optuna)} --study-name {shlex.quote(study)} --append` "
+                  f"brings its Optuna study up to date.", file=sys.stderr)
+            return INTERRUPTED
+        print(f"vmaptune {args.command}: {_nothing_trained(out, args.overwrite, before)}", file=sys.stderr)
+        return INTERRUPTED
     again = ("run the same command with --resume in place of --overwrite to continue" if args.overwrite
              else "run the same command with --resume to continue")
     if result.settings.get("time_budget_spent"):  # (planned: the command did what it was asked)
@@ -605,6 +618,34 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
               f"{NO_MEMBER_SUCCEEDED}).", file=sys.stderr)
         return NO_MEMBER_SUCCEEDED
     return 0
+
+
+def _run_entries(out: str) -> frozenset[str]:
+    """The files and folders of a run (run_dir.RUN_FILES, RUN_DIRS) that `out` holds now."""
+    from vmaptune.run_dir import RUN_DIRS, RUN_FILES
+
+    return frozenset(name for name in (*RUN_FILES, *RUN_DIRS) if os.path.exists(os.path.join(out, name)))
+
+
+def _nothing_trained(out: str, overwrite: bool, before: frozenset[str]) -> str:
+    """The line for a Ctrl-C that came before any member trained (loading data, tracing): what `out`
+    holds, said from the disk. A --resume's run is still there, as an --overwrite's is until its
+    run starts ("nothing to keep" invited deleting it). before: _run_entries(out) as the command began."""
+    from vmaptune.run_dir import holds_run
+
+    now = _run_entries(out)
+    if not (os.path.isdir(out) and holds_run(out)):
+        removed = f" (--overwrite had removed the run in {out})" if overwrite and before else ""
+        return f"interrupted before any member trained; nothing to keep{removed}."
+    if overwrite and now != before:  # (a second Ctrl-C, at once, as --overwrite removed the run)
+        return (f"interrupted before any member trained, as --overwrite removed the run in {out} (left there: "
+                f"{', '.join(sorted(now))}); run the same command again to replace it.")
+    if overwrite:
+        return (f"interrupted before any member trained; the run in {out} is kept as it was (--overwrite removes it as "
+                f"the new run starts): run the same command again to replace it, or with --resume in place of "
+                f"--overwrite to continue it.")
+    return (f"interrupted before any member trained; the run in {out} is kept as it was: run the same command with "
+            f"--resume to continue it.")
 
 
 def _count(setting) -> int:
