@@ -932,6 +932,8 @@ CASES = [
     # -- run configs (vmaptune run) ---------------------------------------------------------------------------
     ("config-out-a-number", lambda t: config(t, out=5), ValueError,
      ["out = 5: give the run directory as text", 'out = "runs/my_search"']),
+    ("config-out-empty", lambda t: config(t, out=""), ValueError,  # (an empty out ran in runs/<config name>)
+     ["out = '': give the run directory as text", "or leave out out for its default"]),
     ("config-model-a-name", lambda t: build(t, model="mlp"), ValueError,
      ["model = 'mlp': give a table of vt.MLP's settings", "model = {hidden = 2, units = 128}", "vt.tune in Python"]),
     ("csv-header-only", lambda t: vt.Dataset.from_csv(write(t, "h.csv", "a,b,y\n"), target="y", task="classification"),

@@ -254,9 +254,10 @@ def load_config(path: str) -> dict[str, Any]:
     for key in ("dataset", "space"):
         if key not in config:
             raise ValueError(f"{path}: the config needs a `{key}` entry.")
-    if not isinstance(config.get("out", ""), str):
+    if not isinstance(config.get("out", ""), str) or ("out" in config and not config["out"].strip()):
         raise ValueError(f"{path}: out = {config['out']!r}: give the run directory as text, e.g. "
-                         f"out = \"runs/my_search\".")
+                         f"out = \"runs/my_search\", or leave out out for its default (an empty one fell back to it "
+                         f"unsaid).")
     dataset = config["dataset"]
     for kind in ("csv", "npz"):
         if isinstance(dataset, dict) and isinstance(dataset.get(kind), str):

@@ -453,11 +453,13 @@ class TrainedModel:
         described = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                      if f.name not in ("params", "model_state")}
         described["info"] = {**self.info, "written_by": written_by()}  # (what a later reader can check)
+        # (each weight's dtype by name: np.savez keeps bfloat16 or float8 as raw bytes, which load names again;
+        # in info, which a version before it loads as it is, not in weights.npz, whose arrays it counts)
+        described["info"]["weight_dtypes"] = [str(np.asarray(x).dtype) for x in
+                                              jax.tree.leaves((self.params, self.model_state))]
         data = pickled(described, f"model.save({shown_as or path!r})")
         atomic.make_dir(path, f"model.save({path!r})", "model.pkl and weights.npz")
         leaves = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves((self.params, self.model_state)))}
-        # (each leaf's dtype by name: np.savez keeps bfloat16 or float8 as raw bytes, which load names again)
-        leaves["dtypes"] = np.array([str(x.dtype) for x in leaves.values()])
         if b"__main__" in data:  # (a class pickled by reference to the script run: loads only under that script)
             warn(f"model.save({shown_as or path!r}): the model's class is defined in the script run as __main__, so "
                  f"model.pkl can be loaded only by a process whose __main__ defines it too (a server or a "
@@ -489,8 +491,8 @@ class TrainedModel:
         hp = {k: jnp.asarray(v) for k, v in described["hp"].items()}
         structure = jax.eval_shape(lambda key: network.init(key, hp), jax.random.key(0))
         with np.load(os.path.join(path, "weights.npz")) as weights:
-            leaves = [weights[f"leaf_{i}"] for i in range(sum(f.startswith("leaf_") for f in weights.files))]
-            saved = weights["dtypes"].tolist() if "dtypes" in weights.files else None  # (None: saved before it)
+            leaves = [weights[f"leaf_{i}"] for i in range(len(weights.files))]
+        saved = described["info"].pop("weight_dtypes", None)  # (None: saved before it)
         treedef = jax.tree.structure(structure)
         if treedef.num_leaves != len(leaves):
             raise ValueError(f"{path}: weights.npz holds {len(leaves)} arrays, but the network has "
