@@ -846,6 +846,38 @@ def test_ctrl_c_in_a_search_stops_fit_and_keeps_what_trained_on_the_exception(ir
     assert not hasattr(search, "best_estimator_") and not hasattr(search, "cv_results_")
 
 
+def test_a_search_stopped_before_any_validated_epoch_says_so_not_that_its_members_diverged(iris, monkeypatch):
+    """Without early stopping a search validates after its last epoch: stopped before it, every
+    member is interrupted without a score, which best_params blamed on divergence (a lower range)."""
+    from helpers import ctrl_c_at_chunk
+
+    ctrl_c_at_chunk(monkeypatch, 2)
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=4, batch_size=32), {"learning_rate": [0.01, 0.1]}, cv=2)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        search.fit(*iris)
+    told = stopped.value.results.failure()
+    assert told.startswith("all 2 members were interrupted before any of their epochs was validated") and \
+        "diverged" not in told
+
+
+def test_ctrl_c_in_an_estimators_fit_stops_it_within_an_eighth_of_its_epochs(iris, monkeypatch):
+    """One compiled call trained every epoch: a Ctrl-C waited for all of them, then raised. The fit
+    trains in chunks of a divisor of its epochs (one program), each the one call trained."""
+    from helpers import ctrl_c_at_chunk
+
+    assert [vt.sklearn._fit_chunk(e) for e in (1, 2, 16, 100, 199, 200, 3000)] == [1, 1, 2, 10, 1, 25, 375]
+    whole = vt.MLPClassifier(n_units=8, epochs=16, random_state=0).fit(*iris).predict_proba(iris[0])
+    monkeypatch.setattr(vt.sklearn, "_fit_chunk", lambda epochs: epochs)  # (one call, as before)
+    np.testing.assert_array_equal(vt.MLPClassifier(n_units=8, epochs=16, random_state=0).fit(*iris)
+                                  .predict_proba(iris[0]), whole)
+    monkeypatch.undo()
+    ctrl_c_at_chunk(monkeypatch, 2)
+    clf = vt.MLPClassifier(n_units=8, epochs=16, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(*iris)
+    assert not hasattr(clf, "model_")
+
+
 def test_ctrl_c_in_the_refit_leaves_the_search_kept_and_no_earlier_fits_model_behind_it(iris, monkeypatch):
     """A search fitted again and stopped while its best candidate refits: its cv_results_ and
     best_params_ are the new search's, and best_estimator_ is unfitted (as scikit-learn's), not

@@ -362,6 +362,11 @@ class Results:
         n = len(self.members)
         if len(self.metric_undefined()) == n:
             return self.metric_undefined_message()
+        status = self.members["status"].to_numpy() if "status" in self.members.columns else np.array([])
+        if len(status) and (status == STATUS_INTERRUPTED).all():  # (stopped before any validated epoch: not failed)
+            return (f"all {n} members were interrupted before any of their epochs was validated (a search without "
+                    f"early stopping validates after its last epoch, or every evaluate_every epochs): none has a "
+                    f"score yet. Run it again to its end, or with a run_dir and resume=True to go on where it stopped.")
         text = f"all {n} members failed (diverged or never scored)"
         first = "epochs_trained" in self.members.columns and (self.members["epochs_trained"].to_numpy() <= 1).all()
         if "learning_rate" in self.members.columns:

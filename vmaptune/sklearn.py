@@ -244,7 +244,9 @@ class _Network(BaseEstimator):
 
             run = PopulationRun(program, hp, data_arrays(data), member_ids=[0], seed=seed,
                                 epochs=int(self.epochs))
-            run.train(int(self.epochs), chunk_epochs=int(self.epochs))
+            # (in about eight chunks, not one call: a Ctrl-C stops the fit at the chunk's end, where it waited for
+            # every epoch to train and then raised; a divisor of epochs, so one program serves every chunk)
+            run.train(int(self.epochs), chunk_epochs=_fit_chunk(int(self.epochs)))
             members = run.state.members
             params = members.best_params if self.early_stopping else members.params
             state = members.best_model_state if self.early_stopping else members.model_state
@@ -1277,6 +1279,13 @@ def _pool_dataset(X, y, task: str, sample_weight=None) -> tuple[Dataset, np.ndar
     if w is not None:  # (the validation row given apart weighs 1 there: here it is one of X's rows)
         data = dataclasses.replace(data, w_val=np.asarray(w[r:r + 1], np.float32))
     return data, pool_row
+
+
+def _fit_chunk(epochs: int) -> int:
+    """The epochs of an estimator's fit per compiled call: the largest divisor of `epochs` at most
+    an eighth of them (rounded up), so a Ctrl-C waits for an eighth of the fit at most."""
+    bound = max(1, -(-epochs // 8))
+    return max(d for d in range(1, bound + 1) if epochs % d == 0)
 
 
 def _score_unit(metric, data: Dataset) -> float:
