@@ -382,6 +382,21 @@ def test_errors_of_several_targets_ignore_a_targets_large_offset():
         np.testing.assert_allclose(scores[scoring, 1.7e9], scores[scoring, 0.0], rtol=1e-4)
 
 
+def test_what_scikit_learns_searches_take_is_read_or_refused_with_the_fix(iris):
+    """A list of one dict is that dict, as scikit-learn reads it (it was refused as alternative
+    grids); scikit-learn's schedule names searched as learning_rate are said to be schedules (the
+    message was "must be numeric"); a search argument not offered says to leave it out."""
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=32, n_units=4),
+                                   [{"learning_rate": [0.01, 0.02]}], n_iter=2, cv=2).fit(*iris)
+    assert sorted(p["learning_rate"] for p in search.cv_results_["params"]) == [0.01, 0.02]
+    with pytest.raises(ValueError, match=r"param_distributions\['learning_rate'\]: MLPClassifier\(learning_rate="
+                                         r"'constant'\) is scikit-learn's schedule name: vmaptune's learning_rate is "
+                                         r"the step size"):
+        vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), {"learning_rate": ["constant", "adaptive"]}, cv=2).fit(*iris)
+    with pytest.raises(TypeError, match=r"PopulationSearchCV\(error_score=\.\.\.\) is not offered: .*; leave it out"):
+        vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), {"learning_rate": [0.01]}, error_score=np.nan)
+
+
 def test_lists_whose_grid_is_smaller_than_n_iter_are_searched_once_each_as_scikit_learn(iris):
     X, y = iris
     # a lone value is a list of one (it trained n_iter copies of one setting, each ranked)

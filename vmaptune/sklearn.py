@@ -686,7 +686,8 @@ class PopulationSearchCV(BaseEstimator):
         # (scikit-learn's searches take these; Python's own error would not say why this one does not)
         for name in kwargs:
             if name in SEARCH_NAMES:
-                raise TypeError(f"PopulationSearchCV({name}=...) is not offered: {SEARCH_NAMES[name]}.")
+                raise TypeError(f"PopulationSearchCV({name}=...) is not offered: {SEARCH_NAMES[name]}; leave it "
+                                f"out.")
         return super().__new__(cls)
 
     def __init__(self, estimator, param_distributions, *, strategy=None, n_iter=DEFAULT_N_ITER, cv=3, scoring=None, refit=True,
@@ -792,9 +793,12 @@ class PopulationSearchCV(BaseEstimator):
             _check_classes(self.classes_, np.bincount(y_index), self._cv)
         else:
             y_index = y
-        if "learning_rate" not in _names(self.param_distributions):
+        distributions = _one_grid(self.param_distributions)
+        if "learning_rate" not in _names(distributions):
             _check_learning_rate(type(est).__name__, est.learning_rate)
-        distributions = self.param_distributions
+        elif isinstance(distributions, Mapping) and isinstance(distributions["learning_rate"], (list, tuple)):
+            for value in distributions["learning_rate"]:  # (scikit-learn's schedules, a common tutorial grid)
+                _check_learning_rate("param_distributions['learning_rate']: " + type(est).__name__, value)
         if isinstance(distributions, (Space, Mapping)):  # (to_space's error otherwise) before the values: a
             _check_parameters(est, _names(distributions))
         else:  # (a list of dicts, ...: named, never searched as nothing)
@@ -845,8 +849,7 @@ class PopulationSearchCV(BaseEstimator):
                                      validation_fraction=float(est.validation_fraction), counting="scikit-learn")
         elif stopping is None:  # the estimator's own convergence test, if it has one
             stopping = convergence(est.patience, _check_tol(est.tol), data)
-        strategy = self.strategy if self.strategy is not None else _default_strategy(self.param_distributions,
-                                                                                    int(self.n_iter))
+        strategy = self.strategy if self.strategy is not None else _default_strategy(distributions, int(self.n_iter))
         # Without early stopping on the folds' validation data a candidate is scored as scikit-learn
         # scores it (`final`): trained for all its epochs (or until its training loss converged). Its
         # best epoch would be a maximum over noisy epochs, and picking the largest of those favours
@@ -1092,6 +1095,13 @@ def _refuse_unknown_names(cls: type, params: Mapping[str, Any]) -> None:
             fields = (" Your model's own fields go in hyperparameters={...}." if "hyperparameters" in own else "")
             raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}.{hint} Its parameters: "
                             f"{', '.join(own)}.{fields}")
+
+
+def _one_grid(distributions: Any) -> Any:
+    """param_distributions, a list of one dict read as that dict (as scikit-learn reads it)."""
+    if isinstance(distributions, (list, tuple)) and len(distributions) == 1 and isinstance(distributions[0], Mapping):
+        return distributions[0]
+    return distributions
 
 
 def _names(distributions: Any) -> list[str]:
