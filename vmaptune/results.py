@@ -363,10 +363,13 @@ class Results:
         if len(self.metric_undefined()) == n:
             return self.metric_undefined_message()
         status = self.members["status"].to_numpy() if "status" in self.members.columns else np.array([])
-        if len(status) and (status == STATUS_INTERRUPTED).all():  # (stopped before any validated epoch: not failed)
-            return (f"all {n} members were interrupted before any of their epochs was validated (a search without "
-                    f"early stopping validates after its last epoch, or every evaluate_every epochs): none has a "
-                    f"score yet. Run it again to its end, or with a run_dir and resume=True to go on where it stopped.")
+        stopped = int((status == STATUS_INTERRUPTED).sum())
+        if stopped:  # (stopped before any validated epoch: not failed, and no learning rate to blame)
+            others = f" ({n - stopped} other(s) diverged or never scored)" if stopped < n else ""
+            return (f"{'all ' if stopped == n else ''}{stopped} of {n} members were interrupted before any of their "
+                    f"epochs was validated{others} (a search without early stopping validates after its last "
+                    f"epoch, or every evaluate_every epochs): none has a score yet. Run it again to its end (vt.tune "
+                    f"with a run_dir goes on where it stopped: resume=True).")
         text = f"all {n} members failed (diverged or never scored)"
         first = "epochs_trained" in self.members.columns and (self.members["epochs_trained"].to_numpy() <= 1).all()
         if "learning_rate" in self.members.columns:

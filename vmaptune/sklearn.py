@@ -244,7 +244,7 @@ class _Network(BaseEstimator):
 
             run = PopulationRun(program, hp, data_arrays(data), member_ids=[0], seed=seed,
                                 epochs=int(self.epochs))
-            # (in about eight chunks, not one call: a Ctrl-C stops the fit at the chunk's end, where it waited for
+            # (in about eight chunks, not one call: a Ctrl-C stops the fit at a chunk's end, where it waited for
             # every epoch to train and then raised; a divisor of epochs, so one program serves every chunk)
             run.train(int(self.epochs), chunk_epochs=_fit_chunk(int(self.epochs)))
             members = run.state.members
@@ -1293,9 +1293,12 @@ def _pool_dataset(X, y, task: str, sample_weight=None) -> tuple[Dataset, np.ndar
 
 def _fit_chunk(epochs: int) -> int:
     """The epochs of an estimator's fit per compiled call: the largest divisor of `epochs` at most
-    an eighth of them (rounded up), so a Ctrl-C waits for an eighth of the fit at most."""
+    an eighth of them (rounded up), so a Ctrl-C waits for about a quarter of the fit at most (the
+    chunk in progress, and the next, sent as it is read); all of them where that divisor is below
+    a 64th (997 epochs: one call per epoch cost 5x the one call's time)."""
     bound = max(1, -(-epochs // 8))
-    return max(d for d in range(1, bound + 1) if epochs % d == 0)
+    chunk = max(d for d in range(1, bound + 1) if epochs % d == 0)
+    return chunk if chunk * 64 >= epochs else epochs
 
 
 def _score_unit(metric, data: Dataset) -> float:

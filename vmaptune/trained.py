@@ -491,8 +491,10 @@ class TrainedModel:
         hp = {k: jnp.asarray(v) for k, v in described["hp"].items()}
         structure = jax.eval_shape(lambda key: network.init(key, hp), jax.random.key(0))
         with np.load(os.path.join(path, "weights.npz")) as weights:
-            leaves = [weights[f"leaf_{i}"] for i in range(len(weights.files))]
-        saved = described["info"].pop("weight_dtypes", None)  # (None: saved before it)
+            leaves = [weights[f"leaf_{i}"] for i in range(sum(name.startswith("leaf_") for name in weights.files))]
+            # (a few commits wrote the dtypes as an entry of weights.npz; None: saved before either)
+            written = weights["dtypes"].tolist() if "dtypes" in weights.files else None
+        saved = described["info"].pop("weight_dtypes", None) or written
         treedef = jax.tree.structure(structure)
         if treedef.num_leaves != len(leaves):
             raise ValueError(f"{path}: weights.npz holds {len(leaves)} arrays, but the network has "
