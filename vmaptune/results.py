@@ -459,8 +459,17 @@ class SavedModels(collections.abc.MutableMapping):
         if row not in self._loaded:
             from vmaptune.trained import TrainedModel
 
-            self._loaded[row] = TrainedModel.load(os.path.join(self.path, "models", f"row_{row}"))
+            where = os.path.join(self.path, "models", f"row_{row}")
+            try:
+                self._loaded[row] = TrainedModel.load(where)
+            except KeyError as err:  # (a damaged weights.npz: not "no such row", which `in` and get read it as)
+                raise ValueError(f"{where} cannot be read ({type(err).__name__}: {err}): its files are damaged or "
+                                 f"were written by another version; refit the row again (vt.tune(..., run_dir=..., "
+                                 f"resume=True) refits a row whose model is missing).") from err
         return self._loaded[row]
+
+    def __contains__(self, row) -> bool:  # (asked without reading the model's files)
+        return row in self.rows
 
     def __setitem__(self, row: int, model):
         self.rows = sorted(set(self.rows) | {int(row)})
