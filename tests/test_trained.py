@@ -424,6 +424,19 @@ def test_ids_outside_the_vocabulary_and_fractional_ids_are_refused_not_read_as_a
             model.outputs(given)
 
 
+def test_a_saved_model_whose_weights_cannot_be_read_is_said_so_not_missing(refit_result, tmp_path):
+    """A weights.npz lacking an entry raised KeyError, which the run's models read as "row has no
+    trained model" (and advised a refit): its path and the damage are said."""
+    _, result = refit_result
+    result.save(tmp_path / "run")
+    row = int(result.best_index)
+    np.savez(tmp_path / "run" / "models" / f"row_{row}" / "weights.npz", leaf_1=np.zeros(3))
+    loaded = vt.load_results(tmp_path / "run")
+    assert row in loaded.models
+    with pytest.raises(ValueError, match=rf"row_{row} cannot be read \(KeyError: .*\): its files are damaged"):
+        loaded.best_model()
+
+
 def test_a_saved_model_whose_class_changed_since_is_refused_by_load_naming_the_weight(tmp_path, monkeypatch):
     """Only the number of weight arrays was compared: a class whose embedding grew since loaded,
     and predict then failed, advising to reshape X."""
