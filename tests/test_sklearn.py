@@ -393,6 +393,9 @@ def test_what_scikit_learns_searches_take_is_read_or_refused_with_the_fix(iris):
                                          r"'constant'\) is scikit-learn's schedule name: vmaptune's learning_rate is "
                                          r"the step size"):
         vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), {"learning_rate": ["constant", "adaptive"]}, cv=2).fit(*iris)
+    for given in ("adaptive", np.array(["adaptive"]), vt.Choice(["adaptive", "constant"])):
+        with pytest.raises(ValueError, match=r"\(learning_rate='adaptive'\) is scikit-learn's schedule name"):
+            vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), {"learning_rate": given}, cv=2).fit(*iris)
     with pytest.raises(TypeError, match=r"PopulationSearchCV\(error_score=\.\.\.\) is not offered: .*; leave it out"):
         vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), {"learning_rate": [0.01]}, error_score=np.nan)
 

@@ -435,6 +435,12 @@ def test_a_saved_model_whose_weights_cannot_be_read_is_said_so_not_missing(refit
     assert row in loaded.models
     with pytest.raises(ValueError, match=rf"row_{row} cannot be read \(KeyError: .*\): its files are damaged"):
         loaded.best_model()
+    result.save(tmp_path / "run", overwrite=True)
+    weights = tmp_path / "run" / "models" / f"row_{row}" / "weights.npz"
+    with open(weights, "r+b") as f:  # (cut short: no longer a zip)
+        f.truncate(weights.stat().st_size // 2)
+    with pytest.raises(ValueError, match=rf"row_{row} cannot be read \((BadZipFile|EOFError): .*resume=True, refit="):
+        vt.load_results(tmp_path / "run").best_model()
 
 
 def test_a_saved_model_whose_class_changed_since_is_refused_by_load_naming_the_weight(tmp_path, monkeypatch):

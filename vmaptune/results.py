@@ -15,6 +15,7 @@ import functools
 import json
 import numbers
 import os
+import pickle
 import shutil
 import zipfile
 import zlib
@@ -462,10 +463,12 @@ class SavedModels(collections.abc.MutableMapping):
             where = os.path.join(self.path, "models", f"row_{row}")
             try:
                 self._loaded[row] = TrainedModel.load(where)
-            except KeyError as err:  # (a damaged weights.npz: not "no such row", which `in` and get read it as)
+            except (KeyError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as err:  # (files cut short or
+                # damaged: said with their path; a KeyError read as "no such row" by `get`)
                 raise ValueError(f"{where} cannot be read ({type(err).__name__}: {err}): its files are damaged or "
-                                 f"were written by another version; refit the row again (vt.tune(..., run_dir=..., "
-                                 f"resume=True) refits a row whose model is missing).") from err
+                                 f"were written by another version. Resuming the run with the refit it had "
+                                 f"(vt.tune(..., run_dir=..., resume=True, refit=...)) trains the row again; "
+                                 f"del results.models[{row}] leaves it out.") from err
         return self._loaded[row]
 
     def __contains__(self, row) -> bool:  # (asked without reading the model's files)

@@ -796,8 +796,12 @@ class PopulationSearchCV(BaseEstimator):
         distributions = _one_grid(self.param_distributions)
         if "learning_rate" not in _names(distributions):
             _check_learning_rate(type(est).__name__, est.learning_rate)
-        elif isinstance(distributions, Mapping) and isinstance(distributions["learning_rate"], (list, tuple)):
-            for value in distributions["learning_rate"]:  # (scikit-learn's schedules, a common tutorial grid)
+        elif isinstance(distributions, Mapping):  # (scikit-learn's schedules, a common tutorial grid)
+            given = distributions["learning_rate"]
+            values = given.options if isinstance(given, Choice) else [given] if isinstance(given, str) else \
+                list(given) if isinstance(given, (list, tuple)) else \
+                given.ravel().tolist() if isinstance(given, np.ndarray) else []
+            for value in values:
                 _check_learning_rate("param_distributions['learning_rate']: " + type(est).__name__, value)
         if isinstance(distributions, (Space, Mapping)):  # (to_space's error otherwise) before the values: a
             _check_parameters(est, _names(distributions))

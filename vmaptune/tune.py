@@ -645,9 +645,11 @@ def _saved_refit(saved: Results, run_dir: str) -> Results | None:
         try:
             saved.models[row]
         except Exception as err:  # (a file cut short or deleted, a zip that does not open, ...)
-            warn(f"{os.path.join(run_dir, 'models', f'row_{row}')} cannot be read ({type(err).__name__}: {err}); "
-                 f"it is dropped, and a refit of row {row} trains it again: the same setting from the same initial "
-                 f"weights, equal to the lost model up to float rounding (it may train beside other rows than before).")
+            cause = err.__cause__ if isinstance(err, ValueError) and err.__cause__ is not None else err  # (SavedModels')
+            warn(f"{os.path.join(run_dir, 'models', f'row_{row}')} cannot be read ({type(cause).__name__}: {cause}); "
+                 f"it is dropped, and a refit of row {row} (refit= as large as the run's) trains it again: the same "
+                 f"setting from the same initial weights, equal to the lost model up to float rounding (it may train "
+                 f"beside other rows than before).")
             del saved.models[row]
             saved.members.loc[row, "test_score"] = np.nan
     return saved if len(saved.models) > 0 else None
