@@ -438,7 +438,8 @@ class Dataset:
         if encode:
             many = [c for c in encode if features[c].nunique() > max(20, 0.9 * len(features))]
             if many:  # (an id or a free-text column: a 0/1 column per row, each telling one row apart)
-                warn(f"{path}: one_hot gives column(s) {many} a 0/1 column per value, and they hold "
+                said = "one_hot=True gives text column(s)" if one_hot is True else "one_hot gives column(s)"
+                warn(f"{path}: {said} {many} a 0/1 column per value, and they hold "
                      f"{[int(features[c].nunique()) for c in many]} distinct values in {len(features)} rows: an id "
                      f"or free text, not categories. Drop them (or encode them yourself) and give the frame to "
                      f"vt.Dataset.from_arrays.")
