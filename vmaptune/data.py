@@ -97,7 +97,7 @@ class Dataset:
     # from_arrays' standardize: each cv fold then scales its inputs (floats) and a regression's
     # targets by its own training rows; standardize=False keeps them as given under cv too
     standardized: bool = True
-    # from_csv(one_hot=True): each text column it encoded -> its values, in the order of their 0/1
+    # from_csv(one_hot=...): each column it encoded -> its values as text, in the order of their 0/1
     # columns (named column_value, as pandas.get_dummies names them), and the CSV's feature columns
     # before encoding, in order: a model trained on them encodes new rows of those columns itself
     categories: Mapping[str, tuple[str, ...]] | None = None
@@ -362,10 +362,10 @@ class Dataset:
         a list), every other column is a feature.
         Class labels may be strings (kept in `classes`). one_hot=True turns text feature columns
         into one 0/1 column per value (pandas.get_dummies); otherwise they are an error. one_hot=[...]:
-        the columns named (numbers too: codes such as zip codes), every text column among them. An empty cell
-        is an error in a text column as in a number column (fill or drop those rows first). weight:
-        the column of the rows' weights in the training loss (from_arrays' sample_weight), not a
-        feature."""
+        the columns named (numbers too: codes such as zip codes), which must hold every text column. An
+        empty cell is an error in a text column as in a number column (fill or drop those rows first).
+        weight: the column of the rows' weights in the training loss (from_arrays' sample_weight), not
+        a feature."""
         import pandas as pd
 
         if not os.path.exists(path):

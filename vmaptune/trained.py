@@ -507,11 +507,11 @@ class TrainedModel:
                   jnp.dtype(name).itemsize else leaf for leaf, name in zip(leaves, named)]
         for leaf, (where, want) in zip(leaves, wanted):  # (a class edited since: predict failed, advising a reshape)
             if leaf.shape != tuple(want.shape) or leaf.dtype != want.dtype:
-                named = getattr(network, "name", None)
-                named = named() if callable(named) else type(network).__name__
+                shown = getattr(network, "name", None)
+                shown = shown() if callable(shown) else type(network).__name__
                 leaf_name = ("params", "model_state")[where[0].idx] + jax.tree_util.keystr(where[1:])
                 raise ValueError(f"{path}: weights.npz's {leaf_name} is {tuple(leaf.shape)} {leaf.dtype}, but "
-                                 f"{named} as importable now builds {tuple(want.shape)} {want.dtype}: the class "
+                                 f"{shown} as importable now builds {tuple(want.shape)} {want.dtype}: the class "
                                  f"changed since the model was saved (a default, a layer's width). Load it where the "
                                  f"class is as it was when saved, or train the model again.")
         params, model_state = jax.tree.unflatten(treedef, leaves)
@@ -520,7 +520,7 @@ class TrainedModel:
 
 def _columns(X: Any) -> tuple[list[str] | None, str]:
     """X's column names (a DataFrame's, or a one-row Series' index: df.iloc[0]) and how to name
-    them in a message; (None, "") for arrays."""
+    them in a message; None for arrays."""
     given = column_names(X)
     if given is None and isinstance(X, pd.Series) and all(isinstance(i, str) for i in X.index):
         return [str(i) for i in X.index], "X's index (one row, a pandas Series)"
