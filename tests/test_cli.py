@@ -218,6 +218,7 @@ def test_a_time_budget_ends_a_run_that_resume_continues(tmp_path, capsys):
     assert vt.load_results(out).members["status"].tolist() == ["ok"] * 8
 
 
+@pytest.mark.usefixtures("sigint_as_a_user_has_it")
 def test_a_ctrl_c_before_any_member_trained_says_what_the_run_directory_holds(tmp_path, capsys, monkeypatch):
     """A --resume's or --overwrite's Ctrl-C while its data loaded said "nothing to keep" of a run
     directory that still held the run. It is now said from the disk: kept as it was and how to go
