@@ -144,11 +144,12 @@ def _in_process_0(optuna, results: Results, given, study_name, overwrite: bool, 
                      "`with vt.distributed.this_process_alone():`.")
         raise
     now = distributed.agreed_time()
+    name = study_name or _default_name(results, now)
     study = distributed.in_process_0(
-        lambda: _export(optuna, results, given, open_storage(given), study_name, overwrite, append, _fixes, now),
+        lambda: _export(optuna, results, given, open_storage(given), name, overwrite, append, _fixes),
         "to_optuna failed in process 0, which writes the study of a multi-process run (its error says why).",
         ValueError)
-    found, name = True, study_name or _default_name(results, now)
+    found = True
     if not distributed.is_primary():
         try:  # (any failure here is said below, in every process: one raising alone would leave the others
             # waiting at the meeting below)
@@ -196,13 +197,11 @@ def _default_name(results: Results, now: float | None = None) -> str:
     return f"vmaptune {results.settings.get('dataset', 'run')} {started:%Y-%m-%d %H:%M:%S} UTC"
 
 
-def _export(optuna, results: Results, given, storage, study_name, overwrite: bool, append: bool, _fixes: dict,
-            now: float | None = None):
-    """to_optuna in this process (storage: `given`, opened; now: the time that names a run without
-    a start time)."""
+def _export(optuna, results: Results, given, storage, study_name, overwrite: bool, append: bool, _fixes: dict):
+    """to_optuna in this process (storage: `given`, opened)."""
     settings = results.settings
     started = _time(settings.get("started_at"))
-    name = study_name or _default_name(results, now)
+    name = study_name or _default_name(results)
     metric, sign = results.metric, results.metric_sign
     if storage is not None and overwrite:
         try:

@@ -82,11 +82,11 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
         for row, member in enumerate(members):  # rows 0..len-1 hold the members in order
             take = (lambda tree: jax.tree.map(lambda x: x[row], tree))
             out[member] = Refitted(float(score[row]), program.model, take(params), take(model_state),
-                                   int(budget[row]), bool(diverged[row]), _diverged_at(run, row, diverged[row]))
+                                   int(budget[row]), bool(diverged[row]), diverged_at(run, row, diverged[row]))
     return out
 
 
-def _diverged_at(run: PopulationRun, row: int, diverged: bool) -> int | None:
+def diverged_at(run: PopulationRun, row: int, diverged: bool) -> int | None:
     """The epoch (1-based) in which member `row` of `run` diverged: its first without a finite
     training loss (the engine's NaN for that epoch and every later one); None if it did not."""
     if not diverged:

@@ -46,6 +46,7 @@ from vmaptune.models.mlp import MLP
 from vmaptune.optim import RANGES as OPTIMIZER_RANGES
 from vmaptune.population import PopulationRun
 from vmaptune.program import build_program
+from vmaptune.refit import diverged_at
 from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform
 from vmaptune.strategies.base import check_strategy
 from vmaptune.trained import TrainedModel
@@ -260,8 +261,7 @@ class _Network(BaseEstimator):
                     "the model refuses to predict (its last finite weights mean nothing)")
             warn(f"{type(self).__name__}: training diverged (a non-finite loss or weight); {kept}. Lower "
                  f"learning_rate.", ConvergenceWarning)
-        diverged = {"diverged_at_epoch": int(np.isfinite(run.curves["train_loss"][0]).sum()) + 1} \
-            if status["diverged"][0] and not restored else {}
+        diverged = {"diverged_at_epoch": diverged_at(run, 0, True)} if status["diverged"][0] and not restored else {}
         self.model_ = TrainedModel.from_dataset(program.model, take(params), take(state), {k: v[0] for k, v in hp.items()},
                                                 {k: d.value for k, d in space.items()}, data, **diverged)
         if self._task == "classification":
