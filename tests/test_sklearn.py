@@ -864,6 +864,55 @@ def test_ctrl_c_in_a_search_stops_fit_and_keeps_what_trained_on_the_exception(ir
     assert not hasattr(search, "best_estimator_") and not hasattr(search, "cv_results_")
 
 
+def test_a_search_with_a_run_dir_goes_on_where_a_ctrl_c_stopped_it_to_the_uninterrupted_scores(iris, monkeypatch,
+                                                                                               tmp_path):
+    """PopulationSearchCV(run_dir=...) keeps the search as it trains: a fit stopped by Ctrl-C goes
+    on from its checkpoint when fit is called again (training only what was left, to the scores an
+    uninterrupted fit gets); a finished one is read back, only its refit trains; a fit on other rows
+    is refused, naming the run_dir (before, a stopped search's every epoch was lost)."""
+    from helpers import ctrl_c_at_chunk
+    import importlib
+
+    from vmaptune import costs, engine
+
+    tune_module = importlib.import_module("vmaptune.tune")
+
+    def search(run_dir=None):
+        return vt.PopulationSearchCV(vt.MLPClassifier(epochs=6, batch_size=32), {"learning_rate": [0.01, 0.03, 0.1]},
+                                     n_iter=3, cv=2, early_stopping=3, run_dir=run_dir)
+
+    whole = search().fit(*iris)
+    monkeypatch.setattr(tune_module, "MID_ROUND_SECONDS", 0.0)  # (a checkpoint at every chunk's end)
+    ctrl_c_at_chunk(monkeypatch, 4)
+    run_dir = str(tmp_path / "search")
+    stopped = search(run_dir)
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        stopped.fit(*iris)
+    assert f"It is kept in run_dir={run_dir!r}: fit again" in interrupted.value.__notes__[0]
+    monkeypatch.undo()
+    monkeypatch.setattr(costs, "QUICK_COMPILE_SAVES", 0.0)
+    chunks, train_chunk = [], engine.train_chunk
+
+    def counted(*args, **kwargs):
+        chunks.append(1)
+        return train_chunk(*args, **kwargs)
+
+    counted.lower = train_chunk.lower
+    monkeypatch.setattr(engine, "train_chunk", counted)
+    stopped.set_params(refit=False).fit(*iris)
+    assert len(chunks) == 3  # (the 3 epochs left of 6: one chunk each)
+    np.testing.assert_array_equal(stopped.cv_results_["mean_test_score"], whole.cv_results_["mean_test_score"])
+    chunks.clear()
+    assert search(run_dir).set_params(refit=False).fit(*iris).best_params_ == whole.best_params_ and not chunks
+    # (to float rounding: the refit here is compiled without the quick compile the first one had)
+    np.testing.assert_allclose(search(run_dir).fit(*iris).predict_proba(iris[0]), whole.predict_proba(iris[0]),
+                               rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="it was started with a different") as refused:
+        search(run_dir).fit(iris[0][:100], iris[1][:100])
+    assert f"PopulationSearchCV(run_dir={run_dir!r}) goes on from the search kept there" in refused.value.__notes__[0]
+    assert clone(search(run_dir)).get_params()["run_dir"] == run_dir
+
+
 def test_a_search_stopped_before_any_validated_epoch_says_so_not_that_its_members_diverged(iris, monkeypatch):
     """Without early stopping a search validates after its last epoch: stopped before it, every
     member is interrupted without a score, which best_params blamed on divergence (a lower range)."""

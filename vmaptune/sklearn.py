@@ -22,6 +22,7 @@ import dataclasses
 import difflib
 import inspect
 import numbers
+import os
 import time
 import warnings
 from typing import Any, Mapping
@@ -37,6 +38,7 @@ from sklearn.utils.metaestimators import available_if
 
 from vmaptune.cv_splits import Splits, check_r2_folds, checked_splits, describe, resolve_cv
 from vmaptune import distributed
+from vmaptune import run_dir as run_dirs
 from vmaptune.arguments import check_int_at_least, check_seed
 from vmaptune.data import Dataset, SplitMissesClassWarning, check_sample_weight
 from vmaptune.early_stopping import EarlyStopping
@@ -81,8 +83,8 @@ SKLEARN_NAMES = {"hidden_layer_sizes": "n_hidden (the number of hidden layers) a
                  "n_iter_no_change": "patience", "solver": "optimizer ('sgd', 'adam', ...)",
                  "nesterovs_momentum": "optimizer='nesterov'", "beta_1": "b1 (vt.tune's space)",
                  "beta_2": "b2 (vt.tune's space)", "epsilon": "eps (vt.tune's space)",
-                 "warm_start": "not offered: every fit trains a new network (a search continues with "
-                               "vt.tune(..., run_dir=..., resume=True))",
+                 "warm_start": "not offered: every fit trains a new network (a search continues from "
+                               "PopulationSearchCV(run_dir=...), or vt.tune(..., run_dir=..., resume=True))",
                  "shuffle": "not a setting: every epoch's batches are drawn in a new order, as shuffle=True",
                  "verbose": "not a setting of the estimators: vt.PopulationSearchCV(progress=True) shows a search's "
                             "progress, and loss_curve_ holds every epoch's training loss",
@@ -657,6 +659,11 @@ class PopulationSearchCV(BaseEstimator):
       repeats; scikit-learn's None draws anew). progress (or verbose > 0): show tqdm's bar.
     n_jobs: accepted so a RandomizedSearchCV call runs unchanged, and unused: every candidate-fold
       already trains at once in one program, on every device JAX sees.
+    run_dir: None, or a directory that keeps the search as it trains (vt.tune's run_dir: its
+      rounds and checkpoints). A fit killed, stopped by Ctrl-C or SIGTERM goes on from there when
+      fit is called again with the same rows and settings, to the scores an uninterrupted fit
+      gets; a search that finished there is read back, not trained again (the refit trains). A fit
+      on other rows or with other settings is refused: give each search its own run_dir.
     refit: True, False, or a callable(cv_results_) -> best_index_ (scikit-learn's; best_score_
       is then not set).
     Lists only (no distribution): n_iter distinct points of their grid, the whole grid when it
@@ -691,7 +698,8 @@ class PopulationSearchCV(BaseEstimator):
         return super().__new__(cls)
 
     def __init__(self, estimator, param_distributions, *, strategy=None, n_iter=DEFAULT_N_ITER, cv=3, scoring=None, refit=True,
-                 epochs=None, early_stopping=None, random_state=None, progress=False, n_jobs=None, verbose=0):
+                 epochs=None, early_stopping=None, random_state=None, progress=False, n_jobs=None, verbose=0,
+                 run_dir=None):
         self.estimator = estimator
         self.param_distributions = param_distributions
         self.strategy = strategy
@@ -705,6 +713,7 @@ class PopulationSearchCV(BaseEstimator):
         self.progress = progress
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.run_dir = run_dir
 
     def _check(self):
         if not isinstance(self.estimator, _Network):
@@ -868,21 +877,33 @@ class PopulationSearchCV(BaseEstimator):
         # the validation pass of the other epochs would be a seventh of the training's work for
         # nothing. (A strategy of several rounds is told each round's best-epoch scores: it keeps them.)
         once = stopping is None and not strategy.acts_during_training and strategy.tune_rounds(space) == 1
+        # (a search kept in run_dir before, by a fit killed or interrupted, or finished: this fit goes on from it)
+        resume = self.run_dir is not None and isinstance(self.run_dir, (str, os.PathLike)) and \
+            run_dirs.holds_run(os.path.realpath(self.run_dir))
         with warnings.catch_warnings():  # (vt.tune's "returning ..." on Ctrl-C: fit raises it instead, below)
             warnings.filterwarnings("ignore", message="interrupted: returning", category=UserWarning)
-            results = tune(model, space, data, strategy, epochs=epochs,
-                           # (a searched batch_size sets each candidate's: the estimator's own is not read)
-                           batch_size=_batch("auto" if "batch_size" in searched else est.batch_size),
-                           even_batches=True, seed=seed, metric=metric, cv=folds,
-                           early_stopping=stopping, progress=bool(self.progress or self.verbose),
-                           evaluate_every=epochs if once else 1)
+            try:
+                results = tune(model, space, data, strategy, epochs=epochs,
+                               # (a searched batch_size sets each candidate's: the estimator's own is not read)
+                               batch_size=_batch("auto" if "batch_size" in searched else est.batch_size),
+                               even_batches=True, seed=seed, metric=metric, cv=folds,
+                               early_stopping=stopping, progress=bool(self.progress or self.verbose),
+                               evaluate_every=epochs if once else 1, run_dir=self.run_dir, resume=resume)
+            except ValueError as err:
+                if resume and str(err).startswith("cannot resume"):  # (vt.tune's advice names its own arguments)
+                    err.add_note(f"PopulationSearchCV(run_dir={self.run_dir!r}) goes on from the search kept there, "
+                                 f"so a fit must be that same search on the same rows: give this one its own "
+                                 f"run_dir (or delete that directory to start again there).")
+                raise
         if results.settings.get("interrupted"):  # Ctrl-C: as scikit-learn's fit, stop, selecting and refitting nothing
             stop = KeyboardInterrupt()
             stop.results = results
+            again = (f" It is kept in run_dir={self.run_dir!r}: fit again with the same rows and settings to go on "
+                     f"from there." if self.run_dir is not None else "")
             stop.add_note(f"PopulationSearchCV.fit was interrupted: no candidate was selected or refit (their "
                           f"folds trained {int(results.members['epochs_trained'].max())} of {epochs} epochs at "
                           f"most). What trained is kept on this exception: `err.results`, a vt.Results (except "
-                          f"KeyboardInterrupt as err: ...).")
+                          f"KeyboardInterrupt as err: ...).{again}")
             raise stop
         seconds = time.perf_counter() - started
         self.search_results_ = results
