@@ -253,6 +253,28 @@ def test_a_process_that_never_comes_to_an_exchange_is_said_as_process_lost(monke
         distributed.smallest(1.0)
 
 
+def test_a_process_that_goes_away_during_an_exchange_is_said_as_process_lost(monkeypatch):
+    """Another process killed while this one gathers: gloo's connection reset comes as a ValueError,
+    which JAX's runtime errors alone were translated from; a ValueError of the exchange's own stays."""
+    from jax.experimental import multihost_utils
+
+    def reset(*args, **kwargs):
+        raise ValueError("UNKNOWN: Gloo AllGather failed: [external/gloo/gloo/transport/tcp/pair.cc:538] Read "
+                         "error [127.0.0.1]:6346: Connection reset by peer")
+
+    monkeypatch.setattr(multihost_utils, "process_allgather", reset)
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    monkeypatch.setattr(jax, "process_index", lambda: 0)
+    with pytest.raises(distributed.ProcessLost, match=r"process 0 of 2 waited for the others in an exchange "
+                                                      r"\(smallest\) and one of them went away during it \(JAX: "
+                                                      r"UNKNOWN: Gloo AllGather failed.*Connection reset by peer\)"):
+        distributed.smallest(1.0)
+    monkeypatch.setattr(multihost_utils, "process_allgather",
+                        lambda *args, **kwargs: (_ for _ in ()).throw(ValueError("shapes differ")))
+    with pytest.raises(ValueError, match="^shapes differ$"):
+        distributed.smallest(1.0)
+
+
 def test_a_second_ctrl_c_of_several_processes_says_it_is_already_stopping(capsys):
     """Several processes stop together, after the chunk in progress, so a second Ctrl-C cannot stop
     one at once; it was met by silence. It now says so, with the kill that ends this process."""

@@ -1118,6 +1118,10 @@ def test_a_finished_run_resumed_with_a_larger_refit_trains_only_the_rows_it_lack
     more = vt.tune(*args, run_dir=run_dir, resume=True, refit=2, **SMALL)
     at_once = vt.tune(*args, refit=2, **SMALL)
     assert more.settings["refit_trained"] == 1 and sorted(more.models) == sorted(at_once.models)
+    # (a call that refits nothing says 0: the key was missing, a KeyError for a script following the README)
+    assert vt.tune(*args, run_dir=run_dir, resume=True, refit=2, **SMALL).settings["refit_trained"] == 0
+    assert vt.tune(*args, run_dir=run_dir, resume=True, **SMALL).settings["refit_trained"] == 0
+    assert vt.load_results(run_dir).settings["refit_trained"] == 0
     np.testing.assert_allclose(more.members["test_score"], at_once.members["test_score"], rtol=1e-6)
     X = np.asarray(data.X_test)
     for row in at_once.models:

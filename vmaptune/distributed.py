@@ -282,18 +282,21 @@ class ProcessLost(RuntimeError):
 
 def _exchange(fn):
     """fn, a host-side exchange between processes, with JAX's error for a process that never came
-    (gloo's DEADLINE_EXCEEDED after 30 s, the coordinator UNAVAILABLE) said as ProcessLost: which
-    process waited, in what, and where to look."""
+    (gloo's DEADLINE_EXCEEDED after 30 s, the coordinator UNAVAILABLE) or went away during it
+    (gloo's "Connection reset by peer", raised as a ValueError) said as ProcessLost: which process
+    waited, in what, and where to look."""
     @functools.wraps(fn)
     def exchange(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except jax.errors.JaxRuntimeError as err:
-            if jax.process_count() == 1:
+        except (jax.errors.JaxRuntimeError, ValueError) as err:
+            if jax.process_count() == 1 or (not isinstance(err, jax.errors.JaxRuntimeError) and
+                                            "Gloo" not in str(err)):
                 raise
             first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+            left = "went away during it" if "Connection reset" in first else "never came"
             raise ProcessLost(f"process {jax.process_index()} of {jax.process_count()} waited for the others in an "
-                              f"exchange ({fn.__name__}) and one of them never came (JAX: {first}). It ended or was "
+                              f"exchange ({fn.__name__}) and one of them {left} (JAX: {first}). It ended or was "
                               f"stopped (Ctrl-C, an error, a kill) before getting there: its own output says why. "
                               f"Start every process again (with --resume / resume=True where a run directory "
                               f"holds checkpoints).") from err

@@ -370,6 +370,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         # a finished run resumed trains no round: its refit, saved with it, is read back, not redone
         results.settings["rounds_resumed"] = 0 if restored is None else len(restored.host["records"])
         kept = _carry_refit(results, refit_before, settings.refit)
+        results.settings["refit_trained"] = 0  # (search.refit counts what it trains)
         if settings.refit and results.succeeded and not kept:
             refitting = True
             # (spent at the search's last chunk: the refit waits for a resume, where there is a run_dir to resume)
@@ -505,6 +506,7 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     results = history.results(partial)
     _carry_refit(results, refit_before, search.settings.refit, interim=True)  # (searching on: kept)
     results.settings["interrupted"] = True
+    results.settings["refit_trained"] = 0  # (a refit cut short keeps nothing)
     if isinstance(stop, interrupts.TimeBudgetSpent):
         results.settings["time_budget_spent"] = True
     results.settings["time"] = profile.as_dict()
