@@ -327,7 +327,13 @@ def images_arrays():
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, n_iter=2.5),
      r"n_iter must be an integer >= 1, got 2.5"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, return_train_score=True),
-     r"PopulationSearchCV\(return_train_score=\.\.\.\) is not offered: training-fold scores are not computed"),
+     r"PopulationSearchCV\(return_train_score=True\) is not offered: training-fold scores are not computed.*Leave "
+     r"return_train_score out \(False\)\.$"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, error_score="raise"),
+     r"PopulationSearchCV\(error_score='raise'\) is not offered: a candidate whose training diverges raises no "
+     r"error here; it scores NaN and ranks last.*Leave error_score out\.$"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, error_score=0),
+     r"PopulationSearchCV\(error_score=0\) is not offered"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, cv="3"),
      r"cv='3': give the number of folds \(an integer >= 2\), a scikit-learn splitter"),
 ])
@@ -396,8 +402,15 @@ def test_what_scikit_learns_searches_take_is_read_or_refused_with_the_fix(iris):
     for given in ("adaptive", np.array(["adaptive"]), vt.Choice(["adaptive", "constant"])):
         with pytest.raises(ValueError, match=r"\(learning_rate='adaptive'\) is scikit-learn's schedule name"):
             vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), {"learning_rate": given}, cv=2).fit(*iris)
-    with pytest.raises(TypeError, match=r"PopulationSearchCV\(error_score=\.\.\.\) is not offered: .*; leave it out"):
-        vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), {"learning_rate": [0.01]}, error_score=np.nan)
+    with pytest.raises(TypeError, match=r"PopulationSearchCV\(param_grid=\.\.\.\) is not offered: .*; leave it out"):
+        vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), param_grid={"learning_rate": [0.01]})
+    # (scikit-learn's defaults say what this search does: a RandomizedSearchCV call that gives them runs unchanged)
+    given = dict(n_jobs=-1, pre_dispatch="2*n_jobs", error_score=np.nan, return_train_score=False)
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=32, n_units=4), {"learning_rate": [0.01]},
+                                   cv=2, **given).fit(*iris)
+    cloned = clone(search).get_params()
+    assert len(search.cv_results_["params"]) == 1 and cloned["pre_dispatch"] == "2*n_jobs" and \
+        np.isnan(cloned["error_score"]) and cloned["return_train_score"] is False
 
 
 def test_lists_whose_grid_is_smaller_than_n_iter_are_searched_once_each_as_scikit_learn(iris):

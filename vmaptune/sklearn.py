@@ -61,11 +61,7 @@ __all__ = ["MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegress
 RUN_PARAMETERS = ("model", "epochs", "batch_size", "early_stopping", "patience", "tol", "validation_fraction",
                   "random_state", "hyperparameters")
 #: scikit-learn search arguments PopulationSearchCV does not take -> why, and what to do instead.
-SEARCH_NAMES = {"return_train_score": "training-fold scores are not computed (each candidate's training loss "
-                                      "per epoch is in search_results_.curves['train_loss'])",
-                "error_score": "a candidate that fails (diverges) scores NaN and ranks last, as error_score=np.nan",
-                "pre_dispatch": "every candidate-fold trains at once in one program, nothing is dispatched",
-                "param_grid": "give the grid as param_distributions (lists only: the whole grid when it holds at "
+SEARCH_NAMES = {"param_grid": "give the grid as param_distributions (lists only: the whole grid when it holds at "
                               "most n_iter points)"}
 DEFAULT_N_ITER = 64
 #: scikit-learn scoring names -> vmaptune metrics (scores higher-is-better in both).
@@ -657,8 +653,10 @@ class PopulationSearchCV(BaseEstimator):
       instead, so the rows a fold is scored on never choose its epoch.
     random_state: the seed of the candidates, folds and initial weights (None: 0, so a search
       repeats; scikit-learn's None draws anew). progress (or verbose > 0): show tqdm's bar.
-    n_jobs: accepted so a RandomizedSearchCV call runs unchanged, and unused: every candidate-fold
-      already trains at once in one program, on every device JAX sees.
+    n_jobs, pre_dispatch: accepted so a RandomizedSearchCV call runs unchanged, and unused: every
+      candidate-fold already trains at once in one program, on every device JAX sees.
+    error_score: np.nan only (a candidate whose training diverges scores NaN and ranks last, with a
+      warning). return_train_score: False only (training-fold scores are not computed).
     run_dir: None, or a directory that keeps the search as it trains (vt.tune's run_dir: its
       rounds and checkpoints). A fit killed, stopped by Ctrl-C or SIGTERM goes on from there when
       fit is called again with the same rows and settings, to the scores an uninterrupted fit
@@ -699,7 +697,7 @@ class PopulationSearchCV(BaseEstimator):
 
     def __init__(self, estimator, param_distributions, *, strategy=None, n_iter=DEFAULT_N_ITER, cv=3, scoring=None, refit=True,
                  epochs=None, early_stopping=None, random_state=None, progress=False, n_jobs=None, verbose=0,
-                 run_dir=None):
+                 pre_dispatch="2*n_jobs", error_score=np.nan, return_train_score=False, run_dir=None):
         self.estimator = estimator
         self.param_distributions = param_distributions
         self.strategy = strategy
@@ -713,6 +711,9 @@ class PopulationSearchCV(BaseEstimator):
         self.progress = progress
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.pre_dispatch = pre_dispatch
+        self.error_score = error_score
+        self.return_train_score = return_train_score
         self.run_dir = run_dir
 
     def _check(self):
@@ -737,6 +738,15 @@ class PopulationSearchCV(BaseEstimator):
                 (isinstance(stopping, numbers.Integral) and not isinstance(stopping, bool) and stopping >= 1)):
             raise TypeError(f"early_stopping={stopping!r}: give a patience in epochs (an integer >= 1), "
                             f"vt.EarlyStopping(patience=...), or None (the estimator's own early_stopping / tol).")
+        # (scikit-learn's defaults, which say what this search does, run unchanged; other values cannot)
+        if not (isinstance(self.error_score, numbers.Real) and np.isnan(self.error_score)):
+            raise ValueError(f"PopulationSearchCV(error_score={self.error_score!r}) is not offered: a candidate whose "
+                             f"training diverges raises no error here; it scores NaN and ranks last, with a warning "
+                             f"naming it, as error_score=np.nan (scikit-learn's default). Leave error_score out.")
+        if self.return_train_score is not False:
+            raise ValueError(f"PopulationSearchCV(return_train_score={self.return_train_score!r}) is not offered: "
+                             f"training-fold scores are not computed (each candidate's training loss per epoch is "
+                             f"in search_results_.curves['train_loss']). Leave return_train_score out (False).")
         if self.epochs is not None:
             check_int_at_least("PopulationSearchCV: epochs", self.epochs, 1)
         check_int_at_least("PopulationSearchCV: n_iter", self.n_iter, 1)
