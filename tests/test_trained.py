@@ -417,6 +417,14 @@ def test_ids_outside_the_vocabulary_and_fractional_ids_are_refused_not_read_as_a
     with pytest.raises(ValueError, match=r"X holds values that are not whole numbers \(rows \[1\]\), but the model was "
                                          r"trained on int\d+ inputs"):
         model.predict(np.r_[tokens[:1], [[3.7, 1, 0, 8, 2, 0]]])
+    # (one id past the vocabulary beside valid ones: the max over tokens passed its NaN over, without a word)
+    unseen = np.r_[tokens[:1], [[1, 2, 3, 4, 5, 60], [1, 2, 3, 4, 5, -1]]]
+    with pytest.warns(UserWarning, match=r"X has 2 row\(s\) holding integer inputs outside 0\.\.9, the range of those "
+                                         r"the model trained on \(rows \[1, 2\]: values \[-1, 60\]\)"):
+        model.predict(unseen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(tokens)
     past = np.r_[tokens[:2], [[2**32 + 3, 1, 0, 8, 2, 0]], tokens[:1] - 2**40].astype(np.int64)
     for given in (past, past.astype(float)):
         with pytest.raises(ValueError, match=r"X has 2 row\(s\) with values outside int32's range \[-2147483648, "

@@ -115,7 +115,8 @@ class TrainedModel:
                    hp={k: np.asarray(v) for k, v in hp.items()}, hyperparameters=dict(hyperparameters),
                    task=data.task, classes=classes, input_shape=data.input_shape,
                    input_dtype=str(data.X_train.dtype), x_mean=data.x_mean, x_std=data.x_std, y_mean=data.y_mean,
-                   y_std=data.y_std, info={**info, "trained_by": written_by()}, feature_names=_named_features(data),
+                   y_std=data.y_std, info={**info, **_ids_trained_on(data), "trained_by": written_by()},
+                   feature_names=_named_features(data),
                    categories=getattr(data, "categories", None),
                    source_columns=getattr(data, "source_columns", None) or None)
 
@@ -184,6 +185,8 @@ class TrainedModel:
                                      f"[{held.min}, {held.max}] (rows {np.flatnonzero(bad)[:5].tolist()}), but the "
                                      f"model takes {self.input_dtype} inputs (token ids, say): cast to it, they would "
                                      f"wrap to other values (2**32 + 3 to 3). Give values the model was trained on.")
+            if "input_ids" in self.info and X.size:
+                self._warn_unseen_ids(X)
             with np.errstate(over="ignore", invalid="ignore"):  # (_finite names the rows that overflow)
                 return self._finite(X.astype(self.input_dtype), "as the model's inputs")
         with np.errstate(over="ignore"):
@@ -292,6 +295,24 @@ class TrainedModel:
         if self.task == "classification" and len(self.classes) == 2 and outputs.shape[1:] == (2,):
             return outputs[:, 1] - outputs[:, 0]
         return outputs
+
+    def _warn_unseen_ids(self, X: np.ndarray) -> None:
+        """Warns of integer inputs (token ids) outside the range the model trained on: an
+        embedding has no trained row for them, reads an id past its table as a fill value that
+        pooling may hide, and a negative one as counted from the end."""
+        low, high = self.info["input_ids"]
+        flat = X.reshape(len(X), -1)
+        bad = ((flat < low) | (flat > high)).any(axis=1)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            values = sorted({int(v) for v in flat[rows[:5]].ravel() if v < low or v > high})[:5]
+            warn(f"X has {len(rows)} row(s) holding integer inputs outside {low}..{high}, the range of those the "
+                 f"model trained on (rows {rows[:5].tolist()}{'...' if len(rows) > 5 else ''}: values {values}). "
+                 f"Integer inputs are ids (an embedding's rows): none was trained for these, an id past the "
+                 f"table reads a fill value (NaN in flax's nn.Embed, which a max or a mask may pass over without "
+                 f"an error), and a negative one is counted from the end (-1: the last id), so these rows' "
+                 f"predictions do not rest on their values. "
+                 f"Map unseen ids to one the training rows held (an 'unknown' id).", UserWarning)
 
     def _logits(self, X: Any, outputs: np.ndarray | None = None) -> np.ndarray:
         """outputs(X) (`outputs`, when computed already), refused where they are not
@@ -525,6 +546,16 @@ def _columns(X: Any) -> tuple[list[str] | None, str]:
     if given is None and isinstance(X, pd.Series) and all(isinstance(i, str) for i in X.index):
         return [str(i) for i in X.index], "X's index (one row, a pandas Series)"
     return given, "X's columns"
+
+
+def _ids_trained_on(data) -> dict[str, list[int]]:
+    """{"input_ids": [lowest, highest]} of integer inputs (token ids) in the rows a model trains
+    on (train and validation; predict warns of ids outside them); {} for other inputs."""
+    X = np.asarray(data.X_train)
+    if not np.issubdtype(X.dtype, np.integer):
+        return {}
+    rows = np.concatenate([X.reshape(-1), np.asarray(data.X_val).reshape(-1)])
+    return {"input_ids": [int(rows.min()), int(rows.max())]} if rows.size else {}
 
 
 def _named_features(data) -> tuple[str, ...] | None:
