@@ -234,6 +234,29 @@ def test_a_pruned_member_s_curves_end_at_its_last_trained_epoch_and_one_point_sh
         assert ax.get_lines()[0].get_marker() in ("None", None, "") and ax.get_lines()[2].get_marker() in ("None", None, "")
 
 
+def test_with_evaluate_every_the_score_curves_are_drawn_at_the_validated_epochs_only(figures):
+    """evaluate_every=2 over 5 epochs: scores are measured at epochs 2, 4 and 5, and results.curves
+    carries each on; the carried copy at epoch 3 was drawn as a point, a flat step then a jump never
+    seen. Now the line joins the measurements, as the Optuna export's intermediate values; a member's
+    last epoch is one (pruned at 3), an interrupted member's is not; the training loss is every epoch's."""
+    result = made_results([0.9, 0.8, 0.7], epochs=5, status=["ok", "pruned", "interrupted"],
+                          settings={"epochs": 5, "evaluate_every": 2})
+    result.members["epochs_trained"] = [5, 3, 3]
+    val = result.curves["val_score"]
+    val[:, 0] = np.nan  # (not validated yet)
+    val[:, 2] = val[:, 1]  # carried on from epoch 2
+    val[2, 2] = val[2, 1]
+    plots.plot_curves(result, "curves.png")
+    ax_score, ax_loss = figures[0].axes
+    assert [list(line.get_xdata()) for line in ax_score.get_lines()] == [[2, 4, 5], [2, 3], [2]]
+    assert list(ax_score.get_lines()[0].get_ydata()) == pytest.approx(list(val[0, [1, 3, 4]]))
+    assert list(ax_score.get_lines()[2].get_markevery()) == [0]  # (the interrupted member's one point, marked)
+    assert [int(np.isfinite(line.get_ydata()).sum()) for line in ax_loss.get_lines()] == [5, 3, 3]
+    # evaluate_every=1 (or a run saved without it): every epoch is drawn, as before
+    plots.plot_curves(made_results([0.9, 0.8], epochs=4), "curves.png")
+    assert [list(line.get_xdata()) for line in figures[1].axes[0].get_lines()] == [[1, 2, 3, 4]] * 2
+
+
 def test_past_ten_curves_every_member_has_its_own_colour_and_epochs_are_whole_ticks(figures):
     """k=15: matplotlib's default cycle repeats after 10, so the 11th best was drawn in the best
     one's colour; and 3 epochs drew ticks at 1.25, 1.5, ... on both panels."""
