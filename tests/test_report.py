@@ -148,6 +148,21 @@ def test_an_integer_hyperparameter_gets_whole_number_ticks(figures):
     assert len(shown) >= 2 and np.all(shown == np.round(shown)), shown
 
 
+def test_an_integer_hyperparameter_that_every_member_holds_at_one_value_gets_that_one_tick(figures):
+    """GridSearch(values={"n_hidden": [1]}): the view around 1 (0.945 to 1.055) holds one whole
+    number, so the integer locator gave up and labelled 0.945, 0.960, ... 1.065."""
+    space = vt.Space.from_config({"n_hidden": {"type": "IntUniform", "low": 1, "high": 2}})
+    hp = {"n_hidden": np.array([1, 1, 1])}
+    table = pd.DataFrame({"round": np.zeros(3, int), "member": np.arange(3), **space.decode_columns(hp),
+                          "score": [0.5, 0.6, np.nan], "best_epoch": np.full(3, 2), "status": ["ok", "ok", "diverged"]})
+    curves = {name: np.ones((3, 2)) for name in ("val_score", "train_loss", "val_loss")}
+    plots.plot_scores(Results(space, table, curves, hp, {"metric": "accuracy"}), "scores.png")
+    figures[0].canvas.draw()
+    ax = figures[0].axes[0]
+    assert list(ax.get_xticks()) == [1] and [t.get_text() for t in ax.get_xticklabels()] == ["1"]
+    assert ax.get_xlim()[0] < 1 < ax.get_xlim()[1]
+
+
 def test_the_curves_of_many_members_draw_without_a_legend_that_outgrows_the_figure(figures):
     """report --top 500: a legend of 500 rows could not fit, and matplotlib warned "Tight layout not applied"."""
     import warnings

@@ -223,7 +223,12 @@ def plot_scores(results: Results, path: str) -> str:
             margin = 0.05 * (ends[1] - ends[0])
             ax.set_xlim(1 - 10.0 ** -(ends[0] - margin), 1 - 10.0 ** -(ends[1] + margin))
         if dist.kind == "int" and not isinstance(dist, IntLogUniform):  # (no 1.5 layers on the axis)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            held = np.unique(x[np.isfinite(x)])
+            if held.size == 1:  # (the view around one value holds one whole number: MaxNLocator gave up on
+                # whole ones and drew 0.945, 0.96, ...)
+                ax.set_xticks(held, [f"{held[0]:.0f}"])
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel=name, ylabel=f"validation {results.metric}")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
