@@ -593,31 +593,22 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
     values = {n: _optuna_values(space[n], dist, results.hp[n]) for n, (_, dist) in params.items()}
     distributions = {oname: _holding(_as_given(dist, space[n]), values[n]) for n, (oname, dist) in params.items()}
     epochs = int(settings.get("epochs") or 0)
-    every = int(settings.get("evaluate_every") or 1)
     curve = results.curves.get("val_score")
+    validated = results.validated()
     times = _round_times(settings, started)
     hp_names = set(space.names)
     active = space.active(results.hp)  # (a name a member's setting does not use is not its trial's parameter)
     renamed = {n for n, (oname, _) in params.items() if oname != n}  # momentum as itself too, beside one_minus_momentum
-    # the round a Ctrl-C cut short (members of it interrupted): none of its members is final
-    # (pruned, stopped or diverged so far, a strategy may still copy a network into one: PBT's
-    # exploit does), so all are RUNNING. A Ctrl-C between rounds cuts none: the last one finished.
-    cut = None
-    if settings.get("interrupted") and len(table) and "round" in table and "status" in table:
-        last = int(table["round"].max())
-        if (table.loc[table["round"] == last, "status"] == STATUS_INTERRUPTED).any():
-            cut = last
+    unfinished = results.unfinished()  # (RUNNING: interrupted, or of the round a Ctrl-C cut short)
     out = []
     for i, row in enumerate(table.iloc[first:].itertuples(index=False), start=first):
         row = row._asdict()
         status = row.get("status")
         trained = int(row.get("epochs_trained") or 0)
-        running = status == STATUS_INTERRUPTED or (cut is not None and int(row["round"]) == cut)
-        # the epochs it was validated at: every `every`-th, and its last (its budget; an interrupted
-        # member's last is one only at the end); the curve carries the last score on between them
+        running = bool(unfinished[i])
+        # the epochs it was validated at (the curve carries the last score on between them)
         steps = {} if curve is None else {
-            e + 1: shown(float(v), sign) for e, v in enumerate(curve[i][:trained]) if np.isfinite(v)
-            and ((e + 1) % every == 0 or e + 1 == epochs or (e + 1 == trained and not running))}
+            e + 1: shown(float(v), sign) for e, v in enumerate(curve[i][:trained]) if np.isfinite(v) and validated[i, e]}
         if running:  # not finished: the run can resume it (an append then finishes it)
             state, value = TrialState.RUNNING, None
         elif status == STATUS_DIVERGED or not math.isfinite(row.get("score", math.nan)):

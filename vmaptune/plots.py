@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from vmaptune.results import STATUS_INTERRUPTED, Results
+from vmaptune.results import Results
 from vmaptune.space import IntLogUniform, LogUniform, OneMinusLogUniform
 
 
@@ -68,7 +68,7 @@ def plot_curves(results: Results, path: str, k: int = 10) -> str:
     """Validation score and training loss per epoch of the k best members -> PNG at `path`, each
     member's up to its epochs_trained (a pruned or stopped member's curves carry its last value on).
     The score is drawn at the epochs it was measured (`evaluate_every=k`: every k-th and each
-    member's last, see _validated), not at the epochs between, whose curves carry the last one on."""
+    member's last: results.validated()), not at the epochs between, whose curves carry the last one on."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"plot_curves(k={k!r}): k is how many of the best members to draw, an integer >= 1 "
                          f"(e.g. k=10).")
@@ -81,7 +81,7 @@ def plot_curves(results: Results, path: str, k: int = 10) -> str:
         untrained = np.arange(val.shape[1])[None, :] >= np.nan_to_num(trained, nan=val.shape[1])[:, None]
         val[untrained], loss[untrained] = np.nan, np.nan
     # the score only where it was measured (a carried-on copy drew a flat step, then a jump never seen)
-    validated = _validated(results, val.shape[1]) & ~untrained
+    validated = results.validated() & ~untrained if val.size else np.zeros(val.shape, bool)
     val[~validated] = np.nan
     # members with a point to draw (a diverged member's curves are NaN throughout)
     top = [i for i in results.ranking()[:k] if np.isfinite(val[i]).any() or np.isfinite(loss[i]).any()]
@@ -120,23 +120,6 @@ def plot_curves(results: Results, path: str, k: int = 10) -> str:
         ax_score.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
-
-
-def _validated(results: Results, n_epochs: int) -> np.ndarray:
-    """(members, n_epochs) bool: the epochs each member's validation score was measured at, as
-    vt.tune's evaluate_every=k validates (the Optuna export's intermediate values): every k-th, the
-    run's last, and the member's last trained (its budget; an interrupted member's only when due).
-    Every epoch without the setting (k=1, runs saved before it)."""
-    every = int(results.settings.get("evaluate_every") or 1)
-    epoch = np.arange(1, n_epochs + 1)[None, :]
-    due = (epoch % every == 0) | (epoch == int(results.settings.get("epochs") or n_epochs))
-    if every > 1 and "epochs_trained" in results.members:
-        trained = results.members["epochs_trained"].to_numpy(dtype=float)[:, None]
-        finished = np.ones((len(results), 1), bool)
-        if "status" in results.members:
-            finished[:, 0] = results.members["status"].to_numpy() != STATUS_INTERRUPTED
-        due = due | ((epoch == trained) & finished)
-    return np.broadcast_to(due, (len(results), n_epochs))
 
 
 def _colours(plt, n: int) -> list:

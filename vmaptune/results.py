@@ -84,6 +84,35 @@ class Results:
         score = np.where(np.isfinite(score), score, -np.inf)
         return np.argsort(-score, kind="stable")
 
+    def unfinished(self) -> np.ndarray:
+        """(members,) bool: members a resume may still train: interrupted ones, and all of the round a
+        Ctrl-C cut short (pruned, stopped or diverged so far, a strategy may still copy a network
+        into one: PBT's exploit does). A Ctrl-C between rounds cuts none: the last one finished."""
+        table = self.members
+        status = table["status"].to_numpy() if "status" in table else np.full(len(table), "")
+        running = status == STATUS_INTERRUPTED
+        if self.settings.get("interrupted") and "round" in table:
+            cut = table["round"].to_numpy() == table["round"].max()  # (the last round, if it was cut short)
+            if running[cut].any():
+                running |= cut
+        return running
+
+    def validated(self) -> np.ndarray:
+        """(members, epochs) bool: the epochs each member's validation score was measured at
+        (vt.tune(evaluate_every=k): every k-th, the run's last, and the member's last trained, its
+        budget; an unfinished member's last only when due); curves["val_score"] carries each score
+        on between them. Every trained epoch where k = 1 (and in runs saved before the setting)."""
+        curve = self.curves.get("val_score")
+        n_epochs = 0 if curve is None else np.shape(curve)[1]
+        every = int(self.settings.get("evaluate_every") or 1)
+        epoch = np.arange(1, n_epochs + 1)[None, :]
+        trained = (self.members["epochs_trained"].to_numpy(dtype=float) if "epochs_trained" in self.members
+                   else np.full(len(self), float(n_epochs)))[:, None]
+        trained = np.nan_to_num(trained, nan=n_epochs)
+        last = (epoch == trained) & ~self.unfinished()[:, None]
+        due = (epoch % every == 0) | (epoch == int(self.settings.get("epochs") or n_epochs)) | last
+        return due & (epoch <= trained)
+
     def refit_rows(self, k: int) -> list[int]:
         """The rows vt.tune(refit=k) retrains: the k best that scored."""
         score = self.members["score"].to_numpy(dtype=float)
