@@ -608,7 +608,8 @@ def _trials(optuna, results: Results, sign: float, started: datetime.datetime | 
         running = bool(unfinished[i])
         # the epochs it was validated at (the curve carries the last score on between them)
         steps = {} if curve is None else {
-            e + 1: shown(float(v), sign) for e, v in enumerate(curve[i][:trained]) if np.isfinite(v) and validated[i, e]}
+            e + 1: shown(float(v), sign) for e, v in enumerate(curve[i][:trained])
+            if np.isfinite(v) and validated[i, e]}
         if running:  # not finished: the run can resume it (an append then finishes it)
             state, value = TrialState.RUNNING, None
         elif status == STATUS_DIVERGED or not math.isfinite(row.get("score", math.nan)):
