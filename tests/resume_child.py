@@ -6,7 +6,8 @@ KILL is 'chunk:N' (after the N-th chunk this process trains), 'checkpoint:N' (in
 checkpoint save, its files written but not yet committed) or 'results:N' (inside the N-th
 results.npz write, the temporary file written, not yet renamed). Without KILL the run finishes.
 'chunk:N:TERM' sends SIGTERM instead, and leaves the mid-round checkpoints to their usual pace
-(one a minute: none in these short runs but the one SIGTERM makes). Every search resumes from
+(one a minute: none in these short runs but the one SIGTERM makes). 'final_save:N:TERM' sends N
+SIGTERMs at once as the finished run's save starts. Every search resumes from
 RUN_DIR when there is something to resume; the process prints how many chunks it trained.
 """
 
@@ -96,6 +97,15 @@ def kill_at(where: str, count: int, sig: int = signal.SIGKILL) -> None:
                 hit()
             return rename(src, dst, *args, **kwargs)
         os.rename = renamed
+    elif where == "final_save":  # `count` signals at once, as the finished run's save starts
+        save = vt.Results.save
+
+        def saving(self, *args, **kwargs):
+            if self.settings.get("finished"):
+                for _ in range(count):
+                    os.kill(os.getpid(), sig)
+            return save(self, *args, **kwargs)
+        vt.Results.save = saving
     elif where == "results":
         replace = os.replace
 

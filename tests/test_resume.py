@@ -90,6 +90,26 @@ def test_sigterm_checkpoints_at_the_chunk_end_saves_and_ends_the_process(tmp_pat
     assert_same_results(vt.load_results(run_dir), want)
 
 
+def test_sigterm_as_the_finished_run_is_saved_ends_the_process_once_it_is_saved_whole_and_says_so(tmp_path):
+    """SIGTERM as the finished run's save starts (after its refit): the save ends whole, then the
+    process ends (-15), saying the run is finished. It said the run stops after the chunk in
+    progress; two signals cut the save before it wrote, while a warning said it was saved whole."""
+    want = resume_child.search("random", str(tmp_path / "uninterrupted"))  # (refit=2: two models to save)
+    for signals in (1, 2):
+        run_dir = str(tmp_path / f"preempted_{signals}")
+        done = run_child("random", run_dir, f"final_save:{signals}:TERM")
+        assert done.returncode == -signal.SIGTERM, done.stderr[-2000:]
+        assert ("vmaptune: SIGTERM: the run has finished; it is being saved whole, then the process ends (a resume "
+                "trains nothing).") in done.stderr
+        said = "terminated (SIGTERM) while saving the finished run; it is saved whole in"  # (the second signal's)
+        assert (said in done.stderr) == (signals == 2), done.stderr[-2000:]
+        got = vt.load_results(run_dir)
+        assert got.settings["finished"] and sorted(got.models) == sorted(want.models)
+        assert_same_results(got, want)
+        done = run_child("random", run_dir)  # (the requeued job)
+        assert done.returncode == 0 and "chunks trained: 0" in done.stdout, done.stderr[-2000:]
+
+
 def test_a_strategy_acting_during_training_is_checkpointed_at_its_decisions_not_after_every_chunk(tmp_path,
                                                                                                   monkeypatch):
     """A checkpoint after every one-epoch chunk made PBT(interval=50) with a run_dir twice as slow;

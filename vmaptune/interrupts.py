@@ -54,7 +54,8 @@ class TimeBudgetSpent(KeyboardInterrupt):
 # the signal held for the next chunk's start; SIGTERM came; vt.tune's time budget: its deadline
 # (time.monotonic()), whether a chunk has trained since it started (the first always trains, so a
 # budget spent compiling still returns results), and whether it is spent (once spent, it stays so)
-_STATE = {"pending": 0, "sigterm": False, "deadline": None, "trained": False, "spent": False, "started": False}
+_STATE = {"pending": 0, "sigterm": False, "deadline": None, "trained": False, "spent": False, "started": False,
+          "finishing": False}
 
 
 def pending() -> int:
@@ -112,6 +113,12 @@ def chunk_started() -> None:
     _STATE["started"] = True
 
 
+def finishing() -> None:
+    """The run has trained all it will (its rounds and refit) and is being saved: a signal from now
+    on stops nothing, and is said so."""
+    _STATE["finishing"] = True
+
+
 def chunk_trained() -> None:
     """A chunk was sent to train (the first of a budgeted run always is)."""
     _STATE["trained"] = True
@@ -164,7 +171,10 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
                              f"within JAX's heartbeat timeout).\n")
         if not first:
             name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
-            if several:
+            if _STATE["finishing"]:
+                said = (": the run has finished; it is being saved whole, then "
+                        + ("the process ends (a resume trains nothing)" if signum == signal.SIGTERM else "returned"))
+            elif several:
                 said = f" in process {process}: every process stops after the chunk in progress"
             elif not _STATE["started"]:  # (still preparing: no chunk's start passed, none in progress to wait for)
                 said = f": nothing has trained yet in this call; the run stops before its first chunk ({name} again: at once)"
@@ -176,7 +186,7 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
             sys.stderr.write(f"\nvmaptune: {name}{said}.\n")
 
     outer = dict(_STATE)  # (a tune inside a tune's callback)
-    _STATE.update(pending=0, sigterm=False)
+    _STATE.update(pending=0, sigterm=False, finishing=False)
     previous = {signum: signal.signal(signum, hold) for signum in caught}
     try:
         yield

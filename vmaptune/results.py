@@ -311,15 +311,16 @@ class Results:
         from vmaptune.trained import pickled
 
         call = f"results.save({path!r})"
-        for row, model in self.models.items():  # (a model that cannot be saved: said before anything is written)
-            pickled(model.network, f"{call} (the refit model of row {row})")
-        atomic.make_dir(path, call, f"{RESULTS_FILE}, members.csv and the refit models")
-        here = os.path.realpath(path)
-        if not overwrite and here not in self._saved_at and _holds_results(path) and not self._saved_in(path):
-            raise FileExistsError(f"{call}: {path} already holds a saved search, which this save would replace (its "
-                                  f"table and trained models). Give another directory, or overwrite=True to replace "
-                                  f"it.")
+        # (held from here: a signal during the checks stopped the save before anything was written)
         with interrupts.deferred():
+            for row, model in self.models.items():  # (a model that cannot be saved: said before anything is written)
+                pickled(model.network, f"{call} (the refit model of row {row})")
+            atomic.make_dir(path, call, f"{RESULTS_FILE}, members.csv and the refit models")
+            here = os.path.realpath(path)
+            if not overwrite and here not in self._saved_at and _holds_results(path) and not self._saved_in(path):
+                raise FileExistsError(f"{call}: {path} already holds a saved search, which this save would replace "
+                                      f"(its table and trained models). Give another directory, or overwrite=True to "
+                                      f"replace it.")
             for row, model in self.models.items():
                 final = os.path.join(path, "models", f"row_{row}")
                 atomic.write_dir(final, functools.partial(model.save, shown_as=final))

@@ -385,9 +385,14 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         results.settings["time"] = profile.as_dict()
         results.settings["finished"] = True
         if run_dir is not None:  # also when a resumed run had nothing left but this save
+            interrupts.finishing()  # (a signal from now on: the run is finished, said so)
             try:
-                with _writing(run_dir):
+                with interrupts.deferred(), _writing(run_dir):
                     results.save(run_dir, overwrite=True)
+            except interrupts.Terminated:  # held until the save ended: whole on disk, then SIGTERM ends the process
+                warn(f"terminated (SIGTERM) while saving the finished run; it is saved whole in {run_dir} (a "
+                     f"resume trains nothing), and the process ends now.")
+                raise
             except KeyboardInterrupt:  # held until the save ended: the run is finished and whole on disk
                 warn(f"interrupted while saving the finished run; it is saved whole in {run_dir}, and "
                      f"returned.")
