@@ -577,6 +577,37 @@ def test_ctrl_c_during_the_last_save_returns_the_finished_run(data, tmp_path, mo
     pd.testing.assert_frame_equal(vt.load_results(run_dir).members, result.members)
 
 
+@pytest.mark.usefixtures("sigint_as_a_user_has_it")
+def test_a_second_ctrl_c_while_a_stopped_run_is_saved_says_it_is_already_stopping(data, tmp_path, monkeypatch,
+                                                                                 capsys):
+    """The stop's save holds a second Ctrl-C and lets it through after: it was said as a first one
+    ("the run stops after the chunk in progress"), and the run's end warned "the whole run is
+    returned" of a run cut short."""
+    save = vt.Results.save
+
+    def saved_with_a_second_ctrl_c(self, *args, **kwargs):
+        if self.settings.get("interrupted"):
+            os.kill(os.getpid(), signal.SIGINT)
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(vt.Results, "save", saved_with_a_second_ctrl_c)
+    calls, record = {"n": 0}, population.PopulationRun._record
+
+    def recorded(self, *args, **kwargs):  # (the first Ctrl-C, after the first chunk: held until the next starts)
+        record(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(population.PopulationRun, "_record", recorded)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        result = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), run_dir=str(tmp_path / "r"), **SMALL)
+    assert result.settings["interrupted"]
+    assert "vmaptune: Ctrl-C: already stopping; what trained is kept, then the run returns." in capsys.readouterr().err
+    assert not [w for w in said if "whole run is returned" in str(w.message)]
+
+
 @pytest.fixture
 def sigterm_to(monkeypatch):
     """sigterm_to(chunk, times) -> (received, chunks): SIGTERM `times` times right after the

@@ -2,6 +2,8 @@
 cv_results_ matches RandomizedSearchCV's, and both work inside Pipelines and cross_val_score."""
 
 import itertools
+import os
+import shutil
 import warnings
 
 import jax.numpy as jnp
@@ -920,10 +922,45 @@ def test_a_search_with_a_run_dir_goes_on_where_a_ctrl_c_stopped_it_to_the_uninte
     # (to float rounding: the refit here is compiled without the quick compile the first one had)
     np.testing.assert_allclose(search(run_dir).fit(*iris).predict_proba(iris[0]), whole.predict_proba(iris[0]),
                                rtol=1e-4, atol=1e-6)
-    with pytest.raises(ValueError, match="it was started with a different") as refused:
-        search(run_dir).fit(iris[0][:100], iris[1][:100])
-    assert f"PopulationSearchCV(run_dir={run_dir!r}) goes on from the search kept there" in refused.value.__notes__[0]
     assert clone(search(run_dir)).get_params()["run_dir"] == run_dir
+
+
+def test_a_search_kept_in_a_run_dir_is_refused_in_the_estimators_words(iris, tmp_path):
+    """What cannot go on from a run_dir is said as the estimator's user acts (fit again, another
+    run_dir), not in vt.tune's resume= / overwrite= / --out, which PopulationSearchCV does not
+    take; the rows are not counted as vt.tune pools them; a splitter shuffling without a seed
+    (other folds at every fit: never resumable) is refused before anything trains."""
+    from sklearn.model_selection import KFold
+
+    from vmaptune import run_dir as run_dirs
+
+    def search(run_dir, **given):
+        return vt.PopulationSearchCV(vt.MLPClassifier(epochs=2, batch_size=32, n_units=4),
+                                     {"learning_rate": [0.01, 0.1]}, n_iter=2, run_dir=run_dir, **{"cv": 2, **given})
+
+    run_dir = str(tmp_path / "search")
+    search(run_dir).fit(*iris)
+    for given, rows, differs in (({"random_state": 1}, iris, r"random_state\.[^\n]*\n  settings.seed: saved 0\n"),
+                                 ({}, (iris[0][:100], iris[1][:100]), r"the rows \(X, y, groups or sample_weight\)\.")):
+        with pytest.raises(ValueError, match=rf"^PopulationSearchCV\(run_dir='.*search'\) holds a search that differs "
+                                             rf"from this one in: {differs}") as refused:
+            search(run_dir, **given).fit(*rows)
+        told = str(refused.value)
+        assert "resume=" not in told and "overwrite" not in told and "--out" not in told and "149 train" not in told
+    held = run_dirs.Claim(run_dir)  # (another fit writing there now)
+    with pytest.raises(vt.RunDirInUseError, match=r"^PopulationSearchCV\(run_dir='.*search'\): another fit or run is "
+                                                  r"writing there now \(pid \d+ .*\)\. Fit again once it has ended"):
+        search(run_dir).fit(*iris)
+    held.release()
+    shutil.rmtree(os.path.join(run_dir, "checkpoints"))
+    with pytest.raises(FileNotFoundError, match=r"holds a search's results but no checkpoints/ folder \(removed\?\), "
+                                                r"so fit cannot go on from it.*Give this search another run_dir"):
+        search(run_dir).fit(*iris)
+    with pytest.raises(ValueError, match=r"^cv=KFold\(n_splits=2, random_state=None, shuffle=True\) gives other folds "
+                                         r"at every fit .*could never go on.*KFold\(\.\.\., random_state=0\), or leave "
+                                         r"run_dir out\.$"):
+        search(str(tmp_path / "other"), cv=KFold(2, shuffle=True)).fit(*iris)
+    assert not os.path.exists(tmp_path / "other")
 
 
 def test_a_search_stopped_before_any_validated_epoch_says_so_not_that_its_members_diverged(iris, monkeypatch):

@@ -340,6 +340,14 @@ def without_addresses(text: str) -> str:
 AFTER_ROUNDS = ("refit",)
 
 
+class RunMismatch(ValueError):
+    """A resume given other inputs than the run it resumes: `differing` names the spec's parts
+    ('data', 'space', 'settings.cv', ...), `difference` says each (saved, now)."""
+
+    differing: list[str] = []
+    difference = ""
+
+
 def spec_difference(saved: dict[str, str], now: dict[str, str]) -> str:
     """'' when the specs match, else which components differ, with both texts (shortened)."""
     lines = []
@@ -551,11 +559,14 @@ class Checkpoints:
                      "(2026-12): where validation was carved, it split them in data.pool()'s order (train split, then "
                      "validation), and those folds resume it: cv=list(splitter.split(np.asarray(data.pool()[0])))."
                      ) if "given folds" in difference else ""
-            raise ValueError(f"cannot resume the run in {os.path.dirname(self.directory)}: it was started with a "
-                             f"different\n{difference}\nResume with the same inputs. To search on with other "
-                             "settings, choose another run_dir (--out; this run stays, and pd.concat joins the two "
-                             "tables); "
-                             f"overwrite=True (--overwrite) deletes this run and starts again.{folds}")
+            refused = RunMismatch(f"cannot resume the run in {os.path.dirname(self.directory)}: it was started with "
+                                  f"a different\n{difference}\nResume with the same inputs. To search on with other "
+                                  "settings, choose another run_dir (--out; this run stays, and pd.concat joins the "
+                                  "two tables); overwrite=True (--overwrite) deletes this run and starts again."
+                                  f"{folds}")
+            refused.difference = difference
+            refused.differing = re.findall(r"^  (\S+?): saved", difference, flags=re.M)
+            raise refused
         try:
             arrays = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeRestore()))["arrays"]
             host = pickle.loads(np.asarray(arrays.pop("host")).tobytes())

@@ -55,7 +55,7 @@ class TimeBudgetSpent(KeyboardInterrupt):
 # (time.monotonic()), whether a chunk has trained since it started (the first always trains, so a
 # budget spent compiling still returns results), and whether it is spent (once spent, it stays so)
 _STATE = {"pending": 0, "sigterm": False, "deadline": None, "trained": False, "spent": False, "started": False,
-          "finishing": False}
+          "finishing": False, "stopping": False}
 
 
 def pending() -> int:
@@ -132,7 +132,9 @@ def budget_spent() -> bool:
 
 
 def raise_for(signum: int):
-    """Raises what a held signal becomes: Terminated for SIGTERM, else KeyboardInterrupt."""
+    """Raises what a held signal becomes: Terminated for SIGTERM, else KeyboardInterrupt. The run
+    is stopping from then on (a signal after it: said so, stopping nothing more)."""
+    _STATE["stopping"] = True
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
@@ -161,6 +163,11 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
 
     def hold(signum, frame):
         _STATE["sigterm"] |= signum == signal.SIGTERM
+        if _STATE["stopping"]:  # (held by the stop's own save and let through after it: nothing left to stop)
+            then = "the process ends" if _STATE["sigterm"] else "the run returns"
+            sys.stderr.write(f"\nvmaptune: {'SIGTERM' if signum == signal.SIGTERM else 'Ctrl-C'}: already stopping; "
+                             f"what trained is kept, then {then}.\n")
+            return
         first = _STATE["pending"]
         _STATE["pending"] = signal.SIGTERM if signal.SIGTERM in (signum, first) else signum
         if first and not several:  # the second: at once (several processes must stop together)
@@ -186,7 +193,7 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
             sys.stderr.write(f"\nvmaptune: {name}{said}.\n")
 
     outer = dict(_STATE)  # (a tune inside a tune's callback)
-    _STATE.update(pending=0, sigterm=False, finishing=False)
+    _STATE.update(pending=0, sigterm=False, finishing=False, stopping=False)
     previous = {signum: signal.signal(signum, hold) for signum in caught}
     try:
         yield

@@ -35,7 +35,10 @@ def holds_run(path: str) -> bool:
 
 
 class RunDirInUseError(OSError):
-    """Another run is writing the run directory now (`Claim`): an OSError, as a busy file is."""
+    """Another run is writing the run directory now (`Claim`): an OSError, as a busy file is.
+    holder: who holds it ('pid 123 on host, since ...')."""
+
+    holder = "another process"
 
 
 class Claim:
@@ -70,10 +73,12 @@ class Claim:
             holder = self.file.read().strip() or "another process"
             self.file.close()
             self.file = None
-            raise RunDirInUseError(f"run_dir={path!r} (--out) is in use: a vmaptune run is writing there now "
-                                   f"({holder}). Two runs in one directory would overwrite each other's checkpoints: "
-                                   f"wait for that run to end (or stop it, then pass resume=True (--resume) to "
-                                   f"continue it), or choose another run_dir.") from None
+            in_use = RunDirInUseError(f"run_dir={path!r} (--out) is in use: a vmaptune run is writing there now "
+                                      f"({holder}). Two runs in one directory would overwrite each other's "
+                                      f"checkpoints: wait for that run to end (or stop it, then pass resume=True "
+                                      f"(--resume) to continue it), or choose another run_dir.")
+            in_use.holder = holder
+            raise in_use from None
         except OSError:  # a file system without locks (some network mounts): run unguarded
             return
         self.file.seek(0)
@@ -176,7 +181,7 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
     if os.path.isdir(path) and holds_run(path) and not (resume or overwrite):
         raise FileExistsError(f"run_dir={given!r} (--out) already holds a run. Pass resume=True (--resume) to "
                               f"continue it, overwrite=True (--overwrite) to replace it, or choose another run_dir.")
-    if resume and _finished_run(path) and not _has_checkpoints(path):
+    if resume and results_without_checkpoints(path):
         raise FileNotFoundError(f"run_dir={given!r} (--out) holds a run's results but no {CHECKPOINTS}/ folder "
                                 f"(removed?), so "
                                 f"resume=True has nothing to continue from, and starting again there would replace "
@@ -215,6 +220,11 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
         claim.release()
         raise
     return claim.path, claim
+
+
+def results_without_checkpoints(path: str) -> bool:
+    """Whether run_dir holds a finished round's results but no checkpoints to resume from (removed)."""
+    return _finished_run(path) and not _has_checkpoints(path)
 
 
 def _finished_run(path: str) -> bool:

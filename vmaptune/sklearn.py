@@ -23,6 +23,7 @@ import difflib
 import inspect
 import numbers
 import os
+import re
 import time
 import warnings
 from typing import Any, Mapping
@@ -36,7 +37,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from sklearn.utils.metaestimators import available_if
 
-from vmaptune.cv_splits import Splits, check_r2_folds, checked_splits, describe, resolve_cv
+from vmaptune.checkpoint import RunMismatch
+from vmaptune.cv_splits import Splits, check_r2_folds, checked_splits, describe, resolve_cv, shuffles_unseeded
 from vmaptune import distributed
 from vmaptune import run_dir as run_dirs
 from vmaptune.arguments import check_int_at_least, check_seed
@@ -407,6 +409,26 @@ class NetworkClassifier(_NetworkParameters, _Classifier):
 
 class NetworkRegressor(_NetworkParameters, _Regressor):
     """A regressor from your own model: vt.NetworkRegressor(vt.Linen(Net), {"hidden": 32})."""
+
+
+#: The parts of a run_dir's search (checkpoint.py's spec) as PopulationSearchCV's user gives them.
+_KEPT_SEARCH_PARTS = {"data": "the rows (X, y, groups or sample_weight)",
+                      "space": "param_distributions or the estimator's own settings",
+                      "model": "the estimator's network", "strategy": "strategy or n_iter",
+                      "settings.seed": "random_state",
+                      "settings.cv": "cv (its folds)", "version": "the vmaptune version"}
+
+
+@contextlib.contextmanager
+def _continued_by_fitting_again():
+    """vt.tune's stop warnings (SIGTERM) say how the estimator's user goes on, not vt.tune's resume=."""
+    from vmaptune.tune import HOW_TO_CONTINUE
+
+    token = HOW_TO_CONTINUE.set("PopulationSearchCV.fit with the same rows and settings goes on from there.")
+    try:
+        yield
+    finally:
+        HOW_TO_CONTINUE.reset(token)
 
 
 class _AsBeforeIfItRaises:
@@ -887,10 +909,9 @@ class PopulationSearchCV(BaseEstimator):
         # the validation pass of the other epochs would be a seventh of the training's work for
         # nothing. (A strategy of several rounds is told each round's best-epoch scores: it keeps them.)
         once = stopping is None and not strategy.acts_during_training and strategy.tune_rounds(space) == 1
-        # (a search kept in run_dir before, by a fit killed or interrupted, or finished: this fit goes on from it)
-        resume = self.run_dir is not None and isinstance(self.run_dir, (str, os.PathLike)) and \
-            run_dirs.holds_run(os.path.realpath(self.run_dir))
-        with warnings.catch_warnings():  # (vt.tune's "returning ..." on Ctrl-C: fit raises it instead, below)
+        resume = self._resuming()
+        with warnings.catch_warnings(), _continued_by_fitting_again():
+            # (vt.tune's "returning ..." on Ctrl-C: fit raises it instead, below)
             warnings.filterwarnings("ignore", message="interrupted: returning", category=UserWarning)
             try:
                 results = tune(model, space, data, strategy, epochs=epochs,
@@ -899,12 +920,21 @@ class PopulationSearchCV(BaseEstimator):
                                even_batches=True, seed=seed, metric=metric, cv=folds,
                                early_stopping=stopping, progress=bool(self.progress or self.verbose),
                                evaluate_every=epochs if once else 1, run_dir=self.run_dir, resume=resume)
-            except ValueError as err:
-                if resume and str(err).startswith("cannot resume"):  # (vt.tune's advice names its own arguments)
-                    err.add_note(f"PopulationSearchCV(run_dir={self.run_dir!r}) goes on from the search kept there, "
-                                 f"so a fit must be that same search on the same rows: give this one its own "
-                                 f"run_dir (or delete that directory to start again there).")
-                raise
+            except RunMismatch as err:  # (vt.tune's advice names its own arguments: resume=, overwrite=)
+                differing = ", ".join(dict.fromkeys(_KEPT_SEARCH_PARTS.get(part, part.removeprefix("settings."))
+                                                    for part in err.differing))
+                # (each part as saved and now, but the rows: counted as vt.tune pools them, not as X holds them)
+                shown = "\n".join(part for part in re.split(r"\n(?=  \S)", err.difference)
+                                  if not part.startswith("  data:"))
+                raise ValueError(f"PopulationSearchCV(run_dir={self.run_dir!r}) holds a search that differs from this "
+                                 f"one in: {differing}. A fit goes on from the search kept in its run_dir only with "
+                                 f"the same rows and settings: give this search its own run_dir, or delete that "
+                                 f"directory to start again there." + (f"\n{shown}" if shown else "")) from None
+            except run_dirs.RunDirInUseError as err:
+                raise run_dirs.RunDirInUseError(
+                    f"PopulationSearchCV(run_dir={self.run_dir!r}): another fit or run is writing there now "
+                    f"({err.holder}). Fit again once it has ended (this fit then goes "
+                    f"on from there), or give this search another run_dir.") from None
         if results.settings.get("interrupted"):  # Ctrl-C: as scikit-learn's fit, stop, selecting and refitting nothing
             stop = KeyboardInterrupt()
             stop.results = results
@@ -966,6 +996,19 @@ class PopulationSearchCV(BaseEstimator):
             self.refit_time_ = time.perf_counter() - started
         return self
 
+    def _resuming(self) -> bool:
+        """Whether run_dir holds a search this fit goes on from (kept by a fit killed, interrupted or
+        finished); refuses one that cannot be gone on from."""
+        if self.run_dir is None or not isinstance(self.run_dir, (str, os.PathLike)):
+            return False  # (vt.tune says what is wrong with a run_dir that is no path)
+        path = os.path.realpath(self.run_dir)
+        if run_dirs.holds_run(path) and run_dirs.results_without_checkpoints(path):
+            raise FileNotFoundError(f"PopulationSearchCV(run_dir={self.run_dir!r}) holds a search's results but no "
+                                    f"{run_dirs.CHECKPOINTS}/ folder (removed?), so fit cannot go on from it; "
+                                    f"vt.load_results({self.run_dir!r}) reads it as it is. Give this search another "
+                                    f"run_dir, or delete that directory to start again there.")
+        return run_dirs.holds_run(path)
+
     @property
     def _scoring_name(self) -> str:
         """The name refit= may give for the search's one scoring (or 'score', scikit-learn's own)."""
@@ -995,6 +1038,11 @@ class PopulationSearchCV(BaseEstimator):
             cv = StratifiedKFold(int(self._cv), shuffle=True, random_state=seed)
         from sklearn.model_selection import check_cv
 
+        if self.run_dir is not None and shuffles_unseeded(cv):  # (read from its settings: no second split)
+            raise ValueError(f"cv={describe(cv)} gives other folds at every fit (it shuffles without a random_state), "
+                             f"so a search kept in run_dir={self.run_dir!r} could never go on: the next fit's folds "
+                             f"would differ. Give it one, e.g. {type(cv).__name__}(..., random_state=0), or leave "
+                             f"run_dir out.")
         splitter = check_cv(cv, y, classifier=task == "classification")
         try:
             folds = list(splitter.split(X, y, groups))

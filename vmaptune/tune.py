@@ -12,6 +12,7 @@ rounds (vmaptune/checkpoint.py), so `resume=True` continues a killed run exactly
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import errno
 import os
@@ -50,6 +51,10 @@ __all__ = ["tune", "EarlyStopping"]
 #: strategy that acts during training (PBT, Hyperband), so it resumes at its last decision.
 MID_ROUND_SECONDS = 60.0
 
+
+#: How a run stopped with a run_dir goes on, as its stop's warning says it: a caller whose user does
+#: not call vt.tune (PopulationSearchCV: fit again) sets its own words here.
+HOW_TO_CONTINUE: contextvars.ContextVar[str | None] = contextvars.ContextVar("how_to_continue", default=None)
 
 _BUDGET = ("A strategy's population and rounds say how many settings train (vt.RandomSearch(population=64, "
            "rounds=2)).")
@@ -527,6 +532,8 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     resume = (" vt.tune(..., resume=True) with the same run_dir (on the command line: the same command with "
               "--resume in place of any --overwrite) continues it" + (
         " (time_budget= gives that call its own; on the command line, --time-budget)" if budget else "") + ".") if run_dir else ""
+    if run_dir and HOW_TO_CONTINUE.get():
+        resume = f" {HOW_TO_CONTINUE.get()}"
     if terminated:
         where = f"saved {kept} to {run_dir}" if run_dir else f"{kept} not saved (no run_dir)"
         warn(f"terminated (SIGTERM): {where}; the process ends now.{resume}")
