@@ -473,6 +473,21 @@ def test_bfloat16_parameters_are_taken_with_an_optimizer_of_your_own(images):
     assert program.model.name() == "vt.Linen(Bfloat16Weights)"
 
 
+@pytest.mark.parametrize("make", [lambda hp: optax.sgd(hp["learning_rate"], hp["momentum"]),
+                                  lambda hp: optax.adam(hp["learning_rate"], b1=hp["momentum"]),
+                                  lambda hp: optax.chain(optax.add_decayed_weights(hp["momentum"] / 100),
+                                                         optax.adam(hp["learning_rate"]))],
+                         ids=["sgd-momentum", "adam-b1", "decay-then-adam"])
+def test_bfloat16_parameters_train_with_an_optimizer_of_your_own_reading_more_than_the_learning_rate(images, make):
+    # (its float32 settings made the moments float32: the epoch's lax.scan refused the changed carry after compiling)
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 5e-2), momentum=vt.Uniform(0.5, 0.9))
+    program = vt.build_program(vt.Linen(Bfloat16Weights), space, images, batch_size=BATCH, optimizer=make)
+    r = run(program, images, space.numeric(space.sample(jax.random.key(0), 2)), [0, 1], epochs=1)
+    moments = [leaf for leaf in jax.tree.leaves(r.state.members.opt_state.inner_state) if jnp.ndim(leaf) > 1]
+    assert moments and {leaf.dtype for leaf in moments} == {jnp.dtype(jnp.bfloat16)}
+    assert np.isfinite(np.asarray(r.state.members.params["Dense_0"]["kernel"], np.float32)).all()
+
+
 def test_an_nnx_module_that_makes_its_own_rngs_is_refused_where_it_is_named():
     with pytest.raises(TypeError, match=r"NnxWithItsOwnRngs takes no `rngs` argument.*Add `\*, rngs: nnx.Rngs`"):
         vt.Nnx(NnxWithItsOwnRngs)
