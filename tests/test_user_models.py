@@ -235,6 +235,26 @@ def test_your_own_optax_optimizer_reads_the_space_and_can_be_rewritten_in_place(
         vt.build_program(vt.Linen(CNN), space.replace(optimizer=vt.Choice(["sgd"])), images, optimizer=adamw)
 
 
+def test_an_inject_hyperparams_of_your_own_follows_the_new_values_as_the_plain_spelling_does(digits):
+    # (its state kept the values it was initialised with: PBT's and a Decision's new ones never reached it)
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 5e-2), weight_decay=vt.LogUniform(1e-4, 1e-2))
+    hp = space.numeric(space.sample(jax.random.key(1), 2))
+    plain = lambda hp: optax.adamw(hp["learning_rate"], weight_decay=hp["weight_decay"])  # noqa: E731
+    wrapped = lambda hp: optax.inject_hyperparams(optax.adamw)(  # noqa: E731
+        learning_rate=hp["learning_rate"], weight_decay=hp["weight_decay"])
+    params = {}
+    for name, make in (("plain", plain), ("wrapped", wrapped)):
+        program = vt.build_program(vt.MLP(hidden=1, units=8), space, digits, batch_size=BATCH, optimizer=make)
+        r = PopulationRun(program, hp, engine.data_arrays(digits), member_ids=np.arange(2), seed=0, epochs=3)
+        r.train(2)
+        before = host(r.state.members.params)
+        r.apply(vt.Decision(hp={"learning_rate": np.zeros(2, np.float32)}, update=np.asarray([True, False])))
+        r.train(1)
+        params[name] = host(r.state.members.params)
+        assert_trees_equal(take(params[name], 0), take(before, 0))  # a learning rate of 0 stops it
+    assert_close_trees(params["wrapped"], params["plain"])  # (float rounding apart)
+
+
 # -- init_scale, data shapes and errors ---------------------------------------------------------------------
 def test_init_scale_multiplies_kernels_at_initialisation(images):
     space = vt.Space(learning_rate=vt.Fixed(0.01), init_scale=vt.LogUniform(0.1, 10.0))

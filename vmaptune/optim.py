@@ -350,6 +350,27 @@ class PopulationOptimizer(InjectedOptimizer):
         return opt_state._replace(inner_state=inner._replace(mu=mu, nu=nu))
 
 
+INJECTED_STATES = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
+
+
+def _injected_states(state: Any) -> list:
+    """The optax.inject_hyperparams states in `state` (outermost ones)."""
+    return [s for s in jax.tree.leaves(state, is_leaf=lambda s: isinstance(s, INJECTED_STATES))
+            if isinstance(s, INJECTED_STATES)]
+
+
+def _with_hyperparams_of(state: Any, fresh: Any) -> Any:
+    """`state` with the hyperparams of each optax.inject_hyperparams state in it (nested ones too)
+    taken from `fresh`, a state of the same structure."""
+    def one(old, new):
+        if not isinstance(old, INJECTED_STATES):
+            return old
+        return old._replace(hyperparams=dict(new.hyperparams),
+                            inner_state=_with_hyperparams_of(old.inner_state, new.inner_state))
+
+    return jax.tree.map(one, state, fresh, is_leaf=lambda s: isinstance(s, INJECTED_STATES))
+
+
 class TracedHyperparameterError(TypeError):
     """An optimizer factory turned a traced hyperparameter into a Python value (float(), if)."""
 
@@ -472,6 +493,19 @@ class CustomOptimizer(InjectedOptimizer):
 
     def settings(self, hp: Mapping[str, jax.Array], total_steps) -> dict[str, jax.Array]:
         return {n: jnp.asarray(hp[n], jnp.float32) for n in self.names}
+
+    def update(self, grads: Any, opt_state: Any, params: Any, hp: Mapping[str, jax.Array], total_steps):
+        """-> (updates, new opt_state). An optax.inject_hyperparams of yours inside the factory keeps
+        the values it was initialised with in its own state: they are rewritten from the settings in
+        opt_state first, so PBT's and a Decision's new values reach it too."""
+        transformation = self._transformation(hp, total_steps)
+        if _injected_states(opt_state.inner_state):
+            # (what its init stores for the current settings: the rest of that init is computed for
+            # nothing, and the compiler drops it)
+            values = {n: opt_state.hyperparams[n] for n in self.names}
+            fresh = self._call_factory(values).init(params)
+            opt_state = opt_state._replace(inner_state=_with_hyperparams_of(opt_state.inner_state, fresh))
+        return transformation.update(grads, opt_state, params)
 
     def _transformation(self, hp, total_steps) -> optax.GradientTransformation:
         def inner(**values):
