@@ -89,6 +89,25 @@ def test_an_optimizer_function_made_by_exec_or_eval_is_taken():
     assert custom.names == ("learning_rate",)
 
 
+def test_names_a_schedule_of_yours_reads_at_each_step_are_seen_before_anything_compiles():
+    # (the factory's call alone reads none of them: "space has 'learning_rate', which nothing reads", or a
+    # bare KeyError for a name the space lacks once the training step was traced)
+    import pytest
+
+    import vmaptune as vt
+    from vmaptune.optim import CustomOptimizer
+
+    def warm(hp):
+        return optax.adam(lambda step: hp["learning_rate"] * jnp.minimum(1.0, step / hp["warmup"]))
+
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), warmup=vt.IntUniform(1, 20))
+    assert CustomOptimizer.from_factory(warm, space).names == ("learning_rate", "warmup")
+    program = vt.build_program(vt.MLP(), space, vt.load_dataset("iris"), batch_size=30, optimizer=warm)
+    assert program.optimizer.hyperparameters() == {"learning_rate", "warmup"}
+    with pytest.raises(ValueError, match=r"optimizer= reads \['warmup'\], which the space does not name"):
+        CustomOptimizer.from_factory(warm, vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)))
+
+
 def test_a_searched_setting_that_no_optimizer_or_schedule_of_the_space_reads_is_said():
     """decay_rate under the default constant schedule, or momentum with adam only: every value
     trains alike, and the table would credit the dimension with what the initial weights did."""

@@ -394,6 +394,15 @@ class _Reading(dict):
         return name in self.sample
 
 
+#: Weights an optimizer of yours takes its first step on when it is built (its shapes only).
+TRIAL_PARAMS = {"bias": jax.ShapeDtypeStruct((2,), jnp.float32), "kernel": jax.ShapeDtypeStruct((3, 2), jnp.float32)}
+
+
+def _first_step(transformation: optax.GradientTransformation, params: Any) -> Any:
+    """transformation's init and first update on `params` (taken as their own gradients)."""
+    return transformation.update(params, transformation.init(params), params)
+
+
 def _optax_function_given(factory: Any) -> str | None:
     """The message for optax's own function given as optimizer= (optax.adam, or a functools.partial
     of it), which takes optax's arguments, not hp; None for anything else."""
@@ -450,6 +459,10 @@ class CustomOptimizer(InjectedOptimizer):
         if not isinstance(transformation, optax.GradientTransformation):
             raise TypeError(f"optimizer(hp) returned {type(transformation).__name__}; it must return an "
                             f"optax.GradientTransformation, e.g. optax.adam(hp['learning_rate']).")
+        try:  # its first step, for the names a schedule reads when optax calls it (lambda step: hp[...] * ...)
+            jax.eval_shape(functools.partial(_first_step, transformation), TRIAL_PARAMS)
+        except Exception:  # (the program reports failures, with the real weights)
+            pass
         names = tuple(dict.fromkeys(reading.read))
         missing = [n for n in names if n not in space]
         if missing:
