@@ -108,6 +108,23 @@ def test_names_a_schedule_of_yours_reads_at_each_step_are_seen_before_anything_c
         CustomOptimizer.from_factory(warm, vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)))
 
 
+def test_hp_is_a_mapping_over_the_space_and_a_default_for_a_name_it_lacks_is_no_read():
+    # (an empty dict before: **hp and dict(hp) passed nothing, and hp.get(name, default) was refused
+    # as a name the space does not name while `name in hp` was taken)
+    from vmaptune.optim import CustomOptimizer
+    from vmaptune.space import LogUniform, Space, Uniform
+
+    space = Space(learning_rate=LogUniform(1e-3, 1e-1), b1=Uniform(0.8, 0.95))
+    for factory in (lambda hp: optax.adam(**hp), lambda hp: optax.adam(**dict(hp)),
+                    lambda hp: optax.adam(**{k: v for k, v in hp.items()}),
+                    lambda hp: optax.adam(hp["learning_rate"], hp.get("b1", 0.9), eps=hp.get("eps", 1e-8))):
+        custom = CustomOptimizer.from_factory(factory, space)
+        assert custom.names == ("learning_rate", "b1")
+        state = custom.init(params0(), {"learning_rate": 0.1, "b1": 0.9}, 1)
+        assert sorted(state.hyperparams) == ["b1", "learning_rate"]
+        custom.update(jax.grad(loss)(params0()), state, params0(), {"learning_rate": 0.1, "b1": 0.9}, 1)
+
+
 def test_a_searched_setting_that_no_optimizer_or_schedule_of_the_space_reads_is_said():
     """decay_rate under the default constant schedule, or momentum with adam only: every value
     trains alike, and the table would credit the dimension with what the initial weights did."""

@@ -20,6 +20,7 @@ Each kind matches its plain optax counterpart (tests/test_optim.py):
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
 import functools
@@ -375,11 +376,13 @@ class TracedHyperparameterError(TypeError):
     """An optimizer factory turned a traced hyperparameter into a Python value (float(), if)."""
 
 
-class _Reading(dict):
-    """The hp a custom optimizer factory is called with once, to learn which names it reads."""
+class _Reading(collections.abc.Mapping):
+    """The hp a custom optimizer factory is called with once, to learn which names it reads: a
+    mapping over the space's names (optax.adam(**hp) reads them all). A name not in the space read
+    with [] is recorded (and refused); with get(name, default) or `in` it is not (the values the
+    factory is called with in training lack it too, so it gets the default there)."""
 
     def __init__(self, sample: Mapping[str, Any]):
-        super().__init__()
         self.sample, self.read = sample, []
 
     def __getitem__(self, name):
@@ -387,11 +390,16 @@ class _Reading(dict):
         return self.sample.get(name, 0.5)
 
     def get(self, name, default=None):
-        self.read.append(name)
-        return self.sample.get(name, default)
+        return self[name] if name in self.sample else default
 
     def __contains__(self, name):
         return name in self.sample
+
+    def __iter__(self):
+        return iter(self.sample)
+
+    def __len__(self):
+        return len(self.sample)
 
 
 #: Weights an optimizer of yours takes its first step on when it is built (its shapes only).
