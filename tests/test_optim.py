@@ -125,6 +125,28 @@ def test_hp_is_a_mapping_over_the_space_and_a_default_for_a_name_it_lacks_is_no_
         custom.update(jax.grad(loss)(params0()), state, params0(), {"learning_rate": 0.1, "b1": 0.9}, 1)
 
 
+def test_an_optax_multisteps_returned_as_it_is_trains_as_its_gradient_transformation():
+    # (refused before: "optimizer(hp) returned MultiSteps; it must return an optax.GradientTransformation")
+    from vmaptune.optim import CustomOptimizer
+    from vmaptune.space import LogUniform, Space
+
+    custom = CustomOptimizer.from_factory(lambda hp: optax.MultiSteps(optax.adam(hp["learning_rate"]), 2),
+                                          Space(learning_rate=LogUniform(1e-3, 1e-1)))
+    assert custom.names == ("learning_rate",)
+    hp = {"learning_rate": 0.1}
+    by_hand = optax.MultiSteps(optax.adam(0.1), 2).gradient_transformation()
+    params, state = params0(), custom.init(params0(), hp, 1)
+    hand_params, hand_state = params0(), by_hand.init(params0())
+    for _ in range(4):
+        updates, state = custom.update(jax.grad(loss)(params), state, params, hp, 1)
+        params = optax.apply_updates(params, updates)
+        hand_updates, hand_state = by_hand.update(jax.grad(loss)(hand_params), hand_state, hand_params)
+        hand_params = optax.apply_updates(hand_params, hand_updates)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(hand_params)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert not np.allclose(jax.tree.leaves(params)[0], jax.tree.leaves(params0())[0])
+
+
 def test_a_searched_setting_that_no_optimizer_or_schedule_of_the_space_reads_is_said():
     """decay_rate under the default constant schedule, or momentum with adam only: every value
     trains alike, and the table would credit the dimension with what the initial weights did."""

@@ -402,6 +402,14 @@ class _Reading(collections.abc.Mapping):
         return len(self.sample)
 
 
+def _as_transformation(made: Any) -> Any:
+    """What an optimizer factory returned, an optax.MultiSteps (gradient accumulation, as optax
+    documents it: an object with gradient_transformation()) as its GradientTransformation."""
+    if not isinstance(made, optax.GradientTransformation) and callable(getattr(made, "gradient_transformation", None)):
+        return made.gradient_transformation()
+    return made
+
+
 #: Weights an optimizer of yours takes its first step on when it is built (its shapes only).
 TRIAL_PARAMS = {"bias": jax.ShapeDtypeStruct((2,), jnp.float32), "kernel": jax.ShapeDtypeStruct((3, 2), jnp.float32)}
 
@@ -463,10 +471,10 @@ class CustomOptimizer(InjectedOptimizer):
                              f"your own; drop {taken} from the space (choose inside your function instead).")
         one = space.numeric(space.sample(jax.random.key(0), 1))
         reading = _Reading({n: np.asarray(v)[0].item() for n, v in one.items()})
-        transformation = factory(reading)
+        transformation = _as_transformation(factory(reading))
         if not isinstance(transformation, optax.GradientTransformation):
             raise TypeError(f"optimizer(hp) returned {type(transformation).__name__}; it must return an "
-                            f"optax.GradientTransformation, e.g. optax.adam(hp['learning_rate']).")
+                            f"optax.GradientTransformation (or an optax.MultiSteps), e.g. optax.adam(hp['learning_rate']).")
         try:  # its first step, for the names a schedule reads when optax calls it (lambda step: hp[...] * ...)
             jax.eval_shape(functools.partial(_first_step, transformation), TRIAL_PARAMS)
         except Exception:  # (the program reports failures, with the real weights)
@@ -492,7 +500,7 @@ class CustomOptimizer(InjectedOptimizer):
         """The factory on one member's traced values; a value turned into a Python number is
         named with the fix."""
         try:
-            return self.factory(values)
+            return _as_transformation(self.factory(values))
         except USED_AS_PYTHON_VALUE as err:
             name = getattr(self.factory, "__name__", "factory")
             raise TracedHyperparameterError(
