@@ -147,6 +147,30 @@ def test_an_optax_multisteps_returned_as_it_is_trains_as_its_gradient_transforma
     assert not np.allclose(jax.tree.leaves(params)[0], jax.tree.leaves(params0())[0])
 
 
+def test_an_optimizer_needing_more_than_grads_state_and_params_is_named_before_anything_compiles():
+    # (optax's bare TypeError "update_fn() missing 1 required keyword-only argument: 'value'", or lookahead's
+    # AttributeError, came while the training step was traced, after the init program compiled)
+    import optax.contrib
+    import pytest
+
+    from vmaptune.optim import CustomOptimizer
+    from vmaptune.space import LogUniform, Space
+
+    space = Space(learning_rate=LogUniform(1e-3, 1e-1))
+    for factory, match in [
+        (lambda hp: optax.chain(optax.adam(hp["learning_rate"]), optax.contrib.reduce_on_plateau(patience=5)),
+         r"optimizer= \(<lambda>\) returns an optimizer whose update needs the arguments \['value'\] "
+         r"\(reduce_on_plateau\); vmaptune calls update\(grads, state, params\) only"),
+        (lambda hp: optax.polyak_sgd(hp["learning_rate"]), r"needs the arguments \['value'\] \(scale_by_polyak\)"),
+        (lambda hp: optax.lbfgs(hp["learning_rate"]),
+         r"needs the arguments \['value', 'grad', 'value_fn'\] \(scale_by_zoom_linesearch\)"),
+        (lambda hp: optax.lookahead(optax.adam(hp["learning_rate"]), 5, 0.5),
+         r"returns optax.lookahead, whose update takes optax.LookaheadParams .* Give its fast optimizer alone"),
+    ]:
+        with pytest.raises(TypeError, match=match):
+            CustomOptimizer.from_factory(factory, space)
+
+
 def test_a_searched_setting_that_no_optimizer_or_schedule_of_the_space_reads_is_said():
     """decay_rate under the default constant schedule, or momentum with adam only: every value
     trains alike, and the table would credit the dimension with what the initial weights did."""

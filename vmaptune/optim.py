@@ -26,6 +26,7 @@ import difflib
 import functools
 import inspect
 import itertools
+import re
 from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
@@ -419,6 +420,32 @@ def _first_step(transformation: optax.GradientTransformation, params: Any) -> An
     return transformation.update(params, transformation.init(params), params)
 
 
+def _not_stepped_as_vmaptune_steps(err: Exception, name: str) -> str | None:
+    """The message for an optimizer whose first step failed because it needs more than vmaptune
+    gives it: update-time arguments (the loss value for reduce_on_plateau, polyak_sgd, the line
+    searches of lbfgs), or lookahead's pair of weights; None for other failures."""
+    missing = re.fullmatch(r"(?P<fn>[\w.<>]+)\(\) missing \d+ required keyword-only arguments?: (?P<args>.+)",
+                           str(err)) if isinstance(err, TypeError) else None
+    if missing is not None:
+        where, args = missing["fn"].split(".<locals>")[0], re.findall(r"'(\w+)'", missing["args"])
+        return (f"optimizer= ({name}) returns an optimizer whose update needs the arguments {args} ({where}); vmaptune "
+                f"calls update(grads, state, params) only, each step, so such optimizers (optax.contrib."
+                f"reduce_on_plateau, optax.polyak_sgd, the line searches and optax.lbfgs, which take the loss's value "
+                f"or function) cannot train here. Leave it out (for reduce_on_plateau's lowered learning rate: a "
+                f"schedule of yours, or the built-in schedule names: README, Optimizers).")
+    frames = []
+    tb = err.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_globals.get("__name__", ""))
+        tb = tb.tb_next
+    if isinstance(err, AttributeError) and any(m.startswith("optax") and m.endswith("lookahead") for m in frames):
+        return (f"optimizer= ({name}) returns optax.lookahead, whose update takes optax.LookaheadParams (its fast and "
+                f"slow weights) and whose caller applies each update to both; vmaptune gives it the model's weights "
+                f"and applies updates to them only, so it cannot train here ({type(err).__name__}: {err}). Give "
+                f"its fast optimizer alone.")
+    return None
+
+
 def _optax_function_given(factory: Any) -> str | None:
     """The message for optax's own function given as optimizer= (optax.adam, or a functools.partial
     of it), which takes optax's arguments, not hp; None for anything else."""
@@ -477,8 +504,10 @@ class CustomOptimizer(InjectedOptimizer):
                             f"optax.GradientTransformation (or an optax.MultiSteps), e.g. optax.adam(hp['learning_rate']).")
         try:  # its first step, for the names a schedule reads when optax calls it (lambda step: hp[...] * ...)
             jax.eval_shape(functools.partial(_first_step, transformation), TRIAL_PARAMS)
-        except Exception:  # (the program reports failures, with the real weights)
-            pass
+        except Exception as err:  # (the program reports other failures, with the real weights)
+            untrainable = _not_stepped_as_vmaptune_steps(err, getattr(factory, "__name__", "factory"))
+            if untrainable is not None:
+                raise TypeError(untrainable) from err
         names = tuple(dict.fromkeys(reading.read))
         missing = [n for n in names if n not in space]
         if missing:
