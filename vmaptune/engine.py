@@ -187,7 +187,8 @@ def member_update(program: Program, params, opt_state, model_state, key, hp_m, t
     # the state keeps its dtypes, as optax.apply_updates keeps the weights': an optimizer of yours on
     # bfloat16 weights computes its moments with the float32 settings (sgd's momentum, adam's b1), which
     # would make them float32 and change the training loop's carry (a lax.scan error after compiling)
-    new_opt = jax.tree.map(lambda new, old: new if new.dtype == old.dtype else new.astype(old.dtype), new_opt, opt_state)
+    new_opt = jax.tree.map(lambda new, old: new if new.dtype == old.dtype else new.astype(old.dtype),
+                           new_opt, opt_state)
     new_params = optax.apply_updates(params, updates)
     if mask is not None:  # structure masks: padded units and skipped layers never change
         new_params = jax.tree.map(jnp.where, mask, new_params, params)

@@ -501,7 +501,8 @@ class CustomOptimizer(InjectedOptimizer):
         transformation = _as_transformation(factory(reading))
         if not isinstance(transformation, optax.GradientTransformation):
             raise TypeError(f"optimizer(hp) returned {type(transformation).__name__}; it must return an "
-                            f"optax.GradientTransformation (or an optax.MultiSteps), e.g. optax.adam(hp['learning_rate']).")
+                            f"optax.GradientTransformation (or an optax.MultiSteps), e.g. "
+                            f"optax.adam(hp['learning_rate']).")
         try:  # its first step, for the names a schedule reads when optax calls it (lambda step: hp[...] * ...)
             jax.eval_shape(functools.partial(_first_step, transformation), TRIAL_PARAMS)
         except Exception as err:  # (the program reports other failures, with the real weights)
