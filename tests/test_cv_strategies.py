@@ -222,6 +222,20 @@ def test_population_search_cv_takes_successive_halving(monkeypatch):
     assert len(pd.DataFrame(results)) == 8
 
 
+def test_population_search_cv_trains_to_its_halving_strategys_max_epochs():
+    """Hyperband(max_epochs=4) under PopulationSearchCV: the search trains to it, as scikit-learn's
+    max_resources decides (it was refused naming vt.tune(epochs=200), the estimator's own epochs,
+    a call the user never made); an epochs of the search's own that differs is refused in its words."""
+    X, y = blobs().pool()
+    search = vt.PopulationSearchCV(vt.MLPClassifier(n_units=8, batch_size=32), {"learning_rate": vt.LogUniform(1e-3, 0.3)},
+                                   cv=2, strategy=vt.SuccessiveHalving(population=4, eta=2, max_epochs=4)).fit(X, y)
+    assert search.cv_results_["n_resources"].max() == 4 and search.best_estimator_.epochs == 4
+    with pytest.raises(ValueError, match=r"^PopulationSearchCV\(epochs=6, strategy=Hyperband\(max_epochs=4\)\): the "
+                                         r"strategy's last rung trains max_epochs.*leave epochs out.*or give epochs=4\.$"):
+        vt.PopulationSearchCV(vt.MLPClassifier(n_units=8, batch_size=32), {"learning_rate": vt.LogUniform(1e-3, 0.3)},
+                              cv=2, epochs=6, strategy=vt.Hyperband(max_epochs=4)).fit(X, y)
+
+
 def test_population_search_cv_over_lists_gives_each_strategy_distinct_candidates():
     """Lists are sampled without replacement (scikit-learn's ParameterSampler, HalvingRandomSearchCV)
     by a strategy of yours too: 9 candidates of a 3 x 3 grid are its 9 points, not repeats of some

@@ -905,6 +905,13 @@ class PopulationSearchCV(BaseEstimator):
             strategy = dataclasses.replace(strategy, rank_by="last")
         started = time.perf_counter()
         epochs = int(self.epochs or est.epochs)
+        max_epochs = getattr(strategy, "max_epochs", None)  # (successive halving's last rung, Hyperband's)
+        if max_epochs is not None and self.epochs is None:  # (as HalvingRandomSearchCV's max_resources decides)
+            epochs = int(max_epochs)
+        elif max_epochs is not None and epochs != max_epochs:
+            raise ValueError(f"PopulationSearchCV(epochs={epochs}, strategy={type(strategy).__name__}(max_epochs="
+                             f"{max_epochs})): the strategy's last rung trains max_epochs, so the two must agree: "
+                             f"leave epochs out (the search then trains to max_epochs) or give epochs={max_epochs}.")
         # Without early stopping a fold is scored once, after its last epoch (`final`):
         # the validation pass of the other epochs would be a seventh of the training's work for
         # nothing. (A strategy of several rounds is told each round's best-epoch scores: it keeps them.)
