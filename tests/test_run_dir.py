@@ -578,11 +578,12 @@ def test_ctrl_c_during_the_last_save_returns_the_finished_run(data, tmp_path, mo
 
 
 @pytest.mark.usefixtures("sigint_as_a_user_has_it")
-def test_a_second_ctrl_c_while_a_stopped_run_is_saved_says_it_is_already_stopping(data, tmp_path, monkeypatch,
-                                                                                 capsys):
-    """The stop's save holds a second Ctrl-C and lets it through after: it was said as a first one
+@pytest.mark.parametrize("stopped_by", ["ctrl_c", "time_budget"])
+def test_a_ctrl_c_while_a_stopped_run_is_saved_says_it_is_already_stopping(data, tmp_path, monkeypatch, capsys,
+                                                                          stopped_by):
+    """The stop's save holds a (second) Ctrl-C and lets it through after: it was said as a first one
     ("the run stops after the chunk in progress"), and the run's end warned "the whole run is
-    returned" of a run cut short."""
+    returned" of a run cut short; so too where the time budget stopped it."""
     save = vt.Results.save
 
     def saved_with_a_second_ctrl_c(self, *args, **kwargs):
@@ -596,13 +597,15 @@ def test_a_second_ctrl_c_while_a_stopped_run_is_saved_says_it_is_already_stoppin
     def recorded(self, *args, **kwargs):  # (the first Ctrl-C, after the first chunk: held until the next starts)
         record(self, *args, **kwargs)
         calls["n"] += 1
-        if calls["n"] == 1:
+        if calls["n"] == 1 and stopped_by == "ctrl_c":
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(population.PopulationRun, "_record", recorded)
+    budget = {"time_budget": 1e-3} if stopped_by == "time_budget" else {}
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
-        result = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), run_dir=str(tmp_path / "r"), **SMALL)
+        result = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), run_dir=str(tmp_path / "r"), **budget,
+                         **SMALL)
     assert result.settings["interrupted"]
     assert "vmaptune: Ctrl-C: already stopping; what trained is kept, then the run returns." in capsys.readouterr().err
     assert not [w for w in said if "whole run is returned" in str(w.message)]

@@ -407,12 +407,12 @@ def test_what_scikit_learns_searches_take_is_read_or_refused_with_the_fix(iris):
     with pytest.raises(TypeError, match=r"PopulationSearchCV\(param_grid=\.\.\.\) is not offered: .*; leave it out"):
         vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), param_grid={"learning_rate": [0.01]})
     # (scikit-learn's defaults say what this search does: a RandomizedSearchCV call that gives them runs unchanged)
-    given = dict(n_jobs=-1, pre_dispatch="2*n_jobs", error_score=np.nan, return_train_score=False)
+    given = dict(n_jobs=-1, pre_dispatch="2*n_jobs", error_score=np.nan, return_train_score=np.False_)
     search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=32, n_units=4), {"learning_rate": [0.01]},
                                    cv=2, **given).fit(*iris)
     cloned = clone(search).get_params()
     assert len(search.cv_results_["params"]) == 1 and cloned["pre_dispatch"] == "2*n_jobs" and \
-        np.isnan(cloned["error_score"]) and cloned["return_train_score"] is False
+        np.isnan(cloned["error_score"]) and cloned["return_train_score"] is np.False_
 
 
 def test_lists_whose_grid_is_smaller_than_n_iter_are_searched_once_each_as_scikit_learn(iris):
@@ -941,10 +941,14 @@ def test_a_search_kept_in_a_run_dir_is_refused_in_the_estimators_words(iris, tmp
     run_dir = str(tmp_path / "search")
     search(run_dir).fit(*iris)
     for given, rows, differs in (({"random_state": 1}, iris, r"random_state\.[^\n]*\n  settings.seed: saved 0\n"),
-                                 ({}, (iris[0][:100], iris[1][:100]), r"the rows \(X, y, groups or sample_weight\)\.")):
+                                 ({}, (iris[0][:100], iris[1][:100]), r"the rows \(X, y, groups or sample_weight\)\."),
+                                 ({"param_distributions": {"learning_rate": [0.01, 0.2]}}, iris,
+                                  r"param_distributions or the estimator's own settings\."),  # (not its grid strategy)
+                                 ({"scoring": "balanced_accuracy"}, iris, r"scoring\."),
+                                 ({"early_stopping": 2}, iris, r"early_stopping\.")):
         with pytest.raises(ValueError, match=rf"^PopulationSearchCV\(run_dir='.*search'\) holds a search that differs "
                                              rf"from this one in: {differs}") as refused:
-            search(run_dir, **given).fit(*rows)
+            search(run_dir).set_params(**given).fit(*rows)
         told = str(refused.value)
         assert "resume=" not in told and "overwrite" not in told and "--out" not in told and "149 train" not in told
     held = run_dirs.Claim(run_dir)  # (another fit writing there now)
@@ -961,6 +965,28 @@ def test_a_search_kept_in_a_run_dir_is_refused_in_the_estimators_words(iris, tmp
                                          r"run_dir out\.$"):
         search(str(tmp_path / "other"), cv=KFold(2, shuffle=True)).fit(*iris)
     assert not os.path.exists(tmp_path / "other")
+    # (a RandomState deals the same folds in a new process, as after a kill; a fit again in one process: others)
+    moving = search(str(tmp_path / "moving"), cv=KFold(2, shuffle=True, random_state=np.random.RandomState(0)))
+    moving.fit(*iris)
+    with pytest.raises(ValueError, match=r"differs from this one in: cv \(its folds\) \(cv's random_state, "
+                                         r"RandomState, moves on at every split.*give it an integer\)"):
+        moving.fit(*iris)
+
+
+def test_a_search_kept_in_a_run_dir_says_how_to_go_on_in_the_estimators_words(iris, tmp_path, monkeypatch):
+    """A write that fails (a full disk) says to fit again, not vt.tune(..., resume=True)."""
+    import errno
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(vt.Results, "save", full)
+    search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=2, batch_size=32, n_units=4), {"learning_rate": [0.01]},
+                                   n_iter=1, cv=2, run_dir=str(tmp_path / "search"))
+    with pytest.raises(OSError, match="No space left on device") as failed:
+        search.fit(*iris)
+    assert "PopulationSearchCV.fit again with the same rows and settings" in failed.value.__notes__[0]
+    assert "resume=True" not in failed.value.__notes__[0]
 
 
 def test_a_search_stopped_before_any_validated_epoch_says_so_not_that_its_members_diverged(iris, monkeypatch):

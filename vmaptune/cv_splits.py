@@ -51,8 +51,16 @@ class Splits:
 
 def shuffles_unseeded(cv) -> bool:
     """Whether a scikit-learn splitter deals other folds at every call: it shuffles (ShuffleSplit,
-    KFold(shuffle=True)) without a random_state."""
+    KFold(shuffle=True)) without a random_state. (One seeded by a RandomState of the user's deals
+    the same folds in each new process, which is what a killed run's resume needs; `moves_on`.)"""
     return hasattr(cv, "split") and getattr(cv, "random_state", 0) is None and getattr(cv, "shuffle", True)
+
+
+def moves_on(cv) -> bool:
+    """Whether a shuffling splitter's random_state is a RandomState / Generator, which each split
+    moves on: a second call in one process deals other folds."""
+    return hasattr(cv, "split") and getattr(cv, "shuffle", True) and isinstance(
+        getattr(cv, "random_state", None), (np.random.RandomState, np.random.Generator))
 
 
 def resolve_cv(cv: Any, data: Any, groups: Any = None) -> tuple[Any, Splits | None]:
@@ -111,7 +119,8 @@ def resolve_cv(cv: Any, data: Any, groups: Any = None) -> tuple[Any, Splits | No
         pairs = [(order[train], order[val]) for train, val in checked.pairs]  # (positions in X's order -> the pool's)
         # (read from its settings, not by splitting again: a second split() would move a RandomState it holds)
         if shuffles_unseeded(cv):
-            warn(f"cv={source} gives other folds at every call (it shuffles without a random_state): the same seed "
+            warn(f"cv={source} gives other folds at every call (it shuffles without a random_state): the same "
+                 f"seed "
                  f"will not give the same result, and a run_dir of this run cannot be resumed (its folds would "
                  f"differ). Give it one, e.g. {type(cv).__name__}(..., random_state=0).")
     else:

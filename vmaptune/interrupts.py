@@ -131,10 +131,16 @@ def budget_spent() -> bool:
     return _STATE["spent"]
 
 
-def raise_for(signum: int):
-    """Raises what a held signal becomes: Terminated for SIGTERM, else KeyboardInterrupt. The run
-    is stopping from then on (a signal after it: said so, stopping nothing more)."""
+def stopping() -> None:
+    """The run is stopping (a signal or its time budget): a signal from now on is said so, and stops
+    nothing more."""
     _STATE["stopping"] = True
+
+
+def raise_for(signum: int):
+    """Raises what a held signal becomes: Terminated for SIGTERM, else KeyboardInterrupt (the run
+    is stopping from then on)."""
+    stopping()
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
@@ -180,7 +186,7 @@ def held_until_chunk_end(process: int = 0, processes: int = 1, hold_ctrl_c: bool
             name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
             if _STATE["finishing"]:
                 said = (": the run has finished; it is being saved whole, then "
-                        + ("the process ends (a resume trains nothing)" if signum == signal.SIGTERM else "returned"))
+                        + ("the process ends" if signum == signal.SIGTERM else "returned"))
             elif several:
                 said = f" in process {process}: every process stops after the chunk in progress"
             elif not _STATE["started"]:  # (still preparing: no chunk's start passed, none in progress to wait for)

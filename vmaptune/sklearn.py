@@ -38,7 +38,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from sklearn.utils.metaestimators import available_if
 
 from vmaptune.checkpoint import RunMismatch
-from vmaptune.cv_splits import Splits, check_r2_folds, checked_splits, describe, resolve_cv, shuffles_unseeded
+from vmaptune.cv_splits import (Splits, check_r2_folds, checked_splits, describe, moves_on, resolve_cv,
+                                shuffles_unseeded)
 from vmaptune import distributed
 from vmaptune import run_dir as run_dirs
 from vmaptune.arguments import check_int_at_least, check_seed
@@ -415,8 +416,23 @@ class NetworkRegressor(_NetworkParameters, _Regressor):
 _KEPT_SEARCH_PARTS = {"data": "the rows (X, y, groups or sample_weight)",
                       "space": "param_distributions or the estimator's own settings",
                       "model": "the estimator's network", "strategy": "strategy or n_iter",
-                      "settings.seed": "random_state",
+                      "settings.seed": "random_state", "settings.metric": "scoring",
+                      "settings.evaluate_every": "early_stopping or epochs",
                       "settings.cv": "cv (its folds)", "version": "the vmaptune version"}
+
+
+def _kept_search_parts(parts: list[str], strategy_given: bool) -> str:
+    """The differing parts of a kept search (RunMismatch.differing: 'space.n_units', 'settings.seed',
+    ...) said as PopulationSearchCV's arguments, each once."""
+    said = []
+    for part in parts:
+        top, _, key = part.partition(".")
+        if top == "strategy" and not strategy_given and any(p.startswith("space") for p in parts):
+            continue  # (the search's own grid strategy holds the grid's values: param_distributions said it)
+        if part == "settings.evaluate_every" and {"settings.epochs", "settings.early_stopping"} & set(parts):
+            continue  # (set from those two)
+        said.append(_KEPT_SEARCH_PARTS.get(top if top == "space" else part, key or top))
+    return ", ".join(dict.fromkeys(said))
 
 
 @contextlib.contextmanager
@@ -424,7 +440,7 @@ def _continued_by_fitting_again():
     """vt.tune's stop warnings (SIGTERM) say how the estimator's user goes on, not vt.tune's resume=."""
     from vmaptune.tune import HOW_TO_CONTINUE
 
-    token = HOW_TO_CONTINUE.set("PopulationSearchCV.fit with the same rows and settings goes on from there.")
+    token = HOW_TO_CONTINUE.set("PopulationSearchCV.fit again with the same rows and settings")
     try:
         yield
     finally:
@@ -765,7 +781,7 @@ class PopulationSearchCV(BaseEstimator):
             raise ValueError(f"PopulationSearchCV(error_score={self.error_score!r}) is not offered: a candidate whose "
                              f"training diverges raises no error here; it scores NaN and ranks last, with a warning "
                              f"naming it, as error_score=np.nan (scikit-learn's default). Leave error_score out.")
-        if self.return_train_score is not False:
+        if not (isinstance(self.return_train_score, (bool, np.bool_)) and not self.return_train_score):
             raise ValueError(f"PopulationSearchCV(return_train_score={self.return_train_score!r}) is not offered: "
                              f"training-fold scores are not computed (each candidate's training loss per epoch is "
                              f"in search_results_.curves['train_loss']). Leave return_train_score out (False).")
@@ -928,8 +944,10 @@ class PopulationSearchCV(BaseEstimator):
                                early_stopping=stopping, progress=bool(self.progress or self.verbose),
                                evaluate_every=epochs if once else 1, run_dir=self.run_dir, resume=resume)
             except RunMismatch as err:  # (vt.tune's advice names its own arguments: resume=, overwrite=)
-                differing = ", ".join(dict.fromkeys(_KEPT_SEARCH_PARTS.get(part, part.removeprefix("settings."))
-                                                    for part in err.differing))
+                differing = _kept_search_parts(err.differing, strategy_given=self.strategy is not None)
+                if "settings.cv" in err.differing and moves_on(self.cv):
+                    differing += (f" (cv's random_state, {type(self.cv.random_state).__name__}, moves on at every "
+                                  f"split, so each fit in one process deals other folds: give it an integer)")
                 # (each part as saved and now, but the rows: counted as vt.tune pools them, not as X holds them)
                 shown = "\n".join(part for part in re.split(r"\n(?=  \S)", err.difference)
                                   if not part.startswith("  data:"))
@@ -1046,7 +1064,8 @@ class PopulationSearchCV(BaseEstimator):
         from sklearn.model_selection import check_cv
 
         if self.run_dir is not None and shuffles_unseeded(cv):  # (read from its settings: no second split)
-            raise ValueError(f"cv={describe(cv)} gives other folds at every fit (it shuffles without a random_state), "
+            raise ValueError(f"cv={describe(cv)} gives other folds at every fit (it shuffles without a "
+                             f"random_state), "
                              f"so a search kept in run_dir={self.run_dir!r} could never go on: the next fit's folds "
                              f"would differ. Give it one, e.g. {type(cv).__name__}(..., random_state=0), or leave "
                              f"run_dir out.")

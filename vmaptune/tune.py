@@ -52,9 +52,15 @@ __all__ = ["tune", "EarlyStopping"]
 MID_ROUND_SECONDS = 60.0
 
 
-#: How a run stopped with a run_dir goes on, as its stop's warning says it: a caller whose user does
-#: not call vt.tune (PopulationSearchCV: fit again) sets its own words here.
+#: What continues a run kept in a run_dir, as the messages of its stops and failures say it (the
+#: subject of "... continues it"): a caller whose user does not call vt.tune (PopulationSearchCV:
+#: its fit again) sets its own words here.
 HOW_TO_CONTINUE: contextvars.ContextVar[str | None] = contextvars.ContextVar("how_to_continue", default=None)
+
+
+def _continued_by(default: str) -> str:
+    """The words for what continues a run kept in its run_dir: `default` (vt.tune's), or the caller's."""
+    return HOW_TO_CONTINUE.get() or default
 
 _BUDGET = ("A strategy's population and rounds say how many settings train (vt.RandomSearch(population=64, "
            "rounds=2)).")
@@ -188,8 +194,10 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
     profile = TimeProfile()
     budget = interrupts.parse_seconds("time_budget", time_budget)
     # (SIGTERM, and Ctrl-C with a run_dir or several processes: checkpointed and stopped at the next chunk)
-    with profile.measure(), interrupts.time_budget(budget), interrupts.held_until_chunk_end(
-            jax.process_index(), process_count(), hold_ctrl_c=run_dir is not None):
+    # (the budget inside: its state, as a tune inside a tune's callback restores it, is back before a
+    # SIGTERM held here is sent on to the outer run's handler, which reads it)
+    with profile.measure(), interrupts.held_until_chunk_end(
+            jax.process_index(), process_count(), hold_ctrl_c=run_dir is not None), interrupts.time_budget(budget):
         return _tune(profile, model, space, data, strategy, epochs=epochs, seed=seed, metric=metric,
                      optimizer=optimizer, batch_size=batch_size, chunk_epochs=chunk_epochs, shared_order=shared_order,
                      progress=progress, run_dir=run_dir, bucketing=bucketing, early_stopping=early_stopping, cv=cv,
@@ -511,6 +519,7 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
                  stop: KeyboardInterrupt, refit_before: Results | None = None, refitting: bool = False) -> Results:
     """Ctrl-C or SIGTERM (`stop`): the finished rounds and the round in progress (members marked
     'interrupted'), saved; `stop` itself, raised again, when no member had trained yet."""
+    interrupts.stopping()  # (a signal during the save below: said as one that stops nothing more)
     terminated = isinstance(stop, interrupts.Terminated)
     partial = search.interrupted_record(history.rounds)
     results = history.results(partial)
@@ -529,11 +538,11 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     kept = f"{history.rounds} finished round(s)" + (f" and {len(partial.member)} members of the round in "
                                                     "progress (status 'interrupted')" if partial else "")
     budget = isinstance(stop, interrupts.TimeBudgetSpent)
-    resume = (" vt.tune(..., resume=True) with the same run_dir (on the command line: the same command with "
-              "--resume in place of any --overwrite) continues it" + (
-        " (time_budget= gives that call its own; on the command line, --time-budget)" if budget else "") + ".") if run_dir else ""
-    if run_dir and HOW_TO_CONTINUE.get():
-        resume = f" {HOW_TO_CONTINUE.get()}"
+    by = _continued_by("vt.tune(..., resume=True) with the same run_dir (on the command line: the same command with "
+                       "--resume in place of any --overwrite)")
+    own_budget = budget and HOW_TO_CONTINUE.get() is None
+    resume = (f" {by} continues it" + (" (time_budget= gives that call its own; on the command line, "
+                                       "--time-budget)" if own_budget else "") + ".") if run_dir else ""
     if terminated:
         where = f"saved {kept} to {run_dir}" if run_dir else f"{kept} not saved (no run_dir)"
         warn(f"terminated (SIGTERM): {where}; the process ends now.{resume}")
@@ -581,16 +590,17 @@ def _write_failed(path: str, code: int | None) -> str:
     where = ("continues from the last checkpoint" if committed else
              "trains the run from its start (no checkpoint was committed yet)")
     return (f"vmaptune: writing {path} failed. What was saved before is whole (files are replaced at once, "
-            f"checkpoints committed whole): once {cause}, vt.tune(..., resume=True) with the same run_dir "
-            f"(vmaptune run ... --resume) {where}.")
+            f"checkpoints committed whole): once {cause}, "
+            f"{_continued_by('vt.tune(..., resume=True) with the same run_dir (vmaptune run ... --resume)')} {where}.")
 
 
 def _failed_between_rounds(err: Exception, history: History, run_dir: str | None) -> None:
     """The strategy's done / ask (or what it asked) failed after some rounds finished: the error
     carries them (`e.results`) and its note says where they are kept."""
     if history.rounds:
-        kept = (f"they are saved in {run_dir}: vt.tune(..., run_dir={run_dir!r}, resume=True) goes on from them "
-                f"once the strategy is fixed" if run_dir is not None else "give vt.tune a run_dir to resume from them")
+        kept = (f"they are saved in {run_dir}: {_continued_by(f'vt.tune(..., run_dir={run_dir!r}, resume=True)')} "
+                f"goes on from them once the strategy is fixed" if run_dir is not None else
+                "give vt.tune a run_dir to resume from them")
         err.add_note(f"vmaptune: the strategy failed between rounds, after {history.rounds} finished round(s); "
                      f"{kept}." + _carry_results(err, history.results(), "They"))
 
@@ -635,8 +645,9 @@ def _call_on_round(on_round, so_far: Results, run_dir: str | None) -> None:
     except Exception as err:
         name = getattr(on_round, "__name__", type(on_round).__name__)
         held = _carry_results(err, so_far, "The results so far")  # (nothing trained is lost to a broken callback)
-        kept = (f"the search is saved in {run_dir} up to this round: vt.tune(..., resume=True) with the same "
-                f"run_dir continues it (and calls on_round from the next round on)" if run_dir is not None else
+        kept = (f"the search is saved in {run_dir} up to this round: "
+                f"{_continued_by('vt.tune(..., resume=True) with the same run_dir')} continues it (and calls "
+                f"on_round from the next round on)" if run_dir is not None else
                 "give vt.tune a run_dir to resume from here")
         err.add_note(f"vmaptune: on_round ({name}) raised after round {int(so_far.members['round'].max())} (the "
                      f"table's round column); {kept}.{held}")
