@@ -108,6 +108,36 @@ def test_names_a_schedule_of_yours_reads_at_each_step_are_seen_before_anything_c
         CustomOptimizer.from_factory(warm, vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)))
 
 
+def test_names_read_as_it_steps_are_seen_where_its_labels_or_mask_are_shaped_like_the_model():
+    # (its first step was taken on placeholder weights, which multi_transform's labels do not fit: the step failed
+    # unsaid, and "space has 'learning_rate', which nothing reads", or a bare KeyError once the step was traced)
+    import pytest
+
+    import vmaptune as vt
+    from vmaptune import engine
+
+    labels = {"head_bias": "head", "head_kernel": "head", "hidden_0_bias": "body", "hidden_0_kernel": "body"}
+
+    def warmed(hp):
+        sched = lambda step: hp["learning_rate"] * jnp.minimum(1.0, (step + 1) / 10)  # noqa: E731
+        return optax.multi_transform({"body": optax.adam(sched), "head": optax.adam(sched)}, labels)
+
+    space, data = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), vt.load_dataset("iris")
+    model = vt.MLP(hidden=1, units=8)  # (its weights: labels' keys)
+    program = vt.build_program(model, space, data, batch_size=30, optimizer=warmed)
+    assert program.optimizer.hyperparameters() == {"learning_rate"}
+    before = dict(engine.TRACE_COUNTS)
+    for head in (lambda hp: optax.adam(lambda step: hp["head_lr"]),
+                 lambda hp: optax.masked(optax.adam(lambda step: dict(hp)["head_lr"]), {k: v == "head" for k, v in
+                                                                                          labels.items()})):
+        def lazy(hp, head=head):
+            return optax.multi_transform({"body": optax.adam(hp["learning_rate"]), "head": head(hp)}, labels)
+
+        with pytest.raises(ValueError, match=r"optimizer= reads \['head_lr'\], which the space does not name"):
+            vt.build_program(model, space, data, batch_size=30, optimizer=lazy)
+    assert dict(engine.TRACE_COUNTS) == before
+
+
 def test_hp_is_a_mapping_over_the_space_and_a_default_for_a_name_it_lacks_is_no_read():
     # (an empty dict before: **hp and dict(hp) passed nothing, and hp.get(name, default) was refused
     # as a name the space does not name while `name in hp` was taken)

@@ -411,7 +411,7 @@ def _as_transformation(made: Any) -> Any:
     return made
 
 
-#: Weights an optimizer of yours takes its first step on when it is built (its shapes only).
+#: Weights an optimizer of yours takes its first step on when it is built without the model's (shapes only).
 TRIAL_PARAMS = {"bias": jax.ShapeDtypeStruct((2,), jnp.float32), "kernel": jax.ShapeDtypeStruct((3, 2), jnp.float32)}
 
 
@@ -485,7 +485,10 @@ class CustomOptimizer(InjectedOptimizer):
     names: tuple[str, ...]
 
     @classmethod
-    def from_factory(cls, factory: Any, space: Space) -> "CustomOptimizer":
+    def from_factory(cls, factory: Any, space: Space, params: Any = None) -> "CustomOptimizer":
+        """params: one member's weights (ShapeDtypeStructs), which its first step is taken on to see
+        the names it reads as it steps; TRIAL_PARAMS where not given (multi_transform's labels or a
+        mask shaped like the model's weights fail on them)."""
         if not callable(factory):
             raise TypeError(f"optimizer={factory!r} must be a function hp -> optax.GradientTransformation, e.g. "
                             f"lambda hp: optax.adam(hp['learning_rate']).")
@@ -504,11 +507,13 @@ class CustomOptimizer(InjectedOptimizer):
                             f"optax.GradientTransformation (or an optax.MultiSteps), e.g. "
                             f"optax.adam(hp['learning_rate']).")
         try:  # its first step, for the names a schedule reads when optax calls it (lambda step: hp[...] * ...)
-            jax.eval_shape(functools.partial(_first_step, transformation), TRIAL_PARAMS)
+            jax.eval_shape(functools.partial(_first_step, transformation), TRIAL_PARAMS if params is None else params)
         except Exception as err:  # (the program reports other failures, with the real weights)
             untrainable = _not_stepped_as_vmaptune_steps(err, getattr(factory, "__name__", "factory"))
             if untrainable is not None:
                 raise TypeError(untrainable) from err
+            if isinstance(err, KeyError) and err.args and isinstance(err.args[0], str) and err.args[0] not in space:
+                reading.read.append(err.args[0])  # (a copy of hp indexed with a name it lacks: dict(hp)["..."])
         names = tuple(dict.fromkeys(reading.read))
         missing = [n for n in names if n not in space]
         if missing:

@@ -184,7 +184,7 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
              f"those names (which keep their defaults); to search the optimizer's too, rename the field(s).",
              UserWarning)
     optimizer = PopulationOptimizer.from_space(space, taken) if optimizer is None else \
-        CustomOptimizer.from_factory(optimizer, space)
+        CustomOptimizer.from_factory(optimizer, space, _weight_shapes(built, space))
     loss = _loss_reading_names(loss, space, data)
     read_elsewhere = optimizer.hyperparameters() | set(ENGINE_HYPERPARAMETERS) | set(loss.names)  # (not the model)
     engine_conditional = sorted(set(ENGINE_HYPERPARAMETERS) & space.traced_conditions().names)
@@ -254,6 +254,16 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
                    early_stopping=early_stopping, devices=check_devices(devices), evaluate_every=int(evaluate_every),
                    member_block=_member_block(built, space, check_member_block(member_block), data, largest),
                    read_at_start=read_at_start)
+
+
+def _weight_shapes(built: BuiltModel, space: Space) -> Any:
+    """One member's weights as ShapeDtypeStructs (nothing runs), which an optimizer of yours takes
+    its first step on when it is built; None where the model's initialisation fails (check_outputs
+    reports that, with the fix)."""
+    try:
+        return jax.eval_shape(lambda key, hp: built.init(key, hp)[0], jax.random.key(0), one_member(space))
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _statistics_passed_through(jaxpr: jax.extend.core.ClosedJaxpr, shapes: Any) -> bool:
