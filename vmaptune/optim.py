@@ -373,6 +373,17 @@ def _with_hyperparams_of(state: Any, fresh: Any) -> Any:
     return jax.tree.map(one, state, fresh, is_leaf=lambda s: isinstance(s, INJECTED_STATES))
 
 
+def _handed(values: Mapping[str, Any], dtype: Any) -> dict[str, Any]:
+    """An optimizer factory's values on weights whose floating leaves are all of `dtype` (bfloat16):
+    cast to it, as optax takes a plain number there (`lr * update` stays bfloat16;
+    optax.inject_hyperparams casts to the weights' dtype too). float32 settings would make its
+    updates float32: 1 bfloat16 ulp off the same optimizer run by hand, and a lax.cond between a
+    step and none (optax.apply_if_finite) refused. Weights of several dtypes keep float32."""
+    if dtype is None:
+        return dict(values)
+    return {n: v if jnp.dtype(v.dtype) == dtype else jnp.asarray(v, dtype) for n, v in values.items()}
+
+
 class TracedHyperparameterError(TypeError):
     """An optimizer factory turned a traced hyperparameter into a Python value (float(), if)."""
 
@@ -409,6 +420,12 @@ def _as_transformation(made: Any) -> Any:
     if not isinstance(made, optax.GradientTransformation) and callable(getattr(made, "gradient_transformation", None)):
         return made.gradient_transformation()
     return made
+
+
+def _one_floating_dtype(params: Any) -> Any:
+    """The floating dtype all of `params`' floating leaves share, or None (none, or several)."""
+    dtypes = {jnp.dtype(leaf.dtype) for leaf in jax.tree.leaves(params) if jnp.issubdtype(leaf.dtype, jnp.floating)}
+    return dtypes.pop() if len(dtypes) == 1 else None
 
 
 #: Weights an optimizer of yours takes its first step on when it is built without the model's (shapes only).
@@ -558,22 +575,28 @@ class CustomOptimizer(InjectedOptimizer):
     def settings(self, hp: Mapping[str, jax.Array], total_steps) -> dict[str, jax.Array]:
         return {n: jnp.asarray(hp[n], jnp.float32) for n in self.names}
 
+    def init(self, params: Any, hp: Mapping[str, jax.Array], total_steps) -> Any:
+        return self._transformation(hp, total_steps, _one_floating_dtype(params)).init(params)
+
     def update(self, grads: Any, opt_state: Any, params: Any, hp: Mapping[str, jax.Array], total_steps):
         """-> (updates, new opt_state). An optax.inject_hyperparams of yours inside the factory keeps
         the values it was initialised with in its own state: they are rewritten from the settings in
         opt_state first, so PBT's and a Decision's new values reach it too."""
-        transformation = self._transformation(hp, total_steps)
+        dtype = _one_floating_dtype(params)
+        transformation = self._transformation(hp, total_steps, dtype)
         if _injected_states(opt_state.inner_state):
             # (what its init stores for the current settings: the rest of that init is computed for
             # nothing, and the compiler drops it)
-            values = {n: opt_state.hyperparams[n] for n in self.names}
+            values = _handed({n: opt_state.hyperparams[n] for n in self.names}, dtype)
             fresh = self._call_factory(values).init(params)
             opt_state = opt_state._replace(inner_state=_with_hyperparams_of(opt_state.inner_state, fresh))
         return transformation.update(grads, opt_state, params)
 
-    def _transformation(self, hp, total_steps) -> optax.GradientTransformation:
+    def _transformation(self, hp, total_steps, dtype: Any = None) -> optax.GradientTransformation:
+        """dtype: the weights' one floating dtype (_one_floating_dtype), which the factory gets the
+        settings in; the state keeps them float32, so PBT's and a Decision's values stay exact."""
         def inner(**values):
-            return self._call_factory(values)
+            return self._call_factory(_handed(values, dtype))
 
         inner.__signature__ = inspect.Signature(
             [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in self.names])
