@@ -180,6 +180,36 @@ def test_on_bfloat16_weights_your_optimizer_gets_its_values_as_optax_takes_plain
         assert state.hyperparams["learning_rate"].dtype == jnp.float32  # (PBT's and a Decision's values stay exact)
 
 
+def test_the_names_your_optimizer_reads_are_those_its_first_step_depends_on():
+    # (hp.items() recorded every name of the space as the optimizer's, the model's too: their only_when warned
+    # "read by your optimizer function", and each was carried as a setting in every member's optimizer state)
+    import warnings
+
+    import pytest
+
+    import vmaptune as vt
+    from vmaptune.optim import CustomOptimizer
+
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), n_hidden=vt.Choice([1, 2]), n_units=vt.Choice([8, 16]),
+                     n_units_1=vt.Choice([8, 16]), dropout=vt.Uniform(0.0, 0.3)).only_when("n_units_1", n_hidden=2)
+    walks = lambda hp: optax.adam(**{k: v for k, v in hp.items() if k in ("learning_rate", "b1")})  # noqa: E731
+    assert CustomOptimizer.from_factory(walks, space).names == ("learning_rate",)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        program = vt.build_program(vt.MLP(), space, vt.load_dataset("iris"), batch_size=30, optimizer=walks)
+    assert program.optimizer.hyperparameters() == {"learning_rate"}
+    # a name asked for and left unused is no read: it still gets a value in training (any: it reaches nothing)
+    unused = lambda hp: (hp["b1"], optax.adam(hp["learning_rate"]))[1]  # noqa: E731
+    small = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), b1=vt.Uniform(0.8, 0.95))
+    custom = CustomOptimizer.from_factory(unused, small)
+    assert (custom.names, custom.unused) == (("learning_rate",), ("b1",))
+    state = custom.init(params0(), {"learning_rate": 0.1}, 1)
+    assert sorted(state.hyperparams) == ["learning_rate"]
+    custom.update(jax.grad(loss)(params0()), state, params0(), {"learning_rate": 0.1}, 1)
+    with pytest.raises(ValueError, match=r"space has 'b1', which the model and optimizer do not read"):
+        vt.build_program(vt.MLP(), small, vt.load_dataset("iris"), batch_size=30, optimizer=unused)
+
+
 def test_an_optax_multisteps_returned_as_it_is_trains_as_its_gradient_transformation():
     # (refused before: "optimizer(hp) returned MultiSteps; it must return an optax.GradientTransformation")
     from vmaptune.optim import CustomOptimizer

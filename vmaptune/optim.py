@@ -30,6 +30,7 @@ import re
 from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -373,6 +374,17 @@ def _with_hyperparams_of(state: Any, fresh: Any) -> Any:
     return jax.tree.map(one, state, fresh, is_leaf=lambda s: isinstance(s, INJECTED_STATES))
 
 
+def _depended_on(closed: Any, n: int) -> list[bool]:
+    """For each of the last `n` inputs of a traced program: whether its outputs depend on it (an
+    equation holding a sub-program reads all its inputs; one with effects, jax.debug.print, counts)."""
+    jaxpr = closed.jaxpr
+    needed = {v for v in jaxpr.outvars if not isinstance(v, jax.extend.core.Literal)}
+    for eqn in reversed(jaxpr.eqns):
+        if eqn.effects or any(v in needed for v in eqn.outvars):
+            needed.update(v for v in eqn.invars if not isinstance(v, jax.extend.core.Literal))
+    return [v in needed for v in jaxpr.invars[len(jaxpr.invars) - n:]]
+
+
 def _handed(values: Mapping[str, Any], dtype: Any) -> dict[str, Any]:
     """An optimizer factory's values on weights whose floating leaves are all of `dtype` (bfloat16):
     cast to it, as optax takes a plain number there (`lr * update` stays bfloat16;
@@ -500,6 +512,8 @@ class CustomOptimizer(InjectedOptimizer):
 
     factory: Callable[[Mapping[str, Any]], optax.GradientTransformation]
     names: tuple[str, ...]
+    # names it asks for whose values reach nothing it computes: given a placeholder, not carried in its state
+    unused: tuple[str, ...] = ()
 
     @classmethod
     def from_factory(cls, factory: Any, space: Space, params: Any = None) -> "CustomOptimizer":
@@ -539,18 +553,29 @@ class CustomOptimizer(InjectedOptimizer):
             raise ValueError(f"optimizer= reads {missing}, which the space does not name.{hint} Otherwise add them, "
                              f"e.g. {missing[0]}=vt.Fixed(...) or a distribution to search.")
         made = cls(factory=factory, names=names)
-        try:  # called as the compiled program will call it (traced values), before anything compiles
-            jax.eval_shape(lambda values: (made._call_factory(values), None)[1],
-                           {n: jax.ShapeDtypeStruct((), jnp.float32) for n in names})
+        # its first step again, as the compiled program takes it (traced values, before anything compiles): a
+        # name whose value the step's results do not depend on is not read (hp.items() walks every name of the
+        # space, the model's too; every value of a name read and left unused trains alike)
+        weights = TRIAL_PARAMS if params is None else params
+
+        def first_step(weights, values):
+            return _first_step(made._call_factory(_handed(values, _one_floating_dtype(weights))), weights)
+
+        try:
+            closed = jax.make_jaxpr(first_step)(weights, {n: jax.ShapeDtypeStruct((), jnp.float32) for n in names})
         except TracedHyperparameterError:
             raise
-        except Exception:  # other failures are the program's to report, with the real weights
-            pass
-        return made
+        except Exception:  # (every name it asked for counts; other failures are the program's to report)
+            return made
+        used = dict(zip(sorted(names), _depended_on(closed, len(names))))
+        return cls(factory=factory, names=tuple(n for n in names if used[n]),
+                   unused=tuple(n for n in names if not used[n]))
 
     def _call_factory(self, values: Mapping[str, Any]) -> optax.GradientTransformation:
         """The factory on one member's traced values; a value turned into a Python number is
         named with the fix."""
+        if self.unused:  # (any value will do)
+            values = {**dict.fromkeys(self.unused, jnp.float32(0.5)), **values}
         try:
             return _as_transformation(self.factory(values))
         except USED_AS_PYTHON_VALUE as err:
