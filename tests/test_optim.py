@@ -206,7 +206,8 @@ def test_the_names_your_optimizer_reads_are_those_its_first_step_depends_on():
     state = custom.init(params0(), {"learning_rate": 0.1}, 1)
     assert sorted(state.hyperparams) == ["learning_rate"]
     custom.update(jax.grad(loss)(params0()), state, params0(), {"learning_rate": 0.1}, 1)
-    with pytest.raises(ValueError, match=r"space has 'b1', which the model and optimizer do not read"):
+    with pytest.raises(ValueError, match=r"space has 'b1', which the model and optimizer do not read\. \(Your "
+                                         r"optimizer function asks for hp\['b1'\], but its value reaches nothing"):
         vt.build_program(vt.MLP(), small, vt.load_dataset("iris"), batch_size=30, optimizer=unused)
 
 

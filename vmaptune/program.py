@@ -229,6 +229,9 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
             if getattr(model, "takes_any_keyword", lambda: False)():
                 hint += (f" ({model!r} takes **kwargs, whose names vmaptune cannot see: name each argument the "
                          f"space sets, e.g. def build({name}=..., **rest).)")
+            if name in getattr(optimizer, "unused", ()):  # (asked for, and its value reaches nothing it computes)
+                hint += (f" (Your optimizer function asks for hp[{name!r}], but its value reaches nothing the "
+                         f"optimizer computes, so every value would train alike.)")
             raise ValueError(f"space has {name!r}, which the model and optimizer do not read.{hint} "
                              f"Known names: {sorted(known)} (a loss of yours reads any it is given: "
                              f"loss=fn(outputs, targets, hp)).")
