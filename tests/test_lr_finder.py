@@ -289,6 +289,63 @@ def test_noise_in_the_first_steps_neither_stops_a_member_nor_takes_the_groups_su
     assert np.isfinite(result.suggestion().suggested)
 
 
+def _regression(rows=200, seed=0):
+    X = np.random.default_rng(seed).normal(size=(rows, 3)).astype(np.float32)
+    return vt.Dataset.from_arrays(X, (X @ np.array([1.0, 2, 3])).astype(np.float32), task="regression")
+
+
+def test_a_loss_below_zero_stops_on_its_rise_not_at_the_end_of_the_warm_up():
+    """A loss that goes below 0 (a Gaussian NLL; here the squared error - 5): stop_factor x a
+    negative best lies below the best, so every member stopped at the first step after the warm-up,
+    and the group was told its loss blew up; stop_factor=inf (inf x a negative best = -inf) too."""
+    shifted = vt.MLP(loss=lambda out, y: (out[:, 0] - y) ** 2 - 5.0)
+    kw = dict(seeds=2, steps=60, batch_size=16, optimizer="adam", min_lr=1e-3, max_lr=0.1)
+    result = lr_range_test(shifted, _regression(), **kw)
+    assert np.nanmin(result.smoothed) < 0 and (result.stopped_at == 60).all()
+    s = result.suggestion()
+    assert s.ok and not any("blew up" in w or "hardly fell" in w for w in s.warnings)
+    never = lr_range_test(shifted, _regression(), stop_factor=float("inf"), **{**kw, "max_lr": 10.0})
+    assert (never.stopped_at == 60).all()  # (its loss stays finite: nothing stops it)
+
+
+def test_the_stop_limit_is_smiths_rule_for_a_positive_loss_and_a_rise_on_its_scale_below_zero():
+    limit = lambda best, first, factor=4.0: float(lr_finder.stop_limit(np.float32(best), np.float32(first),  # noqa: E731
+                                                                       np.float32(factor)))
+    assert limit(0.3, 2.3) == float(np.float32(4.0) * np.float32(0.3))  # (bit for bit: suggestions unchanged)
+    assert limit(-0.2, 1.0) == pytest.approx(-0.2 + 3 * 0.2)  # a rise of 3x |best|
+    assert limit(0.0, 1.0) == pytest.approx(3 * 0.02 * 1.0)  # at 0: a rise of 3 x 2% of the fall from the start
+    assert limit(0.001, 1.0) > limit(0.0, 1.0) > 0  # (no jump as the best crosses 0)
+    assert limit(-0.2, 1.0, np.inf) == np.inf and limit(0.3, 2.3, np.inf) == np.inf
+    assert limit(np.inf, 2.3) == np.inf  # the warm-up: never stops
+
+
+def test_hardly_fell_and_the_plot_read_a_loss_below_zero(monkeypatch):
+    lrs = _lrs()
+    flat = np.full(200, -1.0) - np.linspace(0, 0.01, 200)
+    assert any("hardly fell" in w for w in suggest(lrs, flat[None]).warnings)
+    falling = np.linspace(-0.5, -2.0, 200)
+    assert not any("hardly fell" in w for w in suggest(lrs, falling[None]).warnings)
+    result = _result(lrs, np.stack([falling, falling - 0.1]))
+    axes = []
+    monkeypatch.setattr("vmaptune.plots._save", lambda fig, path: axes.append(fig.axes[0]) or path)
+    result.plot("unused.png")
+    bottom, top = axes[0].get_ylim()
+    assert bottom < -2.1 and top > -0.5  # the whole curve shows (the axis began at 0, above it all)
+
+
+def _result(lrs, smoothed, first=None):
+    """A range test's result drawn from given curves (one group, no training)."""
+    losses = smoothed.copy()
+    if first is not None:
+        losses[:, 0] = smoothed[:, 0] = first
+    p = len(smoothed)
+    return lr_finder.LRRangeTestResult(
+        learning_rates=lrs, losses=losses, smoothed=smoothed, seed=np.arange(p), optimizer=np.array(["sgd"] * p),
+        batch_size=np.full(p, 64), stopped_at=np.full(p, len(lrs)),
+        suggestions=(suggest(lrs, smoothed, optimizer="sgd", batch_size=64),),
+        settings={})
+
+
 def test_the_suggested_range_stays_within_the_rates_tested(digits):
     """Squeezed against min_lr with max_lr close above it, the range widened below min_lr, to rates
     the test never tried (LogUniform(0.008, 0.08) for min_lr=0.05)."""

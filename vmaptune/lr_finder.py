@@ -13,8 +13,10 @@ order (a member with a smaller batch uses the first rows of the step's largest b
 weigh 0); members with the same seed start from the same weights.
 
 The loss is smoothed by an exponential moving average with bias correction (beta 0.98, as fast.ai).
-A member stops once its smoothed loss exceeds `stop_factor` x its best smoothed loss, or its loss or
-weights turn non-finite: from then on it is frozen (an exact no-op) and its losses are NaN.
+A member stops once its smoothed loss exceeds `stop_factor` x its best smoothed loss (for a loss that
+falls to 0 or below, once it rises above its best by (stop_factor - 1) x a scale of its own: see
+stop_limit), or its loss or weights turn non-finite: from then on it is frozen (an exact no-op) and its
+losses are NaN.
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def suggest(learning_rates: np.ndarray, smoothed: np.ndarray, *, optimizer: str 
         warnings.append(f"the loss was lowest among the first rates (minimum at {lrs[i_min]:.3g}); "
                         f"lower min_lr (now {lrs[0]:.3g}).")
     start = float(np.median(curve[:skip + 1]))  # (not curve[0] alone: one minibatch's loss, high or low by chance)
-    if curve[i_min] > 0.98 * start:
+    if start - curve[i_min] < 0.02 * abs(start):  # (a fall under 2% of the start's size, whatever its sign)
         warnings.append("the loss hardly fell anywhere in the range; check the data, the model and the range.")
     lr_at_min = float(lrs[i_min])
     slope = np.gradient(curve, np.log(lrs[:n])) if n > 1 else np.zeros(1)
@@ -286,9 +288,11 @@ class LRRangeTestResult:
         finite = self.smoothed[np.isfinite(self.smoothed)]
         if finite.size:
             start = self.smoothed[:, : max(1, len(lrs) // 10)]
-            top = 1.3 * np.nanmax(start) if np.isfinite(start).any() else finite.max()
+            top = np.nanmax(start) if np.isfinite(start).any() else finite.max()
+            top += 0.3 * abs(top)  # (30% above it, whatever its sign)
             bottom = min(np.nanmin(np.where(np.isfinite(self.losses), self.losses, np.nan)), finite.min())
-            ax.set_ylim(max(0.0, bottom - 0.05 * (top - bottom)), top)
+            low = bottom - 0.05 * (top - bottom)
+            ax.set_ylim(max(0.0, low) if bottom >= 0 else low, top)  # (a loss that goes below 0 is drawn there)
         ax.set(xscale="log", xlabel="learning rate", ylabel="training loss",
                title="learning-rate range test (o suggested, v steepest, bar: search range)")
         ax.legend(fontsize=8)
@@ -300,6 +304,22 @@ class LRRangeTestResult:
 def learning_rate_ramp(min_lr: float, max_lr: float, steps: int) -> np.ndarray:
     """(steps,) float32: min_lr * (max_lr / min_lr) ** (t / (steps - 1)), exactly min_lr and max_lr at the ends."""
     return np.geomspace(min_lr, max_lr, steps).astype(np.float32)
+
+
+#: A loss's rise is measured against at least this share of its fall from its first value (see stop_limit).
+RISE_FLOOR = 0.02
+
+
+def stop_limit(best, first, stop_factor):
+    """The smoothed loss above which a member stops: best + (stop_factor - 1) x scale, the scale the
+    larger of |best| and RISE_FLOOR x (first - best), first the loss before the first step. For a
+    best above that floor it is stop_factor x best, as Smith's rule; a loss that falls to 0 or below
+    (a Gaussian negative log-likelihood) is stopped by a rise on its own scale (stop_factor x a
+    negative best is below the best itself, and stopped every member at once). inf with
+    stop_factor=inf; NaN (never stops, "not above") where the scale is 0."""
+    floor = RISE_FLOOR * (first - best)
+    return jnp.where(best >= floor, stop_factor * best,  # (written so: bit for bit Smith's rule there)
+                     best + (stop_factor - 1) * jnp.maximum(jnp.abs(best), floor))
 
 
 def initial_members(program: engine.Program, hp, member_ids, members_key):
@@ -328,44 +348,45 @@ def _range_test(program: engine.Program, hp, member_ids, X, y, lrs, members_key,
     if program.variable_batch:  # a member with batch b uses the step's first b rows
         weights = (jnp.arange(batch)[None, :] < controls.batch_size[:, None]).astype(jnp.float32)
 
-    def member_step(params, opt_state, model_state, key, hp_m, total_steps, mask_m, active, avg, best, w, xb, yb,
-                    lr, t):
+    def member_step(params, opt_state, model_state, key, hp_m, total_steps, mask_m, active, avg, best, first, w,
+                    xb, yb, lr, t):
         opt_state = program.optimizer.with_learning_rate(opt_state, lr)
         new_params, new_opt, new_model_state, loss, ok = engine.member_update(
             program, params, opt_state, model_state, key, hp_m, total_steps, mask_m, xb, yb, w, t)
         new_avg = beta * avg + (1 - beta) * loss
         smooth = new_avg / (1 - beta ** (t + 1).astype(jnp.float32))
+        first = jnp.where(t == 0, loss, first)  # (the loss before the first step)
         # best stays +inf through the warm-up (the first tenth of the steps, which suggest skips):
         # the smoothed loss there averages only a few minibatches, and a stop on their noise took a
         # group's suggestion away; only a non-finite loss or weights stop a member there. Written
         # as "not above" so that an undefined limit (inf x 0 with stop_factor=inf) never stops one.
-        take = active & ok & ~(smooth > stop_factor * best)
+        take = active & ok & ~(smooth > stop_limit(best, first, stop_factor))
         counted = take & (t + 1 >= max(1, steps // 10))
         nan = jnp.float32(jnp.nan)
         return (engine.select(take, new_params, params), engine.select(take, new_opt, opt_state),
                 engine.select(take, new_model_state, model_state),
-                jnp.where(take, new_avg, avg), jnp.where(counted, jnp.minimum(best, smooth), best), take,
+                jnp.where(take, new_avg, avg), jnp.where(counted, jnp.minimum(best, smooth), best), first, take,
                 jnp.where(active & jnp.isfinite(loss), loss, nan),
                 jnp.where(active & jnp.isfinite(smooth), smooth, nan))
 
-    vstep = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0, 0, 0 if masks is not None else None, 0, 0, 0,
+    vstep = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0, 0, 0 if masks is not None else None, 0, 0, 0, 0,
                                            0 if weights is not None else None, None, None, None, None))
 
     def step_body(carry, inputs):
-        params, opt_state, model_state, active, avg, best, stopped_at = carry
+        params, opt_state, model_state, active, avg, best, first, stopped_at = carry
         idx, lr, t = inputs
         xb, yb = X[idx], y[idx]  # shared order: one gather for every member
         w = weights  # (a per-member weight only where batch sizes differ; a row's weight is every member's)
         if row_weights is not None:
             w = row_weights[idx] if weights is None else weights * row_weights[idx]
-        params, opt_state, model_state, avg, best, still, loss, smooth = vstep(
+        params, opt_state, model_state, avg, best, first, still, loss, smooth = vstep(
             params, opt_state, model_state, member_keys, hp, controls.total_steps, masks, active, avg, best,
-            w, xb, yb, lr, t)
+            first, w, xb, yb, lr, t)
         stopped_at = jnp.where(active & ~still, t, stopped_at)
-        return (params, opt_state, model_state, still, avg, best, stopped_at), (loss, smooth)
+        return (params, opt_state, model_state, still, avg, best, first, stopped_at), (loss, smooth)
 
     carry = (params, opt_state, model_state, jnp.ones(p, bool), jnp.zeros(p, jnp.float32),
-             jnp.full(p, jnp.inf, jnp.float32), jnp.full(p, steps, jnp.int32))
+             jnp.full(p, jnp.inf, jnp.float32), jnp.zeros(p, jnp.float32), jnp.full(p, steps, jnp.int32))
     (*_, stopped_at), (losses, smoothed) = jax.lax.scan(
         step_body, carry, (indices, lrs, jnp.arange(steps, dtype=jnp.int32)))
     return losses, smoothed, stopped_at
@@ -484,7 +505,9 @@ def lr_range_test(
       model's and optimizer's defaults. min_lr, max_lr, steps: the exponential ramp.
     seeds: initialisations per group. optimizer, batch_size: one value or a list; every
       combination is a group (optimizer x batch size x seeds members in all).
-    stop_factor: a member stops once its smoothed loss exceeds stop_factor x its best.
+    stop_factor: a member stops once its smoothed loss exceeds stop_factor x its best (a best near or
+      below 0: once it rises above it by (stop_factor - 1) x a scale of the loss's own, see
+      stop_limit); inf never stops one.
     beta: EMA smoothing weight. seed: root of the init and minibatch randomness.
     """
     optimizers, sizes, user_space = _check_arguments(model, data, space, min_lr, max_lr, steps, seeds,
