@@ -122,12 +122,14 @@ MAX_PASSES = 25.0
 
 
 def suggest(learning_rates: np.ndarray, smoothed: np.ndarray, *, optimizer: str = "sgd",
-            batch_size: int = 0, train_rows: int | None = None) -> LRSuggestion:
+            batch_size: int = 0, train_rows: int | None = None, stop_factor: float = 4.0) -> LRSuggestion:
     """Suggestion from smoothed curves of one group's seeds: (seeds, steps) against (steps,) rates.
 
     The group curve is the mean over seeds, kept only up to the first step where some seed has
     stopped (a rate at which any seed blew up is no candidate). train_rows: the rows the test
     draws its batches from (with batch_size, how many passes over them it made: see MAX_PASSES).
+    A curve whose lowest value after the warm-up is still above stop_factor x its first value (the
+    loss before the first step) blew up in the warm-up, which no stop watches: no suggestion.
     """
     lrs = np.asarray(learning_rates, np.float64)
     curve = np.mean(np.asarray(smoothed, np.float64), axis=0)
@@ -141,6 +143,13 @@ def suggest(learning_rates: np.ndarray, smoothed: np.ndarray, *, optimizer: str 
         return LRSuggestion(optimizer, int(batch_size), nan, nan, nan, nan, nan, nan, nan, (why,))
     curve = curve[:n]
     i_min = skip + int(np.argmin(curve[skip:]))  # (the first values average only a few losses)
+    first = float(curve[0])  # (the seeds' losses before the first step)
+    limit = first + (stop_factor - 1) * abs(first)  # (stop_factor x first, on the scale of a negative one too)
+    if curve[i_min] > limit:  # (a rate too high from the outset: the loss left its start and never came back)
+        why = (f"the loss blew up within the first {skip} of {steps} steps (rate {lrs[skip - 1]:.3g}) and never came "
+               f"back: its lowest after them, {curve[i_min]:.3g} (rate {lrs[i_min]:.3g}), is above stop_factor="
+               f"{stop_factor:g} x its value before the first step ({first:.3g}); lower min_lr (now {lrs[0]:.3g}).")
+        return LRSuggestion(optimizer, int(batch_size), nan, nan, nan, nan, nan, nan, float(curve[i_min]), (why,))
     warnings: list[str] = []
     passes = steps * batch_size / train_rows if train_rows and batch_size else 0.0
     many_passes = passes > MAX_PASSES
@@ -290,6 +299,9 @@ class LRRangeTestResult:
             start = self.smoothed[:, : max(1, len(lrs) // 10)]
             top = np.nanmax(start) if np.isfinite(start).any() else finite.max()
             top += 0.3 * abs(top)  # (30% above it, whatever its sign)
+            first = self.losses[:, 0][np.isfinite(self.losses[:, 0])]
+            if first.size:  # (at most 4x the loss before the first step: a warm-up that blew up reached 1e28)
+                top = min(top, first.max() + 3 * abs(first.max()))
             bottom = min(np.nanmin(np.where(np.isfinite(self.losses), self.losses, np.nan)), finite.min())
             low = bottom - 0.05 * (top - bottom)
             ax.set_ylim(max(0.0, low) if bottom >= 0 else low, top)  # (a loss that goes below 0 is drawn there)
@@ -543,7 +555,7 @@ def lr_range_test(
             np.asarray(part_losses).T, np.asarray(part_smoothed).T, part_stopped
     suggestions = tuple(
         suggest(lrs, smoothed[(member_opt == o) & (member_bs == b)], optimizer=o, batch_size=b,
-                train_rows=data.n_train)
+                train_rows=data.n_train, stop_factor=float(stop_factor))
         for o in optimizers for b in sizes)
     settings = {"min_lr": float(min_lr), "max_lr": float(max_lr), "steps": int(steps), "seeds": int(seeds),
                 "optimizer": optimizers, "batch_size": sizes, "stop_factor": float(stop_factor),
