@@ -4,6 +4,7 @@ import os
 
 import flax.linen as nn
 import numpy as np
+import optax
 import pytest
 
 import vmaptune as vt
@@ -383,6 +384,34 @@ def test_a_flax_module_not_wrapped_is_told_how_to_wrap_it(digits):
     with pytest.raises(ValueError, match=r"lr_range_test takes built-in optimizer names .* not an optax factory "
                                          r"of yours: test the nearest built-in kind \(e.g. 'adamw' for optax.adamw\)"):
         lr_range_test(vt.MLP(), digits, optimizer=lambda hp: None)
+
+
+class _NeedsWidth(nn.Module):
+    width: int  # (no default: the space must name it)
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.Dense(10)(nn.relu(nn.Dense(self.width)(x)))
+
+
+def test_a_name_the_space_lacks_is_advised_as_a_fixed_value_in_the_range_test(digits):
+    """The range test takes only vt.Fixed values: its errors for a loss's or a field's missing name
+    advised 'a distribution to search' (which it then refused), and one began 'Otherwise' with no
+    'Did you mean' before it. vt.tune's advice keeps the distribution."""
+    def smoothed(outputs, targets, hp):
+        return optax.softmax_cross_entropy_with_integer_labels(outputs, targets) * (1 - hp["label_smoothing"])
+
+    with pytest.raises(ValueError, match=r"which the space does not name\. Add it, e.g. "
+                                         r"label_smoothing=vt\.Fixed\(\.\.\.\)\.$"):
+        lr_range_test(vt.MLP(loss=smoothed), digits, steps=10)
+    with pytest.raises(ValueError, match=r"add them to the space \(width=vt\.Fixed\(\.\.\.\)\), or give them a default"):
+        lr_range_test(vt.Linen(_NeedsWidth), digits, steps=10)
+    tune_space = vt.Space(learning_rate=vt.Fixed(0.05))
+    with pytest.raises(ValueError, match=r"which the space does not name\. Add it, e.g. "
+                                         r"label_smoothing=vt\.Fixed\(\.\.\.\) or a distribution to search\.$"):
+        vt.build_program(vt.MLP(loss=smoothed), tune_space, digits)
+    with pytest.raises(ValueError, match=r"\(width=vt\.Fixed\(\.\.\.\), or a distribution to search\), or give"):
+        vt.build_program(vt.Linen(_NeedsWidth), tune_space, digits)
 
 
 class _BatchNormed(nn.Module):

@@ -34,6 +34,7 @@ import pandas as pd
 
 from vmaptune import engine, streams
 from vmaptune.data import Dataset
+from vmaptune.metrics import FIXED_ONLY
 from vmaptune.models.base import Model
 from vmaptune.optim import OPTIMIZERS
 from vmaptune.program import updates_state
@@ -531,8 +532,12 @@ def lr_range_test(
     rows = [{**{n: d.value for n, d in fixed.items()}, "learning_rate": float(min_lr), "optimizer": o,
              "batch_size": b} for o, b, _ in labels]
     hp = full.numeric(full.encode(rows))
-    group = model.groups(full, data.spec, hp)[0][0]  # fixed values: one group (one structure)
-    program = engine.build_program(model, full, data, batch_size=max(sizes), group=group)  # vt.tune's checks
+    fixed_only = FIXED_ONLY.set(True)  # (a name the space lacks is advised as vt.Fixed alone: no distribution here)
+    try:
+        group = model.groups(full, data.spec, hp)[0][0]  # fixed values: one group (one structure)
+        program = engine.build_program(model, full, data, batch_size=max(sizes), group=group)  # vt.tune's checks
+    finally:
+        FIXED_ONLY.reset(fixed_only)
     lrs = learning_rate_ramp(float(min_lr), float(max_lr), steps)
     member_ids = np.asarray([s for _, _, s in labels], np.int32)  # same seed -> same initial weights
     member_opt = np.asarray([o for o, _, _ in labels], dtype=object)

@@ -8,6 +8,7 @@ Shapes: outputs (n, k): logits for classification (targets (n,) class ids), valu
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import difflib
 import inspect
@@ -404,6 +405,16 @@ CLASSIFICATION_LOSSES = {"mse": _probability_squared_error}
 BUILT_IN_LOSSES = frozenset([fn for _, fn in LOSSES.values()] + list(CLASSIFICATION_LOSSES.values()))
 
 
+#: True while lr_range_test builds its program: it takes only vt.Fixed values, so the errors for a
+#: name the space lacks (a loss's, a model field's) advise no distribution to search there.
+FIXED_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("vmaptune_fixed_only", default=False)
+
+
+def or_a_distribution(joint: str = " or") -> str:
+    """The end of a missing name's advice: '{joint} a distribution to search', or '' under FIXED_ONLY."""
+    return "" if FIXED_ONLY.get() else f"{joint} a distribution to search"
+
+
 @dataclasses.dataclass(frozen=True)
 class Loss:
     """A training loss: per_example(outputs (n, k), targets) -> (n,), or with takes_hp
@@ -440,9 +451,9 @@ class Loss:
                 read.append(name)
                 if name not in self:
                     close = difflib.get_close_matches(str(name), list(self), n=1)
-                    hint = f" Did you mean {close[0]!r} (a typo in your loss)?" if close else ""
+                    hint = f" Did you mean {close[0]!r} (a typo in your loss)? Otherwise add" if close else " Add"
                     raise KeyError(f"loss {loss_name!r} reads hp[{name!r}], which the space does not name.{hint} "
-                                   f"Otherwise add it, e.g. {name}=vt.Fixed(...) or a distribution to search.")
+                                   f"it, e.g. {name}=vt.Fixed(...){or_a_distribution()}.")
                 return dict.__getitem__(self, name)
 
             def get(self, name, default=None):

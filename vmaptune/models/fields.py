@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune.data import DataSpec
-from vmaptune.metrics import Loss, Metric
+from vmaptune.metrics import Loss, Metric, or_a_distribution
 from vmaptune.models.base import BuiltModel, Group, Model
 from vmaptune.space import Choice, Conditions, Distribution, Fixed, IntLogUniform, IntUniform, Space
 from vmaptune.traced import USED_AS_PYTHON_VALUE
@@ -287,13 +287,13 @@ class FlaxModel(Model):
                                  f"got a {type(self.module).__name__}, which it takes as a factory that builds the "
                                  f"module from keyword arguments, and {self._module_name()} has field(s) {missing} "
                                  f"without a default, which the space does not name. Pass the module class "
-                                 f"(vt.{adapter}(MyModule)); for a factory, add them to the space ({example}, or a "
-                                 f"distribution to search) or give them a default.")
+                                 f"(vt.{adapter}(MyModule)); for a factory, add them to the space ({example}"
+                                 f"{or_a_distribution(', or')}) or give them a default.")
             typos = [f"{n!r} (did you mean {close[0]!r}?)" for n in space.names
                      for close in [difflib.get_close_matches(n, missing, n=1)] if close and n not in self.fields()]
             typo = f" The space's {', '.join(typos)} is not a field." if typos else ""
             raise ValueError(f"{self._module_name()} has field(s) {missing} without a default, and the space does "
-                             f"not name them; add them to the space ({example}, or a distribution to search), or "
+                             f"not name them; add them to the space ({example}{or_a_distribution(', or')}), or "
                              f"give them a default in the module.{typo}")
 
     def groups(self, space: Space, data: DataSpec, numeric_hp: Mapping[str, Any], *, bucketing: bool = False):
