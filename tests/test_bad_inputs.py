@@ -28,6 +28,7 @@ from scipy import stats
 from sklearn.model_selection import LeaveOneOut
 
 import vmaptune as vt
+from vmaptune.checkpoint import RunMismatch
 from vmaptune.metrics import TracedInPython
 from vmaptune import cli, engine
 from vmaptune.optim import TracedHyperparameterError
@@ -993,7 +994,7 @@ CASES = [
      ["max_memory=0.5: give a positive number of bytes"]),
     ("max-memory-past-float", lambda t: tune(max_memory="9" * 400 + "GB"), ValueError,
      ["give a positive number of bytes"]),
-    ("checkpoint-of-another-run", lambda t: tune(run_dir=stale_checkpoint(t), resume=True), ValueError,
+    ("checkpoint-of-another-run", lambda t: tune(run_dir=stale_checkpoint(t), resume=True), RunMismatch,
      ["cannot resume the run in", "version: saved 0.0.1", "overwrite=True (--overwrite)"]),
 ]
 

@@ -331,8 +331,9 @@ def test_a_loss_below_zero_stops_on_its_rise_not_at_the_end_of_the_warm_up():
 
 
 def test_the_stop_limit_is_smiths_rule_for_a_positive_loss_and_a_rise_on_its_scale_below_zero():
-    limit = lambda best, first, factor=4.0: float(lr_finder.stop_limit(np.float32(best), np.float32(first),  # noqa: E731
-                                                                       np.float32(factor)))
+    def limit(best, first, factor=4.0):
+        return float(lr_finder.stop_limit(np.float32(best), np.float32(first), np.float32(factor)))
+
     assert limit(0.3, 2.3) == float(np.float32(4.0) * np.float32(0.3))  # (bit for bit: suggestions unchanged)
     assert limit(-0.2, 1.0) == pytest.approx(-0.2 + 3 * 0.2)  # a rise of 3x |best|
     assert limit(0.0, 1.0) == pytest.approx(3 * 0.02 * 1.0)  # at 0: a rise of 3 x 2% of the fall from the start
@@ -404,7 +405,8 @@ def test_a_name_the_space_lacks_is_advised_as_a_fixed_value_in_the_range_test(di
     with pytest.raises(ValueError, match=r"which the space does not name\. Add it, e.g. "
                                          r"label_smoothing=vt\.Fixed\(\.\.\.\)\.$"):
         lr_range_test(vt.MLP(loss=smoothed), digits, steps=10)
-    with pytest.raises(ValueError, match=r"add them to the space \(width=vt\.Fixed\(\.\.\.\)\), or give them a default"):
+    with pytest.raises(ValueError, match=r"add them to the space \(width=vt\.Fixed\(\.\.\.\)\), or give them a "
+                                         r"default"):
         lr_range_test(vt.Linen(_NeedsWidth), digits, steps=10)
     tune_space = vt.Space(learning_rate=vt.Fixed(0.05))
     with pytest.raises(ValueError, match=r"which the space does not name\. Add it, e.g. "
