@@ -184,10 +184,9 @@ def member_update(program: Program, params, opt_state, model_state, key, hp_m, t
     if layout is not None:
         grads = layout.ravel_one(grads)
     updates, new_opt = program.optimizer.update(grads, opt_state, params, hp_m, total_steps)
-    # the state keeps its dtypes, as optax.apply_updates keeps the weights': an optimizer of yours on
-    # weights of mixed dtypes (bfloat16 and float32) computes its moments with the float32 settings (sgd's
-    # momentum, adam's b1), which would make the bfloat16 ones float32 and change the training loop's carry
-    # (a lax.scan error after compiling); on weights all bfloat16 it gets bfloat16 values (optim._handed)
+    # the state keeps its dtypes, as optax.apply_updates keeps the weights' (a safety net: an optimizer of
+    # yours gets its values weakly typed, optim._as_plain_numbers, so its bfloat16 moments stay bfloat16;
+    # a change of dtype in the training loop's carry is a lax.scan error after compiling)
     new_opt = jax.tree.map(lambda new, old: new if new.dtype == old.dtype else new.astype(old.dtype),
                            new_opt, opt_state)
     new_params = optax.apply_updates(params, updates)

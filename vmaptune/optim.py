@@ -38,6 +38,11 @@ import optax
 from vmaptune.space import Conditions, Fixed, Space, categorical_options, check_range
 from vmaptune.traced import USED_AS_PYTHON_VALUE
 
+try:  # (JAX has no public way to mark an array weakly typed, as a Python number is: optim._as_plain_numbers)
+    from jax._src.lax.lax import _convert_element_type
+except ImportError:  # pragma: no cover
+    _convert_element_type = None
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "linear")
 NUMERIC_HYPERPARAMETERS = ("learning_rate", "momentum", "b1", "b2", "eps", "weight_decay", "l1",
@@ -385,15 +390,16 @@ def _depended_on(closed: Any, n: int) -> list[bool]:
     return [v in needed for v in jaxpr.invars[len(jaxpr.invars) - n:]]
 
 
-def _handed(values: Mapping[str, Any], dtype: Any) -> dict[str, Any]:
-    """An optimizer factory's values on weights whose floating leaves are all of `dtype` (bfloat16):
-    cast to it, as optax takes a plain number there (`lr * update` stays bfloat16;
-    optax.inject_hyperparams casts to the weights' dtype too). float32 settings would make its
-    updates float32: 1 bfloat16 ulp off the same optimizer run by hand, and a lax.cond between a
-    step and none (optax.apply_if_finite) refused. Weights of several dtypes keep float32."""
-    if dtype is None:
+def _as_plain_numbers(values: Mapping[str, Any]) -> dict[str, Any]:
+    """An optimizer factory's values as optax takes plain Python numbers: float32, weakly typed, so
+    that on bfloat16 weights `lr * update` stays bfloat16 (float32 values made the updates float32:
+    1 bfloat16 ulp off the same optimizer run by hand, and optax.apply_if_finite's lax.cond between a
+    step and none was refused), while `1 - b2 ** t` is computed in float32 (a value cast to bfloat16
+    instead made b2=0.999 exactly 1, and adam's bias correction 0 / 0). float32 weights: unchanged."""
+    if _convert_element_type is None:  # (a JAX without it: strong float32)
         return dict(values)
-    return {n: v if jnp.dtype(v.dtype) == dtype else jnp.asarray(v, dtype) for n, v in values.items()}
+    return {n: _convert_element_type(v, jnp.dtype("float32"), weak_type=True)
+            if jnp.issubdtype(jnp.result_type(v), jnp.floating) else v for n, v in values.items()}
 
 
 class TracedHyperparameterError(TypeError):
@@ -432,12 +438,6 @@ def _as_transformation(made: Any) -> Any:
     if not isinstance(made, optax.GradientTransformation) and callable(getattr(made, "gradient_transformation", None)):
         return made.gradient_transformation()
     return made
-
-
-def _one_floating_dtype(params: Any) -> Any:
-    """The floating dtype all of `params`' floating leaves share, or None (none, or several)."""
-    dtypes = {jnp.dtype(leaf.dtype) for leaf in jax.tree.leaves(params) if jnp.issubdtype(leaf.dtype, jnp.floating)}
-    return dtypes.pop() if len(dtypes) == 1 else None
 
 
 #: Weights an optimizer of yours takes its first step on when it is built without the model's (shapes only).
@@ -559,7 +559,7 @@ class CustomOptimizer(InjectedOptimizer):
         weights = TRIAL_PARAMS if params is None else params
 
         def first_step(weights, values):
-            return _first_step(made._call_factory(_handed(values, _one_floating_dtype(weights))), weights)
+            return _first_step(made._call_factory(_as_plain_numbers(values)), weights)
 
         try:
             closed = jax.make_jaxpr(first_step)(weights, {n: jax.ShapeDtypeStruct((), jnp.float32) for n in names})
@@ -600,28 +600,24 @@ class CustomOptimizer(InjectedOptimizer):
     def settings(self, hp: Mapping[str, jax.Array], total_steps) -> dict[str, jax.Array]:
         return {n: jnp.asarray(hp[n], jnp.float32) for n in self.names}
 
-    def init(self, params: Any, hp: Mapping[str, jax.Array], total_steps) -> Any:
-        return self._transformation(hp, total_steps, _one_floating_dtype(params)).init(params)
-
     def update(self, grads: Any, opt_state: Any, params: Any, hp: Mapping[str, jax.Array], total_steps):
         """-> (updates, new opt_state). An optax.inject_hyperparams of yours inside the factory keeps
         the values it was initialised with in its own state: they are rewritten from the settings in
         opt_state first, so PBT's and a Decision's new values reach it too."""
-        dtype = _one_floating_dtype(params)
-        transformation = self._transformation(hp, total_steps, dtype)
+        transformation = self._transformation(hp, total_steps)
         if _injected_states(opt_state.inner_state):
             # (what its init stores for the current settings: the rest of that init is computed for
             # nothing, and the compiler drops it)
-            values = _handed({n: opt_state.hyperparams[n] for n in self.names}, dtype)
+            values = _as_plain_numbers({n: opt_state.hyperparams[n] for n in self.names})
             fresh = self._call_factory(values).init(params)
             opt_state = opt_state._replace(inner_state=_with_hyperparams_of(opt_state.inner_state, fresh))
         return transformation.update(grads, opt_state, params)
 
-    def _transformation(self, hp, total_steps, dtype: Any = None) -> optax.GradientTransformation:
-        """dtype: the weights' one floating dtype (_one_floating_dtype), which the factory gets the
-        settings in; the state keeps them float32, so PBT's and a Decision's values stay exact."""
+    def _transformation(self, hp, total_steps) -> optax.GradientTransformation:
+        """The factory under optax.inject_hyperparams: its state keeps the settings float32 (PBT's and
+        a Decision's values exact), and the factory gets them as plain numbers (_as_plain_numbers)."""
         def inner(**values):
-            return self._call_factory(_handed(values, dtype))
+            return self._call_factory(_as_plain_numbers(values))
 
         inner.__signature__ = inspect.Signature(
             [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in self.names])
