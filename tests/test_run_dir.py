@@ -805,6 +805,38 @@ def test_a_population_over_a_small_memory_budget_equals_the_unsplit_run(data, mo
         vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=one // 4, **SMALL)
 
 
+def test_a_refit_over_a_small_memory_budget_trains_in_parts_that_fit_and_equals_the_unsplit_refit(data, monkeypatch):
+    """The refit trained its k settings in one population whatever max_memory held (8 members on a
+    device that held 3); now it splits them as the search does, measured for its own rows (train +
+    validation: more than the search's)."""
+    _, _, budget = _three_members(data)  # (the search's rows: a refit member needs a little more)
+    whole = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), devices=1, refit=8, **SMALL)
+    runs, init = [], population.PopulationRun.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        runs.append((kwargs.get("order"), self))
+
+    monkeypatch.setattr(population.PopulationRun, "__init__", spy)
+    split = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=budget, devices=1, refit=8, **SMALL)
+    refits = [run for order, run in runs if order == "refit"]
+    assert len(refits) > 1 and sum(run.members for run in refits) == 8 and refits[0].data.n_train > data.n_train
+    for run in refits:  # (the bytes it takes by the estimate that sized it, at the refit's rows)
+        one, two = (memory.training_bytes(run.program, run.data, one_member(SPACE), rows) for rows in (1, 2))
+        assert one + (run.rows - 1) * (two - one) <= budget
+    # (the same results as one population, as the search's micro-populations: bit for bit here)
+    np.testing.assert_allclose(split.members["test_score"], whole.members["test_score"], rtol=1e-5)
+    X = data.raw("test")[0]
+    for row in range(8):
+        np.testing.assert_allclose(split.model(row).predict_proba(X), whole.model(row).predict_proba(X), rtol=1e-5)
+    runs.clear()  # 7 members on 3 devices, 3 each: 9 rows, a filler after each device's share (not in member order)
+    spread = vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=budget, devices=3, refit=7, **SMALL)
+    assert [run.rows for order, run in runs if order == "refit"] == [9]
+    tested = spread.members["test_score"].notna().to_numpy()
+    assert tested.sum() == 7
+    np.testing.assert_allclose(spread.members["test_score"][tested], whole.members["test_score"][tested], rtol=1e-5)
+
+
 def test_a_memory_budget_holds_on_each_device_where_the_rows_split_over_fewer_devices(data, monkeypatch):
     """max_memory is per device: 3 members each on devices=3 took micro-populations of 8 rows, which
     split over the 2 devices that divide them, 4 on each, past the budget."""

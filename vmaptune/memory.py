@@ -4,7 +4,8 @@ XLA's own memory analysis of the compiled training chunk (arguments, outputs and
 less the donated buffers it reuses) is read at two population sizes; the difference is one
 member's share, the rest is fixed (the data, the shared counters). A population that does not fit
 trains as micro-populations of the largest size that does, one after the other: members share
-nothing, so the results are those of one population.
+nothing, so the results are those of one population. A refit is planned the same way, on its own
+rows (train + validation).
 
 The budget is `vt.tune(max_memory=...)`, else on an accelerator 90 % of its free memory; on a CPU
 without max_memory nothing is planned (host memory is the operating system's to manage).
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune import engine
-from vmaptune.distributed import smallest
+from vmaptune.distributed import mesh_size, smallest
 from vmaptune.program import Program
 
 UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -150,3 +151,20 @@ def members_that_fit(program: Program, data: engine.DataArrays, hp_one: Mapping[
                          f"({fixed} fixed, {per_member} per member); raise max_memory, or shrink the model or "
                          "batch_size.")
     return int(fit) * devices
+
+
+def rows_within(rows: int, fit: int, devices: int) -> int:
+    """Rows per micro-population under a memory budget of fit // devices members per device (`fit`
+    is a multiple of `devices`). The rows split over the devices that divide them
+    (distributed.mesh_size), maybe fewer than `devices`: 8 rows on 3 devices take 2, 4 each, past a
+    budget of 3 each. So: the fewest rows from `rows` up to `fit` that split within the budget (8
+    members in 9 rows, 3 on each device, one padded), else the most below `rows` that do."""
+    per_device = max(fit // devices, 1)
+
+    def within(size: int) -> bool:
+        return -(-size // mesh_size(size, devices)) <= per_device
+
+    for size in range(rows, fit + 1):  # (devices * ceil(rows / devices) is one: a few steps at most)
+        if within(size):
+            return size
+    return next(size for size in range(min(rows, fit), 0, -1) if within(size))  # (fit itself is one)

@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from vmaptune import engine
+from vmaptune import costs, engine, memory
 from vmaptune.distributed import to_host
 from vmaptune.data import Dataset
 from vmaptune.decisions import Decision
@@ -45,13 +45,16 @@ class Refitted:
 
 
 def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids, epochs, schedule_epochs: int,
-                   seed: int, changes: list[dict[int, dict[str, float]]] | None = None) -> list[Refitted]:
+                   seed: int, changes: list[dict[int, dict[str, float]]] | None = None,
+                   max_memory: int | None = None) -> list[Refitted]:
     """numeric_hp: (k,) settings (the values each starts with); epochs: (k,) ints >= 1, the epochs
     each trains; schedule_epochs: the search's epochs, which every member's learning-rate schedule
     spans, as it did in the search (a member that peaked at epoch 5 of 20 trains the first 5
     epochs of its 20-epoch schedule; not stretched to the longest refit beside it, which made one
     member's weights depend on the others refit with it); changes: per setting, {epoch: {name:
-    numeric value from that epoch on}} (None: none change). -> one Refitted per setting, in order.
+    numeric value from that epoch on}} (None: none change); max_memory: the search's, in bytes (the
+    budget applies as in the search: a group that does not fit trains as micro-populations, sized
+    for the refit's rows, train + validation). -> one Refitted per setting, in order.
     Members train in the programs bucketing chooses for them, as in the search; with "auto" the
     plan is priced at the platform's defaults, never at what this process measured: the refit
     runs once, in whichever process finishes the search (a resumed one too), and must train the
@@ -60,6 +63,7 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
     member_ids = np.asarray(member_ids)
     X, y = data.pool()
     arrays = engine.DataArrays(X, y, data.X_test, data.y_test, w_train=data.pool_weights())
+    memory_budget = memory.device_budget(max_memory)
     out: list[Refitted | None] = [None] * len(epochs)
     for program, members in programs.partition(numeric_hp, measured=False):
         hp = {k: v[members] for k, v in numeric_hp.items()}
@@ -69,21 +73,42 @@ def refit_and_test(programs: Programs, numeric_hp, data: Dataset, *, member_ids,
             program.batch_size
         program = program.replace(early_stopping=None, evaluate=False, min_batch_size=smallest, even_over=0)
         budget = epochs[members]
-        run = PopulationRun(program, hp, arrays, member_ids=member_ids[members], seed=seed,
-                            epochs=max(int(schedule_epochs), int(budget.max())), budget=budget, order="refit")
-        _train_with_changes(run, budget, [changes[m] for m in members] if changes else None)
-        if data.X_test.shape[0]:
-            _, score = engine.evaluate_population(program, run.state, run.hp, run.controls, run.data)
-        else:  # no test split (test_fraction=0): trained, never tested
-            score = np.full(run.rows, np.nan, np.float32)
-        diverged, score, params, model_state = to_host((run.state.status.diverged, score, run.state.members.params,
-                                                        run.state.members.model_state))
-        score = np.where(diverged, np.nan, score)
-        for row, member in enumerate(members):  # rows 0..len-1 hold the members in order
-            take = (lambda tree: jax.tree.map(lambda x: x[row], tree))
-            out[member] = Refitted(float(score[row]), program.model, take(params), take(model_state),
-                                   int(budget[row]), bool(diverged[row]), diverged_at(run, row, diverged[row]))
+        # the group's program, epochs and compile mode whichever micro-population a member trains in
+        # (members share nothing: the same results as one run of them all)
+        total_epochs = max(int(schedule_epochs), int(budget.max()))
+        quick = costs.quick_compile(program, arrays.n_train, len(members) * int(budget.max()))
+        size = None  # (no budget: one run of them all)
+        if memory_budget is not None:
+            fit = memory.members_that_fit(program, arrays, {k: v[0] for k, v in hp.items()}, memory_budget,
+                                          devices=program.devices)
+            size = memory.rows_within(len(members), fit, program.devices)
+        for start in range(0, len(members), size or len(members)):
+            part = np.arange(start, min(start + (size or len(members)), len(members)))
+            run = PopulationRun(program, {k: v[part] for k, v in hp.items()}, arrays,
+                                member_ids=member_ids[members[part]], seed=seed, epochs=total_epochs, rows=size,
+                                budget=budget[part], order="refit", quick=quick)
+            _train_with_changes(run, budget[part], [changes[members[i]] for i in part] if changes else None)
+            _tested(run, program, data, members[part], budget[part], out)
     return out
+
+
+def _tested(run: PopulationRun, program, data: Dataset, members: np.ndarray, budget: np.ndarray,
+            out: list[Refitted | None]) -> None:
+    """Scores a trained refit `run` on the test split: out[members[i]] = its member i's Refitted
+    (budget: (n,) the epochs each trained)."""
+    if data.X_test.shape[0]:
+        _, score = engine.evaluate_population(program, run.state, run.hp, run.controls, run.data)
+    else:  # no test split (test_fraction=0): trained, never tested
+        score = np.full(run.rows, np.nan, np.float32)
+    diverged, score, params, model_state = to_host((run.state.status.diverged, score, run.state.members.params,
+                                                    run.state.members.model_state))
+    score = np.where(diverged, np.nan, score)
+    for row, i in enumerate(run.slots):  # (padded rows on several devices: a member's row is not its index)
+        if i < 0:
+            continue
+        take = (lambda tree: jax.tree.map(lambda x: x[row], tree))
+        out[members[i]] = Refitted(float(score[row]), program.model, take(params), take(model_state),
+                                   int(budget[i]), bool(diverged[row]), diverged_at(run, i, diverged[row]))
 
 
 def diverged_at(run: PopulationRun, row: int, diverged: bool) -> int | None:

@@ -18,7 +18,6 @@ from vmaptune.checkpoint import code_fingerprint, data_fingerprint, from_host, t
 from vmaptune.arguments import INT32_MAX, check_flag, check_int_at_least, check_seed
 from vmaptune.data import Dataset
 from vmaptune.decisions import TrainingContext
-from vmaptune.distributed import mesh_size
 from vmaptune.early_stopping import Compaction, EarlyStopping
 from vmaptune.history import TABLE_COLUMNS, RoundRecord, round_record
 from vmaptune.initialise import initialise_together
@@ -121,23 +120,6 @@ def _check_scorable(metric: str | None, arrays: engine.DataArrays, cv: Any, y_te
                    "cv)" if cv is not None else "Give a validation split that holds more than one class")
             raise ValueError(f"metric={metric!r} is undefined on {where}: they are all of one class, so every member "
                              f"would score NaN. {fix}, or use metric='neg_log_loss' / 'accuracy'.")
-
-
-def _rows_within(rows: int, fit: int, devices: int) -> int:
-    """Rows per micro-population under a memory budget of fit // devices members per device (`fit`
-    is a multiple of `devices`). The rows split over the devices that divide them
-    (distributed.mesh_size), maybe fewer than `devices`: 8 rows on 3 devices take 2, 4 each, past a
-    budget of 3 each. So: the fewest rows from `rows` up to `fit` that split within the budget (8
-    members in 9 rows, 3 on each device, one padded), else the most below `rows` that do."""
-    per_device = max(fit // devices, 1)
-
-    def within(size: int) -> bool:
-        return -(-size // mesh_size(size, devices)) <= per_device
-
-    for size in range(rows, fit + 1):  # (devices * ceil(rows / devices) is one: a few steps at most)
-        if within(size):
-            return size
-    return next(size for size in range(min(rows, fit), 0, -1) if within(size))  # (fit itself is one)
 
 
 @dataclasses.dataclass
@@ -381,7 +363,7 @@ class Search:
             size = rows if len(groups) == 1 else 1 << max(len(members) - 1, 0).bit_length()
             fit = self._members_that_fit(program, size)
             if memory.device_budget(self.settings.max_memory) is not None:  # each device holds fit // devices
-                size = _rows_within(size, fit, program.devices)
+                size = memory.rows_within(size, fit, program.devices)
             if size < len(members) and self.strategy.copies_members:
                 splits = (self.settings.cv or 1) * self.settings.seeds  # rows per setting
                 raise ValueError(f"{self.strategy.name} copies members between rows, so its population trains as one "
@@ -426,7 +408,8 @@ class Search:
         ids = self._initial_members(results, top) * self.settings.seeds
         epochs = results.members["best_epoch"].to_numpy()[top]
         refitted = refit_and_test(self.programs, start, self.data, member_ids=ids, epochs=epochs,
-                                  schedule_epochs=self.settings.epochs, seed=self.settings.seed, changes=changes)
+                                  schedule_epochs=self.settings.epochs, seed=self.settings.seed, changes=changes,
+                                  max_memory=self.settings.max_memory)
         test = np.full(len(results), np.nan, np.float32)  # (rows refit before, kept by a resume, keep theirs)
         if "test_score" in results.members:
             test = results.members["test_score"].to_numpy(np.float32, copy=True)
