@@ -129,8 +129,9 @@ def suggest(learning_rates: np.ndarray, smoothed: np.ndarray, *, optimizer: str 
     The group curve is the mean over seeds, kept only up to the first step where some seed has
     stopped (a rate at which any seed blew up is no candidate). train_rows: the rows the test
     draws its batches from (with batch_size, how many passes over them it made: see MAX_PASSES).
-    A curve whose lowest value after the warm-up is still above stop_factor x its first value (the
-    loss before the first step) blew up in the warm-up, which no stop watches: no suggestion.
+    A curve whose lowest value after the warm-up is still above stop_factor x its level as the test
+    starts (its smoothed value after FIRST_STEPS steps) blew up in the warm-up, which no stop
+    watches: no suggestion.
     """
     lrs = np.asarray(learning_rates, np.float64)
     curve = np.mean(np.asarray(smoothed, np.float64), axis=0)
@@ -144,14 +145,25 @@ def suggest(learning_rates: np.ndarray, smoothed: np.ndarray, *, optimizer: str 
         return LRSuggestion(optimizer, int(batch_size), nan, nan, nan, nan, nan, nan, nan, (why,))
     curve = curve[:n]
     i_min = skip + int(np.argmin(curve[skip:]))  # (the first values average only a few losses)
-    first = float(curve[0])  # (the seeds' losses before the first step)
-    limit = first + (stop_factor - 1) * abs(first)  # (stop_factor x first, on the scale of a negative one too)
-    if curve[i_min] > limit:  # (a rate too high from the outset: the loss left its start and never came back)
-        why = (f"the loss blew up within the first {skip} of {steps} steps (rate {lrs[skip - 1]:.3g}) and never came "
-               f"back: its lowest after them, {curve[i_min]:.3g} (rate {lrs[i_min]:.3g}), is above stop_factor="
-               f"{stop_factor:g} x its value before the first step ({first:.3g}); lower min_lr (now {lrs[0]:.3g}).")
+    # A loss that blew up in the warm-up (no stop watches it) and never came back: judged against the
+    # loss's level over its first steps (FIRST_STEPS; the first step's alone is one minibatch every seed
+    # shares, at batch_size=1 one row, which may lie far below the rest) it is refused; judged only
+    # against the first step's (a rate too high from min_lr on: adam from 1 on digits rose 3 -> 80 in
+    # 2 steps), it is warned about, since a lucky first minibatch looks the same.
+    first, level = float(curve[0]), float(curve[min(FIRST_STEPS, skip) - 1])
+    above = lambda reference: curve[i_min] > reference + (stop_factor - 1) * abs(reference)  # noqa: E731
+    lowest = (f"its lowest after them, {curve[i_min]:.3g} (rate {lrs[i_min]:.3g}), is above stop_factor="
+              f"{stop_factor:g} x")
+    if above(level):
+        why = (f"the loss blew up within the first {skip} of {steps} steps (rates up to {lrs[skip - 1]:.3g}) and "
+               f"never came back: {lowest} its level over the first {min(FIRST_STEPS, skip)} steps ({level:.3g}); "
+               f"lower min_lr (now {lrs[0]:.3g}).")
         return LRSuggestion(optimizer, int(batch_size), nan, nan, nan, nan, nan, nan, float(curve[i_min]), (why,))
     warnings: list[str] = []
+    if above(first):
+        warnings.append(f"the loss may have blown up from its first steps (rates from {lrs[0]:.3g}) and not come "
+                        f"back: {lowest} its first step's ({first:.3g}); lower min_lr, unless that first minibatch's "
+                        f"loss lay far below the rest (a small batch_size: see the plot).")
     passes = steps * batch_size / train_rows if train_rows and batch_size else 0.0
     many_passes = passes > MAX_PASSES
     if many_passes:  # (small data: a rate too high to train well still finds the loss low after many passes)
@@ -300,9 +312,10 @@ class LRRangeTestResult:
             start = self.smoothed[:, : max(1, len(lrs) // 10)]
             top = np.nanmax(start) if np.isfinite(start).any() else finite.max()
             top += 0.3 * abs(top)  # (30% above it, whatever its sign)
-            first = self.losses[:, 0][np.isfinite(self.losses[:, 0])]
-            if first.size:  # (at most 4x the loss before the first step: a warm-up that blew up reached 1e28)
-                top = min(top, first.max() + 3 * abs(first.max()))
+            level = self.smoothed[:, min(FIRST_STEPS, len(lrs)) - 1]  # (the loss's level as the test starts)
+            level = level[np.isfinite(level)]
+            if level.size:  # (at most 4x that level: a warm-up that blew up reached 1e28)
+                top = min(top, level.max() + 3 * abs(level.max()))
             bottom = min(np.nanmin(np.where(np.isfinite(self.losses), self.losses, np.nan)), finite.min())
             low = bottom - 0.05 * (top - bottom)
             ax.set_ylim(max(0.0, low) if bottom >= 0 else low, top)  # (a loss that goes below 0 is drawn there)
@@ -318,6 +331,10 @@ def learning_rate_ramp(min_lr: float, max_lr: float, steps: int) -> np.ndarray:
     """(steps,) float32: min_lr * (max_lr / min_lr) ** (t / (steps - 1)), exactly min_lr and max_lr at the ends."""
     return np.geomspace(min_lr, max_lr, steps).astype(np.float32)
 
+
+#: Steps whose smoothed loss is the loss's level as a range test starts (a warm-up that blew up is
+#: judged against it: see suggest).
+FIRST_STEPS = 5
 
 #: A loss's rise is measured against at least this share of its fall from its first value (see stop_limit).
 RISE_FLOOR = 0.02
