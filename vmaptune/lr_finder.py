@@ -129,9 +129,9 @@ def suggest(learning_rates: np.ndarray, smoothed: np.ndarray, *, optimizer: str 
     The group curve is the mean over seeds, kept only up to the first step where some seed has
     stopped (a rate at which any seed blew up is no candidate). train_rows: the rows the test
     draws its batches from (with batch_size, how many passes over them it made: see MAX_PASSES).
-    A curve whose lowest value after the warm-up is still above stop_factor x its level as the test
-    starts (its smoothed value after FIRST_STEPS steps) blew up in the warm-up, which no stop
-    watches: no suggestion.
+    A curve whose lowest value after the warm-up is still above stop_factor x its first step's loss
+    (its level over FIRST_STEPS steps where batch_size < FIRST_ROWS) blew up in the warm-up, which
+    no stop watches: no suggestion.
     """
     lrs = np.asarray(learning_rates, np.float64)
     curve = np.mean(np.asarray(smoothed, np.float64), axis=0)
@@ -145,25 +145,28 @@ def suggest(learning_rates: np.ndarray, smoothed: np.ndarray, *, optimizer: str 
         return LRSuggestion(optimizer, int(batch_size), nan, nan, nan, nan, nan, nan, nan, (why,))
     curve = curve[:n]
     i_min = skip + int(np.argmin(curve[skip:]))  # (the first values average only a few losses)
-    # A loss that blew up in the warm-up (no stop watches it) and never came back: judged against the
-    # loss's level over its first steps (FIRST_STEPS; the first step's alone is one minibatch every seed
-    # shares, at batch_size=1 one row, which may lie far below the rest) it is refused; judged only
-    # against the first step's (a rate too high from min_lr on: adam from 1 on digits rose 3 -> 80 in
-    # 2 steps), it is warned about, since a lucky first minibatch looks the same.
+    # A loss that blew up in the warm-up (no stop watches it) and never came back is refused: judged
+    # against its first step's loss (adam from 1 on digits rose 3 -> 3900 in one step), or, where that
+    # step's minibatch is too small to stand for the loss (fewer than FIRST_ROWS rows, which every seed
+    # shares: at batch_size=1 one row, 0.006 where the rest read 1.5), against its level over its first
+    # steps (FIRST_STEPS), with a warning only against the first step's.
     first, level = float(curve[0]), float(curve[min(FIRST_STEPS, skip) - 1])
+    few = 0 < batch_size < FIRST_ROWS
     above = lambda reference: curve[i_min] > reference + (stop_factor - 1) * abs(reference)  # noqa: E731
     lowest = (f"its lowest after them, {curve[i_min]:.3g} (rate {lrs[i_min]:.3g}), is above stop_factor="
               f"{stop_factor:g} x")
-    if above(level):
+    if above(level if few else first):
+        said = (f"its level over the first {min(FIRST_STEPS, skip)} steps ({level:.3g})" if few else
+                f"its first step's ({first:.3g})")
         why = (f"the loss blew up within the first {skip} of {steps} steps (rates up to {lrs[skip - 1]:.3g}) and "
-               f"never came back: {lowest} its level over the first {min(FIRST_STEPS, skip)} steps ({level:.3g}); "
-               f"lower min_lr (now {lrs[0]:.3g}).")
+               f"never came back: {lowest} {said}; lower min_lr (now {lrs[0]:.3g}).")
         return LRSuggestion(optimizer, int(batch_size), nan, nan, nan, nan, nan, nan, float(curve[i_min]), (why,))
     warnings: list[str] = []
-    if above(first):
+    blown = few and above(first)
+    if blown:
         warnings.append(f"the loss may have blown up from its first steps (rates from {lrs[0]:.3g}) and not come "
                         f"back: {lowest} its first step's ({first:.3g}); lower min_lr, unless that first minibatch's "
-                        f"loss lay far below the rest (a small batch_size: see the plot).")
+                        f"loss ({batch_size} row(s)) lay far below the rest (see the plot).")
     passes = steps * batch_size / train_rows if train_rows and batch_size else 0.0
     many_passes = passes > MAX_PASSES
     if many_passes:  # (small data: a rate too high to train well still finds the loss low after many passes)
@@ -173,7 +176,7 @@ def suggest(learning_rates: np.ndarray, smoothed: np.ndarray, *, optimizer: str 
                         f"rows rather than because of the rate, which moves the minimum to rates too high to train "
                         f"with: try the suggestion in a short run, or test again with steps={fewer} or fewer (at "
                         f"most {MAX_PASSES:g} passes) or a smaller batch_size.")
-    if i_min == steps - 1 and not many_passes:
+    if i_min == steps - 1 and not many_passes and not blown:
         warnings.append(f"the loss was still falling at max_lr={lrs[-1]:.3g}; raise max_lr.")
     if i_min <= skip:
         warnings.append(f"the loss was lowest among the first rates (minimum at {lrs[i_min]:.3g}); "
@@ -332,9 +335,10 @@ def learning_rate_ramp(min_lr: float, max_lr: float, steps: int) -> np.ndarray:
     return np.geomspace(min_lr, max_lr, steps).astype(np.float32)
 
 
-#: Steps whose smoothed loss is the loss's level as a range test starts (a warm-up that blew up is
-#: judged against it: see suggest).
+#: Steps whose smoothed loss is the loss's level as a range test starts, and the rows a first
+#: minibatch needs to stand for it alone (a warm-up that blew up is judged against them: see suggest).
 FIRST_STEPS = 5
+FIRST_ROWS = 16
 
 #: A loss's rise is measured against at least this share of its fall from its first value (see stop_limit).
 RISE_FLOOR = 0.02
