@@ -805,6 +805,24 @@ def test_a_population_over_a_small_memory_budget_equals_the_unsplit_run(data, mo
         vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), max_memory=one // 4, **SMALL)
 
 
+def test_a_refit_that_fails_says_the_search_finished_and_carries_its_results(data, tmp_path, monkeypatch):
+    """A refit's error (a memory budget its train + validation rows do not fit, after a search that
+    did) came bare, with the search's results lost where there was no run_dir."""
+    from vmaptune.search import Search
+
+    def cannot(self, results):
+        raise ValueError("max_memory=112500 bytes cannot hold one member")
+
+    monkeypatch.setattr(Search, "refit", cannot)
+    for run_dir in (None, str(tmp_path / "r")):
+        with pytest.raises(ValueError, match="cannot hold one member") as failed:
+            vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4), refit=2, run_dir=run_dir, **SMALL)
+        assert len(failed.value.results) == 4 and failed.value.results.succeeded
+        note = failed.value.__notes__[-1]
+        assert note.startswith("vmaptune: the search finished (4 members), and its refit of the best 2 failed")
+        assert ("where vt.tune(..., resume=True) with the same run_dir refits it" in note) == (run_dir is not None)
+
+
 def test_a_refit_over_a_small_memory_budget_trains_in_parts_that_fit_and_equals_the_unsplit_refit(data, monkeypatch):
     """The refit trained its k settings in one population whatever max_memory held (8 members on a
     device that held 3); now it splits them as the search does, measured for its own rows (train +

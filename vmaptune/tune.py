@@ -389,7 +389,11 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
             # (spent at the search's last chunk: the refit waits for a resume, where there is a run_dir to resume)
             if run_dir is None or not interrupts.budget_spent():
                 interrupts.budget_off()
-            search.refit(results)
+            try:
+                search.refit(results)
+            except Exception as err:  # (the search is done: its results are not lost to its refit's error)
+                _refit_failed(err, results, run_dir, settings.refit)
+                raise
     except KeyboardInterrupt as stop:
         results = _interrupted(history, search, run_dir, profile, stop, refit_before, refitting)
         results.strategy_state = state  # (as told after the last finished round)
@@ -603,6 +607,16 @@ def _failed_between_rounds(err: Exception, history: History, run_dir: str | None
                 "give vt.tune a run_dir to resume from them")
         err.add_note(f"vmaptune: the strategy failed between rounds, after {history.rounds} finished round(s); "
                      f"{kept}." + _carry_results(err, history.results(), "They"))
+
+
+def _refit_failed(err: Exception, results: Results, run_dir: str | None, refit: int) -> None:
+    """The refit's error (a memory budget its train + validation rows do not fit, say) says the search
+    finished, and carries its results."""
+    kept = (f"it is saved in {run_dir}, where {_continued_by('vt.tune(..., resume=True) with the same run_dir')} "
+            f"refits it once the cause is fixed" if run_dir is not None else "")
+    held = _carry_results(err, results, "The search's results (without test scores)")
+    err.add_note(f"vmaptune: the search finished ({len(results)} members), and its refit of the best "
+                 f"{refit} failed{'; ' + kept if kept else ''}.{held}")
 
 
 def _carry_results(err: Exception, results: Results, what: str) -> str:
