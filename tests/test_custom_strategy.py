@@ -153,6 +153,41 @@ def test_end_training_returning_none_is_named():
                 _EndsWithoutState(population=2, rounds=1), **KW)
 
 
+def test_a_strategy_that_overrides_the_hooks_of_acting_during_training_without_the_flag_is_refused():
+    """Without `acts_during_training = True` vt.tune called none of the hooks: every member trained to
+    the end, as if the rule never fired, and nothing said so."""
+
+    @dataclasses.dataclass(frozen=True)
+    class MedianStop(vt.RandomSearch):
+        def decision_epochs(self, state, epochs):
+            return [epochs // 2]
+
+        def decide(self, state, snapshot, key):
+            score = np.nan_to_num(snapshot.best_so_far, nan=-np.inf)
+            return state, vt.Decision(freeze=score < np.median(score))
+
+    with pytest.raises(TypeError, match=r"MedianStop defines decision_epochs and decide, but its acts_during_training "
+                                        r"is False, so vt.tune would never call them .*`acts_during_training = True`"):
+        MedianStop(population=4)
+
+    @dataclasses.dataclass(frozen=True)
+    class Checks(vt.RandomSearch):
+        acts_during_training = False  # (said, as left out)
+
+        def begin_training(self, state, context):
+            return state, None
+
+    with pytest.raises(TypeError, match=r"Checks defines begin_training, but .* never call it"):
+        Checks(population=4)
+
+    @dataclasses.dataclass(frozen=True)
+    class Acts(MedianStop):  # (with the flag, as the built-in strategies, it is made as before)
+        acts_during_training = True
+
+    for strategy in (Acts(), vt.SuccessiveHalving(), vt.Hyperband(), vt.BOHB(), vt.PBT()):
+        assert strategy.acts_during_training
+
+
 def test_float64_arithmetic_and_bfloat16_values_are_checked_as_they_train():
     """0.30000000000000004 (exp(log(0.3)) in float64) trains as float32's 0.3: inside the space."""
     import jax.numpy as jnp

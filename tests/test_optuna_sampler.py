@@ -279,8 +279,8 @@ class TPEMedian(OptunaSampler):
 
 @dataclasses.dataclass(frozen=True)
 class NoFieldsOfItsOwn(OptunaSampler):
-    def decision_epochs(self, state, epochs):
-        return ()
+    def work_share(self, state, epochs):
+        return 1.0
 
 
 class NotADataclass(OptunaSampler):

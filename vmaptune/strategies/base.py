@@ -89,7 +89,20 @@ class Strategy:
 
     def __post_init__(self):
         self._check_settings_are_fields()
+        self._check_hooks_are_called()
         check_positive_int(type(self).__name__, "population", self.population)
+
+    def _check_hooks_are_called(self) -> None:
+        """A class that overrides a hook of a strategy acting during training but leaves
+        acts_during_training False: vt.tune calls none of them (every member trained to the end,
+        as if the rule never fired), so it is refused as the strategy is made."""
+        hooks = [hook for hook in _TRAINING_HOOKS if getattr(type(self), hook) is not getattr(Strategy, hook)]
+        if hooks and not self.acts_during_training:
+            said = " and ".join(hooks) if len(hooks) < 3 else ", ".join(hooks[:-1]) + f" and {hooks[-1]}"
+            raise TypeError(
+                f"{type(self).__name__} defines {said}, but its acts_during_training is False, so vt.tune would "
+                f"never call {'it' if len(hooks) == 1 else 'them'} (every member would train to the end). Set the "
+                f"class flag in {type(self).__name__}'s body: `acts_during_training = True` (no annotation).")
 
     def _check_settings_are_fields(self) -> None:
         """A class that sets a field's value without being a dataclass (`population = 4` in a
@@ -232,6 +245,10 @@ class Strategy:
         return asked
 
 
+#: The hooks vt.tune calls only for a strategy whose acts_during_training is True.
+_TRAINING_HOOKS = ("begin_training", "decision_epochs", "decide", "end_training")
+
+
 def checked_done(strategy: Strategy, done: Any) -> bool:
     """strategy.done's result as a bool (None is a forgotten return: the search would never end).
     Functions, not methods: a strategy of yours may have a method or a field of any name."""
@@ -314,6 +331,7 @@ def as_numpy_population(hp: Mapping[str, Any]) -> dict[str, np.ndarray]:
 def check_strategy(strategy: Any, argument: str = "strategy") -> "Strategy":
     """`strategy` if it is a strategy (an instance), else a TypeError naming the fix."""
     if isinstance(strategy, Strategy):
+        strategy._check_hooks_are_called()  # (again: a __post_init__ of yours may not call Strategy's)
         return strategy
     if isinstance(strategy, type) and issubclass(strategy, Strategy):
         raise TypeError(f"{argument}={strategy.__name__} is the class; give a strategy made from it, e.g. "
