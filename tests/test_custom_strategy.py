@@ -153,6 +153,30 @@ def test_end_training_returning_none_is_named():
                 _EndsWithoutState(population=2, rounds=1), **KW)
 
 
+@dataclasses.dataclass(frozen=True)
+class _LosesItsState(vt.RandomSearch):
+    acts_during_training = True
+    hook: str = "decide"
+
+    def begin_training(self, state, context):
+        return (None if self.hook == "begin_training" else state), None
+
+    def decision_epochs(self, state, epochs):
+        return [1]
+
+    def decide(self, state, snapshot, key):
+        return (None if self.hook == "decide" else state), vt.Decision(freeze=np.arange(snapshot.size) >= 1)
+
+
+@pytest.mark.parametrize("hook, got", [("decide", "a vt.Decision"), ("begin_training", "None")])
+def test_a_hook_returning_a_state_of_none_is_named_where_it_returns_it(hook, got):
+    """(None, decision) was taken: the round trained on, and end_training (not written) was blamed."""
+    with pytest.raises(TypeError, match=rf"_LosesItsState.{hook} returned \(None, {got}\): return the strategy's "
+                                        r"state first \(`return state, decision`"):
+        vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), vt.load_dataset("iris"),
+                _LosesItsState(population=2, rounds=1, hook=hook), **{**KW, "epochs": 3})
+
+
 def test_a_strategy_that_overrides_the_hooks_of_acting_during_training_without_the_flag_is_refused():
     """Without `acts_during_training = True` vt.tune called none of the hooks: every member trained to
     the end, as if the rule never fired, and nothing said so."""

@@ -149,6 +149,10 @@ class TrainingContext:
 def hook_result(owner: str, hook: str, out: Any) -> tuple[Any, "Decision | None"]:
     """A strategy hook's (state, decision) return value, or an error that names the hook."""
     if isinstance(out, tuple) and len(out) == 2 and (out[1] is None or isinstance(out[1], Decision)):
+        if out[0] is None:  # (a forgotten return: it was said by end_training, after the round had trained)
+            got = "None" if out[1] is None else "a vt.Decision"
+            raise TypeError(f"{owner}.{hook} returned (None, {got}): return the strategy's state first (`return "
+                            f"state, decision`; strategies pass their state explicitly).")
         return out
     got = f"a {type(out).__name__}" if not isinstance(out, tuple) else f"a tuple of {len(out)}"
     raise TypeError(f"{owner}.{hook} must return (state, vt.Decision or None), got {got}: {_short(out)}. Return "
