@@ -366,6 +366,42 @@ def test_a_strategy_class_that_sets_its_settings_without_the_dataclass_decorator
     assert len(vt.tune(vt.MLP(hidden=1, units=8), SPACE, digits, MethodsOnly(population=2), **KW).members) == 2
 
 
+def test_a_class_flag_declared_with_a_type_annotation_is_named_in_the_class_that_annotates_it():
+    """Under a parent that sets the flag as the README does, the error named the parent and asked to
+    annotate it there; directly under vt.RandomSearch the flag became a field, shown in the repr."""
+    import typing
+
+    @dataclasses.dataclass(frozen=True)
+    class DropTheWorstHalf(vt.RandomSearch):
+        acts_during_training = True
+
+        def decide(self, state, snapshot, key):
+            return state, None
+
+    @dataclasses.dataclass(frozen=True)
+    class Mine(DropTheWorstHalf):
+        acts_during_training: bool = True
+
+    with pytest.raises(TypeError, match=r"Mine declares `acts_during_training: bool = True` with a type annotation: "
+                                        r"acts_during_training is a class flag of vt.Strategy, not a setting.*Write "
+                                        r"it without the annotation: `acts_during_training = True`"):
+        Mine(population=4)
+
+    @dataclasses.dataclass(frozen=True)
+    class Copies(vt.RandomSearch):
+        copies_members: bool = True
+
+    with pytest.raises(TypeError, match=r"Copies declares `copies_members: bool = True`"):
+        Copies(population=4)
+
+    @dataclasses.dataclass(frozen=True)
+    class AsAClassVar(DropTheWorstHalf):
+        acts_during_training: typing.ClassVar[bool] = True
+
+    assert AsAClassVar(population=4).acts_during_training  # (annotated as a ClassVar: no field)
+    assert [field.name for field in dataclasses.fields(AsAClassVar)] == ["population", "rounds"]
+
+
 def test_done_returning_none_and_ask_returning_too_many_members_are_named(digits):
     @dataclasses.dataclass(frozen=True)
     class ForgetsReturn(FailsOnce):

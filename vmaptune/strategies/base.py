@@ -115,6 +115,15 @@ class Strategy:
             if cls in (Strategy, object):
                 continue
             decorated, own = "__dataclass_fields__" in vars(cls), vars(cls).get("__annotations__", {})
+            flags = [name for name, annotation in own.items() if name in _CLASS_FLAGS and "ClassVar" not in str(annotation)]
+            if flags:  # (a field of that name: an argument of __init__, shown in the repr a resume compares)
+                name, annotation = flags[0], own[flags[0]]
+                value = repr(vars(cls)[name]) if name in vars(cls) else "..."
+                raise TypeError(
+                    f"{cls.__name__} declares `{name}: {getattr(annotation, '__name__', annotation)} = {value}` with a "
+                    f"type annotation: {name} is a class flag of vt.Strategy, not a setting, and annotated it becomes "
+                    f"a dataclass field (an argument of {cls.__name__}(...), part of the repr a resume compares). "
+                    f"Write it without the annotation: `{name} = {value}`.")
             # (a dataclass's own fields are annotated; an inherited field's name set without one is ignored)
             annotations = own if issubclass(cls, Strategy) and not decorated else {}
             named = [name for name, value in vars(cls).items() if name in fields and not hasattr(value, "__get__")
@@ -245,6 +254,9 @@ class Strategy:
         return asked
 
 
+#: Strategy's class flags (ClassVars): a subclass sets them without an annotation.
+_CLASS_FLAGS = frozenset(name for name, annotation in vars(Strategy)["__annotations__"].items()
+                         if "ClassVar" in str(annotation))
 #: The hooks vt.tune calls only for a strategy whose acts_during_training is True.
 _TRAINING_HOOKS = ("begin_training", "decision_epochs", "decide", "end_training")
 
