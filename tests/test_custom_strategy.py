@@ -21,10 +21,10 @@ class Asks(vt.Strategy):
 
     population: int = 4
     change: tuple = ()  # ((name, values), ...)
-    result: str = "pair"  # "pair", "hp only", "items" (hp's items, a tuple) or "tell returns None"
+    result: str = "pair"  # "pair", "hp only", "items" (hp's items, a tuple), "tell returns None" or "init returns None"
 
     def init(self, space, key):
-        return {"space": space, "round": 0}
+        return None if self.result == "init returns None" else {"space": space, "round": 0}
 
     def ask(self, state, key):
         hp = dict(state["space"].sample(key, self.population))
@@ -72,6 +72,9 @@ def test_the_ask_tell_protocol_s_mistakes_are_named(digits):
         vt.tune(vt.MLP(), SPACE, digits, Asks(result="items"), **KW)
     with pytest.raises(TypeError, match=r"Asks.tell returned None: return the strategy's new state"):
         vt.tune(vt.MLP(), SPACE, digits, Asks(result="tell returns None"), **KW)
+    # (the error came from the strategy's own done, subscripting None)
+    with pytest.raises(TypeError, match=r"Asks.init returned None: return the strategy's first state"):
+        vt.tune(vt.MLP(), SPACE, digits, Asks(result="init returns None"), **KW)
 
     @dataclasses.dataclass(frozen=True)
     class NoDone(vt.Strategy):

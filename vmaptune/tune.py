@@ -309,7 +309,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         check_same_everywhere({"checkpoint resumed": "none" if restored is None else str(restored.step)},
                               fix="run_dir must be one directory every process reads (a shared file system).")
     if restored is None:
-        state, in_progress = strategy.init(space, streams.stream(settings.seed, "strategy")), None
+        state, in_progress = strategy.initialised(strategy.init(space, streams.stream(settings.seed, "strategy"))), None
         if checkpoints is not None:  # (a state that cannot be saved is said now, not after a round trained)
             check_picklable(strategy.name, to_host(state))
     else:

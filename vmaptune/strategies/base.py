@@ -183,6 +183,13 @@ class Strategy:
                             f"strategy's new state; got {got}.")
         return out
 
+    def initialised(self, state: Any) -> Any:
+        """init's result: the first state (None is a forgotten return)."""
+        if state is None:
+            raise TypeError(f"{self.name}.init returned None: return the strategy's first state (strategies pass "
+                            f"their state explicitly).")
+        return state
+
     def told(self, state: Any) -> Any:
         """tell's result: the new state (None is a forgotten return)."""
         if state is None:
