@@ -61,6 +61,21 @@ def test_values_a_strategy_asks_for_are_checked_before_they_train(digits, change
         vt.tune(vt.MLP(), SPACE, digits, Asks(change=change), **KW)
 
 
+def test_nan_asked_for_a_conditional_name_the_members_do_not_use_says_they_carry_a_value_all_the_same(digits):
+    """NaN is how the table shows a name a member does not use; asked, it was refused as any NaN."""
+    space = vt.Space(optimizer=vt.Choice(["sgd", "adam"]), momentum=vt.OneMinusLogUniform(0.5, 0.99),
+                     learning_rate=vt.LogUniform(1e-3, 1e-1)).only_when("momentum", optimizer="sgd")
+    unused = (("optimizer", [0, 1, 0, 1]), ("momentum", [0.9, np.nan, 0.9, np.nan]))
+    with pytest.raises(ValueError, match=r"result\['momentum'\] holds \[nan, nan\] \(members \[1, 3\]\): values must "
+                                         r"be finite. These members do not use 'momentum' \(only_when\('momentum', "
+                                         r"optimizer=\['sgd'\]\)\), but every member still carries a value for every "
+                                         r"name: give any value inside the space's OneMinusLogUniform"):
+        vt.tune(vt.MLP(hidden=1, units=8), space, digits, Asks(change=unused), **KW)
+    used = (("optimizer", [0, 1, 0, 1]), ("momentum", [np.nan, np.nan, 0.9, 0.9]))  # (member 0 uses it)
+    with pytest.raises(ValueError, match=r"values must be finite.$"):
+        vt.tune(vt.MLP(hidden=1, units=8), space, digits, Asks(change=used), **KW)
+
+
 def test_the_ask_tell_protocol_s_mistakes_are_named(digits):
     empty = tuple((name, np.zeros(0)) for name in SPACE.names)
     with pytest.raises(ValueError, match=r"Asks.ask returned an empty population \(0 members\)"):

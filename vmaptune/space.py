@@ -1024,7 +1024,7 @@ class Space:
             shown = (lambda bad: f"{given[bad][:3].tolist()} (members {np.flatnonzero(bad)[:3].tolist()})")
             bad = ~np.isfinite(values)
             if bad.any():
-                raise ValueError(f"{label} holds {shown(bad)}: values must be finite.")
+                raise ValueError(f"{label} holds {shown(bad)}: values must be finite.{self._unused_hint(name, hp, bad)}")
             if isinstance(dist, Choice) or (isinstance(dist, Fixed) and dist.kind == "categorical"):
                 bad = (values != np.round(values)) | (values < 0) | (values >= len(dist.options))
                 if bad.any():
@@ -1046,6 +1046,16 @@ class Space:
                 raise ValueError(f"{label} holds {shown(bad)}, outside the space's {dist!r}; ask for values inside "
                                  f"it (space.from_unit maps the unit cube onto the space).")
         return n
+
+    def _unused_hint(self, name: str, hp: Mapping[str, Any], bad: np.ndarray) -> str:
+        """For members given NaN (as the table shows it) for a conditional name they do not use: that
+        they carry a value all the same."""
+        if name not in self._conditions or self.active({k: hp[k] for k in self.names}, np)[name][bad].any():
+            return ""
+        parents = ", ".join(f"{p}={list(v)!r}" for p, v in self._conditions[name])
+        return (f" These members do not use {name!r} (only_when({name!r}, {parents})), but every member still "
+                f"carries a value for every name: give any value inside the space's {self._dists[name]!r} "
+                f"(space.sample's, for one); they do not train with it.")
 
     def decode(self, hp: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Encoded population -> one dict of plain Python values per member."""
