@@ -1024,7 +1024,8 @@ class Space:
             shown = (lambda bad: f"{given[bad][:3].tolist()} (members {np.flatnonzero(bad)[:3].tolist()})")
             bad = ~np.isfinite(values)
             if bad.any():
-                raise ValueError(f"{label} holds {shown(bad)}: values must be finite.{self._unused_hint(name, hp, bad)}")
+                raise ValueError(f"{label} holds {shown(bad)}: values must be finite."
+                                 f"{self._unused_hint(name, hp, bad)}")
             if isinstance(dist, Choice) or (isinstance(dist, Fixed) and dist.kind == "categorical"):
                 bad = (values != np.round(values)) | (values < 0) | (values >= len(dist.options))
                 if bad.any():

@@ -115,7 +115,8 @@ class Strategy:
             if cls in (Strategy, object):
                 continue
             decorated, own = "__dataclass_fields__" in vars(cls), vars(cls).get("__annotations__", {})
-            flags = [name for name, annotation in own.items() if name in _CLASS_FLAGS and "ClassVar" not in str(annotation)]
+            flags = [name for name, annotation in own.items()
+                     if name in _CLASS_FLAGS and "ClassVar" not in str(annotation)]
             if flags:  # (a field of that name: an argument of __init__, shown in the repr a resume compares)
                 name, annotation = flags[0], own[flags[0]]
                 value = repr(vars(cls)[name]) if name in vars(cls) else "..."
