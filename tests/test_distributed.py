@@ -234,18 +234,24 @@ def test_the_run_command_wants_all_three_process_flags(tmp_path, capsys):
     assert "--coordinator, --num-processes and --process-id go together" in capsys.readouterr().err
 
 
+def exchange_failing_with(monkeypatch, error: Exception, process: int) -> None:
+    """This process is `process` of 2, and its exchanges' gather raises `error`."""
+    from jax.experimental import multihost_utils
+
+    def failing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(multihost_utils, "process_allgather", failing)
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    monkeypatch.setattr(jax, "process_index", lambda: process)
+
+
 def test_a_process_that_never_comes_to_an_exchange_is_said_as_process_lost(monkeypatch):
     """Process 0 stopped before the search (a Ctrl-C while data loaded): process 1's exchange got
     gloo's raw DEADLINE_EXCEEDED after 30 s; now an error that says what happened and where to look."""
-    from jax.experimental import multihost_utils
-
-    def never_answered(*args, **kwargs):
-        raise jax.errors.JaxRuntimeError("UNKNOWN: Gloo context initialization failed: DEADLINE_EXCEEDED: "
-                                         "GetKeyValue() timed out with key: cpu:gloo/0,2048/0")
-
-    monkeypatch.setattr(multihost_utils, "process_allgather", never_answered)
-    monkeypatch.setattr(jax, "process_count", lambda: 2)
-    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    exchange_failing_with(monkeypatch, jax.errors.JaxRuntimeError(
+        "UNKNOWN: Gloo context initialization failed: DEADLINE_EXCEEDED: GetKeyValue() timed out with key: "
+        "cpu:gloo/0,2048/0"), process=1)
     with pytest.raises(distributed.ProcessLost, match=r"process 1 of 2 waited for the others in an exchange "
                                                       r"\(smallest\) and one of them never came \(JAX: UNKNOWN: Gloo "
                                                       r"context .*DEADLINE_EXCEEDED.*\)\. It ended or was stopped "
@@ -256,21 +262,14 @@ def test_a_process_that_never_comes_to_an_exchange_is_said_as_process_lost(monke
 def test_a_process_that_goes_away_during_an_exchange_is_said_as_process_lost(monkeypatch):
     """Another process killed while this one gathers: gloo's connection reset comes as a ValueError,
     which JAX's runtime errors alone were translated from; a ValueError of the exchange's own stays."""
-    from jax.experimental import multihost_utils
-
-    def reset(*args, **kwargs):
-        raise ValueError("UNKNOWN: Gloo AllGather failed: [external/gloo/gloo/transport/tcp/pair.cc:538] Read "
-                         "error [127.0.0.1]:6346: Connection reset by peer")
-
-    monkeypatch.setattr(multihost_utils, "process_allgather", reset)
-    monkeypatch.setattr(jax, "process_count", lambda: 2)
-    monkeypatch.setattr(jax, "process_index", lambda: 0)
+    exchange_failing_with(monkeypatch, ValueError(
+        "UNKNOWN: Gloo AllGather failed: [external/gloo/gloo/transport/tcp/pair.cc:538] Read error "
+        "[127.0.0.1]:6346: Connection reset by peer"), process=0)
     with pytest.raises(distributed.ProcessLost, match=r"process 0 of 2 waited for the others in an exchange "
                                                       r"\(smallest\) and one of them went away during it \(JAX: "
                                                       r"UNKNOWN: Gloo AllGather failed.*Connection reset by peer\)"):
         distributed.smallest(1.0)
-    monkeypatch.setattr(multihost_utils, "process_allgather",
-                        lambda *args, **kwargs: (_ for _ in ()).throw(ValueError("shapes differ")))
+    exchange_failing_with(monkeypatch, ValueError("shapes differ"), process=0)
     with pytest.raises(ValueError, match="^shapes differ$"):
         distributed.smallest(1.0)
 
