@@ -204,7 +204,9 @@ class Strategy:
         return state
 
     def total_evaluations(self, space: Space | None = None) -> int | None:
-        """How many members the whole search trains, when known up front (some need the space)."""
+        """How many scores the whole search is told (ask / tell), when known up front (some need the
+        space): the members it trains, or more where one member is scored at several rungs or
+        generations (Hyperband, SuccessiveHalving, BOHB, PBT)."""
         return None
 
     # -- inside vt.tune -------------------------------------------------------------------------------
