@@ -1,6 +1,7 @@
 """The Optuna bridge: Optuna samplers propose populations through ask/tell."""
 
 import dataclasses
+import importlib.util
 import sys
 
 import jax
@@ -184,6 +185,19 @@ def test_missing_optuna_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)  # makes `import optuna` raise ImportError
     with pytest.raises(ImportError, match=r"pip install vmaptune\[optuna\]"):
         OptunaSampler(object())
+
+
+def test_a_sampler_needing_a_package_not_installed_is_refused_before_anything_trains(monkeypatch):
+    # (GPSampler imports torch only at its first proposal from a model: round 2's ask, after round 1 trained)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else find_spec(name, *a))
+    data = vt.load_dataset("iris")
+    for sampler in (optuna.samplers.GPSampler(seed=0), lambda seed: optuna.samplers.GPSampler(seed=seed)):
+        with pytest.raises(ImportError, match=r"Optuna's GPSampler needs torch, which is not installed .* pip install "
+                                              r"torch; or use optuna.samplers.TPESampler"):
+            vt.tune(vt.MLP(), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), data,
+                    vt.OptunaSampler(sampler, population=4, rounds=2), epochs=1, progress=False)
+    OptunaSampler(tpe, population=4).init(MIXED, jax.random.key(0))  # (TPE needs nothing more)
 
 
 def test_a_sampler_class_or_a_function_without_the_seed_is_refused():

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import inspect
 import numbers
 from typing import Any, ClassVar, Mapping
@@ -90,6 +91,28 @@ def optuna_param(name: str, dist) -> tuple[str, Any] | None:
 def _python(value):
     """A numpy scalar as the Python number it is (other values as they are)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+# Optuna samplers that import a package of their own only at their first proposal from a model
+# (after a round of random ones has trained): class name -> (module, what to install).
+_SAMPLER_NEEDS = {
+    "GPSampler": ("torch", "torch"),
+    "CmaEsSampler": ("cmaes", "cmaes"),
+    "BoTorchSampler": ("botorch", "optuna-integration[botorch]"),
+}
+
+
+def _check_installed(sampler) -> None:
+    """Raises, before anything trains, where the sampler needs a package that is not installed
+    (Optuna would raise at round 2's ask, after round 1 trained)."""
+    for cls in type(sampler).__mro__:
+        module, package = _SAMPLER_NEEDS.get(cls.__name__, (None, None))
+        if module is not None and importlib.util.find_spec(module) is None:
+            raise ImportError(
+                f"OptunaSampler: Optuna's {type(sampler).__name__} needs {module}, which is not installed (Optuna "
+                f"would fail at its first proposal from a model, after a round has trained). Install it with: "
+                f"pip install {package}; or use optuna.samplers.TPESampler, which needs nothing more."
+            )
 
 
 def _options(sampler) -> dict[str, Any]:
@@ -216,6 +239,7 @@ class OptunaSampler(Strategy):
                 raise TypeError(
                     f"OptunaSampler: the sampler function returned {sampler!r}, not an Optuna sampler."
                 )
+        _check_installed(sampler)
         dists = {}
         for name, dist in space.items():
             p = optuna_param(name, dist)
