@@ -502,6 +502,29 @@ def test_a_pandas_y_in_another_order_than_x_is_said():
         vt.Dataset.from_arrays(X, y.reset_index(drop=True), "classification")
 
 
+def test_a_validation_or_test_pair_or_sample_weight_in_another_order_than_its_x_is_said():
+    """validation= is the split every member is ranked on: its labels shuffled by a sort would pick the wrong one."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=40)}, index=np.arange(100, 140))
+    y = pd.Series(np.arange(40) % 2, index=X.index)
+    Xv = pd.DataFrame({"a": rng.normal(size=20)}, index=np.arange(500, 520))
+    yv = pd.Series(np.arange(20) % 2, index=Xv.index)
+    shuffled = yv.sample(frac=1.0, random_state=0)
+    for split, short in (("validation", "val"), ("test", "test")):
+        with pytest.warns(UserWarning, match=rf"the index of y_{short} in {split}=\(X_{short}, y_{short}\) holds "
+                                             rf"X_{short}'s row labels in another order.*y_{short}.loc\[X_{short}.index\]"):
+            vt.Dataset.from_arrays(X, y, "classification", **{split: (Xv, shuffled)})
+    weights = pd.Series(np.linspace(1.0, 2.0, 40), index=X.index)
+    with pytest.warns(UserWarning, match=r"the index of sample_weight holds X's row labels in another order.*"
+                                         r"sample_weight.loc\[X.index\]"):
+        vt.Dataset.from_arrays(X, y, "classification", sample_weight=weights.sample(frac=1.0, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (aligned, or without labels of their X's: paired by position, unsaid)
+        vt.Dataset.from_arrays(X, y, "classification", validation=(Xv, yv), test=(Xv, shuffled.to_numpy()),
+                               sample_weight=weights)
+        vt.Dataset.from_arrays(X, y, "classification", validation=(Xv.to_numpy(), shuffled))
+
+
 def test_a_csv_target_not_found_gets_a_near_name_or_the_files_separator(tmp_path):
     (tmp_path / "spaced.csv").write_text("a, label\n1,0\n2,1\n3,0\n")
     with pytest.raises(ValueError, match=r"target='label' is not a column.*Did you mean ' label'\?"):

@@ -262,6 +262,8 @@ class Dataset:
                  f"to have them standardised with the training split's statistics.")
         _warn_misaligned(X, y)
         x_index = _pandas_index(X)
+        warn_misaligned(x_index, sample_weight, "sample_weight",
+                        "weight. Align them first: sample_weight.loc[X.index] (or sample_weight.reindex(X.index))")
         X, y, classes = _check_arrays(X, y, task)
         if np.issubdtype(X.dtype, np.integer) and X.size and int(X.min()) < 0:
             warn(f"X holds negative integers (down to {int(X.min())}): integer inputs are kept as token ids, and an "
@@ -852,6 +854,10 @@ def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, 
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
         got = f"a {type(pair).__name__} of {len(pair)}" if isinstance(pair, (tuple, list)) else type(pair).__name__
         raise TypeError(f"{name} must be a pair (X_{short}, y_{short}), got {got}; e.g. {name}=(X_{short}, y_{short}).")
+    # (as the main pair's: a split's labels in another order, after a sort say, would rank members on shuffled labels)
+    warn_misaligned(_pandas_index(pair[0]), pair[1], f"y_{short} in {name}=(X_{short}, y_{short})",
+                    f"target. Align them first: y_{short}.loc[X_{short}.index] (or y_{short}.reindex(X_{short}.index))",
+                    f"X_{short}")
     Xs = _check_inputs(pair[0], f"{name}[0] (X)")
     ys = np.asarray(pair[1])
     if task == "regression" and y.ndim == 1 and ys.ndim == 2 and ys.shape[1] == 1:  # (as y's column, above)
@@ -975,14 +981,15 @@ def _pandas_index(values: Any) -> Any:
     return index if type(index).__module__.startswith("pandas") else None
 
 
-def warn_misaligned(X_index: Any, values: Any, what: str, fix: str) -> None:
+def warn_misaligned(X_index: Any, values: Any, what: str, fix: str, x: str = "X") -> None:
     """A pandas `values` whose index holds X's row labels in another order: rows pair by
-    position (as scikit-learn pairs them), so a row would get another row's label or group."""
+    position (as scikit-learn pairs them), so a row would get another row's label or group.
+    x: the name X goes by in the message (X_val for a validation split's)."""
     index = _pandas_index(values)
     if X_index is not None and index is not None and len(X_index) == len(index) and not X_index.equals(index) \
             and X_index.sort_values().equals(index.sort_values()):
-        warn(f"the index of {what} holds X's row labels in another order: rows are paired by position (as scikit-learn "
-             f"pairs them), so a row would get another's {fix}.")
+        warn(f"the index of {what} holds {x}'s row labels in another order: rows are paired by position (as "
+             f"scikit-learn pairs them), so a row would get another's {fix}.")
 
 
 def _warn_misaligned(X: Any, y: Any) -> None:
