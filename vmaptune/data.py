@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import numbers
 import os
 import re
@@ -26,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune.arguments import check_flag, check_seed
+from vmaptune.space import _argument_error
 from vmaptune.warn import warn
 
 TASKS = ("classification", "regression")
@@ -370,6 +372,9 @@ class Dataset:
         a feature."""
         import pandas as pd
 
+        _check_split_keywords("vt.Dataset.from_csv", split, ("path", "target", "task", "one_hot", "weight"),
+                              "vt.Dataset.from_csv('data.csv', target='label', task='classification', "
+                              "val_fraction=0.2)", CSV_HINTS, filled=("feature_names",))
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path!r} does not exist; give the path of a CSV file with a header row.")
         try:
@@ -473,6 +478,8 @@ class Dataset:
     @classmethod
     def from_npz(cls, path: str | os.PathLike, task: str, *, X: str = "X", y: str = "y", **split: Any) -> "Dataset":
         """An .npz file holding arrays named `X` and `y` (names configurable)."""
+        _check_split_keywords("vt.Dataset.from_npz", split, ("path", "task", "X", "y"),
+                              "vt.Dataset.from_npz('data.npz', 'classification', X='X', y='y', val_fraction=0.2)")
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path!r} does not exist; give the path of an .npz file holding arrays "
                                     f"{X!r} and {y!r} (np.savez(path, {X}=X, {y}=y)).")
@@ -526,6 +533,27 @@ def load_dataset(name: str, **split: Any) -> Dataset:
     names = getattr(bunch, "feature_names", None)
     return Dataset.from_arrays(bunch.data, bunch.target, task,
                                feature_names=list(names) if names is not None else None, **split)
+
+
+#: Advice for keywords from_csv does not take (feature_names: from_arrays' own, which from_csv fills itself).
+CSV_HINTS = {
+    "feature_names": "from_csv names the features by the file's header row.",
+    **dict.fromkeys(("sep", "delimiter"), "A file separated by another character: read it with "
+                                          "pandas.read_csv(path, sep=';') and give the frame to vt.Dataset.from_arrays."),
+}
+
+
+def _check_split_keywords(owner: str, split: Mapping[str, Any], own: Sequence[str], example: str,
+                          hints: Mapping[str, str] | None = None, filled: Sequence[str] = ()) -> None:
+    """The keywords from_csv / from_npz pass on to from_arrays: one it does not take (a misspelt
+    val_fraction) is named by `owner`, with the close match and what it takes (its `own` arguments,
+    then from_arrays' keywords but those it `filled` itself), not by Python's bare
+    "from_arrays() got an unexpected keyword argument"."""
+    settings = [p.name for p in inspect.signature(Dataset.from_arrays).parameters.values()
+                if p.kind is p.KEYWORD_ONLY and p.name not in filled]
+    takes = [*own, *settings]
+    if any(k not in takes for k in split):
+        raise TypeError(_argument_error(owner, [], takes, [], (), dict(split), example, hints or {}))
 
 
 def mean_std(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
