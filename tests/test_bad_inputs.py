@@ -245,6 +245,12 @@ CASES = [
     ("data-X-dates-alone-in-a-time-zone", lambda t: vt.Dataset.from_arrays(  # (converted silently, or "text")
         pd.DataFrame({"when": pd.date_range("2020", periods=40, tz="UTC")}), Y, "classification"),
      TypeError, ["X's column(s) ['when'] hold dates; give numbers"]),
+    ("data-X-time-spans", lambda t: vt.Dataset.from_arrays(  # (called text, and pandas.get_dummies advised)
+        pd.DataFrame({"a": X[:, 0], "wait": pd.to_timedelta(np.arange(40), unit="D")}), Y, "classification"),
+     TypeError, ["X's column(s) ['wait'] hold time spans (durations); give numbers", "X[c].dt.total_seconds()"]),
+    ("data-X-time-spans-alone", lambda t: vt.Dataset.from_arrays(  # (converted to nanoseconds silently)
+        pd.DataFrame({"wait": pd.to_timedelta(np.arange(40), unit="D")}), Y, "classification"),
+     TypeError, ["X's column(s) ['wait'] hold time spans (durations)"]),
     ("data-X-text", lambda t: vt.Dataset.from_arrays(np.full((40, 3), "a"), Y, "classification"), TypeError,
      ["X must be numeric", "one_hot=True"]),
     ("data-X-dict", lambda t: vt.Dataset.from_arrays({"image": X.reshape(40, 3, 1), "extra": X[:, :1]}, Y,

@@ -701,6 +701,10 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
         if dates:
             raise TypeError(f"{what}'s column(s) {dates[:10]} hold dates; give numbers (e.g. the day of the year, "
                             f"X[c].dt.dayofyear, or seconds since a start) or drop them.")
+        spans = [str(c) for c in frame.columns if pd.api.types.is_timedelta64_dtype(frame[c])]
+        if spans:  # (alone they convert to nanoseconds silently, beside numbers they fail as "text")
+            raise TypeError(f"{what}'s column(s) {spans[:10]} hold time spans (durations); give numbers (e.g. seconds, "
+                            f"X[c].dt.total_seconds(), or days, X[c].dt.days) or drop them.")
     try:
         X = np.asarray(X)
         complex_ = X.dtype.kind == "c"  # (numpy's cast would drop the imaginary parts with a mere warning)
