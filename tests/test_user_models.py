@@ -442,6 +442,14 @@ def any_keyword_factory(**fields):
      r"space has 'featurs', which the model and optimizer do not read. Did you mean 'features'\?"),
     (vt.Linen(CNN), SPACE.replace(features=vt.Uniform(2.0, 8.0)),
      r"features=Uniform.*structural field of CNN.*vt.IntUniform, vt.Choice or vt.Fixed"),
+    # a static field drawn from a range: every member its own value, so its own compile, every round
+    (vt.Linen(CNN, static=("dropout",)), SPACE,
+     r"dropout=Uniform\(low=0.0, high=0.3\): dropout is named in vt.Linen\(CNN, static=\('dropout',\)\), so each "
+     r"value compiles its own program.*one compile per member, every round\). Search it with a vt.Choice of a few "
+     r"values, e.g. dropout=vt.Choice\(\[0.0, 0.15, 0.3\]\), or leave it out of static to trace it \(a dropout "
+     r"rate: vt.nn.Dropout"),
+    (vt.Linen(CNN, static=("features",)), SPACE.replace(features=vt.LogUniform(2.0, 32.0)),
+     r"features is named in vt.Linen\(CNN, static=\('features',\)\).*e.g. features=vt.Choice\(\[2, 8, 32\]\)\.$"),
     (vt.Linen(TwoTargets), vt.Space(learning_rate=vt.Fixed(0.01)),
      r"output for a batch of 2 has shape \(2, 8, 8, 2\); the data needs \(2, 10\): one logit per class"),
     (vt.Linen(CNN, loss=lambda out, y: jnp.mean(out)), SPACE,

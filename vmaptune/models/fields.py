@@ -33,7 +33,8 @@ import numpy as np
 from vmaptune.data import DataSpec
 from vmaptune.metrics import Loss, Metric, or_a_distribution
 from vmaptune.models.base import BuiltModel, Group, Model
-from vmaptune.space import Choice, Conditions, Distribution, Fixed, IntLogUniform, IntUniform, Space
+from vmaptune.space import (Choice, Conditions, Distribution, Fixed, IntLogUniform, IntUniform, LogUniform,
+                            OneMinusLogUniform, Space, Uniform)
 from vmaptune.traced import USED_AS_PYTHON_VALUE
 
 STRUCTURAL_TYPES = (int, bool, str)
@@ -133,6 +134,15 @@ def _python_value(dist: Distribution, numeric) -> Any:
     if options and all(isinstance(o, bool) for o in options):
         return bool(value)
     return int(value) if float(value).is_integer() else value
+
+
+def _few_values(dist: Distribution, annotation: Any) -> list:
+    """Three values across a continuous range (its ends and middle, on its own scale), for advice:
+    integers for a field annotated int."""
+    values = [float(f"{float(dist.from_unit_exact(u)):.3g}") for u in (0.0, 0.5, 1.0)]
+    if annotation in (int, "int"):
+        values = [int(round(v)) for v in values]
+    return sorted(set(values), key=values.index)
 
 
 def _first_value(dist: Distribution) -> Any:
@@ -266,6 +276,16 @@ class FlaxModel(Model):
             if isinstance(dist, Fixed):
                 kind = "structural"  # one value for every member: the module gets it as Python (nnx.Dropout's rate)
             _check_option_types(name, field.annotation, dist, self._module_name())
+            if name in (self.static or ()) and isinstance(dist, (Uniform, LogUniform, OneMinusLogUniform)):
+                # (every member draws its own float: each is a group of one, compiled alone, every round)
+                model = f"vt.{type(self).__name__}({self._module_name()}, static={self.static!r})"
+                traced = "" if _kind_of_annotation(field.annotation) == "structural" else \
+                    (", or leave it out of static to trace it (a dropout rate: vt.nn.Dropout, vt.nn.NnxDropout in "
+                     "nnx, take a traced rate; flax's own Dropout reads it in Python)")
+                raise ValueError(f"{name}={dist!r}: {name} is named in {model}, so each value compiles its own "
+                                 f"program, and a continuous range gives every member a value of its own (one "
+                                 f"compile per member, every round). Search it with a vt.Choice of a few values, "
+                                 f"e.g. {name}=vt.Choice({_few_values(dist, field.annotation)!r}){traced}.")
             if kind == "structural" and _is_float_distribution(dist) and not isinstance(dist, Fixed) \
                     and name not in (self.static or ()):
                 raise ValueError(f"{name}={dist!r}: {name} is a structural field of {self._module_name()} (int, "
