@@ -147,9 +147,14 @@ def test_flax_dropout_with_a_traced_rate_is_named_before_anything_compiles(image
             x = nn.Dropout(self.dropout)(x.reshape((x.shape[0], -1)), deterministic=not train)
             return nn.Dense(10)(x)
 
-    with pytest.raises(ValueError, match=r"per-member hyperparameter as a Python value.*\['dropout'\].*"
-                                         r"use vt.nn.Dropout"):
+    with pytest.raises(ValueError, match=r"per-member hyperparameter as a Python value.*\['dropout'\].*Keep such a "
+                                         r"field traced.*use vt.nn.Dropout.*Or make it structural \(annotate it int, "
+                                         r"or static=\('dropout',\)\) and search it with a vt.Choice of a few values"):
         vt.build_program(vt.Linen(FlaxDropout), SPACE, images)
+    # (the structural route: a few values, a program each)
+    program = vt.build_program(vt.Linen(FlaxDropout, static=("dropout",)),
+                               SPACE.replace(dropout=vt.Choice([0.0, 0.2])), images)
+    assert "dropout" in program.model.structural
 
 
 def test_a_fixed_value_reaches_the_module_as_python_so_flax_dropout_takes_it(digits):

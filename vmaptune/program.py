@@ -434,10 +434,11 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
                              f"{type(err).__name__}), and it reads no traced hyperparameter: keep what it computes "
                              f"from its input in jnp (jnp.where, not `if x.sum() > 0`). {transform}") from err
         raise ValueError(f"the model uses a per-member hyperparameter as a Python value (in an `if`, int(), numpy, a "
-                         f"shape; {type(err).__name__}); the traced ones are {traced}. Make such a field structural "
-                         f"(annotate it int, or static=(...)), or keep it in jnp. flax's nn.Dropout does this (it "
-                         f"tests `rate == 0`): use vt.nn.Dropout (vt.nn.NnxDropout) for a searched rate. "
-                         f"{transform}") from err
+                         f"shape; {type(err).__name__}); the traced ones are {traced}. Keep such a field traced: "
+                         f"compute with it in jnp (jnp.where, not `if`); flax's nn.Dropout tests `rate == 0` in "
+                         f"Python, so use vt.nn.Dropout (vt.nn.NnxDropout) for a searched rate. Or make it "
+                         f"structural (annotate it int, or static=({traced[0]!r},)) and search it with a vt.Choice "
+                         f"of a few values: each value compiles a program of its own. {transform}") from err
     except flax_errors.ModifyScopeVariableError as err:  # BatchNorm updating statistics in a call not told it trains
         raise ValueError(f"the model updates a variable when evaluated ({err}) A BatchNorm must follow the mode: "
                          f"{_how_told(built)} A collection of your own (a counter) is updated in training only where "
