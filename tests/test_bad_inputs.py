@@ -618,6 +618,17 @@ CASES = [
     ("space-fixed-tuple", lambda t: vt.Fixed((8, 8)), TypeError,
      ["Fixed((8, 8)): the value must be a string or a real number, not a tuple", "leave it at the module's default",
       "vt.Linen(functools.partial(Net, widths=(8, 8)))"]),
+    # (an activation searched as functions: shown by name, with the fix, not as a custom_jvp object's repr)
+    ("space-choice-functions", lambda t: vt.Choice([nn.relu, nn.tanh]), TypeError,
+     ["Choice(options=[nn.relu, nn.tanh]): option nn.relu is a function", "vt.Choice(['relu', 'tanh'])",
+      "the field annotated str", "getattr(nn, self.activation)(x)"]),
+    ("space-choice-own-functions", lambda t: vt.Choice([abs, nn.gelu]), TypeError,
+     ["Choice(options=[abs, nn.gelu]): option abs is a function", "vt.Choice(['abs', 'gelu'])",
+      "{'abs': abs, 'gelu': nn.gelu}[self.activation](x)"]),
+    ("space-fixed-function", lambda t: vt.Fixed(nn.tanh), TypeError,
+     ["Fixed(nn.tanh): the value must be a string or a real number, not a function", "leave it at the module's "
+      "default", "vt.Linen(functools.partial(Net, activation=nn.tanh))", "vt.Fixed('tanh')",
+      "getattr(nn, self.activation)(x)"]),
     ("tune-strategy-class", lambda t: tune(strategy=vt.Hyperband), TypeError,
      ["strategy=Hyperband is the class; give a strategy made from it, e.g. strategy=vt.Hyperband(...)"]),
     ("search-cv-strategy-class", lambda t: vt.PopulationSearchCV(vt.MLPClassifier(epochs=2), {"learning_rate": [0.1]},

@@ -20,7 +20,7 @@ import numbers
 import re
 import reprlib
 import zlib
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -395,6 +395,35 @@ class IntLogUniform(Distribution):
         return np.unique(np.round(values).astype(np.int32))
 
 
+def _function_name(f: Callable) -> str | None:
+    """A function's (or class's) name as its module spells it (nn.relu for jax.nn's activations,
+    which flax.linen shares), or None for one without a usable name (a lambda, a partial)."""
+    name = getattr(f, "__name__", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        return None
+    return f"nn.{name}" if getattr(jax.nn, name, None) is f else name
+
+
+def _shown(value: Any) -> str:
+    """An option as an error shows it: a function by its name, anything else by its repr."""
+    return (_function_name(value) or repr(value)) if callable(value) else repr(value)
+
+
+def _by_name(options: Sequence) -> tuple[str, str]:
+    """How to search callables by name: (the Choice of names, the look-up inside the module, for a
+    field named activation; layer for classes)."""
+    field, call = ("layer", "") if any(isinstance(o, type) for o in options) else ("activation", "(x)")
+    names = [_function_name(o) if callable(o) else o for o in options]
+    if not all(isinstance(n, str) for n in names):  # (a lambda: no name to give)
+        return "vt.Choice(['relu', 'tanh'])", f"getattr(nn, self.{field}){call}"
+    bare = [n.removeprefix("nn.") for n in names]
+    choice = f"vt.Choice({bare!r})" if len(bare) > 1 else f"vt.Fixed({bare[0]!r})"
+    if all(n.startswith("nn.") or not callable(o) for n, o in zip(names, options)):
+        return choice, f"getattr(nn, self.{field}){call}"
+    table = ", ".join(f"{b!r}: {n}" for b, n in zip(bare, names))
+    return choice, f"{{{table}}}[self.{field}]{call}"
+
+
 def _as_python(value: Any) -> Any:
     """A numpy scalar as the Python value it stands for (np.bool_ is no numbers.Real, and tables,
     configs and saved spaces take Python's): a float32 as the decimal it prints as (0.05, not the
@@ -431,6 +460,14 @@ class Choice(Distribution):
                     f"of their own (depth=vt.IntUniform(1, 3), width=vt.Choice([8, 16]) for a tuple of widths), or "
                     f"name each option (vt.Choice(['narrow', 'wide'])) and look its value up in the module "
                     f"(WIDTHS = {{'narrow': (8,), 'wide': (16, 16)}})."
+                )
+            if callable(o) and not isinstance(o, (str, bool, numbers.Real)):  # (an activation: nn.relu)
+                choice, lookup = _by_name(options)
+                raise TypeError(
+                    f"Choice(options=[{', '.join(_shown(p) for p in options)}]): option {_shown(o)} is a "
+                    f"{'class' if isinstance(o, type) else 'function'}; options must be strings, bools or real "
+                    f"numbers (each member's values are one array per name). Search them by name, {choice}, with "
+                    f"the field annotated str, and look it up inside the module: {lookup}."
                 )
             if not isinstance(o, (str, bool, numbers.Real)):
                 raise TypeError(
@@ -516,6 +553,15 @@ class Fixed(Distribution):
                             f"A field that every member gives this value needs no space entry: leave it at the "
                             f"module's default, or make the module with it, e.g. "
                             f"vt.Linen(functools.partial(Net, widths={v!r})).")
+        if callable(v) and not isinstance(v, (str, bool, numbers.Real)):  # (an activation: nn.tanh)
+            shown, (choice, lookup) = _shown(v), _by_name([v])
+            field = "layer" if isinstance(v, type) else "activation"
+            by_name = f"; or give its name, {choice}, with the field annotated str and looked up inside the " \
+                      f"module: {lookup}" if shown.startswith("nn.") else ""  # (flax's own: a name does)
+            raise TypeError(f"Fixed({shown}): the value must be a string or a real number, not a "
+                            f"{'class' if isinstance(v, type) else 'function'}. A field that every member gives "
+                            f"it needs no space entry: leave it at the module's default, or make the module with "
+                            f"it, e.g. vt.Linen(functools.partial(Net, {field}={shown})){by_name}.")
         if not isinstance(v, (str, bool, numbers.Real)):
             raise TypeError(f"Fixed({v!r}): the value must be a string or a real number.")
         _check_representable(f"Fixed({v!r})", "the value", v)
