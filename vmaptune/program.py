@@ -437,8 +437,9 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
                          f"shape; {type(err).__name__}); the traced ones are {traced}. Keep such a field traced: "
                          f"compute with it in jnp (jnp.where, not `if`); flax's nn.Dropout tests `rate == 0` in "
                          f"Python, so use vt.nn.Dropout (vt.nn.NnxDropout) for a searched rate. Or make it "
-                         f"structural (annotate it int, or static=({traced[0]!r},)) and search it with a vt.Choice "
-                         f"of a few values: each value compiles a program of its own. {transform}") from err
+                         f"structural (annotate it int, or static=({traced[0] if len(traced) == 1 else 'name'!r},)) "
+                         f"and search it with a vt.Choice of a few values: each value compiles a program of its "
+                         f"own. {transform}") from err
     except flax_errors.ModifyScopeVariableError as err:  # BatchNorm updating statistics in a call not told it trains
         raise ValueError(f"the model updates a variable when evaluated ({err}) A BatchNorm must follow the mode: "
                          f"{_how_told(built)} A collection of your own (a counter) is updated in training only where "
