@@ -198,6 +198,23 @@ def test_a_sampler_needing_a_package_not_installed_is_refused_before_anything_tr
             vt.tune(vt.MLP(), vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1)), data,
                     vt.OptunaSampler(sampler, population=4, rounds=2), epochs=1, progress=False)
     OptunaSampler(tpe, population=4).init(MIXED, jax.random.key(0))  # (TPE needs nothing more)
+    wrapped = optuna.samplers.PartialFixedSampler({}, optuna.samplers.GPSampler(seed=0))  # (found inside)
+    with pytest.raises(ImportError, match=r"Optuna's GPSampler needs torch"):
+        OptunaSampler(wrapped, population=4).init(MIXED, jax.random.key(0))
+
+    class GPSampler(optuna.samplers.RandomSampler):  # a class of the user's own, named as Optuna's
+        pass
+
+    OptunaSampler(GPSampler(seed=0), population=4).init(MIXED, jax.random.key(0))
+
+
+def test_cma_es_without_cmaes_is_refused_only_where_it_would_import_it(monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "cmaes" else find_spec(name, *a))
+    with pytest.raises(ImportError, match=r"Optuna's CmaEsSampler needs cmaes, .* pip install cmaes"):
+        OptunaSampler(optuna.samplers.CmaEsSampler(seed=0), population=4).init(MIXED, jax.random.key(0))
+    options = Space(act=Choice(["relu", "tanh"]), width=Choice([8, 16]))  # (CMA-ES leaves options to its TPE)
+    OptunaSampler(optuna.samplers.CmaEsSampler(seed=0), population=4).init(options, jax.random.key(0))
 
 
 def test_a_sampler_class_or_a_function_without_the_seed_is_refused():

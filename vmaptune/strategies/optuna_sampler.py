@@ -102,17 +102,30 @@ _SAMPLER_NEEDS = {
 }
 
 
-def _check_installed(sampler) -> None:
-    """Raises, before anything trains, where the sampler needs a package that is not installed
-    (Optuna would raise at round 2's ask, after round 1 trained)."""
-    for cls in type(sampler).__mro__:
-        module, package = _SAMPLER_NEEDS.get(cls.__name__, (None, None))
-        if module is not None and importlib.util.find_spec(module) is None:
-            raise ImportError(
-                f"OptunaSampler: Optuna's {type(sampler).__name__} needs {module}, which is not installed (Optuna "
-                f"would fail at its first proposal from a model, after a round has trained). Install it with: "
-                f"pip install {package}; or use optuna.samplers.TPESampler, which needs nothing more."
-            )
+def _check_installed(sampler, space: Space) -> None:
+    """Raises, before anything trains, where the sampler (or one it wraps: PartialFixedSampler's
+    base, CMA-ES's independent sampler) needs a package that is not installed (Optuna would raise at
+    round 2's ask, after round 1 trained)."""
+    optuna = _import_optuna()
+    numeric = any(not isinstance(d, (Choice, Fixed)) for _, d in space.items())  # (CMA-ES leaves options to TPE)
+    seen, todo = set(), [sampler]
+    while todo:
+        one = todo.pop()
+        if id(one) in seen:
+            continue
+        seen.add(id(one))
+        todo += [v for v in getattr(one, "__dict__", {}).values() if isinstance(v, optuna.samplers.BaseSampler)]
+        for cls in type(one).__mro__:
+            module, package = _SAMPLER_NEEDS.get(cls.__name__, (None, None))
+            if module is None or not cls.__module__.startswith("optuna") \
+                    or (cls.__name__ == "CmaEsSampler" and not numeric):
+                continue
+            if importlib.util.find_spec(module) is None:
+                raise ImportError(
+                    f"OptunaSampler: Optuna's {cls.__name__} needs {module}, which is not installed (Optuna would "
+                    f"fail at its first proposal from a model, after a round has trained). Install it with: "
+                    f"pip install {package}; or use optuna.samplers.TPESampler, which needs nothing more."
+                )
 
 
 def _options(sampler) -> dict[str, Any]:
@@ -239,7 +252,7 @@ class OptunaSampler(Strategy):
                 raise TypeError(
                     f"OptunaSampler: the sampler function returned {sampler!r}, not an Optuna sampler."
                 )
-        _check_installed(sampler)
+        _check_installed(sampler, space)
         dists = {}
         for name, dist in space.items():
             p = optuna_param(name, dist)
