@@ -491,6 +491,42 @@ def test_a_saved_model_whose_class_changed_since_is_refused_by_load_naming_the_w
         vt.TrainedModel.load(tmp_path / "half")
 
 
+
+class Deeper(nn.Module):  # (Tokens as edited later: a layer added)
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.Dense(2)(nn.relu(nn.Dense(4, name="extra")(nn.Embed(10, 4)(x).max(axis=1))))
+
+
+def test_a_pickled_model_whose_class_changed_since_is_refused_as_load_refuses_it(tmp_path, monkeypatch):
+    """pickle / joblib (a Pipeline holding a model) skipped load's check: a class that gained a layer
+    predicted with the new layer's initial weights, without a word, and a wider one failed at predict,
+    advising to reshape X."""
+    import pickle
+    import sys
+
+    tokens = np.random.default_rng(0).integers(0, 10, size=(120, 6))
+    data = vt.Dataset.from_arrays(tokens, (tokens.max(axis=1) >= 9).astype(int), "classification")
+    model = vt.tune(vt.Linen(Tokens), vt.Space(learning_rate=vt.Fixed(0.05)), data, vt.RandomSearch(population=1),
+                    epochs=1, batch_size=32, refit=1, progress=False).best_model()
+    pickled = pickle.dumps(model)
+    np.testing.assert_array_equal(pickle.loads(pickled).outputs(tokens[:5]), model.outputs(tokens[:5]))
+
+    class Wider(nn.Module):  # (a default width edited)
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            return nn.Dense(2)(nn.Embed(10, 8)(x).max(axis=1))
+
+    monkeypatch.setattr(sys.modules[Tokens.__module__], "Tokens", Wider)
+    with pytest.raises(ValueError, match=r"the pickled model's params\['Dense_0'\]\['kernel'\] is \(4, 2\) float32, "
+                                         r"but vt.Linen\(Wider\) as importable now builds \(8, 2\) float32: the "
+                                         r"class changed since the model was saved"):
+        pickle.loads(pickled)
+    monkeypatch.setattr(sys.modules[Tokens.__module__], "Tokens", Deeper)
+    with pytest.raises(ValueError, match=r"the pickled model"):
+        pickle.loads(pickled)
+
+
 def test_a_diverged_row_is_said_to_have_diverged_not_to_need_a_larger_refit():
     space = vt.Space(learning_rate=vt.Choice([0.05, 1e30]), optimizer=vt.Fixed("sgd"))
     result = vt.tune(vt.MLP(hidden=1, units=4), space, vt.load_dataset("iris"), vt.GridSearch(), epochs=1,

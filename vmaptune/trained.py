@@ -104,6 +104,10 @@ class TrainedModel:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        # (as load: a class edited since it was pickled is refused, not run with weights that do not fit it, a
+        # new layer's at their initial values)
+        _fitted_weights(self.network, self.hp, jax.tree.leaves((self.params, self.model_state)), None, "",
+                        "the pickled model")
         self._forward = jax.jit(self._outputs)
 
     @classmethod
@@ -509,34 +513,46 @@ class TrainedModel:
                                   f"defines it first (or run from its folder); a class defined in a script run as "
                                   f"__main__ must move to a module of its own to load elsewhere.") from err
         network: BuiltModel = described["network"]
-        hp = {k: jnp.asarray(v) for k, v in described["hp"].items()}
-        structure = jax.eval_shape(lambda key: network.init(key, hp), jax.random.key(0))
         with np.load(os.path.join(path, "weights.npz")) as weights:
             leaves = [weights[f"leaf_{i}"] for i in range(sum(name.startswith("leaf_") for name in weights.files))]
             # (a few commits wrote the dtypes as an entry of weights.npz; None: saved before either)
             written = weights["dtypes"].tolist() if "dtypes" in weights.files else None
         saved = described["info"].pop("weight_dtypes", None) or written
-        treedef = jax.tree.structure(structure)
-        if treedef.num_leaves != len(leaves):
-            raise ValueError(f"{path}: weights.npz holds {len(leaves)} arrays, but the network has "
-                             f"{treedef.num_leaves}; the files do not belong together.")
-        # (np.savez cannot name ml_dtypes' types, bfloat16 or float8: np.load gives their raw bytes, '|V2'; the
-        # dtypes saved beside them read them back, bits intact; a file saved before names none: the network's)
-        wanted = jax.tree_util.tree_flatten_with_path(structure)[0]
-        named = saved or [str(want.dtype) for _, want in wanted]
-        leaves = [leaf.view(jnp.dtype(name)) if leaf.dtype.kind == "V" and leaf.dtype.itemsize ==
-                  jnp.dtype(name).itemsize else leaf for leaf, name in zip(leaves, named)]
-        for leaf, (where, want) in zip(leaves, wanted):  # (a class edited since: predict failed, advising a reshape)
-            if leaf.shape != tuple(want.shape) or leaf.dtype != want.dtype:
-                shown = getattr(network, "name", None)
-                shown = shown() if callable(shown) else type(network).__name__
-                leaf_name = ("params", "model_state")[where[0].idx] + jax.tree_util.keystr(where[1:])
-                raise ValueError(f"{path}: weights.npz's {leaf_name} is {tuple(leaf.shape)} {leaf.dtype}, but "
-                                 f"{shown} as importable now builds {tuple(want.shape)} {want.dtype}: the class "
-                                 f"changed since the model was saved (a default, a layer's width). Load it where the "
-                                 f"class is as it was when saved, or train the model again.")
+        treedef, leaves = _fitted_weights(network, described["hp"], leaves, saved, f"{path}: ", "weights.npz")
         params, model_state = jax.tree.unflatten(treedef, leaves)
         return cls(params=params, model_state=model_state, **described)
+
+
+def _fitted_weights(network: BuiltModel, hp: Mapping[str, Any], leaves: list, dtypes: list[str] | None, where: str,
+                    holder: str) -> tuple[Any, list]:
+    """(treedef, leaves): the saved weight arrays `leaves` checked against the variables `network`'s
+    class builds now, and their structure. A class edited since it was saved (a default width, a
+    layer) is refused naming the weight: its saved shape and the one the class builds now (predict
+    failed, advising a reshape, or ran a new layer at its initial weights). dtypes: the saved
+    weights' dtype names (None: the network's). where: the message's start (a path); holder: what
+    holds the saved weights (weights.npz, the pickled model)."""
+    hp = {k: jnp.asarray(v) for k, v in hp.items()}
+    structure = jax.eval_shape(lambda key: network.init(key, hp), jax.random.key(0))
+    treedef = jax.tree.structure(structure)
+    shown = getattr(network, "name", None)
+    shown = shown() if callable(shown) else type(network).__name__
+    if treedef.num_leaves != len(leaves):
+        raise ValueError(f"{where}{holder} holds {len(leaves)} arrays, but the network has "
+                         f"{treedef.num_leaves}; the files do not belong together.")
+    # (np.savez cannot name ml_dtypes' types, bfloat16 or float8: np.load gives their raw bytes, '|V2'; the
+    # dtypes saved beside them read them back, bits intact; a file saved before names none: the network's)
+    wanted = jax.tree_util.tree_flatten_with_path(structure)[0]
+    named = dtypes or [str(want.dtype) for _, want in wanted]
+    leaves = [leaf.view(jnp.dtype(name)) if leaf.dtype.kind == "V" and leaf.dtype.itemsize ==
+              jnp.dtype(name).itemsize else leaf for leaf, name in zip(leaves, named)]
+    for leaf, (at, want) in zip(leaves, wanted):
+        if tuple(leaf.shape) != tuple(want.shape) or leaf.dtype != want.dtype:
+            leaf_name = ("params", "model_state")[at[0].idx] + jax.tree_util.keystr(at[1:])
+            raise ValueError(f"{where}{holder}'s {leaf_name} is {tuple(leaf.shape)} {leaf.dtype}, but "
+                             f"{shown} as importable now builds {tuple(want.shape)} {want.dtype}: the class "
+                             f"changed since the model was saved (a default, a layer's width). Load it where the "
+                             f"class is as it was when saved, or train the model again.")
+    return treedef, leaves
 
 
 def _columns(X: Any) -> tuple[list[str] | None, str]:
