@@ -523,8 +523,66 @@ def test_a_pickled_model_whose_class_changed_since_is_refused_as_load_refuses_it
                                          r"class changed since the model was saved"):
         pickle.loads(pickled)
     monkeypatch.setattr(sys.modules[Tokens.__module__], "Tokens", Deeper)
-    with pytest.raises(ValueError, match=r"the pickled model"):
+    with pytest.raises(ValueError, match=r"vt.Linen\(Deeper\) as importable now builds params\['extra'\]\['bias'\], "
+                                         r"params\['extra'\]\['kernel'\], which the pickled model does not hold: the "
+                                         r"class changed since the model was saved"):
         pickle.loads(pickled)
+
+
+
+class Layered(nn.Module):  # (two hidden layers of one shape: a rename keeps every weight's shape)
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.Embed(10, 4)(x).max(axis=1)
+        return nn.Dense(2, name="head")(nn.relu(nn.Dense(4, name="b")(nn.relu(nn.Dense(4, name="a")(h)))))
+
+
+class Renamed(nn.Module):  # (Layered with its layer a renamed c: sorted by name, c comes after b)
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.Embed(10, 4)(x).max(axis=1)
+        return nn.Dense(2, name="head")(nn.relu(nn.Dense(4, name="b")(nn.relu(nn.Dense(4, name="c")(h)))))
+
+
+def test_a_class_whose_layers_were_renamed_or_added_since_is_refused_by_load_naming_the_weights(tmp_path, monkeypatch):
+    """load matched the saved weights to the class by position: a layer renamed took another's
+    weights without a word (its shape the same), and one added was told as files that do not belong
+    together. A model saved before the names were still loads, and is told apart by count."""
+    import pickle
+    import sys
+
+    tokens = np.random.default_rng(0).integers(0, 10, size=(120, 6))
+    data = vt.Dataset.from_arrays(tokens, (tokens.max(axis=1) >= 9).astype(int), "classification")
+    layered = vt.tune(vt.Linen(Layered), vt.Space(learning_rate=vt.Fixed(0.05)), data, vt.RandomSearch(population=1),
+                      epochs=1, batch_size=32, refit=1, progress=False).best_model()
+    layered.save(tmp_path / "layered")
+    monkeypatch.setattr(sys.modules[Layered.__module__], "Layered", Renamed)
+    with pytest.raises(ValueError, match=r"vt.Linen\(Renamed\) as importable now builds params\['c'\]\['bias'\], "
+                                         r"params\['c'\]\['kernel'\], which weights.npz does not hold; it does not "
+                                         r"build params\['a'\]\['bias'\], params\['a'\]\['kernel'\], which "
+                                         r"weights.npz holds: the class changed since the model was saved \(a layer "
+                                         r"added, removed or renamed\)"):
+        vt.TrainedModel.load(tmp_path / "layered")
+    model = vt.tune(vt.Linen(Tokens), vt.Space(learning_rate=vt.Fixed(0.05)), data, vt.RandomSearch(population=1),
+                    epochs=1, batch_size=32, refit=1, progress=False).best_model()
+    model.save(tmp_path / "model")
+    with open(tmp_path / "model" / "model.pkl", "rb") as f:  # (as a model saved before the names were)
+        described = pickle.load(f)
+    del described["info"]["weight_names"]
+    with open(tmp_path / "model" / "model.pkl", "wb") as f:
+        pickle.dump(described, f)
+    np.testing.assert_array_equal(vt.TrainedModel.load(tmp_path / "model").outputs(tokens[:5]),
+                                  model.outputs(tokens[:5]))
+    model.save(tmp_path / "named")
+    monkeypatch.setattr(sys.modules[Tokens.__module__], "Tokens", Deeper)
+    with pytest.raises(ValueError, match=r"vt.Linen\(Deeper\) as importable now builds params\['extra'\]\['bias'\], "
+                                         r"params\['extra'\]\['kernel'\], which weights.npz does not hold: the class "
+                                         r"changed since the model was saved"):
+        vt.TrainedModel.load(tmp_path / "named")
+    with pytest.raises(ValueError, match=r"vt.Linen\(Deeper\) as importable now builds 5 weight arrays, but "
+                                         r"weights.npz holds 3: the class changed since the model was saved \(a layer "
+                                         r"added or removed\), or the files do not belong together"):
+        vt.TrainedModel.load(tmp_path / "model")
 
 
 def test_a_diverged_row_is_said_to_have_diverged_not_to_need_a_larger_refit():

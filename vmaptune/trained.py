@@ -106,7 +106,8 @@ class TrainedModel:
         self.__dict__.update(state)
         # (as load: a class edited since it was pickled is refused, not run with weights that do not fit it, a
         # new layer's at their initial values)
-        _fitted_weights(self.network, self.hp, jax.tree.leaves((self.params, self.model_state)), None, "",
+        weights = (self.params, self.model_state)
+        _fitted_weights(self.network, self.hp, jax.tree.leaves(weights), _weight_names(weights), None, "",
                         "the pickled model")
         self._forward = jax.jit(self._outputs)
 
@@ -482,6 +483,8 @@ class TrainedModel:
         # in info, which a version before it loads as it is, not in weights.npz, whose arrays it counts)
         described["info"]["weight_dtypes"] = [str(np.asarray(x).dtype) for x in
                                               jax.tree.leaves((self.params, self.model_state))]
+        # (and by name: load refuses a class whose layers were renamed, added or removed since)
+        described["info"]["weight_names"] = _weight_names((self.params, self.model_state))
         data = pickled(described, f"model.save({shown_as or path!r})")
         atomic.make_dir(path, f"model.save({path!r})", "model.pkl and weights.npz")
         leaves = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves((self.params, self.model_state)))}
@@ -518,40 +521,65 @@ class TrainedModel:
             # (a few commits wrote the dtypes as an entry of weights.npz; None: saved before either)
             written = weights["dtypes"].tolist() if "dtypes" in weights.files else None
         saved = described["info"].pop("weight_dtypes", None) or written
-        treedef, leaves = _fitted_weights(network, described["hp"], leaves, saved, f"{path}: ", "weights.npz")
+        names = described["info"].pop("weight_names", None)  # (None: saved before they were)
+        treedef, leaves = _fitted_weights(network, described["hp"], leaves, names, saved, f"{path}: ", "weights.npz")
         params, model_state = jax.tree.unflatten(treedef, leaves)
         return cls(params=params, model_state=model_state, **described)
 
 
-def _fitted_weights(network: BuiltModel, hp: Mapping[str, Any], leaves: list, dtypes: list[str] | None, where: str,
-                    holder: str) -> tuple[Any, list]:
+def _weight_names(weights: Any) -> list[str]:
+    """Each weight's name in (params, model_state), as save records them and load compares them:
+    params['Dense_0']['kernel'] (the layers' own names; nnx's Variable attribute, .value, left out)."""
+    names = []
+    for at, _ in jax.tree_util.tree_flatten_with_path(weights)[0]:
+        name = ("params", "model_state")[at[0].idx]
+        for key in at[1:]:
+            if isinstance(key, jax.tree_util.GetAttrKey):
+                name += "" if key.name == "value" else f".{key.name}"
+            else:  # (DictKey, SequenceKey, FlattenedIndexKey)
+                name += f"[{getattr(key, 'key', getattr(key, 'idx', None))!r}]"
+        names.append(name)
+    return names
+
+
+def _fitted_weights(network: BuiltModel, hp: Mapping[str, Any], leaves: list, names: list[str] | None,
+                    dtypes: list[str] | None, where: str, holder: str) -> tuple[Any, list]:
     """(treedef, leaves): the saved weight arrays `leaves` checked against the variables `network`'s
-    class builds now, and their structure. A class edited since it was saved (a default width, a
-    layer) is refused naming the weight: its saved shape and the one the class builds now (predict
-    failed, advising a reshape, or ran a new layer at its initial weights). dtypes: the saved
-    weights' dtype names (None: the network's). where: the message's start (a path); holder: what
-    holds the saved weights (weights.npz, the pickled model)."""
+    class builds now, and their structure. A class edited since it was saved is refused naming the
+    weights: those added, removed or renamed (a renamed layer took another's weights by position),
+    or a weight's saved shape and the one the class builds now (predict failed, advising a reshape,
+    or ran a new layer at its initial weights). names: the saved weights' names (None: saved before
+    they were); dtypes: their dtype names (None: the network's). where: the message's start (a
+    path); holder: what holds the saved weights (weights.npz, the pickled model)."""
     hp = {k: jnp.asarray(v) for k, v in hp.items()}
     structure = jax.eval_shape(lambda key: network.init(key, hp), jax.random.key(0))
     treedef = jax.tree.structure(structure)
     shown = getattr(network, "name", None)
     shown = shown() if callable(shown) else type(network).__name__
-    if treedef.num_leaves != len(leaves):
-        raise ValueError(f"{where}{holder} holds {len(leaves)} arrays, but the network has "
-                         f"{treedef.num_leaves}; the files do not belong together.")
+    fix = "Load it where the class is as it was when saved, or train the model again."
+    built = _weight_names(structure)
+    if names is not None and list(names) != built:
+        listed = (lambda weights: ", ".join(weights[:6]) + (f", ... ({len(weights)})" if len(weights) > 6 else ""))
+        added, missing = [n for n in built if n not in names], [n for n in names if n not in built]
+        said = ([f"builds {listed(added)}, which {holder} does not hold"] if added else []) + \
+            ([f"does not build {listed(missing)}, which {holder} holds"] if missing else []) or \
+            [f"orders its weights otherwise than {holder}"]
+        raise ValueError(f"{where}{shown} as importable now {'; it '.join(said)}: the class changed since the model "
+                         f"was saved (a layer added, removed or renamed). {fix}")
+    if treedef.num_leaves != len(leaves):  # (a model saved before its weights' names were)
+        raise ValueError(f"{where}{shown} as importable now builds {treedef.num_leaves} weight arrays, but {holder} "
+                         f"holds {len(leaves)}: the class changed since the model was saved (a layer added or "
+                         f"removed), or the files do not belong together. {fix}")
     # (np.savez cannot name ml_dtypes' types, bfloat16 or float8: np.load gives their raw bytes, '|V2'; the
     # dtypes saved beside them read them back, bits intact; a file saved before names none: the network's)
-    wanted = jax.tree_util.tree_flatten_with_path(structure)[0]
-    named = dtypes or [str(want.dtype) for _, want in wanted]
+    named = dtypes or [str(want.dtype) for want in jax.tree.leaves(structure)]
     leaves = [leaf.view(jnp.dtype(name)) if leaf.dtype.kind == "V" and leaf.dtype.itemsize ==
               jnp.dtype(name).itemsize else leaf for leaf, name in zip(leaves, named)]
-    for leaf, (at, want) in zip(leaves, wanted):
+    for leaf, want, leaf_name in zip(leaves, jax.tree.leaves(structure), built):
         if tuple(leaf.shape) != tuple(want.shape) or leaf.dtype != want.dtype:
-            leaf_name = ("params", "model_state")[at[0].idx] + jax.tree_util.keystr(at[1:])
             raise ValueError(f"{where}{holder}'s {leaf_name} is {tuple(leaf.shape)} {leaf.dtype}, but "
                              f"{shown} as importable now builds {tuple(want.shape)} {want.dtype}: the class "
-                             f"changed since the model was saved (a default, a layer's width). Load it where the "
-                             f"class is as it was when saved, or train the model again.")
+                             f"changed since the model was saved (a default, a layer's width). {fix}")
     return treedef, leaves
 
 
