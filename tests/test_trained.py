@@ -585,6 +585,38 @@ def test_a_class_whose_layers_were_renamed_or_added_since_is_refused_by_load_nam
         vt.TrainedModel.load(tmp_path / "model")
 
 
+
+class Tanh(nn.Module):  # (Layered with tanh for relu: every weight's name and shape the same)
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.Embed(10, 4)(x).max(axis=1)
+        return nn.Dense(2, name="head")(nn.tanh(nn.Dense(4, name="b")(nn.tanh(nn.Dense(4, name="a")(h)))))
+
+
+def test_a_class_edited_since_that_keeps_its_weights_is_warned_about_at_load_and_unpickling(tmp_path, monkeypatch):
+    """An edit that keeps every weight's name and shape (an activation) loaded without a word: the
+    class's source, fingerprinted as a resume fingerprints it, is compared."""
+    import pickle
+    import sys
+
+    tokens = np.random.default_rng(0).integers(0, 10, size=(120, 6))
+    data = vt.Dataset.from_arrays(tokens, (tokens.max(axis=1) >= 9).astype(int), "classification")
+    model = vt.tune(vt.Linen(Layered), vt.Space(learning_rate=vt.Fixed(0.05)), data, vt.RandomSearch(population=1),
+                    epochs=1, batch_size=32, refit=1, progress=False).best_model()
+    model.save(tmp_path / "model")
+    pickled = pickle.dumps(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vt.TrainedModel.load(tmp_path / "model"), pickle.loads(pickled)
+    monkeypatch.setattr(sys.modules[Layered.__module__], "Layered", Tanh)
+    for load, where in ((lambda: vt.TrainedModel.load(tmp_path / "model"), "model"),
+                        (lambda: pickle.loads(pickled), "the pickled model")):
+        with pytest.warns(UserWarning, match=rf"{where}: the source of vt.Linen\(Tanh\)'s class changed since the "
+                                             rf"model was trained \(sha256 [0-9a-f]{{16}}, now [0-9a-f]{{16}}\)\. Its "
+                                             rf"weights fit the class as it is now, so it loads"):
+            load()
+
+
 def test_a_diverged_row_is_said_to_have_diverged_not_to_need_a_larger_refit():
     space = vt.Space(learning_rate=vt.Choice([0.05, 1e30]), optimizer=vt.Fixed("sgd"))
     result = vt.tune(vt.MLP(hidden=1, units=4), space, vt.load_dataset("iris"), vt.GridSearch(), epochs=1,

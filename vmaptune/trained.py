@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from vmaptune import atomic, distributed, interrupts
+from vmaptune.checkpoint import source_fingerprint
 from vmaptune.data import (column_names, default_feature_names, missing_labels, one_hot_rows, plain_labels,
                            refuse_sparse, scaled_split)
 from vmaptune.provenance import written_by
@@ -109,6 +110,7 @@ class TrainedModel:
         weights = (self.params, self.model_state)
         _fitted_weights(self.network, self.hp, jax.tree.leaves(weights), _weight_names(weights), None, "",
                         "the pickled model")
+        self._warn_edited("the pickled model: ")
         self._forward = jax.jit(self._outputs)
 
     @classmethod
@@ -120,7 +122,8 @@ class TrainedModel:
                    hp={k: np.asarray(v) for k, v in hp.items()}, hyperparameters=dict(hyperparameters),
                    task=data.task, classes=classes, input_shape=data.input_shape,
                    input_dtype=str(data.X_train.dtype), x_mean=data.x_mean, x_std=data.x_std, y_mean=data.y_mean,
-                   y_std=data.y_std, info={**info, **_ids_trained_on(data), "trained_by": written_by()},
+                   y_std=data.y_std, info={**info, **_ids_trained_on(data), **_source_of(network),
+                                           "trained_by": written_by()},
                    feature_names=_named_features(data),
                    categories=getattr(data, "categories", None),
                    source_columns=getattr(data, "source_columns", None) or None)
@@ -524,7 +527,24 @@ class TrainedModel:
         names = described["info"].pop("weight_names", None)  # (None: saved before they were)
         treedef, leaves = _fitted_weights(network, described["hp"], leaves, names, saved, f"{path}: ", "weights.npz")
         params, model_state = jax.tree.unflatten(treedef, leaves)
-        return cls(params=params, model_state=model_state, **described)
+        model = cls(params=params, model_state=model_state, **described)
+        model._warn_edited(f"{path}: ")
+        return model
+
+    def _warn_edited(self, where: str) -> None:
+        """Warns where the source of the class of a model of your own differs from the one it was
+        trained with (info["source_sha256"], as a resume compares it): an edit that keeps every
+        weight's name and shape (an activation, the order the layers are called in) loads, and
+        changes what the weights compute."""
+        saved, now = self.info.get("source_sha256"), _source_of(self.network).get("source_sha256")
+        if saved and now and saved != now:
+            shown = getattr(self.network, "name", None)
+            shown = shown() if callable(shown) else type(self.network).__name__
+            warn(f"{where}the source of {shown}'s class changed since the model was trained (sha256 {saved}, now "
+                 f"{now}). Its weights fit the class as it is now, so it loads, but an edit that keeps every "
+                 f"weight's name and shape (an activation, the order the layers are called in) changes what they "
+                 f"compute: check the edit, load it where the class is as it was when trained, or train it again.",
+                 UserWarning)
 
 
 def _weight_names(weights: Any) -> list[str]:
@@ -581,6 +601,13 @@ def _fitted_weights(network: BuiltModel, hp: Mapping[str, Any], leaves: list, na
                              f"{shown} as importable now builds {tuple(want.shape)} {want.dtype}: the class "
                              f"changed since the model was saved (a default, a layer's width). {fix}")
     return treedef, leaves
+
+
+def _source_of(network: BuiltModel) -> dict[str, str]:
+    """{"source_sha256": <hex>} of the class (or factory) of a model of your own, as a resume
+    fingerprints it; {} for the built-in models and a class whose source cannot be read."""
+    fingerprint = source_fingerprint(network)
+    return {"source_sha256": fingerprint.split()[-1]} if fingerprint else {}
 
 
 def _columns(X: Any) -> tuple[list[str] | None, str]:
