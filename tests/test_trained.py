@@ -617,6 +617,24 @@ def test_a_class_edited_since_that_keeps_its_weights_is_warned_about_at_load_and
             load()
 
 
+
+def test_a_loaded_or_unpickled_models_weights_are_read_only_as_a_fresh_ones_are(tmp_path):
+    """flax_module()'s variables of a loaded linen model were the model's own writeable arrays: an
+    edit in place of them (pruning) changed the model's predictions without a word."""
+    import pickle
+
+    tokens = np.random.default_rng(0).integers(0, 10, size=(120, 6))
+    data = vt.Dataset.from_arrays(tokens, (tokens.max(axis=1) >= 9).astype(int), "classification")
+    model = vt.tune(vt.Linen(Tokens), vt.Space(learning_rate=vt.Fixed(0.05)), data, vt.RandomSearch(population=1),
+                    epochs=1, batch_size=32, refit=1, progress=False).best_model()
+    before = model.outputs(tokens[:5])
+    for again in (model, vt.TrainedModel.load(model.save(tmp_path / "model")), pickle.loads(pickle.dumps(model))):
+        _, variables = again.flax_module()
+        with pytest.raises(ValueError, match="read-only"):
+            variables["params"]["Dense_0"]["kernel"] *= 0.0
+        np.testing.assert_array_equal(again.outputs(tokens[:5]), before)
+
+
 def test_a_diverged_row_is_said_to_have_diverged_not_to_need_a_larger_refit():
     space = vt.Space(learning_rate=vt.Choice([0.05, 1e30]), optimizer=vt.Fixed("sgd"))
     result = vt.tune(vt.MLP(hidden=1, units=4), space, vt.load_dataset("iris"), vt.GridSearch(), epochs=1,

@@ -111,6 +111,7 @@ class TrainedModel:
         _fitted_weights(self.network, self.hp, jax.tree.leaves(weights), _weight_names(weights), None, "",
                         "the pickled model")
         self._warn_edited("the pickled model: ")
+        _read_only(jax.tree.leaves(weights))
         self._forward = jax.jit(self._outputs)
 
     @classmethod
@@ -526,6 +527,7 @@ class TrainedModel:
         saved = described["info"].pop("weight_dtypes", None) or written
         names = described["info"].pop("weight_names", None)  # (None: saved before they were)
         treedef, leaves = _fitted_weights(network, described["hp"], leaves, names, saved, f"{path}: ", "weights.npz")
+        _read_only(leaves)
         params, model_state = jax.tree.unflatten(treedef, leaves)
         model = cls(params=params, model_state=model_state, **described)
         model._warn_edited(f"{path}: ")
@@ -601,6 +603,15 @@ def _fitted_weights(network: BuiltModel, hp: Mapping[str, Any], leaves: list, na
                              f"{shown} as importable now builds {tuple(want.shape)} {want.dtype}: the class "
                              f"changed since the model was saved (a default, a layer's width). {fix}")
     return treedef, leaves
+
+
+def _read_only(leaves: list) -> None:
+    """Marks the weight arrays read-only, as a model's fresh from training are (jax's host copies):
+    an edit in place of the flax_module() variables or model.variables handed out (pruning, *=) is
+    refused, not made to the model's own weights."""
+    for leaf in leaves:
+        if isinstance(leaf, np.ndarray):
+            leaf.flags.writeable = False
 
 
 def _source_of(network: BuiltModel) -> dict[str, str]:
