@@ -384,6 +384,30 @@ def test_labels_of_another_kind_than_the_classes_are_named():
         model.evaluate(X, y)
 
 
+
+def test_labels_the_model_was_not_trained_on_are_refused_by_score_as_by_evaluate():
+    """score given class ids 0..2 of a model of labels [3, 7, 9] returned 0.0 without a word, where
+    evaluate refused them; labels that only partly overlap are scored as wrong answers, with a warning."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    labels = np.array([3, 7, 9])[y]
+    data = vt.Dataset.from_arrays(X, labels, "classification")
+    model = vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.Fixed(0.1)), data,
+                    vt.RandomSearch(population=1), epochs=1, batch_size=16, refit=1, progress=False).best_model()
+    for call in (model.score, model.evaluate):
+        with pytest.raises(ValueError, match=rf"{call.__name__}\(X, y\): y holds labels the model was not trained on: "
+                                             r"\[0, 1, 2\]; its classes are \[3, 7, 9\] \(class ids 0..k-1, as a "
+                                             r"LabelEncoder gives them\? their labels are model.classes\[y\]\)"):
+            call(X, y)
+    partly = np.where(labels == 9, 8, labels)
+    with pytest.warns(UserWarning, match=r"score\(X, y\): y holds labels the model was not trained on, \[8\] \(50 "
+                                         r"of 150 rows\), which it never predicts: they are scored as wrong answers"):
+        assert model.score(X, partly) == pytest.approx(np.mean(model.predict(X) == partly))
+    with pytest.raises(ValueError, match=r"evaluate\(X, y\): y holds labels the model was not trained on: \[8\]"):
+        model.evaluate(X, partly)
+
+
 class Tokens(nn.Module):
     """Token ids (n, 6) of a 10-word vocabulary -> 2 logits."""
 

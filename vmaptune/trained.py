@@ -388,6 +388,20 @@ class TrainedModel:
         if self.task == "classification" and (self.classes.dtype.kind in "OSU") != (y.dtype.kind in "OSU"):
             raise ValueError(f"y holds labels such as {y[:3].tolist()}, but the model's classes are "
                              f"{self.classes.tolist()[:10]}: give y as the labels it was trained on.")
+        if self.task == "classification":  # (score read ids 0..k-1 of classes [3, 7, 9] as wrong answers: 0.0)
+            ids = np.searchsorted(self.classes, y)
+            known = (ids < len(self.classes)) & (self.classes[np.minimum(ids, len(self.classes) - 1)] == y)
+            unseen = np.unique(y[~known])[:5].tolist()
+            as_ids = np.issubdtype(y.dtype, np.integer) and ((y >= 0) & (y < len(self.classes))).all()
+            fix = " (class ids 0..k-1, as a LabelEncoder gives them? their labels are model.classes[y])" \
+                if as_ids and not np.array_equal(self.classes, np.arange(len(self.classes))) else ""
+            if not known.any() or (not known.all() and call != "score"):
+                raise ValueError(f"{call}(X, y): y holds labels the model was not trained on: {unseen}; its classes "
+                                 f"are {self.classes.tolist()}{fix}. Give y as the labels it was trained on.")
+            if not known.all():  # (as scikit-learn's score: a label no output names is a wrong answer)
+                warn(f"score(X, y): y holds labels the model was not trained on, {unseen} ({int((~known).sum())} of "
+                     f"{len(y)} rows), which it never predicts: they are scored as wrong answers. Its classes are "
+                     f"{self.classes.tolist()}{fix}.", UserWarning)
         return outputs, y
 
     def evaluate(self, X: Any, y: Any, metric: "str | Any" = None) -> float:
@@ -411,13 +425,8 @@ class TrainedModel:
         named = get_metric(metric, self.task)
         chosen = in_target_units(named, self.y_mean, self.y_std)
         outputs, y = self._scored(X, y, "evaluate")
-        if self.task == "classification":
-            ids = np.searchsorted(self.classes, y)
-            known = (ids < len(self.classes)) & (self.classes[np.minimum(ids, len(self.classes) - 1)] == y)
-            if not known.all():
-                raise ValueError(f"y holds labels the model was not trained on: {np.unique(y[~known])[:5].tolist()}; "
-                                 f"its classes are {self.classes.tolist()}.")
-            targets = ids.astype(np.int32)
+        if self.task == "classification":  # (_scored refused labels the model was not trained on)
+            targets = np.searchsorted(self.classes, y).astype(np.int32)
             # (roc_auc of more than two classes is refused by the metric itself, whatever the rows)
             auc = named.name == "roc_auc_ovr" or (named.name == "roc_auc" and len(self.classes) == 2)
             if auc and is_builtin(named) and len(np.unique(y)) < 2:
