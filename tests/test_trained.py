@@ -155,7 +155,8 @@ def test_a_dataframe_names_the_features_and_predict_checks_the_columns(tmp_path)
     missing.iloc[2, 1], text.iloc[1, 0] = pd.NA, "a"
     with pytest.raises(ValueError, match=r"X has 1 row\(s\) with NaN or infinite values \(rows \[2\]\)"):
         model.predict(missing)
-    with pytest.raises(ValueError, match=r"X holds values that are not numbers, such as 'a' \(text\).*OrdinalEncoder"):
+    with pytest.raises(ValueError, match=r"X's column 'age' holds text, such as 'a' \(row 1\); the model takes "
+                                         r"numbers: encode text first.*OrdinalEncoder"):
         model.predict(text)
     with pytest.raises(ValueError, match=r"X's rows have different lengths \(a ragged list\)"):
         model.predict([[0.0] * 10, [0.0] * 9])
@@ -217,6 +218,11 @@ def test_a_model_of_one_hot_columns_encodes_new_rows_of_the_csvs_columns_itself(
     with pytest.raises(ValueError, match=r"this model encodes the text columns of its CSV itself, given as a "
                                          r"DataFrame of its columns \['city', 'size'\]"):
         model.predict(new.to_numpy())
+    # text in a column of numbers of a DataFrame of the CSV's columns: that column is named (told to give
+    # a DataFrame, "not as an array", before)
+    with pytest.raises(ValueError, match=r"X's column 'size' holds text, such as 'big' \(row 1\); the model was "
+                                         r"trained on it as numbers: give its values as numbers"):
+        model.predict(new.astype({"size": object}).assign(size=[80.0, "big"]))
     # a model saved before models recorded their categories: told how to encode rows by hand
     model.categories = model.source_columns = None
     with pytest.raises(ValueError, match=r"pandas\.get_dummies\(X, dtype=float\)\.reindex\(columns=model\."

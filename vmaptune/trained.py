@@ -659,6 +659,7 @@ def _numbers(X: Any, source_columns: tuple[str, ...] | None = None) -> np.ndarra
     """X as a numeric array: pandas' missing values (pd.NA) as NaN, which the row check names; a
     ragged list or text is an error saying so (numpy's own errors name neither). source_columns:
     the CSV's columns of a model that encodes their text itself (from_csv(one_hot=True))."""
+    frame = X if isinstance(X, pd.DataFrame) else None  # (its columns name the one that holds text)
     try:
         X = np.asarray(X)
     except ValueError:  # (rows of different lengths)
@@ -675,7 +676,9 @@ def _numbers(X: Any, source_columns: tuple[str, ...] | None = None) -> np.ndarra
     try:
         return np.where(missing, np.nan, X).astype(np.float64)
     except (TypeError, ValueError):
-        odd = next((v for v in X.ravel()[~missing.ravel()] if not isinstance(v, numbers.Real)), None)
+        cells = X.ravel()
+        at = next((i for i in np.flatnonzero(~missing.ravel()) if _not_a_number(cells[i])), None)
+        odd = None if at is None else cells[at]
         if isinstance(odd, (datetime.date, datetime.timedelta, np.datetime64, np.timedelta64)):
             raise ValueError(f"X holds dates or time spans, such as {str(odd)!r}; the model takes real numbers: encode "
                              f"them first (dates as features such as the day of the week, time spans as seconds)."
@@ -683,6 +686,13 @@ def _numbers(X: Any, source_columns: tuple[str, ...] | None = None) -> np.ndarra
         if isinstance(odd, numbers.Complex):
             raise ValueError(f"X holds complex numbers, such as {odd!r}; the model takes real numbers: give their real "
                              f"and imaginary parts as features of their own.") from None
+        if frame is not None and X.ndim == 2 and at is not None:  # (the column, and its row by the frame's label)
+            column, row = frame.columns[at % X.shape[1]], frame.index[at // X.shape[1]]
+            fix = ("the model was trained on it as numbers: give its values as numbers, as the CSV it was trained on "
+                   "held them (a yes/no column as True/False or 1/0)" if source_columns is not None else
+                   "the model takes numbers: encode text first (e.g. scikit-learn's OrdinalEncoder or OneHotEncoder "
+                   "in a Pipeline)")
+            raise ValueError(f"X's column {column!r} holds text, such as {str(odd)!r} (row {row!r}); {fix}.") from None
         if source_columns is not None:  # (the CSV's rows as an array: only a DataFrame names their text columns)
             raise ValueError(f"X holds values that are not numbers, such as {str(odd)!r} (text): this model encodes "
                              f"the text columns of its CSV itself, given as a DataFrame of its columns "
@@ -691,6 +701,15 @@ def _numbers(X: Any, source_columns: tuple[str, ...] | None = None) -> np.ndarra
         raise ValueError(f"X holds values that are not numbers, such as {str(odd)!r} (text); the model takes numbers: "
                          f"encode text first (e.g. scikit-learn's OrdinalEncoder or OneHotEncoder in a Pipeline)."
                          ) from None
+
+
+def _not_a_number(value: Any) -> bool:
+    """Whether float(value) fails (text such as 'red'; '1.5' reads as a number, as astype reads it)."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return True
+    return False
 
 
 def _targets_shaped(y: np.ndarray, outputs: np.ndarray, task: str) -> np.ndarray:
