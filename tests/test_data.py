@@ -525,6 +525,23 @@ def test_a_validation_or_test_pair_or_sample_weight_in_another_order_than_its_x_
         vt.Dataset.from_arrays(X, y, "classification", validation=(Xv.to_numpy(), shuffled))
 
 
+def test_row_labels_that_mix_ints_and_strings_are_compared_without_sorting():
+    """pd.concat of an int-indexed and an id-indexed frame gives labels that do not sort: the
+    misalignment check counts them instead of failing with a bare TypeError."""
+    rng = np.random.default_rng(0)
+    index = pd.Index(list(range(20)) + [f"r{i}" for i in range(20)], dtype=object)
+    X = pd.DataFrame({"a": rng.normal(size=40)}, index=index)
+    y = pd.Series(np.arange(40) % 2, index=index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (without labels of X's: paired by position, unsaid)
+        vt.Dataset.from_arrays(X, y.reset_index(drop=True), "classification",
+                               sample_weight=pd.Series(np.linspace(1.0, 2.0, 40)),
+                               validation=(X.iloc[10:30], pd.Series(np.arange(20) % 2)))
+    with pytest.warns(UserWarning, match=r"the index of sample_weight holds X's row labels in another order"):
+        vt.Dataset.from_arrays(X, y, "classification",
+                               sample_weight=pd.Series(np.linspace(1.0, 2.0, 40), index=index[::-1]))
+
+
 def test_a_csv_target_not_found_gets_a_near_name_or_the_files_separator(tmp_path):
     (tmp_path / "spaced.csv").write_text("a, label\n1,0\n2,1\n3,0\n")
     with pytest.raises(ValueError, match=r"target='label' is not a column.*Did you mean ' label'\?"):

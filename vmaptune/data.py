@@ -11,6 +11,7 @@ the same way (`scale_inputs`, `unscale_targets`), and a split can be had back in
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import difflib
 import inspect
@@ -1024,9 +1025,17 @@ def warn_misaligned(X_index: Any, values: Any, what: str, fix: str, x: str = "X"
     x: the name X goes by in the message (X_val for a validation split's)."""
     index = _pandas_index(values)
     if X_index is not None and index is not None and len(X_index) == len(index) and not X_index.equals(index) \
-            and X_index.sort_values().equals(index.sort_values()):
+            and _same_labels(X_index, index):
         warn(f"the index of {what} holds {x}'s row labels in another order: rows are paired by position (as "
              f"scikit-learn pairs them), so a row would get another's {fix}.")
+
+
+def _same_labels(a: Any, b: Any) -> bool:
+    """Two pandas indexes hold the same labels, each as often, in any order."""
+    try:
+        return a.sort_values().equals(b.sort_values())
+    except TypeError:  # (labels that do not order, ints beside strings after pd.concat: counted instead)
+        return collections.Counter(a) == collections.Counter(b)
 
 
 def _warn_misaligned(X: Any, y: Any) -> None:
