@@ -441,6 +441,11 @@ def test_a_number_column_with_a_missing_value_marker_is_refused_and_codes_stay_c
     words = csv(["-"] * 39 + ["3"])  # a column of categories with a number in it
     assert len(codes.feature_names) == 1 + 6 and len(bedrooms.feature_names) == 1 + 5
     assert len(words.feature_names) == 1 + 2
+    # codes that Python's float() reads ('5_9' as 59) are categories; a marker with a space (' nan') is a marker
+    groups = ["0_4", "5_9", "10_14", "15_19"] * 10
+    assert len(csv(groups).feature_names) == 1 + 4
+    with pytest.raises(ValueError, match=r"column 'c' holds numbers and 1 cell\(s\) of \[' nan'\], a marker"):
+        csv(ages[:39] + [" nan"])
     # words beside numbers that are categories, not markers: rooms and a studio, grades and K, yes / no and 1 / 0
     for column, values in ((["studio"] * 5 + [str(1 + i % 4) for i in range(35)], 5),
                            (["K"] * 5 + [str(1 + i % 12) for i in range(35)], 13),

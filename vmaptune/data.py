@@ -406,9 +406,10 @@ class Dataset:
             split["sample_weight"] = frame[weight].to_numpy()
         features = frame.drop(columns=targets + ([weight] if weight is not None else []))
         _warn_index_columns(features, path)
-        # (a True/False column with an empty cell is read as objects: a flag with a missing value, not text)
+        # (a True/False column with an empty cell is read as objects: a flag with a missing value, not text. Only
+        # bools: float() takes text such as '5_9' or ' nan', which would become numbers without a word)
         non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c].dtype)
-                       and _text_column(features[c])]
+                       and not _flag_column(features[c])]
         _refuse_thousands(features, non_numeric, path)
         for c in non_numeric:  # (a number column with a missing-value marker, UCI's '?': not 72 one-hot columns
             # of ages; pandas reads '', 'NA', 'null', ... as NaN itself. Codes such as 'V58' or '5+' are categories)
@@ -439,11 +440,9 @@ class Dataset:
             # checked before one_hot, whose get_dummies would make a text column's empty cells all-0 rows unseen)
             column = empty.index[empty.to_numpy() > 0][0]
             row = int(np.flatnonzero(features[column].isna().to_numpy())[0])
-            cells = features[column].dropna()
-            flag = len(cells) > 0 and cells.map(lambda v: isinstance(v, (bool, np.bool_))).all()
             fill = ("with a value of their own, e.g. 'unknown', which one_hot=True gives a 0/1 column; pandas reads "
                     "text such as 'NA', 'N/A' or 'null' as empty too" if column in non_numeric else
-                    "a yes / no column: with one of its values, e.g. False" if flag else
+                    "a yes / no column: with one of its values, e.g. False" if _flag_column(features[column]) else
                     "e.g. with the column's mean")
             raise ValueError(f"{path}: column {column!r} has {int(empty[column])} empty cell(s), the first in data row "
                              f"{row} (counting from 0 below the header); fill them ({fill}) or drop those rows "
@@ -642,6 +641,13 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
 
 #: Words a CSV's number column may hold for a missing value (lower case), which pandas reads as text.
 MISSING_WORDS = ("unk", "unknown", "missing", "na", "n/a", "n.a.", "nan", "null", "none", "nil", "undefined")
+
+
+def _flag_column(column: Any) -> bool:
+    """A column whose values, missing ones aside, are all True / False (pandas reads a True/False
+    column with an empty cell as objects)."""
+    cells = column.dropna()
+    return len(cells) > 0 and bool(cells.map(lambda v: isinstance(v, (bool, np.bool_))).all())
 
 
 def _text_column(column: Any) -> bool:
