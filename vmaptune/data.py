@@ -440,9 +440,12 @@ class Dataset:
             # checked before one_hot, whose get_dummies would make a text column's empty cells all-0 rows unseen)
             column = empty.index[empty.to_numpy() > 0][0]
             row = int(np.flatnonzero(features[column].isna().to_numpy())[0])
+            cells = features[column].dropna()  # (a yes / no column as True / False, or as 0 / 1: not its mean, 0.4)
+            flag = "False" if _flag_column(cells) else "0" if pd.api.types.is_numeric_dtype(cells.dtype) and \
+                len(cells) > 0 and bool(cells.isin([0, 1]).all()) else None
             fill = ("with a value of their own, e.g. 'unknown', which one_hot=True gives a 0/1 column; pandas reads "
                     "text such as 'NA', 'N/A' or 'null' as empty too" if column in non_numeric else
-                    "a yes / no column: with one of its values, e.g. False" if _flag_column(features[column]) else
+                    f"a yes / no column: with one of its values, e.g. {flag}" if flag else
                     "e.g. with the column's mean")
             raise ValueError(f"{path}: column {column!r} has {int(empty[column])} empty cell(s), the first in data row "
                              f"{row} (counting from 0 below the header); fill them ({fill}) or drop those rows "
