@@ -657,6 +657,18 @@ CASES = [
         t / "s.npz", "classification", validation_fraction=0.3)), TypeError,
      ["vt.Dataset.from_npz: unknown argument validation_fraction=0.3", "Did you mean 'val_fraction'",
       "vt.Dataset.from_npz takes path, task, X, y, validation, test, val_fraction"]),
+    ("npz-target-keyword", lambda t: (np.savez(t / "s.npz", X=X, y=Y), vt.Dataset.from_npz(
+        t / "s.npz", "classification", target="y")), TypeError,  # (from_csv's word; it was told "Did you mean 'test'")
+     ["vt.Dataset.from_npz: unknown argument target='y'. from_npz names the arrays, not a column: y='name of the "
+      "labels array'"]),
+    ("npz-random-state-keyword", lambda t: (np.savez(t / "s.npz", X=X, y=Y), vt.Dataset.from_npz(
+        t / "s.npz", "classification", random_state=0)), TypeError,
+     ["vt.Dataset.from_npz: unknown argument random_state=0. The split's seed is seed=, e.g. seed=0."]),
+    ("csv-y-keyword", lambda t: vt.Dataset.from_csv(csv(t), "y", "classification", y="y"), TypeError,
+     ["vt.Dataset.from_csv: unknown argument y='y'. from_csv takes the label column as target='label'"]),
+    ("csv-misspelt-array-keyword", lambda t: vt.Dataset.from_csv(csv(t), "y", "classification",
+                                                                  sample_weights=np.ones(40)), TypeError,
+     ["vt.Dataset.from_csv: unknown argument sample_weights=<ndarray of shape (40,)>. Did you mean 'sample_weight'"]),
     ("data-X-sparse", lambda t: vt.Dataset.from_arrays(__import__("scipy.sparse").sparse.csr_matrix(X), Y,
                                                         "classification"), TypeError,
      ["X is a scipy sparse matrix of shape (40, 3); give its dense array (X.toarray())"]),

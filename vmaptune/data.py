@@ -18,6 +18,7 @@ import inspect
 import numbers
 import os
 import re
+import reprlib
 import weakref
 import zipfile
 import zlib
@@ -482,7 +483,8 @@ class Dataset:
     def from_npz(cls, path: str | os.PathLike, task: str, *, X: str = "X", y: str = "y", **split: Any) -> "Dataset":
         """An .npz file holding arrays named `X` and `y` (names configurable)."""
         _check_split_keywords("vt.Dataset.from_npz", split, ("path", "task", "X", "y"),
-                              "vt.Dataset.from_npz('data.npz', 'classification', X='X', y='y', val_fraction=0.2)")
+                              "vt.Dataset.from_npz('data.npz', 'classification', X='X', y='y', val_fraction=0.2)",
+                              NPZ_HINTS)
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path!r} does not exist; give the path of an .npz file holding arrays "
                                     f"{X!r} and {y!r} (np.savez(path, {X}=X, {y}=y)).")
@@ -538,11 +540,27 @@ def load_dataset(name: str, **split: Any) -> Dataset:
                                feature_names=list(names) if names is not None else None, **split)
 
 
+#: Advice for keywords neither from_csv nor from_npz takes (scikit-learn's words).
+SPLIT_HINTS = {"random_state": "The split's seed is seed=, e.g. seed=0."}
+
 #: Advice for keywords from_csv does not take (feature_names: from_arrays' own, which from_csv fills itself).
 CSV_HINTS = {
+    **SPLIT_HINTS,
     "feature_names": "from_csv names the features by the file's header row.",
     **dict.fromkeys(("sep", "delimiter"), "A file separated by another character: read it with "
                                           "pandas.read_csv(path, sep=';') and give the frame to vt.Dataset.from_arrays."),
+    **dict.fromkeys(("y", "X"), "from_csv takes the label column as target='label'; every other column is a "
+                                "feature (weight='w' names a column of row weights)."),
+}
+
+#: Advice for keywords from_npz does not take (from_csv's words: a file's columns, not its arrays).
+NPZ_HINTS = {
+    **SPLIT_HINTS,
+    "target": "from_npz names the arrays, not a column: y='name of the labels array' (and X='name of the "
+              "inputs array'), e.g. y='y'.",
+    "weight": "Give the rows' weights as an array: sample_weight=np.load(path)['w'].",
+    "one_hot": "from_npz takes arrays of numbers: encode text columns before np.savez (pandas.get_dummies), or "
+               "read a CSV with vt.Dataset.from_csv(..., one_hot=True).",
 }
 
 
@@ -556,7 +574,22 @@ def _check_split_keywords(owner: str, split: Mapping[str, Any], own: Sequence[st
                 if p.kind is p.KEYWORD_ONLY and p.name not in filled]
     takes = [*own, *settings]
     if any(k not in takes for k in split):
-        raise TypeError(_argument_error(owner, [], takes, [], (), dict(split), example, hints or {}))
+        shown = {k: _Shown(v) for k, v in split.items()}  # (an array as its type and shape, not its every value)
+        raise TypeError(_argument_error(owner, [], takes, [], (), shown, example, hints or {}))
+
+
+class _Shown:
+    """A keyword's value as an error message shows it: an array by its type and shape, anything
+    else by a repr cut short."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __repr__(self) -> str:
+        shape = getattr(self.value, "shape", None)
+        if isinstance(shape, tuple) and len(shape) >= 1:
+            return f"<{type(self.value).__name__} of shape {shape}>"
+        return reprlib.repr(self.value)
 
 
 def mean_std(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
