@@ -85,6 +85,9 @@ def test_a_csv_weight_column_weighs_the_rows_and_is_not_a_feature(tmp_path):
     np.testing.assert_array_equal(data.X_train, same.X_train)
     with pytest.raises(ValueError, match=r"weight='weights' is not a column of .*columns are \['a', 'b', 'w', 'label'\]"):
         vt.Dataset.from_csv(path, target="label", task="classification", weight="weights")
+    with pytest.raises(ValueError, match=r"weight='w' and sample_weight= both give the rows' weights; give them "
+                                         r"once: weight='w' names the file's column"):  # (the column replaced the array)
+        vt.Dataset.from_csv(path, target="label", task="classification", weight="w", sample_weight=np.full(60, 5.0))
 
 
 @pytest.mark.parametrize(

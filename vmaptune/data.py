@@ -404,6 +404,10 @@ class Dataset:
         if weight is not None:
             if weight in targets:
                 raise ValueError(f"weight={weight!r} is the target column; name the column of the rows' weights.")
+            if split.get("sample_weight") is not None:  # (one would replace the other without a word)
+                raise ValueError(f"weight={weight!r} and sample_weight= both give the rows' weights; give them once: "
+                                 f"weight={weight!r} names the file's column of weights, sample_weight= an array "
+                                 f"of them (one per row).")
             split["sample_weight"] = frame[weight].to_numpy()
         features = frame.drop(columns=targets + ([weight] if weight is not None else []))
         _warn_index_columns(features, path)
