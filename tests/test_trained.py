@@ -4,6 +4,7 @@ units out, and save / load round trips that predict bit for bit."""
 import warnings
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -663,6 +664,37 @@ def test_a_loaded_or_unpickled_models_weights_are_read_only_as_a_fresh_ones_are(
         with pytest.raises(ValueError, match="read-only"):
             variables["params"]["Dense_0"]["kernel"] *= 0.0
         np.testing.assert_array_equal(again.outputs(tokens[:5]), before)
+
+
+def test_a_copy_of_a_model_leaves_the_originals_weights_as_they_were():
+    """copy.copy unpickles through __setstate__ on the original's arrays: marking them read-only
+    there made a user's own writeable copies of the weights read-only in the original too."""
+    import copy
+
+    X, y = vt.load_dataset("iris").raw("train")
+    model = vt.MLPClassifier(epochs=1, random_state=0).fit(X, y).model_
+    model.params = jax.tree.map(np.array, model.params)  # (the user's own writeable copies, to prune in place)
+    backup = copy.copy(model)
+    jax.tree.leaves(model.params)[0][...] *= 0.5  # (refused before: "assignment destination is read-only")
+    with pytest.raises(ValueError, match="read-only"):
+        jax.tree.leaves(backup.params)[0][...] *= 0.5
+
+
+def test_weights_replaced_by_float64_arithmetic_are_cast_back_when_unpickled_and_loaded(tmp_path):
+    """float32 * np.float64(0.9) is float64 in numpy 2: a model whose weights were scaled so
+    pickled, but its unpickling was refused as 'the class changed since the model was saved'."""
+    import pickle
+
+    X, y = vt.load_dataset("iris").raw("train")
+    model = vt.MLPClassifier(epochs=1, random_state=0).fit(X, y).model_
+    model.params = jax.tree.map(lambda p: p * np.float64(0.9), model.params)
+    expected = jax.tree.map(lambda p: p.astype(np.float32), model.params)
+    for how in (lambda: pickle.loads(pickle.dumps(model)), lambda: vt.TrainedModel.load(model.save(tmp_path / "m"))):
+        with pytest.warns(UserWarning, match=r"of another float width than vt.MLP builds .* cast to the network's "
+                                             r"dtype"):
+            back = how()
+        jax.tree.map(np.testing.assert_array_equal, back.params, expected)
+        assert {leaf.dtype for leaf in jax.tree.leaves(back.params)} == {np.dtype(np.float32)}
 
 
 def test_a_diverged_row_is_said_to_have_diverged_not_to_need_a_larger_refit():

@@ -108,10 +108,11 @@ class TrainedModel:
         # (as load: a class edited since it was pickled is refused, not run with weights that do not fit it, a
         # new layer's at their initial values)
         weights = (self.params, self.model_state)
-        _fitted_weights(self.network, self.hp, jax.tree.leaves(weights), _weight_names(weights), None, "",
-                        "the pickled model")
+        _, leaves = _fitted_weights(self.network, self.hp, jax.tree.leaves(weights), _weight_names(weights), None,
+                                    "", "the pickled model")
         self._warn_edited("the pickled model: ")
-        _read_only(jax.tree.leaves(weights))
+        # (read-only views: copy.copy hands the original's arrays here, whose flags stay as they were)
+        self.params, self.model_state = jax.tree.unflatten(jax.tree.structure(weights), _read_only(leaves))
         self._forward = jax.jit(self._outputs)
 
     @classmethod
@@ -536,8 +537,7 @@ class TrainedModel:
         saved = described["info"].pop("weight_dtypes", None) or written
         names = described["info"].pop("weight_names", None)  # (None: saved before they were)
         treedef, leaves = _fitted_weights(network, described["hp"], leaves, names, saved, f"{path}: ", "weights.npz")
-        _read_only(leaves)
-        params, model_state = jax.tree.unflatten(treedef, leaves)
+        params, model_state = jax.tree.unflatten(treedef, _read_only(leaves))
         model = cls(params=params, model_state=model_state, **described)
         model._warn_edited(f"{path}: ")
         return model
@@ -549,8 +549,7 @@ class TrainedModel:
         changes what the weights compute."""
         saved, now = self.info.get("source_sha256"), _source_of(self.network).get("source_sha256")
         if saved and now and saved != now:
-            shown = getattr(self.network, "name", None)
-            shown = shown() if callable(shown) else type(self.network).__name__
+            shown = _network_name(self.network)
             warn(f"{where}the source of {shown}'s class changed since the model was trained (sha256 {saved}, now "
                  f"{now}). Its weights fit the class as it is now, so it loads, but an edit that keeps every "
                  f"weight's name and shape (an activation, the order the layers are called in) changes what they "
@@ -585,8 +584,7 @@ def _fitted_weights(network: BuiltModel, hp: Mapping[str, Any], leaves: list, na
     hp = {k: jnp.asarray(v) for k, v in hp.items()}
     structure = jax.eval_shape(lambda key: network.init(key, hp), jax.random.key(0))
     treedef = jax.tree.structure(structure)
-    shown = getattr(network, "name", None)
-    shown = shown() if callable(shown) else type(network).__name__
+    shown = _network_name(network)
     fix = "Load it where the class is as it was when saved, or train the model again."
     built = _weight_names(structure)
     if names is not None and list(names) != built:
@@ -606,6 +604,16 @@ def _fitted_weights(network: BuiltModel, hp: Mapping[str, Any], leaves: list, na
     named = dtypes or [str(want.dtype) for want in jax.tree.leaves(structure)]
     leaves = [leaf.view(jnp.dtype(name)) if leaf.dtype.kind == "V" and leaf.dtype.itemsize ==
               jnp.dtype(name).itemsize else leaf for leaf, name in zip(leaves, named)]
+    widened = [name for leaf, want, name in zip(leaves, jax.tree.leaves(structure), built)
+               if tuple(leaf.shape) == tuple(want.shape) and leaf.dtype != want.dtype
+               and jnp.issubdtype(leaf.dtype, jnp.floating) and jnp.issubdtype(want.dtype, jnp.floating)]
+    if widened:  # (weights replaced by the user's own arithmetic: float32 * np.float64(0.9) is float64 in numpy 2)
+        warn(f"{where}{holder}'s {', '.join(widened[:3])}{' ...' if len(widened) > 3 else ''} "
+             f"{'is' if len(widened) == 1 else 'are'} of another float width than {shown} builds "
+             f"({len(widened)} weight(s)); they are cast to the network's dtype, as its training and predict "
+             f"compute in it (weights replaced with numpy's float64 arithmetic, say).", UserWarning)
+        leaves = [leaf.astype(want.dtype) if name in widened else leaf
+                  for leaf, want, name in zip(leaves, jax.tree.leaves(structure), built)]
     for leaf, want, leaf_name in zip(leaves, jax.tree.leaves(structure), built):
         if tuple(leaf.shape) != tuple(want.shape) or leaf.dtype != want.dtype:
             raise ValueError(f"{where}{holder}'s {leaf_name} is {tuple(leaf.shape)} {leaf.dtype}, but "
@@ -614,13 +622,24 @@ def _fitted_weights(network: BuiltModel, hp: Mapping[str, Any], leaves: list, na
     return treedef, leaves
 
 
-def _read_only(leaves: list) -> None:
-    """Marks the weight arrays read-only, as a model's fresh from training are (jax's host copies):
-    an edit in place of the flax_module() variables or model.variables handed out (pruning, *=) is
-    refused, not made to the model's own weights."""
+def _network_name(network: BuiltModel) -> str:
+    """How messages name the network: your class as vt.Linen(Net) / vt.Nnx(Net); a built-in one as
+    vt.MLP."""
+    name = getattr(network, "name", None)
+    return name() if callable(name) else f"vt.{type(network).__name__.removeprefix('Built')}"
+
+
+def _read_only(leaves: list) -> list:
+    """The weight arrays as read-only views, as a model's fresh from training are (jax's host
+    copies): an edit in place of the flax_module() variables or model.variables handed out
+    (pruning, *=) is refused, not made to the model's own weights."""
+    views = []
     for leaf in leaves:
         if isinstance(leaf, np.ndarray):
+            leaf = leaf.view()  # (a view: the arrays it shares with a copy.copy's original keep their flags)
             leaf.flags.writeable = False
+        views.append(leaf)
+    return views
 
 
 def _source_of(network: BuiltModel) -> dict[str, str]:

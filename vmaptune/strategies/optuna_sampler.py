@@ -117,7 +117,7 @@ def _check_installed(sampler, space: Space) -> None:
         todo += [v for v in getattr(one, "__dict__", {}).values() if isinstance(v, optuna.samplers.BaseSampler)]
         for cls in type(one).__mro__:
             module, package = _SAMPLER_NEEDS.get(cls.__name__, (None, None))
-            if module is None or not cls.__module__.startswith("optuna") \
+            if module is None or cls.__module__.split(".")[0] not in ("optuna", "optuna_integration") \
                     or (cls.__name__ == "CmaEsSampler" and not numeric):
                 continue
             if importlib.util.find_spec(module) is None:
