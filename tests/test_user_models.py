@@ -91,6 +91,30 @@ def test_new_float_values_never_recompile_and_a_structural_choice_compiles_one_p
     assert dict(engine.TRACE_COUNTS) == after  # new dropout values: nothing compiles
 
 
+
+def test_a_static_field_drawn_from_a_range_is_refused_before_anything_compiles_but_a_grid_across_it_trains(images):
+    # (a random draw gives every member a value of its own, so a compile of its own, every round)
+    kwargs = dict(epochs=1, batch_size=BATCH, progress=False)
+    before = dict(engine.TRACE_COUNTS)
+    with pytest.raises(ValueError, match=r"dropout=Uniform\(low=0.0, high=0.3\): dropout is named in vt.Linen\(CNN, "
+                                         r"static=\('dropout',\)\), so each value compiles its own program, and "
+                                         r"RandomSearch draws every member a value of its own.*one compile per member, "
+                                         r"every round\). Search it with a vt.Choice of a few values, e.g. dropout="
+                                         r"vt.Choice\(\[0.0, 0.15, 0.3\]\), or with vt.GridSearch.*or leave it out of "
+                                         r"static to trace it \(a dropout rate: vt.nn.Dropout"):
+        vt.tune(vt.Linen(CNN, static=("dropout",)), SPACE, images, vt.RandomSearch(population=2), **kwargs)
+    with pytest.raises(ValueError, match=r"dropout=LogUniform.*and BayesOpt draws every member.*e.g. dropout=vt.Choice"
+                                         r"\(\[0.01, 0.0548, 0.3\]\), or with vt.GridSearch, which trains a few "
+                                         r"values across the range \(points_per_axis\), or leave it out of static"):
+        vt.tune(vt.Linen(CNN, static=("dropout",)), SPACE.replace(dropout=vt.LogUniform(0.01, 0.3)), images,
+                vt.BayesOpt(population=2), **kwargs)
+    assert dict(engine.TRACE_COUNTS) == before
+    # a grid takes points_per_axis values of the range, which the members share: a program each
+    result = vt.tune(vt.Linen(CNN, static=("dropout",)), SPACE.replace(learning_rate=vt.Fixed(0.03)), images,
+                     vt.GridSearch(points_per_axis=3, population=3), **kwargs)
+    assert engine.TRACE_COUNTS["train_chunk"] - before.get("train_chunk", 0) == 3
+    np.testing.assert_allclose(sorted(result.members["dropout"].unique()), [0.0, 0.15, 0.3], atol=1e-6)
+
 # -- BatchNorm statistics are per member ----------------------------------------------------------------
 def test_batch_stats_of_a_diverging_member_never_touch_the_others(cnn_program, images, hp):
     stable = run(cnn_program, images, hp, [0, 1, 2])
@@ -447,14 +471,10 @@ def any_keyword_factory(**fields):
      r"space has 'featurs', which the model and optimizer do not read. Did you mean 'features'\?"),
     (vt.Linen(CNN), SPACE.replace(features=vt.Uniform(2.0, 8.0)),
      r"features=Uniform.*structural field of CNN.*vt.IntUniform, vt.Choice or vt.Fixed"),
-    # a static field drawn from a range: every member its own value, so its own compile, every round
-    (vt.Linen(CNN, static=("dropout",)), SPACE,
-     r"dropout=Uniform\(low=0.0, high=0.3\): dropout is named in vt.Linen\(CNN, static=\('dropout',\)\), so each "
-     r"value compiles its own program.*one compile per member, every round\). Search it with a vt.Choice of a few "
-     r"values, e.g. dropout=vt.Choice\(\[0.0, 0.15, 0.3\]\), or leave it out of static to trace it \(a dropout "
-     r"rate: vt.nn.Dropout"),
+    # an int field named in static takes integers whatever the strategy (a range gives it floats)
     (vt.Linen(CNN, static=("features",)), SPACE.replace(features=vt.LogUniform(2.0, 32.0)),
-     r"features is named in vt.Linen\(CNN, static=\('features',\)\).*e.g. features=vt.Choice\(\[2, 8, 32\]\)\.$"),
+     r"features=LogUniform.*structural field of CNN.*vt.IntUniform, vt.Choice or vt.Fixed, e.g. features=vt.Choice"
+     r"\(\[2, 8, 32\]\), or annotate it float and leave it out of static to trace it\.$"),
     (vt.Linen(TwoTargets), vt.Space(learning_rate=vt.Fixed(0.01)),
      r"output for a batch of 2 has shape \(2, 8, 8, 2\); the data needs \(2, 10\): one logit per class"),
     (vt.Linen(CNN, loss=lambda out, y: jnp.mean(out)), SPACE,

@@ -36,11 +36,13 @@ from vmaptune.distributed import (agreed_time, any_process, barrier, check_same_
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.history import History, Progress
 from vmaptune.models.base import Model
+from vmaptune.models.fields import FlaxModel
 from vmaptune.results import STATUS_INTERRUPTED, Results, load_results
 from vmaptune.search import Search, Settings
 from vmaptune.space import Space, checked_call
 from vmaptune.startup import TimeProfile
 from vmaptune.strategies.base import Strategy, check_strategy, checked_done, checked_population_size
+from vmaptune.strategies.grid import GridSearch
 from vmaptune.strategies.random_search import RandomSearch
 from vmaptune.trained import pickled
 from vmaptune.warn import warn
@@ -291,6 +293,8 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     if isinstance(strategy, Strategy):  # a budget left open (Hyperband()) takes tune's epochs
         strategy = strategy.for_epochs(settings.epochs)
     search = Search(model, space, data, strategy, settings, metric=metric, optimizer=optimizer)
+    if isinstance(model, FlaxModel) and not isinstance(strategy, GridSearch):  # (a grid's few values are shared)
+        model.check_static_ranges(space, strategy.name)
     # (the model, loss and metric were first traced there: an error of one process's code stops the others
     # at once, not after the next exchange's timeout, 300 s by default)
     line_up("the checks of the search's model, loss and metric (vt.tune)")

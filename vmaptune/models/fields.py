@@ -276,23 +276,35 @@ class FlaxModel(Model):
             if isinstance(dist, Fixed):
                 kind = "structural"  # one value for every member: the module gets it as Python (nnx.Dropout's rate)
             _check_option_types(name, field.annotation, dist, self._module_name())
-            if name in (self.static or ()) and isinstance(dist, (Uniform, LogUniform, OneMinusLogUniform)):
-                # (every member draws its own float: each is a group of one, compiled alone, every round)
-                model = f"vt.{type(self).__name__}({self._module_name()}, static={self.static!r})"
-                traced = "" if _kind_of_annotation(field.annotation) == "structural" else \
-                    (", or leave it out of static to trace it (a dropout rate: vt.nn.Dropout, vt.nn.NnxDropout in "
-                     "nnx, take a traced rate; flax's own Dropout reads it in Python)")
-                raise ValueError(f"{name}={dist!r}: {name} is named in {model}, so each value compiles its own "
-                                 f"program, and a continuous range gives every member a value of its own (one "
-                                 f"compile per member, every round). Search it with a vt.Choice of a few values, "
-                                 f"e.g. {name}=vt.Choice({_few_values(dist, field.annotation)!r}){traced}.")
+            static = name in (self.static or ())  # (a float field there takes floats: vt.tune's check_static_ranges)
             if kind == "structural" and _is_float_distribution(dist) and not isinstance(dist, Fixed) \
-                    and name not in (self.static or ()):
+                    and (not static or _kind_of_annotation(field.annotation) == "structural"):
+                example = f", e.g. {name}=vt.Choice({_few_values(dist, field.annotation)!r})" if static else ""
                 raise ValueError(f"{name}={dist!r}: {name} is a structural field of {self._module_name()} (int, "
                                  f"bool or str: one compiled program per value); search it with vt.IntUniform, "
-                                 f"vt.Choice or vt.Fixed, or annotate it float to trace it.")
+                                 f"vt.Choice or vt.Fixed{example}, or annotate it float "
+                                 f"{'and leave it out of static ' if static else ''}to trace it.")
             out[name] = kind
         return out
+
+    def check_static_ranges(self, space: Space, strategy: str) -> None:
+        """A float field named in static= and searched with a continuous range (vt.Uniform) is refused
+        where `strategy` draws each member's values from it: every member a value of its own, so a
+        group of one, compiled alone, every round (vt.tune asks this of every strategy but
+        vt.GridSearch, whose few values across the range the members share; an int field there is
+        refused by `kinds`, whatever the strategy)."""
+        for name, field in self.fields().items():
+            dist = space[name] if name in space else None
+            if name not in (self.static or ()) or not isinstance(dist, (Uniform, LogUniform, OneMinusLogUniform)):
+                continue
+            model = f"vt.{type(self).__name__}({self._module_name()}, static={self.static!r})"
+            raise ValueError(f"{name}={dist!r}: {name} is named in {model}, so each value compiles its own "
+                             f"program, and {strategy} draws every member a value of its own from a continuous "
+                             f"range (one compile per member, every round). Search it with a vt.Choice of a few "
+                             f"values, e.g. {name}=vt.Choice({_few_values(dist, field.annotation)!r}), or with "
+                             f"vt.GridSearch, which trains a few values across the range (points_per_axis), or "
+                             f"leave it out of static to trace it (a dropout rate: vt.nn.Dropout, vt.nn.NnxDropout "
+                             f"in nnx, take a traced rate; flax's own Dropout reads it in Python).")
 
     def _check_required(self, space: Space) -> None:
         """Every field without a default is in the space: the members cannot be built otherwise."""
