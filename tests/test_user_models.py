@@ -457,6 +457,15 @@ class Bfloat16Weights(nn.Module):  # mixed precision spelled with bfloat16 weigh
         return dense(x.reshape((x.shape[0], -1))).astype(jnp.float32)
 
 
+class WidthAndBias(nn.Module):
+    width: int = 8
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(10)(nn.relu(nn.Dense(self.width, use_bias=self.use_bias)(x.reshape((x.shape[0], -1)))))
+
+
 def any_keyword_factory(**fields):
     return NeedsWidth(width=fields.get("width", 8))
 
@@ -475,6 +484,11 @@ def any_keyword_factory(**fields):
     (vt.Linen(CNN, static=("features",)), SPACE.replace(features=vt.LogUniform(2.0, 32.0)),
      r"features=LogUniform.*structural field of CNN.*vt.IntUniform, vt.Choice or vt.Fixed, e.g. features=vt.Choice"
      r"\(\[2, 8, 32\]\), or annotate it float and leave it out of static to trace it\.$"),
+    # (its example fits the field: True and False for a bool, vt.Fixed where a narrow range holds one integer)
+    (vt.Linen(WidthAndBias, static=("use_bias",)), vt.Space(learning_rate=vt.Fixed(0.01), use_bias=vt.Uniform(0, 1)),
+     r"use_bias is a structural field of WidthAndBias.*e.g. use_bias=vt.Choice\(\[False, True\]\), or annotate"),
+    (vt.Linen(WidthAndBias, static=("width",)), vt.Space(learning_rate=vt.Fixed(0.01), width=vt.Uniform(4.1, 4.4)),
+     r"width is a structural field of WidthAndBias.*e.g. width=vt.Fixed\(4\), or annotate"),
     (vt.Linen(TwoTargets), vt.Space(learning_rate=vt.Fixed(0.01)),
      r"output for a batch of 2 has shape \(2, 8, 8, 2\); the data needs \(2, 10\): one logit per class"),
     (vt.Linen(CNN, loss=lambda out, y: jnp.mean(out)), SPACE,

@@ -136,13 +136,17 @@ def _python_value(dist: Distribution, numeric) -> Any:
     return int(value) if float(value).is_integer() else value
 
 
-def _few_values(dist: Distribution, annotation: Any) -> list:
-    """Three values across a continuous range (its ends and middle, on its own scale), for advice:
-    integers for a field annotated int."""
+def _few_values(dist: Distribution, annotation: Any) -> str:
+    """A search of three values across a continuous range (its ends and middle, on its own scale), for
+    advice: vt.Choice([0.5, 1.25, 2.0]); integers for a field annotated int (vt.Fixed where one is
+    left), True and False for one annotated bool."""
+    if annotation in (bool, "bool"):
+        return "vt.Choice([False, True])"
     values = [float(f"{float(dist.from_unit_exact(u)):.3g}") for u in (0.0, 0.5, 1.0)]
     if annotation in (int, "int"):
         values = [int(round(v)) for v in values]
-    return sorted(set(values), key=values.index)
+    values = sorted(set(values), key=values.index)
+    return f"vt.Choice({values!r})" if len(values) > 1 else f"vt.Fixed({values[0]!r})"
 
 
 def _first_value(dist: Distribution) -> Any:
@@ -279,7 +283,7 @@ class FlaxModel(Model):
             static = name in (self.static or ())  # (a float field there takes floats: vt.tune's check_static_ranges)
             if kind == "structural" and _is_float_distribution(dist) and not isinstance(dist, Fixed) \
                     and (not static or _kind_of_annotation(field.annotation) == "structural"):
-                example = f", e.g. {name}=vt.Choice({_few_values(dist, field.annotation)!r})" if static else ""
+                example = f", e.g. {name}={_few_values(dist, field.annotation)}" if static else ""
                 raise ValueError(f"{name}={dist!r}: {name} is a structural field of {self._module_name()} (int, "
                                  f"bool or str: one compiled program per value); search it with vt.IntUniform, "
                                  f"vt.Choice or vt.Fixed{example}, or annotate it float "
@@ -301,7 +305,7 @@ class FlaxModel(Model):
             raise ValueError(f"{name}={dist!r}: {name} is named in {model}, so each value compiles its own "
                              f"program, and {strategy} draws every member a value of its own from a continuous "
                              f"range (one compile per member, every round). Search it with a vt.Choice of a few "
-                             f"values, e.g. {name}=vt.Choice({_few_values(dist, field.annotation)!r}), or with "
+                             f"values, e.g. {name}={_few_values(dist, field.annotation)}, or with "
                              f"vt.GridSearch, which trains a few values across the range (points_per_axis), or "
                              f"leave it out of static to trace it (a dropout rate: vt.nn.Dropout, vt.nn.NnxDropout "
                              f"in nnx, take a traced rate; flax's own Dropout reads it in Python).")
