@@ -171,10 +171,24 @@ def test_flax_dropout_with_a_traced_rate_is_named_before_anything_compiles(image
             x = nn.Dropout(self.dropout)(x.reshape((x.shape[0], -1)), deterministic=not train)
             return nn.Dense(10)(x)
 
+    # (not "annotate it int": a traced field takes floats, and a rate as an int would be 0)
     with pytest.raises(ValueError, match=r"per-member hyperparameter as a Python value.*\['dropout'\].*Keep such a "
-                                         r"field traced.*use vt.nn.Dropout.*Or make it structural \(annotate it int, "
-                                         r"or static=\('dropout',\)\) and search it with a vt.Choice of a few values"):
+                                         r"field traced.*flax's nn.Dropout tests `rate == 0` in Python, so use "
+                                         r"vt.nn.Dropout for a searched rate. Or make it structural, static=\('dropout',"
+                                         r"\), and search it with a vt.Choice of a few values"):
         vt.build_program(vt.Linen(FlaxDropout), SPACE, images)
+
+    class NnxFlaxDropout(nnx.Module):
+        def __init__(self, dropout: float = 0.0, *, rngs: nnx.Rngs):
+            self.drop = nnx.Dropout(dropout, rngs=rngs)
+            self.out = nnx.Linear(64, 10, rngs=rngs)
+
+        def __call__(self, x):
+            return self.out(self.drop(x.reshape((x.shape[0], -1))))
+
+    with pytest.raises(ValueError, match=r"flax's nnx.Dropout tests `rate == 0` in Python, so use vt.nn.NnxDropout "
+                                         r"for a searched rate. Or make it structural, static=\('dropout',\)"):
+        vt.build_program(vt.Nnx(NnxFlaxDropout), SPACE, images)
     # (the structural route: a few values, a program each)
     program = vt.build_program(vt.Linen(FlaxDropout, static=("dropout",)),
                                SPACE.replace(dropout=vt.Choice([0.0, 0.2])), images)

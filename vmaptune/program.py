@@ -433,13 +433,15 @@ def check_outputs(built: BuiltModel, loss: Loss, space: Space, data: Dataset, me
             raise ValueError(f"{built.name()} uses a traced value as a Python value (in an `if`, `not`, int(), numpy; "
                              f"{type(err).__name__}), and it reads no traced hyperparameter: keep what it computes "
                              f"from its input in jnp (jnp.where, not `if x.sum() > 0`). {transform}") from err
+        # (traced fields take floats: annotated int, a rate would become 0; flax's Dropout of the module's kind)
+        dropout = ("nnx.Dropout", "vt.nn.NnxDropout") if getattr(built, "adapter", "") == "Nnx" else \
+            ("nn.Dropout", "vt.nn.Dropout")
         raise ValueError(f"the model uses a per-member hyperparameter as a Python value (in an `if`, int(), numpy, a "
                          f"shape; {type(err).__name__}); the traced ones are {traced}. Keep such a field traced: "
-                         f"compute with it in jnp (jnp.where, not `if`); flax's nn.Dropout tests `rate == 0` in "
-                         f"Python, so use vt.nn.Dropout (vt.nn.NnxDropout) for a searched rate. Or make it "
-                         f"structural (annotate it int, or static=({traced[0] if len(traced) == 1 else 'name'!r},)) "
-                         f"and search it with a vt.Choice of a few values: each value compiles a program of its "
-                         f"own. {transform}") from err
+                         f"compute with it in jnp (jnp.where, not `if`); flax's {dropout[0]} tests `rate == 0` in "
+                         f"Python, so use {dropout[1]} for a searched rate. Or make it structural, "
+                         f"static=({traced[0] if len(traced) == 1 else 'name'!r},), and search it with a vt.Choice "
+                         f"of a few values: each value compiles a program of its own. {transform}") from err
     except flax_errors.ModifyScopeVariableError as err:  # BatchNorm updating statistics in a call not told it trains
         raise ValueError(f"the model updates a variable when evaluated ({err}) A BatchNorm must follow the mode: "
                          f"{_how_told(built)} A collection of your own (a counter) is updated in training only where "
