@@ -640,6 +640,33 @@ CASES = [
      ["Fixed(nn.tanh): the value must be a string or a real number, not a function", "leave it at the module's "
       "default", "vt.Linen(functools.partial(Net, activation=nn.tanh))", "vt.Fixed('tanh')",
       "getattr(nn, self.activation)(x)"]),
+    # (names the user can copy: jax.nn's own where flax.linen lacks it, jnp.sin, nn.Dense; an alias once)
+    ("space-choice-jax-nn-only-functions", lambda t: vt.Choice([jax.nn.mish, jax.nn.relu]), TypeError,
+     ["Choice(options=[jax.nn.mish, nn.relu])", "vt.Choice(['mish', 'relu'])", "getattr(jax.nn, self.activation)(x)"]),
+    ("space-fixed-jax-nn-only-function", lambda t: vt.Fixed(jax.nn.squareplus), TypeError,
+     ["vt.Linen(functools.partial(Net, activation=jax.nn.squareplus))", "vt.Fixed('squareplus')",
+      "getattr(jax.nn, self.activation)(x)"]),
+    ("space-choice-an-alias-twice", lambda t: vt.Choice([nn.swish, nn.silu]), TypeError,
+     ["Search them by name, vt.Fixed('silu') (an option is there twice: jax.nn's aliases, such as swish for silu, "
+      "are one function)"]),
+    ("space-choice-jnp-functions", lambda t: vt.Choice([jnp.tanh, jnp.sin]), TypeError,
+     ["Choice(options=[nn.tanh, jnp.sin])", "{'tanh': nn.tanh, 'sin': jnp.sin}[self.activation](x)"]),
+    ("space-choice-classes", lambda t: vt.Choice([nn.Dense, nn.Conv]), TypeError,
+     ["option nn.Dense is a class", "vt.Choice(['Dense', 'Conv'])", "getattr(nn, self.layer)."]),
+    ("space-choice-optax-functions", lambda t: vt.Choice([optax.adam, optax.sgd]), TypeError,
+     ["Choice(options=[optax.adam, optax.sgd])", "An optimizer is not a field of the module: search the built-in "
+      "optimizer by name, optimizer=vt.Choice(['adam', 'sgd']), or make your own", "vt.tune(..., optimizer="]),
+    ("space-fixed-optax-function", lambda t: vt.Fixed(optax.lion), TypeError,
+     ["Fixed(optax.lion): the value must be a string or a real number, not a function. An optimizer is not a field "
+      "of the module: make your own from each member's hyperparameters"]),
+    # (a lambda's or partial's repr is no code; a layer made is an object, not a function)
+    ("space-fixed-lambda", lambda t: vt.Fixed(lambda x: x), TypeError,
+     ["vt.Linen(functools.partial(Net, activation=your_function))."]),
+    ("space-fixed-partial", lambda t: vt.Fixed(functools.partial(nn.leaky_relu, negative_slope=0.2)), TypeError,
+     ["vt.Linen(functools.partial(Net, activation=your_function))."]),
+    ("space-choice-layers-made", lambda t: vt.Choice([nn.Dense(8), nn.Dense(16)]), TypeError,
+     ["Choice(options=[Dense(...), Dense(...)]): option Dense(...) is an object;", "vt.Choice(['your_layer1', "
+      "'your_layer2'])", "{'your_layer1': your_layer1, 'your_layer2': your_layer2}[self.layer]."]),
     ("tune-strategy-class", lambda t: tune(strategy=vt.Hyperband), TypeError,
      ["strategy=Hyperband is the class; give a strategy made from it, e.g. strategy=vt.Hyperband(...)"]),
     ("search-cv-strategy-class", lambda t: vt.PopulationSearchCV(vt.MLPClassifier(epochs=2), {"learning_rate": [0.1]},

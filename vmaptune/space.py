@@ -395,33 +395,99 @@ class IntLogUniform(Distribution):
         return np.unique(np.round(values).astype(np.int32))
 
 
+#: Built-in optimizers (vmaptune.optim.OPTIMIZERS: not imported here, which would be a cycle).
+_OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
+
+
+def _named_modules() -> list[tuple[str, Any]]:
+    """The modules a function is shown from, as a user imports them (`import flax.linen as nn`,
+    `import jax.numpy as jnp`), first match first: flax.linen's activations (jax.nn's, shared) as
+    nn.relu, jax.nn's others as jax.nn.mish."""
+    import sys
+
+    import flax.linen  # (here: space.py is imported before any model)
+
+    out = [("nn", flax.linen), ("jax.nn", jax.nn), ("jnp", jnp), ("np", np)]
+    return out + [("optax", sys.modules["optax"])] if "optax" in sys.modules else out
+
+
 def _function_name(f: Callable) -> str | None:
-    """A function's (or class's) name as its module spells it (nn.relu for jax.nn's activations,
-    which flax.linen shares), or None for one without a usable name (a lambda, a partial)."""
+    """A function's (or class's) name as code spells it (nn.relu, jax.nn.mish, jnp.sin, optax.adam,
+    nn.Dense; a function of yours by its own name), or None for one without a usable name (a lambda,
+    a partial, a callable object)."""
     name = getattr(f, "__name__", None)
     if not isinstance(name, str) or not name.isidentifier():
         return None
-    return f"nn.{name}" if getattr(jax.nn, name, None) is f else name
+    for prefix, module in _named_modules():
+        if getattr(module, name, None) is f:  # (the very object: a function of yours named relu is not nn.relu)
+            return f"{prefix}.{name}"
+    return name
 
 
 def _shown(value: Any) -> str:
-    """An option as an error shows it: a function by its name, anything else by its repr."""
-    return (_function_name(value) or repr(value)) if callable(value) else repr(value)
+    """An option as an error shows it: a function by its name, an object whose repr takes lines (a
+    flax layer's) as Dense(...), anything else by its repr."""
+    shown = (_function_name(value) or repr(value)) if callable(value) else repr(value)
+    return f"{type(value).__name__}(...)" if _is_object(value) and "\n" in shown else shown
 
 
-def _by_name(options: Sequence) -> tuple[str, str]:
-    """How to search callables by name: (the Choice of names, the look-up inside the module, for a
-    field named activation; layer for classes)."""
-    field, call = ("layer", "") if any(isinstance(o, type) for o in options) else ("activation", "(x)")
-    names = [_function_name(o) if callable(o) else o for o in options]
-    if not all(isinstance(n, str) for n in names):  # (a lambda: no name to give)
-        return "vt.Choice(['relu', 'tanh'])", f"getattr(nn, self.{field}){call}"
-    bare = [n.removeprefix("nn.") for n in names]
-    choice = f"vt.Choice({bare!r})" if len(bare) > 1 else f"vt.Fixed({bare[0]!r})"
-    if all(n.startswith("nn.") or not callable(o) for n, o in zip(names, options)):
-        return choice, f"getattr(nn, self.{field}){call}"
-    table = ", ".join(f"{b!r}: {n}" for b, n in zip(bare, names))
-    return choice, f"{{{table}}}[self.{field}]{call}"
+def _is_object(value: Any) -> bool:
+    """A callable object (a layer made, nn.Dense(8)), not a function, a partial or a class."""
+    return getattr(value, "__name__", None) is None and not isinstance(value, (type, functools.partial))
+
+
+def _what(value: Any) -> str:
+    return "a class" if isinstance(value, type) else "an object" if _is_object(value) else "a function"
+
+
+def _is_optax(value: Any) -> bool:
+    return str(getattr(value, "__module__", None) or "").split(".")[0] == "optax"
+
+
+def _own_optimizer(names: list[str]) -> str:
+    """The fix for optax functions given as values: the built-in optimizers by name, or your own."""
+    built_in = [n for n in names if n in _OPTIMIZER_NAMES]
+    by_name = f"search the built-in optimizer by name, optimizer=vt.{'Choice' if len(built_in) > 1 else 'Fixed'}(" \
+              f"{built_in if len(built_in) > 1 else built_in[0]!r}), or " if built_in == names else ""
+    return (f"An optimizer is not a field of the module: {by_name}make your own from each member's "
+            f"hyperparameters, vt.tune(..., optimizer=lambda hp: optax.adamw(hp['learning_rate'])) (the README's "
+            f"'Your own optax optimizer').")
+
+
+def _by_name(options: Sequence) -> str:
+    """How to search callables by name, as a sentence: the Choice of names (vt.Fixed for one), the
+    field annotated str, and the look-up inside the module (getattr(nn, ...) where flax.linen has
+    every name, jax.nn where it has them, else a table of the names to the functions; a field named
+    activation, layer for classes and layers made). A function without a name (a lambda, a partial)
+    is your_function there, an object your_layer."""
+    import flax.linen
+
+    callables = [o for o in options if callable(o) and not isinstance(o, str)]
+    if callables and all(_is_optax(o) for o in callables):
+        return _own_optimizer([(_function_name(o) or "").removeprefix("optax.") for o in callables])
+    layers = any(isinstance(o, type) or _is_object(o) for o in callables)
+    field, call = ("layer", "") if layers else ("activation", "(x)")
+    code = {}  # name -> code for it, in the options' order (an alias, nn.swish for nn.silu, is one name)
+    unnamed, several = 0, sum(not isinstance(o, str) and _function_name(o) is None for o in options) > 1
+    for o in options:
+        name = _function_name(o) if callable(o) and not isinstance(o, str) else None
+        if name is None and not isinstance(o, str):
+            unnamed += 1
+            name = f"your_{field if layers else 'function'}{unnamed if several else ''}"
+        elif isinstance(o, str):  # (a name beside the functions: flax's, jax.nn's, or one of yours)
+            name = next((f"{p}.{o}" for p, m in _named_modules()[:2] if hasattr(m, o)), o)
+        code.setdefault(name.rsplit(".", 1)[-1], name)
+    names = list(code)
+    twice = " (an option is there twice: jax.nn's aliases, such as swish for silu, are one function)" \
+        if len(names) < len(options) else ""
+    choice = f"vt.Choice({names!r})" if len(names) > 1 else f"vt.Fixed({names[0]!r})"
+    module = next((p for p, m in (("nn", flax.linen), ("jax.nn", jax.nn))
+                   if all(c in (f"nn.{n}", f"jax.nn.{n}") and getattr(m, n, None) is not None
+                          for n, c in code.items())), None)
+    lookup = f"getattr({module}, self.{field}){call}" if module else \
+        f"{{{', '.join(f'{n!r}: {c}' for n, c in code.items())}}}[self.{field}]{call}"
+    return (f"Search them by name, {choice}{twice}, with the field annotated str, and look it up inside the module: "
+            f"{lookup}.")
 
 
 def _as_python(value: Any) -> Any:
@@ -462,12 +528,10 @@ class Choice(Distribution):
                     f"(WIDTHS = {{'narrow': (8,), 'wide': (16, 16)}})."
                 )
             if callable(o) and not isinstance(o, (str, bool, numbers.Real)):  # (an activation: nn.relu)
-                choice, lookup = _by_name(options)
                 raise TypeError(
-                    f"Choice(options=[{', '.join(_shown(p) for p in options)}]): option {_shown(o)} is a "
-                    f"{'class' if isinstance(o, type) else 'function'}; options must be strings, bools or real "
-                    f"numbers (each member's values are one array per name). Search them by name, {choice}, with "
-                    f"the field annotated str, and look it up inside the module: {lookup}."
+                    f"Choice(options=[{', '.join(_shown(p) for p in options)}]): option {_shown(o)} is "
+                    f"{_what(o)}; options must be strings, bools or real numbers (each member's values are one "
+                    f"array per name). {_by_name(options)}"
                 )
             if not isinstance(o, (str, bool, numbers.Real)):
                 raise TypeError(
@@ -554,14 +618,17 @@ class Fixed(Distribution):
                             f"module's default, or make the module with it, e.g. "
                             f"vt.Linen(functools.partial(Net, widths={v!r})).")
         if callable(v) and not isinstance(v, (str, bool, numbers.Real)):  # (an activation: nn.tanh)
-            shown, (choice, lookup) = _shown(v), _by_name([v])
-            field = "layer" if isinstance(v, type) else "activation"
-            by_name = f"; or give its name, {choice}, with the field annotated str and looked up inside the " \
-                      f"module: {lookup}" if shown.startswith("nn.") else ""  # (flax's own: a name does)
-            raise TypeError(f"Fixed({shown}): the value must be a string or a real number, not a "
-                            f"{'class' if isinstance(v, type) else 'function'}. A field that every member gives "
-                            f"it needs no space entry: leave it at the module's default, or make the module with "
-                            f"it, e.g. vt.Linen(functools.partial(Net, {field}={shown})){by_name}.")
+            shown, name = _shown(v), _function_name(v)
+            head = f"Fixed({shown}): the value must be a string or a real number, not {_what(v)}."
+            if _is_optax(v):
+                raise TypeError(f"{head} {_own_optimizer([(name or '').removeprefix('optax.')])}")
+            layer = isinstance(v, type) or _is_object(v)
+            code = name or ("your_layer" if layer else "your_function")  # (a lambda's repr is no code)
+            by_name = f"; or give its name: {_by_name([v]).removeprefix('Search them by name, ')}" \
+                if name and name.startswith(("nn.", "jax.nn.")) else "."  # (flax's or jax.nn's own: a name does)
+            raise TypeError(f"{head} A field that every member gives it needs no space entry: leave it at the "
+                            f"module's default, or make the module with it, e.g. vt.Linen(functools.partial(Net, "
+                            f"{'layer' if layer else 'activation'}={code})){by_name.removesuffix('.')}.")
         if not isinstance(v, (str, bool, numbers.Real)):
             raise TypeError(f"Fixed({v!r}): the value must be a string or a real number.")
         _check_representable(f"Fixed({v!r})", "the value", v)
