@@ -364,12 +364,6 @@ CASES = [
      ["target='label' is not a column", "columns are ['a', 'b', 'y']"]),
     ("csv-text-feature", lambda t: vt.Dataset.from_csv(csv(t, text_column=True), "y", "classification"),
      ValueError, ["feature columns ['color']", "hold text", "one_hot=True"]),
-    ("csv-time-span-and-date-columns", lambda t: vt.Dataset.from_csv(write(t, "td.csv", "a,wait,day,y\n" + "".join(
-        f"{i},{i % 7} days 0{i % 5}:00:00,2020-01-{i % 28 + 1:02d},{i % 2}\n" for i in range(20))), "y",
-        "classification"), ValueError,  # (as pandas' to_csv writes them: they were called text, one_hot=True advised)
-     ["td.csv: feature column(s) ['wait'] hold time spans (e.g. '0 days 00:00:00') and column(s) ['day'] hold dates "
-      "(e.g. '2020-01-01'), read as text; convert them to numbers first", "pandas.to_timedelta(frame['wait'])"
-      ".dt.total_seconds(); pandas.to_datetime(frame['day']).dt.dayofyear"]),
     ("csv-empty-cell", lambda t: vt.Dataset.from_csv(write(t, "e.csv", "a,b,y\n" + "".join(
         f"{i},{'' if i == 3 else i},{i % 2}\n" for i in range(20))), "y", "classification"), ValueError,
      [re.compile(r"e.csv: column 'b' has 1 empty cell\(s\), the first in data row 3 \(counting from 0 below the "

@@ -435,19 +435,6 @@ class Dataset:
                                  f"give the frame to vt.Dataset.from_arrays.")
         encode = _one_hot_columns(one_hot, features, non_numeric, targets, weight)
         left = [c for c in non_numeric if c not in encode]
-        times = _time_columns(features, left)
-        if times:  # (pandas' to_csv writes durations as '1 days 01:00:00': one-hot, a 0/1 column per duration)
-            kinds = {kind: [c for c in times if times[c] == kind] for kind in dict.fromkeys(times.values())}
-            how = {"time spans": "pandas.to_timedelta(frame[{c!r}]).dt.total_seconds()",
-                   "dates": "pandas.to_datetime(frame[{c!r}]).dt.dayofyear, or seconds since a start"}
-            said = " and ".join(f"column(s) {columns} hold {kind} (e.g. {features[columns[0]].dropna().iloc[0]!r})"
-                                for kind, columns in kinds.items())
-            convert = "; ".join(how[kind].format(c=columns[0]) for kind, columns in kinds.items())
-            text = [c for c in left if c not in times]
-            also = f" Column(s) {text} hold text: encode them there too (pandas.get_dummies)." if text else ""
-            raise ValueError(f"{path}: feature {said}, read as text; convert them to numbers first: read the file "
-                             f"with pandas.read_csv, convert them ({convert}) and give the frame to "
-                             f"vt.Dataset.from_arrays, or drop them.{also}")
         if left:
             how = ("pass one_hot=True to give each of their values a 0/1 column" if one_hot is False else
                    f"add them to one_hot={list(one_hot)!r} to give each of their values a 0/1 column")
@@ -694,27 +681,6 @@ def _as_model_input(X: np.ndarray) -> np.ndarray:
 
 #: Words a CSV's number column may hold for a missing value (lower case), which pandas reads as text.
 MISSING_WORDS = ("unk", "unknown", "missing", "na", "n/a", "n.a.", "nan", "null", "none", "nil", "undefined")
-
-
-def _time_columns(features: Any, columns: Sequence[Any]) -> dict:
-    """Text columns of a CSV whose every cell is a time span ('1 days 01:00:00', '08:30') or an ISO
-    date ('2020-01-31') -> "time spans" or "dates", the spans first (strict formats only: codes such
-    as '5m' or month names stay text)."""
-    import pandas as pd
-
-    found = {}
-    for kind in ("time spans", "dates"):
-        for c in columns:
-            cells = features[c].dropna().astype(str).str.strip()
-            if c in found or not len(cells) or not cells.str.contains(r"\d").all():
-                continue
-            if kind == "time spans":
-                read = pd.to_timedelta(cells, errors="coerce") if cells.str.contains(r"day|:").all() else None
-            else:
-                read = pd.to_datetime(cells, format="ISO8601", errors="coerce")
-            if read is not None and read.notna().all():
-                found[c] = kind
-    return found
 
 
 def _flag_column(column: Any) -> bool:
