@@ -378,12 +378,12 @@ CASES = [
         f"{i},{'' if i == 2 else i % 3 == 0},{i % 2}\n" for i in range(20))), "y", "classification"),
      ValueError,  # (read as objects for the empty cell, it was called text and one_hot=True advised)
      [re.compile(r"f.csv: column 'flag' has 1 empty cell\(s\), the first in data row 2 \(counting from 0 below the "
-                 r"header\); fill them \(a yes / no column: with one of its values, e.g. False\)")]),
+                 r"header\); fill them \(a yes / no column: with one of its values, e.g. True\)")]),
     ("csv-empty-zero-one-cell", lambda t: vt.Dataset.from_csv(write(t, "z.csv", "a,flag,y\n" + "".join(
         f"{i},{'' if i == 2 else int(i % 3 == 0)},{i % 2}\n" for i in range(20))), "y", "classification"),
      ValueError,  # (a 0/1 flag was advised "with the column's mean", which makes it 0.35)
      [re.compile(r"z.csv: column 'flag' has 1 empty cell\(s\), the first in data row 2 \(counting from 0 below the "
-                 r"header\); fill them \(a yes / no column: with one of its values, e.g. 0\)")]),
+                 r"header\); fill them \(a yes / no column: with one of its values, e.g. 1\)")]),
     ("csv-infinite-cell", lambda t: vt.Dataset.from_csv(write(t, "i.csv", "city,income,age,y\n" + "".join(
         f"{'ab'[i % 2]},{i},{'-inf' if i == 7 else 20 + i},{i % 2}\n" for i in range(20))), "y", "classification",
         one_hot=True), ValueError,  # (named by the file's column, not by its place among the one-hot columns)
@@ -696,6 +696,9 @@ CASES = [
     ("csv-misspelt-array-keyword", lambda t: vt.Dataset.from_csv(csv(t), "y", "classification",
                                                                   sample_weights=np.ones(40)), TypeError,
      ["vt.Dataset.from_csv: unknown argument sample_weights=<ndarray of shape (40,)>. Did you mean 'sample_weight'"]),
+    ("csv-misspelt-pair-keyword", lambda t: vt.Dataset.from_csv(csv(t), "y", "classification",
+                                                                 validation_data=(X, Y)), TypeError,
+     ["vt.Dataset.from_csv: unknown argument validation_data=(<ndarray of shape (40, 3)>, <ndarray of shape (40,)>)"]),
     ("data-X-sparse", lambda t: vt.Dataset.from_arrays(__import__("scipy.sparse").sparse.csr_matrix(X), Y,
                                                         "classification"), TypeError,
      ["X is a scipy sparse matrix of shape (40, 3); give its dense array (X.toarray())"]),

@@ -446,8 +446,10 @@ class Dataset:
             column = empty.index[empty.to_numpy() > 0][0]
             row = int(np.flatnonzero(features[column].isna().to_numpy())[0])
             cells = features[column].dropna()  # (a yes / no column as True / False, or as 0 / 1: not its mean, 0.4)
-            flag = "False" if _flag_column(cells) else "0" if pd.api.types.is_numeric_dtype(cells.dtype) and \
-                len(cells) > 0 and bool(cells.isin([0, 1]).all()) else None
+            # (one of the values it holds: not 0 for a column of 1s)
+            flag = repr(bool(cells.iloc[0])) if _flag_column(cells) else str(int(cells.iloc[0])) if \
+                pd.api.types.is_numeric_dtype(cells.dtype) and len(cells) > 0 and bool(cells.isin([0, 1]).all()) \
+                else None
             fill = ("with a value of their own, e.g. 'unknown', which one_hot=True gives a 0/1 column; pandas reads "
                     "text such as 'NA', 'N/A' or 'null' as empty too" if column in non_numeric else
                     f"a yes / no column: with one of its values, e.g. {flag}" if flag else
@@ -593,6 +595,8 @@ class _Shown:
         shape = getattr(self.value, "shape", None)
         if isinstance(shape, tuple) and len(shape) >= 1:
             return f"<{type(self.value).__name__} of shape {shape}>"
+        if isinstance(self.value, tuple):  # (validation_data=(X_val, y_val): each array by its shape)
+            return f"({', '.join(repr(_Shown(v)) for v in self.value)}{',' if len(self.value) == 1 else ''})"
         return reprlib.repr(self.value)
 
 
