@@ -812,6 +812,11 @@ CASES = [
      lambda t: vt.NetworkClassifier(vt.MLP(), {"n_units": 8, "learning_rate": 1e-5}, epochs=1).fit(X, Y), ValueError,
      ["NetworkClassifier: hyperparameters={'n_units': 8, 'learning_rate': 1e-05} sets ['learning_rate'], which is the "
       "estimator's own parameter: give learning_rate=1e-05 as a parameter"]),
+    ("network-hyperparameter-a-function",  # (the estimator's "give one string or number" hid Fixed's fix)
+     lambda t: vt.NetworkClassifier(vt.MLP(), {"activation": __import__("flax.linen").linen.tanh}, epochs=1).fit(
+         X, Y), TypeError,
+     ["NetworkClassifier(activation=...): Fixed(nn.tanh): the value must be a string or a real number, not a function",
+      "vt.Linen(functools.partial(Net, activation=nn.tanh))"]),
     ("estimator-random-state-text", lambda t: vt.MLPClassifier(random_state="x").fit(X, Y), ValueError,
      ["random_state='x': give None, an integer or a np.random.RandomState"]),
     ("tune-early-stopping-int", lambda t: tune(early_stopping=5), TypeError,

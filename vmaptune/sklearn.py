@@ -280,7 +280,9 @@ class _Network(BaseEstimator):
         """An estimator parameter as the member's one value, named when it is not one."""
         try:
             return Fixed(_plain(value))
-        except TypeError:
+        except TypeError as err:
+            if callable(value):  # (an activation function: Fixed's message names it and says how to give it)
+                raise TypeError(f"{type(self).__name__}({name}=...): {err}") from None
             depth = " (n_hidden sets the depth; every hidden layer has n_units units)" if name == "n_units" else ""
             raise TypeError(f"{type(self).__name__}({name}={value!r}): give one string or number{depth}; to search "
                             f"several values use vt.PopulationSearchCV(estimator, {{{name!r}: [...]}}).") from None
