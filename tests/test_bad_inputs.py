@@ -42,6 +42,18 @@ SPACE = vt.Space(learning_rate=LR)
 SPACE_CONFIG = {"learning_rate": {"type": "LogUniform", "low": 1e-3, "high": 1e-1}}
 
 
+def gelu(x):  # (a function of a user's own named as flax's)
+    return nn.gelu(x, approximate=False)
+
+
+class _Activated(nn.Module):
+    activation: object = nn.relu
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(2)(self.activation(nn.Dense(4)(x)))
+
+
 @functools.lru_cache(maxsize=None)
 def tiny() -> vt.Dataset:
     """40 rows, 3 features, 2 classes: 24 train, 8 validation, 8 test rows."""
@@ -640,6 +652,12 @@ CASES = [
     ("space-fixed-jax-nn-only-function", lambda t: vt.Fixed(jax.nn.squareplus), TypeError,
      ["vt.Linen(functools.partial(Net, activation=jax.nn.squareplus))", "vt.Fixed('squareplus')",
       "getattr(jax.nn, self.activation)(x)"]),
+    ("space-choice-own-function-named-as-flaxs", lambda t: vt.Choice([gelu, nn.gelu]), TypeError,
+     ["Search them by name, vt.Choice(['gelu', 'nn_gelu']), with the field annotated str, and look it up inside the "
+      "module: {'gelu': gelu, 'nn_gelu': nn.gelu}[self.activation](x)."]),  # (was called an alias: one dropped)
+    ("space-fixed-nnx-class", lambda t: vt.Fixed(__import__("flax.nnx").nnx.Linear), TypeError,
+     ["Fixed(nnx.Linear): the value must be a string or a real number, not a class",
+      "vt.Nnx(functools.partial(Net, layer=nnx.Linear))"]),
     ("space-choice-an-alias-twice", lambda t: vt.Choice([nn.swish, nn.silu]), TypeError,
      ["Search them by name, vt.Fixed('silu') (an option is there twice: jax.nn's aliases, such as swish for silu, "
       "are one function)"]),
@@ -815,8 +833,14 @@ CASES = [
     ("network-hyperparameter-a-function",  # (the estimator's "give one string or number" hid Fixed's fix)
      lambda t: vt.NetworkClassifier(vt.MLP(), {"activation": __import__("flax.linen").linen.tanh}, epochs=1).fit(
          X, Y), TypeError,
-     ["NetworkClassifier(activation=...): Fixed(nn.tanh): the value must be a string or a real number, not a function",
-      "vt.Linen(functools.partial(Net, activation=nn.tanh))"]),
+     ["NetworkClassifier(hyperparameters={'activation': nn.tanh}): a function, but each hyperparameter here is one "
+      "string or number: give its name, {'activation': 'tanh'}."]),
+    ("network-hyperparameter-a-function-of-a-linen-module",
+     lambda t: vt.NetworkClassifier(vt.Linen(_Activated), {"activation": nn.tanh}, epochs=1).fit(X, Y), TypeError,
+     ["NetworkClassifier(hyperparameters={'activation': nn.tanh}): a function, but each hyperparameter here is one "
+      "string or number. Make the module with it: model=vt.Linen(functools.partial(_Activated, activation=nn.tanh)); "
+      "or give its name, {'activation': 'tanh'}, with the field annotated str and looked up inside the module: "
+      "getattr(nn, self.activation)(x)."]),
     ("estimator-random-state-text", lambda t: vt.MLPClassifier(random_state="x").fit(X, Y), ValueError,
      ["random_state='x': give None, an integer or a np.random.RandomState"]),
     ("tune-early-stopping-int", lambda t: tune(early_stopping=5), TypeError,

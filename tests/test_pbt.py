@@ -437,6 +437,8 @@ def test_bad_explore_names_and_epochs_fail_before_training(digits):
         strategy.begin_training(state, context)  # fails before anything compiles
     with pytest.raises(ValueError, match=r"interval=3 with epochs=3 never exploits.*interval < epochs"):
         vt.tune(MODEL, SPACE, digits, PBT(population=4, interval=3), epochs=3, batch_size=BATCH, progress=False)
+    with pytest.raises(ValueError, match=r"interval=1 with epochs=1 never exploits.*Train at least 2 epochs"):
+        PBT(population=4, interval=1).check_epochs(1)  # (it advised 'Use interval < epochs, e.g. interval=1')
     with pytest.raises(ValueError, match=r"changes hyperparameters at epoch 2, but epochs=2"):
         PBTReplay(PBTSchedule((0, 2), ({"x": 1.0}, {"x": 2.0}))).check_epochs(2)
     # a space without one of the schedule's names trained the model's default while the schedule showed its value

@@ -722,7 +722,8 @@ def test_an_estimators_model_checks_a_dataframes_columns_and_says_what_wrote_it(
 @pytest.mark.parametrize("make, error, match", [
     (lambda: vt.MLPClassifier(warm_start=True), TypeError, r"warm_start is scikit-learn's name; .*every fit trains a new"),
     (lambda: vt.MLPClassifier(epsilon=1e-8), TypeError, r"epsilon is scikit-learn's name; vmaptune's is eps"),
-    (lambda: vt.MLPClassifier(class_weight="balanced"), TypeError, r"class_weight .* balanced_accuracy or f1_macro"),
+    (lambda: vt.MLPClassifier(class_weight="balanced"), TypeError,
+     r"class_weight .* fit\(X, y, sample_weight=sklearn.utils.class_weight.compute_sample_weight\('balanced', y\)\)"),
     (lambda: vt.MLPClassifier(n_unit=8), TypeError, r"MLPClassifier\(\) got an unexpected keyword argument 'n_unit'\. "
                                                     r"Did you mean 'n_units'\? Its parameters: n_hidden, n_units"),
     (lambda: vt.NetworkClassifier(feature=8), TypeError, r"own fields go in hyperparameters=\{\.\.\.\}"),

@@ -549,14 +549,14 @@ def test_a_pickled_model_whose_class_changed_since_is_refused_as_load_refuses_it
             return nn.Dense(2)(nn.Embed(10, 8)(x).max(axis=1))
 
     monkeypatch.setattr(sys.modules[Tokens.__module__], "Tokens", Wider)
-    with pytest.raises(ValueError, match=r"the pickled model's params\['Dense_0'\]\['kernel'\] is \(4, 2\) float32, "
-                                         r"but vt.Linen\(Wider\) as importable now builds \(8, 2\) float32: the "
-                                         r"class changed since the model was saved"):
+    with pytest.raises(ValueError, match=r"the pickled \(or copied\) model's params\['Dense_0'\]\['kernel'\] is "
+                                         r"\(4, 2\) float32, but vt.Linen\(Wider\) as importable now builds \(8, 2\) "
+                                         r"float32: the class changed since the model was saved"):
         pickle.loads(pickled)
     monkeypatch.setattr(sys.modules[Tokens.__module__], "Tokens", Deeper)
     with pytest.raises(ValueError, match=r"vt.Linen\(Deeper\) as importable now builds params\['extra'\]\['bias'\], "
-                                         r"params\['extra'\]\['kernel'\], which the pickled model does not hold: the "
-                                         r"class changed since the model was saved"):
+                                         r"params\['extra'\]\['kernel'\], which the pickled \(or copied\) model does "
+                                         r"not hold: the class changed since the model was saved"):
         pickle.loads(pickled)
 
 
@@ -641,7 +641,7 @@ def test_a_class_edited_since_that_keeps_its_weights_is_warned_about_at_load_and
         vt.TrainedModel.load(tmp_path / "model"), pickle.loads(pickled)
     monkeypatch.setattr(sys.modules[Layered.__module__], "Layered", Tanh)
     for load, where in ((lambda: vt.TrainedModel.load(tmp_path / "model"), "model"),
-                        (lambda: pickle.loads(pickled), "the pickled model")):
+                        (lambda: pickle.loads(pickled), r"the pickled \(or copied\) model")):
         with pytest.warns(UserWarning, match=rf"{where}: the source of vt.Linen\(Tanh\)'s class changed since the "
                                              rf"model was trained \(sha256 [0-9a-f]{{16}}, now [0-9a-f]{{16}}\)\. Its "
                                              rf"weights fit the class as it is now, so it loads"):

@@ -108,6 +108,14 @@ def test_a_static_field_drawn_from_a_range_is_refused_before_anything_compiles_b
                                          r"values across the range \(points_per_axis\), or leave it out of static"):
         vt.tune(vt.Linen(CNN, static=("dropout",)), SPACE.replace(dropout=vt.LogUniform(0.01, 0.3)), images,
                 vt.BayesOpt(population=2), **kwargs)
+    with pytest.raises(ValueError, match=r"and PBT keeps every member in one program, copying one into another: a "
+                                         r"static field cannot differ across its members. Leave it out of static"):
+        vt.tune(vt.Linen(CNN, static=("dropout",)), SPACE, images, vt.PBT(population=4, interval=1),
+                **{**kwargs, "epochs": 2})
+    with pytest.raises(ValueError, match=r"Search it with a vt.Choice of a few values, e.g. dropout=vt.Choice\(\[0.1, "
+                                         r"0.1005, 0.101\]\)"):  # (a narrow range: 0.1 three times at 3 digits)
+        vt.tune(vt.Linen(CNN, static=("dropout",)), SPACE.replace(dropout=vt.Uniform(0.1, 0.101)), images,
+                vt.RandomSearch(population=2), **kwargs)
     assert dict(engine.TRACE_COUNTS) == before
     # a grid takes points_per_axis values of the range, which the members share: a program each
     result = vt.tune(vt.Linen(CNN, static=("dropout",)), SPACE.replace(learning_rate=vt.Fixed(0.03)), images,

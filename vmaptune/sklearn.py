@@ -52,7 +52,7 @@ from vmaptune.optim import RANGES as OPTIMIZER_RANGES
 from vmaptune.population import PopulationRun
 from vmaptune.program import build_program
 from vmaptune.refit import diverged_at
-from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform
+from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform, _function_name
 from vmaptune.strategies.base import check_strategy
 from vmaptune.trained import TrainedModel
 from vmaptune.warn import warn
@@ -87,8 +87,9 @@ SKLEARN_NAMES = {"hidden_layer_sizes": "n_hidden (the number of hidden layers) a
                  "shuffle": "not a setting: every epoch's batches are drawn in a new order, as shuffle=True",
                  "verbose": "not a setting of the estimators: vt.PopulationSearchCV(progress=True) shows a search's "
                             "progress, and loss_curve_ holds every epoch's training loss",
-                 "class_weight": "not offered: every row weighs the same (for imbalanced classes, score with "
-                                 "balanced_accuracy or f1_macro, or resample the rows)",
+                 "class_weight": "not a parameter: weigh the rows in fit instead, fit(X, y, sample_weight="
+                                 "sklearn.utils.class_weight.compute_sample_weight('balanced', y)) (and score "
+                                 "with balanced_accuracy or f1_macro)",
                  "power_t": "not offered: learning_rate='invscaling' has no counterpart; vt.tune's space takes "
                             "schedule ('constant', 'step', 'exponential', 'cosine', 'linear')",
                  "max_fun": "not offered: it bounds the lbfgs solver, and vmaptune trains with minibatch optimizers"}
@@ -280,9 +281,10 @@ class _Network(BaseEstimator):
         """An estimator parameter as the member's one value, named when it is not one."""
         try:
             return Fixed(_plain(value))
-        except TypeError as err:
-            if callable(value):  # (an activation function: Fixed's message names it and says how to give it)
-                raise TypeError(f"{type(self).__name__}({name}=...): {err}") from None
+        except TypeError:
+            if callable(value) and not isinstance(value, str):  # (an activation function: nn.tanh)
+                raise TypeError(_function_given(type(self).__name__, getattr(self, "model", None), name,
+                                                value)) from None
             depth = " (n_hidden sets the depth; every hidden layer has n_units units)" if name == "n_units" else ""
             raise TypeError(f"{type(self).__name__}({name}={value!r}): give one string or number{depth}; to search "
                             f"several values use vt.PopulationSearchCV(estimator, {{{name!r}: [...]}}).") from None
@@ -371,6 +373,21 @@ class MLPClassifier(_MLPParameters, _Classifier):
 class MLPRegressor(_MLPParameters, _Regressor):
     """The built-in MLP as a scikit-learn regressor (targets (n,) or (n, k), standardised inside);
     parameters as vt.MLPClassifier's."""
+
+
+def _function_given(owner: str, model: Any, name: str, value: Any) -> str:
+    """The message for a function given as a hyperparameter of a network estimator (an activation,
+    {'activation': nn.tanh}): make the module with it, or give flax's by name."""
+    shown = _function_name(value) or "your_function"
+    prefix, _, short = shown.rpartition(".")
+    head = f"{owner}(hyperparameters={{{name!r}: {shown}}}): a function, but each hyperparameter here is one string " \
+           f"or number"
+    if not hasattr(model, "_module_name"):  # (vt.MLP's activation is a name)
+        return f"{head}: give its name, {{{name!r}: {short!r}}}."
+    by_name = f"; or give its name, {{{name!r}: {short!r}}}, with the field annotated str and looked up inside the " \
+              f"module: getattr({prefix}, self.{name})(x)" if prefix in ("nn", "jax.nn") else ""
+    return (f"{head}. Make the module with it: model=vt.{type(model).__name__}(functools.partial("
+            f"{model._module_name()}, {name}={shown})){by_name}.")
 
 
 class _NetworkParameters:

@@ -408,6 +408,7 @@ def _named_modules() -> list[tuple[str, Any]]:
     import flax.linen  # (here: space.py is imported before any model)
 
     out = [("nn", flax.linen), ("jax.nn", jax.nn), ("jnp", jnp), ("np", np)]
+    out += [("nnx", sys.modules["flax.nnx"])] if "flax.nnx" in sys.modules else []  # (`from flax import nnx`)
     return out + [("optax", sys.modules["optax"])] if "optax" in sys.modules else out
 
 
@@ -476,7 +477,10 @@ def _by_name(options: Sequence) -> str:
             name = f"your_{field if layers else 'function'}{unnamed if several else ''}"
         elif isinstance(o, str):  # (a name beside the functions: flax's, jax.nn's, or one of yours)
             name = next((f"{p}.{o}" for p, m in _named_modules()[:2] if hasattr(m, o)), o)
-        code.setdefault(name.rsplit(".", 1)[-1], name)
+        if name in code.values():  # (the same function twice: an alias, nn.swish is nn.silu)
+            continue
+        short = name.rsplit(".", 1)[-1]  # (a function of yours named as flax's, gelu beside nn.gelu: nn_gelu)
+        code[short if short not in code else name.replace(".", "_")] = name
     names = list(code)
     twice = " (an option is there twice: jax.nn's aliases, such as swish for silu, are one function)" \
         if len(names) < len(options) else ""
@@ -627,7 +631,8 @@ class Fixed(Distribution):
             by_name = f"; or give its name: {_by_name([v]).removeprefix('Search them by name, ')}" \
                 if name and name.startswith(("nn.", "jax.nn.")) else "."  # (flax's or jax.nn's own: a name does)
             raise TypeError(f"{head} A field that every member gives it needs no space entry: leave it at the "
-                            f"module's default, or make the module with it, e.g. vt.Linen(functools.partial(Net, "
+                            f"module's default, or make the module with it, e.g. "
+                            f"vt.{'Nnx' if code.startswith('nnx.') else 'Linen'}(functools.partial(Net, "
                             f"{'layer' if layer else 'activation'}={code})){by_name.removesuffix('.')}.")
         if not isinstance(v, (str, bool, numbers.Real)):
             raise TypeError(f"Fixed({v!r}): the value must be a string or a real number.")

@@ -109,8 +109,8 @@ class TrainedModel:
         # new layer's at their initial values)
         weights = (self.params, self.model_state)
         _, leaves = _fitted_weights(self.network, self.hp, jax.tree.leaves(weights), _weight_names(weights), None,
-                                    "", "the pickled model")
-        self._warn_edited("the pickled model: ")
+                                    "", "the pickled (or copied) model")
+        self._warn_edited("the pickled (or copied) model: ")
         # (read-only views: copy.copy hands the original's arrays here, whose flags stay as they were)
         self.params, self.model_state = jax.tree.unflatten(jax.tree.structure(weights), _read_only(leaves))
         self._forward = jax.jit(self._outputs)

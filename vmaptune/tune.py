@@ -294,7 +294,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         strategy = strategy.for_epochs(settings.epochs)
     search = Search(model, space, data, strategy, settings, metric=metric, optimizer=optimizer)
     if isinstance(model, FlaxModel) and not isinstance(strategy, GridSearch):  # (a grid's few values are shared)
-        model.check_static_ranges(space, getattr(strategy, "name", type(strategy).__name__))
+        model.check_static_ranges(space, strategy)
     # (the model, loss and metric were first traced there: an error of one process's code stops the others
     # at once, not after the next exchange's timeout, 300 s by default)
     line_up("the checks of the search's model, loss and metric (vt.tune)")

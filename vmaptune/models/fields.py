@@ -142,7 +142,11 @@ def _few_values(dist: Distribution, annotation: Any) -> str:
     left), True and False for one annotated bool."""
     if annotation in (bool, "bool"):
         return "vt.Choice([False, True])"
-    values = [float(f"{float(dist.from_unit_exact(u)):.3g}") for u in (0.0, 0.5, 1.0)]
+    exact = [float(dist.from_unit_exact(u)) for u in (0.0, 0.5, 1.0)]
+    for digits in range(3, 18):  # (more digits where a narrow range needs them: 100.1 .. 100.4 is not 100.0 thrice)
+        values = [float(f"{x:.{digits}g}") for x in exact]
+        if len(set(values)) == len(set(exact)):
+            break
     if annotation in (int, "int"):
         values = [int(round(v)) for v in values]
     values = sorted(set(values), key=values.index)
@@ -291,24 +295,31 @@ class FlaxModel(Model):
             out[name] = kind
         return out
 
-    def check_static_ranges(self, space: Space, strategy: str) -> None:
+    def check_static_ranges(self, space: Space, strategy: Any) -> None:
         """A float field named in static= and searched with a continuous range (vt.Uniform) is refused
         where `strategy` draws each member's values from it: every member a value of its own, so a
         group of one, compiled alone, every round (vt.tune asks this of every strategy but
         vt.GridSearch, whose few values across the range the members share; an int field there is
         refused by `kinds`, whatever the strategy)."""
+        named = getattr(strategy, "name", type(strategy).__name__)
+        traced = ("leave it out of static to trace it (a dropout rate: vt.nn.Dropout, vt.nn.NnxDropout in nnx, take "
+                  "a traced rate; flax's own Dropout reads it in Python)")
         for name, field in self.fields().items():
             dist = space[name] if name in space else None
             if name not in (self.static or ()) or not isinstance(dist, (Uniform, LogUniform, OneMinusLogUniform)):
                 continue
             model = f"vt.{type(self).__name__}({self._module_name()}, static={self.static!r})"
-            raise ValueError(f"{name}={dist!r}: {name} is named in {model}, so each value compiles its own "
-                             f"program, and {strategy} draws every member a value of its own from a continuous "
-                             f"range (one compile per member, every round). Search it with a vt.Choice of a few "
-                             f"values, e.g. {name}={_few_values(dist, field.annotation)}, or with "
-                             f"vt.GridSearch, which trains a few values across the range (points_per_axis), or "
-                             f"leave it out of static to trace it (a dropout rate: vt.nn.Dropout, vt.nn.NnxDropout "
-                             f"in nnx, take a traced rate; flax's own Dropout reads it in Python).")
+            head = f"{name}={dist!r}: {name} is named in {model}, so each value compiles its own program"
+            if getattr(strategy, "copies_members", False):  # (PBT: one program; its structural names are one value)
+                raise ValueError(f"{head}, and {named} keeps every member in one program, copying one into "
+                                 f"another: a static field cannot differ across its members. {traced[0].upper()}"
+                                 f"{traced[1:]}, or give it one value, {name}=vt.Fixed(...).")
+            example = _few_values(dist, field.annotation)
+            fix = f"with a vt.Choice of a few values, e.g. {name}={example}" if example.startswith("vt.Choice") else \
+                f"at one value, {name}={example}"
+            raise ValueError(f"{head}, and {named} draws every member a value of its own from a continuous range (one "
+                             f"compile per member, every round). Search it {fix}, or with vt.GridSearch, which trains "
+                             f"a few values across the range (points_per_axis), or {traced}.")
 
     def _check_required(self, space: Space) -> None:
         """Every field without a default is in the space: the members cannot be built otherwise."""

@@ -347,8 +347,10 @@ class PBT(Strategy):
         """Errors for a vt.tune run of `epochs` epochs that could never exploit."""
         if self.interval >= epochs:
             raise ValueError(f"PBT: interval={self.interval} with epochs={epochs} never exploits (the first step "
-                             f"would come after training ends). Use interval < epochs, e.g. "
-                             f"interval={max(1, epochs // 4)}.")
+                             f"would come after training ends). " + (
+                                 f"Use interval < epochs, e.g. interval={max(1, epochs // 4)}." if epochs > 1 else
+                                 "Train at least 2 epochs (epochs=2 with interval=1), or search with another "
+                                 "strategy."))
 
     def _step(self, key, state: PBTState, scores, live):
         return exploit_explore(key, state.hp, jnp.asarray(scores, jnp.float32), jnp.asarray(live),
