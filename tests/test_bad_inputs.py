@@ -833,8 +833,20 @@ CASES = [
     ("network-hyperparameter-a-function",  # (the estimator's "give one string or number" hid Fixed's fix)
      lambda t: vt.NetworkClassifier(vt.MLP(), {"activation": __import__("flax.linen").linen.tanh}, epochs=1).fit(
          X, Y), TypeError,
-     ["NetworkClassifier(hyperparameters={'activation': nn.tanh}): a function, but each hyperparameter here is one "
-      "string or number: give its name, {'activation': 'tanh'}."]),
+     ["NetworkClassifier(hyperparameters={'activation': nn.tanh}): a function, but each value here is one string or "
+      "number: give one of the names it takes, ['elu', 'gelu', 'identity', 'leaky_relu', 'logistic', 'relu'"]),
+    ("network-optimizer-an-optax-function",  # (was told hyperparameters={'optimizer': ...}, a field of the module)
+     lambda t: vt.NetworkClassifier(vt.Linen(_Activated), optimizer=optax.adam, epochs=1).fit(X, Y), TypeError,
+     ["NetworkClassifier(optimizer=optax.adam): a function of optax's; the estimators take the optimizer by name, "
+      "optimizer='adam', and learning_rate as a number."]),
+    ("space-choice-flaxs-function-then-one-of-yours-named-alike", lambda t: vt.Choice([nn.gelu, gelu]), TypeError,
+     ["vt.Choice(['gelu', 'gelu_2']), with the field annotated str, and look it up inside the module: "
+      "{'gelu': nn.gelu, 'gelu_2': gelu}[self.activation](x)."]),  # (was one option: yours replaced flax's)
+    ("space-choice-one-function-twice", lambda t: vt.Choice([nn.relu, nn.relu, nn.tanh]), TypeError,
+     ["vt.Choice(['relu', 'tanh']) (an option is there twice"]),
+    ("csv-misspelt-long-tuple-keyword", lambda t: vt.Dataset.from_csv(csv(t), "y", "classification",
+                                                                       validation_data=tuple(range(10000))), TypeError,
+     ["unknown argument validation_data=(0, 1, 2, 3, 4, 5, ...). Did you mean 'validation'"]),
     ("network-hyperparameter-a-function-of-a-linen-module",
      lambda t: vt.NetworkClassifier(vt.Linen(_Activated), {"activation": nn.tanh}, epochs=1).fit(X, Y), TypeError,
      ["NetworkClassifier(hyperparameters={'activation': nn.tanh}): a function, but each hyperparameter here is one "

@@ -123,6 +123,15 @@ def test_a_static_field_drawn_from_a_range_is_refused_before_anything_compiles_b
     assert engine.TRACE_COUNTS["train_chunk"] - before.get("train_chunk", 0) == 3
     np.testing.assert_allclose(sorted(result.members["dropout"].unique()), [0.0, 0.15, 0.3], atol=1e-6)
 
+def test_the_example_values_of_a_refused_static_range_are_the_bounds_as_given():
+    from vmaptune.models.fields import _few_values  # (float32's digits showed 1000.00006 for 1000.0001)
+
+    assert _few_values(vt.Uniform(1000.0, 1000.0001), float) == "vt.Choice([1000.0, 1000.00005, 1000.0001])"
+    assert _few_values(vt.LogUniform(1e-8, 1e-7), float) == "vt.Choice([1e-08, 3.16e-08, 1e-07])"
+    assert _few_values(vt.Uniform(3.6, 4.4), int) == "vt.Fixed(4)"
+    assert _few_values(vt.Uniform(0.0, 1.0), bool) == "vt.Choice([False, True])"
+
+
 # -- BatchNorm statistics are per member ----------------------------------------------------------------
 def test_batch_stats_of_a_diverging_member_never_touch_the_others(cnn_program, images, hp):
     stable = run(cnn_program, images, hp, [0, 1, 2])

@@ -595,8 +595,13 @@ class _Shown:
         shape = getattr(self.value, "shape", None)
         if isinstance(shape, tuple) and len(shape) >= 1:
             return f"<{type(self.value).__name__} of shape {shape}>"
-        if isinstance(self.value, tuple):  # (validation_data=(X_val, y_val): each array by its shape)
-            return f"({', '.join(repr(_Shown(v)) for v in self.value)}{',' if len(self.value) == 1 else ''})"
+        if isinstance(self.value, (tuple, list)):  # (validation_data=(X_val, y_val): each array by its shape)
+            shown = [repr(_Shown(v)) for v in self.value[:6]] + (["..."] if len(self.value) > 6 else [])
+            one = "," if isinstance(self.value, tuple) and len(self.value) == 1 else ""
+            return f"({', '.join(shown)}{one})" if isinstance(self.value, tuple) else f"[{', '.join(shown)}]"
+        if isinstance(self.value, dict):
+            shown = [f"{k!r}: {_Shown(v)!r}" for k, v in list(self.value.items())[:6]]
+            return f"{{{', '.join(shown + (['...'] if len(self.value) > 6 else []))}}}"
         return reprlib.repr(self.value)
 
 

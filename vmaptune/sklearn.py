@@ -87,7 +87,7 @@ SKLEARN_NAMES = {"hidden_layer_sizes": "n_hidden (the number of hidden layers) a
                  "shuffle": "not a setting: every epoch's batches are drawn in a new order, as shuffle=True",
                  "verbose": "not a setting of the estimators: vt.PopulationSearchCV(progress=True) shows a search's "
                             "progress, and loss_curve_ holds every epoch's training loss",
-                 "class_weight": "not a parameter: weigh the rows in fit instead, fit(X, y, sample_weight="
+                 "class_weight": "not offered: weigh the rows in fit instead, fit(X, y, sample_weight="
                                  "sklearn.utils.class_weight.compute_sample_weight('balanced', y)) (and score "
                                  "with balanced_accuracy or f1_macro)",
                  "power_t": "not offered: learning_rate='invscaling' has no counterpart; vt.tune's space takes "
@@ -283,8 +283,7 @@ class _Network(BaseEstimator):
             return Fixed(_plain(value))
         except TypeError:
             if callable(value) and not isinstance(value, str):  # (an activation function: nn.tanh)
-                raise TypeError(_function_given(type(self).__name__, getattr(self, "model", None), name,
-                                                value)) from None
+                raise TypeError(_function_given(self, name, value)) from None
             depth = " (n_hidden sets the depth; every hidden layer has n_units units)" if name == "n_units" else ""
             raise TypeError(f"{type(self).__name__}({name}={value!r}): give one string or number{depth}; to search "
                             f"several values use vt.PopulationSearchCV(estimator, {{{name!r}: [...]}}).") from None
@@ -375,18 +374,33 @@ class MLPRegressor(_MLPParameters, _Regressor):
     parameters as vt.MLPClassifier's."""
 
 
-def _function_given(owner: str, model: Any, name: str, value: Any) -> str:
-    """The message for a function given as a hyperparameter of a network estimator (an activation,
-    {'activation': nn.tanh}): make the module with it, or give flax's by name."""
-    shown = _function_name(value) or "your_function"
+def _function_given(estimator: Any, name: str, value: Any) -> str:
+    """The message for a function (class, object) given as one of a network estimator's values: an
+    activation in `hyperparameters` ({'activation': nn.tanh}): make the module with it, or give
+    flax's by name; one of the estimator's own parameters (optimizer=optax.adam, activation=nn.tanh
+    of vt.MLP): the names it takes."""
+    from vmaptune.models.mlp import ACTIVATIONS, INITS
+    from vmaptune.space import _OPTIMIZER_NAMES, _is_optax, _what
+
+    owner, model = type(estimator).__name__, getattr(estimator, "model", None)
+    shown = _function_name(value) or f"your_{'layer' if _what(value) != 'a function' else 'function'}"
     prefix, _, short = shown.rpartition(".")
-    head = f"{owner}(hyperparameters={{{name!r}: {shown}}}): a function, but each hyperparameter here is one string " \
-           f"or number"
-    if not hasattr(model, "_module_name"):  # (vt.MLP's activation is a name)
-        return f"{head}: give its name, {{{name!r}: {short!r}}}."
+    if _is_optax(value):  # (optimizer=optax.adam, or a schedule as learning_rate)
+        by_name = f"optimizer={short!r}" if short in _OPTIMIZER_NAMES else f"one of {sorted(_OPTIMIZER_NAMES)}"
+        return (f"{owner}({name}={shown}): {_what(value)} of optax's; the estimators take the optimizer by name, "
+                f"{by_name}, and learning_rate as a number. Your own optax optimizer (or schedule) trains through "
+                f"vt.tune(..., optimizer=lambda hp: optax.adamw(hp['learning_rate'])).")
+    own = name not in (getattr(estimator, "hyperparameters", None) or {})
+    if own or not hasattr(model, "_module_name"):  # (vt.MLP's names: its activations and initialisers by name)
+        said = f"{name}={shown}" if own else f"hyperparameters={{{name!r}: {shown}}}"
+        names = {"activation": sorted(ACTIVATIONS), "init": sorted(INITS)}.get(name)
+        takes = f": give one of the names it takes, {names}" if names else ": give one string or number"
+        return f"{owner}({said}): {_what(value)}, but each value here is one string or number{takes}."
     by_name = f"; or give its name, {{{name!r}: {short!r}}}, with the field annotated str and looked up inside the " \
-              f"module: getattr({prefix}, self.{name})(x)" if prefix in ("nn", "jax.nn") else ""
-    return (f"{head}. Make the module with it: model=vt.{type(model).__name__}(functools.partial("
+              f"module: getattr({prefix}, self.{name}){'(x)' if _what(value) == 'a function' else ''}" \
+        if prefix in ("nn", "jax.nn") else ""
+    return (f"{owner}(hyperparameters={{{name!r}: {shown}}}): {_what(value)}, but each hyperparameter here is one "
+            f"string or number. Make the module with it: model=vt.{type(model).__name__}(functools.partial("
             f"{model._module_name()}, {name}={shown})){by_name}.")
 
 

@@ -470,17 +470,23 @@ def _by_name(options: Sequence) -> str:
     field, call = ("layer", "") if layers else ("activation", "(x)")
     code = {}  # name -> code for it, in the options' order (an alias, nn.swish for nn.silu, is one name)
     unnamed, several = 0, sum(not isinstance(o, str) and _function_name(o) is None for o in options) > 1
+    seen = []  # (the options already named: the same function twice, or an alias of it, nn.swish is nn.silu)
     for o in options:
+        if any(o is p for p in seen):
+            continue
+        seen.append(o)
         name = _function_name(o) if callable(o) and not isinstance(o, str) else None
         if name is None and not isinstance(o, str):
             unnamed += 1
             name = f"your_{field if layers else 'function'}{unnamed if several else ''}"
         elif isinstance(o, str):  # (a name beside the functions: flax's, jax.nn's, or one of yours)
             name = next((f"{p}.{o}" for p, m in _named_modules()[:2] if hasattr(m, o)), o)
-        if name in code.values():  # (the same function twice: an alias, nn.swish is nn.silu)
-            continue
-        short = name.rsplit(".", 1)[-1]  # (a function of yours named as flax's, gelu beside nn.gelu: nn_gelu)
-        code[short if short not in code else name.replace(".", "_")] = name
+        key = name.rsplit(".", 1)[-1]  # (two functions of one name, gelu of yours beside nn.gelu: nn_gelu, gelu_2)
+        if key in code:
+            key = name.replace(".", "_") if "." in name else key
+            key = next(f"{key}_{i}" for i in range(2, len(options) + 2) if f"{key}_{i}" not in code) \
+                if key in code else key
+        code[key] = name
     names = list(code)
     twice = " (an option is there twice: jax.nn's aliases, such as swish for silu, are one function)" \
         if len(names) < len(options) else ""

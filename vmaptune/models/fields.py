@@ -142,7 +142,8 @@ def _few_values(dist: Distribution, annotation: Any) -> str:
     left), True and False for one annotated bool."""
     if annotation in (bool, "bool"):
         return "vt.Choice([False, True])"
-    exact = [float(dist.from_unit_exact(u)) for u in (0.0, 0.5, 1.0)]
+    # (in float64, from the bounds as given: float32's would show 1000.00006 for 1000.0001)
+    exact = [float(v) for v in np.clip(dist._value(np.asarray([0.0, 0.5, 1.0]), np), dist.low, dist.high)]
     for digits in range(3, 18):  # (more digits where a narrow range needs them: 100.1 .. 100.4 is not 100.0 thrice)
         values = [float(f"{x:.{digits}g}") for x in exact]
         if len(set(values)) == len(set(exact)):
