@@ -4,7 +4,8 @@ resume=True)`.
 DIR/checkpoints/<step>/ is written by orbax-checkpoint's `CheckpointManager` (atomic commit: a
 checkpoint killed half-way is never seen; the last `KEEP` are kept). Each holds
 
-    meta     JSON: the format, the run's spec (below), the round, epochs done in it.
+    meta     JSON: the format, the run's spec (below), the round, epochs done in it, the sha256 of
+             each array (a checkpoint whose arrays differ from it is damaged, passed over).
     arrays   `host`: the pickled host side (finished rounds' records, the strategy's state, the
              round in progress's bookkeeping: curves, slots, the strategy's decider state) and each
              population part's device arrays (parameters, optimizer and model state, status, keys,
@@ -462,6 +463,14 @@ def arrays_to_tree(like, arrays: list[np.ndarray]):
 
 
 # -- the checkpoints of one run directory --------------------------------------------------------------
+def _digest(array: np.ndarray) -> str:
+    """sha256 of an array's bytes, its dtype and shape (a checkpoint's entries, checked when restored)."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.reshape(-1).view(np.uint8) if array.size else b"")
+    return digest.hexdigest()
+
+
 @dataclasses.dataclass
 class Restored:
     """What a checkpoint brings back. host: the dict `save` was given; arrays: name -> array;
@@ -569,8 +578,14 @@ class Checkpoints:
             raise refused
         try:
             arrays = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeRestore()))["arrays"]
-            host = pickle.loads(np.asarray(arrays.pop("host")).tobytes())
             arrays = {k: np.asarray(v) for k, v in arrays.items()}
+            altered = [k for k, digest in (meta.get("sha256") or {}).items()  # (none: saved before checksums, trusted)
+                       if k not in arrays or _digest(arrays[k]) != digest]
+            if altered:  # (a flipped bit may still decompress and unpickle, into wrong values)
+                damaged.append(f"checkpoint {step}: {', '.join(sorted(altered)[:3])} differ from the sha256 saved "
+                               f"with it")
+                return None
+            host = pickle.loads(arrays.pop("host").tobytes())
             if EMPTY in arrays:  # arrays of zero size, kept as (shape, dtype): orbax saves none
                 arrays.update({k: np.zeros(shape, dtype) for k, (shape, dtype) in
                                pickle.loads(arrays.pop(EMPTY).tobytes()).items()})
@@ -597,6 +612,8 @@ class Checkpoints:
         if empty:  # (a population part whose members were all packed out has zero rows)
             tree[EMPTY] = np.frombuffer(dumps(empty), np.uint8)
         tree.update({k: v for k, v in arrays.items() if v.size})
+        # (checked when restored: orbax's compressed chunks carry no checksum of their own)
+        meta = {**meta, "sha256": {k: _digest(v) for k, v in tree.items()}}
         with interrupts.deferred():
             manager.save(step, args=ocp.args.Composite(
                 arrays=ocp.args.PyTreeSave(tree),
