@@ -2,6 +2,7 @@
 another run, Ctrl-C keeps the round in progress, all-failed searches said loudly, memory planning."""
 
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -714,6 +715,38 @@ def test_a_failed_write_before_the_first_checkpoint_says_a_resume_starts_again(t
     later = _write_failed(str(tmp_path), errno.EACCES)
     assert "once the run directory can be written again (its permissions" in later
     assert "continues from the last checkpoint" in later
+
+
+def test_a_run_directory_moved_during_a_checkpoint_save_says_so_and_to_resume_where_it_now_is(data, tmp_path,
+                                                                                              monkeypatch):
+    """The note blamed the disk and, looking in the path the run no longer owned, said no checkpoint
+    was committed, though three were, in the moved folder: a resume of the old path started again."""
+    from vmaptune.checkpoint import Checkpoints
+
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=4))
+    whole = vt.tune(*args, **SMALL)
+    run_dir, moved = str(tmp_path / "run"), str(tmp_path / "moved")
+    save, seen = Checkpoints.save, {"n": 0}
+
+    def save_then_move(self, *a, **k):  # (orbax's own files vanish as the move lands mid-commit)
+        step = save(self, *a, **k)
+        seen["n"] += 1
+        if seen["n"] == 3:
+            self._manager.wait_until_finished()
+            os.rename(run_dir, moved)
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.path.join(
+                run_dir, "checkpoints", "4.orbax-checkpoint-tmp", "commit_success.txt"))
+        return step
+
+    monkeypatch.setattr(Checkpoints, "save", save_then_move)
+    with pytest.raises(FileNotFoundError) as raised:
+        vt.tune(*args, run_dir=run_dir, **SMALL)
+    note = raised.value.__notes__[-1]
+    assert f"the run directory {run_dir} was moved, renamed or removed while the run wrote to it" in note
+    assert "wherever the directory was moved: there, vt.tune(..., run_dir=<its new path>, resume=True)" in note
+    assert "no checkpoint was committed" not in note and "disk" not in note
+    monkeypatch.setattr(Checkpoints, "save", save)
+    pd.testing.assert_frame_equal(vt.tune(*args, run_dir=moved, resume=True, **SMALL).members, whole.members)
 
 
 def test_a_resume_with_nothing_to_resume_says_so(data, tmp_path):
