@@ -749,6 +749,33 @@ def test_a_run_directory_moved_during_a_checkpoint_save_says_so_and_to_resume_wh
     pd.testing.assert_frame_equal(vt.tune(*args, run_dir=moved, resume=True, **SMALL).members, whole.members)
 
 
+def test_resuming_a_run_directory_that_cannot_be_written_says_to_resume_a_writable_copy(data, finished_run, tmp_path,
+                                                                                       monkeypatch):
+    """It said 'choose a directory you can write to', and a resume=True there started a new run."""
+    result, finished = finished_run
+    archive, copy = str(tmp_path / "archive"), str(tmp_path / "copy")
+    shutil.copytree(finished, archive)
+    made = run_dirs.tempfile.TemporaryFile
+
+    def read_only(*a, dir=None, **k):  # (a read-only mount: root writes through chmod)
+        if dir == archive:
+            raise OSError(errno.EROFS, "Read-only file system")
+        return made(*a, dir=dir, **k)
+
+    monkeypatch.setattr(run_dirs.tempfile, "TemporaryFile", read_only)
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=2))
+    with pytest.raises(ValueError, match=r"holds the run to resume but cannot be written \(Read-only file system\).* "
+                                         r"Copy the run directory somewhere writable .* resume the copy: "
+                                         r"vt.tune\(..., run_dir=<the copy>, resume=True\)"):
+        vt.tune(*args, run_dir=archive, resume=True, **SMALL)
+    with pytest.raises(ValueError, match="choose a directory you can write to"):  # (no run there: as before)
+        run_dirs.prepare(archive, resume=False, overwrite=True)
+    shutil.copytree(archive, copy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pd.testing.assert_frame_equal(vt.tune(*args, run_dir=copy, resume=True, **SMALL).members, result.members)
+
+
 def test_a_resume_with_nothing_to_resume_says_so(data, tmp_path):
     said = r"resume=True \(--resume\), but run_dir='.*typo' \(--out\) holds no run yet: starting a new run"
     with pytest.warns(UserWarning, match=said):

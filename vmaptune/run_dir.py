@@ -201,6 +201,12 @@ def prepare(run_dir, *, resume: bool, overwrite: bool, write: bool = True) -> tu
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as err:
+        if resume and os.path.isdir(path) and holds_run(path):  # (another directory would hold no run: a new one)
+            raise ValueError(f"run_dir={given!r} (--out) holds the run to resume but cannot be written "
+                             f"({err.strerror or err}), and a resume writes its checkpoints and results there. Copy "
+                             f"the run directory somewhere writable (runs move freely: checkpoints hold no absolute "
+                             f"paths) and resume the copy: vt.tune(..., run_dir=<the copy>, resume=True) (--out <the "
+                             f"copy> --resume). vt.load_results({given!r}) reads it where it is.") from err
         raise ValueError(f"run_dir={given!r} (--out) cannot be written ({err.strerror or err}); choose a directory "
                          "you can write to.") from err
     claim = Claim(given)  # before anything is removed: a run in progress there keeps its files
