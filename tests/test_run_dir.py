@@ -117,6 +117,20 @@ def test_resume_with_other_inputs_is_refused_naming_what_differs(data, finished_
                     **args)
 
 
+def test_the_same_rows_under_another_dataset_name_resume_with_a_note(data, finished_run, tmp_path):
+    """from_csv names a dataset by its file: the same csv copied as train_v1.csv was refused on resume,
+    both sha256 values shown equal."""
+    result, finished = finished_run
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(finished, run_dir)
+    renamed = dataclasses.replace(data, name="train_v1.csv")
+    with pytest.warns(UserWarning, match=r"its data was named '.*', now 'train_v1.csv'; the rows are the same \(their "
+                                         r"sha256 matches\), so the run resumes"):
+        resumed = vt.tune(MODEL, SPACE, renamed, vt.RandomSearch(population=4, rounds=2), run_dir=run_dir, resume=True,
+                          **SMALL)
+    pd.testing.assert_frame_equal(resumed.members, result.members)
+
+
 def test_resuming_a_finished_run_returns_it_and_overwrite_starts_again(data, finished_run, tmp_path):
     result, run_dir = finished_run
     time = result.settings["time"]  # where the call's time went (vmaptune/startup.py)

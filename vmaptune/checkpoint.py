@@ -323,6 +323,16 @@ def data_fingerprint(data) -> str:
             f"{len(data.y_test)} test rows, sha256 {digest.hexdigest()[:16]}")
 
 
+def _renamed_data(saved: str | None, now: str | None) -> tuple[str, str] | None:
+    """(saved name, name now) where two `data_fingerprint`s differ in the dataset's name alone
+    (from_csv names it by its file: the same rows copied under another file name), else None."""
+    parts = [re.fullmatch(r"(.*) (\S+: \d+ train / \d+ validation / \d+ test rows, sha256 [0-9a-f]+)", text or "",
+                          flags=re.S) for text in (saved, now)]
+    if None in parts or saved == now or parts[0].group(2) != parts[1].group(2):
+        return None
+    return parts[0].group(1), parts[1].group(1)
+
+
 def repr_without_unset(obj, later: tuple[str, ...]) -> str:
     """A dataclass's repr without the fields in `later` (added after run directories were written)
     while they are None: run_spec records this text and a run resumes only under the same, so the
@@ -561,6 +571,11 @@ class Checkpoints:
         rounds_before = with_other_rounds(self.strategy, saved.get("strategy"))
         if rounds_before is not None:  # the same strategy but for its rounds: a run searching on
             saved = {**saved, "strategy": self.spec["strategy"]}
+        renamed = _renamed_data(saved.get("data"), self.spec.get("data"))
+        if renamed is not None:  # the same rows under another name (a csv copied as train_v1.csv): one search
+            warn(f"{os.path.dirname(self.directory)}: its data was named {renamed[0]!r}, now {renamed[1]!r}; the "
+                 f"rows are the same (their sha256 matches), so the run resumes.", UserWarning)
+            saved = {**saved, "data": self.spec["data"]}
         difference = spec_difference(saved, self.spec)
         if difference:
             folds = ("\nGiven folds differ where the splitter, its settings or groups= differ. Or the run was started "
