@@ -22,6 +22,7 @@ data or another space would silently mix two searches.
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import dataclasses
 import dis
@@ -35,6 +36,7 @@ import os
 import pickle
 import re
 import shutil
+import sys
 import threading
 from typing import Any
 
@@ -473,6 +475,25 @@ def arrays_to_tree(like, arrays: list[np.ndarray]):
 
 
 # -- the checkpoints of one run directory --------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_closed_loops():
+    """Drops 'RuntimeError: Event loop is closed' raised where Python cannot raise it (an unraisable
+    exception) while checkpoints are restored: orbax's restore of a damaged checkpoint fails and
+    closes its asyncio loop while tensorstore's other reads are in flight, and each read ending then
+    printed a traceback (some 75 of them around the one-line warning). Anything else is shown."""
+    before = sys.unraisablehook
+
+    def hook(unraisable):
+        if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
+            before(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = before
+
+
 def _digest(array: np.ndarray) -> str:
     """sha256 of an array's bytes, its dtype and shape (a checkpoint's entries, checked when restored)."""
     array = np.ascontiguousarray(array)
@@ -534,10 +555,20 @@ class Checkpoints:
         again what came after it."""
         if not self.exists():
             return None
-        import orbax.checkpoint as ocp
-
         manager = self._open()
         damaged: list[str] = []
+        with _quiet_closed_loops():
+            restored = self._newest_whole(manager, damaged)
+        if restored is not None:
+            return restored
+        raise ValueError(f"no checkpoint in {self.directory} can be read ({'; '.join(damaged)}), so the run cannot "
+                         f"be resumed. vt.load_results(run_dir) still reads its finished rounds; overwrite=True "
+                         f"(--overwrite) starts it again.")
+
+    def _newest_whole(self, manager, damaged: list[str]) -> "Restored | None":
+        """The newest checkpoint that reads whole (warned about the newer ones passed over), or None."""
+        import orbax.checkpoint as ocp
+
         for step in sorted(manager.all_steps(), reverse=True):
             try:
                 meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
@@ -551,9 +582,7 @@ class Checkpoints:
                          f"({'; '.join(damaged)}); resuming from checkpoint {step}, the newest whole one "
                          f"(what came after it trains again, to the same result).", UserWarning)
                 return restored
-        raise ValueError(f"no checkpoint in {self.directory} can be read ({'; '.join(damaged)}), so the run cannot "
-                         f"be resumed. vt.load_results(run_dir) still reads its finished rounds; overwrite=True "
-                         f"(--overwrite) starts it again.")
+        return None
 
     def _restored(self, manager, step: int, meta: Any, damaged: list[str]) -> "Restored | None":
         """Checkpoint `step`, whose meta was read, checked against this run and read whole; None
