@@ -48,7 +48,10 @@ def strategy(name: str):
             "pbt": vt.PBT(population=4, interval=1, generations=2),
             "hyperband": vt.Hyperband(eta=2),
             "bohb": vt.BOHB(eta=2, min_points=2, model=vt.BayesOpt(num_candidates=64, restarts=1)),
-            "halving_cv": vt.SuccessiveHalving(population=4, eta=2)}[name]
+            "halving_cv": vt.SuccessiveHalving(population=4, eta=2),
+            "random_es": vt.RandomSearch(population=4, rounds=3),
+            "hyperband_plain": vt.Hyperband(eta=2),  # (without early stopping)
+            "random_compact": vt.RandomSearch(population=4, rounds=3)}[name]
 
 
 def data() -> vt.Dataset:
@@ -58,19 +61,22 @@ def data() -> vt.Dataset:
     return vt.Dataset.from_arrays(rng.normal(size=(150, 4)) + y[:, None], y, task="classification")
 
 
-def search(name: str, run_dir: str, *, resume: bool = True, progress: bool = False):
+def search(name: str, run_dir: str, *, resume: bool = True, progress: bool = False, chunk_epochs: int | None = None):
+    """RESUME_CHILD_CHUNK_EPOCHS sets chunk_epochs where it is not given (default 1)."""
+    chunk_epochs = chunk_epochs or int(os.environ.get("RESUME_CHILD_CHUNK_EPOCHS", "1"))
     if name.startswith("linen"):  # your own flax module (no refit: its pickled class would be __main__'s here)
         return vt.tune(vt.Linen(NormalisedDropoutNet), SPACE.replace(dropout=vt.Uniform(0.0, 0.5)), data(),
                        strategy(name), epochs=EPOCHS, batch_size=16, seed=3, run_dir=run_dir, resume=resume,
-                       progress=progress)
+                       progress=progress, chunk_epochs=chunk_epochs)
     grouped = name == "random"  # two width groups (forced: "auto" prices its plan from measurements), two refits
     space = SPACE.replace(n_units=vt.Choice([4, 16])) if grouped else SPACE
     return vt.tune(vt.MLP(hidden=1) if grouped else vt.MLP(hidden=1, units=8), space, data(), strategy(name),
                    epochs=EPOCHS, batch_size=16, seed=3, run_dir=run_dir, resume=resume, progress=progress,
                    cv=2 if name.endswith("_cv") else None, bucketing=True if grouped else "auto",
-                   refit=2 if grouped else 0,
+                   refit=2 if grouped else 0, chunk_epochs=chunk_epochs,
                    # (Hyperband's early stopping packs whole parts out: a checkpoint with zero-row arrays)
-                   early_stopping=vt.EarlyStopping(patience=1) if name == "hyperband" else None)
+                   early_stopping=vt.EarlyStopping(patience=1) if name in ("hyperband", "random_compact") else
+                   vt.EarlyStopping(patience=1, compact_below=0) if name == "random_es" else None)
 
 
 def kill_at(where: str, count: int, sig: int = signal.SIGKILL) -> None:

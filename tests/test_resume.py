@@ -2,6 +2,7 @@
 
 import importlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,6 +68,31 @@ def test_killed_runs_resume_to_the_uninterrupted_result(name, tmp_path, monkeypa
         chex.assert_trees_all_equal(got.model(row).variables, want.model(row).variables)
     ids = got.members["member"].to_numpy()
     np.testing.assert_array_equal(ids, np.arange(len(ids)))  # no member lost or trained twice
+
+
+@pytest.mark.parametrize("name", ["random_es", "pbt", "hyperband_plain"])
+def test_a_run_killed_with_two_epoch_chunks_resumes_with_other_chunks_to_the_uninterrupted_result(name, tmp_path):
+    """chunk_epochs changes no result where no decision waits for a chunk's end (every other is taken at
+    epochs of its own, every draw indexed by epoch): a resume may shorten chunks for a scheduler's
+    grace period. It was refused, the run lost."""
+    want = resume_child.search(name, str(tmp_path / "uninterrupted"), chunk_epochs=2)
+    killed = str(tmp_path / "killed")
+    done = subprocess.run([sys.executable, CHILD, name, killed, "chunk:3"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "RESUME_CHILD_CHUNK_EPOCHS": "2"})
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    for chunks in (1, 3):
+        run_dir = str(tmp_path / f"resumed{chunks}")
+        shutil.copytree(killed, run_dir)
+        assert_same_results(resume_child.search(name, run_dir, chunk_epochs=chunks), want)
+
+
+def test_a_resume_with_other_chunks_where_early_stopping_compacts_at_chunk_ends_is_refused_saying_why(tmp_path):
+    run_dir = str(tmp_path / "run")
+    resume_child.search("random_compact", run_dir, resume=False, chunk_epochs=2)
+    with pytest.raises(ValueError, match=r"settings.chunk_epochs: saved 2\n.*now   1\nchunk_epochs matters to this "
+                                         r"run: its early stopping takes stopped members out of the population at "
+                                         r"chunk ends"):
+        resume_child.search("random_compact", run_dir, chunk_epochs=1)
 
 
 def test_sigterm_checkpoints_at_the_chunk_end_saves_and_ends_the_process(tmp_path):

@@ -361,8 +361,9 @@ class RunMismatch(ValueError):
     difference = ""
 
 
-def spec_difference(saved: dict[str, str], now: dict[str, str]) -> str:
-    """'' when the specs match, else which components differ, with both texts (shortened)."""
+def spec_difference(saved: dict[str, str], now: dict[str, str], free: tuple[str, ...] = ()) -> str:
+    """'' when the specs match, else which components differ, with both texts (shortened). free:
+    settings that may differ too (they change no result of this run: `Checkpoints`' free)."""
     lines = []
     if " source sha256 " not in saved.get("model", "") and now.get("model"):  # written before the source was
         now = {**now, "model": re.sub(r" source sha256 [0-9a-f]+$", "", now["model"])}  # recorded: as then
@@ -371,7 +372,7 @@ def spec_difference(saved: dict[str, str], now: dict[str, str]) -> str:
         if saved.get(name) != now.get(name):
             keys = _differing_keys(saved.get(name), now.get(name))
             if name == "settings" and keys:  # settings applied after the rounds may change on resume
-                keys = {k: v for k, v in keys.items() if k not in AFTER_ROUNDS}
+                keys = {k: v for k, v in keys.items() if k not in AFTER_ROUNDS + tuple(free)}
                 if not keys:
                     continue
             if keys:  # a JSON object (the settings): only the entries that differ
@@ -514,11 +515,13 @@ class Restored:
 
 
 class Checkpoints:
-    """DIR/checkpoints of one run; `spec` identifies the run (see `run_spec`)."""
+    """DIR/checkpoints of one run; `spec` identifies the run (see `run_spec`). free: the settings a
+    resume may change because this run's results do not depend on them (chunk_epochs, where no
+    decision is taken at every chunk's end: vt.tune says when)."""
 
-    def __init__(self, run_dir: str, spec: dict[str, str], strategy: Any = None):
+    def __init__(self, run_dir: str, spec: dict[str, str], strategy: Any = None, free: tuple[str, ...] = ()):
         self.directory = os.path.join(os.path.abspath(run_dir), CHECKPOINTS)
-        self.spec = spec
+        self.spec, self.free = spec, tuple(free)
         self.strategy = strategy  # (its rounds_field may differ from the saved run's: see restore)
         self._manager = None
         self._next_step: int | None = None
@@ -605,15 +608,22 @@ class Checkpoints:
             warn(f"{os.path.dirname(self.directory)}: its data was named {renamed[0]!r}, now {renamed[1]!r}; the "
                  f"rows are the same (their sha256 matches), so the run resumes.", UserWarning)
             saved = {**saved, "data": self.spec["data"]}
-        difference = spec_difference(saved, self.spec)
+        difference = spec_difference(saved, self.spec, self.free)
         if difference:
             folds = ("\nGiven folds differ where the splitter, its settings or groups= differ. Or the run was started "
                      "before vmaptune called a splitter on the rows in the order they came to vt.Dataset.from_arrays "
                      "(2026-12): where validation was carved, it split them in data.pool()'s order (train split, then "
                      "validation), and those folds resume it: cv=list(splitter.split(np.asarray(data.pool()[0])))."
                      ) if "given folds" in difference else ""
+            chunks = ("\nchunk_epochs matters to this run: its early stopping takes stopped members out of the "
+                      "population at chunk ends (EarlyStopping's compact_below), so the chunks set when the "
+                      "population's layout changes, and another layout may round floats differently (results "
+                      "differing from the run's own in their last bits). Resume with its chunk_epochs; a run without "
+                      "early stopping, or with EarlyStopping(compact_below=0), or PBT's, may change them."
+                      ) if "settings.chunk_epochs: saved" in difference else ""
             refused = RunMismatch(f"cannot resume the run in {os.path.dirname(self.directory)}: it was started with "
-                                  f"a different\n{difference}\nResume with the same inputs. To search on with other "
+                                  f"a different\n{difference}{chunks}\nResume with the same inputs. To search on with "
+                                  "other "
                                   "settings, choose another run_dir (--out; this run stays, and pd.concat joins the "
                                   "two tables); overwrite=True (--overwrite) deletes this run and starts again."
                                   f"{folds}")

@@ -301,7 +301,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
     history = History(space, {**search.describe(data), "started_at": agreed_time()})
     checkpoints = None if run_dir is None else Checkpoints(run_dir, run_spec(
         space=space, data=data, model=model, strategy=strategy, settings=search.spec_settings(), version=__version__),
-        strategy=strategy)
+        strategy=strategy, free=() if _compacts(settings, strategy) else ("chunk_epochs",))
     restored = checkpoints.restore() if checkpoints is not None and resume else None
     if restored is not None and restored.rounds_before is not None:
         _check_rounds_left(strategy, restored.rounds_before, restored.host, run_dir)
@@ -421,6 +421,16 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         if checkpoints is not None:
             _close(checkpoints, outside)
     return results
+
+
+def _compacts(settings: Settings, strategy) -> bool:
+    """Whether early stopping's compaction looks at every chunk's end (Search.train_round adds it so):
+    then chunk_epochs sets when the population's layout changes, and float rounding may follow it.
+    Else a run's results do not depend on chunk_epochs (every other decision is taken at epochs of its
+    own, and every draw is indexed by epoch), so a resume may change it: shorter chunks for a
+    scheduler's grace period, say."""
+    stopping = settings.early_stopping
+    return stopping is not None and stopping.compact_below > 0 and not getattr(strategy, "copies_members", False)
 
 
 def _close(checkpoints: Checkpoints, outside: BaseException | None = None) -> None:
