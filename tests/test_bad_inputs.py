@@ -844,6 +844,8 @@ CASES = [
       "{'gelu': nn.gelu, 'gelu_2': gelu}[self.activation](x)."]),  # (was one option: yours replaced flax's)
     ("space-choice-one-function-twice", lambda t: vt.Choice([nn.relu, nn.relu, nn.tanh]), TypeError,
      ["vt.Choice(['relu', 'tanh']) (an option is there twice"]),
+    ("space-choice-a-name-beside-its-function", lambda t: vt.Choice(["relu", nn.relu]), TypeError,
+     ["Search them by name, vt.Fixed('relu') (an option is there twice"]),
     ("csv-misspelt-long-tuple-keyword", lambda t: vt.Dataset.from_csv(csv(t), "y", "classification",
                                                                        validation_data=tuple(range(10000))), TypeError,
      ["unknown argument validation_data=(0, 1, 2, 3, 4, 5, ...). Did you mean 'validation'"]),

@@ -574,3 +574,13 @@ def test_a_carve_in_order_that_leaves_a_class_out_of_training_says_so():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         vt.Dataset.from_arrays(X, np.arange(100) % 3, "classification", shuffle=False)
+
+
+def test_a_keywords_value_in_a_message_is_cut_short_however_it_nests():
+    from vmaptune.data import _Shown
+
+    looped = [1]
+    looped.append(looped)  # (recursed without end: RecursionError)
+    assert repr(_Shown(looped)).startswith("[1, [1, [1, [") and "[...]" in repr(_Shown(looped))
+    assert len(repr(_Shown({tuple(range(10000)): np.ones(3)}))) < 60  # (a key printed whole: 58,895 characters)
+    assert repr(_Shown((np.ones((2, 3)), [np.ones(4)]))) == "(<ndarray of shape (2, 3)>, [<ndarray of shape (4,)>])"

@@ -129,6 +129,7 @@ def test_the_example_values_of_a_refused_static_range_are_the_bounds_as_given():
     assert _few_values(vt.Uniform(1000.0, 1000.0001), float) == "vt.Choice([1000.0, 1000.00005, 1000.0001])"
     assert _few_values(vt.LogUniform(1e-8, 1e-7), float) == "vt.Choice([1e-08, 3.16e-08, 1e-07])"
     assert _few_values(vt.Uniform(3.6, 4.4), int) == "vt.Fixed(4)"
+    assert _few_values(vt.OneMinusLogUniform(0.9, 0.9999), float) == "vt.Choice([0.9, 0.9968, 0.9999])"  # (not 1.0)
     assert _few_values(vt.Uniform(0.0, 1.0), bool) == "vt.Choice([False, True])"
 
 

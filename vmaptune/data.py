@@ -588,19 +588,21 @@ class _Shown:
     """A keyword's value as an error message shows it: an array by its type and shape, anything
     else by a repr cut short."""
 
-    def __init__(self, value: Any):
-        self.value = value
+    def __init__(self, value: Any, depth: int = 0):
+        self.value, self.depth = value, depth
 
     def __repr__(self) -> str:
+        if self.depth > 2:  # (a list holding itself: reprlib's [...] where it nests deeper)
+            return reprlib.repr(self.value)
         shape = getattr(self.value, "shape", None)
         if isinstance(shape, tuple) and len(shape) >= 1:
             return f"<{type(self.value).__name__} of shape {shape}>"
         if isinstance(self.value, (tuple, list)):  # (validation_data=(X_val, y_val): each array by its shape)
-            shown = [repr(_Shown(v)) for v in self.value[:6]] + (["..."] if len(self.value) > 6 else [])
+            shown = [repr(_Shown(v, self.depth + 1)) for v in self.value[:6]] + (["..."] if len(self.value) > 6 else [])
             one = "," if isinstance(self.value, tuple) and len(self.value) == 1 else ""
             return f"({', '.join(shown)}{one})" if isinstance(self.value, tuple) else f"[{', '.join(shown)}]"
         if isinstance(self.value, dict):
-            shown = [f"{k!r}: {_Shown(v)!r}" for k, v in list(self.value.items())[:6]]
+            shown = [f"{reprlib.repr(k)}: {_Shown(v, self.depth + 1)!r}" for k, v in list(self.value.items())[:6]]
             return f"{{{', '.join(shown + (['...'] if len(self.value) > 6 else []))}}}"
         return reprlib.repr(self.value)
 

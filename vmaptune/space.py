@@ -481,6 +481,8 @@ def _by_name(options: Sequence) -> str:
             name = f"your_{field if layers else 'function'}{unnamed if several else ''}"
         elif isinstance(o, str):  # (a name beside the functions: flax's, jax.nn's, or one of yours)
             name = next((f"{p}.{o}" for p, m in _named_modules()[:2] if hasattr(m, o)), o)
+        if name in code.values():  # (a name beside its function: 'relu' and nn.relu are one option)
+            continue
         key = name.rsplit(".", 1)[-1]  # (two functions of one name, gelu of yours beside nn.gelu: nn_gelu, gelu_2)
         if key in code:
             key = name.replace(".", "_") if "." in name else key

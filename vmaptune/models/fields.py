@@ -146,8 +146,8 @@ def _few_values(dist: Distribution, annotation: Any) -> str:
     exact = [float(v) for v in np.clip(dist._value(np.asarray([0.0, 0.5, 1.0]), np), dist.low, dist.high)]
     for digits in range(3, 18):  # (more digits where a narrow range needs them: 100.1 .. 100.4 is not 100.0 thrice)
         values = [float(f"{x:.{digits}g}") for x in exact]
-        if len(set(values)) == len(set(exact)):
-            break
+        if len(set(values)) == len(set(exact)) and all(dist.low <= v <= dist.high for v in values):
+            break  # (0.9999 at 3 digits is 1.0, past the range)
     if annotation in (int, "int"):
         values = [int(round(v)) for v in values]
     values = sorted(set(values), key=values.index)
