@@ -601,14 +601,16 @@ def _write_failed(path: str, code: int | None) -> str:
     checkpoint, or, before the first one was committed, from the run's start; where a folder it
     wrote in is gone (ENOENT), from where the moved run directory now is."""
     run_dir = os.path.dirname(path) if os.path.basename(os.path.normpath(path)) == "checkpoints" else path
-    if code == errno.ENOENT:  # (a folder it was writing in is gone: no disk to blame, and what the path now
-        # holds, made again by the run or empty, is not what it committed)
+    # (a folder it was writing in is gone: no disk to blame, and what the path now holds, made again by the run
+    # or empty, is not what it committed; where the run directory is still there, only a folder inside it went)
+    if code == errno.ENOENT and not os.path.isdir(os.path.join(run_dir, "checkpoints")):
         how = _continued_by("vt.tune(..., run_dir=<its new path>, resume=True) (vmaptune run ... --out <its new "
                             "path> --resume)")
         return (f"vmaptune: writing {path} failed: a folder the run was writing in is gone, so the run directory "
                 f"{run_dir} was moved, renamed or removed while the run wrote to it. What it committed before (its "
-                f"results and checkpoints) is whole, wherever the directory was moved: there, {how} continues from "
-                f"its last checkpoint (runs move freely). A resume of {run_dir} itself would not find them.")
+                f"results and checkpoints) is whole wherever the directory was moved (gone, where it was removed): "
+                f"there, {how} continues from its last checkpoint (runs move freely). {run_dir} itself holds no "
+                f"checkpoint of it now.")
     held = os.path.join(run_dir, "checkpoints")
     # (orbax commits a step by renaming its folder to the step's number: a tmp folder is none)
     committed = os.path.isdir(held) and any(name.isdigit() for name in os.listdir(held))
