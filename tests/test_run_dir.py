@@ -764,6 +764,29 @@ def test_a_run_directory_moved_during_a_checkpoint_save_says_so_and_to_resume_wh
     pd.testing.assert_frame_equal(vt.tune(*args, run_dir=moved, resume=True, **SMALL).members, whole.members)
 
 
+def test_a_run_directory_moved_as_orbax_saves_in_the_background_says_so(data, tmp_path, monkeypatch):
+    """orbax's own failure there is a ValueError without an os_error_code ('Save failed: ... missing
+    .zarray'): it went out bare, some 170 lines of tracebacks and no note."""
+    from vmaptune.checkpoint import Checkpoints
+
+    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=4))
+    run_dir, moved, save, seen = str(tmp_path / "run"), str(tmp_path / "moved"), Checkpoints.save, {"n": 0}
+
+    def save_then_move(self, *a, **k):
+        step = save(self, *a, **k)
+        seen["n"] += 1
+        if seen["n"] == 2:
+            self._manager.wait_until_finished()
+            os.rename(run_dir, moved)
+            raise ValueError("Save failed: missing .zarray")
+        return step
+
+    monkeypatch.setattr(Checkpoints, "save", save_then_move)
+    with pytest.raises(OSError) as raised:
+        vt.tune(*args, run_dir=run_dir, **SMALL)
+    assert "was moved, renamed or removed while the run wrote to it" in raised.value.__notes__[-1]
+
+
 def test_a_folder_gone_inside_a_run_directory_still_there_is_not_said_as_the_directory_moved(data, tmp_path,
                                                                                               monkeypatch):
     """orbax's tmp folder removed mid-commit (a /tmp cleaner) was said as the run directory moved, and

@@ -589,9 +589,10 @@ def _writing(path: str):
         raise
     except ValueError as err:  # orbax (tensorstore) says a failed write as ValueError("RESOURCE_EXHAUSTED: ...
         code = re.search(r"os_error_code='(\d+)'", str(err))  # ... No space left on device [os_error_code='28']")
-        if code is None:
+        gone = code is None and not os.path.isdir(path)  # (moved mid-save: "Save failed: ... missing .zarray")
+        if code is None and not gone:
             raise
-        failure = OSError(int(code.group(1)), str(err))
+        failure = OSError(errno.ENOENT if gone else int(code.group(1)), str(err))
         failure.add_note(_write_failed(path, failure.errno))
         raise failure from err
 
