@@ -839,6 +839,11 @@ CASES = [
      lambda t: vt.NetworkClassifier(vt.Linen(_Activated), optimizer=optax.adam, epochs=1).fit(X, Y), TypeError,
      ["NetworkClassifier(optimizer=optax.adam): a function of optax's; the estimators take the optimizer by name, "
       "optimizer='adam', and learning_rate as a number."]),
+    ("estimator-optimizer-made",  # (the optax object's repr, and advice to search it with PopulationSearchCV)
+     lambda t: vt.MLPClassifier(optimizer=optax.adam(1e-3), epochs=1).fit(X, Y), TypeError,
+     ["MLPClassifier(optimizer=<an optax optimizer>): the estimators take the optimizer by name, one of ['adagrad', "
+      "'adam', 'adamw', 'momentum', 'nesterov', 'rmsprop', 'sgd'], with learning_rate (and momentum, weight_decay) as "
+      "numbers: optimizer='adam', learning_rate=1e-3."]),
     ("space-choice-flaxs-function-then-one-of-yours-named-alike", lambda t: vt.Choice([nn.gelu, gelu]), TypeError,
      ["vt.Choice(['gelu', 'gelu_2']), with the field annotated str, and look it up inside the module: "
       "{'gelu': nn.gelu, 'gelu_2': gelu}[self.activation](x)."]),  # (was one option: yours replaced flax's)

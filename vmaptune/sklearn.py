@@ -284,6 +284,14 @@ class _Network(BaseEstimator):
         except TypeError:
             if callable(value) and not isinstance(value, str):  # (an activation function: nn.tanh)
                 raise TypeError(_function_given(self, name, value)) from None
+            if hasattr(value, "init") and hasattr(value, "update"):  # (an optimizer made: optax.adam(1e-3))
+                from vmaptune.space import _OPTIMIZER_NAMES
+
+                raise TypeError(f"{type(self).__name__}({name}=<an optax optimizer>): the estimators take the "
+                                f"optimizer by name, one of {sorted(_OPTIMIZER_NAMES)}, with learning_rate (and "
+                                f"momentum, weight_decay) as numbers: optimizer='adam', learning_rate=1e-3. An "
+                                f"optax optimizer of your own trains through vt.tune(..., optimizer=lambda hp: "
+                                f"optax.adamw(hp['learning_rate'])).") from None
             depth = " (n_hidden sets the depth; every hidden layer has n_units units)" if name == "n_units" else ""
             raise TypeError(f"{type(self).__name__}({name}={value!r}): give one string or number{depth}; to search "
                             f"several values use vt.PopulationSearchCV(estimator, {{{name!r}: [...]}}).") from None
