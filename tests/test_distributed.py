@@ -456,3 +456,21 @@ def test_the_model_code_compares_a_config_dataclass_default_by_its_fields():
         return vt.Linen(Net)
 
     assert model_fingerprint(net(1.0)) == model_fingerprint(net(1.0)) != model_fingerprint(net(100.0))
+
+
+def test_the_processes_agree_on_the_rows_whatever_each_names_its_data():
+    """Hosts reading their own copies of a CSV under other file names were refused as running other
+    data (the rows and their sha256 the same), though a resume takes exactly that difference."""
+    import dataclasses
+
+    from vmaptune.tune import _facts
+
+    Settings = dataclasses.make_dataclass("Settings", [("epochs", int)])  # (the settings' fields as they are)
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    facts = [_facts(vt.MLP(), SMALL_SPACE, vt.Dataset.from_arrays(X, y, "classification", name=name),
+                    vt.RandomSearch(population=4), Settings(epochs=1), None, None, None, False, False)
+             for name in ("train", "train_copy")]
+    assert facts[0] == facts[1]
+    other = vt.Dataset.from_arrays(np.random.default_rng(1).normal(size=(40, 3)), y, "classification", name="train")
+    assert _facts(vt.MLP(), SMALL_SPACE, other, vt.RandomSearch(population=4), Settings(epochs=1), None, None, None,
+                  False, False)["data"] != facts[0]["data"]

@@ -325,6 +325,14 @@ def data_fingerprint(data) -> str:
             f"{len(data.y_test)} test rows, sha256 {digest.hexdigest()[:16]}")
 
 
+def unnamed_data(fingerprint: str) -> str:
+    """A `data_fingerprint` without the dataset's name (the rows, counts and sha256 alone): what the
+    processes of one run must agree on (each host may read its own copy of a CSV, named by its file)."""
+    found = re.fullmatch(r"(.*) (\S+: \d+ train / \d+ validation / \d+ test rows, sha256 [0-9a-f]+)", fingerprint,
+                         flags=re.S)
+    return found.group(2) if found else fingerprint
+
+
 def _renamed_data(saved: str | None, now: str | None) -> tuple[str, str] | None:
     """(saved name, name now) where two `data_fingerprint`s differ in the dataset's name alone
     (from_csv names it by its file: the same rows copied under another file name), else None."""

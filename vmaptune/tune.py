@@ -29,7 +29,7 @@ from vmaptune import __version__, interrupts, run_dir as run_dirs, streams
 from vmaptune.arguments import check_flag
 from vmaptune.cv_splits import resolve_cv, warn_groups_in_test
 from vmaptune.checkpoint import (Checkpoints, check_picklable, code_fingerprint, from_host, model_fingerprint,
-                                 run_spec, to_host, without_addresses)
+                                 run_spec, to_host, unnamed_data, without_addresses)
 from vmaptune.data import Dataset
 from vmaptune.distributed import (agreed_time, any_process, barrier, check_same_everywhere, given_num_processes,
                                   in_process_0, is_primary, line_up, process_count, smallest, this_process_alone)
@@ -258,6 +258,7 @@ def _facts(model, space, data, strategy, settings, metric, optimizer, run_dir, r
     process of a multi-process run."""
     spec = run_spec(space=space, data=data, model=model, strategy=strategy, settings={}, version=__version__)
     spec.pop("settings")
+    spec["data"] = unnamed_data(spec["data"])  # (the same rows under another file name on another host: one run)
     for field in dataclasses.fields(settings):  # (not asdict: it would unpack Splits' arrays)
         spec[f"settings.{field.name}"] = without_addresses(repr(getattr(settings, field.name)))
     # (not run_dir's text: hosts may mount one shared directory at different paths; a resume
