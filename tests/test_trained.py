@@ -695,6 +695,17 @@ def test_weights_replaced_by_float64_arithmetic_are_cast_back_when_unpickled_and
             back = how()
         jax.tree.map(np.testing.assert_array_equal, back.params, expected)
         assert {leaf.dtype for leaf in jax.tree.leaves(back.params)} == {np.dtype(np.float32)}
+    # bfloat16 weights scaled by a float32 number became float32: cast back to bfloat16 (refused once, as a class
+    # changed, when only float64 was cast)
+    tokens = np.random.default_rng(0).integers(0, 10, size=(120, 6))
+    data = vt.Dataset.from_arrays(tokens, (tokens.max(axis=1) >= 9).astype(int), "classification")
+    half = vt.tune(vt.Linen(HalfTokens), vt.Space(learning_rate=vt.Fixed(0.05)), data, vt.RandomSearch(population=1),
+                   epochs=1, batch_size=32, refit=1, progress=False,
+                   optimizer=lambda hp: optax.sgd(hp["learning_rate"])).best_model()
+    half.params = jax.tree.map(lambda p: np.asarray(p, np.float32) * np.float32(0.9), half.params)
+    with pytest.warns(UserWarning, match=r"cast to the network's dtype"):
+        back = pickle.loads(pickle.dumps(half))
+    assert back.params["Dense_0"]["kernel"].dtype == jnp.bfloat16
 
 
 def test_a_diverged_row_is_said_to_have_diverged_not_to_need_a_larger_refit():

@@ -56,6 +56,7 @@ class Claim:
         # (absolute: a relative run_dir read after os.chdir would be another directory)
         self.given, self.path, self.file = path, os.path.realpath(path), None
         self.made: str | None = None  # the outermost folder of it that this call made (`tidy`)
+        self.first = _identity(self.path)  # (the directory claimed: one made again at its path is another, `moved`)
         if fcntl is None:
             return
         self._take()
@@ -137,6 +138,25 @@ class Claim:
                                    f"has written there since ({holder}): this run stops rather than write beside "
                                    f"it.") from None
         Claim.held[self.path] = self
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of a directory, None where there is none."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def moved(path: str) -> bool | None:
+    """Whether the run directory this process claimed at `path` is no longer there: moved, renamed
+    or removed (the path missing, or holding a directory made again since: orbax's writer and
+    `Claim.renew` make it again at once); None where this process claimed none there."""
+    claim = Claim.held.get(os.path.realpath(path))
+    if claim is None or claim.first is None:
+        return None
+    return _identity(claim.path) != claim.first
 
 
 def keep_claim(path: str) -> None:

@@ -606,8 +606,9 @@ def _fitted_weights(network: BuiltModel, hp: Mapping[str, Any], leaves: list, na
               jnp.dtype(name).itemsize else leaf for leaf, name in zip(leaves, named)]
     widened = [name for leaf, want, name in zip(leaves, jax.tree.leaves(structure), built)
                if tuple(leaf.shape) == tuple(want.shape) and leaf.dtype != want.dtype
-               and leaf.dtype == np.float64 and jnp.issubdtype(want.dtype, jnp.floating)]  # (numpy's promotion only:
-    # a class edited from bfloat16 to float16 is a class changed, refused below)
+               and leaf.dtype in (np.float32, np.float64) and jnp.issubdtype(want.dtype, jnp.floating)]  # (numpy's
+    # promotion: p * np.float32(0.9) of a float16 p is float32; a class edited from bfloat16 to float16 is a class
+    # changed, refused below)
     if widened:  # (weights replaced by the user's own arithmetic: float32 * np.float64(0.9) is float64 in numpy 2)
         warn(f"{where}{holder}'s {', '.join(widened[:3])}{' ...' if len(widened) > 3 else ''} "
              f"{'is' if len(widened) == 1 else 'are'} of another float width than {shown} builds "

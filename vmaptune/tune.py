@@ -590,12 +590,21 @@ def _writing(path: str):
         raise
     except ValueError as err:  # orbax (tensorstore) says a failed write as ValueError("RESOURCE_EXHAUSTED: ...
         code = re.search(r"os_error_code='(\d+)'", str(err))  # ... No space left on device [os_error_code='28']")
-        gone = code is None and not os.path.isdir(path)  # (moved mid-save: "Save failed: ... missing .zarray")
+        gone = code is None and _moved(path)  # (moved mid-save: "Save failed: ... missing .zarray")
         if code is None and not gone:
             raise
         failure = OSError(errno.ENOENT if gone else int(code.group(1)), str(err))
         failure.add_note(_write_failed(path, failure.errno))
         raise failure from err
+
+
+def _moved(path: str) -> bool:
+    """Whether the run directory of `path` (it, or its checkpoints/) was moved, renamed or removed
+    mid-run: by the identity of the directory the run claimed; where it claimed none (a file system
+    without locks), by its checkpoints/ being gone."""
+    run_dir = os.path.dirname(path) if os.path.basename(os.path.normpath(path)) == "checkpoints" else path
+    found = run_dirs.moved(run_dir)
+    return found if found is not None else not os.path.isdir(os.path.join(run_dir, "checkpoints"))
 
 
 def _write_failed(path: str, code: int | None) -> str:
@@ -605,7 +614,7 @@ def _write_failed(path: str, code: int | None) -> str:
     run_dir = os.path.dirname(path) if os.path.basename(os.path.normpath(path)) == "checkpoints" else path
     # (a folder it was writing in is gone: no disk to blame, and what the path now holds, made again by the run
     # or empty, is not what it committed; where the run directory is still there, only a folder inside it went)
-    if code == errno.ENOENT and not os.path.isdir(os.path.join(run_dir, "checkpoints")):
+    if code == errno.ENOENT and _moved(run_dir):
         how = _continued_by("vt.tune(..., run_dir=<its new path>, resume=True) (vmaptune run ... --out <its new "
                             "path> --resume)")
         return (f"vmaptune: writing {path} failed: a folder the run was writing in is gone, so the run directory "
