@@ -731,60 +731,61 @@ def test_a_failed_write_before_the_first_checkpoint_says_a_resume_starts_again(t
     assert "continues from the last checkpoint" in later
 
 
+def failing_save_at(monkeypatch, nth: int, fail) -> None:
+    """Checkpoints.save as it is, but its `nth` call, once committed, calls `fail()` (which moves a
+    folder and raises what the write would), as a run directory moved mid-save does."""
+    from vmaptune.checkpoint import Checkpoints
+
+    save, seen = Checkpoints.save, {"n": 0}
+
+    def save_then_fail(self, *a, **k):
+        step = save(self, *a, **k)
+        seen["n"] += 1
+        if seen["n"] == nth:
+            self._manager.wait_until_finished()
+            fail()
+        return step
+
+    monkeypatch.setattr(Checkpoints, "save", save_then_fail)
+
+
+def _tmp_folder_gone(run_dir: str):  # (orbax's own files vanish as the move lands mid-commit)
+    raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.path.join(
+        run_dir, "checkpoints", "4.orbax-checkpoint-tmp", "commit_success.txt"))
+
+
 def test_a_run_directory_moved_during_a_checkpoint_save_says_so_and_to_resume_where_it_now_is(data, tmp_path,
                                                                                               monkeypatch):
     """The note blamed the disk and, looking in the path the run no longer owned, said no checkpoint
     was committed, though three were, in the moved folder: a resume of the old path started again."""
-    from vmaptune.checkpoint import Checkpoints
-
     args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=4))
     whole = vt.tune(*args, **SMALL)
     run_dir, moved = str(tmp_path / "run"), str(tmp_path / "moved")
-    save, seen = Checkpoints.save, {"n": 0}
-
-    def save_then_move(self, *a, **k):  # (orbax's own files vanish as the move lands mid-commit)
-        step = save(self, *a, **k)
-        seen["n"] += 1
-        if seen["n"] == 3:
-            self._manager.wait_until_finished()
-            os.rename(run_dir, moved)
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.path.join(
-                run_dir, "checkpoints", "4.orbax-checkpoint-tmp", "commit_success.txt"))
-        return step
-
-    monkeypatch.setattr(Checkpoints, "save", save_then_move)
-    with pytest.raises(FileNotFoundError) as raised:
-        vt.tune(*args, run_dir=run_dir, **SMALL)
+    with monkeypatch.context() as patched:
+        failing_save_at(patched, 3, lambda: (os.rename(run_dir, moved), _tmp_folder_gone(run_dir)))
+        with pytest.raises(FileNotFoundError) as raised:
+            vt.tune(*args, run_dir=run_dir, **SMALL)
     note = raised.value.__notes__[-1]
     assert f"the run directory {run_dir} was moved, renamed or removed while the run wrote to it" in note
     assert "wherever the directory was moved (gone, where it was removed): there, vt.tune(..., run_dir=<its new " \
            "path>, resume=True)" in note
     assert "no checkpoint was committed" not in note and "disk" not in note
-    monkeypatch.setattr(Checkpoints, "save", save)
     pd.testing.assert_frame_equal(vt.tune(*args, run_dir=moved, resume=True, **SMALL).members, whole.members)
 
 
 def test_a_run_directory_moved_as_orbax_saves_in_the_background_says_so(data, tmp_path, monkeypatch):
     """orbax's own failure there is a ValueError without an os_error_code ('Save failed: ... missing
     .zarray'): it went out bare, some 170 lines of tracebacks and no note."""
-    from vmaptune.checkpoint import Checkpoints
+    run_dir, moved = str(tmp_path / "run"), str(tmp_path / "moved")
 
-    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=4))
-    run_dir, moved, save, seen = str(tmp_path / "run"), str(tmp_path / "moved"), Checkpoints.save, {"n": 0}
+    def move_and_fail():
+        os.rename(run_dir, moved)
+        os.makedirs(os.path.join(run_dir, "checkpoints"))  # (as orbax's writer and the claim make it again)
+        raise ValueError("Save failed: missing .zarray")
 
-    def save_then_move(self, *a, **k):
-        step = save(self, *a, **k)
-        seen["n"] += 1
-        if seen["n"] == 2:
-            self._manager.wait_until_finished()
-            os.rename(run_dir, moved)
-            os.makedirs(os.path.join(run_dir, "checkpoints"))  # (as orbax's writer and the claim make it again)
-            raise ValueError("Save failed: missing .zarray")
-        return step
-
-    monkeypatch.setattr(Checkpoints, "save", save_then_move)
+    failing_save_at(monkeypatch, 2, move_and_fail)
     with pytest.raises(OSError) as raised:
-        vt.tune(*args, run_dir=run_dir, **SMALL)
+        vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=4), run_dir=run_dir, **SMALL)
     assert "was moved, renamed or removed while the run wrote to it" in raised.value.__notes__[-1]
 
 
@@ -792,23 +793,10 @@ def test_a_folder_gone_inside_a_run_directory_still_there_is_not_said_as_the_dir
                                                                                               monkeypatch):
     """orbax's tmp folder removed mid-commit (a /tmp cleaner) was said as the run directory moved, and
     'a resume of it would not find them', though a resume there goes on from its last checkpoint."""
-    from vmaptune.checkpoint import Checkpoints
-
-    args = (MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=4))
-    run_dir, save, seen = str(tmp_path / "run"), Checkpoints.save, {"n": 0}
-
-    def save_then_lose_a_folder(self, *a, **k):
-        step = save(self, *a, **k)
-        seen["n"] += 1
-        if seen["n"] == 3:
-            self._manager.wait_until_finished()
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.path.join(
-                run_dir, "checkpoints", "4.orbax-checkpoint-tmp", "commit_success.txt"))
-        return step
-
-    monkeypatch.setattr(Checkpoints, "save", save_then_lose_a_folder)
+    run_dir = str(tmp_path / "run")
+    failing_save_at(monkeypatch, 3, lambda: _tmp_folder_gone(run_dir))
     with pytest.raises(FileNotFoundError) as raised:
-        vt.tune(*args, run_dir=run_dir, **SMALL)
+        vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=4, rounds=4), run_dir=run_dir, **SMALL)
     note = raised.value.__notes__[-1]
     assert "moved, renamed or removed" not in note and "resume=True" in note
 
