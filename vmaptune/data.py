@@ -28,8 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmaptune.arguments import check_flag, check_seed
-from vmaptune.space import _argument_error
+from vmaptune.arguments import argument_error, check_flag, check_seed
 from vmaptune.warn import warn
 
 TASKS = ("classification", "regression")
@@ -581,7 +580,7 @@ def _check_split_keywords(owner: str, split: Mapping[str, Any], own: Sequence[st
     takes = [*own, *settings]
     if any(k not in takes for k in split):
         shown = {k: _Shown(v) for k, v in split.items()}  # (an array as its type and shape, not its every value)
-        raise TypeError(_argument_error(owner, [], takes, [], (), shown, example, hints or {}))
+        raise TypeError(argument_error(owner, [], takes, [], (), shown, example, hints or {}))
 
 
 class _Shown:

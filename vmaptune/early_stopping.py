@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmaptune.arguments import checked_arguments
 from vmaptune.checkpoint import repr_without_unset
 from vmaptune.decisions import Decision, Snapshot
-from vmaptune.space import checked_arguments
 from vmaptune.state import Status
 
 

@@ -48,11 +48,12 @@ from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import Metric, errors_in_target_units
 from vmaptune.models.base import Model
 from vmaptune.models.mlp import MLP
+from vmaptune.naming import OPTIMIZER_NAMES, function_name, is_optax, what
 from vmaptune.optim import RANGES as OPTIMIZER_RANGES
 from vmaptune.population import PopulationRun
 from vmaptune.program import build_program
 from vmaptune.refit import diverged_at
-from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform, _function_name
+from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform
 from vmaptune.strategies.base import check_strategy
 from vmaptune.trained import TrainedModel
 from vmaptune.warn import warn
@@ -285,10 +286,8 @@ class _Network(BaseEstimator):
             if callable(value) and not isinstance(value, str):  # (an activation function: nn.tanh)
                 raise TypeError(_function_given(self, name, value)) from None
             if hasattr(value, "init") and hasattr(value, "update"):  # (an optimizer made: optax.adam(1e-3))
-                from vmaptune.space import _OPTIMIZER_NAMES
-
                 raise TypeError(f"{type(self).__name__}({name}=<an optax optimizer>): the estimators take the "
-                                f"optimizer by name, one of {sorted(_OPTIMIZER_NAMES)}, with learning_rate (and "
+                                f"optimizer by name, one of {sorted(OPTIMIZER_NAMES)}, with learning_rate (and "
                                 f"momentum, weight_decay) as numbers: optimizer='adam', learning_rate=1e-3. An "
                                 f"optax optimizer of your own trains through vt.tune(..., optimizer=lambda hp: "
                                 f"optax.adamw(hp['learning_rate'])).") from None
@@ -388,14 +387,13 @@ def _function_given(estimator: Any, name: str, value: Any) -> str:
     flax's by name; one of the estimator's own parameters (optimizer=optax.adam, activation=nn.tanh
     of vt.MLP): the names it takes."""
     from vmaptune.models.mlp import ACTIVATIONS, INITS
-    from vmaptune.space import _OPTIMIZER_NAMES, _is_optax, _what
 
     owner, model = type(estimator).__name__, getattr(estimator, "model", None)
-    shown = _function_name(value) or f"your_{'layer' if _what(value) != 'a function' else 'function'}"
+    shown = function_name(value) or f"your_{'layer' if what(value) != 'a function' else 'function'}"
     prefix, _, short = shown.rpartition(".")
-    if _is_optax(value):  # (optimizer=optax.adam, or a schedule as learning_rate)
-        by_name = f"optimizer={short!r}" if short in _OPTIMIZER_NAMES else f"one of {sorted(_OPTIMIZER_NAMES)}"
-        return (f"{owner}({name}={shown}): {_what(value)} of optax's; the estimators take the optimizer by name, "
+    if is_optax(value):  # (optimizer=optax.adam, or a schedule as learning_rate)
+        by_name = f"optimizer={short!r}" if short in OPTIMIZER_NAMES else f"one of {sorted(OPTIMIZER_NAMES)}"
+        return (f"{owner}({name}={shown}): {what(value)} of optax's; the estimators take the optimizer by name, "
                 f"{by_name}, and learning_rate as a number. Your own optax optimizer (or schedule) trains through "
                 f"vt.tune(..., optimizer=lambda hp: optax.adamw(hp['learning_rate'])).")
     own = name not in (getattr(estimator, "hyperparameters", None) or {})
@@ -403,11 +401,11 @@ def _function_given(estimator: Any, name: str, value: Any) -> str:
         said = f"{name}={shown}" if own else f"hyperparameters={{{name!r}: {shown}}}"
         names = {"activation": sorted(ACTIVATIONS), "init": sorted(INITS)}.get(name)
         takes = f": give one of the names it takes, {names}" if names else ": give one string or number"
-        return f"{owner}({said}): {_what(value)}, but each value here is one string or number{takes}."
+        return f"{owner}({said}): {what(value)}, but each value here is one string or number{takes}."
     by_name = f"; or give its name, {{{name!r}: {short!r}}}, with the field annotated str and looked up inside the " \
-              f"module: getattr({prefix}, self.{name}){'(x)' if _what(value) == 'a function' else ''}" \
+              f"module: getattr({prefix}, self.{name}){'(x)' if what(value) == 'a function' else ''}" \
         if prefix in ("nn", "jax.nn") else ""
-    return (f"{owner}(hyperparameters={{{name!r}: {shown}}}): {_what(value)}, but each hyperparameter here is one "
+    return (f"{owner}(hyperparameters={{{name!r}: {shown}}}): {what(value)}, but each hyperparameter here is one "
             f"string or number. Make the module with it: model=vt.{type(model).__name__}(functools.partial("
             f"{model._module_name()}, {name}={shown})){by_name}.")
 

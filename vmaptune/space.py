@@ -14,19 +14,20 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import inspect
 import math
 import numbers
 import re
 import reprlib
 import zlib
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmaptune.arguments import checked_arguments
 from vmaptune.compile_cache import quick_program
+from vmaptune.naming import by_name, function_name, is_object, is_optax, own_optimizer, shown, what
 
 Array = jax.Array
 
@@ -62,87 +63,6 @@ def _check_representable(owner: str, what: str, value: Any) -> None:
     if not isinstance(value, numbers.Integral) and abs(float(value)) > FLOAT32_MAX:
         raise ValueError(f"{owner}: {what} is beyond float32 (|x| <= {FLOAT32_MAX:.3g}), the dtype float "
                          f"hyperparameters travel in.")
-
-
-def _argument_error(owner: str, positional: list[str], names: list[str], required: list[str], args: tuple,
-                    kwargs: dict, example: str, hints: Mapping[str, str]) -> str:
-    """The message for a call of `owner` whose arguments do not fit its signature."""
-    takes = f"{owner} takes {', '.join(names) or 'no arguments'}; e.g. {example}."
-    unknown = [k for k in kwargs if k not in names]
-    if unknown:
-        hint = "".join(f" {hints[k]}" if k in hints else f" Did you mean {close[0]!r} for {k!r}?" for k in unknown
-                       if k in hints or (close := difflib.get_close_matches(k, names, n=1)))
-        given = ", ".join(f"{k}={kwargs[k]!r}" for k in unknown)
-        return f"{owner}: unknown argument{'s' if len(unknown) > 1 else ''} {given}.{hint} {takes}"
-    if len(args) > len(positional):
-        return (f"{owner}: {len(args)} positional arguments {args!r}, but it takes at most {len(positional)} "
-                f"({', '.join(positional)}). {takes}")
-    twice = [n for n in positional[:len(args)] if n in kwargs]
-    if twice:
-        return f"{owner}: {', '.join(twice)} given both by position and by name. {takes}"
-    missing = [n for n in required if n not in positional[:len(args)] and n not in kwargs]
-    if missing:
-        return f"{owner}: missing {', '.join(missing)}. {takes}"
-    return takes
-
-
-def _argument_check(owner: str, fn, skip: int, example: str, hints: Mapping[str, str] | None):
-    """(check(args, kwargs), names) for `fn`'s signature without its first `skip` parameters (a
-    method's self): check raises the TypeError `_argument_error` words for a call that does not fit."""
-    signature = inspect.signature(fn)
-    params = list(signature.parameters.values())[skip:]
-    positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
-    names = positional + [p.name for p in params if p.kind is p.KEYWORD_ONLY]
-    required = [p.name for p in params if p.default is p.empty and p.name in names]
-
-    def check(args: tuple, kwargs: dict) -> None:
-        try:
-            signature.bind(*(None,) * skip, *args, **kwargs)
-        except TypeError:
-            raise TypeError(_argument_error(owner, positional, names, required, args, kwargs, example,
-                                            hints or {})) from None
-
-    return check, names
-
-
-def checked_arguments(example: str, hints: Mapping[str, str] | None = None):
-    """Class decorator (put it above @dataclass): a call with an unknown, missing or surplus
-    argument raises a TypeError that names it and shows what the class takes and `example`,
-    instead of Python's bare "__init__() got an unexpected keyword argument". Nothing else changes.
-    hints: advice for likely unknown names (e.g. log=True on a linear range). `cls.argument_names`
-    lists the arguments."""
-
-    def decorate(cls):
-        init = cls.__init__
-        check, names = _argument_check(cls.__name__, init, 1, example, hints)
-
-        @functools.wraps(init)
-        def __init__(self, *args, **kwargs):
-            check(args, kwargs)
-            init(self, *args, **kwargs)
-
-        cls.__init__ = __init__
-        cls.argument_names = tuple(names)
-        return cls
-
-    return decorate
-
-
-def checked_call(example: str, hints: Mapping[str, str] | None = None):
-    """Function decorator: checked_arguments for a function (vt.tune): a call that does not fit
-    its signature raises a TypeError naming the argument, what it takes, `example` and `hints`."""
-
-    def decorate(fn):
-        check, _ = _argument_check(f"vt.{fn.__name__}", fn, 0, example, hints)
-
-        @functools.wraps(fn)
-        def checked(*args, **kwargs):
-            check(args, kwargs)
-            return fn(*args, **kwargs)
-
-        return checked
-
-    return decorate
 
 
 def _set_bounds(dist, check, *, inclusive: bool) -> tuple[str, float, float]:
@@ -395,113 +315,6 @@ class IntLogUniform(Distribution):
         return np.unique(np.round(values).astype(np.int32))
 
 
-#: Built-in optimizers (vmaptune.optim.OPTIMIZERS: not imported here, which would be a cycle).
-_OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
-
-
-def _named_modules() -> list[tuple[str, Any]]:
-    """The modules a function is shown from, as a user imports them (`import flax.linen as nn`,
-    `import jax.numpy as jnp`), first match first: flax.linen's activations (jax.nn's, shared) as
-    nn.relu, jax.nn's others as jax.nn.mish."""
-    import sys
-
-    import flax.linen  # (here: space.py is imported before any model)
-
-    out = [("nn", flax.linen), ("jax.nn", jax.nn), ("jnp", jnp), ("np", np)]
-    out += [("nnx", sys.modules["flax.nnx"])] if "flax.nnx" in sys.modules else []  # (`from flax import nnx`)
-    return out + [("optax", sys.modules["optax"])] if "optax" in sys.modules else out
-
-
-def _function_name(f: Callable) -> str | None:
-    """A function's (or class's) name as code spells it (nn.relu, jax.nn.mish, jnp.sin, optax.adam,
-    nn.Dense; a function of yours by its own name), or None for one without a usable name (a lambda,
-    a partial, a callable object)."""
-    name = getattr(f, "__name__", None)
-    if not isinstance(name, str) or not name.isidentifier():
-        return None
-    for prefix, module in _named_modules():
-        if getattr(module, name, None) is f:  # (the very object: a function of yours named relu is not nn.relu)
-            return f"{prefix}.{name}"
-    return name
-
-
-def _shown(value: Any) -> str:
-    """An option as an error shows it: a function by its name, an object whose repr takes lines (a
-    flax layer's) as Dense(...), anything else by its repr."""
-    shown = (_function_name(value) or repr(value)) if callable(value) else repr(value)
-    return f"{type(value).__name__}(...)" if _is_object(value) and "\n" in shown else shown
-
-
-def _is_object(value: Any) -> bool:
-    """A callable object (a layer made, nn.Dense(8)), not a function, a partial or a class."""
-    return getattr(value, "__name__", None) is None and not isinstance(value, (type, functools.partial))
-
-
-def _what(value: Any) -> str:
-    return "a class" if isinstance(value, type) else "an object" if _is_object(value) else "a function"
-
-
-def _is_optax(value: Any) -> bool:
-    return str(getattr(value, "__module__", None) or "").split(".")[0] == "optax"
-
-
-def _own_optimizer(names: list[str]) -> str:
-    """The fix for optax functions given as values: the built-in optimizers by name, or your own."""
-    built_in = [n for n in names if n in _OPTIMIZER_NAMES]
-    by_name = f"search the built-in optimizer by name, optimizer=vt.{'Choice' if len(built_in) > 1 else 'Fixed'}(" \
-              f"{built_in if len(built_in) > 1 else built_in[0]!r}), or " if built_in == names else ""
-    return (f"An optimizer is not a field of the module: {by_name}make your own from each member's "
-            f"hyperparameters, vt.tune(..., optimizer=lambda hp: optax.adamw(hp['learning_rate'])) (the README's "
-            f"'Your own optax optimizer').")
-
-
-def _by_name(options: Sequence) -> str:
-    """How to search callables by name, as a sentence: the Choice of names (vt.Fixed for one), the
-    field annotated str, and the look-up inside the module (getattr(nn, ...) where flax.linen has
-    every name, jax.nn where it has them, else a table of the names to the functions; a field named
-    activation, layer for classes and layers made). A function without a name (a lambda, a partial)
-    is your_function there, an object your_layer."""
-    import flax.linen
-
-    callables = [o for o in options if callable(o) and not isinstance(o, str)]
-    if callables and all(_is_optax(o) for o in callables):
-        return _own_optimizer([(_function_name(o) or "").removeprefix("optax.") for o in callables])
-    layers = any(isinstance(o, type) or _is_object(o) for o in callables)
-    field, call = ("layer", "") if layers else ("activation", "(x)")
-    code = {}  # name -> code for it, in the options' order (an alias, nn.swish for nn.silu, is one name)
-    unnamed, several = 0, sum(not isinstance(o, str) and _function_name(o) is None for o in options) > 1
-    seen = []  # (the options already named: the same function twice, or an alias of it, nn.swish is nn.silu)
-    for o in options:
-        if any(o is p for p in seen):
-            continue
-        seen.append(o)
-        name = _function_name(o) if callable(o) and not isinstance(o, str) else None
-        if name is None and not isinstance(o, str):
-            unnamed += 1
-            name = f"your_{field if layers else 'function'}{unnamed if several else ''}"
-        elif isinstance(o, str):  # (a name beside the functions: flax's, jax.nn's, or one of yours)
-            name = next((f"{p}.{o}" for p, m in _named_modules()[:2] if hasattr(m, o)), o)
-        if name in code.values():  # (a name beside its function: 'relu' and nn.relu are one option)
-            continue
-        key = name.rsplit(".", 1)[-1]  # (two functions of one name, gelu of yours beside nn.gelu: nn_gelu, gelu_2)
-        if key in code:
-            key = name.replace(".", "_") if "." in name else key
-            key = next(f"{key}_{i}" for i in range(2, len(options) + 2) if f"{key}_{i}" not in code) \
-                if key in code else key
-        code[key] = name
-    names = list(code)
-    twice = " (an option is there twice: jax.nn's aliases, such as swish for silu, are one function)" \
-        if len(names) < len(options) else ""
-    choice = f"vt.Choice({names!r})" if len(names) > 1 else f"vt.Fixed({names[0]!r})"
-    module = next((p for p, m in (("nn", flax.linen), ("jax.nn", jax.nn))
-                   if all(c in (f"nn.{n}", f"jax.nn.{n}") and getattr(m, n, None) is not None
-                          for n, c in code.items())), None)
-    lookup = f"getattr({module}, self.{field}){call}" if module else \
-        f"{{{', '.join(f'{n!r}: {c}' for n, c in code.items())}}}[self.{field}]{call}"
-    return (f"Search them by name, {choice}{twice}, with the field annotated str, and look it up inside the module: "
-            f"{lookup}.")
-
-
 def _as_python(value: Any) -> Any:
     """A numpy scalar as the Python value it stands for (np.bool_ is no numbers.Real, and tables,
     configs and saved spaces take Python's): a float32 as the decimal it prints as (0.05, not the
@@ -541,9 +354,9 @@ class Choice(Distribution):
                 )
             if callable(o) and not isinstance(o, (str, bool, numbers.Real)):  # (an activation: nn.relu)
                 raise TypeError(
-                    f"Choice(options=[{', '.join(_shown(p) for p in options)}]): option {_shown(o)} is "
-                    f"{_what(o)}; options must be strings, bools or real numbers (each member's values are one "
-                    f"array per name). {_by_name(options)}"
+                    f"Choice(options=[{', '.join(shown(p) for p in options)}]): option {shown(o)} is "
+                    f"{what(o)}; options must be strings, bools or real numbers (each member's values are one "
+                    f"array per name). {by_name(options)}"
                 )
             if not isinstance(o, (str, bool, numbers.Real)):
                 raise TypeError(
@@ -630,18 +443,18 @@ class Fixed(Distribution):
                             f"module's default, or make the module with it, e.g. "
                             f"vt.Linen(functools.partial(Net, widths={v!r})).")
         if callable(v) and not isinstance(v, (str, bool, numbers.Real)):  # (an activation: nn.tanh)
-            shown, name = _shown(v), _function_name(v)
-            head = f"Fixed({shown}): the value must be a string or a real number, not {_what(v)}."
-            if _is_optax(v):
-                raise TypeError(f"{head} {_own_optimizer([(name or '').removeprefix('optax.')])}")
-            layer = isinstance(v, type) or _is_object(v)
+            name = function_name(v)
+            head = f"Fixed({shown(v)}): the value must be a string or a real number, not {what(v)}."
+            if is_optax(v):
+                raise TypeError(f"{head} {own_optimizer([(name or '').removeprefix('optax.')])}")
+            layer = isinstance(v, type) or is_object(v)
             code = name or ("your_layer" if layer else "your_function")  # (a lambda's repr is no code)
-            by_name = f"; or give its name: {_by_name([v]).removeprefix('Search them by name, ')}" \
+            named = f"; or give its name: {by_name([v]).removeprefix('Search them by name, ')}" \
                 if name and name.startswith(("nn.", "jax.nn.")) else "."  # (flax's or jax.nn's own: a name does)
             raise TypeError(f"{head} A field that every member gives it needs no space entry: leave it at the "
                             f"module's default, or make the module with it, e.g. "
                             f"vt.{'Nnx' if code.startswith('nnx.') else 'Linen'}(functools.partial(Net, "
-                            f"{'layer' if layer else 'activation'}={code})){by_name.removesuffix('.')}.")
+                            f"{'layer' if layer else 'activation'}={code})){named.removesuffix('.')}.")
         if not isinstance(v, (str, bool, numbers.Real)):
             raise TypeError(f"Fixed({v!r}): the value must be a string or a real number.")
         _check_representable(f"Fixed({v!r})", "the value", v)

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune import __version__, interrupts, run_dir as run_dirs, streams
-from vmaptune.arguments import check_flag
+from vmaptune.arguments import check_flag, checked_call
 from vmaptune.cv_splits import resolve_cv, warn_groups_in_test
 from vmaptune.checkpoint import (Checkpoints, check_picklable, code_fingerprint, from_host, model_fingerprint,
                                  run_spec, to_host, unnamed_data, without_addresses)
@@ -39,7 +39,7 @@ from vmaptune.models.base import Model
 from vmaptune.models.fields import FlaxModel
 from vmaptune.results import STATUS_INTERRUPTED, Results, load_results
 from vmaptune.search import Search, Settings
-from vmaptune.space import Space, checked_call
+from vmaptune.space import Space
 from vmaptune.startup import TimeProfile
 from vmaptune.strategies.base import Strategy, check_strategy, checked_done, checked_population_size
 from vmaptune.strategies.grid import GridSearch

@@ -28,9 +28,9 @@ import flax.linen as nn
 import jax
 from flax import nnx
 
+from vmaptune.arguments import checked_arguments
 from vmaptune.models.fields import (DEFAULT_FACTORY, BuiltFlaxModel, FlaxModel, Field, check_train_switch,
                                     mode_arguments, mode_keyword)
-from vmaptune.space import checked_arguments
 
 __all__ = ["Linen", "BuiltLinen"]
 

@@ -26,10 +26,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmaptune.arguments import checked_arguments
 from vmaptune.data import DataSpec
 from vmaptune.fast_random import dropout_keep, hash_normal_matrix
 from vmaptune.models.base import BuiltModel, Model
-from vmaptune.space import (Conditions, IntUniform, Space, categorical_options, check_range, checked_arguments, int_bounds,
+from vmaptune.space import (Conditions, IntUniform, Space, categorical_options, check_range, int_bounds,
                             numeric_bounds)
 from vmaptune.warn import warn
 

@@ -26,9 +26,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from vmaptune.arguments import checked_arguments
 from vmaptune.models.fields import (AUTO, BuiltFlaxModel, FlaxModel, Field, check_train_switch, constructor,
                                     mode_arguments, mode_keyword)
-from vmaptune.space import checked_arguments
 
 __all__ = ["Nnx", "BuiltNnx"]
 

@@ -29,8 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmaptune.arguments import argument_error
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
-from vmaptune.space import Space, _argument_error
+from vmaptune.space import Space
 
 
 def check_positive_int(owner: str, name: str, value: Any, minimum: int = 1) -> int:
@@ -324,8 +325,8 @@ def init_leading_first(self, *args, **kwargs):
         positional = [q.name for q in params if q.kind is q.POSITIONAL_OR_KEYWORD]
         names = positional + [q.name for q in params if q.kind is q.KEYWORD_ONLY]
         required = [q.name for q in params if q.default is q.empty]
-        raise TypeError(_argument_error(cls.__name__, positional, names, required, args, kwargs,
-                                        cls.argument_example, {})) from None
+        raise TypeError(argument_error(cls.__name__, positional, names, required, args, kwargs,
+                                       cls.argument_example, {})) from None
     bound.apply_defaults()
     for f in dataclasses.fields(cls):
         if f.init:

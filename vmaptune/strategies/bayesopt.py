@@ -23,10 +23,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from vmaptune.arguments import checked_arguments
 from vmaptune import acquisition, gp
 from vmaptune.checkpoint import repr_without_unset
 from vmaptune.compile_cache import quick_program
-from vmaptune.space import Space, checked_arguments
+from vmaptune.space import Space
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
 from vmaptune.warn import warn
 

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from flax import struct
 
-from vmaptune.space import checked_arguments
+from vmaptune.arguments import checked_arguments
 from vmaptune.strategies.bayesopt import BayesOpt
 from vmaptune.strategies.halving import HalvingState, Hyperband
 

@@ -19,9 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from vmaptune.arguments import checked_arguments
 from vmaptune.compile_cache import quick_program
 from vmaptune.distinct import host_rng, is_discrete, redraw, repeated_rows, setting_rows, settings
-from vmaptune.space import Choice, Space, checked_arguments
+from vmaptune.space import Choice, Space
 from vmaptune.strategies.base import (
     Strategy,
     check_positive_int,

@@ -18,8 +18,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from vmaptune.arguments import checked_arguments
 from vmaptune.compile_cache import quick_program
-from vmaptune.space import Choice, Space, checked_arguments
+from vmaptune.space import Choice, Space
 from vmaptune.strategies.base import (
     Strategy,
     check_positive_int,

@@ -21,8 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from vmaptune.arguments import checked_arguments
 from vmaptune.distinct import host_rng, one_point_per_setting
-from vmaptune.space import Choice, Distribution, Fixed, Space, checked_arguments
+from vmaptune.space import Choice, Distribution, Fixed, Space
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
 from vmaptune.warn import warn
 

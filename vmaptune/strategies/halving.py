@@ -34,10 +34,11 @@ import jax
 import numpy as np
 from flax import struct
 
+from vmaptune.arguments import checked_arguments
 from vmaptune.checkpoint import repr_without_unset
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
 from vmaptune.distinct import is_discrete
-from vmaptune.space import Space, checked_arguments
+from vmaptune.space import Space
 from vmaptune.strategies.base import Strategy, check_scores, check_space
 
 __all__ = ["SuccessiveHalving", "Hyperband", "HalvingState", "halving_rungs", "hyperband_brackets", "keep_top"]

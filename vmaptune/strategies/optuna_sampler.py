@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from vmaptune.arguments import checked_arguments
 from vmaptune.space import (
     Choice,
     Fixed,
@@ -50,7 +51,6 @@ from vmaptune.space import (
     OneMinusLogUniform,
     Space,
     Uniform,
-    checked_arguments,
 )
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
 from vmaptune.warn import warn

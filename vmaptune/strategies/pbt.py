@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from vmaptune.arguments import checked_arguments
 from vmaptune.decisions import Decision, Snapshot, TrainingContext
 from vmaptune.compile_cache import quick_program
 from vmaptune.space import (
@@ -60,7 +61,6 @@ from vmaptune.space import (
     OneMinusLogUniform,
     Space,
     Uniform,
-    checked_arguments,
 )
 from vmaptune.strategies.base import Strategy, check_scores, check_space, finite_or_worst
 

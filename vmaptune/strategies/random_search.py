@@ -8,7 +8,8 @@ from typing import ClassVar, Mapping
 import jax
 from flax import struct
 
-from vmaptune.space import Space, checked_arguments
+from vmaptune.arguments import checked_arguments
+from vmaptune.space import Space
 from vmaptune.strategies.base import Strategy, check_positive_int, check_scores, check_space
 
 
