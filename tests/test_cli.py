@@ -430,6 +430,13 @@ def write_csv(path):
      r"\(for a grid: \[strategy\] name = \"GridSearch\"\)"),
     ('dataset = "iris"\n[strategy]\nname = "OptunaSampler"\nsampler = {n_startup_trials = 4}\n',
      r"sampler = \{'n_startup_trials': 4\}: give the name of an optuna.samplers class"),
+    # a splitter that refuses its settings (scikit-learn's ValueError was a traceback and exit 1)
+    ('dataset = "iris"\ncv = {name = "KFold", n_splits = 1}\n',
+     r"^vmaptune run: error: cv = \{'name': 'KFold', 'n_splits': 1\}: [^\n]*n_splits=1\. KFold's settings are "
+     r"\['n_splits', 'shuffle', 'random_state'\]\.\n$"),
+    ('dataset = "iris"\ncv = {name = "KFold", n_splits = 3, random_state = 1}\n',
+     r"^vmaptune run: error: cv = \{'name': 'KFold', 'n_splits': 3, 'random_state': 1\}: Setting a random_state has no "
+     r"effect since shuffle is False[^\n]*\. KFold's settings are \['n_splits', 'shuffle', 'random_state'\]\.\n$"),
 ])
 def test_bad_config_tables_exit_2_with_a_message(tmp_path, capsys, text, match):
     config = tmp_path / "bad.toml"

@@ -377,9 +377,9 @@ def _splitter(config: dict):
                          f"names are {names}.")
     try:
         return getattr(selection, name)(**settings)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:  # (a setting it does not take, or one out of its range: KFold's n_splits=1)
         accepted = list(inspect.signature(getattr(selection, name)).parameters)
-        raise ValueError(f"cv = {config!r}: {err}. {name}'s settings are {accepted}.") from None
+        raise ValueError(f"cv = {config!r}: {str(err).rstrip('.')}. {name}'s settings are {accepted}.") from None
 
 
 # A dataset table's keys: the file, then the keywords of vt.Dataset.from_csv / from_npz a config can
