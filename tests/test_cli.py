@@ -211,11 +211,17 @@ def test_a_time_budget_ends_a_run_that_resume_continues(tmp_path, capsys):
     assert main(["run", str(config), "--out", out, "--no-progress", "--time-budget", "0.000001"]) == 0
     assert "the time budget is spent; 4 members kept in" in capsys.readouterr().err
     assert vt.load_results(out).members["status"].tolist() == ["interrupted"] * 4  # the first chunk trained
-    assert main(["report", out]) == 0  # (it said "run interrupted" of a planned stop)
-    assert capsys.readouterr().out.startswith("run stopped by its time budget after 0 round(s): 4 of 4 members are "
-                                              "partial (scores so far); continue it with")
+    assert main(["report", out]) == 0  # (it said "run interrupted" of a planned stop, then "after 0 round(s)")
+    assert capsys.readouterr().out.startswith("run stopped by its time budget during round 0 (the table's round "
+                                              "column): 4 of 4 members are partial (scores so far); continue it with")
     assert main(["run", str(config), "--out", out, "--no-progress", "--resume"]) == 0
     assert vt.load_results(out).members["status"].tolist() == ["ok"] * 8
+    config.write_text(small_config("epochs = 3\n", 'name = "RandomSearch"\npopulation = 4\nrounds = 3\n'))
+    assert main(["run", str(config), "--out", out, "--no-progress", "--resume", "--time-budget", "0.000001"]) == 0
+    capsys.readouterr()
+    assert main(["report", out]) == 0  # (a later round cut: that round, the two before it complete)
+    assert capsys.readouterr().out.startswith("run stopped by its time budget during round 2 (the table's round "
+                                              "column): 4 of 12 members are partial")
 
 
 @pytest.mark.usefixtures("sigint_as_a_user_has_it")

@@ -704,11 +704,17 @@ def _report(run_dir: str, top: int, plots: str | None = None) -> int:
         raise ValueError(f"{run_dir!r} is a file, not a run directory; give the directory a run wrote: {fix}.")
     result = vt.load_results(run_dir)
     if result.settings.get("interrupted"):
-        partial = int((result.members["status"] == STATUS_INTERRUPTED).sum())
+        cut = result.members["status"] == STATUS_INTERRUPTED
+        partial = int(cut.sum())
         quoted = shlex.quote(run_dir)
-        # (a time budget is a planned stop, which the run said with exit code 0: not an interruption)
-        stop = (f"run stopped by its time budget after {result.settings.get('rounds', '?')} round(s)" if
-                result.settings.get("time_budget_spent") else "run interrupted")
+        # (a time budget is a planned stop, which the run said with exit code 0: not an interruption; one that
+        # cut a round is said by that round: "after 0 round(s)" of a one-round search read as nothing trained)
+        stop = "run interrupted"
+        if result.settings.get("time_budget_spent") and partial and "round" in result.members:
+            stop = (f"run stopped by its time budget during round {int(result.members['round'][cut].max())} (the "
+                    f"table's round column)")
+        elif result.settings.get("time_budget_spent"):
+            stop = f"run stopped by its time budget after {result.settings.get('rounds', '?')} round(s)"
         some = f"{partial} of {len(result)} members are partial (scores so far)" if partial or not \
             result.settings.get("time_budget_spent") else f"{len(result)} members, none partial"
         print(f"{stop}: {some}; continue it with "
