@@ -596,6 +596,30 @@ def test_data_paths_are_found_next_to_the_config_file(tmp_path, monkeypatch):
         load_config("configs/c.toml")
 
 
+def test_a_tilde_in_a_path_is_the_home_directory_in_a_config_and_on_the_command_line(tmp_path, monkeypatch, capsys):
+    """A config is no shell, and the shell leaves --out=~/x (and a quoted '~/x') as it is: out =
+    "~/runs/x" made a folder named ~ in the current one, and csv = "~/d.csv" was refused as missing."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    write_csv(home / "d.csv")
+    (work / "c.toml").write_text('dataset = {csv = "~/d.csv", target = "label", task = "classification", one_hot = '
+                                 'true}\nout = "~/runs/x"\nepochs = 1\nbatch_size = 16\n[model]\nhidden = 1\n'
+                                 'units = 8\n[strategy]\nname = "RandomSearch"\npopulation = 2\n' + SPACE)
+    assert main(["run", "~/../work/c.toml", "--no-progress"]) == 0
+    assert f"run directory: {home}/runs/x\n" in capsys.readouterr().out
+    assert main(["run", "c.toml", "--no-progress", "--out=~/runs/y"]) == 0
+    assert len(vt.load_results(str(home / "runs" / "x"))) == len(vt.load_results(str(home / "runs" / "y"))) == 2
+    assert main(["report", "~/runs/x", "--plots", "~/plots"]) == 0
+    assert os.path.isfile(home / "plots" / "curves.png")
+    assert main(["export", "~/runs/x", "--optuna", f"sqlite:///{tmp_path / 'studies.db'}"]) == 0
+    with pytest.raises(ValueError, match="no hp_schedule column"):  # (read: a random search's run, not a PBT's)
+        built(work, 'dataset = "iris"\n[strategy]\nname = "PBTReplay"\nresults = "~/runs/x"\n' + SPACE)
+    assert os.listdir(work) == ["c.toml"]  # (no folder named ~)
+
+
 def test_a_run_where_every_member_failed_exits_1_saying_it_once_with_one_line_warnings(tmp_path, capsys):
     config = tmp_path / "diverge.toml"
     config.write_text('dataset = "iris"\nepochs = 1\nbatch_size = 16\n[model]\nhidden = 1\nunits = 8\n'

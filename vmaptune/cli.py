@@ -82,21 +82,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--no-progress", action="store_true", help="no progress bar (a log file, a CI job)")
     _run_dir_flags(demo)
     run = sub.add_parser("run", help="run a search described by a TOML or JSON config file")
-    run.add_argument("config", help="the run's config file (TOML or JSON): data, space, strategy, epochs...")
+    run.add_argument("config", type=_path_flag,
+                     help="the run's config file (TOML or JSON): data, space, strategy, epochs...")
     run.add_argument("--out", default=None, type=_out_flag,
                      help="run directory (default: the config's `out`, else runs/<name>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar (a log file, a CI job)")
     _run_dir_flags(run)
     _process_flags(run)
     report = sub.add_parser("report", help="print a run directory's table and write its plots")
-    report.add_argument("run_dir", help="the --out directory of `vmaptune run` / `vmaptune demo`")
+    report.add_argument("run_dir", type=_path_flag, help="the --out directory of `vmaptune run` / `vmaptune demo`")
     report.add_argument("--top", type=_positive_int, default=10, help="rows of the table to print (default 10)")
-    report.add_argument("--plots", default=None, metavar="DIR",
+    report.add_argument("--plots", default=None, metavar="DIR", type=_path_flag,
                         help="write curves.png and scores.png to DIR (made if needed) instead of the run directory "
                              "(for a run directory you cannot write to)")
     export = sub.add_parser("export", help="write a run directory's members to an Optuna study (optuna-dashboard, "
                                            "Optuna's plots)")
-    export.add_argument("run_dir", help="the --out directory of `vmaptune run` / `vmaptune demo`")
+    export.add_argument("run_dir", type=_path_flag, help="the --out directory of `vmaptune run` / `vmaptune demo`")
     export.add_argument("--optuna", required=True, metavar="STORAGE",
                         help="an Optuna storage URL, e.g. sqlite:///runs.db (what optuna-dashboard opens)")
     export.add_argument("--study-name", default=None, metavar="NAME", type=_study_name_flag,
@@ -258,6 +259,8 @@ def load_config(path: str) -> dict[str, Any]:
         raise ValueError(f"{path}: out = {config['out']!r}: give the run directory as text, e.g. "
                          f"out = \"runs/my_search\", or leave out out for its default (an empty one fell back to it "
                          f"unsaid).")
+    if "out" in config:  # (a config is no shell: "~/runs/x" made a folder named ~ in the current one)
+        config["out"] = os.path.expanduser(config["out"])
     dataset = config["dataset"]
     for kind in ("csv", "npz"):
         if isinstance(dataset, dict) and isinstance(dataset.get(kind), str):
@@ -291,10 +294,11 @@ def _known_keys(table: dict, keys: Sequence[str], where: str) -> None:
 
 def _data_path(name: str, kind: str, config_path: str) -> str:
     """A data file named in a config: relative to the config file's folder (where it is usually
-    kept, wherever the command runs), else to the current directory."""
-    if os.path.isabs(name):
-        return name
-    candidates = [os.path.join(os.path.dirname(os.path.abspath(config_path)), name), os.path.abspath(name)]
+    kept, wherever the command runs), else to the current directory; ~ is the home directory."""
+    path = os.path.expanduser(name)
+    if os.path.isabs(path):
+        return path
+    candidates = [os.path.join(os.path.dirname(os.path.abspath(config_path)), path), os.path.abspath(path)]
     for candidate in candidates:
         if os.path.exists(candidate):
             return candidate
@@ -434,8 +438,9 @@ def _pbt_replay(settings: dict):
         raise ValueError(f"[strategy] results = {path!r}: give a PBT run's directory as text, e.g. "
                          f"results = \"runs/pbt\".")
     # (relative to the directory the command runs in, as --out is: not to the config's folder, as a dataset's file is)
-    where = f"[strategy] results = {path!r}" + ("" if os.path.isabs(path) else
+    where = f"[strategy] results = {path!r}" + ("" if os.path.isabs(os.path.expanduser(path)) else
                                                  f" (relative to the current directory, {os.getcwd()})")
+    path = os.path.expanduser(path)
     if not os.path.isdir(path):
         raise FileNotFoundError(f"{where}: " + ("is a file" if os.path.exists(path) else "no such directory")
                                 + "; give the --out directory of a PBT run, relative to the directory you run the "
@@ -758,7 +763,13 @@ def _out_flag(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError(f"{text!r}: give the run directory, or leave --out out for its default (an "
                                          f"empty --out is often an unset shell variable: --out \"$RUN_DIR\")")
-    return text
+    return _path_flag(text)
+
+
+def _path_flag(text: str) -> str:
+    """A path on the command line, ~ as the home directory: the shell leaves --out=~/x, and a quoted
+    '~/x', as they are (a folder named ~ was made in the current one)."""
+    return os.path.expanduser(text)
 
 
 def _study_name(run_dir: str) -> str:
