@@ -305,6 +305,41 @@ def test_a_ctrl_c_before_any_member_trained_says_what_the_run_directory_holds(tm
     assert len(vt.load_results(out)) == 4 and vt.load_results(out).settings["finished"]
 
 
+@pytest.mark.usefixtures("sigint_as_a_user_has_it")
+def test_a_ctrl_c_while_the_summary_prints_says_the_run_is_saved(tmp_path, capsys, monkeypatch):
+    """vt.tune had returned, the run saved and finished, but a Ctrl-C as its summary printed reached
+    main: "interrupted before any member trained; nothing to keep" (with --overwrite: "the run
+    directory is as it was"). It now says the run finished, or stopped, and is saved."""
+    from vmaptune import cli
+
+    def ctrl_c(self, *args, **kwargs):  # (a user's Ctrl-C as the table scrolls by)
+        signal.raise_signal(signal.SIGINT)
+
+    config = tmp_path / "iris.toml"
+    config.write_text(small_config("epochs = 1\n"))
+    out = str(tmp_path / "my run")
+    monkeypatch.setattr(vt.Results, "summary", ctrl_c)
+    for flags in ([], ["--overwrite"]):
+        assert main(["run", str(config), "--out", out, "--no-progress", *flags]) == 130
+        assert capsys.readouterr().err.endswith(
+            f"\nvmaptune run: interrupted while its summary printed; the run finished and is saved in {out} "
+            f"(`vmaptune report '{out}'` shows it).\n")
+        assert vt.load_results(out).settings["finished"] and len(vt.load_results(out)) == 4
+
+    def ctrl_c_as_the_stop_is_said(*args, **kwargs):
+        if "the time budget is spent" in str(args[0]):
+            signal.raise_signal(signal.SIGINT)
+        print(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "print", ctrl_c_as_the_stop_is_said, raising=False)
+    config.write_text(small_config("epochs = 3\n"))
+    assert main(["run", str(config), "--out", out, "--no-progress", "--overwrite", "--time-budget", "0.000001"]) == 130
+    assert capsys.readouterr().err.endswith(
+        f"\nvmaptune run: interrupted while its summary printed; the run stopped and is saved in {out} (run the "
+        f"same command with --resume in place of --overwrite to continue it).\n")
+    assert vt.load_results(out).members["status"].tolist() == ["interrupted"] * 4
+
+
 def test_a_resume_counts_the_members_it_trained_and_its_hints_paste_into_a_shell(tmp_path, capsys):
     """A resume that searches on says how many members it trained itself, and how many it read back
     (it said all of them trained); "stepped N at a time" is said of a round's members, not of every

@@ -534,7 +534,6 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
 
     from vmaptune.metrics import get_metric
     from vmaptune.optuna_study import RUN_FIXES
-    from vmaptune.startup import describe
 
     _refuse_held_run(out, args)
     study = _study_name(out) if args.study_name is None else args.study_name
@@ -571,6 +570,24 @@ def _execute(config: dict[str, Any], out: str, args) -> int:
             return INTERRUPTED
         print(f"vmaptune {args.command}: {_nothing_trained(out, args.overwrite, before)}", file=sys.stderr)
         return INTERRUPTED
+    try:  # (vt.tune returned: the run is saved, and a Ctrl-C now cuts only what is said of it)
+        return _said(result, out, args, study, on_round, data_seconds)
+    except KeyboardInterrupt:  # (main's words, "before any member trained; nothing to keep", invited deleting it)
+        if result.settings.get("interrupted"):  # (a Ctrl-C or the time budget had stopped the run)
+            instead = " in place of --overwrite" if args.overwrite else ""
+            said = f"stopped and is saved in {out} (run the same command with --resume{instead} to continue it)"
+        else:
+            said = f"finished and is saved in {out} (`vmaptune report {shlex.quote(out)}` shows it)"
+        print(f"\nvmaptune {args.command}: interrupted while its summary printed; the run {said}.", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _said(result, out: str, args, study: str, on_round, data_seconds: float) -> int:
+    """Says what a run that vt.tune returned did (its summary, the time, where to see it) and
+    returns the command's exit code."""
+    import vmaptune as vt
+    from vmaptune.startup import describe
+
     again = ("run the same command with --resume in place of --overwrite to continue" if args.overwrite
              else "run the same command with --resume to continue")
     if result.settings.get("time_budget_spent"):  # (planned: the command did what it was asked)
