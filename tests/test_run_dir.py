@@ -476,13 +476,49 @@ def test_a_time_budget_stops_as_ctrl_c_does_and_the_resume_ends_as_an_uninterrup
     assert chunks["n"] == 9 and not resumed.settings.get("interrupted")  # only the chunks left trained
     pd.testing.assert_frame_equal(resumed.members, whole.members)
     # a budget spent before anything trained still trains the first chunk: there are results to return
-    with pytest.warns(UserWarning, match="the time budget is spent: returning 0 finished round"):
-        first = vt.tune(*args, time_budget=1e-9, refit=1, **SMALL)
+    first_dir = str(tmp_path / "first")
+    with pytest.warns(UserWarning, match=r"the time budget is spent: returning 0 finished round.* Its refit=1 runs "
+                                         r"there, once the search ends"):
+        first = vt.tune(*args, run_dir=first_dir, time_budget=1e-9, refit=1, **SMALL)
     assert first.members["epochs_trained"].tolist() == [1] * 4
-    # refit=1 was asked for: the messages say why there is none (they said to ask for refit=1)
-    for no_refit in (lambda: first.test_score, first.best_model):
-        with pytest.raises(ValueError, match=r"interrupted before its refit=1 ran; resume it"):
+    # refit=1 was asked for: the messages say why there is none (they said to ask for refit=1), and that the
+    # resume of this run_dir refits (they said "else run it again", which a budget cuts the same way)
+    for no_refit in (lambda: first.test_score, first.best_model, vt.load_results(first_dir).best_model):
+        with pytest.raises(ValueError, match=r"stopped by its time budget before its refit=1 ran; resume it: "
+                                             r"vt.tune\(\.\.\., run_dir='.*first', resume=True\)") as said:
             no_refit()
+        assert "run it again" not in str(said.value)
+
+
+def test_a_time_budget_spent_before_the_last_round_without_a_run_dir_refits_the_best_so_far(data, monkeypatch):
+    """Without a run_dir nothing resumes a search its budget stopped: its refit ran only where the
+    budget ran out in the last chunk, so a budget shorter than the rounds (its usual use) returned no
+    model, and "run it again" met the same cut. The best so far are refit now, as a finished search's."""
+    from vmaptune import interrupts
+    from vmaptune import search as searches
+
+    args = (MODEL, SPACE, data)
+    first_round = vt.tune(*args, vt.RandomSearch(population=4, rounds=1), refit=1, **SMALL)
+    # round 0 trained (3 chunks): the budget stops the search at round 1's first chunk
+    after_chunk(monkeypatch, 3, lambda: interrupts._STATE.update(deadline=time.monotonic() - 1.0))
+    with pytest.warns(UserWarning, match=r"the time budget is spent: returning 1 finished round\(s\)\. Without a "
+                                         r"run_dir there is nothing to resume, so its refit=1 trains now"):
+        cut = vt.tune(*args, vt.RandomSearch(population=4, rounds=3), refit=1, time_budget="1h", **SMALL)
+    assert cut.settings["interrupted"] and cut.settings["time_budget_spent"] and cut.settings["refit_trained"] == 1
+    pd.testing.assert_frame_equal(cut.members.drop(columns="test_score"), first_round.members.drop(columns="test_score"))
+    assert cut.test_score == first_round.test_score
+    assert cut.best_model().evaluate(*data.raw("test")) == first_round.best_model().evaluate(*data.raw("test"))
+    # Ctrl-C stops the refit as it stops a finished search's: the results come back without it
+    def ctrl_c(*a, **k):
+        raise KeyboardInterrupt
+
+    after_chunk(monkeypatch, 3, lambda: interrupts._STATE.update(deadline=time.monotonic() - 1.0))
+    monkeypatch.setattr(searches, "refit_and_test", ctrl_c)
+    with pytest.warns(UserWarning, match="its refit=1 trains now"), \
+            pytest.warns(UserWarning, match=r"interrupted during the refit the time budget left: returning 1 "
+                                            r"finished round\(s\) without it"):
+        stopped = vt.tune(*args, vt.RandomSearch(population=4, rounds=3), refit=1, time_budget="1h", **SMALL)
+    assert stopped.settings["refit_trained"] == 0 and "test_score" not in stopped.members and not stopped.models
 
 
 def test_a_time_budget_stops_a_search_not_the_refit_after_it(data, tmp_path, monkeypatch):

@@ -20,7 +20,8 @@ each other (`distributed.raise_if_interrupted`) and stop together.
 A file being written is never cut in half: both signals wait until it is whole (`deferred`).
 
 vt.tune(time_budget=...) is a Ctrl-C planned ahead: once the budget is spent, the run stops at the
-next chunk's start the same way (TimeBudgetSpent), checkpointed where it has a run_dir.
+next chunk's start the same way (TimeBudgetSpent), checkpointed where it has a run_dir (whose
+resume refits); without one (nothing to resume) the refit runs then, the budget off.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class TimeBudgetSpent(KeyboardInterrupt):
 
 # the signal held for the next chunk's start; SIGTERM came; vt.tune's time budget: its deadline
 # (time.monotonic()), whether a chunk has trained since it started (the first always trains, so a
-# budget spent compiling still returns results), and whether it is spent (once spent, it stays so)
+# budget spent compiling still returns results), and whether it is spent (once spent, it stays so until budget_off)
 _STATE = {"pending": 0, "sigterm": False, "deadline": None, "trained": False, "spent": False, "started": False,
           "finishing": False, "stopping": False}
 
@@ -101,10 +102,10 @@ def time_budget(seconds: float | None):
 
 
 def budget_off() -> None:
-    """The search has ended: the time budget stops searches, not the refit after one (a refit cut
-    is not checkpointed, so a resume under the same budget would cut it again, and never end it).
-    Ctrl-C and SIGTERM still stop it."""
-    _STATE["deadline"] = None
+    """The search has ended (or its budget stopped it where no run_dir can resume it): the time
+    budget stops searches, not the refit after one (a refit cut is not checkpointed, so a resume
+    under the same budget would cut it again, and never end it). Ctrl-C and SIGTERM still stop it."""
+    _STATE.update(deadline=None, spent=False)
 
 
 def chunk_started() -> None:
@@ -125,7 +126,8 @@ def chunk_trained() -> None:
 
 
 def budget_spent() -> bool:
-    """The time budget ran out (and a chunk has trained since it started); it stays spent."""
+    """The time budget ran out (and a chunk has trained since it started); it stays spent (until
+    budget_off)."""
     if not _STATE["spent"] and _STATE["deadline"] is not None and _STATE["trained"]:
         _STATE["spent"] = time.monotonic() >= _STATE["deadline"]
     return _STATE["spent"]

@@ -200,11 +200,17 @@ class Results:
         if asked and "refit_asked" in self.settings and not self.settings.get("interrupted"):  # (on_round's results)
             return (f"The search's refit={asked} runs once its rounds have trained; these results are of a round "
                     f"before it (a run killed there: vt.tune(..., run_dir=..., resume=True) goes on to it).")
-        if asked and self.settings.get("interrupted"):  # (asked for, but the search did not end)
-            return ("The search was interrupted before its refit=" + str(asked) + " ran; resume it "
-                    "(vt.tune(..., run_dir=..., resume=True), when it ran with a run_dir; else run it again) to "
-                    "finish the search and refit its best.")
         held = sorted(d for d in self._saved_at if os.path.isdir(os.path.join(d, "checkpoints")))
+        if asked and self.settings.get("interrupted"):  # (asked for, but the search did not end)
+            why = "stopped by its time budget" if self.settings.get("time_budget_spent") else "interrupted"
+            if held:  # (the refit is left to the resume: a refit cut short is not checkpointed)
+                return (f"The search was {why} before its refit={asked} ran; resume it: vt.tune(..., run_dir="
+                        f"{held[0]!r}, resume=True) (on the command line: the same command with --resume) finishes "
+                        f"the search and refits its best.")
+            return (f"The search was {why} before its refit={asked} ran; resume it from its run directory: "
+                    f"vt.tune(..., run_dir=<the run's directory>, resume=True) finishes the search and refits its "
+                    f"best (a search run without a run_dir cannot be resumed: give run_dir= to keep a stopped one "
+                    f"resumable).")
         if held:  # (a run directory: its resume trains the refit alone, not the search again)
             return (f"Resume the run with refit=1 (vt.tune(..., run_dir={held[0]!r}, resume=True, refit=1), or "
                     f"--resume with refit = 1 in the config): it trains only the refit of the best setting on "

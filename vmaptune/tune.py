@@ -182,7 +182,8 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       finished rounds and the round in progress come back ('interrupted' members), checkpointed
       with a run_dir, where vt.tune(..., resume=True) goes on (with a budget of its own). The
       first chunk always trains; compiling counts. It stops the search, not the refit after it
-      (a refit runs to its end; spent as the search ended, with a run_dir, the resume refits).
+      (a refit runs to its end): with a run_dir the resume refits; without one (nothing to resume)
+      the best `refit` settings so far are refit then, as a finished search's are.
     results.settings["time"]: where the call's time went (tracing, compiling, cache loads, training;
       vmaptune/startup.py).
     Ctrl-C returns (and saves to run_dir) the finished rounds and the round in progress, its
@@ -537,8 +538,13 @@ class _Saver:
 def _interrupted(history: History, search: Search, run_dir: str | None, profile: TimeProfile,
                  stop: KeyboardInterrupt, refit_before: Results | None = None, refitting: bool = False) -> Results:
     """Ctrl-C or SIGTERM (`stop`): the finished rounds and the round in progress (members marked
-    'interrupted'), saved; `stop` itself, raised again, when no member had trained yet."""
-    interrupts.stopping()  # (a signal during the save below: said as one that stops nothing more)
+    'interrupted'), saved; `stop` itself, raised again, when no member had trained yet. A time budget
+    spent without a run_dir (nothing to resume) refits the best of them, as a finished search would."""
+    budget = isinstance(stop, interrupts.TimeBudgetSpent)
+    # (the refit below stays stoppable: Ctrl-C and SIGTERM stop it as they stop a finished search's)
+    refit_now = budget and run_dir is None and bool(search.settings.refit) and not refitting
+    if not refit_now:
+        interrupts.stopping()  # (a signal during the save below: said as one that stops nothing more)
     terminated = isinstance(stop, interrupts.Terminated)
     partial = search.interrupted_record(history.rounds)
     results = history.results(partial)
@@ -551,12 +557,15 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     if len(results) == 0:  # (the same exception, not a second one raised while handling it)
         stop.add_note("vmaptune: interrupted before any member trained; nothing to keep.")
         raise stop
+    kept = f"{history.rounds} finished round(s)" + (f" and {len(partial.member)} members of the round in "
+                                                    "progress (status 'interrupted')" if partial else "")
+    if refit_now:
+        _refit_after_budget(search, results, kept)
+        interrupts.stopping()
+        return results
     if run_dir is not None:
         with _writing(run_dir):
             results.save(run_dir, overwrite=True)
-    kept = f"{history.rounds} finished round(s)" + (f" and {len(partial.member)} members of the round in "
-                                                    "progress (status 'interrupted')" if partial else "")
-    budget = isinstance(stop, interrupts.TimeBudgetSpent)
     by = _continued_by("vt.tune(..., resume=True) with the same run_dir (on the command line: the same command with "
                        "--resume in place of any --overwrite)")
     own_budget = budget and HOW_TO_CONTINUE.get() is None
@@ -569,11 +578,37 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
         warn(f"the time budget was spent as the search ended: returning {kept}; its refit={search.settings.refit} "
              f"trains on a resume, to its end.{resume}")
     elif budget:
-        refit = " A refit runs once a search ends." if search.settings.refit else ""
+        refit = (f" Its refit={search.settings.refit} runs there, once the search ends." if search.settings.refit
+                 else "")
         warn(f"the time budget is spent: returning {kept}.{resume}{refit}")
     else:
         warn(f"interrupted: returning {kept}.{resume}")
     return results
+
+
+def _refit_after_budget(search: Search, results: Results, kept: str) -> None:
+    """A time budget spent without a run_dir: nothing can resume the search, so its refit runs now,
+    of the best settings so far (`results`, `kept` says what they hold), as a finished search's runs
+    (the budget stops searches, not refits). Ctrl-C or SIGTERM during it returns them without it."""
+    refit = search.settings.refit
+    if not results.succeeded:  # (no member scored: nothing to refit, as after a finished search)
+        warn(f"the time budget is spent: returning {kept}; no member has a score, so there is nothing to refit.")
+        return
+    warn(f"the time budget is spent: returning {kept}. Without a run_dir there is nothing to resume, so its "
+         f"refit={refit} trains now, of the best so far (to its end: the budget stops searches, not refits).")
+    interrupts.budget_off()
+    try:
+        search.refit(results)
+    except KeyboardInterrupt as stop:  # (a refit cut short keeps nothing)
+        results.models.clear()
+        results.members = results.members.drop(columns="test_score", errors="ignore")
+        results.settings["refit_trained"] = 0
+        what = "terminated (SIGTERM)" if isinstance(stop, interrupts.Terminated) else "interrupted"
+        then = "; the process ends now" if isinstance(stop, interrupts.Terminated) else ""
+        warn(f"{what} during the refit the time budget left: returning {kept} without it{then}.")
+    except Exception as err:  # (the search's results are not lost to its refit's error)
+        _refit_failed(err, results, None, refit)
+        raise
 
 
 @contextlib.contextmanager
