@@ -128,6 +128,33 @@ def test_tune_reports_stopped_members(digits):
     assert (df.loc[df["learning_rate"] == 0.05, "epochs_trained"] == 6).all()
 
 
+def test_restore_best_weights_in_vt_tune_is_said_once_to_change_nothing_it_returns(digits, monkeypatch):
+    """The best epoch's copy of the weights is read by the estimators' fit only: vt.tune's scores are
+    the best epoch's either way and its models are refit to best_epoch, so the option cost memory
+    and read as the model keeping the best weights. The results are the same; it is said once."""
+    import importlib
+    import warnings
+
+    tune_module = importlib.import_module("vmaptune.tune")  # (vt.tune the function hides the module)
+    monkeypatch.setattr(tune_module, "_SAID_RESTORE", [], raising=False)
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1))
+
+    def run(restore):
+        return vt.tune(vt.MLP(hidden=1, units=8), space, digits, vt.RandomSearch(population=4), epochs=4,
+                       progress=False, refit=1, early_stopping=vt.EarlyStopping(patience=1, restore_best_weights=restore))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # (no warning without it)
+        plain = run(False)
+    with pytest.warns(UserWarning, match=r"EarlyStopping\(restore_best_weights=True\) changes nothing vt.tune returns, "
+                                         r"and keeps a second copy .* Leave restore_best_weights out"):
+        restored = run(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # (once a process)
+        run(True)
+    assert restored.to_dataframe().equals(plain.to_dataframe()) and restored.test_score == plain.test_score
+
+
 def test_early_stopping_that_fires_on_the_last_epoch_cut_nothing_short(digits):
     """The same members in a 3-epoch round: their early stopping fires on epoch 3, the last one, so
     they trained every epoch and read ok ('stopped' counts members it ended sooner)."""

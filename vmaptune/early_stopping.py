@@ -48,7 +48,14 @@ class EarlyStopping:
     `n_iter_no_change`): it reads no validation data to decide when a member stops (the score a
     search ranks by is still its best validation epoch, as for every monitor; a score read at
     the epoch the monitor chose: validation_fraction, below).
-    restore_best_weights: keep each member's weights from its best epoch (costs a second copy).
+    restore_best_weights: keep a copy of each member's weights from its best monitored epoch
+    (costs a second copy; with a min_delta, the last epoch that improved by more than it, as Keras
+    keeps them; with monitor "loss" or "train_loss", the lowest loss's epoch, which need not be
+    best_epoch). It matters where a member's own weights are the model: the scikit-learn
+    estimators' fit (early_stopping=True sets it) and a PopulationRun run by hand
+    (state.members.best_params). vt.tune never reads the copy: a member's score is its best
+    epoch's either way, and its models (refit=) are retrained to best_epoch on train +
+    validation, so there it only costs memory (it says so once).
     compact_below: once the share of members still training is this or under, stopped members
     leave the population between chunks: the survivors are regrouped into the fewest blocks, or
     packed into a smaller population where the compute saved outweighs a compile (1: as soon as

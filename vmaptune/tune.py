@@ -220,6 +220,8 @@ def _tune(profile: TimeProfile, model, space, data, strategy, *, epochs, seed, m
                               max_memory=max_memory, evaluate_every=evaluate_every, even_batches=even_batches)
     if groups is not None and settings.refit:  # (the refit's test_score: groups it trained on are not new)
         warn_groups_in_test(groups, data)
+    if settings.early_stopping is not None and settings.early_stopping.restore_best_weights:
+        _warn_restore_best_weights()
     progress, resume, overwrite = (check_flag(name, value) for name, value in
                                    (("progress", progress), ("resume", resume), ("overwrite", overwrite)))
     if resume and run_dir is None:
@@ -423,6 +425,22 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         if checkpoints is not None:
             _close(checkpoints, outside)
     return results
+
+
+_SAID_RESTORE = []  # (restore_best_weights' warning: once a process)
+
+
+def _warn_restore_best_weights() -> None:
+    """EarlyStopping(restore_best_weights=True) keeps a second copy of every member's weights, which
+    nothing in vt.tune reads: its scores are each member's best epoch's either way, and its models
+    come from the refit, trained to best_epoch (the scikit-learn estimators' fit reads the copy)."""
+    if _SAID_RESTORE or not is_primary():
+        return
+    _SAID_RESTORE.append(True)
+    warn("EarlyStopping(restore_best_weights=True) changes nothing vt.tune returns, and keeps a second copy of "
+         "every member's weights in memory (and its checkpoints): a member's score is its best epoch's either "
+         "way, and its model (refit=) is retrained to its best_epoch on train + validation, not taken from the "
+         "search. Leave restore_best_weights out (a run started with it resumes with it).")
 
 
 def _compacts(settings: Settings, strategy) -> bool:
