@@ -37,3 +37,42 @@ def test_example_runs_quickly(script, monkeypatch, capsys):
     runpy.run_path(str(ROOT / "scripts" / script), run_name="__main__")
     out = capsys.readouterr().out
     assert "best" in out, out[-2000:]
+
+
+def test_the_readme_lists_every_example_among_its_runnable_examples():
+    """seed004_search_cv.py was named further down only, not where the examples to run are listed."""
+    readme = (ROOT / "README.md").read_text()
+    listed = readme[readme.index("Runnable examples"):]
+    listed = listed[:listed.index("\n\n")]
+    assert [s for s in SCRIPTS if f"scripts/{s}" not in listed] == []
+
+
+def _keywords(source: str, name: str) -> dict:
+    """The literal keyword arguments of the first call to vt.<name> in `source` (others, such as the
+    scripts' `5 if args.quick else 100`, left out)."""
+    import ast
+
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == f"vt.{name}":
+            said = {}
+            for keyword in node.keywords:
+                try:
+                    said[keyword.arg] = ast.literal_eval(keyword.value)
+                except ValueError:
+                    pass
+            return said
+    raise AssertionError(f"no call to vt.{name}")
+
+
+def test_the_readme_search_cv_snippet_trains_as_its_script():
+    """The README's Hands-On ML PopulationSearchCV snippet, said to be scripts/seed004_search_cv.py's
+    search, trained with scikit-learn's momentum 0.9 and batches of 200 where the script (Keras')
+    trains with 0 and 32."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = next(block for block in readme.split("```python")[1:] if "vt.PopulationSearchCV(vt.MLPRegressor(" in block)
+    snippet = snippet[:snippet.index("```")]
+    script = (ROOT / "scripts" / "seed004_search_cv.py").read_text()
+    for name in ("MLPRegressor", "PopulationSearchCV"):
+        ours, its = _keywords(snippet, name), _keywords(script, name)
+        assert {k: v for k, v in ours.items() if k not in ("epochs", "n_iter")} == its, name
+    assert _keywords(snippet, "MLPRegressor")["momentum"] == 0.0
