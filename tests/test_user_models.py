@@ -2,6 +2,7 @@
 same invariants as the built-in MLP."""
 
 import dataclasses
+import pickle
 import warnings
 
 import flax.linen as nn
@@ -344,6 +345,92 @@ def test_what_an_nnx_module_sows_is_not_its_model_state(digits):
     assert (results.members["status"] == "ok").all() and results.best_score > 0.5
 
 
+class LinenSowingStats(nn.Module):
+    """Logs an activation with self.sow into collections of its own ("logs", and "stats" beside a
+    step counter): what is sown grows at every call, so it is left out; the counter is state."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.BatchNorm(use_running_average=not train)(nn.relu(nn.Dense(8)(x)))
+        self.sow("logs", "h_mean", h.mean())
+        self.sow("stats", "h_max", h.max())
+        steps = self.variable("stats", "steps", lambda: jnp.zeros((), jnp.int32))
+        if self.is_mutable_collection("stats"):
+            steps.value += 1
+        return nn.Dense(10)(h)
+
+
+def test_what_a_linen_module_sows_into_a_collection_of_its_own_is_left_out_of_its_model_state(digits, tmp_path):
+    space = vt.Space(learning_rate=vt.LogUniform(1e-2, 5e-2))
+    program = vt.build_program(vt.Linen(LinenSowingStats), space, digits, batch_size=BATCH)
+    r = PopulationRun(program, space.numeric(space.sample(jax.random.key(0), 2)), engine.data_arrays(digits),
+                      member_ids=np.arange(2), seed=0, epochs=2)
+    r.train(1)
+    before = host(r.state.members)
+    assert set(before.model_state) == {"batch_stats", "stats"} and set(before.model_state["stats"]) == {"steps"}
+    r.apply(vt.Decision(freeze=np.asarray([False, True])))
+    r.train(1)
+    after = host(r.state.members)
+    assert_trees_equal(take(after.model_state, 1), take(before.model_state, 1))  # frozen: untouched
+    assert_trees_equal(take(after.params, 1), take(before.params, 1))
+    steps = [int(m.model_state["stats"]["steps"][0]) for m in (before, after)]
+    assert steps[1] - steps[0] == steps[0] - 1 > 0  # carried: one per step, the same each epoch (init counted 1)
+    result = vt.tune(vt.Linen(LinenSowingStats), space, digits, vt.RandomSearch(population=2), epochs=1,
+                     batch_size=BATCH, refit=1, progress=False)
+    model, X = result.best_model(), digits.raw("test")[0]
+    for again in (vt.TrainedModel.load(model.save(tmp_path / "best")), pickle.loads(pickle.dumps(model))):
+        assert_trees_equal(again.model_state, model.model_state)
+        np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+
+
+class NnxLogged(nnx.Variable):
+    """A Variable type of the user's own, to sow into."""
+
+
+class NnxSowingItsOwn(nnx.Module):
+    """Sows with its own Variable type (not nnx.Intermediate), beside BatchNorm's statistics."""
+
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.hidden, self.out = nnx.Linear(64, 8, rngs=rngs), nnx.Linear(8, 10, rngs=rngs)
+        self.norm = nnx.BatchNorm(8, rngs=rngs)
+
+    def __call__(self, x):
+        h = self.norm(jax.nn.relu(self.hidden(x)))
+        self.sow(NnxLogged, "h_mean", h.mean())
+        return self.out(h)
+
+
+class NnxCountingInCall(NnxSowingItsOwn):
+    """Makes a variable of its own in __call__, not in __init__: it would start again at every step."""
+
+    def __call__(self, x):
+        if not hasattr(self, "calls"):
+            self.calls = NnxLogged(jnp.zeros((), jnp.int32))
+        self.calls.value += 1
+        return self.out(self.norm(jax.nn.relu(self.hidden(x))))
+
+
+def test_what_an_nnx_module_sows_with_a_variable_type_of_its_own_is_left_out_and_one_made_in_call_refused(
+        digits, tmp_path):
+    space = vt.Space(learning_rate=vt.Fixed(0.05), optimizer=vt.Fixed("adam"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # (flax: Module.sow outside nnx.capture)
+        result = vt.tune(vt.Nnx(NnxSowingItsOwn), space, digits, vt.RandomSearch(population=2), epochs=2,
+                         batch_size=64, refit=1, progress=False)
+        assert (result.members["status"] == "ok").all() and result.best_score > 0.5
+        model, X = result.best_model(), digits.raw("test")[0]
+        assert set(model.variables) == {"params", "norm"}  # BatchNorm's statistics, not what was sown
+        again = vt.TrainedModel.load(model.save(tmp_path / "best"))
+        np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    before = dict(engine.TRACE_COUNTS)
+    with pytest.raises(ValueError, match=r"vt.Nnx\(NnxCountingInCall\): its variable self.calls \(NnxLogged\) is "
+                                         r"made when the module is called, not when it is built.*would start again at "
+                                         r"every step. Make it in __init__ \(self.calls = NnxLogged\(...\)\), or sow "
+                                         r"into nnx.Intermediate"):
+        vt.build_program(vt.Nnx(NnxCountingInCall), space, digits)
+    assert dict(engine.TRACE_COUNTS) == before
+
+
 class MomentumField(nn.Module):
     """A field named as an optimizer setting: BatchNorm's momentum."""
 
@@ -498,6 +585,15 @@ class WidthAndBias(nn.Module):
         return nn.Dense(10)(nn.relu(nn.Dense(self.width, use_bias=self.use_bias)(x.reshape((x.shape[0], -1)))))
 
 
+class CounterMadeInTraining(nn.Module):  # a variable made under `if train:`: init (evaluation mode) lacks it
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        self.variable("stats", "seen", lambda: jnp.zeros(()))
+        if train:
+            self.variable("stats", "steps", lambda: jnp.zeros((), jnp.int32)).value += 1
+        return nn.Dense(10)(x.reshape((x.shape[0], -1)))
+
+
 def any_keyword_factory(**fields):
     return NeedsWidth(width=fields.get("width", 8))
 
@@ -553,6 +649,10 @@ def any_keyword_factory(**fields):
      r"act is annotated str in ActivationByName, and \[1, 2\] are not; give text, e.g. vt.Choice\(\['relu', 'tanh'\]\)"),
     (vt.Linen(ActivationByName), vt.Space(learning_rate=vt.Fixed(0.01), act=vt.IntUniform(0, 2)),
      r"act is annotated str in ActivationByName, and this gives numbers; give text"),
+    # (the members' state would change structure after the first step, inside the compiled program)
+    (vt.Linen(CounterMadeInTraining), vt.Space(learning_rate=vt.Fixed(0.01)),
+     r"vt.Linen\(CounterMadeInTraining\): the variable 'stats/steps' is made only when the module trains, not when it "
+     r"is initialised.*make it in both modes.*is_mutable_collection\('stats'\).*or sow into 'intermediates'"),
     # the built-in optimizer's float32 settings would make the moments float32: a lax.scan error after compiling
     (vt.Linen(Bfloat16Weights), vt.Space(learning_rate=vt.Fixed(0.01), momentum=vt.Fixed(0.9)),
      r"vt.Linen\(Bfloat16Weights\)'s parameter Dense_0/bias is bfloat16 \(and 1 more\).*must be float32. Keep "

@@ -11,7 +11,9 @@
 Space names that match the module's fields fill them (see models/fields.py); the rest go to the
 optimizer. The module is built inside the vmapped step with each member's values and applied to
 its own variables. Collections other than "params" (BatchNorm's batch_stats) are the member's
-model state: updated when it trains, frozen with it, copied with its weights. The module's
+model state: updated when it trains, frozen with it, copied with its weights; what a call sows
+(self.sow, which appends at every call, in any collection) is left out, as flax leaves out
+"intermediates". The module's
 `__call__` may take `train` (or `training`, `is_training`, `deterministic`) to switch modes,
 or a keyword named by `train_switch=`;
 dropout draws from the "dropout" rng, which vt.tune gives each member at every step. flax's
@@ -113,7 +115,23 @@ class BuiltLinen(BuiltFlaxModel):
             variables = module.init({"params": key}, x, **self._call_kwargs(False))
         params = variables["params"]
         state = {name: value for name, value in variables.items() if name != "params"}
+        if state:  # (what a training step writes: its state must keep init's structure, step after step)
+            state = self._carried(module, params, state, x, key)
         return self.scaled(params, hp), state
+
+    def _carried(self, module: nn.Module, params, state: dict, x: jax.Array, key: jax.Array) -> dict:
+        """The collections of `state` (init's, but params) a training step carries: a value sown
+        there (self.sow appends to a tuple at every call, so init's 1-tuple grows) is left out, and
+        a collection that holds only sown values; traced for shapes only (jax.eval_shape), no work."""
+        def trained(params, state):
+            return module.apply({"params": params, **state}, x, **self._call_kwargs(True), rngs={"dropout": key},
+                                mutable=list(state))[1]
+
+        with self.calling_module(x, "trained on"):
+            written = jax.eval_shape(trained, params, state)
+        kept = {name: _unchanged(value, written.get(name, value), self.name(), (name,))
+                for name, value in state.items()}
+        return {name: value for name, value in kept.items() if value is not None}
 
     def apply(self, params, model_state, x, hp, *, train: bool = False, key: jax.Array | None = None):
         module = self.module(**self.module_kwargs(hp))
@@ -123,10 +141,45 @@ class BuiltLinen(BuiltFlaxModel):
             if train and model_state:
                 out, updates = module.apply(variables, x, **self._call_kwargs(train), rngs=rngs,
                                             mutable=list(model_state))
-                return out, {**model_state, **updates}
+                # (a value sown into a collection that also holds state is written anew: left out again)
+                return out, {name: _like(updates[name], value) for name, value in model_state.items()}
             return module.apply(variables, x, **self._call_kwargs(train), rngs=rngs), model_state
 
     def flax_module(self, params, model_state, hp):
         """(module, variables): `module.apply(variables, x)` is the trained network on scaled x
         (pass your __call__'s mode keyword, e.g. train=False, where it has no default)."""
         return self.module(**self.concrete_kwargs(hp)), {"params": params, **model_state}
+
+
+def _unchanged(before: Any, after: Any, model: str, path: tuple[str, ...]) -> Any:
+    """The part of a collection's tree `before` (init's) whose structure a training call keeps in
+    `after`, or None when nothing is left: a sown value (a tuple, which grows at every call) is left
+    out; any other variable that a training call makes, or whose structure it changes, is refused,
+    since a member's state must keep one structure from step to step."""
+    if jax.tree.structure(before) == jax.tree.structure(after):
+        return before
+    if isinstance(before, tuple):  # self.sow's: (init's value,), then one more per call
+        return None
+    where = "/".join(path)
+    if not (isinstance(before, Mapping) and isinstance(after, Mapping)):
+        raise ValueError(f"{model}: the variable {where!r} changes structure when the module trains, so no step could "
+                         f"carry it to the next: keep it one fixed shape (self.variable(...), updated in place), or "
+                         f"sow into 'intermediates', which is not carried.")
+    made = [k for k in after if k not in before and not isinstance(after[k], tuple)]  # (a tuple: sown when training)
+    if made:
+        raise ValueError(f"{model}: the variable {where + '/' + str(made[0])!r} is made only when the module trains, "
+                         f"not when it is initialised (in evaluation mode), so the members' state would change "
+                         f"structure after the first step: make it in both modes (self.variable(...) in every call, "
+                         f"updated under `if self.is_mutable_collection({path[0]!r}):`), or sow into 'intermediates', "
+                         f"which is not carried.")
+    kept = {k: part for k, value in before.items() if (part := _unchanged(value, after[k], model, path + (k,)))
+            is not None}
+    return type(before)(kept) if kept else None
+
+
+def _like(tree: Any, template: Any) -> Any:
+    """`tree` (what a training call wrote into a collection) cut to the entries of `template`, the
+    carried state's (_unchanged): what it sowed is left out."""
+    if jax.tree.structure(tree) == jax.tree.structure(template) or not isinstance(template, Mapping):
+        return tree
+    return type(template)({k: _like(tree[k], value) for k, value in template.items()})

@@ -36,7 +36,8 @@ __all__ = ["Nnx", "BuiltNnx"]
 #: counters. Only Variables: nnx also lists a concrete array attribute (a float argument stored as
 #: `self.rate = rate`, concrete when a saved model is rebuilt, traced in the step), which would make
 #: the state's structure depend on where the module was built. Nor what a call sows
-#: (self.sow(nnx.Intermediate, ...)): it exists only after a call, as linen's 'intermediates'.
+#: (self.sow(nnx.Intermediate, ...)): it exists only after a call, as linen's 'intermediates'; a
+#: Variable type of your own sown in a call is left out too (BuiltNnx._carried).
 MODEL_STATE = nnx.All(nnx.Variable, nnx.Not(nnx.Any(nnx.Param, nnx.RngState, nnx.Intermediate)))
 
 
@@ -118,7 +119,33 @@ class BuiltNnx(BuiltFlaxModel):
         mode = mode_keyword(type(model).__call__, self.train_switch)
         with self.calling_module(x):  # the module's first call (building it only made its variables)
             out = model(x, **mode_arguments(mode, train))
-        return out, nnx.state(model, MODEL_STATE)
+        return out, self._carried(nnx.state(model, MODEL_STATE), model_state)
+
+    def _carried(self, after: nnx.State, before: nnx.State) -> nnx.State:
+        """The model state a call leaves (`after`) in the structure of the one it was given
+        (`before`, as built): a value the call sowed (self.sow with a Variable type of your own, a
+        tuple that grows at every call) is left out, as nnx.Intermediate is. A variable the call made
+        otherwise (one created in __call__), or whose structure it changed, is refused: the module is
+        built anew at every step, so it would start again at every step, and the state would change
+        structure."""
+        if not isinstance(before, nnx.State) or jax.tree.structure(after) == jax.tree.structure(before):
+            return after
+        given, flat = dict(before.flat_state()), list(after.flat_state())
+        for path, variable in flat:
+            where = ".".join(str(p) for p in path)
+            if path not in given and not isinstance(variable.get_value(), tuple):
+                raise ValueError(f"{self.name()}: its variable self.{where} ({type(variable).__name__}) is made when "
+                                 f"the module is called, not when it is built: vmaptune builds each member's module "
+                                 f"anew at every step and carries the variables __init__ makes, so this one would "
+                                 f"start again at every step. Make it in __init__ (self.{where} = "
+                                 f"{type(variable).__name__}(...)), or sow into nnx.Intermediate, which is not "
+                                 f"carried.")
+            if path in given and jax.tree.structure(variable) != jax.tree.structure(given[path]):
+                raise ValueError(f"{self.name()}: its variable self.{where} ({type(variable).__name__}) changes "
+                                 f"structure when the module is called (a value sown into it grows at every call), "
+                                 f"so no step could carry it to the next: keep it one fixed shape, or sow into "
+                                 f"nnx.Intermediate, which is not carried.")
+        return nnx.State.from_flat_path([(path, variable) for path, variable in flat if path in given])
 
     def flax_module(self, params, model_state, hp) -> nnx.Module:
         """The nnx.Module holding the trained variables, in eval mode: `module(x)` on scaled x
