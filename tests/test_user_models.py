@@ -775,6 +775,34 @@ def test_a_module_given_inputs_of_another_shape_is_named_with_the_reshape_to_mak
     assert dict(engine.TRACE_COUNTS) == before
 
 
+class LinenTakingAMask(nn.Module):  # a second input, as Keras' multi-input models take them
+    @nn.compact
+    def __call__(self, x, mask):
+        return nn.Dense(10)(x * mask)
+
+
+class NnxTakingAMask(nnx.Module):
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.out = nnx.Linear(64, 10, rngs=rngs)
+
+    def __call__(self, x, mask, lengths):
+        return self.out(x * mask)
+
+
+def test_a_module_taking_a_second_input_is_told_to_take_it_concatenated_into_x(digits):
+    before = dict(engine.TRACE_COUNTS)
+    for model, names in ((vt.Linen(LinenTakingAMask), "'mask'"), (vt.Nnx(NnxTakingAMask), "'mask' and 'lengths'")):
+        name = model.module.__name__
+        with pytest.raises(TypeError, match=rf"(?s){name}.__call__\(\) missing \d required positional arguments?: "
+                                            rf"'mask'.*{name}\.__call__ takes {names} besides its input, and "
+                                            rf"vmaptune calls the module on one array.*several inputs takes them "
+                                            rf"concatenated into X \(np.concatenate\(\[x.reshape\(len\(x\), -1\), "
+                                            rf"mask.reshape.*splits them in __call__ \(x, mask = x\[:, :k\], "
+                                            rf"x\[:, k:\]\); or give {names} a default\."):
+            vt.build_program(model, vt.Space(learning_rate=vt.Fixed(0.01)), digits)
+    assert dict(engine.TRACE_COUNTS) == before
+
+
 def test_an_optimizer_that_makes_a_hyperparameter_a_python_float_is_told_to_pass_the_array(images):
     before = dict(engine.TRACE_COUNTS)
     with pytest.raises(TypeError, match=r"optimizer= \(<lambda>\) uses a hyperparameter as a Python value "

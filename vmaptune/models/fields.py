@@ -434,13 +434,24 @@ class BuiltFlaxModel(BuiltModel):
         except PASSED_THROUGH:
             raise
         except Exception as err:
-            if raised_by_vmaptune(err):
+            # (an nnx module's __call__ missing an argument fails at vmaptune's call itself)
+            if raised_by_vmaptune(err) and self._missing_inputs(err) is None:
                 raise
             shape, dtype = tuple(int(d) for d in x.shape), str(x.dtype)
             message = (f"{self.name()} fails when {what} an input batch of shape {shape}, dtype {dtype} (examples "
                        f"of shape {shape[1:]}, as the data's X without its rows axis): {type(err).__name__}: {err}\n"
                        f"{self._fix_for(err, dtype, shape)}")
             raise (TypeError if isinstance(err, TypeError) else ValueError)(message) from err
+
+    def _missing_inputs(self, err: BaseException) -> tuple[str, list[str]] | None:
+        """(class name, [names]) where `err` says the module's own __call__ lacks required
+        arguments (a second input, `mask`), which vmaptune never passes; else None."""
+        missing = re.search(r"(\w+)\.__call__\(\) missing \d+ required (?:positional|keyword-only) arguments?: (.+)$",
+                            str(err))
+        cls = module_class(self.module)  # (a factory's class is not known: any __call__)
+        if not isinstance(err, TypeError) or not missing or cls is not None and missing[1] != cls.__name__:
+            return None
+        return missing[1], re.findall(r"'(\w+)'", missing[2])  # ('mask', or 'mask' and 'lengths')
 
     def _fix_for(self, err: BaseException, dtype: str, shape: tuple[int, ...]) -> str:
         """The likely fix for a module's error on its first call: random streams, integer inputs,
@@ -466,6 +477,15 @@ class BuiltFlaxModel(BuiltModel):
         if "'str' object is not callable" in text:
             return ("A field the module calls got a string from the space (vt.Choice(['relu', 'tanh'])): keep "
                     "the field a str and look the function up inside, e.g. getattr(nn, self.activation)(x).")
+        missing = self._missing_inputs(err)
+        if missing:
+            owner, names = missing
+            shown = " and ".join(repr(n) for n in names)
+            return (f"{owner}.__call__ takes {shown} besides its input, and vmaptune calls the module on one "
+                    f"array, a batch of X (and the mode keyword, train=..., where __call__ takes one). A model with "
+                    f"several inputs takes them concatenated into X (np.concatenate([x.reshape(len(x), -1), "
+                    f"{names[0]}.reshape(len({names[0]}), -1)], axis=1) when you make the vt.Dataset) and splits "
+                    f"them in __call__ (x, {names[0]} = x[:, :k], x[:, k:]); or give {shown} a default.")
         return (f"If the module expects inputs of another shape, reshape X to it when you make the vt.Dataset: "
                 f"{_shape_hint(shape[1:])}.")
 
