@@ -775,6 +775,21 @@ def test_a_module_given_inputs_of_another_shape_is_named_with_the_reshape_to_mak
     assert dict(engine.TRACE_COUNTS) == before
 
 
+def test_a_layer_made_for_another_number_of_features_is_named_with_the_datas_count(digits):
+    """NnxNet's nnx.Linear(64, ...) fits digits' 64 features: on 16 of them the fix is the layer's size, not a
+    reshape of X into 4x4 images (which images into it, (n, 8, 8, 1), still get)."""
+    X, y = digits.raw("train")
+    narrow = vt.Dataset.from_arrays(X[:, :16], y, "classification")
+    before = dict(engine.TRACE_COUNTS)
+    with pytest.raises(TypeError, match=r"(?s)vt.Nnx\(NnxNet\) fails when called on an input batch of shape \(2, 16\)"
+                                        r".*got \(16,\) and \(64,\)\.\nA layer of the module expects 64 input "
+                                        r"features, and the data has 16 \(examples of shape \(16,\)\): make the layer "
+                                        r"with the data's feature count, nnx.Linear\(16, ...\)") as info:
+        vt.build_program(vt.Nnx(NnxNet), SPACE.replace(width=vt.Fixed(4)), narrow)
+    assert "reshape" not in str(info.value)
+    assert dict(engine.TRACE_COUNTS) == before
+
+
 class LinenTakingAMask(nn.Module):  # a second input, as Keras' multi-input models take them
     @nn.compact
     def __call__(self, x, mask):

@@ -455,7 +455,8 @@ class BuiltFlaxModel(BuiltModel):
 
     def _fix_for(self, err: BaseException, dtype: str, shape: tuple[int, ...]) -> str:
         """The likely fix for a module's error on its first call: random streams, integer inputs,
-        a string where a function goes, else the input's shape."""
+        a string where a function goes, a second input, a layer made for another number of
+        features, else the input's shape."""
         text = str(err)
         if ("PRNG" in text or "RngStream" in text or "no `rngs` argument" in text
                 or isinstance(err, flax.errors.InvalidRngError)):
@@ -486,6 +487,16 @@ class BuiltFlaxModel(BuiltModel):
                     f"several inputs takes them concatenated into X (np.concatenate([x.reshape(len(x), -1), "
                     f"{names[0]}.reshape(len({names[0]}), -1)], axis=1) when you make the vt.Dataset) and splits "
                     f"them in __call__ (x, {names[0]} = x[:, :k], x[:, k:]); or give {shown} a default.")
+        contracting = re.search(r"contracting dimensions to have the same shape, got \((\d+),\) and \((\d+),\)",
+                                text)
+        features = shape[-1] if len(shape) == 2 else None  # (flat rows: examples of one axis)
+        if contracting and features in (sizes := {int(contracting[1]), int(contracting[2])}) and len(sizes) == 2:
+            declared = (sizes - {features}).pop()
+            layer = f"nnx.Linear({features}, ...)" if self.adapter == "Nnx" else \
+                f"a kernel of shape ({features}, ...) (nn.Dense reads the input size itself)"
+            return (f"A layer of the module expects {declared} input features, and the data has {features} "
+                    f"(examples of shape ({features},)): make the layer with the data's feature count, {layer}, "
+                    f"e.g. from data.X_train.shape[1] passed to the module.")
         return (f"If the module expects inputs of another shape, reshape X to it when you make the vt.Dataset: "
                 f"{_shape_hint(shape[1:])}.")
 
