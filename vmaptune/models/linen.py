@@ -142,7 +142,7 @@ class BuiltLinen(BuiltFlaxModel):
                 out, updates = module.apply(variables, x, **self._call_kwargs(train), rngs=rngs,
                                             mutable=list(model_state))
                 # (a value sown into a collection that also holds state is written anew: left out again)
-                return out, {name: _like(updates[name], value) for name, value in model_state.items()}
+                return out, {name: _like(updates.get(name, value), value) for name, value in model_state.items()}
             return module.apply(variables, x, **self._call_kwargs(train), rngs=rngs), model_state
 
     def flax_module(self, params, model_state, hp):
