@@ -101,11 +101,17 @@ def launch(tmp_path, config: str, *, run_dir: str = "run", child: tuple = (), fl
 
 
 def reference(config: str, tmp_path) -> vt.Results:
-    """The same search in this one process (4 devices)."""
-    path = tmp_path / "one.toml"
-    path.write_text(CONFIGS[config])
-    model, space, data, strategy, kwargs = cli.build(cli.load_config(str(path)))
-    return vt.tune(model, space, data, strategy, progress=False, **kwargs)
+    """The same search in this one process (4 devices), trained once per test process: several
+    tests compare with it (a Results the tests only read)."""
+    if config not in _REFERENCES:
+        path = tmp_path / "one.toml"
+        path.write_text(CONFIGS[config])
+        model, space, data, strategy, kwargs = cli.build(cli.load_config(str(path)))
+        _REFERENCES[config] = vt.tune(model, space, data, strategy, progress=False, **kwargs)
+    return _REFERENCES[config]
+
+
+_REFERENCES: dict[str, vt.Results] = {}
 
 
 def assert_same(got: vt.Results, want: vt.Results) -> None:
