@@ -383,6 +383,28 @@ def test_what_a_linen_module_sows_into_a_collection_of_its_own_is_left_out_of_it
         np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
 
 
+class LinenHalvesNormalised(nn.Module):
+    """Normalises each half of its batch in training (a module that needs two rows to train): the
+    check of what a training step carries traced it on init's one row and refused it."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.Dense(8)(x)
+        if train:
+            halves = jnp.split(h, 2)
+            norm = nn.BatchNorm(use_running_average=False)
+            h = jnp.concatenate([norm(halves[0]), norm(halves[1])])
+        else:
+            h = nn.BatchNorm(use_running_average=True)(h)
+        return nn.Dense(10)(h)
+
+
+def test_a_linen_module_that_needs_two_rows_to_train_keeps_its_batchnorm_state(digits):
+    result = vt.tune(vt.Linen(LinenHalvesNormalised), vt.Space(learning_rate=vt.LogUniform(1e-2, 5e-2)), digits,
+                     vt.RandomSearch(population=2), epochs=1, batch_size=BATCH, progress=False)
+    assert np.isfinite(result.members["score"]).all()
+
+
 class NnxLogged(nnx.Variable):
     """A Variable type of the user's own, to sow into."""
 
@@ -788,6 +810,21 @@ def test_a_layer_made_for_another_number_of_features_is_named_with_the_datas_cou
         vt.build_program(vt.Nnx(NnxNet), SPACE.replace(width=vt.Fixed(4)), narrow)
     assert "reshape" not in str(info.value)
     assert dict(engine.TRACE_COUNTS) == before
+    # (64 features for a layer of 8: the module may take 8 rows of 8, an image's rows; both fixes are said)
+    with pytest.raises(TypeError, match=r"expects 8 input features, and the data has 64 .*nnx.Linear\(64, ...\).* Or, "
+                                        r"where the module takes examples of 8 rows of 8 \(an image's rows\), reshape X "
+                                        r"to it when you make the vt.Dataset: X.reshape\(-1, 8, 8\)\."):
+        vt.build_program(vt.Nnx(NnxRowsOf8), vt.Space(learning_rate=vt.Fixed(0.01)), digits)
+
+
+class NnxRowsOf8(nnx.Module):
+    """Made for digits as 8 rows of 8 pixels (a sequence of rows)."""
+
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.rows, self.out = nnx.Linear(8, 4, rngs=rngs), nnx.Linear(32, 10, rngs=rngs)
+
+    def __call__(self, x):
+        return self.out(self.rows(x).reshape(len(x), -1))
 
 
 class LinenTakingAMask(nn.Module):  # a second input, as Keras' multi-input models take them
@@ -816,6 +853,22 @@ def test_a_module_taking_a_second_input_is_told_to_take_it_concatenated_into_x(d
                                             rf"x\[:, k:\]\); or give {names} a default\."):
             vt.build_program(model, vt.Space(learning_rate=vt.Fixed(0.01)), digits)
     assert dict(engine.TRACE_COUNTS) == before
+
+
+class LinenCallingAMaskedInner(nn.Module):
+    """Its own __call__ takes one input; an inner module it calls lacks its mask (the user's bug)."""
+
+    @nn.compact
+    def __call__(self, x):
+        return LinenTakingAMask()(x)
+
+
+def test_an_inner_modules_missing_argument_in_a_factorys_module_is_not_said_to_be_a_second_input(digits):
+    """A factory's class is known only once built: a missing argument named on another class (an
+    inner module called without it) is the module's own bug, not an input vmaptune should pass."""
+    with pytest.raises(TypeError, match=r"LinenTakingAMask.__call__\(\) missing 1 required") as info:
+        vt.build_program(vt.Linen(lambda: LinenCallingAMaskedInner()), vt.Space(learning_rate=vt.Fixed(0.01)), digits)
+    assert "concatenated into X" not in str(info.value)
 
 
 def test_an_optimizer_that_makes_a_hyperparameter_a_python_float_is_told_to_pass_the_array(images):

@@ -448,8 +448,8 @@ class BuiltFlaxModel(BuiltModel):
         arguments (a second input, `mask`), which vmaptune never passes; else None."""
         missing = re.search(r"(\w+)\.__call__\(\) missing \d+ required (?:positional|keyword-only) arguments?: (.+)$",
                             str(err))
-        cls = module_class(self.module)  # (a factory's class is not known: any __call__)
-        if not isinstance(err, TypeError) or not missing or cls is not None and missing[1] != cls.__name__:
+        cls = module_class(self.module)  # (a factory's class is not known: an inner module's call may be missing it)
+        if not isinstance(err, TypeError) or not missing or cls is None or missing[1] != cls.__name__:
             return None
         return missing[1], re.findall(r"'(\w+)'", missing[2])  # ('mask', or 'mask' and 'lengths')
 
@@ -494,9 +494,12 @@ class BuiltFlaxModel(BuiltModel):
             declared = (sizes - {features}).pop()
             layer = f"nnx.Linear({features}, ...)" if self.adapter == "Nnx" else \
                 f"a kernel of shape ({features}, ...) (nn.Dense reads the input size itself)"
+            rows = f" Or, where the module takes examples of {features // declared} rows of {declared} (an image's " \
+                   f"rows), reshape X to it when you make the vt.Dataset: X.reshape(-1, {features // declared}, " \
+                   f"{declared})." if features % declared == 0 and features > declared else ""
             return (f"A layer of the module expects {declared} input features, and the data has {features} "
                     f"(examples of shape ({features},)): make the layer with the data's feature count, {layer}, "
-                    f"e.g. from data.X_train.shape[1] passed to the module.")
+                    f"e.g. from data.X_train.shape[1] passed to the module.{rows}")
         return (f"If the module expects inputs of another shape, reshape X to it when you make the vt.Dataset: "
                 f"{_shape_hint(shape[1:])}.")
 

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Mapping
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from vmaptune.arguments import checked_arguments
@@ -122,13 +123,17 @@ class BuiltLinen(BuiltFlaxModel):
     def _carried(self, module: nn.Module, params, state: dict, x: jax.Array, key: jax.Array) -> dict:
         """The collections of `state` (init's, but params) a training step carries: a value sown
         there (self.sow appends to a tuple at every call, so init's 1-tuple grows) is left out, and
-        a collection that holds only sown values; traced for shapes only (jax.eval_shape), no work."""
+        a collection that holds only sown values; traced for shapes only (jax.eval_shape), no work.
+        A module this trace fails on keeps init's state: the training step's own checks say why."""
         def trained(params, state):
-            return module.apply({"params": params, **state}, x, **self._call_kwargs(True), rngs={"dropout": key},
+            return module.apply({"params": params, **state}, batch, **self._call_kwargs(True), rngs={"dropout": key},
                                 mutable=list(state))[1]
 
-        with self.calling_module(x, "trained on"):
+        batch = jnp.concatenate([x, x])  # (two rows, as the output checks train on: a module may split its batch)
+        try:
             written = jax.eval_shape(trained, params, state)
+        except Exception:  # (before this trace, such a module's state was init's: its errors are the step's to say)
+            return state
         kept = {name: _unchanged(value, written.get(name, value), self.name(), (name,))
                 for name, value in state.items()}
         return {name: value for name, value in kept.items() if value is not None}
