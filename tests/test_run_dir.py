@@ -490,7 +490,8 @@ def test_a_time_budget_stops_as_ctrl_c_does_and_the_resume_ends_as_an_uninterrup
         assert "run it again" not in str(said.value)
 
 
-def test_a_time_budget_spent_before_the_last_round_without_a_run_dir_refits_the_best_so_far(data, monkeypatch):
+def test_a_time_budget_spent_before_the_last_round_without_a_run_dir_refits_the_best_so_far(data, monkeypatch,
+                                                                                           tmp_path):
     """Without a run_dir nothing resumes a search its budget stopped: its refit ran only where the
     budget ran out in the last chunk, so a budget shorter than the rounds (its usual use) returned no
     model, and "run it again" met the same cut. The best so far are refit now, as a finished search's."""
@@ -519,6 +520,16 @@ def test_a_time_budget_spent_before_the_last_round_without_a_run_dir_refits_the_
                                             r"finished round\(s\) without it"):
         stopped = vt.tune(*args, vt.RandomSearch(population=4, rounds=3), refit=1, time_budget="1h", **SMALL)
     assert stopped.settings["refit_trained"] == 0 and "test_score" not in stopped.members and not stopped.models
+    with pytest.raises(ValueError, match=r"The search was stopped by its time budget, and the refit=1 it then ran was "
+                                         r"interrupted; without a run_dir nothing is left to resume: run the search "
+                                         r"again \(with run_dir= to keep it resumable\)\."):
+        stopped.best_model()
+    # the budget's refit models, saved by hand, are a run that a resume there would replace: refused
+    cut.save(tmp_path / "kept")
+    with pytest.raises(FileNotFoundError, match="holds a run.s results but no checkpoints.*would replace the run"):
+        vt.tune(*args, vt.RandomSearch(population=4, rounds=3), refit=1, run_dir=str(tmp_path / "kept"), resume=True,
+                **SMALL)
+    assert vt.load_results(tmp_path / "kept").settings["refit_trained"] == 1
 
 
 def test_a_time_budget_stops_a_search_not_the_refit_after_it(data, tmp_path, monkeypatch):

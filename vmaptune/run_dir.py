@@ -261,7 +261,9 @@ def _finished_run(path: str) -> bool:
     try:  # (the settings count finished rounds: a round cut short also holds members that stopped or diverged)
         with open(os.path.join(path, "run.json")) as f:
             settings = json.load(f)["settings"]
-        return not (settings.get("interrupted") and settings.get("rounds") == 0)
+        # (refit models: a search its time budget stopped without a run_dir refits its first round's
+        # members, saved with results.save: a resume would replace them)
+        return not (settings.get("interrupted") and settings.get("rounds") == 0) or bool(settings.get("refit_trained"))
     except (OSError, ValueError, KeyError, TypeError):
         return True  # (results that cannot be read: refuse rather than replace them)
 

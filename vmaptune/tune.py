@@ -621,6 +621,7 @@ def _refit_after_budget(search: Search, results: Results, kept: str) -> None:
         results.models.clear()
         results.members = results.members.drop(columns="test_score", errors="ignore")
         results.settings["refit_trained"] = 0
+        results.settings["refit_interrupted"] = True  # (best_model's advice: the refit ran, and was cut)
         what = "terminated (SIGTERM)" if isinstance(stop, interrupts.Terminated) else "interrupted"
         then = "; the process ends now" if isinstance(stop, interrupts.Terminated) else ""
         warn(f"{what} during the refit the time budget left: returning {kept} without it{then}.")
