@@ -491,7 +491,7 @@ def test_a_time_budget_stops_as_ctrl_c_does_and_the_resume_ends_as_an_uninterrup
 
 
 def test_a_time_budget_spent_before_the_last_round_without_a_run_dir_refits_the_best_so_far(data, monkeypatch,
-                                                                                           tmp_path):
+                                                                                           tmp_path, capsys):
     """Without a run_dir nothing resumes a search its budget stopped: its refit ran only where the
     budget ran out in the last chunk, so a budget shorter than the rounds (its usual use) returned no
     model, and "run it again" met the same cut. The best so far are refit now, as a finished search's."""
@@ -520,7 +520,7 @@ def test_a_time_budget_spent_before_the_last_round_without_a_run_dir_refits_the_
                                             r"finished round\(s\) without it"):
         stopped = vt.tune(*args, vt.RandomSearch(population=4, rounds=3), refit=1, time_budget="1h", **SMALL)
     assert stopped.settings["refit_trained"] == 0 and "test_score" not in stopped.members and not stopped.models
-    with pytest.raises(ValueError, match=r"The search was stopped by its time budget, and the refit=1 it then ran was "
+    with pytest.raises(ValueError, match=r"The refit=1 that ran after the time budget stopped the search was "
                                          r"interrupted; without a run_dir nothing is left to resume: run the search "
                                          r"again \(with run_dir= to keep it resumable\)\."):
         stopped.best_model()
@@ -530,6 +530,20 @@ def test_a_time_budget_spent_before_the_last_round_without_a_run_dir_refits_the_
         vt.tune(*args, vt.RandomSearch(population=4, rounds=3), refit=1, run_dir=str(tmp_path / "kept"), resume=True,
                 **SMALL)
     assert vt.load_results(tmp_path / "kept").settings["refit_trained"] == 1
+    from vmaptune import cli  # (and the report does not advise that resume)
+    capsys.readouterr()
+    assert cli.main(["report", str(tmp_path / "kept")]) == 0
+    said = capsys.readouterr().out
+    assert "saved without checkpoints (results.save of a run without a run_dir), so it cannot be continued" in said
+    assert "--resume" not in said
+    # a finished search's refit cut by Ctrl-C, without a run_dir: nothing resumes it either
+    monkeypatch.undo()
+    monkeypatch.setattr(searches, "refit_and_test", ctrl_c)
+    with pytest.warns(UserWarning, match="interrupted: returning"):
+        cut_refit = vt.tune(*args, vt.RandomSearch(population=4, rounds=1), refit=1, **SMALL)
+    with pytest.raises(ValueError, match=r"The refit=1 that ran after the search was interrupted; without a run_dir "
+                                         r"nothing is left to resume"):
+        cut_refit.best_model()
 
 
 def test_a_time_budget_stops_a_search_not_the_refit_after_it(data, tmp_path, monkeypatch):

@@ -739,10 +739,14 @@ def _report(run_dir: str, top: int, plots: str | None = None) -> int:
             stop = f"run stopped by its time budget after {result.settings.get('rounds', '?')} round(s)"
         some = f"{partial} of {len(result)} members are partial (scores so far)" if partial or not \
             result.settings.get("time_budget_spent") else f"{len(result)} members, none partial"
-        print(f"{stop}: {some}; continue it with "
-              f"the command that started it plus --resume (less any --overwrite): `vmaptune run <config> --out "
-              f"{quoted} --resume`, or `vmaptune demo [its flags] --out {quoted} --resume` for a demo; in Python, "
-              f"vt.tune(..., run_dir={run_dir!r}, resume=True).")
+        if not os.path.isdir(os.path.join(run_dir, "checkpoints")):  # (results.save's folder: nothing to resume)
+            print(f"{stop}: {some}; saved without checkpoints (results.save of a run without a run_dir), so it "
+                  f"cannot be continued: run the search again with a run directory to keep it resumable.")
+        else:
+            print(f"{stop}: {some}; continue it with "
+                  f"the command that started it plus --resume (less any --overwrite): `vmaptune run <config> --out "
+                  f"{quoted} --resume`, or `vmaptune demo [its flags] --out {quoted} --resume` for a demo; in "
+                  f"Python, vt.tune(..., run_dir={run_dir!r}, resume=True).")
     elif result.settings.get("finished") is False:  # (saved after a round; runs written before the flag: unsaid)
         print(f"run unfinished: {result.settings.get('rounds', '?')} round(s) saved, and the run did not end: it was "
               f"killed, or is still running. Continue a killed run with the command that started it plus "

@@ -569,6 +569,8 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
     _carry_refit(results, refit_before, search.settings.refit, interim=True)  # (searching on: kept)
     results.settings["interrupted"] = True
     results.settings["refit_trained"] = 0  # (a refit cut short keeps nothing)
+    if refitting and run_dir is None:  # (best_model's advice: the refit ran, was cut, and nothing resumes it)
+        results.settings["refit_interrupted"] = True
     if isinstance(stop, interrupts.TimeBudgetSpent):
         results.settings["time_budget_spent"] = True
     results.settings["time"] = profile.as_dict()

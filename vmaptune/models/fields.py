@@ -448,8 +448,9 @@ class BuiltFlaxModel(BuiltModel):
         arguments (a second input, `mask`), which vmaptune never passes; else None."""
         missing = re.search(r"(\w+)\.__call__\(\) missing \d+ required (?:positional|keyword-only) arguments?: (.+)$",
                             str(err))
-        cls = module_class(self.module)  # (a factory's class is not known: an inner module's call may be missing it)
-        if not isinstance(err, TypeError) or not missing or cls is None or missing[1] != cls.__name__:
+        cls = module_class(self.module)  # (a factory's: known once built, so the call that failed tells)
+        if not isinstance(err, TypeError) or not missing or (
+                missing[1] != cls.__name__ if cls is not None else not _called_by_vmaptune(err)):
             return None
         return missing[1], re.findall(r"'(\w+)'", missing[2])  # ('mask', or 'mask' and 'lengths')
 
@@ -568,6 +569,19 @@ def _shape_hint(example: tuple[int, ...]) -> str:
         if len(example) > 1 else ""
     return (f"e.g. {rows}(n, height, width, channels) for images with flax's nn.Conv, (n, length, features) for "
             f"sequences; or reshape inside the module's __call__")
+
+
+def _called_by_vmaptune(err: BaseException) -> bool:
+    """Whether the call that raised `err` was vmaptune's own (the module itself called on a batch),
+    not one in your code (an inner module called without an argument): the last frame of the
+    traceback outside flax, JAX and Python's wrappers is vmaptune's."""
+    last, tb = "", err.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module.split(".")[0] not in ("flax", "jax", "jaxlib", "contextlib", "functools"):
+            last = module
+        tb = tb.tb_next
+    return last.split(".")[0] == "vmaptune"
 
 
 def module_class(module: Callable) -> type | None:
