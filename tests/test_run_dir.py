@@ -5,6 +5,7 @@ import dataclasses
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -1047,6 +1048,11 @@ def test_a_memory_budget_holds_on_each_device_where_the_rows_split_over_fewer_de
     assert len(pbt.members) == 8 and np.isfinite(pbt.members["score"]).all()
 
 
+def _one_members_state(data) -> int:
+    """Bytes of one member's training state (MODEL on data)."""
+    return memory.state_bytes(vt.build_program(MODEL, SPACE, data, batch_size=16), one_member(SPACE), 1)
+
+
 def test_on_a_cpu_a_population_beyond_the_machines_memory_is_refused_before_it_compiles(data, monkeypatch):
     """Without max_memory a CPU plans nothing, but a state larger than the machine would be killed
     (or abort the process inside XLA: a width of 10**9 did) once it runs."""
@@ -1055,13 +1061,47 @@ def test_on_a_cpu_a_population_beyond_the_machines_memory_is_refused_before_it_c
     with pytest.raises(ValueError, match=r"training \d+ members? of this model needs about [\d.e+]+ GB \(3 times "
                                          r"their weights and optimizer state.*shrink the model"):
         vt.tune(vt.MLP(), huge, data, vt.RandomSearch(population=8), **SMALL)
-    state = 8 * memory.state_bytes(vt.build_program(MODEL, SPACE, data, batch_size=16), one_member(SPACE), 1)
+    state = 8 * _one_members_state(data)
     monkeypatch.setattr(memory, "host_memory", lambda: state)  # a machine of the population's state: a third of its peak
-    with pytest.raises(ValueError, match=r"training 8 members.*give max_memory \(e.g. max_memory='1GB'\) to train "
-                                         r"it in parts that fit, or lower the population"):
+    # (half of it over the 4 devices is a member's state, less than its peak: one device takes half)
+    advised = memory._bytes_text(state // 2)
+    with pytest.raises(ValueError, match=rf"training 8 members.*give devices=1 and max_memory='{advised}' "
+                                         r"to train it in parts that fit on one device \(max_memory is per device; "
+                                         r"these 4 CPU devices share this machine's RAM"):
         vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=8), **SMALL)
     assert engine.TRACE_COUNTS["train_chunk"] == traced  # no training program was traced (the state's shapes were)
 
+
+def test_on_a_cpu_the_advised_max_memory_shares_the_machines_memory_among_its_devices(data, monkeypatch):
+    """max_memory is per device, and every core of a CPU is a device on one RAM: the advice was half
+    the RAM for each, so 4 devices planned micro-populations of twice the machine's memory."""
+    ram = 32 * _one_members_state(data)  # (16 members peak at 48 states)
+    monkeypatch.setattr(memory, "host_memory", lambda: ram)
+    with pytest.raises(ValueError, match=r"training 16 members.*give max_memory \(e.g. max_memory='\w+': max_memory "
+                                         r"is per device; these 4 CPU devices share this machine's RAM\) to train it "
+                                         r"in parts that fit, or lower the population\.") as refused:
+        vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=16), **SMALL)
+    advised = memory.parse_bytes("max_memory", re.search(r"max_memory='(\w+)'", str(refused.value))[1])
+    assert ram / 2 - 4 * 1000 < advised * 4 <= ram / 2  # (the 4 devices together take half, less kB rounded down)
+
+
+def test_on_a_cpu_a_max_memory_whose_micro_populations_exceed_the_machines_memory_is_refused(data, monkeypatch):
+    """With max_memory no host memory was checked: 3 members on each of 4 devices, 12 at once,
+    planned on a machine that holds 8 (the same check as without max_memory, on the micro-population)."""
+    _, _, budget = _three_members(data)
+    ram = 24 * _one_members_state(data)  # (12 members peak at 36 states)
+    monkeypatch.setattr(memory, "host_memory", lambda: ram)
+    rows = _rows_of_each_run(monkeypatch)
+    with pytest.raises(ValueError, match=rf"max_memory={budget} bytes per device plans micro-populations of 12 rows "
+                                         r"over 4 devices, which need about .* GB \(3 times their weights.*more "
+                                         r"than this machine's .* GB of memory: lower max_memory \(e.g. "
+                                         r"max_memory='\w+': max_memory is per device; these 4 CPU devices share this "
+                                         r"machine's RAM\)"):
+        vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=16), max_memory=budget, **SMALL)
+    assert rows == []  # (refused before any run was made)
+    monkeypatch.setattr(memory, "host_memory", lambda: 36 * _one_members_state(data))  # (12 fit)
+    vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=16), max_memory=budget, **{**SMALL, "epochs": 1})
+    assert rows == [12, 12]
 
 
 # -- text class labels from a CSV, decoded in predictions ---------------------------------------------------------

@@ -98,12 +98,23 @@ def _member_state_bytes(program: Program, hp_one: tuple) -> int:
     return state_bytes(program, {k: np.asarray(value, dtype) for k, dtype, value in hp_one}, 1)
 
 
-def check_host_memory(program: Program, hp_one: Mapping[str, jax.Array], rows: int) -> None:
+def _bytes_text(n: int) -> str:
+    """n bytes as max_memory text, rounded down to whole GB, MB or kB (advice never above n)."""
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= size:
+            return f"{n // size}{unit}"
+    return str(max(int(n), 1))
+
+
+def check_host_memory(program: Program, hp_one: Mapping[str, jax.Array], rows: int,
+                      max_memory: int | None = None) -> None:
     """On a CPU without max_memory nothing is planned, but a population whose state alone exceeds
     the machine's memory would be killed, or swap for hours, once it runs (XLA may abort the
-    process outright): refused before anything compiles, with its size. One member's state comes
-    from a trace of the program's initialisation, skipped where the model's FLOPs bound the state
-    far below the machine's memory."""
+    process outright): refused before anything compiles, with its size. With max_memory, `rows` is
+    the micro-population it planned, all devices together: max_memory is per device, and a CPU's
+    devices (one per core) share one RAM. One member's state comes from a trace of the program's
+    initialisation, skipped where the model's FLOPs bound the state far below the machine's memory.
+    The advised max_memory is half the RAM over the program's devices."""
     ram = host_memory()
     if ram is None or jax.local_devices()[0].platform != "cpu":
         return
@@ -113,13 +124,28 @@ def check_host_memory(program: Program, hp_one: Mapping[str, jax.Array], rows: i
     one = _member_state_bytes(program, tuple((k, np.asarray(v).dtype.str, np.asarray(v).item())
                                              for k, v in sorted(hp_one.items())))
     need = rows * one * PEAK_PER_STATE
-    if need > ram:
-        fix = (f"give max_memory (e.g. max_memory='{max(ram // 2 // 10**9, 1)}GB') to train it in parts that fit, or "
-               f"lower the population" if one * PEAK_PER_STATE * 2 < ram else
-               "shrink the model: the largest width or depth in the space sizes every member")
-        raise ValueError(f"training {rows} member{'s' if rows != 1 else ''} of this model needs about {need / 1e9:.3g} GB "
-                         f"({PEAK_PER_STATE} times their weights and optimizer state, {one / 1e9:.3g} GB each), more "
-                         f"than this machine's {ram / 1e9:.3g} GB of memory: {fix}.")
+    if need <= ram:
+        return
+    devices = program.devices
+    share = ram // 2 // devices  # (every device of a micro-population may hold max_memory at once)
+    shared = f"max_memory is per device; these {devices} CPU devices share this machine's RAM"
+    if one * PEAK_PER_STATE <= share:
+        if max_memory is not None:  # (its micro-populations shrink about as it does: to half the RAM)
+            share = min(share, max_memory * ram // 2 // need)
+        fix = (f"{'lower' if max_memory is not None else 'give'} max_memory (e.g. max_memory='{_bytes_text(share)}'"
+               f"{': ' + shared if devices > 1 else ''}) to train it in parts that fit"
+               f"{'' if max_memory is not None else ', or lower the population'}")
+    elif devices > 1 and one * PEAK_PER_STATE * 2 < ram:  # (a member needs more than a device's share: one device)
+        fix = (f"give devices=1 and max_memory='{_bytes_text(ram // 2)}' to train it in parts that fit on one device "
+               f"({shared}, and one member needs more than a device's share of half of it)")
+    else:
+        fix = "shrink the model: the largest width or depth in the space sizes every member"
+    spread = mesh_size(rows, devices)
+    what = (f"training {rows} member{'s' if rows != 1 else ''} of this model needs" if max_memory is None else
+            f"max_memory={max_memory} bytes per device plans micro-populations of {rows} rows over {spread} "
+            f"device{'s' if spread != 1 else ''}, which need")
+    raise ValueError(f"{what} about {need / 1e9:.3g} GB ({PEAK_PER_STATE} times their weights and optimizer state, "
+                     f"{one / 1e9:.3g} GB each), more than this machine's {ram / 1e9:.3g} GB of memory: {fix}.")
 
 
 def training_bytes(program: Program, data: engine.DataArrays, hp_one: Mapping[str, jax.Array], rows: int) -> int:

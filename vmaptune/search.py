@@ -384,7 +384,8 @@ class Search:
         return Population(parts)
 
     def _members_that_fit(self, program, rows: int) -> int:
-        """Members one run of `program` may hold (memory.py): `rows` when no budget applies."""
+        """Members one run of `program` may hold (memory.py): `rows` when no budget applies. On a CPU
+        the population, or the micro-population max_memory plans, must fit the machine's RAM."""
         budget = memory.device_budget(self.settings.max_memory)
         if budget is None:
             memory.check_host_memory(program, one_member(self.space), rows)
@@ -392,6 +393,10 @@ class Search:
         if program not in self._fits:
             self._fits[program] = memory.members_that_fit(program, self.arrays, one_member(self.space), budget,
                                                           devices=program.devices)
+        # (max_memory is per device, and a CPU's devices share one RAM: all of them together must fit)
+        memory.check_host_memory(program, one_member(self.space),
+                                 memory.rows_within(rows, self._fits[program], program.devices),
+                                 max_memory=self.settings.max_memory)
         return self._fits[program]
 
     # -- refit ------------------------------------------------------------------------------------------------
