@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 import vmaptune as vt
+from vmaptune import engine, memory
 from vmaptune import search as search_module
 from vmaptune import training
 from vmaptune.decisions import Decision, Snapshot
+from vmaptune.program import one_member
 from vmaptune.replicas import Replicas
 
 SPACE = vt.Space(learning_rate=vt.LogUniform(1e-2, 0.3), momentum=vt.OneMinusLogUniform(0.5, 0.95))
@@ -283,3 +285,21 @@ def test_pbt_under_cv_short_of_memory_says_how_many_settings_fit():
                       r"or lower the population to (\d+)\.", str(error.value))
     assert found, str(error.value)
     assert int(found[2]) == int(found[1]) // 2 < 16
+
+
+def test_pbt_short_of_memory_for_one_settings_seeds_says_so_and_never_advises_a_population_of_0():
+    """max_memory fitting 1 row of PBT's 4 settings x 2 seeds advised "lower the population to 0"; a
+    search without cv / seeds was told "(1 per setting under cv / seeds)"."""
+    data = blobs()
+    program = vt.build_program(MODEL, SPACE, data, batch_size=32)
+    one, two = (memory.training_bytes(program, engine.data_arrays(data), one_member(SPACE), rows) for rows in (1, 2))
+    budget = one + (two - one) // 2  # (one row on a device)
+    kwargs = dict(epochs=2, batch_size=32, devices=1, max_memory=budget, progress=False)
+    with pytest.raises(ValueError) as error:
+        vt.tune(MODEL, SPACE, data, vt.PBT(population=4, interval=1), seeds=2, **kwargs)
+    assert str(error.value).endswith("max_memory fits 1 of its 8 rows (2 per setting under cv / seeds); not even one "
+                                     "setting's 2 rows fit: raise max_memory, or lower seeds."), str(error.value)
+    with pytest.raises(ValueError) as error:
+        vt.tune(MODEL, SPACE, data, vt.PBT(population=4, interval=1), **kwargs)
+    assert str(error.value).endswith("max_memory fits 1 of its 4 rows; raise max_memory or lower the population to "
+                                     "1."), str(error.value)

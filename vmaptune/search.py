@@ -365,11 +365,14 @@ class Search:
             if memory.device_budget(self.settings.max_memory) is not None:  # each device holds fit // devices
                 size = memory.rows_within(size, fit, program.devices)
             if size < len(members) and self.strategy.copies_members:
-                splits = (self.settings.cv or 1) * self.settings.seeds  # rows per setting
+                cv, seeds = self.settings.cv or 1, self.settings.seeds
+                splits = cv * seeds  # rows per setting
+                used = " / ".join(name for name, value in (("cv", cv), ("seeds", seeds)) if value > 1)
+                fix = (f"raise max_memory or lower the population to {size // splits}" if size >= splits else
+                       f"not even one setting's {splits} rows fit: raise max_memory, or lower {used}")
                 raise ValueError(f"{self.strategy.name} copies members between rows, so its population trains as one "
-                                 f"program, but max_memory fits {size} of its {len(members)} rows ({splits} per "
-                                 f"setting under cv / seeds); raise max_memory or lower the population to "
-                                 f"{size // splits}.")
+                                 f"program, but max_memory fits {size} of its {len(members)} rows"
+                                 f"{f' ({splits} per setting under cv / seeds)' if splits > 1 else ''}; {fix}.")
             for start in range(0, len(members), size):  # micro-populations when the budget is short
                 part = members[start:start + size]
                 run = PopulationRun(program, {k: np.asarray(v)[part] for k, v in hp.items()}, self.arrays,
