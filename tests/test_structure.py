@@ -1,5 +1,6 @@
 """Structural and categorical hyperparameters inside one compiled program."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -200,6 +201,38 @@ def test_auto_bucketing_pays_for_groups_only_when_their_compiles_are_earned(digi
     for program, members in programs.partition(hp):  # rows: a power of two per group
         monkeypatch.setitem(costs.COMPILE_SECONDS, (program, 1 << (len(members) - 1).bit_length(), 1), 1.0)
     assert plan(epochs=1) == [60, 4]
+
+
+class WideNet(nn.Module):
+    """vt.MLP(hidden=2, units=512)'s network as a module of your own."""
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(10)(nn.relu(nn.Dense(512)(nn.relu(nn.Dense(512)(x)))))
+
+
+def test_auto_bucketing_prices_the_padded_rows_of_a_model_of_your_own(digits, monkeypatch):
+    """A module of your own's row costs its forward FLOPs (XLA's count of a lowered forward pass,
+    nothing compiled), as vt.MLP's does: padding members of batch 16 to 256 rows is dear, so "auto"
+    splits them by batch class for both. Before, its rows cost 1 FLOP and "auto" kept one padded program,
+    several times slower."""
+    from vmaptune import costs, startup
+    from vmaptune.program import Programs
+
+    monkeypatch.setattr(costs, "COMPILE_SECONDS", {})
+    monkeypatch.setattr(costs, "ROW_SECONDS", {})
+    monkeypatch.setattr(costs, "_machine", {})
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), batch_size=vt.Choice([16, 256]))
+    hp = space.numeric(space.encode([{"learning_rate": 0.01, "batch_size": b} for b in [16] * 3 + [256] * 5]))
+    mlp, linen = vt.MLP(hidden=2, units=512), vt.Linen(WideNet)
+    with startup.TimeProfile().measure(this_thread=True) as profile:
+        flops = linen.build(space, digits.spec).padded_row_flops()
+    assert profile.lower_seconds > 0 and profile.compile_seconds == 0  # lowered, never compiled
+    # (XLA also counts the biases and relus: a little above the matmuls' 2 per multiply-add)
+    assert flops == pytest.approx(mlp.build(space, digits.spec).padded_row_flops(), rel=0.01)
+    for model in (mlp, linen):
+        programs = Programs(model, space, digits, vt.build_program(model, space, digits), bucketing="auto", epochs=2)
+        assert [len(members) for _, members in programs.partition(hp, measured=False)] == [3, 5]
 
 
 def test_a_later_search_does_not_trace_its_groups_member_blocks_again(digits, monkeypatch):

@@ -93,6 +93,29 @@ def test_new_float_values_never_recompile_and_a_structural_choice_compiles_one_p
 
 
 
+class TwoLayers(nn.Module):
+    width: int = 16
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(10)(nn.relu(nn.Dense(self.width)(x)))
+
+
+def test_the_waste_figure_weighs_each_width_groups_rows_by_its_networks_flops(digits):
+    """A structural width's programs weigh in useful_compute_fraction by their FLOPs (XLA's count):
+    a wide program's filler rows are dearer than a narrow one's. Before, every program's rows
+    counted alike (1 FLOP each) for a model of your own."""
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1), width=vt.Choice([8, 1024]))
+    result = vt.tune(vt.Linen(TwoLayers), space, digits, vt.RandomSearch(population=9), epochs=1, seed=0,
+                     progress=False)
+    counts = result.members["width"].value_counts().to_dict()
+    assert counts == {8: 4, 1024: 5} and result.settings["programs"] == [2]  # (rows: 4 and 8, 3 filler rows wide)
+    flops = {w: 2 * (64 * w + w * 10) for w in counts}  # (the matmuls' multiply-adds per row)
+    rows = {w: 1 << (k - 1).bit_length() for w, k in counts.items()}
+    expected = sum(k * flops[w] for w, k in counts.items()) / sum(rows[w] * flops[w] for w in counts)
+    assert result.settings["useful_compute_fraction"][0] == pytest.approx(expected, abs=0.005)  # 0.627, not 9 / 12
+
+
 def test_a_static_field_drawn_from_a_range_is_refused_before_anything_compiles_but_a_grid_across_it_trains(images):
     # (a random draw gives every member a value of its own, so a compile of its own, every round)
     kwargs = dict(epochs=1, batch_size=BATCH, progress=False)

@@ -525,6 +525,11 @@ class BuiltFlaxModel(BuiltModel):
     def example(self) -> jax.Array:
         return jnp.zeros((1,) + self.input_shape, self.input_dtype)
 
+    def padded_row_flops(self) -> float:
+        """Forward FLOPs per input row of this group's network, which its program computes for
+        every member (forward_flops: XLA's count, once per built model)."""
+        return forward_flops(self)
+
     def scaled(self, params: Any, hp: Mapping[str, jax.Array]) -> Any:
         """params with every kernel and embedding multiplied by hp["init_scale"] (if the space names it)."""
         if not self.scale_init or INIT_SCALE not in hp:
@@ -546,6 +551,37 @@ PASSED_THROUGH = (*USED_AS_PYTHON_VALUE, jax.errors.UnexpectedTracerError,
                   flax.errors.ModifyScopeVariableError)
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../vmaptune
+
+
+#: Rows of the input batch whose forward pass forward_flops has XLA count (work done once per
+#: call, not per row, is spread over them).
+FLOP_ROWS = 8
+
+
+@functools.lru_cache(maxsize=256)
+def forward_flops(model: BuiltFlaxModel) -> float:
+    """Forward FLOPs per input row of one member of `model` (the planner's and the waste figure's
+    price of a row: costs.row_epoch_flops): XLA's cost analysis of its forward pass on FLOP_ROWS
+    rows, lowered only (traced from shapes: nothing compiles or runs), and at least 2 per weight
+    or state value, as a dense layer's multiply-adds (memory.py bounds a member's state by it:
+    an embedding's lookups count no FLOPs). 1.0 where the module cannot be traced here or XLA
+    gives no count (the training step's own checks say why a module fails)."""
+    names = set(model.traced) | {INIT_SCALE} | set(model.conditions.names)
+    names |= {parent for _, parents in model.conditions.rules for parent, _ in parents}
+    hp = {name: jax.ShapeDtypeStruct((), jnp.float32) for name in names}  # (one member's scalars, abstract)
+    x = jax.ShapeDtypeStruct((FLOP_ROWS,) + model.input_shape, model.input_dtype)
+    try:
+        params, state = jax.eval_shape(lambda hp: model.init(jax.random.key(0), hp), hp)
+        forward = jax.jit(lambda params, state, hp, x: model.apply(params, state, x, hp, train=False)[0])
+        cost = forward.lower(params, state, hp, x).cost_analysis()
+    except Exception:  # (a module this trace fails on trains, or is refused, as before: priced at 1.0)
+        return 1.0
+    cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost  # (older jax: one dict per program)
+    flops = float(cost.get("flops", 0.0)) if isinstance(cost, Mapping) else 0.0
+    if not math.isfinite(flops) or flops <= 0:
+        return 1.0
+    values = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves((params, state)))
+    return max(flops / FLOP_ROWS, 2.0 * values, 1.0)
 
 
 def raised_by_vmaptune(err: BaseException) -> bool:
