@@ -261,6 +261,26 @@ def test_useful_compute_fraction_counts_padding(digits):
     assert engine.useful_compute_fraction(program, hp, program.controls(hp, n, 1), n) == pytest.approx(expected)
 
 
+def test_the_waste_figure_and_the_plan_prices_count_the_steps_of_the_smaller_fold_with_even_batches():
+    """even_batches on cv folds of 100 and 99 training rows with batch 2: the 99-row fold steps 99
+    batches of 1 row (99 // ceil(99 / 2)), so the program steps 99 times of 2 rows for every member
+    and the 100-row fold's members sit out 49 steps: about half of it is waste. Before, the figure
+    and the prices counted the 100-row fold's 50 steps (0.995)."""
+    from vmaptune import costs
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4)).astype(np.float32)
+    data = vt.Dataset.from_arrays(X, (X[:, 0] > 0).astype(np.int32), task="classification")
+    idx = np.arange(len(data.pool()[0]))
+    folds = [(idx[:100], idx[100:150]), (idx[150:249], idx[249:299])]
+    space = vt.Space(learning_rate=vt.LogUniform(1e-3, 1e-1))
+    result = vt.tune(vt.MLP(), space, data, vt.RandomSearch(population=4), epochs=1, seed=0, progress=False,
+                     cv=folds, batch_size=2, even_batches=True, bucketing=False)
+    assert result.settings["useful_compute_fraction"][0] == pytest.approx((100 + 99) / 2 / (99 * 2), abs=1e-4)
+    program = vt.build_program(vt.MLP(), space, data, batch_size=2, even_batches=True)
+    assert costs.row_epoch_flops(program, 100, (100, 99)) == 3 * 99 * 2 * program.model.padded_row_flops()
+
+
 def test_batch_size_classes_train_the_same_members_with_less_padding(digits):
     """bucketing splits members by batch-size class (one program each); a member's results do not
     depend on the class it trains in (dropout included: its randomness counts its own steps)."""

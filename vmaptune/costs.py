@@ -162,20 +162,23 @@ def default_compile_seconds() -> float:
     return DEFAULT_COMPILE_SECONDS.get(jax.default_backend(), 4.0)
 
 
-def row_epoch_flops(program, n_train: int) -> float:
-    """Training matmul FLOPs of one padded row (member) for one epoch: forward and backward."""
-    return 3.0 * program.steps_per_epoch(n_train) * program.padded_batch(n_train) * program.model.padded_row_flops()
+def row_epoch_flops(program, n_train: int, fold_rows=None) -> float:
+    """Training matmul FLOPs of one padded row (member) for one epoch: forward and backward, over
+    the steps the program takes (fold_rows: each fold's training rows, DataArrays.fold_rows: the
+    most steps of any fold's)."""
+    return (3.0 * program.steps_per_epoch(n_train, fold_rows) * program.padded_batch(n_train, fold_rows)
+            * program.model.padded_row_flops())
 
 
 def _overhead() -> float:
     return STEP_OVERHEAD.get(jax.default_backend(), 1e-6)
 
 
-def record_training(program, n_train: int, row_epochs: float, seconds: float) -> None:
+def record_training(program, n_train: int, row_epochs: float, seconds: float, fold_rows=None) -> None:
     """Adds a training call's busy row-epochs and wall seconds (compiles left out)."""
     flops, steps, spent = ROW_SECONDS.get(program, (0.0, 0.0, 0.0))
-    ROW_SECONDS[program] = (flops + row_epochs * row_epoch_flops(program, n_train),
-                            steps + row_epochs * program.steps_per_epoch(n_train), spent + float(seconds))
+    ROW_SECONDS[program] = (flops + row_epochs * row_epoch_flops(program, n_train, fold_rows),
+                            steps + row_epochs * program.steps_per_epoch(n_train, fold_rows), spent + float(seconds))
 
 
 def flop_rate(devices: int) -> float:
@@ -190,15 +193,14 @@ def flop_rate(devices: int) -> float:
     return default
 
 
-def row_epoch_seconds(program, n_train: int, measured: bool = True) -> float:
+def row_epoch_seconds(program, n_train: int, measured: bool = True, fold_rows=None) -> float:
     """Expected seconds for one member (row) of `program` to train one epoch: at the rate this
     process measured (flop_rate), or with measured=False at the platform's defaults on one
-    device (the same in every process)."""
+    device (the same in every process). fold_rows: as row_epoch_flops."""
+    steps, flops = program.steps_per_epoch(n_train, fold_rows), row_epoch_flops(program, n_train, fold_rows)
     if not measured:
-        return (program.steps_per_epoch(n_train) * _overhead()
-                + row_epoch_flops(program, n_train) / DEFAULT_FLOP_RATE.get(jax.default_backend(), 1e11))
-    return (program.steps_per_epoch(n_train) * _overhead() / max(program.devices, 1)
-            + row_epoch_flops(program, n_train) / flop_rate(program.devices))
+        return steps * _overhead() + flops / DEFAULT_FLOP_RATE.get(jax.default_backend(), 1e11)
+    return steps * _overhead() / max(program.devices, 1) + flops / flop_rate(program.devices)
 
 
 #: Compiled quick (compile_cache.QUICK_TRAINING_COMPILER_OPTIONS: LLVM's level 1, XLA's loop
@@ -223,12 +225,13 @@ def quick_compile(program, n_train: int, member_epochs: float) -> bool:
 
 
 def plan_seconds(parts, n_train: int, epochs: int, rounds: int = 1, compiling_at_once: int | None = None,
-                 work_share: float = 1.0, measured: bool = True) -> float:
+                 work_share: float = 1.0, measured: bool = True, fold_rows=None) -> float:
     """Expected seconds for `rounds` rounds trained as `parts` [(program, rows, members)] in that
     order: each program's compile, once (unless this process has compiled it for those rows), plus
     its training in every round: members x epochs, and filler rows at IDLE_SHARE where the program
     skips idle member blocks (a CPU), in full where it does not. Rounds after this one are priced
-    as this one (a multi-round search asks populations of the same size). Where programs compile
+    as this one (a multi-round search asks populations of the same size; fold_rows: as
+    row_epoch_flops, folds of different sizes). Where programs compile
     ahead (vmaptune/ahead.py; `compiling_at_once`, default ahead.workers()), the first round's
     compiles after the first overlap the training before them (`_first_round`). work_share: the
     share of members x epochs the strategy trains (successive halving's pruning), on every part.
@@ -244,7 +247,7 @@ def plan_seconds(parts, n_train: int, epochs: int, rounds: int = 1, compiling_at
             compiles.append(0.0 if compiled(program, rows) else NEW_PROGRAM_FACTOR * compile_estimate(program, rows))
         share = work_share * (EARLY_STOPPING_SHARE if program.early_stopping is not None else 1.0)
         busy = members + IDLE_SHARE * (rows - members) if program.member_block else rows
-        trains.append(share * busy * epochs * row_epoch_seconds(program, n_train, measured=measured))
+        trains.append(share * busy * epochs * row_epoch_seconds(program, n_train, measured=measured, fold_rows=fold_rows))
     at_once = (ahead.workers() if measured else 0) if compiling_at_once is None else compiling_at_once
     return _first_round(compiles, trains, at_once) + (max(int(rounds), 1) - 1) * sum(trains)
 

@@ -564,18 +564,20 @@ def write_hyperparameters(program: Program, state: PopulationState, hp, controls
 
 
 def useful_compute_fraction(program: Program, hp: Mapping[str, jax.Array], controls: Controls, n_train: int,
-                            active: Any = None, computed_rows: float | None = None, member_rows: Any = None) -> float:
+                            active: Any = None, computed_rows: float | None = None, member_rows: Any = None,
+                            fold_rows: Any = None) -> float:
     """Share of the training matmul FLOPs that members' own networks and rows need, out of what the
     padded program computes (padding members, padded units and layers, padded batch rows and the
     steps a member sits out all count as waste). active: (P,) weights of each member's useful
     work (1s, or the epochs it trained); computed_rows: row-epochs the program computed (default P);
-    member_rows: (P,) rows each member trains on per epoch (default n_train: the program's)."""
+    member_rows: (P,) rows each member trains on per epoch (default n_train: the program's);
+    fold_rows: each fold's training rows (DataArrays.fold_rows), whose most steps the program takes."""
     batch = np.asarray(controls.batch_size, float)
     rows = (np.asarray(n_train if member_rows is None else member_rows) // batch) * batch
     useful = program.model.row_flops(hp, len(batch))
     live = np.ones_like(rows) if active is None else np.asarray(active, float)
     computed_rows = len(rows) if computed_rows is None else computed_rows
-    computed = (computed_rows * program.steps_per_epoch(n_train) * program.padded_batch(n_train)
+    computed = (computed_rows * program.steps_per_epoch(n_train, fold_rows) * program.padded_batch(n_train, fold_rows)
                 * program.model.padded_row_flops())
     return float(np.sum(useful * rows * live) / computed) if computed else 1.0
 

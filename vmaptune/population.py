@@ -197,7 +197,8 @@ class PopulationRun:
             self._read(unrecorded, keep=0, on_chunk=None)
             raise
         seconds = time.perf_counter() - started - compiling
-        costs.record_training(self.program, self.data.n_train, self.busy_row_epochs - busy_before, seconds)
+        costs.record_training(self.program, self.data.n_train, self.busy_row_epochs - busy_before, seconds,
+                              self.data.fold_rows)
 
     def _dispatched(self, n: int, chunk, unrecorded: collections.deque) -> None:
         """Counts a chunk of n epochs sent to the device (its curves `chunk`, read later)."""
@@ -349,7 +350,7 @@ class PopulationRun:
         controls = self.program.controls(self.member_hp, self.member_rows, 1)
         return engine.useful_compute_fraction(self.program, self.member_hp, controls, self.data.n_train,
                                               active=trained, computed_rows=self.busy_row_epochs,
-                                              member_rows=self.member_rows)
+                                              member_rows=self.member_rows, fold_rows=self.data.fold_rows)
 
     # -- checkpoints ------------------------------------------------------------------------------------
     HOST_FIELDS = ("member_hp", "slots", "curves", "_parked_status", "parked", "epochs_done", "row_epochs",
@@ -490,7 +491,8 @@ class PopulationRun:
         one, whose process had measured other seconds: tests/test_resume.py saw one value differ
         by 6e-8 when it did)."""
         sizes = [1 << k for k in range(max(self.rows - 1, 0).bit_length()) if 1 << k < self.rows]
-        return Costs(seconds_per_row_epoch=costs.row_epoch_seconds(self.program, self.data.n_train, measured=False),
+        return Costs(seconds_per_row_epoch=costs.row_epoch_seconds(self.program, self.data.n_train, measured=False,
+                                                                   fold_rows=self.data.fold_rows),
                      epochs_left=self.total_epochs - self.epochs_done,
                      compile_seconds=dict.fromkeys(sizes, costs.default_compile_seconds()))
 

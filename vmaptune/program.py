@@ -708,14 +708,16 @@ class Programs:
 
     bucketing: False (one padded program), True (the model's groups, each its own program) or
     "auto": per round, whichever of the two is expected to finish first, compiles included
-    (vmaptune/costs.py). epochs, n_train: what a round trains (for "auto")."""
+    (vmaptune/costs.py). epochs, n_train, fold_rows: what a round trains (for "auto"; fold_rows:
+    each cross-validation fold's training rows, DataArrays.fold_rows)."""
 
     def __init__(self, model: Model, space: Space, data: Dataset, base: Program, *, bucketing: bool | str = False,
                  member_block: int | None = None, epochs: int = 1, n_train: int | None = None,
-                 one_program: bool = False):
+                 fold_rows: Sequence[int] | None = None, one_program: bool = False):
         self.model, self.space, self.data, self.base = model, space, data, base
         self.bucketing, self.member_block = check_bucketing(bucketing), member_block
         self.epochs, self.n_train = int(epochs), int(data.n_train if n_train is None else n_train)
+        self.fold_rows = fold_rows
         self._built: dict[Group, Program] = {None: base}
         self.plan = -1  # the plan `partition` chose last (see partition)
         # A model with state it updates from each batch (BatchNorm's statistics) would take a
@@ -812,7 +814,7 @@ class Programs:
                     candidates[cuts | SPLIT_BATCHES] = self.split_batches(merged, numeric_hp)
         if plan is None:
             priced = {key: costs.plan_seconds(self._layout(groups, rows), self.n_train, self.epochs, rounds,
-                                              work_share=work_share, measured=measured)
+                                              work_share=work_share, measured=measured, fold_rows=self.fold_rows)
                       for key, groups in candidates.items()}
             plan = agree(min(priced, key=priced.get))  # priced from this process's clock: process 0's choice
         self.plan = plan

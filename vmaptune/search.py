@@ -205,7 +205,7 @@ class Search:
         self.programs = Programs(model, space, data, self.program, bucketing=bucketing,
                                  one_program=strategy.copies_members,
                                  member_block=settings.member_block, epochs=settings.epochs,
-                                 n_train=self.arrays.n_train)
+                                 n_train=self.arrays.n_train, fold_rows=self.arrays.fold_rows)
         self._fits: dict = {}  # program -> members that fit the memory budget
         self.current: RoundInProgress | None = None  # the round training now
         self.trained: RoundInProgress | None = None  # the last round trained (kept until the next starts)
