@@ -521,8 +521,8 @@ def test_a_time_budget_spent_before_the_last_round_without_a_run_dir_refits_the_
                                             r"finished round\(s\) without it"):
         stopped = vt.tune(*args, vt.RandomSearch(population=4, rounds=3), refit=1, time_budget="1h", **SMALL)
     assert stopped.settings["refit_trained"] == 0 and "test_score" not in stopped.members and not stopped.models
-    with pytest.raises(ValueError, match=r"The refit=1 that ran after the time budget stopped the search was "
-                                         r"interrupted; without a run_dir nothing is left to resume: run the search "
+    with pytest.raises(ValueError, match=r"The time budget stopped the search, and the refit=1 that followed was "
+                                         r"interrupted as it trained; without a run_dir nothing is left to resume: run the search "
                                          r"again \(with run_dir= to keep it resumable\)\."):
         stopped.best_model()
     # the budget's refit models, saved by hand, are a run that a resume there would replace: refused
@@ -535,14 +535,14 @@ def test_a_time_budget_spent_before_the_last_round_without_a_run_dir_refits_the_
     capsys.readouterr()
     assert cli.main(["report", str(tmp_path / "kept")]) == 0
     said = capsys.readouterr().out
-    assert "saved without checkpoints (results.save of a run without a run_dir), so it cannot be continued" in said
+    assert "holds no checkpoints/ (results.save of a run without a run_dir, or its checkpoints removed), so it cannot be continued" in said
     assert "--resume" not in said
     # a finished search's refit cut by Ctrl-C, without a run_dir: nothing resumes it either
     monkeypatch.undo()
     monkeypatch.setattr(searches, "refit_and_test", ctrl_c)
     with pytest.warns(UserWarning, match="interrupted: returning"):
         cut_refit = vt.tune(*args, vt.RandomSearch(population=4, rounds=1), refit=1, **SMALL)
-    with pytest.raises(ValueError, match=r"The refit=1 that ran after the search was interrupted; without a run_dir "
+    with pytest.raises(ValueError, match=r"The search ended, and the refit=1 that followed was interrupted as it trained; without a run_dir "
                                          r"nothing is left to resume"):
         cut_refit.best_model()
 
@@ -1099,6 +1099,12 @@ def test_on_a_cpu_a_max_memory_whose_micro_populations_exceed_the_machines_memor
                                          r"machine's RAM\)"):
         vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=16), max_memory=budget, **SMALL)
     assert rows == []  # (refused before any run was made)
+    # PBT trains its population as one program: it is told to lower the population, not max_memory (which it
+    # would refuse in turn, its population split in parts)
+    with pytest.raises(ValueError, match=r"more than this machine's .* GB of memory: lower the population to about 4 "
+                                         r"rows: this strategy copies members between rows, so its population trains "
+                                         r"as one program, never in parts\."):
+        vt.tune(MODEL, SPACE, data, vt.PBT(population=16, interval=1), max_memory=budget, **SMALL)
     monkeypatch.setattr(memory, "host_memory", lambda: 36 * _one_members_state(data))  # (12 fit)
     vt.tune(MODEL, SPACE, data, vt.RandomSearch(population=16), max_memory=budget, **{**SMALL, "epochs": 1})
     assert rows == [12, 12]

@@ -740,8 +740,9 @@ def _report(run_dir: str, top: int, plots: str | None = None) -> int:
         some = f"{partial} of {len(result)} members are partial (scores so far)" if partial or not \
             result.settings.get("time_budget_spent") else f"{len(result)} members, none partial"
         if not os.path.isdir(os.path.join(run_dir, "checkpoints")):  # (results.save's folder: nothing to resume)
-            print(f"{stop}: {some}; saved without checkpoints (results.save of a run without a run_dir), so it "
-                  f"cannot be continued: run the search again with a run directory to keep it resumable.")
+            print(f"{stop}: {some}; it holds no checkpoints/ (results.save of a run without a run_dir, or its "
+                  f"checkpoints removed), so it cannot be continued: run the search again with a run directory "
+                  f"to keep it resumable.")
         else:
             print(f"{stop}: {some}; continue it with "
                   f"the command that started it plus --resume (less any --overwrite): `vmaptune run <config> --out "

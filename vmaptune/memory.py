@@ -107,14 +107,15 @@ def _bytes_text(n: int) -> str:
 
 
 def check_host_memory(program: Program, hp_one: Mapping[str, jax.Array], rows: int,
-                      max_memory: int | None = None) -> None:
+                      max_memory: int | None = None, in_parts: bool = True) -> None:
     """On a CPU without max_memory nothing is planned, but a population whose state alone exceeds
     the machine's memory would be killed, or swap for hours, once it runs (XLA may abort the
     process outright): refused before anything compiles, with its size. With max_memory, `rows` is
     the micro-population it planned, all devices together: max_memory is per device, and a CPU's
     devices (one per core) share one RAM. One member's state comes from a trace of the program's
     initialisation, skipped where the model's FLOPs bound the state far below the machine's memory.
-    The advised max_memory is half the RAM over the program's devices."""
+    The advised max_memory is half the RAM over the program's devices; in_parts=False (a strategy
+    that copies members between rows, PBT, trains its population as one program): a smaller one."""
     ram = host_memory()
     if ram is None or jax.local_devices()[0].platform != "cpu":
         return
@@ -129,7 +130,10 @@ def check_host_memory(program: Program, hp_one: Mapping[str, jax.Array], rows: i
     devices = program.devices
     share = ram // 2 // devices  # (every device of a micro-population may hold max_memory at once)
     shared = f"max_memory is per device; these {devices} CPU devices share this machine's RAM"
-    if one * PEAK_PER_STATE <= share:
+    if not in_parts and one * PEAK_PER_STATE * 2 < ram:  # (max_memory would only split what must stay whole)
+        fix = (f"lower the population to about {max(int(ram // 2 // (one * PEAK_PER_STATE)), 1)} rows: this strategy "
+               f"copies members between rows, so its population trains as one program, never in parts")
+    elif one * PEAK_PER_STATE <= share:
         if max_memory is not None:  # (its micro-populations shrink about as it does: to half the RAM)
             share = min(share, max_memory * ram // 2 // need)
         fix = (f"{'lower' if max_memory is not None else 'give'} max_memory (e.g. max_memory='{_bytes_text(share)}'"

@@ -204,10 +204,11 @@ class Results:
         if asked and self.settings.get("interrupted"):  # (asked for, but the search did not end)
             why = "stopped by its time budget" if self.settings.get("time_budget_spent") else "interrupted"
             if self.settings.get("refit_interrupted"):  # (a refit without a run_dir, cut by Ctrl-C)
-                after = "the time budget stopped the search" if self.settings.get("time_budget_spent") else \
-                    "the search"
-                return (f"The refit={asked} that ran after {after} was interrupted; without a run_dir nothing is "
-                        f"left to resume: run the search again (with run_dir= to keep it resumable).")
+                before = "The time budget stopped the search" if self.settings.get("time_budget_spent") else \
+                    "The search ended"
+                return (f"{before}, and the refit={asked} that followed was interrupted as it trained; without a "
+                        f"run_dir nothing is left to resume: run the search again (with run_dir= to keep it "
+                        f"resumable).")
             if held:  # (the refit is left to the resume: a refit cut short is not checkpointed)
                 return (f"The search was {why} before its refit={asked} ran; resume it: vt.tune(..., run_dir="
                         f"{held[0]!r}, resume=True) (on the command line: the same command with --resume) finishes "

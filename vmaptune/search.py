@@ -391,7 +391,7 @@ class Search:
         the population, or the micro-population max_memory plans, must fit the machine's RAM."""
         budget = memory.device_budget(self.settings.max_memory)
         if budget is None:
-            memory.check_host_memory(program, one_member(self.space), rows)
+            memory.check_host_memory(program, one_member(self.space), rows, in_parts=not self.strategy.copies_members)
             return rows
         if program not in self._fits:
             self._fits[program] = memory.members_that_fit(program, self.arrays, one_member(self.space), budget,
@@ -399,7 +399,7 @@ class Search:
         # (max_memory is per device, and a CPU's devices share one RAM: all of them together must fit)
         memory.check_host_memory(program, one_member(self.space),
                                  memory.rows_within(rows, self._fits[program], program.devices),
-                                 max_memory=self.settings.max_memory)
+                                 max_memory=self.settings.max_memory, in_parts=not self.strategy.copies_members)
         return self._fits[program]
 
     # -- refit ------------------------------------------------------------------------------------------------
