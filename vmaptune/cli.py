@@ -739,7 +739,9 @@ def _report(run_dir: str, top: int, plots: str | None = None) -> int:
             stop = f"run stopped by its time budget after {result.settings.get('rounds', '?')} round(s)"
         some = f"{partial} of {len(result)} members are partial (scores so far)" if partial or not \
             result.settings.get("time_budget_spent") else f"{len(result)} members, none partial"
-        if not os.path.isdir(os.path.join(run_dir, "checkpoints")):  # (results.save's folder: nothing to resume)
+        from vmaptune.run_dir import results_without_checkpoints
+
+        if results_without_checkpoints(run_dir):  # (results.save's folder: a resume there is refused)
             print(f"{stop}: {some}; it holds no checkpoints/ (results.save of a run without a run_dir, or its "
                   f"checkpoints removed), so it cannot be continued: run the search again with a run directory "
                   f"to keep it resumable.")
