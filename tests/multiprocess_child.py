@@ -1,7 +1,7 @@
 """One process of a multi-process search, run by tests/test_multiprocess.py:
 
     python tests/multiprocess_child.py [--at-chunk N --do kill|fail|interrupt|terminate --in-process I|all]
-                                       [--late SECONDS | --fail-before-search] (in the --in-process one)
+                                       [--late SECONDS] [--fail-before-search] (in the --in-process one)
                                        [--join HOST:PORT N I] [--on-round-fails | --on-round-in-process-0] -- VMAPTUNE_RUN_ARGS...
 
 Runs `vmaptune run ...` (the command a user runs on each host). --join starts JAX's distributed
@@ -45,8 +45,16 @@ def main() -> int:
                                shutdown_timeout_seconds=10)
     # (with --join only: jax.process_index() before the command's own join would start JAX too soon)
     chosen = bool(args.join) and args.in_process in ("all", str(jax.process_index()))
-    if args.late and chosen:  # (a host slower to load its data, or to compile)
-        time.sleep(args.late)
+    if args.late:  # the chosen process(es) reach the search late, joined (a host slower to load its data)
+        import vmaptune as vt
+
+        search = vt.tune
+
+        def late_search(*a, **k):
+            if args.in_process in ("all", str(jax.process_index())):
+                time.sleep(args.late)
+            return search(*a, **k)
+        vt.tune = late_search
     if args.fail_before_search and chosen:  # (its data failed to load)
         raise RuntimeError(f"test failure in process {jax.process_index()} before the search")
     save = checkpoint.Checkpoints.save

@@ -125,27 +125,37 @@ def assert_same(got: vt.Results, want: vt.Results) -> None:
         np.testing.assert_allclose(got.curves[key], want.curves[key], rtol=1e-4, atol=1e-5)
 
 
+def resume_here(tmp_path, config: str, run_dir: str) -> None:
+    """`vmaptune run CONFIG --out RUN_DIR --resume` in this one process (4 devices): a run two
+    processes checkpointed resumes here to the one-process result (the test of a killed run resumes
+    on two processes)."""
+    path = tmp_path / "resume.toml"
+    path.write_text(CONFIGS[config])
+    assert cli.main(["run", str(path), "--out", run_dir, "--resume", "--no-progress"]) == 0
+    assert_same(vt.load_results(run_dir), reference(config, tmp_path))
+
+
 def succeeded(out) -> None:
     for i, (code, stdout, stderr) in enumerate(out):
         assert code == 0, f"process {i} exited {code}:\n{stdout}\n{stderr[-3000:]}"
 
 
-# PBT across processes is compared with one process by the resume test below
-@pytest.mark.parametrize("config", ["random", "halving"])
-def test_two_processes_give_the_one_process_results_and_only_process_0_writes(tmp_path, config):
-    out = launch(tmp_path, config)
-    succeeded(out)
-    assert_same(vt.load_results(tmp_path / "p0" / "run"), reference(config, tmp_path))
+def assert_only_process_0_wrote(tmp_path, out) -> None:
     assert os.listdir(tmp_path / "p1") == [], "process 1 wrote files"  # its run_dir is its own folder's
     assert "best validation" in out[0][1] and "best validation" not in out[1][1]  # process 0 reports for both
 
 
-def test_members_that_stop_move_to_fewer_devices_of_every_process(tmp_path):
+# PBT across processes is compared with one process by the resume test below, "random" by the test
+# of a process that reaches the search late
+def test_two_processes_give_the_one_process_results_and_members_that_stop_move_to_fewer_devices(tmp_path):
     """2 processes x 2 devices, early stopping: the survivors go to a smaller mesh over fewer devices
     of each process, through the host (JAX reshards between processes only within one device set:
-    the move failed with 'input and target sharding should have the same set of devices')."""
-    succeeded(launch(tmp_path, "halving", devices=2))
+    the move failed with 'input and target sharding should have the same set of devices'). The
+    results are the one process's, and only process 0 writes."""
+    out = launch(tmp_path, "halving", devices=2)
+    succeeded(out)
     assert_same(vt.load_results(tmp_path / "p0" / "run"), reference("halving", tmp_path))
+    assert_only_process_0_wrote(tmp_path, out)
 
 
 def test_a_killed_multiprocess_run_resumes_to_the_uninterrupted_result(tmp_path):
@@ -219,8 +229,7 @@ def test_ctrl_c_in_one_process_stops_every_process_together_and_the_run_resumes(
     assert "interrupted; " in err0 and "interrupted; " in err1
     # (process 1's own log says why it stopped: no Ctrl-C came to it)
     assert "vmaptune: Ctrl-C in process 0: every process stops after the chunk in progress, this one (1)" in err1
-    succeeded(launch(tmp_path, "pbt", run_dir=run_dir, extra=("--resume",)))
-    assert_same(vt.load_results(run_dir), reference("pbt", tmp_path))
+    resume_here(tmp_path, "pbt", run_dir)
 
 
 def test_sigterm_in_every_process_checkpoints_saves_and_ends_them_all(tmp_path):
@@ -233,8 +242,7 @@ def test_sigterm_in_every_process_checkpoints_saves_and_ends_them_all(tmp_path):
         assert code == -signal.SIGTERM, err[-2000:]
         assert "every process stops after the chunk in progress" in err and "terminated (SIGTERM): saved" in err
     assert vt.load_results(run_dir).settings["interrupted"]
-    succeeded(launch(tmp_path, "pbt", run_dir=run_dir, extra=("--resume",)))
-    assert_same(vt.load_results(run_dir), reference("pbt", tmp_path))
+    resume_here(tmp_path, "pbt", run_dir)
 
 
 def test_sigterm_in_one_process_ends_it_and_the_others_return_interrupted_without_waiting(tmp_path):
@@ -250,8 +258,7 @@ def test_sigterm_in_one_process_ends_it_and_the_others_return_interrupted_withou
     assert code1 == -signal.SIGTERM and "terminated (SIGTERM): saved" in err1, err1[-2000:]
     assert code0 == 130 and "interrupted; " in err0, err0[-2000:]
     assert "vmaptune: SIGTERM in process 1: every process stops after the chunk in progress, this one (0)" in err0
-    succeeded(launch(tmp_path, "pbt", run_dir=run_dir, extra=("--resume",)))
-    assert_same(vt.load_results(run_dir), reference("pbt", tmp_path))
+    resume_here(tmp_path, "pbt", run_dir)
 
 
 def test_a_run_checkpointed_on_one_process_resumes_on_two(tmp_path):
@@ -285,10 +292,21 @@ def test_a_process_that_reaches_the_search_late_is_waited_for(tmp_path):
     """Process 1 reaches the search 35 s after process 0 (a host slower to load its data): gloo
     gives up on a process after 30 s, and process 0 stopped with ProcessLost, blaming a process
     that was only late. The search's start is a line-up through JAX's coordination service,
-    which waits as long as the join did; both processes give the one-process results."""
-    out = launch(tmp_path, "random", flags=False, child=("--late", "35", "--in-process", "1"))
+    which waits as long as the join did; both processes give the one-process results, and only
+    process 0 writes.
+
+    `--optuna sqlite:///...` (vt.OptunaExport as on_round, which runs in process 0) exports every
+    round: the export must not exchange with the other processes, whose next exchange is the
+    search's own (both processes hung after the first round)."""
+    import optuna  # (the dev extra's)
+
+    storage = f"sqlite:///{tmp_path}/runs.db"
+    out = launch(tmp_path, "random", child=("--late", "35", "--in-process", "1"),
+                 extra=("--optuna", storage, "--study-name", "live"))
     succeeded(out)
     assert_same(vt.load_results(tmp_path / "p0" / "run"), reference("random", tmp_path))
+    assert_only_process_0_wrote(tmp_path, out)
+    assert len(optuna.load_study(study_name="live", storage=storage).trials) == 16  # (2 rounds of 8)
 
 
 def test_a_process_that_stops_before_the_search_stops_the_others_at_once(tmp_path):
@@ -413,9 +431,13 @@ def test_writes_after_a_search_called_in_every_process_are_made_once(tmp_path):
                            "result.to_optuna(...)."), lines
 
 
-DIFFERENT_MODULES = """
+PROCESSES_THAT_DIFFER = """
+import dataclasses
 import sys
 import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+from sklearn.model_selection import KFold
 import vmaptune as vt
 port, me, shared = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
@@ -428,54 +450,59 @@ class Net(nn.Module):
         return nn.Dense(3)(nn.relu(nn.Dense(8)(x * SCALE)))
 
 
-vt.tune(vt.Linen(Net), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1)), vt.load_dataset("iris"),
-        vt.RandomSearch(population=4), epochs=1, progress=False)
+@dataclasses.dataclass(frozen=True)
+class Jittered(vt.RandomSearch):  # draws from numpy's own random state: another draw in each process
+    def ask(self, state, key):
+        hp, state = super().ask(state, key)
+        rates = np.random.default_rng(me).uniform(1e-3, 0.1, self.population)
+        return {**hp, "learning_rate": jnp.asarray(rates, jnp.float32)}, state
+
+
+iris, rate = vt.load_dataset("iris"), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1))
+searches = {  # each refused in every process: the processes stay in step for the next one
+    "modules": lambda: vt.tune(vt.Linen(Net), rate, iris, vt.RandomSearch(population=4), epochs=1, progress=False),
+    "strategy": lambda: vt.tune(vt.MLP(hidden=1, units=4), rate, iris, Jittered(population=4), epochs=1,
+                                progress=False),
+    "unseeded folds": lambda: vt.tune(vt.MLP(hidden=1, units=8), rate, iris, vt.RandomSearch(population=4),
+                                      epochs=1, batch_size=16, cv=KFold(3, shuffle=True), progress=False),
+    "seeded folds": lambda: vt.tune(vt.MLP(hidden=1, units=8), rate, iris, vt.RandomSearch(population=4),
+                                    epochs=1 + me, batch_size=16, cv=KFold(3, shuffle=True, random_state=0),
+                                    progress=False),
+}
+for name, search in searches.items():
+    try:
+        search()
+        print(f"{name}: trained", flush=True)
+    except ValueError as err:
+        print(f"{name}: refused: " + str(err).replace(chr(10), " ") + "|", flush=True)
 """
 
 
-def test_processes_whose_modules_compute_differently_are_refused(tmp_path):
-    """The same module class reading a global that differs between hosts trained half the members
-    with one network and half with the other, and ranked them together, without a word."""
-    out = launch_script(tmp_path, DIFFERENT_MODULES)
-    for code, _, err in out:
-        assert code != 0 and "the processes of this run differ" in err, err[-2000:]
-        assert "model code: process 0 has 'Linen(Net) code Net.__call__ " in err, err[-2000:]
-
-
-UNSEEDED_FOLDS = """
-import sys
-from sklearn.model_selection import KFold
-import vmaptune as vt
-port, me, shared = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
-vt.tune(vt.MLP(hidden=1, units=8), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.3)), vt.load_dataset("iris"),
-        vt.RandomSearch(population=4), epochs=1, batch_size=16, cv=KFold(3, shuffle=True), progress=False)
-"""
-
-
-def test_processes_dealing_their_own_folds_are_told_to_seed_the_splitter(tmp_path):
-    """The same script in each process, a splitter that shuffles without a random_state: the folds
-    differ, and "start every process with the same arguments, data and code" was no fix."""
-    for code, _, err in launch_script(tmp_path, UNSEEDED_FOLDS):
-        assert code != 0 and "settings.splits: process 0 has" in err, err[-2000:]
-        assert "The folds differ: a cv splitter that shuffles without a random_state deals other folds" in err, \
-            err[-2000:]
-    # the same folds (numpy's global seed set alike), other epochs: the hint is for the folds alone
-    same_folds = UNSEEDED_FOLDS.replace("import vmaptune as vt", "import numpy as np\nimport vmaptune as vt\n"
-                                        "np.random.seed(0)").replace("epochs=1", "epochs=1 + me")
-    for code, _, err in launch_script(tmp_path, same_folds):
-        assert code != 0 and "settings.epochs: process 0 has '1', process 1 has '2'" in err, err[-2000:]
-        assert "settings.splits" not in err and "The folds differ" not in err, err[-2000:]
-
-
-def test_a_live_optuna_export_of_a_multiprocess_run_is_written_by_process_0(tmp_path):
-    """`vmaptune run --optuna sqlite:///...` (vt.OptunaExport as on_round, which runs in process 0):
-    the export must not exchange with the other processes, whose next exchange is the search's own
-    (both processes hung after the first round)."""
-    optuna = pytest.importorskip("optuna")
-    storage = f"sqlite:///{tmp_path}/runs.db"
-    succeeded(launch(tmp_path, "random", extra=("--optuna", storage, "--study-name", "live")))
-    assert len(optuna.load_study(study_name="live", storage=storage).trials) == 16  # (2 rounds of 8)
+def test_processes_that_differ_are_refused_naming_the_difference(tmp_path):
+    """One launch of two processes, four searches, each refused in every process:
+    - the same module class reading a global that differs between hosts trained half the members
+      with one network and half with the other, and ranked them together, without a word;
+    - a strategy drawing other values in each process: JAX's own error said a numpy.ndarray passed
+      to device_put differed, and dumped it;
+    - a cv splitter that shuffles without a random_state deals other folds in each process, and
+      "start every process with the same arguments, data and code" was no fix;
+    - the same folds (a seeded splitter), other epochs: the hint is for the folds alone."""
+    out = launch_script(tmp_path, PROCESSES_THAT_DIFFER)
+    for code, stdout, err in out:
+        assert code == 0, err[-3000:]
+        names = ("modules", "strategy", "unseeded folds", "seeded folds")
+        said = dict(line.split(": ", 1) for line in stdout.splitlines() if line.split(": ", 1)[0] in names)
+        assert said.keys() == set(names), stdout  # (gloo writes lines of its own there)
+        assert all(value.startswith("refused: ") for value in said.values()), said
+        assert "the processes of this run differ" in said["modules"], said
+        assert "model code: process 0 has 'Linen(Net) code Net.__call__ " in said["modules"], said
+        assert "the processes of this run computed different values for the population" in said["strategy"], said
+        assert "must draw only from the key it is given" in said["strategy"], said
+        assert "settings.splits: process 0 has" in said["unseeded folds"], said
+        assert ("The folds differ: a cv splitter that shuffles without a random_state deals other folds"
+                in said["unseeded folds"]), said
+        assert "settings.epochs: process 0 has '1', process 1 has '2'" in said["seeded folds"], said
+        assert "settings.splits" not in said["seeded folds"] and "The folds differ" not in said["seeded folds"], said
 
 
 A_STUDY_IT_CANNOT_FILL = """
@@ -612,31 +639,3 @@ def test_a_search_refits_in_every_process_and_a_network_fits_in_each_alone(tmp_p
     assert got[0]["score"] == pytest.approx(one.score(X, y))
 
 
-UNSEEDED_STRATEGY = """
-import dataclasses
-import sys
-import jax.numpy as jnp
-import numpy as np
-import vmaptune as vt
-port, me, shared = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
-
-
-@dataclasses.dataclass(frozen=True)
-class Jittered(vt.RandomSearch):  # draws from numpy's own random state: another draw in each process
-    def ask(self, state, key):
-        hp, state = super().ask(state, key)
-        rates = np.random.default_rng(me).uniform(1e-3, 0.1, self.population)
-        return {**hp, "learning_rate": jnp.asarray(rates, jnp.float32)}, state
-
-
-vt.tune(vt.MLP(hidden=1, units=4), vt.Space(learning_rate=vt.LogUniform(1e-3, 0.1)), vt.load_dataset("iris"),
-        Jittered(population=4), epochs=1, progress=False)
-"""
-
-
-def test_a_strategy_drawing_other_values_in_each_process_is_named(tmp_path):
-    """JAX's own error said a numpy.ndarray passed to device_put differed, and dumped it."""
-    for code, _, err in launch_script(tmp_path, UNSEEDED_STRATEGY):
-        assert code != 0 and ("ValueError: the processes of this run computed different values for the population"
-                              in err) and "must draw only from the key it is given" in err, err[-2000:]
