@@ -93,9 +93,15 @@ def main() -> int:
 
         tune = vt.tune
 
-        def print_round(results):
-            print(f"on_round after round {int(results.members['round'].max())}", flush=True)
-        vt.tune = lambda *a, **k: tune(*a, **{**k, "on_round": print_round if jax.process_index() == 0 else None})
+        def given_to_process_0(*a, **k):  # (after the command's own on_round, an Optuna export, where it has one)
+            own = k.get("on_round")
+
+            def print_round(results):
+                if own is not None:
+                    own(results)
+                print(f"on_round after round {int(results.members['round'].max())}", flush=True)
+            return tune(*a, **{**k, "on_round": print_round if jax.process_index() == 0 else None})
+        vt.tune = given_to_process_0
     return cli.main(argv[split + 1:])
 
 

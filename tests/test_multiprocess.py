@@ -186,12 +186,7 @@ def test_on_round_runs_in_process_0_and_its_error_stops_every_process_at_once(tm
     assert code1 != 0 and "on_round raised in process 0 after round 0" in err1, err1[-3000:]
     assert "test on_round failure" not in err1  # (process 1 never called it)
     assert time.monotonic() - started < 120
-    # given to process 0 alone, it runs there after each round, and the processes' exchanges still pair up
-    (tmp_path / "alone").mkdir()
-    out = launch(tmp_path / "alone", "random", flags=False, child=("--on-round-in-process-0",))
-    succeeded(out)
-    assert "on_round after round 0" in out[0][1] and "on_round after round 1" in out[0][1]
-    assert "on_round" not in out[1][1]
+    # (given to process 0 alone: the test of a process that reaches the search late)
 
 
 def test_processes_started_differently_all_stop_at_once_naming_the_difference(tmp_path):
@@ -297,13 +292,16 @@ def test_a_process_that_reaches_the_search_late_is_waited_for(tmp_path):
 
     `--optuna sqlite:///...` (vt.OptunaExport as on_round, which runs in process 0) exports every
     round: the export must not exchange with the other processes, whose next exchange is the
-    search's own (both processes hung after the first round)."""
+    search's own (both processes hung after the first round). An on_round given to process 0 alone
+    runs there after each round, and the processes' exchanges still pair up."""
     import optuna  # (the dev extra's)
 
     storage = f"sqlite:///{tmp_path}/runs.db"
-    out = launch(tmp_path, "random", child=("--late", "35", "--in-process", "1"),
+    out = launch(tmp_path, "random", child=("--late", "35", "--in-process", "1", "--on-round-in-process-0"),
                  extra=("--optuna", storage, "--study-name", "live"))
     succeeded(out)
+    assert "on_round after round 0" in out[0][1] and "on_round after round 1" in out[0][1]
+    assert "on_round" not in out[1][1]
     assert_same(vt.load_results(tmp_path / "p0" / "run"), reference("random", tmp_path))
     assert_only_process_0_wrote(tmp_path, out)
     assert len(optuna.load_study(study_name="live", storage=storage).trials) == 16  # (2 rounds of 8)
