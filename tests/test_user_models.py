@@ -795,6 +795,14 @@ def test_a_module_of_the_wrong_kind_is_named_with_the_adapter_to_use(images):
                                              rf"got a function, which it takes as a factory .* <lambda> has field\(s\) "
                                              rf"\['x'\] without a default"):
             vt.build_program(adapter(lambda x: x), SPACE, images)
+    # a factory object that cannot hash (a dataclass, not frozen) is told before anything traces (it failed
+    # later with a bare "unhashable type: 'Factory'")
+    factory = dataclasses.make_dataclass("Factory", [("width", int, 8)], namespace={"__call__": lambda self: CNN()})
+    for adapter in (vt.Linen, vt.Nnx):
+        with pytest.raises(TypeError, match=rf"{adapter.__name__}\(module=Factory\(...\)\): a factory object must be "
+                                            r"hashable .* make it a frozen dataclass \(@dataclasses.dataclass\(frozen="
+                                            r"True\)\), or give a function\.$"):
+            adapter(factory())
     with pytest.raises(TypeError, match=r"vt.Linen\(<lambda>\): <lambda>\(\*\*\{\}\) returned int, not a flax.linen "
                                         r"Module; give vt.Linen a flax.linen.Module class"):
         vt.build_program(vt.Linen(lambda: 3), vt.Space(learning_rate=vt.Fixed(0.01)), images)

@@ -188,6 +188,13 @@ class FlaxModel(Model):
             raise TypeError(f"{type(self).__name__}(module={cls}(...)): give the module class, "
                             f"vt.{type(self).__name__}({cls}), not a built module: each member builds its own from "
                             f"the space's values (fix a field with vt.Fixed, or leave it at the class's default).")
+        try:  # (the built model is a static argument of jax.jit: it must hash)
+            hash(self.module)
+        except TypeError:
+            cls = type(self.module).__name__
+            raise TypeError(f"{type(self).__name__}(module={cls}(...)): a factory object must be hashable (it is part "
+                            f"of the compiled program's key), and {cls} is not: make it a frozen dataclass "
+                            f"(@dataclasses.dataclass(frozen=True)), or give a function.") from None
         self._check_module_kind()
         owner = f"vt.{type(self).__name__}"
         object.__setattr__(self, "train_switch", normal_train_switch(self.train_switch, owner))
