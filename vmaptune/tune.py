@@ -171,7 +171,8 @@ def tune(model: Model, space: Space, data: Dataset, strategy: Strategy | None = 
       early_stopping or a strategy that decides during training (they read every epoch's score).
     max_memory: bytes (or text like '2GB') one device may use; a population that does not fit
       trains as micro-populations of the largest size that does (same results). Default: 90 % of
-      an accelerator's free memory; no limit on a CPU.
+      an accelerator's free memory; no limit on a CPU, whose devices (one per core) share one RAM:
+      there every device may hold max_memory at once, so give at most the RAM over the devices.
     on_round: called with the results so far after each round (saved to run_dir first): e.g.
       vt.OptunaExport(storage, name) keeps an Optuna study up to date for its dashboard. With
       several processes it runs in process 0; its error stops every process. An on_round with a
