@@ -828,6 +828,19 @@ def test_a_module_given_inputs_of_another_shape_is_named_with_the_reshape_to_mak
     assert dict(engine.TRACE_COUNTS) == before
 
 
+class DividesByZero(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.Dense(10)(x) / (x.shape[0] // 0)  # (a bug of the module's own: "integer division ... by zero")
+
+
+def test_a_modules_zero_division_is_not_told_to_give_integer_inputs(digits):
+    with pytest.raises(ValueError, match=r"(?s)vt.Linen\(DividesByZero\) fails when .*ZeroDivisionError: integer "
+                                         r"division or modulo by zero") as info:
+        vt.build_program(vt.Linen(DividesByZero), vt.Space(learning_rate=vt.Fixed(0.01)), digits)
+    assert "wants integers" not in str(info.value) and "astype('int32')" not in str(info.value)
+
+
 def test_a_layer_made_for_another_number_of_features_is_named_with_the_datas_count(digits):
     """NnxNet's nnx.Linear(64, ...) fits digits' 64 features: on 16 of them the fix is the layer's size, not a
     reshape of X into 4x4 images (which images into it, (n, 8, 8, 1), still get)."""
