@@ -161,6 +161,13 @@ def test_a_dataframe_names_the_features_and_predict_checks_the_columns(tmp_path)
         model.predict(text)
     with pytest.raises(ValueError, match=r"X's rows have different lengths \(a ragged list\)"):
         model.predict([[0.0] * 10, [0.0] * 9])
+    # numbers as a numpy array of text (np.loadtxt(..., dtype=str)) are read as numbers, as in an object array;
+    # they were refused, naming a value 'None' that X did not hold
+    as_text = X.to_numpy()[:5].astype(str)
+    np.testing.assert_array_equal(model.predict(as_text), model.predict(as_text.astype(float)))
+    as_text[3, 2] = "n/a"
+    with pytest.raises(ValueError, match=r"X holds values that are not numbers, such as 'n/a' \(text\)"):
+        model.predict(as_text)
     # one row as a pandas Series (X.iloc[0]) is checked by its index: it was read by position
     np.testing.assert_array_equal(model.predict(X.iloc[0]), model.predict(X[:1]))
     with pytest.raises(ValueError, match=r"X's index \(one row, a pandas Series\) \['s6', .*in another order"):

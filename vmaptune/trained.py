@@ -694,8 +694,8 @@ def _numbers(X: Any, source_columns: tuple[str, ...] | None = None) -> np.ndarra
     if X.dtype.kind not in "OSU":
         return X
     missing = pd.isna(X) if X.dtype.kind == "O" else np.zeros(X.shape, bool)
-    try:
-        return np.where(missing, np.nan, X).astype(np.float64)
+    try:  # (numpy text arrays as objects: np.where has no common type for NaN and text)
+        return np.where(missing, np.nan, X.astype(object)).astype(np.float64)
     except (TypeError, ValueError):
         cells = X.ravel()
         at = next((i for i in np.flatnonzero(~missing.ravel()) if _not_a_number(cells[i])), None)
