@@ -867,7 +867,8 @@ CASES = [
     ("tune-strategy-string", lambda t: tune(strategy="random"), TypeError,
      ["strategy must be a vt strategy", "vt.RandomSearch(population=64)", "got 'random'"]),
     ("tune-metric-unknown", lambda t: tune(metric="f1"), ValueError,
-     ["metric='f1' is unknown", "Did you mean metric='f1_macro'?", "'accuracy'"]),
+     ["metric='f1' is unknown", "Did you mean metric='f1_macro'? (f1_macro averages the F1 of every class; "
+      "scikit-learn's 'f1' on two classes is class 1's alone", "'accuracy'"]),
     ("tune-metric-keras-loss", lambda t: tune(metric="val_loss"), ValueError,
      ["metric='val_loss' is unknown", "Did you mean metric='log_loss'?", "is minimised"]),
     ("tune-metric-sklearn-name", lambda t: tune(data=vt.Dataset.from_arrays(X, Y_REG, "regression"), metric="neg_mean_squared_error"), ValueError,

@@ -267,6 +267,9 @@ def images_arrays():
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, cv=1), r"cv=1: give the number"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, scoring="precision_macro"),
      r"scoring='precision_macro' is not supported"),
+    (lambda: vt.PopulationSearchCV(vt.MLPClassifier(), {"learning_rate": [0.1]}, scoring="f1"),  # (not f1_macro)
+     r"scoring='f1' is not supported; .*\(f1_macro averages the F1 of every class; scikit-learn's 'f1' on two "
+     r"classes is class 1's alone: for that one, give a vt.Metric of your own \(its fn in jax.numpy\)\.\)$"),
     (lambda: vt.PopulationSearchCV(vt.MLPClassifier(tol=-1.0), {"learning_rate": [0.1]}),
      r"tol=-1.0: give a training-loss improvement >= 0"),
     (lambda: vt.MLPClassifier(tol="1e-4"), r"tol='1e-4': give a training-loss improvement >= 0"),

@@ -313,6 +313,9 @@ FOREIGN_METRICS = {
     "auc": {"classification": "roc_auc"}, "val_auc": {"classification": "roc_auc"},
     "f1": {"classification": "f1_macro"}, "logloss": {"classification": "log_loss"},
 }
+#: What a suggested name measures where the foreign name measures something else.
+NOT_THE_SAME = {"f1": "f1_macro averages the F1 of every class; scikit-learn's 'f1' on two classes is class 1's "
+                      "alone: for that one, give a vt.Metric of your own (its fn in jax.numpy)"}
 
 
 def is_builtin(metric: Metric) -> bool:
@@ -335,6 +338,8 @@ def get_metric(name: "str | Metric | None", task: str) -> Metric:
         known = FOREIGN_METRICS.get(name.lower(), {}).get(task) or next(iter(difflib.get_close_matches(
             name.lower(), options, n=1)), None)
         hint = f" Did you mean metric={known!r}?" if known else ""
+        if known and name.lower() in NOT_THE_SAME:
+            hint += f" ({NOT_THE_SAME[name.lower()]}.)"
         raise ValueError(f"metric={name!r} is unknown.{hint} For {task} choose from {options}, or give a "
                          f"vt.Metric. Each metric knows its direction: an error or loss ('log_loss', 'mse', 'mae') "
                          f"is minimised, a score maximised.")

@@ -45,7 +45,7 @@ from vmaptune import run_dir as run_dirs
 from vmaptune.arguments import check_int_at_least, check_seed
 from vmaptune.data import Dataset, SplitMissesClassWarning, check_sample_weight
 from vmaptune.early_stopping import EarlyStopping
-from vmaptune.metrics import Metric, errors_in_target_units
+from vmaptune.metrics import NOT_THE_SAME, Metric, errors_in_target_units
 from vmaptune.models.base import Model
 from vmaptune.models.mlp import MLP
 from vmaptune.naming import OPTIMIZER_NAMES, function_name, is_optax, what
@@ -1136,8 +1136,9 @@ class PopulationSearchCV(BaseEstimator):
                              f"scores every candidate; give one of {sorted(SCORING)}, or your metric as "
                              f"vt.Metric(name, task, fn) with fn(outputs, targets) written in jax.numpy.")
         if self.scoring not in SCORING:
+            differs = NOT_THE_SAME.get(str(self.scoring).lower())
             raise ValueError(f"scoring={self.scoring!r} is not supported; use one of {sorted(SCORING)}, a vt.Metric "
-                             f"or None (the estimator's own score).")
+                             f"or None (the estimator's own score).{f' ({differs}.)' if differs else ''}")
         fits = sorted(k for k, v in SCORING.items() if v in SCORING_TASKS[task])
         if SCORING[self.scoring] not in SCORING_TASKS[task]:
             raise ValueError(f"scoring={self.scoring!r} does not score {task}; for a {task} estimator use one of "
