@@ -79,6 +79,11 @@ def test_with_early_stopping_candidates_are_scored_and_refit_at_their_best_epoch
     results = search.search_results_
     np.testing.assert_allclose(search.cv_results_["mean_test_score"], results.members["best_score"], atol=1e-6)
     assert search.best_estimator_.epochs == results.members["best_epoch"].iloc[search.best_index_]
+    # the search's own results hold no model: asked for one, they name best_estimator_ (not vt.tune(refit=1))
+    with pytest.raises(ValueError, match=r"PopulationSearchCV refits its best candidate itself, as scikit-learn's "
+                                         r"searches do: the trained model is search.best_estimator_ \(its network: "
+                                         r"search.best_estimator_.model_\) where refit=True, the default\.$"):
+        results.best_model()
 
 
 def test_an_early_stopping_estimator_is_refit_on_all_rows_for_the_chosen_epochs(iris):

@@ -50,6 +50,8 @@ class Results:
     """
 
     _saved_at: frozenset = frozenset()  # (results pickled before it existed)
+    #: where the refit model is kept instead, when the search refits outside these results (PopulationSearchCV's)
+    refit_elsewhere: str | None = None
 
     def __init__(self, space: Space, members: pd.DataFrame, curves: Mapping[str, np.ndarray],
                  hp: Mapping[str, np.ndarray], settings: Mapping[str, Any], models: Mapping[int, Any] | None = None):
@@ -184,6 +186,8 @@ class Results:
         refit = sorted(self.models)
         if self.members["status"].iloc[row] == "diverged":
             return "This one diverged in the search: a refit retrains only settings that did not."
+        if self.refit_elsewhere is not None and not self.models:
+            return self.refit_elsewhere
         asked = int(self.settings.get("refit_asked", self.settings.get("refit")) or 0)
         unfinished = self.settings.get("interrupted") or "refit_asked" in self.settings
         if not refit or (unfinished and row in self.refit_rows(asked)):  # (a refit still to run would keep it)

@@ -1010,6 +1010,9 @@ class PopulationSearchCV(BaseEstimator):
                           f"KeyboardInterrupt as err: ...).{again}")
             raise stop
         seconds = time.perf_counter() - started
+        results.refit_elsewhere = ("PopulationSearchCV refits its best candidate itself, as scikit-learn's searches "
+                                   "do: the trained model is search.best_estimator_ (its network: "
+                                   "search.best_estimator_.model_) where refit=True, the default.")
         self.search_results_ = results
         self.n_splits_ = len(folds) if isinstance(folds, Splits) else folds
         self.cv_results_ = _cv_results(results, _names(searched), self.n_splits_, seconds,
