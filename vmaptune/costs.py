@@ -166,8 +166,7 @@ def row_epoch_flops(program, n_train: int, fold_rows=None) -> float:
     """Training matmul FLOPs of one padded row (member) for one epoch: forward and backward, over
     the steps the program takes (fold_rows: each fold's training rows, DataArrays.fold_rows: the
     most steps of any fold's)."""
-    return (3.0 * program.steps_per_epoch(n_train, fold_rows) * program.padded_batch(n_train, fold_rows)
-            * program.model.padded_row_flops())
+    return 3.0 * program.padded_row_epoch_flops(n_train, fold_rows)
 
 
 def _overhead() -> float:

@@ -577,7 +577,6 @@ def useful_compute_fraction(program: Program, hp: Mapping[str, jax.Array], contr
     useful = program.model.row_flops(hp, len(batch))
     live = np.ones_like(rows) if active is None else np.asarray(active, float)
     computed_rows = len(rows) if computed_rows is None else computed_rows
-    computed = (computed_rows * program.steps_per_epoch(n_train, fold_rows) * program.padded_batch(n_train, fold_rows)
-                * program.model.padded_row_flops())
+    computed = computed_rows * program.padded_row_epoch_flops(n_train, fold_rows)
     return float(np.sum(useful * rows * live) / computed) if computed else 1.0
 

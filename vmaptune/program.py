@@ -88,6 +88,13 @@ class Program:
         counts = (int(n_train),) if fold_rows is None else tuple(int(n) for n in fold_rows)
         return max(int(self.rows_per_step(self.batch_size, n)) for n in counts)  # (rows per step grow with batch)
 
+    def padded_row_epoch_flops(self, n_train: int, fold_rows: Sequence[int] | None = None) -> float:
+        """Forward matmul FLOPs the program computes for one row (member) in one epoch: its steps
+        (the most of any fold's, fold_rows as steps_per_epoch) x its padded batch x the padded
+        network's FLOPs per input row."""
+        return (self.steps_per_epoch(n_train, fold_rows) * self.padded_batch(n_train, fold_rows)
+                * self.model.padded_row_flops())
+
     def rows_per_step(self, batch, rows, xp=np):
         """Each member's rows per step for its batch size `batch` on its `rows` training rows
         (numbers or (P,)): batch itself (rows // batch whole batches per epoch, the rest left to

@@ -162,8 +162,7 @@ class Population:
 
     def useful_compute_fraction(self) -> float:
         """Useful share of the matmul work over every part, weighted by what each part computes."""
-        costs = [run.busy_row_epochs * run.program.steps_per_epoch(run.data.n_train, run.data.fold_rows)
-                 * run.program.padded_batch(run.data.n_train, run.data.fold_rows) * run.program.model.padded_row_flops()
+        costs = [run.busy_row_epochs * run.program.padded_row_epoch_flops(run.data.n_train, run.data.fold_rows)
                  for run, _ in self.parts]
         useful = [run.useful_compute_fraction() * c for (run, _), c in zip(self.parts, costs)]
         return float(sum(useful) / sum(costs)) if sum(costs) else 1.0

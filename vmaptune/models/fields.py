@@ -475,7 +475,7 @@ class BuiltFlaxModel(BuiltModel):
             return (f"vmaptune gives the module one random stream, 'dropout', and only in training: draw every "
                     f"random number from it (self.make_rng('dropout') in linen, rngs.dropout() in nnx: each member "
                     f"and step gets its own).{train}")
-        if "integer" in text.lower() and dtype.startswith("float") and not isinstance(err, ZeroDivisionError):
+        if "integer" in text.lower() and dtype.startswith("float") and not isinstance(err, ArithmeticError):
             return ("The module wants integers (token ids for nn.Embed): give X.astype('int32') (to "
                     "vt.Dataset.from_arrays or an estimator's fit; a pandas DataFrame: X.to_numpy().astype('int32'), "
                     "since its columns become float features); vmaptune keeps integer arrays as they are.")
