@@ -361,9 +361,7 @@ class Search:
         parts = []
         for program, members in groups:
             size = rows if len(groups) == 1 else 1 << max(len(members) - 1, 0).bit_length()
-            fit = self._members_that_fit(program, size)
-            if memory.device_budget(self.settings.max_memory) is not None:  # each device holds fit // devices
-                size = memory.rows_within(size, fit, program.devices)
+            size = self._rows_per_part(program, size)
             if size < len(members) and self.strategy.copies_members:
                 cv, seeds = self.settings.cv or 1, self.settings.seeds
                 splits = cv * seeds  # rows per setting
@@ -386,21 +384,20 @@ class Search:
             initialise_together([run for run, _ in parts], self.program)
         return Population(parts)
 
-    def _members_that_fit(self, program, rows: int) -> int:
-        """Members one run of `program` may hold (memory.py): `rows` when no budget applies. On a CPU
-        the population, or the micro-population max_memory plans, must fit the machine's RAM."""
+    def _rows_per_part(self, program, rows: int) -> int:
+        """Rows of each micro-population of `program` for a population of `rows` (memory.py):
+        `rows` when no budget applies, else the most that fit max_memory on each device. On a CPU
+        that population, or micro-population, must fit the machine's RAM."""
         budget = memory.device_budget(self.settings.max_memory)
-        if budget is None:
-            memory.check_host_memory(program, one_member(self.space), rows, in_parts=not self.strategy.copies_members)
-            return rows
-        if program not in self._fits:
-            self._fits[program] = memory.members_that_fit(program, self.arrays, one_member(self.space), budget,
-                                                          devices=program.devices)
+        if budget is not None:
+            if program not in self._fits:
+                self._fits[program] = memory.members_that_fit(program, self.arrays, one_member(self.space), budget,
+                                                              devices=program.devices)
+            rows = memory.rows_within(rows, self._fits[program], program.devices)  # each device: fit // devices
         # (max_memory is per device, and a CPU's devices share one RAM: all of them together must fit)
-        memory.check_host_memory(program, one_member(self.space),
-                                 memory.rows_within(rows, self._fits[program], program.devices),
-                                 max_memory=self.settings.max_memory, in_parts=not self.strategy.copies_members)
-        return self._fits[program]
+        memory.check_host_memory(program, one_member(self.space), rows, max_memory=self.settings.max_memory,
+                                 in_parts=not self.strategy.copies_members)
+        return rows
 
     # -- refit ------------------------------------------------------------------------------------------------
     def refit(self, results: Results) -> None:
