@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 
 import jax
 import numpy as np
@@ -19,8 +20,9 @@ from sklearn.datasets import load_iris
 
 import vmaptune as vt
 from helpers import child_environment
-from vmaptune import cli
+from vmaptune import cli, engine, memory
 from vmaptune.run_dir import Claim
+from vmaptune.search import one_member
 
 CHILD = os.path.join(os.path.dirname(__file__), "multiprocess_child.py")
 DEADLINE = 240  # seconds for one launch of 2 processes (about 15 s alone on 2 cores)
@@ -150,9 +152,18 @@ def assert_only_process_0_wrote(tmp_path, out) -> None:
 def test_two_processes_give_the_one_process_results_and_members_that_stop_move_to_fewer_devices(tmp_path):
     """2 processes x 2 devices, early stopping: the survivors go to a smaller mesh over fewer devices
     of each process, through the host (JAX reshards between processes only within one device set:
-    the move failed with 'input and target sharding should have the same set of devices'). The
-    results are the one process's, and only process 0 writes."""
-    out = launch(tmp_path, "halving", devices=2)
+    the move failed with 'input and target sharding should have the same set of devices'). Under a
+    max_memory that holds 2 members per device, the 16 members train in micro-populations of 8 rows
+    over both processes (its measure lowered a one-row program over both processes, and failed with
+    'a population of 1 rows cannot split over 2 processes'). The results are the one process's
+    (without a budget), and only process 0 writes."""
+    model, space, data, _, kwargs = cli.build(tomllib.loads(CONFIGS["halving"]))
+    program = vt.build_program(model, space, data, batch_size=kwargs["batch_size"])
+    one, two = (memory.training_bytes(program, engine.data_arrays(data), one_member(space), rows) for rows in (1, 2))
+    budget = int(one + 1.5 * (two - one))  # (2 members per device, in the middle of 2 and 3)
+    assert memory.members_that_fit(program, engine.data_arrays(data), one_member(space), budget) == 2
+    limited = f"max_memory = {budget}\n" + CONFIGS["halving"]
+    out = launch(tmp_path, "halving", devices=2, own_config={0: limited, 1: limited})
     succeeded(out)
     assert_same(vt.load_results(tmp_path / "p0" / "run"), reference("halving", tmp_path))
     assert_only_process_0_wrote(tmp_path, out)
@@ -351,6 +362,7 @@ def test_a_loss_that_fails_in_one_process_as_the_search_checks_it_stops_the_othe
 AFTER_THE_SEARCH = """
 import sys
 import time
+import tomllib
 import vmaptune as vt
 port, me, shared = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if me == 1:  # (a host whose clock is 5 s ahead)
@@ -536,7 +548,7 @@ def test_a_live_export_refused_in_process_0_stops_every_process_before_training(
 OUT_OF_STEP = """
 import sys
 import vmaptune as vt
-from vmaptune import cli
+from vmaptune import cli, engine, memory
 port, me, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 vt.distributed.initialize(f"localhost:{port}", 2, me, heartbeat_timeout_seconds=10, shutdown_timeout_seconds=10)
 with open(f"{folder}/bad{me}.toml", "w") as f:

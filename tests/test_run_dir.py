@@ -1110,6 +1110,25 @@ def test_on_a_cpu_a_max_memory_whose_micro_populations_exceed_the_machines_memor
     assert rows == [12, 12]
 
 
+def test_over_several_processes_each_host_holds_its_share_and_the_smallest_decides_for_all(data, monkeypatch):
+    """A population over 2 processes was checked as if one host held every row (refusing what fits),
+    against each process's own memory (one refusing alone left the others waiting in their next
+    exchange)."""
+    program = vt.build_program(MODEL, SPACE, data, batch_size=16, devices=4)
+    state = _one_members_state(data)
+    monkeypatch.setattr(memory, "process_count", lambda: 2)
+    monkeypatch.setattr(memory, "mesh_size", lambda rows, devices: devices)
+    monkeypatch.setattr(memory, "host_memory", lambda: 100 * state)  # this host: room for 16 (48 states)
+    monkeypatch.setattr(memory, "smallest", lambda ram: min(ram, 30 * state))  # the other: for 8 (24), not 16
+    memory.check_host_memory(program, one_member(SPACE), 16)  # (8 rows on each host)
+    monkeypatch.setattr(memory, "smallest", lambda ram: min(ram, 20 * state))  # the other: not even 8
+    with pytest.raises(ValueError, match=r"^training 16 members of this model needs, for the 8 rows of each of the 2 "
+                                         r"processes, about .* GB .*more than the smallest host's .* GB of memory: give "
+                                         r"max_memory \(e.g. max_memory='\w+': max_memory is per device; these 2 CPU "
+                                         r"devices share this machine's RAM\)"):
+        memory.check_host_memory(program, one_member(SPACE), 16)
+
+
 # -- text class labels from a CSV, decoded in predictions ---------------------------------------------------------
 def test_text_labels_from_a_csv_come_back_in_predictions(tmp_path):
     rng = np.random.default_rng(1)

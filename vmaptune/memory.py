@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmaptune import engine
-from vmaptune.distributed import mesh_size, smallest
+from vmaptune.distributed import mesh_size, process_count, smallest, this_process_alone
 from vmaptune.program import Program
 
 UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -115,10 +115,18 @@ def check_host_memory(program: Program, hp_one: Mapping[str, jax.Array], rows: i
     devices (one per core) share one RAM. One member's state comes from a trace of the program's
     initialisation, skipped where the model's FLOPs bound the state far below the machine's memory.
     The advised max_memory is half the RAM over the program's devices; in_parts=False (a strategy
-    that copies members between rows, PBT, trains its population as one program): a smaller one."""
-    ram = host_memory()
-    if ram is None or jax.local_devices()[0].platform != "cpu":
+    that copies members between rows, PBT, trains its population as one program): a smaller one.
+    Over several processes each host holds its process's share of the rows and devices, and the
+    smallest host's memory decides for all (every process refuses, or none: one refusing alone would
+    leave the others waiting for it)."""
+    if jax.local_devices()[0].platform != "cpu":
         return
+    ram, processes = host_memory(), process_count()
+    if processes > 1:
+        ram = int(smallest(float(-1 if ram is None else ram)))
+    if ram is None or ram < 0:
+        return
+    total, rows = rows, -(-rows // processes)
     flops = program.model.padded_row_flops()  # (1.0 where the model does not know its own)
     if flops > 1.0 and rows * flops * STATE_BYTES_PER_FLOP * PEAK_PER_STATE < ram / 2:
         return
@@ -127,11 +135,12 @@ def check_host_memory(program: Program, hp_one: Mapping[str, jax.Array], rows: i
     need = rows * one * PEAK_PER_STATE
     if need <= ram:
         return
-    devices = program.devices
+    devices = max(program.devices // processes, 1)  # (this process's)
     share = ram // 2 // devices  # (every device of a micro-population may hold max_memory at once)
     shared = f"max_memory is per device; these {devices} CPU devices share this machine's RAM"
     if not in_parts and one * PEAK_PER_STATE * 2 < ram:  # (max_memory would only split what must stay whole)
-        fix = (f"lower the population to about {max(int(ram // 2 // (one * PEAK_PER_STATE)), 1)} rows: this strategy "
+        fix = (f"lower the population to about {max(int(ram // 2 // (one * PEAK_PER_STATE)), 1) * processes} rows: "
+               f"this strategy "
                f"copies members between rows, so its population trains as one program, never in parts")
     elif one * PEAK_PER_STATE <= share:
         if max_memory is not None:  # (its micro-populations shrink about as it does: to half the RAM)
@@ -140,22 +149,33 @@ def check_host_memory(program: Program, hp_one: Mapping[str, jax.Array], rows: i
                f"{': ' + shared if devices > 1 else ''}) to train it in parts that fit"
                f"{'' if max_memory is not None else ', or lower the population'}")
     elif devices > 1 and one * PEAK_PER_STATE * 2 < ram:  # (a member needs more than a device's share: one device)
-        fix = (f"give devices=1 and max_memory='{_bytes_text(ram // 2)}' to train it in parts that fit on one device "
-               f"({shared}, and one member needs more than a device's share of half of it)")
+        fix = (f"give devices={processes} and max_memory='{_bytes_text(ram // 2)}' to train it in parts that fit on "
+               f"one device{' per process' if processes > 1 else ''} ({shared}, and one member needs more than a "
+               f"device's share of half of it)")
     else:
         fix = "shrink the model: the largest width or depth in the space sizes every member"
-    spread = mesh_size(rows, devices)
-    what = (f"training {rows} member{'s' if rows != 1 else ''} of this model needs" if max_memory is None else
-            f"max_memory={max_memory} bytes per device plans micro-populations of {rows} rows over {spread} "
-            f"device{'s' if spread != 1 else ''}, which need")
+    if max_memory is None:
+        what = f"training {total} member{'s' if total != 1 else ''} of this model needs"
+    else:
+        spread = mesh_size(total, program.devices)  # (its micro-populations: a multiple of the processes)
+        what = (f"max_memory={max_memory} bytes per device plans micro-populations of {total} rows over {spread} "
+                f"device{'s' if spread != 1 else ''}, which need")
+    if processes > 1:  # (what one host holds)
+        what += f", for the {rows} rows of each of the {processes} processes,"
     raise ValueError(f"{what} about {need / 1e9:.3g} GB ({PEAK_PER_STATE} times their weights and optimizer state, "
-                     f"{one / 1e9:.3g} GB each), more than this machine's {ram / 1e9:.3g} GB of memory: {fix}.")
+                     f"{one / 1e9:.3g} GB each), more than {'this machine' if processes == 1 else 'the smallest host'}'s "
+                     f"{ram / 1e9:.3g} GB of memory: {fix}.")
 
 
 def training_bytes(program: Program, data: engine.DataArrays, hp_one: Mapping[str, jax.Array], rows: int) -> int:
     """Bytes one device needs to train `rows` members one epoch (XLA's memory analysis of the
-    compiled chunk; compiles it, runs nothing)."""
-    program = program.replace(devices=1)
+    compiled chunk; compiles it, runs nothing). In a multi-process run each process measures on its
+    own first device (a one-row program cannot span the processes)."""
+    with this_process_alone():
+        return _training_bytes(program.replace(devices=1), data, hp_one, rows)
+
+
+def _training_bytes(program: Program, data: engine.DataArrays, hp_one: Mapping[str, jax.Array], rows: int) -> int:
     hp = {k: jnp.broadcast_to(jnp.asarray(v), (rows,)) for k, v in hp_one.items()}
     controls = program.controls(hp, data.n_train, 1)
     key = jax.random.key(0)
@@ -175,7 +195,7 @@ def members_that_fit(program: Program, data: engine.DataArrays, hp_one: Mapping[
     one, two = training_bytes(program, data, hp_one, 1), training_bytes(program, data, hp_one, 2)
     per_member = max(two - one, 1)
     fixed = max(one - per_member, 0)
-    fit = (budget - fixed) // per_member
+    fit = smallest(float((budget - fixed) // per_member))  # (several processes: all split alike, or all refuse)
     if fit < 1:
         raise ValueError(f"max_memory={budget} bytes cannot hold one member: training one needs about {one} bytes "
                          f"({fixed} fixed, {per_member} per member); raise max_memory, or shrink the model or "
@@ -188,11 +208,12 @@ def rows_within(rows: int, fit: int, devices: int) -> int:
     is a multiple of `devices`). The rows split over the devices that divide them
     (distributed.mesh_size), maybe fewer than `devices`: 8 rows on 3 devices take 2, 4 each, past a
     budget of 3 each. So: the fewest rows from `rows` up to `fit` that split within the budget (8
-    members in 9 rows, 3 on each device, one padded), else the most below `rows` that do."""
-    per_device = max(fit // devices, 1)
+    members in 9 rows, 3 on each device, one padded), else the most below `rows` that do. Over
+    several processes, a multiple of their count (each holds the same share: distributed.whole_rows)."""
+    per_device, step = max(fit // devices, 1), process_count()
 
     def within(size: int) -> bool:
-        return -(-size // mesh_size(size, devices)) <= per_device
+        return size % step == 0 and -(-size // mesh_size(size, devices)) <= per_device
 
     for size in range(rows, fit + 1):  # (devices * ceil(rows / devices) is one: a few steps at most)
         if within(size):
