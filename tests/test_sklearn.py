@@ -1142,6 +1142,11 @@ def test_set_params_takes_hyperparameters_and_fields_beside_them_in_either_order
     pipeline = make_pipeline(StandardScaler(), vt.NetworkClassifier(vt.Linen(CNN)))
     pipeline.set_params(networkclassifier__features=4, networkclassifier__hyperparameters={"dropout": 0.1})
     assert pipeline[-1].hyperparameters == {"dropout": 0.1, "features": 4}
+    # a misspelt field is refused as the estimator's (its user wrote no space: "space has 'featurs'" said)
+    X = np.zeros((20, 4, 4, 1), np.float32)
+    with pytest.raises(ValueError, match=r"^NetworkClassifier was given \(hyperparameters= or set_params\) 'featurs', "
+                                         r"which the model and optimizer do not read. Did you mean 'features'\?"):
+        vt.NetworkClassifier(vt.Linen(CNN), epochs=1).set_params(featurs=4).fit(X, np.arange(20) % 2)
 
 
 def test_a_class_the_estimators_validation_fraction_misses_is_said_in_the_estimators_terms(iris):

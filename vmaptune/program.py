@@ -151,7 +151,8 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
                   loss: Any = None, optimizer: Any = None, shared_order: bool = True,
                   early_stopping: EarlyStopping | None = None, devices: int | None = None,
                   member_block: int | None = None, group: Group = None, evaluate_every: int = 1,
-                  even_batches: bool = False, train_rows: tuple[int, str] | None = None) -> Program:
+                  even_batches: bool = False, train_rows: tuple[int, str] | None = None,
+                  _names_given: str = "space has") -> Program:
     """The program that trains `model` over `space` on `data`, after checking every input.
 
     batch_size: rows per step when the space does not name batch_size (a space's batch_size gives
@@ -165,6 +166,8 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
     (Program.rows_per_step); a batch may then exceed the rows (one step of all of them).
     train_rows: (the fewest rows a member trains on, what they are) where that is not data's
     training split (cv's folds train on part of training + validation): batches must fit them.
+    _names_given: who gave the space's names, as a name no one reads is refused (an estimator's
+    user wrote no space).
     """
     if not isinstance(space, Space):
         raise TypeError(f"space must be a vt.Space, got {type(space).__name__}.")
@@ -239,7 +242,7 @@ def build_program(model: Model, space: Space, data: Dataset, *, batch_size: int 
             if name in getattr(optimizer, "unused", ()):  # (asked for, and its value reaches nothing it computes)
                 hint += (f" (Your optimizer function asks for hp[{name!r}], but its value reaches nothing the "
                          f"optimizer computes, so every value would train alike.)")
-            raise ValueError(f"space has {name!r}, which the model and optimizer do not read.{hint} "
+            raise ValueError(f"{_names_given} {name!r}, which the model and optimizer do not read.{hint} "
                              f"Known names: {sorted(known)} (a loss of yours reads any it is given: "
                              f"loss=fn(outputs, targets, hp)).")
     for name, (what, mine, readers) in (optimizer.unread(space) if isinstance(optimizer, PopulationOptimizer)

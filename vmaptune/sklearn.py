@@ -241,7 +241,8 @@ class _Network(BaseEstimator):
         # it where it can read it, without waiting on the others.
         with distributed.this_process_alone():
             program = build_program(self._model(), space, data, batch_size=_batch(self.batch_size),
-                                    even_batches=True, early_stopping=self._stopping(data), devices=1, member_block=0)
+                                    even_batches=True, early_stopping=self._stopping(data), devices=1, member_block=0,
+                                    _names_given=f"{type(self).__name__} was given (hyperparameters= or set_params)")
             program = program.replace(evaluate=bool(self.early_stopping))
             hp = space.numeric(space.encode([{k: d.value for k, d in space.items()}]))
             from vmaptune.engine import data_arrays
