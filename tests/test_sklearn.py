@@ -365,17 +365,18 @@ def test_diverged_candidates_are_warned_about_and_rank_last(iris):
 def test_mse_and_mae_of_several_targets_are_scikit_learns_in_each_targets_units():
     from sklearn.metrics import mean_absolute_error, mean_squared_error
 
+    from vmaptune.sklearn import search_cv
     rng = np.random.default_rng(0)
     X = rng.normal(size=(90, 3))
     Y = np.c_[X[:, 0], 100 * X[:, 1] + 5]  # two targets a hundred times apart in scale
-    data = vt.sklearn._pool_dataset(X, Y, "regression")[0]
+    data = search_cv._pool_dataset(X, Y, "regression")[0]
     out = rng.normal(size=(40, 2)).astype(np.float32)  # outputs and targets, standardised
     y = rng.normal(size=(40, 2)).astype(np.float32)
     raw_out, raw_y = data.unscale_targets(out), data.unscale_targets(y)
     for name, sklearn_metric in (("neg_mse", mean_squared_error), ("neg_mae", mean_absolute_error)):
-        metric = vt.sklearn._in_target_units(name, data)  # as the search's program scores it:
+        metric = search_cv._in_target_units(name, data)  # as the search's program scores it:
         scored = in_target_units(metric if isinstance(metric, vt.Metric) else METRICS[metric], data.y_mean, data.y_std)
-        score = float(scored.score(out, y)) * vt.sklearn._score_unit(metric, data)
+        score = float(scored.score(out, y)) * search_cv._score_unit(metric, data)
         assert score == pytest.approx(-sklearn_metric(raw_y, raw_out), rel=1e-5)
 
 
@@ -670,7 +671,7 @@ def test_a_regressor_converges_on_scikit_learns_loss_scale():
     """scikit-learn's tol applies to half the squared error in the targets' units; the engine
     trains on standardised targets: tol carries over as 2 tol / y_std^2, so targets 10x larger
     train as long as scikit-learn's would (longer), not the same number of epochs."""
-    from vmaptune.sklearn import _dataset
+    from vmaptune.sklearn.inputs import _dataset
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
@@ -861,7 +862,7 @@ def test_integer_sample_weights_equal_repeated_rows_up_to_float32(estimator):
 def test_a_sparse_x_too_large_to_make_dense_is_refused_with_the_fix(monkeypatch):
     import scipy.sparse
 
-    monkeypatch.setattr(vt.sklearn, "MAX_DENSE_BYTES", 10_000)  # (a small limit: the same check, cheaply)
+    monkeypatch.setattr(vt.sklearn.inputs, "MAX_DENSE_BYTES", 10_000)  # (a small limit: the same check, cheaply)
     X = scipy.sparse.random(40, 50, density=0.1, format="csr", random_state=0)  # 16 000 bytes dense
     y = np.arange(40) % 2
     with pytest.raises(ValueError, match=r"X is a sparse matrix of shape \(40, 50\) with 200 stored values; the "
@@ -869,7 +870,7 @@ def test_a_sparse_x_too_large_to_make_dense_is_refused_with_the_fix(monkeypatch)
         vt.MLPClassifier(epochs=1).fit(X, y)
     with pytest.raises(ValueError, match=r"X is a sparse matrix of shape \(40, 50\)"):
         vt.PopulationSearchCV(vt.MLPClassifier(epochs=1), {"learning_rate": [0.01, 0.1]}, cv=2).fit(X, y)
-    monkeypatch.setattr(vt.sklearn, "MAX_DENSE_BYTES", 16_000)
+    monkeypatch.setattr(vt.sklearn.inputs, "MAX_DENSE_BYTES", 16_000)
     assert vt.MLPClassifier(epochs=1, random_state=0).fit(X, y).predict(X).shape == (40,)
 
 
@@ -1018,10 +1019,10 @@ def test_ctrl_c_in_an_estimators_fit_stops_it_within_a_quarter_of_its_epochs(iri
     the divisor is not too small: a prime number of epochs trains in one call, as before)."""
     from helpers import ctrl_c_at_chunk
 
-    assert [vt.sklearn._fit_chunk(e) for e in (1, 2, 16, 100, 199, 200, 3000, 997)] == [1, 1, 2, 10, 199, 25, 375,
+    assert [vt.sklearn.inputs._fit_chunk(e) for e in (1, 2, 16, 100, 199, 200, 3000, 997)] == [1, 1, 2, 10, 199, 25, 375,
                                                                                         997]
     whole = vt.MLPClassifier(n_units=8, epochs=16, random_state=0).fit(*iris).predict_proba(iris[0])
-    monkeypatch.setattr(vt.sklearn, "_fit_chunk", lambda epochs: epochs)  # (one call, as before)
+    monkeypatch.setattr(vt.sklearn.estimators, "_fit_chunk", lambda epochs: epochs)  # (one call, as before)
     np.testing.assert_array_equal(vt.MLPClassifier(n_units=8, epochs=16, random_state=0).fit(*iris)
                                   .predict_proba(iris[0]), whole)
     monkeypatch.undo()
@@ -1069,11 +1070,11 @@ def test_a_fit_cut_short_or_refused_leaves_the_estimator_as_it_was(iris, monkeyp
     X, y = iris
     clf = vt.MLPClassifier(n_units=8, epochs=1, random_state=0).fit(X, y)
     before = clf.predict_proba(X[:3])
-    train = vt.sklearn.PopulationRun.train
-    monkeypatch.setattr(vt.sklearn.PopulationRun, "train", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    train = vt.sklearn.estimators.PopulationRun.train
+    monkeypatch.setattr(vt.sklearn.estimators.PopulationRun, "train", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         clf.fit(X[:, :2], np.where(y == 0, "setosa", "other"))
-    monkeypatch.setattr(vt.sklearn.PopulationRun, "train", train)
+    monkeypatch.setattr(vt.sklearn.estimators.PopulationRun, "train", train)
     with pytest.raises(ValueError, match="NaN"):
         clf.fit(np.where(X > 7, np.nan, X), y)
     assert clf.n_features_in_ == 4 and clf.classes_.tolist() == [0, 1, 2]

@@ -586,7 +586,7 @@ def _equivalent(value: Any) -> str | None:
 
     try:
         if getattr(value, "dist", None) is not None:  # (scikit-learn's translation: the two agree)
-            from vmaptune.sklearn import _distribution
+            from vmaptune.sklearn.search_cv import _distribution
 
             return said(_distribution("x", value))
         if isinstance(value, range):  # (from its ends: a range of 10**9 is not walked)

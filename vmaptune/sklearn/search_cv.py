@@ -1,18 +1,6 @@
-"""scikit-learn's estimator interface: one network as an estimator, and a search whose candidates x
-folds train as one population.
-
-    est = vt.MLPClassifier(n_hidden=2, n_units=64, epochs=50)       # fit / predict / score, in Pipelines
-    search = vt.PopulationSearchCV(est, {"learning_rate": loguniform(1e-4, 1e-1),
-                                         "n_units": list(range(1, 100))}, n_iter=64, cv=3).fit(X, y)
-    search.best_params_, search.best_score_, search.best_estimator_.predict(X_new)
-    pd.DataFrame(search.cv_results_)
-
-An estimator's parameters are vmaptune's hyperparameter names (n_hidden, n_units, learning_rate,
-momentum, ...), so a search space names them directly. `fit` trains one member with the engine
-the searches use (standardising X with its own statistics, as vt.Dataset does); a search trains
-every candidate on every fold at once (`vt.tune(cv=...)`), then refits the best on all of X: for
-all its epochs, or with early stopping for the epochs the search chose.
-"""
+"""PopulationSearchCV: scikit-learn's search interface (RandomizedSearchCV's arguments,
+cv_results_, best_params_, best_estimator_) over a vt.tune whose candidates x folds train as one
+population, then a refit of the best on all of X."""
 
 from __future__ import annotations
 
@@ -20,7 +8,6 @@ import contextlib
 import copy
 import dataclasses
 import difflib
-import inspect
 import numbers
 import os
 import re
@@ -29,41 +16,33 @@ import warnings
 from typing import Any, Mapping
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import check_scoring, get_scorer
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state, get_tags
+from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from sklearn.utils.metaestimators import available_if
 
 from vmaptune.checkpoint import RunMismatch
 from vmaptune.cv_splits import (Splits, check_r2_folds, checked_splits, describe, moves_on, resolve_cv,
                                 shuffles_unseeded)
-from vmaptune import distributed
 from vmaptune import run_dir as run_dirs
-from vmaptune.arguments import check_int_at_least, check_seed
-from vmaptune.data import Dataset, SplitMissesClassWarning, check_sample_weight
+from vmaptune.arguments import check_int_at_least
+from vmaptune.data import Dataset, check_sample_weight
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.metrics import NOT_THE_SAME, Metric, errors_in_target_units
 from vmaptune.models.base import Model
 from vmaptune.models.mlp import MLP
-from vmaptune.naming import OPTIMIZER_NAMES, function_name, is_optax, what
-from vmaptune.optim import RANGES as OPTIMIZER_RANGES
-from vmaptune.population import PopulationRun
-from vmaptune.program import build_program
-from vmaptune.refit import diverged_at
+from vmaptune.sklearn.estimators import RUN_PARAMETERS, _InitSignature, _Network, _NetworkParameters
+from vmaptune.sklearn.inputs import (SKLEARN_NAMES, _AsBeforeIfItRaises, _batch, _check_learning_rate,
+                                     _check_parameter_ranges, _check_tol, _classes_checked_here, _plain, _seed,
+                                     _validation_tol, convergence)
 from vmaptune.space import Choice, Distribution, Fixed, IntUniform, LogUniform, Space, Uniform
 from vmaptune.strategies.base import check_strategy
-from vmaptune.trained import TrainedModel
 from vmaptune.warn import warn
 
-__all__ = ["MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegressor", "PopulationSearchCV",
-           "to_space"]
+__all__ = ["PopulationSearchCV", "to_space"]
 
-#: Estimator parameters that are settings of the training run, not hyperparameters of a member.
-RUN_PARAMETERS = ("model", "epochs", "batch_size", "early_stopping", "patience", "tol", "validation_fraction",
-                  "random_state", "hyperparameters")
 #: scikit-learn search arguments PopulationSearchCV does not take -> why, and what to do instead.
 SEARCH_NAMES = {"param_grid": "give the grid as param_distributions (lists only: the whole grid when it holds at "
                               "most n_iter points)"}
@@ -74,382 +53,6 @@ SCORING = {"accuracy": "accuracy", "neg_log_loss": "neg_log_loss", "balanced_acc
            "neg_mean_squared_error": "neg_mse", "neg_mean_absolute_error": "neg_mae"}
 SCORING_TASKS = {"classification": ("accuracy", "neg_log_loss", "balanced_accuracy", "f1_macro", "roc_auc", "roc_auc_ovr"),
                  "regression": ("r2", "neg_mse", "neg_mae")}
-#: scikit-learn MLP parameter names -> vmaptune's (what a user coming from sklearn types first).
-SKLEARN_NAMES = {"hidden_layer_sizes": "n_hidden (the number of hidden layers) and n_units (the width of each)",
-                 "max_iter": "epochs", "learning_rate_init": "learning_rate",
-                 "alpha": "weight_decay, on another scale: scikit-learn adds alpha / batch_size x w to the weights' "
-                          "gradients (not the biases'), vmaptune weight_decay x p to every parameter's (adamw: to "
-                          "its update), so alpha=1e-4 at batch_size=200 is about weight_decay=5e-7",
-                 "n_iter_no_change": "patience", "solver": "optimizer ('sgd', 'adam', ...)",
-                 "nesterovs_momentum": "optimizer='nesterov'", "beta_1": "b1 (vt.tune's space)",
-                 "beta_2": "b2 (vt.tune's space)", "epsilon": "eps (vt.tune's space)",
-                 "warm_start": "not offered: every fit trains a new network (a search continues from "
-                               "PopulationSearchCV(run_dir=...), or vt.tune(..., run_dir=..., resume=True))",
-                 "shuffle": "not a setting: every epoch's batches are drawn in a new order, as shuffle=True",
-                 "verbose": "not a setting of the estimators: vt.PopulationSearchCV(progress=True) shows a search's "
-                            "progress, and loss_curve_ holds every epoch's training loss",
-                 "class_weight": "not offered: weigh the rows in fit instead, fit(X, y, sample_weight="
-                                 "sklearn.utils.class_weight.compute_sample_weight('balanced', y)) (and score "
-                                 "with balanced_accuracy or f1_macro)",
-                 "power_t": "not offered: learning_rate='invscaling' has no counterpart; vt.tune's space takes "
-                            "schedule ('constant', 'step', 'exponential', 'cosine', 'linear')",
-                 "max_fun": "not offered: it bounds the lbfgs solver, and vmaptune trains with minibatch optimizers"}
-#: scikit-learn MLPs' fitted attributes these estimators lack -> where their counterparts are.
-SKLEARN_FITTED = {
-    **dict.fromkeys(("coefs_", "intercepts_"), "the trained weights are model_.variables['params'] (flax's tree: "
-                    "each Dense layer's kernel and bias), or model_.flax_module() as flax objects"),
-    **dict.fromkeys(("n_layers_", "n_outputs_", "out_activation_"), "the network's shape is in model_ "
-                    "(model_.hyperparameters, model_.flax_module())"),
-    **dict.fromkeys(("validation_scores_", "best_validation_score_"), "the per-epoch validation scores are not "
-                    "kept; best_epoch_ is the epoch early stopping kept, and vt.tune's results.curves['val_score'] "
-                    "holds every epoch's"),
-    "t_": "n_iter_ epochs were trained; the number of steps is not kept"}
-#: scikit-learn's MLPs' default tol (early_stopping=True watches the validation score with it when tol is None).
-SKLEARN_TOL = 1e-4
-#: scikit-learn's learning_rate schedule names (vmaptune's learning_rate is learning_rate_init's step size).
-SKLEARN_SCHEDULES = ("constant", "invscaling", "adaptive")
-
-
-class _InitSignature:
-    """`inspect.signature(cls)` as __init__'s parameters: a class whose __new__ takes (*args,
-    **kwargs) would otherwise show those, in help(), IDEs and scikit-learn's checks."""
-
-    def __get__(self, instance, owner):
-        signature = inspect.signature(owner.__init__)
-        return signature.replace(parameters=list(signature.parameters.values())[1:])
-
-
-INTEGER_DTYPES = ("int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8")
-
-
-class _Network(BaseEstimator):
-    """What every network estimator shares: fit one member, predict with it."""
-
-    _task = "classification"
-    __signature__ = _InitSignature()
-
-    def __new__(cls, *args, **kwargs):
-        # (scikit-learn wants every parameter in __init__'s signature, so a name it does not have is
-        # caught here, where Python's own "unexpected keyword argument" would name a private class)
-        _refuse_sklearn_names(cls.__name__, kwargs, TypeError)
-        _refuse_unknown_names(cls, kwargs)
-        return super().__new__(cls)
-
-    def set_params(self, **params):
-        _refuse_sklearn_names(f"{type(self).__name__}.set_params", params)
-        return super().set_params(**params)
-
-    # -- what a subclass says -------------------------------------------------------------------
-    def _model(self) -> Model:
-        return self.model if getattr(self, "model", None) is not None else MLP()
-
-    def _hyperparameters(self) -> dict[str, Any]:
-        """The member's hyperparameters (the space's names) from this estimator's parameters."""
-        params = self.get_params(deep=False)
-        unset = [k for k, v in params.items() if k not in RUN_PARAMETERS and v is None]
-        if unset:  # (dropped, the network fell back to vt.MLP's own defaults, not the estimator's)
-            import inspect
-
-            default = inspect.signature(type(self).__init__).parameters[unset[0]].default
-            raise ValueError(f"{type(self).__name__}({unset[0]}=None): give a value (the default is {default!r}); "
-                             f"None is not a setting of {unset[0]}.")
-        values = {k: v for k, v in params.items() if k not in RUN_PARAMETERS}
-        given = dict(params.get("hyperparameters") or {})
-        shadowed = sorted(set(given) & set(params))
-        if shadowed:  # (the dict won: set_params and the searches changed the parameter, and nothing trained with it)
-            name = shadowed[0]
-            raise ValueError(f"{type(self).__name__}: hyperparameters={given!r} sets {shadowed}, which "
-                             f"{'are' if len(shadowed) > 1 else 'is'} the estimator's own parameter"
-                             f"{'s' if len(shadowed) > 1 else ''}: give {name}={given[name]!r} as a parameter "
-                             f"(set_params and the searches change that one) and leave it out of hyperparameters.")
-        values.update(given)
-        return values
-
-    # -- scikit-learn ---------------------------------------------------------------------------------
-    def _validate(self, X, y="no_validation", reset=True):
-        """scikit-learn's input checks. The MLP reads float features (integers are features too, and
-        are standardised), as does any model given a DataFrame (its columns are features); your own
-        model may take an integer array of token ids, and inputs of any shape. A sparse matrix (a
-        OneHotEncoder's output) is made dense: the network trains on dense device arrays."""
-        flat = isinstance(self._model(), MLP)
-        numbers_only = flat or (hasattr(X, "columns") and hasattr(X, "iloc"))
-        # (any integer dtype kept, as vt.Dataset keeps it: scikit-learn turns one not listed into float64,
-        # and uint16 token ids reached an embedding as standardised floats)
-        dtype = ("float64", "float32") if numbers_only else ("float64", "float32") + INTEGER_DTYPES
-        checks = dict(reset=reset, allow_nd=not flat, dtype=dtype, accept_sparse=("csr", "csc", "coo"))
-        trained_on = tuple(getattr(getattr(self, "model_", None), "input_shape", ()) or ())
-        if not reset and len(trained_on) > 1 and tuple(np.shape(X)[1:]) != trained_on:
-            # (scikit-learn's own check counts X.shape[1] only: "expecting 8 features" for rows of (8, 8, 1))
-            raise ValueError(f"X has rows of shape {tuple(np.shape(X)[1:])}, but {type(self).__name__} was fitted on "
-                             f"rows of shape {trained_on}: give X as (n, {', '.join(map(str, trained_on))}).")
-        _refuse_text_columns(X, type(self).__name__)
-        if isinstance(y, str) and y == "no_validation":
-            return _dense(validate_data(self, X, **checks))
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        shape = tuple(getattr(y, "shape", None) or (np.shape(y) if isinstance(y, list) else ()))  # (any array-like)
-        if self._task == "classification" and len(shape) == 2 and shape[1] > 1:  # (column_or_1d's error)
-            raise ValueError(f"{type(self).__name__} takes one label per row; y has shape {shape} (multilabel "
-                             f"or one-hot rows). For one-hot rows give y.argmax(axis=1); for several labels per "
-                             f"row wrap it in sklearn.multioutput.MultiOutputClassifier.")
-        X, y = validate_data(self, X, y, multi_output=self._task == "regression",
-                             y_numeric=self._task == "regression", **checks)
-        return _dense(X), y
-
-    def __getattr__(self, name: str):
-        """(Only for names not found.) `model`, seed 004's spelling of Keras' attribute, named."""
-        if name == "model":
-            raise AttributeError(f"{type(self).__name__} has no attribute 'model': the fitted network is `model_` "
-                                 f"(scikit-learn's trailing underscore for what fit learned), e.g. "
-                                 f"search.best_estimator_.model_.save(path).")
-        if name in SKLEARN_FITTED and not name.startswith("__"):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r} (scikit-learn's MLPs "
-                                 f"have it): {SKLEARN_FITTED[name]}.")
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def fit(self, X, y, sample_weight=None, **fit_params):
-        """Trains one network on X, y for `epochs` epochs (with early_stopping: on a carved-out
-        validation_fraction, keeping the best epoch's weights; with tol and no early_stopping:
-        until the training loss stops improving by tol, as scikit-learn's MLPs converge).
-        sample_weight: (n,) weights of the rows in the training loss (scores are not weighted).
-        A fit that raises (Ctrl-C included) leaves the estimator as it was before it."""
-        with _AsBeforeIfItRaises(self):
-            return self._fit(X, y, sample_weight, **fit_params)
-
-    def _fit(self, X, y, sample_weight, **fit_params):
-        _refuse_fit_params(type(self).__name__, fit_params, self.get_params())
-        check_int_at_least(f"{type(self).__name__}: epochs", self.epochs, 1)
-        if self.batch_size != "auto":  # (scikit-learn's default: 200 rows, or all of them)
-            check_int_at_least(f"{type(self).__name__}: batch_size", self.batch_size, 1)
-        _check_learning_rate(type(self).__name__, self.learning_rate)
-        X, y = self._validate(X, y)
-        if self._task == "classification":
-            check_classification_targets(y)
-            self.classes_, y = np.unique(y, return_inverse=True)
-            if len(self.classes_) < 2:
-                raise ValueError(f"{type(self).__name__} needs at least 2 classes in y; got 1 class: {self.classes_}.")
-        seed = _seed(self.random_state, none_draws=True)
-        data = _dataset(X, y, self._task, self.validation_fraction if self.early_stopping else None,
-                        seed, getattr(self, "feature_names_in_", None), sample_weight, type(self).__name__,
-                        getattr(self, "classes_", None) if self._task == "classification" else None)
-        hyperparameters = self._hyperparameters()
-        _check_parameter_ranges(type(self).__name__, {**hyperparameters, "patience": self.patience})
-        space = Space({k: self._fixed(k, v) for k, v in hyperparameters.items()})
-        # One network, trained in this process alone on its own device, also in a multi-process run
-        # (vt.distributed): every process that fits it (each one, in a script written for one, as
-        # PopulationSearchCV's refit) trains the same network from the same data and seed, and holds
-        # it where it can read it, without waiting on the others.
-        with distributed.this_process_alone():
-            program = build_program(self._model(), space, data, batch_size=_batch(self.batch_size),
-                                    even_batches=True, early_stopping=self._stopping(data), devices=1, member_block=0,
-                                    _names_given=f"{type(self).__name__} was given (hyperparameters= or set_params)")
-            program = program.replace(evaluate=bool(self.early_stopping))
-            hp = space.numeric(space.encode([{k: d.value for k, d in space.items()}]))
-            from vmaptune.engine import data_arrays
-
-            run = PopulationRun(program, hp, data_arrays(data), member_ids=[0], seed=seed,
-                                epochs=int(self.epochs))
-            # (in about eight chunks, not one call: a Ctrl-C stops the fit at a chunk's end, where it waited for
-            # every epoch to train and then raised; a divisor of epochs, so one program serves every chunk)
-            run.train(int(self.epochs), chunk_epochs=_fit_chunk(int(self.epochs)))
-            members = run.state.members
-            params = members.best_params if self.early_stopping else members.params
-            state = members.best_model_state if self.early_stopping else members.model_state
-            take = (lambda tree: _row(tree, 0))
-            status = run.status()
-        # (early stopping restored its best epoch's weights, where one scored before it diverged; else its
-        # weights are its last finite ones, or its first ones: predict refuses them)
-        restored = bool(self.early_stopping) and int(status["best_epoch"][0]) > 0
-        if status["diverged"][0]:
-            kept = ("the model keeps its best epoch's weights" if restored else
-                    "the model refuses to predict (its last finite weights mean nothing)")
-            warn(f"{type(self).__name__}: training diverged (a non-finite loss or weight); {kept}. Lower "
-                 f"learning_rate.", ConvergenceWarning)
-        diverged = {"diverged_at_epoch": diverged_at(run, 0, True)} if status["diverged"][0] and not restored else {}
-        self.model_ = TrainedModel.from_dataset(program.model, take(params), take(state), {k: v[0] for k, v in hp.items()},
-                                                {k: d.value for k, d in space.items()}, data, **diverged)
-        if self._task == "classification":
-            self.model_.classes = self.classes_
-        trained = np.isfinite(run.curves["train_loss"][0])
-        self.loss_curve_ = run.curves["train_loss"][0][trained].tolist()
-        # (NaN: no epoch ended with a finite loss, training diverged in its first)
-        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else float("nan")
-        self.best_loss_ = None if self.early_stopping else min(self.loss_curve_, default=float("nan"))  # (sklearn: None)
-        self.n_iter_ = int(trained.sum())
-        self.best_epoch_ = int(status["best_epoch"][0]) if self.early_stopping else self.n_iter_
-        return self
-
-    def _fixed(self, name: str, value: Any) -> Fixed:
-        """An estimator parameter as the member's one value, named when it is not one."""
-        try:
-            return Fixed(_plain(value))
-        except TypeError:
-            if callable(value) and not isinstance(value, str):  # (an activation function: nn.tanh)
-                raise TypeError(_function_given(self, name, value)) from None
-            if hasattr(value, "init") and hasattr(value, "update"):  # (an optimizer made: optax.adam(1e-3))
-                raise TypeError(f"{type(self).__name__}({name}=<an optax optimizer>): the estimators take the "
-                                f"optimizer by name, one of {sorted(OPTIMIZER_NAMES)}, with learning_rate (and "
-                                f"momentum, weight_decay) as numbers: optimizer='adam', learning_rate=1e-3. An "
-                                f"optax optimizer of your own trains through vt.tune(..., optimizer=lambda hp: "
-                                f"optax.adamw(hp['learning_rate'])).") from None
-            depth = " (n_hidden sets the depth; every hidden layer has n_units units)" if name == "n_units" else ""
-            raise TypeError(f"{type(self).__name__}({name}={value!r}): give one string or number{depth}; to search "
-                            f"several values use vt.PopulationSearchCV(estimator, {{{name!r}: [...]}}).") from None
-
-    def _stopping(self, data: Dataset | None = None) -> EarlyStopping | None:
-        """The rule `fit` trains under: patience on the held-out split (early_stopping), else
-        scikit-learn's convergence test on the training loss (tol, on data's loss scale), else none."""
-        tol = _check_tol(self.tol)
-        if self.early_stopping:
-            return EarlyStopping(patience=int(self.patience), min_delta=_validation_tol(tol),
-                                 restore_best_weights=True, compact_below=0.0, counting="scikit-learn")
-        return convergence(self.patience, tol, data)
-
-    def predict(self, X):
-        check_is_fitted(self)
-        return self.model_.predict(self._validate(X, reset=False))
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {"multioutput": self._task == "regression"}
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        if self._task == "regression":
-            tags.target_tags.multi_output = True
-        tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = True  # (made dense: `_validate`)
-        return tags
-
-
-class _Classifier(ClassifierMixin, _Network):
-    _task = "classification"
-
-    def predict_proba(self, X):
-        check_is_fitted(self)
-        return self.model_.predict_proba(self._validate(X, reset=False))
-
-    def predict_log_proba(self, X):
-        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
-
-
-class _Regressor(RegressorMixin, _Network):
-    _task = "regression"
-
-
-class _MLPParameters:
-    """The built-in MLP's and its optimizer's hyperparameters as estimator parameters."""
-
-    def __init__(self, n_hidden=1, n_units=100, activation="relu", init="xavier_uniform", init_scale=1.0, dropout=0.0,
-                 optimizer="adam", learning_rate=1e-3, momentum=0.9, weight_decay=0.0, batch_size=200, epochs=200,
-                 early_stopping=False, patience=10, tol=None, validation_fraction=0.1, random_state=None):
-        self.n_hidden = n_hidden
-        self.n_units = n_units
-        self.activation = activation
-        self.init = init
-        self.init_scale = init_scale
-        self.dropout = dropout
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.early_stopping = early_stopping
-        self.patience = patience
-        self.tol = tol
-        self.validation_fraction = validation_fraction
-        self.random_state = random_state
-
-
-class MLPClassifier(_MLPParameters, _Classifier):
-    """The built-in MLP (vt.MLP) as a scikit-learn classifier: n_hidden layers of n_units units,
-    trained with `optimizer` for `epochs` epochs of `batch_size` rows. Parameters are vmaptune's
-    hyperparameter names, so vt.PopulationSearchCV searches them directly. Defaults follow
-    sklearn.neural_network.MLPClassifier: one layer of 100 relu units, Glorot-uniform initial
-    weights (init="xavier_uniform"), adam at 1e-3, batches of 200, 200 epochs. As scikit-learn's,
-    an epoch takes ceil(rows / batch_size) steps, its batches evened out (399 rows: two of 199)
-    so that an epoch sees nearly every row. early_stopping:
-    hold out validation_fraction and stop after `patience` epochs without improvement, keeping
-    the best weights. tol: without early_stopping, stop once
-    the training loss has not improved by more than tol for `patience` epochs (scikit-learn's
-    tol and n_iter_no_change; its default is tol=1e-4); None (the default) trains every epoch
-    (with early_stopping, None watches the validation score with scikit-learn's 1e-4).
-    Inputs are standardised with the training data's statistics."""
-
-
-class MLPRegressor(_MLPParameters, _Regressor):
-    """The built-in MLP as a scikit-learn regressor (targets (n,) or (n, k), standardised inside);
-    parameters as vt.MLPClassifier's."""
-
-
-def _function_given(estimator: Any, name: str, value: Any) -> str:
-    """The message for a function (class, object) given as one of a network estimator's values: an
-    activation in `hyperparameters` ({'activation': nn.tanh}): make the module with it, or give
-    flax's by name; one of the estimator's own parameters (optimizer=optax.adam, activation=nn.tanh
-    of vt.MLP): the names it takes."""
-    from vmaptune.models.mlp import ACTIVATIONS, INITS
-
-    owner, model = type(estimator).__name__, getattr(estimator, "model", None)
-    shown = function_name(value) or f"your_{'layer' if what(value) != 'a function' else 'function'}"
-    prefix, _, short = shown.rpartition(".")
-    if is_optax(value):  # (optimizer=optax.adam, or a schedule as learning_rate)
-        by_name = f"optimizer={short!r}" if short in OPTIMIZER_NAMES else f"one of {sorted(OPTIMIZER_NAMES)}"
-        return (f"{owner}({name}={shown}): {what(value)} of optax's; the estimators take the optimizer by name, "
-                f"{by_name}, and learning_rate as a number. Your own optax optimizer (or schedule) trains through "
-                f"vt.tune(..., optimizer=lambda hp: optax.adamw(hp['learning_rate'])).")
-    own = name not in (getattr(estimator, "hyperparameters", None) or {})
-    if own or not hasattr(model, "_module_name"):  # (vt.MLP's names: its activations and initialisers by name)
-        said = f"{name}={shown}" if own else f"hyperparameters={{{name!r}: {shown}}}"
-        names = {"activation": sorted(ACTIVATIONS), "init": sorted(INITS)}.get(name)
-        takes = f": give one of the names it takes, {names}" if names else ": give one string or number"
-        return f"{owner}({said}): {what(value)}, but each value here is one string or number{takes}."
-    by_name = f"; or give its name, {{{name!r}: {short!r}}}, with the field annotated str and looked up inside the " \
-              f"module: getattr({prefix}, self.{name}){'(x)' if what(value) == 'a function' else ''}" \
-        if prefix in ("nn", "jax.nn") else ""
-    return (f"{owner}(hyperparameters={{{name!r}: {shown}}}): {what(value)}, but each hyperparameter here is one "
-            f"string or number. Make the module with it: model=vt.{type(model).__name__}(functools.partial("
-            f"{model._module_name()}, {name}={shown})){by_name}.")
-
-
-class _NetworkParameters:
-    """Your own model (vt.Linen / vt.Nnx) as an estimator: `hyperparameters` fills its fields
-    (and any optimizer setting); the optimizer's own settings are parameters too."""
-
-    def __init__(self, model=None, hyperparameters=None, optimizer="adam", learning_rate=1e-3, momentum=0.9,
-                 weight_decay=0.0, batch_size=64, epochs=50, early_stopping=False, patience=10, tol=None,
-                 validation_fraction=0.1, random_state=None):
-        self.model = model
-        self.hyperparameters = hyperparameters
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.early_stopping = early_stopping
-        self.patience = patience
-        self.tol = tol
-        self.validation_fraction = validation_fraction
-        self.random_state = random_state
-
-    def set_params(self, **params):
-        """Estimator parameters, or the model's own hyperparameters (they go to `hyperparameters`)."""
-        _refuse_sklearn_names(f"{type(self).__name__}.set_params", params)
-        own = self._get_param_names()
-        fields = {k: params.pop(k) for k in list(params) if k not in own and "__" not in k}
-        if "hyperparameters" in params:  # (first: the fields given beside it go on top, in either order)
-            super().set_params(hyperparameters=params.pop("hyperparameters"))
-        if fields:
-            self.hyperparameters = {**(self.hyperparameters or {}), **fields}
-        return super().set_params(**params)
-
-
-class NetworkClassifier(_NetworkParameters, _Classifier):
-    """A classifier from your own model: vt.NetworkClassifier(vt.Linen(CNN), {"features": 8})."""
-
-
-class NetworkRegressor(_NetworkParameters, _Regressor):
-    """A regressor from your own model: vt.NetworkRegressor(vt.Linen(Net), {"hidden": 32})."""
 
 
 #: The parts of a run_dir's search (checkpoint.py's spec) as PopulationSearchCV's user gives them.
@@ -485,77 +88,6 @@ def _continued_by_fitting_again():
         yield
     finally:
         HOW_TO_CONTINUE.reset(token)
-
-
-class _AsBeforeIfItRaises:
-    """A fit that raises (a refused input, Ctrl-C) leaves the estimator's fitted attributes as they
-    were before it: classes_ and n_features_in_ are set before training, model_ (or cv_results_)
-    after, and an earlier fit's model beside this fit's classes would predict the wrong labels.
-    keep(): what the fit set so far stays, whatever comes next (a search whose refit is cut short)."""
-
-    def __init__(self, estimator: BaseEstimator):
-        self.estimator = estimator
-        self.before: dict[str, Any] | None = {n: getattr(estimator, n) for n in self._fitted()}
-
-    def _fitted(self) -> list[str]:
-        return [n for n in vars(self.estimator) if n.endswith("_") and not n.startswith("_")]
-
-    def keep(self) -> None:
-        self.before = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback) -> None:
-        if error is not None and self.before is not None:
-            for name in self._fitted():
-                delattr(self.estimator, name)
-            for name, value in self.before.items():
-                setattr(self.estimator, name, value)
-
-
-def _refuse_text_columns(X: Any, who: str) -> None:
-    """A DataFrame's text or categorical columns, named (scikit-learn's own error is "could not
-    convert string to float: 'u'", naming no column)."""
-    dtypes = getattr(X, "dtypes", None)
-    if dtypes is None or not hasattr(X, "columns"):
-        return
-    import pandas as pd
-
-    text = [c for c, d in dtypes.items() if not (pd.api.types.is_numeric_dtype(d) or pd.api.types.is_bool_dtype(d))]
-    if text:
-        raise ValueError(f"{who}: X's columns {text} hold text or categories, not numbers. Encode them in a "
-                         f"pipeline: make_pipeline(make_column_transformer((OneHotEncoder(), {text}), "
-                         f"remainder='passthrough'), {who}(...)).")
-
-
-def convergence(patience: int, tol: float | None, data: Dataset | None = None) -> EarlyStopping | None:
-    """scikit-learn's convergence test for its MLPs as an early-stopping rule: stop once the
-    training loss has not improved by at least tol for more than `patience` epochs (None: no
-    test). For regression scikit-learn's loss is half the squared error in the targets' units,
-    the engine's the squared error of standardised targets: tol is carried over to that scale
-    (2 tol / y_std^2), so a fit converges at the same point of its curve."""
-    if tol is None:
-        return None
-    if data is not None and data.task == "regression":
-        tol = 2.0 * float(tol) / float(np.mean(np.square(np.asarray(data.y_std, np.float64))))
-    return EarlyStopping(patience=int(patience), min_delta=float(tol), monitor="train_loss", counting="scikit-learn")
-
-
-def _validation_tol(tol: float | None) -> float:
-    """early_stopping's tol on the validation score: None is scikit-learn's default, 1e-4 (at 0 a
-    score that repeats, as a small split's accuracy does on a plateau, would reset the count
-    every time and the fit would never stop)."""
-    return SKLEARN_TOL if tol is None else tol
-
-
-def _check_tol(tol) -> float | None:
-    if tol is None:
-        return None
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
-        raise ValueError(f"tol={tol!r}: give a training-loss improvement >= 0 (scikit-learn's default is 1e-4), "
-                         f"or None to train every epoch.")
-    return float(tol)
 
 
 # -- the search ---------------------------------------------------------------------------------------------
@@ -1214,11 +746,6 @@ class _MetricScorer:
         return float(estimator.model_.evaluate(estimator._validate(X, reset=False), y, self.metric))
 
 
-# -- helpers --------------------------------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _chosen_index(index: Any, candidates: int) -> int:
     """refit=callable's answer, checked as scikit-learn checks it."""
     if isinstance(index, bool) or not isinstance(index, numbers.Integral):
@@ -1228,26 +755,6 @@ def _chosen_index(index: Any, candidates: int) -> int:
         raise IndexError(f"refit=callable returned {index}: best_index_ must be in [0, {candidates}) (the "
                          f"candidates of cv_results_).")
     return int(index)
-
-
-def _refuse_sklearn_names(owner: str, params: Mapping[str, Any], error: type = ValueError) -> None:
-    """A parameter named as scikit-learn's MLPs name it: the error names vmaptune's."""
-    for name in params:
-        if name in SKLEARN_NAMES:
-            raise error(f"{owner}({name}=...): {_vmaptunes_name(name)}.")
-
-
-def _refuse_unknown_names(cls: type, params: Mapping[str, Any]) -> None:
-    """A keyword __init__ does not take, named with the class's parameters (Python's own error
-    names a private base class)."""
-    own = list(inspect.signature(cls.__init__).parameters)[1:]
-    for name in params:
-        if name not in own:
-            close = difflib.get_close_matches(name, own, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            fields = (" Your model's own fields go in hyperparameters={...}." if "hyperparameters" in own else "")
-            raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}.{hint} Its parameters: "
-                            f"{', '.join(own)}.{fields}")
 
 
 def _one_grid(distributions: Any) -> Any:
@@ -1277,154 +784,6 @@ def _check_classes(classes: np.ndarray, counts: np.ndarray, cv: Any) -> None:
                          f"cv=KFold({cv}, shuffle=True).")
 
 
-#: The estimators' numeric parameters with a range of their own: name -> (low, high, low inclusive,
-#: high inclusive, an example value) (the optimizer's from vmaptune/optim.py's RANGES).
-PARAMETER_RANGES = {
-    "n_hidden": (0, np.inf, True, False, 1), "n_units": (1, np.inf, True, False, 100),
-    "init_scale": (0.0, np.inf, False, False, 1.0), "dropout": (0.0, 1.0, True, False, 0.1),
-    "patience": (1, np.inf, True, False, 10),
-    **{name: (low, high, low_ok, high_ok, {"learning_rate": 1e-3, "momentum": 0.9}.get(name, low if low_ok else 1e-3))
-       for name, (low, high, low_ok, high_ok, _) in OPTIMIZER_RANGES.items()},
-}
-
-
-def _check_parameter_ranges(owner: str, params: Mapping[str, Any]) -> None:
-    """An estimator's parameters in their ranges, said in the estimator's terms before anything
-    compiles (vt.tune's checks name search-space distributions)."""
-    for name, value in params.items():
-        if name not in PARAMETER_RANGES or isinstance(value, (bool, str)) or not isinstance(value, numbers.Real):
-            continue
-        low, high, low_ok, high_ok, example = PARAMETER_RANGES[name]
-        inside = (value >= low if low_ok else value > low) and (value <= high if high_ok else value < high)
-        if not inside:
-            where = (f"{'>=' if low_ok else '>'} {low}" if high == np.inf else
-                     f"in {'[' if low_ok else '('}{low}, {high}{']' if high_ok else ')'}")
-            raise ValueError(f"{owner}({name}={value!r}): {name} must be {where}, e.g. {name}={example!r}.")
-
-
-def _check_learning_rate(owner: str, value: Any) -> None:
-    """scikit-learn's learning_rate='adaptive' (a schedule name) where vmaptune wants a step size."""
-    if isinstance(value, str):
-        what = ("scikit-learn's schedule name" if value in SKLEARN_SCHEDULES else "a string")
-        raise ValueError(f"{owner}(learning_rate={value!r}) is {what}: vmaptune's learning_rate is the step size "
-                         f"(scikit-learn's learning_rate_init), e.g. learning_rate=1e-3. Schedules are vt.tune's "
-                         f"`schedule` hyperparameter ('constant', 'step', 'exponential', 'cosine', 'linear'); "
-                         f"'invscaling' and 'adaptive' have no counterpart (early_stopping=True stops a plateau).")
-
-
-def _vmaptunes_name(name: str) -> str:
-    """'<name> is scikit-learn's name; vmaptune's is ...' for a name in SKLEARN_NAMES."""
-    return f"{name} is scikit-learn's name; vmaptune's is {SKLEARN_NAMES[name]}"
-
-
-def _refuse_fit_params(owner: str, fit_params: Mapping[str, Any], params: Mapping[str, Any]) -> None:
-    """fit(X, y, epochs=..., validation_data=..., callbacks=...) as Keras takes them: each named with
-    where it goes here."""
-    for name, value in fit_params.items():
-        if name in params:
-            fix = f"it is the estimator's parameter: {owner}({name}={value!r}).fit(X, y)"
-        elif name in ("validation_data", "validation_split"):
-            fix = (f"{owner}(early_stopping=True, validation_fraction=0.1) holds out a share of X for the best epoch, "
-                   f"or vt.tune(..., data=vt.Dataset.from_arrays(...)) takes validation rows of your own")
-        elif name == "callbacks":
-            fix = f"{owner}(early_stopping=True, patience=...) stops early; vt.tune(..., on_round=...) calls you back"
-        elif name in SKLEARN_NAMES:
-            fix = _vmaptunes_name(name)
-        else:
-            fix = "the estimator's settings are its parameters, set on it or with set_params"
-        raise TypeError(f"{owner}.fit(X, y, {name}=...): fit takes X and y only; {fix}.")
-
-
-def _batch(batch_size: "int | str") -> int:
-    """An estimator's batch_size as a number (scikit-learn's "auto": min(200, rows), the rows
-    being clipped by the even batches the estimators train in: as many steps as scikit-learn's
-    MLP takes, ceil(rows / batch_size), of one size, Program.rows_per_step; whole batches of 200
-    would train on 200 of 399 rows)."""
-    return 200 if batch_size == "auto" else int(batch_size)
-
-
-#: A sparse X whose dense copy (float64 on the host, then float32 on the device) would pass this many
-#: bytes is refused before it is made: a TF-IDF matrix of 20 000 rows x 100 000 terms is 16 GB dense.
-MAX_DENSE_BYTES = 4 * 1024**3
-
-
-def _dense(X):
-    """X, or a sparse matrix's dense array (refused, with the fix, where it would be too large)."""
-    if not hasattr(X, "toarray"):
-        return X
-    dense = int(np.prod(X.shape)) * 8
-    if dense > MAX_DENSE_BYTES:
-        raise ValueError(f"X is a sparse matrix of shape {X.shape} with {X.nnz} stored values; the network trains on "
-                         f"dense arrays, and its dense copy would take {dense / 1024**3:.1f} GB. Reduce the features "
-                         f"first, e.g. make_pipeline(TfidfVectorizer(max_features=...) or TruncatedSVD(300), "
-                         f"vt.MLPClassifier()), or raise vmaptune.sklearn.MAX_DENSE_BYTES if the memory is there.")
-    return X.toarray()
-
-
-def _seed(random_state: Any, *, none_draws: bool = False) -> int:
-    """A seed from scikit-learn's random_state: an int as given, a RandomState's next draw. None
-    is 0 (a search repeats), or where none_draws (an estimator's fit, as scikit-learn's) a draw
-    from numpy's global RandomState (np.random.seed fixes it), so that two default fits differ."""
-    if random_state is None and none_draws:
-        random_state = check_random_state(None)
-    if random_state is None:
-        return 0
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(0, 2**31 - 1))
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return check_seed(random_state, "it fixes the initial weights, the minibatches and the splits", "random_state")
-    raise ValueError(f"random_state={random_state!r}: give None, an integer or a np.random.RandomState, as "
-                    f"scikit-learn's random_state.")
-
-
-def _row(tree, i: int):
-    import jax
-
-    return jax.tree.map(lambda x: np.asarray(x)[i], tree)
-
-
-@contextlib.contextmanager
-def _classes_checked_here():
-    """Dataset.from_arrays's warning of a class of one row, silenced where it would speak of the
-    layout made here (the training part of a pool that moved a row out, or an estimator that
-    validates nothing), not of the user's rows: the search checks its folds' classes itself."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"y's class\(es\) .* have a single row each")
-        yield
-
-
-def _dataset(X, y, task: str, validation_fraction: float | None, seed: int, feature_names=None,
-             sample_weight=None, owner: str = "the estimator", classes=None) -> Dataset:
-    """X, y as a vt.Dataset: all rows train (no validation) unless validation_fraction carves one
-    out; the test split is a placeholder row nobody reads. feature_names: a DataFrame's columns
-    (feature_names_in_), which the trained model then checks as the estimator does.
-    sample_weight: the rows' weights in the training loss, or None."""
-    X, y = np.asarray(X), np.asarray(y)
-    placeholder = (X[:1], y[:1])
-    names = None if feature_names is None else [str(name) for name in feature_names]
-    if validation_fraction is None:
-        with _classes_checked_here():
-            return Dataset.from_arrays(X, y, task, validation=placeholder, test=placeholder, seed=seed,
-                                       feature_names=names, sample_weight=sample_weight)
-    if not 0.0 < float(validation_fraction) < 1.0:
-        raise ValueError(f"validation_fraction={validation_fraction!r} must be in (0, 1).")
-    # (Dataset.from_arrays's warning of a class the validation split missed, said in the estimator's
-    # terms: its validation_fraction, as fit takes no split given apart, and its labels, y's classes_)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        data = Dataset.from_arrays(X, y, task, val_fraction=float(validation_fraction), test=placeholder, seed=seed,
-                                   feature_names=names, sample_weight=sample_weight)
-    for w in caught:
-        if isinstance(w.message, SplitMissesClassWarning):
-            labels = [_plain(classes[i]) if classes is not None else i for i in w.message.class_ids[:5]]
-            warn(f"{owner}(validation_fraction={validation_fraction}) holds out no row of class(es) {labels}: early "
-                 f"stopping's scores cannot see them. Raise validation_fraction, or give more rows of them.",
-                 UserWarning)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return data
-
-
 def _pool_dataset(X, y, task: str, sample_weight=None) -> tuple[Dataset, np.ndarray]:
     """X, y as a vt.Dataset whose pool (train + validation, what cross-validation folds) is every
     row, and each X row's index in the pool, (n,). The pool keeps X's order but for one row of the
@@ -1442,16 +801,6 @@ def _pool_dataset(X, y, task: str, sample_weight=None) -> tuple[Dataset, np.ndar
     if w is not None:  # (the validation row given apart weighs 1 there: here it is one of X's rows)
         data = dataclasses.replace(data, w_val=np.asarray(w[r:r + 1], np.float32))
     return data, pool_row
-
-
-def _fit_chunk(epochs: int) -> int:
-    """The epochs of an estimator's fit per compiled call: the largest divisor of `epochs` at most
-    an eighth of them (rounded up), so a Ctrl-C waits for about a quarter of the fit at most (the
-    chunk in progress, and the next, sent as it is read); all of them where that divisor is below
-    a 64th (997 epochs: one call per epoch cost 5x the one call's time)."""
-    bound = max(1, -(-epochs // 8))
-    chunk = max(d for d in range(1, bound + 1) if epochs % d == 0)
-    return chunk if chunk * 64 >= epochs else epochs
 
 
 def _score_unit(metric, data: Dataset) -> float:
