@@ -158,6 +158,46 @@ def test_the_example_values_of_a_refused_static_range_are_the_bounds_as_given():
 
 
 # -- BatchNorm statistics are per member ----------------------------------------------------------------
+class Shrinks(nn.Module):
+    """3x3 'VALID' convolutions: depth 4 leaves no pixels of an 8x8 image (a zero-sized layer's init divides by 0)."""
+
+    depth: int = 1
+
+    @nn.compact
+    def __call__(self, x):
+        for _ in range(self.depth):
+            x = nn.relu(nn.Conv(2, (3, 3), padding="VALID")(x))
+        return nn.Dense(10)(x.reshape((x.shape[0], -1)))
+
+
+class NnxShrinks(nnx.Module):
+    def __init__(self, depth: int = 1, *, rngs: nnx.Rngs):
+        side = 8 - 2 * depth
+        self.out = nnx.Linear(side * side, 10, rngs=rngs)  # (0 inputs at depth 4)
+
+    def __call__(self, x):
+        return self.out(x[:, :self.out.in_features])
+
+
+def test_a_module_that_fails_for_a_structural_value_names_it_and_the_finished_rounds_are_kept(images):
+    """A module that failed for one value of a searched field (depth 4 of 1-4) was told to reshape X
+    (its input shape is right: depths 1-3 train), without the value; an nnx module's __init__ raised
+    bare; a later round's failure dropped the finished rounds."""
+    grid = vt.GridSearch(population=1)  # (one depth a round: 1, then 4)
+    space = vt.Space(learning_rate=vt.Fixed(0.01), depth=vt.Choice([1, 4]))
+    with pytest.raises(ValueError, match=r"^vt.Linen\(Shrinks\), built with depth=4, fails when initialised") as failed:
+        vt.tune(vt.Linen(Shrinks), space, images, grid, epochs=1, batch_size=64, progress=False)
+    assert "If it fails only for some of the space's values of 'depth', narrow their range" in str(failed.value)
+    assert "reshape" not in str(failed.value)
+    assert "round 1 failed while it trained, after 1 finished round(s)" in failed.value.__notes__[-1]
+    assert list(failed.value.results.to_dataframe()["depth"]) == [1] and failed.value.results.succeeded
+    with pytest.raises(ValueError, match=r"^vt.Nnx\(NnxShrinks\), built with depth=4, fails when built: "
+                                         r"ZeroDivisionError.*\nIf it fails only for some of the space's values of "
+                                         r"'depth', narrow"):
+        vt.tune(vt.Nnx(NnxShrinks), vt.Space(learning_rate=vt.Fixed(0.01), depth=vt.Fixed(4)), images,
+                vt.RandomSearch(population=2), epochs=1, batch_size=64, progress=False)
+
+
 def test_batch_stats_of_a_diverging_member_never_touch_the_others(cnn_program, images, hp):
     stable = run(cnn_program, images, hp, [0, 1, 2])
     blown_hp = dict(hp, learning_rate=hp["learning_rate"].at[2].set(1e8))
@@ -821,7 +861,7 @@ def test_a_module_given_inputs_of_another_shape_is_named_with_the_reshape_to_mak
                                          r"broadcast.*reshape X .*X.reshape\(-1, 8, 8, 1\), shape \(n, 8, 8, 1\)") as info:
         vt.build_program(vt.Linen(CNN), SPACE, digits)  # flat (n, 64) rows into a 2-D convolution
     assert isinstance(info.value.__cause__, ValueError)  # flax's own error, chained
-    with pytest.raises(TypeError, match=r"(?s)vt.Nnx\(NnxNet\) fails when called on an input batch of shape "
+    with pytest.raises(TypeError, match=r"(?s)vt.Nnx\(NnxNet\), built with width=4, fails when called on an input batch of shape "
                                         r"\(2, 8, 8, 1\), dtype float32.*dot_general.*X.reshape\(len\(X\), -1\), "
                                         r"shape \(n, 64\)"):
         vt.build_program(vt.Nnx(NnxNet), SPACE.replace(width=vt.Fixed(4)), images)  # images into nnx.Linear(64, ..)
@@ -847,7 +887,7 @@ def test_a_layer_made_for_another_number_of_features_is_named_with_the_datas_cou
     X, y = digits.raw("train")
     narrow = vt.Dataset.from_arrays(X[:, :16], y, "classification")
     before = dict(engine.TRACE_COUNTS)
-    with pytest.raises(TypeError, match=r"(?s)vt.Nnx\(NnxNet\) fails when called on an input batch of shape \(2, 16\)"
+    with pytest.raises(TypeError, match=r"(?s)vt.Nnx\(NnxNet\), built with width=4, fails when called on an input batch of shape \(2, 16\)"
                                         r".*got \(16,\) and \(64,\)\.\nA layer of the module expects 64 input "
                                         r"features, and the data has 16 \(examples of shape \(16,\)\): make the layer "
                                         r"with the data's feature count, nnx.Linear\(16, ...\)") as info:

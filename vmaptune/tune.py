@@ -360,8 +360,13 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                 if in_progress is not None:
                     hp = from_host(in_progress["hp"])
                 saver.round_started(state)
-                search.train_round(state, hp, history.rounds, history.members, bar.start_round(history.best).on_chunk,
-                                   on_stop=saver.mid_round if checkpoints else None, resume=in_progress)
+                try:  # (a round that fails, a module that fails for the values it drew, keeps the finished rounds)
+                    search.train_round(state, hp, history.rounds, history.members,
+                                       bar.start_round(history.best).on_chunk,
+                                       on_stop=saver.mid_round if checkpoints else None, resume=in_progress)
+                except Exception as err:
+                    _failed_in_round(err, history, run_dir)
+                    raise
                 in_progress, record = None, None
                 try:  # your strategy's hooks on the trained round; the round's training is kept if one fails
                     state, record = search.report_round(state)
@@ -700,6 +705,18 @@ def _failed_between_rounds(err: Exception, history: History, run_dir: str | None
                 "give vt.tune a run_dir to resume from them")
         err.add_note(f"vmaptune: the strategy failed between rounds, after {history.rounds} finished round(s); "
                      f"{kept}." + _carry_results(err, history.results(), "They"))
+
+
+def _failed_in_round(err: Exception, history: History, run_dir: str | None) -> None:
+    """A round failed while it trained (a module that fails for the values it drew, a memory
+    budget): the finished rounds before it travel with the error (`e.results`), and are saved in
+    run_dir; the round itself is lost."""
+    if history.rounds:
+        kept = (f"they are saved in {run_dir}, where {_continued_by('vt.tune(..., resume=True) with the same run_dir')}"
+                f" goes on from them once the cause is fixed" if run_dir is not None else
+                "give vt.tune a run_dir to resume from them")
+        err.add_note(f"vmaptune: round {history.rounds} failed while it trained, after {history.rounds} finished "
+                     f"round(s); {kept}." + _carry_results(err, history.results(), "They"))
 
 
 def _refit_failed(err: Exception, results: Results, run_dir: str | None, refit: int) -> None:

@@ -432,9 +432,9 @@ class BuiltFlaxModel(BuiltModel):
 
     @contextlib.contextmanager
     def calling_module(self, x: Any, what: str = "called on"):
-        """Runs the user's module on the input `x`: an error of the module's own (a convolution
-        given flat rows, ...) comes out naming the model, the input's shape and dtype and the
-        likely fix, the original chained. Errors the checks explain (a traced value read in
+        """Runs the user's module on the input `x` (None: builds it): an error of the module's own (a
+        convolution given flat rows, ...) comes out naming the model, the structural values it was
+        built with, the input's shape and dtype and the likely fix, the original chained. Errors the checks explain (a traced value read in
         Python, a variable updated in evaluation) and vmaptune's own pass through as they are."""
         try:
             yield
@@ -444,11 +444,30 @@ class BuiltFlaxModel(BuiltModel):
             # (an nnx module's __call__ missing an argument fails at vmaptune's call itself)
             if raised_by_vmaptune(err) and self._missing_inputs(err) is None:
                 raise
+            if x is None:  # (building it: an nnx module's __init__)
+                message = (f"{self.name()}{self._built_with()} fails when {what}: {type(err).__name__}: {err}\n"
+                           f"{self._values_fix() or 'Its error is above, raised in its own __init__.'}")
+                raise (TypeError if isinstance(err, TypeError) else ValueError)(message) from err
             shape, dtype = tuple(int(d) for d in x.shape), str(x.dtype)
-            message = (f"{self.name()} fails when {what} an input batch of shape {shape}, dtype {dtype} (examples "
-                       f"of shape {shape[1:]}, as the data's X without its rows axis): {type(err).__name__}: {err}\n"
-                       f"{self._fix_for(err, dtype, shape)}")
+            message = (f"{self.name()}{self._built_with()} fails when {what} an input batch of shape {shape}, dtype "
+                       f"{dtype} (examples of shape {shape[1:]}, as the data's X without its rows axis): "
+                       f"{type(err).__name__}: {err}\n{self._fix_for(err, dtype, shape)}")
             raise (TypeError if isinstance(err, TypeError) else ValueError)(message) from err
+
+    def _built_with(self) -> str:
+        """', built with depth=4, width=8': the structural values this module was built with (a
+        module that fails for some of the space's values fails for these), or ''."""
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.static_values)
+        return f", built with {shown}," if shown else ""
+
+    def _values_fix(self) -> str:
+        """The fix when the module may fail for some structural values only (a depth whose
+        convolutions leave no pixels), or ''."""
+        if not self.static_values:
+            return ""
+        names = ", ".join(repr(name) for name, _ in self.static_values)
+        return (f"If it fails only for some of the space's values of {names}, narrow their range in the space (a "
+                f"Choice of the values that work, or a lower IntUniform high) or make the module work for them.")
 
     def _missing_inputs(self, err: BaseException) -> tuple[str, list[str]] | None:
         """(class name, [names]) where `err` says the module's own __call__ lacks required
@@ -508,8 +527,11 @@ class BuiltFlaxModel(BuiltModel):
             return (f"A layer of the module expects {declared} input features, and the data has {features} "
                     f"(examples of shape ({features},)): make the layer with the data's feature count, {layer}, "
                     f"e.g. from data.X_train.shape[1] passed to the module.{rows}")
+        values = self._values_fix()
+        if values and isinstance(err, ArithmeticError):  # (a division by a size the values made zero: not X's shape)
+            return values
         return (f"If the module expects inputs of another shape, reshape X to it when you make the vt.Dataset: "
-                f"{_shape_hint(shape[1:])}.")
+                f"{_shape_hint(shape[1:])}." + (f" {values}" if values else ""))
 
     def hyperparameters(self) -> frozenset[str]:
         return frozenset(self.field_names) | {INIT_SCALE}
