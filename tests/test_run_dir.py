@@ -771,6 +771,9 @@ def test_a_failing_callback_or_disk_says_what_is_saved_and_the_run_resumes(data,
         vt.tune(*args, run_dir=run_dir, **SMALL)
     assert any(f"writing {run_dir} failed. What was saved before is whole" in note and "resume=True" in note
                for note in raised.value.__notes__)
+    # (and the error carries what the disk could not hold: 2 finished rounds)
+    assert "The results so far (8 members) are the error's `results` attribute" in raised.value.__notes__[-1]
+    pd.testing.assert_frame_equal(raised.value.results.members, whole.members.iloc[:8])
     monkeypatch.setattr(atomic, "write_file", write)
     pd.testing.assert_frame_equal(vt.tune(*args, run_dir=run_dir, resume=True, **SMALL).members, whole.members)
 

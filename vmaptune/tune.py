@@ -387,7 +387,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
                     so_far.settings["finished"] = False  # (what a report of a run killed, or running, says)
                     _carry_refit(so_far, refit_before, settings.refit, interim=True)  # (searching on: kept until replaced)
                     if run_dir is not None:
-                        with _writing(run_dir):
+                        with _writing(run_dir, lambda: so_far):
                             so_far.save(run_dir, overwrite=True)
                 if on_round is not None or process_count() > 1:  # (on_round may be given in process 0 only)
                     _on_round_everywhere(on_round, so_far if on_round is not None else None, run_dir,
@@ -418,7 +418,7 @@ def _run(profile, model, space, data, strategy, settings, run_dir, resume, metri
         if run_dir is not None:  # also when a resumed run had nothing left but this save
             interrupts.finishing()  # (a signal from now on: the run is finished, said so)
             try:
-                with interrupts.deferred(), _writing(run_dir):
+                with interrupts.deferred(), _writing(run_dir, lambda: results):
                     results.save(run_dir, overwrite=True)
             except interrupts.Terminated:  # held until the save ended: whole on disk, then SIGTERM ends the process
                 warn(f"terminated (SIGTERM) while saving the finished run; it is saved whole in {run_dir} (a "
@@ -554,7 +554,7 @@ class _Saver:
 
     def _save(self, host, arrays, epochs_done: int) -> None:
         if self.checkpoints is not None:
-            with _writing(self.checkpoints.directory):
+            with _writing(self.checkpoints.directory, self.history.results):
                 self.checkpoints.save(host, arrays, round=self.history.rounds, epochs_done=epochs_done)
             self.last = time.perf_counter()
 
@@ -590,7 +590,7 @@ def _interrupted(history: History, search: Search, run_dir: str | None, profile:
         interrupts.stopping()
         return results
     if run_dir is not None:
-        with _writing(run_dir):
+        with _writing(run_dir, lambda: results):
             results.save(run_dir, overwrite=True)
     by = _continued_by("vt.tune(..., resume=True) with the same run_dir (on the command line: the same command with "
                        "--resume in place of any --overwrite)")
@@ -639,16 +639,17 @@ def _refit_after_budget(search: Search, results: Results, kept: str) -> None:
 
 
 @contextlib.contextmanager
-def _writing(path: str):
+def _writing(path: str, results: Callable[[], Results] | None = None):
     """A write into the run directory that fails (a full disk, a quota, a file size limit) says
-    what is safe and how to go on; the error itself is kept."""
+    what is safe and how to go on; the error itself is kept. results: () -> the run's results so
+    far, which the error carries (`e.results`): none is lost where the disk cannot hold it."""
     try:
         run_dirs.keep_claim(path)  # (a run directory deleted mid-run: its lock taken again as it is made again)
         yield
     except run_dirs.RunDirInUseError:  # (deleted, and claimed by another run since: no disk to blame)
         raise
     except OSError as err:
-        err.add_note(_write_failed(path, err.errno))
+        err.add_note(_write_failed(path, err.errno) + _carried(err, results))
         raise
     except ValueError as err:  # orbax (tensorstore) says a failed write as ValueError("RESOURCE_EXHAUSTED: ...
         code = re.search(r"os_error_code='(\d+)'", str(err))  # ... No space left on device [os_error_code='28']")
@@ -656,8 +657,15 @@ def _writing(path: str):
         if code is None and not gone:
             raise
         failure = OSError(errno.ENOENT if gone else int(code.group(1)), str(err))
-        failure.add_note(_write_failed(path, failure.errno))
+        failure.add_note(_write_failed(path, failure.errno) + _carried(failure, results))
         raise failure from err
+
+
+def _carried(err: Exception, results: Callable[[], Results] | None) -> str:
+    """err carries results() where given (`e.results`) -> the note's sentence saying so, or ''."""
+    if results is None or len(so_far := results()) == 0:
+        return ""
+    return _carry_results(err, so_far, f"The results so far ({len(so_far)} members)")
 
 
 def _moved(path: str) -> bool:
