@@ -140,8 +140,7 @@ def check_host_memory(program: Program, hp_one: Mapping[str, jax.Array], rows: i
     shared = f"max_memory is per device; these {devices} CPU devices share this machine's RAM"
     if not in_parts and one * PEAK_PER_STATE * 2 < ram:  # (max_memory would only split what must stay whole)
         fix = (f"lower the population to about {max(int(ram // 2 // (one * PEAK_PER_STATE)), 1) * processes} rows: "
-               f"this strategy "
-               f"copies members between rows, so its population trains as one program, never in parts")
+               f"this strategy copies members between rows, so its population trains as one program, never in parts")
     elif one * PEAK_PER_STATE <= share:
         if max_memory is not None:  # (its micro-populations shrink about as it does: to half the RAM)
             share = min(share, max_memory * ram // 2 // need)

@@ -434,8 +434,9 @@ class BuiltFlaxModel(BuiltModel):
     def calling_module(self, x: Any, what: str = "called on"):
         """Runs the user's module on the input `x` (None: builds it): an error of the module's own (a
         convolution given flat rows, ...) comes out naming the model, the structural values it was
-        built with, the input's shape and dtype and the likely fix, the original chained. Errors the checks explain (a traced value read in
-        Python, a variable updated in evaluation) and vmaptune's own pass through as they are."""
+        built with, the input's shape and dtype and the likely fix, the original chained. Errors the
+        checks explain (a traced value read in Python, a variable updated in evaluation) and
+        vmaptune's own pass through as they are."""
         try:
             yield
         except PASSED_THROUGH:
