@@ -160,6 +160,15 @@ def test_one_target_as_a_column_is_one_target():
     assert column.n_outputs == 1 and np.asarray(column.y_train).shape == np.asarray(flat.y_train).shape == (48,)
     np.testing.assert_array_equal(np.asarray(column.y_val), np.asarray(flat.y_val))
     assert column.y_mean == flat.y_mean and isinstance(column.y_mean, float)
+    # a classifier's labels as a one-column DataFrame: the labels (it was refused, with advice, y.ravel(), that a
+    # DataFrame has no method for)
+    labels = np.array(["a", "b", "c"])[np.arange(60) % 3]
+    framed = vt.Dataset.from_arrays(X, pd.DataFrame({"label": labels}), "classification",
+                                    validation=(X[:10], pd.DataFrame({"label": labels[:10]})))
+    plain = vt.Dataset.from_arrays(X, labels, "classification", validation=(X[:10], labels[:10]))
+    np.testing.assert_array_equal(np.asarray(framed.y_train), np.asarray(plain.y_train))
+    np.testing.assert_array_equal(np.asarray(framed.y_val), np.asarray(plain.y_val))
+    assert list(framed.classes) == ["a", "b", "c"]
 
 
 def test_a_constant_target_and_integers_beyond_int32_are_named():

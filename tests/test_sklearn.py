@@ -1160,6 +1160,9 @@ def test_a_class_the_estimators_validation_fraction_misses_is_said_in_the_estima
                                          r"validation_fraction") as said:
         vt.MLPClassifier(epochs=2, batch_size=4, early_stopping=True).fit(X[few], labels)
     assert [w.filename for w in said if "holds out" in str(w.message)] == [__file__]  # (the fit's line, not contextlib)
+    rare = np.r_[labels, ["rare"]]  # a class of one row, named by its label (it said the class's index, [2])
+    with pytest.warns(UserWarning, match=r"y's class\(es\) \['rare'\] have a single row each"):
+        vt.MLPClassifier(epochs=1, batch_size=4, early_stopping=True).fit(X[np.r_[few, 0]], rare)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         vt.MLPClassifier(epochs=2, batch_size=4, early_stopping=True).fit(X[few], y[few])

@@ -812,10 +812,11 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np
         raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
     X = _check_inputs(X)
     y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:  # one label or target per row as a column (a one-column DataFrame): (rows,),
+        y = y[:, 0]  # as scikit-learn's column_or_1d takes it
     if task == "classification" and y.ndim != 1:
         hint = (" It looks one-hot encoded: pass y.argmax(axis=1)." if y.ndim == 2 and y.shape[1] > 1 and
                 np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all() else
-                " For one label per row as a column, pass y.ravel()." if y.ndim == 2 and y.shape[1] == 1 else
                 " It holds several labels per row (multi-label), which is not one classification: tune one search "
                 "per label column, or give task='regression' with standardize=False (X scaled beforehand) and a "
                 "loss of your own such as lambda out, y: optax.sigmoid_binary_cross_entropy(out, y).mean(-1)." if y.ndim == 2 and
@@ -826,8 +827,6 @@ def _check_arrays(X: Any, y: Any, task: str) -> tuple[np.ndarray, np.ndarray, np
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must match.")
     if task == "regression":
-        if y.ndim == 2 and y.shape[1] == 1:  # one target as a column: (rows,), as scikit-learn's column_or_1d
-            y = y[:, 0]
         return X, _regression_targets(y, "y"), None
     ids, classes = _encode_labels(y, "y")
     _warn_sparse_classes(ids, classes)
@@ -863,9 +862,13 @@ def _warn_sparse_classes(ids: np.ndarray, classes: np.ndarray) -> None:
              f"fewer than 3 rows: it looks like a numeric target. For a quantity (a price, a score) use "
              f"task='regression'.", UserWarning)
     elif len(single):
-        warn(f"y's class(es) {single[:5].tolist()} have a single row each: a class of one row is trained on "
-             f"or validated, never both, and stratified splits and folds cannot hold it out. Add rows of "
-             f"it, or drop it.", UserWarning)
+        warn(SingleRowClassWarning(single_row_classes(single[:5].tolist()), np.flatnonzero(counts == 1)[:5].tolist()))
+
+
+def single_row_classes(labels: list) -> str:
+    """The warning of classes of one row each (labels: up to 5 of them)."""
+    return (f"y's class(es) {labels} have a single row each: a class of one row is trained on or validated, never "
+            f"both, and stratified splits and folds cannot hold it out. Add rows of it, or drop it.")
 
 
 def _encode_labels(y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -954,7 +957,7 @@ def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, 
                     f"X_{short}")
     Xs = _check_inputs(pair[0], f"{name}[0] (X)")
     ys = np.asarray(pair[1])
-    if task == "regression" and y.ndim == 1 and ys.ndim == 2 and ys.shape[1] == 1:  # (as y's column, above)
+    if y.ndim == 1 and ys.ndim == 2 and ys.shape[1] == 1:  # (as y's column: _check_arrays)
         ys = ys[:, 0]
     if Xs.shape[1:] != X.shape[1:]:
         raise ValueError(f"{name}: X has examples of shape {Xs.shape[1:]}, but X's are {X.shape[1:]}; give "
@@ -979,6 +982,18 @@ def _check_split(name: str, pair: Any, X: np.ndarray, y: np.ndarray, task: str, 
                              f"(classes {classes.tolist()[:10]}); every class of y_{short} must appear in y.")
         return Xs, np.searchsorted(classes, ys).astype(np.int32)
     return Xs, _regression_targets(ys, f"{name}[1] (y_{short})")
+
+
+class SingleRowClassWarning(UserWarning):
+    """Classes of y with one row each. It carries class_ids (indices into the classes), so a caller
+    that encoded the labels itself (an estimator) can name them as its user gave them."""
+
+    def __init__(self, message: str, class_ids: list[int]):
+        super().__init__(message)
+        self.class_ids = class_ids
+
+    def __reduce__(self):  # (copied and pickled whole, as SplitMissesClassWarning)
+        return type(self), (str(self), self.class_ids)
 
 
 class SplitMissesClassWarning(UserWarning):

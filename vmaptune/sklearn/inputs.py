@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
 from vmaptune.arguments import check_seed
-from vmaptune.data import Dataset, SplitMissesClassWarning
+from vmaptune.data import Dataset, SingleRowClassWarning, SplitMissesClassWarning, single_row_classes
 from vmaptune.early_stopping import EarlyStopping
 from vmaptune.optim import RANGES as OPTIMIZER_RANGES
 from vmaptune.warn import warn
@@ -285,6 +285,8 @@ def _dataset(X, y, task: str, validation_fraction: float | None, seed: int, feat
             warn(f"{owner}(validation_fraction={validation_fraction}) holds out no row of class(es) {labels}: early "
                  f"stopping's scores cannot see them. Raise validation_fraction, or give more rows of them.",
                  UserWarning)
+        elif isinstance(w.message, SingleRowClassWarning) and classes is not None:  # (y's labels, not their ids)
+            warn(single_row_classes([_plain(classes[i]) for i in w.message.class_ids]), UserWarning)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return data
