@@ -2,6 +2,7 @@
 regret against random search on Branin and Hartmann-6, output warping on a badly scaled objective."""
 
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -627,6 +628,17 @@ def test_a_badly_scaled_objective_is_solved_as_well_as_the_quadratic_itself(warp
 def test_bad_settings_are_rejected_with_the_argument_value_and_fix(kwargs, match):
     with pytest.raises(ValueError, match=match):
         BayesOpt(**kwargs)
+
+
+def test_an_initial_design_that_covers_the_whole_budget_is_said():
+    """BayesOpt(population=4, rounds=2, initial_size=20) ran 8 Sobol points and never fitted its model, silently."""
+    with pytest.warns(UserWarning, match=r"BayesOpt\(initial_size=20\) covers its whole budget, population x rounds = "
+                                         r"8 evaluations: every member comes from the initial sobol design and the "
+                                         r"model is never fitted. Lower initial_size below 8"):
+        BayesOpt(population=4, rounds=2, initial_size=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        BayesOpt(population=4, rounds=2, initial_size=7)
 
 
 def test_the_repr_leaves_out_a_missing_prior_so_run_directories_from_before_it_resume():

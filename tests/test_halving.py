@@ -224,8 +224,12 @@ def test_bad_settings_fail_with_argument_value_and_fix(make, match):
 
 def test_budgets_that_do_not_fit_the_run_fail_before_training(digits):
     state = SuccessiveHalving(population=8, eta=3).init(SPACE)
-    with pytest.raises(ValueError, match=r"epochs=2 with min_epochs=1 and eta=3 leaves a single rung.*epochs >= "):
+    with pytest.raises(ValueError, match=r"epochs=2\) with min_epochs=1 and eta=3 leaves a single rung.*epochs >= "):
         SuccessiveHalving(population=8, eta=3).begin_training(state, vt.TrainingContext(2))  # before training
+    for strategy in (SuccessiveHalving(population=8, eta=3), Hyperband(eta=3)):  # (it said a max_epochs never given)
+        with pytest.raises(ValueError, match=r"^\w+: vt.tune\(epochs=2\) with min_epochs=1 and eta=3 leaves a single "
+                                             r"rung: nothing to halve. Use epochs >= eta \* min_epochs = 3"):
+            vt.tune(MODEL, SPACE, digits, strategy, epochs=2, batch_size=BATCH, progress=False)
     with pytest.raises(ValueError,
                        match=r"max_epochs=4 but vt.tune\(epochs=3\).*Use epochs=4 or leave max_epochs=None"):
         vt.tune(MODEL, SPACE, digits, SuccessiveHalving(population=4, eta=2, max_epochs=4), epochs=3,

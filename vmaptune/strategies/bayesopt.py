@@ -315,6 +315,12 @@ class BayesOpt(Strategy):
         _check_choice(owner, "initial_design", self.initial_design, INITIAL_DESIGNS)
         if self.initial_size is not None:
             check_positive_int(owner, "initial_size", self.initial_size)
+            budget = self.population * self.rounds
+            if self.initial_size >= budget:  # (a quasi-random search under BayesOpt's name)
+                warn(f"BayesOpt(initial_size={self.initial_size}) covers its whole budget, population x rounds = "
+                     f"{budget} evaluations: every member comes from the initial {self.initial_design} design and "
+                     f"the model is never fitted. Lower initial_size below {budget} (the default is one population, "
+                     f"{self.population}), or raise rounds.", UserWarning)
         check_positive_int(owner, "restarts", self.restarts)
         check_positive_int(owner, "max_fit_points", self.max_fit_points, minimum=8)
         check_positive_int(owner, "num_candidates", self.num_candidates)

@@ -175,8 +175,11 @@ class _Halving(Strategy):
         raise NotImplementedError
 
     def for_epochs(self, epochs: int) -> "_Halving":
-        """max_epochs=None takes vt.tune's epochs."""
-        return self if self.max_epochs is not None else dataclasses.replace(self, max_epochs=int(epochs))
+        """max_epochs=None takes vt.tune's epochs (too few said as epochs, the argument given)."""
+        if self.max_epochs is not None:
+            return self
+        self.check_epochs(epochs)
+        return dataclasses.replace(self, max_epochs=int(epochs))
 
     def check_epochs(self, epochs: int) -> None:
         """Errors for a vt.tune run of `epochs` epochs (before anything trains)."""
@@ -186,9 +189,9 @@ class _Halving(Strategy):
                              + (" or leave max_epochs=None (it is then tune's epochs)." if self.name ==
                                 "SuccessiveHalving" else "."))
         if epochs < self.eta * self.min_epochs:
-            raise ValueError(f"{self.name}: epochs={epochs} with min_epochs={self.min_epochs} and eta={self.eta} "
-                             f"leaves a single rung: nothing to halve. Use epochs >= eta * min_epochs = "
-                             f"{self.eta * self.min_epochs}.")
+            raise ValueError(f"{self.name}: vt.tune(epochs={epochs}) with min_epochs={self.min_epochs} and "
+                             f"eta={self.eta} leaves a single rung: nothing to halve. Use epochs >= eta * min_epochs "
+                             f"= {self.eta * self.min_epochs}, or lower min_epochs / eta.")
 
     def init(self, space: Space, key: jax.Array | None = None) -> HalvingState:
         space = check_space(self.name, space)
