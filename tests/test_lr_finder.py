@@ -114,6 +114,9 @@ def test_groups_labels_and_suggestions(groups_result):
         r.suggested_lr
     with pytest.raises(ValueError, match="matches no group"):
         r.suggestion(optimizer="rmsprop")
+    # the example is a group of the one asked for, in the call made (it said result.suggestion(optimizer='sgd', ...))
+    with pytest.raises(ValueError, match=r"several groups.*e.g. result.to_space_entry\(optimizer='adam', batch_size=32\)"):
+        r.to_space_entry(optimizer="adam")
     assert isinstance(r.to_space_entry("adam", 32), vt.LogUniform)
 
 

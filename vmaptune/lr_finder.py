@@ -229,16 +229,19 @@ class LRRangeTestResult:
     suggestions: tuple[LRSuggestion, ...]
     settings: dict
 
-    def suggestion(self, optimizer: str | None = None, batch_size: int | None = None) -> LRSuggestion:
+    def suggestion(self, optimizer: str | None = None, batch_size: int | None = None, *,
+                   _called: str = "suggestion") -> LRSuggestion:
         """The suggestion of one group; optimizer / batch_size may be left out when they have one value."""
         found = [s for s in self.suggestions if (optimizer is None or s.optimizer == optimizer)
                  and (batch_size is None or s.batch_size == batch_size)]
         if len(found) != 1:
             groups = [(s.optimizer, s.batch_size) for s in self.suggestions]
             what = "matches no group" if not found else "matches several groups"
+            example = found[0] if found else next((s for s in self.suggestions if s.optimizer == optimizer or
+                                                   s.batch_size == batch_size), self.suggestions[0])
             raise ValueError(f"optimizer={optimizer!r}, batch_size={batch_size!r} {what}; the groups "
-                             f"(optimizer, batch_size) are {groups}: name one, e.g. "
-                             f"result.suggestion(optimizer={groups[0][0]!r}, batch_size={groups[0][1]}).")
+                             f"(optimizer, batch_size) are {groups}: name one, e.g. result.{_called}("
+                             f"optimizer={example.optimizer!r}, batch_size={example.batch_size}).")
         return found[0]
 
     @property
@@ -255,7 +258,7 @@ class LRRangeTestResult:
     def to_space_entry(self, optimizer: str | None = None, batch_size: int | None = None, *,
                        fixed: bool = False) -> LogUniform | Fixed:
         """vt.LogUniform(low, high) for a space's learning_rate, or vt.Fixed(suggested_lr) with fixed=True."""
-        return self.suggestion(optimizer, batch_size).to_space_entry(fixed=fixed)
+        return self.suggestion(optimizer, batch_size, _called="to_space_entry").to_space_entry(fixed=fixed)
 
     def to_dataframe(self) -> pd.DataFrame:
         """Long table: one row per member and step (member, seed, optimizer, batch_size, step,
