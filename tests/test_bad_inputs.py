@@ -811,6 +811,11 @@ CASES = [
      ["PopulationSearchCV(strategy=PBT(...)): it changes a candidate's values while it trains",
       "Use vt.tune(model, space, data, vt.PBT(...), refit=1)"]),
     # None was dropped: the network fell back to vt.MLP's defaults (128 units), not the estimator's 100
+    # numbers in a category column were standardised as quantities (zip codes), where the estimators refuse them
+    ("data-categorical-numbers", lambda t: vt.Dataset.from_arrays(
+        pd.DataFrame({"a": X[:, 0], "zip": pd.Categorical(np.where(Y, 10115, 20095))}), Y, "classification"),
+     TypeError, ["X's column(s) ['zip'] are categorical (pandas' category dtype): their values are codes",
+                 "pandas.get_dummies(X, columns=['zip'])"]),
     ("estimator-text-column", lambda t: vt.MLPClassifier(epochs=1).fit(
         pd.DataFrame({"a": X[:, 0], "city": pd.Categorical(np.where(Y, "u", "v"))}), Y), ValueError,
      ["MLPClassifier: X's columns ['city'] hold text or categories, not numbers",

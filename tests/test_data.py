@@ -98,6 +98,8 @@ def test_a_csv_weight_column_weighs_the_rows_and_is_not_a_feature(tmp_path):
         (np.ones((0, 2)), np.zeros(0), "classification", "X is empty"),
         (np.where(np.eye(10, 2) > 0, np.nan, 1.0), np.arange(10) % 2, "classification",
          "NaN or infinite values, the first at row 0, column 0"),
+        (pd.DataFrame({"age": np.ones(10), "income": np.r_[1.0, np.nan, np.ones(8)]}, index=range(1000, 1010)),
+         np.arange(10) % 2, "classification", r"the first at row 1, column 1 \(column 'income', index 1001\)"),
         (np.ones((10, 2)), np.arange(10) * 0.5, "classification",
          r"y holds non-integer numbers .* task='classification'.*use task='regression'"),
         (np.ones((10, 2)), np.array([1, "a"] * 5, dtype=object), "classification", "y mixes label types"),

@@ -762,6 +762,14 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
         if spans:  # (alone they convert to nanoseconds silently, beside numbers they fail as "text")
             raise TypeError(f"{what}'s column(s) {spans[:10]} hold time spans (durations); give numbers (e.g. seconds, "
                             f"X[c].dt.total_seconds(), or days, X[c].dt.days) or drop them.")
+        # (a category dtype says its values are codes: numbers among them were standardised as quantities, where
+        # the estimators refuse the same frame)
+        coded = [str(c) for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+        if coded:
+            raise TypeError(f"{what}'s column(s) {coded[:10]} are categorical (pandas' category dtype): their values "
+                            f"are codes, not quantities. One-hot encode them first (pandas.get_dummies(X, "
+                            f"columns={coded[:10]}), or Dataset.from_csv(..., one_hot={coded[:10]})), or give numbers "
+                            f"that are quantities as a numeric column (X[c].astype(float)).")
     try:
         X = np.asarray(X)
         complex_ = X.dtype.kind == "c"  # (numpy's cast would drop the imaginary parts with a mere warning)
@@ -801,6 +809,8 @@ def _check_inputs(X: Any, what: str = "X") -> np.ndarray:
         if len(bad):
             first = tuple(int(i) for i in bad[0])
             at = f"row {first[0]}, column {first[1]}" if X.ndim == 2 else f"row {first[0]}, position {first[1:]}"
+            if frame is not None:  # (a DataFrame's own names: its column, and its index's label of the row)
+                at += f" (column {frame.columns[first[1]]!r}, index {frame.index[first[0]]!r})"
             raise ValueError(f"{what} has {len(bad)} NaN or infinite values, the first at {at} ({X[first]}); "
                              f"impute or drop them first.")
     return X
