@@ -88,6 +88,13 @@ def test_a_csv_weight_column_weighs_the_rows_and_is_not_a_feature(tmp_path):
     with pytest.raises(ValueError, match=r"weight='w' and sample_weight= both give the rows' weights; give them "
                                          r"once: weight='w' names the file's column"):  # (the column replaced the array)
         vt.Dataset.from_csv(path, target="label", task="classification", weight="w", sample_weight=np.full(60, 5.0))
+    # from_arrays' refusal of an empty weight cell says the file's names too
+    path.write_text("a,b,w,label\n" + "\n".join(f"{r[0]},{r[1]},{'' if i == 9 else wi},{int(r[0] > 0)}"
+                                                for i, (r, wi) in enumerate(zip(X, w))))
+    with pytest.raises(ValueError, match=r"sample_weight must be finite") as refused:
+        vt.Dataset.from_csv(path, target="label", task="classification", weight="w")
+    assert refused.value.__notes__ == [f"vmaptune: in {path}, y is the target column 'label', sample_weight its "
+                                       f"weight='w' column; rows count from 0 below the header."]
 
 
 @pytest.mark.parametrize(

@@ -479,7 +479,14 @@ class Dataset:
                              f"numbers or drop those rows first.")
         split.setdefault("name", os.path.basename(str(path)))
         y = frame[targets].to_numpy() if len(targets) > 1 else frame[targets[0]].to_numpy()
-        data = cls.from_arrays(features.to_numpy(np.float64), y, task, feature_names=list(features.columns), **split)
+        try:
+            data = cls.from_arrays(features.to_numpy(np.float64), y, task, feature_names=list(features.columns),
+                                   **split)
+        except (ValueError, TypeError) as err:  # (from_arrays' words: y, sample_weight, rows; said in the file's)
+            named = f"target column {targets[0]!r}" if len(targets) == 1 else f"target columns {targets}"
+            weights = f", sample_weight its weight={weight!r} column" if weight is not None else ""
+            err.add_note(f"vmaptune: in {path}, y is the {named}{weights}; rows count from 0 below the header.")
+            raise
         if not encode:
             return data
         return dataclasses.replace(data, categories=categories, source_columns=source_columns)
