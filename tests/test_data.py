@@ -418,7 +418,7 @@ def test_a_stratified_carve_keeps_a_training_row_of_a_class_its_shares_would_use
 def test_weights_that_are_zero_on_every_training_row_are_refused():
     """Nonzero weights only where the split put validation and test rows: the training loss was 0,
     every member 'ok' and none trained."""
-    from vmaptune.data import _split
+    from vmaptune.data.splits import _split
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
@@ -595,7 +595,7 @@ def test_a_carve_in_order_that_leaves_a_class_out_of_training_says_so():
 
 
 def test_a_keywords_value_in_a_message_is_cut_short_however_it_nests():
-    from vmaptune.data import _Shown
+    from vmaptune.data.dataset import _Shown
 
     looped = [1]
     looped.append(looped)  # (recursed without end: RecursionError)
