@@ -1176,3 +1176,20 @@ def test_a_searched_batch_size_is_not_checked_against_the_estimators_own(iris):
     search = vt.PopulationSearchCV(vt.MLPClassifier(epochs=1, batch_size=0), {"batch_size": [16, 32]}, n_iter=2, cv=2,
                                    random_state=0).fit(X, y)
     assert search.best_estimator_.batch_size in (16, 32)
+
+
+def test_what_was_pickled_before_vmaptune_sklearn_and_vmaptune_data_became_packages_still_loads():
+    """A pickle names a class by its module: vmaptune.sklearn._MetricScorer (a search's scorer_ under a
+    vt.Metric) stopped loading once the class moved into vmaptune.sklearn.search_cv."""
+    import pickle
+
+    from vmaptune.data import DataSpec, SplitMissesClassWarning
+    from vmaptune.sklearn import search_cv
+
+    for cls, before in ((search_cv._MetricScorer, "vmaptune.sklearn"), (vt.PopulationSearchCV, "vmaptune.sklearn"),
+                        (vt.MLPClassifier, "vmaptune.sklearn"), (vt.NetworkRegressor, "vmaptune.sklearn"),
+                        (vt.Dataset, "vmaptune.data"), (DataSpec, "vmaptune.data"),
+                        (SplitMissesClassWarning, "vmaptune.data")):
+        text = pickle.dumps(cls, protocol=0)  # (protocol 0: the module's name as a line of text)
+        assert cls.__module__.encode() + b"\n" in text
+        assert pickle.loads(text.replace(cls.__module__.encode() + b"\n", before.encode() + b"\n")) is cls

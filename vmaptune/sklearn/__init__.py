@@ -17,7 +17,9 @@ estimators.py holds the estimators, search_cv.py the search, inputs.py what both
 """
 
 from vmaptune.sklearn.estimators import MLPClassifier, MLPRegressor, NetworkClassifier, NetworkRegressor
-from vmaptune.sklearn.search_cv import PopulationSearchCV, to_space
+from vmaptune.sklearn.search_cv import PopulationSearchCV, _MetricScorer, to_space  # noqa: F401
+# (_MetricScorer: a search scored with a vt.Metric keeps one as scorer_, and a search pickled
+# before this package was one module names it vmaptune.sklearn._MetricScorer)
 
 __all__ = ["MLPClassifier", "MLPRegressor", "NetworkClassifier", "NetworkRegressor", "PopulationSearchCV",
            "to_space"]
