@@ -705,26 +705,26 @@ def _write_failed(path: str, code: int | None) -> str:
 
 
 def _failed_between_rounds(err: Exception, history: History, run_dir: str | None) -> None:
-    """The strategy's done / ask (or what it asked) failed after some rounds finished: the error
-    carries them (`e.results`) and its note says where they are kept."""
-    if history.rounds:
-        kept = (f"they are saved in {run_dir}: {_continued_by(f'vt.tune(..., run_dir={run_dir!r}, resume=True)')} "
-                f"goes on from them once the strategy is fixed" if run_dir is not None else
-                "give vt.tune a run_dir to resume from them")
-        err.add_note(f"vmaptune: the strategy failed between rounds, after {history.rounds} finished round(s); "
-                     f"{kept}." + _carry_results(err, history.results(), "They"))
+    """The strategy's done / ask (or what it asked) failed after some rounds finished."""
+    _failed_after_rounds(err, history, run_dir, "the strategy failed between rounds", "the strategy is fixed")
 
 
 def _failed_in_round(err: Exception, history: History, run_dir: str | None) -> None:
     """A round failed while it trained (a module that fails for the values it drew, a memory
-    budget): the finished rounds before it travel with the error (`e.results`), and are saved in
-    run_dir; the round itself is lost."""
+    budget): the round itself is lost, the finished rounds before it are not."""
+    _failed_after_rounds(err, history, run_dir, f"round {history.rounds} failed while it trained",
+                         "the cause is fixed")
+
+
+def _failed_after_rounds(err: Exception, history: History, run_dir: str | None, what: str, fixed: str) -> None:
+    """An error after some rounds finished: it carries them (`e.results`) and its note says `what`
+    failed and where they are kept, to go on from once `fixed`."""
     if history.rounds:
-        kept = (f"they are saved in {run_dir}, where {_continued_by('vt.tune(..., resume=True) with the same run_dir')}"
-                f" goes on from them once the cause is fixed" if run_dir is not None else
+        kept = (f"they are saved in {run_dir}: {_continued_by(f'vt.tune(..., run_dir={run_dir!r}, resume=True)')} "
+                f"goes on from them once {fixed}" if run_dir is not None else
                 "give vt.tune a run_dir to resume from them")
-        err.add_note(f"vmaptune: round {history.rounds} failed while it trained, after {history.rounds} finished "
-                     f"round(s); {kept}." + _carry_results(err, history.results(), "They"))
+        err.add_note(f"vmaptune: {what}, after {history.rounds} finished round(s); {kept}."
+                     + _carry_results(err, history.results(), "They"))
 
 
 def _refit_failed(err: Exception, results: Results, run_dir: str | None, refit: int) -> None:

@@ -446,8 +446,9 @@ class BuiltFlaxModel(BuiltModel):
             if raised_by_vmaptune(err) and self._missing_inputs(err) is None:
                 raise
             if x is None:  # (building it: an nnx module's __init__)
-                message = (f"{self.name()}{self._built_with()} fails when {what}: {type(err).__name__}: {err}\n"
-                           f"{self._values_fix() or 'Its error is above, raised in its own __init__.'}")
+                fix = self._fix_for(err, "", ()) if _random_stream_error(err) else \
+                    self._values_fix() or "Its error is above, raised in its own __init__."
+                message = f"{self.name()}{self._built_with()} fails when {what}: {type(err).__name__}: {err}\n{fix}"
                 raise (TypeError if isinstance(err, TypeError) else ValueError)(message) from err
             shape, dtype = tuple(int(d) for d in x.shape), str(x.dtype)
             message = (f"{self.name()}{self._built_with()} fails when {what} an input batch of shape {shape}, dtype "
@@ -486,8 +487,7 @@ class BuiltFlaxModel(BuiltModel):
         a string where a function goes, a second input, a layer made for another number of
         features, else the input's shape."""
         text = str(err)
-        if ("PRNG" in text or "RngStream" in text or "no `rngs` argument" in text
-                or isinstance(err, flax.errors.InvalidRngError)):
+        if _random_stream_error(err):
             train = ("" if self.adapter != "Linen" or getattr(self, "mode", None) else
                      " It also needs a `train: bool = False` argument in __call__ (pass deterministic=not train to "
                      "nn.Dropout): vmaptune passes train=True in the training step and train=False to evaluate, "
@@ -621,6 +621,13 @@ def raised_by_vmaptune(err: BaseException) -> bool:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE + os.sep)
+
+
+def _random_stream_error(err: BaseException) -> bool:
+    """Whether a module's error is about its random streams (one vmaptune does not give it)."""
+    text = str(err)
+    return ("PRNG" in text or "RngStream" in text or "no `rngs` argument" in text
+            or isinstance(err, flax.errors.InvalidRngError))
 
 
 def _shape_hint(example: tuple[int, ...]) -> str:

@@ -79,15 +79,8 @@ class BuiltNnx(BuiltFlaxModel):
 
     def _module(self, hp: Mapping[str, jax.Array], params_key, dropout_key) -> nnx.Module:
         rngs = nnx.Rngs(params=params_key, dropout=dropout_key)
-        try:
-            with self.calling_module(None, "built"):  # (its own error, naming the values it was built with)
-                model = self.module(**self.module_kwargs(hp), rngs=rngs)
-        except ValueError as err:
-            cause = err.__cause__
-            if not isinstance(cause, (KeyError, AttributeError)) or "RngStream" not in str(cause):
-                raise
-            raise ValueError(f"{self.name()} fails when built: {type(cause).__name__}: {cause}\n"
-                             f"{self._fix_for(cause, '', ())}") from cause
+        with self.calling_module(None, "built"):  # (its own error, naming the values it was built with)
+            model = self.module(**self.module_kwargs(hp), rngs=rngs)
         if not isinstance(model, nnx.Module):  # a factory's result
             name = getattr(self.module, "__name__", repr(self.module))
             fix = f"use vt.Linen({name}) for a flax.linen module" if isinstance(model, nn.Module) else \
